@@ -1,0 +1,1 @@
+//! App-state sync: LTHash, mutation keys, patch and snapshot codec, sync actions.

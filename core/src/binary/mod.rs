@@ -1,0 +1,1 @@
+//! The WABinary node codec: tokens, nodes, attributes and JIDs.

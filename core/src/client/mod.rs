@@ -1,0 +1,1 @@
+//! The `Client` state machine that ties every protocol layer together.

@@ -1,0 +1,46 @@
+//! walink-core: the WhatsApp Web multi-device (linked device) protocol as sans-IO state machines.
+//!
+//! The core never opens a socket, reads a clock, sleeps, spawns a thread or touches a disk. Hosts
+//! own the socket, the timers and the storage; they feed the core what happened and carry out what
+//! it asks. Each protocol layer is usable on its own:
+//!
+//! - [`frame`]: the connection header and the 3-byte length framing;
+//! - [`binary`]: the WABinary node codec (tokens, nodes, JIDs);
+//! - [`noise`]: the Noise handshake, the server certificate chain and the transport cipher;
+//! - [`signal`]: X3DH, double-ratchet sessions, sender keys and XEdDSA;
+//! - [`pair`]: QR pairing, pairing by phone-number code and the ADV device identity;
+//! - [`appstate`]: app-state sync (LTHash, mutation MACs, patches and snapshots);
+//! - [`media`]: media key expansion and media encryption;
+//! - [`store`]: the persistent record model;
+//! - [`client`]: the `Client` state machine that ties them together.
+//!
+//! # The driver contract
+//!
+//! Every host drives a client with the same loop, and the rules are stated here once:
+//!
+//! - After any `handle_*` call or `command`, drain `poll_output` until it returns `None`, in
+//!   order, then read `poll_timeout` and re-arm a single timer. A late or spurious
+//!   `handle_timeout` is harmless.
+//! - An `Output::Persist` batch is applied atomically (awaited, for asynchronous stores) before
+//!   the next output is carried out. A ratchet step is therefore stored before the ciphertext that
+//!   used it leaves. If applying fails, the host drops the client and rebuilds it from its store:
+//!   the same path as a crash.
+//! - `now` is wall-clock milliseconds; a step backwards is clamped. Randomness comes from the
+//!   client's own CSPRNG, seeded from the operating system or, in tests, from the configuration.
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod appstate;
+pub mod binary;
+pub mod client;
+pub mod frame;
+pub mod limits;
+pub mod media;
+pub mod noise;
+pub mod pair;
+pub mod proto;
+pub mod signal;
+pub mod store;

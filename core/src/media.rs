@@ -1,0 +1,1 @@
+//! Media key expansion, encryption and decryption (the host does the HTTP).

@@ -1,0 +1,1 @@
+//! The Signal protocol as WhatsApp uses it: X3DH, double ratchet, sender keys, XEdDSA.

@@ -1,0 +1,1 @@
+//! The persistent state model: records, changes and restore.

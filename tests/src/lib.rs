@@ -1,0 +1,4 @@
+//! walink-sim: a simulated WhatsApp server and primary phone, and the harness that drives
+//! independent implementations (the oracles) from walink's tests.
+
+pub mod oracle;
