@@ -1,0 +1,113 @@
+//! XEdDSA: Ed25519-style signatures made and checked with Curve25519 (Montgomery) keys.
+//!
+//! WhatsApp signs everything this way: signed prekeys, server certificates, ADV account and device
+//! signatures, sender-key messages. The scheme is Signal's original `curve25519_sign`, which carries
+//! the sign bit of the Edwards public key in the top bit of the signature's last byte; libsignal's
+//! `calculate_signature` / `verify_signature` produce and accept the same bytes.
+
+use curve25519_dalek::constants::ED25519_BASEPOINT_TABLE;
+use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+use curve25519_dalek::montgomery::MontgomeryPoint;
+use curve25519_dalek::scalar::{Scalar, clamp_integer};
+use sha2::{Digest, Sha512};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+/// Length of an XEdDSA signature.
+pub const SIGNATURE_LEN: usize = 64;
+
+/// Signs `message` with a Curve25519 private key.
+///
+/// `random` must be 64 fresh random bytes; with fixed bytes the signature is deterministic, which
+/// known-answer tests use.
+pub fn sign(private_key: &[u8; 32], message: &[u8], random: &[u8; 64]) -> [u8; SIGNATURE_LEN] {
+    let key = Zeroizing::new(clamp_integer(*private_key));
+    let a = Zeroizing::new(Scalar::from_bytes_mod_order(*key));
+    let public = (&*a * ED25519_BASEPOINT_TABLE).compress();
+    let sign_bit = public.as_bytes()[31] & 0x80;
+
+    let mut nonce_hash = Sha512::new();
+    nonce_hash.update([0xFE; 1]);
+    nonce_hash.update([0xFF; 31]);
+    nonce_hash.update(&*key);
+    nonce_hash.update(message);
+    nonce_hash.update(random);
+    let r = Zeroizing::new(Scalar::from_hash(nonce_hash));
+    let big_r = (&*r * ED25519_BASEPOINT_TABLE).compress();
+
+    let h = challenge(big_r.as_bytes(), public.as_bytes(), message);
+    let s = h * *a + *r;
+
+    let mut signature = [0u8; SIGNATURE_LEN];
+    signature[..32].copy_from_slice(big_r.as_bytes());
+    signature[32..].copy_from_slice(s.as_bytes());
+    signature[63] = (signature[63] & 0x7F) | sign_bit;
+    signature
+}
+
+/// Checks an XEdDSA signature over `message` against a Curve25519 public key (32 bytes, without
+/// the 0x05 type prefix). Returns `false` for any malformed key or signature.
+pub fn verify(public_key: &[u8; 32], message: &[u8], signature: &[u8; SIGNATURE_LEN]) -> bool {
+    let sign_bit = signature[63] >> 7;
+    let Some(big_a) = MontgomeryPoint(*public_key).to_edwards(sign_bit) else {
+        return false;
+    };
+    let mut big_r = [0u8; 32];
+    big_r.copy_from_slice(&signature[..32]);
+    let mut s = [0u8; 32];
+    s.copy_from_slice(&signature[32..]);
+    s[31] &= 0x7F;
+    // Reject a non-canonical s (libsignal refuses the top three bits).
+    if s[31] & 0xE0 != 0 {
+        return false;
+    }
+    let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(s)) else {
+        return false;
+    };
+    let public = big_a.compress();
+    let h = challenge(&big_r, public.as_bytes(), message);
+    let check = EdwardsPoint::vartime_double_scalar_mul_basepoint(&h, &-big_a, &s).compress();
+    bool::from(check.as_bytes().ct_eq(CompressedEdwardsY(big_r).as_bytes()))
+}
+
+fn challenge(big_r: &[u8; 32], public: &[u8; 32], message: &[u8]) -> Scalar {
+    let mut hash = Sha512::new();
+    hash.update(big_r);
+    hash.update(public);
+    hash.update(message);
+    Scalar::from_hash(hash)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use x25519_dalek::{PublicKey, StaticSecret};
+
+    fn public_of(private: [u8; 32]) -> [u8; 32] {
+        PublicKey::from(&StaticSecret::from(private)).to_bytes()
+    }
+
+    #[test]
+    fn signs_and_verifies() {
+        for seed in 0u8..16 {
+            let private = [seed.wrapping_mul(37).wrapping_add(1); 32];
+            let public = public_of(private);
+            let message = [seed; 40];
+            let signature = sign(&private, &message, &[seed; 64]);
+            assert!(verify(&public, &message, &signature), "seed {seed}");
+            let mut tampered = signature;
+            tampered[5] ^= 1;
+            assert!(!verify(&public, &message, &tampered));
+            assert!(!verify(&public, &[seed ^ 1; 40], &signature));
+        }
+    }
+
+    #[test]
+    fn rejects_the_other_sign_bit() {
+        let private = [9u8; 32];
+        let public = public_of(private);
+        let mut signature = sign(&private, b"hello", &[0; 64]);
+        signature[63] ^= 0x80;
+        assert!(!verify(&public, b"hello", &signature));
+    }
+}
