@@ -7,7 +7,8 @@
 //!
 //! 1. HMAC-SHA256 keyed with the adv secret over `[06 05 if the container's accountType is
 //!    HOSTED] ‖ details` must equal the container's `hmac` (constant time);
-//! 2. the primary's XEdDSA signature (key `accountSignatureKey`) over
+//! 2. the primary's XEdDSA signature (a key that is not 32 bytes or a signature that is not 64
+//!    counts as a mismatch, as in whatsmeow) (key `accountSignatureKey`) over
 //!    `[06 05 if ADVDeviceIdentity.deviceType is HOSTED, else 06 00] ‖ details ‖ own identity pub`;
 //! 3. the companion signs `06 01 ‖ details ‖ own identity pub ‖ accountSignatureKey`;
 //! 4. the reply carries the signed identity with `accountSignatureKey` cleared, while the stored
@@ -81,12 +82,12 @@ pub fn verify_device_identity(
         .account_signature_key
         .as_deref()
         .and_then(|key| key.try_into().ok())
-        .ok_or(PairError::Malformed("accountSignatureKey"))?;
+        .ok_or(PairError::SignatureMismatch)?;
     let account_signature: [u8; 64] = signed
         .account_signature
         .as_deref()
         .and_then(|signature| signature.try_into().ok())
-        .ok_or(PairError::Malformed("accountSignature"))?;
+        .ok_or(PairError::SignatureMismatch)?;
 
     let hosted_device = device.device_type == Some(wa::AdvEncryptionType::Hosted as i32);
     let prefix = if hosted_device {
