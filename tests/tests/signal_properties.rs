@@ -78,7 +78,7 @@ fn deliver(receiver: &mut Party, sender_name: &str, seen: &mut Seen, flight: &Fl
 fn run_schedule(seed: u64, ops: &[(u8, u16)]) {
     let mut alice = Party::new(seed.wrapping_mul(2) + 1);
     let mut bob = Party::new(seed.wrapping_mul(2) + 2);
-    let bundle = bob.bundle(seed % 2 == 0);
+    let bundle = bob.bundle(seed.is_multiple_of(2));
     alice.process_bundle("bob", &bundle);
     let (mut to_bob, mut to_alice): (Vec<Flight>, Vec<Flight>) = (Vec::new(), Vec::new());
     let (mut seen_by_bob, mut seen_by_alice) = (Seen::default(), Seen::default());
