@@ -247,7 +247,14 @@ pub struct Responder {
     ephemeral: StaticSecret,
 }
 
+impl std::fmt::Debug for Responder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Responder").finish_non_exhaustive()
+    }
+}
+
 /// A completed handshake as the server sees it.
+#[derive(Debug)]
 pub struct Accepted {
     /// The client's Noise static (long-term) public key.
     pub client_static: [u8; 32],
