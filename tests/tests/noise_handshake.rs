@@ -246,3 +246,26 @@ fn baileys_client_completes_a_handshake_with_the_sim_responder() {
     );
     assert_eq!(verify(&mut baileys, root.public_key, leaf), json!(false));
 }
+
+/// The ServerHello the handshake benchmark replays (core cannot depend on walink-sim). This test
+/// keeps the fixture equal to what the responder produces; `WALINK_WRITE_FIXTURES=1` rewrites it.
+#[test]
+fn bench_fixture_is_current() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../core/benches/noise_server_hello.hex");
+    let (_, hello) = ClientHandshake::start(
+        EphemeralKey::from_private([0x11; 32]),
+        ChainSpec::default().trust_root(),
+    );
+    let (_, server_hello) =
+        Responder::respond(&ServerIdentity::test(), SERVER_EPHEMERAL, &hello).unwrap();
+    let expected = format!(
+        "{}\n{}\n",
+        hex::encode(ChainSpec::default().trust_root().public_key),
+        hex::encode(&server_hello)
+    );
+    if std::env::var_os("WALINK_WRITE_FIXTURES").is_some() {
+        std::fs::write(&path, &expected).unwrap();
+    }
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), expected);
+}
