@@ -68,3 +68,9 @@ pub const SIGNAL_MAX_MESSAGE_LEN: usize = 1 << 20;
 /// Largest serialized session or sender-key record accepted from storage: 41 sessions with 5
 /// chains of 2000 skipped keys each would be far beyond; records are pruned long before this.
 pub const SIGNAL_MAX_RECORD_LEN: usize = 64 << 20;
+
+// ---- noise ----
+
+/// Largest handshake message (ServerHello) accepted. A real one is about 350 bytes (ephemeral,
+/// encrypted static, encrypted two-certificate chain); 64 KiB leaves room for padding fields.
+pub const NOISE_MAX_HANDSHAKE_MESSAGE: usize = 64 * 1024;
