@@ -310,6 +310,7 @@ run_tests() {
   step "cargo fmt --check" test_fmt
   step "cargo clippy" test_clippy
   step "cargo test" test_cargo
+  step "demo" demo
   step "wasm build" build_wasm
   step "npm test" test_npm
   step "walink-ffi release cdylib" build_ffi_release

@@ -5,6 +5,12 @@
 //! and runs `uniffi-bindgen generate <cdylib> --language kotlin|swift|python` on it.
 #![forbid(unsafe_code)]
 
+mod codec;
+mod error;
+
+pub use codec::{Attr, Content, Node, decode_node, encode_node};
+pub use error::WalinkError;
+
 uniffi::setup_scaffolding!();
 
 /// The version of walink that this library was built from (the workspace version).
