@@ -1,28 +1,362 @@
 #!/usr/bin/env bash
-# The one entry point: ./build.sh setup | test | demo | bench | wasm | bindings
+# walink's one entry point. Run `./build.sh help` for the subcommands; docs/building.md explains
+# each one, what `setup` installs and from where, and how long things take.
 set -euo pipefail
 cd "$(dirname "$0")"
+ROOT=$(pwd)
 
-WASM_BINDGEN_VERSION=0.2.130
+# Cargo's target directory: the checkout's own target/ unless the caller chose another one.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+TARGET_DIR=$CARGO_TARGET_DIR
 
-setup() {
-  if [ -x ../shared/tools/ensure-wasm-target.sh ] || [ -f ../shared/tools/ensure-wasm-target.sh ]; then
-    bash ../shared/tools/ensure-wasm-target.sh
+# Tool versions. wasm-bindgen-cli must equal the wasm-bindgen crate in Cargo.lock.
+WASM_BINDGEN_FALLBACK_VERSION=0.2.130
+CARGO_FUZZ_VERSION=0.13.2
+FUZZ_SECONDS="${WALINK_FUZZ_SECONDS:-60}"
+VENV="$ROOT/.venv"
+
+# ---------------------------------------------------------------------------------------------
+# Output helpers
+
+STEP_NAMES=()
+STEP_RESULTS=()
+
+section() {
+  printf '\n\033[1m==== %s ====\033[0m\n' "$*"
+}
+
+die() {
+  printf '\033[1;31mbuild.sh: %s\033[0m\n' "$*" >&2
+  exit 1
+}
+
+# Runs one step (a function and its arguments) with errexit on, records its result and time, and
+# carries on with the next step; `summary` fails the script if any step failed.
+step() {
+  local name=$1
+  shift
+  section "$name"
+  local start=$SECONDS rc
+  set +e
+  (
+    set -e
+    "$@"
+  )
+  rc=$?
+  set -e
+  local took=$((SECONDS - start))
+  if [ "$rc" -eq 0 ]; then
+    STEP_RESULTS+=("ok      $(printf '%4d' "$took") s")
   else
+    STEP_RESULTS+=("FAILED  $(printf '%4d' "$took") s  (exit $rc)")
+    printf '\033[1;31m---- %s FAILED (exit %d) ----\033[0m\n' "$name" "$rc" >&2
+  fi
+  STEP_NAMES+=("$name")
+}
+
+# Prints every step's result and time; exits non-zero if any step failed.
+summary() {
+  local title=$1 failed=0 i
+  section "$title summary"
+  for i in "${!STEP_NAMES[@]}"; do
+    printf '  %-28s %s\n' "${STEP_NAMES[$i]}" "${STEP_RESULTS[$i]}"
+    case "${STEP_RESULTS[$i]}" in FAILED*) failed=1 ;; esac
+  done
+  printf '  %-28s %4d s\n' "total" "$SECONDS"
+  if [ "$failed" -ne 0 ]; then
+    die "$title: some steps FAILED (see above)"
+  fi
+}
+
+# The version of a crate as locked in Cargo.lock, or nothing.
+locked_version() {
+  awk -v name="$1" '$0 == "name = \"" name "\"" { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock
+}
+
+# The file name of a cdylib on this platform.
+cdylib_name() {
+  case "$(uname -s)" in
+    Darwin) echo "lib$1.dylib" ;;
+    *) echo "lib$1.so" ;;
+  esac
+}
+
+stamp_of() {
+  cat "$@" | sha256sum | cut -d' ' -f1
+}
+
+# ---------------------------------------------------------------------------------------------
+# setup: install what this machine lacks, from the registries only; quick when nothing is missing.
+
+# Makes sure a command exists; if it does not and apt-get can be used, installs the Debian packages.
+require() {
+  local cmd=$1
+  shift
+  command -v "$cmd" >/dev/null 2>&1 && return 0
+  if [ "$#" -gt 0 ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+    echo "$cmd is missing: installing Debian packages $*"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
+    command -v "$cmd" >/dev/null 2>&1 && return 0
+  fi
+  die "$cmd is missing; install it (Debian packages: ${*:-none, see docs/building.md}) and rerun"
+}
+
+setup_prerequisites() {
+  require cargo
+  require rustup
+  require node nodejs npm
+  require npm npm
+  require java openjdk-17-jdk-headless
+  require mvn maven
+  require python3 python3 python3-venv
+  echo "rustc $(rustc --version | cut -d' ' -f2), node $(node --version), npm $(npm --version)," \
+    "java $(java -version 2>&1 | head -1 | cut -d'"' -f2), $(mvn -v 2>/dev/null | head -1 | sed 's/\x1b\[[0-9;]*m//g'), $(python3 --version)"
+}
+
+setup_wasm_target() {
+  if [ -f ../shared/tools/ensure-wasm-target.sh ]; then
+    bash ../shared/tools/ensure-wasm-target.sh
+  elif ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
     rustup target add wasm32-unknown-unknown
   fi
-  if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]; then
-    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+  echo "wasm32-unknown-unknown: installed"
+}
+
+setup_wasm_bindgen() {
+  local want
+  want=$(locked_version wasm-bindgen)
+  want=${want:-$WASM_BINDGEN_FALLBACK_VERSION}
+  if [ "$(wasm-bindgen --version 2>/dev/null)" = "wasm-bindgen $want" ]; then
+    echo "wasm-bindgen $want: present"
+    return 0
   fi
-  npm ci --prefix tests/oracle --no-audit --no-fund --ignore-scripts
+  # No --locked: the registry mirror lacks some versions pinned in wasm-bindgen-cli's own lockfile.
+  cargo install wasm-bindgen-cli --version "$want"
+}
+
+setup_cargo_fuzz() {
+  if [ "$(cargo fuzz --version 2>/dev/null)" = "cargo-fuzz $CARGO_FUZZ_VERSION" ]; then
+    echo "cargo-fuzz $CARGO_FUZZ_VERSION: present"
+    return 0
+  fi
+  cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION"
+}
+
+setup_cargo_fetch() {
+  cargo fetch
+}
+
+# `npm ci` in a directory, skipped when node_modules matches its package-lock.json already.
+npm_ci() {
+  local dir=$1
+  shift
+  if [ ! -f "$dir/package-lock.json" ]; then
+    die "$dir/package-lock.json is missing"
+  fi
+  local stamp_file="$dir/node_modules/.walink-setup-stamp" stamp
+  stamp="$(stamp_of "$dir/package-lock.json") node $(node --version)"
+  if [ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$stamp" ]; then
+    echo "$dir/node_modules: up to date"
+    return 0
+  fi
+  npm ci --prefix "$dir" --no-audit --no-fund "$@"
+  echo "$stamp" >"$stamp_file"
+}
+
+setup_npm_oracle() {
+  # Baileys' preinstall only checks the Node version and protobufjs' postinstall is not needed.
+  npm_ci tests/oracle --ignore-scripts
+}
+
+setup_npm_package() {
+  if [ ! -f npm/package.json ]; then
+    echo "npm/ is not in this checkout yet: nothing to install"
+    return 0
+  fi
+  npm_ci npm
+}
+
+setup_python() {
+  local req=bindings/python/requirements-dev.txt stamp
+  stamp="$(stamp_of "$req") $(python3 --version)"
+  if [ -f "$VENV/.walink-setup-stamp" ] && [ "$(cat "$VENV/.walink-setup-stamp")" = "$stamp" ]; then
+    echo ".venv: up to date"
+    return 0
+  fi
+  rm -rf "$VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+  "$VENV/bin/python" -m pytest --version
+  echo "$stamp" >"$VENV/.walink-setup-stamp"
+}
+
+setup_maven() {
+  local pom=bindings/kotlin/pom.xml stamp stamp_file=bindings/kotlin/target/.walink-setup-stamp
+  stamp=$(stamp_of "$pom")
+  if [ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$stamp" ]; then
+    echo "Maven dependencies of $pom: resolved"
+    return 0
+  fi
+  mvn -B -ntp -q -f "$pom" dependency:go-offline
+  mkdir -p "$(dirname "$stamp_file")"
+  echo "$stamp" >"$stamp_file"
+  echo "Maven dependencies of $pom: resolved from Maven Central"
+}
+
+setup() {
+  step "prerequisites" setup_prerequisites
+  step "rust wasm32 target" setup_wasm_target
+  step "wasm-bindgen-cli" setup_wasm_bindgen
+  step "cargo-fuzz" setup_cargo_fuzz
+  step "cargo fetch" setup_cargo_fetch
+  step "npm ci tests/oracle" setup_npm_oracle
+  step "npm ci npm/" setup_npm_package
+  step "python venv + pytest" setup_python
+  step "maven dependencies" setup_maven
+  summary setup
+}
+
+# ---------------------------------------------------------------------------------------------
+# Builds
+
+build_wasm() {
+  [ -f npm/scripts/build-wasm.sh ] || die "npm/scripts/build-wasm.sh is missing"
+  bash npm/scripts/build-wasm.sh
+}
+
+build_ffi_release() {
+  cargo build --release -p walink-ffi --lib
+}
+
+# Generates the Kotlin, Swift and Python code from the release cdylib's uniffi metadata.
+generate_bindings() {
+  local lib bindgen tmp
+  lib="$TARGET_DIR/release/$(cdylib_name walink_ffi)"
+  [ -f "$lib" ] || die "$lib is missing: run ./build.sh bindings"
+  cargo build -p walink-ffi --features cli --bin uniffi-bindgen
+  bindgen="$TARGET_DIR/debug/uniffi-bindgen"
+  tmp=$(mktemp -d)
+  for lang in kotlin swift python; do
+    "$bindgen" generate "$lib" --language "$lang" --no-format --out-dir "$tmp/$lang"
+  done
+
+  # Kotlin: where the Maven project compiles it (package uniffi.walink_ffi).
+  rm -rf bindings/kotlin/src/main/kotlin/uniffi
+  mkdir -p bindings/kotlin/src/main/kotlin
+  mv "$tmp/kotlin/uniffi" bindings/kotlin/src/main/kotlin/
+
+  # Python: the module and the cdylib side by side (the module loads it from its own directory).
+  mv "$tmp/python/walink_ffi.py" bindings/python/
+  cp "$lib" bindings/python/
+
+  # Swift: the Swift source for the package target, the C header and module map for the
+  # XCFramework (bindings/swift/build-xcframework.sh packs them with the static libraries).
+  mkdir -p bindings/swift/Sources/Walink bindings/swift/Headers
+  mv "$tmp/swift/walink_ffi.swift" bindings/swift/Sources/Walink/
+  mv "$tmp/swift/walink_ffiFFI.h" bindings/swift/Headers/
+  mv "$tmp/swift/walink_ffiFFI.modulemap" bindings/swift/Headers/module.modulemap
+  rm -rf "$tmp"
+  echo "generated: bindings/kotlin/src/main/kotlin/uniffi/walink_ffi/walink_ffi.kt," \
+    "bindings/python/walink_ffi.py, bindings/swift/Sources/Walink/walink_ffi.swift, bindings/swift/Headers/"
+}
+
+bindings() {
+  step "walink-ffi release cdylib" build_ffi_release
+  step "uniffi bindings" generate_bindings
+  summary bindings
+}
+
+# ---------------------------------------------------------------------------------------------
+# Tests
+
+test_fmt() {
+  cargo fmt --all --check
+}
+
+test_clippy() {
+  cargo clippy --workspace --all-targets -- -D warnings
+}
+
+test_cargo() {
+  cargo test --workspace
+}
+
+test_npm() {
+  npm test --prefix npm
+}
+
+test_python() {
+  "$VENV/bin/python" -m pytest bindings/python/tests
+}
+
+test_kotlin() {
+  mvn -B -ntp -f bindings/kotlin/pom.xml test -Dwalink.native.dir="$TARGET_DIR/release"
+}
+
+# Every cargo-fuzz target of the core, each for a bounded time. cargo-fuzz needs nightly flags
+# (-Zsanitizer); RUSTC_BOOTSTRAP lets the stable toolchain accept them.
+test_fuzz() {
+  local targets
+  targets=$(cd core && RUSTC_BOOTSTRAP=1 cargo fuzz list)
+  [ -n "$targets" ] || die "cargo fuzz list found no targets"
+  for target in $targets; do
+    section "fuzz $target (${FUZZ_SECONDS} s)"
+    (cd core && RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" -- -max_total_time="$FUZZ_SECONDS")
+  done
 }
 
 run_tests() {
-  cargo test --workspace
+  step "cargo fmt --check" test_fmt
+  step "cargo clippy" test_clippy
+  step "cargo test" test_cargo
+  step "demo" demo
+  step "wasm build" build_wasm
+  step "npm test" test_npm
+  step "walink-ffi release cdylib" build_ffi_release
+  step "uniffi bindings" generate_bindings
+  step "python tests" test_python
+  step "kotlin tests" test_kotlin
+  step "fuzz" test_fuzz
+  summary test
+}
+
+# ---------------------------------------------------------------------------------------------
+
+demo() {
+  cargo run --quiet -p walink-sim --bin demo
+}
+
+bench() {
+  step "cargo bench" cargo bench -p walink-core
+  step "wasm build" build_wasm
+  step "npm bench" npm run bench --prefix npm
+  summary bench
+}
+
+usage() {
+  cat <<'EOF'
+usage: ./build.sh <command>
+  setup      install what this machine lacks (registries only); quick when nothing is missing
+  test       every test of every layer: fmt, clippy, cargo tests, wasm + npm, bindings +
+             Python + Kotlin, each fuzz target for 60 s (WALINK_FUZZ_SECONDS overrides)
+  demo       the main job: run the demo
+  wasm       build the npm package's wasm into npm/wasm/
+  bindings   release cdylib of walink-ffi and the generated Kotlin, Swift and Python code
+  bench      cargo benchmarks of walink-core and the npm benchmarks
+EOF
 }
 
 case "${1:-}" in
   setup) setup ;;
   test) run_tests ;;
-  *) echo "usage: ./build.sh setup | test | demo | bench | wasm | bindings" >&2; exit 2 ;;
+  demo) demo ;;
+  wasm) build_wasm ;;
+  bindings) bindings ;;
+  bench) bench ;;
+  help | -h | --help) usage ;;
+  *)
+    usage >&2
+    exit 2
+    ;;
 esac

@@ -1,1 +1,30 @@
-//! walink ffi
+//! walink-ffi: the uniffi facade of walink-core for Kotlin, Swift and Python.
+//!
+//! This crate adds no protocol logic. It converts types at the edge and lets uniffi generate the
+//! foreign code (proc-macro style, library mode): `./build.sh bindings` builds the release cdylib
+//! and runs `uniffi-bindgen generate <cdylib> --language kotlin|swift|python` on it.
+#![forbid(unsafe_code)]
+
+mod codec;
+mod error;
+
+pub use codec::{Attr, Content, Node, decode_node, encode_node};
+pub use error::WalinkError;
+
+uniffi::setup_scaffolding!();
+
+/// The version of walink that this library was built from (the workspace version).
+#[uniffi::export]
+pub fn version() -> String {
+    env!("CARGO_PKG_VERSION").to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_is_the_crate_version() {
+        assert_eq!(version(), env!("CARGO_PKG_VERSION"));
+    }
+}

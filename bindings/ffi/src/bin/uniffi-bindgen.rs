@@ -1,3 +1,6 @@
+//! The uniffi code generator, built from the same uniffi version as the library it reads.
+//!
+//! `./build.sh bindings` runs it as `uniffi-bindgen generate <cdylib> --language <lang>`.
 fn main() {
     uniffi::uniffi_bindgen_main()
 }

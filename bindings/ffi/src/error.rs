@@ -1,0 +1,24 @@
+//! The one public error of the foreign bindings.
+
+/// What went wrong, by what the caller can do about it.
+///
+/// The core's per-module errors are mapped here at the edge; each variant carries the core's
+/// message as `reason`.
+#[derive(Debug, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+pub enum WalinkError {
+    /// The input is malformed (for example bytes that are not a valid binary node): fix or drop
+    /// the input; retrying it will fail the same way.
+    #[error("invalid input: {reason}")]
+    InvalidInput {
+        /// The core's description of the problem.
+        reason: String,
+    },
+}
+
+impl From<walink_core::binary::DecodeError> for WalinkError {
+    fn from(error: walink_core::binary::DecodeError) -> Self {
+        WalinkError::InvalidInput {
+            reason: error.to_string(),
+        }
+    }
+}
