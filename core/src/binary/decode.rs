@@ -1,0 +1,473 @@
+//! Decoding frame bodies into nodes, validating every byte.
+
+use std::borrow::Cow;
+
+use super::jid::{Jid, ad_jid_from_wire, intern_server};
+use super::node::{Attr, Content, Node, Value};
+use super::tag;
+use super::tokens;
+use crate::limits::{MAX_DECODED_NODES, MAX_INFLATED_NODE, MAX_NODE_DEPTH};
+
+/// Why a frame body is not a valid node. Every variant is the peer's fault (malformed input).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The frame body is empty: not even the flags byte.
+    #[error("empty frame body")]
+    Empty,
+    /// The input ends inside an item, or a length points past its end.
+    #[error("unexpected end of input")]
+    UnexpectedEnd,
+    /// A tag byte that is not valid where it stands (240–244 are never valid).
+    #[error("invalid tag byte {0:#04x}")]
+    InvalidTag(u8),
+    /// A node whose list size is 0 or whose tag is the empty string.
+    #[error("empty node")]
+    EmptyNode,
+    /// A packed string with a nibble outside its alphabet.
+    #[error("invalid packed nibble {0}")]
+    InvalidNibble(u8),
+    /// A raw string (tag, attribute or JID part) that is not UTF-8.
+    #[error("string is not valid UTF-8")]
+    InvalidUtf8,
+    /// A JID with no server, or whose user or server is itself a JID.
+    #[error("invalid JID")]
+    InvalidJid,
+    /// Nodes nested deeper than `limits::MAX_NODE_DEPTH`.
+    #[error("nodes nested too deep")]
+    TooDeep,
+    /// More nodes than `limits::MAX_DECODED_NODES` in one frame.
+    #[error("too many nodes in one frame")]
+    TooManyNodes,
+    /// Bytes left over after the root node.
+    #[error("{0} bytes after the node")]
+    TrailingBytes(usize),
+    /// The compressed payload is not a valid zlib stream.
+    #[error("invalid zlib payload")]
+    Inflate,
+    /// The compressed payload inflates past `limits::MAX_INFLATED_NODE`.
+    #[error("inflated payload too large")]
+    InflatedTooLarge,
+}
+
+/// Decodes a frame body: the flags byte, then the node, inflated first when flag `0x02` is set
+/// (transport.md §3.1). Nothing may follow the node.
+pub fn decode(body: &[u8]) -> Result<Node, DecodeError> {
+    let data = unpack(body)?;
+    let mut reader = Reader::new(&data);
+    let mut budget = NodeBudget::default();
+    let node = read_node(&mut reader, 0, &mut budget)?;
+    reader.finish()?;
+    Ok(node)
+}
+
+/// The node bytes of a frame body: without the flags byte, inflated when flag `0x02` is set.
+/// The inflated size is capped at `limits::MAX_INFLATED_NODE`, and the buffer grows only as
+/// output is actually produced.
+pub fn unpack(body: &[u8]) -> Result<Cow<'_, [u8]>, DecodeError> {
+    let (&flags, data) = body.split_first().ok_or(DecodeError::Empty)?;
+    if flags & 0x02 == 0 {
+        return Ok(Cow::Borrowed(data));
+    }
+    miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(data, MAX_INFLATED_NODE)
+        .map(Cow::Owned)
+        .map_err(|err| match err.status {
+            miniz_oxide::inflate::TINFLStatus::HasMoreOutput => DecodeError::InflatedTooLarge,
+            _ => DecodeError::Inflate,
+        })
+}
+
+/// Counts decoded nodes against `limits::MAX_DECODED_NODES`.
+#[derive(Default)]
+pub(crate) struct NodeBudget(usize);
+
+impl NodeBudget {
+    pub(crate) fn spend(&mut self, depth: usize) -> Result<(), DecodeError> {
+        if depth >= MAX_NODE_DEPTH {
+            return Err(DecodeError::TooDeep);
+        }
+        self.0 += 1;
+        if self.0 > MAX_DECODED_NODES {
+            return Err(DecodeError::TooManyNodes);
+        }
+        Ok(())
+    }
+}
+
+fn read_node(
+    r: &mut Reader<'_>,
+    depth: usize,
+    budget: &mut NodeBudget,
+) -> Result<Node, DecodeError> {
+    budget.spend(depth)?;
+    let size = r.node_size()?;
+    let tag = r.item()?.into_text();
+    if tag.is_empty() {
+        return Err(DecodeError::EmptyNode);
+    }
+    let attr_count = (size - 1) / 2;
+    // Each attribute takes at least two bytes: never reserve more than the input can hold.
+    let mut attrs = Vec::with_capacity(attr_count.min(r.remaining() / 2));
+    for _ in 0..attr_count {
+        let key = r.item()?.into_text();
+        let value = r.item()?.into_value();
+        attrs.push(Attr { key, value });
+    }
+    let content = if size % 2 == 0 {
+        read_content(r, depth, budget)?
+    } else {
+        Content::None
+    };
+    Ok(Node {
+        tag,
+        attrs,
+        content,
+    })
+}
+
+fn read_content(
+    r: &mut Reader<'_>,
+    depth: usize,
+    budget: &mut NodeBudget,
+) -> Result<Content, DecodeError> {
+    let tag_byte = r.byte()?;
+    if let Some(count) = r.list_size(tag_byte)? {
+        // A node takes at least three bytes.
+        let mut children = Vec::with_capacity(count.min(r.remaining() / 3));
+        for _ in 0..count {
+            children.push(read_node(r, depth + 1, budget)?);
+        }
+        return Ok(Content::Nodes(children));
+    }
+    if let Some(bytes) = r.binary(tag_byte)? {
+        return Ok(Content::Bytes(bytes.to_vec()));
+    }
+    Ok(match r.string(tag_byte)? {
+        Item::Jid(jid) => Content::Jid(jid.into_jid()),
+        Item::Text(text) => Content::Str(text.into_cow()),
+    })
+}
+
+/// A string as the wire sent it, before any allocation.
+pub(crate) enum Text<'a> {
+    /// A dictionary token, by id (see [`tokens::by_id`]).
+    Token(u16),
+    /// Raw UTF-8 from the input.
+    Raw(&'a str),
+    /// A nibble- or hex-packed string of `len` characters, validated, unpacked on use.
+    Packed {
+        /// `HEX_8` rather than `NIBBLE_8`.
+        hex: bool,
+        /// The packed bytes.
+        bytes: &'a [u8],
+        /// The number of characters.
+        len: usize,
+    },
+}
+
+impl Text<'_> {
+    /// Whether the string is empty.
+    pub(crate) fn is_empty(&self) -> bool {
+        match self {
+            Text::Token(id) => tokens::by_id(*id).is_none_or(str::is_empty),
+            Text::Raw(text) => text.is_empty(),
+            Text::Packed { len, .. } => *len == 0,
+        }
+    }
+
+    /// Appends the UTF-8 of the string.
+    pub(crate) fn push_to(&self, out: &mut Vec<u8>) {
+        match self {
+            Text::Token(id) => out.extend_from_slice(tokens::by_id(*id).unwrap_or("").as_bytes()),
+            Text::Raw(text) => out.extend_from_slice(text.as_bytes()),
+            Text::Packed { hex, bytes, len } => {
+                let alphabet = if *hex { HEX_CHARS } else { NIBBLE_CHARS };
+                let chars = bytes
+                    .iter()
+                    .flat_map(|&b| [b >> 4, b & 0x0F])
+                    .take(*len)
+                    .map(|nibble| alphabet.get(usize::from(nibble)).copied().unwrap_or(b'0'));
+                out.extend(chars);
+            }
+        }
+    }
+
+    pub(crate) fn into_cow(self) -> Cow<'static, str> {
+        match self {
+            Text::Token(id) => Cow::Borrowed(tokens::by_id(id).unwrap_or("")),
+            Text::Raw(text) => Cow::Owned(text.to_owned()),
+            packed => Cow::Owned(packed.to_owned_string()),
+        }
+    }
+
+    fn to_owned_string(&self) -> String {
+        match self {
+            Text::Raw(text) => (*text).to_owned(),
+            other => {
+                let mut out = Vec::new();
+                other.push_to(&mut out);
+                // Tokens are UTF-8 and packed strings ASCII.
+                String::from_utf8(out).unwrap_or_default()
+            }
+        }
+    }
+}
+
+/// The characters of the nibble alphabet (12–14 never pass validation; 15 is padding).
+const NIBBLE_CHARS: &[u8; 16] = b"0123456789-.\0\0\0\0";
+/// The characters of the hex alphabet.
+const HEX_CHARS: &[u8; 16] = b"0123456789ABCDEF";
+
+/// A JID as the wire sent it.
+pub(crate) struct WireJid<'a> {
+    pub(crate) user: Text<'a>,
+    pub(crate) server: Text<'a>,
+    /// `AD_JID` domain byte, when the wire used `AD_JID`.
+    pub(crate) domain: Option<u8>,
+    pub(crate) device: u16,
+    pub(crate) integrator: u16,
+}
+
+impl WireJid<'_> {
+    pub(crate) fn into_jid(self) -> Jid {
+        let user = self.user.to_owned_string();
+        match self.domain {
+            Some(domain) => ad_jid_from_wire(domain, u8::try_from(self.device).unwrap_or(0), user),
+            None => Jid {
+                user,
+                agent: 0,
+                device: self.device,
+                integrator: self.integrator,
+                server: match self.server {
+                    Text::Token(id) => Cow::Borrowed(tokens::by_id(id).unwrap_or("")),
+                    other => intern_server(&other.to_owned_string()),
+                },
+            },
+        }
+    }
+}
+
+/// One decoded string item: text or a JID.
+pub(crate) enum Item<'a> {
+    Text(Text<'a>),
+    Jid(WireJid<'a>),
+}
+
+impl Item<'_> {
+    /// The item as text; a JID is written in Baileys' notation.
+    pub(crate) fn into_text(self) -> Cow<'static, str> {
+        match self {
+            Item::Text(text) => text.into_cow(),
+            Item::Jid(jid) => Cow::Owned(jid.into_jid().to_string()),
+        }
+    }
+
+    fn into_value(self) -> Value {
+        match self {
+            Item::Text(text) => Value::Str(text.into_cow()),
+            Item::Jid(jid) => Value::Jid(jid.into_jid()),
+        }
+    }
+}
+
+/// A cursor over node bytes; every read is bounds-checked.
+pub(crate) struct Reader<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(data: &'a [u8]) -> Self {
+        Reader { data, pos: 0 }
+    }
+
+    pub(crate) fn remaining(&self) -> usize {
+        self.data.len().saturating_sub(self.pos)
+    }
+
+    /// Succeeds only if the whole input was consumed.
+    pub(crate) fn finish(&self) -> Result<(), DecodeError> {
+        match self.remaining() {
+            0 => Ok(()),
+            left => Err(DecodeError::TrailingBytes(left)),
+        }
+    }
+
+    pub(crate) fn byte(&mut self) -> Result<u8, DecodeError> {
+        let byte = *self.data.get(self.pos).ok_or(DecodeError::UnexpectedEnd)?;
+        self.pos += 1;
+        Ok(byte)
+    }
+
+    /// `n` bytes, checked against the input before anything is allocated.
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        let end = self.pos.checked_add(n).ok_or(DecodeError::UnexpectedEnd)?;
+        let bytes = self
+            .data
+            .get(self.pos..end)
+            .ok_or(DecodeError::UnexpectedEnd)?;
+        self.pos = end;
+        Ok(bytes)
+    }
+
+    fn u16(&mut self) -> Result<u16, DecodeError> {
+        let bytes = self.take(2)?;
+        Ok(bytes.iter().fold(0, |acc, &b| acc << 8 | u16::from(b)))
+    }
+
+    fn uint(&mut self, n: usize) -> Result<usize, DecodeError> {
+        let bytes = self.take(n)?;
+        Ok(bytes.iter().fold(0, |acc, &b| acc << 8 | usize::from(b)))
+    }
+
+    /// The size of a node's list: must be a list tag and non-zero.
+    pub(crate) fn node_size(&mut self) -> Result<usize, DecodeError> {
+        let tag_byte = self.byte()?;
+        match self.list_size(tag_byte)? {
+            None => Err(DecodeError::InvalidTag(tag_byte)),
+            Some(0) => Err(DecodeError::EmptyNode),
+            Some(size) => Ok(size),
+        }
+    }
+
+    /// The announced size when `tag_byte` is a list tag.
+    pub(crate) fn list_size(&mut self, tag_byte: u8) -> Result<Option<usize>, DecodeError> {
+        Ok(match tag_byte {
+            tag::LIST_EMPTY => Some(0),
+            tag::LIST_8 => Some(usize::from(self.byte()?)),
+            tag::LIST_16 => Some(usize::from(self.u16()?)),
+            _ => None,
+        })
+    }
+
+    /// The bytes when `tag_byte` is a `BINARY_*` tag; the length is checked against the input.
+    pub(crate) fn binary(&mut self, tag_byte: u8) -> Result<Option<&'a [u8]>, DecodeError> {
+        let len = match tag_byte {
+            tag::BINARY_8 => usize::from(self.byte()?),
+            tag::BINARY_20 => self.uint(3)? & 0x0F_FFFF,
+            tag::BINARY_32 => self.uint(4)?,
+            _ => return Ok(None),
+        };
+        self.take(len).map(Some)
+    }
+
+    /// The next string item (tag byte included).
+    pub(crate) fn item(&mut self) -> Result<Item<'a>, DecodeError> {
+        let tag_byte = self.byte()?;
+        self.string(tag_byte)
+    }
+
+    /// A string item whose tag byte was already read.
+    pub(crate) fn string(&mut self, tag_byte: u8) -> Result<Item<'a>, DecodeError> {
+        let item = match tag_byte {
+            tag::JID_PAIR => {
+                let user = self.text()?;
+                let server = self.text()?;
+                if server.is_empty() {
+                    return Err(DecodeError::InvalidJid);
+                }
+                Item::Jid(WireJid {
+                    user,
+                    server,
+                    domain: None,
+                    device: 0,
+                    integrator: 0,
+                })
+            }
+            tag::AD_JID => {
+                let domain = self.byte()?;
+                let device = self.byte()?;
+                Item::Jid(WireJid {
+                    user: self.text()?,
+                    server: Text::Token(0),
+                    domain: Some(domain),
+                    device: u16::from(device),
+                    integrator: 0,
+                })
+            }
+            tag::FB_JID => {
+                let user = self.text()?;
+                let device = self.u16()?;
+                let server = self.text()?;
+                if server.is_empty() {
+                    return Err(DecodeError::InvalidJid);
+                }
+                Item::Jid(WireJid {
+                    user,
+                    server,
+                    domain: None,
+                    device,
+                    integrator: 0,
+                })
+            }
+            tag::INTEROP_JID => {
+                let user = self.text()?;
+                let device = self.u16()?;
+                let integrator = self.u16()?;
+                let server = self.text()?;
+                if server.is_empty() {
+                    return Err(DecodeError::InvalidJid);
+                }
+                Item::Jid(WireJid {
+                    user,
+                    server,
+                    domain: None,
+                    device,
+                    integrator,
+                })
+            }
+            other => Item::Text(self.text_with(other)?),
+        };
+        Ok(item)
+    }
+
+    /// A string that may not be a JID: a part of a JID.
+    fn text(&mut self) -> Result<Text<'a>, DecodeError> {
+        let tag_byte = self.byte()?;
+        match tag_byte {
+            tag::JID_PAIR | tag::AD_JID | tag::FB_JID | tag::INTEROP_JID => {
+                Err(DecodeError::InvalidJid)
+            }
+            other => self.text_with(other),
+        }
+    }
+
+    fn text_with(&mut self, tag_byte: u8) -> Result<Text<'a>, DecodeError> {
+        match tag_byte {
+            // LIST_EMPTY stands for the empty (absent) string, e.g. the user of a server JID.
+            tag::LIST_EMPTY => Ok(Text::Token(0)),
+            1..tag::DICTIONARY_0 => Ok(Text::Token(u16::from(tag_byte))),
+            tag::DICTIONARY_0..=tag::DICTIONARY_3 => {
+                let index = self.byte()?;
+                Ok(Text::Token(tokens::double_id(
+                    tag_byte - tag::DICTIONARY_0,
+                    index,
+                )))
+            }
+            tag::NIBBLE_8 | tag::HEX_8 => self.packed(tag_byte),
+            _ => match self.binary(tag_byte)? {
+                Some(bytes) => std::str::from_utf8(bytes)
+                    .map(Text::Raw)
+                    .map_err(|_| DecodeError::InvalidUtf8),
+                None => Err(DecodeError::InvalidTag(tag_byte)),
+            },
+        }
+    }
+
+    /// A packed string, validated: every nibble that is a character is in the alphabet.
+    fn packed(&mut self, tag_byte: u8) -> Result<Text<'a>, DecodeError> {
+        let start = self.byte()?;
+        let bytes = self.take(usize::from(start & 0x7F))?;
+        // The padding nibble of an odd-length string is dropped unread (as every client does).
+        let len = (bytes.len() * 2).saturating_sub(usize::from(start >> 7));
+        let hex = tag_byte == tag::HEX_8;
+        let invalid = bytes
+            .iter()
+            .flat_map(|&b| [b >> 4, b & 0x0F])
+            .take(len)
+            .find(|&nibble| !hex && nibble > 11);
+        match invalid {
+            Some(nibble) => Err(DecodeError::InvalidNibble(nibble)),
+            None => Ok(Text::Packed { hex, bytes, len }),
+        }
+    }
+}

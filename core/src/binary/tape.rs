@@ -1,0 +1,335 @@
+//! A flat serialization of a node tree, for bindings that build trees on the other side of an
+//! FFI boundary (the wasm package turns it into plain JavaScript objects in one pass).
+//!
+//! Crossing the boundary once per tree, rather than once per node or string, is what makes the
+//! binding fast. Tokens travel as ids, so the host resolves them from a table it fetched once
+//! ([`token_table`]) without decoding any UTF-8. The format, all integers LEB128 `u32`:
+//!
+//! ```text
+//! node    := kind:u8  attr_count  str(tag)  (str(key) str(value))*  payload
+//! kind    := 0 none | 1 children | 2 bytes | 3 string
+//! payload := (none) | count node* | len byte* | str
+//! str     := h, then, when h is even, h/2 bytes of UTF-8; when h is odd, token id h/2
+//! ```
+//!
+//! [`decode`] reads a frame body into a tape (JIDs become strings in [`Jid`]'s text form); [`encode`]
+//! writes the frame body of a tape by the same rules as [`super::encode`] (strings that parse as
+//! JIDs are sent as JIDs).
+
+use std::io::Write as _;
+
+use super::decode::{DecodeError, Item, NodeBudget, Reader, Text, WireJid, unpack};
+use super::encode::Writer;
+use super::jid::{INTEROP_SERVER, MESSENGER_SERVER, ad_jid_from_wire};
+use super::tokens;
+use crate::limits::MAX_NODE_DEPTH;
+
+/// Content kinds in a tape.
+const NONE: u8 = 0;
+const CHILDREN: u8 = 1;
+const BYTES: u8 = 2;
+const STRING: u8 = 3;
+
+/// The dictionary tokens by id, separated by `\0`: what tape token ids index.
+pub fn token_table() -> String {
+    let mut table = String::new();
+    for id in 0..tokens::COUNT {
+        if id > 0 {
+            table.push('\0');
+        }
+        table.push_str(tokens::by_id(id).unwrap_or(""));
+    }
+    table
+}
+
+/// A tape that is not well-formed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TapeError {
+    /// The tape ends inside an item.
+    #[error("tape ends early")]
+    UnexpectedEnd,
+    /// An unknown content kind.
+    #[error("invalid content kind {0}")]
+    InvalidKind(u8),
+    /// A token id past the dictionaries.
+    #[error("invalid token id {0}")]
+    InvalidToken(u32),
+    /// A string that is not UTF-8.
+    #[error("string is not valid UTF-8")]
+    InvalidUtf8,
+    /// An empty tag.
+    #[error("empty tag")]
+    EmptyTag,
+    /// More attributes or children than a list header can announce.
+    #[error("too many attributes or children")]
+    TooLarge,
+    /// Nodes nested deeper than `limits::MAX_NODE_DEPTH`.
+    #[error("nodes nested too deep")]
+    TooDeep,
+    /// Bytes left after the root node.
+    #[error("bytes after the root node")]
+    TrailingBytes,
+}
+
+/// Decodes a frame body (flags byte, zlib when flagged) into a tape.
+pub fn decode(body: &[u8]) -> Result<Vec<u8>, DecodeError> {
+    let data = unpack(body)?;
+    let mut reader = Reader::new(&data);
+    let mut tape = TapeWriter {
+        out: Vec::with_capacity(data.len() + data.len() / 2 + 16),
+        scratch: Vec::new(),
+        budget: NodeBudget::default(),
+    };
+    tape.node(&mut reader, 0)?;
+    reader.finish()?;
+    Ok(tape.out)
+}
+
+struct TapeWriter {
+    out: Vec<u8>,
+    scratch: Vec<u8>,
+    budget: NodeBudget,
+}
+
+impl TapeWriter {
+    fn node(&mut self, r: &mut Reader<'_>, depth: usize) -> Result<(), DecodeError> {
+        self.budget.spend(depth)?;
+        let size = r.node_size()?;
+        let kind_at = self.out.len();
+        self.out.push(NONE);
+        let attr_count = (size - 1) / 2;
+        varint(&mut self.out, u32::try_from(attr_count).unwrap_or(0));
+        let tag = r.item()?;
+        if matches!(&tag, Item::Text(text) if text.is_empty()) {
+            return Err(DecodeError::EmptyNode);
+        }
+        self.item(tag);
+        for _ in 0..attr_count {
+            let key = r.item()?;
+            self.item(key);
+            let value = r.item()?;
+            self.item(value);
+        }
+        if size % 2 == 1 {
+            return Ok(());
+        }
+        let tag_byte = r.byte()?;
+        let kind = if let Some(count) = r.list_size(tag_byte)? {
+            varint(&mut self.out, u32::try_from(count).unwrap_or(0));
+            for _ in 0..count {
+                self.node(r, depth + 1)?;
+            }
+            CHILDREN
+        } else if let Some(bytes) = r.binary(tag_byte)? {
+            varint(&mut self.out, u32::try_from(bytes.len()).unwrap_or(0));
+            self.out.extend_from_slice(bytes);
+            BYTES
+        } else {
+            let item = r.string(tag_byte)?;
+            self.item(item);
+            STRING
+        };
+        if let Some(slot) = self.out.get_mut(kind_at) {
+            *slot = kind;
+        }
+        Ok(())
+    }
+
+    fn item(&mut self, item: Item<'_>) {
+        match item {
+            Item::Text(Text::Token(id)) => varint(&mut self.out, u32::from(id) << 1 | 1),
+            Item::Text(Text::Raw(text)) => self.utf8(text.as_bytes()),
+            Item::Text(text) => self.with_scratch(|scratch| text.push_to(scratch)),
+            Item::Jid(jid) => self.with_scratch(|scratch| write_jid_text(scratch, &jid)),
+        }
+    }
+
+    /// Writes a string built in the scratch buffer.
+    fn with_scratch(&mut self, build: impl FnOnce(&mut Vec<u8>)) {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        build(&mut scratch);
+        self.utf8(&scratch);
+        self.scratch = scratch;
+    }
+
+    fn utf8(&mut self, bytes: &[u8]) {
+        varint(&mut self.out, u32::try_from(bytes.len()).unwrap_or(0) << 1);
+        self.out.extend_from_slice(bytes);
+    }
+}
+
+/// A wire JID in [`Jid`](super::Jid)'s text form, without building the JID.
+fn write_jid_text(out: &mut Vec<u8>, jid: &WireJid<'_>) {
+    let mut server = Vec::new();
+    jid.server.push_to(&mut server);
+    // Writing into a Vec cannot fail.
+    let _ = match (jid.domain, server.as_slice()) {
+        (Some(domain), _) => {
+            // With an empty user, the text form is exactly what follows the user.
+            let suffix =
+                ad_jid_from_wire(domain, u8::try_from(jid.device).unwrap_or(0), String::new());
+            jid.user.push_to(out);
+            write!(out, "{suffix}")
+        }
+        (None, server) if server == INTEROP_SERVER.as_bytes() => {
+            let _ = write!(out, "{}-", jid.integrator);
+            jid.user.push_to(out);
+            write!(out, ":{}@interop", jid.device)
+        }
+        (None, server) => {
+            jid.user.push_to(out);
+            if server == MESSENGER_SERVER.as_bytes() {
+                let _ = write!(out, ":{}", jid.device);
+            }
+            out.push(b'@');
+            out.extend_from_slice(server);
+            Ok(())
+        }
+    };
+}
+
+fn varint(out: &mut Vec<u8>, mut value: u32) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+/// Encodes a tape into a frame body (flags byte `0x00`, then the node).
+pub fn encode(tape: &[u8]) -> Result<Vec<u8>, TapeError> {
+    let mut out = Vec::with_capacity(tape.len() + 8);
+    encode_into(tape, &mut out)?;
+    Ok(out)
+}
+
+/// Appends the frame body of a tape to `out`.
+pub fn encode_into(tape: &[u8], out: &mut Vec<u8>) -> Result<(), TapeError> {
+    out.push(0);
+    let mut reader = TapeReader { tape, pos: 0 };
+    let mut writer = Writer { out };
+    encode_node(&mut reader, &mut writer, 0)?;
+    if reader.pos == tape.len() {
+        Ok(())
+    } else {
+        Err(TapeError::TrailingBytes)
+    }
+}
+
+/// A string read from a tape.
+enum TapeStr<'a> {
+    Token(u16),
+    Utf8(&'a str),
+}
+
+struct TapeReader<'a> {
+    tape: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> TapeReader<'a> {
+    fn byte(&mut self) -> Result<u8, TapeError> {
+        let byte = *self.tape.get(self.pos).ok_or(TapeError::UnexpectedEnd)?;
+        self.pos += 1;
+        Ok(byte)
+    }
+
+    fn varint(&mut self) -> Result<u32, TapeError> {
+        let mut value = 0u32;
+        for shift in (0..35).step_by(7) {
+            let byte = self.byte()?;
+            value |= u32::from(byte & 0x7F).checked_shl(shift).unwrap_or(0);
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(TapeError::TooLarge)
+    }
+
+    fn take(&mut self, len: usize) -> Result<&'a [u8], TapeError> {
+        let end = self.pos.checked_add(len).ok_or(TapeError::UnexpectedEnd)?;
+        let bytes = self
+            .tape
+            .get(self.pos..end)
+            .ok_or(TapeError::UnexpectedEnd)?;
+        self.pos = end;
+        Ok(bytes)
+    }
+
+    fn string(&mut self) -> Result<TapeStr<'a>, TapeError> {
+        let head = self.varint()?;
+        if head & 1 == 1 {
+            let id = head >> 1;
+            return match u16::try_from(id) {
+                Ok(id) if id < tokens::COUNT => Ok(TapeStr::Token(id)),
+                _ => Err(TapeError::InvalidToken(id)),
+            };
+        }
+        let bytes = self.take((head >> 1) as usize)?;
+        std::str::from_utf8(bytes)
+            .map(TapeStr::Utf8)
+            .map_err(|_| TapeError::InvalidUtf8)
+    }
+}
+
+fn write_string(writer: &mut Writer<'_>, text: &TapeStr<'_>) {
+    match *text {
+        TapeStr::Token(id) => match tokens::code_of_id(id) {
+            Some(code) => writer.token(code),
+            None => writer.string(""),
+        },
+        TapeStr::Utf8(text) => writer.string(text),
+    }
+}
+
+fn encode_node(r: &mut TapeReader<'_>, w: &mut Writer<'_>, depth: usize) -> Result<(), TapeError> {
+    if depth >= MAX_NODE_DEPTH {
+        return Err(TapeError::TooDeep);
+    }
+    let kind = r.byte()?;
+    if kind > STRING {
+        return Err(TapeError::InvalidKind(kind));
+    }
+    let attr_count = r.varint()? as usize;
+    let size = attr_count
+        .checked_mul(2)
+        .and_then(|n| n.checked_add(1 + usize::from(kind != NONE)))
+        .filter(|&n| n <= usize::from(u16::MAX))
+        .ok_or(TapeError::TooLarge)?;
+    let tag = r.string()?;
+    if matches!(tag, TapeStr::Token(0) | TapeStr::Utf8("")) {
+        return Err(TapeError::EmptyTag);
+    }
+    w.list_header(size);
+    write_string(w, &tag);
+    for _ in 0..attr_count {
+        let key = r.string()?;
+        write_string(w, &key);
+        let value = r.string()?;
+        write_string(w, &value);
+    }
+    match kind {
+        CHILDREN => {
+            let count = r.varint()? as usize;
+            if count > usize::from(u16::MAX) {
+                return Err(TapeError::TooLarge);
+            }
+            w.list_header(count);
+            for _ in 0..count {
+                encode_node(r, w, depth + 1)?;
+            }
+        }
+        BYTES => {
+            let len = r.varint()? as usize;
+            let bytes = r.take(len)?;
+            w.bytes(bytes);
+        }
+        STRING => {
+            let text = r.string()?;
+            write_string(w, &text);
+        }
+        _ => {}
+    }
+    Ok(())
+}

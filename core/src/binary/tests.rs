@@ -1,0 +1,417 @@
+//! Known-answer vectors, bad-input tests and round-trip properties for the codec.
+#![allow(clippy::unwrap_used)]
+
+use std::borrow::Cow;
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::limits::{MAX_DECODED_NODES, MAX_INFLATED_NODE, MAX_NODE_DEPTH};
+
+fn unhex(text: &str) -> Vec<u8> {
+    hex::decode(text.replace(' ', "")).unwrap()
+}
+
+fn jid(text: &str) -> Jid {
+    text.parse().unwrap()
+}
+
+// --- Known answers: transport.md appendix A.1 and the Baileys capture in TOOLCHAIN.md. ---
+
+#[test]
+fn keepalive_iq() {
+    let node = Node::new("iq")
+        .attr("id", "1.2-3")
+        .attr("xmlns", "w:p")
+        .attr("type", "get")
+        .attr("to", Jid::server_jid());
+    let bytes = unhex("00 F8 09 19 08 FF 83 1B 2A 3F 16 57 04 29 11 FA 00 03");
+    assert_eq!(encode(&node), bytes);
+    assert_eq!(decode(&bytes).unwrap(), node);
+    // The server JID as a string in Baileys' notation gives the same bytes.
+    let as_text = Node::new("iq")
+        .attr("id", "1.2-3")
+        .attr("xmlns", "w:p")
+        .attr("type", "get")
+        .attr("to", "@s.whatsapp.net");
+    assert_eq!(encode(&as_text), bytes);
+}
+
+#[test]
+fn double_byte_tokens() {
+    let node = Node::new("iq")
+        .attr("xmlns", "passive")
+        .attr("type", "set")
+        .children_from([Node::new("active")]);
+    let bytes = encode(&node);
+    assert_eq!(bytes, unhex("00 F8 06 19 16 EC 18 04 5A F8 01 F8 01 EC 01"));
+    assert_eq!(decode(&bytes).unwrap(), node);
+}
+
+#[test]
+fn device_jids_use_ad_jid() {
+    let device = Node::new("to").content(Content::Jid(jid("15551234567:12@s.whatsapp.net")));
+    let bytes = encode(&device);
+    assert!(bytes.ends_with(&unhex("F7 00 0C FF 86 15 55 12 34 56 7F")));
+    assert_eq!(decode(&bytes).unwrap(), device);
+    let lid = Node::new("to").attr("jid", "123456789012345:3@lid");
+    let bytes = encode(&lid);
+    assert!(bytes.ends_with(&unhex("F7 01 03 FF 88 12 34 56 78 90 12 34 5F")));
+    assert_eq!(
+        decode(&bytes).unwrap().attr_jid("jid"),
+        Some(jid("123456789012345:3@lid"))
+    );
+}
+
+#[test]
+fn device_zero_and_hosted_follow_whatsapp_web() {
+    let pair = encode(&Node::new("x").attr("jid", "98765:0@s.whatsapp.net"));
+    assert!(pair.ends_with(&unhex("FA FF 83 98 76 5F 03")));
+    let hosted = encode(&Node::new("x").attr("jid", "98765@hosted"));
+    assert!(hosted.ends_with(&unhex("F7 80 00 FF 83 98 76 5F")));
+    assert_eq!(
+        decode(&hosted).unwrap().attr_jid("jid"),
+        Some(jid("98765@hosted"))
+    );
+}
+
+#[test]
+fn messenger_and_interop_jids() {
+    let node = Node::new("x")
+        .attr("a", "98765:3@msgr")
+        .attr("b", "7-42:300@interop");
+    let bytes = encode(&node);
+    let msgr_at = bytes.iter().position(|&b| b == 0xF6).unwrap();
+    assert_eq!(
+        bytes[msgr_at + 1..msgr_at + 8],
+        [0xFF, 0x83, 0x98, 0x76, 0x5F, 0, 3]
+    );
+    assert!(bytes.contains(&0xF5));
+    let decoded = decode(&bytes).unwrap();
+    assert_eq!(decoded.attr_jid("a"), Some(jid("98765:3@msgr")));
+    assert_eq!(decoded.attr_jid("b"), Some(jid("7-42:300@interop")));
+}
+
+#[test]
+fn hex_packing_and_empty_string() {
+    let bytes = encode(&Node::new("x").attr("id", "3EB0ABCDEF").attr("zz", ""));
+    assert!(bytes.ends_with(&unhex("FB 05 3E B0 AB CD EF FC 02 7A 7A FC 00")));
+}
+
+#[test]
+fn baileys_capture() {
+    let bytes = unhex(
+        "00f80a1908ff861234b5678a1f11fa000304291657f803f80156f8040e0cf70003ff8615551234567ffc04\
+         010203faf80438fc03686578fb04deadbeeffc0b68656c6c6f20776f726c64",
+    );
+    let node = decode(&bytes).unwrap();
+    assert_eq!(node.attr_jid("to"), Some(Jid::server_jid()));
+    let user = node.child("user").unwrap();
+    assert_eq!(
+        user.attr_jid("jid"),
+        Some(jid("15551234567:3@s.whatsapp.net"))
+    );
+    assert_eq!(user.content, Content::Bytes(vec![1, 2, 3, 0xFA]));
+    assert_eq!(
+        node.child("text").unwrap().attr_str("hex"),
+        Some("DEADBEEF")
+    );
+    assert_eq!(
+        node.child("text").unwrap().content_bytes(),
+        Some(&b"hello world"[..])
+    );
+    assert_eq!(encode(&node), bytes);
+}
+
+#[test]
+fn byte_lengths_8_20_32() {
+    for (len, prefix) in [
+        (255, vec![0xFC, 0xFF]),
+        (256, vec![0xFD, 0x00, 0x01, 0x00]),
+        ((1 << 20) - 1, vec![0xFD, 0x0F, 0xFF, 0xFF]),
+        (1 << 20, vec![0xFE, 0x00, 0x10, 0x00, 0x00]),
+    ] {
+        let node = Node::new("iq").bytes(vec![7; len]);
+        let bytes = encode(&node);
+        assert_eq!(bytes[..4], [0, 0xF8, 0x02, 0x19]);
+        assert_eq!(bytes[4..4 + prefix.len()], prefix[..]);
+        assert_eq!(decode(&bytes).unwrap(), node);
+    }
+}
+
+#[test]
+fn list_16_and_empty_list() {
+    let node = Node::new("list").children_from((0..300).map(|_| Node::new("item")));
+    let bytes = encode(&node);
+    assert_eq!(bytes[4..7], [0xF9, 0x01, 0x2C]);
+    assert_eq!(decode(&bytes).unwrap(), node);
+    let empty = Node::new("list").children_from([]);
+    assert_eq!(encode(&empty)[4..], [0x00]);
+    assert_eq!(decode(&encode(&empty)).unwrap(), empty);
+}
+
+#[test]
+fn compressed_body() {
+    let node = Node::new("iq").attr("id", "abc").bytes(vec![5; 1000]);
+    let plain = encode(&node);
+    let mut body = vec![0x02];
+    body.extend(miniz_oxide::deflate::compress_to_vec_zlib(&plain[1..], 6));
+    assert_eq!(decode(&body).unwrap(), node);
+    assert_eq!(tape::encode(&tape::decode(&body).unwrap()).unwrap(), plain);
+}
+
+// --- Bad input: a typed error, never a panic. ---
+
+fn err(hex_bytes: &str) -> DecodeError {
+    decode(&unhex(hex_bytes)).unwrap_err()
+}
+
+#[test]
+fn rejects_malformed_input() {
+    assert_eq!(decode(&[]), Err(DecodeError::Empty));
+    for unused in 240..=244u8 {
+        assert_eq!(
+            decode(&[0, 0xF8, 1, unused]),
+            Err(DecodeError::InvalidTag(unused))
+        );
+    }
+    assert_eq!(
+        err("00 F8 02 19 FE FF FF FF FF"),
+        DecodeError::UnexpectedEnd
+    );
+    assert_eq!(err("00 F8 02 19 FD 0F FF FF"), DecodeError::UnexpectedEnd);
+    assert_eq!(err("00 F8 02 19 F9 FF FF"), DecodeError::UnexpectedEnd);
+    assert_eq!(err("00 F9 FF FF 19"), DecodeError::UnexpectedEnd);
+    assert_eq!(err("00 F8 01 FC 02 FF FE"), DecodeError::InvalidUtf8);
+    assert_eq!(err("00 F8 01 FF 01 C1"), DecodeError::InvalidNibble(12));
+    assert_eq!(err("00 F8 00"), DecodeError::EmptyNode);
+    assert_eq!(err("00 00"), DecodeError::EmptyNode);
+    assert_eq!(err("00 F8 01 FC 00"), DecodeError::EmptyNode);
+    assert_eq!(err("00 19"), DecodeError::InvalidTag(0x19));
+    assert_eq!(err("00 F8 01 F8"), DecodeError::InvalidTag(0xF8));
+    assert_eq!(err("00 F8 01 19 00"), DecodeError::TrailingBytes(1));
+    assert_eq!(
+        err("00 F8 03 19 08 FA FA 00 03 03"),
+        DecodeError::InvalidJid
+    );
+    assert_eq!(err("00 F8 03 19 08 FA 00 00"), DecodeError::InvalidJid);
+    assert_eq!(err("02 00 01 02"), DecodeError::Inflate);
+}
+
+#[test]
+fn every_truncation_is_an_error() {
+    let node = Node::new("iq")
+        .attr("id", "1.2-3")
+        .attr("to", jid("15551234567:12@s.whatsapp.net"))
+        .attr("b", "98765:3@msgr")
+        .attr("c", "7-42:300@interop")
+        .children_from([Node::new("enc").attr("v", "2").bytes(vec![1; 300])]);
+    let bytes = encode(&node);
+    for len in 0..bytes.len() {
+        assert!(
+            decode(&bytes[..len]).is_err(),
+            "prefix of {len} bytes decoded"
+        );
+        assert!(tape::decode(&bytes[..len]).is_err());
+    }
+}
+
+#[test]
+fn rejects_too_deep_nesting() {
+    let mut bytes = vec![0];
+    for _ in 0..=MAX_NODE_DEPTH {
+        bytes.extend_from_slice(&[0xF8, 0x02, 0x19, 0xF8, 0x01]);
+    }
+    bytes.extend_from_slice(&[0xF8, 0x01, 0x19]);
+    assert_eq!(decode(&bytes), Err(DecodeError::TooDeep));
+    assert_eq!(tape::decode(&bytes), Err(DecodeError::TooDeep));
+}
+
+#[test]
+fn rejects_too_many_nodes() {
+    // 300 lists of 65535 one-byte-tag nodes would be 19.6 M nodes from 59 MB; the budget stops
+    // the decoder after MAX_DECODED_NODES.
+    let lists = MAX_DECODED_NODES / 65_535 + 2;
+    let mut bytes = vec![0, 0xF8, 0x02, 0x19, 0xF9];
+    bytes.extend_from_slice(&u16::try_from(lists).unwrap().to_be_bytes());
+    for _ in 0..lists {
+        bytes.extend_from_slice(&[0xF8, 0x02, 0x19, 0xF9, 0xFF, 0xFF]);
+        for _ in 0..65_535 {
+            bytes.extend_from_slice(&[0xF8, 0x01, 0x19]);
+        }
+    }
+    assert_eq!(decode(&bytes), Err(DecodeError::TooManyNodes));
+}
+
+#[test]
+fn rejects_zlib_bombs() {
+    let plain = vec![0u8; MAX_INFLATED_NODE + 1];
+    let mut body = vec![0x02];
+    body.extend(miniz_oxide::deflate::compress_to_vec_zlib(&plain, 1));
+    assert_eq!(decode(&body), Err(DecodeError::InflatedTooLarge));
+}
+
+// --- The tape used by the bindings. ---
+
+#[test]
+fn tape_rejects_malformed_tapes() {
+    assert_eq!(tape::encode(&[]), Err(tape::TapeError::UnexpectedEnd));
+    assert_eq!(
+        tape::encode(&[4, 0, 3]),
+        Err(tape::TapeError::InvalidKind(4))
+    );
+    assert_eq!(tape::encode(&[0, 0, 0]), Err(tape::TapeError::EmptyTag));
+    assert_eq!(tape::encode(&[0, 0, 1]), Err(tape::TapeError::EmptyTag));
+    assert_eq!(
+        tape::encode(&[0, 0, 0xD9, 0x13]),
+        Err(tape::TapeError::InvalidToken(1260))
+    );
+    assert_eq!(
+        tape::encode(&[0, 0, 4, 0xFF, 0xFE]),
+        Err(tape::TapeError::InvalidUtf8)
+    );
+    assert_eq!(
+        tape::encode(&[0, 0, 51, 0]),
+        Err(tape::TapeError::TrailingBytes)
+    );
+    assert_eq!(
+        tape::encode(&[2, 0, 51, 5, 1]),
+        Err(tape::TapeError::UnexpectedEnd)
+    );
+    assert_eq!(
+        tape::encode(&[0, 0xFF, 0xFF, 0x03, 51]),
+        Err(tape::TapeError::TooLarge)
+    );
+    let table = tape::token_table();
+    assert_eq!(table.split('\0').count(), 1260);
+    assert_eq!(table.split('\0').nth(25), Some("iq"));
+}
+
+// --- Round trips of random nodes. ---
+
+const SERVERS: [&str; 12] = [
+    DEFAULT_USER_SERVER,
+    HIDDEN_USER_SERVER,
+    GROUP_SERVER,
+    BROADCAST_SERVER,
+    NEWSLETTER_SERVER,
+    HOSTED_SERVER,
+    HOSTED_LID_SERVER,
+    MESSENGER_SERVER,
+    INTEROP_SERVER,
+    LEGACY_USER_SERVER,
+    BOT_SERVER,
+    "example.server",
+];
+
+/// Strings that hit every string form: tokens, nibble and hex packing, raw text.
+fn text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        (1u16..1260).prop_map(|id| tokens::by_id(id).unwrap().to_owned()),
+        "[0-9.-]{1,127}",
+        "[0-9A-F]{1,127}",
+        "[^@]{0,40}",
+        "[a-z0-9 ]{128,300}",
+    ]
+}
+
+/// JIDs in every form, as the wire gives them back.
+fn any_jid() -> impl Strategy<Value = Jid> {
+    (
+        prop::sample::select(&SERVERS[..]),
+        "[0-9a-zA-Z.-]{0,16}",
+        any::<u8>(),
+        any::<u16>(),
+        any::<u16>(),
+    )
+        .prop_map(|(server, user, agent, device, integrator)| {
+            let mut jid = Jid::new(user, server);
+            match server {
+                DEFAULT_USER_SERVER | HIDDEN_USER_SERVER => {
+                    jid.device = device % 256;
+                    if server == DEFAULT_USER_SERVER
+                        && jid.device > 0
+                        && ![1, 128, 129].contains(&agent)
+                    {
+                        jid.agent = agent;
+                    }
+                }
+                HOSTED_SERVER | HOSTED_LID_SERVER => jid.device = device % 256,
+                MESSENGER_SERVER => jid.device = device,
+                INTEROP_SERVER => {
+                    jid.device = device;
+                    jid.integrator = integrator;
+                }
+                _ => {}
+            }
+            jid
+        })
+}
+
+fn value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        3 => text().prop_map(|text| Value::Str(Cow::Owned(text))),
+        1 => any_jid().prop_map(Value::Jid),
+    ]
+}
+
+/// Content as decoding returns it: string content only in a form that is not `BINARY_*`.
+fn leaf_content() -> impl Strategy<Value = Content> {
+    prop_oneof![
+        Just(Content::None),
+        prop::collection::vec(any::<u8>(), 0..600).prop_map(Content::Bytes),
+        (1u16..1260).prop_map(|id| Content::Str(Cow::Borrowed(tokens::by_id(id).unwrap()))),
+        "[0-9.-]{1,127}".prop_map(|text| Content::Str(Cow::Owned(text))),
+        "[0-9A-F]{1,127}".prop_map(|text| Content::Str(Cow::Owned(text))),
+        any_jid().prop_map(Content::Jid),
+    ]
+}
+
+fn any_node() -> impl Strategy<Value = Node> {
+    let leaf = (
+        text().prop_filter("tags are not empty", |tag| !tag.is_empty()),
+        prop::collection::vec((text(), value()), 0..6),
+        leaf_content(),
+    )
+        .prop_map(|(tag, attrs, content)| Node {
+            tag: Cow::Owned(tag),
+            attrs: attrs
+                .into_iter()
+                .map(|(key, value)| Attr {
+                    key: Cow::Owned(key),
+                    value,
+                })
+                .collect(),
+            content,
+        });
+    leaf.prop_recursive(4, 64, 8, |inner| {
+        (inner.clone(), prop::collection::vec(inner, 0..8)).prop_map(|(mut node, children)| {
+            node.content = Content::Nodes(children);
+            node
+        })
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    #[test]
+    fn decode_inverts_encode(node in any_node()) {
+        let bytes = encode(&node);
+        prop_assert_eq!(decode(&bytes).unwrap(), node);
+    }
+
+    #[test]
+    fn tape_round_trip_gives_the_same_bytes(node in any_node()) {
+        let bytes = encode(&node);
+        let tape = tape::decode(&bytes).unwrap();
+        prop_assert_eq!(tape::encode(&tape).unwrap(), bytes);
+    }
+
+    #[test]
+    fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
+        let _ = decode(&bytes);
+        let _ = tape::decode(&bytes);
+        let _ = tape::encode(&bytes);
+    }
+}

@@ -1,0 +1,19 @@
+// The browser entry (bundlers, extensions, workers): `await init()` once before using the codec.
+import initWasm, * as wasm from '../wasm/walink_wasm.js'
+import { attach } from './codec.js'
+
+let pending = null
+
+/**
+ * Loads the wasm module (by default from next to this file, which bundlers follow); safe to call
+ * more than once. `input` may be a URL, a Response, bytes or a compiled WebAssembly.Module.
+ */
+export function init(input) {
+  if (pending === null) {
+    const module_or_path = input ?? new URL('../wasm/walink_wasm_bg.wasm', import.meta.url)
+    pending = initWasm({ module_or_path }).then(() => attach(wasm))
+  }
+  return pending
+}
+
+export { decodeNode, encodeNode } from './codec.js'

@@ -1,0 +1,213 @@
+// The node codec's JavaScript half: it flattens a node tree into one tape for Rust to encode,
+// and turns the tape Rust decodes into plain objects, so a whole tree crosses the wasm boundary
+// once. The tape format is documented in walink-core's `binary::tape` module.
+
+const NONE = 0
+const CHILDREN = 1
+const BYTES = 2
+const STRING = 3
+
+let wasm = null
+let tokens = null
+let tokenIds = null
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true })
+const utf8Encoder = new TextEncoder()
+
+/** Connects the codec to an initialised wasm module (called once by the entry points). */
+export function attach(exports) {
+  wasm = exports
+  tokens = exports.tokenTable().split('\0')
+  tokenIds = new Map()
+  for (let id = 1; id < tokens.length; id++) tokenIds.set(tokens[id], id)
+}
+
+function ready() {
+  if (wasm === null) throw codedError('not_initialized', 'walink is not initialised: await init() first')
+}
+
+function codedError(code, message) {
+  const error = new Error(message)
+  error.code = code
+  return error
+}
+
+// --- encode: tree -> tape ---
+
+let buf = new Uint8Array(4096)
+let pos = 0
+
+function reserve(n) {
+  if (pos + n <= buf.length) return
+  let size = buf.length * 2
+  while (size < pos + n) size *= 2
+  const next = new Uint8Array(size)
+  next.set(buf.subarray(0, pos))
+  buf = next
+}
+
+function varint(value) {
+  while (value >= 0x80) {
+    buf[pos++] = (value & 0x7f) | 0x80
+    value >>>= 7
+  }
+  buf[pos++] = value
+}
+
+function writeString(text) {
+  const id = tokenIds.get(text)
+  if (id !== undefined) {
+    reserve(3)
+    varint(id * 2 + 1)
+    return
+  }
+  const length = text.length
+  reserve(length * 3 + 5)
+  // ASCII fast path: the header is the character count, each character one byte.
+  const start = pos
+  varint(length * 2)
+  for (let i = 0; i < length; i++) {
+    const code = text.charCodeAt(i)
+    if (code > 0x7f) {
+      pos = start
+      const bytes = utf8Encoder.encode(text)
+      varint(bytes.length * 2)
+      buf.set(bytes, pos)
+      pos += bytes.length
+      return
+    }
+    buf[pos++] = code
+  }
+}
+
+function writeNode(node, depth) {
+  if (node === null || typeof node !== 'object') throw codedError('invalid_node', 'a node must be an object')
+  const { tag, attrs, content } = node
+  if (typeof tag !== 'string' || tag.length === 0) throw codedError('invalid_node', 'a node needs a non-empty string tag')
+  if (depth > 64) throw codedError('invalid_node', 'nodes nested too deep')
+  let kind
+  if (content === undefined || content === null) kind = NONE
+  else if (Array.isArray(content)) kind = CHILDREN
+  else if (content instanceof Uint8Array) kind = BYTES
+  else if (typeof content === 'string') kind = STRING
+  else throw codedError('invalid_node', `invalid content for <${tag}>`)
+  // Attributes whose value is undefined or null are left out, as Baileys does.
+  let count = 0
+  if (attrs) {
+    for (const key in attrs) {
+      const value = attrs[key]
+      if (value === undefined || value === null) continue
+      if (typeof value !== 'string') throw codedError('invalid_node', `attribute ${key} of <${tag}> is not a string`)
+      count++
+    }
+  }
+  reserve(6)
+  buf[pos++] = kind
+  varint(count)
+  writeString(tag)
+  if (count > 0) {
+    for (const key in attrs) {
+      const value = attrs[key]
+      if (value === undefined || value === null) continue
+      writeString(key)
+      writeString(value)
+    }
+  }
+  if (kind === CHILDREN) {
+    let children = 0
+    for (const child of content) if (child !== undefined && child !== null) children++
+    reserve(5)
+    varint(children)
+    for (const child of content) if (child !== undefined && child !== null) writeNode(child, depth + 1)
+  } else if (kind === BYTES) {
+    reserve(content.length + 5)
+    varint(content.length)
+    buf.set(content, pos)
+    pos += content.length
+  } else if (kind === STRING) {
+    writeString(content)
+  }
+}
+
+/** Encodes a node into a frame body (flags byte 0x00, then the node). */
+export function encodeNode(node) {
+  ready()
+  pos = 0
+  writeNode(node, 0)
+  return wasm.encodeTape(buf.subarray(0, pos))
+}
+
+// --- decode: tape -> tree ---
+
+let tape = null
+let at = 0
+
+function readVarint() {
+  let byte = tape[at++]
+  if (byte < 0x80) return byte
+  let value = byte & 0x7f
+  let shift = 7
+  do {
+    byte = tape[at++]
+    value |= (byte & 0x7f) << shift
+    shift += 7
+  } while (byte >= 0x80)
+  return value >>> 0
+}
+
+function readString() {
+  const head = readVarint()
+  if (head & 1) return tokens[head >>> 1]
+  const length = head >>> 1
+  const end = at + length
+  if (length > 32) {
+    const text = utf8Decoder.decode(tape.subarray(at, end))
+    at = end
+    return text
+  }
+  let text = ''
+  for (let i = at; i < end; i++) {
+    const code = tape[i]
+    if (code > 0x7f) {
+      text = utf8Decoder.decode(tape.subarray(at, end))
+      break
+    }
+    text += String.fromCharCode(code)
+  }
+  at = end
+  return text
+}
+
+function readNode() {
+  const kind = tape[at++]
+  let count = readVarint()
+  const tag = readString()
+  const attrs = {}
+  while (count-- > 0) {
+    const key = readString()
+    attrs[key] = readString()
+  }
+  let content
+  if (kind === CHILDREN) {
+    const length = readVarint()
+    content = new Array(length)
+    for (let i = 0; i < length; i++) content[i] = readNode()
+  } else if (kind === BYTES) {
+    const length = readVarint()
+    content = tape.subarray(at, at + length)
+    at += length
+  } else if (kind === STRING) {
+    content = readString()
+  }
+  return { tag, attrs, content }
+}
+
+/** Decodes a frame body (flags byte first; zlib-inflated when flag 0x02 is set) into a node. */
+export function decodeNode(bytes) {
+  ready()
+  if (!(bytes instanceof Uint8Array)) throw codedError('invalid_input', 'decodeNode takes a Uint8Array')
+  tape = wasm.decodeTape(bytes)
+  at = 0
+  const node = readNode()
+  tape = null
+  return node
+}
