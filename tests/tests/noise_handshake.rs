@@ -5,6 +5,8 @@
 
 use prost::Message;
 use serde_json::{Value, json};
+use walink_core::binary::Node;
+use walink_core::frame::{self, CONNECTION_HEADER, FrameDecoder};
 use walink_core::noise::payload::{ClientProfile, WebVersion, login_payload};
 use walink_core::noise::{ClientHandshake, EphemeralKey, NoiseKeyPair, PROLOGUE, TrustRoot};
 use walink_core::proto::wa::CertChain;
@@ -16,12 +18,34 @@ use walink_sim::oracle::Oracle;
 const NOW_MS: u64 = 1_800_000_000_000;
 const SERVER_EPHEMERAL: [u8; 32] = [0x33; 32];
 
-/// Test-only 3-byte length prefix (the library's framing lives in the frame module).
 fn framed(payload: &[u8]) -> Vec<u8> {
-    let len = u32::try_from(payload.len()).unwrap().to_be_bytes();
-    let mut out = len[1..].to_vec();
-    out.extend_from_slice(payload);
-    out
+    frame::encode_frame(payload).unwrap()
+}
+
+/// Cuts framed bytes into exactly one frame payload.
+fn unframe(bytes: &[u8]) -> Vec<u8> {
+    let mut decoder = FrameDecoder::new();
+    decoder.push(bytes);
+    let payload = decoder.next_frame().unwrap().unwrap();
+    assert_eq!(decoder.next_frame().unwrap(), None);
+    payload
+}
+
+/// Attributes in key order: serde_json objects are sorted, and Baileys keeps object order.
+fn ping() -> Node {
+    Node::new("iq")
+        .attr("id", "1.2-3")
+        .attr("type", "get")
+        .attr("xmlns", "w:p")
+        .children_from([Node::new("ping")])
+}
+
+fn ping_json() -> Value {
+    json!({
+        "tag": "iq",
+        "attrs": { "id": "1.2-3", "xmlns": "w:p", "type": "get" },
+        "content": [{ "tag": "ping", "attrs": {}, "content": null }],
+    })
 }
 
 fn unhex(value: &Value) -> Vec<u8> {
@@ -59,6 +83,12 @@ fn walink_client_and_sim_responder_exchange_frames() {
         let down = server.encrypt(&[0, round, 9]).unwrap();
         assert_eq!(client.decrypt(&down).unwrap(), [0, round, 9]);
     }
+    // Nodes, one frame each, in both directions.
+    let sent = client.encrypt_node(&ping()).unwrap();
+    assert_eq!(server.decrypt_node(&unframe(&sent)).unwrap(), ping());
+    let reply = Node::new("iq").attr("id", "1.2-3").attr("type", "result");
+    let sent = server.encrypt_node(&reply).unwrap();
+    assert_eq!(client.decrypt_node(&unframe(&sent)).unwrap(), reply);
 }
 
 /// Same ephemeral key, same noise key, same ServerHello, same payload: walink's ClientHello,
@@ -82,7 +112,8 @@ fn walink_bytes_equal_baileys_bytes() {
         )
         .unwrap();
     let (client, hello) = ClientHandshake::start(ephemeral, root);
-    let mut first = PROLOGUE.to_vec();
+    let mut first = frame::connection_header(None).unwrap();
+    assert_eq!(first, PROLOGUE);
     first.extend(framed(&hello));
     assert_eq!(unhex(&baileys_start["frame"]), first);
 
@@ -136,6 +167,13 @@ fn walink_bytes_equal_baileys_bytes() {
             .unwrap();
         assert_eq!(unhex(&theirs), &plaintext[..size.min(50)]);
     }
+    // A node: walink's codec + cipher + framing against Baileys' encodeBinaryNode + encodeFrame.
+    let ours = client.encrypt_node(&ping()).unwrap();
+    let theirs = baileys
+        .call("send_node", json!({ "id": id, "node": ping_json() }))
+        .unwrap();
+    assert_eq!(unhex(&theirs), ours);
+    assert_eq!(server.decrypt_node(&unframe(&ours)).unwrap(), ping());
 }
 
 /// Baileys' client, with its own login payload, completes a handshake against the responder and
@@ -157,7 +195,7 @@ fn baileys_client_completes_a_handshake_with_the_sim_responder() {
         )
         .unwrap();
     let first = unhex(&start["frame"]);
-    assert_eq!(first[..4], PROLOGUE);
+    assert_eq!(first[..4], CONNECTION_HEADER);
     let hello = &first[7..];
     let (responder, server_hello) = Responder::respond(&identity, SERVER_EPHEMERAL, hello).unwrap();
     let payload = unhex(
@@ -207,6 +245,25 @@ fn baileys_client_completes_a_handshake_with_the_sim_responder() {
         )
         .unwrap();
     assert_eq!(unhex(&plain), b"\x00hello");
+
+    // Nodes both ways: Baileys' codec on one side, walink's on the other.
+    let up = unhex(
+        &baileys
+            .call(
+                "send_node",
+                json!({ "id": start["id"], "node": ping_json() }),
+            )
+            .unwrap(),
+    );
+    assert_eq!(server.decrypt_node(&unframe(&up)).unwrap(), ping());
+    let down = server.encrypt_node(&ping()).unwrap();
+    let nodes = baileys
+        .call(
+            "receive",
+            json!({ "id": start["id"], "bytes": hex::encode(&down) }),
+        )
+        .unwrap();
+    assert_eq!(nodes, json!([ping_json()]));
 
     // Baileys' own check cannot refuse a forged chain: its `Curve.verify` treats anything that
     // does not throw as valid, and libsignal-node's `verifySignature` returns false instead of
