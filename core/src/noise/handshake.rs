@@ -60,10 +60,16 @@ pub enum HandshakeError {
 }
 
 impl From<SymmetricError> for HandshakeError {
-    fn from(_: SymmetricError) -> Self {
-        // Counters cannot run out within three handshake messages, and every key is mixed in
-        // before use, so the only reachable failure is an unauthenticated ciphertext.
-        HandshakeError::Decrypt
+    fn from(error: SymmetricError) -> Self {
+        match error {
+            SymmetricError::TooLarge => HandshakeError::PayloadTooLarge,
+            // Counters cannot run out within three handshake messages and every key is mixed
+            // in before use, so the only other reachable failure is an unauthenticated
+            // ciphertext.
+            SymmetricError::Decrypt | SymmetricError::NoKey | SymmetricError::CounterExhausted => {
+                HandshakeError::Decrypt
+            }
+        }
     }
 }
 
