@@ -7,6 +7,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use walink_core::noise::{ClientHandshake, EphemeralKey, NoiseKeyPair, TransportCipher, TrustRoot};
+use walink_core::signal::xeddsa;
 
 /// Root key and ServerHello produced by walink-sim's responder for client ephemeral 0x11..,
 /// kept current by walink-sim's `bench_fixture_is_current` test.
@@ -36,6 +37,19 @@ fn handshake(c: &mut Criterion) {
                 .unwrap();
             black_box((hello, done.client_finish))
         })
+    });
+    // The same handshake's dominant parts, for comparison.
+    let ephemeral = NoiseKeyPair::from_private([0x11; 32]);
+    c.bench_function("noise/x25519_public_key", |b| {
+        b.iter(|| black_box(NoiseKeyPair::from_private(black_box([0x11; 32])).public_key()))
+    });
+    black_box(ephemeral);
+    let signer = NoiseKeyPair::from_private([0x71; 32]);
+    let details = [0x5a; 60];
+    let signature = xeddsa::sign(&signer.private_key(), &details, &[1; 64]);
+    let public = signer.public_key();
+    c.bench_function("noise/xeddsa_verify_certificate", |b| {
+        b.iter(|| black_box(xeddsa::verify(&public, black_box(&details), &signature)))
     });
 }
 

@@ -69,7 +69,7 @@ pub const SIGNAL_MAX_MESSAGE_LEN: usize = 1 << 20;
 /// chains of 2000 skipped keys each would be far beyond; records are pruned long before this.
 pub const SIGNAL_MAX_RECORD_LEN: usize = 64 << 20;
 
-// ---- noise ----
+// --- noise ---
 
 /// Largest handshake message (ServerHello) accepted. A real one is about 350 bytes (ephemeral,
 /// encrypted static, encrypted two-certificate chain); 64 KiB leaves room for padding fields.

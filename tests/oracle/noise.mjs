@@ -8,6 +8,7 @@ import { NOISE_WA_HEADER, WA_CERT_DETAILS } from 'baileys/lib/Defaults/index.js'
 import { encodeBinaryNode } from 'baileys/lib/WABinary/index.js'
 import { proto } from 'baileys/WAProto/index.js'
 import libsignalCurve from 'libsignal/src/curve.js'
+import { NoiseSession } from 'whatsapp-rust-bridge'
 
 const silent = { level: 'silent', child() { return silent }, trace() {}, debug() {}, info() {}, warn() {}, error() {} }
 const sessions = new Map()
@@ -75,6 +76,21 @@ serve({
   login_payload: ({ jid }) => {
     const config = { version: [2, 3000, 1023223821], browser: ['Ubuntu', 'Chrome', '22.04'], countryCode: 'US', syncFullHistory: false }
     return hex(proto.ClientPayload.encode(generateLoginNode(jid, config)).finish())
+  },
+  // whatsapp-rust's Noise (whatsapp-rust-bridge NoiseSession, compiled to wasm) as a second
+  // client: it returns the decrypted certificate chain without checking it, the ClientFinish
+  // payload, and the transport ciphertexts of `plaintexts` (no framing).
+  bridge_handshake: ({ ephemeral_private, ephemeral_public, server_hello, noise_private, noise_public, payload, plaintexts }) => {
+    const session = new NoiseSession(unhex(ephemeral_public), NOISE_WA_HEADER)
+    const hello = proto.HandshakeMessage.decode(unhex(server_hello)).serverHello
+    const chain = session.processHandshakeInit(hello.ephemeral, hello.static, hello.payload, unhex(ephemeral_private))
+    const encStatic = session.processHandshakeFinish(unhex(noise_public), unhex(noise_private), hello.ephemeral)
+    const encPayload = session.encrypt(unhex(payload))
+    const finish = proto.HandshakeMessage.encode({ clientFinish: { static: encStatic, payload: encPayload } }).finish()
+    session.finishInit()
+    const frames = plaintexts.map((plaintext) => hex(session.encrypt(unhex(plaintext))))
+    session.free()
+    return { chain: hex(chain), client_finish: hex(finish), frames }
   },
   // libsignal-node's XEdDSA verification (a boolean; it does not throw on a bad signature).
   verify_signature: ({ public: key, message, signature }) =>

@@ -27,8 +27,8 @@ pub const PROTOCOL_NAME: &[u8; 32] = b"Noise_XX_25519_AESGCM_SHA256\0\0\0\0";
 
 /// The Noise prologue: the 4-byte connection header `"WA" 0x06 0x03` (socket version 6,
 /// token dictionary 3). An edge-routing pre-intro in front of it is never part of the prologue
-/// (transport.md §1.3).
-pub const PROLOGUE: [u8; 4] = [0x57, 0x41, 0x06, 0x03];
+/// (transport.md §1.3; Baileys `authenticate(NOISE_HEADER)`, whatsapp-rust `WA_CONN_HEADER`).
+pub const PROLOGUE: [u8; 4] = crate::frame::CONNECTION_HEADER;
 
 /// Why the handshake failed. Every variant ends the connection.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,10 +60,16 @@ pub enum HandshakeError {
 }
 
 impl From<SymmetricError> for HandshakeError {
-    fn from(_: SymmetricError) -> Self {
-        // Counters cannot run out within three handshake messages, and every key is mixed in
-        // before use, so the only reachable failure is an unauthenticated ciphertext.
-        HandshakeError::Decrypt
+    fn from(error: SymmetricError) -> Self {
+        match error {
+            SymmetricError::TooLarge => HandshakeError::PayloadTooLarge,
+            // Counters cannot run out within three handshake messages and every key is mixed
+            // in before use, so the only other reachable failure is an unauthenticated
+            // ciphertext.
+            SymmetricError::Decrypt | SymmetricError::NoKey | SymmetricError::CounterExhausted => {
+                HandshakeError::Decrypt
+            }
+        }
     }
 }
 

@@ -100,3 +100,70 @@ pub(crate) fn diffie_hellman(
         None
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use core::convert::Infallible;
+
+    use rand_core::{TryCryptoRng, TryRng};
+
+    use super::*;
+
+    /// A counter posing as a CSPRNG: enough to show the key comes from the caller's RNG.
+    struct CountingRng(u8);
+
+    impl TryRng for CountingRng {
+        type Error = Infallible;
+        fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+            let mut bytes = [0; 4];
+            self.try_fill_bytes(&mut bytes)?;
+            Ok(u32::from_le_bytes(bytes))
+        }
+        fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+            let mut bytes = [0; 8];
+            self.try_fill_bytes(&mut bytes)?;
+            Ok(u64::from_le_bytes(bytes))
+        }
+        fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+            for byte in dst {
+                self.0 = self.0.wrapping_add(1);
+                *byte = self.0;
+            }
+            Ok(())
+        }
+    }
+
+    impl TryCryptoRng for CountingRng {}
+
+    #[test]
+    fn generated_keys_come_from_the_callers_rng() {
+        let first = EphemeralKey::generate(&mut CountingRng(0));
+        let again = EphemeralKey::generate(&mut CountingRng(0));
+        let other = EphemeralKey::generate(&mut CountingRng(100));
+        assert_eq!(first.public_key(), again.public_key());
+        assert_ne!(first.public_key(), other.public_key());
+        let expected: [u8; 32] = core::array::from_fn(|i| (i + 1) as u8);
+        let noise = NoiseKeyPair::generate(&mut CountingRng(0));
+        assert_eq!(noise.private_key(), expected);
+        assert_eq!(
+            NoiseKeyPair::from_private(expected).public_key(),
+            noise.public_key()
+        );
+    }
+
+    #[test]
+    fn debug_output_never_shows_private_keys() {
+        let key = NoiseKeyPair::from_private([0xab; 32]);
+        let shown = format!("{key:?} {:?}", EphemeralKey::from_private([0xab; 32]));
+        assert!(shown.contains("<redacted>"));
+        assert!(!shown.contains("171, 171"), "{shown}");
+    }
+
+    #[test]
+    fn low_order_points_are_refused() {
+        let key = NoiseKeyPair::from_private([0x42; 32]);
+        assert!(diffie_hellman(key.secret(), &[0; 32]).is_none());
+        assert!(diffie_hellman(key.secret(), &[1; 32]).is_some());
+    }
+}

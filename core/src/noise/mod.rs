@@ -7,9 +7,11 @@
 //!
 //! ```text
 //! let (handshake, hello) = ClientHandshake::start(ephemeral, TrustRoot::WHATSAPP);
-//! // send CONNECTION_HEADER + frame(hello), receive frame(server_hello)
+//! // send frame::connection_header(routing) + frame::encode_frame(hello);
+//! // cut the ServerHello out of the received bytes with frame::FrameDecoder
 //! let done = handshake.finish(&server_hello, &noise_key, &payload.encode_to_vec(), now_ms)?;
-//! // send frame(done.client_finish); from now on every frame goes through done.transport
+//! // send frame::encode_frame(done.client_finish); from now on every node goes out as
+//! // done.transport.encrypt_node(node) and every frame comes in as transport.decrypt_node(payload)
 //! ```
 
 mod cert;

@@ -53,6 +53,8 @@ pub(crate) enum SymmetricError {
     Decrypt,
     /// More than `u32::MAX` messages under one key.
     CounterExhausted,
+    /// The plaintext is beyond what AES-GCM can seal (64 GiB).
+    TooLarge,
 }
 
 /// `h`, `ck`, the current key and its counter.
@@ -128,8 +130,7 @@ impl SymmetricState {
                     aad: &self.hash,
                 },
             )
-            // AES-GCM sealing only fails for plaintexts beyond 64 GiB.
-            .map_err(|_| SymmetricError::NoKey)?;
+            .map_err(|_| SymmetricError::TooLarge)?;
         self.mix_hash(&ciphertext);
         Ok(ciphertext)
     }

@@ -12,12 +12,14 @@ use core::fmt;
 use aes_gcm::Aes256Gcm;
 use aes_gcm::aead::{Aead, KeyInit};
 
+use crate::binary::{self, DecodeError, Node};
+use crate::frame;
 use crate::limits::MAX_FRAME_PAYLOAD;
 
 use super::symmetric::{Nonce, TAG_LEN, nonce};
 
 /// Why a transport frame could not be encrypted or decrypted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TransportError {
     /// The frame did not authenticate: tampered, replayed, reordered or from another session.
     #[error("transport frame failed to decrypt")]
@@ -34,6 +36,9 @@ pub enum TransportError {
     /// 2^32 frames were sent or received in one direction; the connection must be renewed.
     #[error("transport counter exhausted")]
     CounterExhausted,
+    /// The frame authenticated but its plaintext is not a valid binary node.
+    #[error("transport frame is not a valid node: {0}")]
+    Node(#[from] DecodeError),
 }
 
 /// One direction: a key schedule and the number of the next frame.
@@ -132,6 +137,21 @@ impl TransportCipher {
             .map_err(|_| TransportError::Decrypt)
     }
 
+    /// Encodes `node` (flags byte and node) and encrypts it into one framed message, ready to
+    /// write to the socket: the 3-byte length, then the ciphertext.
+    pub fn encrypt_node(&mut self, node: &Node) -> Result<Vec<u8>, TransportError> {
+        let ciphertext = self.encrypt(&binary::encode(node))?;
+        frame::encode_frame(&ciphertext).map_err(|_| TransportError::TooLarge)
+    }
+
+    /// Decrypts one received frame payload (as cut by `frame::FrameDecoder`) and decodes the
+    /// node it carries. A frame that authenticates but does not decode is still an error: the
+    /// connection must be closed.
+    pub fn decrypt_node(&mut self, payload: &[u8]) -> Result<Node, TransportError> {
+        let plaintext = self.decrypt(payload)?;
+        Ok(binary::decode(&plaintext)?)
+    }
+
     /// Number of frames encrypted so far.
     pub fn sent(&self) -> u32 {
         self.send.counter
@@ -199,6 +219,24 @@ mod tests {
             server.decrypt(&vec![0; MAX_FRAME_PAYLOAD + 1]),
             Err(TransportError::TooLarge)
         );
+    }
+
+    #[test]
+    fn nodes_travel_as_one_frame_each() {
+        let (mut client, mut server) = pair();
+        let node = Node::new("iq").attr("id", "1.2-3").attr("type", "get");
+        let framed = client.encrypt_node(&node).unwrap();
+        let mut decoder = frame::FrameDecoder::new();
+        decoder.push(&framed);
+        let payload = decoder.next_frame().unwrap().unwrap();
+        assert_eq!(decoder.next_frame().unwrap(), None);
+        assert_eq!(server.decrypt_node(&payload).unwrap(), node);
+
+        let garbage = server.encrypt(&[0, 0xff, 0xff]).unwrap();
+        assert!(matches!(
+            client.decrypt_node(&garbage),
+            Err(TransportError::Node(_))
+        ));
     }
 
     #[test]
