@@ -28,3 +28,49 @@ pub const MAX_ROUTING_INFO: usize = (1 << 24) - 1;
 /// Most bytes a [`crate::frame::FrameDecoder`] reserves ahead of data actually received, so a
 /// peer that announces 16 MiB and sends nothing cannot pin memory.
 pub const FRAME_PREALLOCATION: usize = 64 * 1024;
+
+// --- signal ---------------------------------------------------------------------------------
+
+/// Archived (previous) sessions kept per remote device so that messages still in flight for an
+/// older session decrypt. libsignal: `ARCHIVED_STATES_MAX_LENGTH = 40` (rust/protocol/src/consts.rs);
+/// libsignal-node: `CLOSED_SESSIONS_MAX = 40` (src/session_record.js).
+pub const SIGNAL_ARCHIVED_SESSIONS: usize = 40;
+
+/// Receiving chains kept per session (one per ratchet step of the peer). libsignal:
+/// `MAX_RECEIVER_CHAINS = 5`.
+pub const SIGNAL_RECEIVER_CHAINS: usize = 5;
+
+/// Message keys kept per receiving chain for skipped counters; the oldest is dropped first.
+/// libsignal: `MAX_MESSAGE_KEYS = 2000`.
+pub const SIGNAL_SKIPPED_KEYS_PER_CHAIN: usize = 2000;
+
+/// How far ahead of its chain a message counter may jump. libsignal-node refuses more than 2000
+/// (`fillMessageKeys`: "Over 2000 messages into the future!"); libsignal (Rust) allows 25,000.
+/// walink follows the WhatsApp peers: 2000.
+pub const SIGNAL_MAX_FORWARD_JUMP: u32 = 2000;
+
+/// Sender-key states kept per (group, sender). libsignal: `MAX_SENDER_KEY_STATES = 5`; Baileys
+/// `SenderKeyRecord.MAX_STATES = 5`.
+pub const SIGNAL_SENDER_KEY_STATES: usize = 5;
+
+/// Message keys kept per sender-key state for skipped iterations. Baileys
+/// `SenderKeyState.MAX_MESSAGE_KEYS = 2000`; libsignal the same.
+pub const SIGNAL_SENDER_KEY_SKIPPED_KEYS: usize = 2000;
+
+/// How far ahead a sender-key message's iteration may jump. Baileys `GroupCipher.getSenderKey`:
+/// "Over 2000 messages into the future!"; libsignal (Rust) allows 25,000.
+pub const SIGNAL_SENDER_KEY_MAX_FORWARD_JUMP: u32 = 2000;
+
+/// Largest serialized Signal message (any type) accepted for decryption. A WhatsApp message node
+/// never approaches this; it bounds what a decoder allocates.
+pub const SIGNAL_MAX_MESSAGE_LEN: usize = 1 << 20;
+
+/// Largest serialized session or sender-key record accepted from storage: 41 sessions with 5
+/// chains of 2000 skipped keys each would be far beyond; records are pruned long before this.
+pub const SIGNAL_MAX_RECORD_LEN: usize = 64 << 20;
+
+// ---- noise ----
+
+/// Largest handshake message (ServerHello) accepted. A real one is about 350 bytes (ephemeral,
+/// encrypted static, encrypted two-certificate chain); 64 KiB leaves room for padding fields.
+pub const NOISE_MAX_HANDSHAKE_MESSAGE: usize = 64 * 1024;

@@ -8,3 +8,8 @@
 pub mod wa {
     include!(concat!(env!("OUT_DIR"), "/wa.rs"));
 }
+
+/// walink's own versioned storage encodings (sessions, sender keys).
+pub mod walink {
+    include!(concat!(env!("OUT_DIR"), "/walink.rs"));
+}

@@ -29,7 +29,7 @@ pub fn sign(private_key: &[u8; 32], message: &[u8], random: &[u8; 64]) -> [u8; S
     let mut nonce_hash = Sha512::new();
     nonce_hash.update([0xFE; 1]);
     nonce_hash.update([0xFF; 31]);
-    nonce_hash.update(&*key);
+    nonce_hash.update(*key);
     nonce_hash.update(message);
     nonce_hash.update(random);
     let r = Zeroizing::new(Scalar::from_hash(nonce_hash));

@@ -1,0 +1,125 @@
+//! The QR payload a companion shows while waiting to be linked.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+use super::keys::{AdvSecret, KeyPair};
+
+/// The prefix WhatsApp Web, whatsmeow and Baileys put in front of the five QR fields since
+/// May 2026 (tulir/whatsmeow:pair.go `makeQRData`, WhiskeySockets/Baileys
+/// src/Utils/companion-reg-client-utils.ts `buildPairingQRData`).
+pub const QR_PREFIX: &str = "https://wa.me/settings/linked_devices#";
+
+/// The kind of companion, shown to the user on the phone: the fifth QR field and the
+/// `companion_platform_id` of code pairing (Baileys `CompanionWebClientType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClientType {
+    /// A Chrome browser.
+    Chrome,
+    /// An Edge browser.
+    Edge,
+    /// A Firefox browser.
+    Firefox,
+    /// Internet Explorer.
+    Ie,
+    /// An Opera browser.
+    Opera,
+    /// A Safari browser.
+    Safari,
+    /// The desktop app built on Electron.
+    Electron,
+    /// The Windows (UWP) desktop app.
+    Uwp,
+    /// Any other web client; the default.
+    OtherWebClient,
+}
+
+impl ClientType {
+    /// The client type of a `DeviceProps.PlatformType` number (WACompanionReg.proto: CHROME 1,
+    /// FIREFOX 2, IE 3, OPERA 4, SAFARI 5, EDGE 6, DESKTOP 7, UWP 21); any other platform is
+    /// [`ClientType::OtherWebClient`], as in tulir/whatsmeow:pair.go `getQRClientType`. The
+    /// Android letters need server-side attestation (oxidezap/whatsapp-rust) and are not offered.
+    pub fn from_platform_type(platform_type: i32) -> ClientType {
+        match platform_type {
+            1 => ClientType::Chrome,
+            2 => ClientType::Firefox,
+            3 => ClientType::Ie,
+            4 => ClientType::Opera,
+            5 => ClientType::Safari,
+            6 => ClientType::Edge,
+            7 => ClientType::Electron,
+            21 => ClientType::Uwp,
+            _ => ClientType::OtherWebClient,
+        }
+    }
+
+    /// The one-character wire form.
+    pub fn as_char(self) -> char {
+        match self {
+            ClientType::Chrome => '1',
+            ClientType::Edge => '2',
+            ClientType::Firefox => '3',
+            ClientType::Ie => '4',
+            ClientType::Opera => '5',
+            ClientType::Safari => '6',
+            ClientType::Electron => '7',
+            ClientType::Uwp => '8',
+            ClientType::OtherWebClient => '9',
+        }
+    }
+}
+
+/// The QR payload for one `<ref>`:
+/// `https://wa.me/settings/linked_devices#ref,b64(noise pub),b64(identity pub),b64(adv secret),type`
+/// with standard, padded base64. Build it when the QR is shown, from the current adv secret,
+/// since `companion_reg_refresh` may replace the secret (transport notes §4.5).
+pub fn qr_payload(
+    reference: &str,
+    noise_key: &KeyPair,
+    identity_key: &KeyPair,
+    adv_secret: &AdvSecret,
+    client_type: ClientType,
+) -> String {
+    format!(
+        "{QR_PREFIX}{reference},{},{},{},{}",
+        STANDARD.encode(noise_key.public()),
+        STANDARD.encode(identity_key.public()),
+        STANDARD.encode(adv_secret.as_bytes()),
+        client_type.as_char()
+    )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_has_five_fields_behind_the_prefix() {
+        let noise = KeyPair::from_private([1; 32]);
+        let identity = KeyPair::from_private([2; 32]);
+        let qr = qr_payload(
+            "2@abc",
+            &noise,
+            &identity,
+            &AdvSecret::new([0; 32]),
+            ClientType::Chrome,
+        );
+        let fields: Vec<&str> = qr
+            .strip_prefix(QR_PREFIX)
+            .map(|rest| rest.split(',').collect())
+            .unwrap_or_default();
+        assert_eq!(fields.len(), 5);
+        assert_eq!(fields[0], "2@abc");
+        assert_eq!(fields[3], "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+        assert_eq!(fields[4], "1");
+    }
+
+    #[test]
+    fn platform_types_map_to_client_types() {
+        assert_eq!(ClientType::from_platform_type(6).as_char(), '2');
+        assert_eq!(ClientType::from_platform_type(21).as_char(), '8');
+        assert_eq!(ClientType::from_platform_type(0).as_char(), '9');
+        assert_eq!(ClientType::from_platform_type(16).as_char(), '9');
+    }
+}

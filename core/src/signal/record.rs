@@ -1,0 +1,438 @@
+//! A session record: the current session with one remote device and up to
+//! [`SIGNAL_ARCHIVED_SESSIONS`] previous ones, and the record's own storage encoding.
+//!
+//! Decryption is transactional, as in libsignal's `session_cipher.rs`: a message is decrypted on
+//! a copy of a session state, and the copy replaces the state only when the MAC verified and the
+//! ciphertext decrypted. On any error the record is exactly as it was.
+//!
+//! A message that decrypts with an archived session updates that session in place but does not
+//! make it current (libsignal-node behaves so: `decryptWithSessions` tries every session and
+//! keeps the open one; libsignal (Rust) promotes it instead). This keeps a session replaced by a
+//! newer prekey message the one we send on, while late messages for the old one still decrypt.
+
+use std::collections::VecDeque;
+
+use prost::Message as _;
+use rand_core::CryptoRng;
+
+use super::error::{BundleError, DecryptError, EncryptError, RecordError};
+use super::keys::{IdentityKey, IdentityKeyPair, KeyPair, PrivateKey, PublicKey};
+use super::message::{
+    CiphertextMessage, PreKeyId, PreKeySignalMessage, SignalMessage, SignedPreKeyId,
+};
+use super::prekey::{PreKeyBundle, PreKeySource};
+use super::ratchet::{ChainKey, MessageSeed, RootKey};
+use super::session::{
+    AliceParams, BobParams, PendingPreKey, ReceiverChain, SESSION_VERSION, SenderChain,
+    SessionState,
+};
+use crate::limits::{
+    SIGNAL_ARCHIVED_SESSIONS, SIGNAL_MAX_RECORD_LEN, SIGNAL_RECEIVER_CHAINS,
+    SIGNAL_SKIPPED_KEYS_PER_CHAIN,
+};
+use crate::proto::walink as pb;
+
+/// The storage format version of [`SessionRecord::serialize`].
+pub const SESSION_RECORD_FORMAT: u32 = 1;
+
+/// All sessions with one remote device.
+#[derive(Clone, Default)]
+pub struct SessionRecord {
+    current: Option<SessionState>,
+    /// Newest first.
+    previous: VecDeque<SessionState>,
+}
+
+impl core::fmt::Debug for SessionRecord {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SessionRecord")
+            .field("has_current", &self.current.is_some())
+            .field("previous", &self.previous.len())
+            .finish()
+    }
+}
+
+/// The result of decrypting a prekey message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreKeyDecryption {
+    /// The plaintext (still padded, for WhatsApp message content).
+    pub plaintext: Vec<u8>,
+    /// The one-time prekey this message consumed: the caller deletes it. `None` when the
+    /// message used none, or when it belongs to a session set up by an earlier message.
+    pub consumed_pre_key: Option<PreKeyId>,
+}
+
+impl SessionRecord {
+    /// An empty record.
+    pub fn new() -> SessionRecord {
+        SessionRecord::default()
+    }
+
+    /// Whether there is a current session to encrypt with.
+    pub fn has_current_session(&self) -> bool {
+        self.current.is_some()
+    }
+
+    /// How many archived sessions the record keeps.
+    pub fn archived_sessions(&self) -> usize {
+        self.previous.len()
+    }
+
+    /// The identity key of the remote device, from the current session.
+    pub fn remote_identity(&self) -> Option<IdentityKey> {
+        self.current.as_ref().map(|state| state.remote_identity)
+    }
+
+    /// The remote device's registration id, from the current session.
+    pub fn remote_registration_id(&self) -> Option<u32> {
+        self.current
+            .as_ref()
+            .map(|state| state.remote_registration_id)
+    }
+
+    /// Starts a session from a peer's prekey bundle (X3DH as Alice), after verifying the signed
+    /// prekey's signature; the current session, if any, is archived.
+    pub fn process_bundle<R: CryptoRng + ?Sized>(
+        &mut self,
+        bundle: &PreKeyBundle,
+        our_identity: &IdentityKeyPair,
+        our_registration_id: u32,
+        rng: &mut R,
+    ) -> Result<(), BundleError> {
+        bundle
+            .identity_key
+            .0
+            .verify(
+                &bundle.signed_pre_key.serialize(),
+                &bundle.signed_pre_key_signature,
+            )
+            .map_err(|_| BundleError::BadSignature)?;
+        let base_key = KeyPair::generate(rng);
+        let mut state = SessionState::alice(
+            &AliceParams {
+                our_identity,
+                our_base_key: &base_key,
+                their_identity: bundle.identity_key,
+                their_signed_pre_key: bundle.signed_pre_key,
+                their_one_time_pre_key: bundle.pre_key.map(|(_, key)| key),
+                their_ratchet_key: bundle.signed_pre_key,
+            },
+            (our_registration_id, bundle.registration_id),
+            rng,
+        );
+        state.pending_pre_key = Some(PendingPreKey {
+            pre_key_id: bundle.pre_key.map(|(id, _)| id),
+            signed_pre_key_id: bundle.signed_pre_key_id,
+            base_key: base_key.public,
+        });
+        self.promote(state);
+        Ok(())
+    }
+
+    /// Encrypts with the current session: a `pkmsg` until the peer has answered, a `msg` after.
+    pub fn encrypt(&mut self, plaintext: &[u8]) -> Result<CiphertextMessage, EncryptError> {
+        self.current
+            .as_mut()
+            .ok_or(EncryptError::NoSession)?
+            .encrypt(plaintext)
+    }
+
+    /// Decrypts a `msg` (WhisperMessage) with the current or an archived session.
+    pub fn decrypt_message<R: CryptoRng + ?Sized>(
+        &mut self,
+        bytes: &[u8],
+        rng: &mut R,
+    ) -> Result<Vec<u8>, DecryptError> {
+        let message = SignalMessage::deserialize(bytes)?;
+        self.decrypt_parsed(&message, rng)
+    }
+
+    /// Decrypts a `pkmsg` (PreKeyWhisperMessage). A new base key sets up a new session as Bob
+    /// (the current one is archived); a known base key decrypts with the session it set up.
+    pub fn decrypt_pre_key_message<R: CryptoRng + ?Sized, P: PreKeySource + ?Sized>(
+        &mut self,
+        bytes: &[u8],
+        our_identity: &IdentityKeyPair,
+        our_registration_id: u32,
+        pre_keys: &P,
+        rng: &mut R,
+    ) -> Result<PreKeyDecryption, DecryptError> {
+        let message = PreKeySignalMessage::deserialize(bytes)?;
+        let known = self.states().any(|state| {
+            state.alice_base_key == *message.base_key()
+                && state.remote_identity == *message.identity_key()
+        });
+        if known {
+            let plaintext = self.decrypt_parsed(message.message(), rng)?;
+            return Ok(PreKeyDecryption {
+                plaintext,
+                consumed_pre_key: None,
+            });
+        }
+        let signed = pre_keys.signed_pre_key(message.signed_pre_key_id()).ok_or(
+            DecryptError::MissingSignedPreKey(message.signed_pre_key_id()),
+        )?;
+        let one_time = match message.pre_key_id() {
+            Some(id) => Some(
+                pre_keys
+                    .pre_key(id)
+                    .ok_or(DecryptError::MissingPreKey(id))?,
+            ),
+            None => None,
+        };
+        let mut state = SessionState::bob(
+            &BobParams {
+                our_identity,
+                our_signed_pre_key: &signed,
+                our_one_time_pre_key: one_time.as_ref(),
+                our_ratchet_key: &signed,
+                their_identity: *message.identity_key(),
+                their_base_key: *message.base_key(),
+            },
+            (our_registration_id, message.registration_id()),
+        );
+        let plaintext = state.decrypt(message.message(), rng)?;
+        self.promote(state);
+        Ok(PreKeyDecryption {
+            plaintext,
+            consumed_pre_key: message.pre_key_id(),
+        })
+    }
+
+    fn states(&self) -> impl Iterator<Item = &SessionState> {
+        self.current.iter().chain(self.previous.iter())
+    }
+
+    /// Makes `state` current and archives the one it replaces.
+    fn promote(&mut self, state: SessionState) {
+        if let Some(old) = self.current.replace(state) {
+            self.previous.push_front(old);
+            self.previous.truncate(SIGNAL_ARCHIVED_SESSIONS);
+        }
+    }
+
+    fn decrypt_parsed<R: CryptoRng + ?Sized>(
+        &mut self,
+        message: &SignalMessage,
+        rng: &mut R,
+    ) -> Result<Vec<u8>, DecryptError> {
+        if self.current.is_none() && self.previous.is_empty() {
+            return Err(DecryptError::NoSession);
+        }
+        // The error to report: from the session that knows the message's ratchet key if one
+        // does (a replay, a jump too far), else from the current session.
+        let mut reported: Option<(bool, DecryptError)> = None;
+        let slots = self.current.iter_mut().chain(self.previous.iter_mut());
+        for state in slots {
+            let knows = state.knows_ratchet_key(message.ratchet_key());
+            let mut candidate = state.clone();
+            match candidate.decrypt(message, rng) {
+                Ok(plaintext) => {
+                    *state = candidate;
+                    return Ok(plaintext);
+                }
+                Err(error) => {
+                    let better = match &reported {
+                        None => true,
+                        Some((known, _)) => knows && !known,
+                    };
+                    if better {
+                        reported = Some((knows, error));
+                    }
+                }
+            }
+        }
+        Err(reported.map_or(DecryptError::NoSession, |(_, error)| error))
+    }
+
+    /// The record in walink's storage encoding.
+    pub fn serialize(&self) -> Vec<u8> {
+        pb::SessionRecord {
+            format_version: Some(SESSION_RECORD_FORMAT),
+            current: self.current.as_ref().map(state_to_pb),
+            previous: self.previous.iter().map(state_to_pb).collect(),
+        }
+        .encode_to_vec()
+    }
+
+    /// Reads a record written by [`SessionRecord::serialize`].
+    pub fn deserialize(bytes: &[u8]) -> Result<SessionRecord, RecordError> {
+        if bytes.len() > SIGNAL_MAX_RECORD_LEN {
+            return Err(RecordError::TooLarge);
+        }
+        let record = pb::SessionRecord::decode(bytes).map_err(|_| RecordError::BadProtobuf)?;
+        match record.format_version {
+            Some(SESSION_RECORD_FORMAT) => {}
+            other => return Err(RecordError::UnsupportedFormat(other.unwrap_or(0))),
+        }
+        if record.previous.len() > SIGNAL_ARCHIVED_SESSIONS {
+            return Err(RecordError::TooMany("previous"));
+        }
+        Ok(SessionRecord {
+            current: record.current.as_ref().map(state_from_pb).transpose()?,
+            previous: record
+                .previous
+                .iter()
+                .map(state_from_pb)
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}
+
+pub(crate) fn seeds_to_pb<'a>(
+    seeds: impl Iterator<Item = &'a MessageSeed>,
+) -> Vec<pb::SkippedMessageKey> {
+    seeds
+        .map(|seed| pb::SkippedMessageKey {
+            counter: Some(seed.counter),
+            seed: Some(seed.seed.to_vec()),
+        })
+        .collect()
+}
+
+pub(crate) fn seeds_from_pb(
+    keys: &[pb::SkippedMessageKey],
+    limit: usize,
+) -> Result<VecDeque<MessageSeed>, RecordError> {
+    if keys.len() > limit {
+        return Err(RecordError::TooMany("skipped"));
+    }
+    keys.iter()
+        .map(|key| {
+            Ok(MessageSeed {
+                counter: key
+                    .counter
+                    .ok_or(RecordError::BadField("skipped.counter"))?,
+                seed: bytes32(key.seed.as_deref(), "skipped.seed")?,
+            })
+        })
+        .collect()
+}
+
+pub(crate) fn bytes32(bytes: Option<&[u8]>, field: &'static str) -> Result<[u8; 32], RecordError> {
+    bytes
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or(RecordError::BadField(field))
+}
+
+pub(crate) fn public_key(
+    bytes: Option<&[u8]>,
+    field: &'static str,
+) -> Result<PublicKey, RecordError> {
+    PublicKey::deserialize(bytes.unwrap_or_default()).map_err(|_| RecordError::BadField(field))
+}
+
+fn state_to_pb(state: &SessionState) -> pb::SessionState {
+    pb::SessionState {
+        session_version: Some(SESSION_VERSION),
+        local_identity: Some(state.local_identity.serialize().to_vec()),
+        remote_identity: Some(state.remote_identity.serialize().to_vec()),
+        root_key: Some(state.root_key.0.to_vec()),
+        previous_counter: Some(state.previous_counter),
+        sender_chain: Some(pb::Chain {
+            ratchet_public: Some(state.sender.ratchet.public.serialize().to_vec()),
+            ratchet_private: Some(state.sender.ratchet.private.to_bytes().to_vec()),
+            chain_key: Some(state.sender.chain.key.to_vec()),
+            index: Some(state.sender.chain.index),
+            skipped: Vec::new(),
+        }),
+        receiver_chains: state
+            .receivers
+            .iter()
+            .map(|receiver| pb::Chain {
+                ratchet_public: Some(receiver.ratchet.serialize().to_vec()),
+                ratchet_private: None,
+                chain_key: Some(receiver.chain.key.to_vec()),
+                index: Some(receiver.chain.index),
+                skipped: seeds_to_pb(receiver.skipped.iter()),
+            })
+            .collect(),
+        pending_pre_key: state
+            .pending_pre_key
+            .as_ref()
+            .map(|pending| pb::PendingPreKey {
+                pre_key_id: pending.pre_key_id.map(|id| id.0),
+                signed_pre_key_id: Some(pending.signed_pre_key_id.0),
+                base_key: Some(pending.base_key.serialize().to_vec()),
+            }),
+        local_registration_id: Some(state.local_registration_id),
+        remote_registration_id: Some(state.remote_registration_id),
+        alice_base_key: Some(state.alice_base_key.serialize().to_vec()),
+    }
+}
+
+fn state_from_pb(state: &pb::SessionState) -> Result<SessionState, RecordError> {
+    if state.session_version != Some(SESSION_VERSION) {
+        return Err(RecordError::BadField("session_version"));
+    }
+    let sender = state
+        .sender_chain
+        .as_ref()
+        .ok_or(RecordError::BadField("sender_chain"))?;
+    let sender_private = bytes32(
+        sender.ratchet_private.as_deref(),
+        "sender_chain.ratchet_private",
+    )?;
+    let sender_ratchet = KeyPair::from_private(PrivateKey::from_bytes(sender_private));
+    if Some(sender_ratchet.public.serialize().as_slice()) != sender.ratchet_public.as_deref() {
+        return Err(RecordError::BadField("sender_chain.ratchet_public"));
+    }
+    if state.receiver_chains.len() > SIGNAL_RECEIVER_CHAINS {
+        return Err(RecordError::TooMany("receiver_chains"));
+    }
+    let receivers = state
+        .receiver_chains
+        .iter()
+        .map(|chain| {
+            Ok(ReceiverChain {
+                ratchet: public_key(chain.ratchet_public.as_deref(), "receiver.ratchet_public")?,
+                chain: ChainKey {
+                    key: bytes32(chain.chain_key.as_deref(), "receiver.chain_key")?,
+                    index: chain.index.ok_or(RecordError::BadField("receiver.index"))?,
+                },
+                skipped: seeds_from_pb(&chain.skipped, SIGNAL_SKIPPED_KEYS_PER_CHAIN)?,
+            })
+        })
+        .collect::<Result<Vec<_>, RecordError>>()?;
+    let pending_pre_key = state
+        .pending_pre_key
+        .as_ref()
+        .map(|pending| {
+            Ok::<_, RecordError>(PendingPreKey {
+                pre_key_id: pending.pre_key_id.map(PreKeyId),
+                signed_pre_key_id: SignedPreKeyId(
+                    pending
+                        .signed_pre_key_id
+                        .ok_or(RecordError::BadField("pending.signed_pre_key_id"))?,
+                ),
+                base_key: public_key(pending.base_key.as_deref(), "pending.base_key")?,
+            })
+        })
+        .transpose()?;
+    Ok(SessionState {
+        local_identity: IdentityKey(public_key(
+            state.local_identity.as_deref(),
+            "local_identity",
+        )?),
+        remote_identity: IdentityKey(public_key(
+            state.remote_identity.as_deref(),
+            "remote_identity",
+        )?),
+        root_key: RootKey(bytes32(state.root_key.as_deref(), "root_key")?),
+        previous_counter: state.previous_counter.unwrap_or(0),
+        sender: SenderChain {
+            ratchet: sender_ratchet,
+            chain: ChainKey {
+                key: bytes32(sender.chain_key.as_deref(), "sender_chain.chain_key")?,
+                index: sender
+                    .index
+                    .ok_or(RecordError::BadField("sender_chain.index"))?,
+            },
+        },
+        receivers,
+        pending_pre_key,
+        local_registration_id: state.local_registration_id.unwrap_or(0),
+        remote_registration_id: state.remote_registration_id.unwrap_or(0),
+        alice_base_key: public_key(state.alice_base_key.as_deref(), "alice_base_key")?,
+    })
+}
