@@ -20,13 +20,18 @@ VENV="$ROOT/.venv"
 
 STEP_NAMES=()
 STEP_RESULTS=()
+if [ -t 1 ]; then
+  BOLD=$'\033[1m' RED=$'\033[1;31m' PLAIN=$'\033[0m'
+else
+  BOLD='' RED='' PLAIN=''
+fi
 
 section() {
-  printf '\n\033[1m==== %s ====\033[0m\n' "$*"
+  printf '\n%s==== %s ====%s\n' "$BOLD" "$*" "$PLAIN"
 }
 
 die() {
-  printf '\033[1;31mbuild.sh: %s\033[0m\n' "$*" >&2
+  printf '%sbuild.sh: %s%s\n' "$RED" "$*" "$PLAIN" >&2
   exit 1
 }
 
@@ -49,7 +54,7 @@ step() {
     STEP_RESULTS+=("ok      $(printf '%4d' "$took") s")
   else
     STEP_RESULTS+=("FAILED  $(printf '%4d' "$took") s  (exit $rc)")
-    printf '\033[1;31m---- %s FAILED (exit %d) ----\033[0m\n' "$name" "$rc" >&2
+    printf '%s---- %s FAILED (exit %d) ----%s\n' "$RED" "$name" "$rc" "$PLAIN" >&2
   fi
   STEP_NAMES+=("$name")
 }
@@ -294,6 +299,14 @@ test_kotlin() {
   mvn -B -ntp -f bindings/kotlin/pom.xml test -Dwalink.native.dir="$TARGET_DIR/release"
 }
 
+# The examples, each on the keepalive stanza (transport.md A.1); each exits non-zero unless the
+# stanza decodes and re-encodes to the same bytes.
+test_examples() {
+  local keepalive=00f8091908ff831b2a3f1657042911fa0003
+  node examples/node/decode-stanza.mjs "$keepalive"
+  "$VENV/bin/python" examples/python/decode_stanza.py "$keepalive"
+}
+
 # Every cargo-fuzz target of the core, each for a bounded time. cargo-fuzz needs nightly flags
 # (-Zsanitizer); RUSTC_BOOTSTRAP lets the stable toolchain accept them.
 test_fuzz() {
@@ -317,6 +330,7 @@ run_tests() {
   step "uniffi bindings" generate_bindings
   step "python tests" test_python
   step "kotlin tests" test_kotlin
+  step "examples" test_examples
   step "fuzz" test_fuzz
   summary test
 }
