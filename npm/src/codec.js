@@ -1,21 +1,26 @@
 // The node codec's JavaScript half: it flattens a node tree into one tape for Rust to encode,
 // and turns the tape Rust decodes into plain objects, so a whole tree crosses the wasm boundary
-// once. The tape format is documented in walink-core's `binary::tape` module.
+// once. The tape format is documented in walink-core's `binary::tape` module. Tapes and frame
+// bodies are written straight into the module's input buffer and read in place from its output
+// buffer (see bindings/wasm), so nothing is copied that need not be.
 
 const NONE = 0
 const CHILDREN = 1
 const BYTES = 2
 const STRING = 3
+const BYTES_REF = 4
 
 let wasm = null
+let memory = null
 let tokens = null
 let tokenIds = null
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true })
 const utf8Encoder = new TextEncoder()
 
 /** Connects the codec to an initialised wasm module (called once by the entry points). */
-export function attach(exports) {
+export function attach(exports, instance) {
   wasm = exports
+  memory = instance.memory
   tokens = exports.tokenTable().split('\0')
   tokenIds = new Map()
   for (let id = 1; id < tokens.length; id++) tokenIds.set(tokens[id], id)
@@ -31,19 +36,35 @@ function codedError(code, message) {
   return error
 }
 
-// --- encode: tree -> tape ---
+function lastError() {
+  return codedError(wasm.lastErrorCode(), wasm.lastErrorMessage())
+}
 
-let buf = new Uint8Array(4096)
+// --- the input buffer in wasm memory ---
+
+let buf = new Uint8Array(0) // a view of the input buffer
+let bufAddress = 0
 let pos = 0
+
+/** Makes the input buffer hold at least `size` bytes and refreshes the view. */
+function growInput(size) {
+  bufAddress = wasm.inputBuffer(size)
+  buf = new Uint8Array(memory.buffer, bufAddress, size)
+}
+
+/** Refreshes the view when wasm memory grew (which detaches old views). */
+function freshInput() {
+  if (buf.buffer !== memory.buffer) buf = new Uint8Array(memory.buffer, bufAddress, buf.length)
+}
 
 function reserve(n) {
   if (pos + n <= buf.length) return
-  let size = buf.length * 2
+  let size = Math.max(buf.length * 2, 4096)
   while (size < pos + n) size *= 2
-  const next = new Uint8Array(size)
-  next.set(buf.subarray(0, pos))
-  buf = next
+  growInput(size)
 }
+
+// --- encode: tree -> tape ---
 
 function varint(value) {
   while (value >= 0x80) {
@@ -131,14 +152,19 @@ function writeNode(node, depth) {
 /** Encodes a node into a frame body (flags byte 0x00, then the node). */
 export function encodeNode(node) {
   ready()
+  freshInput()
   pos = 0
   writeNode(node, 0)
-  return wasm.encodeTape(buf.subarray(0, pos))
+  const length = wasm.encodeInput(pos)
+  if (length < 0) throw lastError()
+  const address = wasm.outputPointer()
+  return new Uint8Array(memory.buffer, address, length).slice()
 }
 
 // --- decode: tape -> tree ---
 
 let tape = null
+let body = null
 let at = 0
 
 function readVarint() {
@@ -191,9 +217,13 @@ function readNode() {
     const length = readVarint()
     content = new Array(length)
     for (let i = 0; i < length; i++) content[i] = readNode()
+  } else if (kind === BYTES_REF) {
+    const offset = readVarint()
+    const length = readVarint()
+    content = body.subarray(offset, offset + length)
   } else if (kind === BYTES) {
     const length = readVarint()
-    content = tape.subarray(at, at + length)
+    content = tape.slice(at, at + length)
     at += length
   } else if (kind === STRING) {
     content = readString()
@@ -201,13 +231,23 @@ function readNode() {
   return { tag, attrs, content }
 }
 
-/** Decodes a frame body (flags byte first; zlib-inflated when flag 0x02 is set) into a node. */
+/**
+ * Decodes a frame body (flags byte first; zlib-inflated when flag 0x02 is set) into a node.
+ * Byte content of an uncompressed body is a view into `bytes`, as in Baileys.
+ */
 export function decodeNode(bytes) {
   ready()
   if (!(bytes instanceof Uint8Array)) throw codedError('invalid_input', 'decodeNode takes a Uint8Array')
-  tape = wasm.decodeTape(bytes)
+  freshInput()
+  if (bytes.length > buf.length) growInput(bytes.length)
+  buf.set(bytes)
+  const length = wasm.decodeInput(bytes.length)
+  if (length < 0) throw lastError()
+  tape = new Uint8Array(memory.buffer, wasm.outputPointer(), length)
+  body = bytes
   at = 0
   const node = readNode()
   tape = null
+  body = null
   return node
 }

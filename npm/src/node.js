@@ -3,8 +3,8 @@ import { readFileSync } from 'node:fs'
 import * as wasm from '../wasm/walink_wasm.js'
 import { attach } from './codec.js'
 
-wasm.initSync({ module: readFileSync(new URL('../wasm/walink_wasm_bg.wasm', import.meta.url)) })
-attach(wasm)
+const instance = wasm.initSync({ module: readFileSync(new URL('../wasm/walink_wasm_bg.wasm', import.meta.url)) })
+attach(wasm, instance)
 
 /** Already initialised in Node; kept so code can call `await init()` on every platform. */
 export async function init() {}

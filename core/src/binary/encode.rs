@@ -79,7 +79,7 @@ impl Writer<'_> {
     pub(crate) fn string(&mut self, text: &str) {
         if text.is_empty() {
             self.out.extend_from_slice(&[tag::BINARY_8, 0]);
-        } else if let Some(&code) = tokens::INDEX.get(text) {
+        } else if let Some(code) = tokens::code(text) {
             self.token(code);
         } else if !self.packed(text) {
             match text
@@ -97,14 +97,14 @@ impl Writer<'_> {
     fn jid_part(&mut self, text: &str) {
         if text.is_empty() {
             self.out.extend_from_slice(&[tag::BINARY_8, 0]);
-        } else if let Some(&code) = tokens::INDEX.get(text) {
+        } else if let Some(code) = tokens::code(text) {
             self.token(code);
         } else if !self.packed(text) {
             self.bytes(text.as_bytes());
         }
     }
 
-    /// A token by its wire code (see `tokens::INDEX`).
+    /// A token by its wire code (see `tokens::code`).
     pub(crate) fn token(&mut self, code: u16) {
         match u8::try_from(code) {
             Ok(single) => self.out.push(single),
