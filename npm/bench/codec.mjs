@@ -35,6 +35,8 @@ function compare(candidates, rounds = 5) {
 }
 
 function measure(fn, minMs = 150) {
+  // Start each measurement with a clean heap, so one codec's garbage is not billed to the next.
+  globalThis.gc?.()
   for (let i = 0; i < 20; i++) fn()
   let runs = 0
   let batch = 1

@@ -66,6 +66,10 @@ function reserve(n) {
 
 // --- encode: tree -> tape ---
 
+/** Byte contents from this size on are not copied into wasm memory but spliced into the output. */
+const SPLICE_MIN = 2048
+const held = []
+
 function varint(value) {
   while (value >= 0x80) {
     buf[pos++] = (value & 0x7f) | 0x80
@@ -122,6 +126,7 @@ function writeNode(node, depth) {
     }
   }
   reserve(6)
+  const kindAt = pos
   buf[pos++] = kind
   varint(count)
   writeString(tag)
@@ -140,10 +145,18 @@ function writeNode(node, depth) {
     varint(children)
     for (const child of content) if (child !== undefined && child !== null) writeNode(child, depth + 1)
   } else if (kind === BYTES) {
-    reserve(content.length + 5)
-    varint(content.length)
-    buf.set(content, pos)
-    pos += content.length
+    if (content.length >= SPLICE_MIN) {
+      // Large contents stay here and are spliced into the output (see encodeNode).
+      buf[kindAt] = BYTES_REF
+      reserve(5)
+      varint(content.length)
+      held.push(content)
+    } else {
+      reserve(content.length + 5)
+      varint(content.length)
+      buf.set(content, pos)
+      pos += content.length
+    }
   } else if (kind === STRING) {
     writeString(content)
   }
@@ -154,11 +167,38 @@ export function encodeNode(node) {
   ready()
   freshInput()
   pos = 0
-  writeNode(node, 0)
+  held.length = 0
+  try {
+    writeNode(node, 0)
+  } catch (err) {
+    held.length = 0
+    throw err
+  }
   const length = wasm.encodeInput(pos)
-  if (length < 0) throw lastError()
-  const address = wasm.outputPointer()
-  return new Uint8Array(memory.buffer, address, length).slice()
+  if (length < 0) {
+    held.length = 0
+    throw lastError()
+  }
+  const output = new Uint8Array(memory.buffer, wasm.outputPointer(), length)
+  if (held.length === 0) return output.slice()
+  // Insert each held content at the place the encoder left for it.
+  const places = new Uint32Array(memory.buffer, wasm.splicePointer(), held.length)
+  let total = length
+  for (const content of held) total += content.length
+  const result = new Uint8Array(total)
+  let from = 0
+  let to = 0
+  for (let i = 0; i < held.length; i++) {
+    const place = places[i]
+    result.set(output.subarray(from, place), to)
+    to += place - from
+    result.set(held[i], to)
+    to += held[i].length
+    from = place
+  }
+  result.set(output.subarray(from), to)
+  held.length = 0
+  return result
 }
 
 // --- decode: tape -> tree ---

@@ -16,6 +16,7 @@ use wasm_bindgen::prelude::*;
 struct Buffers {
     input: Vec<u8>,
     output: Vec<u8>,
+    splices: Vec<u32>,
     error_code: &'static str,
     error_message: String,
 }
@@ -48,15 +49,22 @@ pub fn output_pointer() -> *const u8 {
     BUFFERS.with_borrow(|buffers| buffers.output.as_ptr())
 }
 
-/// Encodes the tape in the first `len` input bytes into a frame body in the output buffer.
-/// Returns the body's length, or -1 (see [`last_error_code`]).
+/// Encodes the tape in the first `len` input bytes into a frame body in the output buffer,
+/// without the bytes of host-held contents (tape kind 4); their places are in the splice table
+/// ([`splice_pointer`]). Returns the body's length, or -1 (see [`last_error_code`]).
 #[wasm_bindgen(js_name = encodeInput)]
 pub fn encode_input(len: usize) -> i32 {
     BUFFERS.with_borrow_mut(|buffers| {
-        let Buffers { input, output, .. } = &mut *buffers;
+        let Buffers {
+            input,
+            output,
+            splices,
+            ..
+        } = &mut *buffers;
         output.clear();
+        splices.clear();
         let result = match input.get(..len) {
-            Some(tape) => tape::encode_into(tape, output),
+            Some(tape) => tape::encode_spliced(tape, output, splices),
             None => Err(tape::TapeError::UnexpectedEnd),
         };
         match result {
@@ -82,6 +90,13 @@ pub fn decode_input(len: usize) -> i32 {
             Err(err) => fail(buffers, decode_error_code(&err), err.to_string()),
         }
     })
+}
+
+/// The address of the splice table of the last encode: one `u32` output position per host-held
+/// content, in order. Valid until the next call into the module.
+#[wasm_bindgen(js_name = splicePointer)]
+pub fn splice_pointer() -> *const u32 {
+    BUFFERS.with_borrow(|buffers| buffers.splices.as_ptr())
 }
 
 /// The stable code of the last error.

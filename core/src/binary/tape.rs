@@ -12,9 +12,11 @@
 //! str     := h, then, when h is even, h/2 bytes of UTF-8; when h is odd, token id h/2
 //! ```
 //!
-//! Kind 4 (only from [`decode_into`] with `by_reference`, for uncompressed bodies) points at the
-//! content bytes inside the frame body instead of copying them, so a host that still holds the
-//! body can take a view of it.
+//! Kind 4 means the bytes stay with the host. From [`decode_into`] with `by_reference` (for
+//! uncompressed bodies) its payload is `offset len`: the content's place in the frame body, so a
+//! host that still holds the body can take a view of it. Into [`encode_spliced`] its payload is
+//! `len` alone: the encoder writes the length prefix and records where the host must insert the
+//! bytes, so large contents are never copied through the encoder.
 //!
 //! [`decode`] reads a frame body into a tape (JIDs become strings in [`Jid`]'s text form); [`encode`]
 //! writes the frame body of a tape by the same rules as [`super::encode`] (strings that parse as
@@ -238,10 +240,31 @@ pub fn encode(tape: &[u8]) -> Result<Vec<u8>, TapeError> {
 
 /// Appends the frame body of a tape to `out`.
 pub fn encode_into(tape: &[u8], out: &mut Vec<u8>) -> Result<(), TapeError> {
+    encode_tape(tape, out, None)
+}
+
+/// Appends the frame body of a tape to `out`, leaving out the bytes of kind-4 contents: for each,
+/// in order, `splices` gets the position in `out` where the host must insert them.
+pub fn encode_spliced(
+    tape: &[u8],
+    out: &mut Vec<u8>,
+    splices: &mut Vec<u32>,
+) -> Result<(), TapeError> {
+    encode_tape(tape, out, Some(splices))
+}
+
+fn encode_tape(
+    tape: &[u8],
+    out: &mut Vec<u8>,
+    splices: Option<&mut Vec<u32>>,
+) -> Result<(), TapeError> {
     out.push(0);
     let mut reader = TapeReader { tape, pos: 0 };
-    let mut writer = Writer { out };
-    encode_node(&mut reader, &mut writer, 0)?;
+    let mut encoder = Encoder {
+        writer: Writer { out },
+        splices,
+    };
+    encode_node(&mut reader, &mut encoder, 0)?;
     if reader.pos == tape.len() {
         Ok(())
     } else {
@@ -315,14 +338,25 @@ fn write_string(writer: &mut Writer<'_>, text: &TapeStr<'_>) {
     }
 }
 
-fn encode_node(r: &mut TapeReader<'_>, w: &mut Writer<'_>, depth: usize) -> Result<(), TapeError> {
+/// A writer and, when splicing, where host-held bytes go.
+struct Encoder<'o, 's> {
+    writer: Writer<'o>,
+    splices: Option<&'s mut Vec<u32>>,
+}
+
+fn encode_node(
+    r: &mut TapeReader<'_>,
+    e: &mut Encoder<'_, '_>,
+    depth: usize,
+) -> Result<(), TapeError> {
     if depth >= MAX_NODE_DEPTH {
         return Err(TapeError::TooDeep);
     }
     let kind = r.byte()?;
-    if kind > STRING {
+    if kind > BYTES_REF || (kind == BYTES_REF && e.splices.is_none()) {
         return Err(TapeError::InvalidKind(kind));
     }
+    let w = &mut e.writer;
     let attr_count = r.varint()? as usize;
     let size = attr_count
         .checked_mul(2)
@@ -349,7 +383,7 @@ fn encode_node(r: &mut TapeReader<'_>, w: &mut Writer<'_>, depth: usize) -> Resu
             }
             w.list_header(count);
             for _ in 0..count {
-                encode_node(r, w, depth + 1)?;
+                encode_node(r, e, depth + 1)?;
             }
         }
         BYTES => {
@@ -360,6 +394,14 @@ fn encode_node(r: &mut TapeReader<'_>, w: &mut Writer<'_>, depth: usize) -> Resu
         STRING => {
             let text = r.string()?;
             write_string(w, &text);
+        }
+        BYTES_REF => {
+            let len = r.varint()? as usize;
+            w.byte_length(len);
+            let at = u32::try_from(w.out.len()).map_err(|_| TapeError::TooLarge)?;
+            if let Some(splices) = e.splices.as_deref_mut() {
+                splices.push(at);
+            }
         }
         _ => {}
     }

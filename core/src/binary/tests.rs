@@ -448,3 +448,22 @@ fn tape_can_reference_byte_content_in_the_body() {
     assert_eq!(copied, tape::decode(&body).unwrap());
     assert_eq!(copied[0], 2);
 }
+
+#[test]
+fn spliced_encode_leaves_room_for_host_held_bytes() {
+    let node = Node::new("enc").attr("v", "2").bytes(vec![7; 3000]);
+    let body = encode(&node);
+    // The tape of the node with its content held by the host: kind 4, then only the length.
+    let mut flat = tape::decode(&body).unwrap();
+    flat[0] = 4;
+    let content_at = flat.len() - 3000;
+    flat.truncate(content_at);
+    let mut out = Vec::new();
+    let mut splices = Vec::new();
+    tape::encode_spliced(&flat, &mut out, &mut splices).unwrap();
+    assert_eq!(splices, vec![u32::try_from(out.len()).unwrap()]);
+    out.extend_from_slice(&[7; 3000]);
+    assert_eq!(out, body);
+    // Plain tape encoding does not accept host-held bytes.
+    assert_eq!(tape::encode(&flat), Err(tape::TapeError::InvalidKind(4)));
+}
