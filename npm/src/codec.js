@@ -17,9 +17,16 @@ let tokenIds = null
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true })
 const utf8Encoder = new TextEncoder()
 
-/** Connects the codec to an initialised wasm module (called once by the entry points). */
-export function attach(exports, instance) {
+/** Allocates the result of a spliced encode; every byte is then written. */
+let allocate = (length) => new Uint8Array(length)
+
+/**
+ * Connects the codec to an initialised wasm module (called once by the entry points).
+ * `allocateUninitialized` may skip zero-filling, since encodeNode overwrites every byte.
+ */
+export function attach(exports, instance, allocateUninitialized) {
   wasm = exports
+  if (allocateUninitialized) allocate = allocateUninitialized
   memory = instance.memory
   tokens = exports.tokenTable().split('\0')
   tokenIds = new Map()
@@ -185,7 +192,7 @@ export function encodeNode(node) {
   const places = new Uint32Array(memory.buffer, wasm.splicePointer(), held.length)
   let total = length
   for (const content of held) total += content.length
-  const result = new Uint8Array(total)
+  const result = allocate(total)
   let from = 0
   let to = 0
   for (let i = 0; i < held.length; i++) {
