@@ -333,4 +333,31 @@ mod tests {
         bad.push(b"WB");
         assert_eq!(bad.next_frame(), Err(FrameError::InvalidHeader));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_chunking_gives_the_same_frames(
+            payloads in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..600), 0..8),
+            cuts in proptest::collection::vec(1usize..700, 1..40),
+        ) {
+            let mut wire = Vec::new();
+            for payload in &payloads {
+                encode_frame_into(payload, &mut wire).unwrap();
+            }
+            let mut decoder = FrameDecoder::new();
+            let mut got = Vec::new();
+            let mut rest = &wire[..];
+            for cut in cuts.iter().cycle() {
+                if rest.is_empty() {
+                    break;
+                }
+                let (chunk, tail) = rest.split_at((*cut).min(rest.len()));
+                decoder.push(chunk);
+                got.extend(frames_of(&mut decoder));
+                rest = tail;
+            }
+            proptest::prop_assert_eq!(got, payloads);
+            proptest::prop_assert_eq!(decoder.buffered(), 0);
+        }
+    }
 }

@@ -11,7 +11,7 @@ let pending = null
 export function init(input) {
   if (pending === null) {
     const module_or_path = input ?? new URL('../wasm/walink_wasm_bg.wasm', import.meta.url)
-    pending = initWasm({ module_or_path }).then(() => attach(wasm))
+    pending = initWasm({ module_or_path }).then((instance) => attach(wasm, instance))
   }
   return pending
 }

@@ -1,21 +1,33 @@
 // The node codec's JavaScript half: it flattens a node tree into one tape for Rust to encode,
 // and turns the tape Rust decodes into plain objects, so a whole tree crosses the wasm boundary
-// once. The tape format is documented in walink-core's `binary::tape` module.
+// once. The tape format is documented in walink-core's `binary::tape` module. Tapes and frame
+// bodies are written straight into the module's input buffer and read in place from its output
+// buffer (see bindings/wasm), so nothing is copied that need not be.
 
 const NONE = 0
 const CHILDREN = 1
 const BYTES = 2
 const STRING = 3
+const BYTES_REF = 4
 
 let wasm = null
+let memory = null
 let tokens = null
 let tokenIds = null
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true })
 const utf8Encoder = new TextEncoder()
 
-/** Connects the codec to an initialised wasm module (called once by the entry points). */
-export function attach(exports) {
+/** Allocates the result of a spliced encode; every byte is then written. */
+let allocate = (length) => new Uint8Array(length)
+
+/**
+ * Connects the codec to an initialised wasm module (called once by the entry points).
+ * `allocateUninitialized` may skip zero-filling, since encodeNode overwrites every byte.
+ */
+export function attach(exports, instance, allocateUninitialized) {
   wasm = exports
+  if (allocateUninitialized) allocate = allocateUninitialized
+  memory = instance.memory
   tokens = exports.tokenTable().split('\0')
   tokenIds = new Map()
   for (let id = 1; id < tokens.length; id++) tokenIds.set(tokens[id], id)
@@ -31,19 +43,39 @@ function codedError(code, message) {
   return error
 }
 
-// --- encode: tree -> tape ---
+function lastError() {
+  return codedError(wasm.lastErrorCode(), wasm.lastErrorMessage())
+}
 
-let buf = new Uint8Array(4096)
+// --- the input buffer in wasm memory ---
+
+let buf = new Uint8Array(0) // a view of the input buffer
+let bufAddress = 0
 let pos = 0
+
+/** Makes the input buffer hold at least `size` bytes and refreshes the view. */
+function growInput(size) {
+  bufAddress = wasm.inputBuffer(size)
+  buf = new Uint8Array(memory.buffer, bufAddress, size)
+}
+
+/** Refreshes the view when wasm memory grew (which detaches old views). */
+function freshInput() {
+  if (buf.buffer !== memory.buffer) buf = new Uint8Array(memory.buffer, bufAddress, buf.length)
+}
 
 function reserve(n) {
   if (pos + n <= buf.length) return
-  let size = buf.length * 2
+  let size = Math.max(buf.length * 2, 4096)
   while (size < pos + n) size *= 2
-  const next = new Uint8Array(size)
-  next.set(buf.subarray(0, pos))
-  buf = next
+  growInput(size)
 }
+
+// --- encode: tree -> tape ---
+
+/** Byte contents from this size on are not copied into wasm memory but spliced into the output. */
+const SPLICE_MIN = 2048
+const held = []
 
 function varint(value) {
   while (value >= 0x80) {
@@ -101,6 +133,7 @@ function writeNode(node, depth) {
     }
   }
   reserve(6)
+  const kindAt = pos
   buf[pos++] = kind
   varint(count)
   writeString(tag)
@@ -119,10 +152,18 @@ function writeNode(node, depth) {
     varint(children)
     for (const child of content) if (child !== undefined && child !== null) writeNode(child, depth + 1)
   } else if (kind === BYTES) {
-    reserve(content.length + 5)
-    varint(content.length)
-    buf.set(content, pos)
-    pos += content.length
+    if (content.length >= SPLICE_MIN) {
+      // Large contents stay here and are spliced into the output (see encodeNode).
+      buf[kindAt] = BYTES_REF
+      reserve(5)
+      varint(content.length)
+      held.push(content)
+    } else {
+      reserve(content.length + 5)
+      varint(content.length)
+      buf.set(content, pos)
+      pos += content.length
+    }
   } else if (kind === STRING) {
     writeString(content)
   }
@@ -131,14 +172,46 @@ function writeNode(node, depth) {
 /** Encodes a node into a frame body (flags byte 0x00, then the node). */
 export function encodeNode(node) {
   ready()
+  freshInput()
   pos = 0
-  writeNode(node, 0)
-  return wasm.encodeTape(buf.subarray(0, pos))
+  held.length = 0
+  try {
+    writeNode(node, 0)
+  } catch (err) {
+    held.length = 0
+    throw err
+  }
+  const length = wasm.encodeInput(pos)
+  if (length < 0) {
+    held.length = 0
+    throw lastError()
+  }
+  const output = new Uint8Array(memory.buffer, wasm.outputPointer(), length)
+  if (held.length === 0) return output.slice()
+  // Insert each held content at the place the encoder left for it.
+  const places = new Uint32Array(memory.buffer, wasm.splicePointer(), held.length)
+  let total = length
+  for (const content of held) total += content.length
+  const result = allocate(total)
+  let from = 0
+  let to = 0
+  for (let i = 0; i < held.length; i++) {
+    const place = places[i]
+    result.set(output.subarray(from, place), to)
+    to += place - from
+    result.set(held[i], to)
+    to += held[i].length
+    from = place
+  }
+  result.set(output.subarray(from), to)
+  held.length = 0
+  return result
 }
 
 // --- decode: tape -> tree ---
 
 let tape = null
+let body = null
 let at = 0
 
 function readVarint() {
@@ -191,9 +264,13 @@ function readNode() {
     const length = readVarint()
     content = new Array(length)
     for (let i = 0; i < length; i++) content[i] = readNode()
+  } else if (kind === BYTES_REF) {
+    const offset = readVarint()
+    const length = readVarint()
+    content = body.subarray(offset, offset + length)
   } else if (kind === BYTES) {
     const length = readVarint()
-    content = tape.subarray(at, at + length)
+    content = tape.slice(at, at + length)
     at += length
   } else if (kind === STRING) {
     content = readString()
@@ -201,13 +278,23 @@ function readNode() {
   return { tag, attrs, content }
 }
 
-/** Decodes a frame body (flags byte first; zlib-inflated when flag 0x02 is set) into a node. */
+/**
+ * Decodes a frame body (flags byte first; zlib-inflated when flag 0x02 is set) into a node.
+ * Byte content of an uncompressed body is a view into `bytes`, as in Baileys.
+ */
 export function decodeNode(bytes) {
   ready()
   if (!(bytes instanceof Uint8Array)) throw codedError('invalid_input', 'decodeNode takes a Uint8Array')
-  tape = wasm.decodeTape(bytes)
+  freshInput()
+  if (bytes.length > buf.length) growInput(bytes.length)
+  buf.set(bytes)
+  const length = wasm.decodeInput(bytes.length)
+  if (length < 0) throw lastError()
+  tape = new Uint8Array(memory.buffer, wasm.outputPointer(), length)
+  body = bytes
   at = 0
   const node = readNode()
   tape = null
+  body = null
   return node
 }

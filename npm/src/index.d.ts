@@ -21,7 +21,8 @@ export interface BinaryNode {
 export function encodeNode(node: BinaryNode): Uint8Array
 
 /**
- * Decodes a frame body (flags byte first; zlib-inflated when flag `0x02` is set).
+ * Decodes a frame body (flags byte first; zlib-inflated when flag `0x02` is set). Byte content
+ * of an uncompressed body is a view into `bytes`, as in Baileys: copy it before reusing `bytes`.
  * Throws an `Error` whose `code` names the defect (`unexpected_end`, `invalid_tag`, `inflate`, ...).
  */
 export function decodeNode(bytes: Uint8Array): BinaryNode

@@ -3,8 +3,10 @@ import { readFileSync } from 'node:fs'
 import * as wasm from '../wasm/walink_wasm.js'
 import { attach } from './codec.js'
 
-wasm.initSync({ module: readFileSync(new URL('../wasm/walink_wasm_bg.wasm', import.meta.url)) })
-attach(wasm)
+const instance = wasm.initSync({ module: readFileSync(new URL('../wasm/walink_wasm_bg.wasm', import.meta.url)) })
+// Large encode results need no zero-filling (every byte is written): a dedicated, uninitialised
+// ArrayBuffer, handed out as a plain Uint8Array.
+attach(wasm, instance, (length) => new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length))
 
 /** Already initialised in Node; kept so code can call `await init()` on every platform. */
 export async function init() {}

@@ -1,12 +1,29 @@
 //! walink's wasm-bindgen facade: the functions the npm package `walink` wraps.
 //!
-//! The node codec crosses the boundary once per tree: JavaScript flattens a node tree into a
-//! tape (see `walink_core::binary::tape`) that Rust encodes, and Rust decodes a frame body into
-//! a tape that JavaScript turns into plain objects in one pass.
+//! The node codec crosses the boundary once per tree, and copies as little as it can: the
+//! package's JavaScript writes a tape (see `walink_core::binary::tape`) or a frame body straight
+//! into an input buffer that lives in wasm memory ([`input_buffer`]), Rust encodes or decodes it
+//! into an output buffer, and JavaScript reads the result in place ([`output_pointer`]). Both
+//! buffers are reused, so a call allocates nothing once they are large enough.
 
-use js_sys::{Error, Reflect};
+use std::cell::RefCell;
+
 use walink_core::binary::{DecodeError, tape};
 use wasm_bindgen::prelude::*;
+
+/// The codec's reusable buffers and the last error.
+#[derive(Default)]
+struct Buffers {
+    input: Vec<u8>,
+    output: Vec<u8>,
+    splices: Vec<u32>,
+    error_code: &'static str,
+    error_message: String,
+}
+
+thread_local! {
+    static BUFFERS: RefCell<Buffers> = RefCell::new(Buffers::default());
+}
 
 /// The dictionary tokens by tape id, separated by `\0`.
 #[wasm_bindgen(js_name = tokenTable)]
@@ -14,16 +31,97 @@ pub fn token_table() -> String {
     tape::token_table()
 }
 
-/// Decodes a frame body (flags byte first) into a tape.
-#[wasm_bindgen(js_name = decodeTape)]
-pub fn decode_tape(body: &[u8]) -> Result<Vec<u8>, JsValue> {
-    tape::decode(body).map_err(|err| coded_error(decode_error_code(&err), &err.to_string()))
+/// Makes the input buffer at least `len` bytes long (keeping its contents) and returns its
+/// address in wasm memory. The address changes when the buffer grows.
+#[wasm_bindgen(js_name = inputBuffer)]
+pub fn input_buffer(len: usize) -> *mut u8 {
+    BUFFERS.with_borrow_mut(|buffers| {
+        if buffers.input.len() < len {
+            buffers.input.resize(len, 0);
+        }
+        buffers.input.as_mut_ptr()
+    })
 }
 
-/// Encodes a tape into a frame body (flags byte `0x00` first).
-#[wasm_bindgen(js_name = encodeTape)]
-pub fn encode_tape(tape: &[u8]) -> Result<Vec<u8>, JsValue> {
-    tape::encode(tape).map_err(|err| coded_error("invalid_node", &err.to_string()))
+/// The address of the output buffer, valid until the next call into the module.
+#[wasm_bindgen(js_name = outputPointer)]
+pub fn output_pointer() -> *const u8 {
+    BUFFERS.with_borrow(|buffers| buffers.output.as_ptr())
+}
+
+/// Encodes the tape in the first `len` input bytes into a frame body in the output buffer,
+/// without the bytes of host-held contents (tape kind 4); their places are in the splice table
+/// ([`splice_pointer`]). Returns the body's length, or -1 (see [`last_error_code`]).
+#[wasm_bindgen(js_name = encodeInput)]
+pub fn encode_input(len: usize) -> i32 {
+    BUFFERS.with_borrow_mut(|buffers| {
+        let Buffers {
+            input,
+            output,
+            splices,
+            ..
+        } = &mut *buffers;
+        output.clear();
+        splices.clear();
+        let result = match input.get(..len) {
+            Some(tape) => tape::encode_spliced(tape, output, splices),
+            None => Err(tape::TapeError::UnexpectedEnd),
+        };
+        match result {
+            Ok(()) => output_length(buffers),
+            Err(err) => fail(buffers, "invalid_node", err.to_string()),
+        }
+    })
+}
+
+/// Decodes the frame body in the first `len` input bytes into a tape in the output buffer,
+/// byte content by reference into the body when it is uncompressed. Returns the tape's length,
+/// or -1 (see [`last_error_code`]).
+#[wasm_bindgen(js_name = decodeInput)]
+pub fn decode_input(len: usize) -> i32 {
+    BUFFERS.with_borrow_mut(|buffers| {
+        let Buffers { input, output, .. } = &mut *buffers;
+        let result = match input.get(..len) {
+            Some(body) => tape::decode_into(body, output, true),
+            None => Err(DecodeError::UnexpectedEnd),
+        };
+        match result {
+            Ok(()) => output_length(buffers),
+            Err(err) => fail(buffers, decode_error_code(&err), err.to_string()),
+        }
+    })
+}
+
+/// The address of the splice table of the last encode: one `u32` output position per host-held
+/// content, in order. Valid until the next call into the module.
+#[wasm_bindgen(js_name = splicePointer)]
+pub fn splice_pointer() -> *const u32 {
+    BUFFERS.with_borrow(|buffers| buffers.splices.as_ptr())
+}
+
+/// The stable code of the last error.
+#[wasm_bindgen(js_name = lastErrorCode)]
+pub fn last_error_code() -> String {
+    BUFFERS.with_borrow(|buffers| buffers.error_code.to_owned())
+}
+
+/// The message of the last error.
+#[wasm_bindgen(js_name = lastErrorMessage)]
+pub fn last_error_message() -> String {
+    BUFFERS.with_borrow(|buffers| buffers.error_message.clone())
+}
+
+fn output_length(buffers: &mut Buffers) -> i32 {
+    match i32::try_from(buffers.output.len()) {
+        Ok(len) => len,
+        Err(_) => fail(buffers, "too_large", "output exceeds 2 GiB".to_owned()),
+    }
+}
+
+fn fail(buffers: &mut Buffers, code: &'static str, message: String) -> i32 {
+    buffers.error_code = code;
+    buffers.error_message = message;
+    -1
 }
 
 /// A stable machine-readable code for each decode failure.
@@ -42,12 +140,4 @@ fn decode_error_code(err: &DecodeError) -> &'static str {
         DecodeError::Inflate => "inflate",
         DecodeError::InflatedTooLarge => "inflated_too_large",
     }
-}
-
-/// An `Error` with a `code` property.
-fn coded_error(code: &str, message: &str) -> JsValue {
-    let error = Error::new(message);
-    // Setting a property on a fresh Error object cannot fail.
-    let _ = Reflect::set(&error, &"code".into(), &code.into());
-    error.into()
 }

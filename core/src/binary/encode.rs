@@ -79,7 +79,7 @@ impl Writer<'_> {
     pub(crate) fn string(&mut self, text: &str) {
         if text.is_empty() {
             self.out.extend_from_slice(&[tag::BINARY_8, 0]);
-        } else if let Some(&code) = tokens::INDEX.get(text) {
+        } else if let Some(code) = tokens::code(text) {
             self.token(code);
         } else if !self.packed(text) {
             match text
@@ -97,14 +97,14 @@ impl Writer<'_> {
     fn jid_part(&mut self, text: &str) {
         if text.is_empty() {
             self.out.extend_from_slice(&[tag::BINARY_8, 0]);
-        } else if let Some(&code) = tokens::INDEX.get(text) {
+        } else if let Some(code) = tokens::code(text) {
             self.token(code);
         } else if !self.packed(text) {
             self.bytes(text.as_bytes());
         }
     }
 
-    /// A token by its wire code (see `tokens::INDEX`).
+    /// A token by its wire code (see `tokens::code`).
     pub(crate) fn token(&mut self, code: u16) {
         match u8::try_from(code) {
             Ok(single) => self.out.push(single),
@@ -197,7 +197,14 @@ impl Writer<'_> {
     /// Bytes with the shortest length prefix: `BINARY_8` below 256, `BINARY_20` below 2²⁰, else
     /// `BINARY_32`. Bytes past 4 GiB cannot be announced and are not sent.
     pub(crate) fn bytes(&mut self, bytes: &[u8]) {
-        let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+        let len = self.byte_length(bytes.len());
+        self.out
+            .extend_from_slice(bytes.get(..len as usize).unwrap_or(bytes));
+    }
+
+    /// The length prefix of `len` bytes (at most `u32::MAX`); returns the length announced.
+    pub(crate) fn byte_length(&mut self, len: usize) -> u32 {
+        let len = u32::try_from(len).unwrap_or(u32::MAX);
         let [b3, b2, b1, b0] = len.to_be_bytes();
         if len < 1 << 8 {
             self.out.extend_from_slice(&[tag::BINARY_8, b0]);
@@ -207,8 +214,7 @@ impl Writer<'_> {
             self.out
                 .extend_from_slice(&[tag::BINARY_32, b3, b2, b1, b0]);
         }
-        self.out
-            .extend_from_slice(bytes.get(..len as usize).unwrap_or(bytes));
+        len
     }
 }
 

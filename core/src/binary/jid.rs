@@ -351,4 +351,38 @@ mod tests {
             Err(JidParseError::MalformedUser)
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn text_form_round_trips(
+            user in "[0-9a-zA-Z.-]{0,20}",
+            server in proptest::sample::select(vec![
+                DEFAULT_USER_SERVER, HIDDEN_USER_SERVER, GROUP_SERVER, BROADCAST_SERVER,
+                NEWSLETTER_SERVER, HOSTED_SERVER, HOSTED_LID_SERVER, MESSENGER_SERVER,
+                INTEROP_SERVER, BOT_SERVER, "other.example",
+            ]),
+            agent: u8,
+            device: u16,
+            integrator: u16,
+        ) {
+            let mut jid = Jid::new(user, server);
+            match server {
+                MESSENGER_SERVER => jid.device = device,
+                INTEROP_SERVER => {
+                    jid.device = device;
+                    jid.integrator = integrator;
+                }
+                DEFAULT_USER_SERVER | HIDDEN_USER_SERVER | HOSTED_SERVER | HOSTED_LID_SERVER => {
+                    jid.device = device % 256;
+                    jid.agent = agent;
+                }
+                _ => {
+                    jid.device = device;
+                    jid.agent = agent;
+                }
+            }
+            let text = jid.to_string();
+            proptest::prop_assert_eq!(text.parse::<Jid>(), Ok(jid));
+        }
+    }
 }

@@ -14,6 +14,17 @@
 //!   forms but encodes such strings as `AD_JID`;
 //! - a string containing `@` that is not a well-formed JID (see [`Jid`]) is sent as raw text.
 //!
+//! Other facts the differential tests against Baileys 7.0.0-rc14 established:
+//! - Baileys looks tokens up in a plain object (`TOKEN_MAP[str]`), so strings named like
+//!   `Object.prototype` members (`constructor`, `toString`, ...) make it write a `0x00` byte;
+//!   walink writes them as the raw strings they are.
+//! - Baileys' decoder drops the agent of an `AD_JID` (domain byte other than 0, 1, 128, 129);
+//!   walink keeps it ([`Jid::agent`], `user_agent:device@server`). Encoding agrees.
+//! - Baileys' decoder treats the server of an `INTEROP_JID` as optional (`interop` when absent);
+//!   walink, like whatsmeow, requires it.
+//! - Bytes after the root node are an error ([`DecodeError::TrailingBytes`]), as in whatsmeow;
+//!   Baileys ignores them.
+//!
 //! Strings versus bytes: on the wire, attribute values and content can be dictionary tokens,
 //! packed digit strings, JIDs or length-prefixed bytes. Attribute values always decode as text
 //! ([`Value::Str`]) or [`Value::Jid`]; content decodes as [`Content::Bytes`] when it was sent

@@ -7,10 +7,16 @@
 //!
 //! ```text
 //! node    := kind:u8  attr_count  str(tag)  (str(key) str(value))*  payload
-//! kind    := 0 none | 1 children | 2 bytes | 3 string
-//! payload := (none) | count node* | len byte* | str
+//! kind    := 0 none | 1 children | 2 bytes | 3 string | 4 bytes by reference
+//! payload := (none) | count node* | len byte* | str | offset len
 //! str     := h, then, when h is even, h/2 bytes of UTF-8; when h is odd, token id h/2
 //! ```
+//!
+//! Kind 4 means the bytes stay with the host. From [`decode_into`] with `by_reference` (for
+//! uncompressed bodies) its payload is `offset len`: the content's place in the frame body, so a
+//! host that still holds the body can take a view of it. Into [`encode_spliced`] its payload is
+//! `len` alone: the encoder writes the length prefix and records where the host must insert the
+//! bytes, so large contents are never copied through the encoder.
 //!
 //! [`decode`] reads a frame body into a tape (JIDs become strings in [`Jid`]'s text form); [`encode`]
 //! writes the frame body of a tape by the same rules as [`super::encode`] (strings that parse as
@@ -29,6 +35,7 @@ const NONE: u8 = 0;
 const CHILDREN: u8 = 1;
 const BYTES: u8 = 2;
 const STRING: u8 = 3;
+const BYTES_REF: u8 = 4;
 
 /// The dictionary tokens by id, separated by `\0`: what tape token ids index.
 pub fn token_table() -> String {
@@ -73,32 +80,48 @@ pub enum TapeError {
 
 /// Decodes a frame body (flags byte, zlib when flagged) into a tape.
 pub fn decode(body: &[u8]) -> Result<Vec<u8>, DecodeError> {
+    let mut out = Vec::new();
+    decode_into(body, &mut out, false)?;
+    Ok(out)
+}
+
+/// Decodes a frame body into a tape appended to `out` (cleared first). With `by_reference`,
+/// byte content of an uncompressed body is written as kind 4: its offset in `body` and length.
+pub fn decode_into(body: &[u8], out: &mut Vec<u8>, by_reference: bool) -> Result<(), DecodeError> {
     let data = unpack(body)?;
+    // Offsets are relative to the body, whose first byte is the flags byte.
+    let reference_base = match &data {
+        std::borrow::Cow::Borrowed(_) if by_reference => Some(1),
+        _ => None,
+    };
+    out.clear();
+    out.reserve(data.len().min(1 << 16) + 16);
     let mut reader = Reader::new(&data);
     let mut tape = TapeWriter {
-        out: Vec::with_capacity(data.len() + data.len() / 2 + 16),
+        out,
         scratch: Vec::new(),
         budget: NodeBudget::default(),
+        reference_base,
     };
     tape.node(&mut reader, 0)?;
-    reader.finish()?;
-    Ok(tape.out)
+    reader.finish()
 }
 
-struct TapeWriter {
-    out: Vec<u8>,
+struct TapeWriter<'o> {
+    out: &'o mut Vec<u8>,
     scratch: Vec<u8>,
     budget: NodeBudget,
+    reference_base: Option<usize>,
 }
 
-impl TapeWriter {
+impl TapeWriter<'_> {
     fn node(&mut self, r: &mut Reader<'_>, depth: usize) -> Result<(), DecodeError> {
         self.budget.spend(depth)?;
         let size = r.node_size()?;
         let kind_at = self.out.len();
         self.out.push(NONE);
         let attr_count = (size - 1) / 2;
-        varint(&mut self.out, u32::try_from(attr_count).unwrap_or(0));
+        varint(self.out, u32::try_from(attr_count).unwrap_or(0));
         let tag = r.item()?;
         if matches!(&tag, Item::Text(text) if text.is_empty()) {
             return Err(DecodeError::EmptyNode);
@@ -115,15 +138,26 @@ impl TapeWriter {
         }
         let tag_byte = r.byte()?;
         let kind = if let Some(count) = r.list_size(tag_byte)? {
-            varint(&mut self.out, u32::try_from(count).unwrap_or(0));
+            varint(self.out, u32::try_from(count).unwrap_or(0));
             for _ in 0..count {
                 self.node(r, depth + 1)?;
             }
             CHILDREN
         } else if let Some(bytes) = r.binary(tag_byte)? {
-            varint(&mut self.out, u32::try_from(bytes.len()).unwrap_or(0));
-            self.out.extend_from_slice(bytes);
-            BYTES
+            let len = u32::try_from(bytes.len()).unwrap_or(0);
+            match self.reference_base {
+                Some(base) => {
+                    let offset = base + r.position() - bytes.len();
+                    varint(self.out, u32::try_from(offset).unwrap_or(0));
+                    varint(self.out, len);
+                    BYTES_REF
+                }
+                None => {
+                    varint(self.out, len);
+                    self.out.extend_from_slice(bytes);
+                    BYTES
+                }
+            }
         } else {
             let item = r.string(tag_byte)?;
             self.item(item);
@@ -137,7 +171,7 @@ impl TapeWriter {
 
     fn item(&mut self, item: Item<'_>) {
         match item {
-            Item::Text(Text::Token(id)) => varint(&mut self.out, u32::from(id) << 1 | 1),
+            Item::Text(Text::Token(id)) => varint(self.out, u32::from(id) << 1 | 1),
             Item::Text(Text::Raw(text)) => self.utf8(text.as_bytes()),
             Item::Text(text) => self.with_scratch(|scratch| text.push_to(scratch)),
             Item::Jid(jid) => self.with_scratch(|scratch| write_jid_text(scratch, &jid)),
@@ -154,7 +188,7 @@ impl TapeWriter {
     }
 
     fn utf8(&mut self, bytes: &[u8]) {
-        varint(&mut self.out, u32::try_from(bytes.len()).unwrap_or(0) << 1);
+        varint(self.out, u32::try_from(bytes.len()).unwrap_or(0) << 1);
         self.out.extend_from_slice(bytes);
     }
 }
@@ -206,10 +240,31 @@ pub fn encode(tape: &[u8]) -> Result<Vec<u8>, TapeError> {
 
 /// Appends the frame body of a tape to `out`.
 pub fn encode_into(tape: &[u8], out: &mut Vec<u8>) -> Result<(), TapeError> {
+    encode_tape(tape, out, None)
+}
+
+/// Appends the frame body of a tape to `out`, leaving out the bytes of kind-4 contents: for each,
+/// in order, `splices` gets the position in `out` where the host must insert them.
+pub fn encode_spliced(
+    tape: &[u8],
+    out: &mut Vec<u8>,
+    splices: &mut Vec<u32>,
+) -> Result<(), TapeError> {
+    encode_tape(tape, out, Some(splices))
+}
+
+fn encode_tape(
+    tape: &[u8],
+    out: &mut Vec<u8>,
+    splices: Option<&mut Vec<u32>>,
+) -> Result<(), TapeError> {
     out.push(0);
     let mut reader = TapeReader { tape, pos: 0 };
-    let mut writer = Writer { out };
-    encode_node(&mut reader, &mut writer, 0)?;
+    let mut encoder = Encoder {
+        writer: Writer { out },
+        splices,
+    };
+    encode_node(&mut reader, &mut encoder, 0)?;
     if reader.pos == tape.len() {
         Ok(())
     } else {
@@ -283,14 +338,25 @@ fn write_string(writer: &mut Writer<'_>, text: &TapeStr<'_>) {
     }
 }
 
-fn encode_node(r: &mut TapeReader<'_>, w: &mut Writer<'_>, depth: usize) -> Result<(), TapeError> {
+/// A writer and, when splicing, where host-held bytes go.
+struct Encoder<'o, 's> {
+    writer: Writer<'o>,
+    splices: Option<&'s mut Vec<u32>>,
+}
+
+fn encode_node(
+    r: &mut TapeReader<'_>,
+    e: &mut Encoder<'_, '_>,
+    depth: usize,
+) -> Result<(), TapeError> {
     if depth >= MAX_NODE_DEPTH {
         return Err(TapeError::TooDeep);
     }
     let kind = r.byte()?;
-    if kind > STRING {
+    if kind > BYTES_REF || (kind == BYTES_REF && e.splices.is_none()) {
         return Err(TapeError::InvalidKind(kind));
     }
+    let w = &mut e.writer;
     let attr_count = r.varint()? as usize;
     let size = attr_count
         .checked_mul(2)
@@ -317,7 +383,7 @@ fn encode_node(r: &mut TapeReader<'_>, w: &mut Writer<'_>, depth: usize) -> Resu
             }
             w.list_header(count);
             for _ in 0..count {
-                encode_node(r, w, depth + 1)?;
+                encode_node(r, e, depth + 1)?;
             }
         }
         BYTES => {
@@ -328,6 +394,14 @@ fn encode_node(r: &mut TapeReader<'_>, w: &mut Writer<'_>, depth: usize) -> Resu
         STRING => {
             let text = r.string()?;
             write_string(w, &text);
+        }
+        BYTES_REF => {
+            let len = r.varint()? as usize;
+            w.byte_length(len);
+            let at = u32::try_from(w.out.len()).map_err(|_| TapeError::TooLarge)?;
+            if let Some(splices) = e.splices.as_deref_mut() {
+                splices.push(at);
+            }
         }
         _ => {}
     }

@@ -415,3 +415,55 @@ proptest! {
         let _ = tape::encode(&bytes);
     }
 }
+
+#[test]
+fn tape_can_reference_byte_content_in_the_body() {
+    let node = Node::new("enc").attr("v", "2").bytes(vec![9; 300]);
+    let body = encode(&node);
+    let mut by_reference = Vec::new();
+    tape::decode_into(&body, &mut by_reference, true).unwrap();
+    // kind 4, 1 attribute, "enc", "v", "2", then offset and length of the 300 bytes.
+    let offset = body.len() - 300;
+    let mut expected = vec![4, 1];
+    for token in ["enc", "v", "2"] {
+        let id = tape::token_table()
+            .split('\0')
+            .position(|t| t == token)
+            .unwrap();
+        let head = u32::try_from(id).unwrap() << 1 | 1;
+        expected.extend(if head < 0x80 {
+            vec![head as u8]
+        } else {
+            vec![(head as u8) | 0x80, (head >> 7) as u8]
+        });
+    }
+    expected.extend([u8::try_from(offset).unwrap(), 0xAC, 0x02]);
+    assert_eq!(by_reference, expected);
+    assert_eq!(body[offset..], [9; 300]);
+    // A compressed body has no bytes to point at: content is copied (kind 2).
+    let mut compressed = vec![0x02];
+    compressed.extend(miniz_oxide::deflate::compress_to_vec_zlib(&body[1..], 6));
+    let mut copied = Vec::new();
+    tape::decode_into(&compressed, &mut copied, true).unwrap();
+    assert_eq!(copied, tape::decode(&body).unwrap());
+    assert_eq!(copied[0], 2);
+}
+
+#[test]
+fn spliced_encode_leaves_room_for_host_held_bytes() {
+    let node = Node::new("enc").attr("v", "2").bytes(vec![7; 3000]);
+    let body = encode(&node);
+    // The tape of the node with its content held by the host: kind 4, then only the length.
+    let mut flat = tape::decode(&body).unwrap();
+    flat[0] = 4;
+    let content_at = flat.len() - 3000;
+    flat.truncate(content_at);
+    let mut out = Vec::new();
+    let mut splices = Vec::new();
+    tape::encode_spliced(&flat, &mut out, &mut splices).unwrap();
+    assert_eq!(splices, vec![u32::try_from(out.len()).unwrap()]);
+    out.extend_from_slice(&[7; 3000]);
+    assert_eq!(out, body);
+    // Plain tape encoding does not accept host-held bytes.
+    assert_eq!(tape::encode(&flat), Err(tape::TapeError::InvalidKind(4)));
+}

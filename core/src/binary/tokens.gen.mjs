@@ -33,12 +33,7 @@ for (const dict of DOUBLE_BYTE_TOKENS) {
 }
 out.push('];')
 out.push('')
-out.push('/// Token string to wire code: `< 0x100` is a single-byte token; otherwise the high byte is the')
-out.push('/// dictionary tag (0xEC..=0xEF) and the low byte the index.')
-out.push('pub(crate) static INDEX: phf::Map<&\'static str, u16> = phf::phf_map! {')
-SINGLE_BYTE_TOKENS.forEach((t, i) => { if (i > 0) out.push(`    ${lit(t)} => 0x${i.toString(16).padStart(4, '0')},`) })
-DOUBLE_BYTE_TOKENS.forEach((dict, d) => dict.forEach((t, i) => out.push(`    ${lit(t)} => 0x${(((0xec + d) << 8) | i).toString(16)},`)))
-out.push('};')
+
 out.push(`
 /// Number of token ids: single-byte tokens are ids 0..236, double-byte token \`i\` of dictionary
 /// \`d\` is id \`236 + 256 × d + i\`.
@@ -58,7 +53,30 @@ pub(crate) fn by_id(id: u16) -> Option<&'static str> {
     }
 }
 
-/// The wire code (see [\`INDEX\`]) of the token with this id; id 0 (the empty string) has none.
+/// The longest token, in bytes.
+pub(crate) const MAX_LEN: usize = ${Math.max(...[...SINGLE_BYTE_TOKENS, ...DOUBLE_BYTE_TOKENS.flat()].map((t) => Buffer.byteLength(t)))};
+
+/// The wire code of a token string: \`< 0x100\` is a single-byte token; otherwise the high byte is
+/// the dictionary tag (0xEC..=0xEF) and the low byte the index. The index is built on first use.
+pub(crate) fn code(text: &str) -> Option<u16> {
+    static INDEX: std::sync::OnceLock<rustc_hash::FxHashMap<&'static str, u16>> = std::sync::OnceLock::new();
+    if text.len() > MAX_LEN {
+        return None;
+    }
+    let index = INDEX.get_or_init(|| {
+        let mut index = rustc_hash::FxHashMap::default();
+        index.reserve(COUNT.into());
+        for id in 1..COUNT {
+            if let (Some(token), Some(code)) = (by_id(id), code_of_id(id)) {
+                index.insert(token, code);
+            }
+        }
+        index
+    });
+    index.get(text).copied()
+}
+
+/// The wire code (see [\`code\`]) of the token with this id; id 0 (the empty string) has none.
 pub(crate) fn code_of_id(id: u16) -> Option<u16> {
     match id.checked_sub(${SINGLE_BYTE_TOKENS.length}) {
         None if id > 0 => Some(id),
