@@ -200,15 +200,21 @@ impl MediaEncryptor {
 
     fn emit(&mut self, block: &mut Block<Aes256>, out: &mut Vec<u8>) {
         self.cipher.encrypt_block(block);
-        self.mac.update(block.as_slice());
-        self.enc_hash.update(block.as_slice());
         out.extend_from_slice(block.as_slice());
+    }
+
+    /// Feeds the ciphertext appended to `out` since `start` to the MAC and the hash.
+    fn absorb(&mut self, out: &[u8], start: usize) {
+        let emitted = out.get(start..).unwrap_or_default();
+        self.mac.update(emitted);
+        self.enc_hash.update(emitted);
     }
 
     /// Encrypts the next piece of plaintext, appending whole ciphertext blocks to `out`.
     pub fn update(&mut self, plaintext: &[u8], out: &mut Vec<u8>) {
         self.plain_hash.update(plaintext);
         self.length = self.length.saturating_add(plaintext.len() as u64);
+        let start = out.len();
         let mut block = Block::<Aes256>::default();
         let mut rest = plaintext;
         if !self.pending.is_empty() {
@@ -229,6 +235,7 @@ impl MediaEncryptor {
             self.emit(&mut block, out);
         }
         self.pending.extend_from_slice(chunks.remainder());
+        self.absorb(out, start);
     }
 
     /// Pads and encrypts the last block, appends it and the MAC to `out`, and returns the hashes.
@@ -238,7 +245,9 @@ impl MediaEncryptor {
         let (data, padding) = block.split_at_mut(self.pending.len());
         data.copy_from_slice(&self.pending);
         padding.fill(pad as u8);
+        let start = out.len();
         self.emit(&mut block, out);
+        self.absorb(out, start);
         let tag = self.mac.finalize().into_bytes();
         let mac = tag.get(..MAC_LEN).unwrap_or_default();
         self.enc_hash.update(mac);
@@ -361,13 +370,9 @@ impl MediaDecryptor {
     fn decrypt_blocks(&mut self, count: usize, out: &mut Vec<u8>) {
         let mut block = Block::<Aes256>::default();
         let take = count * BLOCK_LEN;
-        for chunk in self
-            .held
-            .get(..take)
-            .unwrap_or_default()
-            .chunks_exact(BLOCK_LEN)
-        {
-            self.mac.update(chunk);
+        let ciphertext = self.held.get(..take).unwrap_or_default();
+        self.mac.update(ciphertext);
+        for chunk in ciphertext.chunks_exact(BLOCK_LEN) {
             block.copy_from_slice(chunk);
             self.cipher.decrypt_block(&mut block);
             out.extend_from_slice(&block);
