@@ -511,4 +511,36 @@ mod tests {
             Err(MediaError::EmptyKey)
         ));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn streaming_matches_one_shot_for_any_split(
+            plain in proptest::collection::vec(proptest::num::u8::ANY, 0..600),
+            key in proptest::collection::vec(proptest::num::u8::ANY, 1..40),
+            piece in 1usize..64,
+        ) {
+            let (file, hashes) = encrypt(&key, MediaType::Video, &plain).unwrap();
+            let mut decryptor = MediaDecryptor::new(&key, MediaType::Video).unwrap();
+            let mut out = Vec::new();
+            for chunk in file.chunks(piece) {
+                decryptor.update(chunk, &mut out);
+            }
+            proptest::prop_assert_eq!(decryptor.finish(&mut out).unwrap(), hashes);
+            proptest::prop_assert_eq!(out, plain);
+        }
+
+        #[test]
+        fn random_files_are_refused_without_panic(
+            file in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+            piece in 1usize..64,
+        ) {
+            proptest::prop_assert!(decrypt(&[1; 32], MediaType::Image, &file, Expected::default()).is_err());
+            let mut decryptor = MediaDecryptor::new(&[1; 32], MediaType::Image).unwrap();
+            let mut out = Vec::new();
+            for chunk in file.chunks(piece) {
+                decryptor.update(chunk, &mut out);
+            }
+            proptest::prop_assert!(decryptor.finish(&mut out).is_err());
+        }
+    }
 }
