@@ -215,7 +215,6 @@ impl MediaEncryptor {
         self.plain_hash.update(plaintext);
         self.length = self.length.saturating_add(plaintext.len() as u64);
         let start = out.len();
-        let mut block = Block::<Aes256>::default();
         let mut rest = plaintext;
         if !self.pending.is_empty() {
             let take = (BLOCK_LEN - self.pending.len()).min(rest.len());
@@ -225,16 +224,16 @@ impl MediaEncryptor {
             if self.pending.len() < BLOCK_LEN {
                 return;
             }
-            block.copy_from_slice(&self.pending);
+            out.extend_from_slice(&self.pending);
             self.pending.clear();
-            self.emit(&mut block, out);
         }
-        let mut chunks = rest.chunks_exact(BLOCK_LEN);
-        for chunk in &mut chunks {
-            block.copy_from_slice(chunk);
-            self.emit(&mut block, out);
-        }
-        self.pending.extend_from_slice(chunks.remainder());
+        let whole = rest.len() - rest.len() % BLOCK_LEN;
+        let (blocks, remainder) = rest.split_at(whole);
+        out.extend_from_slice(blocks);
+        self.pending.extend_from_slice(remainder);
+        let (blocks, _) =
+            Block::<Aes256>::slice_as_chunks_mut(out.get_mut(start..).unwrap_or_default());
+        self.cipher.encrypt_blocks(blocks);
         self.absorb(out, start);
     }
 
@@ -311,12 +310,8 @@ pub fn decrypt(
 
     let mut plaintext = ciphertext.to_vec();
     let mut cipher = cbc::Decryptor::<Aes256>::new(&(*keys.cipher_key).into(), &keys.iv.into());
-    let mut block = Block::<Aes256>::default();
-    for chunk in plaintext.chunks_exact_mut(BLOCK_LEN) {
-        block.copy_from_slice(chunk);
-        cipher.decrypt_block(&mut block);
-        chunk.copy_from_slice(&block);
-    }
+    let (blocks, _) = Block::<Aes256>::slice_as_chunks_mut(&mut plaintext);
+    cipher.decrypt_blocks(blocks);
     let unpadded = unpad(&plaintext)?;
     plaintext.truncate(unpadded);
     if let Some(want) = expected.file_sha256 {
@@ -368,15 +363,14 @@ impl MediaDecryptor {
     }
 
     fn decrypt_blocks(&mut self, count: usize, out: &mut Vec<u8>) {
-        let mut block = Block::<Aes256>::default();
         let take = count * BLOCK_LEN;
         let ciphertext = self.held.get(..take).unwrap_or_default();
         self.mac.update(ciphertext);
-        for chunk in ciphertext.chunks_exact(BLOCK_LEN) {
-            block.copy_from_slice(chunk);
-            self.cipher.decrypt_block(&mut block);
-            out.extend_from_slice(&block);
-        }
+        let start = out.len();
+        out.extend_from_slice(ciphertext);
+        let (blocks, _) =
+            Block::<Aes256>::slice_as_chunks_mut(out.get_mut(start..).unwrap_or_default());
+        self.cipher.decrypt_blocks(blocks);
         self.held.drain(..take);
     }
 
