@@ -200,16 +200,21 @@ impl MediaEncryptor {
 
     fn emit(&mut self, block: &mut Block<Aes256>, out: &mut Vec<u8>) {
         self.cipher.encrypt_block(block);
-        self.mac.update(block.as_slice());
-        self.enc_hash.update(block.as_slice());
         out.extend_from_slice(block.as_slice());
+    }
+
+    /// Feeds the ciphertext appended to `out` since `start` to the MAC and the hash.
+    fn absorb(&mut self, out: &[u8], start: usize) {
+        let emitted = out.get(start..).unwrap_or_default();
+        self.mac.update(emitted);
+        self.enc_hash.update(emitted);
     }
 
     /// Encrypts the next piece of plaintext, appending whole ciphertext blocks to `out`.
     pub fn update(&mut self, plaintext: &[u8], out: &mut Vec<u8>) {
         self.plain_hash.update(plaintext);
         self.length = self.length.saturating_add(plaintext.len() as u64);
-        let mut block = Block::<Aes256>::default();
+        let start = out.len();
         let mut rest = plaintext;
         if !self.pending.is_empty() {
             let take = (BLOCK_LEN - self.pending.len()).min(rest.len());
@@ -219,16 +224,17 @@ impl MediaEncryptor {
             if self.pending.len() < BLOCK_LEN {
                 return;
             }
-            block.copy_from_slice(&self.pending);
+            out.extend_from_slice(&self.pending);
             self.pending.clear();
-            self.emit(&mut block, out);
         }
-        let mut chunks = rest.chunks_exact(BLOCK_LEN);
-        for chunk in &mut chunks {
-            block.copy_from_slice(chunk);
-            self.emit(&mut block, out);
-        }
-        self.pending.extend_from_slice(chunks.remainder());
+        let whole = rest.len() - rest.len() % BLOCK_LEN;
+        let (blocks, remainder) = rest.split_at(whole);
+        out.extend_from_slice(blocks);
+        self.pending.extend_from_slice(remainder);
+        let (blocks, _) =
+            Block::<Aes256>::slice_as_chunks_mut(out.get_mut(start..).unwrap_or_default());
+        self.cipher.encrypt_blocks(blocks);
+        self.absorb(out, start);
     }
 
     /// Pads and encrypts the last block, appends it and the MAC to `out`, and returns the hashes.
@@ -238,7 +244,9 @@ impl MediaEncryptor {
         let (data, padding) = block.split_at_mut(self.pending.len());
         data.copy_from_slice(&self.pending);
         padding.fill(pad as u8);
+        let start = out.len();
         self.emit(&mut block, out);
+        self.absorb(out, start);
         let tag = self.mac.finalize().into_bytes();
         let mac = tag.get(..MAC_LEN).unwrap_or_default();
         self.enc_hash.update(mac);
@@ -302,12 +310,8 @@ pub fn decrypt(
 
     let mut plaintext = ciphertext.to_vec();
     let mut cipher = cbc::Decryptor::<Aes256>::new(&(*keys.cipher_key).into(), &keys.iv.into());
-    let mut block = Block::<Aes256>::default();
-    for chunk in plaintext.chunks_exact_mut(BLOCK_LEN) {
-        block.copy_from_slice(chunk);
-        cipher.decrypt_block(&mut block);
-        chunk.copy_from_slice(&block);
-    }
+    let (blocks, _) = Block::<Aes256>::slice_as_chunks_mut(&mut plaintext);
+    cipher.decrypt_blocks(blocks);
     let unpadded = unpad(&plaintext)?;
     plaintext.truncate(unpadded);
     if let Some(want) = expected.file_sha256 {
@@ -359,19 +363,14 @@ impl MediaDecryptor {
     }
 
     fn decrypt_blocks(&mut self, count: usize, out: &mut Vec<u8>) {
-        let mut block = Block::<Aes256>::default();
         let take = count * BLOCK_LEN;
-        for chunk in self
-            .held
-            .get(..take)
-            .unwrap_or_default()
-            .chunks_exact(BLOCK_LEN)
-        {
-            self.mac.update(chunk);
-            block.copy_from_slice(chunk);
-            self.cipher.decrypt_block(&mut block);
-            out.extend_from_slice(&block);
-        }
+        let ciphertext = self.held.get(..take).unwrap_or_default();
+        self.mac.update(ciphertext);
+        let start = out.len();
+        out.extend_from_slice(ciphertext);
+        let (blocks, _) =
+            Block::<Aes256>::slice_as_chunks_mut(out.get_mut(start..).unwrap_or_default());
+        self.cipher.decrypt_blocks(blocks);
         self.held.drain(..take);
     }
 
@@ -505,5 +504,37 @@ mod tests {
             MediaKeys::derive(&[], MediaType::Image),
             Err(MediaError::EmptyKey)
         ));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn streaming_matches_one_shot_for_any_split(
+            plain in proptest::collection::vec(proptest::num::u8::ANY, 0..600),
+            key in proptest::collection::vec(proptest::num::u8::ANY, 1..40),
+            piece in 1usize..64,
+        ) {
+            let (file, hashes) = encrypt(&key, MediaType::Video, &plain).unwrap();
+            let mut decryptor = MediaDecryptor::new(&key, MediaType::Video).unwrap();
+            let mut out = Vec::new();
+            for chunk in file.chunks(piece) {
+                decryptor.update(chunk, &mut out);
+            }
+            proptest::prop_assert_eq!(decryptor.finish(&mut out).unwrap(), hashes);
+            proptest::prop_assert_eq!(out, plain);
+        }
+
+        #[test]
+        fn random_files_are_refused_without_panic(
+            file in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+            piece in 1usize..64,
+        ) {
+            proptest::prop_assert!(decrypt(&[1; 32], MediaType::Image, &file, Expected::default()).is_err());
+            let mut decryptor = MediaDecryptor::new(&[1; 32], MediaType::Image).unwrap();
+            let mut out = Vec::new();
+            for chunk in file.chunks(piece) {
+                decryptor.update(chunk, &mut out);
+            }
+            proptest::prop_assert!(decryptor.finish(&mut out).is_err());
+        }
     }
 }

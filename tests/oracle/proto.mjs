@@ -104,6 +104,8 @@ function sample(type, random, depth) {
       case 'string': return ['', 'hi', '15551234567@s.whatsapp.net', 'héllo ✓ 🙂', '3EB0' + pick(1e9)][pick(5)]
       case 'bytes': return Buffer.from(Array.from({ length: pick(40) }, () => pick(256))).toString('base64')
       case 'bool': return random() < 0.5
+      case 'double': return [0, -33.8688, 151.2093, 1e300, (random() - 0.5) * 360][pick(5)]
+      case 'float': return Math.fround([0, 1.5, -2.25, random() * 100][pick(4)])
       case 'uint32': return [0, 1, 127, 128, 2 ** 32 - 1, pick(2 ** 32)][pick(6)]
       case 'int32': return [0, -1, 2 ** 31 - 1, -(2 ** 31), pick(2 ** 31) - 2 ** 30][pick(5)]
       case 'uint64': return ['0', '1', '18446744073709551615', bigDigits()][pick(4)]

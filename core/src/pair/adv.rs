@@ -211,4 +211,13 @@ mod tests {
             assert!(verify_device_identity(&bytes[..cut], &secret, &companion, &[0; 64]).is_err());
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn random_bytes_give_typed_errors(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            let companion = KeyPair::from_private([2; 32]);
+            let result = verify_device_identity(&bytes, &AdvSecret::new([3; 32]), &companion, &[0; 64]);
+            proptest::prop_assert!(matches!(result, Err(PairError::Malformed(_) | PairError::HmacMismatch)));
+        }
+    }
 }

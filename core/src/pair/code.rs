@@ -331,4 +331,25 @@ mod tests {
             Err(PairError::PhoneNumberInvalidCharacter)
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn every_code_parses_back(bytes in proptest::array::uniform5(proptest::num::u8::ANY)) {
+            let code = PairingCode::from_random(bytes);
+            proptest::prop_assert_eq!(PairingCode::parse(&code.display()).unwrap(), code.clone());
+            proptest::prop_assert!(code.as_str().bytes().all(|c| ALPHABET.contains(&c)));
+        }
+
+        #[test]
+        fn phone_number_rules_hold(input in "[0-9 +()-.a]{0,24}") {
+            match normalize_phone_number(&input) {
+                Ok(digits) => {
+                    proptest::prop_assert!((7..=15).contains(&digits.len()));
+                    proptest::prop_assert!(!digits.starts_with('0'));
+                    proptest::prop_assert!(digits.bytes().all(|c| c.is_ascii_digit()));
+                }
+                Err(error) => proptest::prop_assert!(error != PairError::InvalidCode),
+            }
+        }
+    }
 }

@@ -20,7 +20,7 @@ pub use code::{
     unwrap_ephemeral_key, wrap_ephemeral_key,
 };
 pub use keys::{AdvSecret, KeyPair};
-pub use qr::{ClientType, qr_payload};
+pub use qr::{ClientType, CompanionOs, platform_display, qr_payload};
 
 /// Why pairing failed.
 ///
@@ -41,6 +41,9 @@ pub enum PairError {
     /// A pairing code is not eight characters of the pairing-code alphabet.
     #[error("invalid pairing code")]
     InvalidCode,
+    /// Only the six browsers can be named in `companion_platform_display`.
+    #[error("client type has no browser name for code pairing")]
+    UnsupportedPlatform,
     /// A phone number has fewer than seven digits.
     #[error("phone number too short")]
     PhoneNumberTooShort,

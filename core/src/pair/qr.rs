@@ -3,6 +3,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
+use super::PairError;
 use super::keys::{AdvSecret, KeyPair};
 
 /// The prefix WhatsApp Web, whatsmeow and Baileys put in front of the five QR fields since
@@ -69,6 +70,55 @@ impl ClientType {
     }
 }
 
+/// An operating system name the server accepts in `companion_platform_display` (the spellings
+/// of `ua-parser-js`, which WhatsApp Web sends). A branding string instead of an OS is answered
+/// with `400 bad-request` (tulir/whatsmeow:pair-code.go doc comment, whatsmeow issues #449/#450;
+/// oxidezap/whatsapp-rust:wacore/src/companion_reg.rs `CompanionOs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CompanionOs {
+    /// `Windows`.
+    Windows,
+    /// `Mac OS`.
+    MacOs,
+    /// `Linux`.
+    Linux,
+    /// `Android`.
+    Android,
+    /// `iOS`.
+    Ios,
+}
+
+impl CompanionOs {
+    /// The wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CompanionOs::Windows => "Windows",
+            CompanionOs::MacOs => "Mac OS",
+            CompanionOs::Linux => "Linux",
+            CompanionOs::Android => "Android",
+            CompanionOs::Ios => "iOS",
+        }
+    }
+}
+
+/// `companion_platform_display` of `companion_hello`: `<Browser> (<OS>)`. Only the six browsers
+/// have a name the server accepts; other client types are refused with
+/// [`PairError::UnsupportedPlatform`].
+pub fn platform_display(client_type: ClientType, os: CompanionOs) -> Result<String, PairError> {
+    let browser = match client_type {
+        ClientType::Chrome => "Chrome",
+        ClientType::Edge => "Edge",
+        ClientType::Firefox => "Firefox",
+        ClientType::Ie => "IE",
+        ClientType::Opera => "Opera",
+        ClientType::Safari => "Safari",
+        ClientType::Electron | ClientType::Uwp | ClientType::OtherWebClient => {
+            return Err(PairError::UnsupportedPlatform);
+        }
+    };
+    Ok(format!("{browser} ({})", os.as_str()))
+}
+
 /// The QR payload for one `<ref>`:
 /// `https://wa.me/settings/linked_devices#ref,b64(noise pub),b64(identity pub),b64(adv secret),type`
 /// with standard, padded base64. Build it when the QR is shown, from the current adv secret,
@@ -113,6 +163,18 @@ mod tests {
         assert_eq!(fields[0], "2@abc");
         assert_eq!(fields[3], "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
         assert_eq!(fields[4], "1");
+    }
+
+    #[test]
+    fn platform_display_names_a_browser_and_an_os() {
+        assert_eq!(
+            platform_display(ClientType::Chrome, CompanionOs::MacOs).unwrap(),
+            "Chrome (Mac OS)"
+        );
+        assert_eq!(
+            platform_display(ClientType::OtherWebClient, CompanionOs::Linux),
+            Err(PairError::UnsupportedPlatform)
+        );
     }
 
     #[test]
