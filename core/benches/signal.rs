@@ -165,6 +165,16 @@ fn sessions(c: &mut Criterion) {
         })
     });
 
+    let stored = bob_record.serialize();
+    println!("stored session record: {} bytes", stored.len());
+    c.bench_function("session record load and store", |b| {
+        b.iter(|| {
+            SessionRecord::deserialize(black_box(&stored))
+                .unwrap()
+                .serialize()
+        })
+    });
+
     c.bench_function("pkmsg decrypt (first message, one-time prekey)", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
