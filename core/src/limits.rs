@@ -65,9 +65,10 @@ pub const SIGNAL_SENDER_KEY_MAX_FORWARD_JUMP: u32 = 2000;
 /// never approaches this; it bounds what a decoder allocates.
 pub const SIGNAL_MAX_MESSAGE_LEN: usize = 1 << 20;
 
-/// Largest serialized session or sender-key record accepted from storage: 41 sessions with 5
-/// chains of 2000 skipped keys each would be far beyond; records are pruned long before this.
-pub const SIGNAL_MAX_RECORD_LEN: usize = 64 << 20;
+/// Largest serialized session or sender-key record accepted from storage. The fullest record the
+/// bounds above allow (41 sessions × 5 receiving chains × 2000 kept keys of about 40 bytes) is
+/// about 16 MiB; anything larger was not written by walink.
+pub const SIGNAL_MAX_RECORD_LEN: usize = 32 << 20;
 
 // --- noise ---
 

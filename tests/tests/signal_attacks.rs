@@ -293,3 +293,36 @@ fn bad_records() {
     }
     assert!(SessionRecord::deserialize(&bytes).is_ok());
 }
+
+/// Replacing sessions over and over keeps at most `SIGNAL_ARCHIVED_SESSIONS` archived ones; the
+/// newest still works and a message for a dropped session is refused without change.
+#[test]
+fn archived_sessions_are_bounded() {
+    use walink_core::limits::SIGNAL_ARCHIVED_SESSIONS;
+    let mut alice = Party::new(20);
+    let mut bob = Party::new(21);
+    alice.process_bundle("bob", &bob.bundle(true));
+    let (kind, oldest) = alice.encrypt("bob", b"oldest");
+    assert_eq!(bob.decrypt("alice", kind, &oldest), Ok(b"oldest".to_vec()));
+    let (_, late) = alice.encrypt("bob", b"late");
+    for i in 0..SIGNAL_ARCHIVED_SESSIONS + 5 {
+        alice.process_bundle("bob", &bob.bundle(i % 2 == 0));
+        let (kind, body) = alice.encrypt("bob", b"again");
+        assert_eq!(kind, 3);
+        assert_eq!(bob.decrypt("alice", kind, &body), Ok(b"again".to_vec()));
+    }
+    assert_eq!(
+        bob.session("alice").archived_sessions(),
+        SIGNAL_ARCHIVED_SESSIONS
+    );
+    assert_eq!(
+        alice.session("bob").archived_sessions(),
+        SIGNAL_ARCHIVED_SESSIONS
+    );
+    // The first session was dropped from Bob's record: its late message no longer decrypts.
+    let before = bob.session_bytes("alice");
+    assert!(bob.decrypt("alice", 3, &late).is_err());
+    assert_eq!(bob.session_bytes("alice"), before);
+    let (kind, body) = bob.encrypt("alice", b"reply");
+    assert_eq!(alice.decrypt("bob", kind, &body), Ok(b"reply".to_vec()));
+}

@@ -197,3 +197,39 @@ fn random_schedules_against_libsignal() {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Arbitrary bytes never panic any decoder, and never change an established record.
+    #[test]
+    fn arbitrary_bytes_are_refused_without_change(
+        bytes in proptest::collection::vec(any::<u8>(), 0..300),
+        prefix in any::<bool>(),
+    ) {
+        use walink_core::signal::{SenderKeyRecord, SessionRecord};
+        let mut bytes = bytes;
+        if prefix && !bytes.is_empty() {
+            bytes[0] = 0x33;
+        }
+        let _ = SignalMessage::deserialize(&bytes);
+        let _ = PreKeySignalMessage::deserialize(&bytes);
+        let _ = SessionRecord::deserialize(&bytes);
+        let _ = SenderKeyRecord::deserialize(&bytes);
+        let mut alice = Party::new(1);
+        let mut bob = Party::new(2);
+        alice.process_bundle("bob", &bob.bundle(true));
+        let (kind, body) = alice.encrypt("bob", b"x");
+        prop_assert_eq!(bob.decrypt("alice", kind, &body), Ok(b"x".to_vec()));
+        for kind in [1u8, 3] {
+            let before = bob.session_bytes("alice");
+            prop_assert!(bob.decrypt("alice", kind, &bytes).is_err());
+            prop_assert_eq!(bob.session_bytes("alice"), before);
+        }
+        let skdm = alice.group_create("g", "a");
+        bob.group_process("g", "a", &skdm);
+        let before = bob.sender_key_bytes("g", "a");
+        prop_assert!(bob.group_decrypt("g", "a", &bytes).is_err());
+        prop_assert_eq!(bob.sender_key_bytes("g", "a"), before);
+    }
+}

@@ -369,14 +369,18 @@ fn state_from_pb(state: &pb::SessionState) -> Result<SessionState, RecordError> 
         .sender_chain
         .as_ref()
         .ok_or(RecordError::BadField("sender_chain"))?;
-    let sender_private = bytes32(
-        sender.ratchet_private.as_deref(),
-        "sender_chain.ratchet_private",
-    )?;
-    let sender_ratchet = KeyPair::from_private(PrivateKey::from_bytes(sender_private));
-    if Some(sender_ratchet.public.serialize().as_slice()) != sender.ratchet_public.as_deref() {
-        return Err(RecordError::BadField("sender_chain.ratchet_public"));
-    }
+    // Both halves are read as stored (walink wrote them); deriving the public half again would
+    // cost a scalar multiplication on every load.
+    let sender_ratchet = KeyPair {
+        public: public_key(
+            sender.ratchet_public.as_deref(),
+            "sender_chain.ratchet_public",
+        )?,
+        private: PrivateKey::from_bytes(bytes32(
+            sender.ratchet_private.as_deref(),
+            "sender_chain.ratchet_private",
+        )?),
+    };
     if state.receiver_chains.len() > SIGNAL_RECEIVER_CHAINS {
         return Err(RecordError::TooMany("receiver_chains"));
     }

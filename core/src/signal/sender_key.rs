@@ -345,11 +345,6 @@ impl SenderKeyRecord {
                     })
                     .transpose()?;
                 let signing_public = public_key(state.signing_public.as_deref(), "signing_public")?;
-                if let Some(private) = &signing_private
-                    && private.public_key() != signing_public
-                {
-                    return Err(RecordError::BadField("signing_private"));
-                }
                 Ok(SenderKeyState {
                     key_id: state.key_id.ok_or(RecordError::BadField("key_id"))?,
                     chain: ChainKey {

@@ -110,10 +110,15 @@ impl Party {
         }
     }
 
+    /// The stored record for `peer`; every load checks that the encoding round-trips exactly.
     pub fn session(&self, peer: &str) -> SessionRecord {
         self.sessions
             .get(peer)
-            .map(|bytes| SessionRecord::deserialize(bytes).expect("stored record reads back"))
+            .map(|bytes| {
+                let record = SessionRecord::deserialize(bytes).expect("stored record reads back");
+                assert_eq!(&record.serialize(), bytes, "record encoding round-trips");
+                record
+            })
             .unwrap_or_default()
     }
 
@@ -172,7 +177,11 @@ impl Party {
     fn sender_key(&self, group: &str, sender: &str) -> SenderKeyRecord {
         self.sender_keys
             .get(&(group.to_owned(), sender.to_owned()))
-            .map(|bytes| SenderKeyRecord::deserialize(bytes).expect("stored record reads back"))
+            .map(|bytes| {
+                let record = SenderKeyRecord::deserialize(bytes).expect("stored record reads back");
+                assert_eq!(&record.serialize(), bytes, "record encoding round-trips");
+                record
+            })
             .unwrap_or_default()
     }
 
