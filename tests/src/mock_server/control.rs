@@ -14,6 +14,7 @@
 //! | POST | `/accounts/{phone}/remove-device` | `{"device"}` | the phone unlinks a device |
 //! | POST | `/stream-error` | `{"code", "device"? , "conn"?}` | the server ends a stream with this code |
 //! | GET | `/connections` | | the open connections and who is logged in on each |
+//! | GET | `/events` | | the simulation's recent events, oldest first |
 
 use serde_json::Value;
 
@@ -84,6 +85,8 @@ pub enum ControlRequest {
     },
     /// The open connections.
     ListConnections,
+    /// What happened in the simulation so far (the most recent events, bounded).
+    Events,
 }
 
 /// Why a control request failed, split by who is at fault.
@@ -199,6 +202,7 @@ pub fn parse(request: &Request) -> Result<ControlRequest, ControlError> {
             Ok(ControlRequest::StreamError { code, device, conn })
         }
         ("GET", ["connections"]) => Ok(ControlRequest::ListConnections),
+        ("GET", ["events"]) => Ok(ControlRequest::Events),
         _ => Err(ControlError::NoRoute(format!("{method} {}", request.path))),
     }
 }

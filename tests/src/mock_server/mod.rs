@@ -10,6 +10,7 @@
 
 pub mod control;
 pub mod http;
+pub mod process;
 
 use std::collections::HashMap;
 use std::io::{self, ErrorKind};
