@@ -66,7 +66,7 @@ impl Keys {
 }
 
 enum Phase {
-    Hello(ClientHandshake, Vec<u8>),
+    Hello(Box<ClientHandshake>, Vec<u8>),
     Open(Box<TransportCipher>),
     Closed,
 }
@@ -110,7 +110,7 @@ impl Net {
             conn,
             Probe {
                 conn,
-                phase: Phase::Hello(handshake, payload),
+                phase: Phase::Hello(Box::new(handshake), payload),
                 decoder: FrameDecoder::new(),
                 noise: keys.noise.clone(),
                 inbox: VecDeque::new(),
