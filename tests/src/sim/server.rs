@@ -430,6 +430,23 @@ impl Server {
         self.accounts.get(user)
     }
 
+    /// Every account, by phone number.
+    pub fn accounts(&self) -> impl Iterator<Item = &Account> {
+        self.accounts.values()
+    }
+
+    /// Every open connection, with the account and device logged in on it (`None` while the
+    /// handshake runs or the device is unpaired).
+    pub fn connections(&self) -> Vec<(ConnId, Option<(String, u16)>)> {
+        self.conns
+            .iter()
+            .map(|(&id, conn)| match &conn.stage {
+                Stage::Device(session) => (id, Some((session.user.clone(), session.device))),
+                _ => (id, None),
+            })
+            .collect()
+    }
+
     /// The account with phone number `user`, mutably (for the phone's own messaging).
     pub fn account_mut(&mut self, user: &str) -> Option<&mut Account> {
         self.accounts.get_mut(user)
