@@ -4,3 +4,4 @@
 pub mod mock_server;
 pub mod noise_server;
 pub mod oracle;
+pub mod sim;
