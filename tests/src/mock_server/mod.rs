@@ -11,6 +11,7 @@
 pub mod control;
 pub mod http;
 pub mod process;
+pub mod sim_backend;
 
 use std::collections::HashMap;
 use std::io::{self, ErrorKind};
