@@ -19,7 +19,7 @@ pub mod server;
 mod stanza;
 
 pub use account::{Account, Device, PreKey, SignedPreKey};
-pub use phone::{Phone, PhoneError, QrScan};
+pub use phone::{Phone, PhoneError, PhoneMessage, QrScan};
 pub use rng::SimRng;
 pub use server::{
     CloseReason, ConnId, Server, ServerConfig, ServerEvent, ServerOutput, SimError, StreamErrorKind,
