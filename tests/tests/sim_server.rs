@@ -866,3 +866,39 @@ fn phones_exchange_signal_messages_with_a_companion() {
     let receipt = net.take(conn, "receipt");
     assert_eq!(receipt.attr_str("id"), Some("R1"));
 }
+
+#[test]
+fn refresh_notification_injected_login_failures_and_reissued_refs() {
+    let mut net = net_with_account(15);
+    let keys = Keys::new(10);
+    let conn = net.connect(&keys, 20, keys.registration_payload());
+    let _ = refs(&mut net, conn);
+    net.server
+        .send_companion_reg_refresh(net.now, conn)
+        .unwrap();
+    let refresh = net.take(conn, "notification");
+    assert_eq!(refresh.attr_str("type"), Some("companion_reg_refresh"));
+    assert!(refresh.child("companion_reg_refresh").is_some());
+
+    let device = pair_by_qr(&mut net, &keys, 21);
+    net.server.fail_next_login(405);
+    let refused = net.connect(&keys, 22, keys.login_payload(USER, device));
+    assert_eq!(net.take(refused, "failure").attr_str("reason"), Some("405"));
+    // Only the next login: the one after succeeds.
+    let _ = login(&mut net, &keys, device, 23);
+
+    // With re-issuing on, an unpaired connection gets fresh refs once all six expired.
+    let mut config = walink_sim::sim::ServerConfig::new([16; 32]);
+    config.reissue_refs = true;
+    net.server = walink_sim::sim::Server::new(config);
+    net.probes.clear();
+    net.server.create_account(USER, "Alice").unwrap();
+    let conn = net.connect(&keys, 24, keys.registration_payload());
+    let (_, first) = refs(&mut net, conn);
+    net.advance(159_999);
+    assert!(net.probes[&conn].inbox.is_empty());
+    net.advance(1);
+    let (_, second) = refs(&mut net, conn);
+    assert_eq!(second.len(), 6);
+    assert!(first.iter().all(|r| !second.contains(r)));
+}
