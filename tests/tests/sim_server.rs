@@ -743,3 +743,162 @@ fn handshake_timeout_and_bad_bytes_close_the_connection() {
         })
     ));
 }
+
+struct CompanionPreKeys {
+    signed_id: u32,
+    signed_private: [u8; 32],
+}
+
+impl walink_core::signal::PreKeySource for CompanionPreKeys {
+    fn signed_pre_key(
+        &self,
+        id: walink_core::signal::SignedPreKeyId,
+    ) -> Option<walink_core::signal::KeyPair> {
+        (id.0 == self.signed_id).then(|| {
+            walink_core::signal::KeyPair::from_private(walink_core::signal::PrivateKey::from_bytes(
+                self.signed_private,
+            ))
+        })
+    }
+
+    fn pre_key(&self, id: walink_core::signal::PreKeyId) -> Option<walink_core::signal::KeyPair> {
+        Some(walink_core::signal::KeyPair::from_private(
+            walink_core::signal::PrivateKey::from_bytes([id.0 as u8; 32]),
+        ))
+    }
+}
+
+/// The phones speak Signal through the server like any device: Bob's phone writes to Alice,
+/// reaching Alice's phone and her companion (which decrypts with walink-core's Signal code and
+/// answers); Alice's phone and Bob's phone read what they were sent.
+#[test]
+fn phones_exchange_signal_messages_with_a_companion() {
+    use prost::Message as _;
+    use walink_core::proto::wa;
+    use walink_core::signal::{IdentityKeyPair, PrivateKey, SessionRecord, pad, unpad};
+    use walink_sim::sim::SimRng;
+
+    const BOB: &str = "15550002222";
+    let mut net = net_with_account(14);
+    net.server.create_account(BOB, "Bob").unwrap();
+    let alice = Keys::new(10);
+    let a = pair_by_qr(&mut net, &alice, 20);
+    let conn = login(&mut net, &alice, a, 21);
+    net.send(conn, &prekey_upload(&alice, 1..4));
+    let _ = net.take(conn, "ib");
+    let _ = net.take(conn, "iq");
+
+    let id = net
+        .server
+        .phone_send_text(net.now, BOB, USER, "hello alice")
+        .unwrap();
+    net.pump();
+    let inbox = net.server.phone_messages(USER).unwrap();
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox[0].text.as_deref(), Some("hello alice"));
+    assert_eq!(inbox[0].chat, format!("{BOB}@s.whatsapp.net"));
+    assert_eq!(inbox[0].id, id);
+
+    let message = net.take(conn, "message");
+    assert_eq!(message.attr_str("id"), Some(id.as_str()));
+    assert_eq!(
+        message.attr_jid("from"),
+        Some(Jid::new(BOB, "s.whatsapp.net"))
+    );
+    let enc = message.child("enc").unwrap();
+    assert_eq!(enc.attr_str("type"), Some("pkmsg"));
+    let identity = IdentityKeyPair::from_private(PrivateKey::from_bytes(alice.identity_private));
+    let mut rng = SimRng::from_u64(1);
+    let mut session = SessionRecord::new();
+    let keys = CompanionPreKeys {
+        signed_id: 1,
+        signed_private: [11; 32],
+    };
+    let done = session
+        .decrypt_pre_key_message(
+            enc.content_bytes().unwrap(),
+            &identity,
+            4242,
+            &keys,
+            &mut rng,
+        )
+        .unwrap();
+    let text = wa::Message::decode(unpad(&done.plaintext).unwrap()).unwrap();
+    assert_eq!(text.conversation.as_deref(), Some("hello alice"));
+    // One of Alice's companion prekeys was consumed by the phone's bundle fetch.
+    assert_eq!(count(&mut net, conn), "2");
+
+    // The companion acknowledges with a receipt and answers on the session.
+    net.send(
+        conn,
+        &Node::new("receipt")
+            .attr("id", id.clone())
+            .attr("to", Jid::new(BOB, "s.whatsapp.net")),
+    );
+    assert_eq!(net.take(conn, "ack").attr_str("class"), Some("receipt"));
+    let reply = wa::Message {
+        conversation: Some("hi bob".into()),
+        ..Default::default()
+    };
+    let ciphertext = session
+        .encrypt(&pad(&reply.encode_to_vec(), &mut rng))
+        .unwrap();
+    let bob_phone = Jid::new(BOB, "s.whatsapp.net");
+    net.send(
+        conn,
+        &Node::new("message")
+            .attr("id", "R1")
+            .attr("to", bob_phone.clone())
+            .attr("type", "text")
+            .children_from([Node::new("participants").children_from([Node::new("to")
+                .attr("jid", bob_phone)
+                .children_from([Node::new("enc")
+                    .attr("v", "2")
+                    .attr("type", ciphertext.enc_type())
+                    .bytes(ciphertext.serialize().to_vec())])])]),
+    );
+    assert_eq!(net.take(conn, "ack").attr_str("id"), Some("R1"));
+    let inbox = net.server.phone_messages(BOB).unwrap();
+    assert_eq!(inbox.len(), 1, "{inbox:?}");
+    assert_eq!(inbox[0].text.as_deref(), Some("hi bob"));
+    assert_eq!(inbox[0].from, format!("{USER}:{a}@s.whatsapp.net"));
+    // Bob's phone sent a delivery receipt back to the companion.
+    let receipt = net.take(conn, "receipt");
+    assert_eq!(receipt.attr_str("id"), Some("R1"));
+}
+
+#[test]
+fn refresh_notification_injected_login_failures_and_reissued_refs() {
+    let mut net = net_with_account(15);
+    let keys = Keys::new(10);
+    let conn = net.connect(&keys, 20, keys.registration_payload());
+    let _ = refs(&mut net, conn);
+    net.server
+        .send_companion_reg_refresh(net.now, conn)
+        .unwrap();
+    let refresh = net.take(conn, "notification");
+    assert_eq!(refresh.attr_str("type"), Some("companion_reg_refresh"));
+    assert!(refresh.child("companion_reg_refresh").is_some());
+
+    let device = pair_by_qr(&mut net, &keys, 21);
+    net.server.fail_next_login(405);
+    let refused = net.connect(&keys, 22, keys.login_payload(USER, device));
+    assert_eq!(net.take(refused, "failure").attr_str("reason"), Some("405"));
+    // Only the next login: the one after succeeds.
+    let _ = login(&mut net, &keys, device, 23);
+
+    // With re-issuing on, an unpaired connection gets fresh refs once all six expired.
+    let mut config = walink_sim::sim::ServerConfig::new([16; 32]);
+    config.reissue_refs = true;
+    net.server = walink_sim::sim::Server::new(config);
+    net.probes.clear();
+    net.server.create_account(USER, "Alice").unwrap();
+    let conn = net.connect(&keys, 24, keys.registration_payload());
+    let (_, first) = refs(&mut net, conn);
+    net.advance(159_999);
+    assert!(net.probes[&conn].inbox.is_empty());
+    net.advance(1);
+    let (_, second) = refs(&mut net, conn);
+    assert_eq!(second.len(), 6);
+    assert!(first.iter().all(|r| !second.contains(r)));
+}

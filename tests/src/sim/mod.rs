@@ -17,13 +17,15 @@ pub mod phone;
 pub mod rng;
 pub mod server;
 mod stanza;
+pub mod world;
 
 pub use account::{Account, Device, PreKey, SignedPreKey};
-pub use phone::{Phone, PhoneError, QrScan};
+pub use phone::{Phone, PhoneError, PhoneMessage, QrScan};
 pub use rng::SimRng;
 pub use server::{
     CloseReason, ConnId, Server, ServerConfig, ServerEvent, ServerOutput, SimError, StreamErrorKind,
 };
+pub use world::{Faults, SimClient, World, WorldNote};
 
 /// Unix milliseconds, as everywhere in walink.
 pub type Timestamp = u64;

@@ -20,7 +20,10 @@ use prost::Message as _;
 use sha2::Sha256;
 use walink_core::pair::code::{PairingCode, unwrap_ephemeral_key, wrap_ephemeral_key};
 use walink_core::proto::wa;
-use walink_core::signal::xeddsa;
+use walink_core::signal::{
+    IdentityKeyPair, KeyPair as SignalKeyPair, PreKeyBundle, PreKeyId, PreKeySource, PrivateKey,
+    SessionRecord, SignedPreKeyId, pad, unpad, xeddsa,
+};
 use x25519_dalek::{PublicKey, StaticSecret};
 
 use super::account::{PreKey, SignedPreKey};
@@ -65,6 +68,9 @@ pub enum PhoneError {
     /// A peer's public key is of small order.
     #[error("weak public key")]
     WeakKey,
+    /// Signal encryption or decryption failed.
+    #[error("signal: {0}")]
+    Signal(String),
     /// `companion_finish` arrived with no `primary_hello` sent for this pairing.
     #[error("no code pairing in progress")]
     NoLinkInProgress,
@@ -174,8 +180,51 @@ pub struct IssuedIdentity {
     pub key_index: u32,
 }
 
+/// A message the phone received and decrypted (or failed to).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PhoneMessage {
+    /// The message id.
+    pub id: String,
+    /// The sending device's JID.
+    pub from: String,
+    /// The chat: the sender's account, or for a message from an own companion, its
+    /// destination.
+    pub chat: String,
+    /// The text (`conversation` or `extendedTextMessage.text`), if the message decrypted and
+    /// carried text.
+    pub text: Option<String>,
+    /// Why decryption failed, if it did.
+    pub error: Option<String>,
+    /// Server time, Unix seconds.
+    pub timestamp: u64,
+}
+
+/// The phone's own Signal keys, as walink-core's Signal code looks them up.
+struct PhoneKeys<'a> {
+    phone: &'a Phone,
+}
+
+impl PreKeySource for PhoneKeys<'_> {
+    fn signed_pre_key(&self, id: SignedPreKeyId) -> Option<SignalKeyPair> {
+        (id.0 == self.phone.signed_prekey.id).then(|| {
+            SignalKeyPair::from_private(PrivateKey::from_bytes(
+                self.phone.signed_prekey_private.to_bytes(),
+            ))
+        })
+    }
+
+    fn pre_key(&self, id: PreKeyId) -> Option<SignalKeyPair> {
+        self.phone
+            .prekeys
+            .get(&id.0)
+            .map(|secret| SignalKeyPair::from_private(PrivateKey::from_bytes(secret.to_bytes())))
+    }
+}
+
 /// The simulated primary phone.
 pub struct Phone {
+    sessions: BTreeMap<String, SessionRecord>,
+    inbox: Vec<PhoneMessage>,
     identity: StaticSecret,
     identity_public: [u8; 32],
     registration_id: u32,
@@ -233,7 +282,150 @@ impl Phone {
             prekeys,
             rng,
             link: None,
+            sessions: BTreeMap::new(),
+            inbox: Vec::new(),
         }
+    }
+
+    fn signal_identity(&self) -> IdentityKeyPair {
+        IdentityKeyPair::from_private(PrivateKey::from_bytes(self.identity.to_bytes()))
+    }
+
+    /// Whether the phone has a Signal session with `address` (a device JID in text form).
+    pub fn has_session(&self, address: &str) -> bool {
+        self.sessions
+            .get(address)
+            .is_some_and(SessionRecord::has_current_session)
+    }
+
+    /// Starts a session with `address` from its prekey bundle (X3DH as the initiator).
+    pub fn start_session(
+        &mut self,
+        address: &str,
+        bundle: &PreKeyBundle,
+    ) -> Result<(), PhoneError> {
+        let identity = self.signal_identity();
+        let mut record = SessionRecord::new();
+        record
+            .process_bundle(bundle, &identity, self.registration_id, &mut self.rng)
+            .map_err(|error| PhoneError::Signal(error.to_string()))?;
+        self.sessions.insert(address.to_owned(), record);
+        Ok(())
+    }
+
+    /// Encrypts a `wa.Message` for `address`: padded, then Signal-encrypted. Returns the
+    /// `<enc type>` and the ciphertext.
+    pub fn encrypt(
+        &mut self,
+        address: &str,
+        message: &wa::Message,
+    ) -> Result<(&'static str, Vec<u8>), PhoneError> {
+        let padded = pad(&message.encode_to_vec(), &mut self.rng);
+        let record = self
+            .sessions
+            .get_mut(address)
+            .ok_or_else(|| PhoneError::Signal(format!("no session with {address}")))?;
+        let ciphertext = record
+            .encrypt(&padded)
+            .map_err(|error| PhoneError::Signal(error.to_string()))?;
+        Ok((ciphertext.enc_type(), ciphertext.serialize().to_vec()))
+    }
+
+    /// Decrypts one `<enc>` from `address` and records the message in the inbox.
+    pub fn receive(
+        &mut self,
+        id: &str,
+        address: &str,
+        enc_type: &str,
+        ciphertext: &[u8],
+        timestamp: u64,
+    ) -> &PhoneMessage {
+        let result = self.decrypt(address, enc_type, ciphertext);
+        let sender_chat = address
+            .split_once('@')
+            .map(|(user, server)| {
+                let user = user.split(':').next().unwrap_or(user);
+                format!("{user}@{server}")
+            })
+            .unwrap_or_else(|| address.to_owned());
+        let message = match result {
+            Ok(message) => {
+                let (chat, inner) = match &message.device_sent_message {
+                    Some(sent) => (
+                        sent.destination_jid.clone().unwrap_or(sender_chat),
+                        sent.message.as_deref().cloned().unwrap_or_default(),
+                    ),
+                    None => (sender_chat, message),
+                };
+                let text = inner.conversation.clone().or_else(|| {
+                    inner
+                        .extended_text_message
+                        .as_ref()
+                        .and_then(|m| m.text.clone())
+                });
+                PhoneMessage {
+                    id: id.to_owned(),
+                    from: address.to_owned(),
+                    chat,
+                    text,
+                    error: None,
+                    timestamp,
+                }
+            }
+            Err(error) => PhoneMessage {
+                id: id.to_owned(),
+                from: address.to_owned(),
+                chat: sender_chat,
+                text: None,
+                error: Some(error.to_string()),
+                timestamp,
+            },
+        };
+        self.inbox.push(message);
+        let index = self.inbox.len() - 1;
+        &self.inbox[index]
+    }
+
+    fn decrypt(
+        &mut self,
+        address: &str,
+        enc_type: &str,
+        ciphertext: &[u8],
+    ) -> Result<wa::Message, PhoneError> {
+        let identity = self.signal_identity();
+        let mut record = self.sessions.get(address).cloned().unwrap_or_default();
+        let plaintext = match enc_type {
+            "pkmsg" => {
+                let keys = PhoneKeys { phone: self };
+                let mut rng = self.rng.clone();
+                let done = record
+                    .decrypt_pre_key_message(
+                        ciphertext,
+                        &identity,
+                        self.registration_id,
+                        &keys,
+                        &mut rng,
+                    )
+                    .map_err(|error| PhoneError::Signal(error.to_string()))?;
+                self.rng = rng;
+                if let Some(used) = done.consumed_pre_key {
+                    self.prekeys.remove(&used.0);
+                }
+                done.plaintext
+            }
+            "msg" => record
+                .decrypt_message(ciphertext, &mut self.rng)
+                .map_err(|error| PhoneError::Signal(error.to_string()))?,
+            other => return Err(PhoneError::Signal(format!("unsupported enc type {other}"))),
+        };
+        self.sessions.insert(address.to_owned(), record);
+        let unpadded = unpad(&plaintext).map_err(|error| PhoneError::Signal(error.to_string()))?;
+        wa::Message::decode(unpadded).map_err(|_| PhoneError::Malformed("wa.Message"))
+    }
+
+    /// Every message the phone received, in arrival order.
+    pub fn inbox(&self) -> &[PhoneMessage] {
+        &self.inbox
     }
 
     /// The account's identity public key (the ADV `accountSignatureKey`).

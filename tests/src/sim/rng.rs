@@ -61,3 +61,24 @@ impl SimRng {
         self.bytes()
     }
 }
+
+impl rand_core::TryRng for SimRng {
+    type Error = core::convert::Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        Ok(self.0.next_u32())
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        Ok(self.0.next_u64())
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        self.0.fill_bytes(dst);
+        Ok(())
+    }
+}
+
+/// ChaCha20 is a CSPRNG; walink-core's Signal code takes it as such (the seed makes it
+/// predictable, which is the point in a simulation).
+impl rand_core::TryCryptoRng for SimRng {}

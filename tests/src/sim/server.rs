@@ -29,7 +29,9 @@ use walink_core::proto::wa::{ClientPayload, DeviceProps};
 
 use super::Timestamp;
 use super::account::{Account, Device, SignedPreKey};
-use super::phone::{IssuedIdentity, Phone, PhoneError, QrScan, client_type_of_platform};
+use super::phone::{
+    IssuedIdentity, Phone, PhoneError, PhoneMessage, QrScan, client_type_of_platform,
+};
 use super::rng::SimRng;
 use super::stanza::{be_u32, bytes_node, child_array, child_bytes, id3, iq_error, iq_result};
 use crate::noise_server::{Responder, ServerIdentity};
@@ -659,6 +661,164 @@ impl Server {
     /// boundaries: two runs with the same seed and inputs give the same hash.
     pub fn transcript_hash(&self) -> [u8; 32] {
         self.transcript.clone().finalize().into()
+    }
+
+    /// The phone of `user` sends a Signal-encrypted text to `to` (a JID, or digits for a
+    /// phone number): to every device of the recipient account, and mirrored as a
+    /// `DeviceSentMessage` to the account's own companions (a text to the own number reaches
+    /// only the companions). Sessions are started from the prekey bundles the server holds,
+    /// consuming one-time prekeys as a fetch would. Returns the message id.
+    pub fn phone_send_text(
+        &mut self,
+        now: Timestamp,
+        user: &str,
+        to: &str,
+        text: &str,
+    ) -> Result<String, SimError> {
+        let to: Jid = if to.contains('@') {
+            to.parse()
+                .map_err(|_| SimError::UnknownAccount(to.to_owned()))?
+        } else {
+            Jid::new(to, DEFAULT_USER_SERVER)
+        };
+        let to = to.to_non_device();
+        let target = self
+            .resolve_user(&to)
+            .ok_or_else(|| SimError::UnknownAccount(to.to_string()))?;
+        let sender = self
+            .accounts
+            .get(user)
+            .ok_or_else(|| SimError::UnknownAccount(user.to_owned()))?;
+        let from = sender.jid();
+        let push_name = sender.push_name.clone();
+        let mut recipients: Vec<(String, u16, bool)> = Vec::new();
+        if target != user {
+            let devices = self
+                .accounts
+                .get(&target)
+                .map(|a| a.devices.keys().copied().collect::<Vec<_>>());
+            recipients.extend(
+                devices
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|d| (target.clone(), d, false)),
+            );
+        }
+        recipients.extend(
+            sender
+                .devices
+                .keys()
+                .filter(|&&d| d != 0)
+                .map(|&d| (user.to_owned(), d, true)),
+        );
+        let id = format!(
+            "3EB0{}",
+            self.rng
+                .bytes::<8>()
+                .iter()
+                .map(|b| format!("{b:02X}"))
+                .collect::<String>()
+        );
+        let plain = walink_core::proto::wa::Message {
+            conversation: Some(text.to_owned()),
+            ..Default::default()
+        };
+        let mirrored = walink_core::proto::wa::Message {
+            device_sent_message: Some(Box::new(
+                walink_core::proto::wa::message::DeviceSentMessage {
+                    destination_jid: Some(to.to_string()),
+                    message: Some(Box::new(plain.clone())),
+                    phash: None,
+                },
+            )),
+            ..Default::default()
+        };
+        for (account, device, own) in recipients {
+            let address = Jid::device(account.clone(), device, DEFAULT_USER_SERVER).to_string();
+            let bundle = {
+                let phone_has = self
+                    .accounts
+                    .get(user)
+                    .is_some_and(|a| a.phone.has_session(&address));
+                if phone_has {
+                    None
+                } else {
+                    let Some(target_device) = self
+                        .accounts
+                        .get_mut(&account)
+                        .and_then(|a| a.devices.get_mut(&device))
+                    else {
+                        continue;
+                    };
+                    Some(bundle_of(target_device))
+                }
+            };
+            let Some(phone) = self.accounts.get_mut(user).map(|a| &mut a.phone) else {
+                continue;
+            };
+            if let Some(bundle) = bundle {
+                phone.start_session(&address, &bundle)?;
+            }
+            let (enc_type, ciphertext) =
+                phone.encrypt(&address, if own { &mirrored } else { &plain })?;
+            let mut stanza = Node::new("message")
+                .attr("from", from.clone())
+                .attr("id", id.clone())
+                .attr("type", "text")
+                .attr("t", seconds(now))
+                .attr("notify", push_name.clone());
+            if own {
+                stanza = stanza.attr("recipient", to.clone());
+            }
+            let stanza = stanza.children_from([Node::new("enc")
+                .attr("v", "2")
+                .attr("type", enc_type)
+                .bytes(ciphertext)]);
+            self.deliver(&account, device, stanza);
+        }
+        Ok(id)
+    }
+
+    /// What the phone of `user` received, in arrival order.
+    pub fn phone_messages(&self, user: &str) -> Option<&[PhoneMessage]> {
+        self.accounts.get(user).map(|a| a.phone.inbox())
+    }
+
+    /// The phone of `user` handles a message stanza: decrypts it and sends a delivery
+    /// receipt to the sender.
+    fn phone_receive(&mut self, user: &str, stanza: &Node) {
+        let Some(sender) = stanza
+            .attr_jid("participant")
+            .or_else(|| stanza.attr_jid("from"))
+        else {
+            return;
+        };
+        let id = stanza.attr_str("id").unwrap_or_default().to_owned();
+        let timestamp = stanza
+            .attr_str("t")
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0);
+        let Some(enc) = stanza.child("enc") else {
+            return;
+        };
+        let enc_type = enc.attr_str("type").unwrap_or_default().to_owned();
+        let ciphertext = enc.content_bytes().unwrap_or_default().to_vec();
+        let Some(account) = self.accounts.get_mut(user) else {
+            return;
+        };
+        let phone_jid = account.jid();
+        account
+            .phone
+            .receive(&id, &sender.to_string(), &enc_type, &ciphertext, timestamp);
+        if let Some(sender_user) = self.resolve_user(&sender.to_non_device())
+            && sender.device != 0
+        {
+            let receipt = Node::new("receipt")
+                .attr("from", phone_jid)
+                .attr("id", id)
+                .attr("t", timestamp.to_string());
+            self.deliver(&sender_user, sender.device, receipt);
+        }
     }
 
     // ----- the driving API -----------------------------------------------------------------
@@ -1526,6 +1686,13 @@ impl Server {
     /// Hands `stanza` to a device: on its connection if it is logged in and active, else into
     /// its offline queue. The phone (device 0) keeps its inbox in the queue too.
     pub fn deliver(&mut self, user: &str, device: u16, stanza: Node) {
+        if device == 0 {
+            // The phone is always online and handles its stanzas at once.
+            if stanza.tag == "message" {
+                self.phone_receive(user, &stanza);
+            }
+            return;
+        }
         let conn = self.device_conn(user, device).filter(|&conn| {
             matches!(self.conns.get(&conn).map(|c| &c.stage), Some(Stage::Device(s)) if s.active)
         });
@@ -1727,6 +1894,22 @@ fn valid_display(display: &str) -> bool {
         os,
         "Windows" | "Mac OS" | "Linux" | "Android" | "iOS" | "Ubuntu" | "Chrome OS"
     )
+}
+
+/// A device's prekey bundle from what the server stores, consuming one one-time prekey.
+fn bundle_of(device: &mut Device) -> walink_core::signal::PreKeyBundle {
+    use walink_core::signal::{IdentityKey, PreKeyId, PublicKey, SignedPreKeyId};
+    let pre_key = device
+        .take_prekey()
+        .map(|key| (PreKeyId(key.id), PublicKey::from_raw(key.public)));
+    walink_core::signal::PreKeyBundle {
+        registration_id: device.registration_id,
+        identity_key: IdentityKey(PublicKey::from_raw(device.identity_public)),
+        signed_pre_key_id: SignedPreKeyId(device.signed_prekey.id),
+        signed_pre_key: PublicKey::from_raw(device.signed_prekey.public),
+        signed_pre_key_signature: device.signed_prekey.signature,
+        pre_key,
+    }
 }
 
 fn parse_signed_prekey(node: &Node) -> Option<SignedPreKey> {
