@@ -1,0 +1,219 @@
+//! The mock server end to end: walink's client over a real websocket (the native driver and
+//! its file store) against the simulation, driven through the HTTP control endpoint; once
+//! in-process and once against the `mock-server` binary.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use walink_core::client::{Config, Event, State};
+use walink_core::noise::payload::{ClientProfile, WebVersion};
+use walink_sim::driver::{Driver, FileStore};
+use walink_sim::mock_server::MockServer;
+use walink_sim::mock_server::http;
+use walink_sim::mock_server::process::MockProcess;
+use walink_sim::mock_server::sim_backend::SimBackend;
+use walink_sim::noise_server::ChainSpec;
+
+const STEP: Duration = Duration::from_secs(20);
+
+fn config() -> Config {
+    let mut config = Config::new(ClientProfile::new(
+        WebVersion::new(2, 3000, 1_045_649_367),
+        "walink test",
+    ));
+    config.trust_root = ChainSpec::default().trust_root();
+    config
+}
+
+/// A fresh store file for one test, removed when dropped.
+struct StoreFile(PathBuf);
+
+impl StoreFile {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("walink-mock-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        StoreFile(dir)
+    }
+
+    fn path(&self) -> PathBuf {
+        self.0.join("store.tsv")
+    }
+}
+
+impl Drop for StoreFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn call(addr: SocketAddr, path: &str, body: Option<Value>) -> (u16, Value) {
+    http::call(addr, path, body.as_ref()).expect("control answers")
+}
+
+fn ok(addr: SocketAddr, path: &str, body: Option<Value>) -> Value {
+    let (status, value) = call(addr, path, body);
+    assert_eq!(status, 200, "{path}: {value}");
+    value
+}
+
+fn is_state(event: &Event, want: &State) -> bool {
+    matches!(event, Event::State { state, .. } if state == want)
+}
+
+fn wait(driver: &mut Driver, what: &str, want: impl FnMut(&Event) -> bool) -> Event {
+    let mut seen = Vec::new();
+    match driver.wait_for(STEP, want, |event| seen.push(format!("{event:?}"))) {
+        Ok(event) => event,
+        Err(error) => panic!(
+            "waiting for {what}: {error}\nevents: {seen:#?}\ndriver log: {:#?}",
+            driver.log
+        ),
+    }
+}
+
+/// Creates an account, runs a fresh client to its QR, scans it, and waits for the login after
+/// the 515 restart. Returns the client and its device JID.
+fn pair(control: SocketAddr, ws_url: &str, store: &StoreFile, phone: &str) -> (Driver, String) {
+    let store = FileStore::open(store.path()).unwrap();
+    assert!(store.is_empty());
+    let mut driver = Driver::new(config(), store, ws_url).unwrap();
+    let Event::Qr { payload, .. } = wait(&mut driver, "a QR", |e| matches!(e, Event::Qr { .. }))
+    else {
+        unreachable!()
+    };
+    assert_eq!(payload.split(',').count(), 5, "{payload}");
+    let scanned = ok(
+        control,
+        &format!("/accounts/{phone}/scan"),
+        Some(json!({ "qr": payload })),
+    );
+    assert!(scanned["conn"].is_u64(), "{scanned}");
+    let Event::Paired { jid, .. } = wait(&mut driver, "pairing", |e| {
+        matches!(e, Event::Paired { .. })
+    }) else {
+        unreachable!()
+    };
+    wait(&mut driver, "login", |e| is_state(e, &State::Connected));
+    assert!(jid.to_string().starts_with(&format!("{phone}:")), "{jid}");
+    (driver, jid.to_string())
+}
+
+#[test]
+fn pairs_logs_in_restarts_and_is_removed_in_process() {
+    let server = MockServer::start(SimBackend::new(11), 0, 0).unwrap();
+    let control = server.control_addr();
+    let account = ok(
+        control,
+        "/accounts",
+        Some(json!({ "phone": "15550001111" })),
+    );
+    assert_eq!(account["jid"], "15550001111@s.whatsapp.net");
+    let store = StoreFile::new("in-process");
+    let (mut driver, jid) = pair(control, &server.ws_url(), &store, "15550001111");
+    assert!(driver.store().len() > 1, "keys and identity are stored");
+
+    let devices = ok(control, "/accounts/15550001111/devices", None);
+    let listed: Vec<&str> = devices["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["jid"].as_str())
+        .collect();
+    assert!(listed.contains(&jid.as_str()), "{devices}");
+    let connections = ok(control, "/connections", None);
+    assert!(
+        connections["connections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["device"].as_str() == jid.split('@').next()),
+        "{connections}"
+    );
+
+    // A 515 injected through the control endpoint: the client reconnects and logs in again.
+    ok(
+        control,
+        "/stream-error",
+        Some(json!({ "device": jid, "code": 515 })),
+    );
+    wait(&mut driver, "a new login after 515", |e| {
+        is_state(e, &State::Connected)
+    });
+
+    // The phone unlinks the device: the client is logged out.
+    ok(
+        control,
+        "/accounts/15550001111/remove-device",
+        Some(json!({ "device": jid })),
+    );
+    wait(&mut driver, "logout", |e| is_state(e, &State::LoggedOut));
+    let (status, _) = call(
+        control,
+        "/accounts/15550001111/remove-device",
+        Some(json!({ "device": jid })),
+    );
+    assert_eq!(status, 404, "the device is gone");
+}
+
+#[test]
+fn the_binary_serves_a_pairing_and_answers_control_errors() {
+    let server = MockProcess::spawn(std::path::Path::new(env!("CARGO_BIN_EXE_mock-server")), 3)
+        .expect("mock-server starts");
+    let control = server.control_addr;
+    assert_eq!(ok(control, "/health", None), json!({ "ok": true }));
+    let account = ok(control, "/accounts", Some(json!({})));
+    let phone = account["phone"].as_str().unwrap().to_owned();
+    let (status, _) = call(control, "/accounts", Some(json!({ "phone": phone })));
+    assert_eq!(status, 409, "the account exists already");
+    let (status, _) = call(
+        control,
+        "/accounts/19999999999/scan",
+        Some(json!({ "qr": "a,b,c,d,e" })),
+    );
+    assert_eq!(status, 404, "no such account");
+    let (status, _) = call(
+        control,
+        &format!("/accounts/{phone}/scan"),
+        Some(json!({ "qr": "not a qr" })),
+    );
+    assert_eq!(status, 409, "the phone refuses a malformed QR");
+
+    let store = StoreFile::new("binary");
+    let (driver, _) = pair(control, &server.ws_url, &store, &phone);
+    drop(driver);
+
+    // Rebuilt from the file store, the client logs in without pairing again.
+    let store = FileStore::open(store.path()).unwrap();
+    let mut driver = Driver::new(config(), store, &server.ws_url).unwrap();
+    let mut showed_qr = false;
+    driver
+        .wait_for(
+            STEP,
+            |e| is_state(e, &State::Connected),
+            |e| showed_qr |= matches!(e, Event::Qr { .. }),
+        )
+        .unwrap();
+    assert!(!showed_qr);
+}
+
+#[test]
+fn the_same_seed_gives_the_same_accounts() {
+    let lids = |seed| {
+        let server = MockProcess::spawn(
+            std::path::Path::new(env!("CARGO_BIN_EXE_mock-server")),
+            seed,
+        )
+        .expect("mock-server starts");
+        (0..3)
+            .map(|_| ok(server.control_addr, "/accounts", Some(json!({}))))
+            .collect::<Vec<_>>()
+    };
+    let first = lids(8);
+    assert_eq!(first, lids(8));
+    assert_ne!(first, lids(9));
+}
