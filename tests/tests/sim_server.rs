@@ -669,16 +669,46 @@ fn messages_route_to_devices_and_queue_offline() {
     let ack = net.take(a_conn, "ack");
     assert_eq!(ack.attr_str("class"), Some("message"));
     assert_eq!(ack.attr_str("id"), Some("M1"));
-    // Bob's phone is offline: the stanza waits in its queue.
-    let queued = &net.server.account("15550002222").unwrap().devices[&0].offline;
+    // Bob's phone takes it at once; [1, 2, 3] is no Signal message, so it records a failure
+    // (never a silent drop).
+    let inbox = net.server.phone_messages("15550002222").unwrap();
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox[0].id, "M1");
+    assert_eq!(
+        inbox[0].from,
+        Jid::device(USER, a, "s.whatsapp.net").to_string()
+    );
+    assert!(inbox[0].text.is_none() && inbox[0].error.is_some());
+
+    // A second companion of Alice is offline: a copy for it (own device) waits in its queue,
+    // with `recipient` naming the chat.
+    let other = Keys::new(60);
+    let b = pair_by_qr(&mut net, &other, 25);
+    let own = Jid::device(USER, b, "s.whatsapp.net");
+    net.send(
+        a_conn,
+        &Node::new("message")
+            .attr("id", "M2")
+            .attr("to", phone.clone())
+            .attr("type", "text")
+            .children_from([Node::new("participants").children_from([Node::new("to")
+                .attr("jid", own)
+                .children_from([Node::new("enc")
+                    .attr("v", "2")
+                    .attr("type", "msg")
+                    .bytes(vec![4, 5])])])]),
+    );
+    let _ = net.take(a_conn, "ack");
+    let queued = &net.server.account(USER).unwrap().devices[&b].offline;
     assert_eq!(queued.len(), 1);
     assert_eq!(
         queued[0].attr_jid("from"),
         Some(Jid::device(USER, a, "s.whatsapp.net"))
     );
+    assert_eq!(queued[0].attr_jid("recipient"), Some(phone.clone()));
     assert_eq!(
         queued[0].child("enc").unwrap().content_bytes(),
-        Some(&[1u8, 2, 3][..])
+        Some(&[4u8, 5][..])
     );
 
     // A replaced connection: the second login of the same device takes over.

@@ -22,7 +22,7 @@ use std::fmt;
 
 use prost::Message as _;
 use sha2::{Digest, Sha256};
-use walink_core::binary::{Content, DEFAULT_USER_SERVER, HIDDEN_USER_SERVER, Jid, Node, Value};
+use walink_core::binary::{Content, DEFAULT_USER_SERVER, HIDDEN_USER_SERVER, Jid, Node};
 use walink_core::frame::{self, FrameDecoder};
 use walink_core::noise::TransportCipher;
 use walink_core::proto::wa::{ClientPayload, DeviceProps};
@@ -1788,22 +1788,18 @@ impl Server {
                 continue;
             };
             let mut delivered = Node::new("message")
-                .attr(
-                    "from",
-                    if user == session.0 {
-                        Value::from(from.to_non_device())
-                    } else {
-                        Value::from(from.clone())
-                    },
-                )
+                .attr("from", from.clone())
                 .attr("id", id.clone())
                 .attr("type", kind.clone())
                 .attr("t", seconds(now))
                 .attr("notify", push_name.clone());
             if user == session.0 {
-                delivered = delivered
-                    .attr("participant", from.clone())
-                    .attr("recipient", to.clone());
+                // A copy for the sender's own other device: `recipient` names the chat
+                // (Baileys `decodeMessageNode`: `from` is own, the chat is `recipient`).
+                let chat = node
+                    .attr_jid("recipient")
+                    .unwrap_or_else(|| to.to_non_device());
+                delivered = delivered.attr("recipient", chat);
             }
             let mut children = encs;
             children.extend(extra.iter().cloned());
