@@ -70,11 +70,20 @@ pub(crate) enum SendError {
 
 impl Connection {
     /// Asks the host for a socket; the socket and handshake must be done by `now + timeout`.
-    pub(crate) fn open(&mut self, now: Timestamp, timeout: u64, out: &mut Outputs) {
+    /// Without a `now` (a client not yet driven by any input) the deadline is armed by the
+    /// first input, through [`Connection::arm`].
+    pub(crate) fn open(&mut self, now: Option<Timestamp>, timeout: u64, out: &mut Outputs) {
         self.close();
         self.phase = Phase::Opening;
-        self.deadline = Some(now.saturating_add(timeout));
+        self.deadline = now.map(|now| now.saturating_add(timeout));
         out.push(Output::Connect);
+    }
+
+    /// Arms the connection deadline if an attempt is under way without one.
+    pub(crate) fn arm(&mut self, now: Timestamp, timeout: u64) {
+        if self.deadline.is_none() && matches!(self.phase, Phase::Opening | Phase::Handshake(_)) {
+            self.deadline = Some(now.saturating_add(timeout));
+        }
     }
 
     /// Whether a socket is wanted or open.
@@ -170,10 +179,10 @@ impl Connection {
         let Phase::Open(cipher) = &mut self.phase else {
             return Err(SendError::NotOpen);
         };
-        let payload = cipher
+        // `encrypt_node` gives the framed message: length prefix and ciphertext.
+        let framed = cipher
             .encrypt_node(node)
             .map_err(|e| SendError::Failed(e.into()))?;
-        let framed = frame::encode_frame(&payload).map_err(|e| SendError::Failed(e.into()))?;
         out.push(Output::Transmit(framed));
         Ok(())
     }

@@ -169,7 +169,7 @@ impl Client {
             next_command: 0,
             now: 0,
         };
-        client.start_connection(0, StateReason::Started);
+        client.start_connection(None, StateReason::Started);
         Ok(client)
     }
 
@@ -249,7 +249,7 @@ impl Client {
         let now = self.clock(now);
         if self.reconnect_at.is_some_and(|at| now >= at) {
             self.reconnect_at = None;
-            self.start_connection(now, StateReason::BackoffElapsed);
+            self.start_connection(Some(now), StateReason::BackoffElapsed);
         }
         if self.conn.deadline().is_some_and(|d| now >= d) {
             self.close(now, CloseReason::ConnectTimeout, true);
@@ -299,7 +299,7 @@ impl Client {
                     }
                     self.backoff.reset();
                     self.reconnect_at = None;
-                    self.start_connection(now, StateReason::ConnectRequested);
+                    self.start_connection(Some(now), StateReason::ConnectRequested);
                     Ok(CommandOutput::None)
                 } else {
                     Err(CommandError::InvalidState)
@@ -376,6 +376,7 @@ impl Client {
     /// Clamps `now` so that time never runs backwards.
     fn clock(&mut self, now: Timestamp) -> Timestamp {
         self.now = self.now.max(now);
+        self.conn.arm(self.now, self.config.connect_timeout_ms);
         self.now
     }
 
@@ -559,8 +560,8 @@ impl Client {
         }
     }
 
-    /// Starts a connection attempt.
-    fn start_connection(&mut self, now: Timestamp, reason: StateReason) {
+    /// Starts a connection attempt (`now` is `None` before the first input).
+    fn start_connection(&mut self, now: Option<Timestamp>, reason: StateReason) {
         self.lifecycle.set(State::Connecting, reason, &mut self.out);
         self.conn
             .open(now, self.config.connect_timeout_ms, &mut self.out);
@@ -601,7 +602,7 @@ impl Client {
                 } else {
                     closed
                 };
-                self.start_connection(now, why);
+                self.start_connection(Some(now), why);
             }
             AfterClose::Backoff { extra_steps } => {
                 let (attempt, delay) = self.backoff.next(extra_steps, &self.config, &mut self.rng);

@@ -32,8 +32,12 @@ fn a_fresh_client_persists_its_device_then_connects() {
         })
     )));
     assert_eq!(outputs.last(), Some(&Output::Connect));
+    // The connect deadline is armed by the first input, which brings the time.
+    assert_eq!(client.poll_timeout(), None);
+    client.handle_timeout(1_000_000);
     assert_eq!(
         client.poll_timeout(),
-        Some(crate::limits::CLIENT_CONNECT_TIMEOUT_MS)
+        Some(1_000_000 + crate::limits::CLIENT_CONNECT_TIMEOUT_MS)
     );
+    assert_eq!(client.state(), &State::Connecting);
 }
