@@ -165,4 +165,11 @@ fn a_seed_replays_byte_for_byte() {
     let first = run(seed, Faults::hostile());
     let second = run(seed, Faults::hostile());
     assert_eq!(first, second, "seed {seed:#x}");
+    let other = run(seed ^ 1, Faults::hostile());
+    assert_ne!(
+        first.transcript,
+        other.transcript,
+        "seeds {seed:#x} and {:#x}",
+        seed ^ 1
+    );
 }
