@@ -932,3 +932,140 @@ fn refresh_notification_injected_login_failures_and_reissued_refs() {
     assert_eq!(second.len(), 6);
     assert!(first.iter().all(|r| !second.contains(r)));
 }
+
+/// Groups: create by IQ, metadata query, fan-out of a group message to every member device
+/// except the sender (its own `to` entries, then the skmsg), and group receipts.
+#[test]
+fn groups_create_query_fan_out_and_receipts() {
+    const BOB: &str = "15550002222";
+    let mut net = net_with_account(17);
+    net.server.create_account(BOB, "Bob").unwrap();
+    let alice = Keys::new(10);
+    let second = Keys::new(60);
+    let a = pair_by_qr(&mut net, &alice, 20);
+    let b = pair_by_qr(&mut net, &second, 22);
+    let a_conn = login(&mut net, &alice, a, 21);
+    let _ = net.take(a_conn, "ib");
+
+    net.send(
+        a_conn,
+        &iq(
+            "g1",
+            "set",
+            "w:g2",
+            vec![
+                Node::new("create")
+                    .attr("subject", "Friends")
+                    .children_from([
+                        Node::new("participant").attr("jid", Jid::new(BOB, "s.whatsapp.net"))
+                    ]),
+            ],
+        )
+        .attr("to", Jid::new("", "g.us")),
+    );
+    let created = net.take(a_conn, "iq");
+    let group_node = created.child("group").unwrap();
+    assert_eq!(group_node.attr_str("subject"), Some("Friends"));
+    let group = Jid::new(group_node.attr_str("id").unwrap(), "g.us");
+    let mut query = iq(
+        "g2",
+        "get",
+        "w:g2",
+        vec![Node::new("query").attr("request", "interactive")],
+    );
+    query.set_attr("to", group.clone());
+    net.send(a_conn, &query);
+    let info = net.take(a_conn, "iq");
+    let members: Vec<Jid> = info
+        .child("group")
+        .unwrap()
+        .children_by_tag("participant")
+        .map(|p| p.attr_jid("jid").unwrap())
+        .collect();
+    assert_eq!(
+        members,
+        vec![
+            Jid::new(USER, "s.whatsapp.net"),
+            Jid::new(BOB, "s.whatsapp.net")
+        ]
+    );
+
+    let own = Jid::device(USER, b, "s.whatsapp.net");
+    net.send(
+        a_conn,
+        &Node::new("message")
+            .attr("id", "G1")
+            .attr("to", group.clone())
+            .attr("type", "text")
+            .children_from([
+                Node::new("participants").children_from([Node::new("to")
+                    .attr("jid", own.clone())
+                    .children_from([Node::new("enc")
+                        .attr("v", "2")
+                        .attr("type", "pkmsg")
+                        .bytes(vec![7])])]),
+                Node::new("enc")
+                    .attr("v", "2")
+                    .attr("type", "skmsg")
+                    .bytes(vec![9, 9]),
+            ]),
+    );
+    assert_eq!(
+        net.take(a_conn, "ack").attr_jid("from"),
+        Some(group.clone())
+    );
+    // Alice's other companion: its distribution message, then the skmsg.
+    let queued = net.server.account(USER).unwrap().devices[&b].offline[0].clone();
+    assert_eq!(queued.attr_jid("from"), Some(group.clone()));
+    assert_eq!(
+        queued.attr_jid("participant"),
+        Some(Jid::device(USER, a, "s.whatsapp.net"))
+    );
+    let types: Vec<&str> = queued
+        .children_by_tag("enc")
+        .map(|e| e.attr_str("type").unwrap())
+        .collect();
+    assert_eq!(types, ["pkmsg", "skmsg"]);
+    // Bob's phone got the skmsg only (and records that it could not read it).
+    let inbox = net.server.phone_messages(BOB).unwrap();
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox[0].chat.split('@').nth(1), Some("s.whatsapp.net"));
+
+    // The other companion logs in, reads the backlog and sends a group receipt.
+    let b_conn = login(&mut net, &second, b, 23);
+    let message = net.take(b_conn, "message");
+    assert_eq!(message.attr_str("offline"), Some("1"));
+    net.send(
+        b_conn,
+        &Node::new("receipt")
+            .attr("id", "G1")
+            .attr("to", group.clone())
+            .attr("participant", Jid::device(USER, a, "s.whatsapp.net")),
+    );
+    // Alice's own phone and Bob's phone answered with delivery receipts already; then the
+    // companion's.
+    let mut receipts = Vec::new();
+    while net.probes[&a_conn].inbox.iter().any(|n| n.tag == "receipt") {
+        receipts.push(net.take(a_conn, "receipt"));
+    }
+    let participants: Vec<Jid> = receipts
+        .iter()
+        .map(|r| {
+            assert_eq!(r.attr_jid("from"), Some(group.clone()));
+            r.attr_jid("participant").unwrap()
+        })
+        .collect();
+    assert_eq!(
+        participants,
+        vec![
+            Jid::new(USER, "s.whatsapp.net"),
+            Jid::new(BOB, "s.whatsapp.net"),
+            own
+        ]
+    );
+    assert!(
+        net.server.account(USER).unwrap().devices[&b]
+            .unacked
+            .is_empty()
+    );
+}
