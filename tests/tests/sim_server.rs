@@ -1069,3 +1069,111 @@ fn groups_create_query_fan_out_and_receipts() {
             .is_empty()
     );
 }
+
+/// The phone reads group messages: a companion distributes its sender key to the phone in a
+/// pkmsg (session from the phone's bundle, fetched through the server) and sends the text as
+/// a skmsg; the phone's inbox has the text, in the group's chat.
+#[test]
+fn the_phone_reads_a_sender_key_group_message() {
+    use prost::Message as _;
+    use walink_core::proto::wa;
+    use walink_core::signal::{
+        IdentityKey, IdentityKeyPair, PreKeyBundle, PreKeyId, PrivateKey, PublicKey,
+        SenderKeyRecord, SessionRecord, SignedPreKeyId, pad,
+    };
+    use walink_sim::sim::SimRng;
+
+    const BOB: &str = "15550002222";
+    let mut net = net_with_account(18);
+    net.server.create_account(BOB, "Bob").unwrap();
+    let alice = Keys::new(10);
+    let a = pair_by_qr(&mut net, &alice, 20);
+    let conn = login(&mut net, &alice, a, 21);
+    let group = net
+        .server
+        .create_group(net.now, USER, "Friends", &[BOB])
+        .unwrap();
+
+    // Bob's phone bundle, through the server.
+    let bob_phone = Jid::new(BOB, "s.whatsapp.net");
+    net.send(
+        conn,
+        &iq(
+            "f",
+            "get",
+            "encrypt",
+            vec![
+                Node::new("key").children_from([Node::new("user").attr("jid", bob_phone.clone())]),
+            ],
+        ),
+    );
+    let reply = net.take(conn, "iq");
+    let user = reply.child("list").unwrap().child("user").unwrap();
+    let raw = |node: &Node, tag: &str| node.child(tag).unwrap().content_bytes().unwrap().to_vec();
+    let be = |bytes: Vec<u8>| bytes.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b));
+    let skey = user.child("skey").unwrap();
+    let key = user.child("key").unwrap();
+    let bundle = PreKeyBundle {
+        registration_id: be(raw(user, "registration")),
+        identity_key: IdentityKey(PublicKey::from_raw(
+            raw(user, "identity").try_into().unwrap(),
+        )),
+        signed_pre_key_id: SignedPreKeyId(be(raw(skey, "id"))),
+        signed_pre_key: PublicKey::from_raw(raw(skey, "value").try_into().unwrap()),
+        signed_pre_key_signature: raw(skey, "signature").try_into().unwrap(),
+        pre_key: Some((
+            PreKeyId(be(raw(key, "id"))),
+            PublicKey::from_raw(raw(key, "value").try_into().unwrap()),
+        )),
+    };
+    let identity = IdentityKeyPair::from_private(PrivateKey::from_bytes(alice.identity_private));
+    let mut rng = SimRng::from_u64(7);
+    let mut session = SessionRecord::new();
+    session
+        .process_bundle(&bundle, &identity, 4242, &mut rng)
+        .unwrap();
+
+    let mut sender_key = SenderKeyRecord::new();
+    let distribution = sender_key.create_distribution_message(&mut rng);
+    let skdm = wa::Message {
+        sender_key_distribution_message: Some(wa::message::SenderKeyDistributionMessage {
+            group_id: Some(group.to_string()),
+            axolotl_sender_key_distribution_message: Some(distribution.serialize().to_vec()),
+        }),
+        ..Default::default()
+    };
+    let pkmsg = session
+        .encrypt(&pad(&skdm.encode_to_vec(), &mut rng))
+        .unwrap();
+    let text = wa::Message {
+        conversation: Some("hello group".into()),
+        ..Default::default()
+    };
+    let skmsg = sender_key
+        .encrypt(&pad(&text.encode_to_vec(), &mut rng), &mut rng)
+        .unwrap();
+    net.send(
+        conn,
+        &Node::new("message")
+            .attr("id", "G7")
+            .attr("to", group.clone())
+            .attr("type", "text")
+            .children_from([
+                Node::new("participants").children_from([Node::new("to")
+                    .attr("jid", bob_phone)
+                    .children_from([Node::new("enc")
+                        .attr("v", "2")
+                        .attr("type", pkmsg.enc_type())
+                        .bytes(pkmsg.serialize().to_vec())])]),
+                Node::new("enc")
+                    .attr("v", "2")
+                    .attr("type", "skmsg")
+                    .bytes(skmsg),
+            ]),
+    );
+    let inbox = net.server.phone_messages(BOB).unwrap();
+    assert_eq!(inbox.len(), 1, "{inbox:?}");
+    assert_eq!(inbox[0].text.as_deref(), Some("hello group"), "{inbox:?}");
+    assert_eq!(inbox[0].chat, group.to_string());
+    assert_eq!(inbox[0].error, None);
+}

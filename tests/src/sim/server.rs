@@ -857,18 +857,26 @@ impl Server {
             .attr_str("t")
             .and_then(|t| t.parse().ok())
             .unwrap_or(0);
-        let Some(enc) = stanza.child("enc") else {
-            return;
-        };
-        let enc_type = enc.attr_str("type").unwrap_or_default().to_owned();
-        let ciphertext = enc.content_bytes().unwrap_or_default().to_vec();
+        let encs: Vec<(String, Vec<u8>)> = stanza
+            .children_by_tag("enc")
+            .map(|enc| {
+                (
+                    enc.attr_str("type").unwrap_or_default().to_owned(),
+                    enc.content_bytes().unwrap_or_default().to_vec(),
+                )
+            })
+            .collect();
+        let group = stanza
+            .attr_jid("from")
+            .filter(|from| from.server == GROUP_SERVER)
+            .map(|from| from.to_string());
         let Some(account) = self.accounts.get_mut(user) else {
             return;
         };
         let phone_jid = account.jid();
         account
             .phone
-            .receive(&id, &sender.to_string(), &enc_type, &ciphertext, timestamp);
+            .receive(&id, &sender.to_string(), group.as_deref(), &encs, timestamp);
         if let Some(sender_user) = self.resolve_user(&sender.to_non_device())
             && sender.device != 0
         {
