@@ -1026,10 +1026,12 @@ fn groups_create_query_fan_out_and_receipts() {
         .map(|e| e.attr_str("type").unwrap())
         .collect();
     assert_eq!(types, ["pkmsg", "skmsg"]);
-    // Bob's phone got the skmsg only (and records that it could not read it).
+    // Bob's phone got the skmsg only, with no sender key: it records that it could not read
+    // it.
     let inbox = net.server.phone_messages(BOB).unwrap();
     assert_eq!(inbox.len(), 1);
-    assert_eq!(inbox[0].chat.split('@').nth(1), Some("s.whatsapp.net"));
+    assert_eq!(inbox[0].chat, group.to_string());
+    assert!(inbox[0].text.is_none() && inbox[0].error.is_some());
 
     // The other companion logs in, reads the backlog and sends a group receipt.
     let b_conn = login(&mut net, &second, b, 23);
