@@ -22,7 +22,8 @@ use walink_core::pair::code::{PairingCode, unwrap_ephemeral_key, wrap_ephemeral_
 use walink_core::proto::wa;
 use walink_core::signal::{
     IdentityKeyPair, KeyPair as SignalKeyPair, PreKeyBundle, PreKeyId, PreKeySource, PrivateKey,
-    SessionRecord, SignedPreKeyId, pad, unpad, xeddsa,
+    SenderKeyDistributionMessage, SenderKeyRecord, SessionRecord, SignedPreKeyId, pad, unpad,
+    xeddsa,
 };
 use x25519_dalek::{PublicKey, StaticSecret};
 
@@ -224,6 +225,7 @@ impl PreKeySource for PhoneKeys<'_> {
 /// The simulated primary phone.
 pub struct Phone {
     sessions: BTreeMap<String, SessionRecord>,
+    sender_keys: BTreeMap<(String, String), SenderKeyRecord>,
     inbox: Vec<PhoneMessage>,
     identity: StaticSecret,
     identity_public: [u8; 32],
@@ -283,6 +285,7 @@ impl Phone {
             rng,
             link: None,
             sessions: BTreeMap::new(),
+            sender_keys: BTreeMap::new(),
             inbox: Vec::new(),
         }
     }
@@ -331,16 +334,17 @@ impl Phone {
         Ok((ciphertext.enc_type(), ciphertext.serialize().to_vec()))
     }
 
-    /// Decrypts one `<enc>` from `address` and records the message in the inbox.
+    /// Decrypts the `<enc>`s of one message stanza from `address` (in order: a `pkmsg`/`msg`
+    /// may carry a sender-key distribution for `group`, then a `skmsg` uses it) and records the
+    /// message in the inbox: its text, or why nothing readable came out.
     pub fn receive(
         &mut self,
         id: &str,
         address: &str,
-        enc_type: &str,
-        ciphertext: &[u8],
+        group: Option<&str>,
+        encs: &[(String, Vec<u8>)],
         timestamp: u64,
     ) -> &PhoneMessage {
-        let result = self.decrypt(address, enc_type, ciphertext);
         let sender_chat = address
             .split_once('@')
             .map(|(user, server)| {
@@ -348,42 +352,85 @@ impl Phone {
                 format!("{user}@{server}")
             })
             .unwrap_or_else(|| address.to_owned());
-        let message = match result {
-            Ok(message) => {
-                let (chat, inner) = match &message.device_sent_message {
-                    Some(sent) => (
-                        sent.destination_jid.clone().unwrap_or(sender_chat),
-                        sent.message.as_deref().cloned().unwrap_or_default(),
-                    ),
-                    None => (sender_chat, message),
-                };
-                let text = inner.conversation.clone().or_else(|| {
-                    inner
-                        .extended_text_message
-                        .as_ref()
-                        .and_then(|m| m.text.clone())
-                });
-                PhoneMessage {
-                    id: id.to_owned(),
-                    from: address.to_owned(),
-                    chat,
-                    text,
-                    error: None,
-                    timestamp,
+        let mut chat = group.map_or(sender_chat, str::to_owned);
+        let mut text = None;
+        let mut error = None;
+        for (enc_type, ciphertext) in encs {
+            let result = if enc_type == "skmsg" {
+                self.decrypt_group(group, address, ciphertext)
+            } else {
+                self.decrypt(address, enc_type, ciphertext)
+            };
+            match result {
+                Ok(message) => {
+                    if let (Some(group), Some(distribution)) =
+                        (group, message.sender_key_distribution_message.as_ref())
+                        && let Some(bytes) = distribution
+                            .axolotl_sender_key_distribution_message
+                            .as_deref()
+                    {
+                        match SenderKeyDistributionMessage::deserialize(bytes) {
+                            Ok(parsed) => self
+                                .sender_keys
+                                .entry((group.to_owned(), address.to_owned()))
+                                .or_default()
+                                .process_distribution_message(&parsed),
+                            Err(e) => error = Some(format!("sender key distribution: {e}")),
+                        }
+                    }
+                    let (destination, inner) = match &message.device_sent_message {
+                        Some(sent) => (
+                            sent.destination_jid.clone(),
+                            sent.message.as_deref().cloned().unwrap_or_default(),
+                        ),
+                        None => (None, message),
+                    };
+                    if let Some(destination) = destination {
+                        chat = destination;
+                    }
+                    let found = inner.conversation.clone().or_else(|| {
+                        inner
+                            .extended_text_message
+                            .as_ref()
+                            .and_then(|m| m.text.clone())
+                    });
+                    if found.is_some() {
+                        text = found;
+                    }
                 }
+                Err(e) => error = Some(e.to_string()),
             }
-            Err(error) => PhoneMessage {
-                id: id.to_owned(),
-                from: address.to_owned(),
-                chat: sender_chat,
-                text: None,
-                error: Some(error.to_string()),
-                timestamp,
-            },
-        };
-        self.inbox.push(message);
+        }
+        self.inbox.push(PhoneMessage {
+            id: id.to_owned(),
+            from: address.to_owned(),
+            chat,
+            text,
+            error,
+            timestamp,
+        });
         let index = self.inbox.len() - 1;
         &self.inbox[index]
+    }
+
+    fn decrypt_group(
+        &mut self,
+        group: Option<&str>,
+        address: &str,
+        ciphertext: &[u8],
+    ) -> Result<wa::Message, PhoneError> {
+        let group = group.ok_or_else(|| PhoneError::Signal("skmsg outside a group".into()))?;
+        let record = self
+            .sender_keys
+            .get_mut(&(group.to_owned(), address.to_owned()))
+            .ok_or_else(|| {
+                PhoneError::Signal(format!("no sender key from {address} in {group}"))
+            })?;
+        let plaintext = record
+            .decrypt(ciphertext)
+            .map_err(|error| PhoneError::Signal(error.to_string()))?;
+        let unpadded = unpad(&plaintext).map_err(|error| PhoneError::Signal(error.to_string()))?;
+        wa::Message::decode(unpadded).map_err(|_| PhoneError::Malformed("wa.Message"))
     }
 
     fn decrypt(
