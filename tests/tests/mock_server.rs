@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use walink_core::client::{Config, Event, State};
+use walink_core::client::{Command, Config, Event, State};
 use walink_core::noise::payload::{ClientProfile, WebVersion};
 use walink_sim::driver::{Driver, FileStore};
 use walink_sim::mock_server::MockServer;
@@ -216,4 +216,101 @@ fn the_same_seed_gives_the_same_accounts() {
     let first = lids(8);
     assert_eq!(first, lids(8));
     assert_ne!(first, lids(9));
+}
+
+#[test]
+fn pairs_by_code_through_the_control_endpoint() {
+    let server = MockServer::start(SimBackend::new(12), 0, 0).unwrap();
+    let control = server.control_addr();
+    ok(
+        control,
+        "/accounts",
+        Some(json!({ "phone": "15550002222" })),
+    );
+    let store = StoreFile::new("code");
+    let mut driver = Driver::new(
+        config(),
+        FileStore::open(store.path()).unwrap(),
+        &server.ws_url(),
+    )
+    .unwrap();
+    wait(&mut driver, "a QR", |e| matches!(e, Event::Qr { .. }));
+    driver
+        .command(Command::PairWithCode {
+            phone: "+15550002222".into(),
+        })
+        .unwrap();
+    let Event::PairingCode { code } = wait(&mut driver, "a pairing code", |e| {
+        matches!(e, Event::PairingCode { .. })
+    }) else {
+        unreachable!()
+    };
+    assert_eq!(code.len(), 8, "{code}");
+    let (status, _) = call(
+        control,
+        "/accounts/15550009999/code",
+        Some(json!({ "code": code })),
+    );
+    assert_eq!(status, 404, "no companion asked for a code for that number");
+    ok(
+        control,
+        "/accounts/15550002222/code",
+        Some(json!({ "code": code })),
+    );
+    let Event::Paired { jid, .. } = wait(&mut driver, "pairing", |e| {
+        matches!(e, Event::Paired { .. })
+    }) else {
+        unreachable!()
+    };
+    assert!(jid.to_string().starts_with("15550002222:"), "{jid}");
+    wait(&mut driver, "login", |e| is_state(e, &State::Connected));
+}
+
+#[test]
+fn phones_exchange_texts_through_the_control_endpoint() {
+    let server = MockServer::start(SimBackend::new(13), 0, 0).unwrap();
+    let control = server.control_addr();
+    ok(
+        control,
+        "/accounts",
+        Some(json!({ "phone": "15550003333" })),
+    );
+    ok(
+        control,
+        "/accounts",
+        Some(json!({ "phone": "15550004444" })),
+    );
+    let sent = ok(
+        control,
+        "/accounts/15550003333/send",
+        Some(json!({ "to": "15550004444", "text": "hello from 3333" })),
+    );
+    let id = sent["id"].as_str().unwrap().to_owned();
+    ok(
+        control,
+        "/accounts/15550004444/send",
+        Some(json!({ "to": "15550003333@s.whatsapp.net", "text": "and back" })),
+    );
+    let inbox = ok(control, "/accounts/15550004444/messages", None);
+    let messages = inbox["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 1, "{inbox}");
+    assert_eq!(messages[0]["id"], json!(id));
+    assert_eq!(messages[0]["text"], "hello from 3333");
+    assert_eq!(messages[0]["error"], Value::Null);
+    assert!(
+        messages[0]["from"]
+            .as_str()
+            .unwrap()
+            .starts_with("15550003333")
+    );
+    let inbox = ok(control, "/accounts/15550003333/messages", None);
+    assert_eq!(inbox["messages"][0]["text"], "and back", "{inbox}");
+    let (status, _) = call(
+        control,
+        "/accounts/15550003333/send",
+        Some(json!({ "to": "19990000000", "text": "nobody" })),
+    );
+    assert_eq!(status, 404);
+    let (status, _) = call(control, "/accounts/19990000000/messages", None);
+    assert_eq!(status, 404);
 }

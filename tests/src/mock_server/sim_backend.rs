@@ -288,11 +288,30 @@ impl Backend for SimBackend {
                 "dropped": self.dropped_events,
                 "events": self.events.iter().collect::<Vec<_>>(),
             })),
-            ControlRequest::SendText { .. } | ControlRequest::Messages { .. } => {
-                Err(ControlError::Refused(
-                    "the simulated phone does not send or read messages in this build".into(),
-                ))
-            }
+            ControlRequest::SendText { account, to, text } => self
+                .server
+                .phone_send_text(now, &account, &to, &text)
+                .map(|id| json!({ "id": id }))
+                .map_err(control_error),
+            ControlRequest::Messages { account } => self
+                .server
+                .phone_messages(&account)
+                .map(|messages| {
+                    json!({
+                        "messages": messages
+                            .iter()
+                            .map(|message| json!({
+                                "id": message.id,
+                                "from": message.from,
+                                "chat": message.chat,
+                                "text": message.text,
+                                "error": message.error,
+                                "timestamp": message.timestamp,
+                            }))
+                            .collect::<Vec<_>>(),
+                    })
+                })
+                .ok_or_else(|| ControlError::NotFound(format!("account {account}"))),
         };
         self.collect_events();
         answer
