@@ -58,7 +58,8 @@ pub enum StoreError {
     },
 }
 
-/// A store of records in one file, one record a line (`space<TAB>key<TAB>hex value`). Each
+/// A store of records in one file, one record a line (`space<TAB>key<TAB>hex value`, the key
+/// escaped). Each
 /// batch rewrites the whole file into a temporary file, syncs it and renames it over the old
 /// one, so a crash leaves either the old or the new state, never a mix.
 #[derive(Debug)]
@@ -86,7 +87,8 @@ impl FileStore {
                 return Err(damaged);
             };
             let value = hex::decode(value).map_err(|_| StoreError::Damaged { line: index + 1 })?;
-            records.insert((space.to_owned(), key.to_owned()), value);
+            let key = unescape(key).ok_or(StoreError::Damaged { line: index + 1 })?;
+            records.insert((space.to_owned(), key), value);
         }
         Ok(FileStore { path, records })
     }
@@ -155,7 +157,7 @@ impl FileStore {
         for ((space, key), value) in &next {
             text.push_str(space);
             text.push('\t');
-            text.push_str(key);
+            text.push_str(&escape(key));
             text.push('\t');
             text.push_str(&hex::encode(value));
             text.push('\n');
@@ -173,6 +175,42 @@ impl FileStore {
         self.records = next;
         Ok(())
     }
+}
+
+/// A key with `%`, tab, line feed and carriage return written as `%25`, `%09`, `%0A`, `%0D`,
+/// so any key fits in one tab-separated field.
+fn escape(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for c in key.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '\t' => out.push_str("%09"),
+            '\n' => out.push_str("%0A"),
+            '\r' => out.push_str("%0D"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The inverse of [`escape`]; `None` for an escape it never writes.
+fn unescape(field: &str) -> Option<String> {
+    let mut out = String::with_capacity(field.len());
+    let mut rest = field;
+    while let Some(at) = rest.find('%') {
+        out.push_str(&rest[..at]);
+        let code = rest.get(at + 1..at + 3)?;
+        out.push(match code {
+            "25" => '%',
+            "09" => '\t',
+            "0A" => '\n',
+            "0D" => '\r',
+            _ => return None,
+        });
+        rest = &rest[at + 3..];
+    }
+    out.push_str(rest);
+    Some(out)
 }
 
 type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
@@ -366,5 +404,144 @@ impl Driver {
                 self.client.handle_closed(now, CloseReason::Network);
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn dir(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("walink-filestore-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn put(space: Space, key: &str, value: &[u8]) -> Change {
+        Change::Put(Record {
+            space,
+            key: key.to_owned(),
+            value: value.to_vec(),
+        })
+    }
+
+    #[test]
+    fn batches_survive_a_reopen_and_deletes_apply() {
+        let dir = dir("reopen");
+        let path = dir.join("store.tsv");
+        let mut store = FileStore::open(&path).unwrap();
+        assert!(store.is_empty());
+        store
+            .apply(&Batch {
+                changes: vec![
+                    put(Space::Device, "device", &[1, 2, 3]),
+                    put(Space::Session, "1.0@s.whatsapp.net", &[]),
+                    put(Space::PreKey, "7", &[0xff; 40]),
+                ],
+            })
+            .unwrap();
+        store
+            .apply(&Batch {
+                changes: vec![Change::Delete {
+                    space: Space::PreKey,
+                    key: "7".into(),
+                }],
+            })
+            .unwrap();
+        let again = FileStore::open(&path).unwrap();
+        assert_eq!(again.len(), 2);
+        let at_start = again.records_at_start();
+        assert_eq!(at_start.len(), 1, "sessions are loaded on demand");
+        assert_eq!(at_start[0].value, [1, 2, 3]);
+        let loaded = again.load(&[
+            RecordKey::new(Space::Session, "1.0@s.whatsapp.net"),
+            RecordKey::new(Space::PreKey, "7"),
+        ]);
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(loaded[0].key, "1.0@s.whatsapp.net");
+        assert!(loaded[0].value.is_empty());
+        let mut again = again;
+        again
+            .apply(&Batch {
+                changes: vec![Change::DeleteAll],
+            })
+            .unwrap();
+        assert!(FileStore::open(&path).unwrap().is_empty());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn keys_with_separators_round_trip() {
+        for key in ["plain", "a\tb", "line\nbreak\r", "100%", "%09", ""] {
+            assert_eq!(unescape(&escape(key)).as_deref(), Some(key));
+            assert!(!escape(key).contains(['\t', '\n', '\r']));
+        }
+        assert_eq!(unescape("%zz"), None);
+        assert_eq!(unescape("%2"), None);
+        let dir = dir("keys");
+        let path = dir.join("store.tsv");
+        let mut store = FileStore::open(&path).unwrap();
+        store
+            .apply(&Batch {
+                changes: vec![put(Space::Device, "odd\tkey\n%", &[1])],
+            })
+            .unwrap();
+        let again = FileStore::open(&path).unwrap();
+        assert_eq!(again.records_at_start()[0].key, "odd\tkey\n%");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_failed_write_changes_nothing() {
+        let dir = dir("failed");
+        let path = dir.join("store.tsv");
+        let mut store = FileStore::open(&path).unwrap();
+        store
+            .apply(&Batch {
+                changes: vec![put(Space::Device, "device", &[9])],
+            })
+            .unwrap();
+        // The directory disappears: the temporary file cannot be created.
+        fs::remove_dir_all(&dir).unwrap();
+        let error = store.apply(&Batch {
+            changes: vec![put(Space::Device, "device", &[10])],
+        });
+        assert!(matches!(error, Err(StoreError::Io { .. })));
+        assert_eq!(store.records_at_start()[0].value, [9]);
+    }
+
+    #[test]
+    fn damaged_files_are_refused_and_unknown_spaces_kept() {
+        let dir = dir("damaged");
+        let path = dir.join("store.tsv");
+        fs::write(&path, "device\tdevice\t0102\nsession\tx\tzz\n").unwrap();
+        assert!(matches!(
+            FileStore::open(&path),
+            Err(StoreError::Damaged { line: 2 })
+        ));
+        fs::write(&path, "device\tdevice\n").unwrap();
+        assert!(matches!(
+            FileStore::open(&path),
+            Err(StoreError::Damaged { line: 1 })
+        ));
+        let device = Space::Device.as_str();
+        fs::write(
+            &path,
+            format!("{device}\tdevice\t0102\nfuture-space\tk\t00\n"),
+        )
+        .unwrap();
+        let mut store = FileStore::open(&path).unwrap();
+        assert_eq!(store.len(), 2);
+        assert_eq!(store.records_at_start().len(), 1);
+        store.apply(&Batch { changes: vec![] }).unwrap();
+        assert!(
+            fs::read_to_string(&path)
+                .unwrap()
+                .contains("future-space\tk\t00")
+        );
+        let _ = fs::remove_dir_all(&dir);
     }
 }
