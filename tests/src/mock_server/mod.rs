@@ -2,7 +2,8 @@
 //! simulated server's bytes, and an HTTP control endpoint (JSON) that drives the simulated
 //! phone.
 //!
-//! Threads: one accepts websocket connections, one per websocket connection moves bytes, one
+//! Threads: one accepts websocket connections, two per websocket connection move bytes (one
+//! reads the socket, one owns the websocket state and writes), one
 //! accepts control connections (one short thread per request), and a single simulation thread
 //! owns the [`Backend`]. They talk over channels only, so the backend stays a plain sans-IO
 //! state machine driven with a real clock (Unix milliseconds) and one timer from its
@@ -13,8 +14,8 @@ pub mod http;
 pub mod process;
 pub mod sim_backend;
 
-use std::collections::HashMap;
-use std::io::{self, ErrorKind};
+use std::collections::{HashMap, VecDeque};
+use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,14 +23,17 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use tungstenite::handshake::HandshakeError;
 use tungstenite::protocol::WebSocket;
 use tungstenite::{Message, accept};
 
 pub use control::{ControlError, ControlRequest};
 
-/// How long a websocket connection thread waits for incoming bytes before it looks at its
-/// outgoing queue again: the worst added latency of a server frame.
-const SOCKET_POLL: Duration = Duration::from_millis(4);
+/// How long a new connection may take to send its websocket upgrade request.
+const UPGRADE_DEADLINE: Duration = Duration::from_secs(10);
+
+/// The most bytes one read of a socket takes.
+const READ_CHUNK: usize = 64 * 1024;
 
 /// How long a control request waits for the simulation thread's answer.
 const CONTROL_DEADLINE: Duration = Duration::from_secs(10);
@@ -99,10 +103,13 @@ enum ToSim {
     Stop,
 }
 
-/// What the simulation thread tells one connection's thread.
+/// What one connection's thread hears: from the simulation thread (`Send`, `Close`) and from
+/// the thread reading its socket (`Received`, `PeerGone`).
 enum ToSocket {
     Send(Vec<u8>),
     Close,
+    Received(Vec<u8>),
+    PeerGone,
 }
 
 /// Where a running mock server listens; stops it when dropped.
@@ -274,75 +281,155 @@ fn accept_websockets(listener: &TcpListener, to_sim: &Sender<ToSim>, stopping: &
     }
 }
 
+/// The socket side of one connection as tungstenite sees it: reads come from the bytes the
+/// reader thread handed over (`WouldBlock` when there are none yet), writes go straight to the
+/// socket. This lets one thread wait on a single channel for both directions, with no polling.
+struct Pipe {
+    inbox: VecDeque<u8>,
+    out: TcpStream,
+}
+
+impl Read for Pipe {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.inbox.is_empty() && !buf.is_empty() {
+            return Err(io::Error::from(ErrorKind::WouldBlock));
+        }
+        self.inbox.read(buf)
+    }
+}
+
+impl Write for Pipe {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.out.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Reads the socket and hands every chunk to the connection thread, until the socket ends.
+fn read_socket(mut stream: TcpStream, to_conn: &Sender<ToSocket>) {
+    let mut buffer = vec![0u8; READ_CHUNK];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => {
+                let _ = to_conn.send(ToSocket::PeerGone);
+                return;
+            }
+            Ok(read) => {
+                if to_conn
+                    .send(ToSocket::Received(buffer[..read].to_vec()))
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+    }
+}
+
 /// One websocket connection: the upgrade, then bytes both ways until either side closes.
 fn serve_websocket(stream: TcpStream, to_sim: &Sender<ToSim>) {
     let _ = stream.set_nodelay(true);
-    let Ok(mut socket) = accept(stream) else {
+    let (Ok(reader), Ok(writer)) = (stream.try_clone(), stream.try_clone()) else {
         return;
     };
-    if socket
-        .get_ref()
-        .set_read_timeout(Some(SOCKET_POLL))
+    let (to_conn, events) = mpsc::channel();
+    let from_reader = to_conn.clone();
+    if thread::Builder::new()
+        .name("mock-ws-read".into())
+        .spawn(move || read_socket(reader, &from_reader))
         .is_err()
     {
         return;
     }
-    let (to_socket, from_sim) = mpsc::channel();
-    let (reply, conn) = mpsc::channel();
-    if to_sim.send(ToSim::Opened { to_socket, reply }).is_err() {
-        return;
+    let pipe = Pipe {
+        inbox: VecDeque::new(),
+        out: writer,
+    };
+    if let Some(mut socket) = upgrade(pipe, &events) {
+        let (reply, conn) = mpsc::channel();
+        let opened = to_sim.send(ToSim::Opened {
+            to_socket: to_conn,
+            reply,
+        });
+        if let (Ok(()), Ok(conn)) = (opened, conn.recv()) {
+            let closed_by_server = pump_websocket(&mut socket, conn, to_sim, &events);
+            if !closed_by_server {
+                let _ = to_sim.send(ToSim::Closed(conn));
+            }
+        }
     }
-    let Ok(conn) = conn.recv() else { return };
-    let closed_by_server = pump_websocket(&mut socket, conn, to_sim, &from_sim);
-    if !closed_by_server {
-        let _ = to_sim.send(ToSim::Closed(conn));
+    // Ends the reader thread too.
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+}
+
+/// The websocket upgrade, fed with the bytes the reader thread hands over.
+fn upgrade(pipe: Pipe, events: &Receiver<ToSocket>) -> Option<WebSocket<Pipe>> {
+    let mut attempt = accept(pipe);
+    loop {
+        match attempt {
+            Ok(socket) => return Some(socket),
+            Err(HandshakeError::Failure(_)) => return None,
+            Err(HandshakeError::Interrupted(mut mid)) => {
+                match events.recv_timeout(UPGRADE_DEADLINE) {
+                    Ok(ToSocket::Received(bytes)) => {
+                        mid.get_mut().get_mut().inbox.extend(bytes);
+                    }
+                    _ => return None,
+                }
+                attempt = mid.handshake();
+            }
+        }
     }
 }
 
 /// Moves bytes until the connection ends; true when the server side asked to close it.
 fn pump_websocket(
-    socket: &mut WebSocket<TcpStream>,
+    socket: &mut WebSocket<Pipe>,
     conn: ConnId,
     to_sim: &Sender<ToSim>,
-    from_sim: &Receiver<ToSocket>,
+    events: &Receiver<ToSocket>,
 ) -> bool {
     loop {
-        loop {
-            match from_sim.try_recv() {
-                Ok(ToSocket::Send(bytes)) => {
-                    if socket.send(Message::Binary(bytes.into())).is_err() {
-                        return false;
-                    }
-                }
-                Ok(ToSocket::Close) | Err(mpsc::TryRecvError::Disconnected) => {
-                    let _ = socket.close(None);
-                    let _ = socket.flush();
-                    let _ = socket.get_ref().shutdown(std::net::Shutdown::Both);
-                    return true;
-                }
-                Err(mpsc::TryRecvError::Empty) => break,
-            }
-        }
-        match socket.read() {
-            Ok(Message::Binary(bytes)) => {
-                if to_sim.send(ToSim::Bytes(conn, bytes.to_vec())).is_err() {
+        match events.recv() {
+            Ok(ToSocket::Send(bytes)) => {
+                if socket.send(Message::Binary(bytes.into())).is_err() {
                     return false;
                 }
             }
-            Ok(Message::Close(_)) => return false,
-            Ok(_) => {}
-            Err(tungstenite::Error::Io(error))
-                if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
-            {
-                // Nothing arrived: flush any queued control frame (a pong) and look again.
-                match socket.flush() {
-                    Ok(()) => {}
-                    Err(tungstenite::Error::Io(error))
-                        if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-                    Err(_) => return false,
+            Ok(ToSocket::Close) | Err(_) => {
+                let _ = socket.close(None);
+                let _ = socket.flush();
+                return true;
+            }
+            Ok(ToSocket::PeerGone) => return false,
+            Ok(ToSocket::Received(bytes)) => {
+                socket.get_mut().inbox.extend(bytes);
+                loop {
+                    match socket.read() {
+                        Ok(Message::Binary(bytes)) => {
+                            if to_sim.send(ToSim::Bytes(conn, bytes.to_vec())).is_err() {
+                                return false;
+                            }
+                        }
+                        Ok(Message::Close(_)) => {
+                            let _ = socket.flush();
+                            return false;
+                        }
+                        Ok(_) => {}
+                        Err(tungstenite::Error::Io(error))
+                            if error.kind() == ErrorKind::WouldBlock =>
+                        {
+                            // All bytes used; answer any queued control frame (a pong).
+                            let _ = socket.flush();
+                            break;
+                        }
+                        Err(_) => return false,
+                    }
                 }
             }
-            Err(_) => return false,
         }
     }
 }
