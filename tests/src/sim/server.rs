@@ -51,7 +51,8 @@ pub const HANDSHAKE_TIMEOUT_MS: u64 = 20_000;
 pub const IDLE_TIMEOUT_MS: u64 = 120_000;
 /// Largest frame the server accepts from a client.
 pub const MAX_CLIENT_FRAME: usize = 4 << 20;
-/// Stanzas kept per offline device; older ones are dropped beyond it.
+/// Stanzas kept per device, queued or delivered and not acknowledged (each list); older ones
+/// are dropped beyond it.
 pub const MAX_OFFLINE_QUEUE: usize = 10_000;
 
 /// One client connection.
@@ -1779,6 +1780,9 @@ impl Server {
         };
         match conn {
             Some(conn) => {
+                if target.unacked.len() >= MAX_OFFLINE_QUEUE {
+                    target.unacked.remove(0);
+                }
                 target.unacked.push(stanza.clone());
                 self.send(conn, &stanza);
             }
