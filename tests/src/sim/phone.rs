@@ -34,6 +34,8 @@ use super::rng::SimRng;
 pub const QR_PREFIX: &str = "https://wa.me/settings/linked_devices#";
 /// One-time prekeys the phone publishes for other devices to start sessions with it.
 pub const PHONE_PREKEYS: u32 = 50;
+/// Sent messages the phone keeps for retry requests.
+pub const PHONE_OUTBOX: usize = 1000;
 /// Prefix of the account signature (E2EE accounts).
 const ACCOUNT_SIGNATURE_PREFIX: [u8; 2] = [6, 0];
 /// Prefix of the device signature.
@@ -224,6 +226,8 @@ impl PreKeySource for PhoneKeys<'_> {
 
 /// The simulated primary phone.
 pub struct Phone {
+    /// What the phone sent, by message id and recipient address, for retry requests.
+    outbox: BTreeMap<String, BTreeMap<String, wa::Message>>,
     sessions: BTreeMap<String, SessionRecord>,
     sender_keys: BTreeMap<(String, String), SenderKeyRecord>,
     inbox: Vec<PhoneMessage>,
@@ -284,6 +288,7 @@ impl Phone {
             prekeys,
             rng,
             link: None,
+            outbox: BTreeMap::new(),
             sessions: BTreeMap::new(),
             sender_keys: BTreeMap::new(),
             inbox: Vec::new(),
@@ -468,6 +473,23 @@ impl Phone {
         self.sessions.insert(address.to_owned(), record);
         let unpadded = unpad(&plaintext).map_err(|error| PhoneError::Signal(error.to_string()))?;
         wa::Message::decode(unpadded).map_err(|_| PhoneError::Malformed("wa.Message"))
+    }
+
+    /// Keeps what was sent to `address` as message `id`, so that a retry request can be
+    /// answered (the oldest ids are forgotten beyond [`PHONE_OUTBOX`]).
+    pub fn remember_sent(&mut self, id: &str, address: &str, message: &wa::Message) {
+        self.outbox
+            .entry(id.to_owned())
+            .or_default()
+            .insert(address.to_owned(), message.clone());
+        while self.outbox.len() > PHONE_OUTBOX {
+            self.outbox.pop_first();
+        }
+    }
+
+    /// What was sent to `address` as message `id`, if it is still kept.
+    pub fn sent(&self, id: &str, address: &str) -> Option<&wa::Message> {
+        self.outbox.get(id)?.get(address)
     }
 
     /// Every message the phone received, in arrival order.
