@@ -172,3 +172,46 @@ fn a_removed_device_is_logged_out() {
         Some(State::LoggedOut)
     )));
 }
+
+/// Delivery is at-least-once across failures: texts the phone sends while the client is
+/// offline, and one whose connection is cut right after delivery, all reach the client and are
+/// acknowledged; the server keeps nothing once the client acked.
+#[test]
+fn phone_texts_reach_the_client_across_outages() {
+    let mut world = world(5, Faults::none());
+    let client = world.add_client(config());
+    pair_by_qr(&mut world, client);
+    let deadline = world.now + 10_000;
+    world.run_until(deadline, |_| false);
+
+    // Offline: the host is down (the client dropped), two texts arrive meanwhile.
+    world.drop_connection(client);
+    world
+        .server
+        .phone_send_text(world.now, USER, USER, "first")
+        .unwrap();
+    world
+        .server
+        .phone_send_text(world.now, USER, USER, "second")
+        .unwrap();
+    world.flush();
+    let device = |w: &World| w.server.account(USER).unwrap().devices[&1].clone();
+    let pending = |w: &World| device(w).offline.len() + device(w).unacked.len();
+    assert_eq!(pending(&world), 2);
+    let deadline = world.now + 120_000;
+    assert!(world.run_until(deadline, |w| connected(w, client)
+        && device(w).offline.is_empty()
+        && device(w).unacked.is_empty()));
+
+    // Online: a third text, then the link is cut before the ack could leave.
+    world
+        .server
+        .phone_send_text(world.now, USER, USER, "third")
+        .unwrap();
+    world.flush();
+    assert_eq!(pending(&world), 1);
+    world.drop_connection(client);
+    let deadline = world.now + 120_000;
+    assert!(world.run_until(deadline, |w| connected(w, client) && pending(w) == 0));
+    assert!(world.server.device_conn(USER, 1).is_some());
+}

@@ -1179,3 +1179,92 @@ fn the_phone_reads_a_sender_key_group_message() {
     assert_eq!(inbox[0].chat, group.to_string());
     assert_eq!(inbox[0].error, None);
 }
+
+/// A companion that could not decrypt a phone's message asks again with a retry receipt
+/// carrying fresh keys; the phone starts a new session from them and resends to that device
+/// only, with the retry count.
+#[test]
+fn the_phone_answers_a_retry_receipt() {
+    use prost::Message as _;
+    use walink_core::proto::wa;
+    use walink_core::signal::{IdentityKeyPair, PrivateKey, SessionRecord, unpad};
+    use walink_sim::sim::SimRng;
+
+    const BOB: &str = "15550002222";
+    let mut net = net_with_account(19);
+    net.server.create_account(BOB, "Bob").unwrap();
+    let alice = Keys::new(10);
+    let a = pair_by_qr(&mut net, &alice, 20);
+    let conn = login(&mut net, &alice, a, 21);
+    let _ = net.take(conn, "ib");
+    let id = net
+        .server
+        .phone_send_text(net.now, BOB, USER, "again please")
+        .unwrap();
+    let first = net.take(conn, "message");
+    assert!(first.child("enc").unwrap().attr_str("count").is_none());
+
+    // Pretend the first copy failed: ask again with a fresh one-time prekey (id 100).
+    let fresh = walink_core::pair::KeyPair::from_private([100; 32]);
+    net.send(
+        conn,
+        &Node::new("receipt")
+            .attr("id", id.clone())
+            .attr("to", Jid::new(BOB, "s.whatsapp.net"))
+            .attr("type", "retry")
+            .children_from([
+                Node::new("retry")
+                    .attr("count", "1")
+                    .attr("id", id.clone())
+                    .attr("t", "1800000000")
+                    .attr("v", "1")
+                    .attr("error", "0"),
+                bytes("registration", 4242u32.to_be_bytes().to_vec()),
+                Node::new("keys").children_from([
+                    bytes("type", vec![5]),
+                    bytes("identity", alice.identity.public().to_vec()),
+                    Node::new("key").children_from([
+                        bytes("id", vec![0, 0, 100]),
+                        bytes("value", fresh.public().to_vec()),
+                    ]),
+                    Node::new("skey").children_from([
+                        bytes("id", vec![0, 0, 1]),
+                        bytes("value", alice.registration.signed_prekey_public.to_vec()),
+                        bytes(
+                            "signature",
+                            alice.registration.signed_prekey_signature.to_vec(),
+                        ),
+                    ]),
+                ]),
+            ]),
+    );
+    let _ = net.take(conn, "ack");
+    let resent = net.take(conn, "message");
+    assert_eq!(resent.attr_str("id"), Some(id.as_str()));
+    assert_eq!(
+        resent.attr_jid("from"),
+        Some(Jid::new(BOB, "s.whatsapp.net"))
+    );
+    let enc = resent.child("enc").unwrap();
+    assert_eq!(enc.attr_str("count"), Some("1"));
+    assert_eq!(enc.attr_str("type"), Some("pkmsg"));
+    let identity = IdentityKeyPair::from_private(PrivateKey::from_bytes(alice.identity_private));
+    let keys = CompanionPreKeys {
+        signed_id: 1,
+        signed_private: [11; 32],
+    };
+    let done = SessionRecord::new()
+        .decrypt_pre_key_message(
+            enc.content_bytes().unwrap(),
+            &identity,
+            4242,
+            &keys,
+            &mut SimRng::from_u64(3),
+        )
+        .unwrap();
+    assert_eq!(done.consumed_pre_key.map(|k| k.0), Some(100));
+    let message = wa::Message::decode(unpad(&done.plaintext).unwrap()).unwrap();
+    assert_eq!(message.conversation.as_deref(), Some("again please"));
+    // Nobody else got the resend.
+    assert!(net.probes[&conn].inbox.iter().all(|n| n.tag != "message"));
+}

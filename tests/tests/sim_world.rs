@@ -51,7 +51,8 @@ struct Outcome {
 }
 
 /// One seeded run: a client pairs by QR (the phone scans whatever QR is current), then lives
-/// on a hostile network for a while; it must end logged in.
+/// on a hostile network for a while as the phone writes to it; it must end logged in with
+/// every text acknowledged (the server keeps nothing queued).
 fn run(seed: u64, faults: Faults) -> Outcome {
     println!("sim seed: {seed:#x}");
     let mut world = World::new(seed, T0, faults);
@@ -91,11 +92,27 @@ fn run(seed: u64, faults: Faults) -> Outcome {
                     .any(|e| matches!(e, Event::Paired { .. }))
         });
     }
-    // Live a while under the faults, then calm down and expect a logged-in client.
-    world.run_for(10 * 60 * 1000);
+    // Live a while under the faults, the phone writing every minute, then calm down and
+    // expect a logged-in client that acknowledged every text.
+    for minute in 0..10 {
+        let _ = world
+            .server
+            .phone_send_text(world.now, USER, USER, &format!("minute {minute}"));
+        world.flush();
+        world.run_for(60 * 1000);
+    }
     let calm = world.now + 5 * 60 * 1000;
+    let pending = |w: &World| {
+        w.server
+            .account(USER)
+            .unwrap()
+            .devices
+            .values()
+            .map(|d| d.offline.len() + d.unacked.len())
+            .sum::<usize>()
+    };
     let connected = world.run_until(calm, |w| {
-        matches!(w.client_state(client), Some(State::Connected))
+        matches!(w.client_state(client), Some(State::Connected)) && pending(w) == 0
     });
     let hash = world.transcript_hash();
     let faults = world

@@ -34,6 +34,8 @@ use super::rng::SimRng;
 pub const QR_PREFIX: &str = "https://wa.me/settings/linked_devices#";
 /// One-time prekeys the phone publishes for other devices to start sessions with it.
 pub const PHONE_PREKEYS: u32 = 50;
+/// Sent messages the phone keeps for retry requests.
+pub const PHONE_OUTBOX: usize = 1000;
 /// Prefix of the account signature (E2EE accounts).
 const ACCOUNT_SIGNATURE_PREFIX: [u8; 2] = [6, 0];
 /// Prefix of the device signature.
@@ -224,6 +226,8 @@ impl PreKeySource for PhoneKeys<'_> {
 
 /// The simulated primary phone.
 pub struct Phone {
+    /// What the phone sent, by message id and recipient address, for retry requests.
+    outbox: BTreeMap<String, BTreeMap<String, wa::Message>>,
     sessions: BTreeMap<String, SessionRecord>,
     sender_keys: BTreeMap<(String, String), SenderKeyRecord>,
     inbox: Vec<PhoneMessage>,
@@ -284,6 +288,7 @@ impl Phone {
             prekeys,
             rng,
             link: None,
+            outbox: BTreeMap::new(),
             sessions: BTreeMap::new(),
             sender_keys: BTreeMap::new(),
             inbox: Vec::new(),
@@ -468,6 +473,23 @@ impl Phone {
         self.sessions.insert(address.to_owned(), record);
         let unpadded = unpad(&plaintext).map_err(|error| PhoneError::Signal(error.to_string()))?;
         wa::Message::decode(unpadded).map_err(|_| PhoneError::Malformed("wa.Message"))
+    }
+
+    /// Keeps what was sent to `address` as message `id`, so that a retry request can be
+    /// answered (the oldest ids are forgotten beyond [`PHONE_OUTBOX`]).
+    pub fn remember_sent(&mut self, id: &str, address: &str, message: &wa::Message) {
+        self.outbox
+            .entry(id.to_owned())
+            .or_default()
+            .insert(address.to_owned(), message.clone());
+        while self.outbox.len() > PHONE_OUTBOX {
+            self.outbox.pop_first();
+        }
+    }
+
+    /// What was sent to `address` as message `id`, if it is still kept.
+    pub fn sent(&self, id: &str, address: &str) -> Option<&wa::Message> {
+        self.outbox.get(id)?.get(address)
     }
 
     /// Every message the phone received, in arrival order.
@@ -701,4 +723,91 @@ fn hmac_sha256(key: &[u8; 32], data: &[u8]) -> Option<[u8; 32]> {
     let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(key).ok()?;
     mac.update(data);
     Some(mac.finalize().into_bytes().into())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn b64(byte: u8) -> String {
+        STANDARD.encode([byte; 32])
+    }
+
+    #[test]
+    fn qr_with_and_without_prefix() {
+        let body = format!("2@ref,{},{},{},1", b64(1), b64(2), b64(3));
+        let plain = QrScan::parse(&body).unwrap();
+        let prefixed = QrScan::parse(&format!("{QR_PREFIX}{body}")).unwrap();
+        assert_eq!(plain, prefixed);
+        assert_eq!(plain.reference, "2@ref");
+        assert_eq!(plain.noise_public, [1; 32]);
+        assert_eq!(plain.identity_public, [2; 32]);
+        assert_eq!(plain.adv_secret, [3; 32]);
+        assert_eq!(plain.client_type, '1');
+    }
+
+    #[test]
+    fn malformed_qrs_are_refused() {
+        let good = [b64(1), b64(2), b64(3)];
+        for text in [
+            format!("2@ref,{},{},{}", good[0], good[1], good[2]),
+            format!("2@ref,{},{},{},1,extra", good[0], good[1], good[2]),
+            format!(",{},{},{},1", good[0], good[1], good[2]),
+            format!(
+                "2@ref,{},{},{},1",
+                STANDARD.encode([1; 31]),
+                good[1],
+                good[2]
+            ),
+            format!("2@ref,not base64!,{},{},1", good[1], good[2]),
+            format!("2@ref,{},{},{},12", good[0], good[1], good[2]),
+        ] {
+            assert!(
+                matches!(QrScan::parse(&text), Err(PhoneError::MalformedQr(_))),
+                "{text}"
+            );
+        }
+        let unknown = format!("2@ref,{},{},{},0", good[0], good[1], good[2]);
+        assert_eq!(QrScan::parse(&unknown), Err(PhoneError::BadClientType('0')));
+    }
+
+    #[test]
+    fn client_types_follow_the_platform() {
+        assert_eq!(client_type_of_platform(1), '1'); // Chrome
+        assert_eq!(client_type_of_platform(6), '2'); // Edge
+        assert_eq!(client_type_of_platform(2), '3'); // Firefox
+        assert_eq!(client_type_of_platform(7), '7'); // Desktop
+        assert_eq!(client_type_of_platform(21), '8'); // UWP
+        assert_eq!(client_type_of_platform(0), '9');
+    }
+
+    #[test]
+    fn issued_identity_verifies_and_only_the_right_reply_passes() {
+        let mut phone = Phone::new([4; 32]);
+        let companion = walink_core::pair::KeyPair::from_private([5; 32]);
+        let secret = walink_core::pair::AdvSecret::new([6; 32]);
+        let issued =
+            phone.issue_identity(companion.public(), secret.as_bytes(), 77, 3, 1_700_000_000);
+        let verified = walink_core::pair::verify_device_identity(
+            &issued.container,
+            &secret,
+            &companion,
+            &[8; 64],
+        )
+        .unwrap();
+        assert_eq!(verified.key_index, 3);
+        assert_eq!(verified.primary_identity_key, phone.identity_public());
+        assert!(phone.check_device_signature(&verified.reply, &issued.details, companion.public()));
+        let other = walink_core::pair::KeyPair::from_private([9; 32]);
+        assert!(!phone.check_device_signature(&verified.reply, &issued.details, other.public()));
+        assert!(!phone.check_device_signature(
+            &verified.reply,
+            b"other details",
+            companion.public()
+        ));
+        // The stored form (with the account key) is not a valid reply.
+        let stored = verified.signed_identity.encode_to_vec();
+        assert!(!phone.check_device_signature(&stored, &issued.details, companion.public()));
+    }
 }

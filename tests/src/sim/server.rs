@@ -51,7 +51,8 @@ pub const HANDSHAKE_TIMEOUT_MS: u64 = 20_000;
 pub const IDLE_TIMEOUT_MS: u64 = 120_000;
 /// Largest frame the server accepts from a client.
 pub const MAX_CLIENT_FRAME: usize = 4 << 20;
-/// Stanzas kept per offline device; older ones are dropped beyond it.
+/// Stanzas kept per device, queued or delivered and not acknowledged (each list); older ones
+/// are dropped beyond it.
 pub const MAX_OFFLINE_QUEUE: usize = 10_000;
 
 /// One client connection.
@@ -818,8 +819,9 @@ impl Server {
             if let Some(bundle) = bundle {
                 phone.start_session(&address, &bundle)?;
             }
-            let (enc_type, ciphertext) =
-                phone.encrypt(&address, if own { &mirrored } else { &plain })?;
+            let content = if own { &mirrored } else { &plain };
+            phone.remember_sent(&id, &address, content);
+            let (enc_type, ciphertext) = phone.encrypt(&address, content)?;
             let mut stanza = Node::new("message")
                 .attr("from", from.clone())
                 .attr("id", id.clone())
@@ -841,6 +843,68 @@ impl Server {
     /// What the phone of `user` received, in arrival order.
     pub fn phone_messages(&self, user: &str) -> Option<&[PhoneMessage]> {
         self.accounts.get(user).map(|a| a.phone.inbox())
+    }
+
+    /// The phone of `user` answers a retry receipt: it starts a fresh session from the keys the
+    /// requesting device sent and sends the message again to that device only, with the
+    /// retry `count` on its `enc`.
+    fn phone_retry(&mut self, user: &str, receipt: &Node) {
+        let (Some(requester), Some(id)) = (receipt.attr_jid("from"), receipt.attr_str("id")) else {
+            return;
+        };
+        let count = receipt
+            .child("retry")
+            .and_then(|r| r.attr_str("count"))
+            .unwrap_or("1")
+            .to_owned();
+        let Some(requester_user) = self.resolve_user(&requester.to_non_device()) else {
+            return;
+        };
+        let address = Jid::device(
+            requester_user.clone(),
+            requester.device,
+            DEFAULT_USER_SERVER,
+        )
+        .to_string();
+        let bundle = (|| {
+            let registration = be_u32(child_bytes(receipt, "registration")?)?;
+            bundle_from_node(receipt.child("keys")?, registration)
+        })();
+        let Some(account) = self.accounts.get_mut(user) else {
+            return;
+        };
+        let Some(message) = account.phone.sent(id, &address).cloned() else {
+            return;
+        };
+        if let Some(bundle) = bundle
+            && account.phone.start_session(&address, &bundle).is_err()
+        {
+            return;
+        }
+        let Ok((enc_type, ciphertext)) = account.phone.encrypt(&address, &message) else {
+            return;
+        };
+        let own = requester_user == user;
+        let mut stanza = Node::new("message")
+            .attr("from", account.jid())
+            .attr("id", id.to_owned())
+            .attr("type", "text")
+            .attr("t", receipt.attr_str("t").unwrap_or("0").to_owned())
+            .attr("notify", account.push_name.clone());
+        if own
+            && let Some(destination) = message
+                .device_sent_message
+                .as_ref()
+                .and_then(|sent| sent.destination_jid.clone())
+        {
+            stanza = stanza.attr("recipient", destination);
+        }
+        let stanza = stanza.children_from([Node::new("enc")
+            .attr("v", "2")
+            .attr("type", enc_type)
+            .attr("count", count)
+            .bytes(ciphertext)]);
+        self.deliver(&requester_user, requester.device, stanza);
     }
 
     /// The phone of `user` handles a message stanza: decrypts it and sends a delivery
@@ -1764,6 +1828,8 @@ impl Server {
             // The phone is always online and handles its stanzas at once.
             if stanza.tag == "message" {
                 self.phone_receive(user, &stanza);
+            } else if stanza.tag == "receipt" && stanza.attr_str("type") == Some("retry") {
+                self.phone_retry(user, &stanza);
             }
             return;
         }
@@ -1779,6 +1845,9 @@ impl Server {
         };
         match conn {
             Some(conn) => {
+                if target.unacked.len() >= MAX_OFFLINE_QUEUE {
+                    target.unacked.remove(0);
+                }
                 target.unacked.push(stanza.clone());
                 self.send(conn, &stanza);
             }
@@ -2155,6 +2224,32 @@ fn bundle_of(device: &mut Device) -> walink_core::signal::PreKeyBundle {
         signed_pre_key_signature: device.signed_prekey.signature,
         pre_key,
     }
+}
+
+/// A bundle from a node holding `identity`, `skey` and optionally `key` (a prekey fetch's
+/// `<user>` or a retry receipt's `<keys>`), with the registration id given.
+fn bundle_from_node(
+    node: &Node,
+    registration_id: u32,
+) -> Option<walink_core::signal::PreKeyBundle> {
+    use walink_core::signal::{IdentityKey, PreKeyId, PublicKey, SignedPreKeyId};
+    let identity: [u8; 32] = child_array(node, "identity")?;
+    let skey = parse_signed_prekey(node.child("skey")?)?;
+    let pre_key = match node.child("key") {
+        Some(key) => Some((
+            PreKeyId(be_u32(child_bytes(key, "id")?)?),
+            PublicKey::from_raw(child_array(key, "value")?),
+        )),
+        None => None,
+    };
+    Some(walink_core::signal::PreKeyBundle {
+        registration_id,
+        identity_key: IdentityKey(PublicKey::from_raw(identity)),
+        signed_pre_key_id: SignedPreKeyId(skey.id),
+        signed_pre_key: PublicKey::from_raw(skey.public),
+        signed_pre_key_signature: skey.signature,
+        pre_key,
+    })
 }
 
 fn parse_signed_prekey(node: &Node) -> Option<SignedPreKey> {
