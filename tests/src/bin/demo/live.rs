@@ -5,7 +5,8 @@
 //! 3. pair-success, the 515 restart, login: the client reaches `Connected`;
 //! 4. the host "restarts": the client is rebuilt from its file store and logs in without a QR;
 //! 5. Alice's walink client and Bob's simulated phone exchange texts both ways;
-//! 6. the phone unlinks the device: the client is logged out.
+//! 6. the phone unlinks the device: the client is logged out;
+//! 7. a new client links the account again by pairing code (the phone types the code).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -176,6 +177,42 @@ pub fn run() -> Result<(), Failure> {
         "logout after the device was removed",
         |event| is_state(event, &State::LoggedOut),
     )?;
+
+    // Link again, this time by pairing code: the client asks for a code, the phone "types" it.
+    drop(client);
+    let code_store = dir.0.join("store-code.tsv");
+    let store = FileStore::open(&code_store).map_err(fail)?;
+    let mut client = Driver::new(config(), store, &server.ws_url).map_err(fail)?;
+    log.line(
+        "host",
+        "a new client links the account again, by pairing code",
+    );
+    wait(&log, &mut client, "the pairing screen", |event| {
+        matches!(event, Event::Qr { .. })
+    })?;
+    client
+        .command(Command::PairWithCode {
+            phone: format!("+{phone}"),
+        })
+        .map_err(fail)?;
+    let Event::PairingCode { code } = wait(&log, &mut client, "a pairing code", |event| {
+        matches!(event, Event::PairingCode { .. })
+    })?
+    else {
+        return Err(fail("no pairing code"));
+    };
+    control(
+        &format!("/accounts/{phone}/code"),
+        Some(json!({ "code": code })),
+    )?;
+    wait(&log, &mut client, "pairing by code", |event| {
+        matches!(event, Event::Paired { .. })
+    })?;
+    wait(&log, &mut client, "login after pairing by code", |event| {
+        is_state(event, &State::Connected)
+    })?;
+    control(&format!("/accounts/{phone}/devices"), None)?;
+
     let (status, events) = http::call(server.control_addr, "/events", None)
         .map_err(|error| fail(format!("control /events: {error}")))?;
     if status != 200 {
@@ -328,6 +365,7 @@ fn describe(event: &Event) -> String {
             message.text.as_deref().unwrap_or("(no text)")
         ),
         Event::CommandDone { id, result } => format!("command {} done: {result:?}", id.0),
+        Event::PairingCode { code } => format!("pairing code {code}"),
         other => format!("{other:?}"),
     }
 }
