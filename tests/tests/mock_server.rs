@@ -314,3 +314,50 @@ fn phones_exchange_texts_through_the_control_endpoint() {
     let (status, _) = call(control, "/accounts/19990000000/messages", None);
     assert_eq!(status, 404);
 }
+
+#[test]
+fn a_server_restart_and_a_refused_login_are_survived() {
+    let server = MockServer::start(SimBackend::new(14), 0, 0).unwrap();
+    let control = server.control_addr();
+    ok(
+        control,
+        "/accounts",
+        Some(json!({ "phone": "15550005555" })),
+    );
+    let store = StoreFile::new("restart");
+    let (mut driver, _) = pair(control, &server.ws_url(), &store, "15550005555");
+    // The next login is refused with 503; then the server restarts and drops the connection.
+    ok(control, "/fail-next-login", Some(json!({ "reason": 503 })));
+    assert_eq!(
+        ok(control, "/restart", Some(json!({}))),
+        json!({ "restarted": true })
+    );
+    let mut refused = false;
+    driver
+        .wait_for(
+            Duration::from_secs(60),
+            |e| is_state(e, &State::Connected),
+            |e| {
+                refused |= matches!(
+                    e,
+                    Event::State { reason, .. } if format!("{reason:?}").contains("503")
+                );
+            },
+        )
+        .unwrap();
+    assert!(
+        refused,
+        "the 503 failure was seen before the login succeeded"
+    );
+    let events = ok(control, "/events", None);
+    assert!(
+        events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e.as_str().unwrap().contains("LoginRefused")),
+        "{events}"
+    );
+    let (status, _) = call(control, "/fail-next-login", Some(json!({ "reason": "x" })));
+    assert_eq!(status, 400);
+}

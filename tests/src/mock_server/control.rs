@@ -15,6 +15,8 @@
 //! | POST | `/stream-error` | `{"code", "device"? , "conn"?}` | the server ends a stream with this code |
 //! | GET | `/connections` | | the open connections and who is logged in on each |
 //! | GET | `/events` | | the simulation's recent events, oldest first |
+//! | POST | `/restart` | | the server restarts: every connection drops |
+//! | POST | `/fail-next-login` | `{"reason"}` | the next login gets `<failure reason>` |
 
 use serde_json::Value;
 
@@ -87,6 +89,13 @@ pub enum ControlRequest {
     ListConnections,
     /// What happened in the simulation so far (the most recent events, bounded).
     Events,
+    /// The server restarts: every connection drops without a word; accounts and devices stay.
+    Restart,
+    /// The next login is refused with `<failure reason>` (405 outdated, 403 locked, 503, ...).
+    FailNextLogin {
+        /// The failure reason.
+        reason: u16,
+    },
 }
 
 /// Why a control request failed, split by who is at fault.
@@ -203,6 +212,16 @@ pub fn parse(request: &Request) -> Result<ControlRequest, ControlError> {
         }
         ("GET", ["connections"]) => Ok(ControlRequest::ListConnections),
         ("GET", ["events"]) => Ok(ControlRequest::Events),
+        ("POST", ["restart"]) => Ok(ControlRequest::Restart),
+        ("POST", ["fail-next-login"]) => {
+            let body = body()?;
+            let reason = body
+                .get("reason")
+                .and_then(Value::as_u64)
+                .and_then(|reason| u16::try_from(reason).ok())
+                .ok_or_else(|| ControlError::BadRequest("\"reason\" must be a number".into()))?;
+            Ok(ControlRequest::FailNextLogin { reason })
+        }
         _ => Err(ControlError::NoRoute(format!("{method} {}", request.path))),
     }
 }

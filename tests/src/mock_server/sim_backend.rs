@@ -288,6 +288,14 @@ impl Backend for SimBackend {
                 "dropped": self.dropped_events,
                 "events": self.events.iter().collect::<Vec<_>>(),
             })),
+            ControlRequest::Restart => {
+                self.server.restart();
+                Ok(json!({ "restarted": true }))
+            }
+            ControlRequest::FailNextLogin { reason } => {
+                self.server.fail_next_login(reason);
+                Ok(json!({ "reason": reason }))
+            }
             ControlRequest::SendText { account, to, text } => self
                 .server
                 .phone_send_text(now, &account, &to, &text)
