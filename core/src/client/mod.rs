@@ -1,1 +1,3 @@
 //! The `Client` state machine that ties every protocol layer together.
+
+pub mod messaging;
