@@ -119,8 +119,17 @@ pub fn parse_message(node: &Node, own: &OwnIdentity) -> Result<IncomingStanza, M
             .map_err(|_| MessagingError::Malformed("bad participant"))?;
         (sender, from.to_string(), Some(from.to_string()))
     } else {
-        let sender =
+        let mut sender =
             DeviceAddress::from_jid(&from).map_err(|_| MessagingError::Malformed("bad from"))?;
+        // Tolerated: a server that names the sending device in `participant` and the account in
+        // `from` (the real server puts the device in `from`).
+        if let Some(device) = node
+            .attr_jid("participant")
+            .and_then(|jid| DeviceAddress::from_jid(&jid).ok())
+            .filter(|device| device.user == sender.user && device.lid == sender.lid)
+        {
+            sender = device;
+        }
         let chat = match node.attr_jid("recipient") {
             Some(recipient) => {
                 if !own.is_own_user(&sender) {
