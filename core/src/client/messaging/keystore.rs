@@ -21,7 +21,7 @@ use crate::limits::{MESSAGING_MAX_RETRIES, MESSAGING_RETRY_BUFFER, MESSAGING_RET
 use crate::proto::walink as pb;
 use crate::signal::{
     CiphertextMessage, DecryptError, EncryptError, IdentityKey, IdentityKeyPair, PreKeyBundle,
-    PreKeyId, PreKeySource, RecordError, SenderKeyDistributionMessage, SenderKeyRecord,
+    PreKeyId, PreKeySource, PublicKey, RecordError, SenderKeyDistributionMessage, SenderKeyRecord,
     SessionRecord,
 };
 
@@ -187,8 +187,12 @@ impl Keystore {
                 let record =
                     pb::IdentityRecord::decode(value).map_err(|_| RecordError::BadProtobuf)?;
                 check_format(record.format_version)?;
-                let identity = IdentityKey::deserialize(&record.identity_key.unwrap_or_default())
-                    .map_err(|_| RecordError::BadField("identity_key"))?;
+                let raw: [u8; 32] = record
+                    .public_key
+                    .as_deref()
+                    .and_then(|key| key.try_into().ok())
+                    .ok_or(RecordError::BadField("public_key"))?;
+                let identity = IdentityKey(PublicKey::from_raw(raw));
                 self.identities.insert(address, identity);
             }
             RecordSpace::SenderKey => {
@@ -329,7 +333,7 @@ impl Keystore {
             value: Some(
                 pb::IdentityRecord {
                     format_version: Some(MESSAGING_RECORD_FORMAT),
-                    identity_key: Some(identity.serialize().to_vec()),
+                    public_key: Some(identity.0.raw().to_vec()),
                 }
                 .encode_to_vec(),
             ),
