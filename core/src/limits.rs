@@ -172,3 +172,7 @@ pub const MESSAGING_MAX_DEVICES_PER_USER: usize = 64;
 /// Recipient devices a single outgoing message fans out to (a 1,024-member group with a few
 /// devices each).
 pub const MESSAGING_MAX_FANOUT: usize = 8_192;
+
+/// Incoming message stanzas parked while their records load; more are nacked (the server
+/// delivers them again later). Also bounds the per-message retry counters kept in memory.
+pub const MESSAGING_MAX_PARKED: usize = 1_024;
