@@ -135,6 +135,25 @@ fn pairs_logs_in_restarts_and_is_removed_in_process() {
         "{connections}"
     );
 
+    // Another account's phone writes: the client decrypts the text.
+    ok(
+        control,
+        "/accounts",
+        Some(json!({ "phone": "15550001112" })),
+    );
+    ok(
+        control,
+        "/accounts/15550001112/send",
+        Some(json!({ "to": "15550001111", "text": "over the wire" })),
+    );
+    let Event::Message(message) = wait(&mut driver, "a text", |e| {
+        matches!(e, Event::Message(_) | Event::DecryptFailed(_))
+    }) else {
+        panic!("the text did not decrypt")
+    };
+    assert_eq!(message.text.as_deref(), Some("over the wire"));
+    assert_eq!(message.sender.to_string(), "15550001112@s.whatsapp.net");
+
     // A 515 injected through the control endpoint: the client reconnects and logs in again.
     ok(
         control,
