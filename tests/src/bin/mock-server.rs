@@ -101,3 +101,48 @@ fn main() -> ExitCode {
         std::thread::park();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+
+    fn args(list: &[&str]) -> impl Iterator<Item = String> {
+        list.iter()
+            .map(|arg| (*arg).to_owned())
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+
+    #[test]
+    fn options() {
+        let options = parse(args(&[
+            "--port",
+            "4000",
+            "--seed",
+            "9",
+            "--until-stdin-closes",
+        ]))
+        .unwrap_or_else(|error| unreachable!("{error}"));
+        assert_eq!(
+            (
+                options.port,
+                options.control_port,
+                options.seed,
+                options.until_stdin_closes
+            ),
+            (4000, 0, 9, true)
+        );
+        let defaults = parse(args(&[])).unwrap_or_else(|error| unreachable!("{error}"));
+        assert_eq!((defaults.port, defaults.seed), (0, 1));
+        for bad in [
+            &["--port"][..],
+            &["--port", "70000"],
+            &["--seed", "-1"],
+            &["--control-port", "x"],
+            &["--verbose"],
+        ] {
+            assert!(parse(args(bad)).is_err(), "{bad:?}");
+        }
+        assert_eq!(parse(args(&["--help"])).err(), Some(String::new()));
+    }
+}
