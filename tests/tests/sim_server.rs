@@ -105,6 +105,13 @@ fn qr_pairing_then_restart_then_login() {
     assert!(net.server.account(USER).unwrap().devices.contains_key(&1));
 
     let conn = login(&mut net, &keys, device, 21);
+    let edge = net.take(conn, "ib");
+    assert!(
+        edge.child("edge_routing")
+            .unwrap()
+            .child("routing_info")
+            .is_some()
+    );
     let marker = net.take(conn, "ib");
     assert_eq!(
         marker.child("offline").unwrap().attr_str("count"),

@@ -185,6 +185,8 @@ pub enum ServerEvent {
         user: String,
         /// The device id.
         device: u16,
+        /// The edge-routing blob the client sent in its pre-intro, if any.
+        routing_info: Option<Vec<u8>>,
     },
     /// A login was refused with `<failure>`.
     LoginRefused {
@@ -1270,8 +1272,24 @@ impl Server {
             state.deadline = Some(now + IDLE_TIMEOUT_MS);
         }
         self.send(conn, &success);
-        self.events
-            .push_back(ServerEvent::LoggedIn { conn, user, device });
+        // Edge routing for the next connection (transport notes §1.3): the client should send
+        // it back in its pre-intro.
+        let routing = format!("sim-edge-{}", self.rng.below(1_000_000)).into_bytes();
+        let edge = Node::new("ib").children_from([
+            Node::new("edge_routing").children_from([bytes_node("routing_info", routing)])
+        ]);
+        self.send(conn, &edge);
+        let routing_info = self
+            .conns
+            .get(&conn)
+            .and_then(|c| c.decoder.routing_info())
+            .map(<[u8]>::to_vec);
+        self.events.push_back(ServerEvent::LoggedIn {
+            conn,
+            user,
+            device,
+            routing_info,
+        });
     }
 
     fn refuse_login(&mut self, conn: ConnId, reason: u16) {
