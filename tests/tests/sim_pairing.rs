@@ -6,7 +6,7 @@
 use walink_core::client::{Command, CommandOutput, Config, Event, State};
 use walink_core::noise::payload::{ClientProfile, WebVersion};
 use walink_sim::noise_server::ChainSpec;
-use walink_sim::sim::{Faults, StreamErrorKind, World};
+use walink_sim::sim::{Faults, ServerEvent, StreamErrorKind, World};
 
 /// 2027-01-15, inside the test chain's validity.
 const T0: u64 = 1_800_000_000_000;
@@ -84,6 +84,29 @@ fn qr_pairing_restart_and_login() {
         }
     )));
     assert!(world.server.device_conn(USER, 1).is_some());
+    // The login got edge-routing info; the next connection sends it back in its pre-intro.
+    let old = world.server.device_conn(USER, 1);
+    world.drop_connection(client);
+    let deadline = world.now + 60_000;
+    assert!(world.run_until(deadline, |w| {
+        connected(w, client)
+            && w.server
+                .device_conn(USER, 1)
+                .is_some_and(|c| Some(c) != old)
+    }));
+    let logins: Vec<Option<Vec<u8>>> = std::iter::from_fn(|| world.server.poll_event())
+        .filter_map(|event| match event {
+            ServerEvent::LoggedIn { routing_info, .. } => Some(routing_info),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(logins.len(), 2, "{logins:?}");
+    assert_eq!(logins[0], None);
+    assert!(
+        logins[1]
+            .as_ref()
+            .is_some_and(|r| r.starts_with(b"sim-edge-"))
+    );
 }
 
 #[test]

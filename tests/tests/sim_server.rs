@@ -105,6 +105,13 @@ fn qr_pairing_then_restart_then_login() {
     assert!(net.server.account(USER).unwrap().devices.contains_key(&1));
 
     let conn = login(&mut net, &keys, device, 21);
+    let edge = net.take(conn, "ib");
+    assert!(
+        edge.child("edge_routing")
+            .unwrap()
+            .child("routing_info")
+            .is_some()
+    );
     let marker = net.take(conn, "ib");
     assert_eq!(
         marker.child("offline").unwrap().attr_str("count"),
@@ -593,6 +600,28 @@ fn prekeys_upload_count_fetch_and_device_lists() {
         Some("404")
     );
     assert_eq!(count(&mut net, a_conn), "2");
+    // Alice runs low: the server asks her for more, once until she uploads.
+    let low = net.take(a_conn, "notification");
+    assert_eq!(low.attr_str("type"), Some("encrypt"));
+    assert_eq!(low.child("count").unwrap().attr_str("value"), Some("2"));
+    net.send(
+        b_conn,
+        &iq(
+            "f2",
+            "get",
+            "encrypt",
+            vec![Node::new("key").children_from([
+                Node::new("user").attr("jid", Jid::device(USER, a, "s.whatsapp.net")),
+            ])],
+        ),
+    );
+    let _ = net.take(b_conn, "iq");
+    assert!(
+        net.probes[&a_conn]
+            .inbox
+            .iter()
+            .all(|n| n.tag != "notification")
+    );
 
     // usync: the phone and both companions, with their key indexes.
     net.send(

@@ -51,6 +51,9 @@ pub const HANDSHAKE_TIMEOUT_MS: u64 = 20_000;
 pub const IDLE_TIMEOUT_MS: u64 = 120_000;
 /// Largest frame the server accepts from a client.
 pub const MAX_CLIENT_FRAME: usize = 4 << 20;
+/// Below this many one-time prekeys the server asks a device to upload more
+/// (`<notification type="encrypt"><count/></notification>`, transport notes §6.2).
+pub const PREKEYS_LOW: usize = 5;
 /// Stanzas kept per device, queued or delivered and not acknowledged (each list); older ones
 /// are dropped beyond it.
 pub const MAX_OFFLINE_QUEUE: usize = 10_000;
@@ -182,6 +185,8 @@ pub enum ServerEvent {
         user: String,
         /// The device id.
         device: u16,
+        /// The edge-routing blob the client sent in its pre-intro, if any.
+        routing_info: Option<Vec<u8>>,
     },
     /// A login was refused with `<failure>`.
     LoginRefused {
@@ -428,6 +433,7 @@ impl Server {
                 key_index: 0,
                 name: "phone".to_owned(),
                 platform_type: 0,
+                prekeys_low_notified: false,
                 offline: VecDeque::new(),
                 unacked: Vec::new(),
             },
@@ -810,7 +816,9 @@ impl Server {
                     else {
                         continue;
                     };
-                    Some(bundle_of(target_device))
+                    let bundle = bundle_of(target_device);
+                    self.check_prekeys_low(now, &account, device);
+                    Some(bundle)
                 }
             };
             let Some(phone) = self.accounts.get_mut(user).map(|a| &mut a.phone) else {
@@ -1264,8 +1272,24 @@ impl Server {
             state.deadline = Some(now + IDLE_TIMEOUT_MS);
         }
         self.send(conn, &success);
-        self.events
-            .push_back(ServerEvent::LoggedIn { conn, user, device });
+        // Edge routing for the next connection (transport notes §1.3): the client should send
+        // it back in its pre-intro.
+        let routing = format!("sim-edge-{}", self.rng.below(1_000_000)).into_bytes();
+        let edge = Node::new("ib").children_from([
+            Node::new("edge_routing").children_from([bytes_node("routing_info", routing)])
+        ]);
+        self.send(conn, &edge);
+        let routing_info = self
+            .conns
+            .get(&conn)
+            .and_then(|c| c.decoder.routing_info())
+            .map(<[u8]>::to_vec);
+        self.events.push_back(ServerEvent::LoggedIn {
+            conn,
+            user,
+            device,
+            routing_info,
+        });
     }
 
     fn refuse_login(&mut self, conn: ConnId, reason: u16) {
@@ -1440,6 +1464,7 @@ impl Server {
             key_index: pending.issued.key_index,
             name: reg.name.clone(),
             platform_type: reg.platform_type,
+            prekeys_low_notified: false,
             offline: VecDeque::new(),
             unacked: Vec::new(),
         };
@@ -1640,7 +1665,7 @@ impl Server {
                 self.send(conn, &reply);
             }
             ("get", "encrypt") if node.child("key").is_some() => {
-                self.fetch_bundles(conn, &id, node);
+                self.fetch_bundles(now, conn, &id, node);
             }
             ("get", "usync") => self.usync(conn, &id, node),
             ("get", "w:g2") => self.group_query(conn, session, &id, node),
@@ -1697,6 +1722,7 @@ impl Server {
         device.registration_id = registration_id;
         device.signed_prekey = skey;
         device.prekeys.extend(keys);
+        device.prekeys_low_notified = false;
         self.send(conn, &iq_result(id, Vec::new()));
     }
 
@@ -1712,8 +1738,9 @@ impl Server {
         }
     }
 
-    fn fetch_bundles(&mut self, conn: ConnId, id: &str, node: &Node) {
+    fn fetch_bundles(&mut self, now: Timestamp, conn: ConnId, id: &str, node: &Node) {
         let mut users = Vec::new();
+        let mut touched = Vec::new();
         for user in node.child("key").map(Node::children).unwrap_or_default() {
             let Some(jid) = user.attr_jid("jid") else {
                 continue;
@@ -1725,6 +1752,7 @@ impl Server {
                     .devices
                     .get_mut(&jid.device)?;
                 let prekey = device.take_prekey();
+                touched.push((account.clone(), jid.device));
                 let mut children = vec![
                     bytes_node(
                         "registration",
@@ -1754,6 +1782,38 @@ impl Server {
             conn,
             &iq_result(id, vec![Node::new("list").children_from(users)]),
         );
+        for (user, device) in touched {
+            self.check_prekeys_low(now, &user, device);
+        }
+    }
+
+    /// Tells a logged-in companion whose one-time prekeys ran low to upload more, once per
+    /// upload.
+    fn check_prekeys_low(&mut self, now: Timestamp, user: &str, device: u16) {
+        let conn = self.device_conn(user, device);
+        let Some(target) = self
+            .accounts
+            .get_mut(user)
+            .and_then(|a| a.devices.get_mut(&device))
+        else {
+            return;
+        };
+        let (Some(conn), false) = (conn, target.prekeys_low_notified) else {
+            return;
+        };
+        if device == 0 || target.prekeys.len() >= PREKEYS_LOW {
+            return;
+        }
+        target.prekeys_low_notified = true;
+        let count = target.prekeys.len();
+        let id = self.new_id();
+        let notification = Node::new("notification")
+            .attr("from", Jid::server_jid())
+            .attr("id", id)
+            .attr("type", "encrypt")
+            .attr("t", seconds(now))
+            .children_from([Node::new("count").attr("value", count.to_string())]);
+        self.send(conn, &notification);
     }
 
     fn usync(&mut self, conn: ConnId, id: &str, node: &Node) {
