@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use walink_core::client::{Config, Event, State};
+use walink_core::client::{Command, CommandOutput, Config, Event, State};
 use walink_core::noise::payload::{ClientProfile, WebVersion};
 use walink_sim::noise_server::ChainSpec;
 use walink_sim::sim::{Faults, World};
@@ -124,4 +124,68 @@ fn own_phone_messages_reach_the_companion() {
         })
         .collect();
     assert!(chats.iter().all(|c| c == BOB), "{chats:?}");
+}
+
+/// The walink client sends texts to Bob: usync, bundle fetch, encryption for Bob's phone and
+/// for Alice's own phone (device-sent copy), completion on the server's ack; a crash between
+/// messages loses nothing.
+#[test]
+fn walink_client_sends_to_a_phone_with_an_own_device_copy() {
+    let (mut world, client) = paired_world(9);
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        let before = world.clients[client].events.len();
+        let command = world
+            .command(
+                client,
+                Command::SendText {
+                    to: format!("{BOB}@s.whatsapp.net"),
+                    text: format!("to bob {i}"),
+                },
+            )
+            .unwrap();
+        let done = |w: &World| {
+            w.clients[client].events[before..]
+                .iter()
+                .find_map(|e| match e {
+                    Event::CommandDone { id, result } if *id == command => Some(result.clone()),
+                    _ => None,
+                })
+        };
+        assert!(world.run_until(world.now + 10_000, |w| done(w).is_some()));
+        let result = done(&world);
+        match result {
+            Some(Ok(CommandOutput::MessageSent { id })) => {
+                assert!(walink_core::client::messaging::id::is_generated_id(&id));
+                ids.push(id);
+            }
+            other => panic!("message {i}: {other:?}"),
+        }
+        if i % 5 == 2 {
+            world.crash(client);
+            assert!(
+                world.run_until(world.now + 30_000, |w| w.client_state(client)
+                    == Some(&State::Connected))
+            );
+        }
+    }
+    world.run_for(2_000);
+    let expected: Vec<String> = (0..12).map(|i| format!("to bob {i}")).collect();
+    for phone in [BOB, ALICE] {
+        let inbox = world.server.phone_messages(phone).unwrap();
+        let got: Vec<String> = inbox
+            .iter()
+            .filter(|m| m.error.is_none())
+            .filter_map(|m| m.text.clone())
+            .collect();
+        assert_eq!(got, expected, "{phone}'s phone");
+        assert!(
+            inbox.iter().all(|m| m.error.is_none()),
+            "{phone}: {inbox:?}"
+        );
+        let got_ids: Vec<&String> = inbox.iter().map(|m| &m.id).collect();
+        assert_eq!(got_ids, ids.iter().collect::<Vec<_>>());
+    }
+    let own = world.server.phone_messages(ALICE).unwrap();
+    assert!(own.iter().all(|m| m.chat.starts_with(BOB)), "{own:?}");
 }

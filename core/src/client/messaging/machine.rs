@@ -75,7 +75,7 @@ pub(crate) struct Receiver {
     /// Records given at `Client::new`, applied when the keystore is built.
     pub(crate) restored: Vec<Record>,
     /// Keys already asked for (present or absent in the store).
-    loaded: HashSet<RecordKey>,
+    pub(crate) loaded: HashSet<RecordKey>,
     /// One-time prekeys loaded for prekey messages.
     pre_keys: HashMap<u32, KeyPair>,
     /// Stanzas waiting, in arrival order.
@@ -163,6 +163,12 @@ impl Receiver {
         if self.keystore(ctx).is_none() {
             return;
         }
+        self.apply_records(records);
+        self.pump(ctx, out);
+    }
+
+    /// Loads records into the keystore (and one-time prekeys into memory).
+    pub(crate) fn apply_records(&mut self, records: Vec<Record>) {
         let mut sorted = records;
         sorted.sort_by_key(|record| record.space != Space::LidMapping);
         for record in sorted {
@@ -182,7 +188,6 @@ impl Receiver {
                 let _ = keystore.restore(space, &record.key, &record.value);
             }
         }
-        self.pump(ctx, out);
     }
 
     /// The connection ended: a load answered later still applies; nothing else to do.
