@@ -189,3 +189,93 @@ fn walink_client_sends_to_a_phone_with_an_own_device_copy() {
     let own = world.server.phone_messages(ALICE).unwrap();
     assert!(own.iter().all(|m| m.chat.starts_with(BOB)), "{own:?}");
 }
+
+/// Links one more walink client to `account` by QR.
+fn link(world: &mut World, account: &str) -> usize {
+    let client = world.add_client(config());
+    let start = world.now;
+    assert!(world.run_until(start + 10_000, |w| !w.clients[client].qrs().is_empty()));
+    let qr = world.clients[client].qrs().last().unwrap().clone();
+    let now = world.now;
+    world.server.phone_scan_qr(now, account, &qr).unwrap();
+    assert!(world.run_until(start + 40_000, |w| w.client_state(client)
+        == Some(&State::Connected)));
+    client
+}
+
+/// Two accounts, each with its phone and two linked walink clients. Walink clients of both
+/// accounts send in turn; every other device of both accounts (phones included) gets every
+/// message exactly once, in order per sender, own-device copies included.
+#[test]
+fn two_accounts_with_two_walink_clients_each_exchange_messages() {
+    let mut world = World::new(11, T0, Faults::none());
+    world.server.create_account(ALICE, "Alice").unwrap();
+    world.server.create_account(BOB, "Bob").unwrap();
+    let alice = [link(&mut world, ALICE), link(&mut world, ALICE)];
+    let bob = [link(&mut world, BOB), link(&mut world, BOB)];
+    let rounds = 1_000;
+    let mut sent: Vec<(usize, String)> = Vec::new();
+    for i in 0..rounds {
+        let (from, to) = match i % 4 {
+            0 => (alice[0], BOB),
+            1 => (bob[0], ALICE),
+            2 => (alice[1], BOB),
+            _ => (bob[1], ALICE),
+        };
+        let text = format!("message {i} from client {from}");
+        let before = world.clients[from].events.len();
+        let command = world
+            .command(
+                from,
+                Command::SendText {
+                    to: format!("{to}@s.whatsapp.net"),
+                    text: text.clone(),
+                },
+            )
+            .unwrap();
+        let done = |w: &World| {
+            w.clients[from].events[before..]
+                .iter()
+                .find_map(|e| match e {
+                    Event::CommandDone { id, result } if *id == command => Some(result.clone()),
+                    _ => None,
+                })
+        };
+        assert!(world.run_until(world.now + 10_000, |w| done(w).is_some()));
+        assert!(
+            matches!(done(&world), Some(Ok(CommandOutput::MessageSent { .. }))),
+            "round {i}: {:?}",
+            done(&world)
+        );
+        sent.push((from, text));
+    }
+    world.run_for(5_000);
+    for client in alice.iter().chain(&bob) {
+        let expected: Vec<String> = sent
+            .iter()
+            .filter(|(from, _)| from != client)
+            .map(|(_, text)| text.clone())
+            .collect();
+        let got: Vec<String> = texts(&world, *client).into_iter().map(|(_, t)| t).collect();
+        assert_eq!(got, expected, "client {client}");
+        assert_eq!(failures(&world, *client), 0, "client {client}");
+    }
+    for phone in [ALICE, BOB] {
+        let got: Vec<String> = world
+            .server
+            .phone_messages(phone)
+            .unwrap()
+            .iter()
+            .filter_map(|m| m.text.clone())
+            .collect();
+        let expected: Vec<String> = sent.iter().map(|(_, text)| text.clone()).collect();
+        assert_eq!(got, expected, "{phone}'s phone");
+    }
+    // Delivery receipts reach the senders.
+    let receipts = world.clients[alice[0]]
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Receipt(_)))
+        .count();
+    assert!(receipts > 0);
+}

@@ -144,6 +144,28 @@ impl Messaging {
         out: &mut Outputs,
     ) {
         ctx.ack(&node, out);
+        if let Ok(parsed) = receipt::parse_receipt(&node) {
+            let kind = node.attr_str("type").unwrap_or("delivery").to_owned();
+            // The chat: the group or the peer for others' receipts; the `recipient` for
+            // receipts of our own other devices.
+            let chat = parsed
+                .recipient
+                .as_deref()
+                .and_then(|r| r.parse::<Jid>().ok())
+                .or_else(|| node.attr_jid("from").map(|from| from.to_non_device()))
+                .unwrap_or_default();
+            let sender = parsed
+                .device
+                .map(|device| device.to_jid())
+                .unwrap_or_default();
+            out.event(Event::Receipt(Receipt {
+                chat,
+                sender,
+                kind,
+                ids: parsed.ids,
+                timestamp: parsed.timestamp,
+            }));
+        }
     }
 
     /// A `<receipt type="retry">`: a peer asks for a message again.
