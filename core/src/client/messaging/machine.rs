@@ -159,18 +159,25 @@ impl Receiver {
         out: &mut Outputs,
     ) {
         let keys = self.in_flight.take().unwrap_or_default();
-        self.loaded.extend(keys);
         if self.keystore(ctx).is_none() {
             return;
         }
-        self.apply_records(records);
+        self.apply_records(records, keys);
         self.pump(ctx, out);
     }
 
-    /// Loads records into the keystore (and one-time prekeys into memory).
-    pub(crate) fn apply_records(&mut self, records: Vec<Record>) {
+    /// Loads the answer to a load of `requested` into the keystore (and one-time prekeys into
+    /// memory). A record already in memory is kept: it may be newer than the stored one (two
+    /// loads of the same key can cross).
+    pub(crate) fn apply_records(&mut self, records: Vec<Record>, requested: Vec<RecordKey>) {
         let mut sorted = records;
+        sorted.retain(|record| {
+            !self
+                .loaded
+                .contains(&RecordKey::new(record.space, record.key.clone()))
+        });
         sorted.sort_by_key(|record| record.space != Space::LidMapping);
+        self.loaded.extend(requested);
         for record in sorted {
             if record.space == Space::PreKey {
                 if let (Ok(id), Ok(data)) = (

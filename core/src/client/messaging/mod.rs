@@ -22,6 +22,7 @@ mod machine;
 pub mod outgoing;
 pub mod prekeys;
 pub mod receipt;
+mod retry;
 pub mod routing;
 mod send;
 #[cfg(test)]
@@ -105,6 +106,8 @@ pub enum MessagingLoad {
     Inbox,
     /// Records for the message being sent.
     Outbox,
+    /// Records for the retry requests waiting.
+    Retry,
 }
 
 /// The messaging state of one client.
@@ -112,6 +115,7 @@ pub enum MessagingLoad {
 pub struct Messaging {
     receiver: machine::Receiver,
     sender: send::Sender,
+    retrier: retry::Retrier,
 }
 
 impl Messaging {
@@ -177,6 +181,8 @@ impl Messaging {
         out: &mut Outputs,
     ) {
         ctx.ack(&node, out);
+        self.retrier
+            .handle_retry(node, &mut self.receiver, ctx, out);
     }
 
     /// An `<ack>` from the server for a stanza this client sent.
@@ -319,6 +325,10 @@ impl Messaging {
     ) {
         match tag {
             MessagingLoad::Inbox => self.receiver.handle_loaded(records, ctx, out),
+            MessagingLoad::Retry => {
+                self.retrier
+                    .handle_loaded(records, &mut self.receiver, ctx, out);
+            }
             MessagingLoad::Outbox => {
                 self.sender
                     .handle_loaded(records, &mut self.receiver, ctx, out);
@@ -340,6 +350,7 @@ impl Messaging {
     pub(crate) fn handle_disconnected(&mut self, _now: Timestamp, out: &mut Outputs) {
         self.receiver.handle_disconnected();
         self.sender.handle_disconnected(out);
+        self.retrier.handle_disconnected();
     }
 
     /// A timer of this module may be due.

@@ -67,6 +67,8 @@ enum Stage {
 pub(crate) struct Sender {
     queue: VecDeque<Job>,
     stage: Stage,
+    /// The keys of the load in flight.
+    requested: Vec<RecordKey>,
     /// Transmitted messages awaiting the server's ack: (message id, command).
     awaiting_ack: VecDeque<(String, CommandId)>,
 }
@@ -180,14 +182,9 @@ impl Sender {
         ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) {
-        receiver.apply_records(records);
+        receiver.apply_records(records, core::mem::take(&mut self.requested));
         match self.stage {
             Stage::Mapping => {
-                if let Some(job) = self.queue.front() {
-                    receiver
-                        .loaded
-                        .insert(RecordKey::new(Space::LidMapping, job.to.user.clone()));
-                }
                 self.stage = Stage::Idle;
                 self.query_devices(receiver, ctx, out);
             }
@@ -280,7 +277,7 @@ impl Sender {
                 if keys.is_empty() {
                     self.fetch_bundles(receiver, ctx, out);
                 } else {
-                    receiver.loaded.extend(keys.iter().cloned());
+                    self.requested = keys.clone();
                     ctx.load(keys, LoadTag::Messaging(MessagingLoad::Outbox), out);
                 }
             }
