@@ -346,3 +346,52 @@ fn companion_reg_refresh_renews_the_secret_and_the_new_qr_pairs() {
             == Some(&State::Connected))
     );
 }
+
+#[test]
+fn a_code_request_cut_by_a_network_loss_ends_not_connected() {
+    let mut world = world(7);
+    let client = world.add_client(config());
+    assert!(world.run_until(T0 + 10_000, |w| !w.clients[client].qrs().is_empty()));
+    let id = world
+        .command(
+            client,
+            Command::PairWithCode {
+                phone: PHONE.into(),
+            },
+        )
+        .unwrap();
+    // The companion_hello is on the wire; the link breaks before the answer.
+    world.drop_connection(client);
+    world.run_for(10);
+    assert_eq!(
+        command_result(&world, client, id),
+        Some(Err(CommandError::NotConnected))
+    );
+    let done = world.clients[client]
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::CommandDone { id: d, .. } if *d == id))
+        .count();
+    assert_eq!(done, 1);
+    assert!(world.clients[client].pairing_code().is_none());
+    // After the reconnect a new request works.
+    assert!(world.run_until(world.now + 30_000, |w| matches!(
+        w.client_state(client),
+        Some(State::AwaitingPairing { .. })
+    )));
+    let id = world
+        .command(
+            client,
+            Command::PairWithCode {
+                phone: PHONE.into(),
+            },
+        )
+        .unwrap();
+    assert!(world.run_until(world.now + 10_000, |w| {
+        command_result(w, client, id).is_some()
+    }));
+    assert!(matches!(
+        command_result(&world, client, id),
+        Some(Ok(CommandOutput::PairingCode(_)))
+    ));
+}

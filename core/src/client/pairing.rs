@@ -349,45 +349,46 @@ impl Pairing {
                     }),
                     (Err(error), _) => Err(iq_error(error)),
                 };
-                let Some(flow) = self.code.as_mut() else {
-                    return;
+                let command = *command;
+                // The answer belongs to the flow only if that flow is still waiting for it (a
+                // refresh waits with no command).
+                let current = self
+                    .code
+                    .as_mut()
+                    .filter(|flow| flow.command == command && flow.reference.is_none());
+                let done = |out: &mut Outputs, result| {
+                    if let Some(id) = command {
+                        out.event(Event::CommandDone { id, result });
+                    }
                 };
-                // Only the request in flight resolves its command (a refresh has none).
-                let command = flow.command.take().filter(|c| c == command).or_else(|| {
-                    (flow.command.is_none() && flow.reference.is_none()).then_some(*command)
-                });
-                match outcome {
-                    Ok(reference) => {
+                match (current, outcome) {
+                    (Some(flow), Ok(reference)) => {
+                        flow.command = None;
                         flow.reference = Some(reference);
                         let code = flow.code.as_str().to_owned();
                         out.event(Event::PairingCode { code: code.clone() });
-                        if let Some(command) = command {
-                            out.event(Event::CommandDone {
-                                id: command,
-                                result: Ok(CommandOutput::PairingCode(code)),
-                            });
-                        }
+                        done(out, Ok(CommandOutput::PairingCode(code)));
                     }
-                    Err(error) => {
+                    (Some(_), Err(error)) => {
                         self.code = None;
                         if self.offered {
                             *state = Some((
                                 State::AwaitingPairing {
                                     mode: PairingMode::Qr,
                                 },
-                                StateReason::Closed(CloseReason::Local),
+                                StateReason::PairingCodeFailed,
                             ));
                         }
-                        if let Some(command) = command {
-                            out.event(Event::CommandDone {
-                                id: command,
-                                result: Err(error),
-                            });
-                        }
+                        done(out, Err(error));
                         if self.offered && self.current.is_none() && self.refs.is_empty() {
                             ctx.close(CloseReason::QrRefsExhausted);
                         }
                     }
+                    // The flow died with its connection: the command still ends, once.
+                    (None, outcome) => done(
+                        out,
+                        Err(outcome.err().unwrap_or(CommandError::NotConnected)),
+                    ),
                 }
             }
             // The server refused the bundle: this code cannot complete.
@@ -624,7 +625,7 @@ fn send_hello(
                 ]),
         ],
     );
-    let tag = IqTag::PairCodeHello(flow.command.unwrap_or(CommandId(0)));
+    let tag = IqTag::PairCodeHello(flow.command);
     ctx.send_iq(request, tag, None, out)
         .map(|_| ())
         .map_err(|_| CommandError::NotConnected)
