@@ -520,3 +520,32 @@ fn stream_end_and_unknown_stream_errors_back_off() {
         ))
     ));
 }
+
+#[test]
+fn edge_routing_is_stored_and_sent_in_front_of_the_next_header() {
+    let mut s = Scripted::new(paired_records(), ServerIdentity::test());
+    s.log_in(100);
+    let routing = vec![8, 0, 8, 5];
+    s.send(&Node::new("ib").children_from([
+        Node::new("edge_routing").children_from([Node::new("routing_info").bytes(routing.clone())]),
+    ]));
+    let stored = s.outputs.iter().rev().find_map(|o| match o {
+        Output::Persist(batch) => Some(batch.clone()),
+        _ => None,
+    });
+    assert!(stored.is_some());
+    // The next connection starts with the pre-intro: "ED" 0 1, 3-byte length, the blob, "WA".
+    s.accept = false;
+    s.send(&Node::new("stream:error").attr("code", "503"));
+    let at = s.client.poll_timeout().unwrap();
+    s.advance_to(at);
+    assert!(s.outputs.ends_with(&[Output::Connect]));
+    s.client.handle_connected(s.now);
+    let Some(Output::Transmit(first)) = s.client.poll_output() else {
+        panic!()
+    };
+    let mut expected = b"ED\x00\x01\x00\x00\x04".to_vec();
+    expected.extend_from_slice(&routing);
+    expected.extend_from_slice(b"WA\x06\x03");
+    assert_eq!(&first[..expected.len()], expected.as_slice());
+}
