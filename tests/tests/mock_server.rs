@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use walink_core::client::{Command, Config, Event, State};
+use walink_core::client::{Command, CommandOutput, Config, Event, State};
 use walink_core::noise::payload::{ClientProfile, WebVersion};
 use walink_sim::driver::{Driver, FileStore};
 use walink_sim::mock_server::MockServer;
@@ -153,6 +153,46 @@ fn pairs_logs_in_restarts_and_is_removed_in_process() {
     };
     assert_eq!(message.text.as_deref(), Some("over the wire"));
     assert_eq!(message.sender.to_string(), "15550001112@s.whatsapp.net");
+
+    // And the client answers: the other phone decrypts it.
+    let id = driver
+        .command(Command::SendText {
+            to: "15550001112@s.whatsapp.net".into(),
+            text: "and back".into(),
+        })
+        .unwrap();
+    let done = wait(
+        &mut driver,
+        "the send",
+        |e| matches!(e, Event::CommandDone { id: done, .. } if *done == id),
+    );
+    let Event::CommandDone {
+        result: Ok(CommandOutput::MessageSent { id: sent }),
+        ..
+    } = done
+    else {
+        panic!("send failed: {done:?}")
+    };
+    let deadline = std::time::Instant::now() + STEP;
+    loop {
+        let inbox = ok(control, "/accounts/15550001112/messages", None);
+        let found = inbox["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == json!(sent))
+            .cloned();
+        if let Some(found) = found {
+            assert_eq!(found["text"], "and back", "{inbox}");
+            assert_eq!(found["from"], json!(jid), "{inbox}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never arrived: {inbox}"
+        );
+        let _ = driver.next_event(Duration::from_millis(50));
+    }
 
     // A 515 injected through the control endpoint: the client reconnects and logs in again.
     ok(

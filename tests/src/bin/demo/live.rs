@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use walink_core::client::{Command, CommandError, CommandOutput, Config, Event, State};
+use walink_core::client::{Command, CommandOutput, Config, Event, State};
 use walink_core::noise::payload::{ClientProfile, WebVersion};
 use walink_sim::driver::{Driver, DriverError, FileStore};
 use walink_sim::mock_server::http;
@@ -225,9 +225,7 @@ pub fn run() -> Result<(), Failure> {
     Ok(())
 }
 
-/// Alice's walink client and Bob's simulated phone exchange texts both ways. A client built
-/// without the sending half of messaging answers `SendText` with `InvalidState`; the demo then
-/// says so and goes on.
+/// Alice's walink client and Bob's simulated phone exchange texts both ways.
 fn messaging(
     log: &Transcript,
     client: &mut Driver,
@@ -283,17 +281,6 @@ fn messaging(
                 result: Ok(CommandOutput::MessageSent { id }),
                 ..
             } => log.line("host", format!("sent as {id}")),
-            Event::CommandDone {
-                result: Err(CommandError::InvalidState),
-                ..
-            } => {
-                log.line(
-                    "host",
-                    "this client build cannot send messages yet (SendText: InvalidState): \
-                     sending skipped",
-                );
-                return Ok(());
-            }
             other => return Err(fail(format!("sending failed: {other:?}"))),
         }
         // Keep the client running while the phone's inbox is asked.
@@ -374,6 +361,12 @@ fn describe(event: &Event) -> String {
         ),
         Event::CommandDone { id, result } => format!("command {} done: {result:?}", id.0),
         Event::PairingCode { code } => format!("pairing code {code}"),
+        Event::Receipt(receipt) => format!(
+            "{} receipt from {} for {}",
+            receipt.kind,
+            receipt.sender,
+            receipt.ids.join(", ")
+        ),
         other => format!("{other:?}"),
     }
 }

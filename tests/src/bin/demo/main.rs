@@ -3,8 +3,9 @@
 //! Part 1 decodes real stanzas, prints them as XML-like text and encodes them again (the bytes
 //! must come back identical). Part 2 ([`live`]) starts the `mock-server` binary, creates an
 //! account, runs a walink client over a real websocket, lets the simulated phone scan its QR,
-//! goes through the 515 restart and the login, and prints a transcript of every step. The demo
-//! exits non-zero if any step fails.
+//! goes through the 515 restart and the login, restarts the host from its file store, exchanges
+//! texts with another account's phone, is unlinked, links again by pairing code, and prints a
+//! transcript of every step. The demo exits non-zero if any step fails.
 
 mod live;
 
