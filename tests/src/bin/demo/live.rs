@@ -67,7 +67,7 @@ impl Drop for TempDir {
 
 /// Runs part 2; every step prints what it did.
 pub fn run() -> Result<(), Failure> {
-    println!("== part 2: pairing and login over a real websocket\n");
+    println!("== part 2: pairing, login and messaging over a real websocket\n");
     let log = Transcript {
         start: Instant::now(),
     };
