@@ -704,3 +704,36 @@ fn pairing_code_refresh_and_primary_hello_limits() {
         Some(reference.as_slice())
     );
 }
+
+#[test]
+fn a_logout_cut_short_by_the_network_still_logs_out() {
+    use walink_core::client::{Command, CommandOutput};
+    let mut s = Scripted::new(paired_records(), ServerIdentity::test());
+    s.log_in(100);
+    let id = s.client.command(s.now, Command::Logout);
+    s.pump();
+    let remove = s.iq("md");
+    assert!(remove.child("remove-companion-device").is_some());
+    // The socket dies before the answer.
+    s.accept = false;
+    s.client.handle_closed(s.now, CloseReason::Network);
+    s.pump();
+    assert_eq!(s.client.state(), &State::LoggedOut);
+    assert!(s.outputs.iter().any(|o| matches!(
+        o,
+        Output::Persist(batch) if batch.changes == [Change::DeleteAll]
+    )));
+    let dones: Vec<_> = s
+        .outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Event(Event::CommandDone { id: done, result }) if *done == id => {
+                Some(result.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dones, [Ok(CommandOutput::None)]);
+    // It rests: no reconnect timer.
+    assert_eq!(s.client.poll_timeout(), None);
+}
