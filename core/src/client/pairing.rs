@@ -220,9 +220,13 @@ impl Pairing {
         {
             // No pair-success for the companion_finish: the code is written off.
             self.code = None;
-            if self.offered && self.current.is_none() && self.refs.is_empty() {
-                ctx.close(CloseReason::QrRefsExhausted);
-            }
+        }
+        if self.exhausted() && self.code.is_some() && !self.code_outstanding(ctx.now) {
+            // The code the socket was kept open for expired unused.
+            self.code = None;
+        }
+        if self.exhausted() && self.code.is_none() {
+            ctx.close(CloseReason::QrRefsExhausted);
         }
         if let Some((_, expires_at)) = &self.current
             && ctx.now >= *expires_at
@@ -231,12 +235,25 @@ impl Pairing {
         }
     }
 
+    /// Whether the server's refs were all shown and expired on this connection.
+    fn exhausted(&self) -> bool {
+        self.offered && self.current.is_none() && self.refs.is_empty()
+    }
+
     /// The earliest timer.
     pub(crate) fn poll_timeout(&self) -> Option<Timestamp> {
+        // Once the refs ran out, the socket stays open only until the code expires.
+        let code_expiry = self
+            .code
+            .as_ref()
+            .filter(|flow| self.exhausted() && flow.command.is_none())
+            .filter(|flow| flow.finish_deadline.is_none())
+            .map(|flow| flow.created.saturating_add(CLIENT_PAIR_CODE_LIFETIME_MS));
         [
             self.current.as_ref().map(|(_, at)| *at),
             self.parked.as_ref().map(|p| p.deadline),
             self.code.as_ref().and_then(|flow| flow.finish_deadline),
+            code_expiry,
         ]
         .into_iter()
         .flatten()
@@ -380,7 +397,7 @@ impl Pairing {
                             ));
                         }
                         done(out, Err(error));
-                        if self.offered && self.current.is_none() && self.refs.is_empty() {
+                        if self.exhausted() {
                             ctx.close(CloseReason::QrRefsExhausted);
                         }
                     }
@@ -563,9 +580,11 @@ impl Pairing {
                 .attr("key-index", verified.key_index.to_string())
                 .bytes(verified.reply.clone())])]);
         let _ = ctx.send(&reply, out);
+        // Pairing is over on this connection: no more QR codes, and no refs to run out.
         self.refs = Vec::new();
         self.current = None;
         self.code = None;
+        self.offered = false;
         out.event(Event::Paired {
             jid,
             lid,
