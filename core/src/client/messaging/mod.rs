@@ -93,6 +93,8 @@ pub struct DecryptFailure {
 /// Tags of the messaging module's IQs (see `IqTag::Messaging`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MessagingIq {
+    /// The group metadata query of the group message being sent.
+    GroupInfo,
     /// The usync device-list query of the message being sent.
     Devices,
     /// The prekey-bundle fetch of the message being sent.
@@ -245,15 +247,6 @@ impl Messaging {
         out: &mut Outputs,
     ) {
         match command {
-            Command::SendText { to, .. } | Command::SendMessage { to, .. }
-                if send::is_group(&to) =>
-            {
-                // Group sends need the group's member list (a w:g2 query) first.
-                out.event(Event::CommandDone {
-                    id,
-                    result: Err(CommandError::InvalidAddress),
-                });
-            }
             Command::SendText { to, text } => {
                 self.sender.send(
                     id,

@@ -1,5 +1,6 @@
-//! The sending half of the `Messaging` sub-machine, for 1:1 chats: one send at a time, in
-//! command order. Device lists (usync) for the peer and our own account, the records of every
+//! The sending half of the `Messaging` sub-machine: one send at a time, in command order. For a
+//! group, its member list first (`w:g2`); then device lists (usync) for the peer (or members)
+//! and our own account, the records of every
 //! device (`Output::Load`), prekey bundles for devices without a session, then encryption; the
 //! ratchet steps and the retry-buffer entry are persisted before the stanza is transmitted, and
 //! the command completes with `MessageSent { id }` when the server acknowledges the message.
@@ -21,7 +22,7 @@ use super::super::output::Outputs;
 use super::content::text_message;
 use super::id::generate_message_id;
 use super::machine::{Receiver, batch_of};
-use super::outgoing::{DirectMessage, build_direct};
+use super::outgoing::{DirectMessage, GroupMessage, build_direct, build_group};
 use super::prekeys::{build_prekey_fetch, parse_prekey_reply};
 use super::usync::{build_device_query, parse_device_reply};
 use super::{DeviceAddress, MessagingIq, MessagingLoad};
@@ -40,7 +41,14 @@ pub(crate) enum Content {
 struct Job {
     command: CommandId,
     id: String,
+    /// The peer (device 0) for a 1:1 chat; for a group, our own address (unused).
     to: DeviceAddress,
+    /// The group, for a group message.
+    group: Option<String>,
+    /// The group's addressing mode, from its metadata.
+    addressing_mode: Option<String>,
+    /// The group's members (device 0 of each).
+    members: Vec<DeviceAddress>,
     message: wa::Message,
     devices: Vec<DeviceAddress>,
     own_devices: Vec<DeviceAddress>,
@@ -54,6 +62,8 @@ enum Stage {
     Idle,
     /// Waiting for the LID mapping of the peer.
     Mapping,
+    /// Waiting for the group's metadata.
+    GroupInfo,
     /// Waiting for the usync reply.
     Devices,
     /// Waiting for the device records.
@@ -94,8 +104,14 @@ impl Sender {
         if !ctx.is_connected() {
             return fail(command, CommandError::NotConnected, out);
         }
-        let Ok(to) = DeviceAddress::parse(to) else {
-            return fail(command, CommandError::InvalidAddress, out);
+        let group = is_group(to).then(|| to.to_owned());
+        let to = match (&group, DeviceAddress::parse(to)) {
+            (Some(_), _) => match receiver.keystore(ctx) {
+                Some(keystore) => keystore.own().pn.clone(),
+                None => return fail(command, CommandError::NotPaired, out),
+            },
+            (None, Ok(to)) => to,
+            (None, Err(_)) => return fail(command, CommandError::InvalidAddress, out),
         };
         if self.queue.len() >= MESSAGING_MAX_PARKED {
             return fail(
@@ -119,6 +135,9 @@ impl Sender {
             command,
             id,
             to: to.with_device(0),
+            group,
+            addressing_mode: None,
+            members: Vec::new(),
             message,
             devices: Vec::new(),
             own_devices: Vec::new(),
@@ -132,6 +151,23 @@ impl Sender {
             let Some(job) = self.queue.front() else {
                 return;
             };
+            if let Some(group) = job.group.clone() {
+                let iq = crate::binary::Node::new("iq")
+                    .attr("type", "get")
+                    .attr("xmlns", "w:g2")
+                    .attr(
+                        "to",
+                        crate::binary::Value::Jid(group.parse().unwrap_or_default()),
+                    )
+                    .children_from([
+                        crate::binary::Node::new("query").attr("request", "interactive")
+                    ]);
+                match ctx.send_iq(iq, IqTag::Messaging(MessagingIq::GroupInfo), None, out) {
+                    Ok(_) => self.stage = Stage::GroupInfo,
+                    Err(_) => self.finish(Err(CommandError::NotConnected), out),
+                }
+                continue;
+            }
             let mapping = RecordKey::new(Space::LidMapping, job.to.user.clone());
             if !job.to.lid && !receiver.loaded.contains(&mapping) {
                 self.stage = Stage::Mapping;
@@ -154,7 +190,15 @@ impl Sender {
             return self.finish(Err(CommandError::NotPaired), out);
         };
         let sid = ctx.iqs.next_id();
-        let query = build_device_query("", &sid, &[job.to.clone(), own]);
+        let mut users: Vec<DeviceAddress> = if job.group.is_some() {
+            job.members.clone()
+        } else {
+            vec![job.to.clone()]
+        };
+        if !users.contains(&own) {
+            users.push(own);
+        }
+        let query = build_device_query("", &sid, &users);
         let mut iq = query;
         iq.attrs.retain(|attr| attr.key != "id");
         match ctx.send_iq(iq, IqTag::Messaging(MessagingIq::Devices), None, out) {
@@ -219,6 +263,34 @@ impl Sender {
             }
         };
         match (tag, &self.stage) {
+            (MessagingIq::GroupInfo, Stage::GroupInfo) => {
+                let group = node.child("group");
+                let members: Vec<DeviceAddress> = group
+                    .map(|group| {
+                        group
+                            .children_by_tag("participant")
+                            .filter_map(|p| p.attr_jid("jid"))
+                            .filter_map(|jid| DeviceAddress::from_jid(&jid).ok())
+                            .map(|address| address.with_device(0))
+                            .take(crate::limits::MESSAGING_MAX_FANOUT)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let mode = group
+                    .and_then(|g| g.attr_str("addressing_mode"))
+                    .map(str::to_owned);
+                if members.is_empty() {
+                    self.finish(Err(CommandError::InvalidAddress), out);
+                    return self.advance(receiver, ctx, out);
+                }
+                if let Some(job) = self.queue.front_mut() {
+                    job.members = members;
+                    job.addressing_mode = mode;
+                }
+                self.stage = Stage::Idle;
+                self.query_devices(receiver, ctx, out);
+                return;
+            }
             (MessagingIq::Devices, Stage::Devices) => {
                 let users = match parse_device_reply(&node) {
                     Ok(users) => users,
@@ -249,7 +321,11 @@ impl Sender {
                 job.own_devices.clear();
                 for user in &users {
                     for device in user.addresses() {
-                        if own.is_own_user(&device) {
+                        if job.group.is_some() {
+                            if !own.is_this_device(&device) {
+                                job.devices.push(device);
+                            }
+                        } else if own.is_own_user(&device) {
                             if !own.is_this_device(&device) {
                                 job.own_devices.push(device);
                             }
@@ -269,6 +345,13 @@ impl Sender {
                     let canonical = keystore.map_or(device.clone(), |k| k.lids().canonical(device));
                     keys.push(RecordKey::new(Space::Session, canonical.record_key()));
                     keys.push(RecordKey::new(Space::Identity, canonical.record_key()));
+                }
+                if let (Some(group), Some(keystore)) = (&job.group, keystore) {
+                    keys.push(RecordKey::new(Space::SenderKeySent, group.clone()));
+                    keys.push(RecordKey::new(
+                        Space::SenderKey,
+                        format!("{group}::{}", keystore.own().group_sender().record_key()),
+                    ));
                 }
                 keys.retain(|key| !receiver.loaded.contains(key));
                 keys.sort();
@@ -305,7 +388,13 @@ impl Sender {
         let Some(keystore) = receiver.keystore.as_ref() else {
             return;
         };
-        let missing = keystore.devices_without_session(job.devices.iter().chain(&job.own_devices));
+        let missing = match &job.group {
+            Some(group) => {
+                let lacking = keystore.sender_key_missing(group, job.devices.iter());
+                keystore.devices_without_session(lacking.iter())
+            }
+            None => keystore.devices_without_session(job.devices.iter().chain(&job.own_devices)),
+        };
         if missing.is_empty() {
             return self.encrypt_and_send(receiver, ctx, out);
         }
@@ -335,26 +424,39 @@ impl Sender {
         let Some(keystore) = receiver.keystore.as_mut() else {
             return;
         };
-        let built = build_direct(
-            keystore,
-            &DirectMessage {
-                id: &job.id,
-                to: &job.to,
-                message: &job.message,
-                peer_devices: &job.devices,
-                own_devices: &job.own_devices,
-                device_identity: &device_identity,
-            },
-            ctx.rng,
-        );
+        let built = match &job.group {
+            Some(group) => build_group(
+                keystore,
+                &GroupMessage {
+                    id: &job.id,
+                    group,
+                    message: &job.message,
+                    member_devices: &job.devices,
+                    device_identity: &device_identity,
+                    addressing_mode: job.addressing_mode.as_deref(),
+                },
+                ctx.rng,
+            ),
+            None => build_direct(
+                keystore,
+                &DirectMessage {
+                    id: &job.id,
+                    to: &job.to,
+                    message: &job.message,
+                    peer_devices: &job.devices,
+                    own_devices: &job.own_devices,
+                    device_identity: &device_identity,
+                },
+                ctx.rng,
+            ),
+        };
+        let chat = job
+            .group
+            .clone()
+            .unwrap_or_else(|| job.to.to_jid().to_string());
         match built {
             Ok(outgoing) => {
-                keystore.remember_sent(
-                    &job.id,
-                    &job.to.to_jid().to_string(),
-                    &job.message.encode_to_vec(),
-                    ctx.now,
-                );
+                keystore.remember_sent(&job.id, &chat, &job.message.encode_to_vec(), ctx.now);
                 ctx.persist(batch_of(keystore.take_changes()), out);
                 match ctx.send(&outgoing.node, out) {
                     Ok(()) => self.finish(Ok(()), out),
@@ -404,7 +506,7 @@ impl Sender {
     }
 }
 
-/// A group is not a 1:1 address.
+/// Whether `to` is a group JID.
 pub(crate) fn is_group(to: &str) -> bool {
     to.parse::<Jid>()
         .is_ok_and(|jid| jid.server == crate::binary::GROUP_SERVER)
