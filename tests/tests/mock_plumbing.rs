@@ -249,3 +249,39 @@ fn round_trips_are_fast() {
     // the bound leaves room for a loaded machine).
     assert!(mean < Duration::from_millis(5), "{mean:?}");
 }
+
+#[test]
+fn garbage_on_the_websocket_port_is_dropped_and_others_are_served() {
+    use std::io::{Read, Write};
+    let server = MockServer::start(Echo::default(), 0, 0).expect("binds");
+    let ws_addr = server
+        .banner()
+        .split_whitespace()
+        .nth(2)
+        .and_then(|url| url.strip_prefix("ws://"))
+        .unwrap()
+        .to_owned();
+    let mut raw = TcpStream::connect(&ws_addr).unwrap();
+    raw.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut answer = Vec::new();
+    let _ = raw.read_to_end(&mut answer);
+    assert!(
+        !String::from_utf8_lossy(&answer).contains("101"),
+        "no upgrade without websocket headers"
+    );
+    // A client that goes away in the middle of a frame.
+    let mut half = TcpStream::connect(&ws_addr).unwrap();
+    half.write_all(b"\x82\xfe").unwrap();
+    drop(half);
+    let mut socket = connect(&server);
+    socket
+        .send(Message::Binary(b"still here".to_vec().into()))
+        .unwrap();
+    assert_eq!(read_binary(&mut socket).unwrap(), b"echo:still here");
+    let value = wait_connections(&server, |v| v["open"] == json!([1]));
+    assert_eq!(
+        value["open"],
+        json!([1]),
+        "only the real websocket reached the backend"
+    );
+}
