@@ -285,3 +285,15 @@ fn garbage_on_the_websocket_port_is_dropped_and_others_are_served() {
         "only the real websocket reached the backend"
     );
 }
+
+#[test]
+fn a_socket_that_vanishes_is_reported_closed() {
+    let server = MockServer::start(Echo::default(), 0, 0).expect("binds");
+    let mut socket = connect(&server);
+    socket.send(Message::Binary(b"x".to_vec().into())).unwrap();
+    assert_eq!(read_binary(&mut socket).unwrap(), b"echo:x");
+    // No close frame: the TCP connection just ends.
+    drop(socket);
+    let value = wait_connections(&server, |v| v["closed_by_client"] == json!([1]));
+    assert_eq!(value["closed_by_client"], json!([1]));
+}
