@@ -404,3 +404,80 @@ fn link_patiently(world: &mut World, account: &str) -> usize {
         }
     }
 }
+
+/// A group of both accounts: the four walink clients take turns sending; every other walink
+/// client gets every message exactly once, in order, through the sender key distributed once
+/// per device (the simulated phones cannot read sender-key messages yet).
+#[test]
+fn walink_clients_exchange_group_messages() {
+    let mut world = World::new(12, T0, Faults::none());
+    world.server.create_account(ALICE, "Alice").unwrap();
+    world.server.create_account(BOB, "Bob").unwrap();
+    let clients = [
+        link(&mut world, ALICE),
+        link(&mut world, ALICE),
+        link(&mut world, BOB),
+        link(&mut world, BOB),
+    ];
+    let now = world.now;
+    let group = world
+        .server
+        .create_group(now, ALICE, "walink", &[BOB])
+        .unwrap()
+        .to_string();
+    let rounds = 1_000;
+    let mut sent: Vec<(usize, String)> = Vec::new();
+    for i in 0..rounds {
+        let from = clients[i % 4];
+        let text = format!("group message {i}");
+        let before = world.clients[from].events.len();
+        let command = world
+            .command(
+                from,
+                Command::SendText {
+                    to: group.clone(),
+                    text: text.clone(),
+                },
+            )
+            .unwrap();
+        let done = |w: &World| {
+            w.clients[from].events[before..]
+                .iter()
+                .find_map(|e| match e {
+                    Event::CommandDone { id, result } if *id == command => Some(result.clone()),
+                    _ => None,
+                })
+        };
+        assert!(world.run_until(world.now + 10_000, |w| done(w).is_some()));
+        assert!(
+            matches!(done(&world), Some(Ok(CommandOutput::MessageSent { .. }))),
+            "round {i}: {:?}",
+            done(&world)
+        );
+        sent.push((from, text));
+    }
+    world.run_for(5_000);
+    for client in clients {
+        let expected: Vec<String> = sent
+            .iter()
+            .filter(|(from, _)| *from != client)
+            .map(|(_, text)| text.clone())
+            .collect();
+        let got: Vec<String> = texts(&world, client).into_iter().map(|(_, t)| t).collect();
+        assert_eq!(got, expected, "client {client}");
+        let failed: Vec<_> = world.clients[client]
+            .events
+            .iter()
+            .filter(|e| matches!(e, Event::DecryptFailed(_)))
+            .collect();
+        assert!(failed.is_empty(), "client {client}: {failed:?}");
+        let chats_ok = world.clients[client].events.iter().all(|e| match e {
+            Event::Message(m) => m.chat.to_string() == group,
+            _ => true,
+        });
+        assert!(
+            chats_ok,
+            "client {client}: every message is in the group chat"
+        );
+    }
+}
