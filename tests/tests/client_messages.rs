@@ -481,3 +481,42 @@ fn walink_clients_exchange_group_messages() {
         );
     }
 }
+
+/// A client that lost its sessions (records removed from its store, then a restart) cannot
+/// decrypt Bob's next message: it reports the failure, asks for a retry with fresh keys, and
+/// the phone's resend on a new session decrypts. Nothing is lost.
+#[test]
+fn a_lost_session_is_recovered_by_a_retry_receipt() {
+    let (mut world, client) = paired_world(13);
+    for i in 0..3 {
+        let now = world.now;
+        world
+            .server
+            .phone_send_text(now, BOB, ALICE, &format!("before {i}"))
+            .unwrap();
+        world.flush();
+        let want = i + 1;
+        assert!(world.run_until(world.now + 5_000, |w| texts(w, client).len() >= want));
+    }
+    // Let the delivery receipts reach the server, so nothing is redelivered after the restart.
+    world.run_for(2_000);
+    world.clients[client]
+        .store
+        .retain(|(space, _), _| space != "session");
+    world.crash(client);
+    assert!(
+        world.run_until(world.now + 30_000, |w| w.client_state(client)
+            == Some(&State::Connected))
+    );
+    let now = world.now;
+    world
+        .server
+        .phone_send_text(now, BOB, ALICE, "after the loss")
+        .unwrap();
+    world.flush();
+    assert!(world.run_until(world.now + 10_000, |w| texts(w, client).len() >= 4));
+    world.run_for(2_000);
+    let got: Vec<String> = texts(&world, client).into_iter().map(|(_, t)| t).collect();
+    assert_eq!(got, ["before 0", "before 1", "before 2", "after the loss"]);
+    assert_eq!(failures(&world, client), 1, "the failure is reported once");
+}
