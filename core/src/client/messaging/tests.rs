@@ -639,3 +639,53 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn lid_mapping_moves_received_sender_keys() {
+    let mut w = world();
+    connect(&mut w, 1, 3);
+    let group = "120363000000000002@g.us";
+    let members = [addr("222@s.whatsapp.net")];
+    let send = |w: &mut Vec<Device>, text: &str, seed: u64| {
+        let message = text_message(text, None);
+        let mut rng = Rng(seed);
+        let out = build_group(
+            &mut w[1].keystore,
+            &GroupMessage {
+                id: "3EB0000000000000000099",
+                group,
+                message: &message,
+                member_devices: &members,
+                device_identity: b"adv",
+                addressing_mode: None,
+            },
+            &mut rng,
+        )
+        .unwrap();
+        w[1].persist();
+        out.node
+    };
+    // Bob's phone gets the key while it knows Alice's device by phone number only.
+    let first = send(&mut w, "one", 1);
+    let sender = w[1].address();
+    let bob = w[3].address();
+    let (text, _, _) = w[3]
+        .receive(&deliver(&first, &sender, &bob, 1).unwrap())
+        .unwrap();
+    assert_eq!(text.as_deref(), Some("one"));
+    // It learns Alice's LID; her next message (no distribution) still decrypts.
+    w[3].keystore.learn_lid("111", "901");
+    w[3].persist();
+    let second = send(&mut w, "two", 2);
+    assert!(second.child("participants").is_none());
+    let (text, _, _) = w[3]
+        .receive(&deliver(&second, &sender, &bob, 2).unwrap())
+        .unwrap();
+    assert_eq!(text.as_deref(), Some("two"));
+    w[3].restart();
+    let third = send(&mut w, "three", 3);
+    let (text, _, _) = w[3]
+        .receive(&deliver(&third, &sender, &bob, 3).unwrap())
+        .unwrap();
+    assert_eq!(text.as_deref(), Some("three"));
+}
