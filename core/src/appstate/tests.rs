@@ -916,3 +916,103 @@ proptest! {
         prop_assert_eq!(persist::encode_collection(collection, &before), before_bytes);
     }
 }
+
+#[test]
+fn a_snapshot_replaces_what_its_collection_holds() {
+    let k = key(1);
+    let keys = ring(&[&k]);
+    let mut rng = Rng(9, 0);
+    let mut view = SettingsView::new();
+    // Before: two chats muted, one pinned (another collection), one starred message.
+    let before = encode_patch(
+        &CollectionState::new(),
+        Collection::RegularHigh,
+        &k,
+        &[
+            SyncAction::Mute {
+                chat: "a@s.whatsapp.net".into(),
+                until: MuteUntil::Forever,
+            },
+            SyncAction::Mute {
+                chat: "b@s.whatsapp.net".into(),
+                until: MuteUntil::Forever,
+            },
+            SyncAction::Star {
+                chat: "a@s.whatsapp.net".into(),
+                message_id: "M".into(),
+                from_me: true,
+                participant: None,
+                starred: true,
+            },
+        ],
+        1,
+        &mut rng,
+    )
+    .unwrap();
+    view.apply_mutations(&before.mutations);
+    let pin = encode_patch(
+        &CollectionState::new(),
+        Collection::RegularLow,
+        &k,
+        &[SyncAction::Pin {
+            chat: "b@s.whatsapp.net".into(),
+            pinned: true,
+        }],
+        1,
+        &mut rng,
+    )
+    .unwrap();
+    view.apply_mutations(&pin.mutations);
+
+    // The snapshot holds only a's mute (until a time now) and a delete record of b.
+    let snapshot = encode_snapshot(
+        Collection::RegularHigh,
+        &k,
+        9,
+        &[
+            SyncAction::Mute {
+                chat: "a@s.whatsapp.net".into(),
+                until: MuteUntil::Until(5),
+            },
+            SyncAction::DeleteChat {
+                chat: "b@s.whatsapp.net".into(),
+                range: range(),
+            },
+        ],
+        2,
+        &mut rng,
+    )
+    .unwrap();
+    let applied =
+        CollectionState::apply_snapshot(Collection::RegularHigh, &snapshot, &keys).unwrap();
+    let changes = view.replace_collection(Collection::RegularHigh, &applied.mutations);
+    assert_eq!(
+        changes,
+        vec![
+            SettingChange::Muted {
+                chat: "a@s.whatsapp.net".into(),
+                until: Some(MuteUntil::Until(5))
+            },
+            SettingChange::Muted {
+                chat: "b@s.whatsapp.net".into(),
+                until: None
+            },
+            SettingChange::Starred {
+                message: StarredMessage {
+                    chat: "a@s.whatsapp.net".into(),
+                    message_id: "M".into(),
+                    from_me: true,
+                    participant: None,
+                },
+                starred: false
+            },
+        ]
+    );
+    // b's pin lives in regular_low and the delete record is history: it stays.
+    assert!(view.chat("b@s.whatsapp.net").pinned_at.is_some());
+    // Replaying the same snapshot changes nothing.
+    assert!(
+        view.replace_collection(Collection::RegularHigh, &applied.mutations)
+            .is_empty()
+    );
+}

@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::actions::{MuteUntil, SyncAction};
-use super::state::{DecodedMutation, Operation};
+use super::state::{Collection, DecodedMutation, Operation};
 
 /// The settings of one chat.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -212,13 +212,138 @@ impl SettingsView {
         &self.message_labels
     }
 
-    /// Applies decoded mutations in order and returns what changed.
+    /// Applies decoded mutations (of a patch) in order and returns what changed.
     pub fn apply_mutations(&mut self, mutations: &[DecodedMutation]) -> Vec<SettingChange> {
         let mut changes = Vec::new();
         for mutation in mutations {
-            self.apply_one(mutation, &mut changes);
+            self.apply_one(mutation, false, &mut changes);
         }
         changes
+    }
+
+    /// Replaces what `collection` holds with the records of a snapshot of it, and returns what
+    /// changed. The settings WhatsApp Web files under the collection (regular_high: mutes and
+    /// stars; regular_low: pins, archives, unread marks; critical_unblock_low: contacts;
+    /// regular: labels and their associations) are reset first, so a setting the snapshot no
+    /// longer holds is dropped. Delete and clear records in a snapshot are history: they reset
+    /// nothing and produce no event.
+    pub fn replace_collection(
+        &mut self,
+        collection: Collection,
+        mutations: &[DecodedMutation],
+    ) -> Vec<SettingChange> {
+        let mut next = self.clone();
+        next.clear(collection);
+        let mut ignored = Vec::new();
+        for mutation in mutations {
+            next.apply_one(mutation, true, &mut ignored);
+        }
+        let mut changes = self.diff(&next);
+        changes.extend(
+            ignored
+                .into_iter()
+                .filter(|c| matches!(c, SettingChange::Ignored { .. })),
+        );
+        *self = next;
+        changes
+    }
+
+    fn clear(&mut self, collection: Collection) {
+        match collection {
+            Collection::RegularHigh => {
+                self.chats.values_mut().for_each(|s| s.muted_until = None);
+                self.starred.clear();
+            }
+            Collection::RegularLow => self.chats.values_mut().for_each(|s| {
+                s.pinned_at = None;
+                s.archived = false;
+                s.marked_unread = false;
+            }),
+            Collection::CriticalUnblockLow => self.contacts.clear(),
+            Collection::Regular => {
+                self.chats.values_mut().for_each(|s| s.labels.clear());
+                self.labels.clear();
+                self.message_labels.clear();
+            }
+            Collection::CriticalBlock => {}
+        }
+        self.chats.retain(|_, s| !s.is_default());
+    }
+
+    /// The events that turn `self` into `next`.
+    fn diff(&self, next: &SettingsView) -> Vec<SettingChange> {
+        let mut out = Vec::new();
+        let chats: BTreeSet<&String> = self.chats.keys().chain(next.chats.keys()).collect();
+        for chat in chats {
+            let (a, b) = (self.chat(chat), next.chat(chat));
+            if a.muted_until != b.muted_until {
+                out.push(SettingChange::Muted {
+                    chat: chat.clone(),
+                    until: b.muted_until,
+                });
+            }
+            if a.pinned_at.is_some() != b.pinned_at.is_some() {
+                out.push(SettingChange::Pinned {
+                    chat: chat.clone(),
+                    pinned: b.pinned_at.is_some(),
+                });
+            }
+            if a.archived != b.archived {
+                out.push(SettingChange::Archived {
+                    chat: chat.clone(),
+                    archived: b.archived,
+                });
+            }
+            if a.marked_unread != b.marked_unread {
+                out.push(SettingChange::MarkedUnread {
+                    chat: chat.clone(),
+                    unread: b.marked_unread,
+                });
+            }
+            for label in a.labels.symmetric_difference(&b.labels) {
+                out.push(SettingChange::ChatLabeled {
+                    label_id: label.clone(),
+                    chat: chat.clone(),
+                    labeled: b.labels.contains(label),
+                });
+            }
+        }
+        for message in self.starred.symmetric_difference(&next.starred) {
+            out.push(SettingChange::Starred {
+                message: message.clone(),
+                starred: next.starred.contains(message),
+            });
+        }
+        let jids: BTreeSet<&String> = self.contacts.keys().chain(next.contacts.keys()).collect();
+        for jid in jids {
+            let after = next.contacts.get(jid);
+            if self.contacts.get(jid) != after {
+                out.push(SettingChange::Contact {
+                    jid: jid.clone(),
+                    contact: after.cloned(),
+                });
+            }
+        }
+        let ids: BTreeSet<&String> = self.labels.keys().chain(next.labels.keys()).collect();
+        for id in ids {
+            let after = next.labels.get(id);
+            if self.labels.get(id) != after {
+                out.push(SettingChange::Label {
+                    label_id: id.clone(),
+                    label: after.cloned(),
+                });
+            }
+        }
+        for message in self
+            .message_labels
+            .symmetric_difference(&next.message_labels)
+        {
+            out.push(SettingChange::MessageLabeled {
+                message: message.clone(),
+                labeled: next.message_labels.contains(message),
+            });
+        }
+        out
     }
 
     fn update_chat(
@@ -362,7 +487,12 @@ impl SettingsView {
         }
     }
 
-    fn apply_one(&mut self, mutation: &DecodedMutation, out: &mut Vec<SettingChange>) {
+    fn apply_one(
+        &mut self,
+        mutation: &DecodedMutation,
+        historical: bool,
+        out: &mut Vec<SettingChange>,
+    ) {
         let timestamp = mutation
             .value
             .as_ref()
@@ -396,6 +526,7 @@ impl SettingsView {
                 starred,
                 out,
             ),
+            SyncAction::DeleteChat { .. } | SyncAction::ClearChat { .. } if historical => {}
             SyncAction::DeleteChat { chat, .. } => {
                 self.chats.remove(&chat);
                 self.starred.retain(|m| m.chat != chat);
