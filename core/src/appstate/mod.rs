@@ -35,6 +35,7 @@ pub use actions::{
     snapshot_from_records,
 };
 pub use crypto::MutationKeys;
+pub use keys::requested_key_ids;
 pub use keys::{KeyId, KeyRing, SyncKey, key_request_message};
 pub use lthash::LtHash;
 pub use state::{
@@ -125,4 +126,48 @@ pub enum PatchError {
     /// An outgoing patch must hold at least one mutation of one collection.
     #[error("an outgoing patch needs mutations of a single collection")]
     InvalidPatch,
+}
+
+/// What a client does about a [`PatchError`]: the recovery ladder of issue #8 (wait for keys and
+/// ask for them; on a MAC or LTHash mismatch fetch a full snapshot; if that fails too, report a
+/// fatal error for the collection and keep the last good state).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recovery {
+    /// Park the data, send [`key_request_message`] for these ids, retry when keys arrive.
+    WaitForKeys(Vec<KeyId>),
+    /// Drop the patch: it was applied already.
+    Ignore,
+    /// Fetch the patches after the state's version, then retry.
+    FetchMissingPatches,
+    /// Discard the patches and fetch a full snapshot of the collection. When the snapshot
+    /// fails in the same way, the failure is fatal for the collection.
+    FetchSnapshot,
+    /// A bug on this side (the caller's misuse) or data no retry can fix: report it.
+    Fatal,
+}
+
+impl PatchError {
+    /// The recovery step for this error.
+    pub fn recovery(&self) -> Recovery {
+        match self {
+            PatchError::MissingKeys(ids) => Recovery::WaitForKeys(ids.clone()),
+            PatchError::StaleVersion { .. } => Recovery::Ignore,
+            PatchError::VersionGap { .. } => Recovery::FetchMissingPatches,
+            PatchError::Protobuf
+            | PatchError::Malformed(_)
+            | PatchError::InvalidIndex
+            | PatchError::InvalidPadding
+            | PatchError::DuplicateMutation
+            | PatchError::PatchMacMismatch
+            | PatchError::LtHashMismatch
+            | PatchError::ValueMacMismatch
+            | PatchError::IndexMacMismatch => Recovery::FetchSnapshot,
+            PatchError::TooLarge(_)
+            | PatchError::UnknownCollection
+            | PatchError::MissingExternalMutations
+            | PatchError::UnexpectedExternalMutations
+            | PatchError::InvalidAction(_)
+            | PatchError::InvalidPatch => Recovery::Fatal,
+        }
+    }
 }

@@ -1016,3 +1016,31 @@ fn a_snapshot_replaces_what_its_collection_holds() {
             .is_empty()
     );
 }
+
+#[test]
+fn errors_map_to_the_recovery_ladder() {
+    use super::Recovery;
+    let id = KeyId::new(&[1]).unwrap();
+    assert_eq!(
+        PatchError::MissingKeys(vec![id.clone()]).recovery(),
+        Recovery::WaitForKeys(vec![id])
+    );
+    assert_eq!(
+        PatchError::StaleVersion { current: 2, got: 2 }.recovery(),
+        Recovery::Ignore
+    );
+    assert_eq!(
+        PatchError::VersionGap { current: 2, got: 4 }.recovery(),
+        Recovery::FetchMissingPatches
+    );
+    for e in [
+        PatchError::PatchMacMismatch,
+        PatchError::LtHashMismatch,
+        PatchError::ValueMacMismatch,
+        PatchError::IndexMacMismatch,
+        PatchError::DuplicateMutation,
+    ] {
+        assert_eq!(e.recovery(), Recovery::FetchSnapshot);
+    }
+    assert_eq!(PatchError::InvalidPatch.recovery(), Recovery::Fatal);
+}
