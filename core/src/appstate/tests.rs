@@ -1044,3 +1044,37 @@ fn errors_map_to_the_recovery_ladder() {
     }
     assert_eq!(PatchError::InvalidPatch.recovery(), Recovery::Fatal);
 }
+
+#[test]
+fn external_blobs_open_with_the_app_state_media_keys() {
+    let (_, keys, state, patch) = fixture();
+    let external = wa::SyncdMutations {
+        mutations: patch.mutations.clone(),
+    };
+    let plain = prost::Message::encode_to_vec(&external);
+    let media_key = [5u8; 32];
+    let (file, hashes) =
+        crate::media::encrypt(&media_key, crate::media::MediaType::AppState, &plain).unwrap();
+    let reference = wa::ExternalBlobReference {
+        media_key: Some(media_key.to_vec()),
+        file_sha256: Some(hashes.file_sha256.to_vec()),
+        file_enc_sha256: Some(hashes.file_enc_sha256.to_vec()),
+        ..Default::default()
+    };
+    let opened = super::decrypt_external_blob(&reference, &file).unwrap();
+    let mutations = super::decode_external_mutations(&opened).unwrap();
+    let mut outer = patch.clone();
+    outer.mutations.clear();
+    outer.external_mutations = Some(reference.clone());
+    let applied = state
+        .apply_patch(Collection::RegularHigh, &outer, Some(&mutations), &keys)
+        .unwrap();
+    assert_eq!(applied.mutations.len(), 2);
+
+    let mut tampered = file.clone();
+    tampered[3] ^= 1;
+    assert!(super::decrypt_external_blob(&reference, &tampered).is_err());
+    let mut wrong_hash = reference;
+    wrong_hash.file_sha256 = Some(vec![0; 32]);
+    assert!(super::decrypt_external_blob(&wrong_hash, &file).is_err());
+}
