@@ -624,7 +624,10 @@ pub fn encode_patch<R: CryptoRng + ?Sized>(
     }
     let keys = key.mutation_keys();
     let key_id = key.id().as_bytes();
-    let version = state.version() + 1;
+    let version = state
+        .version()
+        .checked_add(1)
+        .ok_or(PatchError::InvalidPatch)?;
     let mut index_value_macs: BTreeMap<Mac, Mac> = state.index_value_macs().clone();
     let mut hash = state.hash().clone();
     let mut wire = Vec::with_capacity(actions.len());
