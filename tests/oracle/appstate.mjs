@@ -116,6 +116,10 @@ serve({
     }
   },
 
+  // The index MAC of an index as Baileys serializes it (JSON.stringify).
+  indexMac: ({ index, keyData }) =>
+    hex(generateIndexMac(Buffer.from(JSON.stringify(index)), expandAppStateKeys(unhex(keyData)).indexKey)),
+
   // Baileys' decodeSyncdPatch (patch MAC, value MACs, index MACs, LTHash update), then the
   // snapshot MAC of the new LTHash checked with the bridge's generateSnapshotMac, as
   // decodePatches does.

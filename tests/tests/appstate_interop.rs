@@ -722,3 +722,45 @@ fn snapshots_cross_both_ways() -> Result<(), Oops> {
     );
     Ok(())
 }
+
+#[test]
+fn indexes_serialize_as_json_stringify_does() -> Result<(), Oops> {
+    let mut oracle = Oracle::spawn("appstate.mjs")?;
+    let key = sync_key(b"\x00\x00\x00\x00\x04\x02", [0x31; 32])?;
+    let mut rng = Rng(14, 0);
+    let odd = [
+        "plain",
+        "quote \" and backslash \\",
+        "controls \u{1}\u{8}\u{c}\n\r\t\u{1f}",
+        "non-ASCII é 😀 \u{2028}\u{2029}",
+        "html <b>&amp;</b> / slash",
+        "\u{7f}\u{0}",
+    ];
+    for id in odd {
+        let action = SyncAction::Star {
+            chat: CHAT.into(),
+            message_id: id.into(),
+            from_me: false,
+            participant: None,
+            starred: true,
+        };
+        let out = encode_patch(
+            &CollectionState::new(),
+            Collection::RegularHigh,
+            &key,
+            std::slice::from_ref(&action),
+            1,
+            &mut rng,
+        )?;
+        let theirs = oracle.call(
+            "indexMac",
+            json!({ "index": action.index()?, "keyData": hex::encode(key.data()) }),
+        )?;
+        assert_eq!(
+            out.mutations[0].index_mac.to_vec(),
+            bytes(&theirs)?,
+            "{id:?}"
+        );
+    }
+    Ok(())
+}
