@@ -523,7 +523,7 @@ fn history_sync_is_deterministic() {
 /// messages from the phone, `pkmsg` on a session the phone started from the registered signed
 /// prekey) and the blobs they point at open with walink-core's media module.
 #[test]
-#[ignore = "walink's Client does not decrypt messages yet (core/src/client/messaging is a stub on this branch)"]
+#[ignore = "needs the Client's message decryption (branch msg; passes with it merged)"]
 fn walink_client_receives_the_history_sync_notifications() {
     use walink_core::client::{Config, Event, State};
     use walink_core::noise::payload::{ClientProfile, WebVersion};
@@ -532,6 +532,7 @@ fn walink_client_receives_the_history_sync_notifications() {
 
     const T0: u64 = 1_780_000_000_000;
     let mut world = World::new(9, T0, Faults::none());
+    world.server.set_history_sync(true);
     world.server.create_account(USER, "Alice").unwrap();
     world.server.create_account(BOB, "Bob").unwrap();
     let now = world.now;

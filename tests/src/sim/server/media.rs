@@ -113,6 +113,12 @@ impl Server {
         self.send(conn, &iq_result(id, vec![node]));
     }
 
+    /// Switches the phone's initial history sync on or off for companions paired from now on
+    /// (`ServerConfig::history_sync`).
+    pub fn set_history_sync(&mut self, on: bool) {
+        self.history_sync = on;
+    }
+
     /// Whether `auth` is a `media_conn` token still valid at `now` (for the HTTP side).
     pub fn media_auth_valid(&self, now: Timestamp, auth: &str) -> bool {
         self.media
