@@ -620,3 +620,61 @@ fn walink_client_receives_the_history_sync_notifications() {
         }
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Any blob uploaded with its hash as the token downloads byte for byte; flipping any bit
+    /// of the blob, or of the token's hash, is refused and stores nothing.
+    #[test]
+    fn uploads_round_trip_and_refuse_any_altered_byte(
+        blob in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048),
+        kind in proptest::sample::select(walink_sim::sim::server::MEDIA_KINDS),
+        flip in proptest::prelude::any::<usize>(),
+    ) {
+        use sha2::Digest as _;
+        let mut server = walink_sim::sim::Server::new(ServerConfig::new([9; 32]));
+        let hash = sha2::Sha256::digest(&blob);
+        let token = URL_SAFE_NO_PAD.encode(hash);
+        if !blob.is_empty() {
+            let mut altered = blob.clone();
+            altered[flip % blob.len()] ^= 1 << (flip % 8);
+            proptest::prop_assert_eq!(
+                server.upload_blob(kind, &token, &altered),
+                Err(SimError::BlobHashMismatch)
+            );
+        }
+        let mut wrong = hash.to_vec();
+        wrong[flip % 32] ^= 1 << (flip % 8);
+        proptest::prop_assert_eq!(
+            server.upload_blob(kind, &STANDARD.encode(&wrong), &blob),
+            Err(SimError::BlobHashMismatch)
+        );
+        proptest::prop_assert_eq!(server.blob_count(), 0);
+        let path = server.upload_blob(kind, &token, &blob).unwrap();
+        proptest::prop_assert_eq!(server.download_blob(&path), Some(blob));
+    }
+}
+
+#[test]
+fn the_store_drops_its_oldest_blob_beyond_its_bound() {
+    use sha2::Digest as _;
+    use walink_sim::sim::server::MAX_BLOBS;
+    let mut server = walink_sim::sim::Server::new(ServerConfig::new([10; 32]));
+    let mut paths = Vec::new();
+    for i in 0..=MAX_BLOBS as u32 {
+        let blob = i.to_be_bytes();
+        let token = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(blob));
+        paths.push(server.upload_blob("document", &token, &blob).unwrap());
+    }
+    assert_eq!(server.blob_count(), MAX_BLOBS);
+    assert_eq!(server.download_blob(&paths[0]), None);
+    assert_eq!(
+        server.download_blob(&paths[1]),
+        Some(1u32.to_be_bytes().to_vec())
+    );
+    assert_eq!(
+        server.download_blob(paths.last().unwrap()),
+        Some((MAX_BLOBS as u32).to_be_bytes().to_vec())
+    );
+}

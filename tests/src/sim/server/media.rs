@@ -27,6 +27,8 @@ pub const MEDIA_HOSTS: &[&str] = &["mmg.whatsapp.net"];
 pub const MAX_BLOB_BYTES: usize = 64 << 20;
 /// Most blobs the store keeps; the oldest is dropped beyond it.
 pub const MAX_BLOBS: usize = 4096;
+/// Most bytes the store keeps in all; the oldest blobs are dropped beyond it.
+pub const MAX_STORE_BYTES: usize = 256 << 20;
 /// Most auth tokens kept valid at once; the oldest is dropped beyond it.
 pub const MAX_MEDIA_AUTHS: usize = 1024;
 /// Messages per conversation in the INITIAL_BOOTSTRAP chunk (the newest ones).
@@ -66,6 +68,24 @@ pub(super) struct MediaStore {
     order: VecDeque<String>,
     /// Auth tokens and when they expire (ms).
     auths: VecDeque<(String, Timestamp)>,
+    /// Bytes held in `blobs`.
+    bytes: usize,
+}
+
+impl MediaStore {
+    /// Drops the oldest blobs until `incoming` more bytes and one more blob fit.
+    fn make_room(&mut self, incoming: usize) {
+        while self.order.len() >= MAX_BLOBS
+            || (!self.order.is_empty() && self.bytes.saturating_add(incoming) > MAX_STORE_BYTES)
+        {
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(blob) = self.blobs.remove(&oldest) {
+                self.bytes = self.bytes.saturating_sub(blob.len());
+            }
+        }
+    }
 }
 
 /// A blob announced in a history-sync notification, as the phone sent it.
@@ -155,11 +175,8 @@ impl Server {
             .collect();
         let oh: String = hash.iter().take(8).map(|b| format!("{b:02x}")).collect();
         let path = format!("/v/sim/{kind}/{name}.enc?ccb=11-4&oh=01_{oh}&_nc_sid=sim");
-        if self.media.order.len() >= MAX_BLOBS
-            && let Some(oldest) = self.media.order.pop_front()
-        {
-            self.media.blobs.remove(&oldest);
-        }
+        self.media.make_room(bytes.len());
+        self.media.bytes = self.media.bytes.saturating_add(bytes.len());
         self.media.blobs.insert(path.clone(), bytes.to_vec());
         self.media.order.push_back(path.clone());
         Ok(path)
