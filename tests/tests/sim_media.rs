@@ -106,26 +106,31 @@ impl walink_core::signal::PreKeySource for CompanionPreKeys {
     }
 }
 
-/// Messages in Alice's phone inbox before her companion pairs: three from Bob, one from Carol.
-fn fill_inbox(net: &mut Net) {
+/// Alice's phone history before her companion pairs: three texts from Bob, one from Carol
+/// (her inbox), then one she sends Bob. Returns the id and time of the one she sent.
+fn fill_inbox(net: &mut Net) -> (String, u64) {
     net.server.create_account(BOB, "Bob").unwrap();
     net.server.create_account(CAROL, "Carol").unwrap();
-    for (i, (from, text)) in [
-        (BOB, "bob one"),
-        (CAROL, "carol one"),
-        (BOB, "bob two"),
-        (BOB, "bob three"),
+    let mut sent = None;
+    for (i, (from, to, text)) in [
+        (BOB, USER, "bob one"),
+        (CAROL, USER, "carol one"),
+        (BOB, USER, "bob two"),
+        (BOB, USER, "bob three"),
+        (USER, BOB, "alice to bob"),
     ]
     .into_iter()
     .enumerate()
     {
         net.now += 60_000 * (i as u64 + 1);
-        net.server
-            .phone_send_text(net.now, from, USER, text)
-            .unwrap();
+        let id = net.server.phone_send_text(net.now, from, to, text).unwrap();
         net.pump();
+        if from == USER {
+            sent = Some((id, net.now / 1000));
+        }
     }
     assert_eq!(net.server.phone_messages(USER).unwrap().len(), 4);
+    sent.unwrap()
 }
 
 /// Decrypts the offline `<message>` stanzas the companion got and returns the plaintexts.
@@ -301,7 +306,7 @@ fn baileys_downloads_and_decrypts_a_stored_blob() {
 #[test]
 fn a_new_companion_receives_and_decrypts_the_history_sync() {
     let mut net = net(4, true);
-    fill_inbox(&mut net);
+    let (sent_id, sent_at) = fill_inbox(&mut net);
     let keys = Keys::new(10);
     let (device, conn) = pair_and_login(&mut net, &keys);
     let messages = decrypt_all(&mut net, conn, &keys, 2);
@@ -377,27 +382,40 @@ fn a_new_companion_receives_and_decrypts_the_history_sync() {
         [bob.as_str(), carol.as_str()],
         "most recent chat first"
     );
-    assert_eq!(texts(&bootstrap.conversations[0]), ["bob three", "bob two"]);
+    assert_eq!(
+        texts(&bootstrap.conversations[0]),
+        ["alice to bob", "bob three"]
+    );
     assert_eq!(texts(&bootstrap.conversations[1]), ["carol one"]);
     assert_eq!(bootstrap.conversations[0].unread_count, Some(3));
-    let first = bootstrap.conversations[0].messages[0]
+    let own = bootstrap.conversations[0].messages[0]
+        .message
+        .as_ref()
+        .unwrap();
+    assert_eq!(
+        own.key.as_ref().unwrap().id.as_deref(),
+        Some(sent_id.as_str())
+    );
+    assert_eq!(own.key.as_ref().unwrap().from_me, Some(true));
+    assert_eq!(own.message_timestamp, Some(sent_at));
+    let received = bootstrap.conversations[0].messages[1]
         .message
         .as_ref()
         .unwrap();
     let inbox = net.server.phone_messages(USER).unwrap();
     assert_eq!(
-        first.key.as_ref().unwrap().id.as_deref(),
+        received.key.as_ref().unwrap().id.as_deref(),
         Some(inbox[3].id.as_str())
     );
-    assert_eq!(first.key.as_ref().unwrap().from_me, Some(false));
-    assert_eq!(first.message_timestamp, Some(inbox[3].timestamp));
+    assert_eq!(received.key.as_ref().unwrap().from_me, Some(false));
+    assert_eq!(received.message_timestamp, Some(inbox[3].timestamp));
 
     let recent = &histories[1];
     assert_eq!(recent.sync_type, Some(HistorySyncType::Recent as i32));
     assert_eq!(recent.progress, Some(100));
     assert_eq!(recent.conversations.len(), 1);
     assert_eq!(recent.conversations[0].id.as_deref(), Some(bob.as_str()));
-    assert_eq!(texts(&recent.conversations[0]), ["bob one"]);
+    assert_eq!(texts(&recent.conversations[0]), ["bob two", "bob one"]);
     let _ = device;
 }
 
@@ -407,7 +425,7 @@ fn a_new_companion_receives_and_decrypts_the_history_sync() {
 #[test]
 fn baileys_processes_the_phones_history_sync() {
     let mut net = net(5, true);
-    fill_inbox(&mut net);
+    let (sent_id, sent_at) = fill_inbox(&mut net);
     let keys = Keys::new(10);
     let (device, _conn) = pair_and_login(&mut net, &keys);
     let address = Jid::device(USER, device, "s.whatsapp.net").to_string();
@@ -487,6 +505,13 @@ fn baileys_processes_the_phones_history_sync() {
             )
         })
         .collect();
+    want.push((
+        sent_id,
+        format!("{BOB}@s.whatsapp.net"),
+        "alice to bob".to_owned(),
+        sent_at,
+        true,
+    ));
     want.sort();
     assert_eq!(seen, want);
 }

@@ -35,6 +35,8 @@ pub const MAX_MEDIA_AUTHS: usize = 1024;
 pub const HISTORY_BOOTSTRAP_MESSAGES: usize = 2;
 /// Messages per conversation in the RECENT chunk (the ones after the bootstrap's, newest first).
 pub const HISTORY_RECENT_MESSAGES: usize = 100;
+/// Texts the phone sent that it keeps for its history, per account (oldest dropped).
+pub const PHONE_SENT_KEPT: usize = 1000;
 /// Conversations in one history chunk (the most recently active ones).
 pub const HISTORY_MAX_CONVERSATIONS: usize = 100;
 
@@ -204,6 +206,30 @@ impl Server {
             .unwrap_or_default()
     }
 
+    /// Keeps a text the phone of `user` sent to `chat`, for its history.
+    pub(super) fn record_phone_sent(
+        &mut self,
+        user: &str,
+        from: &str,
+        chat: &str,
+        id: &str,
+        text: &str,
+        now: Timestamp,
+    ) {
+        let sent = self.phone_sent.entry(user.to_owned()).or_default();
+        if sent.len() >= PHONE_SENT_KEPT {
+            sent.pop_front();
+        }
+        sent.push_back(PhoneMessage {
+            id: id.to_owned(),
+            from: from.to_owned(),
+            chat: chat.to_owned(),
+            text: Some(text.to_owned()),
+            error: None,
+            timestamp: now / 1000,
+        });
+    }
+
     /// The phone of `user` sends the new companion `device` its initial history: an
     /// INITIAL_BOOTSTRAP chunk (each conversation's newest messages) and a RECENT chunk (the
     /// older ones, `progress` 100), each compressed, encrypted, uploaded and announced.
@@ -220,19 +246,37 @@ impl Server {
             .phone
             .inbox()
             .to_vec();
-        // Conversations by chat, messages newest first.
-        let mut chats: BTreeMap<String, Vec<&PhoneMessage>> = BTreeMap::new();
-        for message in inbox.iter().filter(|m| m.text.is_some()) {
-            chats.entry(message.chat.clone()).or_default().push(message);
+        let sent: Vec<PhoneMessage> = self
+            .phone_sent
+            .get(user)
+            .map(|sent| sent.iter().cloned().collect())
+            .unwrap_or_default();
+        // Conversations by chat, messages newest first (received and sent, by time; the
+        // sort is stable, so equal times keep their order).
+        let mut chats: BTreeMap<String, Vec<Entry<'_>>> = BTreeMap::new();
+        let received = inbox.iter().map(|m| Entry {
+            message: m,
+            from_me: false,
+        });
+        let own = sent.iter().map(|m| Entry {
+            message: m,
+            from_me: true,
+        });
+        for entry in received.chain(own).filter(|e| e.message.text.is_some()) {
+            chats
+                .entry(entry.message.chat.clone())
+                .or_default()
+                .push(entry);
         }
-        let mut chats: Vec<(String, Vec<&PhoneMessage>)> = chats
+        let mut chats: Vec<(String, Vec<Entry<'_>>)> = chats
             .into_iter()
             .map(|(chat, mut messages)| {
+                messages.sort_by_key(|e| e.message.timestamp);
                 messages.reverse();
                 (chat, messages)
             })
             .collect();
-        chats.sort_by_key(|(_, m)| std::cmp::Reverse(m.first().map_or(0, |m| m.timestamp)));
+        chats.sort_by_key(|(_, m)| std::cmp::Reverse(m.first().map_or(0, |e| e.message.timestamp)));
         chats.truncate(HISTORY_MAX_CONVERSATIONS);
 
         let chunks = [
@@ -253,7 +297,7 @@ impl Server {
             let conversations = chats
                 .iter()
                 .filter_map(|(chat, messages)| {
-                    let part: Vec<&PhoneMessage> =
+                    let part: Vec<Entry<'_>> =
                         messages.iter().skip(skip).take(take).copied().collect();
                     (!part.is_empty() || skip == 0).then(|| conversation(chat, &part, messages))
                 })
@@ -367,37 +411,51 @@ impl Server {
     }
 }
 
-/// A conversation of `chat` holding `part` (newest first); its timestamps come from `all`.
-fn conversation(chat: &str, part: &[&PhoneMessage], all: &[&PhoneMessage]) -> Conversation {
+/// A message of the phone's history: received, or sent by the phone.
+#[derive(Clone, Copy)]
+struct Entry<'a> {
+    message: &'a PhoneMessage,
+    from_me: bool,
+}
+
+/// A conversation of `chat` holding `part` (newest first); its timestamps and unread count
+/// come from `all`.
+fn conversation(chat: &str, part: &[Entry<'_>], all: &[Entry<'_>]) -> Conversation {
     let group = chat.ends_with(&format!("@{GROUP_SERVER}"));
     let messages = part
         .iter()
-        .map(|m| HistorySyncMsg {
-            message: Some(WebMessageInfo {
-                key: Some(MessageKey {
-                    remote_jid: Some(chat.to_owned()),
-                    from_me: Some(false),
-                    id: Some(m.id.clone()),
-                    participant: group.then(|| m.from.clone()),
-                }),
-                message: Some(Message {
-                    conversation: m.text.clone(),
+        .map(|e| {
+            let m = e.message;
+            let participant = (group && !e.from_me).then(|| m.from.clone());
+            HistorySyncMsg {
+                message: Some(WebMessageInfo {
+                    key: Some(MessageKey {
+                        remote_jid: Some(chat.to_owned()),
+                        from_me: Some(e.from_me),
+                        id: Some(m.id.clone()),
+                        participant: participant.clone(),
+                    }),
+                    message: Some(Message {
+                        conversation: m.text.clone(),
+                        ..Default::default()
+                    }),
+                    message_timestamp: Some(m.timestamp),
+                    status: Some(web_message_info::Status::DeliveryAck as i32),
+                    participant,
                     ..Default::default()
                 }),
-                message_timestamp: Some(m.timestamp),
-                status: Some(web_message_info::Status::DeliveryAck as i32),
-                participant: group.then(|| m.from.clone()),
-                ..Default::default()
-            }),
-            msg_order_id: None,
+                msg_order_id: None,
+            }
         })
         .collect();
+    let newest = all.first().map(|e| e.message.timestamp);
+    let unread = all.iter().filter(|e| !e.from_me).count();
     Conversation {
         id: Some(chat.to_owned()),
         messages,
-        conversation_timestamp: all.first().map(|m| m.timestamp),
-        last_msg_timestamp: all.first().map(|m| m.timestamp),
-        unread_count: Some(u32::try_from(all.len()).unwrap_or(u32::MAX)),
+        conversation_timestamp: newest,
+        last_msg_timestamp: newest,
+        unread_count: Some(u32::try_from(unread).unwrap_or(u32::MAX)),
         ..Default::default()
     }
 }

@@ -47,7 +47,7 @@ mod phone_ops;
 pub use media::{
     HISTORY_BOOTSTRAP_MESSAGES, HISTORY_MAX_CONVERSATIONS, HISTORY_RECENT_MESSAGES, HistoryBlob,
     MAX_BLOB_BYTES, MAX_BLOBS, MAX_MEDIA_AUTHS, MAX_STORE_BYTES, MEDIA_AUTH_TTL_S,
-    MEDIA_CONN_TTL_S, MEDIA_HOSTS, MEDIA_KINDS,
+    MEDIA_CONN_TTL_S, MEDIA_HOSTS, MEDIA_KINDS, PHONE_SENT_KEPT,
 };
 
 /// Refs in one `pair-device` IQ.
@@ -371,6 +371,7 @@ pub struct Server {
     history_sync: bool,
     media: media::MediaStore,
     history: BTreeMap<String, Vec<HistoryBlob>>,
+    phone_sent: BTreeMap<String, VecDeque<PhoneMessage>>,
 }
 
 /// A group: its subject, creator and members (accounts, by phone number).
@@ -437,6 +438,7 @@ impl Server {
             history_sync: config.history_sync,
             media: media::MediaStore::default(),
             history: BTreeMap::new(),
+            phone_sent: BTreeMap::new(),
         }
     }
 
