@@ -89,9 +89,17 @@ pub struct Net {
 }
 
 impl Net {
+    /// A server without the phone's initial history sync (the routing tests count every
+    /// stanza a new companion receives).
     pub fn new(seed: u8) -> Net {
+        let mut config = ServerConfig::new([seed; 32]);
+        config.history_sync = false;
+        Net::with_config(config)
+    }
+
+    pub fn with_config(config: ServerConfig) -> Net {
         Net {
-            server: Server::new(ServerConfig::new([seed; 32])),
+            server: Server::new(config),
             now: T0,
             probes: BTreeMap::new(),
         }

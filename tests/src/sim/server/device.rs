@@ -39,6 +39,9 @@ impl Server {
         let xmlns = node.attr_str("xmlns").unwrap_or_default();
         match (kind, xmlns) {
             ("result" | "error", _) => {}
+            ("set", "w:m") if node.child("media_conn").is_some() => {
+                self.media_conn(now, conn, &id);
+            }
             ("get", "w:p") | ("get", "urn:xmpp:ping") => {
                 let pong = iq_result(&id, Vec::new()).attr("t", seconds(now));
                 self.send(conn, &pong);

@@ -40,8 +40,15 @@ use crate::noise_server::{Responder, ServerIdentity};
 
 mod delivery;
 mod device;
+mod media;
 mod pairing;
 mod phone_ops;
+
+pub use media::{
+    HISTORY_BOOTSTRAP_MESSAGES, HISTORY_MAX_CONVERSATIONS, HISTORY_RECENT_MESSAGES, HistoryBlob,
+    MAX_BLOB_BYTES, MAX_BLOBS, MAX_MEDIA_AUTHS, MAX_STORE_BYTES, MEDIA_AUTH_TTL_S,
+    MEDIA_CONN_TTL_S, MEDIA_HOSTS, MEDIA_KINDS, PHONE_SENT_KEPT,
+};
 
 /// Refs in one `pair-device` IQ.
 pub const PAIR_REFS: usize = 6;
@@ -246,6 +253,21 @@ pub enum SimError {
     /// No such device.
     #[error("no device {0}:{1}")]
     UnknownDevice(String, u16),
+    /// An upload named a media kind the store does not know.
+    #[error("unknown media kind {0}")]
+    UnknownMediaKind(String),
+    /// An upload was larger than `MAX_BLOB_BYTES`.
+    #[error("blob of {0} bytes is too large")]
+    BlobTooLarge(usize),
+    /// An upload's token is not the base64 of the blob's SHA-256.
+    #[error("upload token does not match the blob's hash")]
+    BlobHashMismatch,
+    /// The phone could not compress its history.
+    #[error("compression: {0}")]
+    Compression(String),
+    /// The phone could not encrypt media.
+    #[error("media: {0}")]
+    Media(String),
 }
 
 /// How to build a server.
@@ -258,6 +280,9 @@ pub struct ServerConfig {
     /// Whether to send a fresh `pair-device` when an unpaired connection's refs run out (the
     /// real server does not; WhatsApp Web stops rotating and keeps the socket).
     pub reissue_refs: bool,
+    /// Whether the phone sends a new companion its initial history sync (INITIAL_BOOTSTRAP and
+    /// RECENT blobs with their notifications) right after pairing, as a real phone does.
+    pub history_sync: bool,
 }
 
 impl ServerConfig {
@@ -268,6 +293,7 @@ impl ServerConfig {
             seed,
             identity: ServerIdentity::test(),
             reissue_refs: false,
+            history_sync: true,
         }
     }
 }
@@ -342,6 +368,10 @@ pub struct Server {
     link_code_error: Option<u16>,
     login_failure: Option<u16>,
     groups: BTreeMap<String, Group>,
+    history_sync: bool,
+    media: media::MediaStore,
+    history: BTreeMap<String, Vec<HistoryBlob>>,
+    phone_sent: BTreeMap<String, VecDeque<PhoneMessage>>,
 }
 
 /// A group: its subject, creator and members (accounts, by phone number).
@@ -405,6 +435,10 @@ impl Server {
             link_code_error: None,
             login_failure: None,
             groups: BTreeMap::new(),
+            history_sync: config.history_sync,
+            media: media::MediaStore::default(),
+            history: BTreeMap::new(),
+            phone_sent: BTreeMap::new(),
         }
     }
 

@@ -194,7 +194,11 @@ impl Server {
             return;
         }
         account.devices.insert(pending.device, new_device);
-        let _ = now;
+        if self.history_sync {
+            // The history waits in the new device's offline queue until it logs in. A failure
+            // here is the simulation's own (an oversized store), never the companion's.
+            let _ = self.phone_history_sync(now, &pending.user, pending.device);
+        }
         self.events.push_back(ServerEvent::Paired {
             conn,
             user: pending.user,

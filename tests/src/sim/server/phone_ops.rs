@@ -119,6 +119,7 @@ impl Server {
                 .bytes(ciphertext)]);
             self.deliver(&account, device, stanza);
         }
+        self.record_phone_sent(user, &from.to_string(), &to.to_string(), &id, text, now);
         Ok(id)
     }
 

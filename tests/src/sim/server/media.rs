@@ -1,0 +1,461 @@
+//! Media: the `media_conn` IQ, the in-memory blob store the media hosts serve, and the phone's
+//! initial history sync (an `md-msg-hist` blob announced by a `HistorySyncNotification`).
+
+use std::io::Write as _;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use subtle::ConstantTimeEq as _;
+use walink_core::media::{self, MediaType};
+use walink_core::proto::wa::message::{
+    HistorySyncNotification, HistorySyncType, ProtocolMessage, protocol_message,
+};
+use walink_core::proto::wa::{
+    Conversation, HistorySync, HistorySyncMsg, Message, MessageKey, WebMessageInfo,
+    web_message_info,
+};
+
+use super::*;
+
+/// Lifetime of a `media_conn` answer, seconds (`ttl`; WhatsApp answers 300).
+pub const MEDIA_CONN_TTL_S: u64 = 300;
+/// Lifetime of a `media_conn` upload auth token, seconds (`auth_ttl`).
+pub const MEDIA_AUTH_TTL_S: u64 = 21_600;
+/// The host names a `media_conn` answer lists (the upload and download hosts).
+pub const MEDIA_HOSTS: &[&str] = &["mmg.whatsapp.net"];
+/// Largest blob the store accepts, in bytes.
+pub const MAX_BLOB_BYTES: usize = 64 << 20;
+/// Most blobs the store keeps; the oldest is dropped beyond it.
+pub const MAX_BLOBS: usize = 4096;
+/// Most bytes the store keeps in all; the oldest blobs are dropped beyond it.
+pub const MAX_STORE_BYTES: usize = 256 << 20;
+/// Most auth tokens kept valid at once; the oldest is dropped beyond it.
+pub const MAX_MEDIA_AUTHS: usize = 1024;
+/// Messages per conversation in the INITIAL_BOOTSTRAP chunk (the newest ones).
+pub const HISTORY_BOOTSTRAP_MESSAGES: usize = 2;
+/// Messages per conversation in the RECENT chunk (the ones after the bootstrap's, newest first).
+pub const HISTORY_RECENT_MESSAGES: usize = 100;
+/// Texts the phone sent that it keeps for its history, per account (oldest dropped).
+pub const PHONE_SENT_KEPT: usize = 1000;
+/// Conversations in one history chunk (the most recently active ones).
+pub const HISTORY_MAX_CONVERSATIONS: usize = 100;
+
+/// The upload paths (`/mms/<kind>/…`) the store accepts, as the clients name them
+/// (tulir/whatsmeow mediaTypeToMMSType, Baileys MEDIA_PATH_MAP).
+pub const MEDIA_KINDS: &[&str] = &[
+    "image",
+    "video",
+    "audio",
+    "document",
+    "sticker",
+    "ptt",
+    "gif",
+    "ptv",
+    "product",
+    "md-msg-hist",
+    "md-app-state",
+    "thumbnail-link",
+    "thumbnail-image",
+    "thumbnail-video",
+    "thumbnail-document",
+    "newsletter-image",
+];
+
+/// The blob store and the `media_conn` auth tokens.
+#[derive(Debug, Default)]
+pub(super) struct MediaStore {
+    /// Blobs by direct path, in upload order (the map key starts with a sequence number).
+    blobs: BTreeMap<String, Vec<u8>>,
+    /// Upload order, oldest first.
+    order: VecDeque<String>,
+    /// Auth tokens and when they expire (ms).
+    auths: VecDeque<(String, Timestamp)>,
+    /// Bytes held in `blobs`.
+    bytes: usize,
+}
+
+impl MediaStore {
+    /// Drops the oldest blobs until `incoming` more bytes and one more blob fit.
+    fn make_room(&mut self, incoming: usize) {
+        while self.order.len() >= MAX_BLOBS
+            || (!self.order.is_empty() && self.bytes.saturating_add(incoming) > MAX_STORE_BYTES)
+        {
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(blob) = self.blobs.remove(&oldest) {
+                self.bytes = self.bytes.saturating_sub(blob.len());
+            }
+        }
+    }
+}
+
+/// A blob announced in a history-sync notification, as the phone sent it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryBlob {
+    /// The notification's message id.
+    pub message_id: String,
+    /// The sync type (`HistorySyncType` value).
+    pub sync_type: i32,
+    /// Where the blob is stored.
+    pub direct_path: String,
+}
+
+fn decode_token(token: &str) -> Option<Vec<u8>> {
+    let token = token
+        .replace("%2B", "+")
+        .replace("%2F", "/")
+        .replace("%3D", "=");
+    [STANDARD, URL_SAFE, STANDARD_NO_PAD, URL_SAFE_NO_PAD]
+        .iter()
+        .find_map(|engine| engine.decode(&token).ok())
+}
+
+impl Server {
+    /// Answers `<iq xmlns="w:m" type="set"><media_conn/></iq>`: a fresh auth token, the TTLs
+    /// and the media hosts.
+    pub(super) fn media_conn(&mut self, now: Timestamp, conn: ConnId, id: &str) {
+        let auth = STANDARD.encode(self.rng.bytes::<24>());
+        let expires = now.saturating_add(MEDIA_AUTH_TTL_S * 1000);
+        if self.media.auths.len() >= MAX_MEDIA_AUTHS {
+            self.media.auths.pop_front();
+        }
+        self.media.auths.push_back((auth.clone(), expires));
+        let hosts = MEDIA_HOSTS.iter().map(|host| {
+            Node::new("host")
+                .attr("hostname", *host)
+                .attr("maxContentLengthBytes", MAX_BLOB_BYTES.to_string())
+        });
+        let node = Node::new("media_conn")
+            .attr("auth", auth)
+            .attr("ttl", MEDIA_CONN_TTL_S.to_string())
+            .attr("auth_ttl", MEDIA_AUTH_TTL_S.to_string())
+            .attr("max_buckets", "12")
+            .children_from(hosts);
+        self.send(conn, &iq_result(id, vec![node]));
+    }
+
+    /// Switches the phone's initial history sync on or off for companions paired from now on
+    /// (`ServerConfig::history_sync`).
+    pub fn set_history_sync(&mut self, on: bool) {
+        self.history_sync = on;
+    }
+
+    /// Whether `auth` is a `media_conn` token still valid at `now` (for the HTTP side).
+    pub fn media_auth_valid(&self, now: Timestamp, auth: &str) -> bool {
+        self.media
+            .auths
+            .iter()
+            .any(|(token, expires)| token == auth && now < *expires)
+    }
+
+    /// Stores an uploaded blob, as a `POST /mms/<kind>/<token>` would: `kind` is one of
+    /// [`MEDIA_KINDS`], `token` the base64 (standard or URL-safe, padded or not) of the
+    /// blob's SHA-256, which is checked. Returns the blob's direct path.
+    pub fn upload_blob(
+        &mut self,
+        kind: &str,
+        token: &str,
+        bytes: &[u8],
+    ) -> Result<String, SimError> {
+        if !MEDIA_KINDS.contains(&kind) {
+            return Err(SimError::UnknownMediaKind(kind.to_owned()));
+        }
+        if bytes.len() > MAX_BLOB_BYTES {
+            return Err(SimError::BlobTooLarge(bytes.len()));
+        }
+        let hash = Sha256::digest(bytes);
+        let matches = decode_token(token).is_some_and(|t| bool::from(t.ct_eq(hash.as_slice())));
+        if !matches {
+            return Err(SimError::BlobHashMismatch);
+        }
+        let name: String = self
+            .rng
+            .bytes::<16>()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let oh: String = hash.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        let path = format!("/v/sim/{kind}/{name}.enc?ccb=11-4&oh=01_{oh}&_nc_sid=sim");
+        self.media.make_room(bytes.len());
+        self.media.bytes = self.media.bytes.saturating_add(bytes.len());
+        self.media.blobs.insert(path.clone(), bytes.to_vec());
+        self.media.order.push_back(path.clone());
+        Ok(path)
+    }
+
+    /// The blob at `direct_path` (or at a full URL `https://<host><direct_path>`), if stored.
+    pub fn download_blob(&self, direct_path: &str) -> Option<Vec<u8>> {
+        let path = match direct_path.strip_prefix("https://") {
+            Some(rest) => rest.find('/').and_then(|i| rest.get(i..))?,
+            None => direct_path,
+        };
+        self.media.blobs.get(path).cloned()
+    }
+
+    /// How many blobs the store holds.
+    pub fn blob_count(&self) -> usize {
+        self.media.blobs.len()
+    }
+
+    /// The history-sync blobs the phone of `user` announced, oldest first.
+    pub fn history_blobs(&self, user: &str) -> &[HistoryBlob] {
+        self.history
+            .get(user)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+
+    /// Keeps a text the phone of `user` sent to `chat`, for its history.
+    pub(super) fn record_phone_sent(
+        &mut self,
+        user: &str,
+        from: &str,
+        chat: &str,
+        id: &str,
+        text: &str,
+        now: Timestamp,
+    ) {
+        let sent = self.phone_sent.entry(user.to_owned()).or_default();
+        if sent.len() >= PHONE_SENT_KEPT {
+            sent.pop_front();
+        }
+        sent.push_back(PhoneMessage {
+            id: id.to_owned(),
+            from: from.to_owned(),
+            chat: chat.to_owned(),
+            text: Some(text.to_owned()),
+            error: None,
+            timestamp: now / 1000,
+        });
+    }
+
+    /// The phone of `user` sends the new companion `device` its initial history: an
+    /// INITIAL_BOOTSTRAP chunk (each conversation's newest messages) and a RECENT chunk (the
+    /// older ones, `progress` 100), each compressed, encrypted, uploaded and announced.
+    pub(super) fn phone_history_sync(
+        &mut self,
+        now: Timestamp,
+        user: &str,
+        device: u16,
+    ) -> Result<(), SimError> {
+        let inbox = self
+            .accounts
+            .get(user)
+            .ok_or_else(|| SimError::UnknownAccount(user.to_owned()))?
+            .phone
+            .inbox()
+            .to_vec();
+        let sent: Vec<PhoneMessage> = self
+            .phone_sent
+            .get(user)
+            .map(|sent| sent.iter().cloned().collect())
+            .unwrap_or_default();
+        // Conversations by chat, messages newest first (received and sent, by time; the
+        // sort is stable, so equal times keep their order).
+        let mut chats: BTreeMap<String, Vec<Entry<'_>>> = BTreeMap::new();
+        let received = inbox.iter().map(|m| Entry {
+            message: m,
+            from_me: false,
+        });
+        let own = sent.iter().map(|m| Entry {
+            message: m,
+            from_me: true,
+        });
+        for entry in received.chain(own).filter(|e| e.message.text.is_some()) {
+            chats
+                .entry(entry.message.chat.clone())
+                .or_default()
+                .push(entry);
+        }
+        let mut chats: Vec<(String, Vec<Entry<'_>>)> = chats
+            .into_iter()
+            .map(|(chat, mut messages)| {
+                messages.sort_by_key(|e| e.message.timestamp);
+                messages.reverse();
+                (chat, messages)
+            })
+            .collect();
+        chats.sort_by_key(|(_, m)| std::cmp::Reverse(m.first().map_or(0, |e| e.message.timestamp)));
+        chats.truncate(HISTORY_MAX_CONVERSATIONS);
+
+        let chunks = [
+            (
+                HistorySyncType::InitialBootstrap,
+                0,
+                HISTORY_BOOTSTRAP_MESSAGES,
+                None,
+            ),
+            (
+                HistorySyncType::Recent,
+                HISTORY_BOOTSTRAP_MESSAGES,
+                HISTORY_RECENT_MESSAGES,
+                Some(100),
+            ),
+        ];
+        for (sync_type, skip, take, progress) in chunks {
+            let conversations = chats
+                .iter()
+                .filter_map(|(chat, messages)| {
+                    let part: Vec<Entry<'_>> =
+                        messages.iter().skip(skip).take(take).copied().collect();
+                    (!part.is_empty() || skip == 0).then(|| conversation(chat, &part, messages))
+                })
+                .collect();
+            let history = HistorySync {
+                sync_type: Some(sync_type as i32),
+                conversations,
+                chunk_order: Some(1),
+                progress,
+                ..Default::default()
+            };
+            self.send_history_chunk(now, user, device, &history, sync_type)?;
+        }
+        Ok(())
+    }
+
+    fn send_history_chunk(
+        &mut self,
+        now: Timestamp,
+        user: &str,
+        device: u16,
+        history: &HistorySync,
+        sync_type: HistorySyncType,
+    ) -> Result<(), SimError> {
+        let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        zlib.write_all(&history.encode_to_vec())
+            .map_err(|e| SimError::Compression(e.to_string()))?;
+        let compressed = zlib
+            .finish()
+            .map_err(|e| SimError::Compression(e.to_string()))?;
+        let media_key = self.rng.bytes::<32>();
+        let (file, hashes) = media::encrypt(&media_key, MediaType::History, &compressed)
+            .map_err(|e| SimError::Media(e.to_string()))?;
+        let token = URL_SAFE.encode(hashes.file_enc_sha256);
+        let direct_path = self.upload_blob("md-msg-hist", &token, &file)?;
+        let message = Message {
+            protocol_message: Some(Box::new(ProtocolMessage {
+                r#type: Some(protocol_message::Type::HistorySyncNotification as i32),
+                history_sync_notification: Some(HistorySyncNotification {
+                    file_sha256: Some(hashes.file_sha256.to_vec()),
+                    file_length: Some(hashes.file_length),
+                    media_key: Some(media_key.to_vec()),
+                    file_enc_sha256: Some(hashes.file_enc_sha256.to_vec()),
+                    direct_path: Some(direct_path.clone()),
+                    sync_type: Some(sync_type as i32),
+                    chunk_order: history.chunk_order,
+                    progress: history.progress,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let message_id = self.phone_send_peer(now, user, device, &message)?;
+        self.history
+            .entry(user.to_owned())
+            .or_default()
+            .push(HistoryBlob {
+                message_id,
+                sync_type: sync_type as i32,
+                direct_path,
+            });
+        Ok(())
+    }
+
+    /// The phone of `user` sends `message` to its own companion `device` as a peer message
+    /// (`category="peer"`), starting a session from the device's keys if it has none. Returns
+    /// the message id.
+    pub(super) fn phone_send_peer(
+        &mut self,
+        now: Timestamp,
+        user: &str,
+        device: u16,
+        message: &Message,
+    ) -> Result<String, SimError> {
+        let address = Jid::device(user.to_owned(), device, DEFAULT_USER_SERVER).to_string();
+        let id = format!(
+            "3EB0{}",
+            self.rng
+                .bytes::<8>()
+                .iter()
+                .map(|b| format!("{b:02X}"))
+                .collect::<String>()
+        );
+        let account = self
+            .accounts
+            .get_mut(user)
+            .ok_or_else(|| SimError::UnknownAccount(user.to_owned()))?;
+        if !account.phone.has_session(&address) {
+            let target = account
+                .devices
+                .get_mut(&device)
+                .ok_or_else(|| SimError::UnknownDevice(user.to_owned(), device))?;
+            let bundle = bundle_of(target);
+            account.phone.start_session(&address, &bundle)?;
+        }
+        account.phone.remember_sent(&id, &address, message);
+        let (enc_type, ciphertext) = account.phone.encrypt(&address, message)?;
+        let stanza = Node::new("message")
+            .attr("from", account.jid())
+            .attr("id", id.clone())
+            .attr("type", "text")
+            .attr("category", "peer")
+            .attr("t", seconds(now))
+            .children_from([Node::new("enc")
+                .attr("v", "2")
+                .attr("type", enc_type)
+                .bytes(ciphertext)]);
+        self.deliver(user, device, stanza);
+        Ok(id)
+    }
+}
+
+/// A message of the phone's history: received, or sent by the phone.
+#[derive(Clone, Copy)]
+struct Entry<'a> {
+    message: &'a PhoneMessage,
+    from_me: bool,
+}
+
+/// A conversation of `chat` holding `part` (newest first); its timestamps and unread count
+/// come from `all`.
+fn conversation(chat: &str, part: &[Entry<'_>], all: &[Entry<'_>]) -> Conversation {
+    let group = chat.ends_with(&format!("@{GROUP_SERVER}"));
+    let messages = part
+        .iter()
+        .map(|e| {
+            let m = e.message;
+            let participant = (group && !e.from_me).then(|| m.from.clone());
+            HistorySyncMsg {
+                message: Some(WebMessageInfo {
+                    key: Some(MessageKey {
+                        remote_jid: Some(chat.to_owned()),
+                        from_me: Some(e.from_me),
+                        id: Some(m.id.clone()),
+                        participant: participant.clone(),
+                    }),
+                    message: Some(Message {
+                        conversation: m.text.clone(),
+                        ..Default::default()
+                    }),
+                    message_timestamp: Some(m.timestamp),
+                    status: Some(web_message_info::Status::DeliveryAck as i32),
+                    participant,
+                    ..Default::default()
+                }),
+                msg_order_id: None,
+            }
+        })
+        .collect();
+    let newest = all.first().map(|e| e.message.timestamp);
+    let unread = all.iter().filter(|e| !e.from_me).count();
+    Conversation {
+        id: Some(chat.to_owned()),
+        messages,
+        conversation_timestamp: newest,
+        last_msg_timestamp: newest,
+        unread_count: Some(u32::try_from(unread).unwrap_or(u32::MAX)),
+        ..Default::default()
+    }
+}
