@@ -666,6 +666,37 @@ impl Keystore {
         }
     }
 
+    /// Records that `devices` may not hold our sender key for `group` after all (the stanza
+    /// that carried it was not acknowledged), so that the next message hands it out again.
+    pub fn unmark_sender_key_sent<'a>(
+        &mut self,
+        group: &str,
+        devices: impl IntoIterator<Item = &'a DeviceAddress>,
+    ) {
+        let canonical: Vec<DeviceAddress> = devices
+            .into_iter()
+            .map(|d| self.lids.canonical(d))
+            .collect();
+        let Some(sent) = self.sender_key_sent.get_mut(group) else {
+            return;
+        };
+        let before = sent.len();
+        for device in &canonical {
+            sent.remove(device);
+        }
+        if sent.len() != before {
+            let record = pb::SenderKeySentRecord {
+                format_version: Some(MESSAGING_RECORD_FORMAT),
+                devices: sent.iter().map(DeviceAddress::record_key).collect(),
+            };
+            self.changes.push(RecordChange {
+                space: RecordSpace::SenderKeySent,
+                key: group.to_owned(),
+                value: Some(record.encode_to_vec()),
+            });
+        }
+    }
+
     /// Forgets who holds our sender key for `group` and drops our chain, so that the next
     /// message starts a new key (after a member left, as WhatsApp Web does).
     pub fn rotate_sender_key(&mut self, group: &str) {

@@ -197,8 +197,12 @@ impl Messaging {
     ) {
         if node.attr_str("class") == Some("message") {
             let error = node.attr_str("error").and_then(|e| e.parse().ok());
-            self.sender
-                .handle_ack(node.attr_str("id").unwrap_or_default(), error, out);
+            self.sender.handle_ack(
+                node.attr_str("id").unwrap_or_default(),
+                error,
+                &mut self.receiver,
+                out,
+            );
         }
     }
 

@@ -81,6 +81,9 @@ pub(crate) struct Sender {
     requested: Vec<RecordKey>,
     /// Transmitted messages awaiting the server's ack: (message id, command).
     awaiting_ack: VecDeque<(String, CommandId)>,
+    /// For group messages awaiting their ack: the group and the devices the stanza handed our
+    /// sender key to, counted as holding it once the ack arrives.
+    distributed: Vec<(String, String, Vec<DeviceAddress>)>,
 }
 
 fn fail(command: CommandId, error: CommandError, out: &mut Outputs) {
@@ -457,6 +460,25 @@ impl Sender {
         match built {
             Ok(outgoing) => {
                 keystore.remember_sent(&job.id, &chat, &job.message.encode_to_vec(), ctx.now);
+                if let Some(group) = &job.group {
+                    // Counted as holding our key only once the server has the stanza (see
+                    // `handle_ack`): a crash or a cut before the ack hands it out again.
+                    let devices: Vec<DeviceAddress> = outgoing
+                        .node
+                        .child("participants")
+                        .map(|p| {
+                            p.children_by_tag("to")
+                                .filter_map(|to| to.attr_jid("jid"))
+                                .filter_map(|jid| DeviceAddress::from_jid(&jid).ok())
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    if !devices.is_empty() {
+                        keystore.unmark_sender_key_sent(group, devices.iter());
+                        self.distributed
+                            .push((job.id.clone(), group.clone(), devices));
+                    }
+                }
                 ctx.persist(batch_of(keystore.take_changes()), out);
                 match ctx.send(&outgoing.node, out) {
                     Ok(()) => self.finish(Ok(()), out),
@@ -474,13 +496,31 @@ impl Sender {
     }
 
     /// The server acknowledged a stanza; a message's ack completes its command.
-    pub(crate) fn handle_ack(&mut self, id: &str, error: Option<u16>, out: &mut Outputs) {
+    pub(crate) fn handle_ack(
+        &mut self,
+        id: &str,
+        error: Option<u16>,
+        receiver: &mut Receiver,
+        out: &mut Outputs,
+    ) {
         let Some(index) = self.awaiting_ack.iter().position(|(sent, _)| sent == id) else {
             return;
         };
         let Some((id, command)) = self.awaiting_ack.remove(index) else {
             return;
         };
+        if let Some(index) = self.distributed.iter().position(|(sent, _, _)| *sent == id) {
+            let (_, group, devices) = self.distributed.swap_remove(index);
+            if error.is_none() {
+                if let Some(keystore) = receiver.keystore.as_mut() {
+                    keystore.mark_sender_key_sent(&group, devices.iter());
+                    let batch = batch_of(keystore.take_changes());
+                    if !batch.changes.is_empty() {
+                        out.persist(batch);
+                    }
+                }
+            }
+        }
         let result = match error {
             None => Ok(CommandOutput::MessageSent { id }),
             Some(code) => Err(CommandError::Rejected {
@@ -494,9 +534,11 @@ impl Sender {
         });
     }
 
-    /// The connection ended: every command still waiting fails.
+    /// The connection ended: every command still waiting fails (sender keys handed out by
+    /// unacknowledged group messages are handed out again next time).
     pub(crate) fn handle_disconnected(&mut self, out: &mut Outputs) {
         self.stage = Stage::Idle;
+        self.distributed.clear();
         for job in self.queue.drain(..) {
             fail(job.command, CommandError::NotConnected, out);
         }
