@@ -22,7 +22,9 @@ use std::fmt;
 
 use prost::Message as _;
 use sha2::{Digest, Sha256};
-use walink_core::binary::{Content, DEFAULT_USER_SERVER, HIDDEN_USER_SERVER, Jid, Node, Value};
+use walink_core::binary::{
+    Content, DEFAULT_USER_SERVER, GROUP_SERVER, HIDDEN_USER_SERVER, Jid, Node,
+};
 use walink_core::frame::{self, FrameDecoder};
 use walink_core::noise::TransportCipher;
 use walink_core::proto::wa::{ClientPayload, DeviceProps};
@@ -49,7 +51,11 @@ pub const HANDSHAKE_TIMEOUT_MS: u64 = 20_000;
 pub const IDLE_TIMEOUT_MS: u64 = 120_000;
 /// Largest frame the server accepts from a client.
 pub const MAX_CLIENT_FRAME: usize = 4 << 20;
-/// Stanzas kept per offline device; older ones are dropped beyond it.
+/// Below this many one-time prekeys the server asks a device to upload more
+/// (`<notification type="encrypt"><count/></notification>`, transport notes §6.2).
+pub const PREKEYS_LOW: usize = 5;
+/// Stanzas kept per device, queued or delivered and not acknowledged (each list); older ones
+/// are dropped beyond it.
 pub const MAX_OFFLINE_QUEUE: usize = 10_000;
 
 /// One client connection.
@@ -179,6 +185,8 @@ pub enum ServerEvent {
         user: String,
         /// The device id.
         device: u16,
+        /// The edge-routing blob the client sent in its pre-intro, if any.
+        routing_info: Option<Vec<u8>>,
     },
     /// A login was refused with `<failure>`.
     LoginRefused {
@@ -328,6 +336,22 @@ pub struct Server {
     next_id: u64,
     link_code_error: Option<u16>,
     login_failure: Option<u16>,
+    groups: BTreeMap<String, Group>,
+}
+
+/// A group: its subject, creator and members (accounts, by phone number).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    /// The group id (the user part of `id@g.us`).
+    pub id: String,
+    /// The subject.
+    pub subject: String,
+    /// The creator's account.
+    pub creator: String,
+    /// Creation time, Unix seconds.
+    pub creation: u64,
+    /// Member accounts, creator first.
+    pub members: Vec<String>,
 }
 
 impl fmt::Debug for Server {
@@ -375,6 +399,7 @@ impl Server {
             next_id: 1,
             link_code_error: None,
             login_failure: None,
+            groups: BTreeMap::new(),
         }
     }
 
@@ -408,6 +433,7 @@ impl Server {
                 key_index: 0,
                 name: "phone".to_owned(),
                 platform_type: 0,
+                prekeys_low_notified: false,
                 offline: VecDeque::new(),
                 unacked: Vec::new(),
             },
@@ -447,6 +473,46 @@ impl Server {
                 _ => (id, None),
             })
             .collect()
+    }
+
+    /// Creates a group of `creator` with `members` (phone numbers; the creator is added) and
+    /// returns its JID.
+    pub fn create_group(
+        &mut self,
+        now: Timestamp,
+        creator: &str,
+        subject: &str,
+        members: &[&str],
+    ) -> Result<Jid, SimError> {
+        let mut list = vec![creator.to_owned()];
+        for member in members {
+            if !self.accounts.contains_key(*member) {
+                return Err(SimError::UnknownAccount((*member).to_owned()));
+            }
+            if !list.iter().any(|m| m == member) {
+                list.push((*member).to_owned());
+            }
+        }
+        if !self.accounts.contains_key(creator) {
+            return Err(SimError::UnknownAccount(creator.to_owned()));
+        }
+        let id = format!("120363{:012}", self.rng.below(1_000_000_000_000));
+        self.groups.insert(
+            id.clone(),
+            Group {
+                id: id.clone(),
+                subject: subject.to_owned(),
+                creator: creator.to_owned(),
+                creation: now / 1000,
+                members: list,
+            },
+        );
+        Ok(Jid::new(id, GROUP_SERVER))
+    }
+
+    /// The group with this id (the user part of its JID).
+    pub fn group(&self, id: &str) -> Option<&Group> {
+        self.groups.get(id)
     }
 
     /// The account with phone number `user`, mutably (for the phone's own messaging).
@@ -750,7 +816,9 @@ impl Server {
                     else {
                         continue;
                     };
-                    Some(bundle_of(target_device))
+                    let bundle = bundle_of(target_device);
+                    self.check_prekeys_low(now, &account, device);
+                    Some(bundle)
                 }
             };
             let Some(phone) = self.accounts.get_mut(user).map(|a| &mut a.phone) else {
@@ -759,8 +827,9 @@ impl Server {
             if let Some(bundle) = bundle {
                 phone.start_session(&address, &bundle)?;
             }
-            let (enc_type, ciphertext) =
-                phone.encrypt(&address, if own { &mirrored } else { &plain })?;
+            let content = if own { &mirrored } else { &plain };
+            phone.remember_sent(&id, &address, content);
+            let (enc_type, ciphertext) = phone.encrypt(&address, content)?;
             let mut stanza = Node::new("message")
                 .attr("from", from.clone())
                 .attr("id", id.clone())
@@ -784,6 +853,68 @@ impl Server {
         self.accounts.get(user).map(|a| a.phone.inbox())
     }
 
+    /// The phone of `user` answers a retry receipt: it starts a fresh session from the keys the
+    /// requesting device sent and sends the message again to that device only, with the
+    /// retry `count` on its `enc`.
+    fn phone_retry(&mut self, user: &str, receipt: &Node) {
+        let (Some(requester), Some(id)) = (receipt.attr_jid("from"), receipt.attr_str("id")) else {
+            return;
+        };
+        let count = receipt
+            .child("retry")
+            .and_then(|r| r.attr_str("count"))
+            .unwrap_or("1")
+            .to_owned();
+        let Some(requester_user) = self.resolve_user(&requester.to_non_device()) else {
+            return;
+        };
+        let address = Jid::device(
+            requester_user.clone(),
+            requester.device,
+            DEFAULT_USER_SERVER,
+        )
+        .to_string();
+        let bundle = (|| {
+            let registration = be_u32(child_bytes(receipt, "registration")?)?;
+            bundle_from_node(receipt.child("keys")?, registration)
+        })();
+        let Some(account) = self.accounts.get_mut(user) else {
+            return;
+        };
+        let Some(message) = account.phone.sent(id, &address).cloned() else {
+            return;
+        };
+        if let Some(bundle) = bundle
+            && account.phone.start_session(&address, &bundle).is_err()
+        {
+            return;
+        }
+        let Ok((enc_type, ciphertext)) = account.phone.encrypt(&address, &message) else {
+            return;
+        };
+        let own = requester_user == user;
+        let mut stanza = Node::new("message")
+            .attr("from", account.jid())
+            .attr("id", id.to_owned())
+            .attr("type", "text")
+            .attr("t", receipt.attr_str("t").unwrap_or("0").to_owned())
+            .attr("notify", account.push_name.clone());
+        if own
+            && let Some(destination) = message
+                .device_sent_message
+                .as_ref()
+                .and_then(|sent| sent.destination_jid.clone())
+        {
+            stanza = stanza.attr("recipient", destination);
+        }
+        let stanza = stanza.children_from([Node::new("enc")
+            .attr("v", "2")
+            .attr("type", enc_type)
+            .attr("count", count)
+            .bytes(ciphertext)]);
+        self.deliver(&requester_user, requester.device, stanza);
+    }
+
     /// The phone of `user` handles a message stanza: decrypts it and sends a delivery
     /// receipt to the sender.
     fn phone_receive(&mut self, user: &str, stanza: &Node) {
@@ -798,25 +929,36 @@ impl Server {
             .attr_str("t")
             .and_then(|t| t.parse().ok())
             .unwrap_or(0);
-        let Some(enc) = stanza.child("enc") else {
-            return;
-        };
-        let enc_type = enc.attr_str("type").unwrap_or_default().to_owned();
-        let ciphertext = enc.content_bytes().unwrap_or_default().to_vec();
+        let encs: Vec<(String, Vec<u8>)> = stanza
+            .children_by_tag("enc")
+            .map(|enc| {
+                (
+                    enc.attr_str("type").unwrap_or_default().to_owned(),
+                    enc.content_bytes().unwrap_or_default().to_vec(),
+                )
+            })
+            .collect();
+        let group = stanza
+            .attr_jid("from")
+            .filter(|from| from.server == GROUP_SERVER)
+            .map(|from| from.to_string());
         let Some(account) = self.accounts.get_mut(user) else {
             return;
         };
         let phone_jid = account.jid();
         account
             .phone
-            .receive(&id, &sender.to_string(), &enc_type, &ciphertext, timestamp);
+            .receive(&id, &sender.to_string(), group.as_deref(), &encs, timestamp);
         if let Some(sender_user) = self.resolve_user(&sender.to_non_device())
             && sender.device != 0
         {
-            let receipt = Node::new("receipt")
-                .attr("from", phone_jid)
-                .attr("id", id)
-                .attr("t", timestamp.to_string());
+            let receipt = match stanza.attr_jid("from").filter(|f| f.server == GROUP_SERVER) {
+                Some(group) => Node::new("receipt")
+                    .attr("from", group)
+                    .attr("participant", phone_jid),
+                None => Node::new("receipt").attr("from", phone_jid),
+            };
+            let receipt = receipt.attr("id", id).attr("t", timestamp.to_string());
             self.deliver(&sender_user, sender.device, receipt);
         }
     }
@@ -1130,8 +1272,24 @@ impl Server {
             state.deadline = Some(now + IDLE_TIMEOUT_MS);
         }
         self.send(conn, &success);
-        self.events
-            .push_back(ServerEvent::LoggedIn { conn, user, device });
+        // Edge routing for the next connection (transport notes §1.3): the client should send
+        // it back in its pre-intro.
+        let routing = format!("sim-edge-{}", self.rng.below(1_000_000)).into_bytes();
+        let edge = Node::new("ib").children_from([
+            Node::new("edge_routing").children_from([bytes_node("routing_info", routing)])
+        ]);
+        self.send(conn, &edge);
+        let routing_info = self
+            .conns
+            .get(&conn)
+            .and_then(|c| c.decoder.routing_info())
+            .map(<[u8]>::to_vec);
+        self.events.push_back(ServerEvent::LoggedIn {
+            conn,
+            user,
+            device,
+            routing_info,
+        });
     }
 
     fn refuse_login(&mut self, conn: ConnId, reason: u16) {
@@ -1306,6 +1464,7 @@ impl Server {
             key_index: pending.issued.key_index,
             name: reg.name.clone(),
             platform_type: reg.platform_type,
+            prekeys_low_notified: false,
             offline: VecDeque::new(),
             unacked: Vec::new(),
         };
@@ -1506,9 +1665,13 @@ impl Server {
                 self.send(conn, &reply);
             }
             ("get", "encrypt") if node.child("key").is_some() => {
-                self.fetch_bundles(conn, &id, node);
+                self.fetch_bundles(now, conn, &id, node);
             }
             ("get", "usync") => self.usync(conn, &id, node),
+            ("get", "w:g2") => self.group_query(conn, session, &id, node),
+            ("set", "w:g2") if node.child("create").is_some() => {
+                self.group_create(now, conn, session, &id, node);
+            }
             ("set", "md") if node.child("remove-companion-device").is_some() => {
                 self.send(conn, &iq_result(&id, Vec::new()));
                 let target = node
@@ -1559,6 +1722,7 @@ impl Server {
         device.registration_id = registration_id;
         device.signed_prekey = skey;
         device.prekeys.extend(keys);
+        device.prekeys_low_notified = false;
         self.send(conn, &iq_result(id, Vec::new()));
     }
 
@@ -1574,8 +1738,9 @@ impl Server {
         }
     }
 
-    fn fetch_bundles(&mut self, conn: ConnId, id: &str, node: &Node) {
+    fn fetch_bundles(&mut self, now: Timestamp, conn: ConnId, id: &str, node: &Node) {
         let mut users = Vec::new();
+        let mut touched = Vec::new();
         for user in node.child("key").map(Node::children).unwrap_or_default() {
             let Some(jid) = user.attr_jid("jid") else {
                 continue;
@@ -1587,6 +1752,7 @@ impl Server {
                     .devices
                     .get_mut(&jid.device)?;
                 let prekey = device.take_prekey();
+                touched.push((account.clone(), jid.device));
                 let mut children = vec![
                     bytes_node(
                         "registration",
@@ -1616,6 +1782,38 @@ impl Server {
             conn,
             &iq_result(id, vec![Node::new("list").children_from(users)]),
         );
+        for (user, device) in touched {
+            self.check_prekeys_low(now, &user, device);
+        }
+    }
+
+    /// Tells a logged-in companion whose one-time prekeys ran low to upload more, once per
+    /// upload.
+    fn check_prekeys_low(&mut self, now: Timestamp, user: &str, device: u16) {
+        let conn = self.device_conn(user, device);
+        let Some(target) = self
+            .accounts
+            .get_mut(user)
+            .and_then(|a| a.devices.get_mut(&device))
+        else {
+            return;
+        };
+        let (Some(conn), false) = (conn, target.prekeys_low_notified) else {
+            return;
+        };
+        if device == 0 || target.prekeys.len() >= PREKEYS_LOW {
+            return;
+        }
+        target.prekeys_low_notified = true;
+        let count = target.prekeys.len();
+        let id = self.new_id();
+        let notification = Node::new("notification")
+            .attr("from", Jid::server_jid())
+            .attr("id", id)
+            .attr("type", "encrypt")
+            .attr("t", seconds(now))
+            .children_from([Node::new("count").attr("value", count.to_string())]);
+        self.send(conn, &notification);
     }
 
     fn usync(&mut self, conn: ConnId, id: &str, node: &Node) {
@@ -1690,6 +1888,8 @@ impl Server {
             // The phone is always online and handles its stanzas at once.
             if stanza.tag == "message" {
                 self.phone_receive(user, &stanza);
+            } else if stanza.tag == "receipt" && stanza.attr_str("type") == Some("retry") {
+                self.phone_retry(user, &stanza);
             }
             return;
         }
@@ -1705,6 +1905,9 @@ impl Server {
         };
         match conn {
             Some(conn) => {
+                if target.unacked.len() >= MAX_OFFLINE_QUEUE {
+                    target.unacked.remove(0);
+                }
                 target.unacked.push(stanza.clone());
                 self.send(conn, &stanza);
             }
@@ -1741,6 +1944,158 @@ impl Server {
         }
     }
 
+    /// The `<group>` node of a group's metadata (whatsmeow `GetGroupInfo`,
+    /// Baileys `extractGroupMetadata`).
+    fn group_node(&self, group: &Group) -> Node {
+        let participants = group.members.iter().map(|member| {
+            let entry =
+                Node::new("participant").attr("jid", Jid::new(member.clone(), DEFAULT_USER_SERVER));
+            if *member == group.creator {
+                entry.attr("type", "superadmin")
+            } else {
+                entry
+            }
+        });
+        Node::new("group")
+            .attr("id", group.id.clone())
+            .attr("subject", group.subject.clone())
+            .attr("s_t", group.creation.to_string())
+            .attr("s_o", Jid::new(group.creator.clone(), DEFAULT_USER_SERVER))
+            .attr("creation", group.creation.to_string())
+            .attr(
+                "creator",
+                Jid::new(group.creator.clone(), DEFAULT_USER_SERVER),
+            )
+            .attr("size", group.members.len().to_string())
+            .children_from(participants)
+    }
+
+    fn group_query(&mut self, conn: ConnId, session: &(String, u16), id: &str, node: &Node) {
+        let group = node
+            .attr_jid("to")
+            .filter(|jid| jid.server == GROUP_SERVER)
+            .and_then(|jid| self.groups.get(&jid.user));
+        match group {
+            Some(group) if group.members.contains(&session.0) => {
+                let reply = iq_result(id, vec![self.group_node(group)]);
+                self.send(conn, &reply);
+            }
+            Some(_) => self.send(conn, &iq_error(id, 403, "forbidden")),
+            None => self.send(conn, &iq_error(id, 404, "item-not-found")),
+        }
+    }
+
+    fn group_create(
+        &mut self,
+        now: Timestamp,
+        conn: ConnId,
+        session: &(String, u16),
+        id: &str,
+        node: &Node,
+    ) {
+        let Some(create) = node.child("create") else {
+            return;
+        };
+        let subject = create.attr_str("subject").unwrap_or_default().to_owned();
+        let members: Vec<String> = create
+            .children_by_tag("participant")
+            .filter_map(|p| p.attr_jid("jid"))
+            .filter_map(|jid| self.resolve_user(&jid.to_non_device()))
+            .collect();
+        let refs: Vec<&str> = members.iter().map(String::as_str).collect();
+        match self.create_group(now, &session.0, &subject, &refs) {
+            Ok(jid) => {
+                let group = self.groups.get(&jid.user).map(|g| self.group_node(g));
+                self.send(conn, &iq_result(id, group.into_iter().collect()));
+            }
+            Err(_) => self.send(conn, &iq_error(id, 400, "bad-request")),
+        }
+    }
+
+    /// A group message: every member device except the sender gets
+    /// `<message from=group participant=sender>` with the `enc`s addressed to it in
+    /// `participants` (sender-key distribution) followed by the `skmsg` for everyone.
+    fn route_group_message(
+        &mut self,
+        now: Timestamp,
+        session: &(String, u16),
+        group: &Jid,
+        node: &Node,
+    ) {
+        let Some(members) = self.groups.get(&group.user).map(|g| g.members.clone()) else {
+            return;
+        };
+        if !members.contains(&session.0) {
+            return;
+        }
+        let Some(sender) = self.accounts.get(&session.0) else {
+            return;
+        };
+        let participant = if node.attr_str("addressing_mode") == Some("lid") {
+            sender.device_lid(session.1)
+        } else {
+            sender.device_jid(session.1)
+        };
+        let push_name = sender.push_name.clone();
+        let id = node.attr_str("id").unwrap_or_default().to_owned();
+        let kind = node.attr_str("type").unwrap_or("text").to_owned();
+        let mut per_device: BTreeMap<(String, u16), Vec<Node>> = BTreeMap::new();
+        if let Some(participants) = node.child("participants") {
+            for to_node in participants.children_by_tag("to") {
+                if let Some(jid) = to_node.attr_jid("jid")
+                    && let Some(user) = self.resolve_user(&jid.to_non_device())
+                {
+                    per_device
+                        .entry((user, jid.device))
+                        .or_default()
+                        .extend(to_node.children().iter().cloned());
+                }
+            }
+        }
+        let shared: Vec<Node> = node
+            .children()
+            .iter()
+            .filter(|child| child.tag != "participants")
+            .cloned()
+            .collect();
+        // A retry resend names one device with `participant`.
+        let only = node
+            .attr_jid("participant")
+            .and_then(|jid| Some((self.resolve_user(&jid.to_non_device())?, jid.device)));
+        let mut targets = Vec::new();
+        for member in &members {
+            if let Some(account) = self.accounts.get(member) {
+                for &device in account.devices.keys() {
+                    if (member.as_str(), device) == (session.0.as_str(), session.1) {
+                        continue;
+                    }
+                    if only
+                        .as_ref()
+                        .is_some_and(|o| *o != (member.clone(), device))
+                    {
+                        continue;
+                    }
+                    targets.push((member.clone(), device));
+                }
+            }
+        }
+        for (user, device) in targets {
+            let mut children = per_device
+                .remove(&(user.clone(), device))
+                .unwrap_or_default();
+            children.extend(shared.iter().cloned());
+            let delivered = Node::new("message")
+                .attr("from", group.clone())
+                .attr("participant", participant.clone())
+                .attr("id", id.clone())
+                .attr("type", kind.clone())
+                .attr("t", seconds(now))
+                .attr("notify", push_name.clone())
+                .children_from(children);
+            self.deliver(&user, device, delivered);
+        }
+    }
+
     fn route_message(
         &mut self,
         now: Timestamp,
@@ -1752,6 +2107,16 @@ impl Server {
         let Some(to) = node.attr_jid("to") else {
             return;
         };
+        if to.server == GROUP_SERVER {
+            self.route_group_message(now, session, &to, node);
+            let ack = Node::new("ack")
+                .attr("class", "message")
+                .attr("id", id)
+                .attr("from", to)
+                .attr("t", seconds(now));
+            self.send(conn, &ack);
+            return;
+        }
         let Some(sender) = self.accounts.get(&session.0) else {
             return;
         };
@@ -1788,22 +2153,18 @@ impl Server {
                 continue;
             };
             let mut delivered = Node::new("message")
-                .attr(
-                    "from",
-                    if user == session.0 {
-                        Value::from(from.to_non_device())
-                    } else {
-                        Value::from(from.clone())
-                    },
-                )
+                .attr("from", from.clone())
                 .attr("id", id.clone())
                 .attr("type", kind.clone())
                 .attr("t", seconds(now))
                 .attr("notify", push_name.clone());
             if user == session.0 {
-                delivered = delivered
-                    .attr("participant", from.clone())
-                    .attr("recipient", to.clone());
+                // A copy for the sender's own other device: `recipient` names the chat
+                // (Baileys `decodeMessageNode`: `from` is own, the chat is `recipient`).
+                let chat = node
+                    .attr_jid("recipient")
+                    .unwrap_or_else(|| to.to_non_device());
+                delivered = delivered.attr("recipient", chat);
             }
             let mut children = encs;
             children.extend(extra.iter().cloned());
@@ -1856,11 +2217,24 @@ impl Server {
                 }
                 let mut receipt = Node::new("receipt")
                     .attr("from", from.clone())
-                    .attr("id", id.clone())
-                    .attr("t", seconds(now));
+                    .attr("id", id.clone());
                 if let Some(kind) = &kind {
                     receipt = receipt.attr("type", kind.clone());
                 }
+                // `participant` (groups) and `recipient` (own copies) travel with the receipt.
+                for key in ["participant", "recipient"] {
+                    if let Some(value) = node.get_attr(key) {
+                        receipt = receipt.attr(key, value.clone());
+                    }
+                }
+                if to.server == GROUP_SERVER {
+                    receipt.set_attr("from", to.clone());
+                    receipt.set_attr("participant", from.clone());
+                }
+                let t = node
+                    .attr_str("t")
+                    .map_or_else(|| seconds(now), str::to_owned);
+                receipt = receipt.attr("t", t);
                 if let Content::Nodes(children) = &node.content {
                     receipt = receipt.children_from(children.clone());
                 }
@@ -1910,6 +2284,32 @@ fn bundle_of(device: &mut Device) -> walink_core::signal::PreKeyBundle {
         signed_pre_key_signature: device.signed_prekey.signature,
         pre_key,
     }
+}
+
+/// A bundle from a node holding `identity`, `skey` and optionally `key` (a prekey fetch's
+/// `<user>` or a retry receipt's `<keys>`), with the registration id given.
+fn bundle_from_node(
+    node: &Node,
+    registration_id: u32,
+) -> Option<walink_core::signal::PreKeyBundle> {
+    use walink_core::signal::{IdentityKey, PreKeyId, PublicKey, SignedPreKeyId};
+    let identity: [u8; 32] = child_array(node, "identity")?;
+    let skey = parse_signed_prekey(node.child("skey")?)?;
+    let pre_key = match node.child("key") {
+        Some(key) => Some((
+            PreKeyId(be_u32(child_bytes(key, "id")?)?),
+            PublicKey::from_raw(child_array(key, "value")?),
+        )),
+        None => None,
+    };
+    Some(walink_core::signal::PreKeyBundle {
+        registration_id,
+        identity_key: IdentityKey(PublicKey::from_raw(identity)),
+        signed_pre_key_id: SignedPreKeyId(skey.id),
+        signed_pre_key: PublicKey::from_raw(skey.public),
+        signed_pre_key_signature: skey.signature,
+        pre_key,
+    })
 }
 
 fn parse_signed_prekey(node: &Node) -> Option<SignedPreKey> {
