@@ -12,6 +12,25 @@
 //! the server redelivers it and finally ends the stream), a message that cannot be decrypted
 //! is reported as [`DecryptFailure`], and sending fails with a typed error.
 
+pub mod address;
+pub mod content;
+mod error;
+pub mod id;
+pub mod incoming;
+pub mod keystore;
+mod machine;
+pub mod outgoing;
+pub mod prekeys;
+pub mod receipt;
+pub mod routing;
+#[cfg(test)]
+mod tests;
+pub mod usync;
+
+pub use address::{DeviceAddress, LidMap};
+pub use error::MessagingError;
+pub use keystore::{Keystore, OwnIdentity, RecordChange, RecordSpace};
+
 use crate::binary::{Jid, Node};
 use crate::store::{Record, RestoreError};
 
@@ -73,21 +92,28 @@ pub enum MessagingIq {}
 
 /// Tags of the messaging module's loads (see `LoadTag::Messaging`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MessagingLoad {}
+pub enum MessagingLoad {
+    /// Records for the incoming stanzas parked in the inbox.
+    Inbox,
+}
 
 /// The messaging state of one client.
 #[derive(Debug, Default)]
-pub struct Messaging {}
+pub struct Messaging {
+    receiver: machine::Receiver,
+}
 
 impl Messaging {
     /// Restores from the records the host passed to `Client::new` that belong to messaging
     /// (every space other than the device and its own prekeys).
     pub(crate) fn restore(records: Vec<Record>) -> Result<Messaging, RestoreError> {
-        drop(records);
-        Ok(Messaging {})
+        let mut messaging = Messaging::default();
+        messaging.receiver.restored = records;
+        Ok(messaging)
     }
 
-    /// A `<message>` stanza.
+    /// A `<message>` stanza: decrypted once its records are loaded, then answered with a
+    /// delivery receipt (or a retry receipt and a nack) and reported as an event.
     pub(crate) fn handle_message(
         &mut self,
         _now: Timestamp,
@@ -95,17 +121,7 @@ impl Messaging {
         ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) {
-        ctx.ack(&node, out);
-        if node.child("enc").is_some() {
-            out.event(Event::DecryptFailed(DecryptFailure {
-                id: node.attr_str("id").unwrap_or_default().to_owned(),
-                chat: node.attr_jid("from").unwrap_or_default(),
-                sender: node
-                    .attr_jid("participant")
-                    .or_else(|| node.attr_jid("from")),
-                reason: "decryption not available".to_owned(),
-            }));
-        }
+        self.receiver.handle_message(node, ctx, out);
     }
 
     /// A `<receipt>` stanza other than a retry request.
@@ -215,11 +231,13 @@ impl Messaging {
         &mut self,
         _now: Timestamp,
         tag: MessagingLoad,
-        _records: Vec<Record>,
-        _ctx: &mut Context<'_>,
-        _out: &mut Outputs,
+        records: Vec<Record>,
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
     ) {
-        match tag {}
+        match tag {
+            MessagingLoad::Inbox => self.receiver.handle_loaded(records, ctx, out),
+        }
     }
 
     /// The client reached `State::Connected` (after every login).
@@ -233,7 +251,9 @@ impl Messaging {
 
     /// The connection ended (IQs of this module were already answered with
     /// `IqError::Disconnected`).
-    pub(crate) fn handle_disconnected(&mut self, _now: Timestamp, _out: &mut Outputs) {}
+    pub(crate) fn handle_disconnected(&mut self, _now: Timestamp, _out: &mut Outputs) {
+        self.receiver.handle_disconnected();
+    }
 
     /// A timer of this module may be due.
     pub(crate) fn handle_timeout(
