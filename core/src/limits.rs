@@ -222,3 +222,12 @@ pub const MESSAGING_MAX_FANOUT: usize = 8_192;
 /// Incoming message stanzas parked while their records load; more are nacked (the server
 /// delivers them again later). Also bounds the per-message retry counters kept in memory.
 pub const MESSAGING_MAX_PARKED: usize = 1_024;
+
+// ----- app-state sync in the client (core/src/client/app_state.rs) -----
+
+/// App-state commands waiting for the IQ slot; more are refused with `RateLimited`.
+pub const APPSTATE_CLIENT_MAX_QUEUED_COMMANDS: usize = 256;
+
+/// Refetches of a collection whose answer leaves a version gap before a snapshot is asked for;
+/// also the retries of a command the server refused with a conflict (409).
+pub const APPSTATE_CLIENT_MAX_REFETCHES: u32 = 3;

@@ -30,6 +30,9 @@ use walink_core::noise::TransportCipher;
 use walink_core::proto::wa::{ClientPayload, DeviceProps};
 
 use super::Timestamp;
+
+#[path = "app_state.rs"]
+mod app_state;
 use super::account::{Account, Device, SignedPreKey};
 use super::phone::{
     IssuedIdentity, Phone, PhoneError, PhoneMessage, QrScan, client_type_of_platform,
@@ -37,6 +40,7 @@ use super::phone::{
 use super::rng::SimRng;
 use super::stanza::{be_u32, bytes_node, child_array, child_bytes, id3, iq_error, iq_result};
 use crate::noise_server::{Responder, ServerIdentity};
+pub use app_state::{MAX_PATCHES_PER_ANSWER, SNAPSHOT_EVERY};
 
 /// Refs in one `pair-device` IQ.
 pub const PAIR_REFS: usize = 6;
@@ -241,6 +245,9 @@ pub enum SimError {
     /// No such device.
     #[error("no device {0}:{1}")]
     UnknownDevice(String, u16),
+    /// The phone could not encode an app-state action.
+    #[error("app state: {0}")]
+    AppState(walink_core::appstate::PatchError),
 }
 
 /// How to build a server.
@@ -337,6 +344,7 @@ pub struct Server {
     link_code_error: Option<u16>,
     login_failure: Option<u16>,
     groups: BTreeMap<String, Group>,
+    app_state: app_state::AppStates,
 }
 
 /// A group: its subject, creator and members (accounts, by phone number).
@@ -400,6 +408,7 @@ impl Server {
             link_code_error: None,
             login_failure: None,
             groups: BTreeMap::new(),
+            app_state: app_state::AppStates::default(),
         }
     }
 
@@ -1641,6 +1650,7 @@ impl Server {
                 self.send(conn, &iq_result(&id, Vec::new()));
                 if active {
                     self.flush_offline(conn, session);
+                    self.app_state_companion_active(now, session);
                 }
             }
             ("set", "encrypt") if node.child("rotate").is_some() => {
@@ -1680,6 +1690,7 @@ impl Server {
                     .map_or(session.1, |jid| jid.device);
                 let _ = self.remove_device(&session.0, target);
             }
+            ("set", "w:sync:app:state") => self.app_state_iq(now, conn, session, &id, node),
             ("set", "urn:xmpp:whatsapp:dirty") => self.send(conn, &iq_result(&id, Vec::new())),
             _ => self.send(conn, &iq_error(&id, 501, "feature-not-implemented")),
         }
