@@ -290,8 +290,21 @@ fn an_offline_client_catches_up_from_a_snapshot_and_patches() {
             }],
         )
         .unwrap();
+    // More than one answer holds (has_more_patches).
+    for i in 0..10 {
+        let chat = format!("1555333{i:04}@s.whatsapp.net");
+        world
+            .server
+            .phone_app_state(now, ALICE, &[mute(&chat)])
+            .unwrap();
+    }
     world.flush();
     assert!(run_command(&mut world, online, Command::Connect));
+    let deadline = world.now + 20_000;
+    assert!(world.run_until(deadline, |w| {
+        settings_event(w, online, "15553330009@s.whatsapp.net")
+            .is_some_and(|s| s.muted_until.is_some())
+    }));
     let deadline = world.now + 20_000;
     assert!(world.run_until(deadline, |w| {
         settings_event(w, online, "15550000003@s.whatsapp.net")
@@ -396,4 +409,193 @@ fn a_tampered_patch_leaves_the_records_untouched_and_triggers_the_snapshot_path(
         settings_event(w, client, CHAT).is_some_and(|s| s.muted_until.is_some())
     }));
     let _ = BOB;
+}
+
+/// Every action a client can send is accepted, applied by the phone without error, and seen
+/// by another linked client with the same settings.
+#[test]
+fn every_action_travels_from_one_client_to_the_phone_and_another_client() {
+    let mut world = world(16);
+    let first = link(&mut world);
+    let second = link(&mut world);
+    world.run_for(3_000);
+    let group = "120363000000000001@g.us";
+    let actions = vec![
+        mute(CHAT),
+        SyncAction::Unmute {
+            chat: CHAT.to_owned(),
+        },
+        SyncAction::Mute {
+            chat: group.to_owned(),
+            until: MuteUntil::Until(1_900_000_000_000),
+        },
+        SyncAction::Pin {
+            chat: group.to_owned(),
+            pinned: true,
+        },
+        SyncAction::Archive {
+            chat: CHAT.to_owned(),
+            archived: true,
+            range: MessageRange::default(),
+        },
+        SyncAction::Archive {
+            chat: CHAT.to_owned(),
+            archived: false,
+            range: MessageRange::default(),
+        },
+        SyncAction::MarkRead {
+            chat: group.to_owned(),
+            read: false,
+            range: MessageRange::default(),
+        },
+        SyncAction::Star {
+            chat: CHAT.to_owned(),
+            message_id: "3EB0AA".to_owned(),
+            from_me: true,
+            participant: None,
+            starred: true,
+        },
+        SyncAction::Star {
+            chat: CHAT.to_owned(),
+            message_id: "3EB0AA".to_owned(),
+            from_me: true,
+            participant: None,
+            starred: false,
+        },
+        SyncAction::Contact {
+            jid: CHAT.to_owned(),
+            full_name: Some("Bob Example".to_owned()),
+            first_name: Some("Bob".to_owned()),
+        },
+        SyncAction::LabelEdit {
+            label_id: "7".to_owned(),
+            name: "Clients".to_owned(),
+            color: 3,
+            deleted: false,
+            predefined_id: None,
+        },
+        SyncAction::LabelChat {
+            label_id: "7".to_owned(),
+            chat: group.to_owned(),
+            labeled: true,
+        },
+        SyncAction::LabelMessage {
+            label_id: "7".to_owned(),
+            chat: CHAT.to_owned(),
+            message_id: "3EB0BB".to_owned(),
+            labeled: true,
+        },
+        SyncAction::RemoveContact {
+            jid: CHAT.to_owned(),
+        },
+        SyncAction::ClearChat {
+            chat: group.to_owned(),
+            range: MessageRange::default(),
+        },
+        SyncAction::DeleteChat {
+            chat: "15559990000@s.whatsapp.net".to_owned(),
+            range: MessageRange::default(),
+        },
+    ];
+    for action in &actions {
+        assert!(
+            run_command(&mut world, first, Command::AppState(action.clone())),
+            "{action:?}"
+        );
+    }
+    assert!(world.server.phone_app_state_errors(ALICE).is_empty());
+    world.run_for(5_000);
+    for chat in [CHAT, group] {
+        let own = read_settings(&mut world, first, chat);
+        assert_eq!(read_settings(&mut world, second, chat), own, "{chat}");
+        assert_eq!(world.server.phone_chat_settings(ALICE, chat), own, "{chat}");
+    }
+    let group_settings = read_settings(&mut world, second, group);
+    assert_eq!(
+        group_settings.muted_until,
+        Some(MuteUntil::Until(1_900_000_000_000))
+    );
+    assert!(group_settings.pinned_at.is_some() && group_settings.marked_unread);
+    assert!(group_settings.labels.contains("7"));
+    let seen = changes(&world, second);
+    assert!(seen.iter().any(
+        |c| matches!(c, SettingChange::Label { label_id, label: Some(_) } if label_id == "7")
+    ));
+    assert!(
+        seen.iter()
+            .any(|c| matches!(c, SettingChange::Contact { contact: None, .. }))
+    );
+    assert!(
+        seen.iter()
+            .any(|c| matches!(c, SettingChange::ChatCleared { .. }))
+    );
+    assert!(
+        seen.iter()
+            .any(|c| matches!(c, SettingChange::Starred { starred: false, .. }))
+    );
+    // An invalid action fails at once with a typed error.
+    let id = world
+        .command(
+            first,
+            Command::AppState(SyncAction::Pin {
+                chat: String::new(),
+                pinned: true,
+            }),
+        )
+        .unwrap();
+    assert!(world.clients[first].events.iter().any(|e| matches!(
+        e,
+        Event::CommandDone { id: d, result: Err(walink_core::client::CommandError::AppState(_)) } if *d == id
+    )));
+    assert!(!fatal(&world, first) && !fatal(&world, second));
+}
+
+/// Two clients change the same collection at the same moment: the server takes the first,
+/// refuses the second with a conflict, and the second catches up and sends again.
+#[test]
+fn concurrent_changes_resolve_through_a_conflict_and_a_refetch() {
+    let mut world = world(17);
+    let first = link(&mut world);
+    let second = link(&mut world);
+    world.run_for(3_000);
+    let a = world
+        .command(
+            first,
+            Command::AppState(SyncAction::Pin {
+                chat: CHAT.to_owned(),
+                pinned: true,
+            }),
+        )
+        .unwrap();
+    let b = world
+        .command(
+            second,
+            Command::AppState(SyncAction::Archive {
+                chat: CHAT.to_owned(),
+                archived: true,
+                range: MessageRange::default(),
+            }),
+        )
+        .unwrap();
+    let ok = |w: &World, c: usize, id| {
+        w.clients[c]
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::CommandDone { id: d, result: Ok(_) } if *d == id))
+    };
+    let deadline = world.now + 20_000;
+    assert!(world.run_until(deadline, |w| ok(w, first, a) && ok(w, second, b)));
+    world.run_for(3_000);
+    assert_eq!(world.server.app_state_conflicts(ALICE), 1);
+    assert_eq!(
+        world
+            .server
+            .app_state_version(ALICE, Collection::RegularLow),
+        2
+    );
+    let phone = world.server.phone_chat_settings(ALICE, CHAT);
+    assert!(phone.pinned_at.is_some() && phone.archived);
+    assert_eq!(read_settings(&mut world, first, CHAT), phone);
+    assert_eq!(read_settings(&mut world, second, CHAT), phone);
+    assert!(world.server.phone_app_state_errors(ALICE).is_empty());
 }

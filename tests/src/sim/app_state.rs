@@ -61,6 +61,7 @@ pub(crate) struct AccountAppState {
     tamper_snapshots: BTreeSet<u16>,
     snapshots_served: u64,
     snapshot_requests: u64,
+    conflicts: u64,
 }
 
 /// The app-state side of every account.
@@ -186,6 +187,11 @@ impl Server {
             .accounts
             .get(user)
             .map_or((0, 0), |a| (a.snapshot_requests, a.snapshots_served))
+    }
+
+    /// How many uploaded patches were refused with a 409 conflict.
+    pub fn app_state_conflicts(&self, user: &str) -> u64 {
+        self.app_state.accounts.get(user).map_or(0, |a| a.conflicts)
     }
 
     /// The server's version of a collection of `user`.
@@ -392,6 +398,7 @@ impl Server {
             return error(400, "bad-request");
         };
         if base != current {
+            self.app_account(user).conflicts += 1;
             return error(409, "conflict");
         }
         self.store_patch(now, user, device, collection, decoded);
