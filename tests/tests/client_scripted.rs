@@ -520,3 +520,275 @@ fn stream_end_and_unknown_stream_errors_back_off() {
         ))
     ));
 }
+
+#[test]
+fn edge_routing_is_stored_and_sent_in_front_of_the_next_header() {
+    let mut s = Scripted::new(paired_records(), ServerIdentity::test());
+    s.log_in(100);
+    let routing = vec![8, 0, 8, 5];
+    s.send(&Node::new("ib").children_from([
+        Node::new("edge_routing").children_from([Node::new("routing_info").bytes(routing.clone())]),
+    ]));
+    let stored = s.outputs.iter().rev().find_map(|o| match o {
+        Output::Persist(batch) => Some(batch.clone()),
+        _ => None,
+    });
+    assert!(stored.is_some());
+    // The next connection starts with the pre-intro: "ED" 0 1, 3-byte length, the blob, "WA".
+    s.accept = false;
+    s.send(&Node::new("stream:error").attr("code", "503"));
+    let at = s.client.poll_timeout().unwrap();
+    s.advance_to(at);
+    assert!(s.outputs.ends_with(&[Output::Connect]));
+    s.client.handle_connected(s.now);
+    let Some(Output::Transmit(first)) = s.client.poll_output() else {
+        panic!()
+    };
+    let mut expected = b"ED\x00\x01\x00\x00\x04".to_vec();
+    expected.extend_from_slice(&routing);
+    expected.extend_from_slice(b"WA\x06\x03");
+    assert_eq!(&first[..expected.len()], expected.as_slice());
+}
+
+#[test]
+fn pairing_code_refresh_and_primary_hello_limits() {
+    use walink_core::client::{Command, CommandOutput};
+    let mut s = Scripted::new(Vec::new(), ServerIdentity::test());
+    s.send(
+        &Node::new("iq")
+            .attr("from", Jid::server_jid())
+            .attr("id", "p1")
+            .attr("type", "set")
+            .attr("xmlns", "md")
+            .children_from([Node::new("pair-device")
+                .children_from([Node::new("ref").bytes(b"2@only".to_vec())])]),
+    );
+    let id = s.client.command(
+        s.now,
+        Command::PairWithCode {
+            phone: "15551234567".into(),
+        },
+    );
+    s.pump();
+    let hello = s.iq("md");
+    let reg = hello.child("link_code_companion_reg").unwrap();
+    assert_eq!(reg.attr_str("stage"), Some("companion_hello"));
+    assert_eq!(
+        reg.child("companion_platform_display")
+            .unwrap()
+            .content_bytes(),
+        Some(&b"Chrome (Linux)"[..])
+    );
+    assert_eq!(
+        reg.child("link_code_pairing_nonce")
+            .unwrap()
+            .content_bytes(),
+        Some(&[0u8][..])
+    );
+    let wrapped = reg
+        .child("link_code_pairing_wrapped_companion_ephemeral_pub")
+        .unwrap()
+        .content_bytes()
+        .unwrap()
+        .to_vec();
+    assert_eq!(wrapped.len(), 80);
+    let reference = b"REF-1".to_vec();
+    let answer = |reference: &[u8]| {
+        vec![
+            Node::new("link_code_companion_reg")
+                .children_from([Node::new("link_code_pairing_ref").bytes(reference.to_vec())]),
+        ]
+    };
+    s.result(&hello, answer(&reference));
+    let codes = |s: &Scripted| -> Vec<String> {
+        s.outputs
+            .iter()
+            .filter_map(|o| match o {
+                Output::Event(Event::PairingCode { code }) => Some(code.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let first = codes(&s);
+    assert_eq!(first.len(), 1);
+    assert!(s.outputs.iter().any(|o| matches!(
+        o,
+        Output::Event(Event::CommandDone { id: done, result: Ok(CommandOutput::PairingCode(c)) })
+            if *done == id && *c == first[0]
+    )));
+
+    // The server asks for a new code: a new companion_hello with a fresh link key.
+    s.send(
+        &Node::new("notification")
+            .attr("from", Jid::server_jid())
+            .attr("id", "r1")
+            .attr("type", "link_code_companion_reg")
+            .children_from([Node::new("link_code_companion_reg")
+                .attr("stage", "refresh_code")
+                .children_from([Node::new("link_code_pairing_ref").bytes(reference.clone())])]),
+    );
+    let again = s.iq("md");
+    assert_ne!(again.attr_str("id"), hello.attr_str("id"));
+    let rewrapped = again
+        .child("link_code_companion_reg")
+        .unwrap()
+        .child("link_code_pairing_wrapped_companion_ephemeral_pub")
+        .unwrap()
+        .content_bytes()
+        .unwrap()
+        .to_vec();
+    assert_ne!(rewrapped, wrapped);
+    let reference = b"REF-2".to_vec();
+    s.result(&again, answer(&reference));
+    let both = codes(&s);
+    assert_eq!(both.len(), 2);
+    assert_ne!(both[0], both[1]);
+    let dones = s
+        .outputs
+        .iter()
+        .filter(|o| matches!(o, Output::Event(Event::CommandDone { .. })))
+        .count();
+    assert_eq!(dones, 1, "a refresh resolves no command");
+
+    // primary_hello: the stale ref is ignored; the current one gets companion_finish.
+    let primary_hello = |s: &mut Scripted, reference: &[u8], id: &'static str| {
+        s.send(
+            &Node::new("notification")
+                .attr("from", Jid::server_jid())
+                .attr("id", id)
+                .attr("type", "link_code_companion_reg")
+                .children_from([Node::new("link_code_companion_reg")
+                    .attr("stage", "primary_hello")
+                    .children_from([
+                        Node::new("link_code_pairing_ref").bytes(reference.to_vec()),
+                        Node::new("link_code_pairing_wrapped_primary_ephemeral_pub")
+                            .bytes(vec![7; 80]),
+                        Node::new("primary_identity_pub").bytes(vec![9; 32]),
+                    ])]),
+        );
+    };
+    let finishes = |s: &Scripted| {
+        s.received
+            .iter()
+            .filter(|n| {
+                n.child("link_code_companion_reg")
+                    .and_then(|r| r.attr_str("stage"))
+                    == Some("companion_finish")
+            })
+            .count()
+    };
+    primary_hello(&mut s, b"REF-1", "h0");
+    assert_eq!(finishes(&s), 0);
+    // At most three primary_hello per code are answered.
+    for (n, id) in ["h1", "h2", "h3", "h4"].into_iter().enumerate() {
+        primary_hello(&mut s, &reference, id);
+        assert!(
+            s.received
+                .iter()
+                .any(|n| n.tag == "ack" && n.attr_str("id") == Some(id))
+        );
+        assert_eq!(finishes(&s), (n + 1).min(3), "{id}");
+    }
+    let finish = s.iq("md");
+    let reg = finish.child("link_code_companion_reg").unwrap();
+    assert_eq!(
+        reg.child("link_code_pairing_wrapped_key_bundle")
+            .unwrap()
+            .content_bytes()
+            .unwrap()
+            .len(),
+        156
+    );
+    assert_eq!(
+        reg.child("link_code_pairing_ref").unwrap().content_bytes(),
+        Some(reference.as_slice())
+    );
+}
+
+#[test]
+fn a_logout_cut_short_by_the_network_still_logs_out() {
+    use walink_core::client::{Command, CommandOutput};
+    let mut s = Scripted::new(paired_records(), ServerIdentity::test());
+    s.log_in(100);
+    let id = s.client.command(s.now, Command::Logout);
+    s.pump();
+    let remove = s.iq("md");
+    assert!(remove.child("remove-companion-device").is_some());
+    // The socket dies before the answer.
+    s.accept = false;
+    s.client.handle_closed(s.now, CloseReason::Network);
+    s.pump();
+    assert_eq!(s.client.state(), &State::LoggedOut);
+    assert!(s.outputs.iter().any(|o| matches!(
+        o,
+        Output::Persist(batch) if batch.changes == [Change::DeleteAll]
+    )));
+    let dones: Vec<_> = s
+        .outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Event(Event::CommandDone { id: done, result }) if *done == id => {
+                Some(result.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dones, [Ok(CommandOutput::None)]);
+    // It rests: no reconnect timer.
+    assert_eq!(s.client.poll_timeout(), None);
+}
+
+#[test]
+fn a_companion_hello_without_answer_times_out() {
+    use walink_core::client::{Command, CommandError};
+    let mut s = Scripted::new(Vec::new(), ServerIdentity::test());
+    s.send(
+        &Node::new("iq")
+            .attr("from", Jid::server_jid())
+            .attr("id", "p1")
+            .attr("type", "set")
+            .attr("xmlns", "md")
+            .children_from([Node::new("pair-device").children_from(
+                (0..6).map(|i| Node::new("ref").bytes(format!("2@{i}").into_bytes())),
+            )]),
+    );
+    let requested = s.now;
+    let id = s.client.command(
+        s.now,
+        Command::PairWithCode {
+            phone: "15551234567".into(),
+        },
+    );
+    s.pump();
+    let result = loop {
+        let at = s.client.poll_timeout().unwrap();
+        assert!(at <= requested + 61_000);
+        s.advance_to(at);
+        // Keep the connection alive: answer pings, nothing else.
+        let pings: Vec<Node> = s
+            .received
+            .drain(..)
+            .filter(|n| n.attr_str("xmlns") == Some("w:p"))
+            .collect();
+        for ping in pings {
+            s.result(&ping, Vec::new());
+        }
+        if let Some(result) = s.outputs.iter().find_map(|o| match o {
+            Output::Event(Event::CommandDone { id: done, result }) if *done == id => {
+                Some(result.clone())
+            }
+            _ => None,
+        }) {
+            break result;
+        }
+    };
+    assert_eq!(result, Err(CommandError::TimedOut));
+    assert_eq!(s.now, requested + 60_000);
+    // Back to QR codes on the same connection.
+    assert_eq!(
+        s.client.state(),
+        &State::AwaitingPairing {
+            mode: walink_core::client::PairingMode::Qr
+        }
+    );
+}

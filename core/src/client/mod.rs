@@ -3,7 +3,7 @@
 //! One `Client` is one linked device. The host drives it with the eight calls of the driver
 //! contract (see the crate docs) plus [`Client::handle_loaded`] for records loaded on demand.
 //! This file only dispatches: each input goes to the sub-machine that owns it, which works on
-//! a [`context::Context`] and the one output queue:
+//! a `context::Context` and the one output queue:
 //!
 //! - `connection`: header, Noise handshake, transport frames;
 //! - `state` / `backoff`: the lifecycle, its reasons, the reconnect schedule;
@@ -528,11 +528,8 @@ impl Client {
                     id: command,
                     result: Ok(CommandOutput::None),
                 });
-                if self.conn.is_active() {
-                    self.requests.close = Some(CloseReason::LoggedOut);
-                } else {
-                    self.enter_logged_out(StateReason::LogoutRequested);
-                }
+                // Carried out by apply_requests, or by `close` when the connection is ending.
+                self.requests.close = Some(CloseReason::LoggedOut);
             }
             IqTag::Messaging(tag) => {
                 let (mut ctx, out) = split!(self, now);
@@ -583,11 +580,13 @@ impl Client {
             let (mut ctx, out) = split!(self, now);
             login::upload_prekeys(&mut ctx, out);
         }
-        if let Some(reason) = self.requests.close.take()
-            && self.conn.is_active()
-        {
-            let tell_host = !matches!(reason, CloseReason::Network);
-            self.close(now, reason, tell_host);
+        match self.requests.close.take() {
+            Some(reason) if self.conn.is_active() => {
+                let tell_host = !matches!(reason, CloseReason::Network);
+                self.close(now, reason, tell_host);
+            }
+            Some(CloseReason::LoggedOut) => self.enter_logged_out(StateReason::LogoutRequested),
+            _ => {}
         }
     }
 
