@@ -289,6 +289,35 @@ impl Keystore {
             .filter(|address| !address.lid && address.user == pn)
             .cloned()
             .collect();
+        let moved_sender_keys: Vec<(String, DeviceAddress)> = self
+            .sender_keys
+            .keys()
+            .filter(|(_, sender)| !sender.lid && sender.user == pn)
+            .cloned()
+            .collect();
+        for (group, old) in moved_sender_keys {
+            let new = self.lids.canonical(&old);
+            if let Some(record) = self.sender_keys.remove(&(group.clone(), old.clone())) {
+                self.delete(RecordSpace::SenderKey, sender_key_record_key(&group, &old));
+                if !self.sender_keys.contains_key(&(group.clone(), new.clone())) {
+                    self.put_sender_key(&group, &new, record);
+                }
+            }
+        }
+        let groups: Vec<String> = self
+            .sender_key_sent
+            .iter()
+            .filter(|(_, devices)| devices.iter().any(|d| !d.lid && d.user == pn))
+            .map(|(group, _)| group.clone())
+            .collect();
+        for group in groups {
+            if let Some(devices) = self.sender_key_sent.remove(&group) {
+                let devices: BTreeSet<DeviceAddress> =
+                    devices.iter().map(|d| self.lids.canonical(d)).collect();
+                self.sender_key_sent.insert(group.clone(), BTreeSet::new());
+                self.mark_sender_key_sent(&group, devices.iter());
+            }
+        }
         for old in moved {
             let new = self.lids.canonical(&old);
             if let Some(record) = self.sessions.remove(&old) {
@@ -624,6 +653,37 @@ impl Keystore {
         let sent = self.sender_key_sent.entry(group.to_owned()).or_default();
         let before = sent.len();
         sent.extend(canonical);
+        if sent.len() != before {
+            let record = pb::SenderKeySentRecord {
+                format_version: Some(MESSAGING_RECORD_FORMAT),
+                devices: sent.iter().map(DeviceAddress::record_key).collect(),
+            };
+            self.changes.push(RecordChange {
+                space: RecordSpace::SenderKeySent,
+                key: group.to_owned(),
+                value: Some(record.encode_to_vec()),
+            });
+        }
+    }
+
+    /// Records that `devices` may not hold our sender key for `group` after all (the stanza
+    /// that carried it was not acknowledged), so that the next message hands it out again.
+    pub fn unmark_sender_key_sent<'a>(
+        &mut self,
+        group: &str,
+        devices: impl IntoIterator<Item = &'a DeviceAddress>,
+    ) {
+        let canonical: Vec<DeviceAddress> = devices
+            .into_iter()
+            .map(|d| self.lids.canonical(d))
+            .collect();
+        let Some(sent) = self.sender_key_sent.get_mut(group) else {
+            return;
+        };
+        let before = sent.len();
+        for device in &canonical {
+            sent.remove(device);
+        }
         if sent.len() != before {
             let record = pb::SenderKeySentRecord {
                 format_version: Some(MESSAGING_RECORD_FORMAT),

@@ -75,7 +75,7 @@ pub(crate) struct Receiver {
     /// Records given at `Client::new`, applied when the keystore is built.
     pub(crate) restored: Vec<Record>,
     /// Keys already asked for (present or absent in the store).
-    loaded: HashSet<RecordKey>,
+    pub(crate) loaded: HashSet<RecordKey>,
     /// One-time prekeys loaded for prekey messages.
     pre_keys: HashMap<u32, KeyPair>,
     /// Stanzas waiting, in arrival order.
@@ -159,12 +159,25 @@ impl Receiver {
         out: &mut Outputs,
     ) {
         let keys = self.in_flight.take().unwrap_or_default();
-        self.loaded.extend(keys);
         if self.keystore(ctx).is_none() {
             return;
         }
+        self.apply_records(records, keys);
+        self.pump(ctx, out);
+    }
+
+    /// Loads the answer to a load of `requested` into the keystore (and one-time prekeys into
+    /// memory). A record already in memory is kept: it may be newer than the stored one (two
+    /// loads of the same key can cross).
+    pub(crate) fn apply_records(&mut self, records: Vec<Record>, requested: Vec<RecordKey>) {
         let mut sorted = records;
+        sorted.retain(|record| {
+            !self
+                .loaded
+                .contains(&RecordKey::new(record.space, record.key.clone()))
+        });
         sorted.sort_by_key(|record| record.space != Space::LidMapping);
+        self.loaded.extend(requested);
         for record in sorted {
             if record.space == Space::PreKey {
                 if let (Ok(id), Ok(data)) = (
@@ -182,7 +195,6 @@ impl Receiver {
                 let _ = keystore.restore(space, &record.key, &record.value);
             }
         }
-        self.pump(ctx, out);
     }
 
     /// The connection ended: a load answered later still applies; nothing else to do.

@@ -22,7 +22,9 @@ mod machine;
 pub mod outgoing;
 pub mod prekeys;
 pub mod receipt;
+mod retry;
 pub mod routing;
+mod send;
 #[cfg(test)]
 mod tests;
 pub mod usync;
@@ -30,6 +32,8 @@ pub mod usync;
 pub use address::{DeviceAddress, LidMap};
 pub use error::MessagingError;
 pub use keystore::{Keystore, OwnIdentity, RecordChange, RecordSpace};
+
+use prost::Message as _;
 
 use crate::binary::{Jid, Node};
 use crate::store::{Record, RestoreError};
@@ -88,19 +92,32 @@ pub struct DecryptFailure {
 
 /// Tags of the messaging module's IQs (see `IqTag::Messaging`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MessagingIq {}
+pub enum MessagingIq {
+    /// The group metadata query of the group message being sent.
+    GroupInfo,
+    /// The usync device-list query of the message being sent.
+    Devices,
+    /// The prekey-bundle fetch of the message being sent.
+    Bundles,
+}
 
 /// Tags of the messaging module's loads (see `LoadTag::Messaging`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MessagingLoad {
     /// Records for the incoming stanzas parked in the inbox.
     Inbox,
+    /// Records for the message being sent.
+    Outbox,
+    /// Records for the retry requests waiting.
+    Retry,
 }
 
 /// The messaging state of one client.
 #[derive(Debug, Default)]
 pub struct Messaging {
     receiver: machine::Receiver,
+    sender: send::Sender,
+    retrier: retry::Retrier,
 }
 
 impl Messaging {
@@ -133,6 +150,28 @@ impl Messaging {
         out: &mut Outputs,
     ) {
         ctx.ack(&node, out);
+        if let Ok(parsed) = receipt::parse_receipt(&node) {
+            let kind = node.attr_str("type").unwrap_or("delivery").to_owned();
+            // The chat: the group or the peer for others' receipts; the `recipient` for
+            // receipts of our own other devices.
+            let chat = parsed
+                .recipient
+                .as_deref()
+                .and_then(|r| r.parse::<Jid>().ok())
+                .or_else(|| node.attr_jid("from").map(|from| from.to_non_device()))
+                .unwrap_or_default();
+            let sender = parsed
+                .device
+                .map(|device| device.to_jid())
+                .unwrap_or_default();
+            out.event(Event::Receipt(Receipt {
+                chat,
+                sender,
+                kind,
+                ids: parsed.ids,
+                timestamp: parsed.timestamp,
+            }));
+        }
     }
 
     /// A `<receipt type="retry">`: a peer asks for a message again.
@@ -144,16 +183,27 @@ impl Messaging {
         out: &mut Outputs,
     ) {
         ctx.ack(&node, out);
+        self.retrier
+            .handle_retry(node, &mut self.receiver, ctx, out);
     }
 
     /// An `<ack>` from the server for a stanza this client sent.
     pub(crate) fn handle_ack(
         &mut self,
         _now: Timestamp,
-        _node: Node,
+        node: Node,
         _ctx: &mut Context<'_>,
-        _out: &mut Outputs,
+        out: &mut Outputs,
     ) {
+        if node.attr_str("class") == Some("message") {
+            let error = node.attr_str("error").and_then(|e| e.parse().ok());
+            self.sender.handle_ack(
+                node.attr_str("id").unwrap_or_default(),
+                error,
+                &mut self.receiver,
+                out,
+            );
+        }
     }
 
     /// `<notification type="encrypt">`: the server's prekey count is low (`<count value>`), or
@@ -200,18 +250,52 @@ impl Messaging {
         ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) {
-        let error = match command {
-            Command::SendText { .. } | Command::SendMessage { .. } | Command::MarkRead { .. }
-                if !ctx.is_connected() =>
-            {
-                CommandError::NotConnected
+        match command {
+            Command::SendText { to, text } => {
+                self.sender.send(
+                    id,
+                    &to,
+                    send::Content::Text(text),
+                    &mut self.receiver,
+                    ctx,
+                    out,
+                );
             }
-            _ => CommandError::InvalidState,
-        };
-        out.event(Event::CommandDone {
-            id,
-            result: Err(error),
-        });
+            Command::SendMessage { to, message } => {
+                match crate::proto::wa::Message::decode(message.as_slice()) {
+                    Ok(message) => self.sender.send(
+                        id,
+                        &to,
+                        send::Content::Message(Box::new(message)),
+                        &mut self.receiver,
+                        ctx,
+                        out,
+                    ),
+                    Err(_) => out.event(Event::CommandDone {
+                        id,
+                        result: Err(CommandError::InvalidMessage),
+                    }),
+                }
+            }
+            Command::MarkRead { chat, sender, ids } => {
+                let result = if !ctx.is_connected() {
+                    Err(CommandError::NotConnected)
+                } else {
+                    match receipt::build_read_receipt(&chat, sender.as_deref(), &ids, ctx.now) {
+                        Ok(node) => ctx
+                            .send(&node, out)
+                            .map(|()| super::command::CommandOutput::None)
+                            .map_err(|_| CommandError::NotConnected),
+                        Err(_) => Err(CommandError::InvalidAddress),
+                    }
+                };
+                out.event(Event::CommandDone { id, result });
+            }
+            _ => out.event(Event::CommandDone {
+                id,
+                result: Err(CommandError::InvalidState),
+            }),
+        }
     }
 
     /// The answer to an IQ sent with `IqTag::Messaging(tag)`.
@@ -219,11 +303,12 @@ impl Messaging {
         &mut self,
         _now: Timestamp,
         tag: MessagingIq,
-        _result: IqResult,
-        _ctx: &mut Context<'_>,
-        _out: &mut Outputs,
+        result: IqResult,
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
     ) {
-        match tag {}
+        self.sender
+            .handle_iq(&tag, result, &mut self.receiver, ctx, out);
     }
 
     /// The records of a load started with `LoadTag::Messaging(tag)`.
@@ -237,6 +322,14 @@ impl Messaging {
     ) {
         match tag {
             MessagingLoad::Inbox => self.receiver.handle_loaded(records, ctx, out),
+            MessagingLoad::Retry => {
+                self.retrier
+                    .handle_loaded(records, &mut self.receiver, ctx, out);
+            }
+            MessagingLoad::Outbox => {
+                self.sender
+                    .handle_loaded(records, &mut self.receiver, ctx, out);
+            }
         }
     }
 
@@ -251,8 +344,10 @@ impl Messaging {
 
     /// The connection ended (IQs of this module were already answered with
     /// `IqError::Disconnected`).
-    pub(crate) fn handle_disconnected(&mut self, _now: Timestamp, _out: &mut Outputs) {
+    pub(crate) fn handle_disconnected(&mut self, _now: Timestamp, out: &mut Outputs) {
         self.receiver.handle_disconnected();
+        self.sender.handle_disconnected(out);
+        self.retrier.handle_disconnected();
     }
 
     /// A timer of this module may be due.

@@ -513,3 +513,179 @@ fn retry_buffer_is_bounded_and_counts_retries() {
     );
     assert!(device.keystore.take_retry("id21", &bob).is_some());
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::binary::Value;
+    use crate::client::messaging::prekeys::parse_prekey_reply;
+    use crate::client::messaging::usync::parse_device_reply;
+
+    const TAGS: &[&str] = &[
+        "message",
+        "receipt",
+        "enc",
+        "participants",
+        "to",
+        "usync",
+        "list",
+        "user",
+        "devices",
+        "device-list",
+        "device",
+        "lid",
+        "registration",
+        "identity",
+        "skey",
+        "key",
+        "id",
+        "value",
+        "signature",
+        "retry",
+        "keys",
+        "type",
+        "error",
+        "item",
+    ];
+    const KEYS: &[&str] = &[
+        "id",
+        "from",
+        "to",
+        "type",
+        "participant",
+        "recipient",
+        "t",
+        "count",
+        "jid",
+        "val",
+        "key-index",
+        "code",
+        "v",
+        "sender_lid",
+        "participant_pn",
+    ];
+    const VALUES: &[&str] = &[
+        "pkmsg",
+        "msg",
+        "skmsg",
+        "retry",
+        "read",
+        "1",
+        "0",
+        "x",
+        "111:1@s.whatsapp.net",
+        "901@lid",
+        "1-2@g.us",
+        "222@s.whatsapp.net",
+        "result",
+        "error",
+        "",
+    ];
+
+    fn node() -> impl Strategy<Value = Node> {
+        let leaf = (
+            0..TAGS.len(),
+            proptest::collection::vec((0..KEYS.len(), 0..VALUES.len()), 0..5),
+            proptest::option::of(proptest::collection::vec(any::<u8>(), 0..80)),
+        )
+            .prop_map(|(tag, attrs, bytes)| {
+                let mut node = Node::new(TAGS[tag]);
+                for (k, v) in attrs {
+                    node.set_attr(KEYS[k], Value::Str(VALUES[v].into()));
+                }
+                match bytes {
+                    Some(bytes) => node.bytes(bytes),
+                    None => node,
+                }
+            });
+        leaf.prop_recursive(4, 40, 6, |inner| {
+            (
+                0..TAGS.len(),
+                proptest::collection::vec((0..KEYS.len(), 0..VALUES.len()), 0..5),
+                proptest::collection::vec(inner, 0..6),
+            )
+                .prop_map(|(tag, attrs, children)| {
+                    let mut node = Node::new(TAGS[tag]);
+                    for (k, v) in attrs {
+                        node.set_attr(KEYS[k], Value::Str(VALUES[v].into()));
+                    }
+                    node.children_from(children)
+                })
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// No node makes a parser panic, and a stanza that does not decrypt changes no key
+        /// material.
+        #[test]
+        fn arbitrary_nodes_are_refused_without_panic_or_change(node in node()) {
+            let _ = parse_receipt(&node);
+            let _ = parse_device_reply(&node);
+            let _ = parse_prekey_reply(&node);
+            let mut device = Device::new("111:1@s.whatsapp.net", Some("901:1@lid"), 77);
+            device.persist();
+            let before = device.store.clone();
+            let mut message = node.clone();
+            message.tag = "message".into();
+            if device.receive(&message).is_err() {
+                // Only the addressing the server states (the LID mapping) may be learned.
+                let changes = device.keystore.take_changes();
+                prop_assert!(changes.iter().all(|c| c.space == RecordSpace::LidMapping));
+                prop_assert_eq!(&device.store, &before);
+            }
+        }
+    }
+}
+
+#[test]
+fn lid_mapping_moves_received_sender_keys() {
+    let mut w = world();
+    connect(&mut w, 1, 3);
+    let group = "120363000000000002@g.us";
+    let members = [addr("222@s.whatsapp.net")];
+    let send = |w: &mut Vec<Device>, text: &str, seed: u64| {
+        let message = text_message(text, None);
+        let mut rng = Rng(seed);
+        let out = build_group(
+            &mut w[1].keystore,
+            &GroupMessage {
+                id: "3EB0000000000000000099",
+                group,
+                message: &message,
+                member_devices: &members,
+                device_identity: b"adv",
+                addressing_mode: None,
+            },
+            &mut rng,
+        )
+        .unwrap();
+        w[1].persist();
+        out.node
+    };
+    // Bob's phone gets the key while it knows Alice's device by phone number only.
+    let first = send(&mut w, "one", 1);
+    let sender = w[1].address();
+    let bob = w[3].address();
+    let (text, _, _) = w[3]
+        .receive(&deliver(&first, &sender, &bob, 1).unwrap())
+        .unwrap();
+    assert_eq!(text.as_deref(), Some("one"));
+    // It learns Alice's LID; her next message (no distribution) still decrypts.
+    w[3].keystore.learn_lid("111", "901");
+    w[3].persist();
+    let second = send(&mut w, "two", 2);
+    assert!(second.child("participants").is_none());
+    let (text, _, _) = w[3]
+        .receive(&deliver(&second, &sender, &bob, 2).unwrap())
+        .unwrap();
+    assert_eq!(text.as_deref(), Some("two"));
+    w[3].restart();
+    let third = send(&mut w, "three", 3);
+    let (text, _, _) = w[3]
+        .receive(&deliver(&third, &sender, &bob, 3).unwrap())
+        .unwrap();
+    assert_eq!(text.as_deref(), Some("three"));
+}
