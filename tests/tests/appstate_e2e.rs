@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 use walink_core::appstate::{
     ChatSettings, Collection, MessageRange, MuteUntil, SettingChange, SyncAction,
 };
-use walink_core::client::{Command, CommandOutput, Config, Event, State};
+use walink_core::client::{Client, Command, CommandOutput, Config, Event, State};
 use walink_core::noise::payload::{ClientProfile, WebVersion};
+use walink_core::store::{Record, Space};
 use walink_sim::noise_server::ChainSpec;
 use walink_sim::sim::{Faults, World};
 
@@ -170,8 +171,20 @@ fn the_phone_mutes_a_chat_and_a_linked_client_sees_it() {
         read_settings(&mut world, client, CHAT).muted_until,
         Some(MuteUntil::Forever)
     );
-    // The view survives a host crash (it is read back from the store).
+    // The view survives a host crash. This host passes only the spaces loaded at start; the
+    // view is loaded on demand, and readable before the client is connected again.
     world.crash(client);
+    let records: Vec<Record> = world.clients[client]
+        .records()
+        .into_iter()
+        .filter(|r| r.space.loaded_at_start())
+        .collect();
+    assert!(records.iter().any(|r| r.space == Space::AppStateKey));
+    world.clients[client].client = Client::new(config(), records).unwrap();
+    assert_eq!(
+        read_settings(&mut world, client, CHAT).muted_until,
+        Some(MuteUntil::Forever)
+    );
     let deadline = world.now + 30_000;
     assert!(world.run_until(deadline, |w| w.client_state(client)
         == Some(&State::Connected)));

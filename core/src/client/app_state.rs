@@ -91,6 +91,8 @@ pub(crate) struct AppState {
     /// The IQ in flight: a sync, or a command's patch.
     busy: bool,
     sending: Option<(Queued, OutgoingPatch)>,
+    /// `GetChatSettings` commands waiting for the states load.
+    reads: Vec<(CommandId, String)>,
 }
 
 impl AppState {
@@ -131,9 +133,42 @@ impl AppState {
         self.states.get(&collection).cloned().unwrap_or_default()
     }
 
-    /// The settings of `chat`.
-    pub(crate) fn chat_settings(&self, chat: &str) -> crate::appstate::ChatSettings {
-        self.view.chat(chat)
+    /// `Command::GetChatSettings`: answered from the view, once it is loaded.
+    pub(crate) fn get_chat_settings(
+        &mut self,
+        id: CommandId,
+        chat: String,
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
+    ) {
+        if self.loaded {
+            let settings = self.view.chat(&chat);
+            return done(out, id, Ok(CommandOutput::ChatSettings(settings)));
+        }
+        if self.reads.len() >= APPSTATE_CLIENT_MAX_QUEUED_COMMANDS {
+            return done(
+                out,
+                id,
+                Err(CommandError::RateLimited {
+                    retry_after_ms: None,
+                }),
+            );
+        }
+        self.reads.push((id, chat));
+        self.start_load(ctx, out);
+    }
+
+    fn start_load(&mut self, ctx: &mut Context<'_>, out: &mut Outputs) {
+        if self.loaded || self.loading {
+            return;
+        }
+        self.loading = true;
+        let mut keys: Vec<RecordKey> = Collection::ALL
+            .iter()
+            .map(|c| RecordKey::new(Space::AppStateVersion, c.name()))
+            .collect();
+        keys.push(RecordKey::new(Space::AppStateVersion, VIEW_KEY));
+        ctx.load(keys, LoadTag::AppState(AppStateLoad::States), out);
     }
 
     /// The client reached `Connected`: load what is needed, then fetch every collection.
@@ -247,15 +282,7 @@ impl AppState {
             return;
         }
         if !self.loaded {
-            if !self.loading {
-                self.loading = true;
-                let mut keys: Vec<RecordKey> = Collection::ALL
-                    .iter()
-                    .map(|c| RecordKey::new(Space::AppStateVersion, c.name()))
-                    .collect();
-                keys.push(RecordKey::new(Space::AppStateVersion, VIEW_KEY));
-                ctx.load(keys, LoadTag::AppState(AppStateLoad::States), out);
-            }
+            self.start_load(ctx, out);
             return;
         }
         if !self.fetch.is_empty() {
@@ -363,6 +390,10 @@ impl AppState {
                     *snapshot = true;
                 }
             }
+        }
+        for (id, chat) in core::mem::take(&mut self.reads) {
+            let settings = self.view.chat(&chat);
+            done(out, id, Ok(CommandOutput::ChatSettings(settings)));
         }
         self.pump(ctx, out);
     }

@@ -338,11 +338,8 @@ impl Client {
                 self.app_state.command(id, action, &mut ctx, out);
             }
             Command::GetChatSettings { chat } => {
-                let settings = self.app_state.chat_settings(&chat);
-                self.out.event(Event::CommandDone {
-                    id,
-                    result: Ok(CommandOutput::ChatSettings(settings)),
-                });
+                let (mut ctx, out) = split!(self, now);
+                self.app_state.get_chat_settings(id, chat, &mut ctx, out);
             }
             other => {
                 let (mut ctx, out) = split!(self, now);
@@ -663,6 +660,7 @@ impl Client {
     /// The device is gone: delete every record, end in `LoggedOut`.
     fn enter_logged_out(&mut self, reason: StateReason) {
         self.reconnect_at = None;
+        self.app_state = app_state::AppState::default();
         self.pairing.cancel_parked(&mut self.out);
         self.out.persist(Batch {
             changes: vec![Change::DeleteAll],
