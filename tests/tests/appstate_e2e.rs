@@ -343,24 +343,38 @@ fn a_fresh_client_without_keys_waits_and_applies_once_keys_arrive() {
             .iter()
             .any(|e| matches!(e, Event::AppStateWaitingForKeys { .. }))
     }));
-    assert!(settings_event(&world, client, CHAT).is_none());
-    assert!(
-        app_state_records(&world, client)
-            .keys()
-            .all(|(space, _)| space != "app-state-key")
-    );
+    // The client asked its own devices for the key; the phone got the request and answers
+    // it with a share, as a primary does. No manual share here.
     let device = device_of(&world, client);
-    let now = world.now;
-    world
-        .server
-        .phone_share_app_state_keys(now, ALICE, device)
-        .unwrap();
-    world.flush();
+    let deadline = world.now + 10_000;
+    assert!(
+        world.run_until(deadline, |w| {
+            w.server
+                .phone_messages(ALICE)
+                .unwrap_or_default()
+                .iter()
+                .any(|m| {
+                    m.from.contains(&format!("{ALICE}:{device}@"))
+                        && m.app_state_key_request
+                            .as_ref()
+                            .is_some_and(|ids| ids.len() == 1)
+                })
+        }),
+        "{:?}",
+        world.server.phone_messages(ALICE)
+    );
     let deadline = world.now + 10_000;
     assert!(world.run_until(deadline, |w| {
         settings_event(w, client, CHAT).is_some_and(|s| s.muted_until == Some(MuteUntil::Forever))
     }));
     assert!(!fatal(&world, client));
+    // The request was the client's own message: the host saw no command end for it.
+    assert!(
+        !world.clients[client]
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::CommandDone { id, .. } if id.0 == 0))
+    );
 }
 
 #[test]

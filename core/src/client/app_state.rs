@@ -38,6 +38,10 @@ use super::output::Outputs;
 /// The xmlns of the app-state sync IQ.
 pub(crate) const XMLNS: &str = "w:sync:app:state";
 
+/// The command id of messages the client sends on its own (the app-state key request); their
+/// `CommandDone` is not shown to the host. Host commands count from 1.
+pub(crate) const INTERNAL_COMMAND: CommandId = CommandId(0);
+
 /// The key of the settings view record in `Space::AppStateVersion`.
 pub const VIEW_KEY: &str = "view";
 
@@ -93,6 +97,8 @@ pub(crate) struct AppState {
     sending: Option<(Queued, OutgoingPatch)>,
     /// `GetChatSettings` commands waiting for the states load.
     reads: Vec<(CommandId, String)>,
+    /// Key ids to ask the own devices for, once the current input is handled.
+    missing: Vec<KeyId>,
 }
 
 impl AppState {
@@ -411,6 +417,13 @@ impl AppState {
             AppStateIq::Sync(wanted) => self.sync_answer(&wanted, result, out),
             AppStateIq::Send(id) => self.send_answer(id, result, out),
         }
+        let missing = core::mem::take(&mut self.missing);
+        if !missing.is_empty()
+            && let Ok(request) = crate::appstate::key_request_message(&missing)
+        {
+            // Sent by messaging to this account's own devices (see `INTERNAL_COMMAND`).
+            ctx.requests.app_state_key_request = Some(request);
+        }
         self.pump(ctx, out);
     }
 
@@ -577,6 +590,11 @@ impl AppState {
                     collection,
                     key_ids: ids.iter().map(|id| id.as_bytes().to_vec()).collect(),
                 });
+                for id in &ids {
+                    if !self.missing.contains(id) {
+                        self.missing.push(id.clone());
+                    }
+                }
                 self.waiting.insert(collection, ids);
             }
             Recovery::Ignore => {}

@@ -58,6 +58,8 @@ pub(crate) struct Requests {
     pub(crate) refill_prekeys: bool,
     /// App-state sync keys that arrived in a key share (already persisted).
     pub(crate) app_state_keys: Vec<crate::appstate::SyncKey>,
+    /// An app-state key request to send to this account's own devices.
+    pub(crate) app_state_key_request: Option<crate::proto::wa::Message>,
 }
 
 /// The shared parts of the client, lent to one sub-machine for one input. Some helpers exist

@@ -372,7 +372,15 @@ impl Client {
 
     /// The next output, in order; `None` when there is nothing to do.
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.out.pop()
+        loop {
+            let output = self.out.pop()?;
+            // The outcome of a message the client sent on its own is not the host's.
+            if !matches!(&output, Output::Event(Event::CommandDone { id, .. })
+                if *id == app_state::INTERNAL_COMMAND)
+            {
+                return Some(output);
+            }
+        }
     }
 
     /// When `handle_timeout` is next needed.
@@ -572,6 +580,18 @@ impl Client {
         if !keys.is_empty() {
             let (mut ctx, out) = split!(self, now);
             self.app_state.keys_arrived(keys, &mut ctx, out);
+        }
+        if let Some(request) = self.requests.app_state_key_request.take()
+            && let Some(own) = self.device.jid().map(Jid::to_non_device)
+        {
+            let message = prost::Message::encode_to_vec(&request);
+            let command = Command::SendMessage {
+                to: own.to_string(),
+                message,
+            };
+            let (mut ctx, out) = split!(self, now);
+            self.messaging
+                .send(now, app_state::INTERNAL_COMMAND, command, &mut ctx, out);
         }
         if core::mem::take(&mut self.requests.refill_prekeys) {
             let (mut ctx, out) = split!(self, now);
