@@ -404,7 +404,7 @@ fn messages_survive_a_faulty_network_and_host_crashes() {
 
 fn link_patiently(world: &mut World, account: &str) -> usize {
     let client = world.add_client(config());
-    loop {
+    for _attempt in 0..20 {
         let start = world.now;
         assert!(
             world.run_until(start + 300_000, |w| !w.clients[client].qrs().is_empty()
@@ -424,6 +424,7 @@ fn link_patiently(world: &mut World, account: &str) -> usize {
             return client;
         }
     }
+    panic!("client for {account} never linked");
 }
 
 /// A group of both accounts: the four walink clients take turns sending; every other walink
