@@ -34,6 +34,7 @@ fn world(seed: u64) -> World {
     let mut world = World::new(seed, T0, Faults::none());
     world.server.create_account(ALICE, "Alice").unwrap();
     world.server.create_account(BOB, "Bob").unwrap();
+    world.server.set_app_state_auto_share(ALICE, true);
     world
 }
 

@@ -53,7 +53,7 @@ struct SimCollection {
 pub(crate) struct AccountAppState {
     key: Option<SyncKey>,
     shared: BTreeSet<u16>,
-    no_auto_share: bool,
+    auto_share: bool,
     collections: BTreeMap<Collection, SimCollection>,
     view: SettingsView,
     phone_errors: Vec<String>,
@@ -142,9 +142,10 @@ impl Server {
     }
 
     /// Whether the phone shares its keys with a companion on its own the first time the
-    /// companion becomes active (the default), or only when told to.
+    /// companion becomes active, as a real primary does after linking. Off by default, so that
+    /// tests of other areas see no extra message; app-state tests turn it on.
     pub fn set_app_state_auto_share(&mut self, user: &str, auto: bool) {
-        self.app_account(user).no_auto_share = !auto;
+        self.app_account(user).auto_share = auto;
     }
 
     /// Corrupts what the server serves to companion `device`: every patch's MAC
@@ -327,7 +328,7 @@ impl Server {
     pub(super) fn app_state_companion_active(&mut self, now: Timestamp, session: &(String, u16)) {
         let (user, device) = (session.0.clone(), session.1);
         let state = self.app_account(&user);
-        if device == 0 || state.no_auto_share || state.shared.contains(&device) {
+        if device == 0 || !state.auto_share || state.shared.contains(&device) {
             return;
         }
         let _ = self.phone_share_app_state_keys(now, &user, device);
