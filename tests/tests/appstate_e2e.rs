@@ -627,3 +627,69 @@ fn concurrent_changes_resolve_through_a_conflict_and_a_refetch() {
     assert_eq!(read_settings(&mut world, second, CHAT), phone);
     assert!(world.server.phone_app_state_errors(ALICE).is_empty());
 }
+
+/// Dropped connections and host crashes in the middle of app-state traffic: commands end
+/// (with success or a typed error, retried by the application), and in the end the phone and
+/// both clients agree.
+#[test]
+fn drops_and_crashes_mid_sync_end_in_agreement() {
+    let mut world = world(18);
+    let a = link(&mut world);
+    let b = link(&mut world);
+    world.run_for(3_000);
+    let other = "15558887777@s.whatsapp.net";
+    // The phone mutes while B's host crashes before the announcement arrives.
+    let now = world.now;
+    world
+        .server
+        .phone_app_state(now, ALICE, &[mute(CHAT)])
+        .unwrap();
+    world.flush();
+    world.crash(b);
+    // A pins, and its connection drops while the patch is on its way.
+    let pin = Command::AppState(SyncAction::Pin {
+        chat: other.to_owned(),
+        pinned: true,
+    });
+    let id = world.command(a, pin.clone()).unwrap();
+    world.drop_connection(a);
+    let deadline = world.now + 60_000;
+    let ended = |w: &World| {
+        w.clients[a].events.iter().find_map(|e| match e {
+            Event::CommandDone { id: d, result } if *d == id => Some(result.clone()),
+            _ => None,
+        })
+    };
+    assert!(world.run_until(deadline, |w| ended(w).is_some()));
+    // The application retries until the client is connected again and the command succeeds.
+    let mut attempts = 0;
+    while read_settings(&mut world, a, other).pinned_at.is_none() {
+        attempts += 1;
+        assert!(attempts < 10, "pin never succeeded");
+        let deadline = world.now + 60_000;
+        assert!(world.run_until(deadline, |w| w.client_state(a) == Some(&State::Connected)));
+        run_command(&mut world, a, pin.clone());
+    }
+    // B reconnects after its crash and catches up; the pin reaches it too.
+    let deadline = world.now + 60_000;
+    assert!(world.run_until(deadline, |w| w.client_state(b) == Some(&State::Connected)));
+    world.run_for(5_000);
+    for chat in [CHAT, other] {
+        let phone = world.server.phone_chat_settings(ALICE, chat);
+        assert_eq!(read_settings(&mut world, a, chat), phone, "{chat} on A");
+        assert_eq!(read_settings(&mut world, b, chat), phone, "{chat} on B");
+    }
+    assert_eq!(
+        world.server.phone_chat_settings(ALICE, CHAT).muted_until,
+        Some(MuteUntil::Forever)
+    );
+    assert!(
+        world
+            .server
+            .phone_chat_settings(ALICE, other)
+            .pinned_at
+            .is_some()
+    );
+    assert!(world.server.phone_app_state_errors(ALICE).is_empty());
+    assert!(!fatal(&world, a) && !fatal(&world, b));
+}

@@ -727,3 +727,77 @@ fn chat_of(change: &SettingChange) -> Option<&str> {
 fn done(out: &mut Outputs, id: CommandId, result: Result<CommandOutput, CommandError>) {
     out.event(Event::CommandDone { id, result });
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn share() -> (SyncKey, wa::Message) {
+        let key = SyncKey::new(KeyId::new(&[0, 0, 1, 2]).unwrap(), [7; 32], None, 1_000);
+        let message = wa::Message {
+            protocol_message: Some(Box::new(wa::message::ProtocolMessage {
+                r#type: Some(wa::message::protocol_message::Type::AppStateSyncKeyShare as i32),
+                app_state_sync_key_share: Some(wa::message::AppStateSyncKeyShare {
+                    keys: vec![key.to_proto()],
+                }),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        (key, message)
+    }
+
+    #[test]
+    fn a_key_share_is_taken_only_from_an_own_device() {
+        let (key, message) = share();
+        let own: Jid = "15551234567:3@s.whatsapp.net".parse().unwrap();
+        let phone: Jid = "15551234567@s.whatsapp.net".parse().unwrap();
+        let stranger: Jid = "15557654321@s.whatsapp.net".parse().unwrap();
+        let (keys, changes) = key_share_changes(&message, &phone, Some(&own)).unwrap();
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0].id(), key.id());
+        let Some(Change::Put(record)) = changes.first() else {
+            panic!("a put");
+        };
+        assert_eq!(record.space, Space::AppStateKey);
+        assert_eq!(record.key, "00000102");
+        assert_eq!(
+            persist::decode_key(&record.value).unwrap().data(),
+            key.data()
+        );
+        // The restored ring holds it.
+        let restored = AppState::restore(core::slice::from_ref(record));
+        assert!(restored.ring.contains(key.id().as_bytes()));
+        assert!(!restored.loaded);
+        assert!(key_share_changes(&message, &stranger, Some(&own)).is_none());
+        assert!(key_share_changes(&message, &phone, None).is_none());
+        assert!(key_share_changes(&wa::Message::default(), &phone, Some(&own)).is_none());
+    }
+
+    #[test]
+    fn restore_reads_states_and_the_view_and_skips_bad_records() {
+        let state = CollectionState::new();
+        let records = vec![
+            Record {
+                space: Space::AppStateVersion,
+                key: "regular_low".to_owned(),
+                value: persist::encode_collection(Collection::RegularLow, &state),
+            },
+            Record {
+                space: Space::AppStateVersion,
+                key: VIEW_KEY.to_owned(),
+                value: persist::encode_view(&SettingsView::new()),
+            },
+            Record {
+                space: Space::AppStateKey,
+                key: "ff".to_owned(),
+                value: vec![1, 2, 3],
+            },
+        ];
+        let restored = AppState::restore(&records);
+        assert!(restored.loaded);
+        assert!(restored.ring.is_empty());
+        assert!(restored.states.contains_key(&Collection::RegularLow));
+    }
+}
