@@ -729,7 +729,7 @@ fn done(out: &mut Outputs, id: CommandId, result: Result<CommandOutput, CommandE
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
 
