@@ -101,7 +101,10 @@ impl Space {
     /// Whether the host hands this space's records to `Client::new` (the small, always-needed
     /// ones). Every other space is loaded on demand through `Output::Load`.
     pub fn loaded_at_start(self) -> bool {
-        matches!(self, Space::Device | Space::SignedPreKey)
+        matches!(
+            self,
+            Space::Device | Space::SignedPreKey | Space::AppStateKey
+        )
     }
 }
 

@@ -46,6 +46,16 @@ pub enum Command {
     Disconnect,
     /// Unlink this device from the account and delete its records.
     Logout,
+    /// An app-state action (mute, pin, archive, mark read, star, delete or clear a chat,
+    /// contact name, label edit or association), synced to the account's other devices. Ends
+    /// once the server accepted the patch; the settings then change (with events).
+    AppState(crate::appstate::SyncAction),
+    /// Read the current app-state settings of a chat: answered in `CommandDone` with
+    /// [`CommandOutput::ChatSettings`].
+    GetChatSettings {
+        /// The chat JID.
+        chat: String,
+    },
 }
 
 /// What a successful command produced.
@@ -61,6 +71,8 @@ pub enum CommandOutput {
         /// The message id.
         id: String,
     },
+    /// The app-state settings of the chat asked for.
+    ChatSettings(crate::appstate::ChatSettings),
 }
 
 /// Why a command failed.
@@ -111,4 +123,7 @@ pub enum CommandError {
     /// The command cannot run in the current state (e.g. `Connect` while connected).
     #[error("not possible in the current state")]
     InvalidState,
+    /// An app-state action could not be encoded (invalid action, no sync key yet).
+    #[error("app-state: {0}")]
+    AppState(crate::appstate::PatchError),
 }

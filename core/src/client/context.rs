@@ -20,6 +20,8 @@ use super::rng::Rng;
 pub(crate) enum LoadTag {
     /// A load of the messaging module.
     Messaging(MessagingLoad),
+    /// A load of the app-state module.
+    AppState(super::app_state::AppStateLoad),
 }
 
 /// Loads awaiting their answer.
@@ -54,6 +56,10 @@ pub(crate) struct Requests {
     pub(crate) close: Option<CloseReason>,
     /// Upload a fresh batch of one-time prekeys.
     pub(crate) refill_prekeys: bool,
+    /// App-state sync keys that arrived in a key share (already persisted).
+    pub(crate) app_state_keys: Vec<crate::appstate::SyncKey>,
+    /// An app-state key request to send to this account's own devices.
+    pub(crate) app_state_key_request: Option<crate::proto::wa::Message>,
 }
 
 /// The shared parts of the client, lent to one sub-machine for one input. Some helpers exist

@@ -152,6 +152,36 @@ pub enum Event {
     Receipt(Receipt),
     /// A message could not be decrypted (a retry was requested); never a silent drop.
     DecryptFailed(DecryptFailure),
+    /// An app-state setting changed (from another device, a snapshot, or this device's own
+    /// command once the server accepted it).
+    AppStateChanged {
+        /// The collection that carried it.
+        collection: crate::appstate::Collection,
+        /// What changed.
+        change: crate::appstate::SettingChange,
+    },
+    /// The full settings of a chat after a change (one per chat per applied batch).
+    ChatSettings {
+        /// The chat JID.
+        chat: String,
+        /// Its settings now.
+        settings: crate::appstate::ChatSettings,
+    },
+    /// A collection waits for app-state sync keys this device lacks; it is fetched again when
+    /// a key share brings them.
+    AppStateWaitingForKeys {
+        /// The collection.
+        collection: crate::appstate::Collection,
+        /// The missing key ids.
+        key_ids: Vec<Vec<u8>>,
+    },
+    /// A collection could not be synced even from a snapshot; its last good state is kept.
+    AppStateFatal {
+        /// The collection.
+        collection: crate::appstate::Collection,
+        /// Why.
+        error: super::app_state::AppStateFailure,
+    },
     /// A command ended.
     CommandDone {
         /// The command's id.

@@ -31,6 +31,8 @@ pub(crate) enum IqTag {
     Logout(CommandId),
     /// An IQ of the messaging module.
     Messaging(MessagingIq),
+    /// An IQ of the app-state module.
+    AppState(super::app_state::AppStateIq),
 }
 
 /// Why an IQ did not succeed.

@@ -15,6 +15,7 @@
 //!
 //! The lifecycle, its reasons, timers and what a host must do are in `docs/client.md`.
 
+mod app_state;
 mod backoff;
 mod command;
 mod config;
@@ -32,6 +33,7 @@ mod rng;
 mod stanza;
 mod state;
 
+pub use app_state::{AppStateFailure, VIEW_KEY as APP_STATE_VIEW_KEY};
 pub use command::{Command, CommandError, CommandId, CommandOutput};
 pub use config::Config;
 pub use event::{Event, OfflinePreview, PairingMode, State, StateReason};
@@ -73,6 +75,7 @@ pub struct Client {
     pairing: Pairing,
     login: Login,
     messaging: Messaging,
+    app_state: app_state::AppState,
     /// When a backoff delay ends.
     reconnect_at: Option<Timestamp>,
     next_command: u64,
@@ -145,6 +148,7 @@ impl Client {
         for record in records.iter().filter(|r| r.space == Space::Identity) {
             crate::store::decode_identity(record)?;
         }
+        let app_state = app_state::AppState::restore(&records);
         let others: Vec<Record> = records
             .into_iter()
             .filter(|r| !matches!(r.space, Space::Device | Space::SignedPreKey | Space::PreKey))
@@ -165,6 +169,7 @@ impl Client {
             pairing: Pairing::default(),
             login: Login::default(),
             messaging,
+            app_state,
             reconnect_at: None,
             next_command: 0,
             now: 0,
@@ -328,6 +333,14 @@ impl Client {
                 });
             }
             Command::Logout => self.logout(now, id),
+            Command::AppState(action) => {
+                let (mut ctx, out) = split!(self, now);
+                self.app_state.command(id, action, &mut ctx, out);
+            }
+            Command::GetChatSettings { chat } => {
+                let (mut ctx, out) = split!(self, now);
+                self.app_state.get_chat_settings(id, chat, &mut ctx, out);
+            }
             other => {
                 let (mut ctx, out) = split!(self, now);
                 self.messaging.send(now, id, other, &mut ctx, out);
@@ -349,13 +362,25 @@ impl Client {
                 self.messaging
                     .handle_loaded(now, tag, records, &mut ctx, out);
             }
+            LoadTag::AppState(_) => {
+                let (mut ctx, out) = split!(self, now);
+                self.app_state.handle_loaded(records, &mut ctx, out);
+            }
         }
         self.apply_requests(now);
     }
 
     /// The next output, in order; `None` when there is nothing to do.
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.out.pop()
+        loop {
+            let output = self.out.pop()?;
+            // The outcome of a message the client sent on its own is not the host's.
+            if !matches!(&output, Output::Event(Event::CommandDone { id, .. })
+                if *id == app_state::INTERNAL_COMMAND)
+            {
+                return Some(output);
+            }
+        }
     }
 
     /// When `handle_timeout` is next needed.
@@ -477,6 +502,7 @@ impl Client {
                 self.pairing.handle_reg_refresh(&node, &mut ctx, out);
             }
             "link_code_companion_reg" => self.pairing.handle_link_code(&node, &mut ctx, out),
+            "server_sync" => self.app_state.handle_server_sync(&node, &mut ctx, out),
             _ => self.messaging.handle_notification(now, node, &mut ctx, out),
         }
     }
@@ -515,6 +541,10 @@ impl Client {
                 self.messaging
                     .handle_iq_result(now, tag, result, &mut ctx, out);
             }
+            IqTag::AppState(tag) => {
+                let (mut ctx, out) = split!(self, now);
+                self.app_state.handle_iq(tag, result, &mut ctx, out);
+            }
         }
     }
 
@@ -533,6 +563,7 @@ impl Client {
                     .set(State::Connected, StateReason::PostLoginDone, &mut self.out);
                 let (mut ctx, out) = split!(self, now);
                 self.messaging.handle_connected(now, &mut ctx, out);
+                self.app_state.handle_connected(&mut ctx, out);
             }
         }
     }
@@ -545,6 +576,23 @@ impl Client {
 
     /// Carries out what sub-machines asked for.
     fn apply_requests(&mut self, now: Timestamp) {
+        let keys = core::mem::take(&mut self.requests.app_state_keys);
+        if !keys.is_empty() {
+            let (mut ctx, out) = split!(self, now);
+            self.app_state.keys_arrived(keys, &mut ctx, out);
+        }
+        if let Some(request) = self.requests.app_state_key_request.take()
+            && let Some(own) = self.device.jid().map(Jid::to_non_device)
+        {
+            let message = prost::Message::encode_to_vec(&request);
+            let command = Command::SendMessage {
+                to: own.to_string(),
+                message,
+            };
+            let (mut ctx, out) = split!(self, now);
+            self.messaging
+                .send(now, app_state::INTERNAL_COMMAND, command, &mut ctx, out);
+        }
         if core::mem::take(&mut self.requests.refill_prekeys) {
             let (mut ctx, out) = split!(self, now);
             login::upload_prekeys(&mut ctx, out);
@@ -586,6 +634,7 @@ impl Client {
             _ => reason,
         };
         self.messaging.handle_disconnected(now, &mut self.out);
+        self.app_state.handle_disconnected();
         self.backoff.disconnected(now, &self.config);
         let closed = StateReason::Closed(reason.clone());
         match state::after_close(&reason, &self.config) {
@@ -631,6 +680,7 @@ impl Client {
     /// The device is gone: delete every record, end in `LoggedOut`.
     fn enter_logged_out(&mut self, reason: StateReason) {
         self.reconnect_at = None;
+        self.app_state = app_state::AppState::default();
         self.pairing.cancel_parked(&mut self.out);
         self.out.persist(Batch {
             changes: vec![Change::DeleteAll],

@@ -200,6 +200,8 @@ pub struct PhoneMessage {
     pub error: Option<String>,
     /// Server time, Unix seconds.
     pub timestamp: u64,
+    /// The key ids of an app-state key request (`AppStateSyncKeyRequest`), if it was one.
+    pub app_state_key_request: Option<Vec<Vec<u8>>>,
 }
 
 /// The phone's own Signal keys, as walink-core's Signal code looks them up.
@@ -359,6 +361,7 @@ impl Phone {
             .unwrap_or_else(|| address.to_owned());
         let mut chat = group.map_or(sender_chat, str::to_owned);
         let mut text = None;
+        let mut app_state_key_request = None;
         let mut error = None;
         for (enc_type, ciphertext) in encs {
             let result = if enc_type == "skmsg" {
@@ -402,6 +405,19 @@ impl Phone {
                     if found.is_some() {
                         text = found;
                     }
+                    if let Some(request) = inner
+                        .protocol_message
+                        .as_ref()
+                        .and_then(|p| p.app_state_sync_key_request.as_ref())
+                    {
+                        app_state_key_request = Some(
+                            request
+                                .key_ids
+                                .iter()
+                                .filter_map(|id| id.key_id.clone())
+                                .collect(),
+                        );
+                    }
                 }
                 Err(e) => error = Some(e.to_string()),
             }
@@ -413,6 +429,7 @@ impl Phone {
             text,
             error,
             timestamp,
+            app_state_key_request,
         });
         let index = self.inbox.len() - 1;
         &self.inbox[index]

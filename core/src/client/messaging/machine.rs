@@ -304,11 +304,23 @@ impl Receiver {
                     });
                 }
                 self.retries.remove(&stanza.id);
+                // An app-state key share is persisted with the session changes and consumed
+                // by the app-state machine, not reported as a message.
+                let key_share = super::super::app_state::key_share_changes(
+                    &decrypted.message,
+                    &stanza.sender.to_jid(),
+                    ctx.own_jid(),
+                );
+                let is_key_share = key_share.is_some();
+                if let Some((keys, changes)) = key_share {
+                    batch.changes.extend(changes);
+                    ctx.requests.app_state_keys.extend(keys);
+                }
                 if !batch.changes.is_empty() {
                     ctx.persist(batch, out);
                 }
                 let _ = ctx.send(&build_delivery_receipt(stanza), out);
-                if decrypted.has_content {
+                if decrypted.has_content && !is_key_share {
                     out.event(Event::Message(IncomingMessage {
                         id: stanza.id.clone(),
                         chat: stanza.chat.parse().unwrap_or_default(),

@@ -337,7 +337,10 @@ impl Sender {
                         }
                     }
                 }
-                if job.devices.is_empty() {
+                // A message to this account itself (a peer message such as the app-state key
+                // request) goes to the own other devices only.
+                let to_self = own.is_own_user(&job.to);
+                if job.devices.is_empty() && (!to_self || job.own_devices.is_empty()) {
                     self.finish(Err(CommandError::InvalidAddress), out);
                     return self.advance(receiver, ctx, out);
                 }

@@ -55,6 +55,7 @@ impl Server {
                 self.send(conn, &iq_result(&id, Vec::new()));
                 if active {
                     self.flush_offline(conn, session);
+                    self.app_state_companion_active(now, session);
                 }
             }
             ("set", "encrypt") if node.child("rotate").is_some() => {
@@ -94,6 +95,7 @@ impl Server {
                     .map_or(session.1, |jid| jid.device);
                 let _ = self.remove_device(&session.0, target);
             }
+            ("set", "w:sync:app:state") => self.app_state_iq(now, conn, session, &id, node),
             ("set", "urn:xmpp:whatsapp:dirty") => self.send(conn, &iq_result(&id, Vec::new())),
             _ => self.send(conn, &iq_error(&id, 501, "feature-not-implemented")),
         }

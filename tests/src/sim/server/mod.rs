@@ -37,7 +37,10 @@ use super::phone::{
 use super::rng::SimRng;
 use super::stanza::{be_u32, bytes_node, child_array, child_bytes, id3, iq_error, iq_result};
 use crate::noise_server::{Responder, ServerIdentity};
+pub use app_state::{MAX_PATCHES_PER_ANSWER, SNAPSHOT_EVERY};
 
+#[path = "../app_state.rs"]
+mod app_state;
 mod delivery;
 mod device;
 mod media;
@@ -268,6 +271,9 @@ pub enum SimError {
     /// The phone could not encrypt media.
     #[error("media: {0}")]
     Media(String),
+    /// The phone could not encode an app-state action.
+    #[error("app state: {0}")]
+    AppState(walink_core::appstate::PatchError),
 }
 
 /// How to build a server.
@@ -372,6 +378,7 @@ pub struct Server {
     media: media::MediaStore,
     history: BTreeMap<String, Vec<HistoryBlob>>,
     phone_sent: BTreeMap<String, VecDeque<PhoneMessage>>,
+    app_state: app_state::AppStates,
 }
 
 /// A group: its subject, creator and members (accounts, by phone number).
@@ -439,6 +446,7 @@ impl Server {
             media: media::MediaStore::default(),
             history: BTreeMap::new(),
             phone_sent: BTreeMap::new(),
+            app_state: app_state::AppStates::default(),
         }
     }
 

@@ -221,9 +221,22 @@ impl Server {
             return;
         };
         let phone_jid = account.jid();
-        account
+        let key_request = account
             .phone
-            .receive(&id, &sender.to_string(), group.as_deref(), &encs, timestamp);
+            .receive(&id, &sender.to_string(), group.as_deref(), &encs, timestamp)
+            .app_state_key_request
+            .is_some();
+        // A companion of this account asks for app-state keys: the phone shares them.
+        if key_request
+            && sender.device != 0
+            && self.resolve_user(&sender.to_non_device()).as_deref() == Some(user)
+        {
+            let _ = self.phone_share_app_state_keys(
+                timestamp.saturating_mul(1000),
+                user,
+                sender.device,
+            );
+        }
         if let Some(sender_user) = self.resolve_user(&sender.to_non_device())
             && sender.device != 0
         {

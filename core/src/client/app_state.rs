@@ -1,0 +1,803 @@
+//! The app-state sub-machine: wires the pure `crate::appstate` layer to the connection, the
+//! store and the events.
+//!
+//! - Sync keys arrive in an `AppStateSyncKeyShare` protocol message from the primary
+//!   ([`key_share_changes`], called by messaging before its delivery receipt) and live as one
+//!   record per key in `Space::AppStateKey` (loaded at start: they are few and small).
+//! - Collection states and the settings view live in `Space::AppStateVersion` under the
+//!   collection's name and [`VIEW_KEY`]; they are loaded on demand after the first login.
+//! - After every login and on `<notification type="server_sync">` the client sends the sync IQ
+//!   (`<iq xmlns="w:sync:app:state" type="set"><sync><collection name version
+//!   return_snapshot/>…`), applies the answer with `CollectionState::apply_all` and persists the
+//!   state, the hash and the view in one batch, or nothing.
+//! - Commands encode one action each with `encode_patch` and send it in the same IQ; the
+//!   command ends when the server answered.
+//! - Failures follow `PatchError::recovery()`: wait for keys, refetch, fetch a snapshot, and
+//!   finally [`Event::AppStateFatal`] with the last good state kept.
+//!
+//! Everything runs one IQ at a time (the server's versions are linear per collection).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use crate::appstate::{
+    Collection, CollectionState, KeyId, KeyRing, OutgoingPatch, PatchError, Recovery,
+    SettingChange, SettingsView, SyncAction, SyncKey, decode_patch, decode_snapshot, encode_patch,
+    persist,
+};
+use crate::binary::{Jid, Node};
+use crate::limits::{APPSTATE_CLIENT_MAX_QUEUED_COMMANDS, APPSTATE_CLIENT_MAX_REFETCHES};
+use crate::proto::wa;
+use crate::store::{Batch, Change, Record, RecordKey, Space};
+
+use super::command::{CommandError, CommandId, CommandOutput};
+use super::context::{Context, LoadTag};
+use super::event::Event;
+use super::iq::{self, IqError, IqResult, IqTag};
+use super::output::Outputs;
+
+/// The xmlns of the app-state sync IQ.
+pub(crate) const XMLNS: &str = "w:sync:app:state";
+
+/// The command id of messages the client sends on its own (the app-state key request); their
+/// `CommandDone` is not shown to the host. Host commands count from 1.
+pub(crate) const INTERNAL_COMMAND: CommandId = CommandId(0);
+
+/// The key of the settings view record in `Space::AppStateVersion`.
+pub const VIEW_KEY: &str = "view";
+
+/// Tags of the app-state IQs (see `IqTag::AppState`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AppStateIq {
+    /// A fetch of these collections (`true`: a snapshot was asked for).
+    Sync(Vec<(Collection, bool)>),
+    /// An outgoing patch for a command.
+    Send(CommandId),
+}
+
+/// Tags of the app-state loads (see `LoadTag::AppState`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AppStateLoad {
+    /// The collection states and the view.
+    States,
+}
+
+/// The store key of a sync key record: the key id in lower-case hex.
+pub fn key_record_key(id: &KeyId) -> String {
+    id.as_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A command waiting to be sent.
+#[derive(Debug)]
+struct Queued {
+    id: CommandId,
+    action: SyncAction,
+    /// Conflicts met so far.
+    attempts: u32,
+}
+
+/// The app-state sync of one client.
+#[derive(Debug, Default)]
+pub(crate) struct AppState {
+    ring: KeyRing,
+    states: BTreeMap<Collection, CollectionState>,
+    view: SettingsView,
+    /// Whether the states and the view were loaded (or given at start).
+    loaded: bool,
+    loading: bool,
+    /// Collections to fetch, with whether a snapshot is wanted.
+    fetch: BTreeMap<Collection, bool>,
+    /// Collections parked until these keys arrive.
+    waiting: BTreeMap<Collection, Vec<KeyId>>,
+    /// Refetches in a row per collection (a gap the server does not fill).
+    refetches: BTreeMap<Collection, u32>,
+    /// Commands waiting for the IQ slot.
+    queue: VecDeque<Queued>,
+    /// The IQ in flight: a sync, or a command's patch.
+    busy: bool,
+    sending: Option<(Queued, OutgoingPatch)>,
+    /// `GetChatSettings` commands waiting for the states load.
+    reads: Vec<(CommandId, String)>,
+    /// Key ids to ask the own devices for, once the current input is handled.
+    missing: Vec<KeyId>,
+}
+
+impl AppState {
+    /// Restores keys (and, when the host gave them, states and the view) from records.
+    pub(crate) fn restore(records: &[Record]) -> AppState {
+        let mut state = AppState::default();
+        for record in records {
+            match record.space {
+                Space::AppStateKey => {
+                    // A key that does not decode is dropped; the primary shares it again.
+                    if let Ok(key) = persist::decode_key(&record.value) {
+                        state.ring.insert(key);
+                    }
+                }
+                Space::AppStateVersion => {
+                    state.loaded = true;
+                    state.restore_state(record);
+                }
+                _ => {}
+            }
+        }
+        state
+    }
+
+    fn restore_state(&mut self, record: &Record) {
+        if record.key == VIEW_KEY {
+            if let Ok(view) = persist::decode_view(&record.value) {
+                self.view = view;
+            }
+        } else if let Ok((collection, state)) = persist::decode_collection(&record.value)
+            && collection.name() == record.key
+        {
+            self.states.insert(collection, state);
+        }
+    }
+
+    fn state(&self, collection: Collection) -> CollectionState {
+        self.states.get(&collection).cloned().unwrap_or_default()
+    }
+
+    /// `Command::GetChatSettings`: answered from the view, once it is loaded.
+    pub(crate) fn get_chat_settings(
+        &mut self,
+        id: CommandId,
+        chat: String,
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
+    ) {
+        if self.loaded {
+            let settings = self.view.chat(&chat);
+            return done(out, id, Ok(CommandOutput::ChatSettings(settings)));
+        }
+        if self.reads.len() >= APPSTATE_CLIENT_MAX_QUEUED_COMMANDS {
+            return done(
+                out,
+                id,
+                Err(CommandError::RateLimited {
+                    retry_after_ms: None,
+                }),
+            );
+        }
+        self.reads.push((id, chat));
+        self.start_load(ctx, out);
+    }
+
+    fn start_load(&mut self, ctx: &mut Context<'_>, out: &mut Outputs) {
+        if self.loaded || self.loading {
+            return;
+        }
+        self.loading = true;
+        let mut keys: Vec<RecordKey> = Collection::ALL
+            .iter()
+            .map(|c| RecordKey::new(Space::AppStateVersion, c.name()))
+            .collect();
+        keys.push(RecordKey::new(Space::AppStateVersion, VIEW_KEY));
+        ctx.load(keys, LoadTag::AppState(AppStateLoad::States), out);
+    }
+
+    /// The client reached `Connected`: load what is needed, then fetch every collection.
+    pub(crate) fn handle_connected(&mut self, ctx: &mut Context<'_>, out: &mut Outputs) {
+        self.busy = false;
+        for collection in Collection::ALL {
+            if !self.waiting.contains_key(&collection) {
+                let fresh = self.state(collection).version() == 0;
+                let entry = self.fetch.entry(collection).or_insert(false);
+                *entry |= fresh;
+            }
+        }
+        self.pump(ctx, out);
+    }
+
+    /// The connection ended: the IQ in flight was answered with `Disconnected`.
+    pub(crate) fn handle_disconnected(&mut self) {
+        self.busy = false;
+    }
+
+    /// `<notification type="server_sync">`: the server has newer patches of the named
+    /// collections.
+    pub(crate) fn handle_server_sync(
+        &mut self,
+        node: &Node,
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
+    ) {
+        ctx.ack(node, out);
+        let from_server = node
+            .attr_jid("from")
+            .is_some_and(|from| from == Jid::server_jid());
+        if !from_server {
+            return;
+        }
+        for child in node.children_by_tag("collection") {
+            let Some(collection) = child
+                .attr_str("name")
+                .and_then(|name| Collection::from_name(name).ok())
+            else {
+                continue;
+            };
+            let announced = child
+                .attr_str("version")
+                .and_then(|v| v.parse::<u64>().ok());
+            let current = self.state(collection).version();
+            if announced.is_none_or(|v| v > current) && !self.waiting.contains_key(&collection) {
+                self.fetch.entry(collection).or_insert(false);
+            }
+        }
+        self.pump(ctx, out);
+    }
+
+    /// Keys from a share arrived (already persisted by messaging): retry what waited for them.
+    pub(crate) fn keys_arrived(
+        &mut self,
+        keys: Vec<SyncKey>,
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
+    ) {
+        for key in keys {
+            self.ring.insert(key);
+        }
+        let ready: Vec<Collection> = self
+            .waiting
+            .iter()
+            .filter(|(_, ids)| ids.iter().all(|id| self.ring.contains(id.as_bytes())))
+            .map(|(collection, _)| *collection)
+            .collect();
+        for collection in ready {
+            self.waiting.remove(&collection);
+            self.fetch.entry(collection).or_insert(false);
+        }
+        self.pump(ctx, out);
+    }
+
+    /// An app-state command: `Some(action)` to send, `None` for a read of `chat`'s settings.
+    pub(crate) fn command(
+        &mut self,
+        id: CommandId,
+        action: SyncAction,
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
+    ) {
+        if let Err(error) = action.collection().and_then(|_| action.index()) {
+            return done(out, id, Err(CommandError::AppState(error)));
+        }
+        if !ctx.is_connected() {
+            return done(out, id, Err(CommandError::NotConnected));
+        }
+        if self.queue.len() >= APPSTATE_CLIENT_MAX_QUEUED_COMMANDS {
+            return done(
+                out,
+                id,
+                Err(CommandError::RateLimited {
+                    retry_after_ms: None,
+                }),
+            );
+        }
+        self.queue.push_back(Queued {
+            id,
+            action,
+            attempts: 0,
+        });
+        self.pump(ctx, out);
+    }
+
+    /// Sends the next IQ when the slot is free.
+    fn pump(&mut self, ctx: &mut Context<'_>, out: &mut Outputs) {
+        if self.busy || !ctx.is_connected() {
+            return;
+        }
+        if !self.loaded {
+            self.start_load(ctx, out);
+            return;
+        }
+        if !self.fetch.is_empty() {
+            let wanted: Vec<(Collection, bool)> =
+                core::mem::take(&mut self.fetch).into_iter().collect();
+            let children = wanted
+                .iter()
+                .map(|(collection, snapshot)| {
+                    let version = if *snapshot {
+                        0
+                    } else {
+                        self.state(*collection).version()
+                    };
+                    Node::new("collection")
+                        .attr("name", collection.name())
+                        .attr("version", version.to_string())
+                        .attr("return_snapshot", if *snapshot { "true" } else { "false" })
+                })
+                .collect::<Vec<_>>();
+            let request = iq::iq(
+                "set",
+                XMLNS,
+                vec![Node::new("sync").children_from(children)],
+            );
+            match ctx.send_iq(
+                request,
+                IqTag::AppState(AppStateIq::Sync(wanted.clone())),
+                None,
+                out,
+            ) {
+                Ok(_) => self.busy = true,
+                Err(_) => self.fetch.extend(wanted),
+            }
+            return;
+        }
+        while let Some(queued) = self.queue.pop_front() {
+            match self.encode(&queued, ctx) {
+                Ok(outgoing) => {
+                    let bytes = prost::Message::encode_to_vec(&outgoing.patch);
+                    let request = iq::iq(
+                        "set",
+                        XMLNS,
+                        vec![
+                            Node::new("sync").children_from([Node::new("collection")
+                                .attr("name", outgoing.collection.name())
+                                .attr("version", outgoing.base_version.to_string())
+                                .attr("return_snapshot", "false")
+                                .children_from([Node::new("patch").bytes(bytes)])]),
+                        ],
+                    );
+                    let tag = IqTag::AppState(AppStateIq::Send(queued.id));
+                    match ctx.send_iq(request, tag, None, out) {
+                        Ok(_) => {
+                            self.busy = true;
+                            self.sending = Some((queued, outgoing));
+                        }
+                        Err(_) => done(out, queued.id, Err(CommandError::NotConnected)),
+                    }
+                    return;
+                }
+                Err(error) => done(out, queued.id, Err(error)),
+            }
+        }
+    }
+
+    fn encode(
+        &self,
+        queued: &Queued,
+        ctx: &mut Context<'_>,
+    ) -> Result<OutgoingPatch, CommandError> {
+        let collection = queued.action.collection().map_err(CommandError::AppState)?;
+        let key = self
+            .ring
+            .newest()
+            .ok_or(CommandError::AppState(PatchError::MissingKeys(Vec::new())))?;
+        let now = i64::try_from(ctx.now).unwrap_or(i64::MAX);
+        encode_patch(
+            &self.state(collection),
+            collection,
+            key,
+            core::slice::from_ref(&queued.action),
+            now,
+            ctx.rng,
+        )
+        .map_err(CommandError::AppState)
+    }
+
+    /// The records of the states load.
+    pub(crate) fn handle_loaded(
+        &mut self,
+        records: Vec<Record>,
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
+    ) {
+        self.loading = false;
+        if !self.loaded {
+            for record in records.iter().filter(|r| r.space == Space::AppStateVersion) {
+                self.restore_state(record);
+            }
+            self.loaded = true;
+            for collection in Collection::ALL {
+                if self.state(collection).version() == 0
+                    && let Some(snapshot) = self.fetch.get_mut(&collection)
+                {
+                    *snapshot = true;
+                }
+            }
+        }
+        for (id, chat) in core::mem::take(&mut self.reads) {
+            let settings = self.view.chat(&chat);
+            done(out, id, Ok(CommandOutput::ChatSettings(settings)));
+        }
+        self.pump(ctx, out);
+    }
+
+    /// The answer to an app-state IQ.
+    pub(crate) fn handle_iq(
+        &mut self,
+        tag: AppStateIq,
+        result: IqResult,
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
+    ) {
+        self.busy = false;
+        match tag {
+            AppStateIq::Sync(wanted) => self.sync_answer(&wanted, result, out),
+            AppStateIq::Send(id) => self.send_answer(id, result, out),
+        }
+        let missing = core::mem::take(&mut self.missing);
+        if !missing.is_empty()
+            && let Ok(request) = crate::appstate::key_request_message(&missing)
+        {
+            // Sent by messaging to this account's own devices (see `INTERNAL_COMMAND`).
+            ctx.requests.app_state_key_request = Some(request);
+        }
+        self.pump(ctx, out);
+    }
+
+    fn sync_answer(&mut self, wanted: &[(Collection, bool)], result: IqResult, out: &mut Outputs) {
+        let node = match result {
+            Ok(node) => node,
+            Err(IqError::Disconnected | IqError::TimedOut) => {
+                // Fetched again after the next login (or now, when still connected).
+                for (collection, snapshot) in wanted {
+                    *self.fetch.entry(*collection).or_insert(false) |= *snapshot;
+                }
+                return;
+            }
+            Err(IqError::Error { code, text, .. }) => {
+                for (collection, _) in wanted {
+                    out.event(Event::AppStateFatal {
+                        collection: *collection,
+                        error: AppStateFailure::Rejected {
+                            code,
+                            text: text.clone(),
+                        },
+                    });
+                }
+                return;
+            }
+        };
+        let answered: Vec<&Node> = node
+            .child("sync")
+            .map(|sync| sync.children_by_tag("collection").collect())
+            .unwrap_or_default();
+        for (collection, snapshot_asked) in wanted {
+            let child = answered
+                .iter()
+                .find(|c| c.attr_str("name") == Some(collection.name()));
+            match child {
+                Some(child) => self.apply_collection(*collection, *snapshot_asked, child, out),
+                None => out.event(Event::AppStateFatal {
+                    collection: *collection,
+                    error: AppStateFailure::NotAnswered,
+                }),
+            }
+        }
+    }
+
+    fn apply_collection(
+        &mut self,
+        collection: Collection,
+        snapshot_asked: bool,
+        node: &Node,
+        out: &mut Outputs,
+    ) {
+        if node.attr_str("type") == Some("error") {
+            let error = node.child("error");
+            let code = error
+                .and_then(|e| e.attr_str("code"))
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0);
+            let text = error
+                .and_then(|e| e.attr_str("text"))
+                .unwrap_or_default()
+                .to_owned();
+            out.event(Event::AppStateFatal {
+                collection,
+                error: AppStateFailure::Rejected { code, text },
+            });
+            return;
+        }
+        let decoded = (|| -> Result<_, PatchError> {
+            let snapshot = match node.child("snapshot").and_then(Node::content_bytes) {
+                Some(bytes) => Some(decode_snapshot(bytes)?),
+                None => None,
+            };
+            let mut patches = Vec::new();
+            if let Some(list) = node.child("patches") {
+                for patch in list.children_by_tag("patch") {
+                    let bytes = patch
+                        .content_bytes()
+                        .ok_or(PatchError::Malformed("patch"))?;
+                    patches.push((decode_patch(bytes)?, None::<wa::SyncdMutations>));
+                }
+            }
+            Ok((snapshot, patches))
+        })();
+        let result = decoded.and_then(|(snapshot, patches)| {
+            let current = self.state(collection);
+            let applied = current.apply_all(collection, snapshot.as_ref(), &patches, &self.ring)?;
+            let snapshot_version = snapshot
+                .as_ref()
+                .and_then(|s| s.version.as_ref())
+                .and_then(|v| v.version);
+            Ok((applied, snapshot_version))
+        });
+        match result {
+            Ok((applied, snapshot_version)) => {
+                self.refetches.remove(&collection);
+                let mut view = self.view.clone();
+                let (from_snapshot, from_patches): (Vec<_>, Vec<_>) =
+                    applied.mutations.into_iter().partition(|m| {
+                        snapshot_version.is_some_and(|version| m.patch_version <= version)
+                    });
+                let mut changes = Vec::new();
+                if snapshot_version.is_some() {
+                    changes.extend(view.replace_collection(collection, &from_snapshot));
+                }
+                changes.extend(view.apply_mutations(&from_patches));
+                self.commit(collection, applied.state, view, changes, out);
+                if node.attr_str("has_more_patches") == Some("true") {
+                    self.fetch.entry(collection).or_insert(false);
+                }
+            }
+            Err(error) => self.recover(collection, snapshot_asked, error, out),
+        }
+    }
+
+    /// Persists the collection state and the view in one batch, adopts them, and reports
+    /// the changes.
+    fn commit(
+        &mut self,
+        collection: Collection,
+        state: CollectionState,
+        view: SettingsView,
+        changes: Vec<SettingChange>,
+        out: &mut Outputs,
+    ) {
+        out.persist(Batch {
+            changes: vec![
+                Change::Put(Record {
+                    space: Space::AppStateVersion,
+                    key: collection.name().to_owned(),
+                    value: persist::encode_collection(collection, &state),
+                }),
+                Change::Put(Record {
+                    space: Space::AppStateVersion,
+                    key: VIEW_KEY.to_owned(),
+                    value: persist::encode_view(&view),
+                }),
+            ],
+        });
+        self.states.insert(collection, state);
+        self.view = view;
+        let mut chats = BTreeSet::new();
+        for change in changes {
+            if let Some(chat) = chat_of(&change) {
+                chats.insert(chat.to_owned());
+            }
+            out.event(Event::AppStateChanged { collection, change });
+        }
+        for chat in chats {
+            let settings = self.view.chat(&chat);
+            out.event(Event::ChatSettings { chat, settings });
+        }
+    }
+
+    fn recover(
+        &mut self,
+        collection: Collection,
+        snapshot_asked: bool,
+        error: PatchError,
+        out: &mut Outputs,
+    ) {
+        match error.recovery() {
+            Recovery::WaitForKeys(ids) => {
+                out.event(Event::AppStateWaitingForKeys {
+                    collection,
+                    key_ids: ids.iter().map(|id| id.as_bytes().to_vec()).collect(),
+                });
+                for id in &ids {
+                    if !self.missing.contains(id) {
+                        self.missing.push(id.clone());
+                    }
+                }
+                self.waiting.insert(collection, ids);
+            }
+            Recovery::Ignore => {}
+            Recovery::FetchMissingPatches => {
+                let count = self.refetches.entry(collection).or_insert(0);
+                *count += 1;
+                let snapshot = *count > APPSTATE_CLIENT_MAX_REFETCHES;
+                *self.fetch.entry(collection).or_insert(false) |= snapshot;
+            }
+            Recovery::FetchSnapshot if !snapshot_asked => {
+                self.fetch.insert(collection, true);
+            }
+            Recovery::FetchSnapshot | Recovery::Fatal => out.event(Event::AppStateFatal {
+                collection,
+                error: AppStateFailure::Patch(error),
+            }),
+        }
+    }
+
+    fn send_answer(&mut self, id: CommandId, result: IqResult, out: &mut Outputs) {
+        let Some((mut queued, outgoing)) = self.sending.take().filter(|(q, _)| q.id == id) else {
+            return;
+        };
+        let node = match result {
+            Ok(node) => node,
+            Err(IqError::TimedOut) => return done(out, id, Err(CommandError::TimedOut)),
+            Err(IqError::Disconnected) => return done(out, id, Err(CommandError::NotConnected)),
+            Err(IqError::Error { code, text, .. }) => {
+                return done(out, id, Err(CommandError::Rejected { code, text }));
+            }
+        };
+        let collection = outgoing.collection;
+        let answer = node
+            .child("sync")
+            .and_then(|s| s.children_by_tag("collection").next());
+        if let Some(answer) = answer.filter(|a| a.attr_str("type") == Some("error")) {
+            let error = answer.child("error");
+            let code: u16 = error
+                .and_then(|e| e.attr_str("code"))
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0);
+            if code == 409 && queued.attempts < APPSTATE_CLIENT_MAX_REFETCHES {
+                // Another device was first: catch up, then encode again on the new state.
+                queued.attempts += 1;
+                self.fetch.entry(collection).or_insert(false);
+                self.queue.push_front(queued);
+                return;
+            }
+            let text = error
+                .and_then(|e| e.attr_str("text"))
+                .unwrap_or_default()
+                .to_owned();
+            return done(out, id, Err(CommandError::Rejected { code, text }));
+        }
+        if self.state(collection).version() == outgoing.base_version {
+            let mut view = self.view.clone();
+            let changes = view.apply_mutations(&outgoing.mutations);
+            self.commit(collection, outgoing.state, view, changes, out);
+        } else {
+            // The collection moved meanwhile: the server has the patch; fetch it.
+            self.fetch.entry(collection).or_insert(false);
+        }
+        done(out, id, Ok(CommandOutput::None));
+    }
+}
+
+/// Reads an `AppStateSyncKeyShare` from a decrypted message sent by one of this account's own
+/// devices (`sender` and `own` are compared by user): the keys, and the records that store
+/// them. Messaging persists the records with the message's other changes, before its delivery
+/// receipt, and hands the keys to the client (`Requests::app_state_keys`).
+pub(crate) fn key_share_changes(
+    message: &wa::Message,
+    sender: &Jid,
+    own: Option<&Jid>,
+) -> Option<(Vec<SyncKey>, Vec<Change>)> {
+    let share = message
+        .protocol_message
+        .as_ref()?
+        .app_state_sync_key_share
+        .as_ref()?;
+    let own = own?;
+    if sender.user != own.user || sender.server != own.server {
+        return None;
+    }
+    let keys = crate::appstate::keys::keys_from_share(share).ok()?;
+    let changes = keys
+        .iter()
+        .map(|key| {
+            Change::Put(Record {
+                space: Space::AppStateKey,
+                key: key_record_key(key.id()),
+                value: persist::encode_key(key),
+            })
+        })
+        .collect();
+    Some((keys, changes))
+}
+
+/// Why a collection could not be synced (in [`Event::AppStateFatal`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AppStateFailure {
+    /// The data failed to verify even from a fresh snapshot, or broke a bound.
+    #[error("app-state data failed: {0}")]
+    Patch(PatchError),
+    /// The server refused the sync IQ.
+    #[error("the server refused the app-state sync: {code} {text}")]
+    Rejected {
+        /// The `<error code>`.
+        code: u16,
+        /// The `<error text>`.
+        text: String,
+    },
+    /// The server's answer did not name the collection.
+    #[error("the server's answer left the collection out")]
+    NotAnswered,
+}
+
+fn chat_of(change: &SettingChange) -> Option<&str> {
+    match change {
+        SettingChange::Muted { chat, .. }
+        | SettingChange::Pinned { chat, .. }
+        | SettingChange::Archived { chat, .. }
+        | SettingChange::MarkedUnread { chat, .. }
+        | SettingChange::ChatDeleted { chat }
+        | SettingChange::ChatLabeled { chat, .. } => Some(chat),
+        _ => None,
+    }
+}
+
+fn done(out: &mut Outputs, id: CommandId, result: Result<CommandOutput, CommandError>) {
+    out.event(Event::CommandDone { id, result });
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn share() -> (SyncKey, wa::Message) {
+        let key = SyncKey::new(KeyId::new(&[0, 0, 1, 2]).unwrap(), [7; 32], None, 1_000);
+        let message = wa::Message {
+            protocol_message: Some(Box::new(wa::message::ProtocolMessage {
+                r#type: Some(wa::message::protocol_message::Type::AppStateSyncKeyShare as i32),
+                app_state_sync_key_share: Some(wa::message::AppStateSyncKeyShare {
+                    keys: vec![key.to_proto()],
+                }),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        (key, message)
+    }
+
+    #[test]
+    fn a_key_share_is_taken_only_from_an_own_device() {
+        let (key, message) = share();
+        let own: Jid = "15551234567:3@s.whatsapp.net".parse().unwrap();
+        let phone: Jid = "15551234567@s.whatsapp.net".parse().unwrap();
+        let stranger: Jid = "15557654321@s.whatsapp.net".parse().unwrap();
+        let (keys, changes) = key_share_changes(&message, &phone, Some(&own)).unwrap();
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0].id(), key.id());
+        let Some(Change::Put(record)) = changes.first() else {
+            panic!("a put");
+        };
+        assert_eq!(record.space, Space::AppStateKey);
+        assert_eq!(record.key, "00000102");
+        assert_eq!(
+            persist::decode_key(&record.value).unwrap().data(),
+            key.data()
+        );
+        // The restored ring holds it.
+        let restored = AppState::restore(core::slice::from_ref(record));
+        assert!(restored.ring.contains(key.id().as_bytes()));
+        assert!(!restored.loaded);
+        assert!(key_share_changes(&message, &stranger, Some(&own)).is_none());
+        assert!(key_share_changes(&message, &phone, None).is_none());
+        assert!(key_share_changes(&wa::Message::default(), &phone, Some(&own)).is_none());
+    }
+
+    #[test]
+    fn restore_reads_states_and_the_view_and_skips_bad_records() {
+        let state = CollectionState::new();
+        let records = vec![
+            Record {
+                space: Space::AppStateVersion,
+                key: "regular_low".to_owned(),
+                value: persist::encode_collection(Collection::RegularLow, &state),
+            },
+            Record {
+                space: Space::AppStateVersion,
+                key: VIEW_KEY.to_owned(),
+                value: persist::encode_view(&SettingsView::new()),
+            },
+            Record {
+                space: Space::AppStateKey,
+                key: "ff".to_owned(),
+                value: vec![1, 2, 3],
+            },
+        ];
+        let restored = AppState::restore(&records);
+        assert!(restored.loaded);
+        assert!(restored.ring.is_empty());
+        assert!(restored.states.contains_key(&Collection::RegularLow));
+    }
+}
