@@ -53,17 +53,22 @@ function lastError() {
 
 let buf = new Uint8Array(0) // a view of the input buffer
 let bufAddress = 0
+let bufSize = 0
 let pos = 0
 
 /** Makes the input buffer hold at least `size` bytes and refreshes the view. */
 function growInput(size) {
   bufAddress = wasm.inputBuffer(size)
+  bufSize = size
   buf = new Uint8Array(memory.buffer, bufAddress, size)
 }
 
-/** Refreshes the view when wasm memory grew (which detaches old views). */
+/**
+ * Refreshes the view when wasm memory grew. Growing detaches the old buffer, and a view of a
+ * detached buffer has length 0: a cheaper test than reading `memory.buffer`.
+ */
 function freshInput() {
-  if (buf.buffer !== memory.buffer) buf = new Uint8Array(memory.buffer, bufAddress, buf.length)
+  if (buf.length === 0 && bufSize > 0) buf = new Uint8Array(memory.buffer, bufAddress, bufSize)
 }
 
 function reserve(n) {
@@ -292,7 +297,7 @@ const COPY_WHOLE_MAX = 4096
  * copying them. When the structure reaches past the prefix, the whole body is copied after all
  * (and the prefix was decoded twice, which a short prefix keeps cheap).
  */
-const PREFIX = 256
+const PREFIX = 128
 const NEED_WHOLE = -2
 
 /**
@@ -321,7 +326,7 @@ export function decodeNode(bytes) {
     }
   }
   if (length < 0) throw lastError()
-  if (mem8.buffer !== memory.buffer) {
+  if (mem8.length === 0) {
     mem8 = new Uint8Array(memory.buffer)
     mem32 = new Uint32Array(memory.buffer)
   }
