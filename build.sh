@@ -346,7 +346,8 @@ demo() {
 bench() {
   step "cargo bench" cargo bench -p walink-core
   step "wasm build" build_wasm
-  step "npm bench" npm run bench --prefix npm
+  step "wasm bench build" bash npm/scripts/build-wasm.sh --bench
+  step "npm bench (codec, signal, noise)" npm run bench --prefix npm
   summary bench
 }
 

@@ -4,6 +4,7 @@ import { decodeDecompressedBinaryNode, encodeBinaryNode } from 'baileys/lib/WABi
 import * as constants from 'baileys/lib/WABinary/constants.js'
 import * as bridge from 'whatsapp-rust-bridge'
 import { decodeNode, encodeNode } from 'walink'
+import { cpuMs } from './harness.mjs'
 
 const bytes = (n, seed) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff)
 
@@ -25,7 +26,7 @@ const shapes = {
   '64 KB bytes': { tag: 'enc', attrs: { v: '2', type: 'skmsg' }, content: bytes(64 * 1024, 7) },
 }
 
-/** Best ops/s over several rounds, candidates interleaved, so a busy machine hurts all alike. */
+/** Best ops/s (per CPU second) over several rounds, candidates interleaved, so a busy machine hurts all alike. */
 function compare(candidates, rounds = 5) {
   const best = Object.fromEntries(Object.keys(candidates).map((name) => [name, 0]))
   for (let round = 0; round < rounds; round++) {
@@ -40,13 +41,13 @@ function measure(fn, minMs = 150) {
   for (let i = 0; i < 20; i++) fn()
   let runs = 0
   let batch = 1
-  const start = process.hrtime.bigint()
+  const start = cpuMs()
   let elapsed = 0
   while (elapsed < minMs) {
     for (let i = 0; i < batch; i++) fn()
     runs += batch
     batch = Math.min(batch * 2, 4096)
-    elapsed = Number(process.hrtime.bigint() - start) / 1e6
+    elapsed = cpuMs() - start
   }
   return (runs / elapsed) * 1000
 }

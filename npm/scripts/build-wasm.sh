@@ -1,33 +1,57 @@
 #!/usr/bin/env bash
 # Builds the wasm module of the npm package into npm/wasm/:
-# cargo (release, wasm32; walink-core at opt-level 3) -> wasm-bindgen 0.2.130 (--target web --weak-refs) -> wasm-opt -Oz
+# cargo (release, wasm32; walink-core and the crypto crates at opt-level 3, see the root
+# Cargo.toml) -> wasm-bindgen 0.2.130 (--target web --weak-refs) -> wasm-opt
 # (binaryen 132 from this package's devDependencies; Debian's binaryen produces broken modules).
+#
+# --bench builds the same module with walink-wasm's `bench` feature (Signal and Noise exports for
+# npm/bench) into npm/bench/wasm/ instead; that module is never part of the published package.
+#
+# For measuring other configurations (docs/decisions.md has the table):
+#   WALINK_WASM_OPT      wasm-opt level (default -O3; e.g. -Oz)
+#   WALINK_DALEK_BITS    curve25519-dalek's limb size on wasm32 (default 32, its own default there)
+#   WALINK_CARGO_CONFIG  extra `cargo --config` values, separated by spaces
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 root="$(cd "$here/.." && pwd)"
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
 want="wasm-bindgen 0.2.130"
 
+out="$here/wasm"
+features=()
+if [ "${1:-}" = "--bench" ]; then
+  out="$here/bench/wasm"
+  features=(--features bench)
+fi
+opt_level="${WALINK_WASM_OPT:--O3}"
+dalek_bits="${WALINK_DALEK_BITS:-32}"
+config=()
+for value in ${WALINK_CARGO_CONFIG:-}; do
+  config+=(--config "$value")
+done
+
 cd "$root"
-# walink-core at opt-level 3: the codec runs about twice as fast as at the workspace's "z", for
-# about 3 KB of wasm (measured with the node codec); everything else stays size-optimised.
-cargo build --release --target wasm32-unknown-unknown -p walink-wasm \
-  --config 'profile.release.package.walink-core.opt-level=3'
+# curve25519-dalek picks 32-bit limbs on wasm32 by pointer width. Its 64-bit backend needs
+# 64x64->128-bit products, which wasm lacks, and runs 2-2.5x slower there (docs/decisions.md);
+# the cfg is passed explicitly so the choice is visible and can be measured.
+cargo build --release --target wasm32-unknown-unknown -p walink-wasm "${features[@]}" \
+  --config "target.wasm32-unknown-unknown.rustflags=['--cfg', 'curve25519_dalek_bits=\"$dalek_bits\"']" \
+  "${config[@]}"
 if [ "$(wasm-bindgen --version)" != "$want" ]; then
   echo "need $want (cargo install wasm-bindgen-cli --version 0.2.130)" >&2
   exit 1
 fi
-rm -rf "$here/wasm"
-wasm-bindgen --target web --weak-refs --out-dir "$here/wasm" \
+rm -rf "$out"
+wasm-bindgen --target web --weak-refs --out-dir "$out" \
   "$target_dir/wasm32-unknown-unknown/release/walink_wasm.wasm"
 wasm_opt="$here/node_modules/.bin/wasm-opt"
 if [ ! -x "$wasm_opt" ]; then
   echo "run npm ci in npm/ first (binaryen devDependency provides wasm-opt)" >&2
   exit 1
 fi
-"$wasm_opt" -Oz "$here/wasm/walink_wasm_bg.wasm" -o "$here/wasm/walink_wasm_bg.wasm"
+"$wasm_opt" "$opt_level" "$out/walink_wasm_bg.wasm" -o "$out/walink_wasm_bg.wasm"
 # The module must import nothing but wasm-bindgen's own glue.
-node "$here/scripts/check-imports.mjs" "$here/wasm/walink_wasm_bg.wasm"
-raw=$(wc -c < "$here/wasm/walink_wasm_bg.wasm")
-gz=$(gzip -9 -c "$here/wasm/walink_wasm_bg.wasm" | wc -c)
-echo "walink_wasm_bg.wasm: $raw bytes, $gz gzip"
+node "$here/scripts/check-imports.mjs" "$out/walink_wasm_bg.wasm"
+raw=$(wc -c < "$out/walink_wasm_bg.wasm")
+gz=$(gzip -9 -c "$out/walink_wasm_bg.wasm" | wc -c)
+echo "walink_wasm_bg.wasm: $raw bytes, $gz gzip ($opt_level, dalek bits $dalek_bits)"

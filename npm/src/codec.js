@@ -14,6 +14,7 @@ let wasm = null
 let memory = null
 let tokens = null
 let tokenIds = null
+let tapeSlot = 0
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true })
 const utf8Encoder = new TextEncoder()
 
@@ -28,6 +29,7 @@ export function attach(exports, instance, allocateUninitialized) {
   wasm = exports
   if (allocateUninitialized) allocate = allocateUninitialized
   memory = instance.memory
+  tapeSlot = exports.tapeSlot()
   tokens = exports.tokenTable().split('\0')
   tokenIds = new Map()
   for (let id = 1; id < tokens.length; id++) tokenIds.set(tokens[id], id)
@@ -51,17 +53,22 @@ function lastError() {
 
 let buf = new Uint8Array(0) // a view of the input buffer
 let bufAddress = 0
+let bufSize = 0
 let pos = 0
 
 /** Makes the input buffer hold at least `size` bytes and refreshes the view. */
 function growInput(size) {
   bufAddress = wasm.inputBuffer(size)
+  bufSize = size
   buf = new Uint8Array(memory.buffer, bufAddress, size)
 }
 
-/** Refreshes the view when wasm memory grew (which detaches old views). */
+/**
+ * Refreshes the view when wasm memory grew. Growing detaches the old buffer, and a view of a
+ * detached buffer has length 0: a cheaper test than reading `memory.buffer`.
+ */
 function freshInput() {
-  if (buf.buffer !== memory.buffer) buf = new Uint8Array(memory.buffer, bufAddress, buf.length)
+  if (buf.length === 0 && bufSize > 0) buf = new Uint8Array(memory.buffer, bufAddress, bufSize)
 }
 
 function reserve(n) {
@@ -210,6 +217,10 @@ export function encodeNode(node) {
 
 // --- decode: tape -> tree ---
 
+// The tape is read in place through views of all of wasm memory, made again only when memory
+// grows; the tape's address and length are in two u32 words at `tapeSlot`.
+let mem8 = new Uint8Array(0)
+let mem32 = new Uint32Array(0)
 let tape = null
 let body = null
 let at = 0
@@ -278,6 +289,17 @@ function readNode() {
   return { tag, attrs, content }
 }
 
+/** Bodies up to this size are copied into wasm memory whole. */
+const COPY_WHOLE_MAX = 4096
+/**
+ * Of a larger body, only this prefix is copied first: the decoder reads only the length headers
+ * of byte contents, so a body whose large contents follow a short structure decodes without
+ * copying them. When the structure reaches past the prefix, the whole body is copied after all
+ * (and the prefix was decoded twice, which a short prefix keeps cheap).
+ */
+const PREFIX = 128
+const NEED_WHOLE = -2
+
 /**
  * Decodes a frame body (flags byte first; zlib-inflated when flag 0x02 is set) into a node.
  * Byte content of an uncompressed body is a view into `bytes`, as in Baileys.
@@ -286,13 +308,31 @@ export function decodeNode(bytes) {
   ready()
   if (!(bytes instanceof Uint8Array)) throw codedError('invalid_input', 'decodeNode takes a Uint8Array')
   freshInput()
-  if (bytes.length > buf.length) growInput(bytes.length)
-  buf.set(bytes)
-  const length = wasm.decodeInput(bytes.length)
+  const total = bytes.length
+  let length
+  if (total <= COPY_WHOLE_MAX) {
+    if (total > buf.length) growInput(total)
+    buf.set(bytes)
+    length = wasm.decodeInput(total)
+  } else {
+    if (PREFIX > buf.length) growInput(PREFIX)
+    buf.set(bytes.subarray(0, PREFIX))
+    length = wasm.decodePrefix(PREFIX, total)
+    if (length === NEED_WHOLE) {
+      freshInput()
+      if (total > buf.length) growInput(total)
+      buf.set(bytes)
+      length = wasm.decodeInput(total)
+    }
+  }
   if (length < 0) throw lastError()
-  tape = new Uint8Array(memory.buffer, wasm.outputPointer(), length)
+  if (mem8.length === 0) {
+    mem8 = new Uint8Array(memory.buffer)
+    mem32 = new Uint32Array(memory.buffer)
+  }
+  tape = mem8
+  at = mem32[tapeSlot >>> 2]
   body = bytes
-  at = 0
   const node = readNode()
   tape = null
   body = null

@@ -103,3 +103,38 @@ import { readFileSync } from 'node:fs'
   const node = { tag: 'iq', attrs: { id: '1' }, content: [{ tag: 'ping', attrs: {} }] }
   assert.equal(out.toString(), hex(encodeNode(node)))
 })
+
+test('large bodies: contents are views of the input, whatever their structure', () => {
+  const big = new Uint8Array(64 * 1024).map((_, i) => (i * 7) & 0xff)
+  // One large content after a short structure: only the structure is copied into wasm.
+  const body = encodeNode({ tag: 'enc', attrs: { v: '2', type: 'skmsg' }, content: big })
+  const node = decodeNode(body)
+  assert.deepEqual(node.content, big)
+  assert.equal(node.content.buffer, body.buffer)
+  // Structure past the first kilobyte: decoded from the whole body.
+  const users = Array.from({ length: 500 }, (_, i) => ({
+    tag: 'user',
+    attrs: { jid: `1555${1000000 + i}@s.whatsapp.net` },
+    content: [{ tag: 'device', attrs: { id: String(i % 5) }, content: undefined }],
+  }))
+  const iq = { tag: 'iq', attrs: { type: 'result', id: '7' }, content: [...users, { tag: 'enc', attrs: {}, content: big }] }
+  const iqBody = encodeNode(iq)
+  assert.ok(iqBody.length > 64 * 1024 + 4096)
+  const decoded = decodeNode(iqBody)
+  assert.equal(decoded.content.length, 501)
+  assert.deepEqual(decoded.content[499], users[499])
+  assert.deepEqual(decoded.content[500].content, big)
+  assert.equal(decoded.content[500].content.buffer, iqBody.buffer)
+  // Large content followed by more structure, and a large compressed body.
+  const tail = { tag: 'iq', attrs: {}, content: [{ tag: 'enc', attrs: {}, content: big }, { tag: 'ping', attrs: { id: '9' } }] }
+  assert.deepEqual(decodeNode(encodeNode(tail)).content[1], { tag: 'ping', attrs: { id: '9' }, content: undefined })
+  const compressed = new Uint8Array([2, ...deflateSync(body.subarray(1))])
+  assert.deepEqual(decodeNode(compressed).content, big)
+  // Cut short: the error of the whole body, not a partial node.
+  for (const cut of [body.length - 1, 5000, 2000]) {
+    assert.throws(() => decodeNode(body.subarray(0, cut)), (err) => err.code === 'unexpected_end')
+  }
+  assert.throws(() => decodeNode(iqBody.subarray(0, 9000)), (err) => err.code === 'unexpected_end')
+  const trailing = new Uint8Array([...body, 0, 0])
+  assert.throws(() => decodeNode(trailing), (err) => err.code === 'trailing_bytes')
+})

@@ -7,6 +7,7 @@
 //! buffers are reused, so a call allocates nothing once they are large enough.
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use walink_core::binary::{DecodeError, tape};
 use wasm_bindgen::prelude::*;
@@ -41,6 +42,27 @@ pub fn input_buffer(len: usize) -> *mut u8 {
         }
         buffers.input.as_mut_ptr()
     })
+}
+
+/// Where the last decode left its tape: its address and its length in wasm memory. A fixed
+/// place, so the host reads both without another call and without a new view per decode.
+static TAPE: [AtomicU32; 2] = [AtomicU32::new(0), AtomicU32::new(0)];
+
+/// The address of the two `u32` words that hold the last decoded tape's address and length.
+#[wasm_bindgen(js_name = tapeSlot)]
+pub fn tape_slot() -> *const u32 {
+    TAPE.as_ptr().cast()
+}
+
+/// Records the output buffer as the decoded tape, and returns its length (or -1).
+fn tape_result(buffers: &mut Buffers) -> i32 {
+    let len = output_length(buffers);
+    if len >= 0 {
+        // Addresses in wasm32 memory are 32 bits.
+        TAPE[0].store(buffers.output.as_ptr() as usize as u32, Ordering::Relaxed);
+        TAPE[1].store(len as u32, Ordering::Relaxed);
+    }
+    len
 }
 
 /// The address of the output buffer, valid until the next call into the module.
@@ -86,11 +108,35 @@ pub fn decode_input(len: usize) -> i32 {
             None => Err(DecodeError::UnexpectedEnd),
         };
         match result {
-            Ok(()) => output_length(buffers),
+            Ok(()) => tape_result(buffers),
             Err(err) => fail(buffers, decode_error_code(&err), err.to_string()),
         }
     })
 }
+
+/// Decodes a frame body of `body_len` bytes of which the first `len` input bytes are a prefix
+/// into a tape in the output buffer, every byte content by reference into the body, so the host
+/// need copy only the structure of a body with large contents. Returns the tape's length, -2
+/// when the decoder needs the whole body (then call [`decode_input`] with all of it), or -1 (see
+/// [`last_error_code`]).
+#[wasm_bindgen(js_name = decodePrefix)]
+pub fn decode_prefix(len: usize, body_len: usize) -> i32 {
+    BUFFERS.with_borrow_mut(|buffers| {
+        let Buffers { input, output, .. } = &mut *buffers;
+        let result = match input.get(..len) {
+            Some(prefix) => tape::decode_prefix_into(prefix, body_len, output),
+            None => Err(DecodeError::UnexpectedEnd),
+        };
+        match result {
+            Ok(tape::PrefixDecode::Complete) => tape_result(buffers),
+            Ok(tape::PrefixDecode::NeedWhole) => NEED_WHOLE,
+            Err(err) => fail(buffers, decode_error_code(&err), err.to_string()),
+        }
+    })
+}
+
+/// What [`decode_prefix`] returns when the prefix is not enough.
+const NEED_WHOLE: i32 = -2;
 
 /// The address of the splice table of the last encode: one `u32` output position per host-held
 /// content, in order. Valid until the next call into the module.
@@ -141,3 +187,6 @@ fn decode_error_code(err: &DecodeError) -> &'static str {
         DecodeError::InflatedTooLarge => "inflated_too_large",
     }
 }
+
+#[cfg(feature = "bench")]
+pub mod bench;

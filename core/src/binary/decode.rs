@@ -270,23 +270,55 @@ impl Item<'_> {
 }
 
 /// A cursor over node bytes; every read is bounds-checked.
+///
+/// The reader may hold only a prefix of the input ([`Reader::prefix`]): lengths are checked
+/// against the whole input, and a read that needs bytes past the prefix fails and marks the
+/// reader [`short`](Reader::is_short), so the caller can retry with the whole input.
 pub(crate) struct Reader<'a> {
     data: &'a [u8],
+    /// The length of the whole input; `data` holds its first bytes.
+    len: usize,
     pos: usize,
+    short: bool,
 }
 
 impl<'a> Reader<'a> {
     pub(crate) fn new(data: &'a [u8]) -> Self {
-        Reader { data, pos: 0 }
+        Reader {
+            data,
+            len: data.len(),
+            pos: 0,
+            short: false,
+        }
     }
 
-    /// How many bytes were read.
-    pub(crate) fn position(&self) -> usize {
-        self.pos
+    /// A reader of an input of `len` bytes of which `data` holds the first (at most `len`).
+    pub(crate) fn prefix(data: &'a [u8], len: usize) -> Self {
+        let data = data.get(..len).unwrap_or(data);
+        Reader {
+            data,
+            len: len.max(data.len()),
+            pos: 0,
+            short: false,
+        }
+    }
+
+    /// Whether a read failed only because it needed bytes past the prefix.
+    pub(crate) fn is_short(&self) -> bool {
+        self.short
+    }
+
+    /// The error for a read that needed the input up to `end`; when `end` is within the whole
+    /// input, the read failed only for want of the prefix, and the reader is marked short.
+    fn past_prefix(&mut self, end: usize) -> DecodeError {
+        if end <= self.len {
+            self.short = true;
+        }
+        DecodeError::UnexpectedEnd
     }
 
     pub(crate) fn remaining(&self) -> usize {
-        self.data.len().saturating_sub(self.pos)
+        self.len.saturating_sub(self.pos)
     }
 
     /// Succeeds only if the whole input was consumed.
@@ -298,20 +330,36 @@ impl<'a> Reader<'a> {
     }
 
     pub(crate) fn byte(&mut self) -> Result<u8, DecodeError> {
-        let byte = *self.data.get(self.pos).ok_or(DecodeError::UnexpectedEnd)?;
-        self.pos += 1;
-        Ok(byte)
+        match self.data.get(self.pos) {
+            Some(&byte) => {
+                self.pos += 1;
+                Ok(byte)
+            }
+            None => Err(self.past_prefix(self.pos + 1)),
+        }
     }
 
     /// `n` bytes, checked against the input before anything is allocated.
     pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         let end = self.pos.checked_add(n).ok_or(DecodeError::UnexpectedEnd)?;
-        let bytes = self
-            .data
-            .get(self.pos..end)
+        match self.data.get(self.pos..end) {
+            Some(bytes) => {
+                self.pos = end;
+                Ok(bytes)
+            }
+            None => Err(self.past_prefix(end)),
+        }
+    }
+
+    /// Skips `n` bytes, which need not be in the prefix; returns where they start.
+    fn skip(&mut self, n: usize) -> Result<usize, DecodeError> {
+        let start = self.pos;
+        let end = start
+            .checked_add(n)
+            .filter(|&end| end <= self.len)
             .ok_or(DecodeError::UnexpectedEnd)?;
         self.pos = end;
-        Ok(bytes)
+        Ok(start)
     }
 
     fn u16(&mut self) -> Result<u16, DecodeError> {
@@ -346,13 +394,31 @@ impl<'a> Reader<'a> {
 
     /// The bytes when `tag_byte` is a `BINARY_*` tag; the length is checked against the input.
     pub(crate) fn binary(&mut self, tag_byte: u8) -> Result<Option<&'a [u8]>, DecodeError> {
-        let len = match tag_byte {
+        match self.binary_length(tag_byte)? {
+            Some(len) => self.take(len).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Like [`Reader::binary`], but only the bytes' place in the input, `(start, len)`: the
+    /// bytes themselves need not be in the prefix.
+    pub(crate) fn binary_span(
+        &mut self,
+        tag_byte: u8,
+    ) -> Result<Option<(usize, usize)>, DecodeError> {
+        match self.binary_length(tag_byte)? {
+            Some(len) => self.skip(len).map(|start| Some((start, len))),
+            None => Ok(None),
+        }
+    }
+
+    fn binary_length(&mut self, tag_byte: u8) -> Result<Option<usize>, DecodeError> {
+        Ok(Some(match tag_byte {
             tag::BINARY_8 => usize::from(self.byte()?),
             tag::BINARY_20 => self.uint(3)? & 0x0F_FFFF,
             tag::BINARY_32 => self.uint(4)?,
             _ => return Ok(None),
-        };
-        self.take(len).map(Some)
+        }))
     }
 
     /// The next string item (tag byte included).

@@ -94,16 +94,69 @@ pub fn decode_into(body: &[u8], out: &mut Vec<u8>, by_reference: bool) -> Result
         std::borrow::Cow::Borrowed(_) if by_reference => Some(1),
         _ => None,
     };
-    out.clear();
-    out.reserve(data.len().min(1 << 16) + 16);
     let mut reader = Reader::new(&data);
+    write_tape(&mut reader, out, reference_base)
+}
+
+/// What [`decode_prefix_into`] made of a prefix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrefixDecode {
+    /// The tape is complete.
+    Complete,
+    /// The structure reaches past the prefix (or the body is compressed): decode the whole body.
+    NeedWhole,
+}
+
+/// Decodes a frame body of `body_len` bytes of which `prefix` holds the first ones, into a tape
+/// in `out` with every byte content by reference (kind 4, offsets into the whole body).
+///
+/// Byte contents need not lie in the prefix: only their length headers are read, so a host can
+/// hand over the first bytes of a large body and keep the rest. When the decoder needs a byte
+/// past the prefix for anything else, or the body is zlib-compressed and the prefix is not the
+/// whole body, the result is [`PrefixDecode::NeedWhole`] and `out` holds nothing of use. Errors
+/// are those [`decode_into`] gives for the whole body.
+pub fn decode_prefix_into(
+    prefix: &[u8],
+    body_len: usize,
+    out: &mut Vec<u8>,
+) -> Result<PrefixDecode, DecodeError> {
+    let prefix = prefix.get(..body_len).unwrap_or(prefix);
+    let (&flags, data) = match prefix.split_first() {
+        Some(split) => split,
+        None if body_len == 0 => return Err(DecodeError::Empty),
+        None => return Ok(PrefixDecode::NeedWhole),
+    };
+    if flags & 0x02 != 0 {
+        if prefix.len() < body_len {
+            return Ok(PrefixDecode::NeedWhole);
+        }
+        decode_into(prefix, out, true)?;
+        return Ok(PrefixDecode::Complete);
+    }
+    let mut reader = Reader::prefix(data, body_len.saturating_sub(1));
+    match write_tape(&mut reader, out, Some(1)) {
+        Ok(()) => Ok(PrefixDecode::Complete),
+        Err(_) if reader.is_short() => Ok(PrefixDecode::NeedWhole),
+        Err(err) => Err(err),
+    }
+}
+
+/// Writes the tape of the node `reader` holds into `out` (cleared first); byte contents by
+/// reference (at `reference_base` plus their offset in the reader's input) when it is given.
+fn write_tape(
+    reader: &mut Reader<'_>,
+    out: &mut Vec<u8>,
+    reference_base: Option<usize>,
+) -> Result<(), DecodeError> {
+    out.clear();
+    out.reserve(reader.remaining().min(1 << 16) + 16);
     let mut tape = TapeWriter {
         out,
         scratch: Vec::new(),
         budget: NodeBudget::default(),
         reference_base,
     };
-    tape.node(&mut reader, 0)?;
+    tape.node(reader, 0)?;
     reader.finish()
 }
 
@@ -143,21 +196,8 @@ impl TapeWriter<'_> {
                 self.node(r, depth + 1)?;
             }
             CHILDREN
-        } else if let Some(bytes) = r.binary(tag_byte)? {
-            let len = u32::try_from(bytes.len()).unwrap_or(0);
-            match self.reference_base {
-                Some(base) => {
-                    let offset = base + r.position() - bytes.len();
-                    varint(self.out, u32::try_from(offset).unwrap_or(0));
-                    varint(self.out, len);
-                    BYTES_REF
-                }
-                None => {
-                    varint(self.out, len);
-                    self.out.extend_from_slice(bytes);
-                    BYTES
-                }
-            }
+        } else if let Some(kind) = self.bytes(r, tag_byte)? {
+            kind
         } else {
             let item = r.string(tag_byte)?;
             self.item(item);
@@ -167,6 +207,23 @@ impl TapeWriter<'_> {
             *slot = kind;
         }
         Ok(())
+    }
+
+    /// Writes byte content when `tag_byte` starts one (by reference when the tape is so made);
+    /// returns its kind.
+    fn bytes(&mut self, r: &mut Reader<'_>, tag_byte: u8) -> Result<Option<u8>, DecodeError> {
+        match self.reference_base {
+            Some(base) => Ok(r.binary_span(tag_byte)?.map(|(start, len)| {
+                varint(self.out, u32::try_from(base + start).unwrap_or(0));
+                varint(self.out, u32::try_from(len).unwrap_or(0));
+                BYTES_REF
+            })),
+            None => Ok(r.binary(tag_byte)?.map(|bytes| {
+                varint(self.out, u32::try_from(bytes.len()).unwrap_or(0));
+                self.out.extend_from_slice(bytes);
+                BYTES
+            })),
+        }
     }
 
     fn item(&mut self, item: Item<'_>) {

@@ -467,3 +467,87 @@ fn spliced_encode_leaves_room_for_host_held_bytes() {
     // Plain tape encoding does not accept host-held bytes.
     assert_eq!(tape::encode(&flat), Err(tape::TapeError::InvalidKind(4)));
 }
+
+/// The prefix decode agrees with the whole-body decode for every prefix (of long bodies: the
+/// first and last 64 and about 200 between): the same tape, the same error, or a request for the
+/// whole body.
+fn check_every_prefix(body: &[u8]) -> Result<(), TestCaseError> {
+    let mut whole = Vec::new();
+    let expected = tape::decode_into(body, &mut whole, true).map(|()| whole);
+    let step = body.len() / 200 + 1;
+    let cuts = (0..=body.len()).filter(|&cut| cut < 64 || cut + 64 > body.len() || cut % step == 0);
+    for cut in cuts {
+        let mut out = Vec::new();
+        match tape::decode_prefix_into(&body[..cut], body.len(), &mut out) {
+            Ok(tape::PrefixDecode::Complete) => prop_assert_eq!(Ok(&out), expected.as_ref()),
+            Ok(tape::PrefixDecode::NeedWhole) => prop_assert!(cut < body.len()),
+            Err(err) => prop_assert_eq!(Err(&err), expected.as_ref()),
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn prefix_decode_agrees_with_whole_decode(node in any_node()) {
+        check_every_prefix(&encode(&node))?;
+    }
+
+    #[test]
+    fn prefix_decode_agrees_on_random_bytes(bytes in prop::collection::vec(any::<u8>(), 0..48)) {
+        check_every_prefix(&bytes)?;
+    }
+}
+
+#[test]
+fn prefix_decode_needs_no_bytes_of_large_content() {
+    let node = Node::new("iq").attr("type", "result").children_from([
+        Node::new("enc").attr("v", "2").bytes(vec![5; 70_000]),
+        Node::new("enc").attr("v", "2").bytes(vec![6; 300]),
+    ]);
+    let body = encode(&node);
+    let mut whole = Vec::new();
+    tape::decode_into(&body, &mut whole, true).unwrap();
+    // The structure before the first content's bytes, and the second content's, is all it reads.
+    let header = body.len() - 70_000 - 300 - 8;
+    let mut out = Vec::new();
+    assert_eq!(
+        tape::decode_prefix_into(&body[..header], body.len(), &mut out),
+        Ok(tape::PrefixDecode::NeedWhole)
+    );
+    let first_content = body.windows(3).position(|w| w == [5, 5, 5]).unwrap();
+    assert_eq!(
+        tape::decode_prefix_into(&body[..first_content], body.len(), &mut out),
+        Ok(tape::PrefixDecode::NeedWhole)
+    );
+    // Without the second node's header, the decoder must ask for more; with everything but the
+    // second content, it completes.
+    let second_content = body.len() - 300;
+    assert_eq!(
+        tape::decode_prefix_into(&body[..second_content], body.len(), &mut out),
+        Ok(tape::PrefixDecode::Complete)
+    );
+    assert_eq!(out, whole);
+    // A single large content: the few header bytes suffice.
+    let single = encode(&Node::new("enc").attr("v", "2").bytes(vec![7; 65_536]));
+    assert_eq!(
+        tape::decode_prefix_into(&single[..16], single.len(), &mut out),
+        Ok(tape::PrefixDecode::Complete)
+    );
+    let mut expected = Vec::new();
+    tape::decode_into(&single, &mut expected, true).unwrap();
+    assert_eq!(out, expected);
+    // A compressed body always needs all of it; a body cut short is an error, not a request.
+    let mut compressed = vec![0x02];
+    compressed.extend(miniz_oxide::deflate::compress_to_vec_zlib(&single[1..], 6));
+    assert_eq!(
+        tape::decode_prefix_into(&compressed[..4], compressed.len(), &mut out),
+        Ok(tape::PrefixDecode::NeedWhole)
+    );
+    assert_eq!(
+        tape::decode_prefix_into(&single[..16], 20, &mut out),
+        Err(DecodeError::UnexpectedEnd)
+    );
+}

@@ -17,6 +17,7 @@ use std::collections::VecDeque;
 
 use prost::Message as _;
 use rand_core::CryptoRng;
+use zeroize::Zeroizing;
 
 use super::crypto::{aes_cbc_decrypt, aes_cbc_encrypt};
 use super::error::{DecryptError, EncryptError, RecordError};
@@ -24,7 +25,7 @@ use super::keys::{KeyPair, PrivateKey, PublicKey};
 use super::message::{MESSAGE_VERSION, MessageError, VERSION_BYTE};
 use super::ratchet::{ChainKey, MessageSeed, seed_for_counter};
 use super::record::{bytes32, public_key, seeds_from_pb, seeds_to_pb};
-use super::xeddsa::SIGNATURE_LEN;
+use super::xeddsa::{SIGNATURE_LEN, SigningKey};
 use crate::limits::{
     SIGNAL_MAX_MESSAGE_LEN, SIGNAL_MAX_RECORD_LEN, SIGNAL_SENDER_KEY_MAX_FORWARD_JUMP,
     SIGNAL_SENDER_KEY_SKIPPED_KEYS, SIGNAL_SENDER_KEY_STATES,
@@ -130,6 +131,8 @@ struct SenderKeyState {
     chain: ChainKey,
     signing_public: PublicKey,
     signing_private: Option<PrivateKey>,
+    /// `signing_private` prepared for signing, made at the first encrypt (not stored).
+    signer: Option<SigningKey>,
     /// Oldest first.
     skipped: VecDeque<MessageSeed>,
 }
@@ -192,6 +195,7 @@ impl SenderKeyRecord {
             },
             signing_public: signing.public,
             signing_private: Some(signing.private),
+            signer: None,
             skipped: VecDeque::new(),
         };
         let message = SenderKeyDistributionMessage::new(key_id, &state.chain, state.signing_public);
@@ -219,6 +223,7 @@ impl SenderKeyRecord {
             },
             signing_public: message.signing_key,
             signing_private: None,
+            signer: None,
             skipped: VecDeque::new(),
         });
         while self.states.len() > SIGNAL_SENDER_KEY_STATES {
@@ -237,6 +242,9 @@ impl SenderKeyRecord {
             .signing_private
             .as_ref()
             .ok_or(EncryptError::NotOwnSenderKey)?;
+        let signer = state
+            .signer
+            .get_or_insert_with(|| SigningKey::new(&signing.to_bytes()));
         if state.chain.index() == u32::MAX {
             return Err(EncryptError::ChainExhausted);
         }
@@ -250,7 +258,9 @@ impl SenderKeyRecord {
         let mut serialized = Vec::with_capacity(1 + body.len() + SIGNATURE_LEN);
         serialized.push(VERSION_BYTE);
         serialized.extend_from_slice(&body);
-        let signature = signing.sign(&serialized, rng);
+        let mut random = Zeroizing::new([0u8; 64]);
+        rng.fill_bytes(&mut *random);
+        let signature = signer.sign(&serialized, &random);
         serialized.extend_from_slice(&signature);
         state.chain = state.chain.next();
         Ok(serialized)
@@ -353,6 +363,7 @@ impl SenderKeyRecord {
                     },
                     signing_public,
                     signing_private,
+                    signer: None,
                     skipped: seeds_from_pb(&state.skipped, SIGNAL_SENDER_KEY_SKIPPED_KEYS)?,
                 })
             })
