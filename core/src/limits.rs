@@ -222,52 +222,6 @@ pub const MESSAGING_MAX_FANOUT: usize = 8_192;
 /// Incoming message stanzas parked while their records load; more are nacked (the server
 /// delivers them again later). Also bounds the per-message retry counters kept in memory.
 pub const MESSAGING_MAX_PARKED: usize = 1_024;
-// --- appstate ---
-
-/// Largest key id accepted in an app-state sync key (real ids are 6 bytes).
-pub const APPSTATE_MAX_KEY_ID_LEN: usize = 64;
-
-/// Most keys taken from one `AppStateSyncKeyShare` or asked for in one key request (a primary
-/// shares a handful; whatsmeow and Baileys ask for the ids one patch list names).
-pub const APPSTATE_MAX_KEYS_PER_SHARE: usize = 256;
-
-/// Most app-state sync keys kept in a [`crate::appstate::KeyRing`]; the oldest (by timestamp)
-/// goes first. WhatsApp rotates keys rarely; an account accumulates a few dozen.
-pub const APPSTATE_MAX_KEYS: usize = 1024;
-
-/// Most mutations in one patch, inline and external together. WhatsApp moves large patches to
-/// an external blob; the bulk of a big account lives in snapshots instead.
-pub const APPSTATE_MAX_PATCH_MUTATIONS: usize = 50_000;
-
-/// Most records in one snapshot, and most index entries a collection state holds. A record in
-/// memory costs about 64 bytes of MACs plus its decoded action; contact lists of tens of
-/// thousands fit.
-pub const APPSTATE_MAX_SNAPSHOT_RECORDS: usize = 200_000;
-
-/// Largest JSON index (`SyncActionData.index`) accepted or produced. Real indexes (action name,
-/// chat JID, message id, flags) are under 200 bytes.
-pub const APPSTATE_MAX_INDEX_JSON: usize = 4096;
-
-/// Most elements in a JSON index (the longest real one, `label_message`, has six).
-pub const APPSTATE_MAX_INDEX_PARTS: usize = 32;
-
-/// Largest encrypted value blob (IV, ciphertext and MAC) of one mutation.
-pub const APPSTATE_MAX_VALUE_BLOB: usize = 1 << 20;
-
-/// Largest decrypted external blob (a `SyncdMutations` list or a `SyncdSnapshot`) accepted.
-pub const APPSTATE_MAX_EXTERNAL_BLOB: usize = 64 << 20;
-
-/// Most collections a persisted app-state record may hold (WhatsApp has five).
-pub const APPSTATE_MAX_COLLECTIONS: usize = 16;
-
-/// Largest persisted app-state record (a collection state or the materialized view) accepted
-/// from storage.
-pub const APPSTATE_MAX_RECORD_LEN: usize = 64 << 20;
-
-/// Most entries of each kind (chats, starred messages, contacts, labels, label associations) a
-/// persisted materialized view may hold: every entry comes from an index of one of the five
-/// collections.
-pub const APPSTATE_MAX_VIEW_ENTRIES: usize = 5 * APPSTATE_MAX_SNAPSHOT_RECORDS;
 
 // ----- app-state sync in the client (core/src/client/app_state.rs) -----
 

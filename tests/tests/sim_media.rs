@@ -548,7 +548,6 @@ fn history_sync_is_deterministic() {
 /// messages from the phone, `pkmsg` on a session the phone started from the registered signed
 /// prekey) and the blobs they point at open with walink-core's media module.
 #[test]
-#[ignore = "needs the Client's message decryption (branch msg; passes with it merged)"]
 fn walink_client_receives_the_history_sync_notifications() {
     use walink_core::client::{Config, Event, State};
     use walink_core::noise::payload::{ClientProfile, WebVersion};

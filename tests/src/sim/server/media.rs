@@ -227,6 +227,7 @@ impl Server {
             text: Some(text.to_owned()),
             error: None,
             timestamp: now / 1000,
+            app_state_key_request: None,
         });
     }
 
