@@ -17,3 +17,5 @@ export function init(input) {
 }
 
 export { decodeNode, encodeNode } from './codec.js'
+export { MemoryStore, StoreError } from './store.js'
+export { IndexedDBStore } from './indexeddb-store.js'

@@ -32,3 +32,80 @@ export function decodeNode(bytes: Uint8Array): BinaryNode
  * `input` may be a URL, a Response, bytes or a compiled `WebAssembly.Module`.
  */
 export function init(input?: URL | string | Response | BufferSource | WebAssembly.Module): Promise<void>
+
+// ---------------------------------------------------------------------------------------------
+// Stores
+
+/** One persisted record: an opaque value under a space and a key. */
+export interface StoreRecord {
+  /** The kind of record (`device`, `session`, `identity`, ...): a non-empty string without NUL. */
+  space: string
+  /** The record's key within its space (for example a session address). */
+  key: string
+  /** The core's own encoding of the record; opaque to the host. */
+  value: Uint8Array
+}
+
+/** One change of a batch: put (insert or overwrite) a record, or delete one (absent is fine). */
+export type StoreChange =
+  | { op: 'put'; space: string; key: string; value: Uint8Array }
+  | { op: 'delete'; space: string; key: string }
+
+/**
+ * What the driver needs of a store. `applyBatch` applies the changes in order and atomically:
+ * once it resolves, `loadAll` sees all of them (a durable store keeps them across a crash); if
+ * it rejects, the store holds either none or all of them, never a part, and the driver rebuilds
+ * its client from `loadAll`. A store applies overlapping calls in call order.
+ */
+export interface Store {
+  applyBatch(changes: StoreChange[]): Promise<void>
+  loadAll(): Promise<StoreRecord[]>
+  close?(): Promise<void>
+}
+
+/** The error every shipped store throws; `code` is stable. */
+export class StoreError extends Error {
+  readonly name: 'StoreError'
+  /** `invalid_change`, `closed`, `io`, `corrupt`, `too_large`, `unavailable`, `blocked` */
+  readonly code: string
+}
+
+/** Records in a Map: tests, short-lived clients, hosts that persist elsewhere. Not durable. */
+export class MemoryStore implements Store {
+  constructor()
+  applyBatch(changes: StoreChange[]): Promise<void>
+  loadAll(): Promise<StoreRecord[]>
+  close(): Promise<void>
+  readonly size: number
+}
+
+/** Options of `FileStore.open`. */
+export interface FileStoreOptions {
+  /** fsync each batch before it resolves (default true). */
+  sync?: boolean
+  /** Fold the wal into a new snapshot once it is this large and larger than the snapshot (default 1 MiB). */
+  compactBytes?: number
+  /** A stand-in for `node:fs/promises` (fault injection in tests). */
+  fs?: unknown
+}
+
+/**
+ * Node only: a directory holding a snapshot and a write-ahead log of checksummed batches. A torn
+ * last write is cut off on open; compaction writes a temporary file, syncs it and renames it.
+ */
+export class FileStore implements Store {
+  static open(dir: string, options?: FileStoreOptions): Promise<FileStore>
+  readonly dir: string
+  applyBatch(changes: StoreChange[]): Promise<void>
+  loadAll(): Promise<StoreRecord[]>
+  close(): Promise<void>
+}
+
+/** Browsers (pages, extensions, workers): one IndexedDB database, one transaction per batch. */
+export class IndexedDBStore implements Store {
+  static open(name: string, options?: { indexedDB?: object }): Promise<IndexedDBStore>
+  static deleteDatabase(name: string, options?: { indexedDB?: object }): Promise<void>
+  applyBatch(changes: StoreChange[]): Promise<void>
+  loadAll(): Promise<StoreRecord[]>
+  close(): Promise<void>
+}

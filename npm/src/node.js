@@ -12,3 +12,6 @@ attach(wasm, instance, (length) => new Uint8Array(Buffer.allocUnsafeSlow(length)
 export async function init() {}
 
 export { decodeNode, encodeNode } from './codec.js'
+export { MemoryStore, StoreError } from './store.js'
+export { FileStore } from './file-store.js'
+export { IndexedDBStore } from './indexeddb-store.js'
