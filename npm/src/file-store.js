@@ -8,12 +8,14 @@
 // When the wal outgrows the snapshot, the two are folded into a new snapshot; replaying a wal on
 // a snapshot that already contains it gives the same records (puts and deletes are last-writer-
 // wins), so a crash between the rename and the truncation of the wal is harmless.
+// The store keeps an index of every record in memory (read once at open), so loads never touch
+// the disk; a host whose accounts hold more than fits in memory wants a database-backed store.
 
 import * as nodeFs from 'node:fs/promises'
 import { join } from 'node:path'
 
 import { SNAPSHOT_MAGIC, encodeFrame, readFrames } from './record-format.js'
-import { StoreError, checkBatch, recordId } from './store.js'
+import { StoreError, applyChanges, checkBatch, checkKeys, recordId } from './store.js'
 
 const SNAPSHOT = 'snapshot'
 const SNAPSHOT_TMP = 'snapshot.tmp'
@@ -29,6 +31,7 @@ export class FileStore {
   #sync
   #compactBytes
   #wal = null
+  #records = new Map()
   #walSize = 0
   #snapshotSize = 0
   #needsRepair = false
@@ -75,16 +78,25 @@ export class FileStore {
         throw new StoreError('io', `writing the batch failed: ${cause?.message ?? cause}`, { cause })
       }
       this.#walSize += frame.length
+      applyChanges(this.#records, checked, (value) => value.slice())
       if (this.#walSize >= Math.max(this.#compactBytes, this.#snapshotSize)) await this.#compact()
     })
   }
 
-  /** Every record, read from disk. */
+  /** Every record. */
   loadAll() {
     return this.#run(async () => {
       if (this.#needsRepair) await this.#repair()
-      const records = await this.#read(false)
-      return [...records.values()]
+      return [...this.#records.values()].map(copyRecord)
+    })
+  }
+
+  /** The records under `keys` that exist. */
+  async load(keys) {
+    checkKeys(keys)
+    return this.#run(async () => {
+      if (this.#needsRepair) await this.#repair()
+      return keys.map((k) => this.#records.get(recordId(k.space, k.key))).filter((r) => r !== undefined).map(copyRecord)
     })
   }
 
@@ -113,7 +125,7 @@ export class FileStore {
     this.#wal = null
     await this.#fs.mkdir(this.#dir, { recursive: true })
     await this.#fs.rm(join(this.#dir, SNAPSHOT_TMP), { force: true })
-    await this.#read(true)
+    this.#records = await this.#read(true)
     this.#wal = await this.#fs.open(join(this.#dir, WAL), 'a')
     this.#needsRepair = false
   }
@@ -121,13 +133,7 @@ export class FileStore {
   /** Reads snapshot and wal into a Map; with `repair`, truncates a torn tail and records sizes. */
   async #read(repair) {
     const records = new Map()
-    const apply = (changes) => {
-      for (const c of changes) {
-        const id = recordId(c.space, c.key)
-        if (c.op === 'put') records.set(id, { space: c.space, key: c.key, value: c.value })
-        else records.delete(id)
-      }
-    }
+    const apply = (changes) => applyChanges(records, changes)
     const snapshot = await readOptional(this.#fs, join(this.#dir, SNAPSHOT))
     if (snapshot !== null) {
       const header = snapshot.subarray(0, SNAPSHOT_MAGIC.length)
@@ -162,8 +168,7 @@ export class FileStore {
 
   /** Folds the wal into a new snapshot: write the temporary file, sync, rename, then empty the wal. */
   async #compact() {
-    const records = await this.#read(false)
-    const frame = encodeFrame([...records.values()].map((r) => ({ op: 'put', ...r })))
+    const frame = encodeFrame([...this.#records.values()].map((r) => ({ op: 'put', ...r })))
     const bytes = new Uint8Array(SNAPSHOT_MAGIC.length + frame.length)
     bytes.set(SNAPSHOT_MAGIC)
     bytes.set(frame, SNAPSHOT_MAGIC.length)
@@ -188,6 +193,10 @@ export class FileStore {
     this.#walSize = 0
     this.#snapshotSize = bytes.length
   }
+}
+
+function copyRecord(r) {
+  return { space: r.space, key: r.key, value: r.value.slice() }
 }
 
 async function writeAll(handle, bytes) {

@@ -46,10 +46,20 @@ export interface StoreRecord {
   value: Uint8Array
 }
 
-/** One change of a batch: put (insert or overwrite) a record, or delete one (absent is fine). */
+/**
+ * One change of a batch: put (insert or overwrite) a record, delete one (absent is fine), or
+ * delete every record of the client (logout).
+ */
 export type StoreChange =
   | { op: 'put'; space: string; key: string; value: Uint8Array }
   | { op: 'delete'; space: string; key: string }
+  | { op: 'deleteAll' }
+
+/** The address of a record. */
+export interface StoreKey {
+  space: string
+  key: string
+}
 
 /**
  * What the driver needs of a store. `applyBatch` applies the changes in order and atomically:
@@ -59,14 +69,17 @@ export type StoreChange =
  */
 export interface Store {
   applyBatch(changes: StoreChange[]): Promise<void>
+  /** Every record (used when a client is built or rebuilt). */
   loadAll(): Promise<StoreRecord[]>
+  /** The records under `keys` that exist (the core's on-demand loads). */
+  load(keys: StoreKey[]): Promise<StoreRecord[]>
   close?(): Promise<void>
 }
 
 /** The error every shipped store throws; `code` is stable. */
 export class StoreError extends Error {
   readonly name: 'StoreError'
-  /** `invalid_change`, `closed`, `io`, `corrupt`, `too_large`, `unavailable`, `blocked` */
+  /** `invalid_change`, `invalid_key`, `closed`, `io`, `corrupt`, `too_large`, `unavailable`, `blocked` */
   readonly code: string
 }
 
@@ -75,6 +88,7 @@ export class MemoryStore implements Store {
   constructor()
   applyBatch(changes: StoreChange[]): Promise<void>
   loadAll(): Promise<StoreRecord[]>
+  load(keys: StoreKey[]): Promise<StoreRecord[]>
   close(): Promise<void>
   readonly size: number
 }
@@ -98,6 +112,7 @@ export class FileStore implements Store {
   readonly dir: string
   applyBatch(changes: StoreChange[]): Promise<void>
   loadAll(): Promise<StoreRecord[]>
+  load(keys: StoreKey[]): Promise<StoreRecord[]>
   close(): Promise<void>
 }
 
@@ -107,5 +122,6 @@ export class IndexedDBStore implements Store {
   static deleteDatabase(name: string, options?: { indexedDB?: object }): Promise<void>
   applyBatch(changes: StoreChange[]): Promise<void>
   loadAll(): Promise<StoreRecord[]>
+  load(keys: StoreKey[]): Promise<StoreRecord[]>
   close(): Promise<void>
 }

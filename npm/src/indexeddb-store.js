@@ -2,7 +2,7 @@
 // one object store of records keyed by [space, key], and one readwrite transaction per batch, so
 // IndexedDB itself makes each batch atomic and durable.
 
-import { StoreError, checkBatch } from './store.js'
+import { StoreError, checkBatch, checkKeys } from './store.js'
 
 const OBJECT_STORE = 'records'
 const VERSION = 1
@@ -58,7 +58,8 @@ export class IndexedDBStore {
         const store = tx.objectStore(OBJECT_STORE)
         for (const c of checked) {
           if (c.op === 'put') store.put({ space: c.space, key: c.key, value: c.value.slice() })
-          else store.delete([c.space, c.key])
+          else if (c.op === 'delete') store.delete([c.space, c.key])
+          else store.clear()
         }
       } catch (error) {
         tx?.abort()
@@ -80,6 +81,26 @@ export class IndexedDBStore {
       request.onsuccess = () =>
         resolve(request.result.map((r) => ({ space: r.space, key: r.key, value: new Uint8Array(r.value) })))
       request.onerror = () => reject(idbError('reading the records', request.error))
+    })
+  }
+
+  /** The records under `keys` that exist, read in one transaction. */
+  async load(keys) {
+    checkKeys(keys)
+    this.#open()
+    if (keys.length === 0) return []
+    return new Promise((resolve, reject) => {
+      const tx = this.#db.transaction(OBJECT_STORE, 'readonly')
+      const store = tx.objectStore(OBJECT_STORE)
+      const found = new Array(keys.length)
+      keys.forEach((k, i) => {
+        const request = store.get([k.space, k.key])
+        request.onsuccess = () => (found[i] = request.result)
+      })
+      tx.oncomplete = () =>
+        resolve(found.filter((r) => r !== undefined).map((r) => ({ space: r.space, key: r.key, value: new Uint8Array(r.value) })))
+      tx.onerror = () => reject(idbError('reading the records', tx.error))
+      tx.onabort = () => reject(idbError('reading the records (aborted)', tx.error))
     })
   }
 

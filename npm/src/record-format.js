@@ -3,7 +3,7 @@
 //
 // A frame is `u32 length | u32 crc32(payload) | payload` (little endian). A payload is
 // `u32 count` followed by `count` changes, each `u8 op (1 put, 2 delete) | u32 n | space (UTF-8) |
-// u32 n | key (UTF-8)` and, for a put, `u32 n | value`.
+// u32 n | key (UTF-8)` and, for a put, `u32 n | value`; op 3 (delete all) has no space or key.
 
 import { StoreError } from './store.js'
 
@@ -15,6 +15,7 @@ export const SNAPSHOT_MAGIC = new Uint8Array([0x57, 0x4c, 0x4b, 0x53, 1, 0, 0, 0
 
 const OP_PUT = 1
 const OP_DELETE = 2
+const OP_DELETE_ALL = 3
 const FRAME_HEADER = 8
 
 const CRC_TABLE = (() => {
@@ -39,14 +40,20 @@ const decoder = new TextDecoder('utf-8', { fatal: true })
 
 /** Encodes checked changes (see `checkBatch`) into one frame. */
 export function encodeFrame(changes) {
-  const parts = changes.map((c) => ({
-    op: c.op === 'put' ? OP_PUT : OP_DELETE,
-    space: encoder.encode(c.space),
-    key: encoder.encode(c.key),
-    value: c.op === 'put' ? c.value : null,
-  }))
+  const parts = changes.map((c) =>
+    c.op === 'deleteAll'
+      ? { op: OP_DELETE_ALL }
+      : {
+          op: c.op === 'put' ? OP_PUT : OP_DELETE,
+          space: encoder.encode(c.space),
+          key: encoder.encode(c.key),
+          value: c.op === 'put' ? c.value : null,
+        },
+  )
   let size = 4
-  for (const p of parts) size += 1 + 4 + p.space.length + 4 + p.key.length + (p.value ? 4 + p.value.length : 0)
+  for (const p of parts) {
+    size += p.op === OP_DELETE_ALL ? 1 : 1 + 4 + p.space.length + 4 + p.key.length + (p.value ? 4 + p.value.length : 0)
+  }
   if (size > MAX_FRAME_BYTES) throw new StoreError('too_large', `a batch of ${size} bytes exceeds ${MAX_FRAME_BYTES}`)
   const frame = new Uint8Array(FRAME_HEADER + size)
   const view = new DataView(frame.buffer)
@@ -60,6 +67,7 @@ export function encodeFrame(changes) {
   }
   for (const p of parts) {
     frame[at++] = p.op
+    if (p.op === OP_DELETE_ALL) continue
     bytes(p.space)
     bytes(p.key)
     if (p.value) bytes(p.value)
@@ -127,6 +135,10 @@ function decodePayload(payload, offset) {
   for (let i = 0; i < count; i++) {
     if (at >= payload.length) fail()
     const op = payload[at++]
+    if (op === OP_DELETE_ALL) {
+      changes.push({ op: 'deleteAll' })
+      continue
+    }
     const space = text()
     const key = text()
     if (op === OP_PUT) changes.push({ op: 'put', space, key, value: bytes().slice() })

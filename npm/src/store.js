@@ -31,6 +31,7 @@ export function checkChange(change, index = 0) {
     throw new StoreError('invalid_change', `${where}: not an object`)
   }
   const { op, space, key } = change
+  if (op === 'deleteAll') return { op }
   if (typeof space !== 'string' || space.length === 0 || space.includes('\0')) {
     throw new StoreError('invalid_change', `${where}: space must be a non-empty string without NUL`)
   }
@@ -44,13 +45,33 @@ export function checkChange(change, index = 0) {
     return { op, space, key, value: change.value }
   }
   if (op === 'delete') return { op, space, key }
-  throw new StoreError('invalid_change', `${where}: op must be "put" or "delete", not ${JSON.stringify(op)}`)
+  throw new StoreError('invalid_change', `${where}: op must be "put", "delete" or "deleteAll", not ${JSON.stringify(op)}`)
 }
 
 /** Checks a whole batch (an array of changes) and returns the changes in normal form. */
 export function checkBatch(changes) {
   if (!Array.isArray(changes)) throw new StoreError('invalid_change', 'a batch must be an array of changes')
   return changes.map(checkChange)
+}
+
+/** Checks the keys of a `load` call: an array of `{ space, key }`. */
+export function checkKeys(keys) {
+  if (!Array.isArray(keys)) throw new StoreError('invalid_key', 'load needs an array of { space, key }')
+  for (const [index, k] of keys.entries()) {
+    if (k === null || typeof k !== 'object' || typeof k.space !== 'string' || typeof k.key !== 'string') {
+      throw new StoreError('invalid_key', `key ${index}: not a { space, key } of strings`)
+    }
+  }
+  return keys
+}
+
+/** Applies checked changes to a Map of records keyed by `recordId` (the stores' shared semantics). */
+export function applyChanges(records, changes, copy = (value) => value) {
+  for (const c of changes) {
+    if (c.op === 'put') records.set(recordId(c.space, c.key), { space: c.space, key: c.key, value: copy(c.value) })
+    else if (c.op === 'delete') records.delete(recordId(c.space, c.key))
+    else records.clear()
+  }
 }
 
 /** The map key of a record: space and key cannot collide because a space holds no NUL. */
@@ -69,15 +90,16 @@ export class MemoryStore {
   /** Applies the changes in order, all or none (the batch is checked before anything changes). */
   async applyBatch(changes) {
     this.#open()
-    const checked = checkBatch(changes)
-    for (const change of checked) {
-      const id = recordId(change.space, change.key)
-      if (change.op === 'put') {
-        this.#records.set(id, { space: change.space, key: change.key, value: change.value.slice() })
-      } else {
-        this.#records.delete(id)
-      }
-    }
+    applyChanges(this.#records, checkBatch(changes), (value) => value.slice())
+  }
+
+  /** The records under `keys` that exist. */
+  async load(keys) {
+    this.#open()
+    return checkKeys(keys)
+      .map((k) => this.#records.get(recordId(k.space, k.key)))
+      .filter((r) => r !== undefined)
+      .map((r) => ({ space: r.space, key: r.key, value: r.value.slice() }))
   }
 
   /** Every record, in no particular order. */

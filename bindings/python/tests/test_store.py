@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from walink.store import Delete, FileStore, MemoryStore, Put, StoreError
+from walink.store import Delete, DeleteAll, FileStore, MemoryStore, Put, RecordKey, StoreError
 
 
 def run(coro):
@@ -68,6 +68,33 @@ def test_put_overwrite_delete(kind):
         await store.apply_batch([Delete("identity", "a@s.whatsapp.net"), Delete("identity", "never-there")])
         await store.apply_batch([Put("device", "ключ ✓", b"\x09")])
         assert await dump(store) == ["device/ключ ✓=09", "prekey/7=", "session/a@s.whatsapp.net=00ff00"]
+
+    run(go())
+
+
+def test_load_returns_the_records_that_exist(kind):
+    async def go():
+        store = kind.open("a")
+        await store.apply_batch([Put("session", "a", b"\x01"), Put("session", "b", b"\x02"), Put("identity", "a", b"\x03")])
+        found = await store.load([RecordKey("session", "b"), RecordKey("session", "zz"), RecordKey("identity", "a")])
+        assert sorted(f"{r.space}/{r.key}={r.value.hex()}" for r in found) == ["identity/a=03", "session/b=02"]
+        assert await store.load([]) == []
+        with pytest.raises(StoreError) as error:
+            await store.load([("session", "a")])
+        assert error.value.code == "invalid_key"
+
+    run(go())
+
+
+def test_delete_all_then_later_changes_of_the_batch(kind):
+    async def go():
+        store = kind.open("a")
+        await store.apply_batch([Put("device", "device", b"\x01"), Put("session", "a", b"\x02")])
+        await store.apply_batch([Put("session", "b", b"\x03"), DeleteAll(), Put("device", "device", b"\x04")])
+        assert await dump(store) == ["device/device=04"]
+        if kind.durable:
+            await store.close()
+            assert await dump(kind.open("a")) == ["device/device=04"]
 
     run(go())
 

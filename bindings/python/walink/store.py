@@ -25,6 +25,8 @@ __all__ = [
     "Record",
     "Put",
     "Delete",
+    "DeleteAll",
+    "RecordKey",
     "Change",
     "Store",
     "StoreError",
@@ -60,7 +62,20 @@ class Delete:
     key: str
 
 
-Change = Union[Put, Delete]
+@dataclass(frozen=True)
+class DeleteAll:
+    """Delete every record of the client (the device was logged out)."""
+
+
+@dataclass(frozen=True)
+class RecordKey:
+    """The address of a record."""
+
+    space: str
+    key: str
+
+
+Change = Union[Put, Delete, DeleteAll]
 
 
 class StoreError(Exception):
@@ -80,7 +95,10 @@ class Store(Protocol):
         """Applies the changes in order, atomically (and durably, for a durable store)."""
 
     async def load_all(self) -> list[Record]:
-        """Every record, in no particular order."""
+        """Every record, in no particular order (used when a client is built or rebuilt)."""
+
+    async def load(self, keys: Sequence[RecordKey]) -> list[Record]:
+        """The records under ``keys`` that exist (the core's on-demand loads)."""
 
 
 def check_batch(changes: Sequence[Change]) -> list[Change]:
@@ -90,8 +108,11 @@ def check_batch(changes: Sequence[Change]) -> list[Change]:
     checked: list[Change] = []
     for index, change in enumerate(changes):
         where = f"change {index}"
+        if isinstance(change, DeleteAll):
+            checked.append(change)
+            continue
         if not isinstance(change, (Put, Delete)):
-            raise StoreError("invalid_change", f"{where}: not a Put or a Delete")
+            raise StoreError("invalid_change", f"{where}: not a Put, a Delete or a DeleteAll")
         if not isinstance(change.space, str) or not change.space or "\0" in change.space:
             raise StoreError("invalid_change", f"{where}: space must be a non-empty string without NUL")
         if not isinstance(change.key, str):
@@ -104,12 +125,22 @@ def check_batch(changes: Sequence[Change]) -> list[Change]:
     return checked
 
 
+def check_keys(keys: Sequence[RecordKey]) -> Sequence[RecordKey]:
+    """Checks the keys of a ``load`` call; raises ``StoreError('invalid_key')``."""
+    for index, key in enumerate(keys):
+        if not isinstance(key, RecordKey) or not isinstance(key.space, str) or not isinstance(key.key, str):
+            raise StoreError("invalid_key", f"key {index}: not a RecordKey of strings")
+    return keys
+
+
 def _apply(records: dict[tuple[str, str], bytes], changes: Sequence[Change]) -> None:
     for change in changes:
         if isinstance(change, Put):
             records[(change.space, change.key)] = change.value
-        else:
+        elif isinstance(change, Delete):
             records.pop((change.space, change.key), None)
+        else:
+            records.clear()
 
 
 class MemoryStore:
@@ -127,6 +158,11 @@ class MemoryStore:
         self._check_open()
         return [Record(space, key, value) for (space, key), value in self._records.items()]
 
+    async def load(self, keys: Sequence[RecordKey]) -> list[Record]:
+        self._check_open()
+        found = ((k, self._records.get((k.space, k.key))) for k in check_keys(keys))
+        return [Record(k.space, k.key, v) for k, v in found if v is not None]
+
     async def close(self) -> None:
         self._closed = True
 
@@ -141,6 +177,7 @@ MAX_FRAME_BYTES = 1 << 30
 SNAPSHOT_MAGIC = b"WLKS\x01\x00\x00\x00"
 _OP_PUT = 1
 _OP_DELETE = 2
+_OP_DELETE_ALL = 3
 _HEADER = struct.Struct("<II")
 DEFAULT_COMPACT_BYTES = 1 << 20
 
@@ -149,6 +186,9 @@ def encode_frame(changes: Sequence[Change]) -> bytes:
     """One frame: ``u32 length | u32 crc32 | payload`` (see docs/hosts.md)."""
     parts = [struct.pack("<I", len(changes))]
     for change in changes:
+        if isinstance(change, DeleteAll):
+            parts.append(bytes([_OP_DELETE_ALL]))
+            continue
         space = change.space.encode()
         key = change.key.encode()
         op = _OP_PUT if isinstance(change, Put) else _OP_DELETE
@@ -209,6 +249,9 @@ def _decode_payload(payload: bytes, offset: int) -> list[Change]:
     changes: list[Change] = []
     for _ in range(u32()):
         op = take(1)[0]
+        if op == _OP_DELETE_ALL:
+            changes.append(DeleteAll())
+            continue
         space, key = text(), text()
         if op == _OP_PUT:
             changes.append(Put(space, key, take(u32())))
@@ -233,7 +276,8 @@ class FileStore:
 
     The constructor opens (creating it if needed) the directory and cuts off a torn last write.
     ``sync=False`` skips the fsyncs (faster, not durable). One FileStore per directory at a time.
-    File work runs in a worker thread, one operation at a time.
+    File work runs in a worker thread, one operation at a time. An index of every record is kept in
+    memory (read once when opened), so loads never touch the disk.
     """
 
     def __init__(self, directory: str | os.PathLike[str], *, sync: bool = True,
@@ -243,6 +287,7 @@ class FileStore:
         self._compact_bytes = compact_bytes
         self._lock = asyncio.Lock()
         self._wal = None
+        self._records: dict[tuple[str, str], bytes] = {}
         self._wal_size = 0
         self._snapshot_size = 0
         self._needs_repair = False
@@ -263,8 +308,18 @@ class FileStore:
     async def load_all(self) -> list[Record]:
         async with self._lock:
             self._check_open()
-            records = await asyncio.to_thread(self._load_all)
-        return [Record(space, key, value) for (space, key), value in records.items()]
+            if self._needs_repair:
+                await asyncio.to_thread(self._repair)
+            return [Record(space, key, value) for (space, key), value in self._records.items()]
+
+    async def load(self, keys: Sequence[RecordKey]) -> list[Record]:
+        check_keys(keys)
+        async with self._lock:
+            self._check_open()
+            if self._needs_repair:
+                await asyncio.to_thread(self._repair)
+            found = ((k, self._records.get((k.space, k.key))) for k in keys)
+            return [Record(k.space, k.key, v) for k, v in found if v is not None]
 
     async def close(self) -> None:
         async with self._lock:
@@ -276,11 +331,6 @@ class FileStore:
     def _check_open(self) -> None:
         if self._closed:
             raise StoreError("closed", "the store is closed")
-
-    def _load_all(self) -> dict[tuple[str, str], bytes]:
-        if self._needs_repair:
-            self._repair()
-        return self._read(repair=False)
 
     def _apply_batch(self, changes: list[Change]) -> None:
         if self._needs_repair:
@@ -297,6 +347,7 @@ class FileStore:
             self._undo_append()
             raise StoreError("io", f"writing the batch failed: {error}") from error
         self._wal_size += len(frame)
+        _apply(self._records, changes)
         if self._wal_size >= max(self._compact_bytes, self._snapshot_size):
             self._compact()
 
@@ -316,7 +367,7 @@ class FileStore:
             self._wal = None
         self._dir.mkdir(parents=True, exist_ok=True)
         (self._dir / "snapshot.tmp").unlink(missing_ok=True)
-        self._read(repair=True)
+        self._records = self._read(repair=True)
         self._wal = open(self._dir / "wal", "ab", buffering=0)
         self._needs_repair = False
 
@@ -346,8 +397,7 @@ class FileStore:
         return records
 
     def _compact(self) -> None:
-        records = self._read(repair=False)
-        data = SNAPSHOT_MAGIC + encode_frame([Put(s, k, v) for (s, k), v in records.items()])
+        data = SNAPSHOT_MAGIC + encode_frame([Put(s, k, v) for (s, k), v in self._records.items()])
         tmp = self._dir / "snapshot.tmp"
         try:
             with open(tmp, "wb") as f:

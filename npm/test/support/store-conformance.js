@@ -42,6 +42,31 @@ export function storeConformance(name, hooks) {
       await store.close()
     })
 
+    test('load returns the records under the keys that exist', async () => {
+      const store = await open(fresh(name))
+      await store.applyBatch([put('session', 'a', bytes(1)), put('session', 'b', bytes(2)), put('identity', 'a', bytes(3))])
+      const found = await store.load([{ space: 'session', key: 'b' }, { space: 'session', key: 'zz' }, { space: 'identity', key: 'a' }])
+      assert.deepEqual(found.map((r) => `${r.space}/${r.key}=${r.value[0]}`).sort(), ['identity/a=3', 'session/b=2'])
+      assert.deepEqual(await store.load([]), [])
+      await assert.rejects(store.load([{ space: 'session' }]), { code: 'invalid_key' })
+      await store.close()
+    })
+
+    test('deleteAll removes every record, and later changes of its batch still apply', async () => {
+      const label = fresh(name)
+      const store = await open(label)
+      await store.applyBatch([put('device', 'device', bytes(1)), put('session', 'a', bytes(2))])
+      await store.applyBatch([put('session', 'b', bytes(3)), { op: 'deleteAll' }, put('device', 'device', bytes(4))])
+      assert.deepEqual(await dump(store), ['device/device=04'])
+      if (reopen) {
+        const again = await reopen(store, label)
+        assert.deepEqual(await dump(again), ['device/device=04'])
+        await again.close()
+      } else {
+        await store.close()
+      }
+    })
+
     test('changes inside one batch apply in order', async () => {
       const store = await open(fresh(name))
       await store.applyBatch([put('s', 'x', bytes(1)), del('s', 'x'), del('s', 'y'), put('s', 'y', bytes(2)), put('s', 'y', bytes(3))])

@@ -28,19 +28,19 @@ class Record(val space: String, val key: String, val value: ByteArray) {
     override fun toString(): String = "Record($space/$key, ${value.size} bytes)"
 }
 
+/** The address of a record. */
+data class RecordKey(val space: String, val key: String)
+
 /** One change of a batch. */
 sealed interface Change {
-    /** The kind of record (`device`, `session`, ...). */
-    val space: String
-
-    /** The record's key within its space. */
-    val key: String
-
     /** Insert or overwrite a record. */
-    class Put(override val space: String, override val key: String, val value: ByteArray) : Change
+    class Put(val space: String, val key: String, val value: ByteArray) : Change
 
     /** Delete a record (deleting an absent one is fine). */
-    class Delete(override val space: String, override val key: String) : Change
+    class Delete(val space: String, val key: String) : Change
+
+    /** Delete every record of the client (the device was logged out). */
+    data object DeleteAll : Change
 }
 
 /** What every shipped store throws; [code] is stable (`invalid_change`, `closed`, `io`, `corrupt`, `too_large`). */
@@ -56,19 +56,25 @@ interface Store {
     /** Applies a batch atomically (and durably, for a durable store). */
     suspend fun applyBatch(changes: List<Change>)
 
-    /** Every record, in no particular order. */
+    /** Every record, in no particular order (used when a client is built or rebuilt). */
     suspend fun loadAll(): List<Record>
+
+    /** The records under [keys] that exist (the core's on-demand loads). */
+    suspend fun load(keys: List<RecordKey>): List<Record>
 }
 
 /** Checks a whole batch before anything is applied, copying the values. */
 fun checkBatch(changes: List<Change>): List<Change> =
     changes.mapIndexed { index, change ->
-        if (change.space.isEmpty() || change.space.contains('\u0000')) {
-            throw StoreException("invalid_change", "change $index: space must be a non-empty string without NUL")
+        fun checkSpace(space: String) {
+            if (space.isEmpty() || space.contains('\u0000')) {
+                throw StoreException("invalid_change", "change $index: space must be a non-empty string without NUL")
+            }
         }
         when (change) {
-            is Change.Put -> Change.Put(change.space, change.key, change.value.copyOf())
-            is Change.Delete -> change
+            is Change.Put -> Change.Put(change.space, change.key, change.value.copyOf()).also { checkSpace(change.space) }
+            is Change.Delete -> change.also { checkSpace(change.space) }
+            Change.DeleteAll -> change
         }
     }
 
@@ -77,9 +83,13 @@ private fun MutableMap<Pair<String, String>, ByteArray>.apply(changes: List<Chan
         when (change) {
             is Change.Put -> this[change.space to change.key] = change.value
             is Change.Delete -> remove(change.space to change.key)
+            Change.DeleteAll -> clear()
         }
     }
 }
+
+private fun Map<Pair<String, String>, ByteArray>.pick(keys: List<RecordKey>): List<Record> =
+    keys.mapNotNull { k -> this[k.space to k.key]?.let { Record(k.space, k.key, it.copyOf()) } }
 
 /** Records in a map: tests, short-lived clients, hosts that persist elsewhere. Not durable. */
 class MemoryStore : Store {
@@ -100,6 +110,11 @@ class MemoryStore : Store {
         records.map { (id, value) -> Record(id.first, id.second, value.copyOf()) }
     }
 
+    override suspend fun load(keys: List<RecordKey>): List<Record> = mutex.withLock {
+        checkOpen()
+        records.pick(keys)
+    }
+
     /** Marks the store closed; later calls throw `closed`. */
     suspend fun close() = mutex.withLock { closed = true }
 
@@ -118,20 +133,35 @@ object RecordFormat {
 
     private const val OP_PUT: Byte = 1
     private const val OP_DELETE: Byte = 2
+    private const val OP_DELETE_ALL: Byte = 3
     private const val HEADER = 8
 
     /** Encodes one batch as a frame. */
     fun encodeFrame(changes: List<Change>): ByteArray {
-        val encoded = changes.map { Triple(it, it.space.toByteArray(), it.key.toByteArray()) }
+        val encoded = changes.map {
+            when (it) {
+                is Change.Put -> Triple(it, it.space.toByteArray(), it.key.toByteArray())
+                is Change.Delete -> Triple(it, it.space.toByteArray(), it.key.toByteArray())
+                Change.DeleteAll -> Triple(it, ByteArray(0), ByteArray(0))
+            }
+        }
         var size = 4L
         for ((change, space, key) in encoded) {
-            size += 1 + 4 + space.size + 4 + key.size + if (change is Change.Put) 4 + change.value.size else 0
+            size += when (change) {
+                Change.DeleteAll -> 1
+                is Change.Put -> 1 + 4 + space.size + 4 + key.size + 4 + change.value.size
+                is Change.Delete -> 1 + 4 + space.size + 4 + key.size
+            }
         }
         if (size > MAX_FRAME_BYTES) throw StoreException("too_large", "a batch of $size bytes exceeds $MAX_FRAME_BYTES")
         val buffer = ByteBuffer.allocate(HEADER + size.toInt()).order(ByteOrder.LITTLE_ENDIAN)
         buffer.position(HEADER)
         buffer.putInt(encoded.size)
         for ((change, space, key) in encoded) {
+            if (change == Change.DeleteAll) {
+                buffer.put(OP_DELETE_ALL)
+                continue
+            }
             buffer.put(if (change is Change.Put) OP_PUT else OP_DELETE)
             buffer.putInt(space.size).put(space)
             buffer.putInt(key.size).put(key)
@@ -193,6 +223,10 @@ object RecordFormat {
         repeat(count) {
             if (!payload.hasRemaining()) fail()
             val op = payload.get()
+            if (op == OP_DELETE_ALL) {
+                changes.add(Change.DeleteAll)
+                return@repeat
+            }
             val space = text()
             val key = text()
             when (op) {
@@ -209,7 +243,8 @@ object RecordFormat {
 /**
  * A directory holding a `snapshot` (replaced by write, sync, atomic rename) and a `wal` of
  * checksummed batches (appended and synced before [applyBatch] returns). Opening cuts off a torn
- * last write. [sync] = false skips the fsyncs (faster, not durable). One FileStore per directory
+ * last write. [sync] = false skips the fsyncs (faster, not durable). An index of every record is
+ * kept in memory (read once when opened), so loads never touch the disk. One FileStore per directory
  * at a time; file work runs on [Dispatchers.IO], one operation at a time.
  */
 class FileStore(
@@ -219,6 +254,7 @@ class FileStore(
 ) : Store {
     private val mutex = Mutex()
     private var wal: FileChannel? = null
+    private var records: MutableMap<Pair<String, String>, ByteArray> = LinkedHashMap()
     private var walSize = 0L
     private var snapshotSize = 0L
     private var needsRepair = false
@@ -247,7 +283,15 @@ class FileStore(
         checkOpen()
         withContext(Dispatchers.IO) {
             if (needsRepair) repair()
-            read(repair = false).map { (id, value) -> Record(id.first, id.second, value) }
+            records.map { (id, value) -> Record(id.first, id.second, value.copyOf()) }
+        }
+    }
+
+    override suspend fun load(keys: List<RecordKey>): List<Record> = mutex.withLock {
+        checkOpen()
+        withContext(Dispatchers.IO) {
+            if (needsRepair) repair()
+            records.pick(keys)
         }
     }
 
@@ -280,6 +324,7 @@ class FileStore(
             throw StoreException("io", "writing the batch failed: ${e.message}", e)
         }
         walSize += frame.size
+        records.apply(changes)
         if (walSize >= maxOf(compactBytes, snapshotSize)) compact()
     }
 
@@ -292,7 +337,7 @@ class FileStore(
         try {
             Files.createDirectories(directory)
             Files.deleteIfExists(directory.resolve(SNAPSHOT_TMP))
-            read(repair = true)
+            records = read(repair = true)
             wal = FileChannel.open(directory.resolve(WAL), StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.APPEND)
         } catch (e: IOException) {
             needsRepair = true
@@ -301,7 +346,7 @@ class FileStore(
         needsRepair = false
     }
 
-    private fun read(repair: Boolean): Map<Pair<String, String>, ByteArray> {
+    private fun read(repair: Boolean): MutableMap<Pair<String, String>, ByteArray> {
         val records = LinkedHashMap<Pair<String, String>, ByteArray>()
         val snapshotPath = directory.resolve(SNAPSHOT)
         var snapshotBytes = 0L
@@ -329,7 +374,6 @@ class FileStore(
     }
 
     private fun compact() {
-        val records = read(repair = false)
         val frame = RecordFormat.encodeFrame(records.map { (id, value) -> Change.Put(id.first, id.second, value) })
         val data = RecordFormat.SNAPSHOT_MAGIC + frame
         val tmp = directory.resolve(SNAPSHOT_TMP)

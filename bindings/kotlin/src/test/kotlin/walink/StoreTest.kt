@@ -54,6 +54,13 @@ class StoreTest {
         store.applyBatch(listOf(put("device", "ключ ✓", 9)))
         assertEquals(listOf("device/ключ ✓=09", "prekey/7=", "session/a@s.whatsapp.net=00ff00"), dump(store))
 
+        // load returns the records that exist.
+        assertEquals(
+            listOf(Record("prekey", "7", ByteArray(0))),
+            store.loadAll().filter { it.space == "prekey" },
+        )
+        assertEquals(listOf(Record("device", "ключ ✓", byteArrayOf(9))), store.load(listOf(RecordKey("device", "ключ ✓"), RecordKey("device", "zz"))))
+
         // Changes inside one batch apply in order.
         store.applyBatch(listOf(put("s", "x", 1), del("s", "x"), del("s", "y"), put("s", "y", 2), put("s", "y", 3)))
         assertTrue(dump(store).contains("s/y=03") && dump(store).none { it.startsWith("s/x") })
@@ -76,6 +83,14 @@ class StoreTest {
         // Concurrent callers apply in call order.
         (0 until 50).map { i -> async { store.applyBatch(listOf(put("n", "n", i), put("n", "k$i", i))) } }.awaitAll()
         assertEquals(51, dump(store).count { it.startsWith("n/") })
+
+        // DeleteAll clears everything, and later changes of its batch still apply.
+        store.applyBatch(listOf(put("x", "1", 1), Change.DeleteAll, put("device", "device", 4)))
+        assertEquals(listOf("device/device=04"), dump(store))
+        if (store is FileStore) {
+            store.close()
+            assertEquals(listOf("device/device=04"), dump(open(kind)))
+        }
 
         close(store)
         assertEquals("closed", assertThrows<StoreException> { runBlocking { store.loadAll() } }.code)
