@@ -2,7 +2,8 @@
 // one timer, following the core's contract (core/src/lib.rs):
 // - every input (socket open, bytes, close, timer, command) is fed to the client one at a time,
 //   and after each one the outputs are drained in order before the next input is fed;
-// - a Persist batch is awaited before any later output is carried out; if the store rejects it,
+// - a Persist batch is awaited before any later output is carried out, and a Load is answered
+//   (store.load, then handleLoaded) before the next output; if the store rejects either,
 //   the client is dropped, the socket closed, and a new client is built from store.loadAll():
 //   the same path as a crash;
 // - after each drain, pollTimeout() re-arms the single timer.
@@ -17,7 +18,7 @@ const LOCAL_CLOSE = 1000
  * - `openSocket(url)`: the platform's default WebSocket-like object;
  * - `ready()`: resolves once the wasm module is loaded.
  */
-export function makeConnect({ createClient, openSocket, ready }) {
+export function makeConnect({ createClient, openSocket, ready, startSpaces }) {
   return async function connect(options) {
     const { store, url = DEFAULT_URL } = options
     if (!store || typeof store.applyBatch !== 'function' || typeof store.loadAll !== 'function') {
@@ -28,6 +29,7 @@ export function makeConnect({ createClient, openSocket, ready }) {
       ...options,
       url,
       createClient: options.createClient ?? createClient,
+      startSpaces: options.createClient ? undefined : startSpaces,
       openSocket: typeof options.socket === 'function' ? options.socket : (u) => openSocket(u),
     })
     await connection.start()
@@ -170,7 +172,10 @@ export class Connection {
   }
 
   async #build() {
-    const records = await this.#options.store.loadAll()
+    let records = await this.#options.store.loadAll()
+    // Only the spaces the core wants at start; it asks for the others with `load` outputs.
+    const startSpaces = this.#options.startSpaces?.()
+    if (startSpaces) records = records.filter((r) => startSpaces.includes(r.space))
     this.#client = this.#options.createClient(this.#options.config ?? {}, records)
     await this.#drain()
   }
@@ -209,6 +214,17 @@ export class Connection {
             throw codedError('store_failed', `the store failed to apply a batch: ${cause?.message ?? cause}`, cause)
           }
           break
+        case 'load': {
+          let records
+          try {
+            records = await this.#options.store.load(output.keys)
+          } catch (cause) {
+            throw codedError('store_failed', `the store failed to load records: ${cause?.message ?? cause}`, cause)
+          }
+          if (this.#client !== client || this.#ended) return
+          client.handleLoaded(this.#now(), output.id, records)
+          break
+        }
         case 'transmit':
           this.#send(output.bytes)
           break

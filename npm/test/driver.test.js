@@ -77,6 +77,10 @@ class FakeCore {
         this.out.push({ kind: 'transmit', bytes: new Uint8Array([0x73, ...new TextEncoder().encode(command.text)]) })
         this.out.push({ kind: 'event', event: { type: 'commandDone', id, result: { ok: true, output: { kind: 'messageSent', id: `M${id}` } } } })
       }
+    } else if (command.type === 'lookup') {
+      // Needs a record it does not hold: asks the host to load it, and answers once loaded.
+      this.lookups = (this.lookups ?? new Map()).set(77, id)
+      this.out.push({ kind: 'load', id: 77, keys: [{ space: 'session', key: command.key }, { space: 'session', key: 'absent' }] })
     } else if (command.type === 'logout') {
       this.out.push({ kind: 'event', event: { type: 'commandDone', id, result: { ok: true, output: { kind: 'none' } } } })
       this.out.push({ kind: 'event', event: { type: 'state', state: { kind: 'loggedOut' }, reason: { kind: 'logoutCommand' } } })
@@ -86,6 +90,12 @@ class FakeCore {
       this.out.push({ kind: 'event', event: { type: 'commandDone', id, result: { ok: true, output: { kind: 'none' } } } })
     }
     return id
+  }
+
+  handleLoaded(now, id, records) {
+    const command = this.lookups.get(id)
+    this.out.push({ kind: 'transmit', bytes: new Uint8Array([0x6c, records.length]) })
+    this.out.push({ kind: 'event', event: { type: 'commandDone', id: command, result: { ok: true, output: { kind: 'found', values: records.map((r) => [...r.value]) } } } })
   }
 
   pollOutput() {
@@ -244,6 +254,19 @@ test('commands resolve with their output or reject with a typed error', async ()
   await connection.close()
   await assert.rejects(connection.sendText('1@s.whatsapp.net', 'after close'), { code: 'ended' })
   assert.deepEqual(await connection.ended, { error: null })
+})
+
+test('a load is answered from the store before the next output', async () => {
+  const h = harness()
+  const connection = await h.start()
+  h.sockets[0].open()
+  h.sockets[0].receive([2, 0xab, 0xcd])
+  await settle()
+  h.log.length = 0
+  const found = await connection.command({ type: 'lookup', key: 'm1' })
+  assert.deepEqual(found, { kind: 'found', values: [[0xab, 0xcd]] })
+  assert.deepEqual(h.log, ['send 6c01', 'event commandDone'])
+  await connection.close()
 })
 
 test('logout carries out the outputs queued with the terminal state, then ends', async () => {
