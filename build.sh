@@ -115,6 +115,8 @@ setup_prerequisites() {
   require java openjdk-17-jdk-headless
   require mvn maven
   require python3 python3 python3-venv
+  # Headless Chromium for the npm package's browser tests (IndexedDB store, the driver in a page).
+  require chromium chromium
   echo "rustc $(rustc --version | cut -d' ' -f2), node $(node --version), npm $(npm --version)," \
     "java $(java -version 2>&1 | head -1 | cut -d'"' -f2), $(mvn -v 2>/dev/null | head -1 | sed 's/\x1b\[[0-9;]*m//g'), $(python3 --version)"
 }
