@@ -95,8 +95,18 @@ export class Connection {
   command(command) {
     return new Promise((resolve, reject) => {
       this.#enqueue(async () => {
-        if (this.#ended) throw codedError('ended', 'the connection has ended')
-        const id = this.#client.command(this.#now(), command)
+        if (this.#ended || !this.#client) {
+          reject(codedError('ended', 'the connection has ended'))
+          return
+        }
+        let id
+        try {
+          id = this.#client.command(this.#now(), command)
+        } catch (error) {
+          // A malformed command (code invalid_command) fails alone; the client is untouched.
+          reject(error)
+          return
+        }
         this.#pending.set(id, { resolve, reject })
         await this.#drain()
       }).catch(reject)

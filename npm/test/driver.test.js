@@ -307,6 +307,21 @@ test('an onEvent handler that throws is reported and does not stop the loop', as
   await connection.close()
 })
 
+test('a malformed command fails alone and the connection goes on', async () => {
+  const h = harness()
+  const connection = await h.start()
+  const core = FakeCore.built[0]
+  core.command = (now, command) => {
+    if (command.type === 'fly') throw Object.assign(new Error('unknown command'), { code: 'invalid_command' })
+    return FakeCore.prototype.command.call(core, now, command)
+  }
+  await assert.rejects(connection.command({ type: 'fly' }), { code: 'invalid_command' })
+  h.sockets[0].open()
+  await settle()
+  assert.deepEqual(await connection.sendText('1@s.whatsapp.net', 'still here'), { kind: 'messageSent', id: 'M1' })
+  await connection.close()
+})
+
 test('connect refuses a missing store', async () => {
   const connect = makeConnect({ createClient: (c, r) => new FakeCore(c, r) })
   await assert.rejects(connect({}), { code: 'invalid_options' })
