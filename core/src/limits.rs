@@ -75,3 +75,76 @@ pub const SIGNAL_MAX_RECORD_LEN: usize = 32 << 20;
 /// Largest handshake message (ServerHello) accepted. A real one is about 350 bytes (ephemeral,
 /// encrypted static, encrypted two-certificate chain); 64 KiB leaves room for padding fields.
 pub const NOISE_MAX_HANDSHAKE_MESSAGE: usize = 64 * 1024;
+
+// --- client ---------------------------------------------------------------------------------
+
+/// Shortest keepalive interval: WhatsApp Web pings every `15 s × (1 + random())`
+/// (oxidezap/whatsapp-rust:src/keepalive.rs, transport.md §6.3).
+pub const CLIENT_KEEPALIVE_MIN_MS: u64 = 15_000;
+
+/// Longest keepalive interval.
+pub const CLIENT_KEEPALIVE_MAX_MS: u64 = 30_000;
+
+/// How long a keepalive ping waits for its answer (WhatsApp Web's dead-socket time, 20 s).
+pub const CLIENT_KEEPALIVE_DEADLINE_MS: u64 = 20_000;
+
+/// How long opening the socket plus the Noise handshake may take (20 s in all references).
+pub const CLIENT_CONNECT_TIMEOUT_MS: u64 = 20_000;
+
+/// Default deadline of an IQ (Baileys 60 s; whatsmeow 75 s).
+pub const CLIENT_IQ_TIMEOUT_MS: u64 = 60_000;
+
+/// First reconnect delay of WhatsApp Web's Fibonacci backoff (1 s, then 1, 2, 3, 5 s ...).
+pub const CLIENT_BACKOFF_FIRST_MS: u64 = 1_000;
+
+/// Cap of the reconnect delay: 900 s (WhatsApp Web `max: 9e5`).
+pub const CLIENT_BACKOFF_MAX_MS: u64 = 900_000;
+
+/// Jitter of each reconnect delay, in thousandths: ±10 %.
+pub const CLIENT_BACKOFF_JITTER_PERMILLE: u32 = 100;
+
+/// A connection that stayed up this long resets the backoff (WhatsApp Web `resetDelay`).
+pub const CLIENT_BACKOFF_RESET_AFTER_MS: u64 = 30_000;
+
+/// Extra backoff steps after a 429 stream error (oxidezap/whatsapp-rust).
+pub const CLIENT_BACKOFF_RATE_LIMIT_STEPS: u32 = 5;
+
+/// Lifetime of the first QR ref (60 s); every later ref lives [`CLIENT_QR_NEXT_MS`].
+pub const CLIENT_QR_FIRST_MS: u64 = 60_000;
+
+/// Lifetime of every QR ref after the first (20 s).
+pub const CLIENT_QR_NEXT_MS: u64 = 20_000;
+
+/// Most QR refs kept from one `pair-device` IQ (the server sends six).
+pub const CLIENT_MAX_QR_REFS: usize = 16;
+
+/// Longest QR ref accepted, in bytes.
+pub const CLIENT_MAX_QR_REF_LEN: usize = 256;
+
+/// A `companion_finish` that got no pair-success within this is written off (60 s,
+/// oxidezap/whatsapp-rust wacore/src/pair_code.rs).
+pub const CLIENT_PAIR_CODE_FINISH_TIMEOUT_MS: u64 = 60_000;
+
+/// A pairing code older than this is no longer answered (about 180 s, WhatsApp Web).
+pub const CLIENT_PAIR_CODE_LIFETIME_MS: u64 = 180_000;
+
+/// Most `primary_hello` notifications answered per code (WhatsApp Web: 3).
+pub const CLIENT_PAIR_CODE_MAX_HELLOS: u32 = 3;
+
+/// A server prekey count below this triggers an upload (all references: 5).
+pub const CLIENT_PREKEY_MIN_COUNT: u32 = 5;
+
+/// One-time prekeys uploaded when the server has none, and per refill (812 as in all three
+/// references' first upload).
+pub const CLIENT_PREKEY_UPLOAD_COUNT: u32 = 812;
+
+/// Most IQs awaiting an answer at once; a further one fails at once.
+pub const CLIENT_MAX_PENDING_IQS: usize = 256;
+
+/// Most outputs queued between two drains before the client refuses to queue more work
+/// (protects against a host that never polls).
+pub const CLIENT_MAX_QUEUED_OUTPUTS: usize = 65_536;
+
+/// Capacity an empty output queue or receive buffer keeps after use; anything larger is
+/// released, so an idle client holds no large buffer.
+pub const CLIENT_IDLE_BUFFER_CAPACITY: usize = 1024;

@@ -3,7 +3,7 @@
 // runs a handshake against walink-sim's responder. Bytes travel as hex.
 import { serve, hex, unhex } from './rpc.mjs'
 import { makeNoiseHandler } from 'baileys/lib/Utils/noise-handler.js'
-import { generateLoginNode } from 'baileys/lib/Utils/validate-connection.js'
+import { configureSuccessfulPairing, generateLoginNode, generateRegistrationNode } from 'baileys/lib/Utils/validate-connection.js'
 import { NOISE_WA_HEADER, WA_CERT_DETAILS } from 'baileys/lib/Defaults/index.js'
 import { encodeBinaryNode } from 'baileys/lib/WABinary/index.js'
 import { proto } from 'baileys/WAProto/index.js'
@@ -76,6 +76,31 @@ serve({
   login_payload: ({ jid }) => {
     const config = { version: [2, 3000, 1023223821], browser: ['Ubuntu', 'Chrome', '22.04'], countryCode: 'US', syncFullHistory: false }
     return hex(proto.ClientPayload.encode(generateLoginNode(jid, config)).finish())
+  },
+  // Baileys' registration ClientPayload (a device that is not paired yet) with the given keys,
+  // serialized. `browser` as Baileys' config tuple, e.g. ["Ubuntu", "Chrome", "22.04"].
+  registration_payload: ({ registration_id, identity_public, spk_id, spk_public, spk_signature, browser }) => {
+    const config = { version: [2, 3000, 1023223821], browser, countryCode: 'US', syncFullHistory: false }
+    const creds = {
+      registrationId: registration_id,
+      signedIdentityKey: { public: unhex(identity_public) },
+      signedPreKey: { keyId: spk_id, keyPair: { public: unhex(spk_public) }, signature: unhex(spk_signature) },
+    }
+    return hex(proto.ClientPayload.encode(generateRegistrationNode(creds, config)).finish())
+  },
+  // Baileys' companion handling of a pair-success stanza (as returned by `receive`): its
+  // reply node, or the error it throws.
+  pair_success: ({ stanza, adv_secret, identity_private, identity_public }) => {
+    try {
+      const { reply } = configureSuccessfulPairing(jsonToNode(stanza), {
+        advSecretKey: unhex(adv_secret).toString('base64'),
+        signedIdentityKey: { private: unhex(identity_private), public: unhex(identity_public) },
+        signalIdentities: [],
+      })
+      return { reply: nodeToJson(reply) }
+    } catch (error) {
+      return { error: error.message }
+    }
   },
   // whatsapp-rust's Noise (whatsapp-rust-bridge NoiseSession, compiled to wasm) as a second
   // client: it returns the decrypted certificate chain without checking it, the ClientFinish

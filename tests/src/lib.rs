@@ -3,3 +3,4 @@
 
 pub mod noise_server;
 pub mod oracle;
+pub mod sim;

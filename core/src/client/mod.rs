@@ -1,1 +1,680 @@
 //! The `Client` state machine that ties every protocol layer together.
+//!
+//! One `Client` is one linked device. The host drives it with the eight calls of the driver
+//! contract (see the crate docs) plus [`Client::handle_loaded`] for records loaded on demand.
+//! This file only dispatches: each input goes to the sub-machine that owns it, which works on
+//! a [`context::Context`] and the one output queue:
+//!
+//! - `connection`: header, Noise handshake, transport frames;
+//! - `state` / `backoff`: the lifecycle, its reasons, the reconnect schedule;
+//! - `pairing`: QR refs, `companion_reg_refresh`, pairing codes, pair-success;
+//! - `login`: `<success>`/`<failure>`, the post-login round trip, prekeys, `<ib>`;
+//! - `keepalive`, `iq`: pings, pending IQs with deadlines;
+//! - `device`: own keys and identity, persisted;
+//! - `messaging`: messages, receipts, retries (the msg module).
+//!
+//! The lifecycle, its reasons, timers and what a host must do are in `docs/client.md`.
+
+mod backoff;
+mod command;
+mod config;
+mod connection;
+mod context;
+mod device;
+mod event;
+mod iq;
+mod keepalive;
+mod login;
+pub mod messaging;
+mod output;
+mod pairing;
+mod rng;
+mod stanza;
+mod state;
+
+pub use command::{Command, CommandError, CommandId, CommandOutput};
+pub use config::Config;
+pub use event::{Event, OfflinePreview, PairingMode, State, StateReason};
+pub use messaging::{DecryptFailure, IncomingMessage, Receipt};
+pub use output::{CloseReason, LoadId, Output, ProtocolError};
+
+use crate::binary::{Jid, Node};
+use crate::store::{Batch, Change, Record, RestoreError, Space};
+
+use connection::Connection;
+use context::{Context, LoadTag, Loads, Requests};
+use device::Device;
+use iq::{IqError, IqResult, IqTag, Iqs};
+use keepalive::Keepalive;
+use login::{Login, LoginProgress};
+use messaging::Messaging;
+use output::Outputs;
+use pairing::Pairing;
+use rng::Rng;
+use state::{AfterClose, Lifecycle};
+
+/// Unix milliseconds.
+pub type Timestamp = u64;
+
+/// One linked device of one WhatsApp account, as a sans-IO state machine.
+#[derive(Debug)]
+pub struct Client {
+    config: Config,
+    rng: Rng,
+    out: Outputs,
+    device: Device,
+    conn: Connection,
+    iqs: Iqs,
+    loads: Loads,
+    requests: Requests,
+    lifecycle: Lifecycle,
+    backoff: backoff::Backoff,
+    keepalive: Keepalive,
+    pairing: Pairing,
+    login: Login,
+    messaging: Messaging,
+    /// When a backoff delay ends.
+    reconnect_at: Option<Timestamp>,
+    next_command: u64,
+    /// The latest `now` seen; time never runs backwards inside the client.
+    now: Timestamp,
+}
+
+/// Borrows the shared parts of `$client` as a `Context` and the queue, leaving the named
+/// sub-machines free.
+macro_rules! split {
+    ($client:ident, $now:expr) => {
+        (
+            Context {
+                now: $now,
+                config: &$client.config,
+                device: &mut $client.device,
+                rng: &mut $client.rng,
+                conn: &mut $client.conn,
+                iqs: &mut $client.iqs,
+                loads: &mut $client.loads,
+                requests: &mut $client.requests,
+                connected: matches!($client.lifecycle.state(), State::Connected),
+            },
+            &mut $client.out,
+        )
+    };
+}
+
+impl Client {
+    /// A client for the device stored in `records`, or a new device when there are none (its
+    /// records are the first output). The records are those of the spaces loaded at start
+    /// ([`Space::loaded_at_start`]); records of other spaces may be given too and are handed
+    /// to the module that owns them. The first outputs start a connection.
+    pub fn new(config: Config, records: Vec<Record>) -> Result<Client, RestoreError> {
+        let mut rng = match config.rng_seed {
+            Some(seed) => Rng::from_seed(seed),
+            None => Rng::from_os().ok_or(RestoreError::NoRandomness)?,
+        };
+        let mut seen: Vec<(Space, &str)> =
+            records.iter().map(|r| (r.space, r.key.as_str())).collect();
+        seen.sort_unstable();
+        if let Some(pair) = seen.windows(2).find(|w| w.first() == w.get(1)) {
+            let (space, key) = pair.first().copied().unwrap_or((Space::Device, ""));
+            return Err(RestoreError::Duplicate {
+                space,
+                key: key.to_owned(),
+            });
+        }
+        drop(seen);
+        let mut out = Outputs::default();
+        let device_record = records.iter().find(|r| r.space == Space::Device);
+        let device = match device_record {
+            Some(record) => {
+                let signed: Vec<&Record> = records
+                    .iter()
+                    .filter(|r| r.space == Space::SignedPreKey)
+                    .collect();
+                Device::restore(record, &signed)?
+            }
+            None if records.is_empty() => {
+                let (device, batch) = Device::generate(&mut rng);
+                out.persist(batch);
+                device
+            }
+            None => return Err(RestoreError::MissingDevice),
+        };
+        for record in records.iter().filter(|r| r.space == Space::PreKey) {
+            crate::store::decode_pre_key(record)?;
+        }
+        for record in records.iter().filter(|r| r.space == Space::Identity) {
+            crate::store::decode_identity(record)?;
+        }
+        let others: Vec<Record> = records
+            .into_iter()
+            .filter(|r| !matches!(r.space, Space::Device | Space::SignedPreKey | Space::PreKey))
+            .collect();
+        let messaging = Messaging::restore(others)?;
+        let mut client = Client {
+            config,
+            rng,
+            out,
+            device,
+            conn: Connection::default(),
+            iqs: Iqs::default(),
+            loads: Loads::default(),
+            requests: Requests::default(),
+            lifecycle: Lifecycle::default(),
+            backoff: backoff::Backoff::default(),
+            keepalive: Keepalive::default(),
+            pairing: Pairing::default(),
+            login: Login::default(),
+            messaging,
+            reconnect_at: None,
+            next_command: 0,
+            now: 0,
+        };
+        client.start_connection(None, StateReason::Started);
+        Ok(client)
+    }
+
+    /// The current lifecycle state.
+    pub fn state(&self) -> &State {
+        self.lifecycle.state()
+    }
+
+    /// Own phone-number device JID, once paired.
+    pub fn jid(&self) -> Option<&Jid> {
+        self.device.jid()
+    }
+
+    /// Own LID device JID, once known.
+    pub fn lid(&self) -> Option<&Jid> {
+        self.device.lid()
+    }
+
+    /// The host opened the socket asked for by `Output::Connect`.
+    pub fn handle_connected(&mut self, now: Timestamp) {
+        let now = self.clock(now);
+        if !self.conn.is_opening() {
+            return;
+        }
+        self.iqs.reset_prefix(&mut self.rng);
+        let result =
+            self.conn
+                .handle_connected(&self.device, &self.config, &mut self.rng, &mut self.out);
+        match result {
+            Ok(()) => {
+                self.lifecycle
+                    .set(State::Handshaking, StateReason::SocketOpened, &mut self.out)
+            }
+            Err(error) => self.close(now, CloseReason::Protocol(error), true),
+        }
+    }
+
+    /// Bytes arrived on the socket (any chunking).
+    pub fn handle_bytes(&mut self, now: Timestamp, bytes: &[u8]) {
+        let now = self.clock(now);
+        if !self.conn.is_active() || self.conn.is_opening() {
+            return;
+        }
+        self.conn.push(bytes);
+        loop {
+            let next = self
+                .conn
+                .next_node(now, &self.device, &self.config, &mut self.out);
+            match next {
+                Ok(Some(node)) => {
+                    self.conn.clear_deadline();
+                    self.dispatch(now, node);
+                    self.apply_requests(now);
+                    if !self.conn.is_open() {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    self.close(now, CloseReason::Protocol(error), true);
+                    break;
+                }
+            }
+        }
+    }
+
+    /// The socket closed (or could not be opened) for `reason` (usually `Network`).
+    pub fn handle_closed(&mut self, now: Timestamp, reason: CloseReason) {
+        let now = self.clock(now);
+        if self.conn.is_active() {
+            self.close(now, reason, false);
+        }
+    }
+
+    /// A timer fired; spurious or late calls are harmless.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        let now = self.clock(now);
+        if self.reconnect_at.is_some_and(|at| now >= at) {
+            self.reconnect_at = None;
+            self.start_connection(Some(now), StateReason::BackoffElapsed);
+        }
+        if self.conn.deadline().is_some_and(|d| now >= d) {
+            self.close(now, CloseReason::ConnectTimeout, true);
+        }
+        for tag in self.iqs.take_expired(now) {
+            self.route_iq(now, tag, Err(IqError::TimedOut));
+        }
+        self.apply_requests(now);
+        {
+            let (mut ctx, out) = split!(self, now);
+            self.keepalive.handle_timeout(&mut ctx, out);
+        }
+        {
+            let (mut ctx, out) = split!(self, now);
+            self.pairing.handle_timeout(&mut ctx, out);
+        }
+        self.apply_requests(now);
+        {
+            let (mut ctx, out) = split!(self, now);
+            self.messaging.handle_timeout(now, &mut ctx, out);
+        }
+        self.apply_requests(now);
+    }
+
+    /// Starts `command`; it ends in exactly one `Event::CommandDone` with the returned id.
+    pub fn command(&mut self, now: Timestamp, command: Command) -> CommandId {
+        let now = self.clock(now);
+        self.next_command += 1;
+        let id = CommandId(self.next_command);
+        match command {
+            Command::PairWithCode { phone } => {
+                let expected = !self.lifecycle.is_resting();
+                let mut state = None;
+                let (mut ctx, out) = split!(self, now);
+                self.pairing
+                    .command_pair_code(id, &phone, expected, &mut ctx, out, &mut state);
+                self.apply_state(state);
+            }
+            Command::Connect => {
+                let result = if self.lifecycle.is_resting()
+                    || matches!(self.lifecycle.state(), State::Reconnecting { .. })
+                {
+                    if matches!(self.lifecycle.state(), State::LoggedOut) {
+                        let (device, batch) = Device::generate(&mut self.rng);
+                        self.device = device;
+                        self.out.persist(batch);
+                    }
+                    self.backoff.reset();
+                    self.reconnect_at = None;
+                    self.start_connection(Some(now), StateReason::ConnectRequested);
+                    Ok(CommandOutput::None)
+                } else {
+                    Err(CommandError::InvalidState)
+                };
+                self.out.event(Event::CommandDone { id, result });
+            }
+            Command::Disconnect => {
+                self.reconnect_at = None;
+                if self.conn.is_active() {
+                    self.close(now, CloseReason::Local, true);
+                }
+                self.pairing.cancel_parked(&mut self.out);
+                if !matches!(
+                    self.lifecycle.state(),
+                    State::LoggedOut | State::Replaced | State::ClientOutdated
+                ) {
+                    self.lifecycle.set(
+                        State::Disconnected,
+                        StateReason::DisconnectRequested,
+                        &mut self.out,
+                    );
+                }
+                self.out.event(Event::CommandDone {
+                    id,
+                    result: Ok(CommandOutput::None),
+                });
+            }
+            Command::Logout => self.logout(now, id),
+            other => {
+                let (mut ctx, out) = split!(self, now);
+                self.messaging.send(now, id, other, &mut ctx, out);
+            }
+        }
+        self.apply_requests(now);
+        id
+    }
+
+    /// The records asked for by `Output::Load { id, .. }` (those that exist).
+    pub fn handle_loaded(&mut self, now: Timestamp, id: LoadId, records: Vec<Record>) {
+        let now = self.clock(now);
+        let Some(tag) = self.loads.take(id) else {
+            return;
+        };
+        match tag {
+            LoadTag::Messaging(tag) => {
+                let (mut ctx, out) = split!(self, now);
+                self.messaging
+                    .handle_loaded(now, tag, records, &mut ctx, out);
+            }
+        }
+        self.apply_requests(now);
+    }
+
+    /// The next output, in order; `None` when there is nothing to do.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop()
+    }
+
+    /// When `handle_timeout` is next needed.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        [
+            self.reconnect_at,
+            self.conn.deadline(),
+            self.iqs.next_deadline(),
+            self.keepalive.poll_timeout(),
+            self.pairing.poll_timeout(),
+            self.messaging.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Clamps `now` so that time never runs backwards.
+    fn clock(&mut self, now: Timestamp) -> Timestamp {
+        self.now = self.now.max(now);
+        self.conn.arm(self.now, self.config.connect_timeout_ms);
+        self.now
+    }
+
+    /// Routes one received node by tag, type and xmlns.
+    fn dispatch(&mut self, now: Timestamp, node: Node) {
+        let from_server = node
+            .attr_jid("from")
+            .is_some_and(|from| from == Jid::server_jid());
+        match node.tag.as_ref() {
+            "iq" => self.dispatch_iq(now, node, from_server),
+            "success" => {
+                let (mut ctx, out) = split!(self, now);
+                let progress = self.login.handle_success(&node, &mut ctx, out);
+                self.login_progress(now, progress);
+            }
+            "failure" => self.requests.close = Some(Login::failure_reason(&node)),
+            "stream:error" => {
+                let code = node.attr_str("code").and_then(|c| c.parse().ok());
+                let conflict = node
+                    .child("conflict")
+                    .map(|c| c.attr_str("type").unwrap_or_default().to_owned());
+                self.requests.close = Some(CloseReason::StreamError { code, conflict });
+            }
+            "xmlstreamend" => self.requests.close = Some(CloseReason::ServerClosed),
+            "ib" => {
+                let (mut ctx, out) = split!(self, now);
+                self.login.handle_ib(&node, &mut ctx, out);
+            }
+            "message" => {
+                let (mut ctx, out) = split!(self, now);
+                self.messaging.handle_message(now, node, &mut ctx, out);
+            }
+            "receipt" => {
+                let (mut ctx, out) = split!(self, now);
+                if node.attr_str("type") == Some("retry") {
+                    self.messaging.handle_retry(now, node, &mut ctx, out);
+                } else {
+                    self.messaging.handle_receipt(now, node, &mut ctx, out);
+                }
+            }
+            "ack" => {
+                let (mut ctx, out) = split!(self, now);
+                self.messaging.handle_ack(now, node, &mut ctx, out);
+            }
+            "notification" => self.dispatch_notification(now, node, from_server),
+            "call" => {
+                let (mut ctx, out) = split!(self, now);
+                ctx.ack(&node, out);
+            }
+            _ => {}
+        }
+    }
+
+    fn dispatch_iq(&mut self, now: Timestamp, node: Node, from_server: bool) {
+        if let Some((tag, result)) = self.iqs.take_answer(&node) {
+            return self.route_iq(now, tag, result);
+        }
+        let kind = node.attr_str("type").unwrap_or_default();
+        let (mut ctx, out) = split!(self, now);
+        match kind {
+            "get" if node.attr_str("xmlns") == Some("urn:xmpp:ping") => {
+                let _ = ctx.send(&keepalive::pong(&node), out);
+            }
+            "set" if from_server && node.children().len() == 1 => {
+                match node.children().first().map(|c| c.tag.as_ref()) {
+                    Some("pair-device") => {
+                        let mut state = None;
+                        self.pairing
+                            .handle_pair_device(&node, &mut ctx, out, &mut state);
+                        if state.is_some() {
+                            self.keepalive.start(&mut ctx);
+                        }
+                        self.apply_state(state);
+                    }
+                    Some("pair-success") => {
+                        self.pairing.handle_pair_success(&node, &mut ctx, out);
+                    }
+                    _ => {
+                        let _ =
+                            ctx.send(&iq::error_for(&node, 501, "feature-not-implemented"), out);
+                    }
+                }
+            }
+            "get" | "set" => {
+                let _ = ctx.send(&iq::error_for(&node, 501, "feature-not-implemented"), out);
+            }
+            _ => {}
+        }
+    }
+
+    fn dispatch_notification(&mut self, now: Timestamp, node: Node, from_server: bool) {
+        let (mut ctx, out) = split!(self, now);
+        match node.attr_str("type").unwrap_or_default() {
+            "encrypt" => self
+                .messaging
+                .handle_notification_encrypt(now, node, &mut ctx, out),
+            "companion_reg_refresh" if from_server => {
+                self.pairing.handle_reg_refresh(&node, &mut ctx, out);
+            }
+            "link_code_companion_reg" => self.pairing.handle_link_code(&node, &mut ctx, out),
+            _ => self.messaging.handle_notification(now, node, &mut ctx, out),
+        }
+    }
+
+    /// Gives an IQ answer (or its failure) to the tag's owner.
+    fn route_iq(&mut self, now: Timestamp, tag: IqTag, result: IqResult) {
+        match tag {
+            IqTag::Ping => {
+                if matches!(result, Err(IqError::TimedOut)) {
+                    self.requests.close = Some(CloseReason::KeepaliveTimeout);
+                }
+            }
+            IqTag::PreKeyCount | IqTag::PreKeyUpload | IqTag::Active | IqTag::DirtyClean => {
+                let (mut ctx, out) = split!(self, now);
+                let progress = self.login.handle_iq(&tag, result, &mut ctx, out);
+                self.login_progress(now, progress);
+            }
+            IqTag::PairCodeHello(_) | IqTag::PairCodeFinish => {
+                let mut state = None;
+                let (mut ctx, out) = split!(self, now);
+                self.pairing
+                    .handle_iq(&tag, result, &mut ctx, out, &mut state);
+                self.apply_state(state);
+            }
+            IqTag::Logout(command) => {
+                // Whatever the answer, the device forgets itself.
+                self.out.event(Event::CommandDone {
+                    id: command,
+                    result: Ok(CommandOutput::None),
+                });
+                if self.conn.is_active() {
+                    self.requests.close = Some(CloseReason::LoggedOut);
+                } else {
+                    self.enter_logged_out(StateReason::LogoutRequested);
+                }
+            }
+            IqTag::Messaging(tag) => {
+                let (mut ctx, out) = split!(self, now);
+                self.messaging
+                    .handle_iq_result(now, tag, result, &mut ctx, out);
+            }
+        }
+    }
+
+    fn login_progress(&mut self, now: Timestamp, progress: LoginProgress) {
+        match progress {
+            LoginProgress::Nothing => {}
+            LoginProgress::Accepted => {
+                self.lifecycle
+                    .set(State::LoggingIn, StateReason::LoginAccepted, &mut self.out);
+                let (mut ctx, _) = split!(self, now);
+                self.keepalive.start(&mut ctx);
+            }
+            LoginProgress::Done => {
+                self.backoff.connected(now);
+                self.lifecycle
+                    .set(State::Connected, StateReason::PostLoginDone, &mut self.out);
+                let (mut ctx, out) = split!(self, now);
+                self.messaging.handle_connected(now, &mut ctx, out);
+            }
+        }
+    }
+
+    fn apply_state(&mut self, state: Option<(State, StateReason)>) {
+        if let Some((state, reason)) = state {
+            self.lifecycle.set(state, reason, &mut self.out);
+        }
+    }
+
+    /// Carries out what sub-machines asked for.
+    fn apply_requests(&mut self, now: Timestamp) {
+        if core::mem::take(&mut self.requests.refill_prekeys) {
+            let (mut ctx, out) = split!(self, now);
+            login::upload_prekeys(&mut ctx, out);
+        }
+        if let Some(reason) = self.requests.close.take()
+            && self.conn.is_active()
+        {
+            let tell_host = !matches!(reason, CloseReason::Network);
+            self.close(now, reason, tell_host);
+        }
+    }
+
+    /// Starts a connection attempt (`now` is `None` before the first input).
+    fn start_connection(&mut self, now: Option<Timestamp>, reason: StateReason) {
+        self.lifecycle.set(State::Connecting, reason, &mut self.out);
+        self.conn
+            .open(now, self.config.connect_timeout_ms, &mut self.out);
+    }
+
+    /// Ends the connection for `reason` (telling the host to close the socket when it does not
+    /// know yet), fails what depended on it, and decides what comes next.
+    fn close(&mut self, now: Timestamp, reason: CloseReason, tell_host: bool) {
+        if tell_host {
+            self.out.push(Output::Close(reason.clone()));
+        }
+        self.conn.close();
+        self.keepalive.stop();
+        self.login.reset();
+        self.pairing.reset();
+        self.requests.close = None;
+        for tag in self.iqs.take_all() {
+            self.route_iq(now, tag, Err(IqError::Disconnected));
+        }
+        // A Logout answered by the disconnect asked for LoggedOut itself.
+        let reason = match self.requests.close.take() {
+            Some(CloseReason::LoggedOut) => CloseReason::LoggedOut,
+            _ => reason,
+        };
+        self.messaging.handle_disconnected(now, &mut self.out);
+        self.backoff.disconnected(now, &self.config);
+        let closed = StateReason::Closed(reason.clone());
+        match state::after_close(&reason, &self.config) {
+            AfterClose::ReconnectNow => {
+                let why = if matches!(
+                    reason,
+                    CloseReason::StreamError {
+                        code: Some(515),
+                        ..
+                    }
+                ) {
+                    StateReason::RestartRequired
+                } else {
+                    closed
+                };
+                self.start_connection(Some(now), why);
+            }
+            AfterClose::Backoff { extra_steps } => {
+                let (attempt, delay) = self.backoff.next(extra_steps, &self.config, &mut self.rng);
+                let at = now.saturating_add(delay);
+                self.reconnect_at = Some(at);
+                self.lifecycle
+                    .set(State::Reconnecting { attempt, at }, closed, &mut self.out);
+            }
+            AfterClose::LoggedOut => self.enter_logged_out(closed),
+            AfterClose::Replaced => {
+                self.pairing.cancel_parked(&mut self.out);
+                self.lifecycle.set(State::Replaced, closed, &mut self.out);
+            }
+            AfterClose::Outdated => {
+                self.pairing.cancel_parked(&mut self.out);
+                self.lifecycle
+                    .set(State::ClientOutdated, closed, &mut self.out);
+            }
+            AfterClose::Rest => {
+                self.pairing.cancel_parked(&mut self.out);
+                self.lifecycle
+                    .set(State::Disconnected, closed, &mut self.out);
+            }
+        }
+    }
+
+    /// The device is gone: delete every record, end in `LoggedOut`.
+    fn enter_logged_out(&mut self, reason: StateReason) {
+        self.reconnect_at = None;
+        self.pairing.cancel_parked(&mut self.out);
+        self.out.persist(Batch {
+            changes: vec![Change::DeleteAll],
+        });
+        self.lifecycle.set(State::LoggedOut, reason, &mut self.out);
+    }
+
+    /// `Command::Logout`: tell the server (when connected and paired), then forget the device.
+    fn logout(&mut self, now: Timestamp, id: CommandId) {
+        if matches!(self.lifecycle.state(), State::LoggedOut) {
+            self.out.event(Event::CommandDone {
+                id,
+                result: Err(CommandError::NotPaired),
+            });
+            return;
+        }
+        let own = self.device.jid().cloned();
+        if let Some(own) = own.filter(|_| self.conn.is_open()) {
+            let request = iq::iq(
+                "set",
+                "md",
+                vec![
+                    Node::new("remove-companion-device")
+                        .attr("jid", own)
+                        .attr("reason", "user_initiated"),
+                ],
+            );
+            let (mut ctx, out) = split!(self, now);
+            if ctx.send_iq(request, IqTag::Logout(id), None, out).is_ok() {
+                return;
+            }
+        }
+        if self.conn.is_active() {
+            self.close(now, CloseReason::LoggedOut, true);
+        } else {
+            self.enter_logged_out(StateReason::LogoutRequested);
+        }
+        self.out.event(Event::CommandDone {
+            id,
+            result: Ok(CommandOutput::None),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests;

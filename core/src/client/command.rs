@@ -1,0 +1,114 @@
+//! What the application asks of the client. Every command ends in exactly one
+//! `Event::CommandDone`.
+
+/// Names a command and its `Event::CommandDone`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CommandId(pub u64);
+
+/// A request from the application.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Pair with a phone number: resolves with the 8-character code the server accepted.
+    /// `phone` is the international number (country code first; `+`, spaces, dashes, dots and
+    /// parentheses are ignored). Issued before the connection can take it, it waits.
+    PairWithCode {
+        /// The phone number of the account to link to.
+        phone: String,
+    },
+    /// Send a text message to a user or group (phone-number or LID JID).
+    SendText {
+        /// The recipient's JID.
+        to: String,
+        /// The text.
+        text: String,
+    },
+    /// Send an encoded `wa.Message` protobuf.
+    SendMessage {
+        /// The recipient's JID.
+        to: String,
+        /// The encoded message.
+        message: Vec<u8>,
+    },
+    /// Mark messages as read.
+    MarkRead {
+        /// The chat.
+        chat: String,
+        /// The sender, in a group.
+        sender: Option<String>,
+        /// The message ids.
+        ids: Vec<String>,
+    },
+    /// Start connecting again from `Disconnected`, `LoggedOut` (with a new device),
+    /// `Replaced` or `ClientOutdated`.
+    Connect,
+    /// Close the connection and stay disconnected.
+    Disconnect,
+    /// Unlink this device from the account and delete its records.
+    Logout,
+}
+
+/// What a successful command produced.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandOutput {
+    /// Nothing beyond success.
+    None,
+    /// The pairing code the server accepted.
+    PairingCode(String),
+    /// A message was sent (the server acknowledged it) with this id.
+    MessageSent {
+        /// The message id.
+        id: String,
+    },
+}
+
+/// Why a command failed.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// The phone number is not an international number of 7 to 15 digits.
+    #[error("invalid phone number")]
+    InvalidPhoneNumber,
+    /// The device is already paired.
+    #[error("already paired")]
+    AlreadyPaired,
+    /// The device is not paired yet.
+    #[error("not paired")]
+    NotPaired,
+    /// A pairing code is already outstanding on this connection (one code per connection).
+    #[error("a pairing code is already outstanding")]
+    PairingCodeOutstanding,
+    /// The client's platform cannot pair by code (only the six browsers can).
+    #[error("this platform cannot pair by code")]
+    UnsupportedPlatform,
+    /// The command needs a connection and there is none (or it ended meanwhile).
+    #[error("not connected")]
+    NotConnected,
+    /// The server refused the request with this error.
+    #[error("rejected by the server: {code} {text}")]
+    Rejected {
+        /// The `<error code>`.
+        code: u16,
+        /// The `<error text>`.
+        text: String,
+    },
+    /// The server rate-limited the request (429).
+    #[error("rate limited")]
+    RateLimited {
+        /// How long the server asked to wait, when it said.
+        retry_after_ms: Option<u64>,
+    },
+    /// No answer came in time.
+    #[error("timed out")]
+    TimedOut,
+    /// The JID is not a user or group address.
+    #[error("invalid address")]
+    InvalidAddress,
+    /// The message could not be encoded or is too large.
+    #[error("invalid message")]
+    InvalidMessage,
+    /// The command cannot run in the current state (e.g. `Connect` while connected).
+    #[error("not possible in the current state")]
+    InvalidState,
+}

@@ -1,0 +1,251 @@
+//! Messaging: sending and receiving end-to-end encrypted messages, receipts, retries, device
+//! lists, prekey bundles, sender keys and the LID mapping.
+//!
+//! `client/mod.rs` routes to this module through the call sites below and nothing else; each
+//! takes the shared [`Context`] (device, connection, IQs, loads, generator) and the client's
+//! one output queue. Answers to IQs sent with `IqTag::Messaging(tag)` come back to
+//! [`Messaging::handle_iq_result`]; records asked for with `LoadTag::Messaging(tag)` come back to
+//! [`Messaging::handle_loaded`].
+//!
+//! This first version does only what the protocol requires of a client that cannot message
+//! yet: every incoming message, receipt and notification stanza is acknowledged (otherwise
+//! the server redelivers it and finally ends the stream), a message that cannot be decrypted
+//! is reported as [`DecryptFailure`], and sending fails with a typed error.
+
+use crate::binary::{Jid, Node};
+use crate::store::{Record, RestoreError};
+
+use super::Timestamp;
+use super::command::{Command, CommandError, CommandId};
+use super::context::Context;
+use super::event::Event;
+use super::iq::IqResult;
+use super::output::Outputs;
+
+/// A message received and decrypted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncomingMessage {
+    /// The message id.
+    pub id: String,
+    /// The chat: the sender for a 1:1 message, the group for a group message.
+    pub chat: Jid,
+    /// The sending device.
+    pub sender: Jid,
+    /// Server timestamp, Unix seconds.
+    pub timestamp: u64,
+    /// The decoded `wa.Message` protobuf, encoded.
+    pub message: Vec<u8>,
+    /// The text, for text messages.
+    pub text: Option<String>,
+}
+
+/// A receipt for messages this account sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// The chat.
+    pub chat: Jid,
+    /// The device that sent the receipt.
+    pub sender: Jid,
+    /// `delivery`, `read`, `played`, ... (the `type` attribute; `delivery` when absent).
+    pub kind: String,
+    /// The message ids.
+    pub ids: Vec<String>,
+    /// Server timestamp, Unix seconds.
+    pub timestamp: u64,
+}
+
+/// A message that could not be decrypted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecryptFailure {
+    /// The message id.
+    pub id: String,
+    /// The chat.
+    pub chat: Jid,
+    /// The sending device, when known.
+    pub sender: Option<Jid>,
+    /// Why, in words (never key material).
+    pub reason: String,
+}
+
+/// Tags of the messaging module's IQs (see `IqTag::Messaging`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessagingIq {}
+
+/// Tags of the messaging module's loads (see `LoadTag::Messaging`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessagingLoad {}
+
+/// The messaging state of one client.
+#[derive(Debug, Default)]
+pub struct Messaging {}
+
+impl Messaging {
+    /// Restores from the records the host passed to `Client::new` that belong to messaging
+    /// (every space other than the device and its own prekeys).
+    pub(crate) fn restore(records: Vec<Record>) -> Result<Messaging, RestoreError> {
+        drop(records);
+        Ok(Messaging {})
+    }
+
+    /// A `<message>` stanza.
+    pub(crate) fn handle_message(
+        &mut self,
+        _now: Timestamp,
+        node: Node,
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
+    ) {
+        ctx.ack(&node, out);
+        if node.child("enc").is_some() {
+            out.event(Event::DecryptFailed(DecryptFailure {
+                id: node.attr_str("id").unwrap_or_default().to_owned(),
+                chat: node.attr_jid("from").unwrap_or_default(),
+                sender: node
+                    .attr_jid("participant")
+                    .or_else(|| node.attr_jid("from")),
+                reason: "decryption not available".to_owned(),
+            }));
+        }
+    }
+
+    /// A `<receipt>` stanza other than a retry request.
+    pub(crate) fn handle_receipt(
+        &mut self,
+        _now: Timestamp,
+        node: Node,
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
+    ) {
+        ctx.ack(&node, out);
+    }
+
+    /// A `<receipt type="retry">`: a peer asks for a message again.
+    pub(crate) fn handle_retry(
+        &mut self,
+        _now: Timestamp,
+        node: Node,
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
+    ) {
+        ctx.ack(&node, out);
+    }
+
+    /// An `<ack>` from the server for a stanza this client sent.
+    pub(crate) fn handle_ack(
+        &mut self,
+        _now: Timestamp,
+        _node: Node,
+        _ctx: &mut Context<'_>,
+        _out: &mut Outputs,
+    ) {
+    }
+
+    /// `<notification type="encrypt">`: the server's prekey count is low (`<count value>`), or
+    /// a contact's identity changed (`<identity/>`).
+    pub(crate) fn handle_notification_encrypt(
+        &mut self,
+        _now: Timestamp,
+        node: Node,
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
+    ) {
+        ctx.ack(&node, out);
+        let from_server = node
+            .attr_jid("from")
+            .is_some_and(|from| from == Jid::server_jid());
+        let low = node
+            .child("count")
+            .and_then(|count| count.attr_str("value"))
+            .and_then(|value| value.parse::<u32>().ok())
+            .is_some_and(|value| value < crate::limits::CLIENT_PREKEY_MIN_COUNT);
+        if from_server && low {
+            ctx.refill_prekeys();
+        }
+    }
+
+    /// Any other `<notification>` (devices, groups, ...).
+    pub(crate) fn handle_notification(
+        &mut self,
+        _now: Timestamp,
+        node: Node,
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
+    ) {
+        ctx.ack(&node, out);
+    }
+
+    /// A messaging command (`SendText`, `SendMessage`, `MarkRead`). Ends in exactly one
+    /// `Event::CommandDone` for `id`, now or later.
+    pub(crate) fn send(
+        &mut self,
+        _now: Timestamp,
+        id: CommandId,
+        command: Command,
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
+    ) {
+        let error = match command {
+            Command::SendText { .. } | Command::SendMessage { .. } | Command::MarkRead { .. }
+                if !ctx.is_connected() =>
+            {
+                CommandError::NotConnected
+            }
+            _ => CommandError::InvalidState,
+        };
+        out.event(Event::CommandDone {
+            id,
+            result: Err(error),
+        });
+    }
+
+    /// The answer to an IQ sent with `IqTag::Messaging(tag)`.
+    pub(crate) fn handle_iq_result(
+        &mut self,
+        _now: Timestamp,
+        tag: MessagingIq,
+        _result: IqResult,
+        _ctx: &mut Context<'_>,
+        _out: &mut Outputs,
+    ) {
+        match tag {}
+    }
+
+    /// The records of a load started with `LoadTag::Messaging(tag)`.
+    pub(crate) fn handle_loaded(
+        &mut self,
+        _now: Timestamp,
+        tag: MessagingLoad,
+        _records: Vec<Record>,
+        _ctx: &mut Context<'_>,
+        _out: &mut Outputs,
+    ) {
+        match tag {}
+    }
+
+    /// The client reached `State::Connected` (after every login).
+    pub(crate) fn handle_connected(
+        &mut self,
+        _now: Timestamp,
+        _ctx: &mut Context<'_>,
+        _out: &mut Outputs,
+    ) {
+    }
+
+    /// The connection ended (IQs of this module were already answered with
+    /// `IqError::Disconnected`).
+    pub(crate) fn handle_disconnected(&mut self, _now: Timestamp, _out: &mut Outputs) {}
+
+    /// A timer of this module may be due.
+    pub(crate) fn handle_timeout(
+        &mut self,
+        _now: Timestamp,
+        _ctx: &mut Context<'_>,
+        _out: &mut Outputs,
+    ) {
+    }
+
+    /// When this module next needs `handle_timeout`.
+    pub(crate) fn poll_timeout(&self) -> Option<Timestamp> {
+        None
+    }
+}

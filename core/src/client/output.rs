@@ -1,0 +1,142 @@
+//! What the client asks of its host, and the one ordered queue it is collected in.
+
+use std::collections::VecDeque;
+
+use crate::binary::DecodeError;
+use crate::frame::FrameError;
+use crate::noise::{HandshakeError, TransportError};
+use crate::store::{Batch, RecordKey};
+
+use super::event::Event;
+
+/// One thing for the host to do. Drain them with `Client::poll_output`, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Open the socket (`wss://web.whatsapp.com/ws/chat`, binary messages), then call
+    /// `handle_connected`, or `handle_closed(CloseReason::Network)` if it cannot be opened.
+    Connect,
+    /// Apply these changes atomically (await them, for asynchronous stores) before carrying
+    /// out any later output.
+    Persist(Batch),
+    /// Read these records (after applying every earlier `Persist`) and hand the ones that
+    /// exist to `Client::handle_loaded` with the same id. Missing keys are simply left out.
+    Load {
+        /// Names the answer.
+        id: LoadId,
+        /// The records wanted.
+        keys: Vec<RecordKey>,
+    },
+    /// Write these bytes to the socket: one complete frame (3-byte length + payload); the
+    /// first frame of a connection also carries the connection header `"WA" 06 03`.
+    Transmit(Vec<u8>),
+    /// Something for the application.
+    Event(Event),
+    /// Close the socket. The client already knows why; do not call `handle_closed` for it.
+    Close(CloseReason),
+}
+
+/// Names one `Output::Load` and its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LoadId(pub u64);
+
+/// Why a connection ended: given by the host to `handle_closed`, or by the client in
+/// `Output::Close`.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The socket failed, could not be opened, or the peer closed it.
+    Network,
+    /// The host or a `Command::Disconnect` closed it.
+    Local,
+    /// The server ended the stream with `<stream:error>`.
+    StreamError {
+        /// The `code` attribute (515, 401, 503, ...), when present.
+        code: Option<u16>,
+        /// The `type` of a `<conflict>` child (`"replaced"`, `"device_removed"`), when present.
+        conflict: Option<String>,
+    },
+    /// The server refused the login with `<failure reason="N">`.
+    Failure {
+        /// The reason code (401, 403, 405, 503, ...).
+        reason: u16,
+    },
+    /// The server sent `xmlstreamend`.
+    ServerClosed,
+    /// The peer broke the protocol; the connection cannot continue.
+    Protocol(ProtocolError),
+    /// The socket did not open or the handshake did not finish in time.
+    ConnectTimeout,
+    /// A keepalive ping got no answer in time: the socket is dead.
+    KeepaliveTimeout,
+    /// Every QR ref expired and no pairing code is outstanding.
+    QrRefsExhausted,
+    /// The device was logged out locally (`Command::Logout`).
+    LoggedOut,
+}
+
+/// How the peer broke the protocol.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    /// A frame could not be cut from the byte stream.
+    #[error("frame: {0}")]
+    Frame(#[from] FrameError),
+    /// The Noise handshake failed (including the certificate chain).
+    #[error("handshake: {0}")]
+    Handshake(#[from] HandshakeError),
+    /// A transport frame failed to decrypt or decode.
+    #[error("transport: {0}")]
+    Transport(#[from] TransportError),
+    /// A frame body is not a valid node.
+    #[error("node: {0}")]
+    Decode(#[from] DecodeError),
+    /// A node arrived that the current state cannot accept (its tag is given).
+    #[error("unexpected <{0}>")]
+    Unexpected(String),
+    /// The server's `pair-device` or `pair-success` is malformed.
+    #[error("malformed pairing stanza")]
+    MalformedPairing,
+    /// The device's own keys could not build a ClientPayload.
+    #[error("own keys cannot build a client payload")]
+    BadOwnKeys,
+}
+
+/// The one ordered queue of a client. Sub-machines push; the host drains.
+#[derive(Debug, Default)]
+pub(crate) struct Outputs {
+    queue: VecDeque<Output>,
+}
+
+impl Outputs {
+    /// Appends an output.
+    pub(crate) fn push(&mut self, output: Output) {
+        self.queue.push_back(output);
+    }
+
+    /// Appends an event.
+    pub(crate) fn event(&mut self, event: Event) {
+        self.push(Output::Event(event));
+    }
+
+    /// Appends a batch, unless it is empty.
+    pub(crate) fn persist(&mut self, batch: Batch) {
+        if !batch.is_empty() {
+            self.push(Output::Persist(batch));
+        }
+    }
+
+    /// The next output, releasing the queue's memory once it runs dry.
+    pub(crate) fn pop(&mut self) -> Option<Output> {
+        let next = self.queue.pop_front();
+        if next.is_none() && self.queue.capacity() > 16 {
+            self.queue = VecDeque::new();
+        }
+        next
+    }
+
+    /// Outputs waiting.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.queue.len()
+    }
+}

@@ -1,0 +1,657 @@
+//! The simulated primary phone of an account: it owns the account's identity key, reads the QR
+//! a companion shows, types the pairing code a companion shows, and signs the companion's
+//! device identity (transport notes §4.4, §5.3-5.4, from the primary's side).
+//!
+//! The primary side is written here from the protocol description, not from walink's client:
+//! the QR is parsed field by field, the ADV identity is built and signed here, and the link-code
+//! key bundle is opened here. Only the primitives (XEdDSA, the pairing-code key derivation and
+//! the AES-CTR wrapping) come from walink-core, and the tests check them against Baileys.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use aes_gcm::Aes256Gcm;
+use aes_gcm::aead::{Aead, KeyInit};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use hkdf::Hkdf;
+use hmac::{Hmac, Mac};
+use prost::Message as _;
+use sha2::Sha256;
+use walink_core::pair::code::{PairingCode, unwrap_ephemeral_key, wrap_ephemeral_key};
+use walink_core::proto::wa;
+use walink_core::signal::{
+    IdentityKeyPair, KeyPair as SignalKeyPair, PreKeyBundle, PreKeyId, PreKeySource, PrivateKey,
+    SessionRecord, SignedPreKeyId, pad, unpad, xeddsa,
+};
+use x25519_dalek::{PublicKey, StaticSecret};
+
+use super::account::{PreKey, SignedPreKey};
+use super::rng::SimRng;
+
+/// The prefix WhatsApp Web puts in front of the five QR fields (optional when scanning).
+pub const QR_PREFIX: &str = "https://wa.me/settings/linked_devices#";
+/// One-time prekeys the phone publishes for other devices to start sessions with it.
+pub const PHONE_PREKEYS: u32 = 50;
+/// Prefix of the account signature (E2EE accounts).
+const ACCOUNT_SIGNATURE_PREFIX: [u8; 2] = [6, 0];
+/// Prefix of the device signature.
+const DEVICE_SIGNATURE_PREFIX: [u8; 2] = [6, 1];
+/// Prefix of the account signature over a device list's key indexes.
+const KEY_INDEX_LIST_PREFIX: [u8; 2] = [6, 2];
+/// HKDF info of the key-bundle encryption key.
+const BUNDLE_INFO: &[u8] = b"link_code_pairing_key_bundle_encryption_key";
+/// HKDF info of the adv secret.
+const ADV_SECRET_INFO: &[u8] = b"adv_secret";
+
+/// Why the phone refused a QR, a code or a companion's answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PhoneError {
+    /// The QR text is not five comma-separated fields with 32-byte base64 keys.
+    #[error("malformed QR: {0}")]
+    MalformedQr(&'static str),
+    /// The QR's client type is unknown or `0` (the server refuses unknown clients).
+    #[error("unknown client type {0:?}")]
+    BadClientType(char),
+    /// The code typed is not eight characters of the pairing-code alphabet.
+    #[error("invalid pairing code")]
+    InvalidCode,
+    /// A wrapped ephemeral key or key bundle does not have its fixed length.
+    #[error("malformed {0}")]
+    Malformed(&'static str),
+    /// The companion's key bundle did not decrypt (the code typed was wrong).
+    #[error("key bundle does not decrypt")]
+    BundleDecrypt,
+    /// The key bundle names other identity keys than the ones registered.
+    #[error("key bundle names the wrong identity keys")]
+    BundleIdentityMismatch,
+    /// A peer's public key is of small order.
+    #[error("weak public key")]
+    WeakKey,
+    /// Signal encryption or decryption failed.
+    #[error("signal: {0}")]
+    Signal(String),
+    /// `companion_finish` arrived with no `primary_hello` sent for this pairing.
+    #[error("no code pairing in progress")]
+    NoLinkInProgress,
+}
+
+/// The five fields of a scanned QR.
+#[derive(Clone, PartialEq, Eq)]
+pub struct QrScan {
+    /// The `<ref>` the QR was built from.
+    pub reference: String,
+    /// The companion's Noise static public key.
+    pub noise_public: [u8; 32],
+    /// The companion's identity public key.
+    pub identity_public: [u8; 32],
+    /// The adv secret that keys the pair-success HMAC.
+    pub adv_secret: [u8; 32],
+    /// The client-type character.
+    pub client_type: char,
+}
+
+impl fmt::Debug for QrScan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QrScan")
+            .field("reference", &self.reference)
+            .field("client_type", &self.client_type)
+            .finish_non_exhaustive()
+    }
+}
+
+impl QrScan {
+    /// Reads a QR payload: `[prefix]ref,b64(noise),b64(identity),b64(adv),type` (standard
+    /// padded base64, 32-byte keys, one client-type character `1`-`9` or `a`-`f`).
+    pub fn parse(text: &str) -> Result<QrScan, PhoneError> {
+        let body = text.strip_prefix(QR_PREFIX).unwrap_or(text);
+        let fields: Vec<&str> = body.split(',').collect();
+        let [reference, noise, identity, adv, client_type] = fields.as_slice() else {
+            return Err(PhoneError::MalformedQr("expected five fields"));
+        };
+        if reference.is_empty() {
+            return Err(PhoneError::MalformedQr("empty ref"));
+        }
+        let key = |field: &str, what: &'static str| -> Result<[u8; 32], PhoneError> {
+            STANDARD
+                .decode(field)
+                .ok()
+                .and_then(|bytes| <[u8; 32]>::try_from(bytes.as_slice()).ok())
+                .ok_or(PhoneError::MalformedQr(what))
+        };
+        let mut chars = client_type.chars();
+        let (Some(kind), None) = (chars.next(), chars.next()) else {
+            return Err(PhoneError::MalformedQr("client type is not one character"));
+        };
+        if !matches!(kind, '1'..='9' | 'a'..='f') {
+            return Err(PhoneError::BadClientType(kind));
+        }
+        Ok(QrScan {
+            reference: (*reference).to_owned(),
+            noise_public: key(noise, "noise key")?,
+            identity_public: key(identity, "identity key")?,
+            adv_secret: key(adv, "adv secret")?,
+            client_type: kind,
+        })
+    }
+}
+
+/// The QR client-type character a companion with this `DeviceProps.platformType` shows
+/// (transport notes §4.2): CHROME 1 → `1`, EDGE 6 → `2`, FIREFOX 2 → `3`, IE 3 → `4`, OPERA 4
+/// → `5`, SAFARI 5 → `6`, DESKTOP 7 → `7`, UWP 21 → `8`, anything else `9`.
+pub fn client_type_of_platform(platform_type: i32) -> char {
+    match platform_type {
+        1 => '1',
+        6 => '2',
+        2 => '3',
+        3 => '4',
+        4 => '5',
+        5 => '6',
+        7 => '7',
+        21 => '8',
+        _ => '9',
+    }
+}
+
+/// What the phone sends in `primary_hello`.
+#[derive(Clone, Debug)]
+pub struct PrimaryHello {
+    /// `link_code_pairing_wrapped_primary_ephemeral_pub`: salt ‖ iv ‖ AES-CTR ciphertext.
+    pub wrapped_primary_ephemeral: [u8; 80],
+    /// `primary_identity_pub`.
+    pub primary_identity: [u8; 32],
+}
+
+/// The phone's half of a link-code pairing between `primary_hello` and `companion_finish`.
+struct LinkState {
+    ephemeral: StaticSecret,
+    companion_ephemeral: [u8; 32],
+}
+
+/// The signed device identity the phone issues for a new companion.
+#[derive(Clone, Debug)]
+pub struct IssuedIdentity {
+    /// The `<device-identity>` content of pair-success: an encoded
+    /// `ADVSignedDeviceIdentityHMAC`.
+    pub container: Vec<u8>,
+    /// The encoded `ADVDeviceIdentity` the phone signed.
+    pub details: Vec<u8>,
+    /// The key index assigned.
+    pub key_index: u32,
+}
+
+/// A message the phone received and decrypted (or failed to).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PhoneMessage {
+    /// The message id.
+    pub id: String,
+    /// The sending device's JID.
+    pub from: String,
+    /// The chat: the sender's account, or for a message from an own companion, its
+    /// destination.
+    pub chat: String,
+    /// The text (`conversation` or `extendedTextMessage.text`), if the message decrypted and
+    /// carried text.
+    pub text: Option<String>,
+    /// Why decryption failed, if it did.
+    pub error: Option<String>,
+    /// Server time, Unix seconds.
+    pub timestamp: u64,
+}
+
+/// The phone's own Signal keys, as walink-core's Signal code looks them up.
+struct PhoneKeys<'a> {
+    phone: &'a Phone,
+}
+
+impl PreKeySource for PhoneKeys<'_> {
+    fn signed_pre_key(&self, id: SignedPreKeyId) -> Option<SignalKeyPair> {
+        (id.0 == self.phone.signed_prekey.id).then(|| {
+            SignalKeyPair::from_private(PrivateKey::from_bytes(
+                self.phone.signed_prekey_private.to_bytes(),
+            ))
+        })
+    }
+
+    fn pre_key(&self, id: PreKeyId) -> Option<SignalKeyPair> {
+        self.phone
+            .prekeys
+            .get(&id.0)
+            .map(|secret| SignalKeyPair::from_private(PrivateKey::from_bytes(secret.to_bytes())))
+    }
+}
+
+/// The simulated primary phone.
+pub struct Phone {
+    sessions: BTreeMap<String, SessionRecord>,
+    inbox: Vec<PhoneMessage>,
+    identity: StaticSecret,
+    identity_public: [u8; 32],
+    registration_id: u32,
+    signed_prekey: SignedPreKey,
+    signed_prekey_private: StaticSecret,
+    prekeys: BTreeMap<u32, StaticSecret>,
+    rng: SimRng,
+    link: Option<LinkState>,
+}
+
+impl fmt::Debug for Phone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Phone")
+            .field("identity_public", &self.identity_public)
+            .field("registration_id", &self.registration_id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn dh(private: &StaticSecret, public: &[u8; 32]) -> Result<[u8; 32], PhoneError> {
+    let shared = private.diffie_hellman(&PublicKey::from(*public));
+    if shared.was_contributory() {
+        Ok(shared.to_bytes())
+    } else {
+        Err(PhoneError::WeakKey)
+    }
+}
+
+impl Phone {
+    /// A phone with keys drawn from `seed`: identity, registration id, signed prekey and
+    /// [`PHONE_PREKEYS`] one-time prekeys.
+    pub fn new(seed: [u8; 32]) -> Phone {
+        let mut rng = SimRng::new(seed);
+        let identity = StaticSecret::from(rng.bytes::<32>());
+        let identity_public = PublicKey::from(&identity).to_bytes();
+        let registration_id = (rng.next_u32() & 0x3fff).max(1);
+        let signed_prekey_private = StaticSecret::from(rng.bytes::<32>());
+        let signed_public = PublicKey::from(&signed_prekey_private).to_bytes();
+        let mut message = [5u8; 33];
+        message[1..].copy_from_slice(&signed_public);
+        let signature = xeddsa::sign(&identity.to_bytes(), &message, &rng.bytes());
+        let prekeys = (1..=PHONE_PREKEYS)
+            .map(|id| (id, StaticSecret::from(rng.bytes::<32>())))
+            .collect();
+        Phone {
+            identity,
+            identity_public,
+            registration_id,
+            signed_prekey: SignedPreKey {
+                id: 1,
+                public: signed_public,
+                signature,
+            },
+            signed_prekey_private,
+            prekeys,
+            rng,
+            link: None,
+            sessions: BTreeMap::new(),
+            inbox: Vec::new(),
+        }
+    }
+
+    fn signal_identity(&self) -> IdentityKeyPair {
+        IdentityKeyPair::from_private(PrivateKey::from_bytes(self.identity.to_bytes()))
+    }
+
+    /// Whether the phone has a Signal session with `address` (a device JID in text form).
+    pub fn has_session(&self, address: &str) -> bool {
+        self.sessions
+            .get(address)
+            .is_some_and(SessionRecord::has_current_session)
+    }
+
+    /// Starts a session with `address` from its prekey bundle (X3DH as the initiator).
+    pub fn start_session(
+        &mut self,
+        address: &str,
+        bundle: &PreKeyBundle,
+    ) -> Result<(), PhoneError> {
+        let identity = self.signal_identity();
+        let mut record = SessionRecord::new();
+        record
+            .process_bundle(bundle, &identity, self.registration_id, &mut self.rng)
+            .map_err(|error| PhoneError::Signal(error.to_string()))?;
+        self.sessions.insert(address.to_owned(), record);
+        Ok(())
+    }
+
+    /// Encrypts a `wa.Message` for `address`: padded, then Signal-encrypted. Returns the
+    /// `<enc type>` and the ciphertext.
+    pub fn encrypt(
+        &mut self,
+        address: &str,
+        message: &wa::Message,
+    ) -> Result<(&'static str, Vec<u8>), PhoneError> {
+        let padded = pad(&message.encode_to_vec(), &mut self.rng);
+        let record = self
+            .sessions
+            .get_mut(address)
+            .ok_or_else(|| PhoneError::Signal(format!("no session with {address}")))?;
+        let ciphertext = record
+            .encrypt(&padded)
+            .map_err(|error| PhoneError::Signal(error.to_string()))?;
+        Ok((ciphertext.enc_type(), ciphertext.serialize().to_vec()))
+    }
+
+    /// Decrypts one `<enc>` from `address` and records the message in the inbox.
+    pub fn receive(
+        &mut self,
+        id: &str,
+        address: &str,
+        enc_type: &str,
+        ciphertext: &[u8],
+        timestamp: u64,
+    ) -> &PhoneMessage {
+        let result = self.decrypt(address, enc_type, ciphertext);
+        let sender_chat = address
+            .split_once('@')
+            .map(|(user, server)| {
+                let user = user.split(':').next().unwrap_or(user);
+                format!("{user}@{server}")
+            })
+            .unwrap_or_else(|| address.to_owned());
+        let message = match result {
+            Ok(message) => {
+                let (chat, inner) = match &message.device_sent_message {
+                    Some(sent) => (
+                        sent.destination_jid.clone().unwrap_or(sender_chat),
+                        sent.message.as_deref().cloned().unwrap_or_default(),
+                    ),
+                    None => (sender_chat, message),
+                };
+                let text = inner.conversation.clone().or_else(|| {
+                    inner
+                        .extended_text_message
+                        .as_ref()
+                        .and_then(|m| m.text.clone())
+                });
+                PhoneMessage {
+                    id: id.to_owned(),
+                    from: address.to_owned(),
+                    chat,
+                    text,
+                    error: None,
+                    timestamp,
+                }
+            }
+            Err(error) => PhoneMessage {
+                id: id.to_owned(),
+                from: address.to_owned(),
+                chat: sender_chat,
+                text: None,
+                error: Some(error.to_string()),
+                timestamp,
+            },
+        };
+        self.inbox.push(message);
+        let index = self.inbox.len() - 1;
+        &self.inbox[index]
+    }
+
+    fn decrypt(
+        &mut self,
+        address: &str,
+        enc_type: &str,
+        ciphertext: &[u8],
+    ) -> Result<wa::Message, PhoneError> {
+        let identity = self.signal_identity();
+        let mut record = self.sessions.get(address).cloned().unwrap_or_default();
+        let plaintext = match enc_type {
+            "pkmsg" => {
+                let keys = PhoneKeys { phone: self };
+                let mut rng = self.rng.clone();
+                let done = record
+                    .decrypt_pre_key_message(
+                        ciphertext,
+                        &identity,
+                        self.registration_id,
+                        &keys,
+                        &mut rng,
+                    )
+                    .map_err(|error| PhoneError::Signal(error.to_string()))?;
+                self.rng = rng;
+                if let Some(used) = done.consumed_pre_key {
+                    self.prekeys.remove(&used.0);
+                }
+                done.plaintext
+            }
+            "msg" => record
+                .decrypt_message(ciphertext, &mut self.rng)
+                .map_err(|error| PhoneError::Signal(error.to_string()))?,
+            other => return Err(PhoneError::Signal(format!("unsupported enc type {other}"))),
+        };
+        self.sessions.insert(address.to_owned(), record);
+        let unpadded = unpad(&plaintext).map_err(|error| PhoneError::Signal(error.to_string()))?;
+        wa::Message::decode(unpadded).map_err(|_| PhoneError::Malformed("wa.Message"))
+    }
+
+    /// Every message the phone received, in arrival order.
+    pub fn inbox(&self) -> &[PhoneMessage] {
+        &self.inbox
+    }
+
+    /// The account's identity public key (the ADV `accountSignatureKey`).
+    pub fn identity_public(&self) -> [u8; 32] {
+        self.identity_public
+    }
+
+    /// The phone's Signal registration id.
+    pub fn registration_id(&self) -> u32 {
+        self.registration_id
+    }
+
+    /// The phone's signed prekey.
+    pub fn signed_prekey(&self) -> &SignedPreKey {
+        &self.signed_prekey
+    }
+
+    /// The phone's one-time prekeys (public halves), as the server publishes them.
+    pub fn prekeys(&self) -> Vec<PreKey> {
+        self.prekeys
+            .iter()
+            .map(|(&id, secret)| PreKey {
+                id,
+                public: PublicKey::from(secret).to_bytes(),
+            })
+            .collect()
+    }
+
+    /// The signed prekey's private half, for the phone's own Signal sessions.
+    pub fn signed_prekey_private(&self) -> [u8; 32] {
+        self.signed_prekey_private.to_bytes()
+    }
+
+    /// Builds and signs the device identity of a new companion with identity key
+    /// `companion_identity` (transport notes §4.4, from the phone's side):
+    /// `ADVDeviceIdentity {rawId, timestamp, keyIndex}`, the account signature over
+    /// `06 00 ‖ details ‖ companion identity`, and the HMAC-SHA256 under `adv_secret` over the
+    /// encoded `ADVSignedDeviceIdentity`.
+    pub fn issue_identity(
+        &mut self,
+        companion_identity: &[u8; 32],
+        adv_secret: &[u8; 32],
+        raw_id: u32,
+        key_index: u32,
+        timestamp_s: u64,
+    ) -> IssuedIdentity {
+        let details = wa::AdvDeviceIdentity {
+            raw_id: Some(raw_id),
+            timestamp: Some(timestamp_s),
+            key_index: Some(key_index),
+            account_type: None,
+            device_type: None,
+        }
+        .encode_to_vec();
+        let message = [&ACCOUNT_SIGNATURE_PREFIX[..], &details, companion_identity].concat();
+        let signature = xeddsa::sign(&self.identity.to_bytes(), &message, &self.rng.bytes());
+        let signed = wa::AdvSignedDeviceIdentity {
+            details: Some(details.clone()),
+            account_signature_key: Some(self.identity_public.to_vec()),
+            account_signature: Some(signature.to_vec()),
+            device_signature: None,
+        }
+        .encode_to_vec();
+        let hmac = hmac_sha256(adv_secret, &signed).unwrap_or_default();
+        let container = wa::AdvSignedDeviceIdentityHmac {
+            details: Some(signed),
+            hmac: Some(hmac.to_vec()),
+            account_type: None,
+        }
+        .encode_to_vec();
+        IssuedIdentity {
+            container,
+            details,
+            key_index,
+        }
+    }
+
+    /// Checks the companion's `pair-device-sign` content: an `ADVSignedDeviceIdentity` with the
+    /// issued `details`, no account key, and a device signature by `companion_identity` over
+    /// `06 01 ‖ details ‖ companion identity ‖ account key`.
+    pub fn check_device_signature(
+        &self,
+        reply: &[u8],
+        issued_details: &[u8],
+        companion_identity: &[u8; 32],
+    ) -> bool {
+        let Ok(signed) = wa::AdvSignedDeviceIdentity::decode(reply) else {
+            return false;
+        };
+        if signed.details.as_deref() != Some(issued_details) {
+            return false;
+        }
+        if signed
+            .account_signature_key
+            .as_ref()
+            .is_some_and(|key| !key.is_empty())
+        {
+            return false;
+        }
+        let Some(signature) = signed
+            .device_signature
+            .as_deref()
+            .and_then(|sig| <[u8; 64]>::try_from(sig).ok())
+        else {
+            return false;
+        };
+        let message = [
+            &DEVICE_SIGNATURE_PREFIX[..],
+            issued_details,
+            companion_identity,
+            &self.identity_public,
+        ]
+        .concat();
+        xeddsa::verify(companion_identity, &message, &signature)
+    }
+
+    /// The user types `code`: the phone opens the companion's wrapped ephemeral key with it,
+    /// makes its own link ephemeral key and wraps it under the same code (transport notes
+    /// §5.3). A wrong code yields a wrong companion key, which only the bundle check reveals.
+    pub fn primary_hello(
+        &mut self,
+        code: &str,
+        companion_wrapped: &[u8],
+    ) -> Result<PrimaryHello, PhoneError> {
+        let code = PairingCode::parse(code).map_err(|_| PhoneError::InvalidCode)?;
+        let companion_ephemeral = unwrap_ephemeral_key(&code, companion_wrapped)
+            .map_err(|_| PhoneError::Malformed("wrapped companion ephemeral key"))?;
+        let ephemeral = StaticSecret::from(self.rng.bytes::<32>());
+        let public = PublicKey::from(&ephemeral).to_bytes();
+        let salt = self.rng.bytes::<32>();
+        let iv = self.rng.bytes::<16>();
+        let wrapped_primary_ephemeral = wrap_ephemeral_key(&code, &public, &salt, &iv);
+        self.link = Some(LinkState {
+            ephemeral,
+            companion_ephemeral,
+        });
+        Ok(PrimaryHello {
+            wrapped_primary_ephemeral,
+            primary_identity: self.identity_public,
+        })
+    }
+
+    /// Opens `companion_finish`'s key bundle (transport notes §5.4 from the primary's side):
+    /// `bundle_key = HKDF(X25519(own link key, companion link key), salt, info)`, AES-GCM open,
+    /// check `companion identity ‖ own identity ‖ adv random`, then the adv secret
+    /// `HKDF(ephemeral shared ‖ X25519(own identity, companion identity) ‖ adv random,
+    /// "adv_secret")`. The link state is consumed.
+    pub fn open_key_bundle(
+        &mut self,
+        bundle: &[u8],
+        companion_identity: &[u8; 32],
+    ) -> Result<[u8; 32], PhoneError> {
+        let link = self.link.take().ok_or(PhoneError::NoLinkInProgress)?;
+        if bundle.len() != 156 {
+            return Err(PhoneError::Malformed("key bundle"));
+        }
+        let (salt, rest) = bundle.split_at(32);
+        let (nonce, sealed) = rest.split_at(12);
+        let shared = dh(&link.ephemeral, &link.companion_ephemeral)?;
+        let mut key = [0u8; 32];
+        Hkdf::<Sha256>::new(Some(salt), &shared)
+            .expand(BUNDLE_INFO, &mut key)
+            .map_err(|_| PhoneError::Malformed("bundle key"))?;
+        let nonce: [u8; 12] = nonce
+            .try_into()
+            .map_err(|_| PhoneError::Malformed("nonce"))?;
+        let plain = Aes256Gcm::new(&key.into())
+            .decrypt(&nonce.into(), sealed)
+            .map_err(|_| PhoneError::BundleDecrypt)?;
+        if plain.len() != 96
+            || plain[..32] != companion_identity[..]
+            || plain[32..64] != self.identity_public[..]
+        {
+            return Err(PhoneError::BundleIdentityMismatch);
+        }
+        let identity_shared = dh(&self.identity, companion_identity)?;
+        let ikm = [&shared[..], &identity_shared, &plain[64..96]].concat();
+        let mut adv_secret = [0u8; 32];
+        Hkdf::<Sha256>::new(None, &ikm)
+            .expand(ADV_SECRET_INFO, &mut adv_secret)
+            .map_err(|_| PhoneError::Malformed("adv secret"))?;
+        Ok(adv_secret)
+    }
+
+    /// Signs an `ADVKeyIndexList` (prefix `06 02`) for the device list. The XEdDSA nonce is
+    /// derived from the key and the message, so the same list gives the same signature.
+    pub fn sign_key_index_list(&self, details: &[u8]) -> [u8; 64] {
+        use sha2::Digest;
+        let message = [&KEY_INDEX_LIST_PREFIX[..], details].concat();
+        let private = self.identity.to_bytes();
+        let first: [u8; 32] = Sha256::new()
+            .chain_update(private)
+            .chain_update(&message)
+            .finalize()
+            .into();
+        let second: [u8; 32] = Sha256::new()
+            .chain_update(first)
+            .chain_update(private)
+            .finalize()
+            .into();
+        let mut random = [0u8; 64];
+        random[..32].copy_from_slice(&first);
+        random[32..].copy_from_slice(&second);
+        xeddsa::sign(&private, &message, &random)
+    }
+
+    /// Whether a code pairing is waiting for `companion_finish`.
+    pub fn link_in_progress(&self) -> bool {
+        self.link.is_some()
+    }
+
+    /// The phone's identity private key, for its own Signal sessions.
+    pub fn identity_private(&self) -> [u8; 32] {
+        self.identity.to_bytes()
+    }
+
+    /// The private half of one-time prekey `id`.
+    pub fn prekey_private(&self, id: u32) -> Option<[u8; 32]> {
+        self.prekeys.get(&id).map(StaticSecret::to_bytes)
+    }
+}
+
+/// HMAC-SHA256 under a 32-byte key (HMAC takes keys of any length, so keying cannot fail;
+/// `None` would only mean a broken HMAC implementation).
+fn hmac_sha256(key: &[u8; 32], data: &[u8]) -> Option<[u8; 32]> {
+    let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(key).ok()?;
+    mac.update(data);
+    Some(mac.finalize().into_bytes().into())
+}
