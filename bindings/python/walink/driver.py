@@ -272,7 +272,7 @@ class Driver:
                 if result.is_ok():
                     future.set_result(result.output)
                 else:
-                    code = type(result.error).__name__.lower()  # NOT_CONNECTED -> not_connected
+                    code = type(result.error).__name__.rsplit(".", 1)[-1].lower()  # CommandError.NOT_CONNECTED -> not_connected
                     future.set_exception(DriverError(code, f"command failed: {result.error}", result.error))
         if event.is_state():
             self.state = event.state

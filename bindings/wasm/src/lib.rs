@@ -8,6 +8,10 @@
 
 use std::cell::RefCell;
 
+mod client;
+
+pub use client::Client;
+
 use walink_core::binary::{DecodeError, tape};
 use wasm_bindgen::prelude::*;
 
