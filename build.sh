@@ -293,6 +293,16 @@ test_npm() {
   npm test --prefix npm
 }
 
+# walink-sim's mock-server, for the npm tests that pair against it over a real websocket (they
+# skip when it is not built).
+build_mock_server() {
+  if [ -f tests/src/bin/mock-server.rs ]; then
+    cargo build -p walink-sim --bin mock-server
+  else
+    echo "no mock-server in this checkout: its tests skip"
+  fi
+}
+
 test_python() {
   "$VENV/bin/python" -m pytest bindings/python/tests
 }
@@ -327,6 +337,7 @@ run_tests() {
   step "cargo test" test_cargo
   step "demo" demo
   step "wasm build" build_wasm
+  step "mock-server" build_mock_server
   step "npm test" test_npm
   step "walink-ffi release cdylib" build_ffi_release
   step "uniffi bindings" generate_bindings
