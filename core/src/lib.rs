@@ -25,6 +25,8 @@
 //!   the next output is carried out. A ratchet step is therefore stored before the ciphertext that
 //!   used it leaves. If applying fails, the host drops the client and rebuilds it from its store:
 //!   the same path as a crash.
+//! - An `Output::Load` is answered exactly once, with `handle_loaded` and the records that
+//!   exist, read after every earlier `Persist` was applied.
 //! - `now` is wall-clock milliseconds; a step backwards is clamped. Randomness comes from the
 //!   client's own CSPRNG, seeded from the operating system or, in tests, from the configuration.
 #![forbid(unsafe_code)]

@@ -325,3 +325,64 @@ fn keepalive_pings_keep_an_idle_connection_up() {
         Some(conn)
     );
 }
+
+/// Under drops at any byte, re-chunking, latency, server restarts and host crashes, a paired
+/// client always comes back to `Connected` as the same device, and every `Connected` follows
+/// a `LoggingIn` of the same connection.
+#[test]
+fn hostile_networks_always_end_connected() {
+    let seeds = 64;
+    let (mut crashes, mut faults) = (0, 0);
+    for seed in 0..seeds {
+        let mut world = World::new(1000 + seed, T0, Faults::hostile());
+        world.server.create_account(PHONE, "Alice").unwrap();
+        let client = world.add_client(config());
+        // Pair: scan whichever QR is current until it works.
+        let mut deadline = T0;
+        while world.clients[client].client.jid().is_none() {
+            deadline += 30_000;
+            assert!(deadline < T0 + 3_600_000, "seed {seed}: never paired");
+            if world.client_state(client) == Some(&State::Disconnected) {
+                world.command(client, Command::Connect);
+            }
+            world.run_until(deadline, |w| !w.clients[client].qrs().is_empty());
+            if let Some(qr) = world.clients[client].qrs().last().cloned() {
+                let now = world.now;
+                let _ = world.server.phone_scan_qr(now, PHONE, &qr);
+                world.flush();
+            }
+            world.run_for(5_000);
+        }
+        let jid = world.clients[client].client.jid().cloned().unwrap();
+        world.run_for(10 * 60_000);
+        assert!(
+            world.run_until(world.now + 30 * 60_000, |w| connected(w, client)),
+            "seed {seed}: {:?}",
+            world.client_state(client)
+        );
+        assert_eq!(
+            world.clients[client].client.jid(),
+            Some(&jid),
+            "seed {seed}"
+        );
+        crashes += world.clients[client].crashes;
+        faults += world
+            .notes
+            .iter()
+            .filter(|n| matches!(n, walink_sim::sim::WorldNote::Fault(_)))
+            .count();
+        let mut previous = None;
+        for event in &world.clients[client].events {
+            if let Event::State { state, .. } = event {
+                if *state == State::Connected {
+                    assert_eq!(previous, Some(State::LoggingIn), "seed {seed}");
+                }
+                previous = Some(state.clone());
+            }
+        }
+    }
+    eprintln!(
+        "{seeds} hostile schedules ended connected ({faults} faults, {crashes} host crashes)"
+    );
+    assert!(crashes > 0 && faults > crashes as usize);
+}

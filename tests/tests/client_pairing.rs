@@ -346,3 +346,100 @@ fn companion_reg_refresh_renews_the_secret_and_the_new_qr_pairs() {
             == Some(&State::Connected))
     );
 }
+
+#[test]
+fn a_code_request_cut_by_a_network_loss_ends_not_connected() {
+    let mut world = world(7);
+    let client = world.add_client(config());
+    assert!(world.run_until(T0 + 10_000, |w| !w.clients[client].qrs().is_empty()));
+    let id = world
+        .command(
+            client,
+            Command::PairWithCode {
+                phone: PHONE.into(),
+            },
+        )
+        .unwrap();
+    // The companion_hello is on the wire; the link breaks before the answer.
+    world.drop_connection(client);
+    world.run_for(10);
+    assert_eq!(
+        command_result(&world, client, id),
+        Some(Err(CommandError::NotConnected))
+    );
+    let done = world.clients[client]
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::CommandDone { id: d, .. } if *d == id))
+        .count();
+    assert_eq!(done, 1);
+    assert!(world.clients[client].pairing_code().is_none());
+    // After the reconnect a new request works.
+    assert!(world.run_until(world.now + 30_000, |w| matches!(
+        w.client_state(client),
+        Some(State::AwaitingPairing { .. })
+    )));
+    let id = world
+        .command(
+            client,
+            Command::PairWithCode {
+                phone: PHONE.into(),
+            },
+        )
+        .unwrap();
+    assert!(world.run_until(world.now + 10_000, |w| {
+        command_result(w, client, id).is_some()
+    }));
+    assert!(matches!(
+        command_result(&world, client, id),
+        Some(Ok(CommandOutput::PairingCode(_)))
+    ));
+}
+
+#[test]
+fn an_unused_code_keeps_the_socket_only_until_it_expires() {
+    let mut world = world(8);
+    let client = world.add_client(config());
+    assert!(world.run_until(T0 + 10_000, |w| !w.clients[client].qrs().is_empty()));
+    let offered = world.now;
+    world.run_for(100_000);
+    let id = world
+        .command(
+            client,
+            Command::PairWithCode {
+                phone: PHONE.into(),
+            },
+        )
+        .unwrap();
+    assert!(world.run_until(world.now + 10_000, |w| {
+        command_result(w, client, id).is_some()
+    }));
+    let requested = world.now;
+    // The refs run out at 160 s; the code (made at ~100 s) holds the socket until 180 s later.
+    assert!(world.run_until(offered + 170_000, |w| {
+        w.clients[client]
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::QrRefsExhausted))
+    }));
+    assert!(matches!(
+        world.client_state(client),
+        Some(State::AwaitingPairing { .. })
+    ));
+    assert!(
+        world.run_until(requested + 200_000, |w| w.client_state(client)
+            == Some(&State::Disconnected))
+    );
+    assert!(
+        world.now >= requested + 180_000,
+        "{}",
+        world.now - requested
+    );
+    assert!(world.clients[client].events.iter().any(|e| matches!(
+        e,
+        Event::State {
+            state: State::Disconnected,
+            reason: StateReason::Closed(walink_core::client::CloseReason::QrRefsExhausted)
+        }
+    )));
+}

@@ -105,6 +105,13 @@ fn qr_pairing_then_restart_then_login() {
     assert!(net.server.account(USER).unwrap().devices.contains_key(&1));
 
     let conn = login(&mut net, &keys, device, 21);
+    let edge = net.take(conn, "ib");
+    assert!(
+        edge.child("edge_routing")
+            .unwrap()
+            .child("routing_info")
+            .is_some()
+    );
     let marker = net.take(conn, "ib");
     assert_eq!(
         marker.child("offline").unwrap().attr_str("count"),
@@ -593,6 +600,28 @@ fn prekeys_upload_count_fetch_and_device_lists() {
         Some("404")
     );
     assert_eq!(count(&mut net, a_conn), "2");
+    // Alice runs low: the server asks her for more, once until she uploads.
+    let low = net.take(a_conn, "notification");
+    assert_eq!(low.attr_str("type"), Some("encrypt"));
+    assert_eq!(low.child("count").unwrap().attr_str("value"), Some("2"));
+    net.send(
+        b_conn,
+        &iq(
+            "f2",
+            "get",
+            "encrypt",
+            vec![Node::new("key").children_from([
+                Node::new("user").attr("jid", Jid::device(USER, a, "s.whatsapp.net")),
+            ])],
+        ),
+    );
+    let _ = net.take(b_conn, "iq");
+    assert!(
+        net.probes[&a_conn]
+            .inbox
+            .iter()
+            .all(|n| n.tag != "notification")
+    );
 
     // usync: the phone and both companions, with their key indexes.
     net.send(
@@ -669,16 +698,46 @@ fn messages_route_to_devices_and_queue_offline() {
     let ack = net.take(a_conn, "ack");
     assert_eq!(ack.attr_str("class"), Some("message"));
     assert_eq!(ack.attr_str("id"), Some("M1"));
-    // Bob's phone is offline: the stanza waits in its queue.
-    let queued = &net.server.account("15550002222").unwrap().devices[&0].offline;
+    // Bob's phone takes it at once; [1, 2, 3] is no Signal message, so it records a failure
+    // (never a silent drop).
+    let inbox = net.server.phone_messages("15550002222").unwrap();
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox[0].id, "M1");
+    assert_eq!(
+        inbox[0].from,
+        Jid::device(USER, a, "s.whatsapp.net").to_string()
+    );
+    assert!(inbox[0].text.is_none() && inbox[0].error.is_some());
+
+    // A second companion of Alice is offline: a copy for it (own device) waits in its queue,
+    // with `recipient` naming the chat.
+    let other = Keys::new(60);
+    let b = pair_by_qr(&mut net, &other, 25);
+    let own = Jid::device(USER, b, "s.whatsapp.net");
+    net.send(
+        a_conn,
+        &Node::new("message")
+            .attr("id", "M2")
+            .attr("to", phone.clone())
+            .attr("type", "text")
+            .children_from([Node::new("participants").children_from([Node::new("to")
+                .attr("jid", own)
+                .children_from([Node::new("enc")
+                    .attr("v", "2")
+                    .attr("type", "msg")
+                    .bytes(vec![4, 5])])])]),
+    );
+    let _ = net.take(a_conn, "ack");
+    let queued = &net.server.account(USER).unwrap().devices[&b].offline;
     assert_eq!(queued.len(), 1);
     assert_eq!(
         queued[0].attr_jid("from"),
         Some(Jid::device(USER, a, "s.whatsapp.net"))
     );
+    assert_eq!(queued[0].attr_jid("recipient"), Some(phone.clone()));
     assert_eq!(
         queued[0].child("enc").unwrap().content_bytes(),
-        Some(&[1u8, 2, 3][..])
+        Some(&[4u8, 5][..])
     );
 
     // A replaced connection: the second login of the same device takes over.
@@ -901,4 +960,340 @@ fn refresh_notification_injected_login_failures_and_reissued_refs() {
     let (_, second) = refs(&mut net, conn);
     assert_eq!(second.len(), 6);
     assert!(first.iter().all(|r| !second.contains(r)));
+}
+
+/// Groups: create by IQ, metadata query, fan-out of a group message to every member device
+/// except the sender (its own `to` entries, then the skmsg), and group receipts.
+#[test]
+fn groups_create_query_fan_out_and_receipts() {
+    const BOB: &str = "15550002222";
+    let mut net = net_with_account(17);
+    net.server.create_account(BOB, "Bob").unwrap();
+    let alice = Keys::new(10);
+    let second = Keys::new(60);
+    let a = pair_by_qr(&mut net, &alice, 20);
+    let b = pair_by_qr(&mut net, &second, 22);
+    let a_conn = login(&mut net, &alice, a, 21);
+    let _ = net.take(a_conn, "ib");
+
+    net.send(
+        a_conn,
+        &iq(
+            "g1",
+            "set",
+            "w:g2",
+            vec![
+                Node::new("create")
+                    .attr("subject", "Friends")
+                    .children_from([
+                        Node::new("participant").attr("jid", Jid::new(BOB, "s.whatsapp.net"))
+                    ]),
+            ],
+        )
+        .attr("to", Jid::new("", "g.us")),
+    );
+    let created = net.take(a_conn, "iq");
+    let group_node = created.child("group").unwrap();
+    assert_eq!(group_node.attr_str("subject"), Some("Friends"));
+    let group = Jid::new(group_node.attr_str("id").unwrap(), "g.us");
+    let mut query = iq(
+        "g2",
+        "get",
+        "w:g2",
+        vec![Node::new("query").attr("request", "interactive")],
+    );
+    query.set_attr("to", group.clone());
+    net.send(a_conn, &query);
+    let info = net.take(a_conn, "iq");
+    let members: Vec<Jid> = info
+        .child("group")
+        .unwrap()
+        .children_by_tag("participant")
+        .map(|p| p.attr_jid("jid").unwrap())
+        .collect();
+    assert_eq!(
+        members,
+        vec![
+            Jid::new(USER, "s.whatsapp.net"),
+            Jid::new(BOB, "s.whatsapp.net")
+        ]
+    );
+
+    let own = Jid::device(USER, b, "s.whatsapp.net");
+    net.send(
+        a_conn,
+        &Node::new("message")
+            .attr("id", "G1")
+            .attr("to", group.clone())
+            .attr("type", "text")
+            .children_from([
+                Node::new("participants").children_from([Node::new("to")
+                    .attr("jid", own.clone())
+                    .children_from([Node::new("enc")
+                        .attr("v", "2")
+                        .attr("type", "pkmsg")
+                        .bytes(vec![7])])]),
+                Node::new("enc")
+                    .attr("v", "2")
+                    .attr("type", "skmsg")
+                    .bytes(vec![9, 9]),
+            ]),
+    );
+    assert_eq!(
+        net.take(a_conn, "ack").attr_jid("from"),
+        Some(group.clone())
+    );
+    // Alice's other companion: its distribution message, then the skmsg.
+    let queued = net.server.account(USER).unwrap().devices[&b].offline[0].clone();
+    assert_eq!(queued.attr_jid("from"), Some(group.clone()));
+    assert_eq!(
+        queued.attr_jid("participant"),
+        Some(Jid::device(USER, a, "s.whatsapp.net"))
+    );
+    let types: Vec<&str> = queued
+        .children_by_tag("enc")
+        .map(|e| e.attr_str("type").unwrap())
+        .collect();
+    assert_eq!(types, ["pkmsg", "skmsg"]);
+    // Bob's phone got the skmsg only, with no sender key: it records that it could not read
+    // it.
+    let inbox = net.server.phone_messages(BOB).unwrap();
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox[0].chat, group.to_string());
+    assert!(inbox[0].text.is_none() && inbox[0].error.is_some());
+
+    // The other companion logs in, reads the backlog and sends a group receipt.
+    let b_conn = login(&mut net, &second, b, 23);
+    let message = net.take(b_conn, "message");
+    assert_eq!(message.attr_str("offline"), Some("1"));
+    net.send(
+        b_conn,
+        &Node::new("receipt")
+            .attr("id", "G1")
+            .attr("to", group.clone())
+            .attr("participant", Jid::device(USER, a, "s.whatsapp.net")),
+    );
+    // Alice's own phone and Bob's phone answered with delivery receipts already; then the
+    // companion's.
+    let mut receipts = Vec::new();
+    while net.probes[&a_conn].inbox.iter().any(|n| n.tag == "receipt") {
+        receipts.push(net.take(a_conn, "receipt"));
+    }
+    let participants: Vec<Jid> = receipts
+        .iter()
+        .map(|r| {
+            assert_eq!(r.attr_jid("from"), Some(group.clone()));
+            r.attr_jid("participant").unwrap()
+        })
+        .collect();
+    assert_eq!(
+        participants,
+        vec![
+            Jid::new(USER, "s.whatsapp.net"),
+            Jid::new(BOB, "s.whatsapp.net"),
+            own
+        ]
+    );
+    assert!(
+        net.server.account(USER).unwrap().devices[&b]
+            .unacked
+            .is_empty()
+    );
+}
+
+/// The phone reads group messages: a companion distributes its sender key to the phone in a
+/// pkmsg (session from the phone's bundle, fetched through the server) and sends the text as
+/// a skmsg; the phone's inbox has the text, in the group's chat.
+#[test]
+fn the_phone_reads_a_sender_key_group_message() {
+    use prost::Message as _;
+    use walink_core::proto::wa;
+    use walink_core::signal::{
+        IdentityKey, IdentityKeyPair, PreKeyBundle, PreKeyId, PrivateKey, PublicKey,
+        SenderKeyRecord, SessionRecord, SignedPreKeyId, pad,
+    };
+    use walink_sim::sim::SimRng;
+
+    const BOB: &str = "15550002222";
+    let mut net = net_with_account(18);
+    net.server.create_account(BOB, "Bob").unwrap();
+    let alice = Keys::new(10);
+    let a = pair_by_qr(&mut net, &alice, 20);
+    let conn = login(&mut net, &alice, a, 21);
+    let group = net
+        .server
+        .create_group(net.now, USER, "Friends", &[BOB])
+        .unwrap();
+
+    // Bob's phone bundle, through the server.
+    let bob_phone = Jid::new(BOB, "s.whatsapp.net");
+    net.send(
+        conn,
+        &iq(
+            "f",
+            "get",
+            "encrypt",
+            vec![
+                Node::new("key").children_from([Node::new("user").attr("jid", bob_phone.clone())]),
+            ],
+        ),
+    );
+    let reply = net.take(conn, "iq");
+    let user = reply.child("list").unwrap().child("user").unwrap();
+    let raw = |node: &Node, tag: &str| node.child(tag).unwrap().content_bytes().unwrap().to_vec();
+    let be = |bytes: Vec<u8>| bytes.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b));
+    let skey = user.child("skey").unwrap();
+    let key = user.child("key").unwrap();
+    let bundle = PreKeyBundle {
+        registration_id: be(raw(user, "registration")),
+        identity_key: IdentityKey(PublicKey::from_raw(
+            raw(user, "identity").try_into().unwrap(),
+        )),
+        signed_pre_key_id: SignedPreKeyId(be(raw(skey, "id"))),
+        signed_pre_key: PublicKey::from_raw(raw(skey, "value").try_into().unwrap()),
+        signed_pre_key_signature: raw(skey, "signature").try_into().unwrap(),
+        pre_key: Some((
+            PreKeyId(be(raw(key, "id"))),
+            PublicKey::from_raw(raw(key, "value").try_into().unwrap()),
+        )),
+    };
+    let identity = IdentityKeyPair::from_private(PrivateKey::from_bytes(alice.identity_private));
+    let mut rng = SimRng::from_u64(7);
+    let mut session = SessionRecord::new();
+    session
+        .process_bundle(&bundle, &identity, 4242, &mut rng)
+        .unwrap();
+
+    let mut sender_key = SenderKeyRecord::new();
+    let distribution = sender_key.create_distribution_message(&mut rng);
+    let skdm = wa::Message {
+        sender_key_distribution_message: Some(wa::message::SenderKeyDistributionMessage {
+            group_id: Some(group.to_string()),
+            axolotl_sender_key_distribution_message: Some(distribution.serialize().to_vec()),
+        }),
+        ..Default::default()
+    };
+    let pkmsg = session
+        .encrypt(&pad(&skdm.encode_to_vec(), &mut rng))
+        .unwrap();
+    let text = wa::Message {
+        conversation: Some("hello group".into()),
+        ..Default::default()
+    };
+    let skmsg = sender_key
+        .encrypt(&pad(&text.encode_to_vec(), &mut rng), &mut rng)
+        .unwrap();
+    net.send(
+        conn,
+        &Node::new("message")
+            .attr("id", "G7")
+            .attr("to", group.clone())
+            .attr("type", "text")
+            .children_from([
+                Node::new("participants").children_from([Node::new("to")
+                    .attr("jid", bob_phone)
+                    .children_from([Node::new("enc")
+                        .attr("v", "2")
+                        .attr("type", pkmsg.enc_type())
+                        .bytes(pkmsg.serialize().to_vec())])]),
+                Node::new("enc")
+                    .attr("v", "2")
+                    .attr("type", "skmsg")
+                    .bytes(skmsg),
+            ]),
+    );
+    let inbox = net.server.phone_messages(BOB).unwrap();
+    assert_eq!(inbox.len(), 1, "{inbox:?}");
+    assert_eq!(inbox[0].text.as_deref(), Some("hello group"), "{inbox:?}");
+    assert_eq!(inbox[0].chat, group.to_string());
+    assert_eq!(inbox[0].error, None);
+}
+
+/// A companion that could not decrypt a phone's message asks again with a retry receipt
+/// carrying fresh keys; the phone starts a new session from them and resends to that device
+/// only, with the retry count.
+#[test]
+fn the_phone_answers_a_retry_receipt() {
+    use prost::Message as _;
+    use walink_core::proto::wa;
+    use walink_core::signal::{IdentityKeyPair, PrivateKey, SessionRecord, unpad};
+    use walink_sim::sim::SimRng;
+
+    const BOB: &str = "15550002222";
+    let mut net = net_with_account(19);
+    net.server.create_account(BOB, "Bob").unwrap();
+    let alice = Keys::new(10);
+    let a = pair_by_qr(&mut net, &alice, 20);
+    let conn = login(&mut net, &alice, a, 21);
+    let _ = net.take(conn, "ib");
+    let id = net
+        .server
+        .phone_send_text(net.now, BOB, USER, "again please")
+        .unwrap();
+    let first = net.take(conn, "message");
+    assert!(first.child("enc").unwrap().attr_str("count").is_none());
+
+    // Pretend the first copy failed: ask again with a fresh one-time prekey (id 100).
+    let fresh = walink_core::pair::KeyPair::from_private([100; 32]);
+    net.send(
+        conn,
+        &Node::new("receipt")
+            .attr("id", id.clone())
+            .attr("to", Jid::new(BOB, "s.whatsapp.net"))
+            .attr("type", "retry")
+            .children_from([
+                Node::new("retry")
+                    .attr("count", "1")
+                    .attr("id", id.clone())
+                    .attr("t", "1800000000")
+                    .attr("v", "1")
+                    .attr("error", "0"),
+                bytes("registration", 4242u32.to_be_bytes().to_vec()),
+                Node::new("keys").children_from([
+                    bytes("type", vec![5]),
+                    bytes("identity", alice.identity.public().to_vec()),
+                    Node::new("key").children_from([
+                        bytes("id", vec![0, 0, 100]),
+                        bytes("value", fresh.public().to_vec()),
+                    ]),
+                    Node::new("skey").children_from([
+                        bytes("id", vec![0, 0, 1]),
+                        bytes("value", alice.registration.signed_prekey_public.to_vec()),
+                        bytes(
+                            "signature",
+                            alice.registration.signed_prekey_signature.to_vec(),
+                        ),
+                    ]),
+                ]),
+            ]),
+    );
+    let _ = net.take(conn, "ack");
+    let resent = net.take(conn, "message");
+    assert_eq!(resent.attr_str("id"), Some(id.as_str()));
+    assert_eq!(
+        resent.attr_jid("from"),
+        Some(Jid::new(BOB, "s.whatsapp.net"))
+    );
+    let enc = resent.child("enc").unwrap();
+    assert_eq!(enc.attr_str("count"), Some("1"));
+    assert_eq!(enc.attr_str("type"), Some("pkmsg"));
+    let identity = IdentityKeyPair::from_private(PrivateKey::from_bytes(alice.identity_private));
+    let keys = CompanionPreKeys {
+        signed_id: 1,
+        signed_private: [11; 32],
+    };
+    let done = SessionRecord::new()
+        .decrypt_pre_key_message(
+            enc.content_bytes().unwrap(),
+            &identity,
+            4242,
+            &keys,
+            &mut SimRng::from_u64(3),
+        )
+        .unwrap();
+    assert_eq!(done.consumed_pre_key.map(|k| k.0), Some(100));
+    let message = wa::Message::decode(unpad(&done.plaintext).unwrap()).unwrap();
+    assert_eq!(message.conversation.as_deref(), Some("again please"));
+    // Nobody else got the resend.
+    assert!(net.probes[&conn].inbox.iter().all(|n| n.tag != "message"));
 }

@@ -71,6 +71,8 @@ pub enum StateReason {
     PairingOffered,
     /// A pairing code was requested.
     PairingCodeRequested,
+    /// The server refused the pairing code request; QR codes remain.
+    PairingCodeFailed,
     /// The server accepted the login (`<success>`).
     LoginAccepted,
     /// The post-login round trip (prekeys, `<active/>`) succeeded.

@@ -23,8 +23,8 @@ pub(crate) enum IqTag {
     Active,
     /// Cleaning dirty bits.
     DirtyClean,
-    /// Stage 1 of code pairing for this command.
-    PairCodeHello(CommandId),
+    /// Stage 1 of code pairing for this command (`None`: a server-requested refresh).
+    PairCodeHello(Option<CommandId>),
     /// Stage 2 of code pairing.
     PairCodeFinish,
     /// Removing this companion (logout) for this command.

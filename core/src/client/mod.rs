@@ -507,11 +507,8 @@ impl Client {
                     id: command,
                     result: Ok(CommandOutput::None),
                 });
-                if self.conn.is_active() {
-                    self.requests.close = Some(CloseReason::LoggedOut);
-                } else {
-                    self.enter_logged_out(StateReason::LogoutRequested);
-                }
+                // Carried out by apply_requests, or by `close` when the connection is ending.
+                self.requests.close = Some(CloseReason::LoggedOut);
             }
             IqTag::Messaging(tag) => {
                 let (mut ctx, out) = split!(self, now);
@@ -552,11 +549,13 @@ impl Client {
             let (mut ctx, out) = split!(self, now);
             login::upload_prekeys(&mut ctx, out);
         }
-        if let Some(reason) = self.requests.close.take()
-            && self.conn.is_active()
-        {
-            let tell_host = !matches!(reason, CloseReason::Network);
-            self.close(now, reason, tell_host);
+        match self.requests.close.take() {
+            Some(reason) if self.conn.is_active() => {
+                let tell_host = !matches!(reason, CloseReason::Network);
+                self.close(now, reason, tell_host);
+            }
+            Some(CloseReason::LoggedOut) => self.enter_logged_out(StateReason::LogoutRequested),
+            _ => {}
         }
     }
 

@@ -220,9 +220,13 @@ impl Pairing {
         {
             // No pair-success for the companion_finish: the code is written off.
             self.code = None;
-            if self.offered && self.current.is_none() && self.refs.is_empty() {
-                ctx.close(CloseReason::QrRefsExhausted);
-            }
+        }
+        if self.exhausted() && self.code.is_some() && !self.code_outstanding(ctx.now) {
+            // The code the socket was kept open for expired unused.
+            self.code = None;
+        }
+        if self.exhausted() && self.code.is_none() {
+            ctx.close(CloseReason::QrRefsExhausted);
         }
         if let Some((_, expires_at)) = &self.current
             && ctx.now >= *expires_at
@@ -231,12 +235,25 @@ impl Pairing {
         }
     }
 
+    /// Whether the server's refs were all shown and expired on this connection.
+    fn exhausted(&self) -> bool {
+        self.offered && self.current.is_none() && self.refs.is_empty()
+    }
+
     /// The earliest timer.
     pub(crate) fn poll_timeout(&self) -> Option<Timestamp> {
+        // Once the refs ran out, the socket stays open only until the code expires.
+        let code_expiry = self
+            .code
+            .as_ref()
+            .filter(|flow| self.exhausted() && flow.command.is_none())
+            .filter(|flow| flow.finish_deadline.is_none())
+            .map(|flow| flow.created.saturating_add(CLIENT_PAIR_CODE_LIFETIME_MS));
         [
             self.current.as_ref().map(|(_, at)| *at),
             self.parked.as_ref().map(|p| p.deadline),
             self.code.as_ref().and_then(|flow| flow.finish_deadline),
+            code_expiry,
         ]
         .into_iter()
         .flatten()
@@ -349,45 +366,46 @@ impl Pairing {
                     }),
                     (Err(error), _) => Err(iq_error(error)),
                 };
-                let Some(flow) = self.code.as_mut() else {
-                    return;
+                let command = *command;
+                // The answer belongs to the flow only if that flow is still waiting for it (a
+                // refresh waits with no command).
+                let current = self
+                    .code
+                    .as_mut()
+                    .filter(|flow| flow.command == command && flow.reference.is_none());
+                let done = |out: &mut Outputs, result| {
+                    if let Some(id) = command {
+                        out.event(Event::CommandDone { id, result });
+                    }
                 };
-                // Only the request in flight resolves its command (a refresh has none).
-                let command = flow.command.take().filter(|c| c == command).or_else(|| {
-                    (flow.command.is_none() && flow.reference.is_none()).then_some(*command)
-                });
-                match outcome {
-                    Ok(reference) => {
+                match (current, outcome) {
+                    (Some(flow), Ok(reference)) => {
+                        flow.command = None;
                         flow.reference = Some(reference);
                         let code = flow.code.as_str().to_owned();
                         out.event(Event::PairingCode { code: code.clone() });
-                        if let Some(command) = command {
-                            out.event(Event::CommandDone {
-                                id: command,
-                                result: Ok(CommandOutput::PairingCode(code)),
-                            });
-                        }
+                        done(out, Ok(CommandOutput::PairingCode(code)));
                     }
-                    Err(error) => {
+                    (Some(_), Err(error)) => {
                         self.code = None;
                         if self.offered {
                             *state = Some((
                                 State::AwaitingPairing {
                                     mode: PairingMode::Qr,
                                 },
-                                StateReason::Closed(CloseReason::Local),
+                                StateReason::PairingCodeFailed,
                             ));
                         }
-                        if let Some(command) = command {
-                            out.event(Event::CommandDone {
-                                id: command,
-                                result: Err(error),
-                            });
-                        }
-                        if self.offered && self.current.is_none() && self.refs.is_empty() {
+                        done(out, Err(error));
+                        if self.exhausted() {
                             ctx.close(CloseReason::QrRefsExhausted);
                         }
                     }
+                    // The flow died with its connection: the command still ends, once.
+                    (None, outcome) => done(
+                        out,
+                        Err(outcome.err().unwrap_or(CommandError::NotConnected)),
+                    ),
                 }
             }
             // The server refused the bundle: this code cannot complete.
@@ -562,9 +580,11 @@ impl Pairing {
                 .attr("key-index", verified.key_index.to_string())
                 .bytes(verified.reply.clone())])]);
         let _ = ctx.send(&reply, out);
+        // Pairing is over on this connection: no more QR codes, and no refs to run out.
         self.refs = Vec::new();
         self.current = None;
         self.code = None;
+        self.offered = false;
         out.event(Event::Paired {
             jid,
             lid,
@@ -624,7 +644,7 @@ fn send_hello(
                 ]),
         ],
     );
-    let tag = IqTag::PairCodeHello(flow.command.unwrap_or(CommandId(0)));
+    let tag = IqTag::PairCodeHello(flow.command);
     ctx.send_iq(request, tag, None, out)
         .map(|_| ())
         .map_err(|_| CommandError::NotConnected)
@@ -642,5 +662,169 @@ fn iq_error(error: IqError) -> CommandError {
         IqError::Error { code, text, .. } => CommandError::Rejected { code, text },
         IqError::TimedOut => CommandError::TimedOut,
         IqError::Disconnected => CommandError::NotConnected,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::client::config::Config;
+    use crate::client::connection::Connection;
+    use crate::client::context::{Loads, Requests};
+    use crate::client::device::Device;
+    use crate::client::iq::Iqs;
+    use crate::client::output::Output;
+    use crate::client::rng::Rng;
+    use crate::noise::payload::{ClientProfile, WebVersion};
+
+    struct Parts {
+        config: Config,
+        device: Device,
+        rng: Rng,
+        conn: Connection,
+        iqs: Iqs,
+        loads: Loads,
+        requests: Requests,
+    }
+
+    impl Parts {
+        fn new() -> Parts {
+            let mut rng = Rng::from_seed([4; 32]);
+            let (device, _) = Device::generate(&mut rng);
+            Parts {
+                config: Config::new(ClientProfile::new(WebVersion::new(2, 3000, 1), "walink")),
+                device,
+                rng,
+                conn: Connection::default(),
+                iqs: Iqs::default(),
+                loads: Loads::default(),
+                requests: Requests::default(),
+            }
+        }
+
+        fn ctx(&mut self, now: Timestamp) -> Context<'_> {
+            Context {
+                now,
+                config: &self.config,
+                device: &mut self.device,
+                rng: &mut self.rng,
+                conn: &mut self.conn,
+                iqs: &mut self.iqs,
+                loads: &mut self.loads,
+                requests: &mut self.requests,
+                connected: false,
+            }
+        }
+    }
+
+    fn pair_device(refs: usize) -> Node {
+        Node::new("iq")
+            .attr("from", Jid::server_jid())
+            .attr("id", "1")
+            .attr("type", "set")
+            .children_from([Node::new("pair-device").children_from(
+                (0..refs).map(|i| Node::new("ref").bytes(format!("2@{i}").into_bytes())),
+            )])
+    }
+
+    fn qrs(out: &mut Outputs) -> Vec<(String, Timestamp)> {
+        core::iter::from_fn(|| out.pop())
+            .filter_map(|o| match o {
+                Output::Event(Event::Qr {
+                    payload,
+                    expires_at,
+                }) => Some((payload, expires_at)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn refs_rotate_60_then_20_seconds_and_run_out() {
+        let mut parts = Parts::new();
+        let mut pairing = Pairing::default();
+        let mut out = Outputs::default();
+        let mut state = None;
+        pairing.handle_pair_device(&pair_device(6), &mut parts.ctx(1000), &mut out, &mut state);
+        assert_eq!(
+            state,
+            Some((
+                State::AwaitingPairing {
+                    mode: PairingMode::Qr
+                },
+                StateReason::PairingOffered
+            ))
+        );
+        let first = qrs(&mut out);
+        assert_eq!(first.len(), 1);
+        assert!(first[0].0.contains("#2@0,"));
+        assert_eq!(first[0].1, 61_000);
+        // A spurious timer does nothing.
+        pairing.handle_timeout(&mut parts.ctx(60_999), &mut out);
+        assert!(qrs(&mut out).is_empty());
+        let mut at = 61_000;
+        for i in 1..6 {
+            assert_eq!(pairing.poll_timeout(), Some(at));
+            pairing.handle_timeout(&mut parts.ctx(at), &mut out);
+            let shown = qrs(&mut out);
+            assert_eq!(shown.len(), 1);
+            assert!(shown[0].0.contains(&format!("#2@{i},")));
+            assert_eq!(shown[0].1, at + 20_000);
+            at += 20_000;
+        }
+        assert_eq!(parts.requests.close, None);
+        pairing.handle_timeout(&mut parts.ctx(at), &mut out);
+        let outputs: Vec<Output> = core::iter::from_fn(|| out.pop()).collect();
+        assert_eq!(outputs, [Output::Event(Event::QrRefsExhausted)]);
+        assert_eq!(parts.requests.close, Some(CloseReason::QrRefsExhausted));
+        assert_eq!(pairing.poll_timeout(), None);
+    }
+
+    #[test]
+    fn a_refresh_shows_the_same_ref_with_a_new_secret_unless_a_finish_waits() {
+        let mut parts = Parts::new();
+        let mut pairing = Pairing::default();
+        let mut out = Outputs::default();
+        let mut state = None;
+        pairing.handle_pair_device(&pair_device(6), &mut parts.ctx(0), &mut out, &mut state);
+        let before = qrs(&mut out);
+        let refresh = Node::new("notification")
+            .attr("from", Jid::server_jid())
+            .attr("id", "n")
+            .attr("type", "companion_reg_refresh");
+        pairing.handle_reg_refresh(&refresh, &mut parts.ctx(5_000), &mut out);
+        let outputs: Vec<Output> = core::iter::from_fn(|| out.pop()).collect();
+        assert!(matches!(outputs.first(), Some(Output::Persist(_))));
+        let after: Vec<(String, Timestamp)> = outputs
+            .into_iter()
+            .filter_map(|o| match o {
+                Output::Event(Event::Qr {
+                    payload,
+                    expires_at,
+                }) => Some((payload, expires_at)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(after.len(), 1);
+        let field = |qr: &str, i: usize| qr.split(',').nth(i).unwrap().to_owned();
+        assert_eq!(field(&before[0].0, 0), field(&after[0].0, 0));
+        assert_ne!(field(&before[0].0, 3), field(&after[0].0, 3));
+        assert_eq!(before[0].1, after[0].1);
+        // With a companion_finish waiting, the secret is kept and nothing is shown.
+        pairing.code = Some(CodeFlow {
+            command: None,
+            phone: "15551234567".into(),
+            code: PairingCode::from_random([1; 5]),
+            link_key: pair::KeyPair::from_private([2; 32]),
+            reference: Some(b"r".to_vec()),
+            created: 0,
+            hellos: 1,
+            finish_deadline: Some(60_000),
+        });
+        let secret = *parts.device.adv_secret().as_bytes();
+        pairing.handle_reg_refresh(&refresh, &mut parts.ctx(6_000), &mut out);
+        assert!(qrs(&mut out).is_empty());
+        assert_eq!(*parts.device.adv_secret().as_bytes(), secret);
     }
 }

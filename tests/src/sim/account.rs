@@ -49,6 +49,9 @@ pub struct Device {
     pub name: String,
     /// The device's platform type (`DeviceProps.platformType`).
     pub platform_type: i32,
+    /// Whether the server already told the device its one-time prekeys run low (reset by the
+    /// next upload).
+    pub prekeys_low_notified: bool,
     /// Stanzas waiting for the device to connect and go active.
     pub offline: VecDeque<Node>,
     /// Stanzas delivered on a connection and not acknowledged yet: sent again, marked offline,

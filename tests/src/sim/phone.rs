@@ -22,7 +22,8 @@ use walink_core::pair::code::{PairingCode, unwrap_ephemeral_key, wrap_ephemeral_
 use walink_core::proto::wa;
 use walink_core::signal::{
     IdentityKeyPair, KeyPair as SignalKeyPair, PreKeyBundle, PreKeyId, PreKeySource, PrivateKey,
-    SessionRecord, SignedPreKeyId, pad, unpad, xeddsa,
+    SenderKeyDistributionMessage, SenderKeyRecord, SessionRecord, SignedPreKeyId, pad, unpad,
+    xeddsa,
 };
 use x25519_dalek::{PublicKey, StaticSecret};
 
@@ -33,6 +34,8 @@ use super::rng::SimRng;
 pub const QR_PREFIX: &str = "https://wa.me/settings/linked_devices#";
 /// One-time prekeys the phone publishes for other devices to start sessions with it.
 pub const PHONE_PREKEYS: u32 = 50;
+/// Sent messages the phone keeps for retry requests.
+pub const PHONE_OUTBOX: usize = 1000;
 /// Prefix of the account signature (E2EE accounts).
 const ACCOUNT_SIGNATURE_PREFIX: [u8; 2] = [6, 0];
 /// Prefix of the device signature.
@@ -223,7 +226,10 @@ impl PreKeySource for PhoneKeys<'_> {
 
 /// The simulated primary phone.
 pub struct Phone {
+    /// What the phone sent, by message id and recipient address, for retry requests.
+    outbox: BTreeMap<String, BTreeMap<String, wa::Message>>,
     sessions: BTreeMap<String, SessionRecord>,
+    sender_keys: BTreeMap<(String, String), SenderKeyRecord>,
     inbox: Vec<PhoneMessage>,
     identity: StaticSecret,
     identity_public: [u8; 32],
@@ -282,7 +288,9 @@ impl Phone {
             prekeys,
             rng,
             link: None,
+            outbox: BTreeMap::new(),
             sessions: BTreeMap::new(),
+            sender_keys: BTreeMap::new(),
             inbox: Vec::new(),
         }
     }
@@ -331,16 +339,17 @@ impl Phone {
         Ok((ciphertext.enc_type(), ciphertext.serialize().to_vec()))
     }
 
-    /// Decrypts one `<enc>` from `address` and records the message in the inbox.
+    /// Decrypts the `<enc>`s of one message stanza from `address` (in order: a `pkmsg`/`msg`
+    /// may carry a sender-key distribution for `group`, then a `skmsg` uses it) and records the
+    /// message in the inbox: its text, or why nothing readable came out.
     pub fn receive(
         &mut self,
         id: &str,
         address: &str,
-        enc_type: &str,
-        ciphertext: &[u8],
+        group: Option<&str>,
+        encs: &[(String, Vec<u8>)],
         timestamp: u64,
     ) -> &PhoneMessage {
-        let result = self.decrypt(address, enc_type, ciphertext);
         let sender_chat = address
             .split_once('@')
             .map(|(user, server)| {
@@ -348,42 +357,85 @@ impl Phone {
                 format!("{user}@{server}")
             })
             .unwrap_or_else(|| address.to_owned());
-        let message = match result {
-            Ok(message) => {
-                let (chat, inner) = match &message.device_sent_message {
-                    Some(sent) => (
-                        sent.destination_jid.clone().unwrap_or(sender_chat),
-                        sent.message.as_deref().cloned().unwrap_or_default(),
-                    ),
-                    None => (sender_chat, message),
-                };
-                let text = inner.conversation.clone().or_else(|| {
-                    inner
-                        .extended_text_message
-                        .as_ref()
-                        .and_then(|m| m.text.clone())
-                });
-                PhoneMessage {
-                    id: id.to_owned(),
-                    from: address.to_owned(),
-                    chat,
-                    text,
-                    error: None,
-                    timestamp,
+        let mut chat = group.map_or(sender_chat, str::to_owned);
+        let mut text = None;
+        let mut error = None;
+        for (enc_type, ciphertext) in encs {
+            let result = if enc_type == "skmsg" {
+                self.decrypt_group(group, address, ciphertext)
+            } else {
+                self.decrypt(address, enc_type, ciphertext)
+            };
+            match result {
+                Ok(message) => {
+                    if let (Some(group), Some(distribution)) =
+                        (group, message.sender_key_distribution_message.as_ref())
+                        && let Some(bytes) = distribution
+                            .axolotl_sender_key_distribution_message
+                            .as_deref()
+                    {
+                        match SenderKeyDistributionMessage::deserialize(bytes) {
+                            Ok(parsed) => self
+                                .sender_keys
+                                .entry((group.to_owned(), address.to_owned()))
+                                .or_default()
+                                .process_distribution_message(&parsed),
+                            Err(e) => error = Some(format!("sender key distribution: {e}")),
+                        }
+                    }
+                    let (destination, inner) = match &message.device_sent_message {
+                        Some(sent) => (
+                            sent.destination_jid.clone(),
+                            sent.message.as_deref().cloned().unwrap_or_default(),
+                        ),
+                        None => (None, message),
+                    };
+                    if let Some(destination) = destination {
+                        chat = destination;
+                    }
+                    let found = inner.conversation.clone().or_else(|| {
+                        inner
+                            .extended_text_message
+                            .as_ref()
+                            .and_then(|m| m.text.clone())
+                    });
+                    if found.is_some() {
+                        text = found;
+                    }
                 }
+                Err(e) => error = Some(e.to_string()),
             }
-            Err(error) => PhoneMessage {
-                id: id.to_owned(),
-                from: address.to_owned(),
-                chat: sender_chat,
-                text: None,
-                error: Some(error.to_string()),
-                timestamp,
-            },
-        };
-        self.inbox.push(message);
+        }
+        self.inbox.push(PhoneMessage {
+            id: id.to_owned(),
+            from: address.to_owned(),
+            chat,
+            text,
+            error,
+            timestamp,
+        });
         let index = self.inbox.len() - 1;
         &self.inbox[index]
+    }
+
+    fn decrypt_group(
+        &mut self,
+        group: Option<&str>,
+        address: &str,
+        ciphertext: &[u8],
+    ) -> Result<wa::Message, PhoneError> {
+        let group = group.ok_or_else(|| PhoneError::Signal("skmsg outside a group".into()))?;
+        let record = self
+            .sender_keys
+            .get_mut(&(group.to_owned(), address.to_owned()))
+            .ok_or_else(|| {
+                PhoneError::Signal(format!("no sender key from {address} in {group}"))
+            })?;
+        let plaintext = record
+            .decrypt(ciphertext)
+            .map_err(|error| PhoneError::Signal(error.to_string()))?;
+        let unpadded = unpad(&plaintext).map_err(|error| PhoneError::Signal(error.to_string()))?;
+        wa::Message::decode(unpadded).map_err(|_| PhoneError::Malformed("wa.Message"))
     }
 
     fn decrypt(
@@ -421,6 +473,23 @@ impl Phone {
         self.sessions.insert(address.to_owned(), record);
         let unpadded = unpad(&plaintext).map_err(|error| PhoneError::Signal(error.to_string()))?;
         wa::Message::decode(unpadded).map_err(|_| PhoneError::Malformed("wa.Message"))
+    }
+
+    /// Keeps what was sent to `address` as message `id`, so that a retry request can be
+    /// answered (the oldest ids are forgotten beyond [`PHONE_OUTBOX`]).
+    pub fn remember_sent(&mut self, id: &str, address: &str, message: &wa::Message) {
+        self.outbox
+            .entry(id.to_owned())
+            .or_default()
+            .insert(address.to_owned(), message.clone());
+        while self.outbox.len() > PHONE_OUTBOX {
+            self.outbox.pop_first();
+        }
+    }
+
+    /// What was sent to `address` as message `id`, if it is still kept.
+    pub fn sent(&self, id: &str, address: &str) -> Option<&wa::Message> {
+        self.outbox.get(id)?.get(address)
     }
 
     /// Every message the phone received, in arrival order.
@@ -654,4 +723,91 @@ fn hmac_sha256(key: &[u8; 32], data: &[u8]) -> Option<[u8; 32]> {
     let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(key).ok()?;
     mac.update(data);
     Some(mac.finalize().into_bytes().into())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn b64(byte: u8) -> String {
+        STANDARD.encode([byte; 32])
+    }
+
+    #[test]
+    fn qr_with_and_without_prefix() {
+        let body = format!("2@ref,{},{},{},1", b64(1), b64(2), b64(3));
+        let plain = QrScan::parse(&body).unwrap();
+        let prefixed = QrScan::parse(&format!("{QR_PREFIX}{body}")).unwrap();
+        assert_eq!(plain, prefixed);
+        assert_eq!(plain.reference, "2@ref");
+        assert_eq!(plain.noise_public, [1; 32]);
+        assert_eq!(plain.identity_public, [2; 32]);
+        assert_eq!(plain.adv_secret, [3; 32]);
+        assert_eq!(plain.client_type, '1');
+    }
+
+    #[test]
+    fn malformed_qrs_are_refused() {
+        let good = [b64(1), b64(2), b64(3)];
+        for text in [
+            format!("2@ref,{},{},{}", good[0], good[1], good[2]),
+            format!("2@ref,{},{},{},1,extra", good[0], good[1], good[2]),
+            format!(",{},{},{},1", good[0], good[1], good[2]),
+            format!(
+                "2@ref,{},{},{},1",
+                STANDARD.encode([1; 31]),
+                good[1],
+                good[2]
+            ),
+            format!("2@ref,not base64!,{},{},1", good[1], good[2]),
+            format!("2@ref,{},{},{},12", good[0], good[1], good[2]),
+        ] {
+            assert!(
+                matches!(QrScan::parse(&text), Err(PhoneError::MalformedQr(_))),
+                "{text}"
+            );
+        }
+        let unknown = format!("2@ref,{},{},{},0", good[0], good[1], good[2]);
+        assert_eq!(QrScan::parse(&unknown), Err(PhoneError::BadClientType('0')));
+    }
+
+    #[test]
+    fn client_types_follow_the_platform() {
+        assert_eq!(client_type_of_platform(1), '1'); // Chrome
+        assert_eq!(client_type_of_platform(6), '2'); // Edge
+        assert_eq!(client_type_of_platform(2), '3'); // Firefox
+        assert_eq!(client_type_of_platform(7), '7'); // Desktop
+        assert_eq!(client_type_of_platform(21), '8'); // UWP
+        assert_eq!(client_type_of_platform(0), '9');
+    }
+
+    #[test]
+    fn issued_identity_verifies_and_only_the_right_reply_passes() {
+        let mut phone = Phone::new([4; 32]);
+        let companion = walink_core::pair::KeyPair::from_private([5; 32]);
+        let secret = walink_core::pair::AdvSecret::new([6; 32]);
+        let issued =
+            phone.issue_identity(companion.public(), secret.as_bytes(), 77, 3, 1_700_000_000);
+        let verified = walink_core::pair::verify_device_identity(
+            &issued.container,
+            &secret,
+            &companion,
+            &[8; 64],
+        )
+        .unwrap();
+        assert_eq!(verified.key_index, 3);
+        assert_eq!(verified.primary_identity_key, phone.identity_public());
+        assert!(phone.check_device_signature(&verified.reply, &issued.details, companion.public()));
+        let other = walink_core::pair::KeyPair::from_private([9; 32]);
+        assert!(!phone.check_device_signature(&verified.reply, &issued.details, other.public()));
+        assert!(!phone.check_device_signature(
+            &verified.reply,
+            b"other details",
+            companion.public()
+        ));
+        // The stored form (with the account key) is not a valid reply.
+        let stored = verified.signed_identity.encode_to_vec();
+        assert!(!phone.check_device_signature(&stored, &issued.details, companion.public()));
+    }
 }

@@ -16,6 +16,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use sha2::{Digest, Sha256};
 use walink_core::client::{
     Client, CloseReason as ClientClose, Command, CommandId, Config, Event, Output,
 };
@@ -167,6 +168,8 @@ pub struct World {
     sequence: u64,
     /// Per connection and direction (true = to server), the time of the last scheduled chunk.
     last_at: BTreeMap<(ConnId, bool), Timestamp>,
+    /// SHA-256 over every chunk the clients transmitted, with client index and connection.
+    uplink: Sha256,
     trace: bool,
 }
 
@@ -195,6 +198,7 @@ impl World {
             network: BTreeMap::new(),
             sequence: 0,
             last_at: BTreeMap::new(),
+            uplink: Sha256::new(),
             trace: std::env::var_os("WALINK_SIM_TRACE").is_some(),
         }
     }
@@ -546,6 +550,10 @@ impl World {
                 }
                 Output::Transmit(bytes) => {
                     if let Some(conn) = sim.conn {
+                        self.uplink.update((index as u64).to_be_bytes());
+                        self.uplink.update(conn.0.to_be_bytes());
+                        self.uplink.update((bytes.len() as u64).to_be_bytes());
+                        self.uplink.update(&bytes);
                         if self.trace {
                             eprintln!(
                                 "[{}] client {index} -> {conn}: {} bytes",
@@ -612,8 +620,14 @@ impl World {
         }
     }
 
-    /// The server's transcript hash (see [`Server::transcript_hash`]).
+    /// SHA-256 over both directions: the server's transcript (see
+    /// [`Server::transcript_hash`]) and every chunk the clients transmitted. Two runs with the
+    /// same seed give the same hash.
     pub fn transcript_hash(&self) -> [u8; 32] {
-        self.server.transcript_hash()
+        Sha256::new()
+            .chain_update(self.server.transcript_hash())
+            .chain_update(self.uplink.clone().finalize())
+            .finalize()
+            .into()
     }
 }

@@ -22,7 +22,9 @@ use std::fmt;
 
 use prost::Message as _;
 use sha2::{Digest, Sha256};
-use walink_core::binary::{Content, DEFAULT_USER_SERVER, HIDDEN_USER_SERVER, Jid, Node, Value};
+use walink_core::binary::{
+    Content, DEFAULT_USER_SERVER, GROUP_SERVER, HIDDEN_USER_SERVER, Jid, Node,
+};
 use walink_core::frame::{self, FrameDecoder};
 use walink_core::noise::TransportCipher;
 use walink_core::proto::wa::{ClientPayload, DeviceProps};
@@ -35,6 +37,11 @@ use super::phone::{
 use super::rng::SimRng;
 use super::stanza::{be_u32, bytes_node, child_array, child_bytes, id3, iq_error, iq_result};
 use crate::noise_server::{Responder, ServerIdentity};
+
+mod delivery;
+mod device;
+mod pairing;
+mod phone_ops;
 
 /// Refs in one `pair-device` IQ.
 pub const PAIR_REFS: usize = 6;
@@ -49,7 +56,11 @@ pub const HANDSHAKE_TIMEOUT_MS: u64 = 20_000;
 pub const IDLE_TIMEOUT_MS: u64 = 120_000;
 /// Largest frame the server accepts from a client.
 pub const MAX_CLIENT_FRAME: usize = 4 << 20;
-/// Stanzas kept per offline device; older ones are dropped beyond it.
+/// Below this many one-time prekeys the server asks a device to upload more
+/// (`<notification type="encrypt"><count/></notification>`, transport notes §6.2).
+pub const PREKEYS_LOW: usize = 5;
+/// Stanzas kept per device, queued or delivered and not acknowledged (each list); older ones
+/// are dropped beyond it.
 pub const MAX_OFFLINE_QUEUE: usize = 10_000;
 
 /// One client connection.
@@ -179,6 +190,8 @@ pub enum ServerEvent {
         user: String,
         /// The device id.
         device: u16,
+        /// The edge-routing blob the client sent in its pre-intro, if any.
+        routing_info: Option<Vec<u8>>,
     },
     /// A login was refused with `<failure>`.
     LoginRefused {
@@ -328,6 +341,22 @@ pub struct Server {
     next_id: u64,
     link_code_error: Option<u16>,
     login_failure: Option<u16>,
+    groups: BTreeMap<String, Group>,
+}
+
+/// A group: its subject, creator and members (accounts, by phone number).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    /// The group id (the user part of `id@g.us`).
+    pub id: String,
+    /// The subject.
+    pub subject: String,
+    /// The creator's account.
+    pub creator: String,
+    /// Creation time, Unix seconds.
+    pub creation: u64,
+    /// Member accounts, creator first.
+    pub members: Vec<String>,
 }
 
 impl fmt::Debug for Server {
@@ -375,6 +404,7 @@ impl Server {
             next_id: 1,
             link_code_error: None,
             login_failure: None,
+            groups: BTreeMap::new(),
         }
     }
 
@@ -408,6 +438,7 @@ impl Server {
                 key_index: 0,
                 name: "phone".to_owned(),
                 platform_type: 0,
+                prekeys_low_notified: false,
                 offline: VecDeque::new(),
                 unacked: Vec::new(),
             },
@@ -447,6 +478,46 @@ impl Server {
                 _ => (id, None),
             })
             .collect()
+    }
+
+    /// Creates a group of `creator` with `members` (phone numbers; the creator is added) and
+    /// returns its JID.
+    pub fn create_group(
+        &mut self,
+        now: Timestamp,
+        creator: &str,
+        subject: &str,
+        members: &[&str],
+    ) -> Result<Jid, SimError> {
+        let mut list = vec![creator.to_owned()];
+        for member in members {
+            if !self.accounts.contains_key(*member) {
+                return Err(SimError::UnknownAccount((*member).to_owned()));
+            }
+            if !list.iter().any(|m| m == member) {
+                list.push((*member).to_owned());
+            }
+        }
+        if !self.accounts.contains_key(creator) {
+            return Err(SimError::UnknownAccount(creator.to_owned()));
+        }
+        let id = format!("120363{:012}", self.rng.below(1_000_000_000_000));
+        self.groups.insert(
+            id.clone(),
+            Group {
+                id: id.clone(),
+                subject: subject.to_owned(),
+                creator: creator.to_owned(),
+                creation: now / 1000,
+                members: list,
+            },
+        );
+        Ok(Jid::new(id, GROUP_SERVER))
+    }
+
+    /// The group with this id (the user part of its JID).
+    pub fn group(&self, id: &str) -> Option<&Group> {
+        self.groups.get(id)
     }
 
     /// The account with phone number `user`, mutably (for the phone's own messaging).
@@ -661,164 +732,6 @@ impl Server {
     /// boundaries: two runs with the same seed and inputs give the same hash.
     pub fn transcript_hash(&self) -> [u8; 32] {
         self.transcript.clone().finalize().into()
-    }
-
-    /// The phone of `user` sends a Signal-encrypted text to `to` (a JID, or digits for a
-    /// phone number): to every device of the recipient account, and mirrored as a
-    /// `DeviceSentMessage` to the account's own companions (a text to the own number reaches
-    /// only the companions). Sessions are started from the prekey bundles the server holds,
-    /// consuming one-time prekeys as a fetch would. Returns the message id.
-    pub fn phone_send_text(
-        &mut self,
-        now: Timestamp,
-        user: &str,
-        to: &str,
-        text: &str,
-    ) -> Result<String, SimError> {
-        let to: Jid = if to.contains('@') {
-            to.parse()
-                .map_err(|_| SimError::UnknownAccount(to.to_owned()))?
-        } else {
-            Jid::new(to, DEFAULT_USER_SERVER)
-        };
-        let to = to.to_non_device();
-        let target = self
-            .resolve_user(&to)
-            .ok_or_else(|| SimError::UnknownAccount(to.to_string()))?;
-        let sender = self
-            .accounts
-            .get(user)
-            .ok_or_else(|| SimError::UnknownAccount(user.to_owned()))?;
-        let from = sender.jid();
-        let push_name = sender.push_name.clone();
-        let mut recipients: Vec<(String, u16, bool)> = Vec::new();
-        if target != user {
-            let devices = self
-                .accounts
-                .get(&target)
-                .map(|a| a.devices.keys().copied().collect::<Vec<_>>());
-            recipients.extend(
-                devices
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|d| (target.clone(), d, false)),
-            );
-        }
-        recipients.extend(
-            sender
-                .devices
-                .keys()
-                .filter(|&&d| d != 0)
-                .map(|&d| (user.to_owned(), d, true)),
-        );
-        let id = format!(
-            "3EB0{}",
-            self.rng
-                .bytes::<8>()
-                .iter()
-                .map(|b| format!("{b:02X}"))
-                .collect::<String>()
-        );
-        let plain = walink_core::proto::wa::Message {
-            conversation: Some(text.to_owned()),
-            ..Default::default()
-        };
-        let mirrored = walink_core::proto::wa::Message {
-            device_sent_message: Some(Box::new(
-                walink_core::proto::wa::message::DeviceSentMessage {
-                    destination_jid: Some(to.to_string()),
-                    message: Some(Box::new(plain.clone())),
-                    phash: None,
-                },
-            )),
-            ..Default::default()
-        };
-        for (account, device, own) in recipients {
-            let address = Jid::device(account.clone(), device, DEFAULT_USER_SERVER).to_string();
-            let bundle = {
-                let phone_has = self
-                    .accounts
-                    .get(user)
-                    .is_some_and(|a| a.phone.has_session(&address));
-                if phone_has {
-                    None
-                } else {
-                    let Some(target_device) = self
-                        .accounts
-                        .get_mut(&account)
-                        .and_then(|a| a.devices.get_mut(&device))
-                    else {
-                        continue;
-                    };
-                    Some(bundle_of(target_device))
-                }
-            };
-            let Some(phone) = self.accounts.get_mut(user).map(|a| &mut a.phone) else {
-                continue;
-            };
-            if let Some(bundle) = bundle {
-                phone.start_session(&address, &bundle)?;
-            }
-            let (enc_type, ciphertext) =
-                phone.encrypt(&address, if own { &mirrored } else { &plain })?;
-            let mut stanza = Node::new("message")
-                .attr("from", from.clone())
-                .attr("id", id.clone())
-                .attr("type", "text")
-                .attr("t", seconds(now))
-                .attr("notify", push_name.clone());
-            if own {
-                stanza = stanza.attr("recipient", to.clone());
-            }
-            let stanza = stanza.children_from([Node::new("enc")
-                .attr("v", "2")
-                .attr("type", enc_type)
-                .bytes(ciphertext)]);
-            self.deliver(&account, device, stanza);
-        }
-        Ok(id)
-    }
-
-    /// What the phone of `user` received, in arrival order.
-    pub fn phone_messages(&self, user: &str) -> Option<&[PhoneMessage]> {
-        self.accounts.get(user).map(|a| a.phone.inbox())
-    }
-
-    /// The phone of `user` handles a message stanza: decrypts it and sends a delivery
-    /// receipt to the sender.
-    fn phone_receive(&mut self, user: &str, stanza: &Node) {
-        let Some(sender) = stanza
-            .attr_jid("participant")
-            .or_else(|| stanza.attr_jid("from"))
-        else {
-            return;
-        };
-        let id = stanza.attr_str("id").unwrap_or_default().to_owned();
-        let timestamp = stanza
-            .attr_str("t")
-            .and_then(|t| t.parse().ok())
-            .unwrap_or(0);
-        let Some(enc) = stanza.child("enc") else {
-            return;
-        };
-        let enc_type = enc.attr_str("type").unwrap_or_default().to_owned();
-        let ciphertext = enc.content_bytes().unwrap_or_default().to_vec();
-        let Some(account) = self.accounts.get_mut(user) else {
-            return;
-        };
-        let phone_jid = account.jid();
-        account
-            .phone
-            .receive(&id, &sender.to_string(), &enc_type, &ciphertext, timestamp);
-        if let Some(sender_user) = self.resolve_user(&sender.to_non_device())
-            && sender.device != 0
-        {
-            let receipt = Node::new("receipt")
-                .attr("from", phone_jid)
-                .attr("id", id)
-                .attr("t", timestamp.to_string());
-            self.deliver(&sender_user, sender.device, receipt);
-        }
     }
 
     // ----- the driving API -----------------------------------------------------------------
@@ -1130,8 +1043,24 @@ impl Server {
             state.deadline = Some(now + IDLE_TIMEOUT_MS);
         }
         self.send(conn, &success);
-        self.events
-            .push_back(ServerEvent::LoggedIn { conn, user, device });
+        // Edge routing for the next connection (transport notes §1.3): the client should send
+        // it back in its pre-intro.
+        let routing = format!("sim-edge-{}", self.rng.below(1_000_000)).into_bytes();
+        let edge = Node::new("ib").children_from([
+            Node::new("edge_routing").children_from([bytes_node("routing_info", routing)])
+        ]);
+        self.send(conn, &edge);
+        let routing_info = self
+            .conns
+            .get(&conn)
+            .and_then(|c| c.decoder.routing_info())
+            .map(<[u8]>::to_vec);
+        self.events.push_back(ServerEvent::LoggedIn {
+            conn,
+            user,
+            device,
+            routing_info,
+        });
     }
 
     fn refuse_login(&mut self, conn: ConnId, reason: u16) {
@@ -1142,739 +1071,6 @@ impl Server {
         self.events
             .push_back(ServerEvent::LoginRefused { conn, reason });
         self.close(conn, CloseReason::Failure(reason));
-    }
-
-    // ----- pairing -------------------------------------------------------------------------
-
-    fn send_pair_device(&mut self, now: Timestamp, conn: ConnId) {
-        let mut refs = Vec::with_capacity(PAIR_REFS);
-        let mut expires = now;
-        for index in 0..PAIR_REFS {
-            expires += if index == 0 {
-                FIRST_REF_MS
-            } else {
-                NEXT_REF_MS
-            };
-            let random = self.rng.bytes::<18>();
-            let text: String = random
-                .iter()
-                .map(|b| {
-                    char::from(
-                        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-                            [usize::from(b & 63)],
-                    )
-                })
-                .collect();
-            refs.push((format!("2@{text}"), expires));
-        }
-        let id = self.new_id();
-        let node = Node::new("iq")
-            .attr("from", Jid::server_jid())
-            .attr("type", "set")
-            .attr("id", id.clone())
-            .attr("xmlns", "md")
-            .children_from([Node::new("pair-device").children_from(
-                refs.iter()
-                    .map(|(r, _)| Node::new("ref").bytes(r.as_bytes().to_vec())),
-            )]);
-        if let Some(Stage::Unpaired(reg)) = self.conns.get_mut(&conn).map(|c| &mut c.stage) {
-            reg.refs = refs.clone();
-            reg.pair_device_id = id;
-        }
-        self.send(conn, &node);
-        self.events.push_back(ServerEvent::PairDeviceSent {
-            conn,
-            refs: refs.into_iter().map(|(r, _)| r).collect(),
-        });
-    }
-
-    /// The phone signs a device identity for the companion on `conn` and the server sends
-    /// pair-success.
-    fn start_pairing(&mut self, now: Timestamp, conn: ConnId, user: &str, adv_secret: &[u8; 32]) {
-        let Some(Stage::Unpaired(reg)) = self.conns.get(&conn).map(|c| &c.stage) else {
-            return;
-        };
-        let companion_identity = reg.identity_public;
-        let Some(account) = self.accounts.get_mut(user) else {
-            return;
-        };
-        let device = account.next_device_id;
-        account.next_device_id = account.next_device_id.wrapping_add(1).max(1);
-        let key_index = account.next_key_index;
-        account.next_key_index += 1;
-        let raw_id = account.raw_id;
-        let issued = account.phone.issue_identity(
-            &companion_identity,
-            adv_secret,
-            raw_id,
-            key_index,
-            now / 1000,
-        );
-        let device_jid = account.device_jid(device);
-        let device_lid = account.device_lid(device);
-        let id = self.new_id();
-        let node = Node::new("iq")
-            .attr("from", Jid::server_jid())
-            .attr("type", "set")
-            .attr("id", id.clone())
-            .attr("xmlns", "md")
-            .attr("t", seconds(now))
-            .children_from([Node::new("pair-success").children_from([
-                bytes_node("device-identity", issued.container.clone()),
-                Node::new("device")
-                    .attr("jid", device_jid)
-                    .attr("lid", device_lid),
-                Node::new("platform").attr("name", "android"),
-            ])]);
-        if let Some(Stage::Unpaired(reg)) = self.conns.get_mut(&conn).map(|c| &mut c.stage) {
-            reg.pairing = Some(PendingPair {
-                iq_id: id,
-                user: user.to_owned(),
-                device,
-                issued,
-            });
-        }
-        self.send(conn, &node);
-    }
-
-    fn handle_unpaired(&mut self, now: Timestamp, conn: ConnId, node: Node) {
-        if node.tag != "iq" {
-            return;
-        }
-        let id = node.attr_str("id").unwrap_or_default().to_owned();
-        let kind = node.attr_str("type").unwrap_or_default().to_owned();
-        let Some(Stage::Unpaired(reg)) = self.conns.get_mut(&conn).map(|c| &mut c.stage) else {
-            return;
-        };
-        let pairing_reply = reg.pairing.as_ref().is_some_and(|p| p.iq_id == id);
-        match kind.as_str() {
-            "result" if pairing_reply => self.finish_pairing(now, conn, &node),
-            "error" if pairing_reply => {
-                reg.pairing = None;
-                let error = node.child("error");
-                let code = error
-                    .and_then(|e| e.attr_str("code"))
-                    .and_then(|c| c.parse().ok())
-                    .unwrap_or(0);
-                let text = error
-                    .and_then(|e| e.attr_str("text"))
-                    .unwrap_or_default()
-                    .to_owned();
-                self.events
-                    .push_back(ServerEvent::PairRejectedByCompanion { conn, code, text });
-            }
-            "result" | "error" => {}
-            "set" if node.attr_str("xmlns") == Some("md") => {
-                match node
-                    .child("link_code_companion_reg")
-                    .and_then(|c| c.attr_str("stage"))
-                {
-                    Some("companion_hello") => self.companion_hello(conn, &id, &node),
-                    Some("companion_finish") => self.companion_finish(now, conn, &id, &node),
-                    _ => self.send(conn, &iq_error(&id, 400, "bad-request")),
-                }
-            }
-            "get" if node.attr_str("xmlns") == Some("w:p") => {
-                self.send(conn, &iq_result(&id, Vec::new()));
-            }
-            _ => self.send(conn, &iq_error(&id, 501, "feature-not-implemented")),
-        }
-    }
-
-    fn finish_pairing(&mut self, now: Timestamp, conn: ConnId, node: &Node) {
-        let Some(Stage::Unpaired(reg)) = self.conns.get_mut(&conn).map(|c| &mut c.stage) else {
-            return;
-        };
-        let Some(pending) = reg.pairing.take() else {
-            return;
-        };
-        let identity = node
-            .child("pair-device-sign")
-            .and_then(|sign| sign.child("device-identity"));
-        let key_index = identity
-            .and_then(|i| i.attr_str("key-index"))
-            .and_then(|k| k.parse::<u32>().ok());
-        let reply = identity.and_then(Node::content_bytes).unwrap_or_default();
-        let companion_identity = reg.identity_public;
-        let new_device = Device {
-            id: pending.device,
-            noise_public: Some(reg.noise_public),
-            identity_public: reg.identity_public,
-            registration_id: reg.registration_id,
-            signed_prekey: reg.signed_prekey.clone(),
-            prekeys: BTreeMap::new(),
-            key_index: pending.issued.key_index,
-            name: reg.name.clone(),
-            platform_type: reg.platform_type,
-            offline: VecDeque::new(),
-            unacked: Vec::new(),
-        };
-        let Some(account) = self.accounts.get_mut(&pending.user) else {
-            return;
-        };
-        let valid = key_index == Some(pending.issued.key_index)
-            && account.phone.check_device_signature(
-                reply,
-                &pending.issued.details,
-                &companion_identity,
-            );
-        if !valid {
-            self.events
-                .push_back(ServerEvent::BadDeviceSignature { conn });
-            self.close(
-                conn,
-                CloseReason::Protocol("bad pair-device-sign".to_owned()),
-            );
-            return;
-        }
-        account.devices.insert(pending.device, new_device);
-        let _ = now;
-        self.events.push_back(ServerEvent::Paired {
-            conn,
-            user: pending.user,
-            device: pending.device,
-        });
-        let _ = self.send_stream_error(conn, StreamErrorKind::RestartRequired);
-    }
-
-    fn companion_hello(&mut self, conn: ConnId, id: &str, node: &Node) {
-        let Some(reg_node) = node.child("link_code_companion_reg") else {
-            return;
-        };
-        if let Some(code) = self.link_code_error.take() {
-            self.send(conn, &iq_error(id, code, error_text(code)));
-            return;
-        }
-        let user = reg_node
-            .attr_jid("jid")
-            .filter(|jid| jid.server == DEFAULT_USER_SERVER)
-            .map(|jid| jid.user)
-            .unwrap_or_default();
-        let digits_ok = (7..=15).contains(&user.len())
-            && user.bytes().all(|b| b.is_ascii_digit())
-            && !user.starts_with('0');
-        let wrapped = child_bytes(
-            reg_node,
-            "link_code_pairing_wrapped_companion_ephemeral_pub",
-        );
-        let noise: Option<[u8; 32]> = child_array(reg_node, "companion_server_auth_key_pub");
-        let platform_id = child_bytes(reg_node, "companion_platform_id");
-        let display = child_bytes(reg_node, "companion_platform_display")
-            .and_then(|d| std::str::from_utf8(d).ok())
-            .unwrap_or_default();
-        let Some(Stage::Unpaired(reg)) = self.conns.get(&conn).map(|c| &c.stage) else {
-            return;
-        };
-        let platform_ok = platform_id.is_some_and(|p| matches!(p, [b'1'..=b'9'] | [b'a'..=b'f']));
-        let valid = digits_ok
-            && wrapped.is_some_and(|w| w.len() == 80)
-            && noise == Some(reg.noise_public)
-            && platform_ok
-            && valid_display(display)
-            && self.accounts.contains_key(&user);
-        if !valid {
-            self.send(conn, &iq_error(id, 400, "bad-request"));
-            return;
-        }
-        let reference = self
-            .rng
-            .bytes::<16>()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>();
-        let link = LinkCode {
-            user,
-            wrapped_companion_ephemeral: wrapped.unwrap_or_default().to_vec(),
-            reference: reference.clone().into_bytes(),
-            hello_sent: false,
-        };
-        if let Some(Stage::Unpaired(reg)) = self.conns.get_mut(&conn).map(|c| &mut c.stage) {
-            reg.link = Some(link);
-        }
-        self.send(
-            conn,
-            &iq_result(
-                id,
-                vec![
-                    Node::new("link_code_companion_reg").children_from([bytes_node(
-                        "link_code_pairing_ref",
-                        reference.into_bytes(),
-                    )]),
-                ],
-            ),
-        );
-    }
-
-    fn companion_finish(&mut self, now: Timestamp, conn: ConnId, id: &str, node: &Node) {
-        let Some(reg_node) = node.child("link_code_companion_reg") else {
-            return;
-        };
-        let Some(Stage::Unpaired(reg)) = self.conns.get(&conn).map(|c| &c.stage) else {
-            return;
-        };
-        let Some(link) = reg.link.as_ref().filter(|link| link.hello_sent) else {
-            self.send(conn, &iq_error(id, 400, "bad-request"));
-            return;
-        };
-        let bundle = child_bytes(reg_node, "link_code_pairing_wrapped_key_bundle")
-            .unwrap_or_default()
-            .to_vec();
-        let identity: Option<[u8; 32]> = child_array(reg_node, "companion_identity_public");
-        let same_ref = child_bytes(reg_node, "link_code_pairing_ref") == Some(&link.reference[..]);
-        if identity != Some(reg.identity_public) || !same_ref {
-            self.send(conn, &iq_error(id, 400, "bad-request"));
-            return;
-        }
-        let user = link.user.clone();
-        let companion_identity = reg.identity_public;
-        self.send(conn, &iq_result(id, Vec::new()));
-        let Some(account) = self.accounts.get_mut(&user) else {
-            return;
-        };
-        match account.phone.open_key_bundle(&bundle, &companion_identity) {
-            Ok(adv_secret) => self.start_pairing(now, conn, &user, &adv_secret),
-            Err(error) => self
-                .events
-                .push_back(ServerEvent::LinkCodeBundleRejected { conn, error }),
-        }
-    }
-
-    // ----- a logged-in device ----------------------------------------------------------------
-
-    fn handle_node(&mut self, now: Timestamp, conn: ConnId, node: Node) {
-        let session = match self.conns.get(&conn).map(|c| &c.stage) {
-            Some(Stage::Unpaired(_)) => {
-                self.handle_unpaired(now, conn, node);
-                return;
-            }
-            Some(Stage::Device(session)) => (session.user.clone(), session.device),
-            _ => return,
-        };
-        match node.tag.as_ref() {
-            "iq" => self.handle_iq(now, conn, &session, &node),
-            "ack" => {
-                if let Some(id) = node.attr_str("id") {
-                    self.acknowledged(&session, id);
-                }
-            }
-            "receipt" => self.route_receipt(now, conn, &session, &node),
-            "message" => self.route_message(now, conn, &session, &node),
-            _ => {}
-        }
-    }
-
-    fn handle_iq(&mut self, now: Timestamp, conn: ConnId, session: &(String, u16), node: &Node) {
-        let id = node.attr_str("id").unwrap_or_default().to_owned();
-        let kind = node.attr_str("type").unwrap_or_default();
-        let xmlns = node.attr_str("xmlns").unwrap_or_default();
-        match (kind, xmlns) {
-            ("result" | "error", _) => {}
-            ("get", "w:p") | ("get", "urn:xmpp:ping") => {
-                let pong = iq_result(&id, Vec::new()).attr("t", seconds(now));
-                self.send(conn, &pong);
-            }
-            ("set", "passive") => {
-                let active = node.child("active").is_some();
-                if let Some(Stage::Device(state)) = self.conns.get_mut(&conn).map(|c| &mut c.stage)
-                {
-                    state.active = active;
-                }
-                self.send(conn, &iq_result(&id, Vec::new()));
-                if active {
-                    self.flush_offline(conn, session);
-                }
-            }
-            ("set", "encrypt") if node.child("rotate").is_some() => {
-                let skey = node.child("rotate").and_then(|r| r.child("skey"));
-                match skey.and_then(parse_signed_prekey) {
-                    Some(skey) => {
-                        if let Some(device) = self.device_mut(session) {
-                            device.signed_prekey = skey;
-                        }
-                        self.send(conn, &iq_result(&id, Vec::new()));
-                    }
-                    None => self.send(conn, &iq_error(&id, 400, "bad-request")),
-                }
-            }
-            ("set", "encrypt") => self.upload_prekeys(conn, session, &id, node),
-            ("get", "encrypt") if node.child("count").is_some() => {
-                let count = self.device_mut(session).map_or(0, |d| d.prekeys.len());
-                let reply = iq_result(
-                    &id,
-                    vec![Node::new("count").attr("value", count.to_string())],
-                );
-                self.send(conn, &reply);
-            }
-            ("get", "encrypt") if node.child("key").is_some() => {
-                self.fetch_bundles(conn, &id, node);
-            }
-            ("get", "usync") => self.usync(conn, &id, node),
-            ("set", "md") if node.child("remove-companion-device").is_some() => {
-                self.send(conn, &iq_result(&id, Vec::new()));
-                let target = node
-                    .child("remove-companion-device")
-                    .and_then(|r| r.attr_jid("jid"))
-                    .map_or(session.1, |jid| jid.device);
-                let _ = self.remove_device(&session.0, target);
-            }
-            ("set", "urn:xmpp:whatsapp:dirty") => self.send(conn, &iq_result(&id, Vec::new())),
-            _ => self.send(conn, &iq_error(&id, 501, "feature-not-implemented")),
-        }
-    }
-
-    fn device_mut(&mut self, session: &(String, u16)) -> Option<&mut Device> {
-        self.accounts
-            .get_mut(&session.0)?
-            .devices
-            .get_mut(&session.1)
-    }
-
-    fn upload_prekeys(&mut self, conn: ConnId, session: &(String, u16), id: &str, node: &Node) {
-        let parsed = (|| {
-            let registration_id = be_u32(child_bytes(node, "registration")?)?;
-            if child_bytes(node, "type")? != [5] {
-                return None;
-            }
-            let identity: [u8; 32] = child_array(node, "identity")?;
-            let skey = parse_signed_prekey(node.child("skey")?)?;
-            let mut keys = Vec::new();
-            for key in node.child("list")?.children_by_tag("key") {
-                let key_id = be_u32(child_bytes(key, "id")?)?;
-                let value: [u8; 32] = child_array(key, "value")?;
-                keys.push((key_id, value));
-            }
-            Some((registration_id, identity, skey, keys))
-        })();
-        let Some((registration_id, identity, skey, keys)) = parsed else {
-            self.send(conn, &iq_error(id, 400, "bad-request"));
-            return;
-        };
-        let Some(device) = self.device_mut(session) else {
-            return;
-        };
-        if identity != device.identity_public {
-            self.send(conn, &iq_error(id, 409, "conflict"));
-            return;
-        }
-        device.registration_id = registration_id;
-        device.signed_prekey = skey;
-        device.prekeys.extend(keys);
-        self.send(conn, &iq_result(id, Vec::new()));
-    }
-
-    /// Resolves a user JID (phone number or LID) to the account's phone number.
-    fn resolve_user(&self, jid: &Jid) -> Option<String> {
-        match jid.server.as_ref() {
-            DEFAULT_USER_SERVER => self
-                .accounts
-                .contains_key(&jid.user)
-                .then(|| jid.user.clone()),
-            HIDDEN_USER_SERVER => self.lids.get(&jid.user).cloned(),
-            _ => None,
-        }
-    }
-
-    fn fetch_bundles(&mut self, conn: ConnId, id: &str, node: &Node) {
-        let mut users = Vec::new();
-        for user in node.child("key").map(Node::children).unwrap_or_default() {
-            let Some(jid) = user.attr_jid("jid") else {
-                continue;
-            };
-            let found = self.resolve_user(&jid).and_then(|account| {
-                let device = self
-                    .accounts
-                    .get_mut(&account)?
-                    .devices
-                    .get_mut(&jid.device)?;
-                let prekey = device.take_prekey();
-                let mut children = vec![
-                    bytes_node(
-                        "registration",
-                        device.registration_id.to_be_bytes().to_vec(),
-                    ),
-                    bytes_node("type", vec![5]),
-                    bytes_node("identity", device.identity_public.to_vec()),
-                    signed_prekey_node(&device.signed_prekey),
-                ];
-                if let Some(prekey) = prekey {
-                    children.push(Node::new("key").children_from([
-                        bytes_node("id", id3(prekey.id)),
-                        bytes_node("value", prekey.public.to_vec()),
-                    ]));
-                }
-                Some(children)
-            });
-            let entry = Node::new("user").attr("jid", jid.clone());
-            users.push(match found {
-                Some(children) => entry.children_from(children),
-                None => entry.children_from([Node::new("error")
-                    .attr("code", "404")
-                    .attr("text", "item-not-found")]),
-            });
-        }
-        self.send(
-            conn,
-            &iq_result(id, vec![Node::new("list").children_from(users)]),
-        );
-    }
-
-    fn usync(&mut self, conn: ConnId, id: &str, node: &Node) {
-        let Some(usync) = node.child("usync") else {
-            self.send(conn, &iq_error(id, 400, "bad-request"));
-            return;
-        };
-        let wants_devices = usync
-            .child("query")
-            .is_some_and(|q| q.child("devices").is_some());
-        let wants_lid = usync
-            .child("query")
-            .is_some_and(|q| q.child("lid").is_some());
-        let mut users = Vec::new();
-        for user in usync.child("list").map(Node::children).unwrap_or_default() {
-            let Some(jid) = user.attr_jid("jid") else {
-                continue;
-            };
-            let Some(account) = self.resolve_user(&jid).and_then(|u| self.accounts.get(&u)) else {
-                users.push(
-                    Node::new("user")
-                        .attr("jid", jid)
-                        .children_from([Node::new("devices").children_from([Node::new("error")
-                            .attr("code", "404")
-                            .attr("text", "item-not-found")])]),
-                );
-                continue;
-            };
-            let mut children = Vec::new();
-            if wants_devices {
-                let list = account.devices.values().map(|device| {
-                    let entry = Node::new("device").attr("id", device.id.to_string());
-                    if device.id == 0 {
-                        entry
-                    } else {
-                        entry.attr("key-index", device.key_index.to_string())
-                    }
-                });
-                children.push(
-                    Node::new("devices").children_from([
-                        Node::new("device-list").children_from(list),
-                        Node::new("key-index-list")
-                            .attr("ts", "0")
-                            .bytes(key_index_list(account)),
-                    ]),
-                );
-            }
-            if wants_lid {
-                children.push(Node::new("lid").attr("val", account.lid_jid()));
-            }
-            users.push(Node::new("user").attr("jid", jid).children_from(children));
-        }
-        let mut reply_usync = Node::new("usync");
-        for key in ["sid", "mode", "context", "last", "index"] {
-            if let Some(value) = usync.attr_str(key) {
-                reply_usync = reply_usync.attr(key, value.to_owned());
-            }
-        }
-        let reply_usync = reply_usync.children_from([
-            Node::new("result").children_from([Node::new("devices")]),
-            Node::new("list").children_from(users),
-        ]);
-        self.send(conn, &iq_result(id, vec![reply_usync]));
-    }
-
-    // ----- delivery ------------------------------------------------------------------------
-
-    /// Hands `stanza` to a device: on its connection if it is logged in and active, else into
-    /// its offline queue. The phone (device 0) keeps its inbox in the queue too.
-    pub fn deliver(&mut self, user: &str, device: u16, stanza: Node) {
-        if device == 0 {
-            // The phone is always online and handles its stanzas at once.
-            if stanza.tag == "message" {
-                self.phone_receive(user, &stanza);
-            }
-            return;
-        }
-        let conn = self.device_conn(user, device).filter(|&conn| {
-            matches!(self.conns.get(&conn).map(|c| &c.stage), Some(Stage::Device(s)) if s.active)
-        });
-        let Some(target) = self
-            .accounts
-            .get_mut(user)
-            .and_then(|a| a.devices.get_mut(&device))
-        else {
-            return;
-        };
-        match conn {
-            Some(conn) => {
-                target.unacked.push(stanza.clone());
-                self.send(conn, &stanza);
-            }
-            None => {
-                if target.offline.len() >= MAX_OFFLINE_QUEUE {
-                    target.offline.pop_front();
-                }
-                target.offline.push_back(stanza);
-            }
-        }
-    }
-
-    fn flush_offline(&mut self, conn: ConnId, session: &(String, u16)) {
-        let Some(device) = self.device_mut(session) else {
-            return;
-        };
-        let queued: Vec<Node> = device.offline.drain(..).collect();
-        let count = queued.len();
-        device.unacked.extend(queued.iter().cloned());
-        for mut stanza in queued {
-            stanza.set_attr("offline", "1");
-            self.send(conn, &stanza);
-        }
-        let marker =
-            Node::new("ib").children_from([Node::new("offline").attr("count", count.to_string())]);
-        self.send(conn, &marker);
-    }
-
-    fn acknowledged(&mut self, session: &(String, u16), id: &str) {
-        if let Some(device) = self.device_mut(session) {
-            device
-                .unacked
-                .retain(|stanza| stanza.attr_str("id") != Some(id));
-        }
-    }
-
-    fn route_message(
-        &mut self,
-        now: Timestamp,
-        conn: ConnId,
-        session: &(String, u16),
-        node: &Node,
-    ) {
-        let id = node.attr_str("id").unwrap_or_default().to_owned();
-        let Some(to) = node.attr_jid("to") else {
-            return;
-        };
-        let Some(sender) = self.accounts.get(&session.0) else {
-            return;
-        };
-        let via_lid = to.server == HIDDEN_USER_SERVER;
-        let from = if via_lid {
-            sender.device_lid(session.1)
-        } else {
-            sender.device_jid(session.1)
-        };
-        let push_name = sender.push_name.clone();
-        let kind = node.attr_str("type").unwrap_or("text").to_owned();
-        let extra: Vec<Node> = node
-            .children()
-            .iter()
-            .filter(|child| child.tag != "participants" && child.tag != "enc")
-            .cloned()
-            .collect();
-        // Targets: `participants/to[jid]` with their own `enc`, or the `enc` children for `to`.
-        let mut targets: Vec<(Jid, Vec<Node>)> = Vec::new();
-        if let Some(participants) = node.child("participants") {
-            for to_node in participants.children_by_tag("to") {
-                if let Some(jid) = to_node.attr_jid("jid") {
-                    targets.push((jid, to_node.children().to_vec()));
-                }
-            }
-        } else {
-            let encs: Vec<Node> = node.children_by_tag("enc").cloned().collect();
-            if !encs.is_empty() {
-                targets.push((to.clone(), encs));
-            }
-        }
-        for (jid, encs) in targets {
-            let Some(user) = self.resolve_user(&jid) else {
-                continue;
-            };
-            let mut delivered = Node::new("message")
-                .attr(
-                    "from",
-                    if user == session.0 {
-                        Value::from(from.to_non_device())
-                    } else {
-                        Value::from(from.clone())
-                    },
-                )
-                .attr("id", id.clone())
-                .attr("type", kind.clone())
-                .attr("t", seconds(now))
-                .attr("notify", push_name.clone());
-            if user == session.0 {
-                delivered = delivered
-                    .attr("participant", from.clone())
-                    .attr("recipient", to.clone());
-            }
-            let mut children = encs;
-            children.extend(extra.iter().cloned());
-            self.deliver(&user, jid.device, delivered.children_from(children));
-        }
-        let ack = Node::new("ack")
-            .attr("class", "message")
-            .attr("id", id)
-            .attr("from", to)
-            .attr("t", seconds(now));
-        self.send(conn, &ack);
-    }
-
-    fn route_receipt(
-        &mut self,
-        now: Timestamp,
-        conn: ConnId,
-        session: &(String, u16),
-        node: &Node,
-    ) {
-        let Some(id) = node.attr_str("id").map(str::to_owned) else {
-            return;
-        };
-        self.acknowledged(session, &id);
-        let Some(to) = node.attr_jid("to") else {
-            return;
-        };
-        let Some(sender) = self.accounts.get(&session.0) else {
-            return;
-        };
-        let from = if to.server == HIDDEN_USER_SERVER {
-            sender.device_lid(session.1)
-        } else {
-            sender.device_jid(session.1)
-        };
-        let kind = node.attr_str("type").map(str::to_owned);
-        let target = node.attr_jid("participant").unwrap_or_else(|| to.clone());
-        if let Some(user) = self.resolve_user(&target) {
-            let devices: Vec<u16> = self
-                .accounts
-                .get(&user)
-                .map(|a| a.devices.keys().copied().collect())
-                .unwrap_or_default();
-            for device in devices {
-                if user == session.0 && device == session.1 {
-                    continue;
-                }
-                if target.device != 0 && device != target.device {
-                    continue;
-                }
-                let mut receipt = Node::new("receipt")
-                    .attr("from", from.clone())
-                    .attr("id", id.clone())
-                    .attr("t", seconds(now));
-                if let Some(kind) = &kind {
-                    receipt = receipt.attr("type", kind.clone());
-                }
-                if let Content::Nodes(children) = &node.content {
-                    receipt = receipt.children_from(children.clone());
-                }
-                self.deliver(&user, device, receipt);
-            }
-        }
-        let mut ack = Node::new("ack")
-            .attr("class", "receipt")
-            .attr("id", id)
-            .attr("from", to);
-        if let Some(kind) = kind {
-            ack = ack.attr("type", kind);
-        }
-        self.send(conn, &ack);
     }
 }
 
@@ -1910,6 +1106,32 @@ fn bundle_of(device: &mut Device) -> walink_core::signal::PreKeyBundle {
         signed_pre_key_signature: device.signed_prekey.signature,
         pre_key,
     }
+}
+
+/// A bundle from a node holding `identity`, `skey` and optionally `key` (a prekey fetch's
+/// `<user>` or a retry receipt's `<keys>`), with the registration id given.
+fn bundle_from_node(
+    node: &Node,
+    registration_id: u32,
+) -> Option<walink_core::signal::PreKeyBundle> {
+    use walink_core::signal::{IdentityKey, PreKeyId, PublicKey, SignedPreKeyId};
+    let identity: [u8; 32] = child_array(node, "identity")?;
+    let skey = parse_signed_prekey(node.child("skey")?)?;
+    let pre_key = match node.child("key") {
+        Some(key) => Some((
+            PreKeyId(be_u32(child_bytes(key, "id")?)?),
+            PublicKey::from_raw(child_array(key, "value")?),
+        )),
+        None => None,
+    };
+    Some(walink_core::signal::PreKeyBundle {
+        registration_id,
+        identity_key: IdentityKey(PublicKey::from_raw(identity)),
+        signed_pre_key_id: SignedPreKeyId(skey.id),
+        signed_pre_key: PublicKey::from_raw(skey.public),
+        signed_pre_key_signature: skey.signature,
+        pre_key,
+    })
 }
 
 fn parse_signed_prekey(node: &Node) -> Option<SignedPreKey> {

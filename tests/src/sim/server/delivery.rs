@@ -1,0 +1,383 @@
+//! Delivery: the offline queue, acknowledgements, message and receipt routing.
+
+use super::*;
+
+impl Server {
+    // ----- delivery ------------------------------------------------------------------------
+
+    /// Hands `stanza` to a device: on its connection if it is logged in and active, else into
+    /// its offline queue. The phone (device 0) keeps its inbox in the queue too.
+    pub fn deliver(&mut self, user: &str, device: u16, stanza: Node) {
+        if device == 0 {
+            // The phone is always online and handles its stanzas at once.
+            if stanza.tag == "message" {
+                self.phone_receive(user, &stanza);
+            } else if stanza.tag == "receipt" && stanza.attr_str("type") == Some("retry") {
+                self.phone_retry(user, &stanza);
+            }
+            return;
+        }
+        let conn = self.device_conn(user, device).filter(|&conn| {
+            matches!(self.conns.get(&conn).map(|c| &c.stage), Some(Stage::Device(s)) if s.active)
+        });
+        let Some(target) = self
+            .accounts
+            .get_mut(user)
+            .and_then(|a| a.devices.get_mut(&device))
+        else {
+            return;
+        };
+        match conn {
+            Some(conn) => {
+                if target.unacked.len() >= MAX_OFFLINE_QUEUE {
+                    target.unacked.remove(0);
+                }
+                target.unacked.push(stanza.clone());
+                self.send(conn, &stanza);
+            }
+            None => {
+                if target.offline.len() >= MAX_OFFLINE_QUEUE {
+                    target.offline.pop_front();
+                }
+                target.offline.push_back(stanza);
+            }
+        }
+    }
+
+    pub(super) fn flush_offline(&mut self, conn: ConnId, session: &(String, u16)) {
+        let Some(device) = self.device_mut(session) else {
+            return;
+        };
+        let queued: Vec<Node> = device.offline.drain(..).collect();
+        let count = queued.len();
+        device.unacked.extend(queued.iter().cloned());
+        for mut stanza in queued {
+            stanza.set_attr("offline", "1");
+            self.send(conn, &stanza);
+        }
+        let marker =
+            Node::new("ib").children_from([Node::new("offline").attr("count", count.to_string())]);
+        self.send(conn, &marker);
+    }
+
+    pub(super) fn acknowledged(&mut self, session: &(String, u16), id: &str) {
+        if let Some(device) = self.device_mut(session) {
+            device
+                .unacked
+                .retain(|stanza| stanza.attr_str("id") != Some(id));
+        }
+    }
+
+    /// The `<group>` node of a group's metadata (whatsmeow `GetGroupInfo`,
+    /// Baileys `extractGroupMetadata`).
+    pub(super) fn group_node(&self, group: &Group) -> Node {
+        let participants = group.members.iter().map(|member| {
+            let entry =
+                Node::new("participant").attr("jid", Jid::new(member.clone(), DEFAULT_USER_SERVER));
+            if *member == group.creator {
+                entry.attr("type", "superadmin")
+            } else {
+                entry
+            }
+        });
+        Node::new("group")
+            .attr("id", group.id.clone())
+            .attr("subject", group.subject.clone())
+            .attr("s_t", group.creation.to_string())
+            .attr("s_o", Jid::new(group.creator.clone(), DEFAULT_USER_SERVER))
+            .attr("creation", group.creation.to_string())
+            .attr(
+                "creator",
+                Jid::new(group.creator.clone(), DEFAULT_USER_SERVER),
+            )
+            .attr("size", group.members.len().to_string())
+            .children_from(participants)
+    }
+
+    pub(super) fn group_query(
+        &mut self,
+        conn: ConnId,
+        session: &(String, u16),
+        id: &str,
+        node: &Node,
+    ) {
+        let group = node
+            .attr_jid("to")
+            .filter(|jid| jid.server == GROUP_SERVER)
+            .and_then(|jid| self.groups.get(&jid.user));
+        match group {
+            Some(group) if group.members.contains(&session.0) => {
+                let reply = iq_result(id, vec![self.group_node(group)]);
+                self.send(conn, &reply);
+            }
+            Some(_) => self.send(conn, &iq_error(id, 403, "forbidden")),
+            None => self.send(conn, &iq_error(id, 404, "item-not-found")),
+        }
+    }
+
+    pub(super) fn group_create(
+        &mut self,
+        now: Timestamp,
+        conn: ConnId,
+        session: &(String, u16),
+        id: &str,
+        node: &Node,
+    ) {
+        let Some(create) = node.child("create") else {
+            return;
+        };
+        let subject = create.attr_str("subject").unwrap_or_default().to_owned();
+        let members: Vec<String> = create
+            .children_by_tag("participant")
+            .filter_map(|p| p.attr_jid("jid"))
+            .filter_map(|jid| self.resolve_user(&jid.to_non_device()))
+            .collect();
+        let refs: Vec<&str> = members.iter().map(String::as_str).collect();
+        match self.create_group(now, &session.0, &subject, &refs) {
+            Ok(jid) => {
+                let group = self.groups.get(&jid.user).map(|g| self.group_node(g));
+                self.send(conn, &iq_result(id, group.into_iter().collect()));
+            }
+            Err(_) => self.send(conn, &iq_error(id, 400, "bad-request")),
+        }
+    }
+
+    /// A group message: every member device except the sender gets
+    /// `<message from=group participant=sender>` with the `enc`s addressed to it in
+    /// `participants` (sender-key distribution) followed by the `skmsg` for everyone.
+    pub(super) fn route_group_message(
+        &mut self,
+        now: Timestamp,
+        session: &(String, u16),
+        group: &Jid,
+        node: &Node,
+    ) {
+        let Some(members) = self.groups.get(&group.user).map(|g| g.members.clone()) else {
+            return;
+        };
+        if !members.contains(&session.0) {
+            return;
+        }
+        let Some(sender) = self.accounts.get(&session.0) else {
+            return;
+        };
+        let participant = if node.attr_str("addressing_mode") == Some("lid") {
+            sender.device_lid(session.1)
+        } else {
+            sender.device_jid(session.1)
+        };
+        let push_name = sender.push_name.clone();
+        let id = node.attr_str("id").unwrap_or_default().to_owned();
+        let kind = node.attr_str("type").unwrap_or("text").to_owned();
+        let mut per_device: BTreeMap<(String, u16), Vec<Node>> = BTreeMap::new();
+        if let Some(participants) = node.child("participants") {
+            for to_node in participants.children_by_tag("to") {
+                if let Some(jid) = to_node.attr_jid("jid")
+                    && let Some(user) = self.resolve_user(&jid.to_non_device())
+                {
+                    per_device
+                        .entry((user, jid.device))
+                        .or_default()
+                        .extend(to_node.children().iter().cloned());
+                }
+            }
+        }
+        let shared: Vec<Node> = node
+            .children()
+            .iter()
+            .filter(|child| child.tag != "participants")
+            .cloned()
+            .collect();
+        // A retry resend names one device with `participant`.
+        let only = node
+            .attr_jid("participant")
+            .and_then(|jid| Some((self.resolve_user(&jid.to_non_device())?, jid.device)));
+        let mut targets = Vec::new();
+        for member in &members {
+            if let Some(account) = self.accounts.get(member) {
+                for &device in account.devices.keys() {
+                    if (member.as_str(), device) == (session.0.as_str(), session.1) {
+                        continue;
+                    }
+                    if only
+                        .as_ref()
+                        .is_some_and(|o| *o != (member.clone(), device))
+                    {
+                        continue;
+                    }
+                    targets.push((member.clone(), device));
+                }
+            }
+        }
+        for (user, device) in targets {
+            let mut children = per_device
+                .remove(&(user.clone(), device))
+                .unwrap_or_default();
+            children.extend(shared.iter().cloned());
+            let delivered = Node::new("message")
+                .attr("from", group.clone())
+                .attr("participant", participant.clone())
+                .attr("id", id.clone())
+                .attr("type", kind.clone())
+                .attr("t", seconds(now))
+                .attr("notify", push_name.clone())
+                .children_from(children);
+            self.deliver(&user, device, delivered);
+        }
+    }
+
+    pub(super) fn route_message(
+        &mut self,
+        now: Timestamp,
+        conn: ConnId,
+        session: &(String, u16),
+        node: &Node,
+    ) {
+        let id = node.attr_str("id").unwrap_or_default().to_owned();
+        let Some(to) = node.attr_jid("to") else {
+            return;
+        };
+        if to.server == GROUP_SERVER {
+            self.route_group_message(now, session, &to, node);
+            let ack = Node::new("ack")
+                .attr("class", "message")
+                .attr("id", id)
+                .attr("from", to)
+                .attr("t", seconds(now));
+            self.send(conn, &ack);
+            return;
+        }
+        let Some(sender) = self.accounts.get(&session.0) else {
+            return;
+        };
+        let via_lid = to.server == HIDDEN_USER_SERVER;
+        let from = if via_lid {
+            sender.device_lid(session.1)
+        } else {
+            sender.device_jid(session.1)
+        };
+        let push_name = sender.push_name.clone();
+        let kind = node.attr_str("type").unwrap_or("text").to_owned();
+        let extra: Vec<Node> = node
+            .children()
+            .iter()
+            .filter(|child| child.tag != "participants" && child.tag != "enc")
+            .cloned()
+            .collect();
+        // Targets: `participants/to[jid]` with their own `enc`, or the `enc` children for `to`.
+        let mut targets: Vec<(Jid, Vec<Node>)> = Vec::new();
+        if let Some(participants) = node.child("participants") {
+            for to_node in participants.children_by_tag("to") {
+                if let Some(jid) = to_node.attr_jid("jid") {
+                    targets.push((jid, to_node.children().to_vec()));
+                }
+            }
+        } else {
+            let encs: Vec<Node> = node.children_by_tag("enc").cloned().collect();
+            if !encs.is_empty() {
+                targets.push((to.clone(), encs));
+            }
+        }
+        for (jid, encs) in targets {
+            let Some(user) = self.resolve_user(&jid) else {
+                continue;
+            };
+            let mut delivered = Node::new("message")
+                .attr("from", from.clone())
+                .attr("id", id.clone())
+                .attr("type", kind.clone())
+                .attr("t", seconds(now))
+                .attr("notify", push_name.clone());
+            if user == session.0 {
+                // A copy for the sender's own other device: `recipient` names the chat
+                // (Baileys `decodeMessageNode`: `from` is own, the chat is `recipient`).
+                let chat = node
+                    .attr_jid("recipient")
+                    .unwrap_or_else(|| to.to_non_device());
+                delivered = delivered.attr("recipient", chat);
+            }
+            let mut children = encs;
+            children.extend(extra.iter().cloned());
+            self.deliver(&user, jid.device, delivered.children_from(children));
+        }
+        let ack = Node::new("ack")
+            .attr("class", "message")
+            .attr("id", id)
+            .attr("from", to)
+            .attr("t", seconds(now));
+        self.send(conn, &ack);
+    }
+
+    pub(super) fn route_receipt(
+        &mut self,
+        now: Timestamp,
+        conn: ConnId,
+        session: &(String, u16),
+        node: &Node,
+    ) {
+        let Some(id) = node.attr_str("id").map(str::to_owned) else {
+            return;
+        };
+        self.acknowledged(session, &id);
+        let Some(to) = node.attr_jid("to") else {
+            return;
+        };
+        let Some(sender) = self.accounts.get(&session.0) else {
+            return;
+        };
+        let from = if to.server == HIDDEN_USER_SERVER {
+            sender.device_lid(session.1)
+        } else {
+            sender.device_jid(session.1)
+        };
+        let kind = node.attr_str("type").map(str::to_owned);
+        let target = node.attr_jid("participant").unwrap_or_else(|| to.clone());
+        if let Some(user) = self.resolve_user(&target) {
+            let devices: Vec<u16> = self
+                .accounts
+                .get(&user)
+                .map(|a| a.devices.keys().copied().collect())
+                .unwrap_or_default();
+            for device in devices {
+                if user == session.0 && device == session.1 {
+                    continue;
+                }
+                if target.device != 0 && device != target.device {
+                    continue;
+                }
+                let mut receipt = Node::new("receipt")
+                    .attr("from", from.clone())
+                    .attr("id", id.clone());
+                if let Some(kind) = &kind {
+                    receipt = receipt.attr("type", kind.clone());
+                }
+                // `participant` (groups) and `recipient` (own copies) travel with the receipt.
+                for key in ["participant", "recipient"] {
+                    if let Some(value) = node.get_attr(key) {
+                        receipt = receipt.attr(key, value.clone());
+                    }
+                }
+                if to.server == GROUP_SERVER {
+                    receipt.set_attr("from", to.clone());
+                    receipt.set_attr("participant", from.clone());
+                }
+                let t = node
+                    .attr_str("t")
+                    .map_or_else(|| seconds(now), str::to_owned);
+                receipt = receipt.attr("t", t);
+                if let Content::Nodes(children) = &node.content {
+                    receipt = receipt.children_from(children.clone());
+                }
+                self.deliver(&user, device, receipt);
+            }
+        }
+        let mut ack = Node::new("ack")
+            .attr("class", "receipt")
+            .attr("id", id)
+            .attr("from", to);
+        if let Some(kind) = kind {
+            ack = ack.attr("type", kind);
+        }
+        self.send(conn, &ack);
+    }
+}

@@ -1,0 +1,239 @@
+//! The phone's own messages: sending, receiving and answering retry receipts.
+
+use super::*;
+
+impl Server {
+    /// The phone of `user` sends a Signal-encrypted text to `to` (a JID, or digits for a
+    /// phone number): to every device of the recipient account, and mirrored as a
+    /// `DeviceSentMessage` to the account's own companions (a text to the own number reaches
+    /// only the companions). Sessions are started from the prekey bundles the server holds,
+    /// consuming one-time prekeys as a fetch would. Returns the message id.
+    pub fn phone_send_text(
+        &mut self,
+        now: Timestamp,
+        user: &str,
+        to: &str,
+        text: &str,
+    ) -> Result<String, SimError> {
+        let to: Jid = if to.contains('@') {
+            to.parse()
+                .map_err(|_| SimError::UnknownAccount(to.to_owned()))?
+        } else {
+            Jid::new(to, DEFAULT_USER_SERVER)
+        };
+        let to = to.to_non_device();
+        let target = self
+            .resolve_user(&to)
+            .ok_or_else(|| SimError::UnknownAccount(to.to_string()))?;
+        let sender = self
+            .accounts
+            .get(user)
+            .ok_or_else(|| SimError::UnknownAccount(user.to_owned()))?;
+        let from = sender.jid();
+        let push_name = sender.push_name.clone();
+        let mut recipients: Vec<(String, u16, bool)> = Vec::new();
+        if target != user {
+            let devices = self
+                .accounts
+                .get(&target)
+                .map(|a| a.devices.keys().copied().collect::<Vec<_>>());
+            recipients.extend(
+                devices
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|d| (target.clone(), d, false)),
+            );
+        }
+        recipients.extend(
+            sender
+                .devices
+                .keys()
+                .filter(|&&d| d != 0)
+                .map(|&d| (user.to_owned(), d, true)),
+        );
+        let id = format!(
+            "3EB0{}",
+            self.rng
+                .bytes::<8>()
+                .iter()
+                .map(|b| format!("{b:02X}"))
+                .collect::<String>()
+        );
+        let plain = walink_core::proto::wa::Message {
+            conversation: Some(text.to_owned()),
+            ..Default::default()
+        };
+        let mirrored = walink_core::proto::wa::Message {
+            device_sent_message: Some(Box::new(
+                walink_core::proto::wa::message::DeviceSentMessage {
+                    destination_jid: Some(to.to_string()),
+                    message: Some(Box::new(plain.clone())),
+                    phash: None,
+                },
+            )),
+            ..Default::default()
+        };
+        for (account, device, own) in recipients {
+            let address = Jid::device(account.clone(), device, DEFAULT_USER_SERVER).to_string();
+            let bundle = {
+                let phone_has = self
+                    .accounts
+                    .get(user)
+                    .is_some_and(|a| a.phone.has_session(&address));
+                if phone_has {
+                    None
+                } else {
+                    let Some(target_device) = self
+                        .accounts
+                        .get_mut(&account)
+                        .and_then(|a| a.devices.get_mut(&device))
+                    else {
+                        continue;
+                    };
+                    let bundle = bundle_of(target_device);
+                    self.check_prekeys_low(now, &account, device);
+                    Some(bundle)
+                }
+            };
+            let Some(phone) = self.accounts.get_mut(user).map(|a| &mut a.phone) else {
+                continue;
+            };
+            if let Some(bundle) = bundle {
+                phone.start_session(&address, &bundle)?;
+            }
+            let content = if own { &mirrored } else { &plain };
+            phone.remember_sent(&id, &address, content);
+            let (enc_type, ciphertext) = phone.encrypt(&address, content)?;
+            let mut stanza = Node::new("message")
+                .attr("from", from.clone())
+                .attr("id", id.clone())
+                .attr("type", "text")
+                .attr("t", seconds(now))
+                .attr("notify", push_name.clone());
+            if own {
+                stanza = stanza.attr("recipient", to.clone());
+            }
+            let stanza = stanza.children_from([Node::new("enc")
+                .attr("v", "2")
+                .attr("type", enc_type)
+                .bytes(ciphertext)]);
+            self.deliver(&account, device, stanza);
+        }
+        Ok(id)
+    }
+
+    /// What the phone of `user` received, in arrival order.
+    pub fn phone_messages(&self, user: &str) -> Option<&[PhoneMessage]> {
+        self.accounts.get(user).map(|a| a.phone.inbox())
+    }
+
+    /// The phone of `user` answers a retry receipt: it starts a fresh session from the keys the
+    /// requesting device sent and sends the message again to that device only, with the
+    /// retry `count` on its `enc`.
+    pub(super) fn phone_retry(&mut self, user: &str, receipt: &Node) {
+        let (Some(requester), Some(id)) = (receipt.attr_jid("from"), receipt.attr_str("id")) else {
+            return;
+        };
+        let count = receipt
+            .child("retry")
+            .and_then(|r| r.attr_str("count"))
+            .unwrap_or("1")
+            .to_owned();
+        let Some(requester_user) = self.resolve_user(&requester.to_non_device()) else {
+            return;
+        };
+        let address = Jid::device(
+            requester_user.clone(),
+            requester.device,
+            DEFAULT_USER_SERVER,
+        )
+        .to_string();
+        let bundle = (|| {
+            let registration = be_u32(child_bytes(receipt, "registration")?)?;
+            bundle_from_node(receipt.child("keys")?, registration)
+        })();
+        let Some(account) = self.accounts.get_mut(user) else {
+            return;
+        };
+        let Some(message) = account.phone.sent(id, &address).cloned() else {
+            return;
+        };
+        if let Some(bundle) = bundle
+            && account.phone.start_session(&address, &bundle).is_err()
+        {
+            return;
+        }
+        let Ok((enc_type, ciphertext)) = account.phone.encrypt(&address, &message) else {
+            return;
+        };
+        let own = requester_user == user;
+        let mut stanza = Node::new("message")
+            .attr("from", account.jid())
+            .attr("id", id.to_owned())
+            .attr("type", "text")
+            .attr("t", receipt.attr_str("t").unwrap_or("0").to_owned())
+            .attr("notify", account.push_name.clone());
+        if own
+            && let Some(destination) = message
+                .device_sent_message
+                .as_ref()
+                .and_then(|sent| sent.destination_jid.clone())
+        {
+            stanza = stanza.attr("recipient", destination);
+        }
+        let stanza = stanza.children_from([Node::new("enc")
+            .attr("v", "2")
+            .attr("type", enc_type)
+            .attr("count", count)
+            .bytes(ciphertext)]);
+        self.deliver(&requester_user, requester.device, stanza);
+    }
+
+    /// The phone of `user` handles a message stanza: decrypts it and sends a delivery
+    /// receipt to the sender.
+    pub(super) fn phone_receive(&mut self, user: &str, stanza: &Node) {
+        let Some(sender) = stanza
+            .attr_jid("participant")
+            .or_else(|| stanza.attr_jid("from"))
+        else {
+            return;
+        };
+        let id = stanza.attr_str("id").unwrap_or_default().to_owned();
+        let timestamp = stanza
+            .attr_str("t")
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0);
+        let encs: Vec<(String, Vec<u8>)> = stanza
+            .children_by_tag("enc")
+            .map(|enc| {
+                (
+                    enc.attr_str("type").unwrap_or_default().to_owned(),
+                    enc.content_bytes().unwrap_or_default().to_vec(),
+                )
+            })
+            .collect();
+        let group = stanza
+            .attr_jid("from")
+            .filter(|from| from.server == GROUP_SERVER)
+            .map(|from| from.to_string());
+        let Some(account) = self.accounts.get_mut(user) else {
+            return;
+        };
+        let phone_jid = account.jid();
+        account
+            .phone
+            .receive(&id, &sender.to_string(), group.as_deref(), &encs, timestamp);
+        if let Some(sender_user) = self.resolve_user(&sender.to_non_device())
+            && sender.device != 0
+        {
+            let receipt = match stanza.attr_jid("from").filter(|f| f.server == GROUP_SERVER) {
+                Some(group) => Node::new("receipt")
+                    .attr("from", group)
+                    .attr("participant", phone_jid),
+                None => Node::new("receipt").attr("from", phone_jid),
+            };
+            let receipt = receipt.attr("id", id).attr("t", timestamp.to_string());
+            self.deliver(&sender_user, sender.device, receipt);
+        }
+    }
+}
