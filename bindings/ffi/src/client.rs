@@ -934,3 +934,105 @@ impl Client {
         self.lock().poll_timeout()
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn seeded() -> ClientConfig {
+        ClientConfig {
+            rng_seed: Some((0..32).collect()),
+            ..ClientConfig::default()
+        }
+    }
+
+    fn drain(client: &Client) -> Vec<Output> {
+        std::iter::from_fn(|| client.poll_output()).collect()
+    }
+
+    #[test]
+    fn fresh_client_persists_then_connects_and_restores() {
+        let client = Client::new(seeded(), Vec::new()).expect("a fresh client");
+        let outputs = drain(&client);
+        let persist = outputs
+            .iter()
+            .position(|o| matches!(o, Output::Persist { .. }));
+        let connect = outputs.iter().position(|o| matches!(o, Output::Connect));
+        assert!(persist.is_some() && persist < connect, "{outputs:?}");
+        let records: Vec<StoreRecord> = outputs
+            .into_iter()
+            .filter_map(|o| match o {
+                Output::Persist { changes } => Some(changes),
+                _ => None,
+            })
+            .flatten()
+            .filter_map(|c| match c {
+                StoreChange::Put { space, key, value } => Some(StoreRecord { space, key, value }),
+                _ => None,
+            })
+            .collect();
+        assert!(records.iter().any(|r| r.space == "device"));
+        let restored = Client::new(seeded(), records).expect("restored");
+        assert!(
+            drain(&restored)
+                .iter()
+                .any(|o| matches!(o, Output::Connect))
+        );
+    }
+
+    #[test]
+    fn bad_input_is_typed() {
+        let short = ClientConfig {
+            rng_seed: Some(vec![1, 2, 3]),
+            ..ClientConfig::default()
+        };
+        assert!(matches!(
+            Client::new(short, Vec::new()),
+            Err(WalinkError::InvalidInput { .. })
+        ));
+        let unknown = StoreRecord {
+            space: "no-such-space".into(),
+            key: "k".into(),
+            value: Vec::new(),
+        };
+        assert!(matches!(
+            Client::new(seeded(), vec![unknown]),
+            Err(WalinkError::InvalidInput { .. })
+        ));
+        let garbage = StoreRecord {
+            space: "device".into(),
+            key: "device".into(),
+            value: vec![0xff, 0, 1],
+        };
+        assert!(matches!(
+            Client::new(seeded(), vec![garbage]),
+            Err(WalinkError::CorruptStore { .. })
+        ));
+    }
+
+    #[test]
+    fn a_bad_phone_number_ends_in_a_typed_command_error() {
+        let client = Client::new(seeded(), Vec::new()).expect("a fresh client");
+        drain(&client);
+        let id = client.command(
+            1_760_000_000_000,
+            Command::PairWithCode { phone: "12".into() },
+        );
+        let results: Vec<CommandResult> = drain(&client)
+            .into_iter()
+            .filter_map(|o| match o {
+                Output::Event {
+                    event: ClientEvent::CommandDone { id: done, result },
+                } if done == id => Some(result),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            results,
+            vec![CommandResult::Err {
+                error: CommandError::InvalidPhoneNumber
+            }]
+        );
+    }
+}
