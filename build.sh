@@ -115,6 +115,8 @@ setup_prerequisites() {
   require java openjdk-17-jdk-headless
   require mvn maven
   require python3 python3 python3-venv
+  # Headless Chromium for the npm package's browser tests (IndexedDB store, the driver in a page).
+  require chromium chromium
   echo "rustc $(rustc --version | cut -d' ' -f2), node $(node --version), npm $(npm --version)," \
     "java $(java -version 2>&1 | head -1 | cut -d'"' -f2), $(mvn -v 2>/dev/null | head -1 | sed 's/\x1b\[[0-9;]*m//g'), $(python3 --version)"
 }
@@ -291,6 +293,16 @@ test_npm() {
   npm test --prefix npm
 }
 
+# walink-sim's mock-server, for the npm tests that pair against it over a real websocket (they
+# skip when it is not built).
+build_mock_server() {
+  if [ -f tests/src/bin/mock-server.rs ]; then
+    cargo build -p walink-sim --bin mock-server
+  else
+    echo "no mock-server in this checkout: its tests skip"
+  fi
+}
+
 test_python() {
   "$VENV/bin/python" -m pytest bindings/python/tests
 }
@@ -325,6 +337,7 @@ run_tests() {
   step "cargo test" test_cargo
   step "demo" demo
   step "wasm build" build_wasm
+  step "mock-server" build_mock_server
   step "npm test" test_npm
   step "walink-ffi release cdylib" build_ffi_release
   step "uniffi bindings" generate_bindings

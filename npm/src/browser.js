@@ -17,3 +17,17 @@ export function init(input) {
 }
 
 export { decodeNode, encodeNode } from './codec.js'
+export { MemoryStore, StoreError } from './store.js'
+export { IndexedDBStore } from './indexeddb-store.js'
+
+import { makeConnect } from './driver.js'
+
+/** Runs a client against the browser's WebSocket, a store and a timer; loads the wasm first. */
+export const connect = makeConnect({
+  createClient: (config, records) => new wasm.Client(config, records),
+  openSocket: (url) => new WebSocket(url),
+  ready: () => init(),
+})
+export { Connection, DEFAULT_URL } from './driver.js'
+/** The core state machine itself, for hosts that write their own driver (after `await init()`). */
+export { Client } from '../wasm/walink_wasm.js'

@@ -32,3 +32,319 @@ export function decodeNode(bytes: Uint8Array): BinaryNode
  * `input` may be a URL, a Response, bytes or a compiled `WebAssembly.Module`.
  */
 export function init(input?: URL | string | Response | BufferSource | WebAssembly.Module): Promise<void>
+
+// ---------------------------------------------------------------------------------------------
+// Stores
+
+/** One persisted record: an opaque value under a space and a key. */
+export interface StoreRecord {
+  /** The kind of record (`device`, `session`, `identity`, ...): a non-empty string without NUL. */
+  space: string
+  /** The record's key within its space (for example a session address). */
+  key: string
+  /** The core's own encoding of the record; opaque to the host. */
+  value: Uint8Array
+}
+
+/**
+ * One change of a batch: put (insert or overwrite) a record, delete one (absent is fine), or
+ * delete every record of the client (logout).
+ */
+export type StoreChange =
+  | { op: 'put'; space: string; key: string; value: Uint8Array }
+  | { op: 'delete'; space: string; key: string }
+  | { op: 'deleteAll' }
+
+/** The address of a record. */
+export interface StoreKey {
+  space: string
+  key: string
+}
+
+/**
+ * What the driver needs of a store. `applyBatch` applies the changes in order and atomically:
+ * once it resolves, `loadAll` sees all of them (a durable store keeps them across a crash); if
+ * it rejects, the store holds either none or all of them, never a part, and the driver rebuilds
+ * its client from `loadAll`. A store applies overlapping calls in call order.
+ */
+export interface Store {
+  applyBatch(changes: StoreChange[]): Promise<void>
+  /** Every record (used when a client is built or rebuilt). */
+  loadAll(): Promise<StoreRecord[]>
+  /** The records under `keys` that exist (the core's on-demand loads). */
+  load(keys: StoreKey[]): Promise<StoreRecord[]>
+  close?(): Promise<void>
+}
+
+/** The error every shipped store throws; `code` is stable. */
+export class StoreError extends Error {
+  readonly name: 'StoreError'
+  /** `invalid_change`, `invalid_key`, `closed`, `io`, `corrupt`, `too_large`, `unavailable`, `blocked` */
+  readonly code: string
+}
+
+/** Records in a Map: tests, short-lived clients, hosts that persist elsewhere. Not durable. */
+export class MemoryStore implements Store {
+  constructor()
+  applyBatch(changes: StoreChange[]): Promise<void>
+  loadAll(): Promise<StoreRecord[]>
+  load(keys: StoreKey[]): Promise<StoreRecord[]>
+  close(): Promise<void>
+  readonly size: number
+}
+
+/** Options of `FileStore.open`. */
+export interface FileStoreOptions {
+  /** fsync each batch before it resolves (default true). */
+  sync?: boolean
+  /** Fold the wal into a new snapshot once it is this large and larger than the snapshot (default 1 MiB). */
+  compactBytes?: number
+  /** A stand-in for `node:fs/promises` (fault injection in tests). */
+  fs?: unknown
+}
+
+/**
+ * Node only: a directory holding a snapshot and a write-ahead log of checksummed batches. A torn
+ * last write is cut off on open; compaction writes a temporary file, syncs it and renames it.
+ */
+export class FileStore implements Store {
+  static open(dir: string, options?: FileStoreOptions): Promise<FileStore>
+  readonly dir: string
+  applyBatch(changes: StoreChange[]): Promise<void>
+  loadAll(): Promise<StoreRecord[]>
+  load(keys: StoreKey[]): Promise<StoreRecord[]>
+  close(): Promise<void>
+}
+
+/** Browsers (pages, extensions, workers): one IndexedDB database, one transaction per batch. */
+export class IndexedDBStore implements Store {
+  static open(name: string, options?: { indexedDB?: object }): Promise<IndexedDBStore>
+  static deleteDatabase(name: string, options?: { indexedDB?: object }): Promise<void>
+  applyBatch(changes: StoreChange[]): Promise<void>
+  loadAll(): Promise<StoreRecord[]>
+  load(keys: StoreKey[]): Promise<StoreRecord[]>
+  close(): Promise<void>
+}
+
+// ---------------------------------------------------------------------------------------------
+// The client (the core state machine) and its driver
+
+/** Unix milliseconds. */
+export type Timestamp = number
+
+/** `new Client(config, records)`'s configuration; every field is optional. */
+export interface ClientConfig {
+  /** The WhatsApp Web version to announce, `"2.3000.1045649367"`. */
+  webVersion?: string
+  /** The name the phone shows for this linked device (default `walink`). */
+  deviceName?: string
+  /** A `DeviceProps.PlatformType` name: `CHROME` (default), `FIREFOX`, `SAFARI`, `EDGE`, ... */
+  platform?: string
+  pushName?: string
+  language?: string
+  country?: string
+  /** Named when pairing by code: `windows`, `macos`, `linux` (default), `android`, `ios`. */
+  companionOs?: string
+  /** 32 bytes seeding the client's generator: deterministic runs, tests only. */
+  rngSeed?: Uint8Array
+  /** A test server's root public key (32 bytes) instead of WhatsApp's, and its serial. */
+  trustRoot?: Uint8Array
+  trustRootSerial?: number
+  /** Reconnect after another connection took over instead of ending in `replaced`. */
+  retryWhenReplaced?: boolean
+  keepaliveMinMs?: number
+  keepaliveMaxMs?: number
+  connectTimeoutMs?: number
+  iqTimeoutMs?: number
+  backoffFirstMs?: number
+  backoffMaxMs?: number
+}
+
+/** Why a connection ended. */
+export type CloseReason =
+  | { kind: 'network' }
+  | { kind: 'local' }
+  | { kind: 'streamError'; code?: number; conflict?: string }
+  | { kind: 'failure'; reason: number }
+  | { kind: 'serverClosed' }
+  | { kind: 'protocol'; message: string }
+  | { kind: 'connectTimeout' }
+  | { kind: 'keepaliveTimeout' }
+  | { kind: 'qrRefsExhausted' }
+  | { kind: 'loggedOut' }
+  | { kind: 'other'; message: string }
+
+/** The lifecycle of a client. */
+export type ClientState =
+  | { kind: 'disconnected' }
+  | { kind: 'connecting' }
+  | { kind: 'handshaking' }
+  | { kind: 'awaitingPairing'; mode: 'qr' | 'code' }
+  | { kind: 'loggingIn' }
+  | { kind: 'connected' }
+  | { kind: 'reconnecting'; attempt: number; at: Timestamp }
+  | { kind: 'loggedOut' }
+  | { kind: 'replaced' }
+  | { kind: 'clientOutdated' }
+  | { kind: 'other'; description: string }
+
+/** Why the lifecycle moved. */
+export type StateReason =
+  | {
+      kind:
+        | 'started'
+        | 'connectRequested'
+        | 'backoffElapsed'
+        | 'restartRequired'
+        | 'socketOpened'
+        | 'pairingOffered'
+        | 'pairingCodeRequested'
+        | 'loginAccepted'
+        | 'postLoginDone'
+        | 'disconnectRequested'
+        | 'logoutRequested'
+    }
+  | { kind: 'closed'; reason: CloseReason }
+  | { kind: 'other'; description: string }
+
+/** What a successful command produced. */
+export type CommandOutput =
+  | { kind: 'none' }
+  | { kind: 'pairingCode'; code: string }
+  | { kind: 'messageSent'; id: string }
+  | { kind: 'other'; description: string }
+
+/** Why a command failed; `code` is stable (the core's CommandError in snake case). */
+export interface CommandError {
+  code:
+    | 'invalid_phone_number'
+    | 'already_paired'
+    | 'not_paired'
+    | 'pairing_code_outstanding'
+    | 'unsupported_platform'
+    | 'not_connected'
+    | 'rejected'
+    | 'rate_limited'
+    | 'timed_out'
+    | 'invalid_address'
+    | 'invalid_message'
+    | 'invalid_state'
+    | 'command_failed'
+  message: string
+  /** For `rejected`: the server's error code and text. */
+  serverCode?: number
+  serverText?: string
+  /** For `rate_limited`, when the server said. */
+  retryAfterMs?: number
+}
+
+/** Something for the application. */
+export type ClientEvent =
+  | { type: 'state'; state: ClientState; reason: StateReason }
+  | { type: 'qr'; payload: string; expiresAt: Timestamp }
+  | { type: 'qrRefsExhausted' }
+  | { type: 'pairingCode'; code: string }
+  | { type: 'paired'; jid: string; lid?: string; platform: string; businessName?: string }
+  | { type: 'offlinePreview'; count: number; messages: number; notifications: number; receipts: number; appData: number }
+  | { type: 'offlineSyncDone'; count: number }
+  | { type: 'message'; id: string; chat: string; sender: string; timestamp: number; message: Uint8Array; text?: string }
+  | { type: 'receipt'; chat: string; sender: string; receiptType: string; ids: string[]; timestamp: number }
+  | { type: 'decryptFailed'; id: string; chat: string; sender?: string; reason: string }
+  | { type: 'commandDone'; id: number; result: { ok: true; output: CommandOutput } | { ok: false; error: CommandError } }
+  | { type: 'other'; description: string }
+
+/** One thing for the host to do, in order. */
+export type ClientOutput =
+  | { kind: 'connect' }
+  | { kind: 'persist'; changes: StoreChange[] }
+  | { kind: 'load'; id: number; keys: StoreKey[] }
+  | { kind: 'transmit'; bytes: Uint8Array }
+  | { kind: 'event'; event: ClientEvent }
+  | { kind: 'close'; reason: CloseReason }
+
+/** A request from the application. */
+export type ClientCommand =
+  | { type: 'pairWithCode'; phone: string }
+  | { type: 'sendText'; to: string; text: string }
+  | { type: 'sendMessage'; to: string; message: Uint8Array }
+  | { type: 'markRead'; chat: string; sender?: string; ids: string[] }
+  | { type: 'connect' }
+  | { type: 'disconnect' }
+  | { type: 'logout' }
+
+/**
+ * The core state machine (one linked device). Most hosts use `connect` instead; a host with its
+ * own loop follows the rules in the README. Errors are `Error`s with a stable `code`
+ * (`invalid_config`, `invalid_record`, `restore_malformed`, `restore_duplicate`,
+ * `restore_missing_device`, `invalid_command`, ...).
+ */
+export class Client {
+  constructor(config?: ClientConfig, records?: StoreRecord[])
+  /** The spaces whose records the constructor wants (the others arrive through `load`). */
+  static startSpaces(): string[]
+  handleConnected(now: Timestamp): void
+  handleBytes(now: Timestamp, bytes: Uint8Array): void
+  handleClosed(now: Timestamp, reason?: { kind: 'network' } | { kind: 'local' }): void
+  handleTimeout(now: Timestamp): void
+  handleLoaded(now: Timestamp, id: number, records: StoreRecord[]): void
+  command(now: Timestamp, command: ClientCommand): number
+  pollOutput(): ClientOutput | undefined
+  pollTimeout(): Timestamp | undefined
+  free(): void
+}
+
+/** A WebSocket-like object: what `socket` returns (the browser's WebSocket and `ws` qualify). */
+export interface WebSocketLike {
+  binaryType: string
+  readonly readyState: number
+  onopen: ((event: unknown) => void) | null
+  onmessage: ((event: { data: unknown }) => void) | null
+  onclose: ((event: unknown) => void) | null
+  onerror: ((event: unknown) => void) | null
+  send(data: Uint8Array): void
+  close(code?: number): void
+}
+
+/** Options of `connect`. */
+export interface ConnectOptions {
+  /** Where the client's records live. */
+  store: Store
+  /** Default `wss://web.whatsapp.com/ws/chat`. */
+  url?: string
+  /** Opens a socket (default: `ws` in Node, the browser's WebSocket). */
+  socket?: (url: string) => WebSocketLike
+  config?: ClientConfig
+  /** Every event of the client, in order. */
+  onEvent?: (event: ClientEvent) => void
+  /** Failures the driver recovered from or ended on (`store_failed`, `socket_failed`, ...). */
+  onError?: (error: Error & { code?: string }) => void
+  /** The clock (default `Date.now`). */
+  now?: () => Timestamp
+}
+
+/** A running client: the object `connect` resolves to. */
+export class Connection {
+  /** The last `state` event's state, or null before the first. */
+  readonly state: ClientState | null
+  /** Resolves when the connection ended for good (`error` is null unless it failed). */
+  readonly ended: Promise<{ error: unknown }>
+  /** Any command; resolves with its output, rejects with an Error whose `code` is the CommandError's. */
+  command(command: ClientCommand): Promise<CommandOutput>
+  /** Resolves with the eight characters to type on the phone. */
+  pairWithCode(phone: string): Promise<string>
+  sendText(to: string, text: string): Promise<CommandOutput>
+  sendMessage(to: string, message: Uint8Array): Promise<CommandOutput>
+  markRead(chat: string, ids: string[], sender?: string): Promise<CommandOutput>
+  logout(): Promise<CommandOutput>
+  /** Disconnects and stops; the device stays paired in the store. */
+  close(): Promise<void>
+}
+
+/**
+ * Runs a client against a WebSocket, a store and one timer: each Persist batch is awaited before
+ * any later output, and a store failure rebuilds the client from the store.
+ */
+export function connect(options: ConnectOptions): Promise<Connection>
+
+/** WhatsApp Web's chat socket. */
+export const DEFAULT_URL: string

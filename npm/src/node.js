@@ -12,3 +12,18 @@ attach(wasm, instance, (length) => new Uint8Array(Buffer.allocUnsafeSlow(length)
 export async function init() {}
 
 export { decodeNode, encodeNode } from './codec.js'
+export { MemoryStore, StoreError } from './store.js'
+export { FileStore } from './file-store.js'
+export { IndexedDBStore } from './indexeddb-store.js'
+
+// The driver, with the `ws` package as the default socket (WhatsApp checks the Origin header).
+import WebSocket from 'ws'
+import { makeConnect } from './driver.js'
+
+/** Runs a client against a WebSocket, a store and a timer (see the README's Client section). */
+export const connect = makeConnect({
+  createClient: (config, records) => new wasm.Client(config, records),
+  openSocket: (url) => new WebSocket(url, { origin: 'https://web.whatsapp.com' }),
+})
+export { Connection, DEFAULT_URL } from './driver.js'
+export const Client = wasm.Client

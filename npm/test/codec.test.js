@@ -78,9 +78,21 @@ test('bad input throws an Error with a stable code', () => {
 })
 
 test('the package exports exactly the documented API, with types', () => {
-  assert.deepEqual(Object.keys(walink).sort(), ['decodeNode', 'encodeNode', 'init'])
+  assert.deepEqual(Object.keys(walink).sort(), [
+    'Client',
+    'Connection',
+    'DEFAULT_URL',
+    'FileStore',
+    'IndexedDBStore',
+    'MemoryStore',
+    'StoreError',
+    'connect',
+    'decodeNode',
+    'encodeNode',
+    'init',
+  ])
   const types = readFileSync(new URL('../src/index.d.ts', import.meta.url), 'utf8')
-  for (const name of Object.keys(walink)) assert.match(types, new RegExp(`export function ${name}\\(`))
+  for (const name of Object.keys(walink)) assert.match(types, new RegExp(`export (function|class|const) ${name}\\b`))
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
   assert.equal(pkg.exports['.'].node, './src/node.js')
   assert.equal(pkg.exports['.'].browser, './src/browser.js')

@@ -13,6 +13,19 @@ pub enum WalinkError {
         /// The core's description of the problem.
         reason: String,
     },
+    /// The stored records cannot be restored (malformed, duplicated, or without a device):
+    /// repair or clear the store and pair again.
+    #[error("corrupt store: {reason}")]
+    CorruptStore {
+        /// The core's description of the record at fault.
+        reason: String,
+    },
+    /// The platform lacks something walink needs (a random source): report a bug.
+    #[error("platform: {reason}")]
+    Platform {
+        /// The core's description.
+        reason: String,
+    },
 }
 
 impl From<walink_core::binary::DecodeError> for WalinkError {

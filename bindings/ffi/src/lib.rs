@@ -5,9 +5,15 @@
 //! and runs `uniffi-bindgen generate <cdylib> --language kotlin|swift|python` on it.
 #![forbid(unsafe_code)]
 
+mod client;
 mod codec;
 mod error;
 
+pub use client::{
+    Client, ClientConfig, ClientEvent, ClientState, CloseReason, Command, CommandError,
+    CommandOutput, CommandResult, Output, StateReason, StoreChange, StoreKey, StoreRecord,
+    default_config, start_spaces,
+};
 pub use codec::{Attr, Content, Node, decode_node, encode_node};
 pub use error::WalinkError;
 

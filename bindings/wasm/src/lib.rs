@@ -9,6 +9,10 @@
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+mod client;
+
+pub use client::Client;
+
 use walink_core::binary::{DecodeError, tape};
 use wasm_bindgen::prelude::*;
 

@@ -1,0 +1,52 @@
+import XCTest
+@testable import Walink
+
+/// The ffi Client from Swift: the same cases as bindings/python/tests/test_client.py.
+final class ClientTests: XCTestCase {
+    private let seed = Data((0..<32).map { UInt8($0) })
+    private let now: UInt64 = 1_760_000_000_000
+
+    private func drain(_ client: Client) -> [Output] {
+        var outputs: [Output] = []
+        while let output = client.pollOutput() { outputs.append(output) }
+        return outputs
+    }
+
+    func testFreshClientPersistsItsDeviceBeforeItConnects() throws {
+        let client = try Client(config: ClientConfig(rngSeed: seed), records: [])
+        let outputs = drain(client)
+        let persist = outputs.firstIndex { if case .persist = $0 { return true } else { return false } }
+        let connect = outputs.firstIndex { if case .connect = $0 { return true } else { return false } }
+        XCTAssertNotNil(persist)
+        XCTAssertNotNil(connect)
+        XCTAssertLessThan(persist!, connect!)
+    }
+
+    func testBadInputIsATypedError() {
+        XCTAssertThrowsError(try Client(config: ClientConfig(rngSeed: Data([1, 2, 3])), records: [])) { error in
+            guard let walinkError = error as? WalinkError, case .InvalidInput = walinkError else { return XCTFail("\(error)") }
+        }
+        XCTAssertThrowsError(try Client(config: ClientConfig(rngSeed: seed),
+                                         records: [StoreRecord(space: "device", key: "device", value: Data([255, 0, 1]))])) { error in
+            guard let walinkError = error as? WalinkError, case .CorruptStore = walinkError else { return XCTFail("\(error)") }
+        }
+    }
+
+    func testCommandInTheWrongStateEndsInATypedError() throws {
+        let client = try Client(config: ClientConfig(rngSeed: seed), records: [])
+        _ = drain(client)
+        let id = client.command(now: now, command: .pairWithCode(phone: "12"))
+        let results = drain(client).compactMap { output -> CommandResult? in
+            if case let .event(.commandDone(doneId, result)) = output, doneId == id { return result }
+            return nil
+        }
+        XCTAssertEqual(results, [.err(error: .invalidPhoneNumber)])
+    }
+
+    func testMemoryStoreAppliesBatchesInOrder() async throws {
+        let store = MemoryStore()
+        try await store.applyBatch([.put(space: "s", key: "a", value: Data([1])), .deleteAll, .put(space: "s", key: "b", value: Data([2]))])
+        let records = try await store.loadAll()
+        XCTAssertEqual(records, [Record(space: "s", key: "b", value: Data([2]))])
+    }
+}

@@ -1,0 +1,375 @@
+// The driver: runs one walink Client (the wasm state machine) against a WebSocket, a store and
+// one timer, following the core's contract (core/src/lib.rs):
+// - every input (socket open, bytes, close, timer, command) is fed to the client one at a time,
+//   and after each one the outputs are drained in order before the next input is fed;
+// - a Persist batch is awaited before any later output is carried out, and a Load is answered
+//   (store.load, then handleLoaded) before the next output; if the store rejects either,
+//   the client is dropped, the socket closed, and a new client is built from store.loadAll():
+//   the same path as a crash;
+// - after each drain, pollTimeout() re-arms the single timer.
+// The core never calls back into JavaScript: the driver owns every await.
+
+/** The close code and reason the driver uses when it closes a socket itself. */
+const LOCAL_CLOSE = 1000
+
+/**
+ * Builds `connect` for one platform.
+ * - `createClient(config, records)`: a new core client (the wasm `Client`);
+ * - `openSocket(url)`: the platform's default WebSocket-like object;
+ * - `ready()`: resolves once the wasm module is loaded.
+ */
+export function makeConnect({ createClient, openSocket, ready, startSpaces }) {
+  return async function connect(options) {
+    const { store, url = DEFAULT_URL } = options
+    if (!store || typeof store.applyBatch !== 'function' || typeof store.loadAll !== 'function') {
+      throw codedError('invalid_options', 'connect needs a store with applyBatch and loadAll')
+    }
+    await ready?.()
+    const connection = new Connection({
+      ...options,
+      url,
+      createClient: options.createClient ?? createClient,
+      startSpaces: options.createClient ? undefined : startSpaces,
+      openSocket: typeof options.socket === 'function' ? options.socket : (u) => openSocket(u),
+    })
+    await connection.start()
+    return connection
+  }
+}
+
+/** WhatsApp Web's chat socket. */
+export const DEFAULT_URL = 'wss://web.whatsapp.com/ws/chat'
+
+function codedError(code, message, cause) {
+  const error = new Error(message, cause === undefined ? undefined : { cause })
+  error.code = code
+  return error
+}
+
+/** Copies what a socket delivered into a Uint8Array (ArrayBuffer, typed array or Node Buffer). */
+function toBytes(data) {
+  if (data instanceof Uint8Array) return data
+  if (data instanceof ArrayBuffer) return new Uint8Array(data)
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+  if (Array.isArray(data)) return new Uint8Array(Buffer.concat(data))
+  throw codedError('invalid_socket_data', `the socket delivered ${typeof data}, not bytes`)
+}
+
+/** One running client: the object `connect` resolves to. */
+export class Connection {
+  #options
+  #client = null
+  #socket = null
+  #socketId = 0
+  #timer = null
+  #queue = Promise.resolve()
+  #pending = new Map()
+  #ended = false
+  #endedResolve
+  #state = null
+  #terminal = false
+
+  /** Resolves when the connection ended for good (logout, close(), or a fatal error). */
+  ended
+
+  constructor(options) {
+    this.#options = options
+    this.ended = new Promise((resolve) => (this.#endedResolve = resolve))
+  }
+
+  /** The last `state` event's state (`{ kind, ... }`), or null before the first. */
+  get state() {
+    return this.#state
+  }
+
+  /** Builds the client from the store and runs its first outputs. */
+  async start() {
+    await this.#enqueue(async () => {
+      await this.#build()
+    })
+  }
+
+  // --- commands: each resolves with the command's output or rejects with its typed error ---
+
+  /** Sends any core command (`{ type: 'sendText', to, text }`, ...); resolves with its output. */
+  command(command) {
+    return new Promise((resolve, reject) => {
+      this.#enqueue(async () => {
+        if (this.#ended || !this.#client) {
+          reject(codedError('ended', 'the connection has ended'))
+          return
+        }
+        let id
+        try {
+          id = this.#client.command(this.#now(), command)
+        } catch (error) {
+          // A malformed command (code invalid_command) fails alone; the client is untouched.
+          reject(error)
+          return
+        }
+        this.#pending.set(id, { resolve, reject })
+        await this.#drain()
+      }).catch(reject)
+    })
+  }
+
+  /** Asks for a pairing code for `phone` (digits with country code); resolves with the code. */
+  async pairWithCode(phone) {
+    const output = await this.command({ type: 'pairWithCode', phone })
+    return output.code
+  }
+
+  /** Sends a text message; resolves with `{ id }` once the server acknowledged it. */
+  sendText(to, text) {
+    return this.command({ type: 'sendText', to, text })
+  }
+
+  /** Sends an encoded wa.Message protobuf; resolves with `{ id }`. */
+  sendMessage(to, message) {
+    return this.command({ type: 'sendMessage', to, message })
+  }
+
+  /** Marks messages read. */
+  markRead(chat, ids, sender) {
+    return this.command({ type: 'markRead', chat, ids, sender })
+  }
+
+  /** Unlinks this device; the connection then ends. */
+  logout() {
+    return this.command({ type: 'logout' })
+  }
+
+  /** Disconnects (the client stays paired; a later connect with the same store resumes). */
+  async close() {
+    await this.#enqueue(async () => {
+      if (this.#ended) return
+      if (this.#client) {
+        const id = this.#client.command(this.#now(), { type: 'disconnect' })
+        this.#pending.set(id, { resolve: () => {}, reject: () => {} })
+        await this.#drain()
+      }
+      this.#end(null)
+    })
+  }
+
+  // --- the loop ---
+
+  #now() {
+    return (this.#options.now ?? Date.now)()
+  }
+
+  /** Runs `step` after every earlier step has finished (one input at a time). */
+  #enqueue(step) {
+    const run = this.#queue.then(async () => {
+      try {
+        await step()
+      } catch (error) {
+        if (error?.code === 'store_failed') await this.#rebuild(error)
+        else throw error
+      }
+    })
+    this.#queue = run.catch((error) => this.#fatal(error))
+    return run
+  }
+
+  /** Feeds one input to the client, then drains; ignored once ended. */
+  #input(feed) {
+    return this.#enqueue(async () => {
+      if (this.#ended || !this.#client) return
+      feed(this.#client)
+      await this.#drain()
+    })
+  }
+
+  async #build() {
+    let records = await this.#options.store.loadAll()
+    // Only the spaces the core wants at start; it asks for the others with `load` outputs.
+    const startSpaces = this.#options.startSpaces?.()
+    if (startSpaces) records = records.filter((r) => startSpaces.includes(r.space))
+    this.#client = this.#options.createClient(this.#options.config ?? {}, records)
+    await this.#drain()
+  }
+
+  /** A store failed: drop the client (its unsaved state is gone, as in a crash) and rebuild it. */
+  async #rebuild(error) {
+    this.#options.onError?.(error)
+    this.#dropSocket()
+    this.#clearTimer()
+    this.#client?.free?.()
+    this.#client = null
+    for (const { reject } of this.#pending.values()) reject(codedError('client_rebuilt', 'the client was rebuilt from its store after a store failure', error))
+    this.#pending.clear()
+    try {
+      await this.#build()
+    } catch (cause) {
+      this.#fatal(cause)
+    }
+  }
+
+  /** Drains the client's outputs, carrying each out in order; then re-arms the timer. */
+  async #drain() {
+    const client = this.#client
+    for (;;) {
+      if (this.#client !== client || this.#ended) return
+      const output = client.pollOutput()
+      if (output === undefined || output === null) break
+      switch (output.kind) {
+        case 'connect':
+          this.#openSocket()
+          break
+        case 'persist':
+          try {
+            await this.#options.store.applyBatch(output.changes)
+          } catch (cause) {
+            throw codedError('store_failed', `the store failed to apply a batch: ${cause?.message ?? cause}`, cause)
+          }
+          break
+        case 'load': {
+          let records
+          try {
+            records = await this.#options.store.load(output.keys)
+          } catch (cause) {
+            throw codedError('store_failed', `the store failed to load records: ${cause?.message ?? cause}`, cause)
+          }
+          if (this.#client !== client || this.#ended) return
+          client.handleLoaded(this.#now(), output.id, records)
+          break
+        }
+        case 'transmit':
+          this.#send(output.bytes)
+          break
+        case 'event':
+          this.#event(output.event)
+          break
+        case 'close':
+          this.#dropSocket()
+          break
+        default:
+          throw codedError('unknown_output', `unknown output kind ${output.kind}`)
+      }
+    }
+    if (this.#terminal) this.#end(null)
+    else this.#armTimer()
+  }
+
+  #event(event) {
+    if (event.type === 'commandDone') {
+      const waiter = this.#pending.get(event.id)
+      this.#pending.delete(event.id)
+      if (waiter) {
+        if (event.result.ok) waiter.resolve(event.result.output)
+        else waiter.reject(Object.assign(codedError(event.result.error.code, event.result.error.message ?? event.result.error.code), { detail: event.result.error }))
+      }
+    }
+    if (event.type === 'state') {
+      this.#state = event.state
+      // A terminal state ends the connection once the outputs queued with it are carried out.
+      if (['loggedOut', 'replaced', 'clientOutdated'].includes(event.state.kind)) this.#terminal = true
+    }
+    try {
+      this.#options.onEvent?.(event)
+    } catch (error) {
+      // An application's handler must not break the loop; report it and go on.
+      this.#options.onError?.(codedError('handler_failed', `onEvent threw: ${error?.message ?? error}`, error))
+    }
+  }
+
+  #armTimer() {
+    this.#clearTimer()
+    if (this.#ended || !this.#client) return
+    const at = this.#client.pollTimeout()
+    if (at === undefined || at === null) return
+    const delay = Math.max(0, Math.min(at - this.#now(), 2 ** 31 - 1))
+    this.#timer = setTimeout(() => {
+      this.#timer = null
+      this.#input((client) => client.handleTimeout(this.#now()))
+    }, delay)
+    this.#timer.unref?.()
+  }
+
+  #clearTimer() {
+    if (this.#timer !== null) clearTimeout(this.#timer)
+    this.#timer = null
+  }
+
+  #openSocket() {
+    this.#dropSocket()
+    const id = ++this.#socketId
+    let socket
+    try {
+      socket = this.#options.openSocket(this.#options.url)
+    } catch (error) {
+      this.#options.onError?.(codedError('socket_failed', `opening the socket failed: ${error?.message ?? error}`, error))
+      queueMicrotask(() => this.#socketClosed(id))
+      return
+    }
+    this.#socket = socket
+    socket.binaryType = 'arraybuffer'
+    const current = () => this.#socketId === id
+    socket.onopen = () => {
+      if (current()) this.#input((client) => client.handleConnected(this.#now()))
+    }
+    socket.onmessage = (message) => {
+      if (!current()) return
+      let bytes
+      try {
+        bytes = toBytes(message.data)
+      } catch (error) {
+        this.#options.onError?.(error)
+        return
+      }
+      // The socket may reuse its buffer: copy before the bytes wait in the queue.
+      const copy = bytes.slice()
+      this.#input((client) => client.handleBytes(this.#now(), copy))
+    }
+    socket.onclose = () => this.#socketClosed(id)
+    socket.onerror = () => {}
+  }
+
+  #socketClosed(id) {
+    if (this.#socketId !== id) return
+    this.#socketId++
+    this.#socket = null
+    this.#input((client) => client.handleClosed(this.#now(), { kind: 'network' }))
+  }
+
+  #send(bytes) {
+    const socket = this.#socket
+    if (!socket || socket.readyState !== 1) return // the core learns of the close from onclose
+    socket.send(bytes)
+  }
+
+  /** Closes the current socket without telling the client (it asked, or it is being dropped). */
+  #dropSocket() {
+    const socket = this.#socket
+    this.#socket = null
+    this.#socketId++
+    if (socket) {
+      socket.onopen = socket.onmessage = socket.onclose = null
+      socket.onerror = () => {}
+      try {
+        socket.close(LOCAL_CLOSE)
+      } catch {
+        // Closing a socket that never opened may throw; it is gone either way.
+      }
+    }
+  }
+
+  #fatal(error) {
+    if (this.#ended) return
+    this.#options.onError?.(error)
+    this.#end(error)
+  }
+
+  #end(error) {
+    if (this.#ended) return
+    this.#ended = true
+    this.#clearTimer()
+    this.#dropSocket()
+    for (const { reject } of this.#pending.values()) reject(codedError('ended', 'the connection has ended'))
+    this.#pending.clear()
+    this.#client?.free?.()
+    this.#client = null
+    this.#endedResolve({ error })
+  }
+}
