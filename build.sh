@@ -350,8 +350,10 @@ run_tests() {
 
 # ---------------------------------------------------------------------------------------------
 
+# The demo binary starts the mock-server binary built beside it, so both are built first.
 demo() {
-  cargo run --quiet -p walink-sim --bin demo
+  cargo build --quiet -p walink-sim --bin demo --bin mock-server
+  "$TARGET_DIR/debug/demo"
 }
 
 bench() {

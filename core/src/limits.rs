@@ -148,3 +148,31 @@ pub const CLIENT_MAX_QUEUED_OUTPUTS: usize = 65_536;
 /// Capacity an empty output queue or receive buffer keeps after use; anything larger is
 /// released, so an idle client holds no large buffer.
 pub const CLIENT_IDLE_BUFFER_CAPACITY: usize = 1024;
+// --- messaging ---
+
+/// Phone-number ↔ LID user mappings a client keeps (one per peer it has met). New users beyond
+/// this are not mapped (their records stay under the form they were reached by).
+pub const MESSAGING_MAX_LID_MAPPINGS: usize = 100_000;
+
+/// Sent messages kept for re-encryption when a recipient asks for a retry (WhatsApp Web keeps
+/// recent messages the same way; Baileys' `MessageRetryManager` keeps 512 by default). The
+/// oldest is dropped first.
+pub const MESSAGING_RETRY_BUFFER: usize = 256;
+
+/// Largest message plaintext kept in the retry buffer; a larger one is sent but not kept.
+pub const MESSAGING_RETRY_MAX_MESSAGE: usize = 64 * 1024;
+
+/// Retry receipts honoured per message and recipient device (whatsmeow and Baileys stop at 5).
+pub const MESSAGING_MAX_RETRIES: u32 = 5;
+
+/// Devices accepted per user in a usync reply (the server allows a phone and up to 4 companions
+/// today; the bound leaves room for hosted and future devices).
+pub const MESSAGING_MAX_DEVICES_PER_USER: usize = 64;
+
+/// Recipient devices a single outgoing message fans out to (a 1,024-member group with a few
+/// devices each).
+pub const MESSAGING_MAX_FANOUT: usize = 8_192;
+
+/// Incoming message stanzas parked while their records load; more are nacked (the server
+/// delivers them again later). Also bounds the per-message retry counters kept in memory.
+pub const MESSAGING_MAX_PARKED: usize = 1_024;

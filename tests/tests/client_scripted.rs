@@ -737,3 +737,58 @@ fn a_logout_cut_short_by_the_network_still_logs_out() {
     // It rests: no reconnect timer.
     assert_eq!(s.client.poll_timeout(), None);
 }
+
+#[test]
+fn a_companion_hello_without_answer_times_out() {
+    use walink_core::client::{Command, CommandError};
+    let mut s = Scripted::new(Vec::new(), ServerIdentity::test());
+    s.send(
+        &Node::new("iq")
+            .attr("from", Jid::server_jid())
+            .attr("id", "p1")
+            .attr("type", "set")
+            .attr("xmlns", "md")
+            .children_from([Node::new("pair-device").children_from(
+                (0..6).map(|i| Node::new("ref").bytes(format!("2@{i}").into_bytes())),
+            )]),
+    );
+    let requested = s.now;
+    let id = s.client.command(
+        s.now,
+        Command::PairWithCode {
+            phone: "15551234567".into(),
+        },
+    );
+    s.pump();
+    let result = loop {
+        let at = s.client.poll_timeout().unwrap();
+        assert!(at <= requested + 61_000);
+        s.advance_to(at);
+        // Keep the connection alive: answer pings, nothing else.
+        let pings: Vec<Node> = s
+            .received
+            .drain(..)
+            .filter(|n| n.attr_str("xmlns") == Some("w:p"))
+            .collect();
+        for ping in pings {
+            s.result(&ping, Vec::new());
+        }
+        if let Some(result) = s.outputs.iter().find_map(|o| match o {
+            Output::Event(Event::CommandDone { id: done, result }) if *done == id => {
+                Some(result.clone())
+            }
+            _ => None,
+        }) {
+            break result;
+        }
+    };
+    assert_eq!(result, Err(CommandError::TimedOut));
+    assert_eq!(s.now, requested + 60_000);
+    // Back to QR codes on the same connection.
+    assert_eq!(
+        s.client.state(),
+        &State::AwaitingPairing {
+            mode: walink_core::client::PairingMode::Qr
+        }
+    );
+}

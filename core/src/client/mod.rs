@@ -3,7 +3,7 @@
 //! One `Client` is one linked device. The host drives it with the eight calls of the driver
 //! contract (see the crate docs) plus [`Client::handle_loaded`] for records loaded on demand.
 //! This file only dispatches: each input goes to the sub-machine that owns it, which works on
-//! a [`context::Context`] and the one output queue:
+//! a `context::Context` and the one output queue:
 //!
 //! - `connection`: header, Noise handshake, transport frames;
 //! - `state` / `backoff`: the lifecycle, its reasons, the reconnect schedule;

@@ -310,3 +310,34 @@ fn restore_refuses_bad_records_with_typed_errors() {
         Err(RestoreError::BadKey { .. })
     ));
 }
+
+proptest::proptest! {
+    /// Any bytes from the network, in any chunking, at any time: no panic, and either nothing
+    /// happens (an incomplete frame) or the connection closes with a reason and a retry is set.
+    #[test]
+    fn random_bytes_never_panic(
+        chunks in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..64), 1..6),
+        connect_first in proptest::bool::ANY,
+    ) {
+        let mut client = Client::new(config(9), Vec::new()).unwrap();
+        drain(&mut client);
+        if connect_first {
+            client.handle_connected(T);
+        }
+        let mut outputs = Vec::new();
+        for (i, chunk) in chunks.iter().enumerate() {
+            client.handle_bytes(T + i as u64, chunk);
+            outputs.extend(drain(&mut client));
+        }
+        for output in &outputs {
+            if let Output::Close(reason) = output {
+                let protocol = matches!(reason, CloseReason::Protocol(_));
+                let retrying = matches!(client.state(), State::Reconnecting { .. });
+                proptest::prop_assert!(protocol, "{:?}", reason);
+                proptest::prop_assert!(retrying, "{:?}", client.state());
+            }
+        }
+        client.handle_timeout(T + 10_000_000);
+        drain(&mut client);
+    }
+}

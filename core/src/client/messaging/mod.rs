@@ -12,6 +12,29 @@
 //! the server redelivers it and finally ends the stream), a message that cannot be decrypted
 //! is reported as [`DecryptFailure`], and sending fails with a typed error.
 
+pub mod address;
+pub mod content;
+mod error;
+pub mod id;
+pub mod incoming;
+pub mod keystore;
+mod machine;
+pub mod outgoing;
+pub mod prekeys;
+pub mod receipt;
+mod retry;
+pub mod routing;
+mod send;
+#[cfg(test)]
+mod tests;
+pub mod usync;
+
+pub use address::{DeviceAddress, LidMap};
+pub use error::MessagingError;
+pub use keystore::{Keystore, OwnIdentity, RecordChange, RecordSpace};
+
+use prost::Message as _;
+
 use crate::binary::{Jid, Node};
 use crate::store::{Record, RestoreError};
 
@@ -69,25 +92,45 @@ pub struct DecryptFailure {
 
 /// Tags of the messaging module's IQs (see `IqTag::Messaging`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MessagingIq {}
+pub enum MessagingIq {
+    /// The group metadata query of the group message being sent.
+    GroupInfo,
+    /// The usync device-list query of the message being sent.
+    Devices,
+    /// The prekey-bundle fetch of the message being sent.
+    Bundles,
+}
 
 /// Tags of the messaging module's loads (see `LoadTag::Messaging`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MessagingLoad {}
+pub enum MessagingLoad {
+    /// Records for the incoming stanzas parked in the inbox.
+    Inbox,
+    /// Records for the message being sent.
+    Outbox,
+    /// Records for the retry requests waiting.
+    Retry,
+}
 
 /// The messaging state of one client.
 #[derive(Debug, Default)]
-pub struct Messaging {}
+pub struct Messaging {
+    receiver: machine::Receiver,
+    sender: send::Sender,
+    retrier: retry::Retrier,
+}
 
 impl Messaging {
     /// Restores from the records the host passed to `Client::new` that belong to messaging
     /// (every space other than the device and its own prekeys).
     pub(crate) fn restore(records: Vec<Record>) -> Result<Messaging, RestoreError> {
-        drop(records);
-        Ok(Messaging {})
+        let mut messaging = Messaging::default();
+        messaging.receiver.restored = records;
+        Ok(messaging)
     }
 
-    /// A `<message>` stanza.
+    /// A `<message>` stanza: decrypted once its records are loaded, then answered with a
+    /// delivery receipt (or a retry receipt and a nack) and reported as an event.
     pub(crate) fn handle_message(
         &mut self,
         _now: Timestamp,
@@ -95,17 +138,7 @@ impl Messaging {
         ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) {
-        ctx.ack(&node, out);
-        if node.child("enc").is_some() {
-            out.event(Event::DecryptFailed(DecryptFailure {
-                id: node.attr_str("id").unwrap_or_default().to_owned(),
-                chat: node.attr_jid("from").unwrap_or_default(),
-                sender: node
-                    .attr_jid("participant")
-                    .or_else(|| node.attr_jid("from")),
-                reason: "decryption not available".to_owned(),
-            }));
-        }
+        self.receiver.handle_message(node, ctx, out);
     }
 
     /// A `<receipt>` stanza other than a retry request.
@@ -117,6 +150,28 @@ impl Messaging {
         out: &mut Outputs,
     ) {
         ctx.ack(&node, out);
+        if let Ok(parsed) = receipt::parse_receipt(&node) {
+            let kind = node.attr_str("type").unwrap_or("delivery").to_owned();
+            // The chat: the group or the peer for others' receipts; the `recipient` for
+            // receipts of our own other devices.
+            let chat = parsed
+                .recipient
+                .as_deref()
+                .and_then(|r| r.parse::<Jid>().ok())
+                .or_else(|| node.attr_jid("from").map(|from| from.to_non_device()))
+                .unwrap_or_default();
+            let sender = parsed
+                .device
+                .map(|device| device.to_jid())
+                .unwrap_or_default();
+            out.event(Event::Receipt(Receipt {
+                chat,
+                sender,
+                kind,
+                ids: parsed.ids,
+                timestamp: parsed.timestamp,
+            }));
+        }
     }
 
     /// A `<receipt type="retry">`: a peer asks for a message again.
@@ -128,16 +183,23 @@ impl Messaging {
         out: &mut Outputs,
     ) {
         ctx.ack(&node, out);
+        self.retrier
+            .handle_retry(node, &mut self.receiver, ctx, out);
     }
 
     /// An `<ack>` from the server for a stanza this client sent.
     pub(crate) fn handle_ack(
         &mut self,
         _now: Timestamp,
-        _node: Node,
+        node: Node,
         _ctx: &mut Context<'_>,
-        _out: &mut Outputs,
+        out: &mut Outputs,
     ) {
+        if node.attr_str("class") == Some("message") {
+            let error = node.attr_str("error").and_then(|e| e.parse().ok());
+            self.sender
+                .handle_ack(node.attr_str("id").unwrap_or_default(), error, out);
+        }
     }
 
     /// `<notification type="encrypt">`: the server's prekey count is low (`<count value>`), or
@@ -184,18 +246,52 @@ impl Messaging {
         ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) {
-        let error = match command {
-            Command::SendText { .. } | Command::SendMessage { .. } | Command::MarkRead { .. }
-                if !ctx.is_connected() =>
-            {
-                CommandError::NotConnected
+        match command {
+            Command::SendText { to, text } => {
+                self.sender.send(
+                    id,
+                    &to,
+                    send::Content::Text(text),
+                    &mut self.receiver,
+                    ctx,
+                    out,
+                );
             }
-            _ => CommandError::InvalidState,
-        };
-        out.event(Event::CommandDone {
-            id,
-            result: Err(error),
-        });
+            Command::SendMessage { to, message } => {
+                match crate::proto::wa::Message::decode(message.as_slice()) {
+                    Ok(message) => self.sender.send(
+                        id,
+                        &to,
+                        send::Content::Message(Box::new(message)),
+                        &mut self.receiver,
+                        ctx,
+                        out,
+                    ),
+                    Err(_) => out.event(Event::CommandDone {
+                        id,
+                        result: Err(CommandError::InvalidMessage),
+                    }),
+                }
+            }
+            Command::MarkRead { chat, sender, ids } => {
+                let result = if !ctx.is_connected() {
+                    Err(CommandError::NotConnected)
+                } else {
+                    match receipt::build_read_receipt(&chat, sender.as_deref(), &ids, ctx.now) {
+                        Ok(node) => ctx
+                            .send(&node, out)
+                            .map(|()| super::command::CommandOutput::None)
+                            .map_err(|_| CommandError::NotConnected),
+                        Err(_) => Err(CommandError::InvalidAddress),
+                    }
+                };
+                out.event(Event::CommandDone { id, result });
+            }
+            _ => out.event(Event::CommandDone {
+                id,
+                result: Err(CommandError::InvalidState),
+            }),
+        }
     }
 
     /// The answer to an IQ sent with `IqTag::Messaging(tag)`.
@@ -203,11 +299,12 @@ impl Messaging {
         &mut self,
         _now: Timestamp,
         tag: MessagingIq,
-        _result: IqResult,
-        _ctx: &mut Context<'_>,
-        _out: &mut Outputs,
+        result: IqResult,
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
     ) {
-        match tag {}
+        self.sender
+            .handle_iq(&tag, result, &mut self.receiver, ctx, out);
     }
 
     /// The records of a load started with `LoadTag::Messaging(tag)`.
@@ -215,11 +312,21 @@ impl Messaging {
         &mut self,
         _now: Timestamp,
         tag: MessagingLoad,
-        _records: Vec<Record>,
-        _ctx: &mut Context<'_>,
-        _out: &mut Outputs,
+        records: Vec<Record>,
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
     ) {
-        match tag {}
+        match tag {
+            MessagingLoad::Inbox => self.receiver.handle_loaded(records, ctx, out),
+            MessagingLoad::Retry => {
+                self.retrier
+                    .handle_loaded(records, &mut self.receiver, ctx, out);
+            }
+            MessagingLoad::Outbox => {
+                self.sender
+                    .handle_loaded(records, &mut self.receiver, ctx, out);
+            }
+        }
     }
 
     /// The client reached `State::Connected` (after every login).
@@ -233,7 +340,11 @@ impl Messaging {
 
     /// The connection ended (IQs of this module were already answered with
     /// `IqError::Disconnected`).
-    pub(crate) fn handle_disconnected(&mut self, _now: Timestamp, _out: &mut Outputs) {}
+    pub(crate) fn handle_disconnected(&mut self, _now: Timestamp, out: &mut Outputs) {
+        self.receiver.handle_disconnected();
+        self.sender.handle_disconnected(out);
+        self.retrier.handle_disconnected();
+    }
 
     /// A timer of this module may be due.
     pub(crate) fn handle_timeout(

@@ -1,8 +1,13 @@
-//! `./build.sh demo`: walink's binary node codec on real stanzas.
+//! `./build.sh demo`: walink end to end, offline, against the simulated WhatsApp server.
 //!
-//! Each stanza's bytes are decoded, printed as XML-like text, and encoded again; the demo checks
-//! that the bytes come back identical and exits non-zero if any does not. (The simulator will
-//! turn this into the full offline pairing and messaging flow.)
+//! Part 1 decodes real stanzas, prints them as XML-like text and encodes them again (the bytes
+//! must come back identical). Part 2 ([`live`]) starts the `mock-server` binary, creates an
+//! account, runs a walink client over a real websocket, lets the simulated phone scan its QR,
+//! goes through the 515 restart and the login, restarts the host from its file store, exchanges
+//! texts with another account's phone, is unlinked, links again by pairing code, and prints a
+//! transcript of every step. The demo exits non-zero if any step fails.
+
+mod live;
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -37,14 +42,35 @@ const STANZAS: [Stanza; 3] = [
 
 fn main() -> ExitCode {
     println!(
-        "walink {}: the binary node codec on real stanzas\n",
+        "walink {}: demo against walink-sim's mock server\n",
         env!("CARGO_PKG_VERSION")
     );
+    let codec_ok = codec_part();
+    let live = live::run();
+    match (&live, codec_ok) {
+        (Ok(()), true) => {
+            println!("\ndemo: every step passed");
+            ExitCode::SUCCESS
+        }
+        (Ok(()), false) => {
+            println!("\ndemo FAILED: the codec part did not round-trip");
+            ExitCode::FAILURE
+        }
+        (Err(error), _) => {
+            println!("\ndemo FAILED: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Part 1: decodes and re-encodes real stanzas; true when every one round-trips.
+fn codec_part() -> bool {
+    println!("== part 1: the binary node codec on real stanzas\n");
     let mut all_identical = true;
     for (number, stanza) in STANZAS.iter().enumerate() {
         let Some(bytes) = unhex(stanza.hex) else {
             println!("[{}] bad hex in the demo itself", number + 1);
-            return ExitCode::FAILURE;
+            return false;
         };
         println!("[{}] {} ({})", number + 1, stanza.title, stanza.source);
         println!("    {} bytes: {}", bytes.len(), spaced_hex(&bytes));
@@ -67,12 +93,11 @@ fn main() -> ExitCode {
         }
     }
     if all_identical {
-        println!("every stanza decoded and re-encoded byte for byte");
-        ExitCode::SUCCESS
+        println!("every stanza decoded and re-encoded byte for byte\n");
     } else {
-        println!("some stanzas did not round-trip");
-        ExitCode::FAILURE
+        println!("some stanzas did not round-trip\n");
     }
+    all_identical
 }
 
 /// The node as indented XML-like text; byte content is shown as text when it is printable UTF-8

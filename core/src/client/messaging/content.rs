@@ -1,0 +1,217 @@
+//! The plaintext of an end-to-end encrypted message: WhatsApp's `Message` protobuf
+//! (`core/proto/wa_e2e.proto`), WhatsApp's random padding, and the wrappers messaging adds.
+//!
+//! - Text: `conversation` (field 1) as WhatsApp Web and Baileys send plain text;
+//!   `extendedTextMessage.text` (field 6) is read as text too.
+//! - A copy for the sender's own other devices is wrapped in `deviceSentMessage` (field 31:
+//!   `destinationJid` = the chat, `message` = the original), with the original's
+//!   `messageContextInfo` (field 35) beside it (Baileys `relayMessage` `meMsg`; whatsmeow
+//!   `send.go` `sendDM`).
+//! - A sender key for a group travels in `senderKeyDistributionMessage` (field 2: `groupId`,
+//!   `axolotlSenderKeyDistributionMessage`), alone in a pkmsg/msg to each member device that
+//!   lacks it (Baileys `relayMessage`; whatsmeow `sendGroup`).
+//! - Every serialized message is padded before encryption ([`crate::signal::pad`]).
+
+use prost::Message as _;
+use rand_core::CryptoRng;
+
+use crate::proto::wa;
+use crate::signal::{pad, unpad};
+
+use super::error::MessagingError;
+
+/// `messageContextInfo.deviceListMetadataVersion` as WhatsApp Web sends it.
+pub const DEVICE_LIST_METADATA_VERSION: i32 = 2;
+
+/// A text message, with a fresh 32-byte message secret when given (WhatsApp Web attaches one to
+/// every message; reactions, polls and edits derive keys from it).
+pub fn text_message(text: &str, message_secret: Option<[u8; 32]>) -> wa::Message {
+    wa::Message {
+        conversation: Some(text.to_owned()),
+        message_context_info: message_secret.map(|secret| wa::MessageContextInfo {
+            device_list_metadata_version: Some(DEVICE_LIST_METADATA_VERSION),
+            message_secret: Some(secret.to_vec()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The copy of `message` for the sender's own other devices.
+pub fn device_sent(destination: &str, message: &wa::Message) -> wa::Message {
+    wa::Message {
+        device_sent_message: Some(Box::new(wa::message::DeviceSentMessage {
+            destination_jid: Some(destination.to_owned()),
+            message: Some(Box::new(message.clone())),
+            phash: None,
+        })),
+        message_context_info: message.message_context_info.clone(),
+        ..Default::default()
+    }
+}
+
+/// The message that hands a group's sender key to one member device.
+pub fn sender_key_distribution(group: &str, distribution: &[u8]) -> wa::Message {
+    wa::Message {
+        sender_key_distribution_message: Some(wa::message::SenderKeyDistributionMessage {
+            group_id: Some(group.to_owned()),
+            axolotl_sender_key_distribution_message: Some(distribution.to_vec()),
+        }),
+        ..Default::default()
+    }
+}
+
+/// Serializes and pads a message for encryption.
+pub fn encode_padded<R: CryptoRng + ?Sized>(message: &wa::Message, rng: &mut R) -> Vec<u8> {
+    pad(&message.encode_to_vec(), rng)
+}
+
+/// What a decrypted plaintext holds once unpadded and unwrapped.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decoded {
+    /// The message content, with any `deviceSentMessage` wrapper removed.
+    pub message: wa::Message,
+    /// The chat a `deviceSentMessage` was sent to (`Some` only for own-device copies).
+    pub device_sent_to: Option<String>,
+    /// A sender-key distribution carried by the message: `(group, serialized SKDM)`.
+    pub sender_key: Option<(String, Vec<u8>)>,
+}
+
+/// Unpads, decodes and unwraps a decrypted plaintext.
+pub fn decode_padded(padded: &[u8]) -> Result<Decoded, MessagingError> {
+    let body = unpad(padded)?;
+    let outer = wa::Message::decode(body).map_err(|_| MessagingError::BadProtobuf)?;
+    let sender_key = outer
+        .sender_key_distribution_message
+        .as_ref()
+        .and_then(skdm_parts);
+    let (message, device_sent_to) = match outer.device_sent_message {
+        Some(wrapper) => {
+            let wrapper = *wrapper;
+            let mut inner = wrapper.message.map(|m| *m).unwrap_or_default();
+            if inner.message_context_info.is_none() {
+                inner.message_context_info = outer.message_context_info;
+            }
+            (inner, Some(wrapper.destination_jid.unwrap_or_default()))
+        }
+        None => (outer, None),
+    };
+    let sender_key = sender_key.or_else(|| {
+        message
+            .sender_key_distribution_message
+            .as_ref()
+            .and_then(skdm_parts)
+    });
+    Ok(Decoded {
+        message,
+        device_sent_to,
+        sender_key,
+    })
+}
+
+fn skdm_parts(skdm: &wa::message::SenderKeyDistributionMessage) -> Option<(String, Vec<u8>)> {
+    Some((
+        skdm.group_id.clone()?,
+        skdm.axolotl_sender_key_distribution_message.clone()?,
+    ))
+}
+
+/// The text of a message: `conversation`, or `extendedTextMessage.text`.
+pub fn text_of(message: &wa::Message) -> Option<&str> {
+    message.conversation.as_deref().or_else(|| {
+        message
+            .extended_text_message
+            .as_ref()
+            .and_then(|extended| extended.text.as_deref())
+    })
+}
+
+/// Whether a message carries content for the user (not only a sender key or protocol data).
+pub fn has_user_content(message: &wa::Message) -> bool {
+    let mut bare = message.clone();
+    bare.sender_key_distribution_message = None;
+    bare.message_context_info = None;
+    bare != wa::Message::default()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// SplitMix64 for deterministic tests.
+    pub(crate) struct Rng(pub u64);
+    impl rand_core::TryRng for Rng {
+        type Error = core::convert::Infallible;
+        fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+            Ok((self.try_next_u64()? >> 32) as u32)
+        }
+        fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            Ok(z ^ (z >> 31))
+        }
+        fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+            for chunk in dst.chunks_mut(8) {
+                let word = self.try_next_u64()?.to_le_bytes();
+                chunk.copy_from_slice(&word[..chunk.len()]);
+            }
+            Ok(())
+        }
+    }
+    impl rand_core::TryCryptoRng for Rng {}
+
+    #[test]
+    fn text_round_trips_through_padding() {
+        let mut rng = Rng(1);
+        let message = text_message("hello", Some([7; 32]));
+        let padded = encode_padded(&message, &mut rng);
+        let decoded = decode_padded(&padded).unwrap();
+        assert_eq!(decoded.message, message);
+        assert_eq!(text_of(&decoded.message), Some("hello"));
+        assert_eq!(decoded.device_sent_to, None);
+        assert!(has_user_content(&decoded.message));
+        // Field 1 (conversation) is the first thing on the wire.
+        assert_eq!(&padded[..2], &[0x0a, 5]);
+    }
+
+    #[test]
+    fn device_sent_unwraps_to_the_original() {
+        let mut rng = Rng(2);
+        let message = text_message("to bob", Some([1; 32]));
+        let wrapped = device_sent("123@s.whatsapp.net", &message);
+        let decoded = decode_padded(&encode_padded(&wrapped, &mut rng)).unwrap();
+        assert_eq!(decoded.message, message);
+        assert_eq!(
+            decoded.device_sent_to.as_deref(),
+            Some("123@s.whatsapp.net")
+        );
+    }
+
+    #[test]
+    fn sender_key_distribution_is_found() {
+        let mut rng = Rng(3);
+        let skdm = sender_key_distribution("1-2@g.us", &[0x33, 1, 2]);
+        let decoded = decode_padded(&encode_padded(&skdm, &mut rng)).unwrap();
+        assert_eq!(
+            decoded.sender_key,
+            Some(("1-2@g.us".to_owned(), vec![0x33, 1, 2]))
+        );
+        assert!(!has_user_content(&decoded.message));
+        assert_eq!(text_of(&decoded.message), None);
+    }
+
+    #[test]
+    fn refuses_bad_padding_and_protobuf() {
+        assert!(matches!(
+            decode_padded(&[1, 2, 0]),
+            Err(MessagingError::Padding(_))
+        ));
+        assert_eq!(
+            decode_padded(&[0xff, 0xff, 2, 2]),
+            Err(MessagingError::BadProtobuf)
+        );
+    }
+}

@@ -1,0 +1,298 @@
+//! Incoming `<message>` stanzas: who sent what to which chat, and their decryption.
+//!
+//! As the server delivers them (tulir/whatsmeow `message.go` `parseMessageInfo`;
+//! WhiskeySockets/Baileys `src/Utils/decode-wa-message.ts` `decodeMessageNode`):
+//! - from a peer: `<message from="<peer device>" id t type>`;
+//! - a copy of our own message from another of our devices:
+//!   `<message from="<own device>" recipient="<peer>" …>`;
+//! - in a group: `<message from="<group>" participant="<sender device>" …>`.
+//!
+//! The content is one or more `<enc v="2" type="pkmsg|msg|skmsg">` children, decrypted in
+//! order (a sender key distributed in a pkmsg/msg is used by the skmsg beside it). The whole
+//! stanza decrypts or nothing changes: every record update is committed only after the last
+//! `<enc>` decrypted. The other form of the sender's address arrives in `participant_pn`,
+//! `sender_pn`, `peer_recipient_pn` (LID-addressed) or `participant_lid`, `sender_lid`,
+//! `peer_recipient_lid` (phone-number-addressed) (Baileys `extractAddressingContext`).
+
+use rand_core::CryptoRng;
+
+use crate::binary::{GROUP_SERVER, HIDDEN_USER_SERVER};
+use crate::binary::{Jid, Node};
+use crate::proto::wa;
+use crate::signal::{PreKeyId, PreKeySource};
+
+use super::address::DeviceAddress;
+use super::content::{Decoded, decode_padded, has_user_content};
+use super::error::MessagingError;
+use super::keystore::{Keystore, OwnIdentity, SessionUpdate};
+use super::usync::attr_text;
+
+/// The kind of an `<enc>` child.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EncKind {
+    /// A prekey message that may start a 1:1 session.
+    PreKey,
+    /// A message on an established 1:1 session.
+    Whisper,
+    /// A group message encrypted with the sender's sender key.
+    SenderKey,
+    /// Anything else (e.g. `msmsg` for bot messages), not decrypted by walink.
+    Other(String),
+}
+
+/// One `<enc>` child.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Enc {
+    /// Its type.
+    pub kind: EncKind,
+    /// The retry count (`count`), 0 when absent.
+    pub count: u32,
+    /// The ciphertext.
+    pub ciphertext: Vec<u8>,
+}
+
+/// What an incoming message stanza says before decryption.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IncomingStanza {
+    /// The message id.
+    pub id: String,
+    /// The raw `from` attribute.
+    pub from: String,
+    /// The chat: the peer's user JID, the group JID, or (for our own messages from another
+    /// device) the recipient.
+    pub chat: String,
+    /// The device that sent it.
+    pub sender: DeviceAddress,
+    /// The sender's user in the other address form, when the stanza says (user JID text).
+    pub sender_alt: Option<String>,
+    /// The group, for group messages.
+    pub group: Option<String>,
+    /// Whether another device of our own account sent it.
+    pub from_me: bool,
+    /// The raw `participant` attribute.
+    pub participant: Option<String>,
+    /// The raw `recipient` attribute.
+    pub recipient: Option<String>,
+    /// The server timestamp (`t`, Unix seconds), 0 when absent.
+    pub timestamp: u64,
+    /// The `t` attribute as sent, for the retry receipt.
+    pub t: Option<String>,
+    /// The sender's push name (`notify`).
+    pub push_name: Option<String>,
+    /// The stanza `type` (`text`, `media` …).
+    pub kind: String,
+    /// The `category` attribute (`peer` for messages between our own devices).
+    pub category: Option<String>,
+    /// The `<enc>` children, in order.
+    pub encs: Vec<Enc>,
+}
+
+impl IncomingStanza {
+    /// The highest retry count among the `<enc>` children (0 for a first delivery).
+    pub fn retry_count(&self) -> u32 {
+        self.encs.iter().map(|enc| enc.count).max().unwrap_or(0)
+    }
+}
+
+/// Parses an incoming `<message>` stanza.
+pub fn parse_message(node: &Node, own: &OwnIdentity) -> Result<IncomingStanza, MessagingError> {
+    if node.tag != "message" {
+        return Err(MessagingError::Malformed("not a message"));
+    }
+    let id = node
+        .attr_str("id")
+        .filter(|id| !id.is_empty())
+        .ok_or(MessagingError::Malformed("message without id"))?
+        .to_owned();
+    let from = node
+        .attr_jid("from")
+        .ok_or(MessagingError::Malformed("message without from"))?;
+    let participant = attr_text(node, "participant");
+    let recipient = attr_text(node, "recipient");
+    let (sender, chat, group) = if from.server == GROUP_SERVER {
+        let participant = node
+            .attr_jid("participant")
+            .ok_or(MessagingError::Malformed(
+                "group message without participant",
+            ))?;
+        let sender = DeviceAddress::from_jid(&participant)
+            .map_err(|_| MessagingError::Malformed("bad participant"))?;
+        (sender, from.to_string(), Some(from.to_string()))
+    } else {
+        let mut sender =
+            DeviceAddress::from_jid(&from).map_err(|_| MessagingError::Malformed("bad from"))?;
+        // Tolerated: a server that names the sending device in `participant` and the account in
+        // `from` (the real server puts the device in `from`).
+        if let Some(device) = node
+            .attr_jid("participant")
+            .and_then(|jid| DeviceAddress::from_jid(&jid).ok())
+            .filter(|device| device.user == sender.user && device.lid == sender.lid)
+        {
+            sender = device;
+        }
+        let chat = match node.attr_jid("recipient") {
+            Some(recipient) => {
+                if !own.is_own_user(&sender) {
+                    return Err(MessagingError::Malformed("recipient on a peer's message"));
+                }
+                recipient.to_non_device().to_string()
+            }
+            None => from.to_non_device().to_string(),
+        };
+        (sender, chat, None)
+    };
+    let from_me = own.is_own_user(&sender);
+    let alt_keys: [&str; 3] = if sender.lid {
+        ["participant_pn", "sender_pn", "peer_recipient_pn"]
+    } else {
+        ["participant_lid", "sender_lid", "peer_recipient_lid"]
+    };
+    let sender_alt = alt_keys
+        .iter()
+        .find_map(|key| node.attr_jid(key))
+        .map(|jid| jid.to_non_device().to_string());
+    let t = node.attr_str("t").map(str::to_owned);
+    let mut encs = Vec::new();
+    for child in node.children_by_tag("enc") {
+        let kind = match child.attr_str("type") {
+            Some("pkmsg") => EncKind::PreKey,
+            Some("msg") => EncKind::Whisper,
+            Some("skmsg") => EncKind::SenderKey,
+            Some(other) => EncKind::Other(other.to_owned()),
+            None => return Err(MessagingError::Malformed("enc without type")),
+        };
+        let ciphertext = child
+            .content_bytes()
+            .ok_or(MessagingError::Malformed("enc without content"))?
+            .to_vec();
+        encs.push(Enc {
+            kind,
+            count: child
+                .attr_str("count")
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0),
+            ciphertext,
+        });
+    }
+    Ok(IncomingStanza {
+        id,
+        from: from.to_string(),
+        chat,
+        sender,
+        sender_alt,
+        group,
+        from_me,
+        participant,
+        recipient,
+        timestamp: t.as_deref().and_then(|t| t.parse().ok()).unwrap_or(0),
+        t,
+        push_name: node.attr_str("notify").map(str::to_owned),
+        kind: node.attr_str("type").unwrap_or("text").to_owned(),
+        category: node.attr_str("category").map(str::to_owned),
+        encs,
+    })
+}
+
+/// Learns the sender's phone-number/LID mapping from the stanza's addressing attributes.
+pub fn learn_addressing(keystore: &mut Keystore, stanza: &IncomingStanza) {
+    let Some(alt) = stanza
+        .sender_alt
+        .as_deref()
+        .and_then(|a| a.parse::<Jid>().ok())
+    else {
+        return;
+    };
+    let alt_is_lid = alt.server == HIDDEN_USER_SERVER;
+    if alt_is_lid == stanza.sender.lid || DeviceAddress::from_jid(&alt).is_err() {
+        return;
+    }
+    if stanza.sender.lid {
+        keystore.learn_lid(&alt.user, &stanza.sender.user);
+    } else {
+        keystore.learn_lid(&stanza.sender.user, &alt.user);
+    }
+}
+
+/// A decrypted message.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decrypted {
+    /// The content (a device-sent wrapper removed).
+    pub message: wa::Message,
+    /// Whether it carries content for the user (not only a sender key).
+    pub has_content: bool,
+    /// For our own messages from another device: the chat the wrapper named.
+    pub device_sent_to: Option<String>,
+    /// One-time prekeys consumed: the caller deletes them.
+    pub consumed_pre_keys: Vec<PreKeyId>,
+}
+
+/// Decrypts every `<enc>` of a stanza. On any failure nothing in the keystore changes.
+pub fn decrypt_message<R: CryptoRng + ?Sized, P: PreKeySource + ?Sized>(
+    keystore: &mut Keystore,
+    stanza: &IncomingStanza,
+    pre_keys: &P,
+    rng: &mut R,
+) -> Result<Decrypted, MessagingError> {
+    let mut updates: Vec<SessionUpdate> = Vec::new();
+    let mut content: Option<Decoded> = None;
+    let mut fallback: Option<Decoded> = None;
+    let mut decrypted_any = false;
+    for enc in &stanza.encs {
+        let plaintext = match &enc.kind {
+            EncKind::PreKey | EncKind::Whisper => {
+                let (plaintext, update) = keystore.decrypt(
+                    &stanza.sender,
+                    enc.kind == EncKind::PreKey,
+                    &enc.ciphertext,
+                    pre_keys,
+                    rng,
+                )?;
+                updates.push(update);
+                plaintext
+            }
+            EncKind::SenderKey => {
+                let group = stanza
+                    .group
+                    .as_deref()
+                    .ok_or(MessagingError::Malformed("skmsg outside a group"))?;
+                let (plaintext, update) =
+                    keystore.group_decrypt(group, &stanza.sender, &enc.ciphertext, &updates)?;
+                updates.push(update);
+                plaintext
+            }
+            EncKind::Other(_) => continue,
+        };
+        decrypted_any = true;
+        let decoded = decode_padded(&plaintext)?;
+        if decoded.device_sent_to.is_some() && !stanza.from_me {
+            return Err(MessagingError::Malformed(
+                "deviceSentMessage from another account",
+            ));
+        }
+        if let Some((group, distribution)) = &decoded.sender_key {
+            // A distribution is only accepted for the group the stanza belongs to (or, in a
+            // 1:1 pkmsg/msg, for the group it names: WhatsApp sends it that way on retries).
+            if stanza.group.as_deref().is_none_or(|g| g == group) {
+                updates.push(keystore.process_distribution(group, &stanza.sender, distribution)?);
+            }
+        }
+        if has_user_content(&decoded.message) {
+            content = Some(decoded);
+        } else if fallback.is_none() {
+            fallback = Some(decoded);
+        }
+    }
+    if !decrypted_any {
+        return Err(MessagingError::Malformed("no decryptable enc"));
+    }
+    let decoded = content
+        .or(fallback)
+        .ok_or(MessagingError::Malformed("no decryptable enc"))?;
+    let consumed_pre_keys = keystore.commit(updates);
+    Ok(Decrypted {
+        has_content: has_user_content(&decoded.message),
+        message: decoded.message,
+        device_sent_to: decoded.device_sent_to,
+        consumed_pre_keys,
+    })
+}

@@ -1,0 +1,403 @@
+//! The receiving half of the `Messaging` sub-machine: incoming messages are parked until the
+//! records they need are loaded (`Output::Load`), then decrypted in arrival order; every record
+//! change is persisted before the receipt that depends on it is transmitted.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use prost::Message as _;
+
+use crate::binary::{Jid, Node};
+use crate::limits::{MESSAGING_MAX_PARKED, MESSAGING_MAX_RETRIES};
+use crate::signal::{
+    DecryptError, KeyPair, PreKeyId, PreKeySignalMessage, PreKeySource, PrivateKey, SignedPreKeyId,
+};
+use crate::store::{Batch, Change, Record, RecordKey, Space};
+
+use super::super::context::{Context, LoadTag};
+use super::super::event::Event;
+use super::super::output::Outputs;
+use super::content::text_of;
+use super::incoming::{EncKind, IncomingStanza, decrypt_message, learn_addressing, parse_message};
+use super::keystore::{Keystore, OwnIdentity, RecordChange, RecordSpace};
+use super::prekeys::build_keys_node;
+use super::receipt::{build_ack, build_delivery_receipt, build_retry_receipt, retry_needs_keys};
+use super::{DecryptFailure, DeviceAddress, IncomingMessage, MessagingError, MessagingLoad};
+
+/// The store space of a messaging record space.
+pub(crate) fn store_space(space: RecordSpace) -> Space {
+    match space {
+        RecordSpace::Session => Space::Session,
+        RecordSpace::Identity => Space::Identity,
+        RecordSpace::SenderKey => Space::SenderKey,
+        RecordSpace::SenderKeySent => Space::SenderKeySent,
+        RecordSpace::LidMapping => Space::LidMapping,
+        RecordSpace::RetryBuffer => Space::RetryBuffer,
+    }
+}
+
+fn record_space(space: Space) -> Option<RecordSpace> {
+    Some(match space {
+        Space::Session => RecordSpace::Session,
+        Space::Identity => RecordSpace::Identity,
+        Space::SenderKey => RecordSpace::SenderKey,
+        Space::SenderKeySent => RecordSpace::SenderKeySent,
+        Space::LidMapping => RecordSpace::LidMapping,
+        Space::RetryBuffer => RecordSpace::RetryBuffer,
+        _ => return None,
+    })
+}
+
+/// Converts keystore changes into a store batch.
+pub(crate) fn batch_of(changes: Vec<RecordChange>) -> Batch {
+    Batch {
+        changes: changes
+            .into_iter()
+            .map(|change| match change.value {
+                Some(value) => Change::Put(Record {
+                    space: store_space(change.space),
+                    key: change.key,
+                    value,
+                }),
+                None => Change::Delete {
+                    space: store_space(change.space),
+                    key: change.key,
+                },
+            })
+            .collect(),
+    }
+}
+
+/// The records the receive path has, and what it waits for.
+#[derive(Debug, Default)]
+pub(crate) struct Receiver {
+    /// Built once the device is paired.
+    pub(crate) keystore: Option<Keystore>,
+    /// Records given at `Client::new`, applied when the keystore is built.
+    pub(crate) restored: Vec<Record>,
+    /// Keys already asked for (present or absent in the store).
+    pub(crate) loaded: HashSet<RecordKey>,
+    /// One-time prekeys loaded for prekey messages.
+    pre_keys: HashMap<u32, KeyPair>,
+    /// Stanzas waiting, in arrival order.
+    inbox: VecDeque<Node>,
+    /// The keys of the load in flight.
+    in_flight: Option<Vec<RecordKey>>,
+    /// Retry requests sent per message id.
+    retries: HashMap<String, u32>,
+}
+
+struct DevicePreKeys<'a> {
+    signed: (u32, &'a KeyPair),
+    one_time: &'a HashMap<u32, KeyPair>,
+}
+
+impl PreKeySource for DevicePreKeys<'_> {
+    fn signed_pre_key(&self, id: SignedPreKeyId) -> Option<KeyPair> {
+        (id.0 == self.signed.0).then(|| self.signed.1.clone())
+    }
+    fn pre_key(&self, id: PreKeyId) -> Option<KeyPair> {
+        self.one_time.get(&id.0).cloned()
+    }
+}
+
+impl Receiver {
+    /// The keystore, built from the device's identity once it is paired.
+    pub(crate) fn keystore(&mut self, ctx: &Context<'_>) -> Option<&mut Keystore> {
+        if self.keystore.is_none() {
+            let jid = ctx.own_jid()?;
+            let pn = DeviceAddress::from_jid(jid).ok()?;
+            let lid = ctx
+                .own_lid()
+                .and_then(|lid| DeviceAddress::from_jid(lid).ok());
+            let mut keystore = Keystore::new(OwnIdentity {
+                pn,
+                lid: lid.clone(),
+                identity: ctx.device.identity().clone(),
+                registration_id: ctx.device.registration_id(),
+            });
+            if let Some(lid) = lid {
+                keystore.set_own_lid(lid);
+            }
+            let mut restored = core::mem::take(&mut self.restored);
+            restored.sort_by_key(|record| record.space != Space::LidMapping);
+            for record in restored {
+                self.loaded
+                    .insert(RecordKey::new(record.space, record.key.clone()));
+                if let Some(space) = record_space(record.space) {
+                    // A bad record is dropped: it was validated at `Client::new`.
+                    let _ = keystore.restore(space, &record.key, &record.value);
+                }
+            }
+            self.keystore = Some(keystore);
+        }
+        self.keystore.as_mut()
+    }
+
+    /// A `<message>` stanza arrived.
+    pub(crate) fn handle_message(&mut self, node: Node, ctx: &mut Context<'_>, out: &mut Outputs) {
+        if self.keystore(ctx).is_none() || self.inbox.len() >= MESSAGING_MAX_PARKED {
+            // Not paired yet, or too much waiting: acknowledged and reported, never lost
+            // silently (the server keeps it for a later connection only without the ack, so
+            // this is a nack).
+            let own = ctx.own_jid().cloned();
+            let _ = ctx.send(&build_ack(&node, own.as_ref(), Some(500)), out);
+            out.event(Event::DecryptFailed(failure_of(
+                &node,
+                "not ready to decrypt",
+            )));
+            return;
+        }
+        self.inbox.push_back(node);
+        self.pump(ctx, out);
+    }
+
+    /// Records of the load in flight arrived.
+    pub(crate) fn handle_loaded(
+        &mut self,
+        records: Vec<Record>,
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
+    ) {
+        let keys = self.in_flight.take().unwrap_or_default();
+        if self.keystore(ctx).is_none() {
+            return;
+        }
+        self.apply_records(records, keys);
+        self.pump(ctx, out);
+    }
+
+    /// Loads the answer to a load of `requested` into the keystore (and one-time prekeys into
+    /// memory). A record already in memory is kept: it may be newer than the stored one (two
+    /// loads of the same key can cross).
+    pub(crate) fn apply_records(&mut self, records: Vec<Record>, requested: Vec<RecordKey>) {
+        let mut sorted = records;
+        sorted.retain(|record| {
+            !self
+                .loaded
+                .contains(&RecordKey::new(record.space, record.key.clone()))
+        });
+        sorted.sort_by_key(|record| record.space != Space::LidMapping);
+        self.loaded.extend(requested);
+        for record in sorted {
+            if record.space == Space::PreKey {
+                if let (Ok(id), Ok(data)) = (
+                    record.key.parse::<u32>(),
+                    crate::store::decode_pre_key(&record),
+                ) {
+                    let private = PrivateKey::from_bytes(*data.private);
+                    self.pre_keys.insert(id, KeyPair::from_private(private));
+                }
+                continue;
+            }
+            if let (Some(space), Some(keystore)) =
+                (record_space(record.space), self.keystore.as_mut())
+            {
+                let _ = keystore.restore(space, &record.key, &record.value);
+            }
+        }
+    }
+
+    /// The connection ended: a load answered later still applies; nothing else to do.
+    pub(crate) fn handle_disconnected(&mut self) {
+        // Stanzas not yet processed were not acknowledged: the server delivers them again.
+        self.inbox.clear();
+    }
+
+    fn needed(&self, stanza: &IncomingStanza) -> Vec<RecordKey> {
+        let Some(keystore) = self.keystore.as_ref() else {
+            return Vec::new();
+        };
+        let mut keys = Vec::new();
+        if !stanza.sender.lid {
+            keys.push(RecordKey::new(
+                Space::LidMapping,
+                stanza.sender.user.clone(),
+            ));
+        }
+        let canonical = keystore.lids().canonical(&stanza.sender);
+        for enc in &stanza.encs {
+            match enc.kind {
+                EncKind::PreKey | EncKind::Whisper => {
+                    keys.push(RecordKey::new(Space::Session, canonical.record_key()));
+                    keys.push(RecordKey::new(Space::Identity, canonical.record_key()));
+                    if enc.kind == EncKind::PreKey {
+                        if let Some(id) = PreKeySignalMessage::deserialize(&enc.ciphertext)
+                            .ok()
+                            .and_then(|m| m.pre_key_id())
+                        {
+                            keys.push(RecordKey::new(Space::PreKey, id.0.to_string()));
+                        }
+                    }
+                }
+                EncKind::SenderKey => {
+                    if let Some(group) = &stanza.group {
+                        keys.push(RecordKey::new(
+                            Space::SenderKey,
+                            format!("{group}::{}", canonical.record_key()),
+                        ));
+                    }
+                }
+                EncKind::Other(_) => {}
+            }
+        }
+        keys.retain(|key| !self.loaded.contains(key));
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
+    fn pump(&mut self, ctx: &mut Context<'_>, out: &mut Outputs) {
+        while self.in_flight.is_none() {
+            let Some(node) = self.inbox.front() else {
+                return;
+            };
+            let Some(own) = self.keystore.as_ref().map(|k| k.own().clone()) else {
+                return;
+            };
+            let stanza = match parse_message(node, &own) {
+                Ok(stanza) => stanza,
+                Err(error) => {
+                    let node = self.inbox.pop_front().unwrap_or_default();
+                    let own = ctx.own_jid().cloned();
+                    let _ = ctx.send(&build_ack(&node, own.as_ref(), Some(487)), out);
+                    out.event(Event::DecryptFailed(failure_of(&node, &error.to_string())));
+                    continue;
+                }
+            };
+            let needed = self.needed(&stanza);
+            if !needed.is_empty() {
+                self.in_flight = Some(needed.clone());
+                ctx.load(needed, LoadTag::Messaging(MessagingLoad::Inbox), out);
+                return;
+            }
+            let node = self.inbox.pop_front().unwrap_or_default();
+            self.process(&node, &stanza, ctx, out);
+        }
+    }
+
+    fn process(
+        &mut self,
+        node: &Node,
+        stanza: &IncomingStanza,
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
+    ) {
+        let (signed_id, signed_pair, _) = ctx.device.signed_pre_key();
+        let signed_pair = signed_pair.clone();
+        let Some(keystore) = self.keystore.as_mut() else {
+            return;
+        };
+        learn_addressing(keystore, stanza);
+        let pre_keys = DevicePreKeys {
+            signed: (signed_id, &signed_pair),
+            one_time: &self.pre_keys,
+        };
+        let result = decrypt_message(keystore, stanza, &pre_keys, ctx.rng);
+        match result {
+            Ok(decrypted) => {
+                let mut batch = batch_of(keystore.take_changes());
+                for id in &decrypted.consumed_pre_keys {
+                    self.pre_keys.remove(&id.0);
+                    batch.changes.push(Change::Delete {
+                        space: Space::PreKey,
+                        key: id.0.to_string(),
+                    });
+                }
+                self.retries.remove(&stanza.id);
+                if !batch.changes.is_empty() {
+                    ctx.persist(batch, out);
+                }
+                let _ = ctx.send(&build_delivery_receipt(stanza), out);
+                if decrypted.has_content {
+                    out.event(Event::Message(IncomingMessage {
+                        id: stanza.id.clone(),
+                        chat: stanza.chat.parse().unwrap_or_default(),
+                        sender: stanza.sender.to_jid(),
+                        timestamp: stanza.timestamp,
+                        text: text_of(&decrypted.message).map(str::to_owned),
+                        message: decrypted.message.encode_to_vec(),
+                    }));
+                }
+            }
+            Err(MessagingError::Decrypt(DecryptError::DuplicateMessage { .. })) => {
+                // Delivered before (the server redelivers what it has no receipt for).
+                let mut batch = batch_of(keystore.take_changes());
+                if !batch.changes.is_empty() {
+                    ctx.persist(core::mem::take(&mut batch), out);
+                }
+                let _ = ctx.send(&build_delivery_receipt(stanza), out);
+            }
+            Err(error) => {
+                let batch = batch_of(keystore.take_changes());
+                if !batch.changes.is_empty() {
+                    ctx.persist(batch, out);
+                }
+                out.event(Event::DecryptFailed(DecryptFailure {
+                    id: stanza.id.clone(),
+                    chat: stanza.chat.parse().unwrap_or_default(),
+                    sender: Some(stanza.sender.to_jid()),
+                    reason: error.to_string(),
+                }));
+                self.request_retry(node, stanza, &error, ctx, out);
+            }
+        }
+    }
+
+    fn request_retry(
+        &mut self,
+        node: &Node,
+        stanza: &IncomingStanza,
+        error: &MessagingError,
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
+    ) {
+        let own = ctx.own_jid().cloned();
+        let count = self.retries.get(&stanza.id).copied().unwrap_or(0) + 1;
+        if count > MESSAGING_MAX_RETRIES {
+            let _ = ctx.send(&build_ack(node, own.as_ref(), Some(500)), out);
+            return;
+        }
+        if self.retries.len() >= MESSAGING_MAX_PARKED {
+            self.retries.clear();
+        }
+        self.retries.insert(stanza.id.clone(), count);
+        let keys = if retry_needs_keys(count, error) {
+            let (fresh, batch) = ctx.device.generate_pre_keys(1, ctx.rng);
+            ctx.persist(batch, out);
+            let (signed_id, signed_pair, signature) = ctx.device.signed_pre_key();
+            let signature = *signature;
+            let signed_public = signed_pair.public;
+            let identity = ctx.device.identity().identity_key();
+            let device_identity = ctx
+                .device
+                .data()
+                .signed_identity
+                .clone()
+                .unwrap_or_default();
+            fresh.first().map(|(id, public)| {
+                build_keys_node(
+                    &identity,
+                    (PreKeyId(*id), &crate::signal::PublicKey::from_raw(*public)),
+                    (SignedPreKeyId(signed_id), &signed_public, &signature),
+                    &device_identity,
+                )
+            })
+        } else {
+            None
+        };
+        let receipt = build_retry_receipt(stanza, count, ctx.device.registration_id(), keys);
+        let _ = ctx.send(&receipt, out);
+        let _ = ctx.send(&build_ack(node, own.as_ref(), Some(500)), out);
+    }
+}
+
+fn failure_of(node: &Node, reason: &str) -> DecryptFailure {
+    DecryptFailure {
+        id: node.attr_str("id").unwrap_or_default().to_owned(),
+        chat: node.attr_jid("from").unwrap_or_else(|| Jid::new("", "")),
+        sender: node
+            .attr_jid("participant")
+            .or_else(|| node.attr_jid("from")),
+        reason: reason.to_owned(),
+    }
+}

@@ -1,0 +1,302 @@
+//! Outgoing `<message>` stanzas: 1:1 (with copies for the account's own other devices), group
+//! (sender keys) and the re-encryption a retry receipt asks for.
+//!
+//! 1:1 (WhiskeySockets/Baileys `src/Socket/messages-send.ts` `relayMessage` and
+//! `createParticipantNodes`; tulir/whatsmeow `send.go` `sendDM`):
+//!
+//! ```text
+//! <message id=… to="<peer user jid>" type="text">
+//!   <participants>
+//!     <to jid="<peer device>"><enc v="2" type="pkmsg|msg">…</enc></to>        per peer device
+//!     <to jid="<own other device>"><enc v="2" type=…>…</enc></to>            deviceSentMessage
+//!   </participants>
+//!   <device-identity>…</device-identity>                                      when any pkmsg
+//! </message>
+//! ```
+//!
+//! Group (Baileys `relayMessage` group branch; whatsmeow `sendGroup`): the content is encrypted
+//! once with our sender key (`<enc v="2" type="skmsg">`); member devices that do not hold our
+//! key yet get a `senderKeyDistributionMessage` in a pkmsg/msg under `<participants>`.
+//!
+//! Every plaintext is the padded `Message` protobuf ([`super::content::encode_padded`]).
+
+use prost::Message as _;
+use rand_core::CryptoRng;
+
+use crate::binary::{Jid, Node, Value};
+use crate::limits::MESSAGING_MAX_FANOUT;
+use crate::proto::wa;
+
+use super::address::DeviceAddress;
+use super::content::{device_sent, encode_padded, sender_key_distribution};
+use super::error::MessagingError;
+use super::keystore::Keystore;
+
+/// The stanza `type` of a message: `media`, `reaction`, `poll` or `text` (Baileys
+/// `getMessageType`; whatsmeow `getTypeFromMessage`).
+pub fn message_type(message: &wa::Message) -> &'static str {
+    if message.reaction_message.is_some() {
+        "reaction"
+    } else if message.image_message.is_some()
+        || message.video_message.is_some()
+        || message.audio_message.is_some()
+        || message.document_message.is_some()
+        || message.sticker_message.is_some()
+        || message.contact_message.is_some()
+        || message.location_message.is_some()
+    {
+        "media"
+    } else {
+        "text"
+    }
+}
+
+/// A built stanza and what it could not include.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outgoing {
+    /// The `<message>` node to send.
+    pub node: Node,
+    /// Devices left out because there is no session with them (their bundle fetch failed).
+    pub skipped: Vec<DeviceAddress>,
+}
+
+fn enc_node(kind: &'static str, ciphertext: Vec<u8>) -> Node {
+    Node::new("enc")
+        .attr("v", "2")
+        .attr("type", kind)
+        .bytes(ciphertext)
+}
+
+/// A 1:1 message to send.
+#[derive(Clone, Copy, Debug)]
+pub struct DirectMessage<'a> {
+    /// The message id.
+    pub id: &'a str,
+    /// The peer (user or LID; the device part is ignored).
+    pub to: &'a DeviceAddress,
+    /// The content.
+    pub message: &'a wa::Message,
+    /// Every device of the peer.
+    pub peer_devices: &'a [DeviceAddress],
+    /// Every device of our own account (this device is left out here).
+    pub own_devices: &'a [DeviceAddress],
+    /// Our encoded `ADVSignedDeviceIdentity`, sent when any recipient gets a pkmsg.
+    pub device_identity: &'a [u8],
+}
+
+/// Encrypts a 1:1 message for every device of the peer and every other device of ours.
+pub fn build_direct<R: CryptoRng + ?Sized>(
+    keystore: &mut Keystore,
+    message: &DirectMessage<'_>,
+    rng: &mut R,
+) -> Result<Outgoing, MessagingError> {
+    let chat = message.to.with_device(0);
+    let chat_jid = chat.to_jid().to_string();
+    let own_copy = device_sent(&chat_jid, message.message);
+    let mut participants = Vec::new();
+    let mut skipped = Vec::new();
+    let mut any_pre_key = false;
+    let own_devices: Vec<&DeviceAddress> = message
+        .own_devices
+        .iter()
+        .filter(|device| !keystore.own().is_this_device(device))
+        .collect();
+    let recipients = message
+        .peer_devices
+        .iter()
+        .map(|device| (device, message.message))
+        .chain(own_devices.into_iter().map(|device| (device, &own_copy)));
+    for (device, content) in recipients {
+        if participants.len() + skipped.len() >= MESSAGING_MAX_FANOUT {
+            break;
+        }
+        if !keystore.has_session(device) {
+            skipped.push(device.clone());
+            continue;
+        }
+        let ciphertext = keystore.encrypt(device, &encode_padded(content, rng))?;
+        any_pre_key |= ciphertext.enc_type() == "pkmsg";
+        participants.push(
+            Node::new("to")
+                .attr("jid", Value::Jid(device.to_jid()))
+                .children_from([enc_node(
+                    ciphertext.enc_type(),
+                    ciphertext.serialize().to_vec(),
+                )]),
+        );
+    }
+    if participants.is_empty() {
+        return Err(crate::signal::EncryptError::NoSession.into());
+    }
+    let mut children = vec![Node::new("participants").children_from(participants)];
+    if any_pre_key {
+        children.push(Node::new("device-identity").bytes(message.device_identity.to_vec()));
+    }
+    let node = Node::new("message")
+        .attr("id", message.id.to_owned())
+        .attr("to", Value::Jid(chat.to_jid()))
+        .attr("type", message_type(message.message))
+        .children_from(children);
+    Ok(Outgoing { node, skipped })
+}
+
+/// A group message to send.
+#[derive(Clone, Copy, Debug)]
+pub struct GroupMessage<'a> {
+    /// The message id.
+    pub id: &'a str,
+    /// The group JID (`…@g.us`).
+    pub group: &'a str,
+    /// The content.
+    pub message: &'a wa::Message,
+    /// Every device of every member, our own other devices included (this device is left
+    /// out here).
+    pub member_devices: &'a [DeviceAddress],
+    /// Our encoded `ADVSignedDeviceIdentity`, sent when any recipient gets a pkmsg.
+    pub device_identity: &'a [u8],
+    /// The group's addressing mode (`lid` or `pn`), sent as `addressing_mode` when known.
+    pub addressing_mode: Option<&'a str>,
+}
+
+/// Encrypts a group message with our sender key, distributing it first to member devices that
+/// lack it.
+pub fn build_group<R: CryptoRng + ?Sized>(
+    keystore: &mut Keystore,
+    message: &GroupMessage<'_>,
+    rng: &mut R,
+) -> Result<Outgoing, MessagingError> {
+    let group: Jid = message
+        .group
+        .parse()
+        .map_err(|_| MessagingError::InvalidAddress)?;
+    if group.server != crate::binary::GROUP_SERVER {
+        return Err(MessagingError::InvalidAddress);
+    }
+    let devices: Vec<&DeviceAddress> = message
+        .member_devices
+        .iter()
+        .filter(|device| !keystore.own().is_this_device(device))
+        .take(MESSAGING_MAX_FANOUT)
+        .collect();
+    let distribution = keystore.own_sender_key_distribution(message.group, rng);
+    let distribution_message = sender_key_distribution(message.group, distribution.serialize());
+    let missing = keystore.sender_key_missing(message.group, devices.iter().copied());
+    let mut participants = Vec::new();
+    let mut skipped = Vec::new();
+    let mut delivered = Vec::new();
+    let mut any_pre_key = false;
+    for device in &missing {
+        if !keystore.has_session(device) {
+            skipped.push(device.clone());
+            continue;
+        }
+        let ciphertext = keystore.encrypt(device, &encode_padded(&distribution_message, rng))?;
+        any_pre_key |= ciphertext.enc_type() == "pkmsg";
+        participants.push(
+            Node::new("to")
+                .attr("jid", Value::Jid(device.to_jid()))
+                .children_from([enc_node(
+                    ciphertext.enc_type(),
+                    ciphertext.serialize().to_vec(),
+                )]),
+        );
+        delivered.push(device.clone());
+    }
+    keystore.mark_sender_key_sent(message.group, delivered.iter());
+    let ciphertext =
+        keystore.group_encrypt(message.group, &encode_padded(message.message, rng), rng)?;
+    let mut children = Vec::new();
+    if !participants.is_empty() {
+        children.push(Node::new("participants").children_from(participants));
+    }
+    children.push(enc_node("skmsg", ciphertext));
+    if any_pre_key {
+        children.push(Node::new("device-identity").bytes(message.device_identity.to_vec()));
+    }
+    let mut node = Node::new("message")
+        .attr("id", message.id.to_owned())
+        .attr("to", Value::Jid(group))
+        .attr("type", message_type(message.message));
+    if let Some(mode) = message.addressing_mode {
+        node = node.attr("addressing_mode", mode.to_owned());
+    }
+    Ok(Outgoing {
+        node: node.children_from(children),
+        skipped,
+    })
+}
+
+/// A re-encryption for one device that sent a retry receipt.
+#[derive(Clone, Copy, Debug)]
+pub struct RetryResend<'a> {
+    /// The message id.
+    pub id: &'a str,
+    /// The chat the message was sent to (user, LID or group JID).
+    pub chat: &'a str,
+    /// The serialized `Message` from the retry buffer.
+    pub message: &'a [u8],
+    /// The device that asked.
+    pub requester: &'a DeviceAddress,
+    /// The retry count the receipt carried.
+    pub count: u32,
+    /// Our encoded `ADVSignedDeviceIdentity`.
+    pub device_identity: &'a [u8],
+}
+
+/// Encrypts a kept message again for the one device that asked (Baileys `relayMessage` with a
+/// `participant`; whatsmeow `handleRetryReceipt`): `<enc count=…>` directly under `<message>`,
+/// addressed to the device (with `participant` for groups, `recipient` for our own devices),
+/// the sender key included for groups and the device-sent wrapper for our own devices.
+pub fn build_retry_resend<R: CryptoRng + ?Sized>(
+    keystore: &mut Keystore,
+    resend: &RetryResend<'_>,
+    rng: &mut R,
+) -> Result<Node, MessagingError> {
+    let mut message =
+        wa::Message::decode(resend.message).map_err(|_| MessagingError::BadProtobuf)?;
+    let chat: Jid = resend
+        .chat
+        .parse()
+        .map_err(|_| MessagingError::InvalidAddress)?;
+    let is_group = chat.server == crate::binary::GROUP_SERVER;
+    if is_group {
+        let distribution = keystore.own_sender_key_distribution(resend.chat, rng);
+        message.sender_key_distribution_message =
+            sender_key_distribution(resend.chat, distribution.serialize())
+                .sender_key_distribution_message;
+    }
+    let is_own = keystore.own().is_own_user(resend.requester);
+    let content = if is_own {
+        device_sent(resend.chat, &message)
+    } else {
+        message.clone()
+    };
+    let ciphertext = keystore.encrypt(resend.requester, &encode_padded(&content, rng))?;
+    let pre_key = ciphertext.enc_type() == "pkmsg";
+    let enc = enc_node(ciphertext.enc_type(), ciphertext.serialize().to_vec())
+        .attr("count", resend.count.to_string());
+    let mut node = Node::new("message")
+        .attr("id", resend.id.to_owned())
+        .attr("type", message_type(&message));
+    if is_group {
+        node = node
+            .attr("to", Value::Jid(chat))
+            .attr("participant", Value::Jid(resend.requester.to_jid()));
+    } else if is_own {
+        node = node
+            .attr("to", Value::Jid(resend.requester.to_jid()))
+            .attr("recipient", Value::Jid(chat));
+    } else {
+        node = node
+            .attr("to", Value::Jid(resend.requester.to_jid()))
+            .attr("device_fanout", "false");
+    }
+    let mut children = vec![enc];
+    if pre_key {
+        children.push(Node::new("device-identity").bytes(resend.device_identity.to_vec()));
+    }
+    if is_group {
+        keystore.mark_sender_key_sent(resend.chat, [resend.requester]);
+    }
+    Ok(node.children_from(children))
+}

@@ -1,0 +1,513 @@
+//! The sending half of the `Messaging` sub-machine: one send at a time, in command order. For a
+//! group, its member list first (`w:g2`); then device lists (usync) for the peer (or members)
+//! and our own account, the records of every
+//! device (`Output::Load`), prekey bundles for devices without a session, then encryption; the
+//! ratchet steps and the retry-buffer entry are persisted before the stanza is transmitted, and
+//! the command completes with `MessageSent { id }` when the server acknowledges the message.
+
+use std::collections::VecDeque;
+
+use prost::Message as _;
+
+use crate::binary::Jid;
+use crate::limits::MESSAGING_MAX_PARKED;
+use crate::proto::wa;
+use crate::store::{RecordKey, Space};
+
+use super::super::command::{CommandError, CommandId, CommandOutput};
+use super::super::context::{Context, LoadTag};
+use super::super::event::Event;
+use super::super::iq::{IqError, IqResult, IqTag};
+use super::super::output::Outputs;
+use super::content::text_message;
+use super::id::generate_message_id;
+use super::machine::{Receiver, batch_of};
+use super::outgoing::{DirectMessage, GroupMessage, build_direct, build_group};
+use super::prekeys::{build_prekey_fetch, parse_prekey_reply};
+use super::usync::{build_device_query, parse_device_reply};
+use super::{DeviceAddress, MessagingIq, MessagingLoad};
+
+/// What a send command carries.
+#[derive(Debug)]
+pub(crate) enum Content {
+    /// A text, sent as `conversation`.
+    Text(String),
+    /// A decoded `Message`.
+    Message(Box<wa::Message>),
+}
+
+/// One message on its way.
+#[derive(Debug)]
+struct Job {
+    command: CommandId,
+    id: String,
+    /// The peer (device 0) for a 1:1 chat; for a group, our own address (unused).
+    to: DeviceAddress,
+    /// The group, for a group message.
+    group: Option<String>,
+    /// The group's addressing mode, from its metadata.
+    addressing_mode: Option<String>,
+    /// The group's members (device 0 of each).
+    members: Vec<DeviceAddress>,
+    message: wa::Message,
+    devices: Vec<DeviceAddress>,
+    own_devices: Vec<DeviceAddress>,
+}
+
+/// Where the current job is.
+#[derive(Debug, Default, PartialEq, Eq)]
+enum Stage {
+    /// Nothing in flight.
+    #[default]
+    Idle,
+    /// Waiting for the LID mapping of the peer.
+    Mapping,
+    /// Waiting for the group's metadata.
+    GroupInfo,
+    /// Waiting for the usync reply.
+    Devices,
+    /// Waiting for the device records.
+    Records,
+    /// Waiting for prekey bundles.
+    Bundles,
+}
+
+/// Outgoing messages.
+#[derive(Debug, Default)]
+pub(crate) struct Sender {
+    queue: VecDeque<Job>,
+    stage: Stage,
+    /// The keys of the load in flight.
+    requested: Vec<RecordKey>,
+    /// Transmitted messages awaiting the server's ack: (message id, command).
+    awaiting_ack: VecDeque<(String, CommandId)>,
+}
+
+fn fail(command: CommandId, error: CommandError, out: &mut Outputs) {
+    out.event(Event::CommandDone {
+        id: command,
+        result: Err(error),
+    });
+}
+
+impl Sender {
+    /// Queues a 1:1 message (`message` already decoded) for `to`.
+    pub(crate) fn send(
+        &mut self,
+        command: CommandId,
+        to: &str,
+        content: Content,
+        receiver: &mut Receiver,
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
+    ) {
+        if !ctx.is_connected() {
+            return fail(command, CommandError::NotConnected, out);
+        }
+        let group = is_group(to).then(|| to.to_owned());
+        let to = match (&group, DeviceAddress::parse(to)) {
+            (Some(_), _) => match receiver.keystore(ctx) {
+                Some(keystore) => keystore.own().pn.clone(),
+                None => return fail(command, CommandError::NotPaired, out),
+            },
+            (None, Ok(to)) => to,
+            (None, Err(_)) => return fail(command, CommandError::InvalidAddress, out),
+        };
+        if self.queue.len() >= MESSAGING_MAX_PARKED {
+            return fail(
+                command,
+                CommandError::RateLimited {
+                    retry_after_ms: None,
+                },
+                out,
+            );
+        }
+        let Some(own_user) = receiver.keystore(ctx).map(|k| k.own().pn.user.clone()) else {
+            return fail(command, CommandError::NotPaired, out);
+        };
+        let random: [u8; 16] = ctx.rng.bytes();
+        let id = generate_message_id(ctx.now, Some(&own_user), &random);
+        let message = match content {
+            Content::Message(message) => *message,
+            Content::Text(text) => text_message(&text, Some(ctx.rng.bytes())),
+        };
+        self.queue.push_back(Job {
+            command,
+            id,
+            to: to.with_device(0),
+            group,
+            addressing_mode: None,
+            members: Vec::new(),
+            message,
+            devices: Vec::new(),
+            own_devices: Vec::new(),
+        });
+        self.advance(receiver, ctx, out);
+    }
+
+    /// Starts the next job when idle.
+    fn advance(&mut self, receiver: &mut Receiver, ctx: &mut Context<'_>, out: &mut Outputs) {
+        while self.stage == Stage::Idle {
+            let Some(job) = self.queue.front() else {
+                return;
+            };
+            if let Some(group) = job.group.clone() {
+                let iq = crate::binary::Node::new("iq")
+                    .attr("type", "get")
+                    .attr("xmlns", "w:g2")
+                    .attr(
+                        "to",
+                        crate::binary::Value::Jid(group.parse().unwrap_or_default()),
+                    )
+                    .children_from([
+                        crate::binary::Node::new("query").attr("request", "interactive")
+                    ]);
+                match ctx.send_iq(iq, IqTag::Messaging(MessagingIq::GroupInfo), None, out) {
+                    Ok(_) => self.stage = Stage::GroupInfo,
+                    Err(_) => self.finish(Err(CommandError::NotConnected), out),
+                }
+                continue;
+            }
+            let mapping = RecordKey::new(Space::LidMapping, job.to.user.clone());
+            if !job.to.lid && !receiver.loaded.contains(&mapping) {
+                self.stage = Stage::Mapping;
+                ctx.load(
+                    vec![mapping],
+                    LoadTag::Messaging(MessagingLoad::Outbox),
+                    out,
+                );
+                return;
+            }
+            self.query_devices(receiver, ctx, out);
+        }
+    }
+
+    fn query_devices(&mut self, receiver: &mut Receiver, ctx: &mut Context<'_>, out: &mut Outputs) {
+        let Some(job) = self.queue.front() else {
+            return;
+        };
+        let Some(own) = receiver.keystore(ctx).map(|k| k.own().pn.with_device(0)) else {
+            return self.finish(Err(CommandError::NotPaired), out);
+        };
+        let sid = ctx.iqs.next_id();
+        let mut users: Vec<DeviceAddress> = if job.group.is_some() {
+            job.members.clone()
+        } else {
+            vec![job.to.clone()]
+        };
+        if !users.contains(&own) {
+            users.push(own);
+        }
+        let query = build_device_query("", &sid, &users);
+        let mut iq = query;
+        iq.attrs.retain(|attr| attr.key != "id");
+        match ctx.send_iq(iq, IqTag::Messaging(MessagingIq::Devices), None, out) {
+            Ok(_) => self.stage = Stage::Devices,
+            Err(_) => self.finish(Err(CommandError::NotConnected), out),
+        }
+    }
+
+    /// Ends the current job.
+    fn finish(&mut self, result: Result<(), CommandError>, out: &mut Outputs) {
+        self.stage = Stage::Idle;
+        if let Some(job) = self.queue.pop_front() {
+            match result {
+                Ok(()) => self.awaiting_ack.push_back((job.id, job.command)),
+                Err(error) => fail(job.command, error, out),
+            }
+        }
+    }
+
+    /// Records of an outbox load arrived.
+    pub(crate) fn handle_loaded(
+        &mut self,
+        records: Vec<crate::store::Record>,
+        receiver: &mut Receiver,
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
+    ) {
+        receiver.apply_records(records, core::mem::take(&mut self.requested));
+        match self.stage {
+            Stage::Mapping => {
+                self.stage = Stage::Idle;
+                self.query_devices(receiver, ctx, out);
+            }
+            Stage::Records => self.fetch_bundles(receiver, ctx, out),
+            _ => {}
+        }
+        self.advance(receiver, ctx, out);
+    }
+
+    /// An IQ answer arrived.
+    pub(crate) fn handle_iq(
+        &mut self,
+        tag: &MessagingIq,
+        result: IqResult,
+        receiver: &mut Receiver,
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
+    ) {
+        let node = match result {
+            Ok(node) => node,
+            Err(IqError::Error { code, text, .. }) => {
+                self.finish(Err(CommandError::Rejected { code, text }), out);
+                return self.advance(receiver, ctx, out);
+            }
+            Err(IqError::TimedOut) => {
+                self.finish(Err(CommandError::TimedOut), out);
+                return self.advance(receiver, ctx, out);
+            }
+            Err(IqError::Disconnected) => {
+                self.finish(Err(CommandError::NotConnected), out);
+                return self.advance(receiver, ctx, out);
+            }
+        };
+        match (tag, &self.stage) {
+            (MessagingIq::GroupInfo, Stage::GroupInfo) => {
+                let group = node.child("group");
+                let members: Vec<DeviceAddress> = group
+                    .map(|group| {
+                        group
+                            .children_by_tag("participant")
+                            .filter_map(|p| p.attr_jid("jid"))
+                            .filter_map(|jid| DeviceAddress::from_jid(&jid).ok())
+                            .map(|address| address.with_device(0))
+                            .take(crate::limits::MESSAGING_MAX_FANOUT)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let mode = group
+                    .and_then(|g| g.attr_str("addressing_mode"))
+                    .map(str::to_owned);
+                if members.is_empty() {
+                    self.finish(Err(CommandError::InvalidAddress), out);
+                    return self.advance(receiver, ctx, out);
+                }
+                if let Some(job) = self.queue.front_mut() {
+                    job.members = members;
+                    job.addressing_mode = mode;
+                }
+                self.stage = Stage::Idle;
+                self.query_devices(receiver, ctx, out);
+                return;
+            }
+            (MessagingIq::Devices, Stage::Devices) => {
+                let users = match parse_device_reply(&node) {
+                    Ok(users) => users,
+                    Err(_) => {
+                        self.finish(
+                            Err(CommandError::Rejected {
+                                code: 0,
+                                text: "bad usync reply".into(),
+                            }),
+                            out,
+                        );
+                        return self.advance(receiver, ctx, out);
+                    }
+                };
+                let Some(keystore) = receiver.keystore(ctx) else {
+                    return;
+                };
+                let own = keystore.own().clone();
+                for user in &users {
+                    if let Some(lid) = &user.lid {
+                        keystore.learn_lid(&user.user.user, lid);
+                    }
+                }
+                let Some(job) = self.queue.front_mut() else {
+                    return;
+                };
+                job.devices.clear();
+                job.own_devices.clear();
+                for user in &users {
+                    for device in user.addresses() {
+                        if job.group.is_some() {
+                            if !own.is_this_device(&device) {
+                                job.devices.push(device);
+                            }
+                        } else if own.is_own_user(&device) {
+                            if !own.is_this_device(&device) {
+                                job.own_devices.push(device);
+                            }
+                        } else if user.user.user == job.to.user {
+                            job.devices.push(device);
+                        }
+                    }
+                }
+                if job.devices.is_empty() {
+                    self.finish(Err(CommandError::InvalidAddress), out);
+                    return self.advance(receiver, ctx, out);
+                }
+                // The records of every device.
+                let keystore = receiver.keystore.as_ref();
+                let mut keys: Vec<RecordKey> = Vec::new();
+                for device in job.devices.iter().chain(&job.own_devices) {
+                    let canonical = keystore.map_or(device.clone(), |k| k.lids().canonical(device));
+                    keys.push(RecordKey::new(Space::Session, canonical.record_key()));
+                    keys.push(RecordKey::new(Space::Identity, canonical.record_key()));
+                }
+                if let (Some(group), Some(keystore)) = (&job.group, keystore) {
+                    keys.push(RecordKey::new(Space::SenderKeySent, group.clone()));
+                    keys.push(RecordKey::new(
+                        Space::SenderKey,
+                        format!("{group}::{}", keystore.own().group_sender().record_key()),
+                    ));
+                }
+                keys.retain(|key| !receiver.loaded.contains(key));
+                keys.sort();
+                keys.dedup();
+                self.stage = Stage::Records;
+                if keys.is_empty() {
+                    self.fetch_bundles(receiver, ctx, out);
+                } else {
+                    self.requested = keys.clone();
+                    ctx.load(keys, LoadTag::Messaging(MessagingLoad::Outbox), out);
+                }
+            }
+            (MessagingIq::Bundles, Stage::Bundles) => {
+                let bundles = parse_prekey_reply(&node).unwrap_or_default();
+                if let Some(keystore) = receiver.keystore.as_mut() {
+                    for (address, bundle) in bundles {
+                        if let Ok(bundle) = bundle {
+                            // A bundle with a bad signature leaves that device out.
+                            let _ = keystore.process_bundle(&address, &bundle, ctx.rng);
+                        }
+                    }
+                }
+                self.encrypt_and_send(receiver, ctx, out);
+            }
+            _ => {}
+        }
+        self.advance(receiver, ctx, out);
+    }
+
+    fn fetch_bundles(&mut self, receiver: &mut Receiver, ctx: &mut Context<'_>, out: &mut Outputs) {
+        let Some(job) = self.queue.front() else {
+            return;
+        };
+        let Some(keystore) = receiver.keystore.as_ref() else {
+            return;
+        };
+        let missing = match &job.group {
+            Some(group) => {
+                let lacking = keystore.sender_key_missing(group, job.devices.iter());
+                keystore.devices_without_session(lacking.iter())
+            }
+            None => keystore.devices_without_session(job.devices.iter().chain(&job.own_devices)),
+        };
+        if missing.is_empty() {
+            return self.encrypt_and_send(receiver, ctx, out);
+        }
+        let mut iq = build_prekey_fetch("", &missing);
+        iq.attrs.retain(|attr| attr.key != "id");
+        match ctx.send_iq(iq, IqTag::Messaging(MessagingIq::Bundles), None, out) {
+            Ok(_) => self.stage = Stage::Bundles,
+            Err(_) => self.finish(Err(CommandError::NotConnected), out),
+        }
+    }
+
+    fn encrypt_and_send(
+        &mut self,
+        receiver: &mut Receiver,
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
+    ) {
+        let Some(job) = self.queue.front() else {
+            return;
+        };
+        let device_identity = ctx
+            .device
+            .data()
+            .signed_identity
+            .clone()
+            .unwrap_or_default();
+        let Some(keystore) = receiver.keystore.as_mut() else {
+            return;
+        };
+        let built = match &job.group {
+            Some(group) => build_group(
+                keystore,
+                &GroupMessage {
+                    id: &job.id,
+                    group,
+                    message: &job.message,
+                    member_devices: &job.devices,
+                    device_identity: &device_identity,
+                    addressing_mode: job.addressing_mode.as_deref(),
+                },
+                ctx.rng,
+            ),
+            None => build_direct(
+                keystore,
+                &DirectMessage {
+                    id: &job.id,
+                    to: &job.to,
+                    message: &job.message,
+                    peer_devices: &job.devices,
+                    own_devices: &job.own_devices,
+                    device_identity: &device_identity,
+                },
+                ctx.rng,
+            ),
+        };
+        let chat = job
+            .group
+            .clone()
+            .unwrap_or_else(|| job.to.to_jid().to_string());
+        match built {
+            Ok(outgoing) => {
+                keystore.remember_sent(&job.id, &chat, &job.message.encode_to_vec(), ctx.now);
+                ctx.persist(batch_of(keystore.take_changes()), out);
+                match ctx.send(&outgoing.node, out) {
+                    Ok(()) => self.finish(Ok(()), out),
+                    Err(_) => self.finish(Err(CommandError::NotConnected), out),
+                }
+            }
+            Err(_) => {
+                let batch = batch_of(keystore.take_changes());
+                if !batch.changes.is_empty() {
+                    ctx.persist(batch, out);
+                }
+                self.finish(Err(CommandError::InvalidAddress), out);
+            }
+        }
+    }
+
+    /// The server acknowledged a stanza; a message's ack completes its command.
+    pub(crate) fn handle_ack(&mut self, id: &str, error: Option<u16>, out: &mut Outputs) {
+        let Some(index) = self.awaiting_ack.iter().position(|(sent, _)| sent == id) else {
+            return;
+        };
+        let Some((id, command)) = self.awaiting_ack.remove(index) else {
+            return;
+        };
+        let result = match error {
+            None => Ok(CommandOutput::MessageSent { id }),
+            Some(code) => Err(CommandError::Rejected {
+                code,
+                text: "message refused".to_owned(),
+            }),
+        };
+        out.event(Event::CommandDone {
+            id: command,
+            result,
+        });
+    }
+
+    /// The connection ended: every command still waiting fails.
+    pub(crate) fn handle_disconnected(&mut self, out: &mut Outputs) {
+        self.stage = Stage::Idle;
+        for job in self.queue.drain(..) {
+            fail(job.command, CommandError::NotConnected, out);
+        }
+        for (_, command) in self.awaiting_ack.drain(..) {
+            fail(command, CommandError::NotConnected, out);
+        }
+    }
+}
+
+/// Whether `to` is a group JID.
+pub(crate) fn is_group(to: &str) -> bool {
+    to.parse::<Jid>()
+        .is_ok_and(|jid| jid.server == crate::binary::GROUP_SERVER)
+}

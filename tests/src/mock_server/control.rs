@@ -1,0 +1,336 @@
+//! The control endpoint's requests: the routes, their JSON bodies, and the errors a backend
+//! answers with.
+//!
+//! | method | path | body | does |
+//! | --- | --- | --- | --- |
+//! | GET | `/health` | | `{"ok": true}` |
+//! | POST | `/accounts` | `{"phone"?, "name"?}` | creates an account (a phone number and a primary phone) |
+//! | GET | `/accounts` | | lists the accounts |
+//! | GET | `/accounts/{phone}/devices` | | lists the account's devices |
+//! | POST | `/accounts/{phone}/scan` | `{"qr"}` | the phone scans the QR string a client shows |
+//! | POST | `/accounts/{phone}/code` | `{"code"}` | the phone enters the pairing code a client shows |
+//! | POST | `/accounts/{phone}/send` | `{"to", "text"}` | the phone sends a text message |
+//! | GET | `/accounts/{phone}/messages` | | the messages the phone received |
+//! | POST | `/accounts/{phone}/remove-device` | `{"device"}` | the phone unlinks a device |
+//! | POST | `/stream-error` | `{"code", "device"? , "conn"?}` | the server ends a stream with this code |
+//! | GET | `/connections` | | the open connections and who is logged in on each |
+//! | GET | `/events` | | the simulation's recent events, oldest first |
+//! | POST | `/restart` | | the server restarts: every connection drops |
+//! | POST | `/fail-next-login` | `{"reason"}` | the next login gets `<failure reason>` |
+
+use serde_json::Value;
+
+use super::http::{Request, Response};
+
+/// One thing the control endpoint asks the backend to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ControlRequest {
+    /// Liveness check.
+    Health,
+    /// Create an account; the backend picks the number when `phone` is `None`.
+    CreateAccount {
+        /// The phone number, digits only.
+        phone: Option<String>,
+        /// The push name.
+        name: Option<String>,
+    },
+    /// List the accounts.
+    ListAccounts,
+    /// List an account's devices.
+    ListDevices {
+        /// The account's phone number.
+        account: String,
+    },
+    /// The account's phone scans a QR string.
+    ScanQr {
+        /// The account's phone number.
+        account: String,
+        /// The QR string as the client shows it.
+        qr: String,
+    },
+    /// The account's phone enters a pairing code.
+    EnterCode {
+        /// The account's phone number.
+        account: String,
+        /// The eight-character code the client shows.
+        code: String,
+    },
+    /// The account's phone sends a text message.
+    SendText {
+        /// The account's phone number.
+        account: String,
+        /// The recipient: a JID or a phone number.
+        to: String,
+        /// The text.
+        text: String,
+    },
+    /// The messages the account's phone received.
+    Messages {
+        /// The account's phone number.
+        account: String,
+    },
+    /// The account's phone unlinks one of its companion devices.
+    RemoveDevice {
+        /// The account's phone number.
+        account: String,
+        /// The device JID (`user:device@s.whatsapp.net`).
+        device: String,
+    },
+    /// The server ends a stream with a `<stream:error>` of this code.
+    StreamError {
+        /// The code: 515, 401, 440, 500, ...
+        code: u16,
+        /// The device whose connection ends.
+        device: Option<String>,
+        /// Or the connection by number.
+        conn: Option<u64>,
+    },
+    /// The open connections.
+    ListConnections,
+    /// What happened in the simulation so far (the most recent events, bounded).
+    Events,
+    /// The server restarts: every connection drops without a word; accounts and devices stay.
+    Restart,
+    /// The next login is refused with `<failure reason>` (405 outdated, 403 locked, 503, ...).
+    FailNextLogin {
+        /// The failure reason.
+        reason: u16,
+    },
+}
+
+/// Why a control request failed, split by who is at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ControlError {
+    /// The caller sent a request that does not parse or names nothing sensible (400).
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// No such route (404).
+    #[error("no such route: {0}")]
+    NoRoute(String),
+    /// The request names an account, device or connection that does not exist (404).
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The request is valid but the simulation refuses it in its state (409), e.g. an expired
+    /// QR or a wrong pairing code.
+    #[error("refused: {0}")]
+    Refused(String),
+}
+
+impl ControlError {
+    /// The HTTP response for this error.
+    pub fn response(&self) -> Response {
+        let status = match self {
+            ControlError::BadRequest(_) => 400,
+            ControlError::NoRoute(_) | ControlError::NotFound(_) => 404,
+            ControlError::Refused(_) => 409,
+        };
+        Response::error(status, &self.to_string())
+    }
+}
+
+/// Maps an HTTP request to a control request.
+pub fn parse(request: &Request) -> Result<ControlRequest, ControlError> {
+    let segments: Vec<&str> = request
+        .path
+        .split('/')
+        .filter(|segment| !segment.is_empty())
+        .collect();
+    let body = || -> Result<Value, ControlError> {
+        if request.body.is_empty() {
+            return Ok(Value::Object(serde_json::Map::new()));
+        }
+        let value: Value = serde_json::from_slice(&request.body)
+            .map_err(|error| ControlError::BadRequest(format!("body is not JSON: {error}")))?;
+        if value.is_object() {
+            Ok(value)
+        } else {
+            Err(ControlError::BadRequest("body is not a JSON object".into()))
+        }
+    };
+    let method = request.method.as_str();
+    match (method, segments.as_slice()) {
+        ("GET", ["health"]) => Ok(ControlRequest::Health),
+        ("GET", ["accounts"]) => Ok(ControlRequest::ListAccounts),
+        ("POST", ["accounts"]) => {
+            let body = body()?;
+            Ok(ControlRequest::CreateAccount {
+                phone: optional_string(&body, "phone")?,
+                name: optional_string(&body, "name")?,
+            })
+        }
+        ("GET", ["accounts", account, "devices"]) => Ok(ControlRequest::ListDevices {
+            account: account_of(account)?,
+        }),
+        ("GET", ["accounts", account, "messages"]) => Ok(ControlRequest::Messages {
+            account: account_of(account)?,
+        }),
+        ("POST", ["accounts", account, action]) => {
+            let account = account_of(account)?;
+            let body = body()?;
+            match *action {
+                "scan" => Ok(ControlRequest::ScanQr {
+                    account,
+                    qr: required_string(&body, "qr")?,
+                }),
+                "code" => Ok(ControlRequest::EnterCode {
+                    account,
+                    code: required_string(&body, "code")?,
+                }),
+                "send" => Ok(ControlRequest::SendText {
+                    account,
+                    to: required_string(&body, "to")?,
+                    text: required_string(&body, "text")?,
+                }),
+                "remove-device" => Ok(ControlRequest::RemoveDevice {
+                    account,
+                    device: required_string(&body, "device")?,
+                }),
+                _ => Err(ControlError::NoRoute(format!("{method} {}", request.path))),
+            }
+        }
+        ("POST", ["stream-error"]) => {
+            let body = body()?;
+            let code = body
+                .get("code")
+                .and_then(Value::as_u64)
+                .and_then(|code| u16::try_from(code).ok())
+                .ok_or_else(|| ControlError::BadRequest("\"code\" must be a number".into()))?;
+            let conn =
+                match body.get("conn") {
+                    None | Some(Value::Null) => None,
+                    Some(value) => Some(value.as_u64().ok_or_else(|| {
+                        ControlError::BadRequest("\"conn\" must be a number".into())
+                    })?),
+                };
+            let device = optional_string(&body, "device")?;
+            if conn.is_none() && device.is_none() {
+                return Err(ControlError::BadRequest(
+                    "name a \"device\" or a \"conn\"".into(),
+                ));
+            }
+            Ok(ControlRequest::StreamError { code, device, conn })
+        }
+        ("GET", ["connections"]) => Ok(ControlRequest::ListConnections),
+        ("GET", ["events"]) => Ok(ControlRequest::Events),
+        ("POST", ["restart"]) => Ok(ControlRequest::Restart),
+        ("POST", ["fail-next-login"]) => {
+            let body = body()?;
+            let reason = body
+                .get("reason")
+                .and_then(Value::as_u64)
+                .and_then(|reason| u16::try_from(reason).ok())
+                .ok_or_else(|| ControlError::BadRequest("\"reason\" must be a number".into()))?;
+            Ok(ControlRequest::FailNextLogin { reason })
+        }
+        _ => Err(ControlError::NoRoute(format!("{method} {}", request.path))),
+    }
+}
+
+/// An account segment: a phone number, digits only (a leading `+` is dropped).
+fn account_of(segment: &str) -> Result<String, ControlError> {
+    let digits = segment.trim_start_matches('+');
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ControlError::BadRequest(format!(
+            "account {segment:?} is not a phone number"
+        )));
+    }
+    Ok(digits.to_owned())
+}
+
+fn optional_string(body: &Value, name: &str) -> Result<Option<String>, ControlError> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text.clone())),
+        Some(_) => Err(ControlError::BadRequest(format!(
+            "\"{name}\" must be a string"
+        ))),
+    }
+}
+
+fn required_string(body: &Value, name: &str) -> Result<String, ControlError> {
+    optional_string(body, name)?
+        .ok_or_else(|| ControlError::BadRequest(format!("\"{name}\" is missing")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(method: &str, path: &str, body: &str) -> Request {
+        Request {
+            method: method.into(),
+            path: path.into(),
+            query: Vec::new(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn routes() {
+        assert_eq!(
+            parse(&request("POST", "/accounts", r#"{"phone":"15550001"}"#)),
+            Ok(ControlRequest::CreateAccount {
+                phone: Some("15550001".into()),
+                name: None
+            })
+        );
+        assert_eq!(
+            parse(&request(
+                "POST",
+                "/accounts/+1555/scan",
+                r#"{"qr":"a,b,c,d,e"}"#
+            )),
+            Ok(ControlRequest::ScanQr {
+                account: "1555".into(),
+                qr: "a,b,c,d,e".into()
+            })
+        );
+        assert_eq!(
+            parse(&request(
+                "POST",
+                "/stream-error",
+                r#"{"code":515,"conn":2}"#
+            )),
+            Ok(ControlRequest::StreamError {
+                code: 515,
+                device: None,
+                conn: Some(2)
+            })
+        );
+        assert_eq!(
+            parse(&request("GET", "/accounts/1555/messages", "")),
+            Ok(ControlRequest::Messages {
+                account: "1555".into()
+            })
+        );
+    }
+
+    #[test]
+    fn bad_requests() {
+        for (method, path, body) in [
+            ("POST", "/accounts/abc/scan", r#"{"qr":"x"}"#),
+            ("POST", "/accounts/1555/scan", "{}"),
+            ("POST", "/accounts/1555/scan", "[1]"),
+            ("POST", "/accounts/1555/scan", "{"),
+            ("POST", "/accounts/1555/send", r#"{"to":"1","text":5}"#),
+            ("POST", "/stream-error", r#"{"code":515}"#),
+            ("POST", "/stream-error", r#"{"code":70000,"conn":1}"#),
+        ] {
+            assert!(
+                matches!(
+                    parse(&request(method, path, body)),
+                    Err(ControlError::BadRequest(_))
+                ),
+                "{method} {path} {body}"
+            );
+        }
+        assert!(matches!(
+            parse(&request("DELETE", "/accounts", "")),
+            Err(ControlError::NoRoute(_))
+        ));
+        assert!(matches!(
+            parse(&request("POST", "/accounts/1555/dance", "{}")),
+            Err(ControlError::NoRoute(_))
+        ));
+    }
+}

@@ -1,0 +1,344 @@
+//! The simulation ([`crate::sim::Server`]) as a mock-server [`Backend`]: connections map to
+//! the server's connections one to one, control requests to the server's phone and fault
+//! controls, and the server's events are kept (bounded) for `GET /events`.
+
+use std::collections::VecDeque;
+
+use serde_json::{Value, json};
+
+use super::{Backend, BackendOutput, ConnId, ControlError, ControlRequest};
+use crate::sim::{
+    ConnId as SimConn, Server, ServerConfig, ServerOutput, SimError, SimRng, StreamErrorKind,
+};
+
+/// The most server events kept for `GET /events`; older ones are dropped.
+pub const MAX_KEPT_EVENTS: usize = 1_000;
+
+/// The first phone number handed out when `POST /accounts` names none.
+const FIRST_AUTO_NUMBER: u64 = 15_550_000_001;
+
+/// The simulated server behind a mock server.
+pub struct SimBackend {
+    server: Server,
+    next_number: u64,
+    events: VecDeque<String>,
+    dropped_events: u64,
+}
+
+impl SimBackend {
+    /// A server whose every random choice follows from `seed`.
+    pub fn new(seed: u64) -> Self {
+        SimBackend {
+            server: Server::new(ServerConfig::new(SimRng::from_u64(seed).bytes::<32>())),
+            next_number: FIRST_AUTO_NUMBER,
+            events: VecDeque::new(),
+            dropped_events: 0,
+        }
+    }
+
+    /// The server, for in-process tests.
+    pub fn server(&self) -> &Server {
+        &self.server
+    }
+
+    fn collect_events(&mut self) {
+        while let Some(event) = self.server.poll_event() {
+            self.keep(format!("{event:?}"));
+        }
+    }
+
+    fn keep(&mut self, line: String) {
+        if self.events.len() == MAX_KEPT_EVENTS {
+            self.events.pop_front();
+            self.dropped_events += 1;
+        }
+        self.events.push_back(line);
+    }
+
+    fn account_json(&self, user: &str) -> Value {
+        match self.server.account(user) {
+            Some(account) => json!({
+                "phone": account.user,
+                "jid": account.jid().to_string(),
+                "lid": account.lid_jid().to_string(),
+                "name": account.push_name,
+                "devices": account.devices.len(),
+            }),
+            None => json!({ "phone": user }),
+        }
+    }
+
+    fn devices_json(&self, user: &str) -> Result<Value, ControlError> {
+        let account = self
+            .server
+            .account(user)
+            .ok_or_else(|| ControlError::NotFound(format!("account {user}")))?;
+        let devices: Vec<Value> = account
+            .devices
+            .values()
+            .map(|device| {
+                json!({
+                    "id": device.id,
+                    "jid": account.device_jid(device.id).to_string(),
+                    "name": device.name,
+                    "platform_type": device.platform_type,
+                    "online": device.id == 0
+                        || self.server.device_conn(user, device.id).is_some(),
+                })
+            })
+            .collect();
+        Ok(json!({ "devices": devices }))
+    }
+
+    fn create_account(
+        &mut self,
+        phone: Option<String>,
+        name: Option<String>,
+    ) -> Result<Value, ControlError> {
+        let phone = match phone {
+            Some(phone) => {
+                let digits = phone.trim_start_matches('+').to_owned();
+                if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(ControlError::BadRequest(format!(
+                        "phone {phone:?} is not a number"
+                    )));
+                }
+                digits
+            }
+            None => loop {
+                let candidate = self.next_number.to_string();
+                self.next_number += 1;
+                if self.server.account(&candidate).is_none() {
+                    break candidate;
+                }
+            },
+        };
+        let name = name.unwrap_or_else(|| format!("Phone {phone}"));
+        self.server
+            .create_account(&phone, &name)
+            .map_err(control_error)?;
+        Ok(self.account_json(&phone))
+    }
+
+    fn stream_error(
+        &mut self,
+        code: u16,
+        device: Option<String>,
+        conn: Option<u64>,
+    ) -> Result<Value, ControlError> {
+        let kind = match code {
+            515 => StreamErrorKind::RestartRequired,
+            440 => StreamErrorKind::Replaced,
+            401 => StreamErrorKind::Unauthorized,
+            429 => StreamErrorKind::RateLimited,
+            500..=599 => StreamErrorKind::ServerError(code),
+            _ => {
+                return Err(ControlError::BadRequest(format!(
+                    "code {code} is not one of 401, 429, 440, 515, 5xx \
+                     (401 device_removed: POST /accounts/{{phone}}/remove-device)"
+                )));
+            }
+        };
+        let conn = match (conn, device) {
+            (Some(conn), _) => SimConn(conn),
+            (None, Some(device)) => {
+                let (user, id) = parse_device(&device)?;
+                self.server
+                    .device_conn(&user, id)
+                    .ok_or_else(|| ControlError::NotFound(format!("no connection of {device}")))?
+            }
+            (None, None) => {
+                return Err(ControlError::BadRequest(
+                    "name a \"device\" or a \"conn\"".into(),
+                ));
+            }
+        };
+        self.server
+            .send_stream_error(conn, kind)
+            .map_err(control_error)?;
+        Ok(json!({ "conn": conn.0, "code": code }))
+    }
+}
+
+/// A device JID `user:device@s.whatsapp.net` (or `user:device`) as (user, device).
+fn parse_device(text: &str) -> Result<(String, u16), ControlError> {
+    let bad =
+        || ControlError::BadRequest(format!("{text:?} is not a device JID user:device@server"));
+    let address = text.split('@').next().unwrap_or(text);
+    let (user, device) = address.split_once(':').ok_or_else(bad)?;
+    let device = device.parse::<u16>().map_err(|_| bad())?;
+    if user.is_empty() || !user.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    Ok((user.to_owned(), device))
+}
+
+/// A simulation error as the control endpoint reports it: missing things are 404, refusals 409.
+fn control_error(error: SimError) -> ControlError {
+    match error {
+        SimError::UnknownAccount(_)
+        | SimError::UnknownConnection(_)
+        | SimError::UnknownRef(_)
+        | SimError::NoCodeRequested(_)
+        | SimError::UnknownDevice(..) => ControlError::NotFound(error.to_string()),
+        other => ControlError::Refused(other.to_string()),
+    }
+}
+
+impl Backend for SimBackend {
+    fn connect(&mut self, now: u64) -> ConnId {
+        self.server.connect(now).0
+    }
+
+    fn handle_bytes(&mut self, now: u64, conn: ConnId, bytes: &[u8]) {
+        self.server.handle_bytes(now, SimConn(conn), bytes);
+        self.collect_events();
+    }
+
+    fn handle_closed(&mut self, now: u64, conn: ConnId) {
+        self.server.handle_closed(now, SimConn(conn));
+        self.collect_events();
+    }
+
+    fn handle_timeout(&mut self, now: u64) {
+        self.server.handle_timeout(now);
+        self.collect_events();
+    }
+
+    fn poll_output(&mut self) -> Option<BackendOutput> {
+        let output = match self.server.poll_output()? {
+            ServerOutput::Transmit { conn, bytes } => BackendOutput::Transmit {
+                conn: conn.0,
+                bytes,
+            },
+            ServerOutput::Close { conn, reason } => {
+                self.keep(format!("server closes {conn}: {reason:?}"));
+                BackendOutput::Close { conn: conn.0 }
+            }
+        };
+        Some(output)
+    }
+
+    fn poll_timeout(&self) -> Option<u64> {
+        self.server.poll_timeout()
+    }
+
+    fn control(&mut self, now: u64, request: ControlRequest) -> Result<Value, ControlError> {
+        let answer = match request {
+            ControlRequest::Health => Ok(json!({ "ok": true })),
+            ControlRequest::CreateAccount { phone, name } => self.create_account(phone, name),
+            ControlRequest::ListAccounts => Ok(json!({
+                "accounts": self
+                    .server
+                    .accounts()
+                    .map(|account| self.account_json(&account.user))
+                    .collect::<Vec<_>>(),
+            })),
+            ControlRequest::ListDevices { account } => self.devices_json(&account),
+            ControlRequest::ScanQr { account, qr } => self
+                .server
+                .phone_scan_qr(now, &account, &qr)
+                .map(|conn| json!({ "conn": conn.0 }))
+                .map_err(control_error),
+            ControlRequest::EnterCode { account, code } => self
+                .server
+                .phone_enter_code(now, &account, &code)
+                .map(|conn| json!({ "conn": conn.0 }))
+                .map_err(control_error),
+            ControlRequest::RemoveDevice { account, device } => {
+                let (user, id) = match parse_device(&device) {
+                    Ok(parsed) => parsed,
+                    Err(_) => (
+                        account.clone(),
+                        device.parse::<u16>().map_err(|_| {
+                            ControlError::BadRequest(format!(
+                                "{device:?} is neither a device JID nor a device number"
+                            ))
+                        })?,
+                    ),
+                };
+                if user != account {
+                    return Err(ControlError::BadRequest(format!(
+                        "device {device} is not one of account {account}"
+                    )));
+                }
+                self.server
+                    .remove_device(&user, id)
+                    .map(|()| json!({ "removed": format!("{user}:{id}") }))
+                    .map_err(control_error)
+            }
+            ControlRequest::StreamError { code, device, conn } => {
+                self.stream_error(code, device, conn)
+            }
+            ControlRequest::ListConnections => Ok(json!({
+                "connections": self
+                    .server
+                    .connections()
+                    .into_iter()
+                    .map(|(conn, who)| (conn.0, who))
+                    .map(|(conn, who)| match who {
+                        Some((user, device)) => {
+                            json!({ "conn": conn, "device": format!("{user}:{device}") })
+                        }
+                        None => json!({ "conn": conn, "device": null }),
+                    })
+                    .collect::<Vec<_>>(),
+            })),
+            ControlRequest::Events => Ok(json!({
+                "dropped": self.dropped_events,
+                "events": self.events.iter().collect::<Vec<_>>(),
+            })),
+            ControlRequest::Restart => {
+                self.server.restart();
+                Ok(json!({ "restarted": true }))
+            }
+            ControlRequest::FailNextLogin { reason } => {
+                self.server.fail_next_login(reason);
+                Ok(json!({ "reason": reason }))
+            }
+            ControlRequest::SendText { account, to, text } => self
+                .server
+                .phone_send_text(now, &account, &to, &text)
+                .map(|id| json!({ "id": id }))
+                .map_err(control_error),
+            ControlRequest::Messages { account } => self
+                .server
+                .phone_messages(&account)
+                .map(|messages| {
+                    json!({
+                        "messages": messages
+                            .iter()
+                            .map(|message| json!({
+                                "id": message.id,
+                                "from": message.from,
+                                "chat": message.chat,
+                                "text": message.text,
+                                "error": message.error,
+                                "timestamp": message.timestamp,
+                            }))
+                            .collect::<Vec<_>>(),
+                    })
+                })
+                .ok_or_else(|| ControlError::NotFound(format!("account {account}"))),
+        };
+        self.collect_events();
+        answer
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_device;
+
+    #[test]
+    fn device_jids() {
+        assert_eq!(
+            parse_device("15550000001:3@s.whatsapp.net"),
+            Ok(("15550000001".into(), 3))
+        );
+        assert_eq!(parse_device("1555:12"), Ok(("1555".into(), 12)));
+        assert!(parse_device("1555@s.whatsapp.net").is_err());
+        assert!(parse_device("abc:1").is_err());
+        assert!(parse_device("1555:x").is_err());
+    }
+}
