@@ -356,11 +356,19 @@ demo() {
   "$TARGET_DIR/debug/demo"
 }
 
+# Heap per idle connected client, 1,000 native clients in walink-sim (counting allocator; the
+# figure does not depend on the profile, so the dev build shared with the tests is used).
+bench_memory() {
+  cargo run --quiet -p walink-sim --bin bench-memory -- --clients "${WALINK_BENCH_CLIENTS:-1000}"
+}
+
 bench() {
   step "cargo bench" cargo bench -p walink-core
+  step "native memory (1,000 clients)" bench_memory
   step "wasm build" build_wasm
   step "wasm bench build" bash npm/scripts/build-wasm.sh --bench
-  step "npm bench (codec, signal, noise)" npm run bench --prefix npm
+  step "mock-server" build_mock_server
+  step "npm bench (codec, signal, noise, memory)" npm run bench --prefix npm
   summary bench
 }
 

@@ -47,6 +47,8 @@ export async function startMockServer(seed = 7) {
   const [, ws, http] = match
   return {
     url: `${ws}/ws/chat`,
+    /** The control endpoint's base URL (for another process). */
+    controlUrl: http,
     async control(method, route, body) {
       const response = await fetch(`${http}${route}`, { method, body: body === undefined ? undefined : JSON.stringify(body) })
       const json = await response.json()
