@@ -26,6 +26,8 @@ import { makeConnect } from './driver.js'
 export const connect = makeConnect({
   createClient: (config, records) => new wasm.Client(config, records),
   openSocket: (url) => new WebSocket(url),
+  // Only the records the core needs at start; the rest arrive through `load` outputs.
+  startSpaces: () => wasm.Client.startSpaces(),
   ready: () => init(),
 })
 export { Connection, DEFAULT_URL } from './driver.js'

@@ -24,6 +24,8 @@ import { makeConnect } from './driver.js'
 export const connect = makeConnect({
   createClient: (config, records) => new wasm.Client(config, records),
   openSocket: (url) => new WebSocket(url, { origin: 'https://web.whatsapp.com' }),
+  // Only the records the core needs at start; the rest arrive through `load` outputs.
+  startSpaces: () => wasm.Client.startSpaces(),
 })
 export { Connection, DEFAULT_URL } from './driver.js'
 export const Client = wasm.Client
