@@ -231,3 +231,13 @@ pub const APPSTATE_CLIENT_MAX_QUEUED_COMMANDS: usize = 256;
 /// Refetches of a collection whose answer leaves a version gap before a snapshot is asked for;
 /// also the retries of a command the server refused with a conflict (409).
 pub const APPSTATE_CLIENT_MAX_REFETCHES: u32 = 3;
+
+// ----- app-state external blobs in the client (core/src/client/app_state.rs) -----
+
+/// External blobs (a snapshot and patches' mutations) one sync answer may ask the host to
+/// download; an answer needing more is fatal for the collection.
+pub const APPSTATE_CLIENT_MAX_DOWNLOADS: usize = 64;
+
+/// Refetches of a collection after a failed or corrupt blob download, before the client falls
+/// back to a snapshot (and, when that was the snapshot, reports the collection fatal).
+pub const APPSTATE_CLIENT_MAX_BLOB_RETRIES: u32 = 2;

@@ -693,3 +693,119 @@ fn drops_and_crashes_mid_sync_end_in_agreement() {
     assert!(world.server.phone_app_state_errors(ALICE).is_empty());
     assert!(!fatal(&world, a) && !fatal(&world, b));
 }
+
+/// Ten chats muted by the phone with snapshots served as external blobs; returns the chats.
+fn muted_with_external_snapshots(world: &mut World) -> Vec<String> {
+    world.server.set_app_state_external_snapshots(ALICE, true);
+    let now = world.now;
+    let chats: Vec<String> = (0..10)
+        .map(|i| format!("1555333{i:04}@s.whatsapp.net"))
+        .collect();
+    for chat in &chats {
+        world
+            .server
+            .phone_app_state(now, ALICE, &[mute(chat)])
+            .unwrap();
+    }
+    world.flush();
+    chats
+}
+
+fn all_muted(world: &World, client: usize, chats: &[String]) -> bool {
+    chats
+        .iter()
+        .all(|c| settings_event(world, client, c).is_some_and(|s| s.muted_until.is_some()))
+}
+
+fn downloads_asked(world: &World, client: usize) -> usize {
+    world.clients[client]
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::AppStateDownload { .. }))
+        .count()
+}
+
+#[test]
+fn a_new_client_catches_up_from_an_external_snapshot_blob() {
+    let mut world = world(31);
+    let first = link(&mut world);
+    world.run_for(2_000);
+    let chats = muted_with_external_snapshots(&mut world);
+    let blobs_before = world.server.blob_count();
+    // A client linked now asks for a snapshot: the server answers with a blob reference, the
+    // host downloads it from the blob store, and the client applies snapshot plus patches.
+    let late = link(&mut world);
+    let deadline = world.now + 20_000;
+    assert!(world.run_until(deadline, |w| all_muted(w, late, &chats)));
+    assert!(world.run_until(deadline, |w| all_muted(w, first, &chats)));
+    assert!(downloads_asked(&world, late) >= 1);
+    assert!(world.blob_downloads >= 1);
+    assert!(world.server.blob_count() > blobs_before);
+    let (asked, served) = world.server.app_state_snapshot_counts(ALICE);
+    assert!(asked >= 1 && served >= 1, "asked {asked}, served {served}");
+    assert!(!fatal(&world, late) && !fatal(&world, first));
+    // No event carries the media key: the download event names only the path.
+    for event in &world.clients[late].events {
+        if let Event::AppStateDownload { direct_path, .. } = event {
+            assert!(direct_path.starts_with("/v/sim/md-app-state/"));
+        }
+    }
+    // The persisted state survives a restart: nothing is downloaded again for it.
+    let downloads_before = world.blob_downloads;
+    world.crash(late);
+    world.run_for(5_000);
+    assert_eq!(world.blob_downloads, downloads_before);
+    assert!(
+        read_settings(&mut world, late, &chats[0])
+            .muted_until
+            .is_some()
+    );
+}
+
+#[test]
+fn a_corrupt_or_failed_blob_leaves_the_records_untouched_and_recovers() {
+    let mut world = world(32);
+    let _first = link(&mut world);
+    world.run_for(2_000);
+    let chats = muted_with_external_snapshots(&mut world);
+
+    // 1. Every download is corrupt: retries, then a typed fatal; nothing was half-applied.
+    world.corrupt_blob_downloads = u32::MAX;
+    let late = link(&mut world);
+    let deadline = world.now + 20_000;
+    assert!(world.run_until(deadline, |w| fatal(w, late)));
+    // The muted chats' collection was never stored (the others, empty, were).
+    let collection = mute(&chats[0]).collection().unwrap().name().to_owned();
+    let key = (
+        Space::AppStateVersion.as_str().to_owned(),
+        collection.clone(),
+    );
+    assert!(!version_records(&world, late).contains_key(&key));
+    assert!(
+        chats
+            .iter()
+            .all(|c| settings_event(&world, late, c).is_none())
+    );
+    let corrupt_asked = downloads_asked(&world, late);
+    assert!(corrupt_asked >= 2, "{corrupt_asked} downloads");
+    let before = app_state_records(&world, late);
+
+    // 2. One failed and one corrupt download, then honest ones: the retry recovers.
+    world.corrupt_blob_downloads = 1;
+    world.failed_blob_downloads = 1;
+    assert_eq!(app_state_records(&world, late), before);
+    world.drop_connection(late);
+    let deadline = world.now + 30_000;
+    assert!(world.run_until(deadline, |w| all_muted(w, late, &chats)));
+    assert_eq!(world.corrupt_blob_downloads, 0);
+    assert_eq!(world.failed_blob_downloads, 0);
+    assert!(downloads_asked(&world, late) >= corrupt_asked + 3);
+    assert!(version_records(&world, late).contains_key(&key));
+}
+
+fn version_records(world: &World, client: usize) -> BTreeMap<(String, String), Vec<u8>> {
+    app_state_records(world, client)
+        .into_iter()
+        .filter(|((space, _), _)| space == Space::AppStateVersion.as_str())
+        .collect()
+}

@@ -15,17 +15,26 @@
 //! - Failures follow `PatchError::recovery()`: wait for keys, refetch, fetch a snapshot, and
 //!   finally [`Event::AppStateFatal`] with the last good state kept.
 //!
-//! Everything runs one IQ at a time (the server's versions are linear per collection).
+//! - A snapshot (or a patch's mutations) in an external blob parks the collection: the client
+//!   emits [`Event::AppStateDownload`] per blob, the host answers with
+//!   `Command::AppStateBlob`, and the apply runs once every blob arrived and decrypted. A
+//!   failed or corrupt download refetches, then falls back to a snapshot, then is fatal.
+//!
+//! Everything runs one IQ at a time (the server's versions are linear per collection); no IQ is
+//! sent while blobs are awaited.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::appstate::{
     Collection, CollectionState, KeyId, KeyRing, OutgoingPatch, PatchError, Recovery,
-    SettingChange, SettingsView, SyncAction, SyncKey, decode_patch, decode_snapshot, encode_patch,
-    persist,
+    SettingChange, SettingsView, SyncAction, SyncKey, decode_external_mutations, decode_patch,
+    decode_snapshot, decrypt_external_blob, encode_patch, persist,
 };
 use crate::binary::{Jid, Node};
-use crate::limits::{APPSTATE_CLIENT_MAX_QUEUED_COMMANDS, APPSTATE_CLIENT_MAX_REFETCHES};
+use crate::limits::{
+    APPSTATE_CLIENT_MAX_BLOB_RETRIES, APPSTATE_CLIENT_MAX_DOWNLOADS,
+    APPSTATE_CLIENT_MAX_QUEUED_COMMANDS, APPSTATE_CLIENT_MAX_REFETCHES,
+};
 use crate::proto::wa;
 use crate::store::{Batch, Change, Record, RecordKey, Space};
 
@@ -75,6 +84,79 @@ struct Queued {
     attempts: u32,
 }
 
+/// Where a downloaded blob goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BlobSlot {
+    /// The collection's snapshot.
+    Snapshot,
+    /// The external mutations of the patch at this position.
+    Patch(usize),
+}
+
+/// A sync answer parked until the host downloaded its external blobs.
+struct Parked {
+    snapshot_asked: bool,
+    has_more: bool,
+    snapshot: Option<wa::SyncdSnapshot>,
+    patches: Vec<(wa::SyncdPatch, Option<wa::SyncdMutations>)>,
+    /// The blobs still awaited, by download id, with their references (media keys inside).
+    pending: BTreeMap<u64, (BlobSlot, wa::ExternalBlobReference)>,
+}
+
+impl core::fmt::Debug for Parked {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // The references hold media keys: only the ids and slots are shown.
+        let pending: Vec<(&u64, &BlobSlot)> = self
+            .pending
+            .iter()
+            .map(|(id, (slot, _))| (id, slot))
+            .collect();
+        f.debug_struct("Parked")
+            .field("snapshot_asked", &self.snapshot_asked)
+            .field("patches", &self.patches.len())
+            .field("pending", &pending)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Parked {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        let patch_refs = self
+            .patches
+            .iter_mut()
+            .filter_map(|(patch, _)| patch.external_mutations.as_mut());
+        for reference in self.pending.values_mut().map(|(_, r)| r).chain(patch_refs) {
+            if let Some(key) = reference.media_key.as_mut() {
+                key.zeroize();
+            }
+        }
+    }
+}
+
+/// The blob reference a `<snapshot>` holds, when it is one (WhatsApp's form) rather than the
+/// inline `SyncdSnapshot` bytes: a 32-byte media key, a direct path and the file hash.
+fn external_reference(bytes: &[u8]) -> Option<wa::ExternalBlobReference> {
+    let reference = <wa::ExternalBlobReference as prost::Message>::decode(bytes).ok()?;
+    let complete = reference.media_key.as_ref().is_some_and(|k| k.len() == 32)
+        && reference
+            .direct_path
+            .as_ref()
+            .is_some_and(|p| !p.is_empty())
+        && reference
+            .file_enc_sha256
+            .as_ref()
+            .is_some_and(|h| h.len() == 32);
+    complete.then_some(reference)
+}
+
+/// A decoded sync answer: the snapshot (inline, or its blob reference) and the patches.
+type Decoded = (
+    Option<wa::SyncdSnapshot>,
+    Option<wa::ExternalBlobReference>,
+    Vec<(wa::SyncdPatch, Option<wa::SyncdMutations>)>,
+);
+
 /// The app-state sync of one client.
 #[derive(Debug, Default)]
 pub(crate) struct AppState {
@@ -99,6 +181,12 @@ pub(crate) struct AppState {
     reads: Vec<(CommandId, String)>,
     /// Key ids to ask the own devices for, once the current input is handled.
     missing: Vec<KeyId>,
+    /// Collections waiting for external blobs.
+    parked: BTreeMap<Collection, Parked>,
+    /// The last download id handed out.
+    last_download: u64,
+    /// Failed blob downloads in a row per collection.
+    blob_failures: BTreeMap<Collection, u32>,
 }
 
 impl AppState {
@@ -180,6 +268,7 @@ impl AppState {
     /// The client reached `Connected`: load what is needed, then fetch every collection.
     pub(crate) fn handle_connected(&mut self, ctx: &mut Context<'_>, out: &mut Outputs) {
         self.busy = false;
+        self.unpark_all();
         for collection in Collection::ALL {
             if !self.waiting.contains_key(&collection) {
                 let fresh = self.state(collection).version() == 0;
@@ -193,6 +282,15 @@ impl AppState {
     /// The connection ended: the IQ in flight was answered with `Disconnected`.
     pub(crate) fn handle_disconnected(&mut self) {
         self.busy = false;
+        self.unpark_all();
+    }
+
+    /// Drops the parked answers (their downloads are ignored when they come) and fetches the
+    /// collections again.
+    fn unpark_all(&mut self) {
+        for (collection, parked) in core::mem::take(&mut self.parked) {
+            *self.fetch.entry(collection).or_insert(false) |= parked.snapshot_asked;
+        }
     }
 
     /// `<notification type="server_sync">`: the server has newer patches of the named
@@ -284,7 +382,7 @@ impl AppState {
 
     /// Sends the next IQ when the slot is free.
     fn pump(&mut self, ctx: &mut Context<'_>, out: &mut Outputs) {
-        if self.busy || !ctx.is_connected() {
+        if self.busy || !self.parked.is_empty() || !ctx.is_connected() {
             return;
         }
         if !self.loaded {
@@ -417,6 +515,12 @@ impl AppState {
             AppStateIq::Sync(wanted) => self.sync_answer(&wanted, result, out),
             AppStateIq::Send(id) => self.send_answer(id, result, out),
         }
+        self.request_missing(ctx);
+        self.pump(ctx, out);
+    }
+
+    /// Asks the own devices for the keys found missing while handling the current input.
+    fn request_missing(&mut self, ctx: &mut Context<'_>) {
         let missing = core::mem::take(&mut self.missing);
         if !missing.is_empty()
             && let Ok(request) = crate::appstate::key_request_message(&missing)
@@ -424,7 +528,103 @@ impl AppState {
             // Sent by messaging to this account's own devices (see `INTERNAL_COMMAND`).
             ctx.requests.app_state_key_request = Some(request);
         }
+    }
+
+    /// `Command::AppStateBlob`: a blob the host downloaded (or failed to).
+    pub(crate) fn blob(
+        &mut self,
+        id: CommandId,
+        download_id: u64,
+        bytes: Option<Vec<u8>>,
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
+    ) {
+        done(out, id, Ok(CommandOutput::None));
+        let found = self.parked.iter_mut().find_map(|(collection, parked)| {
+            parked
+                .pending
+                .remove(&download_id)
+                .map(|entry| (*collection, entry))
+        });
+        // A download of an answer dropped meanwhile (a reconnect) is ignored.
+        let Some((collection, (slot, reference))) = found else {
+            return;
+        };
+        let opened = match bytes {
+            None => Err(AppStateFailure::Download),
+            Some(file) => decrypt_external_blob(&reference, &file)
+                .and_then(|plain| {
+                    let parked = self.parked.get_mut(&collection);
+                    match (slot, parked) {
+                        (BlobSlot::Snapshot, Some(parked)) => {
+                            parked.snapshot = Some(decode_snapshot(&plain)?);
+                            Ok(())
+                        }
+                        (BlobSlot::Patch(index), Some(parked)) => {
+                            let mutations = decode_external_mutations(&plain)?;
+                            if let Some((_, external)) = parked.patches.get_mut(index) {
+                                *external = Some(mutations);
+                            }
+                            Ok(())
+                        }
+                        (_, None) => Ok(()),
+                    }
+                })
+                .map_err(AppStateFailure::Patch),
+        };
+        drop(reference);
+        match opened {
+            Err(failure) => {
+                if let Some(parked) = self.parked.remove(&collection) {
+                    self.blob_failed(collection, parked.snapshot_asked, failure, out);
+                }
+            }
+            Ok(()) => {
+                if self
+                    .parked
+                    .get(&collection)
+                    .is_some_and(|p| p.pending.is_empty())
+                    && let Some(mut parked) = self.parked.remove(&collection)
+                {
+                    let snapshot = parked.snapshot.take();
+                    let patches = core::mem::take(&mut parked.patches);
+                    self.blob_failures.remove(&collection);
+                    self.apply_decoded(
+                        collection,
+                        parked.snapshot_asked,
+                        parked.has_more,
+                        Ok((snapshot, None, patches)),
+                        out,
+                    );
+                }
+            }
+        }
+        self.request_missing(ctx);
         self.pump(ctx, out);
+    }
+
+    /// The recovery ladder of a failed or corrupt blob: fetch the same again, then a snapshot,
+    /// then report the collection fatal.
+    fn blob_failed(
+        &mut self,
+        collection: Collection,
+        snapshot_asked: bool,
+        failure: AppStateFailure,
+        out: &mut Outputs,
+    ) {
+        let count = self.blob_failures.entry(collection).or_insert(0);
+        *count += 1;
+        if *count <= APPSTATE_CLIENT_MAX_BLOB_RETRIES {
+            *self.fetch.entry(collection).or_insert(false) |= snapshot_asked;
+        } else if !snapshot_asked {
+            self.fetch.insert(collection, true);
+        } else {
+            self.blob_failures.remove(&collection);
+            out.event(Event::AppStateFatal {
+                collection,
+                error: failure,
+            });
+        }
     }
 
     fn sync_answer(&mut self, wanted: &[(Collection, bool)], result: IqResult, out: &mut Outputs) {
@@ -491,10 +691,13 @@ impl AppState {
             });
             return;
         }
-        let decoded = (|| -> Result<_, PatchError> {
-            let snapshot = match node.child("snapshot").and_then(Node::content_bytes) {
-                Some(bytes) => Some(decode_snapshot(bytes)?),
-                None => None,
+        let decoded = (|| -> Result<Decoded, PatchError> {
+            let (snapshot, reference) = match node.child("snapshot").and_then(Node::content_bytes) {
+                Some(bytes) => match external_reference(bytes) {
+                    Some(reference) => (None, Some(reference)),
+                    None => (Some(decode_snapshot(bytes)?), None),
+                },
+                None => (None, None),
             };
             let mut patches = Vec::new();
             if let Some(list) = node.child("patches") {
@@ -505,9 +708,39 @@ impl AppState {
                     patches.push((decode_patch(bytes)?, None::<wa::SyncdMutations>));
                 }
             }
-            Ok((snapshot, patches))
+            Ok((snapshot, reference, patches))
         })();
-        let result = decoded.and_then(|(snapshot, patches)| {
+        let has_more = node.attr_str("has_more_patches") == Some("true");
+        self.apply_decoded(collection, snapshot_asked, has_more, decoded, out);
+    }
+
+    /// Parks the answer when it needs external blobs, applies it otherwise.
+    fn apply_decoded(
+        &mut self,
+        collection: Collection,
+        snapshot_asked: bool,
+        has_more: bool,
+        decoded: Result<Decoded, PatchError>,
+        out: &mut Outputs,
+    ) {
+        let decoded = match decoded {
+            Ok((snapshot, reference, patches))
+                if reference.is_some()
+                    || patches.iter().any(|(p, _)| p.external_mutations.is_some()) =>
+            {
+                return self.park(
+                    collection,
+                    snapshot_asked,
+                    has_more,
+                    snapshot,
+                    reference,
+                    patches,
+                    out,
+                );
+            }
+            other => other,
+        };
+        let result = decoded.and_then(|(snapshot, _, patches)| {
             let current = self.state(collection);
             let applied = current.apply_all(collection, snapshot.as_ref(), &patches, &self.ring)?;
             let snapshot_version = snapshot
@@ -530,12 +763,69 @@ impl AppState {
                 }
                 changes.extend(view.apply_mutations(&from_patches));
                 self.commit(collection, applied.state, view, changes, out);
-                if node.attr_str("has_more_patches") == Some("true") {
+                if has_more {
                     self.fetch.entry(collection).or_insert(false);
                 }
             }
             Err(error) => self.recover(collection, snapshot_asked, error, out),
         }
+    }
+
+    /// Parks an answer that needs external blobs and asks the host for each of them.
+    #[allow(clippy::too_many_arguments)]
+    fn park(
+        &mut self,
+        collection: Collection,
+        snapshot_asked: bool,
+        has_more: bool,
+        snapshot: Option<wa::SyncdSnapshot>,
+        reference: Option<wa::ExternalBlobReference>,
+        patches: Vec<(wa::SyncdPatch, Option<wa::SyncdMutations>)>,
+        out: &mut Outputs,
+    ) {
+        let mut blobs: Vec<(BlobSlot, wa::ExternalBlobReference)> = Vec::new();
+        if let Some(reference) = reference {
+            blobs.push((BlobSlot::Snapshot, reference));
+        }
+        for (index, (patch, _)) in patches.iter().enumerate() {
+            if let Some(reference) = &patch.external_mutations {
+                blobs.push((BlobSlot::Patch(index), reference.clone()));
+            }
+        }
+        if blobs.len() > APPSTATE_CLIENT_MAX_DOWNLOADS {
+            return self.recover(
+                collection,
+                snapshot_asked,
+                PatchError::TooLarge("external blobs"),
+                out,
+            );
+        }
+        let mut parked = Parked {
+            snapshot_asked,
+            has_more,
+            snapshot,
+            patches,
+            pending: BTreeMap::new(),
+        };
+        for (slot, reference) in blobs {
+            let Some(direct_path) = reference.direct_path.clone().filter(|p| !p.is_empty()) else {
+                drop(parked);
+                return self.recover(
+                    collection,
+                    snapshot_asked,
+                    PatchError::Malformed("external blob direct path"),
+                    out,
+                );
+            };
+            self.last_download += 1;
+            let download_id = self.last_download;
+            parked.pending.insert(download_id, (slot, reference));
+            out.event(Event::AppStateDownload {
+                download_id,
+                direct_path,
+            });
+        }
+        self.parked.insert(collection, parked);
     }
 
     /// Persists the collection state and the view in one batch, adopts them, and reports
@@ -710,6 +1000,9 @@ pub enum AppStateFailure {
     /// The server's answer did not name the collection.
     #[error("the server's answer left the collection out")]
     NotAnswered,
+    /// The host could not download an external blob, even after retries.
+    #[error("the host could not download an app-state blob")]
+    Download,
 }
 
 fn chat_of(change: &SettingChange) -> Option<&str> {

@@ -56,6 +56,14 @@ pub enum Command {
         /// The chat JID.
         chat: String,
     },
+    /// The answer to `Event::AppStateDownload`: the downloaded (encrypted) file, or `None` when
+    /// the download failed. Ends at once; the collection's sync continues with events.
+    AppStateBlob {
+        /// The event's `download_id`.
+        download_id: u64,
+        /// The file's bytes as served, or `None`.
+        bytes: Option<Vec<u8>>,
+    },
 }
 
 /// What a successful command produced.

@@ -175,6 +175,17 @@ pub enum Event {
         /// The missing key ids.
         key_ids: Vec<Vec<u8>>,
     },
+    /// App-state data (a snapshot, or a patch's mutations) lies in an external blob: download
+    /// the file at `direct_path` from a media host (`https://mmg.whatsapp.net` + the path) and
+    /// hand its bytes, still encrypted, back in `Command::AppStateBlob` with the same
+    /// `download_id` (or `bytes: None` when the download failed). The collection waits until
+    /// then; the keys stay inside the client.
+    AppStateDownload {
+        /// Names the download in the answer.
+        download_id: u64,
+        /// The blob's direct path.
+        direct_path: String,
+    },
     /// A collection could not be synced even from a snapshot; its last good state is kept.
     AppStateFatal {
         /// The collection.

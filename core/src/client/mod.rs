@@ -341,6 +341,10 @@ impl Client {
                 let (mut ctx, out) = split!(self, now);
                 self.app_state.get_chat_settings(id, chat, &mut ctx, out);
             }
+            Command::AppStateBlob { download_id, bytes } => {
+                let (mut ctx, out) = split!(self, now);
+                self.app_state.blob(id, download_id, bytes, &mut ctx, out);
+            }
             other => {
                 let (mut ctx, out) = split!(self, now);
                 self.messaging.send(now, id, other, &mut ctx, out);

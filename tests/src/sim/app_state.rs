@@ -62,6 +62,8 @@ pub(crate) struct AccountAppState {
     snapshots_served: u64,
     snapshot_requests: u64,
     conflicts: u64,
+    /// Snapshots are served as external blobs (WhatsApp's form) rather than inline.
+    external_snapshots: bool,
 }
 
 /// The app-state side of every account.
@@ -180,6 +182,34 @@ impl Server {
             .get(user)
             .map(|a| a.phone_errors.clone())
             .unwrap_or_default()
+    }
+
+    /// Serve the snapshots of `user` as external blobs: the `SyncdSnapshot` is encrypted as
+    /// `md-app-state` media, stored in the blob store, and `<snapshot>` holds its
+    /// `ExternalBlobReference` (as WhatsApp does). Off: inline snapshot bytes.
+    pub fn set_app_state_external_snapshots(&mut self, user: &str, on: bool) {
+        self.app_account(user).external_snapshots = on;
+    }
+
+    /// Stores `plain` as an encrypted `md-app-state` blob and returns its reference.
+    fn app_state_blob(&mut self, plain: &[u8]) -> Option<wa::ExternalBlobReference> {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let media_key = self.rng.bytes::<32>();
+        let (file, hashes) =
+            walink_core::media::encrypt(&media_key, walink_core::media::MediaType::AppState, plain)
+                .ok()?;
+        let token =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(&file));
+        let direct_path = self.upload_blob("md-app-state", &token, &file).ok()?;
+        Some(wa::ExternalBlobReference {
+            media_key: Some(media_key.to_vec()),
+            direct_path: Some(direct_path),
+            handle: None,
+            file_size_bytes: Some(file.len() as u64),
+            file_sha256: Some(hashes.file_sha256.to_vec()),
+            file_enc_sha256: Some(hashes.file_enc_sha256.to_vec()),
+        })
     }
 
     /// How many sync requests asked for a snapshot, and how many snapshots were served.
@@ -422,6 +452,7 @@ impl Server {
         }
         let tamper_patches = state.tamper_patches.contains(&device);
         let tamper_snapshots = state.tamper_snapshots.contains(&device);
+        let external = state.external_snapshots;
         let sim = state.collections.entry(collection).or_default();
         let current = sim.patches.len() as u64;
         let mut children = Vec::new();
@@ -434,7 +465,7 @@ impl Server {
                 flip_last(&mut decoded.mac);
                 bytes = decoded.encode_to_vec();
             }
-            children.push(Node::new("snapshot").bytes(bytes));
+            children.push(bytes);
             from = at;
             served_snapshot = true;
         } else if snapshot {
@@ -453,11 +484,21 @@ impl Server {
                 Node::new("patch").bytes(bytes)
             })
             .collect();
-        if !patches.is_empty() {
-            children.push(Node::new("patches").children_from(patches));
-        }
         if served_snapshot {
             state.snapshots_served += 1;
+        }
+        let mut children: Vec<Node> = children
+            .into_iter()
+            .filter_map(|bytes| {
+                if !external {
+                    return Some(Node::new("snapshot").bytes(bytes));
+                }
+                let reference = self.app_state_blob(&bytes)?;
+                Some(Node::new("snapshot").bytes(reference.encode_to_vec()))
+            })
+            .collect();
+        if !patches.is_empty() {
+            children.push(Node::new("patches").children_from(patches));
         }
         let node = Node::new("collection")
             .attr("name", collection.name())

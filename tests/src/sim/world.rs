@@ -171,6 +171,12 @@ pub struct World {
     /// SHA-256 over every chunk the clients transmitted, with client index and connection.
     uplink: Sha256,
     trace: bool,
+    /// The hosts answer the next this many app-state blob downloads with a corrupted file.
+    pub corrupt_blob_downloads: u32,
+    /// The hosts answer the next this many app-state blob downloads with a failure.
+    pub failed_blob_downloads: u32,
+    /// App-state blob downloads the hosts answered.
+    pub blob_downloads: u64,
 }
 
 impl fmt::Debug for World {
@@ -203,6 +209,9 @@ impl World {
             last_at: BTreeMap::new(),
             uplink: Sha256::new(),
             trace: std::env::var_os("WALINK_SIM_TRACE").is_some(),
+            corrupt_blob_downloads: 0,
+            failed_blob_downloads: 0,
+            blob_downloads: 0,
         }
     }
 
@@ -572,6 +581,32 @@ impl World {
                         eprintln!("[{}] client {index}: {event:?}", self.now);
                     }
                     sim.events.push(event.clone());
+                    if let Event::AppStateDownload {
+                        download_id,
+                        direct_path,
+                    } = &event
+                    {
+                        // The host downloads the blob from the media hosts and answers.
+                        self.blob_downloads += 1;
+                        let mut bytes = self.server.download_blob(direct_path);
+                        if self.failed_blob_downloads > 0 {
+                            self.failed_blob_downloads -= 1;
+                            bytes = None;
+                        } else if self.corrupt_blob_downloads > 0
+                            && let Some(file) = bytes.as_mut()
+                            && let Some(first) = file.first_mut()
+                        {
+                            self.corrupt_blob_downloads -= 1;
+                            *first ^= 0x01;
+                        }
+                        sim.client.command(
+                            self.now,
+                            Command::AppStateBlob {
+                                download_id: *download_id,
+                                bytes,
+                            },
+                        );
+                    }
                     self.notes.push(WorldNote::Event {
                         client: index,
                         event,
