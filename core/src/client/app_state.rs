@@ -547,7 +547,7 @@ impl AppState {
                 .map(|entry| (*collection, entry))
         });
         // A download of an answer dropped meanwhile (a reconnect) is ignored.
-        let Some((collection, (slot, reference))) = found else {
+        let Some((collection, (slot, mut reference))) = found else {
             return;
         };
         let opened = match bytes {
@@ -572,7 +572,9 @@ impl AppState {
                 })
                 .map_err(AppStateFailure::Patch),
         };
-        drop(reference);
+        if let Some(key) = reference.media_key.as_mut() {
+            zeroize::Zeroize::zeroize(key);
+        }
         match opened {
             Err(failure) => {
                 if let Some(parked) = self.parked.remove(&collection) {
@@ -1092,5 +1094,133 @@ mod tests {
         assert!(restored.loaded);
         assert!(restored.ring.is_empty());
         assert!(restored.states.contains_key(&Collection::RegularLow));
+    }
+
+    fn reference(path: &str) -> wa::ExternalBlobReference {
+        wa::ExternalBlobReference {
+            media_key: Some(vec![0xA7; 32]),
+            direct_path: Some(path.to_owned()),
+            handle: None,
+            file_size_bytes: Some(64),
+            file_sha256: Some(vec![1; 32]),
+            file_enc_sha256: Some(vec![2; 32]),
+        }
+    }
+
+    fn events(out: &mut Outputs) -> Vec<Event> {
+        let mut events = Vec::new();
+        while let Some(output) = out.pop() {
+            if let crate::client::Output::Event(event) = output {
+                events.push(event);
+            }
+        }
+        events
+    }
+
+    #[test]
+    fn a_snapshot_reference_is_told_from_inline_snapshot_bytes() {
+        let reference = reference("/v/t62/blob");
+        let bytes = prost::Message::encode_to_vec(&reference);
+        assert_eq!(external_reference(&bytes), Some(reference.clone()));
+        let inline = wa::SyncdSnapshot {
+            version: Some(wa::SyncdVersion { version: Some(8) }),
+            records: Vec::new(),
+            mac: Some(vec![3; 32]),
+            key_id: Some(wa::KeyId {
+                id: Some(vec![0, 0, 1, 2]),
+            }),
+        };
+        assert_eq!(
+            external_reference(&prost::Message::encode_to_vec(&inline)),
+            None
+        );
+        // An incomplete reference is not one.
+        let mut no_key = reference.clone();
+        no_key.media_key = Some(vec![1; 16]);
+        assert_eq!(
+            external_reference(&prost::Message::encode_to_vec(&no_key)),
+            None
+        );
+        let mut no_path = reference;
+        no_path.direct_path = None;
+        assert_eq!(
+            external_reference(&prost::Message::encode_to_vec(&no_path)),
+            None
+        );
+        assert_eq!(external_reference(&[0xFF, 0xFF]), None);
+    }
+
+    #[test]
+    fn an_answer_needing_blobs_is_parked_and_asks_the_host_without_the_key() {
+        let mut state = AppState::default();
+        let mut out = Outputs::default();
+        let patch = wa::SyncdPatch {
+            version: Some(wa::SyncdVersion { version: Some(1) }),
+            external_mutations: Some(reference("/v/t62/mutations")),
+            ..Default::default()
+        };
+        state.apply_decoded(
+            Collection::RegularHigh,
+            false,
+            false,
+            Ok((
+                None,
+                Some(reference("/v/t62/snapshot")),
+                vec![(patch, None)],
+            )),
+            &mut out,
+        );
+        let asked: Vec<(u64, String)> = events(&mut out)
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::AppStateDownload {
+                    download_id,
+                    direct_path,
+                } => Some((download_id, direct_path)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            asked,
+            vec![
+                (1, "/v/t62/snapshot".to_owned()),
+                (2, "/v/t62/mutations".to_owned())
+            ]
+        );
+        assert!(state.parked.contains_key(&Collection::RegularHigh));
+        // Nothing was persisted, and no debug output shows the media key.
+        assert!(state.states.is_empty());
+        let debug = format!("{state:?}");
+        assert!(!debug.contains("167, 167"), "{debug}");
+        // A disconnect drops the parked answer and fetches the collection again.
+        state.handle_disconnected();
+        assert!(state.parked.is_empty());
+        assert_eq!(state.fetch.get(&Collection::RegularHigh), Some(&false));
+    }
+
+    #[test]
+    fn failed_blobs_retry_then_ask_for_a_snapshot_then_are_fatal() {
+        let mut state = AppState::default();
+        let mut out = Outputs::default();
+        let collection = Collection::RegularLow;
+        for _ in 0..APPSTATE_CLIENT_MAX_BLOB_RETRIES {
+            state.blob_failed(collection, false, AppStateFailure::Download, &mut out);
+            assert_eq!(state.fetch.remove(&collection), Some(false));
+        }
+        state.blob_failed(collection, false, AppStateFailure::Download, &mut out);
+        assert_eq!(state.fetch.remove(&collection), Some(true));
+        assert!(events(&mut out).is_empty());
+        let corrupt = AppStateFailure::Patch(PatchError::ValueMacMismatch);
+        state.blob_failed(collection, true, corrupt.clone(), &mut out);
+        assert!(state.fetch.is_empty());
+        assert_eq!(
+            events(&mut out),
+            vec![Event::AppStateFatal {
+                collection,
+                error: corrupt
+            }]
+        );
+        // The count starts again after the fatal report.
+        assert!(!state.blob_failures.contains_key(&collection));
     }
 }
