@@ -386,3 +386,110 @@ fn hostile_networks_always_end_connected() {
     );
     assert!(crashes > 0 && faults > crashes as usize);
 }
+
+/// Whether `client` went from a refused first login straight back to connecting (the
+/// unconfirmed-pairing recovery), and whether it ever rested in `LoggedOut`.
+fn repaired_after_refusal(world: &World, client: usize) -> (bool, bool) {
+    let states: Vec<_> = world.clients[client]
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::State { state, reason } => Some((state.clone(), reason.clone())),
+            _ => None,
+        })
+        .collect();
+    let repaired = states.iter().any(|(state, reason)| {
+        *state == State::Connecting
+            && *reason == StateReason::Closed(CloseReason::Failure { reason: 401 })
+    });
+    let logged_out = states.iter().any(|(state, _)| *state == State::LoggedOut);
+    (repaired, logged_out)
+}
+
+/// The host dies right after the client stored pair-success and before the server read its
+/// pair-device-sign: the server never registered the device, so the first login is refused
+/// with 401. The client must not rest in `LoggedOut` (a companion that never links, the "QR
+/// loop"): it wipes the unconfirmed pairing, registers a new device and shows new QR codes,
+/// which link.
+#[test]
+fn a_pairing_the_server_never_confirmed_pairs_again() {
+    let mut world = World::new(21, T0, Faults::none());
+    world.server.create_account(PHONE, "Alice").unwrap();
+    let client = world.add_client(config());
+    assert!(world.run_until(T0 + 10_000, |w| !w.clients[client].qrs().is_empty()));
+    let qr = world.clients[client].qrs().last().unwrap().clone();
+    let now = world.now;
+    world.server.phone_scan_qr(now, PHONE, &qr).unwrap();
+    let paired = |w: &World| {
+        w.clients[client]
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Paired { .. }))
+    };
+    assert!(world.run_until(T0 + 30_000, paired));
+    let old_identity = world.clients[client].client.jid().cloned();
+    assert!(old_identity.is_some());
+    // The pair-device-sign is still on its way; the host crashes before it arrives.
+    world.crash(client);
+    assert_eq!(world.server.device_conn(PHONE, 1), None);
+    let qrs = world.clients[client].qrs().len();
+    assert!(
+        world.run_until(world.now + 10_000, |w| w.clients[client].qrs().len() > qrs),
+        "new QR codes after the refused first login"
+    );
+    let (repaired, logged_out) = repaired_after_refusal(&world, client);
+    assert!(repaired, "the 401 led straight back to pairing");
+    assert!(!logged_out, "never rests in LoggedOut");
+    assert!(world.clients[client].client.jid().is_none());
+    let qr = world.clients[client].qrs().last().unwrap().clone();
+    let now = world.now;
+    world.server.phone_scan_qr(now, PHONE, &qr).unwrap();
+    assert!(world.run_until(now + 30_000, |w| connected(w, client)));
+    // A device that had logged in before is still logged out by a 401, as before.
+    let conn = conn(&world, client);
+    world
+        .server
+        .send_stream_error(conn, StreamErrorKind::Unauthorized)
+        .unwrap();
+    world.flush();
+    world.run_for(5_000);
+    assert_eq!(world.client_state(client), Some(&State::LoggedOut));
+}
+
+/// Seed 179 of the faulty-network schedules (drops, splits, latency, host crashes): the link
+/// breaks after the client answered pair-success and before the server read the answer. The
+/// first login gets 401; the client pairs again and the next scan links it.
+#[test]
+fn seed_179_links_after_its_first_pairing_is_lost() {
+    let faults = Faults {
+        drop_per_mille: 5,
+        split_per_mille: 300,
+        latency_max_ms: 100,
+        restart_per_mille: 0,
+        crash_per_mille: 1,
+    };
+    let mut world = World::new(179, T0, faults);
+    world.server.create_account(PHONE, "Alice").unwrap();
+    let client = world.add_client(config());
+    let mut scans = 0;
+    while !connected(&world, client) {
+        assert!(scans < 3, "linked within three scans");
+        let start = world.now;
+        assert!(
+            world.run_until(start + 300_000, |w| !w.clients[client].qrs().is_empty()
+                || connected(w, client))
+        );
+        if connected(&world, client) {
+            break;
+        }
+        let qr = world.clients[client].qrs().last().unwrap().clone();
+        let now = world.now;
+        scans += 1;
+        if world.server.phone_scan_qr(now, PHONE, &qr).is_ok() {
+            world.run_until(now + 120_000, |w| connected(w, client));
+        }
+    }
+    let (repaired, logged_out) = repaired_after_refusal(&world, client);
+    assert!(repaired, "seed 179 still exercises the lost pairing");
+    assert!(!logged_out);
+}

@@ -283,11 +283,12 @@ fn two_accounts_with_two_walink_clients_each_exchange_messages() {
 /// The same exchange, 1:1 and in a group, over a faulty network (dropped and split chunks,
 /// latency, host crashes rebuilt from the store): every message whose send completed reaches
 /// the other client
-/// exactly once and in order; none fails to decrypt. Seeds are printed.
+/// exactly once and in order; none fails to decrypt. Seeds 100-199 (179 loses its first
+/// pairing to a cut and must pair again); seeds are printed.
 #[test]
 fn messages_survive_a_faulty_network_and_host_crashes() {
     let mut schedules = 0;
-    for seed in 100..130u64 {
+    for seed in 100..200u64 {
         println!("seed {seed}");
         let faults = Faults {
             drop_per_mille: 5,

@@ -663,6 +663,22 @@ impl Client {
                 self.lifecycle
                     .set(State::Reconnecting { attempt, at }, closed, &mut self.out);
             }
+            AfterClose::LoggedOut
+                if matches!(reason, CloseReason::Failure { reason: 401 })
+                    && self.device.is_paired()
+                    && self.device.data().login_count == 0 =>
+            {
+                // The first login after pairing was refused: the server never registered the
+                // pairing (its pair-device-sign was lost with the link, docs/client.md
+                // "Unconfirmed pairing"). Resting in LoggedOut would leave the user without a
+                // QR; pair again with a new device instead.
+                self.wipe();
+                let (device, batch) = Device::generate(&mut self.rng);
+                self.device = device;
+                self.out.persist(batch);
+                self.backoff.reset();
+                self.start_connection(Some(now), closed);
+            }
             AfterClose::LoggedOut => self.enter_logged_out(closed),
             AfterClose::Replaced => {
                 self.pairing.cancel_parked(&mut self.out);
@@ -683,13 +699,19 @@ impl Client {
 
     /// The device is gone: delete every record, end in `LoggedOut`.
     fn enter_logged_out(&mut self, reason: StateReason) {
+        self.wipe();
+        self.lifecycle.set(State::LoggedOut, reason, &mut self.out);
+    }
+
+    /// Forgets the device: no reconnect pending, app state dropped, parked pairing commands
+    /// failed, every record deleted.
+    fn wipe(&mut self) {
         self.reconnect_at = None;
         self.app_state = app_state::AppState::default();
         self.pairing.cancel_parked(&mut self.out);
         self.out.persist(Batch {
             changes: vec![Change::DeleteAll],
         });
-        self.lifecycle.set(State::LoggedOut, reason, &mut self.out);
     }
 
     /// `Command::Logout`: tell the server (when connected and paired), then forget the device.
