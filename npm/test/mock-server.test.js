@@ -1,17 +1,16 @@
 // The npm package against walink-sim's mock-server over a real websocket (the `ws` package):
-// QR pairing, restart from the file store, pairing by code, logout.
+// QR pairing, restart from the file store, pairing by code, logout, 1:1 messages both ways between
+// two walink clients and with the other account's phone, group messages both ways.
 import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 
-import { FileStore, connect } from 'walink'
-import { mockServerPath, startMockServer, testTrustRoot } from './support/mock-server.js'
+import { FileStore, MemoryStore, connect } from 'walink'
+import { startMockServer, testTrustRoot, withMockServer } from './support/mock-server.js'
 
-if (!mockServerPath()) {
-  console.log('# skipped: mock-server is not built (cargo build -p walink-sim --bin mock-server)')
-} else {
+withMockServer(test, 'mock-server tests', () => {
   let server
   let root
   before(async () => {
@@ -87,4 +86,92 @@ if (!mockServerPath()) {
     assert.deepEqual(await bob.connection.ended, { error: null })
     assert.deepEqual(await store.loadAll(), [])
   })
-}
+
+  /** A new account `phone` and a walink client paired to it by code, connected. */
+  async function pairedByCode(phone, name) {
+    await server.control('POST', '/accounts', { phone, name })
+    const linked = await client(new MemoryStore())
+    const code = await linked.connection.pairWithCode(phone)
+    await server.control('POST', `/accounts/${phone}/code`, { code })
+    await linked.waitFor((e) => e.type === 'paired')
+    await linked.waitFor(connected)
+    return linked
+  }
+
+  const textIs = (text) => (e) => e.type === 'message' && e.text === text
+
+  /** Polls the phone of `phone` until it received `text`; resolves with that message. */
+  async function phoneReceives(phone, text, ms = 20_000) {
+    const deadline = Date.now() + ms
+    for (;;) {
+      const { messages } = await server.control('GET', `/accounts/${phone}/messages`)
+      const found = messages.find((m) => m.text === text)
+      if (found) return found
+      if (Date.now() > deadline) throw new Error(`the phone of ${phone} did not receive ${JSON.stringify(text)}: ${JSON.stringify(messages)}`)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  }
+
+  test('1:1 messages both ways: a second walink client and the other account\'s phone', async () => {
+    const carol = await pairedByCode('15550003333', 'Carol')
+    const dave = await pairedByCode('15550004444', 'Dave')
+    const carolJid = '15550003333@s.whatsapp.net'
+    const daveJid = '15550004444@s.whatsapp.net'
+
+    // walink -> walink, and the recipient's phone gets the same message.
+    const sent = await carol.connection.sendText(daveJid, 'hello Dave from walink')
+    assert.equal(sent.kind, 'messageSent')
+    const atDave = await dave.waitFor(textIs('hello Dave from walink'))
+    assert.equal(atDave.chat, carolJid)
+    assert.match(atDave.sender, /^15550003333(:\d+)?@s\.whatsapp\.net$/)
+    const atDavesPhone = await phoneReceives('15550004444', 'hello Dave from walink')
+    assert.equal(atDavesPhone.error, null)
+
+    // The other way.
+    await dave.connection.sendText(carolJid, 'hello Carol from walink')
+    const atCarol = await carol.waitFor(textIs('hello Carol from walink'))
+    assert.equal(atCarol.chat, daveJid)
+    await phoneReceives('15550003333', 'hello Carol from walink')
+
+    // The other account's phone -> walink, and walink -> that phone.
+    await server.control('POST', '/accounts/15550004444/send', { to: '15550003333', text: 'from Dave\'s phone' })
+    const fromPhone = await carol.waitFor(textIs('from Dave\'s phone'))
+    assert.equal(fromPhone.chat, daveJid)
+    assert.equal(fromPhone.sender, daveJid, 'the primary phone is device 0')
+    // Dave's own companion sees the phone's message too (mirrored to the sender's devices).
+    const mirrored = await dave.waitFor(textIs('from Dave\'s phone'))
+    assert.equal(mirrored.chat, carolJid)
+
+    assert.ok(!carol.events.some((e) => e.type === 'decryptFailed'), 'Carol decrypted everything')
+    assert.ok(!dave.events.some((e) => e.type === 'decryptFailed'), 'Dave decrypted everything')
+    await carol.connection.close()
+    await dave.connection.close()
+  })
+
+  test('group messages both ways between two walink clients', async () => {
+    const erin = await pairedByCode('15550005555', 'Erin')
+    const frank = await pairedByCode('15550006666', 'Frank')
+    const group = await server.control('POST', '/groups', { creator: '15550005555', subject: 'walink', members: ['15550006666'] })
+    assert.match(group.jid, /^\d+@g\.us$/)
+
+    for (let round = 0; round < 3; round++) {
+      await erin.connection.sendText(group.jid, `group from Erin ${round}`)
+      const atFrank = await frank.waitFor(textIs(`group from Erin ${round}`))
+      assert.equal(atFrank.chat, group.jid)
+      assert.match(atFrank.sender, /^15550005555(:\d+)?@s\.whatsapp\.net$/)
+
+      await frank.connection.sendText(group.jid, `group from Frank ${round}`)
+      const atErin = await erin.waitFor(textIs(`group from Frank ${round}`))
+      assert.equal(atErin.chat, group.jid)
+      assert.match(atErin.sender, /^15550006666(:\d+)?@s\.whatsapp\.net$/)
+    }
+    // Each client got the other's messages exactly once and not its own.
+    const texts = (c) => c.events.filter((e) => e.type === 'message' && e.chat === group.jid).map((e) => e.text)
+    assert.deepEqual(texts(frank), [0, 1, 2].map((r) => `group from Erin ${r}`))
+    assert.deepEqual(texts(erin), [0, 1, 2].map((r) => `group from Frank ${r}`))
+    assert.ok(!erin.events.some((e) => e.type === 'decryptFailed'))
+    assert.ok(!frank.events.some((e) => e.type === 'decryptFailed'))
+    await erin.connection.close()
+    await frank.connection.close()
+  })
+})

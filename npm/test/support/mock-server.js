@@ -1,6 +1,7 @@
 // Starts walink-sim's mock-server (tests/src/bin/mock-server.rs: the simulated WhatsApp server
 // over a real websocket, with an HTTP control API playing the phone). `startMockServer()`
-// returns null when the binary is not built, so the tests that need it skip.
+// returns null when the binary is not built, so the tests that need it skip, except in CI
+// (`CI` or `WALINK_REQUIRE_MOCK` set), where `mockServerRequired()` turns the skip into a failure.
 import { spawn } from 'node:child_process'
 import { createPrivateKey, createPublicKey } from 'node:crypto'
 import { existsSync } from 'node:fs'
@@ -16,6 +17,33 @@ export function mockServerPath() {
     `${REPO}target/debug/mock-server`,
   ].filter(Boolean)
   return candidates.find((path) => existsSync(path)) ?? null
+}
+
+/**
+ * True when a missing mock-server must fail the tests instead of skipping them: in CI (`CI` set)
+ * or when `WALINK_REQUIRE_MOCK` is set (build.sh's test step sets it).
+ */
+export function mockServerRequired() {
+  const set = (name) => {
+    const value = process.env[name]
+    return value !== undefined && value !== '' && value !== '0' && value.toLowerCase() !== 'false'
+  }
+  return set('CI') || set('WALINK_REQUIRE_MOCK')
+}
+
+/**
+ * Registers the suite `body` when the mock-server is built; otherwise skips it, or, when
+ * `mockServerRequired()`, registers one test that fails saying the binary is missing.
+ */
+export function withMockServer(test, name, body) {
+  if (mockServerPath()) return body()
+  if (mockServerRequired()) {
+    test(`${name}: the mock-server binary is required (CI or WALINK_REQUIRE_MOCK is set)`, () => {
+      throw new Error('mock-server is not built: cargo build -p walink-sim --bin mock-server (or set WALINK_MOCK_SERVER)')
+    })
+    return
+  }
+  console.log(`# skipped ${name}: mock-server is not built (cargo build -p walink-sim --bin mock-server)`)
 }
 
 /**

@@ -11,6 +11,7 @@
 //! | POST | `/accounts/{phone}/code` | `{"code"}` | the phone enters the pairing code a client shows |
 //! | POST | `/accounts/{phone}/send` | `{"to", "text"}` | the phone sends a text message |
 //! | GET | `/accounts/{phone}/messages` | | the messages the phone received |
+//! | POST | `/groups` | `{"creator", "subject"?, "members"}` | creates a group of existing accounts |
 //! | POST | `/accounts/{phone}/remove-device` | `{"device"}` | the phone unlinks a device |
 //! | POST | `/stream-error` | `{"code", "device"? , "conn"?}` | the server ends a stream with this code |
 //! | GET | `/connections` | | the open connections and who is logged in on each |
@@ -68,6 +69,15 @@ pub enum ControlRequest {
     Messages {
         /// The account's phone number.
         account: String,
+    },
+    /// Create a group of existing accounts (the creator is a member and its admin).
+    CreateGroup {
+        /// The creator's phone number.
+        creator: String,
+        /// The group's subject.
+        subject: String,
+        /// The other members' phone numbers.
+        members: Vec<String>,
     },
     /// The account's phone unlinks one of its companion devices.
     RemoveDevice {
@@ -188,6 +198,30 @@ pub fn parse(request: &Request) -> Result<ControlRequest, ControlError> {
                 _ => Err(ControlError::NoRoute(format!("{method} {}", request.path))),
             }
         }
+        ("POST", ["groups"]) => {
+            let body = body()?;
+            let creator = account_of(&required_string(&body, "creator")?)?;
+            let subject = optional_string(&body, "subject")?.unwrap_or_else(|| "group".into());
+            let members = body
+                .get("members")
+                .and_then(Value::as_array)
+                .ok_or_else(|| {
+                    ControlError::BadRequest("\"members\" must be an array of phone numbers".into())
+                })?
+                .iter()
+                .map(|member| {
+                    member.as_str().ok_or_else(|| {
+                        ControlError::BadRequest("\"members\" must hold strings".into())
+                    })
+                })
+                .map(|member| member.and_then(account_of))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(ControlRequest::CreateGroup {
+                creator,
+                subject,
+                members,
+            })
+        }
         ("POST", ["stream-error"]) => {
             let body = body()?;
             let code = body
@@ -263,6 +297,34 @@ mod tests {
             query: Vec::new(),
             body: body.as_bytes().to_vec(),
         }
+    }
+
+    #[test]
+    fn groups_route() {
+        assert_eq!(
+            parse(&request(
+                "POST",
+                "/groups",
+                r#"{"creator":"+1555","subject":"s","members":["1666"]}"#
+            )),
+            Ok(ControlRequest::CreateGroup {
+                creator: "1555".into(),
+                subject: "s".into(),
+                members: vec!["1666".into()],
+            })
+        );
+        assert!(matches!(
+            parse(&request(
+                "POST",
+                "/groups",
+                r#"{"creator":"1555","members":[1]}"#
+            )),
+            Err(ControlError::BadRequest(_))
+        ));
+        assert!(matches!(
+            parse(&request("POST", "/groups", r#"{"creator":"1555"}"#)),
+            Err(ControlError::BadRequest(_))
+        ));
     }
 
     #[test]

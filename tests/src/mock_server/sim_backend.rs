@@ -301,6 +301,17 @@ impl Backend for SimBackend {
                 .phone_send_text(now, &account, &to, &text)
                 .map(|id| json!({ "id": id }))
                 .map_err(control_error),
+            ControlRequest::CreateGroup {
+                creator,
+                subject,
+                members,
+            } => {
+                let members: Vec<&str> = members.iter().map(String::as_str).collect();
+                self.server
+                    .create_group(now, &creator, &subject, &members)
+                    .map(|jid| json!({ "jid": jid.to_string(), "subject": subject }))
+                    .map_err(control_error)
+            }
             ControlRequest::Messages { account } => self
                 .server
                 .phone_messages(&account)
