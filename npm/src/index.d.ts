@@ -207,11 +207,74 @@ export type StateReason =
   | { kind: 'closed'; reason: CloseReason }
   | { kind: 'other'; description: string }
 
+/** An app-state collection, by its wire name. */
+export type AppStateCollection =
+  | 'regular'
+  | 'regular_low'
+  | 'regular_high'
+  | 'critical_block'
+  | 'critical_unblock_low'
+
+/** A chat's last messages as this device saw them (timestamps in seconds). */
+export interface MessageRange {
+  lastMessageTimestamp: number
+  lastSystemMessageTimestamp?: number
+  messages?: { id: string; fromMe: boolean; participant?: string; timestamp: number }[]
+}
+
+/** An app-state action, synced to the account's other devices. Mute ends are Unix ms, 0 = forever. */
+export type SyncAction =
+  | { kind: 'mute'; chat: string; untilMs: number }
+  | { kind: 'unmute'; chat: string }
+  | { kind: 'pin'; chat: string; pinned: boolean }
+  | { kind: 'archive'; chat: string; archived: boolean; range?: MessageRange }
+  | { kind: 'markRead'; chat: string; read: boolean; range?: MessageRange }
+  | { kind: 'star'; chat: string; messageId: string; fromMe: boolean; participant?: string; starred: boolean }
+  | { kind: 'deleteChat'; chat: string; range?: MessageRange }
+  | { kind: 'clearChat'; chat: string; range?: MessageRange }
+  | { kind: 'contact'; jid: string; fullName?: string; firstName?: string }
+  | { kind: 'removeContact'; jid: string }
+  | { kind: 'labelEdit'; labelId: string; name: string; color: number; deleted?: boolean; predefinedId?: number }
+  | { kind: 'labelChat'; labelId: string; chat: string; labeled: boolean }
+  | { kind: 'labelMessage'; labelId: string; chat: string; messageId: string; labeled: boolean }
+
+/** The app-state settings of a chat. `mutedUntilMs` is Unix ms, 0 = forever; `pinnedAt` Unix ms. */
+export interface ChatSettings {
+  mutedUntilMs?: number
+  pinnedAt?: number
+  archived: boolean
+  markedUnread: boolean
+  labels: string[]
+}
+
+/** What changed in the app-state settings. */
+export type SettingChange =
+  | { kind: 'muted'; chat: string; untilMs?: number }
+  | { kind: 'pinned'; chat: string; pinned: boolean }
+  | { kind: 'archived'; chat: string; archived: boolean }
+  | { kind: 'markedUnread'; chat: string; unread: boolean }
+  | { kind: 'starred'; chat: string; messageId: string; fromMe: boolean; participant?: string; starred: boolean }
+  | { kind: 'chatDeleted'; chat: string }
+  | { kind: 'chatCleared'; chat: string }
+  | { kind: 'contact'; jid: string; contact?: { fullName?: string; firstName?: string } }
+  | { kind: 'label'; labelId: string; label?: { name: string; color: number; deleted: boolean; predefinedId?: number } }
+  | { kind: 'chatLabeled'; labelId: string; chat: string; labeled: boolean }
+  | { kind: 'messageLabeled'; labelId: string; chat: string; messageId: string; labeled: boolean }
+  | { kind: 'ignored'; name: string }
+
+/** Why a collection could not be synced. */
+export type AppStateFailure =
+  | { kind: 'patch'; message: string }
+  | { kind: 'rejected'; code: number; text: string }
+  | { kind: 'notAnswered' }
+  | { kind: 'download' }
+
 /** What a successful command produced. */
 export type CommandOutput =
   | { kind: 'none' }
   | { kind: 'pairingCode'; code: string }
   | { kind: 'messageSent'; id: string }
+  | { kind: 'chatSettings'; settings: ChatSettings }
   | { kind: 'other'; description: string }
 
 /** Why a command failed; `code` is stable (the core's CommandError in snake case). */
@@ -229,6 +292,7 @@ export interface CommandError {
     | 'invalid_address'
     | 'invalid_message'
     | 'invalid_state'
+    | 'app_state'
     | 'command_failed'
   message: string
   /** For `rejected`: the server's error code and text. */
@@ -250,6 +314,12 @@ export type ClientEvent =
   | { type: 'message'; id: string; chat: string; sender: string; timestamp: number; message: Uint8Array; text?: string }
   | { type: 'receipt'; chat: string; sender: string; receiptType: string; ids: string[]; timestamp: number }
   | { type: 'decryptFailed'; id: string; chat: string; sender?: string; reason: string }
+  | { type: 'appStateChanged'; collection: AppStateCollection; change: SettingChange }
+  | { type: 'chatSettings'; chat: string; settings: ChatSettings }
+  | { type: 'appStateWaitingForKeys'; collection: AppStateCollection; keyIds: Uint8Array[] }
+  /** Download `https://mmg.whatsapp.net` + `directPath` and answer with an `appStateBlob` command. */
+  | { type: 'appStateDownload'; downloadId: number; directPath: string }
+  | { type: 'appStateFatal'; collection: AppStateCollection; error: AppStateFailure }
   | { type: 'commandDone'; id: number; result: { ok: true; output: CommandOutput } | { ok: false; error: CommandError } }
   | { type: 'other'; description: string }
 
@@ -271,6 +341,12 @@ export type ClientCommand =
   | { type: 'connect' }
   | { type: 'disconnect' }
   | { type: 'logout' }
+  /** Ends once the server accepted the patch. */
+  | { type: 'appState'; action: SyncAction }
+  /** Ends with `{ kind: 'chatSettings' }`. */
+  | { type: 'getChatSettings'; chat: string }
+  /** The answer to `appStateDownload`: the file as served, or no bytes when the download failed. */
+  | { type: 'appStateBlob'; downloadId: number; bytes?: Uint8Array }
 
 /**
  * The core state machine (one linked device). Most hosts use `connect` instead; a host with its

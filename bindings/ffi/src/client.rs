@@ -18,6 +18,7 @@ use walink_core::proto::wa::device_props::PlatformType;
 use walink_core::store::{self, RestoreError, Space};
 
 use crate::WalinkError;
+use crate::appstate::{AppStateFailure, ChatSettings, Collection, SettingChange, SyncAction};
 
 /// The WhatsApp Web version announced unless the host chooses one.
 const DEFAULT_WEB_VERSION: WebVersion = WebVersion::new(2, 3000, 1_045_649_367);
@@ -429,6 +430,11 @@ pub enum CommandOutput {
         /// The message id.
         id: String,
     },
+    /// The app-state settings of the chat `GetChatSettings` asked for.
+    ChatSettings {
+        /// The settings.
+        settings: ChatSettings,
+    },
     /// An output this binding does not name yet.
     Other {
         /// The core's description.
@@ -471,6 +477,11 @@ pub enum CommandError {
     InvalidMessage,
     /// Not possible in the current state.
     InvalidState,
+    /// An app-state action could not be encoded (invalid action, no sync key yet).
+    AppState {
+        /// The core's description.
+        reason: String,
+    },
     /// An error this binding does not name yet.
     Other {
         /// The core's description.
@@ -499,6 +510,9 @@ impl From<&client::CommandError> for CommandError {
             E::InvalidAddress => CommandError::InvalidAddress,
             E::InvalidMessage => CommandError::InvalidMessage,
             E::InvalidState => CommandError::InvalidState,
+            E::AppState(error) => CommandError::AppState {
+                reason: error.to_string(),
+            },
             other => CommandError::Other {
                 description: other.to_string(),
             },
@@ -607,6 +621,42 @@ pub enum ClientEvent {
         /// Why, in words.
         reason: String,
     },
+    /// An app-state setting changed.
+    AppStateChanged {
+        /// The collection that carried it.
+        collection: Collection,
+        /// What changed.
+        change: SettingChange,
+    },
+    /// The full settings of a chat after a change.
+    ChatSettings {
+        /// The chat JID.
+        chat: String,
+        /// Its settings now.
+        settings: ChatSettings,
+    },
+    /// A collection waits for app-state sync keys this device lacks.
+    AppStateWaitingForKeys {
+        /// The collection.
+        collection: Collection,
+        /// The missing key ids.
+        key_ids: Vec<Vec<u8>>,
+    },
+    /// Download the blob at `direct_path` from a media host and answer with
+    /// `Command::AppStateBlob` carrying the same `download_id`.
+    AppStateDownload {
+        /// Names the download in the answer.
+        download_id: u64,
+        /// The blob's direct path.
+        direct_path: String,
+    },
+    /// A collection could not be synced even from a snapshot.
+    AppStateFatal {
+        /// The collection.
+        collection: Collection,
+        /// Why.
+        error: AppStateFailure,
+    },
     /// A command ended.
     CommandDone {
         /// The id `command` returned.
@@ -675,6 +725,32 @@ impl From<client::Event> for ClientEvent {
                 sender: f.sender.map(|s| s.to_string()),
                 reason: f.reason,
             },
+            E::AppStateChanged { collection, change } => ClientEvent::AppStateChanged {
+                collection: collection.into(),
+                change: change.into(),
+            },
+            E::ChatSettings { chat, settings } => ClientEvent::ChatSettings {
+                chat,
+                settings: (&settings).into(),
+            },
+            E::AppStateWaitingForKeys {
+                collection,
+                key_ids,
+            } => ClientEvent::AppStateWaitingForKeys {
+                collection: collection.into(),
+                key_ids,
+            },
+            E::AppStateDownload {
+                download_id,
+                direct_path,
+            } => ClientEvent::AppStateDownload {
+                download_id,
+                direct_path,
+            },
+            E::AppStateFatal { collection, error } => ClientEvent::AppStateFatal {
+                collection: collection.into(),
+                error: (&error).into(),
+            },
             E::CommandDone { id, result } => ClientEvent::CommandDone {
                 id: id.0,
                 result: match &result {
@@ -686,6 +762,11 @@ impl From<client::Event> for ClientEvent {
                             }
                             client::CommandOutput::MessageSent { id } => {
                                 CommandOutput::MessageSent { id: id.clone() }
+                            }
+                            client::CommandOutput::ChatSettings(settings) => {
+                                CommandOutput::ChatSettings {
+                                    settings: settings.into(),
+                                }
                             }
                             other => CommandOutput::Other {
                                 description: format!("{other:?}"),
@@ -803,6 +884,24 @@ pub enum Command {
     Disconnect,
     /// Unlink this device and delete its records.
     Logout,
+    /// An app-state action (mute, pin, archive, ...), synced to the account's other devices.
+    AppState {
+        /// The action.
+        action: SyncAction,
+    },
+    /// Read the app-state settings of a chat; ends with `CommandOutput::ChatSettings`.
+    GetChatSettings {
+        /// The chat JID.
+        chat: String,
+    },
+    /// The answer to `ClientEvent::AppStateDownload`: the downloaded (still encrypted) file,
+    /// or `None` when the download failed.
+    AppStateBlob {
+        /// The event's `download_id`.
+        download_id: u64,
+        /// The file's bytes as served, or `None`.
+        bytes: Option<Vec<u8>>,
+    },
 }
 
 impl From<Command> for client::Command {
@@ -817,6 +916,11 @@ impl From<Command> for client::Command {
             Command::Connect => client::Command::Connect,
             Command::Disconnect => client::Command::Disconnect,
             Command::Logout => client::Command::Logout,
+            Command::AppState { action } => client::Command::AppState(action.into()),
+            Command::GetChatSettings { chat } => client::Command::GetChatSettings { chat },
+            Command::AppStateBlob { download_id, bytes } => {
+                client::Command::AppStateBlob { download_id, bytes }
+            }
         }
     }
 }
@@ -936,7 +1040,7 @@ impl Client {
 }
 
 #[cfg(test)]
-#[allow(clippy::expect_used)]
+#[allow(clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -1034,5 +1138,70 @@ mod tests {
                 error: CommandError::InvalidPhoneNumber
             }]
         );
+    }
+
+    #[test]
+    fn a_mute_command_round_trips_through_the_conversion() {
+        let action = SyncAction::Mute {
+            chat: "123@s.whatsapp.net".into(),
+            until: crate::appstate::MuteUntil::Until {
+                at_ms: 1_760_000_000_000,
+            },
+        };
+        let core: client::Command = Command::AppState {
+            action: action.clone(),
+        }
+        .into();
+        let client::Command::AppState(core_action) = &core else {
+            panic!("not an app-state command: {core:?}");
+        };
+        assert_eq!(
+            core_action,
+            &walink_core::appstate::SyncAction::Mute {
+                chat: "123@s.whatsapp.net".into(),
+                until: walink_core::appstate::MuteUntil::Until(1_760_000_000_000),
+            }
+        );
+        assert_eq!(SyncAction::from(core_action), action);
+    }
+
+    #[test]
+    fn get_chat_settings_ends_typed_not_other() {
+        let client = Client::new(seeded(), Vec::new()).expect("a fresh client");
+        drain(&client);
+        let id = client.command(
+            1_760_000_000_000,
+            Command::GetChatSettings {
+                chat: "123@s.whatsapp.net".into(),
+            },
+        );
+        // The settings are read once the app-state records are loaded: answer every load
+        // with nothing stored.
+        let mut results = Vec::new();
+        let mut outputs = drain(&client);
+        while !outputs.is_empty() {
+            for output in std::mem::take(&mut outputs) {
+                match output {
+                    Output::Load { id: load, .. } => client
+                        .handle_loaded(1_760_000_000_000, load, Vec::new())
+                        .expect("an empty load"),
+                    Output::Event {
+                        event: ClientEvent::CommandDone { id: done, result },
+                    } if done == id => results.push(result),
+                    _ => {}
+                }
+            }
+            outputs = drain(&client);
+        }
+        assert_eq!(results.len(), 1, "{results:?}");
+        match &results[0] {
+            CommandResult::Ok {
+                output: CommandOutput::ChatSettings { settings },
+            } => assert_eq!(settings, &ChatSettings::default()),
+            CommandResult::Err { error } => {
+                assert!(!matches!(error, CommandError::Other { .. }), "{error:?}")
+            }
+            other => panic!("untyped result: {other:?}"),
+        }
     }
 }

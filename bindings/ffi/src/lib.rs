@@ -5,10 +5,15 @@
 //! and runs `uniffi-bindgen generate <cdylib> --language kotlin|swift|python` on it.
 #![forbid(unsafe_code)]
 
+mod appstate;
 mod client;
 mod codec;
 mod error;
 
+pub use appstate::{
+    AppStateFailure, ChatSettings, Collection, Contact, Label, MessageRange, MessageRef, MuteUntil,
+    SettingChange, SyncAction,
+};
 pub use client::{
     Client, ClientConfig, ClientEvent, ClientState, CloseReason, Command, CommandError,
     CommandOutput, CommandResult, Output, StateReason, StoreChange, StoreKey, StoreRecord,

@@ -7,6 +7,11 @@
 //! Nothing here calls into JavaScript: each method runs one step of the core and returns.
 
 use serde::{Deserialize, Serialize};
+
+use crate::appstate::{
+    JsAppStateFailure, JsChatSettings, JsSettingChange, JsSyncAction, app_state_failure_to_js,
+    chat_settings_to_js, collection_to_js, setting_change_to_js,
+};
 use walink_core::client::{
     self, CloseReason, Command, CommandError, CommandId, CommandOutput, Config, Event, LoadId,
     Output, PairingMode, ProtocolError, State, StateReason,
@@ -356,6 +361,7 @@ enum JsCommandOutput {
     None,
     PairingCode { code: String },
     MessageSent { id: String },
+    ChatSettings { settings: JsChatSettings },
     Other { description: String },
 }
 
@@ -435,6 +441,26 @@ enum JsEvent {
         chat: String,
         sender: Option<String>,
         reason: String,
+    },
+    AppStateChanged {
+        collection: &'static str,
+        change: JsSettingChange,
+    },
+    ChatSettings {
+        chat: String,
+        settings: JsChatSettings,
+    },
+    AppStateWaitingForKeys {
+        collection: &'static str,
+        key_ids: Vec<serde_bytes::ByteBuf>,
+    },
+    AppStateDownload {
+        download_id: f64,
+        direct_path: String,
+    },
+    AppStateFatal {
+        collection: &'static str,
+        error: JsAppStateFailure,
     },
     CommandDone {
         id: f64,
@@ -543,6 +569,7 @@ pub(crate) fn command_error_code(error: &CommandError) -> &'static str {
         CommandError::InvalidAddress => "invalid_address",
         CommandError::InvalidMessage => "invalid_message",
         CommandError::InvalidState => "invalid_state",
+        CommandError::AppState(_) => "app_state",
         _ => "command_failed",
     }
 }
@@ -559,6 +586,9 @@ fn command_result_to_js(result: &Result<CommandOutput, CommandError>) -> JsComma
                 CommandOutput::MessageSent { id } => {
                     JsCommandOutput::MessageSent { id: id.clone() }
                 }
+                CommandOutput::ChatSettings(settings) => JsCommandOutput::ChatSettings {
+                    settings: chat_settings_to_js(settings),
+                },
                 other => JsCommandOutput::Other {
                     description: format!("{other:?}"),
                 },
@@ -640,6 +670,35 @@ fn event_to_js(event: Event) -> JsEvent {
             chat: f.chat.to_string(),
             sender: f.sender.map(|s| s.to_string()),
             reason: f.reason,
+        },
+        Event::AppStateChanged { collection, change } => JsEvent::AppStateChanged {
+            collection: collection_to_js(collection),
+            change: setting_change_to_js(change),
+        },
+        Event::ChatSettings { chat, settings } => JsEvent::ChatSettings {
+            chat,
+            settings: chat_settings_to_js(&settings),
+        },
+        Event::AppStateWaitingForKeys {
+            collection,
+            key_ids,
+        } => JsEvent::AppStateWaitingForKeys {
+            collection: collection_to_js(collection),
+            key_ids: key_ids
+                .into_iter()
+                .map(serde_bytes::ByteBuf::from)
+                .collect(),
+        },
+        Event::AppStateDownload {
+            download_id,
+            direct_path,
+        } => JsEvent::AppStateDownload {
+            download_id: download_id as f64,
+            direct_path,
+        },
+        Event::AppStateFatal { collection, error } => JsEvent::AppStateFatal {
+            collection: collection_to_js(collection),
+            error: app_state_failure_to_js(&error),
         },
         Event::CommandDone { id, result } => JsEvent::CommandDone {
             id: id.0 as f64,
@@ -724,6 +783,17 @@ enum JsCommand {
     Connect,
     Disconnect,
     Logout,
+    AppState {
+        action: JsSyncAction,
+    },
+    GetChatSettings {
+        chat: String,
+    },
+    AppStateBlob {
+        download_id: u64,
+        #[serde(default, with = "serde_bytes")]
+        bytes: Option<Vec<u8>>,
+    },
 }
 
 fn command_from_js(value: JsValue) -> Result<Command, JsValue> {
@@ -735,6 +805,11 @@ fn command_from_js(value: JsValue) -> Result<Command, JsValue> {
         JsCommand::Connect => Command::Connect,
         JsCommand::Disconnect => Command::Disconnect,
         JsCommand::Logout => Command::Logout,
+        JsCommand::AppState { action } => Command::AppState(action.into()),
+        JsCommand::GetChatSettings { chat } => Command::GetChatSettings { chat },
+        JsCommand::AppStateBlob { download_id, bytes } => {
+            Command::AppStateBlob { download_id, bytes }
+        }
     })
 }
 

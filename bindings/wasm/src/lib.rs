@@ -9,6 +9,7 @@
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+mod appstate;
 mod client;
 
 pub use client::Client;
