@@ -1,6 +1,8 @@
 """The asyncio driver against walink-sim's mock-server over a real websocket (the `websockets`
-package): pairing by code, then a restart from the file store logs in without pairing again.
-Skips when the mock-server is not built (cargo build -p walink-sim --bin mock-server)."""
+package): pairing by code, then a restart from the file store logs in without pairing again; a
+message round trip with another account's phone after pairing by code. Skips when the
+mock-server is not built (cargo build -p walink-sim --bin mock-server), and fails instead when
+CI or WALINK_REQUIRE_MOCK is set."""
 
 import asyncio
 import json
@@ -29,10 +31,21 @@ def mock_server_path():
     return next((c for c in candidates if c and os.path.exists(c)), None)
 
 
+def mock_server_required():
+    """True in CI or with WALINK_REQUIRE_MOCK set: a missing mock-server is then a failure."""
+    def is_set(name):
+        value = os.environ.get(name)
+        return value is not None and value not in ("", "0") and value.lower() != "false"
+    return is_set("CI") or is_set("WALINK_REQUIRE_MOCK")
+
+
 @pytest.fixture
 def server():
     path = mock_server_path()
     if path is None:
+        if mock_server_required():
+            pytest.fail("mock-server is not built (cargo build -p walink-sim --bin mock-server) "
+                        "and CI or WALINK_REQUIRE_MOCK is set")
         pytest.skip("mock-server is not built")
     proc = subprocess.Popen([path, "--seed", "11", "--until-stdin-closes"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     banner = proc.stdout.readline().split()
@@ -83,6 +96,51 @@ def test_code_pairing_then_a_restart_from_the_file_store(server, tmp_path):
         driver, seen, reached = await run_until(options, connected)
         await asyncio.wait_for(reached.wait(), 20)
         assert not any(e.is_qr() for e in seen), "no pairing after a restart"
+        await driver.close()
+
+    asyncio.run(go())
+
+
+def test_a_message_round_trip_with_a_phone_after_pairing_by_code(server, tmp_path):
+    url, control = server
+    control("POST", "/accounts", {"phone": "15550005555", "name": "Erin"})
+    control("POST", "/accounts", {"phone": "15550006666", "name": "Frank"})
+    connected = lambda e: e.is_state() and e.state.is_connected()
+
+    async def phone_receives(phone, text, timeout=20.0):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            answer = await asyncio.to_thread(control, "GET", f"/accounts/{phone}/messages")
+            found = [m for m in answer["messages"] if m["text"] == text]
+            if found:
+                return found[0]
+            assert loop.time() < deadline, f"the phone of {phone} did not get {text!r}: {answer}"
+            await asyncio.sleep(0.05)
+
+    async def go():
+        options = dict(store=FileStore(tmp_path / "erin"), transport=websocket_transport, url=url,
+                       config=ffi.ClientConfig(trust_root=TEST_ROOT, device_name="walink pytest"))
+        driver, seen, reached = await run_until(options, connected)
+        code = await driver.pair_with_code("15550005555")
+        await asyncio.to_thread(control, "POST", "/accounts/15550005555/code", {"code": code})
+        await asyncio.wait_for(reached.wait(), 20)
+
+        message_id = await driver.send_text("15550006666@s.whatsapp.net", "hello Frank from Python")
+        assert message_id
+        received = await phone_receives("15550006666", "hello Frank from Python")
+        assert received["error"] is None
+
+        await asyncio.to_thread(control, "POST", "/accounts/15550006666/send",
+                                {"to": "15550005555", "text": "hello Erin from the phone"})
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 20
+        while not any(e.is_message() and e.text == "hello Erin from the phone" for e in seen):
+            assert loop.time() < deadline, "the reply did not arrive"
+            await asyncio.sleep(0.05)
+        reply = next(e for e in seen if e.is_message() and e.text == "hello Erin from the phone")
+        assert reply.chat == "15550006666@s.whatsapp.net"
+        assert not any(e.is_decrypt_failed() for e in seen)
         await driver.close()
 
     asyncio.run(go())

@@ -12,10 +12,12 @@ import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.SupervisorJob
 import kotlinx.coroutines.cancel
+import kotlinx.coroutines.delay
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertTrue
+import org.junit.jupiter.api.Assertions.fail
 import org.junit.jupiter.api.Assumptions.assumeTrue
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.io.TempDir
@@ -25,8 +27,10 @@ import uniffi.walink_ffi.ClientState
 
 /**
  * The coroutine driver against walink-sim's mock-server over a real websocket (the JDK's):
- * pairing by code, then a restart from the file store logs in without pairing again. Skips when
- * the mock-server is not built (cargo build -p walink-sim --bin mock-server).
+ * pairing by code, then a restart from the file store logs in without pairing again; a message
+ * round trip with another account's phone after pairing by code. Skips when the mock-server is not
+ * built (cargo build -p walink-sim --bin mock-server), and fails instead when CI or
+ * WALINK_REQUIRE_MOCK is set.
  */
 class MockServerTest {
     @TempDir
@@ -43,11 +47,26 @@ class MockServerTest {
         File(System.getProperty("user.dir"), "../../target/debug/mock-server").path,
     ).map(::File).firstOrNull { it.canExecute() }
 
+    /** True in CI or with WALINK_REQUIRE_MOCK set: a missing mock-server is then a failure. */
+    private fun mockServerRequired(): Boolean = listOf("CI", "WALINK_REQUIRE_MOCK").any { name ->
+        val value = System.getenv(name)
+        value != null && value != "" && value != "0" && !value.equals("false", ignoreCase = true)
+    }
+
+    /** The mock-server binary; skips the test when it is missing, or fails it when required. */
+    private fun requireMockServer(): File {
+        val binary = mockServer()
+        if (binary == null && mockServerRequired()) {
+            fail<Unit>("mock-server is not built (cargo build -p walink-sim --bin mock-server) and CI or WALINK_REQUIRE_MOCK is set")
+        }
+        assumeTrue(binary != null, "mock-server is not built")
+        return binary!!
+    }
+
     @Test
     fun codePairingThenARestartFromTheFileStore() = runBlocking {
-        val binary = mockServer()
-        assumeTrue(binary != null, "mock-server is not built")
-        val process = ProcessBuilder(binary!!.path, "--seed", "13", "--until-stdin-closes").start()
+        val binary = requireMockServer()
+        val process = ProcessBuilder(binary.path, "--seed", "13", "--until-stdin-closes").start()
         try {
             val banner = process.inputStream.bufferedReader().readLine().split(" ")
             val url = banner[banner.indexOf("listening") + 1] + "/ws/chat"
@@ -88,6 +107,62 @@ class MockServerTest {
             withTimeout(20_000) { reconnected.await() }
             assertTrue(again.none { it is ClientEvent.Qr }, "no pairing after a restart")
             restarted.close()
+            scope.cancel()
+        } finally {
+            process.outputStream.close()
+            process.destroy()
+        }
+    }
+
+    @Test
+    fun aMessageRoundTripWithAPhoneAfterPairingByCode() = runBlocking {
+        val binary = requireMockServer()
+        val process = ProcessBuilder(binary.path, "--seed", "17", "--until-stdin-closes").start()
+        try {
+            val banner = process.inputStream.bufferedReader().readLine().split(" ")
+            val url = banner[banner.indexOf("listening") + 1] + "/ws/chat"
+            val control = banner[banner.indexOf("control") + 1]
+            val http = HttpClient.newHttpClient()
+            fun call(route: String, body: String?): String {
+                val builder = HttpRequest.newBuilder(URI.create(control + route))
+                val request = if (body == null) builder.GET().build() else builder.POST(HttpRequest.BodyPublishers.ofString(body)).build()
+                val response = http.send(request, HttpResponse.BodyHandlers.ofString())
+                assertEquals(200, response.statusCode(), response.body())
+                return response.body()
+            }
+            call("/accounts", """{"phone":"15550007777","name":"Grace"}""")
+            call("/accounts", """{"phone":"15550008888","name":"Heidi"}""")
+
+            val scope = CoroutineScope(SupervisorJob() + Dispatchers.Default)
+            val events = Collections.synchronizedList(ArrayList<ClientEvent>())
+            val connected = CompletableDeferred<Unit>()
+            val reply = CompletableDeferred<ClientEvent.Message>()
+            val driver = Driver.start(
+                store = FileStore(tmp.resolve("grace")),
+                config = ClientConfig(trustRoot = testRoot, deviceName = "walink junit"),
+                parent = scope,
+                url = url,
+                onEvent = { event ->
+                    events.add(event)
+                    if (event is ClientEvent.State && event.state is ClientState.Connected) connected.complete(Unit)
+                    if (event is ClientEvent.Message && event.text == "hello Grace from the phone") reply.complete(event)
+                },
+            )
+            val code = driver.pairWithCode("15550007777")
+            call("/accounts/15550007777/code", """{"code":"$code"}""")
+            withTimeout(20_000) { connected.await() }
+
+            val id = driver.sendText("15550008888@s.whatsapp.net", "hello Heidi from Kotlin")
+            assertTrue(id.isNotEmpty())
+            withTimeout(20_000) {
+                while (!call("/accounts/15550008888/messages", null).contains("\"text\":\"hello Heidi from Kotlin\"")) delay(50)
+            }
+
+            call("/accounts/15550008888/send", """{"to":"15550007777","text":"hello Grace from the phone"}""")
+            val message = withTimeout(20_000) { reply.await() }
+            assertEquals("15550008888@s.whatsapp.net", message.chat)
+            assertTrue(events.none { it is ClientEvent.DecryptFailed })
+            driver.close()
             scope.cancel()
         } finally {
             process.outputStream.close()
