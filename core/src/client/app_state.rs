@@ -47,10 +47,6 @@ use super::output::Outputs;
 /// The xmlns of the app-state sync IQ.
 pub(crate) const XMLNS: &str = "w:sync:app:state";
 
-/// The command id of messages the client sends on its own (the app-state key request); their
-/// `CommandDone` is not shown to the host. Host commands count from 1.
-pub(crate) const INTERNAL_COMMAND: CommandId = CommandId(0);
-
 /// The key of the settings view record in `Space::AppStateVersion`.
 pub const VIEW_KEY: &str = "view";
 
@@ -525,7 +521,7 @@ impl AppState {
         if !missing.is_empty()
             && let Ok(request) = crate::appstate::key_request_message(&missing)
         {
-            // Sent by messaging to this account's own devices (see `INTERNAL_COMMAND`).
+            // Sent by messaging to this account's own devices (see `CommandId::INTERNAL`).
             ctx.requests.app_state_key_request = Some(request);
         }
     }

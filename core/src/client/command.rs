@@ -5,6 +5,12 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CommandId(pub u64);
 
+impl CommandId {
+    /// The id of commands the client issues on its own (the app-state key request); their
+    /// `CommandDone` is never queued for the host. Host commands count from 1.
+    pub(crate) const INTERNAL: CommandId = CommandId(0);
+}
+
 /// A request from the application.
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -376,15 +376,7 @@ impl Client {
 
     /// The next output, in order; `None` when there is nothing to do.
     pub fn poll_output(&mut self) -> Option<Output> {
-        loop {
-            let output = self.out.pop()?;
-            // The outcome of a message the client sent on its own is not the host's.
-            if !matches!(&output, Output::Event(Event::CommandDone { id, .. })
-                if *id == app_state::INTERNAL_COMMAND)
-            {
-                return Some(output);
-            }
-        }
+        self.out.pop()
     }
 
     /// When `handle_timeout` is next needed.
@@ -595,7 +587,7 @@ impl Client {
             };
             let (mut ctx, out) = split!(self, now);
             self.messaging
-                .send(now, app_state::INTERNAL_COMMAND, command, &mut ctx, out);
+                .send(now, CommandId::INTERNAL, command, &mut ctx, out);
         }
         if core::mem::take(&mut self.requests.refill_prekeys) {
             let (mut ctx, out) = split!(self, now);

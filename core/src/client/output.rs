@@ -7,6 +7,7 @@ use crate::frame::FrameError;
 use crate::noise::{HandshakeError, TransportError};
 use crate::store::{Batch, RecordKey};
 
+use super::command::CommandId;
 use super::event::Event;
 
 /// One thing for the host to do. Drain them with `Client::poll_output`, in order.
@@ -115,6 +116,10 @@ impl Outputs {
 
     /// Appends an event.
     pub(crate) fn event(&mut self, event: Event) {
+        // The outcome of a command the client issued on its own is not the host's.
+        if matches!(&event, Event::CommandDone { id, .. } if *id == CommandId::INTERNAL) {
+            return;
+        }
         self.push(Output::Event(event));
     }
 
