@@ -241,3 +241,23 @@ pub const APPSTATE_CLIENT_MAX_DOWNLOADS: usize = 64;
 /// Refetches of a collection after a failed or corrupt blob download, before the client falls
 /// back to a snapshot (and, when that was the snapshot, reports the collection fatal).
 pub const APPSTATE_CLIENT_MAX_BLOB_RETRIES: u32 = 2;
+
+// ----- exactly-once messaging in the client (core/src/client/messaging/) -----
+
+/// Message ids remembered per sending device (8 bytes each, oldest dropped first): a
+/// redelivery of one of these is acknowledged but neither decrypted nor reported again. The
+/// server redelivers only what it holds without a receipt, which is at most what was in flight
+/// when a connection or host died.
+pub const MESSAGING_RECEIVED_IDS_PER_SENDER: usize = 128;
+
+/// Transmitted message stanzas kept until the server acknowledges them (resent unchanged after
+/// the next login); a further send fails with `RateLimited` until acks arrive.
+pub const MESSAGING_MAX_UNACKED: usize = 64;
+
+/// Largest encoded stanza kept for a resend; a larger one is sent once and, when its ack does
+/// not come, fails with `NotConnected` as before.
+pub const MESSAGING_MAX_UNACKED_STANZA: usize = 256 * 1024;
+
+/// Transmissions of one message stanza (the first and the resends after reconnecting) before
+/// its command fails with `TimedOut`.
+pub const MESSAGING_MAX_SEND_ATTEMPTS: u32 = 5;

@@ -13,6 +13,8 @@
 //! | `identity` | signal address ([`address_key`]) | `walink.IdentityRecord` |
 //! | `session` | signal address | `walink.SessionRecord` (`walink_signal.proto`) |
 //! | `sender-key` | `"<group>::<address>"` | `walink.SenderKeyRecord` |
+//! | `received-ids` | signal address of a sender | `walink.ReceivedIdsRecord` |
+//! | `outbox` | message id | `walink.OutboxRecord` (loaded at start) |
 //! | others | defined by the module that owns them (messaging, app state) | |
 //!
 //! Which records the host hands to `Client::new` and which the client asks for later with
@@ -58,11 +60,15 @@ pub enum Space {
     LidMapping,
     /// An outgoing message kept for retry requests.
     RetryBuffer,
+    /// The ids of messages recently received from one sending device (duplicate detection).
+    ReceivedIds,
+    /// A message stanza transmitted and not yet acknowledged by the server, resent after login.
+    Outbox,
 }
 
 impl Space {
     /// Every space, in a fixed order.
-    pub const ALL: [Space; 11] = [
+    pub const ALL: [Space; 13] = [
         Space::Device,
         Space::Session,
         Space::Identity,
@@ -74,6 +80,8 @@ impl Space {
         Space::AppStateVersion,
         Space::LidMapping,
         Space::RetryBuffer,
+        Space::ReceivedIds,
+        Space::Outbox,
     ];
 
     /// The stable name a host stores (`"device"`, `"session"`, `"signed-prekey"`, ...).
@@ -90,6 +98,8 @@ impl Space {
             Space::AppStateVersion => "app-state-version",
             Space::LidMapping => "lid-mapping",
             Space::RetryBuffer => "retry-buffer",
+            Space::ReceivedIds => "received-ids",
+            Space::Outbox => "outbox",
         }
     }
 
@@ -103,7 +113,7 @@ impl Space {
     pub fn loaded_at_start(self) -> bool {
         matches!(
             self,
-            Space::Device | Space::SignedPreKey | Space::AppStateKey
+            Space::Device | Space::SignedPreKey | Space::AppStateKey | Space::Outbox
         )
     }
 }

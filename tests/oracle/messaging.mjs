@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto'
 import { proto } from 'baileys/WAProto/index.js'
 import { Curve } from 'baileys/lib/Utils/crypto.js'
 import { initAuthCreds } from 'baileys/lib/Utils/auth-utils.js'
-import { encodeWAMessage, generateMessageIDV2, unpadRandomMax16 } from 'baileys/lib/Utils/generics.js'
+import { encodeWAMessage, generateMessageIDV2, generateParticipantHashV2, unpadRandomMax16 } from 'baileys/lib/Utils/generics.js'
 import { decryptMessageNode } from 'baileys/lib/Utils/decode-wa-message.js'
 import { buildAckStanza } from 'baileys/lib/Utils/stanza-ack.js'
 import { parseAndInjectE2ESessions, xmppPreKey, xmppSignedPreKey } from 'baileys/lib/Utils/signal.js'
@@ -74,6 +74,16 @@ const describeMessage = (message) => message ? proto.Message.toObject(proto.Mess
 
 serve({
   // Baileys' decodeBinaryNode on walink-encoded frame bodies (flag byte first).
+  // Baileys' participant list hash, and Node's SHA-256 of the same sorted, concatenated JIDs
+  // (first 6 bytes, unpadded base64: whatsmeow's form).
+  participantHash: async ({ jids }) => {
+    const sorted = [...jids].sort()
+    const digest = createHash('sha256').update(Buffer.from(sorted.join(''))).digest()
+    return {
+      baileys: generateParticipantHashV2([...jids]),
+      computed: '2:' + digest.subarray(0, 6).toString('base64').replace(/=+$/, '')
+    }
+  },
   decode: async ({ bytes }) => toJson((await decodeBinaryNode(unhex(bytes)))),
 
   // Baileys' encodeBinaryNode, for walink to decode.

@@ -467,6 +467,7 @@ fn seed_179_links_after_its_first_pairing_is_lost() {
         latency_max_ms: 100,
         restart_per_mille: 0,
         crash_per_mille: 1,
+        ..Faults::none()
     };
     let mut world = World::new(179, T0, faults);
     world.server.create_account(PHONE, "Alice").unwrap();

@@ -12,13 +12,47 @@ use walink_core::client::messaging::content::text_message;
 use walink_core::client::messaging::id::{MESSAGE_ID_LEN, generate_message_id, is_generated_id};
 use walink_core::client::messaging::incoming::parse_message;
 use walink_core::client::messaging::outgoing::{
-    DirectMessage, GroupMessage, build_direct, build_group,
+    DirectMessage, GroupMessage, build_direct, build_group, participant_hash,
 };
 use walink_core::client::messaging::prekeys::{build_keys_node, parse_prekey_reply};
 use walink_core::client::messaging::receipt::{build_ack, build_retry_receipt};
 use walink_core::client::messaging::routing::deliver;
 
 const T: u64 = 1_700_000_000;
+
+/// The group `phash` equals Node's SHA-256 computation of whatsmeow's form, and Baileys'
+/// `generateParticipantHashV2` (the first 6 characters of the whole hash's base64) is its
+/// prefix; walink-sim's own implementation agrees.
+#[test]
+fn participant_hash_matches_baileys() {
+    let mut oracle = oracle();
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["15551234567@s.whatsapp.net"],
+        vec![
+            "15551234567:3@s.whatsapp.net",
+            "15551234567@s.whatsapp.net",
+            "4915112345678@s.whatsapp.net",
+            "4915112345678:12@s.whatsapp.net",
+        ],
+        vec![
+            "123456789012345:7@lid",
+            "987654321@lid",
+            "123456789012345@lid",
+        ],
+    ];
+    for jids in cases {
+        let parsed: Vec<walink_core::binary::Jid> =
+            jids.iter().map(|j| j.parse().unwrap()).collect();
+        let ours = participant_hash(&parsed);
+        let answer = call(&mut oracle, "participantHash", json!({ "jids": jids }));
+        assert_eq!(ours, answer["computed"].as_str().unwrap(), "{jids:?}");
+        let baileys = answer["baileys"].as_str().unwrap();
+        assert_eq!(baileys.len(), 8, "{baileys}");
+        assert!(ours.starts_with(baileys), "{ours} vs Baileys {baileys}");
+        assert_eq!(ours.len(), 10, "{ours}");
+        assert_eq!(walink_sim::sim::server::participant_hash(&parsed), ours);
+    }
+}
 
 #[test]
 fn message_ids_match_the_reference_format() {

@@ -700,6 +700,7 @@ impl Client {
     fn wipe(&mut self) {
         self.reconnect_at = None;
         self.app_state = app_state::AppState::default();
+        self.messaging.wipe(&mut self.out);
         self.pairing.cancel_parked(&mut self.out);
         self.out.persist(Batch {
             changes: vec![Change::DeleteAll],

@@ -24,7 +24,7 @@ use walink_core::store::{Change, Record, Space};
 
 use super::Timestamp;
 use super::rng::SimRng;
-use super::server::{ConnId, Server, ServerConfig, ServerOutput};
+use super::server::{ConnId, Server, ServerConfig, ServerOutput, StreamErrorKind};
 
 /// Which faults the World injects, and how often (per mille of opportunities).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -40,6 +40,12 @@ pub struct Faults {
     pub restart_per_mille: u32,
     /// Chance, per World step, that one client's host crashes and is rebuilt from its store.
     pub crash_per_mille: u32,
+    /// Chance, per World step, that the server ends one logged-in connection with a 5xx stream
+    /// error (500 or 503, drawn evenly).
+    pub stream_5xx_per_mille: u32,
+    /// Chance, per World step, that the server answers its next IQ from a logged-in device
+    /// with an `<error>` 500 or 503 (drawn evenly).
+    pub iq_5xx_per_mille: u32,
 }
 
 impl Faults {
@@ -56,6 +62,7 @@ impl Faults {
             latency_max_ms: 200,
             restart_per_mille: 2,
             crash_per_mille: 2,
+            ..Faults::none()
         }
     }
 }
@@ -88,6 +95,10 @@ pub struct SimClient {
     connecting: bool,
     /// How many times the host crashed and rebuilt this client.
     pub crashes: u32,
+    /// The store as the last crash left it (what the rebuilt client started from).
+    pub store_at_last_crash: BTreeMap<(String, String), Vec<u8>>,
+    /// Message events not yet committed with the Persist that follows them.
+    pending_messages: Vec<Event>,
 }
 
 impl fmt::Debug for SimClient {
@@ -160,7 +171,8 @@ pub struct World {
     pub clients: Vec<SimClient>,
     /// Everything that happened, in order.
     pub notes: Vec<WorldNote>,
-    faults: Faults,
+    /// The fault schedule's rates (may be changed between steps).
+    pub faults: Faults,
     rng: SimRng,
     links: BTreeMap<ConnId, usize>,
     /// `(at, sequence) -> packet`: the sequence keeps same-time packets in order.
@@ -177,6 +189,8 @@ pub struct World {
     pub failed_blob_downloads: u32,
     /// App-state blob downloads the hosts answered.
     pub blob_downloads: u64,
+    /// A planned host crash: (client, outputs it still carries out first).
+    crash_plan: Option<(usize, usize)>,
 }
 
 impl fmt::Debug for World {
@@ -209,6 +223,7 @@ impl World {
             last_at: BTreeMap::new(),
             uplink: Sha256::new(),
             trace: std::env::var_os("WALINK_SIM_TRACE").is_some(),
+            crash_plan: None,
             corrupt_blob_downloads: 0,
             failed_blob_downloads: 0,
             blob_downloads: 0,
@@ -232,6 +247,8 @@ impl World {
                 conn: None,
                 connecting: false,
                 crashes: 0,
+                store_at_last_crash: BTreeMap::new(),
+                pending_messages: Vec::new(),
             }),
             Err(error) => {
                 self.notes.push(WorldNote::Fault(format!(
@@ -266,6 +283,8 @@ impl World {
         }
         sim.connecting = false;
         sim.crashes += 1;
+        sim.store_at_last_crash = sim.store.clone();
+        sim.pending_messages.clear();
         let mut config = sim.config.clone();
         config.rng_seed = Some(seed);
         match Client::new(config, sim.records()) {
@@ -278,6 +297,19 @@ impl World {
             .push(WorldNote::Fault(format!("host of client {client} crashed")));
         self.drain_server();
         self.drain_client(client);
+    }
+
+    /// Plans a host crash of `client`: it carries out `outputs` more of its outputs (applies a
+    /// Persist, writes a Transmit to its socket, ...), then the host dies before the next one
+    /// and the client is rebuilt from its store. Walking `outputs` over 0, 1, 2, ... crashes the
+    /// host at every point of whatever the client does next.
+    pub fn crash_after_outputs(&mut self, client: usize, outputs: usize) {
+        self.crash_plan = Some((client, outputs));
+    }
+
+    /// Whether a crash planned with [`World::crash_after_outputs`] is still pending.
+    pub fn crash_pending(&self) -> bool {
+        self.crash_plan.is_some()
     }
 
     /// The server restarts: every connection drops; accounts and queues survive.
@@ -294,6 +326,22 @@ impl World {
         };
         self.notes.push(WorldNote::Fault(format!(
             "connection {conn} of client {client} dropped"
+        )));
+        self.cut(conn);
+    }
+
+    /// Cuts a client's connection now and loses every byte still in flight on it, both ways
+    /// (what was written to the socket but not read by the other end).
+    pub fn drop_connection_in_flight(&mut self, client: usize) {
+        let Some(conn) = self.clients.get(client).and_then(|c| c.conn) else {
+            return;
+        };
+        self.network.retain(|_, packet| match packet {
+            Packet::ToServer { conn: c, .. } | Packet::ToClient { conn: c, .. } => *c != conn,
+            _ => true,
+        });
+        self.notes.push(WorldNote::Fault(format!(
+            "connection {conn} of client {client} dropped with its bytes in flight"
         )));
         self.cut(conn);
     }
@@ -373,6 +421,43 @@ impl World {
         {
             let index = self.rng.below(self.clients.len() as u64) as usize;
             self.crash(index);
+        }
+        if self.faults.stream_5xx_per_mille > 0
+            && self
+                .rng
+                .chance(u64::from(self.faults.stream_5xx_per_mille), 1000)
+        {
+            let logged_in: Vec<ConnId> = self
+                .server
+                .connections()
+                .into_iter()
+                .filter(|(_, device)| device.is_some())
+                .map(|(conn, _)| conn)
+                .collect();
+            if !logged_in.is_empty() {
+                let conn = logged_in[self.rng.below(logged_in.len() as u64) as usize];
+                let code = if self.rng.chance(1, 2) { 500 } else { 503 };
+                if self
+                    .server
+                    .send_stream_error(conn, StreamErrorKind::ServerError(code))
+                    .is_ok()
+                {
+                    self.notes.push(WorldNote::Fault(format!(
+                        "stream error {code} on connection {conn}"
+                    )));
+                    self.drain_server();
+                }
+            }
+        }
+        if self.faults.iq_5xx_per_mille > 0
+            && self
+                .rng
+                .chance(u64::from(self.faults.iq_5xx_per_mille), 1000)
+        {
+            let code = if self.rng.chance(1, 2) { 500 } else { 503 };
+            self.server.fail_next_iqs(1, code);
+            self.notes
+                .push(WorldNote::Fault(format!("next IQ answered {code}")));
         }
     }
 
@@ -505,6 +590,24 @@ impl World {
                 return;
             };
             let Some(output) = sim.client.poll_output() else {
+                // Nothing follows: the host's transaction ends here.
+                let committed = core::mem::take(&mut sim.pending_messages);
+                sim.events.extend(committed);
+                return;
+            };
+            match self.crash_plan {
+                Some((planned, 0)) if planned == index => {
+                    // The host dies before it carries out this output (and the rest).
+                    self.crash_plan = None;
+                    self.crash(index);
+                    return;
+                }
+                Some((planned, left)) if planned == index => {
+                    self.crash_plan = Some((planned, left - 1));
+                }
+                _ => {}
+            }
+            let Some(sim) = self.clients.get_mut(index) else {
                 return;
             };
             match output {
@@ -529,6 +632,8 @@ impl World {
                     );
                 }
                 Output::Persist(batch) => {
+                    let committed = core::mem::take(&mut sim.pending_messages);
+                    sim.events.extend(committed);
                     for change in batch.changes {
                         match change {
                             Change::Put(record) => {
@@ -580,7 +685,14 @@ impl World {
                     if self.trace {
                         eprintln!("[{}] client {index}: {event:?}", self.now);
                     }
-                    sim.events.push(event.clone());
+                    if matches!(event, Event::Message(_)) {
+                        // Stored by the host in the same transaction as the Persist that
+                        // follows it (which commits the message as received): a crash before
+                        // that Persist loses both, and the server delivers the message again.
+                        sim.pending_messages.push(event.clone());
+                    } else {
+                        sim.events.push(event.clone());
+                    }
                     if let Event::AppStateDownload {
                         download_id,
                         direct_path,

@@ -10,14 +10,18 @@
 //! - `SenderKey`, `<group>::<sender record key>` → [`SenderKeyRecord`] bytes;
 //! - `SenderKeySent`, `<group>` → `walink.SenderKeySentRecord` (devices holding our key);
 //! - `LidMapping`, `<pn user>` → `walink.LidMappingRecord`;
-//! - `RetryBuffer`, `<message id>` → `walink.RetryEntryRecord`.
+//! - `RetryBuffer`, `<message id>` → `walink.RetryEntryRecord`;
+//! - `ReceivedIds`, `<user>.<device>@<server>` of the sender → `walink.ReceivedIdsRecord`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use prost::Message as _;
 use rand_core::CryptoRng;
 
-use crate::limits::{MESSAGING_MAX_RETRIES, MESSAGING_RETRY_BUFFER, MESSAGING_RETRY_MAX_MESSAGE};
+use crate::limits::{
+    MESSAGING_MAX_RETRIES, MESSAGING_RECEIVED_IDS_PER_SENDER, MESSAGING_RETRY_BUFFER,
+    MESSAGING_RETRY_MAX_MESSAGE,
+};
 use crate::proto::walink as pb;
 use crate::signal::{
     CiphertextMessage, DecryptError, EncryptError, IdentityKey, IdentityKeyPair, PreKeyBundle,
@@ -46,6 +50,8 @@ pub enum RecordSpace {
     LidMapping,
     /// One sent message kept for retries.
     RetryBuffer,
+    /// The ids of the messages recently received from one device.
+    ReceivedIds,
 }
 
 /// A change to persist: `value` `None` deletes the record.
@@ -126,6 +132,7 @@ pub struct Keystore {
     sender_key_sent: HashMap<String, BTreeSet<DeviceAddress>>,
     retry: HashMap<String, RetryEntry>,
     retry_sequence: u64,
+    received: HashMap<DeviceAddress, VecDeque<u64>>,
     changes: Vec<RecordChange>,
 }
 
@@ -164,6 +171,7 @@ impl Keystore {
             sender_key_sent: HashMap::new(),
             retry: HashMap::new(),
             retry_sequence: 0,
+            received: HashMap::new(),
             changes: Vec::new(),
         }
     }
@@ -240,6 +248,18 @@ impl Keystore {
                             .collect(),
                     },
                 );
+            }
+            RecordSpace::ReceivedIds => {
+                let address = DeviceAddress::from_record_key(key).ok_or(bad)?;
+                let record =
+                    pb::ReceivedIdsRecord::decode(value).map_err(|_| RecordError::BadProtobuf)?;
+                check_format(record.format_version)?;
+                let skip = record
+                    .hashes
+                    .len()
+                    .saturating_sub(MESSAGING_RECEIVED_IDS_PER_SENDER);
+                self.received
+                    .insert(address, record.hashes.into_iter().skip(skip).collect());
             }
         }
         Ok(())
@@ -331,6 +351,28 @@ impl Keystore {
                 if !self.identities.contains_key(&new) {
                     self.put_identity(&new, identity);
                 }
+            }
+        }
+        let moved_received: Vec<DeviceAddress> = self
+            .received
+            .keys()
+            .filter(|address| !address.lid && address.user == pn)
+            .cloned()
+            .collect();
+        for old in moved_received {
+            let new = self.lids.canonical(&old);
+            if let Some(hashes) = self.received.remove(&old) {
+                self.delete(RecordSpace::ReceivedIds, old.record_key());
+                let merged = self.received.entry(new.clone()).or_default();
+                for hash in hashes {
+                    if !merged.contains(&hash) {
+                        merged.push_back(hash);
+                    }
+                }
+                while merged.len() > MESSAGING_RECEIVED_IDS_PER_SENDER {
+                    merged.pop_front();
+                }
+                self.put_received(&new);
             }
         }
     }
@@ -716,6 +758,53 @@ impl Keystore {
         }
     }
 
+    // --- received message ids ---
+
+    /// Whether message `id` in `group` (`None` for a 1:1 message) from `sender` was received
+    /// (decrypted and persisted) before.
+    pub fn was_received(&self, group: Option<&str>, sender: &DeviceAddress, id: &str) -> bool {
+        let hash = received_hash(group, id);
+        self.received
+            .get(&self.lids.canonical(sender))
+            .is_some_and(|hashes| hashes.contains(&hash))
+    }
+
+    /// Remembers message `id` from `sender` as received, forgetting the oldest beyond
+    /// [`MESSAGING_RECEIVED_IDS_PER_SENDER`]; the change joins the pending record changes (the
+    /// caller persists it with the session change that decrypted the message).
+    pub fn remember_received(&mut self, group: Option<&str>, sender: &DeviceAddress, id: &str) {
+        let hash = received_hash(group, id);
+        let address = self.lids.canonical(sender);
+        let hashes = self.received.entry(address.clone()).or_default();
+        if hashes.contains(&hash) {
+            return;
+        }
+        hashes.push_back(hash);
+        while hashes.len() > MESSAGING_RECEIVED_IDS_PER_SENDER {
+            hashes.pop_front();
+        }
+        self.put_received(&address);
+    }
+
+    fn put_received(&mut self, address: &DeviceAddress) {
+        let hashes = self
+            .received
+            .get(address)
+            .map(|hashes| hashes.iter().copied().collect())
+            .unwrap_or_default();
+        self.changes.push(RecordChange {
+            space: RecordSpace::ReceivedIds,
+            key: address.record_key(),
+            value: Some(
+                pb::ReceivedIdsRecord {
+                    format_version: Some(MESSAGING_RECORD_FORMAT),
+                    hashes,
+                }
+                .encode_to_vec(),
+            ),
+        });
+    }
+
     // --- retry buffer ---
 
     /// Keeps a sent message for retries, dropping the oldest beyond
@@ -804,6 +893,21 @@ impl Keystore {
         self.put_retry(id, entry.clone());
         Some(entry)
     }
+}
+
+/// The remembered form of a received message id: the first 8 bytes of
+/// SHA-256(group or "" || 0x00 || id). A message id is unique per sending device, so the 1:1
+/// chat (implied by the sender, or the recipient of an own copy) is not part of it.
+fn received_hash(group: Option<&str>, id: &str) -> u64 {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(group.unwrap_or_default().as_bytes());
+    hasher.update([0u8]);
+    hasher.update(id.as_bytes());
+    let digest = hasher.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(first)
 }
 
 /// A change prepared by a decrypting operation, applied by [`Keystore::commit`].

@@ -32,6 +32,7 @@ pub(crate) fn store_space(space: RecordSpace) -> Space {
         RecordSpace::SenderKeySent => Space::SenderKeySent,
         RecordSpace::LidMapping => Space::LidMapping,
         RecordSpace::RetryBuffer => Space::RetryBuffer,
+        RecordSpace::ReceivedIds => Space::ReceivedIds,
     }
 }
 
@@ -43,6 +44,7 @@ fn record_space(space: Space) -> Option<RecordSpace> {
         Space::SenderKeySent => RecordSpace::SenderKeySent,
         Space::LidMapping => RecordSpace::LidMapping,
         Space::RetryBuffer => RecordSpace::RetryBuffer,
+        Space::ReceivedIds => RecordSpace::ReceivedIds,
         _ => return None,
     })
 }
@@ -215,6 +217,7 @@ impl Receiver {
             ));
         }
         let canonical = keystore.lids().canonical(&stanza.sender);
+        keys.push(RecordKey::new(Space::ReceivedIds, canonical.record_key()));
         for enc in &stanza.encs {
             match enc.kind {
                 EncKind::PreKey | EncKind::Whisper => {
@@ -288,6 +291,17 @@ impl Receiver {
             return;
         };
         learn_addressing(keystore, stanza);
+        if keystore.was_received(stanza.group.as_deref(), &stanza.sender, &stanza.id) {
+            // Received, persisted and reported before; its receipt did not reach the server
+            // (a cut or a crash after the Persist), so the server delivered it again. Answered
+            // as WhatsApp Web answers a duplicate: the delivery receipt again, nothing else.
+            let batch = batch_of(keystore.take_changes());
+            if !batch.changes.is_empty() {
+                ctx.persist(batch, out);
+            }
+            let _ = ctx.send(&build_delivery_receipt(stanza), out);
+            return;
+        }
         let pre_keys = DevicePreKeys {
             signed: (signed_id, &signed_pair),
             one_time: &self.pre_keys,
@@ -295,6 +309,9 @@ impl Receiver {
         let result = decrypt_message(keystore, stanza, &pre_keys, ctx.rng);
         match result {
             Ok(decrypted) => {
+                // Remembered in the same batch as the session change that decrypted it: a
+                // crash cannot keep one without the other.
+                keystore.remember_received(stanza.group.as_deref(), &stanza.sender, &stanza.id);
                 let mut batch = batch_of(keystore.take_changes());
                 for id in &decrypted.consumed_pre_keys {
                     self.pre_keys.remove(&id.0);
@@ -316,10 +333,11 @@ impl Receiver {
                     batch.changes.extend(changes);
                     ctx.requests.app_state_keys.extend(keys);
                 }
-                if !batch.changes.is_empty() {
-                    ctx.persist(batch, out);
-                }
-                let _ = ctx.send(&build_delivery_receipt(stanza), out);
+                // The event comes first and the Persist that marks the message received
+                // right after it: a host that stores the event in the same transaction as
+                // that Persist gets every message exactly once; one that crashes between the
+                // two gets it again, with the same id, from the server's redelivery (never
+                // not at all).
                 if decrypted.has_content && !is_key_share {
                     out.event(Event::Message(IncomingMessage {
                         id: stanza.id.clone(),
@@ -330,6 +348,10 @@ impl Receiver {
                         message: decrypted.message.encode_to_vec(),
                     }));
                 }
+                if !batch.changes.is_empty() {
+                    ctx.persist(batch, out);
+                }
+                let _ = ctx.send(&build_delivery_receipt(stanza), out);
             }
             Err(MessagingError::Decrypt(DecryptError::DuplicateMessage { .. })) => {
                 // Delivered before (the server redelivers what it has no receipt for).

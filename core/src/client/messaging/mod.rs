@@ -125,8 +125,19 @@ impl Messaging {
     /// (every space other than the device and its own prekeys).
     pub(crate) fn restore(records: Vec<Record>) -> Result<Messaging, RestoreError> {
         let mut messaging = Messaging::default();
+        let (outbox, records): (Vec<Record>, Vec<Record>) = records
+            .into_iter()
+            .partition(|record| record.space == crate::store::Space::Outbox);
+        messaging.sender.restore(&outbox)?;
         messaging.receiver.restored = records;
         Ok(messaging)
+    }
+
+    /// The device was unlinked and its records deleted: commands still waiting fail, and the
+    /// keystore of the old device is dropped (a new device builds its own).
+    pub(crate) fn wipe(&mut self, out: &mut Outputs) {
+        self.sender.wipe(out);
+        *self = Messaging::default();
     }
 
     /// A `<message>` stanza: decrypted once its records are loaded, then answered with a
@@ -337,9 +348,10 @@ impl Messaging {
     pub(crate) fn handle_connected(
         &mut self,
         _now: Timestamp,
-        _ctx: &mut Context<'_>,
-        _out: &mut Outputs,
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
     ) {
+        self.sender.handle_connected(ctx, out);
     }
 
     /// The connection ended (IQs of this module were already answered with

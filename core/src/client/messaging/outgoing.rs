@@ -213,10 +213,23 @@ pub fn build_group<R: CryptoRng + ?Sized>(
     if any_pre_key {
         children.push(Node::new("device-identity").bytes(message.device_identity.to_vec()));
     }
+    // The participant hash covers every device of every member, this one included, in the
+    // group's addressing form (whatsmeow `sendGroup`: `participantListHashV2(allDevices)`).
+    let own = keystore.own();
+    let this_device = match (message.addressing_mode, &own.lid) {
+        (Some("lid"), Some(lid)) => lid.clone(),
+        _ => own.pn.clone(),
+    };
+    let hashed: Vec<Jid> = devices
+        .iter()
+        .map(|device| device.to_jid())
+        .chain(core::iter::once(this_device.to_jid()))
+        .collect();
     let mut node = Node::new("message")
         .attr("id", message.id.to_owned())
         .attr("to", Value::Jid(group))
-        .attr("type", message_type(message.message));
+        .attr("type", message_type(message.message))
+        .attr("phash", participant_hash(&hashed));
     if let Some(mode) = message.addressing_mode {
         node = node.attr("addressing_mode", mode.to_owned());
     }
@@ -224,6 +237,23 @@ pub fn build_group<R: CryptoRng + ?Sized>(
         node: node.children_from(children),
         skipped,
     })
+}
+
+/// The participant list hash of a group message (`phash`): `"2:"` and the unpadded standard
+/// base64 of the first 6 bytes of SHA-256 over the device JIDs, sorted as strings and
+/// concatenated (whatsmeow `participantListHashV2`; Baileys `generateParticipantHashV2` keeps
+/// the first 6 characters of the whole hash's base64, a prefix of this). The server answers a
+/// hash that differs from its own view with its hash in the message's ack.
+pub fn participant_hash(devices: &[Jid]) -> String {
+    use base64::Engine as _;
+    use sha2::{Digest, Sha256};
+    let mut jids: Vec<String> = devices.iter().map(ToString::to_string).collect();
+    jids.sort();
+    let digest = Sha256::digest(jids.concat().as_bytes());
+    format!(
+        "2:{}",
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(&digest[..6])
+    )
 }
 
 /// A re-encryption for one device that sent a retry receipt.

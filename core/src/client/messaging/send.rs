@@ -4,15 +4,26 @@
 //! device (`Output::Load`), prekey bundles for devices without a session, then encryption; the
 //! ratchet steps and the retry-buffer entry are persisted before the stanza is transmitted, and
 //! the command completes with `MessageSent { id }` when the server acknowledges the message.
+//!
+//! A transmitted stanza is kept (in memory and as an `Outbox` record persisted with the ratchet
+//! steps) until the server acknowledges it. A connection that ends before the ack does not fail
+//! the command: after the next login the same stanza (same id, same ciphertexts) is sent again,
+//! as WhatsApp Web does; the server drops a second copy of an id it already has, and receivers
+//! remember the ids they received. The command ends with the ack, or with `TimedOut` after
+//! `MESSAGING_MAX_SEND_ATTEMPTS` transmissions. A restored client resends the stanzas its
+//! predecessor left unacknowledged (their commands died with it, so no event follows).
 
 use std::collections::VecDeque;
 
 use prost::Message as _;
 
-use crate::binary::Jid;
-use crate::limits::MESSAGING_MAX_PARKED;
-use crate::proto::wa;
-use crate::store::{RecordKey, Space};
+use crate::binary::{Jid, Node};
+use crate::limits::{
+    MESSAGING_MAX_PARKED, MESSAGING_MAX_SEND_ATTEMPTS, MESSAGING_MAX_UNACKED,
+    MESSAGING_MAX_UNACKED_STANZA,
+};
+use crate::proto::{wa, walink as pb};
+use crate::store::{Batch, Change, Record, RecordKey, RestoreError, Space};
 
 use super::super::command::{CommandError, CommandId, CommandOutput};
 use super::super::context::{Context, LoadTag};
@@ -72,6 +83,35 @@ enum Stage {
     Bundles,
 }
 
+/// A transmitted message awaiting the server's ack.
+#[derive(Debug)]
+struct Unacked {
+    id: String,
+    /// The command to complete; `None` for a stanza restored from the store.
+    command: Option<CommandId>,
+    /// The stanza as transmitted, kept (and persisted) for a resend; `None` when it was too
+    /// large or too many were kept.
+    stanza: Option<Node>,
+    /// Transmissions so far.
+    attempts: u32,
+    sequence: u64,
+}
+
+/// The `Outbox` record of a kept stanza.
+fn outbox_put(unacked: &Unacked, stanza: &[u8]) -> Change {
+    Change::Put(Record {
+        space: Space::Outbox,
+        key: unacked.id.clone(),
+        value: pb::OutboxRecord {
+            format_version: Some(super::keystore::MESSAGING_RECORD_FORMAT),
+            stanza: Some(stanza.to_vec()),
+            attempts: Some(unacked.attempts),
+            sequence: Some(unacked.sequence),
+        }
+        .encode_to_vec(),
+    })
+}
+
 /// Outgoing messages.
 #[derive(Debug, Default)]
 pub(crate) struct Sender {
@@ -79,8 +119,10 @@ pub(crate) struct Sender {
     stage: Stage,
     /// The keys of the load in flight.
     requested: Vec<RecordKey>,
-    /// Transmitted messages awaiting the server's ack: (message id, command).
-    awaiting_ack: VecDeque<(String, CommandId)>,
+    /// Transmitted messages awaiting the server's ack, oldest first.
+    awaiting_ack: VecDeque<Unacked>,
+    /// The sequence number of the next kept stanza.
+    outbox_sequence: u64,
     /// For group messages awaiting their ack: the group and the devices the stanza handed our
     /// sender key to, counted as holding it once the ack arrives.
     distributed: Vec<(String, String, Vec<DeviceAddress>)>,
@@ -94,6 +136,104 @@ fn fail(command: CommandId, error: CommandError, out: &mut Outputs) {
 }
 
 impl Sender {
+    /// Takes the `Outbox` records of a restored client: stanzas its predecessor transmitted
+    /// without an ack, resent after the next login.
+    pub(crate) fn restore(&mut self, records: &[Record]) -> Result<(), RestoreError> {
+        let mut restored = Vec::new();
+        for record in records.iter().filter(|r| r.space == Space::Outbox) {
+            let malformed = || RestoreError::Malformed {
+                space: record.space,
+                key: record.key.clone(),
+            };
+            let decoded =
+                pb::OutboxRecord::decode(record.value.as_slice()).map_err(|_| malformed())?;
+            match decoded.format_version {
+                Some(super::keystore::MESSAGING_RECORD_FORMAT) => {}
+                version => {
+                    return Err(RestoreError::UnsupportedVersion {
+                        space: record.space,
+                        key: record.key.clone(),
+                        version: version.unwrap_or_default(),
+                    });
+                }
+            }
+            let stanza = crate::binary::decode(&decoded.stanza.unwrap_or_default())
+                .map_err(|_| malformed())?;
+            if stanza.tag != "message" || stanza.attr_str("id") != Some(record.key.as_str()) {
+                return Err(RestoreError::BadField {
+                    space: record.space,
+                    key: record.key.clone(),
+                    field: "stanza",
+                });
+            }
+            restored.push(Unacked {
+                id: record.key.clone(),
+                command: None,
+                stanza: Some(stanza),
+                attempts: decoded.attempts.unwrap_or_default(),
+                sequence: decoded.sequence.unwrap_or_default(),
+            });
+        }
+        restored.sort_by_key(|u| u.sequence);
+        self.outbox_sequence = restored.last().map_or(0, |u| u.sequence.saturating_add(1));
+        self.awaiting_ack = restored.into();
+        Ok(())
+    }
+
+    /// The client logged in (`Connected`): stanzas still unacknowledged are sent again, oldest
+    /// first and before anything new, unchanged; one that was sent
+    /// [`MESSAGING_MAX_SEND_ATTEMPTS`] times fails with `TimedOut` instead.
+    pub(crate) fn handle_connected(&mut self, ctx: &mut Context<'_>, out: &mut Outputs) {
+        let mut batch = Batch::default();
+        let mut resend = Vec::new();
+        let mut kept = VecDeque::new();
+        for mut unacked in core::mem::take(&mut self.awaiting_ack) {
+            let Some(stanza) = unacked.stanza.take() else {
+                kept.push_back(unacked);
+                continue;
+            };
+            if unacked.attempts >= MESSAGING_MAX_SEND_ATTEMPTS {
+                batch.changes.push(Change::Delete {
+                    space: Space::Outbox,
+                    key: unacked.id.clone(),
+                });
+                self.distributed.retain(|(id, _, _)| *id != unacked.id);
+                if let Some(command) = unacked.command {
+                    fail(command, CommandError::TimedOut, out);
+                }
+                continue;
+            }
+            unacked.attempts += 1;
+            batch
+                .changes
+                .push(outbox_put(&unacked, &crate::binary::encode(&stanza)));
+            resend.push(stanza.clone());
+            unacked.stanza = Some(stanza);
+            kept.push_back(unacked);
+        }
+        self.awaiting_ack = kept;
+        if !batch.changes.is_empty() {
+            ctx.persist(batch, out);
+        }
+        for stanza in &resend {
+            if ctx.send(stanza, out).is_err() {
+                // The connection is gone again: the next login sends it.
+                break;
+            }
+        }
+    }
+
+    /// The device was unlinked (its records are deleted): every command still waiting fails.
+    pub(crate) fn wipe(&mut self, out: &mut Outputs) {
+        self.handle_disconnected(out);
+        for unacked in self.awaiting_ack.drain(..) {
+            if let Some(command) = unacked.command {
+                fail(command, CommandError::NotConnected, out);
+            }
+        }
+        self.distributed.clear();
+    }
+
     /// Queues a 1:1 message (`message` already decoded) for `to`.
     pub(crate) fn send(
         &mut self,
@@ -213,12 +353,36 @@ impl Sender {
     /// Ends the current job.
     fn finish(&mut self, result: Result<(), CommandError>, out: &mut Outputs) {
         self.stage = Stage::Idle;
-        if let Some(job) = self.queue.pop_front() {
-            match result {
-                Ok(()) => self.awaiting_ack.push_back((job.id, job.command)),
-                Err(error) => fail(job.command, error, out),
-            }
+        if let Some(job) = self.queue.pop_front()
+            && let Err(error) = result
+        {
+            fail(job.command, error, out);
         }
+    }
+
+    /// Ends the current job, whose stanza was handed to the connection (`transmitted`) or not;
+    /// `stanza` is the kept copy, when there is one.
+    fn finish_sent(
+        &mut self,
+        stanza: Option<Node>,
+        sequence: u64,
+        transmitted: bool,
+        out: &mut Outputs,
+    ) {
+        self.stage = Stage::Idle;
+        let Some(job) = self.queue.pop_front() else {
+            return;
+        };
+        if !transmitted && stanza.is_none() {
+            return fail(job.command, CommandError::NotConnected, out);
+        }
+        self.awaiting_ack.push_back(Unacked {
+            id: job.id,
+            command: Some(job.command),
+            stanza,
+            attempts: u32::from(transmitted),
+            sequence,
+        });
     }
 
     /// Records of an outbox load arrived.
@@ -482,11 +646,27 @@ impl Sender {
                             .push((job.id.clone(), group.clone(), devices));
                     }
                 }
-                ctx.persist(batch_of(keystore.take_changes()), out);
-                match ctx.send(&outgoing.node, out) {
-                    Ok(()) => self.finish(Ok(()), out),
-                    Err(_) => self.finish(Err(CommandError::NotConnected), out),
+                let mut batch = batch_of(keystore.take_changes());
+                // Kept for a resend, persisted with the ratchet steps that produced it.
+                let encoded = crate::binary::encode(&outgoing.node);
+                let sequence = self.outbox_sequence;
+                let keep = encoded.len() <= MESSAGING_MAX_UNACKED_STANZA
+                    && self.awaiting_ack.len() < MESSAGING_MAX_UNACKED;
+                if keep {
+                    self.outbox_sequence = sequence.saturating_add(1);
+                    let record = Unacked {
+                        id: job.id.clone(),
+                        command: None,
+                        stanza: None,
+                        attempts: 1,
+                        sequence,
+                    };
+                    batch.changes.push(outbox_put(&record, &encoded));
                 }
+                ctx.persist(batch, out);
+                let transmitted = ctx.send(&outgoing.node, out).is_ok();
+                let kept = keep.then_some(outgoing.node);
+                self.finish_sent(kept, sequence, transmitted, out);
             }
             Err(_) => {
                 let batch = batch_of(keystore.take_changes());
@@ -506,24 +686,35 @@ impl Sender {
         receiver: &mut Receiver,
         out: &mut Outputs,
     ) {
-        let Some(index) = self.awaiting_ack.iter().position(|(sent, _)| sent == id) else {
+        let Some(index) = self.awaiting_ack.iter().position(|u| u.id == id) else {
             return;
         };
-        let Some((id, command)) = self.awaiting_ack.remove(index) else {
+        let Some(unacked) = self.awaiting_ack.remove(index) else {
             return;
         };
+        let id = unacked.id;
+        let mut batch = Batch::default();
         if let Some(index) = self.distributed.iter().position(|(sent, _, _)| *sent == id) {
             let (_, group, devices) = self.distributed.swap_remove(index);
             if error.is_none() {
                 if let Some(keystore) = receiver.keystore.as_mut() {
                     keystore.mark_sender_key_sent(&group, devices.iter());
-                    let batch = batch_of(keystore.take_changes());
-                    if !batch.changes.is_empty() {
-                        out.persist(batch);
-                    }
+                    batch = batch_of(keystore.take_changes());
                 }
             }
         }
+        if unacked.stanza.is_some() {
+            batch.changes.push(Change::Delete {
+                space: Space::Outbox,
+                key: id.clone(),
+            });
+        }
+        if !batch.changes.is_empty() {
+            out.persist(batch);
+        }
+        let Some(command) = unacked.command else {
+            return;
+        };
         let result = match error {
             None => Ok(CommandOutput::MessageSent { id }),
             Some(code) => Err(CommandError::Rejected {
@@ -537,17 +728,26 @@ impl Sender {
         });
     }
 
-    /// The connection ended: every command still waiting fails (sender keys handed out by
-    /// unacknowledged group messages are handed out again next time).
+    /// The connection ended: commands whose stanza has not left fail, and so do transmitted
+    /// ones that were not kept; kept stanzas wait for the next login (sender keys handed out
+    /// by other unacknowledged group messages are handed out again next time).
     pub(crate) fn handle_disconnected(&mut self, out: &mut Outputs) {
         self.stage = Stage::Idle;
-        self.distributed.clear();
         for job in self.queue.drain(..) {
             fail(job.command, CommandError::NotConnected, out);
         }
-        for (_, command) in self.awaiting_ack.drain(..) {
-            fail(command, CommandError::NotConnected, out);
+        let mut kept = VecDeque::new();
+        for unacked in self.awaiting_ack.drain(..) {
+            if unacked.stanza.is_some() {
+                kept.push_back(unacked);
+            } else if let Some(command) = unacked.command {
+                fail(command, CommandError::NotConnected, out);
+            }
         }
+        self.awaiting_ack = kept;
+        let awaiting = &self.awaiting_ack;
+        self.distributed
+            .retain(|(id, _, _)| awaiting.iter().any(|u| u.id == *id));
     }
 }
 

@@ -7,7 +7,27 @@ impl Server {
 
     /// Hands `stanza` to a device: on its connection if it is logged in and active, else into
     /// its offline queue. The phone (device 0) keeps its inbox in the queue too.
+    /// A message stanza to a companion may be sent twice (see
+    /// [`Server::set_duplicate_messages`]), as a server that redelivers does.
     pub fn deliver(&mut self, user: &str, device: u16, stanza: Node) {
+        if stanza.tag == "message" {
+            self.wire.record((user, device), &stanza);
+            if device != 0 {
+                self.wire.log_delivery(user, device, &stanza);
+                if self.wire.duplicate_per_mille > 0
+                    && self
+                        .rng
+                        .chance(u64::from(self.wire.duplicate_per_mille), 1000)
+                {
+                    self.wire.duplicated += 1;
+                    self.deliver_once(user, device, stanza.clone());
+                }
+            }
+        }
+        self.deliver_once(user, device, stanza);
+    }
+
+    pub(super) fn deliver_once(&mut self, user: &str, device: u16, stanza: Node) {
         if device == 0 {
             // The phone is always online and handles its stanzas at once.
             if stanza.tag == "message" {
@@ -145,22 +165,19 @@ impl Server {
     /// A group message: every member device except the sender gets
     /// `<message from=group participant=sender>` with the `enc`s addressed to it in
     /// `participants` (sender-key distribution) followed by the `skmsg` for everyone.
+    /// Returns the server's participant hash when the stanza's `phash` differed from it.
     pub(super) fn route_group_message(
         &mut self,
         now: Timestamp,
         session: &(String, u16),
         group: &Jid,
         node: &Node,
-    ) {
-        let Some(members) = self.groups.get(&group.user).map(|g| g.members.clone()) else {
-            return;
-        };
+    ) -> Option<String> {
+        let members = self.groups.get(&group.user).map(|g| g.members.clone())?;
         if !members.contains(&session.0) {
-            return;
+            return None;
         }
-        let Some(sender) = self.accounts.get(&session.0) else {
-            return;
-        };
+        let sender = self.accounts.get(&session.0)?;
         let participant = if node.attr_str("addressing_mode") == Some("lid") {
             sender.device_lid(session.1)
         } else {
@@ -169,6 +186,24 @@ impl Server {
         let push_name = sender.push_name.clone();
         let id = node.attr_str("id").unwrap_or_default().to_owned();
         let kind = node.attr_str("type").unwrap_or("text").to_owned();
+        if self.wire_duplicate(session, node) {
+            return None;
+        }
+        // A first send carries the sender's participant hash; one that differs from the
+        // server's view is still delivered, and the ack tells the sender the server's hash
+        // (whatsmeow compares the ack's `phash` and refreshes its device lists).
+        let mut answer = None;
+        if node.attr_jid("participant").is_none()
+            && let Some(sent) = node.attr_str("phash")
+            && let Some(group_info) = self.groups.get(&group.user)
+        {
+            let lid = node.attr_str("addressing_mode") == Some("lid");
+            let own = self.group_phash(group_info, lid);
+            if own != sent {
+                self.wire.phash_mismatches += 1;
+                answer = Some(own);
+            }
+        }
         let mut per_device: BTreeMap<(String, u16), Vec<Node>> = BTreeMap::new();
         if let Some(participants) = node.child("participants") {
             for to_node in participants.children_by_tag("to") {
@@ -224,6 +259,16 @@ impl Server {
                 .children_from(children);
             self.deliver(&user, device, delivered);
         }
+        answer
+    }
+
+    /// Whether `node` repeats a first send (not a retry resend) this device already made: it
+    /// is acknowledged again but not routed.
+    fn wire_duplicate(&mut self, session: &(String, u16), node: &Node) -> bool {
+        let resend = node.attr_str("device_fanout") == Some("false")
+            || node.attr_jid("participant").is_some();
+        let id = node.attr_str("id").unwrap_or_default();
+        !resend && !id.is_empty() && self.wire.seen(session, id)
     }
 
     pub(super) fn route_message(
@@ -238,7 +283,19 @@ impl Server {
             return;
         };
         if to.server == GROUP_SERVER {
-            self.route_group_message(now, session, &to, node);
+            let phash = self.route_group_message(now, session, &to, node);
+            let mut ack = Node::new("ack")
+                .attr("class", "message")
+                .attr("id", id)
+                .attr("from", to)
+                .attr("t", seconds(now));
+            if let Some(phash) = phash {
+                ack = ack.attr("phash", phash);
+            }
+            self.send(conn, &ack);
+            return;
+        }
+        if self.wire_duplicate(session, node) {
             let ack = Node::new("ack")
                 .attr("class", "message")
                 .attr("id", id)

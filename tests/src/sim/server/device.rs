@@ -37,6 +37,19 @@ impl Server {
         let id = node.attr_str("id").unwrap_or_default().to_owned();
         let kind = node.attr_str("type").unwrap_or_default();
         let xmlns = node.attr_str("xmlns").unwrap_or_default();
+        let ping = matches!(xmlns, "w:p" | "urn:xmpp:ping");
+        if matches!(kind, "get" | "set")
+            && !ping
+            && let Some(code) = self.take_iq_failure()
+        {
+            let text = if code == 503 {
+                "service-unavailable"
+            } else {
+                "internal-server-error"
+            };
+            self.send(conn, &iq_error(&id, code, text));
+            return;
+        }
         match (kind, xmlns) {
             ("result" | "error", _) => {}
             ("set", "w:m") if node.child("media_conn").is_some() => {

@@ -38,6 +38,7 @@ use super::rng::SimRng;
 use super::stanza::{be_u32, bytes_node, child_array, child_bytes, id3, iq_error, iq_result};
 use crate::noise_server::{Responder, ServerIdentity};
 pub use app_state::{MAX_PATCHES_PER_ANSWER, SNAPSHOT_EVERY};
+pub use wire::{DELIVERED_KEPT, KeyUse, MAX_KEY_USES, ROUTED_IDS_PER_DEVICE, participant_hash};
 
 #[path = "../app_state.rs"]
 mod app_state;
@@ -46,6 +47,7 @@ mod device;
 mod media;
 mod pairing;
 mod phone_ops;
+mod wire;
 
 pub use media::{
     HISTORY_BOOTSTRAP_MESSAGES, HISTORY_MAX_CONVERSATIONS, HISTORY_RECENT_MESSAGES, HistoryBlob,
@@ -379,6 +381,7 @@ pub struct Server {
     history: BTreeMap<String, Vec<HistoryBlob>>,
     phone_sent: BTreeMap<String, VecDeque<PhoneMessage>>,
     app_state: app_state::AppStates,
+    wire: wire::WireChecks,
 }
 
 /// A group: its subject, creator and members (accounts, by phone number).
@@ -447,6 +450,7 @@ impl Server {
             history: BTreeMap::new(),
             phone_sent: BTreeMap::new(),
             app_state: app_state::AppStates::default(),
+            wire: wire::WireChecks::default(),
         }
     }
 
