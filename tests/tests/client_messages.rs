@@ -852,3 +852,68 @@ fn a_send_survives_a_host_crash_at_every_point() {
     );
     println!("{points} crash points, {persisted_points} with the stanza persisted");
 }
+
+/// A device of a member is unlinked after the sender's device-list query was answered and
+/// before its group message arrives: the message's `phash` (which covers that device) differs
+/// from the server's view; the server delivers it to the devices that exist and names its own
+/// hash in the ack, as WhatsApp does. The send completes, and the next message (whose usync
+/// sees the change) matches again.
+#[test]
+fn a_group_phash_mismatch_is_answered_with_the_servers_hash() {
+    let mut world = World::new(31, T0, Faults::none());
+    world.server.create_account(ALICE, "Alice").unwrap();
+    world.server.create_account(BOB, "Bob").unwrap();
+    let alice = link(&mut world, ALICE);
+    let bob = link(&mut world, BOB);
+    let bob_second = link(&mut world, BOB);
+    let now = world.now;
+    let group = world
+        .server
+        .create_group(now, ALICE, "phash", &[BOB])
+        .unwrap()
+        .to_string();
+    let second_device = world.clients[bob_second].client.jid().unwrap().device;
+    let send = |world: &mut World, text: &str| {
+        let before = world.clients[alice].events.len();
+        let command = world
+            .command(
+                alice,
+                Command::SendText {
+                    to: group.clone(),
+                    text: text.to_owned(),
+                },
+            )
+            .unwrap();
+        (before, command)
+    };
+    let done = |world: &World, before: usize, command| {
+        world.clients[alice].events[before..]
+            .iter()
+            .find_map(|e| match e {
+                Event::CommandDone { id, result } if *id == command => Some(result.clone()),
+                _ => None,
+            })
+    };
+    let queries = world.server.usync_answered();
+    let (before, command) = send(&mut world, "before the unlink");
+    assert!(world.run_until(world.now + 10_000, |w| w.server.usync_answered() > queries));
+    world.server.remove_device(BOB, second_device).unwrap();
+    world.flush();
+    assert!(world.run_until(world.now + 10_000, |w| done(w, before, command).is_some()));
+    assert!(matches!(
+        done(&world, before, command),
+        Some(Ok(CommandOutput::MessageSent { .. }))
+    ));
+    assert_eq!(world.server.phash_mismatches(), 1);
+    world.run_for(2_000);
+    assert_eq!(count_text(&world, bob, "before the unlink"), 1);
+    let (before, command) = send(&mut world, "after the unlink");
+    assert!(world.run_until(world.now + 10_000, |w| done(w, before, command).is_some()));
+    assert!(matches!(
+        done(&world, before, command),
+        Some(Ok(CommandOutput::MessageSent { .. }))
+    ));
+    assert_eq!(world.server.phash_mismatches(), 1, "the next send matches");
+    world.run_for(2_000);
+    assert_eq!(count_text(&world, bob, "after the unlink"), 1);
+}

@@ -95,7 +95,10 @@ impl Server {
             ("get", "encrypt") if node.child("key").is_some() => {
                 self.fetch_bundles(now, conn, &id, node);
             }
-            ("get", "usync") => self.usync(conn, &id, node),
+            ("get", "usync") => {
+                self.wire.usync_answered += 1;
+                self.usync(conn, &id, node);
+            }
             ("get", "w:g2") => self.group_query(conn, session, &id, node),
             ("set", "w:g2") if node.child("create").is_some() => {
                 self.group_create(now, conn, session, &id, node);

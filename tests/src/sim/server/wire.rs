@@ -59,6 +59,8 @@ pub(super) struct WireChecks {
     pub(super) iq_failures: Option<(u32, u16)>,
     /// IQ errors injected so far.
     pub(super) iq_failures_sent: u64,
+    /// Device-list queries answered.
+    pub(super) usync_answered: u64,
     /// Chance per message stanza to a companion that it is delivered twice.
     pub(super) duplicate_per_mille: u32,
     /// Message stanzas delivered twice so far.
@@ -214,6 +216,11 @@ impl Server {
     /// Each message stanza to a companion is delivered twice with this chance (per mille).
     pub fn set_duplicate_messages(&mut self, per_mille: u32) {
         self.wire.duplicate_per_mille = per_mille;
+    }
+
+    /// Device-list (usync) queries answered so far.
+    pub fn usync_answered(&self) -> u64 {
+        self.wire.usync_answered
     }
 
     /// Message stanzas delivered twice so far.
