@@ -298,6 +298,45 @@ fn restore_refuses_bad_records_with_typed_errors() {
         }
     }
     assert!(Client::new(config(8), corrupt).is_err());
+    // Outbox records: garbage, a stanza of another id, a newer format.
+    let outbox = |value: Vec<u8>| {
+        let mut with = records.clone();
+        with.push(Record {
+            space: Space::Outbox,
+            key: "3EB0AAAAAAAAAAAAAAAAAA".into(),
+            value,
+        });
+        Client::new(config(8), with).err()
+    };
+    assert!(matches!(
+        outbox(vec![0xff, 0xff]),
+        Some(RestoreError::Malformed {
+            space: Space::Outbox,
+            ..
+        })
+    ));
+    let stanza = |id: &str, version: u32| {
+        prost::Message::encode_to_vec(&crate::proto::walink::OutboxRecord {
+            format_version: Some(version),
+            stanza: Some(crate::binary::encode(
+                &crate::binary::Node::new("message").attr("id", id.to_owned()),
+            )),
+            attempts: Some(1),
+            sequence: Some(0),
+        })
+    };
+    assert!(matches!(
+        outbox(stanza("3EB0BBBBBBBBBBBBBBBBBB", 1)),
+        Some(RestoreError::BadField {
+            field: "stanza",
+            ..
+        })
+    ));
+    assert!(matches!(
+        outbox(stanza("3EB0AAAAAAAAAAAAAAAAAA", 9)),
+        Some(RestoreError::UnsupportedVersion { version: 9, .. })
+    ));
+    assert_eq!(outbox(stanza("3EB0AAAAAAAAAAAAAAAAAA", 1)), None);
     // A bad prekey key.
     let mut bad_key = records;
     bad_key.push(Record {

@@ -689,3 +689,63 @@ fn lid_mapping_moves_received_sender_keys() {
         .unwrap();
     assert_eq!(text.as_deref(), Some("three"));
 }
+
+#[test]
+fn received_ids_are_bounded_per_sender_and_survive_a_restart() {
+    use crate::limits::MESSAGING_RECEIVED_IDS_PER_SENDER as BOUND;
+    let mut device = Device::new("111:1@s.whatsapp.net", None, 11);
+    let bob = addr("222:3@s.whatsapp.net");
+    let carol = addr("333@s.whatsapp.net");
+    let group = "120363000000000002@g.us";
+    for i in 0..BOUND + 5 {
+        device
+            .keystore
+            .remember_received(None, &bob, &format!("3EB0{i:018}"));
+    }
+    device.keystore.remember_received(Some(group), &bob, "G1");
+    device.keystore.remember_received(None, &carol, "C1");
+    device.persist();
+    device.restart();
+    let ks = &device.keystore;
+    // The oldest six are forgotten (the group message pushed one more out), the rest kept.
+    for i in 0..6 {
+        assert!(!ks.was_received(None, &bob, &format!("3EB0{i:018}")), "{i}");
+    }
+    for i in 6..BOUND + 5 {
+        assert!(ks.was_received(None, &bob, &format!("3EB0{i:018}")), "{i}");
+    }
+    // Scoped by group and sender.
+    assert!(ks.was_received(Some(group), &bob, "G1"));
+    assert!(!ks.was_received(None, &bob, "G1"));
+    assert!(!ks.was_received(Some(group), &carol, "C1"));
+    assert!(ks.was_received(None, &carol, "C1"));
+    assert!(!ks.was_received(None, &carol, "3EB0000000000000000010"));
+    // A record holds at most the bound.
+    let record = device
+        .store
+        .get(&(RecordSpace::ReceivedIds, bob.record_key()))
+        .unwrap();
+    let decoded =
+        <crate::proto::walink::ReceivedIdsRecord as prost::Message>::decode(record.as_slice())
+            .unwrap();
+    assert_eq!(decoded.hashes.len(), BOUND);
+}
+
+#[test]
+fn received_ids_follow_the_lid_mapping() {
+    let mut device = Device::new("111:1@s.whatsapp.net", None, 12);
+    let bob_pn = addr("222:3@s.whatsapp.net");
+    let bob_lid = addr("902:3@lid");
+    device.keystore.remember_received(None, &bob_pn, "M1");
+    device.persist();
+    device.keystore.learn_lid("222", "902");
+    device.persist();
+    device.restart();
+    assert!(device.keystore.was_received(None, &bob_lid, "M1"));
+    assert!(device.keystore.was_received(None, &bob_pn, "M1"));
+    assert!(
+        !device
+            .store
+            .contains_key(&(RecordSpace::ReceivedIds, bob_pn.record_key()))
+    );
+}
