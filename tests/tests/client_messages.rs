@@ -292,7 +292,17 @@ fn messages_survive_a_faulty_network_and_host_crashes() {
     let started = std::time::Instant::now();
     let mut schedules = 0;
     let (mut total_5xx, mut total_iq_5xx, mut total_duplicated, mut total_keys) = (0, 0, 0, 0);
-    for seed in 100..200u64 {
+    let (mut total_crashes, mut total_cuts) = (0, 0);
+    // Seeds 100-199; `WALINK_SIM_SEEDS=<n>` runs n seeds from 100, `WALINK_SIM_SEED=<s>` one.
+    let seeds: Vec<u64> = match (
+        std::env::var("WALINK_SIM_SEED").ok(),
+        std::env::var("WALINK_SIM_SEEDS").ok(),
+    ) {
+        (Some(one), _) => vec![parse_seed(&one)],
+        (None, Some(count)) => (100..100 + count.parse::<u64>().unwrap()).collect(),
+        (None, None) => (100..200).collect(),
+    };
+    for seed in seeds {
         println!("seed {seed}");
         let faults = Faults {
             drop_per_mille: 5,
@@ -311,6 +321,7 @@ fn messages_survive_a_faulty_network_and_host_crashes() {
         // the lifecycle tests' business).
         world.faults.stream_5xx_per_mille = 1;
         world.faults.iq_5xx_per_mille = 2;
+        world.faults.crash_within_outputs = true;
         world.server.set_duplicate_messages(20);
         let now = world.now;
         let group = world
@@ -411,6 +422,8 @@ fn messages_survive_a_faulty_network_and_host_crashes() {
             .filter(|n| n.contains("stream error 5"))
             .count();
         total_5xx += stream_5xx;
+        total_crashes += notes.iter().filter(|n| n.contains("crashed")).count();
+        total_cuts += notes.iter().filter(|n| n.contains(" cut after ")).count();
         total_iq_5xx += world.server.iq_failures_sent();
         total_duplicated += world.server.duplicated_messages();
         total_keys += world.server.key_uses_checked();
@@ -425,11 +438,19 @@ fn messages_survive_a_faulty_network_and_host_crashes() {
     }
     assert!(total_5xx > 0 && total_iq_5xx > 0 && total_duplicated > 0);
     println!(
-        "{schedules} faulty schedules in {:.1} s: {total_5xx} 5xx stream errors, \
-         {total_iq_5xx} 5xx IQ errors, {total_duplicated} duplicated deliveries, \
-         {total_keys} message-key uses checked",
+        "{schedules} faulty schedules in {:.1} s: {total_crashes} host crashes, {total_cuts} \
+         cuts, {total_5xx} 5xx stream errors, {total_iq_5xx} 5xx IQ errors, \
+         {total_duplicated} duplicated deliveries, {total_keys} message-key uses checked",
         started.elapsed().as_secs_f64()
     );
+}
+
+/// A seed in decimal or `0x` hexadecimal.
+fn parse_seed(text: &str) -> u64 {
+    match text.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).unwrap(),
+        None => text.parse().unwrap(),
+    }
 }
 
 fn link_patiently(world: &mut World, account: &str) -> usize {

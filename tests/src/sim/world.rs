@@ -46,6 +46,10 @@ pub struct Faults {
     /// Chance, per World step, that the server answers its next IQ from a logged-in device
     /// with an `<error>` 500 or 503 (drawn evenly).
     pub iq_5xx_per_mille: u32,
+    /// When set, a host crash drawn by `crash_per_mille` strikes in the middle of the client's
+    /// next outputs (after 0 to 7 of them: between a Persist and the Transmit after it, ...)
+    /// instead of between two steps.
+    pub crash_within_outputs: bool,
 }
 
 impl Faults {
@@ -420,7 +424,15 @@ impl World {
                 .chance(u64::from(self.faults.crash_per_mille), 1000)
         {
             let index = self.rng.below(self.clients.len() as u64) as usize;
-            self.crash(index);
+            if !self.faults.crash_within_outputs {
+                self.crash(index);
+            } else if self.crash_plan.is_none() {
+                let after = self.rng.below(8) as usize;
+                self.notes.push(WorldNote::Fault(format!(
+                    "host of client {index} will crash after {after} outputs"
+                )));
+                self.crash_plan = Some((index, after));
+            }
         }
         if self.faults.stream_5xx_per_mille > 0
             && self
