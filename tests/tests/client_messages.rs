@@ -960,3 +960,52 @@ fn a_group_phash_mismatch_is_answered_with_the_servers_hash() {
     world.run_for(2_000);
     assert_eq!(count_text(&world, bob, "after the unlink"), 1);
 }
+
+/// The same crash walk for a group message between walink clients: the receiver's host
+/// crashes at every point of receiving the sender-key distribution (pkmsg) and the `skmsg`
+/// that needs it; each is reported exactly once and nothing fails to decrypt.
+#[test]
+fn a_group_message_is_reported_once_whatever_the_point_the_host_crashes() {
+    let mut points = 0;
+    for n in 0.. {
+        let mut world = World::new(33, T0, Faults::none());
+        world.server.create_account(ALICE, "Alice").unwrap();
+        world.server.create_account(BOB, "Bob").unwrap();
+        let alice = link(&mut world, ALICE);
+        let bob = link(&mut world, BOB);
+        let now = world.now;
+        let group = world
+            .server
+            .create_group(now, ALICE, "crash walk", &[BOB])
+            .unwrap()
+            .to_string();
+        world.crash_after_outputs(alice, n);
+        for text in ["group one", "group two"] {
+            world.command(
+                bob,
+                Command::SendText {
+                    to: group.clone(),
+                    text: text.to_owned(),
+                },
+            );
+            world.run_for(5_000);
+        }
+        let crashed = !world.crash_pending();
+        settle(&mut world, alice);
+        for text in ["group one", "group two"] {
+            assert_eq!(
+                count_text(&world, alice, text),
+                1,
+                "crash after {n}: {text}"
+            );
+        }
+        assert_eq!(failures(&world, alice), 0, "crash after {n}");
+        assert!(world.server.key_reuses().is_empty());
+        if !crashed {
+            break;
+        }
+        points += 1;
+    }
+    assert!(points >= 6, "only {points} crash points");
+    println!("{points} crash points walked");
+}
