@@ -251,7 +251,8 @@ pub const APPSTATE_CLIENT_MAX_BLOB_RETRIES: u32 = 2;
 pub const MESSAGING_RECEIVED_IDS_PER_SENDER: usize = 128;
 
 /// Transmitted message stanzas kept until the server acknowledges them (resent unchanged after
-/// the next login); a further send fails with `RateLimited` until acks arrive.
+/// the next login); beyond this a stanza is sent once, not kept, and a cut before its ack
+/// fails its command with `NotConnected`.
 pub const MESSAGING_MAX_UNACKED: usize = 64;
 
 /// Largest encoded stanza kept for a resend; a larger one is sent once and, when its ack does

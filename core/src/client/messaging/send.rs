@@ -175,6 +175,9 @@ impl Sender {
             });
         }
         restored.sort_by_key(|u| u.sequence);
+        // The client never keeps more; a store that holds more keeps the oldest in memory
+        // (the others stay stored, unsent).
+        restored.truncate(MESSAGING_MAX_UNACKED);
         self.outbox_sequence = restored.last().map_or(0, |u| u.sequence.saturating_add(1));
         self.awaiting_ack = restored.into();
         Ok(())
