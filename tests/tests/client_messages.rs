@@ -1009,3 +1009,64 @@ fn a_group_message_is_reported_once_whatever_the_point_the_host_crashes() {
     assert!(points >= 6, "only {points} crash points");
     println!("{points} crash points walked");
 }
+
+/// A message whose ack never reaches the client (the link dies each time the stanza got to
+/// the server) is transmitted `MESSAGING_MAX_SEND_ATTEMPTS` times, then its command fails with
+/// `TimedOut` and its outbox record is deleted; the peer still got it exactly once.
+#[test]
+fn a_send_never_acknowledged_times_out_after_the_bounded_attempts() {
+    use walink_core::client::CommandError;
+    use walink_core::limits::MESSAGING_MAX_SEND_ATTEMPTS;
+    let (mut world, client) = paired_world(35);
+    let before = world.clients[client].events.len();
+    let command = world
+        .command(
+            client,
+            Command::SendText {
+                to: format!("{BOB}@s.whatsapp.net"),
+                text: "never acknowledged".into(),
+            },
+        )
+        .unwrap();
+    assert!(world.run_until(world.now + 10_000, |w| {
+        !w.server.phone_messages(BOB).unwrap().is_empty()
+    }));
+    world.drop_connection_in_flight(client);
+    for resend in 1..u64::from(MESSAGING_MAX_SEND_ATTEMPTS) {
+        assert!(
+            world.run_until(world.now + 120_000, |w| w.server.duplicate_sends()
+                == resend),
+            "resend {resend}"
+        );
+        world.drop_connection_in_flight(client);
+    }
+    let done = |w: &World| {
+        w.clients[client].events[before..]
+            .iter()
+            .find_map(|e| match e {
+                Event::CommandDone { id, result } if *id == command => Some(result.clone()),
+                _ => None,
+            })
+    };
+    assert!(world.run_until(world.now + 120_000, |w| done(w).is_some()));
+    assert_eq!(done(&world), Some(Err(CommandError::TimedOut)));
+    world.run_for(5_000);
+    assert_eq!(
+        world.server.duplicate_sends(),
+        u64::from(MESSAGING_MAX_SEND_ATTEMPTS) - 1
+    );
+    assert!(
+        world.clients[client]
+            .store
+            .keys()
+            .all(|(space, _)| space != "outbox")
+    );
+    let copies = world
+        .server
+        .phone_messages(BOB)
+        .unwrap()
+        .iter()
+        .filter(|m| m.text.as_deref() == Some("never acknowledged"))
+        .count();
+    assert_eq!(copies, 1);
+}
