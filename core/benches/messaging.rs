@@ -4,7 +4,6 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -17,6 +16,7 @@ use walink_core::client::messaging::incoming::{decrypt_message, parse_message};
 use walink_core::client::messaging::outgoing::{DirectMessage, build_direct};
 use walink_core::client::messaging::routing::deliver;
 use walink_core::client::messaging::{DeviceAddress, Keystore, OwnIdentity};
+use walink_core::signal::testing::BenchRng;
 use walink_core::signal::{
     IdentityKeyPair, KeyPair, PreKey, PreKeyBundle, PreKeyId, PreKeySource, SignedPreKey,
     SignedPreKeyId,
@@ -56,32 +56,6 @@ type Bench = Criterion<ThreadCpu>;
 fn criterion() -> Bench {
     Criterion::default().with_measurement(ThreadCpu { wall: WallTime })
 }
-
-/// SplitMix64; speed matters here, not secrecy.
-struct BenchRng(u64);
-
-impl rand_core::TryRng for BenchRng {
-    type Error = Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        Ok((self.try_next_u64()? >> 32) as u32)
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        Ok(z ^ (z >> 31))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        for chunk in dst.chunks_mut(8) {
-            let word = self.try_next_u64()?.to_le_bytes();
-            chunk.copy_from_slice(&word[..chunk.len()]);
-        }
-        Ok(())
-    }
-}
-
-impl rand_core::TryCryptoRng for BenchRng {}
 
 struct Device {
     keystore: Keystore,

@@ -2,17 +2,14 @@
 //! decrypt, sender-key encrypt and decrypt. Run with `cargo bench -p walink-core --bench signal`.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-use std::convert::Infallible;
 use std::hint::black_box;
 use std::time::Duration;
 
 use cpu_time::ThreadTime;
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{Criterion, criterion_group, criterion_main};
-use walink_core::signal::{
-    IdentityKeyPair, KeyPair, PreKey, PreKeyBundle, PreKeyId, PreKeySource, SenderKeyRecord,
-    SessionRecord, SignedPreKey, SignedPreKeyId,
-};
+use walink_core::signal::testing::{self, BenchRng, Bob};
+use walink_core::signal::{IdentityKeyPair, SenderKeyRecord, SessionRecord};
 
 /// Measures the benchmark thread's CPU time rather than wall time: the machine the numbers are
 /// taken on is shared, and wall time there counts other processes' work.
@@ -49,94 +46,10 @@ fn criterion() -> Bench {
     Criterion::default().with_measurement(ThreadCpu { wall: WallTime })
 }
 
-/// SplitMix64; speed matters here, not secrecy.
-struct BenchRng(u64);
-
-impl rand_core::TryRng for BenchRng {
-    type Error = Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        Ok((self.try_next_u64()? >> 32) as u32)
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        Ok(z ^ (z >> 31))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        for chunk in dst.chunks_mut(8) {
-            let word = self.try_next_u64()?.to_le_bytes();
-            chunk.copy_from_slice(&word[..chunk.len()]);
-        }
-        Ok(())
-    }
-}
-
-impl rand_core::TryCryptoRng for BenchRng {}
-
-struct Bob {
-    identity: IdentityKeyPair,
-    signed: SignedPreKey,
-    one_time: Vec<PreKey>,
-}
-
-impl PreKeySource for Bob {
-    fn signed_pre_key(&self, id: SignedPreKeyId) -> Option<KeyPair> {
-        (id == self.signed.id).then(|| self.signed.key_pair.clone())
-    }
-    fn pre_key(&self, id: PreKeyId) -> Option<KeyPair> {
-        self.one_time
-            .get(id.0 as usize)
-            .map(|key| key.key_pair.clone())
-    }
-}
-
-impl Bob {
-    fn new(rng: &mut BenchRng, one_time: u32) -> Bob {
-        let identity = IdentityKeyPair::generate(rng);
-        let signed = SignedPreKey::generate(SignedPreKeyId(1), &identity, rng);
-        let one_time = (0..one_time)
-            .map(|id| PreKey::generate(PreKeyId(id), rng))
-            .collect();
-        Bob {
-            identity,
-            signed,
-            one_time,
-        }
-    }
-
-    fn bundle(&self, one_time: u32) -> PreKeyBundle {
-        PreKeyBundle {
-            registration_id: 2,
-            identity_key: self.identity.identity_key(),
-            signed_pre_key_id: self.signed.id,
-            signed_pre_key: self.signed.key_pair.public,
-            signed_pre_key_signature: self.signed.signature,
-            pre_key: self
-                .one_time
-                .get(one_time as usize)
-                .map(|key| (key.id, key.key_pair.public)),
-        }
-    }
-}
-
 /// An established pair of records (Bob has answered).
 fn established(rng: &mut BenchRng) -> (SessionRecord, SessionRecord) {
     let alice_identity = IdentityKeyPair::generate(rng);
-    let bob = Bob::new(rng, 1);
-    let mut alice = SessionRecord::new();
-    alice
-        .process_bundle(&bob.bundle(0), &alice_identity, 1, rng)
-        .unwrap();
-    let first = alice.encrypt(b"hello").unwrap();
-    let mut bob_record = SessionRecord::new();
-    bob_record
-        .decrypt_pre_key_message(first.serialize(), &bob.identity, 2, &bob, rng)
-        .unwrap();
-    let reply = bob_record.encrypt(b"hi").unwrap();
-    alice.decrypt_message(reply.serialize(), rng).unwrap();
-    (alice, bob_record)
+    testing::established(rng, &alice_identity).unwrap()
 }
 
 fn sessions(c: &mut Bench) {

@@ -12,7 +12,12 @@ import {
 } from 'baileys/lib/Signal/Group/index.js'
 import { addTransactionCapability, initAuthCreds } from 'baileys/lib/Utils/auth-utils.js'
 import { generateSignalPubKey } from 'baileys/lib/Utils/crypto.js'
-import { compare, loadBenchWasm, row, silenceConsole, timeAsync, timeSync } from './harness.mjs'
+import { compare as compareAll, loadBenchWasm, row, silenceConsole, timeAsync, timeSync } from './harness.mjs'
+
+// WALINK_BENCH_ONLY=walink measures walink's rows alone (for quick rounds while tuning; the
+// ratios come from a full run).
+const walinkOnly = process.env.WALINK_BENCH_ONLY === 'walink'
+const compare = (candidates, opts) => compareAll(walinkOnly ? { walink: candidates.walink } : candidates, opts)
 
 silenceConsole()
 const { wasm: walink } = await loadBenchWasm()

@@ -4,17 +4,17 @@
 //!
 //! Each function is one protocol operation on state kept in wasm memory, so a benchmark measures
 //! the core's speed plus one boundary crossing with its byte copies, and nothing else. The
-//! randomness is SplitMix64 seeded by the caller: fast and reproducible, and not secret, which
-//! a benchmark needs no more than the native benches (`core/benches/`) do.
+//! fixtures (SplitMix64 randomness seeded by the caller, Bob's prekeys, an established session,
+//! sender-key records) are `walink_core::signal::testing`, shared with the native benches
+//! (`core/benches/`).
 
 use std::cell::RefCell;
-use std::convert::Infallible;
 
 use walink_core::noise::{ClientHandshake, EphemeralKey, NoiseKeyPair, TransportCipher, TrustRoot};
-use walink_core::signal::{
-    IdentityKeyPair, KeyPair, PreKey, PreKeyBundle, PreKeyId, PreKeySource, SenderKeyRecord,
-    SessionRecord, SignedPreKey, SignedPreKeyId,
+use walink_core::signal::testing::{
+    self, ALICE_REGISTRATION, BOB_REGISTRATION, BenchRng, Bob, sender_keys,
 };
+use walink_core::signal::{IdentityKeyPair, SenderKeyRecord, SessionRecord};
 use wasm_bindgen::prelude::*;
 
 /// Root key and ServerHello of walink-sim's responder for the client ephemeral key `0x11..`
@@ -28,84 +28,6 @@ const NOISE_STATIC: [u8; 32] = [0x22; 32];
 const NOISE_NOW_MS: u64 = 1_800_000_000_000;
 /// The size of the ClientPayload the handshake encrypts (a login payload is about this long).
 const NOISE_PAYLOAD_LEN: usize = 180;
-
-/// SplitMix64: speed matters here, not secrecy.
-struct BenchRng(u64);
-
-impl rand_core::TryRng for BenchRng {
-    type Error = Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        Ok((self.try_next_u64()? >> 32) as u32)
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        Ok(z ^ (z >> 31))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        for chunk in dst.chunks_mut(8) {
-            let word = self.try_next_u64()?.to_le_bytes();
-            chunk.copy_from_slice(&word[..chunk.len()]);
-        }
-        Ok(())
-    }
-}
-
-impl rand_core::TryCryptoRng for BenchRng {}
-
-/// The receiving side of the Signal benchmarks: an identity, a signed prekey and one-time
-/// prekeys (indexed by id).
-struct Bob {
-    identity: IdentityKeyPair,
-    signed: SignedPreKey,
-    one_time: Vec<PreKey>,
-}
-
-impl PreKeySource for Bob {
-    fn signed_pre_key(&self, id: SignedPreKeyId) -> Option<KeyPair> {
-        (id == self.signed.id).then(|| self.signed.key_pair.clone())
-    }
-    fn pre_key(&self, id: PreKeyId) -> Option<KeyPair> {
-        self.one_time
-            .get(id.0 as usize)
-            .map(|key| key.key_pair.clone())
-    }
-}
-
-impl Bob {
-    fn new(rng: &mut BenchRng, one_time: u32) -> Bob {
-        let identity = IdentityKeyPair::generate(rng);
-        let signed = SignedPreKey::generate(SignedPreKeyId(1), &identity, rng);
-        let one_time = (0..one_time)
-            .map(|id| PreKey::generate(PreKeyId(id), rng))
-            .collect();
-        Bob {
-            identity,
-            signed,
-            one_time,
-        }
-    }
-
-    /// The bundle with one-time prekey `one_time` (none when there is no such prekey).
-    fn bundle(&self, one_time: u32) -> PreKeyBundle {
-        PreKeyBundle {
-            registration_id: BOB_REGISTRATION,
-            identity_key: self.identity.identity_key(),
-            signed_pre_key_id: self.signed.id,
-            signed_pre_key: self.signed.key_pair.public,
-            signed_pre_key_signature: self.signed.signature,
-            pre_key: self
-                .one_time
-                .get(one_time as usize)
-                .map(|key| (key.id, key.key_pair.public)),
-        }
-    }
-}
-
-const ALICE_REGISTRATION: u32 = 1;
-const BOB_REGISTRATION: u32 = 2;
 
 /// Everything the benchmarks work on.
 struct Bench {
@@ -148,36 +70,7 @@ fn established(
     rng: &mut BenchRng,
     alice_identity: &IdentityKeyPair,
 ) -> Result<(SessionRecord, SessionRecord), JsError> {
-    let bob = Bob::new(rng, 1);
-    let mut alice = SessionRecord::new();
-    alice
-        .process_bundle(&bob.bundle(0), alice_identity, ALICE_REGISTRATION, rng)
-        .map_err(bench_error)?;
-    let first = alice.encrypt(b"hello").map_err(bench_error)?;
-    let mut bob_record = SessionRecord::new();
-    bob_record
-        .decrypt_pre_key_message(
-            first.serialize(),
-            &bob.identity,
-            BOB_REGISTRATION,
-            &bob,
-            rng,
-        )
-        .map_err(bench_error)?;
-    let reply = bob_record.encrypt(b"hi").map_err(bench_error)?;
-    alice
-        .decrypt_message(reply.serialize(), rng)
-        .map_err(bench_error)?;
-    Ok((alice, bob_record))
-}
-
-/// A sender's record and a member's, the member at the sender's current iteration.
-fn sender_keys(rng: &mut BenchRng) -> (SenderKeyRecord, SenderKeyRecord) {
-    let mut sender = SenderKeyRecord::new();
-    let distribution = sender.create_distribution_message(rng);
-    let mut member = SenderKeyRecord::new();
-    member.process_distribution_message(&distribution);
-    (sender, member)
+    testing::established(rng, alice_identity).map_err(bench_error)
 }
 
 fn hex_decode(text: &str) -> Result<Vec<u8>, JsError> {

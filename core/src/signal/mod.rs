@@ -19,6 +19,8 @@ mod sender_key;
 mod session;
 #[cfg(test)]
 mod test_rng;
+#[doc(hidden)]
+pub mod testing;
 pub mod xeddsa;
 
 pub use error::{BundleError, DecryptError, EncryptError, RecordError};

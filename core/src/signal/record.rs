@@ -23,8 +23,8 @@ use super::message::{
 use super::prekey::{PreKeyBundle, PreKeySource};
 use super::ratchet::{ChainKey, MessageSeed, RootKey};
 use super::session::{
-    AliceParams, BobParams, PendingPreKey, ReceiverChain, SESSION_VERSION, SenderChain,
-    SessionState,
+    AliceParams, BobParams, PendingPreKey, PendingRatchet, ReceiverChain, SESSION_VERSION,
+    SenderChain, SessionState,
 };
 use crate::limits::{
     SIGNAL_ARCHIVED_SESSIONS, SIGNAL_MAX_RECORD_LEN, SIGNAL_RECEIVER_CHAINS,
@@ -358,6 +358,13 @@ fn state_to_pb(state: &SessionState) -> pb::SessionState {
         local_registration_id: Some(state.local_registration_id),
         remote_registration_id: Some(state.remote_registration_id),
         alice_base_key: Some(state.alice_base_key.serialize().to_vec()),
+        pending_ratchet: state
+            .pending_ratchet
+            .as_ref()
+            .map(|pending| pb::PendingRatchet {
+                ratchet_private: Some(pending.private.to_bytes().to_vec()),
+                their_ratchet_public: Some(pending.their.serialize().to_vec()),
+            }),
     }
 }
 
@@ -413,6 +420,22 @@ fn state_from_pb(state: &pb::SessionState) -> Result<SessionState, RecordError> 
             })
         })
         .transpose()?;
+    let pending_ratchet = state
+        .pending_ratchet
+        .as_ref()
+        .map(|pending| {
+            Ok::<_, RecordError>(PendingRatchet {
+                private: PrivateKey::from_bytes(bytes32(
+                    pending.ratchet_private.as_deref(),
+                    "pending_ratchet.ratchet_private",
+                )?),
+                their: public_key(
+                    pending.their_ratchet_public.as_deref(),
+                    "pending_ratchet.their_ratchet_public",
+                )?,
+            })
+        })
+        .transpose()?;
     Ok(SessionState {
         local_identity: IdentityKey(public_key(
             state.local_identity.as_deref(),
@@ -433,10 +456,103 @@ fn state_from_pb(state: &pb::SessionState) -> Result<SessionState, RecordError> 
                     .ok_or(RecordError::BadField("sender_chain.index"))?,
             },
         },
+        pending_ratchet,
         receivers,
         pending_pre_key,
         local_registration_id: state.local_registration_id.unwrap_or(0),
         remote_registration_id: state.remote_registration_id.unwrap_or(0),
         alice_base_key: public_key(state.alice_base_key.as_deref(), "alice_base_key")?,
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::signal::prekey::{PreKey, SignedPreKey};
+    use crate::signal::test_rng::TestRng;
+
+    struct Keys {
+        signed: SignedPreKey,
+        one_time: PreKey,
+    }
+
+    impl PreKeySource for Keys {
+        fn signed_pre_key(&self, id: SignedPreKeyId) -> Option<KeyPair> {
+            (id == self.signed.id).then(|| self.signed.key_pair.clone())
+        }
+        fn pre_key(&self, id: PreKeyId) -> Option<KeyPair> {
+            (id == self.one_time.id).then(|| self.one_time.key_pair.clone())
+        }
+    }
+
+    /// Bob's record after Alice's first message: the ratchet step's sending half is pending,
+    /// survives storage, and is taken at Bob's first encrypt with the key drawn at receipt.
+    #[test]
+    fn the_sending_half_of_a_ratchet_step_waits_for_the_first_encrypt() {
+        let mut rng = TestRng::new(7);
+        let alice_identity = IdentityKeyPair::generate(&mut rng);
+        let bob_identity = IdentityKeyPair::generate(&mut rng);
+        let keys = Keys {
+            signed: SignedPreKey::generate(SignedPreKeyId(1), &bob_identity, &mut rng),
+            one_time: PreKey::generate(PreKeyId(9), &mut rng),
+        };
+        let bundle = PreKeyBundle {
+            registration_id: 2,
+            identity_key: bob_identity.identity_key(),
+            signed_pre_key_id: keys.signed.id,
+            signed_pre_key: keys.signed.key_pair.public,
+            signed_pre_key_signature: keys.signed.signature,
+            pre_key: Some((keys.one_time.id, keys.one_time.key_pair.public)),
+        };
+        let mut alice = SessionRecord::new();
+        alice
+            .process_bundle(&bundle, &alice_identity, 1, &mut rng)
+            .unwrap();
+        let first = alice.encrypt(b"first").unwrap();
+        let mut bob = SessionRecord::new();
+        let decrypted = bob
+            .decrypt_pre_key_message(first.serialize(), &bob_identity, 2, &keys, &mut rng)
+            .unwrap();
+        assert_eq!(decrypted.plaintext, b"first");
+        let state = bob.current.as_ref().unwrap();
+        let pending = state.pending_ratchet.as_ref().unwrap();
+        let next_ratchet = pending.private.public_key();
+        assert_eq!(state.sender.ratchet.public, keys.signed.key_pair.public);
+
+        // Stored and loaded while pending: byte-identical, still pending.
+        let stored = bob.serialize();
+        let mut bob = SessionRecord::deserialize(&stored).unwrap();
+        assert_eq!(bob.serialize(), stored);
+        assert!(bob.current.as_ref().unwrap().pending_ratchet.is_some());
+
+        // A second message on Alice's chain decrypts without taking the step.
+        let second = alice.encrypt(b"second").unwrap();
+        assert_eq!(
+            bob.decrypt_pre_key_message(second.serialize(), &bob_identity, 2, &keys, &mut rng)
+                .unwrap()
+                .plaintext,
+            b"second"
+        );
+        assert!(bob.current.as_ref().unwrap().pending_ratchet.is_some());
+
+        let reply = bob.encrypt(b"reply").unwrap();
+        let reply_key = match &reply {
+            CiphertextMessage::Whisper(message) => Some(*message.ratchet_key()),
+            CiphertextMessage::PreKey(_) => None,
+        };
+        assert_eq!(reply_key, Some(next_ratchet));
+        let state = bob.current.as_ref().unwrap();
+        assert!(state.pending_ratchet.is_none());
+        assert_eq!(state.sender.ratchet.public, next_ratchet);
+        assert_eq!(
+            alice.decrypt_message(reply.serialize(), &mut rng).unwrap(),
+            b"reply"
+        );
+        let answer = alice.encrypt(b"answer").unwrap();
+        assert_eq!(
+            bob.decrypt_message(answer.serialize(), &mut rng).unwrap(),
+            b"answer"
+        );
+    }
 }

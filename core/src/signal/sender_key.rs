@@ -25,7 +25,7 @@ use super::keys::{KeyPair, PrivateKey, PublicKey};
 use super::message::{MESSAGE_VERSION, MessageError, VERSION_BYTE};
 use super::ratchet::{ChainKey, MessageSeed, seed_for_counter};
 use super::record::{bytes32, public_key, seeds_from_pb, seeds_to_pb};
-use super::xeddsa::{SIGNATURE_LEN, SigningKey};
+use super::xeddsa::{SIGNATURE_LEN, SigningKey, VerifyingKey};
 use crate::limits::{
     SIGNAL_MAX_MESSAGE_LEN, SIGNAL_MAX_RECORD_LEN, SIGNAL_SENDER_KEY_MAX_FORWARD_JUMP,
     SIGNAL_SENDER_KEY_SKIPPED_KEYS, SIGNAL_SENDER_KEY_STATES,
@@ -133,6 +133,9 @@ struct SenderKeyState {
     signing_private: Option<PrivateKey>,
     /// `signing_private` prepared for signing, made at the first encrypt (not stored).
     signer: Option<SigningKey>,
+    /// `signing_public` decoded for verifying, made at the first message that verified (not
+    /// stored).
+    verifier: Option<VerifyingKey>,
     /// Oldest first.
     skipped: VecDeque<MessageSeed>,
 }
@@ -196,6 +199,7 @@ impl SenderKeyRecord {
             signing_public: signing.public,
             signing_private: Some(signing.private),
             signer: None,
+            verifier: None,
             skipped: VecDeque::new(),
         };
         let message = SenderKeyDistributionMessage::new(key_id, &state.chain, state.signing_public);
@@ -224,6 +228,7 @@ impl SenderKeyRecord {
             signing_public: message.signing_key,
             signing_private: None,
             signer: None,
+            verifier: None,
             skipped: VecDeque::new(),
         });
         while self.states.len() > SIGNAL_SENDER_KEY_STATES {
@@ -288,10 +293,27 @@ impl SenderKeyRecord {
             .rev()
             .find(|state| state.key_id == key_id)
             .ok_or(DecryptError::NoSenderKey { key_id })?;
-        slot.signing_public
-            .verify(signed, signature)
+        let signature: &[u8; SIGNATURE_LEN] = signature
+            .try_into()
             .map_err(|_| DecryptError::BadSignature)?;
+        let public = slot.signing_public.raw();
+        let fresh = match &slot.verifier {
+            Some(verifier) if verifier.fits(public, signature) => None,
+            _ => Some(
+                VerifyingKey::new(public, signature[63] >> 7).ok_or(DecryptError::BadSignature)?,
+            ),
+        };
+        let verifier = match (&fresh, &slot.verifier) {
+            (Some(verifier), _) | (None, Some(verifier)) => verifier,
+            (None, None) => return Err(DecryptError::BadSignature),
+        };
+        if !verifier.verify(signed, signature) {
+            return Err(DecryptError::BadSignature);
+        }
         let mut candidate = slot.clone();
+        if fresh.is_some() {
+            candidate.verifier = fresh;
+        }
         let seed = seed_for_counter(
             &mut candidate.chain,
             &mut candidate.skipped,
@@ -364,6 +386,7 @@ impl SenderKeyRecord {
                     signing_public,
                     signing_private,
                     signer: None,
+                    verifier: None,
                     skipped: seeds_from_pb(&state.skipped, SIGNAL_SENDER_KEY_SKIPPED_KEYS)?,
                 })
             })

@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 
 use super::crypto::{aes_cbc_decrypt, aes_cbc_encrypt, hkdf};
 use super::error::{DecryptError, EncryptError};
-use super::keys::{IdentityKey, IdentityKeyPair, KeyPair, PublicKey};
+use super::keys::{IdentityKey, IdentityKeyPair, KeyPair, PrivateKey, PublicKey};
 use super::message::CiphertextMessage;
 use super::message::{PreKeyId, PreKeySignalMessage, SignalMessage, SignedPreKeyId};
 use super::ratchet::{ChainKey, MessageSeed, RootKey, seed_for_counter};
@@ -42,6 +42,19 @@ pub(crate) struct SenderChain {
     pub(crate) chain: ChainKey,
 }
 
+/// The sending half of a DH ratchet step taken on receipt, left until we next send: our fresh
+/// ratchet private key and the peer's ratchet key it agrees with. While it is pending, the root
+/// key is the one after the receiving half and `sender` still holds the chain we left.
+///
+/// A session we only receive on (most sessions a prekey message starts) never pays for this
+/// half: its fixed-base multiplication and its X25519 agreement happen at the first encrypt.
+/// The result is the same as libsignal's eager step: the private key is drawn at the same point.
+#[derive(Clone)]
+pub(crate) struct PendingRatchet {
+    pub(crate) private: PrivateKey,
+    pub(crate) their: PublicKey,
+}
+
 /// A receiving chain: the peer's ratchet key, its chain, and keys kept for skipped counters
 /// (oldest first).
 #[derive(Clone)]
@@ -59,6 +72,8 @@ pub(crate) struct SessionState {
     pub(crate) root_key: RootKey,
     pub(crate) previous_counter: u32,
     pub(crate) sender: SenderChain,
+    /// A DH ratchet step whose sending half is still to be taken.
+    pub(crate) pending_ratchet: Option<PendingRatchet>,
     /// Oldest first, at most [`SIGNAL_RECEIVER_CHAINS`].
     pub(crate) receivers: Vec<ReceiverChain>,
     pub(crate) pending_pre_key: Option<PendingPreKey>,
@@ -138,6 +153,7 @@ impl SessionState {
                 ratchet,
                 chain: sending,
             },
+            pending_ratchet: None,
             receivers: vec![ReceiverChain {
                 ratchet: params.their_ratchet_key,
                 chain,
@@ -174,6 +190,7 @@ impl SessionState {
                 ratchet: params.our_ratchet_key.clone(),
                 chain,
             },
+            pending_ratchet: None,
             receivers: Vec::new(),
             pending_pre_key: None,
             local_registration_id: registration_ids.0,
@@ -184,6 +201,7 @@ impl SessionState {
 
     /// Encrypts on the sending chain and advances it.
     pub(crate) fn encrypt(&mut self, plaintext: &[u8]) -> Result<CiphertextMessage, EncryptError> {
+        self.finish_ratchet();
         let chain = &self.sender.chain;
         if chain.index() == u32::MAX {
             return Err(EncryptError::ChainExhausted);
@@ -251,22 +269,22 @@ impl SessionState {
         Ok(plaintext)
     }
 
-    /// A DH ratchet step on a new ratchet key from the peer; returns the new receiving chain's
-    /// position.
+    /// A DH ratchet step on a new ratchet key from the peer: the receiving half now, the sending
+    /// half left pending (see [`PendingRatchet`]); returns the new receiving chain's position.
     fn ratchet_step<R: CryptoRng + ?Sized>(&mut self, their_key: PublicKey, rng: &mut R) -> usize {
+        // A second new key before we sent: the first step's sending half comes first.
+        self.finish_ratchet();
         let (root, receiving) = self
             .root_key
             .create_chain(&their_key, &self.sender.ratchet.private);
-        let ratchet = KeyPair::generate(rng);
-        let (root, sending) = root.create_chain(&their_key, &ratchet.private);
         self.root_key = root;
         // The last counter used on the chain we leave (libsignal: max(index, 1) - 1); the peer
         // fills its receiving chain up to it (libsignal-node `maybeStepRatchet`).
         self.previous_counter = self.sender.chain.index().saturating_sub(1);
-        self.sender = SenderChain {
-            ratchet,
-            chain: sending,
-        };
+        self.pending_ratchet = Some(PendingRatchet {
+            private: PrivateKey::generate(rng),
+            their: their_key,
+        });
         self.receivers.push(ReceiverChain {
             ratchet: their_key,
             chain: receiving,
@@ -276,6 +294,20 @@ impl SessionState {
             self.receivers.remove(0);
         }
         self.receivers.len() - 1
+    }
+
+    /// Takes the pending sending half of a ratchet step, if any: our new ratchet key pair and
+    /// the sending chain from the root key.
+    pub(crate) fn finish_ratchet(&mut self) {
+        if let Some(pending) = self.pending_ratchet.take() {
+            let ratchet = KeyPair::from_private(pending.private);
+            let (root, sending) = self.root_key.create_chain(&pending.their, &ratchet.private);
+            self.root_key = root;
+            self.sender = SenderChain {
+                ratchet,
+                chain: sending,
+            };
+        }
     }
 }
 

@@ -81,26 +81,63 @@ impl SigningKey {
 /// Checks an XEdDSA signature over `message` against a Curve25519 public key (32 bytes, without
 /// the 0x05 type prefix). Returns `false` for any malformed key or signature.
 pub fn verify(public_key: &[u8; 32], message: &[u8], signature: &[u8; SIGNATURE_LEN]) -> bool {
-    let sign_bit = signature[63] >> 7;
-    let Some(big_a) = MontgomeryPoint(*public_key).to_edwards(sign_bit) else {
-        return false;
-    };
-    let mut big_r = [0u8; 32];
-    big_r.copy_from_slice(&signature[..32]);
-    let mut s = [0u8; 32];
-    s.copy_from_slice(&signature[32..]);
-    s[31] &= 0x7F;
-    // Reject a non-canonical s (libsignal refuses the top three bits).
-    if s[31] & 0xE0 != 0 {
-        return false;
+    VerifyingKey::new(public_key, signature[63] >> 7)
+        .is_some_and(|key| key.verify(message, signature))
+}
+
+/// A Curve25519 public key decoded for checking many signatures: the Edwards point for one sign
+/// bit and its encoding, where [`verify`] spends a field inversion, a square root and another
+/// inversion on them each time (a group member checks every message of a sender with one key).
+#[derive(Clone, Debug)]
+pub struct VerifyingKey {
+    montgomery: [u8; 32],
+    sign_bit: u8,
+    /// The negated Edwards point: verification computes `s·B − h·A`.
+    minus_a: EdwardsPoint,
+    compressed: CompressedEdwardsY,
+}
+
+impl VerifyingKey {
+    /// Decodes `public_key` as the Edwards point with sign bit `sign_bit` (the top bit of a
+    /// signature's last byte); `None` when it is not a point.
+    pub fn new(public_key: &[u8; 32], sign_bit: u8) -> Option<VerifyingKey> {
+        let big_a = MontgomeryPoint(*public_key).to_edwards(sign_bit & 1)?;
+        Some(VerifyingKey {
+            montgomery: *public_key,
+            sign_bit: sign_bit & 1,
+            minus_a: -big_a,
+            compressed: big_a.compress(),
+        })
     }
-    let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(s)) else {
-        return false;
-    };
-    let public = big_a.compress();
-    let h = challenge(&big_r, public.as_bytes(), message);
-    let check = EdwardsPoint::vartime_double_scalar_mul_basepoint(&h, &-big_a, &s).compress();
-    bool::from(check.as_bytes().ct_eq(CompressedEdwardsY(big_r).as_bytes()))
+
+    /// Whether this key was decoded from `public_key` for the sign bit `signature` carries:
+    /// only then can it check `signature`.
+    pub fn fits(&self, public_key: &[u8; 32], signature: &[u8; SIGNATURE_LEN]) -> bool {
+        self.sign_bit == signature[63] >> 7 && self.montgomery == *public_key
+    }
+
+    /// Checks `signature` over `message`. A signature whose sign bit differs from the one this
+    /// key was decoded with does not verify.
+    pub fn verify(&self, message: &[u8], signature: &[u8; SIGNATURE_LEN]) -> bool {
+        if signature[63] >> 7 != self.sign_bit {
+            return false;
+        }
+        let mut big_r = [0u8; 32];
+        big_r.copy_from_slice(&signature[..32]);
+        let mut s = [0u8; 32];
+        s.copy_from_slice(&signature[32..]);
+        s[31] &= 0x7F;
+        // Reject a non-canonical s (libsignal refuses the top three bits).
+        if s[31] & 0xE0 != 0 {
+            return false;
+        }
+        let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(s)) else {
+            return false;
+        };
+        let h = challenge(&big_r, self.compressed.as_bytes(), message);
+        let check = EdwardsPoint::vartime_double_scalar_mul_basepoint(&h, &self.minus_a, &s);
+        bool::from(check.compress().as_bytes().ct_eq(&big_r))
+    }
 }
 
 fn challenge(big_r: &[u8; 32], public: &[u8; 32], message: &[u8]) -> Scalar {
@@ -112,6 +149,7 @@ fn challenge(big_r: &[u8; 32], public: &[u8; 32], message: &[u8]) -> Scalar {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use x25519_dalek::{PublicKey, StaticSecret};
@@ -148,6 +186,27 @@ mod tests {
                     sign(&private, &message, &random)
                 );
             }
+        }
+    }
+
+    #[test]
+    fn a_verifying_key_checks_like_verify() {
+        for seed in 0u8..8 {
+            let private = [seed.wrapping_mul(41).wrapping_add(5); 32];
+            let public = public_of(private);
+            let signature = sign(&private, b"group message", &[seed; 64]);
+            let key = VerifyingKey::new(&public, signature[63] >> 7).unwrap();
+            assert!(key.fits(&public, &signature));
+            assert!(key.verify(b"group message", &signature));
+            assert!(!key.verify(b"group messagf", &signature));
+            let mut tampered = signature;
+            tampered[40] ^= 4;
+            assert!(!key.verify(b"group message", &tampered));
+            let mut flipped = signature;
+            flipped[63] ^= 0x80;
+            assert!(!key.fits(&public, &flipped));
+            assert!(!key.verify(b"group message", &flipped));
+            assert!(!key.fits(&public_of([seed ^ 0x77; 32]), &signature));
         }
     }
 
