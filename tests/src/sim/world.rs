@@ -177,6 +177,10 @@ pub struct World {
     pub failed_blob_downloads: u32,
     /// App-state blob downloads the hosts answered.
     pub blob_downloads: u64,
+    /// `(client, n)`: the host of that client crashes just before carrying out the client's
+    /// n-th next output (0: the very next one), losing it and every output after it; the
+    /// client is rebuilt from its store as by [`World::crash`].
+    pub crash_before_output: Option<(usize, u32)>,
 }
 
 impl fmt::Debug for World {
@@ -212,6 +216,7 @@ impl World {
             corrupt_blob_downloads: 0,
             failed_blob_downloads: 0,
             blob_downloads: 0,
+            crash_before_output: None,
         }
     }
 
@@ -507,6 +512,16 @@ impl World {
             let Some(output) = sim.client.poll_output() else {
                 return;
             };
+            if let Some((client, left)) = self.crash_before_output
+                && client == index
+            {
+                if left == 0 {
+                    self.crash_before_output = None;
+                    self.crash(index);
+                    return;
+                }
+                self.crash_before_output = Some((client, left - 1));
+            }
             match output {
                 Output::Connect => {
                     if let Some(old) = sim.conn.take() {
