@@ -1310,4 +1310,51 @@ mod tests {
         // The count starts again after the fatal report.
         assert!(!state.blob_failures.contains_key(&collection));
     }
+
+    #[test]
+    fn key_requests_wait_longer_each_time_and_are_bounded() {
+        assert_eq!(key_request_wait(1), APPSTATE_CLIENT_KEY_REQUEST_WAIT_MS);
+        assert_eq!(key_request_wait(2), 2 * APPSTATE_CLIENT_KEY_REQUEST_WAIT_MS);
+        assert_eq!(key_request_wait(3), 4 * APPSTATE_CLIENT_KEY_REQUEST_WAIT_MS);
+        // No overflow whatever the count.
+        assert!(key_request_wait(u32::MAX) >= key_request_wait(3));
+    }
+
+    #[test]
+    fn a_patch_whose_external_mutations_arrived_is_not_parked_again() {
+        let reference = wa::ExternalBlobReference {
+            media_key: Some(vec![1; 32]),
+            direct_path: Some("/v/t/x.enc".to_owned()),
+            file_enc_sha256: Some(vec![2; 32]),
+            ..Default::default()
+        };
+        let patch = wa::SyncdPatch {
+            external_mutations: Some(reference),
+            ..Default::default()
+        };
+        let collection = Collection::RegularHigh;
+        let downloads = |out: &mut Outputs| {
+            events(out)
+                .into_iter()
+                .filter(|e| matches!(e, Event::AppStateDownload { .. }))
+                .count()
+        };
+
+        // Mutations not downloaded yet: parked, one download asked.
+        let mut state = AppState::default();
+        let mut out = Outputs::default();
+        let decoded = Ok((None, None, vec![(patch.clone(), None)]));
+        state.apply_decoded(collection, false, false, decoded, &mut out);
+        assert_eq!(downloads(&mut out), 1);
+        assert!(state.parked.contains_key(&collection));
+
+        // Downloaded: applied (here it fails to verify and takes the ladder), never re-parked.
+        let mut state = AppState::default();
+        let mut out = Outputs::default();
+        let mutations = wa::SyncdMutations::default();
+        let decoded = Ok((None, None, vec![(patch, Some(mutations))]));
+        state.apply_decoded(collection, false, false, decoded, &mut out);
+        assert_eq!(downloads(&mut out), 0);
+        assert!(state.parked.is_empty());
+    }
 }
