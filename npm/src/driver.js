@@ -290,7 +290,13 @@ export class Connection {
       return this.#enqueue(async () => {
         if (this.#ended || this.#client !== client) return
         // Its CommandDone comes at once and settles nothing: the answer is not the host's command.
-        client.command(this.#now(), command)
+        try {
+          client.command(this.#now(), command)
+        } catch (refused) {
+          // A refused answer fails alone (the client is untouched); the host hears of it.
+          this.#options.onError?.(refused)
+          return
+        }
         await this.#drain()
       })
     }).catch((error) => this.#options.onError?.(error))
