@@ -317,7 +317,7 @@ export type ClientEvent =
   | { type: 'appStateChanged'; collection: AppStateCollection; change: SettingChange }
   | { type: 'chatSettings'; chat: string; settings: ChatSettings }
   | { type: 'appStateWaitingForKeys'; collection: AppStateCollection; keyIds: Uint8Array[] }
-  /** Download `https://mmg.whatsapp.net` + `directPath` and answer with an `appStateBlob` command. */
+  /** A blob to download (`https://mmg.whatsapp.net` + `directPath`) and answer with an `appStateBlob` command; `connect` does it itself unless `appStateDownloads: false`. */
   | { type: 'appStateDownload'; downloadId: number; directPath: string }
   | { type: 'appStateFatal'; collection: AppStateCollection; error: AppStateFailure }
   | { type: 'commandDone'; id: number; result: { ok: true; output: CommandOutput } | { ok: false; error: CommandError } }
