@@ -370,7 +370,7 @@ bench() {
   step "wasm build" build_wasm
   step "wasm bench build" bash npm/scripts/build-wasm.sh --bench
   step "mock-server" build_mock_server
-  step "npm bench (codec, signal, noise, memory)" npm run bench --prefix npm
+  step "npm bench (codec, signal, noise, memory, app state)" npm run bench --prefix npm
   summary bench
 }
 

@@ -262,3 +262,13 @@ pub const MESSAGING_MAX_UNACKED_STANZA: usize = 256 * 1024;
 /// Transmissions of one message stanza (the first and the resends after reconnecting) before
 /// its command fails with `TimedOut`.
 pub const MESSAGING_MAX_SEND_ATTEMPTS: u32 = 5;
+
+// ----- app-state key requests in the client (core/src/client/app_state.rs) -----
+
+/// Key requests sent for a collection waiting for app-state keys (the first one included); when
+/// the wait after the last one ends with no share, the collection is reported fatal.
+pub const APPSTATE_CLIENT_KEY_REQUESTS: u32 = 3;
+
+/// The wait after the first key request, in milliseconds; it doubles after each one (10 s,
+/// 20 s, 40 s: about 70 s from the first request to the fatal event).
+pub const APPSTATE_CLIENT_KEY_REQUEST_WAIT_MS: u64 = 10_000;

@@ -8,6 +8,10 @@
 //   the same path as a crash;
 // - after each drain, pollTimeout() re-arms the single timer.
 // The core never calls back into JavaScript: the driver owns every await.
+// App-state blobs the core asks for (`appStateDownload`) are downloaded outside the input queue
+// and fed back as an `appStateBlob` command (app-state-download.js).
+
+import { downloadAppStateBlob, handlesAppStateDownloads } from './app-state-download.js'
 
 /** The close code and reason the driver uses when it closes a socket itself. */
 const LOCAL_CLOSE = 1000
@@ -272,6 +276,30 @@ export class Connection {
       // An application's handler must not break the loop; report it and go on.
       this.#options.onError?.(codedError('handler_failed', `onEvent threw: ${error?.message ?? error}`, error))
     }
+    if (event.type === 'appStateDownload' && handlesAppStateDownloads(this.#options)) this.#download(event)
+  }
+
+  /**
+   * Downloads an app-state blob without holding up the input queue, then feeds the bytes (or the
+   * failure: no bytes) back to the client that asked, if it is still the current one.
+   */
+  #download(event) {
+    const client = this.#client
+    downloadAppStateBlob(this.#options, event).then(({ command, error }) => {
+      if (error) this.#options.onError?.(error)
+      return this.#enqueue(async () => {
+        if (this.#ended || this.#client !== client) return
+        // Its CommandDone comes at once and settles nothing: the answer is not the host's command.
+        try {
+          client.command(this.#now(), command)
+        } catch (refused) {
+          // A refused answer fails alone (the client is untouched); the host hears of it.
+          this.#options.onError?.(refused)
+          return
+        }
+        await this.#drain()
+      })
+    }).catch((error) => this.#options.onError?.(error))
   }
 
   #armTimer() {

@@ -317,7 +317,7 @@ export type ClientEvent =
   | { type: 'appStateChanged'; collection: AppStateCollection; change: SettingChange }
   | { type: 'chatSettings'; chat: string; settings: ChatSettings }
   | { type: 'appStateWaitingForKeys'; collection: AppStateCollection; keyIds: Uint8Array[] }
-  /** Download `https://mmg.whatsapp.net` + `directPath` and answer with an `appStateBlob` command. */
+  /** A blob to download (`https://mmg.whatsapp.net` + `directPath`) and answer with an `appStateBlob` command; `connect` does it itself unless `appStateDownloads: false`. */
   | { type: 'appStateDownload'; downloadId: number; directPath: string }
   | { type: 'appStateFatal'; collection: AppStateCollection; error: AppStateFailure }
   | { type: 'commandDone'; id: number; result: { ok: true; output: CommandOutput } | { ok: false; error: CommandError } }
@@ -396,6 +396,21 @@ export interface ConnectOptions {
   onError?: (error: Error & { code?: string }) => void
   /** The clock (default `Date.now`). */
   now?: () => Timestamp
+  /**
+   * `false`: the driver leaves `appStateDownload` events to the host, which answers with an
+   * `appStateBlob` command. Default: the driver downloads the blob and answers itself.
+   */
+  appStateDownloads?: boolean
+  /**
+   * The host's download of an app-state blob (the encrypted file as served); a rejection answers
+   * the core with no bytes (its recovery ladder goes on) and is reported to `onError` as
+   * `app_state_download_failed`. Default: `fetch(url)`.
+   */
+  downloadAppStateBlob?: (request: { url: string; directPath: string; downloadId: number }) => Promise<Uint8Array | ArrayBuffer>
+  /** The media host's origin for app-state blobs (default `https://mmg.whatsapp.net`). */
+  mediaHost?: string
+  /** The fetch implementation for the default download (default `globalThis.fetch`). */
+  fetch?: typeof globalThis.fetch
 }
 
 /** A running client: the object `connect` resolves to. */

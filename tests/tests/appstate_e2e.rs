@@ -809,3 +809,270 @@ fn version_records(world: &World, client: usize) -> BTreeMap<(String, String), V
         .filter(|((space, _), _)| space == Space::AppStateVersion.as_str())
         .collect()
 }
+
+/// The key requests the phone of Alice received from `client`'s device.
+fn key_requests_from(world: &World, client: usize) -> usize {
+    let device = device_of(world, client);
+    world
+        .server
+        .phone_messages(ALICE)
+        .unwrap_or_default()
+        .iter()
+        .filter(|m| {
+            m.from.contains(&format!("{ALICE}:{device}@")) && m.app_state_key_request.is_some()
+        })
+        .count()
+}
+
+#[test]
+fn an_unanswered_key_request_is_asked_again_then_reported_fatal() {
+    use walink_core::appstate::PatchError;
+    use walink_core::client::AppStateFailure;
+    use walink_core::limits::{APPSTATE_CLIENT_KEY_REQUEST_WAIT_MS, APPSTATE_CLIENT_KEY_REQUESTS};
+
+    let mut world = world(41);
+    world.server.set_app_state_auto_share(ALICE, false);
+    world.server.set_app_state_ignore_key_requests(ALICE, true);
+    let now = world.now;
+    world
+        .server
+        .phone_app_state(now, ALICE, &[mute(CHAT)])
+        .unwrap();
+    let client = link(&mut world);
+    let waiting = |w: &World| {
+        w.clients[client]
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::AppStateWaitingForKeys { .. }))
+    };
+    let deadline = world.now + 10_000;
+    assert!(world.run_until(deadline, waiting));
+    let deadline = world.now + 5_000;
+    assert!(world.run_until(deadline, |w| key_requests_from(w, client) == 1));
+    let started = world.now;
+
+    // Nobody answers: the request goes out again on the schedule, 10 s then 20 s later.
+    let deadline = started + APPSTATE_CLIENT_KEY_REQUEST_WAIT_MS + 2_000;
+    assert!(world.run_until(deadline, |w| key_requests_from(w, client) == 2));
+    assert!(world.now >= started + APPSTATE_CLIENT_KEY_REQUEST_WAIT_MS - 1_000);
+    assert!(!fatal(&world, client));
+    let deadline = world.now + 2 * APPSTATE_CLIENT_KEY_REQUEST_WAIT_MS + 2_000;
+    assert!(world.run_until(deadline, |w| key_requests_from(w, client)
+        == APPSTATE_CLIENT_KEY_REQUESTS as usize));
+    assert!(!fatal(&world, client), "not before the last wait ends");
+    let records_before = app_state_records(&world, client);
+
+    // After the last attempt's wait: a typed fatal naming the missing key, and no more asking.
+    let deadline = world.now + 4 * APPSTATE_CLIENT_KEY_REQUEST_WAIT_MS + 2_000;
+    assert!(world.run_until(deadline, |w| fatal(w, client)));
+    let error = world.clients[client]
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::AppStateFatal { collection, error } => Some((*collection, error.clone())),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(error.0, Collection::RegularHigh);
+    assert!(
+        matches!(&error.1, AppStateFailure::Patch(PatchError::MissingKeys(ids)) if ids.len() == 1),
+        "{error:?}"
+    );
+    world.run_for(5 * 60_000);
+    assert_eq!(
+        key_requests_from(&world, client),
+        APPSTATE_CLIENT_KEY_REQUESTS as usize
+    );
+    assert_eq!(app_state_records(&world, client), records_before);
+    assert!(
+        read_settings(&mut world, client, CHAT)
+            .muted_until
+            .is_none()
+    );
+    assert_eq!(world.server.app_state_key_requests(ALICE), 3);
+
+    // The phone comes back and the next login asks again; this time the key arrives.
+    world.server.set_app_state_ignore_key_requests(ALICE, false);
+    world.drop_connection(client);
+    let deadline = world.now + 60_000;
+    assert!(world.run_until(deadline, |w| {
+        settings_event(w, client, CHAT).is_some_and(|s| s.muted_until == Some(MuteUntil::Forever))
+    }));
+}
+
+#[test]
+fn a_patch_with_external_mutations_applies_end_to_end() {
+    let mut world = world(42);
+    world.server.set_app_state_external_mutations(ALICE, true);
+    let a = link(&mut world);
+    world.run_for(2_000);
+    // One patch of 20 mutes: its mutations exceed the threshold and travel as a blob.
+    let chats: Vec<String> = (0..20)
+        .map(|i| format!("1555444{i:04}@s.whatsapp.net"))
+        .collect();
+    let actions: Vec<SyncAction> = chats.iter().map(|c| mute(c)).collect();
+    let now = world.now;
+    world.server.phone_app_state(now, ALICE, &actions).unwrap();
+    // And a small one that stays inline.
+    world
+        .server
+        .phone_app_state(now, ALICE, &[mute(CHAT)])
+        .unwrap();
+    world.flush();
+    let deadline = world.now + 20_000;
+    assert!(world.run_until(deadline, |w| all_muted(w, a, &chats)
+        && settings_event(w, a, CHAT).is_some()));
+    assert!(world.server.app_state_external_patches_served(ALICE) >= 1);
+    assert!(downloads_asked(&world, a) >= 1);
+    assert!(!fatal(&world, a));
+    for chat in chats.iter().chain([&CHAT.to_owned()]) {
+        assert_eq!(
+            read_settings(&mut world, a, chat),
+            world.server.phone_chat_settings(ALICE, chat),
+            "{chat}"
+        );
+    }
+
+    // A client linked later fetches the same patches from version 0 (no snapshot yet at 2):
+    // the large one again as external mutations.
+    let served = world.server.app_state_external_patches_served(ALICE);
+    let late = link(&mut world);
+    let deadline = world.now + 20_000;
+    assert!(world.run_until(deadline, |w| all_muted(w, late, &chats)));
+    assert!(world.server.app_state_external_patches_served(ALICE) > served);
+    assert!(!fatal(&world, late));
+
+    // A corrupt blob of external mutations is refused (the file's MAC), refetched, and heals.
+    world.corrupt_blob_downloads = 1;
+    let now = world.now;
+    let more: Vec<SyncAction> = (20..40)
+        .map(|i| mute(&format!("1555444{i:04}@s.whatsapp.net")))
+        .collect();
+    let downloads = downloads_asked(&world, a);
+    world.server.phone_app_state(now, ALICE, &more).unwrap();
+    world.flush();
+    let deadline = world.now + 20_000;
+    assert!(world.run_until(deadline, |w| w.corrupt_blob_downloads == 0));
+    assert!(world.run_until(world.now + 30_000, |w| {
+        (20..40).all(|i| settings_event(w, a, &format!("1555444{i:04}@s.whatsapp.net")).is_some())
+    }));
+    assert!(
+        downloads_asked(&world, a) >= downloads + 2,
+        "the corrupt file was fetched again"
+    );
+    assert!(!fatal(&world, a));
+}
+
+/// The stored version of `collection` and the stored settings of `chats` (from the records
+/// alone, as a rebuilt client would read them).
+fn stored_state(
+    world: &World,
+    client: usize,
+    collection: Collection,
+    chats: &[String],
+) -> (u64, Vec<ChatSettings>) {
+    use walink_core::appstate::persist;
+    let records = version_records(world, client);
+    let space = Space::AppStateVersion.as_str().to_owned();
+    let version = records
+        .get(&(space.clone(), collection.name().to_owned()))
+        .map_or(0, |bytes| {
+            persist::decode_collection(bytes).unwrap().1.version()
+        });
+    let view = records
+        .get(&(space, walink_core::client::APP_STATE_VIEW_KEY.to_owned()))
+        .map(|bytes| persist::decode_view(bytes).unwrap())
+        .unwrap_or_default();
+    (version, chats.iter().map(|c| view.chat(c)).collect())
+}
+
+#[test]
+fn a_crash_between_the_outputs_of_a_patch_apply_leaves_before_or_after_never_between() {
+    let chats: Vec<String> = (0..3)
+        .map(|i| format!("1555666{i:04}@s.whatsapp.net"))
+        .collect();
+    let collection = Collection::RegularHigh;
+    let mut crashed_before = 0;
+    let mut crashed_after = 0;
+    // Crash before the 0th, 1st, ... output the client produces once the phone's patch is
+    // announced: every place between the outputs of the sync, its answer and the apply.
+    for n in 0..24 {
+        let mut world = world(50);
+        let client = link(&mut world);
+        let now = world.now;
+        world
+            .server
+            .phone_app_state(now, ALICE, &[mute(&chats[0])])
+            .unwrap();
+        let deadline = world.now + 10_000;
+        assert!(world.run_until(deadline, |w| settings_event(w, client, &chats[0]).is_some()));
+        world.run_for(1_000);
+        let before = stored_state(&world, client, collection, &chats);
+        assert_eq!(before.0, 1);
+
+        // One patch muting the three chats (the first again, with an end now).
+        let now = world.now;
+        let actions: Vec<SyncAction> = chats
+            .iter()
+            .map(|c| SyncAction::Mute {
+                chat: c.clone(),
+                until: MuteUntil::Until(1_900_000_000_000),
+            })
+            .collect();
+        world.crash_after_outputs(client, n);
+        world.server.phone_app_state(now, ALICE, &actions).unwrap();
+        world.flush();
+        let deadline = world.now + 20_000;
+        world.run_until(deadline, |w| !w.crash_pending());
+        let crashed = !world.crash_pending();
+        world.cancel_crash();
+        let after_settings: Vec<ChatSettings> = chats
+            .iter()
+            .map(|c| world.server.phone_chat_settings(ALICE, c))
+            .collect();
+        if crashed {
+            assert_eq!(world.clients[client].crashes, 1);
+            let stored = stored_state(&world, client, collection, &chats);
+            // What the rebuilt client holds (its store) and shows (GetChatSettings, loaded
+            // from the store): all of the patch or none of it.
+            let shown: Vec<ChatSettings> = chats
+                .iter()
+                .map(|c| read_settings(&mut world, client, c))
+                .collect();
+            if stored.0 == before.0 {
+                assert_eq!(stored, before, "crash before output {n}: half-applied");
+                crashed_before += 1;
+            } else {
+                assert_eq!(stored.0, 2, "crash before output {n}");
+                assert_eq!(
+                    stored.1, after_settings,
+                    "crash before output {n}: half-applied"
+                );
+                crashed_after += 1;
+            }
+            assert!(
+                shown == before.1 || shown == after_settings,
+                "output {n}: {shown:?}"
+            );
+            assert_eq!(
+                shown, stored.1,
+                "output {n}: the view shown is the one stored"
+            );
+        }
+        // Whatever the crash lost, the client catches up to the phone.
+        let deadline = world.now + 60_000;
+        assert!(
+            world.run_until(deadline, |w| {
+                stored_state(w, client, collection, &chats) == (2, after_settings.clone())
+            }),
+            "output {n}: never caught up"
+        );
+        assert!(!fatal(&world, client));
+        // Past the apply, later crashes add nothing: stop a few outputs after it.
+        if !crashed || crashed_after >= 3 {
+            break;
+        }
+    }
+    assert!(crashed_before >= 1, "some crash came before the batch");
+    assert!(crashed_after >= 1, "some crash came after the batch");
+}

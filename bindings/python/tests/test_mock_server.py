@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 import walink_ffi as ffi
-from walink.driver import Driver, websocket_transport
-from walink.store import FileStore
+from walink.driver import DEFAULT_MEDIA_HOST, Driver, websocket_transport
+from walink.store import FileStore, MemoryStore
 
 REPO = Path(__file__).resolve().parents[3]
 # The simulation's test root: the X25519 public key of the private key 0x71 x 32
@@ -56,6 +56,7 @@ def server():
         with urllib.request.urlopen(urllib.request.Request(http + route, data=data, method=method)) as response:
             return json.loads(response.read())
 
+    control.base_url = http  # the control port also serves the media blobs (GET /v/...)
     yield ws + "/ws/chat", control
     proc.stdin.close()
     proc.kill()
@@ -141,6 +142,66 @@ def test_a_message_round_trip_with_a_phone_after_pairing_by_code(server, tmp_pat
         reply = next(e for e in seen if e.is_message() and e.text == "hello Erin from the phone")
         assert reply.chat == "15550006666@s.whatsapp.net"
         assert not any(e.is_decrypt_failed() for e in seen)
+        await driver.close()
+
+    asyncio.run(go())
+
+
+def test_the_driver_downloads_an_app_state_snapshot_blob(server):
+    """The phone's snapshot is served as an external blob; the driver downloads it from the
+    mock-server's media path and the chat settings appear. A failing host download ends in a
+    typed AppStateFatal and app_state_download_failed errors."""
+    url, control = server
+    chats = [f"155577700{i:02d}@s.whatsapp.net" for i in range(1, 5)]
+    for phone in ("15550008801", "15550008802"):
+        control("POST", "/accounts", {"phone": phone})
+        control("POST", f"/accounts/{phone}/app-state-options", {"auto_share": True, "external_snapshots": True})
+        for chat in chats:  # four patches: the phone makes a snapshot at version 4
+            control("POST", f"/accounts/{phone}/app-state", {"action": "mute", "chat": chat})
+
+    async def paired(phone, **extra):
+        errors = []
+        options = dict(store=MemoryStore(), transport=websocket_transport, url=url,
+                       config=ffi.ClientConfig(trust_root=TEST_ROOT, device_name="walink pytest"),
+                       on_error=errors.append, **extra)
+        driver, seen, _ = await run_until(options, lambda e: False)
+        code = await driver.pair_with_code(phone)
+        await asyncio.to_thread(control, "POST", f"/accounts/{phone}/code", {"code": code})
+        return driver, seen, errors
+
+    async def wait_for(seen, predicate, timeout=30.0):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not any(predicate(e) for e in seen):
+            assert loop.time() < deadline, f"timed out: {[type(e).__name__ for e in seen]}"
+            await asyncio.sleep(0.05)
+        return next(e for e in seen if predicate(e))
+
+    async def go():
+        driver, seen, errors = await paired("15550008801", media_host=control.base_url)
+        download = await wait_for(seen, lambda e: e.is_app_state_download())
+        assert download.direct_path.startswith("/v/sim/md-app-state/")
+        for chat in chats:
+            event = await wait_for(seen, lambda e, chat=chat: e.is_chat_settings() and e.chat == chat)
+            assert event.settings.muted_until is not None
+        assert not any(e.is_app_state_fatal() for e in seen)
+        assert errors == []
+        output = await driver.command(ffi.Command.GET_CHAT_SETTINGS(chat=chats[1]))
+        assert output.settings.muted_until is not None
+        await driver.close()
+
+        attempts = []
+
+        async def offline(url, direct_path, download_id):
+            attempts.append(url)
+            raise OSError("offline")
+
+        driver, seen, errors = await paired("15550008802", download_app_state_blob=offline)
+        fatal = await wait_for(seen, lambda e: e.is_app_state_fatal())
+        assert fatal.error.is_download()
+        assert len(attempts) >= 2 and all(u.startswith(DEFAULT_MEDIA_HOST + "/v/sim/") for u in attempts)
+        assert errors and all(getattr(e, "code", None) == "app_state_download_failed" for e in errors)
+        assert not any(e.is_chat_settings() for e in seen)
         await driver.close()
 
     asyncio.run(go())

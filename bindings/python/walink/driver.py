@@ -10,21 +10,50 @@ one timer, following the core's contract (core/src/lib.rs):
 - after each drain, ``poll_timeout`` re-arms the single timer.
 
 The core never calls back into Python: every await is the driver's.
+
+App-state blobs the core asks for (``AppStateDownload`` events) are downloaded in a task of
+their own (``urllib`` in a worker thread, or the host's ``download_app_state_blob``) and fed back
+with ``Command.APP_STATE_BLOB``; a failed download answers with no bytes (the core's recovery
+ladder goes on) and is reported to ``on_error`` as ``app_state_download_failed``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+import urllib.request
 from typing import Any, Awaitable, Callable, Optional, Protocol, Sequence
 
 import walink_ffi as ffi
 
 from .store import Delete, DeleteAll, Put, Record, RecordKey, Store
 
-__all__ = ["Transport", "Driver", "DriverError", "DEFAULT_URL", "websocket_transport"]
+__all__ = ["Transport", "Driver", "DriverError", "DEFAULT_URL", "DEFAULT_MEDIA_HOST", "blob_url",
+           "websocket_transport"]
 
 DEFAULT_URL = "wss://web.whatsapp.com/ws/chat"
+
+#: WhatsApp's media host, which serves app-state blobs by direct path.
+DEFAULT_MEDIA_HOST = "https://mmg.whatsapp.net"
+
+#: The largest app-state blob the default download accepts (the core's own bound).
+MAX_BLOB_BYTES = 64 * 1024 * 1024
+
+
+def blob_url(media_host: str, direct_path: str) -> str:
+    """The URL of a blob's direct path on a media host (an origin)."""
+    path = direct_path if direct_path.startswith("/") else "/" + direct_path
+    return media_host.rstrip("/") + path
+
+
+def _fetch_blob(url: str) -> bytes:
+    """Downloads ``url`` (blocking; run in a worker thread); raises on a non-2xx status or an
+    oversized body."""
+    with urllib.request.urlopen(url, timeout=60) as response:
+        data = response.read(MAX_BLOB_BYTES + 1)
+    if len(data) > MAX_BLOB_BYTES:
+        raise ValueError(f"GET {url}: more than {MAX_BLOB_BYTES} bytes")
+    return data
 
 #: The spaces a client is built from; the core asks for the others with Load outputs.
 START_SPACES = frozenset(ffi.start_spaces())
@@ -104,7 +133,10 @@ class Driver:
                  on_event: Optional[Callable[[Any], None]] = None,
                  on_error: Optional[Callable[[Exception], None]] = None,
                  clock: Callable[[], int] = now_ms,
-                 create_client: Optional[Callable[[Any, list], Any]] = None) -> None:
+                 create_client: Optional[Callable[[Any, list], Any]] = None,
+                 app_state_downloads: bool = True,
+                 download_app_state_blob: Optional[Callable[[str, str, int], Awaitable[bytes]]] = None,
+                 media_host: str = DEFAULT_MEDIA_HOST) -> None:
         self._store = store
         self._transport_factory = transport
         self._config = config if config is not None else ffi.default_config()
@@ -125,6 +157,12 @@ class Driver:
         self._ended = asyncio.get_running_loop().create_future()
         self._terminal = False
         self.state = None
+        # App-state blobs: whether the driver answers AppStateDownload itself, the host's
+        # download function (url, direct_path, download_id) -> bytes, and the media host.
+        self._app_state_downloads = app_state_downloads
+        self._download_app_state_blob = download_app_state_blob
+        self._media_host = media_host
+        self._downloads: set[asyncio.Task] = set()
 
     @classmethod
     async def start(cls, **options) -> "Driver":
@@ -284,6 +322,34 @@ class Driver:
             except Exception as error:  # an application's handler must not stop the loop
                 if self._on_error:
                     self._on_error(DriverError("handler_failed", f"on_event raised: {error}", error))
+        if event.is_app_state_download() and self._app_state_downloads:
+            task = asyncio.create_task(self._download(self._client, event.download_id, event.direct_path))
+            self._downloads.add(task)
+            task.add_done_callback(self._downloads.discard)
+
+    async def _download(self, client, download_id: int, direct_path: str) -> None:
+        """Downloads one app-state blob outside the input queue, then feeds the bytes (or None on
+        failure) to the client that asked, if it is still the current one."""
+        url = blob_url(self._media_host, direct_path)
+        data: Optional[bytes]
+        try:
+            if self._download_app_state_blob is not None:
+                data = bytes(await self._download_app_state_blob(url, direct_path, download_id))
+            else:
+                data = await asyncio.to_thread(_fetch_blob, url)
+        except Exception as cause:  # any failure answers the core with no bytes
+            data = None
+            if self._on_error:
+                self._on_error(DriverError("app_state_download_failed",
+                                           f"downloading app-state blob {download_id} failed: {cause}", cause))
+        if self._ended.done():
+            return
+
+        def feed(current):
+            if current is client:
+                current.command(self._clock(), ffi.Command.APP_STATE_BLOB(download_id=download_id, bytes=data))
+
+        self._inputs.put_nowait(("input", feed, None))
 
     def _arm_timer(self) -> None:
         self._clear_timer()

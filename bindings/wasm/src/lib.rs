@@ -195,3 +195,5 @@ fn decode_error_code(err: &DecodeError) -> &'static str {
 
 #[cfg(feature = "bench")]
 pub mod bench;
+#[cfg(feature = "bench")]
+pub mod bench_appstate;

@@ -32,12 +32,14 @@ use crate::appstate::{
 };
 use crate::binary::{Jid, Node};
 use crate::limits::{
+    APPSTATE_CLIENT_KEY_REQUEST_WAIT_MS, APPSTATE_CLIENT_KEY_REQUESTS,
     APPSTATE_CLIENT_MAX_BLOB_RETRIES, APPSTATE_CLIENT_MAX_DOWNLOADS,
     APPSTATE_CLIENT_MAX_QUEUED_COMMANDS, APPSTATE_CLIENT_MAX_REFETCHES,
 };
 use crate::proto::wa;
 use crate::store::{Batch, Change, Record, RecordKey, Space};
 
+use super::Timestamp;
 use super::command::{CommandError, CommandId, CommandOutput};
 use super::context::{Context, LoadTag};
 use super::event::Event;
@@ -146,6 +148,21 @@ fn external_reference(bytes: &[u8]) -> Option<wa::ExternalBlobReference> {
     complete.then_some(reference)
 }
 
+/// The key request of a collection waiting for keys: how many were sent, and when the next
+/// is due (or, after the last, when the wait ends fatally).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct KeyRequestTimer {
+    sent: u32,
+    due: Timestamp,
+}
+
+/// The wait after the `sent`-th key request: [`APPSTATE_CLIENT_KEY_REQUEST_WAIT_MS`], doubled
+/// after each request.
+fn key_request_wait(sent: u32) -> u64 {
+    let doublings = sent.saturating_sub(1).min(16);
+    APPSTATE_CLIENT_KEY_REQUEST_WAIT_MS.saturating_mul(1 << doublings)
+}
+
 /// A decoded sync answer: the snapshot (inline, or its blob reference) and the patches.
 type Decoded = (
     Option<wa::SyncdSnapshot>,
@@ -166,6 +183,8 @@ pub(crate) struct AppState {
     fetch: BTreeMap<Collection, bool>,
     /// Collections parked until these keys arrive.
     waiting: BTreeMap<Collection, Vec<KeyId>>,
+    /// The key requests of the waiting collections, re-sent on a timer.
+    key_timers: BTreeMap<Collection, KeyRequestTimer>,
     /// Refetches in a row per collection (a gap the server does not fill).
     refetches: BTreeMap<Collection, u32>,
     /// Commands waiting for the IQ slot.
@@ -340,6 +359,7 @@ impl AppState {
             .collect();
         for collection in ready {
             self.waiting.remove(&collection);
+            self.key_timers.remove(&collection);
             self.fetch.entry(collection).or_insert(false);
         }
         self.pump(ctx, out);
@@ -515,8 +535,72 @@ impl AppState {
         self.pump(ctx, out);
     }
 
-    /// Asks the own devices for the keys found missing while handling the current input.
+    /// When the next key request (or the end of the last one's wait) is due.
+    pub(crate) fn poll_timeout(&self) -> Option<Timestamp> {
+        self.key_timers.values().map(|timer| timer.due).min()
+    }
+
+    /// Key requests nobody answered: ask again, and after the last attempt's wait report the
+    /// collection fatal (it keeps its last good state; the next login or `server_sync`
+    /// fetches it again, and a share arriving later is still taken).
+    pub(crate) fn handle_timeout(&mut self, ctx: &mut Context<'_>, out: &mut Outputs) {
+        let now = ctx.now;
+        let due: Vec<Collection> = self
+            .key_timers
+            .iter()
+            .filter(|(_, timer)| timer.due <= now)
+            .map(|(collection, _)| *collection)
+            .collect();
+        for collection in due {
+            let (Some(timer), Some(ids)) = (
+                self.key_timers.get(&collection).copied(),
+                self.waiting.get(&collection).cloned(),
+            ) else {
+                self.key_timers.remove(&collection);
+                continue;
+            };
+            if timer.sent >= APPSTATE_CLIENT_KEY_REQUESTS {
+                self.key_timers.remove(&collection);
+                self.waiting.remove(&collection);
+                out.event(Event::AppStateFatal {
+                    collection,
+                    error: AppStateFailure::Patch(PatchError::MissingKeys(ids)),
+                });
+                continue;
+            }
+            // Offline, the request could not leave: wait again without counting it.
+            let sent = if ctx.is_connected() {
+                for id in ids {
+                    if !self.missing.contains(&id) {
+                        self.missing.push(id);
+                    }
+                }
+                timer.sent + 1
+            } else {
+                timer.sent
+            };
+            self.key_timers.insert(
+                collection,
+                KeyRequestTimer {
+                    sent,
+                    due: now.saturating_add(key_request_wait(sent)),
+                },
+            );
+        }
+        self.request_missing(ctx);
+    }
+
+    /// Asks the own devices for the keys found missing while handling the current input, and
+    /// starts the re-ask timer of every collection that just began waiting.
     fn request_missing(&mut self, ctx: &mut Context<'_>) {
+        for collection in self.waiting.keys() {
+            self.key_timers
+                .entry(*collection)
+                .or_insert(KeyRequestTimer {
+                    sent: 1,
+                    due: ctx.now.saturating_add(key_request_wait(1)),
+                });
+        }
         let missing = core::mem::take(&mut self.missing);
         if !missing.is_empty()
             && let Ok(request) = crate::appstate::key_request_message(&missing)
@@ -724,7 +808,9 @@ impl AppState {
         let decoded = match decoded {
             Ok((snapshot, reference, patches))
                 if reference.is_some()
-                    || patches.iter().any(|(p, _)| p.external_mutations.is_some()) =>
+                    || patches
+                        .iter()
+                        .any(|(p, m)| p.external_mutations.is_some() && m.is_none()) =>
             {
                 return self.park(
                     collection,
@@ -785,8 +871,13 @@ impl AppState {
         if let Some(reference) = reference {
             blobs.push((BlobSlot::Snapshot, reference));
         }
-        for (index, (patch, _)) in patches.iter().enumerate() {
-            if let Some(reference) = &patch.external_mutations {
+        // Only what is still missing: a patch whose mutations were downloaded is complete.
+        for (index, (patch, downloaded)) in patches.iter().enumerate() {
+            if let Some(reference) = patch
+                .external_mutations
+                .as_ref()
+                .filter(|_| downloaded.is_none())
+            {
                 blobs.push((BlobSlot::Patch(index), reference.clone()));
             }
         }
@@ -1218,5 +1309,52 @@ mod tests {
         );
         // The count starts again after the fatal report.
         assert!(!state.blob_failures.contains_key(&collection));
+    }
+
+    #[test]
+    fn key_requests_wait_longer_each_time_and_are_bounded() {
+        assert_eq!(key_request_wait(1), APPSTATE_CLIENT_KEY_REQUEST_WAIT_MS);
+        assert_eq!(key_request_wait(2), 2 * APPSTATE_CLIENT_KEY_REQUEST_WAIT_MS);
+        assert_eq!(key_request_wait(3), 4 * APPSTATE_CLIENT_KEY_REQUEST_WAIT_MS);
+        // No overflow whatever the count.
+        assert!(key_request_wait(u32::MAX) >= key_request_wait(3));
+    }
+
+    #[test]
+    fn a_patch_whose_external_mutations_arrived_is_not_parked_again() {
+        let reference = wa::ExternalBlobReference {
+            media_key: Some(vec![1; 32]),
+            direct_path: Some("/v/t/x.enc".to_owned()),
+            file_enc_sha256: Some(vec![2; 32]),
+            ..Default::default()
+        };
+        let patch = wa::SyncdPatch {
+            external_mutations: Some(reference),
+            ..Default::default()
+        };
+        let collection = Collection::RegularHigh;
+        let downloads = |out: &mut Outputs| {
+            events(out)
+                .into_iter()
+                .filter(|e| matches!(e, Event::AppStateDownload { .. }))
+                .count()
+        };
+
+        // Mutations not downloaded yet: parked, one download asked.
+        let mut state = AppState::default();
+        let mut out = Outputs::default();
+        let decoded = Ok((None, None, vec![(patch.clone(), None)]));
+        state.apply_decoded(collection, false, false, decoded, &mut out);
+        assert_eq!(downloads(&mut out), 1);
+        assert!(state.parked.contains_key(&collection));
+
+        // Downloaded: applied (here it fails to verify and takes the ladder), never re-parked.
+        let mut state = AppState::default();
+        let mut out = Outputs::default();
+        let mutations = wa::SyncdMutations::default();
+        let decoded = Ok((None, None, vec![(patch, Some(mutations))]));
+        state.apply_decoded(collection, false, false, decoded, &mut out);
+        assert_eq!(downloads(&mut out), 0);
+        assert!(state.parked.is_empty());
     }
 }

@@ -277,6 +277,11 @@ impl Client {
             self.messaging.handle_timeout(now, &mut ctx, out);
         }
         self.apply_requests(now);
+        {
+            let (mut ctx, out) = split!(self, now);
+            self.app_state.handle_timeout(&mut ctx, out);
+        }
+        self.apply_requests(now);
     }
 
     /// Starts `command`; it ends in exactly one `Event::CommandDone` with the returned id.
@@ -388,6 +393,7 @@ impl Client {
             self.keepalive.poll_timeout(),
             self.pairing.poll_timeout(),
             self.messaging.poll_timeout(),
+            self.app_state.poll_timeout(),
         ]
         .into_iter()
         .flatten()

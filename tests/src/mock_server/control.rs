@@ -18,6 +18,10 @@
 //! | GET | `/events` | | the simulation's recent events, oldest first |
 //! | POST | `/restart` | | the server restarts: every connection drops |
 //! | POST | `/fail-next-login` | `{"reason"}` | the next login gets `<failure reason>` |
+//! | POST | `/accounts/{phone}/app-state` | `{"action", "chat", "until"?}` | the phone changes a chat setting (one patch) |
+//! | POST | `/accounts/{phone}/app-state-options` | `{"auto_share"?, "external_snapshots"?, "external_mutations"?}` | how the phone and server handle app state |
+//! | GET | `/accounts/{phone}/chat-settings?chat=` | | the phone's settings of a chat |
+//! | GET | `/v/...` (a blob's direct path) | | the stored media blob, as raw bytes (the media host) |
 
 use serde_json::Value;
 
@@ -106,6 +110,40 @@ pub enum ControlRequest {
         /// The failure reason.
         reason: u16,
     },
+    /// The account's phone changes one chat setting (stored as one app-state patch).
+    PhoneAppState {
+        /// The account's phone number.
+        account: String,
+        /// `mute`, `unmute`, `pin`, `unpin`, `archive` or `unarchive`.
+        action: String,
+        /// The chat's JID.
+        chat: String,
+        /// For `mute`: the end in Unix milliseconds (absent or 0: forever).
+        until: Option<i64>,
+    },
+    /// How the phone and the server handle the account's app state (absent: unchanged).
+    AppStateOptions {
+        /// The account's phone number.
+        account: String,
+        /// The phone shares its sync key with each new companion.
+        auto_share: Option<bool>,
+        /// Snapshots are served as external blobs.
+        external_snapshots: Option<bool>,
+        /// Mutations of large patches are served as external blobs.
+        external_mutations: Option<bool>,
+    },
+    /// The phone's settings of one chat.
+    PhoneChatSettings {
+        /// The account's phone number.
+        account: String,
+        /// The chat's JID.
+        chat: String,
+    },
+    /// A stored media blob by its direct path (path and query string), served as raw bytes.
+    Blob {
+        /// The direct path, as `Event::AppStateDownload` names it.
+        direct_path: String,
+    },
 }
 
 /// Why a control request failed, split by who is at fault.
@@ -174,6 +212,18 @@ pub fn parse(request: &Request) -> Result<ControlRequest, ControlError> {
         ("GET", ["accounts", account, "messages"]) => Ok(ControlRequest::Messages {
             account: account_of(account)?,
         }),
+        ("GET", ["accounts", account, "chat-settings"]) => Ok(ControlRequest::PhoneChatSettings {
+            account: account_of(account)?,
+            chat: request
+                .query
+                .iter()
+                .find(|(key, _)| key == "chat")
+                .map(|(_, value)| value.clone())
+                .ok_or_else(|| ControlError::BadRequest("the query needs chat=".into()))?,
+        }),
+        ("GET", ["v", ..]) => Ok(ControlRequest::Blob {
+            direct_path: direct_path(request),
+        }),
         ("POST", ["accounts", account, action]) => {
             let account = account_of(account)?;
             let body = body()?;
@@ -194,6 +244,23 @@ pub fn parse(request: &Request) -> Result<ControlRequest, ControlError> {
                 "remove-device" => Ok(ControlRequest::RemoveDevice {
                     account,
                     device: required_string(&body, "device")?,
+                }),
+                "app-state" => Ok(ControlRequest::PhoneAppState {
+                    account,
+                    action: required_string(&body, "action")?,
+                    chat: required_string(&body, "chat")?,
+                    until: match body.get("until") {
+                        None | Some(Value::Null) => None,
+                        Some(value) => Some(value.as_i64().ok_or_else(|| {
+                            ControlError::BadRequest("\"until\" must be a number".into())
+                        })?),
+                    },
+                }),
+                "app-state-options" => Ok(ControlRequest::AppStateOptions {
+                    account,
+                    auto_share: optional_bool(&body, "auto_share")?,
+                    external_snapshots: optional_bool(&body, "external_snapshots")?,
+                    external_mutations: optional_bool(&body, "external_mutations")?,
                 }),
                 _ => Err(ControlError::NoRoute(format!("{method} {}", request.path))),
             }
@@ -257,6 +324,29 @@ pub fn parse(request: &Request) -> Result<ControlRequest, ControlError> {
             Ok(ControlRequest::FailNextLogin { reason })
         }
         _ => Err(ControlError::NoRoute(format!("{method} {}", request.path))),
+    }
+}
+
+/// A blob's direct path as stored: the path, then the query string as sent (`?k=v&...`).
+fn direct_path(request: &Request) -> String {
+    if request.query.is_empty() {
+        return request.path.clone();
+    }
+    let query: Vec<String> = request
+        .query
+        .iter()
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect();
+    format!("{}?{}", request.path, query.join("&"))
+}
+
+fn optional_bool(body: &Value, name: &str) -> Result<Option<bool>, ControlError> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(on)) => Ok(Some(*on)),
+        Some(_) => Err(ControlError::BadRequest(format!(
+            "\"{name}\" must be true or false"
+        ))),
     }
 }
 
@@ -357,6 +447,31 @@ mod tests {
                 code: 515,
                 device: None,
                 conn: Some(2)
+            })
+        );
+        assert_eq!(
+            parse(&Request {
+                query: vec![
+                    ("ccb".into(), "11-4".into()),
+                    ("_nc_sid".into(), "sim".into())
+                ],
+                ..request("GET", "/v/sim/md-app-state/ab.enc", "")
+            }),
+            Ok(ControlRequest::Blob {
+                direct_path: "/v/sim/md-app-state/ab.enc?ccb=11-4&_nc_sid=sim".into()
+            })
+        );
+        assert_eq!(
+            parse(&request(
+                "POST",
+                "/accounts/1555/app-state",
+                r#"{"action":"mute","chat":"1666@s.whatsapp.net","until":5}"#
+            )),
+            Ok(ControlRequest::PhoneAppState {
+                account: "1555".into(),
+                action: "mute".into(),
+                chat: "1666@s.whatsapp.net".into(),
+                until: Some(5)
             })
         );
         assert_eq!(

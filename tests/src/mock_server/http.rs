@@ -1,5 +1,6 @@
 //! A minimal HTTP/1.1 server and client side for the control endpoint: one request per
-//! connection, `Content-Length` bodies only, JSON answers, `Connection: close`.
+//! connection, `Content-Length` bodies only, JSON answers (raw bytes for media blobs),
+//! `Connection: close`.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -77,8 +78,10 @@ pub fn read_request(stream: &mut TcpStream) -> Result<Request, HttpError> {
 pub struct Response {
     /// The status code.
     pub status: u16,
-    /// The JSON body.
+    /// The body: JSON, or raw bytes when `content_type` says so.
     pub body: Vec<u8>,
+    /// The `Content-Type` header.
+    pub content_type: &'static str,
 }
 
 impl Response {
@@ -87,6 +90,16 @@ impl Response {
         Response {
             status,
             body: value.to_string().into_bytes(),
+            content_type: "application/json",
+        }
+    }
+
+    /// A binary response (a media blob).
+    pub fn bytes(status: u16, body: Vec<u8>) -> Self {
+        Response {
+            status,
+            body,
+            content_type: "application/octet-stream",
         }
     }
 
@@ -108,9 +121,10 @@ impl Response {
         };
         write!(
             stream,
-            "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
             self.status,
             reason,
+            self.content_type,
             self.body.len()
         )?;
         stream.write_all(&self.body)?;

@@ -447,6 +447,20 @@ fn accept_control(listener: &TcpListener, to_sim: &Sender<ToSim>, stopping: &Ato
     }
 }
 
+/// A blob answer (the blob in base64 under [`sim_backend::BLOB_FIELD`]) as raw bytes, as a
+/// media host serves it.
+fn blob_response(value: &serde_json::Value) -> http::Response {
+    use base64::Engine as _;
+    match value
+        .get(sim_backend::BLOB_FIELD)
+        .and_then(serde_json::Value::as_str)
+        .and_then(|text| base64::engine::general_purpose::STANDARD.decode(text).ok())
+    {
+        Some(bytes) => http::Response::bytes(200, bytes),
+        None => http::Response::error(500, "the backend answered a blob request without a blob"),
+    }
+}
+
 /// One control request: parse it, let the simulation thread carry it out, answer with JSON.
 fn serve_control(mut stream: TcpStream, to_sim: &Sender<ToSim>) {
     let _ = stream.set_read_timeout(Some(CONTROL_DEADLINE));
@@ -455,11 +469,13 @@ fn serve_control(mut stream: TcpStream, to_sim: &Sender<ToSim>) {
         Ok(request) => match control::parse(&request) {
             Err(error) => error.response(),
             Ok(request) => {
+                let blob = matches!(request, ControlRequest::Blob { .. });
                 let (reply, answer) = mpsc::channel();
                 if to_sim.send(ToSim::Control { request, reply }).is_err() {
                     http::Response::error(503, "the simulation has stopped")
                 } else {
                     match answer.recv_timeout(CONTROL_DEADLINE) {
+                        Ok(Ok(value)) if blob => blob_response(&value),
                         Ok(Ok(value)) => http::Response::json(200, &value),
                         Ok(Err(error)) => error.response(),
                         Err(_) => http::Response::error(503, "the simulation did not answer"),

@@ -5,6 +5,7 @@
 use std::collections::VecDeque;
 
 use serde_json::{Value, json};
+use walink_core::appstate::{MessageRange, MuteUntil, SyncAction};
 
 use super::{Backend, BackendOutput, ConnId, ControlError, ControlRequest};
 use crate::sim::{
@@ -173,6 +174,40 @@ fn parse_device(text: &str) -> Result<(String, u16), ControlError> {
     Ok((user.to_owned(), device))
 }
 
+/// The JSON field in which [`ControlRequest::Blob`]'s answer carries the blob (base64); the
+/// control thread serves it as raw bytes.
+pub const BLOB_FIELD: &str = "blob_base64";
+
+/// A chat-setting action of the control API as a [`SyncAction`].
+fn phone_action(
+    action: &str,
+    chat: String,
+    until: Option<i64>,
+) -> Result<SyncAction, ControlError> {
+    Ok(match action {
+        "mute" => SyncAction::Mute {
+            chat,
+            until: MuteUntil::at(until.unwrap_or(0))
+                .map_err(|error| ControlError::BadRequest(format!("\"until\": {error}")))?,
+        },
+        "unmute" => SyncAction::Unmute { chat },
+        "pin" | "unpin" => SyncAction::Pin {
+            chat,
+            pinned: action == "pin",
+        },
+        "archive" | "unarchive" => SyncAction::Archive {
+            chat,
+            archived: action == "archive",
+            range: MessageRange::default(),
+        },
+        other => {
+            return Err(ControlError::BadRequest(format!(
+                "unknown action {other:?} (mute, unmute, pin, unpin, archive, unarchive)"
+            )));
+        }
+    })
+}
+
 /// A simulation error as the control endpoint reports it: missing things are 404, refusals 409.
 fn control_error(error: SimError) -> ControlError {
     match error {
@@ -311,6 +346,69 @@ impl Backend for SimBackend {
                     .create_group(now, &creator, &subject, &members)
                     .map(|jid| json!({ "jid": jid.to_string(), "subject": subject }))
                     .map_err(control_error)
+            }
+            ControlRequest::PhoneAppState {
+                account,
+                action,
+                chat,
+                until,
+            } => {
+                let action = phone_action(&action, chat, until)?;
+                self.server
+                    .phone_app_state(now, &account, std::slice::from_ref(&action))
+                    .map_err(control_error)?;
+                let collection = action.collection().map_err(|error| {
+                    ControlError::BadRequest(format!("invalid action: {error}"))
+                })?;
+                Ok(json!({
+                    "collection": collection.name(),
+                    "version": self.server.app_state_version(&account, collection),
+                }))
+            }
+            ControlRequest::AppStateOptions {
+                account,
+                auto_share,
+                external_snapshots,
+                external_mutations,
+            } => {
+                if self.server.account(&account).is_none() {
+                    return Err(ControlError::NotFound(format!("account {account}")));
+                }
+                if let Some(on) = auto_share {
+                    self.server.set_app_state_auto_share(&account, on);
+                }
+                if let Some(on) = external_snapshots {
+                    self.server.set_app_state_external_snapshots(&account, on);
+                }
+                if let Some(on) = external_mutations {
+                    self.server.set_app_state_external_mutations(&account, on);
+                }
+                Ok(json!({ "account": account }))
+            }
+            ControlRequest::PhoneChatSettings { account, chat } => {
+                let settings = self.server.phone_chat_settings(&account, &chat);
+                Ok(json!({
+                    "chat": chat,
+                    "muted_until": settings.muted_until.map(|until| match until {
+                        MuteUntil::Forever => 0,
+                        MuteUntil::Until(at) => at,
+                    }),
+                    "pinned_at": settings.pinned_at,
+                    "archived": settings.archived,
+                    "marked_unread": settings.marked_unread,
+                    "labels": settings.labels,
+                }))
+            }
+            ControlRequest::Blob { direct_path } => {
+                use base64::Engine as _;
+                self.server
+                    .download_blob(&direct_path)
+                    .map(|bytes| {
+                        json!({
+                            BLOB_FIELD: base64::engine::general_purpose::STANDARD.encode(bytes)
+                        })
+                    })
+                    .ok_or_else(|| ControlError::NotFound(format!("blob {direct_path}")))
             }
             ControlRequest::Messages { account } => self
                 .server

@@ -11,8 +11,11 @@
 //! is the current one (else a 409 conflict), applied by the phone, and announced to the
 //! account's other companions with `<notification type="server_sync">`.
 //!
-//! Snapshots travel inline in `<snapshot>` (the bytes of a `SyncdSnapshot`), where WhatsApp
-//! sends an `ExternalBlobReference` to download; walink-sim has no media server.
+//! Snapshots travel inline in `<snapshot>` (the bytes of a `SyncdSnapshot`) by default, or,
+//! as WhatsApp sends them, as an `ExternalBlobReference` to an encrypted `md-app-state` blob in
+//! the server's blob store (`set_app_state_external_snapshots`). Likewise a patch whose
+//! mutations exceed [`EXTERNAL_MUTATIONS_ABOVE`] bytes is served with its mutations in such a
+//! blob (`externalMutations`, a `SyncdMutations`) when `set_app_state_external_mutations` is on.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
@@ -34,6 +37,12 @@ pub const SNAPSHOT_EVERY: u64 = 4;
 
 /// Patches in one answer; the rest follow after `has_more_patches="true"`.
 pub const MAX_PATCHES_PER_ANSWER: usize = 8;
+
+/// A patch whose encoded mutations are longer than this many bytes is served with its mutations
+/// in an external blob (when the account's external mutations are on). WhatsApp moves large
+/// patches' mutations out of the stanza the same way; its exact threshold is not public, so the
+/// simulation picks one that a patch of a few mutations crosses and a single mutation does not.
+pub const EXTERNAL_MUTATIONS_ABOVE: usize = 1024;
 
 /// One collection on the server, and the phone's view of it.
 #[derive(Debug, Default)]
@@ -64,6 +73,14 @@ pub(crate) struct AccountAppState {
     conflicts: u64,
     /// Snapshots are served as external blobs (WhatsApp's form) rather than inline.
     external_snapshots: bool,
+    /// Large patches are served with their mutations in an external blob.
+    external_mutations: bool,
+    /// How many patches were served with external mutations.
+    external_patches_served: u64,
+    /// The phone leaves key requests unanswered (a primary that is offline).
+    ignore_key_requests: bool,
+    /// Key requests the phone received from companions.
+    key_requests: u64,
 }
 
 /// The app-state side of every account.
@@ -143,6 +160,35 @@ impl Server {
         Ok(())
     }
 
+    /// A companion of `user` asked for app-state keys: the phone shares them, unless it
+    /// ignores key requests ([`Server::set_app_state_ignore_key_requests`]).
+    pub(super) fn phone_answer_app_state_key_request(
+        &mut self,
+        now: Timestamp,
+        user: &str,
+        device: u16,
+    ) {
+        let state = self.app_account(user);
+        state.key_requests += 1;
+        if !state.ignore_key_requests {
+            let _ = self.phone_share_app_state_keys(now, user, device);
+        }
+    }
+
+    /// The phone leaves app-state key requests unanswered (`true`), as a primary that is off
+    /// line does, or answers them again (`false`, the default).
+    pub fn set_app_state_ignore_key_requests(&mut self, user: &str, ignore: bool) {
+        self.app_account(user).ignore_key_requests = ignore;
+    }
+
+    /// How many app-state key requests the phone of `user` received.
+    pub fn app_state_key_requests(&self, user: &str) -> u64 {
+        self.app_state
+            .accounts
+            .get(user)
+            .map_or(0, |a| a.key_requests)
+    }
+
     /// Whether the phone shares its keys with a companion on its own the first time the
     /// companion becomes active, as a real primary does after linking. Off by default, so that
     /// tests of other areas see no extra message; app-state tests turn it on.
@@ -189,6 +235,45 @@ impl Server {
     /// `ExternalBlobReference` (as WhatsApp does). Off: inline snapshot bytes.
     pub fn set_app_state_external_snapshots(&mut self, user: &str, on: bool) {
         self.app_account(user).external_snapshots = on;
+    }
+
+    /// Serve the patches of `user` whose mutations exceed [`EXTERNAL_MUTATIONS_ABOVE`] bytes
+    /// with their mutations in an external blob (`SyncdPatch.externalMutations`, the patch's
+    /// inline mutations empty), as WhatsApp does. Off: every patch inline.
+    pub fn set_app_state_external_mutations(&mut self, user: &str, on: bool) {
+        self.app_account(user).external_mutations = on;
+    }
+
+    /// How many patches of `user` were served with external mutations.
+    pub fn app_state_external_patches_served(&self, user: &str) -> u64 {
+        self.app_state
+            .accounts
+            .get(user)
+            .map_or(0, |a| a.external_patches_served)
+    }
+
+    /// A stored patch as served: with its mutations moved into an external blob when they are
+    /// large and the account's external mutations are on.
+    fn app_state_patch_as_served(&mut self, user: &str, bytes: Vec<u8>) -> Vec<u8> {
+        if !self.app_account(user).external_mutations {
+            return bytes;
+        }
+        let Ok(mut patch) = wa::SyncdPatch::decode(bytes.as_slice()) else {
+            return bytes;
+        };
+        let mutations = wa::SyncdMutations {
+            mutations: std::mem::take(&mut patch.mutations),
+        }
+        .encode_to_vec();
+        if mutations.len() <= EXTERNAL_MUTATIONS_ABOVE {
+            return bytes;
+        }
+        let Some(reference) = self.app_state_blob(&mutations) else {
+            return bytes;
+        };
+        patch.external_mutations = Some(reference);
+        self.app_account(user).external_patches_served += 1;
+        patch.encode_to_vec()
     }
 
     /// Stores `plain` as an encrypted `md-app-state` blob and returns its reference.
@@ -472,7 +557,7 @@ impl Server {
             from = 0;
         }
         let end = current.min(from + MAX_PATCHES_PER_ANSWER as u64);
-        let patches: Vec<Node> = (from..end)
+        let stored: Vec<Vec<u8>> = (from..end)
             .filter_map(|index| sim.patches.get(usize::try_from(index).ok()?).cloned())
             .map(|bytes| {
                 let mut bytes = bytes;
@@ -481,12 +566,16 @@ impl Server {
                     flip_last(&mut decoded.patch_mac);
                     bytes = decoded.encode_to_vec();
                 }
-                Node::new("patch").bytes(bytes)
+                bytes
             })
             .collect();
         if served_snapshot {
             state.snapshots_served += 1;
         }
+        let patches: Vec<Node> = stored
+            .into_iter()
+            .map(|bytes| Node::new("patch").bytes(self.app_state_patch_as_served(user, bytes)))
+            .collect();
         let mut children: Vec<Node> = children
             .into_iter()
             .filter_map(|bytes| {

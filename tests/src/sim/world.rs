@@ -316,6 +316,11 @@ impl World {
         self.crash_plan.is_some()
     }
 
+    /// Cancels a crash planned with [`World::crash_after_outputs`] that has not happened.
+    pub fn cancel_crash(&mut self) {
+        self.crash_plan = None;
+    }
+
     /// The server restarts: every connection drops; accounts and queues survive.
     pub fn restart_server(&mut self) {
         self.notes.push(WorldNote::Fault("server restart".into()));

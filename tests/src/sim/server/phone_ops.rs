@@ -231,7 +231,7 @@ impl Server {
             && sender.device != 0
             && self.resolve_user(&sender.to_non_device()).as_deref() == Some(user)
         {
-            let _ = self.phone_share_app_state_keys(
+            self.phone_answer_app_state_key_request(
                 timestamp.saturating_mul(1000),
                 user,
                 sender.device,

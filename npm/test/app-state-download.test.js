@@ -1,0 +1,150 @@
+// App-state blobs through the driver, against walink-sim's mock-server: the phone's snapshot is
+// served as an external blob (an ExternalBlobReference in <snapshot>, the encrypted file on the
+// mock-server's media path), the driver downloads it with fetch and hands it back to the core,
+// and the chat settings appear. A host download that fails climbs the core's recovery ladder to
+// a typed appStateFatal, and is reported to onError.
+import assert from 'node:assert/strict'
+import { after, before, test } from 'node:test'
+
+import { MemoryStore, connect } from 'walink'
+import { blobUrl } from '../src/app-state-download.js'
+import { startMockServer, testTrustRoot, withMockServer } from './support/mock-server.js'
+
+test('blobUrl joins a media host and a direct path', () => {
+  assert.equal(blobUrl(undefined, '/v/t62/x.enc?ccb=1'), 'https://mmg.whatsapp.net/v/t62/x.enc?ccb=1')
+  assert.equal(blobUrl('http://127.0.0.1:9/', '/v/a'), 'http://127.0.0.1:9/v/a')
+  assert.equal(blobUrl('http://h', 'v/a'), 'http://h/v/a')
+})
+
+withMockServer(test, 'app-state blobs against the mock-server', () => {
+  let server
+  before(async () => {
+    server = await startMockServer(11)
+  })
+  after(() => server?.stop())
+
+  /** A client of `phone` paired by code, with extra connect options; events are recorded. */
+  async function pairedClient(phone, extra = {}) {
+    const events = []
+    const errors = []
+    const waiters = []
+    const connection = await connect({
+      url: server.url,
+      store: new MemoryStore(),
+      config: { trustRoot: testTrustRoot(), deviceName: 'walink app-state test' },
+      onEvent(event) {
+        events.push(event)
+        for (const w of [...waiters]) {
+          if (w.predicate(event)) {
+            waiters.splice(waiters.indexOf(w), 1)
+            w.resolve(event)
+          }
+        }
+      },
+      onError: (error) => errors.push(error),
+      ...extra,
+    })
+    const waitFor = (predicate, ms = 30_000) => {
+      const seen = events.find(predicate)
+      if (seen) return Promise.resolve(seen)
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`timed out; events: ${events.map((e) => e.type).join(' ')}`)), ms)
+        waiters.push({ predicate, resolve: (e) => (clearTimeout(timer), resolve(e)) })
+      })
+    }
+    const code = await connection.pairWithCode(phone)
+    await server.control('POST', `/accounts/${phone}/code`, { code })
+    await waitFor((e) => e.type === 'paired')
+    return { connection, events, errors, waitFor }
+  }
+
+  /** An account whose phone muted `chats` (one patch each) with snapshots served as blobs. */
+  async function accountWithSnapshot(phone, chats) {
+    await server.control('POST', '/accounts', { phone })
+    await server.control('POST', `/accounts/${phone}/app-state-options`, { auto_share: true, external_snapshots: true })
+    let version = 0
+    for (const chat of chats) {
+      const answer = await server.control('POST', `/accounts/${phone}/app-state`, { action: 'mute', chat, until: 0 })
+      assert.equal(answer.collection, 'regular_high')
+      version = answer.version
+    }
+    return version
+  }
+
+  // The phone makes a snapshot every 4 versions: 4 mutes give a snapshot at version 4.
+  const chats = ['15557770001', '15557770002', '15557770003', '15557770004'].map((n) => `${n}@s.whatsapp.net`)
+
+  test('the driver downloads a snapshot blob over HTTP and the chat settings appear', async () => {
+    const phone = '15550008801'
+    assert.equal(await accountWithSnapshot(phone, chats), 4)
+    const fetched = []
+    const client = await pairedClient(phone, {
+      mediaHost: server.controlUrl,
+      fetch: (url) => {
+        fetched.push(url)
+        return globalThis.fetch(url)
+      },
+    })
+    const download = await client.waitFor((e) => e.type === 'appStateDownload')
+    assert.match(download.directPath, /^\/v\/sim\/md-app-state\//)
+    for (const chat of chats) {
+      const event = await client.waitFor((e) => e.type === 'chatSettings' && e.chat === chat)
+      assert.equal(event.settings.mutedUntilMs, 0, 'muted forever')
+    }
+    assert.ok(fetched.length >= 1, 'the blob came over HTTP')
+    assert.ok(fetched.every((url) => url.startsWith(server.controlUrl)))
+    const answer = await client.connection.command({ type: 'getChatSettings', chat: chats[2] })
+    assert.equal(answer.kind, 'chatSettings')
+    assert.equal(answer.settings.mutedUntilMs, 0)
+    assert.ok(!client.events.some((e) => e.type === 'appStateFatal'))
+    assert.deepEqual(client.errors, [])
+
+    // A later mute on the phone arrives as a patch (server_sync), no download needed.
+    const later = '15557770005@s.whatsapp.net'
+    await server.control('POST', `/accounts/${phone}/app-state`, { action: 'mute', chat: later, until: 1_900_000_000_000 })
+    const event = await client.waitFor((e) => e.type === 'chatSettings' && e.chat === later)
+    assert.equal(event.settings.mutedUntilMs, 1_900_000_000_000)
+    await client.connection.close()
+  })
+
+  test('a failing host download ends in a typed appStateFatal, reported to onError', async () => {
+    const phone = '15550008802'
+    await accountWithSnapshot(phone, chats)
+    let attempts = 0
+    const client = await pairedClient(phone, {
+      downloadAppStateBlob: async ({ url }) => {
+        attempts++
+        assert.match(url, /^https:\/\/mmg\.whatsapp\.net\/v\/sim\/md-app-state\//)
+        throw new Error('offline')
+      },
+    })
+    const fatal = await client.waitFor((e) => e.type === 'appStateFatal')
+    assert.equal(fatal.collection, 'regular_high')
+    assert.equal(fatal.error.kind, 'download')
+    assert.ok(attempts >= 2, `the core retried (${attempts} downloads)`)
+    assert.ok(client.errors.length >= 1)
+    assert.ok(client.errors.every((e) => e.code === 'app_state_download_failed'))
+    assert.ok(!client.events.some((e) => e.type === 'chatSettings'), 'nothing half-applied')
+    await client.connection.close()
+  })
+
+  test('appStateDownloads: false leaves the event to the host, which answers itself', async () => {
+    const phone = '15550008803'
+    await accountWithSnapshot(phone, chats)
+    let connection
+    const answered = []
+    const client = await pairedClient(phone, {
+      appStateDownloads: false,
+    })
+    connection = client.connection
+    const download = await client.waitFor((e) => e.type === 'appStateDownload')
+    const response = await fetch(blobUrl(server.controlUrl, download.directPath))
+    assert.equal(response.status, 200)
+    const bytes = new Uint8Array(await response.arrayBuffer())
+    answered.push(download.downloadId)
+    await connection.command({ type: 'appStateBlob', downloadId: download.downloadId, bytes })
+    await client.waitFor((e) => e.type === 'chatSettings' && e.chat === chats[0])
+    assert.deepEqual(answered, [download.downloadId])
+    await connection.close()
+  })
+})
