@@ -1,10 +1,11 @@
 //! walink's hot symmetric primitives as plain, non-generic functions.
 //!
-//! RustCrypto's HMAC, HKDF and CBC are generic, so their code is instantiated (and optimised) in
+//! RustCrypto's HMAC, HKDF, CBC and GCM are generic, so their code is instantiated (and optimised) in
 //! whichever crate names the concrete types. walink-core builds at opt-level "z" to keep the
-//! wasm module small; the Signal ratchet's per-message HMACs, HKDFs and AES-CBC live here
-//! instead, in a crate the release profile builds at opt-level 3 (root `Cargo.toml`), where they
-//! run about 1.5 times faster in wasm (docs/decisions.md, "wasm size").
+//! wasm module small; the Signal ratchet's per-message HMACs, HKDFs and AES-CBC and the Noise
+//! transport's AES-GCM live here instead, in a crate the release profile builds at opt-level 3
+//! (root `Cargo.toml`), where they run 1.5 to 3 times faster in wasm (docs/decisions.md,
+//! "wasm size").
 #![forbid(unsafe_code)]
 #![cfg_attr(
     not(test),
@@ -13,6 +14,8 @@
 
 use aes::cipher::block_padding::Pkcs7;
 use aes::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyInit, KeyIvInit};
+use aes_gcm::Aes256Gcm;
+use aes_gcm::aead::{Aead, Payload};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
@@ -70,6 +73,37 @@ pub fn aes256_cbc_decrypt(key: &[u8; 32], iv: &[u8; 16], ciphertext: &[u8]) -> O
     Some(buf)
 }
 
+/// An AES-256-GCM key schedule (zeroized on drop), sealing and opening with 12-byte nonces and
+/// 16-byte tags appended to the ciphertext.
+pub struct Aes256GcmKey(Aes256Gcm);
+
+impl Aes256GcmKey {
+    /// The key schedule of `key`.
+    pub fn new(key: &[u8; 32]) -> Self {
+        Aes256GcmKey(<Aes256Gcm as KeyInit>::new(&(*key).into()))
+    }
+
+    /// `plaintext` sealed under `nonce` with `aad`, the tag appended; `None` only beyond
+    /// AES-GCM's 64 GiB limit.
+    pub fn seal(&self, nonce: &[u8; 12], aad: &[u8], plaintext: &[u8]) -> Option<Vec<u8>> {
+        let payload = Payload {
+            msg: plaintext,
+            aad,
+        };
+        self.0.encrypt(&(*nonce).into(), payload).ok()
+    }
+
+    /// The plaintext of `ciphertext` (tag appended) under `nonce` and `aad`; `None` when it
+    /// does not authenticate.
+    pub fn open(&self, nonce: &[u8; 12], aad: &[u8], ciphertext: &[u8]) -> Option<Vec<u8>> {
+        let payload = Payload {
+            msg: ciphertext,
+            aad,
+        };
+        self.0.decrypt(&(*nonce).into(), payload).ok()
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -109,6 +143,33 @@ mod tests {
         );
         let mut too_long = vec![0u8; 255 * 32 + 1];
         assert!(!hkdf_sha256(None, &ikm, &info, &mut too_long));
+    }
+
+    #[test]
+    fn gcm_matches_the_gcm_spec_test_case_16_and_refuses_tampering() {
+        // McGrew and Viega, "The Galois/Counter Mode of Operation", test case 16 (AES-256).
+        let key: [u8; 32] = hex("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308")
+            .try_into()
+            .unwrap();
+        let nonce: [u8; 12] = hex("cafebabefacedbaddecaf888").try_into().unwrap();
+        let aad = hex("feedfacedeadbeeffeedfacedeadbeefabaddad2");
+        let plaintext = hex(concat!(
+            "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72",
+            "1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39"
+        ));
+        let expected = hex(concat!(
+            "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa",
+            "8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662",
+            "76fc6ece0f4e1768cddf8853bb2d551b"
+        ));
+        let key = Aes256GcmKey::new(&key);
+        let sealed = key.seal(&nonce, &aad, &plaintext).unwrap();
+        assert_eq!(sealed, expected);
+        assert_eq!(key.open(&nonce, &aad, &sealed), Some(plaintext));
+        let mut tampered = sealed.clone();
+        tampered[0] ^= 1;
+        assert_eq!(key.open(&nonce, &aad, &tampered), None);
+        assert_eq!(key.open(&nonce, b"other aad", &sealed), None);
     }
 
     #[test]
