@@ -18,7 +18,6 @@
 
 use aes::Aes256;
 use cbc::cipher::{Block, BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
-use hkdf::Hkdf;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -120,9 +119,14 @@ impl MediaKeys {
             return Err(MediaError::EmptyKey);
         }
         let mut expanded = Zeroizing::new([0u8; 112]);
-        Hkdf::<Sha256>::new(None, media_key)
-            .expand(kind.hkdf_info().as_bytes(), expanded.as_mut_slice())
-            .map_err(|_| MediaError::EmptyKey)?;
+        if !walink_crypto::hkdf_sha256(
+            None,
+            media_key,
+            kind.hkdf_info().as_bytes(),
+            expanded.as_mut_slice(),
+        ) {
+            return Err(MediaError::EmptyKey);
+        }
         let (iv, rest) = expanded.split_at(16);
         let (cipher_key, rest) = rest.split_at(32);
         let (mac_key, _ref_key) = rest.split_at(32);

@@ -20,11 +20,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { gzipSync } from 'node:zlib'
 
 import { Client, MemoryStore, connect } from 'walink'
 import * as glue from '../wasm/walink_wasm.js'
 import { mockServerPath, startMockServer, testTrustRoot } from '../test/support/mock-server.js'
+import { describeWasmSize, wasmSize } from '../scripts/wasm-size.mjs'
 
 const N = Number(process.env.WALINK_BENCH_CLIENTS ?? 1000)
 const PAIR_BATCH = 25
@@ -107,9 +107,7 @@ async function pairChild() {
 }
 
 async function main() {
-  const raw = wasmBytes.length
-  const gzip = gzipSync(wasmBytes, { level: 9 }).length
-  console.log(`wasm module: ${raw} bytes raw (${kib(raw)}), ${gzip} bytes gzipped (${kib(gzip)})`)
+  console.log(describeWasmSize(wasmSize(wasmBytes)))
   if (!mockServerPath()) {
     console.log('memory bench skipped: mock-server is not built (cargo build -p walink-sim --bin mock-server)')
     return

@@ -4,7 +4,8 @@
 //   and after each one the outputs are drained in order before the next input is fed;
 // - a Persist batch is awaited before any later output is carried out, and a Load is answered
 //   (store.load, then handleLoaded) before the next output; if the store rejects either,
-//   the client is dropped, the socket closed, and a new client is built from store.loadAll():
+//   the client is dropped, the socket closed, and a new client is built from the store (its
+//   loadSpaces of the start spaces, or loadAll filtered when it has none):
 //   the same path as a crash;
 // - after each drain, pollTimeout() re-arms the single timer.
 // The core never calls back into JavaScript: the driver owns every await.
@@ -186,10 +187,17 @@ export class Connection {
   }
 
   async #build() {
-    let records = await this.#options.store.loadAll()
-    // Only the spaces the core wants at start; it asks for the others with `load` outputs.
+    // Only the spaces the core wants at start; it asks for the others with `load` outputs. A store
+    // with `loadSpaces` reads just those; one without it is read whole and filtered.
+    const store = this.#options.store
     const startSpaces = this.#options.startSpaces?.()
-    if (startSpaces) records = records.filter((r) => startSpaces.includes(r.space))
+    let records
+    if (startSpaces && typeof store.loadSpaces === 'function') {
+      records = await store.loadSpaces(startSpaces)
+    } else {
+      records = await store.loadAll()
+      if (startSpaces) records = records.filter((r) => startSpaces.includes(r.space))
+    }
     this.#client = this.#options.createClient(this.#options.config ?? {}, records)
     await this.#drain()
   }

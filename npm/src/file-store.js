@@ -15,7 +15,7 @@ import * as nodeFs from 'node:fs/promises'
 import { join } from 'node:path'
 
 import { SNAPSHOT_MAGIC, encodeFrame, readFrames } from './record-format.js'
-import { StoreError, applyChanges, checkBatch, checkKeys, recordId } from './store.js'
+import { StoreError, applyChanges, checkBatch, checkKeys, checkSpaces, recordId } from './store.js'
 
 const SNAPSHOT = 'snapshot'
 const SNAPSHOT_TMP = 'snapshot.tmp'
@@ -80,6 +80,15 @@ export class FileStore {
       this.#walSize += frame.length
       applyChanges(this.#records, checked, (value) => value.slice())
       if (this.#walSize >= Math.max(this.#compactBytes, this.#snapshotSize)) await this.#compact()
+    })
+  }
+
+  /** Every record of the given spaces. */
+  async loadSpaces(spaces) {
+    const wanted = new Set(checkSpaces(spaces))
+    return this.#run(async () => {
+      if (this.#needsRepair) await this.#repair()
+      return [...this.#records.values()].filter((r) => wanted.has(r.space)).map(copyRecord)
     })
   }
 

@@ -69,8 +69,13 @@ export interface StoreKey {
  */
 export interface Store {
   applyBatch(changes: StoreChange[]): Promise<void>
-  /** Every record (used when a client is built or rebuilt). */
+  /** Every record. */
   loadAll(): Promise<StoreRecord[]>
+  /**
+   * Every record of the given spaces (`Client.startSpaces()`: what the driver reads when a client
+   * is built or rebuilt). Optional: without it the driver reads `loadAll` and filters.
+   */
+  loadSpaces?(spaces: string[]): Promise<StoreRecord[]>
   /** The records under `keys` that exist (the core's on-demand loads). */
   load(keys: StoreKey[]): Promise<StoreRecord[]>
   close?(): Promise<void>
@@ -88,6 +93,7 @@ export class MemoryStore implements Store {
   constructor()
   applyBatch(changes: StoreChange[]): Promise<void>
   loadAll(): Promise<StoreRecord[]>
+  loadSpaces(spaces: string[]): Promise<StoreRecord[]>
   load(keys: StoreKey[]): Promise<StoreRecord[]>
   close(): Promise<void>
   readonly size: number
@@ -112,16 +118,18 @@ export class FileStore implements Store {
   readonly dir: string
   applyBatch(changes: StoreChange[]): Promise<void>
   loadAll(): Promise<StoreRecord[]>
+  loadSpaces(spaces: string[]): Promise<StoreRecord[]>
   load(keys: StoreKey[]): Promise<StoreRecord[]>
   close(): Promise<void>
 }
 
 /** Browsers (pages, extensions, workers): one IndexedDB database, one transaction per batch. */
 export class IndexedDBStore implements Store {
-  static open(name: string, options?: { indexedDB?: object }): Promise<IndexedDBStore>
+  static open(name: string, options?: { indexedDB?: object; IDBKeyRange?: object }): Promise<IndexedDBStore>
   static deleteDatabase(name: string, options?: { indexedDB?: object }): Promise<void>
   applyBatch(changes: StoreChange[]): Promise<void>
   loadAll(): Promise<StoreRecord[]>
+  loadSpaces(spaces: string[]): Promise<StoreRecord[]>
   load(keys: StoreKey[]): Promise<StoreRecord[]>
   close(): Promise<void>
 }

@@ -2,7 +2,7 @@
 // one object store of records keyed by [space, key], and one readwrite transaction per batch, so
 // IndexedDB itself makes each batch atomic and durable.
 
-import { StoreError, checkBatch, checkKeys } from './store.js'
+import { StoreError, checkBatch, checkKeys, checkSpaces } from './store.js'
 
 const OBJECT_STORE = 'records'
 const VERSION = 1
@@ -10,11 +10,13 @@ const VERSION = 1
 /** A store in an IndexedDB database. */
 export class IndexedDBStore {
   #db
+  #keyRange
   #closed = false
 
   /**
    * Opens (creating it if needed) the database `name`. `options.indexedDB` is the IDBFactory to
-   * use (default: the global `indexedDB`).
+   * use (default: the global `indexedDB`), `options.IDBKeyRange` its key range class (default: the
+   * global `IDBKeyRange`).
    */
   static async open(name, options = {}) {
     const factory = options.indexedDB ?? globalThis.indexedDB
@@ -29,7 +31,7 @@ export class IndexedDBStore {
       request.onerror = () => reject(idbError('opening the database', request.error))
       request.onblocked = () => reject(new StoreError('blocked', `database ${name} is held open at an older version`))
     })
-    return new IndexedDBStore(db)
+    return new IndexedDBStore(db, options.IDBKeyRange ?? globalThis.IDBKeyRange)
   }
 
   /** Deletes the database `name` (for tests and logout). */
@@ -42,8 +44,9 @@ export class IndexedDBStore {
     })
   }
 
-  constructor(db) {
+  constructor(db, keyRange) {
     this.#db = db
+    this.#keyRange = keyRange
   }
 
   /** Applies the batch in one transaction; resolves when the transaction has committed. */
@@ -81,6 +84,36 @@ export class IndexedDBStore {
       request.onsuccess = () =>
         resolve(request.result.map((r) => ({ space: r.space, key: r.key, value: new Uint8Array(r.value) })))
       request.onerror = () => reject(idbError('reading the records', request.error))
+    })
+  }
+
+  /**
+   * Every record of the given spaces, read in one transaction: a key range per space over the
+   * `[space, key]` primary keys (`[space]` sorts before every `[space, key]`, an array after every
+   * string key), so other spaces are never read.
+   */
+  async loadSpaces(spaces) {
+    checkSpaces(spaces)
+    this.#open()
+    if (spaces.length === 0) return []
+    return new Promise((resolve, reject) => {
+      const tx = this.#db.transaction(OBJECT_STORE, 'readonly')
+      const store = tx.objectStore(OBJECT_STORE)
+      const found = []
+      if (this.#keyRange) {
+        for (const space of new Set(spaces)) {
+          const request = store.getAll(this.#keyRange.bound([space], [space, []]))
+          request.onsuccess = () => found.push(...request.result)
+        }
+      } else {
+        // No key range class (an IDBFactory given without one): read all and filter.
+        const wanted = new Set(spaces)
+        const request = store.getAll()
+        request.onsuccess = () => found.push(...request.result.filter((r) => wanted.has(r.space)))
+      }
+      tx.oncomplete = () => resolve(found.map((r) => ({ space: r.space, key: r.key, value: new Uint8Array(r.value) })))
+      tx.onerror = () => reject(idbError('reading the records', tx.error))
+      tx.onabort = () => reject(idbError('reading the records (aborted)', tx.error))
     })
   }
 

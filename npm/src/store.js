@@ -65,6 +65,14 @@ export function checkKeys(keys) {
   return keys
 }
 
+/** Checks the spaces of a `loadSpaces` call: an array of strings. */
+export function checkSpaces(spaces) {
+  if (!Array.isArray(spaces) || spaces.some((s) => typeof s !== 'string')) {
+    throw new StoreError('invalid_key', 'loadSpaces needs an array of space names')
+  }
+  return spaces
+}
+
 /** Applies checked changes to a Map of records keyed by `recordId` (the stores' shared semantics). */
 export function applyChanges(records, changes, copy = (value) => value) {
   for (const c of changes) {
@@ -99,6 +107,15 @@ export class MemoryStore {
     return checkKeys(keys)
       .map((k) => this.#records.get(recordId(k.space, k.key)))
       .filter((r) => r !== undefined)
+      .map((r) => ({ space: r.space, key: r.key, value: r.value.slice() }))
+  }
+
+  /** Every record of the given spaces, in no particular order. */
+  async loadSpaces(spaces) {
+    const wanted = new Set(checkSpaces(spaces))
+    this.#open()
+    return [...this.#records.values()]
+      .filter((r) => wanted.has(r.space))
       .map((r) => ({ space: r.space, key: r.key, value: r.value.slice() }))
   }
 

@@ -27,6 +27,7 @@ if (!chromiumPath()) {
         }
         if (method === 'loadAll') return { ok: wire(await store.loadAll()) }
         if (method === 'load') return { ok: wire(await store.load(args)) }
+        if (method === 'loadSpaces') return { ok: wire(await store.loadSpaces(args)) }
         if (method === 'close') return { ok: await store.close() ?? null }
       } catch (error) {
         return { error: { name: error.name, code: error.code, message: error.message } }
@@ -66,6 +67,7 @@ if (!chromiumPath()) {
       applyBatch: (changes) => call(label, 'applyBatch', toWire(changes)),
       loadAll: async () => (await call(label, 'loadAll')).map((r) => ({ ...r, value: new Uint8Array(r.value) })),
       load: async (keys) => (await call(label, 'load', keys)).map((r) => ({ ...r, value: new Uint8Array(r.value) })),
+      loadSpaces: async (spaces) => (await call(label, 'loadSpaces', spaces)).map((r) => ({ ...r, value: new Uint8Array(r.value) })),
       close: () => call(label, 'close'),
     }
   }

@@ -1,12 +1,12 @@
 // The IndexedDB store passes the conformance suite on fake-indexeddb (an in-memory IndexedDB for
 // Node); test/browser runs the same store in headless Chromium.
-import { IDBFactory } from 'fake-indexeddb'
+import { IDBFactory, IDBKeyRange } from 'fake-indexeddb'
 
 import { IndexedDBStore } from '../src/indexeddb-store.js'
 import { storeConformance } from './support/store-conformance.js'
 
 const indexedDB = new IDBFactory()
-const openStore = (label) => IndexedDBStore.open(label, { indexedDB })
+const openStore = (label) => IndexedDBStore.open(label, { indexedDB, IDBKeyRange })
 
 storeConformance('IndexedDBStore (fake-indexeddb)', {
   open: openStore,

@@ -2,11 +2,12 @@
 //! changes and collection failures (in events). Mute ends are Unix milliseconds, 0 meaning
 //! forever.
 
-use serde::{Deserialize, Serialize};
+use crate::js::{Obj, Reader, strings};
 use walink_core::appstate::{
     ChatSettings, Collection, MessageRange, MessageRef, MuteUntil, SettingChange, SyncAction,
 };
 use walink_core::client::AppStateFailure;
+use wasm_bindgen::JsValue;
 
 fn mute_from_js(until_ms: i64) -> MuteUntil {
     match until_ms {
@@ -22,216 +23,137 @@ fn mute_to_js(until: &MuteUntil) -> f64 {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(crate) struct JsMessageRef {
-    id: String,
-    from_me: bool,
-    #[serde(default)]
-    participant: Option<String>,
-    timestamp: i64,
-}
+/// The error code of a malformed command.
+const CODE: &str = "invalid_command";
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(crate) struct JsMessageRange {
-    last_message_timestamp: i64,
-    #[serde(default)]
-    last_system_message_timestamp: Option<i64>,
-    #[serde(default)]
-    messages: Vec<JsMessageRef>,
-}
-
-impl From<JsMessageRange> for MessageRange {
-    fn from(range: JsMessageRange) -> MessageRange {
-        MessageRange {
-            last_message_timestamp: range.last_message_timestamp,
-            last_system_message_timestamp: range.last_system_message_timestamp,
-            messages: range
-                .messages
-                .into_iter()
-                .map(|m| MessageRef {
-                    id: m.id,
-                    from_me: m.from_me,
-                    participant: m.participant,
-                    timestamp: m.timestamp,
-                })
-                .collect(),
-        }
+/// A message range (`{ lastMessageTimestamp, lastSystemMessageTimestamp?, messages? }`); a
+/// missing range is the empty one.
+fn range_from_js(value: JsValue) -> Result<MessageRange, JsValue> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(MessageRange::default());
     }
+    let r = Reader::new(&value, CODE, "range")?;
+    r.only(&[
+        "lastMessageTimestamp",
+        "lastSystemMessageTimestamp",
+        "messages",
+    ])?;
+    let messages = r.opt_array("messages", |m| {
+        let m = Reader::new(m, CODE, "range message")?;
+        m.only(&["id", "fromMe", "participant", "timestamp"])?;
+        Ok(MessageRef {
+            id: m.string("id")?,
+            from_me: m.bool("fromMe")?,
+            participant: m.opt_string("participant")?,
+            timestamp: m.i64("timestamp")?,
+        })
+    })?;
+    Ok(MessageRange {
+        last_message_timestamp: r.i64("lastMessageTimestamp")?,
+        last_system_message_timestamp: r.opt_i64("lastSystemMessageTimestamp")?,
+        messages: messages.unwrap_or_default(),
+    })
 }
 
 /// `{ kind: "mute", chat, untilMs }` and the other actions (see `index.d.ts`).
-#[derive(Deserialize)]
-#[serde(
-    tag = "kind",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase",
-    deny_unknown_fields
-)]
-pub(crate) enum JsSyncAction {
-    Mute {
-        chat: String,
-        until_ms: i64,
-    },
-    Unmute {
-        chat: String,
-    },
-    Pin {
-        chat: String,
-        pinned: bool,
-    },
-    Archive {
-        chat: String,
-        archived: bool,
-        #[serde(default)]
-        range: JsMessageRange,
-    },
-    MarkRead {
-        chat: String,
-        read: bool,
-        #[serde(default)]
-        range: JsMessageRange,
-    },
-    Star {
-        chat: String,
-        message_id: String,
-        from_me: bool,
-        #[serde(default)]
-        participant: Option<String>,
-        starred: bool,
-    },
-    DeleteChat {
-        chat: String,
-        #[serde(default)]
-        range: JsMessageRange,
-    },
-    ClearChat {
-        chat: String,
-        #[serde(default)]
-        range: JsMessageRange,
-    },
-    Contact {
-        jid: String,
-        #[serde(default)]
-        full_name: Option<String>,
-        #[serde(default)]
-        first_name: Option<String>,
-    },
-    RemoveContact {
-        jid: String,
-    },
-    LabelEdit {
-        label_id: String,
-        name: String,
-        color: i32,
-        #[serde(default)]
-        deleted: bool,
-        #[serde(default)]
-        predefined_id: Option<i32>,
-    },
-    LabelChat {
-        label_id: String,
-        chat: String,
-        labeled: bool,
-    },
-    LabelMessage {
-        label_id: String,
-        chat: String,
-        message_id: String,
-        labeled: bool,
-    },
-}
-
-impl From<JsSyncAction> for SyncAction {
-    fn from(action: JsSyncAction) -> SyncAction {
-        match action {
-            JsSyncAction::Mute { chat, until_ms } => SyncAction::Mute {
-                chat,
-                until: mute_from_js(until_ms),
-            },
-            JsSyncAction::Unmute { chat } => SyncAction::Unmute { chat },
-            JsSyncAction::Pin { chat, pinned } => SyncAction::Pin { chat, pinned },
-            JsSyncAction::Archive {
-                chat,
-                archived,
-                range,
-            } => SyncAction::Archive {
-                chat,
-                archived,
-                range: range.into(),
-            },
-            JsSyncAction::MarkRead { chat, read, range } => SyncAction::MarkRead {
-                chat,
-                read,
-                range: range.into(),
-            },
-            JsSyncAction::Star {
-                chat,
-                message_id,
-                from_me,
-                participant,
-                starred,
-            } => SyncAction::Star {
-                chat,
-                message_id,
-                from_me,
-                participant,
-                starred,
-            },
-            JsSyncAction::DeleteChat { chat, range } => SyncAction::DeleteChat {
-                chat,
-                range: range.into(),
-            },
-            JsSyncAction::ClearChat { chat, range } => SyncAction::ClearChat {
-                chat,
-                range: range.into(),
-            },
-            JsSyncAction::Contact {
-                jid,
-                full_name,
-                first_name,
-            } => SyncAction::Contact {
-                jid,
-                full_name,
-                first_name,
-            },
-            JsSyncAction::RemoveContact { jid } => SyncAction::RemoveContact { jid },
-            JsSyncAction::LabelEdit {
-                label_id,
-                name,
-                color,
-                deleted,
-                predefined_id,
-            } => SyncAction::LabelEdit {
-                label_id,
-                name,
-                color,
-                deleted,
-                predefined_id,
-            },
-            JsSyncAction::LabelChat {
-                label_id,
-                chat,
-                labeled,
-            } => SyncAction::LabelChat {
-                label_id,
-                chat,
-                labeled,
-            },
-            JsSyncAction::LabelMessage {
-                label_id,
-                chat,
-                message_id,
-                labeled,
-            } => SyncAction::LabelMessage {
-                label_id,
-                chat,
-                message_id,
-                labeled,
-            },
-        }
-    }
+pub(crate) fn sync_action_from_js(value: &JsValue) -> Result<SyncAction, JsValue> {
+    let r = Reader::new(value, CODE, "action")?;
+    let kind = r.string("kind")?;
+    let fields: &[&str] = match kind.as_str() {
+        "mute" => &["kind", "chat", "untilMs"],
+        "unmute" => &["kind", "chat"],
+        "pin" => &["kind", "chat", "pinned"],
+        "archive" => &["kind", "chat", "archived", "range"],
+        "markRead" => &["kind", "chat", "read", "range"],
+        "star" => &[
+            "kind",
+            "chat",
+            "messageId",
+            "fromMe",
+            "participant",
+            "starred",
+        ],
+        "deleteChat" | "clearChat" => &["kind", "chat", "range"],
+        "contact" => &["kind", "jid", "fullName", "firstName"],
+        "removeContact" => &["kind", "jid"],
+        "labelEdit" => &[
+            "kind",
+            "labelId",
+            "name",
+            "color",
+            "deleted",
+            "predefinedId",
+        ],
+        "labelChat" => &["kind", "labelId", "chat", "labeled"],
+        "labelMessage" => &["kind", "labelId", "chat", "messageId", "labeled"],
+        _ => return Err(r.error(&format!("unknown action kind {kind:?}"))),
+    };
+    r.only(fields)?;
+    let range = || range_from_js(r.get("range"));
+    Ok(match kind.as_str() {
+        "mute" => SyncAction::Mute {
+            chat: r.string("chat")?,
+            until: mute_from_js(r.i64("untilMs")?),
+        },
+        "unmute" => SyncAction::Unmute {
+            chat: r.string("chat")?,
+        },
+        "pin" => SyncAction::Pin {
+            chat: r.string("chat")?,
+            pinned: r.bool("pinned")?,
+        },
+        "archive" => SyncAction::Archive {
+            chat: r.string("chat")?,
+            archived: r.bool("archived")?,
+            range: range()?,
+        },
+        "markRead" => SyncAction::MarkRead {
+            chat: r.string("chat")?,
+            read: r.bool("read")?,
+            range: range()?,
+        },
+        "star" => SyncAction::Star {
+            chat: r.string("chat")?,
+            message_id: r.string("messageId")?,
+            from_me: r.bool("fromMe")?,
+            participant: r.opt_string("participant")?,
+            starred: r.bool("starred")?,
+        },
+        "deleteChat" => SyncAction::DeleteChat {
+            chat: r.string("chat")?,
+            range: range()?,
+        },
+        "clearChat" => SyncAction::ClearChat {
+            chat: r.string("chat")?,
+            range: range()?,
+        },
+        "contact" => SyncAction::Contact {
+            jid: r.string("jid")?,
+            full_name: r.opt_string("fullName")?,
+            first_name: r.opt_string("firstName")?,
+        },
+        "removeContact" => SyncAction::RemoveContact {
+            jid: r.string("jid")?,
+        },
+        "labelEdit" => SyncAction::LabelEdit {
+            label_id: r.string("labelId")?,
+            name: r.string("name")?,
+            color: r.i32("color")?,
+            deleted: r.opt_bool("deleted")?.unwrap_or(false),
+            predefined_id: r.opt_i32("predefinedId")?,
+        },
+        "labelChat" => SyncAction::LabelChat {
+            label_id: r.string("labelId")?,
+            chat: r.string("chat")?,
+            labeled: r.bool("labeled")?,
+        },
+        _ => SyncAction::LabelMessage {
+            label_id: r.string("labelId")?,
+            chat: r.string("chat")?,
+            message_id: r.string("messageId")?,
+            labeled: r.bool("labeled")?,
+        },
+    })
 }
 
 /// A collection's wire name (`regular_high`, ...).
@@ -239,180 +161,93 @@ pub(crate) fn collection_to_js(collection: Collection) -> &'static str {
     collection.name()
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct JsChatSettings {
-    muted_until_ms: Option<f64>,
-    pinned_at: Option<f64>,
-    archived: bool,
-    marked_unread: bool,
-    labels: Vec<String>,
+/// `{ mutedUntilMs, pinnedAt, archived, markedUnread, labels }`.
+pub(crate) fn chat_settings_to_js(settings: &ChatSettings) -> JsValue {
+    Obj::new()
+        .opt_num(
+            "mutedUntilMs",
+            settings.muted_until.as_ref().map(mute_to_js),
+        )
+        .opt_num("pinnedAt", settings.pinned_at.map(|at| at as f64))
+        .bool("archived", settings.archived)
+        .bool("markedUnread", settings.marked_unread)
+        .set("labels", strings(&settings.labels))
+        .done()
 }
 
-pub(crate) fn chat_settings_to_js(settings: &ChatSettings) -> JsChatSettings {
-    JsChatSettings {
-        muted_until_ms: settings.muted_until.as_ref().map(mute_to_js),
-        pinned_at: settings.pinned_at.map(|at| at as f64),
-        archived: settings.archived,
-        marked_unread: settings.marked_unread,
-        labels: settings.labels.iter().cloned().collect(),
-    }
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct JsContact {
-    full_name: Option<String>,
-    first_name: Option<String>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct JsLabel {
-    name: String,
-    color: i32,
-    deleted: bool,
-    predefined_id: Option<i32>,
-}
-
-#[derive(Serialize)]
-#[serde(
-    tag = "kind",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase"
-)]
-pub(crate) enum JsSettingChange {
-    Muted {
-        chat: String,
-        until_ms: Option<f64>,
-    },
-    Pinned {
-        chat: String,
-        pinned: bool,
-    },
-    Archived {
-        chat: String,
-        archived: bool,
-    },
-    MarkedUnread {
-        chat: String,
-        unread: bool,
-    },
-    Starred {
-        chat: String,
-        message_id: String,
-        from_me: bool,
-        participant: Option<String>,
-        starred: bool,
-    },
-    ChatDeleted {
-        chat: String,
-    },
-    ChatCleared {
-        chat: String,
-    },
-    Contact {
-        jid: String,
-        contact: Option<JsContact>,
-    },
-    Label {
-        label_id: String,
-        label: Option<JsLabel>,
-    },
-    ChatLabeled {
-        label_id: String,
-        chat: String,
-        labeled: bool,
-    },
-    MessageLabeled {
-        label_id: String,
-        chat: String,
-        message_id: String,
-        labeled: bool,
-    },
-    Ignored {
-        name: String,
-    },
-}
-
-pub(crate) fn setting_change_to_js(change: SettingChange) -> JsSettingChange {
+/// A setting change, tagged with `kind`.
+pub(crate) fn setting_change_to_js(change: SettingChange) -> JsValue {
+    let tagged = |kind: &str| Obj::tagged("kind", kind);
     match change {
-        SettingChange::Muted { chat, until } => JsSettingChange::Muted {
-            chat,
-            until_ms: until.as_ref().map(mute_to_js),
-        },
-        SettingChange::Pinned { chat, pinned } => JsSettingChange::Pinned { chat, pinned },
-        SettingChange::Archived { chat, archived } => JsSettingChange::Archived { chat, archived },
-        SettingChange::MarkedUnread { chat, unread } => {
-            JsSettingChange::MarkedUnread { chat, unread }
+        SettingChange::Muted { chat, until } => tagged("muted")
+            .str("chat", &chat)
+            .opt_num("untilMs", until.as_ref().map(mute_to_js)),
+        SettingChange::Pinned { chat, pinned } => {
+            tagged("pinned").str("chat", &chat).bool("pinned", pinned)
         }
-        SettingChange::Starred { message, starred } => JsSettingChange::Starred {
-            chat: message.chat,
-            message_id: message.message_id,
-            from_me: message.from_me,
-            participant: message.participant,
-            starred,
-        },
-        SettingChange::ChatDeleted { chat } => JsSettingChange::ChatDeleted { chat },
-        SettingChange::ChatCleared { chat } => JsSettingChange::ChatCleared { chat },
-        SettingChange::Contact { jid, contact } => JsSettingChange::Contact {
-            jid,
-            contact: contact.map(|c| JsContact {
-                full_name: c.full_name,
-                first_name: c.first_name,
+        SettingChange::Archived { chat, archived } => tagged("archived")
+            .str("chat", &chat)
+            .bool("archived", archived),
+        SettingChange::MarkedUnread { chat, unread } => tagged("markedUnread")
+            .str("chat", &chat)
+            .bool("unread", unread),
+        SettingChange::Starred { message, starred } => tagged("starred")
+            .str("chat", &message.chat)
+            .str("messageId", &message.message_id)
+            .bool("fromMe", message.from_me)
+            .opt_str("participant", message.participant.as_deref())
+            .bool("starred", starred),
+        SettingChange::ChatDeleted { chat } => tagged("chatDeleted").str("chat", &chat),
+        SettingChange::ChatCleared { chat } => tagged("chatCleared").str("chat", &chat),
+        SettingChange::Contact { jid, contact } => tagged("contact").str("jid", &jid).set(
+            "contact",
+            contact.map_or(JsValue::UNDEFINED, |c| {
+                Obj::new()
+                    .opt_str("fullName", c.full_name.as_deref())
+                    .opt_str("firstName", c.first_name.as_deref())
+                    .done()
             }),
-        },
-        SettingChange::Label { label_id, label } => JsSettingChange::Label {
-            label_id,
-            label: label.map(|l| JsLabel {
-                name: l.name,
-                color: l.color,
-                deleted: l.deleted,
-                predefined_id: l.predefined_id,
+        ),
+        SettingChange::Label { label_id, label } => tagged("label").str("labelId", &label_id).set(
+            "label",
+            label.map_or(JsValue::UNDEFINED, |l| {
+                Obj::new()
+                    .str("name", &l.name)
+                    .num("color", l.color.into())
+                    .bool("deleted", l.deleted)
+                    .opt_num("predefinedId", l.predefined_id.map(f64::from))
+                    .done()
             }),
-        },
+        ),
         SettingChange::ChatLabeled {
             label_id,
             chat,
             labeled,
-        } => JsSettingChange::ChatLabeled {
-            label_id,
-            chat,
-            labeled,
-        },
-        SettingChange::MessageLabeled { message, labeled } => JsSettingChange::MessageLabeled {
-            label_id: message.label_id,
-            chat: message.chat,
-            message_id: message.message_id,
-            labeled,
-        },
-        SettingChange::Ignored { name } => JsSettingChange::Ignored { name },
+        } => tagged("chatLabeled")
+            .str("labelId", &label_id)
+            .str("chat", &chat)
+            .bool("labeled", labeled),
+        SettingChange::MessageLabeled { message, labeled } => tagged("messageLabeled")
+            .str("labelId", &message.label_id)
+            .str("chat", &message.chat)
+            .str("messageId", &message.message_id)
+            .bool("labeled", labeled),
+        SettingChange::Ignored { name } => tagged("ignored").str("name", &name),
     }
+    .done()
 }
 
-#[derive(Serialize)]
-#[serde(
-    tag = "kind",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase"
-)]
-pub(crate) enum JsAppStateFailure {
-    Patch { message: String },
-    Rejected { code: u16, text: String },
-    NotAnswered,
-    Download,
-}
-
-pub(crate) fn app_state_failure_to_js(failure: &AppStateFailure) -> JsAppStateFailure {
+/// A collection failure, tagged with `kind`.
+pub(crate) fn app_state_failure_to_js(failure: &AppStateFailure) -> JsValue {
     match failure {
-        AppStateFailure::Patch(error) => JsAppStateFailure::Patch {
-            message: error.to_string(),
-        },
-        AppStateFailure::Rejected { code, text } => JsAppStateFailure::Rejected {
-            code: *code,
-            text: text.clone(),
-        },
-        AppStateFailure::NotAnswered => JsAppStateFailure::NotAnswered,
-        AppStateFailure::Download => JsAppStateFailure::Download,
+        AppStateFailure::Patch(error) => {
+            Obj::tagged("kind", "patch").str("message", &error.to_string())
+        }
+        AppStateFailure::Rejected { code, text } => Obj::tagged("kind", "rejected")
+            .num("code", (*code).into())
+            .str("text", text),
+        AppStateFailure::NotAnswered => Obj::tagged("kind", "notAnswered"),
+        AppStateFailure::Download => Obj::tagged("kind", "download"),
     }
+    .done()
 }

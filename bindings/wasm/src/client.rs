@@ -1,17 +1,16 @@
 //! The `Client` state machine as a JavaScript class: the eight calls of
 //! `walink_core::client::Client` in camelCase, with plain objects crossing the boundary
-//! (serde-wasm-bindgen). Timestamps are numbers (Unix milliseconds), bytes are `Uint8Array`s,
+//! (written by hand in `crate::js`). Timestamps are numbers (Unix milliseconds), bytes are `Uint8Array`s,
 //! outputs are tagged with `kind`, events with `type`, and errors are `Error`s with a stable
 //! `code`. The shapes are documented in `npm/src/index.d.ts`.
 //!
 //! Nothing here calls into JavaScript: each method runs one step of the core and returns.
 
-use serde::{Deserialize, Serialize};
-
 use crate::appstate::{
-    JsAppStateFailure, JsChatSettings, JsSettingChange, JsSyncAction, app_state_failure_to_js,
-    chat_settings_to_js, collection_to_js, setting_change_to_js,
+    app_state_failure_to_js, chat_settings_to_js, collection_to_js, setting_change_to_js,
+    sync_action_from_js,
 };
+use crate::js::{Obj, Reader, array, coded_error, strings};
 use walink_core::client::{
     self, CloseReason, Command, CommandError, CommandId, CommandOutput, Config, Event, LoadId,
     Output, PairingMode, ProtocolError, State, StateReason,
@@ -22,28 +21,6 @@ use walink_core::pair::CompanionOs;
 use walink_core::proto::wa::device_props::PlatformType;
 use walink_core::store::{Change, Record, RecordKey, RestoreError, Space};
 use wasm_bindgen::prelude::*;
-
-/// An `Error` with a stable `code` property.
-fn coded_error(code: &str, message: &str) -> JsValue {
-    let error = js_sys::Error::new(message);
-    // Setting a property on a fresh Error object cannot fail.
-    let _ = js_sys::Reflect::set(&error, &JsValue::from_str("code"), &JsValue::from_str(code));
-    error.into()
-}
-
-fn serializer() -> serde_wasm_bindgen::Serializer {
-    serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true)
-}
-
-fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
-    value
-        .serialize(&serializer())
-        .map_err(|e| coded_error("internal", &e.to_string()))
-}
-
-fn from_js<T: for<'de> Deserialize<'de>>(value: JsValue, code: &str) -> Result<T, JsValue> {
-    serde_wasm_bindgen::from_value(value).map_err(|e| coded_error(code, &e.to_string()))
-}
 
 /// A timestamp from JavaScript: a finite, non-negative number of milliseconds.
 fn timestamp(now: f64) -> client::Timestamp {
@@ -57,39 +34,8 @@ fn timestamp(now: f64) -> client::Timestamp {
 
 // --- the configuration --------------------------------------------------------------------
 
-/// `new Client(config, records)`'s config; every field is optional.
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", default)]
-struct JsConfig {
-    /// The WhatsApp Web version to announce, `"2.3000.1045649367"`.
-    web_version: Option<String>,
-    /// The name the phone shows for this linked device.
-    device_name: Option<String>,
-    /// `CHROME`, `FIREFOX`, `SAFARI`, `EDGE`, `OPERA`, `DESKTOP`, ... (DeviceProps.PlatformType).
-    platform: Option<String>,
-    push_name: Option<String>,
-    language: Option<String>,
-    country: Option<String>,
-    /// `windows`, `macos`, `linux`, `android`, `ios`.
-    companion_os: Option<String>,
-    /// 32 bytes: a deterministic client (tests only).
-    #[serde(with = "serde_bytes")]
-    rng_seed: Option<Vec<u8>>,
-    /// A test server's root public key (32 bytes) instead of WhatsApp's.
-    #[serde(with = "serde_bytes")]
-    trust_root: Option<Vec<u8>>,
-    trust_root_serial: Option<u32>,
-    retry_when_replaced: Option<bool>,
-    keepalive_min_ms: Option<f64>,
-    keepalive_max_ms: Option<f64>,
-    connect_timeout_ms: Option<f64>,
-    iq_timeout_ms: Option<f64>,
-    backoff_first_ms: Option<f64>,
-    backoff_max_ms: Option<f64>,
-}
-
-/// The option names of [`JsConfig`]: serde-wasm-bindgen reads only the fields it knows, so a
-/// misspelt option is caught here instead of being ignored.
+/// The option names of `new Client(config, records)`'s config (every one optional); a misspelt
+/// option is refused instead of being ignored.
 const CONFIG_OPTIONS: [&str; 17] = [
     "webVersion",
     "deviceName",
@@ -117,20 +63,57 @@ fn invalid_config(message: &str) -> JsValue {
     coded_error("invalid_config", message)
 }
 
+/// The configuration fields as JavaScript gave them.
+#[derive(Default)]
+struct JsConfig {
+    web_version: Option<String>,
+    device_name: Option<String>,
+    platform: Option<String>,
+    push_name: Option<String>,
+    language: Option<String>,
+    country: Option<String>,
+    companion_os: Option<String>,
+    rng_seed: Option<Vec<u8>>,
+    trust_root: Option<Vec<u8>>,
+    trust_root_serial: Option<u32>,
+    retry_when_replaced: Option<bool>,
+    keepalive_min_ms: Option<f64>,
+    keepalive_max_ms: Option<f64>,
+    connect_timeout_ms: Option<f64>,
+    iq_timeout_ms: Option<f64>,
+    backoff_first_ms: Option<f64>,
+    backoff_max_ms: Option<f64>,
+}
+
+fn js_config(value: &JsValue) -> Result<JsConfig, JsValue> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(JsConfig::default());
+    }
+    let r = Reader::new(value, "invalid_config", "config")?;
+    r.only(&CONFIG_OPTIONS)?;
+    Ok(JsConfig {
+        web_version: r.opt_string("webVersion")?,
+        device_name: r.opt_string("deviceName")?,
+        platform: r.opt_string("platform")?,
+        push_name: r.opt_string("pushName")?,
+        language: r.opt_string("language")?,
+        country: r.opt_string("country")?,
+        companion_os: r.opt_string("companionOs")?,
+        rng_seed: r.opt_bytes("rngSeed")?,
+        trust_root: r.opt_bytes("trustRoot")?,
+        trust_root_serial: r.opt_u32("trustRootSerial")?,
+        retry_when_replaced: r.opt_bool("retryWhenReplaced")?,
+        keepalive_min_ms: r.opt_f64("keepaliveMinMs")?,
+        keepalive_max_ms: r.opt_f64("keepaliveMaxMs")?,
+        connect_timeout_ms: r.opt_f64("connectTimeoutMs")?,
+        iq_timeout_ms: r.opt_f64("iqTimeoutMs")?,
+        backoff_first_ms: r.opt_f64("backoffFirstMs")?,
+        backoff_max_ms: r.opt_f64("backoffMaxMs")?,
+    })
+}
+
 fn config_from_js(value: JsValue) -> Result<Config, JsValue> {
-    let js: JsConfig = if value.is_undefined() || value.is_null() {
-        JsConfig::default()
-    } else {
-        if let Some(object) = value.dyn_ref::<js_sys::Object>() {
-            for key in js_sys::Object::keys(object).iter() {
-                let name = key.as_string().unwrap_or_default();
-                if !CONFIG_OPTIONS.contains(&name.as_str()) {
-                    return Err(invalid_config(&format!("unknown option {name:?}")));
-                }
-            }
-        }
-        from_js(value, "invalid_config")?
-    };
+    let js = js_config(&value)?;
     let version = match &js.web_version {
         Some(text) => WebVersion::parse(text)
             .ok_or_else(|| invalid_config("webVersion must look like 2.3000.1045649367"))?,
@@ -199,29 +182,24 @@ fn config_from_js(value: JsValue) -> Result<Config, JsValue> {
 
 // --- records ------------------------------------------------------------------------------
 
-#[derive(Deserialize)]
-struct JsRecord {
-    space: String,
-    key: String,
-    #[serde(with = "serde_bytes")]
-    value: Vec<u8>,
-}
-
 fn records_from_js(value: JsValue) -> Result<Vec<Record>, JsValue> {
     if value.is_undefined() || value.is_null() {
         return Ok(Vec::new());
     }
-    let records: Vec<JsRecord> = from_js(value, "invalid_record")?;
-    records
-        .into_iter()
-        .map(|r| {
-            let space = Space::parse(&r.space).ok_or_else(|| {
-                coded_error("invalid_record", &format!("unknown space {:?}", r.space))
-            })?;
+    let array = value
+        .dyn_ref::<js_sys::Array>()
+        .ok_or_else(|| coded_error("invalid_record", "records must be an array"))?;
+    array
+        .iter()
+        .map(|record| {
+            let r = Reader::new(&record, "invalid_record", "a record")?;
+            let name = r.string("space")?;
+            let space = Space::parse(&name)
+                .ok_or_else(|| coded_error("invalid_record", &format!("unknown space {name:?}")))?;
             Ok(Record {
                 space,
-                key: r.key,
-                value: r.value,
+                key: r.string("key")?,
+                value: r.bytes("value")?,
             })
         })
         .collect()
@@ -239,318 +217,109 @@ fn restore_error_code(error: &RestoreError) -> &'static str {
 
 // --- outputs and events -------------------------------------------------------------------
 
-#[derive(Serialize)]
-#[serde(tag = "op", rename_all = "camelCase")]
-enum JsChange {
-    Put {
-        space: &'static str,
-        key: String,
-        #[serde(with = "serde_bytes")]
-        value: Vec<u8>,
-    },
-    Delete {
-        space: &'static str,
-        key: String,
-    },
-    DeleteAll,
+/// The description of a variant this binding does not know (the core's enums are
+/// non-exhaustive). Not the variant's `Debug` text: that would link every `Debug` impl of the
+/// client's events and states into the module.
+const UNKNOWN: &str = "unknown to this version of walink-wasm";
+
+fn tagged(tag: &str, name: &str) -> Obj {
+    Obj::tagged(tag, name)
 }
 
-#[derive(Serialize)]
-struct JsKey {
-    space: &'static str,
-    key: String,
-}
-
-#[derive(Serialize)]
-#[serde(tag = "kind", rename_all = "camelCase")]
-enum JsOutput {
-    Connect,
-    Persist {
-        changes: Vec<JsChange>,
-    },
-    Load {
-        id: f64,
-        keys: Vec<JsKey>,
-    },
-    Transmit {
-        #[serde(with = "serde_bytes")]
-        bytes: Vec<u8>,
-    },
-    Event {
-        event: JsEvent,
-    },
-    Close {
-        reason: JsCloseReason,
-    },
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(
-    tag = "kind",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase"
-)]
-enum JsCloseReason {
-    Network,
-    Local,
-    StreamError {
-        code: Option<u16>,
-        conflict: Option<String>,
-    },
-    Failure {
-        reason: u16,
-    },
-    ServerClosed,
-    Protocol {
-        message: String,
-    },
-    ConnectTimeout,
-    KeepaliveTimeout,
-    QrRefsExhausted,
-    LoggedOut,
-    Other {
-        message: String,
-    },
-}
-
-#[derive(Serialize)]
-#[serde(
-    tag = "kind",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase"
-)]
-enum JsState {
-    Disconnected,
-    Connecting,
-    Handshaking,
-    AwaitingPairing { mode: &'static str },
-    LoggingIn,
-    Connected,
-    Reconnecting { attempt: u32, at: f64 },
-    LoggedOut,
-    Replaced,
-    ClientOutdated,
-    Other { description: String },
-}
-
-#[derive(Serialize)]
-#[serde(
-    tag = "kind",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase"
-)]
-enum JsStateReason {
-    Started,
-    ConnectRequested,
-    BackoffElapsed,
-    RestartRequired,
-    SocketOpened,
-    PairingOffered,
-    PairingCodeRequested,
-    LoginAccepted,
-    PostLoginDone,
-    Closed { reason: JsCloseReason },
-    DisconnectRequested,
-    LogoutRequested,
-    Other { description: String },
-}
-
-#[derive(Serialize)]
-#[serde(tag = "kind", rename_all = "camelCase")]
-enum JsCommandOutput {
-    None,
-    PairingCode { code: String },
-    MessageSent { id: String },
-    ChatSettings { settings: JsChatSettings },
-    Other { description: String },
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct JsCommandError {
-    code: &'static str,
-    message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    server_code: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    server_text: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    retry_after_ms: Option<f64>,
-}
-
-#[derive(Serialize)]
-#[serde(untagged)]
-enum JsCommandResult {
-    Ok { ok: bool, output: JsCommandOutput },
-    Err { ok: bool, error: JsCommandError },
-}
-
-#[derive(Serialize)]
-#[serde(
-    tag = "type",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase"
-)]
-enum JsEvent {
-    State {
-        state: JsState,
-        reason: JsStateReason,
-    },
-    Qr {
-        payload: String,
-        expires_at: f64,
-    },
-    QrRefsExhausted,
-    PairingCode {
-        code: String,
-    },
-    Paired {
-        jid: String,
-        lid: Option<String>,
-        platform: String,
-        business_name: Option<String>,
-    },
-    OfflinePreview {
-        count: u32,
-        messages: u32,
-        notifications: u32,
-        receipts: u32,
-        app_data: u32,
-    },
-    OfflineSyncDone {
-        count: u32,
-    },
-    Message {
-        id: String,
-        chat: String,
-        sender: String,
-        timestamp: f64,
-        #[serde(with = "serde_bytes")]
-        message: Vec<u8>,
-        text: Option<String>,
-    },
-    Receipt {
-        chat: String,
-        sender: String,
-        receipt_type: String,
-        ids: Vec<String>,
-        timestamp: f64,
-    },
-    DecryptFailed {
-        id: String,
-        chat: String,
-        sender: Option<String>,
-        reason: String,
-    },
-    AppStateChanged {
-        collection: &'static str,
-        change: JsSettingChange,
-    },
-    ChatSettings {
-        chat: String,
-        settings: JsChatSettings,
-    },
-    AppStateWaitingForKeys {
-        collection: &'static str,
-        key_ids: Vec<serde_bytes::ByteBuf>,
-    },
-    AppStateDownload {
-        download_id: f64,
-        direct_path: String,
-    },
-    AppStateFatal {
-        collection: &'static str,
-        error: JsAppStateFailure,
-    },
-    CommandDone {
-        id: f64,
-        result: JsCommandResult,
-    },
-    Other {
-        description: String,
-    },
-}
-
-fn close_reason_to_js(reason: &CloseReason) -> JsCloseReason {
+fn close_reason_to_js(reason: &CloseReason) -> JsValue {
+    let kind = |name: &str| tagged("kind", name);
     match reason {
-        CloseReason::Network => JsCloseReason::Network,
-        CloseReason::Local => JsCloseReason::Local,
-        CloseReason::StreamError { code, conflict } => JsCloseReason::StreamError {
-            code: *code,
-            conflict: conflict.clone(),
-        },
-        CloseReason::Failure { reason } => JsCloseReason::Failure { reason: *reason },
-        CloseReason::ServerClosed => JsCloseReason::ServerClosed,
-        CloseReason::Protocol(error) => JsCloseReason::Protocol {
-            message: protocol_message(error),
-        },
-        CloseReason::ConnectTimeout => JsCloseReason::ConnectTimeout,
-        CloseReason::KeepaliveTimeout => JsCloseReason::KeepaliveTimeout,
-        CloseReason::QrRefsExhausted => JsCloseReason::QrRefsExhausted,
-        CloseReason::LoggedOut => JsCloseReason::LoggedOut,
-        other => JsCloseReason::Other {
-            message: format!("{other:?}"),
-        },
+        CloseReason::Network => kind("network"),
+        CloseReason::Local => kind("local"),
+        CloseReason::StreamError { code, conflict } => kind("streamError")
+            .opt_num("code", code.map(f64::from))
+            .opt_str("conflict", conflict.as_deref()),
+        CloseReason::Failure { reason } => kind("failure").num("reason", (*reason).into()),
+        CloseReason::ServerClosed => kind("serverClosed"),
+        CloseReason::Protocol(error) => kind("protocol").str("message", &protocol_message(error)),
+        CloseReason::ConnectTimeout => kind("connectTimeout"),
+        CloseReason::KeepaliveTimeout => kind("keepaliveTimeout"),
+        CloseReason::QrRefsExhausted => kind("qrRefsExhausted"),
+        CloseReason::LoggedOut => kind("loggedOut"),
+        _ => kind("other").str("message", UNKNOWN),
     }
+    .done()
 }
 
 fn protocol_message(error: &ProtocolError) -> String {
     error.to_string()
 }
 
-fn close_reason_from_js(reason: JsCloseReason) -> CloseReason {
-    match reason {
-        JsCloseReason::Local => CloseReason::Local,
+/// The kinds of close reason `handleClosed` accepts (those `pollOutput` names).
+const CLOSE_KINDS: [&str; 11] = [
+    "network",
+    "local",
+    "streamError",
+    "failure",
+    "serverClosed",
+    "protocol",
+    "connectTimeout",
+    "keepaliveTimeout",
+    "qrRefsExhausted",
+    "loggedOut",
+    "other",
+];
+
+fn close_reason_from_js(value: &JsValue) -> Result<CloseReason, JsValue> {
+    let r = Reader::new(value, "invalid_close_reason", "reason")?;
+    let kind = r.string("kind")?;
+    match kind.as_str() {
+        "local" => Ok(CloseReason::Local),
         // A host reports what its socket did; anything else it names is a network failure.
-        _ => CloseReason::Network,
+        known if CLOSE_KINDS.contains(&known) => Ok(CloseReason::Network),
+        _ => Err(r.error(&format!("unknown close reason kind {kind:?}"))),
     }
 }
 
-fn state_to_js(state: &State) -> JsState {
+fn state_to_js(state: &State) -> JsValue {
+    let kind = |name: &str| tagged("kind", name);
     match state {
-        State::Disconnected => JsState::Disconnected,
-        State::Connecting => JsState::Connecting,
-        State::Handshaking => JsState::Handshaking,
-        State::AwaitingPairing { mode } => JsState::AwaitingPairing {
-            mode: match mode {
+        State::Disconnected => kind("disconnected"),
+        State::Connecting => kind("connecting"),
+        State::Handshaking => kind("handshaking"),
+        State::AwaitingPairing { mode } => kind("awaitingPairing").str(
+            "mode",
+            match mode {
                 PairingMode::Qr => "qr",
                 PairingMode::Code => "code",
             },
-        },
-        State::LoggingIn => JsState::LoggingIn,
-        State::Connected => JsState::Connected,
-        State::Reconnecting { attempt, at } => JsState::Reconnecting {
-            attempt: *attempt,
-            at: *at as f64,
-        },
-        State::LoggedOut => JsState::LoggedOut,
-        State::Replaced => JsState::Replaced,
-        State::ClientOutdated => JsState::ClientOutdated,
-        other => JsState::Other {
-            description: format!("{other:?}"),
-        },
+        ),
+        State::LoggingIn => kind("loggingIn"),
+        State::Connected => kind("connected"),
+        State::Reconnecting { attempt, at } => kind("reconnecting")
+            .num("attempt", (*attempt).into())
+            .num("at", *at as f64),
+        State::LoggedOut => kind("loggedOut"),
+        State::Replaced => kind("replaced"),
+        State::ClientOutdated => kind("clientOutdated"),
+        _ => kind("other").str("description", UNKNOWN),
     }
+    .done()
 }
 
-fn state_reason_to_js(reason: &StateReason) -> JsStateReason {
+fn state_reason_to_js(reason: &StateReason) -> JsValue {
+    let kind = |name: &str| tagged("kind", name).done();
     match reason {
-        StateReason::Started => JsStateReason::Started,
-        StateReason::ConnectRequested => JsStateReason::ConnectRequested,
-        StateReason::BackoffElapsed => JsStateReason::BackoffElapsed,
-        StateReason::RestartRequired => JsStateReason::RestartRequired,
-        StateReason::SocketOpened => JsStateReason::SocketOpened,
-        StateReason::PairingOffered => JsStateReason::PairingOffered,
-        StateReason::PairingCodeRequested => JsStateReason::PairingCodeRequested,
-        StateReason::LoginAccepted => JsStateReason::LoginAccepted,
-        StateReason::PostLoginDone => JsStateReason::PostLoginDone,
-        StateReason::Closed(reason) => JsStateReason::Closed {
-            reason: close_reason_to_js(reason),
-        },
-        StateReason::DisconnectRequested => JsStateReason::DisconnectRequested,
-        StateReason::LogoutRequested => JsStateReason::LogoutRequested,
-        other => JsStateReason::Other {
-            description: format!("{other:?}"),
-        },
+        StateReason::Started => kind("started"),
+        StateReason::ConnectRequested => kind("connectRequested"),
+        StateReason::BackoffElapsed => kind("backoffElapsed"),
+        StateReason::RestartRequired => kind("restartRequired"),
+        StateReason::SocketOpened => kind("socketOpened"),
+        StateReason::PairingOffered => kind("pairingOffered"),
+        StateReason::PairingCodeRequested => kind("pairingCodeRequested"),
+        StateReason::LoginAccepted => kind("loginAccepted"),
+        StateReason::PostLoginDone => kind("postLoginDone"),
+        StateReason::Closed(reason) => tagged("kind", "closed")
+            .set("reason", close_reason_to_js(reason))
+            .done(),
+        StateReason::DisconnectRequested => kind("disconnectRequested"),
+        StateReason::LogoutRequested => kind("logoutRequested"),
+        _ => tagged("kind", "other").str("description", UNKNOWN).done(),
     }
 }
 
@@ -574,242 +343,214 @@ pub(crate) fn command_error_code(error: &CommandError) -> &'static str {
     }
 }
 
-fn command_result_to_js(result: &Result<CommandOutput, CommandError>) -> JsCommandResult {
+/// `{ ok: true, output }` or `{ ok: false, error: { code, message, serverCode?, serverText?,
+/// retryAfterMs? } }`.
+fn command_result_to_js(result: &Result<CommandOutput, CommandError>) -> JsValue {
     match result {
-        Ok(output) => JsCommandResult::Ok {
-            ok: true,
-            output: match output {
-                CommandOutput::None => JsCommandOutput::None,
-                CommandOutput::PairingCode(code) => {
-                    JsCommandOutput::PairingCode { code: code.clone() }
+        Ok(output) => {
+            let kind = |name: &str| tagged("kind", name);
+            let output = match output {
+                CommandOutput::None => kind("none"),
+                CommandOutput::PairingCode(code) => kind("pairingCode").str("code", code),
+                CommandOutput::MessageSent { id } => kind("messageSent").str("id", id),
+                CommandOutput::ChatSettings(settings) => {
+                    kind("chatSettings").set("settings", chat_settings_to_js(settings))
                 }
-                CommandOutput::MessageSent { id } => {
-                    JsCommandOutput::MessageSent { id: id.clone() }
-                }
-                CommandOutput::ChatSettings(settings) => JsCommandOutput::ChatSettings {
-                    settings: chat_settings_to_js(settings),
-                },
-                other => JsCommandOutput::Other {
-                    description: format!("{other:?}"),
-                },
-            },
-        },
-        Err(error) => {
-            let (server_code, server_text, retry_after_ms) = match error {
-                CommandError::Rejected { code, text } => (Some(*code), Some(text.clone()), None),
-                CommandError::RateLimited { retry_after_ms } => {
-                    (None, None, retry_after_ms.map(|ms| ms as f64))
-                }
-                _ => (None, None, None),
+                _ => kind("other").str("description", UNKNOWN),
             };
-            JsCommandResult::Err {
-                ok: false,
-                error: JsCommandError {
-                    code: command_error_code(error),
-                    message: error.to_string(),
-                    server_code,
-                    server_text,
-                    retry_after_ms,
-                },
+            Obj::new()
+                .bool("ok", true)
+                .set("output", output.done())
+                .done()
+        }
+        Err(error) => {
+            let mut js = Obj::new()
+                .str("code", command_error_code(error))
+                .str("message", &error.to_string());
+            // Absent fields are left out, not set to undefined.
+            match error {
+                CommandError::Rejected { code, text } => {
+                    js = js.num("serverCode", (*code).into()).str("serverText", text);
+                }
+                CommandError::RateLimited {
+                    retry_after_ms: Some(ms),
+                } => js = js.num("retryAfterMs", *ms as f64),
+                _ => {}
             }
+            Obj::new().bool("ok", false).set("error", js.done()).done()
         }
     }
 }
 
-fn event_to_js(event: Event) -> JsEvent {
+fn event_to_js(event: Event) -> JsValue {
+    let kind = |name: &str| tagged("type", name);
     match event {
-        Event::State { state, reason } => JsEvent::State {
-            state: state_to_js(&state),
-            reason: state_reason_to_js(&reason),
-        },
+        Event::State { state, reason } => kind("state")
+            .set("state", state_to_js(&state))
+            .set("reason", state_reason_to_js(&reason)),
         Event::Qr {
             payload,
             expires_at,
-        } => JsEvent::Qr {
-            payload,
-            expires_at: expires_at as f64,
-        },
-        Event::QrRefsExhausted => JsEvent::QrRefsExhausted,
-        Event::PairingCode { code } => JsEvent::PairingCode { code },
+        } => kind("qr")
+            .str("payload", &payload)
+            .num("expiresAt", expires_at as f64),
+        Event::QrRefsExhausted => kind("qrRefsExhausted"),
+        Event::PairingCode { code } => kind("pairingCode").str("code", &code),
         Event::Paired {
             jid,
             lid,
             platform,
             business_name,
-        } => JsEvent::Paired {
-            jid: jid.to_string(),
-            lid: lid.map(|l| l.to_string()),
-            platform,
-            business_name,
-        },
-        Event::OfflinePreview(preview) => JsEvent::OfflinePreview {
-            count: preview.count,
-            messages: preview.messages,
-            notifications: preview.notifications,
-            receipts: preview.receipts,
-            app_data: preview.app_data,
-        },
-        Event::OfflineSyncDone { count } => JsEvent::OfflineSyncDone { count },
-        Event::Message(m) => JsEvent::Message {
-            id: m.id,
-            chat: m.chat.to_string(),
-            sender: m.sender.to_string(),
-            timestamp: m.timestamp as f64,
-            message: m.message,
-            text: m.text,
-        },
-        Event::Receipt(r) => JsEvent::Receipt {
-            chat: r.chat.to_string(),
-            sender: r.sender.to_string(),
-            receipt_type: r.kind,
-            ids: r.ids,
-            timestamp: r.timestamp as f64,
-        },
-        Event::DecryptFailed(f) => JsEvent::DecryptFailed {
-            id: f.id,
-            chat: f.chat.to_string(),
-            sender: f.sender.map(|s| s.to_string()),
-            reason: f.reason,
-        },
-        Event::AppStateChanged { collection, change } => JsEvent::AppStateChanged {
-            collection: collection_to_js(collection),
-            change: setting_change_to_js(change),
-        },
-        Event::ChatSettings { chat, settings } => JsEvent::ChatSettings {
-            chat,
-            settings: chat_settings_to_js(&settings),
-        },
+        } => kind("paired")
+            .str("jid", &jid.to_string())
+            .opt_str("lid", lid.map(|l| l.to_string()).as_deref())
+            .str("platform", &platform)
+            .opt_str("businessName", business_name.as_deref()),
+        Event::OfflinePreview(preview) => kind("offlinePreview")
+            .num("count", preview.count.into())
+            .num("messages", preview.messages.into())
+            .num("notifications", preview.notifications.into())
+            .num("receipts", preview.receipts.into())
+            .num("appData", preview.app_data.into()),
+        Event::OfflineSyncDone { count } => kind("offlineSyncDone").num("count", count.into()),
+        Event::Message(m) => kind("message")
+            .str("id", &m.id)
+            .str("chat", &m.chat.to_string())
+            .str("sender", &m.sender.to_string())
+            .num("timestamp", m.timestamp as f64)
+            .bytes("message", &m.message)
+            .opt_str("text", m.text.as_deref()),
+        Event::Receipt(r) => kind("receipt")
+            .str("chat", &r.chat.to_string())
+            .str("sender", &r.sender.to_string())
+            .str("receiptType", &r.kind)
+            .set("ids", strings(&r.ids))
+            .num("timestamp", r.timestamp as f64),
+        Event::DecryptFailed(f) => kind("decryptFailed")
+            .str("id", &f.id)
+            .str("chat", &f.chat.to_string())
+            .opt_str("sender", f.sender.map(|s| s.to_string()).as_deref())
+            .str("reason", &f.reason),
+        Event::AppStateChanged { collection, change } => kind("appStateChanged")
+            .str("collection", collection_to_js(collection))
+            .set("change", setting_change_to_js(change)),
+        Event::ChatSettings { chat, settings } => kind("chatSettings")
+            .str("chat", &chat)
+            .set("settings", chat_settings_to_js(&settings)),
         Event::AppStateWaitingForKeys {
             collection,
             key_ids,
-        } => JsEvent::AppStateWaitingForKeys {
-            collection: collection_to_js(collection),
-            key_ids: key_ids
-                .into_iter()
-                .map(serde_bytes::ByteBuf::from)
-                .collect(),
-        },
+        } => kind("appStateWaitingForKeys")
+            .str("collection", collection_to_js(collection))
+            .set(
+                "keyIds",
+                array(key_ids, |id| js_sys::Uint8Array::from(&id[..]).into()),
+            ),
         Event::AppStateDownload {
             download_id,
             direct_path,
-        } => JsEvent::AppStateDownload {
-            download_id: download_id as f64,
-            direct_path,
-        },
-        Event::AppStateFatal { collection, error } => JsEvent::AppStateFatal {
-            collection: collection_to_js(collection),
-            error: app_state_failure_to_js(&error),
-        },
-        Event::CommandDone { id, result } => JsEvent::CommandDone {
-            id: id.0 as f64,
-            result: command_result_to_js(&result),
-        },
-        other => JsEvent::Other {
-            description: format!("{other:?}"),
-        },
+        } => kind("appStateDownload")
+            .num("downloadId", download_id as f64)
+            .str("directPath", &direct_path),
+        Event::AppStateFatal { collection, error } => kind("appStateFatal")
+            .str("collection", collection_to_js(collection))
+            .set("error", app_state_failure_to_js(&error)),
+        Event::CommandDone { id, result } => kind("commandDone")
+            .num("id", id.0 as f64)
+            .set("result", command_result_to_js(&result)),
+        _ => kind("other").str("description", UNKNOWN),
     }
+    .done()
 }
 
-fn change_to_js(change: Change) -> JsChange {
+fn change_to_js(change: Change) -> JsValue {
+    let op = |name: &str| tagged("op", name);
     match change {
-        Change::Put(mut record) => JsChange::Put {
-            space: record.space.as_str(),
-            key: std::mem::take(&mut record.key),
-            value: std::mem::take(&mut record.value),
-        },
-        Change::Delete { space, key } => JsChange::Delete {
-            space: space.as_str(),
-            key,
-        },
-        Change::DeleteAll => JsChange::DeleteAll,
+        Change::Put(record) => op("put")
+            .str("space", record.space.as_str())
+            .str("key", &record.key)
+            .bytes("value", &record.value),
+        Change::Delete { space, key } => op("delete").str("space", space.as_str()).str("key", &key),
+        Change::DeleteAll => op("deleteAll"),
     }
+    .done()
 }
 
-fn key_to_js(key: RecordKey) -> JsKey {
-    JsKey {
-        space: key.space.as_str(),
-        key: key.key,
-    }
+fn key_to_js(key: RecordKey) -> JsValue {
+    Obj::new()
+        .str("space", key.space.as_str())
+        .str("key", &key.key)
+        .done()
 }
 
-fn output_to_js(output: Output) -> JsOutput {
+fn output_to_js(output: Output) -> JsValue {
+    let kind = |name: &str| tagged("kind", name);
     match output {
-        Output::Connect => JsOutput::Connect,
-        Output::Persist(batch) => JsOutput::Persist {
-            changes: batch.changes.into_iter().map(change_to_js).collect(),
-        },
-        Output::Load { id, keys } => JsOutput::Load {
-            id: id.0 as f64,
-            keys: keys.into_iter().map(key_to_js).collect(),
-        },
-        Output::Transmit(bytes) => JsOutput::Transmit { bytes },
-        Output::Event(event) => JsOutput::Event {
-            event: event_to_js(event),
-        },
-        Output::Close(reason) => JsOutput::Close {
-            reason: close_reason_to_js(&reason),
-        },
+        Output::Connect => kind("connect"),
+        Output::Persist(batch) => {
+            kind("persist").set("changes", array(batch.changes, change_to_js))
+        }
+        Output::Load { id, keys } => kind("load")
+            .num("id", id.0 as f64)
+            .set("keys", array(keys, key_to_js)),
+        Output::Transmit(bytes) => kind("transmit").bytes("bytes", &bytes),
+        Output::Event(event) => kind("event").set("event", event_to_js(event)),
+        Output::Close(reason) => kind("close").set("reason", close_reason_to_js(&reason)),
     }
+    .done()
 }
 
 // --- commands -----------------------------------------------------------------------------
 
-#[derive(Deserialize)]
-#[serde(
-    tag = "type",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase",
-    deny_unknown_fields
-)]
-enum JsCommand {
-    PairWithCode {
-        phone: String,
-    },
-    SendText {
-        to: String,
-        text: String,
-    },
-    SendMessage {
-        to: String,
-        #[serde(with = "serde_bytes")]
-        message: Vec<u8>,
-    },
-    MarkRead {
-        chat: String,
-        #[serde(default)]
-        sender: Option<String>,
-        ids: Vec<String>,
-    },
-    Connect,
-    Disconnect,
-    Logout,
-    AppState {
-        action: JsSyncAction,
-    },
-    GetChatSettings {
-        chat: String,
-    },
-    AppStateBlob {
-        download_id: u64,
-        #[serde(default, with = "serde_bytes")]
-        bytes: Option<Vec<u8>>,
-    },
-}
-
 fn command_from_js(value: JsValue) -> Result<Command, JsValue> {
-    Ok(match from_js::<JsCommand>(value, "invalid_command")? {
-        JsCommand::PairWithCode { phone } => Command::PairWithCode { phone },
-        JsCommand::SendText { to, text } => Command::SendText { to, text },
-        JsCommand::SendMessage { to, message } => Command::SendMessage { to, message },
-        JsCommand::MarkRead { chat, sender, ids } => Command::MarkRead { chat, sender, ids },
-        JsCommand::Connect => Command::Connect,
-        JsCommand::Disconnect => Command::Disconnect,
-        JsCommand::Logout => Command::Logout,
-        JsCommand::AppState { action } => Command::AppState(action.into()),
-        JsCommand::GetChatSettings { chat } => Command::GetChatSettings { chat },
-        JsCommand::AppStateBlob { download_id, bytes } => {
-            Command::AppStateBlob { download_id, bytes }
+    let r = Reader::new(&value, "invalid_command", "a command")?;
+    let name = r.string("type")?;
+    let fields: &[&str] = match name.as_str() {
+        "pairWithCode" => &["type", "phone"],
+        "sendText" => &["type", "to", "text"],
+        "sendMessage" => &["type", "to", "message"],
+        "markRead" => &["type", "chat", "sender", "ids"],
+        "connect" | "disconnect" | "logout" => &["type"],
+        "appState" => &["type", "action"],
+        "getChatSettings" => &["type", "chat"],
+        "appStateBlob" => &["type", "downloadId", "bytes"],
+        _ => return Err(r.error(&format!("unknown command type {name:?}"))),
+    };
+    r.only(fields)?;
+    Ok(match name.as_str() {
+        "pairWithCode" => Command::PairWithCode {
+            phone: r.string("phone")?,
+        },
+        "sendText" => Command::SendText {
+            to: r.string("to")?,
+            text: r.string("text")?,
+        },
+        "sendMessage" => Command::SendMessage {
+            to: r.string("to")?,
+            message: r.bytes("message")?,
+        },
+        "markRead" => Command::MarkRead {
+            chat: r.string("chat")?,
+            sender: r.opt_string("sender")?,
+            ids: r.strings("ids")?,
+        },
+        "connect" => Command::Connect,
+        "disconnect" => Command::Disconnect,
+        "logout" => Command::Logout,
+        "appState" => {
+            let action = r.get("action");
+            if action.is_undefined() || action.is_null() {
+                return Err(r.error("missing field \"action\""));
+            }
+            Command::AppState(sync_action_from_js(&action)?)
         }
+        "getChatSettings" => Command::GetChatSettings {
+            chat: r.string("chat")?,
+        },
+        _ => Command::AppStateBlob {
+            download_id: r.u64("downloadId")?,
+            bytes: r.opt_bytes("bytes")?,
+        },
     })
 }
 
@@ -866,7 +607,7 @@ impl Client {
         let reason = if reason.is_undefined() || reason.is_null() {
             CloseReason::Network
         } else {
-            close_reason_from_js(from_js(reason, "invalid_close_reason")?)
+            close_reason_from_js(&reason)?
         };
         self.inner.handle_closed(timestamp(now), reason);
         Ok(())
@@ -900,7 +641,7 @@ impl Client {
     #[wasm_bindgen(js_name = pollOutput)]
     pub fn poll_output(&mut self) -> Result<JsValue, JsValue> {
         match self.inner.poll_output() {
-            Some(output) => to_js(&output_to_js(output)),
+            Some(output) => Ok(output_to_js(output)),
             None => Ok(JsValue::UNDEFINED),
         }
     }

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 mod appstate;
 mod client;
+mod js;
 
 pub use client::Client;
 

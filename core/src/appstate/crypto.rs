@@ -14,9 +14,6 @@
 //! - snapshot MAC = `HMAC-SHA256(snapshotMacKey, ltHash ‖ u64be(version) ‖ collectionName)`;
 //! - patch MAC = `HMAC-SHA256(patchMacKey, snapshotMac ‖ valueMac… ‖ u64be(version) ‖ name)`.
 
-use aes::Aes256;
-use cbc::cipher::{Block, BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
-use hkdf::Hkdf;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Sha256, Sha512};
 use zeroize::Zeroizing;
@@ -61,7 +58,7 @@ impl MutationKeys {
     pub fn expand(key_data: &[u8]) -> MutationKeys {
         let mut expanded = Zeroizing::new([0u8; 160]);
         // 160 bytes is far below HKDF-SHA256's limit, so expansion cannot fail.
-        let _ = Hkdf::<Sha256>::new(None, key_data).expand(INFO, expanded.as_mut());
+        let _ = walink_crypto::hkdf_sha256(None, key_data, INFO, expanded.as_mut());
         MutationKeys {
             index: take(&expanded, 0),
             value_encryption: take(&expanded, 32),
@@ -150,17 +147,9 @@ impl MutationKeys {
 
     /// Encrypts a serialized `SyncActionData`: `iv ‖ AES-256-CBC(PKCS#7(plaintext))`.
     pub fn encrypt_value(&self, iv: &[u8; IV_LEN], plaintext: &[u8]) -> Vec<u8> {
-        let pad = BLOCK_LEN - plaintext.len() % BLOCK_LEN;
-        let mut out = Vec::with_capacity(IV_LEN + plaintext.len() + pad);
-        out.extend_from_slice(iv);
-        out.extend_from_slice(plaintext);
-        out.resize(IV_LEN + plaintext.len() + pad, pad as u8);
-        let mut cipher =
-            cbc::Encryptor::<Aes256>::new(&(*self.value_encryption).into(), &(*iv).into());
-        let (blocks, _) =
-            Block::<Aes256>::slice_as_chunks_mut(out.get_mut(IV_LEN..).unwrap_or_default());
-        cipher.encrypt_blocks(blocks);
-        out
+        // walink-crypto's AES-CBC (PKCS#7), shared with Signal: one copy in the wasm module.
+        let ciphertext = walink_crypto::aes256_cbc_encrypt(&self.value_encryption, iv, plaintext);
+        [&iv[..], &ciphertext].concat()
     }
 
     /// Decrypts `iv ‖ ciphertext`, checking the padding. Verify the value MAC first.
@@ -170,24 +159,10 @@ impl MutationKeys {
         }
         let (iv, ciphertext) = value.split_at(IV_LEN);
         let iv: [u8; IV_LEN] = iv.try_into().map_err(|_| PatchError::Malformed("iv"))?;
-        let mut plaintext = Zeroizing::new(ciphertext.to_vec());
-        let mut cipher =
-            cbc::Decryptor::<Aes256>::new(&(*self.value_encryption).into(), &iv.into());
-        let (blocks, _) = Block::<Aes256>::slice_as_chunks_mut(&mut plaintext);
-        cipher.decrypt_blocks(blocks);
-        let pad = usize::from(*plaintext.last().ok_or(PatchError::InvalidPadding)?);
-        if pad == 0 || pad > BLOCK_LEN {
-            return Err(PatchError::InvalidPadding);
-        }
-        let start = plaintext.len() - pad;
-        if plaintext
-            .get(start..)
-            .is_none_or(|tail| tail.iter().any(|&b| usize::from(b) != pad))
-        {
-            return Err(PatchError::InvalidPadding);
-        }
-        plaintext.truncate(start);
-        Ok(plaintext)
+        // The length is a whole number of blocks (checked above), so a failure is the padding.
+        walink_crypto::aes256_cbc_decrypt(&self.value_encryption, &iv, ciphertext)
+            .map(Zeroizing::new)
+            .ok_or(PatchError::InvalidPadding)
     }
 }
 
@@ -213,6 +188,7 @@ fn hmac512(key: &[u8; 32]) -> Hmac<Sha512> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use hkdf::Hkdf;
 
     #[test]
     fn expansion_is_hkdf_in_five_parts() {

@@ -8,9 +8,6 @@
 //! `LT_HASH_ANTI_TAMPERING`, src/Utils/lt-hash.ts, now whatsapp-rust-bridge's
 //! `LTHashAntiTampering`).
 
-use hkdf::Hkdf;
-use sha2::Sha256;
-
 /// Length of an LTHash in bytes.
 pub const LTHASH_LEN: usize = 128;
 const INFO: &[u8] = b"WhatsApp Patch Integrity";
@@ -87,7 +84,8 @@ impl LtHash {
 fn expand(item: &[u8]) -> [u8; LTHASH_LEN] {
     let mut out = [0u8; LTHASH_LEN];
     // 128 bytes is far below HKDF-SHA256's limit of 255 * 32, so expansion cannot fail.
-    let _ = Hkdf::<Sha256>::new(None, item).expand(INFO, &mut out);
+    // walink-crypto's HKDF (opt-level 3, one copy in the wasm module).
+    let _ = walink_crypto::hkdf_sha256(None, item, INFO, &mut out);
     out
 }
 

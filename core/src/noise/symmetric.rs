@@ -1,9 +1,8 @@
 //! The Noise symmetric state (`h`, `ck`, `k`, `n`) as WhatsApp runs it (transport.md §2.2).
 
 use aes_gcm::Aes256Gcm;
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use hkdf::Hkdf;
 use sha2::{Digest, Sha256};
+use walink_crypto::Aes256GcmKey;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 /// The 12-byte AES-GCM nonce.
@@ -33,10 +32,7 @@ pub(crate) fn hkdf_split(
     let mut first = Zeroizing::new([0u8; 32]);
     let mut second = Zeroizing::new([0u8; 32]);
     // 64 bytes is far below HKDF-SHA256's limit of 255 * 32, so expand cannot fail.
-    if Hkdf::<Sha256>::new(Some(salt), ikm)
-        .expand(&[], okm.as_mut_slice())
-        .is_ok()
-    {
+    if walink_crypto::hkdf_sha256(Some(salt), ikm, &[], okm.as_mut_slice()) {
         let (a, b) = okm.split_at(32);
         first.copy_from_slice(a);
         second.copy_from_slice(b);
@@ -121,16 +117,10 @@ impl SymmetricState {
     pub(crate) fn encrypt_and_hash(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, SymmetricError> {
         let key = self.key.ok_or(SymmetricError::NoKey)?;
         let nonce = self.next_nonce()?;
-        let cipher = Aes256Gcm::new(&key.into());
-        let ciphertext = cipher
-            .encrypt(
-                &nonce,
-                Payload {
-                    msg: plaintext,
-                    aad: &self.hash,
-                },
-            )
-            .map_err(|_| SymmetricError::TooLarge)?;
+        // walink-crypto's AES-GCM, shared with the transport (one copy in the wasm module).
+        let ciphertext = Aes256GcmKey::new(&key)
+            .seal(&nonce.into(), &self.hash, plaintext)
+            .ok_or(SymmetricError::TooLarge)?;
         self.mix_hash(&ciphertext);
         Ok(ciphertext)
     }
@@ -142,16 +132,9 @@ impl SymmetricState {
     ) -> Result<Zeroizing<Vec<u8>>, SymmetricError> {
         let key = self.key.ok_or(SymmetricError::NoKey)?;
         let nonce = self.next_nonce()?;
-        let cipher = Aes256Gcm::new(&key.into());
-        let plaintext = cipher
-            .decrypt(
-                &nonce,
-                Payload {
-                    msg: ciphertext,
-                    aad: &self.hash,
-                },
-            )
-            .map_err(|_| SymmetricError::Decrypt)?;
+        let plaintext = Aes256GcmKey::new(&key)
+            .open(&nonce.into(), &self.hash, ciphertext)
+            .ok_or(SymmetricError::Decrypt)?;
         self.mix_hash(ciphertext);
         Ok(Zeroizing::new(plaintext))
     }

@@ -9,14 +9,13 @@
 
 use core::fmt;
 
-use aes_gcm::Aes256Gcm;
-use aes_gcm::aead::{Aead, KeyInit};
+use walink_crypto::Aes256GcmKey;
 
 use crate::binary::{self, DecodeError, Node};
 use crate::frame;
 use crate::limits::MAX_FRAME_PAYLOAD;
 
-use super::symmetric::{Nonce, TAG_LEN, nonce};
+use super::symmetric::{TAG_LEN, nonce};
 
 /// Why a transport frame could not be encrypted or decrypted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,9 +40,10 @@ pub enum TransportError {
     Node(#[from] DecodeError),
 }
 
-/// One direction: a key schedule and the number of the next frame.
+/// One direction: a key schedule and the number of the next frame. The AES-GCM code is
+/// walink-crypto's, built at opt-level 3 while this crate is at "z" (docs/decisions.md).
 struct Direction {
-    cipher: Aes256Gcm,
+    cipher: Aes256GcmKey,
     counter: u32,
     exhausted: bool,
 }
@@ -51,13 +51,13 @@ struct Direction {
 impl Direction {
     fn new(key: &[u8; 32]) -> Self {
         Direction {
-            cipher: Aes256Gcm::new(&(*key).into()),
+            cipher: Aes256GcmKey::new(key),
             counter: 0,
             exhausted: false,
         }
     }
 
-    fn next_nonce(&mut self) -> Result<Nonce, TransportError> {
+    fn next_nonce(&mut self) -> Result<[u8; 12], TransportError> {
         if self.exhausted {
             return Err(TransportError::CounterExhausted);
         }
@@ -66,7 +66,7 @@ impl Direction {
             Some(next) => self.counter = next,
             None => self.exhausted = true,
         }
-        Ok(nonce(current))
+        Ok(nonce(current).into())
     }
 }
 
@@ -107,8 +107,8 @@ impl TransportCipher {
         // AES-GCM sealing only fails beyond 64 GiB, far above the frame bound checked above.
         self.send
             .cipher
-            .encrypt(&nonce, plaintext)
-            .map_err(|_| TransportError::TooLarge)
+            .seal(&nonce, &[], plaintext)
+            .ok_or(TransportError::TooLarge)
     }
 
     /// Decrypts the next received frame payload. Any failure poisons the receiving side.
@@ -133,8 +133,8 @@ impl TransportCipher {
         let nonce = self.receive.next_nonce()?;
         self.receive
             .cipher
-            .decrypt(&nonce, ciphertext)
-            .map_err(|_| TransportError::Decrypt)
+            .open(&nonce, &[], ciphertext)
+            .ok_or(TransportError::Decrypt)
     }
 
     /// Encodes `node` (flags byte and node) and encrypts it into one framed message, ready to

@@ -10,11 +10,8 @@
 use std::fmt;
 
 use aes::Aes256;
-use aes_gcm::aead::{Aead, KeyInit as _};
-use aes_gcm::{Aes256Gcm, Nonce};
 use ctr::Ctr128BE;
 use ctr::cipher::{KeyIvInit, StreamCipher};
-use hkdf::Hkdf;
 use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
@@ -193,14 +190,19 @@ pub fn companion_finish(
         .ok_or(PairError::Malformed("primary identity key"))?;
 
     let mut bundle_key = Zeroizing::new([0u8; 32]);
-    Hkdf::<Sha256>::new(Some(&random.bundle_salt), ephemeral_shared.as_slice())
-        .expand(BUNDLE_INFO, bundle_key.as_mut_slice())
-        .map_err(|_| PairError::Malformed("bundle key length"))?;
+    if !walink_crypto::hkdf_sha256(
+        Some(&random.bundle_salt),
+        ephemeral_shared.as_slice(),
+        BUNDLE_INFO,
+        bundle_key.as_mut_slice(),
+    ) {
+        return Err(PairError::Malformed("bundle key length"));
+    }
     let plaintext =
         Zeroizing::new([&identity.public()[..], primary_identity, &random.adv_random].concat());
-    let sealed = Aes256Gcm::new(&(*bundle_key).into())
-        .encrypt(&Nonce::from(random.nonce), plaintext.as_slice())
-        .map_err(|_| PairError::Malformed("key bundle"))?;
+    let sealed = walink_crypto::Aes256GcmKey::new(&bundle_key)
+        .seal(&random.nonce, &[], plaintext.as_slice())
+        .ok_or(PairError::Malformed("key bundle"))?;
     let wrapped_key_bundle = [&random.bundle_salt[..], &random.nonce, &sealed].concat();
 
     let ikm = Zeroizing::new(
@@ -212,9 +214,9 @@ pub fn companion_finish(
         .concat(),
     );
     let mut adv_secret = [0u8; 32];
-    Hkdf::<Sha256>::new(None, &ikm)
-        .expand(ADV_SECRET_INFO, &mut adv_secret)
-        .map_err(|_| PairError::Malformed("adv secret length"))?;
+    if !walink_crypto::hkdf_sha256(None, &ikm, ADV_SECRET_INFO, &mut adv_secret) {
+        return Err(PairError::Malformed("adv secret length"));
+    }
     let adv_secret = AdvSecret::new(adv_secret);
     Ok(CompanionFinish {
         wrapped_key_bundle,

@@ -2,25 +2,19 @@
 //! PKCS#7 padding (libsignal-node `src/crypto.js`: `calculateMAC`, `deriveSecrets`, `encrypt`,
 //! `decrypt`).
 
-use aes::cipher::block_padding::Pkcs7;
-use aes::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyInit, KeyIvInit};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use zeroize::Zeroizing;
 
-type HmacSha256 = Hmac<Sha256>;
+#[cfg(test)]
+use hmac::{Hmac, KeyInit, Mac};
+#[cfg(test)]
+type HmacSha256 = Hmac<sha2::Sha256>;
+
+// The bodies live in walink-crypto, which the release profile builds at opt-level 3 while this
+// crate is at "z" (docs/decisions.md, "wasm size").
 
 /// HMAC-SHA256 keyed with a 32-byte key over the concatenation of `parts`.
 pub(crate) fn hmac_sha256(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
-    // HMAC pads a key shorter than the 64-byte block with zeros, so the padded key gives the
-    // same MAC and the infallible fixed-size constructor can be used.
-    let mut block_key = Zeroizing::new([0u8; 64]);
-    block_key[..32].copy_from_slice(key);
-    let mut mac = <HmacSha256 as KeyInit>::new(&(*block_key).into());
-    for part in parts {
-        mac.update(part);
-    }
-    mac.finalize().into_bytes().into()
+    walink_crypto::hmac_sha256(key, parts)
 }
 
 /// HKDF-SHA256 with an optional salt (`None` is the same as 32 zero bytes, which is what
@@ -31,39 +25,20 @@ pub(crate) fn hkdf<const N: usize>(
     info: &[u8],
 ) -> Zeroizing<[u8; N]> {
     let mut okm = Zeroizing::new([0u8; N]);
-    let expanded = hkdf::Hkdf::<Sha256>::new(salt, ikm).expand(info, &mut *okm);
+    let expanded = walink_crypto::hkdf_sha256(salt, ikm, info, &mut *okm);
     // Every caller asks for at most 96 bytes, far below HKDF-SHA256's limit of 8160.
-    debug_assert!(expanded.is_ok());
+    debug_assert!(expanded);
     okm
 }
 
 /// AES-256-CBC encryption with PKCS#7 padding.
 pub(crate) fn aes_cbc_encrypt(key: &[u8; 32], iv: &[u8; 16], plaintext: &[u8]) -> Vec<u8> {
-    let padded_len = (plaintext.len() / 16 + 1) * 16;
-    let mut buf = vec![0u8; padded_len];
-    if let Some(head) = buf.get_mut(..plaintext.len()) {
-        head.copy_from_slice(plaintext);
-    }
-    let encryptor = cbc::Encryptor::<aes::Aes256>::new(&(*key).into(), &(*iv).into());
-    // The buffer holds the plaintext plus a full block, which PKCS#7 never exceeds.
-    let written = encryptor
-        .encrypt_padded::<Pkcs7>(&mut buf, plaintext.len())
-        .map(<[u8]>::len)
-        .unwrap_or(0);
-    buf.truncate(written);
-    buf
+    walink_crypto::aes256_cbc_encrypt(key, iv, plaintext)
 }
 
 /// AES-256-CBC decryption with PKCS#7 padding; `None` when the length or padding is wrong.
 pub(crate) fn aes_cbc_decrypt(key: &[u8; 32], iv: &[u8; 16], ciphertext: &[u8]) -> Option<Vec<u8>> {
-    if ciphertext.is_empty() || ciphertext.len() % 16 != 0 {
-        return None;
-    }
-    let mut buf = ciphertext.to_vec();
-    let decryptor = cbc::Decryptor::<aes::Aes256>::new(&(*key).into(), &(*iv).into());
-    let len = decryptor.decrypt_padded::<Pkcs7>(&mut buf).ok()?.len();
-    buf.truncate(len);
-    Some(buf)
+    walink_crypto::aes256_cbc_decrypt(key, iv, ciphertext)
 }
 
 #[cfg(test)]

@@ -52,6 +52,33 @@ export function storeConformance(name, hooks) {
       await store.close()
     })
 
+    test('loadSpaces returns every record of the given spaces and no other', async () => {
+      const store = await open(fresh(name))
+      await store.applyBatch([
+        put('device', 'device', bytes(1)),
+        put('session', 'a', bytes(2)),
+        put('session', 'b', bytes(3)),
+        put('sessions', 'x', bytes(4)),
+        put('sessio', 'y', bytes(5)),
+        put('identity', 'a', bytes(6)),
+        put('session', '', bytes(7)),
+        put('session', '\uffff', bytes(8)),
+      ])
+      const pick = async (spaces) =>
+        (await store.loadSpaces(spaces)).map((r) => `${r.space}/${r.key}=${r.value[0]}`).sort()
+      assert.deepEqual(await pick(['session', 'device']), ['device/device=1', 'session/=7', 'session/a=2', 'session/b=3', 'session/\uffff=8'])
+      assert.deepEqual(await pick(['session', 'session']), ['session/=7', 'session/a=2', 'session/b=3', 'session/\uffff=8'])
+      assert.deepEqual(await pick(['nothing-here']), [])
+      assert.deepEqual(await pick([]), [])
+      const [loaded] = await store.loadSpaces(['device'])
+      assert.ok(loaded.value instanceof Uint8Array, 'values load as Uint8Array')
+      loaded.value[0] = 99
+      assert.deepEqual(await pick(['device']), ['device/device=1'])
+      await assert.rejects(store.loadSpaces('session'), { code: 'invalid_key' })
+      await assert.rejects(store.loadSpaces([1]), { code: 'invalid_key' })
+      await store.close()
+    })
+
     test('deleteAll removes every record, and later changes of its batch still apply', async () => {
       const label = fresh(name)
       const store = await open(label)
@@ -130,6 +157,7 @@ export function storeConformance(name, hooks) {
       await store.close()
       await assert.rejects(store.applyBatch([put('s', 'k', bytes(1))]), { code: 'closed' })
       await assert.rejects(store.loadAll(), { code: 'closed' })
+      await assert.rejects(store.loadSpaces(['s']), { code: 'closed' })
     })
 
     if (reopen) {

@@ -1,0 +1,202 @@
+//! walink's hot symmetric primitives as plain, non-generic functions.
+//!
+//! RustCrypto's HMAC, HKDF, CBC and GCM are generic, so their code is instantiated (and optimised) in
+//! whichever crate names the concrete types. walink-core builds at opt-level "z" to keep the
+//! wasm module small; the Signal ratchet's per-message HMACs, HKDFs and AES-CBC and the Noise
+//! transport's AES-GCM live here instead, in a crate the release profile builds at opt-level 3
+//! (root `Cargo.toml`), where they run 1.5 to 3 times faster in wasm (docs/decisions.md,
+//! "wasm size").
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+use aes::cipher::block_padding::Pkcs7;
+use aes::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyInit, KeyIvInit};
+use aes_gcm::Aes256Gcm;
+use aes_gcm::aead::{Aead, Payload};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// HMAC-SHA256 keyed with a 32-byte key over the concatenation of `parts`.
+pub fn hmac_sha256(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
+    // HMAC pads a key shorter than the 64-byte block with zeros, so the padded key gives the
+    // same MAC and the infallible fixed-size constructor can be used.
+    let mut block_key = Zeroizing::new([0u8; 64]);
+    block_key[..32].copy_from_slice(key);
+    let mut mac = <HmacSha256 as KeyInit>::new(&(*block_key).into());
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+/// HKDF-SHA256 (RFC 5869) with an optional salt (`None` is the same as 32 zero bytes) into
+/// `okm`. Returns false, leaving `okm` untouched, when `okm` is longer than HKDF-SHA256 can
+/// produce (8,160 bytes).
+pub fn hkdf_sha256(salt: Option<&[u8]>, ikm: &[u8], info: &[u8], okm: &mut [u8]) -> bool {
+    hkdf::Hkdf::<Sha256>::new(salt, ikm)
+        .expand(info, okm)
+        .is_ok()
+}
+
+/// AES-256-CBC encryption with PKCS#7 padding.
+pub fn aes256_cbc_encrypt(key: &[u8; 32], iv: &[u8; 16], plaintext: &[u8]) -> Vec<u8> {
+    let padded_len = (plaintext.len() / 16 + 1) * 16;
+    let mut buf = vec![0u8; padded_len];
+    if let Some(head) = buf.get_mut(..plaintext.len()) {
+        head.copy_from_slice(plaintext);
+    }
+    let encryptor = cbc::Encryptor::<aes::Aes256>::new(&(*key).into(), &(*iv).into());
+    // The buffer holds the plaintext plus a full block, which PKCS#7 never exceeds.
+    let written = encryptor
+        .encrypt_padded::<Pkcs7>(&mut buf, plaintext.len())
+        .map(<[u8]>::len)
+        .unwrap_or(0);
+    buf.truncate(written);
+    buf
+}
+
+/// AES-256-CBC decryption with PKCS#7 padding; `None` when the length or padding is wrong.
+pub fn aes256_cbc_decrypt(key: &[u8; 32], iv: &[u8; 16], ciphertext: &[u8]) -> Option<Vec<u8>> {
+    if ciphertext.is_empty() || ciphertext.len() % 16 != 0 {
+        return None;
+    }
+    let mut buf = ciphertext.to_vec();
+    let decryptor = cbc::Decryptor::<aes::Aes256>::new(&(*key).into(), &(*iv).into());
+    let len = decryptor.decrypt_padded::<Pkcs7>(&mut buf).ok()?.len();
+    buf.truncate(len);
+    Some(buf)
+}
+
+/// An AES-256-GCM key schedule (zeroized on drop), sealing and opening with 12-byte nonces and
+/// 16-byte tags appended to the ciphertext.
+pub struct Aes256GcmKey(Aes256Gcm);
+
+impl Aes256GcmKey {
+    /// The key schedule of `key`.
+    pub fn new(key: &[u8; 32]) -> Self {
+        Aes256GcmKey(<Aes256Gcm as KeyInit>::new(&(*key).into()))
+    }
+
+    /// `plaintext` sealed under `nonce` with `aad`, the tag appended; `None` only beyond
+    /// AES-GCM's 64 GiB limit.
+    pub fn seal(&self, nonce: &[u8; 12], aad: &[u8], plaintext: &[u8]) -> Option<Vec<u8>> {
+        let payload = Payload {
+            msg: plaintext,
+            aad,
+        };
+        self.0.encrypt(&(*nonce).into(), payload).ok()
+    }
+
+    /// The plaintext of `ciphertext` (tag appended) under `nonce` and `aad`; `None` when it
+    /// does not authenticate.
+    pub fn open(&self, nonce: &[u8; 12], aad: &[u8], ciphertext: &[u8]) -> Option<Vec<u8>> {
+        let payload = Payload {
+            msg: ciphertext,
+            aad,
+        };
+        self.0.decrypt(&(*nonce).into(), payload).ok()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn hmac_matches_rfc4231_case_2_with_the_key_zero_padded() {
+        // RFC 4231 test case 2's key "Jefe" is shorter than 32 bytes; HMAC zero-pads keys, so
+        // the same key padded to 32 bytes gives the RFC's MAC.
+        let mut key = [0u8; 32];
+        key[..4].copy_from_slice(b"Jefe");
+        assert_eq!(
+            hmac_sha256(&key, &[b"what do ya ", b"want for nothing?"]).to_vec(),
+            hex("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+        );
+    }
+
+    #[test]
+    fn hkdf_matches_rfc5869_case_1_and_refuses_too_long_output() {
+        let ikm = [0x0b; 22];
+        let salt = hex("000102030405060708090a0b0c");
+        let info = hex("f0f1f2f3f4f5f6f7f8f9");
+        let mut okm = [0u8; 42];
+        assert!(hkdf_sha256(Some(&salt), &ikm, &info, &mut okm));
+        assert_eq!(
+            okm.to_vec(),
+            hex(
+                "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865"
+            )
+        );
+        let mut too_long = vec![0u8; 255 * 32 + 1];
+        assert!(!hkdf_sha256(None, &ikm, &info, &mut too_long));
+    }
+
+    #[test]
+    fn gcm_matches_the_gcm_spec_test_case_16_and_refuses_tampering() {
+        // McGrew and Viega, "The Galois/Counter Mode of Operation", test case 16 (AES-256).
+        let key: [u8; 32] = hex("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308")
+            .try_into()
+            .unwrap();
+        let nonce: [u8; 12] = hex("cafebabefacedbaddecaf888").try_into().unwrap();
+        let aad = hex("feedfacedeadbeeffeedfacedeadbeefabaddad2");
+        let plaintext = hex(concat!(
+            "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72",
+            "1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39"
+        ));
+        let expected = hex(concat!(
+            "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa",
+            "8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662",
+            "76fc6ece0f4e1768cddf8853bb2d551b"
+        ));
+        let key = Aes256GcmKey::new(&key);
+        let sealed = key.seal(&nonce, &aad, &plaintext).unwrap();
+        assert_eq!(sealed, expected);
+        assert_eq!(key.open(&nonce, &aad, &sealed), Some(plaintext));
+        let mut tampered = sealed.clone();
+        tampered[0] ^= 1;
+        assert_eq!(key.open(&nonce, &aad, &tampered), None);
+        assert_eq!(key.open(&nonce, b"other aad", &sealed), None);
+    }
+
+    #[test]
+    fn cbc_matches_sp800_38a_and_round_trips() {
+        // NIST SP 800-38A F.2.5, first block, AES-256-CBC; PKCS#7 adds one full block.
+        let key: [u8; 32] = hex("603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4")
+            .try_into()
+            .unwrap();
+        let iv: [u8; 16] = hex("000102030405060708090a0b0c0d0e0f").try_into().unwrap();
+        let plaintext = hex("6bc1bee22e409f96e93d7e117393172a");
+        let ciphertext = aes256_cbc_encrypt(&key, &iv, &plaintext);
+        assert_eq!(ciphertext.len(), 32);
+        assert_eq!(
+            ciphertext[..16],
+            hex("f58c4c04d6e5f1ba779eabfb5f7bfbd6")[..]
+        );
+        assert_eq!(aes256_cbc_decrypt(&key, &iv, &ciphertext), Some(plaintext));
+        for len in [0usize, 1, 15, 16, 17, 200] {
+            let plaintext = vec![0x5a; len];
+            let ciphertext = aes256_cbc_encrypt(&key, &iv, &plaintext);
+            assert_eq!(ciphertext.len(), (len / 16 + 1) * 16);
+            assert_eq!(aes256_cbc_decrypt(&key, &iv, &ciphertext), Some(plaintext));
+        }
+        assert_eq!(aes256_cbc_decrypt(&key, &iv, &[0; 15]), None);
+        assert_eq!(aes256_cbc_decrypt(&key, &iv, &[]), None);
+        let mut tampered = aes256_cbc_encrypt(&key, &iv, b"x");
+        tampered[15] ^= 0xff;
+        assert_eq!(aes256_cbc_decrypt(&key, &iv, &tampered), None);
+    }
+}
