@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the wasm module of the npm package into npm/wasm/:
-# cargo (release, wasm32; walink-core at opt-level z, walink-crypto and the crypto crates at 3, see the root
+# cargo (release, wasm32; core at opt-level z, walink-crypto and the crypto crates at 3, see the root
 # Cargo.toml) -> wasm-bindgen 0.2.130 (--target web --weak-refs) -> wasm-opt
 # (binaryen 132 from this package's devDependencies; Debian's binaryen produces broken modules).
 #
