@@ -221,7 +221,8 @@ describe('FileStore in a process that is killed', () => {
             }
           }, 1)
         })
-        await new Promise((resolve) => proc.on('exit', resolve))
+        // 'close', not 'exit': every line the child wrote before it died has been read by then.
+        await new Promise((resolve) => proc.on('close', resolve))
         // On the second life the counter keeps growing from where the store says it is.
         const store = await FileStore.open(dir)
         const records = await store.loadAll()
