@@ -35,10 +35,10 @@ import uniffi.walink_ffi.MuteUntil
  * The coroutine driver against walink-sim's mock-server over a real websocket (the JDK's):
  * pairing by code, then a restart from the file store logs in without pairing again; a message
  * round trip with another account's phone after pairing by code; the driver downloading an
- * app-state snapshot blob from the mock-server's media path (a failing host download ends in a
- * typed AppStateFatal; with downloads switched off the host answers). Skips when the mock-server is not
- * built (cargo build -p walink-sim --bin mock-server), and fails instead when CI or
- * WALINK_REQUIRE_MOCK is set.
+ * app-state snapshot blob and a patch's external mutations blob from the mock-server's media
+ * path, outside its loop (a failing host download ends in a typed AppStateFatal; with downloads
+ * switched off the host answers). Skips when the mock-server is not built (cargo build -p
+ * walink-sim --bin mock-server), and fails instead when CI or WALINK_REQUIRE_MOCK is set.
  */
 class MockServerTest {
     @TempDir
@@ -212,7 +212,7 @@ class MockServerTest {
             val chats = (1..4).map { "1555777000$it@s.whatsapp.net" }
             for (phone in listOf("15550009901", "15550009902", "15550009903")) {
                 mock.call("/accounts", """{"phone":"$phone"}""")
-                mock.call("/accounts/$phone/app-state-options", """{"auto_share":true,"external_snapshots":true}""")
+                mock.call("/accounts/$phone/app-state-options", """{"auto_share":true,"external_snapshots":true,"external_mutations":true}""")
                 // Four patches: the phone makes a snapshot at version 4, served as a blob.
                 for (chat in chats) assertTrue(mock.call("/accounts/$phone/app-state", """{"action":"mute","chat":"$chat"}""").contains("\"regular_high\""))
             }
@@ -252,14 +252,20 @@ class MockServerTest {
             }
             fun mutedForever(settings: uniffi.walink_ffi.ChatSettings) = settings.mutedUntil is MuteUntil.Forever
 
-            // The default download, from the mock-server's media path.
+            // The default download, from the mock-server's media path; held back by a gate at
+            // first, to show the download runs outside the driver's loop.
             val fetched = Collections.synchronizedList(ArrayList<String>())
+            val gate = CompletableDeferred<Unit>()
             val first = paired("15550009901", mediaHost = mock.control + "/", downloader = { url, path, id ->
+                gate.await()
                 fetched.add(url)
                 JdkBlobDownloader.download(url, path, id)
             })
             val download = first.waitFor("a download") { it as? ClientEvent.AppStateDownload }
             assertTrue(download.directPath.startsWith("/v/sim/md-app-state/"), download.directPath)
+            val meanwhile = withTimeout(10_000) { first.driver.command(Command.GetChatSettings(chats[0])) } as CommandOutput.ChatSettings
+            assertEquals(null, meanwhile.settings.mutedUntil, "the loop answers while the blob is pending; nothing applied yet")
+            gate.complete(Unit)
             for (chat in chats) {
                 val event = first.waitFor("settings of $chat") { (it as? ClientEvent.ChatSettings)?.takeIf { e -> e.chat == chat } }
                 assertTrue(mutedForever(event.settings), "$chat muted forever: ${event.settings}")
@@ -268,6 +274,20 @@ class MockServerTest {
             val answer = first.driver.command(Command.GetChatSettings(chats[1])) as CommandOutput.ChatSettings
             assertTrue(mutedForever(answer.settings))
             assertTrue(first.events.none { it is ClientEvent.AppStateFatal })
+            assertEquals(emptyList<Throwable>(), first.errors.toList())
+
+            // A patch of 20 mutations: its mutations are served as an external blob, which the
+            // driver downloads too.
+            val many = (10..29).map { "155577700$it@s.whatsapp.net" }
+            val jids = many.joinToString(",") { "\"$it\"" }
+            assertTrue(mock.call("/accounts/15550009901/app-state", """{"action":"pin","chats":[$jids]}""").contains("\"mutations\":20"))
+            for (chat in many) {
+                val event = first.waitFor("pin of $chat") { (it as? ClientEvent.ChatSettings)?.takeIf { e -> e.chat == chat } }
+                assertTrue(event.settings.pinnedAt != null, "$chat pinned")
+            }
+            val counters = mock.call("/accounts/15550009901/app-state-options", "{}")
+            assertTrue(!counters.contains("\"external_patches_served\":0"), counters)
+            assertTrue(fetched.size >= 2 && fetched.all { it.startsWith(mock.control + "/v/sim/md-app-state/") }, "the snapshot and the mutations: $fetched")
             assertEquals(emptyList<Throwable>(), first.errors.toList())
             first.driver.close()
 
