@@ -346,7 +346,9 @@ class Driver private constructor(
             withContext(Dispatchers.IO) { downloader.download(url, directPath, downloadId) }
         } catch (e: Exception) {
             if (e is kotlinx.coroutines.CancellationException) throw e
-            onError(DriverException("app_state_download_failed", "downloading app-state blob $downloadId failed: ${e.message}", e))
+            // A throwing onError must not keep the answer from the core (the collection would
+            // stay parked).
+            runCatching { onError(DriverException("app_state_download_failed", "downloading app-state blob $downloadId failed: ${e.message}", e)) }
             null
         }
         if (ended.isCompleted) return
