@@ -205,3 +205,60 @@ def test_the_driver_downloads_an_app_state_snapshot_blob(server):
         await driver.close()
 
     asyncio.run(go())
+
+
+def test_the_driver_downloads_a_patch_with_external_mutations(server):
+    """The phone pins 20 chats in one patch (the app-state route's "chats"): its mutations
+    exceed walink-sim's 1,024-byte threshold and travel as an external blob, which the driver
+    downloads from the mock-server's media path; the settings match the phone's. A one-mutation
+    patch before it stays inline (no download)."""
+    url, control = server
+    phone = "15550008821"
+    control("POST", "/accounts", {"phone": phone})
+    assert control("POST", f"/accounts/{phone}/app-state-options",
+                   {"auto_share": True, "external_mutations": True})["external_patches_served"] == 0
+    fetched = []
+
+    async def download(blob_url, direct_path, download_id):
+        fetched.append(blob_url)
+        return await asyncio.to_thread(lambda: urllib.request.urlopen(blob_url).read())
+
+    async def wait_for(seen, predicate, timeout=30.0):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not any(predicate(e) for e in seen):
+            assert loop.time() < deadline, f"timed out: {[type(e).__name__ for e in seen]}"
+            await asyncio.sleep(0.05)
+        return next(e for e in seen if predicate(e))
+
+    async def go():
+        errors = []
+        options = dict(store=MemoryStore(), transport=websocket_transport, url=url,
+                       config=ffi.ClientConfig(trust_root=TEST_ROOT, device_name="walink pytest"),
+                       on_error=errors.append, media_host=control.base_url,
+                       download_app_state_blob=download)
+        driver, seen, _ = await run_until(options, lambda e: False)
+        code = await driver.pair_with_code(phone)
+        await asyncio.to_thread(control, "POST", f"/accounts/{phone}/code", {"code": code})
+
+        first = "15557773000@s.whatsapp.net"
+        small = await asyncio.to_thread(control, "POST", f"/accounts/{phone}/app-state", {"action": "pin", "chat": first})
+        assert small["mutations"] == 1
+        await wait_for(seen, lambda e: e.is_chat_settings() and e.chat == first)
+        assert fetched == [] and not any(e.is_app_state_download() for e in seen)
+
+        chats = [f"15557773{i:03d}@s.whatsapp.net" for i in range(1, 21)]
+        large = await asyncio.to_thread(control, "POST", f"/accounts/{phone}/app-state", {"action": "pin", "chats": chats})
+        assert large["mutations"] == 20 and large["version"] == small["version"] + 1
+        for chat in chats:
+            event = await wait_for(seen, lambda e, chat=chat: e.is_chat_settings() and e.chat == chat)
+            assert event.settings.pinned_at is not None
+        assert fetched and all(u.startswith(control.base_url + "/v/sim/md-app-state/") for u in fetched)
+        counters = await asyncio.to_thread(control, "POST", f"/accounts/{phone}/app-state-options", {})
+        assert counters["external_patches_served"] >= 1 and counters["snapshots_served"] == 0
+        phone_side = await asyncio.to_thread(control, "GET", f"/accounts/{phone}/chat-settings?chat={chats[7]}")
+        assert phone_side["pinned_at"] is not None
+        assert errors == [] and not any(e.is_app_state_fatal() for e in seen)
+        await driver.close()
+
+    asyncio.run(go())

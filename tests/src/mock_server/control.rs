@@ -18,14 +18,17 @@
 //! | GET | `/events` | | the simulation's recent events, oldest first |
 //! | POST | `/restart` | | the server restarts: every connection drops |
 //! | POST | `/fail-next-login` | `{"reason"}` | the next login gets `<failure reason>` |
-//! | POST | `/accounts/{phone}/app-state` | `{"action", "chat", "until"?}` | the phone changes a chat setting (one patch) |
-//! | POST | `/accounts/{phone}/app-state-options` | `{"auto_share"?, "external_snapshots"?, "external_mutations"?}` | how the phone and server handle app state |
+//! | POST | `/accounts/{phone}/app-state` | `{"action", "chat" or "chats", "until"?}` | the phone changes a chat setting (one patch; with `chats`, one mutation per chat in that patch) |
+//! | POST | `/accounts/{phone}/app-state-options` | `{"auto_share"?, "external_snapshots"?, "external_mutations"?}` | how the phone and server handle app state; answers with the counters `external_patches_served`, `snapshots_served` |
 //! | GET | `/accounts/{phone}/chat-settings?chat=` | | the phone's settings of a chat |
 //! | GET | `/v/...` (a blob's direct path) | | the stored media blob, as raw bytes (the media host) |
 
 use serde_json::Value;
 
 use super::http::{Request, Response};
+
+/// The most chats one `app-state` request may name (one mutation each, in one patch).
+pub const MAX_CHATS_PER_PATCH: usize = 1_000;
 
 /// One thing the control endpoint asks the backend to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,14 +113,16 @@ pub enum ControlRequest {
         /// The failure reason.
         reason: u16,
     },
-    /// The account's phone changes one chat setting (stored as one app-state patch).
+    /// The account's phone changes a chat setting of one or more chats (stored as one app-state
+    /// patch of one mutation per chat).
     PhoneAppState {
         /// The account's phone number.
         account: String,
         /// `mute`, `unmute`, `pin`, `unpin`, `archive` or `unarchive`.
         action: String,
-        /// The chat's JID.
-        chat: String,
+        /// The chats' JIDs (`"chat"`, or the `"chats"` array): at least one, at most
+        /// [`MAX_CHATS_PER_PATCH`].
+        chats: Vec<String>,
         /// For `mute`: the end in Unix milliseconds (absent or 0: forever).
         until: Option<i64>,
     },
@@ -248,7 +253,7 @@ pub fn parse(request: &Request) -> Result<ControlRequest, ControlError> {
                 "app-state" => Ok(ControlRequest::PhoneAppState {
                     account,
                     action: required_string(&body, "action")?,
-                    chat: required_string(&body, "chat")?,
+                    chats: chats_of(&body)?,
                     until: match body.get("until") {
                         None | Some(Value::Null) => None,
                         Some(value) => Some(value.as_i64().ok_or_else(|| {
@@ -338,6 +343,41 @@ fn direct_path(request: &Request) -> String {
         .map(|(key, value)| format!("{key}={value}"))
         .collect();
     format!("{}?{}", request.path, query.join("&"))
+}
+
+/// The chats of an `app-state` body: `"chat"` (one JID) or `"chats"` (a non-empty array of at
+/// most [`MAX_CHATS_PER_PATCH`] JIDs), not both.
+fn chats_of(body: &Value) -> Result<Vec<String>, ControlError> {
+    let chat = optional_string(body, "chat")?;
+    let chats = match body.get("chats") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(items)) => Some(
+            items
+                .iter()
+                .map(|item| {
+                    item.as_str().map(str::to_owned).ok_or_else(|| {
+                        ControlError::BadRequest("\"chats\" must hold strings".into())
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        Some(_) => {
+            return Err(ControlError::BadRequest(
+                "\"chats\" must be an array of JIDs".into(),
+            ));
+        }
+    };
+    match (chat, chats) {
+        (Some(chat), None) => Ok(vec![chat]),
+        (None, Some(chats)) if !chats.is_empty() && chats.len() <= MAX_CHATS_PER_PATCH => Ok(chats),
+        (None, Some(_)) => Err(ControlError::BadRequest(format!(
+            "\"chats\" must hold 1 to {MAX_CHATS_PER_PATCH} JIDs"
+        ))),
+        (Some(_), Some(_)) => Err(ControlError::BadRequest(
+            "name \"chat\" or \"chats\", not both".into(),
+        )),
+        (None, None) => Err(ControlError::BadRequest("\"chat\" is missing".into())),
+    }
 }
 
 fn optional_bool(body: &Value, name: &str) -> Result<Option<bool>, ControlError> {
@@ -470,8 +510,21 @@ mod tests {
             Ok(ControlRequest::PhoneAppState {
                 account: "1555".into(),
                 action: "mute".into(),
-                chat: "1666@s.whatsapp.net".into(),
+                chats: vec!["1666@s.whatsapp.net".into()],
                 until: Some(5)
+            })
+        );
+        assert_eq!(
+            parse(&request(
+                "POST",
+                "/accounts/1555/app-state",
+                r#"{"action":"pin","chats":["1666@s.whatsapp.net","1777@s.whatsapp.net"]}"#
+            )),
+            Ok(ControlRequest::PhoneAppState {
+                account: "1555".into(),
+                action: "pin".into(),
+                chats: vec!["1666@s.whatsapp.net".into(), "1777@s.whatsapp.net".into()],
+                until: None
             })
         );
         assert_eq!(
@@ -491,6 +544,27 @@ mod tests {
             ("POST", "/accounts/1555/scan", "{"),
             ("POST", "/accounts/1555/send", r#"{"to":"1","text":5}"#),
             ("POST", "/stream-error", r#"{"code":515}"#),
+            ("POST", "/accounts/1555/app-state", r#"{"action":"mute"}"#),
+            (
+                "POST",
+                "/accounts/1555/app-state",
+                r#"{"action":"mute","chats":[]}"#,
+            ),
+            (
+                "POST",
+                "/accounts/1555/app-state",
+                r#"{"action":"mute","chats":[1]}"#,
+            ),
+            (
+                "POST",
+                "/accounts/1555/app-state",
+                r#"{"action":"mute","chats":"a"}"#,
+            ),
+            (
+                "POST",
+                "/accounts/1555/app-state",
+                r#"{"action":"mute","chat":"a","chats":["b"]}"#,
+            ),
             ("POST", "/stream-error", r#"{"code":70000,"conn":1}"#),
         ] {
             assert!(

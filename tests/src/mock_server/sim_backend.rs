@@ -350,19 +350,27 @@ impl Backend for SimBackend {
             ControlRequest::PhoneAppState {
                 account,
                 action,
-                chat,
+                chats,
                 until,
             } => {
-                let action = phone_action(&action, chat, until)?;
+                let actions = chats
+                    .into_iter()
+                    .map(|chat| phone_action(&action, chat, until))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let collection = actions
+                    .first()
+                    .ok_or_else(|| ControlError::BadRequest("no chat".into()))?
+                    .collection()
+                    .map_err(|error| {
+                        ControlError::BadRequest(format!("invalid action: {error}"))
+                    })?;
                 self.server
-                    .phone_app_state(now, &account, std::slice::from_ref(&action))
+                    .phone_app_state(now, &account, &actions)
                     .map_err(control_error)?;
-                let collection = action.collection().map_err(|error| {
-                    ControlError::BadRequest(format!("invalid action: {error}"))
-                })?;
                 Ok(json!({
                     "collection": collection.name(),
                     "version": self.server.app_state_version(&account, collection),
+                    "mutations": actions.len(),
                 }))
             }
             ControlRequest::AppStateOptions {
@@ -383,7 +391,12 @@ impl Backend for SimBackend {
                 if let Some(on) = external_mutations {
                     self.server.set_app_state_external_mutations(&account, on);
                 }
-                Ok(json!({ "account": account }))
+                let (_, snapshots_served) = self.server.app_state_snapshot_counts(&account);
+                Ok(json!({
+                    "account": account,
+                    "external_patches_served": self.server.app_state_external_patches_served(&account),
+                    "snapshots_served": snapshots_served,
+                }))
             }
             ControlRequest::PhoneChatSettings { account, chat } => {
                 let settings = self.server.phone_chat_settings(&account, &chat);

@@ -5,7 +5,10 @@
 // - a Persist batch is awaited before any later output, and a Load is answered (store.load, then
 //   handleLoaded) before the next output; if the store throws, the client is dropped, the
 //   transport closed, and a new client built from store.loadAll(): the same path as a crash;
-// - after each drain, pollTimeout() re-arms the single timer.
+// - after each drain, pollTimeout() re-arms the single timer;
+// - an appStateDownload event is answered by the driver (unless switched off): the blob is
+//   downloaded in a detached task (URLSession, or the host's function), then its bytes (nil on
+//   failure) are fed back as Command.appStateBlob to the client that asked.
 // The core never calls back into Swift: every await is the driver's.
 //
 // This file is not compiled on the Linux build machines (no Swift toolchain); see README.md.
@@ -122,6 +125,36 @@ public struct DriverError: Error, Sendable {
     public let message: String
 }
 
+/// Downloads one app-state blob: the URL (media host + direct path), the direct path and the
+/// download id; returns the file's bytes as served (still encrypted; the core checks them).
+public typealias AppStateBlobDownloader = @Sendable (_ url: URL, _ directPath: String, _ downloadId: UInt64) async throws -> Data
+
+/// WhatsApp's media host, which serves app-state blobs by direct path.
+public let defaultMediaHost = "https://mmg.whatsapp.net"
+
+/// The largest app-state blob the default download accepts (the core's own bound).
+public let maxBlobBytes = 64 * 1024 * 1024
+
+/// The URL of a blob's direct path on a media host (an origin, with or without a trailing slash).
+public func blobURL(mediaHost: String, directPath: String) -> URL? {
+    var host = mediaHost
+    while host.hasSuffix("/") { host.removeLast() }
+    return URL(string: host + (directPath.hasPrefix("/") ? directPath : "/" + directPath))
+}
+
+/// The default download: a GET with URLSession; a non-2xx status or a body of more than
+/// `maxBlobBytes` is an error.
+public let urlSessionBlobDownloader: AppStateBlobDownloader = { url, _, _ in
+    let (data, response) = try await URLSession.shared.data(from: url)
+    guard let http = response as? HTTPURLResponse, (200..<300).contains(http.statusCode) else {
+        throw DriverError(code: "app_state_download_failed", message: "GET \(url): status \((response as? HTTPURLResponse)?.statusCode ?? 0)")
+    }
+    guard data.count <= maxBlobBytes else {
+        throw DriverError(code: "app_state_download_failed", message: "GET \(url): more than \(maxBlobBytes) bytes")
+    }
+    return data
+}
+
 /// Wall-clock Unix milliseconds.
 public func nowMs() -> UInt64 {
     UInt64(Date().timeIntervalSince1970 * 1000)
@@ -144,6 +177,10 @@ public actor Driver {
     private let url: URL
     private let openTransport: @Sendable (URL) async throws -> Transport
     private let onEvent: @Sendable (ClientEvent) -> Void
+    private let onError: @Sendable (Error) -> Void
+    private let appStateDownloads: Bool
+    private let downloadAppStateBlob: AppStateBlobDownloader
+    private let mediaHost: String
     private var client: Client?
     private var socket: Transport?
     private var socketGeneration = 0
@@ -156,20 +193,40 @@ public actor Driver {
 
     private init(store: Store, config: ClientConfig, url: URL,
                  openTransport: @escaping @Sendable (URL) async throws -> Transport,
-                 onEvent: @escaping @Sendable (ClientEvent) -> Void) {
+                 onEvent: @escaping @Sendable (ClientEvent) -> Void,
+                 onError: @escaping @Sendable (Error) -> Void,
+                 appStateDownloads: Bool,
+                 downloadAppStateBlob: @escaping AppStateBlobDownloader,
+                 mediaHost: String) {
         self.store = store
         self.config = config
         self.url = url
         self.openTransport = openTransport
         self.onEvent = onEvent
+        self.onError = onError
+        self.appStateDownloads = appStateDownloads
+        self.downloadAppStateBlob = downloadAppStateBlob
+        self.mediaHost = mediaHost
         (inputs, enqueue) = AsyncStream<Input>.makeStream()
     }
 
     /// Builds the client from the store and carries out its first outputs.
+    ///
+    /// App-state blobs: the driver answers each `appStateDownload` event itself, downloading
+    /// `blobURL(mediaHost:directPath:)` with `downloadAppStateBlob` (URLSession by default) in a
+    /// detached task; a failed download answers with no bytes and is reported to `onError` as a
+    /// `DriverError` with code `app_state_download_failed`. With `appStateDownloads` false the
+    /// host answers the events itself with `Command.appStateBlob`.
     public static func start(store: Store, config: ClientConfig, url: URL = defaultURL,
                              openTransport: @escaping @Sendable (URL) async throws -> Transport = URLSessionTransport.open,
-                             onEvent: @escaping @Sendable (ClientEvent) -> Void = { _ in }) async throws -> Driver {
-        let driver = Driver(store: store, config: config, url: url, openTransport: openTransport, onEvent: onEvent)
+                             onEvent: @escaping @Sendable (ClientEvent) -> Void = { _ in },
+                             onError: @escaping @Sendable (Error) -> Void = { _ in },
+                             mediaHost: String = defaultMediaHost,
+                             downloadAppStateBlob: @escaping AppStateBlobDownloader = urlSessionBlobDownloader,
+                             appStateDownloads: Bool = true) async throws -> Driver {
+        let driver = Driver(store: store, config: config, url: url, openTransport: openTransport, onEvent: onEvent,
+                            onError: onError, appStateDownloads: appStateDownloads,
+                            downloadAppStateBlob: downloadAppStateBlob, mediaHost: mediaHost)
         try await driver.build()
         await driver.startLoop()
         return driver
@@ -342,6 +399,41 @@ public actor Driver {
             }
         }
         onEvent(event)
+        if case let .appStateDownload(downloadId, directPath) = event, appStateDownloads, let asked = client {
+            Task { [weak self] in await self?.download(asked, downloadId, directPath) }
+        }
+    }
+
+    /// Downloads one app-state blob in a detached task (the actor is free meanwhile), then feeds
+    /// the bytes (or nil on failure, so the core's recovery ladder goes on) to `asked` if it is
+    /// still the current client.
+    private func download(_ asked: Client, _ downloadId: UInt64, _ directPath: String) async {
+        let downloader = downloadAppStateBlob
+        let target = blobURL(mediaHost: mediaHost, directPath: directPath)
+        let result: Result<Data, Error> = await Task.detached { () -> Result<Data, Error> in
+            do {
+                guard let target = target else {
+                    throw DriverError(code: "app_state_download_failed", message: "no URL for \(directPath)")
+                }
+                return .success(try await downloader(target, directPath, downloadId))
+            } catch {
+                return .failure(error)
+            }
+        }.value
+        var bytes: Data?
+        switch result {
+        case let .success(data):
+            bytes = data
+        case let .failure(error):
+            onError(DriverError(code: "app_state_download_failed",
+                                message: "downloading app-state blob \(downloadId) failed: \(error)"))
+        }
+        let answer = bytes
+        feed { current in
+            if current === asked {
+                _ = current.command(now: nowMs(), command: .appStateBlob(downloadId: downloadId, bytes: answer))
+            }
+        }
     }
 
     private func armTimer() {

@@ -6,11 +6,17 @@
 //   then handleLoaded) before the next output; if the store throws, the client is dropped, the
 //   transport closed, and a new client built from store.loadAll(): the same path as a crash;
 // - after each drain, pollTimeout() re-arms the single timer.
+// - an AppStateDownload event is answered by the driver (unless switched off): the blob is
+//   downloaded on Dispatchers.IO outside the loop, then its bytes (or null on failure) are fed
+//   back as Command.AppStateBlob to the client that asked.
 // The core never calls back into Kotlin: every suspension is the driver's.
 package walink
 
 import java.net.URI
 import java.net.http.HttpClient
+import java.net.http.HttpRequest
+import java.net.http.HttpResponse
+import java.time.Duration
 import java.net.http.WebSocket
 import java.nio.ByteBuffer
 import java.util.concurrent.CompletionStage
@@ -24,6 +30,7 @@ import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.future.await
 import kotlinx.coroutines.launch
+import kotlinx.coroutines.runInterruptible
 import kotlinx.coroutines.withContext
 import uniffi.walink_ffi.Client
 import uniffi.walink_ffi.ClientConfig
@@ -108,6 +115,47 @@ object JdkWebSocketTransport : TransportFactory {
     }
 }
 
+/**
+ * Downloads one app-state blob for the driver: [url] is the media host joined with [directPath].
+ * Returns the file's bytes as served (still encrypted; the core checks them); throws on failure.
+ * Called on [Dispatchers.IO].
+ */
+fun interface AppStateBlobDownloader {
+    /** The bytes of the blob at [url], or an exception. */
+    suspend fun download(url: String, directPath: String, downloadId: ULong): ByteArray
+}
+
+/** WhatsApp's media host, which serves app-state blobs by direct path. */
+const val DEFAULT_MEDIA_HOST = "https://mmg.whatsapp.net"
+
+/** The largest app-state blob the default download accepts (the core's own bound). */
+const val MAX_BLOB_BYTES = 64 * 1024 * 1024
+
+/** The URL of a blob's [directPath] on a [mediaHost] (an origin, with or without a trailing slash). */
+fun blobUrl(mediaHost: String, directPath: String): String =
+    mediaHost.trimEnd('/') + if (directPath.startsWith("/")) directPath else "/$directPath"
+
+/**
+ * The default download: a GET with the JDK's HttpClient; a non-2xx status or a body of more than
+ * [MAX_BLOB_BYTES] is an error.
+ */
+object JdkBlobDownloader : AppStateBlobDownloader {
+    private val http: HttpClient by lazy {
+        HttpClient.newBuilder().followRedirects(HttpClient.Redirect.NORMAL).connectTimeout(Duration.ofSeconds(30)).build()
+    }
+
+    override suspend fun download(url: String, directPath: String, downloadId: ULong): ByteArray {
+        val request = HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(60)).GET().build()
+        val response = http.sendAsync(request, HttpResponse.BodyHandlers.ofInputStream()).await()
+        return response.body().use { body ->
+            if (response.statusCode() !in 200..299) throw java.io.IOException("GET $url: status ${response.statusCode()}")
+            val bytes = runInterruptible(Dispatchers.IO) { body.readNBytes(MAX_BLOB_BYTES + 1) }
+            if (bytes.size > MAX_BLOB_BYTES) throw java.io.IOException("GET $url: more than $MAX_BLOB_BYTES bytes")
+            bytes
+        }
+    }
+}
+
 /** Wall-clock Unix milliseconds. */
 fun nowMs(): ULong = System.currentTimeMillis().toULong()
 
@@ -124,6 +172,9 @@ class Driver private constructor(
     private val onError: (Throwable) -> Unit,
     private val clock: () -> ULong,
     private val scope: CoroutineScope,
+    private val appStateDownloads: Boolean,
+    private val downloader: AppStateBlobDownloader,
+    private val mediaHost: String,
 ) {
     private sealed interface Input {
         class Feed(val feed: (Client) -> Unit, val failed: CompletableDeferred<CommandOutput>?) : Input
@@ -278,6 +329,30 @@ class Driver private constructor(
         } catch (e: Exception) {
             onError(DriverException("handler_failed", "onEvent threw: ${e.message}", e))
         }
+        if (event is ClientEvent.AppStateDownload && appStateDownloads) {
+            val asked = client ?: return
+            scope.launch { download(asked, event.downloadId, event.directPath) }
+        }
+    }
+
+    /**
+     * Downloads one app-state blob on [Dispatchers.IO], outside the input loop, then feeds the
+     * bytes (or null on failure, so the core's recovery ladder goes on) to [asked] if it is
+     * still the current client.
+     */
+    private suspend fun download(asked: Client, downloadId: ULong, directPath: String) {
+        val url = blobUrl(mediaHost, directPath)
+        val bytes = try {
+            withContext(Dispatchers.IO) { downloader.download(url, directPath, downloadId) }
+        } catch (e: Exception) {
+            if (e is kotlinx.coroutines.CancellationException) throw e
+            // A throwing onError must not keep the answer from the core (the collection would
+            // stay parked).
+            runCatching { onError(DriverException("app_state_download_failed", "downloading app-state blob $downloadId failed: ${e.message}", e)) }
+            null
+        }
+        if (ended.isCompleted) return
+        inputs.trySend(Input.Feed({ c -> if (c === asked) c.command(clock(), Command.AppStateBlob(downloadId, bytes)) }, null))
     }
 
     private fun armTimer() {
@@ -371,6 +446,12 @@ class Driver private constructor(
          * Builds the client from [store], carries out its first outputs and starts the loop in
          * [parent]. All of the driver's work runs confined to one coroutine at a time (a
          * `limitedParallelism(1)` view of [Dispatchers.Default]), so its state needs no locks.
+         *
+         * App-state blobs: the driver answers each `AppStateDownload` event itself, downloading
+         * `blobUrl(mediaHost, directPath)` with [downloadAppStateBlob] (the JDK's HttpClient by
+         * default) on [Dispatchers.IO]; a failed download answers with no bytes and is reported
+         * to [onError] as `app_state_download_failed`. With [appStateDownloads] false the host
+         * answers the events itself with `Command.AppStateBlob`.
          */
         suspend fun start(
             store: Store,
@@ -381,10 +462,13 @@ class Driver private constructor(
             onEvent: (ClientEvent) -> Unit = {},
             onError: (Throwable) -> Unit = {},
             clock: () -> ULong = ::nowMs,
+            appStateDownloads: Boolean = true,
+            downloadAppStateBlob: AppStateBlobDownloader = JdkBlobDownloader,
+            mediaHost: String = DEFAULT_MEDIA_HOST,
         ): Driver {
             val confined = Dispatchers.Default.limitedParallelism(1)
             val scope = CoroutineScope(parent.coroutineContext + SupervisorJob(parent.coroutineContext[Job]) + confined)
-            val driver = Driver(store, transport, config, url, onEvent, onError, clock, scope)
+            val driver = Driver(store, transport, config, url, onEvent, onError, clock, scope, appStateDownloads, downloadAppStateBlob, mediaHost)
             withContext(confined) { driver.build() }
             scope.launch { driver.run() }
             return driver

@@ -15,22 +15,30 @@ import kotlinx.coroutines.cancel
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
+import kotlinx.coroutines.withTimeoutOrNull
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Assertions.fail
 import org.junit.jupiter.api.Assumptions.assumeTrue
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.io.TempDir
+import uniffi.walink_ffi.AppStateFailure
 import uniffi.walink_ffi.ClientConfig
 import uniffi.walink_ffi.ClientEvent
 import uniffi.walink_ffi.ClientState
+import uniffi.walink_ffi.Collection
+import uniffi.walink_ffi.Command
+import uniffi.walink_ffi.CommandOutput
+import uniffi.walink_ffi.MuteUntil
 
 /**
  * The coroutine driver against walink-sim's mock-server over a real websocket (the JDK's):
  * pairing by code, then a restart from the file store logs in without pairing again; a message
- * round trip with another account's phone after pairing by code. Skips when the mock-server is not
- * built (cargo build -p walink-sim --bin mock-server), and fails instead when CI or
- * WALINK_REQUIRE_MOCK is set.
+ * round trip with another account's phone after pairing by code; the driver downloading an
+ * app-state snapshot blob and a patch's external mutations blob from the mock-server's media
+ * path, outside its loop (a failing host download ends in a typed AppStateFatal; with downloads
+ * switched off the host answers). Skips when the mock-server is not built (cargo build -p
+ * walink-sim --bin mock-server), and fails instead when CI or WALINK_REQUIRE_MOCK is set.
  */
 class MockServerTest {
     @TempDir
@@ -167,6 +175,154 @@ class MockServerTest {
         } finally {
             process.outputStream.close()
             process.destroy()
+        }
+    }
+
+    /** The mock-server's websocket URL and control URL, and a control call (JSON in and out). */
+    private class Mock(val process: Process) {
+        val url: String
+        val control: String
+        private val http = HttpClient.newHttpClient()
+
+        init {
+            val banner = process.inputStream.bufferedReader().readLine().split(" ")
+            url = banner[banner.indexOf("listening") + 1] + "/ws/chat"
+            control = banner[banner.indexOf("control") + 1]
+        }
+
+        fun call(route: String, body: String?): String {
+            val builder = HttpRequest.newBuilder(URI.create(control + route))
+            val request = if (body == null) builder.GET().build() else builder.POST(HttpRequest.BodyPublishers.ofString(body)).build()
+            val response = http.send(request, HttpResponse.BodyHandlers.ofString())
+            assertEquals(200, response.statusCode(), response.body())
+            return response.body()
+        }
+
+        fun stop() {
+            process.outputStream.close()
+            process.destroy()
+        }
+    }
+
+    @Test
+    fun theDriverDownloadsAnAppStateSnapshotBlob() = runBlocking {
+        val mock = Mock(ProcessBuilder(requireMockServer().path, "--seed", "19", "--until-stdin-closes").start())
+        val scope = CoroutineScope(SupervisorJob() + Dispatchers.Default)
+        try {
+            val chats = (1..4).map { "1555777000$it@s.whatsapp.net" }
+            for (phone in listOf("15550009901", "15550009902", "15550009903")) {
+                mock.call("/accounts", """{"phone":"$phone"}""")
+                mock.call("/accounts/$phone/app-state-options", """{"auto_share":true,"external_snapshots":true,"external_mutations":true}""")
+                // Four patches: the phone makes a snapshot at version 4, served as a blob.
+                for (chat in chats) assertTrue(mock.call("/accounts/$phone/app-state", """{"action":"mute","chat":"$chat"}""").contains("\"regular_high\""))
+            }
+
+            class Paired(val driver: Driver, val events: MutableList<ClientEvent>, val errors: MutableList<Throwable>) {
+                suspend fun <T : ClientEvent> waitFor(what: String, pick: (ClientEvent) -> T?): T = withTimeoutOrNull(30_000) {
+                    var found: T? = null
+                    while (found == null) {
+                        found = synchronized(events) { events.firstNotNullOfOrNull(pick) }
+                        if (found == null) delay(50)
+                    }
+                    found
+                } ?: fail("timed out waiting for $what; events: ${synchronized(events) { events.map { it::class.simpleName } }}")
+            }
+            suspend fun paired(
+                phone: String,
+                mediaHost: String = DEFAULT_MEDIA_HOST,
+                downloader: AppStateBlobDownloader = JdkBlobDownloader,
+                downloads: Boolean = true,
+            ): Paired {
+                val events = Collections.synchronizedList(ArrayList<ClientEvent>())
+                val errors = Collections.synchronizedList(ArrayList<Throwable>())
+                val driver = Driver.start(
+                    store = MemoryStore(),
+                    config = ClientConfig(trustRoot = testRoot, deviceName = "walink junit"),
+                    parent = scope,
+                    url = mock.url,
+                    onEvent = { events.add(it) },
+                    onError = { errors.add(it) },
+                    appStateDownloads = downloads,
+                    downloadAppStateBlob = downloader,
+                    mediaHost = mediaHost,
+                )
+                val code = driver.pairWithCode(phone)
+                mock.call("/accounts/$phone/code", """{"code":"$code"}""")
+                return Paired(driver, events, errors)
+            }
+            fun mutedForever(settings: uniffi.walink_ffi.ChatSettings) = settings.mutedUntil is MuteUntil.Forever
+
+            // The default download, from the mock-server's media path; held back by a gate at
+            // first, to show the download runs outside the driver's loop.
+            val fetched = Collections.synchronizedList(ArrayList<String>())
+            val gate = CompletableDeferred<Unit>()
+            val first = paired("15550009901", mediaHost = mock.control + "/", downloader = { url, path, id ->
+                gate.await()
+                fetched.add(url)
+                JdkBlobDownloader.download(url, path, id)
+            })
+            val download = first.waitFor("a download") { it as? ClientEvent.AppStateDownload }
+            assertTrue(download.directPath.startsWith("/v/sim/md-app-state/"), download.directPath)
+            val meanwhile = withTimeout(10_000) { first.driver.command(Command.GetChatSettings(chats[0])) } as CommandOutput.ChatSettings
+            assertEquals(null, meanwhile.settings.mutedUntil, "the loop answers while the blob is pending; nothing applied yet")
+            gate.complete(Unit)
+            for (chat in chats) {
+                val event = first.waitFor("settings of $chat") { (it as? ClientEvent.ChatSettings)?.takeIf { e -> e.chat == chat } }
+                assertTrue(mutedForever(event.settings), "$chat muted forever: ${event.settings}")
+            }
+            assertTrue(fetched.isNotEmpty() && fetched.all { it.startsWith(mock.control + "/v/sim/md-app-state/") }, "$fetched")
+            val answer = first.driver.command(Command.GetChatSettings(chats[1])) as CommandOutput.ChatSettings
+            assertTrue(mutedForever(answer.settings))
+            assertTrue(first.events.none { it is ClientEvent.AppStateFatal })
+            assertEquals(emptyList<Throwable>(), first.errors.toList())
+
+            // A patch of 20 mutations: its mutations are served as an external blob, which the
+            // driver downloads too.
+            val many = (10..29).map { "155577700$it@s.whatsapp.net" }
+            val jids = many.joinToString(",") { "\"$it\"" }
+            assertTrue(mock.call("/accounts/15550009901/app-state", """{"action":"pin","chats":[$jids]}""").contains("\"mutations\":20"))
+            for (chat in many) {
+                val event = first.waitFor("pin of $chat") { (it as? ClientEvent.ChatSettings)?.takeIf { e -> e.chat == chat } }
+                assertTrue(event.settings.pinnedAt != null, "$chat pinned")
+            }
+            val counters = mock.call("/accounts/15550009901/app-state-options", "{}")
+            assertTrue(!counters.contains("\"external_patches_served\":0"), counters)
+            assertTrue(fetched.size >= 2 && fetched.all { it.startsWith(mock.control + "/v/sim/md-app-state/") }, "the snapshot and the mutations: $fetched")
+            assertEquals(emptyList<Throwable>(), first.errors.toList())
+            first.driver.close()
+
+            // A host download that fails: the core retries, then a typed fatal; nothing applied.
+            val attempts = Collections.synchronizedList(ArrayList<String>())
+            val failing = paired("15550009902", downloader = { url, _, _ ->
+                attempts.add(url)
+                throw java.io.IOException("offline")
+            })
+            val fatal = failing.waitFor("a fatal") { it as? ClientEvent.AppStateFatal }
+            assertEquals(Collection.REGULAR_HIGH, fatal.collection)
+            assertEquals(AppStateFailure.Download, fatal.error)
+            assertTrue(attempts.size >= 2 && attempts.all { it.startsWith("$DEFAULT_MEDIA_HOST/v/sim/md-app-state/") }, "$attempts")
+            assertTrue(failing.errors.isNotEmpty() && failing.errors.all { (it as? DriverException)?.code == "app_state_download_failed" }, "${failing.errors}")
+            assertTrue(failing.events.none { it is ClientEvent.ChatSettings }, "nothing half-applied")
+            failing.driver.close()
+
+            // Downloads switched off: the driver leaves the event to the host, which answers.
+            val called = java.util.concurrent.atomic.AtomicBoolean(false)
+            val manual = paired("15550009903", downloader = { _, _, _ ->
+                called.set(true)
+                ByteArray(0)
+            }, downloads = false)
+            val asked = manual.waitFor("a download") { it as? ClientEvent.AppStateDownload }
+            delay(300)
+            assertTrue(manual.events.none { it is ClientEvent.ChatSettings }, "no answer without the host")
+            val blob = JdkBlobDownloader.download(blobUrl(mock.control, asked.directPath), asked.directPath, asked.downloadId)
+            manual.driver.command(Command.AppStateBlob(asked.downloadId, blob))
+            manual.waitFor("settings") { (it as? ClientEvent.ChatSettings)?.takeIf { e -> e.chat == chats[0] } }
+            assertTrue(!called.get(), "the driver did not download")
+            assertEquals(emptyList<Throwable>(), manual.errors.toList())
+            manual.driver.close()
+        } finally {
+            scope.cancel()
+            mock.stop()
         }
     }
 }
