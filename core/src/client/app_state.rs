@@ -25,6 +25,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use super::per_collection::PerCollection;
+
 use crate::appstate::{
     Collection, CollectionState, KeyId, KeyRing, OutgoingPatch, PatchError, Recovery,
     SettingChange, SettingsView, SyncAction, SyncKey, decode_external_mutations, decode_patch,
@@ -174,19 +176,19 @@ type Decoded = (
 #[derive(Debug, Default)]
 pub(crate) struct AppState {
     ring: KeyRing,
-    states: BTreeMap<Collection, CollectionState>,
+    states: PerCollection<CollectionState>,
     view: SettingsView,
     /// Whether the states and the view were loaded (or given at start).
     loaded: bool,
     loading: bool,
     /// Collections to fetch, with whether a snapshot is wanted.
-    fetch: BTreeMap<Collection, bool>,
+    fetch: PerCollection<bool>,
     /// Collections parked until these keys arrive.
-    waiting: BTreeMap<Collection, Vec<KeyId>>,
+    waiting: PerCollection<Vec<KeyId>>,
     /// The key requests of the waiting collections, re-sent on a timer.
-    key_timers: BTreeMap<Collection, KeyRequestTimer>,
+    key_timers: PerCollection<KeyRequestTimer>,
     /// Refetches in a row per collection (a gap the server does not fill).
-    refetches: BTreeMap<Collection, u32>,
+    refetches: PerCollection<u32>,
     /// Commands waiting for the IQ slot.
     queue: VecDeque<Queued>,
     /// The IQ in flight: a sync, or a command's patch.
@@ -197,11 +199,11 @@ pub(crate) struct AppState {
     /// Key ids to ask the own devices for, once the current input is handled.
     missing: Vec<KeyId>,
     /// Collections waiting for external blobs.
-    parked: BTreeMap<Collection, Parked>,
+    parked: PerCollection<Parked>,
     /// The last download id handed out.
     last_download: u64,
     /// Failed blob downloads in a row per collection.
-    blob_failures: BTreeMap<Collection, u32>,
+    blob_failures: PerCollection<u32>,
 }
 
 impl AppState {

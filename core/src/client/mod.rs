@@ -29,6 +29,7 @@ mod login;
 pub mod messaging;
 mod output;
 mod pairing;
+mod per_collection;
 mod rng;
 mod stanza;
 mod state;
