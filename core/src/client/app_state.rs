@@ -23,7 +23,7 @@
 //! Everything runs one IQ at a time (the server's versions are linear per collection); no IQ is
 //! sent while blobs are awaited.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 
 use super::per_collection::PerCollection;
 
@@ -99,8 +99,9 @@ struct Parked {
     has_more: bool,
     snapshot: Option<wa::SyncdSnapshot>,
     patches: Vec<(wa::SyncdPatch, Option<wa::SyncdMutations>)>,
-    /// The blobs still awaited, by download id, with their references (media keys inside).
-    pending: BTreeMap<u64, (BlobSlot, wa::ExternalBlobReference)>,
+    /// The blobs still awaited, by download id (ascending), with their references (media keys
+    /// inside). A few per answer: a list, not a map.
+    pending: Vec<(u64, (BlobSlot, wa::ExternalBlobReference))>,
 }
 
 impl core::fmt::Debug for Parked {
@@ -126,7 +127,12 @@ impl Drop for Parked {
             .patches
             .iter_mut()
             .filter_map(|(patch, _)| patch.external_mutations.as_mut());
-        for reference in self.pending.values_mut().map(|(_, r)| r).chain(patch_refs) {
+        for reference in self
+            .pending
+            .iter_mut()
+            .map(|(_, (_, r))| r)
+            .chain(patch_refs)
+        {
             if let Some(key) = reference.media_key.as_mut() {
                 key.zeroize();
             }
@@ -623,10 +629,11 @@ impl AppState {
     ) {
         done(out, id, Ok(CommandOutput::None));
         let found = self.parked.iter_mut().find_map(|(collection, parked)| {
-            parked
+            let at = parked
                 .pending
-                .remove(&download_id)
-                .map(|entry| (*collection, entry))
+                .iter()
+                .position(|(id, _)| *id == download_id)?;
+            Some((*collection, parked.pending.remove(at).1))
         });
         // A download of an answer dropped meanwhile (a reconnect) is ignored.
         let Some((collection, (slot, mut reference))) = found else {
@@ -896,7 +903,7 @@ impl AppState {
             has_more,
             snapshot,
             patches,
-            pending: BTreeMap::new(),
+            pending: Vec::new(),
         };
         for (slot, reference) in blobs {
             let Some(direct_path) = reference.direct_path.clone().filter(|p| !p.is_empty()) else {
@@ -910,7 +917,7 @@ impl AppState {
             };
             self.last_download += 1;
             let download_id = self.last_download;
-            parked.pending.insert(download_id, (slot, reference));
+            parked.pending.push((download_id, (slot, reference)));
             out.event(Event::AppStateDownload {
                 download_id,
                 direct_path,
