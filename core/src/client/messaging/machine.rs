@@ -121,7 +121,7 @@ impl Receiver {
                 keystore.set_own_lid(lid);
             }
             let mut restored = core::mem::take(&mut self.restored);
-            restored.sort_by_key(|record| record.space != Space::LidMapping);
+            lid_mappings_first(&mut restored);
             for record in restored {
                 self.loaded
                     .insert(RecordKey::new(record.space, record.key.clone()));
@@ -178,7 +178,7 @@ impl Receiver {
                 .loaded
                 .contains(&RecordKey::new(record.space, record.key.clone()))
         });
-        sorted.sort_by_key(|record| record.space != Space::LidMapping);
+        lid_mappings_first(&mut sorted);
         self.loaded.extend(requested);
         for record in sorted {
             if record.space == Space::PreKey {
@@ -244,7 +244,7 @@ impl Receiver {
             }
         }
         keys.retain(|key| !self.loaded.contains(key));
-        keys.sort();
+        keys.sort_unstable();
         keys.dedup();
         keys
     }
@@ -434,4 +434,11 @@ fn failure_of(node: &Node, reason: &str) -> DecryptFailure {
             .or_else(|| node.attr_jid("from")),
         reason: reason.to_owned(),
     }
+}
+
+/// Puts the LID mapping records first (the other records' addresses resolve through them),
+/// keeping the order within each group. One function, so the module holds one instance of the
+/// stable sort for records (docs/decisions.md, "wasm size").
+fn lid_mappings_first(records: &mut [Record]) {
+    records.sort_by_key(|record| record.space != Space::LidMapping);
 }

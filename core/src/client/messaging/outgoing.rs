@@ -248,7 +248,7 @@ pub fn participant_hash(devices: &[Jid]) -> String {
     use base64::Engine as _;
     use sha2::{Digest, Sha256};
     let mut jids: Vec<String> = devices.iter().map(ToString::to_string).collect();
-    jids.sort();
+    jids.sort_unstable();
     let digest = Sha256::digest(jids.concat().as_bytes());
     format!(
         "2:{}",
