@@ -128,10 +128,16 @@ pub fn text_of(message: &wa::Message) -> Option<&str> {
 
 /// Whether a message carries content for the user (not only a sender key or protocol data).
 pub fn has_user_content(message: &wa::Message) -> bool {
-    let mut bare = message.clone();
-    bare.sender_key_distribution_message = None;
-    bare.message_context_info = None;
-    bare != wa::Message::default()
+    // Every field of the proto2 `Message` is optional or repeated, and a set (or non-empty)
+    // one always adds to the encoded length: the message has other content exactly when it
+    // encodes longer than its two non-user fields alone. (Comparing a copy with the default
+    // would link `Message`'s `PartialEq`, 5 KB of wasm; docs/decisions.md, "wasm size".)
+    let others = wa::Message {
+        sender_key_distribution_message: message.sender_key_distribution_message.clone(),
+        message_context_info: message.message_context_info.clone(),
+        ..wa::Message::default()
+    };
+    message.encoded_len() != others.encoded_len()
 }
 
 #[cfg(test)]
@@ -201,6 +207,47 @@ pub(crate) mod tests {
         );
         assert!(!has_user_content(&decoded.message));
         assert_eq!(text_of(&decoded.message), None);
+    }
+
+    #[test]
+    fn user_content_is_any_field_but_the_two_protocol_ones() {
+        let skdm = sender_key_distribution("1-2@g.us", &[0x33, 1, 2]);
+        let empty_text = wa::Message {
+            conversation: Some(String::new()),
+            ..wa::Message::default()
+        };
+        let empty_image = wa::Message {
+            image_message: Some(Default::default()),
+            ..wa::Message::default()
+        };
+        let context_only = wa::Message {
+            message_context_info: Some(Default::default()),
+            ..wa::Message::default()
+        };
+        for message in [
+            wa::Message::default(),
+            skdm.clone(),
+            context_only.clone(),
+            empty_text.clone(),
+            empty_image.clone(),
+            wa::Message {
+                conversation: Some("hi".to_owned()),
+                ..skdm.clone()
+            },
+        ] {
+            // The definition: a copy without the two fields differs from the default.
+            let mut bare = message.clone();
+            bare.sender_key_distribution_message = None;
+            bare.message_context_info = None;
+            assert_eq!(
+                has_user_content(&message),
+                bare != wa::Message::default(),
+                "{message:?}"
+            );
+        }
+        assert!(has_user_content(&empty_text));
+        assert!(has_user_content(&empty_image));
+        assert!(!has_user_content(&context_only));
     }
 
     #[test]
