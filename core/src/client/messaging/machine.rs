@@ -120,8 +120,7 @@ impl Receiver {
             if let Some(lid) = lid {
                 keystore.set_own_lid(lid);
             }
-            let mut restored = core::mem::take(&mut self.restored);
-            lid_mappings_first(&mut restored);
+            let restored = lid_mappings_first(core::mem::take(&mut self.restored));
             for record in restored {
                 self.loaded
                     .insert(RecordKey::new(record.space, record.key.clone()));
@@ -178,7 +177,7 @@ impl Receiver {
                 .loaded
                 .contains(&RecordKey::new(record.space, record.key.clone()))
         });
-        lid_mappings_first(&mut sorted);
+        let sorted = lid_mappings_first(sorted);
         self.loaded.extend(requested);
         for record in sorted {
             if record.space == Space::PreKey {
@@ -437,8 +436,12 @@ fn failure_of(node: &Node, reason: &str) -> DecryptFailure {
 }
 
 /// Puts the LID mapping records first (the other records' addresses resolve through them),
-/// keeping the order within each group. One function, so the module holds one instance of the
-/// stable sort for records (docs/decisions.md, "wasm size").
-fn lid_mappings_first(records: &mut [Record]) {
-    records.sort_by_key(|record| record.space != Space::LidMapping);
+/// keeping the order within each group. A partition, not a stable sort by a key: the module
+/// needs no stable sort instance for records (docs/decisions.md, "wasm size").
+fn lid_mappings_first(records: Vec<Record>) -> Vec<Record> {
+    let (mut first, rest): (Vec<Record>, Vec<Record>) = records
+        .into_iter()
+        .partition(|record| record.space == Space::LidMapping);
+    first.extend(rest);
+    first
 }
