@@ -84,8 +84,9 @@ pub(crate) struct Receiver {
     inbox: VecDeque<Node>,
     /// The keys of the load in flight.
     in_flight: Option<Vec<RecordKey>>,
-    /// Retry requests sent per message id.
-    retries: HashMap<String, u32>,
+    /// Retry requests sent per message id (a list: it is empty unless decryption fails, and a
+    /// `HashMap` of its own type would cost wasm size; docs/decisions.md, "wasm size").
+    retries: Vec<(String, u32)>,
 }
 
 struct DevicePreKeys<'a> {
@@ -319,7 +320,7 @@ impl Receiver {
                         key: id.0.to_string(),
                     });
                 }
-                self.retries.remove(&stanza.id);
+                self.retries.retain(|(id, _)| *id != stanza.id);
                 // An app-state key share is persisted with the session changes and consumed
                 // by the app-state machine, not reported as a message.
                 let key_share = super::super::app_state::key_share_changes(
@@ -385,15 +386,23 @@ impl Receiver {
         out: &mut Outputs,
     ) {
         let own = ctx.own_jid().cloned();
-        let count = self.retries.get(&stanza.id).copied().unwrap_or(0) + 1;
+        let at = self.retries.iter().position(|(id, _)| *id == stanza.id);
+        let count = at
+            .and_then(|at| self.retries.get(at))
+            .map_or(0, |(_, count)| *count)
+            + 1;
         if count > MESSAGING_MAX_RETRIES {
             let _ = ctx.send(&build_ack(node, own.as_ref(), Some(500)), out);
             return;
         }
         if self.retries.len() >= MESSAGING_MAX_PARKED {
             self.retries.clear();
+            self.retries.push((stanza.id.clone(), count));
+        } else if let Some(entry) = at.and_then(|at| self.retries.get_mut(at)) {
+            entry.1 = count;
+        } else {
+            self.retries.push((stanza.id.clone(), count));
         }
-        self.retries.insert(stanza.id.clone(), count);
         let keys = if retry_needs_keys(count, error) {
             let (fresh, batch) = ctx.device.generate_pre_keys(1, ctx.rng);
             ctx.persist(batch, out);
