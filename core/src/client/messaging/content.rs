@@ -50,6 +50,35 @@ pub fn device_sent(destination: &str, message: &wa::Message) -> wa::Message {
     }
 }
 
+/// `Message.deviceSentMessage` and `Message.messageContextInfo`, and
+/// `DeviceSentMessage.message` (core/proto/wa_e2e.proto).
+const TAG_DEVICE_SENT: u32 = 31;
+const TAG_CONTEXT_INFO: u32 = 35;
+const TAG_DEVICE_SENT_MESSAGE: u32 = 2;
+
+/// The encoding of [`device_sent`]`(destination, message)`, byte for byte, written without
+/// copying the message: prost encodes fields in tag order, so the wrapper is the destination,
+/// then the message, and the outer message the wrapper, then the context info. (The copy
+/// would link `Message`'s `Clone`, 6 KB of wasm; docs/decisions.md, "wasm size".)
+pub(crate) fn device_sent_bytes(destination: &str, message: &wa::Message) -> Vec<u8> {
+    use prost::encoding::{WireType, encode_key, encode_varint};
+    let head = wa::message::DeviceSentMessage {
+        destination_jid: Some(destination.to_owned()),
+        message: None,
+        phash: None,
+    };
+    let mut wrapper = head.encode_to_vec();
+    prost::encoding::message::encode(TAG_DEVICE_SENT_MESSAGE, message, &mut wrapper);
+    let mut out = Vec::with_capacity(wrapper.len() + 16);
+    encode_key(TAG_DEVICE_SENT, WireType::LengthDelimited, &mut out);
+    encode_varint(wrapper.len() as u64, &mut out);
+    out.extend_from_slice(&wrapper);
+    if let Some(context) = &message.message_context_info {
+        prost::encoding::message::encode(TAG_CONTEXT_INFO, context, &mut out);
+    }
+    out
+}
+
 /// The message that hands a group's sender key to one member device.
 pub fn sender_key_distribution(group: &str, distribution: &[u8]) -> wa::Message {
     wa::Message {
@@ -194,6 +223,27 @@ pub(crate) mod tests {
             decoded.device_sent_to.as_deref(),
             Some("123@s.whatsapp.net")
         );
+    }
+
+    #[test]
+    fn device_sent_bytes_match_the_wrapper_encoding() {
+        let skdm = sender_key_distribution("1-2@g.us", &[0x33, 1, 2]);
+        let long = text_message(&"x".repeat(300), Some([7; 32]));
+        for message in [
+            wa::Message::default(),
+            text_message("to bob", Some([1; 32])),
+            text_message("no context", None),
+            long,
+            skdm,
+        ] {
+            for destination in ["123@s.whatsapp.net", ""] {
+                assert_eq!(
+                    device_sent_bytes(destination, &message),
+                    device_sent(destination, &message).encode_to_vec(),
+                    "{message:?}"
+                );
+            }
+        }
     }
 
     #[test]
