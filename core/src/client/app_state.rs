@@ -205,7 +205,8 @@ pub(crate) struct AppState {
     /// Key ids to ask the own devices for, once the current input is handled.
     missing: Vec<KeyId>,
     /// Collections waiting for external blobs.
-    parked: PerCollection<Parked>,
+    /// Boxed: an answer is rarely parked, and five inline slots would grow every client.
+    parked: PerCollection<Box<Parked>>,
     /// The last download id handed out.
     last_download: u64,
     /// Failed blob downloads in a row per collection.
@@ -923,7 +924,7 @@ impl AppState {
                 direct_path,
             });
         }
-        self.parked.insert(collection, parked);
+        self.parked.insert(collection, Box::new(parked));
     }
 
     /// Persists the collection state and the view in one batch, adopts them, and reports
