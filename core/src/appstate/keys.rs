@@ -8,8 +8,6 @@
 //! src/Utils/process-message.ts). Mutations are encrypted with the keys expanded from the 32
 //! bytes of key data ([`MutationKeys`]).
 
-use std::collections::BTreeMap;
-
 use zeroize::Zeroizing;
 
 use crate::limits::{APPSTATE_MAX_KEY_ID_LEN, APPSTATE_MAX_KEYS, APPSTATE_MAX_KEYS_PER_SHARE};
@@ -203,9 +201,20 @@ pub fn keys_from_share(share: &AppStateSyncKeyShare) -> Result<Vec<SyncKey>, Pat
 }
 
 /// The app-state sync keys a device holds, by id.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct KeyRing {
-    keys: BTreeMap<Vec<u8>, SyncKey>,
+    /// Sorted by id bytes, each id once: a list searched by bisection rather than a
+    /// `BTreeMap`, whose node code would be instantiated for this one type (docs/decisions.md,
+    /// "wasm size").
+    keys: Vec<SyncKey>,
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.keys.iter().map(|k| (&k.id.0, k)))
+            .finish()
+    }
 }
 
 impl KeyRing {
@@ -217,21 +226,30 @@ impl KeyRing {
     /// Adds (or replaces) a key. Past [`APPSTATE_MAX_KEYS`], the oldest key by timestamp is
     /// dropped and returned.
     pub fn insert(&mut self, key: SyncKey) -> Option<SyncKey> {
-        self.keys.insert(key.id.0.clone(), key);
+        match self.position(key.id.as_bytes()) {
+            Ok(at) => self.keys[at] = key,
+            Err(at) => self.keys.insert(at, key),
+        }
         if self.keys.len() <= APPSTATE_MAX_KEYS {
             return None;
         }
         let oldest = self
             .keys
-            .values()
-            .min_by(|a, b| (a.timestamp, &a.id).cmp(&(b.timestamp, &b.id)))
-            .map(|k| k.id.0.clone())?;
-        self.keys.remove(&oldest)
+            .iter()
+            .enumerate()
+            .min_by(|(_, a), (_, b)| (a.timestamp, &a.id).cmp(&(b.timestamp, &b.id)))
+            .map(|(at, _)| at)?;
+        Some(self.keys.remove(oldest))
+    }
+
+    /// Where the key with this id is, or would go.
+    fn position(&self, id: &[u8]) -> Result<usize, usize> {
+        self.keys.binary_search_by(|k| k.id.as_bytes().cmp(id))
     }
 
     /// The key with this id.
     pub fn get(&self, id: &[u8]) -> Option<&SyncKey> {
-        self.keys.get(id)
+        self.position(id).ok().and_then(|at| self.keys.get(at))
     }
 
     /// Whether the ring holds this id.
@@ -243,13 +261,13 @@ impl KeyRing {
     /// larger id), as WhatsApp Web uses its latest key.
     pub fn newest(&self) -> Option<&SyncKey> {
         self.keys
-            .values()
+            .iter()
             .max_by(|a, b| (a.timestamp, &a.id).cmp(&(b.timestamp, &b.id)))
     }
 
     /// Every key, in id order.
     pub fn iter(&self) -> impl Iterator<Item = &SyncKey> {
-        self.keys.values()
+        self.keys.iter()
     }
 
     /// How many keys the ring holds.

@@ -3,7 +3,7 @@
 //! version; decoding checks every bound and, for a collection state, that the stored LTHash is
 //! the sum of the stored value MACs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use prost::Message;
 
@@ -206,7 +206,7 @@ pub fn decode_view(bytes: &[u8]) -> Result<SettingsView, PatchError> {
     }
     let mut view = SettingsView::new();
     for chat in record.chats {
-        let settings = ChatSettings {
+        let mut settings = ChatSettings {
             muted_until: match chat.mute_end {
                 None => None,
                 Some(-1) => Some(MuteUntil::Forever),
@@ -216,8 +216,13 @@ pub fn decode_view(bytes: &[u8]) -> Result<SettingsView, PatchError> {
             pinned_at: chat.pinned_at,
             archived: chat.archived.unwrap_or_default(),
             marked_unread: chat.marked_unread.unwrap_or_default(),
-            labels: chat.labels.into_iter().collect(),
+            labels: BTreeSet::new(),
         };
+        // Inserted one by one: collecting would link a stable sort of strings and
+        // `BTreeSet`'s bulk build for this one place (docs/decisions.md, "wasm size").
+        for label in chat.labels {
+            settings.labels.insert(label);
+        }
         view.chats.insert(
             chat.chat.ok_or(PatchError::Malformed("stored chat"))?,
             settings,

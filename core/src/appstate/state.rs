@@ -13,7 +13,7 @@
 //! (and WhatsApp Web, per Baileys' comment), and reported as an [`ApplyWarning`]; the snapshot
 //! MAC then decides whether the result is right.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use prost::Message;
 use subtle::ConstantTimeEq;
@@ -227,16 +227,19 @@ fn missing_keys<'a>(
     ring: &KeyRing,
     ids: impl IntoIterator<Item = &'a [u8]>,
 ) -> Result<(), PatchError> {
-    let mut missing = BTreeSet::new();
+    let mut missing = Vec::new();
     for id in ids {
         if !ring.contains(id) {
-            missing.insert(KeyId::new(id)?);
+            missing.push(KeyId::new(id)?);
         }
     }
     if missing.is_empty() {
         Ok(())
     } else {
-        Err(PatchError::MissingKeys(missing.into_iter().collect()))
+        // In id order, each once (a sort, not a `BTreeSet`: docs/decisions.md, "wasm size").
+        missing.sort_unstable();
+        missing.dedup();
+        Err(PatchError::MissingKeys(missing))
     }
 }
 
@@ -444,11 +447,13 @@ impl CollectionState {
                 parse_record(Operation::from_wire(m.operation)?, record)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let mut seen = BTreeSet::new();
-        for p in &parsed {
-            if !seen.insert((p.operation.mac_byte(), p.index_mac, p.value_mac)) {
-                return Err(PatchError::DuplicateMutation);
-            }
+        let mut seen: Vec<(u8, &Mac, &Mac)> = parsed
+            .iter()
+            .map(|p| (p.operation.mac_byte(), &p.index_mac, &p.value_mac))
+            .collect();
+        seen.sort_unstable();
+        if seen.windows(2).any(|pair| pair[0] == pair[1]) {
+            return Err(PatchError::DuplicateMutation);
         }
         missing_keys(
             ring,

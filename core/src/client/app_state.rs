@@ -23,7 +23,9 @@
 //! Everything runs one IQ at a time (the server's versions are linear per collection); no IQ is
 //! sent while blobs are awaited.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
+
+use super::per_collection::PerCollection;
 
 use crate::appstate::{
     Collection, CollectionState, KeyId, KeyRing, OutgoingPatch, PatchError, Recovery,
@@ -97,8 +99,9 @@ struct Parked {
     has_more: bool,
     snapshot: Option<wa::SyncdSnapshot>,
     patches: Vec<(wa::SyncdPatch, Option<wa::SyncdMutations>)>,
-    /// The blobs still awaited, by download id, with their references (media keys inside).
-    pending: BTreeMap<u64, (BlobSlot, wa::ExternalBlobReference)>,
+    /// The blobs still awaited, by download id (ascending), with their references (media keys
+    /// inside). A few per answer: a list, not a map.
+    pending: Vec<(u64, (BlobSlot, wa::ExternalBlobReference))>,
 }
 
 impl core::fmt::Debug for Parked {
@@ -124,7 +127,12 @@ impl Drop for Parked {
             .patches
             .iter_mut()
             .filter_map(|(patch, _)| patch.external_mutations.as_mut());
-        for reference in self.pending.values_mut().map(|(_, r)| r).chain(patch_refs) {
+        for reference in self
+            .pending
+            .iter_mut()
+            .map(|(_, (_, r))| r)
+            .chain(patch_refs)
+        {
             if let Some(key) = reference.media_key.as_mut() {
                 key.zeroize();
             }
@@ -174,19 +182,19 @@ type Decoded = (
 #[derive(Debug, Default)]
 pub(crate) struct AppState {
     ring: KeyRing,
-    states: BTreeMap<Collection, CollectionState>,
+    states: PerCollection<CollectionState>,
     view: SettingsView,
     /// Whether the states and the view were loaded (or given at start).
     loaded: bool,
     loading: bool,
     /// Collections to fetch, with whether a snapshot is wanted.
-    fetch: BTreeMap<Collection, bool>,
+    fetch: PerCollection<bool>,
     /// Collections parked until these keys arrive.
-    waiting: BTreeMap<Collection, Vec<KeyId>>,
+    waiting: PerCollection<Vec<KeyId>>,
     /// The key requests of the waiting collections, re-sent on a timer.
-    key_timers: BTreeMap<Collection, KeyRequestTimer>,
+    key_timers: PerCollection<KeyRequestTimer>,
     /// Refetches in a row per collection (a gap the server does not fill).
-    refetches: BTreeMap<Collection, u32>,
+    refetches: PerCollection<u32>,
     /// Commands waiting for the IQ slot.
     queue: VecDeque<Queued>,
     /// The IQ in flight: a sync, or a command's patch.
@@ -197,11 +205,12 @@ pub(crate) struct AppState {
     /// Key ids to ask the own devices for, once the current input is handled.
     missing: Vec<KeyId>,
     /// Collections waiting for external blobs.
-    parked: BTreeMap<Collection, Parked>,
+    /// Boxed: an answer is rarely parked, and five inline slots would grow every client.
+    parked: PerCollection<Box<Parked>>,
     /// The last download id handed out.
     last_download: u64,
     /// Failed blob downloads in a row per collection.
-    blob_failures: BTreeMap<Collection, u32>,
+    blob_failures: PerCollection<u32>,
 }
 
 impl AppState {
@@ -621,10 +630,11 @@ impl AppState {
     ) {
         done(out, id, Ok(CommandOutput::None));
         let found = self.parked.iter_mut().find_map(|(collection, parked)| {
-            parked
+            let at = parked
                 .pending
-                .remove(&download_id)
-                .map(|entry| (*collection, entry))
+                .iter()
+                .position(|(id, _)| *id == download_id)?;
+            Some((*collection, parked.pending.remove(at).1))
         });
         // A download of an answer dropped meanwhile (a reconnect) is ignored.
         let Some((collection, (slot, mut reference))) = found else {
@@ -894,7 +904,7 @@ impl AppState {
             has_more,
             snapshot,
             patches,
-            pending: BTreeMap::new(),
+            pending: Vec::new(),
         };
         for (slot, reference) in blobs {
             let Some(direct_path) = reference.direct_path.clone().filter(|p| !p.is_empty()) else {
@@ -908,13 +918,13 @@ impl AppState {
             };
             self.last_download += 1;
             let download_id = self.last_download;
-            parked.pending.insert(download_id, (slot, reference));
+            parked.pending.push((download_id, (slot, reference)));
             out.event(Event::AppStateDownload {
                 download_id,
                 direct_path,
             });
         }
-        self.parked.insert(collection, parked);
+        self.parked.insert(collection, Box::new(parked));
     }
 
     /// Persists the collection state and the view in one batch, adopts them, and reports

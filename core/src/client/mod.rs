@@ -29,6 +29,7 @@ mod login;
 pub mod messaging;
 mod output;
 mod pairing;
+mod per_collection;
 mod rng;
 mod stanza;
 mod state;
@@ -41,7 +42,7 @@ pub use messaging::{DecryptFailure, IncomingMessage, Receipt};
 pub use output::{CloseReason, LoadId, Output, ProtocolError};
 
 use crate::binary::{Jid, Node};
-use crate::store::{Batch, Change, Record, RestoreError, Space};
+use crate::store::{Batch, Change, Record, RecordKey, RestoreError, Space};
 
 use connection::Connection;
 use context::{Context, LoadTag, Loads, Requests};
@@ -114,15 +115,18 @@ impl Client {
             Some(seed) => Rng::from_seed(seed),
             None => Rng::from_os().ok_or(RestoreError::NoRandomness)?,
         };
-        let mut seen: Vec<(Space, &str)> =
-            records.iter().map(|r| (r.space, r.key.as_str())).collect();
+        // Record keys (not `(Space, &str)` pairs): the messaging machine sorts the same type,
+        // so the module holds one sort for both (docs/decisions.md, "wasm size").
+        let mut seen: Vec<RecordKey> = records
+            .iter()
+            .map(|r| RecordKey::new(r.space, r.key.as_str()))
+            .collect();
         seen.sort_unstable();
         if let Some(pair) = seen.windows(2).find(|w| w.first() == w.get(1)) {
-            let (space, key) = pair.first().copied().unwrap_or((Space::Device, ""));
-            return Err(RestoreError::Duplicate {
-                space,
-                key: key.to_owned(),
-            });
+            let (space, key) = pair
+                .first()
+                .map_or((Space::Device, String::new()), |k| (k.space, k.key.clone()));
+            return Err(RestoreError::Duplicate { space, key });
         }
         drop(seen);
         let mut out = Outputs::default();

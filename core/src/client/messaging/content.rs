@@ -50,6 +50,35 @@ pub fn device_sent(destination: &str, message: &wa::Message) -> wa::Message {
     }
 }
 
+/// `Message.deviceSentMessage` and `Message.messageContextInfo`, and
+/// `DeviceSentMessage.message` (core/proto/wa_e2e.proto).
+const TAG_DEVICE_SENT: u32 = 31;
+const TAG_CONTEXT_INFO: u32 = 35;
+const TAG_DEVICE_SENT_MESSAGE: u32 = 2;
+
+/// The encoding of [`device_sent`]`(destination, message)`, byte for byte, written without
+/// copying the message: prost encodes fields in tag order, so the wrapper is the destination,
+/// then the message, and the outer message the wrapper, then the context info. (The copy
+/// would link `Message`'s `Clone`, 6 KB of wasm; docs/decisions.md, "wasm size".)
+pub(crate) fn device_sent_bytes(destination: &str, message: &wa::Message) -> Vec<u8> {
+    use prost::encoding::{WireType, encode_key, encode_varint};
+    let head = wa::message::DeviceSentMessage {
+        destination_jid: Some(destination.to_owned()),
+        message: None,
+        phash: None,
+    };
+    let mut wrapper = head.encode_to_vec();
+    prost::encoding::message::encode(TAG_DEVICE_SENT_MESSAGE, message, &mut wrapper);
+    let mut out = Vec::with_capacity(wrapper.len() + 16);
+    encode_key(TAG_DEVICE_SENT, WireType::LengthDelimited, &mut out);
+    encode_varint(wrapper.len() as u64, &mut out);
+    out.extend_from_slice(&wrapper);
+    if let Some(context) = &message.message_context_info {
+        prost::encoding::message::encode(TAG_CONTEXT_INFO, context, &mut out);
+    }
+    out
+}
+
 /// The message that hands a group's sender key to one member device.
 pub fn sender_key_distribution(group: &str, distribution: &[u8]) -> wa::Message {
     wa::Message {
@@ -128,10 +157,16 @@ pub fn text_of(message: &wa::Message) -> Option<&str> {
 
 /// Whether a message carries content for the user (not only a sender key or protocol data).
 pub fn has_user_content(message: &wa::Message) -> bool {
-    let mut bare = message.clone();
-    bare.sender_key_distribution_message = None;
-    bare.message_context_info = None;
-    bare != wa::Message::default()
+    // Every field of the proto2 `Message` is optional or repeated, and a set (or non-empty)
+    // one always adds to the encoded length: the message has other content exactly when it
+    // encodes longer than its two non-user fields alone. (Comparing a copy with the default
+    // would link `Message`'s `PartialEq`, 5 KB of wasm; docs/decisions.md, "wasm size".)
+    let others = wa::Message {
+        sender_key_distribution_message: message.sender_key_distribution_message.clone(),
+        message_context_info: message.message_context_info.clone(),
+        ..wa::Message::default()
+    };
+    message.encoded_len() != others.encoded_len()
 }
 
 #[cfg(test)]
@@ -191,6 +226,27 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn device_sent_bytes_match_the_wrapper_encoding() {
+        let skdm = sender_key_distribution("1-2@g.us", &[0x33, 1, 2]);
+        let long = text_message(&"x".repeat(300), Some([7; 32]));
+        for message in [
+            wa::Message::default(),
+            text_message("to bob", Some([1; 32])),
+            text_message("no context", None),
+            long,
+            skdm,
+        ] {
+            for destination in ["123@s.whatsapp.net", ""] {
+                assert_eq!(
+                    device_sent_bytes(destination, &message),
+                    device_sent(destination, &message).encode_to_vec(),
+                    "{message:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn sender_key_distribution_is_found() {
         let mut rng = Rng(3);
         let skdm = sender_key_distribution("1-2@g.us", &[0x33, 1, 2]);
@@ -201,6 +257,47 @@ pub(crate) mod tests {
         );
         assert!(!has_user_content(&decoded.message));
         assert_eq!(text_of(&decoded.message), None);
+    }
+
+    #[test]
+    fn user_content_is_any_field_but_the_two_protocol_ones() {
+        let skdm = sender_key_distribution("1-2@g.us", &[0x33, 1, 2]);
+        let empty_text = wa::Message {
+            conversation: Some(String::new()),
+            ..wa::Message::default()
+        };
+        let empty_image = wa::Message {
+            image_message: Some(Default::default()),
+            ..wa::Message::default()
+        };
+        let context_only = wa::Message {
+            message_context_info: Some(Default::default()),
+            ..wa::Message::default()
+        };
+        for message in [
+            wa::Message::default(),
+            skdm.clone(),
+            context_only.clone(),
+            empty_text.clone(),
+            empty_image.clone(),
+            wa::Message {
+                conversation: Some("hi".to_owned()),
+                ..skdm.clone()
+            },
+        ] {
+            // The definition: a copy without the two fields differs from the default.
+            let mut bare = message.clone();
+            bare.sender_key_distribution_message = None;
+            bare.message_context_info = None;
+            assert_eq!(
+                has_user_content(&message),
+                bare != wa::Message::default(),
+                "{message:?}"
+            );
+        }
+        assert!(has_user_content(&empty_text));
+        assert!(has_user_content(&empty_image));
+        assert!(!has_user_content(&context_only));
     }
 
     #[test]

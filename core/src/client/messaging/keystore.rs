@@ -13,7 +13,7 @@
 //! - `RetryBuffer`, `<message id>` → `walink.RetryEntryRecord`;
 //! - `ReceivedIds`, `<user>.<device>@<server>` of the sender → `walink.ReceivedIdsRecord`.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 use prost::Message as _;
 use rand_core::CryptoRng;
@@ -129,7 +129,7 @@ pub struct Keystore {
     sessions: HashMap<DeviceAddress, SessionRecord>,
     identities: HashMap<DeviceAddress, IdentityKey>,
     sender_keys: HashMap<(String, DeviceAddress), SenderKeyRecord>,
-    sender_key_sent: HashMap<String, BTreeSet<DeviceAddress>>,
+    sender_key_sent: HashMap<String, DeviceSet>,
     retry: HashMap<String, RetryEntry>,
     retry_sequence: u64,
     received: HashMap<DeviceAddress, VecDeque<u64>>,
@@ -145,6 +145,46 @@ impl core::fmt::Debug for Keystore {
             .field("lid_mappings", &self.lids.len())
             .field("retry_buffer", &self.retry.len())
             .finish()
+    }
+}
+
+/// A set of devices kept as a sorted list without repeats: it shares the slice sort with the
+/// rest of the core instead of instantiating `BTreeSet`'s node code for one more type
+/// (docs/decisions.md, "wasm size").
+#[derive(Debug, Clone, Default)]
+struct DeviceSet(Vec<DeviceAddress>);
+
+impl DeviceSet {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn iter(&self) -> core::slice::Iter<'_, DeviceAddress> {
+        self.0.iter()
+    }
+
+    fn contains(&self, device: &DeviceAddress) -> bool {
+        self.0.binary_search(device).is_ok()
+    }
+
+    fn extend(&mut self, devices: impl IntoIterator<Item = DeviceAddress>) {
+        self.0.extend(devices);
+        self.0.sort_unstable();
+        self.0.dedup();
+    }
+
+    fn remove(&mut self, device: &DeviceAddress) {
+        if let Ok(at) = self.0.binary_search(device) {
+            self.0.remove(at);
+        }
+    }
+}
+
+impl FromIterator<DeviceAddress> for DeviceSet {
+    fn from_iter<I: IntoIterator<Item = DeviceAddress>>(devices: I) -> DeviceSet {
+        let mut set = DeviceSet::default();
+        set.extend(devices);
+        set
     }
 }
 
@@ -219,7 +259,7 @@ impl Keystore {
                     .devices
                     .iter()
                     .map(|device| DeviceAddress::from_record_key(device).ok_or(bad))
-                    .collect::<Result<BTreeSet<_>, _>>()?;
+                    .collect::<Result<DeviceSet, _>>()?;
                 self.sender_key_sent.insert(key.to_owned(), devices);
             }
             RecordSpace::LidMapping => {
@@ -332,9 +372,9 @@ impl Keystore {
             .collect();
         for group in groups {
             if let Some(devices) = self.sender_key_sent.remove(&group) {
-                let devices: BTreeSet<DeviceAddress> =
-                    devices.iter().map(|d| self.lids.canonical(d)).collect();
-                self.sender_key_sent.insert(group.clone(), BTreeSet::new());
+                let devices: DeviceSet = devices.iter().map(|d| self.lids.canonical(d)).collect();
+                self.sender_key_sent
+                    .insert(group.clone(), DeviceSet::default());
                 self.mark_sender_key_sent(&group, devices.iter());
             }
         }

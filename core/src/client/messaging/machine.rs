@@ -84,8 +84,9 @@ pub(crate) struct Receiver {
     inbox: VecDeque<Node>,
     /// The keys of the load in flight.
     in_flight: Option<Vec<RecordKey>>,
-    /// Retry requests sent per message id.
-    retries: HashMap<String, u32>,
+    /// Retry requests sent per message id (a list: it is empty unless decryption fails, and a
+    /// `HashMap` of its own type would cost wasm size; docs/decisions.md, "wasm size").
+    retries: Vec<(String, u32)>,
 }
 
 struct DevicePreKeys<'a> {
@@ -120,8 +121,7 @@ impl Receiver {
             if let Some(lid) = lid {
                 keystore.set_own_lid(lid);
             }
-            let mut restored = core::mem::take(&mut self.restored);
-            restored.sort_by_key(|record| record.space != Space::LidMapping);
+            let restored = lid_mappings_first(core::mem::take(&mut self.restored));
             for record in restored {
                 self.loaded
                     .insert(RecordKey::new(record.space, record.key.clone()));
@@ -178,7 +178,7 @@ impl Receiver {
                 .loaded
                 .contains(&RecordKey::new(record.space, record.key.clone()))
         });
-        sorted.sort_by_key(|record| record.space != Space::LidMapping);
+        let sorted = lid_mappings_first(sorted);
         self.loaded.extend(requested);
         for record in sorted {
             if record.space == Space::PreKey {
@@ -244,7 +244,7 @@ impl Receiver {
             }
         }
         keys.retain(|key| !self.loaded.contains(key));
-        keys.sort();
+        keys.sort_unstable();
         keys.dedup();
         keys
     }
@@ -320,7 +320,7 @@ impl Receiver {
                         key: id.0.to_string(),
                     });
                 }
-                self.retries.remove(&stanza.id);
+                self.retries.retain(|(id, _)| *id != stanza.id);
                 // An app-state key share is persisted with the session changes and consumed
                 // by the app-state machine, not reported as a message.
                 let key_share = super::super::app_state::key_share_changes(
@@ -386,15 +386,23 @@ impl Receiver {
         out: &mut Outputs,
     ) {
         let own = ctx.own_jid().cloned();
-        let count = self.retries.get(&stanza.id).copied().unwrap_or(0) + 1;
+        let at = self.retries.iter().position(|(id, _)| *id == stanza.id);
+        let count = at
+            .and_then(|at| self.retries.get(at))
+            .map_or(0, |(_, count)| *count)
+            + 1;
         if count > MESSAGING_MAX_RETRIES {
             let _ = ctx.send(&build_ack(node, own.as_ref(), Some(500)), out);
             return;
         }
         if self.retries.len() >= MESSAGING_MAX_PARKED {
             self.retries.clear();
+            self.retries.push((stanza.id.clone(), count));
+        } else if let Some(entry) = at.and_then(|at| self.retries.get_mut(at)) {
+            entry.1 = count;
+        } else {
+            self.retries.push((stanza.id.clone(), count));
         }
-        self.retries.insert(stanza.id.clone(), count);
         let keys = if retry_needs_keys(count, error) {
             let (fresh, batch) = ctx.device.generate_pre_keys(1, ctx.rng);
             ctx.persist(batch, out);
@@ -434,4 +442,15 @@ fn failure_of(node: &Node, reason: &str) -> DecryptFailure {
             .or_else(|| node.attr_jid("from")),
         reason: reason.to_owned(),
     }
+}
+
+/// Puts the LID mapping records first (the other records' addresses resolve through them),
+/// keeping the order within each group. A partition, not a stable sort by a key: the module
+/// needs no stable sort instance for records (docs/decisions.md, "wasm size").
+fn lid_mappings_first(records: Vec<Record>) -> Vec<Record> {
+    let (mut first, rest): (Vec<Record>, Vec<Record>) = records
+        .into_iter()
+        .partition(|record| record.space == Space::LidMapping);
+    first.extend(rest);
+    first
 }

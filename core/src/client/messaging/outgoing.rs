@@ -28,9 +28,10 @@ use crate::limits::MESSAGING_MAX_FANOUT;
 use crate::proto::wa;
 
 use super::address::DeviceAddress;
-use super::content::{device_sent, encode_padded, sender_key_distribution};
+use super::content::{device_sent_bytes, encode_padded, sender_key_distribution};
 use super::error::MessagingError;
 use super::keystore::Keystore;
+use crate::signal::pad;
 
 /// The stanza `type` of a message: `media`, `reaction`, `poll` or `text` (Baileys
 /// `getMessageType`; whatsmeow `getTypeFromMessage`).
@@ -92,7 +93,8 @@ pub fn build_direct<R: CryptoRng + ?Sized>(
 ) -> Result<Outgoing, MessagingError> {
     let chat = message.to.with_device(0);
     let chat_jid = chat.to_jid().to_string();
-    let own_copy = device_sent(&chat_jid, message.message);
+    let plain = message.message.encode_to_vec();
+    let own_copy = device_sent_bytes(&chat_jid, message.message);
     let mut participants = Vec::new();
     let mut skipped = Vec::new();
     let mut any_pre_key = false;
@@ -104,8 +106,12 @@ pub fn build_direct<R: CryptoRng + ?Sized>(
     let recipients = message
         .peer_devices
         .iter()
-        .map(|device| (device, message.message))
-        .chain(own_devices.into_iter().map(|device| (device, &own_copy)));
+        .map(|device| (device, plain.as_slice()))
+        .chain(
+            own_devices
+                .into_iter()
+                .map(|device| (device, own_copy.as_slice())),
+        );
     for (device, content) in recipients {
         if participants.len() + skipped.len() >= MESSAGING_MAX_FANOUT {
             break;
@@ -114,7 +120,7 @@ pub fn build_direct<R: CryptoRng + ?Sized>(
             skipped.push(device.clone());
             continue;
         }
-        let ciphertext = keystore.encrypt(device, &encode_padded(content, rng))?;
+        let ciphertext = keystore.encrypt(device, &pad(content, rng))?;
         any_pre_key |= ciphertext.enc_type() == "pkmsg";
         participants.push(
             Node::new("to")
@@ -248,7 +254,7 @@ pub fn participant_hash(devices: &[Jid]) -> String {
     use base64::Engine as _;
     use sha2::{Digest, Sha256};
     let mut jids: Vec<String> = devices.iter().map(ToString::to_string).collect();
-    jids.sort();
+    jids.sort_unstable();
     let digest = Sha256::digest(jids.concat().as_bytes());
     format!(
         "2:{}",
@@ -296,12 +302,12 @@ pub fn build_retry_resend<R: CryptoRng + ?Sized>(
                 .sender_key_distribution_message;
     }
     let is_own = keystore.own().is_own_user(resend.requester);
-    let content = if is_own {
-        device_sent(resend.chat, &message)
+    let padded = if is_own {
+        pad(&device_sent_bytes(resend.chat, &message), rng)
     } else {
-        message.clone()
+        encode_padded(&message, rng)
     };
-    let ciphertext = keystore.encrypt(resend.requester, &encode_padded(&content, rng))?;
+    let ciphertext = keystore.encrypt(resend.requester, &padded)?;
     let pre_key = ciphertext.enc_type() == "pkmsg";
     let enc = enc_node(ciphertext.enc_type(), ciphertext.serialize().to_vec())
         .attr("count", resend.count.to_string());

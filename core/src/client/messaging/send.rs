@@ -527,7 +527,7 @@ impl Sender {
                     ));
                 }
                 keys.retain(|key| !receiver.loaded.contains(key));
-                keys.sort();
+                keys.sort_unstable();
                 keys.dedup();
                 self.stage = Stage::Records;
                 if keys.is_empty() {
