@@ -253,7 +253,8 @@ impl SenderKeyRecord {
         if state.chain.index() == u32::MAX {
             return Err(EncryptError::ChainExhausted);
         }
-        let (iv, key) = state.chain.message_seed().group_keys();
+        let (seed, next) = state.chain.step();
+        let (iv, key) = seed.group_keys();
         let body = wa::SenderKeyMessage {
             id: Some(state.key_id),
             iteration: Some(state.chain.index()),
@@ -267,7 +268,7 @@ impl SenderKeyRecord {
         rng.fill_bytes(&mut *random);
         let signature = signer.sign(&serialized, &random);
         serialized.extend_from_slice(&signature);
-        state.chain = state.chain.next();
+        state.chain = next;
         Ok(serialized)
     }
 
