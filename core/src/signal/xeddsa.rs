@@ -149,18 +149,22 @@ impl VerifyingKey {
 
 /// Teeth of the comb in [`PrecomputedVerifyingKey`]: the challenge scalar (below 2^253) is
 /// read in this many interleaved pieces of [`COMB_SPACING`] bits.
-const COMB_TEETH: usize = 5;
+const COMB_TEETH: usize = crate::limits::SIGNAL_SENDER_KEY_COMB_TEETH;
 /// Bits per tooth: the columns of the comb, one doubling each.
 const COMB_SPACING: usize = 253_usize.div_ceil(COMB_TEETH);
+// The step between teeth, 2^COMB_SPACING, is built from a u128; the table size from a shift.
+const _: () = assert!(COMB_TEETH >= 2 && COMB_TEETH <= 10 && COMB_SPACING < 128);
 
 /// A [`VerifyingKey`] with a comb table of its point, for a key that checks many signatures
-/// (a sender-key member's): `h·A` costs 64 doublings and at most 64 additions instead of the
-/// 253 doublings of the plain double-scalar multiplication, and `s·B` uses dalek's basepoint
-/// table. Only curve25519-dalek's public point operations are used.
+/// (a sender-key member's): `s·B − h·A` costs 51 doublings and at most 102 additions (one per
+/// column for `h` with this key's table, one for `s` with the basepoint's, built once per
+/// process) instead of the 253 doublings of the plain double-scalar multiplication. Only
+/// curve25519-dalek's public point operations are used.
 ///
-/// Memory: the table holds the 15 non-empty subset sums of `−A`, `−2^64·A`, `−2^128·A`,
-/// `−2^192·A`, 15 Edwards points of 160 bytes each on 32-bit targets (wasm; 4 field elements
-/// of 40 bytes), 2,400 bytes, plus the plain key. It is never serialized.
+/// Memory: the table holds the 31 non-empty subset sums of `−2^(51·i)·A` for `i` in 0..5
+/// ([`crate::limits::SIGNAL_SENDER_KEY_COMB_TEETH`]), Edwards points of 160 bytes each (4 field
+/// elements of 40 bytes, 32-bit limbs as in wasm), 4,960 bytes, plus the plain key (228
+/// bytes). It is never serialized.
 #[derive(Clone, Debug)]
 pub struct PrecomputedVerifyingKey {
     key: VerifyingKey,
