@@ -134,8 +134,9 @@ struct SenderKeyState {
     /// `signing_private` prepared for signing, made at the first encrypt (not stored).
     signer: Option<SigningKey>,
     /// `signing_public` decoded for verifying, with its comb table (about 5.2 KB, see
-    /// `PrecomputedVerifyingKey`), made at the first message that verified (not stored).
-    verifier: Option<Box<PrecomputedVerifyingKey>>,
+    /// `PrecomputedVerifyingKey`), made at the first message that verified and decrypted (not
+    /// stored). Shared, so the client's per-message copy of a record does not copy the table.
+    verifier: Option<std::sync::Arc<PrecomputedVerifyingKey>>,
     /// Oldest first.
     skipped: VecDeque<MessageSeed>,
 }
@@ -321,8 +322,8 @@ impl SenderKeyRecord {
                 Some(key)
             }
         };
-        // The candidate is cloned without the verifier (its table is kilobytes), which moves
-        // over only on success; a failure below leaves the slot as it was.
+        // The candidate is cloned without the verifier, which moves over only on success; a
+        // failure below leaves the slot as it was.
         let kept = slot.verifier.take();
         let mut candidate = slot.clone();
         slot.verifier = kept;
@@ -337,7 +338,7 @@ impl SenderKeyRecord {
         let plaintext =
             aes_cbc_decrypt(&key, &iv, &ciphertext).ok_or(DecryptError::BadCiphertext)?;
         candidate.verifier = match fresh {
-            Some(key) => Some(Box::new(PrecomputedVerifyingKey::new(key))),
+            Some(key) => Some(std::sync::Arc::new(PrecomputedVerifyingKey::new(key))),
             None => slot.verifier.take(),
         };
         *slot = candidate;
