@@ -272,3 +272,12 @@ pub const APPSTATE_CLIENT_KEY_REQUESTS: u32 = 3;
 /// The wait after the first key request, in milliseconds; it doubles after each one (10 s,
 /// 20 s, 40 s: about 70 s from the first request to the fatal event).
 pub const APPSTATE_CLIENT_KEY_REQUEST_WAIT_MS: u64 = 10_000;
+
+// ----- sender-key verification speed (core/src/signal/xeddsa.rs) -----
+
+/// Teeth of the comb table a sender-key member state keeps for its signing key, in memory only
+/// (never in the record): `2^t − 1` Edwards points of 160 bytes (32-bit limbs, wasm), so 5
+/// teeth are 4,960 bytes per member state that has decrypted a message, plus the same once per
+/// process for the basepoint. Each tooth fewer halves the table and adds about a fifth to a
+/// verification (4 teeth: 2,400 bytes, -10 % sender-key decrypt in wasm; 6: 10,080 bytes, +5 %).
+pub const SIGNAL_SENDER_KEY_COMB_TEETH: usize = 5;

@@ -24,25 +24,94 @@ type HmacSha256 = Hmac<Sha256>;
 
 /// HMAC-SHA256 keyed with a 32-byte key over the concatenation of `parts`.
 pub fn hmac_sha256(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
+    let mut mac = keyed(key);
+    for part in parts {
+        mac.update(part);
+    }
+    finish(mac)
+}
+
+// The helpers below are kept out of line: inlined, each caller got its own copy of HMAC's key
+// set-up and finalisation (several KB of wasm each), for no measurable speed.
+
+/// The HMAC state keyed with a 32-byte key.
+#[inline(never)]
+fn keyed(key: &[u8; 32]) -> HmacSha256 {
     // HMAC pads a key shorter than the 64-byte block with zeros, so the padded key gives the
     // same MAC and the infallible fixed-size constructor can be used.
     let mut block_key = Zeroizing::new([0u8; 64]);
     block_key[..32].copy_from_slice(key);
-    let mut mac = <HmacSha256 as KeyInit>::new(&(*block_key).into());
+    <HmacSha256 as KeyInit>::new(&(*block_key).into())
+}
+
+/// The MAC of a state.
+#[inline(never)]
+fn finish(mac: HmacSha256) -> [u8; 32] {
+    mac.finalize().into_bytes().into()
+}
+
+/// `parts` absorbed into a copy of `state`, then its MAC.
+#[inline(never)]
+fn mac_from(state: &HmacSha256, parts: &[&[u8]]) -> [u8; 32] {
+    let mut mac = state.clone();
     for part in parts {
         mac.update(part);
     }
-    mac.finalize().into_bytes().into()
+    finish(mac)
+}
+
+/// HMAC-SHA256 keyed with a 32-byte key over `first` and, separately, over `second`: the key is
+/// absorbed once (two SHA-256 compressions) for both MACs, where two [`hmac_sha256`] calls absorb
+/// it twice. The Signal chain-key step MACs 0x01 and 0x02 under one chain key.
+pub fn hmac_sha256_two(key: &[u8; 32], first: &[u8], second: &[u8]) -> ([u8; 32], [u8; 32]) {
+    let state = keyed(key);
+    (mac_from(&state, &[first]), mac_from(&state, &[second]))
+}
+
+/// HMAC-SHA256 keyed with the zero salt of HKDF (a zero block: 32 zero bytes padded), absorbed
+/// once per process instead of at every extraction. The state holds no secret.
+fn zero_salt_hmac() -> HmacSha256 {
+    static ZERO_SALT: std::sync::OnceLock<HmacSha256> = std::sync::OnceLock::new();
+    ZERO_SALT
+        .get_or_init(|| <HmacSha256 as KeyInit>::new(&[0u8; 64].into()))
+        .clone()
 }
 
 /// HKDF-SHA256 (RFC 5869) with an optional salt (`None` is the same as 32 zero bytes) into
 /// `okm`. Returns false, leaving `okm` untouched, when `okm` is longer than HKDF-SHA256 can
 /// produce (8,160 bytes).
+///
+/// Written over the one HMAC instantiation of this crate rather than with the `hkdf` crate: the
+/// extraction without a salt starts from the cached zero-salt state (two compressions fewer) and
+/// the module holds one copy of HMAC.
 pub fn hkdf_sha256(salt: Option<&[u8]>, ikm: &[u8], info: &[u8], okm: &mut [u8]) -> bool {
-    hkdf::Hkdf::<Sha256>::new(salt, ikm)
-        .expand(info, okm)
-        .is_ok()
+    if okm.len() > HKDF_SHA256_MAX_OUTPUT {
+        return false;
+    }
+    let mut extract = match salt {
+        None => zero_salt_hmac(),
+        // HMAC accepts a key of any length (a longer one is hashed first).
+        Some(salt) => match <HmacSha256 as KeyInit>::new_from_slice(salt) {
+            Ok(mac) => mac,
+            Err(_) => return false,
+        },
+    };
+    extract.update(ikm);
+    let prk = Zeroizing::new(finish(extract));
+    let expand = keyed(&prk);
+    let mut block = Zeroizing::new([0u8; 32]);
+    for (index, chunk) in okm.chunks_mut(32).enumerate() {
+        // At most 255 blocks (checked above), so the counter fits a byte.
+        let counter = [(index + 1) as u8];
+        let previous: &[u8] = if index > 0 { &*block } else { &[] };
+        *block = mac_from(&expand, &[previous, info, &counter]);
+        chunk.copy_from_slice(&block[..chunk.len()]);
+    }
+    true
 }
+
+/// The longest output HKDF-SHA256 produces: 255 blocks of 32 bytes.
+pub const HKDF_SHA256_MAX_OUTPUT: usize = 255 * 32;
 
 /// AES-256-CBC encryption with PKCS#7 padding.
 pub fn aes256_cbc_encrypt(key: &[u8; 32], iv: &[u8; 16], plaintext: &[u8]) -> Vec<u8> {
@@ -143,6 +212,78 @@ mod tests {
         );
         let mut too_long = vec![0u8; 255 * 32 + 1];
         assert!(!hkdf_sha256(None, &ikm, &info, &mut too_long));
+    }
+
+    #[test]
+    fn the_pair_of_macs_equals_two_macs() {
+        for seed in 0u8..8 {
+            let key = [seed.wrapping_mul(29).wrapping_add(7); 32];
+            let (first, second) = hmac_sha256_two(&key, &[0x01], &[0x02, seed]);
+            assert_eq!(first, hmac_sha256(&key, &[&[0x01]]));
+            assert_eq!(second, hmac_sha256(&key, &[&[0x02, seed]]));
+            assert_ne!(first, second);
+        }
+    }
+
+    #[test]
+    fn hkdf_without_salt_equals_the_zero_salt_and_rfc5869_case_3() {
+        // RFC 5869 test case 3: no salt, no info.
+        let ikm = [0x0b; 22];
+        let mut okm = [0u8; 42];
+        assert!(hkdf_sha256(None, &ikm, &[], &mut okm));
+        assert_eq!(
+            okm.to_vec(),
+            hex(
+                "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8"
+            )
+        );
+        for len in [0usize, 16, 32, 48, 80, 96, 255] {
+            let ikm = vec![len as u8; len];
+            let mut with_none = vec![0u8; len.max(1)];
+            let mut with_zeros = vec![0u8; len.max(1)];
+            assert!(hkdf_sha256(None, &ikm, b"WhisperText", &mut with_none));
+            assert!(hkdf_sha256(
+                Some(&[0u8; 32]),
+                &ikm,
+                b"WhisperText",
+                &mut with_zeros
+            ));
+            assert_eq!(with_none, with_zeros);
+        }
+        let mut too_long = vec![0u8; 255 * 32 + 1];
+        assert!(!hkdf_sha256(None, &ikm, &[], &mut too_long));
+    }
+
+    #[test]
+    fn hkdf_equals_the_hkdf_crate() {
+        let long_salt = [0x5c; 100];
+        let salts: [Option<&[u8]>; 5] = [
+            None,
+            Some(&[]),
+            Some(&[1; 13]),
+            Some(&[2; 32]),
+            Some(&long_salt),
+        ];
+        for salt in salts {
+            for len in [1usize, 31, 32, 33, 64, 80, 96, 500] {
+                let ikm = vec![len as u8 ^ 0x3c; len % 90];
+                let info = vec![0x77; len % 40];
+                let mut ours = vec![0u8; len];
+                assert!(hkdf_sha256(salt, &ikm, &info, &mut ours));
+                let mut reference = vec![0u8; len];
+                hkdf::Hkdf::<Sha256>::new(salt, &ikm)
+                    .expand(&info, &mut reference)
+                    .unwrap();
+                assert_eq!(ours, reference, "salt {salt:?} len {len}");
+            }
+        }
+        let mut longest = vec![0u8; HKDF_SHA256_MAX_OUTPUT];
+        assert!(hkdf_sha256(None, b"ikm", b"info", &mut longest));
+        let mut reference = vec![0u8; HKDF_SHA256_MAX_OUTPUT];
+        hkdf::Hkdf::<Sha256>::new(None, b"ikm")
+            .expand(b"info", &mut reference)
+            .unwrap();
+        assert_eq!(longest, reference);
     }
 
     #[test]

@@ -25,7 +25,7 @@ use super::keys::{KeyPair, PrivateKey, PublicKey};
 use super::message::{MESSAGE_VERSION, MessageError, VERSION_BYTE};
 use super::ratchet::{ChainKey, MessageSeed, seed_for_counter};
 use super::record::{bytes32, public_key, seeds_from_pb, seeds_to_pb};
-use super::xeddsa::{SIGNATURE_LEN, SigningKey, VerifyingKey};
+use super::xeddsa::{PrecomputedVerifyingKey, SIGNATURE_LEN, SigningKey, VerifyingKey};
 use crate::limits::{
     SIGNAL_MAX_MESSAGE_LEN, SIGNAL_MAX_RECORD_LEN, SIGNAL_SENDER_KEY_MAX_FORWARD_JUMP,
     SIGNAL_SENDER_KEY_SKIPPED_KEYS, SIGNAL_SENDER_KEY_STATES,
@@ -133,9 +133,10 @@ struct SenderKeyState {
     signing_private: Option<PrivateKey>,
     /// `signing_private` prepared for signing, made at the first encrypt (not stored).
     signer: Option<SigningKey>,
-    /// `signing_public` decoded for verifying, made at the first message that verified (not
-    /// stored).
-    verifier: Option<VerifyingKey>,
+    /// `signing_public` decoded for verifying, with its comb table (about 5.2 KB, see
+    /// `PrecomputedVerifyingKey`), made at the first message that verified and decrypted (not
+    /// stored). Shared, so the client's per-message copy of a record does not copy the table.
+    verifier: Option<std::sync::Arc<PrecomputedVerifyingKey>>,
     /// Oldest first.
     skipped: VecDeque<MessageSeed>,
 }
@@ -253,7 +254,8 @@ impl SenderKeyRecord {
         if state.chain.index() == u32::MAX {
             return Err(EncryptError::ChainExhausted);
         }
-        let (iv, key) = state.chain.message_seed().group_keys();
+        let (seed, next) = state.chain.step();
+        let (iv, key) = seed.group_keys();
         let body = wa::SenderKeyMessage {
             id: Some(state.key_id),
             iteration: Some(state.chain.index()),
@@ -267,7 +269,7 @@ impl SenderKeyRecord {
         rng.fill_bytes(&mut *random);
         let signature = signer.sign(&serialized, &random);
         serialized.extend_from_slice(&signature);
-        state.chain = state.chain.next();
+        state.chain = next;
         Ok(serialized)
     }
 
@@ -297,23 +299,34 @@ impl SenderKeyRecord {
             .try_into()
             .map_err(|_| DecryptError::BadSignature)?;
         let public = slot.signing_public.raw();
-        let fresh = match &slot.verifier {
-            Some(verifier) if verifier.fits(public, signature) => None,
-            _ => Some(
-                VerifyingKey::new(public, signature[63] >> 7).ok_or(DecryptError::BadSignature)?,
-            ),
+        // A kept verifier checks with its comb table; otherwise the key is decoded and checks
+        // the plain way, and its table is built only once the message decrypted (a forged
+        // message never costs a table).
+        let cached = slot
+            .verifier
+            .as_deref()
+            .filter(|verifier| verifier.key().fits(public, signature));
+        let fresh = match cached {
+            Some(verifier) => {
+                if !verifier.verify(signed, signature) {
+                    return Err(DecryptError::BadSignature);
+                }
+                None
+            }
+            None => {
+                let key = VerifyingKey::new(public, signature[63] >> 7)
+                    .ok_or(DecryptError::BadSignature)?;
+                if !key.verify(signed, signature) {
+                    return Err(DecryptError::BadSignature);
+                }
+                Some(key)
+            }
         };
-        let verifier = match (&fresh, &slot.verifier) {
-            (Some(verifier), _) | (None, Some(verifier)) => verifier,
-            (None, None) => return Err(DecryptError::BadSignature),
-        };
-        if !verifier.verify(signed, signature) {
-            return Err(DecryptError::BadSignature);
-        }
+        // The candidate is cloned without the verifier, which moves over only on success; a
+        // failure below leaves the slot as it was.
+        let kept = slot.verifier.take();
         let mut candidate = slot.clone();
-        if fresh.is_some() {
-            candidate.verifier = fresh;
-        }
+        slot.verifier = kept;
         let seed = seed_for_counter(
             &mut candidate.chain,
             &mut candidate.skipped,
@@ -324,6 +337,10 @@ impl SenderKeyRecord {
         let (iv, key) = seed.group_keys();
         let plaintext =
             aes_cbc_decrypt(&key, &iv, &ciphertext).ok_or(DecryptError::BadCiphertext)?;
+        candidate.verifier = match fresh {
+            Some(key) => Some(std::sync::Arc::new(PrecomputedVerifyingKey::new(key))),
+            None => slot.verifier.take(),
+        };
         *slot = candidate;
         Ok(plaintext)
     }
@@ -392,5 +409,57 @@ impl SenderKeyRecord {
             })
             .collect::<Result<_, RecordError>>()?;
         Ok(SenderKeyRecord { states })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::signal::test_rng::TestRng;
+
+    /// A member keeping its record in memory checks every message after the first with the
+    /// kept comb table; forged and tampered messages are refused on that path too and leave the
+    /// record as it was.
+    #[test]
+    fn a_record_kept_in_memory_verifies_with_its_table() {
+        let mut rng = TestRng::new(41);
+        let mut sender = SenderKeyRecord::new();
+        let distribution = sender.create_distribution_message(&mut rng);
+        let mut member = SenderKeyRecord::new();
+        member.process_distribution_message(&distribution);
+        for i in 0u32..40 {
+            let text = format!("group message {i}").into_bytes();
+            let body = sender.encrypt(&text, &mut rng).unwrap();
+            let before = member.serialize();
+            let had_table = member.states.back().unwrap().verifier.is_some();
+            assert_eq!(had_table, i > 0, "message {i}");
+            for position in [1usize, body.len() - 40, body.len() - 1] {
+                let mut tampered = body.clone();
+                tampered[position] ^= 0x10;
+                assert!(
+                    member.decrypt(&tampered).is_err(),
+                    "message {i} byte {position}"
+                );
+                assert_eq!(member.serialize(), before);
+                assert_eq!(member.states.back().unwrap().verifier.is_some(), had_table);
+            }
+            // Another sender's signature over the same bytes.
+            let mut forged = body.clone();
+            let split = forged.len() - SIGNATURE_LEN;
+            let other = SigningKey::new(&[i as u8 ^ 0x5f; 32]).sign(&forged[..split], &[7; 64]);
+            forged[split..].copy_from_slice(&other);
+            assert!(matches!(
+                member.decrypt(&forged),
+                Err(DecryptError::BadSignature)
+            ));
+            assert_eq!(member.serialize(), before);
+            assert_eq!(member.decrypt(&body).unwrap(), text);
+            assert!(member.states.back().unwrap().verifier.is_some());
+            assert!(matches!(
+                member.decrypt(&body),
+                Err(DecryptError::DuplicateMessage { .. })
+            ));
+        }
     }
 }

@@ -206,7 +206,8 @@ impl SessionState {
         if chain.index() == u32::MAX {
             return Err(EncryptError::ChainExhausted);
         }
-        let keys = chain.message_seed().keys();
+        let (seed, next) = chain.step();
+        let keys = seed.keys();
         let ciphertext = aes_cbc_encrypt(&keys.cipher_key, &keys.iv, plaintext);
         let message = SignalMessage::new(
             &keys.mac_key,
@@ -217,7 +218,7 @@ impl SessionState {
             &self.local_identity,
             &self.remote_identity,
         );
-        self.sender.chain = chain.next();
+        self.sender.chain = next;
         Ok(match &self.pending_pre_key {
             Some(pending) => CiphertextMessage::PreKey(PreKeySignalMessage::new(
                 self.local_registration_id,
