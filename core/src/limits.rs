@@ -281,3 +281,13 @@ pub const APPSTATE_CLIENT_KEY_REQUEST_WAIT_MS: u64 = 10_000;
 /// process for the basepoint. Each tooth fewer halves the table and adds about a fifth to a
 /// verification (4 teeth: 2,400 bytes, -10 % sender-key decrypt in wasm; 6: 10,080 bytes, +5 %).
 pub const SIGNAL_SENDER_KEY_COMB_TEETH: usize = 5;
+
+// ----- the client's record cache (core/src/client/messaging/keystore.rs) -----
+
+/// Messaging records (sessions, identities, sender keys, sender-key-sent lists, received-id
+/// lists) a client keeps in memory, together; beyond it the least recently used ones whose
+/// latest state was handed to the host in a `Persist` are dropped, and loaded again
+/// (`Output::Load`) when needed. Records of operations in progress stay beyond it (a group
+/// send to `MESSAGING_MAX_FANOUT` members pins its devices' records until it is encrypted).
+/// The default of `Config::record_cache_limit`.
+pub const MESSAGING_RECORD_CACHE: usize = 256;

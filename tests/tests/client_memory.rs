@@ -178,3 +178,76 @@ fn heap_per_idle_client() {
     // Keeping the 812 prekeys in memory alone would break it.
     assert!(prekeys.0 >= 812);
 }
+
+/// Heap of a client linked to Alice's account after `peers` other accounts each sent it one
+/// message, with at most `cache` messaging records in memory.
+fn heap_after_peers(peers: usize, cache: usize) -> isize {
+    let mut world = World::new(43, T0, Faults::none());
+    world.server.create_account("15551234567", "Alice").unwrap();
+    let config = Config {
+        record_cache_limit: cache,
+        ..config()
+    };
+    let client = world.add_client(config.clone());
+    assert!(world.run_until(T0 + 10_000, |w| !w.clients[client].qrs().is_empty()));
+    let qr = world.clients[client].qrs().last().unwrap().clone();
+    let now = world.now;
+    world.server.phone_scan_qr(now, "15551234567", &qr).unwrap();
+    assert!(world.run_until(T0 + 30_000, |w| w.client_state(client)
+        == Some(&State::Connected)));
+    let received = |w: &World| {
+        w.clients[client]
+            .events
+            .iter()
+            .filter(|e| matches!(e, walink_core::client::Event::Message(_)))
+            .count()
+    };
+    for i in 0..peers {
+        let peer = format!("1555900{i:04}");
+        world.server.create_account(&peer, "Peer").unwrap();
+        let now = world.now;
+        world
+            .server
+            .phone_send_text(now, &peer, "15551234567", "hello")
+            .unwrap();
+        world.flush();
+        assert!(
+            world.run_until(world.now + 5_000, |w| received(w) > i),
+            "peer {i}"
+        );
+    }
+    let spare = Client::new(config, Vec::new()).unwrap();
+    let client = std::mem::replace(&mut world.clients[client].client, spare);
+    owned_by(client)
+}
+
+/// The record cache bounds the heap a client holds for the peers it heard from: with a cache
+/// of 4 records, 32 peers cost about what 8 do; without a bound (the default cache holds all
+/// 96 records of 32 peers: a session, an identity and a received-id list each) the heap grows
+/// with every peer. The difference gives the heap per cached record.
+#[test]
+fn the_record_cache_bounds_the_heap_per_peer() {
+    const FEW: usize = 8;
+    const MANY: usize = 32;
+    const TINY: usize = 4;
+    let bounded_few = heap_after_peers(FEW, TINY);
+    let bounded_many = heap_after_peers(MANY, TINY);
+    let unbounded_many = heap_after_peers(MANY, walink_core::limits::MESSAGING_RECORD_CACHE);
+    let records_dropped = (MANY * 3 - TINY) as isize;
+    let per_record = (unbounded_many - bounded_many) / records_dropped;
+    eprintln!(
+        "client heap after {FEW} peers, cache {TINY}: {bounded_few} bytes; after {MANY} \
+         peers: {bounded_many} bytes (cache {TINY}), {unbounded_many} bytes (default cache); \
+         about {per_record} heap bytes per cached record (session + identity + received ids, \
+         averaged)"
+    );
+    // Growth from 8 to 32 peers with the tiny cache: the LID map and loaded-key bookkeeping
+    // only, far below what the records themselves cost.
+    let bounded_growth = bounded_many - bounded_few;
+    assert!(
+        bounded_growth < (unbounded_many - bounded_many) / 4,
+        "{bounded_growth} vs {}",
+        unbounded_many - bounded_many
+    );
+    assert!(per_record > 100, "{per_record}");
+}

@@ -13,9 +13,15 @@ const T0: u64 = 1_780_000_000_000;
 const ALICE: &str = "15551234567";
 const BOB: &str = "15557654321";
 
+/// Every client here keeps at most two messaging records in memory (the default keeps
+/// `MESSAGING_RECORD_CACHE`): eviction and reloading happen around nearly every message, so
+/// the flows below prove that an evicted record is loaded again, never taken for absent.
+const TINY_RECORD_CACHE: usize = 2;
+
 fn config() -> Config {
     Config {
         trust_root: ChainSpec::default().trust_root(),
+        record_cache_limit: TINY_RECORD_CACHE,
         ..Config::new(ClientProfile::new(
             WebVersion::new(2, 3000, 1_023_456_789),
             "walink",

@@ -41,6 +41,11 @@ pub struct Config {
     pub backoff_jitter_permille: u32,
     /// A connection that stayed up this long resets the backoff (30 s).
     pub backoff_reset_after_ms: u64,
+    /// Tuning: how many messaging records (sessions, identities, sender keys, sender-key-sent
+    /// and received-id lists) stay in memory, least recently used dropped first and loaded
+    /// again when needed (`MESSAGING_RECORD_CACHE`; docs/client.md, "Storage"). Records the
+    /// operations in progress use stay beyond it.
+    pub record_cache_limit: usize,
 }
 
 impl Config {
@@ -62,6 +67,7 @@ impl Config {
             backoff_max_ms: CLIENT_BACKOFF_MAX_MS,
             backoff_jitter_permille: CLIENT_BACKOFF_JITTER_PERMILLE,
             backoff_reset_after_ms: CLIENT_BACKOFF_RESET_AFTER_MS,
+            record_cache_limit: MESSAGING_RECORD_CACHE,
         }
     }
 }
@@ -83,6 +89,7 @@ impl fmt::Debug for Config {
             .field("backoff_max_ms", &self.backoff_max_ms)
             .field("backoff_jitter_permille", &self.backoff_jitter_permille)
             .field("backoff_reset_after_ms", &self.backoff_reset_after_ms)
+            .field("record_cache_limit", &self.record_cache_limit)
             .finish()
     }
 }

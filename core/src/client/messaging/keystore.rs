@@ -1,8 +1,11 @@
 //! The Signal state of one linked device as messaging uses it, and the records it persists.
 //!
-//! Every record lives in memory (loaded at `Client::new`) and every change is reported as a
-//! [`RecordChange`] for the caller to persist, in order, before it transmits anything that
-//! depends on it. Operations that decrypt work on copies and change nothing when they fail.
+//! The records in memory are those loaded (at `Client::new` or on demand), and every change is
+//! reported as a [`RecordChange`] for the caller to persist, in order, before it transmits
+//! anything that depends on it. Operations that decrypt work on copies and change nothing when
+//! they fail. The evictable records ([`is_evictable`]) are a cache: [`Keystore::evict`] drops
+//! the least recently used ones whose changes were all taken, and the caller loads them again
+//! when needed (docs/client.md, "Storage").
 //!
 //! Records (space, key → value):
 //! - `Session`, `<user>.<device>@<server>` → [`SessionRecord`] bytes;
@@ -134,6 +137,10 @@ pub struct Keystore {
     retry_sequence: u64,
     received: HashMap<DeviceAddress, VecDeque<u64>>,
     changes: Vec<RecordChange>,
+    /// When each evictable record in memory was last used (see [`Keystore::evict`]).
+    used: HashMap<(RecordSpace, String), u64>,
+    /// The clock of `used`.
+    use_clock: u64,
 }
 
 impl core::fmt::Debug for Keystore {
@@ -144,6 +151,7 @@ impl core::fmt::Debug for Keystore {
             .field("sender_keys", &self.sender_keys.len())
             .field("lid_mappings", &self.lids.len())
             .field("retry_buffer", &self.retry.len())
+            .field("cached", &self.used.len())
             .finish()
     }
 }
@@ -213,6 +221,8 @@ impl Keystore {
             retry_sequence: 0,
             received: HashMap::new(),
             changes: Vec::new(),
+            used: HashMap::new(),
+            use_clock: 0,
         }
     }
 
@@ -302,6 +312,24 @@ impl Keystore {
                     .insert(address, record.hashes.into_iter().skip(skip).collect());
             }
         }
+        self.mark_used(space, key);
+        // A record stored under the phone-number form of a user whose LID is known (it was
+        // not in memory when the mapping was learned, e.g. evicted): moved now, as then.
+        let address = match space {
+            RecordSpace::Session | RecordSpace::Identity | RecordSpace::ReceivedIds => {
+                DeviceAddress::from_record_key(key)
+            }
+            RecordSpace::SenderKey => key
+                .split_once("::")
+                .and_then(|(_, sender)| DeviceAddress::from_record_key(sender)),
+            _ => None,
+        };
+        if let Some(address) = address
+            && !address.lid
+            && self.lids.canonical(&address) != address
+        {
+            self.move_to_lid(&address.user);
+        }
         Ok(())
     }
 
@@ -332,7 +360,7 @@ impl Keystore {
         if !self.lids.insert(pn, lid) {
             return;
         }
-        self.changes.push(RecordChange {
+        self.push_change(RecordChange {
             space: RecordSpace::LidMapping,
             key: pn.to_owned(),
             value: Some(
@@ -343,6 +371,12 @@ impl Keystore {
                 .encode_to_vec(),
             ),
         });
+        self.move_to_lid(pn);
+    }
+
+    /// Moves the records in memory kept under the phone-number form of user `pn` (whose LID is
+    /// known) to the LID form, persisting the move; a record the LID form already has wins.
+    fn move_to_lid(&mut self, pn: &str) {
         let moved: Vec<DeviceAddress> = self
             .sessions
             .keys()
@@ -417,8 +451,124 @@ impl Keystore {
         }
     }
 
+    /// Queues a change to persist; the record counts as used now (or, deleted, no longer as
+    /// cached).
+    fn push_change(&mut self, change: RecordChange) {
+        if change.value.is_some() {
+            self.mark_used(change.space, &change.key);
+        } else {
+            self.used.remove(&(change.space, change.key.clone()));
+        }
+        self.changes.push(change);
+    }
+
+    /// Marks the record `key` of `space`, now in memory, as used now.
+    fn mark_used(&mut self, space: RecordSpace, key: &str) {
+        if !is_evictable(space) {
+            return;
+        }
+        self.use_clock = self.use_clock.saturating_add(1);
+        match self.used.get_mut(&(space, key.to_owned())) {
+            Some(stamp) => *stamp = self.use_clock,
+            None => {
+                self.used.insert((space, key.to_owned()), self.use_clock);
+            }
+        }
+    }
+
+    /// Marks the record `key` of `space` as used now, if it is in memory (for the
+    /// least-recently-used eviction of [`Keystore::evict`]).
+    pub fn touch(&mut self, space: RecordSpace, key: &str) {
+        if self.is_cached(space, key) {
+            self.mark_used(space, key);
+        }
+    }
+
+    /// Whether the evictable record `key` of `space` is in memory.
+    pub fn is_cached(&self, space: RecordSpace, key: &str) -> bool {
+        self.used.contains_key(&(space, key.to_owned()))
+    }
+
+    /// Whether a change of the record `key` of `space` waits for [`Keystore::take_changes`].
+    pub fn has_pending_change(&self, space: RecordSpace, key: &str) -> bool {
+        self.changes
+            .iter()
+            .any(|change| change.space == space && change.key == key)
+    }
+
+    /// How many evictable records (sessions, identities, sender keys, sender-key-sent lists,
+    /// received-id lists) are in memory.
+    pub fn cached_records(&self) -> usize {
+        self.used.len()
+    }
+
+    /// Drops the least recently used evictable records from memory until at most `limit` are
+    /// left, and returns their keys (the caller forgets it loaded them, so that the next need
+    /// loads them again). Never dropped: a record with a change not yet taken by
+    /// [`Keystore::take_changes`] (its latest state is not in a `Persist` yet), and a record
+    /// `pinned` says an operation in progress uses. The records kept in spite of the limit
+    /// stay; the limit is met again once their operations end.
+    pub fn evict(
+        &mut self,
+        limit: usize,
+        pinned: impl Fn(RecordSpace, &str) -> bool,
+    ) -> Vec<(RecordSpace, String)> {
+        if self.used.len() <= limit {
+            return Vec::new();
+        }
+        let mut candidates: Vec<(u64, RecordSpace, String)> = self
+            .used
+            .iter()
+            .filter(|((space, key), _)| {
+                !pinned(*space, key) && !self.has_pending_change(*space, key)
+            })
+            .map(|((space, key), stamp)| (*stamp, *space, key.clone()))
+            .collect();
+        candidates.sort_unstable_by_key(|(stamp, _, _)| *stamp);
+        let excess = self.used.len().saturating_sub(limit);
+        let mut evicted = Vec::with_capacity(excess.min(candidates.len()));
+        for (_, space, key) in candidates.into_iter().take(excess) {
+            self.used.remove(&(space, key.clone()));
+            self.drop_record(space, &key);
+            evicted.push((space, key));
+        }
+        evicted
+    }
+
+    /// Removes one record from memory (not from the store).
+    fn drop_record(&mut self, space: RecordSpace, key: &str) {
+        match space {
+            RecordSpace::Session => {
+                if let Some(address) = DeviceAddress::from_record_key(key) {
+                    self.sessions.remove(&address);
+                }
+            }
+            RecordSpace::Identity => {
+                if let Some(address) = DeviceAddress::from_record_key(key) {
+                    self.identities.remove(&address);
+                }
+            }
+            RecordSpace::SenderKey => {
+                if let Some((group, sender)) = key.split_once("::")
+                    && let Some(sender) = DeviceAddress::from_record_key(sender)
+                {
+                    self.sender_keys.remove(&(group.to_owned(), sender));
+                }
+            }
+            RecordSpace::SenderKeySent => {
+                self.sender_key_sent.remove(key);
+            }
+            RecordSpace::ReceivedIds => {
+                if let Some(address) = DeviceAddress::from_record_key(key) {
+                    self.received.remove(&address);
+                }
+            }
+            RecordSpace::LidMapping | RecordSpace::RetryBuffer => {}
+        }
+    }
+
     fn delete(&mut self, space: RecordSpace, key: String) {
-        self.changes.push(RecordChange {
+        self.push_change(RecordChange {
             space,
             key,
             value: None,
@@ -426,7 +576,7 @@ impl Keystore {
     }
 
     fn put_session(&mut self, address: &DeviceAddress, record: SessionRecord) {
-        self.changes.push(RecordChange {
+        self.push_change(RecordChange {
             space: RecordSpace::Session,
             key: address.record_key(),
             value: Some(record.serialize()),
@@ -438,7 +588,7 @@ impl Keystore {
         if self.identities.get(address) == Some(&identity) {
             return;
         }
-        self.changes.push(RecordChange {
+        self.push_change(RecordChange {
             space: RecordSpace::Identity,
             key: address.record_key(),
             value: Some(
@@ -453,7 +603,7 @@ impl Keystore {
     }
 
     fn put_sender_key(&mut self, group: &str, sender: &DeviceAddress, record: SenderKeyRecord) {
-        self.changes.push(RecordChange {
+        self.push_change(RecordChange {
             space: RecordSpace::SenderKey,
             key: sender_key_record_key(group, sender),
             value: Some(record.serialize()),
@@ -732,6 +882,7 @@ impl Keystore {
             .into_iter()
             .map(|d| self.lids.canonical(d))
             .collect();
+        self.mark_used(RecordSpace::SenderKeySent, group);
         let sent = self.sender_key_sent.entry(group.to_owned()).or_default();
         let before = sent.len();
         sent.extend(canonical);
@@ -740,7 +891,7 @@ impl Keystore {
                 format_version: Some(MESSAGING_RECORD_FORMAT),
                 devices: sent.iter().map(DeviceAddress::record_key).collect(),
             };
-            self.changes.push(RecordChange {
+            self.push_change(RecordChange {
                 space: RecordSpace::SenderKeySent,
                 key: group.to_owned(),
                 value: Some(record.encode_to_vec()),
@@ -771,7 +922,7 @@ impl Keystore {
                 format_version: Some(MESSAGING_RECORD_FORMAT),
                 devices: sent.iter().map(DeviceAddress::record_key).collect(),
             };
-            self.changes.push(RecordChange {
+            self.push_change(RecordChange {
                 space: RecordSpace::SenderKeySent,
                 key: group.to_owned(),
                 value: Some(record.encode_to_vec()),
@@ -832,7 +983,7 @@ impl Keystore {
             .get(address)
             .map(|hashes| hashes.iter().copied().collect())
             .unwrap_or_default();
-        self.changes.push(RecordChange {
+        self.push_change(RecordChange {
             space: RecordSpace::ReceivedIds,
             key: address.record_key(),
             value: Some(
@@ -895,7 +1046,7 @@ impl Keystore {
                 })
                 .collect(),
         };
-        self.changes.push(RecordChange {
+        self.push_change(RecordChange {
             space: RecordSpace::RetryBuffer,
             key: id.to_owned(),
             value: Some(record.encode_to_vec()),
@@ -933,6 +1084,20 @@ impl Keystore {
         self.put_retry(id, entry.clone());
         Some(entry)
     }
+}
+
+/// Whether records of `space` are dropped from memory by [`Keystore::evict`] (the LID mapping
+/// and the retry buffer are not: the first is needed to name every other record, the second
+/// has its own bound, `MESSAGING_RETRY_BUFFER`).
+pub fn is_evictable(space: RecordSpace) -> bool {
+    matches!(
+        space,
+        RecordSpace::Session
+            | RecordSpace::Identity
+            | RecordSpace::SenderKey
+            | RecordSpace::SenderKeySent
+            | RecordSpace::ReceivedIds
+    )
 }
 
 /// The remembered form of a received message id: the first 8 bytes of

@@ -18,7 +18,7 @@ use super::super::event::Event;
 use super::super::output::Outputs;
 use super::content::text_of;
 use super::incoming::{EncKind, IncomingStanza, decrypt_message, learn_addressing, parse_message};
-use super::keystore::{Keystore, OwnIdentity, RecordChange, RecordSpace};
+use super::keystore::{Keystore, OwnIdentity, RecordChange, RecordSpace, is_evictable};
 use super::prekeys::build_keys_node;
 use super::receipt::{build_ack, build_delivery_receipt, build_retry_receipt, retry_needs_keys};
 use super::{DecryptFailure, DeviceAddress, IncomingMessage, MessagingError, MessagingLoad};
@@ -84,6 +84,9 @@ pub(crate) struct Receiver {
     inbox: VecDeque<Node>,
     /// The keys of the load in flight.
     in_flight: Option<Vec<RecordKey>>,
+    /// Every record key the first stanza of the inbox uses, while it waits for a load: those
+    /// records are not evicted meanwhile (see [`Receiver::trim`]).
+    pinned: Vec<RecordKey>,
     /// Retry requests sent per message id (a list: it is empty unless decryption fails, and a
     /// `HashMap` of its own type would cost wasm size; docs/decisions.md, "wasm size").
     retries: Vec<(String, u32)>,
@@ -199,15 +202,61 @@ impl Receiver {
         }
     }
 
+    /// The record keys the receive path must keep in memory now: those of the load in flight
+    /// and every record the stanza waiting for it uses.
+    pub(crate) fn pins(&self) -> impl Iterator<Item = &RecordKey> {
+        let waiting = self.in_flight.as_deref().unwrap_or_default();
+        let stanza = if self.in_flight.is_some() {
+            self.pinned.as_slice()
+        } else {
+            &[]
+        };
+        waiting.iter().chain(stanza)
+    }
+
+    /// Bounds the records in memory to `limit` (see [`Keystore::evict`]): the least recently
+    /// used ones not `pinned` and already persisted are dropped, and forgotten as loaded, so
+    /// that the next need loads them again instead of taking them for absent. Keys loaded and
+    /// found absent are forgotten too once they outnumber `limit` twice (they cost a load each
+    /// when needed again, nothing else).
+    pub(crate) fn trim(&mut self, limit: usize, pinned: &HashSet<RecordKey>) {
+        let Some(keystore) = self.keystore.as_mut() else {
+            return;
+        };
+        for key in pinned {
+            if let Some(space) = record_space(key.space) {
+                keystore.touch(space, &key.key);
+            }
+        }
+        let evicted = keystore.evict(limit, |space, key| {
+            pinned.contains(&RecordKey::new(store_space(space), key))
+        });
+        for (space, key) in evicted {
+            self.loaded.remove(&RecordKey::new(store_space(space), key));
+        }
+        if self.loaded.len() > limit.saturating_mul(2) {
+            self.loaded.retain(|key| {
+                let Some(space) = record_space(key.space) else {
+                    return true;
+                };
+                !is_evictable(space)
+                    || keystore.is_cached(space, &key.key)
+                    || keystore.has_pending_change(space, &key.key)
+                    || pinned.contains(key)
+            });
+        }
+    }
+
     /// The connection ended: a load answered later still applies; nothing else to do.
     pub(crate) fn handle_disconnected(&mut self) {
         // Stanzas not yet processed were not acknowledged: the server delivers them again.
         self.inbox.clear();
     }
 
-    fn needed(&self, stanza: &IncomingStanza) -> Vec<RecordKey> {
+    /// The record keys `stanza` uses, and those of them not loaded yet.
+    fn needed(&self, stanza: &IncomingStanza) -> (Vec<RecordKey>, Vec<RecordKey>) {
         let Some(keystore) = self.keystore.as_ref() else {
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         };
         let mut keys = Vec::new();
         if !stanza.sender.lid {
@@ -217,12 +266,23 @@ impl Receiver {
             ));
         }
         let canonical = keystore.lids().canonical(&stanza.sender);
-        keys.push(RecordKey::new(Space::ReceivedIds, canonical.record_key()));
+        // Records may still be stored under the phone-number form (kept there while not in
+        // memory when the mapping was learned): loaded too, and moved as they are restored.
+        let forms: Vec<DeviceAddress> = if canonical == stanza.sender {
+            vec![canonical.clone()]
+        } else {
+            vec![canonical.clone(), stanza.sender.clone()]
+        };
+        for form in &forms {
+            keys.push(RecordKey::new(Space::ReceivedIds, form.record_key()));
+        }
         for enc in &stanza.encs {
             match enc.kind {
                 EncKind::PreKey | EncKind::Whisper => {
-                    keys.push(RecordKey::new(Space::Session, canonical.record_key()));
-                    keys.push(RecordKey::new(Space::Identity, canonical.record_key()));
+                    for form in &forms {
+                        keys.push(RecordKey::new(Space::Session, form.record_key()));
+                        keys.push(RecordKey::new(Space::Identity, form.record_key()));
+                    }
                     if enc.kind == EncKind::PreKey {
                         if let Some(id) = PreKeySignalMessage::deserialize(&enc.ciphertext)
                             .ok()
@@ -234,19 +294,22 @@ impl Receiver {
                 }
                 EncKind::SenderKey => {
                     if let Some(group) = &stanza.group {
-                        keys.push(RecordKey::new(
-                            Space::SenderKey,
-                            format!("{group}::{}", canonical.record_key()),
-                        ));
+                        for form in &forms {
+                            keys.push(RecordKey::new(
+                                Space::SenderKey,
+                                format!("{group}::{}", form.record_key()),
+                            ));
+                        }
                     }
                 }
                 EncKind::Other(_) => {}
             }
         }
-        keys.retain(|key| !self.loaded.contains(key));
         keys.sort_unstable();
         keys.dedup();
-        keys
+        let mut missing = keys.clone();
+        missing.retain(|key| !self.loaded.contains(key));
+        (keys, missing)
     }
 
     fn pump(&mut self, ctx: &mut Context<'_>, out: &mut Outputs) {
@@ -267,11 +330,20 @@ impl Receiver {
                     continue;
                 }
             };
-            let needed = self.needed(&stanza);
+            let (uses, needed) = self.needed(&stanza);
             if !needed.is_empty() {
+                self.pinned = uses;
                 self.in_flight = Some(needed.clone());
                 ctx.load(needed, LoadTag::Messaging(MessagingLoad::Inbox), out);
                 return;
+            }
+            self.pinned.clear();
+            if let Some(keystore) = self.keystore.as_mut() {
+                for key in &uses {
+                    if let Some(space) = record_space(key.space) {
+                        keystore.touch(space, &key.key);
+                    }
+                }
             }
             let node = self.inbox.pop_front().unwrap_or_default();
             self.process(&node, &stanza, ctx, out);
@@ -451,6 +523,12 @@ fn lid_mappings_first(records: Vec<Record>) -> Vec<Record> {
     let (mut first, rest): (Vec<Record>, Vec<Record>) = records
         .into_iter()
         .partition(|record| record.space == Space::LidMapping);
-    first.extend(rest);
+    // Records under a phone-number form come last: one whose user's LID is known moves to the
+    // LID form as it is restored, unless the LID form has a record (restored first).
+    let (pn, others): (Vec<Record>, Vec<Record>) = rest
+        .into_iter()
+        .partition(|record| record.key.ends_with("@s.whatsapp.net"));
+    first.extend(others);
+    first.extend(pn);
     first
 }

@@ -35,8 +35,11 @@ pub use keystore::{Keystore, OwnIdentity, RecordChange, RecordSpace};
 
 use prost::Message as _;
 
+use std::collections::HashSet;
+
 use crate::binary::{Jid, Node};
-use crate::store::{Record, RestoreError};
+
+use crate::store::{Record, RecordKey, RestoreError};
 
 use super::Timestamp;
 use super::command::{Command, CommandError, CommandId};
@@ -150,6 +153,7 @@ impl Messaging {
         out: &mut Outputs,
     ) {
         self.receiver.handle_message(node, ctx, out);
+        self.trim(ctx);
     }
 
     /// A `<receipt>` stanza other than a retry request.
@@ -196,6 +200,7 @@ impl Messaging {
         ctx.ack(&node, out);
         self.retrier
             .handle_retry(node, &mut self.receiver, ctx, out);
+        self.trim(ctx);
     }
 
     /// An `<ack>` from the server for a stanza this client sent.
@@ -203,7 +208,7 @@ impl Messaging {
         &mut self,
         _now: Timestamp,
         node: Node,
-        _ctx: &mut Context<'_>,
+        ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) {
         if node.attr_str("class") == Some("message") {
@@ -214,6 +219,7 @@ impl Messaging {
                 &mut self.receiver,
                 out,
             );
+            self.trim(ctx);
         }
     }
 
@@ -307,6 +313,7 @@ impl Messaging {
                 result: Err(CommandError::InvalidState),
             }),
         }
+        self.trim(ctx);
     }
 
     /// The answer to an IQ sent with `IqTag::Messaging(tag)`.
@@ -320,6 +327,7 @@ impl Messaging {
     ) {
         self.sender
             .handle_iq(&tag, result, &mut self.receiver, ctx, out);
+        self.trim(ctx);
     }
 
     /// The records of a load started with `LoadTag::Messaging(tag)`.
@@ -342,6 +350,17 @@ impl Messaging {
                     .handle_loaded(records, &mut self.receiver, ctx, out);
             }
         }
+        self.trim(ctx);
+    }
+
+    /// Bounds the records kept in memory to `Config::record_cache_limit` (docs/client.md,
+    /// "Storage"): the records the operations in progress use stay, and so does every record
+    /// whose latest change has not been handed to the host in a `Persist`.
+    fn trim(&mut self, ctx: &Context<'_>) {
+        let mut pinned: HashSet<RecordKey> = self.receiver.pins().cloned().collect();
+        pinned.extend(self.sender.pins());
+        pinned.extend(self.retrier.pins().cloned());
+        self.receiver.trim(ctx.config.record_cache_limit, &pinned);
     }
 
     /// The client reached `State::Connected` (after every login).

@@ -23,6 +23,8 @@ pub(crate) struct Retrier {
     in_flight: bool,
     /// The keys of the load in flight.
     requested: Vec<RecordKey>,
+    /// Every record key the first request uses, while it waits for a load.
+    pinned: Vec<RecordKey>,
 }
 
 impl Retrier {
@@ -52,6 +54,13 @@ impl Retrier {
         self.in_flight = false;
         receiver.apply_records(records, core::mem::take(&mut self.requested));
         self.pump(receiver, ctx, out);
+    }
+
+    /// The record keys that must stay in memory now: those of the load in flight and every
+    /// record the request waiting for it uses.
+    pub(crate) fn pins(&self) -> impl Iterator<Item = &RecordKey> {
+        let waiting: &[RecordKey] = if self.in_flight { &self.pinned } else { &[] };
+        self.requested.iter().chain(waiting)
     }
 
     /// The connection ended: pending requests are dropped (the peer asks again).
@@ -89,8 +98,30 @@ impl Retrier {
             if !requester.lid {
                 keys.push(RecordKey::new(Space::LidMapping, requester.user.clone()));
             }
+            if canonical != requester {
+                // Possibly still stored under the phone-number form (moved on load).
+                keys.push(RecordKey::new(Space::Session, requester.record_key()));
+                keys.push(RecordKey::new(Space::Identity, requester.record_key()));
+            }
+            // A group message is resent with our sender key's distribution: that record too
+            // (known once the kept message is loaded; never taken for absent, which would
+            // start a new chain the other members do not have).
+            if let Some(entry) = keystore.sent_message(&id)
+                && super::send::is_group(&entry.chat)
+            {
+                keys.push(RecordKey::new(
+                    Space::SenderKey,
+                    format!(
+                        "{}::{}",
+                        entry.chat,
+                        keystore.own().group_sender().record_key()
+                    ),
+                ));
+            }
+            let uses = keys.clone();
             keys.retain(|key| !receiver.loaded.contains(key));
             if !keys.is_empty() {
+                self.pinned = uses;
                 self.requested = keys.clone();
                 self.in_flight = true;
                 ctx.load(keys, LoadTag::Messaging(MessagingLoad::Retry), out);

@@ -119,6 +119,9 @@ pub(crate) struct Sender {
     stage: Stage,
     /// The keys of the load in flight.
     requested: Vec<RecordKey>,
+    /// Every record key the current job uses once its devices are known (kept in memory until
+    /// it is encrypted).
+    job_keys: Vec<RecordKey>,
     /// Transmitted messages awaiting the server's ack, oldest first.
     awaiting_ack: VecDeque<Unacked>,
     /// The sequence number of the next kept stanza.
@@ -235,6 +238,22 @@ impl Sender {
             }
         }
         self.distributed.clear();
+    }
+
+    /// The record keys that must stay in memory now: those of the load in flight, every record
+    /// of the job between its device records and its encryption, and the sender-key-sent list
+    /// of each group message awaiting its ack (the ack adds to it).
+    pub(crate) fn pins(&self) -> impl Iterator<Item = RecordKey> + '_ {
+        let job: &[RecordKey] = if matches!(self.stage, Stage::Records | Stage::Bundles) {
+            &self.job_keys
+        } else {
+            &[]
+        };
+        self.requested.iter().chain(job).cloned().chain(
+            self.distributed
+                .iter()
+                .map(|(_, group, _)| RecordKey::new(Space::SenderKeySent, group.clone())),
+        )
     }
 
     /// Queues a 1:1 message (`message` already decoded) for `to`.
@@ -356,6 +375,7 @@ impl Sender {
     /// Ends the current job.
     fn finish(&mut self, result: Result<(), CommandError>, out: &mut Outputs) {
         self.stage = Stage::Idle;
+        self.job_keys.clear();
         if let Some(job) = self.queue.pop_front()
             && let Err(error) = result
         {
@@ -373,6 +393,7 @@ impl Sender {
         out: &mut Outputs,
     ) {
         self.stage = Stage::Idle;
+        self.job_keys.clear();
         let Some(job) = self.queue.pop_front() else {
             return;
         };
@@ -518,6 +539,11 @@ impl Sender {
                     let canonical = keystore.map_or(device.clone(), |k| k.lids().canonical(device));
                     keys.push(RecordKey::new(Space::Session, canonical.record_key()));
                     keys.push(RecordKey::new(Space::Identity, canonical.record_key()));
+                    if canonical != *device {
+                        // Possibly still stored under the phone-number form (moved on load).
+                        keys.push(RecordKey::new(Space::Session, device.record_key()));
+                        keys.push(RecordKey::new(Space::Identity, device.record_key()));
+                    }
                 }
                 if let (Some(group), Some(keystore)) = (&job.group, keystore) {
                     keys.push(RecordKey::new(Space::SenderKeySent, group.clone()));
@@ -526,9 +552,10 @@ impl Sender {
                         format!("{group}::{}", keystore.own().group_sender().record_key()),
                     ));
                 }
-                keys.retain(|key| !receiver.loaded.contains(key));
                 keys.sort_unstable();
                 keys.dedup();
+                self.job_keys = keys.clone();
+                keys.retain(|key| !receiver.loaded.contains(key));
                 self.stage = Stage::Records;
                 if keys.is_empty() {
                     self.fetch_bundles(receiver, ctx, out);

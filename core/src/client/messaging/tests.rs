@@ -749,3 +749,79 @@ fn received_ids_follow_the_lid_mapping() {
             .contains_key(&(RecordSpace::ReceivedIds, bob_pn.record_key()))
     );
 }
+
+#[test]
+fn the_record_cache_evicts_the_least_recently_used_persisted_records() {
+    let mut device = Device::new("111:1@s.whatsapp.net", None, 21);
+    let peers: Vec<DeviceAddress> = (0..5)
+        .map(|i| addr(&format!("30{i}@s.whatsapp.net")))
+        .collect();
+    for peer in &peers {
+        device.keystore.remember_received(None, peer, "A");
+    }
+    device.persist();
+    assert_eq!(device.keystore.cached_records(), 5);
+    // Using peer 0 again makes peer 1 the least recently used.
+    device
+        .keystore
+        .touch(RecordSpace::ReceivedIds, &peers[0].record_key());
+    let evicted = device.keystore.evict(3, |_, _| false);
+    let keys: Vec<String> = evicted.iter().map(|(_, key)| key.clone()).collect();
+    assert_eq!(keys, vec![peers[1].record_key(), peers[2].record_key()]);
+    assert_eq!(device.keystore.cached_records(), 3);
+    // Dropped from memory, so not known as received until loaded again...
+    assert!(!device.keystore.was_received(None, &peers[1], "A"));
+    assert!(device.keystore.was_received(None, &peers[0], "A"));
+    // ... and the store still has it: a load brings it back unchanged.
+    let key = (RecordSpace::ReceivedIds, peers[1].record_key());
+    let value = device.store.get(&key).unwrap().clone();
+    device
+        .keystore
+        .restore(RecordSpace::ReceivedIds, &key.1, &value)
+        .unwrap();
+    assert!(device.keystore.was_received(None, &peers[1], "A"));
+    // Nothing to evict below the limit; a pinned record stays even beyond it.
+    assert!(device.keystore.evict(4, |_, _| false).is_empty());
+    let pinned = peers[3].record_key();
+    let evicted = device.keystore.evict(0, |space, key| {
+        space == RecordSpace::ReceivedIds && key == pinned
+    });
+    assert_eq!(evicted.len(), 3);
+    assert_eq!(device.keystore.cached_records(), 1);
+    assert!(device.keystore.was_received(None, &peers[3], "A"));
+}
+
+#[test]
+fn a_record_with_a_change_not_yet_persisted_is_never_evicted() {
+    let mut w = world();
+    connect(&mut w, 3, 1);
+    connect(&mut w, 3, 2);
+    let alice1 = w[1].address();
+    let alice2 = w[2].address();
+    // A session stepped by an encryption whose change was not taken yet: dirty.
+    w[3].keystore.encrypt(&alice1, b"pending").unwrap();
+    let evicted = w[3].keystore.evict(0, |_, _| false);
+    let keys: Vec<(RecordSpace, String)> = evicted.clone();
+    assert!(!keys.contains(&(RecordSpace::Session, alice1.record_key())));
+    assert!(keys.contains(&(RecordSpace::Session, alice2.record_key())));
+    assert!(w[3].keystore.has_session(&alice1));
+    assert!(!w[3].keystore.has_session(&alice2));
+    // Once the change is taken (handed to the host), it may go; the store has its latest
+    // state, so a restart (or a load) continues the session where it was.
+    w[3].persist();
+    let evicted = w[3].keystore.evict(0, |_, _| false);
+    assert!(evicted.contains(&(RecordSpace::Session, alice1.record_key())));
+    assert_eq!(w[3].keystore.cached_records(), 0);
+    w[3].restart();
+    let message = w[3].keystore.encrypt(&alice1, b"after eviction");
+    assert!(message.is_ok());
+    // A deletion waiting to be persisted keeps nothing in memory and is not re-created by
+    // eviction.
+    w[3].keystore.delete_session(&alice2);
+    w[3].keystore.evict(0, |_, _| false);
+    assert!(!w[3].keystore.has_session(&alice2));
+    assert!(
+        w[3].keystore
+            .has_pending_change(RecordSpace::Session, &alice2.record_key())
+    );
+}
