@@ -3,7 +3,6 @@
 //! Run with `cargo bench -p walink-core --bench appstate`.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-use std::convert::Infallible;
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -15,6 +14,7 @@ use walink_core::appstate::{
     encode_patch, encode_snapshot,
 };
 use walink_core::proto::wa;
+use walink_core::signal::testing::BenchRng;
 
 /// Measures the benchmark thread's CPU time rather than wall time: the machine the numbers are
 /// taken on is shared, and wall time there counts other processes' work.
@@ -50,32 +50,6 @@ type Bench = Criterion<ThreadCpu>;
 fn criterion() -> Bench {
     Criterion::default().with_measurement(ThreadCpu { wall: WallTime })
 }
-
-/// SplitMix64; speed matters here, not secrecy.
-struct BenchRng(u64);
-
-impl rand_core::TryRng for BenchRng {
-    type Error = Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        Ok((self.try_next_u64()? >> 32) as u32)
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        Ok(z ^ (z >> 31))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        for chunk in dst.chunks_mut(8) {
-            let word = self.try_next_u64()?.to_le_bytes();
-            chunk.copy_from_slice(&word[..chunk.len()]);
-        }
-        Ok(())
-    }
-}
-
-impl rand_core::TryCryptoRng for BenchRng {}
 
 fn mute(i: usize) -> SyncAction {
     SyncAction::Mute {

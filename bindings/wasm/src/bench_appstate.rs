@@ -10,7 +10,6 @@
 //! reached the same state.
 
 use std::cell::RefCell;
-use std::convert::Infallible;
 
 use prost::Message;
 use walink_core::appstate::{
@@ -18,6 +17,7 @@ use walink_core::appstate::{
     encode_snapshot,
 };
 use walink_core::proto::wa;
+use walink_core::signal::testing::BenchRng;
 use wasm_bindgen::prelude::*;
 
 /// The collection the fixture lives in (mutes belong to `regular_high`).
@@ -31,32 +31,6 @@ const KEY_DATA: [u8; 32] = [9; 32];
 const MUTE_END_MS: i64 = 1_800_000_000_000;
 /// The first chat's phone number.
 const FIRST_CHAT: u64 = 15_550_000_000;
-
-/// SplitMix64 for the IVs: speed matters here, not secrecy.
-struct BenchRng(u64);
-
-impl rand_core::TryRng for BenchRng {
-    type Error = Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        Ok((self.try_next_u64()? >> 32) as u32)
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        Ok(z ^ (z >> 31))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        for chunk in dst.chunks_mut(8) {
-            let word = self.try_next_u64()?.to_le_bytes();
-            chunk.copy_from_slice(&word[..chunk.len()]);
-        }
-        Ok(())
-    }
-}
-
-impl rand_core::TryCryptoRng for BenchRng {}
 
 /// The fixture: the key ring, the snapshot, the state it gives, and the patch on top.
 struct Fixture {

@@ -1,5 +1,5 @@
-//! Fixtures shared by walink's Signal benchmarks (the criterion benches in `core/benches/` and
-//! the wasm bench exports of `bindings/wasm`): a fast seeded RNG, a receiving party with its
+//! Fixtures shared by walink's benchmarks (the criterion benches in `core/benches/` and the wasm
+//! bench exports of `bindings/wasm`) and tests: a fast seeded RNG, a receiving party with its
 //! prekeys, an established pair of session records and a pair of sender-key records. Not part
 //! of the API (hidden from the docs, no stability promise).
 
@@ -56,6 +56,13 @@ impl rand_core::TryRng for BenchRng {
 }
 
 impl rand_core::TryCryptoRng for BenchRng {}
+
+impl BenchRng {
+    /// A generator starting from `seed`.
+    pub fn new(seed: u64) -> BenchRng {
+        BenchRng(seed)
+    }
+}
 
 /// The receiving party: an identity, signed prekey 1 and one-time prekeys with ids `0..n`.
 pub struct Bob {

@@ -3,7 +3,6 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 
 use serde_json::{Value as Json, json};
 use walink_core::binary::{Content, Node, Value};
@@ -16,30 +15,7 @@ use walink_core::signal::{
 use walink_sim::oracle::Oracle;
 
 /// SplitMix64: deterministic test randomness; every test fixes its seed.
-pub struct SeededRng(pub u64);
-
-impl rand_core::TryRng for SeededRng {
-    type Error = Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        Ok((self.try_next_u64()? >> 32) as u32)
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        Ok(z ^ (z >> 31))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        for chunk in dst.chunks_mut(8) {
-            let word = self.try_next_u64()?.to_le_bytes();
-            chunk.copy_from_slice(&word[..chunk.len()]);
-        }
-        Ok(())
-    }
-}
-
-impl rand_core::TryCryptoRng for SeededRng {}
+pub use walink_core::signal::testing::BenchRng as SeededRng;
 
 /// The prekeys a device holds.
 pub struct PreKeys {
