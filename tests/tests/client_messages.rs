@@ -6,6 +6,7 @@
 
 use walink_core::client::{Command, CommandOutput, Config, Event, State};
 use walink_core::noise::payload::{ClientProfile, WebVersion};
+use walink_core::store::Space;
 use walink_sim::noise_server::ChainSpec;
 use walink_sim::sim::{Faults, World};
 
@@ -1075,4 +1076,136 @@ fn a_send_never_acknowledged_times_out_after_the_bounded_attempts() {
         .filter(|m| m.text.as_deref() == Some("never acknowledged"))
         .count();
     assert_eq!(copies, 1);
+}
+
+/// Sends `text` from `client` to `to` and runs until the command is done; its result.
+fn send_and_wait(world: &mut World, client: usize, to: &str, text: &str) -> CommandOutput {
+    let before = world.clients[client].events.len();
+    let command = world
+        .command(
+            client,
+            Command::SendText {
+                to: format!("{to}@s.whatsapp.net"),
+                text: text.to_owned(),
+            },
+        )
+        .unwrap();
+    let done = |w: &World| {
+        w.clients[client].events[before..]
+            .iter()
+            .find_map(|e| match e {
+                Event::CommandDone { id, result } if *id == command => Some(result.clone()),
+                _ => None,
+            })
+    };
+    assert!(world.run_until(world.now + 30_000, |w| done(w).is_some()));
+    done(world).unwrap().unwrap()
+}
+
+/// One-time prekeys the server still holds for `user`'s devices (a bundle fetch takes one).
+fn server_prekeys(world: &World, user: &str) -> usize {
+    world
+        .server
+        .account(user)
+        .unwrap()
+        .devices
+        .values()
+        .map(|device| device.prekeys.len())
+        .sum()
+}
+
+/// Runs with `client`'s loads held until a load of session records is held after the `held`
+/// ones already held (answering the LID-mapping loads before it).
+fn hold_until_records_load(world: &mut World, client: usize, held: usize) {
+    loop {
+        assert!(world.run_until(world.now + 5_000, |w| w.held_loads(client).len() > held));
+        let load = world.held_loads(client)[held].clone();
+        if load.iter().any(|key| key.space == Space::Session) {
+            return;
+        }
+        world.release_load(client, held);
+    }
+}
+
+/// A send's record load is still out when the connection ends; after the login the next send
+/// (to another peer) loads its own records, and the host answers the old load only then. The
+/// old answer applies to its own keys and does not move the new send on: the new send waits
+/// for its own records and goes out on the existing session (no prekey bundle fetched, Bob's
+/// phone decrypts it).
+#[test]
+fn a_load_answered_after_a_reconnect_does_not_move_the_next_send_on() {
+    const CAROL: &str = "15550001111";
+    let (mut world, client) = paired_world(31);
+    world.server.create_account(CAROL, "Carol").unwrap();
+    // Sessions with both peers (the tiny record cache keeps them out of memory).
+    for peer in [BOB, CAROL] {
+        let sent = send_and_wait(&mut world, client, peer, "hello");
+        assert!(matches!(sent, CommandOutput::MessageSent { .. }));
+    }
+    world.run_for(2_000);
+    let bob_prekeys = server_prekeys(&world, BOB);
+    let bob_inbox = world.server.phone_messages(BOB).unwrap().len();
+
+    // A send to Carol whose load is held; the link dies meanwhile.
+    world.hold_loads(client, true);
+    world
+        .command(
+            client,
+            Command::SendText {
+                to: format!("{CAROL}@s.whatsapp.net"),
+                text: "to carol".into(),
+            },
+        )
+        .unwrap();
+    hold_until_records_load(&mut world, client, 0);
+    world.hold_loads(client, false);
+    world.drop_connection(client);
+    world.run_for(1_000);
+    assert!(
+        world.run_until(world.now + 60_000, |w| w.client_state(client)
+            == Some(&State::Connected))
+    );
+    world.run_for(2_000);
+
+    // A send to Bob whose load is held too; then both answers arrive, the old one first.
+    world.hold_loads(client, true);
+    let before = world.clients[client].events.len();
+    let command = world
+        .command(
+            client,
+            Command::SendText {
+                to: format!("{BOB}@s.whatsapp.net"),
+                text: "to bob".into(),
+            },
+        )
+        .unwrap();
+    hold_until_records_load(&mut world, client, 1);
+    world.hold_loads(client, false);
+    world.release_loads(client);
+    let done = |w: &World| {
+        w.clients[client].events[before..]
+            .iter()
+            .find_map(|e| match e {
+                Event::CommandDone { id, result } if *id == command => Some(result.clone()),
+                _ => None,
+            })
+    };
+    assert!(world.run_until(world.now + 30_000, |w| done(w).is_some()));
+    assert!(
+        matches!(done(&world), Some(Ok(CommandOutput::MessageSent { .. }))),
+        "{:?}",
+        done(&world)
+    );
+    world.run_for(2_000);
+    assert_eq!(
+        server_prekeys(&world, BOB),
+        bob_prekeys,
+        "no prekey bundle of Bob is fetched again"
+    );
+    let inbox = world.server.phone_messages(BOB).unwrap();
+    assert_eq!(inbox.len(), bob_inbox + 1, "{inbox:?}");
+    let last = inbox.last().unwrap();
+    assert_eq!(last.text.as_deref(), Some("to bob"), "{last:?}");
+    assert!(last.error.is_none(), "{last:?}");
+    assert!(world.server.key_reuses().is_empty());
 }

@@ -373,7 +373,7 @@ impl Client {
             LoadTag::Messaging(tag) => {
                 let (mut ctx, out) = split!(self, now);
                 self.messaging
-                    .handle_loaded(now, tag, records, &mut ctx, out);
+                    .handle_loaded(now, id, tag, records, &mut ctx, out);
             }
             LoadTag::AppState(_) => {
                 let (mut ctx, out) = split!(self, now);

@@ -18,9 +18,9 @@ use std::fmt;
 
 use sha2::{Digest, Sha256};
 use walink_core::client::{
-    Client, CloseReason as ClientClose, Command, CommandId, Config, Event, Output,
+    Client, CloseReason as ClientClose, Command, CommandId, Config, Event, LoadId, Output,
 };
-use walink_core::store::{Change, Record, Space};
+use walink_core::store::{Change, Record, RecordKey, Space};
 
 use super::Timestamp;
 use super::rng::SimRng;
@@ -103,6 +103,10 @@ pub struct SimClient {
     pub store_at_last_crash: BTreeMap<(String, String), Vec<u8>>,
     /// Message events not yet committed with the Persist that follows them.
     pending_messages: Vec<Event>,
+    /// Whether the host holds the answers to the client's loads (see `World::hold_loads`).
+    hold_loads: bool,
+    /// The loads held, in the order the client asked for them.
+    held_loads: Vec<(LoadId, Vec<RecordKey>)>,
 }
 
 impl fmt::Debug for SimClient {
@@ -116,6 +120,22 @@ impl fmt::Debug for SimClient {
 }
 
 impl SimClient {
+    /// The stored records of `keys` (those that exist), as a load is answered.
+    fn load_records(&self, keys: &[RecordKey]) -> Vec<Record> {
+        keys.iter()
+            .filter_map(|key| {
+                let value = self
+                    .store
+                    .get(&(key.space.as_str().to_owned(), key.key.clone()))?;
+                Some(Record {
+                    space: key.space,
+                    key: key.key.clone(),
+                    value: value.clone(),
+                })
+            })
+            .collect()
+    }
+
     /// The records in the store, as `Client::new` takes them.
     pub fn records(&self) -> Vec<Record> {
         self.store
@@ -253,6 +273,8 @@ impl World {
                 crashes: 0,
                 store_at_last_crash: BTreeMap::new(),
                 pending_messages: Vec::new(),
+                hold_loads: false,
+                held_loads: Vec::new(),
             }),
             Err(error) => {
                 self.notes.push(WorldNote::Fault(format!(
@@ -289,6 +311,7 @@ impl World {
         sim.crashes += 1;
         sim.store_at_last_crash = sim.store.clone();
         sim.pending_messages.clear();
+        sim.held_loads.clear();
         let mut config = sim.config.clone();
         config.rng_seed = Some(seed);
         match Client::new(config, sim.records()) {
@@ -301,6 +324,47 @@ impl World {
             .push(WorldNote::Fault(format!("host of client {client} crashed")));
         self.drain_server();
         self.drain_client(client);
+    }
+
+    /// Makes the host of `client` hold the answers to the loads the client asks for from now
+    /// on (`hold`), or answer them at once again (loads already held stay held until
+    /// `release_loads`).
+    pub fn hold_loads(&mut self, client: usize, hold: bool) {
+        if let Some(sim) = self.clients.get_mut(client) {
+            sim.hold_loads = hold;
+        }
+    }
+
+    /// The keys of each load of `client` held, in the order they were asked for.
+    pub fn held_loads(&self, client: usize) -> Vec<Vec<RecordKey>> {
+        self.clients.get(client).map_or_else(Vec::new, |sim| {
+            sim.held_loads
+                .iter()
+                .map(|(_, keys)| keys.clone())
+                .collect()
+        })
+    }
+
+    /// Answers the held load of `client` at `index` (in the order they were asked for) from
+    /// the store as it is now.
+    pub fn release_load(&mut self, client: usize, index: usize) {
+        let Some(sim) = self.clients.get_mut(client) else {
+            return;
+        };
+        if index >= sim.held_loads.len() {
+            return;
+        }
+        let (id, keys) = sim.held_loads.remove(index);
+        let records = sim.load_records(&keys);
+        sim.client.handle_loaded(self.now, id, records);
+        self.drain_client(client);
+    }
+
+    /// Answers every held load of `client`, in the order they were asked for.
+    pub fn release_loads(&mut self, client: usize) {
+        while !self.held_loads(client).is_empty() {
+            self.release_load(client, 0);
+        }
     }
 
     /// Plans a host crash of `client`: it carries out `outputs` more of its outputs (applies a
@@ -667,20 +731,12 @@ impl World {
                     }
                 }
                 Output::Load { id, keys } => {
-                    let records = keys
-                        .iter()
-                        .filter_map(|key| {
-                            let value = sim
-                                .store
-                                .get(&(key.space.as_str().to_owned(), key.key.clone()))?;
-                            Some(Record {
-                                space: key.space,
-                                key: key.key.clone(),
-                                value: value.clone(),
-                            })
-                        })
-                        .collect();
-                    sim.client.handle_loaded(self.now, id, records);
+                    if sim.hold_loads {
+                        sim.held_loads.push((id, keys));
+                    } else {
+                        let records = sim.load_records(&keys);
+                        sim.client.handle_loaded(self.now, id, records);
+                    }
                 }
                 Output::Transmit(bytes) => {
                     if let Some(conn) = sim.conn {

@@ -46,7 +46,7 @@ use super::command::{Command, CommandError, CommandId};
 use super::context::Context;
 use super::event::Event;
 use super::iq::IqResult;
-use super::output::Outputs;
+use super::output::{LoadId, Outputs};
 
 /// A message received and decrypted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -334,6 +334,7 @@ impl Messaging {
     pub(crate) fn handle_loaded(
         &mut self,
         _now: Timestamp,
+        id: LoadId,
         tag: MessagingLoad,
         records: Vec<Record>,
         ctx: &mut Context<'_>,
@@ -347,7 +348,7 @@ impl Messaging {
             }
             MessagingLoad::Outbox => {
                 self.sender
-                    .handle_loaded(records, &mut self.receiver, ctx, out);
+                    .handle_loaded(id, records, &mut self.receiver, ctx, out);
             }
         }
         self.trim(ctx);

@@ -29,7 +29,7 @@ use super::super::command::{CommandError, CommandId, CommandOutput};
 use super::super::context::{Context, LoadTag};
 use super::super::event::Event;
 use super::super::iq::{IqError, IqResult, IqTag};
-use super::super::output::Outputs;
+use super::super::output::{LoadId, Outputs};
 use super::content::text_message;
 use super::id::generate_message_id;
 use super::machine::{Receiver, batch_of};
@@ -117,8 +117,11 @@ fn outbox_put(unacked: &Unacked, stanza: &[u8]) -> Change {
 pub(crate) struct Sender {
     queue: VecDeque<Job>,
     stage: Stage,
-    /// The keys of the load in flight.
-    requested: Vec<RecordKey>,
+    /// Every outbox load in flight with its keys (a load issued before a disconnect is still
+    /// answered, and its answer applies to its own keys).
+    requested: Vec<(LoadId, Vec<RecordKey>)>,
+    /// The load the current job waits for (its LID mapping or its records).
+    awaiting: Option<LoadId>,
     /// Every record key the current job uses once its devices are known (kept in memory until
     /// it is encrypted).
     job_keys: Vec<RecordKey>,
@@ -240,7 +243,7 @@ impl Sender {
         self.distributed.clear();
     }
 
-    /// The record keys that must stay in memory now: those of the load in flight, every record
+    /// The record keys that must stay in memory now: those of every load in flight, every record
     /// of the job between its device records and its encryption, and the sender-key-sent list
     /// of each group message awaiting its ack (the ack adds to it).
     pub(crate) fn pins(&self) -> impl Iterator<Item = RecordKey> + '_ {
@@ -249,11 +252,16 @@ impl Sender {
         } else {
             &[]
         };
-        self.requested.iter().chain(job).cloned().chain(
-            self.distributed
-                .iter()
-                .map(|(_, group, _)| RecordKey::new(Space::SenderKeySent, group.clone())),
-        )
+        self.requested
+            .iter()
+            .flat_map(|(_, keys)| keys)
+            .chain(job)
+            .cloned()
+            .chain(
+                self.distributed
+                    .iter()
+                    .map(|(_, group, _)| RecordKey::new(Space::SenderKeySent, group.clone())),
+            )
     }
 
     /// Queues a 1:1 message (`message` already decoded) for `to`.
@@ -336,11 +344,13 @@ impl Sender {
             let mapping = RecordKey::new(Space::LidMapping, job.to.user.clone());
             if !job.to.lid && !receiver.loaded.contains(&mapping) {
                 self.stage = Stage::Mapping;
-                ctx.load(
-                    vec![mapping],
+                let id = ctx.load(
+                    vec![mapping.clone()],
                     LoadTag::Messaging(MessagingLoad::Outbox),
                     out,
                 );
+                self.requested.push((id, vec![mapping]));
+                self.awaiting = Some(id);
                 return;
             }
             self.query_devices(receiver, ctx, out);
@@ -409,15 +419,26 @@ impl Sender {
         });
     }
 
-    /// Records of an outbox load arrived.
+    /// Records of the outbox load `id` arrived: they apply to that load's own keys, and only
+    /// the load the current job awaits moves it on (an answer to a load issued before a
+    /// disconnect does not).
     pub(crate) fn handle_loaded(
         &mut self,
+        id: LoadId,
         records: Vec<crate::store::Record>,
         receiver: &mut Receiver,
         ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) {
-        receiver.apply_records(records, core::mem::take(&mut self.requested));
+        let keys = match self.requested.iter().position(|(load, _)| *load == id) {
+            Some(index) => self.requested.remove(index).1,
+            None => Vec::new(),
+        };
+        receiver.apply_records(records, keys);
+        if self.awaiting != Some(id) {
+            return self.advance(receiver, ctx, out);
+        }
+        self.awaiting = None;
         match self.stage {
             Stage::Mapping => {
                 self.stage = Stage::Idle;
@@ -560,8 +581,9 @@ impl Sender {
                 if keys.is_empty() {
                     self.fetch_bundles(receiver, ctx, out);
                 } else {
-                    self.requested = keys.clone();
-                    ctx.load(keys, LoadTag::Messaging(MessagingLoad::Outbox), out);
+                    let id = ctx.load(keys.clone(), LoadTag::Messaging(MessagingLoad::Outbox), out);
+                    self.requested.push((id, keys));
+                    self.awaiting = Some(id);
                 }
             }
             (MessagingIq::Bundles, Stage::Bundles) => {
@@ -763,6 +785,8 @@ impl Sender {
     /// by other unacknowledged group messages are handed out again next time).
     pub(crate) fn handle_disconnected(&mut self, out: &mut Outputs) {
         self.stage = Stage::Idle;
+        // Loads in flight are still answered; their answers apply to their own keys.
+        self.awaiting = None;
         for job in self.queue.drain(..) {
             fail(job.command, CommandError::NotConnected, out);
         }
