@@ -88,18 +88,9 @@ impl TryFrom<ClientConfig> for Config {
         profile.push_name = c.push_name;
         let mut config = Config::new(profile);
         if let Some(os) = &c.companion_os {
-            config.companion_os = match os.to_ascii_lowercase().as_str() {
-                "windows" => CompanionOs::Windows,
-                "macos" | "mac os" => CompanionOs::MacOs,
-                "linux" => CompanionOs::Linux,
-                "android" => CompanionOs::Android,
-                "ios" => CompanionOs::Ios,
-                _ => {
-                    return Err(invalid(
-                        "companion_os must be windows, macos, linux, android or ios",
-                    ));
-                }
-            };
+            config.companion_os = CompanionOs::parse(os).ok_or_else(|| {
+                invalid("companion_os must be windows, macos, linux, android or ios")
+            })?;
         }
         if let Some(seed) = c.rng_seed {
             config.rng_seed = Some(

@@ -136,18 +136,9 @@ fn config_from_js(value: JsValue) -> Result<Config, JsValue> {
     }
     let mut config = Config::new(profile);
     if let Some(os) = &js.companion_os {
-        config.companion_os = match os.to_ascii_lowercase().as_str() {
-            "windows" => CompanionOs::Windows,
-            "macos" | "mac os" => CompanionOs::MacOs,
-            "linux" => CompanionOs::Linux,
-            "android" => CompanionOs::Android,
-            "ios" => CompanionOs::Ios,
-            _ => {
-                return Err(invalid_config(
-                    "companionOs must be windows, macos, linux, android or ios",
-                ));
-            }
-        };
+        config.companion_os = CompanionOs::parse(os).ok_or_else(|| {
+            invalid_config("companionOs must be windows, macos, linux, android or ios")
+        })?;
     }
     if let Some(seed) = js.rng_seed {
         config.rng_seed = Some(

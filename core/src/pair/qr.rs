@@ -99,6 +99,19 @@ impl CompanionOs {
             CompanionOs::Ios => "iOS",
         }
     }
+
+    /// The OS named by a host, in any case: `windows`, `macos` (or the wire's `Mac OS`),
+    /// `linux`, `android` or `ios`; `None` for anything else.
+    pub fn parse(name: &str) -> Option<CompanionOs> {
+        match name.to_ascii_lowercase().as_str() {
+            "windows" => Some(CompanionOs::Windows),
+            "macos" | "mac os" => Some(CompanionOs::MacOs),
+            "linux" => Some(CompanionOs::Linux),
+            "android" => Some(CompanionOs::Android),
+            "ios" => Some(CompanionOs::Ios),
+            _ => None,
+        }
+    }
 }
 
 /// `companion_platform_display` of `companion_hello`: `<Browser> (<OS>)`. Only the six browsers
@@ -143,6 +156,17 @@ pub fn qr_payload(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn companion_os_parses_host_names_and_its_wire_spelling() {
+        use CompanionOs::*;
+        for os in [Windows, MacOs, Linux, Android, Ios] {
+            assert_eq!(CompanionOs::parse(os.as_str()), Some(os));
+        }
+        assert_eq!(CompanionOs::parse("MACOS"), Some(MacOs));
+        assert_eq!(CompanionOs::parse("ios"), Some(Ios));
+        assert_eq!(CompanionOs::parse("Chrome"), None);
+    }
 
     #[test]
     fn payload_has_five_fields_behind_the_prefix() {
