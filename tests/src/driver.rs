@@ -18,9 +18,10 @@ use tungstenite::{Message, WebSocket};
 use walink_core::client::{
     Client, CloseReason, Command, CommandId, Config, Event, Output, Timestamp,
 };
-use walink_core::store::{Batch, Change, Record, RecordKey, RestoreError, Space};
+use walink_core::store::{Batch, Record, RecordKey, RestoreError, Space};
 
 use crate::mock_server::now_ms;
+use crate::record_map::{self, RecordMap};
 
 /// The longest the loop blocks on the socket before it looks at the clock again.
 const SOCKET_POLL: Duration = Duration::from_millis(20);
@@ -65,7 +66,7 @@ pub enum StoreError {
 #[derive(Debug)]
 pub struct FileStore {
     path: PathBuf,
-    records: BTreeMap<(String, String), Vec<u8>>,
+    records: RecordMap,
 }
 
 impl FileStore {
@@ -96,33 +97,12 @@ impl FileStore {
     /// The records of the spaces loaded at start, for `Client::new`. Records of a space this
     /// build does not know are kept in the file but never handed to the client.
     pub fn records_at_start(&self) -> Vec<Record> {
-        self.records
-            .iter()
-            .filter_map(|((space, key), value)| {
-                let space = Space::parse(space)?;
-                space.loaded_at_start().then(|| Record {
-                    space,
-                    key: key.clone(),
-                    value: value.clone(),
-                })
-            })
-            .collect()
+        record_map::records(&self.records, Space::loaded_at_start)
     }
 
     /// The records that exist among `keys`, for `Client::handle_loaded`.
     pub fn load(&self, keys: &[RecordKey]) -> Vec<Record> {
-        keys.iter()
-            .filter_map(|key| {
-                let value = self
-                    .records
-                    .get(&(key.space.as_str().to_owned(), key.key.clone()))?;
-                Some(Record {
-                    space: key.space,
-                    key: key.key.clone(),
-                    value: value.clone(),
-                })
-            })
-            .collect()
+        record_map::load(&self.records, keys)
     }
 
     /// How many records the store holds.
@@ -139,20 +119,7 @@ impl FileStore {
     /// it returns `Err` (the in-memory copy is left unchanged too).
     pub fn apply(&mut self, batch: &Batch) -> Result<(), StoreError> {
         let mut next = self.records.clone();
-        for change in &batch.changes {
-            match change {
-                Change::Put(record) => {
-                    next.insert(
-                        (record.space.as_str().to_owned(), record.key.clone()),
-                        record.value.clone(),
-                    );
-                }
-                Change::Delete { space, key } => {
-                    next.remove(&(space.as_str().to_owned(), key.clone()));
-                }
-                Change::DeleteAll => next.clear(),
-            }
-        }
+        record_map::apply(&mut next, batch);
         let mut text = String::new();
         for ((space, key), value) in &next {
             text.push_str(space);
@@ -411,6 +378,7 @@ impl Driver {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use walink_core::store::Change;
 
     fn dir(name: &str) -> PathBuf {
         let dir =

@@ -5,4 +5,5 @@ pub mod driver;
 pub mod mock_server;
 pub mod noise_server;
 pub mod oracle;
+pub mod record_map;
 pub mod sim;

@@ -20,11 +20,12 @@ use sha2::{Digest, Sha256};
 use walink_core::client::{
     Client, CloseReason as ClientClose, Command, CommandId, Config, Event, LoadId, Output,
 };
-use walink_core::store::{Change, Record, RecordKey, Space};
+use walink_core::store::{Record, RecordKey};
 
 use super::Timestamp;
 use super::rng::SimRng;
 use super::server::{ConnId, Server, ServerConfig, ServerOutput, StreamErrorKind};
+use crate::record_map::{self, RecordMap};
 
 /// Which faults the World injects, and how often (per mille of opportunities).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -91,7 +92,7 @@ pub struct SimClient {
     pub client: Client,
     config: Config,
     /// The client's records, as the host stores them.
-    pub store: BTreeMap<(String, String), Vec<u8>>,
+    pub store: RecordMap,
     /// Every event the client emitted, in order.
     pub events: Vec<Event>,
     conn: Option<ConnId>,
@@ -100,7 +101,7 @@ pub struct SimClient {
     /// How many times the host crashed and rebuilt this client.
     pub crashes: u32,
     /// The store as the last crash left it (what the rebuilt client started from).
-    pub store_at_last_crash: BTreeMap<(String, String), Vec<u8>>,
+    pub store_at_last_crash: RecordMap,
     /// Message events not yet committed with the Persist that follows them.
     pending_messages: Vec<Event>,
     /// Whether the host holds the answers to the client's loads (see `World::hold_loads`).
@@ -122,32 +123,12 @@ impl fmt::Debug for SimClient {
 impl SimClient {
     /// The stored records of `keys` (those that exist), as a load is answered.
     fn load_records(&self, keys: &[RecordKey]) -> Vec<Record> {
-        keys.iter()
-            .filter_map(|key| {
-                let value = self
-                    .store
-                    .get(&(key.space.as_str().to_owned(), key.key.clone()))?;
-                Some(Record {
-                    space: key.space,
-                    key: key.key.clone(),
-                    value: value.clone(),
-                })
-            })
-            .collect()
+        record_map::load(&self.store, keys)
     }
 
     /// The records in the store, as `Client::new` takes them.
     pub fn records(&self) -> Vec<Record> {
-        self.store
-            .iter()
-            .filter_map(|((space, key), value)| {
-                Some(Record {
-                    space: Space::parse(space)?,
-                    key: key.clone(),
-                    value: value.clone(),
-                })
-            })
-            .collect()
+        record_map::records(&self.store, |_| true)
     }
 
     /// The pairing QR payloads the client showed, in order.
@@ -715,20 +696,7 @@ impl World {
                 Output::Persist(batch) => {
                     let committed = core::mem::take(&mut sim.pending_messages);
                     sim.events.extend(committed);
-                    for change in batch.changes {
-                        match change {
-                            Change::Put(record) => {
-                                sim.store.insert(
-                                    (record.space.as_str().to_owned(), record.key.clone()),
-                                    record.value.clone(),
-                                );
-                            }
-                            Change::Delete { space, key } => {
-                                sim.store.remove(&(space.as_str().to_owned(), key));
-                            }
-                            Change::DeleteAll => sim.store.clear(),
-                        }
-                    }
+                    record_map::apply(&mut sim.store, &batch);
                 }
                 Output::Load { id, keys } => {
                     if sim.hold_loads {
