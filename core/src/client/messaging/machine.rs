@@ -214,6 +214,16 @@ impl Receiver {
         waiting.iter().chain(stanza)
     }
 
+    /// Whether [`Receiver::trim`] has anything to do: more records in memory than `limit`, or
+    /// more keys remembered as loaded than twice that.
+    pub(crate) fn over_limit(&self, limit: usize) -> bool {
+        let cached = self
+            .keystore
+            .as_ref()
+            .map_or(0, |keystore| keystore.cached_records());
+        cached > limit || self.loaded.len() > limit.saturating_mul(2)
+    }
+
     /// Bounds the records in memory to `limit` (see [`Keystore::evict`]): the least recently
     /// used ones not `pinned` and already persisted are dropped, and forgotten as loaded, so
     /// that the next need loads them again instead of taking them for absent. Keys loaded and

@@ -358,10 +358,15 @@ impl Messaging {
     /// "Storage"): the records the operations in progress use stay, and so does every record
     /// whose latest change has not been handed to the host in a `Persist`.
     fn trim(&mut self, ctx: &Context<'_>) {
+        let limit = ctx.config.record_cache_limit;
+        if !self.receiver.over_limit(limit) {
+            // The common case: nothing to evict, so no pins to collect on every step.
+            return;
+        }
         let mut pinned: HashSet<RecordKey> = self.receiver.pins().cloned().collect();
         pinned.extend(self.sender.pins());
         pinned.extend(self.retrier.pins().cloned());
-        self.receiver.trim(ctx.config.record_cache_limit, &pinned);
+        self.receiver.trim(limit, &pinned);
     }
 
     /// The client reached `State::Connected` (after every login).
