@@ -184,6 +184,12 @@ setup_npm_package() {
   npm_ci npm
 }
 
+# The example gateway's dependencies (better-sqlite3 is compiled from source by node-gyp, about
+# 80 s on two cores; walink itself is linked from npm/, so \`npm ci npm/\` comes first).
+setup_npm_gateway() {
+  npm_ci examples/gateway
+}
+
 setup_python() {
   local req=bindings/python/requirements-dev.txt stamp
   stamp="$(stamp_of "$req") $(python3 --version)"
@@ -219,6 +225,7 @@ setup() {
   step "cargo fetch" setup_cargo_fetch
   step "npm ci tests/oracle" setup_npm_oracle
   step "npm ci npm/" setup_npm_package
+  step "npm ci examples/gateway" setup_npm_gateway
   step "python venv + pytest" setup_python
   step "maven dependencies" setup_maven
   summary setup
@@ -303,6 +310,11 @@ build_mock_server() {
   fi
 }
 
+# The example gateway end to end against the mock-server (and its page in headless Chromium).
+test_gateway() {
+  WALINK_REQUIRE_MOCK=1 WALINK_MOCK_SERVER="$TARGET_DIR/debug/mock-server" npm test --prefix examples/gateway
+}
+
 test_python() {
   "$VENV/bin/python" -m pytest bindings/python/tests
 }
@@ -341,6 +353,7 @@ run_tests() {
   step "wasm build" build_wasm
   step "mock-server" build_mock_server
   step "npm test" test_npm
+  step "gateway tests" test_gateway
   step "walink-ffi release cdylib" build_ffi_release
   step "uniffi bindings" generate_bindings
   step "python tests" test_python
@@ -374,6 +387,15 @@ bench() {
   summary bench
 }
 
+# The example gateway offline: the mock-server as WhatsApp, SQLite in a temporary folder, the page
+# at the printed URL (the wasm module and the mock-server are built first when missing).
+gateway() {
+  [ -f npm/wasm/walink_wasm_bg.wasm ] || build_wasm
+  cargo build --quiet -p walink-sim --bin mock-server
+  [ -d examples/gateway/node_modules ] || setup_npm_gateway
+  WALINK_MOCK_SERVER="$TARGET_DIR/debug/mock-server" exec node examples/gateway/bin/dev.js
+}
+
 usage() {
   cat <<'EOF'
 usage: ./build.sh <command>
@@ -384,6 +406,7 @@ usage: ./build.sh <command>
   wasm       build the npm package's wasm into npm/wasm/
   bindings   release cdylib of walink-ffi and the generated Kotlin, Swift and Python code
   bench      cargo benchmarks of walink-core and the npm benchmarks
+  gateway    the example gateway offline against the mock-server; open the printed URL
 EOF
 }
 
@@ -394,6 +417,7 @@ case "${1:-}" in
   wasm) build_wasm ;;
   bindings) bindings ;;
   bench) bench ;;
+  gateway) gateway ;;
   help | -h | --help) usage ;;
   *)
     usage >&2

@@ -1,0 +1,88 @@
+// Assembles the gateway: database, features, event log, dispatcher, HTTP server, heartbeat; and
+// stops it gracefully.
+import { readFileSync } from 'node:fs'
+
+import { openDatabase } from './db.js'
+import { EventLog } from './events.js'
+import { evolutionMapper } from './evolution.js'
+import chats from './features/chats.js'
+import instances from './features/instances.js'
+import messages from './features/messages.js'
+import system from './features/system.js'
+import webhooks, { webhookStore } from './features/webhooks.js'
+import { Gateway } from './gateway.js'
+import { listen, makeHandler } from './http/server.js'
+import { Metrics } from './metrics.js'
+import { openApiDocument } from './openapi.js'
+import { SqliteStore } from './store.js'
+import { Dispatcher } from './webhooks.js'
+
+/** Every feature: each brings its routes (native and Evolution), walink event handlers and Evolution event mapping. */
+export const FEATURES = [system, instances, messages, chats, webhooks]
+
+const VERSION = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version
+
+/** Starts a gateway with `config` (src/config.js); resolves with `{ url, server, gateway, stop() }`. */
+export async function startGateway(config, { log = defaultLog, extraFeatures = [] } = {}) {
+  const features = [...FEATURES, ...extraFeatures]
+  const db = openDatabase(config.dbPath)
+  const metrics = new Metrics()
+  const serverUrl = config.publicUrl
+  const mapper = evolutionMapper(features, () => config.publicUrl)
+  const events = new EventLog(db, (type, data, instance) => mapper.toEvolution(type, data, instance))
+  const stores = new Map()
+  const storeFor = (id) => {
+    let store = stores.get(id)
+    if (!store) stores.set(id, (store = new SqliteStore(db, id)))
+    return store
+  }
+  const gateway = new Gateway({ db, config, features, events, metrics, log, storeFor })
+  const dispatcher = new Dispatcher({ db, gateway, config, metrics, evolutionBody: mapper.evolutionBody, log })
+  events.onDeliveries = () => dispatcher.kick()
+  const routes = features.flatMap((feature) => feature.routes ?? [])
+  const context = { db, gateway, config, metrics, events, dispatcher, webhooks: webhookStore(db), log, version: VERSION }
+  context.openapi = openApiDocument(routes, { version: VERSION, serverUrl })
+  const server = await listen(makeHandler(routes, context), { host: config.host, port: config.port })
+  const url = `http://${config.host}:${server.address().port}`
+  if (!config.publicUrl) config.publicUrl = url
+  dispatcher.start()
+  const resumed = gateway.resumeAll().then((n) => {
+    log('info', `resumed ${n} instance(s)`)
+    return n
+  })
+  const heartbeat = setInterval(() => {
+    gateway.heartbeat().catch((error) => log('warn', `heartbeat: ${error.message}`))
+    context.limiter.prune()
+    prune(db, config)
+  }, config.heartbeatMs)
+  heartbeat.unref()
+  let stopping = null
+  async function stop() {
+    stopping ??= (async () => {
+      clearInterval(heartbeat)
+      await new Promise((resolve) => {
+        server.close(resolve)
+        server.closeAllConnections?.()
+      })
+      await gateway.shutdown()
+      await dispatcher.stop()
+      db.close()
+    })()
+    return stopping
+  }
+  return { url, server, gateway, db, dispatcher, resumed, stop, context }
+}
+
+/** Drops delivered deliveries and old events nobody waits for. */
+function prune(db, config) {
+  const cutoff = Date.now() - config.eventRetentionMs
+  db.write(() => {
+    db.prepare("DELETE FROM deliveries WHERE status != 'pending' AND updated_at < ?").run(cutoff)
+    db.prepare('DELETE FROM events WHERE at < ? AND seq NOT IN (SELECT event_seq FROM deliveries)').run(cutoff)
+  })
+}
+
+function defaultLog(level, message) {
+  if (level === 'debug') return
+  console.error(`${new Date().toISOString()} ${level} ${message}`)
+}

@@ -1,0 +1,47 @@
+// Configuration from the environment (every variable optional except the API key in production).
+import { hashToken } from './ids.js'
+
+const int = (value, fallback, min, max) => {
+  if (value === undefined || value === '') return fallback
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`expected an integer in ${min}..${max}, got ${JSON.stringify(value)}`)
+  return n
+}
+
+/** Reads the configuration; `overrides` win (tests, the dev launcher). */
+export function loadConfig(env = process.env, overrides = {}) {
+  const apiKey = overrides.apiKey ?? env.GATEWAY_API_KEY
+  if (!apiKey || apiKey.length < 16) throw new Error('GATEWAY_API_KEY must be set to at least 16 characters')
+  const config = {
+    host: env.GATEWAY_HOST ?? '127.0.0.1',
+    port: int(env.GATEWAY_PORT, 8080, 0, 65535),
+    dbPath: env.GATEWAY_DB ?? './gateway.sqlite',
+    publicUrl: env.GATEWAY_PUBLIC_URL ?? null,
+    waUrl: env.GATEWAY_WA_URL ?? 'wss://web.whatsapp.com/ws/chat',
+    mediaHost: env.GATEWAY_MEDIA_HOST ?? undefined,
+    clientConfig: { deviceName: env.GATEWAY_DEVICE_NAME ?? 'walink gateway' },
+    rateLimitPerMinute: int(env.GATEWAY_RATE_LIMIT, 100, 1, 1e6),
+    maxBodyBytes: int(env.GATEWAY_MAX_BODY, 1024 * 1024, 1024, 64 * 1024 * 1024),
+    connectTimeoutMs: int(env.GATEWAY_CONNECT_TIMEOUT_MS, 20_000, 1000, 600_000),
+    pairCodeLifetimeMs: 160_000,
+    resumeConcurrency: int(env.GATEWAY_RESUME_CONCURRENCY, 16, 1, 1000),
+    heartbeatMs: int(env.GATEWAY_HEARTBEAT_MS, 30_000, 100, 3_600_000),
+    sendIntervalMs: int(env.GATEWAY_SEND_INTERVAL_MS, 200, 0, 60_000),
+    sendQueueMax: int(env.GATEWAY_SEND_QUEUE_MAX, 1000, 1, 1e6),
+    webhookConcurrency: int(env.GATEWAY_WEBHOOK_CONCURRENCY, 64, 1, 10_000),
+    webhookPerHost: int(env.GATEWAY_WEBHOOK_PER_HOST, 8, 1, 1000),
+    webhookTimeoutMs: int(env.GATEWAY_WEBHOOK_TIMEOUT_MS, 10_000, 100, 120_000),
+    webhookMaxAttempts: int(env.GATEWAY_WEBHOOK_MAX_ATTEMPTS, 20, 1, 1000),
+    webhookBackoffBaseMs: int(env.GATEWAY_WEBHOOK_BACKOFF_BASE_MS, 1000, 1, 3_600_000),
+    webhookBackoffMaxMs: int(env.GATEWAY_WEBHOOK_BACKOFF_MAX_MS, 600_000, 1, 86_400_000),
+    eventRetentionMs: int(env.GATEWAY_EVENT_RETENTION_MS, 7 * 24 * 3600 * 1000, 60_000, 3650 * 24 * 3600 * 1000),
+    ...overrides,
+  }
+  config.apiKeyHash = hashToken(apiKey)
+  delete config.apiKey
+  if (env.GATEWAY_TRUST_ROOT_HEX && !overrides.clientConfig) {
+    // A test server's root key (the mock-server's), never WhatsApp's real one.
+    config.clientConfig = { ...config.clientConfig, trustRoot: new Uint8Array(Buffer.from(env.GATEWAY_TRUST_ROOT_HEX, 'hex')) }
+  }
+  return config
+}

@@ -1,0 +1,90 @@
+// The event log and the webhook outbox. `emit` writes the event and one delivery row per
+// matching webhook inside the open transaction, so an event exists on disk exactly when the
+// change that produced it does; subscribers (the SSE stream) and the dispatcher hear of it only
+// after the commit.
+import { eventId } from './ids.js'
+
+/** Every native event type (the values a webhook's `events` filter takes). */
+export const EVENT_TYPES = [
+  'instance.created',
+  'instance.deleted',
+  'instance.state',
+  'instance.qr',
+  'instance.pairing_code',
+  'instance.paired',
+  'instance.logged_out',
+  'message.received',
+  'message.sent',
+  'message.status',
+  'message.undecryptable',
+  'chat.updated',
+  'contact.updated',
+  'label.updated',
+  'label.association',
+]
+
+export class EventLog {
+  #subscribers = new Set()
+
+  /**
+   * @param {import('./db.js').Db} db
+   * @param {(type: string, data: object, instance: object) => Array<[string, object]>} toEvolution
+   *   the Evolution events (name, data) of a native event
+   */
+  constructor(db, toEvolution) {
+    this.db = db
+    this.toEvolution = toEvolution
+    this.onDeliveries = () => {}
+  }
+
+  /** Writes an event and its deliveries; must run inside `db.write`. Returns the event row. */
+  emit(instanceId, type, data) {
+    const db = this.db
+    const at = Date.now()
+    const id = eventId(at)
+    const json = JSON.stringify(data)
+    const { lastInsertRowid: seq } = db.prepare('INSERT INTO events (id, instance_id, type, at, data) VALUES (?, ?, ?, ?, ?)').run(id, instanceId, type, at, json)
+    const event = { seq: Number(seq), id, instance_id: instanceId, type, at, data: json }
+    let deliveries = 0
+    if (instanceId) {
+      const hooks = db.all('SELECT * FROM webhooks WHERE instance_id = ? AND enabled = 1', instanceId)
+      const instance = hooks.length ? db.get('SELECT * FROM instances WHERE id = ?', instanceId) : null
+      for (const hook of hooks) {
+        const wanted = JSON.parse(hook.events)
+        const host = new URL(hook.url).host
+        const names = hook.format === 'evolution' ? this.toEvolution(type, data, instance).map(([name]) => name) : [type]
+        for (const name of names) {
+          if (wanted.length && !wanted.includes(name)) continue
+          db.prepare("INSERT INTO deliveries (event_seq, webhook_id, host, status, next_at, updated_at, kind) VALUES (?, ?, ?, 'pending', ?, ?, ?)").run(event.seq, hook.id, host, at, at, name)
+          deliveries++
+        }
+      }
+    }
+    db.afterCommit(() => {
+      for (const subscriber of this.#subscribers) subscriber(event)
+      if (deliveries) this.onDeliveries()
+    })
+    return event
+  }
+
+  /** Calls `subscriber(eventRow)` for every committed event from now on; returns the unsubscribe. */
+  subscribe(subscriber) {
+    this.#subscribers.add(subscriber)
+    return () => this.#subscribers.delete(subscriber)
+  }
+
+  get subscriberCount() {
+    return this.#subscribers.size
+  }
+
+  /** Events after `seq` (oldest first, at most `limit`), optionally of one instance. */
+  since(seq, { instanceId, limit = 500 } = {}) {
+    if (instanceId) return this.db.all('SELECT * FROM events WHERE seq > ? AND instance_id = ? ORDER BY seq LIMIT ?', seq, instanceId, limit)
+    return this.db.all('SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?', seq, limit)
+  }
+}
+
+/** The native webhook body and stream payload of an event row. */
+export function nativePayload(event, instanceName) {
+  return { id: event.id, seq: event.seq, type: event.type, instance: instanceName, at: new Date(event.at).toISOString(), data: JSON.parse(event.data) }
+}

@@ -1,0 +1,267 @@
+// Messages: text to a person or a group, received messages, receipts, marking read; native routes
+// and Evolution's sendText, markMessageAsRead and findMessages.
+import { ApiError } from '../errors.js'
+import { RECEIPT_STATUS, evolutionMessage } from '../evolution.js'
+import { toJid, userOf } from '../gateway.js'
+import { S } from '../http/schema.js'
+
+const MAX_DELAY_MS = 60_000
+
+/** A stored message row as the API shows it. */
+export function messageView(row) {
+  return { id: row.id, chat: row.chat, sender: row.sender, fromMe: Boolean(row.from_me), timestamp: row.timestamp, text: row.text, status: row.status }
+}
+
+/** The receipt type's status name (`delivered`, `read`, `played`, ...). */
+function receiptStatus(type) {
+  if (!type || type === 'delivery') return 'delivered'
+  if (type === 'read-self') return 'read'
+  return type
+}
+
+/** Sends a text through the instance's paced queue; stores it and emits message.sent. */
+export async function sendText(ctx, row, to, text) {
+  const runtime = ctx.gateway.connected(row)
+  const chat = toJid(to)
+  const output = await runtime.paced(() => runtime.command({ type: 'sendText', to: chat, text }))
+  const message = { id: output.id, chat, sender: row.jid, fromMe: true, timestamp: Math.floor(Date.now() / 1000), text, status: 'sent' }
+  ctx.db.write(() => {
+    ctx.db.prepare('INSERT OR REPLACE INTO messages (instance_id, chat, id, from_me, sender, timestamp, text, status) VALUES (?, ?, ?, 1, ?, ?, ?, ?)').run(row.id, chat, message.id, row.jid, message.timestamp, text, 'sent')
+    touchChat(ctx.db, row.id, chat, message.timestamp, false)
+    ctx.gateway.emit(row.id, 'message.sent', message)
+  })
+  ctx.metrics.messages.out++
+  return message
+}
+
+/** Marks `ids` of `chat` read (a read receipt to the sender). */
+async function markRead(ctx, row, chat, ids, sender) {
+  const runtime = ctx.gateway.connected(row)
+  await runtime.command({ type: 'markRead', chat, ids, ...(sender ? { sender } : {}) })
+  ctx.db.write(() => ctx.db.prepare('UPDATE chats SET unread = 0 WHERE instance_id = ? AND jid = ?').run(row.id, chat))
+}
+
+/** Records that `chat` saw a message at `timestamp` (a new chat row emits chat.updated). */
+export function touchChat(db, instanceId, chat, timestamp, incoming) {
+  const existing = db.get('SELECT jid FROM chats WHERE instance_id = ? AND jid = ?', instanceId, chat)
+  db.prepare(
+    `INSERT INTO chats (instance_id, jid, last_message_at, unread, updated_at) VALUES (?, ?, ?, ?, ?)
+     ON CONFLICT (instance_id, jid) DO UPDATE SET last_message_at = max(coalesce(last_message_at, 0), excluded.last_message_at), unread = unread + excluded.unread, updated_at = excluded.updated_at`,
+  ).run(instanceId, chat, timestamp, incoming ? 1 : 0, Date.now())
+  return !existing
+}
+
+function listMessages(db, instanceId, { chat, limit = 50, before }) {
+  const args = [instanceId]
+  let where = 'instance_id = ?'
+  if (chat) {
+    where += ' AND chat = ?'
+    args.push(chat)
+  }
+  if (before) {
+    where += ' AND timestamp < ?'
+    args.push(before)
+  }
+  return db.all(`SELECT * FROM messages WHERE ${where} ORDER BY timestamp DESC LIMIT ?`, ...args, limit)
+}
+
+const nameParam = { name: S.name }
+const evoName = { instanceName: S.name }
+
+const routes = [
+  {
+    method: 'POST',
+    path: '/instances/{name}/messages/text',
+    auth: 'instance',
+    tag: 'messages',
+    params: nameParam,
+    body: { type: 'object', additionalProperties: false, required: ['to', 'text'], properties: { to: S.recipient, text: S.text } },
+    summary: 'Send a text to a number, a JID or a group; answered once the server acknowledged it.',
+    handler: async (ctx) => ({ status: 201, body: await sendText(ctx, ctx.instance(), ctx.body.to, ctx.body.text) }),
+  },
+  {
+    method: 'POST',
+    path: '/instances/{name}/messages/read',
+    auth: 'instance',
+    tag: 'messages',
+    params: nameParam,
+    body: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['chat', 'ids'],
+      properties: { chat: S.jid, ids: { type: 'array', minItems: 1, maxItems: 256, items: S.messageId }, sender: S.jid },
+    },
+    summary: 'Send read receipts for messages of a chat (sender: the author in a group).',
+    handler: async (ctx) => {
+      await markRead(ctx, ctx.instance(), ctx.body.chat, ctx.body.ids, ctx.body.sender)
+      return { body: { read: ctx.body.ids.length } }
+    },
+  },
+  {
+    method: 'GET',
+    path: '/instances/{name}/messages',
+    auth: 'instance',
+    tag: 'messages',
+    params: nameParam,
+    query: { type: 'object', additionalProperties: false, properties: { chat: S.jid, limit: { type: 'integer', minimum: 1, maximum: 500 }, before: { type: 'integer', minimum: 0, maximum: 1e13 } } },
+    summary: 'Stored messages, newest first.',
+    handler: (ctx) => ({ body: { messages: listMessages(ctx.db, ctx.instance().id, ctx.query).map(messageView) } }),
+  },
+]
+
+const evolutionRoutes = [
+  {
+    method: 'POST',
+    path: '/message/sendText/{instanceName}',
+    auth: 'instance',
+    format: 'evolution',
+    tag: 'evolution',
+    params: evoName,
+    body: {
+      type: 'object',
+      required: ['number', 'text'],
+      properties: {
+        number: S.recipient,
+        text: S.text,
+        delay: { type: 'integer', minimum: 0, maximum: MAX_DELAY_MS },
+        linkPreview: S.bool,
+        mentionsEveryOne: S.bool,
+        mentioned: { type: 'array', maxItems: 256, items: { type: 'string', maxLength: 128 } },
+        quoted: { type: 'object' },
+      },
+    },
+    summary: 'Evolution: send a text; answers with the stored message.',
+    handler: async (ctx) => {
+      const b = ctx.body
+      if (b.quoted) throw new ApiError(400, 'feature_unsupported', 'quoted replies arrive with the content model (walink issue 16)')
+      if (b.mentioned?.length || b.mentionsEveryOne) throw new ApiError(400, 'feature_unsupported', 'mentions arrive with the content model (walink issue 16)')
+      if (b.linkPreview === true) throw new ApiError(400, 'feature_unsupported', 'link previews arrive with the content model (walink issue 16)')
+      const row = ctx.instance(ctx.params.instanceName)
+      ctx.gateway.connected(row)
+      if (b.delay) await new Promise((resolve) => setTimeout(resolve, b.delay))
+      const message = await sendText(ctx, row, b.number, b.text)
+      return { status: 201, body: evolutionMessage(message, row) }
+    },
+  },
+  {
+    method: 'PUT',
+    path: '/chat/markMessageAsRead/{instanceName}',
+    auth: 'instance',
+    format: 'evolution',
+    tag: 'evolution',
+    params: evoName,
+    body: {
+      type: 'object',
+      required: ['readMessages'],
+      properties: {
+        readMessages: {
+          type: 'array',
+          minItems: 1,
+          maxItems: 256,
+          items: { type: 'object', required: ['remoteJid', 'id'], properties: { remoteJid: S.jid, fromMe: S.bool, id: S.messageId, participant: S.jid } },
+        },
+      },
+    },
+    summary: 'Evolution: read receipts for messages.',
+    handler: async (ctx) => {
+      const row = ctx.instance(ctx.params.instanceName)
+      const groups = new Map()
+      for (const m of ctx.body.readMessages) {
+        if (m.fromMe) continue
+        const key = `${m.remoteJid}\0${m.participant ?? ''}`
+        if (!groups.has(key)) groups.set(key, { chat: m.remoteJid, sender: m.participant, ids: [] })
+        groups.get(key).ids.push(m.id)
+      }
+      for (const g of groups.values()) await markRead(ctx, row, g.chat, g.ids, g.sender)
+      return { status: 201, body: { message: 'Read messages', read: 'success' } }
+    },
+  },
+  {
+    method: 'POST',
+    path: '/chat/findMessages/{instanceName}',
+    auth: 'instance',
+    format: 'evolution',
+    tag: 'evolution',
+    params: evoName,
+    bodyOptional: true,
+    body: {
+      type: 'object',
+      properties: {
+        where: { type: 'object', properties: { key: { type: 'object', properties: { remoteJid: S.jid, id: S.messageId, fromMe: S.bool } } } },
+        page: { type: 'integer', minimum: 1, maximum: 100000 },
+        offset: { type: 'integer', minimum: 1, maximum: 500 },
+      },
+    },
+    summary: 'Evolution: stored messages, paged.',
+    handler: (ctx) => {
+      const row = ctx.instance(ctx.params.instanceName)
+      const key = ctx.body.where?.key ?? {}
+      const perPage = ctx.body.offset ?? 50
+      const page = ctx.body.page ?? 1
+      const args = [row.id]
+      let where = 'instance_id = ?'
+      if (key.remoteJid) (where += ' AND chat = ?'), args.push(key.remoteJid)
+      if (key.id) (where += ' AND id = ?'), args.push(key.id)
+      if (key.fromMe !== undefined) (where += ' AND from_me = ?'), args.push(key.fromMe ? 1 : 0)
+      const total = ctx.db.get(`SELECT count(*) AS n FROM messages WHERE ${where}`, ...args).n
+      const records = ctx.db.all(`SELECT * FROM messages WHERE ${where} ORDER BY timestamp DESC LIMIT ? OFFSET ?`, ...args, perPage, (page - 1) * perPage)
+      return { body: { messages: { total, pages: Math.ceil(total / perPage), currentPage: page, records: records.map((r) => ({ id: r.id, ...evolutionMessage(messageView(r), row) })) } } }
+    },
+  },
+]
+
+export default {
+  name: 'messages',
+  routes: [...routes, ...evolutionRoutes],
+  clientEvents: {
+    message(runtime, event, gw) {
+      const row = gw.rowById(runtime.id)
+      const settings = JSON.parse(row.settings)
+      const isGroup = event.chat.endsWith('@g.us')
+      if (settings.groupsIgnore && isGroup) return
+      const fromMe = Boolean(row.jid) && userOf(event.sender) === userOf(row.jid)
+      const timestamp = Number(event.timestamp) || Math.floor(Date.now() / 1000)
+      const text = typeof event.text === 'string' ? event.text : null
+      const inserted = gw.db
+        .prepare('INSERT OR IGNORE INTO messages (instance_id, chat, id, from_me, sender, timestamp, text, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(runtime.id, event.chat, event.id, fromMe ? 1 : 0, event.sender, timestamp, text, fromMe ? 'sent' : 'received')
+      if (inserted.changes === 0) return // a redelivery of a stored message
+      const created = touchChat(gw.db, runtime.id, event.chat, timestamp, !fromMe)
+      if (created) gw.emit(runtime.id, 'chat.updated', { chat: event.chat, created: true, settings: null })
+      gw.emit(runtime.id, 'message.received', {
+        id: event.id,
+        chat: event.chat,
+        sender: event.sender,
+        fromMe,
+        timestamp,
+        text,
+        messageType: text === null ? 'unknown' : 'conversation',
+        raw: Buffer.from(event.message ?? []).toString('base64'),
+      })
+      gw.metrics.messages.in++
+      const autoRead = !fromMe && ((settings.readMessages && event.chat !== 'status@broadcast') || (settings.readStatus && event.chat === 'status@broadcast'))
+      if (autoRead) {
+        const sender = isGroup || event.chat === 'status@broadcast' ? event.sender : undefined
+        runtime.command({ type: 'markRead', chat: event.chat, ids: [event.id], ...(sender ? { sender } : {}) }).catch((error) => gw.log('warn', `auto-read in ${runtime.name}: ${error.message}`))
+      }
+    },
+    receipt(runtime, event, gw) {
+      const status = receiptStatus(event.receiptType)
+      for (const id of event.ids ?? []) {
+        const updated = gw.db.prepare('UPDATE messages SET status = ? WHERE instance_id = ? AND id = ? AND from_me = 1').run(status, runtime.id, id)
+        if (updated.changes === 0 && !['delivered', 'read', 'played'].includes(status)) continue
+        gw.emit(runtime.id, 'message.status', { id, chat: event.chat, participant: event.chat.endsWith('@g.us') ? event.sender : null, status, timestamp: event.timestamp })
+      }
+    },
+    decryptFailed(runtime, event, gw) {
+      gw.emit(runtime.id, 'message.undecryptable', { id: event.id, chat: event.chat, sender: event.sender ?? null, reason: event.reason })
+    },
+  },
+  evolutionEvents: {
+    'message.received': (data, instance) => [['MESSAGES_UPSERT', evolutionMessage({ ...data, status: data.fromMe ? 'sent' : 'delivered' }, instance)]],
+    'message.sent': (data, instance) => [['SEND_MESSAGE', evolutionMessage(data, instance)]],
+    'message.status': (data, instance) => [
+      ['MESSAGES_UPDATE', { messageId: data.id, keyId: data.id, remoteJid: data.chat, fromMe: true, participant: data.participant ?? undefined, status: RECEIPT_STATUS[data.status] ?? String(data.status).toUpperCase(), instanceId: instance.id }],
+    ],
+  },
+}

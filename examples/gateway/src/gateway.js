@@ -1,0 +1,615 @@
+// The gateway: instance rows, one live walink connection per running instance, the lifecycle and
+// its exposed state machine, and the walink events handed to the features (src/features/).
+import { connect } from 'walink'
+import WebSocket from 'ws'
+
+import { ApiError, fromCommandError } from './errors.js'
+import { hashToken, newToken, randomId } from './ids.js'
+import { ProxyAgent, openTunnel } from './proxy.js'
+import { qrDataUrl } from './qr.js'
+
+/** The states an instance is in, as the API shows them. */
+export const STATES = ['pending', 'qr_required', 'code_required', 'connecting', 'connected', 'reconnecting', 'logged_out']
+
+/** The per-instance settings and their defaults (Evolution's names). */
+export const DEFAULT_SETTINGS = Object.freeze({
+  rejectCall: false,
+  msgCall: '',
+  groupsIgnore: false,
+  alwaysOnline: false,
+  readMessages: false,
+  readStatus: false,
+  syncFullHistory: false,
+})
+
+/** Settings the current walink core cannot carry out yet: `true` is refused with a 400. */
+export const UNSUPPORTED_SETTINGS = {
+  rejectCall: 'calls arrive with walink issue 17',
+  alwaysOnline: 'presence arrives with walink issue 17',
+  syncFullHistory: 'history sync arrives with walink issue 16',
+}
+
+/** The lifecycle's reason as one short string: `loginAccepted`, `closed:streamError:515`, ... */
+export function reasonText(reason) {
+  if (!reason) return 'unknown'
+  if (reason.kind !== 'closed') return reason.kind === 'other' ? `other:${reason.description}` : reason.kind
+  const r = reason.reason ?? {}
+  const parts = ['closed', r.kind]
+  if (r.code !== undefined) parts.push(String(r.code))
+  if (r.conflict) parts.push(r.conflict)
+  if (r.reason !== undefined) parts.push(String(r.reason))
+  if (r.message) parts.push(r.message)
+  return parts.join(':')
+}
+
+/** The gateway's state for a walink client state. */
+export function gatewayState(state, wasConnected) {
+  switch (state.kind) {
+    case 'disconnected':
+    case 'replaced':
+    case 'clientOutdated':
+      return 'pending'
+    case 'awaitingPairing':
+      return state.mode === 'code' ? 'code_required' : 'qr_required'
+    case 'connected':
+      return 'connected'
+    case 'reconnecting':
+      return 'reconnecting'
+    case 'loggedOut':
+      return 'logged_out'
+    default:
+      return wasConnected ? 'reconnecting' : 'connecting'
+  }
+}
+
+/** A JID from a phone number or a JID (`15551234567` → `15551234567@s.whatsapp.net`). */
+export function toJid(value) {
+  const text = String(value).trim()
+  if (text.includes('@')) return text
+  const digits = text.replace(/[^0-9]/g, '')
+  return `${digits}@s.whatsapp.net`
+}
+
+/** The user part of a JID (`15551234567:3@s.whatsapp.net` → `15551234567`). */
+export const userOf = (jid) => (jid ? String(jid).split('@')[0].split(':')[0] : null)
+
+/** Public view of an instance row (no token hash). */
+export function publicInstance(row, runtime) {
+  return {
+    id: row.id,
+    name: row.name,
+    state: row.state,
+    reason: row.reason,
+    stateAt: new Date(row.state_at).toISOString(),
+    jid: row.jid ?? null,
+    lid: row.lid ?? null,
+    platform: row.platform ?? null,
+    running: Boolean(runtime),
+    autostart: Boolean(row.autostart),
+    createdAt: new Date(row.created_at).toISOString(),
+    deletedAt: row.deleted_at ? new Date(row.deleted_at).toISOString() : null,
+    settings: JSON.parse(row.settings),
+    proxy: row.proxy ? redactProxy(JSON.parse(row.proxy)) : null,
+    history: JSON.parse(row.history),
+  }
+}
+
+export function redactProxy(proxy) {
+  const { password, ...rest } = proxy
+  return { ...rest, hasPassword: Boolean(password) }
+}
+
+/** Waits for a predicate over events of one runtime (QR shown, state reached, ...). */
+class Waiter {
+  constructor(test, timeoutMs, onTimeout) {
+    this.test = test
+    this.promise = new Promise((resolve, reject) => {
+      this.resolve = resolve
+      this.reject = reject
+    })
+    this.timer = setTimeout(() => this.reject(onTimeout()), timeoutMs)
+    this.timer.unref?.()
+  }
+
+  settle(kind, value) {
+    clearTimeout(this.timer)
+    if (kind === 'ok') this.resolve(value)
+    else this.reject(value)
+  }
+}
+
+/** One running instance: its walink connection, its QR and pairing code, its send queue. */
+export class Runtime {
+  constructor(gateway, row) {
+    this.gateway = gateway
+    this.id = row.id
+    this.name = row.name
+    this.connection = null
+    this.store = gateway.storeFor(row.id)
+    this.qr = null // { payload, expiresAt, count }
+    this.code = null // { code, phone, at }
+    this.wasConnected = false
+    this.clientState = null
+    this.waiters = new Set()
+    this.sendChain = Promise.resolve()
+    this.queued = 0
+    this.lastSendAt = 0
+    this.ended = false
+    this.qrCount = 0
+  }
+
+  /** Starts the walink connection on this instance's store. */
+  async start() {
+    const gw = this.gateway
+    const row = gw.rowById(this.id)
+    const proxy = row.proxy ? JSON.parse(row.proxy) : null
+    const url = gw.config.waUrl
+    const tls = url.startsWith('wss:')
+    const agent = proxy ? new ProxyAgent(proxy, { tls }) : undefined
+    const db = gw.db
+    this.connection = await connect({
+      url,
+      store: this.store,
+      config: { ...gw.config.clientConfig, retryWhenReplaced: false },
+      mediaHost: gw.config.mediaHost,
+      downloadAppStateBlob: proxy ? (request) => downloadThroughProxy(proxy, request.url) : undefined,
+      socket: (target) => {
+        const socket = new WebSocket(target, { origin: 'https://web.whatsapp.com', agent, handshakeTimeout: 20_000 })
+        const send = socket.send.bind(socket)
+        // Nothing leaves before what produced it is on disk (src/db.js: group commit).
+        socket.send = (data) => {
+          try {
+            db.commit()
+          } catch (cause) {
+            throw Object.assign(new Error(`the database could not commit: ${cause.message}`, { cause }), { code: 'store_failed' })
+          }
+          send(data)
+        }
+        socket.on('error', (error) => this.socketError(error))
+        return socket
+      },
+      onEvent: (event) => this.onEvent(event),
+      onError: (error) => gw.log('warn', `instance ${this.name}: ${error.code ?? 'error'}: ${error.message}`),
+    })
+    this.connection.ended.then(({ error }) => this.onEnded(error))
+  }
+
+  socketError(error) {
+    this.lastSocketError = error?.message ?? String(error)
+  }
+
+  onEvent(event) {
+    const gw = this.gateway
+    try {
+      gw.db.write(() => {
+        if (event.type === 'state') this.onState(event)
+        else if (event.type === 'qr') this.onQr(event)
+        for (const feature of gw.features) feature.clientEvents?.[event.type]?.(this, event, gw)
+      })
+    } catch (error) {
+      gw.log('error', `instance ${this.name}: handling ${event.type} failed: ${error.message}`)
+      throw error
+    }
+    for (const waiter of [...this.waiters]) {
+      let verdict
+      try {
+        verdict = waiter.test(event, this)
+      } catch (error) {
+        verdict = { error }
+      }
+      if (!verdict) continue
+      this.waiters.delete(waiter)
+      if (verdict.error) waiter.settle('error', verdict.error)
+      else waiter.settle('ok', verdict.value)
+    }
+  }
+
+  onState(event) {
+    const gw = this.gateway
+    const { state, reason } = event
+    this.clientState = state
+    if (state.kind === 'connected') {
+      this.wasConnected = true
+      this.qr = null
+      this.code = null
+    }
+    const next = gatewayState(state, this.wasConnected)
+    let why = reasonText(reason)
+    if (state.kind === 'replaced') why = 'replaced'
+    if (state.kind === 'clientOutdated') why = 'client_outdated'
+    if (reason?.kind === 'closed' && reason.reason?.kind === 'network' && this.lastSocketError) why = `${why}:${this.lastSocketError}`
+    const row = gw.rowById(this.id)
+    const terminal = ['loggedOut', 'replaced', 'clientOutdated'].includes(state.kind)
+    if (state.kind === 'reconnecting') gw.metrics.reconnects++
+    gw.setState(row, next, why, terminal ? { autostart: 0 } : {})
+    if (state.kind === 'loggedOut') {
+      gw.db.prepare('UPDATE instances SET jid = NULL, lid = NULL, platform = NULL WHERE id = ?').run(this.id)
+      gw.emit(this.id, 'instance.logged_out', { reason: why })
+    }
+  }
+
+  onQr(event) {
+    this.qrCount++
+    this.qr = { payload: event.payload, expiresAt: event.expiresAt, count: this.qrCount }
+    this.gateway.emit(this.id, 'instance.qr', { qr: event.payload, png: qrDataUrl(event.payload), expiresAt: event.expiresAt, count: this.qrCount })
+  }
+
+  onEnded(error) {
+    this.ended = true
+    const gw = this.gateway
+    if (gw.runtimes.get(this.id) === this) gw.runtimes.delete(this.id)
+    for (const waiter of this.waiters) waiter.settle('error', new ApiError(500, 'connection_ended', `the connection ended${error ? `: ${error.message}` : ''}`))
+    this.waiters.clear()
+    if (gw.closing) return
+    if (this.closing || (gw.runtimes.has(this.id) && gw.runtimes.get(this.id) !== this)) return
+    const row = gw.rowById(this.id)
+    // A connection that ended without a terminal state (a fatal driver error) is not running any more.
+    if (row && !['logged_out', 'pending'].includes(row.state)) {
+      gw.db.write(() => gw.setState(row, 'pending', error ? `ended:${error.code ?? error.message}` : 'ended'))
+    }
+  }
+
+  /** Resolves with the first `test(event)` verdict `{ value }`, rejects on `{ error }` or after `ms`. */
+  waitFor(test, ms, what) {
+    const waiter = new Waiter(test, ms, () => new ApiError(504, 'timed_out', `no ${what} within ${ms} ms (state ${this.gateway.rowById(this.id)?.state}, reason ${this.gateway.rowById(this.id)?.reason})`))
+    this.waiters.add(waiter)
+    waiter.promise.catch(() => {})
+    return waiter.promise.finally(() => this.waiters.delete(waiter))
+  }
+
+  /** Any walink command, its error turned into an ApiError. */
+  async command(command) {
+    if (!this.connection || this.ended) throw new ApiError(409, 'not_running', `instance ${this.name} is not running`)
+    try {
+      return await this.connection.command(command)
+    } catch (error) {
+      throw fromCommandError(error)
+    }
+  }
+
+  /** Runs `send` in this instance's send queue, paced `sendIntervalMs` apart. */
+  paced(send) {
+    const { sendIntervalMs, sendQueueMax } = this.gateway.config
+    if (this.queued >= sendQueueMax) throw new ApiError(429, 'send_queue_full', `the send queue of ${this.name} holds ${sendQueueMax} messages`)
+    this.queued++
+    const run = this.sendChain.then(async () => {
+      const wait = this.lastSendAt + sendIntervalMs - Date.now()
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
+      this.lastSendAt = Date.now()
+      return send()
+    })
+    this.sendChain = run.catch(() => {}).finally(() => this.queued--)
+    return run
+  }
+
+  async close() {
+    this.closing = true
+    if (this.connection && !this.ended) await this.connection.close()
+  }
+}
+
+/** Downloads an app-state blob through the instance's proxy (never directly). */
+async function downloadThroughProxy(proxy, url) {
+  const { request } = await import(url.startsWith('https:') ? 'node:https' : 'node:http')
+  const tls = url.startsWith('https:')
+  return new Promise((resolve, reject) => {
+    const req = request(url, { agent: new ProxyAgent(proxy, { tls }) }, (response) => {
+      if (response.statusCode !== 200) {
+        response.resume()
+        reject(new Error(`GET blob: HTTP ${response.statusCode}`))
+        return
+      }
+      const chunks = []
+      response.on('data', (c) => chunks.push(c))
+      response.on('end', () => resolve(new Uint8Array(Buffer.concat(chunks))))
+      response.on('error', reject)
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+export { openTunnel }
+
+/** The gateway: instance rows, runtimes, events and features. */
+export class Gateway {
+  constructor({ db, config, features, events, metrics, log, storeFor }) {
+    this.db = db
+    this.config = config
+    this.features = features
+    this.events = events
+    this.metrics = metrics
+    this.log = log
+    this.storeFor = storeFor
+    this.runtimes = new Map()
+    this.starting = new Map()
+    this.closing = false
+  }
+
+  // --- rows ---
+
+  rowById(id) {
+    return this.db.get('SELECT * FROM instances WHERE id = ?', id)
+  }
+
+  /** The live (not deleted) instance named `name`, or a 404. */
+  instance(name) {
+    const row = this.db.get('SELECT * FROM instances WHERE name = ? AND deleted_at IS NULL', name)
+    if (!row) throw new ApiError(404, 'not_found', `instance ${JSON.stringify(name)} not found`)
+    return row
+  }
+
+  list({ includeDeleted = false } = {}) {
+    return this.db.all(`SELECT * FROM instances ${includeDeleted ? '' : 'WHERE deleted_at IS NULL'} ORDER BY created_at, id`)
+  }
+
+  setState(row, state, reason, extra = {}) {
+    const now = Date.now()
+    const sets = ['state = ?', 'reason = ?', 'state_at = ?']
+    const args = [state, reason, now]
+    for (const [column, value] of Object.entries(extra)) {
+      sets.push(`${column} = ?`)
+      args.push(value)
+    }
+    this.db.prepare(`UPDATE instances SET ${sets.join(', ')} WHERE id = ?`).run(...args, row.id)
+    if (row.state !== state || row.reason !== reason) this.emit(row.id, 'instance.state', { state, reason, previous: row.state, at: now })
+  }
+
+  /** Records an event (event log + webhook outbox) inside the open transaction. */
+  emit(instanceId, type, data) {
+    this.events.emit(instanceId, type, data)
+  }
+
+  create({ name, token, settings = {}, proxy = null, history = { mode: 'none' } }) {
+    const existing = this.db.get('SELECT id FROM instances WHERE name = ? AND deleted_at IS NULL', name)
+    if (existing) throw new ApiError(409, 'name_taken', `an instance named ${JSON.stringify(name)} exists`)
+    const id = randomId('inst')
+    const secret = token ?? newToken()
+    const now = Date.now()
+    this.db.write(() => {
+      this.db
+        .prepare('INSERT INTO instances (id, name, token_hash, created_at, state, reason, state_at, settings, proxy, history) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(id, name, hashToken(secret), now, 'pending', 'created', now, JSON.stringify({ ...DEFAULT_SETTINGS, ...settings }), proxy ? JSON.stringify(proxy) : null, JSON.stringify(history))
+      this.emit(id, 'instance.created', { name })
+    })
+    return { row: this.rowById(id), token: secret }
+  }
+
+  update(row, fields) {
+    const sets = []
+    const args = []
+    for (const [column, value] of Object.entries(fields)) {
+      sets.push(`${column} = ?`)
+      args.push(value)
+    }
+    this.db.write(() => this.db.prepare(`UPDATE instances SET ${sets.join(', ')} WHERE id = ?`).run(...args, row.id))
+    return this.rowById(row.id)
+  }
+
+  // --- runtimes ---
+
+  runtime(row) {
+    return this.runtimes.get(row.id)
+  }
+
+  /** The running instance, or a 409 `not_connected`. */
+  connected(row) {
+    const runtime = this.runtimes.get(row.id)
+    if (!runtime || row.state !== 'connected') throw new ApiError(409, 'not_connected', `instance ${row.name} is ${row.state}, not connected`)
+    return runtime
+  }
+
+  /** Starts the instance's connection (once; concurrent callers share the start). */
+  async ensureRunning(row) {
+    const running = this.runtimes.get(row.id)
+    if (running && !running.ended) return running
+    let starting = this.starting.get(row.id)
+    if (!starting) {
+      const runtime = new Runtime(this, row)
+      this.runtimes.set(row.id, runtime)
+      starting = runtime
+        .start()
+        .then(() => runtime)
+        .catch((error) => {
+          this.runtimes.delete(row.id)
+          throw new ApiError(500, 'start_failed', `starting ${row.name} failed: ${error.message}`)
+        })
+        .finally(() => this.starting.delete(row.id))
+      this.starting.set(row.id, starting)
+    }
+    return starting
+  }
+
+  /**
+   * Connects: a paired instance logs in; otherwise the QR (default) or, with `phone`, a pairing
+   * code. Answers once the QR is shown, the server accepted the code, or the login is done.
+   */
+  async connect(row, { phone, history } = {}) {
+    if (history) row = this.update(row, { history: JSON.stringify(history) })
+    const paired = Boolean(row.jid)
+    const runtime = await this.ensureRunning(row)
+    row = this.rowById(row.id)
+    if (!row.autostart) row = this.update(row, { autostart: 1 })
+    const timeout = this.config.connectTimeoutMs
+    const failure = (event) => {
+      if (event.type !== 'state') return null
+      const kind = event.state.kind
+      if (['loggedOut', 'replaced', 'clientOutdated'].includes(kind) || (kind === 'reconnecting' && !runtime.wasConnected)) {
+        const current = this.rowById(row.id)
+        return { error: new ApiError(500, 'connect_failed', `connecting failed: ${current.reason}`, { state: current.state, reason: current.reason }) }
+      }
+      return null
+    }
+    if (paired) {
+      if (row.state === 'connected') return { state: 'connected' }
+      await runtime.waitFor((event) => (event.type === 'state' && event.state.kind === 'connected' ? { value: true } : failure(event)), timeout, 'login')
+      return { state: 'connected' }
+    }
+    if (phone !== undefined) {
+      const digits = String(phone).replace(/[^0-9]/g, '')
+      if (runtime.code && runtime.code.phone === digits && Date.now() - runtime.code.at < this.config.pairCodeLifetimeMs) {
+        return { state: 'code_required', code: runtime.code.code, phone: digits, reused: true }
+      }
+      let code
+      try {
+        code = await Promise.race([
+          runtime.connection.pairWithCode(digits),
+          runtime.waitFor(failure, timeout, 'pairing code'),
+        ])
+      } catch (error) {
+        throw fromCommandError(error)
+      }
+      if (typeof code !== 'string' || code.length !== 8) throw new ApiError(502, 'no_code', 'the server answered without a pairing code')
+      runtime.code = { code, phone: digits, at: Date.now() }
+      return { state: 'code_required', code, phone: digits, reused: false }
+    }
+    if (row.state === 'connected') return { state: 'connected' }
+    if (!runtime.qr || runtime.qr.expiresAt <= Date.now()) {
+      await runtime.waitFor((event) => (event.type === 'qr' ? { value: true } : failure(event)), timeout, 'QR code')
+    }
+    const qr = runtime.qr
+    return { state: 'qr_required', qr: qr.payload, png: qrDataUrl(qr.payload), expiresAt: qr.expiresAt, count: qr.count }
+  }
+
+  /** Status: what is true now, read from the row and the runtime; never connects. */
+  status(row) {
+    const runtime = this.runtimes.get(row.id)
+    return {
+      ...publicInstance(row, runtime),
+      records: this.storeFor(row.id).count(),
+      qr: runtime?.qr ? { qr: runtime.qr.payload, expiresAt: runtime.qr.expiresAt, count: runtime.qr.count } : null,
+      code: runtime?.code ? { code: runtime.code.code, phone: runtime.code.phone } : null,
+    }
+  }
+
+  /** Closes the socket (the device stays paired) and stops autostart. */
+  async stop(row, reason = 'stopped') {
+    const runtime = this.runtimes.get(row.id)
+    this.update(row, { autostart: 0 })
+    if (runtime) await runtime.close()
+    this.runtimes.delete(row.id)
+    const current = this.rowById(row.id)
+    if (current.state !== 'logged_out') this.db.write(() => this.setState(current, 'pending', reason))
+  }
+
+  /** Closes and connects again (a paired instance logs in again; keys untouched). */
+  async restart(row) {
+    const runtime = this.runtimes.get(row.id)
+    if (runtime) await runtime.close()
+    this.runtimes.delete(row.id)
+    const current = this.rowById(row.id)
+    if (!current.jid) throw new ApiError(409, 'not_paired', `instance ${row.name} is not paired; connect it first`)
+    this.db.write(() => this.setState(current, 'connecting', 'restartRequested', { autostart: 1 }))
+    return this.connect(this.rowById(row.id))
+  }
+
+  /** Unlinks the device (the server forgets it, the keys are wiped); ends in logged_out. */
+  async logout(row) {
+    // A paired device is logged out on the server, so the phone forgets it too: log in first if needed.
+    if (row.jid && row.state !== 'connected') {
+      try {
+        await this.connect(row)
+        row = this.rowById(row.id)
+      } catch (error) {
+        this.log('warn', `logout of ${row.name}: could not log in to unlink on the server (${error.message}); wiping locally`)
+        row = this.rowById(row.id)
+      }
+    }
+    const runtime = this.runtimes.get(row.id)
+    if (runtime && row.state === 'connected') {
+      try {
+        await runtime.command({ type: 'logout' })
+      } catch (error) {
+        if (error.code !== 'ended' && error.code !== 'connection_ended') throw error
+      }
+      await runtime.connection.ended
+    } else {
+      if (runtime) await runtime.close()
+      this.runtimes.delete(row.id)
+      this.db.write(() => {
+        this.db.prepare('DELETE FROM records WHERE instance_id = ?').run(row.id)
+        this.db.prepare('UPDATE instances SET jid = NULL, lid = NULL, platform = NULL WHERE id = ?').run(row.id)
+        const current = this.rowById(row.id)
+        this.setState(current, 'logged_out', 'logoutRequested', { autostart: 0 })
+        if (row.jid) this.emit(row.id, 'instance.logged_out', { reason: 'logoutRequested' })
+      })
+    }
+    this.runtimes.delete(row.id)
+    const current = this.rowById(row.id)
+    if (current.state !== 'logged_out') this.db.write(() => this.setState(current, 'logged_out', 'logoutRequested', { autostart: 0 }))
+    return this.rowById(row.id)
+  }
+
+  /** Soft delete: logs the device out, wipes the keys, keeps the row with its delete time. */
+  async remove(row) {
+    if (row.jid || this.runtimes.has(row.id)) await this.logout(row)
+    this.db.write(() => {
+      this.db.prepare('DELETE FROM records WHERE instance_id = ?').run(row.id)
+      this.db.prepare('UPDATE instances SET deleted_at = ?, autostart = 0 WHERE id = ?').run(Date.now(), row.id)
+      this.db.prepare("UPDATE webhooks SET enabled = 0 WHERE instance_id = ?").run(row.id)
+      this.emit(row.id, 'instance.deleted', { name: row.name })
+    })
+    return this.rowById(row.id)
+  }
+
+  // --- operations ---
+
+  /** Resumes every paired instance that should run, `resumeConcurrency` at a time; never shows a QR. */
+  async resumeAll() {
+    const rows = this.db.all('SELECT * FROM instances WHERE deleted_at IS NULL AND autostart = 1 AND jid IS NOT NULL ORDER BY created_at')
+    let next = 0
+    const worker = async () => {
+      while (next < rows.length && !this.closing) {
+        const row = rows[next++]
+        if (this.runtimes.has(row.id)) continue
+        try {
+          const runtime = await this.ensureRunning(row)
+          await runtime
+            .waitFor((event) => (event.type === 'state' && ['connected', 'loggedOut', 'replaced', 'clientOutdated', 'reconnecting'].includes(event.state.kind) ? { value: true } : null), this.config.connectTimeoutMs, 'login')
+            .catch(() => {})
+        } catch (error) {
+          this.log('warn', `resuming ${row.name} failed: ${error.message}`)
+        }
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(this.config.resumeConcurrency, rows.length) }, worker))
+    return rows.length
+  }
+
+  /**
+   * Reconciles the live sessions with the store: starts paired instances that should run and do
+   * not, closes sessions whose instance was deleted or stopped, and fixes rows that claim a state
+   * no session backs.
+   */
+  async heartbeat() {
+    if (this.closing) return
+    for (const [id, runtime] of this.runtimes) {
+      const row = this.rowById(id)
+      if (!row || row.deleted_at) {
+        await runtime.close()
+        this.runtimes.delete(id)
+      }
+    }
+    const rows = this.db.all('SELECT * FROM instances WHERE deleted_at IS NULL')
+    const orphaned = rows.filter((row) => !this.runtimes.has(row.id) && !this.starting.has(row.id) && !['pending', 'logged_out'].includes(row.state))
+    if (orphaned.length) this.db.write(() => orphaned.forEach((row) => this.setState(row, 'pending', 'no_session')))
+    const missing = rows.some((row) => row.autostart && row.jid && !this.runtimes.has(row.id))
+    if (missing) await this.resumeAll()
+  }
+
+  /** Closes every session (devices stay paired); the rows keep autostart for the next start. */
+  async shutdown() {
+    this.closing = true
+    await Promise.all([...this.runtimes.values()].map((runtime) => runtime.close().catch(() => {})))
+    this.db.write(() => {
+      for (const row of this.db.all("SELECT * FROM instances WHERE deleted_at IS NULL AND state NOT IN ('pending', 'logged_out')")) this.setState(row, 'pending', 'shutdown')
+    })
+    this.runtimes.clear()
+  }
+
+  /** Counts of instances by state (the page and /metrics). */
+  counts() {
+    const counts = Object.fromEntries(STATES.map((s) => [s, 0]))
+    for (const { state, n } of this.db.all('SELECT state, count(*) AS n FROM instances WHERE deleted_at IS NULL GROUP BY state')) counts[state] = n
+    return counts
+  }
+}

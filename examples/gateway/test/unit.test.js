@@ -1,0 +1,95 @@
+// Units: input validation, the webhook signature and backoff, the rate limiter, the QR image, the
+// state mapping, the proxy handshakes refusing garbage.
+import assert from 'node:assert/strict'
+import { createHmac } from 'node:crypto'
+import { inflateSync } from 'node:zlib'
+import { createServer } from 'node:net'
+import { test } from 'node:test'
+
+import { gatewayState, reasonText, toJid } from '../src/gateway.js'
+import { RateLimiter } from '../src/http/server.js'
+import { S, check, problems } from '../src/http/schema.js'
+import { hashToken, tokenMatches } from '../src/ids.js'
+import { openTunnel } from '../src/proxy.js'
+import { qrPng } from '../src/qr.js'
+import { backoffMs, sign } from '../src/webhooks.js'
+
+test('schemas: clear 400s listing each problem', () => {
+  const schema = { type: 'object', additionalProperties: false, required: ['name'], properties: { name: S.name, n: { type: 'integer', minimum: 0, maximum: 5 } } }
+  assert.deepEqual(problems(schema, { name: 'ok-1', n: 3 }), [])
+  const found = problems(schema, { name: ' bad', n: 9, extra: 1 })
+  assert.deepEqual(found.map((p) => p.path).sort(), ['/extra', '/n', '/name'])
+  assert.throws(() => check(schema, undefined, 'body'), { status: 400, code: 'invalid_request' })
+  assert.throws(() => check(schema, { n: 1.5 }, 'body'), /\/n must be integer/)
+  assert.deepEqual(problems(S.jid, '15551234567@s.whatsapp.net'), [])
+  assert.equal(problems(S.jid, 'x@evil.com').length, 1)
+})
+
+test('webhook signature: HMAC-SHA256 over timestamp.body; backoff capped and jittered', () => {
+  const expected = createHmac('sha256', 'whsec_x').update('1700000000.{"a":1}').digest('hex')
+  assert.equal(sign('whsec_x', '1700000000', '{"a":1}'), `v1=${expected}`)
+  const config = { baseMs: 1000, maxMs: 60_000 }
+  assert.equal(backoffMs(1, config, () => 0), 500)
+  assert.equal(backoffMs(1, config, () => 1), 1000)
+  assert.equal(backoffMs(4, config, () => 1), 8000)
+  assert.equal(backoffMs(40, config, () => 1), 60_000)
+  for (let i = 0; i < 100; i++) {
+    const d = backoffMs(10, config)
+    assert.ok(d >= 30_000 && d <= 60_000)
+  }
+})
+
+test('rate limiter: a bucket per key refilling over a minute', () => {
+  const limiter = new RateLimiter(3)
+  const t = 1_000_000
+  assert.deepEqual([1, 2, 3, 4].map(() => limiter.take('k', t).ok), [true, true, true, false])
+  assert.equal(limiter.take('other', t).ok, true)
+  assert.equal(limiter.take('k', t + 20_000).ok, true)
+  assert.equal(limiter.take('k', t + 20_001).ok, false)
+  assert.ok(limiter.take('k', t + 20_002).retryAfterS >= 1)
+})
+
+test('tokens: stored hashed, compared in constant time', () => {
+  const hash = hashToken('secret-token')
+  assert.equal(hash.length, 32)
+  assert.ok(tokenMatches('secret-token', hash))
+  assert.ok(!tokenMatches('secret-tokem', hash))
+  assert.ok(!tokenMatches(undefined, hash))
+})
+
+test('the QR PNG is a valid greyscale PNG of the QR matrix', () => {
+  const png = qrPng('2@' + 'A'.repeat(120) + ',' + 'B'.repeat(44) + ',' + 'C'.repeat(44) + ',' + 'D'.repeat(44))
+  assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])
+  const width = png.readUInt32BE(16)
+  assert.equal(width % 6, 0)
+  const idat = png.indexOf('IDAT')
+  const length = png.readUInt32BE(idat - 4)
+  const raw = inflateSync(png.subarray(idat + 4, idat + 4 + length))
+  assert.equal(raw.length, (width + 1) * width)
+  // The top-left finder pattern: dark at the quiet zone's edge, white outside it.
+  const pixel = (x, y) => raw[y * (width + 1) + 1 + x]
+  assert.equal(pixel(0, 0), 255)
+  assert.equal(pixel(4 * 6, 4 * 6), 0)
+})
+
+test('states: the exposed machine and its reasons', () => {
+  assert.equal(gatewayState({ kind: 'awaitingPairing', mode: 'code' }), 'code_required')
+  assert.equal(gatewayState({ kind: 'awaitingPairing', mode: 'qr' }), 'qr_required')
+  assert.equal(gatewayState({ kind: 'handshaking' }, false), 'connecting')
+  assert.equal(gatewayState({ kind: 'handshaking' }, true), 'reconnecting')
+  assert.equal(gatewayState({ kind: 'replaced' }), 'pending')
+  assert.equal(gatewayState({ kind: 'loggedOut' }), 'logged_out')
+  assert.equal(reasonText({ kind: 'closed', reason: { kind: 'streamError', code: 515 } }), 'closed:streamError:515')
+  assert.equal(reasonText({ kind: 'loginAccepted' }), 'loginAccepted')
+  assert.equal(toJid('+1 (555) 123-4567'), '15551234567@s.whatsapp.net')
+})
+
+test('proxies fail closed: refused, garbage and a non-200 CONNECT are errors, never a direct socket', async () => {
+  const garbage = createServer((socket) => socket.end('HTTP/1.1 407 Proxy Authentication Required\r\n\r\n'))
+  await new Promise((resolve) => garbage.listen(0, '127.0.0.1', resolve))
+  const port = garbage.address().port
+  await assert.rejects(openTunnel({ protocol: 'http', host: '127.0.0.1', port }, 'example.invalid', 443), { code: 'proxy_failed', message: /407/ })
+  await assert.rejects(openTunnel({ protocol: 'socks5', host: '127.0.0.1', port }, 'example.invalid', 443), { code: 'proxy_failed' })
+  garbage.close()
+  await assert.rejects(openTunnel({ protocol: 'http', host: '127.0.0.1', port }, 'example.invalid', 443), { code: 'proxy_failed', message: /ECONNREFUSED/ })
+})
