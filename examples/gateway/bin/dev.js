@@ -16,6 +16,8 @@ const PHONES = ['15550001111', '15550002222']
 const mock = await startMockServer()
 await mock.control('POST', '/accounts', { phone: PHONES[0], name: 'Alice' })
 await mock.control('POST', '/accounts', { phone: PHONES[1], name: 'Bob' })
+// The phones share their app-state keys with each new companion, as real phones do.
+for (const phone of PHONES) await mock.control('POST', `/accounts/${phone}/app-state-options`, { auto_share: true })
 const dir = mkdtempSync(join(tmpdir(), 'walink-gateway-'))
 const apiKey = process.env.GATEWAY_API_KEY ?? randomBytes(18).toString('base64url')
 const config = loadConfig(process.env, {

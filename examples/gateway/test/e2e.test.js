@@ -38,19 +38,25 @@ withMock(test, () => {
     return created.token
   }
 
-  async function pairByQr(name, phone) {
+  async function account(phone, name) {
     await mock.control('POST', '/accounts', { phone, name })
+    // The phone shares its app-state keys with each new companion, as a real phone does.
+    await mock.control('POST', `/accounts/${phone}/app-state-options`, { auto_share: true })
+  }
+
+  async function pairByQr(name, phone) {
+    await account(phone, name)
     await create(name)
     const connect = await ok(gw.api('POST', `/instances/${name}/connect`, {}))
     assert.equal(connect.state, 'qr_required')
-    assert.match(connect.qr, /^2@/)
+    assert.match(connect.qr, /2@[^,]+,/)
     assert.match(connect.png, /^data:image\/png;base64,iVBORw0KGgo/)
     await mock.control('POST', `/accounts/${phone}/scan`, { qr: connect.qr })
     await until(async () => (await state(name)).state === 'connected', `${name} connected`)
   }
 
   async function pairByCode(name, phone) {
-    await mock.control('POST', '/accounts', { phone, name })
+    await account(phone, name)
     await create(name)
     const connect = await ok(gw.api('POST', `/instances/${name}/connect`, { phone }))
     assert.match(connect.code, /^[0-9A-Z]{8}$/)
@@ -60,7 +66,7 @@ withMock(test, () => {
 
   const hooksFor = (name, type) => hooks.received.filter((h) => h.path === `/hook/${name}` && (!type || h.body.type === type))
 
-  test('QR pairing through the API: QR string and PNG, then connected, events signed and delivered', async () => {
+  test('QR pairing through the API: QR string and PNG, then connected, events signed and delivered', { timeout: 90_000 }, async () => {
     await pairByQr('qr-alice', '15551000001')
     const status = await state('qr-alice')
     assert.match(status.jid, /^15551000001:\d+@s\.whatsapp\.net$/)
@@ -74,7 +80,7 @@ withMock(test, () => {
     }
   })
 
-  test('code pairing through the API, asked before the socket is up, answers a real code once', async () => {
+  test('code pairing through the API, asked before the socket is up, answers a real code once', { timeout: 90_000 }, async () => {
     await mock.control('POST', '/accounts', { phone: '15551000002', name: 'Bob' })
     await create('code-bob')
     // The instance is not running: connect starts the socket and asks for the code at once.
@@ -88,7 +94,7 @@ withMock(test, () => {
     await until(async () => (await state('code-bob')).state === 'connected', 'code-bob connected')
   })
 
-  test('connect failures are typed: 400, 401, 404, 429, 500 with the reason, a refused code', async () => {
+  test('connect failures are typed: 400, 401, 404, 429, 500 with the reason, a refused code', { timeout: 90_000 }, async () => {
     // 400: a name is required (Evolution's create), and a malformed one.
     const noName = await gw.api('POST', '/instance/create', {})
     assert.equal(noName.status, 400)
@@ -144,7 +150,7 @@ withMock(test, () => {
     }
   })
 
-  test('messages both ways, stored, with signed webhooks; receipts; a group', async () => {
+  test('messages both ways, stored, with signed webhooks; receipts; a group', { timeout: 90_000 }, async () => {
     await pairByCode('msg-carol', '15551000003')
     await pairByCode('msg-dave', '15551000004')
     // walink -> walink
@@ -170,7 +176,7 @@ withMock(test, () => {
     assert.equal(hooks.state.bad, 0, 'every signature valid')
   })
 
-  test('a webhook receiver down for a while gets every event once it is back', async () => {
+  test('a webhook receiver down for a while gets every event once it is back', { timeout: 90_000 }, async () => {
     hooks.state.down = true
     const texts = Array.from({ length: 5 }, (_, i) => `while down ${i}`)
     for (const text of texts) await mock.control('POST', '/accounts/15551000004/send', { to: '15551000003', text })
@@ -189,7 +195,7 @@ withMock(test, () => {
     assert.ok(replayed.valid)
   })
 
-  test('chat settings through app-state: mute (0 for ever, bounds), pin, archive, read, labels', async () => {
+  test('chat settings through app-state: mute (0 for ever, bounds), pin, archive, read, labels', { timeout: 90_000 }, async () => {
     const chat = encodeURIComponent('15551000004@s.whatsapp.net')
     const base = `/instances/msg-carol/chats/${chat}`
     const forever = await ok(gw.api('PUT', `${base}/mute`, { seconds: 0 }))
@@ -209,7 +215,7 @@ withMock(test, () => {
     await until(async () => (await ok(gw.api('GET', base))).pinned === false, 'the phone unpinned')
   })
 
-  test('logout and device removal end in logged_out without a QR loop', async () => {
+  test('logout and device removal end in logged_out without a QR loop', { timeout: 90_000 }, async () => {
     await pairByCode('out-erin', '15551000005')
     const loggedOut = await ok(gw.api('POST', '/instances/out-erin/logout'))
     assert.equal(loggedOut.state, 'logged_out')
@@ -228,7 +234,7 @@ withMock(test, () => {
     await until(() => hooksFor('rm-frank', 'instance.logged_out').length, 'logged_out event')
   })
 
-  test('515 and replaced never delete an instance', async () => {
+  test('515 and replaced never delete an instance', { timeout: 90_000 }, async () => {
     await pairByCode('keep-gina', '15551000007')
     const { jid, records } = await state('keep-gina')
     await mock.control('POST', '/stream-error', { device: jid, code: 515 })
@@ -244,7 +250,7 @@ withMock(test, () => {
     assert.equal(again.state, 'connected')
   })
 
-  test('soft delete keeps the row with its delete time and wipes the keys', async () => {
+  test('soft delete keeps the row with its delete time and wipes the keys', { timeout: 90_000 }, async () => {
     await pairByCode('del-hugo', '15551000008')
     const deleted = await ok(gw.api('DELETE', '/instances/del-hugo'))
     assert.ok(deleted.instance.deletedAt)
@@ -258,7 +264,7 @@ withMock(test, () => {
     await ok(gw.api('POST', '/instances', { name: 'del-hugo' }), 201)
   })
 
-  test('proxies: HTTP CONNECT and SOCKS5 carry the session; a dead proxy fails closed', async () => {
+  test('proxies: HTTP CONNECT and SOCKS5 carry the session; a dead proxy fails closed', { timeout: 90_000 }, async () => {
     const tunnels = { http: 0, socks5: 0 }
     const target = new URL(mock.url)
     const httpProxy = createServer()
@@ -273,7 +279,10 @@ withMock(test, () => {
       upstream.on('error', () => socket.destroy())
       socket.on('error', () => upstream.destroy())
     })
+    const open = new Set()
     const socks = createTcpServer((socket) => {
+      open.add(socket)
+      socket.on('close', () => open.delete(socket))
       socket.once('data', () => {
         socket.write(Buffer.from([5, 0]))
         socket.once('data', (req) => {
@@ -309,11 +318,15 @@ withMock(test, () => {
       assert.ok(tunnels.socks5 >= 1)
       // The proxy goes away: the session does not fall back to a direct connection.
       await ok(gw.api('POST', '/instances/via-socks/stop'))
-      await new Promise((resolve) => socks.close(resolve))
+      const offline = async () => (await mock.control('GET', '/accounts/15551000010/devices')).devices.filter((d) => d.id !== 0).every((d) => !d.online)
+      await until(offline, 'offline after stop')
+      const closed = new Promise((resolve) => socks.close(resolve))
+      for (const socket of open) socket.destroy()
+      await closed
       const failed = await gw.api('POST', '/instances/via-socks/connect', {})
       assert.equal(failed.status, 500)
-      const devices = await mock.control('GET', '/accounts/15551000010/devices')
-      assert.ok(devices.devices.every((d) => !d.online), 'not online through any other route')
+      await sleep(500)
+      assert.ok(await offline(), 'not online through any other route')
       await ok(gw.api('POST', '/instances/via-socks/stop'))
     } finally {
       httpProxy.close()
@@ -321,7 +334,7 @@ withMock(test, () => {
     }
   })
 
-  test('health, metrics with bounded labels, the OpenAPI document, the event stream', async () => {
+  test('health, metrics with bounded labels, the OpenAPI document, the event stream', { timeout: 90_000 }, async () => {
     const health = await ok(gw.api('GET', '/health', undefined, { key: null }))
     assert.equal(health.status, 'ok')
     const metrics = await fetch(`${gw.url}/metrics`).then((r) => r.text())
