@@ -83,7 +83,13 @@ withMock(test, () => {
     // And the peer can still reach us (our keys are intact on both sides).
     await mock.control('POST', `/accounts/${PEER}/send`, { to: ME, text: 'still there?' })
     await until(async () => (await stored()).some((m) => m.text === 'still there?'), 'a message after the restart')
+    // A graceful stop: exit 0, sessions closed, the instance left to resume on the next start.
     gw.child.kill('SIGTERM')
-    await new Promise((resolve) => gw.child.once('exit', resolve))
+    const exitCode = await new Promise((resolve) => gw.child.once('exit', resolve))
+    assert.equal(exitCode, 0)
+    gw = await childGateway(mock, dir)
+    children.push(gw)
+    await until(async () => (await gw.api('GET', '/instances/crashy')).body.state === 'connected', 'resumed after a graceful stop')
+    assert.ok(!hooks.received.slice(-20).some((h) => h.body.type === 'instance.qr'))
   })
 })

@@ -250,6 +250,45 @@ withMock(test, () => {
     assert.equal(again.state, 'connected')
   })
 
+  test('the heartbeat reconciles sessions with the store: orphaned states reset, stopped autostart instances resumed', { timeout: 90_000 }, async () => {
+    const row = gw.db.get("SELECT * FROM instances WHERE name = 'keep-gina'")
+    await ok(gw.api('POST', '/instances/keep-gina/stop'))
+    assert.equal((await state('keep-gina')).state, 'pending')
+    // A row that claims a state no session backs (as after a crash of an older version).
+    gw.db.write(() => gw.db.prepare("UPDATE instances SET state = 'connected' WHERE id = ?").run(row.id))
+    gw.db.commit()
+    await gw.gateway.heartbeat()
+    assert.equal((await state('keep-gina')).reason, 'no_session')
+    // A paired instance that should run and does not is started, without a QR.
+    gw.db.write(() => gw.db.prepare('UPDATE instances SET autostart = 1 WHERE id = ?').run(row.id))
+    gw.db.commit()
+    await gw.gateway.heartbeat()
+    await until(async () => (await state('keep-gina')).state === 'connected', 'resumed by the heartbeat')
+  })
+
+  test('the send queue paces an instance\'s sends and refuses beyond its bound', { timeout: 90_000 }, async () => {
+    const pacedDir = tempDir()
+    const paced = await inProcessGateway(mock, pacedDir, { sendIntervalMs: 250, sendQueueMax: 3 })
+    try {
+      await account('15551000011', 'Pace')
+      await ok(paced.api('POST', '/instances', { name: 'pace' }), 201)
+      const { code } = await ok(paced.api('POST', '/instances/pace/connect', { phone: '15551000011' }))
+      await mock.control('POST', '/accounts/15551000011/code', { code })
+      await until(async () => (await paced.api('GET', '/instances/pace')).body.state === 'connected', 'pace connected')
+      const done = []
+      const sends = Array.from({ length: 4 }, (_, i) => paced.api('POST', '/instances/pace/messages/text', { to: '15551000004', text: `paced ${i}` }).then((r) => (done.push(performance.now()), r)))
+      const results = await Promise.all(sends)
+      assert.deepEqual(results.map((r) => r.status).sort(), [201, 201, 201, 429])
+      assert.equal(results.find((r) => r.status === 429).body.error.code, 'send_queue_full')
+      done.sort((a, b) => a - b)
+      const spread = done[done.length - 1] - done[1] // the three accepted sends, paced 250 ms apart (the refusal answers at once)
+      assert.ok(spread >= 2 * 250 - 20, `paced: ${spread} ms`)
+    } finally {
+      await paced.stop()
+      removeDir(pacedDir)
+    }
+  })
+
   test('soft delete keeps the row with its delete time and wipes the keys', { timeout: 90_000 }, async () => {
     await pairByCode('del-hugo', '15551000008')
     const deleted = await ok(gw.api('DELETE', '/instances/del-hugo'))

@@ -6,6 +6,7 @@ import { inflateSync } from 'node:zlib'
 import { createServer } from 'node:net'
 import { test } from 'node:test'
 
+import { isProtocolOnly, topLevelFields } from '../src/features/messages.js'
 import { gatewayState, reasonText, toJid } from '../src/gateway.js'
 import { RateLimiter } from '../src/http/server.js'
 import { S, check, problems } from '../src/http/schema.js'
@@ -92,4 +93,17 @@ test('proxies fail closed: refused, garbage and a non-200 CONNECT are errors, ne
   await assert.rejects(openTunnel({ protocol: 'socks5', host: '127.0.0.1', port }, 'example.invalid', 443), { code: 'proxy_failed' })
   garbage.close()
   await assert.rejects(openTunnel({ protocol: 'http', host: '127.0.0.1', port }, 'example.invalid', 443), { code: 'proxy_failed', message: /ECONNREFUSED/ })
+})
+
+test('protocol-only messages are told apart from content by their top-level protobuf fields', () => {
+  const conversation = new Uint8Array([0x0a, 0x02, 0x68, 0x69]) // field 1 "hi"
+  const protocol = new Uint8Array([0x62, 0x02, 0x08, 0x05]) // field 12 { type: 5 }
+  const both = new Uint8Array([...protocol, 0x9a, 0x02, 0x00]) // field 12 and field 35 (empty)
+  assert.deepEqual([...topLevelFields(conversation)], [1])
+  assert.equal(isProtocolOnly(conversation), false)
+  assert.equal(isProtocolOnly(protocol), true)
+  assert.equal(isProtocolOnly(both), true)
+  assert.equal(isProtocolOnly(new Uint8Array([0x62, 0x7f])), false, 'truncated: not parsed, kept')
+  assert.equal(isProtocolOnly(new Uint8Array([])), false)
+  assert.equal(topLevelFields(new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])), null)
 })

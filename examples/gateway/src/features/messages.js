@@ -7,6 +7,54 @@ import { S } from '../http/schema.js'
 
 const MAX_DELAY_MS = 60_000
 
+/**
+ * Top-level fields of wa.Message that carry no content of their own: senderKeyDistributionMessage
+ * (2), protocolMessage (12: app-state key shares, history notifications, revokes and edits until
+ * the content model of walink issue 16), messageContextInfo (35).
+ */
+const PROTOCOL_FIELDS = new Set([2, 12, 35])
+
+/** The top-level field numbers of an encoded protobuf, or null when it does not parse. */
+export function topLevelFields(bytes) {
+  const fields = new Set()
+  let i = 0
+  const varint = () => {
+    let value = 0
+    for (let shift = 0; shift < 64; shift += 7) {
+      if (i >= bytes.length) throw new RangeError('truncated')
+      const b = bytes[i++]
+      value += (b & 0x7f) * 2 ** shift
+      if (b < 0x80) return value
+    }
+    throw new RangeError('varint too long')
+  }
+  try {
+    while (i < bytes.length) {
+      const key = varint()
+      fields.add(Math.floor(key / 8))
+      const wire = key % 8
+      if (wire === 0) varint()
+      else if (wire === 1) i += 8
+      else if (wire === 2) {
+        const length = varint() // read before adding: `i += varint()` would add to the old i
+        i += length
+      }
+      else if (wire === 5) i += 4
+      else throw new RangeError('wire type')
+      if (i > bytes.length) throw new RangeError('truncated')
+    }
+  } catch {
+    return null
+  }
+  return fields
+}
+
+/** True for a message that only carries protocol data (never shown in a chat). */
+export function isProtocolOnly(bytes) {
+  const fields = bytes?.length ? topLevelFields(bytes) : null
+  return fields !== null && fields.size > 0 && [...fields].every((f) => PROTOCOL_FIELDS.has(f))
+}
+
 /** A stored message row as the API shows it. */
 export function messageView(row) {
   return { id: row.id, chat: row.chat, sender: row.sender, fromMe: Boolean(row.from_me), timestamp: row.timestamp, text: row.text, status: row.status }
@@ -219,6 +267,7 @@ export default {
       const settings = JSON.parse(row.settings)
       const isGroup = event.chat.endsWith('@g.us')
       if (settings.groupsIgnore && isGroup) return
+      if (typeof event.text !== 'string' && isProtocolOnly(event.message)) return
       const fromMe = Boolean(row.jid) && userOf(event.sender) === userOf(row.jid)
       const timestamp = Number(event.timestamp) || Math.floor(Date.now() / 1000)
       const text = typeof event.text === 'string' ? event.text : null
