@@ -154,7 +154,7 @@ export class Runtime {
       mediaHost: gw.config.mediaHost,
       downloadAppStateBlob: proxy ? (request) => downloadThroughProxy(proxy, request.url) : undefined,
       socket: (target) => {
-        const socket = new WebSocket(target, { origin: 'https://web.whatsapp.com', agent, handshakeTimeout: 20_000 })
+        const socket = new WebSocket(target, { origin: 'https://web.whatsapp.com', agent, handshakeTimeout: 20_000, perMessageDeflate: false })
         const send = socket.send.bind(socket)
         // Nothing leaves before what produced it is on disk (src/db.js: group commit).
         socket.send = (data) => {
