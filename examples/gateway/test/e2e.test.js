@@ -66,7 +66,7 @@ withMock(test, () => {
 
   const hooksFor = (name, type) => hooks.received.filter((h) => h.path === `/hook/${name}` && (!type || h.body.type === type))
 
-  test('QR pairing through the API: QR string and PNG, then connected, events signed and delivered', { timeout: 90_000 }, async () => {
+  test('QR pairing through the API: QR string and PNG, then connected, events signed and delivered', { timeout: 180_000 }, async () => {
     await pairByQr('qr-alice', '15551000001')
     const status = await state('qr-alice')
     assert.match(status.jid, /^15551000001:\d+@s\.whatsapp\.net$/)
@@ -80,7 +80,7 @@ withMock(test, () => {
     }
   })
 
-  test('code pairing through the API, asked before the socket is up, answers a real code once', { timeout: 90_000 }, async () => {
+  test('code pairing through the API, asked before the socket is up, answers a real code once', { timeout: 180_000 }, async () => {
     await mock.control('POST', '/accounts', { phone: '15551000002', name: 'Bob' })
     await create('code-bob')
     // The instance is not running: connect starts the socket and asks for the code at once.
@@ -94,7 +94,7 @@ withMock(test, () => {
     await until(async () => (await state('code-bob')).state === 'connected', 'code-bob connected')
   })
 
-  test('connect failures are typed: 400, 401, 404, 429, 500 with the reason, a refused code', { timeout: 90_000 }, async () => {
+  test('connect failures are typed: 400, 401, 404, 429, 500 with the reason, a refused code', { timeout: 180_000 }, async () => {
     // 400: a name is required (Evolution's create), and a malformed one.
     const noName = await gw.api('POST', '/instance/create', {})
     assert.equal(noName.status, 400)
@@ -150,7 +150,7 @@ withMock(test, () => {
     }
   })
 
-  test('messages both ways, stored, with signed webhooks; receipts; a group', { timeout: 90_000 }, async () => {
+  test('messages both ways, stored, with signed webhooks; receipts; a group', { timeout: 180_000 }, async () => {
     await pairByCode('msg-carol', '15551000003')
     await pairByCode('msg-dave', '15551000004')
     // walink -> walink
@@ -176,7 +176,28 @@ withMock(test, () => {
     assert.equal(hooks.state.bad, 0, 'every signature valid')
   })
 
-  test('a webhook receiver down for a while gets every event once it is back', { timeout: 90_000 }, async () => {
+  test('settings take effect: groupsIgnore drops group messages; custom headers and event filters on webhooks', { timeout: 180_000 }, async () => {
+    await ok(gw.api('PUT', '/instances/msg-dave/settings', { groupsIgnore: true }))
+    const filtered = await ok(gw.api('POST', '/instances/msg-dave/webhooks', { url: `${hooks.url}/filtered`, events: ['message.received'], headers: { 'x-tenant': 't-1' } }), 201)
+    hooks.addSecret('filtered', filtered.secret)
+    assert.equal((await gw.api('POST', '/instances/msg-dave/webhooks', { url: `${hooks.url}/x`, headers: { 'x-walink-signature': 'forged' } })).status, 400)
+    assert.equal((await gw.api('POST', '/instances/msg-dave/webhooks', { url: `${hooks.url}/x`, events: ['no.such.event'] })).status, 400)
+    const group = await mock.control('POST', '/groups', { creator: '15551000003', subject: 'ignored', members: ['15551000004'] })
+    await ok(gw.api('POST', '/instances/msg-carol/messages/text', { to: group.jid, text: 'to an ignored group' }), 201)
+    await ok(gw.api('POST', '/instances/msg-carol/messages/text', { to: '15551000004', text: 'direct, not ignored' }), 201)
+    const direct = await until(() => hooks.received.find((h) => h.path === '/filtered' && h.body.data.text === 'direct, not ignored'), 'the direct message')
+    assert.equal(direct.headers['x-tenant'], 't-1')
+    assert.ok(direct.valid)
+    await sleep(500)
+    assert.ok(!hooks.received.some((h) => h.body.data?.text === 'to an ignored group' && h.path.startsWith('/hook/msg-dave')), 'the group message was ignored')
+    const stored = (await ok(gw.api('GET', '/instances/msg-dave/messages?limit=100'))).messages
+    assert.ok(!stored.some((m) => m.text === 'to an ignored group'))
+    assert.ok(hooks.received.filter((h) => h.path === '/filtered').every((h) => h.body.type === 'message.received'), 'only the filtered type')
+    await ok(gw.api('PUT', '/instances/msg-dave/settings', { groupsIgnore: false }))
+    await ok(gw.api('DELETE', `/instances/msg-dave/webhooks/${filtered.id}`))
+  })
+
+  test('a webhook receiver down for a while gets every event once it is back', { timeout: 180_000 }, async () => {
     hooks.state.down = true
     const texts = Array.from({ length: 5 }, (_, i) => `while down ${i}`)
     for (const text of texts) await mock.control('POST', '/accounts/15551000004/send', { to: '15551000003', text })
@@ -195,7 +216,7 @@ withMock(test, () => {
     assert.ok(replayed.valid)
   })
 
-  test('chat settings through app-state: mute (0 for ever, bounds), pin, archive, read, labels', { timeout: 90_000 }, async () => {
+  test('chat settings through app-state: mute (0 for ever, bounds), pin, archive, read, labels', { timeout: 180_000 }, async () => {
     const chat = encodeURIComponent('15551000004@s.whatsapp.net')
     const base = `/instances/msg-carol/chats/${chat}`
     const forever = await ok(gw.api('PUT', `${base}/mute`, { seconds: 0 }))
@@ -215,7 +236,7 @@ withMock(test, () => {
     await until(async () => (await ok(gw.api('GET', base))).pinned === false, 'the phone unpinned')
   })
 
-  test('logout and device removal end in logged_out without a QR loop', { timeout: 90_000 }, async () => {
+  test('logout and device removal end in logged_out without a QR loop', { timeout: 180_000 }, async () => {
     await pairByCode('out-erin', '15551000005')
     const loggedOut = await ok(gw.api('POST', '/instances/out-erin/logout'))
     assert.equal(loggedOut.state, 'logged_out')
@@ -234,7 +255,7 @@ withMock(test, () => {
     await until(() => hooksFor('rm-frank', 'instance.logged_out').length, 'logged_out event')
   })
 
-  test('515 and replaced never delete an instance', { timeout: 90_000 }, async () => {
+  test('515 and replaced never delete an instance', { timeout: 180_000 }, async () => {
     await pairByCode('keep-gina', '15551000007')
     const { jid, records } = await state('keep-gina')
     await mock.control('POST', '/stream-error', { device: jid, code: 515 })
@@ -250,7 +271,7 @@ withMock(test, () => {
     assert.equal(again.state, 'connected')
   })
 
-  test('the heartbeat reconciles sessions with the store: orphaned states reset, stopped autostart instances resumed', { timeout: 90_000 }, async () => {
+  test('the heartbeat reconciles sessions with the store: orphaned states reset, stopped autostart instances resumed', { timeout: 180_000 }, async () => {
     const row = gw.db.get("SELECT * FROM instances WHERE name = 'keep-gina'")
     await ok(gw.api('POST', '/instances/keep-gina/stop'))
     assert.equal((await state('keep-gina')).state, 'pending')
@@ -266,7 +287,7 @@ withMock(test, () => {
     await until(async () => (await state('keep-gina')).state === 'connected', 'resumed by the heartbeat')
   })
 
-  test('the send queue paces an instance\'s sends and refuses beyond its bound', { timeout: 90_000 }, async () => {
+  test('the send queue paces an instance\'s sends and refuses beyond its bound', { timeout: 180_000 }, async () => {
     const pacedDir = tempDir()
     const paced = await inProcessGateway(mock, pacedDir, { sendIntervalMs: 250, sendQueueMax: 3 })
     try {
@@ -289,7 +310,7 @@ withMock(test, () => {
     }
   })
 
-  test('soft delete keeps the row with its delete time and wipes the keys', { timeout: 90_000 }, async () => {
+  test('soft delete keeps the row with its delete time and wipes the keys', { timeout: 180_000 }, async () => {
     await pairByCode('del-hugo', '15551000008')
     const deleted = await ok(gw.api('DELETE', '/instances/del-hugo'))
     assert.ok(deleted.instance.deletedAt)
@@ -303,7 +324,7 @@ withMock(test, () => {
     await ok(gw.api('POST', '/instances', { name: 'del-hugo' }), 201)
   })
 
-  test('proxies: HTTP CONNECT and SOCKS5 carry the session; a dead proxy fails closed', { timeout: 90_000 }, async () => {
+  test('proxies: HTTP CONNECT and SOCKS5 carry the session; a dead proxy fails closed', { timeout: 180_000 }, async () => {
     const tunnels = { http: 0, socks5: 0 }
     const target = new URL(mock.url)
     const httpProxy = createServer()
@@ -373,7 +394,7 @@ withMock(test, () => {
     }
   })
 
-  test('health, metrics with bounded labels, the OpenAPI document, the event stream', { timeout: 90_000 }, async () => {
+  test('health, metrics with bounded labels, the OpenAPI document, the event stream', { timeout: 180_000 }, async () => {
     const health = await ok(gw.api('GET', '/health', undefined, { key: null }))
     assert.equal(health.status, 'ok')
     const metrics = await fetch(`${gw.url}/metrics`).then((r) => r.text())

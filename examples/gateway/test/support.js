@@ -46,7 +46,7 @@ export function testConfig(mock, dir, overrides = {}) {
       clientConfig: { deviceName: 'walink gateway test', trustRoot: mockTrustRoot() },
       heartbeatMs: 60_000,
       sendIntervalMs: 0,
-      connectTimeoutMs: 15_000,
+      connectTimeoutMs: 45_000,
       webhookBackoffBaseMs: 100,
       webhookBackoffMaxMs: 1000,
       rateLimitPerMinute: 100_000,
@@ -123,7 +123,7 @@ export async function ok(promise, status = 200) {
 }
 
 /** Polls `fn` until it returns a truthy value; resolves with it. */
-export async function until(fn, what, ms = 20_000, every = 50) {
+export async function until(fn, what, ms = 60_000, every = 50) {
   const deadline = Date.now() + ms
   let last
   for (;;) {
