@@ -97,4 +97,19 @@ class CodecTest {
         val error = assertThrows<WalinkException.InvalidInput> { decodeNode(hex(bad)) }
         assertTrue(error.reason.isNotEmpty())
     }
+
+    private fun chain(depth: Int): Node {
+        var node = Node("leaf", emptyList(), Content.Empty)
+        repeat(depth - 1) { node = Node("n", emptyList(), Content.Nodes(listOf(node))) }
+        return node
+    }
+
+    @Test
+    fun aTreeDeeperThanAnyDecoderAcceptsIsRefusedWithTooDeep() {
+        assertEquals(chain(64), decodeNode(encodeNode(chain(64))))
+        for (depth in listOf(65, 2_000)) {
+            val error = assertThrows<WalinkException.InvalidInput> { encodeNode(chain(depth)) }
+            assertEquals("too_deep", error.code)
+        }
+    }
 }
