@@ -35,7 +35,7 @@ export function makeConnect({ createClient, openSocket, ready, startSpaces, endp
     await ready?.()
     const connection = new Connection({
       ...options,
-      url: options.url ?? endpoints().chatUrl,
+      url: options.url ?? endpoints?.().chatUrl,
       createClient: options.createClient ?? createClient,
       startSpaces: options.createClient ? undefined : startSpaces,
       openSocket: typeof options.socket === 'function' ? options.socket : (u) => openSocket(u),

@@ -89,7 +89,7 @@ test('commands: unknown types and fields, wrong types and missing fields are inv
     { type: 'markRead', chat: '1@s.whatsapp.net', sender: null, ids: ['a'] },
     { type: 'appState', action: { kind: 'mute', chat: '1@s.whatsapp.net', untilMs: 0 } },
     { type: 'appState', action: { kind: 'archive', chat: '1@s.whatsapp.net', archived: true, range: { lastMessageTimestamp: 5n, messages: [{ id: 'a', fromMe: true, timestamp: 5 }] } } },
-    { type: 'getChatSettings', chat: '1@s.whatsapp.net' },
+    { type: 'disconnect' },
   ]
   const ids = ok.map((command) => client.command(NOW, command))
   const done = drain(client).filter((o) => o.kind === 'event' && o.event.type === 'commandDone').map((o) => o.event.id)
