@@ -370,3 +370,60 @@ impl Driver {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    /// A one-shot HTTP server on 127.0.0.1 answering with `response`; returns its origin.
+    fn serve(response: Vec<u8>) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            if let Ok((mut stream, _)) = listener.accept() {
+                let mut request = [0u8; 1024];
+                let _ = stream.read(&mut request);
+                let _ = stream.write_all(&response);
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    fn get(url: String, max_response_bytes: u64) -> FetchRequest {
+        FetchRequest {
+            method: Method::Get,
+            url,
+            headers: vec![("X-Test".into(), "1".into())],
+            body: walink_core::client::Body::Empty,
+            max_response_bytes,
+            timeout_ms: 5_000,
+        }
+    }
+
+    #[test]
+    fn one_http_call_answers_any_status_and_caps_the_body() {
+        let ok = serve(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc".to_vec());
+        assert_eq!(
+            fetch(&get(format!("{ok}/v/x"), 10)),
+            Ok(FetchResponse {
+                status: 200,
+                body: b"abc".to_vec()
+            })
+        );
+        let missing = serve(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec());
+        assert_eq!(fetch(&get(missing, 10)).map(|r| r.status), Ok(404));
+        let large = serve([&b"HTTP/1.1 200 OK\r\n\r\n"[..], &[7; 64]].concat());
+        assert_eq!(fetch(&get(large, 10)), Err(FetchError::TooLarge));
+        // No TLS in this driver: an https URL is a network failure, as is nobody listening.
+        assert_eq!(
+            fetch(&get("https://127.0.0.1:1/v/x".into(), 10)),
+            Err(FetchError::Network)
+        );
+        assert_eq!(
+            fetch(&get("http://127.0.0.1:1/v/x".into(), 10)),
+            Err(FetchError::Network)
+        );
+    }
+}
