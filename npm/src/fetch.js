@@ -14,7 +14,6 @@
 export async function performFetch(fetchImpl, request) {
   const controller = new AbortController()
   const timer = setTimeout(() => controller.abort(), request.timeoutMs)
-  timer.unref?.()
   try {
     if (typeof fetchImpl !== 'function') throw new Error('no fetch implementation (pass `fetch`)')
     const response = await fetchImpl(request.url, {
