@@ -140,6 +140,10 @@ pub const CLIENT_CONNECT_TIMEOUT_MS: u64 = 20_000;
 /// Default deadline of an IQ (Baileys 60 s; whatsmeow 75 s).
 pub const CLIENT_IQ_TIMEOUT_MS: u64 = 60_000;
 
+/// How long a host may take for one `Output::Fetch` (the whole exchange) before it answers
+/// `FetchError::TimedOut`.
+pub const CLIENT_FETCH_TIMEOUT_MS: u64 = 60_000;
+
 /// First reconnect delay of WhatsApp Web's Fibonacci backoff (1 s, then 1, 2, 3, 5 s ...).
 pub const CLIENT_BACKOFF_FIRST_MS: u64 = 1_000;
 

@@ -257,6 +257,20 @@ pub enum RestoreError {
 }
 
 impl RestoreError {
+    /// A stable machine-readable code (`restore_malformed`, `restore_duplicate`, ...), the same
+    /// in every binding.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RestoreError::Malformed { .. } => "restore_malformed",
+            RestoreError::UnsupportedVersion { .. } => "restore_unsupported_version",
+            RestoreError::BadField { .. } => "restore_bad_field",
+            RestoreError::BadKey { .. } => "restore_bad_key",
+            RestoreError::Duplicate { .. } => "restore_duplicate",
+            RestoreError::MissingDevice => "restore_missing_device",
+            RestoreError::NoRandomness => "no_randomness",
+        }
+    }
+
     fn malformed(space: Space, key: &str) -> RestoreError {
         RestoreError::Malformed {
             space,

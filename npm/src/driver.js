@@ -7,12 +7,14 @@
 //   the client is dropped, the socket closed, and a new client is built from the store (its
 //   loadSpaces of the start spaces, or loadAll filtered when it has none):
 //   the same path as a crash;
-// - after each drain, pollTimeout() re-arms the single timer.
+// - after each drain, pollTimeout() re-arms the single timer;
+// - a Fetch is carried out outside the input queue (fetch.js: one HTTP call) and answered with
+//   handleFetched to the client that asked, if it is still the current one;
+// - no state ends the loop: the client rests in loggedOut, replaced or clientOutdated until a
+//   command (connect) or close(), as the core decides (core/src/lib.rs).
 // The core never calls back into JavaScript: the driver owns every await.
-// App-state blobs the core asks for (`appStateDownload`) are downloaded outside the input queue
-// and fed back as an `appStateBlob` command (app-state-download.js).
 
-import { downloadAppStateBlob, handlesAppStateDownloads } from './app-state-download.js'
+import { performFetch } from './fetch.js'
 
 /** The close code and reason the driver uses when it closes a socket itself. */
 const LOCAL_CLOSE = 1000
@@ -21,18 +23,19 @@ const LOCAL_CLOSE = 1000
  * Builds `connect` for one platform.
  * - `createClient(config, records)`: a new core client (the wasm `Client`);
  * - `openSocket(url)`: the platform's default WebSocket-like object;
- * - `ready()`: resolves once the wasm module is loaded.
+ * - `ready()`: resolves once the wasm module is loaded;
+ * - `endpoints()`: the core's endpoints (`Client.endpoints()`): the default socket URL.
  */
-export function makeConnect({ createClient, openSocket, ready, startSpaces }) {
+export function makeConnect({ createClient, openSocket, ready, startSpaces, endpoints }) {
   return async function connect(options) {
-    const { store, url = DEFAULT_URL } = options
+    const { store } = options
     if (!store || typeof store.applyBatch !== 'function' || typeof store.loadAll !== 'function') {
       throw codedError('invalid_options', 'connect needs a store with applyBatch and loadAll')
     }
     await ready?.()
     const connection = new Connection({
       ...options,
-      url,
+      url: options.url ?? endpoints?.().chatUrl,
       createClient: options.createClient ?? createClient,
       startSpaces: options.createClient ? undefined : startSpaces,
       openSocket: typeof options.socket === 'function' ? options.socket : (u) => openSocket(u),
@@ -41,9 +44,6 @@ export function makeConnect({ createClient, openSocket, ready, startSpaces }) {
     return connection
   }
 }
-
-/** WhatsApp Web's chat socket. */
-export const DEFAULT_URL = 'wss://web.whatsapp.com/ws/chat'
 
 function codedError(code, message, cause) {
   const error = new Error(message, cause === undefined ? undefined : { cause })
@@ -72,9 +72,8 @@ export class Connection {
   #ended = false
   #endedResolve
   #state = null
-  #terminal = false
 
-  /** Resolves when the connection ended for good (logout, close(), or a fatal error). */
+  /** Resolves when the connection ended for good: close(), or a fatal error. */
   ended
 
   constructor(options) {
@@ -139,7 +138,7 @@ export class Connection {
     return this.command({ type: 'markRead', chat, ids, sender })
   }
 
-  /** Unlinks this device; the connection then ends. */
+  /** Unlinks this device (its records are deleted); the client then rests in `loggedOut`. */
   logout() {
     return this.command({ type: 'logout' })
   }
@@ -236,6 +235,9 @@ export class Connection {
             throw codedError('store_failed', `the store failed to apply a batch: ${cause?.message ?? cause}`, cause)
           }
           break
+        case 'fetch':
+          this.#fetch(client, output)
+          break
         case 'load': {
           let records
           try {
@@ -260,8 +262,7 @@ export class Connection {
           throw codedError('unknown_output', `unknown output kind ${output.kind}`)
       }
     }
-    if (this.#terminal) this.#end(null)
-    else this.#armTimer()
+    this.#armTimer()
   }
 
   #event(event) {
@@ -270,44 +271,33 @@ export class Connection {
       this.#pending.delete(event.id)
       if (waiter) {
         if (event.result.ok) waiter.resolve(event.result.output)
-        else waiter.reject(Object.assign(codedError(event.result.error.code, event.result.error.message ?? event.result.error.code), { detail: event.result.error }))
+        else waiter.reject(Object.assign(codedError(event.result.error.code, event.result.error.message), { detail: event.result.error }))
       }
     }
-    if (event.type === 'state') {
-      this.#state = event.state
-      // A terminal state ends the connection once the outputs queued with it are carried out.
-      if (['loggedOut', 'replaced', 'clientOutdated'].includes(event.state.kind)) this.#terminal = true
-    }
+    if (event.type === 'state') this.#state = event.state
     try {
       this.#options.onEvent?.(event)
     } catch (error) {
       // An application's handler must not break the loop; report it and go on.
       this.#options.onError?.(codedError('handler_failed', `onEvent threw: ${error?.message ?? error}`, error))
     }
-    if (event.type === 'appStateDownload' && handlesAppStateDownloads(this.#options)) this.#download(event)
   }
 
   /**
-   * Downloads an app-state blob without holding up the input queue, then feeds the bytes (or the
-   * failure: no bytes) back to the client that asked, if it is still the current one.
+   * Carries out a fetch without holding up the input queue, then hands the result (a response
+   * of any status, or the failure) to the client that asked, if it is still the current one.
    */
-  #download(event) {
-    const client = this.#client
-    downloadAppStateBlob(this.#options, event).then(({ command, error }) => {
-      if (error) this.#options.onError?.(error)
-      return this.#enqueue(async () => {
-        if (this.#ended || this.#client !== client) return
-        // Its CommandDone comes at once and settles nothing: the answer is not the host's command.
-        try {
-          client.command(this.#now(), command)
-        } catch (refused) {
-          // A refused answer fails alone (the client is untouched); the host hears of it.
-          this.#options.onError?.(refused)
-          return
-        }
-        await this.#drain()
+  #fetch(client, { id, request }) {
+    performFetch(this.#options.fetch ?? globalThis.fetch, request)
+      .then(({ result, error }) => {
+        if (error) this.#options.onError?.(error)
+        return this.#enqueue(async () => {
+          if (this.#ended || this.#client !== client) return
+          client.handleFetched(this.#now(), id, result)
+          await this.#drain()
+        })
       })
-    }).catch((error) => this.#options.onError?.(error))
+      .catch((error) => this.#options.onError?.(error))
   }
 
   #armTimer() {

@@ -20,12 +20,19 @@ export { IndexedDBStore } from './indexeddb-store.js'
 import WebSocket from 'ws'
 import { makeConnect } from './driver.js'
 
+// WhatsApp's endpoints, as the core states them.
+const endpoints = wasm.Client.endpoints()
+
+/** WhatsApp Web's chat socket (the core's). */
+export const DEFAULT_URL = endpoints.chatUrl
+
 /** Runs a client against a WebSocket, a store and a timer (see the README's Client section). */
 export const connect = makeConnect({
   createClient: (config, records) => new wasm.Client(config, records),
-  openSocket: (url) => new WebSocket(url, { origin: 'https://web.whatsapp.com' }),
+  openSocket: (url) => new WebSocket(url, { origin: endpoints.origin }),
   // Only the records the core needs at start; the rest arrive through `load` outputs.
   startSpaces: () => wasm.Client.startSpaces(),
+  endpoints: () => endpoints,
 })
-export { Connection, DEFAULT_URL } from './driver.js'
+export { Connection } from './driver.js'
 export const Client = wasm.Client

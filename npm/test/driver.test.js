@@ -269,15 +269,20 @@ test('a load is answered from the store before the next output', async () => {
   await connection.close()
 })
 
-test('logout carries out the outputs queued with the terminal state, then ends', async () => {
+test('logout carries out the outputs queued with loggedOut; the client rests until close()', async () => {
   const h = harness()
   const connection = await h.start()
   h.sockets[0].open()
   await settle()
   await connection.logout()
-  assert.deepEqual(await connection.ended, { error: null })
+  await settle()
+  assert.equal(connection.state.kind, 'loggedOut')
   assert.deepEqual((await h.store.loadAll()).map((r) => r.space), [])
   assert.ok(h.sockets[0].closedByDriver)
+  // Not ended: no state is a dead end, the host may still command the client.
+  assert.deepEqual(await connection.command({ type: 'connect' }), { kind: 'none' })
+  await connection.close()
+  assert.deepEqual(await connection.ended, { error: null })
 })
 
 test('an onEvent handler that throws is reported and does not stop the loop', async () => {

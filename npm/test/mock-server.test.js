@@ -73,7 +73,7 @@ withMockServer(test, 'mock-server tests', () => {
     await second.connection.close()
   })
 
-  test('pairing by code, then logout ends the connection and empties the store', async () => {
+  test('pairing by code, then logout empties the store; the client rests and can pair again', async () => {
     await server.control('POST', '/accounts', { phone: '15550002222', name: 'Bob' })
     const store = await FileStore.open(join(root, 'bob'))
     const bob = await client(store)
@@ -83,8 +83,30 @@ withMockServer(test, 'mock-server tests', () => {
     await bob.waitFor((e) => e.type === 'paired')
     await bob.waitFor(connected)
     await bob.connection.logout()
-    assert.deepEqual(await bob.connection.ended, { error: null })
+    await bob.waitFor((e) => e.type === 'state' && e.state.kind === 'loggedOut')
     assert.deepEqual(await store.loadAll(), [])
+    // No state is a dead end (the core's policy): the connection rests until a command, and
+    // `connect` links a new device, which shows QR codes again.
+    const from = bob.events.length
+    await bob.connection.command({ type: 'connect' })
+    await bob.waitFor((e) => bob.events.indexOf(e) >= from && e.type === 'qr')
+    assert.ok((await store.loadAll()).some((r) => r.space === 'device'), 'a new device was stored')
+    await bob.connection.close()
+    assert.deepEqual(await bob.connection.ended, { error: null })
+  })
+
+  test('a pairing code the server refuses ends in pairingCodeFailed, its own typed reason', async () => {
+    // A well-formed number without an account: the server answers the code request with 400.
+    const carol = await client(new MemoryStore())
+    await carol.waitFor((e) => e.type === 'qr')
+    await assert.rejects(carol.connection.pairWithCode('15550009999'), (error) => {
+      assert.equal(error.code, 'rejected')
+      assert.equal(error.detail.serverCode, 400)
+      return true
+    })
+    const failed = await carol.waitFor((e) => e.type === 'state' && e.reason.kind === 'pairingCodeFailed')
+    assert.deepEqual(failed.state, { kind: 'awaitingPairing', mode: 'qr' })
+    await carol.connection.close()
   })
 
   /** A new account `phone` and a walink client paired to it by code, connected. */

@@ -49,6 +49,27 @@ pub enum DecodeError {
     InflatedTooLarge,
 }
 
+impl DecodeError {
+    /// A stable machine-readable code naming the defect (`unexpected_end`, `too_deep`, ...),
+    /// the same in every binding.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DecodeError::Empty => "empty",
+            DecodeError::UnexpectedEnd => "unexpected_end",
+            DecodeError::InvalidTag(_) => "invalid_tag",
+            DecodeError::EmptyNode => "empty_node",
+            DecodeError::InvalidNibble(_) => "invalid_nibble",
+            DecodeError::InvalidUtf8 => "invalid_utf8",
+            DecodeError::InvalidJid => "invalid_jid",
+            DecodeError::TooDeep => "too_deep",
+            DecodeError::TooManyNodes => "too_many_nodes",
+            DecodeError::TrailingBytes(_) => "trailing_bytes",
+            DecodeError::Inflate => "inflate",
+            DecodeError::InflatedTooLarge => "inflated_too_large",
+        }
+    }
+}
+
 /// Decodes a frame body: the flags byte, then the node, inflated first when flag `0x02` is set
 /// (transport.md §3.1). Nothing may follow the node.
 pub fn decode(body: &[u8]) -> Result<Node, DecodeError> {

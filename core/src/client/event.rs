@@ -16,8 +16,10 @@ pub enum PairingMode {
     Code,
 }
 
-/// The lifecycle of one client (see `docs/client.md` for the diagram).
-#[non_exhaustive]
+/// The lifecycle of one client (see `docs/client.md` for the diagram). No state is a dead end:
+/// `Disconnected`, `LoggedOut`, `Replaced` and `ClientOutdated` rest until a command moves on,
+/// and drivers keep the client through them (the crate docs' driver contract).
+#[cfg_attr(not(feature = "exhaustive"), non_exhaustive)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum State {
     /// No connection and none wanted (a new client before its first poll, or after
@@ -54,7 +56,7 @@ pub enum State {
 }
 
 /// Why the lifecycle moved to a state.
-#[non_exhaustive]
+#[cfg_attr(not(feature = "exhaustive"), non_exhaustive)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StateReason {
     /// The client was created and starts its first connection.
@@ -101,7 +103,7 @@ pub struct OfflinePreview {
 }
 
 /// Something for the application.
-#[non_exhaustive]
+#[cfg_attr(not(feature = "exhaustive"), non_exhaustive)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// The lifecycle moved (emitted for every transition).
@@ -174,17 +176,6 @@ pub enum Event {
         collection: crate::appstate::Collection,
         /// The missing key ids.
         key_ids: Vec<Vec<u8>>,
-    },
-    /// App-state data (a snapshot, or a patch's mutations) lies in an external blob: download
-    /// the file at `direct_path` from a media host (`https://mmg.whatsapp.net` + the path) and
-    /// hand its bytes, still encrypted, back in `Command::AppStateBlob` with the same
-    /// `download_id` (or `bytes: None` when the download failed). The collection waits until
-    /// then; the keys stay inside the client.
-    AppStateDownload {
-        /// Names the download in the answer.
-        download_id: u64,
-        /// The blob's direct path.
-        direct_path: String,
     },
     /// A collection could not be synced even from a snapshot; its last good state is kept.
     AppStateFatal {

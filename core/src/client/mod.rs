@@ -1,7 +1,8 @@
 //! The `Client` state machine that ties every protocol layer together.
 //!
 //! One `Client` is one linked device. The host drives it with the eight calls of the driver
-//! contract (see the crate docs) plus [`Client::handle_loaded`] for records loaded on demand.
+//! contract (see the crate docs) plus the answers to its requests: [`Client::handle_loaded`]
+//! for records loaded on demand and [`Client::handle_fetched`] for HTTPS requests.
 //! This file only dispatches: each input goes to the sub-machine that owns it, which works on
 //! a `context::Context` and the one output queue:
 //!
@@ -22,7 +23,9 @@ mod config;
 mod connection;
 mod context;
 mod device;
+pub mod endpoints;
 mod event;
+mod fetch;
 mod iq;
 mod keepalive;
 mod login;
@@ -36,8 +39,9 @@ mod state;
 
 pub use app_state::{AppStateFailure, VIEW_KEY as APP_STATE_VIEW_KEY};
 pub use command::{Command, CommandError, CommandId, CommandOutput};
-pub use config::Config;
+pub use config::{Config, ConfigError, ConfigOptions, DEFAULT_DEVICE_NAME};
 pub use event::{Event, OfflinePreview, PairingMode, State, StateReason};
+pub use fetch::{Body, FetchError, FetchId, FetchRequest, FetchResponse, FetchResult, Method};
 pub use messaging::{DecryptFailure, IncomingMessage, Receipt};
 pub use output::{CloseReason, LoadId, Output, ProtocolError};
 
@@ -47,6 +51,7 @@ use crate::store::{Batch, Change, Record, RecordKey, RestoreError, Space};
 use connection::Connection;
 use context::{Context, LoadTag, Loads, Requests};
 use device::Device;
+use fetch::{FetchTag, Fetches};
 use iq::{IqError, IqResult, IqTag, Iqs};
 use keepalive::Keepalive;
 use login::{Login, LoginProgress};
@@ -69,6 +74,7 @@ pub struct Client {
     conn: Connection,
     iqs: Iqs,
     loads: Loads,
+    fetches: Fetches,
     requests: Requests,
     lifecycle: Lifecycle,
     backoff: backoff::Backoff,
@@ -97,6 +103,7 @@ macro_rules! split {
                 conn: &mut $client.conn,
                 iqs: &mut $client.iqs,
                 loads: &mut $client.loads,
+                fetches: &mut $client.fetches,
                 requests: &mut $client.requests,
                 connected: matches!($client.lifecycle.state(), State::Connected),
             },
@@ -166,6 +173,7 @@ impl Client {
             conn: Connection::default(),
             iqs: Iqs::default(),
             loads: Loads::default(),
+            fetches: Fetches::default(),
             requests: Requests::default(),
             lifecycle: Lifecycle::default(),
             backoff: backoff::Backoff::default(),
@@ -350,10 +358,6 @@ impl Client {
                 let (mut ctx, out) = split!(self, now);
                 self.app_state.get_chat_settings(id, chat, &mut ctx, out);
             }
-            Command::AppStateBlob { download_id, bytes } => {
-                let (mut ctx, out) = split!(self, now);
-                self.app_state.blob(id, download_id, bytes, &mut ctx, out);
-            }
             other => {
                 let (mut ctx, out) = split!(self, now);
                 self.messaging.send(now, id, other, &mut ctx, out);
@@ -378,6 +382,22 @@ impl Client {
             LoadTag::AppState(_) => {
                 let (mut ctx, out) = split!(self, now);
                 self.app_state.handle_loaded(records, &mut ctx, out);
+            }
+        }
+        self.apply_requests(now);
+    }
+
+    /// What happened to the request of `Output::Fetch { id, .. }`: the response (any status)
+    /// or the transport's failure. An unknown or repeated id is ignored.
+    pub fn handle_fetched(&mut self, now: Timestamp, id: FetchId, result: FetchResult) {
+        let now = self.clock(now);
+        let Some(tag) = self.fetches.take(id) else {
+            return;
+        };
+        match tag {
+            FetchTag::AppStateBlob => {
+                let (mut ctx, out) = split!(self, now);
+                self.app_state.handle_fetched(id, result, &mut ctx, out);
             }
         }
         self.apply_requests(now);
@@ -641,6 +661,7 @@ impl Client {
         };
         self.messaging.handle_disconnected(now, &mut self.out);
         self.app_state.handle_disconnected();
+        self.fetches.forget(FetchTag::AppStateBlob);
         self.backoff.disconnected(now, &self.config);
         let closed = StateReason::Closed(reason.clone());
         match state::after_close(&reason, &self.config) {
@@ -710,6 +731,7 @@ impl Client {
     fn wipe(&mut self) {
         self.reconnect_at = None;
         self.app_state = app_state::AppState::default();
+        self.fetches.forget(FetchTag::AppStateBlob);
         self.messaging.wipe(&mut self.out);
         self.pairing.cancel_parked(&mut self.out);
         self.out.persist(Batch {

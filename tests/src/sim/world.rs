@@ -18,7 +18,8 @@ use std::fmt;
 
 use sha2::{Digest, Sha256};
 use walink_core::client::{
-    Client, CloseReason as ClientClose, Command, CommandId, Config, Event, LoadId, Output,
+    Client, CloseReason as ClientClose, Command, CommandId, Config, Event, FetchError,
+    FetchResponse, LoadId, Output,
 };
 use walink_core::store::{Record, RecordKey};
 
@@ -108,6 +109,8 @@ pub struct SimClient {
     hold_loads: bool,
     /// The loads held, in the order the client asked for them.
     held_loads: Vec<(LoadId, Vec<RecordKey>)>,
+    /// The URL of every `Output::Fetch` the client asked for, in order.
+    pub fetched: Vec<String>,
 }
 
 impl fmt::Debug for SimClient {
@@ -256,6 +259,7 @@ impl World {
                 pending_messages: Vec::new(),
                 hold_loads: false,
                 held_loads: Vec::new(),
+                fetched: Vec::new(),
             }),
             Err(error) => {
                 self.notes.push(WorldNote::Fault(format!(
@@ -734,36 +738,34 @@ impl World {
                     } else {
                         sim.events.push(event.clone());
                     }
-                    if let Event::AppStateDownload {
-                        download_id,
-                        direct_path,
-                    } = &event
-                    {
-                        // The host downloads the blob from the media hosts and answers.
-                        self.blob_downloads += 1;
-                        let mut bytes = self.server.download_blob(direct_path);
-                        if self.failed_blob_downloads > 0 {
-                            self.failed_blob_downloads -= 1;
-                            bytes = None;
-                        } else if self.corrupt_blob_downloads > 0
-                            && let Some(file) = bytes.as_mut()
-                            && let Some(first) = file.first_mut()
-                        {
-                            self.corrupt_blob_downloads -= 1;
-                            *first ^= 0x01;
-                        }
-                        sim.client.command(
-                            self.now,
-                            Command::AppStateBlob {
-                                download_id: *download_id,
-                                bytes,
-                            },
-                        );
-                    }
                     self.notes.push(WorldNote::Event {
                         client: index,
                         event,
                     });
+                }
+                Output::Fetch { id, request } => {
+                    // The host downloads the file from the media hosts (the server's blob
+                    // store) and answers at once.
+                    sim.fetched.push(request.url.clone());
+                    self.blob_downloads += 1;
+                    let mut result = match self.server.download_blob(&request.url) {
+                        Some(body) => Ok(FetchResponse { status: 200, body }),
+                        None => Ok(FetchResponse {
+                            status: 404,
+                            body: Vec::new(),
+                        }),
+                    };
+                    if self.failed_blob_downloads > 0 {
+                        self.failed_blob_downloads -= 1;
+                        result = Err(FetchError::Network);
+                    } else if self.corrupt_blob_downloads > 0
+                        && let Ok(response) = result.as_mut()
+                        && let Some(first) = response.body.first_mut()
+                    {
+                        self.corrupt_blob_downloads -= 1;
+                        *first ^= 0x01;
+                    }
+                    sim.client.handle_fetched(self.now, id, result);
                 }
                 Output::Close(_) => {
                     if let Some(conn) = sim.conn.take() {

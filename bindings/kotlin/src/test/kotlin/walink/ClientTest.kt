@@ -86,7 +86,7 @@ class ClientTest {
             val done = drain(client).filterIsInstance<Output.Event>().map { it.event }
                 .filterIsInstance<ClientEvent.CommandDone>().associate { it.id to it.result }
             assertEquals(setOf(badPhone, text), done.keys)
-            assertEquals(CommandResult.Err(CommandError.InvalidPhoneNumber), done[badPhone])
+            assertEquals(CommandResult.Err(CommandError.InvalidPhoneNumber, "invalid_phone_number"), done[badPhone])
             assertTrue(done[text] is CommandResult.Err)
         }
     }
