@@ -1,0 +1,486 @@
+//! A hostile server and hostile contacts attack a real walink `Client` through walink-sim, and
+//! every attack fails with nothing lost (docs/security.md, "Messaging peers"): forged and
+//! replayed retry receipts, a group retry from outside the group, stanzas stitched from several
+//! messages or carrying one `<enc>` many times, a contact that re-registers with a new identity,
+//! a conflict stream error of another type, a mislabelled own-device copy, and a stranger's
+//! undecryptable messages.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use walink_core::binary::{Content, Jid, Node};
+use walink_core::client::{Command, CommandOutput, Config, Event, State};
+use walink_core::noise::payload::{ClientProfile, WebVersion};
+use walink_core::store::Space;
+use walink_sim::noise_server::ChainSpec;
+use walink_sim::sim::{Faults, ForgedRetry, Held, Hostility, StreamErrorKind, World};
+
+const T0: u64 = 1_780_000_000_000;
+const ALICE: &str = "15551234567";
+const BOB: &str = "15557654321";
+const EVE: &str = "15550006666";
+const CAROL: &str = "15550003333";
+
+fn config() -> Config {
+    Config {
+        trust_root: ChainSpec::default().trust_root(),
+        ..Config::new(ClientProfile::new(
+            WebVersion::new(2, 3000, 1_023_456_789),
+            "walink",
+        ))
+    }
+}
+
+/// Alice, Bob, Carol and Eve, and one walink client linked to Alice's account by QR.
+fn paired_world(seed: u64, config: Config) -> (World, usize) {
+    let mut world = World::new(seed, T0, Faults::none());
+    for (user, name) in [
+        (ALICE, "Alice"),
+        (BOB, "Bob"),
+        (CAROL, "Carol"),
+        (EVE, "Eve"),
+    ] {
+        world.server.create_account(user, name).unwrap();
+    }
+    let client = world.add_client(config);
+    assert!(world.run_until(T0 + 10_000, |w| !w.clients[client].qrs().is_empty()));
+    let qr = world.clients[client].qrs().last().unwrap().clone();
+    let now = world.now;
+    world.server.phone_scan_qr(now, ALICE, &qr).unwrap();
+    assert!(world.run_until(T0 + 30_000, |w| w.client_state(client)
+        == Some(&State::Connected)));
+    (world, client)
+}
+
+/// The walink client's own device on the server: (account, device id).
+fn device_of(world: &World, client: usize) -> (String, u16) {
+    let jid = world.clients[client].client.jid().unwrap();
+    (jid.user.clone(), jid.device)
+}
+
+/// Sends `text` from the walink client and waits for the server's ack; returns the id.
+fn send(world: &mut World, client: usize, to: &str, text: &str) -> String {
+    let before = world.clients[client].events.len();
+    let command = world
+        .command(
+            client,
+            Command::SendText {
+                to: to.to_owned(),
+                text: text.to_owned(),
+            },
+        )
+        .unwrap();
+    let done = |w: &World| {
+        w.clients[client].events[before..]
+            .iter()
+            .find_map(|e| match e {
+                Event::CommandDone { id, result } if *id == command => Some(result.clone()),
+                _ => None,
+            })
+    };
+    assert!(world.run_until(world.now + 10_000, |w| done(w).is_some()));
+    match done(world) {
+        Some(Ok(CommandOutput::MessageSent { id })) => id,
+        other => panic!("send {text:?}: {other:?}"),
+    }
+}
+
+/// The (id, text) of every message event of the client, in order.
+fn received(world: &World, client: usize) -> Vec<(String, String)> {
+    world.clients[client]
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message(m) => Some((m.id.clone(), m.text.clone().unwrap_or_default())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn failures(world: &World, client: usize) -> usize {
+    world.clients[client]
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::DecryptFailed(_)))
+        .count()
+}
+
+/// The texts a phone decrypted for message `id`, in order (one per delivery it could read).
+fn phone_read(world: &World, phone: &str, id: &str) -> Vec<String> {
+    world
+        .server
+        .phone_messages(phone)
+        .unwrap()
+        .iter()
+        .filter(|m| m.id == id)
+        .filter_map(|m| m.text.clone())
+        .collect()
+}
+
+/// Bob's phone sends texts while the server holds them back; returns the stanzas meant for the
+/// walink client (the other deliveries go on at once).
+fn held_texts_from_bob(world: &mut World, client: usize, texts: &[&str]) -> Vec<Node> {
+    let target = device_of(world, client);
+    world.server.hold_deliveries(true);
+    for text in texts {
+        let now = world.now;
+        world.server.phone_send_text(now, BOB, ALICE, text).unwrap();
+    }
+    let held = world.server.take_held();
+    world.server.hold_deliveries(false);
+    let mut mine = Vec::new();
+    for Held {
+        user,
+        device,
+        stanza,
+    } in held
+    {
+        if (user.clone(), device) == target {
+            mine.push(stanza);
+        } else {
+            world.server.deliver(&user, device, stanza);
+        }
+    }
+    world.flush();
+    mine
+}
+
+fn encs(stanza: &Node) -> Vec<Node> {
+    stanza.children_by_tag("enc").cloned().collect()
+}
+
+fn with_encs(stanza: &Node, encs: Vec<Node>) -> Node {
+    let mut node = stanza.clone();
+    node.content = Content::Nodes(encs);
+    node
+}
+
+/// A retry receipt for one of Alice's messages to Bob, forged by the server in the name of
+/// Eve's phone (not a recipient) with Eve's keys, asks the walink client to encrypt the message
+/// for Eve. Eve gets nothing; Bob's copy is untouched.
+#[test]
+fn a_retry_receipt_forged_for_a_non_recipient_reveals_nothing() {
+    let (mut world, client) = paired_world(31, config());
+    let id = send(
+        &mut world,
+        client,
+        &format!("{BOB}@s.whatsapp.net"),
+        "secret",
+    );
+    world.run_for(2_000);
+    assert_eq!(phone_read(&world, BOB, &id), ["secret"]);
+    let alice = device_of(&world, client);
+    for count in [1, 2, 2] {
+        let now = world.now;
+        world
+            .server
+            .forge_retry_receipt(
+                now,
+                &ForgedRetry {
+                    to: alice.clone(),
+                    from: (EVE.to_owned(), 0),
+                    id: id.clone(),
+                    group: None,
+                    count,
+                    with_keys: true,
+                },
+            )
+            .unwrap();
+        world.flush();
+        world.run_for(3_000);
+    }
+    assert!(
+        world.server.phone_messages(EVE).unwrap().is_empty(),
+        "Eve's phone got {:?}",
+        world.server.phone_messages(EVE)
+    );
+    assert_eq!(phone_read(&world, BOB, &id), ["secret"]);
+}
+
+/// In a group of Alice and Bob, the server forges a retry receipt from Eve's phone (not a
+/// member) for Alice's group message and hands any resend to Eve. Eve never gets the message
+/// nor Alice's sender key: the next group message, copied to her by the server, stays unreadable.
+#[test]
+fn a_group_retry_from_outside_the_group_never_hands_out_the_sender_key() {
+    let (mut world, client) = paired_world(32, config());
+    let now = world.now;
+    let group = world
+        .server
+        .create_group(now, ALICE, "team", &[BOB])
+        .unwrap();
+    let first = send(&mut world, client, &group.to_string(), "group secret");
+    world.run_for(2_000);
+    assert_eq!(phone_read(&world, BOB, &first), ["group secret"]);
+    world.server.set_hostility(Hostility {
+        deliver_resends_to_anyone: true,
+    });
+    let alice = device_of(&world, client);
+    let now = world.now;
+    world
+        .server
+        .forge_retry_receipt(
+            now,
+            &ForgedRetry {
+                to: alice.clone(),
+                from: (EVE.to_owned(), 0),
+                id: first.clone(),
+                group: Some(group.clone()),
+                count: 2,
+                with_keys: true,
+            },
+        )
+        .unwrap();
+    world.flush();
+    world.run_for(3_000);
+    assert!(phone_read(&world, EVE, &first).is_empty());
+    // The next group message: the server copies what it delivers to Bob's phone to Eve's too.
+    world.server.hold_deliveries(true);
+    let second = send(&mut world, client, &group.to_string(), "next group secret");
+    let held = world.server.take_held();
+    world.server.hold_deliveries(false);
+    for Held {
+        user,
+        device,
+        stanza,
+    } in held
+    {
+        if user == BOB && device == 0 {
+            let skmsg: Vec<Node> = encs(&stanza)
+                .into_iter()
+                .filter(|enc| enc.attr_str("type") == Some("skmsg"))
+                .collect();
+            world.server.deliver(EVE, 0, with_encs(&stanza, skmsg));
+        }
+        world.server.deliver(&user, device, stanza);
+    }
+    world.flush();
+    world.run_for(2_000);
+    assert_eq!(phone_read(&world, BOB, &second), ["next group secret"]);
+    assert!(
+        phone_read(&world, EVE, &second).is_empty(),
+        "Eve read the group: {:?}",
+        world.server.phone_messages(EVE)
+    );
+}
+
+/// The server replays retry receipts from Bob's phone (a real recipient) far past the count:
+/// the walink client answers at most `MESSAGING_MAX_RETRIES` of them.
+#[test]
+fn retry_receipts_past_the_count_are_not_answered() {
+    let (mut world, client) = paired_world(33, config());
+    let id = send(&mut world, client, &format!("{BOB}@s.whatsapp.net"), "once");
+    world.run_for(2_000);
+    let alice = device_of(&world, client);
+    for count in 1..=12 {
+        let now = world.now;
+        world
+            .server
+            .forge_retry_receipt(
+                now,
+                &ForgedRetry {
+                    to: alice.clone(),
+                    from: (BOB.to_owned(), 0),
+                    id: id.clone(),
+                    group: None,
+                    count: count.min(5),
+                    with_keys: true,
+                },
+            )
+            .unwrap();
+        world.flush();
+        world.run_for(1_000);
+    }
+    let max = walink_core::limits::MESSAGING_MAX_RETRIES as usize;
+    assert_eq!(phone_read(&world, BOB, &id).len(), 1 + max);
+}
+
+/// The server stitches the `<enc>` of Bob's second message into the stanza of his first, then
+/// delivers the second as well. Both messages reach the client exactly once, under their own
+/// ids: the stitched stanza changes nothing and is asked for again.
+#[test]
+fn a_stanza_stitched_from_two_messages_loses_neither() {
+    let (mut world, client) = paired_world(34, config());
+    let warm = held_texts_from_bob(&mut world, client, &["warm up"]);
+    world
+        .server
+        .deliver(ALICE, device_of(&world, client).1, warm[0].clone());
+    world.flush();
+    assert!(world.run_until(world.now + 5_000, |w| received(w, client).len() == 1));
+    let held = held_texts_from_bob(&mut world, client, &["one", "two"]);
+    let (first, second) = (&held[0], &held[1]);
+    let mut stitched = encs(first);
+    stitched.extend(encs(second));
+    let device = device_of(&world, client).1;
+    world
+        .server
+        .deliver(ALICE, device, with_encs(first, stitched));
+    world.flush();
+    world.run_for(5_000);
+    world.server.deliver(ALICE, device, second.clone());
+    world.flush();
+    world.run_for(5_000);
+    let ids = [
+        first.attr_str("id").unwrap().to_owned(),
+        second.attr_str("id").unwrap().to_owned(),
+    ];
+    let got = received(&world, client);
+    assert_eq!(
+        got[1..],
+        [
+            (ids[0].clone(), "one".to_owned()),
+            (ids[1].clone(), "two".to_owned())
+        ],
+        "{got:?}"
+    );
+}
+
+/// One `<enc>` repeated in a stanza (twice, and a thousand times): the stanza is refused as a
+/// whole before any key is used twice, the client asks for it again, and the message arrives
+/// exactly once.
+#[test]
+fn a_stanza_repeating_one_enc_is_refused_and_the_message_still_arrives_once() {
+    for copies in [2, 1_000] {
+        let (mut world, client) = paired_world(35, config());
+        let held = held_texts_from_bob(&mut world, client, &["repeated"]);
+        let stanza = &held[0];
+        let enc = encs(stanza).remove(0);
+        let device = device_of(&world, client).1;
+        world
+            .server
+            .deliver(ALICE, device, with_encs(stanza, vec![enc; copies]));
+        world.flush();
+        world.run_for(5_000);
+        let id = stanza.attr_str("id").unwrap().to_owned();
+        assert_eq!(
+            received(&world, client),
+            [(id, "repeated".to_owned())],
+            "{copies} copies"
+        );
+        assert_eq!(failures(&world, client), 1, "{copies} copies: reported");
+    }
+}
+
+/// `<stream:error><conflict type="…"/></stream:error>` of a type other than `replaced` or
+/// `device_removed` does not delete the device: it stays paired and logs in again.
+#[test]
+fn a_conflict_of_another_type_does_not_wipe_the_device() {
+    let (mut world, client) = paired_world(36, config());
+    send(
+        &mut world,
+        client,
+        &format!("{BOB}@s.whatsapp.net"),
+        "before",
+    );
+    let jid = world.clients[client].client.jid().cloned();
+    let (user, device) = device_of(&world, client);
+    let conn = world.server.device_conn(&user, device).unwrap();
+    world
+        .server
+        .send_stream_error(conn, StreamErrorKind::Conflict("session"))
+        .unwrap();
+    world.flush();
+    world.run_for(5_000);
+    let store = &world.clients[client].store;
+    assert!(
+        store
+            .keys()
+            .any(|(space, _)| space == Space::Device.as_str()),
+        "the device record is kept"
+    );
+    assert!(
+        store
+            .keys()
+            .any(|(space, _)| space == Space::Session.as_str()),
+        "the sessions are kept"
+    );
+    if world.client_state(client) != Some(&State::Connected) {
+        world.command(client, Command::Connect);
+    }
+    assert!(
+        world.run_until(world.now + 60_000, |w| w.client_state(client)
+            == Some(&State::Connected))
+    );
+    assert_eq!(world.clients[client].client.jid().cloned(), jid);
+    send(
+        &mut world,
+        client,
+        &format!("{BOB}@s.whatsapp.net"),
+        "after",
+    );
+}
+
+/// The server delivers the copy of a message Alice's phone sent to Bob with `recipient` set to
+/// Carol: the client files it under the chat the encrypted content names (Bob).
+#[test]
+fn an_own_device_copy_is_filed_under_the_encrypted_destination() {
+    let (mut world, client) = paired_world(37, config());
+    let target = device_of(&world, client);
+    world.server.hold_deliveries(true);
+    let now = world.now;
+    world
+        .server
+        .phone_send_text(now, ALICE, BOB, "to bob")
+        .unwrap();
+    let held = world.server.take_held();
+    world.server.hold_deliveries(false);
+    for Held {
+        user,
+        device,
+        mut stanza,
+    } in held
+    {
+        if (user.clone(), device) == target {
+            stanza.set_attr("recipient", Jid::new(CAROL, "s.whatsapp.net"));
+        }
+        world.server.deliver(&user, device, stanza);
+    }
+    world.flush();
+    assert!(world.run_until(world.now + 5_000, |w| !received(w, client).is_empty()));
+    let chats: Vec<String> = world.clients[client]
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message(m) => Some(m.chat.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(chats, [format!("{BOB}@s.whatsapp.net")]);
+}
+
+/// A stranger (Eve's phone, no session with the client) sends hundreds of undecryptable
+/// messages: each is reported and answered with a retry receipt, but the one-time prekeys the
+/// receipts hand out stay bounded.
+#[test]
+fn a_strangers_undecryptable_messages_do_not_pile_up_prekeys() {
+    let (mut world, client) = paired_world(38, config());
+    let prekeys = |w: &World| {
+        w.clients[client]
+            .store
+            .keys()
+            .filter(|(space, _)| space == Space::PreKey.as_str())
+            .count()
+    };
+    let before = prekeys(&world);
+    let device = device_of(&world, client).1;
+    let messages = 300;
+    for i in 0..messages {
+        let stanza = Node::new("message")
+            .attr("from", Jid::device(EVE, 0, "s.whatsapp.net"))
+            .attr("id", format!("3EB0{i:018X}"))
+            .attr("type", "text")
+            .attr("t", (world.now / 1000).to_string())
+            .children_from([Node::new("enc")
+                .attr("v", "2")
+                .attr("type", "msg")
+                .bytes(vec![0x33; 40])]);
+        world.server.deliver(ALICE, device, stanza);
+        world.flush();
+        world.run_for(50);
+    }
+    world.run_for(5_000);
+    assert_eq!(failures(&world, client), messages);
+    let grown = prekeys(&world) - before;
+    assert!(
+        grown <= 64,
+        "{grown} prekeys created for a stranger's {messages} messages"
+    );
+}
