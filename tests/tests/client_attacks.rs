@@ -8,7 +8,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use walink_core::binary::{Content, Jid, Node};
-use walink_core::client::{Command, CommandOutput, Config, Event, State};
+use walink_core::client::{
+    Command, CommandError, CommandOutput, Config, DecryptFailureKind, Event, IdentityPolicy,
+    RefusedRetry, RetryRefusal, State,
+};
 use walink_core::noise::payload::{ClientProfile, WebVersion};
 use walink_core::store::Space;
 use walink_sim::noise_server::ChainSpec;
@@ -97,11 +100,31 @@ fn received(world: &World, client: usize) -> Vec<(String, String)> {
 }
 
 fn failures(world: &World, client: usize) -> usize {
+    failure_kinds(world, client).len()
+}
+
+/// The kind of every decryption failure the client reported, in order.
+fn failure_kinds(world: &World, client: usize) -> Vec<DecryptFailureKind> {
     world.clients[client]
         .events
         .iter()
-        .filter(|e| matches!(e, Event::DecryptFailed(_)))
-        .count()
+        .filter_map(|e| match e {
+            Event::DecryptFailed(f) => Some(f.kind.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every refused retry the client reported.
+fn refused_retries(world: &World, client: usize) -> Vec<RefusedRetry> {
+    world.clients[client]
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::RetryRefused(refused) => Some(refused.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The texts a phone decrypted for message `id`, in order (one per delivery it could read).
@@ -194,6 +217,20 @@ fn a_retry_receipt_forged_for_a_non_recipient_reveals_nothing() {
         world.server.phone_messages(EVE)
     );
     assert_eq!(phone_read(&world, BOB, &id), ["secret"]);
+    // Reported once (three refusals counted), and no session was started with Eve.
+    let refused = refused_retries(&world, client);
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0].id, id);
+    assert_eq!(refused[0].requester.user, EVE);
+    assert_eq!(refused[0].reason, RetryRefusal::NotARecipient);
+    assert_eq!(refused[0].refused_total, 1);
+    assert!(
+        !world.clients[client]
+            .store
+            .keys()
+            .any(|(space, key)| space == Space::Session.as_str() && key.starts_with(EVE)),
+        "no session with Eve"
+    );
 }
 
 /// In a group of Alice and Bob, the server forges a retry receipt from Eve's phone (not a
@@ -232,6 +269,31 @@ fn a_group_retry_from_outside_the_group_never_hands_out_the_sender_key() {
     world.flush();
     world.run_for(3_000);
     assert!(phone_read(&world, EVE, &first).is_empty());
+    let refused = refused_retries(&world, client);
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0].reason, RetryRefusal::NotARecipient);
+    // A member's retry is still answered, with the message and the key it used.
+    let now = world.now;
+    world
+        .server
+        .forge_retry_receipt(
+            now,
+            &ForgedRetry {
+                to: alice.clone(),
+                from: (BOB.to_owned(), 0),
+                id: first.clone(),
+                group: Some(group.clone()),
+                count: 2,
+                with_keys: true,
+            },
+        )
+        .unwrap();
+    world.flush();
+    world.run_for(3_000);
+    assert_eq!(
+        phone_read(&world, BOB, &first),
+        ["group secret", "group secret"]
+    );
     // The next group message: the server copies what it delivers to Bob's phone to Eve's too.
     world.server.hold_deliveries(true);
     let second = send(&mut world, client, &group.to_string(), "next group secret");
@@ -291,6 +353,29 @@ fn retry_receipts_past_the_count_are_not_answered() {
     }
     let max = walink_core::limits::MESSAGING_MAX_RETRIES as usize;
     assert_eq!(phone_read(&world, BOB, &id).len(), 1 + max);
+    let refused = refused_retries(&world, client);
+    assert_eq!(refused.len(), 1, "reported once: {refused:?}");
+    assert_eq!(refused[0].reason, RetryRefusal::TooManyRetries);
+    // A claimed count beyond the protocol's is refused too (counted, not reported again).
+    let now = world.now;
+    world
+        .server
+        .forge_retry_receipt(
+            now,
+            &ForgedRetry {
+                to: alice,
+                from: (BOB.to_owned(), 0),
+                id: id.clone(),
+                group: None,
+                count: 50,
+                with_keys: false,
+            },
+        )
+        .unwrap();
+    world.flush();
+    world.run_for(1_000);
+    assert_eq!(phone_read(&world, BOB, &id).len(), 1 + max);
+    assert_eq!(refused_retries(&world, client).len(), 1);
 }
 
 /// The server stitches the `<enc>` of Bob's second message into the stanza of his first, then
@@ -331,6 +416,10 @@ fn a_stanza_stitched_from_two_messages_loses_neither() {
         ],
         "{got:?}"
     );
+    assert_eq!(
+        failure_kinds(&world, client),
+        [DecryptFailureKind::SeveralMessages]
+    );
 }
 
 /// One `<enc>` repeated in a stanza (twice, and a thousand times): the stanza is refused as a
@@ -356,6 +445,14 @@ fn a_stanza_repeating_one_enc_is_refused_and_the_message_still_arrives_once() {
             "{copies} copies"
         );
         assert_eq!(failures(&world, client), 1, "{copies} copies: reported");
+        let expected = if copies > walink_core::limits::MESSAGING_MAX_ENCS_PER_STANZA {
+            DecryptFailureKind::TooManyEncs {
+                count: copies as u32,
+            }
+        } else {
+            DecryptFailureKind::ReplayedEnc
+        };
+        assert_eq!(failure_kinds(&world, client), [expected]);
     }
 }
 
@@ -392,9 +489,8 @@ fn a_conflict_of_another_type_does_not_wipe_the_device() {
             .any(|(space, _)| space == Space::Session.as_str()),
         "the sessions are kept"
     );
-    if world.client_state(client) != Some(&State::Connected) {
-        world.command(client, Command::Connect);
-    }
+    assert_eq!(world.client_state(client), Some(&State::Replaced));
+    world.command(client, Command::Connect);
     assert!(
         world.run_until(world.now + 60_000, |w| w.client_state(client)
             == Some(&State::Connected))
@@ -483,4 +579,204 @@ fn a_strangers_undecryptable_messages_do_not_pile_up_prekeys() {
         grown <= 64,
         "{grown} prekeys created for a stranger's {messages} messages"
     );
+}
+
+/// The identity change events of the client, in order.
+fn identity_changes(world: &World, client: usize) -> Vec<walink_core::client::IdentityChange> {
+    world.clients[client]
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::IdentityChanged(change) => Some(change.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Runs `command` at the client and returns its result.
+fn run_command(
+    world: &mut World,
+    client: usize,
+    command: Command,
+) -> Result<CommandOutput, CommandError> {
+    let before = world.clients[client].events.len();
+    let id = world.command(client, command).unwrap();
+    let done = |w: &World| {
+        w.clients[client].events[before..]
+            .iter()
+            .find_map(|e| match e {
+                Event::CommandDone { id: done, result } if *done == id => Some(result.clone()),
+                _ => None,
+            })
+    };
+    assert!(world.run_until(world.now + 10_000, |w| done(w).is_some()));
+    done(world).unwrap()
+}
+
+fn bob_says(world: &mut World, text: &str) -> String {
+    let now = world.now;
+    let id = world.server.phone_send_text(now, BOB, ALICE, text).unwrap();
+    world.flush();
+    id
+}
+
+/// Bob reinstalls his phone (a new identity key) and messages Alice. WhatsApp's behaviour, the
+/// default: the message arrives, reported after `Event::IdentityChanged` with the old and new
+/// public keys; `GetIdentity` reads the new key.
+#[test]
+fn a_contact_that_reinstalls_is_reported_as_an_identity_change() {
+    let (mut world, client) = paired_world(39, config());
+    bob_says(&mut world, "before");
+    assert!(world.run_until(world.now + 5_000, |w| received(w, client).len() == 1));
+    let old = world.server.account(BOB).unwrap().devices[&0].identity_public;
+    let new = world.server.reinstall_phone(BOB).unwrap();
+    bob_says(&mut world, "after");
+    assert!(world.run_until(world.now + 5_000, |w| received(w, client).len() == 2));
+    let changes = identity_changes(&world, client);
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    let change = &changes[0];
+    assert_eq!((change.identity, change.previous), (new, old));
+    assert!(change.accepted);
+    assert_eq!(change.address.device, 0);
+    let events = &world.clients[client].events;
+    let reported = events
+        .iter()
+        .position(|e| matches!(e, Event::IdentityChanged(_)))
+        .unwrap();
+    let delivered = events
+        .iter()
+        .position(|e| matches!(e, Event::Message(m) if m.text.as_deref() == Some("after")))
+        .unwrap();
+    assert!(
+        reported < delivered,
+        "the change is reported before the message"
+    );
+    let address = change.address.to_string();
+    match run_command(&mut world, client, Command::GetIdentity { address }) {
+        Ok(CommandOutput::Identity(info)) => {
+            assert_eq!(info.identity, Some(new));
+            assert_eq!(info.pending, None);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(failures(&world, client), 0);
+}
+
+/// Under `IdentityPolicy::Strict` the same change is refused: a forged copy (bad MAC) is not
+/// even taken for a change, the genuine message is held and reported, a send to Bob fails
+/// naming his device, and all of it survives a host crash; once the application approves the
+/// new key, the held message arrives exactly once and sending works again.
+#[test]
+fn under_the_strict_policy_a_changed_identity_waits_for_approval() {
+    let strict = Config {
+        identity_policy: IdentityPolicy::Strict,
+        ..config()
+    };
+    let (mut world, client) = paired_world(40, strict);
+    bob_says(&mut world, "before");
+    assert!(world.run_until(world.now + 5_000, |w| received(w, client).len() == 1));
+    let old = world.server.account(BOB).unwrap().devices[&0].identity_public;
+    let new = world.server.reinstall_phone(BOB).unwrap();
+    let held = held_texts_from_bob(&mut world, client, &["held"]);
+    let device = device_of(&world, client).1;
+    // A copy with a broken MAC first: a failure to decrypt, not an identity change.
+    let mut forged = held[0].clone();
+    if let Content::Nodes(children) = &mut forged.content
+        && let Some(Content::Bytes(bytes)) = children.first_mut().map(|enc| &mut enc.content)
+        && let Some(last) = bytes.last_mut()
+    {
+        *last ^= 1;
+    }
+    world.server.deliver(ALICE, device, forged);
+    world.flush();
+    world.run_for(3_000);
+    world.server.deliver(ALICE, device, held[0].clone());
+    world.flush();
+    world.run_for(3_000);
+    let changes = identity_changes(&world, client);
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!((changes[0].identity, changes[0].previous), (new, old));
+    assert!(!changes[0].accepted);
+    let kinds = failure_kinds(&world, client);
+    assert_eq!(kinds.first(), Some(&DecryptFailureKind::Undecryptable));
+    assert!(
+        kinds.contains(&DecryptFailureKind::UntrustedIdentity),
+        "{kinds:?}"
+    );
+    assert_eq!(
+        received(&world, client).len(),
+        1,
+        "nothing from the new key"
+    );
+
+    let before = world.server.phone_messages(BOB).unwrap().len();
+    let sent = run_command(
+        &mut world,
+        client,
+        Command::SendText {
+            to: format!("{BOB}@s.whatsapp.net"),
+            text: "not yet".to_owned(),
+        },
+    );
+    match sent {
+        Err(CommandError::UntrustedIdentity { address }) => {
+            let device: Jid = address.parse().unwrap();
+            assert_eq!(device.device, 0, "{address}");
+        }
+        other => panic!("{other:?}"),
+    }
+    world.run_for(2_000);
+    assert_eq!(world.server.phone_messages(BOB).unwrap().len(), before);
+
+    world.crash(client);
+    assert!(
+        world.run_until(world.now + 30_000, |w| w.client_state(client)
+            == Some(&State::Connected))
+    );
+    let address = changes[0].address.to_string();
+    match run_command(
+        &mut world,
+        client,
+        Command::GetIdentity {
+            address: address.clone(),
+        },
+    ) {
+        Ok(CommandOutput::Identity(info)) => {
+            assert_eq!((info.identity, info.pending), (Some(old), Some(new)));
+        }
+        other => panic!("{other:?}"),
+    }
+    // Approving another key changes nothing.
+    let wrong = run_command(
+        &mut world,
+        client,
+        Command::ApproveIdentity {
+            address: address.clone(),
+            identity: old.to_vec(),
+        },
+    );
+    assert_eq!(wrong, Err(CommandError::InvalidState));
+    let approved = run_command(
+        &mut world,
+        client,
+        Command::ApproveIdentity {
+            address,
+            identity: new.to_vec(),
+        },
+    );
+    assert_eq!(approved, Ok(CommandOutput::None));
+    world.run_for(3_000);
+    let texts: Vec<String> = received(&world, client)
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect();
+    assert_eq!(texts, ["before", "held"]);
+    let id = send(
+        &mut world,
+        client,
+        &format!("{BOB}@s.whatsapp.net"),
+        "approved",
+    );
+    world.run_for(2_000);
+    assert_eq!(phone_read(&world, BOB, &id), ["approved"]);
 }

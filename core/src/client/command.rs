@@ -70,6 +70,21 @@ pub enum Command {
         /// The file's bytes as served, or `None`.
         bytes: Option<Vec<u8>>,
     },
+    /// Read the identity key trusted for a contact device, and a new one waiting for approval:
+    /// answered with [`CommandOutput::Identity`].
+    GetIdentity {
+        /// The device JID (phone-number or LID form).
+        address: String,
+    },
+    /// Trust the new identity key of a device that waits for approval
+    /// (`IdentityPolicy::Strict`); the messages refused meanwhile are asked for again. Needs a
+    /// connection. Fails with `InvalidState` when that key is not the one waiting.
+    ApproveIdentity {
+        /// The device JID (phone-number or LID form).
+        address: String,
+        /// The 32-byte identity public key `Event::IdentityChanged` named.
+        identity: Vec<u8>,
+    },
 }
 
 /// What a successful command produced.
@@ -87,6 +102,8 @@ pub enum CommandOutput {
     },
     /// The app-state settings of the chat asked for.
     ChatSettings(crate::appstate::ChatSettings),
+    /// The identity keys of the device `GetIdentity` asked for.
+    Identity(super::messaging::IdentityInfo),
 }
 
 /// Why a command failed.
@@ -140,4 +157,11 @@ pub enum CommandError {
     /// An app-state action could not be encoded (invalid action, no sync key yet).
     #[error("app-state: {0}")]
     AppState(crate::appstate::PatchError),
+    /// A recipient device's identity key changed and waits for `Command::ApproveIdentity`
+    /// (`IdentityPolicy::Strict`); nothing was sent.
+    #[error("the identity key of {address} changed and waits for approval")]
+    UntrustedIdentity {
+        /// The device JID.
+        address: String,
+    },
 }

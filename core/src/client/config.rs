@@ -6,6 +6,20 @@ use crate::noise::TrustRoot;
 use crate::noise::payload::ClientProfile;
 use crate::pair::CompanionOs;
 
+/// What the client does when a contact device presents an identity key other than the one it
+/// trusts (a reinstalled or new phone, or someone in the middle).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum IdentityPolicy {
+    /// WhatsApp's behaviour (WhatsApp Web shows "security code changed" and goes on): the new
+    /// key is trusted at once and reported with `Event::IdentityChanged`.
+    #[default]
+    AcceptAndNotify,
+    /// Messages from and to the device are refused until the application approves the new
+    /// key with `Command::ApproveIdentity`; the refused incoming messages are asked for again
+    /// then, and a send fails with `CommandError::UntrustedIdentity`.
+    Strict,
+}
+
 /// Everything a host chooses about a client. [`Config::new`] gives WhatsApp Web's defaults.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Config {
@@ -46,6 +60,8 @@ pub struct Config {
     /// again when needed (`MESSAGING_RECORD_CACHE`; docs/client.md, "Storage"). Records the
     /// operations in progress use stay beyond it.
     pub record_cache_limit: usize,
+    /// What a contact's changed identity key leads to (WhatsApp's: accept and notify).
+    pub identity_policy: IdentityPolicy,
 }
 
 impl Config {
@@ -68,6 +84,7 @@ impl Config {
             backoff_jitter_permille: CLIENT_BACKOFF_JITTER_PERMILLE,
             backoff_reset_after_ms: CLIENT_BACKOFF_RESET_AFTER_MS,
             record_cache_limit: MESSAGING_RECORD_CACHE,
+            identity_policy: IdentityPolicy::AcceptAndNotify,
         }
     }
 }
@@ -90,6 +107,7 @@ impl fmt::Debug for Config {
             .field("backoff_jitter_permille", &self.backoff_jitter_permille)
             .field("backoff_reset_after_ms", &self.backoff_reset_after_ms)
             .field("record_cache_limit", &self.record_cache_limit)
+            .field("identity_policy", &self.identity_policy)
             .finish()
     }
 }

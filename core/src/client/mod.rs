@@ -36,9 +36,12 @@ mod state;
 
 pub use app_state::{AppStateFailure, VIEW_KEY as APP_STATE_VIEW_KEY};
 pub use command::{Command, CommandError, CommandId, CommandOutput};
-pub use config::Config;
+pub use config::{Config, IdentityPolicy};
 pub use event::{Event, OfflinePreview, PairingMode, State, StateReason};
-pub use messaging::{DecryptFailure, IncomingMessage, Receipt};
+pub use messaging::{
+    DecryptFailure, DecryptFailureKind, IdentityChange, IdentityInfo, IncomingMessage, Receipt,
+    RefusedRetry, RetryRefusal,
+};
 pub use output::{CloseReason, LoadId, Output, ProtocolError};
 
 use crate::binary::{Jid, Node};

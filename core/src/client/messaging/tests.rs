@@ -13,7 +13,7 @@ use crate::signal::{
 use super::content::tests::Rng;
 use super::content::{text_message, text_of};
 use super::incoming::{decrypt_message, learn_addressing, parse_message};
-use super::keystore::{Keystore, OwnIdentity, RecordChange, RecordSpace};
+use super::keystore::{Keystore, OwnIdentity, RecordChange, RecordSpace, RetryDenied};
 use super::outgoing::{
     DirectMessage, GroupMessage, RetryResend, build_direct, build_group, build_retry_resend,
 };
@@ -365,8 +365,12 @@ fn failed_decryption_changes_nothing_and_retry_recovers() {
     // Bob asks for a retry with fresh keys; Alice re-encrypts from her buffer.
     w[1].keystore.remember_sent(
         "3EB0000000000000000001",
-        "222@s.whatsapp.net",
-        &prost::Message::encode_to_vec(&text_message("first", None)),
+        (
+            "222@s.whatsapp.net",
+            &prost::Message::encode_to_vec(&text_message("first", None)),
+        ),
+        [&bob],
+        None,
         1,
     );
     w[1].persist();
@@ -403,7 +407,7 @@ fn failed_decryption_changes_nothing_and_retry_recovers() {
         .unwrap();
     let entry = w[1]
         .keystore
-        .take_retry("3EB0000000000000000001", &requester)
+        .take_retry("3EB0000000000000000001", &requester, request.count)
         .unwrap();
     let resend = build_retry_resend(
         &mut w[1].keystore,
@@ -414,6 +418,7 @@ fn failed_decryption_changes_nothing_and_retry_recovers() {
             requester: &requester,
             count: request.count,
             device_identity: b"adv",
+            sender_key_id: entry.sender_key_id,
         },
         &mut rng,
     )
@@ -484,10 +489,15 @@ fn lid_mapping_moves_sessions_to_the_lid_form() {
 #[test]
 fn retry_buffer_is_bounded_and_counts_retries() {
     let mut device = Device::new("111:1@s.whatsapp.net", None, 9);
+    let bob = addr("222:3@s.whatsapp.net");
     for i in 0..(crate::limits::MESSAGING_RETRY_BUFFER + 10) {
-        device
-            .keystore
-            .remember_sent(&format!("id{i}"), "222@s.whatsapp.net", b"x", i as u64);
+        device.keystore.remember_sent(
+            &format!("id{i}"),
+            ("222@s.whatsapp.net", b"x"),
+            [&bob],
+            None,
+            i as u64,
+        );
     }
     device.persist();
     assert_eq!(
@@ -496,22 +506,25 @@ fn retry_buffer_is_bounded_and_counts_retries() {
     );
     assert!(device.keystore.sent_message("id0").is_none());
     assert!(device.keystore.sent_message("id10").is_some());
-    let bob = addr("222:3@s.whatsapp.net");
     for _ in 0..crate::limits::MESSAGING_MAX_RETRIES {
-        assert!(device.keystore.take_retry("id20", &bob).is_some());
+        assert!(device.keystore.take_retry("id20", &bob, 1).is_ok());
     }
-    assert!(device.keystore.take_retry("id20", &bob).is_none());
+    assert_eq!(
+        device.keystore.take_retry("id20", &bob, 1),
+        Err(RetryDenied::TooManyRetries)
+    );
     device.persist();
     device.restart();
     assert_eq!(
         device.keystore.retry_buffer_len(),
         crate::limits::MESSAGING_RETRY_BUFFER
     );
-    assert!(
-        device.keystore.take_retry("id20", &bob).is_none(),
+    assert_eq!(
+        device.keystore.take_retry("id20", &bob, 1),
+        Err(RetryDenied::TooManyRetries),
         "counts survive a restart"
     );
-    assert!(device.keystore.take_retry("id21", &bob).is_some());
+    assert!(device.keystore.take_retry("id21", &bob, 1).is_ok());
 }
 
 mod properties {
