@@ -166,6 +166,12 @@ export interface ClientConfig {
   iqTimeoutMs?: number
   backoffFirstMs?: number
   backoffMaxMs?: number
+  /**
+   * What a contact's changed identity key leads to: `acceptAndNotify` (default, as WhatsApp:
+   * trusted at once, an `identityChanged` event) or `strict` (messages from and to the device
+   * are refused until an `approveIdentity` command).
+   */
+  identityPolicy?: 'acceptAndNotify' | 'strict'
 }
 
 /** Why a connection ended. */
@@ -283,6 +289,8 @@ export type CommandOutput =
   | { kind: 'pairingCode'; code: string }
   | { kind: 'messageSent'; id: string }
   | { kind: 'chatSettings'; settings: ChatSettings }
+  /** The identity keys kept for a device (`getIdentity`): 32-byte public keys. */
+  | { kind: 'identity'; address: string; identity?: Uint8Array; pending?: Uint8Array }
   | { kind: 'other'; description: string }
 
 /** Why a command failed; `code` is stable (the core's CommandError in snake case). */
@@ -301,6 +309,7 @@ export interface CommandError {
     | 'invalid_message'
     | 'invalid_state'
     | 'app_state'
+    | 'untrusted_identity'
     | 'command_failed'
   message: string
   /** For `rejected`: the server's error code and text. */
@@ -308,7 +317,24 @@ export interface CommandError {
   serverText?: string
   /** For `rate_limited`, when the server said. */
   retryAfterMs?: number
+  /** For `untrusted_identity`: the device whose new identity key waits for approval. */
+  address?: string
 }
+
+/** What kind of failure a `decryptFailed` event reports. */
+export type DecryptFailureKind =
+  | 'malformed'
+  | 'notReady'
+  | 'undecryptable'
+  /** More `<enc>` children than the client accepts (`encs` says how many); nothing decrypted. */
+  | 'tooManyEncs'
+  /** An `<enc>` repeated a message key of the same stanza; nothing changed. */
+  | 'replayedEnc'
+  /** More than one `<enc>` carried a message; nothing changed. */
+  | 'severalMessages'
+  /** The sender's identity key changed and waits for `approveIdentity` (strict policy). */
+  | 'untrustedIdentity'
+  | 'other'
 
 /** Something for the application. */
 export type ClientEvent =
@@ -321,7 +347,14 @@ export type ClientEvent =
   | { type: 'offlineSyncDone'; count: number }
   | { type: 'message'; id: string; chat: string; sender: string; timestamp: number; message: Uint8Array; text?: string }
   | { type: 'receipt'; chat: string; sender: string; receiptType: string; ids: string[]; timestamp: number }
-  | { type: 'decryptFailed'; id: string; chat: string; sender?: string; reason: string }
+  | { type: 'decryptFailed'; id: string; chat: string; sender?: string; kind: DecryptFailureKind; encs?: number; reason: string }
+  /**
+   * A contact device presented a new identity key (32-byte public keys): trusted now
+   * (`accepted`, the default policy) or waiting for an `approveIdentity` command (strict).
+   */
+  | { type: 'identityChanged'; address: string; identity: Uint8Array; previous: Uint8Array; accepted: boolean }
+  /** A retry request for one of our messages was refused; once per message and device. */
+  | { type: 'retryRefused'; id: string; requester: string; reason: 'notARecipient' | 'tooManyRetries' | 'other'; refusedTotal: number }
   | { type: 'appStateChanged'; collection: AppStateCollection; change: SettingChange }
   | { type: 'chatSettings'; chat: string; settings: ChatSettings }
   | { type: 'appStateWaitingForKeys'; collection: AppStateCollection; keyIds: Uint8Array[] }
@@ -355,6 +388,10 @@ export type ClientCommand =
   | { type: 'getChatSettings'; chat: string }
   /** The answer to `appStateDownload`: the file as served, or no bytes when the download failed. */
   | { type: 'appStateBlob'; downloadId: number; bytes?: Uint8Array }
+  /** Ends with `{ kind: 'identity' }`. */
+  | { type: 'getIdentity'; address: string }
+  /** Trusts the 32-byte key an `identityChanged` event named (strict policy); needs a connection. */
+  | { type: 'approveIdentity'; address: string; identity: Uint8Array }
 
 /**
  * The core state machine (one linked device). Most hosts use `connect` instead; a host with its
@@ -434,6 +471,10 @@ export class Connection {
   sendText(to: string, text: string): Promise<CommandOutput>
   sendMessage(to: string, message: Uint8Array): Promise<CommandOutput>
   markRead(chat: string, ids: string[], sender?: string): Promise<CommandOutput>
+  /** The identity keys kept for a device: `{ kind: 'identity', address, identity?, pending? }`. */
+  getIdentity(address: string): Promise<CommandOutput>
+  /** Trusts a device's new identity key (strict policy); refused messages are asked for again. */
+  approveIdentity(address: string, identity: Uint8Array): Promise<CommandOutput>
   logout(): Promise<CommandOutput>
   /** Disconnects and stops; the device stays paired in the store. */
   close(): Promise<void>

@@ -54,6 +54,19 @@ pub struct ClientConfig {
     /// Reconnect after another connection took over, instead of ending in `Replaced`.
     #[uniffi(default = false)]
     pub retry_when_replaced: bool,
+    /// What a contact's changed identity key leads to (default: accept and notify, as
+    /// WhatsApp does).
+    #[uniffi(default = None)]
+    pub identity_policy: Option<IdentityPolicy>,
+}
+
+/// What the client does when a contact device presents a new identity key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
+pub enum IdentityPolicy {
+    /// WhatsApp's behaviour: trusted at once and reported (`ClientEvent::IdentityChanged`).
+    AcceptAndNotify,
+    /// Messages from and to the device are refused until `Command::ApproveIdentity`.
+    Strict,
 }
 
 /// The configuration with every default.
@@ -107,6 +120,10 @@ impl TryFrom<ClientConfig> for Config {
             };
         }
         config.retry_when_replaced = c.retry_when_replaced;
+        config.identity_policy = match c.identity_policy {
+            None | Some(IdentityPolicy::AcceptAndNotify) => client::IdentityPolicy::AcceptAndNotify,
+            Some(IdentityPolicy::Strict) => client::IdentityPolicy::Strict,
+        };
         Ok(config)
     }
 }
@@ -426,6 +443,15 @@ pub enum CommandOutput {
         /// The settings.
         settings: ChatSettings,
     },
+    /// The identity keys of the device `GetIdentity` asked for.
+    Identity {
+        /// The device (the LID form when known).
+        address: String,
+        /// The identity public key trusted (32 bytes), when the device was ever met.
+        identity: Option<Vec<u8>>,
+        /// A new identity public key waiting for approval.
+        pending: Option<Vec<u8>>,
+    },
     /// An output this binding does not name yet.
     Other {
         /// The core's description.
@@ -473,6 +499,11 @@ pub enum CommandError {
         /// The core's description.
         reason: String,
     },
+    /// A recipient device's identity key changed and waits for `Command::ApproveIdentity`.
+    UntrustedIdentity {
+        /// The device JID.
+        address: String,
+    },
     /// An error this binding does not name yet.
     Other {
         /// The core's description.
@@ -503,6 +534,9 @@ impl From<&client::CommandError> for CommandError {
             E::InvalidState => CommandError::InvalidState,
             E::AppState(error) => CommandError::AppState {
                 reason: error.to_string(),
+            },
+            E::UntrustedIdentity { address } => CommandError::UntrustedIdentity {
+                address: address.clone(),
             },
             other => CommandError::Other {
                 description: other.to_string(),
@@ -609,8 +643,34 @@ pub enum ClientEvent {
         chat: String,
         /// The sending device, when known.
         sender: Option<String>,
+        /// What failed.
+        kind: DecryptFailureKind,
         /// Why, in words.
         reason: String,
+    },
+    /// A contact device presented a new identity key: trusted now (`accepted`), or waiting
+    /// for `Command::ApproveIdentity` (`IdentityPolicy::Strict`).
+    IdentityChanged {
+        /// The device (the LID form when known).
+        address: String,
+        /// The new identity public key (32 bytes), the input of a safety number.
+        identity: Vec<u8>,
+        /// The identity public key trusted before.
+        previous: Vec<u8>,
+        /// Whether it is trusted now.
+        accepted: bool,
+    },
+    /// A retry request for one of our messages was refused (reported once per message and
+    /// device).
+    RetryRefused {
+        /// The message id.
+        id: String,
+        /// The device that asked.
+        requester: String,
+        /// Why.
+        reason: RetryRefusal,
+        /// Every retry request refused since the client started.
+        refused_total: u64,
     },
     /// An app-state setting changed.
     AppStateChanged {
@@ -714,7 +774,24 @@ impl From<client::Event> for ClientEvent {
                 id: f.id,
                 chat: f.chat.to_string(),
                 sender: f.sender.map(|s| s.to_string()),
+                kind: (&f.kind).into(),
                 reason: f.reason,
+            },
+            E::IdentityChanged(change) => ClientEvent::IdentityChanged {
+                address: change.address.to_string(),
+                identity: change.identity.to_vec(),
+                previous: change.previous.to_vec(),
+                accepted: change.accepted,
+            },
+            E::RetryRefused(refused) => ClientEvent::RetryRefused {
+                id: refused.id,
+                requester: refused.requester.to_string(),
+                reason: match refused.reason {
+                    client::RetryRefusal::NotARecipient => RetryRefusal::NotARecipient,
+                    client::RetryRefusal::TooManyRetries => RetryRefusal::TooManyRetries,
+                    _ => RetryRefusal::Other,
+                },
+                refused_total: refused.refused_total,
             },
             E::AppStateChanged { collection, change } => ClientEvent::AppStateChanged {
                 collection: collection.into(),
@@ -759,6 +836,11 @@ impl From<client::Event> for ClientEvent {
                                     settings: settings.into(),
                                 }
                             }
+                            client::CommandOutput::Identity(info) => CommandOutput::Identity {
+                                address: info.address.to_string(),
+                                identity: info.identity.map(|key| key.to_vec()),
+                                pending: info.pending.map(|key| key.to_vec()),
+                            },
                             other => CommandOutput::Other {
                                 description: format!("{other:?}"),
                             },
@@ -774,6 +856,57 @@ impl From<client::Event> for ClientEvent {
             },
         }
     }
+}
+
+/// What kind of failure a `DecryptFailed` event reports.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Enum)]
+pub enum DecryptFailureKind {
+    /// The stanza could not be read.
+    Malformed,
+    /// The client could not take it now; the server delivers it again.
+    NotReady,
+    /// Signal did not decrypt it (a retry was requested).
+    Undecryptable,
+    /// The stanza carried more `<enc>` children than the client accepts; nothing decrypted.
+    TooManyEncs {
+        /// How many it carried.
+        count: u32,
+    },
+    /// An `<enc>` repeated a message key of the same stanza; nothing changed.
+    ReplayedEnc,
+    /// More than one `<enc>` carried a message; nothing changed.
+    SeveralMessages,
+    /// The sender's identity key changed and waits for `Command::ApproveIdentity`.
+    UntrustedIdentity,
+    /// A kind this binding does not name yet.
+    Other,
+}
+
+impl From<&client::DecryptFailureKind> for DecryptFailureKind {
+    fn from(kind: &client::DecryptFailureKind) -> DecryptFailureKind {
+        use client::DecryptFailureKind as K;
+        match kind {
+            K::Malformed => DecryptFailureKind::Malformed,
+            K::NotReady => DecryptFailureKind::NotReady,
+            K::Undecryptable => DecryptFailureKind::Undecryptable,
+            K::TooManyEncs { count } => DecryptFailureKind::TooManyEncs { count: *count },
+            K::ReplayedEnc => DecryptFailureKind::ReplayedEnc,
+            K::SeveralMessages => DecryptFailureKind::SeveralMessages,
+            K::UntrustedIdentity => DecryptFailureKind::UntrustedIdentity,
+            _ => DecryptFailureKind::Other,
+        }
+    }
+}
+
+/// Why a retry request was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
+pub enum RetryRefusal {
+    /// The device was not a recipient of the message (not a member, for a group).
+    NotARecipient,
+    /// The device asked more often than the protocol's retry count allows.
+    TooManyRetries,
+    /// A reason this binding does not name yet.
+    Other,
 }
 
 /// One thing for the host to do, in order.
@@ -893,6 +1026,19 @@ pub enum Command {
         /// The file's bytes as served, or `None`.
         bytes: Option<Vec<u8>>,
     },
+    /// Read the identity keys kept for a device; ends with `CommandOutput::Identity`.
+    GetIdentity {
+        /// The device JID.
+        address: String,
+    },
+    /// Trust the new identity key of a device that waits for approval
+    /// (`IdentityPolicy::Strict`); the messages refused meanwhile are asked for again.
+    ApproveIdentity {
+        /// The device JID.
+        address: String,
+        /// The 32-byte key `ClientEvent::IdentityChanged` named.
+        identity: Vec<u8>,
+    },
 }
 
 impl From<Command> for client::Command {
@@ -911,6 +1057,10 @@ impl From<Command> for client::Command {
             Command::GetChatSettings { chat } => client::Command::GetChatSettings { chat },
             Command::AppStateBlob { download_id, bytes } => {
                 client::Command::AppStateBlob { download_id, bytes }
+            }
+            Command::GetIdentity { address } => client::Command::GetIdentity { address },
+            Command::ApproveIdentity { address, identity } => {
+                client::Command::ApproveIdentity { address, identity }
             }
         }
     }

@@ -12,8 +12,9 @@ use crate::appstate::{
 };
 use crate::js::{Obj, Reader, array, coded_error, strings};
 use walink_core::client::{
-    self, CloseReason, Command, CommandError, CommandId, CommandOutput, Config, Event, LoadId,
-    Output, PairingMode, ProtocolError, State, StateReason,
+    self, CloseReason, Command, CommandError, CommandId, CommandOutput, Config, DecryptFailureKind,
+    Event, IdentityPolicy, LoadId, Output, PairingMode, ProtocolError, RetryRefusal, State,
+    StateReason,
 };
 use walink_core::noise::TrustRoot;
 use walink_core::noise::payload::{ClientProfile, WebVersion};
@@ -36,7 +37,7 @@ fn timestamp(now: f64) -> client::Timestamp {
 
 /// The option names of `new Client(config, records)`'s config (every one optional); a misspelt
 /// option is refused instead of being ignored.
-const CONFIG_OPTIONS: [&str; 17] = [
+const CONFIG_OPTIONS: [&str; 18] = [
     "webVersion",
     "deviceName",
     "platform",
@@ -54,6 +55,7 @@ const CONFIG_OPTIONS: [&str; 17] = [
     "iqTimeoutMs",
     "backoffFirstMs",
     "backoffMaxMs",
+    "identityPolicy",
 ];
 
 /// The WhatsApp Web version announced unless the host chooses one.
@@ -83,6 +85,7 @@ struct JsConfig {
     iq_timeout_ms: Option<f64>,
     backoff_first_ms: Option<f64>,
     backoff_max_ms: Option<f64>,
+    identity_policy: Option<String>,
 }
 
 fn js_config(value: &JsValue) -> Result<JsConfig, JsValue> {
@@ -109,6 +112,7 @@ fn js_config(value: &JsValue) -> Result<JsConfig, JsValue> {
         iq_timeout_ms: r.opt_f64("iqTimeoutMs")?,
         backoff_first_ms: r.opt_f64("backoffFirstMs")?,
         backoff_max_ms: r.opt_f64("backoffMaxMs")?,
+        identity_policy: r.opt_string("identityPolicy")?,
     })
 }
 
@@ -156,6 +160,17 @@ fn config_from_js(value: JsValue) -> Result<Config, JsValue> {
     }
     if let Some(retry) = js.retry_when_replaced {
         config.retry_when_replaced = retry;
+    }
+    if let Some(policy) = &js.identity_policy {
+        config.identity_policy = match policy.as_str() {
+            "acceptAndNotify" => IdentityPolicy::AcceptAndNotify,
+            "strict" => IdentityPolicy::Strict,
+            _ => {
+                return Err(invalid_config(
+                    "identityPolicy must be acceptAndNotify or strict",
+                ));
+            }
+        };
     }
     let ms = |value: Option<f64>, field: &mut u64| {
         if let Some(v) = value {
@@ -330,6 +345,7 @@ pub(crate) fn command_error_code(error: &CommandError) -> &'static str {
         CommandError::InvalidMessage => "invalid_message",
         CommandError::InvalidState => "invalid_state",
         CommandError::AppState(_) => "app_state",
+        CommandError::UntrustedIdentity { .. } => "untrusted_identity",
         _ => "command_failed",
     }
 }
@@ -347,6 +363,10 @@ fn command_result_to_js(result: &Result<CommandOutput, CommandError>) -> JsValue
                 CommandOutput::ChatSettings(settings) => {
                     kind("chatSettings").set("settings", chat_settings_to_js(settings))
                 }
+                CommandOutput::Identity(info) => kind("identity")
+                    .str("address", &info.address.to_string())
+                    .opt_bytes("identity", info.identity.as_ref().map(|key| &key[..]))
+                    .opt_bytes("pending", info.pending.as_ref().map(|key| &key[..])),
                 _ => kind("other").str("description", UNKNOWN),
             };
             Obj::new()
@@ -366,6 +386,7 @@ fn command_result_to_js(result: &Result<CommandOutput, CommandError>) -> JsValue
                 CommandError::RateLimited {
                     retry_after_ms: Some(ms),
                 } => js = js.num("retryAfterMs", *ms as f64),
+                CommandError::UntrustedIdentity { address } => js = js.str("address", address),
                 _ => {}
             }
             Obj::new().bool("ok", false).set("error", js.done()).done()
@@ -417,11 +438,35 @@ fn event_to_js(event: Event) -> JsValue {
             .str("receiptType", &r.kind)
             .set("ids", strings(&r.ids))
             .num("timestamp", r.timestamp as f64),
-        Event::DecryptFailed(f) => kind("decryptFailed")
-            .str("id", &f.id)
-            .str("chat", &f.chat.to_string())
-            .opt_str("sender", f.sender.map(|s| s.to_string()).as_deref())
-            .str("reason", &f.reason),
+        Event::DecryptFailed(f) => {
+            let failure = kind("decryptFailed")
+                .str("id", &f.id)
+                .str("chat", &f.chat.to_string())
+                .opt_str("sender", f.sender.map(|s| s.to_string()).as_deref())
+                .str("kind", decrypt_failure_kind(&f.kind))
+                .str("reason", &f.reason);
+            match f.kind {
+                DecryptFailureKind::TooManyEncs { count } => failure.num("encs", count.into()),
+                _ => failure,
+            }
+        }
+        Event::IdentityChanged(change) => kind("identityChanged")
+            .str("address", &change.address.to_string())
+            .bytes("identity", &change.identity)
+            .bytes("previous", &change.previous)
+            .bool("accepted", change.accepted),
+        Event::RetryRefused(refused) => kind("retryRefused")
+            .str("id", &refused.id)
+            .str("requester", &refused.requester.to_string())
+            .str(
+                "reason",
+                match refused.reason {
+                    RetryRefusal::NotARecipient => "notARecipient",
+                    RetryRefusal::TooManyRetries => "tooManyRetries",
+                    _ => "other",
+                },
+            )
+            .num("refusedTotal", refused.refused_total as f64),
         Event::AppStateChanged { collection, change } => kind("appStateChanged")
             .str("collection", collection_to_js(collection))
             .set("change", setting_change_to_js(change)),
@@ -452,6 +497,20 @@ fn event_to_js(event: Event) -> JsValue {
         _ => kind("other").str("description", UNKNOWN),
     }
     .done()
+}
+
+/// The `kind` of a `decryptFailed` event.
+fn decrypt_failure_kind(kind: &DecryptFailureKind) -> &'static str {
+    match kind {
+        DecryptFailureKind::Malformed => "malformed",
+        DecryptFailureKind::NotReady => "notReady",
+        DecryptFailureKind::Undecryptable => "undecryptable",
+        DecryptFailureKind::TooManyEncs { .. } => "tooManyEncs",
+        DecryptFailureKind::ReplayedEnc => "replayedEnc",
+        DecryptFailureKind::SeveralMessages => "severalMessages",
+        DecryptFailureKind::UntrustedIdentity => "untrustedIdentity",
+        _ => "other",
+    }
 }
 
 fn change_to_js(change: Change) -> JsValue {
@@ -504,6 +563,8 @@ fn command_from_js(value: JsValue) -> Result<Command, JsValue> {
         "connect" | "disconnect" | "logout" => &["type"],
         "appState" => &["type", "action"],
         "getChatSettings" => &["type", "chat"],
+        "getIdentity" => &["type", "address"],
+        "approveIdentity" => &["type", "address", "identity"],
         "appStateBlob" => &["type", "downloadId", "bytes"],
         _ => return Err(r.error(&format!("unknown command type {name:?}"))),
     };
@@ -537,6 +598,13 @@ fn command_from_js(value: JsValue) -> Result<Command, JsValue> {
         }
         "getChatSettings" => Command::GetChatSettings {
             chat: r.string("chat")?,
+        },
+        "getIdentity" => Command::GetIdentity {
+            address: r.string("address")?,
+        },
+        "approveIdentity" => Command::ApproveIdentity {
+            address: r.string("address")?,
+            identity: r.bytes("identity")?,
         },
         _ => Command::AppStateBlob {
             download_id: r.u64("downloadId")?,
