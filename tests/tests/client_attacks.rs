@@ -167,6 +167,34 @@ fn held_texts_from_bob(world: &mut World, client: usize, texts: &[&str]) -> Vec<
     mine
 }
 
+/// The server forges a retry receipt for message `id` in the name of `from`'s device, with its
+/// keys when `with_keys`, and delivers it to the walink client (`to`).
+fn forge_retry(
+    world: &mut World,
+    to: &(String, u16),
+    from: (&str, u16),
+    (id, group): (&str, Option<&Jid>),
+    count: u32,
+    with_keys: bool,
+) {
+    let now = world.now;
+    world
+        .server
+        .forge_retry_receipt(
+            now,
+            &ForgedRetry {
+                to: to.clone(),
+                from: (from.0.to_owned(), from.1),
+                id: id.to_owned(),
+                group: group.cloned(),
+                count,
+                with_keys,
+            },
+        )
+        .unwrap();
+    world.flush();
+}
+
 fn encs(stanza: &Node) -> Vec<Node> {
     stanza.children_by_tag("enc").cloned().collect()
 }
@@ -193,22 +221,7 @@ fn a_retry_receipt_forged_for_a_non_recipient_reveals_nothing() {
     assert_eq!(phone_read(&world, BOB, &id), ["secret"]);
     let alice = device_of(&world, client);
     for count in [1, 2, 2] {
-        let now = world.now;
-        world
-            .server
-            .forge_retry_receipt(
-                now,
-                &ForgedRetry {
-                    to: alice.clone(),
-                    from: (EVE.to_owned(), 0),
-                    id: id.clone(),
-                    group: None,
-                    count,
-                    with_keys: true,
-                },
-            )
-            .unwrap();
-        world.flush();
+        forge_retry(&mut world, &alice, (EVE, 0), (&id, None), count, true);
         world.run_for(3_000);
     }
     assert!(
@@ -251,44 +264,28 @@ fn a_group_retry_from_outside_the_group_never_hands_out_the_sender_key() {
         deliver_resends_to_anyone: true,
     });
     let alice = device_of(&world, client);
-    let now = world.now;
-    world
-        .server
-        .forge_retry_receipt(
-            now,
-            &ForgedRetry {
-                to: alice.clone(),
-                from: (EVE.to_owned(), 0),
-                id: first.clone(),
-                group: Some(group.clone()),
-                count: 2,
-                with_keys: true,
-            },
-        )
-        .unwrap();
-    world.flush();
+    forge_retry(
+        &mut world,
+        &alice,
+        (EVE, 0),
+        (&first, Some(&group)),
+        2,
+        true,
+    );
     world.run_for(3_000);
     assert!(phone_read(&world, EVE, &first).is_empty());
     let refused = refused_retries(&world, client);
     assert_eq!(refused.len(), 1, "{refused:?}");
     assert_eq!(refused[0].reason, RetryRefusal::NotARecipient);
     // A member's retry is still answered, with the message and the key it used.
-    let now = world.now;
-    world
-        .server
-        .forge_retry_receipt(
-            now,
-            &ForgedRetry {
-                to: alice.clone(),
-                from: (BOB.to_owned(), 0),
-                id: first.clone(),
-                group: Some(group.clone()),
-                count: 2,
-                with_keys: true,
-            },
-        )
-        .unwrap();
-    world.flush();
+    forge_retry(
+        &mut world,
+        &alice,
+        (BOB, 0),
+        (&first, Some(&group)),
+        2,
+        true,
+    );
     world.run_for(3_000);
     assert_eq!(
         phone_read(&world, BOB, &first),
@@ -333,22 +330,14 @@ fn retry_receipts_past_the_count_are_not_answered() {
     world.run_for(2_000);
     let alice = device_of(&world, client);
     for count in 1..=12 {
-        let now = world.now;
-        world
-            .server
-            .forge_retry_receipt(
-                now,
-                &ForgedRetry {
-                    to: alice.clone(),
-                    from: (BOB.to_owned(), 0),
-                    id: id.clone(),
-                    group: None,
-                    count: count.min(5),
-                    with_keys: true,
-                },
-            )
-            .unwrap();
-        world.flush();
+        forge_retry(
+            &mut world,
+            &alice,
+            (BOB, 0),
+            (&id, None),
+            count.min(5),
+            true,
+        );
         world.run_for(1_000);
     }
     let max = walink_core::limits::MESSAGING_MAX_RETRIES as usize;
@@ -357,22 +346,7 @@ fn retry_receipts_past_the_count_are_not_answered() {
     assert_eq!(refused.len(), 1, "reported once: {refused:?}");
     assert_eq!(refused[0].reason, RetryRefusal::TooManyRetries);
     // A claimed count beyond the protocol's is refused too (counted, not reported again).
-    let now = world.now;
-    world
-        .server
-        .forge_retry_receipt(
-            now,
-            &ForgedRetry {
-                to: alice,
-                from: (BOB.to_owned(), 0),
-                id: id.clone(),
-                group: None,
-                count: 50,
-                with_keys: false,
-            },
-        )
-        .unwrap();
-    world.flush();
+    forge_retry(&mut world, &alice, (BOB, 0), (&id, None), 50, false);
     world.run_for(1_000);
     assert_eq!(phone_read(&world, BOB, &id).len(), 1 + max);
     assert_eq!(refused_retries(&world, client).len(), 1);

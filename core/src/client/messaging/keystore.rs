@@ -1086,19 +1086,37 @@ impl Keystore {
         let sender = self.lids.canonical(sender);
         let message =
             SenderKeyDistributionMessage::deserialize(bytes).map_err(DecryptError::from)?;
-        let mut record = match pending_sender_key(pending, group, &sender) {
-            Some(record) => record,
-            None => self
-                .sender_keys
-                .get(&(group.to_owned(), sender.clone()))
-                .cloned()
-                .unwrap_or_default(),
-        };
+        let mut record = self
+            .working_sender_key(pending, group, &sender)
+            .unwrap_or_default();
         record.process_distribution_message(&message);
         Ok(SessionUpdate::SenderKey {
             group: group.to_owned(),
             sender,
             record,
+        })
+    }
+
+    /// A copy of the sender-key record of `sender` (canonical) in `group` to work on: the
+    /// latest uncommitted one among `pending`, else the one kept.
+    fn working_sender_key(
+        &self,
+        pending: &[SessionUpdate],
+        group: &str,
+        sender: &DeviceAddress,
+    ) -> Option<SenderKeyRecord> {
+        let uncommitted = pending.iter().rev().find_map(|update| match update {
+            SessionUpdate::SenderKey {
+                group: g,
+                sender: s,
+                record,
+            } if g == group && s == sender => Some(record.clone()),
+            _ => None,
+        });
+        uncommitted.or_else(|| {
+            self.sender_keys
+                .get(&(group.to_owned(), sender.clone()))
+                .cloned()
         })
     }
 
@@ -1112,14 +1130,9 @@ impl Keystore {
         pending: &[SessionUpdate],
     ) -> Result<(Vec<u8>, SessionUpdate), MessagingError> {
         let sender = self.lids.canonical(sender);
-        let mut record = match pending_sender_key(pending, group, &sender) {
-            Some(record) => record,
-            None => self
-                .sender_keys
-                .get(&(group.to_owned(), sender.clone()))
-                .cloned()
-                .ok_or(DecryptError::NoSession)?,
-        };
+        let mut record = self
+            .working_sender_key(pending, group, &sender)
+            .ok_or(DecryptError::NoSession)?;
         let plaintext = record.decrypt(bytes)?;
         Ok((
             plaintext,
@@ -1514,22 +1527,6 @@ fn received_hash(group: Option<&str>, id: &str) -> u64 {
     let mut first = [0u8; 8];
     first.copy_from_slice(&digest[..8]);
     u64::from_be_bytes(first)
-}
-
-/// The latest uncommitted sender-key record of `sender` in `group` among `pending`.
-fn pending_sender_key(
-    pending: &[SessionUpdate],
-    group: &str,
-    sender: &DeviceAddress,
-) -> Option<SenderKeyRecord> {
-    pending.iter().rev().find_map(|update| match update {
-        SessionUpdate::SenderKey {
-            group: g,
-            sender: s,
-            record,
-        } if g == group && s == sender => Some(record.clone()),
-        _ => None,
-    })
 }
 
 /// A change prepared by a decrypting operation, applied by [`Keystore::commit`].
