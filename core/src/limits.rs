@@ -295,3 +295,35 @@ pub const SIGNAL_SENDER_KEY_COMB_TEETH: usize = 5;
 /// send to `MESSAGING_MAX_FANOUT` members pins its devices' records until it is encrypted).
 /// The default of `Config::record_cache_limit`.
 pub const MESSAGING_RECORD_CACHE: usize = 256;
+
+// ----- hostile peers in messaging (core/src/client/messaging/, docs/security.md) -----
+
+/// `<enc>` children one incoming message stanza may carry. WhatsApp sends one (a 1:1 message)
+/// or two (a sender-key distribution beside a group message); a stanza with more is refused as
+/// a whole before anything is decrypted, so that one stanza cannot make the client decrypt (and
+/// copy a session record for) thousands of ciphertexts.
+pub const MESSAGING_MAX_ENCS_PER_STANZA: usize = 4;
+
+/// Bytes the retry buffer may hold in memory, kept messages and their recipient lists together
+/// (on top of `MESSAGING_RETRY_BUFFER` entries); the oldest entries are dropped first. A message
+/// to a group of a thousand members with three devices each keeps about 80 KB of recipients.
+pub const MESSAGING_RETRY_BUFFER_BYTES: usize = 8 << 20;
+
+/// Refused retry requests (message, device) remembered so that each is reported once; beyond
+/// it the memory is cleared and a repeat may be reported again.
+pub const MESSAGING_MAX_REPORTED_REFUSALS: usize = 1_024;
+
+/// Messages held per device whose new identity waits for the application's approval
+/// (`IdentityPolicy::Strict`); each is asked for again once the identity is approved.
+pub const MESSAGING_MAX_HELD_PER_IDENTITY: usize = 32;
+
+/// One-time prekeys created for retry receipts that are kept at once; creating one more deletes
+/// the oldest. A stranger's undecryptable messages cannot make the client store prekeys without
+/// bound; a real sender uses its prekey within seconds.
+pub const MESSAGING_MAX_RETRY_PRE_KEYS: usize = 64;
+
+/// Chain-key steps one incoming Signal message may cost across all the sessions of a record it
+/// is tried on (a session knowing the message's ratchet key is tried first, so a genuine message
+/// is never refused by this). Without it a forged message costs up to 41 sessions times
+/// `SIGNAL_MAX_FORWARD_JUMP` steps.
+pub const SIGNAL_MAX_CHAIN_STEPS_PER_MESSAGE: u32 = SIGNAL_MAX_FORWARD_JUMP;

@@ -375,6 +375,9 @@ pub struct DeviceData {
     pub routing_info: Option<Vec<u8>>,
     /// Successful logins so far.
     pub login_count: u32,
+    /// The one-time prekeys created for retry receipts that are kept, oldest first (at most
+    /// `MESSAGING_MAX_RETRY_PRE_KEYS`).
+    pub retry_pre_key_ids: Vec<u32>,
 }
 
 impl fmt::Debug for DeviceData {
@@ -407,6 +410,7 @@ pub fn encode_device(data: &DeviceData) -> Record {
         business_name: data.business_name.clone(),
         routing_info: data.routing_info.clone(),
         login_count: Some(data.login_count),
+        retry_pre_key_ids: data.retry_pre_key_ids.clone(),
     };
     let mut message = value;
     let bytes = message.encode_to_vec();
@@ -488,6 +492,13 @@ pub fn decode_device(record: &Record) -> Result<DeviceData, RestoreError> {
             business_name: message.business_name.take(),
             routing_info: message.routing_info.take(),
             login_count: message.login_count.unwrap_or(0),
+            retry_pre_key_ids: if message.retry_pre_key_ids.len()
+                <= crate::limits::MESSAGING_MAX_RETRY_PRE_KEYS
+            {
+                core::mem::take(&mut message.retry_pre_key_ids)
+            } else {
+                return Err(RestoreError::field(space, key, "retry_pre_key_ids"));
+            },
         })
     })();
     zeroize_device_message(&mut message);
@@ -583,6 +594,8 @@ pub fn encode_identity(address: &Jid, identity: &[u8; 32]) -> Record {
     let value = walink::IdentityRecord {
         format_version: Some(RECORD_FORMAT),
         public_key: Some(identity.to_vec()),
+        pending_public_key: None,
+        held: Vec::new(),
     }
     .encode_to_vec();
     Record {
@@ -627,6 +640,7 @@ mod tests {
             business_name: None,
             routing_info: None,
             login_count: 2,
+            retry_pre_key_ids: vec![4, 5],
         }
     }
 

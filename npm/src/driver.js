@@ -138,6 +138,16 @@ export class Connection {
     return this.command({ type: 'markRead', chat, ids, sender })
   }
 
+  /** The identity keys kept for a device: `{ kind: 'identity', address, identity?, pending? }`. */
+  getIdentity(address) {
+    return this.command({ type: 'getIdentity', address })
+  }
+
+  /** Trusts a device's new identity key (strict policy); refused messages are asked for again. */
+  approveIdentity(address, identity) {
+    return this.command({ type: 'approveIdentity', address, identity })
+  }
+
   /** Unlinks this device (its records are deleted); the client then rests in `loggedOut`. */
   logout() {
     return this.command({ type: 'logout' })

@@ -176,6 +176,12 @@ export interface ClientConfig {
   recordCacheLimit?: number
   /** The media host files are fetched from (default `https://mmg.whatsapp.net`; a test server). */
   mediaOrigin?: string
+  /**
+   * What a contact's changed identity key leads to: `acceptAndNotify` (default, as WhatsApp:
+   * trusted at once, an `identityChanged` event) or `strict` (messages from and to the device
+   * are refused until an `approveIdentity` command).
+   */
+  identityPolicy?: 'acceptAndNotify' | 'strict'
 }
 
 /** Why a connection ended. */
@@ -289,6 +295,8 @@ export type CommandOutput =
   | { kind: 'pairingCode'; code: string }
   | { kind: 'messageSent'; id: string }
   | { kind: 'chatSettings'; settings: ChatSettings }
+  /** The identity keys kept for a device (`getIdentity`): 32-byte public keys. */
+  | { kind: 'identity'; address: string; identity?: Uint8Array; pending?: Uint8Array }
 
 /** The stable code of a command error: the core's `CommandError::code()`, the same in every binding. */
 export type CommandErrorCode =
@@ -305,6 +313,7 @@ export type CommandErrorCode =
   | 'invalid_message'
   | 'invalid_state'
   | 'app_state'
+  | 'untrusted_identity'
 
 /** Why a command failed. */
 export interface CommandError {
@@ -315,7 +324,24 @@ export interface CommandError {
   serverText?: string
   /** For `rate_limited`, when the server said. */
   retryAfterMs?: number
+  /** For `untrusted_identity`: the device whose new identity key waits for approval. */
+  address?: string
 }
+
+/** What kind of failure a `decryptFailed` event reports. */
+export type DecryptFailureKind =
+  | 'malformed'
+  | 'notReady'
+  | 'undecryptable'
+  /** More `<enc>` children than the client accepts (`encs` says how many); nothing decrypted. */
+  | 'tooManyEncs'
+  /** An `<enc>` repeated a message key of the same stanza; nothing changed. */
+  | 'replayedEnc'
+  /** More than one `<enc>` carried a message; nothing changed. */
+  | 'severalMessages'
+  /** The sender's identity key changed and waits for `approveIdentity` (strict policy). */
+  | 'untrustedIdentity'
+  | 'other'
 
 /** Something for the application. */
 export type ClientEvent =
@@ -328,7 +354,14 @@ export type ClientEvent =
   | { type: 'offlineSyncDone'; count: number }
   | { type: 'message'; id: string; chat: string; sender: string; timestamp: number; message: Uint8Array; text?: string }
   | { type: 'receipt'; chat: string; sender: string; receiptType: string; ids: string[]; timestamp: number }
-  | { type: 'decryptFailed'; id: string; chat: string; sender?: string; reason: string }
+  | { type: 'decryptFailed'; id: string; chat: string; sender?: string; kind: DecryptFailureKind; encs?: number; reason: string }
+  /**
+   * A contact device presented a new identity key (32-byte public keys): trusted now
+   * (`accepted`, the default policy) or waiting for an `approveIdentity` command (strict).
+   */
+  | { type: 'identityChanged'; address: string; identity: Uint8Array; previous: Uint8Array; accepted: boolean }
+  /** A retry request for one of our messages was refused; once per message and device. */
+  | { type: 'retryRefused'; id: string; requester: string; reason: 'notARecipient' | 'tooManyRetries' | 'other'; refusedTotal: number }
   | { type: 'appStateChanged'; collection: AppStateCollection; change: SettingChange }
   | { type: 'chatSettings'; chat: string; settings: ChatSettings }
   | { type: 'appStateWaitingForKeys'; collection: AppStateCollection; keyIds: Uint8Array[] }
@@ -381,6 +414,10 @@ export type ClientCommand =
   | { type: 'appState'; action: SyncAction }
   /** Ends with `{ kind: 'chatSettings' }`. */
   | { type: 'getChatSettings'; chat: string }
+  /** Ends with `{ kind: 'identity' }`. */
+  | { type: 'getIdentity'; address: string }
+  /** Trusts the 32-byte key an `identityChanged` event named (strict policy); needs a connection. */
+  | { type: 'approveIdentity'; address: string; identity: Uint8Array }
 
 /** WhatsApp's endpoints and the web version announced by default, from the core. */
 export interface Endpoints {
@@ -474,6 +511,10 @@ export class Connection {
   sendText(to: string, text: string): Promise<CommandOutput>
   sendMessage(to: string, message: Uint8Array): Promise<CommandOutput>
   markRead(chat: string, ids: string[], sender?: string): Promise<CommandOutput>
+  /** The identity keys kept for a device: `{ kind: 'identity', address, identity?, pending? }`. */
+  getIdentity(address: string): Promise<CommandOutput>
+  /** Trusts a device's new identity key (strict policy); refused messages are asked for again. */
+  approveIdentity(address: string, identity: Uint8Array): Promise<CommandOutput>
   logout(): Promise<CommandOutput>
   /** Disconnects and stops; the device stays paired in the store. */
   close(): Promise<void>

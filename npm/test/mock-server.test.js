@@ -1,6 +1,7 @@
 // The npm package against walink-sim's mock-server over a real websocket (the `ws` package):
 // QR pairing, restart from the file store, pairing by code, logout, 1:1 messages both ways between
-// two walink clients and with the other account's phone, group messages both ways.
+// two walink clients and with the other account's phone, group messages both ways, a contact
+// whose identity key changes (reported; refused until approved under the strict policy).
 import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -23,13 +24,13 @@ withMockServer(test, 'mock-server tests', () => {
   })
 
   /** Connects a client on `store`, calling `onEvent` and resolving `waitFor(predicate)` on events. */
-  async function client(store, onEvent = () => {}) {
+  async function client(store, onEvent = () => {}, config = {}) {
     const events = []
     const waiters = []
     const connection = await connect({
       url: server.url,
       store,
-      config: { trustRoot: testTrustRoot(), deviceName: 'walink test' },
+      config: { trustRoot: testTrustRoot(), deviceName: 'walink test', ...config },
       onEvent(event) {
         events.push(event)
         onEvent(event)
@@ -110,9 +111,9 @@ withMockServer(test, 'mock-server tests', () => {
   })
 
   /** A new account `phone` and a walink client paired to it by code, connected. */
-  async function pairedByCode(phone, name) {
+  async function pairedByCode(phone, name, store = new MemoryStore()) {
     await server.control('POST', '/accounts', { phone, name })
-    const linked = await client(new MemoryStore())
+    const linked = await client(store)
     const code = await linked.connection.pairWithCode(phone)
     await server.control('POST', `/accounts/${phone}/code`, { code })
     await linked.waitFor((e) => e.type === 'paired')
@@ -195,5 +196,45 @@ withMockServer(test, 'mock-server tests', () => {
     assert.ok(!frank.events.some((e) => e.type === 'decryptFailed'))
     await erin.connection.close()
     await frank.connection.close()
+  })
+
+  test('a contact that reinstalls its phone: identityChanged, then strict refusal and approval', async () => {
+    const store = new MemoryStore()
+    const grace = await pairedByCode('15550007779', 'Grace', store)
+    const heidi = '15550008880'
+    await server.control('POST', '/accounts', { phone: heidi, name: 'Heidi' })
+    await server.control('POST', `/accounts/${heidi}/send`, { to: '15550007779', text: 'before' })
+    await grace.waitFor(textIs('before'))
+
+    // WhatsApp's behaviour (the default): the new key is trusted and reported.
+    const answer = await server.control('POST', `/accounts/${heidi}/reinstall`, { to: '15550007779', text: 'after the reinstall' })
+    const change = await grace.waitFor((e) => e.type === 'identityChanged')
+    assert.equal(change.accepted, true)
+    assert.equal(Buffer.from(change.identity).toString('hex'), answer.identity)
+    assert.equal(change.previous.length, 32)
+    await grace.waitFor(textIs('after the reinstall'))
+    const stored = await grace.connection.getIdentity(change.address)
+    assert.equal(stored.kind, 'identity')
+    assert.deepEqual(stored.identity, change.identity)
+    assert.equal(stored.pending, undefined)
+    await grace.connection.close()
+
+    // Strict: the next change is refused until approved; a send to the device fails, typed.
+    const strict = await client(store, () => {}, { identityPolicy: 'strict' })
+    await strict.waitFor(connected)
+    await server.control('POST', `/accounts/${heidi}/reinstall`, { to: '15550007779', text: 'held for approval' })
+    const pending = await strict.waitFor((e) => e.type === 'identityChanged')
+    assert.equal(pending.accepted, false)
+    const failed = await strict.waitFor((e) => e.type === 'decryptFailed')
+    assert.equal(failed.kind, 'untrustedIdentity')
+    assert.ok(!strict.events.some(textIs('held for approval')))
+    await assert.rejects(strict.connection.sendText(`${heidi}@s.whatsapp.net`, 'to an untrusted device'), (error) => {
+      assert.equal(error.code, 'untrusted_identity')
+      assert.ok(error.detail.address.includes('@'))
+      return true
+    })
+    await strict.connection.approveIdentity(pending.address, pending.identity)
+    await strict.waitFor(textIs('held for approval'))
+    await strict.connection.close()
   })
 })

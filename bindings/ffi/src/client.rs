@@ -90,9 +90,31 @@ pub struct ClientConfig {
     /// The media host files are fetched from (`https://mmg.whatsapp.net`; a test server).
     #[uniffi(default = None)]
     pub media_origin: Option<String>,
+    /// What a contact's changed identity key leads to (default: accept and notify, as
+    /// WhatsApp does).
+    #[uniffi(default = None)]
+    pub identity_policy: Option<IdentityPolicy>,
     /// 32 bytes seeding the client's generator: deterministic runs, tests only.
     #[uniffi(default = None)]
     pub rng_seed: Option<Vec<u8>>,
+}
+
+/// What the client does when a contact device presents a new identity key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
+pub enum IdentityPolicy {
+    /// WhatsApp's behaviour: trusted at once and reported (`ClientEvent::IdentityChanged`).
+    AcceptAndNotify,
+    /// Messages from and to the device are refused until `Command::ApproveIdentity`.
+    Strict,
+}
+
+impl From<IdentityPolicy> for client::IdentityPolicy {
+    fn from(policy: IdentityPolicy) -> client::IdentityPolicy {
+        match policy {
+            IdentityPolicy::AcceptAndNotify => client::IdentityPolicy::AcceptAndNotify,
+            IdentityPolicy::Strict => client::IdentityPolicy::Strict,
+        }
+    }
 }
 
 impl From<ClientConfig> for ConfigOptions {
@@ -120,6 +142,7 @@ impl From<ClientConfig> for ConfigOptions {
             backoff_reset_after_ms: c.backoff_reset_after_ms,
             record_cache_limit: c.record_cache_limit,
             media_origin: c.media_origin,
+            identity_policy: c.identity_policy.map(Into::into),
             rng_seed: c.rng_seed,
         }
     }
@@ -480,6 +503,15 @@ pub enum CommandOutput {
         /// The settings.
         settings: ChatSettings,
     },
+    /// The identity keys of the device `GetIdentity` asked for.
+    Identity {
+        /// The device (the LID form when known).
+        address: String,
+        /// The identity public key trusted (32 bytes), when the device was ever met.
+        identity: Option<Vec<u8>>,
+        /// A new identity public key waiting for approval.
+        pending: Option<Vec<u8>>,
+    },
 }
 
 impl From<&client::CommandOutput> for CommandOutput {
@@ -491,6 +523,11 @@ impl From<&client::CommandOutput> for CommandOutput {
             O::MessageSent { id } => CommandOutput::MessageSent { id: id.clone() },
             O::ChatSettings(settings) => CommandOutput::ChatSettings {
                 settings: settings.into(),
+            },
+            O::Identity(info) => CommandOutput::Identity {
+                address: info.address.to_string(),
+                identity: info.identity.map(|key| key.to_vec()),
+                pending: info.pending.map(|key| key.to_vec()),
             },
         }
     }
@@ -536,6 +573,11 @@ pub enum CommandError {
         /// The core's description.
         reason: String,
     },
+    /// A recipient device's identity key changed and waits for `Command::ApproveIdentity`.
+    UntrustedIdentity {
+        /// The device JID.
+        address: String,
+    },
 }
 
 impl From<&client::CommandError> for CommandError {
@@ -561,6 +603,9 @@ impl From<&client::CommandError> for CommandError {
             E::InvalidState => CommandError::InvalidState,
             E::AppState(error) => CommandError::AppState {
                 reason: error.to_string(),
+            },
+            E::UntrustedIdentity { address } => CommandError::UntrustedIdentity {
+                address: address.clone(),
             },
         }
     }
@@ -681,8 +726,34 @@ pub enum ClientEvent {
         chat: String,
         /// The sending device, when known.
         sender: Option<String>,
+        /// What failed.
+        kind: DecryptFailureKind,
         /// Why, in words.
         reason: String,
+    },
+    /// A contact device presented a new identity key: trusted now (`accepted`), or waiting
+    /// for `Command::ApproveIdentity` (`IdentityPolicy::Strict`).
+    IdentityChanged {
+        /// The device (the LID form when known).
+        address: String,
+        /// The new identity public key (32 bytes), the input of a safety number.
+        identity: Vec<u8>,
+        /// The identity public key trusted before.
+        previous: Vec<u8>,
+        /// Whether it is trusted now.
+        accepted: bool,
+    },
+    /// A retry request for one of our messages was refused (reported once per message and
+    /// device).
+    RetryRefused {
+        /// The message id.
+        id: String,
+        /// The device that asked.
+        requester: String,
+        /// Why.
+        reason: RetryRefusal,
+        /// Every retry request refused since the client started.
+        refused_total: u64,
     },
     /// An app-state setting changed.
     AppStateChanged {
@@ -773,7 +844,23 @@ impl From<client::Event> for ClientEvent {
                 id: f.id,
                 chat: f.chat.to_string(),
                 sender: f.sender.map(|s| s.to_string()),
+                kind: (&f.kind).into(),
                 reason: f.reason,
+            },
+            E::IdentityChanged(change) => ClientEvent::IdentityChanged {
+                address: change.address.to_string(),
+                identity: change.identity.to_vec(),
+                previous: change.previous.to_vec(),
+                accepted: change.accepted,
+            },
+            E::RetryRefused(refused) => ClientEvent::RetryRefused {
+                id: refused.id,
+                requester: refused.requester.to_string(),
+                reason: match refused.reason {
+                    client::RetryRefusal::NotARecipient => RetryRefusal::NotARecipient,
+                    client::RetryRefusal::TooManyRetries => RetryRefusal::TooManyRetries,
+                },
+                refused_total: refused.refused_total,
             },
             E::AppStateChanged { collection, change } => ClientEvent::AppStateChanged {
                 collection: collection.into(),
@@ -913,6 +1000,52 @@ impl From<FetchResult> for client::FetchResult {
     }
 }
 
+/// What kind of failure a `DecryptFailed` event reports.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Enum)]
+pub enum DecryptFailureKind {
+    /// The stanza could not be read.
+    Malformed,
+    /// The client could not take it now; the server delivers it again.
+    NotReady,
+    /// Signal did not decrypt it (a retry was requested).
+    Undecryptable,
+    /// The stanza carried more `<enc>` children than the client accepts; nothing decrypted.
+    TooManyEncs {
+        /// How many it carried.
+        count: u32,
+    },
+    /// An `<enc>` repeated a message key of the same stanza; nothing changed.
+    ReplayedEnc,
+    /// More than one `<enc>` carried a message; nothing changed.
+    SeveralMessages,
+    /// The sender's identity key changed and waits for `Command::ApproveIdentity`.
+    UntrustedIdentity,
+}
+
+impl From<&client::DecryptFailureKind> for DecryptFailureKind {
+    fn from(kind: &client::DecryptFailureKind) -> DecryptFailureKind {
+        use client::DecryptFailureKind as K;
+        match kind {
+            K::Malformed => DecryptFailureKind::Malformed,
+            K::NotReady => DecryptFailureKind::NotReady,
+            K::Undecryptable => DecryptFailureKind::Undecryptable,
+            K::TooManyEncs { count } => DecryptFailureKind::TooManyEncs { count: *count },
+            K::ReplayedEnc => DecryptFailureKind::ReplayedEnc,
+            K::SeveralMessages => DecryptFailureKind::SeveralMessages,
+            K::UntrustedIdentity => DecryptFailureKind::UntrustedIdentity,
+        }
+    }
+}
+
+/// Why a retry request was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
+pub enum RetryRefusal {
+    /// The device was not a recipient of the message (not a member, for a group).
+    NotARecipient,
+    /// The device asked more often than the protocol's retry count allows.
+    TooManyRetries,
+}
+
 /// One thing for the host to do, in order.
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Enum)]
 pub enum Output {
@@ -1035,6 +1168,19 @@ pub enum Command {
         /// The chat JID.
         chat: String,
     },
+    /// Read the identity keys kept for a device; ends with `CommandOutput::Identity`.
+    GetIdentity {
+        /// The device JID.
+        address: String,
+    },
+    /// Trust the new identity key of a device that waits for approval
+    /// (`IdentityPolicy::Strict`); the messages refused meanwhile are asked for again.
+    ApproveIdentity {
+        /// The device JID.
+        address: String,
+        /// The 32-byte key `ClientEvent::IdentityChanged` named.
+        identity: Vec<u8>,
+    },
 }
 
 impl From<Command> for client::Command {
@@ -1051,6 +1197,10 @@ impl From<Command> for client::Command {
             Command::Logout => client::Command::Logout,
             Command::AppState { action } => client::Command::AppState(action.into()),
             Command::GetChatSettings { chat } => client::Command::GetChatSettings { chat },
+            Command::GetIdentity { address } => client::Command::GetIdentity { address },
+            Command::ApproveIdentity { address, identity } => {
+                client::Command::ApproveIdentity { address, identity }
+            }
         }
     }
 }

@@ -175,6 +175,69 @@ def test_a_message_round_trip_with_a_phone_after_pairing_by_code(server, tmp_pat
     asyncio.run(go())
 
 
+def test_a_contact_that_reinstalls_is_reported_as_an_identity_change(server, tmp_path):
+    """Frank's phone is reinstalled with a new identity key and messages Erin's walink client:
+    the default policy takes the message and reports IdentityChanged; GetIdentity then reads the
+    new key. A strict client refuses the next change, fails a send to the device with
+    UNTRUSTED_IDENTITY, and after ApproveIdentity asks for the refused message again."""
+    url, control = server
+    control("POST", "/accounts", {"phone": "15550005556", "name": "Erin"})
+    control("POST", "/accounts", {"phone": "15550006667", "name": "Frank"})
+    connected = lambda e: e.is_state() and e.state.is_connected()
+
+    async def wait_for(seen, predicate, what, timeout=20.0):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not any(predicate(e) for e in seen):
+            assert loop.time() < deadline, f"{what} did not happen: {[type(e).__name__ for e in seen]}"
+            await asyncio.sleep(0.05)
+        return next(e for e in seen if predicate(e))
+
+    async def go():
+        options = dict(store=FileStore(tmp_path / "erin"), transport=websocket_transport, url=url,
+                       config=ffi.ClientConfig(trust_root=TEST_ROOT, device_name="walink pytest"))
+        driver, seen, reached = await run_until(options, connected)
+        code = await driver.pair_with_code("15550005556")
+        await asyncio.to_thread(control, "POST", "/accounts/15550005556/code", {"code": code})
+        await asyncio.wait_for(reached.wait(), 20)
+        frank = "15550006667"
+        await asyncio.to_thread(control, "POST", f"/accounts/{frank}/send", {"to": "15550005556", "text": "before"})
+        await wait_for(seen, lambda e: e.is_message() and e.text == "before", "the first message")
+
+        answer = await asyncio.to_thread(control, "POST", f"/accounts/{frank}/reinstall",
+                                         {"to": "15550005556", "text": "after the reinstall"})
+        change = await wait_for(seen, lambda e: e.is_identity_changed(), "IdentityChanged")
+        assert change.accepted
+        assert bytes(change.identity).hex() == answer["identity"]
+        await wait_for(seen, lambda e: e.is_message() and e.text == "after the reinstall", "the message after it")
+        output = await driver.get_identity(change.address)
+        assert output.is_identity()
+        assert bytes(output.identity) == bytes(change.identity)
+        assert output.pending is None
+        await driver.close()
+
+        options["config"] = ffi.ClientConfig(trust_root=TEST_ROOT, device_name="walink pytest",
+                                             identity_policy=ffi.IdentityPolicy.STRICT)
+        options["store"] = FileStore(tmp_path / "erin")
+        driver, seen, reached = await run_until(options, connected)
+        await asyncio.wait_for(reached.wait(), 20)
+        answer = await asyncio.to_thread(control, "POST", f"/accounts/{frank}/reinstall",
+                                         {"to": "15550005556", "text": "held for approval"})
+        change = await wait_for(seen, lambda e: e.is_identity_changed(), "IdentityChanged (strict)")
+        assert not change.accepted
+        failed = await wait_for(seen, lambda e: e.is_decrypt_failed(), "DecryptFailed (strict)")
+        assert failed.kind.is_untrusted_identity()
+        assert not any(e.is_message() and e.text == "held for approval" for e in seen)
+        with pytest.raises(Exception) as refused:
+            await driver.send_text(f"{frank}@s.whatsapp.net", "to an untrusted device")
+        assert getattr(refused.value, "code", None) == "untrusted_identity", refused.value
+        await driver.approve_identity(change.address, change.identity)
+        await wait_for(seen, lambda e: e.is_message() and e.text == "held for approval", "the held message")
+        await driver.close()
+
+    asyncio.run(go())
+
+
 def test_the_driver_downloads_an_app_state_snapshot_blob(server):
     """The phone's snapshot is served as an external blob; the core asks for it with a Fetch of
     the configured media origin and the blob's path, the driver carries it out, and the chat

@@ -212,6 +212,16 @@ class Driver:
         output = await self.command(ffi.Command.SEND_TEXT(to=to, text=text))
         return output.id
 
+    async def get_identity(self, address: str):
+        """The identity keys kept for a device: an ``ffi.CommandOutput.IDENTITY`` (``identity``,
+        and ``pending`` when a new key waits for approval)."""
+        return await self.command(ffi.Command.GET_IDENTITY(address=address))
+
+    async def approve_identity(self, address: str, identity: bytes) -> None:
+        """Trusts a device's new identity key (``IdentityPolicy.STRICT``); the messages refused
+        meanwhile are asked for again."""
+        await self.command(ffi.Command.APPROVE_IDENTITY(address=address, identity=identity))
+
     async def logout(self) -> None:
         """Unlinks this device; the driver then ends."""
         await self.command(ffi.Command.LOGOUT())

@@ -14,8 +14,8 @@ use crate::js::{Obj, Reader, array, coded_error, strings};
 use crate::poison::{Poisonable, Poisoned};
 use walink_core::client::{
     self, Body, CloseReason, Command, CommandError, CommandId, CommandOutput, Config,
-    ConfigOptions, Event, FetchError, FetchId, FetchRequest, FetchResponse, FetchResult, LoadId,
-    Output, PairingMode, State, StateReason,
+    ConfigOptions, DecryptFailureKind, Event, FetchError, FetchId, FetchRequest, FetchResponse,
+    FetchResult, IdentityPolicy, LoadId, Output, PairingMode, RetryRefusal, State, StateReason,
 };
 use walink_core::store::{Change, Record, RecordKey, Space};
 use wasm_bindgen::prelude::*;
@@ -35,7 +35,7 @@ fn timestamp(now: f64) -> client::Timestamp {
 /// The options of `new Client(config, records)` (every one optional), by their name in
 /// JavaScript and in `ConfigOptions`; a misspelt option is refused instead of being ignored.
 /// The core's `ConfigOptions::build` checks them and fills in WhatsApp Web's defaults.
-const CONFIG_OPTIONS: [(&str, &str); 22] = [
+const CONFIG_OPTIONS: [(&str, &str); 23] = [
     ("webVersion", "web_version"),
     ("deviceName", "device_name"),
     ("platform", "platform"),
@@ -57,6 +57,7 @@ const CONFIG_OPTIONS: [(&str, &str); 22] = [
     ("backoffResetAfterMs", "backoff_reset_after_ms"),
     ("recordCacheLimit", "record_cache_limit"),
     ("mediaOrigin", "media_origin"),
+    ("identityPolicy", "identity_policy"),
     ("rngSeed", "rng_seed"),
 ];
 
@@ -90,6 +91,17 @@ fn config_from_js(value: JsValue) -> Result<Config, JsValue> {
             backoff_reset_after_ms: ms("backoffResetAfterMs")?,
             record_cache_limit: ms("recordCacheLimit")?,
             media_origin: r.opt_string("mediaOrigin")?,
+            identity_policy: r
+                .opt_string("identityPolicy")?
+                .map(|name| match name.as_str() {
+                    "acceptAndNotify" => Ok(IdentityPolicy::AcceptAndNotify),
+                    "strict" => Ok(IdentityPolicy::Strict),
+                    _ => Err(coded_error(
+                        "invalid_config",
+                        "identityPolicy must be acceptAndNotify or strict",
+                    )),
+                })
+                .transpose()?,
             rng_seed: r.opt_bytes("rngSeed")?,
         }
     };
@@ -295,6 +307,7 @@ pub(crate) fn command_output_kind(output: &CommandOutput) -> &'static str {
         CommandOutput::PairingCode(_) => "pairingCode",
         CommandOutput::MessageSent { .. } => "messageSent",
         CommandOutput::ChatSettings(_) => "chatSettings",
+        CommandOutput::Identity(_) => "identity",
     }
 }
 
@@ -311,6 +324,10 @@ fn command_result_to_js(result: &Result<CommandOutput, CommandError>) -> JsValue
                 CommandOutput::ChatSettings(settings) => {
                     js.set("settings", chat_settings_to_js(settings))
                 }
+                CommandOutput::Identity(info) => js
+                    .str("address", &info.address.to_string())
+                    .opt_bytes("identity", info.identity.as_ref().map(|key| &key[..]))
+                    .opt_bytes("pending", info.pending.as_ref().map(|key| &key[..])),
             };
             Obj::new()
                 .bool("ok", true)
@@ -343,6 +360,7 @@ fn command_result_to_js(result: &Result<CommandOutput, CommandError>) -> JsValue
                 | CommandError::InvalidMessage
                 | CommandError::InvalidState
                 | CommandError::AppState(_) => js,
+                CommandError::UntrustedIdentity { address } => js.str("address", address),
             };
             Obj::new().bool("ok", false).set("error", js.done()).done()
         }
@@ -362,6 +380,8 @@ pub(crate) fn event_type(event: &Event) -> &'static str {
         Event::Message(_) => "message",
         Event::Receipt(_) => "receipt",
         Event::DecryptFailed(_) => "decryptFailed",
+        Event::IdentityChanged(_) => "identityChanged",
+        Event::RetryRefused(_) => "retryRefused",
         Event::AppStateChanged { .. } => "appStateChanged",
         Event::ChatSettings { .. } => "chatSettings",
         Event::AppStateWaitingForKeys { .. } => "appStateWaitingForKeys",
@@ -414,11 +434,34 @@ fn event_to_js(event: Event) -> JsValue {
             .str("receiptType", &r.kind)
             .set("ids", strings(&r.ids))
             .num("timestamp", r.timestamp as f64),
-        Event::DecryptFailed(f) => js
-            .str("id", &f.id)
-            .str("chat", &f.chat.to_string())
-            .opt_str("sender", f.sender.map(|s| s.to_string()).as_deref())
-            .str("reason", &f.reason),
+        Event::DecryptFailed(f) => {
+            let failure = js
+                .str("id", &f.id)
+                .str("chat", &f.chat.to_string())
+                .opt_str("sender", f.sender.map(|s| s.to_string()).as_deref())
+                .str("kind", decrypt_failure_kind(&f.kind))
+                .str("reason", &f.reason);
+            match f.kind {
+                DecryptFailureKind::TooManyEncs { count } => failure.num("encs", count.into()),
+                _ => failure,
+            }
+        }
+        Event::IdentityChanged(change) => js
+            .str("address", &change.address.to_string())
+            .bytes("identity", &change.identity)
+            .bytes("previous", &change.previous)
+            .bool("accepted", change.accepted),
+        Event::RetryRefused(refused) => js
+            .str("id", &refused.id)
+            .str("requester", &refused.requester.to_string())
+            .str(
+                "reason",
+                match refused.reason {
+                    RetryRefusal::NotARecipient => "notARecipient",
+                    RetryRefusal::TooManyRetries => "tooManyRetries",
+                },
+            )
+            .num("refusedTotal", refused.refused_total as f64),
         Event::AppStateChanged { collection, change } => js
             .str("collection", collection_to_js(collection))
             .set("change", setting_change_to_js(change)),
@@ -440,6 +483,19 @@ fn event_to_js(event: Event) -> JsValue {
             .set("result", command_result_to_js(&result)),
     }
     .done()
+}
+
+/// The `kind` of a `decryptFailed` event.
+fn decrypt_failure_kind(kind: &DecryptFailureKind) -> &'static str {
+    match kind {
+        DecryptFailureKind::Malformed => "malformed",
+        DecryptFailureKind::NotReady => "notReady",
+        DecryptFailureKind::Undecryptable => "undecryptable",
+        DecryptFailureKind::TooManyEncs { .. } => "tooManyEncs",
+        DecryptFailureKind::ReplayedEnc => "replayedEnc",
+        DecryptFailureKind::SeveralMessages => "severalMessages",
+        DecryptFailureKind::UntrustedIdentity => "untrustedIdentity",
+    }
 }
 
 fn change_to_js(change: Change) -> JsValue {
@@ -556,6 +612,8 @@ fn command_from_js(value: JsValue) -> Result<Command, JsValue> {
         "connect" | "disconnect" | "logout" => &["type"],
         "appState" => &["type", "action"],
         "getChatSettings" => &["type", "chat"],
+        "getIdentity" => &["type", "address"],
+        "approveIdentity" => &["type", "address", "identity"],
         _ => return Err(r.error(&format!("unknown command type {name:?}"))),
     };
     r.only(fields)?;
@@ -586,9 +644,17 @@ fn command_from_js(value: JsValue) -> Result<Command, JsValue> {
             }
             Command::AppState(sync_action_from_js(&action)?)
         }
-        _ => Command::GetChatSettings {
+        "getChatSettings" => Command::GetChatSettings {
             chat: r.string("chat")?,
         },
+        "getIdentity" => Command::GetIdentity {
+            address: r.string("address")?,
+        },
+        "approveIdentity" => Command::ApproveIdentity {
+            address: r.string("address")?,
+            identity: r.bytes("identity")?,
+        },
+        _ => return Err(r.error(&format!("unknown command type {name:?}"))),
     })
 }
 

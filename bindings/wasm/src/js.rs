@@ -289,6 +289,14 @@ impl Obj {
         self.set(key, Uint8Array::from(value).into())
     }
 
+    /// An optional `Uint8Array` field (`undefined` when absent).
+    pub(crate) fn opt_bytes(self, key: &str, value: Option<&[u8]>) -> Self {
+        self.set(
+            key,
+            value.map_or(JsValue::UNDEFINED, |v| Uint8Array::from(v).into()),
+        )
+    }
+
     /// The object.
     pub(crate) fn done(self) -> JsValue {
         self.0.into()

@@ -15,8 +15,9 @@ use walink_core::appstate::{ChatSettings, Collection, PatchError, SettingChange}
 use walink_core::binary::Jid;
 use walink_core::client::{
     AppStateFailure, Body, CloseReason, CommandError, CommandId, CommandOutput, DecryptFailure,
-    Event, FetchError, FetchId, FetchRequest, IncomingMessage, LoadId, Method, OfflinePreview,
-    Output, PairingMode, ProtocolError, Receipt, State, StateReason,
+    DecryptFailureKind, Event, FetchError, FetchId, FetchRequest, IdentityChange, IdentityInfo,
+    IncomingMessage, LoadId, Method, OfflinePreview, Output, PairingMode, ProtocolError, Receipt,
+    RefusedRetry, RetryRefusal, State, StateReason,
 };
 use walink_core::store::Batch;
 
@@ -181,13 +182,19 @@ fn command_outputs() -> Vec<CommandOutput> {
         CommandOutput::PairingCode("ABCDEFGH".into()),
         CommandOutput::MessageSent { id: "1".into() },
         CommandOutput::ChatSettings(ChatSettings::default()),
+        CommandOutput::Identity(IdentityInfo {
+            address: jid(),
+            identity: None,
+            pending: None,
+        }),
     ];
     for sample in &samples {
         match sample {
             CommandOutput::None
             | CommandOutput::PairingCode(_)
             | CommandOutput::MessageSent { .. }
-            | CommandOutput::ChatSettings(_) => {}
+            | CommandOutput::ChatSettings(_)
+            | CommandOutput::Identity(_) => {}
         }
     }
     samples
@@ -213,6 +220,9 @@ fn command_errors() -> Vec<CommandError> {
         CommandError::InvalidMessage,
         CommandError::InvalidState,
         CommandError::AppState(PatchError::MissingExternalMutations),
+        CommandError::UntrustedIdentity {
+            address: "1@s.whatsapp.net".into(),
+        },
     ];
     for sample in &samples {
         match sample {
@@ -228,7 +238,8 @@ fn command_errors() -> Vec<CommandError> {
             | CommandError::InvalidAddress
             | CommandError::InvalidMessage
             | CommandError::InvalidState
-            | CommandError::AppState(_) => {}
+            | CommandError::AppState(_)
+            | CommandError::UntrustedIdentity { .. } => {}
         }
     }
     samples
@@ -275,7 +286,20 @@ fn events() -> Vec<Event> {
             id: "1".into(),
             chat: jid(),
             sender: None,
+            kind: DecryptFailureKind::Undecryptable,
             reason: "bad mac".into(),
+        }),
+        Event::IdentityChanged(IdentityChange {
+            address: jid(),
+            identity: [1; 32],
+            previous: [2; 32],
+            accepted: true,
+        }),
+        Event::RetryRefused(RefusedRetry {
+            id: "1".into(),
+            requester: jid(),
+            reason: RetryRefusal::NotARecipient,
+            refused_total: 1,
         }),
         Event::AppStateChanged {
             collection: Collection::Regular,
@@ -310,6 +334,8 @@ fn events() -> Vec<Event> {
             | Event::Message(_)
             | Event::Receipt(_)
             | Event::DecryptFailed(_)
+            | Event::IdentityChanged(_)
+            | Event::RetryRefused(_)
             | Event::AppStateChanged { .. }
             | Event::ChatSettings { .. }
             | Event::AppStateWaitingForKeys { .. }

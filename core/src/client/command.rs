@@ -62,6 +62,21 @@ pub enum Command {
         /// The chat JID.
         chat: String,
     },
+    /// Read the identity key trusted for a contact device, and a new one waiting for approval:
+    /// answered with [`CommandOutput::Identity`].
+    GetIdentity {
+        /// The device JID (phone-number or LID form).
+        address: String,
+    },
+    /// Trust the new identity key of a device that waits for approval
+    /// (`IdentityPolicy::Strict`); the messages refused meanwhile are asked for again. Needs a
+    /// connection. Fails with `InvalidState` when that key is not the one waiting.
+    ApproveIdentity {
+        /// The device JID (phone-number or LID form).
+        address: String,
+        /// The 32-byte identity public key `Event::IdentityChanged` named.
+        identity: Vec<u8>,
+    },
 }
 
 /// What a successful command produced.
@@ -79,6 +94,8 @@ pub enum CommandOutput {
     },
     /// The app-state settings of the chat asked for.
     ChatSettings(crate::appstate::ChatSettings),
+    /// The identity keys of the device `GetIdentity` asked for.
+    Identity(super::messaging::IdentityInfo),
 }
 
 /// Why a command failed.
@@ -132,6 +149,13 @@ pub enum CommandError {
     /// An app-state action could not be encoded (invalid action, no sync key yet).
     #[error("app-state: {0}")]
     AppState(crate::appstate::PatchError),
+    /// A recipient device's identity key changed and waits for `Command::ApproveIdentity`
+    /// (`IdentityPolicy::Strict`); nothing was sent.
+    #[error("the identity key of {address} changed and waits for approval")]
+    UntrustedIdentity {
+        /// The device JID.
+        address: String,
+    },
 }
 
 impl CommandError {
@@ -152,6 +176,7 @@ impl CommandError {
             CommandError::InvalidMessage => "invalid_message",
             CommandError::InvalidState => "invalid_state",
             CommandError::AppState(_) => "app_state",
+            CommandError::UntrustedIdentity { .. } => "untrusted_identity",
         }
     }
 }
@@ -181,6 +206,9 @@ mod tests {
             CommandError::InvalidMessage,
             CommandError::InvalidState,
             CommandError::AppState(crate::appstate::PatchError::MissingExternalMutations),
+            CommandError::UntrustedIdentity {
+                address: "1@s.whatsapp.net".into(),
+            },
         ];
         for error in &errors {
             let name = format!("{error:?}");

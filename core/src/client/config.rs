@@ -9,6 +9,20 @@ use crate::proto::wa::device_props::PlatformType;
 
 use super::endpoints;
 
+/// What the client does when a contact device presents an identity key other than the one it
+/// trusts (a reinstalled or new phone, or someone in the middle).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum IdentityPolicy {
+    /// WhatsApp's behaviour (WhatsApp Web shows "security code changed" and goes on): the new
+    /// key is trusted at once and reported with `Event::IdentityChanged`.
+    #[default]
+    AcceptAndNotify,
+    /// Messages from and to the device are refused until the application approves the new
+    /// key with `Command::ApproveIdentity`; the refused incoming messages are asked for again
+    /// then, and a send fails with `CommandError::UntrustedIdentity`.
+    Strict,
+}
+
 /// Everything a host chooses about a client. [`Config::new`] gives WhatsApp Web's defaults.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Config {
@@ -52,6 +66,8 @@ pub struct Config {
     /// The media host files are downloaded from by direct path (`scheme://host[:port]`):
     /// WhatsApp's ([`endpoints::MEDIA_ORIGIN`]) unless a test server stands in.
     pub media_origin: String,
+    /// What a contact's changed identity key leads to (WhatsApp's: accept and notify).
+    pub identity_policy: IdentityPolicy,
 }
 
 impl Config {
@@ -75,6 +91,7 @@ impl Config {
             backoff_reset_after_ms: CLIENT_BACKOFF_RESET_AFTER_MS,
             record_cache_limit: MESSAGING_RECORD_CACHE,
             media_origin: endpoints::MEDIA_ORIGIN.to_owned(),
+            identity_policy: IdentityPolicy::AcceptAndNotify,
         }
     }
 }
@@ -98,6 +115,7 @@ impl fmt::Debug for Config {
             .field("backoff_reset_after_ms", &self.backoff_reset_after_ms)
             .field("record_cache_limit", &self.record_cache_limit)
             .field("media_origin", &self.media_origin)
+            .field("identity_policy", &self.identity_policy)
             .finish()
     }
 }
@@ -149,6 +167,8 @@ pub struct ConfigOptions {
     pub record_cache_limit: Option<u64>,
     /// [`Config::media_origin`]: `http://` or `https://`, a host, an optional port.
     pub media_origin: Option<String>,
+    /// [`Config::identity_policy`].
+    pub identity_policy: Option<IdentityPolicy>,
 
     // --- for deterministic tests only ---------------------------------------------------------
     /// 32 bytes seeding the client's generator: reproducible runs in tests. Never in production:
@@ -279,6 +299,9 @@ impl ConfigOptions {
             }
             config.media_origin = origin;
         }
+        if let Some(policy) = self.identity_policy {
+            config.identity_policy = policy;
+        }
         if let Some(seed) = self.rng_seed {
             config.rng_seed = Some(
                 seed.try_into()
@@ -345,6 +368,7 @@ mod tests {
             backoff_reset_after_ms: Some(9),
             record_cache_limit: Some(10),
             media_origin: Some("http://127.0.0.1:8080".into()),
+            identity_policy: Some(IdentityPolicy::Strict),
             rng_seed: Some(vec![1; 32]),
         };
         let config = options.build().unwrap();
@@ -368,6 +392,7 @@ mod tests {
             }
         );
         assert!(config.retry_when_replaced);
+        assert_eq!(config.identity_policy, IdentityPolicy::Strict);
         assert_eq!(
             [
                 config.keepalive_min_ms,

@@ -4,7 +4,7 @@ use crate::binary::Jid;
 
 use super::Timestamp;
 use super::command::{CommandError, CommandId, CommandOutput};
-use super::messaging::{DecryptFailure, IncomingMessage, Receipt};
+use super::messaging::{DecryptFailure, IdentityChange, IncomingMessage, Receipt, RefusedRetry};
 use super::output::CloseReason;
 
 /// How an unpaired client is waiting to be linked.
@@ -154,6 +154,13 @@ pub enum Event {
     Receipt(Receipt),
     /// A message could not be decrypted (a retry was requested); never a silent drop.
     DecryptFailed(DecryptFailure),
+    /// A contact device presented a new identity key: trusted now
+    /// (`IdentityPolicy::AcceptAndNotify`) or waiting for `Command::ApproveIdentity`
+    /// (`IdentityPolicy::Strict`). Carries public keys only.
+    IdentityChanged(IdentityChange),
+    /// A retry request for one of our messages was refused (its device was not a recipient,
+    /// or asked too often): reported once per message and device.
+    RetryRefused(RefusedRetry),
     /// An app-state setting changed (from another device, a snapshot, or this device's own
     /// command once the server accepted it).
     AppStateChanged {

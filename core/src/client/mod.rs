@@ -39,10 +39,13 @@ mod state;
 
 pub use app_state::{AppStateFailure, VIEW_KEY as APP_STATE_VIEW_KEY};
 pub use command::{Command, CommandError, CommandId, CommandOutput};
-pub use config::{Config, ConfigError, ConfigOptions, DEFAULT_DEVICE_NAME};
+pub use config::{Config, ConfigError, ConfigOptions, DEFAULT_DEVICE_NAME, IdentityPolicy};
 pub use event::{Event, OfflinePreview, PairingMode, State, StateReason};
 pub use fetch::{Body, FetchError, FetchId, FetchRequest, FetchResponse, FetchResult, Method};
-pub use messaging::{DecryptFailure, IncomingMessage, Receipt};
+pub use messaging::{
+    DecryptFailure, DecryptFailureKind, IdentityChange, IdentityInfo, IncomingMessage, Receipt,
+    RefusedRetry, RetryRefusal,
+};
 pub use output::{CloseReason, LoadId, Output, ProtocolError};
 
 use crate::binary::{Jid, Node};

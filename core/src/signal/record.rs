@@ -27,8 +27,8 @@ use super::session::{
     SenderChain, SessionState,
 };
 use crate::limits::{
-    SIGNAL_ARCHIVED_SESSIONS, SIGNAL_MAX_RECORD_LEN, SIGNAL_RECEIVER_CHAINS,
-    SIGNAL_SKIPPED_KEYS_PER_CHAIN,
+    SIGNAL_ARCHIVED_SESSIONS, SIGNAL_MAX_CHAIN_STEPS_PER_MESSAGE, SIGNAL_MAX_RECORD_LEN,
+    SIGNAL_RECEIVER_CHAINS, SIGNAL_SKIPPED_KEYS_PER_CHAIN,
 };
 use crate::proto::walink as pb;
 
@@ -222,9 +222,41 @@ impl SessionRecord {
         // The error to report: from the session that knows the message's ratchet key if one
         // does (a replay, a jump too far), else from the current session.
         let mut reported: Option<(bool, DecryptError)> = None;
-        let slots = self.current.iter_mut().chain(self.previous.iter_mut());
-        for state in slots {
-            let knows = state.knows_ratchet_key(message.ratchet_key());
+        // The sessions that know the message's ratchet key first (it belongs to one of them),
+        // then the others, newest first; the chain steps walked over all of them are bounded,
+        // so a forged message cannot walk every archived session up to the forward limit.
+        let knows: Vec<bool> = self
+            .states()
+            .map(|state| state.knows_ratchet_key(message.ratchet_key()))
+            .collect();
+        let order = (0..knows.len())
+            .filter(|&i| knows.get(i) == Some(&true))
+            .chain((0..knows.len()).filter(|&i| knows.get(i) == Some(&false)));
+        let mut budget = SIGNAL_MAX_CHAIN_STEPS_PER_MESSAGE;
+        for at in order {
+            let Some(state) = self
+                .current
+                .iter_mut()
+                .chain(self.previous.iter_mut())
+                .nth(at)
+            else {
+                continue;
+            };
+            let knows = knows.get(at) == Some(&true);
+            let steps = state.steps_for(message);
+            if steps > budget {
+                if reported.is_none() {
+                    reported = Some((
+                        knows,
+                        DecryptError::TooFarAhead {
+                            counter: message.counter(),
+                            index: message.counter().saturating_sub(steps),
+                        },
+                    ));
+                }
+                continue;
+            }
+            budget -= steps;
             let mut candidate = state.clone();
             match candidate.decrypt(message, rng) {
                 Ok(plaintext) => {
@@ -554,5 +586,75 @@ mod tests {
             bob.decrypt_message(answer.serialize(), &mut rng).unwrap(),
             b"answer"
         );
+    }
+
+    /// A forged message (a ratchet key no session knows, a counter just under the forward
+    /// limit) against a record with every archived slot filled walks at most
+    /// `SIGNAL_MAX_CHAIN_STEPS_PER_MESSAGE` chain steps in all, instead of walking each of the
+    /// 41 sessions up to the limit; it changes nothing, and the oldest archived session still
+    /// decrypts a genuine message.
+    #[test]
+    fn a_forged_message_walks_a_bounded_number_of_chain_steps() {
+        use crate::limits::SIGNAL_MAX_FORWARD_JUMP;
+        use crate::signal::ratchet::CHAIN_STEPS;
+        use crate::signal::testing::{ALICE_REGISTRATION, BOB_REGISTRATION, BenchRng, Bob};
+        let mut rng = BenchRng(11);
+        let alice_identity = IdentityKeyPair::generate(&mut rng);
+        let sessions = SIGNAL_ARCHIVED_SESSIONS as u32 + 1;
+        let bob = Bob::new(&mut rng, sessions);
+        let mut record = SessionRecord::new();
+        let mut alices = Vec::new();
+        for i in 0..sessions {
+            let mut alice = SessionRecord::new();
+            alice
+                .process_bundle(
+                    &bob.bundle(i),
+                    &alice_identity,
+                    ALICE_REGISTRATION,
+                    &mut rng,
+                )
+                .unwrap();
+            let first = alice.encrypt(b"hello").unwrap();
+            record
+                .decrypt_pre_key_message(
+                    first.serialize(),
+                    &bob.identity,
+                    BOB_REGISTRATION,
+                    &bob,
+                    &mut rng,
+                )
+                .unwrap();
+            alices.push(alice);
+        }
+        assert_eq!(record.archived_sessions(), SIGNAL_ARCHIVED_SESSIONS);
+        let (mut mallory, _) =
+            crate::signal::testing::established(&mut rng, &alice_identity).unwrap();
+        let mut forged = mallory.encrypt(b"x").unwrap();
+        for _ in 1..SIGNAL_MAX_FORWARD_JUMP {
+            forged = mallory.encrypt(b"x").unwrap();
+        }
+        let before = record.serialize();
+        CHAIN_STEPS.with(|steps| steps.set(0));
+        let error = record
+            .decrypt_message(forged.serialize(), &mut rng)
+            .unwrap_err();
+        let steps = CHAIN_STEPS.with(|steps| steps.get());
+        assert!(
+            steps <= u64::from(SIGNAL_MAX_CHAIN_STEPS_PER_MESSAGE),
+            "{steps} chain steps for one forged message ({error:?})"
+        );
+        assert_eq!(record.serialize(), before);
+        let oldest = alices.first_mut().unwrap();
+        let genuine = oldest.encrypt(b"late").unwrap();
+        let decrypted = record
+            .decrypt_pre_key_message(
+                genuine.serialize(),
+                &bob.identity,
+                BOB_REGISTRATION,
+                &bob,
+                &mut rng,
+            )
+            .unwrap();
+        assert_eq!(decrypted.plaintext, b"late");
     }
 }

@@ -13,6 +13,7 @@
 //! | GET | `/accounts/{phone}/messages` | | the messages the phone received |
 //! | POST | `/groups` | `{"creator", "subject"?, "members"}` | creates a group of existing accounts |
 //! | POST | `/accounts/{phone}/remove-device` | `{"device"}` | the phone unlinks a device |
+//! | POST | `/accounts/{phone}/reinstall` | `{"to"?, "text"?}` | the phone re-registers with a new identity key (its companions are unlinked), then optionally sends a text |
 //! | POST | `/stream-error` | `{"code", "device"? , "conn"?}` | the server ends a stream with this code |
 //! | GET | `/connections` | | the open connections and who is logged in on each |
 //! | GET | `/events` | | the simulation's recent events, oldest first |
@@ -85,6 +86,16 @@ pub enum ControlRequest {
         subject: String,
         /// The other members' phone numbers.
         members: Vec<String>,
+    },
+    /// The account's phone is reinstalled: a new identity key, registration id and prekeys
+    /// (its companions are unlinked); then, when `to` is given, it sends `text` there.
+    Reinstall {
+        /// The account's phone number.
+        account: String,
+        /// The recipient of a text sent right after: a JID or a phone number.
+        to: Option<String>,
+        /// The text (default `"hello again"`).
+        text: Option<String>,
     },
     /// The account's phone unlinks one of its companion devices.
     RemoveDevice {
@@ -245,6 +256,11 @@ pub fn parse(request: &Request) -> Result<ControlRequest, ControlError> {
                     account,
                     to: required_string(&body, "to")?,
                     text: required_string(&body, "text")?,
+                }),
+                "reinstall" => Ok(ControlRequest::Reinstall {
+                    account,
+                    to: optional_string(&body, "to")?,
+                    text: optional_string(&body, "text")?,
                 }),
                 "remove-device" => Ok(ControlRequest::RemoveDevice {
                     account,

@@ -331,6 +331,26 @@ impl Backend for SimBackend {
                 self.server.fail_next_login(reason);
                 Ok(json!({ "reason": reason }))
             }
+            ControlRequest::Reinstall { account, to, text } => {
+                let identity = self
+                    .server
+                    .reinstall_phone(&account)
+                    .map_err(control_error)?;
+                let id = match to {
+                    Some(to) => Some(
+                        self.server
+                            .phone_send_text(
+                                now,
+                                &account,
+                                &to,
+                                text.as_deref().unwrap_or("hello again"),
+                            )
+                            .map_err(control_error)?,
+                    ),
+                    None => None,
+                };
+                Ok(json!({ "identity": hex::encode(identity), "id": id }))
+            }
             ControlRequest::SendText { account, to, text } => self
                 .server
                 .phone_send_text(now, &account, &to, &text)

@@ -297,6 +297,14 @@ impl Phone {
         }
     }
 
+    /// The phone after a reinstall: new keys from `seed` and no sessions; the old phone's
+    /// inbox is kept (the tests' record of what the account received).
+    pub fn reinstalled(seed: [u8; 32], old: &Phone) -> Phone {
+        let mut phone = Phone::new(seed);
+        phone.inbox = old.inbox.clone();
+        phone
+    }
+
     fn signal_identity(&self) -> IdentityKeyPair {
         IdentityKeyPair::from_private(PrivateKey::from_bytes(self.identity.to_bytes()))
     }

@@ -322,6 +322,19 @@ public actor Driver {
         return id
     }
 
+    /// The identity keys kept for a device: the one trusted, and a new one waiting for approval.
+    public func getIdentity(address: String) async throws -> (identity: Data?, pending: Data?) {
+        guard case let .identity(_, identity, pending) = try await command(.getIdentity(address: address)) else {
+            throw DriverError(code: "unexpected_output", message: "getIdentity did not return identity keys")
+        }
+        return (identity, pending)
+    }
+
+    /// Trusts a device's new identity key (strict policy); refused messages are asked for again.
+    public func approveIdentity(address: String, identity: Data) async throws {
+        _ = try await command(.approveIdentity(address: address, identity: identity))
+    }
+
     /// Disconnects and stops; the device stays paired.
     public func close() async {
         guard !ended else { return }

@@ -18,13 +18,14 @@ use rand_core::CryptoRng;
 
 use crate::binary::{GROUP_SERVER, HIDDEN_USER_SERVER};
 use crate::binary::{Jid, Node};
+use crate::limits::MESSAGING_MAX_ENCS_PER_STANZA;
 use crate::proto::wa;
-use crate::signal::{PreKeyId, PreKeySource};
+use crate::signal::{DecryptError, PreKeyId, PreKeySource};
 
 use super::address::DeviceAddress;
 use super::content::{Decoded, decode_padded, has_user_content};
 use super::error::MessagingError;
-use super::keystore::{Keystore, OwnIdentity, SessionUpdate};
+use super::keystore::{HeldMessage, Keystore, OwnIdentity, SessionUpdate};
 use super::usync::attr_text;
 
 /// The kind of an `<enc>` child.
@@ -226,42 +227,122 @@ pub struct Decrypted {
     pub consumed_pre_keys: Vec<PreKeyId>,
 }
 
+/// What a retry receipt for `stanza` needs, kept when its sender's identity waits for approval.
+pub fn held_message(stanza: &IncomingStanza) -> HeldMessage {
+    HeldMessage {
+        id: stanza.id.clone(),
+        from: stanza.from.clone(),
+        participant: stanza.participant.clone(),
+        recipient: stanza.recipient.clone(),
+        t: stanza.t.clone(),
+    }
+}
+
+/// Adds `update` to the stanza's uncommitted updates, replacing an earlier one for the same
+/// session or sender key (one working copy per record, however many `<enc>` use it).
+fn upsert(updates: &mut Vec<SessionUpdate>, update: SessionUpdate) {
+    let same = updates.iter().position(|old| match (old, &update) {
+        (SessionUpdate::Session { address: a, .. }, SessionUpdate::Session { address: b, .. }) => {
+            a == b
+        }
+        (
+            SessionUpdate::SenderKey {
+                group: g1,
+                sender: s1,
+                ..
+            },
+            SessionUpdate::SenderKey {
+                group: g2,
+                sender: s2,
+                ..
+            },
+        ) => g1 == g2 && s1 == s2,
+        _ => false,
+    });
+    let Some(at) = same else {
+        updates.push(update);
+        return;
+    };
+    let Some(old) = updates.get_mut(at) else {
+        return;
+    };
+    match (old, update) {
+        (
+            SessionUpdate::Session {
+                record,
+                identity,
+                consumed_pre_key,
+                ..
+            },
+            SessionUpdate::Session {
+                record: new_record,
+                identity: new_identity,
+                consumed_pre_key: new_consumed,
+                ..
+            },
+        ) => {
+            *record = new_record;
+            *identity = new_identity.or(*identity);
+            *consumed_pre_key = consumed_pre_key.or(new_consumed);
+        }
+        (old, update) => *old = update,
+    }
+}
+
 /// Decrypts every `<enc>` of a stanza. On any failure nothing in the keystore changes.
+///
+/// A stanza is one message: it is refused as a whole, before anything is committed, when it
+/// carries more than [`MESSAGING_MAX_ENCS_PER_STANZA`] `<enc>` children, when one of them uses
+/// a message key an earlier one of the same stanza used (a replay inside the stanza: each
+/// `<enc>` continues from the state the previous one left), or when more than one carries a
+/// message for the user (several messages stitched into one stanza would lose all but one).
+/// Under `IdentityPolicy::Strict`, a sender whose identity key changed is refused too (the
+/// stanza is held to be asked for again once the key is approved).
 pub fn decrypt_message<R: CryptoRng + ?Sized, P: PreKeySource + ?Sized>(
     keystore: &mut Keystore,
     stanza: &IncomingStanza,
     pre_keys: &P,
     rng: &mut R,
 ) -> Result<Decrypted, MessagingError> {
+    if stanza.encs.len() > MESSAGING_MAX_ENCS_PER_STANZA {
+        return Err(MessagingError::TooManyEncs {
+            count: stanza.encs.len(),
+        });
+    }
     let mut updates: Vec<SessionUpdate> = Vec::new();
     let mut content: Option<Decoded> = None;
     let mut fallback: Option<Decoded> = None;
     let mut decrypted_any = false;
     for enc in &stanza.encs {
-        let plaintext = match &enc.kind {
-            EncKind::PreKey | EncKind::Whisper => {
-                let (plaintext, update) = keystore.decrypt(
-                    &stanza.sender,
-                    enc.kind == EncKind::PreKey,
-                    &enc.ciphertext,
-                    pre_keys,
-                    rng,
-                )?;
-                updates.push(update);
-                plaintext
-            }
+        let result = match &enc.kind {
+            EncKind::PreKey | EncKind::Whisper => keystore.decrypt(
+                &stanza.sender,
+                enc.kind == EncKind::PreKey,
+                &enc.ciphertext,
+                &updates,
+                (pre_keys, &mut *rng),
+            ),
             EncKind::SenderKey => {
                 let group = stanza
                     .group
                     .as_deref()
                     .ok_or(MessagingError::Malformed("skmsg outside a group"))?;
-                let (plaintext, update) =
-                    keystore.group_decrypt(group, &stanza.sender, &enc.ciphertext, &updates)?;
-                updates.push(update);
-                plaintext
+                keystore.group_decrypt(group, &stanza.sender, &enc.ciphertext, &updates)
             }
             EncKind::Other(_) => continue,
         };
+        let (plaintext, update) = match result {
+            Ok(done) => done,
+            // A key an earlier `<enc>` of this stanza used: not a redelivery of a message
+            // received before (that fails on its first `<enc>`), but a replay inside it.
+            Err(MessagingError::Decrypt(DecryptError::DuplicateMessage { .. }))
+                if decrypted_any =>
+            {
+                return Err(MessagingError::ReplayedEnc);
+            }
+            Err(error) => return Err(error),
+        };
+        upsert(&mut updates, update);
         decrypted_any = true;
         let decoded = decode_padded(&plaintext)?;
         if decoded.device_sent_to.is_some() && !stanza.from_me {
@@ -273,10 +354,15 @@ pub fn decrypt_message<R: CryptoRng + ?Sized, P: PreKeySource + ?Sized>(
             // A distribution is only accepted for the group the stanza belongs to (or, in a
             // 1:1 pkmsg/msg, for the group it names: WhatsApp sends it that way on retries).
             if stanza.group.as_deref().is_none_or(|g| g == group) {
-                updates.push(keystore.process_distribution(group, &stanza.sender, distribution)?);
+                let update =
+                    keystore.process_distribution(group, &stanza.sender, distribution, &updates)?;
+                upsert(&mut updates, update);
             }
         }
         if has_user_content(&decoded.message) {
+            if content.is_some() {
+                return Err(MessagingError::SeveralMessages);
+            }
             content = Some(decoded);
         } else if fallback.is_none() {
             fallback = Some(decoded);
@@ -288,6 +374,7 @@ pub fn decrypt_message<R: CryptoRng + ?Sized, P: PreKeySource + ?Sized>(
     let decoded = content
         .or(fallback)
         .ok_or(MessagingError::Malformed("no decryptable enc"))?;
+    keystore.admit_identities(&updates, &held_message(stanza))?;
     let consumed_pre_keys = keystore.commit(updates);
     Ok(Decrypted {
         has_content: has_user_content(&decoded.message),

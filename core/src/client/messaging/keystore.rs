@@ -22,8 +22,8 @@ use prost::Message as _;
 use rand_core::CryptoRng;
 
 use crate::limits::{
-    MESSAGING_MAX_RETRIES, MESSAGING_RECEIVED_IDS_PER_SENDER, MESSAGING_RETRY_BUFFER,
-    MESSAGING_RETRY_MAX_MESSAGE,
+    MESSAGING_MAX_HELD_PER_IDENTITY, MESSAGING_MAX_RETRIES, MESSAGING_RECEIVED_IDS_PER_SENDER,
+    MESSAGING_RETRY_BUFFER, MESSAGING_RETRY_BUFFER_BYTES, MESSAGING_RETRY_MAX_MESSAGE,
 };
 use crate::proto::walink as pb;
 use crate::signal::{
@@ -32,11 +32,16 @@ use crate::signal::{
     SessionRecord,
 };
 
+use super::super::config::IdentityPolicy;
 use super::address::{DeviceAddress, LidMap};
 use super::error::MessagingError;
 
 /// Format version of the messaging records defined in `walink_messaging.proto`.
 pub const MESSAGING_RECORD_FORMAT: u32 = 1;
+
+/// Format version of `RetryEntryRecord` written now: 2 adds the recipients and the sender key
+/// id; format 1 records still load (docs/decisions.md, "Messaging peers").
+pub const RETRY_ENTRY_FORMAT: u32 = 2;
 
 /// The kind of a persisted messaging record (maps one to one onto `store::Space`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -121,8 +126,77 @@ pub struct RetryEntry {
     pub message: Vec<u8>,
     /// When it was sent.
     pub sent_at: u64,
+    /// For a group message: the key id of our sender key it used (a retry hands out our sender
+    /// key only while that key is current).
+    pub sender_key_id: Option<u32>,
     sequence: u64,
     retries: Vec<(String, u32)>,
+    /// The record keys of the devices it was encrypted for (every member device for a group),
+    /// sorted; `None` for an entry written before walink kept them (format 1).
+    recipients: Option<Vec<String>>,
+}
+
+impl RetryEntry {
+    /// The memory the entry counts against [`MESSAGING_RETRY_BUFFER_BYTES`].
+    fn weight(&self) -> usize {
+        let recipients = self
+            .recipients
+            .iter()
+            .flatten()
+            .map(|key| key.len() + core::mem::size_of::<String>())
+            .sum::<usize>();
+        self.message.len() + self.chat.len() + recipients + core::mem::size_of::<RetryEntry>()
+    }
+}
+
+/// Why a retry request is not answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RetryDenied {
+    /// The message is not kept (too old, too large, or never sent): nothing to answer with.
+    NotKept,
+    /// The device was not one the message was encrypted for (not a member of the group when
+    /// it was sent).
+    NotARecipient,
+    /// The device asked more than [`MESSAGING_MAX_RETRIES`] times, or claimed a count beyond.
+    TooManyRetries,
+}
+
+/// A message refused because the identity of its sender waits for approval: what a retry
+/// receipt asking for it again needs (the stanza's id and addressing attributes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeldMessage {
+    /// The message id.
+    pub id: String,
+    /// The stanza's `from`.
+    pub from: String,
+    /// The stanza's `participant` (groups).
+    pub participant: Option<String>,
+    /// The stanza's `recipient` (own-device copies).
+    pub recipient: Option<String>,
+    /// The stanza's `t`.
+    pub t: Option<String>,
+}
+
+/// The identity of one remote device: the key trusted, and (under [`IdentityPolicy::Strict`])
+/// a new key waiting for the application's approval with the messages refused meanwhile.
+#[derive(Clone, Debug, PartialEq)]
+struct IdentityEntry {
+    trusted: IdentityKey,
+    pending: Option<IdentityKey>,
+    held: Vec<HeldMessage>,
+}
+
+/// A remote device presented an identity key other than the one trusted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdentityNotice {
+    /// The device (canonical form).
+    pub address: DeviceAddress,
+    /// The key it presented.
+    pub identity: IdentityKey,
+    /// The key trusted before.
+    pub previous: IdentityKey,
+    /// Whether the new key is trusted now (`AcceptAndNotify`) or waits for approval (`Strict`).
+    pub accepted: bool,
 }
 
 /// The messaging state of one linked device.
@@ -130,11 +204,16 @@ pub struct Keystore {
     own: OwnIdentity,
     lids: LidMap,
     sessions: HashMap<DeviceAddress, SessionRecord>,
-    identities: HashMap<DeviceAddress, IdentityKey>,
+    identities: HashMap<DeviceAddress, IdentityEntry>,
+    identity_policy: IdentityPolicy,
+    /// Identity changes not yet taken by [`Keystore::take_identity_notices`].
+    identity_notices: Vec<IdentityNotice>,
     sender_keys: HashMap<(String, DeviceAddress), SenderKeyRecord>,
     sender_key_sent: HashMap<String, DeviceSet>,
     retry: HashMap<String, RetryEntry>,
     retry_sequence: u64,
+    /// The sum of the kept entries' [`RetryEntry::weight`].
+    retry_bytes: usize,
     received: HashMap<DeviceAddress, VecDeque<u64>>,
     changes: Vec<RecordChange>,
     /// When each evictable record in memory was last used (see [`Keystore::evict`]).
@@ -215,10 +294,13 @@ impl Keystore {
             lids: LidMap::new(),
             sessions: HashMap::new(),
             identities: HashMap::new(),
+            identity_policy: IdentityPolicy::default(),
+            identity_notices: Vec::new(),
             sender_keys: HashMap::new(),
             sender_key_sent: HashMap::new(),
             retry: HashMap::new(),
             retry_sequence: 0,
+            retry_bytes: 0,
             received: HashMap::new(),
             changes: Vec::new(),
             used: HashMap::new(),
@@ -250,8 +332,35 @@ impl Keystore {
                     .as_deref()
                     .and_then(|key| key.try_into().ok())
                     .ok_or(RecordError::BadField("public_key"))?;
-                let identity = IdentityKey(PublicKey::from_raw(raw));
-                self.identities.insert(address, identity);
+                let pending = match record.pending_public_key.as_deref() {
+                    None => None,
+                    Some(key) => Some(IdentityKey(PublicKey::from_raw(
+                        key.try_into()
+                            .map_err(|_| RecordError::BadField("pending_public_key"))?,
+                    ))),
+                };
+                if record.held.len() > MESSAGING_MAX_HELD_PER_IDENTITY {
+                    return Err(RecordError::TooMany("held"));
+                }
+                let held = record
+                    .held
+                    .into_iter()
+                    .map(|held| HeldMessage {
+                        id: held.id.unwrap_or_default(),
+                        from: held.from.unwrap_or_default(),
+                        participant: held.participant,
+                        recipient: held.recipient,
+                        t: held.t,
+                    })
+                    .collect();
+                self.identities.insert(
+                    address,
+                    IdentityEntry {
+                        trusted: IdentityKey(PublicKey::from_raw(raw)),
+                        pending,
+                        held,
+                    },
+                );
             }
             RecordSpace::SenderKey => {
                 let (group, sender) = key.split_once("::").ok_or(bad)?;
@@ -281,23 +390,41 @@ impl Keystore {
             RecordSpace::RetryBuffer => {
                 let record =
                     pb::RetryEntryRecord::decode(value).map_err(|_| RecordError::BadProtobuf)?;
-                check_format(record.format_version)?;
+                let recipients = match record.format_version {
+                    Some(MESSAGING_RECORD_FORMAT) => None,
+                    Some(RETRY_ENTRY_FORMAT) => {
+                        if record.recipients.len() > crate::limits::MESSAGING_MAX_FANOUT {
+                            return Err(RecordError::TooMany("recipients"));
+                        }
+                        let mut recipients = record.recipients;
+                        recipients.sort_unstable();
+                        Some(recipients)
+                    }
+                    other => return Err(RecordError::UnsupportedFormat(other.unwrap_or_default())),
+                };
+                if record.retries.len() > crate::limits::MESSAGING_MAX_FANOUT {
+                    return Err(RecordError::TooMany("retries"));
+                }
                 let sequence = record.sequence.unwrap_or_default();
                 self.retry_sequence = self.retry_sequence.max(sequence.saturating_add(1));
-                self.retry.insert(
-                    key.to_owned(),
-                    RetryEntry {
-                        chat: record.chat.unwrap_or_default(),
-                        message: record.message.unwrap_or_default(),
-                        sent_at: record.sent_at.unwrap_or_default(),
-                        sequence,
-                        retries: record
-                            .retries
-                            .into_iter()
-                            .map(|r| (r.device.unwrap_or_default(), r.count.unwrap_or_default()))
-                            .collect(),
-                    },
-                );
+                let entry = RetryEntry {
+                    chat: record.chat.unwrap_or_default(),
+                    message: record.message.unwrap_or_default(),
+                    sent_at: record.sent_at.unwrap_or_default(),
+                    sender_key_id: record.sender_key_id,
+                    sequence,
+                    retries: record
+                        .retries
+                        .into_iter()
+                        .map(|r| (r.device.unwrap_or_default(), r.count.unwrap_or_default()))
+                        .collect(),
+                    recipients,
+                };
+                self.retry_bytes += entry.weight();
+                if let Some(old) = self.retry.insert(key.to_owned(), entry) {
+                    self.retry_bytes = self.retry_bytes.saturating_sub(old.weight());
+                }
+                self.trim_retry(0);
             }
             RecordSpace::ReceivedIds => {
                 let address = DeviceAddress::from_record_key(key).ok_or(bad)?;
@@ -423,7 +550,8 @@ impl Keystore {
             if let Some(identity) = self.identities.remove(&old) {
                 self.delete(RecordSpace::Identity, old.record_key());
                 if !self.identities.contains_key(&new) {
-                    self.put_identity(&new, identity);
+                    self.identities.insert(new.clone(), identity);
+                    self.write_identity(&new);
                 }
             }
         }
@@ -584,22 +712,55 @@ impl Keystore {
         self.sessions.insert(address.clone(), record);
     }
 
+    /// Trusts `identity` for `address` (first use, or a change accepted or approved): a key
+    /// waiting for approval is dropped, its held messages stay to be asked for again.
     fn put_identity(&mut self, address: &DeviceAddress, identity: IdentityKey) {
-        if self.identities.get(address) == Some(&identity) {
-            return;
+        match self.identities.get_mut(address) {
+            Some(entry) if entry.trusted == identity => return,
+            Some(entry) => {
+                entry.trusted = identity;
+                entry.pending = None;
+            }
+            None => {
+                self.identities.insert(
+                    address.clone(),
+                    IdentityEntry {
+                        trusted: identity,
+                        pending: None,
+                        held: Vec::new(),
+                    },
+                );
+            }
         }
+        self.write_identity(address);
+    }
+
+    /// Queues the identity record of `address` as it is in memory.
+    fn write_identity(&mut self, address: &DeviceAddress) {
+        let Some(entry) = self.identities.get(address) else {
+            return;
+        };
+        let record = pb::IdentityRecord {
+            format_version: Some(MESSAGING_RECORD_FORMAT),
+            public_key: Some(entry.trusted.0.raw().to_vec()),
+            pending_public_key: entry.pending.map(|key| key.0.raw().to_vec()),
+            held: entry
+                .held
+                .iter()
+                .map(|held| pb::HeldMessage {
+                    id: Some(held.id.clone()),
+                    from: Some(held.from.clone()),
+                    participant: held.participant.clone(),
+                    recipient: held.recipient.clone(),
+                    t: held.t.clone(),
+                })
+                .collect(),
+        };
         self.push_change(RecordChange {
             space: RecordSpace::Identity,
             key: address.record_key(),
-            value: Some(
-                pb::IdentityRecord {
-                    format_version: Some(MESSAGING_RECORD_FORMAT),
-                    public_key: Some(identity.0.raw().to_vec()),
-                }
-                .encode_to_vec(),
-            ),
+            value: Some(record.encode_to_vec()),
         });
-        self.identities.insert(address.clone(), identity);
     }
 
     fn put_sender_key(&mut self, group: &str, sender: &DeviceAddress, record: SenderKeyRecord) {
@@ -633,9 +794,109 @@ impl Keystore {
             .collect()
     }
 
-    /// The identity key last seen for `address`.
+    /// The identity key trusted for `address`.
     pub fn identity(&self, address: &DeviceAddress) -> Option<IdentityKey> {
-        self.identities.get(&self.lids.canonical(address)).copied()
+        self.identities
+            .get(&self.lids.canonical(address))
+            .map(|entry| entry.trusted)
+    }
+
+    /// A new identity key of `address` waiting for the application's approval.
+    pub fn pending_identity(&self, address: &DeviceAddress) -> Option<IdentityKey> {
+        self.identities
+            .get(&self.lids.canonical(address))
+            .and_then(|entry| entry.pending)
+    }
+
+    /// What the client does when a device's identity key changes.
+    pub fn set_identity_policy(&mut self, policy: IdentityPolicy) {
+        self.identity_policy = policy;
+    }
+
+    /// The identity changes seen since the last call (for `Event::IdentityChanged`).
+    pub fn take_identity_notices(&mut self) -> Vec<IdentityNotice> {
+        core::mem::take(&mut self.identity_notices)
+    }
+
+    /// The key trusted for `address` (canonical): its identity record, else the current
+    /// session's remote identity.
+    fn trusted_identity(&self, address: &DeviceAddress) -> Option<IdentityKey> {
+        self.identities
+            .get(address)
+            .map(|entry| entry.trusted)
+            .or_else(|| {
+                self.sessions
+                    .get(address)
+                    .and_then(SessionRecord::remote_identity)
+            })
+    }
+
+    /// Whether `address` (canonical) may use `identity` now: the key trusted, or any key for a
+    /// device never seen, or a new key under [`IdentityPolicy::AcceptAndNotify`] (reported
+    /// when it is committed). Under [`IdentityPolicy::Strict`] a new key is refused; it is
+    /// recorded as pending (reported once per key) with `held`, the message it came with.
+    fn admit_identity(
+        &mut self,
+        address: &DeviceAddress,
+        identity: IdentityKey,
+        held: Option<HeldMessage>,
+    ) -> Result<(), MessagingError> {
+        let Some(previous) = self.trusted_identity(address) else {
+            return Ok(());
+        };
+        if previous == identity || self.identity_policy == IdentityPolicy::AcceptAndNotify {
+            return Ok(());
+        }
+        let entry = self
+            .identities
+            .entry(address.clone())
+            .or_insert_with(|| IdentityEntry {
+                trusted: previous,
+                pending: None,
+                held: Vec::new(),
+            });
+        let new_key = entry.pending != Some(identity);
+        entry.pending = Some(identity);
+        if let Some(held) = held
+            && !entry.held.iter().any(|h| h.id == held.id)
+        {
+            if entry.held.len() >= MESSAGING_MAX_HELD_PER_IDENTITY {
+                entry.held.remove(0);
+            }
+            entry.held.push(held);
+        }
+        if new_key {
+            self.identity_notices.push(IdentityNotice {
+                address: address.clone(),
+                identity,
+                previous,
+                accepted: false,
+            });
+        }
+        self.write_identity(address);
+        Err(MessagingError::UntrustedIdentity {
+            address: address.clone(),
+        })
+    }
+
+    /// Approves the key waiting for approval for `address`, if it is `identity`: it becomes the
+    /// trusted key, and the messages held for it are returned (the caller asks for them again).
+    /// `None` when no such key waits.
+    pub fn approve_identity(
+        &mut self,
+        address: &DeviceAddress,
+        identity: IdentityKey,
+    ) -> Option<Vec<HeldMessage>> {
+        let address = self.lids.canonical(address);
+        let entry = self.identities.get_mut(&address)?;
+        if entry.pending != Some(identity) {
+            return None;
+        }
+        entry.trusted = identity;
+        entry.pending = None;
+        let held = core::mem::take(&mut entry.held);
+        self.write_identity(&address);
+        Some(held)
     }
 
     /// The remote registration id of the current session with `address`.
@@ -646,7 +907,9 @@ impl Keystore {
     }
 
     /// Starts a session with `address` from its prekey bundle (the signed prekey's signature is
-    /// verified first).
+    /// verified first). A bundle under an identity key other than the trusted one follows the
+    /// identity policy: accepted and reported, or (strict) refused with
+    /// [`MessagingError::UntrustedIdentity`] until the key is approved.
     pub fn process_bundle<R: CryptoRng + ?Sized>(
         &mut self,
         address: &DeviceAddress,
@@ -656,9 +919,25 @@ impl Keystore {
         let address = self.lids.canonical(address);
         let mut record = self.sessions.get(&address).cloned().unwrap_or_default();
         record.process_bundle(bundle, &self.own.identity, self.own.registration_id, rng)?;
+        self.admit_identity(&address, bundle.identity_key, None)?;
         self.put_session(&address, record);
-        self.put_identity(&address, bundle.identity_key);
+        self.accept_identity(&address, bundle.identity_key);
         Ok(())
+    }
+
+    /// Trusts `identity` for `address` (canonical) after it was admitted, reporting a change.
+    fn accept_identity(&mut self, address: &DeviceAddress, identity: IdentityKey) {
+        if let Some(previous) = self.trusted_identity(address)
+            && previous != identity
+        {
+            self.identity_notices.push(IdentityNotice {
+                address: address.clone(),
+                identity,
+                previous,
+                accepted: true,
+            });
+        }
+        self.put_identity(address, identity);
     }
 
     /// Drops the session with `address` (a retry receipt with fresh keys replaces it).
@@ -688,16 +967,27 @@ impl Keystore {
 
     /// Decrypts a `msg` or `pkmsg` from `address` without changing anything: the returned
     /// [`SessionUpdate`] is applied with [`Keystore::commit`] once the whole stanza decrypted.
+    /// `pending` holds the updates of the same stanza not yet committed: a second message for
+    /// the same session continues from the first one's state (its keys are not used twice).
     pub fn decrypt<R: CryptoRng + ?Sized, P: PreKeySource + ?Sized>(
         &self,
         address: &DeviceAddress,
         pre_key_message: bool,
         bytes: &[u8],
-        pre_keys: &P,
-        rng: &mut R,
+        pending: &[SessionUpdate],
+        (pre_keys, rng): (&P, &mut R),
     ) -> Result<(Vec<u8>, SessionUpdate), MessagingError> {
         let address = self.lids.canonical(address);
-        let mut record = self.sessions.get(&address).cloned().unwrap_or_default();
+        let from_pending = pending.iter().rev().find_map(|update| match update {
+            SessionUpdate::Session {
+                address: a, record, ..
+            } if *a == address => Some(record.as_ref().clone()),
+            _ => None,
+        });
+        let mut record = match from_pending {
+            Some(record) => record,
+            None => self.sessions.get(&address).cloned().unwrap_or_default(),
+        };
         let (plaintext, consumed, identity) = if pre_key_message {
             let parsed = crate::signal::PreKeySignalMessage::deserialize(bytes)
                 .map_err(DecryptError::from)?;
@@ -749,6 +1039,21 @@ impl Keystore {
         message
     }
 
+    /// Our sender-key distribution message for `group` if we have a chain there (none is
+    /// created).
+    pub fn current_own_sender_key<R: CryptoRng + ?Sized>(
+        &self,
+        group: &str,
+        rng: &mut R,
+    ) -> Option<SenderKeyDistributionMessage> {
+        let sender = self.own.group_sender().clone();
+        let mut record = self.sender_keys.get(&(group.to_owned(), sender))?.clone();
+        if record.is_empty() {
+            return None;
+        }
+        Some(record.create_distribution_message(rng))
+    }
+
     /// Encrypts `plaintext` (already padded) with our sender key for `group` (creating it if
     /// needed).
     pub fn group_encrypt<R: CryptoRng + ?Sized>(
@@ -770,26 +1075,48 @@ impl Keystore {
     }
 
     /// Prepares the processing of a member's sender-key distribution message (applied with
-    /// [`Keystore::commit`]).
+    /// [`Keystore::commit`]); `pending` as in [`Keystore::group_decrypt`].
     pub fn process_distribution(
         &self,
         group: &str,
         sender: &DeviceAddress,
         bytes: &[u8],
+        pending: &[SessionUpdate],
     ) -> Result<SessionUpdate, MessagingError> {
         let sender = self.lids.canonical(sender);
         let message =
             SenderKeyDistributionMessage::deserialize(bytes).map_err(DecryptError::from)?;
         let mut record = self
-            .sender_keys
-            .get(&(group.to_owned(), sender.clone()))
-            .cloned()
+            .working_sender_key(pending, group, &sender)
             .unwrap_or_default();
         record.process_distribution_message(&message);
         Ok(SessionUpdate::SenderKey {
             group: group.to_owned(),
             sender,
             record,
+        })
+    }
+
+    /// A copy of the sender-key record of `sender` (canonical) in `group` to work on: the
+    /// latest uncommitted one among `pending`, else the one kept.
+    fn working_sender_key(
+        &self,
+        pending: &[SessionUpdate],
+        group: &str,
+        sender: &DeviceAddress,
+    ) -> Option<SenderKeyRecord> {
+        let uncommitted = pending.iter().rev().find_map(|update| match update {
+            SessionUpdate::SenderKey {
+                group: g,
+                sender: s,
+                record,
+            } if g == group && s == sender => Some(record.clone()),
+            _ => None,
+        });
+        uncommitted.or_else(|| {
+            self.sender_keys
+                .get(&(group.to_owned(), sender.clone()))
+                .cloned()
         })
     }
 
@@ -803,22 +1130,9 @@ impl Keystore {
         pending: &[SessionUpdate],
     ) -> Result<(Vec<u8>, SessionUpdate), MessagingError> {
         let sender = self.lids.canonical(sender);
-        let from_pending = pending.iter().rev().find_map(|update| match update {
-            SessionUpdate::SenderKey {
-                group: g,
-                sender: s,
-                record,
-            } if g == group && *s == sender => Some(record.clone()),
-            _ => None,
-        });
-        let mut record = match from_pending {
-            Some(record) => record,
-            None => self
-                .sender_keys
-                .get(&(group.to_owned(), sender.clone()))
-                .cloned()
-                .ok_or(DecryptError::NoSession)?,
-        };
+        let mut record = self
+            .working_sender_key(pending, group, &sender)
+            .ok_or(DecryptError::NoSession)?;
         let plaintext = record.decrypt(bytes)?;
         Ok((
             plaintext,
@@ -828,6 +1142,28 @@ impl Keystore {
                 record,
             },
         ))
+    }
+
+    /// Checks the identity keys the prepared `updates` bring (authenticated: their messages
+    /// decrypted) against the identity policy, before [`Keystore::commit`]: under
+    /// [`IdentityPolicy::Strict`] a changed key is refused (nothing may be committed), recorded
+    /// as waiting for approval and `held` is kept to be asked for again.
+    pub fn admit_identities(
+        &mut self,
+        updates: &[SessionUpdate],
+        held: &HeldMessage,
+    ) -> Result<(), MessagingError> {
+        for update in updates {
+            if let SessionUpdate::Session {
+                address,
+                identity: Some(identity),
+                ..
+            } = update
+            {
+                self.admit_identity(address, *identity, Some(held.clone()))?;
+            }
+        }
+        Ok(())
     }
 
     /// Applies updates prepared by the decrypting operations. Returns the one-time prekeys they
@@ -844,7 +1180,7 @@ impl Keystore {
                 } => {
                     self.put_session(&address, *record);
                     if let Some(identity) = identity {
-                        self.put_identity(&address, identity);
+                        self.accept_identity(&address, identity);
                     }
                     consumed.extend(consumed_pre_key);
                 }
@@ -998,41 +1334,70 @@ impl Keystore {
 
     // --- retry buffer ---
 
-    /// Keeps a sent message for retries, dropping the oldest beyond
-    /// [`MESSAGING_RETRY_BUFFER`]. A message larger than [`MESSAGING_RETRY_MAX_MESSAGE`] is not
-    /// kept.
-    pub fn remember_sent(&mut self, id: &str, chat: &str, message: &[u8], now: u64) {
+    /// Keeps a sent message for retries with the devices it was encrypted for (for a group:
+    /// every member device, and the key id of our sender key it used), dropping the oldest
+    /// beyond [`MESSAGING_RETRY_BUFFER`] entries or [`MESSAGING_RETRY_BUFFER_BYTES`]. A message
+    /// larger than [`MESSAGING_RETRY_MAX_MESSAGE`] is not kept.
+    pub fn remember_sent<'a>(
+        &mut self,
+        id: &str,
+        (chat, message): (&str, &[u8]),
+        recipients: impl IntoIterator<Item = &'a DeviceAddress>,
+        sender_key_id: Option<u32>,
+        now: u64,
+    ) {
         if message.len() > MESSAGING_RETRY_MAX_MESSAGE {
             return;
         }
-        while self.retry.len() >= MESSAGING_RETRY_BUFFER {
+        let mut recipients: Vec<String> = recipients
+            .into_iter()
+            .map(|device| self.lids.canonical(device).record_key())
+            .collect();
+        recipients.sort_unstable();
+        recipients.dedup();
+        let entry = RetryEntry {
+            chat: chat.to_owned(),
+            message: message.to_vec(),
+            sent_at: now,
+            sender_key_id,
+            sequence: self.retry_sequence,
+            retries: Vec::new(),
+            recipients: Some(recipients),
+        };
+        self.retry_sequence = self.retry_sequence.saturating_add(1);
+        self.trim_retry(entry.weight());
+        self.put_retry(id, entry);
+    }
+
+    /// Drops the oldest kept messages (from memory and the store) until one more of `weight`
+    /// bytes fits both bounds of the buffer.
+    fn trim_retry(&mut self, weight: usize) {
+        let slots = usize::from(weight > 0);
+        while self.retry.len() + slots > MESSAGING_RETRY_BUFFER
+            || (self.retry_bytes + weight > MESSAGING_RETRY_BUFFER_BYTES && !self.retry.is_empty())
+        {
             let oldest = self
                 .retry
                 .iter()
                 .min_by_key(|(_, entry)| entry.sequence)
                 .map(|(id, _)| id.clone());
-            match oldest {
-                Some(oldest) => {
-                    self.retry.remove(&oldest);
-                    self.delete(RecordSpace::RetryBuffer, oldest);
-                }
-                None => break,
+            let Some(oldest) = oldest else {
+                break;
+            };
+            if let Some(entry) = self.retry.remove(&oldest) {
+                self.retry_bytes = self.retry_bytes.saturating_sub(entry.weight());
             }
+            self.delete(RecordSpace::RetryBuffer, oldest);
         }
-        let entry = RetryEntry {
-            chat: chat.to_owned(),
-            message: message.to_vec(),
-            sent_at: now,
-            sequence: self.retry_sequence,
-            retries: Vec::new(),
-        };
-        self.retry_sequence = self.retry_sequence.saturating_add(1);
-        self.put_retry(id, entry);
     }
 
     fn put_retry(&mut self, id: &str, entry: RetryEntry) {
         let record = pb::RetryEntryRecord {
-            format_version: Some(MESSAGING_RECORD_FORMAT),
+            format_version: Some(if entry.recipients.is_some() {
+                RETRY_ENTRY_FORMAT
+            } else {
+                MESSAGING_RECORD_FORMAT
+            }),
             chat: Some(entry.chat.clone()),
             message: Some(entry.message.clone()),
             sent_at: Some(entry.sent_at),
@@ -1045,13 +1410,18 @@ impl Keystore {
                     count: Some(*count),
                 })
                 .collect(),
+            recipients: entry.recipients.clone().unwrap_or_default(),
+            sender_key_id: entry.sender_key_id,
         };
         self.push_change(RecordChange {
             space: RecordSpace::RetryBuffer,
             key: id.to_owned(),
             value: Some(record.encode_to_vec()),
         });
-        self.retry.insert(id.to_owned(), entry);
+        self.retry_bytes += entry.weight();
+        if let Some(old) = self.retry.insert(id.to_owned(), entry) {
+            self.retry_bytes = self.retry_bytes.saturating_sub(old.weight());
+        }
     }
 
     /// A kept message.
@@ -1064,25 +1434,69 @@ impl Keystore {
         self.retry.len()
     }
 
-    /// Counts a retry request of `device` for message `id`; `None` when the message is not
-    /// kept or the device has used up [`MESSAGING_MAX_RETRIES`].
-    pub fn take_retry(&mut self, id: &str, device: &DeviceAddress) -> Option<RetryEntry> {
+    /// Whether `device` may have message `id` again: it must be one of the devices the message
+    /// was encrypted for (a member device at send time for a group; for an entry kept before
+    /// walink recorded them, a device of the 1:1 chat's user or of our own account, never for
+    /// a group), ask at most [`MESSAGING_MAX_RETRIES`] times and claim no higher `count`. An
+    /// answered request is counted (and persisted).
+    pub fn take_retry(
+        &mut self,
+        id: &str,
+        device: &DeviceAddress,
+        count: u32,
+    ) -> Result<RetryEntry, RetryDenied> {
+        let entry = self.retry.get(id).ok_or(RetryDenied::NotKept)?;
+        if !self.was_recipient(entry, device) {
+            return Err(RetryDenied::NotARecipient);
+        }
+        if count > MESSAGING_MAX_RETRIES {
+            return Err(RetryDenied::TooManyRetries);
+        }
         let key = self.lids.canonical(device).record_key();
-        let mut entry = self.retry.get(id)?.clone();
-        let count = match entry.retries.iter_mut().find(|(d, _)| *d == key) {
-            Some((_, count)) => count,
+        let mut entry = entry.clone();
+        let served = match entry.retries.iter_mut().find(|(d, _)| *d == key) {
+            Some((_, served)) => served,
             None => {
                 entry.retries.push((key, 0));
                 let last = entry.retries.len() - 1;
-                &mut entry.retries.get_mut(last)?.1
+                &mut entry.retries.get_mut(last).ok_or(RetryDenied::NotKept)?.1
             }
         };
-        if *count >= MESSAGING_MAX_RETRIES {
-            return None;
+        if *served >= MESSAGING_MAX_RETRIES {
+            return Err(RetryDenied::TooManyRetries);
         }
-        *count += 1;
+        *served += 1;
         self.put_retry(id, entry.clone());
-        Some(entry)
+        Ok(entry)
+    }
+
+    /// Whether `device` is among the devices `entry` was encrypted for, in any form it may
+    /// have been recorded under (the phone-number form when its LID was not known yet).
+    fn was_recipient(&self, entry: &RetryEntry, device: &DeviceAddress) -> bool {
+        let Some(recipients) = &entry.recipients else {
+            let chat = DeviceAddress::parse(&entry.chat);
+            return match chat {
+                Ok(chat) => self.lids.same_user(&chat, device) || self.own.is_own_user(device),
+                Err(_) => false,
+            };
+        };
+        let canonical = self.lids.canonical(device);
+        let mut forms = vec![canonical.record_key(), device.record_key()];
+        if canonical.lid
+            && let Some(pn) = self.lids.pn_for(&canonical.user)
+        {
+            forms.push(
+                DeviceAddress {
+                    user: pn.to_owned(),
+                    device: canonical.device,
+                    lid: false,
+                }
+                .record_key(),
+            );
+        }
+        forms
+            .iter()
+            .any(|form| recipients.binary_search(form).is_ok())
     }
 }
 

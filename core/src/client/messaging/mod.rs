@@ -16,6 +16,7 @@ pub mod address;
 pub mod content;
 mod error;
 pub mod id;
+mod identity;
 pub mod incoming;
 pub mod keystore;
 mod machine;
@@ -89,8 +90,104 @@ pub struct DecryptFailure {
     pub chat: Jid,
     /// The sending device, when known.
     pub sender: Option<Jid>,
+    /// What failed, typed.
+    pub kind: DecryptFailureKind,
     /// Why, in words (never key material).
     pub reason: String,
+}
+
+/// What kind of failure a [`DecryptFailure`] is. Every kind but `NotReady` and
+/// `UntrustedIdentity` is answered with a retry request (the sender encrypts the message again).
+#[cfg_attr(not(feature = "exhaustive"), non_exhaustive)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecryptFailureKind {
+    /// The stanza could not be read (a missing or malformed attribute or child).
+    Malformed,
+    /// The client could not take it now (not paired yet, or too many stanzas waiting); the
+    /// server delivers it again.
+    NotReady,
+    /// Signal did not decrypt it (no session, bad MAC, unknown prekey, a counter too far
+    /// ahead ...) or its content did not decode.
+    Undecryptable,
+    /// The stanza carried more `<enc>` children than `MESSAGING_MAX_ENCS_PER_STANZA`; nothing
+    /// was decrypted.
+    TooManyEncs {
+        /// How many it carried.
+        count: u32,
+    },
+    /// An `<enc>` repeated a message key of an earlier `<enc>` of the same stanza; nothing
+    /// changed.
+    ReplayedEnc,
+    /// More than one `<enc>` carried a message; nothing changed.
+    SeveralMessages,
+    /// The sender's identity key changed and `IdentityPolicy::Strict` waits for
+    /// `Command::ApproveIdentity`; the message is asked for again once it is approved.
+    UntrustedIdentity,
+}
+
+impl DecryptFailureKind {
+    /// The kind of a messaging error met while receiving.
+    pub(crate) fn of(error: &MessagingError) -> DecryptFailureKind {
+        match error {
+            MessagingError::Malformed(_) => DecryptFailureKind::Malformed,
+            MessagingError::TooManyEncs { count } => DecryptFailureKind::TooManyEncs {
+                count: u32::try_from(*count).unwrap_or(u32::MAX),
+            },
+            MessagingError::ReplayedEnc => DecryptFailureKind::ReplayedEnc,
+            MessagingError::SeveralMessages => DecryptFailureKind::SeveralMessages,
+            MessagingError::UntrustedIdentity { .. } => DecryptFailureKind::UntrustedIdentity,
+            _ => DecryptFailureKind::Undecryptable,
+        }
+    }
+}
+
+/// A contact device presented an identity key other than the one trusted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityChange {
+    /// The device (the LID form when known).
+    pub address: Jid,
+    /// The new identity public key (32 bytes): with ours, the input of a safety number.
+    pub identity: [u8; 32],
+    /// The identity public key trusted before.
+    pub previous: [u8; 32],
+    /// `true`: trusted now (`IdentityPolicy::AcceptAndNotify`); `false`: waits for
+    /// `Command::ApproveIdentity` (`IdentityPolicy::Strict`).
+    pub accepted: bool,
+}
+
+/// The identity keys of one device (`Command::GetIdentity`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityInfo {
+    /// The device (the LID form when known).
+    pub address: Jid,
+    /// The identity public key trusted, when the device was ever met.
+    pub identity: Option<[u8; 32]>,
+    /// A new identity public key waiting for approval (`IdentityPolicy::Strict`).
+    pub pending: Option<[u8; 32]>,
+}
+
+/// Why a retry request was refused.
+#[cfg_attr(not(feature = "exhaustive"), non_exhaustive)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryRefusal {
+    /// The device was not one the message was encrypted for (for a group: not a member
+    /// device when it was sent).
+    NotARecipient,
+    /// The device asked more often than the protocol's retry count allows.
+    TooManyRetries,
+}
+
+/// A retry request for one of our messages that was not answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedRetry {
+    /// The message id.
+    pub id: String,
+    /// The device that asked (as the receipt named it).
+    pub requester: Jid,
+    /// Why it was refused.
+    pub reason: RetryRefusal,
+    /// Every retry request refused since the client started, repeats included.
+    pub refused_total: u64,
 }
 
 /// Tags of the messaging module's IQs (see `IqTag::Messaging`).
@@ -113,6 +210,8 @@ pub enum MessagingLoad {
     Outbox,
     /// Records for the retry requests waiting.
     Retry,
+    /// Records for the identity commands waiting.
+    Identity,
 }
 
 /// The messaging state of one client.
@@ -121,6 +220,7 @@ pub struct Messaging {
     receiver: machine::Receiver,
     sender: send::Sender,
     retrier: retry::Retrier,
+    identities: identity::IdentityCommands,
 }
 
 impl Messaging {
@@ -153,7 +253,7 @@ impl Messaging {
         out: &mut Outputs,
     ) {
         self.receiver.handle_message(node, ctx, out);
-        self.trim(ctx);
+        self.settle(ctx, out);
     }
 
     /// A `<receipt>` stanza other than a retry request.
@@ -200,7 +300,7 @@ impl Messaging {
         ctx.ack(&node, out);
         self.retrier
             .handle_retry(node, &mut self.receiver, ctx, out);
-        self.trim(ctx);
+        self.settle(ctx, out);
     }
 
     /// An `<ack>` from the server for a stanza this client sent.
@@ -219,7 +319,7 @@ impl Messaging {
                 &mut self.receiver,
                 out,
             );
-            self.trim(ctx);
+            self.settle(ctx, out);
         }
     }
 
@@ -294,6 +394,14 @@ impl Messaging {
                     }),
                 }
             }
+            Command::GetIdentity { address } => {
+                self.identities
+                    .get(id, &address, &mut self.receiver, ctx, out);
+            }
+            Command::ApproveIdentity { address, identity } => {
+                self.identities
+                    .approve(id, &address, &identity, &mut self.receiver, ctx, out);
+            }
             Command::MarkRead { chat, sender, ids } => {
                 let result = if !ctx.is_connected() {
                     Err(CommandError::NotConnected)
@@ -313,7 +421,7 @@ impl Messaging {
                 result: Err(CommandError::InvalidState),
             }),
         }
-        self.trim(ctx);
+        self.settle(ctx, out);
     }
 
     /// The answer to an IQ sent with `IqTag::Messaging(tag)`.
@@ -327,7 +435,7 @@ impl Messaging {
     ) {
         self.sender
             .handle_iq(&tag, result, &mut self.receiver, ctx, out);
-        self.trim(ctx);
+        self.settle(ctx, out);
     }
 
     /// The records of a load started with `LoadTag::Messaging(tag)`.
@@ -350,6 +458,18 @@ impl Messaging {
                 self.sender
                     .handle_loaded(id, records, &mut self.receiver, ctx, out);
             }
+            MessagingLoad::Identity => {
+                self.identities
+                    .handle_loaded(records, &mut self.receiver, ctx, out);
+            }
+        }
+        self.settle(ctx, out);
+    }
+
+    /// After every step: reports the identity changes it saw, and bounds the records in memory.
+    fn settle(&mut self, ctx: &Context<'_>, out: &mut Outputs) {
+        if let Some(keystore) = self.receiver.keystore.as_mut() {
+            machine::report_identities(keystore, out);
         }
         self.trim(ctx);
     }
@@ -366,6 +486,7 @@ impl Messaging {
         let mut pinned: HashSet<RecordKey> = self.receiver.pins().cloned().collect();
         pinned.extend(self.sender.pins());
         pinned.extend(self.retrier.pins().cloned());
+        pinned.extend(self.identities.pins().cloned());
         self.receiver.trim(limit, &pinned);
     }
 

@@ -277,12 +277,16 @@ pub struct RetryResend<'a> {
     pub count: u32,
     /// Our encoded `ADVSignedDeviceIdentity`.
     pub device_identity: &'a [u8],
+    /// For a group message: the key id of our sender key it used when it was sent.
+    pub sender_key_id: Option<u32>,
 }
 
 /// Encrypts a kept message again for the one device that asked (Baileys `relayMessage` with a
 /// `participant`; whatsmeow `handleRetryReceipt`): `<enc count=…>` directly under `<message>`,
 /// addressed to the device (with `participant` for groups, `recipient` for our own devices),
-/// the sender key included for groups and the device-sent wrapper for our own devices.
+/// the device-sent wrapper for our own devices, and for groups our sender key, only while it is
+/// still the key the message used (a key rotated since, e.g. after a member left, is not handed
+/// to a device that was a member then). The caller checked that the device was a recipient.
 pub fn build_retry_resend<R: CryptoRng + ?Sized>(
     keystore: &mut Keystore,
     resend: &RetryResend<'_>,
@@ -295,8 +299,14 @@ pub fn build_retry_resend<R: CryptoRng + ?Sized>(
         .parse()
         .map_err(|_| MessagingError::InvalidAddress)?;
     let is_group = chat.server == crate::binary::GROUP_SERVER;
-    if is_group {
-        let distribution = keystore.own_sender_key_distribution(resend.chat, rng);
+    let distribution = if is_group {
+        keystore
+            .current_own_sender_key(resend.chat, rng)
+            .filter(|current| resend.sender_key_id == Some(current.key_id()))
+    } else {
+        None
+    };
+    if let Some(distribution) = &distribution {
         message.sender_key_distribution_message =
             sender_key_distribution(resend.chat, distribution.serialize())
                 .sender_key_distribution_message;
@@ -331,7 +341,7 @@ pub fn build_retry_resend<R: CryptoRng + ?Sized>(
     if pre_key {
         children.push(Node::new("device-identity").bytes(resend.device_identity.to_vec()));
     }
-    if is_group {
+    if distribution.is_some() {
         keystore.mark_sender_key_sent(resend.chat, [resend.requester]);
     }
     Ok(node.children_from(children))

@@ -591,7 +591,9 @@ impl Sender {
                 if let Some(keystore) = receiver.keystore.as_mut() {
                     for (address, bundle) in bundles {
                         if let Ok(bundle) = bundle {
-                            // A bundle with a bad signature leaves that device out.
+                            // A bundle with a bad signature leaves that device out; one under
+                            // a changed identity key follows the identity policy (strict: it
+                            // waits for approval and the send fails below).
                             let _ = keystore.process_bundle(&address, &bundle, ctx.rng);
                         }
                     }
@@ -646,6 +648,22 @@ impl Sender {
         let Some(keystore) = receiver.keystore.as_mut() else {
             return;
         };
+        // A recipient whose identity key waits for approval: nothing is sent.
+        if let Some(untrusted) = job
+            .devices
+            .iter()
+            .chain(&job.own_devices)
+            .find(|device| keystore.pending_identity(device).is_some())
+        {
+            let address = keystore.lids().canonical(untrusted).to_jid().to_string();
+            let batch = batch_of(keystore.take_changes());
+            if !batch.changes.is_empty() {
+                ctx.persist(batch, out);
+            }
+            super::machine::report_identities(keystore, out);
+            self.finish(Err(CommandError::UntrustedIdentity { address }), out);
+            return;
+        }
         let built = match &job.group {
             Some(group) => build_group(
                 keystore,
@@ -678,7 +696,20 @@ impl Sender {
             .unwrap_or_else(|| job.to.to_jid().to_string());
         match built {
             Ok(outgoing) => {
-                keystore.remember_sent(&job.id, &chat, &job.message.encode_to_vec(), ctx.now);
+                // Kept for retries with the devices it went to (every member device of a
+                // group) and the sender key it used: only those may ask for it again.
+                let sender_key_id = job.group.as_deref().and_then(|group| {
+                    keystore
+                        .current_own_sender_key(group, ctx.rng)
+                        .map(|distribution| distribution.key_id())
+                });
+                keystore.remember_sent(
+                    &job.id,
+                    (&chat, &job.message.encode_to_vec()),
+                    job.devices.iter().chain(&job.own_devices),
+                    sender_key_id,
+                    ctx.now,
+                );
                 if let Some(group) = &job.group {
                     // Counted as holding our key only once the server has the stanza (see
                     // `handle_ack`): a crash or a cut before the ack hands it out again.

@@ -13,7 +13,7 @@ use crate::signal::{
 use super::content::tests::Rng;
 use super::content::{text_message, text_of};
 use super::incoming::{decrypt_message, learn_addressing, parse_message};
-use super::keystore::{Keystore, OwnIdentity, RecordChange, RecordSpace};
+use super::keystore::{Keystore, OwnIdentity, RecordChange, RecordSpace, RetryDenied};
 use super::outgoing::{
     DirectMessage, GroupMessage, RetryResend, build_direct, build_group, build_retry_resend,
 };
@@ -365,8 +365,12 @@ fn failed_decryption_changes_nothing_and_retry_recovers() {
     // Bob asks for a retry with fresh keys; Alice re-encrypts from her buffer.
     w[1].keystore.remember_sent(
         "3EB0000000000000000001",
-        "222@s.whatsapp.net",
-        &prost::Message::encode_to_vec(&text_message("first", None)),
+        (
+            "222@s.whatsapp.net",
+            &prost::Message::encode_to_vec(&text_message("first", None)),
+        ),
+        [&bob],
+        None,
         1,
     );
     w[1].persist();
@@ -403,7 +407,7 @@ fn failed_decryption_changes_nothing_and_retry_recovers() {
         .unwrap();
     let entry = w[1]
         .keystore
-        .take_retry("3EB0000000000000000001", &requester)
+        .take_retry("3EB0000000000000000001", &requester, request.count)
         .unwrap();
     let resend = build_retry_resend(
         &mut w[1].keystore,
@@ -414,6 +418,7 @@ fn failed_decryption_changes_nothing_and_retry_recovers() {
             requester: &requester,
             count: request.count,
             device_identity: b"adv",
+            sender_key_id: entry.sender_key_id,
         },
         &mut rng,
     )
@@ -484,10 +489,15 @@ fn lid_mapping_moves_sessions_to_the_lid_form() {
 #[test]
 fn retry_buffer_is_bounded_and_counts_retries() {
     let mut device = Device::new("111:1@s.whatsapp.net", None, 9);
+    let bob = addr("222:3@s.whatsapp.net");
     for i in 0..(crate::limits::MESSAGING_RETRY_BUFFER + 10) {
-        device
-            .keystore
-            .remember_sent(&format!("id{i}"), "222@s.whatsapp.net", b"x", i as u64);
+        device.keystore.remember_sent(
+            &format!("id{i}"),
+            ("222@s.whatsapp.net", b"x"),
+            [&bob],
+            None,
+            i as u64,
+        );
     }
     device.persist();
     assert_eq!(
@@ -496,22 +506,171 @@ fn retry_buffer_is_bounded_and_counts_retries() {
     );
     assert!(device.keystore.sent_message("id0").is_none());
     assert!(device.keystore.sent_message("id10").is_some());
-    let bob = addr("222:3@s.whatsapp.net");
     for _ in 0..crate::limits::MESSAGING_MAX_RETRIES {
-        assert!(device.keystore.take_retry("id20", &bob).is_some());
+        assert!(device.keystore.take_retry("id20", &bob, 1).is_ok());
     }
-    assert!(device.keystore.take_retry("id20", &bob).is_none());
+    assert_eq!(
+        device.keystore.take_retry("id20", &bob, 1),
+        Err(RetryDenied::TooManyRetries)
+    );
     device.persist();
     device.restart();
     assert_eq!(
         device.keystore.retry_buffer_len(),
         crate::limits::MESSAGING_RETRY_BUFFER
     );
-    assert!(
-        device.keystore.take_retry("id20", &bob).is_none(),
+    assert_eq!(
+        device.keystore.take_retry("id20", &bob, 1),
+        Err(RetryDenied::TooManyRetries),
         "counts survive a restart"
     );
-    assert!(device.keystore.take_retry("id21", &bob).is_some());
+    assert!(device.keystore.take_retry("id21", &bob, 1).is_ok());
+}
+
+/// Only the devices a message was encrypted for may have it again, in either address form; a
+/// record written before recipients were kept (format 1) allows the 1:1 chat's user and our own
+/// devices, and nobody for a group.
+#[test]
+fn retries_are_answered_only_for_recorded_recipients() {
+    let mut device = Device::new("111:1@s.whatsapp.net", None, 11);
+    let bob = addr("222:3@s.whatsapp.net");
+    let eve = addr("666:0@s.whatsapp.net");
+    device
+        .keystore
+        .remember_sent("m1", ("222@s.whatsapp.net", b"x"), [&bob], None, 1);
+    assert_eq!(
+        device.keystore.take_retry("m1", &eve, 1),
+        Err(RetryDenied::NotARecipient)
+    );
+    assert_eq!(
+        device.keystore.take_retry("m1", &bob.with_device(4), 1),
+        Err(RetryDenied::NotARecipient)
+    );
+    assert_eq!(
+        device.keystore.take_retry("nope", &bob, 1),
+        Err(RetryDenied::NotKept)
+    );
+    assert_eq!(
+        device.keystore.take_retry("m1", &bob, 6),
+        Err(RetryDenied::TooManyRetries)
+    );
+    // Bob's LID becomes known after the send: the LID form is the same recipient.
+    device.keystore.learn_lid("222", "902");
+    assert!(
+        device
+            .keystore
+            .take_retry("m1", &addr("902:3@lid"), 1)
+            .is_ok()
+    );
+    device.persist();
+    device.restart();
+    assert!(device.keystore.take_retry("m1", &bob, 1).is_ok());
+    assert_eq!(
+        device.keystore.take_retry("m1", &eve, 1),
+        Err(RetryDenied::NotARecipient)
+    );
+
+    // Format-1 records, as walink wrote them before.
+    let old = |chat: &str| {
+        prost::Message::encode_to_vec(&crate::proto::walink::RetryEntryRecord {
+            format_version: Some(1),
+            chat: Some(chat.to_owned()),
+            message: Some(b"x".to_vec()),
+            sent_at: Some(1),
+            sequence: Some(90),
+            retries: Vec::new(),
+            recipients: Vec::new(),
+            sender_key_id: None,
+        })
+    };
+    let keystore = &mut device.keystore;
+    keystore
+        .restore(RecordSpace::RetryBuffer, "old1", &old("222@s.whatsapp.net"))
+        .unwrap();
+    keystore
+        .restore(
+            RecordSpace::RetryBuffer,
+            "old2",
+            &old("120363000000000001@g.us"),
+        )
+        .unwrap();
+    assert!(keystore.take_retry("old1", &bob.with_device(7), 1).is_ok());
+    assert!(
+        keystore
+            .take_retry("old1", &addr("111:2@s.whatsapp.net"), 1)
+            .is_ok()
+    );
+    assert_eq!(
+        keystore.take_retry("old1", &eve, 1),
+        Err(RetryDenied::NotARecipient)
+    );
+    assert_eq!(
+        keystore.take_retry("old2", &bob, 1),
+        Err(RetryDenied::NotARecipient)
+    );
+}
+
+/// A group resend carries our sender key only while our current key is the one the message
+/// used: after a rotation (a member left) the message goes alone, pairwise.
+#[test]
+fn a_group_resend_carries_our_sender_key_only_while_it_is_current() {
+    let mut w = world();
+    for to in [0, 2, 3, 4] {
+        connect(&mut w, 1, to);
+    }
+    let group = "120363000000000001@g.us";
+    let members = [addr("222@s.whatsapp.net"), addr("222:3@s.whatsapp.net")];
+    let message = text_message("team", None);
+    let mut rng = Rng(400);
+    build_group(
+        &mut w[1].keystore,
+        &GroupMessage {
+            id: "3EB0000000000000000070",
+            group,
+            message: &message,
+            member_devices: &members,
+            device_identity: b"adv",
+            addressing_mode: Some("pn"),
+        },
+        &mut rng,
+    )
+    .unwrap();
+    let used = w[1]
+        .keystore
+        .current_own_sender_key(group, &mut rng)
+        .map(|d| d.key_id());
+    assert!(used.is_some());
+    let bob = addr("222:3@s.whatsapp.net");
+    let resend = |keystore: &mut Keystore, rng: &mut Rng| {
+        build_retry_resend(
+            keystore,
+            &RetryResend {
+                id: "3EB0000000000000000070",
+                chat: group,
+                message: &prost::Message::encode_to_vec(&message),
+                requester: &bob,
+                count: 1,
+                device_identity: b"adv",
+                sender_key_id: used,
+            },
+            rng,
+        )
+        .unwrap()
+    };
+    w[1].keystore.unmark_sender_key_sent(group, [&bob]);
+    resend(&mut w[1].keystore, &mut rng);
+    assert!(
+        w[1].keystore.sender_key_missing(group, [&bob]).is_empty(),
+        "the current key went with the resend"
+    );
+    w[1].keystore.rotate_sender_key(group);
+    w[1].keystore.own_sender_key_distribution(group, &mut rng);
+    resend(&mut w[1].keystore, &mut rng);
+    assert_eq!(
+        w[1].keystore.sender_key_missing(group, [&bob]).len(),
+        1,
+        "a rotated key is not handed out by a resend"
+    );
 }
 
 mod properties {

@@ -9,7 +9,11 @@ impl Server {
     /// its offline queue. The phone (device 0) keeps its inbox in the queue too.
     /// A message stanza to a companion may be sent twice (see
     /// [`Server::set_duplicate_messages`]), as a server that redelivers does.
+    /// A hostile server may hold deliveries back instead ([`Server::hold_deliveries`]).
     pub fn deliver(&mut self, user: &str, device: u16, stanza: Node) {
+        if self.hold(user, device, &stanza) {
+            return;
+        }
         if stanza.tag == "message" {
             self.wire.record((user, device), &stanza);
             if device != 0 {
@@ -243,6 +247,17 @@ impl Server {
                     targets.push((member.clone(), device));
                 }
             }
+        }
+        // A hostile server hands a resend to the device it names, member or not.
+        if self.attacker.hostility.deliver_resends_to_anyone
+            && let Some(only) = &only
+            && !targets.contains(only)
+            && self
+                .accounts
+                .get(&only.0)
+                .is_some_and(|a| a.devices.contains_key(&only.1))
+        {
+            targets.push(only.clone());
         }
         for (user, device) in targets {
             let mut children = per_device

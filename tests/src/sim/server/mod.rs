@@ -38,10 +38,12 @@ use super::rng::SimRng;
 use super::stanza::{be_u32, bytes_node, child_array, child_bytes, id3, iq_error, iq_result};
 use crate::noise_server::{Responder, ServerIdentity};
 pub use app_state::{MAX_PATCHES_PER_ANSWER, SNAPSHOT_EVERY};
+pub use attacks::{ForgedRetry, Held, Hostility};
 pub use wire::{DELIVERED_KEPT, KeyUse, MAX_KEY_USES, ROUTED_IDS_PER_DEVICE, participant_hash};
 
 #[path = "../app_state.rs"]
 mod app_state;
+mod attacks;
 mod delivery;
 mod device;
 mod media;
@@ -100,6 +102,9 @@ pub enum StreamErrorKind {
     RateLimited,
     /// A `5xx` code: the server is unwell (503 when restarting).
     ServerError(u16),
+    /// `<conflict type="…"/>` of any other type, without a code (an attacker's choice: only
+    /// `device_removed` means the device is gone).
+    Conflict(&'static str),
 }
 
 impl StreamErrorKind {
@@ -116,6 +121,9 @@ impl StreamErrorKind {
             StreamErrorKind::Unauthorized => error.attr("code", "401"),
             StreamErrorKind::RateLimited => error.attr("code", "429"),
             StreamErrorKind::ServerError(code) => error.attr("code", code.to_string()),
+            StreamErrorKind::Conflict(kind) => {
+                error.children_from([Node::new("conflict").attr("type", kind)])
+            }
         }
     }
 }
@@ -382,6 +390,7 @@ pub struct Server {
     phone_sent: BTreeMap<String, VecDeque<PhoneMessage>>,
     app_state: app_state::AppStates,
     wire: wire::WireChecks,
+    attacker: attacks::Attacker,
 }
 
 /// A group: its subject, creator and members (accounts, by phone number).
@@ -451,6 +460,7 @@ impl Server {
             phone_sent: BTreeMap::new(),
             app_state: app_state::AppStates::default(),
             wire: wire::WireChecks::default(),
+            attacker: attacks::Attacker::default(),
         }
     }
 

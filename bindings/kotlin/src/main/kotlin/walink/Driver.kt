@@ -221,6 +221,15 @@ class Driver private constructor(
     suspend fun sendText(to: String, text: String): String =
         (command(Command.SendText(to, text)) as CommandOutput.MessageSent).id
 
+    /** The identity keys kept for a device (`identity`, and `pending` when a new key waits for approval). */
+    suspend fun getIdentity(address: String): CommandOutput.Identity =
+        command(Command.GetIdentity(address)) as CommandOutput.Identity
+
+    /** Trusts a device's new identity key (strict policy); the messages refused meanwhile are asked for again. */
+    suspend fun approveIdentity(address: String, identity: ByteArray) {
+        command(Command.ApproveIdentity(address, identity))
+    }
+
     /** Unlinks this device; the driver then ends. */
     suspend fun logout() {
         command(Command.Logout)

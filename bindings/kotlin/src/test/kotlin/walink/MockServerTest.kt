@@ -30,7 +30,9 @@ import uniffi.walink_ffi.ClientState
 import uniffi.walink_ffi.Collection
 import uniffi.walink_ffi.Command
 import uniffi.walink_ffi.CommandOutput
+import uniffi.walink_ffi.DecryptFailureKind
 import uniffi.walink_ffi.FetchResult
+import uniffi.walink_ffi.IdentityPolicy
 import uniffi.walink_ffi.MuteUntil
 import uniffi.walink_ffi.StateReason
 
@@ -211,6 +213,82 @@ class MockServerTest {
         } finally {
             process.outputStream.close()
             process.destroy()
+        }
+    }
+
+    /**
+     * Heidi's phone is reinstalled with a new identity key and messages Grace's walink client:
+     * the default policy takes the message and reports IdentityChanged (the key the mock-server
+     * names); GetIdentity reads it. A strict client refuses the next change, fails a send to the
+     * device with UntrustedIdentity, and after ApproveIdentity gets the refused message.
+     */
+    @Test
+    fun aContactThatReinstallsIsReportedAsAnIdentityChange() = runBlocking {
+        val mock = Mock(ProcessBuilder(requireMockServer().path, "--seed", "23", "--until-stdin-closes").start())
+        val scope = CoroutineScope(SupervisorJob() + Dispatchers.Default)
+        try {
+            mock.call("/accounts", """{"phone":"15550007778","name":"Grace"}""")
+            mock.call("/accounts", """{"phone":"15550008889","name":"Heidi"}""")
+            suspend fun <T> waitFor(events: MutableList<ClientEvent>, what: String, pick: (ClientEvent) -> T?): T =
+                withTimeoutOrNull(20_000) {
+                    var found: T? = null
+                    while (found == null) {
+                        found = synchronized(events) { events.firstNotNullOfOrNull(pick) }
+                        if (found == null) delay(50)
+                    }
+                    found
+                } ?: fail("timed out waiting for $what; events: ${synchronized(events) { events.map { it::class.simpleName } }}")
+            suspend fun started(policy: IdentityPolicy?, events: MutableList<ClientEvent>): Driver {
+                val connected = CompletableDeferred<Unit>()
+                val driver = Driver.start(
+                    store = FileStore(tmp.resolve("grace")),
+                    config = ClientConfig(trustRoot = testRoot, deviceName = "walink junit", identityPolicy = policy),
+                    parent = scope,
+                    url = mock.url,
+                    onEvent = { event ->
+                        events.add(event)
+                        if (event is ClientEvent.State && event.state is ClientState.Connected) connected.complete(Unit)
+                    },
+                )
+                if (policy == null) {
+                    val code = driver.pairWithCode("15550007778")
+                    mock.call("/accounts/15550007778/code", """{"code":"$code"}""")
+                }
+                withTimeout(20_000) { connected.await() }
+                return driver
+            }
+            fun text(text: String): (ClientEvent) -> ClientEvent.Message? = { e -> (e as? ClientEvent.Message)?.takeIf { it.text == text } }
+
+            val events = Collections.synchronizedList(ArrayList<ClientEvent>())
+            val driver = started(null, events)
+            mock.call("/accounts/15550008889/send", """{"to":"15550007778","text":"before"}""")
+            waitFor(events, "the first message", text("before"))
+            val answer = mock.call("/accounts/15550008889/reinstall", """{"to":"15550007778","text":"after the reinstall"}""")
+            val change = waitFor(events, "IdentityChanged") { it as? ClientEvent.IdentityChanged }
+            assertTrue(change.accepted)
+            val hex = change.identity.joinToString("") { "%02x".format(it) }
+            assertTrue(answer.contains("\"identity\":\"$hex\""), answer)
+            waitFor(events, "the message after it", text("after the reinstall"))
+            val stored = driver.getIdentity(change.address)
+            assertTrue(stored.identity!!.contentEquals(change.identity))
+            assertEquals(null, stored.pending)
+            driver.close()
+
+            val strictEvents = Collections.synchronizedList(ArrayList<ClientEvent>())
+            val strict = started(IdentityPolicy.STRICT, strictEvents)
+            mock.call("/accounts/15550008889/reinstall", """{"to":"15550007778","text":"held for approval"}""")
+            val pending = waitFor(strictEvents, "IdentityChanged (strict)") { it as? ClientEvent.IdentityChanged }
+            assertTrue(!pending.accepted)
+            val failed = waitFor(strictEvents, "DecryptFailed") { it as? ClientEvent.DecryptFailed }
+            assertTrue(failed.kind is DecryptFailureKind.UntrustedIdentity, failed.toString())
+            val refused = runCatching { strict.sendText("15550008889@s.whatsapp.net", "to an untrusted device") }.exceptionOrNull()
+            assertEquals("untrusted_identity", (refused as? DriverException)?.code, refused.toString())
+            strict.approveIdentity(pending.address, pending.identity)
+            waitFor(strictEvents, "the held message", text("held for approval"))
+            strict.close()
+        } finally {
+            scope.cancel()
+            mock.stop()
         }
     }
 
