@@ -208,7 +208,7 @@ pub fn build_group<R: CryptoRng + ?Sized>(
         );
         delivered.push(device.clone());
     }
-    keystore.mark_sender_key_sent(message.group, delivered.iter());
+    keystore.confirm_sender_key(message.group, delivered.iter());
     let ciphertext =
         keystore.group_encrypt(message.group, &encode_padded(message.message, rng), rng)?;
     let mut children = Vec::new();
@@ -282,7 +282,9 @@ pub struct RetryResend<'a> {
 /// Encrypts a kept message again for the one device that asked (Baileys `relayMessage` with a
 /// `participant`; whatsmeow `handleRetryReceipt`): `<enc count=…>` directly under `<message>`,
 /// addressed to the device (with `participant` for groups, `recipient` for our own devices),
-/// the sender key included for groups and the device-sent wrapper for our own devices.
+/// and the device-sent wrapper for our own devices. For groups our current sender key is
+/// included only for a device that may hold it already: after a rotation a departed member's
+/// retry of an older message gets that message, never the new chain.
 pub fn build_retry_resend<R: CryptoRng + ?Sized>(
     keystore: &mut Keystore,
     resend: &RetryResend<'_>,
@@ -295,7 +297,8 @@ pub fn build_retry_resend<R: CryptoRng + ?Sized>(
         .parse()
         .map_err(|_| MessagingError::InvalidAddress)?;
     let is_group = chat.server == crate::binary::GROUP_SERVER;
-    if is_group {
+    let with_sender_key = is_group && keystore.holds_sender_key(resend.chat, resend.requester);
+    if with_sender_key {
         let distribution = keystore.own_sender_key_distribution(resend.chat, rng);
         message.sender_key_distribution_message =
             sender_key_distribution(resend.chat, distribution.serialize())
@@ -331,8 +334,8 @@ pub fn build_retry_resend<R: CryptoRng + ?Sized>(
     if pre_key {
         children.push(Node::new("device-identity").bytes(resend.device_identity.to_vec()));
     }
-    if is_group {
-        keystore.mark_sender_key_sent(resend.chat, [resend.requester]);
+    if with_sender_key {
+        keystore.confirm_sender_key(resend.chat, [resend.requester]);
     }
     Ok(node.children_from(children))
 }

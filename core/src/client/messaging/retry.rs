@@ -103,9 +103,10 @@ impl Retrier {
                 keys.push(RecordKey::new(Space::Session, requester.record_key()));
                 keys.push(RecordKey::new(Space::Identity, requester.record_key()));
             }
-            // A group message is resent with our sender key's distribution: that record too
-            // (known once the kept message is loaded; never taken for absent, which would
-            // start a new chain the other members do not have).
+            // A group message is resent with our sender key's distribution to a device that
+            // may hold it: that record and who holds it too (known once the kept message is
+            // loaded; never taken for absent, which would start a new chain the other members
+            // do not have, or forget the holders a rotation must know of).
             if let Some(entry) = keystore.sent_message(&id)
                 && super::send::is_group(&entry.chat)
             {
@@ -117,6 +118,7 @@ impl Retrier {
                         keystore.own().group_sender().record_key()
                     ),
                 ));
+                keys.push(RecordKey::new(Space::SenderKeySent, entry.chat.clone()));
             }
             let uses = keys.clone();
             keys.retain(|key| !receiver.loaded.contains(key));
@@ -131,6 +133,16 @@ impl Retrier {
             let Some(keystore) = receiver.keystore.as_mut() else {
                 return;
             };
+            if let Some(entry) = keystore.sent_message(&id)
+                && super::send::is_group(&entry.chat)
+                && !keystore.holds_sender_key(&entry.chat, &requester)
+            {
+                // Only a device that may hold our current sender key is answered: one that
+                // left the group (or whose device was unlinked) since our key was rotated gets
+                // neither the message nor the new key (docs/messaging.md, "Sender-key
+                // rotation").
+                continue;
+            }
             if let Some(bundle) = &request.bundle {
                 // The requester lost its session: start a fresh one from its keys.
                 if keystore
