@@ -309,14 +309,14 @@ fn membership_run(seed: u64) {
     world.flush();
     let clients: BTreeMap<usize, usize> = [(0, alice), (1, bob)].into_iter().collect();
     let mut companions: Vec<(usize, u16, bool)> = Vec::new();
-    let mut members = vec![true, true, true, false];
+    let mut members = [true, true, true, false];
     let mut rng = SimRng::from_u64(seed);
     // For each message: the readers that were member devices when it was sent.
     let mut sent: Vec<(String, Vec<Reader>)> = Vec::new();
     for step in 0..24 {
         let now = world.now;
         match rng.below(6) {
-            0 | 1 | 2 => {
+            0..=2 => {
                 let text = format!("message {step}");
                 let mut readers = Vec::new();
                 for account in (0..users.len()).filter(|&account| members[account]) {

@@ -20,7 +20,9 @@
 //!
 //! walink adds one rule: under one `rawId` a key index always names the same device id (the
 //! primary hands out each index once), so a listed companion that claims a stored index under
-//! another id, or an index another listed companion claims too, is dropped.
+//! another id, or an index another listed companion claims too, is dropped. And since walink
+//! asks for device lists at every send, a list byte for byte equal to the last one that
+//! verified with the same key (a SHA-256 over both is stored) is not verified again.
 
 use prost::Message as _;
 
@@ -78,6 +80,15 @@ pub fn verify_key_index_list(
     signed: &[u8],
     account_key: &[u8; 32],
 ) -> Result<KeyIndexList, ListRefused> {
+    check_key_index_list(signed, Some(account_key))
+}
+
+/// Decodes an encoded `ADVSignedKeyIndexList`, verifying its signature with `account_key` when
+/// one is given.
+fn check_key_index_list(
+    signed: &[u8],
+    account_key: Option<&[u8; 32]>,
+) -> Result<KeyIndexList, ListRefused> {
     let signed = wa::AdvSignedKeyIndexList::decode(signed).map_err(|_| ListRefused::Malformed)?;
     let details = signed.details.ok_or(ListRefused::Malformed)?;
     let signature: [u8; xeddsa::SIGNATURE_LEN] = signed
@@ -85,9 +96,11 @@ pub fn verify_key_index_list(
         .as_deref()
         .and_then(|s| s.try_into().ok())
         .ok_or(ListRefused::Malformed)?;
-    let message = [&KEY_INDEX_LIST_PREFIX[..], &details].concat();
-    if !xeddsa::verify(account_key, &message, &signature) {
-        return Err(ListRefused::BadSignature);
+    if let Some(account_key) = account_key {
+        let message = [&KEY_INDEX_LIST_PREFIX[..], &details].concat();
+        if !xeddsa::verify(account_key, &message, &signature) {
+            return Err(ListRefused::BadSignature);
+        }
     }
     let list =
         wa::AdvKeyIndexList::decode(details.as_slice()).map_err(|_| ListRefused::Malformed)?;
@@ -113,6 +126,19 @@ pub struct DeviceList {
     pub current_index: u32,
     /// The companions accepted and their key indexes, by ascending device id.
     pub devices: Vec<(u16, u32)>,
+    /// SHA-256 of the primary's identity key and the signed list that verified.
+    pub verified: [u8; 32],
+}
+
+/// The digest a verified list is remembered by: SHA-256 of the key that verified it and its
+/// encoding.
+fn verified_digest(account_key: &[u8; 32], signed: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::new()
+        .chain_update(account_key)
+        .chain_update(signed)
+        .finalize()
+        .into()
 }
 
 impl DeviceList {
@@ -131,6 +157,7 @@ impl DeviceList {
                     key_index: Some(key_index),
                 })
                 .collect(),
+            verified: Some(self.verified.to_vec()),
         }
         .encode_to_vec()
     }
@@ -162,6 +189,11 @@ impl DeviceList {
             timestamp: record.timestamp.ok_or(RecordError::BadField("timestamp"))?,
             current_index: record.current_index.unwrap_or_default(),
             devices,
+            verified: record
+                .verified
+                .as_deref()
+                .and_then(|digest| digest.try_into().ok())
+                .ok_or(RecordError::BadField("verified"))?,
         })
     }
 }
@@ -212,7 +244,9 @@ pub fn resolve(
     let Some(account_key) = account_key else {
         return refuse(ListRefused::NoIdentity);
     };
-    let list = match verify_key_index_list(&signed.bytes, account_key) {
+    let digest = verified_digest(account_key, &signed.bytes);
+    let known = stored.is_some_and(|stored| stored.verified == digest);
+    let list = match check_key_index_list(&signed.bytes, (!known).then_some(account_key)) {
         Ok(list) => list,
         Err(reason) => return refuse(reason),
     };
@@ -255,6 +289,7 @@ pub fn resolve(
         }
     }
     kept.sort_unstable();
+    kept.dedup_by_key(|(device, _)| *device);
     kept.truncate(MESSAGING_MAX_DEVICES_PER_USER);
     let replaced = match (stored, same_account) {
         (Some(stored), None) => core::iter::once(0)
@@ -273,6 +308,7 @@ pub fn resolve(
         timestamp: list.timestamp,
         current_index: list.current_index,
         devices: kept.clone(),
+        verified: digest,
     };
     let mut devices = primary;
     devices.extend(kept.iter().map(|(device, _)| *device));
@@ -372,15 +408,12 @@ mod tests {
             "device 7's index 3 is not vouched for"
         );
         assert_eq!(resolved.refused, None);
+        let stored = resolved.store.unwrap();
         assert_eq!(
-            resolved.store,
-            Some(DeviceList {
-                raw_id: 9,
-                timestamp: 100,
-                current_index: 4,
-                devices: vec![(3, 2), (5, 4)]
-            })
+            (stored.raw_id, stored.timestamp, stored.current_index),
+            (9, 100, 4)
         );
+        assert_eq!(stored.devices, [(3, 2), (5, 4)]);
     }
 
     #[test]
@@ -392,6 +425,7 @@ mod tests {
             timestamp: 100,
             current_index: 2,
             devices: vec![(3, 2)],
+            verified: [0; 32],
         };
         let claims = [(3, 2), (8, 5)];
         for (list, reason) in [
@@ -441,6 +475,7 @@ mod tests {
             timestamp: 100,
             current_index: 2,
             devices: vec![(3, 2)],
+            verified: [0; 32],
         };
         let list = primary.sign(9, 200, 2, &[2]);
         // Device 9 claims device 3's index: dropped; device 3 stays.
@@ -467,6 +502,7 @@ mod tests {
             timestamp: 100,
             current_index: 2,
             devices: vec![(3, 2), (4, 1)],
+            verified: [0; 32],
         };
         let list = primary.sign(10, 200, 1, &[1]);
         let resolved = resolve(
@@ -496,6 +532,7 @@ mod tests {
             timestamp: 100,
             current_index: 3,
             devices: vec![(3, 2), (6, 3)],
+            verified: [0; 32],
         };
         // A list signed before index 3 was handed out (current 2) still lets device 6 stay.
         let list = primary.sign(9, 100, 2, &[2]);
@@ -507,13 +544,18 @@ mod tests {
         assert_eq!(resolved.devices, [0, 3, 6]);
         assert!(resolved.store.is_some());
         let list = primary.sign(9, 100, 3, &[2, 3]);
-        let resolved = resolve(
-            &reply(&[(3, 2), (6, 3)], Some((100, list))),
-            Some(&primary.key()),
-            Some(&stored),
-        );
-        assert_eq!(resolved.devices, [0, 3, 6]);
-        assert_eq!(resolved.store, None, "unchanged");
+        let claims = reply(&[(3, 2), (6, 3)], Some((100, list)));
+        let first = resolve(&claims, Some(&primary.key()), Some(&stored));
+        assert_eq!(first.devices, [0, 3, 6]);
+        let verified = first.store.unwrap();
+        // The same list again (known by its digest, not verified a second time): unchanged.
+        let again = resolve(&claims, Some(&primary.key()), Some(&verified));
+        assert_eq!(again.devices, [0, 3, 6]);
+        assert_eq!(again.store, None);
+        // The same bytes under another key are not "known": they are verified, and fail.
+        let other = Primary::new(3);
+        let forged = resolve(&claims, Some(&other.key()), Some(&verified));
+        assert_eq!(forged.refused, Some(ListRefused::BadSignature));
     }
 
     #[test]
@@ -523,6 +565,7 @@ mod tests {
             timestamp: 100,
             current_index: 3,
             devices: vec![(3, 2), (6, 3)],
+            verified: [5; 32],
         };
         assert_eq!(DeviceList::decode(&list.encode()).unwrap(), list);
         assert_eq!(DeviceList::decode(&[0xff]), Err(RecordError::BadProtobuf));

@@ -558,7 +558,7 @@ impl Keystore {
     }
 
     /// How many evictable records (sessions, identities, sender keys, sender-key-sent lists,
-    /// received-id lists) are in memory.
+    /// received-id lists, device lists) are in memory.
     pub fn cached_records(&self) -> usize {
         self.used.len()
     }
