@@ -923,3 +923,29 @@ fn a_departed_holder_rotates_our_sender_key_and_holders_survive_a_restart() {
             .rotate_sender_key_if_departed(group, &members[..2], &[])
     );
 }
+
+#[test]
+fn a_sender_key_sent_record_of_the_first_release_reads_as_acknowledged_holders() {
+    use prost::Message as _;
+    let mut device = Device::new("111:1@s.whatsapp.net", None, 21);
+    let group = "120363000000000005@g.us";
+    // Written before `offered` existed: format 1, devices only.
+    let old = crate::proto::walink::SenderKeySentRecord {
+        format_version: Some(super::keystore::MESSAGING_RECORD_FORMAT),
+        devices: vec!["222.3@s.whatsapp.net".to_owned()],
+        offered: Vec::new(),
+    }
+    .encode_to_vec();
+    device
+        .keystore
+        .restore(RecordSpace::SenderKeySent, group, &old)
+        .unwrap();
+    let holder = addr("222:3@s.whatsapp.net");
+    assert!(device.keystore.holds_sender_key(group, &holder));
+    assert!(
+        device
+            .keystore
+            .sender_key_missing(group, [&holder])
+            .is_empty()
+    );
+}
