@@ -39,25 +39,19 @@ use super::usync::UserDevices;
 pub const KEY_INDEX_LIST_PREFIX: [u8; 2] = [6, 2];
 
 /// Why a signed key-index list was not used.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ListRefused {
     /// Companions were listed without a signed list.
-    #[error("companions listed without a key-index list")]
     Missing,
     /// The protobuf does not decode, or a required field is absent.
-    #[error("malformed key-index list")]
     Malformed,
     /// No identity is known for the user's primary device to verify with.
-    #[error("no primary identity to verify the key-index list with")]
     NoIdentity,
     /// The account signature does not verify with the primary's identity.
-    #[error("key-index list signature does not verify")]
     BadSignature,
     /// The signed timestamp differs from the list's `ts`.
-    #[error("key-index list timestamp differs from its ts")]
     TimestampMismatch,
     /// The list is older than the last one that verified.
-    #[error("key-index list older than the last verified one")]
     Stale,
 }
 
@@ -149,14 +143,8 @@ impl DeviceList {
             raw_id: Some(self.raw_id),
             timestamp: Some(self.timestamp),
             current_index: Some(self.current_index),
-            devices: self
-                .devices
-                .iter()
-                .map(|&(device, key_index)| pb::DeviceKeyIndex {
-                    device: Some(u32::from(device)),
-                    key_index: Some(key_index),
-                })
-                .collect(),
+            devices: self.devices.iter().map(|&(d, _)| u32::from(d)).collect(),
+            key_indexes: self.devices.iter().map(|&(_, k)| k).collect(),
             verified: Some(self.verified.to_vec()),
         }
         .encode_to_vec()
@@ -172,18 +160,18 @@ impl DeviceList {
         if record.devices.len() > MESSAGING_MAX_DEVICES_PER_USER {
             return Err(RecordError::TooMany("devices"));
         }
-        let mut devices = Vec::with_capacity(record.devices.len());
-        for entry in &record.devices {
-            let device = entry
-                .device
-                .and_then(|d| u16::try_from(d).ok())
-                .filter(|&d| d != 0)
-                .ok_or(RecordError::BadField("device"))?;
-            let key_index = entry.key_index.ok_or(RecordError::BadField("key_index"))?;
+        if record.key_indexes.len() != record.devices.len() {
+            return Err(RecordError::BadField("key_indexes"));
+        }
+        let mut devices: Vec<(u16, u32)> = Vec::with_capacity(record.devices.len());
+        for (&device, &key_index) in record.devices.iter().zip(&record.key_indexes) {
+            // Companions only, ascending, each once (as `encode` writes them).
+            let device = u16::try_from(device)
+                .ok()
+                .filter(|&d| d != 0 && devices.last().is_none_or(|(last, _)| *last < d))
+                .ok_or(RecordError::BadField("devices"))?;
             devices.push((device, key_index));
         }
-        devices.sort_unstable();
-        devices.dedup_by_key(|(device, _)| *device);
         Ok(DeviceList {
             raw_id: record.raw_id.ok_or(RecordError::BadField("raw_id"))?,
             timestamp: record.timestamp.ok_or(RecordError::BadField("timestamp"))?,
@@ -271,25 +259,31 @@ pub fn resolve(
                 .map(|(device, _)| *device)
         })
     };
-    let mut kept: Vec<(u16, u32)> = reply
-        .key_indexes
-        .iter()
-        .copied()
-        .filter(|(_, key_index)| list.valid_indexes.contains(key_index))
-        .filter(|&(device, key_index)| match owner(key_index) {
-            Some(owner) => owner == device,
-            None => !claimed_twice(key_index),
-        })
-        .collect();
+    // Kept ascending by device id without a sort: the answer's companions come ascending, and
+    // stored ones are put in place.
+    let mut kept: Vec<(u16, u32)> = Vec::new();
+    let mut keep = |device: u16, key_index: u32| {
+        if let Err(at) = kept.binary_search_by_key(&device, |(d, _)| *d) {
+            kept.insert(at, (device, key_index));
+        }
+    };
+    for &(device, key_index) in &reply.key_indexes {
+        let vouched = list.valid_indexes.contains(&key_index)
+            && match owner(key_index) {
+                Some(owner) => owner == device,
+                None => !claimed_twice(key_index),
+            };
+        if vouched {
+            keep(device, key_index);
+        }
+    }
     if let Some(stored) = same_account {
         for &(device, key_index) in &stored.devices {
-            if key_index > list.current_index && !kept.iter().any(|(d, _)| *d == device) {
-                kept.push((device, key_index));
+            if key_index > list.current_index {
+                keep(device, key_index);
             }
         }
     }
-    kept.sort_unstable();
-    kept.dedup_by_key(|(device, _)| *device);
     kept.truncate(MESSAGING_MAX_DEVICES_PER_USER);
     let replaced = match (stored, same_account) {
         (Some(stored), None) => core::iter::once(0)
@@ -582,16 +576,14 @@ mod tests {
             format_version: Some(MESSAGING_RECORD_FORMAT),
             raw_id: Some(1),
             timestamp: Some(1),
-            devices: vec![pb::DeviceKeyIndex {
-                device: Some(0),
-                key_index: Some(1),
-            }],
+            devices: vec![0],
+            key_indexes: vec![1],
             ..Default::default()
         }
         .encode_to_vec();
         assert_eq!(
             DeviceList::decode(&device_zero),
-            Err(RecordError::BadField("device"))
+            Err(RecordError::BadField("devices"))
         );
     }
 }

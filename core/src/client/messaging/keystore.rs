@@ -139,7 +139,9 @@ pub struct Keystore {
     identities: HashMap<DeviceAddress, IdentityKey>,
     sender_keys: HashMap<(String, DeviceAddress), SenderKeyRecord>,
     sender_key_sent: HashMap<String, Holders>,
-    device_lists: HashMap<DeviceAddress, DeviceList>,
+    /// Sorted by address (a list searched by bisection, not one more map type: docs/decisions.md,
+    /// "wasm size").
+    device_lists: Vec<(DeviceAddress, DeviceList)>,
     retry: HashMap<String, RetryEntry>,
     retry_sequence: u64,
     received: HashMap<DeviceAddress, VecDeque<u64>>,
@@ -245,7 +247,7 @@ impl Keystore {
             identities: HashMap::new(),
             sender_keys: HashMap::new(),
             sender_key_sent: HashMap::new(),
-            device_lists: HashMap::new(),
+            device_lists: Vec::new(),
             retry: HashMap::new(),
             retry_sequence: 0,
             received: HashMap::new(),
@@ -337,8 +339,8 @@ impl Keystore {
                 let address = DeviceAddress::from_record_key(key)
                     .filter(|address| address.device == 0)
                     .ok_or(bad)?;
-                self.device_lists
-                    .insert(address, DeviceList::decode(value)?);
+                let list = DeviceList::decode(value)?;
+                self.set_device_list(address, list);
             }
             RecordSpace::ReceivedIds => {
                 let address = DeviceAddress::from_record_key(key).ok_or(bad)?;
@@ -460,15 +462,16 @@ impl Keystore {
         }
         let moved_lists: Vec<DeviceAddress> = self
             .device_lists
-            .keys()
+            .iter()
+            .map(|(address, _)| address)
             .filter(|address| !address.lid && address.user == pn)
             .cloned()
             .collect();
         for old in moved_lists {
             let new = self.lids.canonical(&old);
-            if let Some(list) = self.device_lists.remove(&old) {
+            if let Some(list) = self.take_device_list(&old) {
                 self.delete(RecordSpace::DeviceList, old.record_key());
-                if !self.device_lists.contains_key(&new) {
+                if self.device_list_at(&new).is_err() {
                     self.put_device_list(&new, list);
                 }
             }
@@ -621,7 +624,7 @@ impl Keystore {
             }
             RecordSpace::DeviceList => {
                 if let Some(address) = DeviceAddress::from_record_key(key) {
-                    self.device_lists.remove(&address);
+                    self.take_device_list(&address);
                 }
             }
             RecordSpace::ReceivedIds => {
@@ -1047,8 +1050,9 @@ impl Keystore {
 
     /// The last verified device list of `user` (any device of the user names it).
     pub fn device_list(&self, user: &DeviceAddress) -> Option<&DeviceList> {
-        self.device_lists
-            .get(&self.lids.canonical(&user.with_device(0)))
+        let address = self.lids.canonical(&user.with_device(0));
+        let at = self.device_list_at(&address).ok()?;
+        self.device_lists.get(at).map(|(_, list)| list)
     }
 
     /// Stores a newly verified device list of `user`.
@@ -1059,7 +1063,28 @@ impl Keystore {
             key: address.record_key(),
             value: Some(list.encode()),
         });
-        self.device_lists.insert(address, list);
+        self.set_device_list(address, list);
+    }
+
+    fn device_list_at(&self, address: &DeviceAddress) -> Result<usize, usize> {
+        self.device_lists
+            .binary_search_by(|(stored, _)| stored.cmp(address))
+    }
+
+    fn set_device_list(&mut self, address: DeviceAddress, list: DeviceList) {
+        match self.device_list_at(&address) {
+            Ok(at) => {
+                if let Some(entry) = self.device_lists.get_mut(at) {
+                    entry.1 = list;
+                }
+            }
+            Err(at) => self.device_lists.insert(at, (address, list)),
+        }
+    }
+
+    fn take_device_list(&mut self, address: &DeviceAddress) -> Option<DeviceList> {
+        let at = self.device_list_at(address).ok()?;
+        Some(self.device_lists.remove(at).1)
     }
 
     // --- received message ids ---

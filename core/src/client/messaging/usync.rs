@@ -138,7 +138,7 @@ pub fn parse_device_reply(node: &Node) -> Result<Vec<UserDevices>, MessagingErro
             .filter(|lid| lid.server == HIDDEN_USER_SERVER && !lid.user.is_empty())
             .map(|lid| lid.user);
         let mut devices = Vec::new();
-        let mut key_indexes = Vec::new();
+        let mut listed = Vec::new();
         let listing = user.child("devices").filter(|d| d.child("error").is_none());
         if let Some(list) = listing.and_then(|d| d.child("device-list")) {
             for device in list.children_by_tag("device") {
@@ -156,7 +156,7 @@ pub fn parse_device_reply(node: &Node) -> Result<Vec<UserDevices>, MessagingErro
                     if id != 0
                         && let Some(key_index) = key_index
                     {
-                        key_indexes.push((id, key_index));
+                        listed.push((id, key_index));
                     }
                 }
             }
@@ -170,7 +170,11 @@ pub fn parse_device_reply(node: &Node) -> Result<Vec<UserDevices>, MessagingErro
                 })
             });
         devices.sort_unstable();
-        key_indexes.sort_unstable();
+        // In the devices' order (ascending), without a sort of its own.
+        let key_indexes = devices
+            .iter()
+            .filter_map(|&id| listed.iter().find(|(d, _)| *d == id).copied())
+            .collect();
         users.push(UserDevices {
             user: address,
             lid: if address_is_pn(&jid) { lid } else { None },
