@@ -624,12 +624,13 @@ impl Sender {
         if unknown.is_empty() {
             return self.resolve_devices(receiver, ctx, out);
         }
-        let mut iq = build_prekey_fetch("", &unknown);
-        iq.attrs.retain(|attr| attr.key != "id");
-        match ctx.send_iq(iq, IqTag::Messaging(MessagingIq::Identities), None, out) {
-            Ok(_) => self.stage = Stage::Identities,
-            Err(_) => self.finish(Err(CommandError::NotConnected), out),
-        }
+        self.request_bundles(
+            &unknown,
+            MessagingIq::Identities,
+            Stage::Identities,
+            ctx,
+            out,
+        );
     }
 
     /// Decides the devices the message goes to from the usync reply: each user's devices as
@@ -714,10 +715,23 @@ impl Sender {
         if missing.is_empty() {
             return self.encrypt_and_send(receiver, ctx, out);
         }
-        let mut iq = build_prekey_fetch("", &missing);
+        self.request_bundles(&missing, MessagingIq::Bundles, Stage::Bundles, ctx, out);
+    }
+
+    /// Asks for the prekey bundles of `devices`; the answer comes back tagged `tag` while the
+    /// job waits in `stage`.
+    fn request_bundles(
+        &mut self,
+        devices: &[DeviceAddress],
+        tag: MessagingIq,
+        stage: Stage,
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
+    ) {
+        let mut iq = build_prekey_fetch("", devices);
         iq.attrs.retain(|attr| attr.key != "id");
-        match ctx.send_iq(iq, IqTag::Messaging(MessagingIq::Bundles), None, out) {
-            Ok(_) => self.stage = Stage::Bundles,
+        match ctx.send_iq(iq, IqTag::Messaging(tag), None, out) {
+            Ok(_) => self.stage = stage,
             Err(_) => self.finish(Err(CommandError::NotConnected), out),
         }
     }
