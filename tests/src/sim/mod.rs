@@ -19,7 +19,9 @@ pub mod server;
 mod stanza;
 pub mod world;
 
-pub use account::{Account, Device, PreKey, SignedPreKey};
+pub use account::{
+    Account, Device, KeyIndexListFault, PreKey, SignedKeyIndexList, SignedPreKey, SimCompanion,
+};
 pub use phone::{Phone, PhoneError, PhoneMessage, QrScan};
 pub use rng::SimRng;
 pub use server::{

@@ -208,7 +208,7 @@ pub fn build_group<R: CryptoRng + ?Sized>(
         );
         delivered.push(device.clone());
     }
-    keystore.mark_sender_key_sent(message.group, delivered.iter());
+    keystore.confirm_sender_key(message.group, delivered.iter());
     let ciphertext =
         keystore.group_encrypt(message.group, &encode_padded(message.message, rng), rng)?;
     let mut children = Vec::new();
@@ -285,8 +285,10 @@ pub struct RetryResend<'a> {
 /// `participant`; whatsmeow `handleRetryReceipt`): `<enc count=…>` directly under `<message>`,
 /// addressed to the device (with `participant` for groups, `recipient` for our own devices),
 /// the device-sent wrapper for our own devices, and for groups our sender key, only while it is
-/// still the key the message used (a key rotated since, e.g. after a member left, is not handed
-/// to a device that was a member then). The caller checked that the device was a recipient.
+/// still the key the message used and the device may hold it already (a key rotated since, e.g.
+/// after a member left, is not handed to a device that was a member then: a departed member's
+/// retry of an older message gets that message, never the new chain). The caller checked that
+/// the device was a recipient.
 pub fn build_retry_resend<R: CryptoRng + ?Sized>(
     keystore: &mut Keystore,
     resend: &RetryResend<'_>,
@@ -299,7 +301,7 @@ pub fn build_retry_resend<R: CryptoRng + ?Sized>(
         .parse()
         .map_err(|_| MessagingError::InvalidAddress)?;
     let is_group = chat.server == crate::binary::GROUP_SERVER;
-    let distribution = if is_group {
+    let distribution = if is_group && keystore.holds_sender_key(resend.chat, resend.requester) {
         keystore
             .current_own_sender_key(resend.chat, rng)
             .filter(|current| resend.sender_key_id == Some(current.key_id()))
@@ -342,7 +344,7 @@ pub fn build_retry_resend<R: CryptoRng + ?Sized>(
         children.push(Node::new("device-identity").bytes(resend.device_identity.to_vec()));
     }
     if distribution.is_some() {
-        keystore.mark_sender_key_sent(resend.chat, [resend.requester]);
+        keystore.confirm_sender_key(resend.chat, [resend.requester]);
     }
     Ok(node.children_from(children))
 }

@@ -32,6 +32,9 @@ impl Server {
     }
 
     pub(super) fn deliver_once(&mut self, user: &str, device: u16, stanza: Node) {
+        if device != 0 && self.sim_companion_receive(user, device, &stanza) {
+            return;
+        }
         if device == 0 {
             // The phone is always online and handles its stanzas at once.
             if stanza.tag == "message" {
@@ -258,6 +261,15 @@ impl Server {
                 .is_some_and(|a| a.devices.contains_key(&only.1))
         {
             targets.push(only.clone());
+        }
+        if only.is_none() {
+            for leaked in self.leaked_devices(&group.user) {
+                if !targets.contains(&leaked)
+                    && (leaked.0.as_str(), leaked.1) != (&session.0, session.1)
+                {
+                    targets.push(leaked);
+                }
+            }
         }
         for (user, device) in targets {
             let mut children = per_device

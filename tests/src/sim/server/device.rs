@@ -290,14 +290,9 @@ impl Server {
                         entry.attr("key-index", device.key_index.to_string())
                     }
                 });
-                children.push(
-                    Node::new("devices").children_from([
-                        Node::new("device-list").children_from(list),
-                        Node::new("key-index-list")
-                            .attr("ts", "0")
-                            .bytes(key_index_list(account)),
-                    ]),
-                );
+                let mut devices = vec![Node::new("device-list").children_from(list)];
+                devices.extend(Self::served_key_index_list(account));
+                children.push(Node::new("devices").children_from(devices));
             }
             if wants_lid {
                 children.push(Node::new("lid").attr("val", account.lid_jid()));

@@ -30,7 +30,7 @@ use walink_core::noise::TransportCipher;
 use walink_core::proto::wa::{ClientPayload, DeviceProps};
 
 use super::Timestamp;
-use super::account::{Account, Device, SignedPreKey};
+use super::account::{Account, Device, KeyIndexListFault, SignedPreKey};
 use super::phone::{
     IssuedIdentity, Phone, PhoneError, PhoneMessage, QrScan, client_type_of_platform,
 };
@@ -46,6 +46,8 @@ mod app_state;
 mod attacks;
 mod delivery;
 mod device;
+mod device_lists;
+mod groups;
 mod media;
 mod pairing;
 mod phone_ops;
@@ -266,6 +268,9 @@ pub enum SimError {
     /// No such device.
     #[error("no device {0}:{1}")]
     UnknownDevice(String, u16),
+    /// No such group.
+    #[error("no group {0}")]
+    UnknownGroup(String),
     /// An upload named a media kind the store does not know.
     #[error("unknown media kind {0}")]
     UnknownMediaKind(String),
@@ -391,6 +396,8 @@ pub struct Server {
     app_state: app_state::AppStates,
     wire: wire::WireChecks,
     attacker: attacks::Attacker,
+    /// Group messages also reach the devices of members who left (a fault).
+    leak_to_past_members: bool,
 }
 
 /// A group: its subject, creator and members (accounts, by phone number).
@@ -406,6 +413,8 @@ pub struct Group {
     pub creation: u64,
     /// Member accounts, creator first.
     pub members: Vec<String>,
+    /// Accounts removed from the group (or that left), in order.
+    pub past_members: Vec<String>,
 }
 
 impl fmt::Debug for Server {
@@ -461,6 +470,7 @@ impl Server {
             app_state: app_state::AppStates::default(),
             wire: wire::WireChecks::default(),
             attacker: attacks::Attacker::default(),
+            leak_to_past_members: false,
         }
     }
 
@@ -508,6 +518,9 @@ impl Server {
             devices,
             next_device_id: 1,
             next_key_index: 1,
+            key_index_lists: Vec::new(),
+            key_index_list_fault: KeyIndexListFault::Honest,
+            sim_companions: BTreeMap::new(),
         };
         self.lids.insert(lid.clone(), user.to_owned());
         self.accounts.insert(user.to_owned(), account);
@@ -566,6 +579,7 @@ impl Server {
                 creator: creator.to_owned(),
                 creation: now / 1000,
                 members: list,
+                past_members: Vec::new(),
             },
         );
         Ok(Jid::new(id, GROUP_SERVER))
@@ -736,8 +750,8 @@ impl Server {
         Ok(())
     }
 
-    /// The phone unlinks a companion: the device is deleted, and its open connection gets
-    /// `401 device_removed`.
+    /// The phone unlinks a companion: the device is deleted, the phone signs the new
+    /// key-index list, and the device's open connection gets `401 device_removed`.
     pub fn remove_device(&mut self, user: &str, device: u16) -> Result<(), SimError> {
         let account = self
             .accounts
@@ -746,6 +760,10 @@ impl Server {
         if device == 0 || account.devices.remove(&device).is_none() {
             return Err(SimError::UnknownDevice(user.to_owned(), device));
         }
+        if let Some(companion) = account.sim_companions.get_mut(&device) {
+            companion.linked = false;
+        }
+        Self::sign_device_list(account, None);
         if let Some(conn) = self.device_conn(user, device) {
             let _ = self.send_stream_error(conn, StreamErrorKind::DeviceRemoved);
         }
@@ -1208,25 +1226,4 @@ fn signed_prekey_node(skey: &SignedPreKey) -> Node {
         bytes_node("value", skey.public.to_vec()),
         bytes_node("signature", skey.signature.to_vec()),
     ])
-}
-
-/// The `ADVSignedKeyIndexList` of an account's device list: the phone signs the list of valid
-/// key indexes with its identity key (prefix `06 02`).
-fn key_index_list(account: &Account) -> Vec<u8> {
-    use walink_core::proto::wa::{AdvKeyIndexList, AdvSignedKeyIndexList};
-    let details = AdvKeyIndexList {
-        raw_id: Some(account.raw_id),
-        timestamp: Some(0),
-        current_index: account.valid_key_indexes().last().copied(),
-        valid_indexes: account.valid_key_indexes(),
-        account_type: None,
-    }
-    .encode_to_vec();
-    let signature = account.phone.sign_key_index_list(&details);
-    AdvSignedKeyIndexList {
-        details: Some(details),
-        account_signature: Some(signature.to_vec()),
-        account_signature_key: Some(account.phone.identity_public().to_vec()),
-    }
-    .encode_to_vec()
 }

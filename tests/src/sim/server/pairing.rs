@@ -194,6 +194,7 @@ impl Server {
             return;
         }
         account.devices.insert(pending.device, new_device);
+        Self::sign_device_list(account, Some(now));
         if self.history_sync {
             // The history waits in the new device's offline queue until it logs in. A failure
             // here is the simulation's own (an oversized store), never the companion's.
