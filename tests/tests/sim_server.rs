@@ -72,10 +72,9 @@ fn pair_by_qr(net: &mut Net, keys: &Keys, ephemeral: u8) -> u16 {
     let device = answer_pair_success(net, conn, keys, &adv);
     let error = net.take(conn, "stream:error");
     assert_eq!(error.attr_str("code"), Some("515"));
-    assert_eq!(
-        net.closed(conn),
-        Some(&CloseReason::StreamError(StreamErrorKind::RestartRequired))
-    );
+    // WhatsApp ends the stream and lets the client close the socket.
+    assert_eq!(net.closed(conn), None);
+    net.server.handle_closed(net.now, conn);
     device
 }
 
@@ -236,6 +235,73 @@ fn a_forged_device_signature_is_refused() {
     let events: Vec<ServerEvent> = std::iter::from_fn(|| net.server.poll_event()).collect();
     assert!(events.contains(&ServerEvent::BadDeviceSignature { conn }));
     assert_eq!(net.server.account(USER).unwrap().devices.len(), 1);
+}
+
+/// After pair-success the server sends the `515` and leaves the socket open for the client to
+/// close; a client that does not is closed after `STREAM_END_CLOSE_MS`, and nothing it sends
+/// meanwhile is handled. The abrupt close of older simulations stays as a fault option.
+#[test]
+fn the_stream_end_after_pairing_leaves_the_close_to_the_client() {
+    let mut net = net_with_account(31);
+    let keys = Keys::new(10);
+    let conn = net.connect(&keys, 20, keys.registration_payload());
+    let (_, first) = refs(&mut net, conn);
+    let adv = AdvSecret::new([20; 32]);
+    net.server
+        .phone_scan_qr(net.now, USER, &qr(&keys, &first[0], &adv))
+        .unwrap();
+    answer_pair_success(&mut net, conn, &keys, &adv);
+    assert_eq!(net.take(conn, "stream:error").attr_str("code"), Some("515"));
+    assert_eq!(net.closed(conn), None);
+    net.send(conn, &iq("late", "get", "w:p", vec![]));
+    assert!(net.probes[&conn].inbox.is_empty(), "nothing is answered");
+    net.advance(walink_sim::sim::STREAM_END_CLOSE_MS - 1);
+    assert_eq!(net.closed(conn), None);
+    net.advance(1);
+    assert_eq!(
+        net.closed(conn),
+        Some(&CloseReason::StreamError(StreamErrorKind::RestartRequired))
+    );
+
+    // The fault: the socket closes with the 515.
+    net.server.set_abrupt_restart(true);
+    let other = Keys::new(11);
+    let conn = net.connect(&other, 21, other.registration_payload());
+    let (_, second) = refs(&mut net, conn);
+    let adv = AdvSecret::new([21; 32]);
+    net.server
+        .phone_scan_qr(net.now, USER, &qr(&other, &second[0], &adv))
+        .unwrap();
+    answer_pair_success(&mut net, conn, &other, &adv);
+    assert_eq!(net.take(conn, "stream:error").attr_str("code"), Some("515"));
+    assert_eq!(
+        net.closed(conn),
+        Some(&CloseReason::StreamError(StreamErrorKind::RestartRequired))
+    );
+}
+
+/// Phones accept the four-field QR (`ref,noise,identity,adv`) older companions show, without
+/// the client type, and pair as with five fields.
+#[test]
+fn a_four_field_qr_pairs() {
+    let mut net = net_with_account(32);
+    let keys = Keys::new(12);
+    let conn = net.connect(&keys, 22, keys.registration_payload());
+    let (_, issued) = refs(&mut net, conn);
+    let adv = AdvSecret::new([22; 32]);
+    let five = qr(&keys, &issued[0], &adv);
+    let four = five.rsplit_once(',').unwrap().0.to_owned();
+    assert_eq!(four.matches(',').count(), 3);
+    assert_eq!(net.server.phone_scan_qr(net.now, USER, &four), Ok(conn));
+    let device = answer_pair_success(&mut net, conn, &keys, &adv);
+    assert_eq!(net.take(conn, "stream:error").attr_str("code"), Some("515"));
+    assert!(
+        net.server
+            .account(USER)
+            .unwrap()
+            .devices
+            .contains_key(&device)
+    );
 }
 
 #[test]

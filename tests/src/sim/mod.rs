@@ -23,8 +23,8 @@ pub use account::{Account, Device, PreKey, SignedPreKey};
 pub use phone::{Phone, PhoneError, PhoneMessage, QrScan};
 pub use rng::SimRng;
 pub use server::{
-    CloseReason, ConnId, HistoryBlob, Server, ServerConfig, ServerEvent, ServerOutput, SimError,
-    StreamErrorKind,
+    CloseReason, ConnId, Group, HistoryBlob, STREAM_END_CLOSE_MS, Server, ServerConfig,
+    ServerEvent, ServerOutput, SimError, StreamErrorKind,
 };
 pub use world::{Faults, SimClient, World, WorldNote};
 

@@ -113,7 +113,11 @@ impl Server {
             }
             ("set", "w:sync:app:state") => self.app_state_iq(now, conn, session, &id, node),
             ("set", "urn:xmpp:whatsapp:dirty") => self.send(conn, &iq_result(&id, Vec::new())),
-            _ => self.send(conn, &iq_error(&id, 501, "feature-not-implemented")),
+            _ => {
+                if !self.account_iq(conn, session, &id, node) {
+                    self.not_implemented(conn, &id, node);
+                }
+            }
         }
     }
 

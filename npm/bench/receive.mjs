@@ -1,0 +1,211 @@
+// npm run bench (receive part): the cost of receiving text messages in a Node process, walink's
+// connect() client against Baileys' whole socket, on the same run and the same messages.
+//
+// One mock-server; for each client kind a fresh account paired in its own child process (walink:
+// connect() with a FileStore, WALINK_BENCH_STORE=memory for a MemoryStore; Baileys: makeWASocket
+// with useMultiFileAuthState, its standard store). Once the child is connected, the simulated phone
+// of another account sends it N 1:1 texts, then N texts in a group of the two accounts (one
+// control request each, so the phone's side is the mock-server's). The child reports, for each
+// batch, the CPU time of its process (user + system, every thread) from the first message to
+// the last, and at the end its peak RSS (getrusage maxrss). The children run one after the other.
+//
+// WALINK_BENCH_MESSAGES=N (default 2000). WALINK_BENCH_ONLY=walink|baileys runs one kind.
+// WALINK_BENCH_PROFILE=dir writes a CPU profile of the walink child there (node --cpu-prof).
+// Needs the mock-server binary (test/support/mock-server.js) and the wasm build (npm/wasm).
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+import { mockServerPath, startMockServer } from '../test/support/mock-server.js'
+
+const N = Number(process.env.WALINK_BENCH_MESSAGES ?? 2000)
+const SENDER = '15550301000'
+const SETTLE_MS = 2000
+const mib = (kib) => `${(kib / 1024).toFixed(1)} MiB`
+
+/** The parent: runs each kind's child and prints the comparison. */
+async function main() {
+  if (!mockServerPath()) {
+    console.log('receive bench skipped: mock-server is not built (cargo build -p walink-sim --bin mock-server)')
+    return
+  }
+  const kinds = process.env.WALINK_BENCH_ONLY ? [process.env.WALINK_BENCH_ONLY] : ['walink', 'baileys']
+  const server = await startMockServer(13)
+  const results = {}
+  try {
+    await server.control('POST', '/accounts', { phone: SENDER, name: 'Sender' })
+    for (const [i, kind] of kinds.entries()) {
+      const phone = `1555031${String(i).padStart(4, '0')}`
+      await server.control('POST', '/accounts', { phone, name: kind })
+      results[kind] = await runChild(server, kind, phone)
+    }
+  } finally {
+    server.stop()
+  }
+  console.log(`receive: ${N} texts from the simulated phone, 1:1 then in a group (CPU of the receiving process, first to last message)`)
+  for (const [kind, r] of Object.entries(results)) {
+    for (const batch of ['direct', 'group']) {
+      const b = r[batch]
+      console.log(
+        `  ${kind.padEnd(7)} ${batch.padEnd(6)} ${Math.round((N / b.cpuMs) * 1000).toLocaleString('en')} messages per CPU-second ` +
+          `(${((b.cpuMs * 1000) / N).toFixed(0)} µs CPU per message, ${(b.wallMs / 1000).toFixed(2)} s wall)`,
+      )
+    }
+    console.log(`  ${kind.padEnd(7)} peak RSS ${mib(r.maxRssKiB)} (an idle Node process with the client's modules loaded: ${mib(r.baseRssKiB)})`)
+  }
+  if (results.walink && results.baileys) {
+    for (const batch of ['direct', 'group']) {
+      console.log(`  walink/Baileys ${batch}: ${(results.baileys[batch].cpuMs / results.walink[batch].cpuMs).toFixed(1)}x messages per CPU-second`)
+    }
+    console.log(`  peak RSS walink/Baileys: ${(results.walink.maxRssKiB / results.baileys.maxRssKiB).toFixed(2)}`)
+  }
+}
+
+/** Starts the child for `kind`, drives the phone once it is connected, and returns its report. */
+async function runChild(server, kind, phone) {
+  const args = ['--expose-gc']
+  const profileDir = process.env.WALINK_BENCH_PROFILE
+  if (profileDir && kind === 'walink') args.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`)
+  const child = spawn(process.execPath, [...args, fileURLToPath(import.meta.url)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+    env: { ...process.env, WALINK_BENCH_CHILD: kind, WALINK_BENCH_WS: server.url, WALINK_BENCH_CONTROL: server.controlUrl, WALINK_BENCH_PHONE: phone },
+  })
+  const lines = readLines(child)
+  const exited = new Promise((resolve) => child.on('exit', resolve))
+  const next = async (what) => {
+    const { value, done } = await lines.next()
+    if (done) throw new Error(`the ${kind} process ended (exit ${await exited}) before ${what}`)
+    return JSON.parse(value)
+  }
+  await next('connecting')
+  const group = await server.control('POST', '/groups', { creator: SENDER, subject: 'bench', members: [phone] })
+  const report = {}
+  for (const [batch, to] of [['direct', phone], ['group', group.jid]]) {
+    child.stdin.write(JSON.stringify({ batch, count: N }) + '\n')
+    await next(`the ${batch} batch to be expected`)
+    await server.control('POST', `/accounts/${SENDER}/send`, { to, text: `bench ${batch}`, count: N })
+    report[batch] = await next(`the ${batch} batch`)
+  }
+  child.stdin.end()
+  Object.assign(report, await next('the end'))
+  const code = await exited
+  if (code !== 0) throw new Error(`the ${kind} process exited with ${code}`)
+  return report
+}
+
+async function* readLines(child) {
+  let buffered = ''
+  for await (const chunk of child.stdout) {
+    buffered += chunk
+    for (let end = buffered.indexOf('\n'); end >= 0; end = buffered.indexOf('\n')) {
+      yield buffered.slice(0, end)
+      buffered = buffered.slice(end + 1)
+    }
+  }
+}
+
+// ----- the child ---------------------------------------------------------------------------
+
+const report = (value) => process.stdout.write(JSON.stringify(value) + '\n')
+const cpuMs = () => {
+  const { user, system } = process.cpuUsage()
+  return (user + system) / 1000
+}
+
+/** Counts arriving texts of the current batch and reports its CPU time at the last one. */
+function makeCounter() {
+  let batch = null
+  return {
+    expect(next) {
+      batch = { ...next, seen: 0, cpu0: 0, wall0: 0 }
+    },
+    message(text) {
+      if (!batch || !text?.startsWith(`bench ${batch.batch} `)) return
+      if (batch.seen === 0) {
+        batch.cpu0 = cpuMs()
+        batch.wall0 = performance.now()
+      }
+      if (++batch.seen === batch.count) {
+        report({ cpuMs: cpuMs() - batch.cpu0, wallMs: performance.now() - batch.wall0 })
+        batch = null
+      }
+    },
+  }
+}
+
+async function control(method, route, body) {
+  const response = await fetch(`${process.env.WALINK_BENCH_CONTROL}${route}`, { method, body: body === undefined ? undefined : JSON.stringify(body) })
+  const json = await response.json()
+  if (!response.ok) throw new Error(`${method} ${route}: ${response.status} ${JSON.stringify(json)}`)
+  return json
+}
+
+async function* commands() {
+  let buffered = ''
+  for await (const chunk of process.stdin) {
+    buffered += chunk
+    for (let end = buffered.indexOf('\n'); end >= 0; end = buffered.indexOf('\n')) {
+      yield JSON.parse(buffered.slice(0, end))
+      buffered = buffered.slice(end + 1)
+    }
+  }
+}
+
+async function walinkChild(counter, dir, { FileStore, MemoryStore, connect }) {
+  const { testTrustRoot } = await import('../test/support/mock-server.js')
+  const store = process.env.WALINK_BENCH_STORE === 'memory' ? new MemoryStore() : await FileStore.open(join(dir, 'walink'))
+  let resolveConnected
+  const connected = new Promise((resolve) => (resolveConnected = resolve))
+  const connection = await connect({
+    url: process.env.WALINK_BENCH_WS,
+    store,
+    mediaHost: process.env.WALINK_BENCH_CONTROL,
+    config: { trustRoot: testTrustRoot(), deviceName: 'walink bench' },
+    onEvent(event) {
+      if (event.type === 'message') counter.message(event.text)
+      else if (event.type === 'state' && event.state.kind === 'connected') resolveConnected()
+    },
+  })
+  const code = await connection.pairWithCode(process.env.WALINK_BENCH_PHONE)
+  await control('POST', `/accounts/${process.env.WALINK_BENCH_PHONE}/code`, { code })
+  await connected
+  return () => connection.close()
+}
+
+async function baileysChild(counter, dir, { BaileysPeer, routeMediaHost, textOf, trustSimulationRoot }) {
+  trustSimulationRoot()
+  routeMediaHost(process.env.WALINK_BENCH_CONTROL)
+  const peer = new BaileysPeer({ url: process.env.WALINK_BENCH_WS, dir: join(dir, 'baileys'), keep: false })
+  peer.onMessage = (message) => counter.message(textOf(message))
+  await peer.start()
+  await peer.waitFor((p) => p.qrs.length > 0, 'a QR')
+  await control('POST', `/accounts/${process.env.WALINK_BENCH_PHONE}/scan`, { qr: peer.qrs[0] })
+  await peer.opens(1, 60_000)
+  return () => peer.stop()
+}
+
+async function child(kind) {
+  const dir = mkdtempSync(join(tmpdir(), `walink-bench-${kind}-`))
+  const counter = makeCounter()
+  const modules = kind === 'walink' ? await import('walink') : await import('../test/support/baileys.js')
+  // The resident set of the process with the client's modules loaded, before any connection.
+  globalThis.gc?.()
+  const baseRssKiB = process.resourceUsage().maxRSS
+  const stop = kind === 'walink' ? await walinkChild(counter, dir, modules) : await baileysChild(counter, dir, modules)
+  // The work that follows a login (prekey upload, history and app-state sync) settles first.
+  await new Promise((resolve) => setTimeout(resolve, SETTLE_MS))
+  report({ connected: true })
+  for await (const next of commands()) {
+    counter.expect(next)
+    report({ expecting: next.batch })
+  }
+  await stop()
+  report({ maxRssKiB: process.resourceUsage().maxRSS, baseRssKiB })
+  rmSync(dir, { recursive: true, force: true })
+  process.exit(0)
+}
+
+if (process.env.WALINK_BENCH_CHILD) await child(process.env.WALINK_BENCH_CHILD)
+else await main()
