@@ -1,6 +1,6 @@
 // Baileys' whole socket (makeWASocket of baileys@7.0.0-rc14, an independent WhatsApp Web client)
 // against walink-sim's mock-server, beside a walink client and the simulated phones: pairing by
-// QR and by code, login, 1:1 and group messages (phone-number- and LID-addressed groups) in
+// QR (its QR scanned without the fifth field, as older companions show it) and by code, login, 1:1 and group messages (phone-number- and LID-addressed groups) in
 // every direction, delivery and read receipts, messages sent while Baileys was offline, a server
 // restart. The simulation must answer everything Baileys asks (no 501), and no side may fail to
 // decrypt anything. This suite fails, never skips, when Baileys cannot run.
@@ -47,13 +47,14 @@ withMockServer(test, 'Baileys socket against the mock-server', () => {
   const phoneSends = (from, to, text) => server.control('POST', `/accounts/${from}/send`, { to, text })
   const walinkGets = (text) => walink.waitFor((e) => e.type === 'message' && e.text === text, JSON.stringify(text))
 
-  test('Baileys pairs by QR (four fields, no client type) and logs in after the 515', async () => {
+  test('Baileys pairs by QR (scanned as the four-field QR of older companions) and logs in after the 515', async () => {
     qrPeer = await BaileysPeer.create(server.url)
     await qrPeer.start()
     await qrPeer.waitFor((p) => p.qrs.length > 0, 'a QR')
-    const qr = qrPeer.qrs[0]
-    assert.equal(qr.split(',').length, 4, 'Baileys shows ref,noise,identity,adv')
-    await server.control('POST', `/accounts/${QR_PHONE}/scan`, { qr })
+    const fields = qrPeer.qrs[0].split(',')
+    assert.equal(fields.length, 5, 'Baileys 7 shows ref,noise,identity,adv,client type')
+    // Without the client type, as companions before it showed it: the phone accepts that too.
+    await server.control('POST', `/accounts/${QR_PHONE}/scan`, { qr: fields.slice(0, 4).join(',') })
     await qrPeer.opens(1)
     assert.equal(qrPeer.jid, pn(QR_PHONE))
     const { devices } = await server.control('GET', `/accounts/${QR_PHONE}/devices`)
@@ -176,6 +177,7 @@ withMockServer(test, 'Baileys socket against the mock-server', () => {
     const stats = await server.control('GET', '/wire-stats')
     assert.deepEqual(stats.unimplemented, {}, 'requests the simulation answered 501')
     assert.equal(stats.key_reuses, 0)
+    assert.ok(stats.privacy_tokens_issued > 0, 'Baileys issued privacy tokens after its 1:1 sends')
     for (const peer of [qrPeer, codePeer]) {
       assert.deepEqual(peer.undecryptable.map((m) => m.key), [], 'Baileys could not decrypt')
       assert.ok(peer.messages.every((m) => m.message || m.messageStubType), 'every message has content')

@@ -382,6 +382,11 @@ impl Backend for SimBackend {
                 "key_reuses": self.server.key_reuses().len(),
                 "key_uses_checked": self.server.key_uses_checked(),
                 "duplicate_sends": self.server.duplicate_sends(),
+                "privacy_tokens_issued": self
+                    .server
+                    .accounts()
+                    .map(|account| self.server.privacy_tokens_issued(&account.user))
+                    .sum::<u64>(),
             })),
             ControlRequest::PhoneAppState {
                 account,

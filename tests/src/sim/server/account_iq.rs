@@ -18,7 +18,11 @@
 //! blocklist get                          -> <list dhash><item jid t/>…</list>
 //! privacy get <privacy/>                 -> <privacy><category name value/>…</privacy>
 //! privacy set <privacy><category name value/></privacy>   -> result (stored)
-//! privacy set <tokens><token jid t type/></tokens>        -> result
+//! privacy set <tokens><token jid t type/></tokens>        -> result, and to each companion of
+//!     the named account <notification type="privacy_token" from=<issuer> sender_lid>
+//!     <tokens><token jid t type="trusted_contact">token</token></tokens></notification>
+//!     (whatsmeow `handlePrivacyTokenNotification`), which it attaches as `<tctoken>` to its
+//!     1:1 messages to the issuer; the server takes that child off before delivery
 //! ```
 
 use sha1::Sha1;
@@ -32,6 +36,9 @@ pub const MAX_UNIMPLEMENTED_KINDS: usize = 256;
 /// 1:1 messages), 9666 (privacy token in profile-photo IQs) and 14303 (issue tokens to LIDs)
 /// are the ones Baileys reads.
 const AB_PROPS: [(&str, &str); 3] = [("10518", "true"), ("9666", "true"), ("14303", "false")];
+
+/// Bytes of a privacy token the server issues.
+const PRIVACY_TOKEN_LEN: usize = 32;
 
 /// How long a client may keep the props before asking again (seconds).
 const AB_PROPS_REFRESH_S: u64 = 86_400;
@@ -202,27 +209,55 @@ impl Server {
     }
 
     fn issue_tokens(&mut self, id: &str, user: &str, node: &Node) -> Node {
-        let tokens: Vec<&Node> = node
+        let mut targets = Vec::new();
+        for token in node
             .child("tokens")
-            .map(|t| t.children_by_tag("token").collect())
-            .unwrap_or_default();
-        let valid = !tokens.is_empty()
-            && tokens.iter().all(|token| {
-                token
-                    .attr_jid("jid")
-                    .is_some_and(|jid| self.resolve_user(&jid.to_non_device()).is_some())
-                    && token
-                        .attr_str("t")
-                        .is_some_and(|t| t.parse::<u64>().is_ok())
+            .map(|t| t.children_by_tag("token").collect::<Vec<_>>())
+            .unwrap_or_default()
+        {
+            let target = token.attr_jid("jid").and_then(|jid| {
+                let account = self.resolve_user(&jid.to_non_device())?;
+                Some((account, jid.to_non_device()))
             });
-        if !valid {
+            let t = token.attr_str("t").filter(|t| t.parse::<u64>().is_ok());
+            match (target, t) {
+                (Some((account, jid)), Some(t)) => targets.push((account, jid, t.to_owned())),
+                _ => return iq_error(id, 400, "bad-request"),
+            }
+        }
+        if targets.is_empty() {
             return iq_error(id, 400, "bad-request");
         }
         *self
             .account_iqs
             .tokens_issued
             .entry(user.to_owned())
-            .or_default() += tokens.len() as u64;
+            .or_default() += targets.len() as u64;
+        let Some(issuer) = self.accounts.get(user).map(|a| (a.jid(), a.lid_jid())) else {
+            return iq_result(id, Vec::new());
+        };
+        for (account, jid, t) in targets {
+            let companions: Vec<u16> = self
+                .accounts
+                .get(&account)
+                .map(|a| a.devices.keys().copied().filter(|&d| d != 0).collect())
+                .unwrap_or_default();
+            for device in companions {
+                let token = self.rng.bytes::<PRIVACY_TOKEN_LEN>().to_vec();
+                let notification = Node::new("notification")
+                    .attr("from", issuer.0.clone())
+                    .attr("sender_lid", issuer.1.clone())
+                    .attr("id", self.new_id())
+                    .attr("type", "privacy_token")
+                    .attr("t", t.clone())
+                    .children_from([Node::new("tokens").children_from([Node::new("token")
+                        .attr("jid", jid.clone())
+                        .attr("t", t.clone())
+                        .attr("type", "trusted_contact")
+                        .bytes(token)])]);
+                self.deliver(&account, device, notification);
+            }
+        }
         iq_result(id, Vec::new())
     }
 }

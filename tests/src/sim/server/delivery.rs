@@ -358,10 +358,11 @@ impl Server {
         };
         let push_name = sender.push_name.clone();
         let kind = node.attr_str("type").unwrap_or("text").to_owned();
+        // The privacy token (`tctoken`) is for the server, not the recipient.
         let extra: Vec<Node> = node
             .children()
             .iter()
-            .filter(|child| child.tag != "participants" && child.tag != "enc")
+            .filter(|child| !matches!(child.tag.as_ref(), "participants" | "enc" | "tctoken"))
             .cloned()
             .collect();
         // Targets: `participants/to[jid]` with their own `enc`, or the `enc` children for `to`.

@@ -303,7 +303,9 @@ impl Server {
                     ]),
                 );
             }
-            if wants_lid {
+            // The LID of a user asked for by number; a user asked for by LID has no other LID
+            // to tell (Baileys would store the LID as its own number).
+            if wants_lid && jid.server != HIDDEN_USER_SERVER {
                 children.push(Node::new("lid").attr("val", account.lid_jid()));
             }
             users.push(Node::new("user").attr("jid", jid).children_from(children));
