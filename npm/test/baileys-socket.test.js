@@ -48,6 +48,8 @@ withMockServer(test, 'Baileys socket against the mock-server', () => {
   const walinkGets = (text) => walink.waitFor((e) => e.type === 'message' && e.text === text, JSON.stringify(text))
 
   test('Baileys pairs by QR (scanned as the four-field QR of older companions) and logs in after the 515', async () => {
+    // Something for the phone's history sync to carry to the new companion.
+    await phoneSends(PHONE_ONLY, QR_PHONE, 'sent before Baileys was linked')
     qrPeer = await BaileysPeer.create(server.url)
     await qrPeer.start()
     await qrPeer.waitFor((p) => p.qrs.length > 0, 'a QR')
@@ -57,6 +59,8 @@ withMockServer(test, 'Baileys socket against the mock-server', () => {
     await server.control('POST', `/accounts/${QR_PHONE}/scan`, { qr: fields.slice(0, 4).join(',') })
     await qrPeer.opens(1)
     assert.equal(qrPeer.jid, pn(QR_PHONE))
+    // Baileys downloaded the phone's history blob from the media host, decrypted and read it.
+    await qrPeer.waitFor((p) => p.history.some((m) => textOf(m) === 'sent before Baileys was linked'), 'the history sync')
     const { devices } = await server.control('GET', `/accounts/${QR_PHONE}/devices`)
     assert.ok(devices.some((d) => d.id !== 0 && d.online), JSON.stringify(devices))
   })
@@ -176,6 +180,23 @@ withMockServer(test, 'Baileys socket against the mock-server', () => {
   test('nothing was answered 501 and nothing failed to decrypt', async () => {
     const stats = await server.control('GET', '/wire-stats')
     assert.deepEqual(stats.unimplemented, {}, 'requests the simulation answered 501')
+    // What Baileys asked at login and while messaging (docs/sim.md lists them).
+    for (const kind of [
+      'get abt props',
+      'get blocklist ',
+      'get encrypt count',
+      'get encrypt digest',
+      'get encrypt key',
+      'get privacy privacy',
+      'get usync usync',
+      'get w:g2 query',
+      'set encrypt registration',
+      'set passive active',
+      'set privacy tokens',
+      'set w:sync:app:state sync',
+    ]) {
+      assert.ok(stats.requests[kind] > 0, `${kind}: ${JSON.stringify(stats.requests)}`)
+    }
     assert.equal(stats.key_reuses, 0)
     assert.ok(stats.privacy_tokens_issued > 0, 'Baileys issued privacy tokens after its 1:1 sends')
     for (const peer of [qrPeer, codePeer]) {
@@ -188,5 +209,6 @@ withMockServer(test, 'Baileys socket against the mock-server', () => {
       assert.deepEqual(messages.filter((m) => m.error), [], `the phone of ${phone}`)
     }
     assert.ok(qrPeer.messages.filter(textOf).length >= 8)
+    assert.equal(stats.phash_mismatches, 0)
   })
 })

@@ -213,7 +213,7 @@ fn restore_error_code(error: &RestoreError) -> &'static str {
 /// client's events and states into the module.
 const UNKNOWN: &str = "unknown to this version of walink-wasm";
 
-fn tagged(tag: &str, name: &str) -> Obj {
+fn tagged(tag: &'static str, name: &str) -> Obj {
     Obj::tagged(tag, name)
 }
 

@@ -10,7 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
-import makeWASocket, { Browsers, DisconnectReason, WA_CERT_DETAILS, proto, useMultiFileAuthState } from 'baileys'
+import makeWASocket, { Browsers, DisconnectReason, WA_CERT_DETAILS, initAuthCreds, proto, useMultiFileAuthState } from 'baileys'
 
 import { testTrustRoot } from './mock-server.js'
 
@@ -56,7 +56,37 @@ export function textOf(message) {
   return m?.conversation ?? m?.extendedTextMessage?.text ?? null
 }
 
-/** One Baileys client: an auth directory, its current socket, and what it saw. */
+/**
+ * An auth state held in memory only (Baileys' `AuthenticationState`: creds and a key store of
+ * `get(type, ids)` / `set({ type: { id: value | null } })`), for measurements without disk.
+ */
+export function memoryAuthState() {
+  const keys = new Map()
+  const state = {
+    creds: initAuthCreds(),
+    keys: {
+      async get(type, ids) {
+        const found = {}
+        for (const id of ids) {
+          const value = keys.get(`${type}/${id}`)
+          if (value !== undefined) found[id] = value
+        }
+        return found
+      },
+      async set(data) {
+        for (const [type, values] of Object.entries(data)) {
+          for (const [id, value] of Object.entries(values)) {
+            if (value) keys.set(`${type}/${id}`, value)
+            else keys.delete(`${type}/${id}`)
+          }
+        }
+      },
+    },
+  }
+  return { state, saveCreds: async () => {} }
+}
+
+/** One Baileys client: an auth directory (or an in-memory auth state), its current socket, and what it saw. */
 export class BaileysPeer {
   #url
   #dir
@@ -75,21 +105,27 @@ export class BaileysPeer {
   receipts = []
   /** How many times the socket opened. */
   opened = 0
+  /** The messages of every history sync Baileys processed (`messaging-history.set`). */
+  history = []
   /** The QR strings shown. */
   qrs = []
 
   /** Called with each message Baileys emits (decrypted or not). */
   onMessage = null
 
+  #memoryAuth = null
+
   /**
-   * `keep: false` keeps no messages in `messages` (for measurements); `onMessage` still hears
-   * of each.
+   * `dir`: the auth directory (`useMultiFileAuthState`), or null to keep the auth state in
+   * memory. `keep: false` keeps no messages in `messages` (for measurements); `onMessage` still
+   * hears of each.
    */
   constructor({ url, dir, logLevel = process.env.WALINK_BAILEYS_LOG ?? 'silent', keep = true }) {
     this.#url = url
     this.#dir = dir
     this.#logger = makeLogger(logLevel)
     this.keep = keep
+    if (!dir) this.#memoryAuth = memoryAuthState()
   }
 
   /** A peer with a fresh auth directory under the system's temporary directory. */
@@ -106,7 +142,7 @@ export class BaileysPeer {
   /** Opens a socket from the auth directory (pairing if it holds no device yet). */
   async start() {
     this.#stopped = false
-    const { state, saveCreds } = await useMultiFileAuthState(this.#dir)
+    const { state, saveCreds } = this.#memoryAuth ?? (await useMultiFileAuthState(this.#dir))
     const sock = makeWASocket({
       auth: state,
       waWebSocketUrl: this.#url,
@@ -135,6 +171,10 @@ export class BaileysPeer {
         if (message.messageStubType === UNDECRYPTABLE) this.undecryptable.push(message)
         else if (this.keep) this.messages.push(message)
       }
+      this.#notify()
+    })
+    sock.ev.on('messaging-history.set', ({ messages }) => {
+      this.history.push(...messages)
       this.#notify()
     })
     sock.ev.on('messages.update', (updates) => {
@@ -197,6 +237,6 @@ export class BaileysPeer {
   /** Stops and deletes the auth directory. */
   async dispose() {
     this.stop()
-    await rm(this.#dir, { recursive: true, force: true })
+    if (this.#dir) await rm(this.#dir, { recursive: true, force: true })
   }
 }

@@ -377,6 +377,7 @@ impl Backend for SimBackend {
                 Ok(json!({ "abrupt_restart": self.server.abrupt_restart() }))
             }
             ControlRequest::WireStats => Ok(json!({
+                "requests": self.server.requests_received(),
                 "unimplemented": self.server.unimplemented_requests(),
                 "phash_mismatches": self.server.phash_mismatches(),
                 "key_reuses": self.server.key_reuses().len(),

@@ -29,7 +29,8 @@ use sha1::Sha1;
 
 use super::*;
 
-/// Request kinds answered 501 that are remembered by name (a bound for a misbehaving client).
+/// Request kinds remembered by name, in each of the counts of requests received and requests
+/// answered 501 (a bound for a misbehaving client).
 pub const MAX_UNIMPLEMENTED_KINDS: usize = 256;
 
 /// The A/B props the server hands out: `(config_code, config_value)`. 10518 (privacy tokens on
@@ -77,6 +78,29 @@ pub(super) struct AccountIqs {
     tokens_issued: BTreeMap<String, u64>,
     /// Requests answered 501, by `type xmlns child`.
     unimplemented: BTreeMap<String, u64>,
+    /// Every request of a logged-in device, by `type xmlns child`.
+    received: BTreeMap<String, u64>,
+}
+
+/// The kind of a request: `type xmlns first-child`.
+fn request_kind(node: &Node) -> String {
+    format!(
+        "{} {} {}",
+        node.attr_str("type").unwrap_or_default(),
+        node.attr_str("xmlns").unwrap_or_default(),
+        node.children()
+            .first()
+            .map_or("", |child| child.tag.as_ref()),
+    )
+}
+
+/// Counts one more of `kind`, remembering at most [`MAX_UNIMPLEMENTED_KINDS`] kinds.
+fn count(counts: &mut BTreeMap<String, u64>, kind: String) {
+    if let Some(count) = counts.get_mut(&kind) {
+        *count += 1;
+    } else if counts.len() < MAX_UNIMPLEMENTED_KINDS {
+        counts.insert(kind, 1);
+    }
 }
 
 impl Server {
@@ -123,27 +147,25 @@ impl Server {
 
     /// Answers a request the server does not implement with 501 and counts it by kind.
     pub(super) fn not_implemented(&mut self, conn: ConnId, id: &str, node: &Node) {
-        let name = format!(
-            "{} {} {}",
-            node.attr_str("type").unwrap_or_default(),
-            node.attr_str("xmlns").unwrap_or_default(),
-            node.children()
-                .first()
-                .map_or("", |child| child.tag.as_ref()),
-        );
-        let counts = &mut self.account_iqs.unimplemented;
-        if let Some(count) = counts.get_mut(&name) {
-            *count += 1;
-        } else if counts.len() < MAX_UNIMPLEMENTED_KINDS {
-            counts.insert(name, 1);
-        }
+        count(&mut self.account_iqs.unimplemented, request_kind(node));
         self.send(conn, &iq_error(id, 501, "feature-not-implemented"));
+    }
+
+    /// Counts a request of a logged-in device by kind (what a client made the server do).
+    pub(super) fn count_request(&mut self, node: &Node) {
+        count(&mut self.account_iqs.received, request_kind(node));
     }
 
     /// The requests answered 501 so far, by `type xmlns first-child` (a test of a complete
     /// client demands this empty).
     pub fn unimplemented_requests(&self) -> &BTreeMap<String, u64> {
         &self.account_iqs.unimplemented
+    }
+
+    /// Every request of a logged-in device so far (`get`/`set` IQs), by `type xmlns
+    /// first-child`.
+    pub fn requests_received(&self) -> &BTreeMap<String, u64> {
+        &self.account_iqs.received
     }
 
     /// How many privacy tokens `user` issued (`privacy` `<tokens>`).

@@ -38,6 +38,9 @@ impl Server {
         let kind = node.attr_str("type").unwrap_or_default();
         let xmlns = node.attr_str("xmlns").unwrap_or_default();
         let ping = matches!(xmlns, "w:p" | "urn:xmpp:ping");
+        if matches!(kind, "get" | "set") {
+            self.count_request(node);
+        }
         if matches!(kind, "get" | "set")
             && !ping
             && let Some(code) = self.take_iq_failure()
