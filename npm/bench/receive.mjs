@@ -14,6 +14,8 @@
 // control request, so they arrive as fast as the mock-server writes them and a client may read
 // several per turn of its event loop) and `paced` (one text every WALINK_BENCH_PACE_MS, default
 // 2 ms, so each arrives on its own, as on a gateway where messages trickle in).
+// Before them, WALINK_BENCH_WARMUP (default 200) texts 1:1 and in the group, not measured, so that
+// both runtimes have compiled their hot code (V8's JIT, and its tier-up of the wasm).
 // WALINK_BENCH_MESSAGES=N (default 2000). WALINK_BENCH_ONLY=walink|baileys runs one kind.
 // WALINK_BENCH_PROFILE=dir runs the walink child under `node --cpu-prof` (the profiler started
 // from the command line: an inspector session would slow the wasm down) and writes there
@@ -34,6 +36,8 @@ const SENDER = '15550301000'
 const SETTLE_MS = 2000
 const PACE_MS = Number(process.env.WALINK_BENCH_PACE_MS ?? 2)
 const BATCHES = ['burst direct', 'burst group', 'paced direct', 'paced group']
+/** Texts sent (1:1 and in the group) and not measured before the batches: the JIT and V8's wasm tier-up warm up. */
+const WARMUP = Number(process.env.WALINK_BENCH_WARMUP ?? 200)
 const onDisk = process.env.WALINK_BENCH_STORE === 'file'
 const mib = (kib) => `${(kib / 1024).toFixed(1)} MiB`
 
@@ -71,6 +75,12 @@ async function main() {
       `  ${kind.padEnd(7)} peak RSS ${mib(r.maxRssKiB)}, ${mib(r.maxRssKiB - r.baseRssKiB)} above the process before it connected ` +
         `(Node with the client's modules loaded: ${mib(r.baseRssKiB)})`,
     )
+    console.log(`  ${kind.padEnd(7)} once connected (before the batches): RSS ${mib(r.connected.rssKiB)}, peak so far ${mib(r.connected.maxRssKiB)}`)
+    const e = r.end
+    console.log(
+      `  ${kind.padEnd(7)} at the end: RSS ${mib(e.rss / 1024)}, JS heap ${mib(e.heapUsed / 1024)} used of ${mib(e.heapTotal / 1024)}, ` +
+        `external ${mib(e.external / 1024)}${e.wasm ? `, wasm memory ${mib(e.wasm / 1024)}` : ''}`,
+    )
   }
   if (results.walink && results.baileys) {
     for (const batch of BATCHES) {
@@ -100,9 +110,17 @@ async function runChild(server, kind, phone) {
     if (done) throw new Error(`the ${kind} process ended (exit ${await exited}) before ${what}`)
     return JSON.parse(value)
   }
-  await next('connecting')
+  const connected = await next('connecting')
   const group = await server.control('POST', '/groups', { creator: SENDER, subject: 'bench', members: [phone] })
   const report = {}
+  for (const batch of WARMUP > 0 ? ['warm-up direct', 'warm-up group'] : []) {
+    const to = batch.endsWith('group') ? group.jid : phone
+    const text = `bench ${batch.replace(' ', '-')}`
+    child.stdin.write(JSON.stringify({ batch, text, count: WARMUP }) + '\n')
+    await next(`the ${batch} batch to be expected`)
+    await server.control('POST', `/accounts/${SENDER}/send`, { to, text, count: WARMUP })
+    await next(`the ${batch} batch`)
+  }
   for (const batch of BATCHES) {
     const to = batch.endsWith('group') ? group.jid : phone
     const text = `bench ${batch.replace(' ', '-')}`
@@ -121,7 +139,7 @@ async function runChild(server, kind, phone) {
     report[batch] = await next(`the ${batch} batch`)
   }
   child.stdin.end()
-  Object.assign(report, await next('the end'))
+  Object.assign(report, await next('the end'), { connected })
   const code = await exited
   if (code !== 0) throw new Error(`the ${kind} process exited with ${code}`)
   return report
@@ -213,6 +231,13 @@ async function* commands() {
   }
 }
 
+/** The size of walink's wasm memory (the package's module, already instantiated). */
+async function wasmMemoryBytes() {
+  const glue = await import('../wasm/walink_wasm.js')
+  const { readFileSync: read } = await import('node:fs')
+  return glue.initSync({ module: read(new URL('../wasm/walink_wasm_bg.wasm', import.meta.url)) }).memory.buffer.byteLength
+}
+
 async function walinkChild(counter, dir, { FileStore, MemoryStore, connect }) {
   const { testTrustRoot } = await import('../test/support/mock-server.js')
   const store = onDisk ? await FileStore.open(join(dir, 'walink')) : new MemoryStore()
@@ -256,7 +281,7 @@ async function child(kind) {
   const stop = kind === 'walink' ? await walinkChild(counter, dir, modules) : await baileysChild(counter, dir, modules)
   // The work that follows a login (prekey upload, history and app-state sync) settles first.
   await new Promise((resolve) => setTimeout(resolve, SETTLE_MS))
-  report({ connected: true })
+  report({ connected: true, rssKiB: process.memoryUsage().rss / 1024, maxRssKiB: process.resourceUsage().maxRSS })
   for await (const next of commands()) {
     counter.expect(next)
     report({ expecting: next.batch })
@@ -265,7 +290,10 @@ async function child(kind) {
   if (process.env.WALINK_BENCH_PROFILE) {
     writeFileSync(join(process.env.WALINK_BENCH_PROFILE, `${kind}-windows.json`), JSON.stringify(counter.windows))
   }
-  report({ maxRssKiB: process.resourceUsage().maxRSS, baseRssKiB })
+  globalThis.gc?.()
+  const { rss, heapUsed, heapTotal, external } = process.memoryUsage()
+  const memory = kind === 'walink' ? await wasmMemoryBytes() : 0
+  report({ maxRssKiB: process.resourceUsage().maxRSS, baseRssKiB, end: { rss, heapUsed, heapTotal, external, wasm: memory } })
   rmSync(dir, { recursive: true, force: true })
   process.exit(0)
 }
