@@ -237,21 +237,32 @@ fn a_forged_device_signature_is_refused() {
     assert_eq!(net.server.account(USER).unwrap().devices.len(), 1);
 }
 
+/// A registration on a new connection whose first ref the phone scans with `shown` (the QR
+/// text, given the connection's keys, first ref and adv secret) and whose pair-success the
+/// companion answers; returns the connection once the server's stream end arrived.
+fn pair_until_the_stream_end(
+    net: &mut Net,
+    seed: u8,
+    shown: impl Fn(&Keys, &str, &AdvSecret) -> String,
+) -> ConnId {
+    let keys = Keys::new(seed);
+    let conn = net.connect(&keys, seed, keys.registration_payload());
+    let (_, issued) = refs(net, conn);
+    let adv = AdvSecret::new([seed; 32]);
+    let text = shown(&keys, &issued[0], &adv);
+    assert_eq!(net.server.phone_scan_qr(net.now, USER, &text), Ok(conn));
+    answer_pair_success(net, conn, &keys, &adv);
+    assert_eq!(net.take(conn, "stream:error").attr_str("code"), Some("515"));
+    conn
+}
+
 /// After pair-success the server sends the `515` and leaves the socket open for the client to
 /// close; a client that does not is closed after `STREAM_END_CLOSE_MS`, and nothing it sends
 /// meanwhile is handled. The abrupt close of older simulations stays as a fault option.
 #[test]
 fn the_stream_end_after_pairing_leaves_the_close_to_the_client() {
     let mut net = net_with_account(31);
-    let keys = Keys::new(10);
-    let conn = net.connect(&keys, 20, keys.registration_payload());
-    let (_, first) = refs(&mut net, conn);
-    let adv = AdvSecret::new([20; 32]);
-    net.server
-        .phone_scan_qr(net.now, USER, &qr(&keys, &first[0], &adv))
-        .unwrap();
-    answer_pair_success(&mut net, conn, &keys, &adv);
-    assert_eq!(net.take(conn, "stream:error").attr_str("code"), Some("515"));
+    let conn = pair_until_the_stream_end(&mut net, 20, qr);
     assert_eq!(net.closed(conn), None);
     net.send(conn, &iq("late", "get", "w:p", vec![]));
     assert!(net.probes[&conn].inbox.is_empty(), "nothing is answered");
@@ -265,15 +276,7 @@ fn the_stream_end_after_pairing_leaves_the_close_to_the_client() {
 
     // The fault: the socket closes with the 515.
     net.server.set_abrupt_restart(true);
-    let other = Keys::new(11);
-    let conn = net.connect(&other, 21, other.registration_payload());
-    let (_, second) = refs(&mut net, conn);
-    let adv = AdvSecret::new([21; 32]);
-    net.server
-        .phone_scan_qr(net.now, USER, &qr(&other, &second[0], &adv))
-        .unwrap();
-    answer_pair_success(&mut net, conn, &other, &adv);
-    assert_eq!(net.take(conn, "stream:error").attr_str("code"), Some("515"));
+    let conn = pair_until_the_stream_end(&mut net, 21, qr);
     assert_eq!(
         net.closed(conn),
         Some(&CloseReason::StreamError(StreamErrorKind::RestartRequired))
@@ -285,23 +288,14 @@ fn the_stream_end_after_pairing_leaves_the_close_to_the_client() {
 #[test]
 fn a_four_field_qr_pairs() {
     let mut net = net_with_account(32);
-    let keys = Keys::new(12);
-    let conn = net.connect(&keys, 22, keys.registration_payload());
-    let (_, issued) = refs(&mut net, conn);
-    let adv = AdvSecret::new([22; 32]);
-    let five = qr(&keys, &issued[0], &adv);
-    let four = five.rsplit_once(',').unwrap().0.to_owned();
-    assert_eq!(four.matches(',').count(), 3);
-    assert_eq!(net.server.phone_scan_qr(net.now, USER, &four), Ok(conn));
-    let device = answer_pair_success(&mut net, conn, &keys, &adv);
-    assert_eq!(net.take(conn, "stream:error").attr_str("code"), Some("515"));
-    assert!(
-        net.server
-            .account(USER)
-            .unwrap()
-            .devices
-            .contains_key(&device)
-    );
+    let four_fields = |keys: &Keys, reference: &str, adv: &AdvSecret| {
+        let five = qr(keys, reference, adv);
+        let four = five.rsplit_once(',').unwrap().0.to_owned();
+        assert_eq!(four.matches(',').count(), 3);
+        four
+    };
+    pair_until_the_stream_end(&mut net, 22, four_fields);
+    assert_eq!(net.server.account(USER).unwrap().devices.len(), 2);
 }
 
 #[test]

@@ -329,17 +329,12 @@ fn digest(id: &str, device: &Device) -> Node {
     let ids = device.prekeys.keys().map(|&key| bytes_node("id", id3(key)));
     iq_result(
         id,
-        vec![Node::new("digest").children_from([
-            bytes_node(
-                "registration",
-                device.registration_id.to_be_bytes().to_vec(),
-            ),
-            bytes_node("type", vec![5]),
-            bytes_node("identity", device.identity_public.to_vec()),
-            signed_prekey_node(&device.signed_prekey),
-            Node::new("list").children_from(ids),
-            bytes_node("hash", hash.finalize().to_vec()),
-        ])],
+        vec![
+            Node::new("digest").children_from(published_keys(device).into_iter().chain([
+                Node::new("list").children_from(ids),
+                bytes_node("hash", hash.finalize().to_vec()),
+            ])),
+        ],
     )
 }
 

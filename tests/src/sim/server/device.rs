@@ -198,15 +198,7 @@ impl Server {
                     .get_mut(&jid.device)?;
                 let prekey = device.take_prekey();
                 touched.push((account.clone(), jid.device));
-                let mut children = vec![
-                    bytes_node(
-                        "registration",
-                        device.registration_id.to_be_bytes().to_vec(),
-                    ),
-                    bytes_node("type", vec![5]),
-                    bytes_node("identity", device.identity_public.to_vec()),
-                    signed_prekey_node(&device.signed_prekey),
-                ];
+                let mut children = published_keys(device).to_vec();
                 if let Some(prekey) = prekey {
                     children.push(Node::new("key").children_from([
                         bytes_node("id", id3(prekey.id)),

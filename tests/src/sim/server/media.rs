@@ -379,14 +379,7 @@ impl Server {
         message: &Message,
     ) -> Result<String, SimError> {
         let address = Jid::device(user.to_owned(), device, DEFAULT_USER_SERVER).to_string();
-        let id = format!(
-            "3EB0{}",
-            self.rng
-                .bytes::<8>()
-                .iter()
-                .map(|b| format!("{b:02X}"))
-                .collect::<String>()
-        );
+        let id = self.phone_message_id();
         let account = self
             .accounts
             .get_mut(user)

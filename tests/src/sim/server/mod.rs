@@ -1263,6 +1263,20 @@ fn parse_signed_prekey(node: &Node) -> Option<SignedPreKey> {
     })
 }
 
+/// The keys a device published, as a bundle fetch and a digest name them: `registration`,
+/// `type`, `identity` and the signed prekey.
+fn published_keys(device: &Device) -> [Node; 4] {
+    [
+        bytes_node(
+            "registration",
+            device.registration_id.to_be_bytes().to_vec(),
+        ),
+        bytes_node("type", vec![5]),
+        bytes_node("identity", device.identity_public.to_vec()),
+        signed_prekey_node(&device.signed_prekey),
+    ]
+}
+
 fn signed_prekey_node(skey: &SignedPreKey) -> Node {
     Node::new("skey").children_from([
         bytes_node("id", id3(skey.id)),

@@ -123,7 +123,8 @@ impl Server {
         Ok(id)
     }
 
-    fn phone_message_id(&mut self) -> String {
+    /// A message id for the phone, in WhatsApp's `3EB0…` shape.
+    pub(super) fn phone_message_id(&mut self) -> String {
         format!(
             "3EB0{}",
             self.rng
