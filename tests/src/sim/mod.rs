@@ -25,7 +25,8 @@ pub use account::{
 pub use phone::{Phone, PhoneError, PhoneMessage, QrScan};
 pub use rng::SimRng;
 pub use server::{
-    CloseReason, ConnId, ForgedRetry, Held, HistoryBlob, Hostility, Server, ServerConfig,
+    CloseReason, ConnId, ForgedRetry, Group, Held, HistoryBlob, Hostility, STREAM_END_CLOSE_MS,
+    Server, ServerConfig,
     ServerEvent, ServerOutput, SimError, StreamErrorKind,
 };
 pub use world::{Faults, SimClient, World, WorldNote};

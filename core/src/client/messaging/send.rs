@@ -373,7 +373,7 @@ impl Sender {
         let Some(job) = self.queue.front() else {
             return;
         };
-        let Some(own) = receiver.keystore(ctx).map(|k| k.own().pn.with_device(0)) else {
+        let Some(own) = receiver.keystore(ctx).map(|k| k.own().clone()) else {
             return self.finish(Err(CommandError::NotPaired), out);
         };
         let sid = ctx.iqs.next_id();
@@ -382,8 +382,10 @@ impl Sender {
         } else {
             vec![job.to.clone()]
         };
-        if !users.contains(&own) {
-            users.push(own);
+        // Our own account once, in whichever form the list names it (a LID-addressed group
+        // names it by LID; asking for the number as well would list every own device twice).
+        if !users.iter().any(|user| own.is_own_user(user)) {
+            users.push(own.pn.with_device(0));
         }
         let query = build_device_query("", &sid, &users);
         let mut iq = query;

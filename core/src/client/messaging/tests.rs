@@ -1108,3 +1108,70 @@ fn a_sender_key_sent_record_of_the_first_release_reads_as_acknowledged_holders()
             .is_empty()
     );
 }
+
+/// WhatsApp names the other address form of a 1:1 sender in `sender_lid` / `sender_pn`, of a
+/// group sender in `participant_lid` / `participant_pn`, and on a copy of our own message the
+/// other form of the recipient in `peer_recipient_lid` / `peer_recipient_pn`: each mapping is
+/// learned for the account it belongs to, and our own number is never mapped to a peer's LID.
+#[test]
+fn addressing_attributes_map_the_account_they_name() {
+    let stanza = |attrs: &[(&'static str, &str)]| {
+        let mut node = Node::new("message")
+            .attr("id", "3EB0CCCCCCCCCCCCCCCCCC")
+            .attr("t", "1700000000");
+        for (key, value) in attrs {
+            node = node.attr(*key, (*value).to_owned());
+        }
+        node.children_from([Node::new("enc").attr("type", "msg").bytes(vec![1])])
+    };
+    let learn = |device: &mut Device, node: &Node| {
+        let parsed = parse_message(node, device.keystore.own()).unwrap();
+        learn_addressing(&mut device.keystore, &parsed);
+    };
+
+    // Bob's LID-addressed 1:1 message names his number.
+    let mut bob_side = Device::new("111:1@s.whatsapp.net", Some("901:1@lid"), 11);
+    learn(
+        &mut bob_side,
+        &stanza(&[("from", "902:3@lid"), ("sender_pn", "222@s.whatsapp.net")]),
+    );
+    assert_eq!(bob_side.keystore.lids().lid_for("222"), Some("902"));
+
+    // A phone-number-addressed group message names the sender's LID.
+    let mut group_side = Device::new("111:1@s.whatsapp.net", Some("901:1@lid"), 12);
+    learn(
+        &mut group_side,
+        &stanza(&[
+            ("from", "120363000000000001@g.us"),
+            ("participant", "333:2@s.whatsapp.net"),
+            ("participant_lid", "903@lid"),
+            ("addressing_mode", "pn"),
+        ]),
+    );
+    assert_eq!(group_side.keystore.lids().lid_for("333"), Some("903"));
+
+    // Our phone's copy of a message to Bob's LID names Bob's number, not ours.
+    let mut own_side = Device::new("111:1@s.whatsapp.net", Some("901:1@lid"), 13);
+    learn(
+        &mut own_side,
+        &stanza(&[
+            ("from", "111@s.whatsapp.net"),
+            ("recipient", "902@lid"),
+            ("peer_recipient_pn", "222@s.whatsapp.net"),
+        ]),
+    );
+    assert_eq!(own_side.keystore.lids().lid_for("222"), Some("902"));
+    assert_eq!(own_side.keystore.lids().lid_for("111"), Some("901"));
+    // And the other way round: a copy of a message to Bob's number names his LID.
+    let mut own_pn = Device::new("111:1@s.whatsapp.net", Some("901:1@lid"), 14);
+    learn(
+        &mut own_pn,
+        &stanza(&[
+            ("from", "111@s.whatsapp.net"),
+            ("recipient", "222@s.whatsapp.net"),
+            ("peer_recipient_lid", "902@lid"),
+        ]),
+    );
+    assert_eq!(own_pn.keystore.lids().lid_for("222"), Some("902"));
+    assert_eq!(own_pn.keystore.lids().lid_for("111"), Some("901"));
+}

@@ -37,10 +37,12 @@ use super::phone::{
 use super::rng::SimRng;
 use super::stanza::{be_u32, bytes_node, child_array, child_bytes, id3, iq_error, iq_result};
 use crate::noise_server::{Responder, ServerIdentity};
+pub use account_iq::MAX_UNIMPLEMENTED_KINDS;
 pub use app_state::{MAX_PATCHES_PER_ANSWER, SNAPSHOT_EVERY};
 pub use attacks::{ForgedRetry, Held, Hostility};
 pub use wire::{DELIVERED_KEPT, KeyUse, MAX_KEY_USES, ROUTED_IDS_PER_DEVICE, participant_hash};
 
+mod account_iq;
 #[path = "../app_state.rs"]
 mod app_state;
 mod attacks;
@@ -75,6 +77,9 @@ pub const MAX_CLIENT_FRAME: usize = 4 << 20;
 /// Below this many one-time prekeys the server asks a device to upload more
 /// (`<notification type="encrypt"><count/></notification>`, transport notes §6.2).
 pub const PREKEYS_LOW: usize = 5;
+/// After the `515` that ends a pairing stream the server waits this long for the client to
+/// close the socket, then closes it itself.
+pub const STREAM_END_CLOSE_MS: u64 = 20_000;
 /// Stanzas kept per device, queued or delivered and not acknowledged (each list); older ones
 /// are dropped beyond it.
 pub const MAX_OFFLINE_QUEUE: usize = 10_000;
@@ -304,6 +309,10 @@ pub struct ServerConfig {
     /// Whether the phone sends a new companion its initial history sync (INITIAL_BOOTSTRAP and
     /// RECENT blobs with their notifications) right after pairing, as a real phone does.
     pub history_sync: bool,
+    /// A fault: close the socket in the same instant as the `515` that ends a pairing stream
+    /// (WhatsApp sends the stream end and lets the client close; a client that sees the close
+    /// before the `515` must still reconnect).
+    pub abrupt_restart: bool,
 }
 
 impl ServerConfig {
@@ -315,6 +324,7 @@ impl ServerConfig {
             identity: ServerIdentity::test(),
             reissue_refs: false,
             history_sync: true,
+            abrupt_restart: false,
         }
     }
 }
@@ -364,6 +374,8 @@ enum Stage {
     AwaitFinish(Box<Responder>),
     Unpaired(Box<Registration>),
     Device(DeviceSession),
+    /// The server ended the stream with this error and waits for the client to close.
+    Ended(StreamErrorKind),
 }
 
 struct Conn {
@@ -377,6 +389,7 @@ struct Conn {
 pub struct Server {
     identity: ServerIdentity,
     reissue_refs: bool,
+    abrupt_restart: bool,
     rng: SimRng,
     conns: BTreeMap<ConnId, Conn>,
     next_conn: u64,
@@ -398,6 +411,7 @@ pub struct Server {
     attacker: attacks::Attacker,
     /// Group messages also reach the devices of members who left (a fault).
     leak_to_past_members: bool,
+    account_iqs: account_iq::AccountIqs,
 }
 
 /// A group: its subject, creator and members (accounts, by phone number).
@@ -415,6 +429,16 @@ pub struct Group {
     pub members: Vec<String>,
     /// Accounts removed from the group (or that left), in order.
     pub past_members: Vec<String>,
+    /// Whether the group is addressed by LID (`addressing_mode="lid"`: members, senders and
+    /// the participant hash in the LID form) rather than by phone number.
+    pub lid_addressed: bool,
+}
+
+impl Group {
+    /// The `addressing_mode` value of the group.
+    pub fn addressing_mode(&self) -> &'static str {
+        if self.lid_addressed { "lid" } else { "pn" }
+    }
 }
 
 impl fmt::Debug for Server {
@@ -451,6 +475,7 @@ impl Server {
         Server {
             identity: config.identity,
             reissue_refs: config.reissue_refs,
+            abrupt_restart: config.abrupt_restart,
             rng: SimRng::new(config.seed),
             conns: BTreeMap::new(),
             next_conn: 1,
@@ -471,6 +496,7 @@ impl Server {
             wire: wire::WireChecks::default(),
             attacker: attacks::Attacker::default(),
             leak_to_past_members: false,
+            account_iqs: account_iq::AccountIqs::default(),
         }
     }
 
@@ -549,14 +575,27 @@ impl Server {
             .collect()
     }
 
-    /// Creates a group of `creator` with `members` (phone numbers; the creator is added) and
-    /// returns its JID.
+    /// Creates a phone-number-addressed group of `creator` with `members` (phone numbers; the
+    /// creator is added) and returns its JID.
     pub fn create_group(
         &mut self,
         now: Timestamp,
         creator: &str,
         subject: &str,
         members: &[&str],
+    ) -> Result<Jid, SimError> {
+        self.create_group_addressed(now, creator, subject, members, false)
+    }
+
+    /// Creates a group as [`Server::create_group`], addressed by LID when `lid` is set (as
+    /// WhatsApp makes new groups now).
+    pub fn create_group_addressed(
+        &mut self,
+        now: Timestamp,
+        creator: &str,
+        subject: &str,
+        members: &[&str],
+        lid: bool,
     ) -> Result<Jid, SimError> {
         let mut list = vec![creator.to_owned()];
         for member in members {
@@ -580,6 +619,7 @@ impl Server {
                 creation: now / 1000,
                 members: list,
                 past_members: Vec::new(),
+                lid_addressed: lid,
             },
         );
         Ok(Jid::new(id, GROUP_SERVER))
@@ -595,9 +635,9 @@ impl Server {
         self.accounts.get_mut(user)
     }
 
-    /// The phone of `user` scans the QR text a companion shows: it checks the five fields
-    /// against the unpaired connection that holds the ref (live ref, same Noise and identity
-    /// keys, the client type of its platform), signs a device identity with the account key
+    /// The phone of `user` scans the QR text a companion shows: it checks the fields against
+    /// the unpaired connection that holds the ref (live ref, same Noise and identity keys, the
+    /// client type of its platform when the QR has the fifth field), signs a device identity with the account key
     /// and the QR's adv secret, and the server sends pair-success.
     pub fn phone_scan_qr(
         &mut self,
@@ -632,12 +672,12 @@ impl Server {
         if scan.noise_public != reg.noise_public || scan.identity_public != reg.identity_public {
             return Err(SimError::KeyMismatch);
         }
+        // The four-field QR of older companions names no client type: nothing to compare.
         let expected = client_type_of_platform(reg.platform_type);
-        if scan.client_type != expected {
-            return Err(SimError::ClientTypeMismatch {
-                expected,
-                found: scan.client_type,
-            });
+        if let Some(found) = scan.client_type
+            && found != expected
+        {
+            return Err(SimError::ClientTypeMismatch { expected, found });
         }
         self.start_pairing(now, conn, user, &scan.adv_secret);
         Ok(conn)
@@ -748,6 +788,33 @@ impl Server {
         self.send(conn, &kind.node());
         self.close(conn, CloseReason::StreamError(kind));
         Ok(())
+    }
+
+    /// Sends a stream error on `conn` and waits for the client to close the socket, as
+    /// WhatsApp does after a pairing (`515`); nothing the client sends is handled any more, and
+    /// after [`STREAM_END_CLOSE_MS`] the server closes. With `abrupt_restart` set the socket is
+    /// closed at once instead.
+    pub(super) fn end_stream(&mut self, now: Timestamp, conn: ConnId, kind: StreamErrorKind) {
+        if self.abrupt_restart {
+            let _ = self.send_stream_error(conn, kind);
+            return;
+        }
+        self.send(conn, &kind.node());
+        if let Some(state) = self.conns.get_mut(&conn) {
+            state.stage = Stage::Ended(kind);
+            state.deadline = Some(now + STREAM_END_CLOSE_MS);
+        }
+    }
+
+    /// Closes the socket in the same instant as the `515` that ends a pairing stream (a fault;
+    /// see [`ServerConfig::abrupt_restart`]).
+    pub fn set_abrupt_restart(&mut self, on: bool) {
+        self.abrupt_restart = on;
+    }
+
+    /// Whether the `515` after pairing comes with an abrupt close (a fault).
+    pub fn abrupt_restart(&self) -> bool {
+        self.abrupt_restart
     }
 
     /// The phone unlinks a companion: the device is deleted, the phone signs the new
@@ -864,7 +931,11 @@ impl Server {
             .map(|(&id, _)| id)
             .collect();
         for conn in expired {
-            self.close(conn, CloseReason::Timeout);
+            let reason = match self.conns.get(&conn).map(|c| &c.stage) {
+                Some(Stage::Ended(kind)) => CloseReason::StreamError(*kind),
+                _ => CloseReason::Timeout,
+            };
+            self.close(conn, reason);
         }
         if self.reissue_refs {
             let exhausted: Vec<ConnId> = self
@@ -1218,6 +1289,20 @@ fn parse_signed_prekey(node: &Node) -> Option<SignedPreKey> {
         public: child_array(node, "value")?,
         signature: child_array(node, "signature")?,
     })
+}
+
+/// The keys a device published, as a bundle fetch and a digest name them: `registration`,
+/// `type`, `identity` and the signed prekey.
+fn published_keys(device: &Device) -> [Node; 4] {
+    [
+        bytes_node(
+            "registration",
+            device.registration_id.to_be_bytes().to_vec(),
+        ),
+        bytes_node("type", vec![5]),
+        bytes_node("identity", device.identity_public.to_vec()),
+        signed_prekey_node(&device.signed_prekey),
+    ]
 }
 
 fn signed_prekey_node(skey: &SignedPreKey) -> Node {
