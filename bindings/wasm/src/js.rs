@@ -315,7 +315,7 @@ impl Obj {
     }
 
     /// An optional `Uint8Array` field (`undefined` when absent).
-    pub(crate) fn opt_bytes(self, key: &str, value: Option<&[u8]>) -> Self {
+    pub(crate) fn opt_bytes(self, key: &'static str, value: Option<&[u8]>) -> Self {
         self.set(
             key,
             value.map_or(JsValue::UNDEFINED, |v| Uint8Array::from(v).into()),

@@ -26,8 +26,7 @@ pub use phone::{Phone, PhoneError, PhoneMessage, QrScan};
 pub use rng::SimRng;
 pub use server::{
     CloseReason, ConnId, ForgedRetry, Group, Held, HistoryBlob, Hostility, STREAM_END_CLOSE_MS,
-    Server, ServerConfig,
-    ServerEvent, ServerOutput, SimError, StreamErrorKind,
+    Server, ServerConfig, ServerEvent, ServerOutput, SimError, StreamErrorKind,
 };
 pub use world::{Faults, SimClient, World, WorldNote};
 

@@ -1325,6 +1325,16 @@ impl Keystore {
         self.put_holders(group, holders);
     }
 
+    /// Forgets that `device` may hold our sender key for `group`, as if it was never handed out.
+    #[cfg(test)]
+    pub fn forget_sender_key_holder_for_testing(&mut self, group: &str, device: &DeviceAddress) {
+        let device = self.lids.canonical(device);
+        let mut holders = self.sender_key_sent.get(group).cloned().unwrap_or_default();
+        holders.sent.remove(&device);
+        holders.offered.remove(&device);
+        self.put_holders(group, holders);
+    }
+
     /// Whether `device` may hold our current sender key for `group`.
     pub fn holds_sender_key(&self, group: &str, device: &DeviceAddress) -> bool {
         let device = self.lids.canonical(device);

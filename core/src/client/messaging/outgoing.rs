@@ -291,10 +291,9 @@ pub struct RetryResend<'a> {
 /// `participant`; whatsmeow `handleRetryReceipt`): `<enc count=…>` directly under `<message>`,
 /// addressed to the device (with `participant` for groups, `recipient` for our own devices),
 /// the device-sent wrapper for our own devices, and for groups our sender key, only while it is
-/// still the key the message used and the device may hold it already (a key rotated since, e.g.
-/// after a member left, is not handed to a device that was a member then: a departed member's
-/// retry of an older message gets that message, never the new chain). The caller checked that
-/// the device was a recipient.
+/// still the key the message used (a key rotated since, e.g. after a member left, is not handed
+/// to a device that was a member then: a departed member's retry of an older message gets that
+/// message, never the new chain). The caller checked that the device was a recipient.
 pub fn build_retry_resend<R: CryptoRng + ?Sized>(
     keystore: &mut Keystore,
     resend: &RetryResend<'_>,
@@ -307,7 +306,7 @@ pub fn build_retry_resend<R: CryptoRng + ?Sized>(
         .parse()
         .map_err(|_| MessagingError::InvalidAddress)?;
     let is_group = chat.server == crate::binary::GROUP_SERVER;
-    let distribution = if is_group && keystore.holds_sender_key(resend.chat, resend.requester) {
+    let distribution = if is_group {
         keystore
             .current_own_sender_key(resend.chat, rng)
             .filter(|current| resend.sender_key_id == Some(current.key_id()))

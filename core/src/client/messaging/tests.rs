@@ -657,7 +657,8 @@ fn a_group_resend_carries_our_sender_key_only_while_it_is_current() {
         )
         .unwrap()
     };
-    w[1].keystore.unmark_sender_key_sent(group, [&bob]);
+    w[1].keystore
+        .forget_sender_key_holder_for_testing(group, &bob);
     resend(&mut w[1].keystore, &mut rng);
     assert!(
         w[1].keystore.sender_key_missing(group, [&bob]).is_empty(),
