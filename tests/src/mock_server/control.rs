@@ -24,7 +24,10 @@
 //! | POST | `/accounts/{phone}/app-state` | `{"action", "chat" or "chats", "until"?}` | the phone changes a chat setting (one patch; with `chats`, one mutation per chat in that patch) |
 //! | POST | `/accounts/{phone}/app-state-options` | `{"auto_share"?, "external_snapshots"?, "external_mutations"?}` | how the phone and server handle app state; answers with the counters `external_patches_served`, `snapshots_served` |
 //! | GET | `/accounts/{phone}/chat-settings?chat=` | | the phone's settings of a chat |
-//! | GET | `/v/...` (a blob's direct path) | | the stored media blob, as raw bytes (the media host) |
+//! | GET | `/v/...` (a blob's direct path) | | the stored media blob, as raw bytes (the media host); 404 when unknown or expired |
+//! | POST | `/mms/{kind}/{token}?auth=&token=` | the encrypted file | a media upload (the media host): the `media_conn` auth is checked (401), the token against the file's hash; answers `{"url", "direct_path"}` |
+//! | POST | `/accounts/{phone}/send-media` | `{"to", "kind", "data_base64", "mimetype", "caption"?}` | the phone sends media (`image`, `video`, `gif`, `audio`, `ptt`, `document`, `sticker`) |
+//! | POST | `/expire-media` | `{"direct_path"}` | the media hosts forget a blob until its phone uploads it again (media retry) |
 
 use serde_json::Value;
 
@@ -171,6 +174,37 @@ pub enum ControlRequest {
         /// The chat's JID.
         chat: String,
     },
+    /// A media upload, `POST /mms/<kind>/<token>?auth=…`.
+    Upload {
+        /// The path kind (`image`, `video`, …).
+        kind: String,
+        /// The token: the base64 of the file's SHA-256.
+        token: String,
+        /// The `media_conn` auth token (empty when absent).
+        auth: String,
+        /// The encrypted file.
+        body: Vec<u8>,
+    },
+    /// The phone sends media.
+    PhoneSendMedia {
+        /// The account's phone number.
+        account: String,
+        /// The recipient (a JID, or digits).
+        to: String,
+        /// `image`, `video`, `gif`, `audio`, `ptt`, `document` or `sticker`.
+        kind: String,
+        /// The file.
+        data: Vec<u8>,
+        /// Its MIME type.
+        mimetype: String,
+        /// A caption.
+        caption: Option<String>,
+    },
+    /// The media hosts forget a blob (until a re-upload).
+    ExpireMedia {
+        /// The blob's direct path.
+        direct_path: String,
+    },
     /// A stored media blob by its direct path (path and query string), served as raw bytes.
     Blob {
         /// The direct path, as `Event::AppStateDownload` names it.
@@ -194,6 +228,9 @@ pub enum ControlError {
     /// QR or a wrong pairing code.
     #[error("refused: {0}")]
     Refused(String),
+    /// A media upload without a valid `media_conn` auth token (401).
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
 }
 
 impl ControlError {
@@ -203,6 +240,7 @@ impl ControlError {
             ControlError::BadRequest(_) => 400,
             ControlError::NoRoute(_) | ControlError::NotFound(_) => 404,
             ControlError::Refused(_) => 409,
+            ControlError::Unauthorized(_) => 401,
         };
         Response::error(status, &self.to_string())
     }
@@ -253,6 +291,20 @@ pub fn parse(request: &Request) -> Result<ControlRequest, ControlError> {
                 .map(|(_, value)| value.clone())
                 .ok_or_else(|| ControlError::BadRequest("the query needs chat=".into()))?,
         }),
+        ("POST", ["mms", kind, token]) => Ok(ControlRequest::Upload {
+            kind: (*kind).to_owned(),
+            token: (*token).to_owned(),
+            auth: request
+                .query
+                .iter()
+                .find(|(key, _)| key == "auth")
+                .map(|(_, value)| value.clone())
+                .unwrap_or_default(),
+            body: request.body.clone(),
+        }),
+        ("POST", ["expire-media"]) => Ok(ControlRequest::ExpireMedia {
+            direct_path: required_string(&body()?, "direct_path")?,
+        }),
         ("GET", ["v", ..]) => Ok(ControlRequest::Blob {
             direct_path: direct_path(request),
         }),
@@ -285,6 +337,21 @@ pub fn parse(request: &Request) -> Result<ControlRequest, ControlError> {
                             })?,
                     },
                 }),
+                "send-media" => {
+                    use base64::Engine as _;
+                    Ok(ControlRequest::PhoneSendMedia {
+                        account,
+                        to: required_string(&body, "to")?,
+                        kind: required_string(&body, "kind")?,
+                        data: base64::engine::general_purpose::STANDARD
+                            .decode(required_string(&body, "data_base64")?)
+                            .map_err(|_| {
+                                ControlError::BadRequest("\"data_base64\" is not base64".into())
+                            })?,
+                        mimetype: required_string(&body, "mimetype")?,
+                        caption: optional_string(&body, "caption")?,
+                    })
+                }
                 "reinstall" => Ok(ControlRequest::Reinstall {
                     account,
                     to: optional_string(&body, "to")?,
