@@ -360,8 +360,9 @@ impl Media {
                 let fields = &download.fields;
                 let path = &fields.direct_path;
                 let separator = if path.contains('?') { '&' } else { '?' };
+                // Room for an error page too: a 404 must arrive as a status, not `TooLarge`.
                 let max = if fields.file_length > 0 {
-                    encrypted_length(fields.file_length)
+                    encrypted_length(fields.file_length).max(MEDIA_UPLOAD_ANSWER_MAX_BYTES)
                 } else {
                     encrypted_length(MEDIA_MAX_IN_MEMORY_BYTES)
                 };

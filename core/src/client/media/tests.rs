@@ -79,7 +79,7 @@ fn a_download_checks_the_file_and_answers_the_plaintext() {
         request.url,
         format!("https://mmg.whatsapp.net/v/t62/a.enc?ccb=1&hash={token}&mms-type=image&__wa-mms=")
     );
-    assert_eq!(request.max_response_bytes, file.len() as u64);
+    assert_eq!(request.max_response_bytes, MEDIA_UPLOAD_ANSWER_MAX_BYTES);
     let FetchTag::Media(job) = parts.fetches.take(*id).unwrap() else {
         panic!()
     };
