@@ -153,6 +153,24 @@ export class Connection {
     return this.command({ type: 'approveIdentity', address, identity })
   }
 
+  /** Uploads and sends media (`{ kind, data, mimetype, caption?, ... }`); resolves with `{ id }` at the ack. */
+  sendMedia(to, media) {
+    return this.command({ ...media, type: 'sendMedia', to })
+  }
+
+  /** Downloads and decrypts the media of a received `message` event; resolves with the plaintext. */
+  async downloadMedia(message) {
+    const { id, chat, sender } = message
+    const output = await this.command({
+      type: 'downloadMedia',
+      id,
+      chat,
+      sender,
+      message: message.message,
+    })
+    return output.data
+  }
+
   /** Unlinks this device (its records are deleted); the client then rests in `loggedOut`. */
   logout() {
     return this.command({ type: 'logout' })
