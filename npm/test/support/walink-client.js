@@ -11,8 +11,8 @@ export async function walinkClient(server, { store = new MemoryStore(), onEvent 
   const connection = await connect({
     url: server.url,
     store,
-    mediaHost: server.controlUrl,
-    config: { trustRoot: testTrustRoot(), deviceName: name },
+    // The mock-server is the media host too.
+    config: { trustRoot: testTrustRoot(), deviceName: name, mediaOrigin: server.controlUrl },
     onEvent(event) {
       events.push(event)
       onEvent(event)
