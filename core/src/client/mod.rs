@@ -377,8 +377,13 @@ impl Client {
                 message,
             } => {
                 let (mut ctx, out) = split!(self, now);
-                self.media
-                    .download(id, message_id, chat, sender, &message, &mut ctx, out);
+                let received = media::Received {
+                    message_id,
+                    chat,
+                    sender,
+                    message: &message,
+                };
+                self.media.download(id, received, &mut ctx, out);
             }
             other => {
                 let (mut ctx, out) = split!(self, now);

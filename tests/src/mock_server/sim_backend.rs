@@ -507,10 +507,12 @@ impl Backend for SimBackend {
                     now,
                     &account,
                     &to,
-                    &kind,
-                    &data,
-                    &mimetype,
-                    caption.as_deref(),
+                    &crate::sim::server::PhoneMedia {
+                        kind: &kind,
+                        data: &data,
+                        mimetype: &mimetype,
+                        caption: caption.as_deref(),
+                    },
                 )
                 .map(|id| json!({ "id": id }))
                 .map_err(control_error),

@@ -58,6 +58,14 @@ impl fmt::Debug for MediaData {
     }
 }
 
+/// The received message a download is for (`Command::DownloadMedia`'s fields).
+pub(crate) struct Received<'a> {
+    pub(crate) message_id: String,
+    pub(crate) chat: String,
+    pub(crate) sender: String,
+    pub(crate) message: &'a [u8],
+}
+
 /// A media message ready to send: the upload is done.
 #[derive(Debug)]
 pub(crate) struct ReadyToSend {
@@ -246,18 +254,20 @@ impl Media {
         self.advance(id, ctx, out);
     }
 
-    /// `DownloadMedia`: the media of `message` (encoded `wa.Message`), received as `message_id`
-    /// in `chat` from `sender`.
+    /// `DownloadMedia`: the media of the received message (an encoded `wa.Message`).
     pub(crate) fn download(
         &mut self,
         command: CommandId,
-        message_id: String,
-        chat: String,
-        sender: String,
-        message: &[u8],
+        received: Received<'_>,
         ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) {
+        let Received {
+            message_id,
+            chat,
+            sender,
+            message,
+        } = received;
         let Some(fields) = wa::Message::decode(message)
             .ok()
             .as_ref()

@@ -50,15 +50,14 @@ fn result(out: &mut Outputs) -> Option<Result<CommandOutput, CommandError>> {
 }
 
 fn start_download(media: &mut Media, parts: &mut Parts, out: &mut Outputs, message: &wa::Message) {
-    media.download(
-        CommandId(1),
-        "3EB0AA".into(),
-        "1666@s.whatsapp.net".into(),
-        "1666:3@s.whatsapp.net".into(),
-        &message.encode_to_vec(),
-        &mut parts.ctx(1_000),
-        out,
-    );
+    let bytes = message.encode_to_vec();
+    let received = Received {
+        message_id: "3EB0AA".into(),
+        chat: "1666@s.whatsapp.net".into(),
+        sender: "1666:3@s.whatsapp.net".into(),
+        message: &bytes,
+    };
+    media.download(CommandId(1), received, &mut parts.ctx(1_000), out);
 }
 
 #[test]
@@ -166,15 +165,13 @@ fn commands_that_cannot_run_fail_before_any_request() {
         &mut out,
     );
     assert_eq!(result(&mut out), Some(Err(CommandError::NotConnected)));
-    media.download(
-        CommandId(2),
-        "3EB0".into(),
-        "1666@s.whatsapp.net".into(),
-        "1666@s.whatsapp.net".into(),
-        b"\x0a\x03abc",
-        &mut parts.ctx(0),
-        &mut out,
-    );
+    let received = Received {
+        message_id: "3EB0".into(),
+        chat: "1666@s.whatsapp.net".into(),
+        sender: "1666@s.whatsapp.net".into(),
+        message: b"\x0a\x03abc",
+    };
+    media.download(CommandId(2), received, &mut parts.ctx(0), &mut out);
     assert_eq!(result(&mut out), Some(Err(CommandError::InvalidMessage)));
     let mut large = message.clone();
     if let Some(image) = large.image_message.as_mut() {

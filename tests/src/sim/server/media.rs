@@ -101,6 +101,19 @@ impl MediaStore {
     }
 }
 
+/// A media file a phone sends ([`Server::phone_send_media`]).
+#[derive(Clone, Copy, Debug)]
+pub struct PhoneMedia<'a> {
+    /// `image`, `video`, `gif`, `audio`, `ptt`, `document` or `sticker`.
+    pub kind: &'a str,
+    /// The file.
+    pub data: &'a [u8],
+    /// Its MIME type.
+    pub mimetype: &'a str,
+    /// A caption (image, video, GIF, document).
+    pub caption: Option<&'a str>,
+}
+
 /// A blob announced in a history-sync notification, as the phone sent it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HistoryBlob {
@@ -233,11 +246,14 @@ impl Server {
         now: Timestamp,
         user: &str,
         to: &str,
-        kind: &str,
-        data: &[u8],
-        mimetype: &str,
-        caption: Option<&str>,
+        media: &PhoneMedia<'_>,
     ) -> Result<String, SimError> {
+        let PhoneMedia {
+            kind,
+            data,
+            mimetype,
+            caption,
+        } = *media;
         use walink_core::proto::wa::message as m;
         let (media_type, path_kind) = match kind {
             "image" | "sticker" => (MediaType::Image, "image"),
