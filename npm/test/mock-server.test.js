@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 
-import { FileStore, MemoryStore } from 'walink'
+import { FileStore } from 'walink'
 import { startMockServer, withMockServer } from './support/mock-server.js'
 import { pairedWalinkClient, phoneReceives as phoneReceivesText, walinkClient } from './support/walink-client.js'
 
