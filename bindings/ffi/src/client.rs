@@ -24,8 +24,9 @@ use crate::appstate::{AppStateFailure, ChatSettings, Collection, SettingChange, 
 const DEFAULT_WEB_VERSION: WebVersion = WebVersion::new(2, 3000, 1_045_649_367);
 
 /// How a client presents itself and what it trusts. Every field has a default
-/// ([`default_config`]); tests set `rng_seed` and `trust_root`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, uniffi::Record)]
+/// ([`default_config`]); tests set `unsafe_test_rng_seed` and `trust_root`. Its `Debug` never
+/// shows the seed.
+#[derive(Clone, Default, PartialEq, Eq, uniffi::Record)]
 pub struct ClientConfig {
     /// The WhatsApp Web version to announce, `"2.3000.1045649367"`.
     #[uniffi(default = None)]
@@ -42,9 +43,11 @@ pub struct ClientConfig {
     /// `windows`, `macos`, `linux` (default), `android` or `ios`: named when pairing by code.
     #[uniffi(default = None)]
     pub companion_os: Option<String>,
-    /// 32 bytes seeding the client's generator: deterministic runs, tests only.
+    /// Tests only, never in production: 32 bytes seeding the client's generator, so that
+    /// every key it makes follows from them (and it is never reseeded from the operating
+    /// system).
     #[uniffi(default = None)]
-    pub rng_seed: Option<Vec<u8>>,
+    pub unsafe_test_rng_seed: Option<Vec<u8>>,
     /// A test server's root public key (32 bytes) instead of WhatsApp's.
     #[uniffi(default = None)]
     pub trust_root: Option<Vec<u8>>,
@@ -56,6 +59,25 @@ pub struct ClientConfig {
     pub retry_when_replaced: bool,
 }
 
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("web_version", &self.web_version)
+            .field("device_name", &self.device_name)
+            .field("platform", &self.platform)
+            .field("push_name", &self.push_name)
+            .field("companion_os", &self.companion_os)
+            .field(
+                "unsafe_test_rng_seed",
+                &self.unsafe_test_rng_seed.as_ref().map(|_| "<seeded>"),
+            )
+            .field("trust_root", &self.trust_root)
+            .field("trust_root_serial", &self.trust_root_serial)
+            .field("retry_when_replaced", &self.retry_when_replaced)
+            .finish()
+    }
+}
+
 /// The configuration with every default.
 #[uniffi::export]
 pub fn default_config() -> ClientConfig {
@@ -63,7 +85,7 @@ pub fn default_config() -> ClientConfig {
 }
 
 fn invalid(reason: &str) -> WalinkError {
-    WalinkError::InvalidInput {
+    WalinkError::InvalidConfig {
         reason: reason.to_owned(),
     }
 }
@@ -92,10 +114,10 @@ impl TryFrom<ClientConfig> for Config {
                 invalid("companion_os must be windows, macos, linux, android or ios")
             })?;
         }
-        if let Some(seed) = c.rng_seed {
-            config.rng_seed = Some(
+        if let Some(seed) = c.unsafe_test_rng_seed {
+            config.unsafe_test_rng_seed = Some(
                 seed.try_into()
-                    .map_err(|_| invalid("rng_seed must be 32 bytes"))?,
+                    .map_err(|_| invalid("unsafe_test_rng_seed must be 32 bytes"))?,
             );
         }
         if let Some(root) = c.trust_root {
@@ -921,6 +943,9 @@ fn restore_error(error: RestoreError) -> WalinkError {
         RestoreError::NoRandomness => WalinkError::Platform {
             reason: error.to_string(),
         },
+        RestoreError::InvalidConfig(config) => WalinkError::InvalidConfig {
+            reason: config.to_string(),
+        },
         other => WalinkError::CorruptStore {
             reason: other.to_string(),
         },
@@ -955,8 +980,9 @@ impl Client {
 #[uniffi::export]
 impl Client {
     /// A client for the device in `records` (those of [`start_spaces`]), or a new device when
-    /// `records` is empty. Fails with `InvalidInput` for a bad config or an unknown space, and
-    /// `CorruptStore` when the records cannot be restored.
+    /// `records` is empty. Fails with `InvalidConfig` for a bad config (a trust root that cannot
+    /// check signatures among them), `InvalidInput` for an unknown space, and `CorruptStore`
+    /// when the records cannot be restored.
     #[uniffi::constructor]
     pub fn new(
         config: ClientConfig,
@@ -1037,7 +1063,7 @@ mod tests {
 
     fn seeded() -> ClientConfig {
         ClientConfig {
-            rng_seed: Some((0..32).collect()),
+            unsafe_test_rng_seed: Some((0..32).collect()),
             ..ClientConfig::default()
         }
     }
@@ -1077,15 +1103,40 @@ mod tests {
     }
 
     #[test]
+    fn the_config_debug_hides_the_seed() {
+        let config = ClientConfig {
+            unsafe_test_rng_seed: Some((100..132).collect()),
+            ..ClientConfig::default()
+        };
+        let shown = format!("{config:?}");
+        assert!(shown.contains("<seeded>"), "{shown}");
+        assert!(!shown.contains("100, 101, 102"), "{shown}");
+    }
+
+    #[test]
     fn bad_input_is_typed() {
         let short = ClientConfig {
-            rng_seed: Some(vec![1, 2, 3]),
+            unsafe_test_rng_seed: Some(vec![1, 2, 3]),
             ..ClientConfig::default()
         };
         assert!(matches!(
             Client::new(short, Vec::new()),
-            Err(WalinkError::InvalidInput { .. })
+            Err(WalinkError::InvalidConfig { .. })
         ));
+        for root in [vec![0; 32], {
+            let mut one = vec![0; 32];
+            one[0] = 1;
+            one
+        }] {
+            let weak = ClientConfig {
+                trust_root: Some(root),
+                ..seeded()
+            };
+            assert!(matches!(
+                Client::new(weak, Vec::new()),
+                Err(WalinkError::InvalidConfig { reason }) if reason.contains("trust root")
+            ));
+        }
         let unknown = StoreRecord {
             space: "no-such-space".into(),
             key: "k".into(),

@@ -13,6 +13,13 @@ pub enum WalinkError {
         /// The core's description of the problem.
         reason: String,
     },
+    /// The configuration is refused (a malformed field, or a trust root that cannot check
+    /// signatures): fix the configuration; retrying it will fail the same way.
+    #[error("invalid config: {reason}")]
+    InvalidConfig {
+        /// The core's description of the problem.
+        reason: String,
+    },
     /// The stored records cannot be restored (malformed, duplicated, or without a device):
     /// repair or clear the store and pair again.
     #[error("corrupt store: {reason}")]

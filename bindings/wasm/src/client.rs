@@ -44,7 +44,7 @@ const CONFIG_OPTIONS: [&str; 17] = [
     "language",
     "country",
     "companionOs",
-    "rngSeed",
+    "unsafeTestRngSeed",
     "trustRoot",
     "trustRootSerial",
     "retryWhenReplaced",
@@ -73,7 +73,7 @@ struct JsConfig {
     language: Option<String>,
     country: Option<String>,
     companion_os: Option<String>,
-    rng_seed: Option<Vec<u8>>,
+    unsafe_test_rng_seed: Option<Vec<u8>>,
     trust_root: Option<Vec<u8>>,
     trust_root_serial: Option<u32>,
     retry_when_replaced: Option<bool>,
@@ -99,7 +99,7 @@ fn js_config(value: &JsValue) -> Result<JsConfig, JsValue> {
         language: r.opt_string("language")?,
         country: r.opt_string("country")?,
         companion_os: r.opt_string("companionOs")?,
-        rng_seed: r.opt_bytes("rngSeed")?,
+        unsafe_test_rng_seed: r.opt_bytes("unsafeTestRngSeed")?,
         trust_root: r.opt_bytes("trustRoot")?,
         trust_root_serial: r.opt_u32("trustRootSerial")?,
         retry_when_replaced: r.opt_bool("retryWhenReplaced")?,
@@ -140,10 +140,10 @@ fn config_from_js(value: JsValue) -> Result<Config, JsValue> {
             invalid_config("companionOs must be windows, macos, linux, android or ios")
         })?;
     }
-    if let Some(seed) = js.rng_seed {
-        config.rng_seed = Some(
+    if let Some(seed) = js.unsafe_test_rng_seed {
+        config.unsafe_test_rng_seed = Some(
             seed.try_into()
-                .map_err(|_| invalid_config("rngSeed must be 32 bytes"))?,
+                .map_err(|_| invalid_config("unsafeTestRngSeed must be 32 bytes"))?,
         );
     }
     if let Some(root) = js.trust_root {
@@ -202,6 +202,7 @@ fn restore_error_code(error: &RestoreError) -> &'static str {
         RestoreError::Duplicate { .. } => "restore_duplicate",
         RestoreError::MissingDevice => "restore_missing_device",
         RestoreError::NoRandomness => "no_randomness",
+        RestoreError::InvalidConfig(_) => "invalid_config",
         _ => "restore_failed",
     }
 }

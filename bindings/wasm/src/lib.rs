@@ -191,6 +191,7 @@ fn decode_error_code(err: &DecodeError) -> &'static str {
         DecodeError::TrailingBytes(_) => "trailing_bytes",
         DecodeError::Inflate => "inflate",
         DecodeError::InflatedTooLarge => "inflated_too_large",
+        DecodeError::OverBudget => "over_budget",
     }
 }
 

@@ -14,9 +14,11 @@ pub struct Config {
     /// The key the server's certificate chain must lead to: WhatsApp's by default, a test root
     /// in the simulation. There is no way to skip the check.
     pub trust_root: TrustRoot,
-    /// `Some` only in tests: seeds the client's generator so that a run is reproducible. `None`
-    /// seeds it from the operating system.
-    pub rng_seed: Option<[u8; 32]>,
+    /// Tests only, never in production: seeds the client's generator so that a run is
+    /// reproducible, and turns off its reseeding from the operating system (every key the
+    /// client makes follows from these 32 bytes). `None`, the default, seeds it from the
+    /// operating system and reseeds it at every login and every `CLIENT_RNG_RESEED_MS`.
+    pub unsafe_test_rng_seed: Option<[u8; 32]>,
     /// After `<stream:error>` with `<conflict type="replaced"/>` (another connection took over),
     /// reconnect with backoff instead of ending in `State::Replaced`.
     pub retry_when_replaced: bool,
@@ -55,7 +57,7 @@ impl Config {
         Config {
             profile,
             trust_root: TrustRoot::WHATSAPP,
-            rng_seed: None,
+            unsafe_test_rng_seed: None,
             retry_when_replaced: false,
             companion_os: CompanionOs::Linux,
             keepalive_min_ms: CLIENT_KEEPALIVE_MIN_MS,
@@ -72,12 +74,37 @@ impl Config {
     }
 }
 
+/// Why `Client::new` refused a configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The trust root is not a key any signature can be checked against: all zeros, a point
+    /// of small order (a signature under it can be forged without a private key), or not a
+    /// canonical Curve25519 public key.
+    #[error("the trust root is not a usable public key (all zeros, small order or not canonical)")]
+    UnusableTrustRoot,
+}
+
+impl Config {
+    /// Checks what no connection can work without: a trust root a certificate chain can be
+    /// verified against.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if !crate::signal::xeddsa::is_usable_public_key(&self.trust_root.public_key) {
+            return Err(ConfigError::UnusableTrustRoot);
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
             .field("profile", &self.profile)
             .field("trust_root", &self.trust_root)
-            .field("rng_seed", &self.rng_seed.map(|_| "<seeded>"))
+            .field(
+                "unsafe_test_rng_seed",
+                &self.unsafe_test_rng_seed.map(|_| "<seeded>"),
+            )
             .field("retry_when_replaced", &self.retry_when_replaced)
             .field("companion_os", &self.companion_os)
             .field("keepalive_min_ms", &self.keepalive_min_ms)
