@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use walink_core::client::{Command, Config, State};
+use walink_core::client::{Command, CommandOutput, Config, Event, State};
 use walink_core::noise::payload::{ClientProfile, WebVersion};
 use walink_sim::noise_server::ChainSpec;
 use walink_sim::sim::{Faults, World};
@@ -62,6 +62,16 @@ fn the_client_and_its_events_print_no_key_and_no_plaintext() {
         .phone_send_text(now, BOB, ALICE, RECEIVED)
         .unwrap();
     world.flush();
+    let received = |w: &World| {
+        w.clients[client]
+            .events
+            .iter()
+            .any(|event| matches!(event, Event::Message(m) if m.text.as_deref() == Some(RECEIVED)))
+    };
+    assert!(
+        world.run_until(world.now + 5_000, received),
+        "the text did not arrive"
+    );
     world.command(
         client,
         Command::SendText {
@@ -69,11 +79,21 @@ fn the_client_and_its_events_print_no_key_and_no_plaintext() {
             text: SENT.to_owned(),
         },
     );
-    world.flush();
-    let received = world.clients[client].events.iter().any(|event| {
-        matches!(event, walink_core::client::Event::Message(m) if m.text.as_deref() == Some(RECEIVED))
-    });
-    assert!(received, "the text did not arrive");
+    let sent = |w: &World| {
+        w.clients[client].events.iter().any(|event| {
+            matches!(
+                event,
+                Event::CommandDone {
+                    result: Ok(CommandOutput::MessageSent { .. }),
+                    ..
+                }
+            )
+        })
+    };
+    assert!(
+        world.run_until(world.now + 5_000, sent),
+        "the text was not sent"
+    );
 
     let shown = format!("{:?}", world.clients[client].client);
     let events: Vec<String> = world.clients[client]

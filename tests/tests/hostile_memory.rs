@@ -159,6 +159,9 @@ fn a_small_frame_that_inflates_into_attributes_costs_at_most_its_budget() {
     }
 }
 
+/// Whether a decoder accepted a blob.
+type Decoder = fn(&[u8]) -> bool;
+
 /// A `repeated` message field (tag byte `tag`) of `count` empty elements: two bytes each.
 fn empty_elements(tag: u8, count: usize) -> Vec<u8> {
     [tag, 0x00].repeat(count)
@@ -170,7 +173,7 @@ fn app_state_blobs_are_counted_before_they_are_decoded() {
     // (`SyncdMutations.mutations`, field 1; `SyncdPatch.mutations`, field 2): half a million
     // elements each, which prost would decode into structs of 50 to 100 bytes.
     let count = 512 * 1024;
-    let blobs: [(&str, Vec<u8>, fn(&[u8]) -> bool); 3] = [
+    let blobs: [(&str, Vec<u8>, Decoder); 3] = [
         ("snapshot", empty_elements(0x12, count), |b| {
             decode_snapshot(b).is_ok()
         }),
