@@ -179,6 +179,7 @@ impl DecodeBudget {
     }
 
     /// Counts one more node, at `depth`.
+    #[inline]
     pub(crate) fn enter_node(&mut self, depth: usize) -> Result<(), DecodeError> {
         if depth >= MAX_NODE_DEPTH {
             return Err(DecodeError::TooDeep);
@@ -191,6 +192,7 @@ impl DecodeBudget {
     }
 
     /// Charges an allocation of `bytes` bytes.
+    #[inline]
     pub(crate) fn spend(&mut self, bytes: usize) -> Result<(), DecodeError> {
         match self.bytes.checked_sub(bytes) {
             Some(left) => {
@@ -202,6 +204,7 @@ impl DecodeBudget {
     }
 
     /// Charges a buffer of `count` values of `T`.
+    #[inline]
     fn spend_on<T>(&mut self, count: usize) -> Result<(), DecodeError> {
         self.spend(count.saturating_mul(size_of::<T>()))
     }
@@ -214,7 +217,9 @@ fn read_node(
 ) -> Result<Node, DecodeError> {
     budget.enter_node(depth)?;
     let size = r.node_size()?;
-    let tag = r.item()?.into_text(budget)?;
+    let tag = r.item()?;
+    budget.spend(tag.text_cost())?;
+    let tag = tag.into_text();
     if tag.is_empty() {
         return Err(DecodeError::EmptyNode);
     }
@@ -224,9 +229,15 @@ fn read_node(
     budget.spend_on::<Attr>(capacity)?;
     let mut attrs = Vec::with_capacity(capacity);
     for _ in 0..attr_count {
-        let key = r.item()?.into_text(budget)?;
-        let value = r.item()?.into_value(budget)?;
-        attrs.push(Attr { key, value });
+        let key = r.item()?;
+        budget.spend(key.text_cost())?;
+        let key = key.into_text();
+        let value = r.item()?;
+        budget.spend(value.value_cost())?;
+        attrs.push(Attr {
+            key,
+            value: value.into_value(),
+        });
     }
     let content = if size % 2 == 0 {
         read_content(r, depth, budget)?
@@ -260,10 +271,9 @@ fn read_content(
         budget.spend(bytes.len())?;
         return Ok(Content::Bytes(bytes.to_vec()));
     }
-    Ok(match r.string(tag_byte)? {
-        Item::Jid(jid) => Content::Jid(jid.into_jid(budget)?),
-        Item::Text(text) => Content::Str(text.into_cow(budget)?),
-    })
+    let item = r.string(tag_byte)?;
+    budget.spend(item.value_cost())?;
+    Ok(item.into_content())
 }
 
 /// A string as the wire sent it, before any allocation.
@@ -285,11 +295,13 @@ pub(crate) enum Text<'a> {
 
 impl Text<'_> {
     /// Whether the string is empty.
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// The length of the string's UTF-8, in bytes.
+    #[inline]
     pub(crate) fn len(&self) -> usize {
         match self {
             Text::Token(id) => tokens::by_id(*id).map_or(0, str::len),
@@ -318,21 +330,28 @@ impl Text<'_> {
         }
     }
 
-    /// The string as a node string: a token is borrowed, anything else allocated (and charged).
-    pub(crate) fn into_cow(
-        self,
-        budget: &mut DecodeBudget,
-    ) -> Result<Cow<'static, str>, DecodeError> {
-        Ok(match self {
-            Text::Token(id) => Cow::Borrowed(tokens::by_id(id).unwrap_or("")),
-            other => Cow::Owned(other.to_owned_string(budget)?),
-        })
+    /// What [`Text::into_cow`] allocates: nothing for a token, its bytes otherwise.
+    #[inline]
+    fn cow_cost(&self) -> usize {
+        match self {
+            Text::Token(_) => 0,
+            other => other.len(),
+        }
     }
 
-    /// The string, allocated at exactly its length (charged).
-    fn to_owned_string(&self, budget: &mut DecodeBudget) -> Result<String, DecodeError> {
-        budget.spend(self.len())?;
-        Ok(match self {
+    /// The string as a node string: a token is borrowed, anything else allocated at exactly its
+    /// length ([`Text::cow_cost`] bytes).
+    #[inline]
+    pub(crate) fn into_cow(self) -> Cow<'static, str> {
+        match self {
+            Text::Token(id) => Cow::Borrowed(tokens::by_id(id).unwrap_or("")),
+            other => Cow::Owned(other.to_owned_string()),
+        }
+    }
+
+    /// The string, allocated at exactly its length.
+    fn to_owned_string(&self) -> String {
+        match self {
             Text::Raw(text) => (*text).to_owned(),
             other => {
                 let mut out = Vec::with_capacity(other.len());
@@ -340,7 +359,7 @@ impl Text<'_> {
                 // Tokens are UTF-8 and packed strings ASCII.
                 String::from_utf8(out).unwrap_or_default()
             }
-        })
+        }
     }
 }
 
@@ -370,10 +389,18 @@ pub(crate) struct WireJid<'a> {
 }
 
 impl WireJid<'_> {
-    /// The JID; its user, and a server that is not a well-known one, are allocated (charged).
-    pub(crate) fn into_jid(self, budget: &mut DecodeBudget) -> Result<Jid, DecodeError> {
-        let user = self.user.to_owned_string(budget)?;
-        Ok(match self.domain {
+    /// What [`WireJid::into_jid`] allocates at most: its user, and its server unless a token.
+    #[inline]
+    fn jid_cost(&self) -> usize {
+        self.user.len() + self.server.cow_cost()
+    }
+
+    /// The JID; its user, and a server that is not a well-known one, are allocated
+    /// ([`WireJid::jid_cost`] bytes at most).
+    #[inline]
+    pub(crate) fn into_jid(self) -> Jid {
+        let user = self.user.to_owned_string();
+        match self.domain {
             Some(domain) => ad_jid_from_wire(domain, u8::try_from(self.device).unwrap_or(0), user),
             None => Jid {
                 user,
@@ -382,10 +409,10 @@ impl WireJid<'_> {
                 integrator: self.integrator,
                 server: match self.server {
                     Text::Token(id) => Cow::Borrowed(tokens::by_id(id).unwrap_or("")),
-                    other => intern_owned_server(other.to_owned_string(budget)?),
+                    other => intern_owned_server(other.to_owned_string()),
                 },
             },
-        })
+        }
     }
 
     /// The most bytes the JID's text form takes: its user and server, and at most
@@ -407,31 +434,55 @@ pub(crate) enum Item<'a> {
 }
 
 impl Item<'_> {
-    /// The item as text (a JID is written in Baileys' notation), allocated and charged unless
-    /// it is a token.
-    pub(crate) fn into_text(
-        self,
-        budget: &mut DecodeBudget,
-    ) -> Result<Cow<'static, str>, DecodeError> {
+    /// What [`Item::into_text`] allocates at most: nothing for a token (borrowed), its bytes
+    /// for other text, the JID and its text form for a JID.
+    #[inline]
+    pub(crate) fn text_cost(&self) -> usize {
         match self {
-            Item::Text(text) => text.into_cow(budget),
+            Item::Text(text) => text.cow_cost(),
+            Item::Jid(jid) => jid.jid_cost() + jid.text_len_bound(),
+        }
+    }
+
+    /// What [`Item::into_value`] (and [`Item::into_content`]) allocates at most.
+    #[inline]
+    fn value_cost(&self) -> usize {
+        match self {
+            Item::Text(text) => text.cow_cost(),
+            Item::Jid(jid) => jid.jid_cost(),
+        }
+    }
+
+    /// The item as text; a JID is written in Baileys' notation.
+    #[inline]
+    pub(crate) fn into_text(self) -> Cow<'static, str> {
+        match self {
+            Item::Text(text) => text.into_cow(),
             Item::Jid(jid) => {
-                let capacity = jid.text_len_bound();
-                let jid = jid.into_jid(budget)?;
-                budget.spend(capacity)?;
-                let mut text = String::with_capacity(capacity);
+                let mut text = String::with_capacity(jid.text_len_bound());
+                let jid = jid.into_jid();
                 // Writing into a String cannot fail.
                 let _ = fmt::Write::write_fmt(&mut text, format_args!("{jid}"));
-                Ok(Cow::Owned(text))
+                Cow::Owned(text)
             }
         }
     }
 
-    fn into_value(self, budget: &mut DecodeBudget) -> Result<Value, DecodeError> {
-        Ok(match self {
-            Item::Text(text) => Value::Str(text.into_cow(budget)?),
-            Item::Jid(jid) => Value::Jid(jid.into_jid(budget)?),
-        })
+    /// The item as an attribute value.
+    #[inline]
+    fn into_value(self) -> Value {
+        match self {
+            Item::Text(text) => Value::Str(text.into_cow()),
+            Item::Jid(jid) => Value::Jid(jid.into_jid()),
+        }
+    }
+
+    /// The item as node content.
+    fn into_content(self) -> Content {
+        match self {
+            Item::Text(text) => Content::Str(text.into_cow()),
+            Item::Jid(jid) => Content::Jid(jid.into_jid()),
+        }
     }
 }
 

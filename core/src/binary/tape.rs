@@ -190,6 +190,7 @@ const TAPE_FIRST_CAPACITY: usize = 64;
 
 /// Makes room for `additional` more bytes in `buf`, doubling its capacity at least; the new
 /// allocation is charged to `budget`.
+#[inline]
 fn grow(
     buf: &mut Vec<u8>,
     additional: usize,
@@ -214,6 +215,7 @@ struct TapeWriter<'o, 'b> {
 }
 
 impl TapeWriter<'_, '_> {
+    #[inline]
     fn reserve(&mut self, additional: usize) -> Result<(), DecodeError> {
         grow(self.out, additional, self.budget)
     }
