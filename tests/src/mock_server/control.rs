@@ -15,6 +15,7 @@
 //! | POST | `/accounts/{phone}/remove-device` | `{"device"}` | the phone unlinks a device |
 //! | POST | `/stream-error` | `{"code", "device"? , "conn"?}` | the server ends a stream with this code |
 //! | GET | `/connections` | | the open connections and who is logged in on each |
+//! | GET | `/handshakes` | | the `Origin` and path of each websocket upgrade (answered by the network layer: [`super::handshakes`]) |
 //! | GET | `/events` | | the simulation's recent events, oldest first |
 //! | POST | `/restart` | | the server restarts: every connection drops |
 //! | POST | `/fail-next-login` | `{"reason"}` | the next login gets `<failure reason>` |
