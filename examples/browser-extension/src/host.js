@@ -80,7 +80,7 @@ export async function startHost({ config, installOriginRule, publish }) {
         view.code = event.code
         break
       case 'paired':
-        view.me = event.jid
+        Object.assign(view, { me: event.jid, session: 'new' })
         history.setMe(event.jid)
         break
       case 'message': {
