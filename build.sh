@@ -322,11 +322,11 @@ test_gateway() {
   WALINK_REQUIRE_MOCK=1 WALINK_MOCK_SERVER="$TARGET_DIR/debug/mock-server" npm test --prefix examples/gateway
 }
 
-# The browser extension in headless Chromium against the mock-server (about 20 s; every wait in
-# it is bounded, and the whole step is cut at 3 minutes).
+# The browser extension in headless Chromium against the mock-server (20-30 s; every wait in it
+# is bounded, and the whole step is cut at 2 minutes).
 test_extension() {
   WALINK_REQUIRE_MOCK=1 WALINK_MOCK_SERVER="$TARGET_DIR/debug/mock-server" \
-    timeout 180 npm test --prefix examples/browser-extension
+    timeout 120 npm test --prefix examples/browser-extension
 }
 
 test_python() {
