@@ -559,6 +559,64 @@ mod tests {
     }
 
     #[test]
+    fn media_routes() {
+        assert_eq!(
+            parse(&Request {
+                query: vec![("auth".into(), "a+b".into()), ("token".into(), "T".into())],
+                body: vec![1, 2, 3],
+                ..request("POST", "/mms/image/T", "")
+            }),
+            Ok(ControlRequest::Upload {
+                kind: "image".into(),
+                token: "T".into(),
+                auth: "a+b".into(),
+                body: vec![1, 2, 3],
+            })
+        );
+        assert_eq!(
+            parse(&request(
+                "POST",
+                "/accounts/1555/send-media",
+                r#"{"to":"1666","kind":"ptt","data_base64":"AAE=","mimetype":"audio/ogg"}"#
+            )),
+            Ok(ControlRequest::PhoneSendMedia {
+                account: "1555".into(),
+                to: "1666".into(),
+                kind: "ptt".into(),
+                data: vec![0, 1],
+                mimetype: "audio/ogg".into(),
+                caption: None,
+            })
+        );
+        assert_eq!(
+            parse(&request(
+                "POST",
+                "/expire-media",
+                r#"{"direct_path":"/v/a"}"#
+            )),
+            Ok(ControlRequest::ExpireMedia {
+                direct_path: "/v/a".into()
+            })
+        );
+        for (path, body) in [
+            (
+                "/accounts/1555/send-media",
+                r#"{"to":"1","kind":"ptt","data_base64":"!","mimetype":"x"}"#,
+            ),
+            ("/expire-media", "{}"),
+        ] {
+            assert!(matches!(
+                parse(&request("POST", path, body)),
+                Err(ControlError::BadRequest(_))
+            ));
+        }
+        assert_eq!(
+            ControlError::Unauthorized("x".into()).response().status,
+            401
+        );
+    }
+
+    #[test]
     fn groups_route() {
         assert_eq!(
             parse(&request(
