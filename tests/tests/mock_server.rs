@@ -501,6 +501,54 @@ fn media_goes_up_and_down_through_the_media_hosts_and_expired_media_is_uploaded_
     assert_eq!(image.file_length, Some(photo.len() as u64));
     assert_eq!(download(&mut bob, &received), photo);
 
+    // The media hosts stop taking the cached media_conn token: the upload's 401 makes the
+    // client ask for a new media_conn, and the same upload goes through with it.
+    ok(control, "/revoke-media-auth", Some(json!({})));
+    let uploads_before = alice
+        .fetched()
+        .iter()
+        .filter(|u| u.contains("/mms/image/"))
+        .count();
+    let again = alice
+        .command(Command::SendMedia {
+            to: "15550006666@s.whatsapp.net".into(),
+            kind: MediaKind::Sticker,
+            media: OutgoingMedia {
+                data: b"RIFF webp".to_vec(),
+                mimetype: "image/webp".into(),
+                ..Default::default()
+            },
+        })
+        .unwrap();
+    let Event::CommandDone { result, .. } = wait(
+        &mut alice,
+        "the sticker",
+        |e| matches!(e, Event::CommandDone { id, .. } if *id == again),
+    ) else {
+        unreachable!()
+    };
+    let Ok(CommandOutput::MessageSent { id: sticker_id }) = result else {
+        panic!("{result:?}")
+    };
+    let uploads = alice
+        .fetched()
+        .iter()
+        .filter(|u| u.contains("/mms/image/"))
+        .count();
+    assert_eq!(
+        uploads - uploads_before,
+        2,
+        "a refused upload, then one with a new token"
+    );
+    let Event::Message(sticker) = wait(
+        &mut bob,
+        "the sticker",
+        |e| matches!(e, Event::Message(m) if m.id == sticker_id),
+    ) else {
+        unreachable!()
+    };
+    assert_eq!(download(&mut bob, &sticker), b"RIFF webp");
+
     // The phone of Bob sends a voice note to Alice; her client downloads it, then again after
     // the hosts expired it: the phone uploads it again on her client's request.
     let voice = b"OggS voice note".repeat(1000);

@@ -29,6 +29,7 @@
 //! | POST | `/mms/{kind}/{token}?auth=&token=` | the encrypted file | a media upload (the media host): the `media_conn` auth is checked (401), the token against the file's hash; answers `{"url", "direct_path"}` |
 //! | POST | `/accounts/{phone}/send-media` | `{"to", "kind", "data_base64", "mimetype", "caption"?}` | the phone sends media (`image`, `video`, `gif`, `audio`, `ptt`, `document`, `sticker`) |
 //! | POST | `/expire-media` | `{"direct_path"}` | the media hosts forget a blob until its phone uploads it again (media retry) |
+//! | POST | `/revoke-media-auth` | | every `media_conn` auth token issued so far is refused (401) from now on |
 
 use serde_json::Value;
 
@@ -201,6 +202,8 @@ pub enum ControlRequest {
         /// A caption.
         caption: Option<String>,
     },
+    /// Every `media_conn` auth token issued so far is refused from now on.
+    RevokeMediaAuth,
     /// The media hosts forget a blob (until a re-upload).
     ExpireMedia {
         /// The blob's direct path.
@@ -303,6 +306,7 @@ pub fn parse(request: &Request) -> Result<ControlRequest, ControlError> {
                 .unwrap_or_default(),
             body: request.body.clone(),
         }),
+        ("POST", ["revoke-media-auth"]) => Ok(ControlRequest::RevokeMediaAuth),
         ("POST", ["expire-media"]) => Ok(ControlRequest::ExpireMedia {
             direct_path: required_string(&body()?, "direct_path")?,
         }),

@@ -516,6 +516,10 @@ impl Backend for SimBackend {
                 )
                 .map(|id| json!({ "id": id }))
                 .map_err(control_error),
+            ControlRequest::RevokeMediaAuth => {
+                self.server.revoke_media_auths();
+                Ok(json!({ "revoked": true }))
+            }
             ControlRequest::ExpireMedia { direct_path } => {
                 if self.server.expire_blob(&direct_path) {
                     Ok(json!({ "expired": true }))

@@ -165,6 +165,12 @@ impl Server {
         self.history_sync = on;
     }
 
+    /// Revokes every `media_conn` auth token issued so far: uploads with them are refused until
+    /// the client asks for a new `media_conn` (as after WhatsApp rotates its tokens).
+    pub fn revoke_media_auths(&mut self) {
+        self.media.auths.clear();
+    }
+
     /// Whether `auth` is a `media_conn` token still valid at `now` (for the HTTP side).
     pub fn media_auth_valid(&self, now: Timestamp, auth: &str) -> bool {
         self.media
