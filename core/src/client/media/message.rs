@@ -256,66 +256,46 @@ impl fmt::Debug for MediaFields {
 /// complete: a direct path, a 32-byte key and both 32-byte hashes.
 pub fn media_fields(message: &wa::Message) -> Option<MediaFields> {
     let message = unwrap(message);
-    let fields = if let Some(x) = &message.image_message {
-        (
-            MediaKind::Image,
-            &x.direct_path,
-            &x.media_key,
-            &x.file_sha256,
-            &x.file_enc_sha256,
-            x.file_length,
-            &x.mimetype,
-        )
-    } else if let Some(x) = &message.video_message {
-        let kind = if x.gif_playback == Some(true) {
-            MediaKind::Gif
-        } else {
-            MediaKind::Video
+    // The same seven fields of whichever media message it is.
+    macro_rules! fields {
+        ($kind:expr, $x:expr) => {
+            (
+                $kind,
+                &$x.direct_path,
+                &$x.media_key,
+                &$x.file_sha256,
+                &$x.file_enc_sha256,
+                $x.file_length,
+                &$x.mimetype,
+            )
         };
-        (
-            kind,
-            &x.direct_path,
-            &x.media_key,
-            &x.file_sha256,
-            &x.file_enc_sha256,
-            x.file_length,
-            &x.mimetype,
+    }
+    let fields = if let Some(x) = &message.image_message {
+        fields!(MediaKind::Image, x)
+    } else if let Some(x) = &message.video_message {
+        let gif = x.gif_playback == Some(true);
+        fields!(
+            if gif {
+                MediaKind::Gif
+            } else {
+                MediaKind::Video
+            },
+            x
         )
     } else if let Some(x) = &message.audio_message {
-        let kind = if x.ptt == Some(true) {
-            MediaKind::VoiceNote
-        } else {
-            MediaKind::Audio
-        };
-        (
-            kind,
-            &x.direct_path,
-            &x.media_key,
-            &x.file_sha256,
-            &x.file_enc_sha256,
-            x.file_length,
-            &x.mimetype,
+        let ptt = x.ptt == Some(true);
+        fields!(
+            if ptt {
+                MediaKind::VoiceNote
+            } else {
+                MediaKind::Audio
+            },
+            x
         )
     } else if let Some(x) = &message.document_message {
-        (
-            MediaKind::Document,
-            &x.direct_path,
-            &x.media_key,
-            &x.file_sha256,
-            &x.file_enc_sha256,
-            x.file_length,
-            &x.mimetype,
-        )
+        fields!(MediaKind::Document, x)
     } else if let Some(x) = &message.sticker_message {
-        (
-            MediaKind::Sticker,
-            &x.direct_path,
-            &x.media_key,
-            &x.file_sha256,
-            &x.file_enc_sha256,
-            x.file_length,
-            &x.mimetype,
-        )
+        fields!(MediaKind::Sticker, x)
     } else {
         return None;
     };

@@ -407,15 +407,19 @@ impl Media {
         }
     }
 
-    /// No `media_conn` can be had: uploads waiting for one fail, downloads go to the default
-    /// host.
-    fn conn_failed(&mut self, ctx: &mut Context<'_>, out: &mut Outputs) {
-        let waiting: Vec<u64> = self
-            .jobs
+    /// The jobs waiting for a `media_conn` answer.
+    fn awaiting_conn(&self) -> Vec<u64> {
+        self.jobs
             .iter()
             .filter(|job| job.stage == Stage::AwaitingConn)
             .map(|job| job.id)
-            .collect();
+            .collect()
+    }
+
+    /// No `media_conn` can be had: uploads waiting for one fail, downloads go to the default
+    /// host.
+    fn conn_failed(&mut self, ctx: &mut Context<'_>, out: &mut Outputs) {
+        let waiting = self.awaiting_conn();
         for id in waiting {
             let Some(index) = self.jobs.iter().position(|job| job.id == id) else {
                 continue;
@@ -439,12 +443,7 @@ impl Media {
         if self.conn.is_none() {
             return self.conn_failed(ctx, out);
         }
-        let waiting: Vec<u64> = self
-            .jobs
-            .iter()
-            .filter(|job| job.stage == Stage::AwaitingConn)
-            .map(|job| job.id)
-            .collect();
+        let waiting = self.awaiting_conn();
         for id in waiting {
             self.advance(id, ctx, out);
         }

@@ -273,6 +273,7 @@ impl Server {
             media::encrypt(&key, media_type, data).map_err(|e| SimError::Media(e.to_string()))?;
         let token = URL_SAFE_NO_PAD.encode(hashes.file_enc_sha256);
         let direct_path = self.upload_blob(path_kind, &token, &file)?;
+        let stored = blob_path(&direct_path).unwrap_or_default().to_owned();
         let url = format!(
             "https://{}{direct_path}",
             MEDIA_HOSTS.first().copied().unwrap_or_default()
@@ -353,47 +354,17 @@ impl Server {
                     file_length: length,
                     media_key,
                     file_enc_sha256: enc_sha,
-                    direct_path: direct_path.clone(),
+                    direct_path,
                     media_key_timestamp: stamp,
                     ..Default::default()
                 }));
             }
         }
-        let stored = message
-            .image_message
-            .as_ref()
-            .and_then(|m| m.direct_path.clone())
-            .or_else(|| {
-                message
-                    .video_message
-                    .as_ref()
-                    .and_then(|m| m.direct_path.clone())
-            })
-            .or_else(|| {
-                message
-                    .audio_message
-                    .as_ref()
-                    .and_then(|m| m.direct_path.clone())
-            })
-            .or_else(|| {
-                message
-                    .document_message
-                    .as_ref()
-                    .and_then(|m| m.direct_path.clone())
-            })
-            .or_else(|| {
-                message
-                    .sticker_message
-                    .as_ref()
-                    .and_then(|m| m.direct_path.clone())
-            })
-            .unwrap_or_default();
         let id = self.phone_send_message(now, user, to, message)?;
         if self.media.sent.len() >= PHONE_MEDIA_KEPT {
             self.media.sent.pop_front();
         }
-        let path = blob_path(&stored).unwrap_or_default().to_owned();
-        self.media.sent.push_back((id.clone(), key, path));
+        self.media.sent.push_back((id.clone(), key, stored));
         Ok(id)
     }
 
