@@ -64,11 +64,14 @@ pub enum Space {
     ReceivedIds,
     /// A message stanza transmitted and not yet acknowledged by the server, resent after login.
     Outbox,
+    /// A poll this device sent or received (its secret, options and votes), keyed by chat and
+    /// message id, and the index of those kept (docs/content.md).
+    Poll,
 }
 
 impl Space {
     /// Every space, in a fixed order.
-    pub const ALL: [Space; 13] = [
+    pub const ALL: [Space; 14] = [
         Space::Device,
         Space::Session,
         Space::Identity,
@@ -82,6 +85,7 @@ impl Space {
         Space::RetryBuffer,
         Space::ReceivedIds,
         Space::Outbox,
+        Space::Poll,
     ];
 
     /// The stable name a host stores (`"device"`, `"session"`, `"signed-prekey"`, ...).
@@ -100,6 +104,7 @@ impl Space {
             Space::RetryBuffer => "retry-buffer",
             Space::ReceivedIds => "received-ids",
             Space::Outbox => "outbox",
+            Space::Poll => "poll",
         }
     }
 

@@ -102,9 +102,10 @@ pub struct OfflinePreview {
     pub app_data: u32,
 }
 
-/// Something for the application.
+/// Something for the application. (`PartialEq` only: a message's content holds floating-point
+/// fields.)
 #[cfg_attr(not(feature = "exhaustive"), non_exhaustive)]
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// The lifecycle moved (emitted for every transition).
     State {

@@ -15,13 +15,14 @@
 use prost::Message as _;
 use rand_core::CryptoRng;
 
+use crate::content::wire;
 use crate::proto::wa;
 use crate::signal::{pad, unpad};
 
 use super::error::MessagingError;
 
 /// `messageContextInfo.deviceListMetadataVersion` as WhatsApp Web sends it.
-pub const DEVICE_LIST_METADATA_VERSION: i32 = 2;
+pub use crate::content::outgoing::DEVICE_LIST_METADATA_VERSION;
 
 /// A text message, with a fresh 32-byte message secret when given (WhatsApp Web attaches one to
 /// every message; reactions, polls and edits derive keys from it).
@@ -55,6 +56,8 @@ pub fn device_sent(destination: &str, message: &wa::Message) -> wa::Message {
 const TAG_DEVICE_SENT: u32 = 31;
 const TAG_CONTEXT_INFO: u32 = 35;
 const TAG_DEVICE_SENT_MESSAGE: u32 = 2;
+/// `Message.senderKeyDistributionMessage`.
+const TAG_SENDER_KEY_DISTRIBUTION: u32 = 2;
 
 /// The encoding of [`device_sent`]`(destination, message)`, byte for byte, written without
 /// copying the message: prost encodes fields in tag order, so the wrapper is the destination,
@@ -100,6 +103,12 @@ pub fn encode_padded<R: CryptoRng + ?Sized>(message: &wa::Message, rng: &mut R) 
 pub struct Decoded {
     /// The message content, with any `deviceSentMessage` wrapper removed.
     pub message: wa::Message,
+    /// The content's bytes as they arrived (the device-sent wrapper removed): unknown fields,
+    /// which `message` drops, are kept here.
+    pub raw: Vec<u8>,
+    /// Whether the content holds anything for the user: a field other than the two protocol
+    /// fields (a sender-key distribution, `messageContextInfo`), known to walink or not.
+    pub has_content: bool,
     /// The chat a `deviceSentMessage` was sent to (`Some` only for own-device copies).
     pub device_sent_to: Option<String>,
     /// A sender-key distribution carried by the message: `(group, serialized SKDM)`.
@@ -114,16 +123,24 @@ pub fn decode_padded(padded: &[u8]) -> Result<Decoded, MessagingError> {
         .sender_key_distribution_message
         .as_ref()
         .and_then(skdm_parts);
-    let (message, device_sent_to) = match outer.device_sent_message {
+    let (message, raw, device_sent_to) = match outer.device_sent_message {
         Some(wrapper) => {
             let wrapper = *wrapper;
             let mut inner = wrapper.message.map(|m| *m).unwrap_or_default();
             if inner.message_context_info.is_none() {
                 inner.message_context_info = outer.message_context_info;
             }
-            (inner, Some(wrapper.destination_jid.unwrap_or_default()))
+            let raw = wire::embedded(body, TAG_DEVICE_SENT)
+                .and_then(|sent| wire::embedded(sent, TAG_DEVICE_SENT_MESSAGE))
+                .unwrap_or_default()
+                .to_vec();
+            (
+                inner,
+                raw,
+                Some(wrapper.destination_jid.unwrap_or_default()),
+            )
         }
-        None => (outer, None),
+        None => (outer, body.to_vec(), None),
     };
     let sender_key = sender_key.or_else(|| {
         message
@@ -132,9 +149,22 @@ pub fn decode_padded(padded: &[u8]) -> Result<Decoded, MessagingError> {
             .and_then(skdm_parts)
     });
     Ok(Decoded {
+        has_content: raw_has_user_content(&raw),
         message,
+        raw,
         device_sent_to,
         sender_key,
+    })
+}
+
+/// Whether encoded message bytes hold a field other than the two protocol fields
+/// (`senderKeyDistributionMessage`, `messageContextInfo`): any other field, known to walink or
+/// not, is content for the user.
+pub fn raw_has_user_content(raw: &[u8]) -> bool {
+    wire::fields(raw).any(|field| {
+        field.is_ok_and(|(number, _)| {
+            number != TAG_SENDER_KEY_DISTRIBUTION && number != TAG_CONTEXT_INFO
+        })
     })
 }
 
@@ -157,16 +187,7 @@ pub fn text_of(message: &wa::Message) -> Option<&str> {
 
 /// Whether a message carries content for the user (not only a sender key or protocol data).
 pub fn has_user_content(message: &wa::Message) -> bool {
-    // Every field of the proto2 `Message` is optional or repeated, and a set (or non-empty)
-    // one always adds to the encoded length: the message has other content exactly when it
-    // encodes longer than its two non-user fields alone. (Comparing a copy with the default
-    // would link `Message`'s `PartialEq`, 5 KB of wasm; docs/decisions.md, "wasm size".)
-    let others = wa::Message {
-        sender_key_distribution_message: message.sender_key_distribution_message.clone(),
-        message_context_info: message.message_context_info.clone(),
-        ..wa::Message::default()
-    };
-    message.encoded_len() != others.encoded_len()
+    crate::content::has_content(message)
 }
 
 #[cfg(test)]
