@@ -15,6 +15,7 @@
 //! | `sender-key` | `"<group>::<address>"` | `walink.SenderKeyRecord` |
 //! | `received-ids` | signal address of a sender | `walink.ReceivedIdsRecord` |
 //! | `outbox` | message id | `walink.OutboxRecord` (loaded at start) |
+//! | `device-list` | signal address of a user's device 0 | `walink.DeviceListRecord` |
 //! | others | defined by the module that owns them (messaging, app state) | |
 //!
 //! Which records the host hands to `Client::new` and which the client asks for later with
@@ -64,6 +65,8 @@ pub enum Space {
     ReceivedIds,
     /// A message stanza transmitted and not yet acknowledged by the server, resent after login.
     Outbox,
+    /// The last verified device list (ADV key-index list) of one user.
+    DeviceList,
     /// A poll this device sent or received (its secret, options and votes), keyed by chat and
     /// message id, and the index of those kept (docs/content.md).
     Poll,
@@ -71,7 +74,7 @@ pub enum Space {
 
 impl Space {
     /// Every space, in a fixed order.
-    pub const ALL: [Space; 14] = [
+    pub const ALL: [Space; 15] = [
         Space::Device,
         Space::Session,
         Space::Identity,
@@ -85,6 +88,7 @@ impl Space {
         Space::RetryBuffer,
         Space::ReceivedIds,
         Space::Outbox,
+        Space::DeviceList,
         Space::Poll,
     ];
 
@@ -104,6 +108,7 @@ impl Space {
             Space::RetryBuffer => "retry-buffer",
             Space::ReceivedIds => "received-ids",
             Space::Outbox => "outbox",
+            Space::DeviceList => "device-list",
             Space::Poll => "poll",
         }
     }

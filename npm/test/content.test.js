@@ -214,3 +214,16 @@ test('bad bytes and bad JSON are invalid_message errors', () => {
   assert.deepEqual([...image.mediaKey], [1, 2, 3])
   assert.equal(image.mediaKeyTimestamp, 42)
 })
+
+test("Baileys' decryptPollVote opens the vote vector of core/src/content/poll.rs", async () => {
+  const { decryptPollVote } = await import('baileys')
+  const vote = decryptPollVote(
+    {
+      encPayload: Buffer.from('53bce563ffa5a5e1b12011cd5e70a377aa9815b00dbe6dc956c17911e87110f6fea332956b3ec81da6f555c400a356f09e81', 'hex'),
+      encIv: Buffer.from([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]),
+    },
+    { pollCreatorJid: '111111111111@s.whatsapp.net', pollMsgId: '3EB0POLL0000000000', pollEncKey: Buffer.alloc(32, 0xaa), voterJid: '222222222222@s.whatsapp.net' },
+  )
+  const { createHash } = await import('node:crypto')
+  assert.deepEqual(vote.selectedOptions.map((o) => Buffer.from(o).toString('hex')), [createHash('sha256').update('yes').digest('hex')])
+})
