@@ -299,7 +299,8 @@ export class Connection {
   }
 
   #event(event) {
-    if (event.type === 'message') event.message = decodeMessage(event.message)
+    // The core hands content over encoded; a Connection hands it on as protobuf JSON.
+    if (event.type === 'message' && event.message instanceof Uint8Array) event.message = decodeMessage(event.message)
     if (event.type === 'commandDone') {
       const waiter = this.#pending.get(event.id)
       this.#pending.delete(event.id)

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 
-import { FileStore, content } from 'walink'
+import { FileStore, MemoryStore, content } from 'walink'
 import { startMockServer, withMockServer } from './support/mock-server.js'
 import { pairedWalinkClient, phoneReceives as phoneReceivesText, walinkClient } from './support/walink-client.js'
 

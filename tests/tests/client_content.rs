@@ -87,7 +87,7 @@ fn send(world: &mut World, client: usize, to: &str, message: &wa::Message) -> St
 fn received(world: &mut World, client: usize, id: &str) -> IncomingMessage {
     let find = |w: &World| {
         w.clients[client].events.iter().find_map(|e| match e {
-            Event::Message(m) if m.id == id => Some(m.clone()),
+            Event::Message(m) if m.id == id => Some((**m).clone()),
             _ => None,
         })
     };

@@ -616,7 +616,7 @@ fn walink_client_receives_the_history_sync_notifications() {
         assert_eq!(incoming.sender.device, 0);
         // The raw bytes hold exactly what the content holds here.
         let message = wa::Message::decode(incoming.raw.as_slice()).unwrap();
-        assert_eq!(message, incoming.message);
+        assert_eq!(message, *incoming.message);
         let note = message
             .protocol_message
             .unwrap()

@@ -712,7 +712,7 @@ pub enum ClientEvent {
         history: bool,
         /// The content: wrappers removed, the keys of add-ons (reactions, votes, revokes,
         /// edits) rewritten to this device's point of view.
-        message: WaMessage,
+        message: Box<WaMessage>,
         /// The wrappers the content was found in, outermost first, by their `wa.Message`
         /// field name (`ephemeralMessage`, `viewOnceMessageV2`, ...).
         wrappers: Vec<String>,
@@ -851,7 +851,7 @@ impl From<client::Event> for ClientEvent {
                 from_me: m.from_me,
                 push_name: m.push_name,
                 history: m.history,
-                message: m.message.into(),
+                message: Box::new((*m.message).into()),
                 wrappers: m
                     .wrappers
                     .iter()
@@ -1178,7 +1178,7 @@ pub enum Command {
         /// The recipient's JID (user, LID, group or `status@broadcast`).
         to: String,
         /// The content.
-        message: WaMessage,
+        message: Box<WaMessage>,
     },
     /// Vote in a poll this device sent or received; ends with `MessageSent`. An empty
     /// `options` withdraws the vote.
@@ -1239,7 +1239,7 @@ impl From<Command> for client::Command {
             Command::SendContent { to, message } => client::Command::SendMessage {
                 to,
                 message: prost::Message::encode_to_vec(&walink_core::proto::wa::Message::from(
-                    message,
+                    *message,
                 )),
             },
             Command::SendPollVote {

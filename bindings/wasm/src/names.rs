@@ -269,7 +269,7 @@ fn events() -> Vec<Event> {
         },
         Event::OfflinePreview(OfflinePreview::default()),
         Event::OfflineSyncDone { count: 0 },
-        Event::Message(IncomingMessage {
+        Event::Message(Box::new(IncomingMessage {
             id: "1".into(),
             chat: jid(),
             sender: jid(),
@@ -282,7 +282,7 @@ fn events() -> Vec<Event> {
             raw: Vec::new(),
             text: None,
             poll_vote: None,
-        }),
+        })),
         Event::Receipt(Receipt {
             chat: jid(),
             sender: jid(),

@@ -150,7 +150,7 @@ pub enum Event {
         count: u32,
     },
     /// A message was received and decrypted.
-    Message(IncomingMessage),
+    Message(Box<IncomingMessage>),
     /// A delivery, read or played receipt.
     Receipt(Receipt),
     /// A message could not be decrypted (a retry was requested); never a silent drop.

@@ -493,7 +493,7 @@ impl Receiver {
                         },
                     );
                     batch.changes.extend(poll_changes);
-                    out.event(Event::Message(IncomingMessage {
+                    out.event(Event::Message(Box::new(IncomingMessage {
                         id: stanza.id.clone(),
                         chat,
                         sender: stanza.sender.to_jid(),
@@ -502,11 +502,11 @@ impl Receiver {
                         push_name: stanza.push_name.clone(),
                         history: false,
                         text: text_of(&message).map(str::to_owned),
-                        message,
+                        message: Box::new(message),
                         wrappers: unwrapped.wrappers,
                         raw: decrypted.raw,
                         poll_vote,
-                    }));
+                    })));
                 }
                 if !batch.changes.is_empty() {
                     ctx.persist(batch, out);

@@ -73,7 +73,7 @@ pub struct IncomingMessage {
     pub history: bool,
     /// The content: wrappers removed (see `wrappers`), the keys of add-ons (reactions, votes,
     /// revokes, edits, pins) rewritten to this device's point of view.
-    pub message: crate::proto::wa::Message,
+    pub message: Box<crate::proto::wa::Message>,
     /// The wrappers the content was found in, outermost first (view-once, ephemeral, ...).
     pub wrappers: Vec<crate::content::Wrapper>,
     /// The message as it arrived, encoded (its device-sent wrapper removed): wrappers and the
