@@ -26,7 +26,7 @@ withMockServer(test, 'mock-server tests', () => {
   })
 
   /** Connects a client on `store`, calling `onEvent` and resolving `waitFor(predicate)` on events. */
-  const client = (store, onEvent) => walinkClient(server, { store, onEvent })
+  const client = (store, onEvent, config) => walinkClient(server, { store, onEvent, config })
 
   const connected = (e) => e.type === 'state' && e.state.kind === 'connected'
 
@@ -85,7 +85,7 @@ withMockServer(test, 'mock-server tests', () => {
     await carol.connection.close()
   })
 
-  const pairedByCode = (phone, name) => pairedWalinkClient(server, phone, name)
+  const pairedByCode = (phone, name, store) => pairedWalinkClient(server, phone, name, store)
 
   const textIs = (text) => (e) => e.type === 'message' && e.text === text
 

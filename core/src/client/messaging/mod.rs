@@ -37,8 +37,6 @@ pub use error::MessagingError;
 pub use keystore::{Keystore, OwnIdentity, RecordChange, RecordSpace};
 pub use polls::{PollOptionVotes, PollVote};
 
-use prost::Message as _;
-
 use std::collections::HashSet;
 
 use crate::binary::{Jid, Node};
@@ -53,6 +51,7 @@ use super::iq::IqResult;
 use super::output::{LoadId, Outputs};
 
 /// A message received and decrypted: its content as WhatsApp's `Message` (docs/content.md).
+/// Its `Debug` shows the raw content's length, never the content.
 #[derive(Clone, PartialEq)]
 pub struct IncomingMessage {
     /// The message id.
@@ -121,6 +120,7 @@ impl core::fmt::Debug for IncomingMessage {
             .field("timestamp", &self.timestamp)
             .field("from_me", &self.from_me)
             .field("raw_len", &self.raw.len())
+            .field("text_len", &self.text.as_ref().map(String::len))
             .finish_non_exhaustive()
     }
 }
@@ -492,42 +492,39 @@ impl Messaging {
                     out,
                 );
             }
-            Command::SendMessage { to, message } => {
-                match crate::proto::wa::Message::decode(message.as_slice()) {
-                    Ok(mut message) => {
-                        let secret: [u8; 32] = ctx.rng.bytes();
-                        crate::content::outgoing::prepare(&mut message, secret, ctx.now);
-                        let poll =
-                            crate::content::poll::creation(crate::content::content_of(&message))
-                                .is_some();
-                        if poll {
-                            self.poll_command(
-                                PollCommand::Send {
-                                    command: id,
-                                    to,
-                                    message: Box::new(message),
-                                },
-                                ctx,
-                                out,
-                            );
-                        } else {
-                            self.sender.send(
-                                id,
-                                &to,
-                                send::Content::Message(Box::new(message)),
-                                None,
-                                &mut self.receiver,
-                                ctx,
-                                out,
-                            );
-                        }
+            Command::SendMessage { to, message } => match content::decode_message(&message) {
+                Ok(mut message) => {
+                    let secret: [u8; 32] = ctx.rng.bytes();
+                    crate::content::outgoing::prepare(&mut message, secret, ctx.now);
+                    let poll = crate::content::poll::creation(crate::content::content_of(&message))
+                        .is_some();
+                    if poll {
+                        self.poll_command(
+                            PollCommand::Send {
+                                command: id,
+                                to,
+                                message: Box::new(message),
+                            },
+                            ctx,
+                            out,
+                        );
+                    } else {
+                        self.sender.send(
+                            id,
+                            &to,
+                            send::Content::Message(Box::new(message)),
+                            None,
+                            &mut self.receiver,
+                            ctx,
+                            out,
+                        );
                     }
-                    Err(_) => out.event(Event::CommandDone {
-                        id,
-                        result: Err(CommandError::InvalidMessage),
-                    }),
                 }
-            }
+                Err(_) => out.event(Event::CommandDone {
+                    id,
+                    result: Err(CommandError::InvalidMessage),
+                }),
+            },
             Command::SendPollVote {
                 chat,
                 poll_id,
