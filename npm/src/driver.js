@@ -15,6 +15,7 @@
 // The core never calls back into JavaScript: the driver owns every await.
 
 import { performFetch } from './fetch.js'
+import { decodeMessage, encodeMessage } from './content.js'
 
 /** The close code and reason the driver uses when it closes a socket itself. */
 const LOCAL_CLOSE = 1000
@@ -47,6 +48,8 @@ export function makeConnect({ createClient, openSocket, ready, startSpaces, endp
     return connection
   }
 }
+
+const isBytes = (value) => value instanceof Uint8Array || value instanceof ArrayBuffer
 
 function codedError(code, message, cause) {
   const error = new Error(message, cause === undefined ? undefined : { cause })
@@ -133,9 +136,24 @@ export class Connection {
     return this.command({ type: 'sendText', to, text })
   }
 
-  /** Sends an encoded wa.Message protobuf; resolves with `{ id }`. */
+  /**
+   * Sends any content: a `wa.Message` as protobuf JSON (Baileys' `proto.IMessage` shape: a reply,
+   * reaction, edit, revoke, poll, location, contact, media message, ...) or already encoded; resolves with `{ id }` once the server
+   * acknowledged it. The core adds a message secret and the send time of add-ons.
+   */
   sendMessage(to, message) {
-    return this.command({ type: 'sendMessage', to, message })
+    let bytes
+    try {
+      bytes = isBytes(message) ? message : encodeMessage(message)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    return this.command({ type: 'sendMessage', to, message: bytes })
+  }
+
+  /** Votes in a poll this device sent or received (options by name; none withdraws the vote). */
+  sendPollVote(chat, pollId, options) {
+    return this.command({ type: 'sendPollVote', chat, pollId, options })
   }
 
   /** Marks messages read. */
@@ -281,6 +299,8 @@ export class Connection {
   }
 
   #event(event) {
+    // The core hands content over encoded; a Connection hands it on as protobuf JSON.
+    if (event.type === 'message' && event.message instanceof Uint8Array) event.message = decodeMessage(event.message)
     if (event.type === 'commandDone') {
       const waiter = this.#pending.get(event.id)
       this.#pending.delete(event.id)

@@ -27,6 +27,30 @@ export function encodeNode(node: BinaryNode): Uint8Array
  */
 export function decodeNode(bytes: Uint8Array): BinaryNode
 
+export * from './wa-message'
+import type { WaMessage, MessageKey } from './wa-message'
+
+/** Decodes an encoded `wa.Message` (a message event's `raw`, Baileys' `proto.Message.encode`) into protobuf JSON. */
+export function decodeMessage(bytes: Uint8Array): WaMessage
+/** Encodes protobuf JSON as WhatsApp's protobuf bytes; `invalid_message` names a field that does not fit. */
+export function encodeMessage(message: WaMessage): Uint8Array
+
+/** Content for each kind of message, for `Connection.sendMessage`. */
+export declare namespace content {
+  /** The key of a received message: what a reply, reaction, edit or revoke names it by. */
+  function keyOf(message: MessageEvent): MessageKey
+  function text(body: string, options?: { mentions?: string[] }): WaMessage
+  function reply(message: MessageEvent, content: string | WaMessage): WaMessage
+  /** An empty emoji removes the reaction. */
+  function reaction(key: MessageKey, emoji: string): WaMessage
+  function edit(key: MessageKey, content: string | WaMessage): WaMessage
+  function revoke(key: MessageKey): WaMessage
+  /** `selectable`: how many options a voter may choose (0, the default: any number). */
+  function poll(name: string, options: string[], selectable?: number): WaMessage
+  function location(latitude: number, longitude: number, options?: { name?: string; address?: string }): WaMessage
+  function contact(displayName: string, vcard: string): WaMessage
+}
+
 /**
  * Loads the wasm module. Required once in browsers before the codec is used; a no-op in Node.
  * `input` may be a URL, a Response, bytes or a compiled `WebAssembly.Module`.
@@ -317,6 +341,7 @@ export type CommandErrorCode =
   | 'invalid_state'
   | 'app_state'
   | 'untrusted_identity'
+  | 'unknown_poll'
 
 /** Why a command failed. */
 export interface CommandError {
@@ -355,7 +380,11 @@ export type ClientEvent =
   | { type: 'paired'; jid: string; lid?: string; platform: string; businessName?: string }
   | { type: 'offlinePreview'; count: number; messages: number; notifications: number; receipts: number; appData: number }
   | { type: 'offlineSyncDone'; count: number }
-  | { type: 'message'; id: string; chat: string; sender: string; timestamp: number; message: Uint8Array; text?: string }
+  /**
+   * A message received and decrypted. From `Client.pollOutput`, `message` is the content encoded
+   * (`decodeMessage` reads it); a `Connection` hands it decoded, as a `MessageEvent`.
+   */
+  | (MessageEventOf<Uint8Array> & { type: 'message' })
   | { type: 'receipt'; chat: string; sender: string; receiptType: string; ids: string[]; timestamp: number }
   | { type: 'decryptFailed'; id: string; chat: string; sender?: string; kind: DecryptFailureKind; encs?: number; reason: string }
   /**
@@ -404,11 +433,56 @@ export type ClientOutput =
   | { kind: 'event'; event: ClientEvent }
   | { kind: 'close'; reason: CloseReason }
 
+/**
+ * A message event. `message` is the content with its wrappers removed (`wrappers` names them,
+ * outermost first) and the keys of add-ons (reactions, poll votes, revokes, edits, pins)
+ * rewritten to this device's point of view; `raw` is the message as it arrived, encoded, with
+ * the fields walink's schema lacks.
+ */
+export interface MessageEventOf<Content> {
+  type: 'message'
+  id: string
+  /** The sender (1:1), the group, `status@broadcast`, or for this account's own message the chat it went to. */
+  chat: string
+  /** The sending device. */
+  sender: string
+  /** Server time, Unix seconds. */
+  timestamp: number
+  /** Whether this account sent it (from another of its devices). */
+  fromMe: boolean
+  pushName?: string
+  /** Whether it came from a history sync rather than live. */
+  history: boolean
+  message: Content
+  /** `ephemeralMessage`, `viewOnceMessageV2`, `documentWithCaptionMessage`, `editedMessage`, ... */
+  wrappers: string[]
+  raw: Uint8Array
+  /** `conversation`, or `extendedTextMessage.text`. */
+  text?: string
+  /** A poll vote, opened with its poll's secret and counted (voters as user JIDs, the LID when known). */
+  pollVote?: {
+    pollId: string
+    voter: string
+    /** The options this vote chose (none: withdrawn). */
+    selected: string[]
+    /** Every option with the voters whose latest vote chose it. */
+    tally: { name: string; voters: string[] }[]
+  }
+}
+
+/** A message event as a `Connection` hands it: the content decoded. */
+export type MessageEvent = MessageEventOf<WaMessage>
+
+/** The events a `Connection` hands to `onEvent`: a client's, with message content decoded. */
+export type ConnectionEvent = Exclude<ClientEvent, { type: 'message' }> | MessageEvent
+
 /** A request from the application. */
 export type ClientCommand =
   | { type: 'pairWithCode'; phone: string }
   | { type: 'sendText'; to: string; text: string }
   | { type: 'sendMessage'; to: string; message: Uint8Array }
+  /** Ends with `messageSent`; `unknown_poll` when no such poll is kept for the chat. */
+  | { type: 'sendPollVote'; chat: string; pollId: string; options: string[] }
   | { type: 'markRead'; chat: string; sender?: string; ids: string[] }
   | { type: 'connect' }
   | { type: 'disconnect' }
@@ -482,7 +556,7 @@ export interface ConnectOptions {
   socket?: (url: string) => WebSocketLike
   config?: ClientConfig
   /** Every event of the client, in order. */
-  onEvent?: (event: ClientEvent) => void
+  onEvent?: (event: ConnectionEvent) => void
   /** Failures the driver recovered from or ended on (`store_failed`, `socket_failed`, ...). */
   onError?: (error: Error & { code?: string }) => void
   /** The clock (default `Date.now`). */
@@ -512,7 +586,10 @@ export class Connection {
   /** Resolves with the eight characters to type on the phone. */
   pairWithCode(phone: string): Promise<string>
   sendText(to: string, text: string): Promise<CommandOutput>
-  sendMessage(to: string, message: Uint8Array): Promise<CommandOutput>
+  /** Any content, as protobuf JSON (`content.*` builds each kind) or encoded. */
+  sendMessage(to: string, message: WaMessage | Uint8Array): Promise<CommandOutput>
+  /** Votes in a poll this device sent or received (options by name; none withdraws the vote). */
+  sendPollVote(chat: string, pollId: string, options: string[]): Promise<CommandOutput>
   markRead(chat: string, ids: string[], sender?: string): Promise<CommandOutput>
   /** The identity keys kept for a device: `{ kind: 'identity', address, identity?, pending? }`. */
   getIdentity(address: string): Promise<CommandOutput>

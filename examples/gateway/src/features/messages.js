@@ -267,7 +267,7 @@ export default {
       const settings = JSON.parse(row.settings)
       const isGroup = event.chat.endsWith('@g.us')
       if (settings.groupsIgnore && isGroup) return
-      if (typeof event.text !== 'string' && isProtocolOnly(event.message)) return
+      if (typeof event.text !== 'string' && isProtocolOnly(event.raw)) return
       const fromMe = Boolean(row.jid) && userOf(event.sender) === userOf(row.jid)
       const timestamp = Number(event.timestamp) || Math.floor(Date.now() / 1000)
       const text = typeof event.text === 'string' ? event.text : null
@@ -285,7 +285,7 @@ export default {
         timestamp,
         text,
         messageType: text === null ? 'unknown' : 'conversation',
-        raw: Buffer.from(event.message ?? []).toString('base64'),
+        raw: Buffer.from(event.raw ?? []).toString('base64'),
       })
       gw.metrics.messages.in++
       const autoRead = !fromMe && ((settings.readMessages && event.chat !== 'status@broadcast') || (settings.readStatus && event.chat === 'status@broadcast'))
