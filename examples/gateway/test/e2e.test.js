@@ -272,17 +272,15 @@ withMock(test, () => {
   })
 
   test('the heartbeat reconciles sessions with the store: orphaned states reset, stopped autostart instances resumed', { timeout: 180_000 }, async () => {
-    const row = gw.db.get("SELECT * FROM instances WHERE name = 'keep-gina'")
+    const row = await gw.db.get("SELECT * FROM instances WHERE name = 'keep-gina'")
     await ok(gw.api('POST', '/instances/keep-gina/stop'))
     assert.equal((await state('keep-gina')).state, 'pending')
     // A row that claims a state no session backs (as after a crash of an older version).
-    gw.db.write(() => gw.db.prepare("UPDATE instances SET state = 'connected' WHERE id = ?").run(row.id))
-    gw.db.commit()
+    await gw.db.run("UPDATE instances SET state = 'connected' WHERE id = ?", row.id)
     await gw.gateway.heartbeat()
     assert.equal((await state('keep-gina')).reason, 'no_session')
     // A paired instance that should run and does not is started, without a QR.
-    gw.db.write(() => gw.db.prepare('UPDATE instances SET autostart = 1 WHERE id = ?').run(row.id))
-    gw.db.commit()
+    await gw.db.run('UPDATE instances SET autostart = 1 WHERE id = ?', row.id)
     await gw.gateway.heartbeat()
     await until(async () => (await state('keep-gina')).state === 'connected', 'resumed by the heartbeat')
   })
@@ -319,7 +317,7 @@ withMock(test, () => {
     const row = all.instances.find((i) => i.name === 'del-hugo')
     assert.ok(row.deletedAt)
     assert.equal(row.state, 'logged_out')
-    assert.equal(gw.db.get('SELECT count(*) AS n FROM records WHERE instance_id = ?', row.id).n, 0)
+    assert.equal((await gw.db.get('SELECT count(*) AS n FROM records WHERE instance_id = ?', row.id)).n, 0)
     // The name can be used again.
     await ok(gw.api('POST', '/instances', { name: 'del-hugo' }), 201)
   })
