@@ -521,8 +521,21 @@ export class PostgresDb {
     return { changes: result.rowCount ?? 0, rows: result.rows }
   }
 
-  /** Runs `fn(q)` in one transaction on one connection; resolves with its result after COMMIT. */
+  /**
+   * Runs `fn(q)` in one transaction on one connection; resolves with its result after COMMIT. A
+   * transaction the server chose as a deadlock victim runs again (at most twice more).
+   */
   async tx(fn) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#tx(fn)
+      } catch (error) {
+        if (error?.code !== '40P01' || attempt >= 3) throw error
+      }
+    }
+  }
+
+  async #tx(fn) {
     this.#check()
     const client = await this.pool.connect()
     const callbacks = []

@@ -10,8 +10,8 @@
 //
 // Fencing (several workers on PostgreSQL): a store made with a `lease` checks, in the same
 // transaction and before any write, that the instance row still names this worker and the epoch
-// (fencing token) the lease was granted with (`SELECT ... FOR SHARE`, so a takeover waits for a
-// batch in flight, and a batch after a takeover sees the new row). A stale epoch, or a lease whose
+// (fencing token) the lease was granted with (`SELECT ... FOR NO KEY UPDATE`, so a takeover waits
+// for a batch in flight, and a batch after a takeover re-reads the new row and finds nothing). A stale epoch, or a lease whose
 // deadline passed on this process's monotonic clock, rejects with `fenced` and writes nothing.
 import { StoreError } from 'walink'
 
@@ -59,7 +59,10 @@ export async function checkLease(q, instanceId, lease) {
     lease.refused('deadline')
     throw new StoreError('fenced', `the lease of worker ${lease.workerId} on ${instanceId} has run out`)
   }
-  const row = await q.get('SELECT 1 AS ok FROM instances WHERE id = ? AND owner = ? AND epoch = ? FOR SHARE', instanceId, lease.workerId, lease.epoch)
+  // FOR NO KEY UPDATE, not FOR SHARE: the same transaction may update the row (the instance's
+  // state), and two writers of one instance holding share locks would deadlock on that upgrade.
+  // It conflicts with the takeover's UPDATE just the same (see the top of the file).
+  const row = await q.get('SELECT 1 AS ok FROM instances WHERE id = ? AND owner = ? AND epoch = ? FOR NO KEY UPDATE', instanceId, lease.workerId, lease.epoch)
   if (!row) {
     lease.refused('epoch')
     throw new StoreError('fenced', `instance ${instanceId} is owned by another worker now (epoch ${lease.epoch} is stale)`)

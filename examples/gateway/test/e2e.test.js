@@ -257,9 +257,12 @@ withMock(test, () => {
 
   test('515 and replaced never delete an instance', { timeout: 180_000 }, async () => {
     await pairByCode('keep-gina', '15551000007')
-    const { jid, records } = await state('keep-gina')
+    const { jid, records, stateAt } = await state('keep-gina')
     await mock.control('POST', '/stream-error', { device: jid, code: 515 })
-    await until(async () => (await state('keep-gina')).state === 'connected', 'back after 515')
+    await until(async () => {
+      const now = await state('keep-gina')
+      return now.state === 'connected' && now.stateAt > stateAt
+    }, 'back after 515')
     await mock.control('POST', '/stream-error', { device: jid, code: 440 })
     await until(async () => (await state('keep-gina')).reason === 'replaced', 'replaced')
     const after440 = await state('keep-gina')
@@ -301,7 +304,8 @@ withMock(test, () => {
       assert.equal(results.find((r) => r.status === 429).body.error.code, 'send_queue_full')
       done.sort((a, b) => a - b)
       const spread = done[done.length - 1] - done[1] // the three accepted sends, paced 250 ms apart (the refusal answers at once)
-      assert.ok(spread >= 2 * 250 - 20, `paced: ${spread} ms`)
+      // Answers come after the send's own database write, whose time varies by a few tens of ms.
+      assert.ok(spread >= 2 * 250 - 60, `paced: ${spread} ms`)
     } finally {
       await paced.stop()
       removeDir(pacedDir)

@@ -76,13 +76,16 @@ export async function startPostgres() {
     },
     startServer,
     stopServer,
-    async stop() {
+    stopSync() {
       try {
         stopServer('immediate')
       } catch {
         // already stopped
       }
       rmSync(dir, { recursive: true, force: true })
+    },
+    async stop() {
+      this.stopSync()
     },
   }
 }
@@ -111,6 +114,7 @@ export async function postgresForTests() {
     stopServer() {
       throw new Error('WALINK_TEST_POSTGRES_URL: the tests cannot stop a server of yours')
     },
+    stopSync() {},
     async stop() {},
   }
 }
