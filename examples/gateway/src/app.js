@@ -25,7 +25,8 @@ const VERSION = JSON.parse(readFileSync(new URL('../package.json', import.meta.u
 /** Starts a gateway with `config` (src/config.js); resolves with `{ url, server, gateway, stop() }`. */
 export async function startGateway(config, { log = defaultLog, extraFeatures = [] } = {}) {
   const features = [...FEATURES, ...extraFeatures]
-  const db = await openDatabase(config.databaseUrl ?? config.dbPath, { max: config.dbPoolSize })
+  // A stalled worker's open transaction ends well before its lease could be taken over.
+  const db = await openDatabase(config.databaseUrl ?? config.dbPath, { max: config.dbPoolSize, idleInTransactionMs: Math.max(500, Math.floor(config.leaseTtlMs / 2)) })
   const metrics = new Metrics()
   const serverUrl = config.publicUrl
   const mapper = evolutionMapper(features, () => config.publicUrl)

@@ -468,11 +468,25 @@ export class PostgresDb {
   dialect = 'postgres'
   #pg
 
-  static async open(url, { max = 16, statementTimeoutMs = 10_000 } = {}) {
+  /**
+   * `idleInTransactionMs`: the server ends a session that sits inside a transaction that long, so a
+   * stalled worker (a pause, a stopped process) cannot keep row locks, and with them a takeover,
+   * waiting past its lease.
+   */
+  static async open(url, { max = 16, statementTimeoutMs = 10_000, idleInTransactionMs = 2000 } = {}) {
     const pg = (await import('pg')).default
     // BIGINT (milliseconds, counts) as JavaScript numbers: every value the gateway stores fits.
     const types = { getTypeParser: (oid, format) => (oid === 20 ? (value) => (value === null ? null : Number(value)) : pg.types.getTypeParser(oid, format)) }
-    const pool = new pg.Pool({ connectionString: url, max, types, connectionTimeoutMillis: 5000, statement_timeout: statementTimeoutMs, query_timeout: statementTimeoutMs + 1000, keepAlive: true })
+    const pool = new pg.Pool({
+      connectionString: url,
+      max,
+      types,
+      connectionTimeoutMillis: 5000,
+      statement_timeout: statementTimeoutMs,
+      query_timeout: statementTimeoutMs + 1000,
+      idle_in_transaction_session_timeout: idleInTransactionMs,
+      keepAlive: true,
+    })
     // A pooled connection that breaks (the server restarted) is dropped by the pool; its error
     // must not end the process.
     pool.on('error', () => {})
@@ -540,6 +554,12 @@ export class PostgresDb {
     const client = await this.pool.connect()
     const callbacks = []
     let broken = false
+    // The server may end the session under us (idle in transaction too long, a restart): the
+    // query in flight rejects; the client's error event must not end the process.
+    const onError = () => {
+      broken = true
+    }
+    client.on('error', onError)
     try {
       await client.query('BEGIN')
       const q = {
@@ -569,6 +589,7 @@ export class PostgresDb {
       for (const callback of callbacks) callback()
       return result
     } finally {
+      client.off('error', onError)
       client.release(broken)
     }
   }

@@ -10,6 +10,7 @@
 //! `poll_timeout`.
 
 pub mod control;
+pub mod device_connections;
 pub mod http;
 pub mod process;
 pub mod sim_backend;
