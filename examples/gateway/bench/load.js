@@ -90,7 +90,7 @@ async function pairAll(gw, prefix, from, to, webhook) {
     if (webhook) hooks.addSecret(name, created.body.webhook.secret)
     const { body } = await gw.api('POST', `/instances/${name}/connect`, {})
     await mock.control('POST', `/accounts/${phone(i)}/scan`, { qr: body.qr })
-    await until(async () => (await gw.api('GET', `/instances/${name}`)).body.state === 'connected', `${name} connected`, 300_000, 50)
+    await until(async () => (await gw.api('GET', `/instances/${name}`)).body.state === 'connected', `${name} connected`, 300_000, 200)
   }
   await Promise.all(Array.from({ length: PAIR_CONCURRENCY }, async () => {
     while (next < to) await pairOne(next++)

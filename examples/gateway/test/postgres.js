@@ -30,6 +30,19 @@ async function freePort() {
   return port
 }
 
+/** Creates database `name` through `adminUrl`; resolves with its URL under `base`. */
+async function createDatabase(adminUrl, base, name) {
+  const pg = (await import('pg')).default
+  const client = new pg.Client({ connectionString: adminUrl })
+  await client.connect()
+  try {
+    await client.query(`CREATE DATABASE "${name.replace(/"/g, '')}"`)
+  } finally {
+    await client.end()
+  }
+  return `${base}/${name}`
+}
+
 /**
  * Starts a scratch server; resolves with `{ url(db), createDatabase(name), stopServer(),
  * startServer(), stop() }` (the last one also removes the directory).
@@ -63,17 +76,7 @@ export async function startPostgres() {
   return {
     port,
     url: (db = 'postgres') => `${base}/${db}`,
-    async createDatabase(name) {
-      const pg = (await import('pg')).default
-      const client = new pg.Client({ connectionString: `${base}/postgres` })
-      await client.connect()
-      try {
-        await client.query(`CREATE DATABASE "${name.replace(/"/g, '')}"`)
-      } finally {
-        await client.end()
-      }
-      return `${base}/${name}`
-    },
+    createDatabase: (name) => createDatabase(`${base}/postgres`, base, name),
     startServer,
     stopServer,
     stopSync() {
@@ -97,17 +100,7 @@ export async function postgresForTests() {
   const base = given.replace(/\/[^/]*$/, '')
   return {
     url: (db = 'postgres') => `${base}/${db}`,
-    async createDatabase(name) {
-      const pg = (await import('pg')).default
-      const client = new pg.Client({ connectionString: given })
-      await client.connect()
-      try {
-        await client.query(`CREATE DATABASE "${name.replace(/"/g, '')}"`)
-      } finally {
-        await client.end()
-      }
-      return `${base}/${name}`
-    },
+    createDatabase: (name) => createDatabase(given, base, name),
     startServer() {
       throw new Error('WALINK_TEST_POSTGRES_URL: the tests cannot restart a server of yours')
     },
