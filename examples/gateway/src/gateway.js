@@ -227,7 +227,10 @@ export class Runtime {
   async writeState(q, event) {
     const gw = this.gateway
     const { state, reason } = event
-    if (state.kind === 'connected') this.storedConnected = true
+    if (state.kind === 'connected') {
+      this.storedConnected = true
+      gw.recoveryDelays.delete(this.id)
+    }
     const next = gatewayState(state, this.storedConnected)
     let why = reasonText(reason)
     if (state.kind === 'replaced') why = 'replaced'
@@ -281,6 +284,9 @@ export class Runtime {
     } catch (cause) {
       gw.log('warn', `instance ${this.name}: recording the end failed: ${cause.message}`)
     }
+    // A store that failed (the database went away for a moment): start again soon, not at the
+    // next reconcile heartbeat.
+    if (error) gw.recover(this.id)
   }
 
   /** Drops the sockets at once and ends without writing anything (the lease is gone). */
@@ -374,6 +380,7 @@ export class Gateway {
     this.cluster = null
     this.runtimes = new Map()
     this.starting = new Map()
+    this.recoveryDelays = new Map()
     this.closing = false
   }
 
@@ -679,6 +686,29 @@ export class Gateway {
     for (const row of orphaned) await this.instanceTx(row.id, (q) => this.setState(q, row, 'pending', 'no_session')).catch(() => {})
     const missing = rows.filter((row) => row.autostart && row.jid && !this.runtimes.has(row.id))
     if (missing.length) await this.resume(missing)
+  }
+
+  /**
+   * Starts an instance whose connection ended on an error again, if it should run here (paired,
+   * autostart, the lease held): after 1 s, doubling up to 30 s while it keeps failing (reset once
+   * it is connected).
+   */
+  recover(instanceId) {
+    const delayMs = this.recoveryDelays.get(instanceId) ?? 1000
+    this.recoveryDelays.set(instanceId, Math.min(delayMs * 2, 30_000))
+    const timer = setTimeout(async () => {
+      if (this.closing || this.runtimes.has(instanceId) || this.starting.has(instanceId)) return
+      if (this.cluster && !this.cluster.lease(instanceId)) return
+      let row
+      try {
+        row = await this.rowById(instanceId)
+      } catch {
+        this.recover(instanceId)
+        return
+      }
+      if (row && !row.deleted_at && row.autostart && row.jid) await this.resume([row])
+    }, delayMs)
+    timer.unref?.()
   }
 
   /** The lease of these instances is gone: drop their sockets now, write nothing. */
