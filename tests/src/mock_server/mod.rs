@@ -332,7 +332,7 @@ struct Network {
 
 /// What became of a connection after some work on it.
 enum Next {
-    Keep(Conn),
+    Keep(Box<Conn>),
     /// Gone; `Some(conn)` when the backend must hear of it (the peer left, not the server).
     Gone(Option<ConnId>),
 }
@@ -398,7 +398,7 @@ impl Network {
                     }
                     let next = match accept(stream) {
                         Ok(socket) => self.opened(token, socket, to_net),
-                        Err(HandshakeError::Interrupted(mid)) => Next::Keep(Conn::Upgrading {
+                        Err(HandshakeError::Interrupted(mid)) => keep(Conn::Upgrading {
                             mid,
                             since: Instant::now(),
                         }),
@@ -443,7 +443,7 @@ impl Network {
         match conn {
             Conn::Upgrading { mid, since } => match mid.handshake() {
                 Ok(socket) => self.opened(token, socket, to_net),
-                Err(HandshakeError::Interrupted(mid)) => Next::Keep(Conn::Upgrading { mid, since }),
+                Err(HandshakeError::Interrupted(mid)) => keep(Conn::Upgrading { mid, since }),
                 Err(HandshakeError::Failure(_)) => Next::Gone(None),
             },
             Conn::Open { mut socket, conn } => {
@@ -479,7 +479,7 @@ impl Network {
                 Err(tungstenite::Error::Io(error)) if error.kind() == ErrorKind::WouldBlock => {
                     // All bytes used; answer any queued control frame (a pong).
                     let _ = socket.flush();
-                    return Next::Keep(Conn::Open { socket, conn });
+                    return keep(Conn::Open { socket, conn });
                 }
                 Err(_) => return Next::Gone(Some(conn)),
             }
@@ -495,10 +495,10 @@ impl Network {
             let next = match (conn, message) {
                 (Conn::Open { mut socket, conn }, ToSocket::Send(bytes)) => {
                     match socket.send(Message::Binary(bytes.into())) {
-                        Ok(()) => Next::Keep(Conn::Open { socket, conn }),
+                        Ok(()) => keep(Conn::Open { socket, conn }),
                         // Buffered: the rest goes out on the next writable event.
                         Err(tungstenite::Error::Io(error)) if would_block(&error) => {
-                            Next::Keep(Conn::Open { socket, conn })
+                            keep(Conn::Open { socket, conn })
                         }
                         Err(_) => Next::Gone(Some(conn)),
                     }
@@ -509,7 +509,7 @@ impl Network {
                     // Closed by the server: the backend knows.
                     Next::Gone(None)
                 }
-                (upgrading @ Conn::Upgrading { .. }, _) => Next::Keep(upgrading),
+                (upgrading @ Conn::Upgrading { .. }, _) => keep(upgrading),
             };
             self.settle(token, next);
         }
@@ -532,7 +532,7 @@ impl Network {
     fn settle(&mut self, token: Token, next: Next) {
         match next {
             Next::Keep(conn) => {
-                self.conns.insert(token, conn);
+                self.conns.insert(token, *conn);
             }
             Next::Gone(tell) => {
                 if let Some(conn) = self.conns.remove(&token) {
@@ -553,6 +553,11 @@ impl Network {
         let _ = self.poll.registry().deregister(stream);
         let _ = stream.shutdown(std::net::Shutdown::Both);
     }
+}
+
+/// Keeps a connection (boxed: an upgrade in progress is large).
+fn keep(conn: Conn) -> Next {
+    Next::Keep(Box::new(conn))
 }
 
 fn would_block(error: &io::Error) -> bool {
