@@ -12,7 +12,7 @@ TARGET_DIR=$CARGO_TARGET_DIR
 # Tool versions. wasm-bindgen-cli must equal the wasm-bindgen crate in Cargo.lock.
 WASM_BINDGEN_FALLBACK_VERSION=0.2.130
 CARGO_FUZZ_VERSION=0.13.2
-FUZZ_SECONDS="${WALINK_FUZZ_SECONDS:-60}"
+FUZZ_SECONDS="${WALINK_FUZZ_SECONDS:-30}"
 VENV="$ROOT/.venv"
 
 # ---------------------------------------------------------------------------------------------
@@ -222,6 +222,12 @@ setup_npm_gateway() {
   npm_ci examples/gateway
 }
 
+# The browser extension example's build and test dependencies (the QR encoder and decoder,
+# playwright-core; walink is linked from npm/).
+setup_npm_extension() {
+  npm_ci examples/browser-extension
+}
+
 setup_python() {
   local req=bindings/python/requirements-dev.txt stamp
   stamp="$(stamp_of "$req") $(python3 --version)"
@@ -258,6 +264,7 @@ setup() {
   step "npm ci tests/oracle" setup_npm_oracle
   step "npm ci npm/" setup_npm_package
   step "npm ci examples/gateway" setup_npm_gateway
+  step "npm ci examples/browser-extension" setup_npm_extension
   step "postgresql" setup_postgres
   step "python venv + pytest" setup_python
   step "maven dependencies" setup_maven
@@ -350,6 +357,13 @@ test_gateway() {
   WALINK_REQUIRE_MOCK=1 WALINK_REQUIRE_POSTGRES=1 WALINK_MOCK_SERVER="$TARGET_DIR/debug/mock-server" npm test --prefix examples/gateway
 }
 
+# The browser extension in headless Chromium against the mock-server (20-30 s; every wait in it
+# is bounded, and the whole step is cut at 2 minutes).
+test_extension() {
+  WALINK_REQUIRE_MOCK=1 WALINK_MOCK_SERVER="$TARGET_DIR/debug/mock-server" \
+    timeout 120 npm test --prefix examples/browser-extension
+}
+
 test_python() {
   "$VENV/bin/python" -m pytest bindings/python/tests
 }
@@ -389,6 +403,7 @@ run_tests() {
   step "mock-server" build_mock_server
   step "npm test" test_npm
   step "gateway tests" test_gateway
+  step "extension tests" test_extension
   step "walink-ffi release cdylib" build_ffi_release
   step "uniffi bindings" generate_bindings
   step "python tests" test_python
@@ -431,17 +446,25 @@ gateway() {
   WALINK_MOCK_SERVER="$TARGET_DIR/debug/mock-server" exec node examples/gateway/bin/dev.js
 }
 
+# The browser extension: the unpacked build and its zip, in examples/browser-extension/dist/.
+extension() {
+  [ -f npm/wasm/walink_wasm_bg.wasm ] || build_wasm
+  [ -d examples/browser-extension/node_modules ] || setup_npm_extension
+  node examples/browser-extension/build.mjs
+}
+
 usage() {
   cat <<'EOF'
 usage: ./build.sh <command>
   setup      install what this machine lacks (registries only); quick when nothing is missing
   test       every test of every layer: fmt, clippy, cargo tests, wasm + npm, bindings +
-             Python + Kotlin, each fuzz target for 60 s (WALINK_FUZZ_SECONDS overrides)
+             Python + Kotlin, each fuzz target for 30 s (WALINK_FUZZ_SECONDS overrides)
   demo       the main job: run the demo
   wasm       build the npm package's wasm into npm/wasm/
   bindings   release cdylib of walink-ffi and the generated Kotlin, Swift and Python code
   bench      cargo benchmarks of walink-core and the npm benchmarks
   gateway    the example gateway offline against the mock-server; open the printed URL
+  extension  the example browser extension: unpacked and zipped in examples/browser-extension/dist/
 EOF
 }
 
@@ -453,6 +476,7 @@ case "${1:-}" in
   bindings) bindings ;;
   bench) bench ;;
   gateway) gateway ;;
+  extension) extension ;;
   help | -h | --help) usage ;;
   *)
     usage >&2

@@ -165,6 +165,40 @@ fn sessions(c: &mut Bench) {
     });
 }
 
+/// A forged message from a contact: a ratchet key no session knows and a counter just under
+/// the forward limit, against a record with every archived slot filled (41 sessions). The
+/// record is left unchanged, so every iteration does the same work.
+fn forged(c: &mut Bench) {
+    use walink_core::limits::{SIGNAL_ARCHIVED_SESSIONS, SIGNAL_MAX_FORWARD_JUMP};
+    let mut rng = BenchRng(3);
+    let alice_identity = IdentityKeyPair::generate(&mut rng);
+    let sessions = SIGNAL_ARCHIVED_SESSIONS as u32 + 1;
+    let bob = Bob::new(&mut rng, sessions);
+    let mut record = SessionRecord::new();
+    for i in 0..sessions {
+        let mut alice = SessionRecord::new();
+        alice
+            .process_bundle(&bob.bundle(i), &alice_identity, 1, &mut rng)
+            .unwrap();
+        let first = alice.encrypt(b"hello").unwrap();
+        record
+            .decrypt_pre_key_message(first.serialize(), &bob.identity, 2, &bob, &mut rng)
+            .unwrap();
+    }
+    let (mut mallory, _) = established(&mut rng);
+    let mut message = mallory.encrypt(b"x").unwrap();
+    for _ in 1..SIGNAL_MAX_FORWARD_JUMP {
+        message = mallory.encrypt(b"x").unwrap();
+    }
+    c.bench_function("forged message against 41 sessions (counter 1999)", |b| {
+        b.iter(|| {
+            record
+                .decrypt_message(black_box(message.serialize()), &mut rng)
+                .unwrap_err()
+        })
+    });
+}
+
 fn sender_keys(c: &mut Bench) {
     let mut rng = BenchRng(2);
     let plaintext = [0x42u8; 200];
@@ -198,6 +232,6 @@ fn sender_keys(c: &mut Bench) {
 criterion_group! {
     name = benches;
     config = criterion();
-    targets = sessions, sender_keys
+    targets = sessions, forged, sender_keys
 }
 criterion_main!(benches);

@@ -27,6 +27,16 @@
 //!   the same path as a crash.
 //! - An `Output::Load` is answered exactly once, with `handle_loaded` and the records that
 //!   exist, read after every earlier `Persist` was applied.
+//! - An `Output::Fetch` is an HTTPS request the host carries out off the step loop (later
+//!   inputs need not wait for it) and answers exactly once, with `handle_fetched` and the
+//!   response (any status) or the transport's failure. The request names everything: method,
+//!   URL, headers, body, the largest body to read back and the time allowed; a driver makes one
+//!   HTTP call and judges nothing.
+//! - No state ends the loop. `LoggedOut`, `Replaced`, `ClientOutdated` and `Disconnected` rest
+//!   (no socket, nothing scheduled) until a command moves on (`Command::Connect` pairs a new
+//!   device after a logout, takes the session back after `Replaced`, retries after
+//!   `ClientOutdated`); a driver keeps the client and stops only when its host closes it or a
+//!   failed store cannot rebuild it.
 //! - `now` is wall-clock milliseconds; a step backwards is clamped. Randomness comes from the
 //!   client's own CSPRNG, seeded from the operating system or, in tests, from the configuration.
 #![forbid(unsafe_code)]
@@ -44,5 +54,8 @@ pub mod media;
 pub mod noise;
 pub mod pair;
 pub mod proto;
+mod proto_bounds;
+#[cfg(test)]
+mod redaction_tests;
 pub mod signal;
 pub mod store;

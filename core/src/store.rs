@@ -15,6 +15,7 @@
 //! | `sender-key` | `"<group>::<address>"` | `walink.SenderKeyRecord` |
 //! | `received-ids` | signal address of a sender | `walink.ReceivedIdsRecord` |
 //! | `outbox` | message id | `walink.OutboxRecord` (loaded at start) |
+//! | `device-list` | signal address of a user's device 0 | `walink.DeviceListRecord` |
 //! | others | defined by the module that owns them (messaging, app state) | |
 //!
 //! Which records the host hands to `Client::new` and which the client asks for later with
@@ -64,11 +65,13 @@ pub enum Space {
     ReceivedIds,
     /// A message stanza transmitted and not yet acknowledged by the server, resent after login.
     Outbox,
+    /// The last verified device list (ADV key-index list) of one user.
+    DeviceList,
 }
 
 impl Space {
     /// Every space, in a fixed order.
-    pub const ALL: [Space; 13] = [
+    pub const ALL: [Space; 14] = [
         Space::Device,
         Space::Session,
         Space::Identity,
@@ -82,6 +85,7 @@ impl Space {
         Space::RetryBuffer,
         Space::ReceivedIds,
         Space::Outbox,
+        Space::DeviceList,
     ];
 
     /// The stable name a host stores (`"device"`, `"session"`, `"signed-prekey"`, ...).
@@ -100,6 +104,7 @@ impl Space {
             Space::RetryBuffer => "retry-buffer",
             Space::ReceivedIds => "received-ids",
             Space::Outbox => "outbox",
+            Space::DeviceList => "device-list",
         }
     }
 
@@ -201,7 +206,8 @@ impl Batch {
     }
 }
 
-/// Why the host's records could not be restored. Each variant names the record at fault.
+/// Why `Client::new` failed: the host's records could not be restored (each such variant names
+/// the record at fault), the platform has no randomness, or the configuration is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RestoreError {
     /// The value is not the protobuf its space expects.
@@ -254,9 +260,27 @@ pub enum RestoreError {
     /// The operating system gave no randomness to seed the client's generator.
     #[error("no randomness available")]
     NoRandomness,
+    /// The configuration given with the records is refused.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(#[from] crate::client::ConfigError),
 }
 
 impl RestoreError {
+    /// A stable machine-readable code (`restore_malformed`, `restore_duplicate`, ...), the same
+    /// in every binding.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RestoreError::Malformed { .. } => "restore_malformed",
+            RestoreError::UnsupportedVersion { .. } => "restore_unsupported_version",
+            RestoreError::BadField { .. } => "restore_bad_field",
+            RestoreError::BadKey { .. } => "restore_bad_key",
+            RestoreError::Duplicate { .. } => "restore_duplicate",
+            RestoreError::MissingDevice => "restore_missing_device",
+            RestoreError::NoRandomness => "no_randomness",
+            RestoreError::InvalidConfig(error) => error.code(),
+        }
+    }
+
     fn malformed(space: Space, key: &str) -> RestoreError {
         RestoreError::Malformed {
             space,
@@ -361,6 +385,9 @@ pub struct DeviceData {
     pub routing_info: Option<Vec<u8>>,
     /// Successful logins so far.
     pub login_count: u32,
+    /// The one-time prekeys created for retry receipts that are kept, oldest first (at most
+    /// `MESSAGING_MAX_RETRY_PRE_KEYS`).
+    pub retry_pre_key_ids: Vec<u32>,
 }
 
 impl fmt::Debug for DeviceData {
@@ -393,6 +420,7 @@ pub fn encode_device(data: &DeviceData) -> Record {
         business_name: data.business_name.clone(),
         routing_info: data.routing_info.clone(),
         login_count: Some(data.login_count),
+        retry_pre_key_ids: data.retry_pre_key_ids.clone(),
     };
     let mut message = value;
     let bytes = message.encode_to_vec();
@@ -474,6 +502,13 @@ pub fn decode_device(record: &Record) -> Result<DeviceData, RestoreError> {
             business_name: message.business_name.take(),
             routing_info: message.routing_info.take(),
             login_count: message.login_count.unwrap_or(0),
+            retry_pre_key_ids: if message.retry_pre_key_ids.len()
+                <= crate::limits::MESSAGING_MAX_RETRY_PRE_KEYS
+            {
+                core::mem::take(&mut message.retry_pre_key_ids)
+            } else {
+                return Err(RestoreError::field(space, key, "retry_pre_key_ids"));
+            },
         })
     })();
     zeroize_device_message(&mut message);
@@ -569,6 +604,8 @@ pub fn encode_identity(address: &Jid, identity: &[u8; 32]) -> Record {
     let value = walink::IdentityRecord {
         format_version: Some(RECORD_FORMAT),
         public_key: Some(identity.to_vec()),
+        pending_public_key: None,
+        held: Vec::new(),
     }
     .encode_to_vec();
     Record {
@@ -613,6 +650,7 @@ mod tests {
             business_name: None,
             routing_info: None,
             login_count: 2,
+            retry_pre_key_ids: vec![4, 5],
         }
     }
 

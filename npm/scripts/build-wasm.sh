@@ -43,7 +43,10 @@ cd "$root"
 # the cfg is passed explicitly so the choice is visible and can be measured. fiat-crypto's
 # 32-bit field is 5-10 % faster in wasm than dalek's own u32 backend. SIMD (every current
 # browser, Node 16.4+) gives sha2 its wasm SHA-256 backend: +28 % on Signal messages.
+# panic = "abort": the workspace's release profile unwinds (for walink-ffi), which
+# wasm32-unknown-unknown does not do; a panic runs walink-wasm's hook and poisons its client.
 cargo build --release --target wasm32-unknown-unknown -p walink-wasm "${features[@]}" \
+  --config 'profile.release.panic="abort"' \
   --config "target.wasm32-unknown-unknown.rustflags=['--cfg', 'curve25519_dalek_bits=\"$dalek_bits\"', '--cfg', 'curve25519_dalek_backend=\"$dalek_backend\"'$simd]" \
   "${config[@]}"
 if [ "$(wasm-bindgen --version)" != "$want" ]; then

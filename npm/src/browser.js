@@ -4,6 +4,9 @@ import { attach } from './codec.js'
 
 let pending = null
 
+/** WhatsApp Web's chat socket (the core's); set once the module is loaded (`await init()`). */
+export let DEFAULT_URL
+
 /**
  * Loads the wasm module (by default from next to this file, which bundlers follow); safe to call
  * more than once. `input` may be a URL, a Response, bytes or a compiled WebAssembly.Module.
@@ -11,7 +14,10 @@ let pending = null
 export function init(input) {
   if (pending === null) {
     const module_or_path = input ?? new URL('../wasm/walink_wasm_bg.wasm', import.meta.url)
-    pending = initWasm({ module_or_path }).then((instance) => attach(wasm, instance))
+    pending = initWasm({ module_or_path }).then((instance) => {
+      attach(wasm, instance)
+      DEFAULT_URL = wasm.Client.endpoints().chatUrl
+    })
   }
   return pending
 }
@@ -28,8 +34,9 @@ export const connect = makeConnect({
   openSocket: (url) => new WebSocket(url),
   // Only the records the core needs at start; the rest arrive through `load` outputs.
   startSpaces: () => wasm.Client.startSpaces(),
+  endpoints: () => wasm.Client.endpoints(),
   ready: () => init(),
 })
-export { Connection, DEFAULT_URL } from './driver.js'
+export { Connection } from './driver.js'
 /** The core state machine itself, for hosts that write their own driver (after `await init()`). */
 export { Client } from '../wasm/walink_wasm.js'

@@ -59,6 +59,8 @@ let pos = 0
 /** Makes the input buffer hold at least `size` bytes and refreshes the view. */
 function growInput(size) {
   bufAddress = wasm.inputBuffer(size)
+  // 0: an earlier codec call panicked and left the module's buffers unusable (codec_panicked).
+  if (bufAddress === 0) throw lastError()
   bufSize = size
   buf = new Uint8Array(memory.buffer, bufAddress, size)
 }

@@ -12,34 +12,40 @@
 //   Persist of the step (`applyBatch(changes, { events })`), or, for events no Persist follows,
 //   through `store.applyEvents(events)` before the next transmit, connect, close or the end of the
 //   step; a command's promise settles only after the events before it reached the store;
-// - a store error with code `fenced` (another process owns the store now) ends the connection,
-//   like a `replaced` state, instead of rebuilding; so does a `mayConnect()` guard that refuses,
-//   consulted before every socket is opened.
+// - a store error with code `fenced` (another process owns the store now) ends the connection
+//   instead of rebuilding (a fenced process must never log in again); so does a `mayConnect()`
+//   guard that refuses, consulted before every socket is opened;
+// - a Fetch is carried out outside the input queue (fetch.js: one HTTP call) and answered with
+//   handleFetched to the client that asked, if it is still the current one;
+// - no state ends the loop: the client rests in loggedOut, replaced or clientOutdated until a
+//   command (connect) or close(), as the core decides (core/src/lib.rs).
 // The core never calls back into JavaScript: the driver owns every await.
-// App-state blobs the core asks for (`appStateDownload`) are downloaded outside the input queue
-// and fed back as an `appStateBlob` command (app-state-download.js).
 
-import { downloadAppStateBlob, handlesAppStateDownloads } from './app-state-download.js'
+import { performFetch } from './fetch.js'
 
 /** The close code and reason the driver uses when it closes a socket itself. */
 const LOCAL_CLOSE = 1000
+
+/** Runs `fn` after the current turn of the event loop (its I/O and promise jobs). */
+const afterTurn = typeof setImmediate === 'function' ? setImmediate : (fn) => setTimeout(fn, 0)
 
 /**
  * Builds `connect` for one platform.
  * - `createClient(config, records)`: a new core client (the wasm `Client`);
  * - `openSocket(url)`: the platform's default WebSocket-like object;
- * - `ready()`: resolves once the wasm module is loaded.
+ * - `ready()`: resolves once the wasm module is loaded;
+ * - `endpoints()`: the core's endpoints (`Client.endpoints()`): the default socket URL.
  */
-export function makeConnect({ createClient, openSocket, ready, startSpaces }) {
+export function makeConnect({ createClient, openSocket, ready, startSpaces, endpoints }) {
   return async function connect(options) {
-    const { store, url = DEFAULT_URL } = options
+    const { store } = options
     if (!store || typeof store.applyBatch !== 'function' || typeof store.loadAll !== 'function') {
       throw codedError('invalid_options', 'connect needs a store with applyBatch and loadAll')
     }
     await ready?.()
     const connection = new Connection({
       ...options,
-      url,
+      url: options.url ?? endpoints?.().chatUrl,
       createClient: options.createClient ?? createClient,
       startSpaces: options.createClient ? undefined : startSpaces,
       openSocket: typeof options.socket === 'function' ? options.socket : (u) => openSocket(u),
@@ -48,9 +54,6 @@ export function makeConnect({ createClient, openSocket, ready, startSpaces }) {
     return connection
   }
 }
-
-/** WhatsApp Web's chat socket. */
-export const DEFAULT_URL = 'wss://web.whatsapp.com/ws/chat'
 
 function codedError(code, message, cause) {
   const error = new Error(message, cause === undefined ? undefined : { cause })
@@ -79,18 +82,19 @@ export class Connection {
   #socket = null
   #socketId = 0
   #timer = null
+  #timerAt = null
+  #corked = null
   #queue = Promise.resolve()
   #pending = new Map()
   #ended = false
   #endedResolve
   #state = null
-  #terminal = false
   // Events handed to onEvent that have not reached the store yet, and the command settlements
   // that wait for them.
   #unstoredEvents = []
   #settlements = []
 
-  /** Resolves when the connection ended for good (logout, close(), or a fatal error). */
+  /** Resolves when the connection ended for good: close(), a fenced store, or a fatal error. */
   ended
 
   constructor(options) {
@@ -155,7 +159,17 @@ export class Connection {
     return this.command({ type: 'markRead', chat, ids, sender })
   }
 
-  /** Unlinks this device; the connection then ends. */
+  /** The identity keys kept for a device: `{ kind: 'identity', address, identity?, pending? }`. */
+  getIdentity(address) {
+    return this.command({ type: 'getIdentity', address })
+  }
+
+  /** Trusts a device's new identity key (strict policy); refused messages are asked for again. */
+  approveIdentity(address, identity) {
+    return this.command({ type: 'approveIdentity', address, identity })
+  }
+
+  /** Unlinks this device (its records are deleted); the client then rests in `loggedOut`. */
   logout() {
     return this.command({ type: 'logout' })
   }
@@ -296,6 +310,9 @@ export class Connection {
           this.#settle()
           break
         }
+        case 'fetch':
+          this.#fetch(client, output)
+          break
         case 'load': {
           let records
           try {
@@ -324,8 +341,7 @@ export class Connection {
       }
     }
     await this.#storeEvents()
-    if (this.#terminal) this.#end(null)
-    else this.#armTimer()
+    this.#armTimer()
   }
 
   #event(event) {
@@ -335,52 +351,43 @@ export class Connection {
       if (waiter) {
         // Settled once the events before it (and this one) reached the store.
         if (event.result.ok) this.#settlements.push(() => waiter.resolve(event.result.output))
-        else this.#settlements.push(() => waiter.reject(Object.assign(codedError(event.result.error.code, event.result.error.message ?? event.result.error.code), { detail: event.result.error })))
+        else this.#settlements.push(() => waiter.reject(Object.assign(codedError(event.result.error.code, event.result.error.message), { detail: event.result.error })))
       }
     }
     this.#unstoredEvents.push(event)
-    if (event.type === 'state') {
-      this.#state = event.state
-      // A terminal state ends the connection once the outputs queued with it are carried out.
-      if (['loggedOut', 'replaced', 'clientOutdated'].includes(event.state.kind)) this.#terminal = true
-    }
+    if (event.type === 'state') this.#state = event.state
     try {
       this.#options.onEvent?.(event)
     } catch (error) {
       // An application's handler must not break the loop; report it and go on.
       this.#options.onError?.(codedError('handler_failed', `onEvent threw: ${error?.message ?? error}`, error))
     }
-    if (event.type === 'appStateDownload' && handlesAppStateDownloads(this.#options)) this.#download(event)
   }
 
   /**
-   * Downloads an app-state blob without holding up the input queue, then feeds the bytes (or the
-   * failure: no bytes) back to the client that asked, if it is still the current one.
+   * Carries out a fetch without holding up the input queue, then hands the result (a response
+   * of any status, or the failure) to the client that asked, if it is still the current one.
    */
-  #download(event) {
-    const client = this.#client
-    downloadAppStateBlob(this.#options, event).then(({ command, error }) => {
-      if (error) this.#options.onError?.(error)
-      return this.#enqueue(async () => {
-        if (this.#ended || this.#client !== client) return
-        // Its CommandDone comes at once and settles nothing: the answer is not the host's command.
-        try {
-          client.command(this.#now(), command)
-        } catch (refused) {
-          // A refused answer fails alone (the client is untouched); the host hears of it.
-          this.#options.onError?.(refused)
-          return
-        }
-        await this.#drain()
+  #fetch(client, { id, request }) {
+    performFetch(this.#options.fetch ?? globalThis.fetch, request)
+      .then(({ result, error }) => {
+        if (error) this.#options.onError?.(error)
+        return this.#enqueue(async () => {
+          if (this.#ended || this.#client !== client) return
+          client.handleFetched(this.#now(), id, result)
+          await this.#drain()
+        })
       })
-    }).catch((error) => this.#options.onError?.(error))
+      .catch((error) => this.#options.onError?.(error))
   }
 
   #armTimer() {
+    const at = this.#ended || !this.#client ? null : this.#client.pollTimeout()
+    // The same deadline as the armed timer (the usual case after a message): nothing to do.
+    if (this.#timer !== null && at === this.#timerAt) return
     this.#clearTimer()
-    if (this.#ended || !this.#client) return
-    const at = this.#client.pollTimeout()
     if (at === undefined || at === null) return
+    this.#timerAt = at
     const delay = Math.max(0, Math.min(at - this.#now(), 2 ** 31 - 1))
     this.#timer = setTimeout(() => {
       this.#timer = null
@@ -392,6 +399,7 @@ export class Connection {
   #clearTimer() {
     if (this.#timer !== null) clearTimeout(this.#timer)
     this.#timer = null
+    this.#timerAt = null
   }
 
   #openSocket() {
@@ -438,11 +446,29 @@ export class Connection {
   #send(bytes) {
     const socket = this.#socket
     if (!socket || socket.readyState !== 1) return // the core learns of the close from onclose
+    // A socket that can hold its writes (the Node socket: `cork`) sends everything of this turn
+    // of the event loop in one system call: the receipts of a burst of messages leave together.
+    if (this.#corked !== socket && typeof socket.cork === 'function') {
+      this.#uncork()
+      socket.cork()
+      this.#corked = socket
+      afterTurn(() => {
+        if (this.#corked === socket) this.#uncork()
+      })
+    }
     socket.send(bytes)
+  }
+
+  /** Lets the held writes of the corked socket go. */
+  #uncork() {
+    const socket = this.#corked
+    this.#corked = null
+    socket?.uncork()
   }
 
   /** Closes the current socket without telling the client (it asked, or it is being dropped). */
   #dropSocket() {
+    this.#uncork()
     const socket = this.#socket
     this.#socket = null
     this.#socketId++

@@ -10,6 +10,9 @@
 // wins), so a crash between the rename and the truncation of the wal is harmless.
 // The store keeps an index of every record in memory (read once at open), so loads never touch
 // the disk; a host whose accounts hold more than fits in memory wants a database-backed store.
+// The files hold the device's private keys: the directory is created 0700 and the files 0600
+// (an existing file with wider permissions is narrowed when opened). The format and these rules
+// are those of walink-file-store, the Rust store of the Kotlin, Python and Swift packages.
 
 import * as nodeFs from 'node:fs/promises'
 import { join } from 'node:path'
@@ -20,6 +23,10 @@ import { StoreError, applyChanges, checkBatch, checkKeys, checkSpaces, recordId 
 const SNAPSHOT = 'snapshot'
 const SNAPSHOT_TMP = 'snapshot.tmp'
 const WAL = 'wal'
+
+/** Owner-only permissions: the store holds private keys. */
+const DIR_MODE = 0o700
+const FILE_MODE = 0o600
 
 /** The wal size from which a batch also folds the wal into a new snapshot (unless it is smaller than the snapshot). */
 export const DEFAULT_COMPACT_BYTES = 1 << 20
@@ -132,10 +139,11 @@ export class FileStore {
   async #repair() {
     await this.#wal?.close().catch(() => {})
     this.#wal = null
-    await this.#fs.mkdir(this.#dir, { recursive: true })
+    await this.#fs.mkdir(this.#dir, { recursive: true, mode: DIR_MODE })
     await this.#fs.rm(join(this.#dir, SNAPSHOT_TMP), { force: true })
     this.#records = await this.#read(true)
-    this.#wal = await this.#fs.open(join(this.#dir, WAL), 'a')
+    this.#wal = await this.#fs.open(join(this.#dir, WAL), 'a', FILE_MODE)
+    for (const name of [WAL, SNAPSHOT]) await narrow(this.#fs, join(this.#dir, name))
     this.#needsRepair = false
   }
 
@@ -183,7 +191,7 @@ export class FileStore {
     bytes.set(frame, SNAPSHOT_MAGIC.length)
     const tmp = join(this.#dir, SNAPSHOT_TMP)
     try {
-      const handle = await this.#fs.open(tmp, 'w')
+      const handle = await this.#fs.open(tmp, 'w', FILE_MODE)
       try {
         await writeAll(handle, bytes)
         if (this.#sync) await handle.sync()
@@ -224,6 +232,17 @@ async function readOptional(fs, path) {
   } catch (error) {
     if (error?.code === 'ENOENT') return null
     throw error
+  }
+}
+
+/** Narrows a file an older version created readable by others to owner-only (POSIX). */
+async function narrow(fs, path) {
+  if (process.platform === 'win32') return
+  try {
+    const { mode } = await fs.stat(path)
+    if (mode & 0o077) await fs.chmod(path, FILE_MODE)
+  } catch (error) {
+    if (error?.code !== 'ENOENT') throw error
   }
 }
 

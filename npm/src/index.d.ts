@@ -173,19 +173,38 @@ export interface ClientConfig {
   country?: string
   /** Named when pairing by code: `windows`, `macos`, `linux` (default), `android`, `ios`. */
   companionOs?: string
-  /** 32 bytes seeding the client's generator: deterministic runs, tests only. */
-  rngSeed?: Uint8Array
+  /**
+   * Tests only, never in production: 32 bytes seeding the client's generator, so that every key
+   * it makes follows from them (and it is never reseeded from the operating system).
+   */
+  unsafeTestRngSeed?: Uint8Array
   /** A test server's root public key (32 bytes) instead of WhatsApp's, and its serial. */
   trustRoot?: Uint8Array
   trustRootSerial?: number
   /** Reconnect after another connection took over instead of ending in `replaced`. */
   retryWhenReplaced?: boolean
+  /** Keepalive pings every 15-30 s; a ping unanswered for 20 s means the socket is dead. */
   keepaliveMinMs?: number
   keepaliveMaxMs?: number
+  keepaliveDeadlineMs?: number
+  /** The socket's open and handshake (20 s); any IQ's answer (60 s). */
   connectTimeoutMs?: number
   iqTimeoutMs?: number
+  /** Reconnect delays: Fibonacci from 1 s to 900 s, ±10 % (100 ‰) jitter, reset after 30 s up. */
   backoffFirstMs?: number
   backoffMaxMs?: number
+  backoffJitterPermille?: number
+  backoffResetAfterMs?: number
+  /** How many messaging records stay in memory (default 256); the rest load on demand. */
+  recordCacheLimit?: number
+  /** The media host files are fetched from (default `https://mmg.whatsapp.net`; a test server). */
+  mediaOrigin?: string
+  /**
+   * What a contact's changed identity key leads to: `acceptAndNotify` (default, as WhatsApp:
+   * trusted at once, an `identityChanged` event) or `strict` (messages from and to the device
+   * are refused until an `approveIdentity` command).
+   */
+  identityPolicy?: 'acceptAndNotify' | 'strict'
 }
 
 /** Why a connection ended. */
@@ -200,7 +219,6 @@ export type CloseReason =
   | { kind: 'keepaliveTimeout' }
   | { kind: 'qrRefsExhausted' }
   | { kind: 'loggedOut' }
-  | { kind: 'other'; message: string }
 
 /** The lifecycle of a client. */
 export type ClientState =
@@ -214,26 +232,23 @@ export type ClientState =
   | { kind: 'loggedOut' }
   | { kind: 'replaced' }
   | { kind: 'clientOutdated' }
-  | { kind: 'other'; description: string }
 
 /** Why the lifecycle moved. */
 export type StateReason =
-  | {
-      kind:
-        | 'started'
-        | 'connectRequested'
-        | 'backoffElapsed'
-        | 'restartRequired'
-        | 'socketOpened'
-        | 'pairingOffered'
-        | 'pairingCodeRequested'
-        | 'loginAccepted'
-        | 'postLoginDone'
-        | 'disconnectRequested'
-        | 'logoutRequested'
-    }
+  | { kind: 'started' }
+  | { kind: 'connectRequested' }
+  | { kind: 'backoffElapsed' }
+  | { kind: 'restartRequired' }
+  | { kind: 'socketOpened' }
+  | { kind: 'pairingOffered' }
+  | { kind: 'pairingCodeRequested' }
+  /** The server refused the pairing code request; QR codes remain. */
+  | { kind: 'pairingCodeFailed' }
+  | { kind: 'loginAccepted' }
+  | { kind: 'postLoginDone' }
   | { kind: 'closed'; reason: CloseReason }
-  | { kind: 'other'; description: string }
+  | { kind: 'disconnectRequested' }
+  | { kind: 'logoutRequested' }
 
 /** An app-state collection, by its wire name. */
 export type AppStateCollection =
@@ -303,32 +318,53 @@ export type CommandOutput =
   | { kind: 'pairingCode'; code: string }
   | { kind: 'messageSent'; id: string }
   | { kind: 'chatSettings'; settings: ChatSettings }
-  | { kind: 'other'; description: string }
+  /** The identity keys kept for a device (`getIdentity`): 32-byte public keys. */
+  | { kind: 'identity'; address: string; identity?: Uint8Array; pending?: Uint8Array }
 
-/** Why a command failed; `code` is stable (the core's CommandError in snake case). */
+/** The stable code of a command error: the core's `CommandError::code()`, the same in every binding. */
+export type CommandErrorCode =
+  | 'invalid_phone_number'
+  | 'already_paired'
+  | 'not_paired'
+  | 'pairing_code_outstanding'
+  | 'unsupported_platform'
+  | 'not_connected'
+  | 'rejected'
+  | 'rate_limited'
+  | 'timed_out'
+  | 'invalid_address'
+  | 'invalid_message'
+  | 'invalid_state'
+  | 'app_state'
+  | 'untrusted_identity'
+
+/** Why a command failed. */
 export interface CommandError {
-  code:
-    | 'invalid_phone_number'
-    | 'already_paired'
-    | 'not_paired'
-    | 'pairing_code_outstanding'
-    | 'unsupported_platform'
-    | 'not_connected'
-    | 'rejected'
-    | 'rate_limited'
-    | 'timed_out'
-    | 'invalid_address'
-    | 'invalid_message'
-    | 'invalid_state'
-    | 'app_state'
-    | 'command_failed'
+  code: CommandErrorCode
   message: string
   /** For `rejected`: the server's error code and text. */
   serverCode?: number
   serverText?: string
   /** For `rate_limited`, when the server said. */
   retryAfterMs?: number
+  /** For `untrusted_identity`: the device whose new identity key waits for approval. */
+  address?: string
 }
+
+/** What kind of failure a `decryptFailed` event reports. */
+export type DecryptFailureKind =
+  | 'malformed'
+  | 'notReady'
+  | 'undecryptable'
+  /** More `<enc>` children than the client accepts (`encs` says how many); nothing decrypted. */
+  | 'tooManyEncs'
+  /** An `<enc>` repeated a message key of the same stanza; nothing changed. */
+  | 'replayedEnc'
+  /** More than one `<enc>` carried a message; nothing changed. */
+  | 'severalMessages'
+  /** The sender's identity key changed and waits for `approveIdentity` (strict policy). */
+  | 'untrustedIdentity'
+  | 'other'
 
 /** Something for the application. */
 export type ClientEvent =
@@ -341,21 +377,49 @@ export type ClientEvent =
   | { type: 'offlineSyncDone'; count: number }
   | { type: 'message'; id: string; chat: string; sender: string; timestamp: number; message: Uint8Array; text?: string }
   | { type: 'receipt'; chat: string; sender: string; receiptType: string; ids: string[]; timestamp: number }
-  | { type: 'decryptFailed'; id: string; chat: string; sender?: string; reason: string }
+  | { type: 'decryptFailed'; id: string; chat: string; sender?: string; kind: DecryptFailureKind; encs?: number; reason: string }
+  /**
+   * A contact device presented a new identity key (32-byte public keys): trusted now
+   * (`accepted`, the default policy) or waiting for an `approveIdentity` command (strict).
+   */
+  | { type: 'identityChanged'; address: string; identity: Uint8Array; previous: Uint8Array; accepted: boolean }
+  /** A retry request for one of our messages was refused; once per message and device. */
+  | { type: 'retryRefused'; id: string; requester: string; reason: 'notARecipient' | 'tooManyRetries' | 'other'; refusedTotal: number }
   | { type: 'appStateChanged'; collection: AppStateCollection; change: SettingChange }
   | { type: 'chatSettings'; chat: string; settings: ChatSettings }
   | { type: 'appStateWaitingForKeys'; collection: AppStateCollection; keyIds: Uint8Array[] }
-  /** A blob to download (`https://mmg.whatsapp.net` + `directPath`) and answer with an `appStateBlob` command; `connect` does it itself unless `appStateDownloads: false`. */
-  | { type: 'appStateDownload'; downloadId: number; directPath: string }
   | { type: 'appStateFatal'; collection: AppStateCollection; error: AppStateFailure }
   | { type: 'commandDone'; id: number; result: { ok: true; output: CommandOutput } | { ok: false; error: CommandError } }
-  | { type: 'other'; description: string }
+
+/**
+ * An HTTPS request the core asks for (a `fetch` output): carry it out and answer with
+ * `handleFetched(now, id, result)`. `headers` is what `fetch` takes; read at most
+ * `maxResponseBytes` of the body (more is `too_large`) and give up after `timeoutMs`.
+ */
+export interface FetchRequest {
+  method: 'GET' | 'POST'
+  url: string
+  headers: [string, string][]
+  body?: Uint8Array
+  maxResponseBytes: number
+  timeoutMs: number
+}
+
+/** Why a fetch got no response (a response with any status is not an error). */
+export type FetchErrorCode =
+  | 'network'
+  | 'timed_out'
+  | 'too_large'
+
+/** The answer to a `fetch` output: the response (any status) or the transport's failure. */
+export type FetchResult = { status: number; body?: Uint8Array } | { error: FetchErrorCode }
 
 /** One thing for the host to do, in order. */
 export type ClientOutput =
   | { kind: 'connect' }
   | { kind: 'persist'; changes: StoreChange[] }
   | { kind: 'load'; id: number; keys: StoreKey[] }
+  | { kind: 'fetch'; id: number; request: FetchRequest }
   | { kind: 'transmit'; bytes: Uint8Array }
   | { kind: 'event'; event: ClientEvent }
   | { kind: 'close'; reason: CloseReason }
@@ -373,24 +437,43 @@ export type ClientCommand =
   | { type: 'appState'; action: SyncAction }
   /** Ends with `{ kind: 'chatSettings' }`. */
   | { type: 'getChatSettings'; chat: string }
-  /** The answer to `appStateDownload`: the file as served, or no bytes when the download failed. */
-  | { type: 'appStateBlob'; downloadId: number; bytes?: Uint8Array }
+  /** Ends with `{ kind: 'identity' }`. */
+  | { type: 'getIdentity'; address: string }
+  /** Trusts the 32-byte key an `identityChanged` event named (strict policy); needs a connection. */
+  | { type: 'approveIdentity'; address: string; identity: Uint8Array }
+
+/** WhatsApp's endpoints and the web version announced by default, from the core. */
+export interface Endpoints {
+  /** `wss://web.whatsapp.com/ws/chat` */
+  chatUrl: string
+  /** `https://web.whatsapp.com`: the Origin header the chat socket needs. */
+  origin: string
+  /** `https://mmg.whatsapp.net` */
+  mediaOrigin: string
+  /** `2.3000.1045649367` */
+  webVersion: string
+}
 
 /**
  * The core state machine (one linked device). Most hosts use `connect` instead; a host with its
  * own loop follows the rules in the README. Errors are `Error`s with a stable `code`
  * (`invalid_config`, `invalid_record`, `restore_malformed`, `restore_duplicate`,
- * `restore_missing_device`, `invalid_command`, ...).
+ * `restore_missing_device`, `invalid_command`, `invalid_fetch_result`, ...). A call after one
+ * that panicked (a bug) throws `client_panicked`: rebuild the client from its store.
  */
 export class Client {
   constructor(config?: ClientConfig, records?: StoreRecord[])
   /** The spaces whose records the constructor wants (the others arrive through `load`). */
   static startSpaces(): string[]
+  /** WhatsApp's endpoints, as the core states them. */
+  static endpoints(): Endpoints
   handleConnected(now: Timestamp): void
   handleBytes(now: Timestamp, bytes: Uint8Array): void
-  handleClosed(now: Timestamp, reason?: { kind: 'network' } | { kind: 'local' }): void
+  /** What the socket did (`network`, or `local` when the host closed it; omitted: network). */
+  handleClosed(now: Timestamp, reason?: Exclude<CloseReason, { kind: 'protocol' }>): void
   handleTimeout(now: Timestamp): void
   handleLoaded(now: Timestamp, id: number, records: StoreRecord[]): void
+  handleFetched(now: Timestamp, id: number, result: FetchResult): void
   command(now: Timestamp, command: ClientCommand): number
   pollOutput(): ClientOutput | undefined
   pollTimeout(): Timestamp | undefined
@@ -413,7 +496,7 @@ export interface WebSocketLike {
 export interface ConnectOptions {
   /** Where the client's records live. */
   store: Store
-  /** Default `wss://web.whatsapp.com/ws/chat`. */
+  /** Default: the core's chat socket, `wss://web.whatsapp.com/ws/chat`. */
   url?: string
   /** Opens a socket (default: `ws` in Node, the browser's WebSocket). */
   socket?: (url: string) => WebSocketLike
@@ -431,29 +514,26 @@ export interface ConnectOptions {
   /** The clock (default `Date.now`). */
   now?: () => Timestamp
   /**
-   * `false`: the driver leaves `appStateDownload` events to the host, which answers with an
-   * `appStateBlob` command. Default: the driver downloads the blob and answers itself.
+   * The HTTP client for the core's `fetch` outputs (app-state blobs; media later): called as
+   * `fetch(url, { method, headers, body, signal })` and read as a `Response`. Default
+   * `globalThis.fetch`. The driver reads at most the request's `maxResponseBytes` and answers the
+   * core with the status and body, whatever the status; a rejection, a timeout or a larger body
+   * answers with the failure and is reported to `onError` as `fetch_failed`.
    */
-  appStateDownloads?: boolean
-  /**
-   * The host's download of an app-state blob (the encrypted file as served); a rejection answers
-   * the core with no bytes (its recovery ladder goes on) and is reported to `onError` as
-   * `app_state_download_failed`. Default: `fetch(url)`.
-   */
-  downloadAppStateBlob?: (request: { url: string; directPath: string; downloadId: number }) => Promise<Uint8Array | ArrayBuffer>
-  /** The media host's origin for app-state blobs (default `https://mmg.whatsapp.net`). */
-  mediaHost?: string
-  /** The fetch implementation for the default download (default `globalThis.fetch`). */
   fetch?: typeof globalThis.fetch
 }
 
-/** A running client: the object `connect` resolves to. */
+/**
+ * A running client: the object `connect` resolves to. No state ends it: after `loggedOut`,
+ * `replaced` or `clientOutdated` the client rests until a `connect` command (a logged-out client
+ * then pairs a new device) or `close()`.
+ */
 export class Connection {
   /** The last `state` event's state, or null before the first. */
   readonly state: ClientState | null
   /**
-   * Resolves when the connection ended for good (`error` is null unless it failed; its `code` is
-   * `fenced` when the store or `mayConnect` said another process owns the client).
+   * Resolves when the connection ended for good: `close()`, or a fatal error (`error` is set; its
+   * `code` is `fenced` when the store or `mayConnect` said another process owns the client).
    */
   readonly ended: Promise<{ error: unknown }>
   /** Any command; resolves with its output, rejects with an Error whose `code` is the CommandError's. */
@@ -463,6 +543,10 @@ export class Connection {
   sendText(to: string, text: string): Promise<CommandOutput>
   sendMessage(to: string, message: Uint8Array): Promise<CommandOutput>
   markRead(chat: string, ids: string[], sender?: string): Promise<CommandOutput>
+  /** The identity keys kept for a device: `{ kind: 'identity', address, identity?, pending? }`. */
+  getIdentity(address: string): Promise<CommandOutput>
+  /** Trusts a device's new identity key (strict policy); refused messages are asked for again. */
+  approveIdentity(address: string, identity: Uint8Array): Promise<CommandOutput>
   logout(): Promise<CommandOutput>
   /** Disconnects and stops; the device stays paired in the store. */
   close(): Promise<void>
@@ -475,5 +559,5 @@ export class Connection {
  */
 export function connect(options: ConnectOptions): Promise<Connection>
 
-/** WhatsApp Web's chat socket. */
+/** WhatsApp Web's chat socket, the core's (`Client.endpoints().chatUrl`; in browsers once `init()` resolved). */
 export const DEFAULT_URL: string

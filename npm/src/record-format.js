@@ -90,6 +90,12 @@ export function readFrames(bytes, start = 0) {
     if (bytes.length - at < FRAME_HEADER) return { frames, end: at, torn: true }
     const size = view.getUint32(at, true)
     const crc = view.getUint32(at + 4, true)
+    // No frame is shorter than its change count. A zero-filled tail (the file's length reached the
+    // disk, its data did not) is a torn write; anything else there is damage.
+    if (size < 4) {
+      if (bytes.subarray(at).every((b) => b === 0)) return { frames, end: at, torn: true }
+      throw new StoreError('corrupt', `a frame too short at offset ${at}`)
+    }
     const next = at + FRAME_HEADER + size
     if (size > MAX_FRAME_BYTES || next > bytes.length) return { frames, end: at, torn: true }
     const payload = bytes.subarray(at + FRAME_HEADER, next)

@@ -1,20 +1,14 @@
 // App-state blobs through the driver, against walink-sim's mock-server: the phone's snapshot is
 // served as an external blob (an ExternalBlobReference in <snapshot>, the encrypted file on the
-// mock-server's media path), the driver downloads it with fetch and hands it back to the core,
-// and the chat settings appear. A host download that fails climbs the core's recovery ladder to
-// a typed appStateFatal, and is reported to onError.
+// mock-server's media path), the core asks for it with a `fetch` output (its URL joined from the
+// configured media origin and the blob's direct path), the driver carries it out with fetch and
+// hands the response back, and the chat settings appear. A host fetch that fails climbs the core's
+// recovery ladder to a typed appStateFatal, and is reported to onError.
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 
 import { MemoryStore, connect } from 'walink'
-import { blobUrl } from '../src/app-state-download.js'
 import { startMockServer, testTrustRoot, withMockServer } from './support/mock-server.js'
-
-test('blobUrl joins a media host and a direct path', () => {
-  assert.equal(blobUrl(undefined, '/v/t62/x.enc?ccb=1'), 'https://mmg.whatsapp.net/v/t62/x.enc?ccb=1')
-  assert.equal(blobUrl('http://127.0.0.1:9/', '/v/a'), 'http://127.0.0.1:9/v/a')
-  assert.equal(blobUrl('http://h', 'v/a'), 'http://h/v/a')
-})
 
 withMockServer(test, 'app-state blobs against the mock-server', () => {
   let server
@@ -23,15 +17,15 @@ withMockServer(test, 'app-state blobs against the mock-server', () => {
   })
   after(() => server?.stop())
 
-  /** A client of `phone` paired by code, with extra connect options; events are recorded. */
-  async function pairedClient(phone, extra = {}) {
+  /** A client of `phone` paired by code, with extra connect options and config; events are recorded. */
+  async function pairedClient(phone, extra = {}, config = {}) {
     const events = []
     const errors = []
     const waiters = []
     const connection = await connect({
       url: server.url,
       store: new MemoryStore(),
-      config: { trustRoot: testTrustRoot(), deviceName: 'walink app-state test' },
+      config: { trustRoot: testTrustRoot(), deviceName: 'walink app-state test', ...config },
       onEvent(event) {
         events.push(event)
         for (const w of [...waiters]) {
@@ -78,21 +72,23 @@ withMockServer(test, 'app-state blobs against the mock-server', () => {
     const phone = '15550008801'
     assert.equal(await accountWithSnapshot(phone, chats), 4)
     const fetched = []
-    const client = await pairedClient(phone, {
-      mediaHost: server.controlUrl,
-      fetch: (url) => {
-        fetched.push(url)
-        return globalThis.fetch(url)
+    const client = await pairedClient(
+      phone,
+      {
+        fetch: (url, init) => {
+          fetched.push(url)
+          assert.equal(init.method, 'GET')
+          return globalThis.fetch(url, init)
+        },
       },
-    })
-    const download = await client.waitFor((e) => e.type === 'appStateDownload')
-    assert.match(download.directPath, /^\/v\/sim\/md-app-state\//)
+      { mediaOrigin: server.controlUrl },
+    )
     for (const chat of chats) {
       const event = await client.waitFor((e) => e.type === 'chatSettings' && e.chat === chat)
       assert.equal(event.settings.mutedUntilMs, 0, 'muted forever')
     }
     assert.ok(fetched.length >= 1, 'the blob came over HTTP')
-    assert.ok(fetched.every((url) => url.startsWith(server.controlUrl)))
+    assert.ok(fetched.every((url) => url.startsWith(`${server.controlUrl}/v/sim/md-app-state/`)), fetched.join(' '))
     const answer = await client.connection.command({ type: 'getChatSettings', chat: chats[2] })
     assert.equal(answer.kind, 'chatSettings')
     assert.equal(answer.settings.mutedUntilMs, 0)
@@ -107,12 +103,12 @@ withMockServer(test, 'app-state blobs against the mock-server', () => {
     await client.connection.close()
   })
 
-  test('a failing host download ends in a typed appStateFatal, reported to onError', async () => {
+  test('a failing host fetch ends in a typed appStateFatal, reported to onError', async () => {
     const phone = '15550008802'
     await accountWithSnapshot(phone, chats)
     let attempts = 0
     const client = await pairedClient(phone, {
-      downloadAppStateBlob: async ({ url }) => {
+      fetch: async (url) => {
         attempts++
         assert.match(url, /^https:\/\/mmg\.whatsapp\.net\/v\/sim\/md-app-state\//)
         throw new Error('offline')
@@ -123,28 +119,31 @@ withMockServer(test, 'app-state blobs against the mock-server', () => {
     assert.equal(fatal.error.kind, 'download')
     assert.ok(attempts >= 2, `the core retried (${attempts} downloads)`)
     assert.ok(client.errors.length >= 1)
-    assert.ok(client.errors.every((e) => e.code === 'app_state_download_failed'))
+    assert.ok(client.errors.every((e) => e.code === 'fetch_failed' && e.fetchError === 'network'))
     assert.ok(!client.events.some((e) => e.type === 'chatSettings'), 'nothing half-applied')
     await client.connection.close()
   })
 
-  test('appStateDownloads: false leaves the event to the host, which answers itself', async () => {
+  test('any status reaches the core, which decides: a 404 is a failed download, refetched', async () => {
     const phone = '15550008803'
     await accountWithSnapshot(phone, chats)
-    let connection
-    const answered = []
-    const client = await pairedClient(phone, {
-      appStateDownloads: false,
-    })
-    connection = client.connection
-    const download = await client.waitFor((e) => e.type === 'appStateDownload')
-    const response = await fetch(blobUrl(server.controlUrl, download.directPath))
-    assert.equal(response.status, 200)
-    const bytes = new Uint8Array(await response.arrayBuffer())
-    answered.push(download.downloadId)
-    await connection.command({ type: 'appStateBlob', downloadId: download.downloadId, bytes })
+    const statuses = []
+    const client = await pairedClient(
+      phone,
+      {
+        fetch: async (url, init) => {
+          // The first answer is a 404 (not a transport failure); then the real file.
+          const response = statuses.length === 0 ? new Response('gone', { status: 404 }) : await globalThis.fetch(url, init)
+          statuses.push(response.status)
+          return response
+        },
+      },
+      { mediaOrigin: server.controlUrl },
+    )
     await client.waitFor((e) => e.type === 'chatSettings' && e.chat === chats[0])
-    assert.deepEqual(answered, [download.downloadId])
-    await connection.close()
+    assert.deepEqual(statuses.slice(0, 2), [404, 200])
+    assert.deepEqual(client.errors, [], 'a response of any status is not a driver error')
+    assert.ok(!client.events.some((e) => e.type === 'appStateFatal'))
+    await client.connection.close()
   })
 })

@@ -186,6 +186,40 @@ test('each batch is applied before any later output, and inputs wait for it', as
   await connection.close()
 })
 
+test('a socket that can cork gets every write of a turn in one go, in order, and is uncorked before it closes', async () => {
+  const h = harness()
+  const connection = await h.start()
+  const socket = h.sockets[0]
+  socket.corked = 0
+  socket.cork = () => (socket.corked++, h.log.push('cork'))
+  socket.uncork = () => (socket.corked--, h.log.push('uncork'))
+  socket.open()
+  await settle()
+  await settle()
+  assert.equal(socket.corked, 0)
+  h.log.length = 0
+  // Three frames in two socket messages of one turn: their three answers are held together.
+  socket.receive([2, 0xaa, 0xbb, 1, 0xcc])
+  socket.receive([1, 0xdd])
+  for (let i = 0; i < 20; i++) await Promise.resolve()
+  assert.equal(socket.corked, 1, 'held while the turn lasts')
+  await settle()
+  assert.equal(socket.corked, 0)
+  assert.deepEqual(
+    h.log.filter((line) => !line.startsWith('persist') && !line.startsWith('event')),
+    ['cork', 'send 61aabb', 'send 61cc', 'send 61dd', 'uncork'],
+  )
+  // A write, then the driver closes the socket in the same turn: uncorked first.
+  h.log.length = 0
+  socket.receive([1, 0xee])
+  for (let i = 0; i < 20; i++) await Promise.resolve()
+  await connection.close()
+  assert.equal(socket.corked, 0)
+  const closing = h.log.filter((line) => ['cork', 'uncork', 'send 61ee'].includes(line))
+  assert.deepEqual(closing, ['cork', 'send 61ee', 'uncork'])
+  assert.ok(socket.closedByDriver)
+})
+
 test('a store that throws drops the client and rebuilds it from the store', async () => {
   const h = harness()
   const connection = await h.start()
@@ -269,15 +303,20 @@ test('a load is answered from the store before the next output', async () => {
   await connection.close()
 })
 
-test('logout carries out the outputs queued with the terminal state, then ends', async () => {
+test('logout carries out the outputs queued with loggedOut; the client rests until close()', async () => {
   const h = harness()
   const connection = await h.start()
   h.sockets[0].open()
   await settle()
   await connection.logout()
-  assert.deepEqual(await connection.ended, { error: null })
+  await settle()
+  assert.equal(connection.state.kind, 'loggedOut')
   assert.deepEqual((await h.store.loadAll()).map((r) => r.space), [])
   assert.ok(h.sockets[0].closedByDriver)
+  // Not ended: no state is a dead end, the host may still command the client.
+  assert.deepEqual(await connection.command({ type: 'connect' }), { kind: 'none' })
+  await connection.close()
+  assert.deepEqual(await connection.ended, { error: null })
 })
 
 test('an onEvent handler that throws is reported and does not stop the loop', async () => {

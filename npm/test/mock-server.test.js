@@ -1,14 +1,16 @@
 // The npm package against walink-sim's mock-server over a real websocket (the `ws` package):
 // QR pairing, restart from the file store, pairing by code, logout, 1:1 messages both ways between
-// two walink clients and with the other account's phone, group messages both ways.
+// two walink clients and with the other account's phone, group messages both ways, a contact
+// whose identity key changes (reported; refused until approved under the strict policy).
 import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 
-import { FileStore, MemoryStore, connect } from 'walink'
-import { startMockServer, testTrustRoot, withMockServer } from './support/mock-server.js'
+import { FileStore } from 'walink'
+import { startMockServer, withMockServer } from './support/mock-server.js'
+import { pairedWalinkClient, phoneReceives as phoneReceivesText, walinkClient } from './support/walink-client.js'
 
 withMockServer(test, 'mock-server tests', () => {
   let server
@@ -23,34 +25,7 @@ withMockServer(test, 'mock-server tests', () => {
   })
 
   /** Connects a client on `store`, calling `onEvent` and resolving `waitFor(predicate)` on events. */
-  async function client(store, onEvent = () => {}) {
-    const events = []
-    const waiters = []
-    const connection = await connect({
-      url: server.url,
-      store,
-      config: { trustRoot: testTrustRoot(), deviceName: 'walink test' },
-      onEvent(event) {
-        events.push(event)
-        onEvent(event)
-        for (const w of [...waiters]) {
-          if (w.predicate(event)) {
-            waiters.splice(waiters.indexOf(w), 1)
-            w.resolve(event)
-          }
-        }
-      },
-    })
-    const waitFor = (predicate, ms = 20_000) => {
-      const seen = events.find(predicate)
-      if (seen) return Promise.resolve(seen)
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`timed out; events: ${events.map((e) => e.type + (e.state ? ':' + e.state.kind : '')).join(' ')}`)), ms)
-        waiters.push({ predicate, resolve: (e) => (clearTimeout(timer), resolve(e)) })
-      })
-    }
-    return { connection, events, waitFor }
-  }
+  const client = (store, onEvent) => walinkClient(server, { store, onEvent })
 
   const connected = (e) => e.type === 'state' && e.state.kind === 'connected'
 
@@ -73,7 +48,7 @@ withMockServer(test, 'mock-server tests', () => {
     await second.connection.close()
   })
 
-  test('pairing by code, then logout ends the connection and empties the store', async () => {
+  test('pairing by code, then logout empties the store; the client rests and can pair again', async () => {
     await server.control('POST', '/accounts', { phone: '15550002222', name: 'Bob' })
     const store = await FileStore.open(join(root, 'bob'))
     const bob = await client(store)
@@ -83,34 +58,37 @@ withMockServer(test, 'mock-server tests', () => {
     await bob.waitFor((e) => e.type === 'paired')
     await bob.waitFor(connected)
     await bob.connection.logout()
-    assert.deepEqual(await bob.connection.ended, { error: null })
+    await bob.waitFor((e) => e.type === 'state' && e.state.kind === 'loggedOut')
     assert.deepEqual(await store.loadAll(), [])
+    // No state is a dead end (the core's policy): the connection rests until a command, and
+    // `connect` links a new device, which shows QR codes again.
+    const from = bob.events.length
+    await bob.connection.command({ type: 'connect' })
+    await bob.waitFor((e) => bob.events.indexOf(e) >= from && e.type === 'qr')
+    assert.ok((await store.loadAll()).some((r) => r.space === 'device'), 'a new device was stored')
+    await bob.connection.close()
+    assert.deepEqual(await bob.connection.ended, { error: null })
   })
 
-  /** A new account `phone` and a walink client paired to it by code, connected. */
-  async function pairedByCode(phone, name) {
-    await server.control('POST', '/accounts', { phone, name })
-    const linked = await client(new MemoryStore())
-    const code = await linked.connection.pairWithCode(phone)
-    await server.control('POST', `/accounts/${phone}/code`, { code })
-    await linked.waitFor((e) => e.type === 'paired')
-    await linked.waitFor(connected)
-    return linked
-  }
+  test('a pairing code the server refuses ends in pairingCodeFailed, its own typed reason', async () => {
+    // A well-formed number without an account: the server answers the code request with 400.
+    const carol = await client(new MemoryStore())
+    await carol.waitFor((e) => e.type === 'qr')
+    await assert.rejects(carol.connection.pairWithCode('15550009999'), (error) => {
+      assert.equal(error.code, 'rejected')
+      assert.equal(error.detail.serverCode, 400)
+      return true
+    })
+    const failed = await carol.waitFor((e) => e.type === 'state' && e.reason.kind === 'pairingCodeFailed')
+    assert.deepEqual(failed.state, { kind: 'awaitingPairing', mode: 'qr' })
+    await carol.connection.close()
+  })
+
+  const pairedByCode = (phone, name) => pairedWalinkClient(server, phone, name)
 
   const textIs = (text) => (e) => e.type === 'message' && e.text === text
 
-  /** Polls the phone of `phone` until it received `text`; resolves with that message. */
-  async function phoneReceives(phone, text, ms = 20_000) {
-    const deadline = Date.now() + ms
-    for (;;) {
-      const { messages } = await server.control('GET', `/accounts/${phone}/messages`)
-      const found = messages.find((m) => m.text === text)
-      if (found) return found
-      if (Date.now() > deadline) throw new Error(`the phone of ${phone} did not receive ${JSON.stringify(text)}: ${JSON.stringify(messages)}`)
-      await new Promise((resolve) => setTimeout(resolve, 50))
-    }
-  }
+  const phoneReceives = (phone, text) => phoneReceivesText(server, phone, text)
 
   test('1:1 messages both ways: a second walink client and the other account\'s phone', async () => {
     const carol = await pairedByCode('15550003333', 'Carol')
@@ -173,5 +151,45 @@ withMockServer(test, 'mock-server tests', () => {
     assert.ok(!frank.events.some((e) => e.type === 'decryptFailed'))
     await erin.connection.close()
     await frank.connection.close()
+  })
+
+  test('a contact that reinstalls its phone: identityChanged, then strict refusal and approval', async () => {
+    const store = new MemoryStore()
+    const grace = await pairedByCode('15550007779', 'Grace', store)
+    const heidi = '15550008880'
+    await server.control('POST', '/accounts', { phone: heidi, name: 'Heidi' })
+    await server.control('POST', `/accounts/${heidi}/send`, { to: '15550007779', text: 'before' })
+    await grace.waitFor(textIs('before'))
+
+    // WhatsApp's behaviour (the default): the new key is trusted and reported.
+    const answer = await server.control('POST', `/accounts/${heidi}/reinstall`, { to: '15550007779', text: 'after the reinstall' })
+    const change = await grace.waitFor((e) => e.type === 'identityChanged')
+    assert.equal(change.accepted, true)
+    assert.equal(Buffer.from(change.identity).toString('hex'), answer.identity)
+    assert.equal(change.previous.length, 32)
+    await grace.waitFor(textIs('after the reinstall'))
+    const stored = await grace.connection.getIdentity(change.address)
+    assert.equal(stored.kind, 'identity')
+    assert.deepEqual(stored.identity, change.identity)
+    assert.equal(stored.pending, undefined)
+    await grace.connection.close()
+
+    // Strict: the next change is refused until approved; a send to the device fails, typed.
+    const strict = await client(store, () => {}, { identityPolicy: 'strict' })
+    await strict.waitFor(connected)
+    await server.control('POST', `/accounts/${heidi}/reinstall`, { to: '15550007779', text: 'held for approval' })
+    const pending = await strict.waitFor((e) => e.type === 'identityChanged')
+    assert.equal(pending.accepted, false)
+    const failed = await strict.waitFor((e) => e.type === 'decryptFailed')
+    assert.equal(failed.kind, 'untrustedIdentity')
+    assert.ok(!strict.events.some(textIs('held for approval')))
+    await assert.rejects(strict.connection.sendText(`${heidi}@s.whatsapp.net`, 'to an untrusted device'), (error) => {
+      assert.equal(error.code, 'untrusted_identity')
+      assert.ok(error.detail.address.includes('@'))
+      return true
+    })
+    await strict.connection.approveIdentity(pending.address, pending.identity)
+    await strict.waitFor(textIs('held for approval'))
+    await strict.connection.close()
   })
 })

@@ -113,6 +113,15 @@ describe('FileStore on damaged files', () => {
     await store.close()
   })
 
+  test('a zero-filled tail after the last frame (length on disk, data not) is a torn write', async () => {
+    const wal = await threeBatches('zero-tail')
+    await fs.writeFile(join(dirOf('zero-tail'), 'wal'), Buffer.concat([Buffer.from(wal), Buffer.alloc(40)]))
+    const store = await FileStore.open(dirOf('zero-tail'))
+    assert.equal((await dump(store)).length, 2)
+    await store.close()
+    assert.equal((await fs.stat(join(dirOf('zero-tail'), 'wal'))).size, wal.length)
+  })
+
   test('damage before the last frame is corruption, not a torn write', async () => {
     const wal = await threeBatches('corrupt')
     const damaged = Buffer.from(wal)
@@ -245,4 +254,21 @@ describe('FileStore in a process that is killed', () => {
       }
     })
   }
+})
+
+test('the files are the owner\'s only: directory 0700, files 0600, wider ones narrowed', { skip: process.platform === 'win32' }, async () => {
+  const dir = join(dirOf('permissions'), 'nested')
+  const store = await FileStore.open(dir, { compactBytes: 64 })
+  await store.applyBatch([put('device', 'device', new Uint8Array(100))])
+  const mode = async (path) => (await fs.stat(path)).mode & 0o777
+  assert.equal(await mode(dir), 0o700)
+  assert.equal(await mode(dirOf('permissions')), 0o700)
+  assert.equal(await mode(join(dir, 'wal')), 0o600)
+  assert.equal(await mode(join(dir, 'snapshot')), 0o600)
+  await store.close()
+  await fs.chmod(join(dir, 'wal'), 0o644)
+  await fs.chmod(join(dir, 'snapshot'), 0o644)
+  await (await FileStore.open(dir)).close()
+  assert.equal(await mode(join(dir, 'wal')), 0o600)
+  assert.equal(await mode(join(dir, 'snapshot')), 0o600)
 })

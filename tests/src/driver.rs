@@ -6,22 +6,21 @@
 //! The driver is single-threaded and pull-based: [`Driver::next_event`] runs the loop until the
 //! client emits an event or a deadline passes, which suits the demo and the end-to-end tests.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::fs;
-use std::io::{self, ErrorKind, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::collections::VecDeque;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 use walink_core::client::{
-    Client, CloseReason, Command, CommandId, Config, Event, Output, Timestamp,
+    Client, CloseReason, Command, CommandId, Config, Event, FetchError, FetchRequest,
+    FetchResponse, FetchResult, Method, Output, Timestamp,
 };
-use walink_core::store::{Batch, Record, RecordKey, RestoreError, Space};
+use walink_core::store::{Batch, Change, Record, RecordKey, RestoreError, Space};
+pub use walink_file_store::{FileStore, Options as StoreOptions, StoreError};
 
 use crate::mock_server::now_ms;
-use crate::record_map::{self, RecordMap};
 
 /// The longest the loop blocks on the socket before it looks at the clock again.
 const SOCKET_POLL: Duration = Duration::from_millis(20);
@@ -40,144 +39,122 @@ pub enum DriverError {
     Deadline,
 }
 
-/// Why the file store failed.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The file system failed.
-    #[error("i/o error on {path}: {error}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The error.
-        error: io::Error,
-    },
-    /// A line of the store file is not `space<TAB>key<TAB>hex` (the file is damaged).
-    #[error("line {line} of the store file is damaged")]
-    Damaged {
-        /// The line number, from 1.
-        line: usize,
-    },
+/// The records of the spaces loaded at start, for `Client::new`. Records of a space this build
+/// does not know stay in the store but are never handed to the client.
+pub fn records_at_start(store: &mut FileStore) -> Result<Vec<Record>, StoreError> {
+    let spaces: Vec<&str> = Space::ALL
+        .into_iter()
+        .filter(|s| s.loaded_at_start())
+        .map(Space::as_str)
+        .collect();
+    Ok(store
+        .load_spaces(&spaces)?
+        .into_iter()
+        .filter_map(core_record)
+        .collect())
 }
 
-/// A store of records in one file, one record a line (`space<TAB>key<TAB>hex value`, the key
-/// escaped). Each
-/// batch rewrites the whole file into a temporary file, syncs it and renames it over the old
-/// one, so a crash leaves either the old or the new state, never a mix.
-#[derive(Debug)]
-pub struct FileStore {
-    path: PathBuf,
-    records: RecordMap,
+fn core_record(record: walink_file_store::Record) -> Option<Record> {
+    Some(Record {
+        space: Space::parse(&record.space)?,
+        key: record.key,
+        value: record.value,
+    })
 }
 
-impl FileStore {
-    /// Opens the store at `path`; a missing file is an empty store.
-    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        let path = path.as_ref().to_path_buf();
-        let text = match fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(error) if error.kind() == ErrorKind::NotFound => String::new(),
-            Err(error) => return Err(StoreError::Io { path, error }),
-        };
-        let mut records = BTreeMap::new();
-        for (index, line) in text.lines().enumerate() {
-            let damaged = StoreError::Damaged { line: index + 1 };
-            let mut fields = line.split('\t');
-            let (Some(space), Some(key), Some(value), None) =
-                (fields.next(), fields.next(), fields.next(), fields.next())
-            else {
-                return Err(damaged);
-            };
-            let value = hex::decode(value).map_err(|_| StoreError::Damaged { line: index + 1 })?;
-            let key = unescape(key).ok_or(StoreError::Damaged { line: index + 1 })?;
-            records.insert((space.to_owned(), key), value);
-        }
-        Ok(FileStore { path, records })
-    }
-
-    /// The records of the spaces loaded at start, for `Client::new`. Records of a space this
-    /// build does not know are kept in the file but never handed to the client.
-    pub fn records_at_start(&self) -> Vec<Record> {
-        record_map::records(&self.records, Space::loaded_at_start)
-    }
-
-    /// The records that exist among `keys`, for `Client::handle_loaded`.
-    pub fn load(&self, keys: &[RecordKey]) -> Vec<Record> {
-        record_map::load(&self.records, keys)
-    }
-
-    /// How many records the store holds.
-    pub fn len(&self) -> usize {
-        self.records.len()
-    }
-
-    /// Whether the store is empty.
-    pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
-    }
-
-    /// Applies a batch atomically: all of it is on disk when this returns `Ok`, none of it if
-    /// it returns `Err` (the in-memory copy is left unchanged too).
-    pub fn apply(&mut self, batch: &Batch) -> Result<(), StoreError> {
-        let mut next = self.records.clone();
-        record_map::apply(&mut next, batch);
-        let mut text = String::new();
-        for ((space, key), value) in &next {
-            text.push_str(space);
-            text.push('\t');
-            text.push_str(&escape(key));
-            text.push('\t');
-            text.push_str(&hex::encode(value));
-            text.push('\n');
-        }
-        let temporary = self.path.with_extension("tmp");
-        let io = |error| StoreError::Io {
-            path: self.path.clone(),
-            error,
-        };
-        let mut file = fs::File::create(&temporary).map_err(io)?;
-        file.write_all(text.as_bytes()).map_err(io)?;
-        file.sync_all().map_err(io)?;
-        drop(file);
-        fs::rename(&temporary, &self.path).map_err(io)?;
-        self.records = next;
-        Ok(())
-    }
+/// Applies one of the client's batches to the store.
+fn persist(store: &mut FileStore, batch: Batch) -> Result<(), StoreError> {
+    let changes: Vec<walink_file_store::Change> = batch
+        .changes
+        .into_iter()
+        .map(|change| match change {
+            Change::Put(mut record) => walink_file_store::Change::Put {
+                space: record.space.as_str().to_owned(),
+                key: core::mem::take(&mut record.key),
+                value: core::mem::take(&mut record.value),
+            },
+            Change::Delete { space, key } => walink_file_store::Change::Delete {
+                space: space.as_str().to_owned(),
+                key,
+            },
+            Change::DeleteAll => walink_file_store::Change::DeleteAll,
+        })
+        .collect();
+    store.apply_batch(&changes)
 }
 
-/// A key with `%`, tab, line feed and carriage return written as `%25`, `%09`, `%0A`, `%0D`,
-/// so any key fits in one tab-separated field.
-fn escape(key: &str) -> String {
-    let mut out = String::with_capacity(key.len());
-    for c in key.chars() {
-        match c {
-            '%' => out.push_str("%25"),
-            '\t' => out.push_str("%09"),
-            '\n' => out.push_str("%0A"),
-            '\r' => out.push_str("%0D"),
-            c => out.push(c),
-        }
-    }
-    out
+/// The records that exist among `keys`, for `Client::handle_loaded`.
+fn load(store: &mut FileStore, keys: &[RecordKey]) -> Result<Vec<Record>, StoreError> {
+    let keys: Vec<(&str, &str)> = keys
+        .iter()
+        .map(|k| (k.space.as_str(), k.key.as_str()))
+        .collect();
+    Ok(store
+        .load(&keys)?
+        .into_iter()
+        .filter_map(core_record)
+        .collect())
 }
 
-/// The inverse of [`escape`]; `None` for an escape it never writes.
-fn unescape(field: &str) -> Option<String> {
-    let mut out = String::with_capacity(field.len());
-    let mut rest = field;
-    while let Some(at) = rest.find('%') {
-        out.push_str(&rest[..at]);
-        let code = rest.get(at + 1..at + 3)?;
-        out.push(match code {
-            "25" => '%',
-            "09" => '\t',
-            "0A" => '\n',
-            "0D" => '\r',
-            _ => return None,
-        });
-        rest = &rest[at + 3..];
+/// Carries out one `Output::Fetch`: the driver's one HTTP call. Plain `http://` only (the
+/// mock-server's media path; this driver has no TLS), HTTP/1.1 with `Connection: close`, at most
+/// `max_response_bytes` of body; anything it cannot do is a `Network` failure.
+fn fetch(request: &FetchRequest) -> FetchResult {
+    let timeout = Duration::from_millis(request.timeout_ms.max(1));
+    let rest = request
+        .url
+        .strip_prefix("http://")
+        .ok_or(FetchError::Network)?;
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let path = if path.is_empty() { "/" } else { path };
+    let addr = authority
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or(FetchError::Network)?;
+    let failed = |error: std::io::Error| match error.kind() {
+        ErrorKind::WouldBlock | ErrorKind::TimedOut => FetchError::TimedOut,
+        _ => FetchError::Network,
+    };
+    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(failed)?;
+    stream.set_read_timeout(Some(timeout)).map_err(failed)?;
+    stream.set_write_timeout(Some(timeout)).map_err(failed)?;
+    let mut head = format!(
+        "{} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n",
+        request.method.as_str()
+    );
+    for (name, value) in &request.headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
     }
-    out.push_str(rest);
-    Some(out)
+    let body = request.body.as_slice();
+    if request.method != Method::Get || !body.is_empty() {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).map_err(failed)?;
+    stream.write_all(body).map_err(failed)?;
+    // The head (a few KiB at most) and the body, never more than the request allows.
+    let limit = request.max_response_bytes.saturating_add(16 * 1024);
+    let mut response = Vec::new();
+    stream
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut response)
+        .map_err(failed)?;
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or(FetchError::Network)?;
+    let head = String::from_utf8_lossy(&response[..split]);
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse::<u16>().ok())
+        .ok_or(FetchError::Network)?;
+    let body = response.split_off(split + 4);
+    if body.len() as u64 > request.max_response_bytes {
+        return Err(FetchError::TooLarge);
+    }
+    Ok(FetchResponse { status, body })
 }
 
 type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
@@ -189,20 +166,23 @@ pub struct Driver {
     url: String,
     socket: Option<Socket>,
     events: VecDeque<Event>,
+    fetched: Vec<String>,
     /// What the driver did, one line per step (connects, closes, frames in and out, batches).
     pub log: Vec<String>,
 }
 
 impl Driver {
     /// Builds the client from the store's records; it connects to `url` when it asks to.
-    pub fn new(config: Config, store: FileStore, url: &str) -> Result<Self, DriverError> {
-        let client = Client::new(config, store.records_at_start()).map_err(DriverError::Restore)?;
+    pub fn new(config: Config, mut store: FileStore, url: &str) -> Result<Self, DriverError> {
+        let client =
+            Client::new(config, records_at_start(&mut store)?).map_err(DriverError::Restore)?;
         let mut driver = Driver {
             client,
             store,
             url: url.to_owned(),
             socket: None,
             events: VecDeque::new(),
+            fetched: Vec::new(),
             log: Vec::new(),
         };
         driver.drain()?;
@@ -212,6 +192,11 @@ impl Driver {
     /// The store, e.g. to count its records.
     pub fn store(&self) -> &FileStore {
         &self.store
+    }
+
+    /// The URLs of the fetches the client asked for, in order.
+    pub fn fetched(&self) -> &[String] {
+        &self.fetched
     }
 
     /// Whether a websocket is open.
@@ -325,9 +310,10 @@ impl Driver {
                     }
                 }
                 Output::Persist(batch) => {
-                    self.store.apply(&batch)?;
+                    let changes = batch.changes.len();
+                    persist(&mut self.store, batch)?;
                     self.log
-                        .push(format!("stored a batch of {} changes", batch.changes.len()));
+                        .push(format!("stored a batch of {changes} changes"));
                 }
                 Output::Close(reason) => {
                     self.log.push(format!("closing the websocket: {reason:?}"));
@@ -337,13 +323,24 @@ impl Driver {
                     }
                 }
                 Output::Load { id, keys } => {
-                    let records = self.store.load(&keys);
+                    let records = load(&mut self.store, &keys)?;
                     self.log.push(format!(
                         "loaded {} of {} records asked for",
                         records.len(),
                         keys.len()
                     ));
                     self.client.handle_loaded(now_ms(), id, records);
+                }
+                Output::Fetch { id, request } => {
+                    let result = fetch(&request);
+                    self.log.push(format!(
+                        "fetched {} {}: {:?}",
+                        request.method.as_str(),
+                        request.url,
+                        result.as_ref().map(|r| r.status)
+                    ));
+                    self.fetched.push(request.url);
+                    self.client.handle_fetched(now_ms(), id, result);
                 }
                 Output::Event(event) => self.events.push_back(event),
             }
@@ -375,141 +372,58 @@ impl Driver {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use walink_core::store::Change;
+    use std::net::TcpListener;
 
-    fn dir(name: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("walink-filestore-{}-{name}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
-    fn put(space: Space, key: &str, value: &[u8]) -> Change {
-        Change::Put(Record {
-            space,
-            key: key.to_owned(),
-            value: value.to_vec(),
-        })
-    }
-
-    #[test]
-    fn batches_survive_a_reopen_and_deletes_apply() {
-        let dir = dir("reopen");
-        let path = dir.join("store.tsv");
-        let mut store = FileStore::open(&path).unwrap();
-        assert!(store.is_empty());
-        store
-            .apply(&Batch {
-                changes: vec![
-                    put(Space::Device, "device", &[1, 2, 3]),
-                    put(Space::Session, "1.0@s.whatsapp.net", &[]),
-                    put(Space::PreKey, "7", &[0xff; 40]),
-                ],
-            })
-            .unwrap();
-        store
-            .apply(&Batch {
-                changes: vec![Change::Delete {
-                    space: Space::PreKey,
-                    key: "7".into(),
-                }],
-            })
-            .unwrap();
-        let again = FileStore::open(&path).unwrap();
-        assert_eq!(again.len(), 2);
-        let at_start = again.records_at_start();
-        assert_eq!(at_start.len(), 1, "sessions are loaded on demand");
-        assert_eq!(at_start[0].value, [1, 2, 3]);
-        let loaded = again.load(&[
-            RecordKey::new(Space::Session, "1.0@s.whatsapp.net"),
-            RecordKey::new(Space::PreKey, "7"),
-        ]);
-        assert_eq!(loaded.len(), 1);
-        assert_eq!(loaded[0].key, "1.0@s.whatsapp.net");
-        assert!(loaded[0].value.is_empty());
-        let mut again = again;
-        again
-            .apply(&Batch {
-                changes: vec![Change::DeleteAll],
-            })
-            .unwrap();
-        assert!(FileStore::open(&path).unwrap().is_empty());
-        let _ = fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn keys_with_separators_round_trip() {
-        for key in ["plain", "a\tb", "line\nbreak\r", "100%", "%09", ""] {
-            assert_eq!(unescape(&escape(key)).as_deref(), Some(key));
-            assert!(!escape(key).contains(['\t', '\n', '\r']));
-        }
-        assert_eq!(unescape("%zz"), None);
-        assert_eq!(unescape("%2"), None);
-        let dir = dir("keys");
-        let path = dir.join("store.tsv");
-        let mut store = FileStore::open(&path).unwrap();
-        store
-            .apply(&Batch {
-                changes: vec![put(Space::Device, "odd\tkey\n%", &[1])],
-            })
-            .unwrap();
-        let again = FileStore::open(&path).unwrap();
-        assert_eq!(again.records_at_start()[0].key, "odd\tkey\n%");
-        let _ = fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn a_failed_write_changes_nothing() {
-        let dir = dir("failed");
-        let path = dir.join("store.tsv");
-        let mut store = FileStore::open(&path).unwrap();
-        store
-            .apply(&Batch {
-                changes: vec![put(Space::Device, "device", &[9])],
-            })
-            .unwrap();
-        // The directory disappears: the temporary file cannot be created.
-        fs::remove_dir_all(&dir).unwrap();
-        let error = store.apply(&Batch {
-            changes: vec![put(Space::Device, "device", &[10])],
+    /// A one-shot HTTP server on 127.0.0.1 answering with `response`; returns its origin.
+    fn serve(response: Vec<u8>) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            if let Ok((mut stream, _)) = listener.accept() {
+                let mut request = [0u8; 1024];
+                let _ = stream.read(&mut request);
+                let _ = stream.write_all(&response);
+            }
         });
-        assert!(matches!(error, Err(StoreError::Io { .. })));
-        assert_eq!(store.records_at_start()[0].value, [9]);
+        format!("http://{addr}")
+    }
+
+    fn get(url: String, max_response_bytes: u64) -> FetchRequest {
+        FetchRequest {
+            method: Method::Get,
+            url,
+            headers: vec![("X-Test".into(), "1".into())],
+            body: walink_core::client::Body::Empty,
+            max_response_bytes,
+            timeout_ms: 5_000,
+        }
     }
 
     #[test]
-    fn damaged_files_are_refused_and_unknown_spaces_kept() {
-        let dir = dir("damaged");
-        let path = dir.join("store.tsv");
-        fs::write(&path, "device\tdevice\t0102\nsession\tx\tzz\n").unwrap();
-        assert!(matches!(
-            FileStore::open(&path),
-            Err(StoreError::Damaged { line: 2 })
-        ));
-        fs::write(&path, "device\tdevice\n").unwrap();
-        assert!(matches!(
-            FileStore::open(&path),
-            Err(StoreError::Damaged { line: 1 })
-        ));
-        let device = Space::Device.as_str();
-        fs::write(
-            &path,
-            format!("{device}\tdevice\t0102\nfuture-space\tk\t00\n"),
-        )
-        .unwrap();
-        let mut store = FileStore::open(&path).unwrap();
-        assert_eq!(store.len(), 2);
-        assert_eq!(store.records_at_start().len(), 1);
-        store.apply(&Batch { changes: vec![] }).unwrap();
-        assert!(
-            fs::read_to_string(&path)
-                .unwrap()
-                .contains("future-space\tk\t00")
+    fn one_http_call_answers_any_status_and_caps_the_body() {
+        let ok = serve(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc".to_vec());
+        assert_eq!(
+            fetch(&get(format!("{ok}/v/x"), 10)),
+            Ok(FetchResponse {
+                status: 200,
+                body: b"abc".to_vec()
+            })
         );
-        let _ = fs::remove_dir_all(&dir);
+        let missing = serve(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec());
+        assert_eq!(fetch(&get(missing, 10)).map(|r| r.status), Ok(404));
+        let large = serve([&b"HTTP/1.1 200 OK\r\n\r\n"[..], &[7; 64]].concat());
+        assert_eq!(fetch(&get(large, 10)), Err(FetchError::TooLarge));
+        // No TLS in this driver: an https URL is a network failure, as is nobody listening.
+        assert_eq!(
+            fetch(&get("https://127.0.0.1:1/v/x".into(), 10)),
+            Err(FetchError::Network)
+        );
+        assert_eq!(
+            fetch(&get("http://127.0.0.1:1/v/x".into(), 10)),
+            Err(FetchError::Network)
+        );
     }
 }

@@ -1,6 +1,5 @@
-//! A host's record store as an ordered map, shared by the test harnesses (walink-sim's hosts
-//! and the native driver's file store): applying a batch, answering a load, and the records
-//! `Client::new` takes.
+//! A host's record store as an ordered map, for walink-sim's simulated hosts: applying a batch,
+//! answering a load, and the records `Client::new` takes.
 
 use std::collections::BTreeMap;
 

@@ -718,11 +718,7 @@ fn all_muted(world: &World, client: usize, chats: &[String]) -> bool {
 }
 
 fn downloads_asked(world: &World, client: usize) -> usize {
-    world.clients[client]
-        .events
-        .iter()
-        .filter(|e| matches!(e, Event::AppStateDownload { .. }))
-        .count()
+    world.clients[client].fetched.len()
 }
 
 #[test]
@@ -744,11 +740,12 @@ fn a_new_client_catches_up_from_an_external_snapshot_blob() {
     let (asked, served) = world.server.app_state_snapshot_counts(ALICE);
     assert!(asked >= 1 && served >= 1, "asked {asked}, served {served}");
     assert!(!fatal(&world, late) && !fatal(&world, first));
-    // No event carries the media key: the download event names only the path.
-    for event in &world.clients[late].events {
-        if let Event::AppStateDownload { direct_path, .. } = event {
-            assert!(direct_path.starts_with("/v/sim/md-app-state/"));
-        }
+    // No request carries the media key: the download is a GET of the media host and the path.
+    for url in &world.clients[late].fetched {
+        assert!(
+            url.starts_with("https://mmg.whatsapp.net/v/sim/md-app-state/"),
+            "{url}"
+        );
     }
     // The persisted state survives a restart: nothing is downloaded again for it.
     let downloads_before = world.blob_downloads;

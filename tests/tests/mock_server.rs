@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use walink_core::client::{Command, CommandOutput, Config, Event, State};
 use walink_core::noise::payload::{ClientProfile, WebVersion};
-use walink_sim::driver::{Driver, FileStore};
+use walink_sim::driver::{Driver, FileStore, StoreOptions};
 use walink_sim::mock_server::MockServer;
 use walink_sim::mock_server::http;
 use walink_sim::mock_server::process::MockProcess;
@@ -41,7 +41,7 @@ impl StoreFile {
     }
 
     fn path(&self) -> PathBuf {
-        self.0.join("store.tsv")
+        self.0.join("store")
     }
 }
 
@@ -79,7 +79,7 @@ fn wait(driver: &mut Driver, what: &str, want: impl FnMut(&Event) -> bool) -> Ev
 /// Creates an account, runs a fresh client to its QR, scans it, and waits for the login after
 /// the 515 restart. Returns the client and its device JID.
 fn pair(control: SocketAddr, ws_url: &str, store: &StoreFile, phone: &str) -> (Driver, String) {
-    let store = FileStore::open(store.path()).unwrap();
+    let store = FileStore::open(store.path(), StoreOptions::default()).unwrap();
     assert!(store.is_empty());
     let mut driver = Driver::new(config(), store, ws_url).unwrap();
     let Event::Qr { payload, .. } = wait(&mut driver, "a QR", |e| matches!(e, Event::Qr { .. }))
@@ -247,7 +247,7 @@ fn the_binary_serves_a_pairing_and_answers_control_errors() {
     drop(driver);
 
     // Rebuilt from the file store, the client logs in without pairing again.
-    let store = FileStore::open(store.path()).unwrap();
+    let store = FileStore::open(store.path(), StoreOptions::default()).unwrap();
     let mut driver = Driver::new(config(), store, &server.ws_url).unwrap();
     let mut showed_qr = false;
     driver
@@ -289,7 +289,7 @@ fn pairs_by_code_through_the_control_endpoint() {
     let store = StoreFile::new("code");
     let mut driver = Driver::new(
         config(),
-        FileStore::open(store.path()).unwrap(),
+        FileStore::open(store.path(), StoreOptions::default()).unwrap(),
         &server.ws_url(),
     )
     .unwrap();

@@ -1,31 +1,31 @@
 //! The `Client` state machine for Kotlin, Swift and Python: the eight calls of
-//! `walink_core::client::Client` (plus `handle_loaded`, the answer to a `Load` output) on an
-//! object with a `Mutex<Client>` inside, and the outputs, events and commands as uniffi enums.
+//! `walink_core::client::Client` (plus `handle_loaded` and `handle_fetched`, the answers to
+//! `Load` and `Fetch` outputs) on an object with a lock inside, and the outputs, events and
+//! commands as uniffi enums.
 //!
 //! Nothing here calls into the foreign language: each method runs one step of the core and
 //! returns, so a driver owns every await (see `bindings/python/walink/driver.py`,
 //! `bindings/kotlin/src/main/kotlin/walink/Driver.kt`, `bindings/swift/Sources/Walink/Driver.swift`).
 //! Type names that would clash with enum variants in the generated Kotlin (`Event`, `State`)
 //! carry a `Client` prefix.
+//!
+//! Every conversion matches the core's enums exhaustively (walink-core's `exhaustive` feature):
+//! a variant added to the core fails to compile here until it is converted, so no binding
+//! reports a variant as "other".
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
-use walink_core::client::{self, CommandId, Config, LoadId, PairingMode};
-use walink_core::noise::TrustRoot;
-use walink_core::noise::payload::{ClientProfile, WebVersion};
-use walink_core::pair::CompanionOs;
-use walink_core::proto::wa::device_props::PlatformType;
-use walink_core::store::{self, RestoreError, Space};
+use walink_core::client::{self, CommandId, ConfigOptions, FetchId, LoadId, PairingMode};
+use walink_core::store::{self, Space};
 
 use crate::WalinkError;
 use crate::appstate::{AppStateFailure, ChatSettings, Collection, SettingChange, SyncAction};
+use crate::error::Guarded;
 
-/// The WhatsApp Web version announced unless the host chooses one.
-const DEFAULT_WEB_VERSION: WebVersion = WebVersion::new(2, 3000, 1_045_649_367);
-
-/// How a client presents itself and what it trusts. Every field has a default
-/// ([`default_config`]); tests set `rng_seed` and `trust_root`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, uniffi::Record)]
+/// How a client presents itself and what it trusts: the core's `ConfigOptions`, every field
+/// optional (absent means WhatsApp Web's default; [`default_config`]). Tests set
+/// `unsafe_test_rng_seed` and `trust_root`. Its `Debug` never shows the seed.
+#[derive(Clone, Default, PartialEq, Eq, uniffi::Record)]
 pub struct ClientConfig {
     /// The WhatsApp Web version to announce, `"2.3000.1045649367"`.
     #[uniffi(default = None)]
@@ -39,21 +39,134 @@ pub struct ClientConfig {
     /// The push name sent at login.
     #[uniffi(default = None)]
     pub push_name: Option<String>,
+    /// `UserAgent` language, ISO 639-1 (default `en`).
+    #[uniffi(default = None)]
+    pub language: Option<String>,
+    /// `UserAgent` country, ISO 3166-1 alpha-2 (default `US`).
+    #[uniffi(default = None)]
+    pub country: Option<String>,
     /// `windows`, `macos`, `linux` (default), `android` or `ios`: named when pairing by code.
     #[uniffi(default = None)]
     pub companion_os: Option<String>,
-    /// 32 bytes seeding the client's generator: deterministic runs, tests only.
-    #[uniffi(default = None)]
-    pub rng_seed: Option<Vec<u8>>,
     /// A test server's root public key (32 bytes) instead of WhatsApp's.
     #[uniffi(default = None)]
     pub trust_root: Option<Vec<u8>>,
     /// The serial of `trust_root`.
-    #[uniffi(default = 0)]
-    pub trust_root_serial: u32,
-    /// Reconnect after another connection took over, instead of ending in `Replaced`.
-    #[uniffi(default = false)]
-    pub retry_when_replaced: bool,
+    #[uniffi(default = None)]
+    pub trust_root_serial: Option<u32>,
+    /// Reconnect after another connection took over, instead of resting in `Replaced`.
+    #[uniffi(default = None)]
+    pub retry_when_replaced: Option<bool>,
+    /// Shortest interval between keepalive pings (15 s).
+    #[uniffi(default = None)]
+    pub keepalive_min_ms: Option<u64>,
+    /// Longest interval between keepalive pings (30 s).
+    #[uniffi(default = None)]
+    pub keepalive_max_ms: Option<u64>,
+    /// How long a ping may wait for its answer (20 s).
+    #[uniffi(default = None)]
+    pub keepalive_deadline_ms: Option<u64>,
+    /// How long the socket may take to open and the handshake to finish (20 s).
+    #[uniffi(default = None)]
+    pub connect_timeout_ms: Option<u64>,
+    /// How long any other IQ may wait for its answer (60 s).
+    #[uniffi(default = None)]
+    pub iq_timeout_ms: Option<u64>,
+    /// First reconnect delay of the Fibonacci schedule (1 s).
+    #[uniffi(default = None)]
+    pub backoff_first_ms: Option<u64>,
+    /// Cap of the reconnect delay (900 s).
+    #[uniffi(default = None)]
+    pub backoff_max_ms: Option<u64>,
+    /// Jitter of each reconnect delay, in thousandths (100).
+    #[uniffi(default = None)]
+    pub backoff_jitter_permille: Option<u32>,
+    /// A connection up this long resets the backoff (30 s).
+    #[uniffi(default = None)]
+    pub backoff_reset_after_ms: Option<u64>,
+    /// How many messaging records stay in memory (256); the rest load on demand.
+    #[uniffi(default = None)]
+    pub record_cache_limit: Option<u64>,
+    /// The media host files are fetched from (`https://mmg.whatsapp.net`; a test server).
+    #[uniffi(default = None)]
+    pub media_origin: Option<String>,
+    /// What a contact's changed identity key leads to (default: accept and notify, as
+    /// WhatsApp does).
+    #[uniffi(default = None)]
+    pub identity_policy: Option<IdentityPolicy>,
+    /// Tests only, never in production: 32 bytes seeding the client's generator, so that
+    /// every key it makes follows from them (and it is never reseeded from the operating
+    /// system).
+    #[uniffi(default = None)]
+    pub unsafe_test_rng_seed: Option<Vec<u8>>,
+}
+
+/// What the client does when a contact device presents a new identity key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
+pub enum IdentityPolicy {
+    /// WhatsApp's behaviour: trusted at once and reported (`ClientEvent::IdentityChanged`).
+    AcceptAndNotify,
+    /// Messages from and to the device are refused until `Command::ApproveIdentity`.
+    Strict,
+}
+
+impl From<IdentityPolicy> for client::IdentityPolicy {
+    fn from(policy: IdentityPolicy) -> client::IdentityPolicy {
+        match policy {
+            IdentityPolicy::AcceptAndNotify => client::IdentityPolicy::AcceptAndNotify,
+            IdentityPolicy::Strict => client::IdentityPolicy::Strict,
+        }
+    }
+}
+
+impl From<ClientConfig> for ConfigOptions {
+    fn from(c: ClientConfig) -> ConfigOptions {
+        // A struct literal without `..`: an option added to the core fails to compile here.
+        ConfigOptions {
+            web_version: c.web_version,
+            device_name: c.device_name,
+            platform: c.platform,
+            push_name: c.push_name,
+            language: c.language,
+            country: c.country,
+            companion_os: c.companion_os,
+            trust_root: c.trust_root,
+            trust_root_serial: c.trust_root_serial,
+            retry_when_replaced: c.retry_when_replaced,
+            keepalive_min_ms: c.keepalive_min_ms,
+            keepalive_max_ms: c.keepalive_max_ms,
+            keepalive_deadline_ms: c.keepalive_deadline_ms,
+            connect_timeout_ms: c.connect_timeout_ms,
+            iq_timeout_ms: c.iq_timeout_ms,
+            backoff_first_ms: c.backoff_first_ms,
+            backoff_max_ms: c.backoff_max_ms,
+            backoff_jitter_permille: c.backoff_jitter_permille,
+            backoff_reset_after_ms: c.backoff_reset_after_ms,
+            record_cache_limit: c.record_cache_limit,
+            media_origin: c.media_origin,
+            identity_policy: c.identity_policy.map(Into::into),
+            unsafe_test_rng_seed: c.unsafe_test_rng_seed,
+        }
+    }
+}
+
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("web_version", &self.web_version)
+            .field("device_name", &self.device_name)
+            .field("platform", &self.platform)
+            .field("push_name", &self.push_name)
+            .field("companion_os", &self.companion_os)
+            .field(
+                "unsafe_test_rng_seed",
+                &self.unsafe_test_rng_seed.as_ref().map(|_| "<seeded>"),
+            )
+            .field("trust_root", &self.trust_root)
+            .field("trust_root_serial", &self.trust_root_serial)
+            .field("retry_when_replaced", &self.retry_when_replaced)
+            .finish()
+    }
 }
 
 /// The configuration with every default.
@@ -62,52 +175,28 @@ pub fn default_config() -> ClientConfig {
     ClientConfig::default()
 }
 
-fn invalid(reason: &str) -> WalinkError {
-    WalinkError::InvalidInput {
-        reason: reason.to_owned(),
-    }
+/// WhatsApp's endpoints and the web version announced by default, as the core states them.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct Endpoints {
+    /// The chat socket to open on `Output::Connect`: `wss://web.whatsapp.com/ws/chat`.
+    pub chat_url: String,
+    /// The `Origin` header the chat socket needs: `https://web.whatsapp.com`.
+    pub origin: String,
+    /// WhatsApp's media host: `https://mmg.whatsapp.net`.
+    pub media_origin: String,
+    /// `2.3000.1045649367`.
+    pub web_version: String,
 }
 
-impl TryFrom<ClientConfig> for Config {
-    type Error = WalinkError;
-
-    fn try_from(c: ClientConfig) -> Result<Config, WalinkError> {
-        let version = match &c.web_version {
-            Some(text) => WebVersion::parse(text)
-                .ok_or_else(|| invalid("web_version must look like 2.3000.1045649367"))?,
-            None => DEFAULT_WEB_VERSION,
-        };
-        let mut profile = ClientProfile::new(
-            version,
-            c.device_name.unwrap_or_else(|| "walink".to_owned()),
-        );
-        if let Some(platform) = &c.platform {
-            profile.platform_type = PlatformType::from_str_name(&platform.to_ascii_uppercase())
-                .ok_or_else(|| invalid("platform is not a DeviceProps.PlatformType name"))?;
-        }
-        profile.push_name = c.push_name;
-        let mut config = Config::new(profile);
-        if let Some(os) = &c.companion_os {
-            config.companion_os = CompanionOs::parse(os).ok_or_else(|| {
-                invalid("companion_os must be windows, macos, linux, android or ios")
-            })?;
-        }
-        if let Some(seed) = c.rng_seed {
-            config.rng_seed = Some(
-                seed.try_into()
-                    .map_err(|_| invalid("rng_seed must be 32 bytes"))?,
-            );
-        }
-        if let Some(root) = c.trust_root {
-            config.trust_root = TrustRoot {
-                public_key: root
-                    .try_into()
-                    .map_err(|_| invalid("trust_root must be 32 bytes"))?,
-                serial: c.trust_root_serial,
-            };
-        }
-        config.retry_when_replaced = c.retry_when_replaced;
-        Ok(config)
+/// WhatsApp's endpoints, as the core states them.
+#[uniffi::export]
+pub fn endpoints() -> Endpoints {
+    use client::endpoints::{CHAT_URL, MEDIA_ORIGIN, ORIGIN, WEB_VERSION};
+    Endpoints {
+        chat_url: CHAT_URL.to_owned(),
+        origin: ORIGIN.to_owned(),
+        media_origin: MEDIA_ORIGIN.to_owned(),
+        web_version: WEB_VERSION.to_string(),
     }
 }
 
@@ -178,8 +267,11 @@ impl std::fmt::Debug for StoreChange {
 }
 
 fn record_from_ffi(r: StoreRecord) -> Result<store::Record, WalinkError> {
-    let space = Space::parse(&r.space).ok_or_else(|| WalinkError::InvalidInput {
-        reason: format!("unknown record space {:?}", r.space),
+    let space = Space::parse(&r.space).ok_or_else(|| {
+        WalinkError::invalid(
+            "invalid_record",
+            format!("unknown record space {:?}", r.space),
+        )
     })?;
     Ok(store::Record {
         space,
@@ -247,11 +339,6 @@ pub enum CloseReason {
     QrRefsExhausted,
     /// The device was logged out locally.
     LoggedOut,
-    /// A reason this binding does not name yet.
-    Other {
-        /// The core's description.
-        description: String,
-    },
 }
 
 impl From<&client::CloseReason> for CloseReason {
@@ -273,10 +360,34 @@ impl From<&client::CloseReason> for CloseReason {
             C::KeepaliveTimeout => CloseReason::KeepaliveTimeout,
             C::QrRefsExhausted => CloseReason::QrRefsExhausted,
             C::LoggedOut => CloseReason::LoggedOut,
-            other => CloseReason::Other {
-                description: format!("{other:?}"),
-            },
         }
+    }
+}
+
+/// What a host reports to `handle_closed`, taken as it is named: every reason but `Protocol`
+/// (only the client finds the peer at fault), which is `InvalidInput`.
+impl TryFrom<CloseReason> for client::CloseReason {
+    type Error = WalinkError;
+
+    fn try_from(reason: CloseReason) -> Result<client::CloseReason, WalinkError> {
+        use client::CloseReason as C;
+        Ok(match reason {
+            CloseReason::Network => C::Network,
+            CloseReason::Local => C::Local,
+            CloseReason::StreamError { code, conflict } => C::StreamError { code, conflict },
+            CloseReason::Failure { reason } => C::Failure { reason },
+            CloseReason::ServerClosed => C::ServerClosed,
+            CloseReason::Protocol { .. } => {
+                return Err(WalinkError::invalid(
+                    "invalid_close_reason",
+                    "a host cannot report a protocol error",
+                ));
+            }
+            CloseReason::ConnectTimeout => C::ConnectTimeout,
+            CloseReason::KeepaliveTimeout => C::KeepaliveTimeout,
+            CloseReason::QrRefsExhausted => C::QrRefsExhausted,
+            CloseReason::LoggedOut => C::LoggedOut,
+        })
     }
 }
 
@@ -311,11 +422,6 @@ pub enum ClientState {
     Replaced,
     /// The server refused this client version.
     ClientOutdated,
-    /// A state this binding does not name yet.
-    Other {
-        /// The core's description.
-        description: String,
-    },
 }
 
 impl From<&client::State> for ClientState {
@@ -337,9 +443,6 @@ impl From<&client::State> for ClientState {
             S::LoggedOut => ClientState::LoggedOut,
             S::Replaced => ClientState::Replaced,
             S::ClientOutdated => ClientState::ClientOutdated,
-            other => ClientState::Other {
-                description: format!("{other:?}"),
-            },
         }
     }
 }
@@ -361,6 +464,8 @@ pub enum StateReason {
     PairingOffered,
     /// A pairing code was requested.
     PairingCodeRequested,
+    /// The server refused the pairing code request; QR codes remain.
+    PairingCodeFailed,
     /// The server accepted the login.
     LoginAccepted,
     /// The post-login round trip succeeded.
@@ -374,11 +479,6 @@ pub enum StateReason {
     DisconnectRequested,
     /// A `Logout` command.
     LogoutRequested,
-    /// A reason this binding does not name yet.
-    Other {
-        /// The core's description.
-        description: String,
-    },
 }
 
 impl From<&client::StateReason> for StateReason {
@@ -392,6 +492,7 @@ impl From<&client::StateReason> for StateReason {
             R::SocketOpened => StateReason::SocketOpened,
             R::PairingOffered => StateReason::PairingOffered,
             R::PairingCodeRequested => StateReason::PairingCodeRequested,
+            R::PairingCodeFailed => StateReason::PairingCodeFailed,
             R::LoginAccepted => StateReason::LoginAccepted,
             R::PostLoginDone => StateReason::PostLoginDone,
             R::Closed(reason) => StateReason::Closed {
@@ -399,9 +500,6 @@ impl From<&client::StateReason> for StateReason {
             },
             R::DisconnectRequested => StateReason::DisconnectRequested,
             R::LogoutRequested => StateReason::LogoutRequested,
-            other => StateReason::Other {
-                description: format!("{other:?}"),
-            },
         }
     }
 }
@@ -426,11 +524,34 @@ pub enum CommandOutput {
         /// The settings.
         settings: ChatSettings,
     },
-    /// An output this binding does not name yet.
-    Other {
-        /// The core's description.
-        description: String,
+    /// The identity keys of the device `GetIdentity` asked for.
+    Identity {
+        /// The device (the LID form when known).
+        address: String,
+        /// The identity public key trusted (32 bytes), when the device was ever met.
+        identity: Option<Vec<u8>>,
+        /// A new identity public key waiting for approval.
+        pending: Option<Vec<u8>>,
     },
+}
+
+impl From<&client::CommandOutput> for CommandOutput {
+    fn from(output: &client::CommandOutput) -> CommandOutput {
+        use client::CommandOutput as O;
+        match output {
+            O::None => CommandOutput::Done,
+            O::PairingCode(code) => CommandOutput::PairingCode { code: code.clone() },
+            O::MessageSent { id } => CommandOutput::MessageSent { id: id.clone() },
+            O::ChatSettings(settings) => CommandOutput::ChatSettings {
+                settings: settings.into(),
+            },
+            O::Identity(info) => CommandOutput::Identity {
+                address: info.address.to_string(),
+                identity: info.identity.map(|key| key.to_vec()),
+                pending: info.pending.map(|key| key.to_vec()),
+            },
+        }
+    }
 }
 
 /// Why a command failed (the core's `CommandError`).
@@ -473,10 +594,10 @@ pub enum CommandError {
         /// The core's description.
         reason: String,
     },
-    /// An error this binding does not name yet.
-    Other {
-        /// The core's description.
-        description: String,
+    /// A recipient device's identity key changed and waits for `Command::ApproveIdentity`.
+    UntrustedIdentity {
+        /// The device JID.
+        address: String,
     },
 }
 
@@ -504,8 +625,8 @@ impl From<&client::CommandError> for CommandError {
             E::AppState(error) => CommandError::AppState {
                 reason: error.to_string(),
             },
-            other => CommandError::Other {
-                description: other.to_string(),
+            E::UntrustedIdentity { address } => CommandError::UntrustedIdentity {
+                address: address.clone(),
             },
         }
     }
@@ -523,7 +644,24 @@ pub enum CommandResult {
     Err {
         /// Why.
         error: CommandError,
+        /// The core's stable code of the error (`not_connected`, `invalid_phone_number`, ...),
+        /// the same in every binding.
+        code: String,
     },
+}
+
+impl From<&Result<client::CommandOutput, client::CommandError>> for CommandResult {
+    fn from(result: &Result<client::CommandOutput, client::CommandError>) -> CommandResult {
+        match result {
+            Ok(output) => CommandResult::Ok {
+                output: output.into(),
+            },
+            Err(error) => CommandResult::Err {
+                error: error.into(),
+                code: error.code().to_owned(),
+            },
+        }
+    }
 }
 
 /// Something for the application.
@@ -609,8 +747,34 @@ pub enum ClientEvent {
         chat: String,
         /// The sending device, when known.
         sender: Option<String>,
+        /// What failed.
+        kind: DecryptFailureKind,
         /// Why, in words.
         reason: String,
+    },
+    /// A contact device presented a new identity key: trusted now (`accepted`), or waiting
+    /// for `Command::ApproveIdentity` (`IdentityPolicy::Strict`).
+    IdentityChanged {
+        /// The device (the LID form when known).
+        address: String,
+        /// The new identity public key (32 bytes), the input of a safety number.
+        identity: Vec<u8>,
+        /// The identity public key trusted before.
+        previous: Vec<u8>,
+        /// Whether it is trusted now.
+        accepted: bool,
+    },
+    /// A retry request for one of our messages was refused (reported once per message and
+    /// device).
+    RetryRefused {
+        /// The message id.
+        id: String,
+        /// The device that asked.
+        requester: String,
+        /// Why.
+        reason: RetryRefusal,
+        /// Every retry request refused since the client started.
+        refused_total: u64,
     },
     /// An app-state setting changed.
     AppStateChanged {
@@ -633,14 +797,6 @@ pub enum ClientEvent {
         /// The missing key ids.
         key_ids: Vec<Vec<u8>>,
     },
-    /// Download the blob at `direct_path` from a media host and answer with
-    /// `Command::AppStateBlob` carrying the same `download_id`.
-    AppStateDownload {
-        /// Names the download in the answer.
-        download_id: u64,
-        /// The blob's direct path.
-        direct_path: String,
-    },
     /// A collection could not be synced even from a snapshot.
     AppStateFatal {
         /// The collection.
@@ -654,11 +810,6 @@ pub enum ClientEvent {
         id: u64,
         /// Its outcome.
         result: CommandResult,
-    },
-    /// An event this binding does not name yet.
-    Other {
-        /// The core's description.
-        description: String,
     },
 }
 
@@ -714,7 +865,23 @@ impl From<client::Event> for ClientEvent {
                 id: f.id,
                 chat: f.chat.to_string(),
                 sender: f.sender.map(|s| s.to_string()),
+                kind: (&f.kind).into(),
                 reason: f.reason,
+            },
+            E::IdentityChanged(change) => ClientEvent::IdentityChanged {
+                address: change.address.to_string(),
+                identity: change.identity.to_vec(),
+                previous: change.previous.to_vec(),
+                accepted: change.accepted,
+            },
+            E::RetryRefused(refused) => ClientEvent::RetryRefused {
+                id: refused.id,
+                requester: refused.requester.to_string(),
+                reason: match refused.reason {
+                    client::RetryRefusal::NotARecipient => RetryRefusal::NotARecipient,
+                    client::RetryRefusal::TooManyRetries => RetryRefusal::TooManyRetries,
+                },
+                refused_total: refused.refused_total,
             },
             E::AppStateChanged { collection, change } => ClientEvent::AppStateChanged {
                 collection: collection.into(),
@@ -731,55 +898,180 @@ impl From<client::Event> for ClientEvent {
                 collection: collection.into(),
                 key_ids,
             },
-            E::AppStateDownload {
-                download_id,
-                direct_path,
-            } => ClientEvent::AppStateDownload {
-                download_id,
-                direct_path,
-            },
             E::AppStateFatal { collection, error } => ClientEvent::AppStateFatal {
                 collection: collection.into(),
                 error: (&error).into(),
             },
             E::CommandDone { id, result } => ClientEvent::CommandDone {
                 id: id.0,
-                result: match &result {
-                    Ok(output) => CommandResult::Ok {
-                        output: match output {
-                            client::CommandOutput::None => CommandOutput::Done,
-                            client::CommandOutput::PairingCode(code) => {
-                                CommandOutput::PairingCode { code: code.clone() }
-                            }
-                            client::CommandOutput::MessageSent { id } => {
-                                CommandOutput::MessageSent { id: id.clone() }
-                            }
-                            client::CommandOutput::ChatSettings(settings) => {
-                                CommandOutput::ChatSettings {
-                                    settings: settings.into(),
-                                }
-                            }
-                            other => CommandOutput::Other {
-                                description: format!("{other:?}"),
-                            },
-                        },
-                    },
-                    Err(error) => CommandResult::Err {
-                        error: error.into(),
-                    },
-                },
-            },
-            other => ClientEvent::Other {
-                description: format!("{other:?}"),
+                result: (&result).into(),
             },
         }
     }
 }
 
+/// An HTTPS request the core asks for (`Output::Fetch`): carry it out off the loop and answer
+/// with `Client::handle_fetched`.
+#[derive(Clone, PartialEq, Eq, uniffi::Record)]
+pub struct FetchRequest {
+    /// `GET` or `POST`.
+    pub method: String,
+    /// The whole URL.
+    pub url: String,
+    /// Headers to send, in order.
+    pub headers: Vec<Header>,
+    /// The body to send, when there is one.
+    pub body: Option<Vec<u8>>,
+    /// Read at most this many bytes of the response body; a longer body is
+    /// `FetchError::TooLarge`.
+    pub max_response_bytes: u64,
+    /// Give up after this long (`FetchError::TimedOut`).
+    pub timeout_ms: u64,
+}
+
+impl std::fmt::Debug for FetchRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A query may carry a token: only the path is shown, no header values, no body.
+        f.debug_struct("FetchRequest")
+            .field("method", &self.method)
+            .field("url", &self.url.split('?').next().unwrap_or_default())
+            .field("body_len", &self.body.as_ref().map(Vec::len))
+            .finish_non_exhaustive()
+    }
+}
+
+/// One header of a request.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct Header {
+    /// The header's name.
+    pub name: String,
+    /// Its value.
+    pub value: String,
+}
+
+impl From<client::FetchRequest> for FetchRequest {
+    fn from(request: client::FetchRequest) -> FetchRequest {
+        FetchRequest {
+            method: request.method.as_str().to_owned(),
+            url: request.url,
+            headers: request
+                .headers
+                .into_iter()
+                .map(|(name, value)| Header { name, value })
+                .collect(),
+            body: match request.body {
+                client::Body::Empty => None,
+                client::Body::Bytes(bytes) => Some(bytes),
+            },
+            max_response_bytes: request.max_response_bytes,
+            timeout_ms: request.timeout_ms,
+        }
+    }
+}
+
+/// Why a fetch got no response (a response with any status is not an error).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
+pub enum FetchError {
+    /// The connection could not be made or broke.
+    Network,
+    /// The exchange took longer than the request's `timeout_ms`.
+    TimedOut,
+    /// The body is longer than the request's `max_response_bytes`.
+    TooLarge,
+}
+
+/// The answer to `Output::Fetch`.
+#[derive(Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum FetchResult {
+    /// The server answered (any status).
+    Response {
+        /// The HTTP status.
+        status: u16,
+        /// The body as read.
+        body: Vec<u8>,
+    },
+    /// No response came.
+    Failed {
+        /// Why.
+        error: FetchError,
+    },
+}
+
+impl std::fmt::Debug for FetchResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FetchResult::Response { status, body } => {
+                write!(f, "Response({status}, {} bytes)", body.len())
+            }
+            FetchResult::Failed { error } => write!(f, "Failed({error:?})"),
+        }
+    }
+}
+
+impl From<FetchResult> for client::FetchResult {
+    fn from(result: FetchResult) -> client::FetchResult {
+        match result {
+            FetchResult::Response { status, body } => Ok(client::FetchResponse { status, body }),
+            FetchResult::Failed { error } => Err(match error {
+                FetchError::Network => client::FetchError::Network,
+                FetchError::TimedOut => client::FetchError::TimedOut,
+                FetchError::TooLarge => client::FetchError::TooLarge,
+            }),
+        }
+    }
+}
+
+/// What kind of failure a `DecryptFailed` event reports.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Enum)]
+pub enum DecryptFailureKind {
+    /// The stanza could not be read.
+    Malformed,
+    /// The client could not take it now; the server delivers it again.
+    NotReady,
+    /// Signal did not decrypt it (a retry was requested).
+    Undecryptable,
+    /// The stanza carried more `<enc>` children than the client accepts; nothing decrypted.
+    TooManyEncs {
+        /// How many it carried.
+        count: u32,
+    },
+    /// An `<enc>` repeated a message key of the same stanza; nothing changed.
+    ReplayedEnc,
+    /// More than one `<enc>` carried a message; nothing changed.
+    SeveralMessages,
+    /// The sender's identity key changed and waits for `Command::ApproveIdentity`.
+    UntrustedIdentity,
+}
+
+impl From<&client::DecryptFailureKind> for DecryptFailureKind {
+    fn from(kind: &client::DecryptFailureKind) -> DecryptFailureKind {
+        use client::DecryptFailureKind as K;
+        match kind {
+            K::Malformed => DecryptFailureKind::Malformed,
+            K::NotReady => DecryptFailureKind::NotReady,
+            K::Undecryptable => DecryptFailureKind::Undecryptable,
+            K::TooManyEncs { count } => DecryptFailureKind::TooManyEncs { count: *count },
+            K::ReplayedEnc => DecryptFailureKind::ReplayedEnc,
+            K::SeveralMessages => DecryptFailureKind::SeveralMessages,
+            K::UntrustedIdentity => DecryptFailureKind::UntrustedIdentity,
+        }
+    }
+}
+
+/// Why a retry request was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
+pub enum RetryRefusal {
+    /// The device was not a recipient of the message (not a member, for a group).
+    NotARecipient,
+    /// The device asked more often than the protocol's retry count allows.
+    TooManyRetries,
+}
+
 /// One thing for the host to do, in order.
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Enum)]
 pub enum Output {
-    /// Open the socket, then call `handle_connected` (or `handle_closed` if it fails).
+    /// Open the socket ([`endpoints`]' `chat_url` with its `origin`), then call
+    /// `handle_connected` (or `handle_closed` if it fails).
     Connect,
     /// Apply these changes atomically before carrying out any later output.
     Persist {
@@ -792,6 +1084,14 @@ pub enum Output {
         id: u64,
         /// The records wanted.
         keys: Vec<StoreKey>,
+    },
+    /// Carry out this HTTPS request off the loop and hand what happened to `handle_fetched`
+    /// with `id`, exactly once.
+    Fetch {
+        /// Names the answer.
+        id: u64,
+        /// The request.
+        request: FetchRequest,
     },
     /// Write these bytes to the socket as one binary message.
     Transmit {
@@ -826,6 +1126,10 @@ impl From<client::Output> for Output {
                         key: k.key,
                     })
                     .collect(),
+            },
+            client::Output::Fetch { id, request } => Output::Fetch {
+                id: id.0,
+                request: request.into(),
             },
             client::Output::Transmit(bytes) => Output::Transmit { bytes },
             client::Output::Event(event) => Output::Event {
@@ -885,13 +1189,18 @@ pub enum Command {
         /// The chat JID.
         chat: String,
     },
-    /// The answer to `ClientEvent::AppStateDownload`: the downloaded (still encrypted) file,
-    /// or `None` when the download failed.
-    AppStateBlob {
-        /// The event's `download_id`.
-        download_id: u64,
-        /// The file's bytes as served, or `None`.
-        bytes: Option<Vec<u8>>,
+    /// Read the identity keys kept for a device; ends with `CommandOutput::Identity`.
+    GetIdentity {
+        /// The device JID.
+        address: String,
+    },
+    /// Trust the new identity key of a device that waits for approval
+    /// (`IdentityPolicy::Strict`); the messages refused meanwhile are asked for again.
+    ApproveIdentity {
+        /// The device JID.
+        address: String,
+        /// The 32-byte key `ClientEvent::IdentityChanged` named.
+        identity: Vec<u8>,
     },
 }
 
@@ -909,31 +1218,24 @@ impl From<Command> for client::Command {
             Command::Logout => client::Command::Logout,
             Command::AppState { action } => client::Command::AppState(action.into()),
             Command::GetChatSettings { chat } => client::Command::GetChatSettings { chat },
-            Command::AppStateBlob { download_id, bytes } => {
-                client::Command::AppStateBlob { download_id, bytes }
+            Command::GetIdentity { address } => client::Command::GetIdentity { address },
+            Command::ApproveIdentity { address, identity } => {
+                client::Command::ApproveIdentity { address, identity }
             }
         }
     }
 }
 
-fn restore_error(error: RestoreError) -> WalinkError {
-    match error {
-        RestoreError::NoRandomness => WalinkError::Platform {
-            reason: error.to_string(),
-        },
-        other => WalinkError::CorruptStore {
-            reason: other.to_string(),
-        },
-    }
-}
-
 /// One linked device as a sans-IO state machine. Drive it with the loop of the package's
 /// driver: after each `handle_*` or `command`, drain `poll_output` to `None`, carry each out in
-/// order (awaiting `Persist` and answering `Load` before the next), then re-arm one timer from
-/// `poll_timeout`.
+/// order (awaiting `Persist` and answering `Load` before the next; a `Fetch` off the loop), then
+/// re-arm one timer from `poll_timeout`.
+///
+/// Every method fails with `WalinkError::Panicked` if walink panics (a bug), and so does every
+/// later call: the client is then dropped and rebuilt from its store, as after a crash.
 #[derive(uniffi::Object)]
 pub struct Client {
-    inner: Mutex<client::Client>,
+    inner: Guarded<client::Client>,
 }
 
 impl std::fmt::Debug for Client {
@@ -942,59 +1244,62 @@ impl std::fmt::Debug for Client {
     }
 }
 
-impl Client {
-    fn lock(&self) -> MutexGuard<'_, client::Client> {
-        // A panic while the lock was held aborts the process (panic = "abort"), so a poisoned
-        // lock can only be seen in a test build; the state inside is still the last one.
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
+fn records_from_ffi(records: Vec<StoreRecord>) -> Result<Vec<store::Record>, WalinkError> {
+    records.into_iter().map(record_from_ffi).collect()
 }
 
 #[uniffi::export]
 impl Client {
     /// A client for the device in `records` (those of [`start_spaces`]), or a new device when
-    /// `records` is empty. Fails with `InvalidInput` for a bad config or an unknown space, and
-    /// `CorruptStore` when the records cannot be restored.
+    /// `records` is empty. Fails with `InvalidConfig` for a bad config (a trust root that cannot
+    /// check signatures among them), `InvalidInput` for an unknown space, and `CorruptStore`
+    /// when the records cannot be restored.
     #[uniffi::constructor]
     pub fn new(
         config: ClientConfig,
         records: Vec<StoreRecord>,
     ) -> Result<Arc<Client>, WalinkError> {
-        let config = Config::try_from(config)?;
-        let records = records
-            .into_iter()
-            .map(record_from_ffi)
-            .collect::<Result<Vec<_>, _>>()?;
-        let inner = client::Client::new(config, records).map_err(restore_error)?;
-        Ok(Arc::new(Client {
-            inner: Mutex::new(inner),
-        }))
+        crate::error::guard(|| {
+            let config = ConfigOptions::from(config).build()?;
+            let inner = client::Client::new(config, records_from_ffi(records)?)?;
+            Ok(Arc::new(Client {
+                inner: Guarded::new(inner),
+            }))
+        })
     }
 
     /// The socket opened.
-    pub fn handle_connected(&self, now: u64) {
-        self.lock().handle_connected(now);
+    pub fn handle_connected(&self, now: u64) -> Result<(), WalinkError> {
+        self.inner.with(|c| {
+            c.handle_connected(now);
+            Ok(())
+        })
     }
 
     /// Bytes arrived on the socket (any chunking).
-    pub fn handle_bytes(&self, now: u64, bytes: Vec<u8>) {
-        self.lock().handle_bytes(now, &bytes);
+    pub fn handle_bytes(&self, now: u64, bytes: Vec<u8>) -> Result<(), WalinkError> {
+        self.inner.with(|c| {
+            c.handle_bytes(now, &bytes);
+            Ok(())
+        })
     }
 
-    /// The socket closed or failed (`Network`) or the host closed it (`Local`).
-    pub fn handle_closed(&self, now: u64, reason: CloseReason) {
-        let reason = match reason {
-            CloseReason::Local => client::CloseReason::Local,
-            _ => client::CloseReason::Network,
-        };
-        self.lock().handle_closed(now, reason);
+    /// The socket closed or failed (`Network`), or the host closed it (`Local`); any reason
+    /// but `Protocol` is passed on as named (`Protocol` is `InvalidInput`).
+    pub fn handle_closed(&self, now: u64, reason: CloseReason) -> Result<(), WalinkError> {
+        let reason = client::CloseReason::try_from(reason)?;
+        self.inner.with(|c| {
+            c.handle_closed(now, reason);
+            Ok(())
+        })
     }
 
     /// The timer armed from `poll_timeout` fired (late or spurious calls are harmless).
-    pub fn handle_timeout(&self, now: u64) {
-        self.lock().handle_timeout(now);
+    pub fn handle_timeout(&self, now: u64) -> Result<(), WalinkError> {
+        self.inner.with(|c| {
+            c.handle_timeout(now);
+            Ok(())
+        })
     }
 
     /// The records a `Load` output asked for (those that exist). Fails with `InvalidInput`
@@ -1005,28 +1310,44 @@ impl Client {
         id: u64,
         records: Vec<StoreRecord>,
     ) -> Result<(), WalinkError> {
-        let records = records
-            .into_iter()
-            .map(record_from_ffi)
-            .collect::<Result<Vec<_>, _>>()?;
-        self.lock().handle_loaded(now, LoadId(id), records);
-        Ok(())
+        let records = records_from_ffi(records)?;
+        self.inner.with(|c| {
+            c.handle_loaded(now, LoadId(id), records);
+            Ok(())
+        })
+    }
+
+    /// What happened to the request of a `Fetch` output: the response (any status) or why
+    /// none came.
+    pub fn handle_fetched(
+        &self,
+        now: u64,
+        id: u64,
+        result: FetchResult,
+    ) -> Result<(), WalinkError> {
+        self.inner.with(|c| {
+            c.handle_fetched(now, FetchId(id), result.into());
+            Ok(())
+        })
     }
 
     /// Starts a command; returns its id, which its `CommandDone` event names.
-    pub fn command(&self, now: u64, command: Command) -> u64 {
-        let CommandId(id) = self.lock().command(now, command.into());
-        id
+    pub fn command(&self, now: u64, command: Command) -> Result<u64, WalinkError> {
+        let command = command.into();
+        self.inner.with(|c| {
+            let CommandId(id) = c.command(now, command);
+            Ok(id)
+        })
     }
 
     /// The next output, or `None` when there is nothing to do.
-    pub fn poll_output(&self) -> Option<Output> {
-        self.lock().poll_output().map(Output::from)
+    pub fn poll_output(&self) -> Result<Option<Output>, WalinkError> {
+        self.inner.with(|c| Ok(c.poll_output().map(Output::from)))
     }
 
     /// When `handle_timeout` is next needed (Unix ms), or `None`.
-    pub fn poll_timeout(&self) -> Option<u64> {
-        self.lock().poll_timeout()
+    pub fn poll_timeout(&self) -> Result<Option<u64>, WalinkError> {
+        self.inner.with(|c| Ok(c.poll_timeout()))
     }
 }
 
@@ -1037,13 +1358,13 @@ mod tests {
 
     fn seeded() -> ClientConfig {
         ClientConfig {
-            rng_seed: Some((0..32).collect()),
+            unsafe_test_rng_seed: Some((0..32).collect()),
             ..ClientConfig::default()
         }
     }
 
     fn drain(client: &Client) -> Vec<Output> {
-        std::iter::from_fn(|| client.poll_output()).collect()
+        std::iter::from_fn(|| client.poll_output().expect("not panicked")).collect()
     }
 
     #[test]
@@ -1077,15 +1398,41 @@ mod tests {
     }
 
     #[test]
+    fn the_config_debug_hides_the_seed() {
+        let config = ClientConfig {
+            unsafe_test_rng_seed: Some((100..132).collect()),
+            ..ClientConfig::default()
+        };
+        let shown = format!("{config:?}");
+        assert!(shown.contains("<seeded>"), "{shown}");
+        assert!(!shown.contains("100, 101, 102"), "{shown}");
+    }
+
+    #[test]
     fn bad_input_is_typed() {
         let short = ClientConfig {
-            rng_seed: Some(vec![1, 2, 3]),
+            unsafe_test_rng_seed: Some(vec![1, 2, 3]),
             ..ClientConfig::default()
         };
         assert!(matches!(
             Client::new(short, Vec::new()),
-            Err(WalinkError::InvalidInput { .. })
+            Err(WalinkError::InvalidInput { code, .. }) if code == "invalid_config"
         ));
+        for root in [vec![0; 32], {
+            let mut one = vec![0; 32];
+            one[0] = 1;
+            one
+        }] {
+            let weak = ClientConfig {
+                trust_root: Some(root),
+                ..seeded()
+            };
+            assert!(matches!(
+                Client::new(weak, Vec::new()),
+                Err(WalinkError::InvalidInput { code, reason })
+                    if code == "invalid_config" && reason.contains("trust_root")
+            ));
+        }
         let unknown = StoreRecord {
             space: "no-such-space".into(),
             key: "k".into(),
@@ -1110,10 +1457,12 @@ mod tests {
     fn a_bad_phone_number_ends_in_a_typed_command_error() {
         let client = Client::new(seeded(), Vec::new()).expect("a fresh client");
         drain(&client);
-        let id = client.command(
-            1_760_000_000_000,
-            Command::PairWithCode { phone: "12".into() },
-        );
+        let id = client
+            .command(
+                1_760_000_000_000,
+                Command::PairWithCode { phone: "12".into() },
+            )
+            .expect("not panicked");
         let results: Vec<CommandResult> = drain(&client)
             .into_iter()
             .filter_map(|o| match o {
@@ -1126,7 +1475,8 @@ mod tests {
         assert_eq!(
             results,
             vec![CommandResult::Err {
-                error: CommandError::InvalidPhoneNumber
+                error: CommandError::InvalidPhoneNumber,
+                code: "invalid_phone_number".into(),
             }]
         );
     }
@@ -1157,15 +1507,17 @@ mod tests {
     }
 
     #[test]
-    fn get_chat_settings_ends_typed_not_other() {
+    fn get_chat_settings_ends_with_the_settings() {
         let client = Client::new(seeded(), Vec::new()).expect("a fresh client");
         drain(&client);
-        let id = client.command(
-            1_760_000_000_000,
-            Command::GetChatSettings {
-                chat: "123@s.whatsapp.net".into(),
-            },
-        );
+        let id = client
+            .command(
+                1_760_000_000_000,
+                Command::GetChatSettings {
+                    chat: "123@s.whatsapp.net".into(),
+                },
+            )
+            .expect("not panicked");
         // The settings are read once the app-state records are loaded: answer every load
         // with nothing stored.
         let mut results = Vec::new();
@@ -1189,10 +1541,128 @@ mod tests {
             CommandResult::Ok {
                 output: CommandOutput::ChatSettings { settings },
             } => assert_eq!(settings, &ChatSettings::default()),
-            CommandResult::Err { error } => {
-                assert!(!matches!(error, CommandError::Other { .. }), "{error:?}")
-            }
-            other => panic!("untyped result: {other:?}"),
+            other => panic!("not the settings: {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_host_close_reason_is_passed_on_as_named() {
+        let client = Client::new(seeded(), Vec::new()).expect("a fresh client");
+        drain(&client);
+        client.handle_connected(1_000).expect("not panicked");
+        drain(&client);
+        assert!(matches!(
+            client.handle_closed(1_001, CloseReason::Protocol { message: "x".into() }),
+            Err(WalinkError::InvalidInput { ref code, .. }) if code == "invalid_close_reason"
+        ));
+        client
+            .handle_closed(1_002, CloseReason::KeepaliveTimeout)
+            .expect("a reason the host may report");
+        let reasons: Vec<StateReason> = drain(&client)
+            .into_iter()
+            .filter_map(|o| match o {
+                Output::Event {
+                    event: ClientEvent::State { reason, .. },
+                } => Some(reason),
+                _ => None,
+            })
+            .collect();
+        // Not rewritten to Network: a dead keepalive reconnects at once.
+        assert_eq!(
+            reasons.first(),
+            Some(&StateReason::Closed {
+                reason: CloseReason::KeepaliveTimeout
+            }),
+            "{reasons:?}"
+        );
+        for reason in [
+            CloseReason::Network,
+            CloseReason::Local,
+            CloseReason::StreamError {
+                code: Some(515),
+                conflict: None,
+            },
+            CloseReason::Failure { reason: 503 },
+            CloseReason::ServerClosed,
+            CloseReason::ConnectTimeout,
+            CloseReason::QrRefsExhausted,
+            CloseReason::LoggedOut,
+        ] {
+            let core = client::CloseReason::try_from(reason.clone()).expect("convertible");
+            assert_eq!(CloseReason::from(&core), reason);
+        }
+    }
+
+    #[test]
+    fn pairing_code_failed_is_its_own_reason() {
+        assert_eq!(
+            StateReason::from(&client::StateReason::PairingCodeFailed),
+            StateReason::PairingCodeFailed
+        );
+    }
+
+    #[test]
+    fn fetches_cross_both_ways() {
+        let request = FetchRequest::from(client::FetchRequest {
+            method: client::Method::Post,
+            url: "https://mmg.whatsapp.net/v/x?auth=secret".into(),
+            headers: vec![("Origin".into(), "https://web.whatsapp.com".into())],
+            body: client::Body::Bytes(vec![1, 2]),
+            max_response_bytes: 10,
+            timeout_ms: 20,
+        });
+        assert_eq!(request.method, "POST");
+        assert_eq!(request.body, Some(vec![1, 2]));
+        assert_eq!(request.headers[0].name, "Origin");
+        assert!(!format!("{request:?}").contains("secret"));
+        let ok: client::FetchResult = FetchResult::Response {
+            status: 404,
+            body: vec![7],
+        }
+        .into();
+        assert_eq!(
+            ok,
+            Ok(client::FetchResponse {
+                status: 404,
+                body: vec![7]
+            })
+        );
+        for (ffi, core) in [
+            (FetchError::Network, client::FetchError::Network),
+            (FetchError::TimedOut, client::FetchError::TimedOut),
+            (FetchError::TooLarge, client::FetchError::TooLarge),
+        ] {
+            let answer: client::FetchResult = FetchResult::Failed { error: ffi }.into();
+            assert_eq!(answer, Err(core));
+        }
+        // An answer to a fetch nobody asked for is ignored.
+        let client = Client::new(seeded(), Vec::new()).expect("a fresh client");
+        drain(&client);
+        client
+            .handle_fetched(
+                1,
+                99,
+                FetchResult::Failed {
+                    error: FetchError::Network,
+                },
+            )
+            .expect("ignored");
+    }
+
+    #[test]
+    fn every_config_option_is_taken_and_checked_by_the_core() {
+        let config = ClientConfig {
+            record_cache_limit: Some(3),
+            backoff_jitter_permille: Some(2000),
+            ..seeded()
+        };
+        assert!(matches!(
+            Client::new(config, Vec::new()),
+            Err(WalinkError::InvalidInput { ref code, ref reason })
+                if code == "invalid_config" && reason.contains("backoff_jitter_permille")
+        ));
+        let endpoints = endpoints();
+        assert_eq!(endpoints.chat_url, "wss://web.whatsapp.com/ws/chat");
+        assert_eq!(endpoints.origin, "https://web.whatsapp.com");
     }
 }

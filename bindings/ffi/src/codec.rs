@@ -6,6 +6,7 @@
 //! the same bytes.
 
 use walink_core::binary;
+use walink_core::limits::MAX_NODE_DEPTH;
 
 use crate::WalinkError;
 
@@ -54,15 +55,57 @@ pub enum Content {
 }
 
 /// Encodes a node as a frame body: the flags byte, then the node, exactly as WhatsApp Web sends it.
+/// A tree deeper than the decoders accept ([`MAX_NODE_DEPTH`] levels) is `InvalidInput` with
+/// code `too_deep`: no peer could read it, and the conversion below never recurses deeper.
 #[uniffi::export]
-pub fn encode_node(node: Node) -> Vec<u8> {
-    binary::encode(&node.into())
+pub fn encode_node(node: Node) -> Result<Vec<u8>, WalinkError> {
+    crate::error::guard(|| {
+        if depth_exceeds(&node, MAX_NODE_DEPTH) {
+            dismantle(node);
+            return Err(WalinkError::invalid(
+                "too_deep",
+                format!("the node is nested more than {MAX_NODE_DEPTH} levels deep"),
+            ));
+        }
+        Ok(binary::encode(&node.into()))
+    })
 }
 
 /// Decodes a frame body (flags byte, then the node; inflated first when compressed).
 #[uniffi::export]
 pub fn decode_node(bytes: Vec<u8>) -> Result<Node, WalinkError> {
-    Ok(binary::decode(&bytes)?.into())
+    crate::error::guard(|| Ok(binary::decode(&bytes)?.into()))
+}
+
+/// Drops a tree of any depth without recursing (a derived drop would recurse once per level).
+fn dismantle(node: Node) {
+    let mut pending = vec![node];
+    while let Some(mut node) = pending.pop() {
+        if let Content::Nodes { nodes } = &mut node.content {
+            pending.append(nodes);
+        }
+    }
+}
+
+/// Whether `node` has more than `limit` levels, found without recursion (a breadth-first walk
+/// with an explicit queue), whatever the depth handed in.
+fn depth_exceeds(node: &Node, limit: usize) -> bool {
+    let mut level: Vec<&Node> = vec![node];
+    let mut depth = 1;
+    while !level.is_empty() {
+        if depth > limit {
+            return true;
+        }
+        level = level
+            .into_iter()
+            .flat_map(|n| match &n.content {
+                Content::Nodes { nodes } => nodes.as_slice(),
+                _ => &[],
+            })
+            .collect();
+        depth += 1;
+    }
+    false
 }
 
 impl From<binary::Node> for Node {
@@ -161,7 +204,10 @@ mod tests {
     fn decoded_stanzas_re_encode_byte_for_byte() {
         for stanza in STANZAS {
             let bytes = unhex(stanza);
-            assert_eq!(encode_node(decode_node(bytes.clone()).unwrap()), bytes);
+            assert_eq!(
+                encode_node(decode_node(bytes.clone()).unwrap()).unwrap(),
+                bytes
+            );
         }
     }
 
@@ -194,7 +240,7 @@ mod tests {
             attrs: vec![],
             content: Content::Text { text: "5".into() },
         };
-        let back = decode_node(encode_node(node.clone())).unwrap();
+        let back = decode_node(encode_node(node.clone()).unwrap()).unwrap();
         assert_eq!(back, node);
     }
 
@@ -203,9 +249,42 @@ mod tests {
         for bad in ["", "00", "00 F8", "00 F8 01 F0"] {
             let error = decode_node(unhex(bad)).unwrap_err();
             assert!(
-                matches!(error, WalinkError::InvalidInput { ref reason } if !reason.is_empty()),
+                matches!(error, WalinkError::InvalidInput { ref code, ref reason }
+                    if !reason.is_empty() && !code.is_empty()),
                 "{bad}: {error:?}"
             );
         }
+    }
+
+    /// A chain of `depth` nested nodes, built without recursion.
+    fn chain(depth: usize) -> Node {
+        let mut node = Node {
+            tag: "leaf".into(),
+            attrs: vec![],
+            content: Content::Empty,
+        };
+        for _ in 1..depth {
+            node = Node {
+                tag: "n".into(),
+                attrs: vec![],
+                content: Content::Nodes { nodes: vec![node] },
+            };
+        }
+        node
+    }
+
+    #[test]
+    fn encoding_is_bounded_in_depth() {
+        let deepest = chain(MAX_NODE_DEPTH);
+        let bytes = encode_node(deepest.clone()).unwrap();
+        assert_eq!(decode_node(bytes).unwrap(), deepest);
+        let error = encode_node(chain(MAX_NODE_DEPTH + 1)).unwrap_err();
+        assert!(
+            matches!(&error, WalinkError::InvalidInput { code, .. } if code == "too_deep"),
+            "{error:?}"
+        );
+        // Far deeper than any stack would survive a recursive walk: refused (and dropped)
+        // without recursing, not a crash.
+        assert!(encode_node(chain(200_000)).is_err());
     }
 }

@@ -9,6 +9,7 @@ mod appstate;
 mod client;
 mod codec;
 mod error;
+mod store;
 
 pub use appstate::{
     AppStateFailure, ChatSettings, Collection, Contact, Label, MessageRange, MessageRef, MuteUntil,
@@ -16,11 +17,12 @@ pub use appstate::{
 };
 pub use client::{
     Client, ClientConfig, ClientEvent, ClientState, CloseReason, Command, CommandError,
-    CommandOutput, CommandResult, Output, StateReason, StoreChange, StoreKey, StoreRecord,
-    default_config, start_spaces,
+    CommandOutput, CommandResult, Endpoints, FetchError, FetchRequest, FetchResult, Header, Output,
+    StateReason, StoreChange, StoreKey, StoreRecord, default_config, endpoints, start_spaces,
 };
 pub use codec::{Attr, Content, Node, decode_node, encode_node};
 pub use error::WalinkError;
+pub use store::NativeFileStore;
 
 uniffi::setup_scaffolding!();
 

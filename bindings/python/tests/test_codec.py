@@ -74,3 +74,17 @@ def test_malformed_bytes_raise_invalid_input(bad):
     with pytest.raises(WalinkError.InvalidInput) as caught:
         decode_node(bytes.fromhex(bad))
     assert caught.value.reason
+    assert caught.value.code  # the core's code: unexpected_end, invalid_tag, trailing_bytes, ...
+
+
+def test_a_tree_deeper_than_any_decoder_accepts_is_refused_with_too_deep():
+    def chain(depth):
+        node = Node(tag="leaf", attrs=[], content=Content.EMPTY())
+        for _ in range(depth - 1):
+            node = Node(tag="n", attrs=[], content=Content.NODES(nodes=[node]))
+        return node
+
+    assert decode_node(encode_node(chain(64))) == chain(64)
+    with pytest.raises(WalinkError.InvalidInput) as caught:
+        encode_node(chain(65))
+    assert caught.value.code == "too_deep"

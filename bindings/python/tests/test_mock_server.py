@@ -1,6 +1,7 @@
 """The asyncio driver against walink-sim's mock-server over a real websocket (the `websockets`
 package): pairing by code, then a restart from the file store logs in without pairing again; a
-message round trip with another account's phone after pairing by code. Skips when the
+refused pairing code ends in its own typed reason; a message round trip with another account's
+phone after pairing by code; app-state blobs fetched from the mock-server's media path. Skips when the
 mock-server is not built (cargo build -p walink-sim --bin mock-server), and fails instead when
 CI or WALINK_REQUIRE_MOCK is set."""
 
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import walink_ffi as ffi
-from walink.driver import DEFAULT_MEDIA_HOST, Driver, websocket_transport
+from walink.driver import Driver, urllib_fetch, websocket_transport
 from walink.store import FileStore, MemoryStore
 
 REPO = Path(__file__).resolve().parents[3]
@@ -102,6 +103,33 @@ def test_code_pairing_then_a_restart_from_the_file_store(server, tmp_path):
     asyncio.run(go())
 
 
+def test_a_refused_pairing_code_is_pairing_code_failed_not_other(server):
+    """A well-formed number without an account: the server answers the code request with 400,
+    the command fails with code ``rejected``, and the state goes back to QR with the typed
+    reason ``PairingCodeFailed``."""
+    url, _ = server
+
+    async def go():
+        options = dict(store=MemoryStore(), transport=websocket_transport, url=url,
+                       config=ffi.ClientConfig(trust_root=TEST_ROOT, device_name="walink pytest"))
+        failed = lambda e: e.is_state() and e.reason.is_pairing_code_failed()  # noqa: E731
+        driver, seen, reached = await run_until(options, failed)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 20
+        while not any(e.is_qr() for e in seen):
+            assert loop.time() < deadline, "no QR"
+            await asyncio.sleep(0.05)
+        with pytest.raises(Exception) as error:
+            await driver.pair_with_code("15550009999")
+        assert error.value.code == "rejected"
+        await asyncio.wait_for(reached.wait(), 20)
+        state = next(e for e in seen if failed(e)).state
+        assert state.is_awaiting_pairing() and state.qr
+        await driver.close()
+
+    asyncio.run(go())
+
+
 def test_a_message_round_trip_with_a_phone_after_pairing_by_code(server, tmp_path):
     url, control = server
     control("POST", "/accounts", {"phone": "15550005555", "name": "Erin"})
@@ -147,10 +175,73 @@ def test_a_message_round_trip_with_a_phone_after_pairing_by_code(server, tmp_pat
     asyncio.run(go())
 
 
+def test_a_contact_that_reinstalls_is_reported_as_an_identity_change(server, tmp_path):
+    """Frank's phone is reinstalled with a new identity key and messages Erin's walink client:
+    the default policy takes the message and reports IdentityChanged; GetIdentity then reads the
+    new key. A strict client refuses the next change, fails a send to the device with
+    UNTRUSTED_IDENTITY, and after ApproveIdentity asks for the refused message again."""
+    url, control = server
+    control("POST", "/accounts", {"phone": "15550005556", "name": "Erin"})
+    control("POST", "/accounts", {"phone": "15550006667", "name": "Frank"})
+    connected = lambda e: e.is_state() and e.state.is_connected()
+
+    async def wait_for(seen, predicate, what, timeout=20.0):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not any(predicate(e) for e in seen):
+            assert loop.time() < deadline, f"{what} did not happen: {[type(e).__name__ for e in seen]}"
+            await asyncio.sleep(0.05)
+        return next(e for e in seen if predicate(e))
+
+    async def go():
+        options = dict(store=FileStore(tmp_path / "erin"), transport=websocket_transport, url=url,
+                       config=ffi.ClientConfig(trust_root=TEST_ROOT, device_name="walink pytest"))
+        driver, seen, reached = await run_until(options, connected)
+        code = await driver.pair_with_code("15550005556")
+        await asyncio.to_thread(control, "POST", "/accounts/15550005556/code", {"code": code})
+        await asyncio.wait_for(reached.wait(), 20)
+        frank = "15550006667"
+        await asyncio.to_thread(control, "POST", f"/accounts/{frank}/send", {"to": "15550005556", "text": "before"})
+        await wait_for(seen, lambda e: e.is_message() and e.text == "before", "the first message")
+
+        answer = await asyncio.to_thread(control, "POST", f"/accounts/{frank}/reinstall",
+                                         {"to": "15550005556", "text": "after the reinstall"})
+        change = await wait_for(seen, lambda e: e.is_identity_changed(), "IdentityChanged")
+        assert change.accepted
+        assert bytes(change.identity).hex() == answer["identity"]
+        await wait_for(seen, lambda e: e.is_message() and e.text == "after the reinstall", "the message after it")
+        output = await driver.get_identity(change.address)
+        assert output.is_identity()
+        assert bytes(output.identity) == bytes(change.identity)
+        assert output.pending is None
+        await driver.close()
+
+        options["config"] = ffi.ClientConfig(trust_root=TEST_ROOT, device_name="walink pytest",
+                                             identity_policy=ffi.IdentityPolicy.STRICT)
+        options["store"] = FileStore(tmp_path / "erin")
+        driver, seen, reached = await run_until(options, connected)
+        await asyncio.wait_for(reached.wait(), 20)
+        answer = await asyncio.to_thread(control, "POST", f"/accounts/{frank}/reinstall",
+                                         {"to": "15550005556", "text": "held for approval"})
+        change = await wait_for(seen, lambda e: e.is_identity_changed(), "IdentityChanged (strict)")
+        assert not change.accepted
+        failed = await wait_for(seen, lambda e: e.is_decrypt_failed(), "DecryptFailed (strict)")
+        assert failed.kind.is_untrusted_identity()
+        assert not any(e.is_message() and e.text == "held for approval" for e in seen)
+        with pytest.raises(Exception) as refused:
+            await driver.send_text(f"{frank}@s.whatsapp.net", "to an untrusted device")
+        assert getattr(refused.value, "code", None) == "untrusted_identity", refused.value
+        await driver.approve_identity(change.address, change.identity)
+        await wait_for(seen, lambda e: e.is_message() and e.text == "held for approval", "the held message")
+        await driver.close()
+
+    asyncio.run(go())
+
+
 def test_the_driver_downloads_an_app_state_snapshot_blob(server):
-    """The phone's snapshot is served as an external blob; the driver downloads it from the
-    mock-server's media path and the chat settings appear. A failing host download ends in a
-    typed AppStateFatal and app_state_download_failed errors."""
+    """The phone's snapshot is served as an external blob; the core asks for it with a Fetch of
+    the configured media origin and the blob's path, the driver carries it out, and the chat
+    settings appear. A failing host fetch ends in a typed AppStateFatal and fetch_failed errors."""
     url, control = server
     chats = [f"155577700{i:02d}@s.whatsapp.net" for i in range(1, 5)]
     for phone in ("15550008801", "15550008802"):
@@ -159,10 +250,10 @@ def test_the_driver_downloads_an_app_state_snapshot_blob(server):
         for chat in chats:  # four patches: the phone makes a snapshot at version 4
             control("POST", f"/accounts/{phone}/app-state", {"action": "mute", "chat": chat})
 
-    async def paired(phone, **extra):
+    async def paired(phone, media_origin=None, **extra):
         errors = []
-        options = dict(store=MemoryStore(), transport=websocket_transport, url=url,
-                       config=ffi.ClientConfig(trust_root=TEST_ROOT, device_name="walink pytest"),
+        config = ffi.ClientConfig(trust_root=TEST_ROOT, device_name="walink pytest", media_origin=media_origin)
+        options = dict(store=MemoryStore(), transport=websocket_transport, url=url, config=config,
                        on_error=errors.append, **extra)
         driver, seen, _ = await run_until(options, lambda e: False)
         code = await driver.pair_with_code(phone)
@@ -178,29 +269,35 @@ def test_the_driver_downloads_an_app_state_snapshot_blob(server):
         return next(e for e in seen if predicate(e))
 
     async def go():
-        driver, seen, errors = await paired("15550008801", media_host=control.base_url)
-        download = await wait_for(seen, lambda e: e.is_app_state_download())
-        assert download.direct_path.startswith("/v/sim/md-app-state/")
+        fetched = []
+
+        async def recording(request):
+            fetched.append(request.url)
+            return await urllib_fetch(request)
+
+        driver, seen, errors = await paired("15550008801", media_origin=control.base_url, fetch=recording)
         for chat in chats:
             event = await wait_for(seen, lambda e, chat=chat: e.is_chat_settings() and e.chat == chat)
             assert event.settings.muted_until is not None
         assert not any(e.is_app_state_fatal() for e in seen)
         assert errors == []
+        assert fetched and all(u.startswith(control.base_url + "/v/sim/md-app-state/") for u in fetched)
         output = await driver.command(ffi.Command.GET_CHAT_SETTINGS(chat=chats[1]))
         assert output.settings.muted_until is not None
         await driver.close()
 
         attempts = []
 
-        async def offline(url, direct_path, download_id):
-            attempts.append(url)
+        async def offline(request):
+            attempts.append(request.url)
             raise OSError("offline")
 
-        driver, seen, errors = await paired("15550008802", download_app_state_blob=offline)
+        driver, seen, errors = await paired("15550008802", fetch=offline)
         fatal = await wait_for(seen, lambda e: e.is_app_state_fatal())
         assert fatal.error.is_download()
-        assert len(attempts) >= 2 and all(u.startswith(DEFAULT_MEDIA_HOST + "/v/sim/") for u in attempts)
-        assert errors and all(getattr(e, "code", None) == "app_state_download_failed" for e in errors)
+        media = ffi.endpoints().media_origin
+        assert len(attempts) >= 2 and all(u.startswith(media + "/v/sim/") for u in attempts)
+        assert errors and all(getattr(e, "code", None) == "fetch_failed" for e in errors)
         assert not any(e.is_chat_settings() for e in seen)
         await driver.close()
 
@@ -219,9 +316,9 @@ def test_the_driver_downloads_a_patch_with_external_mutations(server):
                    {"auto_share": True, "external_mutations": True})["external_patches_served"] == 0
     fetched = []
 
-    async def download(blob_url, direct_path, download_id):
-        fetched.append(blob_url)
-        return await asyncio.to_thread(lambda: urllib.request.urlopen(blob_url).read())
+    async def download(request):
+        fetched.append(request.url)
+        return await urllib_fetch(request)
 
     async def wait_for(seen, predicate, timeout=30.0):
         loop = asyncio.get_running_loop()
@@ -233,10 +330,10 @@ def test_the_driver_downloads_a_patch_with_external_mutations(server):
 
     async def go():
         errors = []
-        options = dict(store=MemoryStore(), transport=websocket_transport, url=url,
-                       config=ffi.ClientConfig(trust_root=TEST_ROOT, device_name="walink pytest"),
-                       on_error=errors.append, media_host=control.base_url,
-                       download_app_state_blob=download)
+        config = ffi.ClientConfig(trust_root=TEST_ROOT, device_name="walink pytest",
+                                  media_origin=control.base_url)
+        options = dict(store=MemoryStore(), transport=websocket_transport, url=url, config=config,
+                       on_error=errors.append, fetch=download)
         driver, seen, _ = await run_until(options, lambda e: False)
         code = await driver.pair_with_code(phone)
         await asyncio.to_thread(control, "POST", f"/accounts/{phone}/code", {"code": code})
@@ -245,7 +342,7 @@ def test_the_driver_downloads_a_patch_with_external_mutations(server):
         small = await asyncio.to_thread(control, "POST", f"/accounts/{phone}/app-state", {"action": "pin", "chat": first})
         assert small["mutations"] == 1
         await wait_for(seen, lambda e: e.is_chat_settings() and e.chat == first)
-        assert fetched == [] and not any(e.is_app_state_download() for e in seen)
+        assert fetched == []
 
         chats = [f"15557773{i:03d}@s.whatsapp.net" for i in range(1, 21)]
         large = await asyncio.to_thread(control, "POST", f"/accounts/{phone}/app-state", {"action": "pin", "chats": chats})

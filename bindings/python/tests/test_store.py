@@ -169,34 +169,71 @@ def test_reopen_holds_exactly_the_applied_batches(kind):
     run(go())
 
 
-def test_failed_write_applies_none_of_its_batch(kind):
-    if not kind.durable:
-        pytest.skip("only a file store has a disk to fail")
+FAILING_DISK = textwrap.dedent(
+    """
+    import asyncio, resource, signal, sys
+    sys.path.insert(0, sys.argv[2])
+    from walink.store import FileStore, Put, Delete, StoreError
 
-    async def go():
-        store = kind.open("a")
-        await store.apply_batch([Put("s", "a", b"\x01")])
-        real = store._wal
-
-        class HalfWrite:
-            def __getattr__(self, name):
-                return getattr(real, name)
-
-            def write(self, data):
-                real.write(data[: len(data) // 2])
-                raise OSError(28, "No space left on device")
-
-        store._wal = HalfWrite()
-        with pytest.raises(StoreError) as error:
-            await store.apply_batch([Put("s", "b", b"\x02" * 4096), Delete("s", "a")])
-        assert error.value.code == "io"
-        store._wal = real
-        assert await dump(store) == ["s/a=01"]
-        await store.apply_batch([Put("s", "c", b"\x03")])
+    async def main():
+        store = FileStore(sys.argv[1], compact_bytes=1 << 20)
+        await store.apply_batch([Put("s", "a", b"\\x01")])
+        # The disk fills up: a write past this size stops part way (EFBIG).
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2000, hard))
+        try:
+            await store.apply_batch([Put("s", "b", b"\\x02" * 4096), Delete("s", "a")])
+            print("applied")
+        except StoreError as error:
+            print("refused", error.code)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        print(sorted((r.key, r.value.hex()) for r in await store.load_all()))
+        await store.apply_batch([Put("s", "c", b"\\x03")])
         await store.close()
-        assert await dump(kind.open("a")) == ["s/a=01", "s/c=03"]
+
+    asyncio.run(main())
+    """
+)
+
+
+def test_failed_write_applies_none_of_its_batch(tmp_path):
+    """A real partial write (the file size limit), through the native store: nothing of the
+    batch is applied, on disk or in memory, and the store goes on."""
+    package = str(Path(__file__).resolve().parents[1])
+    child = subprocess.run([sys.executable, "-c", FAILING_DISK, str(tmp_path / "f"), package],
+                           capture_output=True, text=True, check=True)
+    assert child.stdout.splitlines() == ["refused io", "[('a', '01')]"], child.stdout + child.stderr
+    assert run(dump(FileStore(tmp_path / "f"))) == ["s/a=01", "s/c=03"]
+
+
+def test_a_failed_compaction_keeps_the_batch_and_the_store_heals(tmp_path):
+    async def go():
+        store = FileStore(tmp_path / "c", compact_bytes=64)
+        # A directory where the temporary snapshot goes makes the compaction fail.
+        (tmp_path / "c" / "snapshot.tmp").mkdir()
+        with pytest.raises(StoreError) as error:
+            await store.apply_batch([Put("s", "a", b"\x01" * 100)])
+        assert error.value.code == "io"
+        (tmp_path / "c" / "snapshot.tmp").rmdir()
+        await store.apply_batch([Put("s", "b", b"\x02")])
+        assert await dump(store) == ["s/a=" + "01" * 100, "s/b=02"]
 
     run(go())
+
+
+def test_files_are_the_owners_only(tmp_path):
+    async def go():
+        directory = tmp_path / "p" / "nested"
+        store = FileStore(directory, compact_bytes=64)
+        await store.apply_batch([Put("device", "device", b"\x07" * 100)])
+        await store.close()
+
+    run(go())
+    mode = lambda path: path.stat().st_mode & 0o777  # noqa: E731
+    assert mode(tmp_path / "p") == 0o700 and mode(tmp_path / "p" / "nested") == 0o700
+    assert mode(tmp_path / "p" / "nested" / "wal") == 0o600
+    assert mode(tmp_path / "p" / "nested" / "snapshot") == 0o600
 
 
 def three_batches(directory):
@@ -302,3 +339,31 @@ def test_reads_a_directory_written_by_the_npm_file_store(tmp_path):
     assert (tmp_path / "n" / "snapshot").exists()
     want = sorted([f"session/k{i}={bytes([i, i]).hex()}" for i in range(30) if i != 3] + ["device/=ff"])
     assert run(dump(FileStore(tmp_path / "n"))) == want
+
+
+def test_the_npm_file_store_reads_a_directory_written_by_this_store(tmp_path):
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+
+    async def write():
+        store = FileStore(tmp_path / "r", compact_bytes=200)
+        for i in range(30):
+            await store.apply_batch([Put("session", f"k{i}", bytes([i, i]))])
+        await store.apply_batch([Delete("session", "k3"), Put("device", "", b"\xff")])
+        await store.close()
+
+    run(write())
+    assert (tmp_path / "r" / "snapshot").exists()
+    module = Path(__file__).resolve().parents[3] / "npm" / "src" / "file-store.js"
+    script = f"""
+        import {{ FileStore }} from {str(module.as_uri())!r}
+        const store = await FileStore.open(process.argv[1])
+        const hex = (v) => Buffer.from(v).toString('hex')
+        for (const r of await store.loadAll()) console.log(`${{r.space}}/${{r.key}}=${{hex(r.value)}}`)
+        await store.close()
+    """
+    out = subprocess.run([node, "--input-type=module", "-e", script, str(tmp_path / "r")],
+                         check=True, capture_output=True, text=True).stdout
+    want = sorted([f"session/k{i}={bytes([i, i]).hex()}" for i in range(30) if i != 3] + ["device/=ff"])
+    assert sorted(out.splitlines()) == want

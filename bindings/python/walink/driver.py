@@ -7,20 +7,22 @@ one timer, following the core's contract (core/src/lib.rs):
   then ``handle_loaded``) before the next output; if the store raises, the client is dropped,
   the transport closed, and a new client built from ``store.load_all()``: the same path as a
   crash;
-- after each drain, ``poll_timeout`` re-arms the single timer.
+- after each drain, ``poll_timeout`` re-arms the single timer;
+- a ``Fetch`` (an HTTPS request the core asks for: app-state blobs, media later) is carried out
+  in a task of its own with one HTTP call (``urllib`` in a worker thread, or the host's
+  ``fetch``) and answered with ``handle_fetched``; any status is a response, only a transport
+  failure is an error (reported to ``on_error`` as ``fetch_failed``);
+- no state ends the loop: the client rests in ``LoggedOut``, ``Replaced`` or ``ClientOutdated``
+  until a command (``Connect``) or ``close()``, as the core decides.
 
 The core never calls back into Python: every await is the driver's.
-
-App-state blobs the core asks for (``AppStateDownload`` events) are downloaded in a task of
-their own (``urllib`` in a worker thread, or the host's ``download_app_state_blob``) and fed back
-with ``Command.APP_STATE_BLOB``; a failed download answers with no bytes (the core's recovery
-ladder goes on) and is reported to ``on_error`` as ``app_state_download_failed``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+import urllib.error
 import urllib.request
 from typing import Any, Awaitable, Callable, Optional, Protocol, Sequence
 
@@ -28,32 +30,48 @@ import walink_ffi as ffi
 
 from .store import Delete, DeleteAll, Put, Record, RecordKey, Store
 
-__all__ = ["Transport", "Driver", "DriverError", "DEFAULT_URL", "DEFAULT_MEDIA_HOST", "blob_url",
-           "websocket_transport"]
+__all__ = ["Transport", "Driver", "DriverError", "DEFAULT_URL", "urllib_fetch", "websocket_transport"]
 
-DEFAULT_URL = "wss://web.whatsapp.com/ws/chat"
+#: WhatsApp's endpoints, as the core states them.
+ENDPOINTS = ffi.endpoints()
 
-#: WhatsApp's media host, which serves app-state blobs by direct path.
-DEFAULT_MEDIA_HOST = "https://mmg.whatsapp.net"
+#: WhatsApp Web's chat socket.
+DEFAULT_URL = ENDPOINTS.chat_url
 
-#: The largest app-state blob the default download accepts (the core's own bound).
-MAX_BLOB_BYTES = 64 * 1024 * 1024
-
-
-def blob_url(media_host: str, direct_path: str) -> str:
-    """The URL of a blob's direct path on a media host (an origin)."""
-    path = direct_path if direct_path.startswith("/") else "/" + direct_path
-    return media_host.rstrip("/") + path
+Fetch = Callable[[ffi.FetchRequest], Awaitable[ffi.FetchResult]]
 
 
-def _fetch_blob(url: str) -> bytes:
-    """Downloads ``url`` (blocking; run in a worker thread); raises on a non-2xx status or an
-    oversized body."""
-    with urllib.request.urlopen(url, timeout=60) as response:
-        data = response.read(MAX_BLOB_BYTES + 1)
-    if len(data) > MAX_BLOB_BYTES:
-        raise ValueError(f"GET {url}: more than {MAX_BLOB_BYTES} bytes")
-    return data
+def _failed(error: ffi.FetchError) -> ffi.FetchResult:
+    return ffi.FetchResult.FAILED(error=error)
+
+
+def _fetch_blocking(request: ffi.FetchRequest) -> ffi.FetchResult:
+    """One HTTP call with ``urllib`` (blocking; run in a worker thread): any status is a
+    response; at most ``max_response_bytes`` of body are read."""
+    body = bytes(request.body) if request.body is not None else None
+    headers = {h.name: h.value for h in request.headers}
+    call = urllib.request.Request(request.url, data=body, method=request.method, headers=headers)
+    limit = request.max_response_bytes
+    try:
+        try:
+            response = urllib.request.urlopen(call, timeout=request.timeout_ms / 1000)
+        except urllib.error.HTTPError as answer:  # a status of 400 or more is still a response
+            response = answer
+        with response:
+            status = response.status
+            data = response.read(limit + 1)
+    except TimeoutError:
+        return _failed(ffi.FetchError.TIMED_OUT)
+    except (urllib.error.URLError, OSError, ValueError):
+        return _failed(ffi.FetchError.NETWORK)
+    if len(data) > limit:
+        return _failed(ffi.FetchError.TOO_LARGE)
+    return ffi.FetchResult.RESPONSE(status=status, body=data)
+
+
+async def urllib_fetch(request: ffi.FetchRequest) -> ffi.FetchResult:
+    """The default ``fetch``: ``urllib`` in a worker thread, so the event loop is not blocked."""
+    return await asyncio.to_thread(_fetch_blocking, request)
 
 #: The spaces a client is built from; the core asks for the others with Load outputs.
 START_SPACES = frozenset(ffi.start_spaces())
@@ -106,7 +124,7 @@ async def websocket_transport(url: str) -> Transport:
     """The default transport: the ``websockets`` package, with WhatsApp Web's Origin header."""
     import websockets
 
-    socket = await websockets.connect(url, origin="https://web.whatsapp.com", max_size=None)
+    socket = await websockets.connect(url, origin=ENDPOINTS.origin, max_size=None)
 
     class _WebSocket:
         async def send(self, data: bytes) -> None:
@@ -134,9 +152,7 @@ class Driver:
                  on_error: Optional[Callable[[Exception], None]] = None,
                  clock: Callable[[], int] = now_ms,
                  create_client: Optional[Callable[[Any, list], Any]] = None,
-                 app_state_downloads: bool = True,
-                 download_app_state_blob: Optional[Callable[[str, str, int], Awaitable[bytes]]] = None,
-                 media_host: str = DEFAULT_MEDIA_HOST) -> None:
+                 fetch: Fetch = urllib_fetch) -> None:
         self._store = store
         self._transport_factory = transport
         self._config = config if config is not None else ffi.default_config()
@@ -155,14 +171,10 @@ class Driver:
         self._outgoing: Optional[asyncio.Queue] = None
         self._pending: dict[int, asyncio.Future] = {}
         self._ended = asyncio.get_running_loop().create_future()
-        self._terminal = False
         self.state = None
-        # App-state blobs: whether the driver answers AppStateDownload itself, the host's
-        # download function (url, direct_path, download_id) -> bytes, and the media host.
-        self._app_state_downloads = app_state_downloads
-        self._download_app_state_blob = download_app_state_blob
-        self._media_host = media_host
-        self._downloads: set[asyncio.Task] = set()
+        # The HTTP call for Fetch outputs: (request) -> result, never blocking the loop.
+        self._fetch = fetch
+        self._fetches: set[asyncio.Task] = set()
 
     @classmethod
     async def start(cls, **options) -> "Driver":
@@ -199,6 +211,16 @@ class Driver:
         """Sends a text; returns the message id once the server acknowledged it."""
         output = await self.command(ffi.Command.SEND_TEXT(to=to, text=text))
         return output.id
+
+    async def get_identity(self, address: str):
+        """The identity keys kept for a device: an ``ffi.CommandOutput.IDENTITY`` (``identity``,
+        and ``pending`` when a new key waits for approval)."""
+        return await self.command(ffi.Command.GET_IDENTITY(address=address))
+
+    async def approve_identity(self, address: str, identity: bytes) -> None:
+        """Trusts a device's new identity key (``IdentityPolicy.STRICT``); the messages refused
+        meanwhile are asked for again."""
+        await self.command(ffi.Command.APPROVE_IDENTITY(address=address, identity=identity))
 
     async def logout(self) -> None:
         """Unlinks this device; the driver then ends."""
@@ -251,7 +273,10 @@ class Driver:
             self._fatal(error)
 
     async def _build(self) -> None:
-        records = [r for r in await self._store.load_all() if r.space in START_SPACES]
+        if hasattr(self._store, "load_spaces"):
+            records = await self._store.load_spaces(sorted(START_SPACES))
+        else:
+            records = [r for r in await self._store.load_all() if r.space in START_SPACES]
         self._client = self._create_client(self._config, [to_ffi_record(r) for r in records])
         try:
             await self._drain()
@@ -291,16 +316,17 @@ class Driver:
                 except Exception as cause:
                     raise DriverError("store_failed", f"the store failed to load records: {cause}", cause) from cause
                 client.handle_loaded(self._clock(), output.id, [to_ffi_record(r) for r in records])
+            elif output.is_fetch():
+                task = asyncio.create_task(self._carry_out(client, output.id, output.request))
+                self._fetches.add(task)
+                task.add_done_callback(self._fetches.discard)
             elif output.is_transmit():
                 self._send(bytes(output.bytes))
             elif output.is_event():
                 self._event(output.event)
             elif output.is_close():
                 self._drop_socket()
-        if self._terminal:
-            self._end(None)
-        else:
-            self._arm_timer()
+        self._arm_timer()
 
     def _event(self, event) -> None:
         if event.is_command_done():
@@ -310,44 +336,33 @@ class Driver:
                 if result.is_ok():
                     future.set_result(result.output)
                 else:
-                    code = type(result.error).__name__.rsplit(".", 1)[-1].lower()  # CommandError.NOT_CONNECTED -> not_connected
-                    future.set_exception(DriverError(code, f"command failed: {result.error}", result.error))
+                    future.set_exception(DriverError(result.code, f"command failed: {result.error}", result.error))
         if event.is_state():
             self.state = event.state
-            if event.state.is_logged_out() or event.state.is_replaced() or event.state.is_client_outdated():
-                self._terminal = True
         if self._on_event:
             try:
                 self._on_event(event)
             except Exception as error:  # an application's handler must not stop the loop
                 if self._on_error:
                     self._on_error(DriverError("handler_failed", f"on_event raised: {error}", error))
-        if event.is_app_state_download() and self._app_state_downloads:
-            task = asyncio.create_task(self._download(self._client, event.download_id, event.direct_path))
-            self._downloads.add(task)
-            task.add_done_callback(self._downloads.discard)
 
-    async def _download(self, client, download_id: int, direct_path: str) -> None:
-        """Downloads one app-state blob outside the input queue, then feeds the bytes (or None on
-        failure) to the client that asked, if it is still the current one."""
-        url = blob_url(self._media_host, direct_path)
-        data: Optional[bytes]
+    async def _carry_out(self, client, fetch_id: int, request: ffi.FetchRequest) -> None:
+        """Carries out one fetch outside the input queue, then hands the result to the client
+        that asked, if it is still the current one."""
         try:
-            if self._download_app_state_blob is not None:
-                data = bytes(await self._download_app_state_blob(url, direct_path, download_id))
-            else:
-                data = await asyncio.to_thread(_fetch_blob, url)
-        except Exception as cause:  # any failure answers the core with no bytes
-            data = None
-            if self._on_error:
-                self._on_error(DriverError("app_state_download_failed",
-                                           f"downloading app-state blob {download_id} failed: {cause}", cause))
+            result = await asyncio.wait_for(self._fetch(request), timeout=request.timeout_ms / 1000)
+        except Exception as cause:  # the host's fetch failed, or took too long
+            timed_out = isinstance(cause, (asyncio.TimeoutError, TimeoutError))
+            result = _failed(ffi.FetchError.TIMED_OUT if timed_out else ffi.FetchError.NETWORK)
+        if result.is_failed() and self._on_error:
+            path = request.url.split("?")[0]
+            self._on_error(DriverError("fetch_failed", f"{request.method} {path} failed: {result.error}", result.error))
         if self._ended.done():
             return
 
         def feed(current):
             if current is client:
-                current.command(self._clock(), ffi.Command.APP_STATE_BLOB(download_id=download_id, bytes=data))
+                current.handle_fetched(self._clock(), fetch_id, result)
 
         self._inputs.put_nowait(("input", feed, None))
 

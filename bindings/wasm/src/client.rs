@@ -11,15 +11,13 @@ use crate::appstate::{
     sync_action_from_js,
 };
 use crate::js::{Obj, Reader, array, coded_error, strings};
+use crate::poison::{Poisonable, Poisoned};
 use walink_core::client::{
-    self, CloseReason, Command, CommandError, CommandId, CommandOutput, Config, Event, LoadId,
-    Output, PairingMode, ProtocolError, State, StateReason,
+    self, Body, CloseReason, Command, CommandError, CommandId, CommandOutput, Config,
+    ConfigOptions, DecryptFailureKind, Event, FetchError, FetchId, FetchRequest, FetchResponse,
+    FetchResult, IdentityPolicy, LoadId, Output, PairingMode, RetryRefusal, State, StateReason,
 };
-use walink_core::noise::TrustRoot;
-use walink_core::noise::payload::{ClientProfile, WebVersion};
-use walink_core::pair::CompanionOs;
-use walink_core::proto::wa::device_props::PlatformType;
-use walink_core::store::{Change, Record, RecordKey, RestoreError, Space};
+use walink_core::store::{Change, Record, RecordKey, Space};
 use wasm_bindgen::prelude::*;
 
 /// A timestamp from JavaScript: a finite, non-negative number of milliseconds.
@@ -34,141 +32,86 @@ fn timestamp(now: f64) -> client::Timestamp {
 
 // --- the configuration --------------------------------------------------------------------
 
-/// The option names of `new Client(config, records)`'s config (every one optional); a misspelt
-/// option is refused instead of being ignored.
-const CONFIG_OPTIONS: [&str; 17] = [
-    "webVersion",
-    "deviceName",
-    "platform",
-    "pushName",
-    "language",
-    "country",
-    "companionOs",
-    "rngSeed",
-    "trustRoot",
-    "trustRootSerial",
-    "retryWhenReplaced",
-    "keepaliveMinMs",
-    "keepaliveMaxMs",
-    "connectTimeoutMs",
-    "iqTimeoutMs",
-    "backoffFirstMs",
-    "backoffMaxMs",
+/// The options of `new Client(config, records)` (every one optional), by their name in
+/// JavaScript and in `ConfigOptions`; a misspelt option is refused instead of being ignored.
+/// The core's `ConfigOptions::build` checks them and fills in WhatsApp Web's defaults.
+const CONFIG_OPTIONS: [(&str, &str); 23] = [
+    ("webVersion", "web_version"),
+    ("deviceName", "device_name"),
+    ("platform", "platform"),
+    ("pushName", "push_name"),
+    ("language", "language"),
+    ("country", "country"),
+    ("companionOs", "companion_os"),
+    ("trustRoot", "trust_root"),
+    ("trustRootSerial", "trust_root_serial"),
+    ("retryWhenReplaced", "retry_when_replaced"),
+    ("keepaliveMinMs", "keepalive_min_ms"),
+    ("keepaliveMaxMs", "keepalive_max_ms"),
+    ("keepaliveDeadlineMs", "keepalive_deadline_ms"),
+    ("connectTimeoutMs", "connect_timeout_ms"),
+    ("iqTimeoutMs", "iq_timeout_ms"),
+    ("backoffFirstMs", "backoff_first_ms"),
+    ("backoffMaxMs", "backoff_max_ms"),
+    ("backoffJitterPermille", "backoff_jitter_permille"),
+    ("backoffResetAfterMs", "backoff_reset_after_ms"),
+    ("recordCacheLimit", "record_cache_limit"),
+    ("mediaOrigin", "media_origin"),
+    ("identityPolicy", "identity_policy"),
+    ("unsafeTestRngSeed", "unsafe_test_rng_seed"),
 ];
 
-/// The WhatsApp Web version announced unless the host chooses one.
-const DEFAULT_WEB_VERSION: WebVersion = WebVersion::new(2, 3000, 1_045_649_367);
-
-fn invalid_config(message: &str) -> JsValue {
-    coded_error("invalid_config", message)
-}
-
-/// The configuration fields as JavaScript gave them.
-#[derive(Default)]
-struct JsConfig {
-    web_version: Option<String>,
-    device_name: Option<String>,
-    platform: Option<String>,
-    push_name: Option<String>,
-    language: Option<String>,
-    country: Option<String>,
-    companion_os: Option<String>,
-    rng_seed: Option<Vec<u8>>,
-    trust_root: Option<Vec<u8>>,
-    trust_root_serial: Option<u32>,
-    retry_when_replaced: Option<bool>,
-    keepalive_min_ms: Option<f64>,
-    keepalive_max_ms: Option<f64>,
-    connect_timeout_ms: Option<f64>,
-    iq_timeout_ms: Option<f64>,
-    backoff_first_ms: Option<f64>,
-    backoff_max_ms: Option<f64>,
-}
-
-fn js_config(value: &JsValue) -> Result<JsConfig, JsValue> {
-    if value.is_undefined() || value.is_null() {
-        return Ok(JsConfig::default());
-    }
-    let r = Reader::new(value, "invalid_config", "config")?;
-    r.only(&CONFIG_OPTIONS)?;
-    Ok(JsConfig {
-        web_version: r.opt_string("webVersion")?,
-        device_name: r.opt_string("deviceName")?,
-        platform: r.opt_string("platform")?,
-        push_name: r.opt_string("pushName")?,
-        language: r.opt_string("language")?,
-        country: r.opt_string("country")?,
-        companion_os: r.opt_string("companionOs")?,
-        rng_seed: r.opt_bytes("rngSeed")?,
-        trust_root: r.opt_bytes("trustRoot")?,
-        trust_root_serial: r.opt_u32("trustRootSerial")?,
-        retry_when_replaced: r.opt_bool("retryWhenReplaced")?,
-        keepalive_min_ms: r.opt_f64("keepaliveMinMs")?,
-        keepalive_max_ms: r.opt_f64("keepaliveMaxMs")?,
-        connect_timeout_ms: r.opt_f64("connectTimeoutMs")?,
-        iq_timeout_ms: r.opt_f64("iqTimeoutMs")?,
-        backoff_first_ms: r.opt_f64("backoffFirstMs")?,
-        backoff_max_ms: r.opt_f64("backoffMaxMs")?,
-    })
-}
-
 fn config_from_js(value: JsValue) -> Result<Config, JsValue> {
-    let js = js_config(&value)?;
-    let version = match &js.web_version {
-        Some(text) => WebVersion::parse(text)
-            .ok_or_else(|| invalid_config("webVersion must look like 2.3000.1045649367"))?,
-        None => DEFAULT_WEB_VERSION,
-    };
-    let mut profile = ClientProfile::new(
-        version,
-        js.device_name.unwrap_or_else(|| "walink".to_owned()),
-    );
-    if let Some(platform) = &js.platform {
-        profile.platform_type = PlatformType::from_str_name(&platform.to_ascii_uppercase())
-            .ok_or_else(|| invalid_config("platform is not a DeviceProps.PlatformType name"))?;
-    }
-    profile.push_name = js.push_name;
-    if let Some(language) = js.language {
-        profile.language = language;
-    }
-    if let Some(country) = js.country {
-        profile.country = country;
-    }
-    let mut config = Config::new(profile);
-    if let Some(os) = &js.companion_os {
-        config.companion_os = CompanionOs::parse(os).ok_or_else(|| {
-            invalid_config("companionOs must be windows, macos, linux, android or ios")
-        })?;
-    }
-    if let Some(seed) = js.rng_seed {
-        config.rng_seed = Some(
-            seed.try_into()
-                .map_err(|_| invalid_config("rngSeed must be 32 bytes"))?,
-        );
-    }
-    if let Some(root) = js.trust_root {
-        config.trust_root = TrustRoot {
-            public_key: root
-                .try_into()
-                .map_err(|_| invalid_config("trustRoot must be 32 bytes"))?,
-            serial: js.trust_root_serial.unwrap_or(0),
-        };
-    }
-    if let Some(retry) = js.retry_when_replaced {
-        config.retry_when_replaced = retry;
-    }
-    let ms = |value: Option<f64>, field: &mut u64| {
-        if let Some(v) = value {
-            *field = timestamp(v);
+    let options = if value.is_undefined() || value.is_null() {
+        ConfigOptions::default()
+    } else {
+        let r = Reader::new(&value, "invalid_config", "config")?;
+        let names: Vec<&str> = CONFIG_OPTIONS.iter().map(|(js, _)| *js).collect();
+        r.only(&names)?;
+        let ms = |key: &str| Ok::<_, JsValue>(r.opt_f64(key)?.map(timestamp));
+        ConfigOptions {
+            web_version: r.opt_string("webVersion")?,
+            device_name: r.opt_string("deviceName")?,
+            platform: r.opt_string("platform")?,
+            push_name: r.opt_string("pushName")?,
+            language: r.opt_string("language")?,
+            country: r.opt_string("country")?,
+            companion_os: r.opt_string("companionOs")?,
+            trust_root: r.opt_bytes("trustRoot")?,
+            trust_root_serial: r.opt_u32("trustRootSerial")?,
+            retry_when_replaced: r.opt_bool("retryWhenReplaced")?,
+            keepalive_min_ms: ms("keepaliveMinMs")?,
+            keepalive_max_ms: ms("keepaliveMaxMs")?,
+            keepalive_deadline_ms: ms("keepaliveDeadlineMs")?,
+            connect_timeout_ms: ms("connectTimeoutMs")?,
+            iq_timeout_ms: ms("iqTimeoutMs")?,
+            backoff_first_ms: ms("backoffFirstMs")?,
+            backoff_max_ms: ms("backoffMaxMs")?,
+            backoff_jitter_permille: r.opt_u32("backoffJitterPermille")?,
+            backoff_reset_after_ms: ms("backoffResetAfterMs")?,
+            record_cache_limit: ms("recordCacheLimit")?,
+            media_origin: r.opt_string("mediaOrigin")?,
+            identity_policy: r
+                .opt_string("identityPolicy")?
+                .map(|name| match name.as_str() {
+                    "acceptAndNotify" => Ok(IdentityPolicy::AcceptAndNotify),
+                    "strict" => Ok(IdentityPolicy::Strict),
+                    _ => Err(coded_error(
+                        "invalid_config",
+                        "identityPolicy must be acceptAndNotify or strict",
+                    )),
+                })
+                .transpose()?,
+            unsafe_test_rng_seed: r.opt_bytes("unsafeTestRngSeed")?,
         }
     };
-    ms(js.keepalive_min_ms, &mut config.keepalive_min_ms);
-    ms(js.keepalive_max_ms, &mut config.keepalive_max_ms);
-    ms(js.connect_timeout_ms, &mut config.connect_timeout_ms);
-    ms(js.iq_timeout_ms, &mut config.iq_timeout_ms);
-    ms(js.backoff_first_ms, &mut config.backoff_first_ms);
-    ms(js.backoff_max_ms, &mut config.backoff_max_ms);
-    Ok(config)
+    options.build().map_err(|error| {
+        let name = CONFIG_OPTIONS
+            .iter()
+            .find(|(_, rust)| *rust == error.option)
+            .map_or(error.option, |(js, _)| *js);
+        coded_error(error.code(), &format!("{name} {}", error.problem))
+    })
 }
 
 // --- records ------------------------------------------------------------------------------
@@ -196,158 +139,195 @@ fn records_from_js(value: JsValue) -> Result<Vec<Record>, JsValue> {
         .collect()
 }
 
-fn restore_error_code(error: &RestoreError) -> &'static str {
-    match error {
-        RestoreError::Malformed { .. } => "restore_malformed",
-        RestoreError::Duplicate { .. } => "restore_duplicate",
-        RestoreError::MissingDevice => "restore_missing_device",
-        RestoreError::NoRandomness => "no_randomness",
-        _ => "restore_failed",
-    }
-}
-
 // --- outputs and events -------------------------------------------------------------------
+//
+// Every conversion below matches the core's enums exhaustively (walink-core's `exhaustive`
+// feature): a variant added to the core fails to compile here until it is converted. The tag
+// of each variant comes from one name function per enum (`event_type`, `state_kind`, ...), which
+// `names::tests` checks against `npm/src/index.d.ts`.
 
-/// The description of a variant this binding does not know (the core's enums are
-/// non-exhaustive). Not the variant's `Debug` text: that would link every `Debug` impl of the
-/// client's events and states into the module.
-const UNKNOWN: &str = "unknown to this version of walink-wasm";
-
-fn tagged(tag: &str, name: &str) -> Obj {
+fn tagged(tag: &'static str, name: &str) -> Obj {
     Obj::tagged(tag, name)
 }
 
-fn close_reason_to_js(reason: &CloseReason) -> JsValue {
-    let kind = |name: &str| tagged("kind", name);
+/// The `kind` of a close reason.
+pub(crate) fn close_kind(reason: &CloseReason) -> &'static str {
     match reason {
-        CloseReason::Network => kind("network"),
-        CloseReason::Local => kind("local"),
-        CloseReason::StreamError { code, conflict } => kind("streamError")
+        CloseReason::Network => "network",
+        CloseReason::Local => "local",
+        CloseReason::StreamError { .. } => "streamError",
+        CloseReason::Failure { .. } => "failure",
+        CloseReason::ServerClosed => "serverClosed",
+        CloseReason::Protocol(_) => "protocol",
+        CloseReason::ConnectTimeout => "connectTimeout",
+        CloseReason::KeepaliveTimeout => "keepaliveTimeout",
+        CloseReason::QrRefsExhausted => "qrRefsExhausted",
+        CloseReason::LoggedOut => "loggedOut",
+    }
+}
+
+fn close_reason_to_js(reason: &CloseReason) -> JsValue {
+    let js = tagged("kind", close_kind(reason));
+    match reason {
+        CloseReason::StreamError { code, conflict } => js
             .opt_num("code", code.map(f64::from))
             .opt_str("conflict", conflict.as_deref()),
-        CloseReason::Failure { reason } => kind("failure").num("reason", (*reason).into()),
-        CloseReason::ServerClosed => kind("serverClosed"),
-        CloseReason::Protocol(error) => kind("protocol").str("message", &protocol_message(error)),
-        CloseReason::ConnectTimeout => kind("connectTimeout"),
-        CloseReason::KeepaliveTimeout => kind("keepaliveTimeout"),
-        CloseReason::QrRefsExhausted => kind("qrRefsExhausted"),
-        CloseReason::LoggedOut => kind("loggedOut"),
-        _ => kind("other").str("message", UNKNOWN),
+        CloseReason::Failure { reason } => js.num("reason", (*reason).into()),
+        CloseReason::Protocol(error) => js.str("message", &error.to_string()),
+        CloseReason::Network
+        | CloseReason::Local
+        | CloseReason::ServerClosed
+        | CloseReason::ConnectTimeout
+        | CloseReason::KeepaliveTimeout
+        | CloseReason::QrRefsExhausted
+        | CloseReason::LoggedOut => js,
     }
     .done()
 }
 
-fn protocol_message(error: &ProtocolError) -> String {
-    error.to_string()
-}
-
-/// The kinds of close reason `handleClosed` accepts (those `pollOutput` names).
-const CLOSE_KINDS: [&str; 11] = [
-    "network",
-    "local",
-    "streamError",
-    "failure",
-    "serverClosed",
-    "protocol",
-    "connectTimeout",
-    "keepaliveTimeout",
-    "qrRefsExhausted",
-    "loggedOut",
-    "other",
-];
-
+/// What the host reports to `handleClosed`, taken as it is named: every kind `pollOutput`
+/// names, except `protocol` (only the client finds the peer at fault).
 fn close_reason_from_js(value: &JsValue) -> Result<CloseReason, JsValue> {
     let r = Reader::new(value, "invalid_close_reason", "reason")?;
     let kind = r.string("kind")?;
-    match kind.as_str() {
-        "local" => Ok(CloseReason::Local),
-        // A host reports what its socket did; anything else it names is a network failure.
-        known if CLOSE_KINDS.contains(&known) => Ok(CloseReason::Network),
-        _ => Err(r.error(&format!("unknown close reason kind {kind:?}"))),
+    let fields: &[&str] = match kind.as_str() {
+        "streamError" => &["kind", "code", "conflict"],
+        "failure" => &["kind", "reason"],
+        _ => &["kind"],
+    };
+    r.only(fields)?;
+    Ok(match kind.as_str() {
+        "network" => CloseReason::Network,
+        "local" => CloseReason::Local,
+        "streamError" => CloseReason::StreamError {
+            code: r
+                .opt_u32("code")?
+                .map(u16::try_from)
+                .transpose()
+                .map_err(|_| r.error("code: expected an integer in range"))?,
+            conflict: r.opt_string("conflict")?,
+        },
+        "failure" => CloseReason::Failure {
+            reason: u16::try_from(r.u64("reason")?)
+                .map_err(|_| r.error("reason: expected an integer in range"))?,
+        },
+        "serverClosed" => CloseReason::ServerClosed,
+        "connectTimeout" => CloseReason::ConnectTimeout,
+        "keepaliveTimeout" => CloseReason::KeepaliveTimeout,
+        "qrRefsExhausted" => CloseReason::QrRefsExhausted,
+        "loggedOut" => CloseReason::LoggedOut,
+        _ => return Err(r.error(&format!("a host cannot report a close of kind {kind:?}"))),
+    })
+}
+
+/// The `kind` of a state.
+pub(crate) fn state_kind(state: &State) -> &'static str {
+    match state {
+        State::Disconnected => "disconnected",
+        State::Connecting => "connecting",
+        State::Handshaking => "handshaking",
+        State::AwaitingPairing { .. } => "awaitingPairing",
+        State::LoggingIn => "loggingIn",
+        State::Connected => "connected",
+        State::Reconnecting { .. } => "reconnecting",
+        State::LoggedOut => "loggedOut",
+        State::Replaced => "replaced",
+        State::ClientOutdated => "clientOutdated",
     }
 }
 
 fn state_to_js(state: &State) -> JsValue {
-    let kind = |name: &str| tagged("kind", name);
+    let js = tagged("kind", state_kind(state));
     match state {
-        State::Disconnected => kind("disconnected"),
-        State::Connecting => kind("connecting"),
-        State::Handshaking => kind("handshaking"),
-        State::AwaitingPairing { mode } => kind("awaitingPairing").str(
+        State::AwaitingPairing { mode } => js.str(
             "mode",
             match mode {
                 PairingMode::Qr => "qr",
                 PairingMode::Code => "code",
             },
         ),
-        State::LoggingIn => kind("loggingIn"),
-        State::Connected => kind("connected"),
-        State::Reconnecting { attempt, at } => kind("reconnecting")
-            .num("attempt", (*attempt).into())
-            .num("at", *at as f64),
-        State::LoggedOut => kind("loggedOut"),
-        State::Replaced => kind("replaced"),
-        State::ClientOutdated => kind("clientOutdated"),
-        _ => kind("other").str("description", UNKNOWN),
+        State::Reconnecting { attempt, at } => {
+            js.num("attempt", (*attempt).into()).num("at", *at as f64)
+        }
+        State::Disconnected
+        | State::Connecting
+        | State::Handshaking
+        | State::LoggingIn
+        | State::Connected
+        | State::LoggedOut
+        | State::Replaced
+        | State::ClientOutdated => js,
     }
     .done()
 }
 
-fn state_reason_to_js(reason: &StateReason) -> JsValue {
-    let kind = |name: &str| tagged("kind", name).done();
+/// The `kind` of a state reason.
+pub(crate) fn state_reason_kind(reason: &StateReason) -> &'static str {
     match reason {
-        StateReason::Started => kind("started"),
-        StateReason::ConnectRequested => kind("connectRequested"),
-        StateReason::BackoffElapsed => kind("backoffElapsed"),
-        StateReason::RestartRequired => kind("restartRequired"),
-        StateReason::SocketOpened => kind("socketOpened"),
-        StateReason::PairingOffered => kind("pairingOffered"),
-        StateReason::PairingCodeRequested => kind("pairingCodeRequested"),
-        StateReason::LoginAccepted => kind("loginAccepted"),
-        StateReason::PostLoginDone => kind("postLoginDone"),
-        StateReason::Closed(reason) => tagged("kind", "closed")
-            .set("reason", close_reason_to_js(reason))
-            .done(),
-        StateReason::DisconnectRequested => kind("disconnectRequested"),
-        StateReason::LogoutRequested => kind("logoutRequested"),
-        _ => tagged("kind", "other").str("description", UNKNOWN).done(),
+        StateReason::Started => "started",
+        StateReason::ConnectRequested => "connectRequested",
+        StateReason::BackoffElapsed => "backoffElapsed",
+        StateReason::RestartRequired => "restartRequired",
+        StateReason::SocketOpened => "socketOpened",
+        StateReason::PairingOffered => "pairingOffered",
+        StateReason::PairingCodeRequested => "pairingCodeRequested",
+        StateReason::PairingCodeFailed => "pairingCodeFailed",
+        StateReason::LoginAccepted => "loginAccepted",
+        StateReason::PostLoginDone => "postLoginDone",
+        StateReason::Closed(_) => "closed",
+        StateReason::DisconnectRequested => "disconnectRequested",
+        StateReason::LogoutRequested => "logoutRequested",
     }
 }
 
-/// The stable code of a command error (snake case of its variant).
-pub(crate) fn command_error_code(error: &CommandError) -> &'static str {
-    match error {
-        CommandError::InvalidPhoneNumber => "invalid_phone_number",
-        CommandError::AlreadyPaired => "already_paired",
-        CommandError::NotPaired => "not_paired",
-        CommandError::PairingCodeOutstanding => "pairing_code_outstanding",
-        CommandError::UnsupportedPlatform => "unsupported_platform",
-        CommandError::NotConnected => "not_connected",
-        CommandError::Rejected { .. } => "rejected",
-        CommandError::RateLimited { .. } => "rate_limited",
-        CommandError::TimedOut => "timed_out",
-        CommandError::InvalidAddress => "invalid_address",
-        CommandError::InvalidMessage => "invalid_message",
-        CommandError::InvalidState => "invalid_state",
-        CommandError::AppState(_) => "app_state",
-        _ => "command_failed",
+fn state_reason_to_js(reason: &StateReason) -> JsValue {
+    let js = tagged("kind", state_reason_kind(reason));
+    match reason {
+        StateReason::Closed(reason) => js.set("reason", close_reason_to_js(reason)),
+        StateReason::Started
+        | StateReason::ConnectRequested
+        | StateReason::BackoffElapsed
+        | StateReason::RestartRequired
+        | StateReason::SocketOpened
+        | StateReason::PairingOffered
+        | StateReason::PairingCodeRequested
+        | StateReason::PairingCodeFailed
+        | StateReason::LoginAccepted
+        | StateReason::PostLoginDone
+        | StateReason::DisconnectRequested
+        | StateReason::LogoutRequested => js,
+    }
+    .done()
+}
+
+/// The `kind` of a command's output.
+pub(crate) fn command_output_kind(output: &CommandOutput) -> &'static str {
+    match output {
+        CommandOutput::None => "none",
+        CommandOutput::PairingCode(_) => "pairingCode",
+        CommandOutput::MessageSent { .. } => "messageSent",
+        CommandOutput::ChatSettings(_) => "chatSettings",
+        CommandOutput::Identity(_) => "identity",
     }
 }
 
 /// `{ ok: true, output }` or `{ ok: false, error: { code, message, serverCode?, serverText?,
-/// retryAfterMs? } }`.
+/// retryAfterMs? } }`; `code` is the core's `CommandError::code`.
 fn command_result_to_js(result: &Result<CommandOutput, CommandError>) -> JsValue {
     match result {
         Ok(output) => {
-            let kind = |name: &str| tagged("kind", name);
+            let js = tagged("kind", command_output_kind(output));
             let output = match output {
-                CommandOutput::None => kind("none"),
-                CommandOutput::PairingCode(code) => kind("pairingCode").str("code", code),
-                CommandOutput::MessageSent { id } => kind("messageSent").str("id", id),
+                CommandOutput::None => js,
+                CommandOutput::PairingCode(code) => js.str("code", code),
+                CommandOutput::MessageSent { id } => js.str("id", id),
                 CommandOutput::ChatSettings(settings) => {
-                    kind("chatSettings").set("settings", chat_settings_to_js(settings))
+                    js.set("settings", chat_settings_to_js(settings))
                 }
-                _ => kind("other").str("description", UNKNOWN),
+                CommandOutput::Identity(info) => js
+                    .str("address", &info.address.to_string())
+                    .opt_bytes("identity", info.identity.as_ref().map(|key| &key[..]))
+                    .opt_bytes("pending", info.pending.as_ref().map(|key| &key[..])),
             };
             Obj::new()
                 .bool("ok", true)
@@ -355,103 +335,167 @@ fn command_result_to_js(result: &Result<CommandOutput, CommandError>) -> JsValue
                 .done()
         }
         Err(error) => {
-            let mut js = Obj::new()
-                .str("code", command_error_code(error))
+            let js = Obj::new()
+                .str("code", error.code())
                 .str("message", &error.to_string());
             // Absent fields are left out, not set to undefined.
-            match error {
+            let js = match error {
                 CommandError::Rejected { code, text } => {
-                    js = js.num("serverCode", (*code).into()).str("serverText", text);
+                    js.num("serverCode", (*code).into()).str("serverText", text)
                 }
                 CommandError::RateLimited {
                     retry_after_ms: Some(ms),
-                } => js = js.num("retryAfterMs", *ms as f64),
-                _ => {}
-            }
+                } => js.num("retryAfterMs", *ms as f64),
+                CommandError::RateLimited {
+                    retry_after_ms: None,
+                }
+                | CommandError::InvalidPhoneNumber
+                | CommandError::AlreadyPaired
+                | CommandError::NotPaired
+                | CommandError::PairingCodeOutstanding
+                | CommandError::UnsupportedPlatform
+                | CommandError::NotConnected
+                | CommandError::TimedOut
+                | CommandError::InvalidAddress
+                | CommandError::InvalidMessage
+                | CommandError::InvalidState
+                | CommandError::AppState(_) => js,
+                CommandError::UntrustedIdentity { address } => js.str("address", address),
+            };
             Obj::new().bool("ok", false).set("error", js.done()).done()
         }
     }
 }
 
-fn event_to_js(event: Event) -> JsValue {
-    let kind = |name: &str| tagged("type", name);
+/// The `type` of an event.
+pub(crate) fn event_type(event: &Event) -> &'static str {
     match event {
-        Event::State { state, reason } => kind("state")
+        Event::State { .. } => "state",
+        Event::Qr { .. } => "qr",
+        Event::QrRefsExhausted => "qrRefsExhausted",
+        Event::PairingCode { .. } => "pairingCode",
+        Event::Paired { .. } => "paired",
+        Event::OfflinePreview(_) => "offlinePreview",
+        Event::OfflineSyncDone { .. } => "offlineSyncDone",
+        Event::Message(_) => "message",
+        Event::Receipt(_) => "receipt",
+        Event::DecryptFailed(_) => "decryptFailed",
+        Event::IdentityChanged(_) => "identityChanged",
+        Event::RetryRefused(_) => "retryRefused",
+        Event::AppStateChanged { .. } => "appStateChanged",
+        Event::ChatSettings { .. } => "chatSettings",
+        Event::AppStateWaitingForKeys { .. } => "appStateWaitingForKeys",
+        Event::AppStateFatal { .. } => "appStateFatal",
+        Event::CommandDone { .. } => "commandDone",
+    }
+}
+
+fn event_to_js(event: Event) -> JsValue {
+    let js = tagged("type", event_type(&event));
+    match event {
+        Event::State { state, reason } => js
             .set("state", state_to_js(&state))
             .set("reason", state_reason_to_js(&reason)),
         Event::Qr {
             payload,
             expires_at,
-        } => kind("qr")
+        } => js
             .str("payload", &payload)
             .num("expiresAt", expires_at as f64),
-        Event::QrRefsExhausted => kind("qrRefsExhausted"),
-        Event::PairingCode { code } => kind("pairingCode").str("code", &code),
+        Event::QrRefsExhausted => js,
+        Event::PairingCode { code } => js.str("code", &code),
         Event::Paired {
             jid,
             lid,
             platform,
             business_name,
-        } => kind("paired")
+        } => js
             .str("jid", &jid.to_string())
             .opt_str("lid", lid.map(|l| l.to_string()).as_deref())
             .str("platform", &platform)
             .opt_str("businessName", business_name.as_deref()),
-        Event::OfflinePreview(preview) => kind("offlinePreview")
+        Event::OfflinePreview(preview) => js
             .num("count", preview.count.into())
             .num("messages", preview.messages.into())
             .num("notifications", preview.notifications.into())
             .num("receipts", preview.receipts.into())
             .num("appData", preview.app_data.into()),
-        Event::OfflineSyncDone { count } => kind("offlineSyncDone").num("count", count.into()),
-        Event::Message(m) => kind("message")
+        Event::OfflineSyncDone { count } => js.num("count", count.into()),
+        Event::Message(m) => js
             .str("id", &m.id)
             .str("chat", &m.chat.to_string())
             .str("sender", &m.sender.to_string())
             .num("timestamp", m.timestamp as f64)
             .bytes("message", &m.message)
             .opt_str("text", m.text.as_deref()),
-        Event::Receipt(r) => kind("receipt")
+        Event::Receipt(r) => js
             .str("chat", &r.chat.to_string())
             .str("sender", &r.sender.to_string())
             .str("receiptType", &r.kind)
             .set("ids", strings(&r.ids))
             .num("timestamp", r.timestamp as f64),
-        Event::DecryptFailed(f) => kind("decryptFailed")
-            .str("id", &f.id)
-            .str("chat", &f.chat.to_string())
-            .opt_str("sender", f.sender.map(|s| s.to_string()).as_deref())
-            .str("reason", &f.reason),
-        Event::AppStateChanged { collection, change } => kind("appStateChanged")
+        Event::DecryptFailed(f) => {
+            let failure = js
+                .str("id", &f.id)
+                .str("chat", &f.chat.to_string())
+                .opt_str("sender", f.sender.map(|s| s.to_string()).as_deref())
+                .str("kind", decrypt_failure_kind(&f.kind))
+                .str("reason", &f.reason);
+            match f.kind {
+                DecryptFailureKind::TooManyEncs { count } => failure.num("encs", count.into()),
+                _ => failure,
+            }
+        }
+        Event::IdentityChanged(change) => js
+            .str("address", &change.address.to_string())
+            .bytes("identity", &change.identity)
+            .bytes("previous", &change.previous)
+            .bool("accepted", change.accepted),
+        Event::RetryRefused(refused) => js
+            .str("id", &refused.id)
+            .str("requester", &refused.requester.to_string())
+            .str(
+                "reason",
+                match refused.reason {
+                    RetryRefusal::NotARecipient => "notARecipient",
+                    RetryRefusal::TooManyRetries => "tooManyRetries",
+                },
+            )
+            .num("refusedTotal", refused.refused_total as f64),
+        Event::AppStateChanged { collection, change } => js
             .str("collection", collection_to_js(collection))
             .set("change", setting_change_to_js(change)),
-        Event::ChatSettings { chat, settings } => kind("chatSettings")
+        Event::ChatSettings { chat, settings } => js
             .str("chat", &chat)
             .set("settings", chat_settings_to_js(&settings)),
         Event::AppStateWaitingForKeys {
             collection,
             key_ids,
-        } => kind("appStateWaitingForKeys")
-            .str("collection", collection_to_js(collection))
-            .set(
-                "keyIds",
-                array(key_ids, |id| js_sys::Uint8Array::from(&id[..]).into()),
-            ),
-        Event::AppStateDownload {
-            download_id,
-            direct_path,
-        } => kind("appStateDownload")
-            .num("downloadId", download_id as f64)
-            .str("directPath", &direct_path),
-        Event::AppStateFatal { collection, error } => kind("appStateFatal")
+        } => js.str("collection", collection_to_js(collection)).set(
+            "keyIds",
+            array(key_ids, |id| js_sys::Uint8Array::from(&id[..]).into()),
+        ),
+        Event::AppStateFatal { collection, error } => js
             .str("collection", collection_to_js(collection))
             .set("error", app_state_failure_to_js(&error)),
-        Event::CommandDone { id, result } => kind("commandDone")
+        Event::CommandDone { id, result } => js
             .num("id", id.0 as f64)
             .set("result", command_result_to_js(&result)),
-        _ => kind("other").str("description", UNKNOWN),
     }
     .done()
+}
+
+/// The `kind` of a `decryptFailed` event.
+fn decrypt_failure_kind(kind: &DecryptFailureKind) -> &'static str {
+    match kind {
+        DecryptFailureKind::Malformed => "malformed",
+        DecryptFailureKind::NotReady => "notReady",
+        DecryptFailureKind::Undecryptable => "undecryptable",
+        DecryptFailureKind::TooManyEncs { .. } => "tooManyEncs",
+        DecryptFailureKind::ReplayedEnc => "replayedEnc",
+        DecryptFailureKind::SeveralMessages => "severalMessages",
+        DecryptFailureKind::UntrustedIdentity => "untrustedIdentity",
+    }
 }
 
 fn change_to_js(change: Change) -> JsValue {
@@ -474,21 +518,85 @@ fn key_to_js(key: RecordKey) -> JsValue {
         .done()
 }
 
-fn output_to_js(output: Output) -> JsValue {
-    let kind = |name: &str| tagged("kind", name);
+/// `{ method, url, headers: [[name, value], ...], body?, maxResponseBytes, timeoutMs }`:
+/// `headers` is what `fetch` takes as `HeadersInit`.
+fn fetch_request_to_js(request: FetchRequest) -> JsValue {
+    let headers = array(request.headers, |(name, value)| {
+        strings([name.as_str(), value.as_str()])
+    });
+    let js = Obj::new()
+        .str("method", request.method.as_str())
+        .str("url", &request.url)
+        .set("headers", headers);
+    let js = match request.body {
+        Body::Empty => js.set("body", JsValue::UNDEFINED),
+        Body::Bytes(bytes) => js.bytes("body", &bytes),
+    };
+    js.num("maxResponseBytes", request.max_response_bytes as f64)
+        .num("timeoutMs", request.timeout_ms as f64)
+        .done()
+}
+
+/// The `kind` of an output.
+pub(crate) fn output_kind(output: &Output) -> &'static str {
     match output {
-        Output::Connect => kind("connect"),
-        Output::Persist(batch) => {
-            kind("persist").set("changes", array(batch.changes, change_to_js))
-        }
-        Output::Load { id, keys } => kind("load")
+        Output::Connect => "connect",
+        Output::Persist(_) => "persist",
+        Output::Load { .. } => "load",
+        Output::Fetch { .. } => "fetch",
+        Output::Transmit(_) => "transmit",
+        Output::Event(_) => "event",
+        Output::Close(_) => "close",
+    }
+}
+
+fn output_to_js(output: Output) -> JsValue {
+    let js = tagged("kind", output_kind(&output));
+    match output {
+        Output::Connect => js,
+        Output::Persist(batch) => js.set("changes", array(batch.changes, change_to_js)),
+        Output::Load { id, keys } => js
             .num("id", id.0 as f64)
             .set("keys", array(keys, key_to_js)),
-        Output::Transmit(bytes) => kind("transmit").bytes("bytes", &bytes),
-        Output::Event(event) => kind("event").set("event", event_to_js(event)),
-        Output::Close(reason) => kind("close").set("reason", close_reason_to_js(&reason)),
+        Output::Fetch { id, request } => js
+            .num("id", id.0 as f64)
+            .set("request", fetch_request_to_js(request)),
+        Output::Transmit(bytes) => js.bytes("bytes", &bytes),
+        Output::Event(event) => js.set("event", event_to_js(event)),
+        Output::Close(reason) => js.set("reason", close_reason_to_js(&reason)),
     }
     .done()
+}
+
+/// The answer a host hands `handleFetched`: `{ status, body }` (a response: any status, the
+/// body as read) or `{ error }` (`network`, `timed_out` or `too_large`: no response).
+fn fetch_result_from_js(value: &JsValue) -> Result<FetchResult, JsValue> {
+    let r = Reader::new(value, "invalid_fetch_result", "a fetch result")?;
+    let error = r.opt_string("error")?;
+    match error {
+        Some(code) => {
+            r.only(&["error"])?;
+            const ERRORS: [FetchError; 3] = [
+                FetchError::Network,
+                FetchError::TimedOut,
+                FetchError::TooLarge,
+            ];
+            ERRORS
+                .into_iter()
+                .find(|e| e.code() == code)
+                .map(Err)
+                .ok_or_else(|| r.error(&format!("unknown fetch error {code:?}")))
+        }
+        None => {
+            r.only(&["status", "body"])?;
+            let status = u16::try_from(r.u64("status")?)
+                .map_err(|_| r.error("status: expected an HTTP status"))?;
+            Ok(Ok(FetchResponse {
+                status,
+                body: r.opt_bytes("body")?.unwrap_or_default(),
+            }))
+        }
+    }
 }
 
 // --- commands -----------------------------------------------------------------------------
@@ -504,7 +612,8 @@ fn command_from_js(value: JsValue) -> Result<Command, JsValue> {
         "connect" | "disconnect" | "logout" => &["type"],
         "appState" => &["type", "action"],
         "getChatSettings" => &["type", "chat"],
-        "appStateBlob" => &["type", "downloadId", "bytes"],
+        "getIdentity" => &["type", "address"],
+        "approveIdentity" => &["type", "address", "identity"],
         _ => return Err(r.error(&format!("unknown command type {name:?}"))),
     };
     r.only(fields)?;
@@ -538,20 +647,33 @@ fn command_from_js(value: JsValue) -> Result<Command, JsValue> {
         "getChatSettings" => Command::GetChatSettings {
             chat: r.string("chat")?,
         },
-        _ => Command::AppStateBlob {
-            download_id: r.u64("downloadId")?,
-            bytes: r.opt_bytes("bytes")?,
+        "getIdentity" => Command::GetIdentity {
+            address: r.string("address")?,
         },
+        "approveIdentity" => Command::ApproveIdentity {
+            address: r.string("address")?,
+            identity: r.bytes("identity")?,
+        },
+        _ => return Err(r.error(&format!("unknown command type {name:?}"))),
     })
 }
 
 // --- the class ----------------------------------------------------------------------------
 
+/// An `Error` with code `client_panicked`, for a call on a client an earlier panic poisoned.
+fn poisoned(error: Poisoned) -> JsValue {
+    coded_error(Poisoned::CODE, &error.message())
+}
+
 /// One linked device: `new Client(config, records)`, then the driver loop (see the package
 /// README). Call `free()` when done with it, or let the garbage collector do it (weak refs).
+///
+/// Every method takes `&self`: a call that panics traps and never returns, and the client is
+/// then poisoned (`crate::poison`); every later call throws an `Error` whose `code` is
+/// `client_panicked`, while other clients of the module go on.
 #[wasm_bindgen]
 pub struct Client {
-    inner: client::Client,
+    inner: Poisonable<client::Client>,
 }
 
 #[wasm_bindgen]
@@ -561,11 +683,14 @@ impl Client {
     /// `invalid_record`, or `restore_*` naming what is wrong with the records.
     #[wasm_bindgen(constructor)]
     pub fn new(config: JsValue, records: JsValue) -> Result<Client, JsValue> {
+        crate::poison::install_hook();
         let config = config_from_js(config)?;
         let records = records_from_js(records)?;
         client::Client::new(config, records)
-            .map(|inner| Client { inner })
-            .map_err(|e| coded_error(restore_error_code(&e), &e.to_string()))
+            .map(|inner| Client {
+                inner: Poisonable::new(inner),
+            })
+            .map_err(|e| coded_error(e.code(), &e.to_string()))
     }
 
     /// The spaces whose records `new Client` wants; the client asks for the others with
@@ -579,67 +704,102 @@ impl Client {
             .collect()
     }
 
+    /// WhatsApp's endpoints as the core states them: `{ chatUrl, origin, mediaOrigin,
+    /// webVersion }` (the socket to open on `connect`, its Origin header, the media host, and
+    /// the web version announced by default).
+    pub fn endpoints() -> JsValue {
+        use walink_core::client::endpoints::{CHAT_URL, MEDIA_ORIGIN, ORIGIN, WEB_VERSION};
+        Obj::new()
+            .str("chatUrl", CHAT_URL)
+            .str("origin", ORIGIN)
+            .str("mediaOrigin", MEDIA_ORIGIN)
+            .str("webVersion", &WEB_VERSION.to_string())
+            .done()
+    }
+
     /// The socket opened.
     #[wasm_bindgen(js_name = handleConnected)]
-    pub fn handle_connected(&mut self, now: f64) {
-        self.inner.handle_connected(timestamp(now));
+    pub fn handle_connected(&self, now: f64) -> Result<(), JsValue> {
+        self.inner
+            .with(|c| c.handle_connected(timestamp(now)))
+            .map_err(poisoned)
     }
 
     /// Bytes arrived on the socket (any chunking).
     #[wasm_bindgen(js_name = handleBytes)]
-    pub fn handle_bytes(&mut self, now: f64, bytes: &[u8]) {
-        self.inner.handle_bytes(timestamp(now), bytes);
+    pub fn handle_bytes(&self, now: f64, bytes: &[u8]) -> Result<(), JsValue> {
+        self.inner
+            .with(|c| c.handle_bytes(timestamp(now), bytes))
+            .map_err(poisoned)
     }
 
-    /// The socket closed or failed (`reason`: `{ kind: 'network' }` or `{ kind: 'local' }`;
-    /// omitted means network).
+    /// The socket closed or failed: `reason` as `pollOutput` names close reasons (usually
+    /// `{ kind: 'network' }`, or `{ kind: 'local' }` when the host closed it; omitted means
+    /// network). Throws `invalid_close_reason` for anything else, changing nothing.
     #[wasm_bindgen(js_name = handleClosed)]
-    pub fn handle_closed(&mut self, now: f64, reason: JsValue) -> Result<(), JsValue> {
+    pub fn handle_closed(&self, now: f64, reason: JsValue) -> Result<(), JsValue> {
         let reason = if reason.is_undefined() || reason.is_null() {
             CloseReason::Network
         } else {
             close_reason_from_js(&reason)?
         };
-        self.inner.handle_closed(timestamp(now), reason);
-        Ok(())
+        self.inner
+            .with(|c| c.handle_closed(timestamp(now), reason))
+            .map_err(poisoned)
     }
 
     /// The timer armed from `pollTimeout()` fired (late or spurious calls are harmless).
     #[wasm_bindgen(js_name = handleTimeout)]
-    pub fn handle_timeout(&mut self, now: f64) {
-        self.inner.handle_timeout(timestamp(now));
+    pub fn handle_timeout(&self, now: f64) -> Result<(), JsValue> {
+        self.inner
+            .with(|c| c.handle_timeout(timestamp(now)))
+            .map_err(poisoned)
     }
 
     /// The records a `load` output asked for (those that exist), with its `id`.
     #[wasm_bindgen(js_name = handleLoaded)]
-    pub fn handle_loaded(&mut self, now: f64, id: f64, records: JsValue) -> Result<(), JsValue> {
+    pub fn handle_loaded(&self, now: f64, id: f64, records: JsValue) -> Result<(), JsValue> {
         let records = records_from_js(records)?;
         self.inner
-            .handle_loaded(timestamp(now), LoadId(timestamp(id)), records);
-        Ok(())
+            .with(|c| c.handle_loaded(timestamp(now), LoadId(timestamp(id)), records))
+            .map_err(poisoned)
+    }
+
+    /// What happened to the request of a `fetch` output, with its `id`: `{ status, body }`
+    /// (any status) or `{ error: 'network' | 'timed_out' | 'too_large' }`. Throws
+    /// `invalid_fetch_result` for anything else, changing nothing.
+    #[wasm_bindgen(js_name = handleFetched)]
+    pub fn handle_fetched(&self, now: f64, id: f64, result: JsValue) -> Result<(), JsValue> {
+        let result = fetch_result_from_js(&result)?;
+        self.inner
+            .with(|c| c.handle_fetched(timestamp(now), FetchId(timestamp(id)), result))
+            .map_err(poisoned)
     }
 
     /// Starts a command (`{ type: 'sendText', to, text }`, ...); returns its id, which the
     /// `commandDone` event names. Throws `invalid_command` for a malformed command object.
-    pub fn command(&mut self, now: f64, command: JsValue) -> Result<f64, JsValue> {
+    pub fn command(&self, now: f64, command: JsValue) -> Result<f64, JsValue> {
         let command = command_from_js(command)?;
-        let CommandId(id) = self.inner.command(timestamp(now), command);
+        let CommandId(id) = self
+            .inner
+            .with(|c| c.command(timestamp(now), command))
+            .map_err(poisoned)?;
         Ok(id as f64)
     }
 
-    /// The next output (`{ kind: 'connect' | 'persist' | 'load' | 'transmit' | 'event' |
-    /// 'close', ... }`), or `undefined` when there is nothing to do.
+    /// The next output (`{ kind: 'connect' | 'persist' | 'load' | 'fetch' | 'transmit' |
+    /// 'event' | 'close', ... }`), or `undefined` when there is nothing to do.
     #[wasm_bindgen(js_name = pollOutput)]
-    pub fn poll_output(&mut self) -> Result<JsValue, JsValue> {
-        match self.inner.poll_output() {
-            Some(output) => Ok(output_to_js(output)),
-            None => Ok(JsValue::UNDEFINED),
-        }
+    pub fn poll_output(&self) -> Result<JsValue, JsValue> {
+        let output = self.inner.with(|c| c.poll_output()).map_err(poisoned)?;
+        Ok(output.map_or(JsValue::UNDEFINED, output_to_js))
     }
 
     /// When `handleTimeout` is next needed (Unix milliseconds), or `undefined`.
     #[wasm_bindgen(js_name = pollTimeout)]
-    pub fn poll_timeout(&self) -> Option<f64> {
-        self.inner.poll_timeout().map(|t| t as f64)
+    pub fn poll_timeout(&self) -> Result<Option<f64>, JsValue> {
+        self.inner
+            .with(|c| c.poll_timeout().map(|t| t as f64))
+            .map_err(poisoned)
     }
 }

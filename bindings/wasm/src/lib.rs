@@ -12,6 +12,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 mod appstate;
 mod client;
 mod js;
+#[cfg(test)]
+mod names;
+mod poison;
 
 pub use client::Client;
 
@@ -32,6 +35,18 @@ thread_local! {
     static BUFFERS: RefCell<Buffers> = RefCell::new(Buffers::default());
 }
 
+/// The error code of a codec call made after an earlier one panicked (and trapped) while it
+/// held the buffers: they are left borrowed, so the codec refuses work instead of trapping again.
+const PANICKED: &str = "codec_panicked";
+
+/// Runs `f` on the buffers, or returns `otherwise` when a panicked call left them borrowed.
+fn with_buffers<R>(otherwise: R, f: impl FnOnce(&mut Buffers) -> R) -> R {
+    BUFFERS.with(|buffers| match buffers.try_borrow_mut() {
+        Ok(mut buffers) => f(&mut buffers),
+        Err(_) => otherwise,
+    })
+}
+
 /// The dictionary tokens by tape id, separated by `\0`.
 #[wasm_bindgen(js_name = tokenTable)]
 pub fn token_table() -> String {
@@ -42,7 +57,7 @@ pub fn token_table() -> String {
 /// address in wasm memory. The address changes when the buffer grows.
 #[wasm_bindgen(js_name = inputBuffer)]
 pub fn input_buffer(len: usize) -> *mut u8 {
-    BUFFERS.with_borrow_mut(|buffers| {
+    with_buffers(core::ptr::null_mut(), |buffers| {
         if buffers.input.len() < len {
             buffers.input.resize(len, 0);
         }
@@ -74,7 +89,7 @@ fn tape_result(buffers: &mut Buffers) -> i32 {
 /// The address of the output buffer, valid until the next call into the module.
 #[wasm_bindgen(js_name = outputPointer)]
 pub fn output_pointer() -> *const u8 {
-    BUFFERS.with_borrow(|buffers| buffers.output.as_ptr())
+    with_buffers(core::ptr::null(), |buffers| buffers.output.as_ptr())
 }
 
 /// Encodes the tape in the first `len` input bytes into a frame body in the output buffer,
@@ -82,7 +97,7 @@ pub fn output_pointer() -> *const u8 {
 /// ([`splice_pointer`]). Returns the body's length, or -1 (see [`last_error_code`]).
 #[wasm_bindgen(js_name = encodeInput)]
 pub fn encode_input(len: usize) -> i32 {
-    BUFFERS.with_borrow_mut(|buffers| {
+    with_buffers(-1, |buffers| {
         let Buffers {
             input,
             output,
@@ -107,7 +122,7 @@ pub fn encode_input(len: usize) -> i32 {
 /// or -1 (see [`last_error_code`]).
 #[wasm_bindgen(js_name = decodeInput)]
 pub fn decode_input(len: usize) -> i32 {
-    BUFFERS.with_borrow_mut(|buffers| {
+    with_buffers(-1, |buffers| {
         let Buffers { input, output, .. } = &mut *buffers;
         let result = match input.get(..len) {
             Some(body) => tape::decode_into(body, output, true),
@@ -115,7 +130,7 @@ pub fn decode_input(len: usize) -> i32 {
         };
         match result {
             Ok(()) => tape_result(buffers),
-            Err(err) => fail(buffers, decode_error_code(&err), err.to_string()),
+            Err(err) => fail(buffers, err.code(), err.to_string()),
         }
     })
 }
@@ -127,7 +142,7 @@ pub fn decode_input(len: usize) -> i32 {
 /// [`last_error_code`]).
 #[wasm_bindgen(js_name = decodePrefix)]
 pub fn decode_prefix(len: usize, body_len: usize) -> i32 {
-    BUFFERS.with_borrow_mut(|buffers| {
+    with_buffers(-1, |buffers| {
         let Buffers { input, output, .. } = &mut *buffers;
         let result = match input.get(..len) {
             Some(prefix) => tape::decode_prefix_into(prefix, body_len, output),
@@ -136,7 +151,7 @@ pub fn decode_prefix(len: usize, body_len: usize) -> i32 {
         match result {
             Ok(tape::PrefixDecode::Complete) => tape_result(buffers),
             Ok(tape::PrefixDecode::NeedWhole) => NEED_WHOLE,
-            Err(err) => fail(buffers, decode_error_code(&err), err.to_string()),
+            Err(err) => fail(buffers, err.code(), err.to_string()),
         }
     })
 }
@@ -148,19 +163,23 @@ const NEED_WHOLE: i32 = -2;
 /// content, in order. Valid until the next call into the module.
 #[wasm_bindgen(js_name = splicePointer)]
 pub fn splice_pointer() -> *const u32 {
-    BUFFERS.with_borrow(|buffers| buffers.splices.as_ptr())
+    with_buffers(core::ptr::null(), |buffers| buffers.splices.as_ptr())
 }
 
 /// The stable code of the last error.
 #[wasm_bindgen(js_name = lastErrorCode)]
 pub fn last_error_code() -> String {
-    BUFFERS.with_borrow(|buffers| buffers.error_code.to_owned())
+    with_buffers(PANICKED.to_owned(), |buffers| buffers.error_code.to_owned())
 }
 
 /// The message of the last error.
 #[wasm_bindgen(js_name = lastErrorMessage)]
 pub fn last_error_message() -> String {
-    BUFFERS.with_borrow(|buffers| buffers.error_message.clone())
+    let panicked = || {
+        let panic = poison::last_panic().unwrap_or_default();
+        format!("an earlier codec call panicked, the codec cannot be used: {panic}")
+    };
+    with_buffers(panicked(), |buffers| buffers.error_message.clone())
 }
 
 fn output_length(buffers: &mut Buffers) -> i32 {
@@ -174,24 +193,6 @@ fn fail(buffers: &mut Buffers, code: &'static str, message: String) -> i32 {
     buffers.error_code = code;
     buffers.error_message = message;
     -1
-}
-
-/// A stable machine-readable code for each decode failure.
-fn decode_error_code(err: &DecodeError) -> &'static str {
-    match err {
-        DecodeError::Empty => "empty",
-        DecodeError::UnexpectedEnd => "unexpected_end",
-        DecodeError::InvalidTag(_) => "invalid_tag",
-        DecodeError::EmptyNode => "empty_node",
-        DecodeError::InvalidNibble(_) => "invalid_nibble",
-        DecodeError::InvalidUtf8 => "invalid_utf8",
-        DecodeError::InvalidJid => "invalid_jid",
-        DecodeError::TooDeep => "too_deep",
-        DecodeError::TooManyNodes => "too_many_nodes",
-        DecodeError::TrailingBytes(_) => "trailing_bytes",
-        DecodeError::Inflate => "inflate",
-        DecodeError::InflatedTooLarge => "inflated_too_large",
-    }
 }
 
 #[cfg(feature = "bench")]

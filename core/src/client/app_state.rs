@@ -16,9 +16,10 @@
 //!   finally [`Event::AppStateFatal`] with the last good state kept.
 //!
 //! - A snapshot (or a patch's mutations) in an external blob parks the collection: the client
-//!   emits [`Event::AppStateDownload`] per blob, the host answers with
-//!   `Command::AppStateBlob`, and the apply runs once every blob arrived and decrypted. A
-//!   failed or corrupt download refetches, then falls back to a snapshot, then is fatal.
+//!   asks the host for each blob with an `Output::Fetch` (a GET of the media host and the
+//!   blob's direct path), the host answers with `Client::handle_fetched`, and the apply runs
+//!   once every blob arrived and decrypted. A failed or corrupt download refetches, then falls
+//!   back to a snapshot, then is fatal.
 //!
 //! Everything runs one IQ at a time (the server's versions are linear per collection); no IQ is
 //! sent while blobs are awaited.
@@ -36,7 +37,8 @@ use crate::binary::{Jid, Node};
 use crate::limits::{
     APPSTATE_CLIENT_KEY_REQUEST_WAIT_MS, APPSTATE_CLIENT_KEY_REQUESTS,
     APPSTATE_CLIENT_MAX_BLOB_RETRIES, APPSTATE_CLIENT_MAX_DOWNLOADS,
-    APPSTATE_CLIENT_MAX_QUEUED_COMMANDS, APPSTATE_CLIENT_MAX_REFETCHES,
+    APPSTATE_CLIENT_MAX_QUEUED_COMMANDS, APPSTATE_CLIENT_MAX_REFETCHES, APPSTATE_MAX_EXTERNAL_BLOB,
+    CLIENT_FETCH_TIMEOUT_MS,
 };
 use crate::proto::wa;
 use crate::store::{Batch, Change, Record, RecordKey, Space};
@@ -44,7 +46,9 @@ use crate::store::{Batch, Change, Record, RecordKey, Space};
 use super::Timestamp;
 use super::command::{CommandError, CommandId, CommandOutput};
 use super::context::{Context, LoadTag};
+use super::endpoints::media_url;
 use super::event::Event;
+use super::fetch::{Body, FetchId, FetchRequest, FetchResult, FetchTag, Method};
 use super::iq::{self, IqError, IqResult, IqTag};
 use super::output::Outputs;
 
@@ -99,15 +103,15 @@ struct Parked {
     has_more: bool,
     snapshot: Option<wa::SyncdSnapshot>,
     patches: Vec<(wa::SyncdPatch, Option<wa::SyncdMutations>)>,
-    /// The blobs still awaited, by download id (ascending), with their references (media keys
+    /// The blobs still awaited, by fetch id (ascending), with their references (media keys
     /// inside). A few per answer: a list, not a map.
-    pending: Vec<(u64, (BlobSlot, wa::ExternalBlobReference))>,
+    pending: Vec<(FetchId, (BlobSlot, wa::ExternalBlobReference))>,
 }
 
 impl core::fmt::Debug for Parked {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         // The references hold media keys: only the ids and slots are shown.
-        let pending: Vec<(&u64, &BlobSlot)> = self
+        let pending: Vec<(&FetchId, &BlobSlot)> = self
             .pending
             .iter()
             .map(|(id, (slot, _))| (id, slot))
@@ -207,8 +211,6 @@ pub(crate) struct AppState {
     /// Collections waiting for external blobs.
     /// Boxed: an answer is rarely parked, and five inline slots would grow every client.
     parked: PerCollection<Box<Parked>>,
-    /// The last download id handed out.
-    last_download: u64,
     /// Failed blob downloads in a row per collection.
     blob_failures: PerCollection<u32>,
 }
@@ -537,7 +539,7 @@ impl AppState {
     ) {
         self.busy = false;
         match tag {
-            AppStateIq::Sync(wanted) => self.sync_answer(&wanted, result, out),
+            AppStateIq::Sync(wanted) => self.sync_answer(&wanted, result, ctx, out),
             AppStateIq::Send(id) => self.send_answer(id, result, out),
         }
         self.request_missing(ctx);
@@ -619,30 +621,29 @@ impl AppState {
         }
     }
 
-    /// `Command::AppStateBlob`: a blob the host downloaded (or failed to).
-    pub(crate) fn blob(
+    /// The answer to a blob's `Output::Fetch`: the file as served, or why not.
+    pub(crate) fn handle_fetched(
         &mut self,
-        id: CommandId,
-        download_id: u64,
-        bytes: Option<Vec<u8>>,
+        fetch: FetchId,
+        result: FetchResult,
         ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) {
-        done(out, id, Ok(CommandOutput::None));
         let found = self.parked.iter_mut().find_map(|(collection, parked)| {
-            let at = parked
-                .pending
-                .iter()
-                .position(|(id, _)| *id == download_id)?;
+            let at = parked.pending.iter().position(|(id, _)| *id == fetch)?;
             Some((*collection, parked.pending.remove(at).1))
         });
         // A download of an answer dropped meanwhile (a reconnect) is ignored.
         let Some((collection, (slot, mut reference))) = found else {
             return;
         };
-        let opened = match bytes {
+        // Only a 2xx answer carries the file; any other status is a failed download.
+        let file = result
+            .ok()
+            .filter(|response| (200..300).contains(&response.status));
+        let opened = match file {
             None => Err(AppStateFailure::Download),
-            Some(file) => decrypt_external_blob(&reference, &file)
+            Some(file) => decrypt_external_blob(&reference, &file.body)
                 .and_then(|plain| {
                     let parked = self.parked.get_mut(&collection);
                     match (slot, parked) {
@@ -686,6 +687,7 @@ impl AppState {
                         parked.snapshot_asked,
                         parked.has_more,
                         Ok((snapshot, None, patches)),
+                        ctx,
                         out,
                     );
                 }
@@ -719,7 +721,13 @@ impl AppState {
         }
     }
 
-    fn sync_answer(&mut self, wanted: &[(Collection, bool)], result: IqResult, out: &mut Outputs) {
+    fn sync_answer(
+        &mut self,
+        wanted: &[(Collection, bool)],
+        result: IqResult,
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
+    ) {
         let node = match result {
             Ok(node) => node,
             Err(IqError::Disconnected | IqError::TimedOut) => {
@@ -751,7 +759,7 @@ impl AppState {
                 .iter()
                 .find(|c| c.attr_str("name") == Some(collection.name()));
             match child {
-                Some(child) => self.apply_collection(*collection, *snapshot_asked, child, out),
+                Some(child) => self.apply_collection(*collection, *snapshot_asked, child, ctx, out),
                 None => out.event(Event::AppStateFatal {
                     collection: *collection,
                     error: AppStateFailure::NotAnswered,
@@ -765,6 +773,7 @@ impl AppState {
         collection: Collection,
         snapshot_asked: bool,
         node: &Node,
+        ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) {
         if node.attr_str("type") == Some("error") {
@@ -803,7 +812,7 @@ impl AppState {
             Ok((snapshot, reference, patches))
         })();
         let has_more = node.attr_str("has_more_patches") == Some("true");
-        self.apply_decoded(collection, snapshot_asked, has_more, decoded, out);
+        self.apply_decoded(collection, snapshot_asked, has_more, decoded, ctx, out);
     }
 
     /// Parks the answer when it needs external blobs, applies it otherwise.
@@ -813,6 +822,7 @@ impl AppState {
         snapshot_asked: bool,
         has_more: bool,
         decoded: Result<Decoded, PatchError>,
+        ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) {
         let decoded = match decoded {
@@ -829,6 +839,7 @@ impl AppState {
                     snapshot,
                     reference,
                     patches,
+                    ctx,
                     out,
                 );
             }
@@ -875,6 +886,7 @@ impl AppState {
         snapshot: Option<wa::SyncdSnapshot>,
         reference: Option<wa::ExternalBlobReference>,
         patches: Vec<(wa::SyncdPatch, Option<wa::SyncdMutations>)>,
+        ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) {
         let mut blobs: Vec<(BlobSlot, wa::ExternalBlobReference)> = Vec::new();
@@ -916,13 +928,16 @@ impl AppState {
                     out,
                 );
             };
-            self.last_download += 1;
-            let download_id = self.last_download;
-            parked.pending.push((download_id, (slot, reference)));
-            out.event(Event::AppStateDownload {
-                download_id,
-                direct_path,
-            });
+            let request = FetchRequest {
+                method: Method::Get,
+                url: media_url(&ctx.config.media_origin, &direct_path),
+                headers: Vec::new(),
+                body: Body::Empty,
+                max_response_bytes: APPSTATE_MAX_EXTERNAL_BLOB as u64,
+                timeout_ms: CLIENT_FETCH_TIMEOUT_MS,
+            };
+            let id = ctx.fetch(request, FetchTag::AppStateBlob, out);
+            parked.pending.push((id, (slot, reference)));
         }
         self.parked.insert(collection, Box::new(parked));
     }
@@ -1124,6 +1139,7 @@ fn done(out: &mut Outputs, id: CommandId, result: Result<CommandOutput, CommandE
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
+    use crate::client::context::testing::Parts;
 
     fn share() -> (SyncKey, wa::Message) {
         let key = SyncKey::new(KeyId::new(&[0, 0, 1, 2]).unwrap(), [7; 32], None, 1_000);
@@ -1247,8 +1263,27 @@ mod tests {
         assert_eq!(external_reference(&[0xFF, 0xFF]), None);
     }
 
+    /// The URLs of the fetches in `out` (events and other outputs are dropped).
+    fn fetched(out: &mut Outputs) -> Vec<(crate::client::FetchId, String)> {
+        core::iter::from_fn(|| out.pop())
+            .filter_map(|output| match output {
+                crate::client::Output::Fetch { id, request } => {
+                    assert_eq!(request.method, Method::Get);
+                    assert_eq!(request.body, Body::Empty);
+                    assert_eq!(
+                        request.max_response_bytes,
+                        APPSTATE_MAX_EXTERNAL_BLOB as u64
+                    );
+                    Some((id, request.url))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     #[test]
     fn an_answer_needing_blobs_is_parked_and_asks_the_host_without_the_key() {
+        let mut parts = Parts::new();
         let mut state = AppState::default();
         let mut out = Outputs::default();
         let patch = wa::SyncdPatch {
@@ -1265,23 +1300,20 @@ mod tests {
                 Some(reference("/v/t62/snapshot")),
                 vec![(patch, None)],
             )),
+            &mut parts.ctx(0),
             &mut out,
         );
-        let asked: Vec<(u64, String)> = events(&mut out)
-            .into_iter()
-            .filter_map(|e| match e {
-                Event::AppStateDownload {
-                    download_id,
-                    direct_path,
-                } => Some((download_id, direct_path)),
-                _ => None,
-            })
-            .collect();
         assert_eq!(
-            asked,
+            fetched(&mut out),
             vec![
-                (1, "/v/t62/snapshot".to_owned()),
-                (2, "/v/t62/mutations".to_owned())
+                (
+                    crate::client::FetchId(1),
+                    "https://mmg.whatsapp.net/v/t62/snapshot".to_owned()
+                ),
+                (
+                    crate::client::FetchId(2),
+                    "https://mmg.whatsapp.net/v/t62/mutations".to_owned()
+                )
             ]
         );
         assert!(state.parked.contains_key(&Collection::RegularHigh));
@@ -1293,6 +1325,41 @@ mod tests {
         state.handle_disconnected();
         assert!(state.parked.is_empty());
         assert_eq!(state.fetch.get(&Collection::RegularHigh), Some(&false));
+    }
+
+    #[test]
+    fn a_blob_answered_with_a_status_other_than_2xx_is_a_failed_download() {
+        let mut parts = Parts::new();
+        parts.config.media_origin = "http://127.0.0.1:9".to_owned();
+        let mut state = AppState::default();
+        let mut out = Outputs::default();
+        let collection = Collection::RegularHigh;
+        state.apply_decoded(
+            collection,
+            false,
+            false,
+            Ok((None, Some(reference("/v/t62/snapshot")), Vec::new())),
+            &mut parts.ctx(0),
+            &mut out,
+        );
+        let asked = fetched(&mut out);
+        assert_eq!(asked.len(), 1);
+        assert_eq!(asked[0].1, "http://127.0.0.1:9/v/t62/snapshot");
+        let not_found = Ok(crate::client::FetchResponse {
+            status: 404,
+            body: b"not here".to_vec(),
+        });
+        state.handle_fetched(asked[0].0, not_found, &mut parts.ctx(1), &mut out);
+        assert!(state.parked.is_empty());
+        assert_eq!(state.blob_failures.get(&collection), Some(&1));
+        // A second answer to the same fetch is ignored.
+        state.handle_fetched(
+            asked[0].0,
+            Err(crate::client::FetchError::Network),
+            &mut parts.ctx(2),
+            &mut out,
+        );
+        assert_eq!(state.blob_failures.get(&collection), Some(&1));
     }
 
     #[test]
@@ -1343,18 +1410,21 @@ mod tests {
             ..Default::default()
         };
         let collection = Collection::RegularHigh;
-        let downloads = |out: &mut Outputs| {
-            events(out)
-                .into_iter()
-                .filter(|e| matches!(e, Event::AppStateDownload { .. }))
-                .count()
-        };
+        let mut parts = Parts::new();
+        let downloads = |out: &mut Outputs| fetched(out).len();
 
         // Mutations not downloaded yet: parked, one download asked.
         let mut state = AppState::default();
         let mut out = Outputs::default();
         let decoded = Ok((None, None, vec![(patch.clone(), None)]));
-        state.apply_decoded(collection, false, false, decoded, &mut out);
+        state.apply_decoded(
+            collection,
+            false,
+            false,
+            decoded,
+            &mut parts.ctx(0),
+            &mut out,
+        );
         assert_eq!(downloads(&mut out), 1);
         assert!(state.parked.contains_key(&collection));
 
@@ -1363,7 +1433,14 @@ mod tests {
         let mut out = Outputs::default();
         let mutations = wa::SyncdMutations::default();
         let decoded = Ok((None, None, vec![(patch, Some(mutations))]));
-        state.apply_decoded(collection, false, false, decoded, &mut out);
+        state.apply_decoded(
+            collection,
+            false,
+            false,
+            decoded,
+            &mut parts.ctx(0),
+            &mut out,
+        );
         assert_eq!(downloads(&mut out), 0);
         assert!(state.parked.is_empty());
     }

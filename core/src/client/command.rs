@@ -12,7 +12,7 @@ impl CommandId {
 }
 
 /// A request from the application.
-#[non_exhaustive]
+#[cfg_attr(not(feature = "exhaustive"), non_exhaustive)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// Pair with a phone number: resolves with the 8-character code the server accepted.
@@ -62,18 +62,25 @@ pub enum Command {
         /// The chat JID.
         chat: String,
     },
-    /// The answer to `Event::AppStateDownload`: the downloaded (encrypted) file, or `None` when
-    /// the download failed. Ends at once; the collection's sync continues with events.
-    AppStateBlob {
-        /// The event's `download_id`.
-        download_id: u64,
-        /// The file's bytes as served, or `None`.
-        bytes: Option<Vec<u8>>,
+    /// Read the identity key trusted for a contact device, and a new one waiting for approval:
+    /// answered with [`CommandOutput::Identity`].
+    GetIdentity {
+        /// The device JID (phone-number or LID form).
+        address: String,
+    },
+    /// Trust the new identity key of a device that waits for approval
+    /// (`IdentityPolicy::Strict`); the messages refused meanwhile are asked for again. Needs a
+    /// connection. Fails with `InvalidState` when that key is not the one waiting.
+    ApproveIdentity {
+        /// The device JID (phone-number or LID form).
+        address: String,
+        /// The 32-byte identity public key `Event::IdentityChanged` named.
+        identity: Vec<u8>,
     },
 }
 
 /// What a successful command produced.
-#[non_exhaustive]
+#[cfg_attr(not(feature = "exhaustive"), non_exhaustive)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CommandOutput {
     /// Nothing beyond success.
@@ -87,10 +94,12 @@ pub enum CommandOutput {
     },
     /// The app-state settings of the chat asked for.
     ChatSettings(crate::appstate::ChatSettings),
+    /// The identity keys of the device `GetIdentity` asked for.
+    Identity(super::messaging::IdentityInfo),
 }
 
 /// Why a command failed.
-#[non_exhaustive]
+#[cfg_attr(not(feature = "exhaustive"), non_exhaustive)]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CommandError {
     /// The phone number is not an international number of 7 to 15 digits.
@@ -140,4 +149,78 @@ pub enum CommandError {
     /// An app-state action could not be encoded (invalid action, no sync key yet).
     #[error("app-state: {0}")]
     AppState(crate::appstate::PatchError),
+    /// A recipient device's identity key changed and waits for `Command::ApproveIdentity`
+    /// (`IdentityPolicy::Strict`); nothing was sent.
+    #[error("the identity key of {address} changed and waits for approval")]
+    UntrustedIdentity {
+        /// The device JID.
+        address: String,
+    },
+}
+
+impl CommandError {
+    /// A stable machine-readable code: the variant's name in snake case (`not_connected`,
+    /// `invalid_phone_number`, ...), the same in every binding.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CommandError::InvalidPhoneNumber => "invalid_phone_number",
+            CommandError::AlreadyPaired => "already_paired",
+            CommandError::NotPaired => "not_paired",
+            CommandError::PairingCodeOutstanding => "pairing_code_outstanding",
+            CommandError::UnsupportedPlatform => "unsupported_platform",
+            CommandError::NotConnected => "not_connected",
+            CommandError::Rejected { .. } => "rejected",
+            CommandError::RateLimited { .. } => "rate_limited",
+            CommandError::TimedOut => "timed_out",
+            CommandError::InvalidAddress => "invalid_address",
+            CommandError::InvalidMessage => "invalid_message",
+            CommandError::InvalidState => "invalid_state",
+            CommandError::AppState(_) => "app_state",
+            CommandError::UntrustedIdentity { .. } => "untrusted_identity",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_the_variant_names_in_snake_case() {
+        let errors = [
+            CommandError::InvalidPhoneNumber,
+            CommandError::AlreadyPaired,
+            CommandError::NotPaired,
+            CommandError::PairingCodeOutstanding,
+            CommandError::UnsupportedPlatform,
+            CommandError::NotConnected,
+            CommandError::Rejected {
+                code: 400,
+                text: "bad-request".into(),
+            },
+            CommandError::RateLimited {
+                retry_after_ms: None,
+            },
+            CommandError::TimedOut,
+            CommandError::InvalidAddress,
+            CommandError::InvalidMessage,
+            CommandError::InvalidState,
+            CommandError::AppState(crate::appstate::PatchError::MissingExternalMutations),
+            CommandError::UntrustedIdentity {
+                address: "1@s.whatsapp.net".into(),
+            },
+        ];
+        for error in &errors {
+            let name = format!("{error:?}");
+            let name = name.split([' ', '(', '{']).next().unwrap_or_default();
+            let mut snake = String::new();
+            for (i, c) in name.chars().enumerate() {
+                if c.is_ascii_uppercase() && i > 0 {
+                    snake.push('_');
+                }
+                snake.push(c.to_ascii_lowercase());
+            }
+            assert_eq!(error.code(), snake);
+        }
+    }
 }

@@ -9,6 +9,7 @@ use super::Timestamp;
 use super::config::Config;
 use super::connection::{Connection, SendError};
 use super::device::Device;
+use super::fetch::{FetchId, FetchRequest, FetchTag, Fetches};
 use super::iq::{IqTag, Iqs};
 use super::messaging::MessagingLoad;
 use super::output::{CloseReason, LoadId, Output, Outputs};
@@ -80,6 +81,8 @@ pub(crate) struct Context<'a> {
     pub(crate) iqs: &'a mut Iqs,
     /// Loads awaiting answers.
     pub(crate) loads: &'a mut Loads,
+    /// Fetches awaiting answers.
+    pub(crate) fetches: &'a mut Fetches,
     /// Requests to mod.rs.
     pub(crate) requests: &'a mut Requests,
     /// Whether the client is logged in (`State::Connected`).
@@ -152,6 +155,18 @@ impl Context<'_> {
         id
     }
 
+    /// Asks the host for an HTTPS request; the answer goes to `tag`'s owner.
+    pub(crate) fn fetch(
+        &mut self,
+        request: FetchRequest,
+        tag: FetchTag,
+        out: &mut Outputs,
+    ) -> FetchId {
+        let id = self.fetches.register(tag);
+        out.push(Output::Fetch { id, request });
+        id
+    }
+
     /// Queues a batch to persist (before any later output).
     pub(crate) fn persist(&mut self, batch: Batch, out: &mut Outputs) {
         out.persist(batch);
@@ -167,5 +182,58 @@ impl Context<'_> {
     /// Asks mod.rs to upload a fresh batch of one-time prekeys.
     pub(crate) fn refill_prekeys(&mut self) {
         self.requests.refill_prekeys = true;
+    }
+}
+
+/// The parts a [`Context`] borrows, owned, for the sub-machines' unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+    use crate::noise::payload::{ClientProfile, WebVersion};
+
+    /// Everything a `Context` lends, with a seeded generator and a fresh device.
+    pub(crate) struct Parts {
+        pub(crate) config: Config,
+        pub(crate) device: Device,
+        pub(crate) rng: Rng,
+        pub(crate) conn: Connection,
+        pub(crate) iqs: Iqs,
+        pub(crate) loads: Loads,
+        pub(crate) fetches: Fetches,
+        pub(crate) requests: Requests,
+    }
+
+    impl Parts {
+        /// Fresh parts: a new device, a closed connection, nothing pending.
+        pub(crate) fn new() -> Parts {
+            let mut rng = Rng::from_seed([4; 32]);
+            let (device, _) = Device::generate(&mut rng);
+            Parts {
+                config: Config::new(ClientProfile::new(WebVersion::new(2, 3000, 1), "walink")),
+                device,
+                rng,
+                conn: Connection::default(),
+                iqs: Iqs::default(),
+                loads: Loads::default(),
+                fetches: Fetches::default(),
+                requests: Requests::default(),
+            }
+        }
+
+        /// A context over these parts at `now`.
+        pub(crate) fn ctx(&mut self, now: Timestamp) -> Context<'_> {
+            Context {
+                now,
+                config: &self.config,
+                device: &mut self.device,
+                rng: &mut self.rng,
+                conn: &mut self.conn,
+                iqs: &mut self.iqs,
+                loads: &mut self.loads,
+                fetches: &mut self.fetches,
+                requests: &mut self.requests,
+                connected: false,
+            }
+        }
     }
 }

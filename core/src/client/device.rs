@@ -4,6 +4,7 @@
 use zeroize::Zeroizing;
 
 use crate::binary::Jid;
+use crate::limits::MESSAGING_MAX_RETRY_PRE_KEYS;
 use crate::noise::NoiseKeyPair;
 use crate::noise::payload::{self, ClientProfile, PayloadError, RegistrationKeys};
 use crate::pair;
@@ -60,6 +61,7 @@ impl Device {
             business_name: None,
             routing_info: None,
             login_count: 0,
+            retry_pre_key_ids: Vec::new(),
         };
         let identity =
             IdentityKeyPair::from_private(PrivateKey::from_bytes(*data.identity_private));
@@ -319,6 +321,31 @@ impl Device {
         }
         changes.push(Change::Put(self.record()));
         (keys, Batch { changes })
+    }
+
+    /// Draws one one-time prekey for a retry receipt. The last
+    /// [`MESSAGING_MAX_RETRY_PRE_KEYS`] such keys are kept: the oldest beyond is deleted in the
+    /// same batch and its id returned (a copy in memory must go too), so that a stranger's
+    /// undecryptable messages cannot make the device store prekeys without bound.
+    pub(crate) fn generate_retry_pre_key(
+        &mut self,
+        rng: &mut Rng,
+    ) -> ((u32, [u8; 32]), Batch, Option<u32>) {
+        let (keys, mut batch) = self.generate_pre_keys(1, rng);
+        let key = keys.first().copied().unwrap_or_default();
+        self.data.retry_pre_key_ids.push(key.0);
+        let dropped = (self.data.retry_pre_key_ids.len() > MESSAGING_MAX_RETRY_PRE_KEYS)
+            .then(|| self.data.retry_pre_key_ids.remove(0));
+        // The device record last in the batch is written again with the ring.
+        batch.changes.pop();
+        if let Some(old) = dropped {
+            batch.changes.push(Change::Delete {
+                space: Space::PreKey,
+                key: old.to_string(),
+            });
+        }
+        batch.changes.push(Change::Put(self.record()));
+        (key, batch, dropped)
     }
 }
 

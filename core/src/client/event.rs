@@ -4,7 +4,7 @@ use crate::binary::Jid;
 
 use super::Timestamp;
 use super::command::{CommandError, CommandId, CommandOutput};
-use super::messaging::{DecryptFailure, IncomingMessage, Receipt};
+use super::messaging::{DecryptFailure, IdentityChange, IncomingMessage, Receipt, RefusedRetry};
 use super::output::CloseReason;
 
 /// How an unpaired client is waiting to be linked.
@@ -16,8 +16,10 @@ pub enum PairingMode {
     Code,
 }
 
-/// The lifecycle of one client (see `docs/client.md` for the diagram).
-#[non_exhaustive]
+/// The lifecycle of one client (see `docs/client.md` for the diagram). No state is a dead end:
+/// `Disconnected`, `LoggedOut`, `Replaced` and `ClientOutdated` rest until a command moves on,
+/// and drivers keep the client through them (the crate docs' driver contract).
+#[cfg_attr(not(feature = "exhaustive"), non_exhaustive)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum State {
     /// No connection and none wanted (a new client before its first poll, or after
@@ -54,7 +56,7 @@ pub enum State {
 }
 
 /// Why the lifecycle moved to a state.
-#[non_exhaustive]
+#[cfg_attr(not(feature = "exhaustive"), non_exhaustive)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StateReason {
     /// The client was created and starts its first connection.
@@ -101,7 +103,7 @@ pub struct OfflinePreview {
 }
 
 /// Something for the application.
-#[non_exhaustive]
+#[cfg_attr(not(feature = "exhaustive"), non_exhaustive)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// The lifecycle moved (emitted for every transition).
@@ -152,6 +154,13 @@ pub enum Event {
     Receipt(Receipt),
     /// A message could not be decrypted (a retry was requested); never a silent drop.
     DecryptFailed(DecryptFailure),
+    /// A contact device presented a new identity key: trusted now
+    /// (`IdentityPolicy::AcceptAndNotify`) or waiting for `Command::ApproveIdentity`
+    /// (`IdentityPolicy::Strict`). Carries public keys only.
+    IdentityChanged(IdentityChange),
+    /// A retry request for one of our messages was refused (its device was not a recipient,
+    /// or asked too often): reported once per message and device.
+    RetryRefused(RefusedRetry),
     /// An app-state setting changed (from another device, a snapshot, or this device's own
     /// command once the server accepted it).
     AppStateChanged {
@@ -174,17 +183,6 @@ pub enum Event {
         collection: crate::appstate::Collection,
         /// The missing key ids.
         key_ids: Vec<Vec<u8>>,
-    },
-    /// App-state data (a snapshot, or a patch's mutations) lies in an external blob: download
-    /// the file at `direct_path` from a media host (`https://mmg.whatsapp.net` + the path) and
-    /// hand its bytes, still encrypted, back in `Command::AppStateBlob` with the same
-    /// `download_id` (or `bytes: None` when the download failed). The collection waits until
-    /// then; the keys stay inside the client.
-    AppStateDownload {
-        /// Names the download in the answer.
-        download_id: u64,
-        /// The blob's direct path.
-        direct_path: String,
     },
     /// A collection could not be synced even from a snapshot; its last good state is kept.
     AppStateFatal {

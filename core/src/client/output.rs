@@ -9,12 +9,14 @@ use crate::store::{Batch, RecordKey};
 
 use super::command::CommandId;
 use super::event::Event;
+use super::fetch::{FetchId, FetchRequest};
 
 /// One thing for the host to do. Drain them with `Client::poll_output`, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
-    /// Open the socket (`wss://web.whatsapp.com/ws/chat`, binary messages), then call
-    /// `handle_connected`, or `handle_closed(CloseReason::Network)` if it cannot be opened.
+    /// Open the socket ([`CHAT_URL`](super::endpoints::CHAT_URL), binary messages, with the
+    /// `Origin` header [`ORIGIN`](super::endpoints::ORIGIN)), then call `handle_connected`, or
+    /// `handle_closed(CloseReason::Network)` if it cannot be opened.
     Connect,
     /// Apply these changes atomically (await them, for asynchronous stores) before carrying
     /// out any later output.
@@ -26,6 +28,15 @@ pub enum Output {
         id: LoadId,
         /// The records wanted.
         keys: Vec<RecordKey>,
+    },
+    /// Carry out this HTTPS request (off the step loop: later inputs need not wait for it) and
+    /// hand what happened to `Client::handle_fetched` with the same id: the status and body of
+    /// any response, or the transport's failure. Answer every fetch once, also when it failed.
+    Fetch {
+        /// Names the answer.
+        id: FetchId,
+        /// What to send, where, and how much to read back.
+        request: FetchRequest,
     },
     /// Write these bytes to the socket: one complete frame (3-byte length + payload); the
     /// first frame of a connection also carries the connection header `"WA" 06 03`.
@@ -42,7 +53,7 @@ pub struct LoadId(pub u64);
 
 /// Why a connection ended: given by the host to `handle_closed`, or by the client in
 /// `Output::Close`.
-#[non_exhaustive]
+#[cfg_attr(not(feature = "exhaustive"), non_exhaustive)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CloseReason {
     /// The socket failed, could not be opened, or the peer closed it.
@@ -76,7 +87,7 @@ pub enum CloseReason {
 }
 
 /// How the peer broke the protocol.
-#[non_exhaustive]
+#[cfg_attr(not(feature = "exhaustive"), non_exhaustive)]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProtocolError {
     /// A frame could not be cut from the byte stream.
@@ -102,10 +113,19 @@ pub enum ProtocolError {
     BadOwnKeys,
 }
 
-/// The one ordered queue of a client. Sub-machines push; the host drains.
-#[derive(Debug, Default)]
+/// The one ordered queue of a client. Sub-machines push; the host drains. Its `Debug` shows
+/// how many outputs wait, not what they hold (events carry plaintext, batches keys).
+#[derive(Default)]
 pub(crate) struct Outputs {
     queue: VecDeque<Output>,
+}
+
+impl core::fmt::Debug for Outputs {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Outputs")
+            .field("waiting", &self.queue.len())
+            .finish()
+    }
 }
 
 impl Outputs {

@@ -669,54 +669,8 @@ fn iq_error(error: IqError) -> CommandError {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::client::config::Config;
-    use crate::client::connection::Connection;
-    use crate::client::context::{Loads, Requests};
-    use crate::client::device::Device;
-    use crate::client::iq::Iqs;
+    use crate::client::context::testing::Parts;
     use crate::client::output::Output;
-    use crate::client::rng::Rng;
-    use crate::noise::payload::{ClientProfile, WebVersion};
-
-    struct Parts {
-        config: Config,
-        device: Device,
-        rng: Rng,
-        conn: Connection,
-        iqs: Iqs,
-        loads: Loads,
-        requests: Requests,
-    }
-
-    impl Parts {
-        fn new() -> Parts {
-            let mut rng = Rng::from_seed([4; 32]);
-            let (device, _) = Device::generate(&mut rng);
-            Parts {
-                config: Config::new(ClientProfile::new(WebVersion::new(2, 3000, 1), "walink")),
-                device,
-                rng,
-                conn: Connection::default(),
-                iqs: Iqs::default(),
-                loads: Loads::default(),
-                requests: Requests::default(),
-            }
-        }
-
-        fn ctx(&mut self, now: Timestamp) -> Context<'_> {
-            Context {
-                now,
-                config: &self.config,
-                device: &mut self.device,
-                rng: &mut self.rng,
-                conn: &mut self.conn,
-                iqs: &mut self.iqs,
-                loads: &mut self.loads,
-                requests: &mut self.requests,
-                connected: false,
-            }
-        }
-    }
 
     fn pair_device(refs: usize) -> Node {
         Node::new("iq")

@@ -75,7 +75,12 @@ pub(crate) fn after_close(reason: &CloseReason, config: &Config) -> AfterClose {
     match reason {
         CloseReason::StreamError { code, conflict } => match (code, conflict.as_deref()) {
             (_, Some("replaced")) => replaced,
-            (_, Some(_)) => AfterClose::LoggedOut,
+            // Only `device_removed` means the device is gone (whatsmeow deletes the store for
+            // that alone); any other conflict is another session's business, as Baileys maps
+            // every conflict to "connection replaced". A device that really was removed is
+            // refused at its next login (`<failure reason="401">`) and wiped then.
+            (_, Some("device_removed")) => AfterClose::LoggedOut,
+            (_, Some(_)) => replaced,
             (Some(515), None) => AfterClose::ReconnectNow,
             (Some(401 | 516), None) => AfterClose::LoggedOut,
             (Some(409), None) => replaced,
@@ -132,6 +137,9 @@ mod tests {
             (stream(Some(401), None), AfterClose::LoggedOut),
             (stream(Some(516), None), AfterClose::LoggedOut),
             (stream(None, Some("replaced")), AfterClose::Replaced),
+            (stream(None, Some("device_removed")), AfterClose::LoggedOut),
+            (stream(None, Some("session")), AfterClose::Replaced),
+            (stream(Some(401), Some("unknown")), AfterClose::Replaced),
             (stream(Some(409), None), AfterClose::Replaced),
             (stream(Some(405), None), AfterClose::Outdated),
             (

@@ -127,6 +127,13 @@ impl MessageSeed {
     }
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Chain steps walked past skipped counters on this thread (tests bound the work a message
+    /// costs with it).
+    pub(crate) static CHAIN_STEPS: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+}
+
 /// The message-key seed for `counter` on a receiving chain: a kept key for a skipped counter,
 /// or the chain advanced up to the counter, keeping (at most `max_skipped`, oldest dropped) the
 /// keys it passes. A counter more than `max_jump` ahead is refused before any work, so a hostile
@@ -152,6 +159,8 @@ pub(crate) fn seed_for_counter(
         return Err(DecryptError::TooFarAhead { counter, index });
     }
     while chain.index() < counter {
+        #[cfg(test)]
+        CHAIN_STEPS.with(|steps| steps.set(steps.get() + 1));
         let (seed, next) = chain.step();
         skipped.push_back(seed);
         if skipped.len() > max_skipped {

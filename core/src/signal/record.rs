@@ -27,10 +27,11 @@ use super::session::{
     SenderChain, SessionState,
 };
 use crate::limits::{
-    SIGNAL_ARCHIVED_SESSIONS, SIGNAL_MAX_RECORD_LEN, SIGNAL_RECEIVER_CHAINS,
-    SIGNAL_SKIPPED_KEYS_PER_CHAIN,
+    SIGNAL_ARCHIVED_SESSIONS, SIGNAL_MAX_CHAIN_STEPS_PER_MESSAGE, SIGNAL_MAX_RECORD_LEN,
+    SIGNAL_RECEIVER_CHAINS, SIGNAL_SKIPPED_KEYS_PER_CHAIN,
 };
 use crate::proto::walink as pb;
+use crate::proto_bounds::{self, Field};
 
 /// The storage format version of [`SessionRecord::serialize`].
 pub const SESSION_RECORD_FORMAT: u32 = 1;
@@ -52,14 +53,23 @@ impl core::fmt::Debug for SessionRecord {
     }
 }
 
-/// The result of decrypting a prekey message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The result of decrypting a prekey message. Its `Debug` shows the plaintext's length only.
+#[derive(Clone, PartialEq, Eq)]
 pub struct PreKeyDecryption {
     /// The plaintext (still padded, for WhatsApp message content).
     pub plaintext: Vec<u8>,
     /// The one-time prekey this message consumed: the caller deletes it. `None` when the
     /// message used none, or when it belongs to a session set up by an earlier message.
     pub consumed_pre_key: Option<PreKeyId>,
+}
+
+impl core::fmt::Debug for PreKeyDecryption {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PreKeyDecryption")
+            .field("plaintext_len", &self.plaintext.len())
+            .field("consumed_pre_key", &self.consumed_pre_key)
+            .finish()
+    }
 }
 
 impl SessionRecord {
@@ -222,9 +232,41 @@ impl SessionRecord {
         // The error to report: from the session that knows the message's ratchet key if one
         // does (a replay, a jump too far), else from the current session.
         let mut reported: Option<(bool, DecryptError)> = None;
-        let slots = self.current.iter_mut().chain(self.previous.iter_mut());
-        for state in slots {
-            let knows = state.knows_ratchet_key(message.ratchet_key());
+        // The sessions that know the message's ratchet key first (it belongs to one of them),
+        // then the others, newest first; the chain steps walked over all of them are bounded,
+        // so a forged message cannot walk every archived session up to the forward limit.
+        let knows: Vec<bool> = self
+            .states()
+            .map(|state| state.knows_ratchet_key(message.ratchet_key()))
+            .collect();
+        let order = (0..knows.len())
+            .filter(|&i| knows.get(i) == Some(&true))
+            .chain((0..knows.len()).filter(|&i| knows.get(i) == Some(&false)));
+        let mut budget = SIGNAL_MAX_CHAIN_STEPS_PER_MESSAGE;
+        for at in order {
+            let Some(state) = self
+                .current
+                .iter_mut()
+                .chain(self.previous.iter_mut())
+                .nth(at)
+            else {
+                continue;
+            };
+            let knows = knows.get(at) == Some(&true);
+            let steps = state.steps_for(message);
+            if steps > budget {
+                if reported.is_none() {
+                    reported = Some((
+                        knows,
+                        DecryptError::TooFarAhead {
+                            counter: message.counter(),
+                            index: message.counter().saturating_sub(steps),
+                        },
+                    ));
+                }
+                continue;
+            }
+            budget -= steps;
             let mut candidate = state.clone();
             match candidate.decrypt(message, rng) {
                 Ok(plaintext) => {
@@ -260,6 +302,7 @@ impl SessionRecord {
         if bytes.len() > SIGNAL_MAX_RECORD_LEN {
             return Err(RecordError::TooLarge);
         }
+        check_bounds(bytes, &SESSION_RECORD_FIELDS)?;
         let record = pb::SessionRecord::decode(bytes).map_err(|_| RecordError::BadProtobuf)?;
         match record.format_version {
             Some(SESSION_RECORD_FORMAT) => {}
@@ -277,6 +320,55 @@ impl SessionRecord {
                 .collect::<Result<_, _>>()?,
         })
     }
+}
+
+/// Sessions a record holds at most: the current one and the archived ones.
+const MAX_STATES: usize = SIGNAL_ARCHIVED_SESSIONS + 1;
+/// Chains a record holds at most: per session, the sending one and the receiving ones.
+const MAX_CHAINS: usize = MAX_STATES * (SIGNAL_RECEIVER_CHAINS + 1);
+
+/// A chain's skipped message keys, counted over the whole record before it is decoded.
+static CHAIN_FIELDS: [Field; 1] = [Field {
+    number: 5,
+    max: MAX_CHAINS * SIGNAL_SKIPPED_KEYS_PER_CHAIN,
+    size: size_of::<pb::SkippedMessageKey>() + size_of::<MessageSeed>(),
+    fields: &[],
+}];
+/// A session's chains.
+static STATE_FIELDS: [Field; 2] = [
+    Field {
+        number: 6,
+        max: usize::MAX,
+        size: 0,
+        fields: &CHAIN_FIELDS,
+    },
+    Field {
+        number: 7,
+        max: MAX_STATES * SIGNAL_RECEIVER_CHAINS,
+        size: size_of::<pb::Chain>() + size_of::<ReceiverChain>(),
+        fields: &CHAIN_FIELDS,
+    },
+];
+/// A record's sessions.
+static SESSION_RECORD_FIELDS: [Field; 2] = [
+    Field {
+        number: 2,
+        max: usize::MAX,
+        size: 0,
+        fields: &STATE_FIELDS,
+    },
+    Field {
+        number: 3,
+        max: SIGNAL_ARCHIVED_SESSIONS,
+        size: size_of::<pb::SessionState>() + size_of::<SessionState>(),
+        fields: &STATE_FIELDS,
+    },
+];
+
+/// Counts a stored record's lists (`fields`) and charges their memory to its decode budget
+/// before it is decoded.
+pub(crate) fn check_bounds(bytes: &[u8], fields: &'static [Field]) -> Result<(), RecordError> {
+    proto_bounds::check(bytes, fields).map_err(RecordError::from)
 }
 
 pub(crate) fn seeds_to_pb<'a>(
@@ -554,5 +646,75 @@ mod tests {
             bob.decrypt_message(answer.serialize(), &mut rng).unwrap(),
             b"answer"
         );
+    }
+
+    /// A forged message (a ratchet key no session knows, a counter just under the forward
+    /// limit) against a record with every archived slot filled walks at most
+    /// `SIGNAL_MAX_CHAIN_STEPS_PER_MESSAGE` chain steps in all, instead of walking each of the
+    /// 41 sessions up to the limit; it changes nothing, and the oldest archived session still
+    /// decrypts a genuine message.
+    #[test]
+    fn a_forged_message_walks_a_bounded_number_of_chain_steps() {
+        use crate::limits::SIGNAL_MAX_FORWARD_JUMP;
+        use crate::signal::ratchet::CHAIN_STEPS;
+        use crate::signal::testing::{ALICE_REGISTRATION, BOB_REGISTRATION, BenchRng, Bob};
+        let mut rng = BenchRng(11);
+        let alice_identity = IdentityKeyPair::generate(&mut rng);
+        let sessions = SIGNAL_ARCHIVED_SESSIONS as u32 + 1;
+        let bob = Bob::new(&mut rng, sessions);
+        let mut record = SessionRecord::new();
+        let mut alices = Vec::new();
+        for i in 0..sessions {
+            let mut alice = SessionRecord::new();
+            alice
+                .process_bundle(
+                    &bob.bundle(i),
+                    &alice_identity,
+                    ALICE_REGISTRATION,
+                    &mut rng,
+                )
+                .unwrap();
+            let first = alice.encrypt(b"hello").unwrap();
+            record
+                .decrypt_pre_key_message(
+                    first.serialize(),
+                    &bob.identity,
+                    BOB_REGISTRATION,
+                    &bob,
+                    &mut rng,
+                )
+                .unwrap();
+            alices.push(alice);
+        }
+        assert_eq!(record.archived_sessions(), SIGNAL_ARCHIVED_SESSIONS);
+        let (mut mallory, _) =
+            crate::signal::testing::established(&mut rng, &alice_identity).unwrap();
+        let mut forged = mallory.encrypt(b"x").unwrap();
+        for _ in 1..SIGNAL_MAX_FORWARD_JUMP {
+            forged = mallory.encrypt(b"x").unwrap();
+        }
+        let before = record.serialize();
+        CHAIN_STEPS.with(|steps| steps.set(0));
+        let error = record
+            .decrypt_message(forged.serialize(), &mut rng)
+            .unwrap_err();
+        let steps = CHAIN_STEPS.with(|steps| steps.get());
+        assert!(
+            steps <= u64::from(SIGNAL_MAX_CHAIN_STEPS_PER_MESSAGE),
+            "{steps} chain steps for one forged message ({error:?})"
+        );
+        assert_eq!(record.serialize(), before);
+        let oldest = alices.first_mut().unwrap();
+        let genuine = oldest.encrypt(b"late").unwrap();
+        let decrypted = record
+            .decrypt_pre_key_message(
+                genuine.serialize(),
+                &bob.identity,
+                BOB_REGISTRATION,
+                &bob,
+                &mut rng,
+            )
+            .unwrap();
+        assert_eq!(decrypted.plaintext, b"late");
     }
 }

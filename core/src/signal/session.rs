@@ -237,6 +237,19 @@ impl SessionState {
         self.receivers.iter().any(|chain| chain.ratchet == *key)
     }
 
+    /// How many chain steps decrypting `message` on this state walks before its key: from the
+    /// receiving chain's index to the counter, or from 0 on the chain a new ratchet key starts.
+    pub(crate) fn steps_for(&self, message: &SignalMessage) -> u32 {
+        match self
+            .receivers
+            .iter()
+            .find(|chain| chain.ratchet == *message.ratchet_key())
+        {
+            Some(chain) => message.counter().saturating_sub(chain.chain.index()),
+            None => message.counter(),
+        }
+    }
+
     /// Decrypts `message` on this state, changing it as it goes; the caller works on a copy
     /// and keeps it only on success.
     pub(crate) fn decrypt<R: CryptoRng + ?Sized>(

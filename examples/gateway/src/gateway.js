@@ -8,17 +8,36 @@
 //
 // With several workers (PostgreSQL, src/cluster.js) an instance runs only on the worker holding
 // its lease: every write about it checks the lease's epoch in the same transaction.
-import { connect } from 'walink'
+import { Client, connect } from 'walink'
 import WebSocket from 'ws'
 
 import { ApiError, fromCommandError } from './errors.js'
 import { hashToken, newToken, randomId } from './ids.js'
-import { ProxyAgent, openTunnel } from './proxy.js'
+import { ProxyAgent, openTunnel, proxyFetch } from './proxy.js'
 import { qrDataUrl } from './qr.js'
 import { GatewayStore, checkLease } from './store.js'
 
 /** The states an instance is in, as the API shows them. */
 export const STATES = ['pending', 'qr_required', 'code_required', 'connecting', 'connected', 'reconnecting', 'logged_out']
+
+/**
+ * The walink client states that rest until a command: the driver keeps the client there, and the
+ * gateway decides. Unless the gateway asked for it (its own disconnect), it ends the session:
+ * logged out (keys wiped by the core) stays `logged_out`; replaced, client outdated and a close
+ * that retrying cannot fix (a refusal, the QR codes run out) are `pending`; autostart goes off,
+ * so nothing brings the session back but `connect` (no QR loop, no two processes knocking each
+ * other off one device).
+ */
+const RESTING = ['disconnected', 'loggedOut', 'replaced', 'clientOutdated']
+
+/** True when `event` puts the client in a resting state the gateway did not ask for. */
+export function restsUnasked(event) {
+  const { state, reason } = event
+  if (!RESTING.includes(state.kind)) return false
+  // The gateway's own disconnect: `disconnectRequested`, or `closed:local` when a socket was open.
+  const asked = reason?.kind === 'disconnectRequested' || (reason?.kind === 'closed' && reason.reason?.kind === 'local')
+  return !(state.kind === 'disconnected' && asked)
+}
 
 /** The per-instance settings and their defaults (Evolution's names). */
 export const DEFAULT_SETTINGS = Object.freeze({
@@ -41,7 +60,7 @@ export const UNSUPPORTED_SETTINGS = {
 /** The lifecycle's reason as one short string: `loginAccepted`, `closed:streamError:515`, ... */
 export function reasonText(reason) {
   if (!reason) return 'unknown'
-  if (reason.kind !== 'closed') return reason.kind === 'other' ? `other:${reason.description}` : reason.kind
+  if (reason.kind !== 'closed') return reason.kind
   const r = reason.reason ?? {}
   const parts = ['closed', r.kind]
   if (r.code !== undefined) parts.push(String(r.code))
@@ -128,8 +147,6 @@ class Waiter {
   }
 }
 
-const TERMINAL = ['loggedOut', 'replaced', 'clientOutdated']
-
 /** One running instance: its walink connection, its QR and pairing code, its send queue. */
 export class Runtime {
   /**
@@ -160,11 +177,18 @@ export class Runtime {
     this.lastSendAt = 0
     this.ended = false
     this.fenced = false
+    this.started = null // start()'s promise
+    this.closing = null // close()'s promise, once asked to close
     this.qrCount = 0
   }
 
-  /** Starts the walink connection on this instance's store. */
-  async start() {
+  /** Starts the walink connection on this instance's store (once; `close` waits for it). */
+  start() {
+    this.started ??= this.#start()
+    return this.started
+  }
+
+  async #start() {
     const gw = this.gateway
     const row = await gw.rowById(this.id)
     const proxy = row.proxy ? JSON.parse(row.proxy) : null
@@ -174,13 +198,13 @@ export class Runtime {
     this.connection = await connect({
       url,
       store: this.store,
-      config: { ...gw.config.clientConfig, retryWhenReplaced: false },
-      mediaHost: gw.config.mediaHost,
-      downloadAppStateBlob: proxy ? (request) => downloadThroughProxy(proxy, request.url) : undefined,
+      config: gw.config.clientConfig,
+      // The core's HTTP requests (app-state blobs) go through the proxy too, or fail.
+      fetch: proxy ? proxyFetch(proxy) : undefined,
       // No socket without the lease (several workers): checked before every login, reconnects too.
       mayConnect: () => !this.fenced && (!this.lease || this.lease.valid()),
       socket: (target) => {
-        const socket = new WebSocket(target, { origin: 'https://web.whatsapp.com', agent, handshakeTimeout: 20_000, perMessageDeflate: false })
+        const socket = new WebSocket(target, { origin: Client.endpoints().origin, agent, handshakeTimeout: 20_000, perMessageDeflate: false })
         this.sockets.add(socket)
         socket.on('close', () => this.sockets.delete(socket))
         socket.on('error', (error) => this.socketError(error))
@@ -237,9 +261,10 @@ export class Runtime {
     if (state.kind === 'clientOutdated') why = 'client_outdated'
     if (reason?.kind === 'closed' && reason.reason?.kind === 'network' && this.lastSocketError) why = `${why}:${this.lastSocketError}`
     const row = await gw.rowById(this.id, q)
-    const terminal = TERMINAL.includes(state.kind)
+    // While the gateway closes the session, a disconnect is its own doing, whatever the reason.
+    const ends = restsUnasked(event) && !(state.kind === 'disconnected' && this.closing)
     if (state.kind === 'reconnecting') gw.metrics.reconnects++
-    await gw.setState(q, row, next, why, terminal ? { autostart: 0 } : {})
+    await gw.setState(q, row, next, why, ends ? { autostart: 0 } : {})
     this.state = next
     this.reason = why
     if (state.kind === 'loggedOut') {
@@ -263,6 +288,10 @@ export class Runtime {
         if (verdict.error) waiter.settle('error', verdict.error)
         else waiter.settle('ok', verdict.value)
       }
+      // A resting state the gateway did not ask for ends the session (see RESTING), once its row
+      // (autostart off) is durable. Queued behind the driver's current step, so what the step
+      // still carries out (the core's wipe of a logged-out device) is done first.
+      if (event.type === 'state' && restsUnasked(event)) this.close()
     }
   }
 
@@ -276,7 +305,7 @@ export class Runtime {
     if (gw.closing || this.fenced || error?.code === 'fenced') return
     if (this.closing || (gw.runtimes.has(this.id) && gw.runtimes.get(this.id) !== this)) return
     try {
-      // A connection that ended without a terminal state (a fatal driver error) is not running any more.
+      // A connection that ended without the gateway closing it (a fatal driver error) is not running any more.
       await gw.instanceTx(this.id, async (q) => {
         const row = await gw.rowById(this.id, q)
         if (row && !['logged_out', 'pending'].includes(row.state)) await gw.setState(q, row, 'pending', error ? `ended:${error.code ?? error.message}` : 'ended')
@@ -305,9 +334,14 @@ export class Runtime {
     return waiter.promise.finally(() => this.waiters.delete(waiter))
   }
 
+  /** Running: started or starting, and neither closing, fenced nor ended. */
+  get live() {
+    return !this.ended && !this.closing && !this.fenced
+  }
+
   /** Any walink command, its error turned into an ApiError. */
   async command(command) {
-    if (!this.connection || this.ended) throw new ApiError(409, 'not_running', `instance ${this.name} is not running`)
+    if (!this.connection || !this.live) throw new ApiError(409, 'not_running', `instance ${this.name} is not running`)
     try {
       return await this.connection.command(command)
     } catch (error) {
@@ -330,32 +364,19 @@ export class Runtime {
     return run
   }
 
-  async close() {
-    this.closing = true
-    if (this.connection && !this.ended) await this.connection.close()
+  /**
+   * Ends the session (the device stays paired unless the core logged it out); resolves once the
+   * connection has ended. Called again, it answers the same promise.
+   */
+  close() {
+    this.closing ??= (async () => {
+      await this.started?.catch(() => {})
+      if (this.connection && !this.ended) await this.connection.close()
+    })().catch((error) => this.gateway.log('warn', `instance ${this.name}: closing failed: ${error.message}`))
+    return this.closing
   }
 }
 
-/** Downloads an app-state blob through the instance's proxy (never directly). */
-async function downloadThroughProxy(proxy, url) {
-  const { request } = await import(url.startsWith('https:') ? 'node:https' : 'node:http')
-  const tls = url.startsWith('https:')
-  return new Promise((resolve, reject) => {
-    const req = request(url, { agent: new ProxyAgent(proxy, { tls }) }, (response) => {
-      if (response.statusCode !== 200) {
-        response.resume()
-        reject(new Error(`GET blob: HTTP ${response.statusCode}`))
-        return
-      }
-      const chunks = []
-      response.on('data', (c) => chunks.push(c))
-      response.on('end', () => resolve(new Uint8Array(Buffer.concat(chunks))))
-      response.on('error', reject)
-    })
-    req.on('error', reject)
-    req.end()
-  })
-}
 export { openTunnel }
 
 /** Runs `fn` over `items`, `limit` at a time. */
@@ -465,21 +486,26 @@ export class Gateway {
 
   // --- runtimes ---
 
+  /** The instance's running session (not one being closed), or undefined. */
   runtime(row) {
-    return this.runtimes.get(row.id)
+    const runtime = this.runtimes.get(row.id)
+    return runtime?.live ? runtime : undefined
   }
 
   /** The running instance, or a 409 `not_connected`. */
   connected(row) {
-    const runtime = this.runtimes.get(row.id)
+    const runtime = this.runtime(row)
     if (!runtime || row.state !== 'connected') throw new ApiError(409, 'not_connected', `instance ${row.name} is ${row.state}, not connected`)
     return runtime
   }
 
   /** Starts the instance's connection (once; concurrent callers share the start). */
   async ensureRunning(row) {
+    // A session being closed ends first: two clients never run on one device's keys.
+    const previous = this.runtimes.get(row.id)
+    if (previous?.closing) await previous.closing
     const running = this.runtimes.get(row.id)
-    if (running && !running.ended) return running
+    if (running?.live) return this.starting.get(row.id) ?? running
     let starting = this.starting.get(row.id)
     if (!starting) {
       const lease = this.cluster ? this.cluster.lease(row.id) : null
@@ -513,7 +539,7 @@ export class Gateway {
     const failure = (event) => {
       if (event.type !== 'state') return null
       const kind = event.state.kind
-      if (TERMINAL.includes(kind) || (kind === 'reconnecting' && !runtime.wasConnected)) {
+      if (restsUnasked(event) || (kind === 'reconnecting' && !runtime.wasConnected)) {
         return { error: new ApiError(500, 'connect_failed', `connecting failed: ${runtime.reason}`, { state: runtime.state, reason: runtime.reason }) }
       }
       return null
@@ -551,7 +577,7 @@ export class Gateway {
 
   /** Status: what is true now, read from the row and the runtime; never connects. */
   async status(row) {
-    const runtime = this.runtimes.get(row.id)
+    const runtime = this.runtime(row)
     const { n } = await this.db.get('SELECT count(*) AS n FROM records WHERE instance_id = ?', row.id)
     return {
       ...publicInstance(row, runtime),
@@ -561,12 +587,17 @@ export class Gateway {
     }
   }
 
+  /** Closes `runtime` and forgets it (unless a newer session took its place meanwhile). */
+  async closeRuntime(runtime) {
+    if (!runtime) return
+    await runtime.close()
+    if (this.runtimes.get(runtime.id) === runtime) this.runtimes.delete(runtime.id)
+  }
+
   /** Closes the socket (the device stays paired) and stops autostart. */
   async stop(row, reason = 'stopped') {
-    const runtime = this.runtimes.get(row.id)
     await this.update(row, { autostart: 0 })
-    if (runtime) await runtime.close()
-    this.runtimes.delete(row.id)
+    await this.closeRuntime(this.runtimes.get(row.id))
     await this.instanceTx(row.id, async (q) => {
       const current = await this.rowById(row.id, q)
       if (current.state !== 'logged_out') await this.setState(q, current, 'pending', reason)
@@ -575,9 +606,7 @@ export class Gateway {
 
   /** Closes and connects again (a paired instance logs in again; keys untouched). */
   async restart(row) {
-    const runtime = this.runtimes.get(row.id)
-    if (runtime) await runtime.close()
-    this.runtimes.delete(row.id)
+    await this.closeRuntime(this.runtimes.get(row.id))
     const current = await this.rowById(row.id)
     if (!current.jid) throw new ApiError(409, 'not_paired', `instance ${row.name} is not paired; connect it first`)
     await this.instanceTx(row.id, (q) => this.setState(q, current, 'connecting', 'restartRequested', { autostart: 1 }))
@@ -596,17 +625,17 @@ export class Gateway {
         row = await this.rowById(row.id)
       }
     }
-    const runtime = this.runtimes.get(row.id)
+    const runtime = this.runtime(row)
     if (runtime && row.state === 'connected') {
       try {
         await runtime.command({ type: 'logout' })
       } catch (error) {
         if (error.code !== 'ended' && error.code !== 'connection_ended') throw error
       }
-      await runtime.connection.ended
+      // The core wiped the keys and rests in loggedOut, where the gateway ends the session.
+      await this.closeRuntime(runtime)
     } else {
-      if (runtime) await runtime.close()
-      this.runtimes.delete(row.id)
+      await this.closeRuntime(this.runtimes.get(row.id))
       await this.instanceTx(row.id, async (q) => {
         await q.run('DELETE FROM records WHERE instance_id = ?', row.id)
         await q.run('UPDATE instances SET jid = NULL, lid = NULL, platform = NULL WHERE id = ?', row.id)
@@ -615,7 +644,6 @@ export class Gateway {
         if (row.jid) await this.emit(q, row.id, 'instance.logged_out', { reason: 'logoutRequested' })
       })
     }
-    this.runtimes.delete(row.id)
     await this.instanceTx(row.id, async (q) => {
       const current = await this.rowById(row.id, q)
       if (current.state !== 'logged_out') await this.setState(q, current, 'logged_out', 'logoutRequested', { autostart: 0 })
@@ -675,10 +703,7 @@ export class Gateway {
     if (this.closing) return
     for (const [id, runtime] of this.runtimes) {
       const row = await this.rowById(id)
-      if (!row || row.deleted_at) {
-        await runtime.close()
-        this.runtimes.delete(id)
-      }
+      if (!row || row.deleted_at) await this.closeRuntime(runtime)
     }
     let rows = await this.db.all('SELECT * FROM instances WHERE deleted_at IS NULL')
     if (this.cluster) rows = rows.filter((row) => this.cluster.lease(row.id))

@@ -11,6 +11,7 @@
 
 pub mod control;
 pub mod device_connections;
+pub mod handshakes;
 pub mod http;
 pub mod process;
 pub mod sim_backend;
@@ -18,20 +19,21 @@ pub mod sim_backend;
 use std::collections::HashMap;
 use std::io::{self, ErrorKind};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mio::net::{TcpListener as MioListener, TcpStream as MioStream};
 use mio::{Events, Interest, Poll, Token, Waker};
-use tungstenite::handshake::server::{NoCallback, ServerHandshake};
+use tungstenite::handshake::server::{Callback, ErrorResponse, Request, Response, ServerHandshake};
 use tungstenite::handshake::{HandshakeError, MidHandshake};
 use tungstenite::protocol::WebSocket;
-use tungstenite::{Message, accept};
+use tungstenite::{Message, accept_hdr};
 
 pub use control::{ControlError, ControlRequest};
+pub use handshakes::{Handshake, HandshakeLog};
 
 /// How long a new connection may take to send its websocket upgrade request.
 const UPGRADE_DEADLINE: Duration = Duration::from_secs(10);
@@ -140,6 +142,7 @@ pub struct MockServer {
     to_sim: Sender<ToSim>,
     net_waker: Arc<Waker>,
     threads: Vec<JoinHandle<()>>,
+    handshakes: HandshakeLog,
 }
 
 impl MockServer {
@@ -151,6 +154,7 @@ impl MockServer {
         let ws_addr = ws_listener.local_addr()?;
         let control_addr = control_listener.local_addr()?;
         let stopping = Arc::new(AtomicBool::new(false));
+        let handshakes = HandshakeLog::default();
         let (to_sim, from_net) = mpsc::channel();
         let mut threads = Vec::new();
         threads.push(
@@ -169,17 +173,18 @@ impl MockServer {
             stopping: Arc::clone(&stopping),
             conns: HashMap::new(),
             next_token: FIRST_CONN,
+            handshakes: handshakes.clone(),
         };
         threads.push(
             thread::Builder::new()
                 .name("mock-ws".into())
                 .spawn(move || network.run())?,
         );
-        let (sim, stop) = (to_sim.clone(), Arc::clone(&stopping));
+        let (sim, stop, log) = (to_sim.clone(), Arc::clone(&stopping), handshakes.clone());
         threads.push(
             thread::Builder::new()
                 .name("mock-control-accept".into())
-                .spawn(move || accept_control(&control_listener, &sim, &stop))?,
+                .spawn(move || accept_control(&control_listener, &sim, &stop, &log))?,
         );
         Ok(MockServer {
             ws_addr,
@@ -188,7 +193,14 @@ impl MockServer {
             to_sim,
             net_waker,
             threads,
+            handshakes,
         })
+    }
+
+    /// The websocket upgrades so far (their `Origin` and path), oldest first; the control
+    /// endpoint's `GET /handshakes`.
+    pub fn handshakes(&self) -> Vec<Handshake> {
+        self.handshakes.handshakes()
     }
 
     /// The websocket URL clients connect to.
@@ -309,7 +321,8 @@ const FIRST_CONN: usize = 2;
 enum Conn {
     /// The upgrade request is still arriving.
     Upgrading {
-        mid: MidHandshake<ServerHandshake<MioStream, NoCallback>>,
+        mid: MidHandshake<ServerHandshake<MioStream, Offer>>,
+        offer: Offer,
         since: Instant,
     },
     /// Open: bytes flow both ways; `conn` is the backend's number for it.
@@ -317,6 +330,40 @@ enum Conn {
         socket: WebSocket<MioStream>,
         conn: ConnId,
     },
+}
+
+/// What an upgrade request offered: its `Origin` header and path.
+#[derive(Default)]
+struct Offered {
+    origin: Option<String>,
+    path: String,
+}
+
+/// The upgrade's callback: keeps what the request offered until the backend has numbered the
+/// connection and the handshake can be logged.
+#[derive(Clone, Default)]
+struct Offer(Arc<Mutex<Offered>>);
+
+impl Offer {
+    fn take(&self) -> Offered {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+impl Callback for Offer {
+    // The signature is tungstenite's `Callback`; its error type is not ours to shrink.
+    #[allow(clippy::result_large_err)]
+    fn on_request(self, request: &Request, response: Response) -> Result<Response, ErrorResponse> {
+        let origin = request
+            .headers()
+            .get("origin")
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Offered {
+            origin,
+            path: request.uri().path().to_owned(),
+        };
+        Ok(response)
+    }
 }
 
 /// The network thread: every websocket on one mio poll.
@@ -328,6 +375,7 @@ struct Network {
     stopping: Arc<AtomicBool>,
     conns: HashMap<Token, Conn>,
     next_token: usize,
+    handshakes: HandshakeLog,
 }
 
 /// What became of a connection after some work on it.
@@ -396,10 +444,12 @@ impl Network {
                     {
                         continue;
                     }
-                    let next = match accept(stream) {
-                        Ok(socket) => self.opened(token, socket, to_net),
+                    let offer = Offer::default();
+                    let next = match accept_hdr(stream, offer.clone()) {
+                        Ok(socket) => self.opened(token, socket, &offer, to_net),
                         Err(HandshakeError::Interrupted(mid)) => keep(Conn::Upgrading {
                             mid,
+                            offer,
                             since: Instant::now(),
                         }),
                         Err(HandshakeError::Failure(_)) => Next::Gone(None),
@@ -414,11 +464,12 @@ impl Network {
         }
     }
 
-    /// The upgrade is done: the backend numbers the connection.
+    /// The upgrade is done: the backend numbers the connection and its handshake is logged.
     fn opened(
         &mut self,
         token: Token,
         socket: WebSocket<MioStream>,
+        offer: &Offer,
         to_net: &Sender<(Token, ToSocket)>,
     ) -> Next {
         let (reply, conn) = mpsc::channel();
@@ -432,8 +483,17 @@ impl Network {
             reply,
         });
         match (opened, conn.recv()) {
-            // Bytes may have arrived with the upgrade request: read them now (edge-triggered).
-            (Ok(()), Ok(conn)) => self.read(socket, conn),
+            (Ok(()), Ok(conn)) => {
+                let Offered { origin, path } = offer.take();
+                self.handshakes.record(Handshake {
+                    conn,
+                    origin,
+                    path,
+                    at: now_ms(),
+                });
+                // Bytes may have arrived with the upgrade request: read them now (edge-triggered).
+                self.read(socket, conn)
+            }
             _ => Next::Gone(None),
         }
     }
@@ -441,9 +501,11 @@ impl Network {
     /// A readiness event on a connection.
     fn ready(&mut self, token: Token, conn: Conn, to_net: &Sender<(Token, ToSocket)>) -> Next {
         match conn {
-            Conn::Upgrading { mid, since } => match mid.handshake() {
-                Ok(socket) => self.opened(token, socket, to_net),
-                Err(HandshakeError::Interrupted(mid)) => keep(Conn::Upgrading { mid, since }),
+            Conn::Upgrading { mid, offer, since } => match mid.handshake() {
+                Ok(socket) => self.opened(token, socket, &offer, to_net),
+                Err(HandshakeError::Interrupted(mid)) => {
+                    keep(Conn::Upgrading { mid, offer, since })
+                }
                 Err(HandshakeError::Failure(_)) => Next::Gone(None),
             },
             Conn::Open { mut socket, conn } => {
@@ -564,16 +626,21 @@ fn would_block(error: &io::Error) -> bool {
     error.kind() == ErrorKind::WouldBlock
 }
 
-fn accept_control(listener: &TcpListener, to_sim: &Sender<ToSim>, stopping: &AtomicBool) {
+fn accept_control(
+    listener: &TcpListener,
+    to_sim: &Sender<ToSim>,
+    stopping: &AtomicBool,
+    handshakes: &HandshakeLog,
+) {
     for stream in listener.incoming() {
         if stopping.load(Ordering::SeqCst) {
             return;
         }
         let Ok(stream) = stream else { continue };
-        let to_sim = to_sim.clone();
+        let (to_sim, handshakes) = (to_sim.clone(), handshakes.clone());
         let _ = thread::Builder::new()
             .name("mock-control".into())
-            .spawn(move || serve_control(stream, &to_sim));
+            .spawn(move || serve_control(stream, &to_sim, &handshakes));
     }
 }
 
@@ -591,11 +658,15 @@ fn blob_response(value: &serde_json::Value) -> http::Response {
     }
 }
 
-/// One control request: parse it, let the simulation thread carry it out, answer with JSON.
-fn serve_control(mut stream: TcpStream, to_sim: &Sender<ToSim>) {
+/// One control request: parse it, let the simulation thread carry it out, answer with JSON
+/// (`GET /handshakes` is the network layer's own, answered here).
+fn serve_control(mut stream: TcpStream, to_sim: &Sender<ToSim>, handshakes: &HandshakeLog) {
     let _ = stream.set_read_timeout(Some(CONTROL_DEADLINE));
     let response = match http::read_request(&mut stream) {
         Err(error) => http::Response::error(400, &error.to_string()),
+        Ok(request) if handshakes::is_handshakes_route(&request) => {
+            http::Response::json(200, &handshakes.to_json())
+        }
         Ok(request) => match control::parse(&request) {
             Err(error) => error.response(),
             Ok(request) => {

@@ -18,7 +18,8 @@ use std::fmt;
 
 use sha2::{Digest, Sha256};
 use walink_core::client::{
-    Client, CloseReason as ClientClose, Command, CommandId, Config, Event, LoadId, Output,
+    Client, CloseReason as ClientClose, Command, CommandId, Config, Event, FetchError,
+    FetchResponse, LoadId, Output,
 };
 use walink_core::store::{Record, RecordKey};
 
@@ -108,6 +109,8 @@ pub struct SimClient {
     hold_loads: bool,
     /// The loads held, in the order the client asked for them.
     held_loads: Vec<(LoadId, Vec<RecordKey>)>,
+    /// The URL of every `Output::Fetch` the client asked for, in order.
+    pub fetched: Vec<String>,
 }
 
 impl fmt::Debug for SimClient {
@@ -236,10 +239,10 @@ impl World {
     }
 
     /// Adds a fresh client (no records). Its generator is seeded from the World's seed unless
-    /// `config.rng_seed` is set. Returns its index.
+    /// `config.unsafe_test_rng_seed` is set. Returns its index.
     pub fn add_client(&mut self, mut config: Config) -> usize {
-        if config.rng_seed.is_none() {
-            config.rng_seed = Some(self.rng.fork_seed());
+        if config.unsafe_test_rng_seed.is_none() {
+            config.unsafe_test_rng_seed = Some(self.rng.fork_seed());
         }
         let client = Client::new(config.clone(), Vec::new());
         let index = self.clients.len();
@@ -256,6 +259,7 @@ impl World {
                 pending_messages: Vec::new(),
                 hold_loads: false,
                 held_loads: Vec::new(),
+                fetched: Vec::new(),
             }),
             Err(error) => {
                 self.notes.push(WorldNote::Fault(format!(
@@ -294,7 +298,7 @@ impl World {
         sim.pending_messages.clear();
         sim.held_loads.clear();
         let mut config = sim.config.clone();
-        config.rng_seed = Some(seed);
+        config.unsafe_test_rng_seed = Some(seed);
         match Client::new(config, sim.records()) {
             Ok(rebuilt) => sim.client = rebuilt,
             Err(error) => self.notes.push(WorldNote::Fault(format!(
@@ -734,36 +738,34 @@ impl World {
                     } else {
                         sim.events.push(event.clone());
                     }
-                    if let Event::AppStateDownload {
-                        download_id,
-                        direct_path,
-                    } = &event
-                    {
-                        // The host downloads the blob from the media hosts and answers.
-                        self.blob_downloads += 1;
-                        let mut bytes = self.server.download_blob(direct_path);
-                        if self.failed_blob_downloads > 0 {
-                            self.failed_blob_downloads -= 1;
-                            bytes = None;
-                        } else if self.corrupt_blob_downloads > 0
-                            && let Some(file) = bytes.as_mut()
-                            && let Some(first) = file.first_mut()
-                        {
-                            self.corrupt_blob_downloads -= 1;
-                            *first ^= 0x01;
-                        }
-                        sim.client.command(
-                            self.now,
-                            Command::AppStateBlob {
-                                download_id: *download_id,
-                                bytes,
-                            },
-                        );
-                    }
                     self.notes.push(WorldNote::Event {
                         client: index,
                         event,
                     });
+                }
+                Output::Fetch { id, request } => {
+                    // The host downloads the file from the media hosts (the server's blob
+                    // store) and answers at once.
+                    sim.fetched.push(request.url.clone());
+                    self.blob_downloads += 1;
+                    let mut result = match self.server.download_blob(&request.url) {
+                        Some(body) => Ok(FetchResponse { status: 200, body }),
+                        None => Ok(FetchResponse {
+                            status: 404,
+                            body: Vec::new(),
+                        }),
+                    };
+                    if self.failed_blob_downloads > 0 {
+                        self.failed_blob_downloads -= 1;
+                        result = Err(FetchError::Network);
+                    } else if self.corrupt_blob_downloads > 0
+                        && let Ok(response) = result.as_mut()
+                        && let Some(first) = response.body.first_mut()
+                    {
+                        self.corrupt_blob_downloads -= 1;
+                        *first ^= 0x01;
+                    }
+                    sim.client.handle_fetched(self.now, id, result);
                 }
                 Output::Close(_) => {
                     if let Some(conn) = sim.conn.take() {

@@ -6,9 +6,12 @@
 //   handleLoaded) before the next output; if the store throws, the client is dropped, the
 //   transport closed, and a new client built from store.loadAll(): the same path as a crash;
 // - after each drain, pollTimeout() re-arms the single timer;
-// - an appStateDownload event is answered by the driver (unless switched off): the blob is
-//   downloaded in a detached task (URLSession, or the host's function), then its bytes (nil on
-//   failure) are fed back as Command.appStateBlob to the client that asked.
+// - a fetch output (an HTTPS request the core asks for: app-state blobs, media later) is carried
+//   out in a detached task with one HTTP call (URLSession, or the host's fetcher), and its result
+//   (a response of any status, or the transport's failure) is handed to handleFetched of the
+//   client that asked;
+// - no state ends the loop: the client rests in loggedOut, replaced or clientOutdated until a
+//   command (connect) or close(), as the core decides.
 // The core never calls back into Swift: every await is the driver's.
 //
 // This file is not compiled on the Linux build machines (no Swift toolchain); see README.md.
@@ -45,6 +48,44 @@ public protocol Store: Sendable {
     func applyBatch(_ changes: [Change]) async throws
     func loadAll() async throws -> [Record]
     func load(_ keys: [RecordKey]) async throws -> [Record]
+}
+
+/// walink's Rust file store (through walink-ffi's `NativeFileStore`): a directory holding a
+/// snapshot and a write-ahead log of checksummed batches, synced before `applyBatch` returns; a
+/// torn last write is cut off on open. The npm store's format, shared with the Kotlin and Python
+/// packages. The directory is created 0700 and its files 0600 (they hold private keys). Calls
+/// block on the disk, one at a time (the actor serializes them).
+public actor FileStore: Store {
+    private let store: NativeFileStore
+
+    /// Opens (creating it if needed) the store in `directory`; `sync: false` skips the fsyncs.
+    public init(directory: URL, sync: Bool = true, compactBytes: UInt64 = 1 << 20) throws {
+        store = try NativeFileStore.open(directory: directory.path, sync: sync, compactBytes: compactBytes)
+    }
+
+    public func applyBatch(_ changes: [Change]) async throws {
+        try store.applyBatch(changes: changes.map { change -> StoreChange in
+            switch change {
+            case let .put(space, key, value): return .put(space: space, key: key, value: value)
+            case let .delete(space, key): return .delete(space: space, key: key)
+            case .deleteAll: return .deleteAll
+            }
+        })
+    }
+
+    public func loadAll() async throws -> [Record] {
+        try store.loadAll().map { Record(space: $0.space, key: $0.key, value: $0.value) }
+    }
+
+    public func load(_ keys: [RecordKey]) async throws -> [Record] {
+        try store.load(keys: keys.map { StoreKey(space: $0.space, key: $0.key) })
+            .map { Record(space: $0.space, key: $0.key, value: $0.value) }
+    }
+
+    /// Closes the store's files; later calls throw.
+    public func close() throws {
+        try store.closeStore()
+    }
 }
 
 /// Records in a dictionary: tests and short-lived clients. Not durable.
@@ -88,7 +129,7 @@ public final class URLSessionTransport: Transport, @unchecked Sendable {
 
     public static func open(_ url: URL) async throws -> Transport {
         var request = URLRequest(url: url)
-        request.setValue("https://web.whatsapp.com", forHTTPHeaderField: "Origin")
+        request.setValue(endpoints().origin, forHTTPHeaderField: "Origin")
         let task = URLSession.shared.webSocketTask(with: request)
         task.resume()
         return URLSessionTransport(task: task)
@@ -125,34 +166,32 @@ public struct DriverError: Error, Sendable {
     public let message: String
 }
 
-/// Downloads one app-state blob: the URL (media host + direct path), the direct path and the
-/// download id; returns the file's bytes as served (still encrypted; the core checks them).
-public typealias AppStateBlobDownloader = @Sendable (_ url: URL, _ directPath: String, _ downloadId: UInt64) async throws -> Data
+/// Carries out one HTTPS request the core asked for (a `fetch` output): the driver's one HTTP
+/// call. Returns the response, whatever its status, or the transport's failure, reading at most
+/// the request's `maxResponseBytes` of body.
+public typealias Fetcher = @Sendable (FetchRequest) async -> FetchResult
 
-/// WhatsApp's media host, which serves app-state blobs by direct path.
-public let defaultMediaHost = "https://mmg.whatsapp.net"
-
-/// The largest app-state blob the default download accepts (the core's own bound).
-public let maxBlobBytes = 64 * 1024 * 1024
-
-/// The URL of a blob's direct path on a media host (an origin, with or without a trailing slash).
-public func blobURL(mediaHost: String, directPath: String) -> URL? {
-    var host = mediaHost
-    while host.hasSuffix("/") { host.removeLast() }
-    return URL(string: host + (directPath.hasPrefix("/") ? directPath : "/" + directPath))
-}
-
-/// The default download: a GET with URLSession; a non-2xx status or a body of more than
-/// `maxBlobBytes` is an error.
-public let urlSessionBlobDownloader: AppStateBlobDownloader = { url, _, _ in
-    let (data, response) = try await URLSession.shared.data(from: url)
-    guard let http = response as? HTTPURLResponse, (200..<300).contains(http.statusCode) else {
-        throw DriverError(code: "app_state_download_failed", message: "GET \(url): status \((response as? HTTPURLResponse)?.statusCode ?? 0)")
+/// The default fetcher: URLSession, reading the body no further than the request allows.
+public let urlSessionFetcher: Fetcher = { request in
+    guard let url = URL(string: request.url) else { return .failed(error: .network) }
+    var call = URLRequest(url: url, timeoutInterval: Double(request.timeoutMs) / 1000)
+    call.httpMethod = request.method
+    for header in request.headers { call.addValue(header.value, forHTTPHeaderField: header.name) }
+    call.httpBody = request.body
+    do {
+        let (bytes, response) = try await URLSession.shared.bytes(for: call)
+        guard let http = response as? HTTPURLResponse else { return .failed(error: .network) }
+        var body = Data()
+        for try await byte in bytes {
+            body.append(byte)
+            if UInt64(body.count) > request.maxResponseBytes { return .failed(error: .tooLarge) }
+        }
+        return .response(status: UInt16(clamping: http.statusCode), body: body)
+    } catch let error as URLError where error.code == .timedOut {
+        return .failed(error: .timedOut)
+    } catch {
+        return .failed(error: .network)
     }
-    guard data.count <= maxBlobBytes else {
-        throw DriverError(code: "app_state_download_failed", message: "GET \(url): more than \(maxBlobBytes) bytes")
-    }
-    return data
 }
 
 /// Wall-clock Unix milliseconds.
@@ -170,7 +209,8 @@ public actor Driver {
     private let inputs: AsyncStream<Input>
     private let enqueue: AsyncStream<Input>.Continuation
     private var loop: Task<Void, Never>?
-    public static let defaultURL = URL(string: "wss://web.whatsapp.com/ws/chat")!
+    /// WhatsApp Web's chat socket, as the core states it.
+    public static let defaultURL = URL(string: endpoints().chatUrl)!
 
     private let store: Store
     private let config: ClientConfig
@@ -178,16 +218,13 @@ public actor Driver {
     private let openTransport: @Sendable (URL) async throws -> Transport
     private let onEvent: @Sendable (ClientEvent) -> Void
     private let onError: @Sendable (Error) -> Void
-    private let appStateDownloads: Bool
-    private let downloadAppStateBlob: AppStateBlobDownloader
-    private let mediaHost: String
+    private let fetch: Fetcher
     private var client: Client?
     private var socket: Transport?
     private var socketGeneration = 0
     private var reader: Task<Void, Never>?
     private var timer: Task<Void, Never>?
     private var pending: [UInt64: CheckedContinuation<CommandOutput, Error>] = [:]
-    private var terminal = false
     private(set) public var ended = false
     private(set) public var state: ClientState?
 
@@ -195,38 +232,30 @@ public actor Driver {
                  openTransport: @escaping @Sendable (URL) async throws -> Transport,
                  onEvent: @escaping @Sendable (ClientEvent) -> Void,
                  onError: @escaping @Sendable (Error) -> Void,
-                 appStateDownloads: Bool,
-                 downloadAppStateBlob: @escaping AppStateBlobDownloader,
-                 mediaHost: String) {
+                 fetch: @escaping Fetcher) {
         self.store = store
         self.config = config
         self.url = url
         self.openTransport = openTransport
         self.onEvent = onEvent
         self.onError = onError
-        self.appStateDownloads = appStateDownloads
-        self.downloadAppStateBlob = downloadAppStateBlob
-        self.mediaHost = mediaHost
+        self.fetch = fetch
         (inputs, enqueue) = AsyncStream<Input>.makeStream()
     }
 
     /// Builds the client from the store and carries out its first outputs.
     ///
-    /// App-state blobs: the driver answers each `appStateDownload` event itself, downloading
-    /// `blobURL(mediaHost:directPath:)` with `downloadAppStateBlob` (URLSession by default) in a
-    /// detached task; a failed download answers with no bytes and is reported to `onError` as a
-    /// `DriverError` with code `app_state_download_failed`. With `appStateDownloads` false the
-    /// host answers the events itself with `Command.appStateBlob`.
+    /// HTTPS requests the core asks for (`fetch` outputs: app-state blobs, media later) are
+    /// carried out by `fetch` (URLSession by default) in a detached task; a failed one is
+    /// reported to `onError` as a `DriverError` with code `fetch_failed`. No state ends the
+    /// driver: it stops on `close()` or a fatal error.
     public static func start(store: Store, config: ClientConfig, url: URL = defaultURL,
                              openTransport: @escaping @Sendable (URL) async throws -> Transport = URLSessionTransport.open,
                              onEvent: @escaping @Sendable (ClientEvent) -> Void = { _ in },
                              onError: @escaping @Sendable (Error) -> Void = { _ in },
-                             mediaHost: String = defaultMediaHost,
-                             downloadAppStateBlob: @escaping AppStateBlobDownloader = urlSessionBlobDownloader,
-                             appStateDownloads: Bool = true) async throws -> Driver {
+                             fetch: @escaping Fetcher = urlSessionFetcher) async throws -> Driver {
         let driver = Driver(store: store, config: config, url: url, openTransport: openTransport, onEvent: onEvent,
-                            onError: onError, appStateDownloads: appStateDownloads,
-                            downloadAppStateBlob: downloadAppStateBlob, mediaHost: mediaHost)
+                            onError: onError, fetch: fetch)
         try await driver.build()
         await driver.startLoop()
         return driver
@@ -251,6 +280,9 @@ public actor Driver {
             end()
             return
         } catch {
+            // The client failed (walink panicked: a bug); it cannot be used again.
+            onError(error)
+            end()
             return
         }
         await drainReportingFailure()
@@ -261,8 +293,13 @@ public actor Driver {
         guard !ended else { throw DriverError(code: "ended", message: "the driver has ended") }
         return try await withCheckedThrowingContinuation { continuation in
             enqueue.yield { [weak self] client in
-                let id = client.command(now: nowMs(), command: command)
-                Task { await self?.register(id, continuation) }
+                do {
+                    let id = try client.command(now: nowMs(), command: command)
+                    Task { await self?.register(id, continuation) }
+                } catch {
+                    continuation.resume(throwing: error)
+                    throw error
+                }
             }
         }
     }
@@ -285,10 +322,23 @@ public actor Driver {
         return id
     }
 
+    /// The identity keys kept for a device: the one trusted, and a new one waiting for approval.
+    public func getIdentity(address: String) async throws -> (identity: Data?, pending: Data?) {
+        guard case let .identity(_, identity, pending) = try await command(.getIdentity(address: address)) else {
+            throw DriverError(code: "unexpected_output", message: "getIdentity did not return identity keys")
+        }
+        return (identity, pending)
+    }
+
+    /// Trusts a device's new identity key (strict policy); refused messages are asked for again.
+    public func approveIdentity(address: String, identity: Data) async throws {
+        _ = try await command(.approveIdentity(address: address, identity: identity))
+    }
+
     /// Disconnects and stops; the device stays paired.
     public func close() async {
         guard !ended else { return }
-        enqueue.yield { _ = $0.command(now: nowMs(), command: .disconnect) }
+        enqueue.yield { _ = try $0.command(now: nowMs(), command: .disconnect) }
         enqueue.yield { _ in throw EndSignal() }
         await loop?.value
     }
@@ -342,7 +392,7 @@ public actor Driver {
 
     private func drain() async throws {
         guard let current = client else { return }
-        while client === current, !ended, let output = current.pollOutput() {
+        while client === current, !ended, let output = try current.pollOutput() {
             switch output {
             case .connect:
                 openSocket()
@@ -362,6 +412,9 @@ public actor Driver {
                 try current.handleLoaded(now: nowMs(), id: id, records: records.map {
                     StoreRecord(space: $0.space, key: $0.key, value: $0.value)
                 })
+            case let .fetch(id, request):
+                let asked = current
+                Task { [weak self] in await self?.carryOut(asked, id, request) }
             case let .transmit(bytes):
                 if let socket {
                     // Sends run in order: each waits for the previous one inside the actor.
@@ -373,7 +426,7 @@ public actor Driver {
                 dropSocket()
             }
         }
-        if terminal { end() } else { armTimer() }
+        armTimer()
     }
 
     private static func change(_ change: StoreChange) -> Change {
@@ -388,51 +441,24 @@ public actor Driver {
         if case let .commandDone(id, result) = event, let continuation = pending.removeValue(forKey: id) {
             switch result {
             case let .ok(output): continuation.resume(returning: output)
-            case let .err(error): continuation.resume(throwing: DriverError(code: "\(error)", message: "command failed: \(error)"))
+            case let .err(error, code): continuation.resume(throwing: DriverError(code: code, message: "command failed: \(error)"))
             }
         }
-        if case let .state(state, _) = event {
-            self.state = state
-            switch state {
-            case .loggedOut, .replaced, .clientOutdated: terminal = true
-            default: break
-            }
-        }
+        if case let .state(state, _) = event { self.state = state }
         onEvent(event)
-        if case let .appStateDownload(downloadId, directPath) = event, appStateDownloads, let asked = client {
-            Task { [weak self] in await self?.download(asked, downloadId, directPath) }
-        }
     }
 
-    /// Downloads one app-state blob in a detached task (the actor is free meanwhile), then feeds
-    /// the bytes (or nil on failure, so the core's recovery ladder goes on) to `asked` if it is
-    /// still the current client.
-    private func download(_ asked: Client, _ downloadId: UInt64, _ directPath: String) async {
-        let downloader = downloadAppStateBlob
-        let target = blobURL(mediaHost: mediaHost, directPath: directPath)
-        let result: Result<Data, Error> = await Task.detached { () -> Result<Data, Error> in
-            do {
-                guard let target = target else {
-                    throw DriverError(code: "app_state_download_failed", message: "no URL for \(directPath)")
-                }
-                return .success(try await downloader(target, directPath, downloadId))
-            } catch {
-                return .failure(error)
-            }
-        }.value
-        var bytes: Data?
-        switch result {
-        case let .success(data):
-            bytes = data
-        case let .failure(error):
-            onError(DriverError(code: "app_state_download_failed",
-                                message: "downloading app-state blob \(downloadId) failed: \(error)"))
+    /// Carries out one fetch in a detached task (the actor is free meanwhile), then hands the
+    /// result to `asked` if it is still the current client; a failure is reported to `onError`.
+    private func carryOut(_ asked: Client, _ id: UInt64, _ request: FetchRequest) async {
+        let fetch = self.fetch
+        let result = await Task.detached { await fetch(request) }.value
+        if case let .failed(error) = result {
+            let path = request.url.split(separator: "?").first.map(String.init) ?? request.url
+            onError(DriverError(code: "fetch_failed", message: "\(request.method) \(path) failed: \(error)"))
         }
-        let answer = bytes
         feed { current in
-            if current === asked {
-                _ = current.command(now: nowMs(), command: .appStateBlob(downloadId: downloadId, bytes: answer))
-            }
+            if current === asked { try current.handleFetched(now: nowMs(), id: id, result: result) }
         }
     }
 
@@ -444,7 +470,7 @@ public actor Driver {
         timer = Task { [weak self] in
             try? await Task.sleep(nanoseconds: wait * 1_000_000)
             guard !Task.isCancelled else { return }
-            await self?.feed { $0.handleTimeout(now: nowMs()) }
+            await self?.feed { try $0.handleTimeout(now: nowMs()) }
         }
     }
 
@@ -463,7 +489,7 @@ public actor Driver {
         do {
             transport = try await openTransport(url)
         } catch {
-            if generation == socketGeneration { feed { $0.handleClosed(now: nowMs(), reason: .network) } }
+            if generation == socketGeneration { feed { try $0.handleClosed(now: nowMs(), reason: .network) } }
             return
         }
         guard generation == socketGeneration else {
@@ -471,14 +497,14 @@ public actor Driver {
             return
         }
         socket = transport
-        feed { $0.handleConnected(now: nowMs()) }
+        feed { try $0.handleConnected(now: nowMs()) }
         while generation == socketGeneration, let bytes = try? await transport.receive() {
             guard generation == socketGeneration else { break }
-            feed { $0.handleBytes(now: nowMs(), bytes: bytes) }
+            feed { try $0.handleBytes(now: nowMs(), bytes: bytes) }
         }
         if generation == socketGeneration {
             socket = nil
-            feed { $0.handleClosed(now: nowMs(), reason: .network) }
+            feed { try $0.handleClosed(now: nowMs(), reason: .network) }
         }
     }
 

@@ -27,7 +27,7 @@ final class CodecTests: XCTestCase {
                 Attr(key: "type", value: "get"), Attr(key: "to", value: "@s.whatsapp.net"),
             ],
             content: .empty)
-        XCTAssertEqual(encodeNode(node: node), keepalive)
+        XCTAssertEqual(try encodeNode(node: node), keepalive)
     }
 
     func testDecodingGivesTheTreeWithAttributesInOrder() throws {
@@ -44,7 +44,7 @@ final class CodecTests: XCTestCase {
 
     func testDecodedStanzasReEncodeByteForByte() throws {
         for stanza in [keepalive, passive, baileysIq] {
-            XCTAssertEqual(encodeNode(node: try decodeNode(bytes: stanza)), stanza)
+            XCTAssertEqual(try encodeNode(node: try decodeNode(bytes: stanza)), stanza)
         }
     }
 
@@ -57,17 +57,27 @@ final class CodecTests: XCTestCase {
                 Node(tag: "count", attrs: [], content: .text(text: "42")),
                 Node(tag: "participants", attrs: [], content: .nodes(nodes: [])),
             ]))
-        XCTAssertEqual(try decodeNode(bytes: encodeNode(node: node)), node)
+        XCTAssertEqual(try decodeNode(bytes: try encodeNode(node: node)), node)
     }
 
     func testMalformedBytesThrowInvalidInput() {
         for bad in ["", "00", "00f8", "00f801f0"] {
             XCTAssertThrowsError(try decodeNode(bytes: hex(bad))) { error in
-                guard case let WalinkError.InvalidInput(reason) = error else {
+                guard case let WalinkError.InvalidInput(code, reason) = error else {
                     return XCTFail("unexpected error \(error)")
                 }
+                XCTAssertFalse(code.isEmpty)
                 XCTAssertFalse(reason.isEmpty)
             }
+        }
+    }
+
+    func testATreeDeeperThanAnyDecoderAcceptsIsRefusedWithTooDeep() {
+        var node = Node(tag: "leaf", attrs: [], content: .empty)
+        for _ in 1..<65 { node = Node(tag: "n", attrs: [], content: .nodes(nodes: [node])) }
+        XCTAssertThrowsError(try encodeNode(node: node)) { error in
+            guard case let WalinkError.InvalidInput(code, _) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(code, "too_deep")
         }
     }
 }

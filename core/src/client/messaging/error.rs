@@ -2,6 +2,8 @@
 
 use crate::signal::{BundleError, DecryptError, EncryptError, PaddingError, RecordError};
 
+use super::address::DeviceAddress;
+
 /// Why a messaging operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MessagingError {
@@ -15,6 +17,28 @@ pub enum MessagingError {
     /// The decrypted plaintext's padding is invalid.
     #[error(transparent)]
     Padding(#[from] PaddingError),
+
+    // --- a stanza refused as a whole (docs/security.md, "Messaging peers") ---
+    /// The stanza carries more `<enc>` children than `MESSAGING_MAX_ENCS_PER_STANZA`; none was
+    /// decrypted.
+    #[error("{count} <enc> children in one stanza")]
+    TooManyEncs {
+        /// How many it carries.
+        count: usize,
+    },
+    /// An `<enc>` uses a message key an earlier `<enc>` of the same stanza used.
+    #[error("an <enc> repeats a message key of the same stanza")]
+    ReplayedEnc,
+    /// More than one `<enc>` of the stanza carries a message.
+    #[error("several messages in one stanza")]
+    SeveralMessages,
+    /// The device's identity key changed and `IdentityPolicy::Strict` waits for the
+    /// application's approval (`Command::ApproveIdentity`).
+    #[error("the identity key of {address} changed and waits for approval")]
+    UntrustedIdentity {
+        /// The device (canonical form).
+        address: DeviceAddress,
+    },
 
     // --- the peer broke the protocol or the cryptography failed ---
     /// Signal decryption failed (bad MAC, unknown session, missing prekey ...).

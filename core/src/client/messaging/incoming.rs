@@ -11,20 +11,24 @@
 //! order (a sender key distributed in a pkmsg/msg is used by the skmsg beside it). The whole
 //! stanza decrypts or nothing changes: every record update is committed only after the last
 //! `<enc>` decrypted. The other form of the sender's address arrives in `participant_pn`,
-//! `sender_pn`, `peer_recipient_pn` (LID-addressed) or `participant_lid`, `sender_lid`,
-//! `peer_recipient_lid` (phone-number-addressed) (Baileys `extractAddressingContext`).
+//! `sender_pn` (LID-addressed) or `participant_lid`, `sender_lid` (phone-number-addressed);
+//! on a copy of our own message, `peer_recipient_pn` / `peer_recipient_lid` is the other form
+//! of the recipient, the chat, not of the sender (tulir/whatsmeow `parseMessageSource`:
+//! `RecipientAlt`; Baileys `extractAddressingContext` reads it as the sender's, which would map
+//! our own number to the peer's LID).
 
 use rand_core::CryptoRng;
 
 use crate::binary::{GROUP_SERVER, HIDDEN_USER_SERVER};
 use crate::binary::{Jid, Node};
+use crate::limits::MESSAGING_MAX_ENCS_PER_STANZA;
 use crate::proto::wa;
-use crate::signal::{PreKeyId, PreKeySource};
+use crate::signal::{DecryptError, PreKeyId, PreKeySource};
 
 use super::address::DeviceAddress;
 use super::content::{Decoded, decode_padded, has_user_content};
 use super::error::MessagingError;
-use super::keystore::{Keystore, OwnIdentity, SessionUpdate};
+use super::keystore::{HeldMessage, Keystore, OwnIdentity, SessionUpdate};
 use super::usync::attr_text;
 
 /// The kind of an `<enc>` child.
@@ -65,6 +69,9 @@ pub struct IncomingStanza {
     pub sender: DeviceAddress,
     /// The sender's user in the other address form, when the stanza says (user JID text).
     pub sender_alt: Option<String>,
+    /// For our own messages from another device: the recipient's user in the other address
+    /// form (`peer_recipient_pn` / `peer_recipient_lid`), when the stanza says.
+    pub recipient_alt: Option<String>,
     /// The group, for group messages.
     pub group: Option<String>,
     /// Whether another device of our own account sent it.
@@ -142,15 +149,29 @@ pub fn parse_message(node: &Node, own: &OwnIdentity) -> Result<IncomingStanza, M
         (sender, chat, None)
     };
     let from_me = own.is_own_user(&sender);
-    let alt_keys: [&str; 3] = if sender.lid {
-        ["participant_pn", "sender_pn", "peer_recipient_pn"]
+    let alt_keys: [&str; 2] = if sender.lid {
+        ["participant_pn", "sender_pn"]
     } else {
-        ["participant_lid", "sender_lid", "peer_recipient_lid"]
+        ["participant_lid", "sender_lid"]
     };
     let sender_alt = alt_keys
         .iter()
         .find_map(|key| node.attr_jid(key))
         .map(|jid| jid.to_non_device().to_string());
+    let recipient_alt = if group.is_none() && recipient.is_some() {
+        let chat_is_lid = chat
+            .parse::<Jid>()
+            .is_ok_and(|jid| jid.server == HIDDEN_USER_SERVER);
+        let key = if chat_is_lid {
+            "peer_recipient_pn"
+        } else {
+            "peer_recipient_lid"
+        };
+        node.attr_jid(key)
+            .map(|jid| jid.to_non_device().to_string())
+    } else {
+        None
+    };
     let t = node.attr_str("t").map(str::to_owned);
     let mut encs = Vec::new();
     for child in node.children_by_tag("enc") {
@@ -180,6 +201,7 @@ pub fn parse_message(node: &Node, own: &OwnIdentity) -> Result<IncomingStanza, M
         chat,
         sender,
         sender_alt,
+        recipient_alt,
         group,
         from_me,
         participant,
@@ -193,23 +215,35 @@ pub fn parse_message(node: &Node, own: &OwnIdentity) -> Result<IncomingStanza, M
     })
 }
 
-/// Learns the sender's phone-number/LID mapping from the stanza's addressing attributes.
+/// Learns the phone-number/LID mappings the stanza's addressing attributes tell: the sender's,
+/// and on a copy of our own message the recipient's.
 pub fn learn_addressing(keystore: &mut Keystore, stanza: &IncomingStanza) {
-    let Some(alt) = stanza
-        .sender_alt
-        .as_deref()
-        .and_then(|a| a.parse::<Jid>().ok())
-    else {
+    learn_pair(
+        keystore,
+        &stanza.sender.to_jid().to_non_device().to_string(),
+        stanza.sender_alt.as_deref(),
+    );
+    if stanza.from_me && stanza.group.is_none() {
+        learn_pair(keystore, &stanza.chat, stanza.recipient_alt.as_deref());
+    }
+}
+
+/// Learns that user JIDs `known` and `alt` (text) are the two forms of one account, when one
+/// is a phone number and the other a LID.
+fn learn_pair(keystore: &mut Keystore, known: &str, alt: Option<&str>) {
+    let (Ok(known), Some(Ok(alt))) = (known.parse::<Jid>(), alt.map(str::parse::<Jid>)) else {
         return;
     };
-    let alt_is_lid = alt.server == HIDDEN_USER_SERVER;
-    if alt_is_lid == stanza.sender.lid || DeviceAddress::from_jid(&alt).is_err() {
+    let (Ok(known), Ok(alt)) = (
+        DeviceAddress::from_jid(&known),
+        DeviceAddress::from_jid(&alt),
+    ) else {
         return;
-    }
-    if stanza.sender.lid {
-        keystore.learn_lid(&alt.user, &stanza.sender.user);
-    } else {
-        keystore.learn_lid(&stanza.sender.user, &alt.user);
+    };
+    match (known.lid, alt.lid) {
+        (true, false) => keystore.learn_lid(&alt.user, &known.user),
+        (false, true) => keystore.learn_lid(&known.user, &alt.user),
+        _ => {}
     }
 }
 
@@ -226,42 +260,122 @@ pub struct Decrypted {
     pub consumed_pre_keys: Vec<PreKeyId>,
 }
 
+/// What a retry receipt for `stanza` needs, kept when its sender's identity waits for approval.
+pub fn held_message(stanza: &IncomingStanza) -> HeldMessage {
+    HeldMessage {
+        id: stanza.id.clone(),
+        from: stanza.from.clone(),
+        participant: stanza.participant.clone(),
+        recipient: stanza.recipient.clone(),
+        t: stanza.t.clone(),
+    }
+}
+
+/// Adds `update` to the stanza's uncommitted updates, replacing an earlier one for the same
+/// session or sender key (one working copy per record, however many `<enc>` use it).
+fn upsert(updates: &mut Vec<SessionUpdate>, update: SessionUpdate) {
+    let same = updates.iter().position(|old| match (old, &update) {
+        (SessionUpdate::Session { address: a, .. }, SessionUpdate::Session { address: b, .. }) => {
+            a == b
+        }
+        (
+            SessionUpdate::SenderKey {
+                group: g1,
+                sender: s1,
+                ..
+            },
+            SessionUpdate::SenderKey {
+                group: g2,
+                sender: s2,
+                ..
+            },
+        ) => g1 == g2 && s1 == s2,
+        _ => false,
+    });
+    let Some(at) = same else {
+        updates.push(update);
+        return;
+    };
+    let Some(old) = updates.get_mut(at) else {
+        return;
+    };
+    match (old, update) {
+        (
+            SessionUpdate::Session {
+                record,
+                identity,
+                consumed_pre_key,
+                ..
+            },
+            SessionUpdate::Session {
+                record: new_record,
+                identity: new_identity,
+                consumed_pre_key: new_consumed,
+                ..
+            },
+        ) => {
+            *record = new_record;
+            *identity = new_identity.or(*identity);
+            *consumed_pre_key = consumed_pre_key.or(new_consumed);
+        }
+        (old, update) => *old = update,
+    }
+}
+
 /// Decrypts every `<enc>` of a stanza. On any failure nothing in the keystore changes.
+///
+/// A stanza is one message: it is refused as a whole, before anything is committed, when it
+/// carries more than [`MESSAGING_MAX_ENCS_PER_STANZA`] `<enc>` children, when one of them uses
+/// a message key an earlier one of the same stanza used (a replay inside the stanza: each
+/// `<enc>` continues from the state the previous one left), or when more than one carries a
+/// message for the user (several messages stitched into one stanza would lose all but one).
+/// Under `IdentityPolicy::Strict`, a sender whose identity key changed is refused too (the
+/// stanza is held to be asked for again once the key is approved).
 pub fn decrypt_message<R: CryptoRng + ?Sized, P: PreKeySource + ?Sized>(
     keystore: &mut Keystore,
     stanza: &IncomingStanza,
     pre_keys: &P,
     rng: &mut R,
 ) -> Result<Decrypted, MessagingError> {
+    if stanza.encs.len() > MESSAGING_MAX_ENCS_PER_STANZA {
+        return Err(MessagingError::TooManyEncs {
+            count: stanza.encs.len(),
+        });
+    }
     let mut updates: Vec<SessionUpdate> = Vec::new();
     let mut content: Option<Decoded> = None;
     let mut fallback: Option<Decoded> = None;
     let mut decrypted_any = false;
     for enc in &stanza.encs {
-        let plaintext = match &enc.kind {
-            EncKind::PreKey | EncKind::Whisper => {
-                let (plaintext, update) = keystore.decrypt(
-                    &stanza.sender,
-                    enc.kind == EncKind::PreKey,
-                    &enc.ciphertext,
-                    pre_keys,
-                    rng,
-                )?;
-                updates.push(update);
-                plaintext
-            }
+        let result = match &enc.kind {
+            EncKind::PreKey | EncKind::Whisper => keystore.decrypt(
+                &stanza.sender,
+                enc.kind == EncKind::PreKey,
+                &enc.ciphertext,
+                &updates,
+                (pre_keys, &mut *rng),
+            ),
             EncKind::SenderKey => {
                 let group = stanza
                     .group
                     .as_deref()
                     .ok_or(MessagingError::Malformed("skmsg outside a group"))?;
-                let (plaintext, update) =
-                    keystore.group_decrypt(group, &stanza.sender, &enc.ciphertext, &updates)?;
-                updates.push(update);
-                plaintext
+                keystore.group_decrypt(group, &stanza.sender, &enc.ciphertext, &updates)
             }
             EncKind::Other(_) => continue,
         };
+        let (plaintext, update) = match result {
+            Ok(done) => done,
+            // A key an earlier `<enc>` of this stanza used: not a redelivery of a message
+            // received before (that fails on its first `<enc>`), but a replay inside it.
+            Err(MessagingError::Decrypt(DecryptError::DuplicateMessage { .. }))
+                if decrypted_any =>
+            {
+                return Err(MessagingError::ReplayedEnc);
+            }
+            Err(error) => return Err(error),
+        };
+        upsert(&mut updates, update);
         decrypted_any = true;
         let decoded = decode_padded(&plaintext)?;
         if decoded.device_sent_to.is_some() && !stanza.from_me {
@@ -273,10 +387,15 @@ pub fn decrypt_message<R: CryptoRng + ?Sized, P: PreKeySource + ?Sized>(
             // A distribution is only accepted for the group the stanza belongs to (or, in a
             // 1:1 pkmsg/msg, for the group it names: WhatsApp sends it that way on retries).
             if stanza.group.as_deref().is_none_or(|g| g == group) {
-                updates.push(keystore.process_distribution(group, &stanza.sender, distribution)?);
+                let update =
+                    keystore.process_distribution(group, &stanza.sender, distribution, &updates)?;
+                upsert(&mut updates, update);
             }
         }
         if has_user_content(&decoded.message) {
+            if content.is_some() {
+                return Err(MessagingError::SeveralMessages);
+            }
             content = Some(decoded);
         } else if fallback.is_none() {
             fallback = Some(decoded);
@@ -288,6 +407,7 @@ pub fn decrypt_message<R: CryptoRng + ?Sized, P: PreKeySource + ?Sized>(
     let decoded = content
         .or(fallback)
         .ok_or(MessagingError::Malformed("no decryptable enc"))?;
+    keystore.admit_identities(&updates, &held_message(stanza))?;
     let consumed_pre_keys = keystore.commit(updates);
     Ok(Decrypted {
         has_content: has_user_content(&decoded.message),

@@ -21,7 +21,10 @@ use super::incoming::{EncKind, IncomingStanza, decrypt_message, learn_addressing
 use super::keystore::{Keystore, OwnIdentity, RecordChange, RecordSpace, is_evictable};
 use super::prekeys::build_keys_node;
 use super::receipt::{build_ack, build_delivery_receipt, build_retry_receipt, retry_needs_keys};
-use super::{DecryptFailure, DeviceAddress, IncomingMessage, MessagingError, MessagingLoad};
+use super::{
+    DecryptFailure, DecryptFailureKind, DeviceAddress, IdentityChange, IncomingMessage,
+    MessagingError, MessagingLoad,
+};
 
 /// The store space of a messaging record space.
 pub(crate) fn store_space(space: RecordSpace) -> Space {
@@ -33,6 +36,7 @@ pub(crate) fn store_space(space: RecordSpace) -> Space {
         RecordSpace::LidMapping => Space::LidMapping,
         RecordSpace::RetryBuffer => Space::RetryBuffer,
         RecordSpace::ReceivedIds => Space::ReceivedIds,
+        RecordSpace::DeviceList => Space::DeviceList,
     }
 }
 
@@ -45,6 +49,7 @@ fn record_space(space: Space) -> Option<RecordSpace> {
         Space::LidMapping => RecordSpace::LidMapping,
         Space::RetryBuffer => RecordSpace::RetryBuffer,
         Space::ReceivedIds => RecordSpace::ReceivedIds,
+        Space::DeviceList => RecordSpace::DeviceList,
         _ => return None,
     })
 }
@@ -121,6 +126,7 @@ impl Receiver {
                 identity: ctx.device.identity().clone(),
                 registration_id: ctx.device.registration_id(),
             });
+            keystore.set_identity_policy(ctx.config.identity_policy);
             if let Some(lid) = lid {
                 keystore.set_own_lid(lid);
             }
@@ -148,6 +154,7 @@ impl Receiver {
             let _ = ctx.send(&build_ack(&node, own.as_ref(), Some(500)), out);
             out.event(Event::DecryptFailed(failure_of(
                 &node,
+                DecryptFailureKind::NotReady,
                 "not ready to decrypt",
             )));
             return;
@@ -336,7 +343,11 @@ impl Receiver {
                     let node = self.inbox.pop_front().unwrap_or_default();
                     let own = ctx.own_jid().cloned();
                     let _ = ctx.send(&build_ack(&node, own.as_ref(), Some(487)), out);
-                    out.event(Event::DecryptFailed(failure_of(&node, &error.to_string())));
+                    out.event(Event::DecryptFailed(failure_of(
+                        &node,
+                        DecryptFailureKind::of(&error),
+                        &error.to_string(),
+                    )));
                     continue;
                 }
             };
@@ -420,10 +431,20 @@ impl Receiver {
                 // that Persist gets every message exactly once; one that crashes between the
                 // two gets it again, with the same id, from the server's redelivery (never
                 // not at all).
+                report_identities(keystore, out);
+                // Our own message from another device is filed under the chat its encrypted
+                // wrapper names, not under the server's `recipient` attribute.
+                let chat = decrypted
+                    .device_sent_to
+                    .as_deref()
+                    .filter(|_| stanza.from_me)
+                    .and_then(|to| to.parse::<Jid>().ok())
+                    .map(|to| to.to_non_device())
+                    .unwrap_or_else(|| stanza.chat.parse().unwrap_or_default());
                 if decrypted.has_content && !is_key_share {
                     out.event(Event::Message(IncomingMessage {
                         id: stanza.id.clone(),
-                        chat: stanza.chat.parse().unwrap_or_default(),
+                        chat,
                         sender: stanza.sender.to_jid(),
                         timestamp: stanza.timestamp,
                         text: text_of(&decrypted.message).map(str::to_owned),
@@ -448,13 +469,22 @@ impl Receiver {
                 if !batch.changes.is_empty() {
                     ctx.persist(batch, out);
                 }
+                report_identities(keystore, out);
                 out.event(Event::DecryptFailed(DecryptFailure {
                     id: stanza.id.clone(),
                     chat: stanza.chat.parse().unwrap_or_default(),
                     sender: Some(stanza.sender.to_jid()),
+                    kind: DecryptFailureKind::of(&error),
                     reason: error.to_string(),
                 }));
-                self.request_retry(node, stanza, &error, ctx, out);
+                if matches!(error, MessagingError::UntrustedIdentity { .. }) {
+                    // Held (persisted above) and asked for again once the new identity is
+                    // approved; until then a retry would only bring it back refused.
+                    let own = ctx.own_jid().cloned();
+                    let _ = ctx.send(&build_ack(node, own.as_ref(), Some(500)), out);
+                } else {
+                    self.request_retry(node, stanza, &error, ctx, out);
+                }
             }
         }
     }
@@ -486,7 +516,10 @@ impl Receiver {
             self.retries.push((stanza.id.clone(), count));
         }
         let keys = if retry_needs_keys(count, error) {
-            let (fresh, batch) = ctx.device.generate_pre_keys(1, ctx.rng);
+            let (fresh, batch, dropped) = ctx.device.generate_retry_pre_key(ctx.rng);
+            if let Some(dropped) = dropped {
+                self.pre_keys.remove(&dropped);
+            }
             ctx.persist(batch, out);
             let (signed_id, signed_pair, signature) = ctx.device.signed_pre_key();
             let signature = *signature;
@@ -498,14 +531,13 @@ impl Receiver {
                 .signed_identity
                 .clone()
                 .unwrap_or_default();
-            fresh.first().map(|(id, public)| {
-                build_keys_node(
-                    &identity,
-                    (PreKeyId(*id), &crate::signal::PublicKey::from_raw(*public)),
-                    (SignedPreKeyId(signed_id), &signed_public, &signature),
-                    &device_identity,
-                )
-            })
+            let (id, public) = fresh;
+            Some(build_keys_node(
+                &identity,
+                (PreKeyId(id), &crate::signal::PublicKey::from_raw(public)),
+                (SignedPreKeyId(signed_id), &signed_public, &signature),
+                &device_identity,
+            ))
         } else {
             None
         };
@@ -515,14 +547,27 @@ impl Receiver {
     }
 }
 
-fn failure_of(node: &Node, reason: &str) -> DecryptFailure {
+fn failure_of(node: &Node, kind: DecryptFailureKind, reason: &str) -> DecryptFailure {
     DecryptFailure {
         id: node.attr_str("id").unwrap_or_default().to_owned(),
         chat: node.attr_jid("from").unwrap_or_else(|| Jid::new("", "")),
         sender: node
             .attr_jid("participant")
             .or_else(|| node.attr_jid("from")),
+        kind,
         reason: reason.to_owned(),
+    }
+}
+
+/// Reports the identity changes the keystore saw (`Event::IdentityChanged`).
+pub(crate) fn report_identities(keystore: &mut Keystore, out: &mut Outputs) {
+    for notice in keystore.take_identity_notices() {
+        out.event(Event::IdentityChanged(IdentityChange {
+            address: notice.address.to_jid(),
+            identity: *notice.identity.0.raw(),
+            previous: *notice.previous.0.raw(),
+            accepted: notice.accepted,
+        }));
     }
 }
 

@@ -14,8 +14,10 @@
 
 pub mod address;
 pub mod content;
+pub mod device_list;
 mod error;
 pub mod id;
+mod identity;
 pub mod incoming;
 pub mod keystore;
 mod machine;
@@ -33,8 +35,6 @@ pub use address::{DeviceAddress, LidMap};
 pub use error::MessagingError;
 pub use keystore::{Keystore, OwnIdentity, RecordChange, RecordSpace};
 
-use prost::Message as _;
-
 use std::collections::HashSet;
 
 use crate::binary::{Jid, Node};
@@ -48,8 +48,9 @@ use super::event::Event;
 use super::iq::IqResult;
 use super::output::{LoadId, Outputs};
 
-/// A message received and decrypted.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A message received and decrypted. Its `Debug` shows the content's length, never the
+/// content.
+#[derive(Clone, PartialEq, Eq)]
 pub struct IncomingMessage {
     /// The message id.
     pub id: String,
@@ -63,6 +64,19 @@ pub struct IncomingMessage {
     pub message: Vec<u8>,
     /// The text, for text messages.
     pub text: Option<String>,
+}
+
+impl core::fmt::Debug for IncomingMessage {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("IncomingMessage")
+            .field("id", &self.id)
+            .field("chat", &self.chat)
+            .field("sender", &self.sender)
+            .field("timestamp", &self.timestamp)
+            .field("message_len", &self.message.len())
+            .field("text_len", &self.text.as_ref().map(String::len))
+            .finish()
+    }
 }
 
 /// A receipt for messages this account sent.
@@ -89,8 +103,104 @@ pub struct DecryptFailure {
     pub chat: Jid,
     /// The sending device, when known.
     pub sender: Option<Jid>,
+    /// What failed, typed.
+    pub kind: DecryptFailureKind,
     /// Why, in words (never key material).
     pub reason: String,
+}
+
+/// What kind of failure a [`DecryptFailure`] is. Every kind but `NotReady` and
+/// `UntrustedIdentity` is answered with a retry request (the sender encrypts the message again).
+#[cfg_attr(not(feature = "exhaustive"), non_exhaustive)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecryptFailureKind {
+    /// The stanza could not be read (a missing or malformed attribute or child).
+    Malformed,
+    /// The client could not take it now (not paired yet, or too many stanzas waiting); the
+    /// server delivers it again.
+    NotReady,
+    /// Signal did not decrypt it (no session, bad MAC, unknown prekey, a counter too far
+    /// ahead ...) or its content did not decode.
+    Undecryptable,
+    /// The stanza carried more `<enc>` children than `MESSAGING_MAX_ENCS_PER_STANZA`; nothing
+    /// was decrypted.
+    TooManyEncs {
+        /// How many it carried.
+        count: u32,
+    },
+    /// An `<enc>` repeated a message key of an earlier `<enc>` of the same stanza; nothing
+    /// changed.
+    ReplayedEnc,
+    /// More than one `<enc>` carried a message; nothing changed.
+    SeveralMessages,
+    /// The sender's identity key changed and `IdentityPolicy::Strict` waits for
+    /// `Command::ApproveIdentity`; the message is asked for again once it is approved.
+    UntrustedIdentity,
+}
+
+impl DecryptFailureKind {
+    /// The kind of a messaging error met while receiving.
+    pub(crate) fn of(error: &MessagingError) -> DecryptFailureKind {
+        match error {
+            MessagingError::Malformed(_) => DecryptFailureKind::Malformed,
+            MessagingError::TooManyEncs { count } => DecryptFailureKind::TooManyEncs {
+                count: u32::try_from(*count).unwrap_or(u32::MAX),
+            },
+            MessagingError::ReplayedEnc => DecryptFailureKind::ReplayedEnc,
+            MessagingError::SeveralMessages => DecryptFailureKind::SeveralMessages,
+            MessagingError::UntrustedIdentity { .. } => DecryptFailureKind::UntrustedIdentity,
+            _ => DecryptFailureKind::Undecryptable,
+        }
+    }
+}
+
+/// A contact device presented an identity key other than the one trusted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityChange {
+    /// The device (the LID form when known).
+    pub address: Jid,
+    /// The new identity public key (32 bytes): with ours, the input of a safety number.
+    pub identity: [u8; 32],
+    /// The identity public key trusted before.
+    pub previous: [u8; 32],
+    /// `true`: trusted now (`IdentityPolicy::AcceptAndNotify`); `false`: waits for
+    /// `Command::ApproveIdentity` (`IdentityPolicy::Strict`).
+    pub accepted: bool,
+}
+
+/// The identity keys of one device (`Command::GetIdentity`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityInfo {
+    /// The device (the LID form when known).
+    pub address: Jid,
+    /// The identity public key trusted, when the device was ever met.
+    pub identity: Option<[u8; 32]>,
+    /// A new identity public key waiting for approval (`IdentityPolicy::Strict`).
+    pub pending: Option<[u8; 32]>,
+}
+
+/// Why a retry request was refused.
+#[cfg_attr(not(feature = "exhaustive"), non_exhaustive)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryRefusal {
+    /// The device was not one the message was encrypted for (for a group: not a member
+    /// device when it was sent).
+    NotARecipient,
+    /// The device asked more often than the protocol's retry count allows.
+    TooManyRetries,
+}
+
+/// A retry request for one of our messages that was not answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedRetry {
+    /// The message id.
+    pub id: String,
+    /// The device that asked (as the receipt named it).
+    pub requester: Jid,
+    /// Why it was refused.
+    pub reason: RetryRefusal,
+    /// Every retry request refused since the client started, repeats included.
+    pub refused_total: u64,
 }
 
 /// Tags of the messaging module's IQs (see `IqTag::Messaging`).
@@ -100,6 +210,9 @@ pub enum MessagingIq {
     GroupInfo,
     /// The usync device-list query of the message being sent.
     Devices,
+    /// The prekey bundles of primary devices whose identity is not known yet (to verify their
+    /// users' key-index lists with).
+    Identities,
     /// The prekey-bundle fetch of the message being sent.
     Bundles,
 }
@@ -113,6 +226,8 @@ pub enum MessagingLoad {
     Outbox,
     /// Records for the retry requests waiting.
     Retry,
+    /// Records for the identity commands waiting.
+    Identity,
 }
 
 /// The messaging state of one client.
@@ -121,6 +236,7 @@ pub struct Messaging {
     receiver: machine::Receiver,
     sender: send::Sender,
     retrier: retry::Retrier,
+    identities: identity::IdentityCommands,
 }
 
 impl Messaging {
@@ -153,7 +269,7 @@ impl Messaging {
         out: &mut Outputs,
     ) {
         self.receiver.handle_message(node, ctx, out);
-        self.trim(ctx);
+        self.settle(ctx, out);
     }
 
     /// A `<receipt>` stanza other than a retry request.
@@ -200,7 +316,7 @@ impl Messaging {
         ctx.ack(&node, out);
         self.retrier
             .handle_retry(node, &mut self.receiver, ctx, out);
-        self.trim(ctx);
+        self.settle(ctx, out);
     }
 
     /// An `<ack>` from the server for a stanza this client sent.
@@ -219,7 +335,7 @@ impl Messaging {
                 &mut self.receiver,
                 out,
             );
-            self.trim(ctx);
+            self.settle(ctx, out);
         }
     }
 
@@ -278,21 +394,27 @@ impl Messaging {
                     out,
                 );
             }
-            Command::SendMessage { to, message } => {
-                match crate::proto::wa::Message::decode(message.as_slice()) {
-                    Ok(message) => self.sender.send(
-                        id,
-                        &to,
-                        send::Content::Message(Box::new(message)),
-                        &mut self.receiver,
-                        ctx,
-                        out,
-                    ),
-                    Err(_) => out.event(Event::CommandDone {
-                        id,
-                        result: Err(CommandError::InvalidMessage),
-                    }),
-                }
+            Command::SendMessage { to, message } => match content::decode_message(&message) {
+                Ok(message) => self.sender.send(
+                    id,
+                    &to,
+                    send::Content::Message(Box::new(message)),
+                    &mut self.receiver,
+                    ctx,
+                    out,
+                ),
+                Err(_) => out.event(Event::CommandDone {
+                    id,
+                    result: Err(CommandError::InvalidMessage),
+                }),
+            },
+            Command::GetIdentity { address } => {
+                self.identities
+                    .get(id, &address, &mut self.receiver, ctx, out);
+            }
+            Command::ApproveIdentity { address, identity } => {
+                self.identities
+                    .approve(id, &address, &identity, &mut self.receiver, ctx, out);
             }
             Command::MarkRead { chat, sender, ids } => {
                 let result = if !ctx.is_connected() {
@@ -313,7 +435,7 @@ impl Messaging {
                 result: Err(CommandError::InvalidState),
             }),
         }
-        self.trim(ctx);
+        self.settle(ctx, out);
     }
 
     /// The answer to an IQ sent with `IqTag::Messaging(tag)`.
@@ -327,7 +449,7 @@ impl Messaging {
     ) {
         self.sender
             .handle_iq(&tag, result, &mut self.receiver, ctx, out);
-        self.trim(ctx);
+        self.settle(ctx, out);
     }
 
     /// The records of a load started with `LoadTag::Messaging(tag)`.
@@ -350,6 +472,18 @@ impl Messaging {
                 self.sender
                     .handle_loaded(id, records, &mut self.receiver, ctx, out);
             }
+            MessagingLoad::Identity => {
+                self.identities
+                    .handle_loaded(records, &mut self.receiver, ctx, out);
+            }
+        }
+        self.settle(ctx, out);
+    }
+
+    /// After every step: reports the identity changes it saw, and bounds the records in memory.
+    fn settle(&mut self, ctx: &Context<'_>, out: &mut Outputs) {
+        if let Some(keystore) = self.receiver.keystore.as_mut() {
+            machine::report_identities(keystore, out);
         }
         self.trim(ctx);
     }
@@ -366,6 +500,7 @@ impl Messaging {
         let mut pinned: HashSet<RecordKey> = self.receiver.pins().cloned().collect();
         pinned.extend(self.sender.pins());
         pinned.extend(self.retrier.pins().cloned());
+        pinned.extend(self.identities.pins().cloned());
         self.receiver.trim(limit, &pinned);
     }
 

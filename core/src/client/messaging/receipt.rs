@@ -23,6 +23,7 @@ use crate::signal::{DecryptError, PreKeyBundle};
 use super::address::DeviceAddress;
 use super::error::MessagingError;
 use super::incoming::IncomingStanza;
+use super::keystore::HeldMessage;
 use super::prekeys::{parse_bundle, parse_registration, registration_bytes};
 use super::usync::attr_text;
 
@@ -139,20 +140,36 @@ pub fn build_retry_receipt(
     registration_id: u32,
     keys: Option<Node>,
 ) -> Node {
+    build_retry_request(
+        &super::incoming::held_message(stanza),
+        retry_count,
+        registration_id,
+        keys,
+    )
+}
+
+/// The retry receipt for a message known by its id and addressing attributes (a stanza
+/// refused earlier and asked for again).
+pub fn build_retry_request(
+    message: &HeldMessage,
+    retry_count: u32,
+    registration_id: u32,
+    keys: Option<Node>,
+) -> Node {
     let mut receipt = Node::new("receipt")
-        .attr("id", stanza.id.clone())
+        .attr("id", message.id.clone())
         .attr("type", "retry")
-        .attr("to", jid_or_text(&stanza.from));
-    if let Some(recipient) = &stanza.recipient {
+        .attr("to", jid_or_text(&message.from));
+    if let Some(recipient) = &message.recipient {
         receipt = receipt.attr("recipient", jid_or_text(recipient));
     }
-    if let Some(participant) = &stanza.participant {
+    if let Some(participant) = &message.participant {
         receipt = receipt.attr("participant", jid_or_text(participant));
     }
     let mut retry = Node::new("retry")
         .attr("count", retry_count.to_string())
-        .attr("id", stanza.id.clone());
-    if let Some(t) = &stanza.t {
+        .attr("id", message.id.clone());
+    if let Some(t) = &message.t {
         retry = retry.attr("t", t.clone());
     }
     retry = retry.attr("v", "1").attr("error", "0");

@@ -2,6 +2,12 @@
 //! `<receipt type="retry">` (with fresh keys from its second request on); the message is
 //! encrypted again from the retry buffer, for that device only (Baileys `sendMessagesAgain`,
 //! whatsmeow `handleRetryReceipt`). Requests wait, in order, for the records they need.
+//!
+//! Only a device the message was encrypted for (a member device at send time, for a group) is
+//! answered, at most `MESSAGING_MAX_RETRIES` times, and our sender key goes with a group resend
+//! only while it is the key the message used. Anything else is ignored, counted and reported
+//! once per message and device (`Event::RetryRefused`), before any session is touched: a retry
+//! receipt is not authenticated, the server can forge it in anyone's name.
 
 use std::collections::VecDeque;
 
@@ -10,11 +16,13 @@ use crate::limits::MESSAGING_MAX_PARKED;
 use crate::store::{RecordKey, Space};
 
 use super::super::context::{Context, LoadTag};
+use super::super::event::Event;
 use super::super::output::Outputs;
-use super::MessagingLoad;
+use super::keystore::RetryDenied;
 use super::machine::{Receiver, batch_of};
 use super::outgoing::{RetryResend, build_retry_resend};
 use super::receipt::{ReceiptKind, parse_receipt};
+use super::{DeviceAddress, MessagingLoad, RefusedRetry, RetryRefusal};
 
 /// Retry requests waiting for their records.
 #[derive(Debug, Default)]
@@ -25,6 +33,10 @@ pub(crate) struct Retrier {
     requested: Vec<RecordKey>,
     /// Every record key the first request uses, while it waits for a load.
     pinned: Vec<RecordKey>,
+    /// Refused requests already reported, as (message id, requester record key).
+    reported: Vec<(String, String)>,
+    /// Every refused request since the client started.
+    refused_total: u64,
 }
 
 impl Retrier {
@@ -68,6 +80,31 @@ impl Retrier {
         self.queue.clear();
     }
 
+    /// Counts a refused request and reports it, once per message and device.
+    fn refuse(
+        &mut self,
+        id: &str,
+        requester: &DeviceAddress,
+        reason: RetryRefusal,
+        out: &mut Outputs,
+    ) {
+        self.refused_total = self.refused_total.saturating_add(1);
+        let seen = (id.to_owned(), requester.record_key());
+        if self.reported.contains(&seen) {
+            return;
+        }
+        if self.reported.len() >= crate::limits::MESSAGING_MAX_REPORTED_REFUSALS {
+            self.reported.clear();
+        }
+        self.reported.push(seen);
+        out.event(Event::RetryRefused(RefusedRetry {
+            id: id.to_owned(),
+            requester: requester.to_jid(),
+            reason,
+            refused_total: self.refused_total,
+        }));
+    }
+
     fn pump(&mut self, receiver: &mut Receiver, ctx: &mut Context<'_>, out: &mut Outputs) {
         while !self.in_flight {
             let Some(node) = self.queue.front() else {
@@ -103,9 +140,10 @@ impl Retrier {
                 keys.push(RecordKey::new(Space::Session, requester.record_key()));
                 keys.push(RecordKey::new(Space::Identity, requester.record_key()));
             }
-            // A group message is resent with our sender key's distribution: that record too
-            // (known once the kept message is loaded; never taken for absent, which would
-            // start a new chain the other members do not have).
+            // A group message is resent with our sender key's distribution to a device that
+            // may hold it: that record and who holds it too (known once the kept message is
+            // loaded; never taken for absent, which would start a new chain the other members
+            // do not have, or forget the holders a rotation must know of).
             if let Some(entry) = keystore.sent_message(&id)
                 && super::send::is_group(&entry.chat)
             {
@@ -117,6 +155,7 @@ impl Retrier {
                         keystore.own().group_sender().record_key()
                     ),
                 ));
+                keys.push(RecordKey::new(Space::SenderKeySent, entry.chat.clone()));
             }
             let uses = keys.clone();
             keys.retain(|key| !receiver.loaded.contains(key));
@@ -131,12 +170,28 @@ impl Retrier {
             let Some(keystore) = receiver.keystore.as_mut() else {
                 return;
             };
+            // Who may have the message, first: nothing is done for anyone else.
+            let entry = match keystore.take_retry(&id, &requester, request.count) {
+                Ok(entry) => entry,
+                Err(RetryDenied::NotKept) => continue,
+                Err(RetryDenied::NotARecipient) => {
+                    self.refuse(&id, &requester, RetryRefusal::NotARecipient, out);
+                    continue;
+                }
+                Err(RetryDenied::TooManyRetries) => {
+                    self.refuse(&id, &requester, RetryRefusal::TooManyRetries, out);
+                    continue;
+                }
+            };
             if let Some(bundle) = &request.bundle {
-                // The requester lost its session: start a fresh one from its keys.
+                // The requester lost its session: start a fresh one from its keys (a changed
+                // identity follows the identity policy).
                 if keystore
                     .process_bundle(&requester, bundle, ctx.rng)
                     .is_err()
                 {
+                    let batch = batch_of(keystore.take_changes());
+                    ctx.persist(batch, out);
                     continue;
                 }
             } else if let (Some(theirs), Some(ours)) = (
@@ -152,13 +207,6 @@ impl Retrier {
                     continue;
                 }
             }
-            let Some(entry) = keystore.take_retry(&id, &requester) else {
-                let batch = batch_of(keystore.take_changes());
-                if !batch.changes.is_empty() {
-                    ctx.persist(batch, out);
-                }
-                continue;
-            };
             let device_identity = ctx
                 .device
                 .data()
@@ -174,6 +222,7 @@ impl Retrier {
                     requester: &requester,
                     count: request.count,
                     device_identity: &device_identity,
+                    sender_key_id: entry.sender_key_id,
                 },
                 ctx.rng,
             );

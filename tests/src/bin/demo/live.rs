@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use walink_core::client::{Command, CommandOutput, Config, Event, State};
 use walink_core::noise::payload::{ClientProfile, WebVersion};
-use walink_sim::driver::{Driver, DriverError, FileStore};
+use walink_sim::driver::{Driver, DriverError, FileStore, StoreOptions};
 use walink_sim::mock_server::http;
 use walink_sim::mock_server::process::MockProcess;
 use walink_sim::noise_server::ChainSpec;
@@ -101,7 +101,7 @@ pub fn run() -> Result<(), Failure> {
 
     let dir = TempDir(std::env::temp_dir().join(format!("walink-demo-{}", std::process::id())));
     std::fs::create_dir_all(&dir.0).map_err(fail)?;
-    let store_path = dir.0.join("store.tsv");
+    let store_path = dir.0.join("store");
     let config = || {
         let mut config = Config::new(ClientProfile::new(
             WebVersion::new(2, 3000, 1_045_649_367),
@@ -114,7 +114,7 @@ pub fn run() -> Result<(), Failure> {
     };
 
     // A fresh client: keys, QR, scan, pair-success, 515 restart, login.
-    let store = FileStore::open(&store_path).map_err(fail)?;
+    let store = FileStore::open(&store_path, StoreOptions::default()).map_err(fail)?;
     let mut client = Driver::new(config(), store, &server.ws_url).map_err(fail)?;
     log.line("host", "new client with an empty file store");
     let qr = wait(&log, &mut client, "a QR code", |event| {
@@ -152,7 +152,7 @@ pub fn run() -> Result<(), Failure> {
         "host",
         "host restart: the client is dropped and rebuilt from its store",
     );
-    let store = FileStore::open(&store_path).map_err(fail)?;
+    let store = FileStore::open(&store_path, StoreOptions::default()).map_err(fail)?;
     let mut client = Driver::new(config(), store, &server.ws_url).map_err(fail)?;
     let mut showed_qr = false;
     wait(&log, &mut client, "login from the store", |event| {
@@ -180,8 +180,8 @@ pub fn run() -> Result<(), Failure> {
 
     // Link again, this time by pairing code: the client asks for a code, the phone "types" it.
     drop(client);
-    let code_store = dir.0.join("store-code.tsv");
-    let store = FileStore::open(&code_store).map_err(fail)?;
+    let code_store = dir.0.join("store-code");
+    let store = FileStore::open(&code_store, StoreOptions::default()).map_err(fail)?;
     let mut client = Driver::new(config(), store, &server.ws_url).map_err(fail)?;
     log.line(
         "host",

@@ -5,17 +5,21 @@
 // - a Persist batch is awaited before any later output, and a Load is answered (store.load,
 //   then handleLoaded) before the next output; if the store throws, the client is dropped, the
 //   transport closed, and a new client built from store.loadAll(): the same path as a crash;
-// - after each drain, pollTimeout() re-arms the single timer.
-// - an AppStateDownload event is answered by the driver (unless switched off): the blob is
-//   downloaded on Dispatchers.IO outside the loop, then its bytes (or null on failure) are fed
-//   back as Command.AppStateBlob to the client that asked.
+// - after each drain, pollTimeout() re-arms the single timer;
+// - a Fetch (an HTTPS request the core asks for: app-state blobs, media later) is carried out on
+//   Dispatchers.IO outside the loop with one HTTP call, and its result (a response of any status,
+//   or the transport's failure) is handed to handleFetched of the client that asked;
+// - no state ends the loop: the client rests in LoggedOut, Replaced or ClientOutdated until a
+//   command (Connect) or close(), as the core decides.
 // The core never calls back into Kotlin: every suspension is the driver's.
 package walink
 
+import java.io.IOException
 import java.net.URI
 import java.net.http.HttpClient
 import java.net.http.HttpRequest
 import java.net.http.HttpResponse
+import java.net.http.HttpTimeoutException
 import java.time.Duration
 import java.net.http.WebSocket
 import java.nio.ByteBuffer
@@ -32,6 +36,7 @@ import kotlinx.coroutines.future.await
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.runInterruptible
 import kotlinx.coroutines.withContext
+import kotlinx.coroutines.withTimeoutOrNull
 import uniffi.walink_ffi.Client
 import uniffi.walink_ffi.ClientConfig
 import uniffi.walink_ffi.CloseReason
@@ -39,12 +44,19 @@ import uniffi.walink_ffi.Command
 import uniffi.walink_ffi.CommandOutput
 import uniffi.walink_ffi.CommandResult
 import uniffi.walink_ffi.ClientEvent
+import uniffi.walink_ffi.FetchError
+import uniffi.walink_ffi.FetchRequest
+import uniffi.walink_ffi.FetchResult
 import uniffi.walink_ffi.Output
 import uniffi.walink_ffi.ClientState
 import uniffi.walink_ffi.StoreChange
 import uniffi.walink_ffi.StoreKey
 import uniffi.walink_ffi.StoreRecord
+import uniffi.walink_ffi.endpoints
 import uniffi.walink_ffi.startSpaces
+
+/** WhatsApp's endpoints, as the core states them (chat socket, its Origin, the media host). */
+val ENDPOINTS = endpoints()
 
 /** A connected, message-oriented socket (a WebSocket carrying binary messages). */
 interface Transport {
@@ -95,7 +107,7 @@ object JdkWebSocketTransport : TransportFactory {
             }
         }
         val socket = HttpClient.newHttpClient().newWebSocketBuilder()
-            .header("Origin", "https://web.whatsapp.com")
+            .header("Origin", ENDPOINTS.origin)
             .buildAsync(URI.create(url), listener)
             .await()
         return object : Transport {
@@ -116,42 +128,40 @@ object JdkWebSocketTransport : TransportFactory {
 }
 
 /**
- * Downloads one app-state blob for the driver: [url] is the media host joined with [directPath].
- * Returns the file's bytes as served (still encrypted; the core checks them); throws on failure.
- * Called on [Dispatchers.IO].
+ * Carries out one HTTPS request the core asked for (an `Output.Fetch`): the driver's one HTTP
+ * call. Returns the response, whatever its status, or the transport's failure; reads at most the
+ * request's `maxResponseBytes` of body. Called on [Dispatchers.IO]; a throw counts as `NETWORK`.
  */
-fun interface AppStateBlobDownloader {
-    /** The bytes of the blob at [url], or an exception. */
-    suspend fun download(url: String, directPath: String, downloadId: ULong): ByteArray
+fun interface Fetcher {
+    /** The response to [request], or why none came. */
+    suspend fun fetch(request: FetchRequest): FetchResult
 }
 
-/** WhatsApp's media host, which serves app-state blobs by direct path. */
-const val DEFAULT_MEDIA_HOST = "https://mmg.whatsapp.net"
-
-/** The largest app-state blob the default download accepts (the core's own bound). */
-const val MAX_BLOB_BYTES = 64 * 1024 * 1024
-
-/** The URL of a blob's [directPath] on a [mediaHost] (an origin, with or without a trailing slash). */
-fun blobUrl(mediaHost: String, directPath: String): String =
-    mediaHost.trimEnd('/') + if (directPath.startsWith("/")) directPath else "/$directPath"
-
-/**
- * The default download: a GET with the JDK's HttpClient; a non-2xx status or a body of more than
- * [MAX_BLOB_BYTES] is an error.
- */
-object JdkBlobDownloader : AppStateBlobDownloader {
+/** The default [Fetcher]: the JDK's HttpClient. */
+object JdkFetcher : Fetcher {
     private val http: HttpClient by lazy {
         HttpClient.newBuilder().followRedirects(HttpClient.Redirect.NORMAL).connectTimeout(Duration.ofSeconds(30)).build()
     }
 
-    override suspend fun download(url: String, directPath: String, downloadId: ULong): ByteArray {
-        val request = HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(60)).GET().build()
-        val response = http.sendAsync(request, HttpResponse.BodyHandlers.ofInputStream()).await()
-        return response.body().use { body ->
-            if (response.statusCode() !in 200..299) throw java.io.IOException("GET $url: status ${response.statusCode()}")
-            val bytes = runInterruptible(Dispatchers.IO) { body.readNBytes(MAX_BLOB_BYTES + 1) }
-            if (bytes.size > MAX_BLOB_BYTES) throw java.io.IOException("GET $url: more than $MAX_BLOB_BYTES bytes")
-            bytes
+    override suspend fun fetch(request: FetchRequest): FetchResult {
+        val body = request.body?.let { HttpRequest.BodyPublishers.ofByteArray(it) } ?: HttpRequest.BodyPublishers.noBody()
+        val call = HttpRequest.newBuilder(URI.create(request.url))
+            .timeout(Duration.ofMillis(request.timeoutMs.toLong()))
+            .method(request.method, body)
+        request.headers.forEach { call.header(it.name, it.value) }
+        return try {
+            val response = http.sendAsync(call.build(), HttpResponse.BodyHandlers.ofInputStream()).await()
+            response.body().use { input ->
+                val limit = request.maxResponseBytes.coerceAtMost((Int.MAX_VALUE - 8).toULong()).toInt()
+                val bytes = runInterruptible(Dispatchers.IO) { input.readNBytes(limit + 1) }
+                if (bytes.size > limit) FetchResult.Failed(FetchError.TOO_LARGE) else FetchResult.Response(response.statusCode().toUShort(), bytes)
+            }
+        } catch (e: HttpTimeoutException) {
+            FetchResult.Failed(FetchError.TIMED_OUT)
+        } catch (e: IOException) {
+            FetchResult.Failed(FetchError.NETWORK)
+        } catch (e: IllegalArgumentException) {
+            FetchResult.Failed(FetchError.NETWORK)
         }
     }
 }
@@ -172,9 +182,7 @@ class Driver private constructor(
     private val onError: (Throwable) -> Unit,
     private val clock: () -> ULong,
     private val scope: CoroutineScope,
-    private val appStateDownloads: Boolean,
-    private val downloader: AppStateBlobDownloader,
-    private val mediaHost: String,
+    private val fetcher: Fetcher,
 ) {
     private sealed interface Input {
         class Feed(val feed: (Client) -> Unit, val failed: CompletableDeferred<CommandOutput>?) : Input
@@ -189,7 +197,6 @@ class Driver private constructor(
     private var outgoing: Channel<ByteArray>? = null
     private var socketGeneration = 0
     private val pending = HashMap<ULong, CompletableDeferred<CommandOutput>>()
-    private var terminal = false
 
     /** Completes (with null, or the fatal error) when the driver ended for good. */
     val ended = CompletableDeferred<Throwable?>()
@@ -213,6 +220,15 @@ class Driver private constructor(
     /** Sends a text; returns the message id once the server acknowledged it. */
     suspend fun sendText(to: String, text: String): String =
         (command(Command.SendText(to, text)) as CommandOutput.MessageSent).id
+
+    /** The identity keys kept for a device (`identity`, and `pending` when a new key waits for approval). */
+    suspend fun getIdentity(address: String): CommandOutput.Identity =
+        command(Command.GetIdentity(address)) as CommandOutput.Identity
+
+    /** Trusts a device's new identity key (strict policy); the messages refused meanwhile are asked for again. */
+    suspend fun approveIdentity(address: String, identity: ByteArray) {
+        command(Command.ApproveIdentity(address, identity))
+    }
 
     /** Unlinks this device; the driver then ends. */
     suspend fun logout() {
@@ -299,12 +315,16 @@ class Driver private constructor(
                     }
                     current.handleLoaded(clock(), output.id, records.map { StoreRecord(it.space, it.key, it.value) })
                 }
+                is Output.Fetch -> {
+                    val asked = current
+                    scope.launch { carryOut(asked, output.id, output.request) }
+                }
                 is Output.Transmit -> outgoing?.trySend(output.bytes)
                 is Output.Event -> event(output.event)
                 is Output.Close -> dropSocket()
             }
         }
-        if (terminal) end(null) else armTimer()
+        armTimer()
     }
 
     private fun event(event: ClientEvent) {
@@ -312,47 +332,38 @@ class Driver private constructor(
             pending.remove(event.id)?.let { waiter ->
                 when (val result = event.result) {
                     is CommandResult.Ok -> waiter.complete(result.output)
-                    is CommandResult.Err -> {
-                        val name = result.error::class.simpleName ?: "error"
-                        val code = name.replace(Regex("([a-z])([A-Z])"), "$1_$2").lowercase()
-                        waiter.completeExceptionally(DriverException(code, "command failed: ${result.error}"))
-                    }
+                    is CommandResult.Err -> waiter.completeExceptionally(DriverException(result.code, "command failed: ${result.error}"))
                 }
             }
         }
-        if (event is ClientEvent.State) {
-            state = event.state
-            if (event.state is ClientState.LoggedOut || event.state is ClientState.Replaced || event.state is ClientState.ClientOutdated) terminal = true
-        }
+        if (event is ClientEvent.State) state = event.state
         try {
             onEvent(event)
         } catch (e: Exception) {
             onError(DriverException("handler_failed", "onEvent threw: ${e.message}", e))
         }
-        if (event is ClientEvent.AppStateDownload && appStateDownloads) {
-            val asked = client ?: return
-            scope.launch { download(asked, event.downloadId, event.directPath) }
-        }
     }
 
     /**
-     * Downloads one app-state blob on [Dispatchers.IO], outside the input loop, then feeds the
-     * bytes (or null on failure, so the core's recovery ladder goes on) to [asked] if it is
-     * still the current client.
+     * Carries out one fetch on [Dispatchers.IO], outside the input loop, then hands the result to
+     * [asked] if it is still the current client. A failure (the fetcher's, a throw, the request's
+     * time running out) answers the core with it and is reported to [onError] as `fetch_failed`.
      */
-    private suspend fun download(asked: Client, downloadId: ULong, directPath: String) {
-        val url = blobUrl(mediaHost, directPath)
-        val bytes = try {
-            withContext(Dispatchers.IO) { downloader.download(url, directPath, downloadId) }
+    private suspend fun carryOut(asked: Client, id: ULong, request: FetchRequest) {
+        val result = try {
+            withContext(Dispatchers.IO) {
+                withTimeoutOrNull(request.timeoutMs.toLong()) { fetcher.fetch(request) } ?: FetchResult.Failed(FetchError.TIMED_OUT)
+            }
         } catch (e: Exception) {
             if (e is kotlinx.coroutines.CancellationException) throw e
-            // A throwing onError must not keep the answer from the core (the collection would
-            // stay parked).
-            runCatching { onError(DriverException("app_state_download_failed", "downloading app-state blob $downloadId failed: ${e.message}", e)) }
-            null
+            FetchResult.Failed(FetchError.NETWORK)
+        }
+        if (result is FetchResult.Failed) {
+            // A throwing onError must not keep the answer from the core.
+            runCatching { onError(DriverException("fetch_failed", "${request.method} ${request.url.substringBefore('?')} failed: ${result.error}")) }
         }
         if (ended.isCompleted) return
-        inputs.trySend(Input.Feed({ c -> if (c === asked) c.command(clock(), Command.AppStateBlob(downloadId, bytes)) }, null))
+        inputs.trySend(Input.Feed({ c -> if (c === asked) c.handleFetched(clock(), id, result) }, null))
     }
 
     private fun armTimer() {
@@ -439,19 +450,18 @@ class Driver private constructor(
     }
 
     companion object {
-        /** WhatsApp Web's chat socket. */
-        const val DEFAULT_URL = "wss://web.whatsapp.com/ws/chat"
+        /** WhatsApp Web's chat socket (the core's). */
+        val DEFAULT_URL = ENDPOINTS.chatUrl
 
         /**
          * Builds the client from [store], carries out its first outputs and starts the loop in
          * [parent]. All of the driver's work runs confined to one coroutine at a time (a
          * `limitedParallelism(1)` view of [Dispatchers.Default]), so its state needs no locks.
          *
-         * App-state blobs: the driver answers each `AppStateDownload` event itself, downloading
-         * `blobUrl(mediaHost, directPath)` with [downloadAppStateBlob] (the JDK's HttpClient by
-         * default) on [Dispatchers.IO]; a failed download answers with no bytes and is reported
-         * to [onError] as `app_state_download_failed`. With [appStateDownloads] false the host
-         * answers the events itself with `Command.AppStateBlob`.
+         * HTTPS requests the core asks for (`Output.Fetch`: app-state blobs, media later) are
+         * carried out by [fetch] (the JDK's HttpClient by default) on [Dispatchers.IO]; a failed
+         * one is reported to [onError] as `fetch_failed`. No state ends the driver: it stops on
+         * [close] or a fatal error.
          */
         suspend fun start(
             store: Store,
@@ -462,13 +472,11 @@ class Driver private constructor(
             onEvent: (ClientEvent) -> Unit = {},
             onError: (Throwable) -> Unit = {},
             clock: () -> ULong = ::nowMs,
-            appStateDownloads: Boolean = true,
-            downloadAppStateBlob: AppStateBlobDownloader = JdkBlobDownloader,
-            mediaHost: String = DEFAULT_MEDIA_HOST,
+            fetch: Fetcher = JdkFetcher,
         ): Driver {
             val confined = Dispatchers.Default.limitedParallelism(1)
             val scope = CoroutineScope(parent.coroutineContext + SupervisorJob(parent.coroutineContext[Job]) + confined)
-            val driver = Driver(store, transport, config, url, onEvent, onError, clock, scope, appStateDownloads, downloadAppStateBlob, mediaHost)
+            val driver = Driver(store, transport, config, url, onEvent, onError, clock, scope, fetch)
             withContext(confined) { driver.build() }
             scope.launch { driver.run() }
             return driver

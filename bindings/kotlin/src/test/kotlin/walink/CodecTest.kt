@@ -97,4 +97,27 @@ class CodecTest {
         val error = assertThrows<WalinkException.InvalidInput> { decodeNode(hex(bad)) }
         assertTrue(error.reason.isNotEmpty())
     }
+
+    private fun chain(depth: Int): Node {
+        var node = Node("leaf", emptyList(), Content.Empty)
+        repeat(depth - 1) { node = Node("n", emptyList(), Content.Nodes(listOf(node))) }
+        return node
+    }
+
+    @Test
+    fun aTreeDeeperThanAnyDecoderAcceptsIsRefusedWithTooDeep() {
+        assertEquals(chain(64), decodeNode(encodeNode(chain(64))))
+        // Every depth the generated Kotlin can hand over is refused by walink, never a crash;
+        // far deeper, uniffi's own Kotlin writer overflows first, with a StackOverflowError.
+        var depth = 65
+        var refused = 0
+        while (true) {
+            val error = runCatching { encodeNode(chain(depth)) }.exceptionOrNull()
+            if (error is StackOverflowError) break
+            assertTrue(error is WalinkException.InvalidInput && error.code == "too_deep", "depth $depth: $error")
+            refused = depth
+            depth *= 2
+        }
+        assertTrue(refused >= 1_000, "refused up to $refused levels")
+    }
 }

@@ -21,6 +21,7 @@ import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Assertions.fail
 import org.junit.jupiter.api.Assumptions.assumeTrue
 import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.assertThrows
 import org.junit.jupiter.api.io.TempDir
 import uniffi.walink_ffi.AppStateFailure
 import uniffi.walink_ffi.ClientConfig
@@ -29,15 +30,20 @@ import uniffi.walink_ffi.ClientState
 import uniffi.walink_ffi.Collection
 import uniffi.walink_ffi.Command
 import uniffi.walink_ffi.CommandOutput
+import uniffi.walink_ffi.DecryptFailureKind
+import uniffi.walink_ffi.FetchResult
+import uniffi.walink_ffi.IdentityPolicy
 import uniffi.walink_ffi.MuteUntil
+import uniffi.walink_ffi.StateReason
 
 /**
  * The coroutine driver against walink-sim's mock-server over a real websocket (the JDK's):
- * pairing by code, then a restart from the file store logs in without pairing again; a message
- * round trip with another account's phone after pairing by code; the driver downloading an
- * app-state snapshot blob and a patch's external mutations blob from the mock-server's media
- * path, outside its loop (a failing host download ends in a typed AppStateFatal; with downloads
- * switched off the host answers). Skips when the mock-server is not built (cargo build -p
+ * pairing by code, then a restart from the file store logs in without pairing again; a refused
+ * pairing code ends in its own typed reason; a message round trip with another account's phone
+ * after pairing by code; the driver fetching an app-state snapshot blob and a patch's external
+ * mutations blob from the mock-server's media path, outside its loop (a failing host fetch ends in
+ * a typed AppStateFatal; a 404 reaches the core, which fetches again). Skips when the mock-server
+ * is not built (cargo build -p
  * walink-sim --bin mock-server), and fails instead when CI or WALINK_REQUIRE_MOCK is set.
  */
 class MockServerTest {
@@ -123,6 +129,38 @@ class MockServerTest {
     }
 
     @Test
+    fun aRefusedPairingCodeIsPairingCodeFailedNotOther() = runBlocking {
+        val mock = Mock(ProcessBuilder(requireMockServer().path, "--seed", "23", "--until-stdin-closes").start())
+        val scope = CoroutineScope(SupervisorJob() + Dispatchers.Default)
+        try {
+            val events = Collections.synchronizedList(ArrayList<ClientEvent>())
+            val qr = CompletableDeferred<Unit>()
+            val failed = CompletableDeferred<ClientEvent.State>()
+            val driver = Driver.start(
+                store = MemoryStore(),
+                config = ClientConfig(trustRoot = testRoot, deviceName = "walink junit"),
+                parent = scope,
+                url = mock.url,
+                onEvent = { event ->
+                    events.add(event)
+                    if (event is ClientEvent.Qr) qr.complete(Unit)
+                    if (event is ClientEvent.State && event.reason is StateReason.PairingCodeFailed) failed.complete(event)
+                },
+            )
+            withTimeout(20_000) { qr.await() }
+            // A well-formed number without an account: the server answers the request with 400.
+            val error = assertThrows<DriverException> { runBlocking { driver.pairWithCode("15550009999") } }
+            assertEquals("rejected", error.code)
+            val state = withTimeout(20_000) { failed.await() }
+            assertEquals(ClientState.AwaitingPairing(qr = true), state.state)
+            driver.close()
+        } finally {
+            scope.cancel()
+            mock.stop()
+        }
+    }
+
+    @Test
     fun aMessageRoundTripWithAPhoneAfterPairingByCode() = runBlocking {
         val binary = requireMockServer()
         val process = ProcessBuilder(binary.path, "--seed", "17", "--until-stdin-closes").start()
@@ -178,6 +216,82 @@ class MockServerTest {
         }
     }
 
+    /**
+     * Heidi's phone is reinstalled with a new identity key and messages Grace's walink client:
+     * the default policy takes the message and reports IdentityChanged (the key the mock-server
+     * names); GetIdentity reads it. A strict client refuses the next change, fails a send to the
+     * device with UntrustedIdentity, and after ApproveIdentity gets the refused message.
+     */
+    @Test
+    fun aContactThatReinstallsIsReportedAsAnIdentityChange() = runBlocking {
+        val mock = Mock(ProcessBuilder(requireMockServer().path, "--seed", "23", "--until-stdin-closes").start())
+        val scope = CoroutineScope(SupervisorJob() + Dispatchers.Default)
+        try {
+            mock.call("/accounts", """{"phone":"15550007778","name":"Grace"}""")
+            mock.call("/accounts", """{"phone":"15550008889","name":"Heidi"}""")
+            suspend fun <T> waitFor(events: MutableList<ClientEvent>, what: String, pick: (ClientEvent) -> T?): T =
+                withTimeoutOrNull(20_000) {
+                    var found: T? = null
+                    while (found == null) {
+                        found = synchronized(events) { events.firstNotNullOfOrNull(pick) }
+                        if (found == null) delay(50)
+                    }
+                    found
+                } ?: fail("timed out waiting for $what; events: ${synchronized(events) { events.map { it::class.simpleName } }}")
+            suspend fun started(policy: IdentityPolicy?, events: MutableList<ClientEvent>): Driver {
+                val connected = CompletableDeferred<Unit>()
+                val driver = Driver.start(
+                    store = FileStore(tmp.resolve("grace")),
+                    config = ClientConfig(trustRoot = testRoot, deviceName = "walink junit", identityPolicy = policy),
+                    parent = scope,
+                    url = mock.url,
+                    onEvent = { event ->
+                        events.add(event)
+                        if (event is ClientEvent.State && event.state is ClientState.Connected) connected.complete(Unit)
+                    },
+                )
+                if (policy == null) {
+                    val code = driver.pairWithCode("15550007778")
+                    mock.call("/accounts/15550007778/code", """{"code":"$code"}""")
+                }
+                withTimeout(20_000) { connected.await() }
+                return driver
+            }
+            fun text(text: String): (ClientEvent) -> ClientEvent.Message? = { e -> (e as? ClientEvent.Message)?.takeIf { it.text == text } }
+
+            val events = Collections.synchronizedList(ArrayList<ClientEvent>())
+            val driver = started(null, events)
+            mock.call("/accounts/15550008889/send", """{"to":"15550007778","text":"before"}""")
+            waitFor(events, "the first message", text("before"))
+            val answer = mock.call("/accounts/15550008889/reinstall", """{"to":"15550007778","text":"after the reinstall"}""")
+            val change = waitFor(events, "IdentityChanged") { it as? ClientEvent.IdentityChanged }
+            assertTrue(change.accepted)
+            val hex = change.identity.joinToString("") { "%02x".format(it) }
+            assertTrue(answer.contains("\"identity\":\"$hex\""), answer)
+            waitFor(events, "the message after it", text("after the reinstall"))
+            val stored = driver.getIdentity(change.address)
+            assertTrue(stored.identity!!.contentEquals(change.identity))
+            assertEquals(null, stored.pending)
+            driver.close()
+
+            val strictEvents = Collections.synchronizedList(ArrayList<ClientEvent>())
+            val strict = started(IdentityPolicy.STRICT, strictEvents)
+            mock.call("/accounts/15550008889/reinstall", """{"to":"15550007778","text":"held for approval"}""")
+            val pending = waitFor(strictEvents, "IdentityChanged (strict)") { it as? ClientEvent.IdentityChanged }
+            assertTrue(!pending.accepted)
+            val failed = waitFor(strictEvents, "DecryptFailed") { it as? ClientEvent.DecryptFailed }
+            assertTrue(failed.kind is DecryptFailureKind.UntrustedIdentity, failed.toString())
+            val refused = runCatching { strict.sendText("15550008889@s.whatsapp.net", "to an untrusted device") }.exceptionOrNull()
+            assertEquals("untrusted_identity", (refused as? DriverException)?.code, refused.toString())
+            strict.approveIdentity(pending.address, pending.identity)
+            waitFor(strictEvents, "the held message", text("held for approval"))
+            strict.close()
+        } finally {
+            scope.cancel()
+            mock.stop()
+        }
+    }
+
     /** The mock-server's websocket URL and control URL, and a control call (JSON in and out). */
     private class Mock(val process: Process) {
         val url: String
@@ -227,24 +341,17 @@ class MockServerTest {
                     found
                 } ?: fail("timed out waiting for $what; events: ${synchronized(events) { events.map { it::class.simpleName } }}")
             }
-            suspend fun paired(
-                phone: String,
-                mediaHost: String = DEFAULT_MEDIA_HOST,
-                downloader: AppStateBlobDownloader = JdkBlobDownloader,
-                downloads: Boolean = true,
-            ): Paired {
+            suspend fun paired(phone: String, mediaOrigin: String? = null, fetcher: Fetcher = JdkFetcher): Paired {
                 val events = Collections.synchronizedList(ArrayList<ClientEvent>())
                 val errors = Collections.synchronizedList(ArrayList<Throwable>())
                 val driver = Driver.start(
                     store = MemoryStore(),
-                    config = ClientConfig(trustRoot = testRoot, deviceName = "walink junit"),
+                    config = ClientConfig(trustRoot = testRoot, deviceName = "walink junit", mediaOrigin = mediaOrigin),
                     parent = scope,
                     url = mock.url,
                     onEvent = { events.add(it) },
                     onError = { errors.add(it) },
-                    appStateDownloads = downloads,
-                    downloadAppStateBlob = downloader,
-                    mediaHost = mediaHost,
+                    fetch = fetcher,
                 )
                 val code = driver.pairWithCode(phone)
                 mock.call("/accounts/$phone/code", """{"code":"$code"}""")
@@ -252,17 +359,20 @@ class MockServerTest {
             }
             fun mutedForever(settings: uniffi.walink_ffi.ChatSettings) = settings.mutedUntil is MuteUntil.Forever
 
-            // The default download, from the mock-server's media path; held back by a gate at
-            // first, to show the download runs outside the driver's loop.
+            // The default fetch, from the mock-server's media path (the core joins the configured
+            // origin and the blob's path); held back by a gate at first, to show the fetch runs
+            // outside the driver's loop.
             val fetched = Collections.synchronizedList(ArrayList<String>())
+            val asked = CompletableDeferred<String>()
             val gate = CompletableDeferred<Unit>()
-            val first = paired("15550009901", mediaHost = mock.control + "/", downloader = { url, path, id ->
+            val first = paired("15550009901", mediaOrigin = mock.control + "/", fetcher = { request ->
+                asked.complete(request.url)
                 gate.await()
-                fetched.add(url)
-                JdkBlobDownloader.download(url, path, id)
+                fetched.add(request.url)
+                JdkFetcher.fetch(request)
             })
-            val download = first.waitFor("a download") { it as? ClientEvent.AppStateDownload }
-            assertTrue(download.directPath.startsWith("/v/sim/md-app-state/"), download.directPath)
+            val url = withTimeout(30_000) { asked.await() }
+            assertTrue(url.startsWith(mock.control + "/v/sim/md-app-state/"), url)
             val meanwhile = withTimeout(10_000) { first.driver.command(Command.GetChatSettings(chats[0])) } as CommandOutput.ChatSettings
             assertEquals(null, meanwhile.settings.mutedUntil, "the loop answers while the blob is pending; nothing applied yet")
             gate.complete(Unit)
@@ -277,7 +387,7 @@ class MockServerTest {
             assertEquals(emptyList<Throwable>(), first.errors.toList())
 
             // A patch of 20 mutations: its mutations are served as an external blob, which the
-            // driver downloads too.
+            // driver fetches too.
             val many = (10..29).map { "155577700$it@s.whatsapp.net" }
             val jids = many.joinToString(",") { "\"$it\"" }
             assertTrue(mock.call("/accounts/15550009901/app-state", """{"action":"pin","chats":[$jids]}""").contains("\"mutations\":20"))
@@ -291,35 +401,31 @@ class MockServerTest {
             assertEquals(emptyList<Throwable>(), first.errors.toList())
             first.driver.close()
 
-            // A host download that fails: the core retries, then a typed fatal; nothing applied.
+            // A host fetch that fails: the core retries, then a typed fatal; nothing applied.
             val attempts = Collections.synchronizedList(ArrayList<String>())
-            val failing = paired("15550009902", downloader = { url, _, _ ->
-                attempts.add(url)
+            val failing = paired("15550009902", fetcher = { request ->
+                attempts.add(request.url)
                 throw java.io.IOException("offline")
             })
             val fatal = failing.waitFor("a fatal") { it as? ClientEvent.AppStateFatal }
             assertEquals(Collection.REGULAR_HIGH, fatal.collection)
             assertEquals(AppStateFailure.Download, fatal.error)
-            assertTrue(attempts.size >= 2 && attempts.all { it.startsWith("$DEFAULT_MEDIA_HOST/v/sim/md-app-state/") }, "$attempts")
-            assertTrue(failing.errors.isNotEmpty() && failing.errors.all { (it as? DriverException)?.code == "app_state_download_failed" }, "${failing.errors}")
+            assertTrue(attempts.size >= 2 && attempts.all { it.startsWith("${ENDPOINTS.mediaOrigin}/v/sim/md-app-state/") }, "$attempts")
+            assertTrue(failing.errors.isNotEmpty() && failing.errors.all { (it as? DriverException)?.code == "fetch_failed" }, "${failing.errors}")
             assertTrue(failing.events.none { it is ClientEvent.ChatSettings }, "nothing half-applied")
             failing.driver.close()
 
-            // Downloads switched off: the driver leaves the event to the host, which answers.
-            val called = java.util.concurrent.atomic.AtomicBoolean(false)
-            val manual = paired("15550009903", downloader = { _, _, _ ->
-                called.set(true)
-                ByteArray(0)
-            }, downloads = false)
-            val asked = manual.waitFor("a download") { it as? ClientEvent.AppStateDownload }
-            delay(300)
-            assertTrue(manual.events.none { it is ClientEvent.ChatSettings }, "no answer without the host")
-            val blob = JdkBlobDownloader.download(blobUrl(mock.control, asked.directPath), asked.directPath, asked.downloadId)
-            manual.driver.command(Command.AppStateBlob(asked.downloadId, blob))
-            manual.waitFor("settings") { (it as? ClientEvent.ChatSettings)?.takeIf { e -> e.chat == chats[0] } }
-            assertTrue(!called.get(), "the driver did not download")
-            assertEquals(emptyList<Throwable>(), manual.errors.toList())
-            manual.driver.close()
+            // Any status reaches the core, which decides: a 404 is a failed download, fetched again.
+            val statuses = Collections.synchronizedList(ArrayList<Int>())
+            val refetching = paired("15550009903", mediaOrigin = mock.control, fetcher = { request ->
+                val result = if (statuses.isEmpty()) FetchResult.Response(404u, ByteArray(0)) else JdkFetcher.fetch(request)
+                statuses.add(((result as? FetchResult.Response)?.status ?: 0u).toInt())
+                result
+            })
+            refetching.waitFor("settings") { (it as? ClientEvent.ChatSettings)?.takeIf { e -> e.chat == chats[0] } }
+            assertEquals(listOf(404, 200), statuses.take(2))
+            assertEquals(emptyList<Throwable>(), refetching.errors.toList(), "a response of any status is not a driver error")
+            refetching.driver.close()
         } finally {
             scope.cancel()
             mock.stop()

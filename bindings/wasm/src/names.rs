@@ -1,0 +1,459 @@
+//! `npm/src/index.d.ts` against what this facade builds: for every tagged union the package
+//! hands JavaScript (outputs, events, states, state and close reasons, command outputs and
+//! error codes, fetch errors), the names `index.d.ts` declares are exactly the names the
+//! conversions in `client.rs` produce.
+//!
+//! A sample of every variant of each core enum goes through the name function the conversion
+//! uses. The samples are checked for completeness by an exhaustive `match` in each sample
+//! function (walink-core's `exhaustive` feature): a variant added to the core fails to compile
+//! here until it has a sample, and then this test fails until `index.d.ts` names it.
+#![allow(clippy::panic)]
+
+use std::collections::BTreeSet;
+
+use walink_core::appstate::{ChatSettings, Collection, PatchError, SettingChange};
+use walink_core::binary::Jid;
+use walink_core::client::{
+    AppStateFailure, Body, CloseReason, CommandError, CommandId, CommandOutput, DecryptFailure,
+    DecryptFailureKind, Event, FetchError, FetchId, FetchRequest, IdentityChange, IdentityInfo,
+    IncomingMessage, LoadId, Method, OfflinePreview, Output, PairingMode, ProtocolError, Receipt,
+    RefusedRetry, RetryRefusal, State, StateReason,
+};
+use walink_core::store::Batch;
+
+use crate::client::{
+    close_kind, command_output_kind, event_type, output_kind, state_kind, state_reason_kind,
+};
+
+const INDEX_D_TS: &str = include_str!("../../../npm/src/index.d.ts");
+
+/// The body of `export type <name> = ...`: its lines up to the next top-level line.
+fn declaration(name: &str) -> String {
+    let head = format!("export type {name} =");
+    let start = INDEX_D_TS
+        .find(&head)
+        .unwrap_or_else(|| panic!("index.d.ts declares no type {name}"));
+    let rest = &INDEX_D_TS[start + head.len()..];
+    let mut body = String::new();
+    for line in rest.lines().skip(1) {
+        if !line.starts_with(' ') {
+            break;
+        }
+        body.push_str(line);
+        body.push('\n');
+    }
+    body
+}
+
+/// The string literals following `field: ` in the declaration of `name`.
+fn declared(name: &str, field: &str) -> BTreeSet<String> {
+    let body = declaration(name);
+    let marker = format!("{field}: '");
+    body.match_indices(&marker)
+        .filter_map(|(at, _)| {
+            let rest = &body[at + marker.len()..];
+            rest.find('\'').map(|end| rest[..end].to_owned())
+        })
+        .collect()
+}
+
+/// Every string literal of a union of literals (`export type X = | 'a' | 'b'`).
+fn literals(name: &str) -> BTreeSet<String> {
+    declaration(name)
+        .split('\'')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+fn names<T>(samples: &[T], name: impl Fn(&T) -> &'static str) -> BTreeSet<String> {
+    samples.iter().map(|s| name(s).to_owned()).collect()
+}
+
+fn jid() -> Jid {
+    Jid::new("15550001111", "s.whatsapp.net")
+}
+
+fn close_reasons() -> Vec<CloseReason> {
+    let samples = vec![
+        CloseReason::Network,
+        CloseReason::Local,
+        CloseReason::StreamError {
+            code: Some(515),
+            conflict: None,
+        },
+        CloseReason::Failure { reason: 401 },
+        CloseReason::ServerClosed,
+        CloseReason::Protocol(ProtocolError::MalformedPairing),
+        CloseReason::ConnectTimeout,
+        CloseReason::KeepaliveTimeout,
+        CloseReason::QrRefsExhausted,
+        CloseReason::LoggedOut,
+    ];
+    for sample in &samples {
+        match sample {
+            CloseReason::Network
+            | CloseReason::Local
+            | CloseReason::StreamError { .. }
+            | CloseReason::Failure { .. }
+            | CloseReason::ServerClosed
+            | CloseReason::Protocol(_)
+            | CloseReason::ConnectTimeout
+            | CloseReason::KeepaliveTimeout
+            | CloseReason::QrRefsExhausted
+            | CloseReason::LoggedOut => {}
+        }
+    }
+    samples
+}
+
+fn states() -> Vec<State> {
+    let samples = vec![
+        State::Disconnected,
+        State::Connecting,
+        State::Handshaking,
+        State::AwaitingPairing {
+            mode: PairingMode::Qr,
+        },
+        State::LoggingIn,
+        State::Connected,
+        State::Reconnecting { attempt: 1, at: 5 },
+        State::LoggedOut,
+        State::Replaced,
+        State::ClientOutdated,
+    ];
+    for sample in &samples {
+        match sample {
+            State::Disconnected
+            | State::Connecting
+            | State::Handshaking
+            | State::AwaitingPairing { .. }
+            | State::LoggingIn
+            | State::Connected
+            | State::Reconnecting { .. }
+            | State::LoggedOut
+            | State::Replaced
+            | State::ClientOutdated => {}
+        }
+    }
+    samples
+}
+
+fn state_reasons() -> Vec<StateReason> {
+    let samples = vec![
+        StateReason::Started,
+        StateReason::ConnectRequested,
+        StateReason::BackoffElapsed,
+        StateReason::RestartRequired,
+        StateReason::SocketOpened,
+        StateReason::PairingOffered,
+        StateReason::PairingCodeRequested,
+        StateReason::PairingCodeFailed,
+        StateReason::LoginAccepted,
+        StateReason::PostLoginDone,
+        StateReason::Closed(CloseReason::Network),
+        StateReason::DisconnectRequested,
+        StateReason::LogoutRequested,
+    ];
+    for sample in &samples {
+        match sample {
+            StateReason::Started
+            | StateReason::ConnectRequested
+            | StateReason::BackoffElapsed
+            | StateReason::RestartRequired
+            | StateReason::SocketOpened
+            | StateReason::PairingOffered
+            | StateReason::PairingCodeRequested
+            | StateReason::PairingCodeFailed
+            | StateReason::LoginAccepted
+            | StateReason::PostLoginDone
+            | StateReason::Closed(_)
+            | StateReason::DisconnectRequested
+            | StateReason::LogoutRequested => {}
+        }
+    }
+    samples
+}
+
+fn command_outputs() -> Vec<CommandOutput> {
+    let samples = vec![
+        CommandOutput::None,
+        CommandOutput::PairingCode("ABCDEFGH".into()),
+        CommandOutput::MessageSent { id: "1".into() },
+        CommandOutput::ChatSettings(ChatSettings::default()),
+        CommandOutput::Identity(IdentityInfo {
+            address: jid(),
+            identity: None,
+            pending: None,
+        }),
+    ];
+    for sample in &samples {
+        match sample {
+            CommandOutput::None
+            | CommandOutput::PairingCode(_)
+            | CommandOutput::MessageSent { .. }
+            | CommandOutput::ChatSettings(_)
+            | CommandOutput::Identity(_) => {}
+        }
+    }
+    samples
+}
+
+fn command_errors() -> Vec<CommandError> {
+    let samples = vec![
+        CommandError::InvalidPhoneNumber,
+        CommandError::AlreadyPaired,
+        CommandError::NotPaired,
+        CommandError::PairingCodeOutstanding,
+        CommandError::UnsupportedPlatform,
+        CommandError::NotConnected,
+        CommandError::Rejected {
+            code: 400,
+            text: "bad-request".into(),
+        },
+        CommandError::RateLimited {
+            retry_after_ms: None,
+        },
+        CommandError::TimedOut,
+        CommandError::InvalidAddress,
+        CommandError::InvalidMessage,
+        CommandError::InvalidState,
+        CommandError::AppState(PatchError::MissingExternalMutations),
+        CommandError::UntrustedIdentity {
+            address: "1@s.whatsapp.net".into(),
+        },
+    ];
+    for sample in &samples {
+        match sample {
+            CommandError::InvalidPhoneNumber
+            | CommandError::AlreadyPaired
+            | CommandError::NotPaired
+            | CommandError::PairingCodeOutstanding
+            | CommandError::UnsupportedPlatform
+            | CommandError::NotConnected
+            | CommandError::Rejected { .. }
+            | CommandError::RateLimited { .. }
+            | CommandError::TimedOut
+            | CommandError::InvalidAddress
+            | CommandError::InvalidMessage
+            | CommandError::InvalidState
+            | CommandError::AppState(_)
+            | CommandError::UntrustedIdentity { .. } => {}
+        }
+    }
+    samples
+}
+
+fn events() -> Vec<Event> {
+    let samples = vec![
+        Event::State {
+            state: State::Connected,
+            reason: StateReason::PostLoginDone,
+        },
+        Event::Qr {
+            payload: "2@x".into(),
+            expires_at: 1,
+        },
+        Event::QrRefsExhausted,
+        Event::PairingCode {
+            code: "ABCDEFGH".into(),
+        },
+        Event::Paired {
+            jid: jid(),
+            lid: None,
+            platform: "android".into(),
+            business_name: None,
+        },
+        Event::OfflinePreview(OfflinePreview::default()),
+        Event::OfflineSyncDone { count: 0 },
+        Event::Message(IncomingMessage {
+            id: "1".into(),
+            chat: jid(),
+            sender: jid(),
+            timestamp: 1,
+            message: Vec::new(),
+            text: None,
+        }),
+        Event::Receipt(Receipt {
+            chat: jid(),
+            sender: jid(),
+            kind: "read".into(),
+            ids: Vec::new(),
+            timestamp: 1,
+        }),
+        Event::DecryptFailed(DecryptFailure {
+            id: "1".into(),
+            chat: jid(),
+            sender: None,
+            kind: DecryptFailureKind::Undecryptable,
+            reason: "bad mac".into(),
+        }),
+        Event::IdentityChanged(IdentityChange {
+            address: jid(),
+            identity: [1; 32],
+            previous: [2; 32],
+            accepted: true,
+        }),
+        Event::RetryRefused(RefusedRetry {
+            id: "1".into(),
+            requester: jid(),
+            reason: RetryRefusal::NotARecipient,
+            refused_total: 1,
+        }),
+        Event::AppStateChanged {
+            collection: Collection::Regular,
+            change: SettingChange::ChatDeleted { chat: "c".into() },
+        },
+        Event::ChatSettings {
+            chat: "c".into(),
+            settings: ChatSettings::default(),
+        },
+        Event::AppStateWaitingForKeys {
+            collection: Collection::Regular,
+            key_ids: Vec::new(),
+        },
+        Event::AppStateFatal {
+            collection: Collection::Regular,
+            error: AppStateFailure::Download,
+        },
+        Event::CommandDone {
+            id: CommandId(1),
+            result: Ok(CommandOutput::None),
+        },
+    ];
+    for sample in &samples {
+        match sample {
+            Event::State { .. }
+            | Event::Qr { .. }
+            | Event::QrRefsExhausted
+            | Event::PairingCode { .. }
+            | Event::Paired { .. }
+            | Event::OfflinePreview(_)
+            | Event::OfflineSyncDone { .. }
+            | Event::Message(_)
+            | Event::Receipt(_)
+            | Event::DecryptFailed(_)
+            | Event::IdentityChanged(_)
+            | Event::RetryRefused(_)
+            | Event::AppStateChanged { .. }
+            | Event::ChatSettings { .. }
+            | Event::AppStateWaitingForKeys { .. }
+            | Event::AppStateFatal { .. }
+            | Event::CommandDone { .. } => {}
+        }
+    }
+    samples
+}
+
+fn outputs() -> Vec<Output> {
+    let samples = vec![
+        Output::Connect,
+        Output::Persist(Batch::default()),
+        Output::Load {
+            id: LoadId(1),
+            keys: Vec::new(),
+        },
+        Output::Fetch {
+            id: FetchId(1),
+            request: FetchRequest {
+                method: Method::Get,
+                url: "https://mmg.whatsapp.net/v/x".into(),
+                headers: Vec::new(),
+                body: Body::Empty,
+                max_response_bytes: 1,
+                timeout_ms: 1,
+            },
+        },
+        Output::Transmit(Vec::new()),
+        Output::Event(Event::QrRefsExhausted),
+        Output::Close(CloseReason::Local),
+    ];
+    for sample in &samples {
+        match sample {
+            Output::Connect
+            | Output::Persist(_)
+            | Output::Load { .. }
+            | Output::Fetch { .. }
+            | Output::Transmit(_)
+            | Output::Event(_)
+            | Output::Close(_) => {}
+        }
+    }
+    samples
+}
+
+fn fetch_errors() -> Vec<FetchError> {
+    let samples = vec![
+        FetchError::Network,
+        FetchError::TimedOut,
+        FetchError::TooLarge,
+    ];
+    for sample in &samples {
+        match sample {
+            FetchError::Network | FetchError::TimedOut | FetchError::TooLarge => {}
+        }
+    }
+    samples
+}
+
+#[test]
+fn every_union_of_index_d_ts_names_exactly_what_the_facade_builds() {
+    let cases: [(&str, BTreeSet<String>, BTreeSet<String>); 8] = [
+        (
+            "ClientOutput",
+            declared("ClientOutput", "kind"),
+            names(&outputs(), output_kind),
+        ),
+        (
+            "ClientEvent",
+            declared("ClientEvent", "type"),
+            names(&events(), event_type),
+        ),
+        (
+            "ClientState",
+            declared("ClientState", "kind"),
+            names(&states(), state_kind),
+        ),
+        (
+            "StateReason",
+            declared("StateReason", "kind"),
+            names(&state_reasons(), state_reason_kind),
+        ),
+        (
+            "CloseReason",
+            declared("CloseReason", "kind"),
+            names(&close_reasons(), close_kind),
+        ),
+        (
+            "CommandOutput",
+            declared("CommandOutput", "kind"),
+            names(&command_outputs(), command_output_kind),
+        ),
+        (
+            "CommandErrorCode",
+            literals("CommandErrorCode"),
+            names(&command_errors(), CommandError::code),
+        ),
+        (
+            "FetchErrorCode",
+            literals("FetchErrorCode"),
+            names(&fetch_errors(), |e| e.code()),
+        ),
+    ];
+    for (name, in_d_ts, built) in cases {
+        assert_eq!(
+            in_d_ts, built,
+            "index.d.ts {name} (left) against the facade (right)"
+        );
+    }
+}
+
+#[test]
+fn pairing_code_failed_has_its_own_name() {
+    assert_eq!(
+        state_reason_kind(&StateReason::PairingCodeFailed),
+        "pairingCodeFailed"
+    );
+    assert!(declared("StateReason", "kind").contains("pairingCodeFailed"));
+}

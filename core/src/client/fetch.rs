@@ -1,0 +1,235 @@
+//! HTTPS requests the client asks its host to carry out: [`Output::Fetch`] out, answered by
+//! [`Client::handle_fetched`] with a [`FetchResult`] (the `outgoing_requests` /
+//! `mark_request_as_sent` shape of matrix-sdk-crypto).
+//!
+//! The request is complete: method, URL, headers, body, the largest response body the host
+//! may hand back and how long it may take. URLs, hosts, caps and retries are the core's policy;
+//! a driver performs one HTTP call per request and reports what happened, without judging the
+//! status. The core decides what a 404 or a short body means.
+//!
+//! [`Output::Fetch`]: super::Output::Fetch
+//! [`Client::handle_fetched`]: super::Client::handle_fetched
+
+use core::fmt;
+
+/// Names one `Output::Fetch` and its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FetchId(pub u64);
+
+/// The HTTP method of a request.
+#[cfg_attr(not(feature = "exhaustive"), non_exhaustive)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// `GET`: the body is [`Body::Empty`].
+    Get,
+    /// `POST`.
+    Post,
+}
+
+impl Method {
+    /// The method as it appears on the wire (`"GET"`, `"POST"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        }
+    }
+}
+
+/// What a request sends.
+#[cfg_attr(not(feature = "exhaustive"), non_exhaustive)]
+#[derive(Clone, PartialEq, Eq)]
+pub enum Body {
+    /// Nothing.
+    Empty,
+    /// These bytes, whole.
+    Bytes(Vec<u8>),
+}
+
+impl Body {
+    /// The bytes to send (none for `Empty`).
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            Body::Empty => &[],
+            Body::Bytes(bytes) => bytes,
+        }
+    }
+}
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Body::Empty => f.write_str("Empty"),
+            Body::Bytes(bytes) => write!(f, "Bytes({} bytes)", bytes.len()),
+        }
+    }
+}
+
+/// One HTTPS request for the host to carry out.
+#[derive(Clone, PartialEq, Eq)]
+pub struct FetchRequest {
+    /// The method.
+    pub method: Method,
+    /// The whole URL (`https://mmg.whatsapp.net/v/t62.7118-24/...`).
+    pub url: String,
+    /// Headers to send, in order, beside what the host's HTTP client adds itself (`Host`,
+    /// `Content-Length`).
+    pub headers: Vec<(String, String)>,
+    /// What to send.
+    pub body: Body,
+    /// The largest response body the host may hand back: it stops reading beyond this and
+    /// answers [`FetchError::TooLarge`], so no response costs more memory than this.
+    pub max_response_bytes: u64,
+    /// How long the host may take for the whole exchange before it answers
+    /// [`FetchError::TimedOut`].
+    pub timeout_ms: u64,
+}
+
+impl fmt::Debug for FetchRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A query may carry an authentication token: only the path is shown, and header names.
+        let path = self.url.split('?').next().unwrap_or_default();
+        let headers: Vec<&str> = self.headers.iter().map(|(name, _)| name.as_str()).collect();
+        f.debug_struct("FetchRequest")
+            .field("method", &self.method)
+            .field("url", &path)
+            .field("headers", &headers)
+            .field("body", &self.body)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .field("timeout_ms", &self.timeout_ms)
+            .finish()
+    }
+}
+
+/// What the server answered: any status, 2xx or not.
+#[derive(Clone, PartialEq, Eq)]
+pub struct FetchResponse {
+    /// The HTTP status code.
+    pub status: u16,
+    /// The response body, at most the request's `max_response_bytes`.
+    pub body: Vec<u8>,
+}
+
+impl fmt::Debug for FetchResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FetchResponse")
+            .field("status", &self.status)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+/// Why no response came: the transport's failures, by what the host saw.
+#[cfg_attr(not(feature = "exhaustive"), non_exhaustive)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    /// The connection could not be made or broke (DNS, TLS, reset, a refused URL).
+    #[error("network failure")]
+    Network,
+    /// The exchange took longer than the request's `timeout_ms`.
+    #[error("timed out")]
+    TimedOut,
+    /// The response body is longer than the request's `max_response_bytes`.
+    #[error("response too large")]
+    TooLarge,
+}
+
+impl FetchError {
+    /// A stable machine-readable code (`network`, `timed_out`, `too_large`), the same in every
+    /// binding.
+    pub fn code(self) -> &'static str {
+        match self {
+            FetchError::Network => "network",
+            FetchError::TimedOut => "timed_out",
+            FetchError::TooLarge => "too_large",
+        }
+    }
+}
+
+/// The answer to one `Output::Fetch`.
+pub type FetchResult = Result<FetchResponse, FetchError>;
+
+/// Who asked for a fetch, and so who gets its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FetchTag {
+    /// An app-state blob (a snapshot, or a patch's mutations).
+    AppStateBlob,
+}
+
+/// Fetches awaiting their answer.
+#[derive(Debug, Default)]
+pub(crate) struct Fetches {
+    next: u64,
+    pending: Vec<(FetchId, FetchTag)>,
+}
+
+impl Fetches {
+    /// Registers a new request of `tag`'s owner and returns its id.
+    pub(crate) fn register(&mut self, tag: FetchTag) -> FetchId {
+        self.next += 1;
+        let id = FetchId(self.next);
+        self.pending.push((id, tag));
+        id
+    }
+
+    /// Forgets every fetch of `tag` (their owner dropped what waited for them): a late answer
+    /// is then an unknown id.
+    pub(crate) fn forget(&mut self, tag: FetchTag) {
+        self.pending.retain(|(_, pending)| *pending != tag);
+    }
+
+    /// The tag of an answered fetch (`None` for an unknown or repeated id).
+    pub(crate) fn take(&mut self, id: FetchId) -> Option<FetchTag> {
+        let index = self
+            .pending
+            .iter()
+            .position(|(pending, _)| *pending == id)?;
+        let (_, tag) = self.pending.swap_remove(index);
+        if self.pending.is_empty() {
+            self.pending = Vec::new();
+        }
+        Some(tag)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_answered_once() {
+        let mut fetches = Fetches::default();
+        let a = fetches.register(FetchTag::AppStateBlob);
+        let b = fetches.register(FetchTag::AppStateBlob);
+        assert_ne!(a, b);
+        assert_eq!(fetches.take(b), Some(FetchTag::AppStateBlob));
+        assert_eq!(fetches.take(b), None);
+        assert_eq!(fetches.take(FetchId(99)), None);
+        assert_eq!(fetches.take(a), Some(FetchTag::AppStateBlob));
+        let c = fetches.register(FetchTag::AppStateBlob);
+        fetches.forget(FetchTag::AppStateBlob);
+        assert_eq!(fetches.take(c), None);
+    }
+
+    #[test]
+    fn debug_hides_queries_header_values_and_bodies() {
+        let request = FetchRequest {
+            method: Method::Post,
+            url: "https://mmg.whatsapp.net/v/t62/x.enc?auth=secret-token".into(),
+            headers: vec![("Authorization".into(), "Bearer secret-header".into())],
+            body: Body::Bytes(b"secret body".to_vec()),
+            max_response_bytes: 10,
+            timeout_ms: 1,
+        };
+        let text = format!("{request:?}");
+        assert!(!text.contains("secret"), "{text}");
+        assert!(text.contains("/v/t62/x.enc") && text.contains("Authorization"));
+        let response = FetchResponse {
+            status: 200,
+            body: b"secret".to_vec(),
+        };
+        assert!(!format!("{response:?}").contains("secret"));
+        assert_eq!(Method::Get.as_str(), "GET");
+        assert_eq!(FetchError::TooLarge.code(), "too_large");
+    }
+}

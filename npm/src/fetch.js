@@ -1,0 +1,74 @@
+// The driver's one HTTP call. The core asks for HTTPS requests with `fetch` outputs (app-state
+// blobs today; media later) and says everything: method, URL, headers, body, the largest body to
+// read back and the time allowed. This carries one out with the host's `fetch` and reports what
+// happened, judging nothing: any status is a response for the core to weigh; only a transport
+// failure (no response, a timeout, a body over the cap) is an error.
+
+/**
+ * Carries out `request` with `fetchImpl`. Resolves (never rejects) with `{ result, error }`:
+ * `result` is what `handleFetched` takes (`{ status, body }` or `{ error: code }`), and `error`
+ * an Error with code `fetch_failed` when no response came, for the host's `onError`.
+ * @param {typeof globalThis.fetch} fetchImpl
+ * @param {{ method: string, url: string, headers: [string, string][], body?: Uint8Array, maxResponseBytes: number, timeoutMs: number }} request
+ */
+export async function performFetch(fetchImpl, request) {
+  const controller = new AbortController()
+  const timer = setTimeout(() => controller.abort(), request.timeoutMs)
+  try {
+    if (typeof fetchImpl !== 'function') throw new Error('no fetch implementation (pass `fetch`)')
+    const response = await fetchImpl(request.url, {
+      method: request.method,
+      headers: request.headers,
+      body: request.body,
+      signal: controller.signal,
+    })
+    const body = await readCapped(response, request.maxResponseBytes)
+    if (body === null) return failed('too_large', request, new Error(`more than ${request.maxResponseBytes} bytes`))
+    return { result: { status: response.status, body }, error: null }
+  } catch (cause) {
+    return failed(controller.signal.aborted ? 'timed_out' : 'network', request, cause)
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+function failed(code, request, cause) {
+  const path = request.url.split('?')[0]
+  const error = new Error(`${request.method} ${path} failed (${code}): ${cause?.message ?? cause}`, { cause })
+  error.code = 'fetch_failed'
+  error.fetchError = code
+  return { result: { error: code }, error }
+}
+
+/** The body of `response`, or null when it is longer than `max` bytes (read no further). */
+async function readCapped(response, max) {
+  const length = Number(response.headers?.get?.('content-length'))
+  if (Number.isFinite(length) && length > max) {
+    await response.body?.cancel?.().catch(() => {})
+    return null
+  }
+  const reader = response.body?.getReader?.()
+  if (!reader) {
+    const bytes = new Uint8Array(await response.arrayBuffer())
+    return bytes.length > max ? null : bytes
+  }
+  const chunks = []
+  let total = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    total += value.length
+    if (total > max) {
+      await reader.cancel().catch(() => {})
+      return null
+    }
+    chunks.push(value)
+  }
+  const body = new Uint8Array(total)
+  let at = 0
+  for (const chunk of chunks) {
+    body.set(chunk, at)
+    at += chunk.length
+  }
+  return body
+}
