@@ -75,6 +75,9 @@ export class GatewayStore {
   #lease
   #closed = false
   #failNext = false
+  // The writes in flight, chained: overlapping calls apply in call order (the npm contract), which
+  // a pool of PostgreSQL connections would not keep by itself.
+  #writes = Promise.resolve()
 
   /**
    * @param {import('./db.js').SqliteDb | import('./db.js').PostgresDb} db
@@ -113,7 +116,13 @@ export class GatewayStore {
     await this.#step([], events)
   }
 
-  async #step(changes, events) {
+  #step(changes, events) {
+    const step = this.#writes.then(() => this.#transaction(changes, events))
+    this.#writes = step.catch(() => {})
+    return step
+  }
+
+  async #transaction(changes, events) {
     try {
       await this.#db.tx(async (q) => {
         await checkLease(q, this.#instance, this.#lease)
