@@ -86,13 +86,29 @@ export interface StoreKey {
 }
 
 /**
+ * What the driver hands `applyBatch` besides the changes: the events it gave `onEvent` since the
+ * previous batch of the same step (`Event::Message` comes right before the batch holding its
+ * ratchet step and received id), so a store can write them in the batch's transaction.
+ */
+export interface BatchContext {
+  events: ConnectionEvent[]
+}
+
+/**
  * What the driver needs of a store. `applyBatch` applies the changes in order and atomically:
  * once it resolves, `loadAll` sees all of them (a durable store keeps them across a crash); if
  * it rejects, the store holds either none or all of them, never a part, and the driver rebuilds
- * its client from `loadAll`. A store applies overlapping calls in call order.
+ * its client from `loadAll`; a rejection with code `fenced` (another process owns the store now)
+ * ends the connection instead. A store applies overlapping calls in call order.
  */
 export interface Store {
-  applyBatch(changes: StoreChange[]): Promise<void>
+  applyBatch(changes: StoreChange[], context?: BatchContext): Promise<void>
+  /**
+   * Optional: the events no batch followed, handed over before the driver's next transmit,
+   * connect or close and at the end of each step (each event reaches the store exactly once,
+   * with a batch or here). A command's promise settles after its `commandDone` got here.
+   */
+  applyEvents?(events: ConnectionEvent[]): Promise<void>
   /** Every record. */
   loadAll(): Promise<StoreRecord[]>
   /**
@@ -108,7 +124,11 @@ export interface Store {
 /** The error every shipped store throws; `code` is stable. */
 export class StoreError extends Error {
   readonly name: 'StoreError'
-  /** `invalid_change`, `invalid_key`, `closed`, `io`, `corrupt`, `too_large`, `unavailable`, `blocked` */
+  /**
+   * `invalid_change`, `invalid_key`, `closed`, `io`, `corrupt`, `too_large`, `unavailable`,
+   * `blocked`; and `fenced`, which a host's store throws when another process owns the records
+   * now (the driver then ends the connection instead of rebuilding and reconnecting)
+   */
   readonly code: string
 }
 
@@ -557,8 +577,14 @@ export interface ConnectOptions {
   config?: ClientConfig
   /** Every event of the client, in order. */
   onEvent?: (event: ConnectionEvent) => void
-  /** Failures the driver recovered from or ended on (`store_failed`, `socket_failed`, ...). */
+  /** Failures the driver recovered from or ended on (`store_failed`, `fenced`, `socket_failed`, ...). */
   onError?: (error: Error & { code?: string }) => void
+  /**
+   * Asked before every socket the driver opens (the first and each reconnect); `false` ends the
+   * connection with a `fenced` error and opens nothing. For hosts where several processes share
+   * a store and only the owner may log in.
+   */
+  mayConnect?: () => boolean | Promise<boolean>
   /** The clock (default `Date.now`). */
   now?: () => Timestamp
   /**
@@ -579,7 +605,10 @@ export interface ConnectOptions {
 export class Connection {
   /** The last `state` event's state, or null before the first. */
   readonly state: ClientState | null
-  /** Resolves when the connection ended for good: `close()`, or a fatal error (`error` is set). */
+  /**
+   * Resolves when the connection ended for good: `close()`, or a fatal error (`error` is set; its
+   * `code` is `fenced` when the store or `mayConnect` said another process owns the client).
+   */
   readonly ended: Promise<{ error: unknown }>
   /** Any command; resolves with its output, rejects with an Error whose `code` is the CommandError's. */
   command(command: ClientCommand): Promise<CommandOutput>
@@ -602,7 +631,8 @@ export class Connection {
 
 /**
  * Runs a client against a WebSocket, a store and one timer: each Persist batch is awaited before
- * any later output, and a store failure rebuilds the client from the store.
+ * any later output, and a store failure rebuilds the client from the store (a `fenced` one ends
+ * the connection).
  */
 export function connect(options: ConnectOptions): Promise<Connection>
 
