@@ -230,6 +230,7 @@ fn command_errors() -> Vec<CommandError> {
         CommandError::MediaInvalid,
         CommandError::MediaExpired,
         CommandError::MediaTooLarge,
+        CommandError::UnknownPoll,
     ];
     for sample in &samples {
         match sample {
@@ -251,7 +252,8 @@ fn command_errors() -> Vec<CommandError> {
             | CommandError::DownloadFailed
             | CommandError::MediaInvalid
             | CommandError::MediaExpired
-            | CommandError::MediaTooLarge => {}
+            | CommandError::MediaTooLarge
+            | CommandError::UnknownPoll => {}
         }
     }
     samples
@@ -279,14 +281,20 @@ fn events() -> Vec<Event> {
         },
         Event::OfflinePreview(OfflinePreview::default()),
         Event::OfflineSyncDone { count: 0 },
-        Event::Message(IncomingMessage {
+        Event::Message(Box::new(IncomingMessage {
             id: "1".into(),
             chat: jid(),
             sender: jid(),
             timestamp: 1,
-            message: Vec::new(),
+            from_me: false,
+            push_name: None,
+            history: false,
+            message: Default::default(),
+            wrappers: Vec::new(),
+            raw: Vec::new(),
             text: None,
-        }),
+            poll_vote: None,
+        })),
         Event::Receipt(Receipt {
             chat: jid(),
             sender: jid(),

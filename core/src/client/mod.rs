@@ -45,8 +45,8 @@ pub use event::{Event, OfflinePreview, PairingMode, State, StateReason};
 pub use fetch::{Body, FetchError, FetchId, FetchRequest, FetchResponse, FetchResult, Method};
 pub use media::{MediaData, MediaFields, MediaKind, OutgoingMedia, media_fields};
 pub use messaging::{
-    DecryptFailure, DecryptFailureKind, IdentityChange, IdentityInfo, IncomingMessage, Receipt,
-    RefusedRetry, RetryRefusal,
+    DecryptFailure, DecryptFailureKind, IdentityChange, IdentityInfo, IncomingMessage,
+    PollOptionVotes, PollVote, Receipt, RefusedRetry, RetryRefusal,
 };
 pub use output::{CloseReason, LoadId, Output, ProtocolError};
 

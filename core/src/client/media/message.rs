@@ -252,10 +252,10 @@ impl fmt::Debug for MediaFields {
     }
 }
 
-/// The media a message carries (looking inside view-once and ephemeral wrappers), if any and
+/// The media a message carries (inside its wrappers: `content::content_of`), if any and
 /// complete: a direct path, a 32-byte key and both 32-byte hashes.
 pub fn media_fields(message: &wa::Message) -> Option<MediaFields> {
-    let message = unwrap(message);
+    let message = crate::content::content_of(message);
     // The same seven fields of whichever media message it is.
     macro_rules! fields {
         ($kind:expr, $x:expr) => {
@@ -316,34 +316,6 @@ pub fn media_fields(message: &wa::Message) -> Option<MediaFields> {
         file_length: length.unwrap_or(0),
         mimetype: mimetype.clone(),
     })
-}
-
-/// The message inside view-once, ephemeral and device-sent wrappers (a few levels at most).
-fn unwrap(message: &wa::Message) -> &wa::Message {
-    let mut current = message;
-    for _ in 0..4 {
-        let inner = current
-            .device_sent_message
-            .as_ref()
-            .and_then(|d| d.message.as_deref())
-            .or_else(|| {
-                current
-                    .ephemeral_message
-                    .as_ref()
-                    .and_then(|f| f.message.as_deref())
-            })
-            .or_else(|| {
-                current
-                    .view_once_message
-                    .as_ref()
-                    .and_then(|f| f.message.as_deref())
-            });
-        match inner {
-            Some(inner) => current = inner,
-            None => break,
-        }
-    }
-    current
 }
 
 #[cfg(test)]
