@@ -200,7 +200,8 @@ export class Connection {
       id,
       chat,
       sender,
-      message: message.message,
+      // The raw wa.Message (the event's `message` is decoded content); the core unwraps it.
+      message: message.raw ?? (message.message instanceof Uint8Array ? message.message : encodeMessage(message.message)),
     })
     return output.data
   }

@@ -659,7 +659,7 @@ export class Connection {
   /** Uploads and sends media to a user or group; resolves with `{ kind: 'messageSent', id }` at the ack. */
   sendMedia(to: string, media: OutgoingMedia): Promise<CommandOutput>
   /** Downloads and decrypts the media of a received `message` event; resolves with the plaintext. */
-  downloadMedia(message: { id: string; chat: string; sender: string; message: Uint8Array }): Promise<Uint8Array>
+  downloadMedia(message: { id: string; chat: string; sender: string; raw: Uint8Array }): Promise<Uint8Array>
   logout(): Promise<CommandOutput>
   /** Disconnects and stops; the device stays paired in the store. */
   close(): Promise<void>

@@ -83,12 +83,12 @@ withMockServer(test, 'media against the mock-server', () => {
     const data = await walink.connection.downloadMedia(event)
     assert.deepEqual(data, picture)
     // The same message with one byte of its key changed: the MAC check refuses it, typed.
-    const tampered = new Uint8Array(event.message)
+    const tampered = new Uint8Array(event.raw)
     const key = Buffer.from(sent.message.imageMessage.mediaKey)
     const at = Buffer.from(tampered).indexOf(key)
     assert.ok(at > 0)
     tampered[at] ^= 1
-    await assert.rejects(walink.connection.downloadMedia({ ...event, message: tampered }), (e) => e.code === 'media_invalid')
+    await assert.rejects(walink.connection.downloadMedia({ ...event, raw: tampered }), (e) => e.code === 'media_invalid')
   })
 
   test('every kind goes up and comes back; expired media is uploaded again by the phone', async () => {
@@ -121,7 +121,9 @@ withMockServer(test, 'media against the mock-server', () => {
     })
     const event = await walink.waitFor((e) => e.type === 'message' && e.id === id, 'the voice note')
     assert.deepEqual(await walink.connection.downloadMedia(event), note)
-    const { directPath, ptt } = proto.Message.decode(event.message).audioMessage
+    // The event's message is Baileys' protobuf JSON; the raw bytes decode with Baileys' proto.
+    const { directPath, ptt } = event.message.audioMessage
+    assert.equal(proto.Message.decode(event.raw).audioMessage.directPath, directPath)
     assert.equal(ptt, true)
     await server.control('POST', '/expire-media', { direct_path: directPath })
     assert.deepEqual(await walink.connection.downloadMedia(event), note)

@@ -431,7 +431,7 @@ fn download(driver: &mut Driver, message: &walink_core::client::IncomingMessage)
             id: message.id.clone(),
             chat: message.chat.to_string(),
             sender: message.sender.to_string(),
-            message: message.message.clone(),
+            message: message.raw.clone(),
         })
         .unwrap();
     match wait(
@@ -451,7 +451,7 @@ fn download(driver: &mut Driver, message: &walink_core::client::IncomingMessage)
 fn media_goes_up_and_down_through_the_media_hosts_and_expired_media_is_uploaded_again() {
     use base64::Engine as _;
     use walink_core::client::{MediaKind, OutgoingMedia, media_fields};
-    use walink_core::proto::wa;
+
     let server = MockServer::start(SimBackend::new(17), 0, 0).unwrap();
     let control = server.control_addr();
     for phone in ["15550005555", "15550006666"] {
@@ -494,8 +494,7 @@ fn media_goes_up_and_down_through_the_media_hosts_and_expired_media_is_uploaded_
     ) else {
         unreachable!()
     };
-    let decoded = <wa::Message as prost::Message>::decode(received.message.as_slice()).unwrap();
-    let image = decoded.image_message.as_ref().unwrap();
+    let image = received.message.image_message.as_ref().unwrap();
     assert_eq!(image.caption.as_deref(), Some("a photo"));
     assert_eq!(image.width, Some(640));
     assert_eq!(image.file_length, Some(photo.len() as u64));
@@ -570,8 +569,7 @@ fn media_goes_up_and_down_through_the_media_hosts_and_expired_media_is_uploaded_
     ) else {
         unreachable!()
     };
-    let decoded = <wa::Message as prost::Message>::decode(note.message.as_slice()).unwrap();
-    let fields = media_fields(&decoded).unwrap();
+    let fields = media_fields(&note.message).unwrap();
     assert_eq!(fields.kind, MediaKind::VoiceNote);
     assert_eq!(download(&mut alice, &note), voice);
     ok(

@@ -404,7 +404,7 @@ def test_media_is_sent_downloaded_and_uploaded_again_after_expiry(server):
             "data_base64": base64.b64encode(note).decode()})
         event = await wait_for(at_bob, lambda e: e.is_message() and e.id == answer["id"])
         assert await b.download_media(event) == note
-        path = next(part for part in event.message.split(b"\x4a") if part[1:8] == b"/v/sim/")
+        path = next(part for part in event.raw.split(b"\x4a") if part[1:8] == b"/v/sim/")
         direct_path = path[1:1 + path[0]].decode()
         await asyncio.to_thread(control, "POST", "/expire-media", {"direct_path": direct_path})
         assert await b.download_media(event) == note

@@ -252,7 +252,7 @@ class Driver:
         """Downloads and decrypts the media of a received message (an
         ``ffi.ClientEvent.MESSAGE``), its hashes and MAC checked."""
         output = await self.command(ffi.Command.DOWNLOAD_MEDIA(
-            id=message.id, chat=message.chat, sender=message.sender, message=message.message))
+            id=message.id, chat=message.chat, sender=message.sender, message=message.raw))
         return bytes(output.data)
 
     async def logout(self) -> None:

@@ -262,7 +262,7 @@ class Driver private constructor(
 
     /** Downloads and decrypts the media of a received message (its hashes and MAC checked). */
     suspend fun downloadMedia(message: ClientEvent.Message): ByteArray =
-        (command(Command.DownloadMedia(message.id, message.chat, message.sender, message.message)) as CommandOutput.MediaDownloaded).data
+        (command(Command.DownloadMedia(message.id, message.chat, message.sender, message.raw)) as CommandOutput.MediaDownloaded).data
 
     /** Unlinks this device; the driver then ends. */
     suspend fun logout() {
