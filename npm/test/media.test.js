@@ -46,7 +46,17 @@ withMockServer(test, 'media against the mock-server', () => {
     await peer.start()
     await peer.waitFor((p) => p.qrs.length > 0, 'the pairing socket')
     const code = await peer.sock.requestPairingCode(BAILEYS_PHONE)
-    await server.control('POST', `/accounts/${BAILEYS_PHONE}/code`, { code })
+    // Baileys resolves once its request left, before the server has it: enter the code when it
+    // is known there.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await server.control('POST', `/accounts/${BAILEYS_PHONE}/code`, { code })
+        break
+      } catch (error) {
+        if (attempt >= 100 || !/no pairing code requested/.test(error.message)) throw error
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+    }
     await peer.opens(1)
   })
   after(async () => {
