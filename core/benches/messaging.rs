@@ -1,6 +1,7 @@
 //! Messaging speed: a text message encrypted for 10 devices (stanza built, sessions stepped and
-//! serialized for persistence), and an incoming stanza parsed and decrypted. Run with
-//! `cargo bench -p walink-core --bench messaging`.
+//! serialized for persistence), an incoming stanza parsed and decrypted, and a user's device list
+//! checked against its signed key-index list (the first time, and again at the next send). Run
+//! with `cargo bench -p walink-core --bench messaging`.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
@@ -10,13 +11,18 @@ use std::time::Duration;
 use cpu_time::ThreadTime;
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{Criterion, criterion_group, criterion_main};
+use prost::Message as _;
 use walink_core::binary::Node;
 use walink_core::client::messaging::content::text_message;
+use walink_core::client::messaging::device_list::{KEY_INDEX_LIST_PREFIX, resolve};
 use walink_core::client::messaging::incoming::{decrypt_message, parse_message};
 use walink_core::client::messaging::outgoing::{DirectMessage, build_direct};
 use walink_core::client::messaging::routing::deliver;
+use walink_core::client::messaging::usync::{SignedKeyIndexList, UserDevices};
 use walink_core::client::messaging::{DeviceAddress, Keystore, OwnIdentity};
+use walink_core::proto::wa;
 use walink_core::signal::testing::BenchRng;
+use walink_core::signal::xeddsa;
 use walink_core::signal::{
     IdentityKeyPair, KeyPair, PreKey, PreKeyBundle, PreKeyId, PreKeySource, SignedPreKey,
     SignedPreKeyId,
@@ -224,9 +230,56 @@ fn messaging(c: &mut Bench) {
     });
 }
 
+/// One user's usync answer: device 0 and three companions, with the key-index list its primary
+/// signed; and the primary's identity key.
+fn signed_devices() -> (UserDevices, [u8; 32]) {
+    let private = [7u8; 32];
+    let key = *walink_core::signal::PrivateKey::from_bytes(private)
+        .public_key()
+        .raw();
+    let details = wa::AdvKeyIndexList {
+        raw_id: Some(1234),
+        timestamp: Some(1_780_000_000),
+        current_index: Some(3),
+        valid_indexes: vec![1, 2, 3],
+        account_type: None,
+    }
+    .encode_to_vec();
+    let message = [&KEY_INDEX_LIST_PREFIX[..], &details].concat();
+    let signature = xeddsa::sign(&private, &message, &[9; 64]);
+    let bytes = wa::AdvSignedKeyIndexList {
+        details: Some(details),
+        account_signature: Some(signature.to_vec()),
+        account_signature_key: Some(key.to_vec()),
+    }
+    .encode_to_vec();
+    let user = UserDevices {
+        user: address("555@s.whatsapp.net"),
+        lid: None,
+        devices: vec![0, 1, 2, 3],
+        key_indexes: vec![(1, 1), (2, 2), (3, 3)],
+        key_index_list: Some(SignedKeyIndexList {
+            timestamp: 1_780_000_000,
+            bytes,
+        }),
+    };
+    (user, key)
+}
+
+fn device_lists(c: &mut Bench) {
+    let (user, key) = signed_devices();
+    c.bench_function("device list checked: signature verified", |b| {
+        b.iter(|| resolve(black_box(&user), Some(&key), None))
+    });
+    let stored = resolve(&user, Some(&key), None).store.unwrap();
+    c.bench_function("device list checked again: same list, known digest", |b| {
+        b.iter(|| resolve(black_box(&user), Some(&key), Some(&stored)))
+    });
+}
+
 criterion_group! {
     name = benches;
     config = criterion().measurement_time(Duration::from_secs(3));
-    targets = messaging
+    targets = messaging, device_lists
 }
 criterion_main!(benches);

@@ -289,7 +289,7 @@ pub const SIGNAL_SENDER_KEY_COMB_TEETH: usize = 5;
 // ----- the client's record cache (core/src/client/messaging/keystore.rs) -----
 
 /// Messaging records (sessions, identities, sender keys, sender-key-sent lists, received-id
-/// lists) a client keeps in memory, together; beyond it the least recently used ones whose
+/// lists, verified device lists) a client keeps in memory, together; beyond it the least recently used ones whose
 /// latest state was handed to the host in a `Persist` are dropped, and loaded again
 /// (`Output::Load`) when needed. Records of operations in progress stay beyond it (a group
 /// send to `MESSAGING_MAX_FANOUT` members pins its devices' records until it is encrypted).

@@ -15,6 +15,7 @@
 //! | `sender-key` | `"<group>::<address>"` | `walink.SenderKeyRecord` |
 //! | `received-ids` | signal address of a sender | `walink.ReceivedIdsRecord` |
 //! | `outbox` | message id | `walink.OutboxRecord` (loaded at start) |
+//! | `device-list` | signal address of a user's device 0 | `walink.DeviceListRecord` |
 //! | others | defined by the module that owns them (messaging, app state) | |
 //!
 //! Which records the host hands to `Client::new` and which the client asks for later with
@@ -64,11 +65,13 @@ pub enum Space {
     ReceivedIds,
     /// A message stanza transmitted and not yet acknowledged by the server, resent after login.
     Outbox,
+    /// The last verified device list (ADV key-index list) of one user.
+    DeviceList,
 }
 
 impl Space {
     /// Every space, in a fixed order.
-    pub const ALL: [Space; 13] = [
+    pub const ALL: [Space; 14] = [
         Space::Device,
         Space::Session,
         Space::Identity,
@@ -82,6 +85,7 @@ impl Space {
         Space::RetryBuffer,
         Space::ReceivedIds,
         Space::Outbox,
+        Space::DeviceList,
     ];
 
     /// The stable name a host stores (`"device"`, `"session"`, `"signed-prekey"`, ...).
@@ -100,6 +104,7 @@ impl Space {
             Space::RetryBuffer => "retry-buffer",
             Space::ReceivedIds => "received-ids",
             Space::Outbox => "outbox",
+            Space::DeviceList => "device-list",
         }
     }
 

@@ -19,6 +19,9 @@ import { performFetch } from './fetch.js'
 /** The close code and reason the driver uses when it closes a socket itself. */
 const LOCAL_CLOSE = 1000
 
+/** Runs `fn` after the current turn of the event loop (its I/O and promise jobs). */
+const afterTurn = typeof setImmediate === 'function' ? setImmediate : (fn) => setTimeout(fn, 0)
+
 /**
  * Builds `connect` for one platform.
  * - `createClient(config, records)`: a new core client (the wasm `Client`);
@@ -67,6 +70,8 @@ export class Connection {
   #socket = null
   #socketId = 0
   #timer = null
+  #timerAt = null
+  #corked = null
   #queue = Promise.resolve()
   #pending = new Map()
   #ended = false
@@ -311,10 +316,12 @@ export class Connection {
   }
 
   #armTimer() {
+    const at = this.#ended || !this.#client ? null : this.#client.pollTimeout()
+    // The same deadline as the armed timer (the usual case after a message): nothing to do.
+    if (this.#timer !== null && at === this.#timerAt) return
     this.#clearTimer()
-    if (this.#ended || !this.#client) return
-    const at = this.#client.pollTimeout()
     if (at === undefined || at === null) return
+    this.#timerAt = at
     const delay = Math.max(0, Math.min(at - this.#now(), 2 ** 31 - 1))
     this.#timer = setTimeout(() => {
       this.#timer = null
@@ -326,6 +333,7 @@ export class Connection {
   #clearTimer() {
     if (this.#timer !== null) clearTimeout(this.#timer)
     this.#timer = null
+    this.#timerAt = null
   }
 
   #openSocket() {
@@ -372,11 +380,29 @@ export class Connection {
   #send(bytes) {
     const socket = this.#socket
     if (!socket || socket.readyState !== 1) return // the core learns of the close from onclose
+    // A socket that can hold its writes (the Node socket: `cork`) sends everything of this turn
+    // of the event loop in one system call: the receipts of a burst of messages leave together.
+    if (this.#corked !== socket && typeof socket.cork === 'function') {
+      this.#uncork()
+      socket.cork()
+      this.#corked = socket
+      afterTurn(() => {
+        if (this.#corked === socket) this.#uncork()
+      })
+    }
     socket.send(bytes)
+  }
+
+  /** Lets the held writes of the corked socket go. */
+  #uncork() {
+    const socket = this.#corked
+    this.#corked = null
+    socket?.uncork()
   }
 
   /** Closes the current socket without telling the client (it asked, or it is being dropped). */
   #dropSocket() {
+    this.#uncork()
     const socket = this.#socket
     this.#socket = null
     this.#socketId++

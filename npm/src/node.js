@@ -29,10 +29,20 @@ export const DEFAULT_URL = endpoints.chatUrl
 /** Runs a client against a WebSocket, a store and a timer (see the README's Client section). */
 export const connect = makeConnect({
   createClient: (config, records) => new wasm.Client(config, records),
-  openSocket: (url) => new WebSocket(url, { origin: endpoints.origin }),
+  openSocket: (url) => corkable(new WebSocket(url, { origin: endpoints.origin })),
   // Only the records the core needs at start; the rest arrive through `load` outputs.
   startSpaces: () => wasm.Client.startSpaces(),
   endpoints: () => endpoints,
 })
 export { Connection } from './driver.js'
 export const Client = wasm.Client
+
+/**
+ * Gives a `ws` socket `cork()` and `uncork()` (its TCP socket's): the driver holds the writes of
+ * one turn of the event loop and sends them in one system call.
+ */
+function corkable(socket) {
+  socket.cork = () => socket._socket?.cork()
+  socket.uncork = () => socket._socket?.uncork()
+  return socket
+}

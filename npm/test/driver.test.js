@@ -186,6 +186,40 @@ test('each batch is applied before any later output, and inputs wait for it', as
   await connection.close()
 })
 
+test('a socket that can cork gets every write of a turn in one go, in order, and is uncorked before it closes', async () => {
+  const h = harness()
+  const connection = await h.start()
+  const socket = h.sockets[0]
+  socket.corked = 0
+  socket.cork = () => (socket.corked++, h.log.push('cork'))
+  socket.uncork = () => (socket.corked--, h.log.push('uncork'))
+  socket.open()
+  await settle()
+  await settle()
+  assert.equal(socket.corked, 0)
+  h.log.length = 0
+  // Three frames in two socket messages of one turn: their three answers are held together.
+  socket.receive([2, 0xaa, 0xbb, 1, 0xcc])
+  socket.receive([1, 0xdd])
+  for (let i = 0; i < 20; i++) await Promise.resolve()
+  assert.equal(socket.corked, 1, 'held while the turn lasts')
+  await settle()
+  assert.equal(socket.corked, 0)
+  assert.deepEqual(
+    h.log.filter((line) => !line.startsWith('persist') && !line.startsWith('event')),
+    ['cork', 'send 61aabb', 'send 61cc', 'send 61dd', 'uncork'],
+  )
+  // A write, then the driver closes the socket in the same turn: uncorked first.
+  h.log.length = 0
+  socket.receive([1, 0xee])
+  for (let i = 0; i < 20; i++) await Promise.resolve()
+  await connection.close()
+  assert.equal(socket.corked, 0)
+  const closing = h.log.filter((line) => ['cork', 'uncork', 'send 61ee'].includes(line))
+  assert.deepEqual(closing, ['cork', 'send 61ee', 'uncork'])
+  assert.ok(socket.closedByDriver)
+})
+
 test('a store that throws drops the client and rebuilds it from the store', async () => {
   const h = harness()
   const connection = await h.start()

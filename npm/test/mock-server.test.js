@@ -8,8 +8,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 
-import { FileStore, MemoryStore, connect } from 'walink'
-import { startMockServer, testTrustRoot, withMockServer } from './support/mock-server.js'
+import { FileStore } from 'walink'
+import { startMockServer, withMockServer } from './support/mock-server.js'
+import { pairedWalinkClient, phoneReceives as phoneReceivesText, walinkClient } from './support/walink-client.js'
 
 withMockServer(test, 'mock-server tests', () => {
   let server
@@ -24,34 +25,7 @@ withMockServer(test, 'mock-server tests', () => {
   })
 
   /** Connects a client on `store`, calling `onEvent` and resolving `waitFor(predicate)` on events. */
-  async function client(store, onEvent = () => {}, config = {}) {
-    const events = []
-    const waiters = []
-    const connection = await connect({
-      url: server.url,
-      store,
-      config: { trustRoot: testTrustRoot(), deviceName: 'walink test', ...config },
-      onEvent(event) {
-        events.push(event)
-        onEvent(event)
-        for (const w of [...waiters]) {
-          if (w.predicate(event)) {
-            waiters.splice(waiters.indexOf(w), 1)
-            w.resolve(event)
-          }
-        }
-      },
-    })
-    const waitFor = (predicate, ms = 20_000) => {
-      const seen = events.find(predicate)
-      if (seen) return Promise.resolve(seen)
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`timed out; events: ${events.map((e) => e.type + (e.state ? ':' + e.state.kind : '')).join(' ')}`)), ms)
-        waiters.push({ predicate, resolve: (e) => (clearTimeout(timer), resolve(e)) })
-      })
-    }
-    return { connection, events, waitFor }
-  }
+  const client = (store, onEvent) => walinkClient(server, { store, onEvent })
 
   const connected = (e) => e.type === 'state' && e.state.kind === 'connected'
 
@@ -110,30 +84,11 @@ withMockServer(test, 'mock-server tests', () => {
     await carol.connection.close()
   })
 
-  /** A new account `phone` and a walink client paired to it by code, connected. */
-  async function pairedByCode(phone, name, store = new MemoryStore()) {
-    await server.control('POST', '/accounts', { phone, name })
-    const linked = await client(store)
-    const code = await linked.connection.pairWithCode(phone)
-    await server.control('POST', `/accounts/${phone}/code`, { code })
-    await linked.waitFor((e) => e.type === 'paired')
-    await linked.waitFor(connected)
-    return linked
-  }
+  const pairedByCode = (phone, name) => pairedWalinkClient(server, phone, name)
 
   const textIs = (text) => (e) => e.type === 'message' && e.text === text
 
-  /** Polls the phone of `phone` until it received `text`; resolves with that message. */
-  async function phoneReceives(phone, text, ms = 20_000) {
-    const deadline = Date.now() + ms
-    for (;;) {
-      const { messages } = await server.control('GET', `/accounts/${phone}/messages`)
-      const found = messages.find((m) => m.text === text)
-      if (found) return found
-      if (Date.now() > deadline) throw new Error(`the phone of ${phone} did not receive ${JSON.stringify(text)}: ${JSON.stringify(messages)}`)
-      await new Promise((resolve) => setTimeout(resolve, 50))
-    }
-  }
+  const phoneReceives = (phone, text) => phoneReceivesText(server, phone, text)
 
   test('1:1 messages both ways: a second walink client and the other account\'s phone', async () => {
     const carol = await pairedByCode('15550003333', 'Carol')

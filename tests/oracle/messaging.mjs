@@ -11,7 +11,7 @@ import { buildAckStanza } from 'baileys/lib/Utils/stanza-ack.js'
 import { parseAndInjectE2ESessions, xmppPreKey, xmppSignedPreKey } from 'baileys/lib/Utils/signal.js'
 import { extractE2ESessionFromRetryReceipt } from 'baileys/lib/Utils/signal.js'
 import { makeLibSignalRepository } from 'baileys/lib/Signal/libsignal.js'
-import { decodeBinaryNode, encodeBinaryNode } from 'baileys/lib/WABinary/index.js'
+import { decodeBinaryNode, encodeBinaryNode, jidDecode } from 'baileys/lib/WABinary/index.js'
 import { serve, hex, unhex } from './rpc.mjs'
 
 const logger = {
@@ -74,11 +74,15 @@ const describeMessage = (message) => message ? proto.Message.toObject(proto.Mess
 
 serve({
   // Baileys' decodeBinaryNode on walink-encoded frame bodies (flag byte first).
-  // Baileys' participant list hash, and Node's SHA-256 of the same sorted, concatenated JIDs
-  // (first 6 bytes, unpadded base64: whatsmeow's form).
+  // Node's SHA-256 over the devices in WhatsApp Web's AD form `user.0:device@server` (each JID
+  // split by Baileys' jidDecode; sorted, concatenated, first 6 bytes, unpadded base64), and
+  // Baileys' own generateParticipantHashV2, which hashes the plain JID strings instead.
   participantHash: async ({ jids }) => {
-    const sorted = [...jids].sort()
-    const digest = createHash('sha256').update(Buffer.from(sorted.join(''))).digest()
+    const forms = jids.map((jid) => {
+      const { user, device, server } = jidDecode(jid)
+      return `${user}.0:${device ?? 0}@${server}`
+    })
+    const digest = createHash('sha256').update(Buffer.from(forms.sort().join(''))).digest()
     return {
       baileys: generateParticipantHashV2([...jids]),
       computed: '2:' + digest.subarray(0, 6).toString('base64').replace(/=+$/, '')

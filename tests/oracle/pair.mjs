@@ -116,6 +116,21 @@ serve({
     return verify(Buffer.from(signed.accountSignatureKey), message, signed.accountSignature)
   },
 
+  // libsignal's verdict on an ADVSignedKeyIndexList (XEdDSA over [6,2] ‖ details) with the
+  // given account key, and the list it carries, decoded by Baileys' protobuf definitions.
+  keyIndexListVerifies: ({ list, accountKey }) => {
+    const signed = proto.ADVSignedKeyIndexList.decode(unhex(list))
+    const details = proto.ADVKeyIndexList.decode(signed.details)
+    const message = Buffer.concat([Buffer.from([6, 2]), signed.details])
+    return {
+      verifies: verify(unhex(accountKey), message, signed.accountSignature),
+      rawId: details.rawId,
+      timestamp: Number(details.timestamp),
+      currentIndex: details.currentIndex,
+      validIndexes: details.validIndexes,
+    }
+  },
+
   // primary_hello: the primary reads the companion's ephemeral key and wraps its own.
   primaryHello: async ({ code, companionWrapped }) => {
     const companionEphemeral = await unwrap(code, unhex(companionWrapped))

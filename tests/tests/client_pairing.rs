@@ -102,6 +102,40 @@ fn qr_pairing_then_515_then_login() {
     assert_eq!(world.clients[client].client.jid(), Some(&jid));
 }
 
+/// The server's `515` after pairing leaves the close to the client (WhatsApp's way), or, as a
+/// fault, closes at once; either way the client reconnects, logs in and ends connected with one
+/// companion on the server.
+#[test]
+fn the_515_after_pairing_is_followed_with_or_without_the_server_closing() {
+    for abrupt in [false, true] {
+        let mut world = world(40 + u64::from(abrupt));
+        world.server.set_abrupt_restart(abrupt);
+        let client = world.add_client(config());
+        assert!(world.run_until(T0 + 10_000, |w| !w.clients[client].qrs().is_empty()));
+        let qr = world.clients[client].qrs().last().unwrap().clone();
+        let now = world.now;
+        world.server.phone_scan_qr(now, PHONE, &qr).unwrap();
+        assert!(
+            world.run_until(T0 + 30_000, |w| w.client_state(client)
+                == Some(&State::Connected)),
+            "abrupt: {abrupt}"
+        );
+        assert!(world.clients[client].events.iter().any(|e| matches!(
+            e,
+            Event::State {
+                reason: StateReason::RestartRequired,
+                ..
+            }
+        )));
+        assert_eq!(world.server.account(PHONE).unwrap().devices.len(), 2);
+        assert_eq!(
+            world.server.connections().len(),
+            1,
+            "the old socket is gone"
+        );
+    }
+}
+
 #[test]
 fn qr_refs_rotate_60_then_20_seconds_and_run_out() {
     let mut world = world(2);

@@ -249,6 +249,15 @@ fn uploads_are_checked_against_their_hash_and_download_byte_for_byte() {
         file
     );
     assert_eq!(net.server.download_blob("/v/sim/image/none.enc"), None);
+    // A client's own download parameters after the direct path (whatsmeow's `hash`, `mms-type`,
+    // `__wa-mms`) do not change what the media host serves: it matches the path.
+    let with_parameters = format!(
+        "https://mmg.whatsapp.net{path}&hash={}&mms-type=image&__wa-mms=",
+        URL_SAFE_NO_PAD.encode(hashes.file_enc_sha256)
+    );
+    assert_eq!(net.server.download_blob(&with_parameters).unwrap(), file);
+    let bare = path.split_once('?').unwrap().0;
+    assert_eq!(net.server.download_blob(bare).unwrap(), file);
     let back = net.server.download_blob(&path2).unwrap();
     let expected = Expected {
         file_enc_sha256: Some(&hashes.file_enc_sha256),

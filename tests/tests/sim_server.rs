@@ -72,10 +72,9 @@ fn pair_by_qr(net: &mut Net, keys: &Keys, ephemeral: u8) -> u16 {
     let device = answer_pair_success(net, conn, keys, &adv);
     let error = net.take(conn, "stream:error");
     assert_eq!(error.attr_str("code"), Some("515"));
-    assert_eq!(
-        net.closed(conn),
-        Some(&CloseReason::StreamError(StreamErrorKind::RestartRequired))
-    );
+    // WhatsApp ends the stream and lets the client close the socket.
+    assert_eq!(net.closed(conn), None);
+    net.server.handle_closed(net.now, conn);
     device
 }
 
@@ -236,6 +235,67 @@ fn a_forged_device_signature_is_refused() {
     let events: Vec<ServerEvent> = std::iter::from_fn(|| net.server.poll_event()).collect();
     assert!(events.contains(&ServerEvent::BadDeviceSignature { conn }));
     assert_eq!(net.server.account(USER).unwrap().devices.len(), 1);
+}
+
+/// A registration on a new connection whose first ref the phone scans with `shown` (the QR
+/// text, given the connection's keys, first ref and adv secret) and whose pair-success the
+/// companion answers; returns the connection once the server's stream end arrived.
+fn pair_until_the_stream_end(
+    net: &mut Net,
+    seed: u8,
+    shown: impl Fn(&Keys, &str, &AdvSecret) -> String,
+) -> ConnId {
+    let keys = Keys::new(seed);
+    let conn = net.connect(&keys, seed, keys.registration_payload());
+    let (_, issued) = refs(net, conn);
+    let adv = AdvSecret::new([seed; 32]);
+    let text = shown(&keys, &issued[0], &adv);
+    assert_eq!(net.server.phone_scan_qr(net.now, USER, &text), Ok(conn));
+    answer_pair_success(net, conn, &keys, &adv);
+    assert_eq!(net.take(conn, "stream:error").attr_str("code"), Some("515"));
+    conn
+}
+
+/// After pair-success the server sends the `515` and leaves the socket open for the client to
+/// close; a client that does not is closed after `STREAM_END_CLOSE_MS`, and nothing it sends
+/// meanwhile is handled. The abrupt close of older simulations stays as a fault option.
+#[test]
+fn the_stream_end_after_pairing_leaves_the_close_to_the_client() {
+    let mut net = net_with_account(31);
+    let conn = pair_until_the_stream_end(&mut net, 20, qr);
+    assert_eq!(net.closed(conn), None);
+    net.send(conn, &iq("late", "get", "w:p", vec![]));
+    assert!(net.probes[&conn].inbox.is_empty(), "nothing is answered");
+    net.advance(walink_sim::sim::STREAM_END_CLOSE_MS - 1);
+    assert_eq!(net.closed(conn), None);
+    net.advance(1);
+    assert_eq!(
+        net.closed(conn),
+        Some(&CloseReason::StreamError(StreamErrorKind::RestartRequired))
+    );
+
+    // The fault: the socket closes with the 515.
+    net.server.set_abrupt_restart(true);
+    let conn = pair_until_the_stream_end(&mut net, 21, qr);
+    assert_eq!(
+        net.closed(conn),
+        Some(&CloseReason::StreamError(StreamErrorKind::RestartRequired))
+    );
+}
+
+/// Phones accept the four-field QR (`ref,noise,identity,adv`) older companions show, without
+/// the client type, and pair as with five fields.
+#[test]
+fn a_four_field_qr_pairs() {
+    let mut net = net_with_account(32);
+    let four_fields = |keys: &Keys, reference: &str, adv: &AdvSecret| {
+        let five = qr(keys, reference, adv);
+        let four = five.rsplit_once(',').unwrap().0.to_owned();
+        assert_eq!(four.matches(',').count(), 3);
+        four
+    };
+    pair_until_the_stream_end(&mut net, 22, four_fields);
+    assert_eq!(net.server.account(USER).unwrap().devices.len(), 2);
 }
 
 #[test]

@@ -146,7 +146,7 @@ fn records_from_js(value: JsValue) -> Result<Vec<Record>, JsValue> {
 // of each variant comes from one name function per enum (`event_type`, `state_kind`, ...), which
 // `names::tests` checks against `npm/src/index.d.ts`.
 
-fn tagged(tag: &str, name: &str) -> Obj {
+fn tagged(tag: &'static str, name: &str) -> Obj {
     Obj::tagged(tag, name)
 }
 

@@ -8,6 +8,8 @@
 //! `Buffer` is one), an `ArrayBuffer` or an array of byte numbers. Outgoing objects carry every
 //! field, an absent optional one as `undefined`.
 
+use std::cell::RefCell;
+
 use js_sys::{Array, ArrayBuffer, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -238,7 +240,31 @@ pub(crate) fn bytes_from(value: &JsValue) -> Option<Vec<u8>> {
 
 // --- writing ------------------------------------------------------------------------------
 
-/// A plain object being built.
+thread_local! {
+    /// The JavaScript string of every property name set so far, by the literal it comes from
+    /// (address and length): each is decoded from wasm memory once instead of at every object.
+    /// Only literals are names, so the list is bounded by the names in this module.
+    static NAMES: RefCell<Vec<((usize, usize), JsValue)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Sets property `key` of `object` to `value`.
+fn set_property(object: &Object, key: &'static str, value: &JsValue) {
+    let literal = (key.as_ptr() as usize, key.len());
+    NAMES.with(|names| {
+        let mut names = names.borrow_mut();
+        let index = match names.iter().position(|(at, _)| *at == literal) {
+            Some(index) => index,
+            None => {
+                names.push((literal, JsValue::from_str(key)));
+                names.len() - 1
+            }
+        };
+        // Setting a data property on a plain object cannot fail.
+        let _ = Reflect::set(object, &names[index].1, value);
+    });
+}
+
+/// A plain object being built; property names are literals (see [`set_property`]).
 pub(crate) struct Obj(Object);
 
 impl Obj {
@@ -248,49 +274,48 @@ impl Obj {
     }
 
     /// `{ [tag]: name }`: the start of a tagged variant.
-    pub(crate) fn tagged(tag: &str, name: &str) -> Self {
+    pub(crate) fn tagged(tag: &'static str, name: &str) -> Self {
         Obj::new().str(tag, name)
     }
 
     /// Sets `key` to `value`.
-    pub(crate) fn set(self, key: &str, value: JsValue) -> Self {
-        // Setting a data property on a plain object cannot fail.
-        let _ = Reflect::set(&self.0, &JsValue::from_str(key), &value);
+    pub(crate) fn set(self, key: &'static str, value: JsValue) -> Self {
+        set_property(&self.0, key, &value);
         self
     }
 
     /// A string field.
-    pub(crate) fn str(self, key: &str, value: &str) -> Self {
+    pub(crate) fn str(self, key: &'static str, value: &str) -> Self {
         self.set(key, JsValue::from_str(value))
     }
 
     /// An optional string field (`undefined` when absent).
-    pub(crate) fn opt_str(self, key: &str, value: Option<&str>) -> Self {
+    pub(crate) fn opt_str(self, key: &'static str, value: Option<&str>) -> Self {
         self.set(key, value.map_or(JsValue::UNDEFINED, JsValue::from_str))
     }
 
     /// A number field.
-    pub(crate) fn num(self, key: &str, value: f64) -> Self {
+    pub(crate) fn num(self, key: &'static str, value: f64) -> Self {
         self.set(key, JsValue::from_f64(value))
     }
 
     /// An optional number field (`undefined` when absent).
-    pub(crate) fn opt_num(self, key: &str, value: Option<f64>) -> Self {
+    pub(crate) fn opt_num(self, key: &'static str, value: Option<f64>) -> Self {
         self.set(key, value.map_or(JsValue::UNDEFINED, JsValue::from_f64))
     }
 
     /// A boolean field.
-    pub(crate) fn bool(self, key: &str, value: bool) -> Self {
+    pub(crate) fn bool(self, key: &'static str, value: bool) -> Self {
         self.set(key, JsValue::from_bool(value))
     }
 
     /// A `Uint8Array` field holding a copy of `value`.
-    pub(crate) fn bytes(self, key: &str, value: &[u8]) -> Self {
+    pub(crate) fn bytes(self, key: &'static str, value: &[u8]) -> Self {
         self.set(key, Uint8Array::from(value).into())
     }
 
     /// An optional `Uint8Array` field (`undefined` when absent).
-    pub(crate) fn opt_bytes(self, key: &str, value: Option<&[u8]>) -> Self {
+    pub(crate) fn opt_bytes(self, key: &'static str, value: Option<&[u8]>) -> Self {
         self.set(
             key,
             value.map_or(JsValue::UNDEFINED, |v| Uint8Array::from(v).into()),

@@ -58,8 +58,8 @@ pub struct Config {
     pub backoff_jitter_permille: u32,
     /// A connection that stayed up this long resets the backoff (30 s).
     pub backoff_reset_after_ms: u64,
-    /// Tuning: how many messaging records (sessions, identities, sender keys, sender-key-sent
-    /// and received-id lists) stay in memory, least recently used dropped first and loaded
+    /// Tuning: how many messaging records (sessions, identities, sender keys, sender-key-sent,
+    /// received-id and verified device lists) stay in memory, least recently used dropped first and loaded
     /// again when needed (`MESSAGING_RECORD_CACHE`; docs/client.md, "Storage"). Records the
     /// operations in progress use stay beyond it.
     pub record_cache_limit: usize,

@@ -25,7 +25,7 @@ const config = loadConfig(process.env, {
   port: Number(process.env.GATEWAY_PORT ?? 8080),
   dbPath: join(dir, 'gateway.sqlite'),
   waUrl: mock.url,
-  mediaHost: mock.controlUrl,
+  mediaOrigin: mock.controlUrl,
   clientConfig: { deviceName: 'walink gateway', trustRoot: mockTrustRoot() },
 })
 const gateway = await startGateway(config, { extraFeatures: [devPhoneFeature(mock, PHONES)] })

@@ -1,4 +1,6 @@
 // Configuration from the environment (every variable optional except the API key in production).
+import { Client } from 'walink'
+
 import { hashToken } from './ids.js'
 
 const int = (value, fallback, min, max) => {
@@ -17,8 +19,9 @@ export function loadConfig(env = process.env, overrides = {}) {
     port: int(env.GATEWAY_PORT, 8080, 0, 65535),
     dbPath: env.GATEWAY_DB ?? './gateway.sqlite',
     publicUrl: env.GATEWAY_PUBLIC_URL ?? null,
-    waUrl: env.GATEWAY_WA_URL ?? 'wss://web.whatsapp.com/ws/chat',
-    mediaHost: env.GATEWAY_MEDIA_HOST ?? undefined,
+    // WhatsApp's chat socket and media host as the walink core states them, unless overridden.
+    waUrl: env.GATEWAY_WA_URL ?? Client.endpoints().chatUrl,
+    mediaOrigin: env.GATEWAY_MEDIA_ORIGIN || undefined,
     clientConfig: { deviceName: env.GATEWAY_DEVICE_NAME ?? 'walink gateway' },
     rateLimitPerMinute: int(env.GATEWAY_RATE_LIMIT, 100, 1, 1e6),
     maxBodyBytes: int(env.GATEWAY_MAX_BODY, 1024 * 1024, 1024, 64 * 1024 * 1024),
@@ -43,5 +46,23 @@ export function loadConfig(env = process.env, overrides = {}) {
     // A test server's root key (the mock-server's), never WhatsApp's real one.
     config.clientConfig = { ...config.clientConfig, trustRoot: new Uint8Array(Buffer.from(env.GATEWAY_TRUST_ROOT_HEX, 'hex')) }
   }
+  config.clientConfig = walinkConfig(config)
   return config
+}
+
+/**
+ * The walink client configuration of every instance, checked once by building a client from it:
+ * an option walink refuses (a media origin that is not `http(s)://host[:port]`, ...) stops the
+ * gateway at start instead of failing every connect. `retryWhenReplaced` is off: the gateway
+ * ends a replaced session itself (src/gateway.js, RESTING).
+ */
+function walinkConfig(config) {
+  const clientConfig = { ...config.clientConfig, retryWhenReplaced: false }
+  if (config.mediaOrigin) clientConfig.mediaOrigin = config.mediaOrigin
+  try {
+    new Client(clientConfig, []).free()
+  } catch (error) {
+    throw new Error(`the walink client configuration is refused (${error.code ?? 'invalid_config'}): ${error.message}`, { cause: error })
+  }
+  return clientConfig
 }

@@ -1,15 +1,34 @@
 // The gateway: instance rows, one live walink connection per running instance, the lifecycle and
 // its exposed state machine, and the walink events handed to the features (src/features/).
-import { connect } from 'walink'
+import { Client, connect } from 'walink'
 import WebSocket from 'ws'
 
 import { ApiError, fromCommandError } from './errors.js'
 import { hashToken, newToken, randomId } from './ids.js'
-import { ProxyAgent, openTunnel } from './proxy.js'
+import { ProxyAgent, openTunnel, proxyFetch } from './proxy.js'
 import { qrDataUrl } from './qr.js'
 
 /** The states an instance is in, as the API shows them. */
 export const STATES = ['pending', 'qr_required', 'code_required', 'connecting', 'connected', 'reconnecting', 'logged_out']
+
+/**
+ * The walink client states that rest until a command: the driver keeps the client there, and the
+ * gateway decides. Unless the gateway asked for it (its own disconnect), it ends the session:
+ * logged out (keys wiped by the core) stays `logged_out`; replaced, client outdated and a close
+ * that retrying cannot fix (a refusal, the QR codes run out) are `pending`; autostart goes off,
+ * so nothing brings the session back but `connect` (no QR loop, no two processes knocking each
+ * other off one device).
+ */
+const RESTING = ['disconnected', 'loggedOut', 'replaced', 'clientOutdated']
+
+/** True when `event` puts the client in a resting state the gateway did not ask for. */
+export function restsUnasked(event) {
+  const { state, reason } = event
+  if (!RESTING.includes(state.kind)) return false
+  // The gateway's own disconnect: `disconnectRequested`, or `closed:local` when a socket was open.
+  const asked = reason?.kind === 'disconnectRequested' || (reason?.kind === 'closed' && reason.reason?.kind === 'local')
+  return !(state.kind === 'disconnected' && asked)
+}
 
 /** The per-instance settings and their defaults (Evolution's names). */
 export const DEFAULT_SETTINGS = Object.freeze({
@@ -32,7 +51,7 @@ export const UNSUPPORTED_SETTINGS = {
 /** The lifecycle's reason as one short string: `loginAccepted`, `closed:streamError:515`, ... */
 export function reasonText(reason) {
   if (!reason) return 'unknown'
-  if (reason.kind !== 'closed') return reason.kind === 'other' ? `other:${reason.description}` : reason.kind
+  if (reason.kind !== 'closed') return reason.kind
   const r = reason.reason ?? {}
   const parts = ['closed', r.kind]
   if (r.code !== undefined) parts.push(String(r.code))
@@ -135,11 +154,18 @@ export class Runtime {
     this.queued = 0
     this.lastSendAt = 0
     this.ended = false
+    this.started = null // start()'s promise
+    this.closing = null // close()'s promise, once asked to close
     this.qrCount = 0
   }
 
-  /** Starts the walink connection on this instance's store. */
-  async start() {
+  /** Starts the walink connection on this instance's store (once; `close` waits for it). */
+  start() {
+    this.started ??= this.#start()
+    return this.started
+  }
+
+  async #start() {
     const gw = this.gateway
     const row = gw.rowById(this.id)
     const proxy = row.proxy ? JSON.parse(row.proxy) : null
@@ -150,11 +176,11 @@ export class Runtime {
     this.connection = await connect({
       url,
       store: this.store,
-      config: { ...gw.config.clientConfig, retryWhenReplaced: false },
-      mediaHost: gw.config.mediaHost,
-      downloadAppStateBlob: proxy ? (request) => downloadThroughProxy(proxy, request.url) : undefined,
+      config: gw.config.clientConfig,
+      // The core's HTTP requests (app-state blobs) go through the proxy too, or fail.
+      fetch: proxy ? proxyFetch(proxy) : undefined,
       socket: (target) => {
-        const socket = new WebSocket(target, { origin: 'https://web.whatsapp.com', agent, handshakeTimeout: 20_000, perMessageDeflate: false })
+        const socket = new WebSocket(target, { origin: Client.endpoints().origin, agent, handshakeTimeout: 20_000, perMessageDeflate: false })
         const send = socket.send.bind(socket)
         // Nothing leaves before what produced it is on disk (src/db.js: group commit).
         socket.send = (data) => {
@@ -219,13 +245,17 @@ export class Runtime {
     if (state.kind === 'clientOutdated') why = 'client_outdated'
     if (reason?.kind === 'closed' && reason.reason?.kind === 'network' && this.lastSocketError) why = `${why}:${this.lastSocketError}`
     const row = gw.rowById(this.id)
-    const terminal = ['loggedOut', 'replaced', 'clientOutdated'].includes(state.kind)
+    // While the gateway closes the session, a disconnect is its own doing, whatever the reason.
+    const ends = restsUnasked(event) && !(state.kind === 'disconnected' && this.closing)
     if (state.kind === 'reconnecting') gw.metrics.reconnects++
-    gw.setState(row, next, why, terminal ? { autostart: 0 } : {})
+    gw.setState(row, next, why, ends ? { autostart: 0 } : {})
     if (state.kind === 'loggedOut') {
       gw.db.prepare('UPDATE instances SET jid = NULL, lid = NULL, platform = NULL WHERE id = ?').run(this.id)
       gw.emit(this.id, 'instance.logged_out', { reason: why })
     }
+    // The session ends here. Queued behind the driver's current step, so what the step still
+    // carries out (the core's wipe of a logged-out device) is done first.
+    if (ends) this.close()
   }
 
   onQr(event) {
@@ -243,7 +273,7 @@ export class Runtime {
     if (gw.closing) return
     if (this.closing || (gw.runtimes.has(this.id) && gw.runtimes.get(this.id) !== this)) return
     const row = gw.rowById(this.id)
-    // A connection that ended without a terminal state (a fatal driver error) is not running any more.
+    // A connection that ended without the gateway closing it (a fatal driver error) is not running any more.
     if (row && !['logged_out', 'pending'].includes(row.state)) {
       gw.db.write(() => gw.setState(row, 'pending', error ? `ended:${error.code ?? error.message}` : 'ended'))
     }
@@ -257,9 +287,14 @@ export class Runtime {
     return waiter.promise.finally(() => this.waiters.delete(waiter))
   }
 
+  /** Running: started or starting, and neither closing nor ended. */
+  get live() {
+    return !this.ended && !this.closing
+  }
+
   /** Any walink command, its error turned into an ApiError. */
   async command(command) {
-    if (!this.connection || this.ended) throw new ApiError(409, 'not_running', `instance ${this.name} is not running`)
+    if (!this.connection || !this.live) throw new ApiError(409, 'not_running', `instance ${this.name} is not running`)
     try {
       return await this.connection.command(command)
     } catch (error) {
@@ -282,32 +317,19 @@ export class Runtime {
     return run
   }
 
-  async close() {
-    this.closing = true
-    if (this.connection && !this.ended) await this.connection.close()
+  /**
+   * Ends the session (the device stays paired unless the core logged it out); resolves once the
+   * connection has ended. Called again, it answers the same promise.
+   */
+  close() {
+    this.closing ??= (async () => {
+      await this.started?.catch(() => {})
+      if (this.connection && !this.ended) await this.connection.close()
+    })().catch((error) => this.gateway.log('warn', `instance ${this.name}: closing failed: ${error.message}`))
+    return this.closing
   }
 }
 
-/** Downloads an app-state blob through the instance's proxy (never directly). */
-async function downloadThroughProxy(proxy, url) {
-  const { request } = await import(url.startsWith('https:') ? 'node:https' : 'node:http')
-  const tls = url.startsWith('https:')
-  return new Promise((resolve, reject) => {
-    const req = request(url, { agent: new ProxyAgent(proxy, { tls }) }, (response) => {
-      if (response.statusCode !== 200) {
-        response.resume()
-        reject(new Error(`GET blob: HTTP ${response.statusCode}`))
-        return
-      }
-      const chunks = []
-      response.on('data', (c) => chunks.push(c))
-      response.on('end', () => resolve(new Uint8Array(Buffer.concat(chunks))))
-      response.on('error', reject)
-    })
-    req.on('error', reject)
-    req.end()
-  })
-}
 export { openTunnel }
 
 /** The gateway: instance rows, runtimes, events and features. */
@@ -387,21 +409,26 @@ export class Gateway {
 
   // --- runtimes ---
 
+  /** The instance's running session (not one being closed), or undefined. */
   runtime(row) {
-    return this.runtimes.get(row.id)
+    const runtime = this.runtimes.get(row.id)
+    return runtime?.live ? runtime : undefined
   }
 
   /** The running instance, or a 409 `not_connected`. */
   connected(row) {
-    const runtime = this.runtimes.get(row.id)
+    const runtime = this.runtime(row)
     if (!runtime || row.state !== 'connected') throw new ApiError(409, 'not_connected', `instance ${row.name} is ${row.state}, not connected`)
     return runtime
   }
 
   /** Starts the instance's connection (once; concurrent callers share the start). */
   async ensureRunning(row) {
+    // A session being closed ends first: two clients never run on one device's keys.
+    const previous = this.runtimes.get(row.id)
+    if (previous?.closing) await previous.closing
     const running = this.runtimes.get(row.id)
-    if (running && !running.ended) return running
+    if (running?.live) return this.starting.get(row.id) ?? running
     let starting = this.starting.get(row.id)
     if (!starting) {
       const runtime = new Runtime(this, row)
@@ -410,7 +437,7 @@ export class Gateway {
         .start()
         .then(() => runtime)
         .catch((error) => {
-          this.runtimes.delete(row.id)
+          if (this.runtimes.get(row.id) === runtime) this.runtimes.delete(row.id)
           throw new ApiError(500, 'start_failed', `starting ${row.name} failed: ${error.message}`)
         })
         .finally(() => this.starting.delete(row.id))
@@ -433,7 +460,7 @@ export class Gateway {
     const failure = (event) => {
       if (event.type !== 'state') return null
       const kind = event.state.kind
-      if (['loggedOut', 'replaced', 'clientOutdated'].includes(kind) || (kind === 'reconnecting' && !runtime.wasConnected)) {
+      if (restsUnasked(event) || (kind === 'reconnecting' && !runtime.wasConnected)) {
         const current = this.rowById(row.id)
         return { error: new ApiError(500, 'connect_failed', `connecting failed: ${current.reason}`, { state: current.state, reason: current.reason }) }
       }
@@ -472,7 +499,7 @@ export class Gateway {
 
   /** Status: what is true now, read from the row and the runtime; never connects. */
   status(row) {
-    const runtime = this.runtimes.get(row.id)
+    const runtime = this.runtime(row)
     return {
       ...publicInstance(row, runtime),
       records: this.storeFor(row.id).count(),
@@ -481,21 +508,24 @@ export class Gateway {
     }
   }
 
+  /** Closes `runtime` and forgets it (unless a newer session took its place meanwhile). */
+  async closeRuntime(runtime) {
+    if (!runtime) return
+    await runtime.close()
+    if (this.runtimes.get(runtime.id) === runtime) this.runtimes.delete(runtime.id)
+  }
+
   /** Closes the socket (the device stays paired) and stops autostart. */
   async stop(row, reason = 'stopped') {
-    const runtime = this.runtimes.get(row.id)
     this.update(row, { autostart: 0 })
-    if (runtime) await runtime.close()
-    this.runtimes.delete(row.id)
+    await this.closeRuntime(this.runtimes.get(row.id))
     const current = this.rowById(row.id)
     if (current.state !== 'logged_out') this.db.write(() => this.setState(current, 'pending', reason))
   }
 
   /** Closes and connects again (a paired instance logs in again; keys untouched). */
   async restart(row) {
-    const runtime = this.runtimes.get(row.id)
-    if (runtime) await runtime.close()
-    this.runtimes.delete(row.id)
+    await this.closeRuntime(this.runtimes.get(row.id))
     const current = this.rowById(row.id)
     if (!current.jid) throw new ApiError(409, 'not_paired', `instance ${row.name} is not paired; connect it first`)
     this.db.write(() => this.setState(current, 'connecting', 'restartRequested', { autostart: 1 }))
@@ -514,17 +544,17 @@ export class Gateway {
         row = this.rowById(row.id)
       }
     }
-    const runtime = this.runtimes.get(row.id)
+    const runtime = this.runtime(row)
     if (runtime && row.state === 'connected') {
       try {
         await runtime.command({ type: 'logout' })
       } catch (error) {
         if (error.code !== 'ended' && error.code !== 'connection_ended') throw error
       }
-      await runtime.connection.ended
+      // The core wiped the keys and rests in loggedOut, where the gateway ends the session.
+      await this.closeRuntime(runtime)
     } else {
-      if (runtime) await runtime.close()
-      this.runtimes.delete(row.id)
+      await this.closeRuntime(this.runtimes.get(row.id))
       this.db.write(() => {
         this.db.prepare('DELETE FROM records WHERE instance_id = ?').run(row.id)
         this.db.prepare('UPDATE instances SET jid = NULL, lid = NULL, platform = NULL WHERE id = ?').run(row.id)
@@ -533,7 +563,6 @@ export class Gateway {
         if (row.jid) this.emit(row.id, 'instance.logged_out', { reason: 'logoutRequested' })
       })
     }
-    this.runtimes.delete(row.id)
     const current = this.rowById(row.id)
     if (current.state !== 'logged_out') this.db.write(() => this.setState(current, 'logged_out', 'logoutRequested', { autostart: 0 }))
     return this.rowById(row.id)
@@ -584,10 +613,7 @@ export class Gateway {
     if (this.closing) return
     for (const [id, runtime] of this.runtimes) {
       const row = this.rowById(id)
-      if (!row || row.deleted_at) {
-        await runtime.close()
-        this.runtimes.delete(id)
-      }
+      if (!row || row.deleted_at) await this.closeRuntime(runtime)
     }
     const rows = this.db.all('SELECT * FROM instances WHERE deleted_at IS NULL')
     const orphaned = rows.filter((row) => !this.runtimes.has(row.id) && !this.starting.has(row.id) && !['pending', 'logged_out'].includes(row.state))

@@ -1,8 +1,11 @@
 // Per-instance proxies that fail closed: an http.Agent whose every connection goes through the
-// proxy (HTTP CONNECT or SOCKS5, optional user and password), then TLS for wss/https. If the proxy
-// cannot be reached or refuses, the connection fails; there is no fallback to a direct one.
-import { Agent } from 'node:http'
+// proxy (HTTP CONNECT or SOCKS5, optional user and password), then TLS for wss/https, and a
+// `fetch` on it for walink's HTTP requests. If the proxy cannot be reached or refuses, the
+// connection fails; there is no fallback to a direct one.
+import { Agent, request as httpRequest } from 'node:http'
+import { request as httpsRequest } from 'node:https'
 import { connect as netConnect } from 'node:net'
+import { Readable } from 'node:stream'
 import { connect as tlsConnect } from 'node:tls'
 
 const HANDSHAKE_TIMEOUT_MS = 10_000
@@ -126,5 +129,37 @@ export class ProxyAgent extends Agent {
       (error) => callback(error),
     )
     return undefined
+  }
+}
+
+/** Statuses whose response has no body (a `Response` refuses one). */
+const NULL_BODY_STATUS = new Set([204, 205, 304])
+
+/**
+ * A `fetch` for walink's `connect` (its `fetch` option: the core's HTTP requests, app-state blobs
+ * today) whose every request goes through `proxy`, never directly. It answers a `Response`
+ * whatever the status (the core judges it) with the body streamed, so the driver stops reading at
+ * its size cap; `signal` aborts the request.
+ */
+export function proxyFetch(proxy) {
+  return function fetchThroughProxy(url, { method = 'GET', headers, body, signal } = {}) {
+    const target = new URL(url)
+    const tls = target.protocol === 'https:'
+    if (!tls && target.protocol !== 'http:') return Promise.reject(new TypeError(`cannot fetch ${target.protocol} URLs`))
+    const request = tls ? httpsRequest : httpRequest
+    const outgoing = Object.fromEntries(new Headers(headers ?? []))
+    return new Promise((resolve, reject) => {
+      const req = request(target, { method, headers: outgoing, agent: new ProxyAgent(proxy, { tls }), signal }, (res) => {
+        const received = new Headers()
+        for (const [name, value] of Object.entries(res.headers)) {
+          for (const one of Array.isArray(value) ? value : [value]) received.append(name, one)
+        }
+        const empty = method === 'HEAD' || NULL_BODY_STATUS.has(res.statusCode)
+        if (empty) res.resume()
+        resolve(new Response(empty ? null : Readable.toWeb(res), { status: res.statusCode, statusText: res.statusMessage, headers: received }))
+      })
+      req.on('error', reject)
+      req.end(body === undefined || body === null ? undefined : Buffer.from(body))
+    })
   }
 }

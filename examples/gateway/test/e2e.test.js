@@ -1,13 +1,13 @@
 // The gateway end to end, with real HTTP, against walink-sim's mock-server (its control API plays
 // the phones): pairing by QR and by code, the connect failures as typed errors, messages both ways
-// with signed webhooks, a receiver that is down for a while, logout and device removal, 515 and
-// replaced, chat settings from app-state, and proxies that fail closed.
+// with signed webhooks, a receiver that is down for a while, logout and device removal, 515,
+// replaced, client outdated and a refused login, chat settings from app-state, and proxies that
+// fail closed.
 import assert from 'node:assert/strict'
-import { createServer } from 'node:http'
 import { connect as netConnect, createServer as createTcpServer } from 'node:net'
 import { after, before, test } from 'node:test'
 
-import { API_KEY, inProcessGateway, ok, removeDir, sleep, tempDir, until, webhookReceiver, withMock, startMockServer } from './support.js'
+import { API_KEY, connectProxy, inProcessGateway, ok, removeDir, sleep, tempDir, until, webhookReceiver, withMock, startMockServer } from './support.js'
 
 withMock(test, () => {
   let mock
@@ -258,7 +258,13 @@ withMock(test, () => {
   test('515 and replaced never delete an instance', { timeout: 180_000 }, async () => {
     await pairByCode('keep-gina', '15551000007')
     const { jid, records } = await state('keep-gina')
+    const id = gw.db.get("SELECT id FROM instances WHERE name = 'keep-gina'").id
+    const { seq } = gw.db.get('SELECT max(seq) AS seq FROM events')
     await mock.control('POST', '/stream-error', { device: jid, code: 515 })
+    // Connected again after the restart the 515 asked for (the state read at once may still be the
+    // one from before it, and the next stream error would then find no connection).
+    const restarted = () => gw.db.get("SELECT count(*) AS n FROM events WHERE instance_id = ? AND seq > ? AND type = 'instance.state' AND json_extract(data, '$.reason') = 'restartRequired'", id, seq).n
+    await until(restarted, 'the restart the 515 asked for')
     await until(async () => (await state('keep-gina')).state === 'connected', 'back after 515')
     await mock.control('POST', '/stream-error', { device: jid, code: 440 })
     await until(async () => (await state('keep-gina')).reason === 'replaced', 'replaced')
@@ -266,9 +272,32 @@ withMock(test, () => {
     assert.equal(after440.state, 'pending')
     assert.equal(after440.jid, jid)
     assert.ok(after440.records >= records * 0.5, 'keys kept')
+    // The session ended and nothing brings it back by itself (the other connection keeps it).
+    assert.equal(after440.running, false)
+    assert.equal(after440.autostart, false)
+    await gw.gateway.heartbeat()
+    assert.equal((await state('keep-gina')).running, false, 'the heartbeat does not resume a replaced instance')
     // Connect again: logs in with the same keys, no QR.
     const again = await ok(gw.api('POST', '/instances/keep-gina/connect', {}))
     assert.equal(again.state, 'connected')
+  })
+
+  test('client outdated and a login refusal end the session as pending with the keys; connect logs in again', { timeout: 180_000 }, async () => {
+    const { jid, records } = await state('keep-gina')
+    assert.equal((await state('keep-gina')).state, 'connected')
+    for (const [failure, reason] of [[405, 'client_outdated'], [402, 'closed:failure:402']]) {
+      // The next login is refused; a 515 makes the instance log in again.
+      await mock.control('POST', '/fail-next-login', { reason: failure })
+      await mock.control('POST', '/stream-error', { device: jid, code: 515 })
+      await until(async () => (await state('keep-gina')).reason === reason, reason)
+      const after = await state('keep-gina')
+      assert.equal(after.state, 'pending', reason)
+      assert.equal(after.running, false, reason)
+      assert.equal(after.jid, jid, reason)
+      assert.ok(after.records >= records * 0.5, `${reason}: keys kept`)
+      const again = await ok(gw.api('POST', '/instances/keep-gina/connect', {}))
+      assert.equal(again.state, 'connected', reason)
+    }
   })
 
   test('the heartbeat reconciles sessions with the store: orphaned states reset, stopped autostart instances resumed', { timeout: 180_000 }, async () => {
@@ -289,21 +318,27 @@ withMock(test, () => {
 
   test('the send queue paces an instance\'s sends and refuses beyond its bound', { timeout: 180_000 }, async () => {
     const pacedDir = tempDir()
-    const paced = await inProcessGateway(mock, pacedDir, { sendIntervalMs: 250, sendQueueMax: 3 })
+    const interval = 1000
+    const paced = await inProcessGateway(mock, pacedDir, { sendIntervalMs: interval, sendQueueMax: 3 })
     try {
       await account('15551000011', 'Pace')
       await ok(paced.api('POST', '/instances', { name: 'pace' }), 201)
       const { code } = await ok(paced.api('POST', '/instances/pace/connect', { phone: '15551000011' }))
       await mock.control('POST', '/accounts/15551000011/code', { code })
       await until(async () => (await paced.api('GET', '/instances/pace')).body.state === 'connected', 'pace connected')
+      // The bound counts the send in flight, which leaves the queue once the server acknowledged
+      // it. A first send makes the four below wait for their pacing slot (a whole interval), so
+      // all four reach the queue before any of them leaves it; without it they raced the first
+      // send's round trip to the server (tens of ms), which a loaded machine can lose.
+      await ok(paced.api('POST', '/instances/pace/messages/text', { to: '15551000004', text: 'paced first' }), 201)
       const done = []
       const sends = Array.from({ length: 4 }, (_, i) => paced.api('POST', '/instances/pace/messages/text', { to: '15551000004', text: `paced ${i}` }).then((r) => (done.push(performance.now()), r)))
       const results = await Promise.all(sends)
       assert.deepEqual(results.map((r) => r.status).sort(), [201, 201, 201, 429])
       assert.equal(results.find((r) => r.status === 429).body.error.code, 'send_queue_full')
       done.sort((a, b) => a - b)
-      const spread = done[done.length - 1] - done[1] // the three accepted sends, paced 250 ms apart (the refusal answers at once)
-      assert.ok(spread >= 2 * 250 - 20, `paced: ${spread} ms`)
+      const spread = done[done.length - 1] - done[1] // the three accepted sends, paced an interval apart (the refusal answers at once)
+      assert.ok(spread >= 2 * interval - 20, `paced: ${spread} ms`)
     } finally {
       await paced.stop()
       removeDir(pacedDir)
@@ -324,21 +359,10 @@ withMock(test, () => {
     await ok(gw.api('POST', '/instances', { name: 'del-hugo' }), 201)
   })
 
-  test('proxies: HTTP CONNECT and SOCKS5 carry the session; a dead proxy fails closed', { timeout: 180_000 }, async () => {
-    const tunnels = { http: 0, socks5: 0 }
+  test('proxies: HTTP CONNECT and SOCKS5 carry the session and the app-state downloads; a dead proxy fails closed', { timeout: 180_000 }, async () => {
+    const tunnels = { socks5: 0 }
     const target = new URL(mock.url)
-    const httpProxy = createServer()
-    httpProxy.on('connect', (req, socket) => {
-      tunnels.http++
-      const [host, port] = req.url.split(':')
-      const upstream = netConnect(Number(port), host, () => {
-        socket.write('HTTP/1.1 200 Connection Established\r\n\r\n')
-        upstream.pipe(socket)
-        socket.pipe(upstream)
-      })
-      upstream.on('error', () => socket.destroy())
-      socket.on('error', () => upstream.destroy())
-    })
+    const httpProxy = await connectProxy()
     const open = new Set()
     const socks = createTcpServer((socket) => {
       open.add(socket)
@@ -360,16 +384,24 @@ withMock(test, () => {
         })
       })
     })
-    await new Promise((resolve) => httpProxy.listen(0, '127.0.0.1', resolve))
     await new Promise((resolve) => socks.listen(0, '127.0.0.1', resolve))
     try {
       assert.equal(target.hostname, '127.0.0.1')
+      // Ivy's phone serves its app-state snapshot as a blob on the media host (the mock-server's
+      // control address): 4 mutes make a snapshot at version 4.
       await mock.control('POST', '/accounts', { phone: '15551000009', name: 'Ivy' })
+      await mock.control('POST', '/accounts/15551000009/app-state-options', { auto_share: true, external_snapshots: true })
+      const muted = ['15557770001', '15557770002', '15557770003', '15557770004'].map((n) => `${n}@s.whatsapp.net`)
+      for (const chat of muted) await mock.control('POST', '/accounts/15551000009/app-state', { action: 'mute', chat, until: 0 })
       await ok(gw.api('POST', '/instances', { name: 'via-http', proxy: { protocol: 'http', host: '127.0.0.1', port: httpProxy.address().port } }), 201)
       const code = (await ok(gw.api('POST', '/instances/via-http/connect', { phone: '15551000009' }))).code
       await mock.control('POST', '/accounts/15551000009/code', { code })
       await until(async () => (await state('via-http')).state === 'connected', 'connected through the HTTP proxy')
-      assert.ok(tunnels.http >= 1)
+      assert.ok(httpProxy.targets.includes(target.host), 'the chat socket through the proxy')
+      // The snapshot blob came through the proxy too (walink's fetch on the instance's proxy).
+      const mutedChats = async () => (await ok(gw.api('GET', '/instances/via-http/chats'))).chats.filter((c) => muted.includes(c.jid) && c.mutedUntil === 'forever').length
+      await until(async () => (await mutedChats()) === muted.length, 'the snapshot settings from the blob')
+      assert.ok(httpProxy.targets.includes(new URL(mock.controlUrl).host), `the media host through the proxy: ${httpProxy.targets.join(', ')}`)
       await mock.control('POST', '/accounts', { phone: '15551000010', name: 'Jon' })
       await ok(gw.api('POST', '/instances', { name: 'via-socks', proxy: { protocol: 'socks5', host: '127.0.0.1', port: socks.address().port } }), 201)
       const code2 = (await ok(gw.api('POST', '/instances/via-socks/connect', { phone: '15551000010' }))).code

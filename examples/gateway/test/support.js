@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process'
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:http'
+import { connect as netConnect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -42,7 +43,7 @@ export function testConfig(mock, dir, overrides = {}) {
       port: 0,
       dbPath: join(dir, 'gateway.sqlite'),
       waUrl: mock.url,
-      mediaHost: mock.controlUrl,
+      mediaOrigin: mock.controlUrl,
       clientConfig: { deviceName: 'walink gateway test', trustRoot: mockTrustRoot() },
       heartbeatMs: 60_000,
       sendIntervalMs: 0,
@@ -72,7 +73,7 @@ export async function childGateway(mock, dir, env = {}) {
       GATEWAY_PORT: '0',
       GATEWAY_DB: join(dir, 'gateway.sqlite'),
       GATEWAY_WA_URL: mock.url,
-      GATEWAY_MEDIA_HOST: mock.controlUrl,
+      GATEWAY_MEDIA_ORIGIN: mock.controlUrl,
       GATEWAY_TRUST_ROOT_HEX: Buffer.from(mockTrustRoot()).toString('hex'),
       GATEWAY_SEND_INTERVAL_MS: '0',
       GATEWAY_HEARTBEAT_MS: '1000',
@@ -181,6 +182,28 @@ export async function webhookReceiver() {
     addSecret: (id, secret) => secrets.set(id, secret),
     close: () => new Promise((resolve) => server.close(resolve)),
   }
+}
+
+/**
+ * An HTTP CONNECT proxy on 127.0.0.1 (a listening http.Server) that tunnels to any target;
+ * `targets` holds each tunnel's `host:port`, in order.
+ */
+export async function connectProxy() {
+  const server = createServer()
+  server.targets = []
+  server.on('connect', (req, socket) => {
+    server.targets.push(req.url)
+    const [host, port] = req.url.split(':')
+    const upstream = netConnect(Number(port), host, () => {
+      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n')
+      upstream.pipe(socket)
+      socket.pipe(upstream)
+    })
+    upstream.on('error', () => socket.destroy())
+    socket.on('error', () => upstream.destroy())
+  })
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return server
 }
 
 export const randomName = (prefix = 'i') => `${prefix}-${randomBytes(4).toString('hex')}`

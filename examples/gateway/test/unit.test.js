@@ -1,19 +1,25 @@
-// Units: input validation, the webhook signature and backoff, the rate limiter, the QR image, the
-// state mapping, the proxy handshakes refusing garbage.
+// Units: input validation, the configuration, the webhook signature and backoff, the rate limiter,
+// the QR image, the state mapping and the resting states that end a session, the proxy handshakes
+// refusing garbage, and walink's HTTP requests through a proxy.
 import assert from 'node:assert/strict'
 import { createHmac } from 'node:crypto'
+import { createServer as createHttpServer } from 'node:http'
 import { inflateSync } from 'node:zlib'
 import { createServer } from 'node:net'
 import { test } from 'node:test'
 
+import { Client } from 'walink'
+
+import { loadConfig } from '../src/config.js'
 import { isProtocolOnly, topLevelFields } from '../src/features/messages.js'
-import { gatewayState, reasonText, toJid } from '../src/gateway.js'
+import { gatewayState, reasonText, restsUnasked, toJid } from '../src/gateway.js'
 import { RateLimiter } from '../src/http/server.js'
 import { S, check, problems } from '../src/http/schema.js'
 import { hashToken, tokenMatches } from '../src/ids.js'
-import { openTunnel } from '../src/proxy.js'
+import { openTunnel, proxyFetch } from '../src/proxy.js'
 import { qrPng } from '../src/qr.js'
 import { backoffMs, sign } from '../src/webhooks.js'
+import { connectProxy } from './support.js'
 
 test('schemas: clear 400s listing each problem', () => {
   const schema = { type: 'object', additionalProperties: false, required: ['name'], properties: { name: S.name, n: { type: 'integer', minimum: 0, maximum: 5 } } }
@@ -85,6 +91,33 @@ test('states: the exposed machine and its reasons', () => {
   assert.equal(toJid('+1 (555) 123-4567'), '15551234567@s.whatsapp.net')
 })
 
+test("configuration: walink's endpoints by default, its mediaOrigin, and an option it refuses stops the start", () => {
+  const key = { GATEWAY_API_KEY: 'a-key-of-sixteen-or-more' }
+  const defaults = loadConfig(key)
+  assert.equal(defaults.waUrl, Client.endpoints().chatUrl)
+  assert.equal(defaults.clientConfig.mediaOrigin, undefined, "walink's own media origin")
+  assert.equal(defaults.clientConfig.retryWhenReplaced, false)
+  assert.equal(loadConfig({ ...key, GATEWAY_MEDIA_ORIGIN: 'http://127.0.0.1:8081' }).clientConfig.mediaOrigin, 'http://127.0.0.1:8081')
+  for (const origin of ['ftp://media.example', 'https://media.example/path']) {
+    assert.throws(() => loadConfig({ ...key, GATEWAY_MEDIA_ORIGIN: origin }), /refused \(invalid_config\).*mediaOrigin/, origin)
+  }
+})
+
+test('a resting client state the gateway did not ask for ends the session; its own disconnect does not', () => {
+  const closed = (kind, extra = {}) => ({ kind: 'closed', reason: { kind, ...extra } })
+  const ends = (kind, reason) => restsUnasked({ type: 'state', state: { kind }, reason })
+  assert.equal(ends('loggedOut', closed('streamError', { code: 401 })), true)
+  assert.equal(ends('loggedOut', { kind: 'logoutRequested' }), true)
+  assert.equal(ends('replaced', closed('streamError', { conflict: 'replaced' })), true)
+  assert.equal(ends('clientOutdated', closed('failure', { reason: 405 })), true)
+  assert.equal(ends('disconnected', closed('failure', { reason: 402 })), true)
+  assert.equal(ends('disconnected', closed('qrRefsExhausted')), true)
+  assert.equal(ends('disconnected', { kind: 'disconnectRequested' }), false)
+  assert.equal(ends('disconnected', closed('local')), false, 'the gateway closed an open socket')
+  for (const kind of ['connecting', 'handshaking', 'loggingIn', 'connected']) assert.equal(ends(kind, { kind: 'socketOpened' }), false)
+  assert.equal(restsUnasked({ type: 'state', state: { kind: 'reconnecting', attempt: 1, at: 0 }, reason: closed('network') }), false)
+})
+
 test('proxies fail closed: refused, garbage and a non-200 CONNECT are errors, never a direct socket', async () => {
   const garbage = createServer((socket) => socket.end('HTTP/1.1 407 Proxy Authentication Required\r\n\r\n'))
   await new Promise((resolve) => garbage.listen(0, '127.0.0.1', resolve))
@@ -106,4 +139,47 @@ test('protocol-only messages are told apart from content by their top-level prot
   assert.equal(isProtocolOnly(new Uint8Array([0x62, 0x7f])), false, 'truncated: not parsed, kept')
   assert.equal(isProtocolOnly(new Uint8Array([])), false)
   assert.equal(topLevelFields(new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])), null)
+})
+
+test("walink's HTTP requests through a proxy: any status is a response, the body streams, nothing goes direct", async () => {
+  const seen = []
+  const origin = createHttpServer((req, res) => {
+    seen.push(`${req.method} ${req.url} ${req.headers['x-test'] ?? ''}`)
+    if (req.url === '/blob') res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': 3 }).end(Buffer.from([1, 2, 3]))
+    else if (req.url === '/slow') res.writeHead(200).write('partial')
+    else res.writeHead(404).end('gone')
+  })
+  await new Promise((resolve) => origin.listen(0, '127.0.0.1', resolve))
+  const proxy = await connectProxy()
+  const base = `http://127.0.0.1:${origin.address().port}`
+  try {
+    const fetchVia = proxyFetch({ protocol: 'http', host: '127.0.0.1', port: proxy.address().port })
+    const blob = await fetchVia(`${base}/blob`, { method: 'GET', headers: [['x-test', 'one']] })
+    assert.equal(blob.status, 200)
+    assert.equal(blob.headers.get('content-length'), '3')
+    assert.deepEqual([...new Uint8Array(await blob.arrayBuffer())], [1, 2, 3])
+    const missing = await fetchVia(`${base}/missing`, { method: 'GET' })
+    assert.equal(missing.status, 404, 'a status is the core\'s to judge, not an error')
+    assert.equal(await missing.text(), 'gone')
+    const controller = new AbortController()
+    const slow = await fetchVia(`${base}/slow`, { method: 'GET', signal: controller.signal })
+    const reader = slow.body.getReader()
+    assert.equal(Buffer.from((await reader.read()).value).toString(), 'partial')
+    controller.abort()
+    await assert.rejects(reader.read(), 'an aborted request ends its body')
+    assert.deepEqual(seen, ['GET /blob one', 'GET /missing ', 'GET /slow '])
+    assert.deepEqual(proxy.targets, Array(3).fill(`127.0.0.1:${origin.address().port}`), 'every request went through the proxy')
+    // A proxy that is gone: the request fails, and the origin sees nothing.
+    const deadPort = proxy.address().port
+    await new Promise((resolve) => {
+      proxy.close(resolve)
+      proxy.closeAllConnections?.()
+    })
+    await assert.rejects(proxyFetch({ protocol: 'socks5', host: '127.0.0.1', port: deadPort })(`${base}/blob`, { method: 'GET' }), { code: 'proxy_failed' })
+    assert.equal(seen.length, 3, 'no direct request')
+  } finally {
+    origin.closeAllConnections?.()
+    origin.close()
+    proxy.close()
+  }
 })

@@ -9,9 +9,9 @@
 //! | GET | `/accounts/{phone}/devices` | | lists the account's devices |
 //! | POST | `/accounts/{phone}/scan` | `{"qr"}` | the phone scans the QR string a client shows |
 //! | POST | `/accounts/{phone}/code` | `{"code"}` | the phone enters the pairing code a client shows |
-//! | POST | `/accounts/{phone}/send` | `{"to", "text"}` | the phone sends a text message |
+//! | POST | `/accounts/{phone}/send` | `{"to", "text", "count"?}` | the phone sends a text message (`count` of them: `"<text> <i>"`) |
 //! | GET | `/accounts/{phone}/messages` | | the messages the phone received |
-//! | POST | `/groups` | `{"creator", "subject"?, "members"}` | creates a group of existing accounts |
+//! | POST | `/groups` | `{"creator", "subject"?, "members", "addressing_mode"?}` | creates a group of existing accounts (`"lid"` or `"pn"`, the default) |
 //! | POST | `/accounts/{phone}/remove-device` | `{"device"}` | the phone unlinks a device |
 //! | POST | `/accounts/{phone}/reinstall` | `{"to"?, "text"?}` | the phone re-registers with a new identity key (its companions are unlinked), then optionally sends a text |
 //! | POST | `/stream-error` | `{"code", "device"? , "conn"?}` | the server ends a stream with this code |
@@ -19,6 +19,8 @@
 //! | GET | `/events` | | the simulation's recent events, oldest first |
 //! | POST | `/restart` | | the server restarts: every connection drops |
 //! | POST | `/fail-next-login` | `{"reason"}` | the next login gets `<failure reason>` |
+//! | POST | `/server-options` | `{"abrupt_restart"?}` | fault options of the server |
+//! | GET | `/wire-stats` | | the server's wire checks: requests answered 501, phash mismatches, key reuse |
 //! | POST | `/accounts/{phone}/app-state` | `{"action", "chat" or "chats", "until"?}` | the phone changes a chat setting (one patch; with `chats`, one mutation per chat in that patch) |
 //! | POST | `/accounts/{phone}/app-state-options` | `{"auto_share"?, "external_snapshots"?, "external_mutations"?}` | how the phone and server handle app state; answers with the counters `external_patches_served`, `snapshots_served` |
 //! | GET | `/accounts/{phone}/chat-settings?chat=` | | the phone's settings of a chat |
@@ -30,6 +32,9 @@ use super::http::{Request, Response};
 
 /// The most chats one `app-state` request may name (one mutation each, in one patch).
 pub const MAX_CHATS_PER_PATCH: usize = 1_000;
+
+/// The most texts one `send` request may ask the phone for.
+pub const MAX_SEND_COUNT: u32 = 100_000;
 
 /// One thing the control endpoint asks the backend to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,14 +69,16 @@ pub enum ControlRequest {
         /// The eight-character code the client shows.
         code: String,
     },
-    /// The account's phone sends a text message.
+    /// The account's phone sends a text message, or `count` of them.
     SendText {
         /// The account's phone number.
         account: String,
-        /// The recipient: a JID or a phone number.
+        /// The recipient: a JID (a user, a LID or a group) or a phone number.
         to: String,
-        /// The text.
+        /// The text; with `count` above 1, message `i` (from 0) is `"<text> <i>"`.
         text: String,
+        /// How many messages (1 to [`MAX_SEND_COUNT`]).
+        count: u32,
     },
     /// The messages the account's phone received.
     Messages {
@@ -86,6 +93,8 @@ pub enum ControlRequest {
         subject: String,
         /// The other members' phone numbers.
         members: Vec<String>,
+        /// Whether the group is addressed by LID (`"addressing_mode": "lid"`).
+        lid_addressed: bool,
     },
     /// The account's phone is reinstalled: a new identity key, registration id and prekeys
     /// (its companions are unlinked); then, when `to` is given, it sends `text` there.
@@ -97,6 +106,13 @@ pub enum ControlRequest {
         /// The text (default `"hello again"`).
         text: Option<String>,
     },
+    /// Fault options of the server (absent: unchanged).
+    ServerOptions {
+        /// Close the socket together with the `515` that ends a pairing stream.
+        abrupt_restart: Option<bool>,
+    },
+    /// The server's wire checks so far.
+    WireStats,
     /// The account's phone unlinks one of its companion devices.
     RemoveDevice {
         /// The account's phone number.
@@ -256,6 +272,18 @@ pub fn parse(request: &Request) -> Result<ControlRequest, ControlError> {
                     account,
                     to: required_string(&body, "to")?,
                     text: required_string(&body, "text")?,
+                    count: match body.get("count") {
+                        None | Some(Value::Null) => 1,
+                        Some(value) => value
+                            .as_u64()
+                            .and_then(|n| u32::try_from(n).ok())
+                            .filter(|n| (1..=MAX_SEND_COUNT).contains(n))
+                            .ok_or_else(|| {
+                                ControlError::BadRequest(format!(
+                                    "\"count\" must be 1 to {MAX_SEND_COUNT}"
+                                ))
+                            })?,
+                    },
                 }),
                 "reinstall" => Ok(ControlRequest::Reinstall {
                     account,
@@ -304,12 +332,29 @@ pub fn parse(request: &Request) -> Result<ControlRequest, ControlError> {
                 })
                 .map(|member| member.and_then(account_of))
                 .collect::<Result<Vec<_>, _>>()?;
+            let lid_addressed = match optional_string(&body, "addressing_mode")?.as_deref() {
+                None | Some("pn") => false,
+                Some("lid") => true,
+                Some(other) => {
+                    return Err(ControlError::BadRequest(format!(
+                        "\"addressing_mode\" must be \"lid\" or \"pn\", not {other:?}"
+                    )));
+                }
+            };
             Ok(ControlRequest::CreateGroup {
                 creator,
                 subject,
                 members,
+                lid_addressed,
             })
         }
+        ("POST", ["server-options"]) => {
+            let body = body()?;
+            Ok(ControlRequest::ServerOptions {
+                abrupt_restart: optional_bool(&body, "abrupt_restart")?,
+            })
+        }
+        ("GET", ["wire-stats"]) => Ok(ControlRequest::WireStats),
         ("POST", ["stream-error"]) => {
             let body = body()?;
             let code = body
@@ -457,7 +502,43 @@ mod tests {
                 creator: "1555".into(),
                 subject: "s".into(),
                 members: vec!["1666".into()],
+                lid_addressed: false,
             })
+        );
+        assert_eq!(
+            parse(&request(
+                "POST",
+                "/groups",
+                r#"{"creator":"1555","members":["1666"],"addressing_mode":"lid"}"#
+            )),
+            Ok(ControlRequest::CreateGroup {
+                creator: "1555".into(),
+                subject: "group".into(),
+                members: vec!["1666".into()],
+                lid_addressed: true,
+            })
+        );
+        assert!(matches!(
+            parse(&request(
+                "POST",
+                "/groups",
+                r#"{"creator":"1555","members":[],"addressing_mode":"x"}"#
+            )),
+            Err(ControlError::BadRequest(_))
+        ));
+        assert_eq!(
+            parse(&request(
+                "POST",
+                "/server-options",
+                r#"{"abrupt_restart":true}"#
+            )),
+            Ok(ControlRequest::ServerOptions {
+                abrupt_restart: Some(true)
+            })
+        );
+        assert_eq!(
+            parse(&request("GET", "/wire-stats", "")),
+            Ok(ControlRequest::WireStats)
         );
         assert!(matches!(
             parse(&request(
@@ -559,6 +640,11 @@ mod tests {
             ("POST", "/accounts/1555/scan", "[1]"),
             ("POST", "/accounts/1555/scan", "{"),
             ("POST", "/accounts/1555/send", r#"{"to":"1","text":5}"#),
+            (
+                "POST",
+                "/accounts/1555/send",
+                r#"{"to":"1","text":"a","count":0}"#,
+            ),
             ("POST", "/stream-error", r#"{"code":515}"#),
             ("POST", "/accounts/1555/app-state", r#"{"action":"mute"}"#),
             (

@@ -351,22 +351,64 @@ impl Backend for SimBackend {
                 };
                 Ok(json!({ "identity": hex::encode(identity), "id": id }))
             }
-            ControlRequest::SendText { account, to, text } => self
-                .server
-                .phone_send_text(now, &account, &to, &text)
-                .map(|id| json!({ "id": id }))
-                .map_err(control_error),
+            ControlRequest::SendText {
+                account,
+                to,
+                text,
+                count,
+            } => {
+                let mut ids = Vec::new();
+                for i in 0..count {
+                    let text = if count == 1 {
+                        text.clone()
+                    } else {
+                        format!("{text} {i}")
+                    };
+                    ids.push(
+                        self.server
+                            .phone_send_text(now, &account, &to, &text)
+                            .map_err(control_error)?,
+                    );
+                }
+                Ok(json!({ "id": ids.first(), "ids": ids }))
+            }
             ControlRequest::CreateGroup {
                 creator,
                 subject,
                 members,
+                lid_addressed,
             } => {
                 let members: Vec<&str> = members.iter().map(String::as_str).collect();
                 self.server
-                    .create_group(now, &creator, &subject, &members)
-                    .map(|jid| json!({ "jid": jid.to_string(), "subject": subject }))
+                    .create_group_addressed(now, &creator, &subject, &members, lid_addressed)
+                    .map(|jid| {
+                        json!({
+                            "jid": jid.to_string(),
+                            "subject": subject,
+                            "addressing_mode": if lid_addressed { "lid" } else { "pn" },
+                        })
+                    })
                     .map_err(control_error)
             }
+            ControlRequest::ServerOptions { abrupt_restart } => {
+                if let Some(on) = abrupt_restart {
+                    self.server.set_abrupt_restart(on);
+                }
+                Ok(json!({ "abrupt_restart": self.server.abrupt_restart() }))
+            }
+            ControlRequest::WireStats => Ok(json!({
+                "requests": self.server.requests_received(),
+                "unimplemented": self.server.unimplemented_requests(),
+                "phash_mismatches": self.server.phash_mismatches(),
+                "key_reuses": self.server.key_reuses().len(),
+                "key_uses_checked": self.server.key_uses_checked(),
+                "duplicate_sends": self.server.duplicate_sends(),
+                "privacy_tokens_issued": self
+                    .server
+                    .accounts()
+                    .map(|account| self.server.privacy_tokens_issued(&account.user))
+                    .sum::<u64>(),
+            })),
             ControlRequest::PhoneAppState {
                 account,
                 action,

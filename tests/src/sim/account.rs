@@ -87,6 +87,59 @@ pub struct Account {
     pub next_device_id: u16,
     /// The next ADV key index to hand out.
     pub next_key_index: u32,
+    /// Every `ADVSignedKeyIndexList` the phone signed, oldest first (the server serves the
+    /// latest; a replay fault serves an older one).
+    pub key_index_lists: Vec<SignedKeyIndexList>,
+    /// What the server does to the list it serves (a fault; [`KeyIndexListFault::Honest`] by
+    /// default).
+    pub key_index_list_fault: KeyIndexListFault,
+    /// Companions the simulation itself plays (their keys are the simulation's, and a
+    /// [`SimCompanion`] decrypts whatever reaches them): linked by the phone, or injected by
+    /// the server without the phone (a fault). Kept after they are unlinked, to show what an
+    /// unlinked device could still read.
+    pub sim_companions: BTreeMap<u16, SimCompanion>,
+}
+
+/// A companion device the simulation plays: a Signal device (the phone's machinery) that
+/// decrypts every stanza delivered to it and keeps what it read.
+#[derive(Debug)]
+pub struct SimCompanion {
+    /// Its keys, sessions, sender keys and inbox.
+    pub device: Phone,
+    /// Whether the phone linked it (its key index is in the phone's lists); `false` for a
+    /// device the server injected.
+    pub vouched: bool,
+    /// Whether it is still a device of the account (`false` once unlinked).
+    pub linked: bool,
+}
+
+/// An encoded `ADVSignedKeyIndexList` and the timestamp (Unix seconds) it was signed at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedKeyIndexList {
+    /// The signed timestamp, also the `ts` attribute it is served with.
+    pub timestamp: u64,
+    /// The encoded `ADVSignedKeyIndexList`.
+    pub bytes: Vec<u8>,
+}
+
+/// What the server serves as an account's key-index list.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum KeyIndexListFault {
+    /// The phone's latest list.
+    #[default]
+    Honest,
+    /// The phone's latest list with the spies' key indexes added to its details, keeping the
+    /// phone's signature (which no longer verifies).
+    BadSignature,
+    /// A list covering the spies, signed by a key of the server's own, which it embeds as the
+    /// account signature key.
+    ForeignKey,
+    /// The list the phone signed `back` changes ago (a replay: older timestamp, valid
+    /// signature).
+    Replay {
+        /// How many lists back.
+        back: usize,
+    },
 }
 
 impl Account {
@@ -110,11 +163,18 @@ impl Account {
         Jid::device(self.lid.clone(), device, HIDDEN_USER_SERVER)
     }
 
-    /// The key indexes the phone currently vouches for (every linked companion's).
+    /// The key indexes the phone currently vouches for (every companion it linked and did not
+    /// unlink; the server's spies are not among them).
     pub fn valid_key_indexes(&self) -> Vec<u32> {
         self.devices
             .values()
-            .filter(|device| device.id != 0)
+            .filter(|device| {
+                device.id != 0
+                    && self
+                        .sim_companions
+                        .get(&device.id)
+                        .is_none_or(|companion| companion.vouched)
+            })
             .map(|device| device.key_index)
             .collect()
     }

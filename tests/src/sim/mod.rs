@@ -19,12 +19,14 @@ pub mod server;
 mod stanza;
 pub mod world;
 
-pub use account::{Account, Device, PreKey, SignedPreKey};
+pub use account::{
+    Account, Device, KeyIndexListFault, PreKey, SignedKeyIndexList, SignedPreKey, SimCompanion,
+};
 pub use phone::{Phone, PhoneError, PhoneMessage, QrScan};
 pub use rng::SimRng;
 pub use server::{
-    CloseReason, ConnId, ForgedRetry, Held, HistoryBlob, Hostility, Server, ServerConfig,
-    ServerEvent, ServerOutput, SimError, StreamErrorKind,
+    CloseReason, ConnId, ForgedRetry, Group, Held, HistoryBlob, Hostility, STREAM_END_CLOSE_MS,
+    Server, ServerConfig, ServerEvent, ServerOutput, SimError, StreamErrorKind,
 };
 pub use world::{Faults, SimClient, World, WorldNote};
 

@@ -7,7 +7,7 @@
 //! key bundle is opened here. Only the primitives (XEdDSA, the pairing-code key derivation and
 //! the AES-CTR wrapping) come from walink-core, and the tests check them against Baileys.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use aes_gcm::Aes256Gcm;
@@ -30,7 +30,7 @@ use x25519_dalek::{PublicKey, StaticSecret};
 use super::account::{PreKey, SignedPreKey};
 use super::rng::SimRng;
 
-/// The prefix WhatsApp Web puts in front of the five QR fields (optional when scanning).
+/// The prefix WhatsApp Web puts in front of the QR fields (optional when scanning).
 pub const QR_PREFIX: &str = "https://wa.me/settings/linked_devices#";
 /// One-time prekeys the phone publishes for other devices to start sessions with it.
 pub const PHONE_PREKEYS: u32 = 50;
@@ -50,7 +50,7 @@ const ADV_SECRET_INFO: &[u8] = b"adv_secret";
 /// Why the phone refused a QR, a code or a companion's answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PhoneError {
-    /// The QR text is not five comma-separated fields with 32-byte base64 keys.
+    /// The QR text is not four or five comma-separated fields with 32-byte base64 keys.
     #[error("malformed QR: {0}")]
     MalformedQr(&'static str),
     /// The QR's client type is unknown or `0` (the server refuses unknown clients).
@@ -79,7 +79,7 @@ pub enum PhoneError {
     NoLinkInProgress,
 }
 
-/// The five fields of a scanned QR.
+/// The fields of a scanned QR.
 #[derive(Clone, PartialEq, Eq)]
 pub struct QrScan {
     /// The `<ref>` the QR was built from.
@@ -90,8 +90,8 @@ pub struct QrScan {
     pub identity_public: [u8; 32],
     /// The adv secret that keys the pair-success HMAC.
     pub adv_secret: [u8; 32],
-    /// The client-type character.
-    pub client_type: char,
+    /// The client-type character; absent in the four-field QR of older companions.
+    pub client_type: Option<char>,
 }
 
 impl fmt::Debug for QrScan {
@@ -104,13 +104,18 @@ impl fmt::Debug for QrScan {
 }
 
 impl QrScan {
-    /// Reads a QR payload: `[prefix]ref,b64(noise),b64(identity),b64(adv),type` (standard
-    /// padded base64, 32-byte keys, one client-type character `1`-`9` or `a`-`f`).
+    /// Reads a QR payload: `[prefix]ref,b64(noise),b64(identity),b64(adv)[,type]` (standard
+    /// padded base64, 32-byte keys, one client-type character `1`-`9` or `a`-`f`). Phones
+    /// accept the four-field form older companions show, without the client type.
     pub fn parse(text: &str) -> Result<QrScan, PhoneError> {
         let body = text.strip_prefix(QR_PREFIX).unwrap_or(text);
         let fields: Vec<&str> = body.split(',').collect();
-        let [reference, noise, identity, adv, client_type] = fields.as_slice() else {
-            return Err(PhoneError::MalformedQr("expected five fields"));
+        let (reference, noise, identity, adv, client_type) = match fields.as_slice() {
+            [reference, noise, identity, adv] => (reference, noise, identity, adv, None),
+            [reference, noise, identity, adv, kind] => {
+                (reference, noise, identity, adv, Some(*kind))
+            }
+            _ => return Err(PhoneError::MalformedQr("expected four or five fields")),
         };
         if reference.is_empty() {
             return Err(PhoneError::MalformedQr("empty ref"));
@@ -122,19 +127,25 @@ impl QrScan {
                 .and_then(|bytes| <[u8; 32]>::try_from(bytes.as_slice()).ok())
                 .ok_or(PhoneError::MalformedQr(what))
         };
-        let mut chars = client_type.chars();
-        let (Some(kind), None) = (chars.next(), chars.next()) else {
-            return Err(PhoneError::MalformedQr("client type is not one character"));
+        let client_type = match client_type {
+            None => None,
+            Some(field) => {
+                let mut chars = field.chars();
+                let (Some(kind), None) = (chars.next(), chars.next()) else {
+                    return Err(PhoneError::MalformedQr("client type is not one character"));
+                };
+                if !matches!(kind, '1'..='9' | 'a'..='f') {
+                    return Err(PhoneError::BadClientType(kind));
+                }
+                Some(kind)
+            }
         };
-        if !matches!(kind, '1'..='9' | 'a'..='f') {
-            return Err(PhoneError::BadClientType(kind));
-        }
         Ok(QrScan {
             reference: (*reference).to_owned(),
             noise_public: key(noise, "noise key")?,
             identity_public: key(identity, "identity key")?,
             adv_secret: key(adv, "adv secret")?,
-            client_type: kind,
+            client_type,
         })
     }
 }
@@ -232,6 +243,8 @@ pub struct Phone {
     outbox: BTreeMap<String, BTreeMap<String, wa::Message>>,
     sessions: BTreeMap<String, SessionRecord>,
     sender_keys: BTreeMap<(String, String), SenderKeyRecord>,
+    /// The phone's own sender key per group, and the devices it was distributed to.
+    own_sender_keys: BTreeMap<String, (SenderKeyRecord, BTreeSet<String>)>,
     inbox: Vec<PhoneMessage>,
     identity: StaticSecret,
     identity_public: [u8; 32],
@@ -293,6 +306,7 @@ impl Phone {
             outbox: BTreeMap::new(),
             sessions: BTreeMap::new(),
             sender_keys: BTreeMap::new(),
+            own_sender_keys: BTreeMap::new(),
             inbox: Vec::new(),
         }
     }
@@ -347,6 +361,40 @@ impl Phone {
             .encrypt(&padded)
             .map_err(|error| PhoneError::Signal(error.to_string()))?;
         Ok((ciphertext.enc_type(), ciphertext.serialize().to_vec()))
+    }
+
+    /// The phone's sender-key distribution message for `group`, serialized: its own chain
+    /// (created on first use) at the iteration of the next message.
+    pub fn sender_key_distribution(&mut self, group: &str) -> Vec<u8> {
+        let (record, _) = self.own_sender_keys.entry(group.to_owned()).or_default();
+        record
+            .create_distribution_message(&mut self.rng)
+            .serialize()
+            .to_vec()
+    }
+
+    /// Whether device `address` does not hold the phone's sender key for `group` yet; it is
+    /// counted as holding it from now on.
+    pub fn first_sender_key_for(&mut self, group: &str, address: &str) -> bool {
+        let (_, holders) = self.own_sender_keys.entry(group.to_owned()).or_default();
+        holders.insert(address.to_owned())
+    }
+
+    /// Encrypts a `wa.Message` for `group` with the phone's own sender key (padded, then the
+    /// `skmsg` bytes).
+    pub fn group_encrypt(
+        &mut self,
+        group: &str,
+        message: &wa::Message,
+    ) -> Result<Vec<u8>, PhoneError> {
+        let padded = pad(&message.encode_to_vec(), &mut self.rng);
+        let (record, _) = self.own_sender_keys.entry(group.to_owned()).or_default();
+        if record.is_empty() {
+            let _ = record.create_distribution_message(&mut self.rng);
+        }
+        record
+            .encrypt(&padded, &mut self.rng)
+            .map_err(|error| PhoneError::Signal(error.to_string()))
     }
 
     /// Decrypts the `<enc>`s of one message stanza from `address` (in order: a `pkmsg`/`msg`
@@ -769,15 +817,26 @@ mod tests {
         assert_eq!(plain.noise_public, [1; 32]);
         assert_eq!(plain.identity_public, [2; 32]);
         assert_eq!(plain.adv_secret, [3; 32]);
-        assert_eq!(plain.client_type, '1');
+        assert_eq!(plain.client_type, Some('1'));
+    }
+
+    #[test]
+    fn a_four_field_qr_has_no_client_type() {
+        let body = format!("2@ref,{},{},{}", b64(1), b64(2), b64(3));
+        let scan = QrScan::parse(&body).unwrap();
+        assert_eq!(scan.reference, "2@ref");
+        assert_eq!(scan.adv_secret, [3; 32]);
+        assert_eq!(scan.client_type, None);
+        assert_eq!(QrScan::parse(&format!("{QR_PREFIX}{body}")).unwrap(), scan);
     }
 
     #[test]
     fn malformed_qrs_are_refused() {
         let good = [b64(1), b64(2), b64(3)];
         for text in [
-            format!("2@ref,{},{},{}", good[0], good[1], good[2]),
+            format!("2@ref,{},{}", good[0], good[1]),
             format!("2@ref,{},{},{},1,extra", good[0], good[1], good[2]),
+            format!("2@ref,{},{},{},", good[0], good[1], good[2]),
             format!(",{},{},{},1", good[0], good[1], good[2]),
             format!(
                 "2@ref,{},{},{},1",

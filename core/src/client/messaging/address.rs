@@ -67,9 +67,17 @@ impl DeviceAddress {
         Jid::device(self.user.clone(), self.device, self.server())
     }
 
-    /// The key of this device's records in the store: `<user>.<device>@<server>`.
+    /// The key of this device's records in the store: `<user>.<device>@<server>`. Built by hand:
+    /// it is made several times per message, and `format!` costs more than the rest of it.
     pub fn record_key(&self) -> String {
-        format!("{}.{}@{}", self.user, self.device, self.server())
+        let server = self.server();
+        let mut key = String::with_capacity(self.user.len() + server.len() + 7);
+        key.push_str(&self.user);
+        key.push('.');
+        push_decimal(&mut key, self.device);
+        key.push('@');
+        key.push_str(server);
+        key
     }
 
     /// Parses a key written by [`DeviceAddress::record_key`].
@@ -98,6 +106,24 @@ impl DeviceAddress {
             device,
             lid: self.lid,
         }
+    }
+}
+
+/// Appends `value` in decimal.
+fn push_decimal(out: &mut String, value: u16) {
+    let mut digits = [0u8; 5];
+    let mut start = digits.len();
+    let mut rest = value;
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for &digit in &digits[start..] {
+        out.push(char::from(digit));
     }
 }
 
@@ -213,6 +239,12 @@ mod tests {
         assert_eq!(a.to_string(), "15551234567:3@s.whatsapp.net");
         let l = DeviceAddress::parse("987654321@lid").unwrap();
         assert_eq!(l.record_key(), "987654321.0@lid");
+        for device in [9, 10, 99, 100, 1234, u16::MAX] {
+            assert_eq!(
+                l.with_device(device).record_key(),
+                format!("987654321.{device}@lid")
+            );
+        }
         assert_eq!(l.to_string(), "987654321@lid");
         for bad in [
             "123@g.us",

@@ -11,8 +11,11 @@
 //! order (a sender key distributed in a pkmsg/msg is used by the skmsg beside it). The whole
 //! stanza decrypts or nothing changes: every record update is committed only after the last
 //! `<enc>` decrypted. The other form of the sender's address arrives in `participant_pn`,
-//! `sender_pn`, `peer_recipient_pn` (LID-addressed) or `participant_lid`, `sender_lid`,
-//! `peer_recipient_lid` (phone-number-addressed) (Baileys `extractAddressingContext`).
+//! `sender_pn` (LID-addressed) or `participant_lid`, `sender_lid` (phone-number-addressed);
+//! on a copy of our own message, `peer_recipient_pn` / `peer_recipient_lid` is the other form
+//! of the recipient, the chat, not of the sender (tulir/whatsmeow `parseMessageSource`:
+//! `RecipientAlt`; Baileys `extractAddressingContext` reads it as the sender's, which would map
+//! our own number to the peer's LID).
 
 use rand_core::CryptoRng;
 
@@ -66,6 +69,9 @@ pub struct IncomingStanza {
     pub sender: DeviceAddress,
     /// The sender's user in the other address form, when the stanza says (user JID text).
     pub sender_alt: Option<String>,
+    /// For our own messages from another device: the recipient's user in the other address
+    /// form (`peer_recipient_pn` / `peer_recipient_lid`), when the stanza says.
+    pub recipient_alt: Option<String>,
     /// The group, for group messages.
     pub group: Option<String>,
     /// Whether another device of our own account sent it.
@@ -143,15 +149,29 @@ pub fn parse_message(node: &Node, own: &OwnIdentity) -> Result<IncomingStanza, M
         (sender, chat, None)
     };
     let from_me = own.is_own_user(&sender);
-    let alt_keys: [&str; 3] = if sender.lid {
-        ["participant_pn", "sender_pn", "peer_recipient_pn"]
+    let alt_keys: [&str; 2] = if sender.lid {
+        ["participant_pn", "sender_pn"]
     } else {
-        ["participant_lid", "sender_lid", "peer_recipient_lid"]
+        ["participant_lid", "sender_lid"]
     };
     let sender_alt = alt_keys
         .iter()
         .find_map(|key| node.attr_jid(key))
         .map(|jid| jid.to_non_device().to_string());
+    let recipient_alt = if group.is_none() && recipient.is_some() {
+        let chat_is_lid = chat
+            .parse::<Jid>()
+            .is_ok_and(|jid| jid.server == HIDDEN_USER_SERVER);
+        let key = if chat_is_lid {
+            "peer_recipient_pn"
+        } else {
+            "peer_recipient_lid"
+        };
+        node.attr_jid(key)
+            .map(|jid| jid.to_non_device().to_string())
+    } else {
+        None
+    };
     let t = node.attr_str("t").map(str::to_owned);
     let mut encs = Vec::new();
     for child in node.children_by_tag("enc") {
@@ -181,6 +201,7 @@ pub fn parse_message(node: &Node, own: &OwnIdentity) -> Result<IncomingStanza, M
         chat,
         sender,
         sender_alt,
+        recipient_alt,
         group,
         from_me,
         participant,
@@ -194,23 +215,35 @@ pub fn parse_message(node: &Node, own: &OwnIdentity) -> Result<IncomingStanza, M
     })
 }
 
-/// Learns the sender's phone-number/LID mapping from the stanza's addressing attributes.
+/// Learns the phone-number/LID mappings the stanza's addressing attributes tell: the sender's,
+/// and on a copy of our own message the recipient's.
 pub fn learn_addressing(keystore: &mut Keystore, stanza: &IncomingStanza) {
-    let Some(alt) = stanza
-        .sender_alt
-        .as_deref()
-        .and_then(|a| a.parse::<Jid>().ok())
-    else {
+    learn_pair(
+        keystore,
+        &stanza.sender.to_jid().to_non_device().to_string(),
+        stanza.sender_alt.as_deref(),
+    );
+    if stanza.from_me && stanza.group.is_none() {
+        learn_pair(keystore, &stanza.chat, stanza.recipient_alt.as_deref());
+    }
+}
+
+/// Learns that user JIDs `known` and `alt` (text) are the two forms of one account, when one
+/// is a phone number and the other a LID.
+fn learn_pair(keystore: &mut Keystore, known: &str, alt: Option<&str>) {
+    let (Ok(known), Some(Ok(alt))) = (known.parse::<Jid>(), alt.map(str::parse::<Jid>)) else {
         return;
     };
-    let alt_is_lid = alt.server == HIDDEN_USER_SERVER;
-    if alt_is_lid == stanza.sender.lid || DeviceAddress::from_jid(&alt).is_err() {
+    let (Ok(known), Ok(alt)) = (
+        DeviceAddress::from_jid(&known),
+        DeviceAddress::from_jid(&alt),
+    ) else {
         return;
-    }
-    if stanza.sender.lid {
-        keystore.learn_lid(&alt.user, &stanza.sender.user);
-    } else {
-        keystore.learn_lid(&stanza.sender.user, &alt.user);
+    };
+    match (known.lid, alt.lid) {
+        (true, false) => keystore.learn_lid(&alt.user, &known.user),
+        (false, true) => keystore.learn_lid(&known.user, &alt.user),
+        _ => {}
     }
 }
 

@@ -11,7 +11,10 @@
 //! - `Session`, `<user>.<device>@<server>` → [`SessionRecord`] bytes;
 //! - `Identity`, same key → `walink.IdentityRecord`;
 //! - `SenderKey`, `<group>::<sender record key>` → [`SenderKeyRecord`] bytes;
-//! - `SenderKeySent`, `<group>` → `walink.SenderKeySentRecord` (devices holding our key);
+//! - `SenderKeySent`, `<group>` → `walink.SenderKeySentRecord` (devices holding our key, and
+//!   devices it was handed to in a stanza not acknowledged yet);
+//! - `DeviceList`, `<user>.0@<server>` → `walink.DeviceListRecord` (the user's last verified
+//!   device list, [`super::device_list`]);
 //! - `LidMapping`, `<pn user>` → `walink.LidMappingRecord`;
 //! - `RetryBuffer`, `<message id>` → `walink.RetryEntryRecord`;
 //! - `ReceivedIds`, `<user>.<device>@<server>` of the sender → `walink.ReceivedIdsRecord`.
@@ -34,6 +37,7 @@ use crate::signal::{
 
 use super::super::config::IdentityPolicy;
 use super::address::{DeviceAddress, LidMap};
+use super::device_list::DeviceList;
 use super::error::MessagingError;
 
 /// Format version of the messaging records defined in `walink_messaging.proto`.
@@ -60,6 +64,8 @@ pub enum RecordSpace {
     RetryBuffer,
     /// The ids of the messages recently received from one device.
     ReceivedIds,
+    /// The last verified device list of one user.
+    DeviceList,
 }
 
 /// A change to persist: `value` `None` deletes the record.
@@ -209,7 +215,10 @@ pub struct Keystore {
     /// Identity changes not yet taken by [`Keystore::take_identity_notices`].
     identity_notices: Vec<IdentityNotice>,
     sender_keys: HashMap<(String, DeviceAddress), SenderKeyRecord>,
-    sender_key_sent: HashMap<String, DeviceSet>,
+    sender_key_sent: HashMap<String, Holders>,
+    /// Sorted by address (a list searched by bisection, not one more map type: docs/decisions.md,
+    /// "wasm size").
+    device_lists: Vec<(DeviceAddress, DeviceList)>,
     retry: HashMap<String, RetryEntry>,
     retry_sequence: u64,
     /// The sum of the kept entries' [`RetryEntry::weight`].
@@ -242,10 +251,6 @@ impl core::fmt::Debug for Keystore {
 struct DeviceSet(Vec<DeviceAddress>);
 
 impl DeviceSet {
-    fn len(&self) -> usize {
-        self.0.len()
-    }
-
     fn iter(&self) -> core::slice::Iter<'_, DeviceAddress> {
         self.0.iter()
     }
@@ -275,6 +280,31 @@ impl FromIterator<DeviceAddress> for DeviceSet {
     }
 }
 
+/// Who may hold our current sender key for one group: the devices whose copy the server
+/// acknowledged (`sent`: they need no distribution again) and those it was handed to in a
+/// stanza not acknowledged yet (`offered`: it is handed to them again, and they count as
+/// holders when deciding whether the key must be rotated).
+#[derive(Debug, Clone, Default)]
+struct Holders {
+    sent: DeviceSet,
+    offered: DeviceSet,
+}
+
+impl Holders {
+    fn all(&self) -> impl Iterator<Item = &DeviceAddress> {
+        self.sent.iter().chain(self.offered.iter())
+    }
+
+    fn record(&self) -> Vec<u8> {
+        pb::SenderKeySentRecord {
+            format_version: Some(MESSAGING_RECORD_FORMAT),
+            devices: self.sent.iter().map(DeviceAddress::record_key).collect(),
+            offered: self.offered.iter().map(DeviceAddress::record_key).collect(),
+        }
+        .encode_to_vec()
+    }
+}
+
 fn check_format(version: Option<u32>) -> Result<(), RecordError> {
     match version {
         Some(MESSAGING_RECORD_FORMAT) => Ok(()),
@@ -298,6 +328,7 @@ impl Keystore {
             identity_notices: Vec::new(),
             sender_keys: HashMap::new(),
             sender_key_sent: HashMap::new(),
+            device_lists: Vec::new(),
             retry: HashMap::new(),
             retry_sequence: 0,
             retry_bytes: 0,
@@ -374,12 +405,17 @@ impl Keystore {
                 let record =
                     pb::SenderKeySentRecord::decode(value).map_err(|_| RecordError::BadProtobuf)?;
                 check_format(record.format_version)?;
-                let devices = record
-                    .devices
-                    .iter()
-                    .map(|device| DeviceAddress::from_record_key(device).ok_or(bad))
-                    .collect::<Result<DeviceSet, _>>()?;
-                self.sender_key_sent.insert(key.to_owned(), devices);
+                let set = |devices: &[String]| {
+                    devices
+                        .iter()
+                        .map(|device| DeviceAddress::from_record_key(device).ok_or(bad))
+                        .collect::<Result<DeviceSet, _>>()
+                };
+                let holders = Holders {
+                    sent: set(&record.devices)?,
+                    offered: set(&record.offered)?,
+                };
+                self.sender_key_sent.insert(key.to_owned(), holders);
             }
             RecordSpace::LidMapping => {
                 let record =
@@ -426,6 +462,13 @@ impl Keystore {
                 }
                 self.trim_retry(0);
             }
+            RecordSpace::DeviceList => {
+                let address = DeviceAddress::from_record_key(key)
+                    .filter(|address| address.device == 0)
+                    .ok_or(bad)?;
+                let list = DeviceList::decode(value)?;
+                self.set_device_list(address, list);
+            }
             RecordSpace::ReceivedIds => {
                 let address = DeviceAddress::from_record_key(key).ok_or(bad)?;
                 let record =
@@ -443,9 +486,10 @@ impl Keystore {
         // A record stored under the phone-number form of a user whose LID is known (it was
         // not in memory when the mapping was learned, e.g. evicted): moved now, as then.
         let address = match space {
-            RecordSpace::Session | RecordSpace::Identity | RecordSpace::ReceivedIds => {
-                DeviceAddress::from_record_key(key)
-            }
+            RecordSpace::Session
+            | RecordSpace::Identity
+            | RecordSpace::ReceivedIds
+            | RecordSpace::DeviceList => DeviceAddress::from_record_key(key),
             RecordSpace::SenderKey => key
                 .split_once("::")
                 .and_then(|(_, sender)| DeviceAddress::from_record_key(sender)),
@@ -528,15 +572,35 @@ impl Keystore {
         let groups: Vec<String> = self
             .sender_key_sent
             .iter()
-            .filter(|(_, devices)| devices.iter().any(|d| !d.lid && d.user == pn))
+            .filter(|(_, holders)| holders.all().any(|d| !d.lid && d.user == pn))
             .map(|(group, _)| group.clone())
             .collect();
         for group in groups {
-            if let Some(devices) = self.sender_key_sent.remove(&group) {
-                let devices: DeviceSet = devices.iter().map(|d| self.lids.canonical(d)).collect();
-                self.sender_key_sent
-                    .insert(group.clone(), DeviceSet::default());
-                self.mark_sender_key_sent(&group, devices.iter());
+            if let Some(holders) = self.sender_key_sent.get(&group) {
+                let canonical = |set: &DeviceSet| -> DeviceSet {
+                    set.iter().map(|d| self.lids.canonical(d)).collect()
+                };
+                let moved = Holders {
+                    sent: canonical(&holders.sent),
+                    offered: canonical(&holders.offered),
+                };
+                self.put_holders(&group, moved);
+            }
+        }
+        let moved_lists: Vec<DeviceAddress> = self
+            .device_lists
+            .iter()
+            .map(|(address, _)| address)
+            .filter(|address| !address.lid && address.user == pn)
+            .cloned()
+            .collect();
+        for old in moved_lists {
+            let new = self.lids.canonical(&old);
+            if let Some(list) = self.take_device_list(&old) {
+                self.delete(RecordSpace::DeviceList, old.record_key());
+                if self.device_list_at(&new).is_err() {
+                    self.put_device_list(&new, list);
+                }
             }
         }
         for old in moved {
@@ -625,7 +689,7 @@ impl Keystore {
     }
 
     /// How many evictable records (sessions, identities, sender keys, sender-key-sent lists,
-    /// received-id lists) are in memory.
+    /// received-id lists, device lists) are in memory.
     pub fn cached_records(&self) -> usize {
         self.used.len()
     }
@@ -685,6 +749,11 @@ impl Keystore {
             }
             RecordSpace::SenderKeySent => {
                 self.sender_key_sent.remove(key);
+            }
+            RecordSpace::DeviceList => {
+                if let Some(address) = DeviceAddress::from_record_key(key) {
+                    self.take_device_list(&address);
+                }
             }
             RecordSpace::ReceivedIds => {
                 if let Some(address) = DeviceAddress::from_record_key(key) {
@@ -1019,7 +1088,10 @@ impl Keystore {
 
     // --- groups ---
 
-    /// Our sender-key distribution message for `group`, creating our chain if needed.
+    /// Our sender-key distribution message for `group`, creating our chain if needed. A new
+    /// chain while devices are listed as holding our key (our record was lost or unreadable,
+    /// or our group address changed) means they hold another chain: they are forgotten, so the
+    /// new one is distributed to them.
     pub fn own_sender_key_distribution<R: CryptoRng + ?Sized>(
         &mut self,
         group: &str,
@@ -1034,6 +1106,9 @@ impl Keystore {
         let was_empty = record.is_empty();
         let message = record.create_distribution_message(rng);
         if was_empty {
+            if self.sender_key_sent.remove(group).is_some() {
+                self.delete(RecordSpace::SenderKeySent, group.to_owned());
+            }
             self.put_sender_key(group, &sender, record);
         }
         message
@@ -1194,22 +1269,27 @@ impl Keystore {
         consumed
     }
 
-    /// The devices among `devices` that do not hold our current sender key for `group`.
+    /// The devices among `devices` that do not hold our current sender key for `group` (none
+    /// whose copy the server acknowledged).
     pub fn sender_key_missing<'a>(
         &self,
         group: &str,
         devices: impl IntoIterator<Item = &'a DeviceAddress>,
     ) -> Vec<DeviceAddress> {
-        let sent = self.sender_key_sent.get(group);
+        let holders = self.sender_key_sent.get(group);
         devices
             .into_iter()
-            .filter(|device| !sent.is_some_and(|sent| sent.contains(&self.lids.canonical(device))))
+            .filter(|device| {
+                !holders.is_some_and(|holders| holders.sent.contains(&self.lids.canonical(device)))
+            })
             .cloned()
             .collect()
     }
 
-    /// Records that `devices` now hold our sender key for `group`.
-    pub fn mark_sender_key_sent<'a>(
+    /// Records that our sender key for `group` was handed to `devices` in a stanza the server
+    /// has not acknowledged yet: they may hold it, and get it again with the next message
+    /// unless the acknowledgement comes first ([`Keystore::confirm_sender_key`]).
+    pub fn offer_sender_key<'a>(
         &mut self,
         group: &str,
         devices: impl IntoIterator<Item = &'a DeviceAddress>,
@@ -1218,26 +1298,17 @@ impl Keystore {
             .into_iter()
             .map(|d| self.lids.canonical(d))
             .collect();
-        self.mark_used(RecordSpace::SenderKeySent, group);
-        let sent = self.sender_key_sent.entry(group.to_owned()).or_default();
-        let before = sent.len();
-        sent.extend(canonical);
-        if sent.len() != before {
-            let record = pb::SenderKeySentRecord {
-                format_version: Some(MESSAGING_RECORD_FORMAT),
-                devices: sent.iter().map(DeviceAddress::record_key).collect(),
-            };
-            self.push_change(RecordChange {
-                space: RecordSpace::SenderKeySent,
-                key: group.to_owned(),
-                value: Some(record.encode_to_vec()),
-            });
+        let mut holders = self.sender_key_sent.get(group).cloned().unwrap_or_default();
+        for device in &canonical {
+            holders.sent.remove(device);
         }
+        holders.offered.extend(canonical);
+        self.put_holders(group, holders);
     }
 
-    /// Records that `devices` may not hold our sender key for `group` after all (the stanza
-    /// that carried it was not acknowledged), so that the next message hands it out again.
-    pub fn unmark_sender_key_sent<'a>(
+    /// Records that `devices` hold our sender key for `group` (the server acknowledged the
+    /// stanza that carried it).
+    pub fn confirm_sender_key<'a>(
         &mut self,
         group: &str,
         devices: impl IntoIterator<Item = &'a DeviceAddress>,
@@ -1246,43 +1317,120 @@ impl Keystore {
             .into_iter()
             .map(|d| self.lids.canonical(d))
             .collect();
-        let Some(sent) = self.sender_key_sent.get_mut(group) else {
-            return;
-        };
-        let before = sent.len();
+        let mut holders = self.sender_key_sent.get(group).cloned().unwrap_or_default();
         for device in &canonical {
-            sent.remove(device);
+            holders.offered.remove(device);
         }
-        if sent.len() != before {
-            let record = pb::SenderKeySentRecord {
-                format_version: Some(MESSAGING_RECORD_FORMAT),
-                devices: sent.iter().map(DeviceAddress::record_key).collect(),
-            };
-            self.push_change(RecordChange {
-                space: RecordSpace::SenderKeySent,
-                key: group.to_owned(),
-                value: Some(record.encode_to_vec()),
-            });
+        holders.sent.extend(canonical);
+        self.put_holders(group, holders);
+    }
+
+    /// Forgets that `device` may hold our sender key for `group`, as if it was never handed out.
+    #[cfg(test)]
+    pub fn forget_sender_key_holder_for_testing(&mut self, group: &str, device: &DeviceAddress) {
+        let device = self.lids.canonical(device);
+        let mut holders = self.sender_key_sent.get(group).cloned().unwrap_or_default();
+        holders.sent.remove(&device);
+        holders.offered.remove(&device);
+        self.put_holders(group, holders);
+    }
+
+    /// Whether `device` may hold our current sender key for `group`.
+    pub fn holds_sender_key(&self, group: &str, device: &DeviceAddress) -> bool {
+        let device = self.lids.canonical(device);
+        self.sender_key_sent
+            .get(group)
+            .is_some_and(|holders| holders.all().any(|d| *d == device))
+    }
+
+    /// Rotates our sender key for `group` when a device that may hold it is no longer among
+    /// the group's member devices (`members`, this device left out) or is in `replaced` (its
+    /// address now names another device): the member left or was removed, or the device was
+    /// unlinked, or its account registered again (WhatsApp Web `removeParticipantInfo`,
+    /// `replaceParticipantInfo`, `updateGroupParticipantsInTransaction`; docs/messaging.md,
+    /// "Sender-key rotation"). Returns whether it rotated.
+    pub fn rotate_sender_key_if_departed(
+        &mut self,
+        group: &str,
+        members: &[DeviceAddress],
+        replaced: &[DeviceAddress],
+    ) -> bool {
+        let Some(holders) = self.sender_key_sent.get(group) else {
+            return false;
+        };
+        let members: DeviceSet = members.iter().map(|d| self.lids.canonical(d)).collect();
+        let replaced: DeviceSet = replaced.iter().map(|d| self.lids.canonical(d)).collect();
+        let departed = holders.all().any(|holder| {
+            let holder = self.lids.canonical(holder);
+            !members.contains(&holder) || replaced.contains(&holder)
+        });
+        if departed {
+            self.rotate_sender_key(group);
         }
+        departed
     }
 
     /// Forgets who holds our sender key for `group` and drops our chain, so that the next
-    /// message starts a new key (after a member left, as WhatsApp Web does).
+    /// message starts a new key distributed to the members of that moment.
     pub fn rotate_sender_key(&mut self, group: &str) {
-        if self.sender_key_sent.remove(group).is_some() {
-            self.delete(RecordSpace::SenderKeySent, group.to_owned());
-        }
+        self.sender_key_sent.remove(group);
+        self.delete(RecordSpace::SenderKeySent, group.to_owned());
         let sender = self.own.group_sender().clone();
-        if self
-            .sender_keys
-            .remove(&(group.to_owned(), sender.clone()))
-            .is_some()
-        {
-            self.delete(
-                RecordSpace::SenderKey,
-                sender_key_record_key(group, &sender),
-            );
+        self.sender_keys.remove(&(group.to_owned(), sender.clone()));
+        self.delete(
+            RecordSpace::SenderKey,
+            sender_key_record_key(group, &sender),
+        );
+    }
+
+    fn put_holders(&mut self, group: &str, holders: Holders) {
+        self.push_change(RecordChange {
+            space: RecordSpace::SenderKeySent,
+            key: group.to_owned(),
+            value: Some(holders.record()),
+        });
+        self.sender_key_sent.insert(group.to_owned(), holders);
+    }
+
+    // --- device lists ---
+
+    /// The last verified device list of `user` (any device of the user names it).
+    pub fn device_list(&self, user: &DeviceAddress) -> Option<&DeviceList> {
+        let address = self.lids.canonical(&user.with_device(0));
+        let at = self.device_list_at(&address).ok()?;
+        self.device_lists.get(at).map(|(_, list)| list)
+    }
+
+    /// Stores a newly verified device list of `user`.
+    pub fn put_device_list(&mut self, user: &DeviceAddress, list: DeviceList) {
+        let address = self.lids.canonical(&user.with_device(0));
+        self.push_change(RecordChange {
+            space: RecordSpace::DeviceList,
+            key: address.record_key(),
+            value: Some(list.encode()),
+        });
+        self.set_device_list(address, list);
+    }
+
+    fn device_list_at(&self, address: &DeviceAddress) -> Result<usize, usize> {
+        self.device_lists
+            .binary_search_by(|(stored, _)| stored.cmp(address))
+    }
+
+    fn set_device_list(&mut self, address: DeviceAddress, list: DeviceList) {
+        match self.device_list_at(&address) {
+            Ok(at) => {
+                if let Some(entry) = self.device_lists.get_mut(at) {
+                    entry.1 = list;
+                }
+            }
+            Err(at) => self.device_lists.insert(at, (address, list)),
         }
+    }
+
+    fn take_device_list(&mut self, address: &DeviceAddress) -> Option<DeviceList> {
+        let at = self.device_list_at(address).ok()?;
+        Some(self.device_lists.remove(at).1)
     }
 
     // --- received message ids ---
@@ -1511,6 +1659,7 @@ pub fn is_evictable(space: RecordSpace) -> bool {
             | RecordSpace::SenderKey
             | RecordSpace::SenderKeySent
             | RecordSpace::ReceivedIds
+            | RecordSpace::DeviceList
     )
 }
 

@@ -36,6 +36,7 @@ pub(crate) fn store_space(space: RecordSpace) -> Space {
         RecordSpace::LidMapping => Space::LidMapping,
         RecordSpace::RetryBuffer => Space::RetryBuffer,
         RecordSpace::ReceivedIds => Space::ReceivedIds,
+        RecordSpace::DeviceList => Space::DeviceList,
     }
 }
 
@@ -48,6 +49,7 @@ fn record_space(space: Space) -> Option<RecordSpace> {
         Space::LidMapping => RecordSpace::LidMapping,
         Space::RetryBuffer => RecordSpace::RetryBuffer,
         Space::ReceivedIds => RecordSpace::ReceivedIds,
+        Space::DeviceList => RecordSpace::DeviceList,
         _ => return None,
     })
 }

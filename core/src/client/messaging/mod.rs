@@ -14,6 +14,7 @@
 
 pub mod address;
 pub mod content;
+pub mod device_list;
 mod error;
 pub mod id;
 mod identity;
@@ -197,6 +198,9 @@ pub enum MessagingIq {
     GroupInfo,
     /// The usync device-list query of the message being sent.
     Devices,
+    /// The prekey bundles of primary devices whose identity is not known yet (to verify their
+    /// users' key-index lists with).
+    Identities,
     /// The prekey-bundle fetch of the message being sent.
     Bundles,
 }

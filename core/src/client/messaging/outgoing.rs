@@ -208,7 +208,7 @@ pub fn build_group<R: CryptoRng + ?Sized>(
         );
         delivered.push(device.clone());
     }
-    keystore.mark_sender_key_sent(message.group, delivered.iter());
+    keystore.confirm_sender_key(message.group, delivered.iter());
     let ciphertext =
         keystore.group_encrypt(message.group, &encode_padded(message.message, rng), rng)?;
     let mut children = Vec::new();
@@ -246,16 +246,22 @@ pub fn build_group<R: CryptoRng + ?Sized>(
 }
 
 /// The participant list hash of a group message (`phash`): `"2:"` and the unpadded standard
-/// base64 of the first 6 bytes of SHA-256 over the device JIDs, sorted as strings and
-/// concatenated (whatsmeow `participantListHashV2`; Baileys `generateParticipantHashV2` keeps
-/// the first 6 characters of the whole hash's base64, a prefix of this). The server answers a
-/// hash that differs from its own view with its hash in the message's ack.
+/// base64 of the first 6 bytes of SHA-256 over every device in its AD form
+/// `user.0:device@server` (the agent position always `0`, the device always written, even 0),
+/// sorted as strings and concatenated. That is the form WhatsApp Web hashes (`formatFull`) and
+/// the server checks: tulir/whatsmeow `participantListHashV2` over `JID.ADString()`,
+/// oxidezap/whatsapp-rust `participant_list_hash` over `push_phash_form_to`; both give
+/// `2:5s+YxCff` for `5511999999999:3@s.whatsapp.net`. The server answers a hash that differs
+/// from its own view with its hash in the message's ack.
 pub fn participant_hash(devices: &[Jid]) -> String {
     use base64::Engine as _;
     use sha2::{Digest, Sha256};
-    let mut jids: Vec<String> = devices.iter().map(ToString::to_string).collect();
-    jids.sort_unstable();
-    let digest = Sha256::digest(jids.concat().as_bytes());
+    let mut forms: Vec<String> = devices
+        .iter()
+        .map(|jid| format!("{}.0:{}@{}", jid.user, jid.device, jid.server))
+        .collect();
+    forms.sort_unstable();
+    let digest = Sha256::digest(forms.concat().as_bytes());
     format!(
         "2:{}",
         base64::engine::general_purpose::STANDARD_NO_PAD.encode(&digest[..6])
@@ -286,7 +292,8 @@ pub struct RetryResend<'a> {
 /// addressed to the device (with `participant` for groups, `recipient` for our own devices),
 /// the device-sent wrapper for our own devices, and for groups our sender key, only while it is
 /// still the key the message used (a key rotated since, e.g. after a member left, is not handed
-/// to a device that was a member then). The caller checked that the device was a recipient.
+/// to a device that was a member then: a departed member's retry of an older message gets that
+/// message, never the new chain). The caller checked that the device was a recipient.
 pub fn build_retry_resend<R: CryptoRng + ?Sized>(
     keystore: &mut Keystore,
     resend: &RetryResend<'_>,
@@ -342,7 +349,47 @@ pub fn build_retry_resend<R: CryptoRng + ?Sized>(
         children.push(Node::new("device-identity").bytes(resend.device_identity.to_vec()));
     }
     if distribution.is_some() {
-        keystore.mark_sender_key_sent(resend.chat, [resend.requester]);
+        keystore.confirm_sender_key(resend.chat, [resend.requester]);
     }
     Ok(node.children_from(children))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::participant_hash;
+    use crate::binary::Jid;
+
+    fn hash(jids: &[&str]) -> String {
+        let parsed: Vec<Jid> = jids.iter().map(|jid| jid.parse().unwrap()).collect();
+        participant_hash(&parsed)
+    }
+
+    /// Known answers published with oxidezap/whatsapp-rust's `phash_crosscheck_vectors` and
+    /// `phash_set_includes_sending_device` (its comments: they match whatsmeow and WhatsApp
+    /// Web); checked here again with Node's SHA-256 over the `user.0:device@server` strings.
+    #[test]
+    fn participant_hash_is_over_the_ad_form() {
+        assert_eq!(hash(&["5511999999999:3@s.whatsapp.net"]), "2:5s+YxCff");
+        assert_eq!(hash(&["5511999999999@s.whatsapp.net"]), "2:RJWVxcMQ");
+        assert_eq!(
+            hash(&[
+                "7469250125917:21@s.whatsapp.net",
+                "5511988887777:14@s.whatsapp.net",
+            ]),
+            "2:AAv/hwhn"
+        );
+        let members = [
+            "100000000000001@lid",
+            "100000000000001:5@lid",
+            "100000000000002@lid",
+            "100000000000003@lid",
+            "100000000000003:12@lid",
+            "100000000000099@lid",
+        ];
+        assert_eq!(hash(&members), "2:rZoSAdIV");
+        let mut with_sender = members.to_vec();
+        with_sender.push("100000000000099:24@lid");
+        assert_eq!(hash(&with_sender), "2:sti8OtHX");
+    }
 }

@@ -140,9 +140,10 @@ impl Retrier {
                 keys.push(RecordKey::new(Space::Session, requester.record_key()));
                 keys.push(RecordKey::new(Space::Identity, requester.record_key()));
             }
-            // A group message is resent with our sender key's distribution: that record too
-            // (known once the kept message is loaded; never taken for absent, which would
-            // start a new chain the other members do not have).
+            // A group message is resent with our sender key's distribution to a device that
+            // may hold it: that record and who holds it too (known once the kept message is
+            // loaded; never taken for absent, which would start a new chain the other members
+            // do not have, or forget the holders a rotation must know of).
             if let Some(entry) = keystore.sent_message(&id)
                 && super::send::is_group(&entry.chat)
             {
@@ -154,6 +155,7 @@ impl Retrier {
                         keystore.own().group_sender().record_key()
                     ),
                 ));
+                keys.push(RecordKey::new(Space::SenderKeySent, entry.chat.clone()));
             }
             let uses = keys.clone();
             keys.retain(|key| !receiver.loaded.contains(key));

@@ -1,7 +1,10 @@
 //! The sending half of the `Messaging` sub-machine: one send at a time, in command order. For a
 //! group, its member list first (`w:g2`); then device lists (usync) for the peer (or members)
 //! and our own account, the records of every
-//! device (`Output::Load`), prekey bundles for devices without a session, then encryption; the
+//! device (`Output::Load`), the device lists checked against the signed key-index lists
+//! (fetching the bundle of a primary whose identity is not known yet, to check with), for a
+//! group our sender key rotated if a device that may hold it left, prekey bundles for devices
+//! without a session, then encryption; the
 //! ratchet steps and the retry-buffer entry are persisted before the stanza is transmitted, and
 //! the command completes with `MessageSent { id }` when the server acknowledges the message.
 //!
@@ -31,11 +34,12 @@ use super::super::event::Event;
 use super::super::iq::{IqError, IqResult, IqTag};
 use super::super::output::{LoadId, Outputs};
 use super::content::text_message;
+use super::device_list;
 use super::id::generate_message_id;
 use super::machine::{Receiver, batch_of};
 use super::outgoing::{DirectMessage, GroupMessage, build_direct, build_group};
 use super::prekeys::{build_prekey_fetch, parse_prekey_reply};
-use super::usync::{build_device_query, parse_device_reply};
+use super::usync::{UserDevices, build_device_query, parse_device_reply};
 use super::{DeviceAddress, MessagingIq, MessagingLoad};
 
 /// What a send command carries.
@@ -61,6 +65,8 @@ struct Job {
     /// The group's members (device 0 of each).
     members: Vec<DeviceAddress>,
     message: wa::Message,
+    /// The usync reply: every user's listed devices and signed key-index list.
+    users: Vec<UserDevices>,
     devices: Vec<DeviceAddress>,
     own_devices: Vec<DeviceAddress>,
 }
@@ -79,6 +85,8 @@ enum Stage {
     Devices,
     /// Waiting for the device records.
     Records,
+    /// Waiting for the bundles of primaries whose identity is not known yet.
+    Identities,
     /// Waiting for prekey bundles.
     Bundles,
 }
@@ -247,7 +255,10 @@ impl Sender {
     /// of the job between its device records and its encryption, and the sender-key-sent list
     /// of each group message awaiting its ack (the ack adds to it).
     pub(crate) fn pins(&self) -> impl Iterator<Item = RecordKey> + '_ {
-        let job: &[RecordKey] = if matches!(self.stage, Stage::Records | Stage::Bundles) {
+        let job: &[RecordKey] = if matches!(
+            self.stage,
+            Stage::Records | Stage::Identities | Stage::Bundles
+        ) {
             &self.job_keys
         } else {
             &[]
@@ -312,6 +323,7 @@ impl Sender {
             addressing_mode: None,
             members: Vec::new(),
             message,
+            users: Vec::new(),
             devices: Vec::new(),
             own_devices: Vec::new(),
         });
@@ -361,7 +373,7 @@ impl Sender {
         let Some(job) = self.queue.front() else {
             return;
         };
-        let Some(own) = receiver.keystore(ctx).map(|k| k.own().pn.with_device(0)) else {
+        let Some(own) = receiver.keystore(ctx).map(|k| k.own().clone()) else {
             return self.finish(Err(CommandError::NotPaired), out);
         };
         let sid = ctx.iqs.next_id();
@@ -370,8 +382,10 @@ impl Sender {
         } else {
             vec![job.to.clone()]
         };
-        if !users.contains(&own) {
-            users.push(own);
+        // Our own account once, in whichever form the list names it (a LID-addressed group
+        // names it by LID; asking for the number as well would list every own device twice).
+        if !users.iter().any(|user| own.is_own_user(user)) {
+            users.push(own.pn.with_device(0));
         }
         let query = build_device_query("", &sid, &users);
         let mut iq = query;
@@ -444,7 +458,7 @@ impl Sender {
                 self.stage = Stage::Idle;
                 self.query_devices(receiver, ctx, out);
             }
-            Stage::Records => self.fetch_bundles(receiver, ctx, out),
+            Stage::Records => self.fetch_identities(receiver, ctx, out),
             _ => {}
         }
         self.advance(receiver, ctx, out);
@@ -520,7 +534,6 @@ impl Sender {
                 let Some(keystore) = receiver.keystore(ctx) else {
                     return;
                 };
-                let own = keystore.own().clone();
                 for user in &users {
                     if let Some(lid) = &user.lid {
                         keystore.learn_lid(&user.user.user, lid);
@@ -529,41 +542,28 @@ impl Sender {
                 let Some(job) = self.queue.front_mut() else {
                     return;
                 };
-                job.devices.clear();
-                job.own_devices.clear();
-                for user in &users {
-                    for device in user.addresses() {
-                        if job.group.is_some() {
-                            if !own.is_this_device(&device) {
-                                job.devices.push(device);
-                            }
-                        } else if own.is_own_user(&device) {
-                            if !own.is_this_device(&device) {
-                                job.own_devices.push(device);
-                            }
-                        } else if user.user.user == job.to.user {
-                            job.devices.push(device);
-                        }
-                    }
-                }
-                // A message to this account itself (a peer message such as the app-state key
-                // request) goes to the own other devices only.
-                let to_self = own.is_own_user(&job.to);
-                if job.devices.is_empty() && (!to_self || job.own_devices.is_empty()) {
-                    self.finish(Err(CommandError::InvalidAddress), out);
-                    return self.advance(receiver, ctx, out);
-                }
-                // The records of every device.
+                job.users = users;
+                // The records of every listed device (its primary's identity verifies its
+                // user's key-index list) and each user's last verified device list.
                 let keystore = receiver.keystore.as_ref();
                 let mut keys: Vec<RecordKey> = Vec::new();
-                for device in job.devices.iter().chain(&job.own_devices) {
-                    let canonical = keystore.map_or(device.clone(), |k| k.lids().canonical(device));
-                    keys.push(RecordKey::new(Space::Session, canonical.record_key()));
-                    keys.push(RecordKey::new(Space::Identity, canonical.record_key()));
-                    if canonical != *device {
-                        // Possibly still stored under the phone-number form (moved on load).
-                        keys.push(RecordKey::new(Space::Session, device.record_key()));
-                        keys.push(RecordKey::new(Space::Identity, device.record_key()));
+                for user in &job.users {
+                    let primary = core::iter::once(0).chain(user.devices.iter().copied());
+                    for device in primary.map(|id| user.user.with_device(id)) {
+                        let canonical =
+                            keystore.map_or(device.clone(), |k| k.lids().canonical(&device));
+                        let mut spaces = vec![Space::Session, Space::Identity];
+                        if device.device == 0 {
+                            spaces.push(Space::DeviceList);
+                        }
+                        for space in spaces {
+                            keys.push(RecordKey::new(space, canonical.record_key()));
+                            if canonical != device {
+                                // Possibly still stored under the phone-number form (moved
+                                // on load).
+                                keys.push(RecordKey::new(space, device.record_key()));
+                            }
+                        }
                     }
                 }
                 if let (Some(group), Some(keystore)) = (&job.group, keystore) {
@@ -579,30 +579,125 @@ impl Sender {
                 keys.retain(|key| !receiver.loaded.contains(key));
                 self.stage = Stage::Records;
                 if keys.is_empty() {
-                    self.fetch_bundles(receiver, ctx, out);
+                    self.fetch_identities(receiver, ctx, out);
                 } else {
                     let id = ctx.load(keys.clone(), LoadTag::Messaging(MessagingLoad::Outbox), out);
                     self.requested.push((id, keys));
                     self.awaiting = Some(id);
                 }
             }
+            (MessagingIq::Identities, Stage::Identities) => {
+                process_bundles(&node, receiver, ctx);
+                self.resolve_devices(receiver, ctx, out);
+            }
             (MessagingIq::Bundles, Stage::Bundles) => {
-                let bundles = parse_prekey_reply(&node).unwrap_or_default();
-                if let Some(keystore) = receiver.keystore.as_mut() {
-                    for (address, bundle) in bundles {
-                        if let Ok(bundle) = bundle {
-                            // A bundle with a bad signature leaves that device out; one under
-                            // a changed identity key follows the identity policy (strict: it
-                            // waits for approval and the send fails below).
-                            let _ = keystore.process_bundle(&address, &bundle, ctx.rng);
-                        }
-                    }
-                }
+                process_bundles(&node, receiver, ctx);
                 self.encrypt_and_send(receiver, ctx, out);
             }
             _ => {}
         }
         self.advance(receiver, ctx, out);
+    }
+
+    /// The job's records are in memory: a user whose primary identity is not known (a user
+    /// never messaged) cannot have its key-index list checked, so the primary's bundle is
+    /// fetched first (it starts the session the message needs anyway).
+    fn fetch_identities(
+        &mut self,
+        receiver: &mut Receiver,
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
+    ) {
+        let Some(job) = self.queue.front() else {
+            return;
+        };
+        let Some(keystore) = receiver.keystore.as_ref() else {
+            return;
+        };
+        let unknown: Vec<DeviceAddress> = job
+            .users
+            .iter()
+            .filter(|user| !user.key_indexes.is_empty() && user.key_index_list.is_some())
+            .map(|user| user.user.with_device(0))
+            .filter(|primary| {
+                keystore.identity(primary).is_none() && !keystore.has_session(primary)
+            })
+            .collect();
+        if unknown.is_empty() {
+            return self.resolve_devices(receiver, ctx, out);
+        }
+        self.request_bundles(
+            &unknown,
+            MessagingIq::Identities,
+            Stage::Identities,
+            ctx,
+            out,
+        );
+    }
+
+    /// Decides the devices the message goes to from the usync reply: each user's devices as
+    /// its signed key-index list vouches for them ([`device_list::resolve`]), a newer verified
+    /// list stored; then, for a group, rotates our sender key if a device that may hold it is
+    /// no longer a member device.
+    fn resolve_devices(
+        &mut self,
+        receiver: &mut Receiver,
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
+    ) {
+        let Some(keystore) = receiver.keystore.as_mut() else {
+            return;
+        };
+        let Some(job) = self.queue.front_mut() else {
+            return;
+        };
+        let own = keystore.own().clone();
+        let mut replaced = Vec::new();
+        job.devices.clear();
+        job.own_devices.clear();
+        for user in &job.users {
+            let account_key = keystore
+                .identity(&user.user.with_device(0))
+                .map(|identity| *identity.0.raw());
+            let resolved =
+                device_list::resolve(user, account_key.as_ref(), keystore.device_list(&user.user));
+            if let Some(list) = resolved.store {
+                keystore.put_device_list(&user.user, list);
+            }
+            replaced.extend(
+                resolved
+                    .replaced
+                    .iter()
+                    .map(|&id| user.user.with_device(id)),
+            );
+            for device in resolved.devices.iter().map(|&id| user.user.with_device(id)) {
+                if job.group.is_some() {
+                    if !own.is_this_device(&device) {
+                        job.devices.push(device);
+                    }
+                } else if own.is_own_user(&device) {
+                    if !own.is_this_device(&device) {
+                        job.own_devices.push(device);
+                    }
+                } else if user.user.user == job.to.user {
+                    job.devices.push(device);
+                }
+            }
+        }
+        // A message to this account itself (a peer message such as the app-state key
+        // request) goes to the own other devices only.
+        let to_self = own.is_own_user(&job.to);
+        if job.devices.is_empty() && (!to_self || job.own_devices.is_empty()) {
+            self.finish(Err(CommandError::InvalidAddress), out);
+            return self.advance(receiver, ctx, out);
+        }
+        if let Some(group) = &job.group
+            && keystore.rotate_sender_key_if_departed(group, &job.devices, &replaced)
+        {
+            // Stanzas of the old chain awaiting their ack no longer tell who holds the key.
+            self.distributed.retain(|(_, sent, _)| sent != group);
+        }
+        self.fetch_bundles(receiver, ctx, out);
     }
 
     fn fetch_bundles(&mut self, receiver: &mut Receiver, ctx: &mut Context<'_>, out: &mut Outputs) {
@@ -622,10 +717,23 @@ impl Sender {
         if missing.is_empty() {
             return self.encrypt_and_send(receiver, ctx, out);
         }
-        let mut iq = build_prekey_fetch("", &missing);
+        self.request_bundles(&missing, MessagingIq::Bundles, Stage::Bundles, ctx, out);
+    }
+
+    /// Asks for the prekey bundles of `devices`; the answer comes back tagged `tag` while the
+    /// job waits in `stage`.
+    fn request_bundles(
+        &mut self,
+        devices: &[DeviceAddress],
+        tag: MessagingIq,
+        stage: Stage,
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
+    ) {
+        let mut iq = build_prekey_fetch("", devices);
         iq.attrs.retain(|attr| attr.key != "id");
-        match ctx.send_iq(iq, IqTag::Messaging(MessagingIq::Bundles), None, out) {
-            Ok(_) => self.stage = Stage::Bundles,
+        match ctx.send_iq(iq, IqTag::Messaging(tag), None, out) {
+            Ok(_) => self.stage = stage,
             Err(_) => self.finish(Err(CommandError::NotConnected), out),
         }
     }
@@ -711,8 +819,9 @@ impl Sender {
                     ctx.now,
                 );
                 if let Some(group) = &job.group {
-                    // Counted as holding our key only once the server has the stanza (see
-                    // `handle_ack`): a crash or a cut before the ack hands it out again.
+                    // Offered the key in this stanza (persisted with it), counted as holding
+                    // it only once the server has the stanza (see `handle_ack`): a crash or a
+                    // cut before the ack hands it out again.
                     let devices: Vec<DeviceAddress> = outgoing
                         .node
                         .child("participants")
@@ -724,7 +833,7 @@ impl Sender {
                         })
                         .unwrap_or_default();
                     if !devices.is_empty() {
-                        keystore.unmark_sender_key_sent(group, devices.iter());
+                        keystore.offer_sender_key(group, devices.iter());
                         self.distributed
                             .push((job.id.clone(), group.clone(), devices));
                     }
@@ -781,7 +890,7 @@ impl Sender {
             let (_, group, devices) = self.distributed.swap_remove(index);
             if error.is_none() {
                 if let Some(keystore) = receiver.keystore.as_mut() {
-                    keystore.mark_sender_key_sent(&group, devices.iter());
+                    keystore.confirm_sender_key(&group, devices.iter());
                     batch = batch_of(keystore.take_changes());
                 }
             }
@@ -833,6 +942,22 @@ impl Sender {
         let awaiting = &self.awaiting_ack;
         self.distributed
             .retain(|(id, _, _)| awaiting.iter().any(|u| u.id == *id));
+    }
+}
+
+/// Starts a session from every bundle of a prekey fetch reply (a bundle with a bad signature
+/// leaves that device out).
+fn process_bundles(node: &Node, receiver: &mut Receiver, ctx: &mut Context<'_>) {
+    let bundles = parse_prekey_reply(node).unwrap_or_default();
+    if let Some(keystore) = receiver.keystore.as_mut() {
+        for (address, bundle) in bundles {
+            if let Ok(bundle) = bundle {
+                // A bundle with a bad signature leaves that device out; one under a changed
+                // identity key follows the identity policy (strict: it waits for approval and
+                // the send fails).
+                let _ = keystore.process_bundle(&address, &bundle, ctx.rng);
+            }
+        }
     }
 }
 

@@ -657,7 +657,8 @@ fn a_group_resend_carries_our_sender_key_only_while_it_is_current() {
         )
         .unwrap()
     };
-    w[1].keystore.unmark_sender_key_sent(group, [&bob]);
+    w[1].keystore
+        .forget_sender_key_holder_for_testing(group, &bob);
     resend(&mut w[1].keystore, &mut rng);
     assert!(
         w[1].keystore.sender_key_missing(group, [&bob]).is_empty(),
@@ -983,4 +984,195 @@ fn a_record_with_a_change_not_yet_persisted_is_never_evicted() {
         w[3].keystore
             .has_pending_change(RecordSpace::Session, &alice2.record_key())
     );
+}
+
+#[test]
+fn a_departed_holder_rotates_our_sender_key_and_holders_survive_a_restart() {
+    let mut w = world();
+    for to in [0, 2, 3, 4] {
+        connect(&mut w, 1, to);
+    }
+    let group = "120363000000000004@g.us";
+    let members: Vec<DeviceAddress> = [0, 2, 3, 4].iter().map(|&i| w[i].address()).collect();
+    let send = |w: &mut Vec<Device>, members: &[DeviceAddress], text: &str, seed: u64| {
+        let message = text_message(text, None);
+        let out = build_group(
+            &mut w[1].keystore,
+            &GroupMessage {
+                id: &format!("3EB0{seed:018}"),
+                group,
+                message: &message,
+                member_devices: members,
+                device_identity: b"adv",
+                addressing_mode: None,
+            },
+            &mut Rng(900 + seed),
+        )
+        .unwrap();
+        w[1].persist();
+        out.node
+    };
+    let distributed = |node: &Node| node.child("participants").map_or(0, |p| p.children().len());
+    let first = send(&mut w, &members, "one", 1);
+    assert_eq!(distributed(&first), 4);
+    // Handed out in a stanza not acknowledged yet: offered, which a restart keeps, and still
+    // holders; the next message hands the key out again.
+    w[1].keystore.offer_sender_key(group, members.iter());
+    w[1].persist();
+    w[1].restart();
+    assert!(
+        members
+            .iter()
+            .all(|m| w[1].keystore.holds_sender_key(group, m))
+    );
+    assert!(
+        !w[1]
+            .keystore
+            .rotate_sender_key_if_departed(group, &members, &[])
+    );
+    assert_eq!(
+        w[1].keystore
+            .sender_key_missing(group, members.iter())
+            .len(),
+        4
+    );
+    // Acknowledged: no distribution again.
+    w[1].keystore.confirm_sender_key(group, members.iter());
+    w[1].persist();
+    assert!(
+        w[1].keystore
+            .sender_key_missing(group, members.iter())
+            .is_empty()
+    );
+    let sender = w[1].address();
+    let leaver = members[3].clone();
+    let (got, _, _) = w[4]
+        .receive(&deliver(&first, &sender, &leaver, 1).unwrap())
+        .unwrap();
+    assert_eq!(got.as_deref(), Some("one"));
+    // Device 4 is no longer a member device (or device 3 was replaced): a new chain, handed
+    // to the remaining devices only.
+    let remaining = &members[..3];
+    assert!(w[1].keystore.rotate_sender_key_if_departed(
+        group,
+        &members,
+        std::slice::from_ref(&members[2])
+    ));
+    w[1].persist();
+    let second = send(&mut w, remaining, "two", 2);
+    assert_eq!(distributed(&second), 3);
+    assert!(
+        !w[1]
+            .keystore
+            .rotate_sender_key_if_departed(group, remaining, &[])
+    );
+    for to in [0, 2, 3] {
+        let recipient = w[to].address();
+        let (got, _, _) = w[to]
+            .receive(&deliver(&second, &sender, &recipient, 2).unwrap())
+            .unwrap();
+        assert_eq!(got.as_deref(), Some("two"), "device {to}");
+    }
+    // The departed device, handed the stanza anyway, cannot read it.
+    assert!(
+        w[4].receive(&deliver(&second, &sender, &leaver, 2).unwrap())
+            .is_err()
+    );
+    assert!(
+        w[1].keystore
+            .rotate_sender_key_if_departed(group, &members[..2], &[])
+    );
+}
+
+#[test]
+fn a_sender_key_sent_record_of_the_first_release_reads_as_acknowledged_holders() {
+    use prost::Message as _;
+    let mut device = Device::new("111:1@s.whatsapp.net", None, 21);
+    let group = "120363000000000005@g.us";
+    // Written before `offered` existed: format 1, devices only.
+    let old = crate::proto::walink::SenderKeySentRecord {
+        format_version: Some(super::keystore::MESSAGING_RECORD_FORMAT),
+        devices: vec!["222.3@s.whatsapp.net".to_owned()],
+        offered: Vec::new(),
+    }
+    .encode_to_vec();
+    device
+        .keystore
+        .restore(RecordSpace::SenderKeySent, group, &old)
+        .unwrap();
+    let holder = addr("222:3@s.whatsapp.net");
+    assert!(device.keystore.holds_sender_key(group, &holder));
+    assert!(
+        device
+            .keystore
+            .sender_key_missing(group, [&holder])
+            .is_empty()
+    );
+}
+
+/// WhatsApp names the other address form of a 1:1 sender in `sender_lid` / `sender_pn`, of a
+/// group sender in `participant_lid` / `participant_pn`, and on a copy of our own message the
+/// other form of the recipient in `peer_recipient_lid` / `peer_recipient_pn`: each mapping is
+/// learned for the account it belongs to, and our own number is never mapped to a peer's LID.
+#[test]
+fn addressing_attributes_map_the_account_they_name() {
+    let stanza = |attrs: &[(&'static str, &str)]| {
+        let mut node = Node::new("message")
+            .attr("id", "3EB0CCCCCCCCCCCCCCCCCC")
+            .attr("t", "1700000000");
+        for (key, value) in attrs {
+            node = node.attr(*key, (*value).to_owned());
+        }
+        node.children_from([Node::new("enc").attr("type", "msg").bytes(vec![1])])
+    };
+    let learn = |device: &mut Device, node: &Node| {
+        let parsed = parse_message(node, device.keystore.own()).unwrap();
+        learn_addressing(&mut device.keystore, &parsed);
+    };
+
+    // Bob's LID-addressed 1:1 message names his number.
+    let mut bob_side = Device::new("111:1@s.whatsapp.net", Some("901:1@lid"), 11);
+    learn(
+        &mut bob_side,
+        &stanza(&[("from", "902:3@lid"), ("sender_pn", "222@s.whatsapp.net")]),
+    );
+    assert_eq!(bob_side.keystore.lids().lid_for("222"), Some("902"));
+
+    // A phone-number-addressed group message names the sender's LID.
+    let mut group_side = Device::new("111:1@s.whatsapp.net", Some("901:1@lid"), 12);
+    learn(
+        &mut group_side,
+        &stanza(&[
+            ("from", "120363000000000001@g.us"),
+            ("participant", "333:2@s.whatsapp.net"),
+            ("participant_lid", "903@lid"),
+            ("addressing_mode", "pn"),
+        ]),
+    );
+    assert_eq!(group_side.keystore.lids().lid_for("333"), Some("903"));
+
+    // Our phone's copy of a message to Bob's LID names Bob's number, not ours.
+    let mut own_side = Device::new("111:1@s.whatsapp.net", Some("901:1@lid"), 13);
+    learn(
+        &mut own_side,
+        &stanza(&[
+            ("from", "111@s.whatsapp.net"),
+            ("recipient", "902@lid"),
+            ("peer_recipient_pn", "222@s.whatsapp.net"),
+        ]),
+    );
+    assert_eq!(own_side.keystore.lids().lid_for("222"), Some("902"));
+    assert_eq!(own_side.keystore.lids().lid_for("111"), Some("901"));
+    // And the other way round: a copy of a message to Bob's number names his LID.
+    let mut own_pn = Device::new("111:1@s.whatsapp.net", Some("901:1@lid"), 14);
+    learn(
+        &mut own_pn,
+        &stanza(&[
+            ("from", "111@s.whatsapp.net"),
+            ("recipient", "222@s.whatsapp.net"),
+            ("peer_recipient_lid", "902@lid"),
+        ]),
+    );
+    assert_eq!(own_pn.keystore.lids().lid_for("222"), Some("902"));
+    assert_eq!(own_pn.keystore.lids().lid_for("111"), Some("901"));
 }

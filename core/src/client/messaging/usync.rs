@@ -16,8 +16,10 @@
 //! Reply: `<iq type="result"><usync><list><user jid=…><devices><device-list><device id="0"/>
 //! <device id="3" key-index="1"/>…</device-list><key-index-list ts=…>…</key-index-list>
 //! </devices><lid val="<lid>@lid"/></user>…</list></usync></iq>`. A companion device (id > 0)
-//! is used only with a `key-index` (Baileys `extractDeviceJids`: "produces a bad req
-//! otherwise"); a per-user `<error>` leaves that user without devices.
+//! is kept only with a `key-index` (Baileys `extractDeviceJids`: "produces a bad req
+//! otherwise"); a per-user `<error>` leaves that user without devices. The companions are
+//! claims until the `<key-index-list>` (an `ADVSignedKeyIndexList`) verifies against the
+//! user's primary identity ([`super::device_list`]).
 
 use crate::binary::{DEFAULT_USER_SERVER, HIDDEN_USER_SERVER};
 use crate::binary::{Jid, Node, Value};
@@ -59,8 +61,22 @@ pub struct UserDevices {
     pub user: DeviceAddress,
     /// The user's LID user part, when the reply carried it (for phone-number users).
     pub lid: Option<String>,
-    /// The usable device ids, ascending.
+    /// The device ids the server lists (device 0, and companions with a `key-index`), ascending.
     pub devices: Vec<u16>,
+    /// The `key-index` the server claims for each listed companion, by device id.
+    pub key_indexes: Vec<(u16, u32)>,
+    /// The signed key-index list, when the reply carried one.
+    pub key_index_list: Option<SignedKeyIndexList>,
+}
+
+/// The content of a `<key-index-list ts>` node: an encoded `ADVSignedKeyIndexList` and the
+/// server's `ts` (Unix seconds), which must equal the signed timestamp.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedKeyIndexList {
+    /// The `ts` attribute.
+    pub timestamp: u64,
+    /// The encoded `ADVSignedKeyIndexList`.
+    pub bytes: Vec<u8>,
 }
 
 impl UserDevices {
@@ -122,28 +138,49 @@ pub fn parse_device_reply(node: &Node) -> Result<Vec<UserDevices>, MessagingErro
             .filter(|lid| lid.server == HIDDEN_USER_SERVER && !lid.user.is_empty())
             .map(|lid| lid.user);
         let mut devices = Vec::new();
-        if let Some(list) = user
-            .child("devices")
-            .filter(|d| d.child("error").is_none())
-            .and_then(|d| d.child("device-list"))
-        {
+        let mut listed = Vec::new();
+        let listing = user.child("devices").filter(|d| d.child("error").is_none());
+        if let Some(list) = listing.and_then(|d| d.child("device-list")) {
             for device in list.children_by_tag("device") {
                 let Some(id) = device.attr_str("id").and_then(|id| id.parse::<u16>().ok()) else {
                     continue;
                 };
-                if id != 0 && device.get_attr("key-index").is_none() {
+                let key_index = device
+                    .attr_str("key-index")
+                    .and_then(|k| k.parse::<u32>().ok());
+                if id != 0 && key_index.is_none() {
                     continue;
                 }
                 if !devices.contains(&id) && devices.len() < MESSAGING_MAX_DEVICES_PER_USER {
                     devices.push(id);
+                    if id != 0
+                        && let Some(key_index) = key_index
+                    {
+                        listed.push((id, key_index));
+                    }
                 }
             }
         }
+        let key_index_list = listing
+            .and_then(|d| d.child("key-index-list"))
+            .and_then(|list| {
+                Some(SignedKeyIndexList {
+                    timestamp: list.attr_str("ts")?.parse().ok()?,
+                    bytes: list.content_bytes()?.to_vec(),
+                })
+            });
         devices.sort_unstable();
+        // In the devices' order (ascending), without a sort of its own.
+        let key_indexes = devices
+            .iter()
+            .filter_map(|&id| listed.iter().find(|(d, _)| *d == id).copied())
+            .collect();
         users.push(UserDevices {
             user: address,
             lid: if address_is_pn(&jid) { lid } else { None },
             devices,
+            key_indexes,
+            key_index_list,
         });
     }
     Ok(users)
@@ -232,6 +269,14 @@ mod tests {
         let users = parse_device_reply(&reply).unwrap();
         assert_eq!(users.len(), 3);
         assert_eq!(users[0].devices, [0, 2, 3], "device 5 has no key-index");
+        assert_eq!(users[0].key_indexes, [(2, 2), (3, 1)]);
+        assert_eq!(
+            users[0].key_index_list,
+            Some(SignedKeyIndexList {
+                timestamp: 1_700_000_000,
+                bytes: vec![1, 2]
+            })
+        );
         assert_eq!(users[0].lid.as_deref(), Some("900"));
         let addresses: Vec<String> = users[0].addresses().map(|a| a.to_string()).collect();
         assert_eq!(
@@ -245,6 +290,7 @@ mod tests {
         assert_eq!(users[1].devices, [0]);
         assert!(users[1].user.lid);
         assert!(users[2].devices.is_empty());
+        assert_eq!(users[2].key_index_list, None);
     }
 
     #[test]

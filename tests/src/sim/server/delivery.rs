@@ -32,6 +32,9 @@ impl Server {
     }
 
     pub(super) fn deliver_once(&mut self, user: &str, device: u16, stanza: Node) {
+        if device != 0 && self.sim_companion_receive(user, device, &stanza) {
+            return;
+        }
         if device == 0 {
             // The phone is always online and handles its stanzas at once.
             if stanza.tag == "message" {
@@ -93,29 +96,64 @@ impl Server {
     }
 
     /// The `<group>` node of a group's metadata (whatsmeow `GetGroupInfo`,
-    /// Baileys `extractGroupMetadata`).
+    /// Baileys `extractGroupMetadata`): in a LID-addressed group the members, creator and
+    /// subject owner are LIDs with their numbers beside them (`phone_number`, `creator_pn`,
+    /// `s_o_pn`); in a phone-number-addressed group numbers with their `lid`.
     pub(super) fn group_node(&self, group: &Group) -> Node {
+        let forms = |user: &str| -> (Jid, Jid) {
+            let pn = Jid::new(user.to_owned(), DEFAULT_USER_SERVER);
+            let lid = self
+                .accounts
+                .get(user)
+                .map_or_else(|| pn.clone(), Account::lid_jid);
+            if group.lid_addressed {
+                (lid, pn)
+            } else {
+                (pn, lid)
+            }
+        };
+        let alt_key = if group.lid_addressed {
+            "phone_number"
+        } else {
+            "lid"
+        };
         let participants = group.members.iter().map(|member| {
-            let entry =
-                Node::new("participant").attr("jid", Jid::new(member.clone(), DEFAULT_USER_SERVER));
+            let (jid, alt) = forms(member);
+            let entry = Node::new("participant").attr("jid", jid).attr(alt_key, alt);
             if *member == group.creator {
                 entry.attr("type", "superadmin")
             } else {
                 entry
             }
         });
-        Node::new("group")
+        let (creator, creator_alt) = forms(&group.creator);
+        let mut node = Node::new("group")
             .attr("id", group.id.clone())
             .attr("subject", group.subject.clone())
             .attr("s_t", group.creation.to_string())
-            .attr("s_o", Jid::new(group.creator.clone(), DEFAULT_USER_SERVER))
+            .attr("s_o", creator.clone())
             .attr("creation", group.creation.to_string())
-            .attr(
-                "creator",
-                Jid::new(group.creator.clone(), DEFAULT_USER_SERVER),
-            )
+            .attr("creator", creator)
             .attr("size", group.members.len().to_string())
-            .children_from(participants)
+            .attr("addressing_mode", group.addressing_mode());
+        if group.lid_addressed {
+            node = node
+                .attr("s_o_pn", creator_alt.clone())
+                .attr("creator_pn", creator_alt);
+        }
+        node.children_from(participants)
+    }
+
+    /// The other address form of a user JID (a LID for a number, a number for a LID), without
+    /// the device: what WhatsApp stamps beside a sender (`sender_lid`, `participant_pn`, ...).
+    pub(super) fn alt_user(&self, jid: &Jid) -> Option<Jid> {
+        let user = self.resolve_user(&jid.to_non_device())?;
+        let account = self.accounts.get(&user)?;
+        Some(if jid.server == HIDDEN_USER_SERVER {
+            account.jid()
+        } else {
+            account.lid_jid()
+        })
     }
 
     pub(super) fn group_query(
@@ -181,11 +219,12 @@ impl Server {
         if !members.contains(&session.0) {
             return None;
         }
+        let lid_addressed = self.groups.get(&group.user)?.lid_addressed;
         let sender = self.accounts.get(&session.0)?;
-        let participant = if node.attr_str("addressing_mode") == Some("lid") {
-            sender.device_lid(session.1)
+        let (participant, participant_alt) = if lid_addressed {
+            (sender.device_lid(session.1), sender.jid())
         } else {
-            sender.device_jid(session.1)
+            (sender.device_jid(session.1), sender.lid_jid())
         };
         let push_name = sender.push_name.clone();
         let id = node.attr_str("id").unwrap_or_default().to_owned();
@@ -201,8 +240,7 @@ impl Server {
             && let Some(sent) = node.attr_str("phash")
             && let Some(group_info) = self.groups.get(&group.user)
         {
-            let lid = node.attr_str("addressing_mode") == Some("lid");
-            let own = self.group_phash(group_info, lid);
+            let own = self.group_phash(group_info, lid_addressed);
             if own != sent {
                 self.wire.phash_mismatches += 1;
                 answer = Some(own);
@@ -259,19 +297,30 @@ impl Server {
         {
             targets.push(only.clone());
         }
+        if only.is_none() {
+            for leaked in self.leaked_devices(&group.user) {
+                if !targets.contains(&leaked)
+                    && (leaked.0.as_str(), leaked.1) != (&session.0, session.1)
+                {
+                    targets.push(leaked);
+                }
+            }
+        }
         for (user, device) in targets {
             let mut children = per_device
                 .remove(&(user.clone(), device))
                 .unwrap_or_default();
             children.extend(shared.iter().cloned());
-            let delivered = Node::new("message")
-                .attr("from", group.clone())
-                .attr("participant", participant.clone())
-                .attr("id", id.clone())
-                .attr("type", kind.clone())
-                .attr("t", seconds(now))
-                .attr("notify", push_name.clone())
-                .children_from(children);
+            let delivered = group_stanza(
+                group,
+                (&participant, &participant_alt),
+                lid_addressed,
+                &id,
+                &kind,
+                now,
+            )
+            .attr("notify", push_name.clone())
+            .children_from(children);
             self.deliver(&user, device, delivered);
         }
         answer
@@ -323,17 +372,24 @@ impl Server {
             return;
         };
         let via_lid = to.server == HIDDEN_USER_SERVER;
-        let from = if via_lid {
-            sender.device_lid(session.1)
+        // WhatsApp names the sender in the form the message was addressed in and stamps the
+        // other form beside it (tulir/whatsmeow `parseMessageSource`: `sender_pn` for a LID
+        // sender, `sender_lid` for a number).
+        let (from, sender_alt) = if via_lid {
+            (sender.device_lid(session.1), ("sender_pn", sender.jid()))
         } else {
-            sender.device_jid(session.1)
+            (
+                sender.device_jid(session.1),
+                ("sender_lid", sender.lid_jid()),
+            )
         };
         let push_name = sender.push_name.clone();
         let kind = node.attr_str("type").unwrap_or("text").to_owned();
+        // The privacy token (`tctoken`) is for the server, not the recipient.
         let extra: Vec<Node> = node
             .children()
             .iter()
-            .filter(|child| child.tag != "participants" && child.tag != "enc")
+            .filter(|child| !matches!(child.tag.as_ref(), "participants" | "enc" | "tctoken"))
             .cloned()
             .collect();
         // Targets: `participants/to[jid]` with their own `enc`, or the `enc` children for `to`.
@@ -362,11 +418,15 @@ impl Server {
                 .attr("notify", push_name.clone());
             if user == session.0 {
                 // A copy for the sender's own other device: `recipient` names the chat
-                // (Baileys `decodeMessageNode`: `from` is own, the chat is `recipient`).
+                // (Baileys `decodeMessageNode`: `from` is own, the chat is `recipient`), and
+                // `peer_recipient_pn` / `peer_recipient_lid` its other form (whatsmeow
+                // `RecipientAlt`).
                 let chat = node
                     .attr_jid("recipient")
                     .unwrap_or_else(|| to.to_non_device());
-                delivered = delivered.attr("recipient", chat);
+                delivered = with_recipient(delivered, &chat, self.alt_user(&chat));
+            } else {
+                delivered = delivered.attr(sender_alt.0, sender_alt.1.clone());
             }
             let mut children = encs;
             children.extend(extra.iter().cloned());
@@ -397,7 +457,9 @@ impl Server {
         let Some(sender) = self.accounts.get(&session.0) else {
             return;
         };
-        let from = if to.server == HIDDEN_USER_SERVER {
+        let lid_group =
+            to.server == GROUP_SERVER && self.groups.get(&to.user).is_some_and(|g| g.lid_addressed);
+        let from = if to.server == HIDDEN_USER_SERVER || lid_group {
             sender.device_lid(session.1)
         } else {
             sender.device_jid(session.1)
@@ -451,5 +513,43 @@ impl Server {
             ack = ack.attr("type", kind);
         }
         self.send(conn, &ack);
+    }
+}
+
+/// A group message as delivered to one member device, before its children: `from` the group,
+/// `participant` the sending device in the group's addressing form, the other form beside it
+/// (`participant_pn` in a LID-addressed group, `participant_lid` otherwise; whatsmeow
+/// `parseMessageSource`) and the group's `addressing_mode`.
+pub(super) fn group_stanza(
+    group: &Jid,
+    (participant, participant_alt): (&Jid, &Jid),
+    lid_addressed: bool,
+    id: &str,
+    kind: &str,
+    now: Timestamp,
+) -> Node {
+    let (alt_key, mode) = if lid_addressed {
+        ("participant_pn", "lid")
+    } else {
+        ("participant_lid", "pn")
+    };
+    Node::new("message")
+        .attr("from", group.clone())
+        .attr("participant", participant.clone())
+        .attr(alt_key, participant_alt.clone())
+        .attr("addressing_mode", mode)
+        .attr("id", id.to_owned())
+        .attr("type", kind.to_owned())
+        .attr("t", seconds(now))
+}
+
+/// Names the chat of a copy for the sender's own device: `recipient`, and its other form in
+/// `peer_recipient_pn` (a LID chat) or `peer_recipient_lid` (a number).
+pub(super) fn with_recipient(stanza: Node, chat: &Jid, alt: Option<Jid>) -> Node {
+    let stanza = stanza.attr("recipient", chat.clone());
+    match alt {
+        Some(alt) if chat.server == HIDDEN_USER_SERVER => stanza.attr("peer_recipient_pn", alt),
+        Some(alt) => stanza.attr("peer_recipient_lid", alt),
+        None => stanza,
     }
 }

@@ -38,6 +38,9 @@ impl Server {
         let kind = node.attr_str("type").unwrap_or_default();
         let xmlns = node.attr_str("xmlns").unwrap_or_default();
         let ping = matches!(xmlns, "w:p" | "urn:xmpp:ping");
+        if matches!(kind, "get" | "set") {
+            self.count_request(node);
+        }
         if matches!(kind, "get" | "set")
             && !ping
             && let Some(code) = self.take_iq_failure()
@@ -113,7 +116,11 @@ impl Server {
             }
             ("set", "w:sync:app:state") => self.app_state_iq(now, conn, session, &id, node),
             ("set", "urn:xmpp:whatsapp:dirty") => self.send(conn, &iq_result(&id, Vec::new())),
-            _ => self.send(conn, &iq_error(&id, 501, "feature-not-implemented")),
+            _ => {
+                if !self.account_iq(conn, session, &id, node) {
+                    self.not_implemented(conn, &id, node);
+                }
+            }
         }
     }
 
@@ -191,15 +198,7 @@ impl Server {
                     .get_mut(&jid.device)?;
                 let prekey = device.take_prekey();
                 touched.push((account.clone(), jid.device));
-                let mut children = vec![
-                    bytes_node(
-                        "registration",
-                        device.registration_id.to_be_bytes().to_vec(),
-                    ),
-                    bytes_node("type", vec![5]),
-                    bytes_node("identity", device.identity_public.to_vec()),
-                    signed_prekey_node(&device.signed_prekey),
-                ];
+                let mut children = published_keys(device).to_vec();
                 if let Some(prekey) = prekey {
                     children.push(Node::new("key").children_from([
                         bytes_node("id", id3(prekey.id)),
@@ -290,16 +289,13 @@ impl Server {
                         entry.attr("key-index", device.key_index.to_string())
                     }
                 });
-                children.push(
-                    Node::new("devices").children_from([
-                        Node::new("device-list").children_from(list),
-                        Node::new("key-index-list")
-                            .attr("ts", "0")
-                            .bytes(key_index_list(account)),
-                    ]),
-                );
+                let mut devices = vec![Node::new("device-list").children_from(list)];
+                devices.extend(Self::served_key_index_list(account));
+                children.push(Node::new("devices").children_from(devices));
             }
-            if wants_lid {
+            // The LID of a user asked for by number; a user asked for by LID has no other LID
+            // to tell (Baileys would store the LID as its own number).
+            if wants_lid && jid.server != HIDDEN_USER_SERVER {
                 children.push(Node::new("lid").attr("val", account.lid_jid()));
             }
             users.push(Node::new("user").attr("jid", jid).children_from(children));

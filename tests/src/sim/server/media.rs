@@ -64,7 +64,7 @@ pub const MEDIA_KINDS: &[&str] = &[
 /// The blob store and the `media_conn` auth tokens.
 #[derive(Debug, Default)]
 pub(super) struct MediaStore {
-    /// Blobs by direct path, in upload order (the map key starts with a sequence number).
+    /// Blobs by the path part of their direct path (without the query string).
     blobs: BTreeMap<String, Vec<u8>>,
     /// Upload order, oldest first.
     order: VecDeque<String>,
@@ -176,20 +176,24 @@ impl Server {
             .map(|b| format!("{b:02x}"))
             .collect();
         let oh: String = hash.iter().take(8).map(|b| format!("{b:02x}")).collect();
-        let path = format!("/v/sim/{kind}/{name}.enc?ccb=11-4&oh=01_{oh}&_nc_sid=sim");
+        let key = format!("/v/sim/{kind}/{name}.enc");
+        let path = format!("{key}?ccb=11-4&oh=01_{oh}&_nc_sid=sim");
         self.media.make_room(bytes.len());
         self.media.bytes = self.media.bytes.saturating_add(bytes.len());
-        self.media.blobs.insert(path.clone(), bytes.to_vec());
-        self.media.order.push_back(path.clone());
+        self.media.blobs.insert(key.clone(), bytes.to_vec());
+        self.media.order.push_back(key);
         Ok(path)
     }
 
     /// The blob at `direct_path` (or at a full URL `https://<host><direct_path>`), if stored.
+    /// Only the path is matched: clients append their own download parameters to the direct
+    /// path's query (whatsmeow `&hash=…&mms-type=…&__wa-mms=`), which the media host ignores.
     pub fn download_blob(&self, direct_path: &str) -> Option<Vec<u8>> {
         let path = match direct_path.strip_prefix("https://") {
             Some(rest) => rest.find('/').and_then(|i| rest.get(i..))?,
             None => direct_path,
         };
+        let path = path.split_once('?').map_or(path, |(path, _)| path);
         self.media.blobs.get(path).cloned()
     }
 
@@ -375,14 +379,7 @@ impl Server {
         message: &Message,
     ) -> Result<String, SimError> {
         let address = Jid::device(user.to_owned(), device, DEFAULT_USER_SERVER).to_string();
-        let id = format!(
-            "3EB0{}",
-            self.rng
-                .bytes::<8>()
-                .iter()
-                .map(|b| format!("{b:02X}"))
-                .collect::<String>()
-        );
+        let id = self.phone_message_id();
         let account = self
             .accounts
             .get_mut(user)

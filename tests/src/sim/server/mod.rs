@@ -30,22 +30,26 @@ use walink_core::noise::TransportCipher;
 use walink_core::proto::wa::{ClientPayload, DeviceProps};
 
 use super::Timestamp;
-use super::account::{Account, Device, SignedPreKey};
+use super::account::{Account, Device, KeyIndexListFault, SignedPreKey};
 use super::phone::{
     IssuedIdentity, Phone, PhoneError, PhoneMessage, QrScan, client_type_of_platform,
 };
 use super::rng::SimRng;
 use super::stanza::{be_u32, bytes_node, child_array, child_bytes, id3, iq_error, iq_result};
 use crate::noise_server::{Responder, ServerIdentity};
+pub use account_iq::MAX_UNIMPLEMENTED_KINDS;
 pub use app_state::{MAX_PATCHES_PER_ANSWER, SNAPSHOT_EVERY};
 pub use attacks::{ForgedRetry, Held, Hostility};
 pub use wire::{DELIVERED_KEPT, KeyUse, MAX_KEY_USES, ROUTED_IDS_PER_DEVICE, participant_hash};
 
+mod account_iq;
 #[path = "../app_state.rs"]
 mod app_state;
 mod attacks;
 mod delivery;
 mod device;
+mod device_lists;
+mod groups;
 mod media;
 mod pairing;
 mod phone_ops;
@@ -73,6 +77,9 @@ pub const MAX_CLIENT_FRAME: usize = 4 << 20;
 /// Below this many one-time prekeys the server asks a device to upload more
 /// (`<notification type="encrypt"><count/></notification>`, transport notes §6.2).
 pub const PREKEYS_LOW: usize = 5;
+/// After the `515` that ends a pairing stream the server waits this long for the client to
+/// close the socket, then closes it itself.
+pub const STREAM_END_CLOSE_MS: u64 = 20_000;
 /// Stanzas kept per device, queued or delivered and not acknowledged (each list); older ones
 /// are dropped beyond it.
 pub const MAX_OFFLINE_QUEUE: usize = 10_000;
@@ -266,6 +273,9 @@ pub enum SimError {
     /// No such device.
     #[error("no device {0}:{1}")]
     UnknownDevice(String, u16),
+    /// No such group.
+    #[error("no group {0}")]
+    UnknownGroup(String),
     /// An upload named a media kind the store does not know.
     #[error("unknown media kind {0}")]
     UnknownMediaKind(String),
@@ -299,6 +309,10 @@ pub struct ServerConfig {
     /// Whether the phone sends a new companion its initial history sync (INITIAL_BOOTSTRAP and
     /// RECENT blobs with their notifications) right after pairing, as a real phone does.
     pub history_sync: bool,
+    /// A fault: close the socket in the same instant as the `515` that ends a pairing stream
+    /// (WhatsApp sends the stream end and lets the client close; a client that sees the close
+    /// before the `515` must still reconnect).
+    pub abrupt_restart: bool,
 }
 
 impl ServerConfig {
@@ -310,6 +324,7 @@ impl ServerConfig {
             identity: ServerIdentity::test(),
             reissue_refs: false,
             history_sync: true,
+            abrupt_restart: false,
         }
     }
 }
@@ -359,6 +374,8 @@ enum Stage {
     AwaitFinish(Box<Responder>),
     Unpaired(Box<Registration>),
     Device(DeviceSession),
+    /// The server ended the stream with this error and waits for the client to close.
+    Ended(StreamErrorKind),
 }
 
 struct Conn {
@@ -372,6 +389,7 @@ struct Conn {
 pub struct Server {
     identity: ServerIdentity,
     reissue_refs: bool,
+    abrupt_restart: bool,
     rng: SimRng,
     conns: BTreeMap<ConnId, Conn>,
     next_conn: u64,
@@ -391,6 +409,9 @@ pub struct Server {
     app_state: app_state::AppStates,
     wire: wire::WireChecks,
     attacker: attacks::Attacker,
+    /// Group messages also reach the devices of members who left (a fault).
+    leak_to_past_members: bool,
+    account_iqs: account_iq::AccountIqs,
 }
 
 /// A group: its subject, creator and members (accounts, by phone number).
@@ -406,6 +427,18 @@ pub struct Group {
     pub creation: u64,
     /// Member accounts, creator first.
     pub members: Vec<String>,
+    /// Accounts removed from the group (or that left), in order.
+    pub past_members: Vec<String>,
+    /// Whether the group is addressed by LID (`addressing_mode="lid"`: members, senders and
+    /// the participant hash in the LID form) rather than by phone number.
+    pub lid_addressed: bool,
+}
+
+impl Group {
+    /// The `addressing_mode` value of the group.
+    pub fn addressing_mode(&self) -> &'static str {
+        if self.lid_addressed { "lid" } else { "pn" }
+    }
 }
 
 impl fmt::Debug for Server {
@@ -442,6 +475,7 @@ impl Server {
         Server {
             identity: config.identity,
             reissue_refs: config.reissue_refs,
+            abrupt_restart: config.abrupt_restart,
             rng: SimRng::new(config.seed),
             conns: BTreeMap::new(),
             next_conn: 1,
@@ -461,6 +495,8 @@ impl Server {
             app_state: app_state::AppStates::default(),
             wire: wire::WireChecks::default(),
             attacker: attacks::Attacker::default(),
+            leak_to_past_members: false,
+            account_iqs: account_iq::AccountIqs::default(),
         }
     }
 
@@ -508,6 +544,9 @@ impl Server {
             devices,
             next_device_id: 1,
             next_key_index: 1,
+            key_index_lists: Vec::new(),
+            key_index_list_fault: KeyIndexListFault::Honest,
+            sim_companions: BTreeMap::new(),
         };
         self.lids.insert(lid.clone(), user.to_owned());
         self.accounts.insert(user.to_owned(), account);
@@ -536,14 +575,27 @@ impl Server {
             .collect()
     }
 
-    /// Creates a group of `creator` with `members` (phone numbers; the creator is added) and
-    /// returns its JID.
+    /// Creates a phone-number-addressed group of `creator` with `members` (phone numbers; the
+    /// creator is added) and returns its JID.
     pub fn create_group(
         &mut self,
         now: Timestamp,
         creator: &str,
         subject: &str,
         members: &[&str],
+    ) -> Result<Jid, SimError> {
+        self.create_group_addressed(now, creator, subject, members, false)
+    }
+
+    /// Creates a group as [`Server::create_group`], addressed by LID when `lid` is set (as
+    /// WhatsApp makes new groups now).
+    pub fn create_group_addressed(
+        &mut self,
+        now: Timestamp,
+        creator: &str,
+        subject: &str,
+        members: &[&str],
+        lid: bool,
     ) -> Result<Jid, SimError> {
         let mut list = vec![creator.to_owned()];
         for member in members {
@@ -566,6 +618,8 @@ impl Server {
                 creator: creator.to_owned(),
                 creation: now / 1000,
                 members: list,
+                past_members: Vec::new(),
+                lid_addressed: lid,
             },
         );
         Ok(Jid::new(id, GROUP_SERVER))
@@ -581,9 +635,9 @@ impl Server {
         self.accounts.get_mut(user)
     }
 
-    /// The phone of `user` scans the QR text a companion shows: it checks the five fields
-    /// against the unpaired connection that holds the ref (live ref, same Noise and identity
-    /// keys, the client type of its platform), signs a device identity with the account key
+    /// The phone of `user` scans the QR text a companion shows: it checks the fields against
+    /// the unpaired connection that holds the ref (live ref, same Noise and identity keys, the
+    /// client type of its platform when the QR has the fifth field), signs a device identity with the account key
     /// and the QR's adv secret, and the server sends pair-success.
     pub fn phone_scan_qr(
         &mut self,
@@ -618,12 +672,12 @@ impl Server {
         if scan.noise_public != reg.noise_public || scan.identity_public != reg.identity_public {
             return Err(SimError::KeyMismatch);
         }
+        // The four-field QR of older companions names no client type: nothing to compare.
         let expected = client_type_of_platform(reg.platform_type);
-        if scan.client_type != expected {
-            return Err(SimError::ClientTypeMismatch {
-                expected,
-                found: scan.client_type,
-            });
+        if let Some(found) = scan.client_type
+            && found != expected
+        {
+            return Err(SimError::ClientTypeMismatch { expected, found });
         }
         self.start_pairing(now, conn, user, &scan.adv_secret);
         Ok(conn)
@@ -736,8 +790,35 @@ impl Server {
         Ok(())
     }
 
-    /// The phone unlinks a companion: the device is deleted, and its open connection gets
-    /// `401 device_removed`.
+    /// Sends a stream error on `conn` and waits for the client to close the socket, as
+    /// WhatsApp does after a pairing (`515`); nothing the client sends is handled any more, and
+    /// after [`STREAM_END_CLOSE_MS`] the server closes. With `abrupt_restart` set the socket is
+    /// closed at once instead.
+    pub(super) fn end_stream(&mut self, now: Timestamp, conn: ConnId, kind: StreamErrorKind) {
+        if self.abrupt_restart {
+            let _ = self.send_stream_error(conn, kind);
+            return;
+        }
+        self.send(conn, &kind.node());
+        if let Some(state) = self.conns.get_mut(&conn) {
+            state.stage = Stage::Ended(kind);
+            state.deadline = Some(now + STREAM_END_CLOSE_MS);
+        }
+    }
+
+    /// Closes the socket in the same instant as the `515` that ends a pairing stream (a fault;
+    /// see [`ServerConfig::abrupt_restart`]).
+    pub fn set_abrupt_restart(&mut self, on: bool) {
+        self.abrupt_restart = on;
+    }
+
+    /// Whether the `515` after pairing comes with an abrupt close (a fault).
+    pub fn abrupt_restart(&self) -> bool {
+        self.abrupt_restart
+    }
+
+    /// The phone unlinks a companion: the device is deleted, the phone signs the new
+    /// key-index list, and the device's open connection gets `401 device_removed`.
     pub fn remove_device(&mut self, user: &str, device: u16) -> Result<(), SimError> {
         let account = self
             .accounts
@@ -746,6 +827,10 @@ impl Server {
         if device == 0 || account.devices.remove(&device).is_none() {
             return Err(SimError::UnknownDevice(user.to_owned(), device));
         }
+        if let Some(companion) = account.sim_companions.get_mut(&device) {
+            companion.linked = false;
+        }
+        Self::sign_device_list(account, None);
         if let Some(conn) = self.device_conn(user, device) {
             let _ = self.send_stream_error(conn, StreamErrorKind::DeviceRemoved);
         }
@@ -846,7 +931,11 @@ impl Server {
             .map(|(&id, _)| id)
             .collect();
         for conn in expired {
-            self.close(conn, CloseReason::Timeout);
+            let reason = match self.conns.get(&conn).map(|c| &c.stage) {
+                Some(Stage::Ended(kind)) => CloseReason::StreamError(*kind),
+                _ => CloseReason::Timeout,
+            };
+            self.close(conn, reason);
         }
         if self.reissue_refs {
             let exhausted: Vec<ConnId> = self
@@ -1202,31 +1291,24 @@ fn parse_signed_prekey(node: &Node) -> Option<SignedPreKey> {
     })
 }
 
+/// The keys a device published, as a bundle fetch and a digest name them: `registration`,
+/// `type`, `identity` and the signed prekey.
+fn published_keys(device: &Device) -> [Node; 4] {
+    [
+        bytes_node(
+            "registration",
+            device.registration_id.to_be_bytes().to_vec(),
+        ),
+        bytes_node("type", vec![5]),
+        bytes_node("identity", device.identity_public.to_vec()),
+        signed_prekey_node(&device.signed_prekey),
+    ]
+}
+
 fn signed_prekey_node(skey: &SignedPreKey) -> Node {
     Node::new("skey").children_from([
         bytes_node("id", id3(skey.id)),
         bytes_node("value", skey.public.to_vec()),
         bytes_node("signature", skey.signature.to_vec()),
     ])
-}
-
-/// The `ADVSignedKeyIndexList` of an account's device list: the phone signs the list of valid
-/// key indexes with its identity key (prefix `06 02`).
-fn key_index_list(account: &Account) -> Vec<u8> {
-    use walink_core::proto::wa::{AdvKeyIndexList, AdvSignedKeyIndexList};
-    let details = AdvKeyIndexList {
-        raw_id: Some(account.raw_id),
-        timestamp: Some(0),
-        current_index: account.valid_key_indexes().last().copied(),
-        valid_indexes: account.valid_key_indexes(),
-        account_type: None,
-    }
-    .encode_to_vec();
-    let signature = account.phone.sign_key_index_list(&details);
-    AdvSignedKeyIndexList {
-        details: Some(details),
-        account_signature: Some(signature.to_vec()),
-        account_signature_key: Some(account.phone.identity_public().to_vec()),
-    }
-    .encode_to_vec()
 }

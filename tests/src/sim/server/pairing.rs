@@ -142,7 +142,7 @@ impl Server {
             "get" if node.attr_str("xmlns") == Some("w:p") => {
                 self.send(conn, &iq_result(&id, Vec::new()));
             }
-            _ => self.send(conn, &iq_error(&id, 501, "feature-not-implemented")),
+            _ => self.not_implemented(conn, &id, &node),
         }
     }
 
@@ -194,6 +194,7 @@ impl Server {
             return;
         }
         account.devices.insert(pending.device, new_device);
+        Self::sign_device_list(account, Some(now));
         if self.history_sync {
             // The history waits in the new device's offline queue until it logs in. A failure
             // here is the simulation's own (an oversized store), never the companion's.
@@ -204,7 +205,7 @@ impl Server {
             user: pending.user,
             device: pending.device,
         });
-        let _ = self.send_stream_error(conn, StreamErrorKind::RestartRequired);
+        self.end_stream(now, conn, StreamErrorKind::RestartRequired);
     }
 
     pub(super) fn companion_hello(&mut self, conn: ConnId, id: &str, node: &Node) {

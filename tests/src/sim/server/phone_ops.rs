@@ -22,6 +22,9 @@ impl Server {
             Jid::new(to, DEFAULT_USER_SERVER)
         };
         let to = to.to_non_device();
+        if to.server == GROUP_SERVER {
+            return self.phone_send_group_text(now, user, &to, text);
+        }
         let target = self
             .resolve_user(&to)
             .ok_or_else(|| SimError::UnknownAccount(to.to_string()))?;
@@ -30,7 +33,9 @@ impl Server {
             .get(user)
             .ok_or_else(|| SimError::UnknownAccount(user.to_owned()))?;
         let from = sender.jid();
+        let sender_lid = sender.lid_jid();
         let push_name = sender.push_name.clone();
+        let to_alt = self.alt_user(&to);
         let mut recipients: Vec<(String, u16, bool)> = Vec::new();
         if target != user {
             let devices = self
@@ -51,14 +56,7 @@ impl Server {
                 .filter(|&&d| d != 0)
                 .map(|&d| (user.to_owned(), d, true)),
         );
-        let id = format!(
-            "3EB0{}",
-            self.rng
-                .bytes::<8>()
-                .iter()
-                .map(|b| format!("{b:02X}"))
-                .collect::<String>()
-        );
+        let id = self.phone_message_id();
         let plain = walink_core::proto::wa::Message {
             conversation: Some(text.to_owned()),
             ..Default::default()
@@ -110,9 +108,11 @@ impl Server {
                 .attr("type", "text")
                 .attr("t", seconds(now))
                 .attr("notify", push_name.clone());
-            if own {
-                stanza = stanza.attr("recipient", to.clone());
-            }
+            stanza = if own {
+                delivery::with_recipient(stanza, &to, to_alt.clone())
+            } else {
+                stanza.attr("sender_lid", sender_lid.clone())
+            };
             let stanza = stanza.children_from([Node::new("enc")
                 .attr("v", "2")
                 .attr("type", enc_type)
@@ -120,6 +120,158 @@ impl Server {
             self.deliver(&account, device, stanza);
         }
         self.record_phone_sent(user, &from.to_string(), &to.to_string(), &id, text, now);
+        Ok(id)
+    }
+
+    /// A message id for the phone, in WhatsApp's `3EB0…` shape.
+    pub(super) fn phone_message_id(&mut self) -> String {
+        format!(
+            "3EB0{}",
+            self.rng
+                .bytes::<8>()
+                .iter()
+                .map(|b| format!("{b:02X}"))
+                .collect::<String>()
+        )
+    }
+
+    /// Makes sure the phone of `user` has a Signal session with device `device` of account
+    /// `account` (its address in the phone-number form), starting one from the bundle the
+    /// server holds (one one-time prekey consumed) if not.
+    fn phone_session_with(
+        &mut self,
+        now: Timestamp,
+        user: &str,
+        account: &str,
+        device: u16,
+    ) -> Result<Option<String>, SimError> {
+        let address = Jid::device(account.to_owned(), device, DEFAULT_USER_SERVER).to_string();
+        if self
+            .accounts
+            .get(user)
+            .is_some_and(|a| a.phone.has_session(&address))
+        {
+            return Ok(Some(address));
+        }
+        let Some(target) = self
+            .accounts
+            .get_mut(account)
+            .and_then(|a| a.devices.get_mut(&device))
+        else {
+            return Ok(None);
+        };
+        let bundle = bundle_of(target);
+        self.check_prekeys_low(now, account, device);
+        if let Some(phone) = self.accounts.get_mut(user).map(|a| &mut a.phone) {
+            phone.start_session(&address, &bundle)?;
+        }
+        Ok(Some(address))
+    }
+
+    /// The phone of `user` sends a text to `group`: its sender key goes in a `pkmsg`/`msg` to
+    /// each member device that does not hold it yet, and the text once as `skmsg`, delivered to
+    /// every member device but itself (its own companions included) as WhatsApp delivers group
+    /// messages: `from` the group, `participant` the phone in the group's addressing form.
+    fn phone_send_group_text(
+        &mut self,
+        now: Timestamp,
+        user: &str,
+        group: &Jid,
+        text: &str,
+    ) -> Result<String, SimError> {
+        let info = self
+            .groups
+            .get(&group.user)
+            .filter(|g| g.members.iter().any(|m| m == user))
+            .cloned()
+            .ok_or_else(|| SimError::UnknownAccount(format!("{user} in {group}")))?;
+        let sender = self
+            .accounts
+            .get(user)
+            .ok_or_else(|| SimError::UnknownAccount(user.to_owned()))?;
+        let (participant, participant_alt) = if info.lid_addressed {
+            (sender.device_lid(0), sender.jid())
+        } else {
+            (sender.jid(), sender.lid_jid())
+        };
+        let push_name = sender.push_name.clone();
+        let group_text = group.to_string();
+        let id = self.phone_message_id();
+        let plain = walink_core::proto::wa::Message {
+            conversation: Some(text.to_owned()),
+            ..Default::default()
+        };
+        let mut targets = Vec::new();
+        for member in &info.members {
+            let devices: Vec<u16> = self
+                .accounts
+                .get(member)
+                .map(|a| a.devices.keys().copied().collect())
+                .unwrap_or_default();
+            for device in devices {
+                if (member.as_str(), device) != (user, 0) {
+                    targets.push((member.clone(), device));
+                }
+            }
+        }
+        // The distribution names the chain's iteration before this message, as it must.
+        let phone = &mut self
+            .accounts
+            .get_mut(user)
+            .ok_or_else(|| SimError::UnknownAccount(user.to_owned()))?
+            .phone;
+        let distribution = phone.sender_key_distribution(&group_text);
+        let skmsg = phone.group_encrypt(&group_text, &plain)?;
+        for (member, device) in targets {
+            let Some(address) = self.phone_session_with(now, user, &member, device)? else {
+                continue;
+            };
+            let Some(phone) = self.accounts.get_mut(user).map(|a| &mut a.phone) else {
+                continue;
+            };
+            let mut children = Vec::new();
+            if phone.first_sender_key_for(&group_text, &address) {
+                let carrier = walink_core::proto::wa::Message {
+                    sender_key_distribution_message: Some(
+                        walink_core::proto::wa::message::SenderKeyDistributionMessage {
+                            group_id: Some(group_text.clone()),
+                            axolotl_sender_key_distribution_message: Some(distribution.clone()),
+                        },
+                    ),
+                    ..Default::default()
+                };
+                let (enc_type, ciphertext) = phone.encrypt(&address, &carrier)?;
+                children.push(
+                    Node::new("enc")
+                        .attr("v", "2")
+                        .attr("type", enc_type)
+                        .bytes(ciphertext),
+                );
+            }
+            children.push(
+                Node::new("enc")
+                    .attr("v", "2")
+                    .attr("type", "skmsg")
+                    .bytes(skmsg.clone()),
+            );
+            let stanza = delivery::group_stanza(
+                group,
+                (&participant, &participant_alt),
+                info.lid_addressed,
+                &id,
+                "text",
+                now,
+            )
+            .attr("notify", push_name.clone())
+            .children_from(children);
+            self.deliver(&member, device, stanza);
+        }
+        let from = self
+            .accounts
+            .get(user)
+            .map(|a| a.jid().to_string())
+            .unwrap_or_default();
+        self.record_phone_sent(user, &from, &group_text, &id, text, now);
         Ok(id)
     }
 
@@ -174,13 +326,18 @@ impl Server {
             .attr("type", "text")
             .attr("t", receipt.attr_str("t").unwrap_or("0").to_owned())
             .attr("notify", account.push_name.clone());
-        if own
-            && let Some(destination) = message
-                .device_sent_message
-                .as_ref()
-                .and_then(|sent| sent.destination_jid.clone())
-        {
-            stanza = stanza.attr("recipient", destination);
+        let destination = message
+            .device_sent_message
+            .as_ref()
+            .and_then(|sent| sent.destination_jid.as_deref())
+            .and_then(|jid| jid.parse::<Jid>().ok());
+        let sender_lid = account.lid_jid();
+        match destination {
+            Some(chat) if own => {
+                let alt = self.alt_user(&chat);
+                stanza = delivery::with_recipient(stanza, &chat, alt);
+            }
+            _ => stanza = stanza.attr("sender_lid", sender_lid),
         }
         let stanza = stanza.children_from([Node::new("enc")
             .attr("v", "2")
@@ -217,27 +374,35 @@ impl Server {
             .attr_jid("from")
             .filter(|from| from.server == GROUP_SERVER)
             .map(|from| from.to_string());
+        // The phone keeps its sessions and sender keys by the sender's number, whichever form
+        // the message was addressed in.
+        let sender_user = self.resolve_user(&sender.to_non_device());
+        let address = sender_user.as_ref().map_or_else(
+            || sender.to_string(),
+            |pn| Jid::device(pn.clone(), sender.device, DEFAULT_USER_SERVER).to_string(),
+        );
         let Some(account) = self.accounts.get_mut(user) else {
             return;
         };
-        let phone_jid = account.jid();
+        let phone_jid = if sender.server == HIDDEN_USER_SERVER {
+            account.lid_jid()
+        } else {
+            account.jid()
+        };
         let key_request = account
             .phone
-            .receive(&id, &sender.to_string(), group.as_deref(), &encs, timestamp)
+            .receive(&id, &address, group.as_deref(), &encs, timestamp)
             .app_state_key_request
             .is_some();
         // A companion of this account asks for app-state keys: the phone shares them.
-        if key_request
-            && sender.device != 0
-            && self.resolve_user(&sender.to_non_device()).as_deref() == Some(user)
-        {
+        if key_request && sender.device != 0 && sender_user.as_deref() == Some(user) {
             self.phone_answer_app_state_key_request(
                 timestamp.saturating_mul(1000),
                 user,
                 sender.device,
             );
         }
-        if let Some(sender_user) = self.resolve_user(&sender.to_non_device())
+        if let Some(sender_user) = sender_user
             && sender.device != 0
         {
             let receipt = match stanza.attr_jid("from").filter(|f| f.server == GROUP_SERVER) {

@@ -159,17 +159,35 @@ fn sender_key_use(sender: &str, group: Option<&str>, bytes: &[u8]) -> Option<Key
     })
 }
 
-/// The participant list hash of `devices` (whatsmeow `participantListHashV2`), computed here
-/// independently of walink's client.
+/// The participant list hash of `devices`, written here independently of walink's client:
+/// every device in WhatsApp's AD notation `user.agent:device@server` (tulir/whatsmeow
+/// `JID.ADString`, which `participantListHashV2` hashes; WhatsApp Web's `formatFull`), sorted
+/// byte-wise, concatenated, SHA-256, the first six bytes in unpadded standard base64 after
+/// `2:`.
 pub fn participant_hash(devices: &[Jid]) -> String {
     use base64::Engine as _;
-    let mut jids: Vec<String> = devices.iter().map(ToString::to_string).collect();
-    jids.sort();
-    let digest = Sha256::digest(jids.concat().as_bytes());
-    format!(
-        "2:{}",
-        base64::engine::general_purpose::STANDARD_NO_PAD.encode(&digest[..6])
-    )
+    let mut forms: Vec<Vec<u8>> = devices
+        .iter()
+        .map(|jid| {
+            let mut form = jid.user.as_bytes().to_vec();
+            form.push(b'.');
+            form.extend_from_slice(jid.agent.to_string().as_bytes());
+            form.push(b':');
+            form.extend_from_slice(jid.device.to_string().as_bytes());
+            form.push(b'@');
+            form.extend_from_slice(jid.server.as_bytes());
+            form
+        })
+        .collect();
+    forms.sort();
+    let mut hasher = Sha256::new();
+    for form in &forms {
+        hasher.update(form);
+    }
+    let digest = hasher.finalize();
+    let mut text = String::from("2:");
+    base64::engine::general_purpose::STANDARD_NO_PAD.encode_string(&digest[..6], &mut text);
+    text
 }
 
 impl Server {
@@ -257,5 +275,44 @@ impl Server {
         self.wire.iq_failures = (count > 1).then_some((count - 1, code));
         self.wire.iq_failures_sent += 1;
         Some(code)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::participant_hash;
+    use walink_core::binary::Jid;
+
+    fn hash(jids: &[&str]) -> String {
+        let parsed: Vec<Jid> = jids.iter().map(|jid| jid.parse().unwrap()).collect();
+        participant_hash(&parsed)
+    }
+
+    /// The known answers oxidezap/whatsapp-rust publishes for WhatsApp Web's form
+    /// (`phash_crosscheck_vectors`, `phash_set_includes_sending_device`).
+    #[test]
+    fn the_server_hashes_the_ad_form() {
+        assert_eq!(hash(&["5511999999999:3@s.whatsapp.net"]), "2:5s+YxCff");
+        assert_eq!(hash(&["5511999999999@s.whatsapp.net"]), "2:RJWVxcMQ");
+        assert_eq!(
+            hash(&[
+                "5511988887777:14@s.whatsapp.net",
+                "7469250125917:21@s.whatsapp.net",
+            ]),
+            "2:AAv/hwhn"
+        );
+        assert_eq!(
+            hash(&[
+                "100000000000099:24@lid",
+                "100000000000003:12@lid",
+                "100000000000001@lid",
+                "100000000000002@lid",
+                "100000000000001:5@lid",
+                "100000000000003@lid",
+                "100000000000099@lid",
+            ]),
+            "2:sti8OtHX"
+        );
     }
 }
