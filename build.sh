@@ -266,8 +266,10 @@ build_wasm() {
   bash npm/scripts/build-wasm.sh
 }
 
+# The cdylib only, with the very cargo command maturin runs for the wheel, so neither rebuilds the
+# other's output.
 build_ffi_release() {
-  cargo build --release -p walink-ffi --lib
+  cargo rustc --release -p walink-ffi --lib --crate-type cdylib
 }
 
 # Generates the Kotlin, Swift and Python code from the release cdylib's uniffi metadata.
@@ -345,6 +347,7 @@ install_jar() {
 
 # The wheel (walink_ffi with the cdylib inside, and the walink package) into target/wheels. maturin
 # builds the cdylib with the same cargo command as build_ffi_release, so that one is reused.
+# Its uniffi-bindgen reads the interface from the library's symbols, so maturin does not strip it.
 build_wheel() {
   rm -f "$TARGET_DIR"/wheels/walink-*.whl
   (cd bindings/python && "$VENV/bin/maturin" build --release --quiet --out "$TARGET_DIR/wheels")
@@ -355,7 +358,7 @@ build_wheel() {
 packages() {
   step "walink-ffi release cdylib" build_ffi_release
   step "uniffi bindings" generate_bindings
-  step "jar into the local Maven repository" install_jar -DskipTests
+  step "jar into the local Maven repository" install_jar -Dmaven.test.skip=true
   step "wheel" build_wheel
   summary packages
 }

@@ -4,7 +4,7 @@
 # README.md beside this script says what it needs, what it makes and what was checked where.
 #
 #   bash bindings/kotlin/android/build-aar.sh           # the AAR (needs the Android NDK)
-#   bash bindings/kotlin/android/build-aar.sh --check   # type-check walink-ffi for every ABI (no NDK)
+#   bash bindings/kotlin/android/build-aar.sh --check [ABI...]   # type-check walink-ffi (no NDK)
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 ROOT=$(pwd)
@@ -32,18 +32,23 @@ die() {
 ensure_rust_targets() {
   local abi installed
   installed=$(rustup target list --installed)
-  for abi in "${ABIS[@]}"; do
+  for abi in "$@"; do
     grep -qx "${RUST_TARGET[$abi]}" <<<"$installed" || rustup target add "${RUST_TARGET[$abi]}"
   done
 }
 
-# Without the NDK: walink-ffi and everything under it type-check for each Android target.
+# Without the NDK: walink-ffi and everything under it type-check for the Android targets of the
+# ABIs given (all by default). Nothing is linked, so this says nothing about the NDK's linker.
 check() {
-  ensure_rust_targets
-  local abi
-  for abi in "${ABIS[@]}"; do
+  local abi abis=("$@")
+  [ "${#abis[@]}" -gt 0 ] || abis=("${ABIS[@]}")
+  for abi in "${abis[@]}"; do
+    [ -n "${RUST_TARGET[$abi]:-}" ] || die "unknown ABI $abi (known: ${ABIS[*]})"
+  done
+  ensure_rust_targets "${abis[@]}"
+  for abi in "${abis[@]}"; do
     echo "== cargo check --target ${RUST_TARGET[$abi]} ($abi)"
-    cargo check --release -p walink-ffi --lib --target "${RUST_TARGET[$abi]}"
+    cargo check -p walink-ffi --lib --target "${RUST_TARGET[$abi]}"
   done
 }
 
@@ -61,7 +66,7 @@ build_native() {
   if [ "$(cargo ndk --version 2>/dev/null)" != "cargo-ndk $CARGO_NDK_VERSION" ]; then
     cargo install cargo-ndk --version "$CARGO_NDK_VERSION"
   fi
-  ensure_rust_targets
+  ensure_rust_targets "${ABIS[@]}"
   local targets=()
   for abi in "${ABIS[@]}"; do targets+=(-t "$abi"); done
   ANDROID_NDK_HOME="$ndk" cargo ndk "${targets[@]}" -P "$ANDROID_API" -o "$jni" \
@@ -99,7 +104,10 @@ assemble() {
 }
 
 case "${1:-}" in
-  --check) check ;;
+  --check)
+    shift
+    check "$@"
+    ;;
   "") assemble ;;
-  *) die "usage: build-aar.sh [--check]" ;;
+  *) die "usage: build-aar.sh [--check [ABI...]]" ;;
 esac

@@ -13,10 +13,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import qrcode
 
 import walink
 import walink_ffi
-from walink_bot import Bot, answer, render_qr
+from walink_bot import Bot, answer
 
 # The simulation's test root: the X25519 public key of the private key 0x71 x 32
 # (walink_sim::noise_server::ChainSpec::default()).
@@ -55,6 +56,28 @@ async def eventually(check, what, timeout=WAIT):
             return result
         assert loop.time() < deadline, f"timed out waiting for {what}"
         await asyncio.sleep(0.1)
+
+
+def qr_modules(payload):
+    """The QR code of `payload` as rows of dark (True) modules, with a 2-module quiet zone, padded
+    with a light row to an even height."""
+    code = qrcode.QRCode(border=2, error_correction=qrcode.constants.ERROR_CORRECT_L)
+    code.add_data(payload)
+    code.make(fit=True)
+    rows = code.get_matrix()
+    return rows + [[False] * len(rows[0])] if len(rows) % 2 else rows
+
+
+def modules_of(lines):
+    """Reads text drawn with half blocks in a light foreground back into rows of modules: a full
+    block is two light modules, a space two dark ones, an upper (lower) half block a light top
+    (bottom) module."""
+    halves = {"█": (False, False), "▀": (False, True), "▄": (True, False), " ": (True, True)}
+    rows = []
+    for line in lines:
+        cells = [halves[cell] for cell in line]
+        rows += [[top for top, _ in cells], [bottom for _, bottom in cells]]
+    return rows
 
 
 def texts_from(control, phone, sender):
@@ -126,10 +149,11 @@ def test_pairs_by_the_qr_it_prints(server, tmp_path):
         await bot.start()
         line = await eventually(lambda: next((l for l in out.getvalue().splitlines() if l.startswith("qr: ")), None), "a QR")
         payload = line[len("qr: "):]
-        # The printed code is the payload's: the block rows above the payload line.
+        # The block rows above the payload line, read back module by module, are the QR code of
+        # the payload (the Kotlin bot's test decodes its drawing with a QR reader).
         printed = out.getvalue().split(line)[0].rstrip("\n").splitlines()
-        assert printed[-len(render_qr(payload).splitlines()):] == render_qr(payload).splitlines()
-        assert len({len(row) for row in render_qr(payload).splitlines()}) == 1
+        expected = qr_modules(payload)
+        assert modules_of(printed[-(len(expected) // 2):]) == expected
         await asyncio.to_thread(control, "POST", "/accounts/15550001003/scan", {"qr": payload})
         await asyncio.wait_for(bot.connected.wait(), WAIT)
         await asyncio.to_thread(control, "POST", "/accounts/15550001004/send", {"to": "15550001003", "text": "/ping"})
