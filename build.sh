@@ -12,7 +12,7 @@ TARGET_DIR=$CARGO_TARGET_DIR
 # Tool versions. wasm-bindgen-cli must equal the wasm-bindgen crate in Cargo.lock.
 WASM_BINDGEN_FALLBACK_VERSION=0.2.130
 CARGO_FUZZ_VERSION=0.13.2
-FUZZ_SECONDS="${WALINK_FUZZ_SECONDS:-60}"
+FUZZ_SECONDS="${WALINK_FUZZ_SECONDS:-30}"
 VENV="$ROOT/.venv"
 # Where the packages are assembled (the jar's native library, the wheel) and the Python bot's
 # dependencies wait as wheels for its offline install.
@@ -194,6 +194,12 @@ setup_npm_gateway() {
   npm_ci examples/gateway
 }
 
+# The browser extension example's build and test dependencies (the QR encoder and decoder,
+# playwright-core; walink is linked from npm/).
+setup_npm_extension() {
+  npm_ci examples/browser-extension
+}
+
 setup_python() {
   local req=bindings/python/requirements-dev.txt stamp
   stamp="$(stamp_of "$req") $(python3 --version)"
@@ -252,6 +258,7 @@ setup() {
   step "npm ci tests/oracle" setup_npm_oracle
   step "npm ci npm/" setup_npm_package
   step "npm ci examples/gateway" setup_npm_gateway
+  step "npm ci examples/browser-extension" setup_npm_extension
   step "python venv + pytest" setup_python
   step "maven dependencies" setup_maven
   step "example bots' dependencies" setup_examples
@@ -397,6 +404,13 @@ test_gateway() {
   WALINK_REQUIRE_MOCK=1 WALINK_MOCK_SERVER="$TARGET_DIR/debug/mock-server" npm test --prefix examples/gateway
 }
 
+# The browser extension in headless Chromium against the mock-server (20-30 s; every wait in it
+# is bounded, and the whole step is cut at 2 minutes).
+test_extension() {
+  WALINK_REQUIRE_MOCK=1 WALINK_MOCK_SERVER="$TARGET_DIR/debug/mock-server" \
+    timeout 120 npm test --prefix examples/browser-extension
+}
+
 test_python() {
   "$VENV/bin/python" -m pytest bindings/python/tests
 }
@@ -408,7 +422,8 @@ test_kotlin() {
 
 # The Kotlin bot with walink from the local Maven repository (no path into this tree).
 test_kotlin_bot() {
-  WALINK_MOCK_SERVER="$TARGET_DIR/debug/mock-server" mvn -B -ntp -f examples/kotlin-bot/pom.xml test
+  # Its waits are cut at 30 s each; the whole step (mostly compiling) at 10 minutes.
+  WALINK_MOCK_SERVER="$TARGET_DIR/debug/mock-server" timeout 600 mvn -B -ntp -f examples/kotlin-bot/pom.xml test
 }
 
 # The Python bot from the installed wheel: a fresh virtual environment outside the source tree,
@@ -421,7 +436,8 @@ test_python_bot() {
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check --no-index \
     --find-links "$PYTHON_BOT_WHEELHOUSE" -r examples/python-bot/requirements-test.txt "$wheel"
-  (cd examples/python-bot && WALINK_MOCK_SERVER="$TARGET_DIR/debug/mock-server" "$venv/bin/python" -m pytest -q tests)
+  # Its waits are cut at 30 s each; the whole run at 5 minutes.
+  (cd examples/python-bot && WALINK_MOCK_SERVER="$TARGET_DIR/debug/mock-server" timeout 300 "$venv/bin/python" -m pytest -q tests)
   rm -rf "$venv"
 }
 
@@ -456,6 +472,7 @@ run_tests() {
   step "mock-server" build_mock_server
   step "npm test" test_npm
   step "gateway tests" test_gateway
+  step "extension tests" test_extension
   step "walink-ffi release cdylib" build_ffi_release
   step "uniffi bindings" generate_bindings
   step "python tests" test_python
@@ -501,12 +518,19 @@ gateway() {
   WALINK_MOCK_SERVER="$TARGET_DIR/debug/mock-server" exec node examples/gateway/bin/dev.js
 }
 
+# The browser extension: the unpacked build and its zip, in examples/browser-extension/dist/.
+extension() {
+  [ -f npm/wasm/walink_wasm_bg.wasm ] || build_wasm
+  [ -d examples/browser-extension/node_modules ] || setup_npm_extension
+  node examples/browser-extension/build.mjs
+}
+
 usage() {
   cat <<'EOF'
 usage: ./build.sh <command>
   setup      install what this machine lacks (registries only); quick when nothing is missing
   test       every test of every layer: fmt, clippy, cargo tests, wasm + npm, bindings +
-             Python + Kotlin, each fuzz target for 60 s (WALINK_FUZZ_SECONDS overrides)
+             Python + Kotlin, each fuzz target for 30 s (WALINK_FUZZ_SECONDS overrides)
   demo       the main job: run the demo
   wasm       build the npm package's wasm into npm/wasm/
   bindings   release cdylib of walink-ffi and the generated Kotlin, Swift and Python code
@@ -514,6 +538,7 @@ usage: ./build.sh <command>
              repository and the Python wheel into target/wheels
   bench      cargo benchmarks of walink-core and the npm benchmarks
   gateway    the example gateway offline against the mock-server; open the printed URL
+  extension  the example browser extension: unpacked and zipped in examples/browser-extension/dist/
 EOF
 }
 
@@ -526,6 +551,7 @@ case "${1:-}" in
   packages) packages ;;
   bench) bench ;;
   gateway) gateway ;;
+  extension) extension ;;
   help | -h | --help) usage ;;
   *)
     usage >&2

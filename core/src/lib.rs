@@ -54,5 +54,8 @@ pub mod media;
 pub mod noise;
 pub mod pair;
 pub mod proto;
+mod proto_bounds;
+#[cfg(test)]
+mod redaction_tests;
 pub mod signal;
 pub mod store;

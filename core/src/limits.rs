@@ -19,8 +19,32 @@ pub const MAX_NODE_DEPTH: usize = 64;
 pub const MAX_DECODED_NODES: usize = 1 << 18;
 
 /// Largest inflated size of a compressed frame body (flag `0x02`): the frame limit, as
-/// whatsapp-rust caps it (oxidezap/whatsapp-rust:wacore/binary/src/util.rs `unpack`).
+/// whatsapp-rust caps it (oxidezap/whatsapp-rust:wacore/binary/src/util.rs `unpack`). The
+/// frame's decode budget ([`decode_budget`]) usually stops inflation well before.
 pub const MAX_INFLATED_NODE: usize = MAX_FRAME_PAYLOAD;
+
+// --- decode budgets ---
+
+/// Bytes of memory a decoder may allocate per byte of its input: a frame body (compressed or
+/// not), an app-state blob, a stored record. The densest real stanzas (attributes of two token
+/// bytes become 88-byte `Attr`s, nodes of three bytes 112-byte `Node`s) cost under 45 times
+/// their wire size; 60 leaves room, and with the three copies a frame goes through in the
+/// client (receive buffer, frame, plaintext) a frame of `N` bytes costs it at most `64 N` plus
+/// the fixed part.
+pub const DECODE_BUDGET_PER_BYTE: usize = 60;
+
+/// Bytes of memory every decode may allocate on top of [`DECODE_BUDGET_PER_BYTE`] per input
+/// byte: room for a compressed stanza that inflates well (the inflater's state is 11 KB) and for
+/// a small record's fixed-size parts.
+pub const DECODE_BUDGET_BASE: usize = 4 << 20;
+
+/// The memory budget of decoding one input of `len` bytes: [`DECODE_BUDGET_BASE`] plus
+/// [`DECODE_BUDGET_PER_BYTE`] per byte. Every allocation of the node decoder (the inflated body
+/// included) and of the app-state blob decoders is charged against it before it is made, so no
+/// frame or blob of `N` bytes makes them allocate more than `60 N + 4 MiB`.
+pub const fn decode_budget(len: usize) -> usize {
+    DECODE_BUDGET_BASE.saturating_add(len.saturating_mul(DECODE_BUDGET_PER_BYTE))
+}
 
 /// Largest edge-routing blob accepted for the pre-intro: its length prefix is 3 bytes.
 pub const MAX_ROUTING_INFO: usize = (1 << 24) - 1;
@@ -111,9 +135,6 @@ pub const APPSTATE_MAX_VALUE_BLOB: usize = 1 << 20;
 /// Largest decrypted external blob (a `SyncdMutations` list or a `SyncdSnapshot`) accepted.
 pub const APPSTATE_MAX_EXTERNAL_BLOB: usize = 64 << 20;
 
-/// Most collections a persisted app-state record may hold (WhatsApp has five).
-pub const APPSTATE_MAX_COLLECTIONS: usize = 16;
-
 /// Largest persisted app-state record (a collection state or the materialized view) accepted
 /// from storage.
 pub const APPSTATE_MAX_RECORD_LEN: usize = 64 << 20;
@@ -191,9 +212,9 @@ pub const CLIENT_PREKEY_UPLOAD_COUNT: u32 = 812;
 /// Most IQs awaiting an answer at once; a further one fails at once.
 pub const CLIENT_MAX_PENDING_IQS: usize = 256;
 
-/// Most outputs queued between two drains before the client refuses to queue more work
-/// (protects against a host that never polls).
-pub const CLIENT_MAX_QUEUED_OUTPUTS: usize = 65_536;
+/// How often the client's generator is reseeded from the operating system while it runs
+/// (besides at every login): 10 minutes.
+pub const CLIENT_RNG_RESEED_MS: u64 = 10 * 60 * 1000;
 
 /// Capacity an empty output queue or receive buffer keeps after use; anything larger is
 /// released, so an idle client holds no large buffer.
@@ -222,6 +243,16 @@ pub const MESSAGING_MAX_DEVICES_PER_USER: usize = 64;
 /// Recipient devices a single outgoing message fans out to (a 1,024-member group with a few
 /// devices each).
 pub const MESSAGING_MAX_FANOUT: usize = 8_192;
+
+/// Messages nested in one decrypted `Message` through each kind of nesting (quoted messages,
+/// wrappers such as `viewOnceMessage` and `ephemeralMessage`, `deviceSentMessage`, edits),
+/// counted before it is decoded: each costs a boxed `Message` of several KB for a few bytes.
+/// Real messages nest two or three deep.
+pub const MESSAGING_MAX_NESTED_MESSAGES: usize = 32;
+
+/// Elements of any one list in a decrypted `Message` (mentions, shared or requested app-state
+/// keys, resend requests and their answers), counted before it is decoded.
+pub const MESSAGING_MAX_CONTENT_LIST: usize = 1024;
 
 /// Incoming message stanzas parked while their records load; more are nacked (the server
 /// delivers them again later). Also bounds the per-message retry counters kept in memory.

@@ -206,7 +206,8 @@ impl Batch {
     }
 }
 
-/// Why the host's records could not be restored. Each variant names the record at fault.
+/// Why `Client::new` failed: the host's records could not be restored (each such variant names
+/// the record at fault), the platform has no randomness, or the configuration is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RestoreError {
     /// The value is not the protobuf its space expects.
@@ -259,6 +260,9 @@ pub enum RestoreError {
     /// The operating system gave no randomness to seed the client's generator.
     #[error("no randomness available")]
     NoRandomness,
+    /// The configuration given with the records is refused.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(#[from] crate::client::ConfigError),
 }
 
 impl RestoreError {
@@ -273,6 +277,7 @@ impl RestoreError {
             RestoreError::Duplicate { .. } => "restore_duplicate",
             RestoreError::MissingDevice => "restore_missing_device",
             RestoreError::NoRandomness => "no_randomness",
+            RestoreError::InvalidConfig(error) => error.code(),
         }
     }
 

@@ -6,6 +6,11 @@
 //! transport's AES-GCM live here instead, in a crate the release profile builds at opt-level 3
 //! (root `Cargo.toml`), where they run 1.5 to 3 times faster in wasm (docs/decisions.md,
 //! "wasm size").
+//!
+//! Secrets do not outlive their use: HMAC and HKDF states (the key-derived inner and outer
+//! SHA-256 states, their block buffers), the AES key schedules and CBC states are zeroized on
+//! drop (the `zeroize` features of `hmac`, `sha2`, `aes` and `cbc`), and so are the HKDF
+//! pseudorandom key, its output blocks and a CBC buffer that fails to unpad.
 #![forbid(unsafe_code)]
 #![cfg_attr(
     not(test),
@@ -135,11 +140,13 @@ pub fn aes256_cbc_decrypt(key: &[u8; 32], iv: &[u8; 16], ciphertext: &[u8]) -> O
     if ciphertext.is_empty() || ciphertext.len() % 16 != 0 {
         return None;
     }
-    let mut buf = ciphertext.to_vec();
+    // Decrypted in place: a buffer whose padding turns out wrong holds plaintext, so it is
+    // zeroized unless it is returned.
+    let mut buf = Zeroizing::new(ciphertext.to_vec());
     let decryptor = cbc::Decryptor::<aes::Aes256>::new(&(*key).into(), &(*iv).into());
     let len = decryptor.decrypt_padded::<Pkcs7>(&mut buf).ok()?.len();
     buf.truncate(len);
-    Some(buf)
+    Some(std::mem::take(&mut *buf))
 }
 
 /// An AES-256-GCM key schedule (zeroized on drop), sealing and opening with 12-byte nonces and

@@ -153,8 +153,11 @@ export interface ClientConfig {
   country?: string
   /** Named when pairing by code: `windows`, `macos`, `linux` (default), `android`, `ios`. */
   companionOs?: string
-  /** 32 bytes seeding the client's generator: deterministic runs, tests only. */
-  rngSeed?: Uint8Array
+  /**
+   * Tests only, never in production: 32 bytes seeding the client's generator, so that every key
+   * it makes follows from them (and it is never reseeded from the operating system).
+   */
+  unsafeTestRngSeed?: Uint8Array
   /** A test server's root public key (32 bytes) instead of WhatsApp's, and its serial. */
   trustRoot?: Uint8Array
   trustRootSerial?: number

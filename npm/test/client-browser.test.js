@@ -21,7 +21,7 @@ const PAGE = `<!doctype html><script type="module">
     const connection = await connect({
       store,
       url: 'ws://unused',
-      config: { rngSeed: new Uint8Array(32).fill(9) },
+      config: { unsafeTestRngSeed: new Uint8Array(32).fill(9) },
       socket: () => {
         log.push('open socket')
         socket = { readyState: 0, sent: [], send(b) { this.sent.push(b); log.push('send ' + b.length) }, close() { this.readyState = 3 } }

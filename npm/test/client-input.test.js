@@ -9,7 +9,7 @@ import { FakeSocket, settle } from './support/fakes.js'
 
 const SEED = Uint8Array.from({ length: 32 }, (_, i) => i)
 const NOW = 1_760_000_000_000
-const config = (extra = {}) => ({ rngSeed: SEED, ...extra })
+const config = (extra = {}) => ({ unsafeTestRngSeed: SEED, ...extra })
 
 const codeOf = (fn) => {
   try {
@@ -35,13 +35,13 @@ test('config: every option is type-checked, null and undefined mean absent', () 
   assert.equal(codeOf(() => new Client(config({ trustRootSerial: -1 }), [])), 'invalid_config')
   assert.equal(codeOf(() => new Client(config({ trustRootSerial: 1.5 }), [])), 'invalid_config')
   assert.equal(codeOf(() => new Client(config({ keepaliveMinMs: '10' }), [])), 'invalid_config')
-  assert.equal(codeOf(() => new Client({ rngSeed: 'seed' }, [])), 'invalid_config')
+  assert.equal(codeOf(() => new Client({ unsafeTestRngSeed: 'seed' }, [])), 'invalid_config')
   // Bytes as a Uint8Array, an ArrayBuffer or an array of byte numbers give the same device.
-  const device = (seed) => drain(new Client({ rngSeed: seed, deviceName: null, platform: undefined }, []))[0]
+  const device = (seed) => drain(new Client({ unsafeTestRngSeed: seed, deviceName: null, platform: undefined }, []))[0]
   const a = device(SEED)
   assert.deepEqual(device(SEED.buffer.slice(0)), a)
   assert.deepEqual(device([...SEED]), a)
-  assert.equal(codeOf(() => new Client({ rngSeed: [...SEED.slice(1), 256] }, [])), 'invalid_config')
+  assert.equal(codeOf(() => new Client({ unsafeTestRngSeed: [...SEED.slice(1), 256] }, [])), 'invalid_config')
   assert.equal(a.kind, 'persist')
   assert.equal(a.changes[0].op, 'put')
   assert.ok(a.changes[0].value instanceof Uint8Array)

@@ -9,7 +9,7 @@ import { ControlledStore, FakeSocket, settle } from './support/fakes.js'
 
 const SEED = Uint8Array.from({ length: 32 }, (_, i) => i)
 const NOW = 1_760_000_000_000
-const config = (extra = {}) => ({ rngSeed: SEED, ...extra })
+const config = (extra = {}) => ({ unsafeTestRngSeed: SEED, ...extra })
 
 function drain(client) {
   const outputs = []
@@ -64,9 +64,15 @@ test('bad input is an Error with a stable code', () => {
     }
     assert.fail('did not throw')
   }
-  assert.equal(codeOf(() => new Client({ rngSeed: new Uint8Array(3) }, [])), 'invalid_config')
+  assert.equal(codeOf(() => new Client({ unsafeTestRngSeed: new Uint8Array(3) }, [])), 'invalid_config')
   assert.equal(codeOf(() => new Client({ webVersion: 'two' }, [])), 'invalid_config')
   assert.equal(codeOf(() => new Client({ noSuchOption: 1 }, [])), 'invalid_config')
+  // A trust root that cannot check signatures (all zeros, or of small order) is refused.
+  const smallOrder = new Uint8Array(32)
+  smallOrder[0] = 1
+  for (const trustRoot of [new Uint8Array(32), smallOrder]) {
+    assert.equal(codeOf(() => new Client(config({ trustRoot }), [])), 'invalid_config')
+  }
   assert.equal(codeOf(() => new Client(config(), [{ space: 'no-such-space', key: 'k', value: new Uint8Array() }])), 'invalid_record')
   assert.equal(codeOf(() => new Client(config(), [{ space: 'device', key: 'device', value: new Uint8Array([255, 0, 1]) }])), 'restore_malformed')
   assert.equal(codeOf(() => new Client(config(), [{ space: 'session', key: '1.0@s.whatsapp.net', value: new Uint8Array() }])), 'restore_missing_device')

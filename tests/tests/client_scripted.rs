@@ -20,7 +20,7 @@ const T0: u64 = 1_780_000_000_000;
 fn config() -> Config {
     Config {
         trust_root: ChainSpec::default().trust_root(),
-        rng_seed: Some([3; 32]),
+        unsafe_test_rng_seed: Some([3; 32]),
         ..Config::new(ClientProfile::new(
             WebVersion::new(2, 3000, 1_023_456_789),
             "walink",

@@ -297,3 +297,35 @@ fn a_socket_that_vanishes_is_reported_closed() {
     let value = wait_connections(&server, |v| v["closed_by_client"] == json!([1]));
     assert_eq!(value["closed_by_client"], json!([1]));
 }
+
+#[test]
+fn the_origin_each_handshake_offered_is_reported() {
+    use tungstenite::client::IntoClientRequest;
+    let server = MockServer::start(Echo::default(), 0, 0).expect("binds");
+    let mut request = server.ws_url().into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("Origin", "https://web.whatsapp.com".parse().unwrap());
+    let (mut with_origin, _) = tungstenite::connect(request).expect("websocket connects");
+    let mut without_origin = connect(&server);
+    for socket in [&mut with_origin, &mut without_origin] {
+        socket.send(Message::Binary(b"x".to_vec().into())).unwrap();
+        assert_eq!(read_binary(socket).unwrap(), b"echo:x");
+    }
+    let (status, value) = control(&server, "/handshakes", None);
+    assert_eq!(status, 200);
+    let handshakes = value["handshakes"].as_array().unwrap();
+    assert_eq!(handshakes.len(), 2, "{value}");
+    assert_eq!(handshakes[0]["conn"], 1);
+    assert_eq!(handshakes[0]["origin"], "https://web.whatsapp.com");
+    assert_eq!(handshakes[0]["path"], "/ws/chat");
+    assert_eq!(handshakes[1]["conn"], 2);
+    assert_eq!(handshakes[1]["origin"], Value::Null);
+    assert_eq!(value["dropped"], 0);
+    let kept = server.handshakes();
+    assert_eq!(kept.len(), 2);
+    assert_eq!(kept[0].origin.as_deref(), Some("https://web.whatsapp.com"));
+    // The route is the network layer's: a POST is still the backend's (no such route there).
+    let (status, _) = control(&server, "/handshakes", Some(json!({})));
+    assert_eq!(status, 404);
+}

@@ -23,9 +23,9 @@ use crate::appstate::{AppStateFailure, ChatSettings, Collection, SettingChange, 
 use crate::error::Guarded;
 
 /// How a client presents itself and what it trusts: the core's `ConfigOptions`, every field
-/// optional (absent means WhatsApp Web's default; [`default_config`]). Tests set `rng_seed`
-/// and `trust_root`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, uniffi::Record)]
+/// optional (absent means WhatsApp Web's default; [`default_config`]). Tests set
+/// `unsafe_test_rng_seed` and `trust_root`. Its `Debug` never shows the seed.
+#[derive(Clone, Default, PartialEq, Eq, uniffi::Record)]
 pub struct ClientConfig {
     /// The WhatsApp Web version to announce, `"2.3000.1045649367"`.
     #[uniffi(default = None)]
@@ -94,9 +94,11 @@ pub struct ClientConfig {
     /// WhatsApp does).
     #[uniffi(default = None)]
     pub identity_policy: Option<IdentityPolicy>,
-    /// 32 bytes seeding the client's generator: deterministic runs, tests only.
+    /// Tests only, never in production: 32 bytes seeding the client's generator, so that
+    /// every key it makes follows from them (and it is never reseeded from the operating
+    /// system).
     #[uniffi(default = None)]
-    pub rng_seed: Option<Vec<u8>>,
+    pub unsafe_test_rng_seed: Option<Vec<u8>>,
 }
 
 /// What the client does when a contact device presents a new identity key.
@@ -143,8 +145,27 @@ impl From<ClientConfig> for ConfigOptions {
             record_cache_limit: c.record_cache_limit,
             media_origin: c.media_origin,
             identity_policy: c.identity_policy.map(Into::into),
-            rng_seed: c.rng_seed,
+            unsafe_test_rng_seed: c.unsafe_test_rng_seed,
         }
+    }
+}
+
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("web_version", &self.web_version)
+            .field("device_name", &self.device_name)
+            .field("platform", &self.platform)
+            .field("push_name", &self.push_name)
+            .field("companion_os", &self.companion_os)
+            .field(
+                "unsafe_test_rng_seed",
+                &self.unsafe_test_rng_seed.as_ref().map(|_| "<seeded>"),
+            )
+            .field("trust_root", &self.trust_root)
+            .field("trust_root_serial", &self.trust_root_serial)
+            .field("retry_when_replaced", &self.retry_when_replaced)
+            .finish()
     }
 }
 
@@ -1230,8 +1251,9 @@ fn records_from_ffi(records: Vec<StoreRecord>) -> Result<Vec<store::Record>, Wal
 #[uniffi::export]
 impl Client {
     /// A client for the device in `records` (those of [`start_spaces`]), or a new device when
-    /// `records` is empty. Fails with `InvalidInput` for a bad config or an unknown space, and
-    /// `CorruptStore` when the records cannot be restored.
+    /// `records` is empty. Fails with `InvalidConfig` for a bad config (a trust root that cannot
+    /// check signatures among them), `InvalidInput` for an unknown space, and `CorruptStore`
+    /// when the records cannot be restored.
     #[uniffi::constructor]
     pub fn new(
         config: ClientConfig,
@@ -1336,7 +1358,7 @@ mod tests {
 
     fn seeded() -> ClientConfig {
         ClientConfig {
-            rng_seed: Some((0..32).collect()),
+            unsafe_test_rng_seed: Some((0..32).collect()),
             ..ClientConfig::default()
         }
     }
@@ -1376,15 +1398,41 @@ mod tests {
     }
 
     #[test]
+    fn the_config_debug_hides_the_seed() {
+        let config = ClientConfig {
+            unsafe_test_rng_seed: Some((100..132).collect()),
+            ..ClientConfig::default()
+        };
+        let shown = format!("{config:?}");
+        assert!(shown.contains("<seeded>"), "{shown}");
+        assert!(!shown.contains("100, 101, 102"), "{shown}");
+    }
+
+    #[test]
     fn bad_input_is_typed() {
         let short = ClientConfig {
-            rng_seed: Some(vec![1, 2, 3]),
+            unsafe_test_rng_seed: Some(vec![1, 2, 3]),
             ..ClientConfig::default()
         };
         assert!(matches!(
             Client::new(short, Vec::new()),
-            Err(WalinkError::InvalidInput { .. })
+            Err(WalinkError::InvalidInput { code, .. }) if code == "invalid_config"
         ));
+        for root in [vec![0; 32], {
+            let mut one = vec![0; 32];
+            one[0] = 1;
+            one
+        }] {
+            let weak = ClientConfig {
+                trust_root: Some(root),
+                ..seeded()
+            };
+            assert!(matches!(
+                Client::new(weak, Vec::new()),
+                Err(WalinkError::InvalidInput { code, reason })
+                    if code == "invalid_config" && reason.contains("trust_root")
+            ));
+        }
         let unknown = StoreRecord {
             space: "no-such-space".into(),
             key: "k".into(),

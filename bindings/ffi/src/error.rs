@@ -86,6 +86,9 @@ impl From<walink_core::store::RestoreError> for WalinkError {
             walink_core::store::RestoreError::NoRandomness => {
                 WalinkError::Platform { code, reason }
             }
+            walink_core::store::RestoreError::InvalidConfig(_) => {
+                WalinkError::InvalidInput { code, reason }
+            }
             _ => WalinkError::CorruptStore { code, reason },
         }
     }

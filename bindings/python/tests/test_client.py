@@ -10,7 +10,7 @@ NOW = 1_760_000_000_000
 
 
 def config(**overrides):
-    return ffi.ClientConfig(rng_seed=SEED, **overrides)
+    return ffi.ClientConfig(unsafe_test_rng_seed=SEED, **overrides)
 
 
 def drain(client):
@@ -72,10 +72,14 @@ def test_connecting_sends_the_connection_header_first():
 
 
 def test_bad_config_and_records_are_typed_errors():
-    with pytest.raises(ffi.WalinkError.InvalidInput):
-        ffi.Client(ffi.ClientConfig(rng_seed=b"short"), [])
-    with pytest.raises(ffi.WalinkError.InvalidInput):
-        ffi.Client(ffi.ClientConfig(web_version="two"), [])
+    for bad in (ffi.ClientConfig(unsafe_test_rng_seed=b"short"), ffi.ClientConfig(web_version="two")):
+        with pytest.raises(ffi.WalinkError.InvalidInput) as error:
+            ffi.Client(bad, [])
+        assert error.value.code == "invalid_config"
+    # A trust root that cannot check signatures (all zeros, or of small order) is refused.
+    for root in (bytes(32), b"\x01" + bytes(31)):
+        with pytest.raises(ffi.WalinkError.InvalidInput, match="trust_root"):
+            ffi.Client(config(trust_root=root), [])
     with pytest.raises(ffi.WalinkError.InvalidInput):
         ffi.Client(config(), [ffi.StoreRecord(space="no-such-space", key="k", value=b"")])
     with pytest.raises(ffi.WalinkError.CorruptStore):

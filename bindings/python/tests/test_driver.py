@@ -65,7 +65,7 @@ def harness():
         return ffi.Client(config, records)
 
     store = LoggingStore(log)
-    options = dict(store=store, transport=transport, config=ffi.ClientConfig(rng_seed=SEED), url="ws://test",
+    options = dict(store=store, transport=transport, config=ffi.ClientConfig(unsafe_test_rng_seed=SEED), url="ws://test",
                    on_event=events.append, on_error=errors.append, create_client=create_client)
     return log, store, transports, events, errors, clients, options
 

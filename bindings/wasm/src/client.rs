@@ -58,7 +58,7 @@ const CONFIG_OPTIONS: [(&str, &str); 23] = [
     ("recordCacheLimit", "record_cache_limit"),
     ("mediaOrigin", "media_origin"),
     ("identityPolicy", "identity_policy"),
-    ("rngSeed", "rng_seed"),
+    ("unsafeTestRngSeed", "unsafe_test_rng_seed"),
 ];
 
 fn config_from_js(value: JsValue) -> Result<Config, JsValue> {
@@ -102,7 +102,7 @@ fn config_from_js(value: JsValue) -> Result<Config, JsValue> {
                     )),
                 })
                 .transpose()?,
-            rng_seed: r.opt_bytes("rngSeed")?,
+            unsafe_test_rng_seed: r.opt_bytes("unsafeTestRngSeed")?,
         }
     };
     options.build().map_err(|error| {

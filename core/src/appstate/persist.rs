@@ -11,6 +11,7 @@ use crate::limits::{
     APPSTATE_MAX_RECORD_LEN, APPSTATE_MAX_SNAPSHOT_RECORDS, APPSTATE_MAX_VIEW_ENTRIES,
 };
 use crate::proto::walink;
+use crate::proto_bounds::{self, BoundsError, Field};
 
 use super::PatchError;
 use super::actions::MuteUntil;
@@ -188,22 +189,44 @@ pub fn encode_view(view: &SettingsView) -> Vec<u8> {
     .encode_to_vec()
 }
 
-/// Decodes the view.
+/// One kind of view entry (field `number` of `AppStateView`): its bound, and what an entry costs
+/// decoded and then in the view (`entry`, plus a string key), counted before decoding.
+const fn view_entries<T>(number: u32, entry: usize, fields: &'static [Field]) -> Field {
+    Field {
+        number,
+        max: APPSTATE_MAX_VIEW_ENTRIES,
+        size: size_of::<T>() + size_of::<String>() + entry,
+        fields,
+    }
+}
+
+static VIEW_FIELDS: [Field; 5] = [
+    view_entries::<walink::AppStateChat>(
+        2,
+        size_of::<ChatSettings>(),
+        &[Field {
+            number: 6,
+            max: APPSTATE_MAX_VIEW_ENTRIES,
+            size: 2 * size_of::<String>(),
+            fields: &[],
+        }],
+    ),
+    view_entries::<walink::AppStateStarred>(3, size_of::<StarredMessage>(), &[]),
+    view_entries::<walink::AppStateContact>(4, size_of::<Contact>(), &[]),
+    view_entries::<walink::AppStateLabel>(5, size_of::<Label>(), &[]),
+    view_entries::<walink::AppStateMessageLabel>(6, size_of::<MessageLabel>(), &[]),
+];
+
+/// Decodes the view. Its entries are counted (against `limits::APPSTATE_MAX_VIEW_ENTRIES`) and
+/// their memory charged to the record's decode budget before anything is decoded.
 pub fn decode_view(bytes: &[u8]) -> Result<SettingsView, PatchError> {
     check_len(bytes)?;
+    proto_bounds::check(bytes, &VIEW_FIELDS).map_err(|error| match error {
+        BoundsError::Malformed => PatchError::Protobuf,
+        BoundsError::TooMany(_) | BoundsError::OverBudget => PatchError::TooLarge("view entries"),
+    })?;
     let record = walink::AppStateView::decode(bytes).map_err(|_| PatchError::Protobuf)?;
     check_format(record.format)?;
-    for count in [
-        record.chats.len(),
-        record.starred.len(),
-        record.contacts.len(),
-        record.labels.len(),
-        record.message_labels.len(),
-    ] {
-        if count > APPSTATE_MAX_VIEW_ENTRIES {
-            return Err(PatchError::TooLarge("view entries"));
-        }
-    }
     let mut view = SettingsView::new();
     for chat in record.chats {
         let mut settings = ChatSettings {

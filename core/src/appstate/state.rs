@@ -25,6 +25,7 @@ use crate::limits::{
 use crate::media::{self, MediaType};
 use crate::proto::wa;
 use crate::proto::wa::syncd_mutation::SyncdOperation;
+use crate::proto_bounds::{self, BoundsError, Field};
 
 use super::PatchError;
 use super::crypto::{IV_LEN, MAC_LEN, MutationKeys};
@@ -561,28 +562,56 @@ impl CollectionState {
     }
 }
 
+/// The mutations of a `SyncdPatch` or `SyncdMutations` (field `number`), counted before
+/// decoding.
+const fn mutation_list(number: u32) -> [Field; 1] {
+    [Field {
+        number,
+        max: APPSTATE_MAX_PATCH_MUTATIONS,
+        size: size_of::<wa::SyncdMutation>(),
+        fields: &[],
+    }]
+}
+
+static PATCH_FIELDS: [Field; 1] = mutation_list(2);
+static EXTERNAL_MUTATIONS_FIELDS: [Field; 1] = mutation_list(1);
+static SNAPSHOT_FIELDS: [Field; 1] = [Field {
+    number: 2,
+    max: APPSTATE_MAX_SNAPSHOT_RECORDS,
+    size: size_of::<wa::SyncdRecord>(),
+    fields: &[],
+}];
+
+/// Decodes app-state bytes once their size, element counts and decoded size passed their
+/// bounds (`what` names them in the error).
+fn decode_bounded<M: Message + Default>(
+    bytes: &[u8],
+    fields: &'static [Field],
+    what: &'static str,
+) -> Result<M, PatchError> {
+    if bytes.len() > APPSTATE_MAX_EXTERNAL_BLOB {
+        return Err(PatchError::TooLarge(what));
+    }
+    proto_bounds::check(bytes, fields).map_err(|error| match error {
+        BoundsError::Malformed => PatchError::Protobuf,
+        BoundsError::TooMany(_) | BoundsError::OverBudget => PatchError::TooLarge(what),
+    })?;
+    M::decode(bytes).map_err(|_| PatchError::Protobuf)
+}
+
 /// Decodes a `SyncdPatch` from its bytes (the content of a `<patch>` node).
 pub fn decode_patch(bytes: &[u8]) -> Result<wa::SyncdPatch, PatchError> {
-    if bytes.len() > APPSTATE_MAX_EXTERNAL_BLOB {
-        return Err(PatchError::TooLarge("patch"));
-    }
-    wa::SyncdPatch::decode(bytes).map_err(|_| PatchError::Protobuf)
+    decode_bounded(bytes, &PATCH_FIELDS, "patch")
 }
 
 /// Decodes a `SyncdSnapshot` from the decrypted external blob a `<snapshot>` node points to.
 pub fn decode_snapshot(bytes: &[u8]) -> Result<wa::SyncdSnapshot, PatchError> {
-    if bytes.len() > APPSTATE_MAX_EXTERNAL_BLOB {
-        return Err(PatchError::TooLarge("snapshot"));
-    }
-    wa::SyncdSnapshot::decode(bytes).map_err(|_| PatchError::Protobuf)
+    decode_bounded(bytes, &SNAPSHOT_FIELDS, "snapshot")
 }
 
 /// Decodes the `SyncdMutations` of a patch's decrypted external blob.
 pub fn decode_external_mutations(bytes: &[u8]) -> Result<wa::SyncdMutations, PatchError> {
-    if bytes.len() > APPSTATE_MAX_EXTERNAL_BLOB {
-        return Err(PatchError::TooLarge("external mutations"));
-    }
-    wa::SyncdMutations::decode(bytes).map_err(|_| PatchError::Protobuf)
+    decode_bounded(bytes, &EXTERNAL_MUTATIONS_FIELDS, "external mutations")
 }
 
 /// Opens an external blob the host downloaded: media decryption with the `md-app-state` keys,

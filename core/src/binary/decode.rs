@@ -1,12 +1,13 @@
 //! Decoding frame bodies into nodes, validating every byte.
 
 use std::borrow::Cow;
+use std::fmt;
 
-use super::jid::{Jid, ad_jid_from_wire, intern_server};
+use super::jid::{Jid, ad_jid_from_wire, intern_owned_server};
 use super::node::{Attr, Content, Node, Value};
 use super::tag;
 use super::tokens;
-use crate::limits::{MAX_DECODED_NODES, MAX_INFLATED_NODE, MAX_NODE_DEPTH};
+use crate::limits::{MAX_DECODED_NODES, MAX_INFLATED_NODE, MAX_NODE_DEPTH, decode_budget};
 
 /// Why a frame body is not a valid node. Every variant is the peer's fault (malformed input).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -44,9 +45,14 @@ pub enum DecodeError {
     /// The compressed payload is not a valid zlib stream.
     #[error("invalid zlib payload")]
     Inflate,
-    /// The compressed payload inflates past `limits::MAX_INFLATED_NODE`.
+    /// The compressed payload inflates past `limits::MAX_INFLATED_NODE`, or past what the
+    /// frame's decode budget leaves for it.
     #[error("inflated payload too large")]
     InflatedTooLarge,
+    /// Decoding would allocate more than the frame's budget (`limits::decode_budget` of the
+    /// body's length).
+    #[error("decoding exceeds the frame's memory budget")]
+    OverBudget,
 }
 
 impl DecodeError {
@@ -66,72 +72,194 @@ impl DecodeError {
             DecodeError::TrailingBytes(_) => "trailing_bytes",
             DecodeError::Inflate => "inflate",
             DecodeError::InflatedTooLarge => "inflated_too_large",
+            DecodeError::OverBudget => "over_budget",
         }
     }
 }
 
 /// Decodes a frame body: the flags byte, then the node, inflated first when flag `0x02` is set
-/// (transport.md §3.1). Nothing may follow the node.
+/// (transport.md §3.1). Nothing may follow the node. Everything the decoder allocates, the
+/// inflated bytes included, is counted against one budget, `limits::decode_budget` of the
+/// body's length.
 pub fn decode(body: &[u8]) -> Result<Node, DecodeError> {
-    let data = unpack(body)?;
+    decode_within(body, &mut DecodeBudget::for_input(body.len()))
+}
+
+fn decode_within(body: &[u8], budget: &mut DecodeBudget) -> Result<Node, DecodeError> {
+    let data = unpack_within(body, budget)?;
     let mut reader = Reader::new(&data);
-    let mut budget = NodeBudget::default();
-    let node = read_node(&mut reader, 0, &mut budget)?;
+    let node = read_node(&mut reader, 0, budget)?;
     reader.finish()?;
     Ok(node)
 }
 
+/// [`decode`], and the bytes it charged to its budget: for the fuzz target that checks that
+/// the decoder never allocates more than it charged.
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub fn decode_charged(body: &[u8]) -> (Result<Node, DecodeError>, usize) {
+    let mut budget = DecodeBudget::for_input(body.len());
+    let node = decode_within(body, &mut budget);
+    (node, budget.charged())
+}
+
 /// The node bytes of a frame body: without the flags byte, inflated when flag `0x02` is set.
-/// The inflated size is capped at `limits::MAX_INFLATED_NODE`, and the buffer grows only as
-/// output is actually produced.
+/// The inflated size is capped at `limits::MAX_INFLATED_NODE` and by the body's decode budget,
+/// and the buffer grows only as output is actually produced.
 pub fn unpack(body: &[u8]) -> Result<Cow<'_, [u8]>, DecodeError> {
+    unpack_within(body, &mut DecodeBudget::for_input(body.len()))
+}
+
+/// [`unpack`], counting the inflated bytes against `budget`.
+pub(crate) fn unpack_within<'a>(
+    body: &'a [u8],
+    budget: &mut DecodeBudget,
+) -> Result<Cow<'a, [u8]>, DecodeError> {
     let (&flags, data) = body.split_first().ok_or(DecodeError::Empty)?;
     if flags & 0x02 == 0 {
         return Ok(Cow::Borrowed(data));
     }
-    miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(data, MAX_INFLATED_NODE)
-        .map(Cow::Owned)
-        .map_err(|err| match err.status {
-            miniz_oxide::inflate::TINFLStatus::HasMoreOutput => DecodeError::InflatedTooLarge,
-            _ => DecodeError::Inflate,
-        })
+    inflate(data, budget).map(Cow::Owned)
 }
 
-/// Counts decoded nodes against `limits::MAX_DECODED_NODES`.
-#[derive(Default)]
-pub(crate) struct NodeBudget(usize);
+/// Inflates a zlib stream into a buffer that doubles as output is produced, each allocation
+/// counted against `budget` (so the transient copies of growth are counted too).
+fn inflate(data: &[u8], budget: &mut DecodeBudget) -> Result<Vec<u8>, DecodeError> {
+    use miniz_oxide::inflate::TINFLStatus;
+    use miniz_oxide::inflate::core::{DecompressorOxide, decompress, inflate_flags};
 
-impl NodeBudget {
-    pub(crate) fn spend(&mut self, depth: usize) -> Result<(), DecodeError> {
+    let mut spend = |bytes: usize| {
+        budget
+            .spend(bytes)
+            .map_err(|_| DecodeError::InflatedTooLarge)
+    };
+    spend(size_of::<DecompressorOxide>())?;
+    let mut state = Box::<DecompressorOxide>::default();
+    let flags = inflate_flags::TINFL_FLAG_PARSE_ZLIB_HEADER
+        | inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF;
+    let first = data
+        .len()
+        .saturating_mul(2)
+        .clamp(INFLATE_FIRST_BUFFER, MAX_INFLATED_NODE);
+    spend(first)?;
+    let mut out = vec![0u8; first];
+    let mut input = data;
+    let mut written = 0;
+    loop {
+        let (status, consumed, produced) = decompress(&mut state, input, &mut out, written, flags);
+        written += produced;
+        input = input.get(consumed..).unwrap_or_default();
+        match status {
+            TINFLStatus::Done => {
+                out.truncate(written);
+                return Ok(out);
+            }
+            TINFLStatus::HasMoreOutput if out.len() < MAX_INFLATED_NODE => {
+                let grown = out.len().saturating_mul(2).min(MAX_INFLATED_NODE);
+                spend(grown)?;
+                out.reserve_exact(grown - out.len());
+                out.resize(grown, 0);
+            }
+            TINFLStatus::HasMoreOutput => return Err(DecodeError::InflatedTooLarge),
+            _ => return Err(DecodeError::Inflate),
+        }
+    }
+}
+
+/// The first output buffer of an inflation, at least: a frame body worth compressing inflates
+/// to more than this.
+const INFLATE_FIRST_BUFFER: usize = 4096;
+
+/// What one decode may still spend: nodes against `limits::MAX_DECODED_NODES`, nesting against
+/// `limits::MAX_NODE_DEPTH`, and bytes of memory against `limits::decode_budget` of the input.
+///
+/// Every allocation a decoder makes is charged before it is made, at its full size (a `Vec`'s
+/// capacity, a string's bytes), and nothing is ever refunded: the sum of the charges bounds the
+/// decoder's peak memory whatever the input.
+pub(crate) struct DecodeBudget {
+    nodes: usize,
+    bytes: usize,
+    #[cfg(feature = "testing")]
+    initial: usize,
+}
+
+impl DecodeBudget {
+    /// The budget of decoding an input of `len` bytes.
+    pub(crate) fn for_input(len: usize) -> DecodeBudget {
+        DecodeBudget {
+            nodes: 0,
+            bytes: decode_budget(len),
+            #[cfg(feature = "testing")]
+            initial: decode_budget(len),
+        }
+    }
+
+    /// The bytes charged so far.
+    #[cfg(feature = "testing")]
+    pub(crate) fn charged(&self) -> usize {
+        self.initial - self.bytes
+    }
+
+    /// Counts one more node, at `depth`.
+    #[inline]
+    pub(crate) fn enter_node(&mut self, depth: usize) -> Result<(), DecodeError> {
         if depth >= MAX_NODE_DEPTH {
             return Err(DecodeError::TooDeep);
         }
-        self.0 += 1;
-        if self.0 > MAX_DECODED_NODES {
+        self.nodes += 1;
+        if self.nodes > MAX_DECODED_NODES {
             return Err(DecodeError::TooManyNodes);
         }
         Ok(())
+    }
+
+    /// Charges an allocation of `bytes` bytes.
+    #[inline]
+    pub(crate) fn spend(&mut self, bytes: usize) -> Result<(), DecodeError> {
+        match self.bytes.checked_sub(bytes) {
+            Some(left) => {
+                self.bytes = left;
+                Ok(())
+            }
+            None => Err(DecodeError::OverBudget),
+        }
+    }
+
+    /// Charges a buffer of `count` values of `T`.
+    #[inline]
+    fn spend_on<T>(&mut self, count: usize) -> Result<(), DecodeError> {
+        self.spend(count.saturating_mul(size_of::<T>()))
     }
 }
 
 fn read_node(
     r: &mut Reader<'_>,
     depth: usize,
-    budget: &mut NodeBudget,
+    budget: &mut DecodeBudget,
 ) -> Result<Node, DecodeError> {
-    budget.spend(depth)?;
+    budget.enter_node(depth)?;
     let size = r.node_size()?;
-    let tag = r.item()?.into_text();
+    let tag = r.item()?;
+    budget.spend(tag.text_cost())?;
+    let tag = tag.into_text();
     if tag.is_empty() {
         return Err(DecodeError::EmptyNode);
     }
     let attr_count = (size - 1) / 2;
     // Each attribute takes at least two bytes: never reserve more than the input can hold.
-    let mut attrs = Vec::with_capacity(attr_count.min(r.remaining() / 2));
+    let capacity = attr_count.min(r.remaining() / 2);
+    budget.spend_on::<Attr>(capacity)?;
+    let mut attrs = Vec::with_capacity(capacity);
     for _ in 0..attr_count {
-        let key = r.item()?.into_text();
-        let value = r.item()?.into_value();
-        attrs.push(Attr { key, value });
+        let key = r.item()?;
+        budget.spend(key.text_cost())?;
+        let key = key.into_text();
+        let value = r.item()?;
+        budget.spend(value.value_cost())?;
+        attrs.push(Attr {
+            key,
+            value: value.into_value(),
+        });
     }
     let content = if size % 2 == 0 {
         read_content(r, depth, budget)?
@@ -148,24 +276,26 @@ fn read_node(
 fn read_content(
     r: &mut Reader<'_>,
     depth: usize,
-    budget: &mut NodeBudget,
+    budget: &mut DecodeBudget,
 ) -> Result<Content, DecodeError> {
     let tag_byte = r.byte()?;
     if let Some(count) = r.list_size(tag_byte)? {
         // A node takes at least three bytes.
-        let mut children = Vec::with_capacity(count.min(r.remaining() / 3));
+        let capacity = count.min(r.remaining() / 3);
+        budget.spend_on::<Node>(capacity)?;
+        let mut children = Vec::with_capacity(capacity);
         for _ in 0..count {
             children.push(read_node(r, depth + 1, budget)?);
         }
         return Ok(Content::Nodes(children));
     }
     if let Some(bytes) = r.binary(tag_byte)? {
+        budget.spend(bytes.len())?;
         return Ok(Content::Bytes(bytes.to_vec()));
     }
-    Ok(match r.string(tag_byte)? {
-        Item::Jid(jid) => Content::Jid(jid.into_jid()),
-        Item::Text(text) => Content::Str(text.into_cow()),
-    })
+    let item = r.string(tag_byte)?;
+    budget.spend(item.value_cost())?;
+    Ok(item.into_content())
 }
 
 /// A string as the wire sent it, before any allocation.
@@ -187,11 +317,18 @@ pub(crate) enum Text<'a> {
 
 impl Text<'_> {
     /// Whether the string is empty.
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The length of the string's UTF-8, in bytes.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
         match self {
-            Text::Token(id) => tokens::by_id(*id).is_none_or(str::is_empty),
-            Text::Raw(text) => text.is_empty(),
-            Text::Packed { len, .. } => *len == 0,
+            Text::Token(id) => tokens::by_id(*id).map_or(0, str::len),
+            Text::Raw(text) => text.len(),
+            Text::Packed { len, .. } => *len,
         }
     }
 
@@ -200,37 +337,62 @@ impl Text<'_> {
         match self {
             Text::Token(id) => out.extend_from_slice(tokens::by_id(*id).unwrap_or("").as_bytes()),
             Text::Raw(text) => out.extend_from_slice(text.as_bytes()),
+            Text::Packed { hex, bytes, len } => out.extend(unpacked(*hex, bytes, *len)),
+        }
+    }
+
+    /// Whether the string is `text`, without allocating.
+    pub(crate) fn eq_str(&self, text: &str) -> bool {
+        match self {
+            Text::Token(id) => tokens::by_id(*id) == Some(text),
+            Text::Raw(raw) => *raw == text,
             Text::Packed { hex, bytes, len } => {
-                let alphabet = if *hex { HEX_CHARS } else { NIBBLE_CHARS };
-                let chars = bytes
-                    .iter()
-                    .flat_map(|&b| [b >> 4, b & 0x0F])
-                    .take(*len)
-                    .map(|nibble| alphabet.get(usize::from(nibble)).copied().unwrap_or(b'0'));
-                out.extend(chars);
+                *len == text.len() && unpacked(*hex, bytes, *len).eq(text.bytes())
             }
         }
     }
 
-    pub(crate) fn into_cow(self) -> Cow<'static, str> {
+    /// What [`Text::into_cow`] allocates: nothing for a token, its bytes otherwise.
+    #[inline]
+    fn cow_cost(&self) -> usize {
         match self {
-            Text::Token(id) => Cow::Borrowed(tokens::by_id(id).unwrap_or("")),
-            Text::Raw(text) => Cow::Owned(text.to_owned()),
-            packed => Cow::Owned(packed.to_owned_string()),
+            Text::Token(_) => 0,
+            other => other.len(),
         }
     }
 
+    /// The string as a node string: a token is borrowed, anything else allocated at exactly its
+    /// length ([`Text::cow_cost`] bytes).
+    #[inline]
+    pub(crate) fn into_cow(self) -> Cow<'static, str> {
+        match self {
+            Text::Token(id) => Cow::Borrowed(tokens::by_id(id).unwrap_or("")),
+            other => Cow::Owned(other.to_owned_string()),
+        }
+    }
+
+    /// The string, allocated at exactly its length.
     fn to_owned_string(&self) -> String {
         match self {
             Text::Raw(text) => (*text).to_owned(),
             other => {
-                let mut out = Vec::new();
+                let mut out = Vec::with_capacity(other.len());
                 other.push_to(&mut out);
                 // Tokens are UTF-8 and packed strings ASCII.
                 String::from_utf8(out).unwrap_or_default()
             }
         }
     }
+}
+
+/// The characters of a packed string.
+fn unpacked(hex: bool, bytes: &[u8], len: usize) -> impl Iterator<Item = u8> + '_ {
+    let alphabet = if hex { HEX_CHARS } else { NIBBLE_CHARS };
+    bytes
+        .iter()
+        .flat_map(|&b| [b >> 4, b & 0x0F])
+        .take(len)
+        .map(|nibble| alphabet.get(usize::from(nibble)).copied().unwrap_or(b'0'))
 }
 
 /// The characters of the nibble alphabet (12–14 never pass validation; 15 is padding).
@@ -249,6 +411,15 @@ pub(crate) struct WireJid<'a> {
 }
 
 impl WireJid<'_> {
+    /// What [`WireJid::into_jid`] allocates at most: its user, and its server unless a token.
+    #[inline]
+    fn jid_cost(&self) -> usize {
+        self.user.len() + self.server.cow_cost()
+    }
+
+    /// The JID; its user, and a server that is not a well-known one, are allocated
+    /// ([`WireJid::jid_cost`] bytes at most).
+    #[inline]
     pub(crate) fn into_jid(self) -> Jid {
         let user = self.user.to_owned_string();
         match self.domain {
@@ -260,12 +431,23 @@ impl WireJid<'_> {
                 integrator: self.integrator,
                 server: match self.server {
                     Text::Token(id) => Cow::Borrowed(tokens::by_id(id).unwrap_or("")),
-                    other => intern_server(&other.to_owned_string()),
+                    other => intern_owned_server(other.to_owned_string()),
                 },
             },
         }
     }
+
+    /// The most bytes the JID's text form takes: its user and server, and at most
+    /// [`JID_TEXT_EXTRA`] for the separators, numbers and an `AD_JID`'s server name.
+    pub(crate) fn text_len_bound(&self) -> usize {
+        self.user.len() + self.server.len() + JID_TEXT_EXTRA
+    }
 }
+
+/// What a JID's text form adds to its user and wire server, at most: an agent, device and
+/// integrator (five digits each), their separators, `@`, and the longest server an `AD_JID`
+/// domain byte names.
+pub(crate) const JID_TEXT_EXTRA: usize = 48;
 
 /// One decoded string item: text or a JID.
 pub(crate) enum Item<'a> {
@@ -274,18 +456,54 @@ pub(crate) enum Item<'a> {
 }
 
 impl Item<'_> {
-    /// The item as text; a JID is written in Baileys' notation.
-    pub(crate) fn into_text(self) -> Cow<'static, str> {
+    /// What [`Item::into_text`] allocates at most: nothing for a token (borrowed), its bytes
+    /// for other text, the JID and its text form for a JID.
+    #[inline]
+    pub(crate) fn text_cost(&self) -> usize {
         match self {
-            Item::Text(text) => text.into_cow(),
-            Item::Jid(jid) => Cow::Owned(jid.into_jid().to_string()),
+            Item::Text(text) => text.cow_cost(),
+            Item::Jid(jid) => jid.jid_cost() + jid.text_len_bound(),
         }
     }
 
+    /// What [`Item::into_value`] (and [`Item::into_content`]) allocates at most.
+    #[inline]
+    fn value_cost(&self) -> usize {
+        match self {
+            Item::Text(text) => text.cow_cost(),
+            Item::Jid(jid) => jid.jid_cost(),
+        }
+    }
+
+    /// The item as text; a JID is written in Baileys' notation.
+    #[inline]
+    pub(crate) fn into_text(self) -> Cow<'static, str> {
+        match self {
+            Item::Text(text) => text.into_cow(),
+            Item::Jid(jid) => {
+                let mut text = String::with_capacity(jid.text_len_bound());
+                let jid = jid.into_jid();
+                // Writing into a String cannot fail.
+                let _ = fmt::Write::write_fmt(&mut text, format_args!("{jid}"));
+                Cow::Owned(text)
+            }
+        }
+    }
+
+    /// The item as an attribute value.
+    #[inline]
     fn into_value(self) -> Value {
         match self {
             Item::Text(text) => Value::Str(text.into_cow()),
             Item::Jid(jid) => Value::Jid(jid.into_jid()),
+        }
+    }
+
+    /// The item as node content.
+    fn into_content(self) -> Content {
+        match self {
+            Item::Text(text) => Content::Str(text.into_cow()),
+            Item::Jid(jid) => Content::Jid(jid.into_jid()),
         }
     }
 }

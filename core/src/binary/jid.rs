@@ -132,6 +132,21 @@ pub(crate) fn ad_jid_from_wire(domain: u8, device: u8, user: String) -> Jid {
 
 /// A server name as a `&'static str` when it is a well-known one, so decoding allocates nothing.
 pub(crate) fn intern_server(server: &str) -> Cow<'static, str> {
+    match known_server(server) {
+        Some(known) => Cow::Borrowed(known),
+        None => Cow::Owned(server.to_owned()),
+    }
+}
+
+/// [`intern_server`] for a server name already allocated: kept as is unless it is well known.
+pub(crate) fn intern_owned_server(server: String) -> Cow<'static, str> {
+    match known_server(&server) {
+        Some(known) => Cow::Borrowed(known),
+        None => Cow::Owned(server),
+    }
+}
+
+fn known_server(server: &str) -> Option<&'static str> {
     const KNOWN: [&str; 11] = [
         DEFAULT_USER_SERVER,
         HIDDEN_USER_SERVER,
@@ -145,10 +160,7 @@ pub(crate) fn intern_server(server: &str) -> Cow<'static, str> {
         LEGACY_USER_SERVER,
         BOT_SERVER,
     ];
-    match KNOWN.iter().find(|known| **known == server) {
-        Some(known) => Cow::Borrowed(known),
-        None => Cow::Owned(server.to_owned()),
-    }
+    KNOWN.iter().find(|known| **known == server).copied()
 }
 
 impl fmt::Display for Jid {

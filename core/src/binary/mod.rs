@@ -37,6 +37,8 @@ mod node;
 pub mod tape;
 mod tokens;
 
+#[cfg(feature = "testing")]
+pub use decode::decode_charged;
 pub use decode::{DecodeError, decode, unpack};
 pub use encode::{encode, encode_into};
 pub use jid::{

@@ -24,7 +24,7 @@
 
 use std::io::Write as _;
 
-use super::decode::{DecodeError, Item, NodeBudget, Reader, Text, WireJid, unpack};
+use super::decode::{DecodeBudget, DecodeError, Item, Reader, Text, WireJid, unpack_within};
 use super::encode::Writer;
 use super::jid::{INTEROP_SERVER, MESSENGER_SERVER, ad_jid_from_wire};
 use super::tokens;
@@ -88,14 +88,33 @@ pub fn decode(body: &[u8]) -> Result<Vec<u8>, DecodeError> {
 /// Decodes a frame body into a tape appended to `out` (cleared first). With `by_reference`,
 /// byte content of an uncompressed body is written as kind 4: its offset in `body` and length.
 pub fn decode_into(body: &[u8], out: &mut Vec<u8>, by_reference: bool) -> Result<(), DecodeError> {
-    let data = unpack(body)?;
+    let mut budget = DecodeBudget::for_input(body.len());
+    let data = unpack_within(body, &mut budget)?;
     // Offsets are relative to the body, whose first byte is the flags byte.
     let reference_base = match &data {
         std::borrow::Cow::Borrowed(_) if by_reference => Some(1),
         _ => None,
     };
     let mut reader = Reader::new(&data);
-    write_tape(&mut reader, out, reference_base)
+    write_tape(&mut reader, out, reference_base, &mut budget)
+}
+
+/// [`decode`], and the bytes it charged to its budget (a fresh tape buffer's growth included):
+/// for the fuzz target that checks that the decoder never allocates more than it charged.
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub fn decode_charged(body: &[u8], by_reference: bool) -> (Result<Vec<u8>, DecodeError>, usize) {
+    let mut out = Vec::new();
+    let mut budget = DecodeBudget::for_input(body.len());
+    let result = unpack_within(body, &mut budget).and_then(|data| {
+        let reference_base = match &data {
+            std::borrow::Cow::Borrowed(_) if by_reference => Some(1),
+            _ => None,
+        };
+        let mut reader = Reader::new(&data);
+        write_tape(&mut reader, &mut out, reference_base, &mut budget)
+    });
+    (result.map(|()| out), budget.charged())
 }
 
 /// What [`decode_prefix_into`] made of a prefix.
@@ -134,7 +153,8 @@ pub fn decode_prefix_into(
         return Ok(PrefixDecode::Complete);
     }
     let mut reader = Reader::prefix(data, body_len.saturating_sub(1));
-    match write_tape(&mut reader, out, Some(1)) {
+    let mut budget = DecodeBudget::for_input(body_len);
+    match write_tape(&mut reader, out, Some(1), &mut budget) {
         Ok(()) => Ok(PrefixDecode::Complete),
         Err(_) if reader.is_short() => Ok(PrefixDecode::NeedWhole),
         Err(err) => Err(err),
@@ -143,34 +163,67 @@ pub fn decode_prefix_into(
 
 /// Writes the tape of the node `reader` holds into `out` (cleared first); byte contents by
 /// reference (at `reference_base` plus their offset in the reader's input) when it is given.
+/// Growing `out` (beyond the capacity it came with) is charged to `budget`.
 fn write_tape(
     reader: &mut Reader<'_>,
     out: &mut Vec<u8>,
     reference_base: Option<usize>,
+    budget: &mut DecodeBudget,
 ) -> Result<(), DecodeError> {
     out.clear();
-    out.reserve(reader.remaining().min(1 << 16) + 16);
     let mut tape = TapeWriter {
         out,
         scratch: Vec::new(),
-        budget: NodeBudget::default(),
+        budget,
         reference_base,
     };
+    tape.reserve(reader.remaining().min(1 << 16) + 16)?;
     tape.node(reader, 0)?;
     reader.finish()
 }
 
-struct TapeWriter<'o> {
+/// The most bytes a LEB128 `u32` takes.
+const VARINT_MAX: usize = 5;
+
+/// The least a tape buffer grows to.
+const TAPE_FIRST_CAPACITY: usize = 64;
+
+/// Makes room for `additional` more bytes in `buf`, doubling its capacity at least; the new
+/// allocation is charged to `budget`.
+#[inline]
+fn grow(
+    buf: &mut Vec<u8>,
+    additional: usize,
+    budget: &mut DecodeBudget,
+) -> Result<(), DecodeError> {
+    let needed = buf.len().saturating_add(additional);
+    if needed > buf.capacity() {
+        let capacity = needed
+            .max(buf.capacity().saturating_mul(2))
+            .max(TAPE_FIRST_CAPACITY);
+        budget.spend(capacity)?;
+        buf.reserve_exact(capacity - buf.len());
+    }
+    Ok(())
+}
+
+struct TapeWriter<'o, 'b> {
     out: &'o mut Vec<u8>,
     scratch: Vec<u8>,
-    budget: NodeBudget,
+    budget: &'b mut DecodeBudget,
     reference_base: Option<usize>,
 }
 
-impl TapeWriter<'_> {
+impl TapeWriter<'_, '_> {
+    #[inline]
+    fn reserve(&mut self, additional: usize) -> Result<(), DecodeError> {
+        grow(self.out, additional, self.budget)
+    }
+
     fn node(&mut self, r: &mut Reader<'_>, depth: usize) -> Result<(), DecodeError> {
-        self.budget.spend(depth)?;
+        self.budget.enter_node(depth)?;
         let size = r.node_size()?;
+        self.reserve(1 + VARINT_MAX)?;
         let kind_at = self.out.len();
         self.out.push(NONE);
         let attr_count = (size - 1) / 2;
@@ -179,18 +232,19 @@ impl TapeWriter<'_> {
         if matches!(&tag, Item::Text(text) if text.is_empty()) {
             return Err(DecodeError::EmptyNode);
         }
-        self.item(tag);
+        self.item(tag)?;
         for _ in 0..attr_count {
             let key = r.item()?;
-            self.item(key);
+            self.item(key)?;
             let value = r.item()?;
-            self.item(value);
+            self.item(value)?;
         }
         if size % 2 == 1 {
             return Ok(());
         }
         let tag_byte = r.byte()?;
         let kind = if let Some(count) = r.list_size(tag_byte)? {
+            self.reserve(VARINT_MAX)?;
             varint(self.out, u32::try_from(count).unwrap_or(0));
             for _ in 0..count {
                 self.node(r, depth + 1)?;
@@ -200,7 +254,7 @@ impl TapeWriter<'_> {
             kind
         } else {
             let item = r.string(tag_byte)?;
-            self.item(item);
+            self.item(item)?;
             STRING
         };
         if let Some(slot) = self.out.get_mut(kind_at) {
@@ -213,68 +267,77 @@ impl TapeWriter<'_> {
     /// returns its kind.
     fn bytes(&mut self, r: &mut Reader<'_>, tag_byte: u8) -> Result<Option<u8>, DecodeError> {
         match self.reference_base {
-            Some(base) => Ok(r.binary_span(tag_byte)?.map(|(start, len)| {
-                varint(self.out, u32::try_from(base + start).unwrap_or(0));
-                varint(self.out, u32::try_from(len).unwrap_or(0));
-                BYTES_REF
-            })),
-            None => Ok(r.binary(tag_byte)?.map(|bytes| {
-                varint(self.out, u32::try_from(bytes.len()).unwrap_or(0));
-                self.out.extend_from_slice(bytes);
-                BYTES
-            })),
+            Some(base) => match r.binary_span(tag_byte)? {
+                Some((start, len)) => {
+                    self.reserve(2 * VARINT_MAX)?;
+                    varint(self.out, u32::try_from(base + start).unwrap_or(0));
+                    varint(self.out, u32::try_from(len).unwrap_or(0));
+                    Ok(Some(BYTES_REF))
+                }
+                None => Ok(None),
+            },
+            None => match r.binary(tag_byte)? {
+                Some(bytes) => {
+                    self.reserve(VARINT_MAX + bytes.len())?;
+                    varint(self.out, u32::try_from(bytes.len()).unwrap_or(0));
+                    self.out.extend_from_slice(bytes);
+                    Ok(Some(BYTES))
+                }
+                None => Ok(None),
+            },
         }
     }
 
-    fn item(&mut self, item: Item<'_>) {
+    fn item(&mut self, item: Item<'_>) -> Result<(), DecodeError> {
         match item {
-            Item::Text(Text::Token(id)) => varint(self.out, u32::from(id) << 1 | 1),
-            Item::Text(Text::Raw(text)) => self.utf8(text.as_bytes()),
-            Item::Text(text) => self.with_scratch(|scratch| text.push_to(scratch)),
-            Item::Jid(jid) => self.with_scratch(|scratch| write_jid_text(scratch, &jid)),
+            Item::Text(Text::Token(id)) => {
+                self.reserve(VARINT_MAX)?;
+                varint(self.out, u32::from(id) << 1 | 1);
+            }
+            Item::Text(text) => {
+                self.reserve(VARINT_MAX + text.len())?;
+                varint(self.out, u32::try_from(text.len()).unwrap_or(0) << 1);
+                text.push_to(self.out);
+            }
+            Item::Jid(jid) => {
+                // The text form's length is known only once written: build it aside.
+                let mut scratch = std::mem::take(&mut self.scratch);
+                scratch.clear();
+                grow(&mut scratch, jid.text_len_bound(), self.budget)?;
+                write_jid_text(&mut scratch, &jid);
+                self.reserve(VARINT_MAX + scratch.len())?;
+                varint(self.out, u32::try_from(scratch.len()).unwrap_or(0) << 1);
+                self.out.extend_from_slice(&scratch);
+                self.scratch = scratch;
+            }
         }
-    }
-
-    /// Writes a string built in the scratch buffer.
-    fn with_scratch(&mut self, build: impl FnOnce(&mut Vec<u8>)) {
-        let mut scratch = std::mem::take(&mut self.scratch);
-        scratch.clear();
-        build(&mut scratch);
-        self.utf8(&scratch);
-        self.scratch = scratch;
-    }
-
-    fn utf8(&mut self, bytes: &[u8]) {
-        varint(self.out, u32::try_from(bytes.len()).unwrap_or(0) << 1);
-        self.out.extend_from_slice(bytes);
+        Ok(())
     }
 }
 
 /// A wire JID in [`Jid`](super::Jid)'s text form, without building the JID.
 fn write_jid_text(out: &mut Vec<u8>, jid: &WireJid<'_>) {
-    let mut server = Vec::new();
-    jid.server.push_to(&mut server);
     // Writing into a Vec cannot fail.
-    let _ = match (jid.domain, server.as_slice()) {
-        (Some(domain), _) => {
+    let _ = match jid.domain {
+        Some(domain) => {
             // With an empty user, the text form is exactly what follows the user.
             let suffix =
                 ad_jid_from_wire(domain, u8::try_from(jid.device).unwrap_or(0), String::new());
             jid.user.push_to(out);
             write!(out, "{suffix}")
         }
-        (None, server) if server == INTEROP_SERVER.as_bytes() => {
+        None if jid.server.eq_str(INTEROP_SERVER) => {
             let _ = write!(out, "{}-", jid.integrator);
             jid.user.push_to(out);
             write!(out, ":{}@interop", jid.device)
         }
-        (None, server) => {
+        None => {
             jid.user.push_to(out);
-            if server == MESSENGER_SERVER.as_bytes() {
+            if jid.server.eq_str(MESSENGER_SERVER) {
                 let _ = write!(out, ":{}", jid.device);
             }
             out.push(b'@');
-            out.extend_from_slice(server);
+            jid.server.push_to(out);
             Ok(())
         }
     };

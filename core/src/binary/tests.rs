@@ -251,6 +251,51 @@ fn rejects_zlib_bombs() {
     assert_eq!(decode(&body), Err(DecodeError::InflatedTooLarge));
 }
 
+/// A node of `children` children of 32,767 attributes (two one-byte tokens each): 64 KiB of
+/// wire per child, an `Attr` of 80-odd bytes per two bytes once decoded.
+fn attribute_flood(children: u16) -> Vec<u8> {
+    let mut node = vec![0xF8, 0x02, 0x19, 0xF9];
+    node.extend_from_slice(&children.to_be_bytes());
+    for _ in 0..children {
+        node.extend_from_slice(&[0xF9, 0xFF, 0xFF, 0x19]);
+        for _ in 0..32_767 {
+            node.extend_from_slice(&[0x0A, 0x0B]);
+        }
+    }
+    node
+}
+
+#[test]
+fn a_compressed_attribute_flood_is_refused_within_its_budget() {
+    // 16 MiB of attributes compress to a few KB: the budget of those few KB stops the
+    // inflation long before the limit.
+    let mut body = vec![0x02];
+    body.extend(miniz_oxide::deflate::compress_to_vec_zlib(
+        &attribute_flood(250),
+        9,
+    ));
+    assert!(body.len() < 64 * 1024, "{} bytes", body.len());
+    assert_eq!(decode(&body), Err(DecodeError::InflatedTooLarge));
+    assert_eq!(tape::decode(&body), Err(DecodeError::InflatedTooLarge));
+    // Uncompressed, the tree of the same attributes is more than its budget of 60 bytes per
+    // byte allows only when it is denser than any real stanza: two children decode.
+    let mut plain = vec![0x00];
+    plain.extend(attribute_flood(2));
+    assert!(decode(&plain).is_ok());
+    // Inflating within the budget but decoding past it: a tree budget error.
+    let mut small = vec![0x02];
+    small.extend(miniz_oxide::deflate::compress_to_vec_zlib(
+        &attribute_flood(10),
+        9,
+    ));
+    let inflated = 10 * 65_540;
+    // The doubling buffers of the inflation cost at most four times what they hold.
+    assert!(crate::limits::decode_budget(small.len()) > 4 * inflated);
+    assert_eq!(decode(&small), Err(DecodeError::OverBudget));
+    // The tape of the same body costs a few bytes per attribute: it decodes.
+    assert!(tape::decode(&small).is_ok());
+}
+
 // --- The tape used by the bindings. ---
 
 #[test]

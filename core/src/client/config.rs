@@ -31,9 +31,11 @@ pub struct Config {
     /// The key the server's certificate chain must lead to: WhatsApp's by default, a test root
     /// in the simulation. There is no way to skip the check.
     pub trust_root: TrustRoot,
-    /// `Some` only in tests: seeds the client's generator so that a run is reproducible. `None`
-    /// seeds it from the operating system.
-    pub rng_seed: Option<[u8; 32]>,
+    /// Tests only, never in production: seeds the client's generator so that a run is
+    /// reproducible, and turns off its reseeding from the operating system (every key the
+    /// client makes follows from these 32 bytes). `None`, the default, seeds it from the
+    /// operating system and reseeds it at every login and every `CLIENT_RNG_RESEED_MS`.
+    pub unsafe_test_rng_seed: Option<[u8; 32]>,
     /// After `<stream:error>` with `<conflict type="replaced"/>` (another connection took over),
     /// reconnect with backoff instead of ending in `State::Replaced`.
     pub retry_when_replaced: bool,
@@ -77,7 +79,7 @@ impl Config {
         Config {
             profile,
             trust_root: TrustRoot::WHATSAPP,
-            rng_seed: None,
+            unsafe_test_rng_seed: None,
             retry_when_replaced: false,
             companion_os: CompanionOs::Linux,
             keepalive_min_ms: CLIENT_KEEPALIVE_MIN_MS,
@@ -96,12 +98,30 @@ impl Config {
     }
 }
 
+impl Config {
+    /// Checks what no connection can work without: a trust root a certificate chain can be
+    /// verified against (not all zeros, not of small order, a canonical Curve25519 key; a
+    /// signature under a small-order key can be forged without a private key).
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if !crate::signal::xeddsa::is_usable_public_key(&self.trust_root.public_key) {
+            return Err(ConfigError {
+                option: "trust_root",
+                problem: "is not a usable public key (all zeros, small order or not canonical)",
+            });
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
             .field("profile", &self.profile)
             .field("trust_root", &self.trust_root)
-            .field("rng_seed", &self.rng_seed.map(|_| "<seeded>"))
+            .field(
+                "unsafe_test_rng_seed",
+                &self.unsafe_test_rng_seed.map(|_| "<seeded>"),
+            )
             .field("retry_when_replaced", &self.retry_when_replaced)
             .field("companion_os", &self.companion_os)
             .field("keepalive_min_ms", &self.keepalive_min_ms)
@@ -171,9 +191,8 @@ pub struct ConfigOptions {
     pub identity_policy: Option<IdentityPolicy>,
 
     // --- for deterministic tests only ---------------------------------------------------------
-    /// 32 bytes seeding the client's generator: reproducible runs in tests. Never in production:
-    /// the generator is seeded from the operating system when this is absent.
-    pub rng_seed: Option<Vec<u8>>,
+    /// [`Config::unsafe_test_rng_seed`]: 32 bytes, tests only, never in production.
+    pub unsafe_test_rng_seed: Option<Vec<u8>>,
 }
 
 impl fmt::Debug for ConfigOptions {
@@ -185,7 +204,10 @@ impl fmt::Debug for ConfigOptions {
             .field("platform", &self.platform)
             .field("companion_os", &self.companion_os)
             .field("trust_root", &self.trust_root.as_ref().map(|_| "<set>"))
-            .field("rng_seed", &self.rng_seed.as_ref().map(|_| "<seeded>"))
+            .field(
+                "unsafe_test_rng_seed",
+                &self.unsafe_test_rng_seed.as_ref().map(|_| "<seeded>"),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -302,12 +324,13 @@ impl ConfigOptions {
         if let Some(policy) = self.identity_policy {
             config.identity_policy = policy;
         }
-        if let Some(seed) = self.rng_seed {
-            config.rng_seed = Some(
+        if let Some(seed) = self.unsafe_test_rng_seed {
+            config.unsafe_test_rng_seed = Some(
                 seed.try_into()
-                    .map_err(|_| refuse("rng_seed", "must be 32 bytes"))?,
+                    .map_err(|_| refuse("unsafe_test_rng_seed", "must be 32 bytes"))?,
             );
         }
+        config.check()?;
         Ok(config)
     }
 }
@@ -341,7 +364,7 @@ mod tests {
         ));
         assert_eq!(config, expected);
         assert_eq!(config.media_origin, endpoints::MEDIA_ORIGIN);
-        assert_eq!(config.rng_seed, None);
+        assert_eq!(config.unsafe_test_rng_seed, None);
     }
 
     #[test]
@@ -369,7 +392,7 @@ mod tests {
             record_cache_limit: Some(10),
             media_origin: Some("http://127.0.0.1:8080".into()),
             identity_policy: Some(IdentityPolicy::Strict),
-            rng_seed: Some(vec![1; 32]),
+            unsafe_test_rng_seed: Some(vec![1; 32]),
         };
         let config = options.build().unwrap();
         assert_eq!(config.profile.version, WebVersion::new(2, 3000, 7));
@@ -409,7 +432,7 @@ mod tests {
         assert_eq!(config.backoff_jitter_permille, 8);
         assert_eq!(config.record_cache_limit, 10);
         assert_eq!(config.media_origin, "http://127.0.0.1:8080");
-        assert_eq!(config.rng_seed, Some([1; 32]));
+        assert_eq!(config.unsafe_test_rng_seed, Some([1; 32]));
     }
 
     #[test]
@@ -446,10 +469,10 @@ mod tests {
         );
         assert_eq!(
             refused(ConfigOptions {
-                rng_seed: Some(vec![1, 2, 3]),
+                unsafe_test_rng_seed: Some(vec![1, 2, 3]),
                 ..o()
             }),
-            "rng_seed"
+            "unsafe_test_rng_seed"
         );
         assert_eq!(
             refused(ConfigOptions {
@@ -503,7 +526,7 @@ mod tests {
     #[test]
     fn debug_hides_the_seed() {
         let options = ConfigOptions {
-            rng_seed: Some(vec![0xab; 32]),
+            unsafe_test_rng_seed: Some(vec![0xab; 32]),
             ..ConfigOptions::default()
         };
         let text = format!("{options:?}");

@@ -112,17 +112,19 @@ impl Iqs {
     }
 
     /// If `node` answers an awaited IQ (`<iq type="result|error" id>` from the server), the
-    /// tag and the result.
-    pub(crate) fn take_answer(&mut self, node: &Node) -> Option<(IqTag, IqResult)> {
-        let id = node.attr_str("id")?;
-        let kind = node.attr_str("type")?;
-        if kind != "result" && kind != "error" {
-            return None;
-        }
-        let index = self.pending.iter().position(|p| p.id == id)?;
+    /// tag and the result (a result owns the node: it is moved, never copied); otherwise the
+    /// node back.
+    pub(crate) fn take_answer(&mut self, node: Node) -> Result<(IqTag, IqResult), Node> {
+        let index = match (node.attr_str("id"), node.attr_str("type")) {
+            (Some(id), Some("result" | "error")) => self.pending.iter().position(|p| p.id == id),
+            _ => None,
+        };
+        let Some(index) = index else {
+            return Err(node);
+        };
         let pending = self.pending.swap_remove(index);
-        if kind == "result" {
-            return Some((pending.tag, Ok(node.clone())));
+        if node.attr_str("type") == Some("result") {
+            return Ok((pending.tag, Ok(node)));
         }
         let error = node.child("error");
         let code = error
@@ -136,7 +138,7 @@ impl Iqs {
         let backoff = error
             .and_then(|e| e.attr_str("backoff"))
             .and_then(|b| b.parse().ok());
-        Some((
+        Ok((
             pending.tag,
             Err(IqError::Error {
                 code,
@@ -232,16 +234,16 @@ mod tests {
         let other = iqs.register(&mut count, IqTag::PreKeyCount, 50);
         assert_ne!(id, other);
         assert_eq!(ping.attr_str("id"), Some(id.as_str()));
-        assert!(iqs.take_answer(&answer("nope", "result")).is_none());
-        let (tag, result) = iqs.take_answer(&answer(&id, "result")).unwrap();
+        assert!(iqs.take_answer(answer("nope", "result")).is_err());
+        let (tag, result) = iqs.take_answer(answer(&id, "result")).unwrap();
         assert_eq!(tag, IqTag::Ping);
         assert!(result.is_ok());
-        assert!(iqs.take_answer(&answer(&id, "result")).is_none());
+        assert!(iqs.take_answer(answer(&id, "result")).is_err());
         let error = answer(&other, "error").children_from([Node::new("error")
             .attr("code", "429")
             .attr("text", "rate-overlimit")
             .attr("backoff", "30")]);
-        let (tag, result) = iqs.take_answer(&error).unwrap();
+        let (tag, result) = iqs.take_answer(error).unwrap();
         assert_eq!(tag, IqTag::PreKeyCount);
         assert_eq!(
             result,

@@ -49,6 +49,7 @@ pub use messaging::{
 pub use output::{CloseReason, LoadId, Output, ProtocolError};
 
 use crate::binary::{Jid, Node};
+use crate::limits::CLIENT_RNG_RESEED_MS;
 use crate::store::{Batch, Change, Record, RecordKey, RestoreError, Space};
 
 use connection::Connection;
@@ -68,7 +69,9 @@ use state::{AfterClose, Lifecycle};
 pub type Timestamp = u64;
 
 /// One linked device of one WhatsApp account, as a sans-IO state machine.
-#[derive(Debug)]
+///
+/// Its `Debug` shows the lifecycle state, the device's JIDs and how many outputs wait: never a
+/// key, a record or a message (docs/security.md).
 pub struct Client {
     config: Config,
     rng: Rng,
@@ -88,9 +91,23 @@ pub struct Client {
     app_state: app_state::AppState,
     /// When a backoff delay ends.
     reconnect_at: Option<Timestamp>,
+    /// When the generator is next reseeded from the operating system (set by the first input).
+    rng_reseed_at: Option<Timestamp>,
     next_command: u64,
     /// The latest `now` seen; time never runs backwards inside the client.
     now: Timestamp,
+}
+
+impl core::fmt::Debug for Client {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Client")
+            .field("state", self.lifecycle.state())
+            .field("jid", &self.device.jid())
+            .field("lid", &self.device.lid())
+            .field("out", &self.out)
+            .field("now", &self.now)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Borrows the shared parts of `$client` as a `Context` and the queue, leaving the named
@@ -120,8 +137,11 @@ impl Client {
     /// records are the first output). The records are those of the spaces loaded at start
     /// ([`Space::loaded_at_start`]); records of other spaces may be given too and are handed
     /// to the module that owns them. The first outputs start a connection.
+    /// A configuration whose trust root cannot check signatures ([`Config::check`]) is refused
+    /// with [`RestoreError::InvalidConfig`].
     pub fn new(config: Config, records: Vec<Record>) -> Result<Client, RestoreError> {
-        let mut rng = match config.rng_seed {
+        config.check()?;
+        let mut rng = match config.unsafe_test_rng_seed {
             Some(seed) => Rng::from_seed(seed),
             None => Rng::from_os().ok_or(RestoreError::NoRandomness)?,
         };
@@ -186,6 +206,7 @@ impl Client {
             messaging,
             app_state,
             reconnect_at: None,
+            rng_reseed_at: None,
             next_command: 0,
             now: 0,
         };
@@ -214,6 +235,8 @@ impl Client {
         if !self.conn.is_opening() {
             return;
         }
+        // Every login starts from fresh entropy: the handshake's ephemeral key comes next.
+        self.reseed_rng(now);
         self.iqs.reset_prefix(&mut self.rng);
         let result =
             self.conn
@@ -427,11 +450,37 @@ impl Client {
         .min()
     }
 
-    /// Clamps `now` so that time never runs backwards.
+    /// Clamps `now` so that time never runs backwards, and reseeds the generator when its time
+    /// has come.
     fn clock(&mut self, now: Timestamp) -> Timestamp {
         self.now = self.now.max(now);
         self.conn.arm(self.now, self.config.connect_timeout_ms);
+        match self.rng_reseed_at {
+            None => {
+                self.rng_reseed_at = Some(self.now.saturating_add(CLIENT_RNG_RESEED_MS));
+            }
+            Some(at) if self.now >= at => self.reseed_rng(self.now),
+            Some(_) => {}
+        }
         self.now
+    }
+
+    /// Mixes 32 fresh bytes from the operating system into the generator and schedules the next
+    /// reseed. A client seeded by `Config::unsafe_test_rng_seed` stays reproducible: it is never
+    /// reseeded. When the operating system has no randomness to give, the generator goes on
+    /// from its own state (it was seeded from the operating system at `Client::new`) and the
+    /// next input tries again.
+    fn reseed_rng(&mut self, now: Timestamp) {
+        if self.config.unsafe_test_rng_seed.is_some() {
+            self.rng_reseed_at = Some(now.saturating_add(CLIENT_RNG_RESEED_MS));
+            return;
+        }
+        let Some(mut fresh) = rng::os_entropy() else {
+            return;
+        };
+        self.rng.reseed(&fresh);
+        zeroize::Zeroize::zeroize(&mut fresh);
+        self.rng_reseed_at = Some(now.saturating_add(CLIENT_RNG_RESEED_MS));
     }
 
     /// Routes one received node by tag, type and xmlns.
@@ -485,9 +534,10 @@ impl Client {
     }
 
     fn dispatch_iq(&mut self, now: Timestamp, node: Node, from_server: bool) {
-        if let Some((tag, result)) = self.iqs.take_answer(&node) {
-            return self.route_iq(now, tag, result);
-        }
+        let node = match self.iqs.take_answer(node) {
+            Ok((tag, result)) => return self.route_iq(now, tag, result),
+            Err(node) => node,
+        };
         let kind = node.attr_str("type").unwrap_or_default();
         let (mut ctx, out) = split!(self, now);
         match kind {

@@ -113,10 +113,19 @@ pub enum ProtocolError {
     BadOwnKeys,
 }
 
-/// The one ordered queue of a client. Sub-machines push; the host drains.
-#[derive(Debug, Default)]
+/// The one ordered queue of a client. Sub-machines push; the host drains. Its `Debug` shows
+/// how many outputs wait, not what they hold (events carry plaintext, batches keys).
+#[derive(Default)]
 pub(crate) struct Outputs {
     queue: VecDeque<Output>,
+}
+
+impl core::fmt::Debug for Outputs {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Outputs")
+            .field("waiting", &self.queue.len())
+            .finish()
+    }
 }
 
 impl Outputs {

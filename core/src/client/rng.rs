@@ -1,9 +1,12 @@
 //! The client's own cryptographic random number generator: a hash-based generator with fast
-//! key erasure, seeded once from the operating system (or, in tests, from the configuration).
+//! key erasure, seeded from the operating system (or, in tests, from the configuration) and
+//! reseeded by the client at every login and on a schedule ([`Rng::reseed`]).
 //!
 //! Each request derives output blocks as `SHA-256(key ‖ "out" ‖ counter)` and then replaces the
 //! key with `SHA-256(key ‖ "next")`, so a later compromise of the state reveals no earlier
-//! output. The state is 32 bytes and is zeroized on drop.
+//! output. A reseed replaces the key with `SHA-256(key ‖ "reseed" ‖ fresh)`, so a compromise of
+//! the state reveals nothing after the next reseed either. The state is 32 bytes and is zeroized
+//! on drop.
 
 use core::convert::Infallible;
 
@@ -33,11 +36,22 @@ impl Rng {
 
     /// A generator seeded from the operating system; `None` if it has no randomness.
     pub(crate) fn from_os() -> Option<Rng> {
-        let mut seed = [0u8; 32];
-        getrandom::fill(&mut seed).ok()?;
+        let mut seed = os_entropy()?;
         let rng = Rng::from_seed(seed);
         seed.zeroize();
         Some(rng)
+    }
+
+    /// Mixes `fresh` bytes into the key: what was drawn before and what is drawn after are
+    /// unrelated to anyone who does not know `fresh`.
+    pub(crate) fn reseed(&mut self, fresh: &[u8; 32]) {
+        let next: [u8; 32] = Sha256::new()
+            .chain_update(self.key)
+            .chain_update(b"reseed")
+            .chain_update(fresh)
+            .finalize()
+            .into();
+        self.key = next;
     }
 
     fn rekey(&mut self) {
@@ -85,6 +99,14 @@ impl Rng {
             }
         }
     }
+}
+
+/// 32 bytes from the operating system's generator (`getrandom`; in the browser and Node,
+/// `crypto.getRandomValues`); `None` if it has none.
+pub(crate) fn os_entropy() -> Option<[u8; 32]> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).ok()?;
+    Some(bytes)
 }
 
 impl TryRng for Rng {
@@ -138,5 +160,19 @@ mod tests {
     #[test]
     fn os_seeding_works() {
         assert!(Rng::from_os().is_some());
+    }
+
+    #[test]
+    fn a_reseed_changes_what_follows() {
+        let mut a = Rng::from_seed([4; 32]);
+        let mut b = Rng::from_seed([4; 32]);
+        a.reseed(&[1; 32]);
+        b.reseed(&[2; 32]);
+        assert_ne!(a.bytes::<32>(), b.bytes::<32>());
+        let mut c = Rng::from_seed([4; 32]);
+        c.reseed(&[1; 32]);
+        let mut d = Rng::from_seed([4; 32]);
+        d.reseed(&[1; 32]);
+        assert_eq!(c.bytes::<32>(), d.bytes::<32>());
     }
 }

@@ -7,7 +7,7 @@ use crate::noise::payload::{ClientProfile, WebVersion};
 
 fn config(seed: u8) -> Config {
     Config {
-        rng_seed: Some([seed; 32]),
+        unsafe_test_rng_seed: Some([seed; 32]),
         ..Config::new(ClientProfile::new(
             WebVersion::new(2, 3000, 1_023_456_789),
             "walink",
@@ -379,4 +379,112 @@ proptest::proptest! {
         client.handle_timeout(T + 10_000_000);
         drain(&mut client);
     }
+}
+
+/// Two clients of one device whose generators are in the same state, seeded from the operating
+/// system (no `unsafe_test_rng_seed`).
+fn twins_in_one_state() -> (Client, Client) {
+    let mut first = Client::new(config(9), Vec::new()).unwrap();
+    let records: Vec<crate::store::Record> = drain(&mut first)
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::Persist(batch) => Some(batch.changes),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|c| match c {
+            crate::store::Change::Put(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    let os_seeded = |records| {
+        let mut client = Client::new(
+            Config {
+                unsafe_test_rng_seed: None,
+                ..config(9)
+            },
+            records,
+        )
+        .unwrap();
+        drain(&mut client);
+        // The state an attacker who read the generator once would know.
+        client.rng = Rng::from_seed([0x5a; 32]);
+        client
+    };
+    (os_seeded(records.clone()), os_seeded(records))
+}
+
+fn transmitted(outputs: &[Output]) -> Vec<Vec<u8>> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Transmit(bytes) => Some(bytes.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn every_login_reseeds_the_generator_from_the_operating_system() {
+    // Knowing the generator's state before a login must not give the handshake's ephemeral key
+    // (the ClientHello): each connection mixes fresh entropy in first.
+    let (mut a, mut b) = twins_in_one_state();
+    a.handle_connected(T);
+    b.handle_connected(T);
+    let (hello_a, hello_b) = (transmitted(&drain(&mut a)), transmitted(&drain(&mut b)));
+    assert!(!hello_a.is_empty());
+    assert_ne!(
+        hello_a, hello_b,
+        "the same state gave the same ephemeral key"
+    );
+}
+
+#[test]
+fn the_generator_is_reseeded_on_a_schedule() {
+    let (mut a, mut b) = twins_in_one_state();
+    a.handle_timeout(T);
+    b.handle_timeout(T);
+    let start = (a.rng.bytes::<32>(), b.rng.bytes::<32>());
+    assert_eq!(start.0, start.1, "no reseed before its time");
+    let later = T + crate::limits::CLIENT_RNG_RESEED_MS;
+    a.handle_timeout(later);
+    b.handle_timeout(later);
+    assert_ne!(a.rng.bytes::<32>(), b.rng.bytes::<32>());
+}
+
+#[test]
+fn a_seeded_client_stays_reproducible() {
+    let run = || {
+        let mut client = Client::new(config(4), Vec::new()).unwrap();
+        let mut outputs = drain(&mut client);
+        client.handle_connected(T);
+        client.handle_timeout(T + 3 * crate::limits::CLIENT_RNG_RESEED_MS);
+        outputs.extend(drain(&mut client));
+        (transmitted(&outputs), client.rng.bytes::<32>())
+    };
+    assert_eq!(run(), run());
+}
+
+#[test]
+fn a_trust_root_that_cannot_check_signatures_is_refused() {
+    use crate::store::RestoreError;
+    let mut small_order = [0u8; 32];
+    small_order[0] = 1;
+    for public_key in [[0u8; 32], small_order] {
+        let config = Config {
+            trust_root: crate::noise::TrustRoot {
+                public_key,
+                serial: 0,
+            },
+            ..config(3)
+        };
+        assert!(matches!(
+            Client::new(config, Vec::new()),
+            Err(RestoreError::InvalidConfig(ConfigError {
+                option: "trust_root",
+                ..
+            }))
+        ));
+    }
+    assert!(Client::new(config(3), Vec::new()).is_ok());
 }

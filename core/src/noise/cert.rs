@@ -20,8 +20,9 @@ use crate::signal::xeddsa;
 
 use super::keys::PublicKeyBytes;
 
-/// The key that signs the intermediate certificates, and the serial it carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The key that signs the intermediate certificates, and the serial it carries. Its `Debug`
+/// shows the key's first bytes in hex, as `signal::PublicKey` does, not a byte array.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct TrustRoot {
     /// The root's Curve25519 public key (raw 32 bytes, XEdDSA).
     pub public_key: PublicKeyBytes,
@@ -41,6 +42,16 @@ impl TrustRoot {
         ],
         serial: 0,
     };
+}
+
+impl core::fmt::Debug for TrustRoot {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "TrustRoot {{ public_key: ")?;
+        for byte in &self.public_key[..4] {
+            write!(f, "{byte:02x}")?;
+        }
+        write!(f, "…, serial: {} }}", self.serial)
+    }
 }
 
 impl Default for TrustRoot {

@@ -49,8 +49,15 @@ impl NoiseKeyPair {
 
 impl fmt::Debug for NoiseKeyPair {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let public = self.public.as_bytes();
         f.debug_struct("NoiseKeyPair")
-            .field("public", &self.public.as_bytes())
+            .field(
+                "public",
+                &format_args!(
+                    "{:02x}{:02x}{:02x}{:02x}…",
+                    public[0], public[1], public[2], public[3]
+                ),
+            )
             .field("private", &"<redacted>")
             .finish()
     }

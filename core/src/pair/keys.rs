@@ -44,8 +44,15 @@ impl KeyPair {
 
 impl fmt::Debug for KeyPair {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let public = &self.public;
         f.debug_struct("KeyPair")
-            .field("public", &self.public)
+            .field(
+                "public",
+                &format_args!(
+                    "{:02x}{:02x}{:02x}{:02x}…",
+                    public[0], public[1], public[2], public[3]
+                ),
+            )
             .finish_non_exhaustive()
     }
 }

@@ -90,3 +90,14 @@ pub enum RecordError {
     #[error("record list {0} exceeds its limit")]
     TooMany(&'static str),
 }
+
+impl From<crate::proto_bounds::BoundsError> for RecordError {
+    fn from(error: crate::proto_bounds::BoundsError) -> RecordError {
+        use crate::proto_bounds::BoundsError;
+        match error {
+            BoundsError::Malformed => RecordError::BadProtobuf,
+            BoundsError::TooMany(_) => RecordError::TooMany("list"),
+            BoundsError::OverBudget => RecordError::TooLarge,
+        }
+    }
+}

@@ -19,6 +19,7 @@ mod sender_key;
 mod session;
 #[cfg(test)]
 mod test_rng;
+#[cfg(any(test, feature = "testing"))]
 #[doc(hidden)]
 pub mod testing;
 pub mod xeddsa;

@@ -10,8 +10,9 @@ use super::keys::{IdentityKey, IdentityKeyPair, KeyPair, PublicKey};
 use super::message::{PreKeyId, SignedPreKeyId};
 use super::xeddsa::SIGNATURE_LEN;
 
-/// A signed prekey with its id and the identity's signature.
-#[derive(Clone, Debug)]
+/// A signed prekey with its id and the identity's signature. Its `Debug` shows the id and the
+/// public key.
+#[derive(Clone)]
 pub struct SignedPreKey {
     /// The id peers name it by.
     pub id: SignedPreKeyId,
@@ -19,6 +20,15 @@ pub struct SignedPreKey {
     pub key_pair: KeyPair,
     /// XEdDSA signature of the identity key over the serialized public key.
     pub signature: [u8; SIGNATURE_LEN],
+}
+
+impl core::fmt::Debug for SignedPreKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SignedPreKey")
+            .field("id", &self.id)
+            .field("public", &self.key_pair.public)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SignedPreKey {

@@ -31,6 +31,7 @@ use crate::limits::{
     SIGNAL_RECEIVER_CHAINS, SIGNAL_SKIPPED_KEYS_PER_CHAIN,
 };
 use crate::proto::walink as pb;
+use crate::proto_bounds::{self, Field};
 
 /// The storage format version of [`SessionRecord::serialize`].
 pub const SESSION_RECORD_FORMAT: u32 = 1;
@@ -52,14 +53,23 @@ impl core::fmt::Debug for SessionRecord {
     }
 }
 
-/// The result of decrypting a prekey message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The result of decrypting a prekey message. Its `Debug` shows the plaintext's length only.
+#[derive(Clone, PartialEq, Eq)]
 pub struct PreKeyDecryption {
     /// The plaintext (still padded, for WhatsApp message content).
     pub plaintext: Vec<u8>,
     /// The one-time prekey this message consumed: the caller deletes it. `None` when the
     /// message used none, or when it belongs to a session set up by an earlier message.
     pub consumed_pre_key: Option<PreKeyId>,
+}
+
+impl core::fmt::Debug for PreKeyDecryption {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PreKeyDecryption")
+            .field("plaintext_len", &self.plaintext.len())
+            .field("consumed_pre_key", &self.consumed_pre_key)
+            .finish()
+    }
 }
 
 impl SessionRecord {
@@ -292,6 +302,7 @@ impl SessionRecord {
         if bytes.len() > SIGNAL_MAX_RECORD_LEN {
             return Err(RecordError::TooLarge);
         }
+        check_bounds(bytes, &SESSION_RECORD_FIELDS)?;
         let record = pb::SessionRecord::decode(bytes).map_err(|_| RecordError::BadProtobuf)?;
         match record.format_version {
             Some(SESSION_RECORD_FORMAT) => {}
@@ -309,6 +320,55 @@ impl SessionRecord {
                 .collect::<Result<_, _>>()?,
         })
     }
+}
+
+/// Sessions a record holds at most: the current one and the archived ones.
+const MAX_STATES: usize = SIGNAL_ARCHIVED_SESSIONS + 1;
+/// Chains a record holds at most: per session, the sending one and the receiving ones.
+const MAX_CHAINS: usize = MAX_STATES * (SIGNAL_RECEIVER_CHAINS + 1);
+
+/// A chain's skipped message keys, counted over the whole record before it is decoded.
+static CHAIN_FIELDS: [Field; 1] = [Field {
+    number: 5,
+    max: MAX_CHAINS * SIGNAL_SKIPPED_KEYS_PER_CHAIN,
+    size: size_of::<pb::SkippedMessageKey>() + size_of::<MessageSeed>(),
+    fields: &[],
+}];
+/// A session's chains.
+static STATE_FIELDS: [Field; 2] = [
+    Field {
+        number: 6,
+        max: usize::MAX,
+        size: 0,
+        fields: &CHAIN_FIELDS,
+    },
+    Field {
+        number: 7,
+        max: MAX_STATES * SIGNAL_RECEIVER_CHAINS,
+        size: size_of::<pb::Chain>() + size_of::<ReceiverChain>(),
+        fields: &CHAIN_FIELDS,
+    },
+];
+/// A record's sessions.
+static SESSION_RECORD_FIELDS: [Field; 2] = [
+    Field {
+        number: 2,
+        max: usize::MAX,
+        size: 0,
+        fields: &STATE_FIELDS,
+    },
+    Field {
+        number: 3,
+        max: SIGNAL_ARCHIVED_SESSIONS,
+        size: size_of::<pb::SessionState>() + size_of::<SessionState>(),
+        fields: &STATE_FIELDS,
+    },
+];
+
+/// Counts a stored record's lists (`fields`) and charges their memory to its decode budget
+/// before it is decoded.
+pub(crate) fn check_bounds(bytes: &[u8], fields: &'static [Field]) -> Result<(), RecordError> {
+    proto_bounds::check(bytes, fields).map_err(RecordError::from)
 }
 
 pub(crate) fn seeds_to_pb<'a>(

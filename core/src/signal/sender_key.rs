@@ -24,13 +24,28 @@ use super::error::{DecryptError, EncryptError, RecordError};
 use super::keys::{KeyPair, PrivateKey, PublicKey};
 use super::message::{MESSAGE_VERSION, MessageError, VERSION_BYTE};
 use super::ratchet::{ChainKey, MessageSeed, seed_for_counter};
-use super::record::{bytes32, public_key, seeds_from_pb, seeds_to_pb};
+use super::record::{bytes32, check_bounds, public_key, seeds_from_pb, seeds_to_pb};
 use super::xeddsa::{PrecomputedVerifyingKey, SIGNATURE_LEN, SigningKey, VerifyingKey};
 use crate::limits::{
     SIGNAL_MAX_MESSAGE_LEN, SIGNAL_MAX_RECORD_LEN, SIGNAL_SENDER_KEY_MAX_FORWARD_JUMP,
     SIGNAL_SENDER_KEY_SKIPPED_KEYS, SIGNAL_SENDER_KEY_STATES,
 };
 use crate::proto::{wa, walink as pb};
+use crate::proto_bounds::Field;
+
+/// A sender-key record's states and their skipped message keys, counted over the whole record
+/// before it is decoded.
+static SENDER_KEY_RECORD_FIELDS: [Field; 1] = [Field {
+    number: 2,
+    max: SIGNAL_SENDER_KEY_STATES,
+    size: size_of::<pb::SenderKeyState>() + size_of::<SenderKeyState>(),
+    fields: &[Field {
+        number: 6,
+        max: SIGNAL_SENDER_KEY_STATES * SIGNAL_SENDER_KEY_SKIPPED_KEYS,
+        size: size_of::<pb::SkippedMessageKey>() + size_of::<MessageSeed>(),
+        fields: &[],
+    }],
+}];
 
 /// The storage format version of [`SenderKeyRecord::serialize`].
 pub const SENDER_KEY_RECORD_FORMAT: u32 = 1;
@@ -48,58 +63,90 @@ fn check_version(bytes: &[u8], min_len: usize) -> Result<(), MessageError> {
 
 /// Hands a sender's chain key and public signing key to a group member
 /// (`senderKeyDistributionMessage.axolotlSenderKeyDistributionMessage` in WhatsApp's Message).
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// It holds a chain key: its `Debug` shows only the key id, iteration and signing key, equality
+/// is constant-time, and the chain key and the serialized bytes are zeroized on drop.
+#[derive(Clone)]
 pub struct SenderKeyDistributionMessage {
     key_id: u32,
     iteration: u32,
-    chain_key: [u8; 32],
+    chain_key: Zeroizing<[u8; 32]>,
     signing_key: PublicKey,
-    serialized: Vec<u8>,
+    serialized: Zeroizing<Vec<u8>>,
 }
+
+impl core::fmt::Debug for SenderKeyDistributionMessage {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SenderKeyDistributionMessage")
+            .field("key_id", &self.key_id)
+            .field("iteration", &self.iteration)
+            .field("signing_key", &self.signing_key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for SenderKeyDistributionMessage {
+    fn eq(&self, other: &Self) -> bool {
+        // The serialized bytes carry every field.
+        bool::from(subtle::ConstantTimeEq::ct_eq(
+            self.serialized.as_slice(),
+            other.serialized.as_slice(),
+        ))
+    }
+}
+
+impl Eq for SenderKeyDistributionMessage {}
 
 impl SenderKeyDistributionMessage {
     fn new(key_id: u32, chain: &ChainKey, signing_key: PublicKey) -> SenderKeyDistributionMessage {
-        let body = wa::SenderKeyDistributionMessage {
+        let mut proto = wa::SenderKeyDistributionMessage {
             id: Some(key_id),
             iteration: Some(chain.index()),
             chain_key: Some(chain.key.to_vec()),
             signing_key: Some(signing_key.serialize().to_vec()),
+        };
+        let body = Zeroizing::new(proto.encode_to_vec());
+        if let Some(key) = proto.chain_key.as_mut() {
+            zeroize::Zeroize::zeroize(key);
         }
-        .encode_to_vec();
-        let mut serialized = Vec::with_capacity(1 + body.len());
+        let mut serialized = Zeroizing::new(Vec::with_capacity(1 + body.len()));
         serialized.push(VERSION_BYTE);
         serialized.extend_from_slice(&body);
         SenderKeyDistributionMessage {
             key_id,
             iteration: chain.index(),
-            chain_key: chain.key,
+            chain_key: Zeroizing::new(chain.key),
             signing_key,
             serialized,
         }
     }
 
-    /// Parses a serialized distribution message.
+    /// Parses a serialized distribution message. A signing key that cannot check signatures
+    /// (small order, or not canonical: [`super::xeddsa::is_usable_public_key`]) is refused.
     pub fn deserialize(bytes: &[u8]) -> Result<SenderKeyDistributionMessage, MessageError> {
         check_version(bytes, 1)?;
         let body = bytes.get(1..).ok_or(MessageError::BadLength(bytes.len()))?;
-        let proto = wa::SenderKeyDistributionMessage::decode(body)
+        let mut proto = wa::SenderKeyDistributionMessage::decode(body)
             .map_err(|_| MessageError::BadProtobuf)?;
-        let chain_key = proto
-            .chain_key
-            .and_then(|key| <[u8; 32]>::try_from(key.as_slice()).ok())
-            .ok_or(MessageError::MissingField("chain_key"))?;
+        let chain_key = Zeroizing::new(proto.chain_key.take().unwrap_or_default());
+        let chain_key = <[u8; 32]>::try_from(chain_key.as_slice())
+            .map(Zeroizing::new)
+            .map_err(|_| MessageError::MissingField("chain_key"))?;
         let signing_key = proto
             .signing_key
             .ok_or(MessageError::MissingField("signing_key"))?;
+        let signing_key = PublicKey::deserialize(&signing_key)
+            .ok()
+            .filter(|key| super::xeddsa::is_usable_public_key(key.raw()))
+            .ok_or(MessageError::BadKey("signing_key"))?;
         Ok(SenderKeyDistributionMessage {
             key_id: proto.id.ok_or(MessageError::MissingField("id"))?,
             iteration: proto
                 .iteration
                 .ok_or(MessageError::MissingField("iteration"))?,
             chain_key,
-            signing_key: PublicKey::deserialize(&signing_key)
-                .map_err(|_| MessageError::BadKey("signing_key"))?,
-            serialized: bytes.to_vec(),
+            signing_key,
+            serialized: Zeroizing::new(bytes.to_vec()),
         })
     }
 
@@ -188,13 +235,13 @@ impl SenderKeyRecord {
         rng.fill_bytes(&mut id);
         // Baileys draws ids below 2^31 (`randomInt(2147483647)`); so does walink.
         let key_id = u32::from_be_bytes(id) & 0x7fff_ffff;
-        let mut chain_key = [0u8; 32];
-        rng.fill_bytes(&mut chain_key);
+        let mut chain_key = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(&mut *chain_key);
         let signing = KeyPair::generate(rng);
         let state = SenderKeyState {
             key_id,
             chain: ChainKey {
-                key: chain_key,
+                key: *chain_key,
                 index: 0,
             },
             signing_public: signing.public,
@@ -223,7 +270,7 @@ impl SenderKeyRecord {
         self.states.push_back(SenderKeyState {
             key_id: message.key_id,
             chain: ChainKey {
-                key: message.chain_key,
+                key: *message.chain_key,
                 index: message.iteration,
             },
             signing_public: message.signing_key,
@@ -373,6 +420,7 @@ impl SenderKeyRecord {
         if bytes.len() > SIGNAL_MAX_RECORD_LEN {
             return Err(RecordError::TooLarge);
         }
+        check_bounds(bytes, &SENDER_KEY_RECORD_FIELDS)?;
         let record = pb::SenderKeyRecord::decode(bytes).map_err(|_| RecordError::BadProtobuf)?;
         match record.format_version {
             Some(SENDER_KEY_RECORD_FORMAT) => {}
@@ -417,6 +465,33 @@ impl SenderKeyRecord {
 mod tests {
     use super::*;
     use crate::signal::test_rng::TestRng;
+
+    #[test]
+    fn a_distribution_with_a_small_order_signing_key_is_refused() {
+        let mut rng = TestRng::new(40);
+        let good = SenderKeyRecord::new().create_distribution_message(&mut rng);
+        let mut small_order = [0u8; 32];
+        small_order[0] = 1;
+        for signing in [[0u8; 32], small_order] {
+            let body = wa::SenderKeyDistributionMessage {
+                id: Some(good.key_id()),
+                iteration: Some(0),
+                chain_key: Some(vec![7; 32]),
+                signing_key: Some(PublicKey::from_raw(signing).serialize().to_vec()),
+            }
+            .encode_to_vec();
+            let mut bytes = vec![VERSION_BYTE];
+            bytes.extend_from_slice(&body);
+            assert_eq!(
+                SenderKeyDistributionMessage::deserialize(&bytes),
+                Err(MessageError::BadKey("signing_key"))
+            );
+        }
+        assert_eq!(
+            SenderKeyDistributionMessage::deserialize(good.serialize()).as_ref(),
+            Ok(&good)
+        );
+    }
 
     /// A member keeping its record in memory checks every message after the first with the
     /// kept comb table; forged and tampered messages are refused on that path too and leave the

@@ -1,7 +1,9 @@
 //! Fixtures shared by walink's benchmarks (the criterion benches in `core/benches/` and the wasm
 //! bench exports of `bindings/wasm`) and tests: a fast seeded RNG, a receiving party with its
 //! prekeys, an established pair of session records and a pair of sender-key records. Not part
-//! of the API (hidden from the docs, no stability promise).
+//! of the API (hidden from the docs, no stability promise), and compiled only for walink-core's
+//! own tests or with its `testing` feature, which no production build enables: [`BenchRng`]
+//! claims to be a `CryptoRng` and is not one.
 
 use std::convert::Infallible;
 
@@ -32,6 +34,8 @@ pub enum FixtureError {
 }
 
 /// SplitMix64 seeded by the caller: fast and reproducible, not secret (benchmarks need no more).
+/// It implements `CryptoRng` only so that it can stand in for the real generator in benchmarks
+/// and tests; it is predictable, and exists only with the `testing` feature.
 pub struct BenchRng(pub u64);
 
 impl rand_core::TryRng for BenchRng {

@@ -85,6 +85,24 @@ pub fn verify(public_key: &[u8; 32], message: &[u8], signature: &[u8; SIGNATURE_
         .is_some_and(|key| key.verify(message, signature))
 }
 
+/// Whether `public_key` can check signatures at all: a canonical Curve25519 public key whose
+/// point is not of small order. [`verify`] is false for every signature under any other key;
+/// a configuration that names one (a trust root) is refused up front.
+pub fn is_usable_public_key(public_key: &[u8; 32]) -> bool {
+    VerifyingKey::new(public_key, 0).is_some()
+}
+
+/// Whether the little-endian `u` is below the field prime `2^255 − 19` (XEdDSA refuses `u ≥ p`).
+fn is_canonical(u: &[u8; 32]) -> bool {
+    const P_LOW_BYTE: u8 = 0xED;
+    let top = u[31];
+    if top & 0x80 != 0 {
+        return false;
+    }
+    // Below p unless every bit from 8 to 254 is set and the low byte reaches 0xED.
+    !(top == 0x7F && u[1..31].iter().all(|&b| b == 0xFF) && u[0] >= P_LOW_BYTE)
+}
+
 /// A Curve25519 public key decoded for checking many signatures: the Edwards point for one sign
 /// bit and its encoding, where [`verify`] spends a field inversion, a square root and another
 /// inversion on them each time (a group member checks every message of a sender with one key).
@@ -99,9 +117,17 @@ pub struct VerifyingKey {
 
 impl VerifyingKey {
     /// Decodes `public_key` as the Edwards point with sign bit `sign_bit` (the top bit of a
-    /// signature's last byte); `None` when it is not a point.
+    /// signature's last byte); `None` when it is not a canonical encoding of a point, or is a
+    /// point of small order (all zeros among them), against which anyone can forge a
+    /// signature.
     pub fn new(public_key: &[u8; 32], sign_bit: u8) -> Option<VerifyingKey> {
+        if !is_canonical(public_key) {
+            return None;
+        }
         let big_a = MontgomeryPoint(*public_key).to_edwards(sign_bit & 1)?;
+        if big_a.is_small_order() {
+            return None;
+        }
         Some(VerifyingKey {
             montgomery: *public_key,
             sign_bit: sign_bit & 1,
@@ -412,6 +438,81 @@ mod tests {
             // A random 32-byte string as the key (about half are not points: both refuse those).
             both(&garbage, &message, &signature);
         }
+    }
+
+    /// The Montgomery `u` of every point of small order (the 8-torsion: `u` = 0, 1, −1 and two
+    /// pairs of order 8) and non-canonical encodings of small `u`.
+    fn small_order_and_non_canonical_keys() -> Vec<[u8; 32]> {
+        let from_hex = |text: &str| -> [u8; 32] { hex::decode(text).unwrap().try_into().unwrap() };
+        let mut keys = vec![
+            [0u8; 32],
+            from_hex("0100000000000000000000000000000000000000000000000000000000000000"),
+            from_hex("ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+            from_hex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"),
+            from_hex("5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157"),
+        ];
+        // p, p + 1 (u = 0 and 1 again) and any key with the top bit set.
+        keys.push(from_hex(
+            "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        ));
+        keys.push(from_hex(
+            "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        ));
+        let mut high = public_of([5; 32]);
+        high[31] |= 0x80;
+        keys.push(high);
+        keys
+    }
+
+    /// A signature that the cofactorless check `s·B − h·A == R` accepts under a key `A` of small
+    /// order, found without any private key: with `s = 0`, `R = −h·A` holds when `h` is right
+    /// modulo the order of `A` (one try in eight at worst).
+    fn forgery(public: &[u8; 32], sign_bit: u8) -> Option<(Vec<u8>, [u8; SIGNATURE_LEN])> {
+        let point = MontgomeryPoint(*public).to_edwards(sign_bit)?;
+        let compressed = point.compress();
+        for attempt in 0u32..64 {
+            let message = attempt.to_be_bytes().to_vec();
+            for k in 0u64..8 {
+                let big_r = (Scalar::from(k) * point).compress();
+                let h = challenge(big_r.as_bytes(), compressed.as_bytes(), &message);
+                if (-(h * point)).compress() == big_r {
+                    let mut signature = [0u8; SIGNATURE_LEN];
+                    signature[..32].copy_from_slice(big_r.as_bytes());
+                    signature[63] |= sign_bit << 7;
+                    return Some((message, signature));
+                }
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn forgeries_under_small_order_keys_do_not_verify() {
+        let mut forged = 0;
+        for key in small_order_and_non_canonical_keys() {
+            for sign_bit in 0..2 {
+                if let Some((message, signature)) = forgery(&key, sign_bit) {
+                    forged += 1;
+                    assert!(
+                        !verify(&key, &message, &signature),
+                        "forgery under {key:02x?}"
+                    );
+                }
+            }
+        }
+        // The forgeries exist: without the check, these keys would accept them.
+        assert!(forged >= 4, "{forged} forgeries");
+    }
+
+    #[test]
+    fn small_order_and_non_canonical_keys_are_unusable() {
+        for key in small_order_and_non_canonical_keys() {
+            assert!(!is_usable_public_key(&key), "{key:02x?}");
+            for sign_bit in 0..2 {
+                assert!(VerifyingKey::new(&key, sign_bit).is_none());
+            }
+        }
+        assert!(is_usable_public_key(&public_of([5; 32])));
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //! | POST | `/accounts/{phone}/reinstall` | `{"to"?, "text"?}` | the phone re-registers with a new identity key (its companions are unlinked), then optionally sends a text |
 //! | POST | `/stream-error` | `{"code", "device"? , "conn"?}` | the server ends a stream with this code |
 //! | GET | `/connections` | | the open connections and who is logged in on each |
+//! | GET | `/handshakes` | | the `Origin` and path of each websocket upgrade (answered by the network layer: [`super::handshakes`]) |
 //! | GET | `/events` | | the simulation's recent events, oldest first |
 //! | POST | `/restart` | | the server restarts: every connection drops |
 //! | POST | `/fail-next-login` | `{"reason"}` | the next login gets `<failure reason>` |

@@ -10,6 +10,7 @@
 //! `poll_timeout`.
 
 pub mod control;
+pub mod handshakes;
 pub mod http;
 pub mod process;
 pub mod sim_backend;
@@ -24,10 +25,12 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tungstenite::handshake::HandshakeError;
+use tungstenite::handshake::server::{Callback, ErrorResponse, Request, Response};
 use tungstenite::protocol::WebSocket;
-use tungstenite::{Message, accept};
+use tungstenite::{Message, accept_hdr};
 
 pub use control::{ControlError, ControlRequest};
+pub use handshakes::{Handshake, HandshakeLog};
 
 /// How long a new connection may take to send its websocket upgrade request.
 const UPGRADE_DEADLINE: Duration = Duration::from_secs(10);
@@ -119,6 +122,7 @@ pub struct MockServer {
     stopping: Arc<AtomicBool>,
     to_sim: Sender<ToSim>,
     threads: Vec<JoinHandle<()>>,
+    handshakes: HandshakeLog,
 }
 
 impl MockServer {
@@ -130,6 +134,7 @@ impl MockServer {
         let ws_addr = ws_listener.local_addr()?;
         let control_addr = control_listener.local_addr()?;
         let stopping = Arc::new(AtomicBool::new(false));
+        let handshakes = HandshakeLog::default();
         let (to_sim, from_net) = mpsc::channel();
         let mut threads = Vec::new();
         threads.push(
@@ -137,17 +142,17 @@ impl MockServer {
                 .name("mock-sim".into())
                 .spawn(move || run_simulation(backend, &from_net))?,
         );
-        let (sim, stop) = (to_sim.clone(), Arc::clone(&stopping));
+        let (sim, stop, log) = (to_sim.clone(), Arc::clone(&stopping), handshakes.clone());
         threads.push(
             thread::Builder::new()
                 .name("mock-ws-accept".into())
-                .spawn(move || accept_websockets(&ws_listener, &sim, &stop))?,
+                .spawn(move || accept_websockets(&ws_listener, &sim, &stop, &log))?,
         );
-        let (sim, stop) = (to_sim.clone(), Arc::clone(&stopping));
+        let (sim, stop, log) = (to_sim.clone(), Arc::clone(&stopping), handshakes.clone());
         threads.push(
             thread::Builder::new()
                 .name("mock-control-accept".into())
-                .spawn(move || accept_control(&control_listener, &sim, &stop))?,
+                .spawn(move || accept_control(&control_listener, &sim, &stop, &log))?,
         );
         Ok(MockServer {
             ws_addr,
@@ -155,7 +160,14 @@ impl MockServer {
             stopping,
             to_sim,
             threads,
+            handshakes,
         })
+    }
+
+    /// The websocket upgrades so far (their `Origin` and path), oldest first; the control
+    /// endpoint's `GET /handshakes`.
+    pub fn handshakes(&self) -> Vec<Handshake> {
+        self.handshakes.handshakes()
     }
 
     /// The websocket URL clients connect to.
@@ -268,16 +280,21 @@ fn run_simulation<B: Backend>(mut backend: B, from_net: &Receiver<ToSim>) {
     }
 }
 
-fn accept_websockets(listener: &TcpListener, to_sim: &Sender<ToSim>, stopping: &AtomicBool) {
+fn accept_websockets(
+    listener: &TcpListener,
+    to_sim: &Sender<ToSim>,
+    stopping: &AtomicBool,
+    handshakes: &HandshakeLog,
+) {
     for stream in listener.incoming() {
         if stopping.load(Ordering::SeqCst) {
             return;
         }
         let Ok(stream) = stream else { continue };
-        let to_sim = to_sim.clone();
+        let (to_sim, handshakes) = (to_sim.clone(), handshakes.clone());
         let _ = thread::Builder::new()
             .name("mock-ws".into())
-            .spawn(move || serve_websocket(stream, &to_sim));
+            .spawn(move || serve_websocket(stream, &to_sim, &handshakes));
     }
 }
 
@@ -329,8 +346,9 @@ fn read_socket(mut stream: TcpStream, to_conn: &Sender<ToSocket>) {
     }
 }
 
-/// One websocket connection: the upgrade, then bytes both ways until either side closes.
-fn serve_websocket(stream: TcpStream, to_sim: &Sender<ToSim>) {
+/// One websocket connection: the upgrade (its Origin and path recorded), then bytes both ways
+/// until either side closes.
+fn serve_websocket(stream: TcpStream, to_sim: &Sender<ToSim>, handshakes: &HandshakeLog) {
     let _ = stream.set_nodelay(true);
     let (Ok(reader), Ok(writer)) = (stream.try_clone(), stream.try_clone()) else {
         return;
@@ -348,13 +366,31 @@ fn serve_websocket(stream: TcpStream, to_sim: &Sender<ToSim>) {
         inbox: VecDeque::new(),
         out: writer,
     };
-    if let Some(mut socket) = upgrade(pipe, &events) {
+    let mut offered = None;
+    // The signature is tungstenite's `Callback`; its error type is not ours to shrink.
+    #[allow(clippy::result_large_err)]
+    let remember = |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
+        let origin = request
+            .headers()
+            .get("origin")
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
+        offered = Some((origin, request.uri().path().to_owned()));
+        Ok(response)
+    };
+    if let Some(mut socket) = upgrade(pipe, &events, remember) {
         let (reply, conn) = mpsc::channel();
         let opened = to_sim.send(ToSim::Opened {
             to_socket: to_conn,
             reply,
         });
         if let (Ok(()), Ok(conn)) = (opened, conn.recv()) {
+            let (origin, path) = offered.take().unwrap_or_default();
+            handshakes.record(Handshake {
+                conn,
+                origin,
+                path,
+                at: now_ms(),
+            });
             let closed_by_server = pump_websocket(&mut socket, conn, to_sim, &events);
             if !closed_by_server {
                 let _ = to_sim.send(ToSim::Closed(conn));
@@ -365,9 +401,14 @@ fn serve_websocket(stream: TcpStream, to_sim: &Sender<ToSim>) {
     let _ = stream.shutdown(std::net::Shutdown::Both);
 }
 
-/// The websocket upgrade, fed with the bytes the reader thread hands over.
-fn upgrade(pipe: Pipe, events: &Receiver<ToSocket>) -> Option<WebSocket<Pipe>> {
-    let mut attempt = accept(pipe);
+/// The websocket upgrade, fed with the bytes the reader thread hands over; `callback` sees the
+/// client's request.
+fn upgrade<C: Callback>(
+    pipe: Pipe,
+    events: &Receiver<ToSocket>,
+    callback: C,
+) -> Option<WebSocket<Pipe>> {
+    let mut attempt = accept_hdr(pipe, callback);
     loop {
         match attempt {
             Ok(socket) => return Some(socket),
@@ -434,16 +475,21 @@ fn pump_websocket(
     }
 }
 
-fn accept_control(listener: &TcpListener, to_sim: &Sender<ToSim>, stopping: &AtomicBool) {
+fn accept_control(
+    listener: &TcpListener,
+    to_sim: &Sender<ToSim>,
+    stopping: &AtomicBool,
+    handshakes: &HandshakeLog,
+) {
     for stream in listener.incoming() {
         if stopping.load(Ordering::SeqCst) {
             return;
         }
         let Ok(stream) = stream else { continue };
-        let to_sim = to_sim.clone();
+        let (to_sim, handshakes) = (to_sim.clone(), handshakes.clone());
         let _ = thread::Builder::new()
             .name("mock-control".into())
-            .spawn(move || serve_control(stream, &to_sim));
+            .spawn(move || serve_control(stream, &to_sim, &handshakes));
     }
 }
 
@@ -461,11 +507,15 @@ fn blob_response(value: &serde_json::Value) -> http::Response {
     }
 }
 
-/// One control request: parse it, let the simulation thread carry it out, answer with JSON.
-fn serve_control(mut stream: TcpStream, to_sim: &Sender<ToSim>) {
+/// One control request: parse it, let the simulation thread carry it out, answer with JSON
+/// (`GET /handshakes` is the network layer's own, answered here).
+fn serve_control(mut stream: TcpStream, to_sim: &Sender<ToSim>, handshakes: &HandshakeLog) {
     let _ = stream.set_read_timeout(Some(CONTROL_DEADLINE));
     let response = match http::read_request(&mut stream) {
         Err(error) => http::Response::error(400, &error.to_string()),
+        Ok(request) if handshakes::is_handshakes_route(&request) => {
+            http::Response::json(200, &handshakes.to_json())
+        }
         Ok(request) => match control::parse(&request) {
             Err(error) => error.response(),
             Ok(request) => {

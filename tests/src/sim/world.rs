@@ -239,10 +239,10 @@ impl World {
     }
 
     /// Adds a fresh client (no records). Its generator is seeded from the World's seed unless
-    /// `config.rng_seed` is set. Returns its index.
+    /// `config.unsafe_test_rng_seed` is set. Returns its index.
     pub fn add_client(&mut self, mut config: Config) -> usize {
-        if config.rng_seed.is_none() {
-            config.rng_seed = Some(self.rng.fork_seed());
+        if config.unsafe_test_rng_seed.is_none() {
+            config.unsafe_test_rng_seed = Some(self.rng.fork_seed());
         }
         let client = Client::new(config.clone(), Vec::new());
         let index = self.clients.len();
@@ -298,7 +298,7 @@ impl World {
         sim.pending_messages.clear();
         sim.held_loads.clear();
         let mut config = sim.config.clone();
-        config.rng_seed = Some(seed);
+        config.unsafe_test_rng_seed = Some(seed);
         match Client::new(config, sim.records()) {
             Ok(rebuilt) => sim.client = rebuilt,
             Err(error) => self.notes.push(WorldNote::Fault(format!(

@@ -13,7 +13,7 @@ final class ClientTests: XCTestCase {
     }
 
     func testFreshClientPersistsItsDeviceBeforeItConnects() throws {
-        let client = try Client(config: ClientConfig(rngSeed: seed), records: [])
+        let client = try Client(config: ClientConfig(unsafeTestRngSeed: seed), records: [])
         let outputs = try drain(client)
         let persist = outputs.firstIndex { if case .persist = $0 { return true } else { return false } }
         let connect = outputs.firstIndex { if case .connect = $0 { return true } else { return false } }
@@ -23,17 +23,20 @@ final class ClientTests: XCTestCase {
     }
 
     func testBadInputIsATypedError() {
-        XCTAssertThrowsError(try Client(config: ClientConfig(rngSeed: Data([1, 2, 3])), records: [])) { error in
+        XCTAssertThrowsError(try Client(config: ClientConfig(unsafeTestRngSeed: Data([1, 2, 3])), records: [])) { error in
             guard let walinkError = error as? WalinkError, case .InvalidInput = walinkError else { return XCTFail("\(error)") }
         }
-        XCTAssertThrowsError(try Client(config: ClientConfig(rngSeed: seed),
+        XCTAssertThrowsError(try Client(config: ClientConfig(unsafeTestRngSeed: seed, trustRoot: Data(count: 32)), records: [])) { error in
+            guard let walinkError = error as? WalinkError, case .InvalidInput = walinkError else { return XCTFail("\(error)") }
+        }
+        XCTAssertThrowsError(try Client(config: ClientConfig(unsafeTestRngSeed: seed),
                                          records: [StoreRecord(space: "device", key: "device", value: Data([255, 0, 1]))])) { error in
             guard let walinkError = error as? WalinkError, case .CorruptStore = walinkError else { return XCTFail("\(error)") }
         }
     }
 
     func testCommandInTheWrongStateEndsInATypedError() throws {
-        let client = try Client(config: ClientConfig(rngSeed: seed), records: [])
+        let client = try Client(config: ClientConfig(unsafeTestRngSeed: seed), records: [])
         _ = try drain(client)
         let id = try client.command(now: now, command: .pairWithCode(phone: "12"))
         let results = try drain(client).compactMap { output -> CommandResult? in
@@ -47,7 +50,7 @@ final class ClientTests: XCTestCase {
         // The server refusing a code request is a typed reason, not "other": the enum has it.
         let reason = StateReason.pairingCodeFailed
         XCTAssertNotEqual(reason, StateReason.pairingCodeRequested)
-        let client = try Client(config: ClientConfig(rngSeed: seed), records: [])
+        let client = try Client(config: ClientConfig(unsafeTestRngSeed: seed), records: [])
         _ = try drain(client)
         try client.handleConnected(now: now)
         _ = try drain(client)

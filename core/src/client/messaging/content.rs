@@ -15,10 +15,99 @@
 use prost::Message as _;
 use rand_core::CryptoRng;
 
+use crate::limits::{MESSAGING_MAX_CONTENT_LIST, MESSAGING_MAX_NESTED_MESSAGES};
 use crate::proto::wa;
+use crate::proto_bounds;
+use crate::proto_bounds::Field;
 use crate::signal::{pad, unpad};
 
 use super::error::MessagingError;
+
+// --- bounds checked before a `Message` is decoded -----------------------------------------
+//
+// A `Message` nests: wrappers (`viewOnceMessage`, `ephemeralMessage`, ...), `deviceSentMessage`,
+// edits and quoted messages each hold a whole boxed `Message`, a struct of several KB, for a few
+// bytes on the wire, and a handful of lists hold structs of a hundred bytes for two. Plaintext
+// comes from contacts (and `Command::SendMessage` from the host), so those are counted against
+// `limits::MESSAGING_MAX_NESTED_MESSAGES` and `limits::MESSAGING_MAX_CONTENT_LIST` and charged
+// to the plaintext's decode budget before prost sees it.
+
+/// A boxed `Message` reached by field `number`.
+const fn nested_message(number: u32) -> Field {
+    Field {
+        number,
+        max: MESSAGING_MAX_NESTED_MESSAGES,
+        size: size_of::<wa::Message>(),
+        fields: &MESSAGE_FIELDS,
+    }
+}
+
+/// A message field only looked into.
+const fn into(number: u32, fields: &'static [Field]) -> Field {
+    Field {
+        number,
+        max: usize::MAX,
+        size: 0,
+        fields,
+    }
+}
+
+/// A list of `T` (field `number`).
+const fn list<T>(number: u32) -> Field {
+    Field {
+        number,
+        max: MESSAGING_MAX_CONTENT_LIST,
+        size: size_of::<T>(),
+        fields: &[],
+    }
+}
+
+static MESSAGE_FIELDS: [Field; 16] = [
+    into(3, &MEDIA_FIELDS),
+    into(4, &MEDIA_FIELDS),
+    into(5, &MEDIA_FIELDS),
+    into(6, &MEDIA_FIELDS),
+    into(7, &MEDIA_FIELDS),
+    into(8, &MEDIA_FIELDS),
+    into(9, &MEDIA_FIELDS),
+    into(26, &MEDIA_FIELDS),
+    into(12, &PROTOCOL_FIELDS),
+    into(31, &DEVICE_SENT_FIELDS),
+    into(37, &FUTURE_PROOF_FIELDS),
+    into(40, &FUTURE_PROOF_FIELDS),
+    into(53, &FUTURE_PROOF_FIELDS),
+    into(55, &FUTURE_PROOF_FIELDS),
+    into(58, &FUTURE_PROOF_FIELDS),
+    into(59, &FUTURE_PROOF_FIELDS),
+];
+/// `contextInfo` of the content messages.
+static MEDIA_FIELDS: [Field; 1] = [into(17, &CONTEXT_INFO_FIELDS)];
+static CONTEXT_INFO_FIELDS: [Field; 2] = [nested_message(3), list::<String>(15)];
+static FUTURE_PROOF_FIELDS: [Field; 1] = [nested_message(1)];
+static DEVICE_SENT_FIELDS: [Field; 1] = [nested_message(2)];
+static PROTOCOL_FIELDS: [Field; 6] = [
+    nested_message(14),
+    into(7, &KEY_SHARE_FIELDS),
+    into(8, &KEY_REQUEST_FIELDS),
+    into(10, &FATAL_FIELDS),
+    into(16, &REQUEST_FIELDS),
+    into(17, &RESPONSE_FIELDS),
+];
+static KEY_SHARE_FIELDS: [Field; 1] = [list::<wa::message::AppStateSyncKey>(1)];
+static KEY_REQUEST_FIELDS: [Field; 1] = [list::<wa::message::AppStateSyncKeyId>(1)];
+static FATAL_FIELDS: [Field; 1] = [list::<String>(1)];
+static REQUEST_FIELDS: [Field; 1] = [list::<
+    wa::message::peer_data_operation_request_message::PlaceholderMessageResendRequest,
+>(5)];
+static RESPONSE_FIELDS: [Field; 1] = [list::<
+    wa::message::peer_data_operation_request_response_message::PeerDataOperationResult,
+>(3)];
+
+/// Decodes a `Message` once its nesting, lists and decoded size passed their bounds.
+pub fn decode_message(bytes: &[u8]) -> Result<wa::Message, MessagingError> {
+    proto_bounds::check(bytes, &MESSAGE_FIELDS).map_err(|_| MessagingError::BadProtobuf)?;
+    wa::Message::decode(bytes).map_err(|_| MessagingError::BadProtobuf)
+}
 
 /// `messageContextInfo.deviceListMetadataVersion` as WhatsApp Web sends it.
 pub const DEVICE_LIST_METADATA_VERSION: i32 = 2;
@@ -109,7 +198,7 @@ pub struct Decoded {
 /// Unpads, decodes and unwraps a decrypted plaintext.
 pub fn decode_padded(padded: &[u8]) -> Result<Decoded, MessagingError> {
     let body = unpad(padded)?;
-    let outer = wa::Message::decode(body).map_err(|_| MessagingError::BadProtobuf)?;
+    let outer = decode_message(body)?;
     let sender_key = outer
         .sender_key_distribution_message
         .as_ref()
@@ -176,6 +265,35 @@ pub(crate) mod tests {
 
     /// SplitMix64 for deterministic tests.
     pub(crate) use crate::signal::testing::BenchRng as Rng;
+
+    #[test]
+    fn nesting_and_lists_are_bounded_before_decoding() {
+        // `n` `viewOnceMessage` wrappers around a text.
+        let wrapped = |n: usize| {
+            let mut message = text_message("inside", None);
+            for _ in 0..n {
+                message = wa::Message {
+                    view_once_message: Some(Box::new(wa::message::FutureProofMessage {
+                        message: Some(Box::new(message)),
+                    })),
+                    ..wa::Message::default()
+                };
+            }
+            message.encode_to_vec()
+        };
+        assert!(decode_message(&wrapped(MESSAGING_MAX_NESTED_MESSAGES)).is_ok());
+        assert!(decode_message(&wrapped(MESSAGING_MAX_NESTED_MESSAGES + 1)).is_err());
+        // A key share of `n` empty keys (protocolMessage 12, appStateSyncKeyShare 7, keys 1).
+        let field = |tag: u8, body: &[u8]| {
+            let mut out = vec![tag];
+            prost::encoding::encode_varint(body.len() as u64, &mut out);
+            out.extend_from_slice(body);
+            out
+        };
+        let share = |n: usize| field(0x62, &field(0x3A, &[0x0Au8, 0x00].repeat(n)));
+        assert!(decode_message(&share(MESSAGING_MAX_CONTENT_LIST)).is_ok());
+        assert!(decode_message(&share(MESSAGING_MAX_CONTENT_LIST + 1)).is_err());
+    }
 
     #[test]
     fn text_round_trips_through_padding() {

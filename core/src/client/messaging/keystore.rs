@@ -25,10 +25,12 @@ use prost::Message as _;
 use rand_core::CryptoRng;
 
 use crate::limits::{
-    MESSAGING_MAX_HELD_PER_IDENTITY, MESSAGING_MAX_RETRIES, MESSAGING_RECEIVED_IDS_PER_SENDER,
-    MESSAGING_RETRY_BUFFER, MESSAGING_RETRY_BUFFER_BYTES, MESSAGING_RETRY_MAX_MESSAGE,
+    MESSAGING_MAX_FANOUT, MESSAGING_MAX_HELD_PER_IDENTITY, MESSAGING_MAX_RETRIES,
+    MESSAGING_RECEIVED_IDS_PER_SENDER, MESSAGING_RETRY_BUFFER, MESSAGING_RETRY_BUFFER_BYTES,
+    MESSAGING_RETRY_MAX_MESSAGE,
 };
 use crate::proto::walink as pb;
+use crate::proto_bounds::{self, Field};
 use crate::signal::{
     CiphertextMessage, DecryptError, EncryptError, IdentityKey, IdentityKeyPair, PreKeyBundle,
     PreKeyId, PreKeySource, PublicKey, RecordError, SenderKeyDistributionMessage, SenderKeyRecord,
@@ -46,6 +48,40 @@ pub const MESSAGING_RECORD_FORMAT: u32 = 1;
 /// Format version of `RetryEntryRecord` written now: 2 adds the recipients and the sender key
 /// id; format 1 records still load (docs/decisions.md, "Messaging peers").
 pub const RETRY_ENTRY_FORMAT: u32 = 2;
+
+/// The devices of a sender-key-sent record (acknowledged and offered), counted before it is
+/// decoded.
+static SENDER_KEY_SENT_FIELDS: [Field; 2] = [
+    Field {
+        number: 2,
+        max: MESSAGING_MAX_FANOUT,
+        size: size_of::<String>() + size_of::<DeviceAddress>(),
+        fields: &[],
+    },
+    Field {
+        number: 3,
+        max: MESSAGING_MAX_FANOUT,
+        size: size_of::<String>() + size_of::<DeviceAddress>(),
+        fields: &[],
+    },
+];
+
+/// The per-device retry counts and the recipients of a retry-buffer record, counted before it
+/// is decoded.
+static RETRY_ENTRY_FIELDS: [Field; 2] = [
+    Field {
+        number: 6,
+        max: MESSAGING_MAX_FANOUT,
+        size: size_of::<pb::RetryCount>() + size_of::<(String, u32)>(),
+        fields: &[],
+    },
+    Field {
+        number: 7,
+        max: MESSAGING_MAX_FANOUT,
+        size: size_of::<String>() + size_of::<DeviceAddress>(),
+        fields: &[],
+    },
+];
 
 /// The kind of a persisted messaging record (maps one to one onto `store::Space`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -123,8 +159,8 @@ impl OwnIdentity {
     }
 }
 
-/// One sent message kept for re-encryption.
-#[derive(Clone, Debug, PartialEq)]
+/// One sent message kept for re-encryption. Its `Debug` shows the message's length only.
+#[derive(Clone, PartialEq)]
 pub struct RetryEntry {
     /// The chat it was sent to.
     pub chat: String,
@@ -203,6 +239,17 @@ pub struct IdentityNotice {
     pub previous: IdentityKey,
     /// Whether the new key is trusted now (`AcceptAndNotify`) or waits for approval (`Strict`).
     pub accepted: bool,
+}
+
+impl core::fmt::Debug for RetryEntry {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RetryEntry")
+            .field("chat", &self.chat)
+            .field("message_len", &self.message.len())
+            .field("sent_at", &self.sent_at)
+            .field("retries", &self.retries)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The messaging state of one linked device.
@@ -402,6 +449,7 @@ impl Keystore {
                 );
             }
             RecordSpace::SenderKeySent => {
+                proto_bounds::check(value, &SENDER_KEY_SENT_FIELDS)?;
                 let record =
                     pb::SenderKeySentRecord::decode(value).map_err(|_| RecordError::BadProtobuf)?;
                 check_format(record.format_version)?;
@@ -424,6 +472,7 @@ impl Keystore {
                 self.lids.insert(key, &record.lid_user.unwrap_or_default());
             }
             RecordSpace::RetryBuffer => {
+                proto_bounds::check(value, &RETRY_ENTRY_FIELDS)?;
                 let record =
                     pb::RetryEntryRecord::decode(value).map_err(|_| RecordError::BadProtobuf)?;
                 let recipients = match record.format_version {

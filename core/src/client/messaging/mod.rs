@@ -35,8 +35,6 @@ pub use address::{DeviceAddress, LidMap};
 pub use error::MessagingError;
 pub use keystore::{Keystore, OwnIdentity, RecordChange, RecordSpace};
 
-use prost::Message as _;
-
 use std::collections::HashSet;
 
 use crate::binary::{Jid, Node};
@@ -50,8 +48,9 @@ use super::event::Event;
 use super::iq::IqResult;
 use super::output::{LoadId, Outputs};
 
-/// A message received and decrypted.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A message received and decrypted. Its `Debug` shows the content's length, never the
+/// content.
+#[derive(Clone, PartialEq, Eq)]
 pub struct IncomingMessage {
     /// The message id.
     pub id: String,
@@ -65,6 +64,19 @@ pub struct IncomingMessage {
     pub message: Vec<u8>,
     /// The text, for text messages.
     pub text: Option<String>,
+}
+
+impl core::fmt::Debug for IncomingMessage {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("IncomingMessage")
+            .field("id", &self.id)
+            .field("chat", &self.chat)
+            .field("sender", &self.sender)
+            .field("timestamp", &self.timestamp)
+            .field("message_len", &self.message.len())
+            .field("text_len", &self.text.as_ref().map(String::len))
+            .finish()
+    }
 }
 
 /// A receipt for messages this account sent.
@@ -382,22 +394,20 @@ impl Messaging {
                     out,
                 );
             }
-            Command::SendMessage { to, message } => {
-                match crate::proto::wa::Message::decode(message.as_slice()) {
-                    Ok(message) => self.sender.send(
-                        id,
-                        &to,
-                        send::Content::Message(Box::new(message)),
-                        &mut self.receiver,
-                        ctx,
-                        out,
-                    ),
-                    Err(_) => out.event(Event::CommandDone {
-                        id,
-                        result: Err(CommandError::InvalidMessage),
-                    }),
-                }
-            }
+            Command::SendMessage { to, message } => match content::decode_message(&message) {
+                Ok(message) => self.sender.send(
+                    id,
+                    &to,
+                    send::Content::Message(Box::new(message)),
+                    &mut self.receiver,
+                    ctx,
+                    out,
+                ),
+                Err(_) => out.event(Event::CommandDone {
+                    id,
+                    result: Err(CommandError::InvalidMessage),
+                }),
+            },
             Command::GetIdentity { address } => {
                 self.identities
                     .get(id, &address, &mut self.receiver, ctx, out);

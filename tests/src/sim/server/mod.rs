@@ -247,6 +247,9 @@ pub enum SimError {
     /// No such connection, or it is closed.
     #[error("no open connection {0}")]
     UnknownConnection(ConnId),
+    /// A raw frame body larger than a frame can carry.
+    #[error("a frame body of {0} bytes does not fit a frame")]
+    FrameTooLarge(usize),
     /// The phone refused the QR or code.
     #[error("phone: {0}")]
     Phone(#[from] PhoneError),
@@ -815,6 +818,26 @@ impl Server {
     /// Whether the `515` after pairing comes with an abrupt close (a fault).
     pub fn abrupt_restart(&self) -> bool {
         self.abrupt_restart
+    }
+
+    /// Plays a hostile (or broken) server: sends `body`, any bytes as a frame body (a flags
+    /// byte, then a node, compressed or not, or garbage), on `conn`, encrypted with the
+    /// connection's transport keys so that the client decrypts it and hands it to its decoder.
+    pub fn send_raw_body(&mut self, conn: ConnId, body: &[u8]) -> Result<(), SimError> {
+        let Some(transport) = self.conns.get_mut(&conn).and_then(|c| c.transport.as_mut()) else {
+            return Err(SimError::UnknownConnection(conn));
+        };
+        let frame = transport
+            .encrypt(body)
+            .ok()
+            .and_then(|ciphertext| walink_core::frame::encode_frame(&ciphertext).ok());
+        match frame {
+            Some(frame) => {
+                self.transmit(conn, frame);
+                Ok(())
+            }
+            None => Err(SimError::FrameTooLarge(body.len())),
+        }
     }
 
     /// The phone unlinks a companion: the device is deleted, the phone signs the new

@@ -23,7 +23,7 @@ class ClientTest {
     private val seed = ByteArray(32) { it.toByte() }
     private val now = 1_760_000_000_000uL
 
-    private fun config() = ClientConfig(rngSeed = seed)
+    private fun config() = ClientConfig(unsafeTestRngSeed = seed)
 
     private fun drain(client: Client): List<Output> = generateSequence { client.pollOutput() }.toList()
 
@@ -68,7 +68,16 @@ class ClientTest {
 
     @Test
     fun badInputIsATypedError() {
-        assertThrows<WalinkException.InvalidInput> { Client(ClientConfig(rngSeed = ByteArray(3)), emptyList()) }
+        val short = assertThrows<WalinkException.InvalidInput> { Client(ClientConfig(unsafeTestRngSeed = ByteArray(3)), emptyList()) }
+        assertEquals("invalid_config", short.code)
+        // A trust root that cannot check signatures (all zeros, or of small order) is refused.
+        for (root in listOf(ByteArray(32), ByteArray(32).also { it[0] = 1 })) {
+            val error = assertThrows<WalinkException.InvalidInput> {
+                Client(ClientConfig(unsafeTestRngSeed = seed, trustRoot = root), emptyList())
+            }
+            assertEquals("invalid_config", error.code)
+            assertTrue(error.reason.contains("trust_root"))
+        }
         assertThrows<WalinkException.InvalidInput> {
             Client(config(), listOf(StoreRecord("no-such-space", "k", ByteArray(0))))
         }

@@ -63,7 +63,7 @@ class DriverTest {
         val events = Collections.synchronizedList(ArrayList<ClientEvent>())
         val errors = Collections.synchronizedList(ArrayList<Throwable>())
         val store = LoggingStore(log)
-        val config = ClientConfig(rngSeed = seed)
+        val config = ClientConfig(unsafeTestRngSeed = seed)
         val scope = CoroutineScope(SupervisorJob() + Dispatchers.Default)
 
         suspend fun start() = Driver.start(
