@@ -614,7 +614,9 @@ fn walink_client_receives_the_history_sync_notifications() {
         assert_eq!(incoming.id, blob.message_id);
         assert_eq!(incoming.sender.user, USER);
         assert_eq!(incoming.sender.device, 0);
-        let message = wa::Message::decode(incoming.message.as_slice()).unwrap();
+        // The raw bytes hold exactly what the content holds here.
+        let message = wa::Message::decode(incoming.raw.as_slice()).unwrap();
+        assert_eq!(message, *incoming.message);
         let note = message
             .protocol_message
             .unwrap()
