@@ -115,7 +115,8 @@ class Bot:
                 self.connected.set()
             else:
                 self.connected.clear()
-        elif event.is_message() and event.text is not None:
+        elif event.is_message() and event.text is not None and not event.from_me and not event.history:
+            # Not our own messages (sent from the phone) nor old ones from a history sync.
             reply = answer(event.text)
             if reply is not None:
                 task = asyncio.get_running_loop().create_task(self._reply(event.chat, reply))

@@ -83,7 +83,8 @@ impl CommandBot {
     /// Takes one event of the client; returns the replies to send now.
     pub fn on_event(&mut self, event: &Event) -> Vec<Reply> {
         match event {
-            Event::Message(message) => message
+            // Not our own messages (sent from the phone) nor old ones from a history sync.
+            Event::Message(message) if !message.from_me && !message.history => message
                 .text
                 .as_deref()
                 .and_then(answer)

@@ -48,8 +48,9 @@ let driver = try await Driver.start(
             print("linked as \(jid)")
         case .state(.connected, _):
             print("connected")
-        case let .message(_, chat, _, _, _, text):
-            if let text, let reply = answer(text) {
+        case let .message(_, chat, _, _, fromMe, _, history, _, _, _, text, _):
+            // Not our own messages (sent from the phone) nor old ones from a history sync.
+            if !fromMe, !history, let text, let reply = answer(text) {
                 Task { await bot.reply(to: chat, text: reply) }
             }
         default:

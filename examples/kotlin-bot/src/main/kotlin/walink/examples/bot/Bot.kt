@@ -121,6 +121,8 @@ class Bot(
                 connectedState.value = isConnected
             }
             is ClientEvent.Message -> {
+                // Not our own messages (sent from the phone) nor old ones from a history sync.
+                if (event.fromMe || event.history) return
                 val reply = event.text?.let(::answer) ?: return
                 val job = scope?.launch { reply(event.chat, reply) } ?: return
                 synchronized(replies) {
