@@ -344,6 +344,8 @@ export type CommandOutput =
   | { kind: 'chatSettings'; settings: ChatSettings }
   /** The identity keys kept for a device (`getIdentity`): 32-byte public keys. */
   | { kind: 'identity'; address: string; identity?: Uint8Array; pending?: Uint8Array }
+  /** The plaintext of downloaded media (`downloadMedia`), its hashes and MAC checked. */
+  | { kind: 'mediaDownloaded'; data: Uint8Array }
 
 /** The stable code of a command error: the core's `CommandError::code()`, the same in every binding. */
 export type CommandErrorCode =
@@ -361,6 +363,11 @@ export type CommandErrorCode =
   | 'invalid_state'
   | 'app_state'
   | 'untrusted_identity'
+  | 'upload_failed'
+  | 'download_failed'
+  | 'media_invalid'
+  | 'media_expired'
+  | 'media_too_large'
   | 'unknown_poll'
 
 /** Why a command failed. */
@@ -515,6 +522,31 @@ export type ClientCommand =
   | { type: 'getIdentity'; address: string }
   /** Trusts the 32-byte key an `identityChanged` event named (strict policy); needs a connection. */
   | { type: 'approveIdentity'; address: string; identity: Uint8Array }
+  /** Uploads `data` and sends it as a message of `kind`; ends at the ack with `messageSent`. */
+  | ({ type: 'sendMedia'; to: string } & OutgoingMedia)
+  /** The media of a received message (`message` event fields); ends with `mediaDownloaded`. */
+  | { type: 'downloadMedia'; id: string; chat: string; sender: string; message: Uint8Array }
+
+/** The kinds of media message walink sends. */
+export type MediaKind = 'image' | 'video' | 'gif' | 'audio' | 'ptt' | 'document' | 'sticker'
+
+/** A media file to send and what its message says about it. */
+export interface OutgoingMedia {
+  kind: MediaKind
+  data: Uint8Array
+  /** `image/jpeg`, `audio/ogg; codecs=opus`, ... */
+  mimetype: string
+  /** Image, video, GIF, document. */
+  caption?: string
+  /** Document. */
+  fileName?: string
+  width?: number
+  height?: number
+  /** Video, GIF, audio, voice note. */
+  seconds?: number
+  /** A small inline JPEG. */
+  thumbnail?: Uint8Array
+}
 
 /** WhatsApp's endpoints and the web version announced by default, from the core. */
 export interface Endpoints {
@@ -624,6 +656,10 @@ export class Connection {
   getIdentity(address: string): Promise<CommandOutput>
   /** Trusts a device's new identity key (strict policy); refused messages are asked for again. */
   approveIdentity(address: string, identity: Uint8Array): Promise<CommandOutput>
+  /** Uploads and sends media to a user or group; resolves with `{ kind: 'messageSent', id }` at the ack. */
+  sendMedia(to: string, media: OutgoingMedia): Promise<CommandOutput>
+  /** Downloads and decrypts the media of a received `message` event; resolves with the plaintext. */
+  downloadMedia(message: { id: string; chat: string; sender: string; raw: Uint8Array }): Promise<Uint8Array>
   logout(): Promise<CommandOutput>
   /** Disconnects and stops; the device stays paired in the store. */
   close(): Promise<void>

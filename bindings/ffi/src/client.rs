@@ -534,6 +534,11 @@ pub enum CommandOutput {
         /// A new identity public key waiting for approval.
         pending: Option<Vec<u8>>,
     },
+    /// The plaintext of downloaded media, its hashes and MAC checked.
+    MediaDownloaded {
+        /// The file.
+        data: Vec<u8>,
+    },
 }
 
 impl From<&client::CommandOutput> for CommandOutput {
@@ -550,6 +555,9 @@ impl From<&client::CommandOutput> for CommandOutput {
                 address: info.address.to_string(),
                 identity: info.identity.map(|key| key.to_vec()),
                 pending: info.pending.map(|key| key.to_vec()),
+            },
+            O::MediaDownloaded(data) => CommandOutput::MediaDownloaded {
+                data: data.0.clone(),
             },
         }
     }
@@ -600,6 +608,16 @@ pub enum CommandError {
         /// The device JID.
         address: String,
     },
+    /// No media host took the upload.
+    UploadFailed,
+    /// No media host served the file.
+    DownloadFailed,
+    /// The downloaded file's hash or MAC does not match its message.
+    MediaInvalid,
+    /// The hosts no longer keep the media and the phone did not upload it again.
+    MediaExpired,
+    /// The file is larger than walink handles in memory.
+    MediaTooLarge,
     /// No poll with that id is kept for the chat.
     UnknownPoll,
 }
@@ -631,6 +649,11 @@ impl From<&client::CommandError> for CommandError {
             E::UntrustedIdentity { address } => CommandError::UntrustedIdentity {
                 address: address.clone(),
             },
+            E::UploadFailed => CommandError::UploadFailed,
+            E::DownloadFailed => CommandError::DownloadFailed,
+            E::MediaInvalid => CommandError::MediaInvalid,
+            E::MediaExpired => CommandError::MediaExpired,
+            E::MediaTooLarge => CommandError::MediaTooLarge,
             E::UnknownPoll => CommandError::UnknownPoll,
         }
     }
@@ -1249,6 +1272,75 @@ pub enum Command {
         /// The 32-byte key `ClientEvent::IdentityChanged` named.
         identity: Vec<u8>,
     },
+    /// Upload a media file and send it to a user or group; ends at the ack with
+    /// `CommandOutput::MessageSent`.
+    SendMedia {
+        /// The recipient's JID.
+        to: String,
+        /// The kind of message.
+        kind: MediaKind,
+        /// The file.
+        data: Vec<u8>,
+        /// Its MIME type.
+        mimetype: String,
+        /// A caption (image, video, GIF, document).
+        caption: Option<String>,
+        /// The file name (document).
+        file_name: Option<String>,
+        /// Width in pixels.
+        width: Option<u32>,
+        /// Height in pixels.
+        height: Option<u32>,
+        /// Duration in seconds.
+        seconds: Option<u32>,
+        /// A small inline JPEG.
+        thumbnail: Option<Vec<u8>>,
+    },
+    /// Download and decrypt the media of a received message (its event's fields); ends with
+    /// `CommandOutput::MediaDownloaded`.
+    DownloadMedia {
+        /// The message id.
+        id: String,
+        /// The chat.
+        chat: String,
+        /// The sending device.
+        sender: String,
+        /// The encoded `wa.Message`.
+        message: Vec<u8>,
+    },
+}
+
+/// The kinds of media message walink sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
+pub enum MediaKind {
+    /// A photo.
+    Image,
+    /// A video.
+    Video,
+    /// A looping GIF (a video).
+    Gif,
+    /// An audio file.
+    Audio,
+    /// A voice note.
+    VoiceNote,
+    /// A document.
+    Document,
+    /// A sticker.
+    Sticker,
+}
+
+impl From<MediaKind> for client::MediaKind {
+    fn from(kind: MediaKind) -> client::MediaKind {
+        match kind {
+            MediaKind::Image => client::MediaKind::Image,
+            MediaKind::Video => client::MediaKind::Video,
+            MediaKind::Gif => client::MediaKind::Gif,
+            MediaKind::Audio => client::MediaKind::Audio,
+            MediaKind::VoiceNote => client::MediaKind::VoiceNote,
+            MediaKind::Document => client::MediaKind::Document,
+            MediaKind::Sticker => client::MediaKind::Sticker,
+        }
+    }
 }
 
 impl From<Command> for client::Command {
@@ -1284,6 +1376,42 @@ impl From<Command> for client::Command {
             Command::ApproveIdentity { address, identity } => {
                 client::Command::ApproveIdentity { address, identity }
             }
+            Command::SendMedia {
+                to,
+                kind,
+                data,
+                mimetype,
+                caption,
+                file_name,
+                width,
+                height,
+                seconds,
+                thumbnail,
+            } => client::Command::SendMedia {
+                to,
+                kind: kind.into(),
+                media: client::OutgoingMedia {
+                    data,
+                    mimetype,
+                    caption,
+                    file_name,
+                    width,
+                    height,
+                    seconds,
+                    thumbnail,
+                },
+            },
+            Command::DownloadMedia {
+                id,
+                chat,
+                sender,
+                message,
+            } => client::Command::DownloadMedia {
+                id,
+                chat,
+                sender,
+                message,
+            },
         }
     }
 }

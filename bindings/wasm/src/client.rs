@@ -15,8 +15,8 @@ use crate::poison::{Poisonable, Poisoned};
 use walink_core::client::{
     self, Body, CloseReason, Command, CommandError, CommandId, CommandOutput, Config,
     ConfigOptions, DecryptFailureKind, Event, FetchError, FetchId, FetchRequest, FetchResponse,
-    FetchResult, IdentityPolicy, LoadId, Output, PairingMode, PollVote, RetryRefusal, State,
-    StateReason,
+    FetchResult, IdentityPolicy, LoadId, MediaKind, OutgoingMedia, Output, PairingMode, PollVote,
+    RetryRefusal, State, StateReason,
 };
 use walink_core::store::{Change, Record, RecordKey, Space};
 use wasm_bindgen::prelude::*;
@@ -309,6 +309,7 @@ pub(crate) fn command_output_kind(output: &CommandOutput) -> &'static str {
         CommandOutput::MessageSent { .. } => "messageSent",
         CommandOutput::ChatSettings(_) => "chatSettings",
         CommandOutput::Identity(_) => "identity",
+        CommandOutput::MediaDownloaded(_) => "mediaDownloaded",
     }
 }
 
@@ -329,6 +330,7 @@ fn command_result_to_js(result: &Result<CommandOutput, CommandError>) -> JsValue
                     .str("address", &info.address.to_string())
                     .opt_bytes("identity", info.identity.as_ref().map(|key| &key[..]))
                     .opt_bytes("pending", info.pending.as_ref().map(|key| &key[..])),
+                CommandOutput::MediaDownloaded(data) => js.bytes("data", &data.0),
             };
             Obj::new()
                 .bool("ok", true)
@@ -360,8 +362,13 @@ fn command_result_to_js(result: &Result<CommandOutput, CommandError>) -> JsValue
                 | CommandError::InvalidAddress
                 | CommandError::InvalidMessage
                 | CommandError::InvalidState
-                | CommandError::UnknownPoll
-                | CommandError::AppState(_) => js,
+                | CommandError::AppState(_)
+                | CommandError::UploadFailed
+                | CommandError::DownloadFailed
+                | CommandError::MediaInvalid
+                | CommandError::MediaExpired
+                | CommandError::MediaTooLarge
+                | CommandError::UnknownPoll => js,
                 CommandError::UntrustedIdentity { address } => js.str("address", address),
             };
             Obj::new().bool("ok", false).set("error", js.done()).done()
@@ -651,6 +658,20 @@ fn command_from_js(value: JsValue) -> Result<Command, JsValue> {
         "getChatSettings" => &["type", "chat"],
         "getIdentity" => &["type", "address"],
         "approveIdentity" => &["type", "address", "identity"],
+        "sendMedia" => &[
+            "type",
+            "to",
+            "kind",
+            "data",
+            "mimetype",
+            "caption",
+            "fileName",
+            "width",
+            "height",
+            "seconds",
+            "thumbnail",
+        ],
+        "downloadMedia" => &["type", "id", "chat", "sender", "message"],
         _ => return Err(r.error(&format!("unknown command type {name:?}"))),
     };
     r.only(fields)?;
@@ -695,6 +716,30 @@ fn command_from_js(value: JsValue) -> Result<Command, JsValue> {
         "approveIdentity" => Command::ApproveIdentity {
             address: r.string("address")?,
             identity: r.bytes("identity")?,
+        },
+        "sendMedia" => {
+            let kind = r.string("kind")?;
+            Command::SendMedia {
+                to: r.string("to")?,
+                kind: MediaKind::parse(&kind)
+                    .ok_or_else(|| r.error(&format!("unknown media kind {kind:?}")))?,
+                media: OutgoingMedia {
+                    data: r.bytes("data")?,
+                    mimetype: r.string("mimetype")?,
+                    caption: r.opt_string("caption")?,
+                    file_name: r.opt_string("fileName")?,
+                    width: r.opt_u32("width")?,
+                    height: r.opt_u32("height")?,
+                    seconds: r.opt_u32("seconds")?,
+                    thumbnail: r.opt_bytes("thumbnail")?,
+                },
+            }
+        }
+        "downloadMedia" => Command::DownloadMedia {
+            id: r.string("id")?,
+            chat: r.string("chat")?,
+            sender: r.string("sender")?,
+            message: r.bytes("message")?,
         },
         _ => return Err(r.error(&format!("unknown command type {name:?}"))),
     })

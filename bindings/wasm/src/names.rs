@@ -187,6 +187,7 @@ fn command_outputs() -> Vec<CommandOutput> {
             identity: None,
             pending: None,
         }),
+        CommandOutput::MediaDownloaded(walink_core::client::MediaData(vec![1])),
     ];
     for sample in &samples {
         match sample {
@@ -194,7 +195,8 @@ fn command_outputs() -> Vec<CommandOutput> {
             | CommandOutput::PairingCode(_)
             | CommandOutput::MessageSent { .. }
             | CommandOutput::ChatSettings(_)
-            | CommandOutput::Identity(_) => {}
+            | CommandOutput::Identity(_)
+            | CommandOutput::MediaDownloaded(_) => {}
         }
     }
     samples
@@ -223,6 +225,11 @@ fn command_errors() -> Vec<CommandError> {
         CommandError::UntrustedIdentity {
             address: "1@s.whatsapp.net".into(),
         },
+        CommandError::UploadFailed,
+        CommandError::DownloadFailed,
+        CommandError::MediaInvalid,
+        CommandError::MediaExpired,
+        CommandError::MediaTooLarge,
         CommandError::UnknownPoll,
     ];
     for sample in &samples {
@@ -241,6 +248,11 @@ fn command_errors() -> Vec<CommandError> {
             | CommandError::InvalidState
             | CommandError::AppState(_)
             | CommandError::UntrustedIdentity { .. }
+            | CommandError::UploadFailed
+            | CommandError::DownloadFailed
+            | CommandError::MediaInvalid
+            | CommandError::MediaExpired
+            | CommandError::MediaTooLarge
             | CommandError::UnknownPoll => {}
         }
     }

@@ -29,6 +29,7 @@ mod fetch;
 mod iq;
 mod keepalive;
 mod login;
+pub mod media;
 pub mod messaging;
 mod output;
 mod pairing;
@@ -42,6 +43,7 @@ pub use command::{Command, CommandError, CommandId, CommandOutput};
 pub use config::{Config, ConfigError, ConfigOptions, DEFAULT_DEVICE_NAME, IdentityPolicy};
 pub use event::{Event, OfflinePreview, PairingMode, State, StateReason};
 pub use fetch::{Body, FetchError, FetchId, FetchRequest, FetchResponse, FetchResult, Method};
+pub use media::{MediaData, MediaFields, MediaKind, OutgoingMedia, media_fields};
 pub use messaging::{
     DecryptFailure, DecryptFailureKind, IdentityChange, IdentityInfo, IncomingMessage,
     PollOptionVotes, PollVote, Receipt, RefusedRetry, RetryRefusal,
@@ -89,6 +91,7 @@ pub struct Client {
     login: Login,
     messaging: Messaging,
     app_state: app_state::AppState,
+    media: media::Media,
     /// When a backoff delay ends.
     reconnect_at: Option<Timestamp>,
     /// When the generator is next reseeded from the operating system (set by the first input).
@@ -205,6 +208,7 @@ impl Client {
             login: Login::default(),
             messaging,
             app_state,
+            media: media::Media::default(),
             reconnect_at: None,
             rng_reseed_at: None,
             next_command: 0,
@@ -319,6 +323,7 @@ impl Client {
             let (mut ctx, out) = split!(self, now);
             self.app_state.handle_timeout(&mut ctx, out);
         }
+        self.media.handle_timeout(now, &mut self.out);
         self.apply_requests(now);
     }
 
@@ -384,6 +389,25 @@ impl Client {
                 let (mut ctx, out) = split!(self, now);
                 self.app_state.get_chat_settings(id, chat, &mut ctx, out);
             }
+            Command::SendMedia { to, kind, media } => {
+                let (mut ctx, out) = split!(self, now);
+                self.media.send(id, to, kind, media, &mut ctx, out);
+            }
+            Command::DownloadMedia {
+                id: message_id,
+                chat,
+                sender,
+                message,
+            } => {
+                let (mut ctx, out) = split!(self, now);
+                let received = media::Received {
+                    message_id,
+                    chat,
+                    sender,
+                    message: &message,
+                };
+                self.media.download(id, received, &mut ctx, out);
+            }
             other => {
                 let (mut ctx, out) = split!(self, now);
                 self.messaging.send(now, id, other, &mut ctx, out);
@@ -425,6 +449,18 @@ impl Client {
                 let (mut ctx, out) = split!(self, now);
                 self.app_state.handle_fetched(id, result, &mut ctx, out);
             }
+            FetchTag::Media(job) => {
+                let (mut ctx, out) = split!(self, now);
+                if let Some(ready) = self.media.handle_fetched(job, result, &mut ctx, out) {
+                    self.messaging.send_message(
+                        ready.command,
+                        &ready.to,
+                        ready.message,
+                        &mut ctx,
+                        out,
+                    );
+                }
+            }
         }
         self.apply_requests(now);
     }
@@ -444,6 +480,7 @@ impl Client {
             self.pairing.poll_timeout(),
             self.messaging.poll_timeout(),
             self.app_state.poll_timeout(),
+            self.media.poll_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -582,6 +619,7 @@ impl Client {
             }
             "link_code_companion_reg" => self.pairing.handle_link_code(&node, &mut ctx, out),
             "server_sync" => self.app_state.handle_server_sync(&node, &mut ctx, out),
+            "mediaretry" => self.media.handle_retry_notification(&node, &mut ctx, out),
             _ => self.messaging.handle_notification(now, node, &mut ctx, out),
         }
     }
@@ -623,6 +661,10 @@ impl Client {
             IqTag::AppState(tag) => {
                 let (mut ctx, out) = split!(self, now);
                 self.app_state.handle_iq(tag, result, &mut ctx, out);
+            }
+            IqTag::MediaConn => {
+                let (mut ctx, out) = split!(self, now);
+                self.media.handle_iq(result, &mut ctx, out);
             }
         }
     }
@@ -714,6 +756,7 @@ impl Client {
         };
         self.messaging.handle_disconnected(now, &mut self.out);
         self.app_state.handle_disconnected();
+        self.media.handle_disconnected();
         self.fetches.forget(FetchTag::AppStateBlob);
         self.backoff.disconnected(now, &self.config);
         let closed = StateReason::Closed(reason.clone());
@@ -785,6 +828,8 @@ impl Client {
         self.reconnect_at = None;
         self.app_state = app_state::AppState::default();
         self.fetches.forget(FetchTag::AppStateBlob);
+        self.fetches.forget_media();
+        self.media.wipe(&mut self.out);
         self.messaging.wipe(&mut self.out);
         self.pairing.cancel_parked(&mut self.out);
         self.out.persist(Batch {

@@ -470,6 +470,26 @@ impl Messaging {
         ctx.ack(&node, out);
     }
 
+    /// Sends a built message (a media message after its upload) as `SendMessage` would.
+    pub(crate) fn send_message(
+        &mut self,
+        id: CommandId,
+        to: &str,
+        message: Box<crate::proto::wa::Message>,
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
+    ) {
+        self.sender.send(
+            id,
+            to,
+            send::Content::Message(message),
+            None,
+            &mut self.receiver,
+            ctx,
+            out,
+        );
+    }
+
     /// A messaging command (`SendText`, `SendMessage`, `MarkRead`). Ends in exactly one
     /// `Event::CommandDone` for `id`, now or later.
     pub(crate) fn send(

@@ -41,6 +41,8 @@ impl Server {
                 self.phone_receive(user, &stanza);
             } else if stanza.tag == "receipt" && stanza.attr_str("type") == Some("retry") {
                 self.phone_retry(user, &stanza);
+            } else if stanza.tag == "receipt" && stanza.attr_str("type") == Some("server-error") {
+                self.phone_media_retry(user, &stanza);
             }
             return;
         }
@@ -477,6 +479,10 @@ impl Server {
                     continue;
                 }
                 if target.device != 0 && device != target.device {
+                    continue;
+                }
+                // A media re-upload request is for the phone only.
+                if kind.as_deref() == Some("server-error") && device != 0 {
                     continue;
                 }
                 let mut receipt = Node::new("receipt")

@@ -33,6 +33,7 @@ import uniffi.walink_ffi.CommandOutput
 import uniffi.walink_ffi.DecryptFailureKind
 import uniffi.walink_ffi.FetchResult
 import uniffi.walink_ffi.IdentityPolicy
+import uniffi.walink_ffi.MediaKind
 import uniffi.walink_ffi.MuteUntil
 import uniffi.walink_ffi.StateReason
 import uniffi.walink_ffi.ContextInfo
@@ -396,6 +397,52 @@ class MockServerTest {
     }
 
     /** The mock-server's websocket URL and control URL, and a control call (JSON in and out). */
+    @Test
+    fun mediaIsSentAndDownloadedThroughTheDriversFetch() = runBlocking {
+        val mock = Mock(ProcessBuilder(requireMockServer().path, "--seed", "29", "--until-stdin-closes").start())
+        val scope = CoroutineScope(SupervisorJob() + Dispatchers.Default)
+        try {
+            mock.call("/accounts", """{"phone":"15550007001","name":"Ivan"}""")
+            mock.call("/accounts", """{"phone":"15550007002","name":"Judy"}""")
+            suspend fun paired(phone: String, events: MutableList<ClientEvent>): Driver {
+                val connected = CompletableDeferred<Unit>()
+                val driver = Driver.start(
+                    store = MemoryStore(),
+                    config = ClientConfig(trustRoot = testRoot, deviceName = "walink junit", mediaOrigin = mock.control),
+                    parent = scope,
+                    url = mock.url,
+                    onEvent = { event ->
+                        events.add(event)
+                        if (event is ClientEvent.State && event.state is ClientState.Connected) connected.complete(Unit)
+                    },
+                )
+                val code = driver.pairWithCode(phone)
+                mock.call("/accounts/$phone/code", """{"code":"$code"}""")
+                withTimeout(20_000) { connected.await() }
+                return driver
+            }
+            val ivan = paired("15550007001", Collections.synchronizedList(ArrayList()))
+            val atJudy = Collections.synchronizedList(ArrayList<ClientEvent>())
+            val judy = paired("15550007002", atJudy)
+            val photo = ByteArray(80_000) { (it * 13 % 251).toByte() }
+            val id = ivan.sendMedia("15550007002@s.whatsapp.net", MediaKind.IMAGE, photo, "image/jpeg", caption = "from kotlin")
+            val message = withTimeout(20_000) {
+                var found: ClientEvent.Message? = null
+                while (found == null) {
+                    found = atJudy.toList().filterIsInstance<ClientEvent.Message>().firstOrNull { it.id == id }
+                    if (found == null) delay(50)
+                }
+                found
+            }
+            assertTrue(photo.contentEquals(judy.downloadMedia(message)))
+            ivan.close()
+            judy.close()
+        } finally {
+            scope.cancel()
+            mock.stop()
+        }
+    }
+
     private class Mock(val process: Process) {
         val url: String
         val control: String
