@@ -143,6 +143,7 @@ fn decrypted_plaintext_is_not_shown() {
         timestamp: 1,
         message: plaintext.clone(),
         text: Some(text.into()),
+        history: false,
     };
     let event = format!("{:?}", Event::Message(message));
     assert_redacted("Event::Message", &event, &[&plaintext, text.as_bytes()]);

@@ -185,7 +185,34 @@ export interface ClientConfig {
    * are refused until an `approveIdentity` command).
    */
   identityPolicy?: 'acceptAndNotify' | 'strict'
+  /**
+   * How much history to ask the phone for when pairing (sent once, at pairing): `recent`
+   * (default, as WhatsApp Web), `full`, or `none` (no conversations; push names still arrive).
+   */
+  history?: 'recent' | 'full' | 'none'
+  /** Days of history to ask for; older messages are dropped by the client too. */
+  historyDays?: number
+  /** Messages per chat in the initial history. */
+  historyMessagesPerChat?: number
+  /** Size limit of a full history, in MB. */
+  historySizeMb?: number
 }
+
+/** The kind of a history chunk. */
+export type HistorySyncType =
+  | 'initial_bootstrap'
+  | 'initial_status_v3'
+  | 'full'
+  | 'recent'
+  | 'push_name'
+  | 'non_blocking_data'
+  | 'on_demand'
+  | 'no_history'
+  | 'message_access_status'
+  | 'unknown'
+
+/** Why a history chunk was not read (completely). */
+export type HistoryFailure = 'empty' | 'download' | 'decrypt' | 'decode' | 'busy'
 
 /** Why a connection ended. */
 export type CloseReason =
@@ -355,7 +382,8 @@ export type ClientEvent =
   | { type: 'paired'; jid: string; lid?: string; platform: string; businessName?: string }
   | { type: 'offlinePreview'; count: number; messages: number; notifications: number; receipts: number; appData: number }
   | { type: 'offlineSyncDone'; count: number }
-  | { type: 'message'; id: string; chat: string; sender: string; timestamp: number; message: Uint8Array; text?: string }
+  /** A message, live or (`history: true`) from the phone's history sync. */
+  | { type: 'message'; id: string; chat: string; sender: string; timestamp: number; message: Uint8Array; text?: string; history: boolean }
   | { type: 'receipt'; chat: string; sender: string; receiptType: string; ids: string[]; timestamp: number }
   | { type: 'decryptFailed'; id: string; chat: string; sender?: string; kind: DecryptFailureKind; encs?: number; reason: string }
   /**
@@ -369,6 +397,12 @@ export type ClientEvent =
   | { type: 'chatSettings'; chat: string; settings: ChatSettings }
   | { type: 'appStateWaitingForKeys'; collection: AppStateCollection; keyIds: Uint8Array[] }
   | { type: 'appStateFatal'; collection: AppStateCollection; error: AppStateFailure }
+  /** A conversation of the phone's history; its messages follow as `message` events. */
+  | { type: 'historyConversation'; chat: string; name?: string; unreadCount: number; timestamp: number; archived: boolean; pinned: boolean; muteEndTime: number; ephemeralExpiration: number; pn?: string; lid?: string; syncType: HistorySyncType }
+  /** A contact's push name, from the phone's history. */
+  | { type: 'pushName'; jid: string; name: string }
+  /** A history chunk was read (or failed: `failure`). */
+  | { type: 'historySync'; syncType: HistorySyncType; chunkOrder: number; progress?: number; conversations: number; messages: number; failure?: HistoryFailure }
   | { type: 'commandDone'; id: number; result: { ok: true; output: CommandOutput } | { ok: false; error: CommandError } }
 
 /**
@@ -421,6 +455,12 @@ export type ClientCommand =
   | { type: 'getIdentity'; address: string }
   /** Trusts the 32-byte key an `identityChanged` event named (strict policy); needs a connection. */
   | { type: 'approveIdentity'; address: string; identity: Uint8Array }
+  /**
+   * Asks the phone for `count` messages of `chat` older than the oldest the host has (its id,
+   * whether we sent it, its time in Unix seconds). Ends with `messageSent` once the request
+   * went out; the messages arrive as an `on_demand` history chunk, if the phone answers.
+   */
+  | { type: 'requestHistory'; chat: string; oldestId: string; oldestFromMe: boolean; oldestTimestamp: number; count: number }
 
 /** WhatsApp's endpoints and the web version announced by default, from the core. */
 export interface Endpoints {

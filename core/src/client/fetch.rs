@@ -154,6 +154,8 @@ pub type FetchResult = Result<FetchResponse, FetchError>;
 pub(crate) enum FetchTag {
     /// An app-state blob (a snapshot, or a patch's mutations).
     AppStateBlob,
+    /// A history-sync blob.
+    HistoryBlob,
 }
 
 /// Fetches awaiting their answer.

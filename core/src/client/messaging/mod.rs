@@ -64,6 +64,8 @@ pub struct IncomingMessage {
     pub message: Vec<u8>,
     /// The text, for text messages.
     pub text: Option<String>,
+    /// Whether it came from the phone's history sync rather than live.
+    pub history: bool,
 }
 
 impl core::fmt::Debug for IncomingMessage {
@@ -75,6 +77,7 @@ impl core::fmt::Debug for IncomingMessage {
             .field("timestamp", &self.timestamp)
             .field("message_len", &self.message.len())
             .field("text_len", &self.text.as_ref().map(String::len))
+            .field("history", &self.history)
             .finish()
     }
 }
@@ -257,6 +260,25 @@ impl Messaging {
     pub(crate) fn wipe(&mut self, out: &mut Outputs) {
         self.sender.wipe(out);
         *self = Messaging::default();
+    }
+
+    /// Stores phone-number users and their LID users (learned from the history sync).
+    pub(crate) fn learn_lids(
+        &mut self,
+        pairs: Vec<(String, String)>,
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
+    ) {
+        let Some(keystore) = self.receiver.keystore.as_mut() else {
+            return;
+        };
+        for (pn, lid) in pairs {
+            keystore.learn_lid(&pn, &lid);
+        }
+        let batch = machine::batch_of(keystore.take_changes());
+        if !batch.changes.is_empty() {
+            ctx.persist(batch, out);
+        }
     }
 
     /// A `<message>` stanza: decrypted once its records are loaded, then answered with a
