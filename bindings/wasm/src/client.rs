@@ -401,7 +401,7 @@ pub(crate) fn event_type(event: &Event) -> &'static str {
     }
 }
 
-fn event_to_js(event: Event) -> JsValue {
+pub(crate) fn event_to_js(event: Event) -> JsValue {
     let js = tagged("type", event_type(&event));
     match event {
         Event::State { state, reason } => js

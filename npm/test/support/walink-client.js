@@ -5,14 +5,14 @@ import { MemoryStore, connect } from 'walink'
 import { testTrustRoot } from './mock-server.js'
 
 /** Connects a client on `store` (a MemoryStore unless given); resolves `{ connection, events, waitFor }`. */
-export async function walinkClient(server, { store = new MemoryStore(), onEvent = () => {}, name = 'walink test' } = {}) {
+export async function walinkClient(server, { store = new MemoryStore(), onEvent = () => {}, name = 'walink test', config = {} } = {}) {
   const events = []
   const waiters = []
   const connection = await connect({
     url: server.url,
     store,
     mediaHost: server.controlUrl,
-    config: { trustRoot: testTrustRoot(), deviceName: name },
+    config: { trustRoot: testTrustRoot(), deviceName: name, ...config },
     onEvent(event) {
       events.push(event)
       onEvent(event)

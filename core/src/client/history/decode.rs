@@ -10,7 +10,6 @@
 
 use miniz_oxide::inflate::stream::{InflateState, inflate};
 use miniz_oxide::{DataFormat, MZError, MZFlush, MZStatus};
-use prost::Message as _;
 
 use crate::limits::{
     HISTORY_INFLATE_STEP, HISTORY_MAX_INFLATED_BYTES, HISTORY_MAX_ITEM_BYTES,
@@ -540,6 +539,7 @@ pub fn decode_all(compressed: Vec<u8>) -> Result<Vec<HistoryItem>, HistoryDecode
 /// Encodes `history` as the phone does (protobuf, then zlib), for tests and benches.
 #[cfg(any(test, feature = "testing"))]
 pub fn compress_for_testing(history: &wa::HistorySync) -> Vec<u8> {
+    use prost::Message as _;
     miniz_oxide::deflate::compress_to_vec_zlib(&history.encode_to_vec(), 6)
 }
 

@@ -394,11 +394,8 @@ impl History {
                     }
                 }
                 HistoryItem::PushName(push) => {
-                    let jid = push.id.as_deref().and_then(|id| id.parse::<Jid>().ok());
-                    // "-" means none.
-                    let name = push.pushname.filter(|name| !name.is_empty() && name != "-");
-                    if let (Some(jid), Some(name)) = (jid, name) {
-                        out.event(Event::PushName(PushName { jid, name }));
+                    if let Some(push) = push_name(push) {
+                        out.event(Event::PushName(push));
                         return;
                     }
                 }
@@ -465,6 +462,36 @@ fn lid_pair(pn: Option<&str>, lid: Option<&str>) -> Option<(String, String)> {
         && !pn.user.is_empty()
         && !lid.user.is_empty())
     .then_some((pn.user, lid.user))
+}
+
+/// A push name, unless it names nobody or nothing (`"-"` means none).
+fn push_name(push: wa::Pushname) -> Option<PushName> {
+    let jid = push.id.as_deref()?.parse::<Jid>().ok()?;
+    let name = push
+        .pushname
+        .filter(|name| !name.is_empty() && name != "-")?;
+    Some(PushName { jid, name })
+}
+
+/// The event one element of a history blob becomes, as the client reports it (`None` for what
+/// it reports nothing of: a LID mapping, which it stores, a message without content or sender,
+/// the end): for hosts and tools that read a blob themselves with [`HistoryDecoder`]. `own` is
+/// this account's JID (the sender of its own messages); messages before `cutoff` (Unix seconds)
+/// are dropped.
+pub fn item_event(
+    item: HistoryItem,
+    sync_type: HistorySyncType,
+    own: Option<&Jid>,
+    cutoff: Option<u64>,
+) -> Option<Event> {
+    match item {
+        HistoryItem::Conversation(c) => {
+            conversation_event(c, sync_type).map(Event::HistoryConversation)
+        }
+        HistoryItem::Message(m) => incoming_message(m, own, cutoff).map(Event::Message),
+        HistoryItem::PushName(p) => push_name(p).map(Event::PushName),
+        HistoryItem::LidMapping(_) | HistoryItem::End(_) => None,
+    }
 }
 
 fn conversation_event(

@@ -56,9 +56,9 @@ mod phone_ops;
 mod wire;
 
 pub use media::{
-    HISTORY_BOOTSTRAP_MESSAGES, HISTORY_MAX_CONVERSATIONS, HISTORY_RECENT_MESSAGES, HistoryBlob,
-    MAX_BLOB_BYTES, MAX_BLOBS, MAX_MEDIA_AUTHS, MAX_STORE_BYTES, MEDIA_AUTH_TTL_S,
-    MEDIA_CONN_TTL_S, MEDIA_HOSTS, MEDIA_KINDS, PHONE_SENT_KEPT,
+    HISTORY_BOOTSTRAP_MESSAGES, HISTORY_CHUNK_MESSAGES, HISTORY_MAX_CONVERSATIONS,
+    HISTORY_RECENT_MESSAGES, HistoryAsk, HistoryBlob, MAX_BLOB_BYTES, MAX_BLOBS, MAX_MEDIA_AUTHS,
+    MAX_STORE_BYTES, MEDIA_AUTH_TTL_S, MEDIA_CONN_TTL_S, MEDIA_HOSTS, MEDIA_KINDS, PHONE_SENT_KEPT,
 };
 
 /// Refs in one `pair-device` IQ.
@@ -340,6 +340,8 @@ struct Registration {
     signed_prekey: SignedPreKey,
     platform_type: i32,
     name: String,
+    /// How much history the companion asked for (`DeviceProps`).
+    history: HistoryAsk,
     /// `(ref, expires_at)`.
     refs: Vec<(String, Timestamp)>,
     /// The id of the `pair-device` IQ.
@@ -1150,6 +1152,7 @@ impl Server {
                     registration_id,
                     signed_prekey,
                     platform_type: props.platform_type.unwrap_or(0),
+                    history: HistoryAsk::from_props(&props),
                     name: props.os.unwrap_or_default(),
                     refs: Vec::new(),
                     pair_device_id: String::new(),
