@@ -687,6 +687,44 @@ fn walink_client_reads_the_history_sized_by_the_days_it_asked_for() {
         }
     }
     assert_eq!(texts, ["two days before pairing"]);
+
+    // Older messages of Bob's chat, asked for on demand: the phone answers with an ON_DEMAND
+    // chunk holding the message the days left out.
+    let oldest = history[0].clone();
+    world
+        .command(
+            client,
+            walink_core::client::Command::RequestHistory {
+                chat: format!("{BOB}@s.whatsapp.net"),
+                oldest_id: oldest.id.clone(),
+                oldest_from_me: false,
+                oldest_timestamp: oldest.timestamp,
+                count: 10,
+            },
+        )
+        .unwrap();
+    let on_demand = |w: &World| {
+        w.clients[client]
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::HistorySync(p) if p.sync_type == HistorySyncType::OnDemand))
+    };
+    let now = world.now;
+    assert!(world.run_until(now + 30_000, on_demand));
+    let older: Vec<String> = world.clients[client]
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message(m) if m.history => m.text.clone(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        older,
+        ["two days before pairing", "ten days before pairing"],
+        "{:#?}",
+        world.clients[client].events
+    );
 }
 
 proptest::proptest! {

@@ -351,11 +351,14 @@ impl History {
             return;
         };
         let skip_conversations = ctx.config.profile.history.scope == HistoryScope::None;
+        // The days asked for bound what arrives unasked; an on-demand answer is what the host
+        // asked for, older by definition.
         let cutoff = ctx
             .config
             .profile
             .history
             .days
+            .filter(|_| progress.sync_type != HistorySyncType::OnDemand)
             .map(|days| (ctx.now / 1000).saturating_sub(u64::from(days) * 86_400));
         loop {
             let item = match decoder.next_item() {

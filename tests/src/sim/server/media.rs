@@ -264,6 +264,7 @@ impl Server {
             error: None,
             timestamp: now / 1000,
             app_state_key_request: None,
+            history_request: None,
         });
     }
 
@@ -408,6 +409,57 @@ impl Server {
             self.send_history_chunk(now, user, device, &history, HistorySyncType::Recent)?;
         }
         Ok(())
+    }
+
+    /// The phone of `user` answers its companion `device`'s on-demand request: an ON_DEMAND
+    /// chunk with the `count` newest messages of the chat older than the companion's oldest.
+    pub(super) fn phone_answer_history_request(
+        &mut self,
+        now: Timestamp,
+        user: &str,
+        device: u16,
+        request: &HistoryRequest,
+    ) -> Result<(), SimError> {
+        let inbox = self
+            .accounts
+            .get(user)
+            .ok_or_else(|| SimError::UnknownAccount(user.to_owned()))?
+            .phone
+            .inbox()
+            .to_vec();
+        let sent: Vec<PhoneMessage> = self
+            .phone_sent
+            .get(user)
+            .map(|sent| sent.iter().cloned().collect())
+            .unwrap_or_default();
+        let received = inbox.iter().map(|m| Entry {
+            message: m,
+            from_me: false,
+        });
+        let own = sent.iter().map(|m| Entry {
+            message: m,
+            from_me: true,
+        });
+        let mut all: Vec<Entry<'_>> = received
+            .chain(own)
+            .filter(|e| e.message.text.is_some() && e.message.chat == request.chat)
+            .collect();
+        all.sort_by_key(|e| e.message.timestamp);
+        all.reverse();
+        let older: Vec<Entry<'_>> = all
+            .iter()
+            .filter(|e| e.message.timestamp < request.oldest_timestamp)
+            .take(request.count.min(HISTORY_RECENT_MESSAGES))
+            .copied()
+            .collect();
+        let history = HistorySync {
+            sync_type: Some(HistorySyncType::OnDemand as i32),
+            conversations: vec![conversation(&request.chat, &older, &all)],
+            chunk_order: Some(1),
+            progress: Some(100),
+            ..Default::default()
+        };
+        self.send_history_chunk(now, user, device, &history, HistorySyncType::OnDemand)
     }
 
     /// The push names and LID mappings of the accounts the phone talks to in `chats`.

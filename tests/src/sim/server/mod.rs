@@ -32,7 +32,8 @@ use walink_core::proto::wa::{ClientPayload, DeviceProps};
 use super::Timestamp;
 use super::account::{Account, Device, KeyIndexListFault, SignedPreKey};
 use super::phone::{
-    IssuedIdentity, Phone, PhoneError, PhoneMessage, QrScan, client_type_of_platform,
+    HistoryRequest, IssuedIdentity, Phone, PhoneError, PhoneMessage, QrScan,
+    client_type_of_platform,
 };
 use super::rng::SimRng;
 use super::stanza::{be_u32, bytes_node, child_array, child_bytes, id3, iq_error, iq_result};
