@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 
-import { FileStore } from 'walink'
+import { FileStore, MemoryStore } from 'walink'
 import { startMockServer, withMockServer } from './support/mock-server.js'
 import { pairedWalinkClient, phoneReceives as phoneReceivesText, walinkClient } from './support/walink-client.js'
 
@@ -25,7 +25,7 @@ withMockServer(test, 'mock-server tests', () => {
   })
 
   /** Connects a client on `store`, calling `onEvent` and resolving `waitFor(predicate)` on events. */
-  const client = (store, onEvent) => walinkClient(server, { store, onEvent })
+  const client = (store, onEvent, config) => walinkClient(server, { store, onEvent, config })
 
   const connected = (e) => e.type === 'state' && e.state.kind === 'connected'
 
@@ -84,7 +84,7 @@ withMockServer(test, 'mock-server tests', () => {
     await carol.connection.close()
   })
 
-  const pairedByCode = (phone, name) => pairedWalinkClient(server, phone, name)
+  const pairedByCode = (phone, name, store) => pairedWalinkClient(server, phone, name, store)
 
   const textIs = (text) => (e) => e.type === 'message' && e.text === text
 

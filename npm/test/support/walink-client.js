@@ -4,7 +4,10 @@ import { MemoryStore, connect } from 'walink'
 
 import { testTrustRoot } from './mock-server.js'
 
-/** Connects a client on `store` (a MemoryStore unless given); resolves `{ connection, events, waitFor }`. */
+/**
+ * Connects a client on `store` (a MemoryStore unless given), with `config` added to the test
+ * configuration; resolves `{ connection, events, waitFor }`.
+ */
 export async function walinkClient(server, { store = new MemoryStore(), onEvent = () => {}, name = 'walink test', config = {} } = {}) {
   const events = []
   const waiters = []
@@ -35,10 +38,10 @@ export async function walinkClient(server, { store = new MemoryStore(), onEvent 
   return { connection, events, waitFor }
 }
 
-/** A new account `phone` on the mock-server and a walink client paired to it by code, connected. */
-export async function pairedWalinkClient(server, phone, name) {
+/** A new account `phone` on the mock-server and a walink client (on `store`) paired to it by code, connected. */
+export async function pairedWalinkClient(server, phone, name, store = new MemoryStore()) {
   await server.control('POST', '/accounts', { phone, name })
-  const client = await walinkClient(server)
+  const client = await walinkClient(server, { store })
   const code = await client.connection.pairWithCode(phone)
   await server.control('POST', `/accounts/${phone}/code`, { code })
   await client.waitFor((e) => e.type === 'paired', 'pairing')
