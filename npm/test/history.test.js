@@ -26,7 +26,8 @@ withMockServer(test, 'history sync', () => {
 
   /** A client paired to `phone` by code with `config`, once it saw `chunks` history chunks. */
   const pairedWithHistory = async (phone, config, chunks) => {
-    const client = await walinkClient(server, { config })
+    // The mock-server's control port is its media host.
+    const client = await walinkClient(server, { config: { mediaOrigin: server.controlUrl, ...config } })
     const code = await client.connection.pairWithCode(phone)
     await server.control('POST', `/accounts/${phone}/code`, { code })
     await client.waitFor((e) => e.type === 'state' && e.state.kind === 'connected', 'connected')

@@ -363,6 +363,39 @@ mod tests {
     }
 
     #[test]
+    fn device_props_carry_the_history_asked_for() {
+        let config = |profile: &ClientProfile| device_props(profile).history_sync_config.unwrap();
+        let mut profile = profile();
+        let default = device_props(&profile);
+        assert_eq!(default.require_full_sync, Some(false));
+        let recent = config(&profile);
+        assert_eq!(recent.recent_sync_days_limit, None);
+        assert_eq!(recent.initial_sync_max_messages_per_chat, None);
+        profile.history = HistoryRequest {
+            scope: HistoryScope::Recent,
+            days: Some(30),
+            messages_per_chat: Some(20),
+            size_mb: Some(9),
+        };
+        let recent = config(&profile);
+        assert_eq!(recent.recent_sync_days_limit, Some(30));
+        assert_eq!(recent.full_sync_days_limit, None);
+        assert_eq!(recent.full_sync_size_mb_limit, None);
+        assert_eq!(recent.initial_sync_max_messages_per_chat, Some(20));
+        profile.history.scope = HistoryScope::Full;
+        assert_eq!(device_props(&profile).require_full_sync, Some(true));
+        let full = config(&profile);
+        assert_eq!(full.recent_sync_days_limit, None);
+        assert_eq!(full.full_sync_days_limit, Some(30));
+        assert_eq!(full.full_sync_size_mb_limit, Some(9));
+        profile.history.scope = HistoryScope::None;
+        let none = config(&profile);
+        assert_eq!(none.recent_sync_days_limit, Some(0));
+        assert_eq!(none.initial_sync_max_messages_per_chat, Some(0));
+        assert_eq!(device_props(&profile).require_full_sync, Some(false));
+    }
+
+    #[test]
     fn registration_refuses_bad_keys() {
         let mut bad = keys();
         bad.signed_prekey_id = 1 << 24;

@@ -294,8 +294,11 @@ impl Server {
             .get(user)
             .map(|sent| sent.iter().cloned().collect())
             .unwrap_or_default();
+        // A companion that asked for nothing still gets the names of everyone it talks to.
+        let nothing = ask.days == Some(0) || ask.per_chat == Some(0);
         let oldest = ask
             .days
+            .filter(|_| !nothing)
             .map(|days| (now / 1000).saturating_sub(u64::from(days) * 86_400));
         // Conversations by chat, messages newest first (received and sent, by time; the
         // sort is stable, so equal times keep their order).
@@ -318,7 +321,10 @@ impl Server {
                 .or_default()
                 .push(entry);
         }
-        let per_chat = ask.per_chat.map_or(usize::MAX, |n| n as usize);
+        let per_chat = ask
+            .per_chat
+            .filter(|_| !nothing)
+            .map_or(usize::MAX, |n| n as usize);
         let mut chats: Vec<(String, Vec<Entry<'_>>)> = chats
             .into_iter()
             .map(|(chat, mut messages)| {
@@ -333,7 +339,7 @@ impl Server {
         chats.truncate(HISTORY_MAX_CONVERSATIONS);
         let (pushnames, mappings) = self.history_contacts(&chats);
 
-        if ask.days == Some(0) || ask.per_chat == Some(0) {
+        if nothing {
             let history = HistorySync {
                 sync_type: Some(HistorySyncType::PushName as i32),
                 chunk_order: Some(1),
