@@ -1,4 +1,5 @@
-// The published wasm module's size and its aim (issue 7: under 1 MiB raw, under 400 KiB gzipped;
+// The published wasm module's size and its aim (issue 7: under 1 MiB raw; issue 16, with media,
+// history and the message kinds: under 420 KiB gzipped;
 // docs/decisions.md, "wasm size"). Imported by test/wasm-size.test.js and bench/memory.mjs; run
 // as a script (`node scripts/wasm-size.mjs [module]`) it prints the figures and exits 1 when the
 // module misses the aim.
@@ -7,7 +8,7 @@ import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
 
 /** The aim for npm/wasm/walink_wasm_bg.wasm, in bytes. */
-export const WASM_SIZE_AIM = { raw: 1024 * 1024, gzip: 400 * 1024 }
+export const WASM_SIZE_AIM = { raw: 1024 * 1024, gzip: 420 * 1024 }
 
 /** The published module's path. */
 export const PUBLISHED_WASM = fileURLToPath(new URL('../wasm/walink_wasm_bg.wasm', import.meta.url))

@@ -321,7 +321,7 @@ fn events() -> Vec<Event> {
             collection: Collection::Regular,
             error: AppStateFailure::Download,
         },
-        Event::HistoryConversation(HistoryConversation {
+        Event::HistoryConversation(Box::new(HistoryConversation {
             chat: jid(),
             name: None,
             unread_count: 0,
@@ -333,7 +333,7 @@ fn events() -> Vec<Event> {
             pn: None,
             lid: None,
             sync_type: HistorySyncType::Recent,
-        }),
+        })),
         Event::PushName(PushName {
             jid: jid(),
             name: "n".into(),

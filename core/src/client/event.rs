@@ -193,7 +193,7 @@ pub enum Event {
     },
     /// A conversation of the phone's history (its messages follow as `Message` events with
     /// `history` set).
-    HistoryConversation(super::history::HistoryConversation),
+    HistoryConversation(Box<super::history::HistoryConversation>),
     /// A contact's push name, from the phone's history.
     PushName(super::history::PushName),
     /// A history chunk was read (or failed): its type, order and the phone's progress.

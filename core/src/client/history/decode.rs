@@ -88,9 +88,9 @@ impl core::fmt::Debug for HistoryMessage {
 #[derive(Debug, Clone, PartialEq)]
 pub enum HistoryItem {
     /// A conversation's metadata (its `messages` empty); its messages follow.
-    Conversation(wa::Conversation),
-    /// A message of the conversation handed out last.
-    Message(HistoryMessage),
+    Conversation(Box<wa::Conversation>),
+    /// A message of the conversation handed out last (boxed: its content is a large struct).
+    Message(Box<HistoryMessage>),
     /// A contact's push name.
     PushName(wa::Pushname),
     /// A phone number and its LID.
@@ -300,7 +300,7 @@ impl HistoryDecoder {
     fn step(&mut self) -> Result<Option<HistoryItem>, HistoryDecodeError> {
         loop {
             if let Some(message) = self.next_message()? {
-                return Ok(Some(HistoryItem::Message(message)));
+                return Ok(Some(HistoryItem::Message(Box::new(message))));
             }
             if self.skip > 0 {
                 let drop = self.skip.min(self.window.len() - self.at);
@@ -422,7 +422,7 @@ impl HistoryDecoder {
                     bytes: bytes.to_vec(),
                     at: 0,
                 });
-                Ok(Some(HistoryItem::Conversation(conversation)))
+                Ok(Some(HistoryItem::Conversation(Box::new(conversation))))
             }
         }
     }

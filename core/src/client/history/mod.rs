@@ -380,9 +380,9 @@ impl History {
                     if skip_conversations {
                         continue;
                     }
-                    if let Some(event) = conversation_event(conversation, progress.sync_type) {
+                    if let Some(event) = conversation_event(*conversation, progress.sync_type) {
                         progress.conversations += 1;
-                        out.event(Event::HistoryConversation(event));
+                        out.event(Event::HistoryConversation(Box::new(event)));
                         return;
                     }
                 }
@@ -390,7 +390,7 @@ impl History {
                     if skip_conversations {
                         continue;
                     }
-                    if let Some(incoming) = incoming_message(message, ctx.own_jid(), cutoff) {
+                    if let Some(incoming) = incoming_message(*message, ctx.own_jid(), cutoff) {
                         progress.messages += 1;
                         out.event(Event::Message(incoming));
                         return;
@@ -489,9 +489,9 @@ pub fn item_event(
 ) -> Option<Event> {
     match item {
         HistoryItem::Conversation(c) => {
-            conversation_event(c, sync_type).map(Event::HistoryConversation)
+            conversation_event(*c, sync_type).map(|c| Event::HistoryConversation(Box::new(c)))
         }
-        HistoryItem::Message(m) => incoming_message(m, own, cutoff).map(Event::Message),
+        HistoryItem::Message(m) => incoming_message(*m, own, cutoff).map(Event::Message),
         HistoryItem::PushName(p) => push_name(p).map(Event::PushName),
         HistoryItem::LidMapping(_) | HistoryItem::End(_) => None,
     }

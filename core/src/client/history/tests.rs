@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use prost::Message as _;
 
 use super::*;
@@ -142,7 +144,7 @@ fn an_inline_chunk_becomes_conversations_messages_names_mappings_and_progress() 
     let conversations: Vec<&HistoryConversation> = events
         .iter()
         .filter_map(|e| match e {
-            Event::HistoryConversation(c) => Some(c),
+            Event::HistoryConversation(c) => Some(&**c),
             _ => None,
         })
         .collect();

@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use prost::Message as _;
 
 use super::*;
@@ -70,11 +72,11 @@ fn expected(history: &wa::HistorySync) -> Vec<HistoryItem> {
     for conversation in &history.conversations {
         let mut meta = conversation.clone();
         meta.messages.clear();
-        items.push(HistoryItem::Conversation(meta));
+        items.push(HistoryItem::Conversation(Box::new(meta)));
         for entry in &conversation.messages {
             let mut info = entry.message.clone().unwrap();
             let message = info.message.take();
-            items.push(HistoryItem::Message(HistoryMessage {
+            items.push(HistoryItem::Message(Box::new(HistoryMessage {
                 chat: conversation.id.clone().unwrap(),
                 info,
                 message_bytes: message
@@ -82,7 +84,7 @@ fn expected(history: &wa::HistorySync) -> Vec<HistoryItem> {
                     .map(|m| m.encode_to_vec())
                     .unwrap_or_default(),
                 message,
-            }));
+            })));
         }
     }
     items.extend(history.pushnames.iter().cloned().map(HistoryItem::PushName));
