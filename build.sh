@@ -150,6 +150,38 @@ setup_cargo_fuzz() {
   cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION"
 }
 
+# PostgreSQL's server binaries, for the gateway's tests with several workers: each test starts its
+# own server in a temporary directory on a loopback port (examples/gateway/test/postgres.js), so no
+# system service is needed. Debian puts initdb and pg_ctl in /usr/lib/postgresql/<version>/bin.
+postgres_bin() {
+  if command -v pg_ctl >/dev/null 2>&1; then
+    dirname "$(command -v pg_ctl)"
+    return 0
+  fi
+  local dir
+  for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+    [ -x "$dir/pg_ctl" ] && [ -x "$dir/initdb" ] && echo "$dir" && return 0
+  done
+  return 1
+}
+
+setup_postgres() {
+  local bin
+  if ! bin=$(postgres_bin); then
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+      echo "PostgreSQL is missing: installing the Debian package postgresql"
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql
+    fi
+    bin=$(postgres_bin) || die "PostgreSQL is missing; install it (Debian package: postgresql) and rerun"
+  fi
+  # As root the tests run the server as the postgres user (PostgreSQL refuses root).
+  if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
+    die "the postgres user is missing (the Debian package postgresql creates it)"
+  fi
+  echo "PostgreSQL: $("$bin/pg_ctl" --version) in $bin"
+}
+
 setup_cargo_fetch() {
   cargo fetch
 }
@@ -233,6 +265,7 @@ setup() {
   step "npm ci npm/" setup_npm_package
   step "npm ci examples/gateway" setup_npm_gateway
   step "npm ci examples/browser-extension" setup_npm_extension
+  step "postgresql" setup_postgres
   step "python venv + pytest" setup_python
   step "maven dependencies" setup_maven
   summary setup
@@ -317,9 +350,11 @@ build_mock_server() {
   fi
 }
 
-# The example gateway end to end against the mock-server (and its page in headless Chromium).
+# The example gateway end to end against the mock-server (and its page in headless Chromium), on
+# SQLite, then on PostgreSQL (a scratch server per test file), and three workers on PostgreSQL
+# through kill -9, a pause past the lease and a database outage.
 test_gateway() {
-  WALINK_REQUIRE_MOCK=1 WALINK_MOCK_SERVER="$TARGET_DIR/debug/mock-server" npm test --prefix examples/gateway
+  WALINK_REQUIRE_MOCK=1 WALINK_REQUIRE_POSTGRES=1 WALINK_MOCK_SERVER="$TARGET_DIR/debug/mock-server" npm test --prefix examples/gateway
 }
 
 # The browser extension in headless Chromium against the mock-server (20-30 s; every wait in it

@@ -48,6 +48,7 @@
 pub mod appstate;
 pub mod binary;
 pub mod client;
+pub mod content;
 pub mod frame;
 pub mod limits;
 pub mod media;

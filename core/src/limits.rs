@@ -389,3 +389,26 @@ pub const HISTORY_MAX_QUEUED_CHUNKS: usize = 64;
 
 /// Messages a `Command::RequestHistory` may ask for (WhatsApp Web asks for 50).
 pub const HISTORY_MAX_ON_DEMAND_MESSAGES: u32 = 500;
+/// Wrappers (ephemeral, view-once, edited, ...) removed around one message's content; a deeper
+/// nesting is left wrapped (WhatsApp nests two at most; Baileys stops at 5).
+pub const CONTENT_MAX_WRAPPERS: usize = 8;
+
+/// Polls whose secret, options and votes are kept (those this device sent or received, the
+/// oldest dropped first), so that a vote arriving later, even after a restart, opens.
+pub const CONTENT_MAX_POLLS: usize = 512;
+
+/// Options of a poll that are kept (WhatsApp allows 12); a poll with more is not kept.
+pub const CONTENT_MAX_POLL_OPTIONS: usize = 64;
+
+/// Voters counted per poll; later voters still arrive as events, uncounted.
+pub const CONTENT_MAX_POLL_VOTERS: usize = 2048;
+
+/// Poll records kept in memory (loaded on demand).
+pub const CONTENT_POLL_CACHE: usize = 16;
+
+/// Poll votes (`Command::SendPollVote`) and poll sends waiting for their poll records.
+pub const CONTENT_MAX_WAITING_POLL_COMMANDS: usize = 64;
+
+/// How long a status post can be answered: after 24 hours it is only acknowledged, no retry is
+/// asked for (Baileys `STATUS_EXPIRY_SECONDS`).
+pub const CONTENT_STATUS_EXPIRY_SECONDS: u64 = 24 * 60 * 60;

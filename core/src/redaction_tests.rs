@@ -141,11 +141,19 @@ fn decrypted_plaintext_is_not_shown() {
         chat: "1@s.whatsapp.net".parse().unwrap(),
         sender: "1@s.whatsapp.net".parse().unwrap(),
         timestamp: 1,
-        message: plaintext.clone(),
-        text: Some(text.into()),
+        from_me: false,
+        push_name: None,
         history: false,
+        message: Box::new(crate::proto::wa::Message {
+            conversation: Some(text.into()),
+            ..Default::default()
+        }),
+        wrappers: Vec::new(),
+        raw: plaintext.clone(),
+        text: Some(text.into()),
+        poll_vote: None,
     };
-    let event = format!("{:?}", Event::Message(message));
+    let event = format!("{:?}", Event::Message(Box::new(message)));
     assert_redacted("Event::Message", &event, &[&plaintext, text.as_bytes()]);
     assert!(!event.contains("plaintext of a message"), "{event}");
 }

@@ -67,11 +67,14 @@ pub enum Space {
     Outbox,
     /// The last verified device list (ADV key-index list) of one user.
     DeviceList,
+    /// A poll this device sent or received (its secret, options and votes), keyed by chat and
+    /// message id, and the index of those kept (docs/content.md).
+    Poll,
 }
 
 impl Space {
     /// Every space, in a fixed order.
-    pub const ALL: [Space; 14] = [
+    pub const ALL: [Space; 15] = [
         Space::Device,
         Space::Session,
         Space::Identity,
@@ -86,6 +89,7 @@ impl Space {
         Space::ReceivedIds,
         Space::Outbox,
         Space::DeviceList,
+        Space::Poll,
     ];
 
     /// The stable name a host stores (`"device"`, `"session"`, `"signed-prekey"`, ...).
@@ -105,6 +109,7 @@ impl Space {
             Space::ReceivedIds => "received-ids",
             Space::Outbox => "outbox",
             Space::DeviceList => "device-list",
+            Space::Poll => "poll",
         }
     }
 

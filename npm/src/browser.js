@@ -23,6 +23,8 @@ export function init(input) {
 }
 
 export { decodeNode, encodeNode } from './codec.js'
+export { decodeMessage, encodeMessage } from './content.js'
+export * as content from './builders.js'
 export { MemoryStore, StoreError } from './store.js'
 export { IndexedDBStore } from './indexeddb-store.js'
 

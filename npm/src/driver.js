@@ -8,6 +8,13 @@
 //   loadSpaces of the start spaces, or loadAll filtered when it has none):
 //   the same path as a crash;
 // - after each drain, pollTimeout() re-arms the single timer;
+// - every event handed to onEvent also reaches the store, if it wants events: with the next
+//   Persist of the step (`applyBatch(changes, { events })`), or, for events no Persist follows,
+//   through `store.applyEvents(events)` before the next transmit, connect, close or the end of the
+//   step; a command's promise settles only after the events before it reached the store;
+// - a store error with code `fenced` (another process owns the store now) ends the connection
+//   instead of rebuilding (a fenced process must never log in again); so does a `mayConnect()`
+//   guard that refuses, consulted before every socket is opened;
 // - a Fetch is carried out outside the input queue (fetch.js: one HTTP call) and answered with
 //   handleFetched to the client that asked, if it is still the current one;
 // - no state ends the loop: the client rests in loggedOut, replaced or clientOutdated until a
@@ -15,6 +22,7 @@
 // The core never calls back into JavaScript: the driver owns every await.
 
 import { performFetch } from './fetch.js'
+import { decodeMessage, encodeMessage } from './content.js'
 
 /** The close code and reason the driver uses when it closes a socket itself. */
 const LOCAL_CLOSE = 1000
@@ -48,10 +56,17 @@ export function makeConnect({ createClient, openSocket, ready, startSpaces, endp
   }
 }
 
+const isBytes = (value) => value instanceof Uint8Array || value instanceof ArrayBuffer
+
 function codedError(code, message, cause) {
   const error = new Error(message, cause === undefined ? undefined : { cause })
   error.code = code
   return error
+}
+
+/** A store operation failed: `fenced` when the store says so (ends), else `store_failed` (rebuilds). */
+function storeFailure(what, cause) {
+  return codedError(cause?.code === 'fenced' ? 'fenced' : 'store_failed', `${what}: ${cause?.message ?? cause}`, cause)
 }
 
 /** Copies what a socket delivered into a Uint8Array (ArrayBuffer, typed array or Node Buffer). */
@@ -77,8 +92,12 @@ export class Connection {
   #ended = false
   #endedResolve
   #state = null
+  // Events handed to onEvent that have not reached the store yet, and the command settlements
+  // that wait for them.
+  #unstoredEvents = []
+  #settlements = []
 
-  /** Resolves when the connection ended for good: close(), or a fatal error. */
+  /** Resolves when the connection ended for good: close(), a fenced store, or a fatal error. */
   ended
 
   constructor(options) {
@@ -133,9 +152,24 @@ export class Connection {
     return this.command({ type: 'sendText', to, text })
   }
 
-  /** Sends an encoded wa.Message protobuf; resolves with `{ id }`. */
+  /**
+   * Sends any content: a `wa.Message` as protobuf JSON (Baileys' `proto.IMessage` shape: a reply,
+   * reaction, edit, revoke, poll, location, contact, media message, ...) or already encoded; resolves with `{ id }` once the server
+   * acknowledged it. The core adds a message secret and the send time of add-ons.
+   */
   sendMessage(to, message) {
-    return this.command({ type: 'sendMessage', to, message })
+    let bytes
+    try {
+      bytes = isBytes(message) ? message : encodeMessage(message)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    return this.command({ type: 'sendMessage', to, message: bytes })
+  }
+
+  /** Votes in a poll this device sent or received (options by name; none withdraws the vote). */
+  sendPollVote(chat, pollId, options) {
+    return this.command({ type: 'sendPollVote', chat, pollId, options })
   }
 
   /** Marks messages read. */
@@ -183,7 +217,8 @@ export class Connection {
       try {
         await step()
       } catch (error) {
-        if (error?.code === 'store_failed') await this.#rebuild(error)
+        if (error?.code === 'fenced') this.#fenced(error)
+        else if (error?.code === 'store_failed') await this.#rebuild(error)
         else throw error
       }
     })
@@ -223,13 +258,47 @@ export class Connection {
     this.#clearTimer()
     this.#client?.free?.()
     this.#client = null
+    this.#unstoredEvents = []
+    this.#settle()
     for (const { reject } of this.#pending.values()) reject(codedError('client_rebuilt', 'the client was rebuilt from its store after a store failure', error))
     this.#pending.clear()
     try {
       await this.#build()
     } catch (cause) {
-      this.#fatal(cause)
+      if (cause?.code === 'fenced') this.#fenced(cause)
+      else this.#fatal(cause)
     }
+  }
+
+  /** The store belongs to another owner now: end without reconnecting (see the top of the file). */
+  #fenced(error) {
+    if (this.#ended) return
+    this.#options.onError?.(error)
+    this.#end(error)
+  }
+
+  /** Hands the events not stored yet to `store.applyEvents` (when it has it), then settles commands. */
+  async #storeEvents() {
+    const events = this.#unstoredEvents
+    if (events.length > 0) {
+      this.#unstoredEvents = []
+      const store = this.#options.store
+      if (typeof store.applyEvents === 'function') {
+        try {
+          await store.applyEvents(events)
+        } catch (cause) {
+          throw storeFailure('the store failed to record events', cause)
+        }
+      }
+    }
+    this.#settle()
+  }
+
+  /** Settles the commands whose `commandDone` has reached the store. */
+  #settle() {
+    const settlements = this.#settlements
+    this.#settlements = []
+    for (const settle of settlements) settle()
   }
 
   /** Drains the client's outputs, carrying each out in order; then re-arms the timer. */
@@ -241,15 +310,24 @@ export class Connection {
       if (output === undefined || output === null) break
       switch (output.kind) {
         case 'connect':
+          await this.#storeEvents()
+          if (this.#options.mayConnect && !(await this.#options.mayConnect())) {
+            throw codedError('fenced', 'mayConnect refused to open a socket: this process does not own the client any more')
+          }
+          if (this.#client !== client || this.#ended) return
           this.#openSocket()
           break
-        case 'persist':
+        case 'persist': {
+          const events = this.#unstoredEvents
+          this.#unstoredEvents = []
           try {
-            await this.#options.store.applyBatch(output.changes)
+            await this.#options.store.applyBatch(output.changes, { events })
           } catch (cause) {
-            throw codedError('store_failed', `the store failed to apply a batch: ${cause?.message ?? cause}`, cause)
+            throw storeFailure('the store failed to apply a batch', cause)
           }
+          this.#settle()
           break
+        }
         case 'fetch':
           this.#fetch(client, output)
           break
@@ -258,37 +336,45 @@ export class Connection {
           try {
             records = await this.#options.store.load(output.keys)
           } catch (cause) {
-            throw codedError('store_failed', `the store failed to load records: ${cause?.message ?? cause}`, cause)
+            throw storeFailure('the store failed to load records', cause)
           }
           if (this.#client !== client || this.#ended) return
           client.handleLoaded(this.#now(), output.id, records)
           break
         }
         case 'transmit':
+          await this.#storeEvents()
+          if (this.#client !== client || this.#ended) return
           this.#send(output.bytes)
           break
         case 'event':
           this.#event(output.event)
           break
         case 'close':
+          await this.#storeEvents()
           this.#dropSocket()
           break
         default:
           throw codedError('unknown_output', `unknown output kind ${output.kind}`)
       }
     }
+    await this.#storeEvents()
     this.#armTimer()
   }
 
   #event(event) {
+    // The core hands content over encoded; a Connection hands it on as protobuf JSON.
+    if (event.type === 'message' && event.message instanceof Uint8Array) event.message = decodeMessage(event.message)
     if (event.type === 'commandDone') {
       const waiter = this.#pending.get(event.id)
       this.#pending.delete(event.id)
       if (waiter) {
-        if (event.result.ok) waiter.resolve(event.result.output)
-        else waiter.reject(Object.assign(codedError(event.result.error.code, event.result.error.message), { detail: event.result.error }))
+        // Settled once the events before it (and this one) reached the store.
+        if (event.result.ok) this.#settlements.push(() => waiter.resolve(event.result.output))
+        else this.#settlements.push(() => waiter.reject(Object.assign(codedError(event.result.error.code, event.result.error.message), { detail: event.result.error })))
       }
     }
+    this.#unstoredEvents.push(event)
     if (event.type === 'state') this.#state = event.state
     try {
       this.#options.onEvent?.(event)
@@ -428,6 +514,8 @@ export class Connection {
     this.#ended = true
     this.#clearTimer()
     this.#dropSocket()
+    this.#unstoredEvents = []
+    this.#settle()
     for (const { reject } of this.#pending.values()) reject(codedError('ended', 'the connection has ended'))
     this.#pending.clear()
     this.#client?.free?.()

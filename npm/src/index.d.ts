@@ -27,6 +27,30 @@ export function encodeNode(node: BinaryNode): Uint8Array
  */
 export function decodeNode(bytes: Uint8Array): BinaryNode
 
+export * from './wa-message'
+import type { WaMessage, MessageKey } from './wa-message'
+
+/** Decodes an encoded `wa.Message` (a message event's `raw`, Baileys' `proto.Message.encode`) into protobuf JSON. */
+export function decodeMessage(bytes: Uint8Array): WaMessage
+/** Encodes protobuf JSON as WhatsApp's protobuf bytes; `invalid_message` names a field that does not fit. */
+export function encodeMessage(message: WaMessage): Uint8Array
+
+/** Content for each kind of message, for `Connection.sendMessage`. */
+export declare namespace content {
+  /** The key of a received message: what a reply, reaction, edit or revoke names it by. */
+  function keyOf(message: MessageEvent): MessageKey
+  function text(body: string, options?: { mentions?: string[] }): WaMessage
+  function reply(message: MessageEvent, content: string | WaMessage): WaMessage
+  /** An empty emoji removes the reaction. */
+  function reaction(key: MessageKey, emoji: string): WaMessage
+  function edit(key: MessageKey, content: string | WaMessage): WaMessage
+  function revoke(key: MessageKey): WaMessage
+  /** `selectable`: how many options a voter may choose (0, the default: any number). */
+  function poll(name: string, options: string[], selectable?: number): WaMessage
+  function location(latitude: number, longitude: number, options?: { name?: string; address?: string }): WaMessage
+  function contact(displayName: string, vcard: string): WaMessage
+}
+
 /**
  * Loads the wasm module. Required once in browsers before the codec is used; a no-op in Node.
  * `input` may be a URL, a Response, bytes or a compiled `WebAssembly.Module`.
@@ -62,13 +86,29 @@ export interface StoreKey {
 }
 
 /**
+ * What the driver hands `applyBatch` besides the changes: the events it gave `onEvent` since the
+ * previous batch of the same step (`Event::Message` comes right before the batch holding its
+ * ratchet step and received id), so a store can write them in the batch's transaction.
+ */
+export interface BatchContext {
+  events: ConnectionEvent[]
+}
+
+/**
  * What the driver needs of a store. `applyBatch` applies the changes in order and atomically:
  * once it resolves, `loadAll` sees all of them (a durable store keeps them across a crash); if
  * it rejects, the store holds either none or all of them, never a part, and the driver rebuilds
- * its client from `loadAll`. A store applies overlapping calls in call order.
+ * its client from `loadAll`; a rejection with code `fenced` (another process owns the store now)
+ * ends the connection instead. A store applies overlapping calls in call order.
  */
 export interface Store {
-  applyBatch(changes: StoreChange[]): Promise<void>
+  applyBatch(changes: StoreChange[], context?: BatchContext): Promise<void>
+  /**
+   * Optional: the events no batch followed, handed over before the driver's next transmit,
+   * connect or close and at the end of each step (each event reaches the store exactly once,
+   * with a batch or here). A command's promise settles after its `commandDone` got here.
+   */
+  applyEvents?(events: ConnectionEvent[]): Promise<void>
   /** Every record. */
   loadAll(): Promise<StoreRecord[]>
   /**
@@ -84,7 +124,11 @@ export interface Store {
 /** The error every shipped store throws; `code` is stable. */
 export class StoreError extends Error {
   readonly name: 'StoreError'
-  /** `invalid_change`, `invalid_key`, `closed`, `io`, `corrupt`, `too_large`, `unavailable`, `blocked` */
+  /**
+   * `invalid_change`, `invalid_key`, `closed`, `io`, `corrupt`, `too_large`, `unavailable`,
+   * `blocked`; and `fenced`, which a host's store throws when another process owns the records
+   * now (the driver then ends the connection instead of rebuilding and reconnecting)
+   */
   readonly code: string
 }
 
@@ -344,6 +388,7 @@ export type CommandErrorCode =
   | 'invalid_state'
   | 'app_state'
   | 'untrusted_identity'
+  | 'unknown_poll'
 
 /** Why a command failed. */
 export interface CommandError {
@@ -382,8 +427,11 @@ export type ClientEvent =
   | { type: 'paired'; jid: string; lid?: string; platform: string; businessName?: string }
   | { type: 'offlinePreview'; count: number; messages: number; notifications: number; receipts: number; appData: number }
   | { type: 'offlineSyncDone'; count: number }
-  /** A message, live or (`history: true`) from the phone's history sync. */
-  | { type: 'message'; id: string; chat: string; sender: string; timestamp: number; message: Uint8Array; text?: string; history: boolean }
+  /**
+   * A message received and decrypted. From `Client.pollOutput`, `message` is the content encoded
+   * (`decodeMessage` reads it); a `Connection` hands it decoded, as a `MessageEvent`.
+   */
+  | (MessageEventOf<Uint8Array> & { type: 'message' })
   | { type: 'receipt'; chat: string; sender: string; receiptType: string; ids: string[]; timestamp: number }
   | { type: 'decryptFailed'; id: string; chat: string; sender?: string; kind: DecryptFailureKind; encs?: number; reason: string }
   /**
@@ -438,11 +486,56 @@ export type ClientOutput =
   | { kind: 'event'; event: ClientEvent }
   | { kind: 'close'; reason: CloseReason }
 
+/**
+ * A message event. `message` is the content with its wrappers removed (`wrappers` names them,
+ * outermost first) and the keys of add-ons (reactions, poll votes, revokes, edits, pins)
+ * rewritten to this device's point of view; `raw` is the message as it arrived, encoded, with
+ * the fields walink's schema lacks.
+ */
+export interface MessageEventOf<Content> {
+  type: 'message'
+  id: string
+  /** The sender (1:1), the group, `status@broadcast`, or for this account's own message the chat it went to. */
+  chat: string
+  /** The sending device. */
+  sender: string
+  /** Server time, Unix seconds. */
+  timestamp: number
+  /** Whether this account sent it (from another of its devices). */
+  fromMe: boolean
+  pushName?: string
+  /** Whether it came from a history sync rather than live. */
+  history: boolean
+  message: Content
+  /** `ephemeralMessage`, `viewOnceMessageV2`, `documentWithCaptionMessage`, `editedMessage`, ... */
+  wrappers: string[]
+  raw: Uint8Array
+  /** `conversation`, or `extendedTextMessage.text`. */
+  text?: string
+  /** A poll vote, opened with its poll's secret and counted (voters as user JIDs, the LID when known). */
+  pollVote?: {
+    pollId: string
+    voter: string
+    /** The options this vote chose (none: withdrawn). */
+    selected: string[]
+    /** Every option with the voters whose latest vote chose it. */
+    tally: { name: string; voters: string[] }[]
+  }
+}
+
+/** A message event as a `Connection` hands it: the content decoded. */
+export type MessageEvent = MessageEventOf<WaMessage>
+
+/** The events a `Connection` hands to `onEvent`: a client's, with message content decoded. */
+export type ConnectionEvent = Exclude<ClientEvent, { type: 'message' }> | MessageEvent
+
 /** A request from the application. */
 export type ClientCommand =
   | { type: 'pairWithCode'; phone: string }
   | { type: 'sendText'; to: string; text: string }
   | { type: 'sendMessage'; to: string; message: Uint8Array }
+  /** Ends with `messageSent`; `unknown_poll` when no such poll is kept for the chat. */
+  | { type: 'sendPollVote'; chat: string; pollId: string; options: string[] }
   | { type: 'markRead'; chat: string; sender?: string; ids: string[] }
   | { type: 'connect' }
   | { type: 'disconnect' }
@@ -522,9 +615,15 @@ export interface ConnectOptions {
   socket?: (url: string) => WebSocketLike
   config?: ClientConfig
   /** Every event of the client, in order. */
-  onEvent?: (event: ClientEvent) => void
-  /** Failures the driver recovered from or ended on (`store_failed`, `socket_failed`, ...). */
+  onEvent?: (event: ConnectionEvent) => void
+  /** Failures the driver recovered from or ended on (`store_failed`, `fenced`, `socket_failed`, ...). */
   onError?: (error: Error & { code?: string }) => void
+  /**
+   * Asked before every socket the driver opens (the first and each reconnect); `false` ends the
+   * connection with a `fenced` error and opens nothing. For hosts where several processes share
+   * a store and only the owner may log in.
+   */
+  mayConnect?: () => boolean | Promise<boolean>
   /** The clock (default `Date.now`). */
   now?: () => Timestamp
   /**
@@ -545,14 +644,20 @@ export interface ConnectOptions {
 export class Connection {
   /** The last `state` event's state, or null before the first. */
   readonly state: ClientState | null
-  /** Resolves when the connection ended for good: `close()`, or a fatal error (`error` is set). */
+  /**
+   * Resolves when the connection ended for good: `close()`, or a fatal error (`error` is set; its
+   * `code` is `fenced` when the store or `mayConnect` said another process owns the client).
+   */
   readonly ended: Promise<{ error: unknown }>
   /** Any command; resolves with its output, rejects with an Error whose `code` is the CommandError's. */
   command(command: ClientCommand): Promise<CommandOutput>
   /** Resolves with the eight characters to type on the phone. */
   pairWithCode(phone: string): Promise<string>
   sendText(to: string, text: string): Promise<CommandOutput>
-  sendMessage(to: string, message: Uint8Array): Promise<CommandOutput>
+  /** Any content, as protobuf JSON (`content.*` builds each kind) or encoded. */
+  sendMessage(to: string, message: WaMessage | Uint8Array): Promise<CommandOutput>
+  /** Votes in a poll this device sent or received (options by name; none withdraws the vote). */
+  sendPollVote(chat: string, pollId: string, options: string[]): Promise<CommandOutput>
   markRead(chat: string, ids: string[], sender?: string): Promise<CommandOutput>
   /** The identity keys kept for a device: `{ kind: 'identity', address, identity?, pending? }`. */
   getIdentity(address: string): Promise<CommandOutput>
@@ -565,7 +670,8 @@ export class Connection {
 
 /**
  * Runs a client against a WebSocket, a store and one timer: each Persist batch is awaited before
- * any later output, and a store failure rebuilds the client from the store.
+ * any later output, and a store failure rebuilds the client from the store (a `fenced` one ends
+ * the connection).
  */
 export function connect(options: ConnectOptions): Promise<Connection>
 

@@ -12,6 +12,8 @@ attach(wasm, instance, (length) => new Uint8Array(Buffer.allocUnsafeSlow(length)
 export async function init() {}
 
 export { decodeNode, encodeNode } from './codec.js'
+export { decodeMessage, encodeMessage } from './content.js'
+export * as content from './builders.js'
 export { MemoryStore, StoreError } from './store.js'
 export { FileStore } from './file-store.js'
 export { IndexedDBStore } from './indexeddb-store.js'

@@ -87,12 +87,15 @@ test('the package exports exactly the documented API, with types', () => {
     'MemoryStore',
     'StoreError',
     'connect',
+    'content',
+    'decodeMessage',
     'decodeNode',
+    'encodeMessage',
     'encodeNode',
     'init',
   ])
   const types = readFileSync(new URL('../src/index.d.ts', import.meta.url), 'utf8')
-  for (const name of Object.keys(walink)) assert.match(types, new RegExp(`export (function|class|const) ${name}\\b`))
+  for (const name of Object.keys(walink)) assert.match(types, new RegExp(`export (function|class|const|declare namespace) ${name}\\b`))
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
   assert.equal(pkg.exports['.'].node, './src/node.js')
   assert.equal(pkg.exports['.'].browser, './src/browser.js')

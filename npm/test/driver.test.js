@@ -365,3 +365,118 @@ test('connect refuses a missing store', async () => {
   const connect = makeConnect({ createClient: (c, r) => new FakeCore(c, r) })
   await assert.rejects(connect({}), { code: 'invalid_options' })
 })
+
+/** A store that records the events the driver hands it, and can say it is fenced. */
+class EventStore extends ControlledStore {
+  constructor() {
+    super()
+    this.fencedNow = false
+    this.recorded = []
+  }
+
+  async applyBatch(changes, { events } = {}) {
+    if (this.fencedNow) throw Object.assign(new Error('another process owns this store'), { code: 'fenced' })
+    await super.applyBatch(changes)
+    this.recorded.push({ batch: changes.map((c) => `${c.space}/${c.key}`), events: events.map((e) => e.type) })
+  }
+
+  async applyEvents(events) {
+    if (this.fencedNow) throw Object.assign(new Error('another process owns this store'), { code: 'fenced' })
+    this.log?.push(`store events ${events.map((e) => e.type).join(',')}`)
+    this.recorded.push({ events: events.map((e) => e.type) })
+  }
+
+  async loadAll() {
+    if (this.fencedNow) throw Object.assign(new Error('another process owns this store'), { code: 'fenced' })
+    return super.loadAll()
+  }
+}
+
+test('events reach the store with the batch after them, or before the next transmit; commands settle after', async () => {
+  const store = new EventStore()
+  const h = harness({ store })
+  const connection = await h.start()
+  h.sockets[0].open()
+  await settle()
+  // The state event reached the store before the hello left.
+  assert.deepEqual(h.log.slice(-3), ['event state connected', 'store events state', 'send 68'])
+  store.recorded.length = 0
+  h.sockets[0].receive([1, 0x01, 1, 0x02])
+  await settle()
+  assert.deepEqual(store.recorded, [
+    { batch: ['session/m1'], events: [] },
+    { batch: ['session/m2'], events: ['message'] },
+    { events: ['message'] },
+  ])
+  store.recorded.length = 0
+  h.log.length = 0
+  const sending = connection.sendText('1@s.whatsapp.net', 'hi')
+  const sent = await sending
+  assert.deepEqual(sent, { kind: 'messageSent', id: 'M1' })
+  assert.deepEqual(h.log, ['persist put sent/1', 'send 736869', 'event commandDone', 'store events commandDone'])
+  await connection.close()
+})
+
+test('a fenced store ends the connection: no rebuild, no reconnect', async () => {
+  const store = new EventStore()
+  const h = harness({ store })
+  const connection = await h.start()
+  h.sockets[0].open()
+  await settle()
+  store.fencedNow = true
+  h.sockets[0].receive([1, 0x05])
+  const { error } = await connection.ended
+  assert.equal(error.code, 'fenced')
+  assert.equal(FakeCore.built.length, 1, 'no client rebuilt')
+  assert.equal(h.sockets.length, 1, 'no socket opened again')
+  assert.ok(h.sockets[0].closedByDriver)
+  assert.deepEqual(h.sockets[0].sent.map((b) => Buffer.from(b).toString('hex')), ['68'], 'nothing of the refused step left')
+  assert.deepEqual(h.errors.map((e) => e.code), ['fenced'])
+  await assert.rejects(connection.sendText('1@s.whatsapp.net', 'late'), { code: 'ended' })
+})
+
+test('a store fenced at start or at a rebuild ends the connection', async () => {
+  const store = new EventStore()
+  await store.applyBatch([{ op: 'put', space: 'device', key: '', value: new Uint8Array([7]) }], { events: [] })
+  store.fencedNow = true
+  const h = harness({ store })
+  const connection = await h.start()
+  assert.equal((await connection.ended).error.code, 'fenced')
+  assert.equal(h.sockets.length, 0)
+})
+
+test('mayConnect is asked before every socket; a refusal ends the connection as fenced', async () => {
+  let clock = 1_000_000
+  let allowed = true
+  let asked = 0
+  const h = harness({ now: () => clock })
+  const connect = makeConnect({ createClient: (c, r) => new FakeCore(c, r) })
+  const sockets = []
+  const connection = await connect({
+    store: h.store,
+    now: () => clock,
+    mayConnect: async () => {
+      asked++
+      return allowed
+    },
+    socket: (url) => {
+      const s = new FakeSocket(url)
+      sockets.push(s)
+      return s
+    },
+    onError: (e) => h.errors.push(e),
+  })
+  assert.equal(asked, 1)
+  assert.equal(sockets.length, 1)
+  sockets[0].open()
+  await settle()
+  allowed = false
+  sockets[0].drop()
+  await settle()
+  clock += 100
+  await new Promise((resolve) => setTimeout(resolve, 120))
+  const { error } = await connection.ended
+  assert.equal(asked, 2)
+  assert.equal(error.code, 'fenced')
+  assert.equal(sockets.length, 1, 'the refused reconnect opened no socket')
+})

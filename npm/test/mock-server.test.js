@@ -1,6 +1,7 @@
 // The npm package against walink-sim's mock-server over a real websocket (the `ws` package):
 // QR pairing, restart from the file store, pairing by code, logout, 1:1 messages both ways between
-// two walink clients and with the other account's phone, group messages both ways, a contact
+// two walink clients and with the other account's phone, every kind of content (reply, reaction,
+// edit, revoke, poll and vote) in a group, group messages both ways, a contact
 // whose identity key changes (reported; refused until approved under the strict policy).
 import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -8,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 
-import { FileStore, MemoryStore } from 'walink'
+import { FileStore, MemoryStore, content } from 'walink'
 import { startMockServer, withMockServer } from './support/mock-server.js'
 import { pairedWalinkClient, phoneReceives as phoneReceivesText, walinkClient } from './support/walink-client.js'
 
@@ -124,6 +125,62 @@ withMockServer(test, 'mock-server tests', () => {
     assert.ok(!dave.events.some((e) => e.type === 'decryptFailed'), 'Dave decrypted everything')
     await carol.connection.close()
     await dave.connection.close()
+  })
+
+  test('every kind of content between two walink clients: reply, reaction, edit, revoke, a poll with votes counted', async () => {
+    const gina = await pairedByCode('15550007777', 'Gina')
+    const hugo = await pairedByCode('15550008888', 'Hugo')
+    const group = await server.control('POST', '/groups', { creator: '15550007777', subject: 'content', members: ['15550008888'] })
+    const idIs = (id) => (e) => e.type === 'message' && e.id === id
+
+    const { id: helloId } = await gina.connection.sendMessage(group.jid, { conversation: 'hello group' })
+    const hello = await hugo.waitFor(idIs(helloId))
+    assert.equal(hello.message.conversation, 'hello group')
+    assert.equal(hello.message.messageContextInfo.messageSecret.length, 32)
+    assert.equal(hello.fromMe, false)
+    const key = content.keyOf(hello)
+    assert.match(key.participant, /^15550007777@s\.whatsapp\.net$/)
+
+    const { id: replyId } = await hugo.connection.sendMessage(group.jid, content.reply(hello, 'hi Gina'))
+    const reply = await gina.waitFor(idIs(replyId))
+    assert.equal(reply.text, 'hi Gina')
+    assert.equal(reply.message.extendedTextMessage.contextInfo.stanzaId, helloId)
+    assert.equal(reply.message.extendedTextMessage.contextInfo.quotedMessage.conversation, 'hello group')
+
+    // Hugo's key names Gina's message as hers; Gina receives it as her own.
+    const ginasKey = { ...key, fromMe: true }
+    const { id: reactionId } = await hugo.connection.sendMessage(group.jid, content.reaction(key, '❤️'))
+    const reaction = await gina.waitFor(idIs(reactionId))
+    assert.equal(reaction.message.reactionMessage.text, '❤️')
+    assert.deepEqual(reaction.message.reactionMessage.key, ginasKey)
+
+    const ownKey = { remoteJid: group.jid, fromMe: true, id: helloId }
+    const { id: editId } = await gina.connection.sendMessage(group.jid, content.edit(ownKey, 'hello, group'))
+    const edit = await hugo.waitFor(idIs(editId))
+    assert.equal(edit.message.protocolMessage.type, 14)
+    assert.equal(edit.message.protocolMessage.editedMessage.conversation, 'hello, group')
+    assert.deepEqual(edit.message.protocolMessage.key, key)
+    const { id: revokeId } = await gina.connection.sendMessage(group.jid, content.revoke(ownKey))
+    const revoke = await hugo.waitFor(idIs(revokeId))
+    assert.equal(revoke.message.protocolMessage.type, 0)
+    assert.deepEqual(revoke.message.protocolMessage.key, key)
+
+    // A poll; Hugo votes, Gina counts it; a vote on an unknown poll is refused.
+    const { id: pollId } = await gina.connection.sendMessage(group.jid, content.poll('lunch?', ['pizza', 'sushi']))
+    const poll = await hugo.waitFor(idIs(pollId))
+    assert.deepEqual(poll.message.pollCreationMessage.options.map((o) => o.optionName), ['pizza', 'sushi'])
+    await hugo.connection.sendPollVote(group.jid, pollId, ['sushi'])
+    const vote = await gina.waitFor((e) => e.type === 'message' && e.pollVote?.pollId === pollId)
+    assert.deepEqual(vote.pollVote.selected, ['sushi'])
+    assert.deepEqual(vote.pollVote.tally.map((o) => [o.name, o.voters.length]), [['pizza', 0], ['sushi', 1]])
+    assert.equal(vote.pollVote.voter, vote.pollVote.tally[1].voters[0])
+    await assert.rejects(hugo.connection.sendPollVote(group.jid, '3EB0NOPOLL', ['sushi']), { code: 'unknown_poll' })
+    await assert.rejects(gina.connection.sendMessage(group.jid, { notAField: {} }), { code: 'invalid_message' })
+
+    assert.ok(!gina.events.some((e) => e.type === 'decryptFailed'))
+    assert.ok(!hugo.events.some((e) => e.type === 'decryptFailed'))
+    await gina.connection.close()
+    await hugo.connection.close()
   })
 
   test('group messages both ways between two walink clients', async () => {

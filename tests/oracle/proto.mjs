@@ -106,7 +106,8 @@ function sample(type, random, depth) {
       case 'bool': return random() < 0.5
       case 'double': return [0, -33.8688, 151.2093, 1e300, (random() - 0.5) * 360][pick(5)]
       case 'float': return Math.fround([0, 1.5, -2.25, random() * 100][pick(4)])
-      case 'uint32': return [0, 1, 127, 128, 2 ** 32 - 1, pick(2 ** 32)][pick(6)]
+      case 'uint32':
+      case 'fixed32': return [0, 1, 127, 128, 2 ** 32 - 1, pick(2 ** 32)][pick(6)]
       case 'int32': return [0, -1, 2 ** 31 - 1, -(2 ** 31), pick(2 ** 31) - 2 ** 30][pick(5)]
       case 'uint64': return ['0', '1', '18446744073709551615', bigDigits()][pick(4)]
       case 'int64': return ['0', '-1', '9223372036854775807', '-9223372036854775808', bigDigits().slice(0, 18)][pick(5)]

@@ -42,7 +42,7 @@ fn seeds() -> Vec<u64> {
 }
 
 /// What a run ended with.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 struct Outcome {
     connected: bool,
     transcript: [u8; 32],

@@ -20,6 +20,7 @@ use walink_core::store::{self, Space};
 
 use crate::WalinkError;
 use crate::appstate::{AppStateFailure, ChatSettings, Collection, SettingChange, SyncAction};
+use crate::content::{PollVote, WaMessage};
 use crate::error::Guarded;
 
 /// How a client presents itself and what it trusts: the core's `ConfigOptions`, every field
@@ -616,6 +617,8 @@ pub enum CommandError {
         /// The device JID.
         address: String,
     },
+    /// No poll with that id is kept for the chat.
+    UnknownPoll,
 }
 
 impl From<&client::CommandError> for CommandError {
@@ -645,6 +648,7 @@ impl From<&client::CommandError> for CommandError {
             E::UntrustedIdentity { address } => CommandError::UntrustedIdentity {
                 address: address.clone(),
             },
+            E::UnknownPoll => CommandError::UnknownPoll,
         }
     }
 }
@@ -682,7 +686,7 @@ impl From<&Result<client::CommandOutput, client::CommandError>> for CommandResul
 }
 
 /// Something for the application.
-#[derive(Clone, Debug, PartialEq, Eq, uniffi::Enum)]
+#[derive(Clone, Debug, PartialEq, uniffi::Enum)]
 pub enum ClientEvent {
     /// The lifecycle moved.
     State {
@@ -738,12 +742,24 @@ pub enum ClientEvent {
         sender: String,
         /// Server timestamp, Unix seconds.
         timestamp: u64,
-        /// The encoded `wa.Message`.
-        message: Vec<u8>,
-        /// The text, for text messages.
-        text: Option<String>,
-        /// Whether it came from the phone's history sync rather than live.
+        /// Whether this account sent it (from another of its devices).
+        from_me: bool,
+        /// The sender's push name, when the server gave it.
+        push_name: Option<String>,
+        /// Whether it came from a history sync rather than live.
         history: bool,
+        /// The content: wrappers removed, the keys of add-ons (reactions, votes, revokes,
+        /// edits) rewritten to this device's point of view.
+        message: Box<WaMessage>,
+        /// The wrappers the content was found in, outermost first, by their `wa.Message`
+        /// field name (`ephemeralMessage`, `viewOnceMessageV2`, ...).
+        wrappers: Vec<String>,
+        /// The message as it arrived, encoded: fields walink's schema lacks are kept here.
+        raw: Vec<u8>,
+        /// The text: `conversation`, or `extendedTextMessage.text`.
+        text: Option<String>,
+        /// A poll vote, opened with its poll's secret and counted.
+        poll_vote: Option<PollVote>,
     },
     /// A delivery, read or played receipt.
     Receipt {
@@ -919,9 +935,18 @@ impl From<client::Event> for ClientEvent {
                 chat: m.chat.to_string(),
                 sender: m.sender.to_string(),
                 timestamp: m.timestamp,
-                message: m.message,
-                text: m.text,
+                from_me: m.from_me,
+                push_name: m.push_name,
                 history: m.history,
+                message: Box::new((*m.message).into()),
+                wrappers: m
+                    .wrappers
+                    .iter()
+                    .map(|wrapper| wrapper.field_name().to_owned())
+                    .collect(),
+                raw: m.raw,
+                text: m.text,
+                poll_vote: m.poll_vote.map(Into::into),
             },
             E::Receipt(r) => ClientEvent::Receipt {
                 chat: r.chat.to_string(),
@@ -1162,7 +1187,7 @@ pub enum RetryRefusal {
 }
 
 /// One thing for the host to do, in order.
-#[derive(Clone, Debug, PartialEq, Eq, uniffi::Enum)]
+#[derive(Clone, Debug, PartialEq, uniffi::Enum)]
 pub enum Output {
     /// Open the socket ([`endpoints`]' `chat_url` with its `origin`), then call
     /// `handle_connected` (or `handle_closed` if it fails).
@@ -1237,7 +1262,7 @@ impl From<client::Output> for Output {
 }
 
 /// A request from the application.
-#[derive(Clone, Debug, PartialEq, Eq, uniffi::Enum)]
+#[derive(Clone, Debug, PartialEq, uniffi::Enum)]
 pub enum Command {
     /// Pair with a phone number; ends with the 8-character code.
     PairWithCode {
@@ -1251,12 +1276,31 @@ pub enum Command {
         /// The text.
         text: String,
     },
-    /// Send an encoded `wa.Message`.
+    /// Send an encoded `wa.Message` (built with a copy of WhatsApp's schema, or
+    /// `encode_message`); the client adds a message secret and the send time of add-ons.
     SendMessage {
-        /// The recipient's JID.
+        /// The recipient's JID (user, LID or group).
         to: String,
         /// The encoded message.
         message: Vec<u8>,
+    },
+    /// Send any content (text, reply, reaction, edit, revoke, media, location, contact, poll,
+    /// status post to `status@broadcast`); like `SendMessage`.
+    SendContent {
+        /// The recipient's JID (user, LID, group or `status@broadcast`).
+        to: String,
+        /// The content.
+        message: Box<WaMessage>,
+    },
+    /// Vote in a poll this device sent or received; ends with `MessageSent`. An empty
+    /// `options` withdraws the vote.
+    SendPollVote {
+        /// The poll's chat.
+        chat: String,
+        /// The poll's message id.
+        poll_id: String,
+        /// The names of the options chosen.
+        options: Vec<String>,
     },
     /// Mark messages read.
     MarkRead {
@@ -1319,6 +1363,21 @@ impl From<Command> for client::Command {
             Command::PairWithCode { phone } => client::Command::PairWithCode { phone },
             Command::SendText { to, text } => client::Command::SendText { to, text },
             Command::SendMessage { to, message } => client::Command::SendMessage { to, message },
+            Command::SendContent { to, message } => client::Command::SendMessage {
+                to,
+                message: prost::Message::encode_to_vec(&walink_core::proto::wa::Message::from(
+                    *message,
+                )),
+            },
+            Command::SendPollVote {
+                chat,
+                poll_id,
+                options,
+            } => client::Command::SendPollVote {
+                chat,
+                poll_id,
+                options,
+            },
             Command::MarkRead { chat, sender, ids } => {
                 client::Command::MarkRead { chat, sender, ids }
             }

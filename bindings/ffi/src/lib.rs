@@ -8,6 +8,7 @@
 mod appstate;
 mod client;
 mod codec;
+mod content;
 mod error;
 mod store;
 
@@ -21,6 +22,7 @@ pub use client::{
     StateReason, StoreChange, StoreKey, StoreRecord, default_config, endpoints, start_spaces,
 };
 pub use codec::{Attr, Content, Node, decode_node, encode_node};
+pub use content::*;
 pub use error::WalinkError;
 pub use store::NativeFileStore;
 

@@ -361,3 +361,76 @@ def test_the_driver_downloads_a_patch_with_external_mutations(server):
         await driver.close()
 
     asyncio.run(go())
+
+
+def test_content_between_two_python_clients_reply_reaction_and_a_poll_vote_counted(server):
+    """Structured content both ways: a poll, a reply quoting it, a reaction with the key of the
+    receiver's copy, and a vote opened with the poll's secret and counted."""
+    url, control = server
+    connected = lambda e: e.is_state() and e.state.is_connected()  # noqa: E731
+
+    async def paired(phone, name):
+        control("POST", "/accounts", {"phone": phone, "name": name})
+        options = dict(store=MemoryStore(), transport=websocket_transport, url=url,
+                       config=ffi.ClientConfig(trust_root=TEST_ROOT, device_name="walink pytest"))
+        driver, seen, reached = await run_until(options, connected)
+        code = await driver.pair_with_code(phone)
+        await asyncio.to_thread(control, "POST", f"/accounts/{phone}/code", {"code": code})
+        await asyncio.wait_for(reached.wait(), 20)
+        return driver, seen
+
+    async def arrives(seen, predicate, timeout=20.0):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            found = [e for e in seen if e.is_message() and predicate(e)]
+            if found:
+                return found[-1]
+            assert loop.time() < deadline, "the message did not arrive"
+            await asyncio.sleep(0.05)
+
+    async def go():
+        ivy, ivy_seen = await paired("15550009111", "Ivy")
+        jay, jay_seen = await paired("15550009222", "Jay")
+        ivy_jid, jay_jid = "15550009111@s.whatsapp.net", "15550009222@s.whatsapp.net"
+
+        poll = ffi.WaMessage(poll_creation_message=ffi.PollCreationMessage(
+            name="lunch?", options=[ffi.PollCreationMessageOption(option_name=name) for name in ("pizza", "sushi")],
+            selectable_options_count=0))
+        poll_id = await ivy.send_message(jay_jid, poll)
+        at_jay = await arrives(jay_seen, lambda e: e.id == poll_id)
+        assert at_jay.message.poll_creation_message.name == "lunch?"
+        assert len(at_jay.message.message_context_info.message_secret) == 32
+        assert not at_jay.from_me and at_jay.push_name == "Ivy"
+
+        quoted = ffi.NestedMessage.MESSAGE(message=ffi.WaMessage(poll_creation_message=at_jay.message.poll_creation_message))
+        reply = ffi.WaMessage(extended_text_message=ffi.ExtendedTextMessage(
+            text="pizza!", context_info=ffi.ContextInfo(stanza_id=poll_id, participant=ivy_jid, quoted_message=quoted)))
+        reply_id = await jay.send_message(ivy_jid, reply)
+        got = await arrives(ivy_seen, lambda e: e.id == reply_id)
+        assert got.text == "pizza!"
+        context = got.message.extended_text_message.context_info
+        assert context.stanza_id == poll_id
+        assert context.quoted_message.message.poll_creation_message.name == "lunch?"
+
+        key = ffi.MessageKey(remote_jid=ivy_jid, from_me=False, id=poll_id)
+        reaction_id = await jay.send_message(ivy_jid, ffi.WaMessage(reaction_message=ffi.ReactionMessage(key=key, text="👍")))
+        got = await arrives(ivy_seen, lambda e: e.id == reaction_id)
+        assert got.message.reaction_message.text == "👍"
+        assert got.message.reaction_message.key == ffi.MessageKey(remote_jid=jay_jid, from_me=True, id=poll_id)
+
+        await jay.send_poll_vote(ivy_jid, poll_id, ["sushi"])
+        vote = await arrives(ivy_seen, lambda e: e.poll_vote is not None)
+        assert vote.poll_vote.poll_id == poll_id and vote.poll_vote.selected == ["sushi"]
+        assert [(o.name, len(o.voters)) for o in vote.poll_vote.tally] == [("pizza", 0), ("sushi", 1)]
+        with pytest.raises(Exception) as error:
+            await jay.send_poll_vote(ivy_jid, "3EB0NOPOLL", ["sushi"])
+        assert error.value.code == "unknown_poll"
+        # What the event carries as raw bytes decodes to the same content.
+        assert ffi.decode_message(got.raw).reaction_message.text == "👍"
+        assert ffi.decode_message(ffi.encode_message(poll)) == poll
+        assert not any(e.is_decrypt_failed() for e in ivy_seen + jay_seen)
+        await ivy.close()
+        await jay.close()
+
+    asyncio.run(go())

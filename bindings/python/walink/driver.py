@@ -212,6 +212,19 @@ class Driver:
         output = await self.command(ffi.Command.SEND_TEXT(to=to, text=text))
         return output.id
 
+    async def send_message(self, to: str, message: ffi.WaMessage) -> str:
+        """Sends any content (a reply, reaction, edit, revoke, poll, media, location, ...);
+        returns the message id once the server acknowledged it."""
+        output = await self.command(ffi.Command.SEND_CONTENT(to=to, message=message))
+        return output.id
+
+    async def send_poll_vote(self, chat: str, poll_id: str, options: list) -> str:
+        """Votes in a poll this device sent or received (options by name; none withdraws the
+        vote); returns the vote's message id."""
+        output = await self.command(
+            ffi.Command.SEND_POLL_VOTE(chat=chat, poll_id=poll_id, options=list(options)))
+        return output.id
+
     async def get_identity(self, address: str):
         """The identity keys kept for a device: an ``ffi.CommandOutput.IDENTITY`` (``identity``,
         and ``pending`` when a new key waits for approval)."""

@@ -15,7 +15,8 @@ use crate::poison::{Poisonable, Poisoned};
 use walink_core::client::{
     self, Body, CloseReason, Command, CommandError, CommandId, CommandOutput, Config,
     ConfigOptions, DecryptFailureKind, Event, FetchError, FetchId, FetchRequest, FetchResponse,
-    FetchResult, IdentityPolicy, LoadId, Output, PairingMode, RetryRefusal, State, StateReason,
+    FetchResult, IdentityPolicy, LoadId, Output, PairingMode, PollVote, RetryRefusal, State,
+    StateReason,
 };
 use walink_core::store::{Change, Record, RecordKey, Space};
 use wasm_bindgen::prelude::*;
@@ -367,6 +368,7 @@ fn command_result_to_js(result: &Result<CommandOutput, CommandError>) -> JsValue
                 | CommandError::InvalidAddress
                 | CommandError::InvalidMessage
                 | CommandError::InvalidState
+                | CommandError::UnknownPoll
                 | CommandError::AppState(_) => js,
                 CommandError::UntrustedIdentity { address } => js.str("address", address),
             };
@@ -399,6 +401,27 @@ pub(crate) fn event_type(event: &Event) -> &'static str {
         Event::HistorySync(_) => "historySync",
         Event::CommandDone { .. } => "commandDone",
     }
+}
+
+/// A counted poll vote: voters as JID strings, the tally in option order.
+fn poll_vote_to_js(vote: &PollVote) -> JsValue {
+    Obj::new()
+        .str("pollId", &vote.poll_id)
+        .str("voter", &vote.voter.to_string())
+        .set("selected", strings(&vote.selected))
+        .set(
+            "tally",
+            array(&vote.tally, |option| {
+                Obj::new()
+                    .str("name", &option.name)
+                    .set(
+                        "voters",
+                        strings(option.voters.iter().map(ToString::to_string)),
+                    )
+                    .done()
+            }),
+        )
+        .done()
 }
 
 pub(crate) fn event_to_js(event: Event) -> JsValue {
@@ -437,9 +460,21 @@ pub(crate) fn event_to_js(event: Event) -> JsValue {
             .str("chat", &m.chat.to_string())
             .str("sender", &m.sender.to_string())
             .num("timestamp", m.timestamp as f64)
-            .bytes("message", &m.message)
+            .bool("fromMe", m.from_me)
+            .opt_str("pushName", m.push_name.as_deref())
+            .bool("history", m.history)
+            .bytes("message", &prost::Message::encode_to_vec(&m.message))
+            .set(
+                "wrappers",
+                strings(m.wrappers.iter().map(|wrapper| wrapper.field_name())),
+            )
+            .bytes("raw", &m.raw)
             .opt_str("text", m.text.as_deref())
-            .bool("history", m.history),
+            .set(
+                "pollVote",
+                m.poll_vote
+                    .map_or(JsValue::UNDEFINED, |vote| poll_vote_to_js(&vote)),
+            ),
         Event::Receipt(r) => js
             .str("chat", &r.chat.to_string())
             .str("sender", &r.sender.to_string())
@@ -640,6 +675,7 @@ fn command_from_js(value: JsValue) -> Result<Command, JsValue> {
         "pairWithCode" => &["type", "phone"],
         "sendText" => &["type", "to", "text"],
         "sendMessage" => &["type", "to", "message"],
+        "sendPollVote" => &["type", "chat", "pollId", "options"],
         "markRead" => &["type", "chat", "sender", "ids"],
         "connect" | "disconnect" | "logout" => &["type"],
         "appState" => &["type", "action"],
@@ -668,6 +704,11 @@ fn command_from_js(value: JsValue) -> Result<Command, JsValue> {
         "sendMessage" => Command::SendMessage {
             to: r.string("to")?,
             message: r.bytes("message")?,
+        },
+        "sendPollVote" => Command::SendPollVote {
+            chat: r.string("chat")?,
+            poll_id: r.string("pollId")?,
+            options: r.strings("options")?,
         },
         "markRead" => Command::MarkRead {
             chat: r.string("chat")?,

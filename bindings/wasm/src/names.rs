@@ -226,6 +226,7 @@ fn command_errors() -> Vec<CommandError> {
         CommandError::UntrustedIdentity {
             address: "1@s.whatsapp.net".into(),
         },
+        CommandError::UnknownPoll,
     ];
     for sample in &samples {
         match sample {
@@ -242,7 +243,8 @@ fn command_errors() -> Vec<CommandError> {
             | CommandError::InvalidMessage
             | CommandError::InvalidState
             | CommandError::AppState(_)
-            | CommandError::UntrustedIdentity { .. } => {}
+            | CommandError::UntrustedIdentity { .. }
+            | CommandError::UnknownPoll => {}
         }
     }
     samples
@@ -270,15 +272,20 @@ fn events() -> Vec<Event> {
         },
         Event::OfflinePreview(OfflinePreview::default()),
         Event::OfflineSyncDone { count: 0 },
-        Event::Message(IncomingMessage {
+        Event::Message(Box::new(IncomingMessage {
             id: "1".into(),
             chat: jid(),
             sender: jid(),
             timestamp: 1,
-            message: Vec::new(),
+            from_me: false,
+            push_name: None,
+            history: false,
+            message: Default::default(),
+            wrappers: Vec::new(),
+            raw: Vec::new(),
             text: None,
-            history: true,
-        }),
+            poll_vote: None,
+        })),
         Event::Receipt(Receipt {
             chat: jid(),
             sender: jid(),

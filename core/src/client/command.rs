@@ -29,12 +29,26 @@ pub enum Command {
         /// The text.
         text: String,
     },
-    /// Send an encoded `wa.Message` protobuf.
+    /// Send any content: an encoded `wa.Message` protobuf (docs/content.md). The client adds a
+    /// message secret and the send time of add-ons when they are missing, keeps the secret of a
+    /// poll so that its votes open, and sets the stanza attributes the content calls for
+    /// (reaction, poll, media, edit, revoke).
     SendMessage {
-        /// The recipient's JID.
+        /// The recipient's JID (user, LID or group).
         to: String,
         /// The encoded message.
         message: Vec<u8>,
+    },
+    /// Vote in a poll this device sent or received: the vote is encrypted with the poll's
+    /// secret and sent to the poll's chat; it ends with `MessageSent`. An empty `options`
+    /// withdraws the vote.
+    SendPollVote {
+        /// The poll's chat (user, LID or group JID).
+        chat: String,
+        /// The poll's message id.
+        poll_id: String,
+        /// The names of the options chosen.
+        options: Vec<String>,
     },
     /// Mark messages as read.
     MarkRead {
@@ -172,6 +186,10 @@ pub enum CommandError {
         /// The device JID.
         address: String,
     },
+    /// No poll with that id is kept for the chat (never seen by this device, or dropped as the
+    /// oldest of `CONTENT_MAX_POLLS`).
+    #[error("unknown poll")]
+    UnknownPoll,
 }
 
 impl CommandError {
@@ -193,6 +211,7 @@ impl CommandError {
             CommandError::InvalidState => "invalid_state",
             CommandError::AppState(_) => "app_state",
             CommandError::UntrustedIdentity { .. } => "untrusted_identity",
+            CommandError::UnknownPoll => "unknown_poll",
         }
     }
 }
@@ -225,6 +244,7 @@ mod tests {
             CommandError::UntrustedIdentity {
                 address: "1@s.whatsapp.net".into(),
             },
+            CommandError::UnknownPoll,
         ];
         for error in &errors {
             let name = format!("{error:?}");

@@ -102,9 +102,10 @@ pub struct OfflinePreview {
     pub app_data: u32,
 }
 
-/// Something for the application.
+/// Something for the application. (`PartialEq` only: a message's content holds floating-point
+/// fields.)
 #[cfg_attr(not(feature = "exhaustive"), non_exhaustive)]
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// The lifecycle moved (emitted for every transition).
     State {
@@ -149,7 +150,7 @@ pub enum Event {
         count: u32,
     },
     /// A message was received and decrypted.
-    Message(IncomingMessage),
+    Message(Box<IncomingMessage>),
     /// A delivery, read or played receipt.
     Receipt(Receipt),
     /// A message could not be decrypted (a retry was requested); never a silent drop.

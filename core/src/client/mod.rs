@@ -44,8 +44,8 @@ pub use config::{Config, ConfigError, ConfigOptions, DEFAULT_DEVICE_NAME, Identi
 pub use event::{Event, OfflinePreview, PairingMode, State, StateReason};
 pub use fetch::{Body, FetchError, FetchId, FetchRequest, FetchResponse, FetchResult, Method};
 pub use messaging::{
-    DecryptFailure, DecryptFailureKind, IdentityChange, IdentityInfo, IncomingMessage, Receipt,
-    RefusedRetry, RetryRefusal,
+    DecryptFailure, DecryptFailureKind, IdentityChange, IdentityInfo, IncomingMessage,
+    PollOptionVotes, PollVote, Receipt, RefusedRetry, RetryRefusal,
 };
 pub use output::{CloseReason, LoadId, Output, ProtocolError};
 

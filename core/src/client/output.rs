@@ -12,7 +12,7 @@ use super::event::Event;
 use super::fetch::{FetchId, FetchRequest};
 
 /// One thing for the host to do. Drain them with `Client::poll_output`, in order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Output {
     /// Open the socket ([`CHAT_URL`](super::endpoints::CHAT_URL), binary messages, with the
     /// `Origin` header [`ORIGIN`](super::endpoints::ORIGIN)), then call `handle_connected`, or

@@ -10,7 +10,14 @@ try {
   console.error(`walink gateway: ${error.message}`)
   process.exit(2)
 }
-const gateway = await startGateway(config)
+let gateway
+try {
+  gateway = await startGateway(config)
+} catch (error) {
+  // A SQLite file another gateway holds, an unreachable database, a port in use: say it and stop.
+  console.error(`walink gateway: ${error.message}`)
+  process.exit(2)
+}
 console.log(`walink gateway listening ${gateway.url}`)
 
 let stopping = false

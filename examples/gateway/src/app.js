@@ -1,7 +1,8 @@
-// Assembles the gateway: database, features, event log, dispatcher, HTTP server, heartbeat; and
-// stops it gracefully.
+// Assembles the gateway: database, features, event log, dispatcher, HTTP server, heartbeat (and,
+// on PostgreSQL, the worker's lease: src/cluster.js); and stops it gracefully.
 import { readFileSync } from 'node:fs'
 
+import { Cluster } from './cluster.js'
 import { openDatabase } from './db.js'
 import { EventLog } from './events.js'
 import { evolutionMapper } from './evolution.js'
@@ -14,7 +15,6 @@ import { Gateway } from './gateway.js'
 import { listen, makeHandler } from './http/server.js'
 import { Metrics } from './metrics.js'
 import { openApiDocument } from './openapi.js'
-import { SqliteStore } from './store.js'
 import { Dispatcher } from './webhooks.js'
 
 /** Every feature: each brings its routes (native and Evolution), walink event handlers and Evolution event mapping. */
@@ -25,35 +25,44 @@ const VERSION = JSON.parse(readFileSync(new URL('../package.json', import.meta.u
 /** Starts a gateway with `config` (src/config.js); resolves with `{ url, server, gateway, stop() }`. */
 export async function startGateway(config, { log = defaultLog, extraFeatures = [] } = {}) {
   const features = [...FEATURES, ...extraFeatures]
-  const db = openDatabase(config.dbPath)
+  // A stalled worker's open transaction ends well before its lease could be taken over.
+  const db = await openDatabase(config.databaseUrl ?? config.dbPath, { max: config.dbPoolSize, idleInTransactionMs: Math.max(500, Math.floor(config.leaseTtlMs / 2)) })
   const metrics = new Metrics()
   const serverUrl = config.publicUrl
   const mapper = evolutionMapper(features, () => config.publicUrl)
   const events = new EventLog(db, (type, data, instance) => mapper.toEvolution(type, data, instance))
-  const stores = new Map()
-  const storeFor = (id) => {
-    let store = stores.get(id)
-    if (!store) stores.set(id, (store = new SqliteStore(db, id)))
-    return store
-  }
-  const gateway = new Gateway({ db, config, features, events, metrics, log, storeFor })
+  const gateway = new Gateway({ db, config, features, events, metrics, log })
   const dispatcher = new Dispatcher({ db, gateway, config, metrics, evolutionBody: mapper.evolutionBody, log })
   events.onDeliveries = () => dispatcher.kick()
   const routes = features.flatMap((feature) => feature.routes ?? [])
   const context = { db, gateway, config, metrics, events, dispatcher, webhooks: webhookStore(db), log, version: VERSION }
   context.openapi = openApiDocument(routes, { version: VERSION, serverUrl })
-  const server = await listen(makeHandler(routes, context), { host: config.host, port: config.port })
+  let server
+  try {
+    server = await listen(makeHandler(routes, context), { host: config.host, port: config.port })
+  } catch (error) {
+    await db.close()
+    throw error
+  }
   const url = `http://${config.host}:${server.address().port}`
   if (!config.publicUrl) config.publicUrl = url
-  dispatcher.start()
-  const resumed = gateway.resumeAll().then((n) => {
-    log('info', `resumed ${n} instance(s)`)
+  let cluster = null
+  if (db.dialect === 'postgres') {
+    cluster = new Cluster({ db, gateway, events, dispatcher, config, metrics, log, addr: config.advertiseUrl ?? url })
+    gateway.cluster = cluster
+    await cluster.start()
+  }
+  await dispatcher.start()
+  // One process (SQLite): every paired instance that should run resumes now. Several workers: each
+  // resumes what its lease loop adopts.
+  const resumed = (cluster ? Promise.resolve(0) : gateway.resumeAll()).then((n) => {
+    if (!cluster) log('info', `resumed ${n} instance(s)`)
     return n
   })
   const heartbeat = setInterval(() => {
     gateway.heartbeat().catch((error) => log('warn', `heartbeat: ${error.message}`))
     context.limiter.prune()
-    prune(db, config)
+    prune(db, config).catch((error) => log('warn', `pruning: ${error.message}`))
   }, config.heartbeatMs)
   heartbeat.unref()
   let stopping = null
@@ -66,19 +75,20 @@ export async function startGateway(config, { log = defaultLog, extraFeatures = [
       })
       await gateway.shutdown()
       await dispatcher.stop()
-      db.close()
+      await cluster?.stop()
+      await db.close()
     })()
     return stopping
   }
-  return { url, server, gateway, db, dispatcher, resumed, stop, context }
+  return { url, server, gateway, db, dispatcher, cluster, resumed, stop, context }
 }
 
 /** Drops delivered deliveries and old events nobody waits for. */
-function prune(db, config) {
+async function prune(db, config) {
   const cutoff = Date.now() - config.eventRetentionMs
-  db.write(() => {
-    db.prepare("DELETE FROM deliveries WHERE status != 'pending' AND updated_at < ?").run(cutoff)
-    db.prepare('DELETE FROM events WHERE at < ? AND seq NOT IN (SELECT event_seq FROM deliveries)').run(cutoff)
+  await db.tx(async (q) => {
+    await q.run("DELETE FROM deliveries WHERE status != 'pending' AND updated_at < ?", cutoff)
+    await q.run('DELETE FROM events WHERE at < ? AND seq NOT IN (SELECT event_seq FROM deliveries)', cutoff)
   })
 }
 

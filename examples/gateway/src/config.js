@@ -18,6 +18,15 @@ export function loadConfig(env = process.env, overrides = {}) {
     host: env.GATEWAY_HOST ?? '127.0.0.1',
     port: int(env.GATEWAY_PORT, 8080, 0, 65535),
     dbPath: env.GATEWAY_DB ?? './gateway.sqlite',
+    // A postgres:// URL: several workers share the database (leases, fencing; src/cluster.js).
+    databaseUrl: env.GATEWAY_DATABASE_URL || null,
+    // What the other workers use to reach this one (forwarded API requests); default: the listening URL.
+    advertiseUrl: env.GATEWAY_ADVERTISE_URL || null,
+    leaseTtlMs: int(env.GATEWAY_LEASE_TTL_MS, 10_000, 1000, 600_000),
+    leaseRenewMs: int(env.GATEWAY_LEASE_RENEW_MS, 2000, 100, 60_000),
+    leaseMarginMs: int(env.GATEWAY_LEASE_MARGIN_MS, 3000, 100, 300_000),
+    adoptBatch: int(env.GATEWAY_ADOPT_BATCH, 32, 1, 10_000),
+    dbPoolSize: int(env.GATEWAY_DB_POOL, 16, 1, 1000),
     publicUrl: env.GATEWAY_PUBLIC_URL ?? null,
     // WhatsApp's chat socket and media host as the walink core states them, unless overridden.
     waUrl: env.GATEWAY_WA_URL ?? Client.endpoints().chatUrl,
@@ -40,6 +49,8 @@ export function loadConfig(env = process.env, overrides = {}) {
     eventRetentionMs: int(env.GATEWAY_EVENT_RETENTION_MS, 7 * 24 * 3600 * 1000, 60_000, 3650 * 24 * 3600 * 1000),
     ...overrides,
   }
+  if (config.databaseUrl && !/^postgres(ql)?:\/\//.test(config.databaseUrl)) throw new Error('GATEWAY_DATABASE_URL must be a postgres:// URL')
+  if (config.leaseMarginMs + config.leaseRenewMs >= config.leaseTtlMs) throw new Error('GATEWAY_LEASE_TTL_MS must exceed GATEWAY_LEASE_RENEW_MS + GATEWAY_LEASE_MARGIN_MS')
   config.apiKeyHash = hashToken(apiKey)
   delete config.apiKey
   if (env.GATEWAY_TRUST_ROOT_HEX && !overrides.clientConfig) {

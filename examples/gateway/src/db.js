@@ -1,16 +1,23 @@
-// The gateway's one store: an embedded SQLite database (better-sqlite3) holding the instance rows,
-// walink's key records, chats, contacts, labels, messages, the event log and the webhook outbox.
+// The gateway's one database, behind one small async interface for both engines:
+// - SQLite (better-sqlite3), embedded, the default: one process owns the file (the lock is held for
+//   the life of the process, so a second gateway on the same file refuses to start);
+// - PostgreSQL (`pg`), chosen with one setting (a postgres:// URL): several gateway workers share
+//   it (src/cluster.js).
 //
-// Group commit. Every write runs inside one open transaction (`write(fn)`: a savepoint inside it,
-// so a write that throws leaves nothing behind). The transaction commits at the end of the
-// current event-loop turn, or earlier when `commit()` is called: before any byte is written to a
-// WhatsApp socket, before an HTTP answer, before a webhook or a stream event leaves. A key batch
-// and the events the client produced right after it (the driver hands them to `onEvent` in the
-// same turn) therefore commit together, and a crash at any point loses only what nobody outside
-// the process has seen. Listeners registered with `afterCommit` run once their writes are durable.
+// The interface: `get(sql, ...args)`, `all(...)`, `run(...)` (→ `{ changes, rows }`) and
+// `tx(async (q) => ...)`, which runs the function in one transaction (`q` has the same three
+// methods, and `q.onCommit(callback)`) and resolves once the transaction is durable. SQL is written
+// once, with `?` placeholders, in the subset both engines take; `RETURNING`, `ON CONFLICT` and
+// partial indexes included.
+//
+// SQLite group commit: transactions run one at a time (a savepoint each, inside one open
+// transaction), and the open transaction commits at the end of the event-loop turn, so many
+// instances' key batches share one fsync; `tx` resolves only after that commit. Reads outside a
+// transaction see the open transaction's writes (one connection); nothing leaves the process
+// before its transaction resolved.
 import Database from 'better-sqlite3'
 
-const SCHEMA = `
+const SQLITE_SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS instances (
   id TEXT PRIMARY KEY,
@@ -27,7 +34,9 @@ CREATE TABLE IF NOT EXISTS instances (
   autostart INTEGER NOT NULL DEFAULT 0,
   settings TEXT NOT NULL,
   proxy TEXT,
-  history TEXT NOT NULL DEFAULT '{"mode":"none"}'
+  history TEXT NOT NULL DEFAULT '{"mode":"none"}',
+  owner TEXT,
+  epoch INTEGER NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX IF NOT EXISTS instances_live_name ON instances(name) WHERE deleted_at IS NULL;
 CREATE TABLE IF NOT EXISTS records (
@@ -109,37 +118,218 @@ CREATE TABLE IF NOT EXISTS deliveries (
   last_status INTEGER,
   last_error TEXT,
   kind TEXT NOT NULL,
-  updated_at INTEGER NOT NULL
+  updated_at INTEGER NOT NULL,
+  locked_until INTEGER,
+  locked_by TEXT
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(status, next_at);
 CREATE INDEX IF NOT EXISTS deliveries_webhook ON deliveries(webhook_id, id);
 `
 
-/** Opens (and creates) the database at `path` (`:memory:` for tests). */
-export function openDatabase(path) {
-  const sql = new Database(path)
-  sql.pragma('journal_mode = WAL')
-  // FULL: a commit survives a power cut, not only a process crash.
-  sql.pragma('synchronous = FULL')
-  sql.pragma('busy_timeout = 5000')
-  sql.exec(SCHEMA)
-  return new Db(sql)
+/** Columns added after the first release of the SQLite schema: added to an older file on open. */
+const SQLITE_ADDED_COLUMNS = [
+  ['instances', 'owner', 'TEXT'],
+  ['instances', 'epoch', 'INTEGER NOT NULL DEFAULT 0'],
+  ['deliveries', 'locked_until', 'INTEGER'],
+  ['deliveries', 'locked_by', 'TEXT'],
+]
+
+const POSTGRES_SCHEMA = `
+CREATE TABLE IF NOT EXISTS workers (
+  id TEXT PRIMARY KEY,
+  addr TEXT NOT NULL,
+  started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+  expires_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS instances (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  token_hash BYTEA NOT NULL,
+  created_at BIGINT NOT NULL,
+  deleted_at BIGINT,
+  state TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  state_at BIGINT NOT NULL,
+  jid TEXT,
+  lid TEXT,
+  platform TEXT,
+  autostart INTEGER NOT NULL DEFAULT 0,
+  settings TEXT NOT NULL,
+  proxy TEXT,
+  history TEXT NOT NULL DEFAULT '{"mode":"none"}',
+  owner TEXT,
+  epoch BIGINT NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX IF NOT EXISTS instances_live_name ON instances(name) WHERE deleted_at IS NULL;
+CREATE INDEX IF NOT EXISTS instances_owner ON instances(owner);
+CREATE TABLE IF NOT EXISTS records (
+  instance_id TEXT NOT NULL,
+  space TEXT NOT NULL,
+  key TEXT NOT NULL,
+  value BYTEA NOT NULL,
+  PRIMARY KEY (instance_id, space, key)
+);
+CREATE TABLE IF NOT EXISTS chats (
+  instance_id TEXT NOT NULL,
+  jid TEXT NOT NULL,
+  muted_until BIGINT,
+  pinned_at BIGINT,
+  archived INTEGER NOT NULL DEFAULT 0,
+  marked_unread INTEGER NOT NULL DEFAULT 0,
+  labels TEXT NOT NULL DEFAULT '[]',
+  last_message_at BIGINT,
+  unread INTEGER NOT NULL DEFAULT 0,
+  updated_at BIGINT NOT NULL,
+  PRIMARY KEY (instance_id, jid)
+);
+CREATE TABLE IF NOT EXISTS contacts (
+  instance_id TEXT NOT NULL,
+  jid TEXT NOT NULL,
+  full_name TEXT,
+  first_name TEXT,
+  updated_at BIGINT NOT NULL,
+  PRIMARY KEY (instance_id, jid)
+);
+CREATE TABLE IF NOT EXISTS labels (
+  instance_id TEXT NOT NULL,
+  label_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  color INTEGER NOT NULL,
+  deleted INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (instance_id, label_id)
+);
+CREATE TABLE IF NOT EXISTS messages (
+  instance_id TEXT NOT NULL,
+  chat TEXT NOT NULL,
+  id TEXT NOT NULL,
+  from_me INTEGER NOT NULL,
+  sender TEXT,
+  timestamp BIGINT NOT NULL,
+  text TEXT,
+  status TEXT NOT NULL,
+  PRIMARY KEY (instance_id, chat, id, from_me)
+);
+CREATE INDEX IF NOT EXISTS messages_recent ON messages(instance_id, timestamp);
+CREATE TABLE IF NOT EXISTS events (
+  seq BIGSERIAL PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  instance_id TEXT,
+  type TEXT NOT NULL,
+  at BIGINT NOT NULL,
+  data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS webhooks (
+  id TEXT PRIMARY KEY,
+  instance_id TEXT NOT NULL,
+  url TEXT NOT NULL,
+  format TEXT NOT NULL,
+  events TEXT NOT NULL,
+  headers TEXT NOT NULL,
+  secret TEXT NOT NULL,
+  enabled INTEGER NOT NULL,
+  by_events INTEGER NOT NULL DEFAULT 0,
+  created_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+  id BIGSERIAL PRIMARY KEY,
+  event_seq BIGINT NOT NULL,
+  webhook_id TEXT NOT NULL,
+  host TEXT NOT NULL,
+  status TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_at BIGINT NOT NULL,
+  last_status INTEGER,
+  last_error TEXT,
+  kind TEXT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  locked_until BIGINT,
+  locked_by TEXT
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(status, next_at);
+CREATE INDEX IF NOT EXISTS deliveries_webhook ON deliveries(webhook_id, id);
+`
+
+/** An error of the database layer with a stable code (`closed`, `locked`, `commit_failed`). */
+export class DbError extends Error {
+  constructor(code, message, options) {
+    super(message, options)
+    this.code = code
+  }
 }
 
-/** The database with group commit (see the top of this file). */
-export class Db {
-  #after = []
-  #scheduled = false
+/** True for a `postgres://` or `postgresql://` URL. */
+export const isPostgresUrl = (value) => /^postgres(ql)?:\/\//.test(String(value ?? ''))
+
+/**
+ * Opens the database `location` names: a postgres:// URL, or a SQLite file path (`:memory:` for
+ * tests). Resolves with a `SqliteDb` or a `PostgresDb`.
+ */
+export async function openDatabase(location, options = {}) {
+  if (isPostgresUrl(location)) return PostgresDb.open(location, options)
+  return SqliteDb.open(location)
+}
+
+/** One waiting line: `run(fn)` runs fn after every earlier fn settled. */
+class Mutex {
+  #tail = Promise.resolve()
+  #held = 0
+
+  get held() {
+    return this.#held > 0
+  }
+
+  run(fn) {
+    const result = this.#tail.then(async () => {
+      this.#held++
+      try {
+        return await fn()
+      } finally {
+        this.#held--
+      }
+    })
+    this.#tail = result.catch(() => {})
+    return result
+  }
+}
+
+/** SQLite with group commit (see the top of this file). */
+export class SqliteDb {
+  dialect = 'sqlite'
   #statements = new Map()
-  #failure = null
+  #mutex = new Mutex()
+  #group = null // { promise, resolve, reject, callbacks }
+  #savepoints = 0
+
+  static open(path) {
+    const sql = new Database(path, { timeout: 0 })
+    try {
+      // One process per file: the lock taken by the first write below is held until close, so a
+      // second gateway on the same file fails here instead of writing over the first one's keys.
+      sql.pragma('locking_mode = EXCLUSIVE')
+      sql.pragma('journal_mode = WAL')
+      sql.exec('BEGIN EXCLUSIVE; CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID; COMMIT')
+    } catch (cause) {
+      sql.close()
+      if (/locked|busy/i.test(cause.message)) throw new DbError('locked', `${path} is in use by another process (one gateway process per SQLite file; use PostgreSQL for several workers)`, { cause })
+      throw cause
+    }
+    // FULL: a commit survives a power cut, not only a process crash.
+    sql.pragma('synchronous = FULL')
+    sql.exec(SQLITE_SCHEMA)
+    for (const [table, column, type] of SQLITE_ADDED_COLUMNS) {
+      const columns = sql.prepare(`PRAGMA table_info(${table})`).all().map((c) => c.name)
+      if (!columns.includes(column)) sql.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`)
+    }
+    return new SqliteDb(sql)
+  }
 
   constructor(sql) {
     this.sql = sql
     this.closed = false
   }
 
-  /** A cached prepared statement. */
-  prepare(text) {
+  #prepare(text) {
+    if (this.closed) throw new DbError('closed', 'the database is closed')
     let statement = this.#statements.get(text)
     if (!statement) {
       statement = this.sql.prepare(text)
@@ -148,84 +338,274 @@ export class Db {
     return statement
   }
 
-  /** Runs `fn` inside the open transaction (a savepoint: all of `fn` or nothing); returns its result. */
-  write(fn) {
-    if (this.closed) throw Object.assign(new Error('the database is closed'), { code: 'closed' })
-    if (this.#failure) throw this.#failure
-    if (!this.sql.inTransaction) {
-      this.sql.exec('BEGIN IMMEDIATE')
-      this.#schedule()
+  #get(text, args) {
+    return this.#prepare(text).get(...args)
+  }
+
+  #all(text, args) {
+    const statement = this.#prepare(text)
+    return statement.reader ? statement.all(...args) : (statement.run(...args), [])
+  }
+
+  #run(text, args) {
+    const statement = this.#prepare(text)
+    if (statement.reader) {
+      const rows = statement.all(...args)
+      return { changes: rows.length, rows }
     }
-    return this.sql.transaction(fn)()
+    const { changes } = statement.run(...args)
+    return { changes, rows: [] }
   }
 
-  /** Reads see the open transaction's writes (one connection). */
-  get(text, ...args) {
-    return this.prepare(text).get(...args)
+  async get(text, ...args) {
+    return this.#get(text, args)
   }
 
-  all(text, ...args) {
-    return this.prepare(text).all(...args)
+  async all(text, ...args) {
+    return this.#all(text, args)
   }
 
-  /** Runs `callback` once the writes made so far are committed (at once if nothing is open). */
-  afterCommit(callback) {
-    if (this.sql.inTransaction) this.#after.push(callback)
-    else queueMicrotask(callback)
+  /** A write outside any caller's transaction: a transaction of its own. */
+  async run(text, ...args) {
+    return this.tx((q) => q.run(text, ...args))
   }
 
-  /**
-   * Commits the open transaction, if any, then runs the afterCommit callbacks. A failed commit
-   * rolls back and is kept: every later write throws it (`commit_failed`) until `reset()`, so the
-   * drivers rebuild their clients from what is on disk, exactly as after a crash.
-   */
-  commit() {
-    if (!this.sql.inTransaction || this.closed) return
+  /** Runs `fn(q)` as one transaction (all of it or none); resolves with its result once durable. */
+  async tx(fn) {
+    const callbacks = []
+    const { result, group } = await this.#mutex.run(async () => {
+      if (this.closed) throw new DbError('closed', 'the database is closed')
+      if (!this.sql.inTransaction) this.#begin()
+      const group = this.#group
+      const name = `tx${++this.#savepoints}`
+      this.sql.exec(`SAVEPOINT ${name}`)
+      const q = {
+        get: async (text, ...args) => this.#get(text, args),
+        all: async (text, ...args) => this.#all(text, args),
+        run: async (text, ...args) => this.#run(text, args),
+        onCommit: (callback) => callbacks.push(callback),
+      }
+      try {
+        const result = await fn(q)
+        this.sql.exec(`RELEASE ${name}`)
+        group.callbacks.push(...callbacks)
+        return { result, group }
+      } catch (error) {
+        if (this.sql.inTransaction) {
+          this.sql.exec(`ROLLBACK TO ${name}`)
+          this.sql.exec(`RELEASE ${name}`)
+        }
+        throw error
+      }
+    })
+    await group.promise
+    return result
+  }
+
+  #begin() {
+    this.sql.exec('BEGIN IMMEDIATE')
+    let resolve
+    let reject
+    const promise = new Promise((res, rej) => {
+      resolve = res
+      reject = rej
+    })
+    promise.catch(() => {})
+    this.#group = { promise, resolve, reject, callbacks: [] }
+    setImmediate(() => this.#mutex.run(async () => this.#commit()))
+  }
+
+  /** Commits the open group; every transaction in it resolves, or all reject with `commit_failed`. */
+  #commit() {
+    const group = this.#group
+    if (!group || !this.sql.inTransaction) return
+    this.#group = null
     try {
       this.sql.exec('COMMIT')
     } catch (cause) {
       try {
         if (this.sql.inTransaction) this.sql.exec('ROLLBACK')
       } catch {
-        // the rollback of a failed commit may itself fail; the connection is reset either way
+        // a failed rollback leaves the connection to be closed; the waiters hear of the commit
       }
-      this.#after = []
-      this.#failure = Object.assign(new Error(`commit failed: ${cause.message}`, { cause }), { code: 'commit_failed' })
-      throw this.#failure
+      group.reject(new DbError('commit_failed', `commit failed: ${cause.message}`, { cause }))
+      return
     }
-    const after = this.#after
-    this.#after = []
-    for (const callback of after) callback()
+    group.resolve()
+    for (const callback of group.callbacks) callback()
   }
 
-  /** Forgets a failed commit (after the clients were rebuilt). */
-  reset() {
-    this.#failure = null
+  /** Commits what is open now and waits for it (tests, shutdown). */
+  async flush() {
+    await this.#mutex.run(async () => this.#commit())
   }
 
-  #schedule() {
-    if (this.#scheduled) return
-    this.#scheduled = true
-    setImmediate(() => {
-      this.#scheduled = false
-      try {
-        this.commit()
-      } catch {
-        // kept in #failure; the next write reports it
-      }
-    })
-  }
-
-  close() {
+  async close() {
     if (this.closed) return
-    this.commit()
+    await this.flush()
     this.closed = true
     this.sql.close()
   }
 
   /** Drops the connection without committing: what a crash does (tests only). */
   crashForTestingOnly() {
+    const group = this.#group
+    this.#group = null
     this.closed = true
     this.sql.close()
+    group?.reject(new DbError('closed', 'the database was dropped'))
+  }
+}
+
+/** `?` placeholders → `$1, $2, ...` (the gateway's SQL has no `?` inside string literals). */
+function numbered(text) {
+  let n = 0
+  return text.replace(/\?/g, () => `$${++n}`)
+}
+
+/** PostgreSQL through a `pg` pool; every transaction on one pooled connection. */
+export class PostgresDb {
+  dialect = 'postgres'
+  #pg
+
+  /**
+   * `idleInTransactionMs`: the server ends a session that sits inside a transaction that long, so a
+   * stalled worker (a pause, a stopped process) cannot keep row locks, and with them a takeover,
+   * waiting past its lease.
+   */
+  static async open(url, { max = 16, statementTimeoutMs = 10_000, idleInTransactionMs = 2000 } = {}) {
+    const pg = (await import('pg')).default
+    // BIGINT (milliseconds, counts) as JavaScript numbers: every value the gateway stores fits.
+    const types = { getTypeParser: (oid, format) => (oid === 20 ? (value) => (value === null ? null : Number(value)) : pg.types.getTypeParser(oid, format)) }
+    const pool = new pg.Pool({
+      connectionString: url,
+      max,
+      types,
+      connectionTimeoutMillis: 5000,
+      statement_timeout: statementTimeoutMs,
+      query_timeout: statementTimeoutMs + 1000,
+      idle_in_transaction_session_timeout: idleInTransactionMs,
+      keepAlive: true,
+    })
+    // A pooled connection that breaks (the server restarted) is dropped by the pool; its error
+    // must not end the process.
+    pool.on('error', () => {})
+    const db = new PostgresDb(pool, pg, url, types)
+    await db.#migrate()
+    return db
+  }
+
+  constructor(pool, pg, url, types) {
+    this.pool = pool
+    this.#pg = pg
+    this.url = url
+    this.types = types
+    this.closed = false
+  }
+
+  async #migrate() {
+    const client = await this.pool.connect()
+    try {
+      // One migrating worker at a time (CREATE ... IF NOT EXISTS races with itself otherwise).
+      await client.query('SELECT pg_advisory_lock(7235471)')
+      await client.query(POSTGRES_SCHEMA)
+    } finally {
+      await client.query('SELECT pg_advisory_unlock(7235471)').catch(() => {})
+      client.release()
+    }
+  }
+
+  #check() {
+    if (this.closed) throw new DbError('closed', 'the database is closed')
+  }
+
+  async get(text, ...args) {
+    this.#check()
+    return (await this.pool.query(numbered(text), args)).rows[0]
+  }
+
+  async all(text, ...args) {
+    this.#check()
+    return (await this.pool.query(numbered(text), args)).rows
+  }
+
+  async run(text, ...args) {
+    this.#check()
+    const result = await this.pool.query(numbered(text), args)
+    return { changes: result.rowCount ?? 0, rows: result.rows }
+  }
+
+  /**
+   * Runs `fn(q)` in one transaction on one connection; resolves with its result after COMMIT. A
+   * transaction the server chose as a deadlock victim runs again (at most twice more).
+   */
+  async tx(fn) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#tx(fn)
+      } catch (error) {
+        if (error?.code !== '40P01' || attempt >= 3) throw error
+      }
+    }
+  }
+
+  async #tx(fn) {
+    this.#check()
+    const client = await this.pool.connect()
+    const callbacks = []
+    let broken = false
+    // The server may end the session under us (idle in transaction too long, a restart): the
+    // query in flight rejects; the client's error event must not end the process.
+    const onError = () => {
+      broken = true
+    }
+    client.on('error', onError)
+    try {
+      await client.query('BEGIN')
+      const q = {
+        get: async (text, ...args) => (await client.query(numbered(text), args)).rows[0],
+        all: async (text, ...args) => (await client.query(numbered(text), args)).rows,
+        run: async (text, ...args) => {
+          const result = await client.query(numbered(text), args)
+          return { changes: result.rowCount ?? 0, rows: result.rows }
+        },
+        onCommit: (callback) => callbacks.push(callback),
+      }
+      let result
+      try {
+        result = await fn(q)
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => {
+          broken = true
+        })
+        throw error
+      }
+      try {
+        await client.query('COMMIT')
+      } catch (cause) {
+        broken = true
+        throw new DbError('commit_failed', `commit failed: ${cause.message}`, { cause })
+      }
+      for (const callback of callbacks) callback()
+      return result
+    } finally {
+      client.off('error', onError)
+      client.release(broken)
+    }
+  }
+
+  /** A dedicated connection (LISTEN), outside the pool. */
+  async connection() {
+    const client = new this.#pg.Client({ connectionString: this.url, types: this.types, connectionTimeoutMillis: 5000, keepAlive: true })
+    await client.connect()
+    return client
+  }
+
+  async flush() {}
+
+  async close() {
+    if (this.closed) return
+    this.closed = true
+    await this.pool.end().catch(() => {})
   }
 }

@@ -5,8 +5,8 @@ import { S } from './http/schema.js'
 
 export function devPhoneFeature(mock, phones) {
   const phoneOf = (value) => value ?? phones[0]
-  const runtimeOf = (ctx, name) => {
-    const row = ctx.instance(name)
+  const runtimeOf = async (ctx, name) => {
+    const row = await ctx.instance(name)
     const runtime = ctx.gateway.runtime(row)
     if (!runtime) throw new ApiError(409, 'not_running', `instance ${name} is not running: connect it first`)
     return { row, runtime }
@@ -24,7 +24,7 @@ export function devPhoneFeature(mock, phones) {
         body: body({}),
         summary: "Offline mode: the phone scans the instance's QR.",
         handler: async (ctx) => {
-          const { runtime } = runtimeOf(ctx, ctx.body.instance)
+          const { runtime } = await runtimeOf(ctx, ctx.body.instance)
           if (!runtime.qr) throw new ApiError(409, 'no_qr', 'the instance shows no QR')
           return { body: await mock.control('POST', `/accounts/${phoneOf(ctx.body.phone)}/scan`, { qr: runtime.qr.payload }) }
         },
@@ -37,7 +37,7 @@ export function devPhoneFeature(mock, phones) {
         body: body({}),
         summary: "Offline mode: the phone types the instance's pairing code.",
         handler: async (ctx) => {
-          const { runtime } = runtimeOf(ctx, ctx.body.instance)
+          const { runtime } = await runtimeOf(ctx, ctx.body.instance)
           if (!runtime.code) throw new ApiError(409, 'no_code', 'the instance has no pairing code')
           return { body: await mock.control('POST', `/accounts/${runtime.code.phone}/code`, { code: runtime.code.code }) }
         },
@@ -50,7 +50,7 @@ export function devPhoneFeature(mock, phones) {
         body: { type: 'object', additionalProperties: false, required: ['instance', 'from', 'text'], properties: { instance: S.name, from: { type: 'string', pattern: '^[0-9]{7,15}$' }, text: S.text } },
         summary: "Offline mode: another account's phone sends the instance a text.",
         handler: async (ctx) => {
-          const row = ctx.instance(ctx.body.instance)
+          const row = await ctx.instance(ctx.body.instance)
           if (!row.jid) throw new ApiError(409, 'not_paired', 'the instance is not paired')
           return { body: await mock.control('POST', `/accounts/${ctx.body.from}/send`, { to: row.jid.split('@')[0].split(':')[0], text: ctx.body.text }) }
         },

@@ -1,7 +1,7 @@
 // The event log and the webhook outbox. `emit` writes the event and one delivery row per
-// matching webhook inside the open transaction, so an event exists on disk exactly when the
-// change that produced it does; subscribers (the SSE stream) and the dispatcher hear of it only
-// after the commit.
+// matching webhook inside the caller's transaction (for a walink event: the transaction of the
+// key batch it came with), so an event exists on disk exactly when the change that produced it
+// does; subscribers (the SSE stream) and the dispatcher hear of it only after the commit.
 import { eventId } from './ids.js'
 
 /** Every native event type (the values a webhook's `events` filter takes). */
@@ -23,11 +23,14 @@ export const EVENT_TYPES = [
   'label.association',
 ]
 
+/** The NOTIFY channel that tells every worker of a committed event (PostgreSQL). */
+export const EVENTS_CHANNEL = 'walink_events'
+
 export class EventLog {
   #subscribers = new Set()
 
   /**
-   * @param {import('./db.js').Db} db
+   * @param {import('./db.js').SqliteDb | import('./db.js').PostgresDb} db
    * @param {(type: string, data: object, instance: object) => Array<[string, object]>} toEvolution
    *   the Evolution events (name, data) of a native event
    */
@@ -37,34 +40,44 @@ export class EventLog {
     this.onDeliveries = () => {}
   }
 
-  /** Writes an event and its deliveries; must run inside `db.write`. Returns the event row. */
-  emit(instanceId, type, data) {
-    const db = this.db
+  /**
+   * Writes an event and its deliveries with `q` (inside the caller's transaction); returns the
+   * event row. Subscribers and the dispatcher hear of it once the transaction committed: here
+   * (SQLite) or through NOTIFY, on every worker (PostgreSQL, `published`).
+   */
+  async emit(q, instanceId, type, data) {
     const at = Date.now()
     const id = eventId(at)
     const json = JSON.stringify(data)
-    const { lastInsertRowid: seq } = db.prepare('INSERT INTO events (id, instance_id, type, at, data) VALUES (?, ?, ?, ?, ?)').run(id, instanceId, type, at, json)
+    const { seq } = await q.get('INSERT INTO events (id, instance_id, type, at, data) VALUES (?, ?, ?, ?, ?) RETURNING seq', id, instanceId, type, at, json)
     const event = { seq: Number(seq), id, instance_id: instanceId, type, at, data: json }
     let deliveries = 0
     if (instanceId) {
-      const hooks = db.all('SELECT * FROM webhooks WHERE instance_id = ? AND enabled = 1', instanceId)
-      const instance = hooks.length ? db.get('SELECT * FROM instances WHERE id = ?', instanceId) : null
+      const hooks = await q.all('SELECT * FROM webhooks WHERE instance_id = ? AND enabled = 1', instanceId)
+      const instance = hooks.length ? await q.get('SELECT * FROM instances WHERE id = ?', instanceId) : null
       for (const hook of hooks) {
         const wanted = JSON.parse(hook.events)
         const host = new URL(hook.url).host
         const names = hook.format === 'evolution' ? this.toEvolution(type, data, instance).map(([name]) => name) : [type]
         for (const name of names) {
           if (wanted.length && !wanted.includes(name)) continue
-          db.prepare("INSERT INTO deliveries (event_seq, webhook_id, host, status, next_at, updated_at, kind) VALUES (?, ?, ?, 'pending', ?, ?, ?)").run(event.seq, hook.id, host, at, at, name)
+          await q.run("INSERT INTO deliveries (event_seq, webhook_id, host, status, next_at, updated_at, kind) VALUES (?, ?, ?, 'pending', ?, ?, ?)", event.seq, hook.id, host, at, at, name)
           deliveries++
         }
       }
     }
-    db.afterCommit(() => {
-      for (const subscriber of this.#subscribers) subscriber(event)
-      if (deliveries) this.onDeliveries()
-    })
+    if (this.db.dialect === 'postgres') {
+      await q.run(`SELECT pg_notify('${EVENTS_CHANNEL}', ?)`, `${event.seq}:${deliveries}`)
+    } else {
+      q.onCommit(() => this.published([event], deliveries > 0))
+    }
     return event
+  }
+
+  /** Committed events (from this process or, on PostgreSQL, any worker): to subscribers and the dispatcher. */
+  published(events, deliveries) {
+    for (const event of events) for (const subscriber of this.#subscribers) subscriber(event)
+    if (deliveries) this.onDeliveries()
   }
 
   /** Calls `subscriber(eventRow)` for every committed event from now on; returns the unsubscribe. */

@@ -11,6 +11,7 @@ export class Metrics {
     this.reconnects = 0
     this.webhookDeliveries = { delivered: 0, failed: 0 }
     this.rateLimited = 0
+    this.fencedConnections = 0
   }
 
   observe(method, route, status, seconds) {
@@ -26,7 +27,7 @@ export class Metrics {
   }
 
   /** The exposition text, with the gauges read at scrape time. */
-  render({ counts, queueDepth, version, streams }) {
+  render({ counts, queueDepth, version, streams, cluster }) {
     const esc = (v) => String(v).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')
     const lines = []
     const head = (name, type, help) => lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`)
@@ -48,6 +49,22 @@ export class Metrics {
     lines.push(`walink_gateway_event_streams ${streams}`)
     head('walink_gateway_rate_limited_total', 'counter', 'Requests refused by the rate limit.')
     lines.push(`walink_gateway_rate_limited_total ${this.rateLimited}`)
+    head('walink_gateway_fenced_connections_total', 'counter', 'Connections ended because another worker owns the instance now.')
+    lines.push(`walink_gateway_fenced_connections_total ${this.fencedConnections}`)
+    if (cluster) {
+      head('walink_gateway_worker_lease_valid', 'gauge', 'Whether this worker holds a valid lease (several workers on PostgreSQL).')
+      lines.push(`walink_gateway_worker_lease_valid ${cluster.leaseValid ? 1 : 0}`)
+      head('walink_gateway_worker_instances', 'gauge', 'Instances whose lease this worker holds.')
+      lines.push(`walink_gateway_worker_instances ${cluster.owned}`)
+      head('walink_gateway_worker_fences_total', 'counter', 'Times this worker fenced itself (lease deadline passed or lease reaped).')
+      lines.push(`walink_gateway_worker_fences_total ${cluster.fences}`)
+      head('walink_gateway_worker_adopted_total', 'counter', 'Instances adopted from dead workers.')
+      lines.push(`walink_gateway_worker_adopted_total ${cluster.adopted}`)
+      head('walink_gateway_forwarded_requests_total', 'counter', 'API requests forwarded to the owning worker.')
+      lines.push(`walink_gateway_forwarded_requests_total ${cluster.forwarded}`)
+      head('walink_gateway_fenced_writes_total', 'counter', 'Writes refused because the lease ran out (deadline) or the epoch was stale (epoch).')
+      lines.push(`walink_gateway_fenced_writes_total{by="deadline"} ${cluster.refusedWrites.deadline}`, `walink_gateway_fenced_writes_total{by="epoch"} ${cluster.refusedWrites.epoch}`)
+    }
     head('walink_gateway_http_requests_total', 'counter', 'HTTP requests by route pattern and status class.')
     for (const [key, n] of this.http) {
       const [method, route, cls] = key.split(' ')

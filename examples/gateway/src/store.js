@@ -1,12 +1,18 @@
-// walink's key records for one instance, in the gateway's SQLite database: the `Store` contract
-// of the npm package (applyBatch, loadAll, loadSpaces, load, close) over the `records` table.
+// walink's key records for one instance, in the gateway's database (SQLite or PostgreSQL): the
+// npm package's `Store` contract (applyBatch, applyEvents, loadAll, loadSpaces, load, close) over
+// the `records` table.
 //
-// Two commit modes:
-// - `group` (what the gateway runs): a batch is written into the database's open transaction and
-//   commits with it: at the end of the event-loop turn, or before the next byte reaches the socket
-//   (the gateway's socket calls `db.commit()` first), so the chat rows, messages and webhook
-//   outbox entries written from the events of the same turn commit in the same transaction;
-// - `batch`: every batch commits before applyBatch resolves (the npm contract to the letter).
+// One transaction per step of the client: `applyBatch(changes, { events })` writes the batch and
+// hands the events the driver gave with it to the gateway (`onEvents(q, events)`: message rows,
+// chats, the event log and the webhook outbox) in the same transaction; `applyEvents(events)` does
+// the same for events no batch followed. Both resolve once the transaction is durable (SQLite:
+// its group commit), and the driver sends nothing after an event before that.
+//
+// Fencing (several workers on PostgreSQL): a store made with a `lease` checks, in the same
+// transaction and before any write, that the instance row still names this worker and the epoch
+// (fencing token) the lease was granted with (`SELECT ... FOR NO KEY UPDATE`, so a takeover waits
+// for a batch in flight, and a batch after a takeover re-reads the new row and finds nothing). A stale epoch, or a lease whose
+// deadline passed on this process's monotonic clock, rejects with `fenced` and writes nothing.
 import { StoreError } from 'walink'
 
 const MAX_SPACE = 64
@@ -32,50 +38,112 @@ function checkChange(change, index) {
 
 const toRecord = (row) => ({ space: row.space, key: row.key, value: new Uint8Array(row.value.buffer, row.value.byteOffset, row.value.byteLength).slice() })
 
-export class SqliteStore {
+const PUT = 'INSERT INTO records (instance_id, space, key, value) VALUES (?, ?, ?, ?) ON CONFLICT (instance_id, space, key) DO UPDATE SET value = excluded.value'
+
+/** Writes `changes` (checked) of `instanceId` with `q` (a transaction). */
+async function writeChanges(q, instanceId, changes) {
+  for (const c of changes) {
+    if (c.op === 'put') await q.run(PUT, instanceId, c.space, c.key, Buffer.from(c.value))
+    else if (c.op === 'delete') await q.run('DELETE FROM records WHERE instance_id = ? AND space = ? AND key = ?', instanceId, c.space, c.key)
+    else await q.run('DELETE FROM records WHERE instance_id = ?', instanceId)
+  }
+}
+
+/**
+ * Checks, inside transaction `q`, that `lease` still owns `instanceId` (see the top of the file);
+ * throws `fenced` otherwise. Used for every write of an owned instance, key records or not.
+ */
+export async function checkLease(q, instanceId, lease) {
+  if (!lease) return
+  if (!lease.valid()) {
+    lease.refused('deadline')
+    throw new StoreError('fenced', `the lease of worker ${lease.workerId} on ${instanceId} has run out`)
+  }
+  // FOR NO KEY UPDATE, not FOR SHARE: the same transaction may update the row (the instance's
+  // state), and two writers of one instance holding share locks would deadlock on that upgrade.
+  // It conflicts with the takeover's UPDATE just the same (see the top of the file).
+  const row = await q.get('SELECT 1 AS ok FROM instances WHERE id = ? AND owner = ? AND epoch = ? FOR NO KEY UPDATE', instanceId, lease.workerId, lease.epoch)
+  if (!row) {
+    lease.refused('epoch')
+    throw new StoreError('fenced', `instance ${instanceId} is owned by another worker now (epoch ${lease.epoch} is stale)`)
+  }
+}
+
+export class GatewayStore {
   #db
   #instance
-  #mode
+  #lease
   #closed = false
   #failNext = false
+  // The writes in flight, chained: overlapping calls apply in call order (the npm contract), which
+  // a pool of PostgreSQL connections would not keep by itself.
+  #writes = Promise.resolve()
 
   /**
-   * @param {import('./db.js').Db} db
+   * @param {import('./db.js').SqliteDb | import('./db.js').PostgresDb} db
    * @param {string} instanceId
-   * @param {{ mode?: 'group' | 'batch' }} [options]
+   * @param {{ lease?: { workerId: string, epoch: number, valid(): boolean, refused(by: string): void } }} [options]
    */
-  constructor(db, instanceId, { mode = 'group' } = {}) {
+  constructor(db, instanceId, { lease = null } = {}) {
     this.#db = db
     this.#instance = instanceId
-    this.#mode = mode
+    this.#lease = lease
+    /** The gateway's writer of the events of a step, run in the step's transaction. */
+    this.onEvents = null
+    /** Runs once the events of a step are durable. */
+    this.afterEvents = null
   }
 
-  async applyBatch(changes) {
+  get lease() {
+    return this.#lease
+  }
+
+  /** The instance whose records these are. */
+  get id() {
+    return this.#instance
+  }
+
+  async applyBatch(changes, { events = [] } = {}) {
     this.#open()
     if (!Array.isArray(changes)) throw new StoreError('invalid_change', 'a batch must be an array of changes')
     const checked = changes.map(checkChange)
-    const db = this.#db
+    await this.#step(checked, events)
+  }
+
+  async applyEvents(events) {
+    this.#open()
+    if (!events.length) return
+    await this.#step([], events)
+  }
+
+  #step(changes, events) {
+    const step = this.#writes.then(() => this.#transaction(changes, events))
+    this.#writes = step.catch(() => {})
+    return step
+  }
+
+  async #transaction(changes, events) {
     try {
-      db.write(() => {
-        for (const [index, c] of checked.entries()) {
-          if (this.#failNext && index === Math.floor(checked.length / 2)) {
-            this.#failNext = false
-            throw new Error('injected write failure')
-          }
-          if (c.op === 'put') db.prepare('INSERT OR REPLACE INTO records (instance_id, space, key, value) VALUES (?, ?, ?, ?)').run(this.#instance, c.space, c.key, Buffer.from(c.value))
-          else if (c.op === 'delete') db.prepare('DELETE FROM records WHERE instance_id = ? AND space = ? AND key = ?').run(this.#instance, c.space, c.key)
-          else db.prepare('DELETE FROM records WHERE instance_id = ?').run(this.#instance)
+      await this.#db.tx(async (q) => {
+        await checkLease(q, this.#instance, this.#lease)
+        if (this.#failNext && changes.length > 1) {
+          await writeChanges(q, this.#instance, changes.slice(0, Math.floor(changes.length / 2)))
+          this.#failNext = false
+          throw new Error('injected write failure')
         }
+        await writeChanges(q, this.#instance, changes)
+        if (events.length && this.onEvents) await this.onEvents(q, events)
       })
-      if (this.#mode === 'batch') db.commit()
     } catch (cause) {
+      if (cause instanceof StoreError) throw cause
       throw new StoreError('io', `applying a batch failed: ${cause.message}`, { cause })
     }
+    if (events.length) this.afterEvents?.(events)
   }
 
   async loadAll() {
     this.#open()
-    return this.#db.all('SELECT space, key, value FROM records WHERE instance_id = ?', this.#instance).map(toRecord)
+    return (await this.#db.all('SELECT space, key, value FROM records WHERE instance_id = ?', this.#instance)).map(toRecord)
   }
 
   async loadSpaces(spaces) {
@@ -83,7 +151,7 @@ export class SqliteStore {
     this.#open()
     const out = []
     for (const space of new Set(spaces)) {
-      for (const row of this.#db.all('SELECT space, key, value FROM records WHERE instance_id = ? AND space = ?', this.#instance, space)) out.push(toRecord(row))
+      for (const row of await this.#db.all('SELECT space, key, value FROM records WHERE instance_id = ? AND space = ?', this.#instance, space)) out.push(toRecord(row))
     }
     return out
   }
@@ -98,22 +166,22 @@ export class SqliteStore {
     this.#open()
     const out = []
     for (const k of keys) {
-      const row = this.#db.get('SELECT space, key, value FROM records WHERE instance_id = ? AND space = ? AND key = ?', this.#instance, k.space, k.key)
+      const row = await this.#db.get('SELECT space, key, value FROM records WHERE instance_id = ? AND space = ? AND key = ?', this.#instance, k.space, k.key)
       if (row) out.push(toRecord(row))
     }
     return out
   }
 
   /** How many records the instance has (for status and the metrics). */
-  count() {
-    return this.#db.get('SELECT count(*) AS n FROM records WHERE instance_id = ?', this.#instance).n
+  async count() {
+    return (await this.#db.get('SELECT count(*) AS n FROM records WHERE instance_id = ?', this.#instance)).n
   }
 
   async close() {
     this.#closed = true
   }
 
-  /** The next batch fails half way (the conformance suite's faulty medium). */
+  /** The next batch of two or more changes fails half way (the conformance suite's faulty medium). */
   failNextWriteForTestingOnly() {
     this.#failNext = true
   }

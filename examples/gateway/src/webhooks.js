@@ -1,4 +1,5 @@
-// The webhook dispatcher: reads due deliveries from the outbox (SQLite), POSTs them signed, and
+// The webhook dispatcher: claims due deliveries from the outbox (shared by every worker on
+// PostgreSQL), POSTs them signed, and
 // records each attempt. At least once across crashes and restarts (a delivery is marked done only
 // after a 2xx), a stable event id, an HMAC-SHA256 signature over `timestamp.body`, retries with a
 // capped, jittered exponential backoff, a cap on concurrent deliveries per receiving host, and a
@@ -21,23 +22,31 @@ export function backoffMs(attempt, { baseMs, maxMs }, random = Math.random) {
   return Math.round(ceiling / 2 + (random() * ceiling) / 2)
 }
 
+/** How long a claimed delivery stays with the worker that took it, beyond the request timeout. */
+const CLAIM_MARGIN_MS = 5000
+
 export class Dispatcher {
   #timer = null
   #inflight = new Map() // host -> count
   #active = new Set() // delivery ids in flight
   #running = false
+  #again = false
   #stopped = false
 
-  constructor({ db, gateway, config, metrics, evolutionBody, log }) {
+  /** `workerId`: who claims deliveries (several workers share the outbox on PostgreSQL). */
+  constructor({ db, gateway, config, metrics, evolutionBody, log, workerId = 'local' }) {
     this.db = db
     this.gateway = gateway
     this.config = config
     this.metrics = metrics
     this.evolutionBody = evolutionBody
     this.log = log
+    this.workerId = workerId
   }
 
-  start() {
+  async start() {
+    // One process per SQLite file: claims left by a crashed run are nobody's now.
+    if (this.db.dialect === 'sqlite') await this.db.run('UPDATE deliveries SET locked_until = NULL, locked_by = NULL WHERE locked_until IS NOT NULL')
     this.kick()
   }
 
@@ -47,7 +56,10 @@ export class Dispatcher {
     if (this.#timer) clearTimeout(this.#timer)
     this.#timer = setTimeout(() => {
       this.#timer = null
-      this.#pass()
+      this.#pass().catch((error) => {
+        this.log('warn', `webhook dispatcher: ${error.message}`)
+        this.kick(1000)
+      })
     }, Math.max(0, Math.min(delay, 2 ** 31 - 1)))
     this.#timer.unref?.()
   }
@@ -56,38 +68,76 @@ export class Dispatcher {
     return this.#active.size
   }
 
-  #pass() {
-    if (this.#running || this.#stopped) return
+  /**
+   * Claims due deliveries (each for this worker, until its request could have timed out; on
+   * PostgreSQL with FOR UPDATE SKIP LOCKED, so workers take disjoint ones), keeps what the
+   * per-host caps allow, gives the rest back, and delivers.
+   */
+  async #pass() {
+    if (this.#stopped) return
+    if (this.#running) {
+      this.#again = true
+      return
+    }
     this.#running = true
     try {
-      const now = Date.now()
-      const due = this.db.all("SELECT * FROM deliveries WHERE status = 'pending' AND next_at <= ? ORDER BY id LIMIT 200", now)
-      for (const delivery of due) {
-        if (this.#active.has(delivery.id)) continue
-        if (this.#active.size >= this.config.webhookConcurrency) break
-        const count = this.#inflight.get(delivery.host) ?? 0
-        if (count >= this.config.webhookPerHost) continue
-        this.#inflight.set(delivery.host, count + 1)
-        this.#active.add(delivery.id)
-        this.#deliver(delivery).finally(() => {
-          this.#active.delete(delivery.id)
-          const left = (this.#inflight.get(delivery.host) ?? 1) - 1
-          if (left > 0) this.#inflight.set(delivery.host, left)
-          else this.#inflight.delete(delivery.host)
-          this.kick()
-        })
+      const free = this.config.webhookConcurrency - this.#active.size
+      if (free > 0) {
+        const now = Date.now()
+        const skipLocked = this.db.dialect === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : ''
+        const claimed = await this.db.tx((q) =>
+          q.all(
+            `UPDATE deliveries SET locked_until = ?, locked_by = ? WHERE id IN (SELECT id FROM deliveries WHERE status = 'pending' AND next_at <= ? AND (locked_until IS NULL OR locked_until < ?) ORDER BY id LIMIT ?${skipLocked}) RETURNING *`,
+            now + this.config.webhookTimeoutMs + CLAIM_MARGIN_MS,
+            this.workerId,
+            now,
+            now,
+            Math.min(free, 200),
+          ),
+        )
+        claimed.sort((a, b) => a.id - b.id)
+        const giveBack = []
+        for (const delivery of claimed) {
+          const count = this.#inflight.get(delivery.host) ?? 0
+          if (this.#active.has(delivery.id) || count >= this.config.webhookPerHost) {
+            giveBack.push(delivery.id)
+            continue
+          }
+          this.#inflight.set(delivery.host, count + 1)
+          this.#active.add(delivery.id)
+          this.#deliver(delivery)
+            .catch((error) => this.log('warn', `webhook delivery ${delivery.id}: ${error.message}`))
+            .finally(() => {
+              this.#active.delete(delivery.id)
+              const left = (this.#inflight.get(delivery.host) ?? 1) - 1
+              if (left > 0) this.#inflight.set(delivery.host, left)
+              else this.#inflight.delete(delivery.host)
+              this.kick()
+            })
+        }
+        if (giveBack.length) {
+          await this.db.tx(async (q) => {
+            for (const id of giveBack) await q.run('UPDATE deliveries SET locked_until = NULL, locked_by = NULL WHERE id = ? AND locked_by = ?', id, this.workerId)
+          })
+        }
       }
-      const next = this.db.get("SELECT min(next_at) AS at FROM deliveries WHERE status = 'pending'")
-      if (next?.at !== null && next?.at !== undefined && this.#active.size === 0) this.kick(next.at - Date.now())
-      else if (next?.at !== null && next?.at !== undefined) this.kick(Math.max(next.at - Date.now(), 50))
+      const next = await this.db.get("SELECT min(CASE WHEN locked_until IS NOT NULL AND locked_until > next_at THEN locked_until ELSE next_at END) AS at FROM deliveries WHERE status = 'pending'")
+      // Other workers' deliveries appear without a kick here: look again at least every second.
+      const poll = this.db.dialect === 'postgres' ? 1000 : 2 ** 31 - 1
+      if (next?.at !== null && next?.at !== undefined) this.kick(Math.min(poll, Math.max(next.at - Date.now(), this.#active.size ? 50 : 0)))
+      else if (this.db.dialect === 'postgres') this.kick(poll)
     } finally {
       this.#running = false
+      if (this.#again) {
+        this.#again = false
+        this.kick()
+      }
     }
   }
 
   /** The request of one delivery: URL, headers and body. */
-  request(delivery, hook, event, attempt) {
-    const instance = this.gateway.rowById(event.instance_id)
+  async request(delivery, hook, event, attempt) {
+    const instance = await this.gateway.rowById(event.instance_id)
     let body
     let url = hook.url
     if (hook.format === 'evolution') {
@@ -111,15 +161,14 @@ export class Dispatcher {
 
   async #deliver(delivery) {
     const db = this.db
-    const hook = db.get('SELECT * FROM webhooks WHERE id = ?', delivery.webhook_id)
-    const event = db.get('SELECT * FROM events WHERE seq = ?', delivery.event_seq)
+    const hook = await db.get('SELECT * FROM webhooks WHERE id = ?', delivery.webhook_id)
+    const event = await db.get('SELECT * FROM events WHERE seq = ?', delivery.event_seq)
     if (!hook || !event) {
-      db.write(() => db.prepare("UPDATE deliveries SET status = 'dead', last_error = ?, updated_at = ? WHERE id = ?").run('webhook or event gone', Date.now(), delivery.id))
-      db.commit()
+      await db.run("UPDATE deliveries SET status = 'dead', last_error = ?, updated_at = ?, locked_until = NULL WHERE id = ?", 'webhook or event gone', Date.now(), delivery.id)
       return
     }
     const attempt = delivery.attempts + 1
-    const { url, headers, body } = this.request(delivery, hook, event, attempt)
+    const { url, headers, body } = await this.request(delivery, hook, event, attempt)
     let status = null
     let error = null
     try {
@@ -132,33 +181,30 @@ export class Dispatcher {
     const now = Date.now()
     const ok = status !== null && status >= 200 && status < 300
     if (this.#stopped && !ok) return
-    db.write(() => {
+    await db.tx(async (q) => {
       if (ok) {
-        db.prepare("UPDATE deliveries SET status = 'delivered', attempts = ?, last_status = ?, last_error = NULL, updated_at = ? WHERE id = ?").run(attempt, status, now, delivery.id)
+        await q.run("UPDATE deliveries SET status = 'delivered', attempts = ?, last_status = ?, last_error = NULL, updated_at = ?, locked_until = NULL WHERE id = ?", attempt, status, now, delivery.id)
         // The host answers again: what waits for it is due now, not at its backoff.
-        db.prepare("UPDATE deliveries SET next_at = ? WHERE host = ? AND status = 'pending' AND next_at > ?").run(now, delivery.host, now)
+        await q.run("UPDATE deliveries SET next_at = ? WHERE host = ? AND status = 'pending' AND next_at > ?", now, delivery.host, now)
       } else if (attempt >= this.config.webhookMaxAttempts || status === 410) {
-        db.prepare("UPDATE deliveries SET status = 'dead', attempts = ?, last_status = ?, last_error = ?, updated_at = ? WHERE id = ?").run(attempt, status, error, now, delivery.id)
+        await q.run("UPDATE deliveries SET status = 'dead', attempts = ?, last_status = ?, last_error = ?, updated_at = ?, locked_until = NULL WHERE id = ?", attempt, status, error, now, delivery.id)
       } else {
         const next = now + backoffMs(attempt, { baseMs: this.config.webhookBackoffBaseMs, maxMs: this.config.webhookBackoffMaxMs })
-        db.prepare('UPDATE deliveries SET attempts = ?, last_status = ?, last_error = ?, next_at = ?, updated_at = ? WHERE id = ?').run(attempt, status, error, next, now, delivery.id)
+        await q.run('UPDATE deliveries SET attempts = ?, last_status = ?, last_error = ?, next_at = ?, updated_at = ?, locked_until = NULL WHERE id = ?', attempt, status, error, next, now, delivery.id)
       }
     })
-    db.commit()
     this.metrics.webhookDeliveries[ok ? 'delivered' : 'failed']++
   }
 
   /** Makes a delivery due again (replay): delivered and dead ones too. */
-  replay(deliveryId) {
-    const db = this.db
+  async replay(deliveryId) {
     const now = Date.now()
-    db.write(() => db.prepare("UPDATE deliveries SET status = 'pending', attempts = 0, next_at = ?, updated_at = ? WHERE id = ?").run(now, now, deliveryId))
-    db.commit()
+    await this.db.run("UPDATE deliveries SET status = 'pending', attempts = 0, next_at = ?, updated_at = ?, locked_until = NULL WHERE id = ?", now, now, deliveryId)
     this.kick()
   }
 
-  queueDepth() {
-    return this.db.get("SELECT count(*) AS n FROM deliveries WHERE status = 'pending'").n
+  async queueDepth() {
+    return (await this.db.get("SELECT count(*) AS n FROM deliveries WHERE status = 'pending'")).n
   }
 
   /** Stops starting deliveries; waits up to `ms` for those in flight. */
@@ -166,6 +212,8 @@ export class Dispatcher {
     this.#stopped = true
     if (this.#timer) clearTimeout(this.#timer)
     const deadline = Date.now() + ms
-    while (this.#active.size && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+    while ((this.#active.size || this.#running) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+    // What this worker claimed and did not finish is due again for the others at once.
+    await this.db.run("UPDATE deliveries SET locked_until = NULL, locked_by = NULL WHERE locked_by = ? AND status = 'pending'", this.workerId).catch(() => {})
   }
 }

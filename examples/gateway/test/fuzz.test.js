@@ -125,12 +125,12 @@ withMock(test, () => {
     assert.equal((await gw.api('GET', '/health')).status, 200, 'still up')
     // No impossible state: every state is one of the seven; deleted rows run nothing; a connected
     // row has a session; a session belongs to a live row; logged_out rows hold no keys.
-    const rows = gw.db.all('SELECT * FROM instances')
+    const rows = await gw.db.all('SELECT * FROM instances')
     for (const row of rows) {
       assert.ok(STATES.includes(row.state), `${row.name}: ${row.state}`)
       if (row.deleted_at) assert.ok(!gw.gateway.runtimes.has(row.id), `${row.name} deleted but running`)
       if (row.state === 'connected') assert.ok(gw.gateway.runtimes.has(row.id), `${row.name} connected without a session`)
-      if (row.state === 'logged_out' && !gw.gateway.runtimes.has(row.id)) assert.equal(gw.db.get('SELECT count(*) AS n FROM records WHERE instance_id = ?', row.id).n, 0, `${row.name} logged out with keys`)
+      if (row.state === 'logged_out' && !gw.gateway.runtimes.has(row.id)) assert.equal((await gw.db.get('SELECT count(*) AS n FROM records WHERE instance_id = ?', row.id)).n, 0, `${row.name} logged out with keys`)
     }
     for (const id of gw.gateway.runtimes.keys()) assert.ok(rows.some((row) => row.id === id && !row.deleted_at), 'a session without a live row')
   })

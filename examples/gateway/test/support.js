@@ -10,9 +10,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
+import { createHash } from 'node:crypto'
+
 import { startGateway } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
 import { mockServerPath, mockTrustRoot, startMockServer } from '../src/mock.js'
+import { postgresForTests } from './postgres.js'
 
 export { mockServerPath, mockTrustRoot, startMockServer }
 
@@ -34,14 +37,47 @@ export const removeDir = (dir) => rmSync(dir, { recursive: true, force: true })
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 export const API_KEY = 'test-global-key-0123456789'
 
+/**
+ * GATEWAY_TEST_DATABASE=postgres runs the same tests with PostgreSQL: each SQLite path a test
+ * uses becomes a database of its own on one scratch server (test/postgres.js), so a restart on
+ * "the same file" finds the same data.
+ */
+export const testEngine = process.env.GATEWAY_TEST_DATABASE === 'postgres' ? 'postgres' : 'sqlite'
+let server = null
+let started = null // the server once it is up (stopped synchronously at exit)
+const created = new Map()
+
+/** The database URL standing for the SQLite file `path` (PostgreSQL runs), created once. */
+export async function databaseFor(path) {
+  if (testEngine !== 'postgres') return null
+  server ??= postgresForTests()
+  const pg = await server
+  started = pg
+  if (!created.has(path)) created.set(path, pg.createDatabase(`gw_${createHash('sha256').update(path).digest('hex').slice(0, 16)}`))
+  return created.get(path)
+}
+
+/** Stops the scratch PostgreSQL server, if this process started one. */
+export async function stopTestDatabases() {
+  if (server) await (await server).stop()
+  server = null
+  started = null
+  created.clear()
+}
+
+// After every test's own clean-up (gateways stopped): the server goes with the process.
+process.on('exit', () => started?.stopSync())
+
 /** The configuration of a test gateway against `mock`. */
-export function testConfig(mock, dir, overrides = {}) {
+export async function testConfig(mock, dir, overrides = {}) {
+  const dbPath = overrides.dbPath ?? join(dir, 'gateway.sqlite')
   return loadConfig(
     {},
     {
       apiKey: API_KEY,
       port: 0,
-      dbPath: join(dir, 'gateway.sqlite'),
+      dbPath,
+      databaseUrl: await databaseFor(dbPath),
       waUrl: mock.url,
       mediaOrigin: mock.controlUrl,
       clientConfig: { deviceName: 'walink gateway test', trustRoot: mockTrustRoot() },
@@ -59,13 +95,14 @@ export function testConfig(mock, dir, overrides = {}) {
 /** A gateway in this process. */
 export async function inProcessGateway(mock, dir, overrides, options) {
   const logs = []
-  const gw = await startGateway(testConfig(mock, dir, overrides), { log: (level, message) => logs.push(`${level} ${message}`), ...options })
+  const gw = await startGateway(await testConfig(mock, dir, overrides), { log: (level, message) => logs.push(`${level} ${message}`), ...options })
   return { ...gw, logs, api: client(gw.url, API_KEY) }
 }
 
 /** A gateway as a child process (`bin/gateway.js`), for crash tests. */
 export async function childGateway(mock, dir, env = {}) {
   const bin = fileURLToPath(new URL('../bin/gateway.js', import.meta.url))
+  const databaseUrl = await databaseFor(join(dir, 'gateway.sqlite'))
   const child = spawn(process.execPath, [bin], {
     env: {
       ...process.env,
@@ -80,6 +117,7 @@ export async function childGateway(mock, dir, env = {}) {
       GATEWAY_WEBHOOK_BACKOFF_BASE_MS: '100',
       GATEWAY_WEBHOOK_BACKOFF_MAX_MS: '1000',
       GATEWAY_RATE_LIMIT: '100000',
+      ...(databaseUrl ? { GATEWAY_DATABASE_URL: databaseUrl } : {}),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -32,12 +32,11 @@ async function slowReceiver(holdMs) {
   return { url: `http://127.0.0.1:${server.address().port}`, seen, stats, close: () => new Promise((resolve) => server.close(resolve)) }
 }
 
-const emit = (gw, name, n, from = 0) => {
-  const row = gw.gateway.instance(name)
-  gw.db.write(() => {
-    for (let i = from; i < from + n; i++) gw.gateway.emit(row.id, 'message.received', { id: `m${i}`, chat: '1@s.whatsapp.net', text: `n${i}` })
+const emit = async (gw, name, n, from = 0) => {
+  const row = await gw.gateway.instance(name)
+  await gw.db.tx(async (q) => {
+    for (let i = from; i < from + n; i++) await gw.gateway.emit(q, row.id, 'message.received', { id: `m${i}`, chat: '1@s.whatsapp.net', text: `n${i}` })
   })
-  gw.db.commit()
 }
 
 test('at most webhookPerHost deliveries in flight per receiving host', { timeout: 60_000 }, async () => {
@@ -45,7 +44,7 @@ test('at most webhookPerHost deliveries in flight per receiving host', { timeout
   const gw = await inProcessGateway(NOWHERE, dir, { webhookPerHost: 2, dbPath: `${dir}/cap.sqlite` })
   try {
     await ok(gw.api('POST', '/instances', { name: 'cap', webhook: { url: `${receiver.url}/h` } }), 201)
-    emit(gw, 'cap', 10)
+    await emit(gw, 'cap', 10)
     await until(() => receiver.seen.length === 10, 'ten deliveries')
     assert.equal(receiver.stats.max, 2)
   } finally {
@@ -59,15 +58,14 @@ test('deliveries pending at a stop go out after the next start, each event once 
   let gw = await inProcessGateway(NOWHERE, dir, { dbPath: `${dir}/restart.sqlite` })
   await ok(gw.api('POST', '/instances', { name: 'later', webhook: { url: `${receiver.url}/h` } }), 201)
   await receiver.close() // the receiver is down: everything stays pending
-  emit(gw, 'later', 5)
-  await until(() => gw.db.get("SELECT count(*) AS n FROM deliveries WHERE status = 'pending' AND attempts > 0").n >= 1, 'failed attempts')
+  await emit(gw, 'later', 5)
+  await until(async () => (await gw.db.get("SELECT count(*) AS n FROM deliveries WHERE status = 'pending' AND attempts > 0")).n >= 1, 'failed attempts')
   await gw.stop()
   const back = await slowReceiver(0)
   // The receiver comes back on another port: point the stored webhook at it, as an operator would.
   gw = await inProcessGateway(NOWHERE, dir, { dbPath: `${dir}/restart.sqlite` })
   try {
-    gw.db.write(() => gw.db.prepare('UPDATE webhooks SET url = ?').run(`${back.url}/h`))
-    gw.db.commit()
+    await gw.db.run('UPDATE webhooks SET url = ?', `${back.url}/h`)
     gw.dispatcher.kick()
     await until(() => ['n0', 'n1', 'n2', 'n3', 'n4'].every((t) => back.seen.some((b) => b.data.text === t)), 'every event after the restart', 30_000)
   } finally {

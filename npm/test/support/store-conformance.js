@@ -5,6 +5,11 @@
 //   crash(store, label)   drop `store` without closing it and open its storage anew (optional)
 //   faulty(label)         { store, failNext() }: failNext() makes the next write of the medium fail
 //                         part way (optional)
+//   fenced(label)         { store, takeOver() } for a store shared by several processes (optional):
+//                         takeOver() lets another owner take the records over (a newer fencing
+//                         token) and resolves with that owner's store
+//   storedEvents(store)   the events the store recorded from `applyBatch(changes, { events })` and
+//                         `applyEvents(events)`, oldest first (optional: stores that keep events)
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 
@@ -23,7 +28,7 @@ let labels = 0
 const fresh = (name) => `${name}-${process.pid}-${++labels}`
 
 export function storeConformance(name, hooks) {
-  const { open, reopen, crash, faulty } = hooks
+  const { open, reopen, crash, faulty, fenced, storedEvents } = hooks
 
   describe(`store conformance: ${name}`, () => {
     test('a new store is empty', async () => {
@@ -214,6 +219,45 @@ export function storeConformance(name, hooks) {
         } else {
           await store.close()
         }
+      })
+    }
+
+    if (fenced) {
+      test('a fenced store refuses every write with code "fenced" and applies nothing', async () => {
+        const { store, takeOver } = await fenced(fresh(name))
+        await store.applyBatch([put('s', 'a', bytes(1))])
+        const successor = await takeOver()
+        await assert.rejects(store.applyBatch([put('s', 'a', bytes(2)), put('s', 'b', bytes(3))]), { code: 'fenced' })
+        await assert.rejects(store.applyBatch([{ op: 'deleteAll' }]), { code: 'fenced' })
+        if (typeof store.applyEvents === 'function') await assert.rejects(store.applyEvents([{ type: 'state' }]), { code: 'fenced' })
+        assert.deepEqual(await dump(successor), ['s/a=01'])
+        await successor.applyBatch([put('s', 'c', bytes(4))])
+        await assert.rejects(store.applyBatch([del('s', 'c')]), { code: 'fenced' })
+        assert.deepEqual(await dump(successor), ['s/a=01', 's/c=04'])
+        await successor.close()
+      })
+    }
+
+    if (storedEvents) {
+      test('events handed with a batch commit with it; a failed batch keeps neither', async () => {
+        const event = (n) => ({ type: 'message', id: `m${n}`, chat: 'a@s.whatsapp.net', sender: 'a@s.whatsapp.net', timestamp: n })
+        const ids = async (store) => (await storedEvents(store)).map((e) => e.id ?? e.type)
+        const label = fresh(name)
+        const { store, failNext } = faulty ? await faulty(label) : { store: await open(label), failNext: null }
+        await store.applyBatch([put('s', 'a', bytes(1))], { events: [event(1), event(2)] })
+        await store.applyBatch([put('s', 'b', bytes(2))], { events: [] })
+        assert.deepEqual(await ids(store), ['m1', 'm2'])
+        if (failNext) {
+          failNext()
+          await assert.rejects(store.applyBatch([put('s', 'c', bytes(3)), put('s', 'd', bytes(4))], { events: [event(3)] }), { name: 'StoreError' })
+          assert.deepEqual(await ids(store), ['m1', 'm2'])
+          assert.deepEqual(await dump(store), ['s/a=01', 's/b=02'])
+        }
+        if (typeof store.applyEvents === 'function') {
+          await store.applyEvents([{ type: 'state', state: { kind: 'connected' } }, event(4)])
+          assert.deepEqual(await ids(store), ['m1', 'm2', 'state', 'm4'])
+        }
+        await store.close()
       })
     }
   })

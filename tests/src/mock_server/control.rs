@@ -132,6 +132,8 @@ pub enum ControlRequest {
     },
     /// The open connections.
     ListConnections,
+    /// Per device: live connections, logins, replacements (`device_connections`).
+    DeviceConnections,
     /// What happened in the simulation so far (the most recent events, bounded).
     Events,
     /// The server restarts: every connection drops without a word; accounts and devices stay.
@@ -379,6 +381,7 @@ pub fn parse(request: &Request) -> Result<ControlRequest, ControlError> {
             Ok(ControlRequest::StreamError { code, device, conn })
         }
         ("GET", ["connections"]) => Ok(ControlRequest::ListConnections),
+        ("GET", ["device-connections"]) => Ok(ControlRequest::DeviceConnections),
         ("GET", ["events"]) => Ok(ControlRequest::Events),
         ("POST", ["restart"]) => Ok(ControlRequest::Restart),
         ("POST", ["fail-next-login"]) => {

@@ -2,30 +2,33 @@
 //! simulated server's bytes, and an HTTP control endpoint (JSON) that drives the simulated
 //! phone.
 //!
-//! Threads: one accepts websocket connections, two per websocket connection move bytes (one
-//! reads the socket, one owns the websocket state and writes), one
-//! accepts control connections (one short thread per request), and a single simulation thread
-//! owns the [`Backend`]. They talk over channels only, so the backend stays a plain sans-IO
-//! state machine driven with a real clock (Unix milliseconds) and one timer from its
-//! `poll_timeout`.
+//! Threads: one network thread runs every websocket (accept, upgrade, reads and writes) on one
+//! readiness loop (mio), so tens of thousands of connections cost one thread and one file
+//! descriptor each; one accepts control connections (one short thread per request), and a single
+//! simulation thread owns the [`Backend`]. They talk over channels only (the simulation wakes the
+//! network thread when it queued something), so the backend stays a plain sans-IO state machine
+//! driven with a real clock (Unix milliseconds) and one timer from its `poll_timeout`.
 
 pub mod control;
+pub mod device_connections;
 pub mod handshakes;
 pub mod http;
 pub mod process;
 pub mod sim_backend;
 
-use std::collections::{HashMap, VecDeque};
-use std::io::{self, ErrorKind, Read, Write};
+use std::collections::HashMap;
+use std::io::{self, ErrorKind};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tungstenite::handshake::HandshakeError;
-use tungstenite::handshake::server::{Callback, ErrorResponse, Request, Response};
+use mio::net::{TcpListener as MioListener, TcpStream as MioStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+use tungstenite::handshake::server::{Callback, ErrorResponse, Request, Response, ServerHandshake};
+use tungstenite::handshake::{HandshakeError, MidHandshake};
 use tungstenite::protocol::WebSocket;
 use tungstenite::{Message, accept_hdr};
 
@@ -35,8 +38,11 @@ pub use handshakes::{Handshake, HandshakeLog};
 /// How long a new connection may take to send its websocket upgrade request.
 const UPGRADE_DEADLINE: Duration = Duration::from_secs(10);
 
-/// The most bytes one read of a socket takes.
-const READ_CHUNK: usize = 64 * 1024;
+/// The most readiness events the network thread takes from one poll.
+const EVENTS_PER_POLL: usize = 1024;
+
+/// The most websocket connections served at once; more are refused at accept.
+pub const MAX_CONNECTIONS: usize = 100_000;
 
 /// How long a control request waits for the simulation thread's answer.
 const CONTROL_DEADLINE: Duration = Duration::from_secs(10);
@@ -94,7 +100,7 @@ pub fn now_ms() -> u64 {
 /// What the network threads tell the simulation thread.
 enum ToSim {
     Opened {
-        to_socket: Sender<ToSocket>,
+        to_socket: Outbox,
         reply: Sender<ConnId>,
     },
     Bytes(ConnId, Vec<u8>),
@@ -106,13 +112,26 @@ enum ToSim {
     Stop,
 }
 
-/// What one connection's thread hears: from the simulation thread (`Send`, `Close`) and from
-/// the thread reading its socket (`Received`, `PeerGone`).
+/// What the simulation asks of one connection.
 enum ToSocket {
     Send(Vec<u8>),
     Close,
-    Received(Vec<u8>),
-    PeerGone,
+}
+
+/// The way to one connection from the simulation thread: a message on the network thread's
+/// channel, tagged with the connection's token, and a wake-up.
+#[derive(Clone)]
+struct Outbox {
+    token: Token,
+    to_net: Sender<(Token, ToSocket)>,
+    waker: Arc<Waker>,
+}
+
+impl Outbox {
+    fn send(&self, message: ToSocket) -> Result<(), ()> {
+        self.to_net.send((self.token, message)).map_err(|_| ())?;
+        self.waker.wake().map_err(|_| ())
+    }
 }
 
 /// Where a running mock server listens; stops it when dropped.
@@ -121,6 +140,7 @@ pub struct MockServer {
     control_addr: SocketAddr,
     stopping: Arc<AtomicBool>,
     to_sim: Sender<ToSim>,
+    net_waker: Arc<Waker>,
     threads: Vec<JoinHandle<()>>,
     handshakes: HandshakeLog,
 }
@@ -142,11 +162,23 @@ impl MockServer {
                 .name("mock-sim".into())
                 .spawn(move || run_simulation(backend, &from_net))?,
         );
-        let (sim, stop, log) = (to_sim.clone(), Arc::clone(&stopping), handshakes.clone());
+        ws_listener.set_nonblocking(true)?;
+        let poll = Poll::new()?;
+        let net_waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
+        let network = Network {
+            poll,
+            listener: MioListener::from_std(ws_listener),
+            waker: Arc::clone(&net_waker),
+            to_sim: to_sim.clone(),
+            stopping: Arc::clone(&stopping),
+            conns: HashMap::new(),
+            next_token: FIRST_CONN,
+            handshakes: handshakes.clone(),
+        };
         threads.push(
             thread::Builder::new()
-                .name("mock-ws-accept".into())
-                .spawn(move || accept_websockets(&ws_listener, &sim, &stop, &log))?,
+                .name("mock-ws".into())
+                .spawn(move || network.run())?,
         );
         let (sim, stop, log) = (to_sim.clone(), Arc::clone(&stopping), handshakes.clone());
         threads.push(
@@ -159,6 +191,7 @@ impl MockServer {
             control_addr,
             stopping,
             to_sim,
+            net_waker,
             threads,
             handshakes,
         })
@@ -203,8 +236,8 @@ impl MockServer {
             return;
         }
         let _ = self.to_sim.send(ToSim::Stop);
-        // Wake the blocking accept calls so they see the flag.
-        let _ = TcpStream::connect(self.ws_addr);
+        // Wake the network loop and the blocking control accept so they see the flag.
+        let _ = self.net_waker.wake();
         let _ = TcpStream::connect(self.control_addr);
         for thread in self.threads.drain(..) {
             let _ = thread.join();
@@ -221,7 +254,7 @@ impl Drop for MockServer {
 /// The simulation thread: feeds the backend what the network threads report, with a real
 /// clock and a single timer, and hands its outputs to the connection threads.
 fn run_simulation<B: Backend>(mut backend: B, from_net: &Receiver<ToSim>) {
-    let mut sockets: HashMap<ConnId, Sender<ToSocket>> = HashMap::new();
+    let mut sockets: HashMap<ConnId, Outbox> = HashMap::new();
     loop {
         let message = match backend.poll_timeout() {
             None => match from_net.recv() {
@@ -280,199 +313,317 @@ fn run_simulation<B: Backend>(mut backend: B, from_net: &Receiver<ToSim>) {
     }
 }
 
-fn accept_websockets(
-    listener: &TcpListener,
-    to_sim: &Sender<ToSim>,
-    stopping: &AtomicBool,
-    handshakes: &HandshakeLog,
-) {
-    for stream in listener.incoming() {
-        if stopping.load(Ordering::SeqCst) {
-            return;
-        }
-        let Ok(stream) = stream else { continue };
-        let (to_sim, handshakes) = (to_sim.clone(), handshakes.clone());
-        let _ = thread::Builder::new()
-            .name("mock-ws".into())
-            .spawn(move || serve_websocket(stream, &to_sim, &handshakes));
+const LISTENER: Token = Token(0);
+const WAKE: Token = Token(1);
+const FIRST_CONN: usize = 2;
+
+/// One websocket connection on the network thread.
+enum Conn {
+    /// The upgrade request is still arriving.
+    Upgrading {
+        mid: MidHandshake<ServerHandshake<MioStream, Offer>>,
+        offer: Offer,
+        since: Instant,
+    },
+    /// Open: bytes flow both ways; `conn` is the backend's number for it.
+    Open {
+        socket: WebSocket<MioStream>,
+        conn: ConnId,
+    },
+}
+
+/// What an upgrade request offered: its `Origin` header and path.
+#[derive(Default)]
+struct Offered {
+    origin: Option<String>,
+    path: String,
+}
+
+/// The upgrade's callback: keeps what the request offered until the backend has numbered the
+/// connection and the handshake can be logged.
+#[derive(Clone, Default)]
+struct Offer(Arc<Mutex<Offered>>);
+
+impl Offer {
+    fn take(&self) -> Offered {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
     }
 }
 
-/// The socket side of one connection as tungstenite sees it: reads come from the bytes the
-/// reader thread handed over (`WouldBlock` when there are none yet), writes go straight to the
-/// socket. This lets one thread wait on a single channel for both directions, with no polling.
-struct Pipe {
-    inbox: VecDeque<u8>,
-    out: TcpStream,
-}
-
-impl Read for Pipe {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.inbox.is_empty() && !buf.is_empty() {
-            return Err(io::Error::from(ErrorKind::WouldBlock));
-        }
-        self.inbox.read(buf)
-    }
-}
-
-impl Write for Pipe {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.out.write(buf)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
-    }
-}
-
-/// Reads the socket and hands every chunk to the connection thread, until the socket ends.
-fn read_socket(mut stream: TcpStream, to_conn: &Sender<ToSocket>) {
-    let mut buffer = vec![0u8; READ_CHUNK];
-    loop {
-        match stream.read(&mut buffer) {
-            Ok(0) | Err(_) => {
-                let _ = to_conn.send(ToSocket::PeerGone);
-                return;
-            }
-            Ok(read) => {
-                if to_conn
-                    .send(ToSocket::Received(buffer[..read].to_vec()))
-                    .is_err()
-                {
-                    return;
-                }
-            }
-        }
-    }
-}
-
-/// One websocket connection: the upgrade (its Origin and path recorded), then bytes both ways
-/// until either side closes.
-fn serve_websocket(stream: TcpStream, to_sim: &Sender<ToSim>, handshakes: &HandshakeLog) {
-    let _ = stream.set_nodelay(true);
-    let (Ok(reader), Ok(writer)) = (stream.try_clone(), stream.try_clone()) else {
-        return;
-    };
-    let (to_conn, events) = mpsc::channel();
-    let from_reader = to_conn.clone();
-    if thread::Builder::new()
-        .name("mock-ws-read".into())
-        .spawn(move || read_socket(reader, &from_reader))
-        .is_err()
-    {
-        return;
-    }
-    let pipe = Pipe {
-        inbox: VecDeque::new(),
-        out: writer,
-    };
-    let mut offered = None;
+impl Callback for Offer {
     // The signature is tungstenite's `Callback`; its error type is not ours to shrink.
     #[allow(clippy::result_large_err)]
-    let remember = |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
+    fn on_request(self, request: &Request, response: Response) -> Result<Response, ErrorResponse> {
         let origin = request
             .headers()
             .get("origin")
             .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
-        offered = Some((origin, request.uri().path().to_owned()));
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Offered {
+            origin,
+            path: request.uri().path().to_owned(),
+        };
         Ok(response)
-    };
-    if let Some(mut socket) = upgrade(pipe, &events, remember) {
+    }
+}
+
+/// The network thread: every websocket on one mio poll.
+struct Network {
+    poll: Poll,
+    listener: MioListener,
+    waker: Arc<Waker>,
+    to_sim: Sender<ToSim>,
+    stopping: Arc<AtomicBool>,
+    conns: HashMap<Token, Conn>,
+    next_token: usize,
+    handshakes: HandshakeLog,
+}
+
+/// What became of a connection after some work on it.
+enum Next {
+    Keep(Box<Conn>),
+    /// Gone; `Some(conn)` when the backend must hear of it (the peer left, not the server).
+    Gone(Option<ConnId>),
+}
+
+impl Network {
+    fn run(mut self) {
+        let (to_net, from_sim) = mpsc::channel::<(Token, ToSocket)>();
+        if self
+            .poll
+            .registry()
+            .register(&mut self.listener, LISTENER, Interest::READABLE)
+            .is_err()
+        {
+            return;
+        }
+        let mut events = Events::with_capacity(EVENTS_PER_POLL);
+        loop {
+            if self.stopping.load(Ordering::SeqCst) {
+                // The simulation's last closes are in the channel already (it sends them first).
+                self.drain_sim(&from_sim);
+                return;
+            }
+            if let Err(error) = self.poll.poll(&mut events, Some(Duration::from_secs(1))) {
+                if error.kind() == ErrorKind::Interrupted {
+                    continue;
+                }
+                return;
+            }
+            for event in &events {
+                match event.token() {
+                    LISTENER => self.accept(&to_net),
+                    WAKE => {}
+                    token => {
+                        if let Some(conn) = self.conns.remove(&token) {
+                            let next = self.ready(token, conn, &to_net);
+                            self.settle(token, next);
+                        }
+                    }
+                }
+            }
+            self.drain_sim(&from_sim);
+            self.expire_upgrades();
+        }
+    }
+
+    fn accept(&mut self, to_net: &Sender<(Token, ToSocket)>) {
+        loop {
+            match self.listener.accept() {
+                Ok((mut stream, _)) => {
+                    if self.conns.len() >= MAX_CONNECTIONS {
+                        continue;
+                    }
+                    let _ = stream.set_nodelay(true);
+                    let token = Token(self.next_token);
+                    self.next_token += 1;
+                    if self
+                        .poll
+                        .registry()
+                        .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
+                        .is_err()
+                    {
+                        continue;
+                    }
+                    let offer = Offer::default();
+                    let next = match accept_hdr(stream, offer.clone()) {
+                        Ok(socket) => self.opened(token, socket, &offer, to_net),
+                        Err(HandshakeError::Interrupted(mid)) => keep(Conn::Upgrading {
+                            mid,
+                            offer,
+                            since: Instant::now(),
+                        }),
+                        Err(HandshakeError::Failure(_)) => Next::Gone(None),
+                    };
+                    self.settle(token, next);
+                }
+                Err(error) if error.kind() == ErrorKind::WouldBlock => return,
+                Err(error) if error.kind() == ErrorKind::Interrupted => {}
+                // Out of descriptors and the like: try again at the next readiness event.
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// The upgrade is done: the backend numbers the connection and its handshake is logged.
+    fn opened(
+        &mut self,
+        token: Token,
+        socket: WebSocket<MioStream>,
+        offer: &Offer,
+        to_net: &Sender<(Token, ToSocket)>,
+    ) -> Next {
         let (reply, conn) = mpsc::channel();
-        let opened = to_sim.send(ToSim::Opened {
-            to_socket: to_conn,
+        let outbox = Outbox {
+            token,
+            to_net: to_net.clone(),
+            waker: Arc::clone(&self.waker),
+        };
+        let opened = self.to_sim.send(ToSim::Opened {
+            to_socket: outbox,
             reply,
         });
-        if let (Ok(()), Ok(conn)) = (opened, conn.recv()) {
-            let (origin, path) = offered.take().unwrap_or_default();
-            handshakes.record(Handshake {
-                conn,
-                origin,
-                path,
-                at: now_ms(),
-            });
-            let closed_by_server = pump_websocket(&mut socket, conn, to_sim, &events);
-            if !closed_by_server {
-                let _ = to_sim.send(ToSim::Closed(conn));
+        match (opened, conn.recv()) {
+            (Ok(()), Ok(conn)) => {
+                let Offered { origin, path } = offer.take();
+                self.handshakes.record(Handshake {
+                    conn,
+                    origin,
+                    path,
+                    at: now_ms(),
+                });
+                // Bytes may have arrived with the upgrade request: read them now (edge-triggered).
+                self.read(socket, conn)
+            }
+            _ => Next::Gone(None),
+        }
+    }
+
+    /// A readiness event on a connection.
+    fn ready(&mut self, token: Token, conn: Conn, to_net: &Sender<(Token, ToSocket)>) -> Next {
+        match conn {
+            Conn::Upgrading { mid, offer, since } => match mid.handshake() {
+                Ok(socket) => self.opened(token, socket, &offer, to_net),
+                Err(HandshakeError::Interrupted(mid)) => {
+                    keep(Conn::Upgrading { mid, offer, since })
+                }
+                Err(HandshakeError::Failure(_)) => Next::Gone(None),
+            },
+            Conn::Open { mut socket, conn } => {
+                // Writable: send what waits in the websocket's buffer.
+                match socket.flush() {
+                    Err(tungstenite::Error::Io(error)) if would_block(&error) => {}
+                    Err(_) => return Next::Gone(Some(conn)),
+                    Ok(()) => {}
+                }
+                self.read(socket, conn)
             }
         }
     }
-    // Ends the reader thread too.
-    let _ = stream.shutdown(std::net::Shutdown::Both);
-}
 
-/// The websocket upgrade, fed with the bytes the reader thread hands over; `callback` sees the
-/// client's request.
-fn upgrade<C: Callback>(
-    pipe: Pipe,
-    events: &Receiver<ToSocket>,
-    callback: C,
-) -> Option<WebSocket<Pipe>> {
-    let mut attempt = accept_hdr(pipe, callback);
-    loop {
-        match attempt {
-            Ok(socket) => return Some(socket),
-            Err(HandshakeError::Failure(_)) => return None,
-            Err(HandshakeError::Interrupted(mut mid)) => {
-                match events.recv_timeout(UPGRADE_DEADLINE) {
-                    Ok(ToSocket::Received(bytes)) => {
-                        mid.get_mut().get_mut().inbox.extend(bytes);
-                    }
-                    _ => return None,
-                }
-                attempt = mid.handshake();
-            }
-        }
-    }
-}
-
-/// Moves bytes until the connection ends; true when the server side asked to close it.
-fn pump_websocket(
-    socket: &mut WebSocket<Pipe>,
-    conn: ConnId,
-    to_sim: &Sender<ToSim>,
-    events: &Receiver<ToSocket>,
-) -> bool {
-    loop {
-        match events.recv() {
-            Ok(ToSocket::Send(bytes)) => {
-                if socket.send(Message::Binary(bytes.into())).is_err() {
-                    return false;
-                }
-            }
-            Ok(ToSocket::Close) | Err(_) => {
-                let _ = socket.close(None);
-                let _ = socket.flush();
-                return true;
-            }
-            Ok(ToSocket::PeerGone) => return false,
-            Ok(ToSocket::Received(bytes)) => {
-                socket.get_mut().inbox.extend(bytes);
-                loop {
-                    match socket.read() {
-                        Ok(Message::Binary(bytes)) => {
-                            if to_sim.send(ToSim::Bytes(conn, bytes.to_vec())).is_err() {
-                                return false;
-                            }
-                        }
-                        Ok(Message::Close(_)) => {
-                            let _ = socket.flush();
-                            return false;
-                        }
-                        Ok(_) => {}
-                        Err(tungstenite::Error::Io(error))
-                            if error.kind() == ErrorKind::WouldBlock =>
-                        {
-                            // All bytes used; answer any queued control frame (a pong).
-                            let _ = socket.flush();
-                            break;
-                        }
-                        Err(_) => return false,
+    /// Reads every message available (the poll is edge-triggered) and hands it to the backend.
+    fn read(&mut self, mut socket: WebSocket<MioStream>, conn: ConnId) -> Next {
+        loop {
+            match socket.read() {
+                Ok(Message::Binary(bytes)) => {
+                    if self
+                        .to_sim
+                        .send(ToSim::Bytes(conn, bytes.to_vec()))
+                        .is_err()
+                    {
+                        return Next::Gone(None);
                     }
                 }
+                Ok(Message::Close(_)) => {
+                    let _ = socket.flush();
+                    return Next::Gone(Some(conn));
+                }
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(error)) if error.kind() == ErrorKind::WouldBlock => {
+                    // All bytes used; answer any queued control frame (a pong).
+                    let _ = socket.flush();
+                    return keep(Conn::Open { socket, conn });
+                }
+                Err(_) => return Next::Gone(Some(conn)),
             }
         }
     }
+
+    /// Carries out what the simulation asked (sends, closes).
+    fn drain_sim(&mut self, from_sim: &Receiver<(Token, ToSocket)>) {
+        while let Ok((token, message)) = from_sim.try_recv() {
+            let Some(conn) = self.conns.remove(&token) else {
+                continue;
+            };
+            let next = match (conn, message) {
+                (Conn::Open { mut socket, conn }, ToSocket::Send(bytes)) => {
+                    match socket.send(Message::Binary(bytes.into())) {
+                        Ok(()) => keep(Conn::Open { socket, conn }),
+                        // Buffered: the rest goes out on the next writable event.
+                        Err(tungstenite::Error::Io(error)) if would_block(&error) => {
+                            keep(Conn::Open { socket, conn })
+                        }
+                        Err(_) => Next::Gone(Some(conn)),
+                    }
+                }
+                (Conn::Open { mut socket, .. }, ToSocket::Close) => {
+                    let _ = socket.close(None);
+                    let _ = socket.flush();
+                    // Closed by the server: the backend knows.
+                    Next::Gone(None)
+                }
+                (upgrading @ Conn::Upgrading { .. }, _) => keep(upgrading),
+            };
+            self.settle(token, next);
+        }
+    }
+
+    fn expire_upgrades(&mut self) {
+        let expired: Vec<Token> = self
+            .conns
+            .iter()
+            .filter(|(_, conn)| {
+                matches!(conn, Conn::Upgrading { since, .. } if since.elapsed() > UPGRADE_DEADLINE)
+            })
+            .map(|(token, _)| *token)
+            .collect();
+        for token in expired {
+            self.settle(token, Next::Gone(None));
+        }
+    }
+
+    fn settle(&mut self, token: Token, next: Next) {
+        match next {
+            Next::Keep(conn) => {
+                self.conns.insert(token, *conn);
+            }
+            Next::Gone(tell) => {
+                if let Some(conn) = self.conns.remove(&token) {
+                    self.deregister(conn);
+                }
+                if let Some(conn) = tell {
+                    let _ = self.to_sim.send(ToSim::Closed(conn));
+                }
+            }
+        }
+    }
+
+    fn deregister(&self, mut conn: Conn) {
+        let stream = match &mut conn {
+            Conn::Upgrading { mid, .. } => mid.get_mut().get_mut(),
+            Conn::Open { socket, .. } => socket.get_mut(),
+        };
+        let _ = self.poll.registry().deregister(stream);
+        let _ = stream.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// Keeps a connection (boxed: an upgrade in progress is large).
+fn keep(conn: Conn) -> Next {
+    Next::Keep(Box::new(conn))
+}
+
+fn would_block(error: &io::Error) -> bool {
+    error.kind() == ErrorKind::WouldBlock
 }
 
 fn accept_control(

@@ -7,7 +7,8 @@ use std::collections::VecDeque;
 use serde_json::{Value, json};
 use walink_core::appstate::{MessageRange, MuteUntil, SyncAction};
 
-use super::{Backend, BackendOutput, ConnId, ControlError, ControlRequest};
+use super::device_connections::DeviceConnections;
+use super::{Backend, BackendOutput, ConnId, ControlError, ControlRequest, now_ms};
 use crate::sim::{
     ConnId as SimConn, Server, ServerConfig, ServerOutput, SimError, SimRng, StreamErrorKind,
 };
@@ -24,6 +25,7 @@ pub struct SimBackend {
     next_number: u64,
     events: VecDeque<String>,
     dropped_events: u64,
+    device_connections: DeviceConnections,
 }
 
 impl SimBackend {
@@ -34,6 +36,7 @@ impl SimBackend {
             next_number: FIRST_AUTO_NUMBER,
             events: VecDeque::new(),
             dropped_events: 0,
+            device_connections: DeviceConnections::default(),
         }
     }
 
@@ -44,6 +47,7 @@ impl SimBackend {
 
     fn collect_events(&mut self) {
         while let Some(event) = self.server.poll_event() {
+            self.device_connections.observe(now_ms(), &event);
             self.keep(format!("{event:?}"));
         }
     }
@@ -319,6 +323,7 @@ impl Backend for SimBackend {
                     })
                     .collect::<Vec<_>>(),
             })),
+            ControlRequest::DeviceConnections => Ok(self.device_connections.report()),
             ControlRequest::Events => Ok(json!({
                 "dropped": self.dropped_events,
                 "events": self.events.iter().collect::<Vec<_>>(),

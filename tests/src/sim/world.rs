@@ -74,7 +74,7 @@ impl Faults {
 }
 
 /// What happened in the World, in order: for traces and assertions.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum WorldNote {
     /// A client's event.
     Event {

@@ -322,6 +322,23 @@ public actor Driver {
         return id
     }
 
+    /// Sends any content (a reply, reaction, edit, revoke, poll, media, location, ...); returns
+    /// the message id once the server acknowledged it.
+    public func sendMessage(to: String, message: WaMessage) async throws -> String {
+        guard case let .messageSent(id) = try await command(.sendContent(to: to, message: message)) else {
+            throw DriverError(code: "unexpected_output", message: "sendMessage did not return an id")
+        }
+        return id
+    }
+
+    /// Votes in a poll this device sent or received (options by name; none withdraws the vote).
+    public func sendPollVote(chat: String, pollId: String, options: [String]) async throws -> String {
+        guard case let .messageSent(id) = try await command(.sendPollVote(chat: chat, pollId: pollId, options: options)) else {
+            throw DriverError(code: "unexpected_output", message: "sendPollVote did not return an id")
+        }
+        return id
+    }
+
     /// The identity keys kept for a device: the one trusted, and a new one waiting for approval.
     public func getIdentity(address: String) async throws -> (identity: Data?, pending: Data?) {
         guard case let .identity(_, identity, pending) = try await command(.getIdentity(address: address)) else {

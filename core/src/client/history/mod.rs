@@ -392,7 +392,7 @@ impl History {
                     }
                     if let Some(incoming) = incoming_message(*message, ctx.own_jid(), cutoff) {
                         progress.messages += 1;
-                        out.event(Event::Message(incoming));
+                        out.event(Event::Message(Box::new(incoming)));
                         return;
                     }
                 }
@@ -491,7 +491,9 @@ pub fn item_event(
         HistoryItem::Conversation(c) => {
             conversation_event(*c, sync_type).map(|c| Event::HistoryConversation(Box::new(c)))
         }
-        HistoryItem::Message(m) => incoming_message(*m, own, cutoff).map(Event::Message),
+        HistoryItem::Message(m) => {
+            incoming_message(*m, own, cutoff).map(|m| Event::Message(Box::new(m)))
+        }
         HistoryItem::PushName(p) => push_name(p).map(Event::PushName),
         HistoryItem::LidMapping(_) | HistoryItem::End(_) => None,
     }
@@ -523,8 +525,9 @@ fn conversation_event(
     })
 }
 
-/// A historical message as the event a live one produces: skipped when it has no content, no
-/// usable key, or is older than `cutoff` (Unix seconds).
+/// A historical message as the event a live one produces (its content unwrapped by the content
+/// model, the blob's bytes as `raw`): skipped when it has no content, no usable key, or is older
+/// than `cutoff` (Unix seconds).
 fn incoming_message(
     message: HistoryMessage,
     own: Option<&Jid>,
@@ -543,7 +546,8 @@ fn incoming_message(
     if cutoff.is_some_and(|cutoff| timestamp < cutoff) {
         return None;
     }
-    let sender = if key.from_me.unwrap_or_default() {
+    let from_me = key.from_me.unwrap_or_default();
+    let sender = if from_me {
         own?.to_non_device()
     } else if chat.server == crate::binary::GROUP_SERVER {
         key.participant
@@ -554,14 +558,22 @@ fn incoming_message(
     } else {
         chat.clone()
     };
+    let text = text_of(content).map(str::to_owned);
+    let push_name = message.info.push_name.clone().filter(|n| !n.is_empty());
+    let unwrapped = crate::content::unwrap(message.message?);
     Some(IncomingMessage {
         id,
         chat,
         sender,
         timestamp,
-        text: text_of(content).map(str::to_owned),
-        message: message.message_bytes,
+        from_me,
+        push_name,
         history: true,
+        message: Box::new(unwrapped.message),
+        wrappers: unwrapped.wrappers,
+        raw: message.message_bytes,
+        text,
+        poll_vote: None,
     })
 }
 

@@ -15,6 +15,7 @@
 use prost::Message as _;
 use rand_core::CryptoRng;
 
+use crate::content::wire;
 use crate::limits::{MESSAGING_MAX_CONTENT_LIST, MESSAGING_MAX_NESTED_MESSAGES};
 use crate::proto::wa;
 use crate::proto_bounds;
@@ -62,7 +63,7 @@ const fn list<T>(number: u32) -> Field {
     }
 }
 
-static MESSAGE_FIELDS: [Field; 16] = [
+static MESSAGE_FIELDS: [Field; 31] = [
     into(3, &MEDIA_FIELDS),
     into(4, &MEDIA_FIELDS),
     into(5, &MEDIA_FIELDS),
@@ -70,7 +71,15 @@ static MESSAGE_FIELDS: [Field; 16] = [
     into(7, &MEDIA_FIELDS),
     into(8, &MEDIA_FIELDS),
     into(9, &MEDIA_FIELDS),
+    into(13, &CONTACTS_ARRAY_FIELDS),
+    into(18, &MEDIA_FIELDS),
     into(26, &MEDIA_FIELDS),
+    into(28, &GROUP_INVITE_FIELDS),
+    into(66, &MEDIA_FIELDS),
+    into(49, &POLL_FIELDS),
+    into(60, &POLL_FIELDS),
+    into(64, &POLL_FIELDS),
+    into(111, &POLL_FIELDS),
     into(12, &PROTOCOL_FIELDS),
     into(31, &DEVICE_SENT_FIELDS),
     into(37, &FUTURE_PROOF_FIELDS),
@@ -79,10 +88,38 @@ static MESSAGE_FIELDS: [Field; 16] = [
     into(55, &FUTURE_PROOF_FIELDS),
     into(58, &FUTURE_PROOF_FIELDS),
     into(59, &FUTURE_PROOF_FIELDS),
+    into(62, &FUTURE_PROOF_FIELDS),
+    into(67, &FUTURE_PROOF_FIELDS),
+    into(74, &FUTURE_PROOF_FIELDS),
+    into(91, &FUTURE_PROOF_FIELDS),
+    into(93, &FUTURE_PROOF_FIELDS),
+    into(96, &FUTURE_PROOF_FIELDS),
+    into(103, &FUTURE_PROOF_FIELDS),
 ];
 /// `contextInfo` of the content messages.
 static MEDIA_FIELDS: [Field; 1] = [into(17, &CONTEXT_INFO_FIELDS)];
-static CONTEXT_INFO_FIELDS: [Field; 2] = [nested_message(3), list::<String>(15)];
+static CONTEXT_INFO_FIELDS: [Field; 3] = [
+    nested_message(3),
+    list::<String>(15),
+    list::<wa::GroupMention>(40),
+];
+/// `contactsArrayMessage`: its contacts (each with a `contextInfo`) and its own `contextInfo`.
+static CONTACTS_ARRAY_FIELDS: [Field; 2] = [
+    Field {
+        number: 2,
+        max: MESSAGING_MAX_CONTENT_LIST,
+        size: size_of::<wa::message::ContactMessage>(),
+        fields: &MEDIA_FIELDS,
+    },
+    into(17, &CONTEXT_INFO_FIELDS),
+];
+/// `groupInviteMessage.contextInfo`.
+static GROUP_INVITE_FIELDS: [Field; 1] = [into(7, &CONTEXT_INFO_FIELDS)];
+/// A poll's options and `contextInfo`.
+static POLL_FIELDS: [Field; 2] = [
+    list::<wa::message::poll_creation_message::Option>(3),
+    into(5, &CONTEXT_INFO_FIELDS),
+];
 static FUTURE_PROOF_FIELDS: [Field; 1] = [nested_message(1)];
 static DEVICE_SENT_FIELDS: [Field; 1] = [nested_message(2)];
 static PROTOCOL_FIELDS: [Field; 6] = [
@@ -110,7 +147,7 @@ pub fn decode_message(bytes: &[u8]) -> Result<wa::Message, MessagingError> {
 }
 
 /// `messageContextInfo.deviceListMetadataVersion` as WhatsApp Web sends it.
-pub const DEVICE_LIST_METADATA_VERSION: i32 = 2;
+pub use crate::content::outgoing::DEVICE_LIST_METADATA_VERSION;
 
 /// A text message, with a fresh 32-byte message secret when given (WhatsApp Web attaches one to
 /// every message; reactions, polls and edits derive keys from it).
@@ -144,6 +181,8 @@ pub fn device_sent(destination: &str, message: &wa::Message) -> wa::Message {
 const TAG_DEVICE_SENT: u32 = 31;
 const TAG_CONTEXT_INFO: u32 = 35;
 const TAG_DEVICE_SENT_MESSAGE: u32 = 2;
+/// `Message.senderKeyDistributionMessage`.
+const TAG_SENDER_KEY_DISTRIBUTION: u32 = 2;
 
 /// The encoding of [`device_sent`]`(destination, message)`, byte for byte, written without
 /// copying the message: prost encodes fields in tag order, so the wrapper is the destination,
@@ -189,6 +228,12 @@ pub fn encode_padded<R: CryptoRng + ?Sized>(message: &wa::Message, rng: &mut R) 
 pub struct Decoded {
     /// The message content, with any `deviceSentMessage` wrapper removed.
     pub message: wa::Message,
+    /// The content's bytes as they arrived (the device-sent wrapper removed): unknown fields,
+    /// which `message` drops, are kept here.
+    pub raw: Vec<u8>,
+    /// Whether the content holds anything for the user: a field other than the two protocol
+    /// fields (a sender-key distribution, `messageContextInfo`), known to walink or not.
+    pub has_content: bool,
     /// The chat a `deviceSentMessage` was sent to (`Some` only for own-device copies).
     pub device_sent_to: Option<String>,
     /// A sender-key distribution carried by the message: `(group, serialized SKDM)`.
@@ -203,16 +248,24 @@ pub fn decode_padded(padded: &[u8]) -> Result<Decoded, MessagingError> {
         .sender_key_distribution_message
         .as_ref()
         .and_then(skdm_parts);
-    let (message, device_sent_to) = match outer.device_sent_message {
+    let (message, raw, device_sent_to) = match outer.device_sent_message {
         Some(wrapper) => {
             let wrapper = *wrapper;
             let mut inner = wrapper.message.map(|m| *m).unwrap_or_default();
             if inner.message_context_info.is_none() {
                 inner.message_context_info = outer.message_context_info;
             }
-            (inner, Some(wrapper.destination_jid.unwrap_or_default()))
+            let raw = wire::embedded(body, TAG_DEVICE_SENT)
+                .and_then(|sent| wire::embedded(sent, TAG_DEVICE_SENT_MESSAGE))
+                .unwrap_or_default()
+                .to_vec();
+            (
+                inner,
+                raw,
+                Some(wrapper.destination_jid.unwrap_or_default()),
+            )
         }
-        None => (outer, None),
+        None => (outer, body.to_vec(), None),
     };
     let sender_key = sender_key.or_else(|| {
         message
@@ -221,9 +274,22 @@ pub fn decode_padded(padded: &[u8]) -> Result<Decoded, MessagingError> {
             .and_then(skdm_parts)
     });
     Ok(Decoded {
+        has_content: raw_has_user_content(&raw),
         message,
+        raw,
         device_sent_to,
         sender_key,
+    })
+}
+
+/// Whether encoded message bytes hold a field other than the two protocol fields
+/// (`senderKeyDistributionMessage`, `messageContextInfo`): any other field, known to walink or
+/// not, is content for the user.
+pub fn raw_has_user_content(raw: &[u8]) -> bool {
+    wire::fields(raw).any(|field| {
+        field.is_ok_and(|(number, _)| {
+            number != TAG_SENDER_KEY_DISTRIBUTION && number != TAG_CONTEXT_INFO
+        })
     })
 }
 
@@ -246,16 +312,7 @@ pub fn text_of(message: &wa::Message) -> Option<&str> {
 
 /// Whether a message carries content for the user (not only a sender key or protocol data).
 pub fn has_user_content(message: &wa::Message) -> bool {
-    // Every field of the proto2 `Message` is optional or repeated, and a set (or non-empty)
-    // one always adds to the encoded length: the message has other content exactly when it
-    // encodes longer than its two non-user fields alone. (Comparing a copy with the default
-    // would link `Message`'s `PartialEq`, 5 KB of wasm; docs/decisions.md, "wasm size".)
-    let others = wa::Message {
-        sender_key_distribution_message: message.sender_key_distribution_message.clone(),
-        message_context_info: message.message_context_info.clone(),
-        ..wa::Message::default()
-    };
-    message.encoded_len() != others.encoded_len()
+    crate::content::has_content(message)
 }
 
 #[cfg(test)]

@@ -19,14 +19,14 @@
 
 use rand_core::CryptoRng;
 
-use crate::binary::{GROUP_SERVER, HIDDEN_USER_SERVER};
+use crate::binary::{BROADCAST_SERVER, GROUP_SERVER, HIDDEN_USER_SERVER};
 use crate::binary::{Jid, Node};
 use crate::limits::MESSAGING_MAX_ENCS_PER_STANZA;
 use crate::proto::wa;
 use crate::signal::{DecryptError, PreKeyId, PreKeySource};
 
 use super::address::DeviceAddress;
-use super::content::{Decoded, decode_padded, has_user_content};
+use super::content::{Decoded, decode_padded};
 use super::error::MessagingError;
 use super::keystore::{HeldMessage, Keystore, OwnIdentity, SessionUpdate};
 use super::usync::attr_text;
@@ -116,7 +116,9 @@ pub fn parse_message(node: &Node, own: &OwnIdentity) -> Result<IncomingStanza, M
         .ok_or(MessagingError::Malformed("message without from"))?;
     let participant = attr_text(node, "participant");
     let recipient = attr_text(node, "recipient");
-    let (sender, chat, group) = if from.server == GROUP_SERVER {
+    // A status post (`status@broadcast`) or a broadcast list message is a group message whose
+    // group is the broadcast JID (whatsmeow `parseMessageSource`; features.md 8.1).
+    let (sender, chat, group) = if from.server == GROUP_SERVER || from.server == BROADCAST_SERVER {
         let participant = node
             .attr_jid("participant")
             .ok_or(MessagingError::Malformed(
@@ -252,12 +254,23 @@ fn learn_pair(keystore: &mut Keystore, known: &str, alt: Option<&str>) {
 pub struct Decrypted {
     /// The content (a device-sent wrapper removed).
     pub message: wa::Message,
+    /// The content's bytes as they arrived (unknown fields kept).
+    pub raw: Vec<u8>,
     /// Whether it carries content for the user (not only a sender key).
     pub has_content: bool,
     /// For our own messages from another device: the chat the wrapper named.
     pub device_sent_to: Option<String>,
     /// One-time prekeys consumed: the caller deletes them.
     pub consumed_pre_keys: Vec<PreKeyId>,
+}
+
+/// A stanza decrypted but not committed: the keystore is unchanged until
+/// [`commit_message`], and dropping it leaves everything as it was.
+#[derive(Debug)]
+pub struct Opened {
+    /// What the stanza decrypted to.
+    pub decoded: Decoded,
+    updates: Vec<SessionUpdate>,
 }
 
 /// What a retry receipt for `stanza` needs, kept when its sender's identity waits for approval.
@@ -337,6 +350,20 @@ pub fn decrypt_message<R: CryptoRng + ?Sized, P: PreKeySource + ?Sized>(
     pre_keys: &P,
     rng: &mut R,
 ) -> Result<Decrypted, MessagingError> {
+    let opened = open_message(keystore, stanza, pre_keys, rng)?;
+    commit_message(keystore, stanza, opened)
+}
+
+/// Decrypts every `<enc>` of a stanza without changing the keystore (the first half of
+/// [`decrypt_message`]): the caller may look at the content, and either commit it or drop it
+/// and decrypt the stanza again later (the content module does when a poll vote needs the poll's
+/// record loaded first).
+pub fn open_message<R: CryptoRng + ?Sized, P: PreKeySource + ?Sized>(
+    keystore: &Keystore,
+    stanza: &IncomingStanza,
+    pre_keys: &P,
+    rng: &mut R,
+) -> Result<Opened, MessagingError> {
     if stanza.encs.len() > MESSAGING_MAX_ENCS_PER_STANZA {
         return Err(MessagingError::TooManyEncs {
             count: stanza.encs.len(),
@@ -392,7 +419,7 @@ pub fn decrypt_message<R: CryptoRng + ?Sized, P: PreKeySource + ?Sized>(
                 upsert(&mut updates, update);
             }
         }
-        if has_user_content(&decoded.message) {
+        if decoded.has_content {
             if content.is_some() {
                 return Err(MessagingError::SeveralMessages);
             }
@@ -407,11 +434,23 @@ pub fn decrypt_message<R: CryptoRng + ?Sized, P: PreKeySource + ?Sized>(
     let decoded = content
         .or(fallback)
         .ok_or(MessagingError::Malformed("no decryptable enc"))?;
-    keystore.admit_identities(&updates, &held_message(stanza))?;
-    let consumed_pre_keys = keystore.commit(updates);
+    Ok(Opened { decoded, updates })
+}
+
+/// Commits an [`open_message`]: admits the identities it met (under the identity policy) and
+/// applies its session and sender-key updates.
+pub fn commit_message(
+    keystore: &mut Keystore,
+    stanza: &IncomingStanza,
+    opened: Opened,
+) -> Result<Decrypted, MessagingError> {
+    keystore.admit_identities(&opened.updates, &held_message(stanza))?;
+    let consumed_pre_keys = keystore.commit(opened.updates);
+    let decoded = opened.decoded;
     Ok(Decrypted {
-        has_content: has_user_content(&decoded.message),
+        has_content: decoded.has_content,
         message: decoded.message,
+        raw: decoded.raw,
         device_sent_to: decoded.device_sent_to,
         consumed_pre_keys,
     })

@@ -4,10 +4,8 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use prost::Message as _;
-
 use crate::binary::{Jid, Node};
-use crate::limits::{MESSAGING_MAX_PARKED, MESSAGING_MAX_RETRIES};
+use crate::limits::{CONTENT_STATUS_EXPIRY_SECONDS, MESSAGING_MAX_PARKED, MESSAGING_MAX_RETRIES};
 use crate::signal::{
     DecryptError, KeyPair, PreKeyId, PreKeySignalMessage, PreKeySource, PrivateKey, SignedPreKeyId,
 };
@@ -17,14 +15,18 @@ use super::super::context::{Context, LoadTag};
 use super::super::event::Event;
 use super::super::output::Outputs;
 use super::content::text_of;
-use super::incoming::{EncKind, IncomingStanza, decrypt_message, learn_addressing, parse_message};
+use super::incoming::{
+    EncKind, IncomingStanza, commit_message, learn_addressing, open_message, parse_message,
+};
 use super::keystore::{Keystore, OwnIdentity, RecordChange, RecordSpace, is_evictable};
+use super::polls::{Own, Polls, Received, forms};
 use super::prekeys::build_keys_node;
 use super::receipt::{build_ack, build_delivery_receipt, build_retry_receipt, retry_needs_keys};
 use super::{
     DecryptFailure, DecryptFailureKind, DeviceAddress, IdentityChange, IncomingMessage,
     MessagingError, MessagingLoad,
 };
+use crate::content::{Perspective, normalize_keys};
 
 /// The store space of a messaging record space.
 pub(crate) fn store_space(space: RecordSpace) -> Space {
@@ -95,6 +97,10 @@ pub(crate) struct Receiver {
     /// Retry requests sent per message id (a list: it is empty unless decryption fails, and a
     /// `HashMap` of its own type would cost wasm size; docs/decisions.md, "wasm size").
     retries: Vec<(String, u32)>,
+    /// The polls this device sent or received (their records, loaded on demand).
+    pub(crate) polls: Polls,
+    /// The stanza (by id) that waited once for poll records: it does not wait again.
+    poll_wait: Option<String>,
 }
 
 struct DevicePreKeys<'a> {
@@ -189,8 +195,13 @@ impl Receiver {
                 .contains(&RecordKey::new(record.space, record.key.clone()))
         });
         let sorted = lid_mappings_first(sorted);
-        self.loaded.extend(requested);
+        self.polls.apply_loaded(&sorted, &requested);
+        self.loaded
+            .extend(requested.into_iter().filter(|key| key.space != Space::Poll));
         for record in sorted {
+            if record.space == Space::Poll {
+                continue;
+            }
             if record.space == Space::PreKey {
                 if let (Ok(id), Ok(data)) = (
                     record.key.parse::<u32>(),
@@ -399,7 +410,26 @@ impl Receiver {
             signed: (signed_id, &signed_pair),
             one_time: &self.pre_keys,
         };
-        let result = decrypt_message(keystore, stanza, &pre_keys, ctx.rng);
+        let opened = open_message(keystore, stanza, &pre_keys, ctx.rng);
+        // Content that needs poll records (a poll to keep, a vote to open) waits for them once,
+        // uncommitted, and is decrypted again when they are in.
+        if let Ok(opened) = &opened {
+            if self.poll_wait.as_deref() != Some(stanza.id.as_str()) {
+                let chat = chat_of(stanza, opened.decoded.device_sent_to.as_deref());
+                let chats = forms(&chat, keystore.lids());
+                let content = crate::content::content_of(&opened.decoded.message);
+                let missing = self.polls.missing(content, &chats);
+                if !missing.is_empty() {
+                    self.poll_wait = Some(stanza.id.clone());
+                    self.inbox.push_front(node.clone());
+                    self.in_flight = Some(missing.clone());
+                    ctx.load(missing, LoadTag::Messaging(MessagingLoad::Inbox), out);
+                    return;
+                }
+            }
+        }
+        self.poll_wait = None;
+        let result = opened.and_then(|opened| commit_message(keystore, stanza, opened));
         match result {
             Ok(decrypted) => {
                 // Remembered in the same batch as the session change that decrypted it: a
@@ -449,23 +479,49 @@ impl Receiver {
                 report_identities(keystore, out);
                 // Our own message from another device is filed under the chat its encrypted
                 // wrapper names, not under the server's `recipient` attribute.
-                let chat = decrypted
-                    .device_sent_to
-                    .as_deref()
-                    .filter(|_| stanza.from_me)
-                    .and_then(|to| to.parse::<Jid>().ok())
-                    .map(|to| to.to_non_device())
-                    .unwrap_or_else(|| stanza.chat.parse().unwrap_or_default());
+                let chat = chat_of(stanza, decrypted.device_sent_to.as_deref());
                 if decrypted.has_content && !is_key_share {
-                    out.event(Event::Message(IncomingMessage {
+                    let unwrapped = crate::content::unwrap(decrypted.message);
+                    let mut message = unwrapped.message;
+                    let own = own_of(keystore);
+                    let own_users = own.users();
+                    let sender = stanza.sender.to_jid().to_non_device();
+                    normalize_keys(
+                        &mut message,
+                        &Perspective {
+                            chat: &chat,
+                            sender: &sender,
+                            from_me: stanza.from_me,
+                            own: &own_users,
+                        },
+                    );
+                    let chats = forms(&chat, keystore.lids());
+                    let senders = forms(&sender, keystore.lids());
+                    let (poll_vote, poll_changes) = self.polls.on_received(
+                        &stanza.id,
+                        &message,
+                        Received {
+                            chats: &chats,
+                            senders: &senders,
+                            own: &own,
+                            lids: keystore.lids(),
+                        },
+                    );
+                    batch.changes.extend(poll_changes);
+                    out.event(Event::Message(Box::new(IncomingMessage {
                         id: stanza.id.clone(),
                         chat,
                         sender: stanza.sender.to_jid(),
                         timestamp: stanza.timestamp,
-                        text: text_of(&decrypted.message).map(str::to_owned),
-                        message: decrypted.message.encode_to_vec(),
+                        from_me: stanza.from_me,
+                        push_name: stanza.push_name.clone(),
                         history: false,
-                    }));
+                        text: text_of(&message).map(str::to_owned),
+                        message: Box::new(message),
+                        wrappers: unwrapped.wrappers,
+                        raw: decrypted.raw,
+                        poll_vote,
+                    })));
                 }
                 if !batch.changes.is_empty() {
                     ctx.persist(batch, out);
@@ -517,6 +573,12 @@ impl Receiver {
         out: &mut Outputs,
     ) {
         let own = ctx.own_jid().cloned();
+        if is_expired_status(stanza, ctx.now) {
+            // A status post over a day old is not asked for again (Baileys
+            // `STATUS_EXPIRY_SECONDS`): acknowledged, and reported above.
+            let _ = ctx.send(&build_ack(node, own.as_ref(), None), out);
+            return;
+        }
         let at = self.retries.iter().position(|(id, _)| *id == stanza.id);
         let count = at
             .and_then(|at| self.retries.get(at))
@@ -563,6 +625,37 @@ impl Receiver {
         let receipt = build_retry_receipt(stanza, count, ctx.device.registration_id(), keys);
         let _ = ctx.send(&receipt, out);
         let _ = ctx.send(&build_ack(node, own.as_ref(), Some(500)), out);
+    }
+}
+
+/// The chat of a decrypted stanza: for our own message from another device, the chat its
+/// encrypted wrapper names (not the server's `recipient` attribute).
+fn chat_of(stanza: &IncomingStanza, device_sent_to: Option<&str>) -> Jid {
+    device_sent_to
+        .filter(|_| stanza.from_me)
+        .and_then(|to| to.parse::<Jid>().ok())
+        .map(|to| to.to_non_device())
+        .unwrap_or_else(|| stanza.chat.parse().unwrap_or_default())
+}
+
+/// Whether `stanza` is a status post older than [`CONTENT_STATUS_EXPIRY_SECONDS`] at `now_ms`.
+fn is_expired_status(stanza: &IncomingStanza, now_ms: u64) -> bool {
+    stanza.group.as_deref() == Some(STATUS_BROADCAST)
+        && stanza
+            .timestamp
+            .saturating_add(CONTENT_STATUS_EXPIRY_SECONDS)
+            < now_ms / 1000
+}
+
+/// The chat of status posts.
+pub(crate) const STATUS_BROADCAST: &str = "status@broadcast";
+
+/// This account, as the poll records name it.
+pub(crate) fn own_of(keystore: &Keystore) -> Own {
+    let own = keystore.own();
+    Own {
+        pn: own.pn.to_jid().to_non_device(),
+        lid: own.lid.as_ref().map(|lid| lid.to_jid().to_non_device()),
     }
 }
 

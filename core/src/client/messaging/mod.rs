@@ -22,6 +22,7 @@ pub mod incoming;
 pub mod keystore;
 mod machine;
 pub mod outgoing;
+mod polls;
 pub mod prekeys;
 pub mod receipt;
 mod retry;
@@ -34,6 +35,7 @@ pub mod usync;
 pub use address::{DeviceAddress, LidMap};
 pub use error::MessagingError;
 pub use keystore::{Keystore, OwnIdentity, RecordChange, RecordSpace};
+pub use polls::{PollOptionVotes, PollVote};
 
 use std::collections::HashSet;
 
@@ -43,31 +45,72 @@ use crate::store::{Record, RecordKey, RestoreError};
 
 use super::Timestamp;
 use super::command::{Command, CommandError, CommandId};
-use super::context::Context;
+use super::context::{Context, LoadTag};
 use super::event::Event;
 use super::iq::IqResult;
 use super::output::{LoadId, Outputs};
 
-/// A message received and decrypted. Its `Debug` shows the content's length, never the
-/// content.
-#[derive(Clone, PartialEq, Eq)]
+/// A message received and decrypted: its content as WhatsApp's `Message` (docs/content.md).
+/// Its `Debug` shows the raw content's length, never the content.
+#[derive(Clone, PartialEq)]
 pub struct IncomingMessage {
     /// The message id.
     pub id: String,
-    /// The chat: the sender for a 1:1 message, the group for a group message.
+    /// The chat: the sender for a 1:1 message, the group for a group message,
+    /// `status@broadcast` for a status post; for a message this account sent from another
+    /// device, the chat it went to.
     pub chat: Jid,
     /// The sending device.
     pub sender: Jid,
     /// Server timestamp, Unix seconds.
     pub timestamp: u64,
-    /// The decoded `wa.Message` protobuf, encoded.
-    pub message: Vec<u8>,
-    /// The text, for text messages.
-    pub text: Option<String>,
+    /// Whether this account sent it (from another of its devices).
+    pub from_me: bool,
+    /// The sender's push name, when the server gave it (`notify`).
+    pub push_name: Option<String>,
     /// Whether it came from the phone's history sync rather than live.
     pub history: bool,
+    /// The content: wrappers removed (see `wrappers`), the keys of add-ons (reactions, votes,
+    /// revokes, edits, pins) rewritten to this device's point of view.
+    pub message: Box<crate::proto::wa::Message>,
+    /// The wrappers the content was found in, outermost first (view-once, ephemeral, ...).
+    pub wrappers: Vec<crate::content::Wrapper>,
+    /// The message as it arrived, encoded (its device-sent wrapper removed): wrappers and the
+    /// fields walink's schema lacks are kept, so a kind walink does not know is never lost.
+    pub raw: Vec<u8>,
+    /// The text: `conversation`, or `extendedTextMessage.text`.
+    pub text: Option<String>,
+    /// A poll vote, opened with its poll's secret and counted.
+    pub poll_vote: Option<PollVote>,
 }
 
+impl IncomingMessage {
+    /// The message's key from this device's point of view (`remoteJid` the chat, `fromMe`,
+    /// `id`, and in groups and broadcasts `participant`, the sender without its device): what
+    /// a reply, reaction, revoke or edit names it by.
+    pub fn key(&self) -> crate::proto::wa::MessageKey {
+        let group = self.chat.server == crate::binary::GROUP_SERVER
+            || self.chat.server == crate::binary::BROADCAST_SERVER;
+        crate::proto::wa::MessageKey {
+            remote_jid: Some(self.chat.to_string()),
+            from_me: Some(self.from_me),
+            id: Some(self.id.clone()),
+            participant: group.then(|| self.sender.to_non_device().to_string()),
+        }
+    }
+
+    /// Whether the content is view-once media.
+    pub fn view_once(&self) -> bool {
+        self.wrappers.iter().any(|w| w.is_view_once())
+    }
+
+    /// Whether it came in a chat with disappearing messages.
+    pub fn ephemeral(&self) -> bool {
+        self.wrappers.contains(&crate::content::Wrapper::Ephemeral)
+    }
+}
+
+/// Names the message, never its content (plaintext stays out of logs).
 impl core::fmt::Debug for IncomingMessage {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("IncomingMessage")
@@ -75,10 +118,10 @@ impl core::fmt::Debug for IncomingMessage {
             .field("chat", &self.chat)
             .field("sender", &self.sender)
             .field("timestamp", &self.timestamp)
-            .field("message_len", &self.message.len())
+            .field("from_me", &self.from_me)
+            .field("raw_len", &self.raw.len())
             .field("text_len", &self.text.as_ref().map(String::len))
-            .field("history", &self.history)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -206,6 +249,18 @@ pub struct RefusedRetry {
     pub refused_total: u64,
 }
 
+/// `jid` (text) in the forms this device knows (itself first), without a device; empty when it
+/// is not a JID.
+fn chat_forms(keystore: Option<&Keystore>, jid: &str) -> Vec<Jid> {
+    let Ok(jid) = jid.parse::<Jid>() else {
+        return Vec::new();
+    };
+    match keystore {
+        Some(keystore) => polls::forms(&jid, keystore.lids()),
+        None => vec![jid.to_non_device()],
+    }
+}
+
 /// Tags of the messaging module's IQs (see `IqTag::Messaging`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MessagingIq {
@@ -231,6 +286,8 @@ pub enum MessagingLoad {
     Retry,
     /// Records for the identity commands waiting.
     Identity,
+    /// Poll records for the poll sends and votes waiting.
+    Poll,
 }
 
 /// The messaging state of one client.
@@ -240,6 +297,42 @@ pub struct Messaging {
     sender: send::Sender,
     retrier: retry::Retrier,
     identities: identity::IdentityCommands,
+    polls: PollCommands,
+}
+
+/// A command waiting for poll records.
+#[derive(Debug)]
+enum PollCommand {
+    /// A message that creates a poll: sent once the poll index is in, and kept under its id.
+    Send {
+        command: CommandId,
+        to: String,
+        message: Box<crate::proto::wa::Message>,
+    },
+    /// A vote, made once the poll's record is in.
+    Vote {
+        command: CommandId,
+        chat: String,
+        poll_id: String,
+        options: Vec<String>,
+    },
+}
+
+impl PollCommand {
+    fn command(&self) -> CommandId {
+        match self {
+            PollCommand::Send { command, .. } | PollCommand::Vote { command, .. } => *command,
+        }
+    }
+}
+
+/// The poll commands waiting, oldest first, and the keys of their load in flight.
+#[derive(Debug, Default)]
+struct PollCommands {
+    waiting: std::collections::VecDeque<PollCommand>,
+    loading: Option<Vec<RecordKey>>,
+    /// Whether the first waiting command's records were loaded once already.
+    loaded_once: bool,
 }
 
 impl Messaging {
@@ -259,6 +352,7 @@ impl Messaging {
     /// keystore of the old device is dropped (a new device builds its own).
     pub(crate) fn wipe(&mut self, out: &mut Outputs) {
         self.sender.wipe(out);
+        self.fail_poll_commands(out);
         *self = Messaging::default();
     }
 
@@ -411,25 +505,68 @@ impl Messaging {
                     id,
                     &to,
                     send::Content::Text(text),
+                    None,
                     &mut self.receiver,
                     ctx,
                     out,
                 );
             }
             Command::SendMessage { to, message } => match content::decode_message(&message) {
-                Ok(message) => self.sender.send(
-                    id,
-                    &to,
-                    send::Content::Message(Box::new(message)),
-                    &mut self.receiver,
-                    ctx,
-                    out,
-                ),
+                Ok(mut message) => {
+                    let secret: [u8; 32] = ctx.rng.bytes();
+                    crate::content::outgoing::prepare(&mut message, secret, ctx.now);
+                    let poll = crate::content::poll::creation(crate::content::content_of(&message))
+                        .is_some();
+                    if poll {
+                        self.poll_command(
+                            PollCommand::Send {
+                                command: id,
+                                to,
+                                message: Box::new(message),
+                            },
+                            ctx,
+                            out,
+                        );
+                    } else {
+                        self.sender.send(
+                            id,
+                            &to,
+                            send::Content::Message(Box::new(message)),
+                            None,
+                            &mut self.receiver,
+                            ctx,
+                            out,
+                        );
+                    }
+                }
                 Err(_) => out.event(Event::CommandDone {
                     id,
                     result: Err(CommandError::InvalidMessage),
                 }),
             },
+            Command::SendPollVote {
+                chat,
+                poll_id,
+                options,
+            } => {
+                if ctx.is_connected() {
+                    self.poll_command(
+                        PollCommand::Vote {
+                            command: id,
+                            chat,
+                            poll_id,
+                            options,
+                        },
+                        ctx,
+                        out,
+                    );
+                } else {
+                    out.event(Event::CommandDone {
+                        id,
+                        result: Err(CommandError::NotConnected),
+                    });
+                }
+            }
             Command::GetIdentity { address } => {
                 self.identities
                     .get(id, &address, &mut self.receiver, ctx, out);
@@ -498,6 +635,12 @@ impl Messaging {
                 self.identities
                     .handle_loaded(records, &mut self.receiver, ctx, out);
             }
+            MessagingLoad::Poll => {
+                let requested = self.polls.loading.take().unwrap_or_default();
+                self.receiver.polls.apply_loaded(&records, &requested);
+                self.polls.loaded_once = true;
+                self.run_poll_commands(ctx, out);
+            }
         }
         self.settle(ctx, out);
     }
@@ -542,6 +685,167 @@ impl Messaging {
         self.receiver.handle_disconnected();
         self.sender.handle_disconnected(out);
         self.retrier.handle_disconnected();
+        self.fail_poll_commands(out);
+    }
+
+    /// Queues a command that needs poll records, and runs what can run.
+    fn poll_command(&mut self, command: PollCommand, ctx: &mut Context<'_>, out: &mut Outputs) {
+        // The keystore is built on first use (after a restart, no message may have needed it yet).
+        let _ = self.receiver.keystore(ctx);
+        if self.polls.waiting.len() >= crate::limits::CONTENT_MAX_WAITING_POLL_COMMANDS {
+            out.event(Event::CommandDone {
+                id: command.command(),
+                result: Err(CommandError::RateLimited {
+                    retry_after_ms: None,
+                }),
+            });
+            return;
+        }
+        self.polls.waiting.push_back(command);
+        self.run_poll_commands(ctx, out);
+    }
+
+    /// Runs the waiting poll commands in order, each once its records are in memory (asked
+    /// for with one load at a time; after that load, what is still missing is absent).
+    fn run_poll_commands(&mut self, ctx: &mut Context<'_>, out: &mut Outputs) {
+        while self.polls.loading.is_none() {
+            let Some(next) = self.polls.waiting.front() else {
+                return;
+            };
+            let polls = &self.receiver.polls;
+            let missing = match next {
+                PollCommand::Send { .. } => polls.missing_index(),
+                PollCommand::Vote { chat, poll_id, .. } => {
+                    let chats = chat_forms(self.receiver.keystore.as_ref(), chat);
+                    polls.missing_records(&chats, poll_id)
+                }
+            };
+            if !missing.is_empty() && !self.polls.loaded_once {
+                self.polls.loading = Some(missing.clone());
+                ctx.load(missing, LoadTag::Messaging(MessagingLoad::Poll), out);
+                return;
+            }
+            self.polls.loaded_once = false;
+            let Some(next) = self.polls.waiting.pop_front() else {
+                return;
+            };
+            match next {
+                PollCommand::Send {
+                    command,
+                    to,
+                    message,
+                } => self.send_poll(command, &to, message, ctx, out),
+                PollCommand::Vote {
+                    command,
+                    chat,
+                    poll_id,
+                    options,
+                } => self.send_vote(command, &chat, &poll_id, &options, ctx, out),
+            }
+        }
+    }
+
+    /// Sends a poll, keeping its secret and options under the id it goes out with.
+    fn send_poll(
+        &mut self,
+        command: CommandId,
+        to: &str,
+        message: Box<crate::proto::wa::Message>,
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
+    ) {
+        let id = send::Sender::new_id(&mut self.receiver, ctx);
+        let chat = to.parse::<Jid>().ok().map(|jid| jid.to_non_device());
+        let own = self.receiver.keystore.as_ref().map(machine::own_of);
+        if let (Some(id), Some(chat), Some(own)) = (&id, chat, own) {
+            let content = crate::content::content_of(&message);
+            let secret = message
+                .message_context_info
+                .as_ref()
+                .and_then(|context| context.message_secret.as_deref());
+            if let Some(created) = crate::content::poll::creation(content) {
+                let changes = self
+                    .receiver
+                    .polls
+                    .keep(&chat, id, &own.pn, created, secret);
+                if !changes.is_empty() {
+                    ctx.persist(crate::store::Batch { changes }, out);
+                }
+            }
+        }
+        self.sender.send(
+            command,
+            to,
+            send::Content::Message(message),
+            id,
+            &mut self.receiver,
+            ctx,
+            out,
+        );
+    }
+
+    /// Votes in a poll: the vote encrypted with the poll's secret, counted, then sent.
+    fn send_vote(
+        &mut self,
+        command: CommandId,
+        chat: &str,
+        poll_id: &str,
+        options: &[String],
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
+    ) {
+        let chats = chat_forms(self.receiver.keystore.as_ref(), chat);
+        let Some(own) = self.receiver.keystore.as_ref().map(machine::own_of) else {
+            return out.event(Event::CommandDone {
+                id: command,
+                result: Err(CommandError::NotPaired),
+            });
+        };
+        if chats.is_empty() {
+            return out.event(Event::CommandDone {
+                id: command,
+                result: Err(CommandError::InvalidAddress),
+            });
+        }
+        let iv: [u8; 12] = ctx.rng.bytes();
+        match self
+            .receiver
+            .polls
+            .vote(&chats, poll_id, options, &own, iv, ctx.now)
+        {
+            Ok((message, changes)) => {
+                ctx.persist(crate::store::Batch { changes }, out);
+                self.sender.send(
+                    command,
+                    chat,
+                    send::Content::Message(Box::new(message)),
+                    None,
+                    &mut self.receiver,
+                    ctx,
+                    out,
+                );
+            }
+            Err(error) => out.event(Event::CommandDone {
+                id: command,
+                result: Err(match error {
+                    polls::VoteError::UnknownPoll => CommandError::UnknownPoll,
+                    polls::VoteError::NoSuchOption | polls::VoteError::TooManyOptions => {
+                        CommandError::InvalidMessage
+                    }
+                }),
+            }),
+        }
+    }
+
+    /// Fails every waiting poll command (the connection ended, or the device was wiped).
+    fn fail_poll_commands(&mut self, out: &mut Outputs) {
+        for command in self.polls.waiting.drain(..) {
+            out.event(Event::CommandDone {
+                id: command.command(),
+                result: Err(CommandError::NotConnected),
+            });
+        }
+        self.polls.loaded_once = false;
     }
 
     /// A timer of this module may be due.

@@ -24,6 +24,7 @@ use prost::Message as _;
 use rand_core::CryptoRng;
 
 use crate::binary::{Jid, Node, Value};
+use crate::content::outgoing::{StanzaAttrs, stanza_attrs};
 use crate::limits::MESSAGING_MAX_FANOUT;
 use crate::proto::wa;
 
@@ -36,19 +37,22 @@ use crate::signal::pad;
 /// The stanza `type` of a message: `media`, `reaction`, `poll` or `text` (Baileys
 /// `getMessageType`; whatsmeow `getTypeFromMessage`).
 pub fn message_type(message: &wa::Message) -> &'static str {
-    if message.reaction_message.is_some() {
-        "reaction"
-    } else if message.image_message.is_some()
-        || message.video_message.is_some()
-        || message.audio_message.is_some()
-        || message.document_message.is_some()
-        || message.sticker_message.is_some()
-        || message.contact_message.is_some()
-        || message.location_message.is_some()
-    {
-        "media"
-    } else {
-        "text"
+    stanza_attrs(message).kind
+}
+
+/// `<message>`'s `type` and `edit` attributes for a content ([`stanza_attrs`]).
+fn with_type(node: Node, attrs: &StanzaAttrs) -> Node {
+    let node = node.attr("type", attrs.kind);
+    match attrs.edit {
+        Some(edit) => node.attr("edit", edit),
+        None => node,
+    }
+}
+
+/// The `<meta polltype>` child a poll's stanza ends with (whatsmeow `getMessageContent`).
+fn push_meta(children: &mut Vec<Node>, attrs: &StanzaAttrs) {
+    if let Some(poll) = attrs.poll {
+        children.push(Node::new("meta").attr("polltype", poll));
     }
 }
 
@@ -61,11 +65,15 @@ pub struct Outgoing {
     pub skipped: Vec<DeviceAddress>,
 }
 
-fn enc_node(kind: &'static str, ciphertext: Vec<u8>) -> Node {
-    Node::new("enc")
-        .attr("v", "2")
-        .attr("type", kind)
-        .bytes(ciphertext)
+fn enc_node(kind: &'static str, ciphertext: Vec<u8>, attrs: &StanzaAttrs) -> Node {
+    let mut enc = Node::new("enc").attr("v", "2").attr("type", kind);
+    if let Some(media_type) = attrs.media_type {
+        enc = enc.attr("mediatype", media_type);
+    }
+    if attrs.hide_failure {
+        enc = enc.attr("decrypt-fail", "hide");
+    }
+    enc.bytes(ciphertext)
 }
 
 /// A 1:1 message to send.
@@ -91,6 +99,7 @@ pub fn build_direct<R: CryptoRng + ?Sized>(
     message: &DirectMessage<'_>,
     rng: &mut R,
 ) -> Result<Outgoing, MessagingError> {
+    let attrs = stanza_attrs(message.message);
     let chat = message.to.with_device(0);
     let chat_jid = chat.to_jid().to_string();
     let plain = message.message.encode_to_vec();
@@ -128,6 +137,7 @@ pub fn build_direct<R: CryptoRng + ?Sized>(
                 .children_from([enc_node(
                     ciphertext.enc_type(),
                     ciphertext.serialize().to_vec(),
+                    &attrs,
                 )]),
         );
     }
@@ -138,11 +148,11 @@ pub fn build_direct<R: CryptoRng + ?Sized>(
     if any_pre_key {
         children.push(Node::new("device-identity").bytes(message.device_identity.to_vec()));
     }
+    push_meta(&mut children, &attrs);
     let node = Node::new("message")
         .attr("id", message.id.to_owned())
-        .attr("to", Value::Jid(chat.to_jid()))
-        .attr("type", message_type(message.message))
-        .children_from(children);
+        .attr("to", Value::Jid(chat.to_jid()));
+    let node = with_type(node, &attrs).children_from(children);
     Ok(Outgoing { node, skipped })
 }
 
@@ -178,6 +188,7 @@ pub fn build_group<R: CryptoRng + ?Sized>(
     if group.server != crate::binary::GROUP_SERVER {
         return Err(MessagingError::InvalidAddress);
     }
+    let attrs = stanza_attrs(message.message);
     let devices: Vec<&DeviceAddress> = message
         .member_devices
         .iter()
@@ -204,6 +215,7 @@ pub fn build_group<R: CryptoRng + ?Sized>(
                 .children_from([enc_node(
                     ciphertext.enc_type(),
                     ciphertext.serialize().to_vec(),
+                    &attrs,
                 )]),
         );
         delivered.push(device.clone());
@@ -215,7 +227,7 @@ pub fn build_group<R: CryptoRng + ?Sized>(
     if !participants.is_empty() {
         children.push(Node::new("participants").children_from(participants));
     }
-    children.push(enc_node("skmsg", ciphertext));
+    children.push(enc_node("skmsg", ciphertext, &attrs));
     if any_pre_key {
         children.push(Node::new("device-identity").bytes(message.device_identity.to_vec()));
     }
@@ -231,11 +243,11 @@ pub fn build_group<R: CryptoRng + ?Sized>(
         .map(|device| device.to_jid())
         .chain(core::iter::once(this_device.to_jid()))
         .collect();
-    let mut node = Node::new("message")
+    push_meta(&mut children, &attrs);
+    let node = Node::new("message")
         .attr("id", message.id.to_owned())
-        .attr("to", Value::Jid(group))
-        .attr("type", message_type(message.message))
-        .attr("phash", participant_hash(&hashed));
+        .attr("to", Value::Jid(group));
+    let mut node = with_type(node, &attrs).attr("phash", participant_hash(&hashed));
     if let Some(mode) = message.addressing_mode {
         node = node.attr("addressing_mode", mode.to_owned());
     }
@@ -326,11 +338,17 @@ pub fn build_retry_resend<R: CryptoRng + ?Sized>(
     };
     let ciphertext = keystore.encrypt(resend.requester, &padded)?;
     let pre_key = ciphertext.enc_type() == "pkmsg";
-    let enc = enc_node(ciphertext.enc_type(), ciphertext.serialize().to_vec())
-        .attr("count", resend.count.to_string());
-    let mut node = Node::new("message")
-        .attr("id", resend.id.to_owned())
-        .attr("type", message_type(&message));
+    let attrs = stanza_attrs(&message);
+    let enc = enc_node(
+        ciphertext.enc_type(),
+        ciphertext.serialize().to_vec(),
+        &attrs,
+    )
+    .attr("count", resend.count.to_string());
+    let mut node = with_type(
+        Node::new("message").attr("id", resend.id.to_owned()),
+        &attrs,
+    );
     if is_group {
         node = node
             .attr("to", Value::Jid(chat))
@@ -348,6 +366,7 @@ pub fn build_retry_resend<R: CryptoRng + ?Sized>(
     if pre_key {
         children.push(Node::new("device-identity").bytes(resend.device_identity.to_vec()));
     }
+    push_meta(&mut children, &attrs);
     if distribution.is_some() {
         keystore.confirm_sender_key(resend.chat, [resend.requester]);
     }

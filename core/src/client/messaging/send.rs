@@ -275,12 +275,22 @@ impl Sender {
             )
     }
 
-    /// Queues a 1:1 message (`message` already decoded) for `to`.
+    /// A new message id for this account.
+    pub(crate) fn new_id(receiver: &mut Receiver, ctx: &mut Context<'_>) -> Option<String> {
+        let own_user = receiver.keystore(ctx).map(|k| k.own().pn.user.clone())?;
+        let random: [u8; 16] = ctx.rng.bytes();
+        Some(generate_message_id(ctx.now, Some(&own_user), &random))
+    }
+
+    /// Queues a message (`message` already decoded) for `to`, under `id` (a new one when
+    /// `None`).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn send(
         &mut self,
         command: CommandId,
         to: &str,
         content: Content,
+        id: Option<String>,
         receiver: &mut Receiver,
         ctx: &mut Context<'_>,
         out: &mut Outputs,
@@ -306,11 +316,9 @@ impl Sender {
                 out,
             );
         }
-        let Some(own_user) = receiver.keystore(ctx).map(|k| k.own().pn.user.clone()) else {
+        let Some(id) = id.or_else(|| Sender::new_id(receiver, ctx)) else {
             return fail(command, CommandError::NotPaired, out);
         };
-        let random: [u8; 16] = ctx.rng.bytes();
-        let id = generate_message_id(ctx.now, Some(&own_user), &random);
         let message = match content {
             Content::Message(message) => *message,
             Content::Text(text) => text_message(&text, Some(ctx.rng.bytes())),

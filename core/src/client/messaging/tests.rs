@@ -1176,3 +1176,31 @@ fn addressing_attributes_map_the_account_they_name() {
     assert_eq!(own_pn.keystore.lids().lid_for("222"), Some("902"));
     assert_eq!(own_pn.keystore.lids().lid_for("111"), Some("901"));
 }
+
+/// A status post (`status@broadcast`) parses as a message of that chat from its `participant`,
+/// like a group message (whatsmeow `parseMessageSource`); without a participant it is refused.
+#[test]
+fn a_status_post_is_a_message_of_status_broadcast_from_its_participant() {
+    let w = world();
+    let post = |participant: Option<&str>| {
+        let node = Node::new("message")
+            .attr("from", "status@broadcast")
+            .attr("id", "3EB0STATUS")
+            .attr("t", "1780000000")
+            .attr("type", "text");
+        let node = match participant {
+            Some(p) => node.attr("participant", p.to_owned()),
+            None => node,
+        };
+        node.children_from([Node::new("enc")
+            .attr("v", "2")
+            .attr("type", "skmsg")
+            .bytes(vec![1, 2, 3])])
+    };
+    let parsed = parse_message(&post(Some("222@s.whatsapp.net")), w[0].keystore.own()).unwrap();
+    assert_eq!(parsed.chat, "status@broadcast");
+    assert_eq!(parsed.group.as_deref(), Some("status@broadcast"));
+    assert_eq!(parsed.sender.to_jid().to_string(), "222@s.whatsapp.net");
+    assert!(!parsed.from_me);
+    assert!(parse_message(&post(None), w[0].keystore.own()).is_err());
+}

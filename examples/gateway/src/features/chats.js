@@ -22,8 +22,8 @@ export function chatView(row) {
 }
 
 /** The chat's last messages, for archive and mark-read patches (WhatsApp's message range). */
-function messageRange(db, instanceId, chat) {
-  const rows = db.all('SELECT id, from_me, sender, timestamp FROM messages WHERE instance_id = ? AND chat = ? ORDER BY timestamp DESC LIMIT 3', instanceId, chat)
+async function messageRange(db, instanceId, chat) {
+  const rows = await db.all('SELECT id, from_me, sender, timestamp FROM messages WHERE instance_id = ? AND chat = ? ORDER BY timestamp DESC LIMIT 3', instanceId, chat)
   if (!rows.length) return undefined
   return {
     lastMessageTimestamp: rows[0].timestamp,
@@ -37,29 +37,38 @@ async function patch(ctx, row, action) {
   await runtime.command({ type: 'appState', action })
 }
 
-/** Writes a chat's settings (from walink's chatSettings event or a command answer). */
-function storeSettings(db, instanceId, chat, settings) {
-  const existing = db.get('SELECT jid FROM chats WHERE instance_id = ? AND jid = ?', instanceId, chat)
-  db.prepare(
+/** Writes a chat's settings with `q` (from walink's chatSettings event or a command answer). */
+async function storeSettings(q, instanceId, chat, settings) {
+  const existing = await q.get('SELECT jid FROM chats WHERE instance_id = ? AND jid = ?', instanceId, chat)
+  await q.run(
     `INSERT INTO chats (instance_id, jid, muted_until, pinned_at, archived, marked_unread, labels, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (instance_id, jid) DO UPDATE SET muted_until = excluded.muted_until, pinned_at = excluded.pinned_at, archived = excluded.archived,
        marked_unread = excluded.marked_unread, labels = excluded.labels, updated_at = excluded.updated_at`,
-  ).run(instanceId, chat, settings.mutedUntilMs ?? null, settings.pinnedAt ?? null, settings.archived ? 1 : 0, settings.markedUnread ? 1 : 0, JSON.stringify(settings.labels ?? []), Date.now())
+    instanceId, chat, settings.mutedUntilMs ?? null, settings.pinnedAt ?? null, settings.archived ? 1 : 0, settings.markedUnread ? 1 : 0, JSON.stringify(settings.labels ?? []), Date.now(),
+  )
   return !existing
 }
 
-function chatRow(ctx, row, jid) {
+async function chatRow(ctx, row, jid) {
   return ctx.db.get('SELECT * FROM chats WHERE instance_id = ? AND jid = ?', row.id, jid)
 }
 
 /** Runs `action` and answers with the chat as the core now has it. */
 async function change(ctx, action) {
-  const row = ctx.instance()
+  const row = await ctx.instance()
   await patch(ctx, row, action)
   const runtime = ctx.gateway.connected(row)
   const output = await runtime.command({ type: 'getChatSettings', chat: action.chat })
-  ctx.db.write(() => storeSettings(ctx.db, row.id, action.chat, output.settings))
-  return { body: chatView(chatRow(ctx, row, action.chat)) }
+  await ctx.gateway.instanceTx(row.id, (q) => storeSettings(q, row.id, action.chat, output.settings))
+  return { body: chatView(await chatRow(ctx, row, action.chat)) }
+}
+
+/** Creates or replaces a label row with `q`. */
+function putLabel(q, instanceId, labelId, { name, color, deleted }) {
+  return q.run(
+    'INSERT INTO labels (instance_id, label_id, name, color, deleted) VALUES (?, ?, ?, ?, ?) ON CONFLICT (instance_id, label_id) DO UPDATE SET name = excluded.name, color = excluded.color, deleted = excluded.deleted',
+    instanceId, labelId, name, color, deleted ? 1 : 0,
+  )
 }
 
 const chatParams = { name: S.name, jid: S.jid }
@@ -73,9 +82,9 @@ const routes = [
     params: { name: S.name },
     query: { type: 'object', additionalProperties: false, properties: { limit: { type: 'integer', minimum: 1, maximum: 1000 }, offset: { type: 'integer', minimum: 0, maximum: 1e9 } } },
     summary: 'Chats (settings from app-state, last message time, unread count), most recent first.',
-    handler: (ctx) => {
-      const row = ctx.instance()
-      const rows = ctx.db.all('SELECT * FROM chats WHERE instance_id = ? ORDER BY coalesce(last_message_at, 0) DESC, jid LIMIT ? OFFSET ?', row.id, ctx.query.limit ?? 100, ctx.query.offset ?? 0)
+    handler: async (ctx) => {
+      const row = await ctx.instance()
+      const rows = await ctx.db.all('SELECT * FROM chats WHERE instance_id = ? ORDER BY coalesce(last_message_at, 0) DESC, jid LIMIT ? OFFSET ?', row.id, ctx.query.limit ?? 100, ctx.query.offset ?? 0)
       return { body: { chats: rows.map(chatView) } }
     },
   },
@@ -87,13 +96,13 @@ const routes = [
     params: chatParams,
     summary: "One chat's settings (live from the client when connected, else stored).",
     handler: async (ctx) => {
-      const row = ctx.instance()
+      const row = await ctx.instance()
       const runtime = ctx.gateway.runtime(row)
       if (runtime && row.state === 'connected') {
         const output = await runtime.command({ type: 'getChatSettings', chat: ctx.params.jid })
-        ctx.db.write(() => storeSettings(ctx.db, row.id, ctx.params.jid, output.settings))
+        await ctx.gateway.instanceTx(row.id, (q) => storeSettings(q, row.id, ctx.params.jid, output.settings))
       }
-      const chat = chatRow(ctx, row, ctx.params.jid)
+      const chat = await chatRow(ctx, row, ctx.params.jid)
       if (!chat) throw new ApiError(404, 'not_found', `chat ${ctx.params.jid} not found`)
       return { body: chatView(chat) }
     },
@@ -135,8 +144,8 @@ const routes = [
     params: chatParams,
     body: { type: 'object', additionalProperties: false, required: ['archived'], properties: { archived: S.bool } },
     summary: 'Archive or unarchive.',
-    handler: (ctx) => {
-      const range = messageRange(ctx.db, ctx.instance().id, ctx.params.jid)
+    handler: async (ctx) => {
+      const range = await messageRange(ctx.db, (await ctx.instance()).id, ctx.params.jid)
       return change(ctx, { kind: 'archive', chat: ctx.params.jid, archived: ctx.body.archived, ...(range ? { range } : {}) })
     },
   },
@@ -148,8 +157,8 @@ const routes = [
     params: chatParams,
     body: { type: 'object', additionalProperties: false, required: ['read'], properties: { read: S.bool } },
     summary: 'Mark the chat read (true) or unread (false) on every device.',
-    handler: (ctx) => {
-      const range = messageRange(ctx.db, ctx.instance().id, ctx.params.jid)
+    handler: async (ctx) => {
+      const range = await messageRange(ctx.db, (await ctx.instance()).id, ctx.params.jid)
       return change(ctx, { kind: 'markRead', chat: ctx.params.jid, read: ctx.body.read, ...(range ? { range } : {}) })
     },
   },
@@ -170,7 +179,7 @@ const routes = [
     tag: 'chats',
     params: { name: S.name },
     summary: 'Labels (from app-state).',
-    handler: (ctx) => ({ body: { labels: ctx.db.all('SELECT label_id AS id, name, color, deleted FROM labels WHERE instance_id = ? ORDER BY label_id', ctx.instance().id).map((l) => ({ ...l, deleted: Boolean(l.deleted) })) } }),
+    handler: async (ctx) => ({ body: { labels: (await ctx.db.all('SELECT label_id AS id, name, color, deleted FROM labels WHERE instance_id = ? ORDER BY label_id', (await ctx.instance()).id)).map((l) => ({ ...l, deleted: Boolean(l.deleted) })) } }),
   },
   {
     method: 'PUT',
@@ -181,10 +190,10 @@ const routes = [
     body: { type: 'object', additionalProperties: false, required: ['name', 'color'], properties: { name: { type: 'string', minLength: 1, maxLength: 100 }, color: { type: 'integer', minimum: 0, maximum: 19 }, deleted: S.bool } },
     summary: 'Create, rename, recolour or delete a label.',
     handler: async (ctx) => {
-      const row = ctx.instance()
+      const row = await ctx.instance()
       const { name, color, deleted = false } = ctx.body
       await patch(ctx, row, { kind: 'labelEdit', labelId: ctx.params.labelId, name, color, deleted })
-      ctx.db.write(() => ctx.db.prepare('INSERT OR REPLACE INTO labels (instance_id, label_id, name, color, deleted) VALUES (?, ?, ?, ?, ?)').run(row.id, ctx.params.labelId, name, color, deleted ? 1 : 0))
+      await ctx.gateway.instanceTx(row.id, (q) => putLabel(q, row.id, ctx.params.labelId, { name, color, deleted }))
       return { body: { id: ctx.params.labelId, name, color, deleted } }
     },
   },
@@ -195,7 +204,7 @@ const routes = [
     tag: 'chats',
     params: { name: S.name },
     summary: 'Contacts (from app-state).',
-    handler: (ctx) => ({ body: { contacts: ctx.db.all('SELECT jid, full_name AS fullName, first_name AS firstName FROM contacts WHERE instance_id = ? ORDER BY jid', ctx.instance().id) } }),
+    handler: async (ctx) => ({ body: { contacts: await ctx.db.all('SELECT jid, full_name AS "fullName", first_name AS "firstName" FROM contacts WHERE instance_id = ? ORDER BY jid', (await ctx.instance()).id) } }),
   },
 ]
 
@@ -213,10 +222,10 @@ const evolutionRoutes = [
     body: { type: 'object', required: ['archive'], properties: { chat: S.jid, archive: S.bool, lastMessage: { type: 'object', properties: { key: evoKey } } } },
     summary: 'Evolution: archive or unarchive a chat.',
     handler: async (ctx) => {
-      const row = ctx.instance(ctx.params.instanceName)
+      const row = await ctx.instance(ctx.params.instanceName)
       const chat = ctx.body.chat ?? ctx.body.lastMessage?.key?.remoteJid
       if (!chat) throw new ApiError(400, 'invalid_request', 'chat or lastMessage.key.remoteJid is required')
-      const range = messageRange(ctx.db, row.id, chat)
+      const range = await messageRange(ctx.db, row.id, chat)
       await patch(ctx, row, { kind: 'archive', chat, archived: ctx.body.archive, ...(range ? { range } : {}) })
       return { status: 201, body: { chatId: chat, archived: true } }
     },
@@ -231,10 +240,10 @@ const evolutionRoutes = [
     body: { type: 'object', properties: { chat: S.jid, lastMessage: { type: 'object', properties: { key: evoKey } } } },
     summary: 'Evolution: mark a chat unread.',
     handler: async (ctx) => {
-      const row = ctx.instance(ctx.params.instanceName)
+      const row = await ctx.instance(ctx.params.instanceName)
       const chat = ctx.body.chat ?? ctx.body.lastMessage?.key?.remoteJid
       if (!chat) throw new ApiError(400, 'invalid_request', 'chat or lastMessage.key.remoteJid is required')
-      const range = messageRange(ctx.db, row.id, chat)
+      const range = await messageRange(ctx.db, row.id, chat)
       await patch(ctx, row, { kind: 'markRead', chat, read: false, ...(range ? { range } : {}) })
       return { status: 201, body: { chatId: chat, markedChatUnread: true } }
     },
@@ -247,9 +256,9 @@ const evolutionRoutes = [
     tag: 'evolution',
     params: evoName,
     summary: 'Evolution: stored chats.',
-    handler: (ctx) => {
-      const row = ctx.instance(ctx.params.instanceName)
-      const rows = ctx.db.all('SELECT * FROM chats WHERE instance_id = ? ORDER BY coalesce(last_message_at, 0) DESC LIMIT 1000', row.id)
+    handler: async (ctx) => {
+      const row = await ctx.instance(ctx.params.instanceName)
+      const rows = await ctx.db.all('SELECT * FROM chats WHERE instance_id = ? ORDER BY coalesce(last_message_at, 0) DESC LIMIT 1000', row.id)
       return {
         body: rows.map((c) => ({ id: `${row.id}:${c.jid}`, remoteJid: c.jid, name: null, labels: JSON.parse(c.labels), unreadCount: c.unread, archived: Boolean(c.archived), pinned: Boolean(c.pinned_at), muted: c.muted_until !== null, updatedAt: new Date(c.updated_at).toISOString(), instanceId: row.id })),
       }
@@ -265,10 +274,10 @@ const evolutionRoutes = [
     bodyOptional: true,
     body: { type: 'object', properties: { where: { type: 'object', properties: { remoteJid: S.jid } } } },
     summary: 'Evolution: stored contacts.',
-    handler: (ctx) => {
-      const row = ctx.instance(ctx.params.instanceName)
+    handler: async (ctx) => {
+      const row = await ctx.instance(ctx.params.instanceName)
       const jid = ctx.body.where?.remoteJid
-      const rows = jid ? ctx.db.all('SELECT * FROM contacts WHERE instance_id = ? AND jid = ?', row.id, jid) : ctx.db.all('SELECT * FROM contacts WHERE instance_id = ? ORDER BY jid LIMIT 5000', row.id)
+      const rows = jid ? await ctx.db.all('SELECT * FROM contacts WHERE instance_id = ? AND jid = ?', row.id, jid) : await ctx.db.all('SELECT * FROM contacts WHERE instance_id = ? ORDER BY jid LIMIT 5000', row.id)
       return { body: rows.map((c) => ({ id: `${row.id}:${c.jid}`, remoteJid: c.jid, pushName: c.full_name ?? c.first_name ?? null, profilePicUrl: null, instanceId: row.id })) }
     },
   },
@@ -280,9 +289,9 @@ const evolutionRoutes = [
     tag: 'evolution',
     params: evoName,
     summary: 'Evolution: labels.',
-    handler: (ctx) => {
-      const row = ctx.instance(ctx.params.instanceName)
-      return { body: ctx.db.all('SELECT * FROM labels WHERE instance_id = ? AND deleted = 0 ORDER BY label_id', row.id).map((l) => ({ id: l.label_id, name: l.name, color: String(l.color), predefinedId: null })) }
+    handler: async (ctx) => {
+      const row = await ctx.instance(ctx.params.instanceName)
+      return { body: (await ctx.db.all('SELECT * FROM labels WHERE instance_id = ? AND deleted = 0 ORDER BY label_id', row.id)).map((l) => ({ id: l.label_id, name: l.name, color: String(l.color), predefinedId: null })) }
     },
   },
   {
@@ -295,7 +304,7 @@ const evolutionRoutes = [
     body: { type: 'object', required: ['number', 'labelId', 'action'], properties: { number: S.recipient, labelId: { type: 'string', minLength: 1, maxLength: 32, pattern: '^[0-9A-Za-z_-]+$' }, action: { type: 'string', enum: ['add', 'remove'] } } },
     summary: 'Evolution: put a label on a chat or take it off.',
     handler: async (ctx) => {
-      const row = ctx.instance(ctx.params.instanceName)
+      const row = await ctx.instance(ctx.params.instanceName)
       const chat = ctx.body.number.includes('@') ? ctx.body.number : `${ctx.body.number.replace(/[^0-9]/g, '')}@s.whatsapp.net`
       await patch(ctx, row, { kind: 'labelChat', labelId: ctx.body.labelId, chat, labeled: ctx.body.action === 'add' })
       return { status: 201, body: { numberJid: chat, labelId: ctx.body.labelId, add: ctx.body.action === 'add', remove: ctx.body.action === 'remove' } }
@@ -307,22 +316,28 @@ export default {
   name: 'chats',
   routes: [...routes, ...evolutionRoutes],
   clientEvents: {
-    chatSettings(runtime, event, gw) {
-      const created = storeSettings(gw.db, runtime.id, event.chat, event.settings)
-      const row = gw.db.get('SELECT * FROM chats WHERE instance_id = ? AND jid = ?', runtime.id, event.chat)
-      gw.emit(runtime.id, 'chat.updated', { chat: event.chat, created, settings: chatView(row) })
+    async chatSettings(runtime, event, gw, q) {
+      const created = await storeSettings(q, runtime.id, event.chat, event.settings)
+      const row = await q.get('SELECT * FROM chats WHERE instance_id = ? AND jid = ?', runtime.id, event.chat)
+      await gw.emit(q, runtime.id, 'chat.updated', { chat: event.chat, created, settings: chatView(row) })
     },
-    appStateChanged(runtime, event, gw) {
+    async appStateChanged(runtime, event, gw, q) {
       const c = event.change
       if (c.kind === 'contact') {
-        if (c.contact) gw.db.prepare('INSERT OR REPLACE INTO contacts (instance_id, jid, full_name, first_name, updated_at) VALUES (?, ?, ?, ?, ?)').run(runtime.id, c.jid, c.contact.fullName ?? null, c.contact.firstName ?? null, Date.now())
-        else gw.db.prepare('DELETE FROM contacts WHERE instance_id = ? AND jid = ?').run(runtime.id, c.jid)
-        gw.emit(runtime.id, 'contact.updated', { jid: c.jid, fullName: c.contact?.fullName ?? null, firstName: c.contact?.firstName ?? null, removed: !c.contact })
+        if (c.contact) {
+          await q.run(
+            'INSERT INTO contacts (instance_id, jid, full_name, first_name, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (instance_id, jid) DO UPDATE SET full_name = excluded.full_name, first_name = excluded.first_name, updated_at = excluded.updated_at',
+            runtime.id, c.jid, c.contact.fullName ?? null, c.contact.firstName ?? null, Date.now(),
+          )
+        } else {
+          await q.run('DELETE FROM contacts WHERE instance_id = ? AND jid = ?', runtime.id, c.jid)
+        }
+        await gw.emit(q, runtime.id, 'contact.updated', { jid: c.jid, fullName: c.contact?.fullName ?? null, firstName: c.contact?.firstName ?? null, removed: !c.contact })
       } else if (c.kind === 'label') {
-        if (c.label) gw.db.prepare('INSERT OR REPLACE INTO labels (instance_id, label_id, name, color, deleted) VALUES (?, ?, ?, ?, ?)').run(runtime.id, c.labelId, c.label.name, c.label.color, c.label.deleted ? 1 : 0)
-        gw.emit(runtime.id, 'label.updated', { id: c.labelId, name: c.label?.name ?? null, color: c.label?.color ?? null, deleted: c.label ? Boolean(c.label.deleted) : true })
+        if (c.label) await putLabel(q, runtime.id, c.labelId, c.label)
+        await gw.emit(q, runtime.id, 'label.updated', { id: c.labelId, name: c.label?.name ?? null, color: c.label?.color ?? null, deleted: c.label ? Boolean(c.label.deleted) : true })
       } else if (c.kind === 'chatLabeled') {
-        gw.emit(runtime.id, 'label.association', { labelId: c.labelId, chat: c.chat, labeled: c.labeled })
+        await gw.emit(q, runtime.id, 'label.association', { labelId: c.labelId, chat: c.chat, labeled: c.labeled })
       }
     },
     appStateFatal(runtime, event, gw) {

@@ -92,15 +92,16 @@ const routes = [
       properties: { name: S.name, token: { type: 'string', minLength: 16, maxLength: 256 }, settings: settingsSchema, proxy: proxySchema, history: historySchema, webhook: webhookSchema },
     },
     status: 201,
-    handler: (ctx) => {
+    cluster: 'new',
+    handler: async (ctx) => {
       const { name, token, settings = {}, proxy = null, history = { mode: 'none' }, webhook } = ctx.body
       checkSettings(settings)
       checkHistory(history)
       let created
       let hook = null
-      ctx.db.write(() => {
-        created = ctx.gateway.create({ name, token, settings, proxy, history })
-        if (webhook) hook = ctx.webhooks.create(created.row, { ...webhook, format: 'native' })
+      await ctx.db.tx(async (q) => {
+        created = await ctx.gateway.create({ name, token, settings, proxy, history }, q)
+        if (webhook) hook = await ctx.webhooks.create(created.row, { ...webhook, format: 'native' }, q)
       })
       return { status: 201, body: { instance: publicInstance(created.row), token: created.token, ...(hook ? { webhook: webhookView(hook, { withSecret: true }) } : {}) } }
     },
@@ -112,10 +113,10 @@ const routes = [
     tag: 'instances',
     summary: 'List the instances (an instance token sees its own) with counts by state.',
     query: { type: 'object', additionalProperties: false, properties: { deleted: S.bool } },
-    handler: (ctx) => {
-      let rows = ctx.gateway.list({ includeDeleted: ctx.query.deleted === true })
+    handler: async (ctx) => {
+      let rows = await ctx.gateway.list({ includeDeleted: ctx.query.deleted === true })
       if (ctx.auth.kind === 'instance') rows = rows.filter((row) => row.id === ctx.auth.instanceId)
-      return { body: { instances: rows.map((row) => publicInstance(row, ctx.gateway.runtime(row))), counts: ctx.gateway.counts() } }
+      return { body: { instances: rows.map((row) => publicInstance(row, ctx.gateway.runtime(row))), counts: await ctx.gateway.counts() } }
     },
   },
   {
@@ -125,7 +126,7 @@ const routes = [
     tag: 'instances',
     params: nameParam,
     summary: 'Status: what is true now (state, reason and time of the last transition); never connects.',
-    handler: (ctx) => ({ body: ctx.gateway.status(ctx.instance()) }),
+    handler: async (ctx) => ({ body: await ctx.gateway.status(await ctx.instance()) }),
   },
   {
     method: 'DELETE',
@@ -134,7 +135,7 @@ const routes = [
     tag: 'instances',
     params: nameParam,
     summary: 'Soft delete: the device is logged out, the keys wiped, the row kept with its delete time.',
-    handler: async (ctx) => ({ body: { instance: publicInstance(await ctx.gateway.remove(ctx.instance())) } }),
+    handler: async (ctx) => ({ body: { instance: publicInstance(await ctx.gateway.remove(await ctx.instance())) } }),
   },
   {
     method: 'POST',
@@ -147,7 +148,7 @@ const routes = [
     summary: 'Connect. Paired: logs in. Otherwise the QR (string + PNG) or, with phone, the 8-character code, answered once the server accepted it.',
     handler: async (ctx) => {
       checkHistory(ctx.body.history)
-      return { body: connectAnswer(await ctx.gateway.connect(ctx.instance(), ctx.body)) }
+      return { body: connectAnswer(await ctx.gateway.connect(await ctx.instance(), ctx.body)) }
     },
   },
   {
@@ -157,7 +158,7 @@ const routes = [
     tag: 'instances',
     params: nameParam,
     summary: 'Close the session and log in again from the store (paired instances).',
-    handler: async (ctx) => ({ body: await ctx.gateway.restart(ctx.instance()) }),
+    handler: async (ctx) => ({ body: await ctx.gateway.restart(await ctx.instance()) }),
   },
   {
     method: 'POST',
@@ -167,12 +168,12 @@ const routes = [
     params: nameParam,
     summary: 'Reconnect now: skips a pending backoff, or starts a stopped paired instance.',
     handler: async (ctx) => {
-      const row = ctx.instance()
+      const row = await ctx.instance()
       if (!row.jid) throw new ApiError(409, 'not_paired', `instance ${row.name} is not paired; connect it first`)
       const runtime = ctx.gateway.runtime(row)
       if (runtime && row.state === 'reconnecting') await runtime.command({ type: 'connect' })
       else if (!runtime) return { body: await ctx.gateway.connect(row) }
-      return { body: { state: ctx.gateway.rowById(row.id).state } }
+      return { body: { state: (await ctx.gateway.rowById(row.id)).state } }
     },
   },
   {
@@ -183,9 +184,9 @@ const routes = [
     params: nameParam,
     summary: 'Disconnect and stop; the device stays paired (connect resumes it).',
     handler: async (ctx) => {
-      const row = ctx.instance()
+      const row = await ctx.instance()
       await ctx.gateway.stop(row)
-      return { body: ctx.gateway.status(ctx.gateway.rowById(row.id)) }
+      return { body: await ctx.gateway.status(await ctx.gateway.rowById(row.id)) }
     },
   },
   {
@@ -195,7 +196,7 @@ const routes = [
     tag: 'instances',
     params: nameParam,
     summary: 'Unlink the device; ends in logged_out with the keys wiped (no QR loop: it stays there until connect).',
-    handler: async (ctx) => ({ body: publicInstance(await ctx.gateway.logout(ctx.instance())) }),
+    handler: async (ctx) => ({ body: publicInstance(await ctx.gateway.logout(await ctx.instance())) }),
   },
   {
     method: 'GET',
@@ -204,7 +205,7 @@ const routes = [
     tag: 'instances',
     params: nameParam,
     summary: 'The instance settings.',
-    handler: (ctx) => ({ body: JSON.parse(ctx.instance().settings) }),
+    handler: async (ctx) => ({ body: JSON.parse((await ctx.instance()).settings) }),
   },
   {
     method: 'PUT',
@@ -214,10 +215,10 @@ const routes = [
     params: nameParam,
     body: settingsSchema,
     summary: 'Change settings (fields left out keep their value).',
-    handler: (ctx) => {
-      const row = ctx.instance()
+    handler: async (ctx) => {
+      const row = await ctx.instance()
       const settings = checkSettings({ ...JSON.parse(row.settings), ...ctx.body })
-      return { body: JSON.parse(ctx.gateway.update(row, { settings: JSON.stringify(settings) }).settings) }
+      return { body: JSON.parse((await ctx.gateway.update(row, { settings: JSON.stringify(settings) })).settings) }
     },
   },
   {
@@ -229,7 +230,7 @@ const routes = [
     body: proxySchema,
     summary: 'Set the proxy (HTTP CONNECT or SOCKS5); fails closed. A running instance restarts through it.',
     handler: async (ctx) => {
-      const row = ctx.gateway.update(ctx.instance(), { proxy: JSON.stringify(ctx.body) })
+      const row = await ctx.gateway.update(await ctx.instance(), { proxy: JSON.stringify(ctx.body) })
       if (ctx.gateway.runtime(row) && row.jid) await ctx.gateway.restart(row).catch(() => {})
       return { body: redactProxy(ctx.body) }
     },
@@ -241,8 +242,8 @@ const routes = [
     tag: 'instances',
     params: nameParam,
     summary: 'Remove the proxy (direct connections from then on).',
-    handler: (ctx) => {
-      ctx.gateway.update(ctx.instance(), { proxy: null })
+    handler: async (ctx) => {
+      await ctx.gateway.update(await ctx.instance(), { proxy: null })
       return { body: { proxy: null } }
     },
   },
@@ -266,8 +267,8 @@ function evolutionSettings(row) {
   return { rejectCall, msgCall, groupsIgnore, alwaysOnline, readMessages, readStatus, syncFullHistory }
 }
 
-function evolutionInstanceRow(ctx, row) {
-  const counts = (table) => ctx.db.get(`SELECT count(*) AS n FROM ${table} WHERE instance_id = ?`, row.id).n
+async function evolutionInstanceRow(ctx, row) {
+  const counts = async (table) => (await ctx.db.get(`SELECT count(*) AS n FROM ${table} WHERE instance_id = ?`, row.id)).n
   const proxy = row.proxy ? JSON.parse(row.proxy) : null
   return {
     id: row.id,
@@ -287,7 +288,7 @@ function evolutionInstanceRow(ctx, row) {
     updatedAt: new Date(row.state_at).toISOString(),
     Setting: { ...evolutionSettings(row), instanceId: row.id },
     Proxy: proxy ? { enabled: true, host: proxy.host, port: String(proxy.port), protocol: proxy.protocol, username: proxy.username ?? '', instanceId: row.id } : null,
-    _count: { Message: counts('messages'), Contact: counts('contacts'), Chat: counts('chats') },
+    _count: { Message: await counts('messages'), Contact: await counts('contacts'), Chat: await counts('chats') },
   }
 }
 
@@ -299,6 +300,7 @@ const evolutionRoutes = [
     format: 'evolution',
     tag: 'evolution',
     summary: 'Evolution: create an instance (settings, proxy, webhook); with qrcode, the QR or, with number, the pairing code.',
+    cluster: 'new',
     body: {
       type: 'object',
       required: ['instanceName'],
@@ -338,11 +340,10 @@ const evolutionRoutes = [
       }
       let created
       let hook = null
-      ctx.db.write(() => {
-        created = ctx.gateway.create({ name: b.instanceName, token: b.token, settings, proxy })
-        if (b.webhook?.url && b.webhook.enabled !== false) hook = ctx.webhooks.setEvolution(created.row, b.webhook)
+      await ctx.db.tx(async (q) => {
+        created = await ctx.gateway.create({ name: b.instanceName, token: b.token, settings, proxy }, q)
+        if (b.webhook?.url && b.webhook.enabled !== false) hook = await ctx.webhooks.setEvolution(created.row, b.webhook, q)
       })
-      ctx.db.commit()
       const row = created.row
       const body = {
         instance: { instanceName: row.name, instanceId: row.id, integration: 'WHATSAPP-BAILEYS', webhookWaBusiness: null, accessTokenWaBusiness: '', status: 'close' },
@@ -360,7 +361,7 @@ const evolutionRoutes = [
           body.qrcode = await evolutionConnect(ctx, row, b.number)
         } catch (error) {
           // Evolution deletes the half-made instance on any error; the row goes (soft) too.
-          await ctx.gateway.remove(ctx.gateway.rowById(row.id)).catch(() => {})
+          await ctx.gateway.remove(await ctx.gateway.rowById(row.id)).catch(() => {})
           throw error
         }
       }
@@ -376,7 +377,7 @@ const evolutionRoutes = [
     params: evoName,
     query: { type: 'object', properties: { number: S.phone } },
     summary: 'Evolution: connect; `{pairingCode, code, base64, count}`, or the state when already open.',
-    handler: async (ctx) => ({ body: await evolutionConnect(ctx, ctx.instance(ctx.params.instanceName), ctx.query.number) }),
+    handler: async (ctx) => ({ body: await evolutionConnect(ctx, await ctx.instance(ctx.params.instanceName), ctx.query.number) }),
   },
   {
     method: 'GET',
@@ -386,8 +387,8 @@ const evolutionRoutes = [
     tag: 'evolution',
     params: evoName,
     summary: 'Evolution: `{instance: {instanceName, state}}` (open, connecting, close); read-only.',
-    handler: (ctx) => {
-      const row = ctx.instance(ctx.params.instanceName)
+    handler: async (ctx) => {
+      const row = await ctx.instance(ctx.params.instanceName)
       return { body: { instance: { instanceName: row.name, state: evolutionState(row.state) } } }
     },
   },
@@ -400,10 +401,10 @@ const evolutionRoutes = [
     params: evoName,
     summary: 'Evolution: restart the session (400 when the instance is closed and not paired).',
     handler: async (ctx) => {
-      const row = ctx.instance(ctx.params.instanceName)
+      const row = await ctx.instance(ctx.params.instanceName)
       if (!row.jid) throw new ApiError(400, 'not_paired', `The "${row.name}" instance is not connected`)
       await ctx.gateway.restart(row)
-      const current = ctx.gateway.rowById(row.id)
+      const current = await ctx.gateway.rowById(row.id)
       return { body: { instance: { instanceName: row.name, state: evolutionState(current.state) } } }
     },
   })),
@@ -416,7 +417,7 @@ const evolutionRoutes = [
     params: evoName,
     summary: 'Evolution: log the device out (400 when it is not paired).',
     handler: async (ctx) => {
-      const row = ctx.instance(ctx.params.instanceName)
+      const row = await ctx.instance(ctx.params.instanceName)
       if (!row.jid) throw new ApiError(400, 'not_paired', `The "${row.name}" instance is not connected`)
       await ctx.gateway.logout(row)
       return { body: evolutionOk('Instance logged out') }
@@ -431,7 +432,7 @@ const evolutionRoutes = [
     params: evoName,
     summary: 'Evolution: delete (here a soft delete: the row stays with its delete time, the keys are wiped).',
     handler: async (ctx) => {
-      await ctx.gateway.remove(ctx.instance(ctx.params.instanceName))
+      await ctx.gateway.remove(await ctx.instance(ctx.params.instanceName))
       return { body: evolutionOk('Instance deleted') }
     },
   },
@@ -443,12 +444,12 @@ const evolutionRoutes = [
     tag: 'evolution',
     query: { type: 'object', properties: { instanceName: S.name, instanceId: { type: 'string', maxLength: 64 } } },
     summary: 'Evolution: the instances (an instance token sees its own); never a token.',
-    handler: (ctx) => {
-      let rows = ctx.gateway.list()
+    handler: async (ctx) => {
+      let rows = await ctx.gateway.list()
       if (ctx.auth.kind === 'instance') rows = rows.filter((row) => row.id === ctx.auth.instanceId)
       if (ctx.query.instanceName) rows = rows.filter((row) => row.name === ctx.query.instanceName)
       if (ctx.query.instanceId) rows = rows.filter((row) => row.id === ctx.query.instanceId)
-      return { body: rows.map((row) => evolutionInstanceRow(ctx, row)) }
+      return { body: await Promise.all(rows.map((row) => evolutionInstanceRow(ctx, row))) }
     },
   },
   {
@@ -460,11 +461,11 @@ const evolutionRoutes = [
     params: evoName,
     body: { ...settingsSchema, additionalProperties: true },
     summary: 'Evolution: set the settings.',
-    handler: (ctx) => {
-      const row = ctx.instance(ctx.params.instanceName)
+    handler: async (ctx) => {
+      const row = await ctx.instance(ctx.params.instanceName)
       const known = Object.fromEntries(Object.keys(DEFAULT_SETTINGS).filter((k) => k in ctx.body).map((k) => [k, ctx.body[k]]))
       const settings = checkSettings({ ...JSON.parse(row.settings), ...known })
-      const updated = ctx.gateway.update(row, { settings: JSON.stringify(settings) })
+      const updated = await ctx.gateway.update(row, { settings: JSON.stringify(settings) })
       return { status: 201, body: { settings: { instanceName: row.name, settings: evolutionSettings(updated) } } }
     },
   },
@@ -476,7 +477,7 @@ const evolutionRoutes = [
     tag: 'evolution',
     params: evoName,
     summary: 'Evolution: the settings.',
-    handler: (ctx) => ({ body: evolutionSettings(ctx.instance(ctx.params.instanceName)) }),
+    handler: async (ctx) => ({ body: evolutionSettings(await ctx.instance(ctx.params.instanceName)) }),
   },
   {
     method: 'POST',
@@ -499,16 +500,16 @@ const evolutionRoutes = [
     },
     summary: 'Evolution: set or disable the proxy (fails closed; never falls back to a direct connection).',
     handler: async (ctx) => {
-      const row = ctx.instance(ctx.params.instanceName)
+      const row = await ctx.instance(ctx.params.instanceName)
       const b = ctx.body
       if (!b.enabled) {
-        ctx.gateway.update(row, { proxy: null })
+        await ctx.gateway.update(row, { proxy: null })
         return { status: 201, body: { enabled: false, host: '', port: '', protocol: '', username: '', password: '' } }
       }
       const port = Number(b.port)
       if (!b.host || !Number.isInteger(port) || port < 1 || port > 65535) throw new ApiError(400, 'invalid_request', 'an enabled proxy needs host and port 1..65535')
       const proxy = { protocol: b.protocol ?? 'http', host: b.host, port, ...(b.username ? { username: b.username } : {}), ...(b.password ? { password: b.password } : {}) }
-      const updated = ctx.gateway.update(row, { proxy: JSON.stringify(proxy) })
+      const updated = await ctx.gateway.update(row, { proxy: JSON.stringify(proxy) })
       if (ctx.gateway.runtime(updated) && updated.jid) await ctx.gateway.restart(updated).catch(() => {})
       return { status: 201, body: { enabled: true, host: proxy.host, port: String(port), protocol: proxy.protocol, username: proxy.username ?? '', password: proxy.password ? '********' : '' } }
     },
@@ -521,8 +522,8 @@ const evolutionRoutes = [
     tag: 'evolution',
     params: evoName,
     summary: 'Evolution: the proxy (the password is never shown).',
-    handler: (ctx) => {
-      const row = ctx.instance(ctx.params.instanceName)
+    handler: async (ctx) => {
+      const row = await ctx.instance(ctx.params.instanceName)
       const proxy = row.proxy ? JSON.parse(row.proxy) : null
       if (!proxy) return { body: { enabled: false, host: '', port: '', protocol: '', username: '', password: '' } }
       return { body: { enabled: true, host: proxy.host, port: String(proxy.port), protocol: proxy.protocol, username: proxy.username ?? '', password: proxy.password ? '********' : '' } }
@@ -537,12 +538,12 @@ export default {
   name: 'instances',
   routes: [...routes, ...evolutionRoutes],
   clientEvents: {
-    pairingCode(runtime, event, gw) {
-      gw.emit(runtime.id, 'instance.pairing_code', { code: event.code })
+    async pairingCode(runtime, event, gw, q) {
+      await gw.emit(q, runtime.id, 'instance.pairing_code', { code: event.code })
     },
-    paired(runtime, event, gw) {
-      gw.db.prepare('UPDATE instances SET jid = ?, lid = ?, platform = ?, autostart = 1 WHERE id = ?').run(event.jid, event.lid ?? null, event.platform ?? null, runtime.id)
-      gw.emit(runtime.id, 'instance.paired', { jid: event.jid, lid: event.lid ?? null, platform: event.platform ?? null })
+    async paired(runtime, event, gw, q) {
+      await q.run('UPDATE instances SET jid = ?, lid = ?, platform = ?, autostart = 1 WHERE id = ?', event.jid, event.lid ?? null, event.platform ?? null, runtime.id)
+      await gw.emit(q, runtime.id, 'instance.paired', { jid: event.jid, lid: event.lid ?? null, platform: event.platform ?? null })
     },
   },
   evolutionEvents: {

@@ -73,10 +73,13 @@ export async function sendText(ctx, row, to, text) {
   const chat = toJid(to)
   const output = await runtime.paced(() => runtime.command({ type: 'sendText', to: chat, text }))
   const message = { id: output.id, chat, sender: row.jid, fromMe: true, timestamp: Math.floor(Date.now() / 1000), text, status: 'sent' }
-  ctx.db.write(() => {
-    ctx.db.prepare('INSERT OR REPLACE INTO messages (instance_id, chat, id, from_me, sender, timestamp, text, status) VALUES (?, ?, ?, 1, ?, ?, ?, ?)').run(row.id, chat, message.id, row.jid, message.timestamp, text, 'sent')
-    touchChat(ctx.db, row.id, chat, message.timestamp, false)
-    ctx.gateway.emit(row.id, 'message.sent', message)
+  await ctx.gateway.instanceTx(row.id, async (q) => {
+    await q.run(
+      'INSERT INTO messages (instance_id, chat, id, from_me, sender, timestamp, text, status) VALUES (?, ?, ?, 1, ?, ?, ?, ?) ON CONFLICT (instance_id, chat, id, from_me) DO UPDATE SET sender = excluded.sender, timestamp = excluded.timestamp, text = excluded.text, status = excluded.status',
+      row.id, chat, message.id, row.jid, message.timestamp, text, 'sent',
+    )
+    await touchChat(q, row.id, chat, message.timestamp, false)
+    await ctx.gateway.emit(q, row.id, 'message.sent', message)
   })
   ctx.metrics.messages.out++
   return message
@@ -86,16 +89,19 @@ export async function sendText(ctx, row, to, text) {
 async function markRead(ctx, row, chat, ids, sender) {
   const runtime = ctx.gateway.connected(row)
   await runtime.command({ type: 'markRead', chat, ids, ...(sender ? { sender } : {}) })
-  ctx.db.write(() => ctx.db.prepare('UPDATE chats SET unread = 0 WHERE instance_id = ? AND jid = ?').run(row.id, chat))
+  await ctx.gateway.instanceTx(row.id, (q) => q.run('UPDATE chats SET unread = 0 WHERE instance_id = ? AND jid = ?', row.id, chat))
 }
 
-/** Records that `chat` saw a message at `timestamp` (a new chat row emits chat.updated). */
-export function touchChat(db, instanceId, chat, timestamp, incoming) {
-  const existing = db.get('SELECT jid FROM chats WHERE instance_id = ? AND jid = ?', instanceId, chat)
-  db.prepare(
+/** Records with `q` that `chat` saw a message at `timestamp`; true when the chat row is new. */
+export async function touchChat(q, instanceId, chat, timestamp, incoming) {
+  const existing = await q.get('SELECT jid FROM chats WHERE instance_id = ? AND jid = ?', instanceId, chat)
+  await q.run(
     `INSERT INTO chats (instance_id, jid, last_message_at, unread, updated_at) VALUES (?, ?, ?, ?, ?)
-     ON CONFLICT (instance_id, jid) DO UPDATE SET last_message_at = max(coalesce(last_message_at, 0), excluded.last_message_at), unread = unread + excluded.unread, updated_at = excluded.updated_at`,
-  ).run(instanceId, chat, timestamp, incoming ? 1 : 0, Date.now())
+     ON CONFLICT (instance_id, jid) DO UPDATE SET
+       last_message_at = CASE WHEN coalesce(chats.last_message_at, 0) > excluded.last_message_at THEN chats.last_message_at ELSE excluded.last_message_at END,
+       unread = chats.unread + excluded.unread, updated_at = excluded.updated_at`,
+    instanceId, chat, timestamp, incoming ? 1 : 0, Date.now(),
+  )
   return !existing
 }
 
@@ -125,7 +131,7 @@ const routes = [
     params: nameParam,
     body: { type: 'object', additionalProperties: false, required: ['to', 'text'], properties: { to: S.recipient, text: S.text } },
     summary: 'Send a text to a number, a JID or a group; answered once the server acknowledged it.',
-    handler: async (ctx) => ({ status: 201, body: await sendText(ctx, ctx.instance(), ctx.body.to, ctx.body.text) }),
+    handler: async (ctx) => ({ status: 201, body: await sendText(ctx, await ctx.instance(), ctx.body.to, ctx.body.text) }),
   },
   {
     method: 'POST',
@@ -141,7 +147,7 @@ const routes = [
     },
     summary: 'Send read receipts for messages of a chat (sender: the author in a group).',
     handler: async (ctx) => {
-      await markRead(ctx, ctx.instance(), ctx.body.chat, ctx.body.ids, ctx.body.sender)
+      await markRead(ctx, await ctx.instance(), ctx.body.chat, ctx.body.ids, ctx.body.sender)
       return { body: { read: ctx.body.ids.length } }
     },
   },
@@ -153,7 +159,7 @@ const routes = [
     params: nameParam,
     query: { type: 'object', additionalProperties: false, properties: { chat: S.jid, limit: { type: 'integer', minimum: 1, maximum: 500 }, before: { type: 'integer', minimum: 0, maximum: 1e13 } } },
     summary: 'Stored messages, newest first.',
-    handler: (ctx) => ({ body: { messages: listMessages(ctx.db, ctx.instance().id, ctx.query).map(messageView) } }),
+    handler: async (ctx) => ({ body: { messages: (await listMessages(ctx.db, (await ctx.instance()).id, ctx.query)).map(messageView) } }),
   },
 ]
 
@@ -184,7 +190,7 @@ const evolutionRoutes = [
       if (b.quoted) throw new ApiError(400, 'feature_unsupported', 'quoted replies arrive with the content model (walink issue 16)')
       if (b.mentioned?.length || b.mentionsEveryOne) throw new ApiError(400, 'feature_unsupported', 'mentions arrive with the content model (walink issue 16)')
       if (b.linkPreview === true) throw new ApiError(400, 'feature_unsupported', 'link previews arrive with the content model (walink issue 16)')
-      const row = ctx.instance(ctx.params.instanceName)
+      const row = await ctx.instance(ctx.params.instanceName)
       ctx.gateway.connected(row)
       if (b.delay) await new Promise((resolve) => setTimeout(resolve, b.delay))
       const message = await sendText(ctx, row, b.number, b.text)
@@ -212,7 +218,7 @@ const evolutionRoutes = [
     },
     summary: 'Evolution: read receipts for messages.',
     handler: async (ctx) => {
-      const row = ctx.instance(ctx.params.instanceName)
+      const row = await ctx.instance(ctx.params.instanceName)
       const groups = new Map()
       for (const m of ctx.body.readMessages) {
         if (m.fromMe) continue
@@ -241,8 +247,8 @@ const evolutionRoutes = [
       },
     },
     summary: 'Evolution: stored messages, paged.',
-    handler: (ctx) => {
-      const row = ctx.instance(ctx.params.instanceName)
+    handler: async (ctx) => {
+      const row = await ctx.instance(ctx.params.instanceName)
       const key = ctx.body.where?.key ?? {}
       const perPage = ctx.body.offset ?? 50
       const page = ctx.body.page ?? 1
@@ -251,8 +257,8 @@ const evolutionRoutes = [
       if (key.remoteJid) (where += ' AND chat = ?'), args.push(key.remoteJid)
       if (key.id) (where += ' AND id = ?'), args.push(key.id)
       if (key.fromMe !== undefined) (where += ' AND from_me = ?'), args.push(key.fromMe ? 1 : 0)
-      const total = ctx.db.get(`SELECT count(*) AS n FROM messages WHERE ${where}`, ...args).n
-      const records = ctx.db.all(`SELECT * FROM messages WHERE ${where} ORDER BY timestamp DESC LIMIT ? OFFSET ?`, ...args, perPage, (page - 1) * perPage)
+      const total = (await ctx.db.get(`SELECT count(*) AS n FROM messages WHERE ${where}`, ...args)).n
+      const records = await ctx.db.all(`SELECT * FROM messages WHERE ${where} ORDER BY timestamp DESC LIMIT ? OFFSET ?`, ...args, perPage, (page - 1) * perPage)
       return { body: { messages: { total, pages: Math.ceil(total / perPage), currentPage: page, records: records.map((r) => ({ id: r.id, ...evolutionMessage(messageView(r), row) })) } } }
     },
   },
@@ -262,22 +268,23 @@ export default {
   name: 'messages',
   routes: [...routes, ...evolutionRoutes],
   clientEvents: {
-    message(runtime, event, gw) {
-      const row = gw.rowById(runtime.id)
+    async message(runtime, event, gw, q) {
+      const row = await gw.rowById(runtime.id, q)
       const settings = JSON.parse(row.settings)
       const isGroup = event.chat.endsWith('@g.us')
       if (settings.groupsIgnore && isGroup) return
-      if (typeof event.text !== 'string' && isProtocolOnly(event.message)) return
+      if (typeof event.text !== 'string' && isProtocolOnly(event.raw)) return
       const fromMe = Boolean(row.jid) && userOf(event.sender) === userOf(row.jid)
       const timestamp = Number(event.timestamp) || Math.floor(Date.now() / 1000)
       const text = typeof event.text === 'string' ? event.text : null
-      const inserted = gw.db
-        .prepare('INSERT OR IGNORE INTO messages (instance_id, chat, id, from_me, sender, timestamp, text, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-        .run(runtime.id, event.chat, event.id, fromMe ? 1 : 0, event.sender, timestamp, text, fromMe ? 'sent' : 'received')
+      const inserted = await q.run(
+        'INSERT INTO messages (instance_id, chat, id, from_me, sender, timestamp, text, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+        runtime.id, event.chat, event.id, fromMe ? 1 : 0, event.sender, timestamp, text, fromMe ? 'sent' : 'received',
+      )
       if (inserted.changes === 0) return // a redelivery of a stored message
-      const created = touchChat(gw.db, runtime.id, event.chat, timestamp, !fromMe)
-      if (created) gw.emit(runtime.id, 'chat.updated', { chat: event.chat, created: true, settings: null })
-      gw.emit(runtime.id, 'message.received', {
+      const created = await touchChat(q, runtime.id, event.chat, timestamp, !fromMe)
+      if (created) await gw.emit(q, runtime.id, 'chat.updated', { chat: event.chat, created: true, settings: null })
+      await gw.emit(q, runtime.id, 'message.received', {
         id: event.id,
         chat: event.chat,
         sender: event.sender,
@@ -285,7 +292,7 @@ export default {
         timestamp,
         text,
         messageType: text === null ? 'unknown' : 'conversation',
-        raw: Buffer.from(event.message ?? []).toString('base64'),
+        raw: Buffer.from(event.raw ?? []).toString('base64'),
       })
       gw.metrics.messages.in++
       const autoRead = !fromMe && ((settings.readMessages && event.chat !== 'status@broadcast') || (settings.readStatus && event.chat === 'status@broadcast'))
@@ -294,16 +301,16 @@ export default {
         runtime.command({ type: 'markRead', chat: event.chat, ids: [event.id], ...(sender ? { sender } : {}) }).catch((error) => gw.log('warn', `auto-read in ${runtime.name}: ${error.message}`))
       }
     },
-    receipt(runtime, event, gw) {
+    async receipt(runtime, event, gw, q) {
       const status = receiptStatus(event.receiptType)
       for (const id of event.ids ?? []) {
-        const updated = gw.db.prepare('UPDATE messages SET status = ? WHERE instance_id = ? AND id = ? AND from_me = 1').run(status, runtime.id, id)
+        const updated = await q.run('UPDATE messages SET status = ? WHERE instance_id = ? AND id = ? AND from_me = 1', status, runtime.id, id)
         if (updated.changes === 0 && !['delivered', 'read', 'played'].includes(status)) continue
-        gw.emit(runtime.id, 'message.status', { id, chat: event.chat, participant: event.chat.endsWith('@g.us') ? event.sender : null, status, timestamp: event.timestamp })
+        await gw.emit(q, runtime.id, 'message.status', { id, chat: event.chat, participant: event.chat.endsWith('@g.us') ? event.sender : null, status, timestamp: event.timestamp })
       }
     },
-    decryptFailed(runtime, event, gw) {
-      gw.emit(runtime.id, 'message.undecryptable', { id: event.id, chat: event.chat, sender: event.sender ?? null, reason: event.reason })
+    async decryptFailed(runtime, event, gw, q) {
+      await gw.emit(q, runtime.id, 'message.undecryptable', { id: event.id, chat: event.chat, sender: event.sender ?? null, reason: event.reason })
     },
   },
   evolutionEvents: {

@@ -23,9 +23,10 @@ const routes = [
     auth: 'public',
     tag: 'system',
     summary: 'Liveness and readiness: the database answers; counts by state.',
-    handler: (ctx) => {
-      ctx.db.get('SELECT 1 AS ok')
-      return { body: { status: 'ok', uptimeS: Math.round((Date.now() - ctx.metrics.started) / 1000), instances: ctx.gateway.counts(), webhookQueue: ctx.dispatcher.queueDepth(), version: ctx.version } }
+    handler: async (ctx) => {
+      await ctx.db.get('SELECT 1 AS ok')
+      const cluster = ctx.gateway.cluster ? { worker: ctx.gateway.cluster.workerId, leaseValid: ctx.gateway.cluster.leaseValid(), owned: ctx.gateway.cluster.ownedCount } : undefined
+      return { body: { status: 'ok', uptimeS: Math.round((Date.now() - ctx.metrics.started) / 1000), instances: await ctx.gateway.counts(), webhookQueue: await ctx.dispatcher.queueDepth(), version: ctx.version, ...(cluster ? { cluster } : {}) } }
     },
   },
   {
@@ -35,7 +36,10 @@ const routes = [
     rateLimited: true,
     tag: 'system',
     summary: 'Prometheus metrics (labels bounded: route patterns, states).',
-    handler: (ctx) => ({ raw: ctx.metrics.render({ counts: ctx.gateway.counts(), queueDepth: ctx.dispatcher.queueDepth(), version: ctx.version, streams: ctx.events.subscriberCount }), contentType: 'text/plain; version=0.0.4; charset=utf-8' }),
+    handler: async (ctx) => ({
+      raw: ctx.metrics.render({ counts: await ctx.gateway.counts(), queueDepth: await ctx.dispatcher.queueDepth(), version: ctx.version, streams: ctx.events.subscriberCount, cluster: ctx.gateway.cluster?.snapshot() }),
+      contentType: 'text/plain; version=0.0.4; charset=utf-8',
+    }),
   },
   {
     method: 'GET',
@@ -56,33 +60,40 @@ const routes = [
       properties: { instance: S.name, types: { type: 'string', maxLength: 1024, pattern: '^[a-z_.,]+$' }, since: { type: 'integer', minimum: 0, maximum: 1e15 } },
     },
     summary: 'Server-sent events: every event (or those of one instance, of some types), replayed from `since` or Last-Event-ID, then live.',
-    handler: (ctx) => {
+    handler: async (ctx) => {
       let instanceId = null
-      if (ctx.query.instance) instanceId = ctx.instance(ctx.query.instance).id
+      if (ctx.query.instance) instanceId = (await ctx.instance(ctx.query.instance)).id
       else if (ctx.auth.kind === 'instance') instanceId = ctx.auth.instanceId
       const types = ctx.query.types ? new Set(ctx.query.types.split(',')) : null
       const lastId = Number(ctx.req.headers['last-event-id'])
       const since = Number.isInteger(lastId) && lastId >= 0 ? lastId : ctx.query.since
-      const names = new Map()
-      const nameOf = (id) => {
-        if (!names.has(id)) names.set(id, ctx.gateway.rowById(id)?.name ?? null)
-        return names.get(id)
+      const names = new Map((await ctx.db.all('SELECT id, name FROM instances')).map((r) => [r.id, r.name]))
+      const nameOf = (id) => names.get(id) ?? null
+      const remember = (event) => {
+        if (event.type === 'instance.created') names.set(event.instance_id, JSON.parse(event.data).name)
       }
       const wanted = (event) => (!instanceId || event.instance_id === instanceId) && (!types || types.has(event.type))
       const res = ctx.res
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' })
       const write = (event) => res.write(`id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(nativePayload(event, nameOf(event.instance_id)))}\n\n`)
       let replayedTo = 0
+      // Live events that arrive during the replay wait, then go out after it in order.
+      const held = []
+      let replaying = true
+      const unsubscribe = ctx.events.subscribe((event) => {
+        remember(event)
+        if (replaying) held.push(event)
+        else if (event.seq > replayedTo && wanted(event)) write(event)
+      })
       if (since !== undefined) {
-        for (const event of ctx.events.since(since, { instanceId, limit: STREAM_REPLAY_MAX })) {
+        for (const event of await ctx.events.since(since, { instanceId, limit: STREAM_REPLAY_MAX })) {
           if (wanted(event)) write(event)
           replayedTo = event.seq
         }
       }
       res.write(': live\n\n')
-      const unsubscribe = ctx.events.subscribe((event) => {
-        if (event.seq > replayedTo && wanted(event)) write(event)
-      })
+      replaying = false
+      for (const event of held) if (event.seq > replayedTo && wanted(event)) write(event)
       const ping = setInterval(() => res.write(': ping\n\n'), STREAM_PING_MS)
       ping.unref?.()
       ctx.req.on('close', () => {

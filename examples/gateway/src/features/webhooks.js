@@ -52,41 +52,39 @@ export function webhookView(hook, { withSecret = false } = {}) {
   }
 }
 
-/** Webhook rows; used by the instance routes too (a webhook given at create). */
+/** Webhook rows; used by the instance routes too (a webhook given at create). `q`: the caller's transaction. */
 export function webhookStore(db) {
+  const inTx = (q, fn) => (q ? fn(q) : db.tx(fn))
   return {
-    create(row, { url, events = [], headers = {}, format = 'native', byEvents = false }) {
+    create(row, { url, events = [], headers = {}, format = 'native', byEvents = false }, q) {
       const id = randomId('wh')
-      db.write(() =>
-        db
-          .prepare('INSERT INTO webhooks (id, instance_id, url, format, events, headers, secret, enabled, by_events, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)')
-          .run(id, row.id, checkUrl(url), format, JSON.stringify(checkEvents(events, format)), JSON.stringify(checkHeaders(headers)), `whsec_${randomBytes(24).toString('base64url')}`, byEvents ? 1 : 0, Date.now()),
-      )
-      return db.get('SELECT * FROM webhooks WHERE id = ?', id)
+      const values = [id, row.id, checkUrl(url), format, JSON.stringify(checkEvents(events, format)), JSON.stringify(checkHeaders(headers)), `whsec_${randomBytes(24).toString('base64url')}`, byEvents ? 1 : 0, Date.now()]
+      return inTx(q, async (t) => {
+        await t.run('INSERT INTO webhooks (id, instance_id, url, format, events, headers, secret, enabled, by_events, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)', ...values)
+        return t.get('SELECT * FROM webhooks WHERE id = ?', id)
+      })
     },
     /** Evolution's one webhook per instance: created or replaced. */
-    setEvolution(row, { url, enabled = true, headers = {}, byEvents = false, events = [] }) {
-      const existing = db.get("SELECT * FROM webhooks WHERE instance_id = ? AND format = 'evolution' ORDER BY created_at LIMIT 1", row.id)
-      if (!existing) {
-        const hook = this.create(row, { url, events, headers, format: 'evolution', byEvents })
-        if (!enabled) db.write(() => db.prepare('UPDATE webhooks SET enabled = 0 WHERE id = ?').run(hook.id))
-        return db.get('SELECT * FROM webhooks WHERE id = ?', hook.id)
-      }
-      db.write(() =>
-        db
-          .prepare('UPDATE webhooks SET url = ?, events = ?, headers = ?, enabled = ?, by_events = ? WHERE id = ?')
-          .run(checkUrl(url), JSON.stringify(checkEvents(events, 'evolution')), JSON.stringify(checkHeaders(headers)), enabled ? 1 : 0, byEvents ? 1 : 0, existing.id),
-      )
-      return db.get('SELECT * FROM webhooks WHERE id = ?', existing.id)
+    setEvolution(row, { url, enabled = true, headers = {}, byEvents = false, events = [] }, q) {
+      return inTx(q, async (t) => {
+        const existing = await t.get("SELECT * FROM webhooks WHERE instance_id = ? AND format = 'evolution' ORDER BY created_at LIMIT 1", row.id)
+        if (!existing) {
+          const hook = await this.create(row, { url, events, headers, format: 'evolution', byEvents }, t)
+          if (!enabled) await t.run('UPDATE webhooks SET enabled = 0 WHERE id = ?', hook.id)
+          return t.get('SELECT * FROM webhooks WHERE id = ?', hook.id)
+        }
+        await t.run('UPDATE webhooks SET url = ?, events = ?, headers = ?, enabled = ?, by_events = ? WHERE id = ?', checkUrl(url), JSON.stringify(checkEvents(events, 'evolution')), JSON.stringify(checkHeaders(headers)), enabled ? 1 : 0, byEvents ? 1 : 0, existing.id)
+        return t.get('SELECT * FROM webhooks WHERE id = ?', existing.id)
+      })
     },
   }
 }
 
 const hookParams = { name: S.name, id: { type: 'string', minLength: 1, maxLength: 64, pattern: '^wh_[0-9a-f]+$' } }
 
-function hookOf(ctx) {
-  const row = ctx.instance()
-  const hook = ctx.db.get('SELECT * FROM webhooks WHERE id = ? AND instance_id = ?', ctx.params.id, row.id)
+async function hookOf(ctx) {
+  const row = await ctx.instance()
+  const hook = await ctx.db.get('SELECT * FROM webhooks WHERE id = ? AND instance_id = ?', ctx.params.id, row.id)
   if (!hook) throw new ApiError(404, 'not_found', `webhook ${ctx.params.id} not found`)
   return hook
 }
@@ -113,7 +111,7 @@ const routes = [
     params: { name: S.name },
     body: webhookBody,
     summary: 'Add a webhook; answers with its signing secret (shown once).',
-    handler: (ctx) => ({ status: 201, body: webhookView(ctx.webhooks.create(ctx.instance(), ctx.body), { withSecret: true }) }),
+    handler: async (ctx) => ({ status: 201, body: webhookView(await ctx.webhooks.create(await ctx.instance(), ctx.body), { withSecret: true }) }),
   },
   {
     method: 'GET',
@@ -122,7 +120,7 @@ const routes = [
     tag: 'webhooks',
     params: { name: S.name },
     summary: "The instance's webhooks (header values and secrets hidden).",
-    handler: (ctx) => ({ body: { webhooks: ctx.db.all('SELECT * FROM webhooks WHERE instance_id = ? ORDER BY created_at', ctx.instance().id).map((h) => webhookView(h)) } }),
+    handler: async (ctx) => ({ body: { webhooks: (await ctx.db.all('SELECT * FROM webhooks WHERE instance_id = ? ORDER BY created_at', (await ctx.instance()).id)).map((h) => webhookView(h)) } }),
   },
   {
     method: 'DELETE',
@@ -131,11 +129,11 @@ const routes = [
     tag: 'webhooks',
     params: hookParams,
     summary: 'Remove a webhook (its pending deliveries are dropped).',
-    handler: (ctx) => {
-      const hook = hookOf(ctx)
-      ctx.db.write(() => {
-        ctx.db.prepare('DELETE FROM deliveries WHERE webhook_id = ?').run(hook.id)
-        ctx.db.prepare('DELETE FROM webhooks WHERE id = ?').run(hook.id)
+    handler: async (ctx) => {
+      const hook = await hookOf(ctx)
+      await ctx.db.tx(async (q) => {
+        await q.run('DELETE FROM deliveries WHERE webhook_id = ?', hook.id)
+        await q.run('DELETE FROM webhooks WHERE id = ?', hook.id)
       })
       return { body: { deleted: hook.id } }
     },
@@ -148,12 +146,12 @@ const routes = [
     params: hookParams,
     query: { type: 'object', additionalProperties: false, properties: { status: { type: 'string', enum: ['pending', 'delivered', 'dead'] }, limit: { type: 'integer', minimum: 1, maximum: 500 } } },
     summary: 'The delivery log, newest first.',
-    handler: (ctx) => {
-      const hook = hookOf(ctx)
+    handler: async (ctx) => {
+      const hook = await hookOf(ctx)
       const args = [hook.id]
       let where = 'd.webhook_id = ?'
       if (ctx.query.status) (where += ' AND d.status = ?'), args.push(ctx.query.status)
-      const rows = ctx.db.all(`SELECT d.*, e.id AS event_id, e.type AS event_type FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE ${where} ORDER BY d.id DESC LIMIT ?`, ...args, ctx.query.limit ?? 100)
+      const rows = await ctx.db.all(`SELECT d.*, e.id AS event_id, e.type AS event_type FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE ${where} ORDER BY d.id DESC LIMIT ?`, ...args, ctx.query.limit ?? 100)
       return {
         body: {
           deliveries: rows.map((d) => ({ id: d.id, eventId: d.event_id, eventType: d.event_type, kind: d.kind, status: d.status, attempts: d.attempts, lastStatus: d.last_status, lastError: d.last_error, nextAt: d.status === 'pending' ? new Date(d.next_at).toISOString() : null, updatedAt: new Date(d.updated_at).toISOString() })),
@@ -168,11 +166,11 @@ const routes = [
     tag: 'webhooks',
     params: { ...hookParams, delivery: { type: 'string', pattern: '^[0-9]{1,15}$' } },
     summary: 'Deliver again (the same event id and body, a new timestamp and signature).',
-    handler: (ctx) => {
-      const hook = hookOf(ctx)
-      const delivery = ctx.db.get('SELECT * FROM deliveries WHERE id = ? AND webhook_id = ?', Number(ctx.params.delivery), hook.id)
+    handler: async (ctx) => {
+      const hook = await hookOf(ctx)
+      const delivery = await ctx.db.get('SELECT * FROM deliveries WHERE id = ? AND webhook_id = ?', Number(ctx.params.delivery), hook.id)
       if (!delivery) throw new ApiError(404, 'not_found', `delivery ${ctx.params.delivery} not found`)
-      ctx.dispatcher.replay(delivery.id)
+      await ctx.dispatcher.replay(delivery.id)
       return { status: 202, body: { replayed: delivery.id } }
     },
   },
@@ -223,9 +221,9 @@ const evolutionRoutes = [
       },
     },
     summary: 'Evolution: set the webhook (Evolution payloads, signed; no token in any payload).',
-    handler: (ctx) => {
-      const row = ctx.instance(ctx.params.instanceName)
-      const hook = ctx.webhooks.setEvolution(row, ctx.body.webhook)
+    handler: async (ctx) => {
+      const row = await ctx.instance(ctx.params.instanceName)
+      const hook = await ctx.webhooks.setEvolution(row, ctx.body.webhook)
       // Evolution signs nothing; here every delivery is signed with this secret (x-walink-signature).
       return { status: 201, body: { ...evolutionWebhookView(hook, row), signingSecret: hook.secret } }
     },
@@ -238,9 +236,9 @@ const evolutionRoutes = [
     tag: 'evolution',
     params: evoName,
     summary: 'Evolution: the webhook.',
-    handler: (ctx) => {
-      const row = ctx.instance(ctx.params.instanceName)
-      return { body: evolutionWebhookView(ctx.db.get("SELECT * FROM webhooks WHERE instance_id = ? AND format = 'evolution' ORDER BY created_at LIMIT 1", row.id), row) }
+    handler: async (ctx) => {
+      const row = await ctx.instance(ctx.params.instanceName)
+      return { body: evolutionWebhookView(await ctx.db.get("SELECT * FROM webhooks WHERE instance_id = ? AND format = 'evolution' ORDER BY created_at LIMIT 1", row.id), row) }
     },
   },
 ]

@@ -66,7 +66,7 @@ function compile(path) {
 /** The error body: native `{ error: { code, message, ... } }`, or Evolution's shape. */
 function errorBody(error, format) {
   if (format === 'evolution') {
-    const names = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 429: 'Too Many Requests' }
+    const names = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 421: 'Misdirected Request', 429: 'Too Many Requests', 503: 'Service Unavailable' }
     return { status: error.status, error: names[error.status] ?? 'Internal Server Error', response: { message: [error.message], code: error.code, ...(error.details ?? {}) } }
   }
   return { error: { code: error.code, message: error.message, ...(error.details ?? {}) } }
@@ -80,14 +80,17 @@ async function readBody(req, limit) {
     if (size > limit) throw new ApiError(413, 'body_too_large', `the body is larger than ${limit} bytes`)
     chunks.push(chunk)
   }
-  if (size === 0) return undefined
-  const text = Buffer.concat(chunks).toString('utf8')
+  if (size === 0) return { raw: null, value: undefined }
+  const raw = Buffer.concat(chunks)
   try {
-    return JSON.parse(text)
+    return { raw, value: JSON.parse(raw.toString('utf8')) }
   } catch {
     throw new ApiError(400, 'invalid_json', 'the body is not valid JSON')
   }
 }
+
+/** The header a worker adds to a request it forwards to the instance's owner. */
+export const FORWARDED_HEADER = 'x-walink-forwarded-by'
 
 /**
  * The request handler for `routes`. `context` gives `db`, `gateway`, `config`, `metrics`.
@@ -100,12 +103,12 @@ export function makeHandler(routes, context) {
   const limiter = new RateLimiter(config.rateLimitPerMinute)
   context.limiter = limiter
 
-  function authenticate(req) {
+  async function authenticate(req) {
     const header = req.headers.apikey ?? (/^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1])
     if (header === undefined) return null
     const token = String(header).trim()
     if (config.apiKeyHash && tokenMatches(token, config.apiKeyHash)) return { kind: 'global', key: 'global' }
-    const row = db.get('SELECT id, name, token_hash FROM instances WHERE token_hash = ? AND deleted_at IS NULL', hashToken(token))
+    const row = await db.get('SELECT id, name, token_hash FROM instances WHERE token_hash = ? AND deleted_at IS NULL', hashToken(token))
     if (row && tokenMatches(token, row.token_hash)) return { kind: 'instance', instanceId: row.id, name: row.name, key: `instance:${row.id}` }
     return { kind: 'invalid' }
   }
@@ -131,9 +134,11 @@ export function makeHandler(routes, context) {
         }
       }
       if (!route) throw new ApiError(404, 'not_found', `no route ${req.method} ${url.pathname}`)
-      const auth = route.auth === 'public' ? null : authenticate(req)
+      const auth = route.auth === 'public' ? null : await authenticate(req)
       const key = auth?.key ?? `ip:${req.socket.remoteAddress}`
-      if (route.auth !== 'public' || route.rateLimited) {
+      const forwarded = req.headers[FORWARDED_HEADER] !== undefined
+      // A forwarded request was counted by the worker it reached first.
+      if ((route.auth !== 'public' || route.rateLimited) && !forwarded) {
         const verdict = limiter.take(key)
         res.setHeader('x-ratelimit-limit', String(config.rateLimitPerMinute))
         res.setHeader('x-ratelimit-remaining', String(verdict.remaining))
@@ -151,8 +156,24 @@ export function makeHandler(routes, context) {
       for (const [name, schema] of Object.entries(route.params ?? {})) check(schema, params[name], `path parameter ${name}`)
       const query = coerceQuery(route.query, Object.fromEntries(url.searchParams))
       if (route.query) check(route.query, query, 'query')
-      const body = ['POST', 'PUT', 'PATCH', 'DELETE'].includes(req.method) ? await readBody(req, config.maxBodyBytes) : undefined
+      const { raw, value: body } = ['POST', 'PUT', 'PATCH', 'DELETE'].includes(req.method) ? await readBody(req, config.maxBodyBytes) : { raw: null, value: undefined }
       if (route.body) check(route.body, body === undefined ? (route.bodyOptional ? {} : undefined) : body, 'body')
+      // Several workers: an instance's request is served by its owner; a new instance goes to the least loaded worker.
+      const cluster = context.gateway.cluster
+      if (cluster) {
+        const instanceName = params.name ?? params.instanceName
+        let target = null
+        if (route.cluster === 'new') target = await cluster.placement()
+        else if (instanceName !== undefined && route.auth !== 'public') target = await cluster.ownerOf(await context.gateway.instance(instanceName))
+        if (target && forwarded && route.cluster !== 'new') throw new ApiError(421, 'misdirected', 'this worker does not own the instance (the lease moved); retry')
+        if (target && !forwarded) {
+          const answer = await cluster.forward(target, req, raw)
+          status = answer.status
+          res.writeHead(answer.status, answer.headers)
+          res.end(req.method === 'HEAD' ? undefined : answer.body)
+          return
+        }
+      }
       const ctx = {
         ...context,
         req,
@@ -162,8 +183,8 @@ export function makeHandler(routes, context) {
         body: body ?? {},
         auth,
         /** The path's instance, checked against an instance token. */
-        instance(name = params.name) {
-          const row = context.gateway.instance(name)
+        async instance(name = params.name) {
+          const row = await context.gateway.instance(name)
           if (auth?.kind === 'instance' && auth.instanceId !== row.id) throw new ApiError(403, 'forbidden', 'this token belongs to another instance')
           return row
         },
@@ -173,7 +194,6 @@ export function makeHandler(routes, context) {
         status = 200
         return
       }
-      db.commit()
       status = result?.status ?? 200
       if (result?.raw !== undefined) {
         res.writeHead(status, { 'content-type': result.contentType ?? 'text/plain; charset=utf-8', ...(result.headers ?? {}) })
@@ -187,11 +207,6 @@ export function makeHandler(routes, context) {
       if (!(error instanceof ApiError)) {
         context.log('error', `${req.method} ${url.pathname}: ${thrown?.stack ?? thrown}`)
         error = new ApiError(500, 'internal', `internal error: ${thrown?.message ?? thrown}`)
-      }
-      try {
-        db.commit()
-      } catch {
-        // reported by the next write
       }
       status = error.status
       if (!res.headersSent) {

@@ -233,6 +233,17 @@ pub enum ServerEvent {
         /// The connection.
         conn: ConnId,
     },
+    /// A device logged in while it had a live connection: the old one got `replaced`.
+    Replaced {
+        /// The connection that was replaced (and closed).
+        old: ConnId,
+        /// The connection whose login replaced it.
+        by: ConnId,
+        /// The account.
+        user: String,
+        /// The device id.
+        device: u16,
+    },
 }
 
 /// Why a phone or fault control could not be carried out (the test's mistake, never the
@@ -1193,6 +1204,12 @@ impl Server {
         }
         // A second connection of the same device replaces the first.
         if let Some(old) = self.device_conn(&user, device) {
+            self.events.push_back(ServerEvent::Replaced {
+                old,
+                by: conn,
+                user: user.clone(),
+                device,
+            });
             let _ = self.send_stream_error(old, StreamErrorKind::Replaced);
         }
         let Some(account) = self.accounts.get(&user) else {

@@ -44,6 +44,7 @@ import uniffi.walink_ffi.Command
 import uniffi.walink_ffi.CommandOutput
 import uniffi.walink_ffi.CommandResult
 import uniffi.walink_ffi.ClientEvent
+import uniffi.walink_ffi.WaMessage
 import uniffi.walink_ffi.FetchError
 import uniffi.walink_ffi.FetchRequest
 import uniffi.walink_ffi.FetchResult
@@ -220,6 +221,14 @@ class Driver private constructor(
     /** Sends a text; returns the message id once the server acknowledged it. */
     suspend fun sendText(to: String, text: String): String =
         (command(Command.SendText(to, text)) as CommandOutput.MessageSent).id
+
+    /** Sends any content (a reply, reaction, edit, revoke, poll, media, location, ...); returns the message id. */
+    suspend fun sendMessage(to: String, message: WaMessage): String =
+        (command(Command.SendContent(to, message)) as CommandOutput.MessageSent).id
+
+    /** Votes in a poll this device sent or received (options by name; none withdraws the vote). */
+    suspend fun sendPollVote(chat: String, pollId: String, options: List<String>): String =
+        (command(Command.SendPollVote(chat, pollId, options)) as CommandOutput.MessageSent).id
 
     /** The identity keys kept for a device (`identity`, and `pending` when a new key waits for approval). */
     suspend fun getIdentity(address: String): CommandOutput.Identity =

@@ -35,6 +35,16 @@ import uniffi.walink_ffi.FetchResult
 import uniffi.walink_ffi.IdentityPolicy
 import uniffi.walink_ffi.MuteUntil
 import uniffi.walink_ffi.StateReason
+import uniffi.walink_ffi.ContextInfo
+import uniffi.walink_ffi.ExtendedTextMessage
+import uniffi.walink_ffi.MessageKey
+import uniffi.walink_ffi.NestedMessage
+import uniffi.walink_ffi.PollCreationMessage
+import uniffi.walink_ffi.PollCreationMessageOption
+import uniffi.walink_ffi.ReactionMessage
+import uniffi.walink_ffi.WaMessage
+import uniffi.walink_ffi.decodeMessage
+import uniffi.walink_ffi.encodeMessage
 
 /**
  * The coroutine driver against walink-sim's mock-server over a real websocket (the JDK's):
@@ -286,6 +296,99 @@ class MockServerTest {
             strict.approveIdentity(pending.address, pending.identity)
             waitFor(strictEvents, "the held message", text("held for approval"))
             strict.close()
+        } finally {
+            scope.cancel()
+            mock.stop()
+        }
+    }
+
+    /**
+     * Structured content between two walink clients: a poll, a reply quoting it, a reaction
+     * with the key of the receiver's copy, and a vote opened with the poll's secret and counted.
+     */
+    @Test
+    fun contentBetweenTwoClientsReplyReactionAndAPollVoteCounted() = runBlocking {
+        val mock = Mock(ProcessBuilder(requireMockServer().path, "--seed", "29", "--until-stdin-closes").start())
+        val scope = CoroutineScope(SupervisorJob() + Dispatchers.Default)
+        try {
+            suspend fun paired(phone: String, name: String, events: MutableList<ClientEvent>): Driver {
+                mock.call("/accounts", """{"phone":"$phone","name":"$name"}""")
+                val connected = CompletableDeferred<Unit>()
+                val driver = Driver.start(
+                    store = MemoryStore(),
+                    config = ClientConfig(trustRoot = testRoot, deviceName = "walink junit"),
+                    parent = scope,
+                    url = mock.url,
+                    onEvent = { event ->
+                        events.add(event)
+                        if (event is ClientEvent.State && event.state is ClientState.Connected) connected.complete(Unit)
+                    },
+                )
+                val code = driver.pairWithCode(phone)
+                mock.call("/accounts/$phone/code", """{"code":"$code"}""")
+                withTimeout(20_000) { connected.await() }
+                return driver
+            }
+            suspend fun arrives(events: MutableList<ClientEvent>, pick: (ClientEvent.Message) -> Boolean): ClientEvent.Message =
+                withTimeoutOrNull(20_000) {
+                    var found: ClientEvent.Message? = null
+                    while (found == null) {
+                        found = synchronized(events) { events.filterIsInstance<ClientEvent.Message>().lastOrNull(pick) }
+                        if (found == null) delay(50)
+                    }
+                    found
+                } ?: fail("the message did not arrive")
+            val kimEvents = Collections.synchronizedList(ArrayList<ClientEvent>())
+            val leoEvents = Collections.synchronizedList(ArrayList<ClientEvent>())
+            val kim = paired("15550009333", "Kim", kimEvents)
+            val leo = paired("15550009444", "Leo", leoEvents)
+            val kimJid = "15550009333@s.whatsapp.net"
+            val leoJid = "15550009444@s.whatsapp.net"
+
+            val poll = WaMessage(
+                pollCreationMessage = PollCreationMessage(
+                    name = "lunch?",
+                    options = listOf("pizza", "sushi").map { PollCreationMessageOption(optionName = it) },
+                    selectableOptionsCount = 0u,
+                ),
+            )
+            val pollId = kim.sendMessage(leoJid, poll)
+            val atLeo = arrives(leoEvents) { it.id == pollId }
+            assertEquals("lunch?", atLeo.message.pollCreationMessage?.name)
+            assertEquals(32, atLeo.message.messageContextInfo?.messageSecret?.size)
+
+            val reply = WaMessage(
+                extendedTextMessage = ExtendedTextMessage(
+                    text = "pizza!",
+                    contextInfo = ContextInfo(
+                        stanzaId = pollId,
+                        participant = kimJid,
+                        quotedMessage = NestedMessage.Message(WaMessage(pollCreationMessage = atLeo.message.pollCreationMessage)),
+                    ),
+                ),
+            )
+            val replyId = leo.sendMessage(kimJid, reply)
+            val gotReply = arrives(kimEvents) { it.id == replyId }
+            assertEquals("pizza!", gotReply.text)
+            val quoted = gotReply.message.extendedTextMessage?.contextInfo?.quotedMessage as NestedMessage.Message
+            assertEquals("lunch?", quoted.message.pollCreationMessage?.name)
+
+            val key = MessageKey(remoteJid = kimJid, fromMe = false, id = pollId)
+            val reactionId = leo.sendMessage(kimJid, WaMessage(reactionMessage = ReactionMessage(key = key, text = "👍")))
+            val reaction = arrives(kimEvents) { it.id == reactionId }
+            assertEquals(MessageKey(remoteJid = leoJid, fromMe = true, id = pollId), reaction.message.reactionMessage?.key)
+            assertEquals("👍", decodeMessage(reaction.raw).reactionMessage?.text)
+
+            leo.sendPollVote(kimJid, pollId, listOf("sushi"))
+            val vote = arrives(kimEvents) { it.pollVote != null }.pollVote!!
+            assertEquals(pollId, vote.pollId)
+            assertEquals(listOf("sushi"), vote.selected)
+            assertEquals(listOf("pizza" to 0, "sushi" to 1), vote.tally.map { it.name to it.voters.size })
+            val unknown = runCatching { leo.sendPollVote(kimJid, "3EB0NOPOLL", listOf("sushi")) }.exceptionOrNull()
+            assertEquals("unknown_poll", (unknown as? DriverException)?.code, unknown.toString())
+            assertEquals(poll, decodeMessage(encodeMessage(poll)))
+            kim.close()
+            leo.close()
         } finally {
             scope.cancel()
             mock.stop()
