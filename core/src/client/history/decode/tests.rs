@@ -198,7 +198,7 @@ fn skipped_fields_are_dropped_without_being_held() {
     let history = wa::HistorySync {
         sync_type: Some(1),
         status_v3_messages: vec![wa::WebMessageInfo {
-            verified_biz_name: Some("x".repeat(HISTORY_MAX_ITEM_BYTES + 10)),
+            push_name: Some("x".repeat(HISTORY_MAX_ITEM_BYTES + 10)),
             ..Default::default()
         }],
         progress: Some(7),
