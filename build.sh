@@ -14,6 +14,10 @@ WASM_BINDGEN_FALLBACK_VERSION=0.2.130
 CARGO_FUZZ_VERSION=0.13.2
 FUZZ_SECONDS="${WALINK_FUZZ_SECONDS:-30}"
 VENV="$ROOT/.venv"
+# Where the packages are assembled (the jar's native library, the wheel) and the Python bot's
+# dependencies wait as wheels for its offline install.
+PACKAGING_DIR="$TARGET_DIR/packaging"
+PYTHON_BOT_WHEELHOUSE="$PACKAGING_DIR/wheelhouse"
 
 # ---------------------------------------------------------------------------------------------
 # Output helpers
@@ -255,6 +259,28 @@ setup_maven() {
   echo "Maven dependencies of $pom: resolved from Maven Central"
 }
 
+# The example bots' dependencies besides walink itself: the Kotlin bot's from Maven Central (the
+# others are the Kotlin library's, resolved above; the versions are the pom's), the Python bot's as wheels from
+# PyPI into a wheelhouse, from which its test installs a fresh virtual environment offline.
+setup_examples() {
+  local pom=examples/kotlin-bot/pom.xml req=examples/python-bot/requirements-test.txt stamp
+  local stamp_file="$PYTHON_BOT_WHEELHOUSE/.walink-setup-stamp"
+  stamp="$(stamp_of "$pom" "$req") $(python3 --version)"
+  if [ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$stamp" ]; then
+    echo "example bots' dependencies: present"
+    return 0
+  fi
+  # Not dependency:go-offline: it would look for walink's own artifact, which the build installs.
+  local artifact
+  for artifact in com.google.zxing:core:3.5.3 org.codehaus.mojo:exec-maven-plugin:3.6.2; do
+    mvn -B -ntp -q dependency:get -Dartifact="$artifact"
+  done
+  rm -rf "$PYTHON_BOT_WHEELHOUSE"
+  "$VENV/bin/pip" download --quiet --disable-pip-version-check --dest "$PYTHON_BOT_WHEELHOUSE" -r "$req"
+  echo "$stamp" >"$stamp_file"
+  echo "example bots' dependencies: resolved from Maven Central and PyPI"
+}
+
 setup() {
   step "prerequisites" setup_prerequisites
   step "rust wasm32 target" setup_wasm_target
@@ -268,6 +294,7 @@ setup() {
   step "postgresql" setup_postgres
   step "python venv + pytest" setup_python
   step "maven dependencies" setup_maven
+  step "example bots' dependencies" setup_examples
   summary setup
 }
 
@@ -279,8 +306,10 @@ build_wasm() {
   bash npm/scripts/build-wasm.sh
 }
 
+# The cdylib only, with the very cargo command maturin runs for the wheel, so neither rebuilds the
+# other's output.
 build_ffi_release() {
-  cargo build --release -p walink-ffi --lib
+  cargo rustc --release -p walink-ffi --lib --crate-type cdylib
 }
 
 # Generates the Kotlin, Swift and Python code from the release cdylib's uniffi metadata.
@@ -319,6 +348,59 @@ bindings() {
   step "walink-ffi release cdylib" build_ffi_release
   step "uniffi bindings" generate_bindings
   summary bindings
+}
+
+# JNA's resource prefix for this platform: where it looks for a native library on the class path.
+jna_platform() {
+  case "$(uname -s)-$(uname -m)" in
+    Linux-x86_64) echo linux-x86-64 ;;
+    Linux-aarch64) echo linux-aarch64 ;;
+    Darwin-arm64) echo darwin-aarch64 ;;
+    Darwin-x86_64) echo darwin-x86-64 ;;
+    *) die "no JNA platform known for $(uname -s)-$(uname -m)" ;;
+  esac
+}
+
+# The release cdylib, without its symbol tables, where the Kotlin jar takes it from.
+stage_jar_native() {
+  local lib="$TARGET_DIR/release/$(cdylib_name walink_ffi)" dir
+  [ -f "$lib" ] || die "$lib is missing: run ./build.sh bindings"
+  [ -f bindings/kotlin/src/main/kotlin/uniffi/walink_ffi/walink_ffi.kt ] ||
+    die "the Kotlin bindings are missing: run ./build.sh bindings"
+  dir="$PACKAGING_DIR/jvm/$(jna_platform)"
+  rm -rf "$PACKAGING_DIR/jvm"
+  mkdir -p "$dir"
+  case "$(uname -s)" in
+    Darwin) strip -x -o "$dir/$(basename "$lib")" "$lib" ;;
+    *) strip --strip-unneeded -o "$dir/$(basename "$lib")" "$lib" ;;
+  esac
+}
+
+# The Kotlin library into the local Maven repository (walink:walink-kotlin), with the native
+# library inside its jar; extra arguments go to Maven (the tests run unless told otherwise).
+install_jar() {
+  stage_jar_native
+  mvn -B -ntp -f bindings/kotlin/pom.xml install -Dwalink.native.dir="$TARGET_DIR/release" \
+    -Dwalink.native.resources="$PACKAGING_DIR/jvm" "$@"
+  ls -l bindings/kotlin/target/walink-kotlin-*.jar
+}
+
+# The wheel (walink_ffi with the cdylib inside, and the walink package) into target/wheels. maturin
+# builds the cdylib with the same cargo command as build_ffi_release, so that one is reused.
+# Its uniffi-bindgen reads the interface from the library's symbols, so maturin does not strip it.
+build_wheel() {
+  rm -f "$TARGET_DIR"/wheels/walink-*.whl
+  (cd bindings/python && "$VENV/bin/maturin" build --release --quiet --out "$TARGET_DIR/wheels")
+  rm -rf "$TARGET_DIR/maturin"
+  ls -l "$TARGET_DIR"/wheels/walink-*.whl
+}
+
+packages() {
+  step "walink-ffi release cdylib" build_ffi_release
+  step "uniffi bindings" generate_bindings
+  step "jar into the local Maven repository" install_jar -Dmaven.test.skip=true
+  step "wheel" build_wheel
+  summary packages
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -368,8 +450,30 @@ test_python() {
   "$VENV/bin/python" -m pytest bindings/python/tests
 }
 
+# The Kotlin tests, then the jar into the local Maven repository for the Kotlin bot.
 test_kotlin() {
-  mvn -B -ntp -f bindings/kotlin/pom.xml test -Dwalink.native.dir="$TARGET_DIR/release"
+  install_jar
+}
+
+# The Kotlin bot with walink from the local Maven repository (no path into this tree).
+test_kotlin_bot() {
+  # Its waits are cut at 30 s each; the whole step (mostly compiling) at 10 minutes.
+  WALINK_MOCK_SERVER="$TARGET_DIR/debug/mock-server" timeout 600 mvn -B -ntp -f examples/kotlin-bot/pom.xml test
+}
+
+# The Python bot from the installed wheel: a fresh virtual environment outside the source tree,
+# the wheel and the bot's test tools installed into it offline (setup fetched them).
+test_python_bot() {
+  local venv="$PACKAGING_DIR/python-bot-venv" wheel
+  wheel=$(ls "$TARGET_DIR"/wheels/walink-*.whl)
+  [ -d "$PYTHON_BOT_WHEELHOUSE" ] || die "the Python bot's wheelhouse is missing: run ./build.sh setup"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check --no-index \
+    --find-links "$PYTHON_BOT_WHEELHOUSE" -r examples/python-bot/requirements-test.txt "$wheel"
+  # Its waits are cut at 30 s each; the whole run at 5 minutes.
+  (cd examples/python-bot && WALINK_MOCK_SERVER="$TARGET_DIR/debug/mock-server" timeout 300 "$venv/bin/python" -m pytest -q tests)
+  rm -rf "$venv"
 }
 
 # The examples, each on the keepalive stanza (transport.md A.1); each exits non-zero unless the
@@ -407,7 +511,10 @@ run_tests() {
   step "walink-ffi release cdylib" build_ffi_release
   step "uniffi bindings" generate_bindings
   step "python tests" test_python
-  step "kotlin tests" test_kotlin
+  step "kotlin tests + jar" test_kotlin
+  step "kotlin-bot tests" test_kotlin_bot
+  step "wheel" build_wheel
+  step "python-bot tests" test_python_bot
   step "examples" test_examples
   step "fuzz" test_fuzz
   summary test
@@ -462,6 +569,8 @@ usage: ./build.sh <command>
   demo       the main job: run the demo
   wasm       build the npm package's wasm into npm/wasm/
   bindings   release cdylib of walink-ffi and the generated Kotlin, Swift and Python code
+  packages   bindings, then the Kotlin jar (native library inside) into the local Maven
+             repository and the Python wheel into target/wheels
   bench      cargo benchmarks of walink-core and the npm benchmarks
   gateway    the example gateway offline against the mock-server; open the printed URL
   extension  the example browser extension: unpacked and zipped in examples/browser-extension/dist/
@@ -474,6 +583,7 @@ case "${1:-}" in
   demo) demo ;;
   wasm) build_wasm ;;
   bindings) bindings ;;
+  packages) packages ;;
   bench) bench ;;
   gateway) gateway ;;
   extension) extension ;;

@@ -7,3 +7,4 @@ pub mod noise_server;
 pub mod oracle;
 pub mod record_map;
 pub mod sim;
+pub mod testkit;
