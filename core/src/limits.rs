@@ -387,6 +387,36 @@ pub const MEDIA_FETCH_TIMEOUT_MS: u64 = 300_000;
 /// Nesting depth of the upload answer's JSON beyond which it is refused.
 pub const MEDIA_ANSWER_MAX_DEPTH: usize = 32;
 
+// --- history sync ---------------------------------------------------------------------------
+
+/// Largest history-sync blob downloaded (the encrypted file, held while it is decrypted). Real
+/// chunks are a few MiB; FULL chunks reach tens.
+pub const HISTORY_MAX_BLOB_BYTES: usize = 64 << 20;
+
+/// Most bytes one history blob may inflate to. Never held at once (the blob is inflated and
+/// decoded a piece at a time); the bound stops a compression bomb from costing unbounded time.
+pub const HISTORY_MAX_INFLATED_BYTES: usize = 1 << 30;
+
+/// Bytes inflated per step of the history decoder.
+pub const HISTORY_INFLATE_STEP: usize = 64 << 10;
+
+/// Largest element of a `HistorySync` decoded at once: one conversation with its messages, one
+/// push name, one LID mapping. The decoder holds at most one such element and one step of
+/// inflated bytes beyond it.
+pub const HISTORY_MAX_ITEM_BYTES: usize = 16 << 20;
+
+/// Participants of one history conversation decoded (a group of 1024 members and room).
+pub const HISTORY_MAX_PARTICIPANTS: usize = 4_096;
+
+/// Lists of one historical `WebMessageInfo` (receipts, reactions, labels, stub parameters).
+pub const HISTORY_MAX_MESSAGE_LIST: usize = 4_096;
+
+/// History-sync notifications waiting for their turn (one chunk is downloaded and decoded at
+/// a time); beyond it a new one is reported failed and the phone may send it again.
+pub const HISTORY_MAX_QUEUED_CHUNKS: usize = 64;
+
+/// Messages a `Command::RequestHistory` may ask for (WhatsApp Web asks for 50).
+pub const HISTORY_MAX_ON_DEMAND_MESSAGES: u32 = 500;
 /// Wrappers (ephemeral, view-once, edited, ...) removed around one message's content; a deeper
 /// nesting is left wrapped (WhatsApp nests two at most; Baileys stops at 5).
 pub const CONTENT_MAX_WRAPPERS: usize = 8;

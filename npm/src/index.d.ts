@@ -229,7 +229,34 @@ export interface ClientConfig {
    * are refused until an `approveIdentity` command).
    */
   identityPolicy?: 'acceptAndNotify' | 'strict'
+  /**
+   * How much history to ask the phone for when pairing (sent once, at pairing): `recent`
+   * (default, as WhatsApp Web), `full`, or `none` (no conversations; push names still arrive).
+   */
+  history?: 'recent' | 'full' | 'none'
+  /** Days of history to ask for; older messages are dropped by the client too. */
+  historyDays?: number
+  /** Messages per chat in the initial history. */
+  historyMessagesPerChat?: number
+  /** Size limit of a full history, in MB. */
+  historySizeMb?: number
 }
+
+/** The kind of a history chunk. */
+export type HistorySyncType =
+  | 'initial_bootstrap'
+  | 'initial_status_v3'
+  | 'full'
+  | 'recent'
+  | 'push_name'
+  | 'non_blocking_data'
+  | 'on_demand'
+  | 'no_history'
+  | 'message_access_status'
+  | 'unknown'
+
+/** Why a history chunk was not read (completely). */
+export type HistoryFailure = 'empty' | 'download' | 'decrypt' | 'decode' | 'busy'
 
 /** Why a connection ended. */
 export type CloseReason =
@@ -425,6 +452,12 @@ export type ClientEvent =
   | { type: 'chatSettings'; chat: string; settings: ChatSettings }
   | { type: 'appStateWaitingForKeys'; collection: AppStateCollection; keyIds: Uint8Array[] }
   | { type: 'appStateFatal'; collection: AppStateCollection; error: AppStateFailure }
+  /** A conversation of the phone's history; its messages follow as `message` events. */
+  | { type: 'historyConversation'; chat: string; name?: string; unreadCount: number; timestamp: number; archived: boolean; pinned: boolean; muteEndTime: number; ephemeralExpiration: number; pn?: string; lid?: string; syncType: HistorySyncType }
+  /** A contact's push name, from the phone's history. */
+  | { type: 'pushName'; jid: string; name: string }
+  /** A history chunk was read (or failed: `failure`). */
+  | { type: 'historySync'; syncType: HistorySyncType; chunkOrder: number; progress?: number; conversations: number; messages: number; failure?: HistoryFailure }
   | { type: 'commandDone'; id: number; result: { ok: true; output: CommandOutput } | { ok: false; error: CommandError } }
 
 /**
@@ -526,6 +559,12 @@ export type ClientCommand =
   | ({ type: 'sendMedia'; to: string } & OutgoingMedia)
   /** The media of a received message (`message` event fields); ends with `mediaDownloaded`. */
   | { type: 'downloadMedia'; id: string; chat: string; sender: string; message: Uint8Array }
+  /**
+   * Asks the phone for `count` messages of `chat` older than the oldest the host has (its id,
+   * whether we sent it, its time in Unix seconds). Ends with `messageSent` once the request
+   * went out; the messages arrive as an `on_demand` history chunk, if the phone answers.
+   */
+  | { type: 'requestHistory'; chat: string; oldestId: string; oldestFromMe: boolean; oldestTimestamp: number; count: number }
 
 /** The kinds of media message walink sends. */
 export type MediaKind = 'image' | 'video' | 'gif' | 'audio' | 'ptt' | 'document' | 'sticker'

@@ -13,6 +13,9 @@ use std::collections::BTreeSet;
 
 use walink_core::appstate::{ChatSettings, Collection, PatchError, SettingChange};
 use walink_core::binary::Jid;
+use walink_core::client::history::{
+    HistoryConversation, HistorySyncProgress, HistorySyncType, PushName,
+};
 use walink_core::client::{
     AppStateFailure, Body, CloseReason, CommandError, CommandId, CommandOutput, DecryptFailure,
     DecryptFailureKind, Event, FetchError, FetchId, FetchRequest, IdentityChange, IdentityInfo,
@@ -337,6 +340,31 @@ fn events() -> Vec<Event> {
             collection: Collection::Regular,
             error: AppStateFailure::Download,
         },
+        Event::HistoryConversation(Box::new(HistoryConversation {
+            chat: jid(),
+            name: None,
+            unread_count: 0,
+            timestamp: 0,
+            archived: false,
+            pinned: false,
+            mute_end_time: 0,
+            ephemeral_expiration: 0,
+            pn: None,
+            lid: None,
+            sync_type: HistorySyncType::Recent,
+        })),
+        Event::PushName(PushName {
+            jid: jid(),
+            name: "n".into(),
+        }),
+        Event::HistorySync(HistorySyncProgress {
+            sync_type: HistorySyncType::Recent,
+            chunk_order: 1,
+            progress: None,
+            conversations: 0,
+            messages: 0,
+            failure: None,
+        }),
         Event::CommandDone {
             id: CommandId(1),
             result: Ok(CommandOutput::None),
@@ -360,6 +388,9 @@ fn events() -> Vec<Event> {
             | Event::ChatSettings { .. }
             | Event::AppStateWaitingForKeys { .. }
             | Event::AppStateFatal { .. }
+            | Event::HistoryConversation(_)
+            | Event::PushName(_)
+            | Event::HistorySync(_)
             | Event::CommandDone { .. } => {}
         }
     }

@@ -59,6 +59,22 @@ pub enum Command {
         /// The message ids.
         ids: Vec<String>,
     },
+    /// Asks the phone for `count` (at most `limits::HISTORY_MAX_ON_DEMAND_MESSAGES`) messages
+    /// of `chat` older than the oldest one the host has (its id, whether we sent it, its time in
+    /// Unix seconds). Ends when the request was sent (`MessageSent`); the messages arrive as an
+    /// ON_DEMAND history chunk, if the phone answers.
+    RequestHistory {
+        /// The chat.
+        chat: String,
+        /// The id of the oldest message the host has.
+        oldest_id: String,
+        /// Whether this account sent it.
+        oldest_from_me: bool,
+        /// Its time, Unix seconds.
+        oldest_timestamp: u64,
+        /// How many older messages to ask for.
+        count: u32,
+    },
     /// Start connecting again from `Disconnected`, `LoggedOut` (with a new device),
     /// `Replaced` or `ClientOutdated`.
     Connect,

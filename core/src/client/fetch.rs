@@ -156,6 +156,8 @@ pub(crate) enum FetchTag {
     AppStateBlob,
     /// A media upload or download (the media machine's job id).
     Media(u64),
+    /// A history-sync blob.
+    HistoryBlob,
 }
 
 /// Fetches awaiting their answer.

@@ -26,6 +26,7 @@ mod device;
 pub mod endpoints;
 mod event;
 mod fetch;
+pub mod history;
 mod iq;
 mod keepalive;
 mod login;
@@ -92,6 +93,7 @@ pub struct Client {
     messaging: Messaging,
     app_state: app_state::AppState,
     media: media::Media,
+    history: history::History,
     /// When a backoff delay ends.
     reconnect_at: Option<Timestamp>,
     /// When the generator is next reseeded from the operating system (set by the first input).
@@ -209,6 +211,7 @@ impl Client {
             messaging,
             app_state,
             media: media::Media::default(),
+            history: history::History::default(),
             reconnect_at: None,
             rng_reseed_at: None,
             next_command: 0,
@@ -385,6 +388,49 @@ impl Client {
                 let (mut ctx, out) = split!(self, now);
                 self.app_state.command(id, action, &mut ctx, out);
             }
+            Command::RequestHistory {
+                chat,
+                oldest_id,
+                oldest_from_me,
+                oldest_timestamp,
+                count,
+            } => {
+                let own = self.device.jid().map(Jid::to_non_device);
+                let chat_ok = chat.parse::<Jid>().is_ok_and(|jid| !jid.user.is_empty());
+                let error = if !chat_ok {
+                    Some(CommandError::InvalidAddress)
+                } else if count == 0
+                    || count > crate::limits::HISTORY_MAX_ON_DEMAND_MESSAGES
+                    || oldest_id.is_empty()
+                {
+                    Some(CommandError::InvalidMessage)
+                } else if own.is_none() {
+                    Some(CommandError::NotPaired)
+                } else {
+                    None
+                };
+                match (error, own) {
+                    (None, Some(own)) => {
+                        let request = history::on_demand_request(
+                            &chat,
+                            &oldest_id,
+                            oldest_from_me,
+                            oldest_timestamp,
+                            count,
+                        );
+                        let command = Command::SendMessage {
+                            to: own.to_string(),
+                            message: prost::Message::encode_to_vec(&request),
+                        };
+                        let (mut ctx, out) = split!(self, now);
+                        self.messaging.send(now, id, command, &mut ctx, out);
+                    }
+                    (error, _) => self.out.event(Event::CommandDone {
+                        id,
+                        result: Err(error.unwrap_or(CommandError::NotPaired)),
+                    }),
+                }
+            }
             Command::GetChatSettings { chat } => {
                 let (mut ctx, out) = split!(self, now);
                 self.app_state.get_chat_settings(id, chat, &mut ctx, out);
@@ -461,12 +507,28 @@ impl Client {
                     );
                 }
             }
+            FetchTag::HistoryBlob => {
+                let (mut ctx, out) = split!(self, now);
+                self.history.handle_fetched(id, result, &mut ctx, out);
+            }
         }
         self.apply_requests(now);
     }
 
     /// The next output, in order; `None` when there is nothing to do.
+    ///
+    /// A history chunk is decoded here, a piece at a time, whenever the queue runs empty: the
+    /// host's draining paces it, and its events never pile up.
     pub fn poll_output(&mut self) -> Option<Output> {
+        if let Some(output) = self.out.pop() {
+            return Some(output);
+        }
+        while self.history.is_decoding() && self.out.is_empty() {
+            let now = self.now;
+            let (mut ctx, out) = split!(self, now);
+            self.history.step(&mut ctx, out);
+            self.apply_requests(now);
+        }
         self.out.pop()
     }
 
@@ -714,6 +776,16 @@ impl Client {
             self.messaging
                 .send(now, CommandId::INTERNAL, command, &mut ctx, out);
         }
+        let notes = core::mem::take(&mut self.requests.history_notifications);
+        for note in notes {
+            let (mut ctx, out) = split!(self, now);
+            self.history.notification(note, &mut ctx, out);
+        }
+        let pairs = core::mem::take(&mut self.requests.lid_mappings);
+        if !pairs.is_empty() {
+            let (mut ctx, out) = split!(self, now);
+            self.messaging.learn_lids(pairs, &mut ctx, out);
+        }
         if core::mem::take(&mut self.requests.refill_prekeys) {
             let (mut ctx, out) = split!(self, now);
             login::upload_prekeys(&mut ctx, out);
@@ -830,6 +902,8 @@ impl Client {
         self.fetches.forget(FetchTag::AppStateBlob);
         self.fetches.forget_media();
         self.media.wipe(&mut self.out);
+        self.history.wipe();
+        self.fetches.forget(FetchTag::HistoryBlob);
         self.messaging.wipe(&mut self.out);
         self.pairing.cancel_parked(&mut self.out);
         self.out.persist(Batch {

@@ -456,6 +456,10 @@ impl Server {
         let Some(to) = node.attr_jid("to") else {
             return;
         };
+        if node.attr_str("type") == Some("hist_sync") && to.user == session.0 {
+            self.history_acknowledged(&session.0.clone(), &id);
+            return;
+        }
         let Some(sender) = self.accounts.get(&session.0) else {
             return;
         };

@@ -1,6 +1,7 @@
 //! Media: the `media_conn` IQ, the in-memory blob store the media hosts serve, and the phone's
 //! initial history sync (an `md-msg-hist` blob announced by a `HistorySyncNotification`).
 
+use std::collections::BTreeSet;
 use std::io::Write as _;
 
 use base64::Engine as _;
@@ -11,8 +12,8 @@ use walink_core::proto::wa::message::{
     HistorySyncNotification, HistorySyncType, ProtocolMessage, protocol_message,
 };
 use walink_core::proto::wa::{
-    Conversation, HistorySync, HistorySyncMsg, Message, MessageKey, WebMessageInfo,
-    web_message_info,
+    Conversation, HistorySync, HistorySyncMsg, Message, MessageKey, PhoneNumberToLidMapping,
+    Pushname, WebMessageInfo, web_message_info,
 };
 
 use super::*;
@@ -41,6 +42,35 @@ pub const PHONE_SENT_KEPT: usize = 1000;
 pub const PHONE_MEDIA_KEPT: usize = 1024;
 /// Conversations in one history chunk (the most recently active ones).
 pub const HISTORY_MAX_CONVERSATIONS: usize = 100;
+/// Messages in one RECENT chunk at most: more history goes in several chunks.
+pub const HISTORY_CHUNK_MESSAGES: usize = 50;
+
+/// How much history a companion asked for, read from its `DeviceProps`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HistoryAsk {
+    /// Days of history (`recentSyncDaysLimit`, or `fullSyncDaysLimit` with `requireFullSync`).
+    pub days: Option<u32>,
+    /// Messages per chat (`initialSyncMaxMessagesPerChat`).
+    pub per_chat: Option<u32>,
+}
+
+impl HistoryAsk {
+    /// What `props` asks for.
+    pub fn from_props(props: &walink_core::proto::wa::DeviceProps) -> HistoryAsk {
+        let config = props.history_sync_config.as_ref();
+        let full = props.require_full_sync.unwrap_or(false);
+        HistoryAsk {
+            days: config.and_then(|c| {
+                if full {
+                    c.full_sync_days_limit
+                } else {
+                    c.recent_sync_days_limit
+                }
+            }),
+            per_chat: config.and_then(|c| c.initial_sync_max_messages_per_chat),
+        }
+    }
+}
 
 /// The upload paths (`/mms/<kind>/…`) the store accepts, as the clients name them
 /// (tulir/whatsmeow mediaTypeToMMSType, Baileys MEDIA_PATH_MAP).
@@ -123,6 +153,8 @@ pub struct HistoryBlob {
     pub sync_type: i32,
     /// Where the blob is stored.
     pub direct_path: String,
+    /// The companion answered its notification with a `hist_sync` receipt.
+    pub acknowledged: bool,
 }
 
 fn decode_token(token: &str) -> Option<Vec<u8>> {
@@ -479,17 +511,23 @@ impl Server {
             error: None,
             timestamp: now / 1000,
             app_state_key_request: None,
+            history_request: None,
         });
     }
 
-    /// The phone of `user` sends the new companion `device` its initial history: an
-    /// INITIAL_BOOTSTRAP chunk (each conversation's newest messages) and a RECENT chunk (the
-    /// older ones, `progress` 100), each compressed, encrypted, uploaded and announced.
+    /// The phone of `user` sends the new companion `device` its initial history, sized by what
+    /// the companion asked for (`ask`: messages older than its days and beyond its messages per
+    /// chat are left out): an INITIAL_BOOTSTRAP chunk (each conversation's newest messages, the
+    /// push names and LID mappings of the accounts it talks to) and the older messages in RECENT
+    /// chunks of at most [`HISTORY_CHUNK_MESSAGES`] (`chunkOrder` 1, 2, ..., the last with
+    /// `progress` 100); each compressed, encrypted, uploaded and announced. A companion that
+    /// asked for none (zero days or messages) gets a PUSH_NAME chunk only.
     pub(super) fn phone_history_sync(
         &mut self,
         now: Timestamp,
         user: &str,
         device: u16,
+        ask: HistoryAsk,
     ) -> Result<(), SimError> {
         let inbox = self
             .accounts
@@ -503,6 +541,12 @@ impl Server {
             .get(user)
             .map(|sent| sent.iter().cloned().collect())
             .unwrap_or_default();
+        // A companion that asked for nothing still gets the names of everyone it talks to.
+        let nothing = ask.days == Some(0) || ask.per_chat == Some(0);
+        let oldest = ask
+            .days
+            .filter(|_| !nothing)
+            .map(|days| (now / 1000).saturating_sub(u64::from(days) * 86_400));
         // Conversations by chat, messages newest first (received and sent, by time; the
         // sort is stable, so equal times keep their order).
         let mut chats: BTreeMap<String, Vec<Entry<'_>>> = BTreeMap::new();
@@ -514,56 +558,192 @@ impl Server {
             message: m,
             from_me: true,
         });
-        for entry in received.chain(own).filter(|e| e.message.text.is_some()) {
+        for entry in received
+            .chain(own)
+            .filter(|e| e.message.text.is_some())
+            .filter(|e| oldest.is_none_or(|oldest| e.message.timestamp >= oldest))
+        {
             chats
                 .entry(entry.message.chat.clone())
                 .or_default()
                 .push(entry);
         }
+        let per_chat = ask
+            .per_chat
+            .filter(|_| !nothing)
+            .map_or(usize::MAX, |n| n as usize);
         let mut chats: Vec<(String, Vec<Entry<'_>>)> = chats
             .into_iter()
             .map(|(chat, mut messages)| {
                 messages.sort_by_key(|e| e.message.timestamp);
                 messages.reverse();
+                messages.truncate(per_chat);
                 (chat, messages)
             })
+            .filter(|(_, messages)| !messages.is_empty())
             .collect();
         chats.sort_by_key(|(_, m)| std::cmp::Reverse(m.first().map_or(0, |e| e.message.timestamp)));
         chats.truncate(HISTORY_MAX_CONVERSATIONS);
+        let (pushnames, mappings) = self.history_contacts(&chats);
 
-        let chunks = [
-            (
-                HistorySyncType::InitialBootstrap,
-                0,
-                HISTORY_BOOTSTRAP_MESSAGES,
-                None,
-            ),
-            (
-                HistorySyncType::Recent,
-                HISTORY_BOOTSTRAP_MESSAGES,
-                HISTORY_RECENT_MESSAGES,
-                Some(100),
-            ),
-        ];
-        for (sync_type, skip, take, progress) in chunks {
-            let conversations = chats
-                .iter()
-                .filter_map(|(chat, messages)| {
-                    let part: Vec<Entry<'_>> =
-                        messages.iter().skip(skip).take(take).copied().collect();
-                    (!part.is_empty() || skip == 0).then(|| conversation(chat, &part, messages))
-                })
-                .collect();
+        if nothing {
             let history = HistorySync {
-                sync_type: Some(sync_type as i32),
-                conversations,
+                sync_type: Some(HistorySyncType::PushName as i32),
                 chunk_order: Some(1),
-                progress,
+                progress: Some(100),
+                pushnames,
                 ..Default::default()
             };
-            self.send_history_chunk(now, user, device, &history, sync_type)?;
+            return self.send_history_chunk(now, user, device, &history, HistorySyncType::PushName);
+        }
+
+        let bootstrap = HistorySync {
+            sync_type: Some(HistorySyncType::InitialBootstrap as i32),
+            conversations: chats
+                .iter()
+                .map(|(chat, messages)| {
+                    let part: Vec<Entry<'_>> = messages
+                        .iter()
+                        .take(HISTORY_BOOTSTRAP_MESSAGES)
+                        .copied()
+                        .collect();
+                    conversation(chat, &part, messages)
+                })
+                .collect(),
+            chunk_order: Some(1),
+            pushnames,
+            phone_number_to_lid_mappings: mappings,
+            ..Default::default()
+        };
+        self.send_history_chunk(
+            now,
+            user,
+            device,
+            &bootstrap,
+            HistorySyncType::InitialBootstrap,
+        )?;
+
+        // The rest, conversation by conversation, cut into chunks.
+        let rest: Vec<(&str, Vec<Entry<'_>>, &[Entry<'_>])> = chats
+            .iter()
+            .map(|(chat, messages)| {
+                let part = messages
+                    .iter()
+                    .skip(HISTORY_BOOTSTRAP_MESSAGES)
+                    .take(HISTORY_RECENT_MESSAGES)
+                    .copied()
+                    .collect();
+                (chat.as_str(), part, messages.as_slice())
+            })
+            .collect();
+        let mut chunks: Vec<Vec<Conversation>> = vec![Vec::new()];
+        let mut in_chunk = 0;
+        for (chat, part, all) in &rest {
+            for slice in part.chunks(HISTORY_CHUNK_MESSAGES) {
+                if in_chunk + slice.len() > HISTORY_CHUNK_MESSAGES {
+                    chunks.push(Vec::new());
+                    in_chunk = 0;
+                }
+                in_chunk += slice.len();
+                if let Some(chunk) = chunks.last_mut() {
+                    chunk.push(conversation(chat, slice, all));
+                }
+            }
+        }
+        let count = chunks.len();
+        for (index, conversations) in chunks.into_iter().enumerate() {
+            let history = HistorySync {
+                sync_type: Some(HistorySyncType::Recent as i32),
+                conversations,
+                chunk_order: Some(u32::try_from(index + 1).unwrap_or(u32::MAX)),
+                progress: Some(u32::try_from(100 * (index + 1) / count).unwrap_or(100)),
+                ..Default::default()
+            };
+            self.send_history_chunk(now, user, device, &history, HistorySyncType::Recent)?;
         }
         Ok(())
+    }
+
+    /// The phone of `user` answers its companion `device`'s on-demand request: an ON_DEMAND
+    /// chunk with the `count` newest messages of the chat older than the companion's oldest.
+    pub(super) fn phone_answer_history_request(
+        &mut self,
+        now: Timestamp,
+        user: &str,
+        device: u16,
+        request: &HistoryRequest,
+    ) -> Result<(), SimError> {
+        let inbox = self
+            .accounts
+            .get(user)
+            .ok_or_else(|| SimError::UnknownAccount(user.to_owned()))?
+            .phone
+            .inbox()
+            .to_vec();
+        let sent: Vec<PhoneMessage> = self
+            .phone_sent
+            .get(user)
+            .map(|sent| sent.iter().cloned().collect())
+            .unwrap_or_default();
+        let received = inbox.iter().map(|m| Entry {
+            message: m,
+            from_me: false,
+        });
+        let own = sent.iter().map(|m| Entry {
+            message: m,
+            from_me: true,
+        });
+        let mut all: Vec<Entry<'_>> = received
+            .chain(own)
+            .filter(|e| e.message.text.is_some() && e.message.chat == request.chat)
+            .collect();
+        all.sort_by_key(|e| e.message.timestamp);
+        all.reverse();
+        let older: Vec<Entry<'_>> = all
+            .iter()
+            .filter(|e| e.message.timestamp < request.oldest_timestamp)
+            .take(request.count.min(HISTORY_RECENT_MESSAGES))
+            .copied()
+            .collect();
+        let history = HistorySync {
+            sync_type: Some(HistorySyncType::OnDemand as i32),
+            conversations: vec![conversation(&request.chat, &older, &all)],
+            chunk_order: Some(1),
+            progress: Some(100),
+            ..Default::default()
+        };
+        self.send_history_chunk(now, user, device, &history, HistorySyncType::OnDemand)
+    }
+
+    /// The push names and LID mappings of the accounts the phone talks to in `chats`.
+    fn history_contacts(
+        &self,
+        chats: &[(String, Vec<Entry<'_>>)],
+    ) -> (Vec<Pushname>, Vec<PhoneNumberToLidMapping>) {
+        let mut users = BTreeSet::new();
+        for (chat, messages) in chats {
+            users.insert(chat.split('@').next().unwrap_or_default().to_owned());
+            for entry in messages.iter().filter(|e| !e.from_me) {
+                let from = entry.message.from.split('@').next().unwrap_or_default();
+                users.insert(from.split(':').next().unwrap_or_default().to_owned());
+            }
+        }
+        let accounts: Vec<&Account> = users.iter().filter_map(|u| self.accounts.get(u)).collect();
+        let pushnames = accounts
+            .iter()
+            .map(|a| Pushname {
+                id: Some(a.jid().to_string()),
+                pushname: Some(a.push_name.clone()),
+            })
+            .collect();
+        let mappings = accounts
+            .iter()
+            .map(|a| PhoneNumberToLidMapping {
+                pn_jid: Some(a.jid().to_string()),
+                lid_jid: Some(a.lid_jid().to_string()),
+            })
+            .collect();
+        (pushnames, mappings)
     }
 
     fn send_history_chunk(
@@ -611,8 +791,20 @@ impl Server {
                 message_id,
                 sync_type: sync_type as i32,
                 direct_path,
+                acknowledged: false,
             });
         Ok(())
+    }
+
+    /// A companion of `user` sent `<receipt type="hist_sync" id>` (to its own account).
+    pub(super) fn history_acknowledged(&mut self, user: &str, id: &str) {
+        if let Some(blob) = self
+            .history
+            .get_mut(user)
+            .and_then(|blobs| blobs.iter_mut().find(|b| b.message_id == id))
+        {
+            blob.acknowledged = true;
+        }
     }
 
     /// The phone of `user` sends `message` to its own companion `device` as a peer message

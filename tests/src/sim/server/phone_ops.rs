@@ -401,17 +401,30 @@ impl Server {
         } else {
             account.jid()
         };
-        let key_request = account
+        let received = account
             .phone
-            .receive(&id, &address, group.as_deref(), &encs, timestamp)
-            .app_state_key_request
-            .is_some();
+            .receive(&id, &address, group.as_deref(), &encs, timestamp);
+        let key_request = received.app_state_key_request.is_some();
+        let history_request = received.history_request.clone();
         // A companion of this account asks for app-state keys: the phone shares them.
         if key_request && sender.device != 0 && sender_user.as_deref() == Some(user) {
             self.phone_answer_app_state_key_request(
                 timestamp.saturating_mul(1000),
                 user,
                 sender.device,
+            );
+        }
+        // A companion of this account asks for older messages of a chat: the phone answers
+        // with an ON_DEMAND chunk.
+        if let Some(request) = history_request
+            && sender.device != 0
+            && sender_user.as_deref() == Some(user)
+        {
+            let _ = self.phone_answer_history_request(
+                timestamp.saturating_mul(1000),
+                user,
+                sender.device,
+                &request,
             );
         }
         if let Some(sender_user) = sender_user

@@ -516,9 +516,12 @@ class MockServerTest {
             val asked = CompletableDeferred<String>()
             val gate = CompletableDeferred<Unit>()
             val first = paired("15550009901", mediaOrigin = mock.control + "/", fetcher = { request ->
-                asked.complete(request.url)
-                gate.await()
-                fetched.add(request.url)
+                // The phone's history blobs (md-msg-hist) pass untouched.
+                if (request.url.contains("/md-app-state/")) {
+                    asked.complete(request.url)
+                    gate.await()
+                    fetched.add(request.url)
+                }
                 JdkFetcher.fetch(request)
             })
             val url = withTimeout(30_000) { asked.await() }
@@ -554,7 +557,7 @@ class MockServerTest {
             // A host fetch that fails: the core retries, then a typed fatal; nothing applied.
             val attempts = Collections.synchronizedList(ArrayList<String>())
             val failing = paired("15550009902", fetcher = { request ->
-                attempts.add(request.url)
+                if (request.url.contains("/md-app-state/")) attempts.add(request.url)
                 throw java.io.IOException("offline")
             })
             val fatal = failing.waitFor("a fatal") { it as? ClientEvent.AppStateFatal }
@@ -568,9 +571,13 @@ class MockServerTest {
             // Any status reaches the core, which decides: a 404 is a failed download, fetched again.
             val statuses = Collections.synchronizedList(ArrayList<Int>())
             val refetching = paired("15550009903", mediaOrigin = mock.control, fetcher = { request ->
-                val result = if (statuses.isEmpty()) FetchResult.Response(404u, ByteArray(0)) else JdkFetcher.fetch(request)
-                statuses.add(((result as? FetchResult.Response)?.status ?: 0u).toInt())
-                result
+                if (!request.url.contains("/md-app-state/")) {
+                    JdkFetcher.fetch(request) // the phone's history blobs
+                } else {
+                    val result = if (statuses.isEmpty()) FetchResult.Response(404u, ByteArray(0)) else JdkFetcher.fetch(request)
+                    statuses.add(((result as? FetchResult.Response)?.status ?: 0u).toInt())
+                    result
+                }
             })
             refetching.waitFor("settings") { (it as? ClientEvent.ChatSettings)?.takeIf { e -> e.chat == chats[0] } }
             assertEquals(listOf(404, 200), statuses.take(2))
