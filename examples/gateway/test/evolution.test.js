@@ -170,18 +170,19 @@ withMock(test, () => {
     assert.equal(reaction.messageType, 'reactionMessage')
     const location = await ok(ann('POST', '/message/sendLocation/evo-ann', { number: BOB, name: 'Office', address: '1 Main St', latitude: 52.52, longitude: 13.405 }), 201)
     const contact = await ok(ann('POST', '/message/sendContact/evo-ann', { number: BOB, contact: [{ fullName: 'Cy Doe', wuid: '15553000099', phoneNumber: '+1 555 300 0099', organization: 'walink' }] }), 201)
+    const cards = await ok(ann('POST', '/message/sendContact/evo-ann', { number: BOB, contact: [{ fullName: 'Di', phoneNumber: '15553000098' }, { fullName: 'Ed', phoneNumber: '15553000097', email: 'ed@example.com' }] }), 201)
     const poll = await ok(ann('POST', '/message/sendPoll/evo-ann', { number: BOB, name: 'Lunch?', selectableCount: 1, values: ['Pizza', 'Sushi'] }), 201)
     const image = Buffer.alloc(2048, 7).toString('base64')
     const media = await ok(ann('POST', '/message/sendMedia/evo-ann', { number: BOB, mediatype: 'image', mimetype: 'image/jpeg', caption: 'a picture', media: `data:image/jpeg;base64,${image}` }), 201)
     assert.equal(media.messageType, 'imageMessage')
     const audio = await ok(ann('POST', '/message/sendWhatsAppAudio/evo-ann', { number: BOB, audio: Buffer.alloc(1024, 3).toString('base64') }), 201)
-    for (const sent of [quoted, reaction, location, contact, poll, media, audio]) {
+    for (const sent of [quoted, reaction, location, contact, cards, poll, media, audio]) {
       hasShape(sent, { ...MESSAGE_SHAPE, message: 'object' })
       assert.equal(sent.status, 'SERVER_ACK')
     }
 
     // Bob's phone received every one and decrypted it.
-    const ids = [text, quoted, reaction, location, contact, poll, media, audio].map((m) => m.key.id)
+    const ids = [text, quoted, reaction, location, contact, cards, poll, media, audio].map((m) => m.key.id)
     const inbox = await until(async () => {
       const { messages } = await mock.control('GET', `/accounts/${BOB}/messages`)
       return ids.every((id) => messages.some((m) => m.id === id)) && messages
@@ -194,6 +195,7 @@ withMock(test, () => {
     const q = await got(quoted)
     assert.equal(q.message.extendedTextMessage.contextInfo.stanzaId, text.key.id)
     assert.deepEqual(q.message.extendedTextMessage.contextInfo.mentionedJid, [bobJid])
+    assert.deepEqual(q.message.extendedTextMessage.contextInfo.quotedMessage, { conversation: 'first' }, 'the stored text quoted')
     const r = await got(reaction)
     assert.equal(r.messageType, 'reactionMessage')
     assert.equal(r.message.reactionMessage.text, '👍')
@@ -203,6 +205,9 @@ withMock(test, () => {
     const c = (await got(contact)).message.contactMessage
     assert.equal(c.displayName, 'Cy Doe')
     assert.match(c.vcard, /waid=15553000099:\+1 555 300 0099/)
+    const several = (await got(cards)).message.contactsArrayMessage
+    assert.deepEqual(several.contacts.map((x) => x.displayName), ['Di', 'Ed'])
+    assert.match(several.contacts[1].vcard, /EMAIL:ed@example\.com/)
     const p = (await got(poll)).message.pollCreationMessageV3
     assert.deepEqual([p.name, p.options.map((o) => o.optionName), p.selectableOptionsCount], ['Lunch?', ['Pizza', 'Sushi'], 1])
     const i = await got(media)
