@@ -35,6 +35,8 @@ pub(crate) enum IqTag {
     MediaConn,
     /// An IQ of the app-state module.
     AppState(super::app_state::AppStateIq),
+    /// An IQ of the groups module.
+    Groups(super::groups::GroupIq),
 }
 
 /// Why an IQ did not succeed.

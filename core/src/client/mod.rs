@@ -26,6 +26,7 @@ mod device;
 pub mod endpoints;
 mod event;
 mod fetch;
+pub mod groups;
 pub mod history;
 mod iq;
 mod keepalive;
@@ -94,6 +95,7 @@ pub struct Client {
     app_state: app_state::AppState,
     media: media::Media,
     history: history::History,
+    groups: groups::Groups,
     /// When a backoff delay ends.
     reconnect_at: Option<Timestamp>,
     /// When the generator is next reseeded from the operating system (set by the first input).
@@ -212,6 +214,7 @@ impl Client {
             app_state,
             media: media::Media::default(),
             history: history::History::default(),
+            groups: groups::Groups::default(),
             reconnect_at: None,
             rng_reseed_at: None,
             next_command: 0,
@@ -234,6 +237,11 @@ impl Client {
     /// Own LID device JID, once known.
     pub fn lid(&self) -> Option<&Jid> {
         self.device.lid()
+    }
+
+    /// What the client knows of a group: its last metadata with the changes announced since.
+    pub fn group(&self, jid: &str) -> Option<&groups::GroupInfo> {
+        self.groups.known(jid)
     }
 
     /// The host opened the socket asked for by `Output::Connect`.
@@ -453,6 +461,10 @@ impl Client {
                     message: &message,
                 };
                 self.media.download(id, received, &mut ctx, out);
+            }
+            Command::Group(command) => {
+                let (mut ctx, out) = split!(self, now);
+                self.groups.command(id, command, &mut ctx, out);
             }
             other => {
                 let (mut ctx, out) = split!(self, now);
@@ -682,6 +694,13 @@ impl Client {
             "link_code_companion_reg" => self.pairing.handle_link_code(&node, &mut ctx, out),
             "server_sync" => self.app_state.handle_server_sync(&node, &mut ctx, out),
             "mediaretry" => self.media.handle_retry_notification(&node, &mut ctx, out),
+            "w:gp2" => {
+                let followups = self.groups.handle_notification(&node, &mut ctx, out);
+                for group in followups.departed {
+                    self.messaging
+                        .rotate_group_sender_key(&group, &mut ctx, out);
+                }
+            }
             _ => self.messaging.handle_notification(now, node, &mut ctx, out),
         }
     }
@@ -723,6 +742,10 @@ impl Client {
             IqTag::AppState(tag) => {
                 let (mut ctx, out) = split!(self, now);
                 self.app_state.handle_iq(tag, result, &mut ctx, out);
+            }
+            IqTag::Groups(tag) => {
+                let (mut ctx, out) = split!(self, now);
+                self.groups.handle_iq(tag, result, &mut ctx, out);
             }
             IqTag::MediaConn => {
                 let (mut ctx, out) = split!(self, now);
@@ -903,6 +926,7 @@ impl Client {
         self.fetches.forget_media();
         self.media.wipe(&mut self.out);
         self.history.wipe();
+        self.groups.wipe();
         self.fetches.forget(FetchTag::HistoryBlob);
         self.messaging.wipe(&mut self.out);
         self.pairing.cancel_parked(&mut self.out);
