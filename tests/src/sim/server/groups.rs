@@ -24,6 +24,7 @@ impl Server {
             return Err(SimError::UnknownAccount(user.to_owned()));
         };
         entry.members.remove(at);
+        entry.admins.retain(|a| a != user);
         entry.past_members.retain(|m| m != user);
         entry.past_members.push(user.to_owned());
         let mut told = entry.members.clone();
