@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 mod appstate;
 mod client;
+mod groups;
 mod js;
 #[cfg(test)]
 mod names;
