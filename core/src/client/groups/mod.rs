@@ -8,7 +8,7 @@
 //! truth (`GroupCommand::GetInfo`, `ListJoined`).
 
 mod types;
-pub(crate) mod wire;
+pub mod wire;
 
 use std::collections::BTreeMap;
 
@@ -307,7 +307,7 @@ fn check_text(text: &str, max: usize, may_be_empty: bool) -> Result<(), CommandE
 
 /// A fresh id for `create`'s `key` and a new description.
 fn new_key(ctx: &mut Context<'_>) -> String {
-    let bytes: [u8; 8] = ctx.rng.bytes();
+    let bytes: [u8; 9] = ctx.rng.bytes();
     let mut key = String::from("3EB0");
     for b in bytes {
         key.push_str(&format!("{b:02X}"));

@@ -1,7 +1,9 @@
 //! Pure `w:g2` stanza builders and parsers of answers and `w:gp2` notifications
 //! (features.md §5; whatsmeow `group.go`, Baileys `groups.ts`). Nothing here holds state.
 //!
-//! Every IQ is built without its id (the IQ table assigns it). Parsers take what the network
+//! Public so that independent implementations can be compared with them (the Baileys
+//! differential test in `tests/tests/groups_interop.rs`). Every IQ is built without its id (the IQ
+//! table assigns it). Parsers take what the network
 //! sent and bound what they keep by `limits::GROUP_*`.
 
 use crate::binary::{DEFAULT_USER_SERVER, GROUP_SERVER, HIDDEN_USER_SERVER, Jid, Node, Value};
@@ -18,7 +20,7 @@ use super::types::{
 };
 
 /// A group JID from the application (`<id>@g.us`).
-pub(crate) fn group_jid(text: &str) -> Result<Jid, CommandError> {
+pub fn group_jid(text: &str) -> Result<Jid, CommandError> {
     match text.parse::<Jid>() {
         Ok(jid) if jid.server == GROUP_SERVER && !jid.user.is_empty() => Ok(jid),
         _ => Err(CommandError::InvalidAddress),
@@ -26,7 +28,7 @@ pub(crate) fn group_jid(text: &str) -> Result<Jid, CommandError> {
 }
 
 /// A user JID from the application (phone number or LID, no device).
-pub(crate) fn user_jid(text: &str) -> Result<Jid, CommandError> {
+pub fn user_jid(text: &str) -> Result<Jid, CommandError> {
     match text.parse::<Jid>() {
         Ok(jid)
             if (jid.server == DEFAULT_USER_SERVER || jid.server == HIDDEN_USER_SERVER)
@@ -39,7 +41,7 @@ pub(crate) fn user_jid(text: &str) -> Result<Jid, CommandError> {
 }
 
 /// Users from the application: each valid, none twice, at most `GROUP_MAX_PARTICIPANTS`.
-pub(crate) fn user_jids(texts: &[String]) -> Result<Vec<Jid>, CommandError> {
+pub fn user_jids(texts: &[String]) -> Result<Vec<Jid>, CommandError> {
     if texts.len() > GROUP_MAX_PARTICIPANTS {
         return Err(CommandError::InvalidMessage);
     }
@@ -75,7 +77,7 @@ fn participant_nodes(users: &[Jid]) -> Vec<Node> {
 
 /// Create: `<create subject key><participant jid/>…</create>` to `@g.us` (`key`: a fresh
 /// message id, as Baileys sends).
-pub(crate) fn create(subject: &str, key: &str, participants: &[Jid]) -> Node {
+pub fn create(subject: &str, key: &str, participants: &[Jid]) -> Node {
     g2(
         "set",
         group_server(),
@@ -87,7 +89,7 @@ pub(crate) fn create(subject: &str, key: &str, participants: &[Jid]) -> Node {
 }
 
 /// Metadata: `<query request="interactive"/>`.
-pub(crate) fn metadata(group: Jid) -> Node {
+pub fn metadata(group: Jid) -> Node {
     g2(
         "get",
         group,
@@ -96,7 +98,7 @@ pub(crate) fn metadata(group: Jid) -> Node {
 }
 
 /// Every group we are in: `<participating><participants/><description/></participating>`.
-pub(crate) fn participating() -> Node {
+pub fn participating() -> Node {
     g2(
         "get",
         group_server(),
@@ -106,7 +108,7 @@ pub(crate) fn participating() -> Node {
 }
 
 /// `<add|remove|promote|demote><participant jid/>…</…>`.
-pub(crate) fn participants(group: Jid, action: ParticipantAction, users: &[Jid]) -> Node {
+pub fn participants(group: Jid, action: ParticipantAction, users: &[Jid]) -> Node {
     g2(
         "set",
         group,
@@ -115,7 +117,7 @@ pub(crate) fn participants(group: Jid, action: ParticipantAction, users: &[Jid])
 }
 
 /// `<subject>name</subject>`.
-pub(crate) fn subject(group: Jid, subject: &str) -> Node {
+pub fn subject(group: Jid, subject: &str) -> Node {
     g2(
         "set",
         group,
@@ -124,7 +126,7 @@ pub(crate) fn subject(group: Jid, subject: &str) -> Node {
 }
 
 /// `<description id [prev]><body>text</body></description>`, or `delete="true"` without body.
-pub(crate) fn description(group: Jid, text: Option<&str>, id: &str, prev: Option<&str>) -> Node {
+pub fn description(group: Jid, text: Option<&str>, id: &str, prev: Option<&str>) -> Node {
     let mut node = Node::new("description");
     node = match text {
         Some(_) => node.attr("id", id.to_owned()),
@@ -140,7 +142,7 @@ pub(crate) fn description(group: Jid, text: Option<&str>, id: &str, prev: Option
 }
 
 /// One setting (features.md §5.4).
-pub(crate) fn setting(group: Jid, setting: GroupSetting) -> Node {
+pub fn setting(group: Jid, setting: GroupSetting) -> Node {
     let child = match setting {
         GroupSetting::Announce(true) => Node::new("announcement"),
         GroupSetting::Announce(false) => Node::new("not_announcement"),
@@ -157,7 +159,7 @@ pub(crate) fn setting(group: Jid, setting: GroupSetting) -> Node {
 }
 
 /// `<invite/>`: `get` reads the code, `set` revokes it and answers the new one.
-pub(crate) fn invite(group: Jid, revoke: bool) -> Node {
+pub fn invite(group: Jid, revoke: bool) -> Node {
     g2(
         if revoke { "set" } else { "get" },
         group,
@@ -166,7 +168,7 @@ pub(crate) fn invite(group: Jid, revoke: bool) -> Node {
 }
 
 /// Join by code: `<invite code/>` to `@g.us`.
-pub(crate) fn join(code: &str) -> Node {
+pub fn join(code: &str) -> Node {
     g2(
         "set",
         group_server(),
@@ -175,7 +177,7 @@ pub(crate) fn join(code: &str) -> Node {
 }
 
 /// Leave: `<leave><group id=<group JID>/></leave>` to `@g.us`.
-pub(crate) fn leave(group: Jid) -> Node {
+pub fn leave(group: Jid) -> Node {
     g2(
         "set",
         group_server(),
@@ -207,7 +209,7 @@ pub(crate) fn command_error(error: IqError) -> CommandError {
 
 /// Why an answer could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Malformed;
+pub struct Malformed;
 
 impl From<Malformed> for CommandError {
     fn from(_: Malformed) -> CommandError {
@@ -263,7 +265,7 @@ fn parse_participant(node: &Node) -> Option<GroupParticipant> {
 }
 
 /// A `<group …>` node (features.md §5.1). Participants with an `error` are left out.
-pub(crate) fn parse_group(group: &Node) -> Result<GroupInfo, Malformed> {
+pub fn parse_group(group: &Node) -> Result<GroupInfo, Malformed> {
     let id = group.attr_str("id").filter(|id| !id.is_empty());
     let jid = match (id, group.attr_jid("id")) {
         (_, Some(jid)) if jid.server == GROUP_SERVER => jid.to_string(),
@@ -322,12 +324,12 @@ pub(crate) fn parse_group(group: &Node) -> Result<GroupInfo, Malformed> {
 }
 
 /// The `<group>` child of a result.
-pub(crate) fn parse_group_answer(answer: &Node) -> Result<GroupInfo, Malformed> {
+pub fn parse_group_answer(answer: &Node) -> Result<GroupInfo, Malformed> {
     parse_group(answer.child("group").ok_or(Malformed)?)
 }
 
 /// `<groups><group/>…</groups>`, at most `GROUPS_MAX_LISTED`.
-pub(crate) fn parse_group_list(answer: &Node) -> Result<Vec<GroupInfo>, Malformed> {
+pub fn parse_group_list(answer: &Node) -> Result<Vec<GroupInfo>, Malformed> {
     let groups = answer.child("groups").ok_or(Malformed)?;
     groups
         .children_by_tag("group")
@@ -370,7 +372,7 @@ fn parse_results(parent: &Node) -> Vec<ParticipantResult> {
 }
 
 /// The answer to `<add|remove|promote|demote>`: one result per participant.
-pub(crate) fn parse_participants_answer(
+pub fn parse_participants_answer(
     answer: &Node,
     action: ParticipantAction,
 ) -> Result<Vec<ParticipantResult>, Malformed> {
@@ -381,7 +383,7 @@ pub(crate) fn parse_participants_answer(
 }
 
 /// The answer to create: the group, and a result for every participant it named.
-pub(crate) fn parse_create_answer(
+pub fn parse_create_answer(
     answer: &Node,
 ) -> Result<(GroupInfo, Vec<ParticipantResult>), Malformed> {
     let group = answer.child("group").ok_or(Malformed)?;
@@ -389,7 +391,7 @@ pub(crate) fn parse_create_answer(
 }
 
 /// `<invite code/>`.
-pub(crate) fn parse_invite_answer(answer: &Node) -> Result<String, Malformed> {
+pub fn parse_invite_answer(answer: &Node) -> Result<String, Malformed> {
     answer
         .child("invite")
         .and_then(|i| i.attr_str("code"))
@@ -400,7 +402,7 @@ pub(crate) fn parse_invite_answer(answer: &Node) -> Result<String, Malformed> {
 
 /// The answer to a join: `<group jid/>`, or `<membership_approval_request jid/>` when an admin
 /// must approve.
-pub(crate) fn parse_join_answer(answer: &Node) -> Result<(String, bool), Malformed> {
+pub fn parse_join_answer(answer: &Node) -> Result<(String, bool), Malformed> {
     if let Some(group) = answer.child("group").and_then(|g| jid_attr(g, "jid")) {
         return Ok((group, false));
     }
@@ -413,7 +415,7 @@ pub(crate) fn parse_join_answer(answer: &Node) -> Result<(String, bool), Malform
 
 /// A `<notification type="w:gp2">` (features.md §5.6). Unknown children are skipped; a
 /// notification without a group sender is malformed.
-pub(crate) fn parse_notification(node: &Node) -> Result<GroupNotification, Malformed> {
+pub fn parse_notification(node: &Node) -> Result<GroupNotification, Malformed> {
     let group = node
         .attr_jid("from")
         .filter(|jid| jid.server == GROUP_SERVER && !jid.user.is_empty())
@@ -495,7 +497,7 @@ pub(crate) fn parse_notification(node: &Node) -> Result<GroupNotification, Malfo
 
 /// Applies an announced change to what we know of the group. Returns `false` when the group
 /// is gone for us (deleted, or we were removed or left: `own` lists our user JIDs).
-pub(crate) fn apply(info: &mut GroupInfo, change: &GroupChange, own: &[String]) -> bool {
+pub fn apply(info: &mut GroupInfo, change: &GroupChange, own: &[String]) -> bool {
     match change {
         GroupChange::Created(new) => *info = new.clone(),
         GroupChange::Participants {
@@ -551,7 +553,7 @@ pub(crate) fn apply(info: &mut GroupInfo, change: &GroupChange, own: &[String]) 
 }
 
 /// Whether `user` (a JID string) names the member `p` in any of its forms.
-pub(crate) fn is_member(user: &str, p: &GroupParticipant) -> bool {
+pub fn is_member(user: &str, p: &GroupParticipant) -> bool {
     let bare = |s: &str| s.parse::<Jid>().ok().map(|j| j.to_non_device());
     let user = bare(user);
     user.is_some()
@@ -568,7 +570,7 @@ fn same_member(a: &GroupParticipant, b: &GroupParticipant) -> bool {
 }
 
 /// The phone-number/LID pairs a group answer or notification teaches (users, no server).
-pub(crate) fn lid_pairs(participants: &[GroupParticipant]) -> Vec<(String, String)> {
+pub fn lid_pairs(participants: &[GroupParticipant]) -> Vec<(String, String)> {
     let user = |s: &str| s.parse::<Jid>().ok();
     participants
         .iter()
