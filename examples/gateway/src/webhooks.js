@@ -34,8 +34,10 @@ export class Dispatcher {
   #stopped = false
 
   /** `workerId`: who claims deliveries (several workers share the outbox on PostgreSQL). */
-  constructor({ db, gateway, config, metrics, evolutionBody, log, workerId = 'local' }) {
+  /** `mediaBase64(instance, data)`: `{base64}` or `{base64Error}` for a received message's media, or null. */
+  constructor({ db, gateway, config, metrics, evolutionBody, mediaBase64, log, workerId = 'local' }) {
     this.db = db
+    this.mediaBase64 = mediaBase64
     this.gateway = gateway
     this.config = config
     this.metrics = metrics
@@ -141,7 +143,13 @@ export class Dispatcher {
     let body
     let url = hook.url
     if (hook.format === 'evolution') {
-      body = JSON.stringify(this.evolutionBody(delivery.kind, event, instance))
+      const payload = this.evolutionBody(delivery.kind, event, instance)
+      // The webhook's `base64` setting: received media goes out with its file, downloaded now.
+      if (hook.base64 && delivery.kind === 'MESSAGES_UPSERT' && event.type === 'message.received' && payload.data?.message && this.mediaBase64) {
+        const media = await this.mediaBase64(instance, JSON.parse(event.data))
+        if (media) Object.assign(payload.data.message, media)
+      }
+      body = JSON.stringify(payload)
       if (hook.by_events) url = `${url.replace(/\/+$/, '')}/${delivery.kind.toLowerCase().replace(/_/g, '-')}`
     } else {
       body = JSON.stringify(nativePayload(event, instance?.name))

@@ -11,7 +11,7 @@ import { test } from 'node:test'
 import { Client } from 'walink'
 
 import { loadConfig } from '../src/config.js'
-import { isProtocolOnly, topLevelFields } from '../src/features/messages.js'
+import { isProtocolOnly, isWebp, mediaOf, topLevelFields, writtenBySender } from '../src/features/messages.js'
 import { gatewayState, reasonText, restsUnasked, toJid } from '../src/gateway.js'
 import { RateLimiter } from '../src/http/server.js'
 import { S, check, problems } from '../src/http/schema.js'
@@ -139,6 +139,23 @@ test('protocol-only messages are told apart from content by their top-level prot
   assert.equal(isProtocolOnly(new Uint8Array([0x62, 0x7f])), false, 'truncated: not parsed, kept')
   assert.equal(isProtocolOnly(new Uint8Array([])), false)
   assert.equal(topLevelFields(new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])), null)
+})
+
+test('edits and revokes: applied only when their sender wrote the target; stickers are WebP; media fields found', () => {
+  const peer = '15550001111@s.whatsapp.net'
+  // One person: the peer changes its own messages, this account's other devices ours.
+  assert.equal(writtenBySender({ fromMe: false, participant: null }, peer, false), true)
+  assert.equal(writtenBySender({ fromMe: true, participant: null }, peer, false), false, 'the peer cannot edit our message')
+  assert.equal(writtenBySender({ fromMe: false, participant: null }, '15550002222:3@s.whatsapp.net', true), false, 'our device cannot edit the peer\'s')
+  // Groups: the author named in the key is the sender (a device suffix aside); other addressing not compared.
+  assert.equal(writtenBySender({ fromMe: false, participant: peer }, '15550001111:7@s.whatsapp.net', false), true)
+  assert.equal(writtenBySender({ fromMe: false, participant: peer }, '15550003333@s.whatsapp.net', false), false)
+  assert.equal(writtenBySender({ fromMe: false, participant: '42@lid' }, peer, false), true)
+  assert.equal(isWebp(new Uint8Array(Buffer.from('RIFF\x10\0\0\0WEBPVP8L', 'latin1'))), true)
+  assert.equal(isWebp(new Uint8Array(Buffer.from('\x89PNG\r\n\x1a\n0000', 'latin1'))), false)
+  assert.equal(isWebp(new Uint8Array(4)), false)
+  assert.deepEqual(mediaOf({ messageContextInfo: {}, stickerMessage: { mimetype: 'image/webp' } }), ['stickerMessage', { mimetype: 'image/webp' }])
+  assert.equal(mediaOf({ conversation: 'hi' }), null)
 })
 
 test("walink's HTTP requests through a proxy: any status is a response, the body streams, nothing goes direct", async () => {
