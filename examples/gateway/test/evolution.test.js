@@ -8,7 +8,30 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 
-import { client, inProcessGateway, ok, removeDir, startMockServer, tempDir, until, webhookReceiver, withMock } from './support.js'
+import { createServer } from 'node:http'
+
+import { client, connectProxy, inProcessGateway, ok, removeDir, startMockServer, tempDir, until, webhookReceiver, withMock } from './support.js'
+
+/** A file server on 127.0.0.1: `files` by path (`{type, body}`), `/redirect/<path>`, `/slow`, `/endless`; `hits` counts requests by path. */
+async function fileServer(files) {
+  const hits = {}
+  const server = createServer((req, res) => {
+    hits[req.url] = (hits[req.url] ?? 0) + 1
+    if (req.url.startsWith('/redirect/')) return res.writeHead(302, { location: req.url.slice('/redirect'.length) }).end()
+    if (req.url === '/slow') return // never answers
+    if (req.url === '/endless') {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' }) // chunked, no length
+      const timer = setInterval(() => res.write(Buffer.alloc(1024, 2)), 1)
+      res.on('close', () => clearInterval(timer))
+      return
+    }
+    const file = files[req.url.split('?')[0]]
+    if (!file) return res.writeHead(404).end('not here')
+    res.writeHead(200, { 'content-type': file.type, 'content-length': file.body.length }).end(file.body)
+  })
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return { url: `http://127.0.0.1:${server.address().port}`, port: server.address().port, hits, close: () => (server.closeAllConnections(), new Promise((resolve) => server.close(resolve))) }
+}
 
 /** Checks `value` has each key of `shape` with the given JS type ('string', 'boolean', 'object', 'number', 'array', 'any'). */
 function hasShape(value, shape, where = 'value') {
@@ -160,9 +183,9 @@ withMock(test, () => {
     assert.equal((await ann('POST', '/message/sendPoll/evo-ann', { number: BOB, name: 'dup?', values: ['a', 'a'] })).status, 400)
     assert.equal((await ann('POST', '/message/sendLocation/evo-ann', { number: BOB, latitude: 91, longitude: 0 })).status, 400)
     assert.equal((await ann('POST', '/message/sendReaction/evo-ann', { reaction: '👍' })).status, 400)
-    const byUrl = await ann('POST', '/message/sendMedia/evo-ann', { number: BOB, mediatype: 'image', media: 'https://example.com/a.jpg' })
+    const byUrl = await ann('POST', '/message/sendMedia/evo-ann', { number: BOB, mediatype: 'image', media: 'http://127.0.0.1:9/a.jpg' })
     assert.equal(byUrl.status, 400)
-    assert.match(JSON.stringify(byUrl.body), /base64/)
+    assert.equal(byUrl.body.response.code, 'media_url_blocked', 'a private address is refused by default')
     assert.equal((await ann('POST', '/message/sendText/evo-ann', { number: BOB, text: 'all', mentionsEveryOne: true })).status, 400)
 
     const text = await ok(ann('POST', '/message/sendText/evo-ann', { number: BOB, text: 'first' }), 201)
@@ -286,7 +309,6 @@ withMock(test, () => {
 
     // A sticker (WebP only) arrives with its file in message.base64 (the webhook's base64 setting).
     isError(await cat('POST', '/message/sendSticker/evo-cat', { number: DAN, sticker: Buffer.alloc(64, 1).toString('base64') }), 400, 'invalid_media')
-    isError(await cat('POST', '/message/sendSticker/evo-cat', { number: DAN, sticker: 'https://example.com/s.webp' }), 400, 'media_url_unsupported')
     const webp = Buffer.concat([Buffer.from('RIFF'), Buffer.from([0xf8, 0x03, 0, 0]), Buffer.from('WEBPVP8L'), Buffer.alloc(1000, 9)])
     const sticker = await ok(cat('POST', '/message/sendSticker/evo-cat', { number: DAN, sticker: webp.toString('base64') }), 201)
     assert.equal(sticker.messageType, 'stickerMessage')
@@ -340,6 +362,86 @@ withMock(test, () => {
     assert.ok(!('status' in vote), 'a vote changes no delivery status')
     const atCat = await ok(cat('GET', `/instances/evo-cat/messages?chat=${encodeURIComponent(danJid)}`))
     assert.ok(atCat.messages.length > 0 && atCat.messages.every((m) => m.fromMe), 'a vote is stored as no message')
+    assert.equal(hooks.state.bad, 0, 'every delivery signed')
+  })
+
+  test('Evolution media by URL: fetched bounded, through the instance proxy, private addresses refused by default, typed 400s', async () => {
+    const EVE = '15553000031'
+    const FAY = '15553000032'
+    const eve = await pairByCode(EVE, 'evo-eve', { events: ['SEND_MESSAGE'] })
+    await pairByCode(FAY, 'evo-fay', { base64: true, events: ['MESSAGES_UPSERT'] })
+    const photo = Buffer.alloc(2500, 6)
+    const webp = Buffer.concat([Buffer.from('RIFF'), Buffer.from([0xf8, 0x03, 0, 0]), Buffer.from('WEBPVP8L'), Buffer.alloc(500, 4)])
+    const files = await fileServer({
+      '/photo.jpg': { type: 'image/png', body: photo },
+      '/docs/report.pdf': { type: 'application/pdf', body: Buffer.alloc(700, 8) },
+      '/sticker.webp': { type: 'image/webp', body: webp },
+      '/voice.ogg': { type: 'audio/ogg', body: Buffer.alloc(600, 1) },
+      '/big.bin': { type: 'application/octet-stream', body: Buffer.alloc(9000, 3) },
+      '/empty': { type: 'image/jpeg', body: Buffer.alloc(0) },
+    })
+    const config = gw.gateway.config
+    const saved = { ...config }
+    const proxy = await connectProxy()
+    const atFay = (id) => until(() => hooks.received.find((h) => h.path === '/evo-fay' && h.body.event === 'messages.upsert' && h.body.data.key.id === id), `MESSAGES_UPSERT ${id} at Fay`)
+    const refused = async (body, code, route = 'sendMedia') => {
+      const r = await eve('POST', `/message/${route}/evo-eve`, { number: FAY, ...body })
+      assert.equal(r.status, 400, JSON.stringify(r.body))
+      assert.equal(r.body.response.code, code, JSON.stringify(r.body))
+      hasShape(r.body, { status: 'number', error: 'string', response: { message: 'array' } })
+    }
+    try {
+      // By default the gateway's own network is out of reach: an address, or a name resolving to one.
+      await refused({ mediatype: 'image', media: `${files.url}/photo.jpg` }, 'media_url_blocked')
+      await refused({ mediatype: 'image', media: `http://localhost:${files.port}/photo.jpg` }, 'media_url_blocked')
+      await refused({ mediatype: 'image', media: `http://[::1]:${files.port}/photo.jpg` }, 'media_url_blocked')
+      assert.equal(Object.keys(files.hits).length, 0, 'nothing was fetched')
+      await refused({ mediatype: 'image', media: 'ftp://127.0.0.1/x' }, 'invalid_request')
+
+      config.mediaUrlAllowPrivate = true
+      config.mediaUrlMaxBytes = 5000
+      config.mediaUrlTimeoutMs = 800
+      // An image by URL (through a redirect): its Content-Type is the mimetype; Fay gets the very file.
+      const image = await ok(eve('POST', '/message/sendMedia/evo-eve', { number: FAY, mediatype: 'image', caption: 'by url', media: `${files.url}/redirect/photo.jpg` }), 201)
+      assert.equal(image.message.imageMessage.mimetype, 'image/png')
+      const imageAtFay = (await atFay(image.key.id)).body.data
+      assert.equal(imageAtFay.message.imageMessage.mimetype, 'image/png')
+      assert.equal(imageAtFay.message.imageMessage.caption, 'by url')
+      assert.equal(imageAtFay.message.base64, photo.toString('base64'))
+      // A document takes its name from the URL; a sticker and a voice note by URL too.
+      const doc = await ok(eve('POST', '/message/sendMedia/evo-eve', { number: FAY, mediatype: 'document', media: `${files.url}/docs/report.pdf` }), 201)
+      assert.equal(doc.message.documentMessage.fileName, 'report.pdf')
+      assert.equal((await atFay(doc.key.id)).body.data.message.documentMessage.mimetype, 'application/pdf')
+      const sticker = await ok(eve('POST', '/message/sendSticker/evo-eve', { number: FAY, sticker: `${files.url}/sticker.webp` }), 201)
+      assert.equal((await atFay(sticker.key.id)).body.data.message.base64, webp.toString('base64'))
+      const voice = await ok(eve('POST', '/message/sendWhatsAppAudio/evo-eve', { number: FAY, audio: `${files.url}/voice.ogg` }), 201)
+      assert.equal((await atFay(voice.key.id)).body.data.message.audioMessage.ptt, true)
+      await refused({ sticker: `${files.url}/photo.jpg` }, 'invalid_media', 'sendSticker')
+
+      // Each failure is a typed 400 and nothing is sent.
+      await refused({ mediatype: 'image', media: `${files.url}/missing.jpg` }, 'media_url_failed')
+      await refused({ mediatype: 'image', media: `${files.url}/empty` }, 'media_url_failed')
+      await refused({ mediatype: 'document', media: `${files.url}/big.bin` }, 'media_url_too_large')
+      await refused({ mediatype: 'document', media: `${files.url}/endless` }, 'media_url_too_large')
+      await refused({ mediatype: 'document', media: `${files.url}/slow` }, 'media_url_timeout')
+      await refused({ mediatype: 'document', media: 'http://127.0.0.1:9/closed' }, 'media_url_failed')
+
+      // With a proxy set, the fetch goes through it; once the proxy is gone, it fails and nothing goes direct.
+      await ok(eve('POST', '/proxy/set/evo-eve', { enabled: true, host: '127.0.0.1', port: String(proxy.address().port), protocol: 'http' }), 201)
+      await until(async () => (await ok(eve('GET', '/instance/connectionState/evo-eve'))).instance.state === 'open', 'open through the proxy')
+      const viaProxy = await ok(eve('POST', '/message/sendMedia/evo-eve', { number: FAY, mediatype: 'image', media: `${files.url}/photo.jpg?via=proxy` }), 201)
+      assert.ok(proxy.targets.includes(`127.0.0.1:${files.port}`), `the fetch went through the proxy: ${proxy.targets}`)
+      assert.equal((await atFay(viaProxy.key.id)).body.data.message.base64, photo.toString('base64'))
+      proxy.close() // the session's tunnel stays open; new tunnels are refused
+      const direct = files.hits['/photo.jpg?via=dead'] ?? 0
+      await refused({ mediatype: 'image', media: `${files.url}/photo.jpg?via=dead` }, 'media_url_failed')
+      assert.equal(files.hits['/photo.jpg?via=dead'] ?? 0, direct, 'no direct request when the proxy is down')
+    } finally {
+      Object.assign(config, { mediaUrlAllowPrivate: saved.mediaUrlAllowPrivate, mediaUrlMaxBytes: saved.mediaUrlMaxBytes, mediaUrlTimeoutMs: saved.mediaUrlTimeoutMs })
+      await files.close()
+      proxy.closeAllConnections?.()
+      proxy.close()
+    }
     assert.equal(hooks.state.bad, 0, 'every delivery signed')
   })
 

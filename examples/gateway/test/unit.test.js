@@ -11,6 +11,7 @@ import { test } from 'node:test'
 import { Client } from 'walink'
 
 import { loadConfig } from '../src/config.js'
+import { isPrivateAddress } from '../src/media-url.js'
 import { isProtocolOnly, isWebp, mediaOf, topLevelFields, writtenBySender } from '../src/features/messages.js'
 import { gatewayState, reasonText, restsUnasked, toJid } from '../src/gateway.js'
 import { RateLimiter } from '../src/http/server.js'
@@ -156,6 +157,11 @@ test('edits and revokes: applied only when their sender wrote the target; sticke
   assert.equal(isWebp(new Uint8Array(4)), false)
   assert.deepEqual(mediaOf({ messageContextInfo: {}, stickerMessage: { mimetype: 'image/webp' } }), ['stickerMessage', { mimetype: 'image/webp' }])
   assert.equal(mediaOf({ conversation: 'hi' }), null)
+})
+
+test('media URLs: private, loopback, link-local and mapped addresses are told apart from public ones', () => {
+  for (const a of ['127.0.0.1', '10.1.2.3', '172.20.0.1', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '::1', '::', '::ffff:127.0.0.1', 'fe80::1', 'fd00::1', 'not an address']) assert.equal(isPrivateAddress(a), true, a)
+  for (const a of ['8.8.8.8', '1.1.1.1', '2001:4860:4860::8888', '::ffff:8.8.8.8']) assert.equal(isPrivateAddress(a), false, a)
 })
 
 test("walink's HTTP requests through a proxy: any status is a response, the body streams, nothing goes direct", async () => {

@@ -9,6 +9,7 @@ import { ApiError, fromCommandError } from '../errors.js'
 import { RECEIPT_STATUS, evolutionMessage } from '../evolution.js'
 import { toJid, userOf } from '../gateway.js'
 import { S } from '../http/schema.js'
+import { fetchMediaUrl } from '../media-url.js'
 
 const MAX_DELAY_MS = 60_000
 
@@ -331,12 +332,30 @@ const base64 = { type: 'string', minLength: 1, maxLength: 22_000_000, pattern: '
 const MEDIA_KINDS = { image: 'image', video: 'video', document: 'document', audio: 'audio' }
 const DEFAULT_MIME = { image: 'image/jpeg', video: 'video/mp4', document: 'application/octet-stream', audio: 'audio/mpeg' }
 
-/** The bytes of an Evolution `media`/`audio` field (base64, with or without a `data:` prefix). */
-function decodeBase64(value, what) {
-  if (/^https?:\/\//i.test(value)) throw new ApiError(400, 'media_url_unsupported', `${what}: give the file as base64; media by URL is not fetched by this gateway`)
+const MIMETYPE = '^[a-z]+/[0-9A-Za-z.+_-]+(; ?[ -~]+)?$'
+
+/**
+ * The file of an Evolution `media`/`audio`/`sticker` field: base64 (with or without a `data:`
+ * prefix), or an http(s) URL fetched through the instance's proxy (src/media-url.js: bounded in
+ * size and time, private addresses refused, typed 400s). Resolves with `{ data, mimetype, name }`
+ * (`mimetype`: the URL's Content-Type, `name`: the last segment of its path; null for base64).
+ */
+async function mediaBytes(ctx, row, value, what) {
+  if (/^https?:\/\//i.test(value)) {
+    const c = ctx.config
+    const proxy = row.proxy ? JSON.parse(row.proxy) : null
+    const { data, mimetype } = await fetchMediaUrl(value, { proxy, maxBytes: c.mediaUrlMaxBytes, timeoutMs: c.mediaUrlTimeoutMs, allowPrivate: c.mediaUrlAllowPrivate })
+    let name = null
+    try {
+      name = decodeURIComponent(new URL(value).pathname.split('/').pop() ?? '').replace(/[^ -~]/g, '').slice(0, 255) || null
+    } catch {
+      // a malformed escape in the path: no name
+    }
+    return { data, mimetype, name }
+  }
   const bytes = Buffer.from(value.replace(/^data:[^,]*,/, ''), 'base64')
   if (bytes.length === 0) throw new ApiError(400, 'invalid_media', `${what} is empty or not base64`)
-  return new Uint8Array(bytes)
+  return { data: new Uint8Array(bytes), mimetype: null, name: null }
 }
 
 /** True for the bytes of a WebP file (`RIFF<size>WEBP`). */
@@ -483,32 +502,33 @@ const evolutionSends = [
   ),
   evolutionSend(
     'sendMedia',
-    'Evolution: send an image, video, document or audio given as base64 (media by URL is refused with a 400).',
+    'Evolution: send an image, video, document or audio given as base64 or an http(s) URL (fetched through the instance\'s proxy, bounded; failures are typed 400s).',
     {
       number: S.recipient,
       mediatype: { type: 'string', enum: Object.keys(MEDIA_KINDS) },
-      mimetype: { type: 'string', minLength: 3, maxLength: 255, pattern: '^[a-z]+/[0-9A-Za-z.+_-]+(; ?[ -~]+)?$' },
+      mimetype: { type: 'string', minLength: 3, maxLength: 255, pattern: MIMETYPE },
       caption: { type: 'string', maxLength: 65536 },
       media: base64,
       fileName: { type: 'string', minLength: 1, maxLength: 255 },
     },
     ['number', 'mediatype', 'media'],
-    (b, row) => {
-      const data = decodeBase64(b.media, 'media')
+    async (b, row, ctx) => {
+      const file = await mediaBytes(ctx, row, b.media, 'media')
+      const data = file.data
       const kind = MEDIA_KINDS[b.mediatype]
-      const mimetype = b.mimetype ?? DEFAULT_MIME[kind]
-      const media = { kind, data, mimetype, ...(b.caption && kind !== 'audio' ? { caption: b.caption } : {}), ...(kind === 'document' ? { fileName: b.fileName ?? 'file' } : {}) }
+      const mimetype = b.mimetype ?? file.mimetype ?? DEFAULT_MIME[kind]
+      const media = { kind, data, mimetype, ...(b.caption && kind !== 'audio' ? { caption: b.caption } : {}), ...(kind === 'document' ? { fileName: b.fileName ?? file.name ?? 'file' } : {}) }
       const shown = { [`${kind}Message`]: { mimetype, ...(media.caption ? { caption: media.caption } : {}), ...(media.fileName ? { fileName: media.fileName } : {}) } }
       return (c) => sendContent(c, row, b.number, { type: 'sendMedia', ...media }, shown, media.caption ?? null)
     },
   ),
   evolutionSend(
     'sendSticker',
-    'Evolution: send a sticker (`sticker` as base64 WebP; no conversion from other formats, media by URL refused with a 400).',
+    'Evolution: send a sticker (`sticker` as WebP, base64 or URL; no conversion from other formats).',
     { number: S.recipient, sticker: base64 },
     ['number', 'sticker'],
-    (b, row) => {
-      const data = decodeBase64(b.sticker, 'sticker')
+    async (b, row, ctx) => {
+      const { data } = await mediaBytes(ctx, row, b.sticker, 'sticker')
       if (!isWebp(data)) throw new ApiError(400, 'invalid_media', 'sticker: give a WebP image (RIFF....WEBP); this gateway does not convert images')
       const mimetype = 'image/webp'
       return (c) => sendContent(c, row, b.number, { type: 'sendMedia', kind: 'sticker', data, mimetype }, { stickerMessage: { mimetype } })
@@ -516,11 +536,11 @@ const evolutionSends = [
   ),
   evolutionSend(
     'sendWhatsAppAudio',
-    'Evolution: send a voice note (`audio` as base64 Ogg/Opus; no transcoding, media by URL refused with a 400).',
+    'Evolution: send a voice note (`audio` as Ogg/Opus, base64 or URL; no transcoding).',
     { number: S.recipient, audio: base64 },
     ['number', 'audio'],
-    (b, row) => {
-      const data = decodeBase64(b.audio, 'audio')
+    async (b, row, ctx) => {
+      const { data } = await mediaBytes(ctx, row, b.audio, 'audio')
       const mimetype = 'audio/ogg; codecs=opus'
       return (c) => sendContent(c, row, b.number, { type: 'sendMedia', kind: 'ptt', data, mimetype }, { audioMessage: { mimetype, ptt: true } })
     },
