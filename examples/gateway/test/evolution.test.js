@@ -307,6 +307,19 @@ withMock(test, () => {
     assert.equal(goneAtDan.messages.records[0].status, 'DELETED')
     assert.deepEqual(goneAtDan.messages.records[0].message, { conversation: '' })
 
+    // In a group the keys name the author (participant) on the receiving side.
+    const group = await mock.control('POST', '/groups', { creator: CAT, subject: 'edits', members: [DAN] })
+    const inGroup = await ok(cat('POST', '/message/sendText/evo-cat', { number: group.jid, text: 'group draft' }), 201)
+    await at('evo-dan', 'messages.upsert', (d) => d.key.id === inGroup.key.id)
+    await ok(cat('POST', '/chat/updateMessage/evo-cat', { number: group.jid, key: { id: inGroup.key.id }, text: 'group final' }))
+    const groupEdit = (await at('evo-dan', 'messages.edited', (d) => d.key?.id === inGroup.key.id)).body.data
+    assert.deepEqual(groupEdit.key, { remoteJid: group.jid, fromMe: false, id: inGroup.key.id, participant: catJid })
+    assert.deepEqual(groupEdit.editedMessage, { conversation: 'group final' })
+    isError(await cat('DELETE', '/chat/deleteMessageForEveryone/evo-cat', { id: 'NOSUCHID0003', remoteJid: group.jid, fromMe: false }), 400, 'invalid_key')
+    await ok(cat('DELETE', '/chat/deleteMessageForEveryone/evo-cat', { id: inGroup.key.id, remoteJid: group.jid, fromMe: true }), 201)
+    const groupDelete = (await at('evo-dan', 'messages.delete', (d) => d.id === inGroup.key.id)).body.data
+    assert.deepEqual(groupDelete, { remoteJid: group.jid, fromMe: false, id: inGroup.key.id, participant: catJid })
+
     // A sticker (WebP only) arrives with its file in message.base64 (the webhook's base64 setting).
     isError(await cat('POST', '/message/sendSticker/evo-cat', { number: DAN, sticker: Buffer.alloc(64, 1).toString('base64') }), 400, 'invalid_media')
     const webp = Buffer.concat([Buffer.from('RIFF'), Buffer.from([0xf8, 0x03, 0, 0]), Buffer.from('WEBPVP8L'), Buffer.alloc(1000, 9)])
