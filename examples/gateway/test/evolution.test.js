@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test'
 
 import { createServer } from 'node:http'
 
-import { client, connectProxy, inProcessGateway, ok, removeDir, startMockServer, tempDir, until, webhookReceiver, withMock } from './support.js'
+import { API_KEY, client, connectProxy, inProcessGateway, ok, removeDir, startMockServer, tempDir, until, webhookReceiver, withMock } from './support.js'
 
 /** A file server on 127.0.0.1: `files` by path (`{type, body}`), `/redirect/<path>`, `/slow`, `/endless`; `hits` counts requests by path. */
 async function fileServer(files) {
@@ -342,6 +342,20 @@ withMock(test, () => {
     isError(await dan('POST', '/chat/getBase64FromMediaMessage/evo-dan', { message: { key: { id: old.key.id } } }), 400, 'not_media')
     isError(await dan('POST', '/chat/getBase64FromMediaMessage/evo-dan', { message: { key: { id: image.key.id } }, convertToMp4: true }), 400, 'feature_unsupported')
     isError(await dan('POST', '/chat/getBase64FromMediaMessage/evo-dan', {}), 400, 'invalid_request')
+    // The native API: the file itself, with its type; an edit and a delete for everyone.
+    const file = await fetch(`${gw.url}/instances/evo-dan/messages/media?id=${image.key.id}`, { headers: { apikey: API_KEY } })
+    assert.equal(file.status, 200)
+    assert.equal(file.headers.get('content-type'), 'image/jpeg')
+    assert.deepEqual(Buffer.from(await file.arrayBuffer()), photo)
+    const native = await ok(cat('POST', '/message/sendText/evo-cat', { number: DAN, text: 'native draft' }), 201)
+    await at('evo-dan', 'messages.upsert', (d) => d.key.id === native.key.id)
+    const nativeEdit = await ok(cat('POST', '/instances/evo-cat/messages/edit', { chat: DAN, id: native.key.id, text: 'native final' }))
+    assert.equal(nativeEdit.id, native.key.id)
+    assert.deepEqual((await at('evo-dan', 'messages.edited', (d) => d.key?.id === native.key.id)).body.data.editedMessage, { conversation: 'native final' })
+    await ok(cat('POST', '/instances/evo-cat/messages/revoke', { chat: DAN, id: native.key.id }), 201)
+    await at('evo-dan', 'messages.delete', (d) => d.id === native.key.id)
+    const nativeMissing = await cat('POST', '/instances/evo-cat/messages/edit', { chat: DAN, id: 'NOSUCHID0004', text: 'x' })
+    assert.deepEqual([nativeMissing.status, nativeMissing.body.error.code], [404, 'message_not_found'])
     // Above the bound: 413 on request, and the webhook carries the message with base64Error instead of the file.
     const bound = gw.gateway.config.mediaBase64MaxBytes
     gw.gateway.config.mediaBase64MaxBytes = 2000

@@ -384,6 +384,19 @@ function evolutionSend(path, summary, properties, required, build) {
   }
 }
 
+/**
+ * An Evolution route sending the file in body field `field` (base64 or URL) as media of `kind`
+ * with a fixed `mimetype`; `check(data)` throws on a file that does not fit.
+ */
+function fileSend(path, summary, field, kind, mimetype, check = () => {}) {
+  return evolutionSend(path, summary, { number: S.recipient, [field]: base64 }, ['number', field], async (b, row, ctx) => {
+    const { data } = await mediaBytes(ctx, row, b[field], field)
+    check(data)
+    const shown = kind === 'ptt' ? { audioMessage: { mimetype, ptt: true } } : { [`${kind}Message`]: { mimetype } }
+    return (c) => sendContent(c, row, b.number, { type: 'sendMedia', kind, data, mimetype }, shown)
+  })
+}
+
 /** A text with `quoted` (Evolution: `{key: {id, ...}, message?}`) and `mentioned` numbers. */
 async function textContent(b, row, ctx) {
   const mentions = (b.mentioned ?? []).map(toJid)
@@ -522,29 +535,10 @@ const evolutionSends = [
       return (c) => sendContent(c, row, b.number, { type: 'sendMedia', ...media }, shown, media.caption ?? null)
     },
   ),
-  evolutionSend(
-    'sendSticker',
-    'Evolution: send a sticker (`sticker` as WebP, base64 or URL; no conversion from other formats).',
-    { number: S.recipient, sticker: base64 },
-    ['number', 'sticker'],
-    async (b, row, ctx) => {
-      const { data } = await mediaBytes(ctx, row, b.sticker, 'sticker')
-      if (!isWebp(data)) throw new ApiError(400, 'invalid_media', 'sticker: give a WebP image (RIFF....WEBP); this gateway does not convert images')
-      const mimetype = 'image/webp'
-      return (c) => sendContent(c, row, b.number, { type: 'sendMedia', kind: 'sticker', data, mimetype }, { stickerMessage: { mimetype } })
-    },
-  ),
-  evolutionSend(
-    'sendWhatsAppAudio',
-    'Evolution: send a voice note (`audio` as Ogg/Opus, base64 or URL; no transcoding).',
-    { number: S.recipient, audio: base64 },
-    ['number', 'audio'],
-    async (b, row, ctx) => {
-      const { data } = await mediaBytes(ctx, row, b.audio, 'audio')
-      const mimetype = 'audio/ogg; codecs=opus'
-      return (c) => sendContent(c, row, b.number, { type: 'sendMedia', kind: 'ptt', data, mimetype }, { audioMessage: { mimetype, ptt: true } })
-    },
-  ),
+  fileSend('sendSticker', 'Evolution: send a sticker (`sticker` as WebP, base64 or URL; no conversion from other formats).', 'sticker', 'sticker', 'image/webp', (data) => {
+    if (!isWebp(data)) throw new ApiError(400, 'invalid_media', 'sticker: give a WebP image (RIFF....WEBP); this gateway does not convert images')
+  }),
+  fileSend('sendWhatsAppAudio', 'Evolution: send a voice note (`audio` as Ogg/Opus, base64 or URL; no transcoding).', 'audio', 'ptt', 'audio/ogg; codecs=opus'),
 ]
 
 /** The stored row of `id` in `chat` (this account's when `fromMe`), or undefined. */
@@ -558,6 +552,112 @@ function changeAnswer(sent, chat, protocol, instance) {
   return { key: { remoteJid: chat, fromMe: true, id: sent.id }, pushName: '', status: 'SERVER_ACK', message: { protocolMessage: protocolJson(protocol) }, messageType: 'protocolMessage', messageTimestamp: sent.timestamp, instanceId: instance.id, source: 'unknown' }
 }
 
+/**
+ * Edits text `id` this instance sent to `chat` (within WhatsApp's 15 minutes); answered at the
+ * server's ack. Stores the new text and emits `message.edited` (local). Resolves with the edit
+ * sent and its protocolMessage.
+ */
+async function editMessage(ctx, row, chat, id, text) {
+  ctx.gateway.connected(row)
+  const stored = await storedMessage(ctx.db, row.id, chat, id, true)
+  if (!stored) throw new ApiError(404, 'message_not_found', `no message ${id} sent by this instance in ${chat}`)
+  if (stored.status === 'deleted') throw new ApiError(400, 'message_deleted', 'the message was deleted for everyone')
+  if (!['conversation', 'extendedTextMessage', null].includes(stored.message_type ?? null) || stored.text === null) throw new ApiError(400, 'not_text', `only texts can be edited (the message is ${stored.message_type ?? 'not a text'})`)
+  if (Math.floor(Date.now() / 1000) - Number(stored.timestamp) > EDIT_WINDOW_SECONDS) throw new ApiError(400, 'edit_window_passed', 'WhatsApp accepts edits for 15 minutes after sending')
+  const message = content.edit({ remoteJid: chat, fromMe: true, id: stored.id }, text)
+  const sent = await sendChange(ctx, row, chat, message)
+  const protocol = { ...message.protocolMessage, timestampMs: sent.timestamp * 1000 }
+  await ctx.gateway.instanceTx(row.id, async (q) => {
+    await q.run("UPDATE messages SET text = ?, status = 'edited' WHERE instance_id = ? AND chat = ? AND id = ? AND from_me = 1", text, row.id, chat, stored.id)
+    await ctx.gateway.emit(q, row.id, 'message.edited', { id: stored.id, chat, fromMe: true, participant: null, sender: row.jid, editId: sent.id, timestamp: sent.timestamp, text, message: { conversation: text }, protocolMessage: protocolJson(protocol), local: true })
+  })
+  return { sent, protocol }
+}
+
+/**
+ * Deletes message `id` of `chat` for everyone (this account's; another member's in a group, named
+ * by `participant`); answered at the server's ack. Marks the stored message deleted and emits
+ * `message.deleted` (local). Resolves with the revoke sent and its protocolMessage.
+ */
+async function revokeMessage(ctx, row, chat, { id, fromMe, participant }) {
+  ctx.gateway.connected(row)
+  const isGroup = chat.endsWith('@g.us')
+  if (!fromMe && !isGroup) throw new ApiError(400, 'not_own_message', 'in a chat with one person only messages this account sent can be deleted for everyone')
+  if (!fromMe && !participant) throw new ApiError(400, 'invalid_key', 'participant (the author) is required to delete another member\'s message in a group')
+  const stored = await storedMessage(ctx.db, row.id, chat, id, fromMe)
+  if (stored?.status === 'deleted') throw new ApiError(400, 'message_deleted', 'the message was already deleted for everyone')
+  const message = content.revoke({ remoteJid: chat, fromMe, id, ...(!fromMe ? { participant } : {}) })
+  const sent = await sendChange(ctx, row, chat, message)
+  await ctx.gateway.instanceTx(row.id, async (q) => {
+    await q.run("UPDATE messages SET text = NULL, media_content = NULL, status = 'deleted' WHERE instance_id = ? AND chat = ? AND id = ? AND from_me = ?", row.id, chat, id, fromMe ? 1 : 0)
+    await ctx.gateway.emit(q, row.id, 'message.deleted', {
+      id, chat, fromMe, participant: fromMe ? null : participant, sender: row.jid, revokeId: sent.id, timestamp: sent.timestamp, local: true,
+      messageType: stored?.message_type ?? null, messageTimestamp: stored ? Number(stored.timestamp) : null, text: stored?.text ?? null,
+    })
+  })
+  return { sent, protocol: message.protocolMessage }
+}
+
+/** The media of stored received message `id` (`chat`, `fromMe` narrow it): `{stored, field, media, data}`. */
+async function storedMedia(ctx, row, { id, chat, fromMe }) {
+  const args = [row.id, id]
+  let where = 'instance_id = ? AND id = ?'
+  if (chat) (where += ' AND chat = ?'), args.push(chat)
+  if (fromMe !== undefined) (where += ' AND from_me = ?'), args.push(fromMe ? 1 : 0)
+  const stored = await ctx.db.get(`SELECT * FROM messages WHERE ${where} ORDER BY from_me LIMIT 1`, ...args)
+  if (!stored) throw new ApiError(404, 'message_not_found', `no stored message ${id}`)
+  if (!stored.media_content) throw new ApiError(400, 'not_media', `message ${id} has no downloadable media here (only received media is kept with its keys)`)
+  const raw = new Uint8Array(stored.media_content)
+  const found = await downloadStored(ctx.gateway, row, { id: stored.id, chat: stored.chat, sender: stored.sender, raw }, decodeMessage(raw))
+  return { stored, ...found }
+}
+
+const changeParams = { chat: S.recipient, id: S.messageId }
+
+const nativeChangeRoutes = [
+  {
+    method: 'POST',
+    path: '/instances/{name}/messages/edit',
+    auth: 'instance',
+    tag: 'messages',
+    params: nameParam,
+    body: { type: 'object', additionalProperties: false, required: ['chat', 'id', 'text'], properties: { ...changeParams, text: S.text } },
+    summary: 'Edit a text this instance sent (within 15 minutes); answered at the server\'s ack.',
+    handler: async (ctx) => {
+      const chat = toJid(ctx.body.chat)
+      const { sent } = await editMessage(ctx, await ctx.instance(), chat, ctx.body.id, ctx.body.text)
+      return { body: { id: ctx.body.id, chat, editId: sent.id, text: ctx.body.text } }
+    },
+  },
+  {
+    method: 'POST',
+    path: '/instances/{name}/messages/revoke',
+    auth: 'instance',
+    tag: 'messages',
+    params: nameParam,
+    body: { type: 'object', additionalProperties: false, required: ['chat', 'id'], properties: { ...changeParams, fromMe: S.bool, participant: S.jid } },
+    summary: 'Delete a message for everyone (this account\'s by default; another member\'s in a group with `fromMe: false` and `participant`).',
+    handler: async (ctx) => {
+      const chat = toJid(ctx.body.chat)
+      const { sent } = await revokeMessage(ctx, await ctx.instance(), chat, { id: ctx.body.id, fromMe: ctx.body.fromMe ?? true, participant: ctx.body.participant })
+      return { status: 201, body: { id: ctx.body.id, chat, revokeId: sent.id } }
+    },
+  },
+  {
+    method: 'GET',
+    path: '/instances/{name}/messages/media',
+    auth: 'instance',
+    tag: 'messages',
+    params: nameParam,
+    query: { type: 'object', additionalProperties: false, required: ['id'], properties: { id: S.messageId, chat: S.jid } },
+    summary: 'The file of a received media message, decrypted (bounded by GATEWAY_MEDIA_BASE64_MAX_BYTES); its type in Content-Type.',
+    handler: async (ctx) => {
+      const { media, data } = await storedMedia(ctx, await ctx.instance(), { id: ctx.query.id, chat: ctx.query.chat })
+      return { raw: Buffer.from(data), contentType: media.mimetype ?? 'application/octet-stream' }
+    },
+  },
+]
+
 const changeRoutes = [
   {
     method: 'POST',
@@ -570,22 +670,10 @@ const changeRoutes = [
     summary: 'Evolution: edit a text this account sent (within 15 minutes); answered at the server\'s ack.',
     handler: async (ctx) => {
       const row = await ctx.instance(ctx.params.instanceName)
-      ctx.gateway.connected(row)
       const chat = toJid(ctx.body.number)
       if (ctx.body.key.remoteJid && toJid(ctx.body.key.remoteJid) !== chat) throw new ApiError(400, 'invalid_key', 'key.remoteJid does not match number')
       if (ctx.body.key.fromMe === false) throw new ApiError(400, 'not_own_message', 'only messages this account sent can be edited')
-      const stored = await storedMessage(ctx.db, row.id, chat, ctx.body.key.id, true)
-      if (!stored) throw new ApiError(404, 'message_not_found', `no message ${ctx.body.key.id} sent by this instance in ${chat}`)
-      if (stored.status === 'deleted') throw new ApiError(400, 'message_deleted', 'the message was deleted for everyone')
-      if (!['conversation', 'extendedTextMessage', null].includes(stored.message_type ?? null) || stored.text === null) throw new ApiError(400, 'not_text', `only texts can be edited (the message is ${stored.message_type ?? 'not a text'})`)
-      if (Math.floor(Date.now() / 1000) - Number(stored.timestamp) > EDIT_WINDOW_SECONDS) throw new ApiError(400, 'edit_window_passed', 'WhatsApp accepts edits for 15 minutes after sending')
-      const message = content.edit({ remoteJid: chat, fromMe: true, id: stored.id }, ctx.body.text)
-      const sent = await sendChange(ctx, row, chat, message)
-      const protocol = { ...message.protocolMessage, timestampMs: sent.timestamp * 1000 }
-      await ctx.gateway.instanceTx(row.id, async (q) => {
-        await q.run("UPDATE messages SET text = ?, status = 'edited' WHERE instance_id = ? AND chat = ? AND id = ? AND from_me = 1", ctx.body.text, row.id, chat, stored.id)
-        await ctx.gateway.emit(q, row.id, 'message.edited', { id: stored.id, chat, fromMe: true, participant: null, sender: row.jid, editId: sent.id, timestamp: sent.timestamp, text: ctx.body.text, message: { conversation: ctx.body.text }, protocolMessage: protocolJson(protocol), local: true })
-      })
+      const { sent, protocol } = await editMessage(ctx, row, chat, ctx.body.key.id, ctx.body.text)
       return { body: changeAnswer(sent, chat, protocol, row) }
     },
   },
@@ -600,25 +688,9 @@ const changeRoutes = [
     summary: 'Evolution: delete a message for everyone (this account\'s, or another\'s in a group it administers); answered at the server\'s ack.',
     handler: async (ctx) => {
       const row = await ctx.instance(ctx.params.instanceName)
-      ctx.gateway.connected(row)
-      const b = ctx.body
-      const chat = toJid(b.remoteJid)
-      const isGroup = chat.endsWith('@g.us')
-      if (!b.fromMe && !isGroup) throw new ApiError(400, 'not_own_message', 'in a chat with one person only messages this account sent can be deleted for everyone')
-      if (!b.fromMe && !b.participant) throw new ApiError(400, 'invalid_key', 'participant (the author) is required to delete another member\'s message in a group')
-      const stored = await storedMessage(ctx.db, row.id, chat, b.id, b.fromMe)
-      if (stored?.status === 'deleted') throw new ApiError(400, 'message_deleted', 'the message was already deleted for everyone')
-      const key = { remoteJid: chat, fromMe: b.fromMe, id: b.id, ...(!b.fromMe ? { participant: b.participant } : {}) }
-      const message = content.revoke(key)
-      const sent = await sendChange(ctx, row, chat, message)
-      await ctx.gateway.instanceTx(row.id, async (q) => {
-        await q.run("UPDATE messages SET text = NULL, status = 'deleted' WHERE instance_id = ? AND chat = ? AND id = ? AND from_me = ?", row.id, chat, b.id, b.fromMe ? 1 : 0)
-        await ctx.gateway.emit(q, row.id, 'message.deleted', {
-          id: b.id, chat, fromMe: b.fromMe, participant: b.fromMe ? null : b.participant, sender: row.jid, revokeId: sent.id, timestamp: sent.timestamp, local: true,
-          messageType: stored?.message_type ?? null, messageTimestamp: stored ? Number(stored.timestamp) : null, text: stored?.text ?? null,
-        })
-      })
-      return { status: 201, body: changeAnswer(sent, chat, message.protocolMessage, row) }
+      const chat = toJid(ctx.body.remoteJid)
+      const { sent, protocol } = await revokeMessage(ctx, row, chat, ctx.body)
+      return { status: 201, body: changeAnswer(sent, chat, protocol, row) }
     },
   },
   {
@@ -641,16 +713,7 @@ const changeRoutes = [
       const row = await ctx.instance(ctx.params.instanceName)
       if (ctx.body.convertToMp4) throw new ApiError(400, 'feature_unsupported', 'convertToMp4: this gateway does not transcode; the file is answered as received')
       const key = ctx.body.message.key
-      const args = [row.id, key.id]
-      let where = 'instance_id = ? AND id = ?'
-      if (key.remoteJid) (where += ' AND chat = ?'), args.push(toJid(key.remoteJid))
-      if (key.fromMe !== undefined) (where += ' AND from_me = ?'), args.push(key.fromMe ? 1 : 0)
-      const stored = await ctx.db.get(`SELECT * FROM messages WHERE ${where} ORDER BY from_me LIMIT 1`, ...args)
-      if (!stored) throw new ApiError(404, 'message_not_found', `no stored message ${key.id}`)
-      if (!stored.media_content) throw new ApiError(400, 'not_media', `message ${key.id} has no downloadable media here (only received media is kept with its keys)`)
-      const raw = new Uint8Array(stored.media_content)
-      const message = decodeMessage(raw)
-      const { field, media, data } = await downloadStored(ctx.gateway, row, { id: stored.id, chat: stored.chat, sender: stored.sender, raw }, message)
+      const { stored, field, media, data } = await storedMedia(ctx, row, { id: key.id, chat: key.remoteJid ? toJid(key.remoteJid) : undefined, fromMe: key.fromMe })
       const mimetype = media.mimetype ?? 'application/octet-stream'
       const extension = (mimetype.split(';')[0].split('/')[1] ?? 'bin').replace(/[^0-9a-z]/gi, '')
       return {
@@ -827,7 +890,7 @@ function evolutionDelete(data, instance) {
 
 export default {
   name: 'messages',
-  routes: [...routes, ...evolutionRoutes],
+  routes: [...routes, ...nativeChangeRoutes, ...evolutionRoutes],
   clientEvents: {
     async message(runtime, event, gw, q) {
       const row = await gw.rowById(runtime.id, q)
