@@ -152,7 +152,13 @@ export class Dispatcher {
       body = JSON.stringify(payload)
       if (hook.by_events) url = `${url.replace(/\/+$/, '')}/${delivery.kind.toLowerCase().replace(/_/g, '-')}`
     } else {
-      body = JSON.stringify(nativePayload(event, instance?.name))
+      const payload = nativePayload(event, instance?.name)
+      // `base64` on a native webhook: `data.base64` (or `data.base64Error`) on message.received.
+      if (hook.base64 && event.type === 'message.received' && payload.data && this.mediaBase64) {
+        const media = await this.mediaBase64(instance, payload.data)
+        if (media) Object.assign(payload.data, media)
+      }
+      body = JSON.stringify(payload)
     }
     const timestamp = String(Math.floor(Date.now() / 1000))
     const headers = {

@@ -253,6 +253,9 @@ withMock(test, () => {
     const cat = await pairByCode(CAT, 'evo-cat', { events: ['SEND_MESSAGE_UPDATE', 'MESSAGES_DELETE', 'MESSAGES_UPDATE'] })
     const dan = await pairByCode(DAN, 'evo-dan', { base64: true, events: ['MESSAGES_UPSERT', 'MESSAGES_EDITED', 'MESSAGES_DELETE'] })
     assert.equal((await ok(dan('GET', '/webhook/find/evo-dan'))).webhookBase64, true)
+    const nativeHook = await ok(dan('POST', '/instances/evo-dan/webhooks', { url: `${hooks.url}/dan-native`, events: ['message.received'], base64: true }), 201)
+    assert.equal(nativeHook.base64, true)
+    hooks.addSecret('dan-native', nativeHook.secret)
     const at = (name, kind, match) => until(() => hooks.received.find((h) => h.path === `/${name}` && h.body.event === kind && match(h.body.data)), `${kind} at ${name}`)
     const isError = (r, status, code) => {
       assert.equal(r.status, status, JSON.stringify(r.body))
@@ -329,6 +332,9 @@ withMock(test, () => {
     assert.equal(stickerAtDan.messageType, 'stickerMessage')
     assert.equal(stickerAtDan.message.stickerMessage.mimetype, 'image/webp')
     assert.equal(stickerAtDan.message.base64, webp.toString('base64'), 'the sticker itself, decrypted')
+    const stickerNative = await until(() => hooks.received.find((h) => h.path === '/dan-native' && h.body.data.id === sticker.key.id), 'the sticker at the native webhook')
+    assert.equal(stickerNative.body.data.base64, webp.toString('base64'))
+    assert.equal(stickerNative.body.data.messageType, 'stickerMessage')
 
     // Received media by key, as base64; a text, an unknown id and convertToMp4 refused.
     const photo = Buffer.alloc(3000, 5)

@@ -47,6 +47,7 @@ export function webhookView(hook, { withSecret = false } = {}) {
     headers: Object.fromEntries(Object.keys(JSON.parse(hook.headers)).map((k) => [k, '(set)'])),
     enabled: Boolean(hook.enabled),
     byEvents: Boolean(hook.by_events),
+    base64: Boolean(hook.base64),
     createdAt: new Date(hook.created_at).toISOString(),
     ...(withSecret ? { secret: hook.secret } : {}),
   }
@@ -58,7 +59,7 @@ export function webhookStore(db) {
   return {
     create(row, { url, events = [], headers = {}, format = 'native', byEvents = false, base64 = false }, q) {
       const id = randomId('wh')
-      const values = [id, row.id, checkUrl(url), format, JSON.stringify(checkEvents(events, format)), JSON.stringify(checkHeaders(headers)), `whsec_${randomBytes(24).toString('base64url')}`, byEvents ? 1 : 0, base64 && format === 'evolution' ? 1 : 0, Date.now()]
+      const values = [id, row.id, checkUrl(url), format, JSON.stringify(checkEvents(events, format)), JSON.stringify(checkHeaders(headers)), `whsec_${randomBytes(24).toString('base64url')}`, byEvents ? 1 : 0, base64 ? 1 : 0, Date.now()]
       return inTx(q, async (t) => {
         await t.run('INSERT INTO webhooks (id, instance_id, url, format, events, headers, secret, enabled, by_events, base64, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)', ...values)
         return t.get('SELECT * FROM webhooks WHERE id = ?', id)
@@ -99,6 +100,7 @@ const webhookBody = {
     events: { type: 'array', maxItems: 64, items: { type: 'string', minLength: 1, maxLength: 64 } },
     headers: { type: 'object', maxProperties: 32, additionalProperties: { type: 'string', maxLength: 4096 } },
     byEvents: S.bool,
+    base64: S.bool,
   },
 }
 
