@@ -90,7 +90,8 @@ export class Dispatcher {
         const claimed = await this.db.tx((q) =>
           q.all(
             `UPDATE deliveries SET locked_until = ?, locked_by = ? WHERE id IN (SELECT id FROM deliveries WHERE status = 'pending' AND next_at <= ? AND (locked_until IS NULL OR locked_until < ?) ORDER BY id LIMIT ?${skipLocked}) RETURNING *`,
-            now + this.config.webhookTimeoutMs + CLAIM_MARGIN_MS,
+            // The request, and before it a `base64` media download bounded by the same timeout.
+            now + 2 * this.config.webhookTimeoutMs + CLAIM_MARGIN_MS,
             this.workerId,
             now,
             now,

@@ -182,9 +182,9 @@ function protocolJson(protocol) {
  * Downloads the media of a stored received message (`stored`: `{id, chat, sender, raw}`, `message`
  * its content) through the instance's session, bounded by `mediaBase64MaxBytes` (413
  * `media_too_large`, checked against the announced size before any byte is fetched) and
- * `mediaDownloadTimeoutMs` (504 `timed_out`). Resolves with `{field, media, data}`.
+ * `timeoutMs` (504 `timed_out`; default `mediaDownloadTimeoutMs`). Resolves with `{field, media, data}`.
  */
-export async function downloadStored(gateway, row, stored, message) {
+export async function downloadStored(gateway, row, stored, message, timeoutMs = gateway.config.mediaDownloadTimeoutMs) {
   const found = mediaOf(message)
   if (!found) throw new ApiError(400, 'not_media', `message ${stored.id} carries no media`)
   const [field, media] = found
@@ -194,7 +194,7 @@ export async function downloadStored(gateway, row, stored, message) {
   const runtime = gateway.connected(row)
   let timer
   const timeout = new Promise((resolve, reject) => {
-    timer = setTimeout(() => reject(new ApiError(504, 'timed_out', `the download took longer than ${gateway.config.mediaDownloadTimeoutMs} ms`)), gateway.config.mediaDownloadTimeoutMs)
+    timer = setTimeout(() => reject(new ApiError(504, 'timed_out', `the download took longer than ${timeoutMs} ms`)), timeoutMs)
   })
   let data
   try {
@@ -218,7 +218,9 @@ export async function webhookMedia(gateway, instance, data) {
   if (!instance || !mediaOf(data.message) || !data.raw) return null
   try {
     const raw = new Uint8Array(Buffer.from(data.raw, 'base64'))
-    const { data: bytes } = await downloadStored(gateway, instance, { id: data.id, chat: data.chat, sender: data.sender, raw }, data.message)
+    // Within the webhook timeout: a delivery's claim covers the download and the request (src/webhooks.js).
+    const timeoutMs = Math.min(gateway.config.mediaDownloadTimeoutMs, gateway.config.webhookTimeoutMs)
+    const { data: bytes } = await downloadStored(gateway, instance, { id: data.id, chat: data.chat, sender: data.sender, raw }, data.message, timeoutMs)
     return { base64: Buffer.from(bytes).toString('base64') }
   } catch (error) {
     const e = fromCommandError(error)
