@@ -341,6 +341,10 @@ withMock(test, () => {
     const image = await ok(cat('POST', '/message/sendMedia/evo-cat', { number: DAN, mediatype: 'image', mimetype: 'image/jpeg', caption: 'the view', media: photo.toString('base64') }), 201)
     const imageAtDan = (await at('evo-dan', 'messages.upsert', (d) => d.key.id === image.key.id)).body.data
     assert.equal(imageAtDan.message.base64, photo.toString('base64'))
+    const found = (await ok(dan('POST', '/chat/findMessages/evo-dan', { where: { key: { id: image.key.id } } }))).messages.records[0]
+    assert.equal(found.messageType, 'imageMessage', 'stored received media is found with its content')
+    assert.equal(found.message.imageMessage.caption, 'the view')
+    assert.equal(typeof found.message.imageMessage.mediaKey, 'string')
     const media = await ok(dan('POST', '/chat/getBase64FromMediaMessage/evo-dan', { message: { key: { id: image.key.id } } }), 201)
     hasShape(media, { mediaType: 'string', fileName: 'string', caption: 'string', size: { fileLength: 'string' }, mimetype: 'string', base64: 'string' })
     assert.deepEqual([media.mediaType, media.mimetype, media.caption, media.size.fileLength, media.base64], ['imageMessage', 'image/jpeg', 'the view', '3000', photo.toString('base64')])

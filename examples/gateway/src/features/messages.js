@@ -66,6 +66,17 @@ export function messageView(row) {
   return { id: row.id, chat: row.chat, sender: row.sender, fromMe: Boolean(row.from_me), timestamp: row.timestamp, text: row.text, status: row.status }
 }
 
+/** A stored row for Evolution's shapes: received media with its content (keys as base64), else the text. */
+function storedView(row) {
+  const view = messageView(row)
+  if (!row.media_content) return view
+  try {
+    return { ...view, message: jsonSafe(decodeMessage(new Uint8Array(row.media_content))), messageType: row.message_type ?? 'unknown' }
+  } catch {
+    return view
+  }
+}
+
 /** The receipt type's status name (`delivered`, `read`, `played`, ...). */
 function receiptStatus(type) {
   if (!type || type === 'delivery') return 'delivered'
@@ -798,7 +809,7 @@ const evolutionRoutes = [
       if (key.fromMe !== undefined) (where += ' AND from_me = ?'), args.push(key.fromMe ? 1 : 0)
       const total = (await ctx.db.get(`SELECT count(*) AS n FROM messages WHERE ${where}`, ...args)).n
       const records = await ctx.db.all(`SELECT * FROM messages WHERE ${where} ORDER BY timestamp DESC LIMIT ? OFFSET ?`, ...args, perPage, (page - 1) * perPage)
-      return { body: { messages: { total, pages: Math.ceil(total / perPage), currentPage: page, records: records.map((r) => ({ id: r.id, ...evolutionMessage(messageView(r), row) })) } } }
+      return { body: { messages: { total, pages: Math.ceil(total / perPage), currentPage: page, records: records.map((r) => ({ id: r.id, ...evolutionMessage(storedView(r), row) })) } } }
     },
   },
 ]
