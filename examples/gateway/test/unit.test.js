@@ -12,7 +12,8 @@ import { Client } from 'walink'
 
 import { loadConfig } from '../src/config.js'
 import { isPrivateAddress } from '../src/media-url.js'
-import { isProtocolOnly, isWebp, mediaOf, topLevelFields, writtenBySender } from '../src/features/messages.js'
+import { isProtocolOnly, isWebp, mediaOf, topLevelFields, webhookMedia, writtenBySender } from '../src/features/messages.js'
+import { ApiError } from '../src/errors.js'
 import { gatewayState, reasonText, restsUnasked, toJid } from '../src/gateway.js'
 import { RateLimiter } from '../src/http/server.js'
 import { S, check, problems } from '../src/http/schema.js'
@@ -157,6 +158,21 @@ test('edits and revokes: applied only when their sender wrote the target; sticke
   assert.equal(isWebp(new Uint8Array(4)), false)
   assert.deepEqual(mediaOf({ messageContextInfo: {}, stickerMessage: { mimetype: 'image/webp' } }), ['stickerMessage', { mimetype: 'image/webp' }])
   assert.equal(mediaOf({ conversation: 'hi' }), null)
+})
+
+test('webhook base64: the message goes out with base64Error when the file cannot be had, never held back', async () => {
+  const config = { mediaBase64MaxBytes: 1000, mediaDownloadTimeoutMs: 5000, webhookTimeoutMs: 50 }
+  const data = (fileLength) => ({ id: 'A1', chat: '1@s.whatsapp.net', sender: '1@s.whatsapp.net', raw: 'AA==', message: { imageMessage: { mimetype: 'image/jpeg', fileLength } } })
+  let asked = 0
+  const offline = { config, connected: () => { asked++; throw new ApiError(409, 'not_connected', 'instance x is pending, not connected') } }
+  assert.deepEqual(await webhookMedia(offline, { id: 'i' }, data(2000)), { base64Error: { code: 'media_too_large', message: 'the media is 2000 bytes; the bound is 1000 (GATEWAY_MEDIA_BASE64_MAX_BYTES)' } })
+  assert.equal(asked, 0, 'too large by its announced size: no download attempted')
+  assert.equal((await webhookMedia(offline, { id: 'i' }, data(10))).base64Error.code, 'not_connected')
+  const stalled = { config, connected: () => ({ connection: { downloadMedia: () => new Promise(() => {}) } }) }
+  assert.equal((await webhookMedia(stalled, { id: 'i' }, data(10))).base64Error.code, 'timed_out', 'bounded by the webhook timeout')
+  const online = { config, connected: () => ({ connection: { downloadMedia: async () => new Uint8Array([1, 2, 3]) } }) }
+  assert.deepEqual(await webhookMedia(online, { id: 'i' }, data(3)), { base64: 'AQID' })
+  assert.equal(await webhookMedia(online, { id: 'i' }, { ...data(3), message: { conversation: 'hi' } }), null, 'no media, nothing added')
 })
 
 test('media URLs: private, loopback, link-local and mapped addresses are told apart from public ones', () => {
