@@ -1,0 +1,123 @@
+// npm run bench (groups part): the client CPU of 100 group notifications in a Node process.
+//
+// One mock-server; a walink connect() client paired in its own child process to an account that
+// is a member of a group. Another account, the group's admin, promotes and demotes it in turn
+// through the mock-server's control API (one `w:gp2` notification per change, sent to the
+// member's devices). The child reports the CPU time of its process (user + system, every thread)
+// from the first notification of a batch to the last: receiving, decrypting, decoding, parsing,
+// applying to the known group, the ack and the `group` event. A warm-up batch (not measured)
+// comes first, so that V8 has compiled the hot code.
+// WALINK_BENCH_NOTIFICATIONS=N (default 100), WALINK_BENCH_ROUNDS (default 5: the median is
+// reported). Needs the mock-server binary and the wasm build (npm/wasm).
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+
+import { mockServerPath, startMockServer } from '../test/support/mock-server.js'
+
+const N = Number(process.env.WALINK_BENCH_NOTIFICATIONS ?? 100)
+const ROUNDS = Number(process.env.WALINK_BENCH_ROUNDS ?? 5)
+const WARMUP = 100
+const ADMIN = '15550601000'
+const MEMBER = '15550601001'
+
+async function main() {
+  if (!mockServerPath()) {
+    console.log('groups bench skipped: mock-server is not built (cargo build -p walink-sim --bin mock-server)')
+    return
+  }
+  const server = await startMockServer(17)
+  try {
+    await server.control('POST', '/accounts', { phone: ADMIN, name: 'Admin' })
+    const child = spawn(process.execPath, [fileURLToPath(import.meta.url)], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+      env: { ...process.env, WALINK_BENCH_CHILD: '1', WALINK_BENCH_WS: server.url, WALINK_BENCH_CONTROL: server.controlUrl },
+    })
+    const lines = readLines(child)
+    const next = async () => JSON.parse((await lines.next()).value)
+    await next()
+    const group = await server.control('POST', '/groups', { creator: ADMIN, subject: 'bench', members: [MEMBER] })
+    let promoted = false
+    const batch = async (count) => {
+      child.stdin.write(JSON.stringify({ count: count + 1 }) + '\n')
+      await next()
+      for (let i = 0; i <= count; i++) {
+        promoted = !promoted
+        await server.control('POST', `/groups/${group.jid}/participants`, { actor: ADMIN, action: promoted ? 'promote' : 'demote', participants: [MEMBER] })
+      }
+      return next()
+    }
+    await batch(WARMUP)
+    const rounds = []
+    for (let r = 0; r < ROUNDS; r++) rounds.push(await batch(N))
+    child.stdin.end()
+    const cpu = rounds.map((r) => r.cpuMs).sort((a, b) => a - b)
+    const median = cpu[Math.floor(cpu.length / 2)]
+    console.log(
+      `groups: ${N} w:gp2 notifications (promote/demote) received by a walink client in Node: ` +
+        `median ${median.toFixed(2)} ms CPU of the process (${((median * 1000) / N).toFixed(0)} µs each), ` +
+        `rounds ${cpu.map((c) => c.toFixed(2)).join(', ')} ms`,
+    )
+  } finally {
+    server.stop()
+  }
+}
+
+async function* readLines(child) {
+  let buffered = ''
+  for await (const chunk of child.stdout) {
+    buffered += chunk
+    for (let end = buffered.indexOf('\n'); end >= 0; end = buffered.indexOf('\n')) {
+      yield buffered.slice(0, end)
+      buffered = buffered.slice(end + 1)
+    }
+  }
+}
+
+// ----- the child ---------------------------------------------------------------------------
+
+const report = (value) => process.stdout.write(JSON.stringify(value) + '\n')
+const cpuMs = () => {
+  const { user, system } = process.cpuUsage()
+  return (user + system) / 1000
+}
+
+async function child() {
+  const { walinkClient } = await import('../test/support/walink-client.js')
+  const server = {
+    url: process.env.WALINK_BENCH_WS,
+    controlUrl: process.env.WALINK_BENCH_CONTROL,
+    async control(method, route, body) {
+      const response = await fetch(`${this.controlUrl}${route}`, { method, body: body === undefined ? undefined : JSON.stringify(body) })
+      return response.json()
+    },
+  }
+  let batch = null
+  const onEvent = (event) => {
+    if (!batch || event.type !== 'group') return
+    if (batch.seen === 0) batch.cpu0 = cpuMs()
+    if (++batch.seen === batch.count) {
+      report({ cpuMs: cpuMs() - batch.cpu0 })
+      batch = null
+    }
+  }
+  await server.control('POST', '/accounts', { phone: MEMBER, name: 'Member' })
+  const client = await walinkClient(server, { onEvent })
+  const code = await client.connection.pairWithCode(MEMBER)
+  await server.control('POST', `/accounts/${MEMBER}/code`, { code })
+  await client.waitFor((e) => e.type === 'state' && e.state.kind === 'connected', 'connected')
+  report({ ready: true })
+  let buffered = ''
+  for await (const chunk of process.stdin) {
+    buffered += chunk
+    for (let end = buffered.indexOf('\n'); end >= 0; end = buffered.indexOf('\n')) {
+      const { count } = JSON.parse(buffered.slice(0, end))
+      buffered = buffered.slice(end + 1)
+      batch = { count, seen: 0, cpu0: 0 }
+      report({ expecting: count })
+    }
+  }
+  await client.connection.close()
+}
+
+if (process.env.WALINK_BENCH_CHILD) await child()
+else await main()
