@@ -225,15 +225,16 @@ fn text_of(node: &Node) -> Option<String> {
         .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
 }
 
-fn bounded(text: String, max: usize) -> String {
-    if text.len() <= max {
-        return text;
+/// `text` cut to at most `max` bytes, at a character boundary.
+fn bounded(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
     }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text[..end].to_owned()
+    text
 }
 
 fn jid_attr(node: &Node, key: &str) -> Option<String> {
@@ -637,6 +638,12 @@ mod tests {
             join("CODE").child("invite").unwrap().attr_str("code"),
             Some("CODE")
         );
+    }
+
+    #[test]
+    fn long_texts_are_cut_at_a_character_boundary() {
+        assert_eq!(bounded("ééé".into(), 3), "é");
+        assert_eq!(bounded("abc".into(), 3), "abc");
     }
 
     #[test]
