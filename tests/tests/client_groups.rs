@@ -544,3 +544,34 @@ fn failure_answers_are_typed_errors() {
         Err(CommandError::InvalidMessage)
     );
 }
+
+/// A removal notification rotates our sender key for the group at once: the record of who
+/// holds it is gone before the next send, which distributes a new key to the members left.
+#[test]
+fn a_removal_rotates_our_sender_key_at_the_notification() {
+    let mut s = scene(6);
+    let carol = link(&mut s.world, CAROL);
+    let group = create(&mut s, &[BOB, CAROL]);
+    send_ok(&mut s.world, s.alice, &group, "before");
+    let holders = |world: &World| {
+        world.clients[s.alice]
+            .store
+            .keys()
+            .any(|(space, key)| space == "sender-key-sent" && *key == group)
+    };
+    assert!(holders(&s.world), "the key was distributed");
+    let removed = run(
+        &mut s.world,
+        s.alice,
+        GroupCommand::ChangeParticipants {
+            group: group.clone(),
+            action: ParticipantAction::Remove,
+            participants: vec![jid(CAROL)],
+        },
+    );
+    assert!(matches!(removed, Ok(GroupOutput::Participants(_))));
+    assert!(!holders(&s.world), "rotated when the notification came");
+    send_ok(&mut s.world, s.alice, &group, "after");
+    assert!(client_texts(&s.world, s.bob).contains(&"after".to_owned()));
+    assert!(!client_texts(&s.world, carol).contains(&"after".to_owned()));
+}
