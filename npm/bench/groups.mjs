@@ -1,13 +1,16 @@
 // npm run bench (groups part): the client CPU of 100 group notifications in a Node process.
 //
 // One mock-server; a walink connect() client paired in its own child process to an account that
-// is a member of a group. Another account, the group's admin, promotes and demotes it in turn
-// through the mock-server's control API (one `w:gp2` notification per change, sent to the
-// member's devices). The child reports the CPU time of its process (user + system, every thread)
-// from the first notification of a batch to the last: receiving, decrypting, decoding, parsing,
-// applying to the known group, the ack and the `group` event. A warm-up batch (not measured)
-// comes first, so that V8 has compiled the hot code.
-// WALINK_BENCH_NOTIFICATIONS=N (default 100), WALINK_BENCH_ROUNDS (default 5: the median is
+// is a member of a group with N other members (accounts without companions). The group's admin
+// changes members through the mock-server's control API; each change is one `w:gp2`
+// notification to the member devices. Two arrival patterns, as in bench/receive.mjs: `burst` (the
+// admin promotes, then demotes, the N others in one request: N notifications back to back) and
+// `paced` (one request per notification, each arriving on its own turn of the event loop). The
+// child reports the CPU time of its process (user + system, every thread) from the first
+// notification of a batch to the last: receiving, decrypting, decoding, parsing, applying to the
+// known group, the ack and the `group` event. A warm-up batch of each (not measured) comes
+// first, so that V8 has compiled the hot code.
+// WALINK_BENCH_NOTIFICATIONS=N (default 100), WALINK_BENCH_ROUNDS (default 5: medians are
 // reported). Needs the mock-server binary and the wasm build (npm/wasm).
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
@@ -16,7 +19,6 @@ import { mockServerPath, startMockServer } from '../test/support/mock-server.js'
 
 const N = Number(process.env.WALINK_BENCH_NOTIFICATIONS ?? 100)
 const ROUNDS = Number(process.env.WALINK_BENCH_ROUNDS ?? 5)
-const WARMUP = 100
 const ADMIN = '15550601000'
 const MEMBER = '15550601001'
 
@@ -35,28 +37,41 @@ async function main() {
     const lines = readLines(child)
     const next = async () => JSON.parse((await lines.next()).value)
     await next()
-    const group = await server.control('POST', '/groups', { creator: ADMIN, subject: 'bench', members: [MEMBER] })
+    const others = []
+    for (let i = 0; i < N; i++) {
+      const phone = `1555061${String(i).padStart(4, '0')}`
+      await server.control('POST', '/accounts', { phone, name: `m${i}` })
+      others.push(phone)
+    }
+    const group = await server.control('POST', '/groups', { creator: ADMIN, subject: 'bench', members: [MEMBER, ...others] })
+    const change = (action, participants) =>
+      server.control('POST', `/groups/${group.jid}/participants`, { actor: ADMIN, action, participants })
     let promoted = false
-    const batch = async (count) => {
-      child.stdin.write(JSON.stringify({ count: count + 1 }) + '\n')
+    const batch = async (pattern) => {
+      child.stdin.write(JSON.stringify({ count: N }) + '\n')
       await next()
-      for (let i = 0; i <= count; i++) {
-        promoted = !promoted
-        await server.control('POST', `/groups/${group.jid}/participants`, { actor: ADMIN, action: promoted ? 'promote' : 'demote', participants: [MEMBER] })
-      }
+      promoted = !promoted
+      const action = promoted ? 'promote' : 'demote'
+      if (pattern === 'burst') await change(action, others)
+      else for (const other of others) await change(action, [other])
       return next()
     }
-    await batch(WARMUP)
-    const rounds = []
-    for (let r = 0; r < ROUNDS; r++) rounds.push(await batch(N))
+    const medians = {}
+    for (const pattern of ['burst', 'paced']) {
+      await batch(pattern)
+      const cpu = []
+      for (let r = 0; r < ROUNDS; r++) cpu.push((await batch(pattern)).cpuMs)
+      cpu.sort((a, b) => a - b)
+      medians[pattern] = { median: cpu[Math.floor(cpu.length / 2)], cpu }
+    }
     child.stdin.end()
-    const cpu = rounds.map((r) => r.cpuMs).sort((a, b) => a - b)
-    const median = cpu[Math.floor(cpu.length / 2)]
-    console.log(
-      `groups: ${N} w:gp2 notifications (promote/demote) received by a walink client in Node: ` +
-        `median ${median.toFixed(2)} ms CPU of the process (${((median * 1000) / N).toFixed(0)} µs each), ` +
-        `rounds ${cpu.map((c) => c.toFixed(2)).join(', ')} ms`,
-    )
+    for (const [pattern, { median, cpu }] of Object.entries(medians)) {
+      console.log(
+        `groups: ${N} w:gp2 notifications (promote/demote), ${pattern}, received by a walink client in Node: ` +
+          `median ${median.toFixed(2)} ms CPU of the process (${((median * 1000) / N).toFixed(0)} µs each; ` +
+          `rounds ${cpu.map((c) => c.toFixed(2)).join(', ')} ms)`,
+      )
+    }
   } finally {
     server.stop()
   }

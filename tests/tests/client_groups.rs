@@ -30,7 +30,7 @@ fn run(
         .expect("the command ends");
     world.run_for(2_000);
     match result {
-        Ok(CommandOutput::Group(output)) => Ok(output),
+        Ok(CommandOutput::Group(output)) => Ok(*output),
         Ok(CommandOutput::None) => Err(CommandError::InvalidState),
         Ok(other) => panic!("unexpected output {other:?}"),
         Err(error) => Err(error),
@@ -167,7 +167,7 @@ fn create_read_and_list_a_group() {
         };
         assert_eq!(
             list.iter().map(|g| g.jid.clone()).collect::<Vec<_>>(),
-            [info.jid.clone()]
+            std::slice::from_ref(&info.jid)
         );
     }
     let read = info_of(&mut s, &info.jid);

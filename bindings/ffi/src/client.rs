@@ -582,7 +582,7 @@ impl From<&client::CommandOutput> for CommandOutput {
                 data: data.0.clone(),
             },
             O::Group(output) => CommandOutput::Group {
-                output: output.into(),
+                output: output.as_ref().into(),
             },
         }
     }

@@ -196,7 +196,11 @@ fn command_outputs() -> Vec<CommandOutput> {
         CommandOutput::MediaDownloaded(walink_core::client::MediaData(vec![1])),
     ];
     let mut samples = samples;
-    samples.extend(group_outputs().into_iter().map(CommandOutput::Group));
+    samples.extend(
+        group_outputs()
+            .into_iter()
+            .map(|output| CommandOutput::Group(Box::new(output))),
+    );
     for sample in &samples {
         match sample {
             CommandOutput::None

@@ -156,7 +156,7 @@ pub enum CommandOutput {
     /// The plaintext of downloaded media, its hashes and MAC checked.
     MediaDownloaded(super::media::MediaData),
     /// What a group command produced.
-    Group(super::groups::GroupOutput),
+    Group(Box<super::groups::GroupOutput>),
 }
 
 /// Why a command failed.

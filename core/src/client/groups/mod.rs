@@ -231,7 +231,9 @@ impl Groups {
                 return done(id, Ok(CommandOutput::None), out);
             }
         };
-        let result = output.map(CommandOutput::Group).map_err(CommandError::from);
+        let result = output
+            .map(|output| CommandOutput::Group(Box::new(output)))
+            .map_err(CommandError::from);
         done(id, result, out);
     }
 
@@ -259,11 +261,13 @@ impl Groups {
                 GroupChange::Participants {
                     change: MembershipChange::Removed | MembershipChange::Left,
                     ..
-                } => {
-                    if !followups.departed.contains(&notification.group) {
-                        followups.departed.push(notification.group.clone());
-                    }
+                } if !followups.departed.contains(&notification.group) => {
+                    followups.departed.push(notification.group.clone());
                 }
+                GroupChange::Participants {
+                    change: MembershipChange::Removed | MembershipChange::Left,
+                    ..
+                } => {}
                 GroupChange::Participants { participants, .. } => {
                     ctx.requests
                         .lid_mappings

@@ -481,7 +481,7 @@ pub fn parse_notification(node: &Node) -> Result<GroupNotification, Malformed> {
             "membership_approval_mode" => GroupChange::ApprovalRequired(
                 child
                     .child("group_join")
-                    .map_or(true, |j| j.attr_str("state") != Some("off")),
+                    .is_none_or(|j| j.attr_str("state") != Some("off")),
             ),
             "delete" => GroupChange::Deleted,
             _ => continue,
@@ -508,13 +508,13 @@ pub fn apply(info: &mut GroupInfo, change: &GroupChange, own: &[String]) -> bool
             for p in participants {
                 let at = info.participants.iter().position(|q| same_member(q, p));
                 match (change, at) {
-                    (MembershipChange::Added, None) => {
-                        if info.participants.len() < GROUP_MAX_PARTICIPANTS {
-                            info.participants.push(GroupParticipant {
-                                role: ParticipantRole::Member,
-                                ..p.clone()
-                            });
-                        }
+                    (MembershipChange::Added, None)
+                        if info.participants.len() < GROUP_MAX_PARTICIPANTS =>
+                    {
+                        info.participants.push(GroupParticipant {
+                            role: ParticipantRole::Member,
+                            ..p.clone()
+                        });
                     }
                     (MembershipChange::Removed | MembershipChange::Left, Some(at)) => {
                         info.participants.remove(at);
