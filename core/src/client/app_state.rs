@@ -45,12 +45,13 @@ use crate::store::{Batch, Change, Record, RecordKey, Space};
 
 use super::Timestamp;
 use super::command::{CommandError, CommandId, CommandOutput};
-use super::context::{Context, LoadTag};
+use super::context::Context;
 use super::endpoints::media_url;
 use super::event::Event;
-use super::fetch::{Body, FetchId, FetchRequest, FetchResult, FetchTag, Method};
-use super::iq::{self, IqError, IqResult, IqTag};
+use super::fetch::{Body, FetchId, FetchRequest, FetchResult, Method};
+use super::iq::{self, IqError, IqResult};
 use super::output::Outputs;
+use super::owner::{Owner, Tag};
 
 /// The xmlns of the app-state sync IQ.
 pub(crate) const XMLNS: &str = "w:sync:app:state";
@@ -58,7 +59,7 @@ pub(crate) const XMLNS: &str = "w:sync:app:state";
 /// The key of the settings view record in `Space::AppStateVersion`.
 pub const VIEW_KEY: &str = "view";
 
-/// Tags of the app-state IQs (see `IqTag::AppState`).
+/// Tags of the app-state IQs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum AppStateIq {
     /// A fetch of these collections (`true`: a snapshot was asked for).
@@ -67,11 +68,27 @@ pub(crate) enum AppStateIq {
     Send(CommandId),
 }
 
-/// Tags of the app-state loads (see `LoadTag::AppState`).
+/// Tags of the app-state loads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum AppStateLoad {
     /// The collection states and the view.
     States,
+}
+
+/// The tag of an app-state blob download (a snapshot, or a patch's mutations).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AppStateBlob;
+
+impl Tag for AppStateIq {
+    const OWNER: Owner = Owner::AppState;
+}
+
+impl Tag for AppStateLoad {
+    const OWNER: Owner = Owner::AppState;
+}
+
+impl Tag for AppStateBlob {
+    const OWNER: Owner = Owner::AppState;
 }
 
 /// The store key of a sync key record: the key id in lower-case hex.
@@ -288,7 +305,7 @@ impl AppState {
             .map(|c| RecordKey::new(Space::AppStateVersion, c.name()))
             .collect();
         keys.push(RecordKey::new(Space::AppStateVersion, VIEW_KEY));
-        ctx.load(keys, LoadTag::AppState(AppStateLoad::States), out);
+        ctx.load(keys, AppStateLoad::States, out);
     }
 
     /// The client reached `Connected`: load what is needed, then fetch every collection.
@@ -438,12 +455,7 @@ impl AppState {
                 XMLNS,
                 vec![Node::new("sync").children_from(children)],
             );
-            match ctx.send_iq(
-                request,
-                IqTag::AppState(AppStateIq::Sync(wanted.clone())),
-                None,
-                out,
-            ) {
+            match ctx.send_iq(request, AppStateIq::Sync(wanted.clone()), None, out) {
                 Ok(_) => self.busy = true,
                 Err(_) => self.fetch.extend(wanted),
             }
@@ -464,7 +476,7 @@ impl AppState {
                                 .children_from([Node::new("patch").bytes(bytes)])]),
                         ],
                     );
-                    let tag = IqTag::AppState(AppStateIq::Send(queued.id));
+                    let tag = AppStateIq::Send(queued.id);
                     match ctx.send_iq(request, tag, None, out) {
                         Ok(_) => {
                             self.busy = true;
@@ -936,7 +948,7 @@ impl AppState {
                 max_response_bytes: APPSTATE_MAX_EXTERNAL_BLOB as u64,
                 timeout_ms: CLIENT_FETCH_TIMEOUT_MS,
             };
-            let id = ctx.fetch(request, FetchTag::AppStateBlob, out);
+            let id = ctx.fetch(request, AppStateBlob, out);
             parked.pending.push((id, (slot, reference)));
         }
         self.parked.insert(collection, Box::new(parked));

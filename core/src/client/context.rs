@@ -9,35 +9,22 @@ use super::Timestamp;
 use super::config::Config;
 use super::connection::{Connection, SendError};
 use super::device::Device;
-use super::fetch::{FetchId, FetchRequest, FetchTag, Fetches};
-use super::iq::{IqTag, Iqs};
-use super::messaging::MessagingLoad;
+use super::fetch::{FetchId, FetchRequest, Fetches};
+use super::iq::Iqs;
 use super::output::{CloseReason, LoadId, Output, Outputs};
+use super::owner::{AnyTag, Tag};
 use super::rng::Rng;
 
-/// Who asked for a load, and so who gets its records.
-#[allow(dead_code)]
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum LoadTag {
-    /// A load of the messaging module.
-    Messaging(MessagingLoad),
-    /// A load of the app-state module.
-    AppState(super::app_state::AppStateLoad),
-}
-
 /// Loads awaiting their answer.
-#[allow(dead_code)]
 #[derive(Debug, Default)]
 pub(crate) struct Loads {
     next: u64,
-    pending: Vec<(LoadId, LoadTag)>,
+    pending: Vec<(LoadId, AnyTag)>,
 }
 
 impl Loads {
     /// The tag of an answered load (`None` for an unknown or repeated id).
-    // While no module defines a load tag the type is uninhabited and the tail unreachable.
-    #[allow(unreachable_code)]
-    pub(crate) fn take(&mut self, id: LoadId) -> Option<LoadTag> {
+    pub(crate) fn take(&mut self, id: LoadId) -> Option<AnyTag> {
         let index = self
             .pending
             .iter()
@@ -122,10 +109,10 @@ impl Context<'_> {
     /// Sends the IQ `iq` (built without id, see `iq::iq`) and awaits its answer for
     /// `timeout_ms` (the configured IQ timeout when `None`); the answer goes to `tag`'s owner.
     /// Returns the IQ's id.
-    pub(crate) fn send_iq(
+    pub(crate) fn send_iq<T: Tag>(
         &mut self,
         mut iq: Node,
-        tag: IqTag,
+        tag: T,
         timeout_ms: Option<u64>,
         out: &mut Outputs,
     ) -> Result<String, SendError> {
@@ -140,9 +127,14 @@ impl Context<'_> {
         let deadline = self
             .now
             .saturating_add(timeout_ms.unwrap_or(self.config.iq_timeout_ms));
-        let id = self.iqs.register(&mut iq, tag, deadline);
+        let id = self.iqs.register(&mut iq, AnyTag::new(tag), deadline);
         self.send(&iq, out)?;
         Ok(id)
+    }
+
+    /// Whether an IQ whose tag is a `T` matching `which` is awaiting its answer.
+    pub(crate) fn iq_pending<T: Tag>(&self, which: impl Fn(&T) -> bool) -> bool {
+        self.iqs.is_pending(which)
     }
 
     /// Acknowledges a received `<message>`, `<receipt>`, `<notification>` or `<call>` stanza.
@@ -151,19 +143,24 @@ impl Context<'_> {
     }
 
     /// Asks the host for records; the answer goes to `tag`'s owner.
-    pub(crate) fn load(&mut self, keys: Vec<RecordKey>, tag: LoadTag, out: &mut Outputs) -> LoadId {
+    pub(crate) fn load<T: Tag>(
+        &mut self,
+        keys: Vec<RecordKey>,
+        tag: T,
+        out: &mut Outputs,
+    ) -> LoadId {
         self.loads.next += 1;
         let id = LoadId(self.loads.next);
-        self.loads.pending.push((id, tag));
+        self.loads.pending.push((id, AnyTag::new(tag)));
         out.push(Output::Load { id, keys });
         id
     }
 
     /// Asks the host for an HTTPS request; the answer goes to `tag`'s owner.
-    pub(crate) fn fetch(
+    pub(crate) fn fetch<T: Tag>(
         &mut self,
         request: FetchRequest,
-        tag: FetchTag,
+        tag: T,
         out: &mut Outputs,
     ) -> FetchId {
         let id = self.fetches.register(tag);

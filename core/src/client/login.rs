@@ -7,7 +7,25 @@ use crate::limits::{CLIENT_PREKEY_MIN_COUNT, CLIENT_PREKEY_UPLOAD_COUNT};
 
 use super::context::Context;
 use super::event::{Event, OfflinePreview};
-use super::iq::{self, IqError, IqResult, IqTag};
+use super::iq::{self, IqError, IqResult};
+use super::owner::{Owner, Tag};
+
+/// Tags of the login IQs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LoginIq {
+    /// Post-login: the server's prekey count.
+    PreKeyCount,
+    /// A prekey upload.
+    PreKeyUpload,
+    /// Post-login: `<active/>`.
+    Active,
+    /// Cleaning dirty bits.
+    DirtyClean,
+}
+
+impl Tag for LoginIq {
+    const OWNER: Owner = Owner::Login;
+}
 use super::output::{CloseReason, Outputs, ProtocolError};
 
 /// One week and three days in milliseconds, for `unified_session`.
@@ -86,8 +104,8 @@ impl Login {
         let count = iq::iq("get", "encrypt", vec![Node::new("count")]);
         let active = iq::iq("set", "passive", vec![Node::new("active")]);
         let sent = ctx
-            .send_iq(count, IqTag::PreKeyCount, None, out)
-            .and_then(|_| ctx.send_iq(active, IqTag::Active, None, out));
+            .send_iq(count, LoginIq::PreKeyCount, None, out)
+            .and_then(|_| ctx.send_iq(active, LoginIq::Active, None, out));
         if sent.is_err() {
             return LoginProgress::Nothing;
         }
@@ -114,14 +132,14 @@ impl Login {
     /// The answer to one of the login IQs.
     pub(crate) fn handle_iq(
         &mut self,
-        tag: &IqTag,
+        tag: &LoginIq,
         result: IqResult,
         ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) -> LoginProgress {
         let post_login = matches!(self.phase, Phase::PostLogin { .. });
         match (tag, result) {
-            (IqTag::PreKeyCount, Ok(node)) => {
+            (LoginIq::PreKeyCount, Ok(node)) => {
                 let count = node
                     .child("count")
                     .and_then(|c| c.attr_str("value"))
@@ -133,17 +151,17 @@ impl Login {
                     self.mark_prekeys_done();
                 }
             }
-            (IqTag::PreKeyUpload, Ok(_)) => self.mark_prekeys_done(),
-            (IqTag::Active, Ok(_)) => {
+            (LoginIq::PreKeyUpload, Ok(_)) => self.mark_prekeys_done(),
+            (LoginIq::Active, Ok(_)) => {
                 if let Phase::PostLogin { active_done, .. } = &mut self.phase {
                     *active_done = true;
                 }
             }
-            (IqTag::DirtyClean, _) => {}
+            (LoginIq::DirtyClean, _) => {}
             (_, Err(IqError::Disconnected)) => {}
             // The post-login round trip failed: a fresh connection retries all of it. A refill
             // outside the round trip is retried at the next login.
-            (IqTag::PreKeyCount | IqTag::PreKeyUpload | IqTag::Active, Err(error))
+            (LoginIq::PreKeyCount | LoginIq::PreKeyUpload | LoginIq::Active, Err(error))
                 if post_login =>
             {
                 ctx.close(CloseReason::Protocol(ProtocolError::Unexpected(format!(
@@ -214,7 +232,7 @@ impl Login {
         }
         if !cleans.is_empty() {
             let clean = iq::iq("set", "urn:xmpp:whatsapp:dirty", cleans);
-            let _ = ctx.send_iq(clean, IqTag::DirtyClean, None, out);
+            let _ = ctx.send_iq(clean, LoginIq::DirtyClean, None, out);
         }
     }
 }
@@ -222,7 +240,7 @@ impl Login {
 /// Uploads a fresh batch of one-time prekeys (transport.md §6.2), unless one is in flight. The
 /// keys are persisted before the upload leaves.
 pub(crate) fn upload_prekeys(ctx: &mut Context<'_>, out: &mut Outputs) {
-    if ctx.iqs.is_pending(&IqTag::PreKeyUpload) || !ctx.conn.is_open() {
+    if ctx.iq_pending(|t: &LoginIq| *t == LoginIq::PreKeyUpload) || !ctx.conn.is_open() {
         return;
     }
     let (keys, batch) = ctx
@@ -256,5 +274,5 @@ pub(crate) fn upload_prekeys(ctx: &mut Context<'_>, out: &mut Outputs) {
             skey,
         ],
     );
-    let _ = ctx.send_iq(upload, IqTag::PreKeyUpload, None, out);
+    let _ = ctx.send_iq(upload, LoginIq::PreKeyUpload, None, out);
 }

@@ -33,6 +33,7 @@ mod login;
 pub mod media;
 pub mod messaging;
 mod output;
+mod owner;
 mod pairing;
 mod per_collection;
 mod rng;
@@ -56,20 +57,29 @@ use crate::limits::CLIENT_RNG_RESEED_MS;
 use crate::store::{Batch, Change, Record, RecordKey, RestoreError, Space};
 
 use connection::Connection;
-use context::{Context, LoadTag, Loads, Requests};
+use context::{Context, Loads, Requests};
 use device::Device;
-use fetch::{FetchTag, Fetches};
-use iq::{IqError, IqResult, IqTag, Iqs};
+use fetch::Fetches;
+use iq::{IqError, IqResult, Iqs};
 use keepalive::Keepalive;
 use login::{Login, LoginProgress};
 use messaging::Messaging;
 use output::Outputs;
+use owner::{AnyTag, Owner, Tag};
 use pairing::Pairing;
 use rng::Rng;
 use state::{AfterClose, Lifecycle};
 
 /// Unix milliseconds.
 pub type Timestamp = u64;
+
+/// The tag of the logout IQ: the command it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct LogoutIq(CommandId);
+
+impl Tag for LogoutIq {
+    const OWNER: Owner = Owner::Client;
+}
 
 /// One linked device of one WhatsApp account, as a sans-IO state machine.
 ///
@@ -469,16 +479,25 @@ impl Client {
         let Some(tag) = self.loads.take(id) else {
             return;
         };
-        match tag {
-            LoadTag::Messaging(tag) => {
-                let (mut ctx, out) = split!(self, now);
-                self.messaging
-                    .handle_loaded(now, id, tag, records, &mut ctx, out);
+        match tag.owner() {
+            Owner::Messaging => {
+                if let Some(tag) = tag.take() {
+                    let (mut ctx, out) = split!(self, now);
+                    self.messaging
+                        .handle_loaded(now, id, tag, records, &mut ctx, out);
+                }
             }
-            LoadTag::AppState(_) => {
+            Owner::AppState => {
                 let (mut ctx, out) = split!(self, now);
                 self.app_state.handle_loaded(records, &mut ctx, out);
             }
+            // Nobody else loads records on demand.
+            Owner::Client
+            | Owner::Keepalive
+            | Owner::Login
+            | Owner::Pairing
+            | Owner::Media
+            | Owner::History => {}
         }
         self.apply_requests(now);
     }
@@ -490,12 +509,15 @@ impl Client {
         let Some(tag) = self.fetches.take(id) else {
             return;
         };
-        match tag {
-            FetchTag::AppStateBlob => {
+        match tag.owner() {
+            Owner::AppState => {
                 let (mut ctx, out) = split!(self, now);
                 self.app_state.handle_fetched(id, result, &mut ctx, out);
             }
-            FetchTag::Media(job) => {
+            Owner::Media => {
+                let Some(media::MediaFetch(job)) = tag.take() else {
+                    return;
+                };
                 let (mut ctx, out) = split!(self, now);
                 if let Some(ready) = self.media.handle_fetched(job, result, &mut ctx, out) {
                     self.messaging.send_message(
@@ -507,9 +529,12 @@ impl Client {
                     );
                 }
             }
-            FetchTag::HistoryBlob => {
+            Owner::History => {
                 let (mut ctx, out) = split!(self, now);
                 self.history.handle_fetched(id, result, &mut ctx, out);
+            }
+            // Nobody else fetches.
+            Owner::Client | Owner::Keepalive | Owner::Login | Owner::Pairing | Owner::Messaging => {
             }
         }
         self.apply_requests(now);
@@ -687,26 +712,35 @@ impl Client {
     }
 
     /// Gives an IQ answer (or its failure) to the tag's owner.
-    fn route_iq(&mut self, now: Timestamp, tag: IqTag, result: IqResult) {
-        match tag {
-            IqTag::Ping => {
+    fn route_iq(&mut self, now: Timestamp, tag: AnyTag, result: IqResult) {
+        match tag.owner() {
+            Owner::Keepalive => {
                 if matches!(result, Err(IqError::TimedOut)) {
                     self.requests.close = Some(CloseReason::KeepaliveTimeout);
                 }
             }
-            IqTag::PreKeyCount | IqTag::PreKeyUpload | IqTag::Active | IqTag::DirtyClean => {
+            Owner::Login => {
+                let Some(tag) = tag.take::<login::LoginIq>() else {
+                    return;
+                };
                 let (mut ctx, out) = split!(self, now);
                 let progress = self.login.handle_iq(&tag, result, &mut ctx, out);
                 self.login_progress(now, progress);
             }
-            IqTag::PairCodeHello(_) | IqTag::PairCodeFinish => {
+            Owner::Pairing => {
+                let Some(tag) = tag.take::<pairing::PairingIq>() else {
+                    return;
+                };
                 let mut state = None;
                 let (mut ctx, out) = split!(self, now);
                 self.pairing
                     .handle_iq(&tag, result, &mut ctx, out, &mut state);
                 self.apply_state(state);
             }
-            IqTag::Logout(command) => {
+            Owner::Client => {
+                let Some(LogoutIq(command)) = tag.take() else {
+                    return;
+                };
                 // Whatever the answer, the device forgets itself.
                 self.out.event(Event::CommandDone {
                     id: command,
@@ -715,19 +749,27 @@ impl Client {
                 // Carried out by apply_requests, or by `close` when the connection is ending.
                 self.requests.close = Some(CloseReason::LoggedOut);
             }
-            IqTag::Messaging(tag) => {
+            Owner::Messaging => {
+                let Some(tag) = tag.take() else {
+                    return;
+                };
                 let (mut ctx, out) = split!(self, now);
                 self.messaging
                     .handle_iq_result(now, tag, result, &mut ctx, out);
             }
-            IqTag::AppState(tag) => {
+            Owner::AppState => {
+                let Some(tag) = tag.take() else {
+                    return;
+                };
                 let (mut ctx, out) = split!(self, now);
                 self.app_state.handle_iq(tag, result, &mut ctx, out);
             }
-            IqTag::MediaConn => {
+            Owner::Media => {
                 let (mut ctx, out) = split!(self, now);
                 self.media.handle_iq(result, &mut ctx, out);
             }
+            // History sends no IQ.
+            Owner::History => {}
         }
     }
 
@@ -829,7 +871,7 @@ impl Client {
         self.messaging.handle_disconnected(now, &mut self.out);
         self.app_state.handle_disconnected();
         self.media.handle_disconnected();
-        self.fetches.forget(FetchTag::AppStateBlob);
+        self.fetches.forget(Owner::AppState);
         self.backoff.disconnected(now, &self.config);
         let closed = StateReason::Closed(reason.clone());
         match state::after_close(&reason, &self.config) {
@@ -899,11 +941,11 @@ impl Client {
     fn wipe(&mut self) {
         self.reconnect_at = None;
         self.app_state = app_state::AppState::default();
-        self.fetches.forget(FetchTag::AppStateBlob);
-        self.fetches.forget_media();
+        self.fetches.forget(Owner::AppState);
+        self.fetches.forget(Owner::Media);
         self.media.wipe(&mut self.out);
         self.history.wipe();
-        self.fetches.forget(FetchTag::HistoryBlob);
+        self.fetches.forget(Owner::History);
         self.messaging.wipe(&mut self.out);
         self.pairing.cancel_parked(&mut self.out);
         self.out.persist(Batch {
@@ -932,7 +974,7 @@ impl Client {
                 ],
             );
             let (mut ctx, out) = split!(self, now);
-            if ctx.send_iq(request, IqTag::Logout(id), None, out).is_ok() {
+            if ctx.send_iq(request, LogoutIq(id), None, out).is_ok() {
                 return;
             }
         }

@@ -26,8 +26,22 @@ use super::Timestamp;
 use super::command::{CommandError, CommandId, CommandOutput};
 use super::context::Context;
 use super::event::{Event, PairingMode, State, StateReason};
-use super::iq::{self, IqError, IqResult, IqTag};
+use super::iq::{self, IqError, IqResult};
 use super::output::{CloseReason, Outputs};
+use super::owner::{Owner, Tag};
+
+/// Tags of the code-pairing IQs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PairingIq {
+    /// Stage 1 of code pairing for this command (`None`: a server-requested refresh).
+    Hello(Option<CommandId>),
+    /// Stage 2 of code pairing.
+    Finish,
+}
+
+impl Tag for PairingIq {
+    const OWNER: Owner = Owner::Pairing;
+}
 
 /// A pairing-code request issued before the connection could take it.
 #[derive(Debug)]
@@ -343,14 +357,14 @@ impl Pairing {
     /// The answer to `companion_hello` or `companion_finish`.
     pub(crate) fn handle_iq(
         &mut self,
-        tag: &IqTag,
+        tag: &PairingIq,
         result: IqResult,
         ctx: &mut Context<'_>,
         out: &mut Outputs,
         state: &mut Option<(State, StateReason)>,
     ) {
         match tag {
-            IqTag::PairCodeHello(command) => {
+            PairingIq::Hello(command) => {
                 let reference = result.as_ref().ok().and_then(|node| {
                     node.child("link_code_companion_reg")
                         .and_then(|reg| reg.child("link_code_pairing_ref"))
@@ -409,7 +423,7 @@ impl Pairing {
                 }
             }
             // The server refused the bundle: this code cannot complete.
-            IqTag::PairCodeFinish if result.is_err() => self.code = None,
+            PairingIq::Finish if result.is_err() => self.code = None,
             _ => {}
         }
     }
@@ -489,10 +503,7 @@ impl Pairing {
                             ]),
                     ],
                 );
-                if ctx
-                    .send_iq(request, IqTag::PairCodeFinish, None, out)
-                    .is_ok()
-                {
+                if ctx.send_iq(request, PairingIq::Finish, None, out).is_ok() {
                     flow.finish_deadline =
                         Some(ctx.now.saturating_add(CLIENT_PAIR_CODE_FINISH_TIMEOUT_MS));
                 }
@@ -644,7 +655,7 @@ fn send_hello(
                 ]),
         ],
     );
-    let tag = IqTag::PairCodeHello(flow.command);
+    let tag = PairingIq::Hello(flow.command);
     ctx.send_iq(request, tag, None, out)
         .map(|_| ())
         .map_err(|_| CommandError::NotConnected)

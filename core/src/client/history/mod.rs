@@ -36,10 +36,19 @@ use crate::proto::wa::message::HistorySyncNotification;
 use super::context::Context;
 use super::endpoints::media_url;
 use super::event::Event;
-use super::fetch::{Body, FetchId, FetchRequest, FetchResult, FetchTag, Method};
+use super::fetch::{Body, FetchId, FetchRequest, FetchResult, Method};
 use super::messaging::IncomingMessage;
 use super::messaging::content::text_of;
 use super::output::Outputs;
+use super::owner::{Owner, Tag};
+
+/// The tag of a history-sync blob download.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HistoryBlob;
+
+impl Tag for HistoryBlob {
+    const OWNER: Owner = Owner::History;
+}
 
 /// The kind of a history chunk (`HistorySyncType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -290,7 +299,7 @@ impl History {
                     max_response_bytes: HISTORY_MAX_BLOB_BYTES as u64,
                     timeout_ms: CLIENT_FETCH_TIMEOUT_MS,
                 };
-                let fetch = ctx.fetch(request, FetchTag::HistoryBlob, out);
+                let fetch = ctx.fetch(request, HistoryBlob, out);
                 self.current = Some(Current::Downloading { fetch, notice });
             } else {
                 out.event(Event::HistorySync(failed(&notice, HistoryFailure::Empty)));

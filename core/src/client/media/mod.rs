@@ -44,9 +44,26 @@ use super::command::{CommandError, CommandId, CommandOutput};
 use super::context::Context;
 use super::endpoints::{MEDIA_ORIGIN, ORIGIN, media_url};
 use super::event::Event;
-use super::fetch::{Body, FetchRequest, FetchResult, FetchTag, Method};
-use super::iq::{IqResult, IqTag};
+use super::fetch::{Body, FetchRequest, FetchResult, Method};
+use super::iq::IqResult;
 use super::output::Outputs;
+use super::owner::{Owner, Tag};
+
+/// The tag of the `media_conn` query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MediaConnIq;
+
+impl Tag for MediaConnIq {
+    const OWNER: Owner = Owner::Media;
+}
+
+/// The tag of a media upload or download: the job's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MediaFetch(pub(crate) u64);
+
+impl Tag for MediaFetch {
+    const OWNER: Owner = Owner::Media;
+}
 
 /// A downloaded file's plaintext (its bytes are not shown by `Debug`).
 #[derive(Clone, PartialEq, Eq)]
@@ -394,14 +411,14 @@ impl Media {
         if let Some(job) = self.jobs.get_mut(index) {
             job.stage = Stage::Fetching;
         }
-        ctx.fetch(request, FetchTag::Media(id), out);
+        ctx.fetch(request, MediaFetch(id), out);
     }
 
     fn request_conn(&mut self, ctx: &mut Context<'_>, out: &mut Outputs) {
         if self.conn_pending {
             return;
         }
-        match ctx.send_iq(conn::request(), IqTag::MediaConn, None, out) {
+        match ctx.send_iq(conn::request(), MediaConnIq, None, out) {
             Ok(_) => self.conn_pending = true,
             Err(_) => self.conn_failed(ctx, out),
         }

@@ -8,7 +8,7 @@ use crate::signal::{IdentityKey, PublicKey};
 use crate::store::{RecordKey, Space};
 
 use super::super::command::{CommandError, CommandId, CommandOutput};
-use super::super::context::{Context, LoadTag};
+use super::super::context::Context;
 use super::super::event::Event;
 use super::super::output::Outputs;
 use super::machine::{Receiver, batch_of};
@@ -127,7 +127,7 @@ impl IdentityCommands {
             keys.retain(|key| !receiver.loaded.contains(key));
             if !keys.is_empty() {
                 self.requested = Some(keys.clone());
-                ctx.load(keys, LoadTag::Messaging(MessagingLoad::Identity), out);
+                ctx.load(keys, MessagingLoad::Identity, out);
                 return;
             }
             let Some((id, address, request)) = self.queue.pop_front() else {

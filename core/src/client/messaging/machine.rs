@@ -11,7 +11,7 @@ use crate::signal::{
 };
 use crate::store::{Batch, Change, Record, RecordKey, Space};
 
-use super::super::context::{Context, LoadTag};
+use super::super::context::Context;
 use super::super::event::Event;
 use super::super::output::Outputs;
 use super::content::text_of;
@@ -366,7 +366,7 @@ impl Receiver {
             if !needed.is_empty() {
                 self.pinned = uses;
                 self.in_flight = Some(needed.clone());
-                ctx.load(needed, LoadTag::Messaging(MessagingLoad::Inbox), out);
+                ctx.load(needed, MessagingLoad::Inbox, out);
                 return;
             }
             self.pinned.clear();
@@ -423,7 +423,7 @@ impl Receiver {
                     self.poll_wait = Some(stanza.id.clone());
                     self.inbox.push_front(node.clone());
                     self.in_flight = Some(missing.clone());
-                    ctx.load(missing, LoadTag::Messaging(MessagingLoad::Inbox), out);
+                    ctx.load(missing, MessagingLoad::Inbox, out);
                     return;
                 }
             }

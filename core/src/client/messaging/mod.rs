@@ -3,8 +3,8 @@
 //!
 //! `client/mod.rs` routes to this module through the call sites below and nothing else; each
 //! takes the shared [`Context`] (device, connection, IQs, loads, generator) and the client's
-//! one output queue. Answers to IQs sent with `IqTag::Messaging(tag)` come back to
-//! [`Messaging::handle_iq_result`]; records asked for with `LoadTag::Messaging(tag)` come back to
+//! one output queue. Answers to IQs sent with a [`MessagingIq`] tag come back to
+//! [`Messaging::handle_iq_result`]; records asked for with a [`MessagingLoad`] tag come back to
 //! [`Messaging::handle_loaded`].
 //!
 //! This first version does only what the protocol requires of a client that cannot message
@@ -45,10 +45,11 @@ use crate::store::{Record, RecordKey, RestoreError};
 
 use super::Timestamp;
 use super::command::{Command, CommandError, CommandId};
-use super::context::{Context, LoadTag};
+use super::context::Context;
 use super::event::Event;
 use super::iq::IqResult;
 use super::output::{LoadId, Outputs};
+use super::owner::{Owner, Tag};
 
 /// A message received and decrypted: its content as WhatsApp's `Message` (docs/content.md).
 /// Its `Debug` shows the raw content's length, never the content.
@@ -261,7 +262,7 @@ fn chat_forms(keystore: Option<&Keystore>, jid: &str) -> Vec<Jid> {
     }
 }
 
-/// Tags of the messaging module's IQs (see `IqTag::Messaging`).
+/// Tags of the messaging module's IQs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MessagingIq {
     /// The group metadata query of the group message being sent.
@@ -275,7 +276,7 @@ pub enum MessagingIq {
     Bundles,
 }
 
-/// Tags of the messaging module's loads (see `LoadTag::Messaging`).
+/// Tags of the messaging module's loads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MessagingLoad {
     /// Records for the incoming stanzas parked in the inbox.
@@ -288,6 +289,14 @@ pub enum MessagingLoad {
     Identity,
     /// Poll records for the poll sends and votes waiting.
     Poll,
+}
+
+impl Tag for MessagingIq {
+    const OWNER: Owner = Owner::Messaging;
+}
+
+impl Tag for MessagingLoad {
+    const OWNER: Owner = Owner::Messaging;
 }
 
 /// The messaging state of one client.
@@ -617,7 +626,7 @@ impl Messaging {
         self.settle(ctx, out);
     }
 
-    /// The answer to an IQ sent with `IqTag::Messaging(tag)`.
+    /// The answer to an IQ sent with a `MessagingIq` tag.
     pub(crate) fn handle_iq_result(
         &mut self,
         _now: Timestamp,
@@ -631,7 +640,7 @@ impl Messaging {
         self.settle(ctx, out);
     }
 
-    /// The records of a load started with `LoadTag::Messaging(tag)`.
+    /// The records of a load started with a `MessagingLoad` tag.
     pub(crate) fn handle_loaded(
         &mut self,
         _now: Timestamp,
@@ -742,7 +751,7 @@ impl Messaging {
             };
             if !missing.is_empty() && !self.polls.loaded_once {
                 self.polls.loading = Some(missing.clone());
-                ctx.load(missing, LoadTag::Messaging(MessagingLoad::Poll), out);
+                ctx.load(missing, MessagingLoad::Poll, out);
                 return;
             }
             self.polls.loaded_once = false;

@@ -15,7 +15,7 @@ use crate::binary::Node;
 use crate::limits::MESSAGING_MAX_PARKED;
 use crate::store::{RecordKey, Space};
 
-use super::super::context::{Context, LoadTag};
+use super::super::context::Context;
 use super::super::event::Event;
 use super::super::output::Outputs;
 use super::keystore::RetryDenied;
@@ -163,7 +163,7 @@ impl Retrier {
                 self.pinned = uses;
                 self.requested = keys.clone();
                 self.in_flight = true;
-                ctx.load(keys, LoadTag::Messaging(MessagingLoad::Retry), out);
+                ctx.load(keys, MessagingLoad::Retry, out);
                 return;
             }
             self.queue.pop_front();

@@ -29,9 +29,9 @@ use crate::proto::{wa, walink as pb};
 use crate::store::{Batch, Change, Record, RecordKey, RestoreError, Space};
 
 use super::super::command::{CommandError, CommandId, CommandOutput};
-use super::super::context::{Context, LoadTag};
+use super::super::context::Context;
 use super::super::event::Event;
-use super::super::iq::{IqError, IqResult, IqTag};
+use super::super::iq::{IqError, IqResult};
 use super::super::output::{LoadId, Outputs};
 use super::content::text_message;
 use super::device_list;
@@ -355,7 +355,7 @@ impl Sender {
                     .children_from([
                         crate::binary::Node::new("query").attr("request", "interactive")
                     ]);
-                match ctx.send_iq(iq, IqTag::Messaging(MessagingIq::GroupInfo), None, out) {
+                match ctx.send_iq(iq, MessagingIq::GroupInfo, None, out) {
                     Ok(_) => self.stage = Stage::GroupInfo,
                     Err(_) => self.finish(Err(CommandError::NotConnected), out),
                 }
@@ -364,11 +364,7 @@ impl Sender {
             let mapping = RecordKey::new(Space::LidMapping, job.to.user.clone());
             if !job.to.lid && !receiver.loaded.contains(&mapping) {
                 self.stage = Stage::Mapping;
-                let id = ctx.load(
-                    vec![mapping.clone()],
-                    LoadTag::Messaging(MessagingLoad::Outbox),
-                    out,
-                );
+                let id = ctx.load(vec![mapping.clone()], MessagingLoad::Outbox, out);
                 self.requested.push((id, vec![mapping]));
                 self.awaiting = Some(id);
                 return;
@@ -398,7 +394,7 @@ impl Sender {
         let query = build_device_query("", &sid, &users);
         let mut iq = query;
         iq.attrs.retain(|attr| attr.key != "id");
-        match ctx.send_iq(iq, IqTag::Messaging(MessagingIq::Devices), None, out) {
+        match ctx.send_iq(iq, MessagingIq::Devices, None, out) {
             Ok(_) => self.stage = Stage::Devices,
             Err(_) => self.finish(Err(CommandError::NotConnected), out),
         }
@@ -589,7 +585,7 @@ impl Sender {
                 if keys.is_empty() {
                     self.fetch_identities(receiver, ctx, out);
                 } else {
-                    let id = ctx.load(keys.clone(), LoadTag::Messaging(MessagingLoad::Outbox), out);
+                    let id = ctx.load(keys.clone(), MessagingLoad::Outbox, out);
                     self.requested.push((id, keys));
                     self.awaiting = Some(id);
                 }
@@ -740,7 +736,7 @@ impl Sender {
     ) {
         let mut iq = build_prekey_fetch("", devices);
         iq.attrs.retain(|attr| attr.key != "id");
-        match ctx.send_iq(iq, IqTag::Messaging(tag), None, out) {
+        match ctx.send_iq(iq, tag, None, out) {
             Ok(_) => self.stage = stage,
             Err(_) => self.finish(Err(CommandError::NotConnected), out),
         }
