@@ -501,14 +501,14 @@ impl AppState {
             .ring
             .newest()
             .ok_or(CommandError::AppState(PatchError::MissingKeys(Vec::new())))?;
-        let now = i64::try_from(ctx.now).unwrap_or(i64::MAX);
+        let now = i64::try_from(ctx.now()).unwrap_or(i64::MAX);
         encode_patch(
             &self.state(collection),
             collection,
             key,
             core::slice::from_ref(&queued.action),
             now,
-            ctx.rng,
+            ctx.rng(),
         )
         .map_err(CommandError::AppState)
     }
@@ -567,7 +567,7 @@ impl AppState {
     /// collection fatal (it keeps its last good state; the next login or `server_sync`
     /// fetches it again, and a share arriving later is still taken).
     pub(crate) fn handle_timeout(&mut self, ctx: &mut Context<'_>, out: &mut Outputs) {
-        let now = ctx.now;
+        let now = ctx.now();
         let due: Vec<Collection> = self
             .key_timers
             .iter()
@@ -621,7 +621,7 @@ impl AppState {
                 .entry(*collection)
                 .or_insert(KeyRequestTimer {
                     sent: 1,
-                    due: ctx.now.saturating_add(key_request_wait(1)),
+                    due: ctx.now().saturating_add(key_request_wait(1)),
                 });
         }
         let missing = core::mem::take(&mut self.missing);
@@ -629,7 +629,7 @@ impl AppState {
             && let Ok(request) = crate::appstate::key_request_message(&missing)
         {
             // Sent by messaging to this account's own devices (see `CommandId::INTERNAL`).
-            ctx.requests.app_state_key_request = Some(request);
+            ctx.request_app_state_keys(request);
         }
     }
 
@@ -942,7 +942,7 @@ impl AppState {
             };
             let request = FetchRequest {
                 method: Method::Get,
-                url: media_url(&ctx.config.media_origin, &direct_path),
+                url: media_url(&ctx.config().media_origin, &direct_path),
                 headers: Vec::new(),
                 body: Body::Empty,
                 max_response_bytes: APPSTATE_MAX_EXTERNAL_BLOB as u64,

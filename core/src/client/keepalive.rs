@@ -36,12 +36,12 @@ impl Keepalive {
     }
 
     fn schedule(&mut self, ctx: &mut Context<'_>) {
-        let (min, max) = (ctx.config.keepalive_min_ms, ctx.config.keepalive_max_ms);
+        let (min, max) = (ctx.config().keepalive_min_ms, ctx.config().keepalive_max_ms);
         let spread = max.saturating_sub(min);
         self.next_ping = Some(
-            ctx.now
+            ctx.now()
                 .saturating_add(min)
-                .saturating_add(ctx.rng.below(spread.saturating_add(1))),
+                .saturating_add(ctx.rng().below(spread.saturating_add(1))),
         );
     }
 
@@ -51,12 +51,12 @@ impl Keepalive {
         let Some(due) = self.next_ping else {
             return;
         };
-        if ctx.now < due {
+        if ctx.now() < due {
             return;
         }
         if !ctx.iq_pending(|_: &Ping| true) {
             let ping = iq::iq("get", "w:p", Vec::new());
-            let deadline = ctx.config.keepalive_deadline_ms;
+            let deadline = ctx.config().keepalive_deadline_ms;
             let _ = ctx.send_iq(ping, Ping, Some(deadline), out);
         }
         self.schedule(ctx);

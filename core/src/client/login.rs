@@ -83,19 +83,19 @@ impl Login {
         ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) -> LoginProgress {
-        if !ctx.device.is_paired() || self.phase != Phase::Waiting {
+        if !ctx.device().is_paired() || self.phase != Phase::Waiting {
             return LoginProgress::Nothing;
         }
         if let Some(t) = node.attr_str("t").and_then(|t| t.parse::<i64>().ok()) {
-            self.server_offset_ms = t.saturating_mul(1000).saturating_sub(ctx.now as i64);
+            self.server_offset_ms = t.saturating_mul(1000).saturating_sub(ctx.now() as i64);
         }
         if let Some(lid) = node.attr_jid("lid") {
-            let own_device = ctx.device.jid().map(|jid| jid.device).unwrap_or_default();
+            let own_device = ctx.device().jid().map(|jid| jid.device).unwrap_or_default();
             let lid = crate::binary::Jid::device(lid.user, own_device, lid.server);
-            let batch = ctx.device.set_lid(lid);
+            let batch = ctx.device_mut().set_lid(lid);
             ctx.persist(batch, out);
         }
-        let batch = ctx.device.count_login();
+        let batch = ctx.device_mut().count_login();
         ctx.persist(batch, out);
         self.phase = Phase::PostLogin {
             prekeys_done: false,
@@ -109,7 +109,7 @@ impl Login {
         if sent.is_err() {
             return LoginProgress::Nothing;
         }
-        let session = (ctx.now as i64)
+        let session = (ctx.now() as i64)
             .saturating_add(self.server_offset_ms)
             .max(0) as u64;
         let unified = Node::new("ib").children_from([Node::new("unified_session").attr(
@@ -223,7 +223,7 @@ impl Login {
                         .and_then(Node::content_bytes)
                         .filter(|r| r.len() <= crate::limits::MAX_ROUTING_INFO)
                     {
-                        let batch = ctx.device.set_routing_info(routing.to_vec());
+                        let batch = ctx.device_mut().set_routing_info(routing.to_vec());
                         ctx.persist(batch, out);
                     }
                 }
@@ -240,12 +240,10 @@ impl Login {
 /// Uploads a fresh batch of one-time prekeys (transport.md §6.2), unless one is in flight. The
 /// keys are persisted before the upload leaves.
 pub(crate) fn upload_prekeys(ctx: &mut Context<'_>, out: &mut Outputs) {
-    if ctx.iq_pending(|t: &LoginIq| *t == LoginIq::PreKeyUpload) || !ctx.conn.is_open() {
+    if ctx.iq_pending(|t: &LoginIq| *t == LoginIq::PreKeyUpload) || !ctx.is_open() {
         return;
     }
-    let (keys, batch) = ctx
-        .device
-        .generate_pre_keys(CLIENT_PREKEY_UPLOAD_COUNT, ctx.rng);
+    let (keys, batch) = ctx.generate_pre_keys(CLIENT_PREKEY_UPLOAD_COUNT);
     ctx.persist(batch, out);
     let id3 = |id: u32| id.to_be_bytes().get(1..).unwrap_or_default().to_vec();
     let list: Vec<Node> = keys
@@ -257,7 +255,7 @@ pub(crate) fn upload_prekeys(ctx: &mut Context<'_>, out: &mut Outputs) {
             ])
         })
         .collect();
-    let (signed_id, signed, signature) = ctx.device.signed_pre_key();
+    let (signed_id, signed, signature) = ctx.device().signed_pre_key();
     let skey = Node::new("skey").children_from([
         Node::new("id").bytes(id3(signed_id)),
         Node::new("value").bytes(signed.public.raw().to_vec()),
@@ -267,9 +265,9 @@ pub(crate) fn upload_prekeys(ctx: &mut Context<'_>, out: &mut Outputs) {
         "set",
         "encrypt",
         vec![
-            Node::new("registration").bytes(ctx.device.registration_id().to_be_bytes().to_vec()),
+            Node::new("registration").bytes(ctx.device().registration_id().to_be_bytes().to_vec()),
             Node::new("type").bytes(vec![5]),
-            Node::new("identity").bytes(ctx.device.identity().identity_key().0.raw().to_vec()),
+            Node::new("identity").bytes(ctx.device().identity().identity_key().0.raw().to_vec()),
             Node::new("list").content(Content::Nodes(list)),
             skey,
         ],

@@ -97,10 +97,12 @@ mod tests {
     use super::*;
 
     const PLUMBING: &[&str] = &[
+        "command",
         "config",
         "connection",
         "context",
         "device",
+        "event",
         "fetch",
         "iq",
         "output",

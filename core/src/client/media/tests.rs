@@ -84,11 +84,8 @@ fn a_download_checks_the_file_and_answers_the_plaintext() {
         status: 200,
         body: file.clone(),
     });
-    assert!(
-        media
-            .handle_fetched(job, ok, &mut parts.ctx(2_000), &mut out)
-            .is_none()
-    );
+    media.handle_fetched(job, ok, &mut parts.ctx(2_000), &mut out);
+    assert!(parts.requests.messages.is_empty());
     assert_eq!(
         result(&mut out),
         Some(Ok(CommandOutput::MediaDownloaded(MediaData(plain))))

@@ -168,7 +168,7 @@ fn approve(
     if !ctx.is_connected() {
         return Err(CommandError::NotConnected);
     }
-    let registration_id = ctx.device.registration_id();
+    let registration_id = ctx.device().registration_id();
     let keystore = receiver.keystore.as_mut().ok_or(CommandError::NotPaired)?;
     let held = keystore
         .approve_identity(address, key)

@@ -542,8 +542,8 @@ impl Messaging {
             }
             Command::SendMessage { to, message } => match content::decode_message(&message) {
                 Ok(mut message) => {
-                    let secret: [u8; 32] = ctx.rng.bytes();
-                    crate::content::outgoing::prepare(&mut message, secret, ctx.now);
+                    let secret: [u8; 32] = ctx.rng().bytes();
+                    crate::content::outgoing::prepare(&mut message, secret, ctx.now());
                     let poll = crate::content::poll::creation(crate::content::content_of(&message))
                         .is_some();
                     if poll {
@@ -608,7 +608,7 @@ impl Messaging {
                 let result = if !ctx.is_connected() {
                     Err(CommandError::NotConnected)
                 } else {
-                    match receipt::build_read_receipt(&chat, sender.as_deref(), &ids, ctx.now) {
+                    match receipt::build_read_receipt(&chat, sender.as_deref(), &ids, ctx.now()) {
                         Ok(node) => ctx
                             .send(&node, out)
                             .map(|()| super::command::CommandOutput::None)
@@ -686,7 +686,7 @@ impl Messaging {
     /// "Storage"): the records the operations in progress use stay, and so does every record
     /// whose latest change has not been handed to the host in a `Persist`.
     fn trim(&mut self, ctx: &Context<'_>) {
-        let limit = ctx.config.record_cache_limit;
+        let limit = ctx.config().record_cache_limit;
         if !self.receiver.over_limit(limit) {
             // The common case: nothing to evict, so no pins to collect on every step.
             return;
@@ -836,11 +836,11 @@ impl Messaging {
                 result: Err(CommandError::InvalidAddress),
             });
         }
-        let iv: [u8; 12] = ctx.rng.bytes();
+        let iv: [u8; 12] = ctx.rng().bytes();
         match self
             .receiver
             .polls
-            .vote(&chats, poll_id, options, &own, iv, ctx.now)
+            .vote(&chats, poll_id, options, &own, iv, ctx.now())
         {
             Ok((message, changes)) => {
                 ctx.persist(crate::store::Batch { changes }, out);

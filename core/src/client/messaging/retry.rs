@@ -187,7 +187,7 @@ impl Retrier {
                 // The requester lost its session: start a fresh one from its keys (a changed
                 // identity follows the identity policy).
                 if keystore
-                    .process_bundle(&requester, bundle, ctx.rng)
+                    .process_bundle(&requester, bundle, ctx.rng())
                     .is_err()
                 {
                     let batch = batch_of(keystore.take_changes());
@@ -208,7 +208,7 @@ impl Retrier {
                 }
             }
             let device_identity = ctx
-                .device
+                .device()
                 .data()
                 .signed_identity
                 .clone()
@@ -224,7 +224,7 @@ impl Retrier {
                     device_identity: &device_identity,
                     sender_key_id: entry.sender_key_id,
                 },
-                ctx.rng,
+                ctx.rng(),
             );
             let batch = batch_of(keystore.take_changes());
             if !batch.changes.is_empty() {

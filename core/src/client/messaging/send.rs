@@ -278,8 +278,8 @@ impl Sender {
     /// A new message id for this account.
     pub(crate) fn new_id(receiver: &mut Receiver, ctx: &mut Context<'_>) -> Option<String> {
         let own_user = receiver.keystore(ctx).map(|k| k.own().pn.user.clone())?;
-        let random: [u8; 16] = ctx.rng.bytes();
-        Some(generate_message_id(ctx.now, Some(&own_user), &random))
+        let random: [u8; 16] = ctx.rng().bytes();
+        Some(generate_message_id(ctx.now(), Some(&own_user), &random))
     }
 
     /// Queues a message (`message` already decoded) for `to`, under `id` (a new one when
@@ -321,7 +321,7 @@ impl Sender {
         };
         let message = match content {
             Content::Message(message) => *message,
-            Content::Text(text) => text_message(&text, Some(ctx.rng.bytes())),
+            Content::Text(text) => text_message(&text, Some(ctx.rng().bytes())),
         };
         self.queue.push_back(Job {
             command,
@@ -380,7 +380,7 @@ impl Sender {
         let Some(own) = receiver.keystore(ctx).map(|k| k.own().clone()) else {
             return self.finish(Err(CommandError::NotPaired), out);
         };
-        let sid = ctx.iqs.next_id();
+        let sid = ctx.next_stanza_id();
         let mut users: Vec<DeviceAddress> = if job.group.is_some() {
             job.members.clone()
         } else {
@@ -752,7 +752,7 @@ impl Sender {
             return;
         };
         let device_identity = ctx
-            .device
+            .device()
             .data()
             .signed_identity
             .clone()
@@ -787,7 +787,7 @@ impl Sender {
                     device_identity: &device_identity,
                     addressing_mode: job.addressing_mode.as_deref(),
                 },
-                ctx.rng,
+                ctx.rng(),
             ),
             None => build_direct(
                 keystore,
@@ -799,7 +799,7 @@ impl Sender {
                     own_devices: &job.own_devices,
                     device_identity: &device_identity,
                 },
-                ctx.rng,
+                ctx.rng(),
             ),
         };
         let chat = job
@@ -812,7 +812,7 @@ impl Sender {
                 // group) and the sender key it used: only those may ask for it again.
                 let sender_key_id = job.group.as_deref().and_then(|group| {
                     keystore
-                        .current_own_sender_key(group, ctx.rng)
+                        .current_own_sender_key(group, ctx.rng())
                         .map(|distribution| distribution.key_id())
                 });
                 keystore.remember_sent(
@@ -820,7 +820,7 @@ impl Sender {
                     (&chat, &job.message.encode_to_vec()),
                     job.devices.iter().chain(&job.own_devices),
                     sender_key_id,
-                    ctx.now,
+                    ctx.now(),
                 );
                 if let Some(group) = &job.group {
                     // Offered the key in this stanza (persisted with it), counted as holding
@@ -959,7 +959,7 @@ fn process_bundles(node: &Node, receiver: &mut Receiver, ctx: &mut Context<'_>) 
                 // A bundle with a bad signature leaves that device out; one under a changed
                 // identity key follows the identity policy (strict: it waits for approval and
                 // the send fails).
-                let _ = keystore.process_bundle(&address, &bundle, ctx.rng);
+                let _ = keystore.process_bundle(&address, &bundle, ctx.rng());
             }
         }
     }
