@@ -14,7 +14,7 @@ use super::device::Device;
 use super::event::{State, StateReason};
 use super::fetch::{FetchId, FetchRequest, Fetches};
 use super::iq::Iqs;
-use super::output::{CloseReason, LoadId, Output, Outputs};
+use super::output::{CloseReason, LoadId, LocalFault, Output, Outputs, ProtocolError};
 use super::owner::{AnyTag, Tag};
 use super::rng::Rng;
 
@@ -194,8 +194,8 @@ impl Context<'_> {
             return Err(SendError::NotOpen);
         }
         if !self.iqs.has_room() {
-            return Err(SendError::Failed(super::output::ProtocolError::Unexpected(
-                "too many pending iqs".to_owned(),
+            return Err(SendError::Failed(ProtocolError::Local(
+                LocalFault::TooManyPendingIqs,
             )));
         }
         let deadline = self

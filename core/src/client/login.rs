@@ -26,7 +26,7 @@ pub(crate) enum LoginIq {
 impl Tag for LoginIq {
     const OWNER: Owner = Owner::Login;
 }
-use super::output::{CloseReason, Outputs, ProtocolError};
+use super::output::{CloseReason, Outputs, PeerFault, PostLoginStep, ProtocolError};
 
 /// One week and three days in milliseconds, for `unified_session`.
 const WEEK_MS: u64 = 7 * 24 * 3600 * 1000;
@@ -164,9 +164,16 @@ impl Login {
             (LoginIq::PreKeyCount | LoginIq::PreKeyUpload | LoginIq::Active, Err(error))
                 if post_login =>
             {
-                ctx.close(CloseReason::Protocol(ProtocolError::Unexpected(format!(
-                    "post-login {tag:?} failed: {error:?}"
-                ))));
+                let step = match tag {
+                    LoginIq::PreKeyCount => PostLoginStep::PreKeyCount,
+                    LoginIq::PreKeyUpload => PostLoginStep::PreKeyUpload,
+                    _ => PostLoginStep::Active,
+                };
+                let fault = match error {
+                    IqError::Error { code, .. } => PeerFault::PostLoginRefused { step, code },
+                    IqError::TimedOut | IqError::Disconnected => PeerFault::PostLoginTimedOut(step),
+                };
+                ctx.close(CloseReason::Protocol(ProtocolError::Peer(fault)));
             }
             _ => {}
         }
@@ -273,4 +280,59 @@ pub(crate) fn upload_prekeys(ctx: &mut Context<'_>, out: &mut Outputs) {
         ],
     );
     let _ = ctx.send_iq(upload, LoginIq::PreKeyUpload, None, out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::context::testing::Parts;
+
+    #[test]
+    fn a_failed_post_login_request_closes_with_a_typed_peer_fault() {
+        let cases = [
+            (
+                LoginIq::PreKeyCount,
+                Err(IqError::Error {
+                    code: 500,
+                    text: "internal-server-error".to_owned(),
+                    backoff: None,
+                }),
+                PeerFault::PostLoginRefused {
+                    step: PostLoginStep::PreKeyCount,
+                    code: 500,
+                },
+            ),
+            (
+                LoginIq::Active,
+                Err(IqError::TimedOut),
+                PeerFault::PostLoginTimedOut(PostLoginStep::Active),
+            ),
+        ];
+        for (tag, result, fault) in cases {
+            let mut parts = Parts::new();
+            let mut login = Login {
+                phase: Phase::PostLogin {
+                    prekeys_done: false,
+                    active_done: false,
+                },
+                ..Login::default()
+            };
+            let mut out = Outputs::default();
+            login.handle_iq(&tag, result, &mut parts.ctx(1_000), &mut out);
+            assert_eq!(
+                parts.requests.close,
+                Some(CloseReason::Protocol(ProtocolError::Peer(fault)))
+            );
+        }
+        // Outside the round trip a failure closes nothing.
+        let mut parts = Parts::new();
+        let mut out = Outputs::default();
+        Login::default().handle_iq(
+            &LoginIq::PreKeyUpload,
+            Err(IqError::TimedOut),
+            &mut parts.ctx(1_000),
+            &mut out,
+        );
+        assert_eq!(parts.requests.close, None);
+    }
 }

@@ -50,7 +50,9 @@ pub use messaging::{
     DecryptFailure, DecryptFailureKind, IdentityChange, IdentityInfo, IncomingMessage,
     PollOptionVotes, PollVote, Receipt, RefusedRetry, RetryRefusal,
 };
-pub use output::{CloseReason, LoadId, Output, ProtocolError};
+pub use output::{
+    CloseReason, LoadId, LocalFault, Output, PeerFault, PostLoginStep, ProtocolError,
+};
 
 use crate::binary::{Jid, Node};
 use crate::limits::CLIENT_RNG_RESEED_MS;
