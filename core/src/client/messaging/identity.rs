@@ -11,8 +11,8 @@ use super::super::command::{CommandError, CommandId, CommandOutput};
 use super::super::context::Context;
 use super::super::event::Event;
 use super::super::output::Outputs;
-use super::machine::{Receiver, batch_of};
 use super::receipt::build_retry_request;
+use super::receiver::{Receiver, batch_of};
 use super::{DeviceAddress, IdentityInfo, MessagingLoad};
 
 /// What an identity command asks.

@@ -20,11 +20,11 @@ pub mod id;
 mod identity;
 pub mod incoming;
 pub mod keystore;
-mod machine;
 pub mod outgoing;
 mod polls;
 pub mod prekeys;
 pub mod receipt;
+mod receiver;
 mod retry;
 pub mod routing;
 mod send;
@@ -302,7 +302,7 @@ impl Tag for MessagingLoad {
 /// The messaging state of one client.
 #[derive(Debug, Default)]
 pub struct Messaging {
-    receiver: machine::Receiver,
+    receiver: receiver::Receiver,
     sender: send::Sender,
     retrier: retry::Retrier,
     identities: identity::IdentityCommands,
@@ -378,7 +378,7 @@ impl Messaging {
         for (pn, lid) in pairs {
             keystore.learn_lid(&pn, &lid);
         }
-        let batch = machine::batch_of(keystore.take_changes());
+        let batch = receiver::batch_of(keystore.take_changes());
         if !batch.changes.is_empty() {
             ctx.persist(batch, out);
         }
@@ -677,7 +677,7 @@ impl Messaging {
     /// After every step: reports the identity changes it saw, and bounds the records in memory.
     fn settle(&mut self, ctx: &Context<'_>, out: &mut Outputs) {
         if let Some(keystore) = self.receiver.keystore.as_mut() {
-            machine::report_identities(keystore, out);
+            receiver::report_identities(keystore, out);
         }
         self.trim(ctx);
     }
@@ -785,7 +785,7 @@ impl Messaging {
     ) {
         let id = send::Sender::new_id(&mut self.receiver, ctx);
         let chat = to.parse::<Jid>().ok().map(|jid| jid.to_non_device());
-        let own = self.receiver.keystore.as_ref().map(machine::own_of);
+        let own = self.receiver.keystore.as_ref().map(receiver::own_of);
         if let (Some(id), Some(chat), Some(own)) = (&id, chat, own) {
             let content = crate::content::content_of(&message);
             let secret = message
@@ -824,7 +824,7 @@ impl Messaging {
         out: &mut Outputs,
     ) {
         let chats = chat_forms(self.receiver.keystore.as_ref(), chat);
-        let Some(own) = self.receiver.keystore.as_ref().map(machine::own_of) else {
+        let Some(own) = self.receiver.keystore.as_ref().map(receiver::own_of) else {
             return out.event(Event::CommandDone {
                 id: command,
                 result: Err(CommandError::NotPaired),

@@ -19,9 +19,9 @@ use super::super::context::Context;
 use super::super::event::Event;
 use super::super::output::Outputs;
 use super::keystore::RetryDenied;
-use super::machine::{Receiver, batch_of};
 use super::outgoing::{RetryResend, build_retry_resend};
 use super::receipt::{ReceiptKind, parse_receipt};
+use super::receiver::{Receiver, batch_of};
 use super::{DeviceAddress, MessagingLoad, RefusedRetry, RetryRefusal};
 
 /// Retry requests waiting for their records.

@@ -36,9 +36,9 @@ use super::super::output::{LoadId, Outputs};
 use super::content::text_message;
 use super::device_list;
 use super::id::generate_message_id;
-use super::machine::{Receiver, batch_of};
 use super::outgoing::{DirectMessage, GroupMessage, build_direct, build_group};
 use super::prekeys::{build_prekey_fetch, parse_prekey_reply};
+use super::receiver::{Receiver, batch_of};
 use super::usync::{UserDevices, build_device_query, parse_device_reply};
 use super::{DeviceAddress, MessagingIq, MessagingLoad};
 
@@ -772,7 +772,7 @@ impl Sender {
             if !batch.changes.is_empty() {
                 ctx.persist(batch, out);
             }
-            super::machine::report_identities(keystore, out);
+            super::receiver::report_identities(keystore, out);
             self.finish(Err(CommandError::UntrustedIdentity { address }), out);
             return;
         }
