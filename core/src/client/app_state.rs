@@ -92,7 +92,7 @@ impl Tag for AppStateBlob {
 }
 
 /// The store key of a sync key record: the key id in lower-case hex.
-pub fn key_record_key(id: &KeyId) -> String {
+pub(crate) fn key_record_key(id: &KeyId) -> String {
     id.as_bytes().iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -606,12 +606,7 @@ impl Receiver {
             let signature = *signature;
             let signed_public = signed_pair.public;
             let identity = ctx.device().identity().identity_key();
-            let device_identity = ctx
-                .device()
-                .data()
-                .signed_identity
-                .clone()
-                .unwrap_or_default();
+            let device_identity = ctx.device().signed_identity();
             let (id, public) = fresh;
             Some(build_keys_node(
                 &identity,

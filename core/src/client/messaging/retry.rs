@@ -207,12 +207,7 @@ impl Retrier {
                     continue;
                 }
             }
-            let device_identity = ctx
-                .device()
-                .data()
-                .signed_identity
-                .clone()
-                .unwrap_or_default();
+            let device_identity = ctx.device().signed_identity();
             let built = build_retry_resend(
                 keystore,
                 &RetryResend {

@@ -751,12 +751,7 @@ impl Sender {
         let Some(job) = self.queue.front() else {
             return;
         };
-        let device_identity = ctx
-            .device()
-            .data()
-            .signed_identity
-            .clone()
-            .unwrap_or_default();
+        let device_identity = ctx.device().signed_identity();
         let Some(keystore) = receiver.keystore.as_mut() else {
             return;
         };
