@@ -24,14 +24,19 @@ pub use types::{
 use super::command::{CommandError, CommandId, CommandOutput};
 use super::context::Context;
 use super::event::Event;
-use super::iq::{IqResult, IqTag};
+use super::iq::IqResult;
 use super::output::Outputs;
+use super::owner::{Owner, Tag};
 
 /// What an awaited group IQ was for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct GroupIq {
     command: CommandId,
     op: Op,
+}
+
+impl Tag for GroupIq {
+    const OWNER: Owner = Owner::Groups;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -269,9 +274,9 @@ impl Groups {
                     ..
                 } => {}
                 GroupChange::Participants { participants, .. } => {
-                    ctx.requests
-                        .lid_mappings
-                        .extend(wire::lid_pairs(participants));
+                    for pair in wire::lid_pairs(participants) {
+                        ctx.lid_mapping(pair);
+                    }
                 }
                 _ => {}
             }
@@ -288,9 +293,9 @@ impl Groups {
     /// Keeps `info` as what we know of its group (up to `GROUPS_MAX_KNOWN` groups) and
     /// stores its members' phone-number/LID pairs.
     fn learn(&mut self, info: &GroupInfo, ctx: &mut Context<'_>) {
-        ctx.requests
-            .lid_mappings
-            .extend(wire::lid_pairs(&info.participants));
+        for pair in wire::lid_pairs(&info.participants) {
+            ctx.lid_mapping(pair);
+        }
         if self.known.len() < GROUPS_MAX_KNOWN || self.known.contains_key(&info.jid) {
             self.known.insert(info.jid.clone(), info.clone());
         }
@@ -311,7 +316,7 @@ fn check_text(text: &str, max: usize, may_be_empty: bool) -> Result<(), CommandE
 
 /// A fresh id for `create`'s `key` and a new description.
 fn new_key(ctx: &mut Context<'_>) -> String {
-    let bytes: [u8; 9] = ctx.rng.bytes();
+    let bytes: [u8; 9] = ctx.rng().bytes();
     let mut key = String::from("3EB0");
     for b in bytes {
         key.push_str(&format!("{b:02X}"));
@@ -320,7 +325,7 @@ fn new_key(ctx: &mut Context<'_>) -> String {
 }
 
 fn send(id: CommandId, iq: Node, op: Op, ctx: &mut Context<'_>, out: &mut Outputs) {
-    let tag = IqTag::Groups(GroupIq { command: id, op });
+    let tag = GroupIq { command: id, op };
     if ctx.send_iq(iq, tag, None, out).is_err() {
         done(id, Err(CommandError::NotConnected), out);
     }
