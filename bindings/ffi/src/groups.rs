@@ -19,7 +19,7 @@ pub enum GroupCommand {
         /// The group JID.
         group: String,
     },
-    /// List the groups this account is in; ends with `GroupOutput::List`.
+    /// List the groups this account is in; ends with `GroupOutput::Groups`.
     ListJoined,
     /// Add, remove, promote or demote; ends with `GroupOutput::Participants`.
     ChangeParticipants {
@@ -227,8 +227,8 @@ pub enum GroupOutput {
         /// The metadata.
         info: GroupInfo,
     },
-    /// The groups this account is in.
-    List {
+    /// The groups this account is in (`Groups`, not `List`: Kotlin's `List` would be shadowed).
+    Groups {
         /// Their metadata.
         groups: Vec<GroupInfo>,
     },
@@ -455,7 +455,7 @@ impl From<&core::GroupOutput> for GroupOutput {
                 participants: participants.iter().map(Into::into).collect(),
             },
             O::Info(info) => GroupOutput::Info { info: info.into() },
-            O::List(groups) => GroupOutput::List {
+            O::List(groups) => GroupOutput::Groups {
                 groups: groups.iter().map(Into::into).collect(),
             },
             O::Participants(results) => GroupOutput::Participants {
