@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 mod appstate;
 mod client;
 mod js;
+mod media;
 #[cfg(test)]
 mod names;
 mod poison;
