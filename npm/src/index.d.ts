@@ -671,6 +671,47 @@ export class MediaDecryptor {
   free(): void
 }
 
+/** How a media body is encrypted and decrypted a piece at a time (media-crypto.js). */
+export interface MediaCrypto {
+  /** `node:crypto` or `wasm`. */
+  name: string
+  encryptor(keys: { mediaKey: Uint8Array; mediaType: MediaType | MediaKind; iv: Uint8Array; cipherKey: Uint8Array; macKey: Uint8Array }): {
+    update(plaintext: Uint8Array): Uint8Array
+    finish(): MediaHashes & { tail: Uint8Array }
+  }
+  /** `update` returns unverified plaintext; `finish` checks the MAC (codes as `MediaErrorCode`). */
+  decryptor(keys: { mediaKey: Uint8Array; mediaType: MediaType | MediaKind; iv: Uint8Array; cipherKey: Uint8Array; macKey: Uint8Array }, maxBytes: number): {
+    update(piece: Uint8Array): Uint8Array
+    finish(): MediaHashes & { tail: Uint8Array }
+  }
+}
+
+/** Node: AES-256-CBC, HMAC-SHA256 and SHA-256 from node:crypto under the core's expanded keys. */
+export function nodeMediaCrypto(): MediaCrypto
+/** The core's own streaming encryptor and decryptor (the wasm module's exports). */
+export function wasmMediaCrypto(wasm: { MediaEncryptor: typeof MediaEncryptor; MediaDecryptor: typeof MediaDecryptor }): MediaCrypto
+
+/**
+ * Node: keeps streamed media bodies in temporary files (what `connect` builds for each
+ * connection; `sendMedia` with `path`/`stream`, `downloadMedia` with `to`). Plaintext in a sink
+ * reaches the caller only through `commitSink`, after the core ended the download with `mediaSaved`.
+ */
+export class FileMediaHost {
+  constructor(options: { crypto: MediaCrypto; core: { newMediaKey(): Uint8Array; mediaKeys: typeof mediaKeys }; directory?: string; agent?: unknown })
+  readonly cryptoName: string
+  /** Encrypts `source` into a temporary file under a fresh key: `sendMedia`'s `hostBody`. */
+  prepareUpload(source: string | URL | Uint8Array | AsyncIterable<Uint8Array>, mediaType: MediaType | MediaKind): Promise<HostBody>
+  openBody(id: number): AsyncIterable<Uint8Array>
+  releaseBody(id: number): Promise<void>
+  newSink(): Promise<number>
+  /** Carries out a `fetch` output that has `hostBody` or `decrypt`; resolves with what `handleFetched` takes. */
+  perform(request: FetchRequest, signal?: AbortSignal): Promise<FetchResult>
+  decryptInto(decrypt: NonNullable<FetchRequest['decrypt']>, body: AsyncIterable<Uint8Array>, maxBytes: number): Promise<MediaHashes | { error: MediaErrorCode }>
+  commitSink(id: number, to: string | URL | NodeJS.WritableStream): Promise<void>
+  discardSink(id: number): Promise<void>
+  dispose(): Promise<void>
+}
+
 export class Client {
   constructor(config?: ClientConfig, records?: StoreRecord[])
   /** The spaces whose records the constructor wants (the others arrive through `load`). */

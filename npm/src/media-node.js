@@ -107,10 +107,24 @@ export function nodeMediaCrypto() {
   }
 }
 
-/** Reads `source` (a path, a Node stream, an async iterable of bytes, or bytes) in pieces. */
+/**
+ * Reads `source` (a path, a Node stream, an async iterable of bytes, or bytes) in pieces. A file
+ * is read into one reused buffer: each piece is valid only until the next is asked for (the
+ * encryptors copy what they are given before returning).
+ */
 async function* pieces(source) {
   if (typeof source === 'string' || source instanceof URL) {
-    yield* createReadStream(source, { highWaterMark: MEDIA_STREAM_CHUNK_BYTES })
+    const file = await open(source, 'r')
+    try {
+      const buffer = Buffer.allocUnsafe(MEDIA_STREAM_CHUNK_BYTES)
+      for (;;) {
+        const { bytesRead } = await file.read(buffer, 0, buffer.length, null)
+        if (bytesRead === 0) break
+        yield buffer.subarray(0, bytesRead)
+      }
+    } finally {
+      await file.close()
+    }
   } else if (source instanceof Uint8Array) {
     for (let at = 0; at < source.length; at += MEDIA_STREAM_CHUNK_BYTES) {
       yield source.subarray(at, at + MEDIA_STREAM_CHUNK_BYTES)
