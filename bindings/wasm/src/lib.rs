@@ -6,6 +6,8 @@
 //! into an output buffer, and JavaScript reads the result in place ([`output_pointer`]). Both
 //! buffers are reused, so a call allocates nothing once they are large enough.
 
+#![warn(unreachable_pub)]
+
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -18,6 +20,7 @@ mod names;
 mod poison;
 
 pub use client::Client;
+pub use media::{Decryptor, Encryptor, media_keys, new_media_key};
 
 use walink_core::binary::{DecodeError, tape};
 use wasm_bindgen::prelude::*;
