@@ -33,30 +33,20 @@ export function codedError(code, message, cause) {
 export function wasmMediaCrypto(wasm) {
   return {
     name: 'wasm',
-    encryptor({ mediaKey, mediaType }) {
-      const inner = new wasm.MediaEncryptor(mediaKey, mediaType)
-      return {
-        update: (plaintext) => inner.update(plaintext),
-        finish: () => {
-          try {
-            return inner.finish()
-          } finally {
-            inner.free()
-          }
-        },
-      }
-    },
-    decryptor({ mediaKey, mediaType }, maxBytes) {
-      const inner = new wasm.MediaDecryptor(mediaKey, mediaType, maxBytes)
-      return {
-        update: (piece) => inner.update(piece),
-        finish: () => {
-          try {
-            return inner.finish()
-          } finally {
-            inner.free()
-          }
-        },
+    encryptor: ({ mediaKey, mediaType }) => freedAtFinish(new wasm.MediaEncryptor(mediaKey, mediaType)),
+    decryptor: ({ mediaKey, mediaType }, maxBytes) => freedAtFinish(new wasm.MediaDecryptor(mediaKey, mediaType, maxBytes)),
+  }
+}
+
+/** A wasm encryptor or decryptor whose memory is released when it finishes, well or not. */
+function freedAtFinish(inner) {
+  return {
+    update: (piece) => inner.update(piece),
+    finish: () => {
+      try {
+        return inner.finish()
+      } finally {
+        inner.free()
       }
     },
   }
