@@ -368,6 +368,16 @@ pub const MEDIA_MAX_JOBS: usize = 16;
 /// refused before anything is fetched.
 pub const MEDIA_MAX_IN_MEMORY_BYTES: u64 = 128 << 20;
 
+/// The largest media file (plaintext) a transfer streamed through the host handles
+/// (`OutgoingMedia::host_body`, `DownloadMedia`'s `sink`): the client never holds it, so this
+/// bounds only what a host is asked to store (WhatsApp's own cap for documents is 2 GB).
+pub const MEDIA_MAX_STREAMED_BYTES: u64 = 2 << 30;
+
+/// The piece of a streamed media body a driver reads, encrypts or decrypts at a time: with the
+/// decryptor's one held block and MAC, what a streamed transfer costs the process at most,
+/// beside the HTTP client's own buffers.
+pub const MEDIA_STREAM_CHUNK_BYTES: usize = 64 << 10;
+
 /// The largest answer body of a media upload (`{"url": …, "direct_path": …}` and a few more
 /// fields) read and parsed.
 pub const MEDIA_UPLOAD_ANSWER_MAX_BYTES: u64 = 64 << 10;

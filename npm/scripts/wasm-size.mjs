@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
 
 /** The bound for npm/wasm/walink_wasm_bg.wasm, in bytes (interim; issue 16's aim is 1024 / 420 KiB). */
-export const WASM_SIZE_AIM = { raw: 1064 * 1024, gzip: 446 * 1024 }
+export const WASM_SIZE_AIM = { raw: 1064 * 1024, gzip: 448 * 1024 }
 
 /** The published module's path. */
 export const PUBLISHED_WASM = fileURLToPath(new URL('../wasm/walink_wasm_bg.wasm', import.meta.url))
