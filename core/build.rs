@@ -15,6 +15,8 @@ fn main() -> Result<(), Box<dyn Error>> {
         println!("cargo:rerun-if-changed={}", file.display());
     }
     let descriptors = protox::compile(&files, ["proto"])?;
-    prost_build::Config::new().compile_fds(descriptors)?;
+    prost_build::Config::new()
+        .prost_path("crate::proto::prost_shim")
+        .compile_fds(descriptors)?;
     Ok(())
 }
