@@ -12,7 +12,7 @@ TARGET_DIR=$CARGO_TARGET_DIR
 # Tool versions. wasm-bindgen-cli must equal the wasm-bindgen crate in Cargo.lock.
 WASM_BINDGEN_FALLBACK_VERSION=0.2.130
 CARGO_FUZZ_VERSION=0.13.2
-FUZZ_SECONDS="${WALINK_FUZZ_SECONDS:-30}"
+FUZZ_SECONDS="${WALINK_FUZZ_SECONDS:-20}"
 VENV="$ROOT/.venv"
 # Where the packages are assembled (the jar's native library, the wheel) and the Python bot's
 # dependencies wait as wheels for its offline install.
@@ -565,7 +565,7 @@ usage() {
 usage: ./build.sh <command>
   setup      install what this machine lacks (registries only); quick when nothing is missing
   test       every test of every layer: fmt, clippy, cargo tests, wasm + npm, bindings +
-             Python + Kotlin, each fuzz target for 30 s (WALINK_FUZZ_SECONDS overrides)
+             Python + Kotlin, each fuzz target for 20 s (WALINK_FUZZ_SECONDS overrides)
   demo       the main job: run the demo
   wasm       build the npm package's wasm into npm/wasm/
   bindings   release cdylib of walink-ffi and the generated Kotlin, Swift and Python code

@@ -363,6 +363,64 @@ pub const MESSAGING_MAX_RETRY_PRE_KEYS: usize = 64;
 /// `SIGNAL_MAX_FORWARD_JUMP` steps.
 pub const SIGNAL_MAX_CHAIN_STEPS_PER_MESSAGE: u32 = SIGNAL_MAX_FORWARD_JUMP;
 
+/// Media uploads and downloads one client carries out at once; a further `SendMedia` or
+/// `DownloadMedia` command fails with `RateLimited` until one ends.
+pub const MEDIA_MAX_JOBS: usize = 16;
+
+/// The largest media file (plaintext) a `SendMedia` or `DownloadMedia` command handles in the
+/// client's memory; the encrypted copy is at most 26 bytes longer. A download announcing more is
+/// refused before anything is fetched.
+pub const MEDIA_MAX_IN_MEMORY_BYTES: u64 = 128 << 20;
+
+/// The largest answer body of a media upload (`{"url": …, "direct_path": …}` and a few more
+/// fields) read and parsed.
+pub const MEDIA_UPLOAD_ANSWER_MAX_BYTES: u64 = 64 << 10;
+
+/// Host names kept from one `media_conn` answer (WhatsApp lists one to three).
+pub const MEDIA_CONN_MAX_HOSTS: usize = 8;
+
+/// Longest host name or auth token kept from a `media_conn` answer, in bytes.
+pub const MEDIA_CONN_MAX_FIELD: usize = 1024;
+
+/// How long a download waits for the phone's answer to a media re-upload request.
+pub const MEDIA_RETRY_TIMEOUT_MS: u64 = 60_000;
+
+/// How long the host may take for one media upload or download.
+pub const MEDIA_FETCH_TIMEOUT_MS: u64 = 300_000;
+
+/// Nesting depth of the upload answer's JSON beyond which it is refused.
+pub const MEDIA_ANSWER_MAX_DEPTH: usize = 32;
+
+// --- history sync ---------------------------------------------------------------------------
+
+/// Largest history-sync blob downloaded (the encrypted file, held while it is decrypted). Real
+/// chunks are a few MiB; FULL chunks reach tens.
+pub const HISTORY_MAX_BLOB_BYTES: usize = 64 << 20;
+
+/// Most bytes one history blob may inflate to. Never held at once (the blob is inflated and
+/// decoded a piece at a time); the bound stops a compression bomb from costing unbounded time.
+pub const HISTORY_MAX_INFLATED_BYTES: usize = 1 << 30;
+
+/// Bytes inflated per step of the history decoder.
+pub const HISTORY_INFLATE_STEP: usize = 64 << 10;
+
+/// Largest element of a `HistorySync` decoded at once: one conversation with its messages, one
+/// push name, one LID mapping. The decoder holds at most one such element and one step of
+/// inflated bytes beyond it.
+pub const HISTORY_MAX_ITEM_BYTES: usize = 16 << 20;
+
+/// Participants of one history conversation decoded (a group of 1024 members and room).
+pub const HISTORY_MAX_PARTICIPANTS: usize = 4_096;
+
+/// Lists of one historical `WebMessageInfo` (receipts, reactions, labels, stub parameters).
+pub const HISTORY_MAX_MESSAGE_LIST: usize = 4_096;
+
+/// History-sync notifications waiting for their turn (one chunk is downloaded and decoded at
+/// a time); beyond it a new one is reported failed and the phone may send it again.
+pub const HISTORY_MAX_QUEUED_CHUNKS: usize = 64;
+
+/// Messages a `Command::RequestHistory` may ask for (WhatsApp Web asks for 50).
+pub const HISTORY_MAX_ON_DEMAND_MESSAGES: u32 = 500;
 /// Wrappers (ephemeral, view-once, edited, ...) removed around one message's content; a deeper
 /// nesting is left wrapped (WhatsApp nests two at most; Baileys stops at 5).
 pub const CONTENT_MAX_WRAPPERS: usize = 8;

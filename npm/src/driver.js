@@ -187,6 +187,25 @@ export class Connection {
     return this.command({ type: 'approveIdentity', address, identity })
   }
 
+  /** Uploads and sends media (`{ kind, data, mimetype, caption?, ... }`); resolves with `{ id }` at the ack. */
+  sendMedia(to, media) {
+    return this.command({ ...media, type: 'sendMedia', to })
+  }
+
+  /** Downloads and decrypts the media of a received `message` event; resolves with the plaintext. */
+  async downloadMedia(message) {
+    const { id, chat, sender } = message
+    const output = await this.command({
+      type: 'downloadMedia',
+      id,
+      chat,
+      sender,
+      // The raw wa.Message (the event's `message` is decoded content); the core unwraps it.
+      message: message.raw ?? (message.message instanceof Uint8Array ? message.message : encodeMessage(message.message)),
+    })
+    return output.data
+  }
+
   /** Unlinks this device (its records are deleted); the client then rests in `loggedOut`. */
   logout() {
     return this.command({ type: 'logout' })

@@ -1,5 +1,5 @@
 // The driver's one HTTP call. The core asks for HTTPS requests with `fetch` outputs (app-state
-// blobs today; media later) and says everything: method, URL, headers, body, the largest body to
+// blobs, media downloads and uploads) and says everything: method, URL, headers, body, the largest body to
 // read back and the time allowed. This carries one out with the host's `fetch` and reports what
 // happened, judging nothing: any status is a response for the core to weigh; only a transport
 // failure (no response, a timeout, a body over the cap) is an error.

@@ -229,7 +229,34 @@ export interface ClientConfig {
    * are refused until an `approveIdentity` command).
    */
   identityPolicy?: 'acceptAndNotify' | 'strict'
+  /**
+   * How much history to ask the phone for when pairing (sent once, at pairing): `recent`
+   * (default, as WhatsApp Web), `full`, or `none` (no conversations; push names still arrive).
+   */
+  history?: 'recent' | 'full' | 'none'
+  /** Days of history to ask for; older messages are dropped by the client too. */
+  historyDays?: number
+  /** Messages per chat in the initial history. */
+  historyMessagesPerChat?: number
+  /** Size limit of a full history, in MB. */
+  historySizeMb?: number
 }
+
+/** The kind of a history chunk. */
+export type HistorySyncType =
+  | 'initial_bootstrap'
+  | 'initial_status_v3'
+  | 'full'
+  | 'recent'
+  | 'push_name'
+  | 'non_blocking_data'
+  | 'on_demand'
+  | 'no_history'
+  | 'message_access_status'
+  | 'unknown'
+
+/** Why a history chunk was not read (completely). */
+export type HistoryFailure = 'empty' | 'download' | 'decrypt' | 'decode' | 'busy'
 
 /** Why a connection ended. */
 export type CloseReason =
@@ -344,6 +371,8 @@ export type CommandOutput =
   | { kind: 'chatSettings'; settings: ChatSettings }
   /** The identity keys kept for a device (`getIdentity`): 32-byte public keys. */
   | { kind: 'identity'; address: string; identity?: Uint8Array; pending?: Uint8Array }
+  /** The plaintext of downloaded media (`downloadMedia`), its hashes and MAC checked. */
+  | { kind: 'mediaDownloaded'; data: Uint8Array }
 
 /** The stable code of a command error: the core's `CommandError::code()`, the same in every binding. */
 export type CommandErrorCode =
@@ -361,6 +390,11 @@ export type CommandErrorCode =
   | 'invalid_state'
   | 'app_state'
   | 'untrusted_identity'
+  | 'upload_failed'
+  | 'download_failed'
+  | 'media_invalid'
+  | 'media_expired'
+  | 'media_too_large'
   | 'unknown_poll'
 
 /** Why a command failed. */
@@ -418,6 +452,12 @@ export type ClientEvent =
   | { type: 'chatSettings'; chat: string; settings: ChatSettings }
   | { type: 'appStateWaitingForKeys'; collection: AppStateCollection; keyIds: Uint8Array[] }
   | { type: 'appStateFatal'; collection: AppStateCollection; error: AppStateFailure }
+  /** A conversation of the phone's history; its messages follow as `message` events. */
+  | { type: 'historyConversation'; chat: string; name?: string; unreadCount: number; timestamp: number; archived: boolean; pinned: boolean; muteEndTime: number; ephemeralExpiration: number; pn?: string; lid?: string; syncType: HistorySyncType }
+  /** A contact's push name, from the phone's history. */
+  | { type: 'pushName'; jid: string; name: string }
+  /** A history chunk was read (or failed: `failure`). */
+  | { type: 'historySync'; syncType: HistorySyncType; chunkOrder: number; progress?: number; conversations: number; messages: number; failure?: HistoryFailure }
   | { type: 'commandDone'; id: number; result: { ok: true; output: CommandOutput } | { ok: false; error: CommandError } }
 
 /**
@@ -515,6 +555,37 @@ export type ClientCommand =
   | { type: 'getIdentity'; address: string }
   /** Trusts the 32-byte key an `identityChanged` event named (strict policy); needs a connection. */
   | { type: 'approveIdentity'; address: string; identity: Uint8Array }
+  /** Uploads `data` and sends it as a message of `kind`; ends at the ack with `messageSent`. */
+  | ({ type: 'sendMedia'; to: string } & OutgoingMedia)
+  /** The media of a received message (`message` event fields); ends with `mediaDownloaded`. */
+  | { type: 'downloadMedia'; id: string; chat: string; sender: string; message: Uint8Array }
+  /**
+   * Asks the phone for `count` messages of `chat` older than the oldest the host has (its id,
+   * whether we sent it, its time in Unix seconds). Ends with `messageSent` once the request
+   * went out; the messages arrive as an `on_demand` history chunk, if the phone answers.
+   */
+  | { type: 'requestHistory'; chat: string; oldestId: string; oldestFromMe: boolean; oldestTimestamp: number; count: number }
+
+/** The kinds of media message walink sends. */
+export type MediaKind = 'image' | 'video' | 'gif' | 'audio' | 'ptt' | 'document' | 'sticker'
+
+/** A media file to send and what its message says about it. */
+export interface OutgoingMedia {
+  kind: MediaKind
+  data: Uint8Array
+  /** `image/jpeg`, `audio/ogg; codecs=opus`, ... */
+  mimetype: string
+  /** Image, video, GIF, document. */
+  caption?: string
+  /** Document. */
+  fileName?: string
+  width?: number
+  height?: number
+  /** Video, GIF, audio, voice note. */
+  seconds?: number
+  /** A small inline JPEG. */
+  thumbnail?: Uint8Array
+}
 
 /** WhatsApp's endpoints and the web version announced by default, from the core. */
 export interface Endpoints {
@@ -624,6 +695,10 @@ export class Connection {
   getIdentity(address: string): Promise<CommandOutput>
   /** Trusts a device's new identity key (strict policy); refused messages are asked for again. */
   approveIdentity(address: string, identity: Uint8Array): Promise<CommandOutput>
+  /** Uploads and sends media to a user or group; resolves with `{ kind: 'messageSent', id }` at the ack. */
+  sendMedia(to: string, media: OutgoingMedia): Promise<CommandOutput>
+  /** Downloads and decrypts the media of a received `message` event; resolves with the plaintext. */
+  downloadMedia(message: { id: string; chat: string; sender: string; raw: Uint8Array }): Promise<Uint8Array>
   logout(): Promise<CommandOutput>
   /** Disconnects and stops; the device stays paired in the store. */
   close(): Promise<void>

@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use walink_core::client::{Command, CommandOutput, Config, Event, State};
+use walink_core::client::{Command, CommandOutput, Config, Event};
 use walink_core::noise::payload::{ClientProfile, WebVersion};
 use walink_sim::noise_server::ChainSpec;
 use walink_sim::sim::{Faults, World};
@@ -26,15 +26,9 @@ fn config() -> Config {
 }
 
 fn link(world: &mut World, account: &str) -> usize {
-    let client = world.add_client(config());
-    let start = world.now;
-    assert!(world.run_until(start + 10_000, |w| !w.clients[client].qrs().is_empty()));
-    let qr = world.clients[client].qrs().last().unwrap().clone();
-    let now = world.now;
-    world.server.phone_scan_qr(now, account, &qr).unwrap();
-    assert!(world.run_until(start + 40_000, |w| w.client_state(client)
-        == Some(&State::Connected)));
-    client
+    world
+        .link_by_qr(config(), account)
+        .unwrap_or_else(|| panic!("{account} links by QR"))
 }
 
 fn world(seed: u64) -> (World, String, String) {
@@ -46,29 +40,14 @@ fn world(seed: u64) -> (World, String, String) {
 
 /// Sends a text from walink client `from` and waits for the server's ack.
 fn send(world: &mut World, from: usize, to: &str, text: &str) {
-    let before = world.clients[from].events.len();
-    let command = world
-        .command(
-            from,
-            Command::SendText {
-                to: to.to_owned(),
-                text: text.to_owned(),
-            },
-        )
-        .unwrap();
-    let done = |w: &World| {
-        w.clients[from].events[before..]
-            .iter()
-            .find_map(|e| match e {
-                Event::CommandDone { id, result } if *id == command => Some(result.clone()),
-                _ => None,
-            })
+    let command = Command::SendText {
+        to: to.to_owned(),
+        text: text.to_owned(),
     };
-    assert!(world.run_until(world.now + 10_000, |w| done(w).is_some()));
+    let result = world.command_and_wait(from, command, 10_000);
     assert!(
-        matches!(done(world), Some(Ok(CommandOutput::MessageSent { .. }))),
-        "{text}: {:?}",
-        done(world)
+        matches!(result, Some(Ok(CommandOutput::MessageSent { .. }))),
+        "{text}: {result:?}"
     );
 }
 

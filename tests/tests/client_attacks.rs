@@ -62,26 +62,11 @@ fn device_of(world: &World, client: usize) -> (String, u16) {
 
 /// Sends `text` from the walink client and waits for the server's ack; returns the id.
 fn send(world: &mut World, client: usize, to: &str, text: &str) -> String {
-    let before = world.clients[client].events.len();
-    let command = world
-        .command(
-            client,
-            Command::SendText {
-                to: to.to_owned(),
-                text: text.to_owned(),
-            },
-        )
-        .unwrap();
-    let done = |w: &World| {
-        w.clients[client].events[before..]
-            .iter()
-            .find_map(|e| match e {
-                Event::CommandDone { id, result } if *id == command => Some(result.clone()),
-                _ => None,
-            })
+    let command = Command::SendText {
+        to: to.to_owned(),
+        text: text.to_owned(),
     };
-    assert!(world.run_until(world.now + 10_000, |w| done(w).is_some()));
-    match done(world) {
+    match world.command_and_wait(client, command, 10_000) {
         Some(Ok(CommandOutput::MessageSent { id })) => id,
         other => panic!("send {text:?}: {other:?}"),
     }

@@ -31,15 +31,9 @@ fn config() -> Config {
 
 /// Links one walink client to `account` by QR.
 fn link(world: &mut World, account: &str) -> usize {
-    let client = world.add_client(config());
-    let start = world.now;
-    assert!(world.run_until(start + 10_000, |w| !w.clients[client].qrs().is_empty()));
-    let qr = world.clients[client].qrs().last().unwrap().clone();
-    let now = world.now;
-    world.server.phone_scan_qr(now, account, &qr).unwrap();
-    assert!(world.run_until(start + 40_000, |w| w.client_state(client)
-        == Some(&State::Connected)));
-    client
+    world
+        .link_by_qr(config(), account)
+        .unwrap_or_else(|| panic!("{account} links by QR"))
 }
 
 /// Alice and Bob with one walink client each.

@@ -81,7 +81,10 @@ fn wait(driver: &mut Driver, what: &str, want: impl FnMut(&Event) -> bool) -> Ev
 fn pair(control: SocketAddr, ws_url: &str, store: &StoreFile, phone: &str) -> (Driver, String) {
     let store = FileStore::open(store.path(), StoreOptions::default()).unwrap();
     assert!(store.is_empty());
-    let mut driver = Driver::new(config(), store, ws_url).unwrap();
+    let mut config = config();
+    // The mock server is the media host too.
+    config.media_origin = format!("http://{control}");
+    let mut driver = Driver::new(config, store, ws_url).unwrap();
     let Event::Qr { payload, .. } = wait(&mut driver, "a QR", |e| matches!(e, Event::Qr { .. }))
     else {
         unreachable!()
@@ -419,4 +422,176 @@ fn a_server_restart_and_a_refused_login_are_survived() {
     );
     let (status, _) = call(control, "/fail-next-login", Some(json!({ "reason": "x" })));
     assert_eq!(status, 400);
+}
+
+/// The media of a received message event.
+fn download(driver: &mut Driver, message: &walink_core::client::IncomingMessage) -> Vec<u8> {
+    let id = driver
+        .command(Command::DownloadMedia {
+            id: message.id.clone(),
+            chat: message.chat.to_string(),
+            sender: message.sender.to_string(),
+            message: message.raw.clone(),
+        })
+        .unwrap();
+    match wait(
+        driver,
+        "the download",
+        |e| matches!(e, Event::CommandDone { id: done, .. } if *done == id),
+    ) {
+        Event::CommandDone {
+            result: Ok(CommandOutput::MediaDownloaded(data)),
+            ..
+        } => data.0,
+        other => panic!("download: {other:?}"),
+    }
+}
+
+#[test]
+fn media_goes_up_and_down_through_the_media_hosts_and_expired_media_is_uploaded_again() {
+    use base64::Engine as _;
+    use walink_core::client::{MediaKind, OutgoingMedia, media_fields};
+
+    let server = MockServer::start(SimBackend::new(17), 0, 0).unwrap();
+    let control = server.control_addr();
+    for phone in ["15550005555", "15550006666"] {
+        ok(control, "/accounts", Some(json!({ "phone": phone })));
+    }
+    let (store_a, store_b) = (StoreFile::new("media-a"), StoreFile::new("media-b"));
+    let (mut alice, _) = pair(control, &server.ws_url(), &store_a, "15550005555");
+    let (mut bob, _) = pair(control, &server.ws_url(), &store_b, "15550006666");
+
+    // Alice's client uploads a photo and sends it; Bob's client downloads it.
+    let photo: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 253) as u8).collect();
+    let send = alice
+        .command(Command::SendMedia {
+            to: "15550006666@s.whatsapp.net".into(),
+            kind: MediaKind::Image,
+            media: OutgoingMedia {
+                data: photo.clone(),
+                mimetype: "image/jpeg".into(),
+                caption: Some("a photo".into()),
+                width: Some(640),
+                height: Some(480),
+                ..Default::default()
+            },
+        })
+        .unwrap();
+    let Event::CommandDone { result, .. } = wait(
+        &mut alice,
+        "the send",
+        |e| matches!(e, Event::CommandDone { id, .. } if *id == send),
+    ) else {
+        unreachable!()
+    };
+    let Ok(CommandOutput::MessageSent { id: sent_id }) = result else {
+        panic!("{result:?}")
+    };
+    let Event::Message(received) = wait(
+        &mut bob,
+        "the photo",
+        |e| matches!(e, Event::Message(m) if m.id == sent_id),
+    ) else {
+        unreachable!()
+    };
+    let image = received.message.image_message.as_ref().unwrap();
+    assert_eq!(image.caption.as_deref(), Some("a photo"));
+    assert_eq!(image.width, Some(640));
+    assert_eq!(image.file_length, Some(photo.len() as u64));
+    assert_eq!(download(&mut bob, &received), photo);
+
+    // The media hosts stop taking the cached media_conn token: the upload's 401 makes the
+    // client ask for a new media_conn, and the same upload goes through with it.
+    ok(control, "/revoke-media-auth", Some(json!({})));
+    let uploads_before = alice
+        .fetched()
+        .iter()
+        .filter(|u| u.contains("/mms/image/"))
+        .count();
+    let again = alice
+        .command(Command::SendMedia {
+            to: "15550006666@s.whatsapp.net".into(),
+            kind: MediaKind::Sticker,
+            media: OutgoingMedia {
+                data: b"RIFF webp".to_vec(),
+                mimetype: "image/webp".into(),
+                ..Default::default()
+            },
+        })
+        .unwrap();
+    let Event::CommandDone { result, .. } = wait(
+        &mut alice,
+        "the sticker",
+        |e| matches!(e, Event::CommandDone { id, .. } if *id == again),
+    ) else {
+        unreachable!()
+    };
+    let Ok(CommandOutput::MessageSent { id: sticker_id }) = result else {
+        panic!("{result:?}")
+    };
+    let uploads = alice
+        .fetched()
+        .iter()
+        .filter(|u| u.contains("/mms/image/"))
+        .count();
+    assert_eq!(
+        uploads - uploads_before,
+        2,
+        "a refused upload, then one with a new token"
+    );
+    let Event::Message(sticker) = wait(
+        &mut bob,
+        "the sticker",
+        |e| matches!(e, Event::Message(m) if m.id == sticker_id),
+    ) else {
+        unreachable!()
+    };
+    assert_eq!(download(&mut bob, &sticker), b"RIFF webp");
+
+    // The phone of Bob sends a voice note to Alice; her client downloads it, then again after
+    // the hosts expired it: the phone uploads it again on her client's request.
+    let voice = b"OggS voice note".repeat(1000);
+    let sent = ok(
+        control,
+        "/accounts/15550006666/send-media",
+        Some(json!({
+            "to": "15550005555",
+            "kind": "ptt",
+            "data_base64": base64::engine::general_purpose::STANDARD.encode(&voice),
+            "mimetype": "audio/ogg; codecs=opus",
+        })),
+    );
+    let voice_id = sent["id"].as_str().unwrap().to_owned();
+    let Event::Message(note) = wait(
+        &mut alice,
+        "the voice note",
+        |e| matches!(e, Event::Message(m) if m.id == voice_id),
+    ) else {
+        unreachable!()
+    };
+    let fields = media_fields(&note.message).unwrap();
+    assert_eq!(fields.kind, MediaKind::VoiceNote);
+    assert_eq!(download(&mut alice, &note), voice);
+    ok(
+        control,
+        "/expire-media",
+        Some(json!({ "direct_path": fields.direct_path })),
+    );
+    let (status, _) = call(control, &fields.direct_path, None);
+    assert_eq!(status, 404);
+    assert_eq!(download(&mut alice, &note), voice);
+    assert!(
+        alice
+            .fetched()
+            .iter()
+            .filter(|url| url.contains("/v/sim/audio/"))
+            .count()
+            >= 3,
+        "{:?}",
+        alice.fetched()
+    );
+
+    // An upload without a valid media_conn token is refused.
+    let (status, _) = call(control, "/mms/image/AAAA?auth=forged", Some(json!({})));
+    assert_eq!(status, 401);
 }

@@ -553,17 +553,20 @@ fn history_sync_is_deterministic() {
     assert_ne!(run(7), run(8));
 }
 
-/// walink's own Client, paired through the World, decrypts both notifications (its first
-/// messages from the phone, `pkmsg` on a session the phone started from the registered signed
-/// prekey) and the blobs they point at open with walink-core's media module.
+/// walink's own Client, paired through the World with 5 days of history asked for: the phone
+/// leaves out what is older (checked in its blobs, read here with walink-core's media code), the
+/// client downloads each blob through its fetch output, reports the conversation and its
+/// messages as history, and acknowledges every chunk with a `hist_sync` receipt.
 #[test]
-fn walink_client_receives_the_history_sync_notifications() {
+fn walink_client_reads_the_history_sized_by_the_days_it_asked_for() {
+    use walink_core::client::history::HistorySyncType;
     use walink_core::client::{Config, Event, State};
     use walink_core::noise::payload::{ClientProfile, WebVersion};
     use walink_sim::noise_server::ChainSpec;
     use walink_sim::sim::{Faults, World};
 
     const T0: u64 = 1_780_000_000_000;
+    const DAY: u64 = 86_400_000;
     let mut world = World::new(9, T0, Faults::none());
     world.server.set_history_sync(true);
     world.server.create_account(USER, "Alice").unwrap();
@@ -571,61 +574,100 @@ fn walink_client_receives_the_history_sync_notifications() {
     let now = world.now;
     world
         .server
-        .phone_send_text(now, BOB, USER, "before pairing")
+        .phone_send_text(now, BOB, USER, "ten days before pairing")
         .unwrap();
     world.flush();
+    world.run_for(8 * DAY);
+    let now = world.now;
+    world
+        .server
+        .phone_send_text(now, BOB, USER, "two days before pairing")
+        .unwrap();
+    world.flush();
+    world.run_for(2 * DAY);
+    let start = world.now;
+    let mut profile = ClientProfile::new(WebVersion::new(2, 3000, 1_023_456_789), "walink");
+    profile.history.days = Some(5);
     let config = Config {
         trust_root: ChainSpec::default().trust_root(),
-        ..Config::new(ClientProfile::new(
-            WebVersion::new(2, 3000, 1_023_456_789),
-            "walink",
-        ))
+        ..Config::new(profile)
     };
     let client = world.add_client(config);
-    assert!(world.run_until(T0 + 10_000, |w| !w.clients[client].qrs().is_empty()));
+    assert!(world.run_until(start + 10_000, |w| !w.clients[client].qrs().is_empty()));
     let qr = world.clients[client].qrs().last().unwrap().clone();
     let now = world.now;
     world.server.phone_scan_qr(now, USER, &qr).unwrap();
     world.flush();
-    let received = |w: &World| {
+    let chunks = |w: &World| {
         w.clients[client]
             .events
             .iter()
-            .filter_map(|e| match e {
-                Event::Message(m) => Some(m.clone()),
-                _ => None,
-            })
-            .collect::<Vec<_>>()
+            .filter(|e| matches!(e, Event::HistorySync(_)))
+            .count()
     };
-    let done = world.run_until(T0 + 60_000, |w| {
-        w.client_state(client) == Some(&State::Connected) && received(w).len() >= 2
+    let done = world.run_until(start + 60_000, |w| {
+        w.client_state(client) == Some(&State::Connected) && chunks(w) >= 2
     });
-    assert!(done, "{:#?}", world.clients[client].events);
+    let events = world.clients[client].events.clone();
+    assert!(done, "{events:#?}");
+    assert!(!events.iter().any(|e| matches!(e, Event::DecryptFailed(_))));
+    let history: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message(m) if m.history => Some(m.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(history.len(), 1, "{history:#?}");
+    assert_eq!(history[0].text.as_deref(), Some("two days before pairing"));
+    assert_eq!(history[0].chat.to_string(), format!("{BOB}@s.whatsapp.net"));
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::HistoryConversation(c) if c.chat.user == BOB
+            && c.sync_type == HistorySyncType::InitialBootstrap
+    )));
     assert!(
-        !world.clients[client]
-            .events
+        events
             .iter()
-            .any(|e| matches!(e, Event::DecryptFailed(_)))
+            .any(|e| matches!(e, Event::PushName(p) if p.name == "Bob"))
     );
+    // The notifications themselves are not reported as messages.
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::Message(m) if !m.history))
+    );
+    let progress: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::HistorySync(p) => Some(p.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        progress.iter().all(|p| p.failure.is_none()),
+        "{progress:#?}"
+    );
+    assert_eq!(progress.last().unwrap().progress, Some(100));
+
+    // What the phone sent: nothing older than the days asked for, every chunk acknowledged.
     let blobs = world.server.history_blobs(USER).to_vec();
-    let messages = received(&world);
-    assert_eq!(messages.len(), 2);
-    for (incoming, blob) in messages.iter().zip(&blobs) {
-        assert_eq!(incoming.id, blob.message_id);
-        assert_eq!(incoming.sender.user, USER);
-        assert_eq!(incoming.sender.device, 0);
-        // The raw bytes hold exactly what the content holds here.
-        let message = wa::Message::decode(incoming.raw.as_slice()).unwrap();
-        assert_eq!(message, *incoming.message);
+    assert_eq!(blobs.len(), 2);
+    assert!(blobs.iter().all(|b| b.acknowledged), "{blobs:#?}");
+    let account = world.server.account(USER).unwrap();
+    let device = *account.devices.keys().find(|d| **d != 0).unwrap();
+    let address = Jid::device(USER, device, "s.whatsapp.net").to_string();
+    let mut texts = Vec::new();
+    for blob in &blobs {
+        let message = account.phone.sent(&blob.message_id, &address).unwrap();
         let note = message
             .protocol_message
+            .as_ref()
             .unwrap()
             .history_sync_notification
+            .clone()
             .unwrap();
-        let file = world
-            .server
-            .download_blob(note.direct_path.as_deref().unwrap())
-            .unwrap();
+        let file = world.server.download_blob(&blob.direct_path).unwrap();
         let compressed = media::decrypt(
             note.media_key.as_deref().unwrap(),
             MediaType::History,
@@ -637,23 +679,52 @@ fn walink_client_receives_the_history_sync_notifications() {
         )
         .unwrap();
         let history = wa::HistorySync::decode(inflate(&compressed).as_slice()).unwrap();
-        assert_eq!(history.sync_type, Some(blob.sync_type));
-        if blob.sync_type == 0 {
-            let chat = &history.conversations[0];
-            assert_eq!(
-                chat.id.as_deref(),
-                Some(format!("{BOB}@s.whatsapp.net").as_str())
-            );
-            let text = chat.messages[0]
-                .message
-                .as_ref()
-                .unwrap()
-                .message
-                .as_ref()
-                .unwrap();
-            assert_eq!(text.conversation.as_deref(), Some("before pairing"));
+        for conversation in &history.conversations {
+            for entry in &conversation.messages {
+                let info = entry.message.as_ref().unwrap();
+                texts.push(info.message.as_ref().unwrap().conversation.clone().unwrap());
+            }
         }
     }
+    assert_eq!(texts, ["two days before pairing"]);
+
+    // Older messages of Bob's chat, asked for on demand: the phone answers with an ON_DEMAND
+    // chunk holding the message the days left out.
+    let oldest = history[0].clone();
+    world
+        .command(
+            client,
+            walink_core::client::Command::RequestHistory {
+                chat: format!("{BOB}@s.whatsapp.net"),
+                oldest_id: oldest.id.clone(),
+                oldest_from_me: false,
+                oldest_timestamp: oldest.timestamp,
+                count: 10,
+            },
+        )
+        .unwrap();
+    let on_demand = |w: &World| {
+        w.clients[client]
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::HistorySync(p) if p.sync_type == HistorySyncType::OnDemand))
+    };
+    let now = world.now;
+    assert!(world.run_until(now + 30_000, on_demand));
+    let older: Vec<String> = world.clients[client]
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message(m) if m.history => m.text.clone(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        older,
+        ["two days before pairing", "ten days before pairing"],
+        "{:#?}",
+        world.clients[client].events
+    );
 }
 
 proptest::proptest! {

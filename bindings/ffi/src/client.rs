@@ -95,6 +95,19 @@ pub struct ClientConfig {
     /// WhatsApp does).
     #[uniffi(default = None)]
     pub identity_policy: Option<IdentityPolicy>,
+    /// How much history to ask the phone for when pairing: `recent` (default, as WhatsApp
+    /// Web), `full` or `none` (no conversations; push names still arrive).
+    #[uniffi(default = None)]
+    pub history: Option<String>,
+    /// Days of history to ask for; older messages are dropped by the client too.
+    #[uniffi(default = None)]
+    pub history_days: Option<u32>,
+    /// Messages per chat in the initial history.
+    #[uniffi(default = None)]
+    pub history_messages_per_chat: Option<u32>,
+    /// Size limit of a full history, in MB.
+    #[uniffi(default = None)]
+    pub history_size_mb: Option<u32>,
     /// Tests only, never in production: 32 bytes seeding the client's generator, so that
     /// every key it makes follows from them (and it is never reseeded from the operating
     /// system).
@@ -146,6 +159,10 @@ impl From<ClientConfig> for ConfigOptions {
             record_cache_limit: c.record_cache_limit,
             media_origin: c.media_origin,
             identity_policy: c.identity_policy.map(Into::into),
+            history: c.history,
+            history_days: c.history_days,
+            history_messages_per_chat: c.history_messages_per_chat,
+            history_size_mb: c.history_size_mb,
             unsafe_test_rng_seed: c.unsafe_test_rng_seed,
         }
     }
@@ -534,6 +551,11 @@ pub enum CommandOutput {
         /// A new identity public key waiting for approval.
         pending: Option<Vec<u8>>,
     },
+    /// The plaintext of downloaded media, its hashes and MAC checked.
+    MediaDownloaded {
+        /// The file.
+        data: Vec<u8>,
+    },
 }
 
 impl From<&client::CommandOutput> for CommandOutput {
@@ -550,6 +572,9 @@ impl From<&client::CommandOutput> for CommandOutput {
                 address: info.address.to_string(),
                 identity: info.identity.map(|key| key.to_vec()),
                 pending: info.pending.map(|key| key.to_vec()),
+            },
+            O::MediaDownloaded(data) => CommandOutput::MediaDownloaded {
+                data: data.0.clone(),
             },
         }
     }
@@ -600,6 +625,16 @@ pub enum CommandError {
         /// The device JID.
         address: String,
     },
+    /// No media host took the upload.
+    UploadFailed,
+    /// No media host served the file.
+    DownloadFailed,
+    /// The downloaded file's hash or MAC does not match its message.
+    MediaInvalid,
+    /// The hosts no longer keep the media and the phone did not upload it again.
+    MediaExpired,
+    /// The file is larger than walink handles in memory.
+    MediaTooLarge,
     /// No poll with that id is kept for the chat.
     UnknownPoll,
 }
@@ -631,6 +666,11 @@ impl From<&client::CommandError> for CommandError {
             E::UntrustedIdentity { address } => CommandError::UntrustedIdentity {
                 address: address.clone(),
             },
+            E::UploadFailed => CommandError::UploadFailed,
+            E::DownloadFailed => CommandError::DownloadFailed,
+            E::MediaInvalid => CommandError::MediaInvalid,
+            E::MediaExpired => CommandError::MediaExpired,
+            E::MediaTooLarge => CommandError::MediaTooLarge,
             E::UnknownPoll => CommandError::UnknownPoll,
         }
     }
@@ -822,6 +862,55 @@ pub enum ClientEvent {
         /// Why.
         error: AppStateFailure,
     },
+    /// A conversation of the phone's history; its messages follow as `Message` events with
+    /// `history` set.
+    HistoryConversation {
+        /// The chat.
+        chat: String,
+        /// Its name, when the phone gave one.
+        name: Option<String>,
+        /// Unread messages.
+        unread_count: u32,
+        /// When it was last active (Unix seconds; 0 when unknown).
+        timestamp: u64,
+        /// Whether it is archived.
+        archived: bool,
+        /// Whether it is pinned.
+        pinned: bool,
+        /// Until when it is muted (Unix seconds; 0 when not).
+        mute_end_time: u64,
+        /// Disappearing-messages timer in seconds (0: off).
+        ephemeral_expiration: u32,
+        /// The chat's phone-number form, when given.
+        pn: Option<String>,
+        /// The chat's LID form, when given.
+        lid: Option<String>,
+        /// The chunk's type (`initial_bootstrap`, `recent`, `on_demand`, ...).
+        sync_type: String,
+    },
+    /// A contact's push name, from the phone's history.
+    PushName {
+        /// The contact.
+        jid: String,
+        /// The name.
+        name: String,
+    },
+    /// A history chunk was read, or failed (`failure`: `empty`, `download`, `decrypt`,
+    /// `decode`, `busy`).
+    HistorySync {
+        /// The chunk's type.
+        sync_type: String,
+        /// Its order among the chunks of its type.
+        chunk_order: u32,
+        /// The phone's progress (percent), when given.
+        progress: Option<u32>,
+        /// Conversations reported from it.
+        conversations: u32,
+        /// Messages reported from it.
+        messages: u32,
+        /// Why it was not read (completely), if so.
+        failure: Option<String>,
+    },
     /// A command ended.
     CommandDone {
         /// The id `command` returned.
@@ -929,6 +1018,31 @@ impl From<client::Event> for ClientEvent {
             E::AppStateFatal { collection, error } => ClientEvent::AppStateFatal {
                 collection: collection.into(),
                 error: (&error).into(),
+            },
+            E::HistoryConversation(c) => ClientEvent::HistoryConversation {
+                chat: c.chat.to_string(),
+                name: c.name,
+                unread_count: c.unread_count,
+                timestamp: c.timestamp,
+                archived: c.archived,
+                pinned: c.pinned,
+                mute_end_time: c.mute_end_time,
+                ephemeral_expiration: c.ephemeral_expiration,
+                pn: c.pn.map(|j| j.to_string()),
+                lid: c.lid.map(|j| j.to_string()),
+                sync_type: c.sync_type.as_str().to_owned(),
+            },
+            E::PushName(p) => ClientEvent::PushName {
+                jid: p.jid.to_string(),
+                name: p.name,
+            },
+            E::HistorySync(p) => ClientEvent::HistorySync {
+                sync_type: p.sync_type.as_str().to_owned(),
+                chunk_order: p.chunk_order,
+                progress: p.progress,
+                conversations: p.conversations,
+                messages: p.messages,
+                failure: p.failure.map(|f| f.code().to_owned()),
             },
             E::CommandDone { id, result } => ClientEvent::CommandDone {
                 id: id.0,
@@ -1249,6 +1363,90 @@ pub enum Command {
         /// The 32-byte key `ClientEvent::IdentityChanged` named.
         identity: Vec<u8>,
     },
+    /// Upload a media file and send it to a user or group; ends at the ack with
+    /// `CommandOutput::MessageSent`.
+    SendMedia {
+        /// The recipient's JID.
+        to: String,
+        /// The kind of message.
+        kind: MediaKind,
+        /// The file.
+        data: Vec<u8>,
+        /// Its MIME type.
+        mimetype: String,
+        /// A caption (image, video, GIF, document).
+        caption: Option<String>,
+        /// The file name (document).
+        file_name: Option<String>,
+        /// Width in pixels.
+        width: Option<u32>,
+        /// Height in pixels.
+        height: Option<u32>,
+        /// Duration in seconds.
+        seconds: Option<u32>,
+        /// A small inline JPEG.
+        thumbnail: Option<Vec<u8>>,
+    },
+    /// Download and decrypt the media of a received message (its event's fields); ends with
+    /// `CommandOutput::MediaDownloaded`.
+    DownloadMedia {
+        /// The message id.
+        id: String,
+        /// The chat.
+        chat: String,
+        /// The sending device.
+        sender: String,
+        /// The encoded `wa.Message`.
+        message: Vec<u8>,
+    },
+    /// Asks the phone for `count` messages of `chat` older than the oldest the host has (its
+    /// id, whether we sent it, its time in Unix seconds). Ends with `MessageSent` once sent;
+    /// the messages arrive as an `on_demand` history chunk, if the phone answers.
+    RequestHistory {
+        /// The chat.
+        chat: String,
+        /// The id of the oldest message the host has.
+        oldest_id: String,
+        /// Whether this account sent it.
+        oldest_from_me: bool,
+        /// Its time, Unix seconds.
+        oldest_timestamp: u64,
+        /// How many older messages to ask for.
+        count: u32,
+    },
+}
+
+/// The kinds of media message walink sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
+pub enum MediaKind {
+    /// A photo.
+    Image,
+    /// A video.
+    Video,
+    /// A looping GIF (a video).
+    Gif,
+    /// An audio file.
+    Audio,
+    /// A voice note.
+    VoiceNote,
+    /// A document.
+    Document,
+    /// A sticker.
+    Sticker,
+}
+
+impl From<MediaKind> for client::MediaKind {
+    fn from(kind: MediaKind) -> client::MediaKind {
+        match kind {
+            MediaKind::Image => client::MediaKind::Image,
+            MediaKind::Video => client::MediaKind::Video,
+            MediaKind::Gif => client::MediaKind::Gif,
+            MediaKind::Audio => client::MediaKind::Audio,
+            MediaKind::VoiceNote => client::MediaKind::VoiceNote,
+            MediaKind::Document => client::MediaKind::Document,
+            MediaKind::Sticker => client::MediaKind::Sticker,
+        }
+    }
 }
 
 impl From<Command> for client::Command {
@@ -1284,6 +1482,55 @@ impl From<Command> for client::Command {
             Command::ApproveIdentity { address, identity } => {
                 client::Command::ApproveIdentity { address, identity }
             }
+            Command::SendMedia {
+                to,
+                kind,
+                data,
+                mimetype,
+                caption,
+                file_name,
+                width,
+                height,
+                seconds,
+                thumbnail,
+            } => client::Command::SendMedia {
+                to,
+                kind: kind.into(),
+                media: client::OutgoingMedia {
+                    data,
+                    mimetype,
+                    caption,
+                    file_name,
+                    width,
+                    height,
+                    seconds,
+                    thumbnail,
+                },
+            },
+            Command::DownloadMedia {
+                id,
+                chat,
+                sender,
+                message,
+            } => client::Command::DownloadMedia {
+                id,
+                chat,
+                sender,
+                message,
+            },
+            Command::RequestHistory {
+                chat,
+                oldest_id,
+                oldest_from_me,
+                oldest_timestamp,
+                count,
+            } => client::Command::RequestHistory {
+                chat,
+                oldest_id,
+                oldest_from_me,
+                oldest_timestamp,
+                count,
+            },
         }
     }
 }

@@ -272,7 +272,8 @@ def test_the_driver_downloads_an_app_state_snapshot_blob(server):
         fetched = []
 
         async def recording(request):
-            fetched.append(request.url)
+            if "/md-app-state/" in request.url:  # not the phone's history blobs (md-msg-hist)
+                fetched.append(request.url)
             return await urllib_fetch(request)
 
         driver, seen, errors = await paired("15550008801", media_origin=control.base_url, fetch=recording)
@@ -317,7 +318,8 @@ def test_the_driver_downloads_a_patch_with_external_mutations(server):
     fetched = []
 
     async def download(request):
-        fetched.append(request.url)
+        if "/md-app-state/" in request.url:  # not the phone's history blobs (md-msg-hist)
+            fetched.append(request.url)
         return await urllib_fetch(request)
 
     async def wait_for(seen, predicate, timeout=30.0):
@@ -357,6 +359,59 @@ def test_the_driver_downloads_a_patch_with_external_mutations(server):
         assert phone_side["pinned_at"] is not None
         assert errors == [] and not any(e.is_app_state_fatal() for e in seen)
         await driver.close()
+
+    asyncio.run(go())
+
+
+def test_media_is_sent_downloaded_and_uploaded_again_after_expiry(server):
+    """A photo goes up through the driver's fetch (POST with the core's encrypted body) and comes
+    back through another client's download_media; a phone's voice note that the hosts expired is
+    asked of the phone again and downloads."""
+    url, control = server
+    alice, bob = "15550009901", "15550009902"
+    for phone in (alice, bob):
+        control("POST", "/accounts", {"phone": phone})
+
+    async def paired(phone):
+        config = ffi.ClientConfig(trust_root=TEST_ROOT, device_name="walink pytest",
+                                  media_origin=control.base_url)
+        options = dict(store=MemoryStore(), transport=websocket_transport, url=url, config=config)
+        driver, seen, _ = await run_until(options, lambda e: False)
+        code = await driver.pair_with_code(phone)
+        await asyncio.to_thread(control, "POST", f"/accounts/{phone}/code", {"code": code})
+        await wait_for(seen, lambda e: e.is_state() and e.state.is_connected())
+        return driver, seen
+
+    async def wait_for(seen, predicate, timeout=30.0):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not any(predicate(e) for e in seen):
+            assert loop.time() < deadline, f"timed out: {[type(e).__name__ for e in seen]}"
+            await asyncio.sleep(0.05)
+        return next(e for e in seen if predicate(e))
+
+    async def go():
+        a, _ = await paired(alice)
+        b, at_bob = await paired(bob)
+        photo = bytes((i * 7) % 251 for i in range(100_000))
+        sent = await a.send_media(f"{bob}@s.whatsapp.net", ffi.MediaKind.IMAGE, photo, "image/jpeg",
+                                  caption="from python")
+        event = await wait_for(at_bob, lambda e: e.is_message() and e.id == sent)
+        assert await b.download_media(event) == photo
+
+        note = b"OggS" * 3000
+        import base64
+        answer = await asyncio.to_thread(control, "POST", f"/accounts/{alice}/send-media", {
+            "to": bob, "kind": "ptt", "mimetype": "audio/ogg; codecs=opus",
+            "data_base64": base64.b64encode(note).decode()})
+        event = await wait_for(at_bob, lambda e: e.is_message() and e.id == answer["id"])
+        assert await b.download_media(event) == note
+        path = next(part for part in event.raw.split(b"\x4a") if part[1:8] == b"/v/sim/")
+        direct_path = path[1:1 + path[0]].decode()
+        await asyncio.to_thread(control, "POST", "/expire-media", {"direct_path": direct_path})
+        assert await b.download_media(event) == note
+        await a.close()
+        await b.close()
 
     asyncio.run(go())
 

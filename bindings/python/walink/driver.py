@@ -235,6 +235,26 @@ class Driver:
         meanwhile are asked for again."""
         await self.command(ffi.Command.APPROVE_IDENTITY(address=address, identity=identity))
 
+    async def send_media(self, to: str, kind: ffi.MediaKind, data: bytes, mimetype: str, *,
+                         caption: Optional[str] = None, file_name: Optional[str] = None,
+                         width: Optional[int] = None, height: Optional[int] = None,
+                         seconds: Optional[int] = None,
+                         thumbnail: Optional[bytes] = None) -> str:
+        """Uploads ``data`` and sends it to ``to`` (a user or group) as a message of ``kind``;
+        returns the message id once the server acknowledged it."""
+        output = await self.command(ffi.Command.SEND_MEDIA(
+            to=to, kind=kind, data=data, mimetype=mimetype, caption=caption,
+            file_name=file_name, width=width, height=height, seconds=seconds,
+            thumbnail=thumbnail))
+        return output.id
+
+    async def download_media(self, message) -> bytes:
+        """Downloads and decrypts the media of a received message (an
+        ``ffi.ClientEvent.MESSAGE``), its hashes and MAC checked."""
+        output = await self.command(ffi.Command.DOWNLOAD_MEDIA(
+            id=message.id, chat=message.chat, sender=message.sender, message=message.raw))
+        return bytes(output.data)
+
     async def logout(self) -> None:
         """Unlinks this device; the driver then ends."""
         await self.command(ffi.Command.LOGOUT())

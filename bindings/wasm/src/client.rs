@@ -15,8 +15,8 @@ use crate::poison::{Poisonable, Poisoned};
 use walink_core::client::{
     self, Body, CloseReason, Command, CommandError, CommandId, CommandOutput, Config,
     ConfigOptions, DecryptFailureKind, Event, FetchError, FetchId, FetchRequest, FetchResponse,
-    FetchResult, IdentityPolicy, LoadId, Output, PairingMode, PollVote, RetryRefusal, State,
-    StateReason,
+    FetchResult, IdentityPolicy, LoadId, MediaKind, OutgoingMedia, Output, PairingMode, PollVote,
+    RetryRefusal, State, StateReason,
 };
 use walink_core::store::{Change, Record, RecordKey, Space};
 use wasm_bindgen::prelude::*;
@@ -36,7 +36,7 @@ fn timestamp(now: f64) -> client::Timestamp {
 /// The options of `new Client(config, records)` (every one optional), by their name in
 /// JavaScript and in `ConfigOptions`; a misspelt option is refused instead of being ignored.
 /// The core's `ConfigOptions::build` checks them and fills in WhatsApp Web's defaults.
-const CONFIG_OPTIONS: [(&str, &str); 23] = [
+const CONFIG_OPTIONS: [(&str, &str); 27] = [
     ("webVersion", "web_version"),
     ("deviceName", "device_name"),
     ("platform", "platform"),
@@ -59,6 +59,10 @@ const CONFIG_OPTIONS: [(&str, &str); 23] = [
     ("recordCacheLimit", "record_cache_limit"),
     ("mediaOrigin", "media_origin"),
     ("identityPolicy", "identity_policy"),
+    ("history", "history"),
+    ("historyDays", "history_days"),
+    ("historyMessagesPerChat", "history_messages_per_chat"),
+    ("historySizeMb", "history_size_mb"),
     ("unsafeTestRngSeed", "unsafe_test_rng_seed"),
 ];
 
@@ -103,6 +107,10 @@ fn config_from_js(value: JsValue) -> Result<Config, JsValue> {
                     )),
                 })
                 .transpose()?,
+            history: r.opt_string("history")?,
+            history_days: r.opt_u32("historyDays")?,
+            history_messages_per_chat: r.opt_u32("historyMessagesPerChat")?,
+            history_size_mb: r.opt_u32("historySizeMb")?,
             unsafe_test_rng_seed: r.opt_bytes("unsafeTestRngSeed")?,
         }
     };
@@ -309,6 +317,7 @@ pub(crate) fn command_output_kind(output: &CommandOutput) -> &'static str {
         CommandOutput::MessageSent { .. } => "messageSent",
         CommandOutput::ChatSettings(_) => "chatSettings",
         CommandOutput::Identity(_) => "identity",
+        CommandOutput::MediaDownloaded(_) => "mediaDownloaded",
     }
 }
 
@@ -329,6 +338,7 @@ fn command_result_to_js(result: &Result<CommandOutput, CommandError>) -> JsValue
                     .str("address", &info.address.to_string())
                     .opt_bytes("identity", info.identity.as_ref().map(|key| &key[..]))
                     .opt_bytes("pending", info.pending.as_ref().map(|key| &key[..])),
+                CommandOutput::MediaDownloaded(data) => js.bytes("data", &data.0),
             };
             Obj::new()
                 .bool("ok", true)
@@ -360,8 +370,13 @@ fn command_result_to_js(result: &Result<CommandOutput, CommandError>) -> JsValue
                 | CommandError::InvalidAddress
                 | CommandError::InvalidMessage
                 | CommandError::InvalidState
-                | CommandError::UnknownPoll
-                | CommandError::AppState(_) => js,
+                | CommandError::AppState(_)
+                | CommandError::UploadFailed
+                | CommandError::DownloadFailed
+                | CommandError::MediaInvalid
+                | CommandError::MediaExpired
+                | CommandError::MediaTooLarge
+                | CommandError::UnknownPoll => js,
                 CommandError::UntrustedIdentity { address } => js.str("address", address),
             };
             Obj::new().bool("ok", false).set("error", js.done()).done()
@@ -388,6 +403,9 @@ pub(crate) fn event_type(event: &Event) -> &'static str {
         Event::ChatSettings { .. } => "chatSettings",
         Event::AppStateWaitingForKeys { .. } => "appStateWaitingForKeys",
         Event::AppStateFatal { .. } => "appStateFatal",
+        Event::HistoryConversation(_) => "historyConversation",
+        Event::PushName(_) => "pushName",
+        Event::HistorySync(_) => "historySync",
         Event::CommandDone { .. } => "commandDone",
     }
 }
@@ -413,7 +431,7 @@ fn poll_vote_to_js(vote: &PollVote) -> JsValue {
         .done()
 }
 
-fn event_to_js(event: Event) -> JsValue {
+pub(crate) fn event_to_js(event: Event) -> JsValue {
     let js = tagged("type", event_type(&event));
     match event {
         Event::State { state, reason } => js
@@ -514,6 +532,26 @@ fn event_to_js(event: Event) -> JsValue {
         Event::AppStateFatal { collection, error } => js
             .str("collection", collection_to_js(collection))
             .set("error", app_state_failure_to_js(&error)),
+        Event::HistoryConversation(c) => js
+            .str("chat", &c.chat.to_string())
+            .opt_str("name", c.name.as_deref())
+            .num("unreadCount", c.unread_count.into())
+            .num("timestamp", c.timestamp as f64)
+            .bool("archived", c.archived)
+            .bool("pinned", c.pinned)
+            .num("muteEndTime", c.mute_end_time as f64)
+            .num("ephemeralExpiration", c.ephemeral_expiration.into())
+            .opt_str("pn", c.pn.map(|j| j.to_string()).as_deref())
+            .opt_str("lid", c.lid.map(|j| j.to_string()).as_deref())
+            .str("syncType", c.sync_type.as_str()),
+        Event::PushName(p) => js.str("jid", &p.jid.to_string()).str("name", &p.name),
+        Event::HistorySync(p) => js
+            .str("syncType", p.sync_type.as_str())
+            .num("chunkOrder", p.chunk_order.into())
+            .opt_num("progress", p.progress.map(f64::from))
+            .num("conversations", p.conversations.into())
+            .num("messages", p.messages.into())
+            .opt_str("failure", p.failure.map(|f| f.code())),
         Event::CommandDone { id, result } => js
             .num("id", id.0 as f64)
             .set("result", command_result_to_js(&result)),
@@ -651,6 +689,28 @@ fn command_from_js(value: JsValue) -> Result<Command, JsValue> {
         "getChatSettings" => &["type", "chat"],
         "getIdentity" => &["type", "address"],
         "approveIdentity" => &["type", "address", "identity"],
+        "sendMedia" => &[
+            "type",
+            "to",
+            "kind",
+            "data",
+            "mimetype",
+            "caption",
+            "fileName",
+            "width",
+            "height",
+            "seconds",
+            "thumbnail",
+        ],
+        "downloadMedia" => &["type", "id", "chat", "sender", "message"],
+        "requestHistory" => &[
+            "type",
+            "chat",
+            "oldestId",
+            "oldestFromMe",
+            "oldestTimestamp",
+            "count",
+        ],
         _ => return Err(r.error(&format!("unknown command type {name:?}"))),
     };
     r.only(fields)?;
@@ -695,6 +755,39 @@ fn command_from_js(value: JsValue) -> Result<Command, JsValue> {
         "approveIdentity" => Command::ApproveIdentity {
             address: r.string("address")?,
             identity: r.bytes("identity")?,
+        },
+        "sendMedia" => {
+            let kind = r.string("kind")?;
+            Command::SendMedia {
+                to: r.string("to")?,
+                kind: MediaKind::parse(&kind)
+                    .ok_or_else(|| r.error(&format!("unknown media kind {kind:?}")))?,
+                media: OutgoingMedia {
+                    data: r.bytes("data")?,
+                    mimetype: r.string("mimetype")?,
+                    caption: r.opt_string("caption")?,
+                    file_name: r.opt_string("fileName")?,
+                    width: r.opt_u32("width")?,
+                    height: r.opt_u32("height")?,
+                    seconds: r.opt_u32("seconds")?,
+                    thumbnail: r.opt_bytes("thumbnail")?,
+                },
+            }
+        }
+        "downloadMedia" => Command::DownloadMedia {
+            id: r.string("id")?,
+            chat: r.string("chat")?,
+            sender: r.string("sender")?,
+            message: r.bytes("message")?,
+        },
+        "requestHistory" => Command::RequestHistory {
+            chat: r.string("chat")?,
+            oldest_id: r.string("oldestId")?,
+            oldest_from_me: r.bool("oldestFromMe")?,
+            oldest_timestamp: r.u64("oldestTimestamp")?,
+            count: r
+                .opt_u32("count")?
+                .ok_or_else(|| r.error("missing field \"count\""))?,
         },
         _ => return Err(r.error(&format!("unknown command type {name:?}"))),
     })

@@ -199,3 +199,5 @@ fn fail(buffers: &mut Buffers, code: &'static str, message: String) -> i32 {
 pub mod bench;
 #[cfg(feature = "bench")]
 pub mod bench_appstate;
+#[cfg(feature = "bench")]
+pub mod bench_history;

@@ -13,6 +13,9 @@ use std::collections::BTreeSet;
 
 use walink_core::appstate::{ChatSettings, Collection, PatchError, SettingChange};
 use walink_core::binary::Jid;
+use walink_core::client::history::{
+    HistoryConversation, HistorySyncProgress, HistorySyncType, PushName,
+};
 use walink_core::client::{
     AppStateFailure, Body, CloseReason, CommandError, CommandId, CommandOutput, DecryptFailure,
     DecryptFailureKind, Event, FetchError, FetchId, FetchRequest, IdentityChange, IdentityInfo,
@@ -187,6 +190,7 @@ fn command_outputs() -> Vec<CommandOutput> {
             identity: None,
             pending: None,
         }),
+        CommandOutput::MediaDownloaded(walink_core::client::MediaData(vec![1])),
     ];
     for sample in &samples {
         match sample {
@@ -194,7 +198,8 @@ fn command_outputs() -> Vec<CommandOutput> {
             | CommandOutput::PairingCode(_)
             | CommandOutput::MessageSent { .. }
             | CommandOutput::ChatSettings(_)
-            | CommandOutput::Identity(_) => {}
+            | CommandOutput::Identity(_)
+            | CommandOutput::MediaDownloaded(_) => {}
         }
     }
     samples
@@ -223,6 +228,11 @@ fn command_errors() -> Vec<CommandError> {
         CommandError::UntrustedIdentity {
             address: "1@s.whatsapp.net".into(),
         },
+        CommandError::UploadFailed,
+        CommandError::DownloadFailed,
+        CommandError::MediaInvalid,
+        CommandError::MediaExpired,
+        CommandError::MediaTooLarge,
         CommandError::UnknownPoll,
     ];
     for sample in &samples {
@@ -241,6 +251,11 @@ fn command_errors() -> Vec<CommandError> {
             | CommandError::InvalidState
             | CommandError::AppState(_)
             | CommandError::UntrustedIdentity { .. }
+            | CommandError::UploadFailed
+            | CommandError::DownloadFailed
+            | CommandError::MediaInvalid
+            | CommandError::MediaExpired
+            | CommandError::MediaTooLarge
             | CommandError::UnknownPoll => {}
         }
     }
@@ -325,6 +340,31 @@ fn events() -> Vec<Event> {
             collection: Collection::Regular,
             error: AppStateFailure::Download,
         },
+        Event::HistoryConversation(Box::new(HistoryConversation {
+            chat: jid(),
+            name: None,
+            unread_count: 0,
+            timestamp: 0,
+            archived: false,
+            pinned: false,
+            mute_end_time: 0,
+            ephemeral_expiration: 0,
+            pn: None,
+            lid: None,
+            sync_type: HistorySyncType::Recent,
+        })),
+        Event::PushName(PushName {
+            jid: jid(),
+            name: "n".into(),
+        }),
+        Event::HistorySync(HistorySyncProgress {
+            sync_type: HistorySyncType::Recent,
+            chunk_order: 1,
+            progress: None,
+            conversations: 0,
+            messages: 0,
+            failure: None,
+        }),
         Event::CommandDone {
             id: CommandId(1),
             result: Ok(CommandOutput::None),
@@ -348,6 +388,9 @@ fn events() -> Vec<Event> {
             | Event::ChatSettings { .. }
             | Event::AppStateWaitingForKeys { .. }
             | Event::AppStateFatal { .. }
+            | Event::HistoryConversation(_)
+            | Event::PushName(_)
+            | Event::HistorySync(_)
             | Event::CommandDone { .. } => {}
         }
     }

@@ -59,6 +59,22 @@ pub enum Command {
         /// The message ids.
         ids: Vec<String>,
     },
+    /// Asks the phone for `count` (at most `limits::HISTORY_MAX_ON_DEMAND_MESSAGES`) messages
+    /// of `chat` older than the oldest one the host has (its id, whether we sent it, its time in
+    /// Unix seconds). Ends when the request was sent (`MessageSent`); the messages arrive as an
+    /// ON_DEMAND history chunk, if the phone answers.
+    RequestHistory {
+        /// The chat.
+        chat: String,
+        /// The id of the oldest message the host has.
+        oldest_id: String,
+        /// Whether this account sent it.
+        oldest_from_me: bool,
+        /// Its time, Unix seconds.
+        oldest_timestamp: u64,
+        /// How many older messages to ask for.
+        count: u32,
+    },
     /// Start connecting again from `Disconnected`, `LoggedOut` (with a new device),
     /// `Replaced` or `ClientOutdated`.
     Connect,
@@ -81,6 +97,29 @@ pub enum Command {
     GetIdentity {
         /// The device JID (phone-number or LID form).
         address: String,
+    },
+    /// Uploads a media file and sends it to `to` (a user or a group) as a message of `kind`;
+    /// ends when the server acknowledges the message, with `MessageSent { id }`.
+    SendMedia {
+        /// The recipient: a user (`<number>@s.whatsapp.net`, a LID) or a group (`…@g.us`).
+        to: String,
+        /// The kind of message.
+        kind: super::media::MediaKind,
+        /// The file and what the message says about it.
+        media: super::media::OutgoingMedia,
+    },
+    /// Downloads and decrypts the media of a received message (`Event::Message`'s `id`,
+    /// `chat`, `sender` and `message`): ends with `MediaDownloaded`. Media the hosts no
+    /// longer keep is asked of the phone again once.
+    DownloadMedia {
+        /// The message id.
+        id: String,
+        /// The chat.
+        chat: String,
+        /// The sending device.
+        sender: String,
+        /// The `wa.Message`, encoded.
+        message: Vec<u8>,
     },
     /// Trust the new identity key of a device that waits for approval
     /// (`IdentityPolicy::Strict`); the messages refused meanwhile are asked for again. Needs a
@@ -110,6 +149,8 @@ pub enum CommandOutput {
     ChatSettings(crate::appstate::ChatSettings),
     /// The identity keys of the device `GetIdentity` asked for.
     Identity(super::messaging::IdentityInfo),
+    /// The plaintext of downloaded media, its hashes and MAC checked.
+    MediaDownloaded(super::media::MediaData),
 }
 
 /// Why a command failed.
@@ -163,6 +204,21 @@ pub enum CommandError {
     /// An app-state action could not be encoded (invalid action, no sync key yet).
     #[error("app-state: {0}")]
     AppState(crate::appstate::PatchError),
+    /// No media host took the upload.
+    #[error("media upload failed")]
+    UploadFailed,
+    /// No media host served the file.
+    #[error("media download failed")]
+    DownloadFailed,
+    /// The downloaded file's hash or MAC does not match its message.
+    #[error("downloaded media does not match its message")]
+    MediaInvalid,
+    /// The media hosts no longer keep the file and the phone did not upload it again.
+    #[error("media expired")]
+    MediaExpired,
+    /// The file is larger than walink handles in memory.
+    #[error("media too large")]
+    MediaTooLarge,
     /// A recipient device's identity key changed and waits for `Command::ApproveIdentity`
     /// (`IdentityPolicy::Strict`); nothing was sent.
     #[error("the identity key of {address} changed and waits for approval")]
@@ -195,6 +251,11 @@ impl CommandError {
             CommandError::InvalidState => "invalid_state",
             CommandError::AppState(_) => "app_state",
             CommandError::UntrustedIdentity { .. } => "untrusted_identity",
+            CommandError::UploadFailed => "upload_failed",
+            CommandError::DownloadFailed => "download_failed",
+            CommandError::MediaInvalid => "media_invalid",
+            CommandError::MediaExpired => "media_expired",
+            CommandError::MediaTooLarge => "media_too_large",
             CommandError::UnknownPoll => "unknown_poll",
         }
     }
@@ -228,6 +289,11 @@ mod tests {
             CommandError::UntrustedIdentity {
                 address: "1@s.whatsapp.net".into(),
             },
+            CommandError::UploadFailed,
+            CommandError::DownloadFailed,
+            CommandError::MediaInvalid,
+            CommandError::MediaExpired,
+            CommandError::MediaTooLarge,
             CommandError::UnknownPoll,
         ];
         for error in &errors {

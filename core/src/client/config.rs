@@ -3,7 +3,7 @@
 use core::fmt;
 
 use crate::noise::TrustRoot;
-use crate::noise::payload::{ClientProfile, WebVersion};
+use crate::noise::payload::{ClientProfile, HistoryScope, WebVersion};
 use crate::pair::CompanionOs;
 use crate::proto::wa::device_props::PlatformType;
 
@@ -189,6 +189,15 @@ pub struct ConfigOptions {
     pub media_origin: Option<String>,
     /// [`Config::identity_policy`].
     pub identity_policy: Option<IdentityPolicy>,
+    /// How much history to ask the phone for when pairing: `recent` (WhatsApp Web's
+    /// default), `full` or `none` ([`HistoryScope`]).
+    pub history: Option<String>,
+    /// Days of history to ask for (and the oldest kept: the client drops older messages).
+    pub history_days: Option<u32>,
+    /// Messages per chat in the initial history.
+    pub history_messages_per_chat: Option<u32>,
+    /// Size limit of a full history, in MB.
+    pub history_size_mb: Option<u32>,
 
     // --- for deterministic tests only ---------------------------------------------------------
     /// [`Config::unsafe_test_rng_seed`]: 32 bytes, tests only, never in production.
@@ -256,6 +265,17 @@ impl ConfigOptions {
         if let Some(country) = self.country {
             profile.country = country;
         }
+        if let Some(scope) = &self.history {
+            profile.history.scope = match scope.as_str() {
+                "recent" => HistoryScope::Recent,
+                "full" => HistoryScope::Full,
+                "none" => HistoryScope::None,
+                _ => return Err(refuse("history", "must be recent, full or none")),
+            };
+        }
+        profile.history.days = self.history_days;
+        profile.history.messages_per_chat = self.history_messages_per_chat;
+        profile.history.size_mb = self.history_size_mb;
         let mut config = Config::new(profile);
         if let Some(os) = &self.companion_os {
             config.companion_os = CompanionOs::parse(os).ok_or(refuse(
@@ -392,9 +412,22 @@ mod tests {
             record_cache_limit: Some(10),
             media_origin: Some("http://127.0.0.1:8080".into()),
             identity_policy: Some(IdentityPolicy::Strict),
+            history: Some("full".into()),
+            history_days: Some(30),
+            history_messages_per_chat: Some(40),
+            history_size_mb: Some(50),
             unsafe_test_rng_seed: Some(vec![1; 32]),
         };
         let config = options.build().unwrap();
+        assert_eq!(
+            config.profile.history,
+            crate::noise::payload::HistoryRequest {
+                scope: HistoryScope::Full,
+                days: Some(30),
+                messages_per_chat: Some(40),
+                size_mb: Some(50),
+            }
+        );
         assert_eq!(config.profile.version, WebVersion::new(2, 3000, 7));
         assert_eq!(config.profile.device_name, "desk");
         assert_eq!(config.profile.platform_type, PlatformType::Firefox);

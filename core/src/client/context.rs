@@ -61,6 +61,10 @@ pub(crate) struct Requests {
     pub(crate) app_state_keys: Vec<crate::appstate::SyncKey>,
     /// An app-state key request to send to this account's own devices.
     pub(crate) app_state_key_request: Option<crate::proto::wa::Message>,
+    /// History-sync notifications from our own phone (already acknowledged).
+    pub(crate) history_notifications: Vec<crate::proto::wa::message::HistorySyncNotification>,
+    /// Phone-number users and their LID users, to store.
+    pub(crate) lid_mappings: Vec<(String, String)>,
 }
 
 /// The shared parts of the client, lent to one sub-machine for one input. Some helpers exist

@@ -192,6 +192,13 @@ pub enum Event {
         /// Why.
         error: super::app_state::AppStateFailure,
     },
+    /// A conversation of the phone's history (its messages follow as `Message` events with
+    /// `history` set).
+    HistoryConversation(Box<super::history::HistoryConversation>),
+    /// A contact's push name, from the phone's history.
+    PushName(super::history::PushName),
+    /// A history chunk was read (or failed): its type, order and the phone's progress.
+    HistorySync(super::history::HistorySyncProgress),
     /// A command ended.
     CommandDone {
         /// The command's id.

@@ -154,6 +154,10 @@ pub type FetchResult = Result<FetchResponse, FetchError>;
 pub(crate) enum FetchTag {
     /// An app-state blob (a snapshot, or a patch's mutations).
     AppStateBlob,
+    /// A media upload or download (the media machine's job id).
+    Media(u64),
+    /// A history-sync blob.
+    HistoryBlob,
 }
 
 /// Fetches awaiting their answer.
@@ -176,6 +180,12 @@ impl Fetches {
     /// is then an unknown id.
     pub(crate) fn forget(&mut self, tag: FetchTag) {
         self.pending.retain(|(_, pending)| *pending != tag);
+    }
+
+    /// Forgets every media fetch (the device is gone).
+    pub(crate) fn forget_media(&mut self) {
+        self.pending
+            .retain(|(_, pending)| !matches!(pending, FetchTag::Media(_)));
     }
 
     /// The tag of an answered fetch (`None` for an unknown or repeated id).

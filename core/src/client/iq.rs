@@ -31,6 +31,8 @@ pub(crate) enum IqTag {
     Logout(CommandId),
     /// An IQ of the messaging module.
     Messaging(MessagingIq),
+    /// The `media_conn` query.
+    MediaConn,
     /// An IQ of the app-state module.
     AppState(super::app_state::AppStateIq),
 }

@@ -26,9 +26,11 @@ mod device;
 pub mod endpoints;
 mod event;
 mod fetch;
+pub mod history;
 mod iq;
 mod keepalive;
 mod login;
+pub mod media;
 pub mod messaging;
 mod output;
 mod pairing;
@@ -42,6 +44,7 @@ pub use command::{Command, CommandError, CommandId, CommandOutput};
 pub use config::{Config, ConfigError, ConfigOptions, DEFAULT_DEVICE_NAME, IdentityPolicy};
 pub use event::{Event, OfflinePreview, PairingMode, State, StateReason};
 pub use fetch::{Body, FetchError, FetchId, FetchRequest, FetchResponse, FetchResult, Method};
+pub use media::{MediaData, MediaFields, MediaKind, OutgoingMedia, media_fields};
 pub use messaging::{
     DecryptFailure, DecryptFailureKind, IdentityChange, IdentityInfo, IncomingMessage,
     PollOptionVotes, PollVote, Receipt, RefusedRetry, RetryRefusal,
@@ -89,6 +92,8 @@ pub struct Client {
     login: Login,
     messaging: Messaging,
     app_state: app_state::AppState,
+    media: media::Media,
+    history: history::History,
     /// When a backoff delay ends.
     reconnect_at: Option<Timestamp>,
     /// When the generator is next reseeded from the operating system (set by the first input).
@@ -205,6 +210,8 @@ impl Client {
             login: Login::default(),
             messaging,
             app_state,
+            media: media::Media::default(),
+            history: history::History::default(),
             reconnect_at: None,
             rng_reseed_at: None,
             next_command: 0,
@@ -319,6 +326,7 @@ impl Client {
             let (mut ctx, out) = split!(self, now);
             self.app_state.handle_timeout(&mut ctx, out);
         }
+        self.media.handle_timeout(now, &mut self.out);
         self.apply_requests(now);
     }
 
@@ -380,9 +388,71 @@ impl Client {
                 let (mut ctx, out) = split!(self, now);
                 self.app_state.command(id, action, &mut ctx, out);
             }
+            Command::RequestHistory {
+                chat,
+                oldest_id,
+                oldest_from_me,
+                oldest_timestamp,
+                count,
+            } => {
+                let own = self.device.jid().map(Jid::to_non_device);
+                let chat_ok = chat.parse::<Jid>().is_ok_and(|jid| !jid.user.is_empty());
+                let error = if !chat_ok {
+                    Some(CommandError::InvalidAddress)
+                } else if count == 0
+                    || count > crate::limits::HISTORY_MAX_ON_DEMAND_MESSAGES
+                    || oldest_id.is_empty()
+                {
+                    Some(CommandError::InvalidMessage)
+                } else if own.is_none() {
+                    Some(CommandError::NotPaired)
+                } else {
+                    None
+                };
+                match (error, own) {
+                    (None, Some(own)) => {
+                        let request = history::on_demand_request(
+                            &chat,
+                            &oldest_id,
+                            oldest_from_me,
+                            oldest_timestamp,
+                            count,
+                        );
+                        let command = Command::SendMessage {
+                            to: own.to_string(),
+                            message: prost::Message::encode_to_vec(&request),
+                        };
+                        let (mut ctx, out) = split!(self, now);
+                        self.messaging.send(now, id, command, &mut ctx, out);
+                    }
+                    (error, _) => self.out.event(Event::CommandDone {
+                        id,
+                        result: Err(error.unwrap_or(CommandError::NotPaired)),
+                    }),
+                }
+            }
             Command::GetChatSettings { chat } => {
                 let (mut ctx, out) = split!(self, now);
                 self.app_state.get_chat_settings(id, chat, &mut ctx, out);
+            }
+            Command::SendMedia { to, kind, media } => {
+                let (mut ctx, out) = split!(self, now);
+                self.media.send(id, to, kind, media, &mut ctx, out);
+            }
+            Command::DownloadMedia {
+                id: message_id,
+                chat,
+                sender,
+                message,
+            } => {
+                let (mut ctx, out) = split!(self, now);
+                let received = media::Received {
+                    message_id,
+                    chat,
+                    sender,
+                    message: &message,
+                };
+                self.media.download(id, received, &mut ctx, out);
             }
             other => {
                 let (mut ctx, out) = split!(self, now);
@@ -425,12 +495,40 @@ impl Client {
                 let (mut ctx, out) = split!(self, now);
                 self.app_state.handle_fetched(id, result, &mut ctx, out);
             }
+            FetchTag::Media(job) => {
+                let (mut ctx, out) = split!(self, now);
+                if let Some(ready) = self.media.handle_fetched(job, result, &mut ctx, out) {
+                    self.messaging.send_message(
+                        ready.command,
+                        &ready.to,
+                        ready.message,
+                        &mut ctx,
+                        out,
+                    );
+                }
+            }
+            FetchTag::HistoryBlob => {
+                let (mut ctx, out) = split!(self, now);
+                self.history.handle_fetched(id, result, &mut ctx, out);
+            }
         }
         self.apply_requests(now);
     }
 
     /// The next output, in order; `None` when there is nothing to do.
+    ///
+    /// A history chunk is decoded here, a piece at a time, whenever the queue runs empty: the
+    /// host's draining paces it, and its events never pile up.
     pub fn poll_output(&mut self) -> Option<Output> {
+        if let Some(output) = self.out.pop() {
+            return Some(output);
+        }
+        while self.history.is_decoding() && self.out.is_empty() {
+            let now = self.now;
+            let (mut ctx, out) = split!(self, now);
+            self.history.step(&mut ctx, out);
+            self.apply_requests(now);
+        }
         self.out.pop()
     }
 
@@ -444,6 +542,7 @@ impl Client {
             self.pairing.poll_timeout(),
             self.messaging.poll_timeout(),
             self.app_state.poll_timeout(),
+            self.media.poll_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -582,6 +681,7 @@ impl Client {
             }
             "link_code_companion_reg" => self.pairing.handle_link_code(&node, &mut ctx, out),
             "server_sync" => self.app_state.handle_server_sync(&node, &mut ctx, out),
+            "mediaretry" => self.media.handle_retry_notification(&node, &mut ctx, out),
             _ => self.messaging.handle_notification(now, node, &mut ctx, out),
         }
     }
@@ -623,6 +723,10 @@ impl Client {
             IqTag::AppState(tag) => {
                 let (mut ctx, out) = split!(self, now);
                 self.app_state.handle_iq(tag, result, &mut ctx, out);
+            }
+            IqTag::MediaConn => {
+                let (mut ctx, out) = split!(self, now);
+                self.media.handle_iq(result, &mut ctx, out);
             }
         }
     }
@@ -672,6 +776,16 @@ impl Client {
             self.messaging
                 .send(now, CommandId::INTERNAL, command, &mut ctx, out);
         }
+        let notes = core::mem::take(&mut self.requests.history_notifications);
+        for note in notes {
+            let (mut ctx, out) = split!(self, now);
+            self.history.notification(note, &mut ctx, out);
+        }
+        let pairs = core::mem::take(&mut self.requests.lid_mappings);
+        if !pairs.is_empty() {
+            let (mut ctx, out) = split!(self, now);
+            self.messaging.learn_lids(pairs, &mut ctx, out);
+        }
         if core::mem::take(&mut self.requests.refill_prekeys) {
             let (mut ctx, out) = split!(self, now);
             login::upload_prekeys(&mut ctx, out);
@@ -714,6 +828,7 @@ impl Client {
         };
         self.messaging.handle_disconnected(now, &mut self.out);
         self.app_state.handle_disconnected();
+        self.media.handle_disconnected();
         self.fetches.forget(FetchTag::AppStateBlob);
         self.backoff.disconnected(now, &self.config);
         let closed = StateReason::Closed(reason.clone());
@@ -785,6 +900,10 @@ impl Client {
         self.reconnect_at = None;
         self.app_state = app_state::AppState::default();
         self.fetches.forget(FetchTag::AppStateBlob);
+        self.fetches.forget_media();
+        self.media.wipe(&mut self.out);
+        self.history.wipe();
+        self.fetches.forget(FetchTag::HistoryBlob);
         self.messaging.wipe(&mut self.out);
         self.pairing.cancel_parked(&mut self.out);
         self.out.persist(Batch {

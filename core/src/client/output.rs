@@ -159,6 +159,11 @@ impl Outputs {
         next
     }
 
+    /// Whether no output waits.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
     /// Outputs waiting.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {

@@ -84,8 +84,37 @@ pub struct ClientProfile {
     /// following WA Web so that offline messages flow on connect (transport.md §2.7, §7).
     /// Either way the client sends `<active/>` after `<success>`.
     pub passive_login: bool,
-    /// `DeviceProps.requireFullSync`: ask the phone for the full history when pairing.
-    pub require_full_sync: bool,
+    /// How much history to ask the phone for when pairing (`DeviceProps.requireFullSync` and
+    /// `historySyncConfig`).
+    pub history: HistoryRequest,
+}
+
+/// How much of its history the phone sends a companion it links (features.md §2.6). Sent once,
+/// in the registration payload: a change applies from the next pairing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HistoryScope {
+    /// What a browser asks for: recent history (the phone's choice, about three months).
+    #[default]
+    Recent,
+    /// The full history (`requireFullSync`), as WhatsApp's desktop app asks for it.
+    Full,
+    /// No conversations: the companion asks for none, and skips any chunk of conversations the
+    /// phone sends anyway (push names and other data still arrive).
+    None,
+}
+
+/// The history a new companion asks for: a scope and optional limits. Phones have been seen
+/// to ignore the limits, so the client also drops messages older than `days` itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HistoryRequest {
+    /// Recent, full, or none.
+    pub scope: HistoryScope,
+    /// Days of history (`recentSyncDaysLimit`, or `fullSyncDaysLimit` for a full sync).
+    pub days: Option<u32>,
+    /// Messages per chat in the initial sync (`initialSyncMaxMessagesPerChat`).
+    pub messages_per_chat: Option<u32>,
+    /// Size of a full sync in MB (`fullSyncSizeMbLimit`).
+    pub size_mb: Option<u32>,
 }
 
 impl ClientProfile {
@@ -100,7 +129,7 @@ impl ClientProfile {
             country: "US".to_owned(),
             push_name: None,
             passive_login: false,
-            require_full_sync: false,
+            history: HistoryRequest::default(),
         }
     }
 }
@@ -178,6 +207,13 @@ fn base_payload(profile: &ClientProfile) -> ClientPayload {
 /// (src/Utils/validate-connection.ts `generateRegistrationNode`).
 pub fn device_props(profile: &ClientProfile) -> DeviceProps {
     let (major, minor, patch) = profile.device_version;
+    let history = profile.history;
+    // `None` asks for zero days of recent history.
+    let days = |scope: HistoryScope| match history.scope {
+        HistoryScope::None if scope == HistoryScope::Recent => Some(0),
+        current if current == scope => history.days,
+        _ => None,
+    };
     DeviceProps {
         os: Some(profile.device_name.clone()),
         version: Some(device_props::AppVersion {
@@ -187,8 +223,17 @@ pub fn device_props(profile: &ClientProfile) -> DeviceProps {
             ..device_props::AppVersion::default()
         }),
         platform_type: Some(profile.platform_type as i32),
-        require_full_sync: Some(profile.require_full_sync),
+        require_full_sync: Some(history.scope == HistoryScope::Full),
         history_sync_config: Some(HistorySyncConfig {
+            recent_sync_days_limit: days(HistoryScope::Recent),
+            full_sync_days_limit: days(HistoryScope::Full),
+            full_sync_size_mb_limit: history
+                .size_mb
+                .filter(|_| history.scope == HistoryScope::Full),
+            initial_sync_max_messages_per_chat: match history.scope {
+                HistoryScope::None => Some(0),
+                _ => history.messages_per_chat,
+            },
             storage_quota_mb: Some(10240),
             inline_initial_payload_in_e2_ee_msg: Some(true),
             support_call_log_history: Some(false),
@@ -315,6 +360,39 @@ mod tests {
         let props = DeviceProps::decode(data.device_props.unwrap().as_slice()).unwrap();
         assert_eq!(props.os.as_deref(), Some("walink"));
         assert_eq!(props.platform_type, Some(PlatformType::Chrome as i32));
+    }
+
+    #[test]
+    fn device_props_carry_the_history_asked_for() {
+        let config = |profile: &ClientProfile| device_props(profile).history_sync_config.unwrap();
+        let mut profile = profile();
+        let default = device_props(&profile);
+        assert_eq!(default.require_full_sync, Some(false));
+        let recent = config(&profile);
+        assert_eq!(recent.recent_sync_days_limit, None);
+        assert_eq!(recent.initial_sync_max_messages_per_chat, None);
+        profile.history = HistoryRequest {
+            scope: HistoryScope::Recent,
+            days: Some(30),
+            messages_per_chat: Some(20),
+            size_mb: Some(9),
+        };
+        let recent = config(&profile);
+        assert_eq!(recent.recent_sync_days_limit, Some(30));
+        assert_eq!(recent.full_sync_days_limit, None);
+        assert_eq!(recent.full_sync_size_mb_limit, None);
+        assert_eq!(recent.initial_sync_max_messages_per_chat, Some(20));
+        profile.history.scope = HistoryScope::Full;
+        assert_eq!(device_props(&profile).require_full_sync, Some(true));
+        let full = config(&profile);
+        assert_eq!(full.recent_sync_days_limit, None);
+        assert_eq!(full.full_sync_days_limit, Some(30));
+        assert_eq!(full.full_sync_size_mb_limit, Some(9));
+        profile.history.scope = HistoryScope::None;
+        let none = config(&profile);
+        assert_eq!(none.recent_sync_days_limit, Some(0));
+        assert_eq!(none.initial_sync_max_messages_per_chat, Some(0));
+        assert_eq!(device_props(&profile).require_full_sync, Some(false));
     }
 
     #[test]

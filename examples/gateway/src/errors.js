@@ -31,6 +31,10 @@ const COMMAND_STATUS = {
   rejected: 502,
   timed_out: 504,
   app_state: 502,
+  untrusted_identity: 409,
+  media_invalid: 400,
+  media_too_large: 413,
+  upload_failed: 502,
 }
 
 /** Turns an error of the walink package (a command's rejection) into an ApiError. */

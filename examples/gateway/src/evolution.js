@@ -18,13 +18,20 @@ export function evolutionMessage(message, instance) {
     key: { remoteJid: message.chat, fromMe: Boolean(message.fromMe), id: message.id, ...(message.chat.endsWith('@g.us') && message.sender ? { participant: message.sender } : {}) },
     pushName: message.pushName ?? '',
     status: RECEIPT_STATUS[message.status] ?? 'SERVER_ACK',
-    message: { conversation: message.text ?? '' },
-    contextInfo: null,
-    messageType: message.messageType === 'unknown' ? 'unknown' : 'conversation',
+    message: message.message ?? { conversation: message.text ?? '' },
+    contextInfo: contextInfoOf(message.message),
+    messageType: message.message ? (message.messageType ?? 'unknown') : message.text == null ? 'unknown' : 'conversation',
     messageTimestamp: message.timestamp,
     instanceId: instance.id,
     source: 'unknown',
   }
+}
+
+/** The `contextInfo` of a message's content (quote, mentions), as Evolution lifts it, or null. */
+function contextInfoOf(content) {
+  if (!content) return null
+  for (const value of Object.values(content)) if (value && typeof value === 'object' && value.contextInfo) return value.contextInfo
+  return null
 }
 
 /** The webhook envelope: no `apikey` (Evolution puts the instance token there; we never do). */

@@ -37,7 +37,7 @@ export function openApiDocument(routes, { version, serverUrl }) {
     const codes = [400, 404, 429, 500]
     if (route.auth !== 'public') codes.push(401, 403)
     if (route.body) codes.push(413)
-    if (/connect|messages|chats|labels|restart|logout|reconnect|markMessageAsRead|sendText|archiveChat|markChatUnread|handleLabel/.test(path)) codes.push(409, 502, 504)
+    if (/connect|messages|chats|labels|restart|logout|reconnect|markMessageAsRead|send[A-Z]|archiveChat|markChatUnread|handleLabel/.test(path)) codes.push(409, 502, 504)
     for (const code of codes.sort()) operation.responses[code] = { description: STATUS_TEXT[code], content: { 'application/json': { schema: errorSchema } } }
     paths[path] ??= {}
     paths[path][route.method.toLowerCase()] = operation

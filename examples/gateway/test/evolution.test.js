@@ -2,7 +2,9 @@
 // (requests as Evolution's DTOs, answers and webhook payloads checked against its shapes): create
 // with a webhook and a pairing code, connectionState, settings, webhook set/find, sendText,
 // MESSAGES_UPSERT / SEND_MESSAGE / MESSAGES_UPDATE / CONNECTION_UPDATE payloads, markMessageAsRead,
-// fetchInstances, connect (QR), restart, logout, delete, and a route not available yet (404).
+// fetchInstances, connect (QR), restart, logout, delete, and a route not available yet (404);
+// sendText with quoted/mentioned, sendReaction, sendLocation, sendContact, sendPoll, sendMedia and
+// sendWhatsAppAudio between two instances, checked at the phone and in MESSAGES_UPSERT.
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 
@@ -121,7 +123,7 @@ withMock(test, () => {
     await until(async () => (await ok(api('GET', '/instance/connectionState/evo-mia'))).instance.state === 'open', 'open after restart')
 
     // A route Evolution has and this gateway does not yet: a plain 404, no stub.
-    assert.equal((await api('POST', '/message/sendMedia/evo-mia', { number: PEER, mediatype: 'image', media: 'x' })).status, 404)
+    assert.equal((await api('POST', '/message/sendSticker/evo-mia', { number: PEER, sticker: 'x' })).status, 404)
 
     assert.deepEqual(await ok(api('DELETE', '/instance/logout/evo-mia')), { status: 'SUCCESS', error: false, response: { message: 'Instance logged out' } })
     await until(() => evo('logout.instance').length, 'LOGOUT_INSTANCE')
@@ -129,6 +131,91 @@ withMock(test, () => {
     assert.equal((await api('DELETE', '/instance/logout/evo-mia')).status, 400, 'already logged out')
     assert.deepEqual(await ok(api('DELETE', '/instance/delete/evo-mia')), { status: 'SUCCESS', error: false, response: { message: 'Instance deleted' } })
     assert.equal((await gw.api('GET', '/instance/connectionState/evo-mia')).status, 404)
+    assert.equal(hooks.state.bad, 0, 'every delivery signed')
+  })
+
+  test('Evolution content: reaction, location, contact, poll, media, voice note, quoted and mentioned texts reach a phone and arrive structured in MESSAGES_UPSERT', async () => {
+    const ANN = '15553000011'
+    const BOB = '15553000012'
+    const pair = async (phone, name) => {
+      await mock.control('POST', '/accounts', { phone, name })
+      const created = await ok(gw.api('POST', '/instance/create', { instanceName: name, qrcode: true, number: phone }), 201)
+      const api = client(gw.url, created.hash)
+      const hook = await ok(api('POST', '/webhook/set/' + name, { webhook: { enabled: true, url: `${hooks.url}/${name}`, events: ['MESSAGES_UPSERT', 'SEND_MESSAGE'] } }), 201)
+      hooks.addSecret(name, hook.signingSecret)
+      await mock.control('POST', `/accounts/${phone}/code`, { code: created.qrcode.pairingCode })
+      await until(async () => (await ok(api('GET', `/instance/connectionState/${name}`))).instance.state === 'open', `${name} open`)
+      return api
+    }
+    const ann = await pair(ANN, 'evo-ann')
+    await pair(BOB, 'evo-bob')
+    const bobJid = `${BOB}@s.whatsapp.net`
+    const upsertFor = (id) => until(() => hooks.received.find((h) => h.path === '/evo-bob' && h.body.event === 'messages.upsert' && h.body.data.key.id === id), `MESSAGES_UPSERT ${id} at Bob`)
+
+    // Validation first: clear 400s, nothing sent.
+    assert.equal((await ann('POST', '/message/sendPoll/evo-ann', { number: BOB, name: 'one?', values: ['only'] })).status, 400)
+    assert.equal((await ann('POST', '/message/sendPoll/evo-ann', { number: BOB, name: 'dup?', values: ['a', 'a'] })).status, 400)
+    assert.equal((await ann('POST', '/message/sendLocation/evo-ann', { number: BOB, latitude: 91, longitude: 0 })).status, 400)
+    assert.equal((await ann('POST', '/message/sendReaction/evo-ann', { reaction: '👍' })).status, 400)
+    const byUrl = await ann('POST', '/message/sendMedia/evo-ann', { number: BOB, mediatype: 'image', media: 'https://example.com/a.jpg' })
+    assert.equal(byUrl.status, 400)
+    assert.match(JSON.stringify(byUrl.body), /base64/)
+    assert.equal((await ann('POST', '/message/sendText/evo-ann', { number: BOB, text: 'all', mentionsEveryOne: true })).status, 400)
+
+    const text = await ok(ann('POST', '/message/sendText/evo-ann', { number: BOB, text: 'first' }), 201)
+    const quoted = await ok(ann('POST', '/message/sendText/evo-ann', { number: BOB, text: 'hi @15553000012', quoted: { key: { id: text.key.id, remoteJid: bobJid, fromMe: true } }, mentioned: [BOB] }), 201)
+    assert.equal(quoted.message.extendedTextMessage.contextInfo.stanzaId, text.key.id)
+    assert.deepEqual(quoted.contextInfo.mentionedJid, [bobJid])
+    const reaction = await ok(ann('POST', '/message/sendReaction/evo-ann', { key: { remoteJid: bobJid, fromMe: true, id: text.key.id }, reaction: '👍' }), 201)
+    assert.equal(reaction.messageType, 'reactionMessage')
+    const location = await ok(ann('POST', '/message/sendLocation/evo-ann', { number: BOB, name: 'Office', address: '1 Main St', latitude: 52.52, longitude: 13.405 }), 201)
+    const contact = await ok(ann('POST', '/message/sendContact/evo-ann', { number: BOB, contact: [{ fullName: 'Cy Doe', wuid: '15553000099', phoneNumber: '+1 555 300 0099', organization: 'walink' }] }), 201)
+    const cards = await ok(ann('POST', '/message/sendContact/evo-ann', { number: BOB, contact: [{ fullName: 'Di', phoneNumber: '15553000098' }, { fullName: 'Ed', phoneNumber: '15553000097', email: 'ed@example.com' }] }), 201)
+    const poll = await ok(ann('POST', '/message/sendPoll/evo-ann', { number: BOB, name: 'Lunch?', selectableCount: 1, values: ['Pizza', 'Sushi'] }), 201)
+    const image = Buffer.alloc(2048, 7).toString('base64')
+    const media = await ok(ann('POST', '/message/sendMedia/evo-ann', { number: BOB, mediatype: 'image', mimetype: 'image/jpeg', caption: 'a picture', media: `data:image/jpeg;base64,${image}` }), 201)
+    assert.equal(media.messageType, 'imageMessage')
+    const audio = await ok(ann('POST', '/message/sendWhatsAppAudio/evo-ann', { number: BOB, audio: Buffer.alloc(1024, 3).toString('base64') }), 201)
+    for (const sent of [quoted, reaction, location, contact, cards, poll, media, audio]) {
+      hasShape(sent, { ...MESSAGE_SHAPE, message: 'object' })
+      assert.equal(sent.status, 'SERVER_ACK')
+    }
+
+    // Bob's phone received every one and decrypted it.
+    const ids = [text, quoted, reaction, location, contact, cards, poll, media, audio].map((m) => m.key.id)
+    const inbox = await until(async () => {
+      const { messages } = await mock.control('GET', `/accounts/${BOB}/messages`)
+      return ids.every((id) => messages.some((m) => m.id === id)) && messages
+    }, 'every message at Bob\'s phone')
+    for (const id of ids) assert.equal(inbox.find((m) => m.id === id).error, null, `message ${id} decrypted`)
+    assert.equal(inbox.find((m) => m.id === quoted.key.id).text, 'hi @15553000012')
+
+    // Bob's gateway instance (a companion of the same account) gets them structured.
+    const got = async (sent) => (await upsertFor(sent.key.id)).body.data
+    const q = await got(quoted)
+    assert.equal(q.message.extendedTextMessage.contextInfo.stanzaId, text.key.id)
+    assert.deepEqual(q.message.extendedTextMessage.contextInfo.mentionedJid, [bobJid])
+    assert.deepEqual(q.message.extendedTextMessage.contextInfo.quotedMessage, { conversation: 'first' }, 'the stored text quoted')
+    const r = await got(reaction)
+    assert.equal(r.messageType, 'reactionMessage')
+    assert.equal(r.message.reactionMessage.text, '👍')
+    assert.equal(r.message.reactionMessage.key.id, text.key.id)
+    const l = (await got(location)).message.locationMessage
+    assert.deepEqual([l.degreesLatitude, l.degreesLongitude, l.name, l.address], [52.52, 13.405, 'Office', '1 Main St'])
+    const c = (await got(contact)).message.contactMessage
+    assert.equal(c.displayName, 'Cy Doe')
+    assert.match(c.vcard, /waid=15553000099:\+1 555 300 0099/)
+    const several = (await got(cards)).message.contactsArrayMessage
+    assert.deepEqual(several.contacts.map((x) => x.displayName), ['Di', 'Ed'])
+    assert.match(several.contacts[1].vcard, /EMAIL:ed@example\.com/)
+    const p = (await got(poll)).message.pollCreationMessageV3
+    assert.deepEqual([p.name, p.options.map((o) => o.optionName), p.selectableOptionsCount], ['Lunch?', ['Pizza', 'Sushi'], 1])
+    const i = await got(media)
+    assert.equal(i.messageType, 'imageMessage')
+    assert.equal(i.message.imageMessage.caption, 'a picture')
+    assert.equal(typeof i.message.imageMessage.mediaKey, 'string', 'bytes as base64')
+    const a = (await got(audio)).message.audioMessage
+    assert.equal(a.ptt, true)
     assert.equal(hooks.state.bad, 0, 'every delivery signed')
   })
 

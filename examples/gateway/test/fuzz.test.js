@@ -12,7 +12,7 @@ import { API_KEY, inProcessGateway, removeDir, startMockServer, tempDir, withMoc
 
 const REQUESTS = Number(process.env.WALINK_GATEWAY_FUZZ_REQUESTS ?? 1500)
 const SEED = Number(process.env.WALINK_GATEWAY_FUZZ_SEED ?? 0x5eed)
-const TYPED_5XX = new Set(['connect_failed', 'rejected', 'timed_out', 'app_state', 'no_code', 'connection_ended'])
+const TYPED_5XX = new Set(['connect_failed', 'rejected', 'timed_out', 'app_state', 'no_code', 'connection_ended', 'upload_failed'])
 
 /** A small seeded generator (mulberry32). */
 function rng(seed) {

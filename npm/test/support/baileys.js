@@ -4,9 +4,13 @@
 // - the Noise certificate root Baileys trusts (`WA_CERT_DETAILS.PUBLIC_KEY`) is the simulation's
 //   test root instead of WhatsApp's;
 // - requests to WhatsApp's media host (`https://mmg.whatsapp.net/...`, where Baileys downloads
-//   history blobs) go to the mock-server's control port, which serves the simulation's blobs.
+//   history blobs and media and uploads media) go to the mock-server's control port, which
+//   serves the simulation's blobs and takes uploads.
 // A peer reconnects as a Baileys application does: on every close except a logout or its own stop.
 import { mkdtemp, rm } from 'node:fs/promises'
+import http from 'node:http'
+import https from 'node:https'
+import { syncBuiltinESMExports } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -24,7 +28,10 @@ export function trustSimulationRoot() {
 
 let mediaRedirect = null
 
-/** Sends `fetch` requests for WhatsApp's media host to `controlUrl` (the mock-server's media host). */
+/**
+ * Sends requests for WhatsApp's media host to `controlUrl` (the mock-server's media host): `fetch`
+ * (Baileys' downloads) and `https.request` (Baileys' uploads in Node, `uploadWithNodeHttp`).
+ */
 export function routeMediaHost(controlUrl) {
   if (!mediaRedirect) {
     const original = globalThis.fetch
@@ -33,6 +40,16 @@ export function routeMediaHost(controlUrl) {
       if (mediaRedirect && url.startsWith(MEDIA_HOST)) return original(mediaRedirect + url.slice(MEDIA_HOST.length), init)
       return original(input, init)
     }
+    const request = https.request
+    https.request = (options, callback) => {
+      if (mediaRedirect && typeof options === 'object' && options.hostname === new URL(MEDIA_HOST).hostname) {
+        const target = new URL(mediaRedirect)
+        const { agent, ...rest } = options
+        return http.request({ ...rest, hostname: target.hostname, port: target.port }, callback)
+      }
+      return request(options, callback)
+    }
+    syncBuiltinESMExports()
   }
   mediaRedirect = controlUrl
 }

@@ -14,8 +14,8 @@ export async function walinkClient(server, { store = new MemoryStore(), onEvent 
   const connection = await connect({
     url: server.url,
     store,
-    mediaHost: server.controlUrl,
-    config: { trustRoot: testTrustRoot(), deviceName: name, ...config },
+    // The mock-server is the media host too.
+    config: { trustRoot: testTrustRoot(), deviceName: name, mediaOrigin: server.controlUrl, ...config },
     onEvent(event) {
       events.push(event)
       onEvent(event)

@@ -25,7 +25,11 @@
 //! | POST | `/accounts/{phone}/app-state` | `{"action", "chat" or "chats", "until"?}` | the phone changes a chat setting (one patch; with `chats`, one mutation per chat in that patch) |
 //! | POST | `/accounts/{phone}/app-state-options` | `{"auto_share"?, "external_snapshots"?, "external_mutations"?}` | how the phone and server handle app state; answers with the counters `external_patches_served`, `snapshots_served` |
 //! | GET | `/accounts/{phone}/chat-settings?chat=` | | the phone's settings of a chat |
-//! | GET | `/v/...` (a blob's direct path) | | the stored media blob, as raw bytes (the media host) |
+//! | GET | `/v/...` (a blob's direct path) | | the stored media blob, as raw bytes (the media host); 404 when unknown or expired |
+//! | POST | `/mms/{kind}/{token}?auth=&token=` | the encrypted file | a media upload (the media host): the `media_conn` auth is checked (401), the token against the file's hash; answers `{"url", "direct_path"}` |
+//! | POST | `/accounts/{phone}/send-media` | `{"to", "kind", "data_base64", "mimetype", "caption"?}` | the phone sends media (`image`, `video`, `gif`, `audio`, `ptt`, `document`, `sticker`) |
+//! | POST | `/expire-media` | `{"direct_path"}` | the media hosts forget a blob until its phone uploads it again (media retry) |
+//! | POST | `/revoke-media-auth` | | every `media_conn` auth token issued so far is refused (401) from now on |
 
 use serde_json::Value;
 
@@ -174,6 +178,39 @@ pub enum ControlRequest {
         /// The chat's JID.
         chat: String,
     },
+    /// A media upload, `POST /mms/<kind>/<token>?auth=…`.
+    Upload {
+        /// The path kind (`image`, `video`, …).
+        kind: String,
+        /// The token: the base64 of the file's SHA-256.
+        token: String,
+        /// The `media_conn` auth token (empty when absent).
+        auth: String,
+        /// The encrypted file.
+        body: Vec<u8>,
+    },
+    /// The phone sends media.
+    PhoneSendMedia {
+        /// The account's phone number.
+        account: String,
+        /// The recipient (a JID, or digits).
+        to: String,
+        /// `image`, `video`, `gif`, `audio`, `ptt`, `document` or `sticker`.
+        kind: String,
+        /// The file.
+        data: Vec<u8>,
+        /// Its MIME type.
+        mimetype: String,
+        /// A caption.
+        caption: Option<String>,
+    },
+    /// Every `media_conn` auth token issued so far is refused from now on.
+    RevokeMediaAuth,
+    /// The media hosts forget a blob (until a re-upload).
+    ExpireMedia {
+        /// The blob's direct path.
+        direct_path: String,
+    },
     /// A stored media blob by its direct path (path and query string), served as raw bytes.
     Blob {
         /// The direct path, as `Event::AppStateDownload` names it.
@@ -197,6 +234,9 @@ pub enum ControlError {
     /// QR or a wrong pairing code.
     #[error("refused: {0}")]
     Refused(String),
+    /// A media upload without a valid `media_conn` auth token (401).
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
 }
 
 impl ControlError {
@@ -206,6 +246,7 @@ impl ControlError {
             ControlError::BadRequest(_) => 400,
             ControlError::NoRoute(_) | ControlError::NotFound(_) => 404,
             ControlError::Refused(_) => 409,
+            ControlError::Unauthorized(_) => 401,
         };
         Response::error(status, &self.to_string())
     }
@@ -256,6 +297,21 @@ pub fn parse(request: &Request) -> Result<ControlRequest, ControlError> {
                 .map(|(_, value)| value.clone())
                 .ok_or_else(|| ControlError::BadRequest("the query needs chat=".into()))?,
         }),
+        ("POST", ["mms", kind, token]) => Ok(ControlRequest::Upload {
+            kind: (*kind).to_owned(),
+            token: (*token).to_owned(),
+            auth: request
+                .query
+                .iter()
+                .find(|(key, _)| key == "auth")
+                .map(|(_, value)| value.clone())
+                .unwrap_or_default(),
+            body: request.body.clone(),
+        }),
+        ("POST", ["revoke-media-auth"]) => Ok(ControlRequest::RevokeMediaAuth),
+        ("POST", ["expire-media"]) => Ok(ControlRequest::ExpireMedia {
+            direct_path: required_string(&body()?, "direct_path")?,
+        }),
         ("GET", ["v", ..]) => Ok(ControlRequest::Blob {
             direct_path: direct_path(request),
         }),
@@ -288,6 +344,21 @@ pub fn parse(request: &Request) -> Result<ControlRequest, ControlError> {
                             })?,
                     },
                 }),
+                "send-media" => {
+                    use base64::Engine as _;
+                    Ok(ControlRequest::PhoneSendMedia {
+                        account,
+                        to: required_string(&body, "to")?,
+                        kind: required_string(&body, "kind")?,
+                        data: base64::engine::general_purpose::STANDARD
+                            .decode(required_string(&body, "data_base64")?)
+                            .map_err(|_| {
+                                ControlError::BadRequest("\"data_base64\" is not base64".into())
+                            })?,
+                        mimetype: required_string(&body, "mimetype")?,
+                        caption: optional_string(&body, "caption")?,
+                    })
+                }
                 "reinstall" => Ok(ControlRequest::Reinstall {
                     account,
                     to: optional_string(&body, "to")?,
@@ -492,6 +563,64 @@ mod tests {
             query: Vec::new(),
             body: body.as_bytes().to_vec(),
         }
+    }
+
+    #[test]
+    fn media_routes() {
+        assert_eq!(
+            parse(&Request {
+                query: vec![("auth".into(), "a+b".into()), ("token".into(), "T".into())],
+                body: vec![1, 2, 3],
+                ..request("POST", "/mms/image/T", "")
+            }),
+            Ok(ControlRequest::Upload {
+                kind: "image".into(),
+                token: "T".into(),
+                auth: "a+b".into(),
+                body: vec![1, 2, 3],
+            })
+        );
+        assert_eq!(
+            parse(&request(
+                "POST",
+                "/accounts/1555/send-media",
+                r#"{"to":"1666","kind":"ptt","data_base64":"AAE=","mimetype":"audio/ogg"}"#
+            )),
+            Ok(ControlRequest::PhoneSendMedia {
+                account: "1555".into(),
+                to: "1666".into(),
+                kind: "ptt".into(),
+                data: vec![0, 1],
+                mimetype: "audio/ogg".into(),
+                caption: None,
+            })
+        );
+        assert_eq!(
+            parse(&request(
+                "POST",
+                "/expire-media",
+                r#"{"direct_path":"/v/a"}"#
+            )),
+            Ok(ControlRequest::ExpireMedia {
+                direct_path: "/v/a".into()
+            })
+        );
+        for (path, body) in [
+            (
+                "/accounts/1555/send-media",
+                r#"{"to":"1","kind":"ptt","data_base64":"!","mimetype":"x"}"#,
+            ),
+            ("/expire-media", "{}"),
+        ] {
+            assert!(matches!(
+                parse(&request("POST", path, body)),
+                Err(ControlError::BadRequest(_))
+            ));
+        }
+        assert_eq!(
+            ControlError::Unauthorized("x".into()).response().status,
+            401
+        );
     }
 
     #[test]

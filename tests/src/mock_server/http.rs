@@ -12,6 +12,8 @@ const MAX_LINE: usize = 8 * 1024;
 const MAX_HEADERS: usize = 64;
 /// The largest request or response body accepted.
 const MAX_BODY: usize = 1024 * 1024;
+/// The largest media upload accepted (`POST /mms/…`): the blob store's own bound.
+const MAX_MEDIA_BODY: usize = crate::sim::server::MAX_BLOB_BYTES;
 
 /// Why a request (or a response, on the client side) could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +57,12 @@ pub fn read_request(stream: &mut TcpStream) -> Result<Request, HttpError> {
     if !version.starts_with("HTTP/1.") {
         return Err(HttpError::Malformed("HTTP version"));
     }
-    let length = read_headers(&mut reader)?;
+    let max = if target.starts_with("/mms/") {
+        MAX_MEDIA_BODY
+    } else {
+        MAX_BODY
+    };
+    let length = read_headers(&mut reader, max)?;
     let body = read_body(&mut reader, length)?;
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     Ok(Request {
@@ -113,6 +120,7 @@ impl Response {
         let reason = match self.status {
             200 => "OK",
             400 => "Bad Request",
+            401 => "Unauthorized",
             404 => "Not Found",
             405 => "Method Not Allowed",
             409 => "Conflict",
@@ -158,7 +166,7 @@ pub fn call(
         .nth(1)
         .and_then(|code| code.parse::<u16>().ok())
         .ok_or(HttpError::Malformed("status line"))?;
-    let length = read_headers(&mut reader)?;
+    let length = read_headers(&mut reader, MAX_BODY)?;
     let body = read_body(&mut reader, length)?;
     let value = if body.is_empty() {
         serde_json::Value::Null
@@ -188,7 +196,7 @@ fn read_line(reader: &mut impl BufRead) -> Result<String, HttpError> {
 }
 
 /// Reads the header lines and returns the body length.
-fn read_headers(reader: &mut impl BufRead) -> Result<usize, HttpError> {
+fn read_headers(reader: &mut impl BufRead, max: usize) -> Result<usize, HttpError> {
     let mut length = 0usize;
     for _ in 0..=MAX_HEADERS {
         let line = read_line(reader)?;
@@ -204,7 +212,7 @@ fn read_headers(reader: &mut impl BufRead) -> Result<usize, HttpError> {
                 .trim()
                 .parse()
                 .map_err(|_| HttpError::Malformed("content-length"))?;
-            if length > MAX_BODY {
+            if length > max {
                 return Err(HttpError::TooLarge("body"));
             }
         } else if name.eq_ignore_ascii_case("transfer-encoding") {

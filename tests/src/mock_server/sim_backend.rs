@@ -479,6 +479,59 @@ impl Backend for SimBackend {
                     "labels": settings.labels,
                 }))
             }
+            ControlRequest::Upload {
+                kind,
+                token,
+                auth,
+                body,
+            } => {
+                if !self.server.media_auth_valid(now, &auth) {
+                    return Err(ControlError::Unauthorized("media_conn auth".into()));
+                }
+                self.server
+                    .upload_blob(&kind, &token, &body)
+                    .map(|direct_path| {
+                        let host = crate::sim::server::MEDIA_HOSTS.first().copied();
+                        json!({
+                            "url": format!("https://{}{direct_path}", host.unwrap_or_default()),
+                            "direct_path": direct_path,
+                        })
+                    })
+                    .map_err(|error| ControlError::BadRequest(error.to_string()))
+            }
+            ControlRequest::PhoneSendMedia {
+                account,
+                to,
+                kind,
+                data,
+                mimetype,
+                caption,
+            } => self
+                .server
+                .phone_send_media(
+                    now,
+                    &account,
+                    &to,
+                    &crate::sim::server::PhoneMedia {
+                        kind: &kind,
+                        data: &data,
+                        mimetype: &mimetype,
+                        caption: caption.as_deref(),
+                    },
+                )
+                .map(|id| json!({ "id": id }))
+                .map_err(control_error),
+            ControlRequest::RevokeMediaAuth => {
+                self.server.revoke_media_auths();
+                Ok(json!({ "revoked": true }))
+            }
+            ControlRequest::ExpireMedia { direct_path } => {
+                if self.server.expire_blob(&direct_path) {
+                    Ok(json!({ "expired": true }))
+                } else {
+                    Err(ControlError::NotFound(format!("blob {direct_path}")))
+                }
+            }
             ControlRequest::Blob { direct_path } => {
                 use base64::Engine as _;
                 self.server

@@ -213,6 +213,19 @@ pub struct PhoneMessage {
     pub timestamp: u64,
     /// The key ids of an app-state key request (`AppStateSyncKeyRequest`), if it was one.
     pub app_state_key_request: Option<Vec<Vec<u8>>>,
+    /// An on-demand history request (`HistorySyncOnDemandRequest`), if it was one.
+    pub history_request: Option<HistoryRequest>,
+}
+
+/// A companion's request for older messages of one chat.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryRequest {
+    /// The chat.
+    pub chat: String,
+    /// The oldest message the companion has: messages before it are wanted.
+    pub oldest_timestamp: u64,
+    /// How many.
+    pub count: usize,
 }
 
 /// The phone's own Signal keys, as walink-core's Signal code looks them up.
@@ -418,6 +431,7 @@ impl Phone {
         let mut chat = group.map_or(sender_chat, str::to_owned);
         let mut text = None;
         let mut app_state_key_request = None;
+        let mut history_request = None;
         let mut error = None;
         for (enc_type, ciphertext) in encs {
             let result = if enc_type == "skmsg" {
@@ -474,6 +488,22 @@ impl Phone {
                                 .collect(),
                         );
                     }
+                    if let Some(request) = inner
+                        .protocol_message
+                        .as_ref()
+                        .and_then(|p| p.peer_data_operation_request_message.as_ref())
+                        .and_then(|p| p.history_sync_on_demand_request.as_ref())
+                    {
+                        history_request = Some(HistoryRequest {
+                            chat: request.chat_jid.clone().unwrap_or_default(),
+                            oldest_timestamp: u64::try_from(
+                                request.oldest_msg_timestamp_ms.unwrap_or_default(),
+                            )
+                            .unwrap_or_default(),
+                            count: usize::try_from(request.on_demand_msg_count.unwrap_or(0))
+                                .unwrap_or_default(),
+                        });
+                    }
                 }
                 Err(e) => error = Some(e.to_string()),
             }
@@ -486,6 +516,7 @@ impl Phone {
             error,
             timestamp,
             app_state_key_request,
+            history_request,
         });
         let index = self.inbox.len() - 1;
         &self.inbox[index]

@@ -18,8 +18,8 @@ use std::fmt;
 
 use sha2::{Digest, Sha256};
 use walink_core::client::{
-    Client, CloseReason as ClientClose, Command, CommandId, Config, Event, FetchError,
-    FetchResponse, LoadId, Output,
+    Client, CloseReason as ClientClose, Command, CommandError, CommandId, CommandOutput, Config,
+    Event, FetchError, FetchResponse, LoadId, Output,
 };
 use walink_core::store::{Record, RecordKey};
 
@@ -278,6 +278,47 @@ impl World {
         let id = sim.client.command(self.now, command);
         self.drain_client(client);
         Some(id)
+    }
+
+    /// Adds a client with `config` and links it to `account` by the phone scanning its latest
+    /// QR; its index once connected, or `None` when no QR came within 10 s, the phone refused
+    /// the scan, or it was not connected within 40 s.
+    pub fn link_by_qr(&mut self, config: Config, account: &str) -> Option<usize> {
+        let client = self.add_client(config);
+        let start = self.now;
+        if !self.run_until(start + 10_000, |w| !w.clients[client].qrs().is_empty()) {
+            return None;
+        }
+        let qr = self.clients[client].qrs().last()?.clone();
+        let now = self.now;
+        self.server.phone_scan_qr(now, account, &qr).ok()?;
+        let connected = self.run_until(start + 40_000, |w| {
+            w.client_state(client) == Some(&walink_core::client::State::Connected)
+        });
+        connected.then_some(client)
+    }
+
+    /// Hands a command to a client and runs until it ends or `within` ms pass; its result, or
+    /// `None` when it did not end in time (or the client does not exist).
+    pub fn command_and_wait(
+        &mut self,
+        client: usize,
+        command: Command,
+        within: u64,
+    ) -> Option<Result<CommandOutput, CommandError>> {
+        let before = self.clients.get(client)?.events.len();
+        let command = self.command(client, command)?;
+        // Only events after this command: ids restart with a client rebuilt after a crash.
+        let done = |w: &World| {
+            w.clients[client].events[before..]
+                .iter()
+                .find_map(|e| match e {
+                    Event::CommandDone { id, result } if *id == command => Some(result.clone()),
+                    _ => None,
+                })
+        };
+        self.run_until(self.now + within, |w| done(w).is_some());
+        done(self)
     }
 
     /// The host of `client` crashes: the client is dropped, its socket dies, and a new client

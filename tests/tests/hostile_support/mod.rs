@@ -3,7 +3,7 @@
 //! of device got.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use walink_core::client::{Command, CommandError, CommandOutput, Config, Event, State};
+use walink_core::client::{Command, CommandError, CommandOutput, Config, Event};
 use walink_core::noise::payload::{ClientProfile, WebVersion};
 use walink_sim::noise_server::ChainSpec;
 use walink_sim::sim::World;
@@ -29,15 +29,9 @@ pub fn config() -> Config {
 
 /// Links one more walink client to `account` by QR.
 pub fn link(world: &mut World, account: &str) -> usize {
-    let client = world.add_client(config());
-    let start = world.now;
-    assert!(world.run_until(start + 10_000, |w| !w.clients[client].qrs().is_empty()));
-    let qr = world.clients[client].qrs().last().unwrap().clone();
-    let now = world.now;
-    world.server.phone_scan_qr(now, account, &qr).unwrap();
-    assert!(world.run_until(start + 40_000, |w| w.client_state(client)
-        == Some(&State::Connected)));
-    client
+    world
+        .link_by_qr(config(), account)
+        .unwrap_or_else(|| panic!("{account} links by QR"))
 }
 
 /// Sends `text` from `client` to `to` and runs until the command ends (and a little more, so
@@ -48,30 +42,14 @@ pub fn send(
     to: &str,
     text: &str,
 ) -> Result<CommandOutput, CommandError> {
-    let before = world.clients[client].events.len();
-    let command = world
-        .command(
-            client,
-            Command::SendText {
-                to: to.to_owned(),
-                text: text.to_owned(),
-            },
-        )
-        .unwrap();
-    let done = |w: &World| {
-        w.clients[client].events[before..]
-            .iter()
-            .find_map(|e| match e {
-                Event::CommandDone { id, result } if *id == command => Some(result.clone()),
-                _ => None,
-            })
+    let command = Command::SendText {
+        to: to.to_owned(),
+        text: text.to_owned(),
     };
-    assert!(
-        world.run_until(world.now + 30_000, |w| done(w).is_some()),
-        "the send of {text:?} ends"
-    );
+    let result = world.command_and_wait(client, command, 30_000);
+    let result = result.unwrap_or_else(|| panic!("the send of {text:?} ends"));
     world.run_for(2_000);
-    done(world).unwrap()
+    result
 }
 
 /// Sends and expects the server's acknowledgement.

@@ -352,6 +352,33 @@ public actor Driver {
         _ = try await command(.approveIdentity(address: address, identity: identity))
     }
 
+    /// Uploads `data` and sends it to `to` (a user or group) as a message of `kind`; returns the
+    /// message id once the server acknowledged it.
+    public func sendMedia(
+        to: String, kind: MediaKind, data: Data, mimetype: String, caption: String? = nil,
+        fileName: String? = nil, width: UInt32? = nil, height: UInt32? = nil,
+        seconds: UInt32? = nil, thumbnail: Data? = nil
+    ) async throws -> String {
+        let media = Command.sendMedia(
+            to: to, kind: kind, data: data, mimetype: mimetype, caption: caption,
+            fileName: fileName, width: width, height: height, seconds: seconds,
+            thumbnail: thumbnail)
+        guard case let .messageSent(id) = try await command(media) else {
+            throw DriverError(code: "unexpected_output", message: "sendMedia did not return an id")
+        }
+        return id
+    }
+
+    /// Downloads and decrypts the media of a received message (its event's `id`, `chat`,
+    /// `sender` and `message`), its hashes and MAC checked.
+    public func downloadMedia(id: String, chat: String, sender: String, message: Data) async throws -> Data {
+        let download = Command.downloadMedia(id: id, chat: chat, sender: sender, message: message)
+        guard case let .mediaDownloaded(data) = try await command(download) else {
+            throw DriverError(code: "unexpected_output", message: "downloadMedia did not return data")
+        }
+        return data
+    }
+
     /// Disconnects and stops; the device stays paired.
     public func close() async {
         guard !ended else { return }

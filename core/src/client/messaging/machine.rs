@@ -451,10 +451,25 @@ impl Receiver {
                     &stanza.sender.to_jid(),
                     ctx.own_jid(),
                 );
-                let is_key_share = key_share.is_some();
+                let mut is_key_share = key_share.is_some();
                 if let Some((keys, changes)) = key_share {
                     batch.changes.extend(changes);
                     ctx.requests.app_state_keys.extend(keys);
+                }
+                // A history-sync notification goes to the history machine, acknowledged as
+                // WhatsApp Web does: the delivery receipt below, then `hist_sync`.
+                let own = ctx.own_jid().cloned();
+                let mut hist_sync = None;
+                if let Some(note) = super::super::history::notification_of(
+                    &decrypted.message,
+                    &stanza.sender.to_jid(),
+                    own.as_ref(),
+                ) {
+                    is_key_share = true;
+                    ctx.requests.history_notifications.push(note);
+                    hist_sync = own
+                        .as_ref()
+                        .map(|own| super::super::history::hist_sync_receipt(&stanza.id, own));
                 }
                 // The event comes first and the Persist that marks the message received
                 // right after it: a host that stores the event in the same transaction as
@@ -512,6 +527,9 @@ impl Receiver {
                     ctx.persist(batch, out);
                 }
                 let _ = ctx.send(&build_delivery_receipt(stanza), out);
+                if let Some(receipt) = hist_sync {
+                    let _ = ctx.send(&receipt, out);
+                }
             }
             Err(MessagingError::Decrypt(DecryptError::DuplicateMessage { .. })) => {
                 // Delivered before (the server redelivers what it has no receipt for).

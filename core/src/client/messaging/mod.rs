@@ -68,7 +68,7 @@ pub struct IncomingMessage {
     pub from_me: bool,
     /// The sender's push name, when the server gave it (`notify`).
     pub push_name: Option<String>,
-    /// Whether it came from a history sync rather than live (always `false` for now).
+    /// Whether it came from the phone's history sync rather than live.
     pub history: bool,
     /// The content: wrappers removed (see `wrappers`), the keys of add-ons (reactions, votes,
     /// revokes, edits, pins) rewritten to this device's point of view.
@@ -356,6 +356,25 @@ impl Messaging {
         *self = Messaging::default();
     }
 
+    /// Stores phone-number users and their LID users (learned from the history sync).
+    pub(crate) fn learn_lids(
+        &mut self,
+        pairs: Vec<(String, String)>,
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
+    ) {
+        let Some(keystore) = self.receiver.keystore.as_mut() else {
+            return;
+        };
+        for (pn, lid) in pairs {
+            keystore.learn_lid(&pn, &lid);
+        }
+        let batch = machine::batch_of(keystore.take_changes());
+        if !batch.changes.is_empty() {
+            ctx.persist(batch, out);
+        }
+    }
+
     /// A `<message>` stanza: decrypted once its records are loaded, then answered with a
     /// delivery receipt (or a retry receipt and a nack) and reported as an event.
     pub(crate) fn handle_message(
@@ -468,6 +487,26 @@ impl Messaging {
         out: &mut Outputs,
     ) {
         ctx.ack(&node, out);
+    }
+
+    /// Sends a built message (a media message after its upload) as `SendMessage` would.
+    pub(crate) fn send_message(
+        &mut self,
+        id: CommandId,
+        to: &str,
+        message: Box<crate::proto::wa::Message>,
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
+    ) {
+        self.sender.send(
+            id,
+            to,
+            send::Content::Message(message),
+            None,
+            &mut self.receiver,
+            ctx,
+            out,
+        );
     }
 
     /// A messaging command (`SendText`, `SendMessage`, `MarkRead`). Ends in exactly one

@@ -354,10 +354,34 @@ fn describe(event: &Event) -> String {
             None => format!("paired as {jid}"),
         },
         Event::Message(message) => format!(
-            "message {} from {}: {:?}",
+            "{} {} from {}: {:?}",
+            if message.history {
+                "history message"
+            } else {
+                "message"
+            },
             message.id,
             message.sender,
             message.text.as_deref().unwrap_or("(no text)")
+        ),
+        Event::HistoryConversation(chat) => format!(
+            "history chat {} {:?} ({} unread)",
+            chat.chat,
+            chat.name.as_deref().unwrap_or(""),
+            chat.unread_count
+        ),
+        Event::PushName(push) => format!("push name of {}: {:?}", push.jid, push.name),
+        Event::HistorySync(chunk) => format!(
+            "history chunk {} #{}: {} chats, {} messages, progress {:?}{}",
+            chunk.sync_type.as_str(),
+            chunk.chunk_order,
+            chunk.conversations,
+            chunk.messages,
+            chunk.progress,
+            chunk
+                .failure
+                .map(|f| format!(", failed: {f}"))
+                .unwrap_or_default()
         ),
         Event::CommandDone { id, result } => format!("command {} done: {result:?}", id.0),
         Event::PairingCode { code } => format!("pairing code {code}"),

@@ -41,6 +41,8 @@ impl Server {
                 self.phone_receive(user, &stanza);
             } else if stanza.tag == "receipt" && stanza.attr_str("type") == Some("retry") {
                 self.phone_retry(user, &stanza);
+            } else if stanza.tag == "receipt" && stanza.attr_str("type") == Some("server-error") {
+                self.phone_media_retry(user, &stanza);
             }
             return;
         }
@@ -454,6 +456,10 @@ impl Server {
         let Some(to) = node.attr_jid("to") else {
             return;
         };
+        if node.attr_str("type") == Some("hist_sync") && to.user == session.0 {
+            self.history_acknowledged(&session.0.clone(), &id);
+            return;
+        }
         let Some(sender) = self.accounts.get(&session.0) else {
             return;
         };
@@ -477,6 +483,10 @@ impl Server {
                     continue;
                 }
                 if target.device != 0 && device != target.device {
+                    continue;
+                }
+                // A media re-upload request is for the phone only.
+                if kind.as_deref() == Some("server-error") && device != 0 {
                     continue;
                 }
                 let mut receipt = Node::new("receipt")

@@ -32,7 +32,8 @@ use walink_core::proto::wa::{ClientPayload, DeviceProps};
 use super::Timestamp;
 use super::account::{Account, Device, KeyIndexListFault, SignedPreKey};
 use super::phone::{
-    IssuedIdentity, Phone, PhoneError, PhoneMessage, QrScan, client_type_of_platform,
+    HistoryRequest, IssuedIdentity, Phone, PhoneError, PhoneMessage, QrScan,
+    client_type_of_platform,
 };
 use super::rng::SimRng;
 use super::stanza::{be_u32, bytes_node, child_array, child_bytes, id3, iq_error, iq_result};
@@ -56,9 +57,10 @@ mod phone_ops;
 mod wire;
 
 pub use media::{
-    HISTORY_BOOTSTRAP_MESSAGES, HISTORY_MAX_CONVERSATIONS, HISTORY_RECENT_MESSAGES, HistoryBlob,
-    MAX_BLOB_BYTES, MAX_BLOBS, MAX_MEDIA_AUTHS, MAX_STORE_BYTES, MEDIA_AUTH_TTL_S,
-    MEDIA_CONN_TTL_S, MEDIA_HOSTS, MEDIA_KINDS, PHONE_SENT_KEPT,
+    HISTORY_BOOTSTRAP_MESSAGES, HISTORY_CHUNK_MESSAGES, HISTORY_MAX_CONVERSATIONS,
+    HISTORY_RECENT_MESSAGES, HistoryAsk, HistoryBlob, MAX_BLOB_BYTES, MAX_BLOBS, MAX_MEDIA_AUTHS,
+    MAX_STORE_BYTES, MEDIA_AUTH_TTL_S, MEDIA_CONN_TTL_S, MEDIA_HOSTS, MEDIA_KINDS,
+    PHONE_MEDIA_KEPT, PHONE_SENT_KEPT, PhoneMedia,
 };
 
 /// Refs in one `pair-device` IQ.
@@ -351,6 +353,8 @@ struct Registration {
     signed_prekey: SignedPreKey,
     platform_type: i32,
     name: String,
+    /// How much history the companion asked for (`DeviceProps`).
+    history: HistoryAsk,
     /// `(ref, expires_at)`.
     refs: Vec<(String, Timestamp)>,
     /// The id of the `pair-device` IQ.
@@ -1161,6 +1165,7 @@ impl Server {
                     registration_id,
                     signed_prekey,
                     platform_type: props.platform_type.unwrap_or(0),
+                    history: HistoryAsk::from_props(&props),
                     name: props.os.unwrap_or_default(),
                     refs: Vec::new(),
                     pair_device_id: String::new(),

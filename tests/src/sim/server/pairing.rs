@@ -198,7 +198,8 @@ impl Server {
         if self.history_sync {
             // The history waits in the new device's offline queue until it logs in. A failure
             // here is the simulation's own (an oversized store), never the companion's.
-            let _ = self.phone_history_sync(now, &pending.user, pending.device);
+            let ask = reg.history;
+            let _ = self.phone_history_sync(now, &pending.user, pending.device, ask);
         }
         self.events.push_back(ServerEvent::Paired {
             conn,

@@ -15,6 +15,22 @@ impl Server {
         to: &str,
         text: &str,
     ) -> Result<String, SimError> {
+        let plain = walink_core::proto::wa::Message {
+            conversation: Some(text.to_owned()),
+            ..Default::default()
+        };
+        self.phone_send_message(now, user, to, plain)
+    }
+
+    /// The phone of `user` sends `plain` to `to` as [`Server::phone_send_text`] sends a text
+    /// (the stanza's `type` is `media` for a media message). Returns the message id.
+    pub fn phone_send_message(
+        &mut self,
+        now: Timestamp,
+        user: &str,
+        to: &str,
+        plain: walink_core::proto::wa::Message,
+    ) -> Result<String, SimError> {
         let to: Jid = if to.contains('@') {
             to.parse()
                 .map_err(|_| SimError::UnknownAccount(to.to_owned()))?
@@ -23,7 +39,7 @@ impl Server {
         };
         let to = to.to_non_device();
         if to.server == GROUP_SERVER {
-            return self.phone_send_group_text(now, user, &to, text);
+            return self.phone_send_group_message(now, user, &to, plain);
         }
         let target = self
             .resolve_user(&to)
@@ -57,10 +73,8 @@ impl Server {
                 .map(|&d| (user.to_owned(), d, true)),
         );
         let id = self.phone_message_id();
-        let plain = walink_core::proto::wa::Message {
-            conversation: Some(text.to_owned()),
-            ..Default::default()
-        };
+        let kind = stanza_type(&plain);
+        let text = summary(&plain);
         let mirrored = walink_core::proto::wa::Message {
             device_sent_message: Some(Box::new(
                 walink_core::proto::wa::message::DeviceSentMessage {
@@ -105,7 +119,7 @@ impl Server {
             let mut stanza = Node::new("message")
                 .attr("from", from.clone())
                 .attr("id", id.clone())
-                .attr("type", "text")
+                .attr("type", kind)
                 .attr("t", seconds(now))
                 .attr("notify", push_name.clone());
             stanza = if own {
@@ -119,7 +133,7 @@ impl Server {
                 .bytes(ciphertext)]);
             self.deliver(&account, device, stanza);
         }
-        self.record_phone_sent(user, &from.to_string(), &to.to_string(), &id, text, now);
+        self.record_phone_sent(user, &from.to_string(), &to.to_string(), &id, &text, now);
         Ok(id)
     }
 
@@ -172,12 +186,12 @@ impl Server {
     /// each member device that does not hold it yet, and the text once as `skmsg`, delivered to
     /// every member device but itself (its own companions included) as WhatsApp delivers group
     /// messages: `from` the group, `participant` the phone in the group's addressing form.
-    fn phone_send_group_text(
+    fn phone_send_group_message(
         &mut self,
         now: Timestamp,
         user: &str,
         group: &Jid,
-        text: &str,
+        plain: walink_core::proto::wa::Message,
     ) -> Result<String, SimError> {
         let info = self
             .groups
@@ -197,10 +211,8 @@ impl Server {
         let push_name = sender.push_name.clone();
         let group_text = group.to_string();
         let id = self.phone_message_id();
-        let plain = walink_core::proto::wa::Message {
-            conversation: Some(text.to_owned()),
-            ..Default::default()
-        };
+        let kind = stanza_type(&plain);
+        let text = summary(&plain);
         let mut targets = Vec::new();
         for member in &info.members {
             let devices: Vec<u16> = self
@@ -259,7 +271,7 @@ impl Server {
                 (&participant, &participant_alt),
                 info.lid_addressed,
                 &id,
-                "text",
+                kind,
                 now,
             )
             .attr("notify", push_name.clone())
@@ -271,7 +283,7 @@ impl Server {
             .get(user)
             .map(|a| a.jid().to_string())
             .unwrap_or_default();
-        self.record_phone_sent(user, &from, &group_text, &id, text, now);
+        self.record_phone_sent(user, &from, &group_text, &id, &text, now);
         Ok(id)
     }
 
@@ -389,17 +401,30 @@ impl Server {
         } else {
             account.jid()
         };
-        let key_request = account
+        let received = account
             .phone
-            .receive(&id, &address, group.as_deref(), &encs, timestamp)
-            .app_state_key_request
-            .is_some();
+            .receive(&id, &address, group.as_deref(), &encs, timestamp);
+        let key_request = received.app_state_key_request.is_some();
+        let history_request = received.history_request.clone();
         // A companion of this account asks for app-state keys: the phone shares them.
         if key_request && sender.device != 0 && sender_user.as_deref() == Some(user) {
             self.phone_answer_app_state_key_request(
                 timestamp.saturating_mul(1000),
                 user,
                 sender.device,
+            );
+        }
+        // A companion of this account asks for older messages of a chat: the phone answers
+        // with an ON_DEMAND chunk.
+        if let Some(request) = history_request
+            && sender.device != 0
+            && sender_user.as_deref() == Some(user)
+        {
+            let _ = self.phone_answer_history_request(
+                timestamp.saturating_mul(1000),
+                user,
+                sender.device,
+                &request,
             );
         }
         if let Some(sender_user) = sender_user
@@ -415,4 +440,38 @@ impl Server {
             self.deliver(&sender_user, sender.device, receipt);
         }
     }
+}
+
+/// The `type` of a message stanza carrying `message`: `media` for a media message.
+fn stanza_type(message: &walink_core::proto::wa::Message) -> &'static str {
+    if message.image_message.is_some()
+        || message.video_message.is_some()
+        || message.audio_message.is_some()
+        || message.document_message.is_some()
+        || message.sticker_message.is_some()
+    {
+        "media"
+    } else {
+        "text"
+    }
+}
+
+/// What the phone's sent list records of a message: its text, or a media caption.
+fn summary(message: &walink_core::proto::wa::Message) -> String {
+    message
+        .conversation
+        .clone()
+        .or_else(|| {
+            message
+                .image_message
+                .as_ref()
+                .and_then(|m| m.caption.clone())
+        })
+        .or_else(|| {
+            message
+                .video_message
+                .as_ref()
+                .and_then(|m| m.caption.clone())
+        })
+        .unwrap_or_default()
 }

@@ -42,6 +42,7 @@ import uniffi.walink_ffi.ClientConfig
 import uniffi.walink_ffi.CloseReason
 import uniffi.walink_ffi.Command
 import uniffi.walink_ffi.CommandOutput
+import uniffi.walink_ffi.MediaKind
 import uniffi.walink_ffi.CommandResult
 import uniffi.walink_ffi.ClientEvent
 import uniffi.walink_ffi.WaMessage
@@ -238,6 +239,30 @@ class Driver private constructor(
     suspend fun approveIdentity(address: String, identity: ByteArray) {
         command(Command.ApproveIdentity(address, identity))
     }
+
+    /**
+     * Uploads [data] and sends it to [to] (a user or group) as a message of [kind]; returns the
+     * message id once the server acknowledged it.
+     */
+    suspend fun sendMedia(
+        to: String,
+        kind: MediaKind,
+        data: ByteArray,
+        mimetype: String,
+        caption: String? = null,
+        fileName: String? = null,
+        width: UInt? = null,
+        height: UInt? = null,
+        seconds: UInt? = null,
+        thumbnail: ByteArray? = null,
+    ): String {
+        val media = Command.SendMedia(to, kind, data, mimetype, caption, fileName, width, height, seconds, thumbnail)
+        return (command(media) as CommandOutput.MessageSent).id
+    }
+
+    /** Downloads and decrypts the media of a received message (its hashes and MAC checked). */
+    suspend fun downloadMedia(message: ClientEvent.Message): ByteArray =
+        (command(Command.DownloadMedia(message.id, message.chat, message.sender, message.raw)) as CommandOutput.MediaDownloaded).data
 
     /** Unlinks this device; the driver then ends. */
     suspend fun logout() {

@@ -33,6 +33,7 @@ import uniffi.walink_ffi.CommandOutput
 import uniffi.walink_ffi.DecryptFailureKind
 import uniffi.walink_ffi.FetchResult
 import uniffi.walink_ffi.IdentityPolicy
+import uniffi.walink_ffi.MediaKind
 import uniffi.walink_ffi.MuteUntil
 import uniffi.walink_ffi.StateReason
 import uniffi.walink_ffi.ContextInfo
@@ -396,6 +397,52 @@ class MockServerTest {
     }
 
     /** The mock-server's websocket URL and control URL, and a control call (JSON in and out). */
+    @Test
+    fun mediaIsSentAndDownloadedThroughTheDriversFetch() = runBlocking {
+        val mock = Mock(ProcessBuilder(requireMockServer().path, "--seed", "29", "--until-stdin-closes").start())
+        val scope = CoroutineScope(SupervisorJob() + Dispatchers.Default)
+        try {
+            mock.call("/accounts", """{"phone":"15550007001","name":"Ivan"}""")
+            mock.call("/accounts", """{"phone":"15550007002","name":"Judy"}""")
+            suspend fun paired(phone: String, events: MutableList<ClientEvent>): Driver {
+                val connected = CompletableDeferred<Unit>()
+                val driver = Driver.start(
+                    store = MemoryStore(),
+                    config = ClientConfig(trustRoot = testRoot, deviceName = "walink junit", mediaOrigin = mock.control),
+                    parent = scope,
+                    url = mock.url,
+                    onEvent = { event ->
+                        events.add(event)
+                        if (event is ClientEvent.State && event.state is ClientState.Connected) connected.complete(Unit)
+                    },
+                )
+                val code = driver.pairWithCode(phone)
+                mock.call("/accounts/$phone/code", """{"code":"$code"}""")
+                withTimeout(20_000) { connected.await() }
+                return driver
+            }
+            val ivan = paired("15550007001", Collections.synchronizedList(ArrayList()))
+            val atJudy = Collections.synchronizedList(ArrayList<ClientEvent>())
+            val judy = paired("15550007002", atJudy)
+            val photo = ByteArray(80_000) { (it * 13 % 251).toByte() }
+            val id = ivan.sendMedia("15550007002@s.whatsapp.net", MediaKind.IMAGE, photo, "image/jpeg", caption = "from kotlin")
+            val message = withTimeout(20_000) {
+                var found: ClientEvent.Message? = null
+                while (found == null) {
+                    found = atJudy.toList().filterIsInstance<ClientEvent.Message>().firstOrNull { it.id == id }
+                    if (found == null) delay(50)
+                }
+                found
+            }
+            assertTrue(photo.contentEquals(judy.downloadMedia(message)))
+            ivan.close()
+            judy.close()
+        } finally {
+            scope.cancel()
+            mock.stop()
+        }
+    }
+
     private class Mock(val process: Process) {
         val url: String
         val control: String
@@ -469,9 +516,12 @@ class MockServerTest {
             val asked = CompletableDeferred<String>()
             val gate = CompletableDeferred<Unit>()
             val first = paired("15550009901", mediaOrigin = mock.control + "/", fetcher = { request ->
-                asked.complete(request.url)
-                gate.await()
-                fetched.add(request.url)
+                // The phone's history blobs (md-msg-hist) pass untouched.
+                if (request.url.contains("/md-app-state/")) {
+                    asked.complete(request.url)
+                    gate.await()
+                    fetched.add(request.url)
+                }
                 JdkFetcher.fetch(request)
             })
             val url = withTimeout(30_000) { asked.await() }
@@ -507,7 +557,7 @@ class MockServerTest {
             // A host fetch that fails: the core retries, then a typed fatal; nothing applied.
             val attempts = Collections.synchronizedList(ArrayList<String>())
             val failing = paired("15550009902", fetcher = { request ->
-                attempts.add(request.url)
+                if (request.url.contains("/md-app-state/")) attempts.add(request.url)
                 throw java.io.IOException("offline")
             })
             val fatal = failing.waitFor("a fatal") { it as? ClientEvent.AppStateFatal }
@@ -521,9 +571,13 @@ class MockServerTest {
             // Any status reaches the core, which decides: a 404 is a failed download, fetched again.
             val statuses = Collections.synchronizedList(ArrayList<Int>())
             val refetching = paired("15550009903", mediaOrigin = mock.control, fetcher = { request ->
-                val result = if (statuses.isEmpty()) FetchResult.Response(404u, ByteArray(0)) else JdkFetcher.fetch(request)
-                statuses.add(((result as? FetchResult.Response)?.status ?: 0u).toInt())
-                result
+                if (!request.url.contains("/md-app-state/")) {
+                    JdkFetcher.fetch(request) // the phone's history blobs
+                } else {
+                    val result = if (statuses.isEmpty()) FetchResult.Response(404u, ByteArray(0)) else JdkFetcher.fetch(request)
+                    statuses.add(((result as? FetchResult.Response)?.status ?: 0u).toInt())
+                    result
+                }
             })
             refetching.waitFor("settings") { (it as? ClientEvent.ChatSettings)?.takeIf { e -> e.chat == chats[0] } }
             assertEquals(listOf(404, 200), statuses.take(2))
