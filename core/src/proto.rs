@@ -6,13 +6,33 @@
 
 /// Messages on the wire, as WhatsApp defines them.
 pub mod wa {
+    #[allow(unused_imports)]
+    use super::NoFieldPath as _;
     include!(concat!(env!("OUT_DIR"), "/wa.rs"));
 }
 
 /// walink's own versioned storage encodings (sessions, sender keys).
 pub mod walink {
+    #[allow(unused_imports)]
+    use super::NoFieldPath as _;
     include!(concat!(env!("OUT_DIR"), "/walink.rs"));
 }
+
+/// Keeps the generated decoders from recording where in the message a decode failed.
+///
+/// prost's derived `merge_field` calls `error.push(STRUCT_NAME, "field")` on every field's error
+/// path, which puts each message's and field's name in the module as a string and a call per
+/// field (-N KB of the wasm module, docs/decisions.md, "wasm size"). Method lookup tries `&self`
+/// receivers before `&mut self` ones, so inside `wa` and `walink`, where this trait is in scope,
+/// that call lands here and does nothing. The error itself (its description: truncated buffer,
+/// invalid varint, wrong wire type, nesting too deep) is unchanged; only the field path that
+/// `Display` would append is gone, and walink's errors never show it.
+pub(crate) trait NoFieldPath {
+    /// Does nothing (see the trait).
+    fn push(&self, _message: &'static str, _field: &'static str) {}
+}
+
+impl NoFieldPath for prost::DecodeError {}
 
 /// prost as the generated code sees it (`prost_path` in `core/build.rs`): prost itself, except
 /// that every nested message is decoded by one shared length-delimited loop instead of one
@@ -151,6 +171,35 @@ mod tests {
         assert!(wa::Message::decode(nested(levels + 1).as_slice()).is_err());
         // The failed decode left no depth behind.
         assert!(wa::Message::decode(nested(levels).as_slice()).is_ok());
+    }
+
+    #[test]
+    fn nesting_far_past_the_bound_is_an_error_not_a_stack_overflow() {
+        // 5,000 levels: 15,000 nested messages, 150 times the bound.
+        let error = wa::Message::decode(nested(5_000).as_slice()).expect_err("too deep");
+        assert!(
+            error.to_string().contains("recursion limit reached"),
+            "{error}"
+        );
+        // Nested messages in repeated fields count as well: a `HistorySync` whose conversation's
+        // message holds the deep `Message`.
+        let web_message = [field(1, &[]), field(2, &nested(5_000))].concat();
+        let history = field(2, &field(2, &field(1, &web_message)));
+        let error = wa::HistorySync::decode(history.as_slice()).expect_err("too deep");
+        assert!(
+            error.to_string().contains("recursion limit reached"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn decode_errors_carry_no_field_path() {
+        // A truncated contextInfo inside an extendedTextMessage: prost would name
+        // `Message.extended_text_message` and `ExtendedTextMessage.context_info`.
+        let error = wa::Message::decode([0x32, 3, 0x8a, 0x01, 10].as_slice()).expect_err("short");
+        let text = error.to_string();
+        assert!(!text.contains("Message."), "{text}");
+        assert!(text.contains("buffer underflow"), "{text}");
     }
 
     #[test]
