@@ -244,6 +244,10 @@ pub const MESSAGING_MAX_DEVICES_PER_USER: usize = 64;
 /// devices each).
 pub const MESSAGING_MAX_FANOUT: usize = 8_192;
 
+/// Deepest nesting of protobuf messages any decode accepts (prost's own recursion limit, which
+/// walink's shared nested-message loop in `proto::prost_shim` keeps in its place).
+pub const PROTO_MAX_NESTING: usize = 100;
+
 /// Messages nested in one decrypted `Message` through each kind of nesting (quoted messages,
 /// wrappers such as `viewOnceMessage` and `ephemeralMessage`, `deviceSentMessage`, edits),
 /// counted before it is decoded: each costs a boxed `Message` of several KB for a few bytes.
