@@ -15,11 +15,13 @@ mod appstate;
 mod client;
 mod groups;
 mod js;
+mod media;
 #[cfg(test)]
 mod names;
 mod poison;
 
 pub use client::Client;
+pub use media::{Decryptor, Encryptor, media_keys, new_media_key};
 
 use walink_core::binary::{DecodeError, tape};
 use wasm_bindgen::prelude::*;
