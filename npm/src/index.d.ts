@@ -603,7 +603,7 @@ export type ClientCommand =
   | { type: 'requestHistory'; chat: string; oldestId: string; oldestFromMe: boolean; oldestTimestamp: number; count: number }
 
 /** The kinds of media message walink sends. */
-export type MediaKind = 'image' | 'video' | 'gif' | 'audio' | 'ptt' | 'document' | 'sticker'
+export type MediaKind = 'image' | 'video' | 'gif' | 'audio' | 'ptt' | 'document' | 'sticker' | 'ptv'
 
 /** A media file to send and what its message says about it. */
 export interface OutgoingMedia {
