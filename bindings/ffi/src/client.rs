@@ -1487,6 +1487,8 @@ pub enum MediaKind {
     Document,
     /// A sticker.
     Sticker,
+    /// A round video note.
+    VideoNote,
 }
 
 impl From<MediaKind> for client::MediaKind {
@@ -1499,6 +1501,7 @@ impl From<MediaKind> for client::MediaKind {
             MediaKind::VoiceNote => client::MediaKind::VoiceNote,
             MediaKind::Document => client::MediaKind::Document,
             MediaKind::Sticker => client::MediaKind::Sticker,
+            MediaKind::VideoNote => client::MediaKind::VideoNote,
         }
     }
 }

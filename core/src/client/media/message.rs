@@ -28,11 +28,13 @@ pub enum MediaKind {
     Document,
     /// A sticker (`stickerMessage`).
     Sticker,
+    /// A round video note (a `videoMessage` in the `ptvMessage` field).
+    VideoNote,
 }
 
 impl MediaKind {
     /// Every kind.
-    pub const ALL: [MediaKind; 7] = [
+    pub const ALL: [MediaKind; 8] = [
         MediaKind::Image,
         MediaKind::Video,
         MediaKind::Gif,
@@ -40,13 +42,14 @@ impl MediaKind {
         MediaKind::VoiceNote,
         MediaKind::Document,
         MediaKind::Sticker,
+        MediaKind::VideoNote,
     ];
 
     /// The key family (HKDF info) of the kind.
     pub fn media_type(self) -> MediaType {
         match self {
             MediaKind::Image | MediaKind::Sticker => MediaType::Image,
-            MediaKind::Video | MediaKind::Gif => MediaType::Video,
+            MediaKind::Video | MediaKind::Gif | MediaKind::VideoNote => MediaType::Video,
             MediaKind::Audio | MediaKind::VoiceNote => MediaType::Audio,
             MediaKind::Document => MediaType::Document,
         }
@@ -56,14 +59,15 @@ impl MediaKind {
     pub fn mms_type(self) -> &'static str {
         match self {
             MediaKind::Image | MediaKind::Sticker => "image",
-            MediaKind::Video | MediaKind::Gif => "video",
+            MediaKind::Video | MediaKind::Gif | MediaKind::VideoNote => "video",
             MediaKind::Audio | MediaKind::VoiceNote => "audio",
             MediaKind::Document => "document",
         }
     }
 
     /// The `mediatype` attribute of the stanza's `<enc>` children, and the stable name of the
-    /// kind in every binding (`image`, `video`, `gif`, `audio`, `ptt`, `document`, `sticker`).
+    /// kind in every binding (`image`, `video`, `gif`, `audio`, `ptt`, `document`, `sticker`,
+    /// `ptv`).
     pub fn as_str(self) -> &'static str {
         match self {
             MediaKind::Image => "image",
@@ -73,6 +77,7 @@ impl MediaKind {
             MediaKind::VoiceNote => "ptt",
             MediaKind::Document => "document",
             MediaKind::Sticker => "sticker",
+            MediaKind::VideoNote => "ptv",
         }
     }
 
@@ -178,8 +183,8 @@ pub(crate) fn build(kind: MediaKind, media: &OutgoingMedia, up: Uploaded<'_>) ->
                 ..Default::default()
             }));
         }
-        MediaKind::Video | MediaKind::Gif => {
-            message.video_message = Some(Box::new(m::VideoMessage {
+        MediaKind::Video | MediaKind::Gif | MediaKind::VideoNote => {
+            let video = Some(Box::new(m::VideoMessage {
                 url,
                 mimetype,
                 file_sha256,
@@ -196,6 +201,11 @@ pub(crate) fn build(kind: MediaKind, media: &OutgoingMedia, up: Uploaded<'_>) ->
                 jpeg_thumbnail: media.thumbnail.clone(),
                 ..Default::default()
             }));
+            if kind == MediaKind::VideoNote {
+                message.ptv_message = video;
+            } else {
+                message.video_message = video;
+            }
         }
         MediaKind::Audio | MediaKind::VoiceNote => {
             message.audio_message = Some(Box::new(m::AudioMessage {
@@ -321,6 +331,8 @@ pub fn media_fields(message: &wa::Message) -> Option<MediaFields> {
         fields!(MediaKind::Document, x)
     } else if let Some(x) = &message.sticker_message {
         fields!(MediaKind::Sticker, x)
+    } else if let Some(x) = &message.ptv_message {
+        fields!(MediaKind::VideoNote, x)
     } else {
         return None;
     };
