@@ -553,15 +553,20 @@ pub fn apply(info: &mut GroupInfo, change: &GroupChange, own: &[String]) -> bool
     true
 }
 
-/// Whether `user` (a JID string) names the member `p` in any of its forms.
+/// Whether `user` (a JID string) names the member `p` in any of its forms (user and server
+/// compared, the device left out; no allocation, as it runs for every member of a change).
 pub fn is_member(user: &str, p: &GroupParticipant) -> bool {
-    let bare = |s: &str| s.parse::<Jid>().ok().map(|j| j.to_non_device());
-    let user = bare(user);
-    user.is_some()
-        && [Some(&p.jid), p.phone_number.as_ref(), p.lid.as_ref()]
-            .into_iter()
-            .flatten()
-            .any(|form| bare(form) == user)
+    fn bare(s: &str) -> Option<(&str, &str)> {
+        let (user, server) = s.split_once('@')?;
+        Some((user.split(':').next().unwrap_or(user), server))
+    }
+    let Some(wanted) = bare(user) else {
+        return false;
+    };
+    [Some(&p.jid), p.phone_number.as_ref(), p.lid.as_ref()]
+        .into_iter()
+        .flatten()
+        .any(|form| bare(form) == Some(wanted))
 }
 
 fn same_member(a: &GroupParticipant, b: &GroupParticipant) -> bool {
