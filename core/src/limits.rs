@@ -454,3 +454,22 @@ pub const CONTENT_MAX_WAITING_POLL_COMMANDS: usize = 64;
 /// How long a status post can be answered: after 24 hours it is only acknowledged, no retry is
 /// asked for (Baileys `STATUS_EXPIRY_SECONDS`).
 pub const CONTENT_STATUS_EXPIRY_SECONDS: u64 = 24 * 60 * 60;
+
+/// Participants one group command may name, and members kept per group parsed from the network
+/// (WhatsApp groups hold at most 1,024 members).
+pub const GROUP_MAX_PARTICIPANTS: usize = 2048;
+
+/// Groups read from one `ListJoined` answer.
+pub const GROUPS_MAX_LISTED: usize = 10_000;
+
+/// Groups whose metadata the client keeps in memory (updated by notifications).
+pub const GROUPS_MAX_KNOWN: usize = 1024;
+
+/// Changes read from one group notification.
+pub const GROUP_MAX_CHANGES_PER_NOTIFICATION: usize = 64;
+
+/// Bytes of a group subject (WhatsApp allows 100 characters).
+pub const GROUP_MAX_SUBJECT_BYTES: usize = 1024;
+
+/// Bytes of a group description (WhatsApp allows 2,048 characters).
+pub const GROUP_MAX_DESCRIPTION_BYTES: usize = 8192;

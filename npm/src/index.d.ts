@@ -373,8 +373,90 @@ export type CommandOutput =
   | { kind: 'identity'; address: string; identity?: Uint8Array; pending?: Uint8Array }
   /** The plaintext of downloaded media (`downloadMedia`), its hashes and MAC checked. */
   | { kind: 'mediaDownloaded'; data: Uint8Array }
+  /** `createGroup`: the group, and each participant's result. */
+  | { kind: 'groupCreated'; info: GroupInfo; participants: GroupParticipantResult[] }
+  /** `groupInfo`. */
+  | { kind: 'groupInfo'; info: GroupInfo }
+  /** `listGroups`: the groups this account is in. */
+  | { kind: 'groupList'; groups: GroupInfo[] }
+  /** `changeGroupParticipants`: one result per participant. */
+  | { kind: 'groupParticipants'; results: GroupParticipantResult[] }
+  /** `groupInviteCode` and `revokeGroupInvite` (the new code). */
+  | { kind: 'groupInviteCode'; code: string }
+  /** `joinGroup`: joined, or (`pendingApproval`) a request waits for an admin. */
+  | { kind: 'groupJoined'; group: string; pendingApproval: boolean }
   /** Media decrypted into the host's sink (`downloadMedia` with `sink`): MAC and hashes checked. */
   | { kind: 'mediaSaved'; sink: number; length: number }
+
+/** A group member. */
+export interface GroupParticipant {
+  /** In the group's addressing mode. */
+  jid: string
+  /** The phone-number JID, when `jid` is a LID. */
+  phoneNumber?: string
+  /** The LID, when `jid` is a phone number. */
+  lid?: string
+  role: 'member' | 'admin' | 'superadmin'
+}
+
+/** A group's metadata. */
+export interface GroupInfo {
+  jid: string
+  subject: string
+  subjectOwner?: string
+  /** Unix seconds. */
+  subjectTime: number
+  /** Unix seconds. */
+  creation: number
+  owner?: string
+  ownerPn?: string
+  description?: string
+  descriptionId?: string
+  participants: GroupParticipant[]
+  /** The JIDs of the admins and the super-admin. */
+  admins: string[]
+  size: number
+  /** Only admins send. */
+  announce: boolean
+  /** Only admins edit the info. */
+  locked: boolean
+  /** Joining needs an admin's approval. */
+  approvalRequired: boolean
+  /** Disappearing-messages timer, seconds (0: off). */
+  ephemeralSeconds: number
+  addressingMode: 'pn' | 'lid'
+}
+
+/** What became of one participant of a group change. */
+export interface GroupParticipantResult {
+  jid: string
+  /** The other address form, when the server gave it. */
+  alt?: string
+  /**
+   * `inviteRequired`: only their contacts may add them; send them `inviteCode` (a group invite
+   * message) instead. `failed`: another server `code`.
+   */
+  status: 'ok' | 'inviteRequired' | 'notAuthorized' | 'notFound' | 'recentlyLeft' | 'alreadyMember' | 'groupFull' | 'failed'
+  inviteCode?: string
+  /** Unix seconds. */
+  inviteExpiration?: number
+  code?: number
+}
+
+/** One change a `group` event announces (already applied to what the client knows). */
+export type GroupChange =
+  | { kind: 'created'; info: GroupInfo }
+  | { kind: 'participants'; change: 'added' | 'removed' | 'left' | 'promoted' | 'demoted'; participants: GroupParticipant[] }
+  | { kind: 'subject'; subject: string }
+  /** `text` absent: deleted. */
+  | { kind: 'description'; id?: string; text?: string }
+  | { kind: 'announce'; on: boolean }
+  | { kind: 'locked'; on: boolean }
+  | { kind: 'approvalRequired'; on: boolean }
+  /** Seconds, 0: off. */
+  | { kind: 'ephemeral'; seconds: number }
+  | { kind: 'inviteCode'; code: string }
+  | { kind: 'deleted' }
 
 /** The stable code of a command error: the core's `CommandError::code()`, the same in every binding. */
 export type CommandErrorCode =
@@ -398,6 +480,14 @@ export type CommandErrorCode =
   | 'media_expired'
   | 'media_too_large'
   | 'unknown_poll'
+  /** Not allowed: not an admin, not a member (401/403). */
+  | 'forbidden'
+  /** No such group or invite code (404/410). */
+  | 'not_found'
+  /** A server limit: the group is full (419). */
+  | 'resource_limit'
+  /** The server refused the request as malformed or unacceptable (400/406). */
+  | 'bad_request'
 
 /** Why a command failed. */
 export interface CommandError {
@@ -460,6 +550,8 @@ export type ClientEvent =
   | { type: 'pushName'; jid: string; name: string }
   /** A history chunk was read (or failed: `failure`). */
   | { type: 'historySync'; syncType: HistorySyncType; chunkOrder: number; progress?: number; conversations: number; messages: number; failure?: HistoryFailure }
+  /** A group changed (a `w:gp2` notification): who did it, when (Unix seconds), what changed. */
+  | { type: 'group'; group: string; actor?: string; timestamp: number; changes: GroupChange[] }
   | { type: 'commandDone'; id: number; result: { ok: true; output: CommandOutput } | { ok: false; error: CommandError } }
 
 /**
@@ -601,6 +693,27 @@ export type ClientCommand =
    * went out; the messages arrive as an `on_demand` history chunk, if the phone answers.
    */
   | { type: 'requestHistory'; chat: string; oldestId: string; oldestFromMe: boolean; oldestTimestamp: number; count: number }
+  /** Creates a group (participants: user JIDs); ends with `groupCreated`. */
+  | { type: 'createGroup'; subject: string; participants: string[] }
+  /** Ends with `groupInfo` (fails with `forbidden` or `not_found`). */
+  | { type: 'groupInfo'; group: string }
+  /** Ends with `groupList`. */
+  | { type: 'listGroups' }
+  /** Admins only; ends with `groupParticipants`, a result per participant. */
+  | { type: 'changeGroupParticipants'; group: string; action: 'add' | 'remove' | 'promote' | 'demote'; participants: string[] }
+  | { type: 'setGroupSubject'; group: string; subject: string }
+  /** No `description` (or null) deletes it. */
+  | { type: 'setGroupDescription'; group: string; description?: string | null }
+  /** `ephemeral` takes seconds (0: off; WhatsApp accepts 86400, 604800, 7776000). */
+  | { type: 'setGroupSetting'; group: string; setting: 'announce' | 'locked' | 'approvalRequired'; value: boolean }
+  | { type: 'setGroupSetting'; group: string; setting: 'ephemeral'; value: number }
+  /** Admins only; ends with `groupInviteCode`. */
+  | { type: 'groupInviteCode'; group: string }
+  /** Admins only; ends with the new `groupInviteCode`. */
+  | { type: 'revokeGroupInvite'; group: string }
+  /** The code or the whole `https://chat.whatsapp.com/<code>` link; ends with `groupJoined`. */
+  | { type: 'joinGroup'; code: string }
+  | { type: 'leaveGroup'; group: string }
 
 /** The kinds of media message walink sends. */
 export type MediaKind = 'image' | 'video' | 'gif' | 'audio' | 'ptt' | 'document' | 'sticker' | 'ptv'

@@ -556,6 +556,11 @@ pub enum CommandOutput {
         /// The file.
         data: Vec<u8>,
     },
+    /// What a group command produced.
+    Group {
+        /// The output.
+        output: crate::groups::GroupOutput,
+    },
     /// Downloaded media decrypted into the host's sink, its MAC and hashes checked: the host
     /// may release the sink's bytes.
     MediaSaved {
@@ -584,6 +589,10 @@ impl From<&client::CommandOutput> for CommandOutput {
             O::MediaDownloaded(data) => CommandOutput::MediaDownloaded {
                 data: data.0.clone(),
             },
+            O::Group(output) => CommandOutput::Group {
+                output: output.as_ref().into(),
+            },
+
             &O::MediaSaved { sink, length } => CommandOutput::MediaSaved { sink, length },
         }
     }
@@ -646,6 +655,14 @@ pub enum CommandError {
     MediaTooLarge,
     /// No poll with that id is kept for the chat.
     UnknownPoll,
+    /// Not allowed (not an admin, not a member).
+    Forbidden,
+    /// No such group or invite code.
+    NotFound,
+    /// A server limit was reached (group full).
+    ResourceLimit,
+    /// The server found the request malformed or unacceptable.
+    BadRequest,
 }
 
 impl From<&client::CommandError> for CommandError {
@@ -681,6 +698,10 @@ impl From<&client::CommandError> for CommandError {
             E::MediaExpired => CommandError::MediaExpired,
             E::MediaTooLarge => CommandError::MediaTooLarge,
             E::UnknownPoll => CommandError::UnknownPoll,
+            E::Forbidden => CommandError::Forbidden,
+            E::NotFound => CommandError::NotFound,
+            E::ResourceLimit => CommandError::ResourceLimit,
+            E::BadRequest => CommandError::BadRequest,
         }
     }
 }
@@ -920,6 +941,17 @@ pub enum ClientEvent {
         /// Why it was not read (completely), if so.
         failure: Option<String>,
     },
+    /// A group changed (a `w:gp2` notification), after the client applied it.
+    Group {
+        /// The group JID.
+        group: String,
+        /// Who changed it.
+        actor: Option<String>,
+        /// When, Unix seconds.
+        timestamp: u64,
+        /// The changes, in order.
+        changes: Vec<crate::groups::GroupChange>,
+    },
     /// A command ended.
     CommandDone {
         /// The id `command` returned.
@@ -1052,6 +1084,12 @@ impl From<client::Event> for ClientEvent {
                 conversations: p.conversations,
                 messages: p.messages,
                 failure: p.failure.map(|f| f.code().to_owned()),
+            },
+            E::Group(n) => ClientEvent::Group {
+                group: n.group,
+                actor: n.actor,
+                timestamp: n.timestamp,
+                changes: n.changes.iter().map(Into::into).collect(),
             },
             E::CommandDone { id, result } => ClientEvent::CommandDone {
                 id: id.0,
@@ -1374,6 +1412,11 @@ pub enum Command {
         /// The 32-byte key `ClientEvent::IdentityChanged` named.
         identity: Vec<u8>,
     },
+    /// Group administration; ends with `CommandOutput::Group` or `Done`, or a typed error.
+    Group {
+        /// The request.
+        command: crate::groups::GroupCommand,
+    },
     /// Upload a media file and send it to a user or group; ends at the ack with
     /// `CommandOutput::MessageSent`.
     SendMedia {
@@ -1496,6 +1539,7 @@ impl From<Command> for client::Command {
             Command::ApproveIdentity { address, identity } => {
                 client::Command::ApproveIdentity { address, identity }
             }
+            Command::Group { command } => client::Command::Group(command.into()),
             Command::SendMedia {
                 to,
                 kind,

@@ -12,6 +12,7 @@ mod client;
 mod codec;
 mod content;
 mod error;
+mod groups;
 mod store;
 
 pub use appstate::{
@@ -26,6 +27,10 @@ pub use client::{
 pub use codec::{Attr, Content, Node, decode_node, encode_node};
 pub use content::*;
 pub use error::WalinkError;
+pub use groups::{
+    GroupChange, GroupCommand, GroupInfo, GroupOutput, GroupParticipant, GroupSetting,
+    MembershipChange, ParticipantAction, ParticipantResult, ParticipantRole, ParticipantStatus,
+};
 pub use store::NativeFileStore;
 
 uniffi::setup_scaffolding!();

@@ -487,3 +487,63 @@ def test_content_between_two_python_clients_reply_reaction_and_a_poll_vote_count
         await jay.close()
 
     asyncio.run(go())
+
+
+def test_groups_create_add_a_member_and_a_non_admin_refused(server):
+    """A Python client creates a group with another Python client's account (one participant
+    needs an invite), adds a member (a result per participant), the member's client is told by a
+    group event, and the member, no admin, is refused with the typed code ``forbidden``."""
+    url, control = server
+    connected = lambda e: e.is_state() and e.state.is_connected()  # noqa: E731
+
+    async def paired(phone, name):
+        control("POST", "/accounts", {"phone": phone, "name": name})
+        options = dict(store=MemoryStore(), transport=websocket_transport, url=url,
+                       config=ffi.ClientConfig(trust_root=TEST_ROOT, device_name="walink pytest"))
+        driver, seen, reached = await run_until(options, connected)
+        code = await driver.pair_with_code(phone)
+        await asyncio.to_thread(control, "POST", f"/accounts/{phone}/code", {"code": code})
+        await asyncio.wait_for(reached.wait(), 20)
+        return driver, seen
+
+    async def go():
+        kim, _ = await paired("15550401111", "Kim")
+        lee, lee_seen = await paired("15550402222", "Lee")
+        control("POST", "/accounts", {"phone": "15550403333", "name": "Max"})
+        control("POST", "/accounts", {"phone": "15550404444", "name": "Ned"})
+        control("POST", "/group-options", {"add_restricted": ["15550404444"]})
+        group_command = lambda c: ffi.Command.GROUP(command=c)  # noqa: E731
+
+        done = await kim.command(group_command(ffi.GroupCommand.CREATE(
+            subject="Team", participants=["15550402222@s.whatsapp.net", "15550404444@s.whatsapp.net"])))
+        created = done.output
+        assert created.is_created() and created.info.subject == "Team"
+        ned = next(p for p in created.participants if p.jid == "15550404444@s.whatsapp.net")
+        assert ned.status.is_invite_required() and ned.status.code
+        group = created.info.jid
+
+        done = await kim.command(group_command(ffi.GroupCommand.CHANGE_PARTICIPANTS(
+            group=group, action=ffi.ParticipantAction.ADD,
+            participants=["15550403333@s.whatsapp.net", "15550409999@s.whatsapp.net"])))
+        results = done.output.results
+        assert results[0].status.is_ok() and results[1].status.is_not_found()
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 20
+        while not any(e.is_group() and any(c.is_participants() and c.change == ffi.MembershipChange.ADDED
+                                           and c.participants[0].jid == "15550403333@s.whatsapp.net"
+                                           for c in e.changes) for e in lee_seen):
+            assert loop.time() < deadline, "Lee's client is told of the add"
+            await asyncio.sleep(0.05)
+
+        with pytest.raises(Exception) as error:
+            await lee.command(group_command(ffi.GroupCommand.CHANGE_PARTICIPANTS(
+                group=group, action=ffi.ParticipantAction.REMOVE,
+                participants=["15550403333@s.whatsapp.net"])))
+        assert error.value.code == "forbidden"
+        state = control("GET", f"/groups/{group}")
+        assert state["members"] == ["15550401111", "15550402222", "15550403333"]
+        await kim.close()
+        await lee.close()
+
+    asyncio.run(go())

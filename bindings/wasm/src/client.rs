@@ -321,6 +321,8 @@ pub(crate) fn command_output_kind(output: &CommandOutput) -> &'static str {
         CommandOutput::ChatSettings(_) => "chatSettings",
         CommandOutput::Identity(_) => "identity",
         CommandOutput::MediaDownloaded(_) => "mediaDownloaded",
+        CommandOutput::Group(output) => crate::groups::output_kind(output),
+
         CommandOutput::MediaSaved { .. } => "mediaSaved",
     }
 }
@@ -343,6 +345,8 @@ fn command_result_to_js(result: &Result<CommandOutput, CommandError>) -> JsValue
                     .opt_bytes("identity", info.identity.as_ref().map(|key| &key[..]))
                     .opt_bytes("pending", info.pending.as_ref().map(|key| &key[..])),
                 CommandOutput::MediaDownloaded(data) => js.bytes("data", &data.0),
+                CommandOutput::Group(output) => crate::groups::output_fields(js, output),
+
                 &CommandOutput::MediaSaved { sink, length } => {
                     js.num("sink", sink as f64).num("length", length as f64)
                 }
@@ -383,7 +387,11 @@ fn command_result_to_js(result: &Result<CommandOutput, CommandError>) -> JsValue
                 | CommandError::MediaInvalid
                 | CommandError::MediaExpired
                 | CommandError::MediaTooLarge
-                | CommandError::UnknownPoll => js,
+                | CommandError::UnknownPoll
+                | CommandError::Forbidden
+                | CommandError::NotFound
+                | CommandError::ResourceLimit
+                | CommandError::BadRequest => js,
                 CommandError::UntrustedIdentity { address } => js.str("address", address),
             };
             Obj::new().bool("ok", false).set("error", js.done()).done()
@@ -413,6 +421,7 @@ pub(crate) fn event_type(event: &Event) -> &'static str {
         Event::HistoryConversation(_) => "historyConversation",
         Event::PushName(_) => "pushName",
         Event::HistorySync(_) => "historySync",
+        Event::Group(_) => "group",
         Event::CommandDone { .. } => "commandDone",
     }
 }
@@ -559,6 +568,7 @@ pub(crate) fn event_to_js(event: Event) -> JsValue {
             .num("conversations", p.conversations.into())
             .num("messages", p.messages.into())
             .opt_str("failure", p.failure.map(|f| f.code())),
+        Event::Group(n) => crate::groups::notification_fields(js, &n),
         Event::CommandDone { id, result } => js
             .num("id", id.0 as f64)
             .set("result", command_result_to_js(&result)),
@@ -763,6 +773,9 @@ fn host_upload_from_js(value: &JsValue) -> Result<HostUpload, JsValue> {
 fn command_from_js(value: JsValue) -> Result<Command, JsValue> {
     let r = Reader::new(&value, "invalid_command", "a command")?;
     let name = r.string("type")?;
+    if let Some(command) = crate::groups::command_from_js(&name, &r)? {
+        return Ok(command);
+    }
     let fields: &[&str] = match name.as_str() {
         "pairWithCode" => &["type", "phone"],
         "sendText" => &["type", "to", "text"],

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 mod appstate;
 mod client;
+mod groups;
 mod js;
 mod media;
 #[cfg(test)]

@@ -13,6 +13,9 @@ use std::collections::BTreeSet;
 
 use walink_core::appstate::{ChatSettings, Collection, PatchError, SettingChange};
 use walink_core::binary::Jid;
+use walink_core::client::groups::{
+    GroupChange, GroupInfo, GroupNotification, GroupOutput, MembershipChange,
+};
 use walink_core::client::history::{
     HistoryConversation, HistorySyncProgress, HistorySyncType, PushName,
 };
@@ -193,6 +196,12 @@ fn command_outputs() -> Vec<CommandOutput> {
         CommandOutput::MediaDownloaded(walink_core::client::MediaData(vec![1])),
         CommandOutput::MediaSaved { sink: 1, length: 2 },
     ];
+    let mut samples = samples;
+    samples.extend(
+        group_outputs()
+            .into_iter()
+            .map(|output| CommandOutput::Group(Box::new(output))),
+    );
     for sample in &samples {
         match sample {
             CommandOutput::None
@@ -201,7 +210,72 @@ fn command_outputs() -> Vec<CommandOutput> {
             | CommandOutput::ChatSettings(_)
             | CommandOutput::Identity(_)
             | CommandOutput::MediaDownloaded(_)
-            | CommandOutput::MediaSaved { .. } => {}
+            | CommandOutput::MediaSaved { .. }
+            | CommandOutput::Group(_) => {}
+        }
+    }
+    samples
+}
+
+fn group_outputs() -> Vec<GroupOutput> {
+    let samples = vec![
+        GroupOutput::Created {
+            info: GroupInfo::default(),
+            participants: Vec::new(),
+        },
+        GroupOutput::Info(GroupInfo::default()),
+        GroupOutput::List(Vec::new()),
+        GroupOutput::Participants(Vec::new()),
+        GroupOutput::InviteCode("C".into()),
+        GroupOutput::Joined {
+            group: "1@g.us".into(),
+            pending_approval: false,
+        },
+    ];
+    for sample in &samples {
+        match sample {
+            GroupOutput::Created { .. }
+            | GroupOutput::Info(_)
+            | GroupOutput::List(_)
+            | GroupOutput::Participants(_)
+            | GroupOutput::InviteCode(_)
+            | GroupOutput::Joined { .. } => {}
+        }
+    }
+    samples
+}
+
+fn group_changes() -> Vec<GroupChange> {
+    let samples = vec![
+        GroupChange::Created(GroupInfo::default()),
+        GroupChange::Participants {
+            change: MembershipChange::Added,
+            participants: Vec::new(),
+        },
+        GroupChange::Subject("s".into()),
+        GroupChange::Description {
+            id: None,
+            text: None,
+        },
+        GroupChange::Announce(true),
+        GroupChange::Locked(true),
+        GroupChange::ApprovalRequired(true),
+        GroupChange::Ephemeral(0),
+        GroupChange::InviteCode("c".into()),
+        GroupChange::Deleted,
+    ];
+    for sample in &samples {
+        match sample {
+            GroupChange::Created(_)
+            | GroupChange::Participants { .. }
+            | GroupChange::Subject(_)
+            | GroupChange::Description { .. }
+            | GroupChange::Announce(_)
+            | GroupChange::Locked(_)
+            | GroupChange::ApprovalRequired(_)
+            | GroupChange::Ephemeral(_)
+            | GroupChange::InviteCode(_)
+            | GroupChange::Deleted => {}
         }
     }
     samples
@@ -236,6 +310,10 @@ fn command_errors() -> Vec<CommandError> {
         CommandError::MediaExpired,
         CommandError::MediaTooLarge,
         CommandError::UnknownPoll,
+        CommandError::Forbidden,
+        CommandError::NotFound,
+        CommandError::ResourceLimit,
+        CommandError::BadRequest,
     ];
     for sample in &samples {
         match sample {
@@ -258,7 +336,11 @@ fn command_errors() -> Vec<CommandError> {
             | CommandError::MediaInvalid
             | CommandError::MediaExpired
             | CommandError::MediaTooLarge
-            | CommandError::UnknownPoll => {}
+            | CommandError::UnknownPoll
+            | CommandError::Forbidden
+            | CommandError::NotFound
+            | CommandError::ResourceLimit
+            | CommandError::BadRequest => {}
         }
     }
     samples
@@ -367,6 +449,12 @@ fn events() -> Vec<Event> {
             messages: 0,
             failure: None,
         }),
+        Event::Group(GroupNotification {
+            group: "1@g.us".into(),
+            actor: None,
+            timestamp: 0,
+            changes: Vec::new(),
+        }),
         Event::CommandDone {
             id: CommandId(1),
             result: Ok(CommandOutput::None),
@@ -393,6 +481,7 @@ fn events() -> Vec<Event> {
             | Event::HistoryConversation(_)
             | Event::PushName(_)
             | Event::HistorySync(_)
+            | Event::Group(_)
             | Event::CommandDone { .. } => {}
         }
     }
@@ -457,7 +546,12 @@ fn fetch_errors() -> Vec<FetchError> {
 
 #[test]
 fn every_union_of_index_d_ts_names_exactly_what_the_facade_builds() {
-    let cases: [(&str, BTreeSet<String>, BTreeSet<String>); 8] = [
+    let cases: [(&str, BTreeSet<String>, BTreeSet<String>); 9] = [
+        (
+            "GroupChange",
+            declared("GroupChange", "kind"),
+            names(&group_changes(), crate::groups::change_kind),
+        ),
         (
             "ClientOutput",
             declared("ClientOutput", "kind"),

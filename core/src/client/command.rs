@@ -135,6 +135,10 @@ pub enum Command {
         /// The 32-byte identity public key `Event::IdentityChanged` named.
         identity: Vec<u8>,
     },
+    /// Group administration (docs/groups.md): each ends with a [`CommandOutput::Group`] or
+    /// `None`, or a typed error (`Forbidden`, `NotFound`, `ResourceLimit`, `RateLimited`,
+    /// `BadRequest`, ...).
+    Group(super::groups::GroupCommand),
 }
 
 /// What a successful command produced.
@@ -156,6 +160,8 @@ pub enum CommandOutput {
     Identity(super::messaging::IdentityInfo),
     /// The plaintext of downloaded media, its hashes and MAC checked.
     MediaDownloaded(super::media::MediaData),
+    /// What a group command produced.
+    Group(Box<super::groups::GroupOutput>),
     /// A download decrypted into the host's sink: the MAC matched and both hashes are the
     /// message's; the host may release the sink's `length` bytes.
     MediaSaved {
@@ -243,6 +249,18 @@ pub enum CommandError {
     /// oldest of `CONTENT_MAX_POLLS`).
     #[error("unknown poll")]
     UnknownPoll,
+    /// The server refused: not allowed (not an admin, not a member; 401/403).
+    #[error("forbidden")]
+    Forbidden,
+    /// The server knows no such thing (group, invite code; 404/410).
+    #[error("not found")]
+    NotFound,
+    /// A server limit was reached (group or community full; 412/419).
+    #[error("resource limit reached")]
+    ResourceLimit,
+    /// The server found the request malformed or unacceptable (400/406).
+    #[error("bad request")]
+    BadRequest,
 }
 
 impl CommandError {
@@ -270,6 +288,10 @@ impl CommandError {
             CommandError::MediaExpired => "media_expired",
             CommandError::MediaTooLarge => "media_too_large",
             CommandError::UnknownPoll => "unknown_poll",
+            CommandError::Forbidden => "forbidden",
+            CommandError::NotFound => "not_found",
+            CommandError::ResourceLimit => "resource_limit",
+            CommandError::BadRequest => "bad_request",
         }
     }
 }
@@ -308,6 +330,10 @@ mod tests {
             CommandError::MediaExpired,
             CommandError::MediaTooLarge,
             CommandError::UnknownPoll,
+            CommandError::Forbidden,
+            CommandError::NotFound,
+            CommandError::ResourceLimit,
+            CommandError::BadRequest,
         ];
         for error in &errors {
             let name = format!("{error:?}");

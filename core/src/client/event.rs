@@ -199,6 +199,8 @@ pub enum Event {
     PushName(super::history::PushName),
     /// A history chunk was read (or failed): its type, order and the phone's progress.
     HistorySync(super::history::HistorySyncProgress),
+    /// A group changed (`w:gp2` notification), after the client applied it.
+    Group(super::groups::GroupNotification),
     /// A command ended.
     CommandDone {
         /// The command's id.

@@ -26,6 +26,7 @@ mod device;
 pub mod endpoints;
 mod event;
 mod fetch;
+pub mod groups;
 pub mod history;
 mod iq;
 mod keepalive;
@@ -109,6 +110,7 @@ pub struct Client {
     app_state: app_state::AppState,
     media: media::Media,
     history: history::History,
+    groups: groups::Groups,
     /// When a backoff delay ends.
     reconnect_at: Option<Timestamp>,
     /// When the generator is next reseeded from the operating system (set by the first input).
@@ -230,6 +232,7 @@ impl Client {
             app_state,
             media: media::Media::default(),
             history: history::History::default(),
+            groups: groups::Groups::default(),
             reconnect_at: None,
             rng_reseed_at: None,
             next_command: 0,
@@ -252,6 +255,11 @@ impl Client {
     /// Own LID device JID, once known.
     pub fn lid(&self) -> Option<&Jid> {
         self.device.lid()
+    }
+
+    /// What the client knows of a group: its last metadata with the changes announced since.
+    pub fn group(&self, jid: &str) -> Option<&groups::GroupInfo> {
+        self.groups.known(jid)
     }
 
     /// The host opened the socket asked for by `Output::Connect`.
@@ -477,6 +485,10 @@ impl Client {
                 };
                 self.media.download(id, received, &mut ctx, out);
             }
+            Command::Group(command) => {
+                let (mut ctx, out) = split!(self, now);
+                self.groups.command(id, command, &mut ctx, out);
+            }
             other => {
                 let (mut ctx, out) = split!(self, now);
                 self.messaging.send(now, id, other, &mut ctx, out);
@@ -513,7 +525,8 @@ impl Client {
             | Owner::Login
             | Owner::Pairing
             | Owner::Media
-            | Owner::History => {}
+            | Owner::History
+            | Owner::Groups => {}
         }
     }
 
@@ -546,8 +559,12 @@ impl Client {
                 self.history.handle_fetched(id, result, &mut ctx, out);
             }
             // Nobody else fetches.
-            Owner::Client | Owner::Keepalive | Owner::Login | Owner::Pairing | Owner::Messaging => {
-            }
+            Owner::Client
+            | Owner::Keepalive
+            | Owner::Login
+            | Owner::Pairing
+            | Owner::Messaging
+            | Owner::Groups => {}
         }
     }
 
@@ -717,6 +734,13 @@ impl Client {
             "link_code_companion_reg" => self.pairing.handle_link_code(&node, &mut ctx, out),
             "server_sync" => self.app_state.handle_server_sync(&node, &mut ctx, out),
             "mediaretry" => self.media.handle_retry_notification(&node, &mut ctx, out),
+            "w:gp2" => {
+                let followups = self.groups.handle_notification(&node, &mut ctx, out);
+                for group in followups.departed {
+                    self.messaging
+                        .rotate_group_sender_key(&group, &mut ctx, out);
+                }
+            }
             _ => self.messaging.handle_notification(now, node, &mut ctx, out),
         }
     }
@@ -774,6 +798,13 @@ impl Client {
                 };
                 let (mut ctx, out) = split!(self, now);
                 self.app_state.handle_iq(tag, result, &mut ctx, out);
+            }
+            Owner::Groups => {
+                let Some(tag) = tag.take() else {
+                    return;
+                };
+                let (mut ctx, out) = split!(self, now);
+                self.groups.handle_iq(tag, result, &mut ctx, out);
             }
             Owner::Media => {
                 let (mut ctx, out) = split!(self, now);
@@ -972,6 +1003,7 @@ impl Client {
         self.fetches.forget(Owner::Media);
         self.media.wipe(&mut self.out);
         self.history.wipe();
+        self.groups.wipe();
         self.fetches.forget(Owner::History);
         self.messaging.wipe(&mut self.out);
         self.pairing.cancel_parked(&mut self.out);

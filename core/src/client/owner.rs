@@ -28,6 +28,8 @@ pub(crate) enum Owner {
     Media,
     /// History sync.
     History,
+    /// Group administration.
+    Groups,
 }
 
 /// A sub-machine's own tag type for its requests.

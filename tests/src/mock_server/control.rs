@@ -12,6 +12,9 @@
 //! | POST | `/accounts/{phone}/send` | `{"to", "text", "count"?}` | the phone sends a text message (`count` of them: `"<text> <i>"`) |
 //! | GET | `/accounts/{phone}/messages` | | the messages the phone received |
 //! | POST | `/groups` | `{"creator", "subject"?, "members", "addressing_mode"?}` | creates a group of existing accounts (`"lid"` or `"pn"`, the default) |
+//! | GET | `/groups/{id}` | | the group's state: subject, members, admins, description, settings, invite code |
+//! | POST | `/groups/{id}/participants` | `{"actor", "action", "participants"}` | an admin (`actor`) adds, removes, promotes or demotes accounts (`add`, `remove`, `promote`, `demote`); answers a result per participant (`error`: the code, or null) |
+//! | POST | `/group-options` | `{"add_restricted"?, "max_size"?, "rate_limit_next"?}` | group rules: accounts only their contacts may add (403 with an invite), the most members a group holds (419), the next group requests answered 429 |
 //! | POST | `/accounts/{phone}/remove-device` | `{"device"}` | the phone unlinks a device |
 //! | POST | `/accounts/{phone}/reinstall` | `{"to"?, "text"?}` | the phone re-registers with a new identity key (its companions are unlinked), then optionally sends a text |
 //! | POST | `/stream-error` | `{"code", "device"? , "conn"?}` | the server ends a stream with this code |
@@ -100,6 +103,31 @@ pub enum ControlRequest {
         members: Vec<String>,
         /// Whether the group is addressed by LID (`"addressing_mode": "lid"`).
         lid_addressed: bool,
+    },
+    /// A group's state.
+    GetGroup {
+        /// The group id (the user part of its JID; a full JID is accepted).
+        group: String,
+    },
+    /// An admin changes a group's participants.
+    GroupParticipants {
+        /// The group id.
+        group: String,
+        /// The admin's phone number.
+        actor: String,
+        /// `add`, `remove`, `promote` or `demote`.
+        action: String,
+        /// The accounts.
+        participants: Vec<String>,
+    },
+    /// Group rules and faults.
+    GroupOptions {
+        /// Accounts only their contacts may add (replaces the list when given).
+        add_restricted: Option<Vec<String>>,
+        /// The most members a group may have.
+        max_size: Option<u64>,
+        /// The next this-many group requests are answered 429.
+        rate_limit_next: Option<u64>,
     },
     /// The account's phone is reinstalled: a new identity key, registration id and prekeys
     /// (its companions are unlinked); then, when `to` is given, it sends `text` there.
@@ -422,6 +450,42 @@ pub fn parse(request: &Request) -> Result<ControlRequest, ControlError> {
                 lid_addressed,
             })
         }
+        ("GET", ["groups", group]) => Ok(ControlRequest::GetGroup {
+            group: group_of(group),
+        }),
+        ("POST", ["groups", group, "participants"]) => {
+            let body = body()?;
+            let action = required_string(&body, "action")?;
+            if !matches!(action.as_str(), "add" | "remove" | "promote" | "demote") {
+                return Err(ControlError::BadRequest(format!(
+                    "\"action\" must be add, remove, promote or demote, not {action:?}"
+                )));
+            }
+            Ok(ControlRequest::GroupParticipants {
+                group: group_of(group),
+                actor: account_of(&required_string(&body, "actor")?)?,
+                action,
+                participants: accounts_of(&body, "participants")?,
+            })
+        }
+        ("POST", ["group-options"]) => {
+            let body = body()?;
+            let add_restricted = match body.get("add_restricted") {
+                None | Some(Value::Null) => None,
+                Some(_) => Some(accounts_of(&body, "add_restricted")?),
+            };
+            let number = |name: &str| match body.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(value) => value.as_u64().map(Some).ok_or_else(|| {
+                    ControlError::BadRequest(format!("\"{name}\" must be a number"))
+                }),
+            };
+            Ok(ControlRequest::GroupOptions {
+                add_restricted,
+                max_size: number("max_size")?,
+                rate_limit_next: number("rate_limit_next")?,
+            })
+        }
         ("POST", ["server-options"]) => {
             let body = body()?;
             Ok(ControlRequest::ServerOptions {
@@ -535,6 +599,27 @@ fn account_of(segment: &str) -> Result<String, ControlError> {
         )));
     }
     Ok(digits.to_owned())
+}
+
+/// A group segment: its id, or its JID (`<id>@g.us`).
+fn group_of(segment: &str) -> String {
+    segment.split('@').next().unwrap_or_default().to_owned()
+}
+
+/// An array of phone numbers.
+fn accounts_of(body: &Value, name: &str) -> Result<Vec<String>, ControlError> {
+    body.get(name)
+        .and_then(Value::as_array)
+        .ok_or_else(|| {
+            ControlError::BadRequest(format!("\"{name}\" must be an array of phone numbers"))
+        })?
+        .iter()
+        .map(|v| {
+            v.as_str()
+                .ok_or_else(|| ControlError::BadRequest(format!("\"{name}\" must hold strings")))
+                .and_then(account_of)
+        })
+        .collect()
 }
 
 fn optional_string(body: &Value, name: &str) -> Result<Option<String>, ControlError> {

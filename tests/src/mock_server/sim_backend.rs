@@ -395,6 +395,63 @@ impl Backend for SimBackend {
                     })
                     .map_err(control_error)
             }
+            ControlRequest::GetGroup { group } => {
+                let group = self
+                    .server
+                    .group(&group)
+                    .ok_or_else(|| ControlError::NotFound(format!("no group {group}")))?;
+                Ok(json!({
+                    "jid": format!("{}@g.us", group.id),
+                    "subject": group.subject,
+                    "creator": group.creator,
+                    "members": group.members,
+                    "admins": group.admins,
+                    "description": group.description.as_ref().map(|(_, text)| text),
+                    "announce": group.announce,
+                    "locked": group.locked,
+                    "approval": group.approval,
+                    "ephemeral": group.ephemeral,
+                    "invite_code": group.invite_code,
+                }))
+            }
+            ControlRequest::GroupParticipants {
+                group,
+                actor,
+                action,
+                participants,
+            } => {
+                let users: Vec<&str> = participants.iter().map(String::as_str).collect();
+                let results = self
+                    .server
+                    .group_change_participants(now, &group, &actor, &action, &users)
+                    .map_err(control_error)?;
+                let results: Vec<_> = results
+                    .iter()
+                    .map(|r| json!({ "user": r.user, "error": r.error }))
+                    .collect();
+                Ok(json!({ "results": results }))
+            }
+            ControlRequest::GroupOptions {
+                add_restricted,
+                max_size,
+                rate_limit_next,
+            } => {
+                let rules = self.server.group_rules_mut();
+                if let Some(list) = add_restricted {
+                    rules.add_restricted = list.into_iter().collect();
+                }
+                if let Some(max) = max_size {
+                    rules.max_size = usize::try_from(max).unwrap_or(usize::MAX);
+                }
+                if let Some(next) = rate_limit_next {
+                    rules.rate_limit_next = u32::try_from(next).unwrap_or(u32::MAX);
+                }
+                Ok(json!({
+                    "add_restricted": rules.add_restricted,
+                    "max_size": rules.max_size,
+                    "rate_limit_next": rules.rate_limit_next,
+                }))
+            }
             ControlRequest::ServerOptions { abrupt_restart } => {
                 if let Some(on) = abrupt_restart {
                     self.server.set_abrupt_restart(on);

@@ -498,6 +498,28 @@ impl Messaging {
         ctx.ack(&node, out);
     }
 
+    /// A member (or a device of one) left `group`: our sender key there is rotated now, unless
+    /// a send to that group is under way (its next send rotates it anyway, docs/messaging.md,
+    /// "Sender-key rotation").
+    pub(crate) fn rotate_group_sender_key(
+        &mut self,
+        group: &str,
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
+    ) {
+        if self.sender.is_sending_to(group) {
+            return;
+        }
+        let Some(keystore) = self.receiver.keystore(ctx) else {
+            return;
+        };
+        keystore.rotate_sender_key(group);
+        let batch = receiver::batch_of(keystore.take_changes());
+        if !batch.changes.is_empty() {
+            ctx.persist(batch, out);
+        }
+    }
+
     /// Sends a built message (a media message after its upload) as `SendMessage` would.
     pub(crate) fn send_message(
         &mut self,

@@ -282,6 +282,13 @@ impl Sender {
         Some(generate_message_id(ctx.now(), Some(&own_user), &random))
     }
 
+    /// Whether a message to `group` is queued or under way.
+    pub(crate) fn is_sending_to(&self, group: &str) -> bool {
+        self.queue
+            .iter()
+            .any(|job| job.group.as_deref() == Some(group))
+    }
+
     /// Queues a message (`message` already decoded) for `to`, under `id` (a new one when
     /// `None`).
     #[allow(clippy::too_many_arguments)]

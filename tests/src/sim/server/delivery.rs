@@ -124,6 +124,8 @@ impl Server {
             let entry = Node::new("participant").attr("jid", jid).attr(alt_key, alt);
             if *member == group.creator {
                 entry.attr("type", "superadmin")
+            } else if group.admins.contains(member) {
+                entry.attr("type", "admin")
             } else {
                 entry
             }
@@ -143,7 +145,30 @@ impl Server {
                 .attr("s_o_pn", creator_alt.clone())
                 .attr("creator_pn", creator_alt);
         }
-        node.children_from(participants)
+        let mut children: Vec<Node> = participants.collect();
+        if let Some((id, text)) = &group.description {
+            children.push(
+                Node::new("description")
+                    .attr("id", id.clone())
+                    .children_from([Node::new("body").bytes(text.clone().into_bytes())]),
+            );
+        }
+        if group.announce {
+            children.push(Node::new("announcement"));
+        }
+        if group.locked {
+            children.push(Node::new("locked"));
+        }
+        if group.approval {
+            children.push(
+                Node::new("membership_approval_mode")
+                    .children_from([Node::new("group_join").attr("state", "on")]),
+            );
+        }
+        if group.ephemeral > 0 {
+            children.push(Node::new("ephemeral").attr("expiration", group.ephemeral.to_string()));
+        }
+        node.children_from(children)
     }
 
     /// The other address form of a user JID (a LID for a number, a number for a LID), without
@@ -156,54 +181,6 @@ impl Server {
         } else {
             account.lid_jid()
         })
-    }
-
-    pub(super) fn group_query(
-        &mut self,
-        conn: ConnId,
-        session: &(String, u16),
-        id: &str,
-        node: &Node,
-    ) {
-        let group = node
-            .attr_jid("to")
-            .filter(|jid| jid.server == GROUP_SERVER)
-            .and_then(|jid| self.groups.get(&jid.user));
-        match group {
-            Some(group) if group.members.contains(&session.0) => {
-                let reply = iq_result(id, vec![self.group_node(group)]);
-                self.send(conn, &reply);
-            }
-            Some(_) => self.send(conn, &iq_error(id, 403, "forbidden")),
-            None => self.send(conn, &iq_error(id, 404, "item-not-found")),
-        }
-    }
-
-    pub(super) fn group_create(
-        &mut self,
-        now: Timestamp,
-        conn: ConnId,
-        session: &(String, u16),
-        id: &str,
-        node: &Node,
-    ) {
-        let Some(create) = node.child("create") else {
-            return;
-        };
-        let subject = create.attr_str("subject").unwrap_or_default().to_owned();
-        let members: Vec<String> = create
-            .children_by_tag("participant")
-            .filter_map(|p| p.attr_jid("jid"))
-            .filter_map(|jid| self.resolve_user(&jid.to_non_device()))
-            .collect();
-        let refs: Vec<&str> = members.iter().map(String::as_str).collect();
-        match self.create_group(now, &session.0, &subject, &refs) {
-            Ok(jid) => {
-                let group = self.groups.get(&jid.user).map(|g| self.group_node(g));
-                self.send(conn, &iq_result(id, group.into_iter().collect()));
-            }
-            Err(_) => self.send(conn, &iq_error(id, 400, "bad-request")),
-        }
     }
 
     /// A group message: every member device except the sender gets

@@ -102,10 +102,7 @@ impl Server {
                 self.wire.usync_answered += 1;
                 self.usync(conn, &id, node);
             }
-            ("get", "w:g2") => self.group_query(conn, session, &id, node),
-            ("set", "w:g2") if node.child("create").is_some() => {
-                self.group_create(now, conn, session, &id, node);
-            }
+            ("get" | "set", "w:g2") => self.group_iq(now, conn, session, &id, node),
             ("set", "md") if node.child("remove-companion-device").is_some() => {
                 self.send(conn, &iq_result(&id, Vec::new()));
                 let target = node

@@ -24,11 +24,10 @@ impl Server {
             return Err(SimError::UnknownAccount(user.to_owned()));
         };
         entry.members.remove(at);
+        entry.admins.retain(|a| a != user);
         entry.past_members.retain(|m| m != user);
         entry.past_members.push(user.to_owned());
-        let mut told = entry.members.clone();
-        told.push(user.to_owned());
-        self.announce_participants(now, group, actor, "remove", user, &told);
+        self.announce_participants(now, group, actor, "remove", user, &[user.to_owned()]);
         Ok(())
     }
 
@@ -52,8 +51,7 @@ impl Server {
             entry.members.push(user.to_owned());
         }
         entry.past_members.retain(|m| m != user);
-        let told = entry.members.clone();
-        self.announce_participants(now, group, actor, "add", user, &told);
+        self.announce_participants(now, group, actor, "add", user, &[]);
         Ok(())
     }
 
@@ -87,7 +85,7 @@ impl Server {
     }
 
     /// `<notification type="w:gp2" from=group participant=actor><add|remove><participant
-    /// jid=user/></…></notification>` to every companion of `told`.
+    /// jid=user/></…></notification>` to every companion of the members and of `also`.
     fn announce_participants(
         &mut self,
         now: Timestamp,
@@ -95,30 +93,11 @@ impl Server {
         actor: &str,
         action: &str,
         user: &str,
-        told: &[String],
+        also: &[String],
     ) {
-        let id = self.new_id();
-        let notification = Node::new("notification")
-            .attr("from", Jid::new(group.to_owned(), GROUP_SERVER))
-            .attr("id", id)
-            .attr("type", "w:gp2")
-            .attr("t", seconds(now))
-            .attr(
-                "participant",
-                Jid::new(actor.to_owned(), DEFAULT_USER_SERVER),
-            )
-            .children_from([Node::new(action.to_owned())
-                .children_from([Node::new("participant")
-                    .attr("jid", Jid::new(user.to_owned(), DEFAULT_USER_SERVER))])]);
-        for member in told {
-            let devices: Vec<u16> = self
-                .accounts
-                .get(member)
-                .map(|a| a.devices.keys().copied().filter(|&d| d != 0).collect())
-                .unwrap_or_default();
-            for device in devices {
-                self.deliver(member, device, notification.clone());
-            }
-        }
+        let child = Node::new(action.to_owned())
+            .children_from([Node::new("participant")
+                .attr("jid", Jid::new(user.to_owned(), DEFAULT_USER_SERVER))]);
+        self.announce_group(now, group, actor, vec![child], also);
     }
 }

@@ -41,6 +41,7 @@ use crate::noise_server::{Responder, ServerIdentity};
 pub use account_iq::MAX_UNIMPLEMENTED_KINDS;
 pub use app_state::{MAX_PATCHES_PER_ANSWER, SNAPSHOT_EVERY};
 pub use attacks::{ForgedRetry, Held, Hostility};
+pub use group_admin::{GroupRules, SimParticipantResult};
 pub use wire::{DELIVERED_KEPT, KeyUse, MAX_KEY_USES, ROUTED_IDS_PER_DEVICE, participant_hash};
 
 mod account_iq;
@@ -50,6 +51,7 @@ mod attacks;
 mod delivery;
 mod device;
 mod device_lists;
+mod group_admin;
 mod groups;
 mod media;
 mod pairing;
@@ -430,6 +432,7 @@ pub struct Server {
     /// Group messages also reach the devices of members who left (a fault).
     leak_to_past_members: bool,
     account_iqs: account_iq::AccountIqs,
+    group_rules: group_admin::GroupRules,
 }
 
 /// A group: its subject, creator and members (accounts, by phone number).
@@ -450,6 +453,20 @@ pub struct Group {
     /// Whether the group is addressed by LID (`addressing_mode="lid"`: members, senders and
     /// the participant hash in the LID form) rather than by phone number.
     pub lid_addressed: bool,
+    /// Admin accounts besides the creator (the super-admin).
+    pub admins: Vec<String>,
+    /// The description: its id and text.
+    pub description: Option<(String, String)>,
+    /// Only admins send.
+    pub announce: bool,
+    /// Only admins edit the info.
+    pub locked: bool,
+    /// Joining by link needs an admin's approval.
+    pub approval: bool,
+    /// Disappearing-messages timer, seconds (0: off).
+    pub ephemeral: u32,
+    /// The invite code.
+    pub invite_code: String,
 }
 
 impl Group {
@@ -515,6 +532,7 @@ impl Server {
             attacker: attacks::Attacker::default(),
             leak_to_past_members: false,
             account_iqs: account_iq::AccountIqs::default(),
+            group_rules: group_admin::GroupRules::default(),
         }
     }
 
@@ -628,6 +646,7 @@ impl Server {
             return Err(SimError::UnknownAccount(creator.to_owned()));
         }
         let id = format!("120363{:012}", self.rng.below(1_000_000_000_000));
+        let invite_code = self.new_invite_code();
         self.groups.insert(
             id.clone(),
             Group {
@@ -638,6 +657,13 @@ impl Server {
                 members: list,
                 past_members: Vec::new(),
                 lid_addressed: lid,
+                admins: Vec::new(),
+                description: None,
+                announce: false,
+                locked: false,
+                approval: false,
+                ephemeral: 0,
+                invite_code,
             },
         );
         Ok(Jid::new(id, GROUP_SERVER))

@@ -32,6 +32,12 @@ import uniffi.walink_ffi.Command
 import uniffi.walink_ffi.CommandOutput
 import uniffi.walink_ffi.DecryptFailureKind
 import uniffi.walink_ffi.FetchResult
+import uniffi.walink_ffi.GroupChange
+import uniffi.walink_ffi.GroupCommand
+import uniffi.walink_ffi.GroupOutput
+import uniffi.walink_ffi.MembershipChange
+import uniffi.walink_ffi.ParticipantAction
+import uniffi.walink_ffi.ParticipantStatus
 import uniffi.walink_ffi.IdentityPolicy
 import uniffi.walink_ffi.MediaKind
 import uniffi.walink_ffi.MuteUntil
@@ -437,6 +443,63 @@ class MockServerTest {
             assertTrue(photo.contentEquals(judy.downloadMedia(message)))
             ivan.close()
             judy.close()
+        } finally {
+            scope.cancel()
+            mock.stop()
+        }
+    }
+
+    @Test
+    fun aGroupIsCreatedAMemberAddedAndANonAdminRefused() = runBlocking {
+        val mock = Mock(ProcessBuilder(requireMockServer().path, "--seed", "31", "--until-stdin-closes").start())
+        val scope = CoroutineScope(SupervisorJob() + Dispatchers.Default)
+        try {
+            for ((phone, name) in listOf("15550501111" to "Olga", "15550502222" to "Paul", "15550503333" to "Quinn", "15550504444" to "Rosa")) {
+                mock.call("/accounts", """{"phone":"$phone","name":"$name"}""")
+            }
+            mock.call("/group-options", """{"add_restricted":["15550504444"]}""")
+            suspend fun paired(phone: String, events: MutableList<ClientEvent>): Driver {
+                val connected = CompletableDeferred<Unit>()
+                val driver = Driver.start(
+                    store = MemoryStore(),
+                    config = ClientConfig(trustRoot = testRoot, deviceName = "walink junit"),
+                    parent = scope,
+                    url = mock.url,
+                    onEvent = { event ->
+                        events.add(event)
+                        if (event is ClientEvent.State && event.state is ClientState.Connected) connected.complete(Unit)
+                    },
+                )
+                val code = driver.pairWithCode(phone)
+                mock.call("/accounts/$phone/code", """{"code":"$code"}""")
+                withTimeout(20_000) { connected.await() }
+                return driver
+            }
+            val olga = paired("15550501111", Collections.synchronizedList(ArrayList()))
+            val atPaul = Collections.synchronizedList(ArrayList<ClientEvent>())
+            val paul = paired("15550502222", atPaul)
+
+            val created = (olga.command(Command.Group(GroupCommand.Create("Team", listOf("15550502222@s.whatsapp.net", "15550504444@s.whatsapp.net")))) as CommandOutput.Group).output as GroupOutput.Created
+            assertEquals("Team", created.info.subject)
+            val rosa = created.participants.first { it.jid == "15550504444@s.whatsapp.net" }
+            assertTrue(rosa.status is ParticipantStatus.InviteRequired, "${rosa.status}")
+            val group = created.info.jid
+
+            val added = (olga.command(Command.Group(GroupCommand.ChangeParticipants(group, ParticipantAction.ADD, listOf("15550503333@s.whatsapp.net", "15550509999@s.whatsapp.net")))) as CommandOutput.Group).output as GroupOutput.Participants
+            assertEquals(listOf(ParticipantStatus.Ok, ParticipantStatus.NotFound), added.results.map { it.status })
+
+            withTimeout(20_000) {
+                while (atPaul.toList().filterIsInstance<ClientEvent.Group>().none { event ->
+                        event.changes.any { it is GroupChange.Participants && it.change == MembershipChange.ADDED && it.participants.any { p -> p.jid == "15550503333@s.whatsapp.net" } }
+                    }) delay(50)
+            }
+            val refused = runCatching {
+                paul.command(Command.Group(GroupCommand.ChangeParticipants(group, ParticipantAction.REMOVE, listOf("15550503333@s.whatsapp.net"))))
+            }.exceptionOrNull()
+            assertEquals("forbidden", (refused as? DriverException)?.code, refused.toString())
+            assertTrue(mock.call("/groups/$group", null).contains("\"members\":[\"15550501111\",\"15550502222\",\"15550503333\"]"))
+            olga.close()
+            paul.close()
         } finally {
             scope.cancel()
             mock.stop()

@@ -1,0 +1,392 @@
+//! walink's group stanzas and parsers against Baileys 7 (`tests/oracle/groups.mjs`): the IQs
+//! for create, participants, subject, description, settings, invite codes, join and leave equal
+//! what Baileys' groups socket builds for the same input (after its random ids are normalised),
+//! and walink reads Baileys-shaped metadata and participant answers into the facts Baileys
+//! extracts from them.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use serde_json::{Value as Json, json};
+use walink_core::binary::{Content, GROUP_SERVER, Jid, Node, Value};
+use walink_core::client::groups::wire;
+use walink_core::client::groups::{
+    AddressingMode, GroupSetting, ParticipantAction, ParticipantRole, ParticipantStatus,
+};
+use walink_sim::oracle::Oracle;
+
+const GROUP: &str = "120363021234567890@g.us";
+
+fn oracle() -> Oracle {
+    Oracle::spawn("groups.mjs").expect("node and tests/oracle/node_modules are available")
+}
+
+/// A node as the oracle's JSON: attributes as text (sorted), bytes as hex.
+fn node_json(node: &Node) -> Json {
+    let mut attrs: Vec<(String, Json)> = node
+        .attrs
+        .iter()
+        .map(|attr| {
+            let text = match &attr.value {
+                Value::Str(text) => text.to_string(),
+                Value::Jid(jid) => jid.to_string(),
+            };
+            (attr.key.to_string(), Json::String(text))
+        })
+        .collect();
+    attrs.sort_by(|a, b| a.0.cmp(&b.0));
+    let content = match &node.content {
+        Content::None => Json::Null,
+        Content::Nodes(children) => Json::Array(children.iter().map(node_json).collect()),
+        Content::Bytes(bytes) => json!({ "hex": hex::encode(bytes) }),
+        _ => Json::Null,
+    };
+    json!({ "tag": node.tag.to_string(), "attrs": attrs.into_iter().collect::<serde_json::Map<_, _>>(), "content": content })
+}
+
+/// Sorts the attributes of an oracle node (and its children) so that order does not matter.
+fn sorted(mut node: Json) -> Json {
+    if let Some(attrs) = node["attrs"].as_object() {
+        let attrs: std::collections::BTreeMap<_, _> = attrs.clone().into_iter().collect();
+        node["attrs"] = json!(attrs);
+    }
+    if let Some(children) = node["content"].as_array() {
+        node["content"] = Json::Array(children.iter().cloned().map(sorted).collect());
+    }
+    node
+}
+
+fn group() -> Jid {
+    wire::group_jid(GROUP).unwrap()
+}
+
+/// What Baileys sends for `op(args)` when every answer is `reply`: its IQs and its result.
+fn baileys(oracle: &mut Oracle, op: &str, args: Json, reply: Option<&Node>) -> (Vec<Json>, Json) {
+    let reply = reply.map(node_json);
+    let out = oracle
+        .call("build", json!({ "op": op, "args": args, "reply": reply }))
+        .unwrap_or_else(|e| panic!("{op}: {e}"));
+    let nodes = out["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .cloned()
+        .map(sorted)
+        .collect();
+    (nodes, out["result"].clone())
+}
+
+fn set_attr(node: &mut Json, path: &[usize], key: &str, value: &Json) {
+    let mut at = node;
+    for &i in path {
+        at = &mut at["content"][i];
+    }
+    at["attrs"][key] = value.clone();
+}
+
+fn metadata_answer() -> Node {
+    Node::new("iq")
+        .attr("type", "result")
+        .children_from([Node::new("group")
+            .attr("id", "120363021234567890")
+            .attr("subject", "Team ✓")
+            .attr("s_t", "1700000100")
+            .attr("s_o", "11@lid")
+            .attr("s_o_pn", "1@s.whatsapp.net")
+            .attr("creation", "1700000000")
+            .attr("creator", "11@lid")
+            .attr("creator_pn", "1@s.whatsapp.net")
+            .attr("size", "3")
+            .attr("addressing_mode", "lid")
+            .children_from([
+                Node::new("participant")
+                    .attr("jid", "11@lid")
+                    .attr("phone_number", "1@s.whatsapp.net")
+                    .attr("type", "superadmin"),
+                Node::new("participant")
+                    .attr("jid", "22@lid")
+                    .attr("phone_number", "2@s.whatsapp.net")
+                    .attr("type", "admin"),
+                Node::new("participant").attr("jid", "33@lid"),
+                Node::new("description")
+                    .attr("id", "DESC1")
+                    .attr("participant", "11@lid")
+                    .attr("t", "1700000200")
+                    .children_from([Node::new("body").bytes("Rules: be kind".as_bytes().to_vec())]),
+                Node::new("announcement"),
+                Node::new("locked"),
+                Node::new("membership_approval_mode")
+                    .children_from([Node::new("group_join").attr("state", "on")]),
+                Node::new("ephemeral").attr("expiration", "604800"),
+            ])])
+}
+
+#[test]
+fn create_and_participant_stanzas_equal_baileys() {
+    let mut oracle = oracle();
+    let members = ["15550001111@s.whatsapp.net", "15550002222@s.whatsapp.net"];
+    let users: Vec<Jid> = members.iter().map(|m| m.parse().unwrap()).collect();
+    let reply = metadata_answer();
+    let (theirs, _) = baileys(
+        &mut oracle,
+        "groupCreate",
+        json!(["Team ✓", members]),
+        Some(&reply),
+    );
+    assert_eq!(theirs.len(), 1);
+    // Baileys' `key` is a random message id: walink's is taken as the same.
+    let key = theirs[0]["content"][0]["attrs"]["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ours = sorted(node_json(&wire::create("Team ✓", &key, &users)));
+    assert_eq!(ours, theirs[0], "create");
+
+    for action in [
+        ParticipantAction::Add,
+        ParticipantAction::Remove,
+        ParticipantAction::Promote,
+        ParticipantAction::Demote,
+    ] {
+        let answer = Node::new("iq").children_from([Node::new(action.tag())]);
+        let (theirs, _) = baileys(
+            &mut oracle,
+            "groupParticipantsUpdate",
+            json!([GROUP, members, action.tag()]),
+            Some(&answer),
+        );
+        let ours = sorted(node_json(&wire::participants(group(), action, &users)));
+        assert_eq!(ours, theirs[0], "{action:?}");
+    }
+}
+
+#[test]
+fn settings_invite_join_and_leave_stanzas_equal_baileys() {
+    let mut oracle = oracle();
+    let cases: Vec<(&str, Json, Node)> = vec![
+        (
+            "groupUpdateSubject",
+            json!([GROUP, "New ✓"]),
+            wire::subject(group(), "New ✓"),
+        ),
+        (
+            "groupSettingUpdate",
+            json!([GROUP, "announcement"]),
+            wire::setting(group(), GroupSetting::Announce(true)),
+        ),
+        (
+            "groupSettingUpdate",
+            json!([GROUP, "not_announcement"]),
+            wire::setting(group(), GroupSetting::Announce(false)),
+        ),
+        (
+            "groupSettingUpdate",
+            json!([GROUP, "locked"]),
+            wire::setting(group(), GroupSetting::Locked(true)),
+        ),
+        (
+            "groupSettingUpdate",
+            json!([GROUP, "unlocked"]),
+            wire::setting(group(), GroupSetting::Locked(false)),
+        ),
+        (
+            "groupToggleEphemeral",
+            json!([GROUP, 86400]),
+            wire::setting(group(), GroupSetting::Ephemeral(86_400)),
+        ),
+        (
+            "groupToggleEphemeral",
+            json!([GROUP, 0]),
+            wire::setting(group(), GroupSetting::Ephemeral(0)),
+        ),
+        (
+            "groupJoinApprovalMode",
+            json!([GROUP, "on"]),
+            wire::setting(group(), GroupSetting::ApprovalRequired(true)),
+        ),
+        (
+            "groupJoinApprovalMode",
+            json!([GROUP, "off"]),
+            wire::setting(group(), GroupSetting::ApprovalRequired(false)),
+        ),
+        (
+            "groupInviteCode",
+            json!([GROUP]),
+            wire::invite(group(), false),
+        ),
+        (
+            "groupRevokeInvite",
+            json!([GROUP]),
+            wire::invite(group(), true),
+        ),
+        (
+            "groupAcceptInvite",
+            json!(["AbCdEf123"]),
+            wire::join("AbCdEf123"),
+        ),
+        ("groupLeave", json!([GROUP]), wire::leave(group())),
+        ("groupMetadata", json!([GROUP]), wire::metadata(group())),
+        (
+            "groupFetchAllParticipating",
+            json!([]),
+            wire::participating(),
+        ),
+    ];
+    let reply = metadata_answer();
+    for (op, args, ours) in cases {
+        let (theirs, _) = baileys(&mut oracle, op, args, Some(&reply));
+        assert_eq!(sorted(node_json(&ours)), theirs[0], "{op}");
+    }
+    // A description: Baileys reads the metadata first for `prev`, then sets with a random id.
+    let (theirs, _) = baileys(
+        &mut oracle,
+        "groupUpdateDescription",
+        json!([GROUP, "Rules ✓"]),
+        Some(&reply),
+    );
+    assert_eq!(theirs.len(), 2);
+    let id = theirs[1]["content"][0]["attrs"]["id"].clone();
+    let mut ours = sorted(node_json(&wire::description(
+        group(),
+        Some("Rules ✓"),
+        id.as_str().unwrap(),
+        Some("DESC1"),
+    )));
+    set_attr(&mut ours, &[0], "id", &id);
+    assert_eq!(ours, theirs[1], "description");
+    let (theirs, _) = baileys(
+        &mut oracle,
+        "groupUpdateDescription",
+        json!([GROUP, null]),
+        Some(&reply),
+    );
+    let ours = sorted(node_json(&wire::description(
+        group(),
+        None,
+        "unused",
+        Some("DESC1"),
+    )));
+    assert_eq!(ours, theirs[1], "description deleted");
+}
+
+#[test]
+fn metadata_answers_read_as_baileys_reads_them() {
+    let mut oracle = oracle();
+    let answer = metadata_answer();
+    let theirs = oracle
+        .call("metadata", json!({ "node": node_json(&answer) }))
+        .unwrap();
+    let ours = wire::parse_group_answer(&answer).unwrap();
+    assert_eq!(theirs["id"], json!(ours.jid));
+    assert_eq!(theirs["subject"], json!(ours.subject));
+    assert_eq!(theirs["subjectOwner"], json!(ours.subject_owner));
+    assert_eq!(theirs["subjectTime"], json!(ours.subject_time));
+    assert_eq!(theirs["creation"], json!(ours.creation));
+    assert_eq!(theirs["owner"], json!(ours.owner));
+    assert_eq!(theirs["ownerPn"], json!(ours.owner_pn));
+    assert_eq!(theirs["desc"], json!(ours.description));
+    assert_eq!(theirs["descId"], json!(ours.description_id));
+    assert_eq!(theirs["size"], json!(ours.size));
+    assert_eq!(theirs["announce"], json!(ours.announce));
+    assert_eq!(theirs["restrict"], json!(ours.locked));
+    assert_eq!(theirs["joinApprovalMode"], json!(ours.approval_required));
+    assert_eq!(
+        theirs["addressingMode"],
+        json!(match ours.addressing_mode {
+            AddressingMode::Lid => "lid",
+            AddressingMode::Pn => "pn",
+        })
+    );
+    let participants = theirs["participants"].as_array().unwrap();
+    assert_eq!(participants.len(), ours.participants.len());
+    for (theirs, ours) in participants.iter().zip(&ours.participants) {
+        assert_eq!(theirs["id"], json!(ours.jid));
+        assert_eq!(
+            theirs.get("phoneNumber").cloned().unwrap_or(Json::Null),
+            json!(ours.phone_number)
+        );
+        let role = match ours.role {
+            ParticipantRole::Member => Json::Null,
+            ParticipantRole::Admin => json!("admin"),
+            ParticipantRole::SuperAdmin => json!("superadmin"),
+        };
+        assert_eq!(theirs["admin"], role);
+    }
+    // A phone-number group without the optional parts.
+    let plain = Node::new("iq").children_from([Node::new("group")
+        .attr(
+            "id",
+            Value::Jid(Jid::new("120363000000000002", GROUP_SERVER)),
+        )
+        .attr("subject", "plain")
+        .attr("creation", "5")
+        .children_from([Node::new("participant")
+            .attr("jid", "1@s.whatsapp.net")
+            .attr("lid", "11@lid")])]);
+    let theirs = oracle
+        .call("metadata", json!({ "node": node_json(&plain) }))
+        .unwrap();
+    let ours = wire::parse_group_answer(&plain).unwrap();
+    assert_eq!(theirs["id"], json!(ours.jid));
+    assert_eq!(theirs["size"], json!(ours.size));
+    assert_eq!(theirs["addressingMode"], json!("pn"));
+    assert_eq!(
+        theirs["participants"][0]["lid"],
+        json!(ours.participants[0].lid)
+    );
+    assert!(!ours.announce && !ours.locked && ours.description.is_none());
+}
+
+#[test]
+fn participant_results_read_as_baileys_reads_them() {
+    let mut oracle = oracle();
+    let p = |jid: &str, error: Option<&str>| {
+        let node = Node::new("participant").attr("jid", jid.to_owned());
+        match error {
+            Some(e) => node.attr("error", e.to_owned()),
+            None => node,
+        }
+    };
+    let answer = Node::new("iq").children_from([Node::new("add").children_from([
+        p("1@s.whatsapp.net", None),
+        p("2@s.whatsapp.net", Some("403")).children_from([Node::new("add_request")
+            .attr("code", "INVITE")
+            .attr("expiration", "1700000000")]),
+        p("3@s.whatsapp.net", Some("404")),
+        p("4@s.whatsapp.net", Some("408")),
+        p("5@s.whatsapp.net", Some("409")),
+        p("6@s.whatsapp.net", Some("419")),
+        p("7@s.whatsapp.net", Some("500")),
+    ])]);
+    let jids: Vec<String> = (1..=7).map(|i| format!("{i}@s.whatsapp.net")).collect();
+    let (_, theirs) = baileys(
+        &mut oracle,
+        "groupParticipantsUpdate",
+        json!([GROUP, jids, "add"]),
+        Some(&answer),
+    );
+    let ours = wire::parse_participants_answer(&answer, ParticipantAction::Add).unwrap();
+    let theirs = theirs.as_array().unwrap();
+    assert_eq!(theirs.len(), ours.len());
+    for (theirs, ours) in theirs.iter().zip(&ours) {
+        assert_eq!(theirs["jid"], json!(ours.jid));
+        let code = match &ours.status {
+            ParticipantStatus::Ok => "200".to_owned(),
+            ParticipantStatus::InviteRequired { .. } | ParticipantStatus::NotAuthorized => {
+                "403".into()
+            }
+            ParticipantStatus::NotFound => "404".into(),
+            ParticipantStatus::RecentlyLeft => "408".into(),
+            ParticipantStatus::AlreadyMember => "409".into(),
+            ParticipantStatus::GroupFull => "419".into(),
+            ParticipantStatus::Failed { code } => code.to_string(),
+        };
+        assert_eq!(theirs["status"], json!(code));
+    }
+    assert_eq!(
+        ours[1].status,
+        ParticipantStatus::InviteRequired {
+            code: "INVITE".into(),
+            expiration: 1_700_000_000
+        }
+    );
+}
