@@ -234,6 +234,9 @@ fn command_errors() -> Vec<CommandError> {
         CommandError::MediaExpired,
         CommandError::MediaTooLarge,
         CommandError::UnknownPoll,
+        CommandError::BadPrekeyAnswer {
+            address: Some("1@s.whatsapp.net".into()),
+        },
     ];
     for sample in &samples {
         match sample {
@@ -256,7 +259,8 @@ fn command_errors() -> Vec<CommandError> {
             | CommandError::MediaInvalid
             | CommandError::MediaExpired
             | CommandError::MediaTooLarge
-            | CommandError::UnknownPoll => {}
+            | CommandError::UnknownPoll
+            | CommandError::BadPrekeyAnswer { .. } => {}
         }
     }
     samples
@@ -318,6 +322,11 @@ fn events() -> Vec<Event> {
             previous: [2; 32],
             accepted: true,
         }),
+        Event::RecordCorrupt {
+            space: walink_core::store::Space::Session,
+            key: "1.0".into(),
+            error: walink_core::signal::RecordError::BadProtobuf,
+        },
         Event::RetryRefused(RefusedRetry {
             id: "1".into(),
             requester: jid(),
@@ -383,6 +392,7 @@ fn events() -> Vec<Event> {
             | Event::Receipt(_)
             | Event::DecryptFailed(_)
             | Event::IdentityChanged(_)
+            | Event::RecordCorrupt { .. }
             | Event::RetryRefused(_)
             | Event::AppStateChanged { .. }
             | Event::ChatSettings { .. }

@@ -226,6 +226,14 @@ pub enum CommandError {
         /// The device JID.
         address: String,
     },
+    /// The server's prekey answer could not be read (`address` `None`), or the bundle of the
+    /// device `address` is malformed or its signature does not verify: the message was sent to
+    /// no device.
+    #[error("bad prekey answer")]
+    BadPrekeyAnswer {
+        /// The device JID whose bundle was refused, when one was.
+        address: Option<String>,
+    },
     /// No poll with that id is kept for the chat (never seen by this device, or dropped as the
     /// oldest of `CONTENT_MAX_POLLS`).
     #[error("unknown poll")]
@@ -257,6 +265,7 @@ impl CommandError {
             CommandError::MediaExpired => "media_expired",
             CommandError::MediaTooLarge => "media_too_large",
             CommandError::UnknownPoll => "unknown_poll",
+            CommandError::BadPrekeyAnswer { .. } => "bad_prekey_answer",
         }
     }
 }
@@ -295,6 +304,7 @@ mod tests {
             CommandError::MediaExpired,
             CommandError::MediaTooLarge,
             CommandError::UnknownPoll,
+            CommandError::BadPrekeyAnswer { address: None },
         ];
         for error in &errors {
             let name = format!("{error:?}");

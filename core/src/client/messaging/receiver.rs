@@ -7,7 +7,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use crate::binary::{Jid, Node};
 use crate::limits::{CONTENT_STATUS_EXPIRY_SECONDS, MESSAGING_MAX_PARKED, MESSAGING_MAX_RETRIES};
 use crate::signal::{
-    DecryptError, KeyPair, PreKeyId, PreKeySignalMessage, PreKeySource, PrivateKey, SignedPreKeyId,
+    DecryptError, KeyPair, PreKeyId, PreKeySignalMessage, PreKeySource, PrivateKey, RecordError,
+    SignedPreKeyId,
 };
 use crate::store::{Batch, Change, Record, RecordKey, Space};
 
@@ -54,6 +55,15 @@ fn record_space(space: Space) -> Option<RecordSpace> {
         Space::DeviceList => RecordSpace::DeviceList,
         _ => return None,
     })
+}
+
+/// Reports a stored record that cannot be read (its space and key, never its value).
+fn report_corrupt(record: &Record, error: RecordError, out: &mut Outputs) {
+    out.event(Event::RecordCorrupt {
+        space: record.space,
+        key: record.key.clone(),
+        error,
+    });
 }
 
 /// Converts keystore changes into a store batch.
@@ -118,8 +128,13 @@ impl PreKeySource for DevicePreKeys<'_> {
 }
 
 impl Receiver {
-    /// The keystore, built from the device's identity once it is paired.
-    pub(crate) fn keystore(&mut self, ctx: &Context<'_>) -> Option<&mut Keystore> {
+    /// The keystore, built from the device's identity once it is paired (a record given at
+    /// `Client::new` that cannot be read is reported, [`Event::RecordCorrupt`]).
+    pub(crate) fn keystore(
+        &mut self,
+        ctx: &Context<'_>,
+        out: &mut Outputs,
+    ) -> Option<&mut Keystore> {
         if self.keystore.is_none() {
             let jid = ctx.own_jid()?;
             let pn = DeviceAddress::from_jid(jid).ok()?;
@@ -140,9 +155,10 @@ impl Receiver {
             for record in restored {
                 self.loaded
                     .insert(RecordKey::new(record.space, record.key.clone()));
-                if let Some(space) = record_space(record.space) {
-                    // A bad record is dropped: it was validated at `Client::new`.
-                    let _ = keystore.restore(space, &record.key, &record.value);
+                if let Some(space) = record_space(record.space)
+                    && let Err(error) = keystore.restore(space, &record.key, &record.value)
+                {
+                    report_corrupt(&record, error, out);
                 }
             }
             self.keystore = Some(keystore);
@@ -152,7 +168,7 @@ impl Receiver {
 
     /// A `<message>` stanza arrived.
     pub(crate) fn handle_message(&mut self, node: Node, ctx: &mut Context<'_>, out: &mut Outputs) {
-        if self.keystore(ctx).is_none() || self.inbox.len() >= MESSAGING_MAX_PARKED {
+        if self.keystore(ctx, out).is_none() || self.inbox.len() >= MESSAGING_MAX_PARKED {
             // Not paired yet, or too much waiting: acknowledged and reported, never lost
             // silently (the server keeps it for a later connection only without the ack, so
             // this is a nack).
@@ -177,17 +193,23 @@ impl Receiver {
         out: &mut Outputs,
     ) {
         let keys = self.in_flight.take().unwrap_or_default();
-        if self.keystore(ctx).is_none() {
+        if self.keystore(ctx, out).is_none() {
             return;
         }
-        self.apply_records(records, keys);
+        self.apply_records(records, keys, out);
         self.pump(ctx, out);
     }
 
     /// Loads the answer to a load of `requested` into the keystore (and one-time prekeys into
     /// memory). A record already in memory is kept: it may be newer than the stored one (two
     /// loads of the same key can cross).
-    pub(crate) fn apply_records(&mut self, records: Vec<Record>, requested: Vec<RecordKey>) {
+    /// A record that cannot be read is reported ([`Event::RecordCorrupt`]) and treated as absent.
+    pub(crate) fn apply_records(
+        &mut self,
+        records: Vec<Record>,
+        requested: Vec<RecordKey>,
+        out: &mut Outputs,
+    ) {
         let mut sorted = records;
         sorted.retain(|record| {
             !self
@@ -203,19 +225,24 @@ impl Receiver {
                 continue;
             }
             if record.space == Space::PreKey {
-                if let (Ok(id), Ok(data)) = (
-                    record.key.parse::<u32>(),
-                    crate::store::decode_pre_key(&record),
-                ) {
-                    let private = PrivateKey::from_bytes(*data.private);
-                    self.pre_keys.insert(id, KeyPair::from_private(private));
+                let Ok(id) = record.key.parse::<u32>() else {
+                    report_corrupt(&record, RecordError::BadField("key"), out);
+                    continue;
+                };
+                match crate::store::decode_pre_key(&record) {
+                    Ok(data) => {
+                        let private = PrivateKey::from_bytes(*data.private);
+                        self.pre_keys.insert(id, KeyPair::from_private(private));
+                    }
+                    Err(_) => report_corrupt(&record, RecordError::BadProtobuf, out),
                 }
                 continue;
             }
             if let (Some(space), Some(keystore)) =
                 (record_space(record.space), self.keystore.as_mut())
+                && let Err(error) = keystore.restore(space, &record.key, &record.value)
             {
-                let _ = keystore.restore(space, &record.key, &record.value);
+                report_corrupt(&record, error, out);
             }
         }
     }
