@@ -34,7 +34,7 @@ pub mod usync;
 
 pub use address::{DeviceAddress, LidMap};
 pub use error::MessagingError;
-pub use keystore::{Keystore, OwnIdentity, RecordChange, RecordSpace};
+pub use keystore::{Keystore, OwnIdentity, RecordChange};
 pub use polls::{PollOptionVotes, PollVote};
 
 use std::collections::HashSet;

@@ -19,7 +19,7 @@ use super::content::text_of;
 use super::incoming::{
     EncKind, IncomingStanza, commit_message, learn_addressing, open_message, parse_message,
 };
-use super::keystore::{Keystore, OwnIdentity, RecordChange, RecordSpace, is_evictable};
+use super::keystore::{Keystore, OwnIdentity, RecordChange, is_evictable};
 use super::polls::{Own, Polls, Received, forms};
 use super::prekeys::build_keys_node;
 use super::receipt::{build_ack, build_delivery_receipt, build_retry_receipt, retry_needs_keys};
@@ -29,32 +29,21 @@ use super::{
 };
 use crate::content::{Perspective, normalize_keys};
 
-/// The store space of a messaging record space.
-pub(crate) fn store_space(space: RecordSpace) -> Space {
-    match space {
-        RecordSpace::Session => Space::Session,
-        RecordSpace::Identity => Space::Identity,
-        RecordSpace::SenderKey => Space::SenderKey,
-        RecordSpace::SenderKeySent => Space::SenderKeySent,
-        RecordSpace::LidMapping => Space::LidMapping,
-        RecordSpace::RetryBuffer => Space::RetryBuffer,
-        RecordSpace::ReceivedIds => Space::ReceivedIds,
-        RecordSpace::DeviceList => Space::DeviceList,
-    }
-}
-
-fn record_space(space: Space) -> Option<RecordSpace> {
-    Some(match space {
-        Space::Session => RecordSpace::Session,
-        Space::Identity => RecordSpace::Identity,
-        Space::SenderKey => RecordSpace::SenderKey,
-        Space::SenderKeySent => RecordSpace::SenderKeySent,
-        Space::LidMapping => RecordSpace::LidMapping,
-        Space::RetryBuffer => RecordSpace::RetryBuffer,
-        Space::ReceivedIds => RecordSpace::ReceivedIds,
-        Space::DeviceList => RecordSpace::DeviceList,
-        _ => return None,
-    })
+/// `space` when the keystore keeps records of it (sessions, identities, sender keys and who
+/// holds ours, LID mappings, the retry buffer, received ids, device lists).
+fn record_space(space: Space) -> Option<Space> {
+    matches!(
+        space,
+        Space::Session
+            | Space::Identity
+            | Space::SenderKey
+            | Space::SenderKeySent
+            | Space::LidMapping
+            | Space::RetryBuffer
+            | Space::ReceivedIds
+            | Space::DeviceList
+    )
+    .then_some(space)
 }
 
 /// Reports a stored record that cannot be read (its space and key, never its value).
@@ -73,12 +62,12 @@ pub(crate) fn batch_of(changes: Vec<RecordChange>) -> Batch {
             .into_iter()
             .map(|change| match change.value {
                 Some(value) => Change::Put(Record {
-                    space: store_space(change.space),
+                    space: change.space,
                     key: change.key,
                     value,
                 }),
                 None => Change::Delete {
-                    space: store_space(change.space),
+                    space: change.space,
                     key: change.key,
                 },
             })
@@ -284,10 +273,10 @@ impl Receiver {
             }
         }
         let evicted = keystore.evict(limit, |space, key| {
-            pinned.contains(&RecordKey::new(store_space(space), key))
+            pinned.contains(&RecordKey::new(space, key))
         });
         for (space, key) in evicted {
-            self.loaded.remove(&RecordKey::new(store_space(space), key));
+            self.loaded.remove(&RecordKey::new(space, key));
         }
         if self.loaded.len() > limit.saturating_mul(2) {
             self.loaded.retain(|key| {
