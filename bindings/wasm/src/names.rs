@@ -20,7 +20,7 @@ use walink_core::client::{
     AppStateFailure, Body, CloseReason, CommandError, CommandId, CommandOutput, DecryptFailure,
     DecryptFailureKind, Event, FetchError, FetchId, FetchRequest, IdentityChange, IdentityInfo,
     IncomingMessage, LoadId, Method, OfflinePreview, Output, PairingMode, ProtocolError, Receipt,
-    RefusedRetry, RetryRefusal, State, StateReason,
+    RefusedRetry, ResponseTarget, RetryRefusal, State, StateReason,
 };
 use walink_core::store::Batch;
 
@@ -191,6 +191,7 @@ fn command_outputs() -> Vec<CommandOutput> {
             pending: None,
         }),
         CommandOutput::MediaDownloaded(walink_core::client::MediaData(vec![1])),
+        CommandOutput::MediaSaved { sink: 1, length: 2 },
     ];
     for sample in &samples {
         match sample {
@@ -199,7 +200,8 @@ fn command_outputs() -> Vec<CommandOutput> {
             | CommandOutput::MessageSent { .. }
             | CommandOutput::ChatSettings(_)
             | CommandOutput::Identity(_)
-            | CommandOutput::MediaDownloaded(_) => {}
+            | CommandOutput::MediaDownloaded(_)
+            | CommandOutput::MediaSaved { .. } => {}
         }
     }
     samples
@@ -422,6 +424,7 @@ fn outputs() -> Vec<Output> {
                 url: "https://mmg.whatsapp.net/v/x".into(),
                 headers: Vec::new(),
                 body: Body::Empty,
+                response: ResponseTarget::Memory,
                 max_response_bytes: 1,
                 timeout_ms: 1,
             },
@@ -449,10 +452,14 @@ fn fetch_errors() -> Vec<FetchError> {
         FetchError::Network,
         FetchError::TimedOut,
         FetchError::TooLarge,
+        FetchError::HostBody,
     ];
     for sample in &samples {
         match sample {
-            FetchError::Network | FetchError::TimedOut | FetchError::TooLarge => {}
+            FetchError::Network
+            | FetchError::TimedOut
+            | FetchError::TooLarge
+            | FetchError::HostBody => {}
         }
     }
     samples

@@ -158,7 +158,7 @@ withMock(test, () => {
     await until(async () => (await ok(api('GET', '/instance/connectionState/evo-mia'))).instance.state === 'open', 'open after restart')
 
     // A route Evolution has and this gateway does not yet: a plain 404, no stub.
-    assert.equal((await api('POST', '/message/sendPtv/evo-mia', { number: PEER, video: 'AAAA' })).status, 404)
+    assert.equal((await api('POST', '/message/sendStatus/evo-mia', { type: 'text', content: 'hi' })).status, 404)
 
     assert.deepEqual(await ok(api('DELETE', '/instance/logout/evo-mia')), { status: 'SUCCESS', error: false, response: { message: 'Instance logged out' } })
     await until(() => evo('logout.instance').length, 'LOGOUT_INSTANCE')
@@ -335,6 +335,15 @@ withMock(test, () => {
     const stickerNative = await until(() => hooks.received.find((h) => h.path === '/dan-native' && h.body.data.id === sticker.key.id), 'the sticker at the native webhook')
     assert.equal(stickerNative.body.data.base64, webp.toString('base64'))
     assert.equal(stickerNative.body.data.messageType, 'stickerMessage')
+
+    // A round video note (ptvMessage) arrives the same way, with its file.
+    const clip = Buffer.alloc(1500, 4)
+    const ptv = await ok(cat('POST', '/message/sendPtv/evo-cat', { number: DAN, video: clip.toString('base64') }), 201)
+    assert.equal(ptv.messageType, 'ptvMessage')
+    const ptvAtDan = (await at('evo-dan', 'messages.upsert', (d) => d.key.id === ptv.key.id)).body.data
+    assert.equal(ptvAtDan.messageType, 'ptvMessage')
+    assert.equal(ptvAtDan.message.ptvMessage.mimetype, 'video/mp4')
+    assert.equal(ptvAtDan.message.base64, clip.toString('base64'), 'the video note itself, decrypted')
 
     // Received media by key, as base64; a text, an unknown id and convertToMp4 refused.
     const photo = Buffer.alloc(3000, 5)

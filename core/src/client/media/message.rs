@@ -28,11 +28,13 @@ pub enum MediaKind {
     Document,
     /// A sticker (`stickerMessage`).
     Sticker,
+    /// A round video note (a `videoMessage` in the `ptvMessage` field).
+    VideoNote,
 }
 
 impl MediaKind {
     /// Every kind.
-    pub const ALL: [MediaKind; 7] = [
+    pub const ALL: [MediaKind; 8] = [
         MediaKind::Image,
         MediaKind::Video,
         MediaKind::Gif,
@@ -40,13 +42,14 @@ impl MediaKind {
         MediaKind::VoiceNote,
         MediaKind::Document,
         MediaKind::Sticker,
+        MediaKind::VideoNote,
     ];
 
     /// The key family (HKDF info) of the kind.
     pub fn media_type(self) -> MediaType {
         match self {
             MediaKind::Image | MediaKind::Sticker => MediaType::Image,
-            MediaKind::Video | MediaKind::Gif => MediaType::Video,
+            MediaKind::Video | MediaKind::Gif | MediaKind::VideoNote => MediaType::Video,
             MediaKind::Audio | MediaKind::VoiceNote => MediaType::Audio,
             MediaKind::Document => MediaType::Document,
         }
@@ -56,14 +59,15 @@ impl MediaKind {
     pub fn mms_type(self) -> &'static str {
         match self {
             MediaKind::Image | MediaKind::Sticker => "image",
-            MediaKind::Video | MediaKind::Gif => "video",
+            MediaKind::Video | MediaKind::Gif | MediaKind::VideoNote => "video",
             MediaKind::Audio | MediaKind::VoiceNote => "audio",
             MediaKind::Document => "document",
         }
     }
 
     /// The `mediatype` attribute of the stanza's `<enc>` children, and the stable name of the
-    /// kind in every binding (`image`, `video`, `gif`, `audio`, `ptt`, `document`, `sticker`).
+    /// kind in every binding (`image`, `video`, `gif`, `audio`, `ptt`, `document`, `sticker`,
+    /// `ptv`).
     pub fn as_str(self) -> &'static str {
         match self {
             MediaKind::Image => "image",
@@ -73,6 +77,7 @@ impl MediaKind {
             MediaKind::VoiceNote => "ptt",
             MediaKind::Document => "document",
             MediaKind::Sticker => "sticker",
+            MediaKind::VideoNote => "ptv",
         }
     }
 
@@ -84,12 +89,36 @@ impl MediaKind {
     }
 }
 
+/// A file the host already encrypted (with `crate::media::MediaEncryptor` or the same scheme in
+/// its native AES, under a key from `crate::media::new_media_key`) and holds, to be uploaded
+/// as it is: the client never sees its bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HostUpload {
+    /// The host's name for the encrypted file (`Body::Host`'s `id`).
+    pub body: u64,
+    /// The media key it was encrypted with.
+    pub media_key: Zeroizing<[u8; 32]>,
+    /// The hashes and plaintext length the encryptor reported.
+    pub hashes: MediaHashes,
+}
+
+impl fmt::Debug for HostUpload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HostUpload")
+            .field("body", &self.body)
+            .field("file_length", &self.hashes.file_length)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A media file to send and what the message says about it. Fields a kind does not carry
 /// (a caption on a voice note) are left out of the message.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct OutgoingMedia {
-    /// The file, whole (at most `MEDIA_MAX_IN_MEMORY_BYTES`).
+    /// The file, whole (at most `MEDIA_MAX_IN_MEMORY_BYTES`); empty when `host_body` is set.
     pub data: Vec<u8>,
+    /// The file encrypted and held by the host instead (at most `MEDIA_MAX_STREAMED_BYTES`).
+    pub host_body: Option<HostUpload>,
     /// Its MIME type (`image/jpeg`, `audio/ogg; codecs=opus`, …).
     pub mimetype: String,
     /// A caption (image, video, GIF, document).
@@ -110,6 +139,7 @@ impl fmt::Debug for OutgoingMedia {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OutgoingMedia")
             .field("data", &format_args!("{} bytes", self.data.len()))
+            .field("host_body", &self.host_body)
             .field("mimetype", &self.mimetype)
             .finish_non_exhaustive()
     }
@@ -153,8 +183,8 @@ pub(crate) fn build(kind: MediaKind, media: &OutgoingMedia, up: Uploaded<'_>) ->
                 ..Default::default()
             }));
         }
-        MediaKind::Video | MediaKind::Gif => {
-            message.video_message = Some(Box::new(m::VideoMessage {
+        MediaKind::Video | MediaKind::Gif | MediaKind::VideoNote => {
+            let video = Some(Box::new(m::VideoMessage {
                 url,
                 mimetype,
                 file_sha256,
@@ -171,6 +201,11 @@ pub(crate) fn build(kind: MediaKind, media: &OutgoingMedia, up: Uploaded<'_>) ->
                 jpeg_thumbnail: media.thumbnail.clone(),
                 ..Default::default()
             }));
+            if kind == MediaKind::VideoNote {
+                message.ptv_message = video;
+            } else {
+                message.video_message = video;
+            }
         }
         MediaKind::Audio | MediaKind::VoiceNote => {
             message.audio_message = Some(Box::new(m::AudioMessage {
@@ -296,6 +331,8 @@ pub fn media_fields(message: &wa::Message) -> Option<MediaFields> {
         fields!(MediaKind::Document, x)
     } else if let Some(x) = &message.sticker_message {
         fields!(MediaKind::Sticker, x)
+    } else if let Some(x) = &message.ptv_message {
+        fields!(MediaKind::VideoNote, x)
     } else {
         return None;
     };
@@ -332,6 +369,7 @@ mod tests {
         };
         let media = OutgoingMedia {
             data: Vec::new(),
+            host_body: None,
             mimetype: "x/y".into(),
             caption: Some("c".into()),
             file_name: Some("f.pdf".into()),

@@ -405,7 +405,7 @@ function fileSend(path, summary, field, kind, mimetype, check = () => {}) {
   return evolutionSend(path, summary, { number: S.recipient, [field]: base64 }, ['number', field], async (b, row, ctx) => {
     const { data } = await mediaBytes(ctx, row, b[field], field)
     check(data)
-    const shown = kind === 'ptt' ? { audioMessage: { mimetype, ptt: true } } : { [`${kind}Message`]: { mimetype } }
+    const shown = kind === 'ptt' ? { audioMessage: { mimetype, ptt: true } } : { [`${kind}Message`]: { mimetype } } // ptv: ptvMessage
     return (c) => sendContent(c, row, b.number, { type: 'sendMedia', kind, data, mimetype }, shown)
   })
 }
@@ -552,6 +552,7 @@ const evolutionSends = [
     if (!isWebp(data)) throw new ApiError(400, 'invalid_media', 'sticker: give a WebP image (RIFF....WEBP); this gateway does not convert images')
   }),
   fileSend('sendWhatsAppAudio', 'Evolution: send a voice note (`audio` as Ogg/Opus, base64 or URL; no transcoding).', 'audio', 'ptt', 'audio/ogg; codecs=opus'),
+  fileSend('sendPtv', 'Evolution: send a round video note (`video` as MP4, base64 or URL; no transcoding).', 'video', 'ptv', 'video/mp4'),
 ]
 
 /** The stored row of `id` in `chat` (this account's when `fromMe`), or undefined. */
