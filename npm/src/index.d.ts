@@ -489,6 +489,8 @@ export type CommandErrorCode =
   /** The server refused the request as malformed or unacceptable (400/406). */
   | 'bad_request'
 
+  | 'bad_prekey_answer'
+
 /** Why a command failed. */
 export interface CommandError {
   code: CommandErrorCode
@@ -498,7 +500,11 @@ export interface CommandError {
   serverText?: string
   /** For `rate_limited`, when the server said. */
   retryAfterMs?: number
-  /** For `untrusted_identity`: the device whose new identity key waits for approval. */
+  /**
+   * For `untrusted_identity`: the device whose new identity key waits for approval; for
+   * `bad_prekey_answer`: the device whose bundle was malformed or badly signed (absent when the
+   * whole answer could not be read). Nothing was sent.
+   */
   address?: string
 }
 
@@ -538,6 +544,11 @@ export type ClientEvent =
    * (`accepted`, the default policy) or waiting for an `approveIdentity` command (strict).
    */
   | { type: 'identityChanged'; address: string; identity: Uint8Array; previous: Uint8Array; accepted: boolean }
+  /**
+   * A stored record (handed over at start or loaded on demand) could not be read: it is treated as
+   * absent and overwritten by the next write. Names the record, never its content.
+   */
+  | { type: 'recordCorrupt'; space: string; key: string; error: 'too_large' | 'bad_protobuf' | 'unsupported_format' | 'bad_field' | 'too_many' }
   /** A retry request for one of our messages was refused; once per message and device. */
   | { type: 'retryRefused'; id: string; requester: string; reason: 'notARecipient' | 'tooManyRetries' | 'other'; refusedTotal: number }
   | { type: 'appStateChanged'; collection: AppStateCollection; change: SettingChange }

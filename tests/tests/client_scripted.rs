@@ -6,12 +6,13 @@
 
 use walink_core::binary::{Jid, Node};
 use walink_core::client::{
-    Client, CloseReason, Config, Event, Output, ProtocolError, State, StateReason,
+    Client, CloseReason, Command, CommandError, Config, Event, Output, ProtocolError, State,
+    StateReason,
 };
 use walink_core::frame::{self, FrameDecoder};
 use walink_core::noise::TransportCipher;
 use walink_core::noise::payload::{ClientProfile, WebVersion};
-use walink_core::store::{Change, Record};
+use walink_core::store::{Change, Record, Space};
 use walink_sim::noise_server::{ChainSpec, Responder, ServerIdentity};
 use walink_sim::sim::{Faults, World};
 
@@ -791,4 +792,135 @@ fn a_companion_hello_without_answer_times_out() {
             mode: walink_core::client::PairingMode::Qr
         }
     );
+}
+
+/// Answers every load the client asked for since output `from`: a session record with bytes
+/// that do not decode, nothing for the other keys. Returns the session keys answered.
+fn answer_loads_with_a_corrupt_session(s: &mut Scripted, from: usize) -> Vec<String> {
+    let loads: Vec<_> = s.outputs[from..]
+        .iter()
+        .filter_map(|o| match o {
+            Output::Load { id, keys } => Some((*id, keys.clone())),
+            _ => None,
+        })
+        .collect();
+    let mut corrupt = Vec::new();
+    for (id, keys) in loads {
+        let records: Vec<Record> = keys
+            .iter()
+            .filter(|key| key.space == Space::Session)
+            .map(|key| Record {
+                space: key.space,
+                key: key.key.clone(),
+                value: vec![0xff; 7],
+            })
+            .collect();
+        corrupt.extend(records.iter().map(|r| r.key.clone()));
+        s.client.handle_loaded(s.now, id, records);
+        s.pump();
+    }
+    corrupt
+}
+
+/// Sends a text to a user with one device and answers the device query; the prekey fetch is
+/// left to the test. Returns the command's id.
+fn send_until_the_prekey_fetch(s: &mut Scripted) -> walink_core::client::CommandId {
+    s.log_in(40);
+    let before = s.outputs.len();
+    let command = s.client.command(
+        s.now,
+        Command::SendText {
+            to: "15550001111@s.whatsapp.net".into(),
+            text: "hello".into(),
+        },
+    );
+    s.pump();
+    let mut corrupt = answer_loads_with_a_corrupt_session(s, before);
+    let after_usync = s.outputs.len();
+    let usync = s.iq("usync");
+    s.result(
+        &usync,
+        vec![
+            Node::new("usync").children_from([Node::new("list").children_from([Node::new(
+                "user",
+            )
+            .attr("jid", "15550001111@s.whatsapp.net".parse::<Jid>().unwrap())
+            .children_from([Node::new("devices").children_from([
+                Node::new("device-list").children_from([Node::new("device").attr("id", "0")])
+            ])])])]),
+        ],
+    );
+    corrupt.extend(answer_loads_with_a_corrupt_session(s, after_usync));
+    assert!(!corrupt.is_empty(), "the send loads the peer's session");
+    // The corrupt record is reported by space and key, never by its bytes.
+    let reported: Vec<_> = s.outputs[before..]
+        .iter()
+        .filter_map(|o| match o {
+            Output::Event(Event::RecordCorrupt { space, key, .. }) => Some((*space, key.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        reported,
+        corrupt
+            .iter()
+            .map(|key| (Space::Session, key.clone()))
+            .collect::<Vec<_>>()
+    );
+    command
+}
+
+/// The outcome of command `id`, if it ended.
+fn command_result(
+    s: &Scripted,
+    id: walink_core::client::CommandId,
+) -> Option<Result<(), CommandError>> {
+    s.outputs.iter().find_map(|o| match o {
+        Output::Event(Event::CommandDone { id: done, result }) if *done == id => {
+            Some(result.clone().map(|_| ()))
+        }
+        _ => None,
+    })
+}
+
+#[test]
+fn a_corrupt_session_is_reported_and_an_unreadable_prekey_answer_fails_the_send() {
+    let mut s = Scripted::new(paired_records(), ServerIdentity::test());
+    let command = send_until_the_prekey_fetch(&mut s);
+    let fetch = s.iq("encrypt");
+    assert!(fetch.child("key").is_some(), "a prekey fetch: {fetch:?}");
+    let sent_before = s.received.iter().filter(|n| n.tag == "message").count();
+    // No <list>: the answer cannot be read.
+    s.result(&fetch, vec![Node::new("garbage")]);
+    assert_eq!(
+        command_result(&s, command),
+        Some(Err(CommandError::BadPrekeyAnswer { address: None }))
+    );
+    assert_eq!(
+        s.received.iter().filter(|n| n.tag == "message").count(),
+        sent_before
+    );
+}
+
+#[test]
+fn a_malformed_bundle_fails_the_send_naming_the_device() {
+    let mut s = Scripted::new(paired_records(), ServerIdentity::test());
+    let command = send_until_the_prekey_fetch(&mut s);
+    let fetch = s.iq("encrypt");
+    // A bundle without its keys.
+    s.result(
+        &fetch,
+        vec![
+            Node::new("list").children_from([Node::new("user")
+                .attr("jid", "15550001111@s.whatsapp.net".parse::<Jid>().unwrap())
+                .children_from([Node::new("registration").bytes(vec![0, 0, 0, 7])])]),
+        ],
+    );
+    assert_eq!(
+        command_result(&s, command),
+        Some(Err(CommandError::BadPrekeyAnswer {
+            address: Some("15550001111@s.whatsapp.net".into())
+        }))
+    );
+    assert!(!s.received.iter().any(|n| n.tag == "message"));
 }

@@ -663,6 +663,13 @@ pub enum CommandError {
     ResourceLimit,
     /// The server found the request malformed or unacceptable.
     BadRequest,
+
+    /// The server's prekey answer could not be read (`address` `None`), or the bundle of the
+    /// device `address` is malformed or badly signed: the message was sent to no device.
+    BadPrekeyAnswer {
+        /// The device JID whose bundle was refused, when one was.
+        address: Option<String>,
+    },
 }
 
 impl From<&client::CommandError> for CommandError {
@@ -702,6 +709,10 @@ impl From<&client::CommandError> for CommandError {
             E::NotFound => CommandError::NotFound,
             E::ResourceLimit => CommandError::ResourceLimit,
             E::BadRequest => CommandError::BadRequest,
+
+            E::BadPrekeyAnswer { address } => CommandError::BadPrekeyAnswer {
+                address: address.clone(),
+            },
         }
     }
 }
@@ -851,6 +862,16 @@ pub enum ClientEvent {
         previous: Vec<u8>,
         /// Whether it is trusted now.
         accepted: bool,
+    },
+    /// A stored record (given at start or loaded on demand) could not be read: it is treated
+    /// as absent and overwritten by the next write. Names the record, never its content.
+    RecordCorrupt {
+        /// The record's space (`session`, `identity`, ...).
+        space: String,
+        /// The record's key.
+        key: String,
+        /// Why: `too_large`, `bad_protobuf`, `unsupported_format`, `bad_field` or `too_many`.
+        error: String,
     },
     /// A retry request for one of our messages was refused (reported once per message and
     /// device).
@@ -1031,6 +1052,11 @@ impl From<client::Event> for ClientEvent {
                 identity: change.identity.to_vec(),
                 previous: change.previous.to_vec(),
                 accepted: change.accepted,
+            },
+            E::RecordCorrupt { space, key, error } => ClientEvent::RecordCorrupt {
+                space: space.as_str().to_owned(),
+                key,
+                error: error.code().to_owned(),
             },
             E::RetryRefused(refused) => ClientEvent::RetryRefused {
                 id: refused.id,

@@ -393,6 +393,9 @@ fn command_result_to_js(result: &Result<CommandOutput, CommandError>) -> JsValue
                 | CommandError::ResourceLimit
                 | CommandError::BadRequest => js,
                 CommandError::UntrustedIdentity { address } => js.str("address", address),
+                CommandError::BadPrekeyAnswer { address } => {
+                    js.opt_str("address", address.as_deref())
+                }
             };
             Obj::new().bool("ok", false).set("error", js.done()).done()
         }
@@ -413,6 +416,7 @@ pub(crate) fn event_type(event: &Event) -> &'static str {
         Event::Receipt(_) => "receipt",
         Event::DecryptFailed(_) => "decryptFailed",
         Event::IdentityChanged(_) => "identityChanged",
+        Event::RecordCorrupt { .. } => "recordCorrupt",
         Event::RetryRefused(_) => "retryRefused",
         Event::AppStateChanged { .. } => "appStateChanged",
         Event::ChatSettings { .. } => "chatSettings",
@@ -521,6 +525,10 @@ pub(crate) fn event_to_js(event: Event) -> JsValue {
             .bytes("identity", &change.identity)
             .bytes("previous", &change.previous)
             .bool("accepted", change.accepted),
+        Event::RecordCorrupt { space, key, error } => js
+            .str("space", space.as_str())
+            .str("key", &key)
+            .str("error", error.code()),
         Event::RetryRefused(refused) => js
             .str("id", &refused.id)
             .str("requester", &refused.requester.to_string())

@@ -314,6 +314,10 @@ fn command_errors() -> Vec<CommandError> {
         CommandError::NotFound,
         CommandError::ResourceLimit,
         CommandError::BadRequest,
+
+        CommandError::BadPrekeyAnswer {
+            address: Some("1@s.whatsapp.net".into()),
+        },
     ];
     for sample in &samples {
         match sample {
@@ -341,6 +345,8 @@ fn command_errors() -> Vec<CommandError> {
             | CommandError::NotFound
             | CommandError::ResourceLimit
             | CommandError::BadRequest => {}
+
+            | CommandError::BadPrekeyAnswer { .. } => {}
         }
     }
     samples
@@ -402,6 +408,11 @@ fn events() -> Vec<Event> {
             previous: [2; 32],
             accepted: true,
         }),
+        Event::RecordCorrupt {
+            space: walink_core::store::Space::Session,
+            key: "1.0".into(),
+            error: walink_core::signal::RecordError::BadProtobuf,
+        },
         Event::RetryRefused(RefusedRetry {
             id: "1".into(),
             requester: jid(),
@@ -473,6 +484,7 @@ fn events() -> Vec<Event> {
             | Event::Receipt(_)
             | Event::DecryptFailed(_)
             | Event::IdentityChanged(_)
+            | Event::RecordCorrupt { .. }
             | Event::RetryRefused(_)
             | Event::AppStateChanged { .. }
             | Event::ChatSettings { .. }

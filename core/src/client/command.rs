@@ -245,6 +245,14 @@ pub enum CommandError {
         /// The device JID.
         address: String,
     },
+    /// The server's prekey answer could not be read (`address` `None`), or the bundle of the
+    /// device `address` is malformed or its signature does not verify: the message was sent to
+    /// no device.
+    #[error("bad prekey answer")]
+    BadPrekeyAnswer {
+        /// The device JID whose bundle was refused, when one was.
+        address: Option<String>,
+    },
     /// No poll with that id is kept for the chat (never seen by this device, or dropped as the
     /// oldest of `CONTENT_MAX_POLLS`).
     #[error("unknown poll")]
@@ -292,6 +300,8 @@ impl CommandError {
             CommandError::NotFound => "not_found",
             CommandError::ResourceLimit => "resource_limit",
             CommandError::BadRequest => "bad_request",
+
+            CommandError::BadPrekeyAnswer { .. } => "bad_prekey_answer",
         }
     }
 }
@@ -334,6 +344,8 @@ mod tests {
             CommandError::NotFound,
             CommandError::ResourceLimit,
             CommandError::BadRequest,
+
+            CommandError::BadPrekeyAnswer { address: None },
         ];
         for error in &errors {
             let name = format!("{error:?}");

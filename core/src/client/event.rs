@@ -159,6 +159,17 @@ pub enum Event {
     /// (`IdentityPolicy::AcceptAndNotify`) or waiting for `Command::ApproveIdentity`
     /// (`IdentityPolicy::Strict`). Carries public keys only.
     IdentityChanged(IdentityChange),
+    /// A stored record loaded on demand (or handed to `Client::new`) could not be read: it is
+    /// treated as absent (a session is started again, an identity learned again) and
+    /// overwritten by the next write to its key. Names the record, never its content.
+    RecordCorrupt {
+        /// The record's space.
+        space: crate::store::Space,
+        /// The record's key (an address or a group and sender, no secret).
+        key: String,
+        /// Why it could not be read.
+        error: crate::signal::RecordError,
+    },
     /// A retry request for one of our messages was refused (its device was not a recipient,
     /// or asked too often): reported once per message and device.
     RetryRefused(RefusedRetry),

@@ -91,6 +91,20 @@ pub enum RecordError {
     TooMany(&'static str),
 }
 
+impl RecordError {
+    /// A stable machine-readable code, the variant's name in snake case (`bad_protobuf`, ...),
+    /// the same in every binding.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RecordError::TooLarge => "too_large",
+            RecordError::BadProtobuf => "bad_protobuf",
+            RecordError::UnsupportedFormat(_) => "unsupported_format",
+            RecordError::BadField(_) => "bad_field",
+            RecordError::TooMany(_) => "too_many",
+        }
+    }
+}
+
 impl From<crate::proto_bounds::BoundsError> for RecordError {
     fn from(error: crate::proto_bounds::BoundsError) -> RecordError {
         use crate::proto_bounds::BoundsError;

@@ -7,11 +7,12 @@ use std::collections::HashMap;
 use serde_json::{Value as Json, json};
 use walink_core::binary::{Content, Node, Value};
 use walink_core::client::messaging::incoming::{decrypt_message, learn_addressing, parse_message};
-use walink_core::client::messaging::{DeviceAddress, Keystore, OwnIdentity, RecordSpace};
+use walink_core::client::messaging::{DeviceAddress, Keystore, OwnIdentity};
 use walink_core::signal::{
     IdentityKeyPair, KeyPair, PreKey, PreKeyBundle, PreKeyId, PreKeySource, SignedPreKey,
     SignedPreKeyId,
 };
+use walink_core::store::Space as RecordSpace;
 use walink_sim::oracle::Oracle;
 
 /// SplitMix64: deterministic test randomness; every test fixes its seed.

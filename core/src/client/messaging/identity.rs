@@ -76,7 +76,7 @@ impl IdentityCommands {
         let Ok(address) = DeviceAddress::parse(address) else {
             return done(id, Err(CommandError::InvalidAddress), out);
         };
-        if receiver.keystore(ctx).is_none() {
+        if receiver.keystore(ctx, out).is_none() {
             return done(id, Err(CommandError::NotPaired), out);
         }
         if self.queue.len() >= crate::limits::MESSAGING_MAX_PARKED {
@@ -98,7 +98,7 @@ impl IdentityCommands {
         out: &mut Outputs,
     ) {
         let requested = self.requested.take().unwrap_or_default();
-        receiver.apply_records(records, requested);
+        receiver.apply_records(records, requested, out);
         self.pump(receiver, ctx, out);
     }
 

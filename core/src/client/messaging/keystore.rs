@@ -36,6 +36,7 @@ use crate::signal::{
     PreKeyId, PreKeySource, PublicKey, RecordError, SenderKeyDistributionMessage, SenderKeyRecord,
     SessionRecord,
 };
+use crate::store::Space;
 
 use super::super::config::IdentityPolicy;
 use super::address::{DeviceAddress, LidMap};
@@ -83,32 +84,11 @@ static RETRY_ENTRY_FIELDS: [Field; 2] = [
     },
 ];
 
-/// The kind of a persisted messaging record (maps one to one onto `store::Space`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum RecordSpace {
-    /// A Signal session record with one remote device.
-    Session,
-    /// The identity key of one remote device.
-    Identity,
-    /// A sender-key record of one sender in one group.
-    SenderKey,
-    /// The devices that hold our sender key in one group.
-    SenderKeySent,
-    /// The LID of one phone-number user.
-    LidMapping,
-    /// One sent message kept for retries.
-    RetryBuffer,
-    /// The ids of the messages recently received from one device.
-    ReceivedIds,
-    /// The last verified device list of one user.
-    DeviceList,
-}
-
 /// A change to persist: `value` `None` deletes the record.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RecordChange {
     /// The record's space.
-    pub space: RecordSpace,
+    pub space: Space,
     /// The record's key.
     pub key: String,
     /// The new value, or `None` to delete.
@@ -273,7 +253,7 @@ pub struct Keystore {
     received: HashMap<DeviceAddress, VecDeque<u64>>,
     changes: Vec<RecordChange>,
     /// When each evictable record in memory was last used (see [`Keystore::evict`]).
-    used: HashMap<(RecordSpace, String), u64>,
+    used: HashMap<(Space, String), u64>,
     /// The clock of `used`.
     use_clock: u64,
 }
@@ -387,20 +367,15 @@ impl Keystore {
     }
 
     /// Loads one persisted record. Records of other spaces are the caller's business.
-    pub fn restore(
-        &mut self,
-        space: RecordSpace,
-        key: &str,
-        value: &[u8],
-    ) -> Result<(), RecordError> {
+    pub fn restore(&mut self, space: Space, key: &str, value: &[u8]) -> Result<(), RecordError> {
         let bad = RecordError::BadField("key");
         match space {
-            RecordSpace::Session => {
+            Space::Session => {
                 let address = DeviceAddress::from_record_key(key).ok_or(bad)?;
                 self.sessions
                     .insert(address, SessionRecord::deserialize(value)?);
             }
-            RecordSpace::Identity => {
+            Space::Identity => {
                 let address = DeviceAddress::from_record_key(key).ok_or(bad)?;
                 let record =
                     pb::IdentityRecord::decode(value).map_err(|_| RecordError::BadProtobuf)?;
@@ -440,7 +415,7 @@ impl Keystore {
                     },
                 );
             }
-            RecordSpace::SenderKey => {
+            Space::SenderKey => {
                 let (group, sender) = key.split_once("::").ok_or(bad)?;
                 let sender = DeviceAddress::from_record_key(sender).ok_or(bad)?;
                 self.sender_keys.insert(
@@ -448,7 +423,7 @@ impl Keystore {
                     SenderKeyRecord::deserialize(value)?,
                 );
             }
-            RecordSpace::SenderKeySent => {
+            Space::SenderKeySent => {
                 proto_bounds::check(value, &SENDER_KEY_SENT_FIELDS)?;
                 let record =
                     pb::SenderKeySentRecord::decode(value).map_err(|_| RecordError::BadProtobuf)?;
@@ -465,13 +440,13 @@ impl Keystore {
                 };
                 self.sender_key_sent.insert(key.to_owned(), holders);
             }
-            RecordSpace::LidMapping => {
+            Space::LidMapping => {
                 let record =
                     pb::LidMappingRecord::decode(value).map_err(|_| RecordError::BadProtobuf)?;
                 check_format(record.format_version)?;
                 self.lids.insert(key, &record.lid_user.unwrap_or_default());
             }
-            RecordSpace::RetryBuffer => {
+            Space::RetryBuffer => {
                 proto_bounds::check(value, &RETRY_ENTRY_FIELDS)?;
                 let record =
                     pb::RetryEntryRecord::decode(value).map_err(|_| RecordError::BadProtobuf)?;
@@ -511,14 +486,14 @@ impl Keystore {
                 }
                 self.trim_retry(0);
             }
-            RecordSpace::DeviceList => {
+            Space::DeviceList => {
                 let address = DeviceAddress::from_record_key(key)
                     .filter(|address| address.device == 0)
                     .ok_or(bad)?;
                 let list = DeviceList::decode(value)?;
                 self.set_device_list(address, list);
             }
-            RecordSpace::ReceivedIds => {
+            Space::ReceivedIds => {
                 let address = DeviceAddress::from_record_key(key).ok_or(bad)?;
                 let record =
                     pb::ReceivedIdsRecord::decode(value).map_err(|_| RecordError::BadProtobuf)?;
@@ -530,16 +505,17 @@ impl Keystore {
                 self.received
                     .insert(address, record.hashes.into_iter().skip(skip).collect());
             }
+            // Not a keystore record (the receiver hands over only the spaces above).
+            _ => return Err(RecordError::BadField("space")),
         }
         self.mark_used(space, key);
         // A record stored under the phone-number form of a user whose LID is known (it was
         // not in memory when the mapping was learned, e.g. evicted): moved now, as then.
         let address = match space {
-            RecordSpace::Session
-            | RecordSpace::Identity
-            | RecordSpace::ReceivedIds
-            | RecordSpace::DeviceList => DeviceAddress::from_record_key(key),
-            RecordSpace::SenderKey => key
+            Space::Session | Space::Identity | Space::ReceivedIds | Space::DeviceList => {
+                DeviceAddress::from_record_key(key)
+            }
+            Space::SenderKey => key
                 .split_once("::")
                 .and_then(|(_, sender)| DeviceAddress::from_record_key(sender)),
             _ => None,
@@ -581,7 +557,7 @@ impl Keystore {
             return;
         }
         self.push_change(RecordChange {
-            space: RecordSpace::LidMapping,
+            space: Space::LidMapping,
             key: pn.to_owned(),
             value: Some(
                 pb::LidMappingRecord {
@@ -612,7 +588,7 @@ impl Keystore {
         for (group, old) in moved_sender_keys {
             let new = self.lids.canonical(&old);
             if let Some(record) = self.sender_keys.remove(&(group.clone(), old.clone())) {
-                self.delete(RecordSpace::SenderKey, sender_key_record_key(&group, &old));
+                self.delete(Space::SenderKey, sender_key_record_key(&group, &old));
                 if !self.sender_keys.contains_key(&(group.clone(), new.clone())) {
                     self.put_sender_key(&group, &new, record);
                 }
@@ -646,7 +622,7 @@ impl Keystore {
         for old in moved_lists {
             let new = self.lids.canonical(&old);
             if let Some(list) = self.take_device_list(&old) {
-                self.delete(RecordSpace::DeviceList, old.record_key());
+                self.delete(Space::DeviceList, old.record_key());
                 if self.device_list_at(&new).is_err() {
                     self.put_device_list(&new, list);
                 }
@@ -655,13 +631,13 @@ impl Keystore {
         for old in moved {
             let new = self.lids.canonical(&old);
             if let Some(record) = self.sessions.remove(&old) {
-                self.delete(RecordSpace::Session, old.record_key());
+                self.delete(Space::Session, old.record_key());
                 if !self.sessions.contains_key(&new) {
                     self.put_session(&new, record);
                 }
             }
             if let Some(identity) = self.identities.remove(&old) {
-                self.delete(RecordSpace::Identity, old.record_key());
+                self.delete(Space::Identity, old.record_key());
                 if !self.identities.contains_key(&new) {
                     self.identities.insert(new.clone(), identity);
                     self.write_identity(&new);
@@ -677,7 +653,7 @@ impl Keystore {
         for old in moved_received {
             let new = self.lids.canonical(&old);
             if let Some(hashes) = self.received.remove(&old) {
-                self.delete(RecordSpace::ReceivedIds, old.record_key());
+                self.delete(Space::ReceivedIds, old.record_key());
                 let merged = self.received.entry(new.clone()).or_default();
                 for hash in hashes {
                     if !merged.contains(&hash) {
@@ -704,7 +680,7 @@ impl Keystore {
     }
 
     /// Marks the record `key` of `space`, now in memory, as used now.
-    fn mark_used(&mut self, space: RecordSpace, key: &str) {
+    fn mark_used(&mut self, space: Space, key: &str) {
         if !is_evictable(space) {
             return;
         }
@@ -719,19 +695,19 @@ impl Keystore {
 
     /// Marks the record `key` of `space` as used now, if it is in memory (for the
     /// least-recently-used eviction of [`Keystore::evict`]).
-    pub fn touch(&mut self, space: RecordSpace, key: &str) {
+    pub fn touch(&mut self, space: Space, key: &str) {
         if self.is_cached(space, key) {
             self.mark_used(space, key);
         }
     }
 
     /// Whether the evictable record `key` of `space` is in memory.
-    pub fn is_cached(&self, space: RecordSpace, key: &str) -> bool {
+    pub fn is_cached(&self, space: Space, key: &str) -> bool {
         self.used.contains_key(&(space, key.to_owned()))
     }
 
     /// Whether a change of the record `key` of `space` waits for [`Keystore::take_changes`].
-    pub fn has_pending_change(&self, space: RecordSpace, key: &str) -> bool {
+    pub fn has_pending_change(&self, space: Space, key: &str) -> bool {
         self.changes
             .iter()
             .any(|change| change.space == space && change.key == key)
@@ -752,12 +728,12 @@ impl Keystore {
     pub fn evict(
         &mut self,
         limit: usize,
-        pinned: impl Fn(RecordSpace, &str) -> bool,
-    ) -> Vec<(RecordSpace, String)> {
+        pinned: impl Fn(Space, &str) -> bool,
+    ) -> Vec<(Space, String)> {
         if self.used.len() <= limit {
             return Vec::new();
         }
-        let mut candidates: Vec<(u64, RecordSpace, String)> = self
+        let mut candidates: Vec<(u64, Space, String)> = self
             .used
             .iter()
             .filter(|((space, key), _)| {
@@ -777,43 +753,44 @@ impl Keystore {
     }
 
     /// Removes one record from memory (not from the store).
-    fn drop_record(&mut self, space: RecordSpace, key: &str) {
+    fn drop_record(&mut self, space: Space, key: &str) {
         match space {
-            RecordSpace::Session => {
+            Space::Session => {
                 if let Some(address) = DeviceAddress::from_record_key(key) {
                     self.sessions.remove(&address);
                 }
             }
-            RecordSpace::Identity => {
+            Space::Identity => {
                 if let Some(address) = DeviceAddress::from_record_key(key) {
                     self.identities.remove(&address);
                 }
             }
-            RecordSpace::SenderKey => {
+            Space::SenderKey => {
                 if let Some((group, sender)) = key.split_once("::")
                     && let Some(sender) = DeviceAddress::from_record_key(sender)
                 {
                     self.sender_keys.remove(&(group.to_owned(), sender));
                 }
             }
-            RecordSpace::SenderKeySent => {
+            Space::SenderKeySent => {
                 self.sender_key_sent.remove(key);
             }
-            RecordSpace::DeviceList => {
+            Space::DeviceList => {
                 if let Some(address) = DeviceAddress::from_record_key(key) {
                     self.take_device_list(&address);
                 }
             }
-            RecordSpace::ReceivedIds => {
+            Space::ReceivedIds => {
                 if let Some(address) = DeviceAddress::from_record_key(key) {
                     self.received.remove(&address);
                 }
             }
-            RecordSpace::LidMapping | RecordSpace::RetryBuffer => {}
+            // Kept whole (LID mappings, the retry buffer) or not a keystore record.
+            _ => {}
         }
     }
 
-    fn delete(&mut self, space: RecordSpace, key: String) {
+    fn delete(&mut self, space: Space, key: String) {
         self.push_change(RecordChange {
             space,
             key,
@@ -823,7 +800,7 @@ impl Keystore {
 
     fn put_session(&mut self, address: &DeviceAddress, record: SessionRecord) {
         self.push_change(RecordChange {
-            space: RecordSpace::Session,
+            space: Space::Session,
             key: address.record_key(),
             value: Some(record.serialize()),
         });
@@ -875,7 +852,7 @@ impl Keystore {
                 .collect(),
         };
         self.push_change(RecordChange {
-            space: RecordSpace::Identity,
+            space: Space::Identity,
             key: address.record_key(),
             value: Some(record.encode_to_vec()),
         });
@@ -883,7 +860,7 @@ impl Keystore {
 
     fn put_sender_key(&mut self, group: &str, sender: &DeviceAddress, record: SenderKeyRecord) {
         self.push_change(RecordChange {
-            space: RecordSpace::SenderKey,
+            space: Space::SenderKey,
             key: sender_key_record_key(group, sender),
             value: Some(record.serialize()),
         });
@@ -1062,7 +1039,7 @@ impl Keystore {
     pub fn delete_session(&mut self, address: &DeviceAddress) {
         let address = self.lids.canonical(address);
         if self.sessions.remove(&address).is_some() {
-            self.delete(RecordSpace::Session, address.record_key());
+            self.delete(Space::Session, address.record_key());
         }
     }
 
@@ -1156,7 +1133,7 @@ impl Keystore {
         let message = record.create_distribution_message(rng);
         if was_empty {
             if self.sender_key_sent.remove(group).is_some() {
-                self.delete(RecordSpace::SenderKeySent, group.to_owned());
+                self.delete(Space::SenderKeySent, group.to_owned());
             }
             self.put_sender_key(group, &sender, record);
         }
@@ -1423,18 +1400,15 @@ impl Keystore {
     /// message starts a new key distributed to the members of that moment.
     pub fn rotate_sender_key(&mut self, group: &str) {
         self.sender_key_sent.remove(group);
-        self.delete(RecordSpace::SenderKeySent, group.to_owned());
+        self.delete(Space::SenderKeySent, group.to_owned());
         let sender = self.own.group_sender().clone();
         self.sender_keys.remove(&(group.to_owned(), sender.clone()));
-        self.delete(
-            RecordSpace::SenderKey,
-            sender_key_record_key(group, &sender),
-        );
+        self.delete(Space::SenderKey, sender_key_record_key(group, &sender));
     }
 
     fn put_holders(&mut self, group: &str, holders: Holders) {
         self.push_change(RecordChange {
-            space: RecordSpace::SenderKeySent,
+            space: Space::SenderKeySent,
             key: group.to_owned(),
             value: Some(holders.record()),
         });
@@ -1454,7 +1428,7 @@ impl Keystore {
     pub fn put_device_list(&mut self, user: &DeviceAddress, list: DeviceList) {
         let address = self.lids.canonical(&user.with_device(0));
         self.push_change(RecordChange {
-            space: RecordSpace::DeviceList,
+            space: Space::DeviceList,
             key: address.record_key(),
             value: Some(list.encode()),
         });
@@ -1517,7 +1491,7 @@ impl Keystore {
             .map(|hashes| hashes.iter().copied().collect())
             .unwrap_or_default();
         self.push_change(RecordChange {
-            space: RecordSpace::ReceivedIds,
+            space: Space::ReceivedIds,
             key: address.record_key(),
             value: Some(
                 pb::ReceivedIdsRecord {
@@ -1584,7 +1558,7 @@ impl Keystore {
             if let Some(entry) = self.retry.remove(&oldest) {
                 self.retry_bytes = self.retry_bytes.saturating_sub(entry.weight());
             }
-            self.delete(RecordSpace::RetryBuffer, oldest);
+            self.delete(Space::RetryBuffer, oldest);
         }
     }
 
@@ -1611,7 +1585,7 @@ impl Keystore {
             sender_key_id: entry.sender_key_id,
         };
         self.push_change(RecordChange {
-            space: RecordSpace::RetryBuffer,
+            space: Space::RetryBuffer,
             key: id.to_owned(),
             value: Some(record.encode_to_vec()),
         });
@@ -1700,15 +1674,15 @@ impl Keystore {
 /// Whether records of `space` are dropped from memory by [`Keystore::evict`] (the LID mapping
 /// and the retry buffer are not: the first is needed to name every other record, the second
 /// has its own bound, `MESSAGING_RETRY_BUFFER`).
-pub fn is_evictable(space: RecordSpace) -> bool {
+pub fn is_evictable(space: Space) -> bool {
     matches!(
         space,
-        RecordSpace::Session
-            | RecordSpace::Identity
-            | RecordSpace::SenderKey
-            | RecordSpace::SenderKeySent
-            | RecordSpace::ReceivedIds
-            | RecordSpace::DeviceList
+        Space::Session
+            | Space::Identity
+            | Space::SenderKey
+            | Space::SenderKeySent
+            | Space::ReceivedIds
+            | Space::DeviceList
     )
 }
 

@@ -34,7 +34,7 @@ pub mod usync;
 
 pub use address::{DeviceAddress, LidMap};
 pub use error::MessagingError;
-pub use keystore::{Keystore, OwnIdentity, RecordChange, RecordSpace};
+pub use keystore::{Keystore, OwnIdentity, RecordChange};
 pub use polls::{PollOptionVotes, PollVote};
 
 use std::collections::HashSet;
@@ -742,7 +742,7 @@ impl Messaging {
     /// Queues a command that needs poll records, and runs what can run.
     fn poll_command(&mut self, command: PollCommand, ctx: &mut Context<'_>, out: &mut Outputs) {
         // The keystore is built on first use (after a restart, no message may have needed it yet).
-        let _ = self.receiver.keystore(ctx);
+        let _ = self.receiver.keystore(ctx, out);
         if self.polls.waiting.len() >= crate::limits::CONTENT_MAX_WAITING_POLL_COMMANDS {
             out.event(Event::CommandDone {
                 id: command.command(),
@@ -805,7 +805,7 @@ impl Messaging {
         ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) {
-        let id = send::Sender::new_id(&mut self.receiver, ctx);
+        let id = send::Sender::new_id(&mut self.receiver, ctx, out);
         let chat = to.parse::<Jid>().ok().map(|jid| jid.to_non_device());
         let own = self.receiver.keystore.as_ref().map(receiver::own_of);
         if let (Some(id), Some(chat), Some(own)) = (&id, chat, own) {

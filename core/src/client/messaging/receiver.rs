@@ -7,7 +7,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use crate::binary::{Jid, Node};
 use crate::limits::{CONTENT_STATUS_EXPIRY_SECONDS, MESSAGING_MAX_PARKED, MESSAGING_MAX_RETRIES};
 use crate::signal::{
-    DecryptError, KeyPair, PreKeyId, PreKeySignalMessage, PreKeySource, PrivateKey, SignedPreKeyId,
+    DecryptError, KeyPair, PreKeyId, PreKeySignalMessage, PreKeySource, PrivateKey, RecordError,
+    SignedPreKeyId,
 };
 use crate::store::{Batch, Change, Record, RecordKey, Space};
 
@@ -18,7 +19,7 @@ use super::content::text_of;
 use super::incoming::{
     EncKind, IncomingStanza, commit_message, learn_addressing, open_message, parse_message,
 };
-use super::keystore::{Keystore, OwnIdentity, RecordChange, RecordSpace, is_evictable};
+use super::keystore::{Keystore, OwnIdentity, RecordChange, is_evictable};
 use super::polls::{Own, Polls, Received, forms};
 use super::prekeys::build_keys_node;
 use super::receipt::{build_ack, build_delivery_receipt, build_retry_receipt, retry_needs_keys};
@@ -28,32 +29,30 @@ use super::{
 };
 use crate::content::{Perspective, normalize_keys};
 
-/// The store space of a messaging record space.
-pub(crate) fn store_space(space: RecordSpace) -> Space {
-    match space {
-        RecordSpace::Session => Space::Session,
-        RecordSpace::Identity => Space::Identity,
-        RecordSpace::SenderKey => Space::SenderKey,
-        RecordSpace::SenderKeySent => Space::SenderKeySent,
-        RecordSpace::LidMapping => Space::LidMapping,
-        RecordSpace::RetryBuffer => Space::RetryBuffer,
-        RecordSpace::ReceivedIds => Space::ReceivedIds,
-        RecordSpace::DeviceList => Space::DeviceList,
-    }
+/// `space` when the keystore keeps records of it (sessions, identities, sender keys and who
+/// holds ours, LID mappings, the retry buffer, received ids, device lists).
+fn record_space(space: Space) -> Option<Space> {
+    matches!(
+        space,
+        Space::Session
+            | Space::Identity
+            | Space::SenderKey
+            | Space::SenderKeySent
+            | Space::LidMapping
+            | Space::RetryBuffer
+            | Space::ReceivedIds
+            | Space::DeviceList
+    )
+    .then_some(space)
 }
 
-fn record_space(space: Space) -> Option<RecordSpace> {
-    Some(match space {
-        Space::Session => RecordSpace::Session,
-        Space::Identity => RecordSpace::Identity,
-        Space::SenderKey => RecordSpace::SenderKey,
-        Space::SenderKeySent => RecordSpace::SenderKeySent,
-        Space::LidMapping => RecordSpace::LidMapping,
-        Space::RetryBuffer => RecordSpace::RetryBuffer,
-        Space::ReceivedIds => RecordSpace::ReceivedIds,
-        Space::DeviceList => RecordSpace::DeviceList,
-        _ => return None,
-    })
+/// Reports a stored record that cannot be read (its space and key, never its value).
+fn report_corrupt(record: &Record, error: RecordError, out: &mut Outputs) {
+    out.event(Event::RecordCorrupt {
+        space: record.space,
+        key: record.key.clone(),
+        error,
+    });
 }
 
 /// Converts keystore changes into a store batch.
@@ -63,12 +62,12 @@ pub(crate) fn batch_of(changes: Vec<RecordChange>) -> Batch {
             .into_iter()
             .map(|change| match change.value {
                 Some(value) => Change::Put(Record {
-                    space: store_space(change.space),
+                    space: change.space,
                     key: change.key,
                     value,
                 }),
                 None => Change::Delete {
-                    space: store_space(change.space),
+                    space: change.space,
                     key: change.key,
                 },
             })
@@ -118,8 +117,13 @@ impl PreKeySource for DevicePreKeys<'_> {
 }
 
 impl Receiver {
-    /// The keystore, built from the device's identity once it is paired.
-    pub(crate) fn keystore(&mut self, ctx: &Context<'_>) -> Option<&mut Keystore> {
+    /// The keystore, built from the device's identity once it is paired (a record given at
+    /// `Client::new` that cannot be read is reported, [`Event::RecordCorrupt`]).
+    pub(crate) fn keystore(
+        &mut self,
+        ctx: &Context<'_>,
+        out: &mut Outputs,
+    ) -> Option<&mut Keystore> {
         if self.keystore.is_none() {
             let jid = ctx.own_jid()?;
             let pn = DeviceAddress::from_jid(jid).ok()?;
@@ -140,9 +144,10 @@ impl Receiver {
             for record in restored {
                 self.loaded
                     .insert(RecordKey::new(record.space, record.key.clone()));
-                if let Some(space) = record_space(record.space) {
-                    // A bad record is dropped: it was validated at `Client::new`.
-                    let _ = keystore.restore(space, &record.key, &record.value);
+                if let Some(space) = record_space(record.space)
+                    && let Err(error) = keystore.restore(space, &record.key, &record.value)
+                {
+                    report_corrupt(&record, error, out);
                 }
             }
             self.keystore = Some(keystore);
@@ -152,7 +157,7 @@ impl Receiver {
 
     /// A `<message>` stanza arrived.
     pub(crate) fn handle_message(&mut self, node: Node, ctx: &mut Context<'_>, out: &mut Outputs) {
-        if self.keystore(ctx).is_none() || self.inbox.len() >= MESSAGING_MAX_PARKED {
+        if self.keystore(ctx, out).is_none() || self.inbox.len() >= MESSAGING_MAX_PARKED {
             // Not paired yet, or too much waiting: acknowledged and reported, never lost
             // silently (the server keeps it for a later connection only without the ack, so
             // this is a nack).
@@ -177,17 +182,23 @@ impl Receiver {
         out: &mut Outputs,
     ) {
         let keys = self.in_flight.take().unwrap_or_default();
-        if self.keystore(ctx).is_none() {
+        if self.keystore(ctx, out).is_none() {
             return;
         }
-        self.apply_records(records, keys);
+        self.apply_records(records, keys, out);
         self.pump(ctx, out);
     }
 
     /// Loads the answer to a load of `requested` into the keystore (and one-time prekeys into
     /// memory). A record already in memory is kept: it may be newer than the stored one (two
     /// loads of the same key can cross).
-    pub(crate) fn apply_records(&mut self, records: Vec<Record>, requested: Vec<RecordKey>) {
+    /// A record that cannot be read is reported ([`Event::RecordCorrupt`]) and treated as absent.
+    pub(crate) fn apply_records(
+        &mut self,
+        records: Vec<Record>,
+        requested: Vec<RecordKey>,
+        out: &mut Outputs,
+    ) {
         let mut sorted = records;
         sorted.retain(|record| {
             !self
@@ -203,19 +214,24 @@ impl Receiver {
                 continue;
             }
             if record.space == Space::PreKey {
-                if let (Ok(id), Ok(data)) = (
-                    record.key.parse::<u32>(),
-                    crate::store::decode_pre_key(&record),
-                ) {
-                    let private = PrivateKey::from_bytes(*data.private);
-                    self.pre_keys.insert(id, KeyPair::from_private(private));
+                let Ok(id) = record.key.parse::<u32>() else {
+                    report_corrupt(&record, RecordError::BadField("key"), out);
+                    continue;
+                };
+                match crate::store::decode_pre_key(&record) {
+                    Ok(data) => {
+                        let private = PrivateKey::from_bytes(*data.private);
+                        self.pre_keys.insert(id, KeyPair::from_private(private));
+                    }
+                    Err(_) => report_corrupt(&record, RecordError::BadProtobuf, out),
                 }
                 continue;
             }
             if let (Some(space), Some(keystore)) =
                 (record_space(record.space), self.keystore.as_mut())
+                && let Err(error) = keystore.restore(space, &record.key, &record.value)
             {
-                let _ = keystore.restore(space, &record.key, &record.value);
+                report_corrupt(&record, error, out);
             }
         }
     }
@@ -257,10 +273,10 @@ impl Receiver {
             }
         }
         let evicted = keystore.evict(limit, |space, key| {
-            pinned.contains(&RecordKey::new(store_space(space), key))
+            pinned.contains(&RecordKey::new(space, key))
         });
         for (space, key) in evicted {
-            self.loaded.remove(&RecordKey::new(store_space(space), key));
+            self.loaded.remove(&RecordKey::new(space, key));
         }
         if self.loaded.len() > limit.saturating_mul(2) {
             self.loaded.retain(|key| {

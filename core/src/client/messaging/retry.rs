@@ -48,7 +48,7 @@ impl Retrier {
         ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) {
-        if self.queue.len() >= MESSAGING_MAX_PARKED || receiver.keystore(ctx).is_none() {
+        if self.queue.len() >= MESSAGING_MAX_PARKED || receiver.keystore(ctx, out).is_none() {
             return;
         }
         self.queue.push_back(node);
@@ -64,7 +64,7 @@ impl Retrier {
         out: &mut Outputs,
     ) {
         self.in_flight = false;
-        receiver.apply_records(records, core::mem::take(&mut self.requested));
+        receiver.apply_records(records, core::mem::take(&mut self.requested), out);
         self.pump(receiver, ctx, out);
     }
 

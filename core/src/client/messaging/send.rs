@@ -40,7 +40,7 @@ use super::outgoing::{DirectMessage, GroupMessage, build_direct, build_group};
 use super::prekeys::{build_prekey_fetch, parse_prekey_reply};
 use super::receiver::{Receiver, batch_of};
 use super::usync::{UserDevices, build_device_query, parse_device_reply};
-use super::{DeviceAddress, MessagingIq, MessagingLoad};
+use super::{DeviceAddress, MessagingError, MessagingIq, MessagingLoad};
 
 /// What a send command carries.
 #[derive(Debug)]
@@ -276,8 +276,14 @@ impl Sender {
     }
 
     /// A new message id for this account.
-    pub(crate) fn new_id(receiver: &mut Receiver, ctx: &mut Context<'_>) -> Option<String> {
-        let own_user = receiver.keystore(ctx).map(|k| k.own().pn.user.clone())?;
+    pub(crate) fn new_id(
+        receiver: &mut Receiver,
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
+    ) -> Option<String> {
+        let own_user = receiver
+            .keystore(ctx, out)
+            .map(|k| k.own().pn.user.clone())?;
         let random: [u8; 16] = ctx.rng().bytes();
         Some(generate_message_id(ctx.now(), Some(&own_user), &random))
     }
@@ -307,7 +313,7 @@ impl Sender {
         }
         let group = is_group(to).then(|| to.to_owned());
         let to = match (&group, DeviceAddress::parse(to)) {
-            (Some(_), _) => match receiver.keystore(ctx) {
+            (Some(_), _) => match receiver.keystore(ctx, out) {
                 Some(keystore) => keystore.own().pn.clone(),
                 None => return fail(command, CommandError::NotPaired, out),
             },
@@ -323,7 +329,7 @@ impl Sender {
                 out,
             );
         }
-        let Some(id) = id.or_else(|| Sender::new_id(receiver, ctx)) else {
+        let Some(id) = id.or_else(|| Sender::new_id(receiver, ctx, out)) else {
             return fail(command, CommandError::NotPaired, out);
         };
         let message = match content {
@@ -384,7 +390,7 @@ impl Sender {
         let Some(job) = self.queue.front() else {
             return;
         };
-        let Some(own) = receiver.keystore(ctx).map(|k| k.own().clone()) else {
+        let Some(own) = receiver.keystore(ctx, out).map(|k| k.own().clone()) else {
             return self.finish(Err(CommandError::NotPaired), out);
         };
         let sid = ctx.next_stanza_id();
@@ -459,7 +465,7 @@ impl Sender {
             Some(index) => self.requested.remove(index).1,
             None => Vec::new(),
         };
-        receiver.apply_records(records, keys);
+        receiver.apply_records(records, keys, out);
         if self.awaiting != Some(id) {
             return self.advance(receiver, ctx, out);
         }
@@ -542,7 +548,7 @@ impl Sender {
                         return self.advance(receiver, ctx, out);
                     }
                 };
-                let Some(keystore) = receiver.keystore(ctx) else {
+                let Some(keystore) = receiver.keystore(ctx, out) else {
                     return;
                 };
                 for user in &users {
@@ -598,12 +604,16 @@ impl Sender {
                 }
             }
             (MessagingIq::Identities, Stage::Identities) => {
-                process_bundles(&node, receiver, ctx);
-                self.resolve_devices(receiver, ctx, out);
+                match process_bundles(&node, receiver, ctx, out) {
+                    Ok(()) => self.resolve_devices(receiver, ctx, out),
+                    Err(error) => self.finish(Err(error), out),
+                }
             }
             (MessagingIq::Bundles, Stage::Bundles) => {
-                process_bundles(&node, receiver, ctx);
-                self.encrypt_and_send(receiver, ctx, out);
+                match process_bundles(&node, receiver, ctx, out) {
+                    Ok(()) => self.encrypt_and_send(receiver, ctx, out),
+                    Err(error) => self.finish(Err(error), out),
+                }
             }
             _ => {}
         }
@@ -951,20 +961,53 @@ impl Sender {
     }
 }
 
-/// Starts a session from every bundle of a prekey fetch reply (a bundle with a bad signature
-/// leaves that device out).
-fn process_bundles(node: &Node, receiver: &mut Receiver, ctx: &mut Context<'_>) {
-    let bundles = parse_prekey_reply(node).unwrap_or_default();
-    if let Some(keystore) = receiver.keystore.as_mut() {
-        for (address, bundle) in bundles {
-            if let Ok(bundle) = bundle {
-                // A bundle with a bad signature leaves that device out; one under a changed
-                // identity key follows the identity policy (strict: it waits for approval and
-                // the send fails).
-                let _ = keystore.process_bundle(&address, &bundle, ctx.rng());
+/// Starts a session from every bundle of a prekey fetch reply. A device the server has no
+/// bundle for (its per-device `<error>`) is left out; an answer that cannot be read, or a
+/// device whose bundle is malformed or whose signature does not verify, fails the send
+/// ([`CommandError::BadPrekeyAnswer`], nothing sent: a message that reaches only some of the
+/// recipient's devices must not look sent). A bundle under a changed identity key follows the
+/// identity policy (strict: it waits for approval and the send fails in `encrypt_and_send`).
+fn process_bundles(
+    node: &Node,
+    receiver: &mut Receiver,
+    ctx: &mut Context<'_>,
+    out: &mut Outputs,
+) -> Result<(), CommandError> {
+    let bundles = match parse_prekey_reply(node) {
+        Ok(bundles) => bundles,
+        Err(MessagingError::ServerError { code, text }) => {
+            return Err(CommandError::Rejected { code, text });
+        }
+        Err(_) => return Err(CommandError::BadPrekeyAnswer { address: None }),
+    };
+    let Some(keystore) = receiver.keystore.as_mut() else {
+        return Ok(());
+    };
+    let mut refused = None;
+    for (address, bundle) in bundles {
+        let result = match bundle {
+            Ok(bundle) => keystore.process_bundle(&address, &bundle, ctx.rng()),
+            Err(MessagingError::ServerError { .. }) => Ok(()),
+            Err(error) => Err(error),
+        };
+        match result {
+            Ok(()) | Err(MessagingError::UntrustedIdentity { .. }) => {}
+            Err(_) => {
+                refused.get_or_insert_with(|| address.to_jid().to_string());
             }
         }
     }
+    let Some(address) = refused else {
+        return Ok(());
+    };
+    // The sessions the good bundles started are kept.
+    let batch = batch_of(keystore.take_changes());
+    if !batch.changes.is_empty() {
+        ctx.persist(batch, out);
+    }
+    Err(CommandError::BadPrekeyAnswer {
+        address: Some(address),
+    })
 }
 
 /// Whether `to` is a group JID.

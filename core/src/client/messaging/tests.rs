@@ -13,7 +13,7 @@ use crate::signal::{
 use super::content::tests::Rng;
 use super::content::{text_message, text_of};
 use super::incoming::{decrypt_message, learn_addressing, parse_message};
-use super::keystore::{Keystore, OwnIdentity, RecordChange, RecordSpace, RetryDenied};
+use super::keystore::{Keystore, OwnIdentity, RecordChange, RetryDenied};
 use super::outgoing::{
     DirectMessage, GroupMessage, RetryResend, build_direct, build_group, build_retry_resend,
 };
@@ -23,6 +23,7 @@ use super::receipt::{
 };
 use super::routing::deliver;
 use super::{DeviceAddress, MessagingError};
+use crate::store::Space as RecordSpace;
 
 pub(crate) struct Device {
     pub keystore: Keystore,
