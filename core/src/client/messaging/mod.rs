@@ -510,7 +510,7 @@ impl Messaging {
         if self.sender.is_sending_to(group) {
             return;
         }
-        let Some(keystore) = self.receiver.keystore(ctx) else {
+        let Some(keystore) = self.receiver.keystore(ctx, out) else {
             return;
         };
         keystore.rotate_sender_key(group);
