@@ -130,6 +130,67 @@ pub enum Command {
         /// The 32-byte identity public key `Event::IdentityChanged` named.
         identity: Vec<u8>,
     },
+    /// Reject an incoming call (`Event::Call`'s `call_id` and `caller`), as WhatsApp Web does.
+    /// Ends once the reject was sent.
+    RejectCall {
+        /// The call id.
+        call_id: String,
+        /// The caller (`CallEvent::caller`).
+        caller: String,
+    },
+    /// Set this account's presence: available (online) or unavailable. Needs a push name
+    /// (`Config::push_name`); renewed after every reconnect.
+    SetPresence {
+        /// Online or not.
+        available: bool,
+    },
+    /// Subscribe to a contact's presence (with their privacy token when one was issued to us);
+    /// updates arrive as `Event::Presence`. Renewed after every reconnect.
+    SubscribePresence {
+        /// The contact's user JID (phone number or LID).
+        jid: String,
+    },
+    /// Show typing, recording or paused in a chat (a user or a group).
+    SendChatState {
+        /// The chat JID.
+        to: String,
+        /// What to show.
+        state: super::social::ChatState,
+    },
+    /// Which of these phone numbers are on WhatsApp, with their LIDs: answered with
+    /// [`CommandOutput::Numbers`] in the order given. At most
+    /// `limits::CONTACTS_MAX_NUMBERS_PER_QUERY` numbers.
+    CheckNumbers {
+        /// International numbers (country code first; `+`, spaces, dashes ignored).
+        phones: Vec<String>,
+    },
+    /// The URL of a user's or group's profile picture: [`CommandOutput::ProfilePicture`].
+    GetProfilePicture {
+        /// The user or group JID.
+        jid: String,
+        /// The small thumbnail (`true`) or the full picture.
+        preview: bool,
+    },
+    /// A user's about text: [`CommandOutput::About`].
+    GetAbout {
+        /// The user JID.
+        jid: String,
+    },
+    /// A business account's profile: [`CommandOutput::BusinessProfile`] (`None` for other
+    /// accounts).
+    GetBusinessProfile {
+        /// The user JID.
+        jid: String,
+    },
+    /// Block or unblock a user.
+    SetBlocked {
+        /// The user JID.
+        jid: String,
+        /// Block (`true`) or unblock.
+        blocked: bool,
+    },
+    /// The users this account blocked: [`CommandOutput::BlockList`].
+    GetBlockList,
 }
 
 /// What a successful command produced.
@@ -151,6 +212,16 @@ pub enum CommandOutput {
     Identity(super::messaging::IdentityInfo),
     /// The plaintext of downloaded media, its hashes and MAC checked.
     MediaDownloaded(super::media::MediaData),
+    /// One entry per number of `CheckNumbers`, in the order given.
+    Numbers(Vec<super::social::NumberInfo>),
+    /// The profile picture asked for, or why there is none.
+    ProfilePicture(super::social::ProfilePicture),
+    /// The about text asked for, or why there is none.
+    About(super::social::About),
+    /// The business profile asked for (`None`: not a business).
+    BusinessProfile(Option<super::social::BusinessProfile>),
+    /// The blocked users.
+    BlockList(Vec<crate::binary::Jid>),
 }
 
 /// Why a command failed.
@@ -230,6 +301,19 @@ pub enum CommandError {
     /// oldest of `CONTENT_MAX_POLLS`).
     #[error("unknown poll")]
     UnknownPoll,
+    /// Setting our presence needs a push name (`Config::push_name`): without one, contacts
+    /// would see "-" as our name.
+    #[error("a push name is required")]
+    PushNameRequired,
+    /// The server found the request malformed (400).
+    #[error("bad request")]
+    BadRequest,
+    /// The server refused the request for this account (401, 403).
+    #[error("not authorized")]
+    NotAuthorized,
+    /// The server's answer did not have the expected shape.
+    #[error("unexpected answer from the server")]
+    BadAnswer,
 }
 
 impl CommandError {
@@ -257,6 +341,10 @@ impl CommandError {
             CommandError::MediaExpired => "media_expired",
             CommandError::MediaTooLarge => "media_too_large",
             CommandError::UnknownPoll => "unknown_poll",
+            CommandError::PushNameRequired => "push_name_required",
+            CommandError::BadRequest => "bad_request",
+            CommandError::NotAuthorized => "not_authorized",
+            CommandError::BadAnswer => "bad_answer",
         }
     }
 }
@@ -295,6 +383,10 @@ mod tests {
             CommandError::MediaExpired,
             CommandError::MediaTooLarge,
             CommandError::UnknownPoll,
+            CommandError::PushNameRequired,
+            CommandError::BadRequest,
+            CommandError::NotAuthorized,
+            CommandError::BadAnswer,
         ];
         for error in &errors {
             let name = format!("{error:?}");

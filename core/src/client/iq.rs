@@ -35,6 +35,8 @@ pub(crate) enum IqTag {
     MediaConn,
     /// An IQ of the app-state module.
     AppState(super::app_state::AppStateIq),
+    /// A contact query (calls, presence and contacts module).
+    Social(super::social::SocialIq),
 }
 
 /// Why an IQ did not succeed.

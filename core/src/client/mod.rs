@@ -36,6 +36,7 @@ mod output;
 mod pairing;
 mod per_collection;
 mod rng;
+pub mod social;
 mod stanza;
 mod state;
 
@@ -50,6 +51,10 @@ pub use messaging::{
     PollOptionVotes, PollVote, Receipt, RefusedRetry, RetryRefusal,
 };
 pub use output::{CloseReason, LoadId, Output, ProtocolError};
+pub use social::{
+    About, BusinessProfile, CallAction, CallEvent, ChatState, ChatStateUpdate, NumberInfo,
+    PresenceUpdate, ProfilePicture,
+};
 
 use crate::binary::{Jid, Node};
 use crate::limits::CLIENT_RNG_RESEED_MS;
@@ -94,6 +99,7 @@ pub struct Client {
     app_state: app_state::AppState,
     media: media::Media,
     history: history::History,
+    social: social::Social,
     /// When a backoff delay ends.
     reconnect_at: Option<Timestamp>,
     /// When the generator is next reseeded from the operating system (set by the first input).
@@ -212,6 +218,7 @@ impl Client {
             app_state,
             media: media::Media::default(),
             history: history::History::default(),
+            social: social::Social::default(),
             reconnect_at: None,
             rng_reseed_at: None,
             next_command: 0,
@@ -454,6 +461,10 @@ impl Client {
                 };
                 self.media.download(id, received, &mut ctx, out);
             }
+            social if social::owns(&social) => {
+                let (mut ctx, out) = split!(self, now);
+                self.social.command(id, social, &mut ctx, out);
+            }
             other => {
                 let (mut ctx, out) = split!(self, now);
                 self.messaging.send(now, id, other, &mut ctx, out);
@@ -587,6 +598,7 @@ impl Client {
         let from_server = node
             .attr_jid("from")
             .is_some_and(|from| from == Jid::server_jid());
+        self.social.learn_push_name(&node, &mut self.out);
         match node.tag.as_ref() {
             "iq" => self.dispatch_iq(now, node, from_server),
             "success" => {
@@ -626,8 +638,9 @@ impl Client {
             "notification" => self.dispatch_notification(now, node, from_server),
             "call" => {
                 let (mut ctx, out) = split!(self, now);
-                ctx.ack(&node, out);
+                self.social.handle_call(&node, &mut ctx, out);
             }
+            "presence" | "chatstate" => self.social.handle_presence(&node, &mut self.out),
             _ => {}
         }
     }
@@ -682,6 +695,7 @@ impl Client {
             "link_code_companion_reg" => self.pairing.handle_link_code(&node, &mut ctx, out),
             "server_sync" => self.app_state.handle_server_sync(&node, &mut ctx, out),
             "mediaretry" => self.media.handle_retry_notification(&node, &mut ctx, out),
+            "privacy_token" => self.social.handle_privacy_tokens(&node, &mut ctx, out),
             _ => self.messaging.handle_notification(now, node, &mut ctx, out),
         }
     }
@@ -724,6 +738,7 @@ impl Client {
                 let (mut ctx, out) = split!(self, now);
                 self.app_state.handle_iq(tag, result, &mut ctx, out);
             }
+            IqTag::Social(tag) => self.social.handle_iq(tag, result, &mut self.out),
             IqTag::MediaConn => {
                 let (mut ctx, out) = split!(self, now);
                 self.media.handle_iq(result, &mut ctx, out);
@@ -747,6 +762,7 @@ impl Client {
                 let (mut ctx, out) = split!(self, now);
                 self.messaging.handle_connected(now, &mut ctx, out);
                 self.app_state.handle_connected(&mut ctx, out);
+                self.social.handle_connected(&mut ctx, out);
             }
         }
     }
@@ -903,6 +919,7 @@ impl Client {
         self.fetches.forget_media();
         self.media.wipe(&mut self.out);
         self.history.wipe();
+        self.social.wipe();
         self.fetches.forget(FetchTag::HistoryBlob);
         self.messaging.wipe(&mut self.out);
         self.pairing.cancel_parked(&mut self.out);

@@ -41,6 +41,10 @@ use crate::noise_server::{Responder, ServerIdentity};
 pub use account_iq::MAX_UNIMPLEMENTED_KINDS;
 pub use app_state::{MAX_PATCHES_PER_ANSWER, SNAPSHOT_EVERY};
 pub use attacks::{ForgedRetry, Held, Hostility};
+pub use social::{
+    ChatStateSeen, MAX_BLOCKED, MAX_PRESENCE_SUBSCRIPTIONS, MAX_SOCIAL_LOG, MAX_USYNC_CONTACTS,
+    RejectedCall,
+};
 pub use wire::{DELIVERED_KEPT, KeyUse, MAX_KEY_USES, ROUTED_IDS_PER_DEVICE, participant_hash};
 
 mod account_iq;
@@ -54,6 +58,7 @@ mod groups;
 mod media;
 mod pairing;
 mod phone_ops;
+mod social;
 mod wire;
 
 pub use media::{
@@ -254,6 +259,9 @@ pub enum SimError {
     /// No account with that phone number.
     #[error("no account {0}")]
     UnknownAccount(String),
+    /// No call with that id is ringing.
+    #[error("no call {0}")]
+    UnknownCall(String),
     /// An account with that phone number exists already.
     #[error("account {0} exists")]
     AccountExists(String),
@@ -430,6 +438,7 @@ pub struct Server {
     /// Group messages also reach the devices of members who left (a fault).
     leak_to_past_members: bool,
     account_iqs: account_iq::AccountIqs,
+    social: social::SocialState,
 }
 
 /// A group: its subject, creator and members (accounts, by phone number).
@@ -515,6 +524,7 @@ impl Server {
             attacker: attacks::Attacker::default(),
             leak_to_past_members: false,
             account_iqs: account_iq::AccountIqs::default(),
+            social: social::SocialState::default(),
         }
     }
 
