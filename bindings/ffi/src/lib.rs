@@ -10,6 +10,7 @@ mod client;
 mod codec;
 mod content;
 mod error;
+mod social;
 mod store;
 
 pub use appstate::{
@@ -24,6 +25,9 @@ pub use client::{
 pub use codec::{Attr, Content, Node, decode_node, encode_node};
 pub use content::*;
 pub use error::WalinkError;
+pub use social::{
+    About, BusinessProfile, CallAction, CallInfo, ChatState, NumberInfo, ProfilePicture,
+};
 pub use store::NativeFileStore;
 
 uniffi::setup_scaffolding!();

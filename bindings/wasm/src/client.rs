@@ -318,6 +318,11 @@ pub(crate) fn command_output_kind(output: &CommandOutput) -> &'static str {
         CommandOutput::ChatSettings(_) => "chatSettings",
         CommandOutput::Identity(_) => "identity",
         CommandOutput::MediaDownloaded(_) => "mediaDownloaded",
+        CommandOutput::Numbers(_) => "numbers",
+        CommandOutput::ProfilePicture(_) => "profilePicture",
+        CommandOutput::About(_) => "about",
+        CommandOutput::BusinessProfile(_) => "businessProfile",
+        CommandOutput::BlockList(_) => "blockList",
     }
 }
 
@@ -339,6 +344,19 @@ fn command_result_to_js(result: &Result<CommandOutput, CommandError>) -> JsValue
                     .opt_bytes("identity", info.identity.as_ref().map(|key| &key[..]))
                     .opt_bytes("pending", info.pending.as_ref().map(|key| &key[..])),
                 CommandOutput::MediaDownloaded(data) => js.bytes("data", &data.0),
+                CommandOutput::Numbers(numbers) => {
+                    js.set("numbers", crate::social::numbers_to_js(numbers))
+                }
+                CommandOutput::ProfilePicture(picture) => {
+                    js.set("picture", crate::social::picture_to_js(picture))
+                }
+                CommandOutput::About(about) => js.set("about", crate::social::about_to_js(about)),
+                CommandOutput::BusinessProfile(profile) => {
+                    js.set("profile", crate::social::business_to_js(profile.as_ref()))
+                }
+                CommandOutput::BlockList(list) => {
+                    js.set("jids", strings(list.iter().map(ToString::to_string)))
+                }
             };
             Obj::new()
                 .bool("ok", true)
@@ -376,7 +394,11 @@ fn command_result_to_js(result: &Result<CommandOutput, CommandError>) -> JsValue
                 | CommandError::MediaInvalid
                 | CommandError::MediaExpired
                 | CommandError::MediaTooLarge
-                | CommandError::UnknownPoll => js,
+                | CommandError::UnknownPoll
+                | CommandError::PushNameRequired
+                | CommandError::BadRequest
+                | CommandError::NotAuthorized
+                | CommandError::BadAnswer => js,
                 CommandError::UntrustedIdentity { address } => js.str("address", address),
             };
             Obj::new().bool("ok", false).set("error", js.done()).done()
@@ -406,6 +428,9 @@ pub(crate) fn event_type(event: &Event) -> &'static str {
         Event::HistoryConversation(_) => "historyConversation",
         Event::PushName(_) => "pushName",
         Event::HistorySync(_) => "historySync",
+        Event::Call(_) => "call",
+        Event::Presence(_) => "presence",
+        Event::ChatState(_) => "chatState",
         Event::CommandDone { .. } => "commandDone",
     }
 }
@@ -552,6 +577,9 @@ pub(crate) fn event_to_js(event: Event) -> JsValue {
             .num("conversations", p.conversations.into())
             .num("messages", p.messages.into())
             .opt_str("failure", p.failure.map(|f| f.code())),
+        Event::Call(call) => crate::social::call_to_js(js, &call),
+        Event::Presence(update) => crate::social::presence_to_js(js, &update),
+        Event::ChatState(update) => crate::social::chat_state_to_js(js, &update),
         Event::CommandDone { id, result } => js
             .num("id", id.0 as f64)
             .set("result", command_result_to_js(&result)),
@@ -711,9 +739,15 @@ fn command_from_js(value: JsValue) -> Result<Command, JsValue> {
             "oldestTimestamp",
             "count",
         ],
-        _ => return Err(r.error(&format!("unknown command type {name:?}"))),
+        other => match crate::social::command_fields(other) {
+            Some(fields) => fields,
+            None => return Err(r.error(&format!("unknown command type {name:?}"))),
+        },
     };
     r.only(fields)?;
+    if let Some(command) = crate::social::command_from_js(&name, &r)? {
+        return Ok(command);
+    }
     Ok(match name.as_str() {
         "pairWithCode" => Command::PairWithCode {
             phone: r.string("phone")?,

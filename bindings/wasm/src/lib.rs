@@ -15,6 +15,7 @@ mod js;
 #[cfg(test)]
 mod names;
 mod poison;
+mod social;
 
 pub use client::Client;
 

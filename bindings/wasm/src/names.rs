@@ -191,6 +191,11 @@ fn command_outputs() -> Vec<CommandOutput> {
             pending: None,
         }),
         CommandOutput::MediaDownloaded(walink_core::client::MediaData(vec![1])),
+        CommandOutput::Numbers(Vec::new()),
+        CommandOutput::ProfilePicture(walink_core::client::ProfilePicture::None),
+        CommandOutput::About(walink_core::client::About::None),
+        CommandOutput::BusinessProfile(None),
+        CommandOutput::BlockList(Vec::new()),
     ];
     for sample in &samples {
         match sample {
@@ -199,7 +204,12 @@ fn command_outputs() -> Vec<CommandOutput> {
             | CommandOutput::MessageSent { .. }
             | CommandOutput::ChatSettings(_)
             | CommandOutput::Identity(_)
-            | CommandOutput::MediaDownloaded(_) => {}
+            | CommandOutput::MediaDownloaded(_)
+            | CommandOutput::Numbers(_)
+            | CommandOutput::ProfilePicture(_)
+            | CommandOutput::About(_)
+            | CommandOutput::BusinessProfile(_)
+            | CommandOutput::BlockList(_) => {}
         }
     }
     samples
@@ -234,6 +244,10 @@ fn command_errors() -> Vec<CommandError> {
         CommandError::MediaExpired,
         CommandError::MediaTooLarge,
         CommandError::UnknownPoll,
+        CommandError::PushNameRequired,
+        CommandError::BadRequest,
+        CommandError::NotAuthorized,
+        CommandError::BadAnswer,
     ];
     for sample in &samples {
         match sample {
@@ -256,7 +270,11 @@ fn command_errors() -> Vec<CommandError> {
             | CommandError::MediaInvalid
             | CommandError::MediaExpired
             | CommandError::MediaTooLarge
-            | CommandError::UnknownPoll => {}
+            | CommandError::UnknownPoll
+            | CommandError::PushNameRequired
+            | CommandError::BadRequest
+            | CommandError::NotAuthorized
+            | CommandError::BadAnswer => {}
         }
     }
     samples
@@ -365,6 +383,30 @@ fn events() -> Vec<Event> {
             messages: 0,
             failure: None,
         }),
+        Event::Call(Box::new(walink_core::client::CallEvent {
+            call_id: "C".into(),
+            action: walink_core::client::CallAction::Offer,
+            caller: jid(),
+            caller_pn: None,
+            device: jid(),
+            timestamp: 0,
+            offline: false,
+            video: false,
+            group: None,
+            is_group: false,
+            reason: None,
+        })),
+        Event::Presence(walink_core::client::PresenceUpdate {
+            jid: jid(),
+            available: true,
+            last_seen: None,
+            last_seen_hidden: false,
+        }),
+        Event::ChatState(walink_core::client::ChatStateUpdate {
+            chat: jid(),
+            sender: jid(),
+            state: walink_core::client::ChatState::Composing,
+        }),
         Event::CommandDone {
             id: CommandId(1),
             result: Ok(CommandOutput::None),
@@ -391,6 +433,9 @@ fn events() -> Vec<Event> {
             | Event::HistoryConversation(_)
             | Event::PushName(_)
             | Event::HistorySync(_)
+            | Event::Call(_)
+            | Event::Presence(_)
+            | Event::ChatState(_)
             | Event::CommandDone { .. } => {}
         }
     }
@@ -450,7 +495,46 @@ fn fetch_errors() -> Vec<FetchError> {
 
 #[test]
 fn every_union_of_index_d_ts_names_exactly_what_the_facade_builds() {
-    let cases: [(&str, BTreeSet<String>, BTreeSet<String>); 8] = [
+    use walink_core::client::{CallAction, ChatState};
+    let chat_states = [
+        ChatState::Composing,
+        ChatState::Recording,
+        ChatState::Paused,
+    ];
+    for state in chat_states {
+        match state {
+            ChatState::Composing | ChatState::Recording | ChatState::Paused => {}
+        }
+    }
+    let actions = [
+        CallAction::Offer,
+        CallAction::Ringing,
+        CallAction::Accepted,
+        CallAction::Rejected,
+        CallAction::Ended,
+        CallAction::TimedOut,
+    ];
+    for action in actions {
+        match action {
+            CallAction::Offer
+            | CallAction::Ringing
+            | CallAction::Accepted
+            | CallAction::Rejected
+            | CallAction::Ended
+            | CallAction::TimedOut => {}
+        }
+    }
+    let cases: [(&str, BTreeSet<String>, BTreeSet<String>); 10] = [
+        (
+            "ChatState",
+            literals("ChatState"),
+            names(&chat_states, |s| crate::social::chat_state_name(*s)),
+        ),
+        (
+            "CallAction",
+            literals("CallAction"),
+            names(&actions, |a| crate::social::call_action_name(*a)),
+        ),
         (
             "ClientOutput",
             declared("ClientOutput", "kind"),
