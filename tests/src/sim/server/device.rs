@@ -14,6 +14,7 @@ impl Server {
             Some(Stage::Device(session)) => (session.user.clone(), session.device),
             _ => return,
         };
+        self.record_social_stanza(&session, &node);
         match node.tag.as_ref() {
             "iq" => self.handle_iq(now, conn, &session, &node),
             "ack" => {

@@ -89,6 +89,9 @@ pub(super) struct SocialState {
     blocked: BTreeMap<String, Vec<String>>,
     fail_next: Option<u16>,
     presence_without_name: u64,
+    /// `(account, stanza)` of the call, presence, chat-state and contact stanzas companions
+    /// sent, as received (for differential tests).
+    received: Vec<(String, Node)>,
 }
 
 fn push_bounded<T>(list: &mut Vec<T>, item: T, bound: usize) {
@@ -307,7 +310,38 @@ impl Server {
         self.social.fail_next = Some(code);
     }
 
+    /// The call, presence, chat-state and contact-query stanzas `account`'s companions sent,
+    /// oldest first (at most `MAX_SOCIAL_LOG` over all accounts).
+    pub fn social_stanzas_from(&self, account: &str) -> Vec<&Node> {
+        self.social
+            .received
+            .iter()
+            .filter(|(a, _)| a == account)
+            .map(|(_, node)| node)
+            .collect()
+    }
+
     // ----- stanzas from a companion -----------------------------------------------------------
+
+    /// Keeps a copy of `node` when it is a call, presence, chat-state or contact stanza.
+    pub(super) fn record_social_stanza(&mut self, session: &(String, u16), node: &Node) {
+        let contact_iq = node.tag == "iq"
+            && matches!(
+                node.attr_str("xmlns"),
+                Some("blocklist" | "w:profile:picture" | "w:biz")
+            )
+            || node
+                .child("usync")
+                .and_then(|u| u.child("query"))
+                .is_some_and(|q| q.child("contact").is_some() || q.child("status").is_some());
+        if matches!(node.tag.as_ref(), "call" | "presence" | "chatstate") || contact_iq {
+            push_bounded(
+                &mut self.social.received,
+                (session.0.clone(), node.clone()),
+                MAX_SOCIAL_LOG,
+            );
+        }
+    }
 
     /// `<call>` from a companion: a reject is recorded, acked and ends the call elsewhere.
     pub(super) fn companion_call(
