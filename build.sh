@@ -12,7 +12,7 @@ TARGET_DIR=$CARGO_TARGET_DIR
 # Tool versions. wasm-bindgen-cli must equal the wasm-bindgen crate in Cargo.lock.
 WASM_BINDGEN_FALLBACK_VERSION=0.2.130
 CARGO_FUZZ_VERSION=0.13.2
-FUZZ_SECONDS="${WALINK_FUZZ_SECONDS:-20}"
+FUZZ_SECONDS="${WALINK_FUZZ_SECONDS:-10}"
 VENV="$ROOT/.venv"
 # Where the packages are assembled (the jar's native library, the wheel) and the Python bot's
 # dependencies wait as wheels for its offline install.
@@ -490,6 +490,8 @@ test_fuzz() {
   local targets
   targets=$(cd core && RUSTC_BOOTSTRAP=1 cargo fuzz list)
   [ -n "$targets" ] || die "cargo fuzz list found no targets"
+  # One cargo invocation builds every target (linking in parallel); each run below reuses it.
+  (cd core && RUSTC_BOOTSTRAP=1 cargo fuzz build)
   for target in $targets; do
     section "fuzz $target (${FUZZ_SECONDS} s)"
     (cd core && RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" -- -max_total_time="$FUZZ_SECONDS")
@@ -565,7 +567,7 @@ usage() {
 usage: ./build.sh <command>
   setup      install what this machine lacks (registries only); quick when nothing is missing
   test       every test of every layer: fmt, clippy, cargo tests, wasm + npm, bindings +
-             Python + Kotlin, each fuzz target for 20 s (WALINK_FUZZ_SECONDS overrides)
+             Python + Kotlin, each fuzz target for 10 s (WALINK_FUZZ_SECONDS overrides)
   demo       the main job: run the demo
   wasm       build the npm package's wasm into npm/wasm/
   bindings   release cdylib of walink-ffi and the generated Kotlin, Swift and Python code

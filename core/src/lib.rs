@@ -39,6 +39,7 @@
 //!   failed store cannot rebuild it.
 //! - `now` is wall-clock milliseconds; a step backwards is clamped. Randomness comes from the
 //!   client's own CSPRNG, seeded from the operating system or, in tests, from the configuration.
+#![warn(unreachable_pub)]
 #![forbid(unsafe_code)]
 #![cfg_attr(
     not(test),

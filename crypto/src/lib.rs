@@ -11,6 +11,7 @@
 //! SHA-256 states, their block buffers), the AES key schedules and CBC states are zeroized on
 //! drop (the `zeroize` features of `hmac`, `sha2`, `aes` and `cbc`), and so are the HKDF
 //! pseudorandom key, its output blocks and a CBC buffer that fails to unpad.
+#![warn(unreachable_pub)]
 #![forbid(unsafe_code)]
 #![cfg_attr(
     not(test),

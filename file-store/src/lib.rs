@@ -19,6 +19,8 @@
 //! directory moves between hosts. This crate is the store of the Kotlin, Python and Swift
 //! packages (through walink-ffi) and of the native driver.
 
+#![warn(unreachable_pub)]
+
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, ErrorKind, Write};

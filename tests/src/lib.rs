@@ -1,6 +1,8 @@
 //! walink-sim: a simulated WhatsApp server and primary phone, and the harness that drives
 //! independent implementations (the oracles) from walink's tests.
 
+#![warn(unreachable_pub)]
+
 pub mod driver;
 pub mod mock_server;
 pub mod noise_server;

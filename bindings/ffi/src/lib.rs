@@ -3,6 +3,8 @@
 //! This crate adds no protocol logic. It converts types at the edge and lets uniffi generate the
 //! foreign code (proc-macro style, library mode): `./build.sh bindings` builds the release cdylib
 //! and runs `uniffi-bindgen generate <cdylib> --language kotlin|swift|python` on it.
+
+#![warn(unreachable_pub)]
 #![forbid(unsafe_code)]
 
 mod appstate;

@@ -6,6 +6,8 @@
 //! into an output buffer, and JavaScript reads the result in place ([`output_pointer`]). Both
 //! buffers are reused, so a call allocates nothing once they are large enough.
 
+#![warn(unreachable_pub)]
+
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU32, Ordering};
 

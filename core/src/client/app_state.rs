@@ -45,12 +45,13 @@ use crate::store::{Batch, Change, Record, RecordKey, Space};
 
 use super::Timestamp;
 use super::command::{CommandError, CommandId, CommandOutput};
-use super::context::{Context, LoadTag};
+use super::context::Context;
 use super::endpoints::media_url;
 use super::event::Event;
-use super::fetch::{Body, FetchId, FetchRequest, FetchResult, FetchTag, Method};
-use super::iq::{self, IqError, IqResult, IqTag};
+use super::fetch::{Body, FetchId, FetchRequest, FetchResult, Method};
+use super::iq::{self, IqError, IqResult};
 use super::output::Outputs;
+use super::owner::{Owner, Tag};
 
 /// The xmlns of the app-state sync IQ.
 pub(crate) const XMLNS: &str = "w:sync:app:state";
@@ -58,7 +59,7 @@ pub(crate) const XMLNS: &str = "w:sync:app:state";
 /// The key of the settings view record in `Space::AppStateVersion`.
 pub const VIEW_KEY: &str = "view";
 
-/// Tags of the app-state IQs (see `IqTag::AppState`).
+/// Tags of the app-state IQs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum AppStateIq {
     /// A fetch of these collections (`true`: a snapshot was asked for).
@@ -67,15 +68,31 @@ pub(crate) enum AppStateIq {
     Send(CommandId),
 }
 
-/// Tags of the app-state loads (see `LoadTag::AppState`).
+/// Tags of the app-state loads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum AppStateLoad {
     /// The collection states and the view.
     States,
 }
 
+/// The tag of an app-state blob download (a snapshot, or a patch's mutations).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AppStateBlob;
+
+impl Tag for AppStateIq {
+    const OWNER: Owner = Owner::AppState;
+}
+
+impl Tag for AppStateLoad {
+    const OWNER: Owner = Owner::AppState;
+}
+
+impl Tag for AppStateBlob {
+    const OWNER: Owner = Owner::AppState;
+}
+
 /// The store key of a sync key record: the key id in lower-case hex.
-pub fn key_record_key(id: &KeyId) -> String {
+pub(crate) fn key_record_key(id: &KeyId) -> String {
     id.as_bytes().iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -288,7 +305,7 @@ impl AppState {
             .map(|c| RecordKey::new(Space::AppStateVersion, c.name()))
             .collect();
         keys.push(RecordKey::new(Space::AppStateVersion, VIEW_KEY));
-        ctx.load(keys, LoadTag::AppState(AppStateLoad::States), out);
+        ctx.load(keys, AppStateLoad::States, out);
     }
 
     /// The client reached `Connected`: load what is needed, then fetch every collection.
@@ -438,12 +455,7 @@ impl AppState {
                 XMLNS,
                 vec![Node::new("sync").children_from(children)],
             );
-            match ctx.send_iq(
-                request,
-                IqTag::AppState(AppStateIq::Sync(wanted.clone())),
-                None,
-                out,
-            ) {
+            match ctx.send_iq(request, AppStateIq::Sync(wanted.clone()), None, out) {
                 Ok(_) => self.busy = true,
                 Err(_) => self.fetch.extend(wanted),
             }
@@ -464,7 +476,7 @@ impl AppState {
                                 .children_from([Node::new("patch").bytes(bytes)])]),
                         ],
                     );
-                    let tag = IqTag::AppState(AppStateIq::Send(queued.id));
+                    let tag = AppStateIq::Send(queued.id);
                     match ctx.send_iq(request, tag, None, out) {
                         Ok(_) => {
                             self.busy = true;
@@ -489,14 +501,14 @@ impl AppState {
             .ring
             .newest()
             .ok_or(CommandError::AppState(PatchError::MissingKeys(Vec::new())))?;
-        let now = i64::try_from(ctx.now).unwrap_or(i64::MAX);
+        let now = i64::try_from(ctx.now()).unwrap_or(i64::MAX);
         encode_patch(
             &self.state(collection),
             collection,
             key,
             core::slice::from_ref(&queued.action),
             now,
-            ctx.rng,
+            ctx.rng(),
         )
         .map_err(CommandError::AppState)
     }
@@ -555,7 +567,7 @@ impl AppState {
     /// collection fatal (it keeps its last good state; the next login or `server_sync`
     /// fetches it again, and a share arriving later is still taken).
     pub(crate) fn handle_timeout(&mut self, ctx: &mut Context<'_>, out: &mut Outputs) {
-        let now = ctx.now;
+        let now = ctx.now();
         let due: Vec<Collection> = self
             .key_timers
             .iter()
@@ -609,7 +621,7 @@ impl AppState {
                 .entry(*collection)
                 .or_insert(KeyRequestTimer {
                     sent: 1,
-                    due: ctx.now.saturating_add(key_request_wait(1)),
+                    due: ctx.now().saturating_add(key_request_wait(1)),
                 });
         }
         let missing = core::mem::take(&mut self.missing);
@@ -617,7 +629,7 @@ impl AppState {
             && let Ok(request) = crate::appstate::key_request_message(&missing)
         {
             // Sent by messaging to this account's own devices (see `CommandId::INTERNAL`).
-            ctx.requests.app_state_key_request = Some(request);
+            ctx.request_app_state_keys(request);
         }
     }
 
@@ -930,13 +942,13 @@ impl AppState {
             };
             let request = FetchRequest {
                 method: Method::Get,
-                url: media_url(&ctx.config.media_origin, &direct_path),
+                url: media_url(&ctx.config().media_origin, &direct_path),
                 headers: Vec::new(),
                 body: Body::Empty,
                 max_response_bytes: APPSTATE_MAX_EXTERNAL_BLOB as u64,
                 timeout_ms: CLIENT_FETCH_TIMEOUT_MS,
             };
-            let id = ctx.fetch(request, FetchTag::AppStateBlob, out);
+            let id = ctx.fetch(request, AppStateBlob, out);
             parked.pending.push((id, (slot, reference)));
         }
         self.parked.insert(collection, Box::new(parked));

@@ -12,7 +12,7 @@ use crate::noise::{ClientHandshake, EphemeralKey, TransportCipher};
 use super::Timestamp;
 use super::config::Config;
 use super::device::Device;
-use super::output::{Output, Outputs, ProtocolError};
+use super::output::{Output, Outputs, PeerFault, ProtocolError};
 use super::rng::Rng;
 
 enum Phase {
@@ -168,7 +168,7 @@ impl Connection {
                 }
                 other @ (Phase::Closed | Phase::Opening) => {
                     self.phase = other;
-                    return Err(ProtocolError::Unexpected("frame".to_owned()));
+                    return Err(ProtocolError::Peer(PeerFault::FrameWhileClosed));
                 }
             }
         }

@@ -191,6 +191,12 @@ impl Device {
         )
     }
 
+    /// The account's signature of this device (`ADVSignedDeviceIdentity`, sent with every
+    /// `pkmsg`); empty before pairing.
+    pub(crate) fn signed_identity(&self) -> Vec<u8> {
+        self.data.signed_identity.clone().unwrap_or_default()
+    }
+
     /// The identity as the pairing functions take it.
     pub(crate) fn pair_identity(&self) -> pair::KeyPair {
         pair::KeyPair::from_private(*self.data.identity_private)

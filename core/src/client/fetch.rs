@@ -12,6 +12,8 @@
 
 use core::fmt;
 
+use super::owner::{AnyTag, Owner, Tag};
+
 /// Names one `Output::Fetch` and its answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FetchId(pub u64);
@@ -149,47 +151,30 @@ impl FetchError {
 /// The answer to one `Output::Fetch`.
 pub type FetchResult = Result<FetchResponse, FetchError>;
 
-/// Who asked for a fetch, and so who gets its answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum FetchTag {
-    /// An app-state blob (a snapshot, or a patch's mutations).
-    AppStateBlob,
-    /// A media upload or download (the media machine's job id).
-    Media(u64),
-    /// A history-sync blob.
-    HistoryBlob,
-}
-
 /// Fetches awaiting their answer.
 #[derive(Debug, Default)]
 pub(crate) struct Fetches {
     next: u64,
-    pending: Vec<(FetchId, FetchTag)>,
+    pending: Vec<(FetchId, AnyTag)>,
 }
 
 impl Fetches {
-    /// Registers a new request of `tag`'s owner and returns its id.
-    pub(crate) fn register(&mut self, tag: FetchTag) -> FetchId {
+    /// Registers a new request with `tag` and returns its id.
+    pub(crate) fn register<T: Tag>(&mut self, tag: T) -> FetchId {
         self.next += 1;
         let id = FetchId(self.next);
-        self.pending.push((id, tag));
+        self.pending.push((id, AnyTag::new(tag)));
         id
     }
 
-    /// Forgets every fetch of `tag` (their owner dropped what waited for them): a late answer
-    /// is then an unknown id.
-    pub(crate) fn forget(&mut self, tag: FetchTag) {
-        self.pending.retain(|(_, pending)| *pending != tag);
-    }
-
-    /// Forgets every media fetch (the device is gone).
-    pub(crate) fn forget_media(&mut self) {
-        self.pending
-            .retain(|(_, pending)| !matches!(pending, FetchTag::Media(_)));
+    /// Forgets every fetch of `owner` (it dropped what waited for them): a late answer is then
+    /// an unknown id.
+    pub(crate) fn forget(&mut self, owner: Owner) {
+        self.pending.retain(|(_, pending)| pending.owner() != owner);
     }
 
     /// The tag of an answered fetch (`None` for an unknown or repeated id).
-    pub(crate) fn take(&mut self, id: FetchId) -> Option<FetchTag> {
+    pub(crate) fn take(&mut self, id: FetchId) -> Option<AnyTag> {
         let index = self
             .pending
             .iter()
@@ -206,19 +191,28 @@ impl Fetches {
 mod tests {
     use super::*;
 
+    /// The tag of these tests (the app state's own lives with it).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    struct AppStateBlob;
+
+    impl Tag for AppStateBlob {
+        const OWNER: Owner = Owner::AppState;
+    }
+
     #[test]
     fn ids_are_answered_once() {
         let mut fetches = Fetches::default();
-        let a = fetches.register(FetchTag::AppStateBlob);
-        let b = fetches.register(FetchTag::AppStateBlob);
+        let a = fetches.register(AppStateBlob);
+        let b = fetches.register(AppStateBlob);
         assert_ne!(a, b);
-        assert_eq!(fetches.take(b), Some(FetchTag::AppStateBlob));
-        assert_eq!(fetches.take(b), None);
-        assert_eq!(fetches.take(FetchId(99)), None);
-        assert_eq!(fetches.take(a), Some(FetchTag::AppStateBlob));
-        let c = fetches.register(FetchTag::AppStateBlob);
-        fetches.forget(FetchTag::AppStateBlob);
-        assert_eq!(fetches.take(c), None);
+        assert_eq!(fetches.take(b).and_then(AnyTag::take), Some(AppStateBlob));
+        assert!(fetches.take(b).is_none());
+        assert!(fetches.take(FetchId(99)).is_none());
+        assert_eq!(fetches.take(a).and_then(AnyTag::take), Some(AppStateBlob));
+        let c = fetches.register(AppStateBlob);
+        fetches.forget(Owner::Media);
+        fetches.forget(Owner::AppState);
+        assert!(fetches.take(c).is_none());
     }
 
     #[test]

@@ -1,43 +1,12 @@
 //! IQ plumbing: ids, IQs awaiting their answer with deadlines, and answers routed by id to
-//! the tag of whoever sent the request (an enum, not a closure).
+//! the tag of whoever sent the request (its own type, kept as an `owner::AnyTag`).
 
 use crate::binary::{Jid, Node};
 use crate::limits::CLIENT_MAX_PENDING_IQS;
 
 use super::Timestamp;
-use super::command::CommandId;
-use super::messaging::MessagingIq;
+use super::owner::{AnyTag, Tag};
 use super::rng::Rng;
-
-/// Who sent an IQ, and so who gets its answer.
-#[allow(dead_code)]
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum IqTag {
-    /// A keepalive ping.
-    Ping,
-    /// Post-login: the server's prekey count.
-    PreKeyCount,
-    /// A prekey upload.
-    PreKeyUpload,
-    /// Post-login: `<active/>`.
-    Active,
-    /// Cleaning dirty bits.
-    DirtyClean,
-    /// Stage 1 of code pairing for this command (`None`: a server-requested refresh).
-    PairCodeHello(Option<CommandId>),
-    /// Stage 2 of code pairing.
-    PairCodeFinish,
-    /// Removing this companion (logout) for this command.
-    Logout(CommandId),
-    /// An IQ of the messaging module.
-    Messaging(MessagingIq),
-    /// The `media_conn` query.
-    MediaConn,
-    /// An IQ of the app-state module.
-    AppState(super::app_state::AppStateIq),
-    /// A contact query (calls, presence and contacts module).
-    Social(super::social::SocialIq),
-}
 
 /// Why an IQ did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,7 +32,7 @@ pub(crate) type IqResult = Result<Node, IqError>;
 #[derive(Debug)]
 struct Pending {
     id: String,
-    tag: IqTag,
+    tag: AnyTag,
     deadline: Timestamp,
 }
 
@@ -98,13 +67,15 @@ impl Iqs {
         self.pending.len() < CLIENT_MAX_PENDING_IQS
     }
 
-    /// Whether an IQ with this tag is awaiting its answer.
-    pub(crate) fn is_pending(&self, tag: &IqTag) -> bool {
-        self.pending.iter().any(|p| &p.tag == tag)
+    /// Whether an IQ whose tag is a `T` matching `which` is awaiting its answer.
+    pub(crate) fn is_pending<T: Tag>(&self, which: impl Fn(&T) -> bool) -> bool {
+        self.pending
+            .iter()
+            .any(|p| p.tag.get::<T>().is_some_and(&which))
     }
 
     /// Assigns an id to `iq` and awaits its answer until `deadline`. Returns the id.
-    pub(crate) fn register(&mut self, iq: &mut Node, tag: IqTag, deadline: Timestamp) -> String {
+    pub(crate) fn register(&mut self, iq: &mut Node, tag: AnyTag, deadline: Timestamp) -> String {
         let id = self.next_id();
         iq.set_attr("id", id.clone());
         self.pending.push(Pending {
@@ -118,7 +89,7 @@ impl Iqs {
     /// If `node` answers an awaited IQ (`<iq type="result|error" id>` from the server), the
     /// tag and the result (a result owns the node: it is moved, never copied); otherwise the
     /// node back.
-    pub(crate) fn take_answer(&mut self, node: Node) -> Result<(IqTag, IqResult), Node> {
+    pub(crate) fn take_answer(&mut self, node: Node) -> Result<(AnyTag, IqResult), Node> {
         let index = match (node.attr_str("id"), node.attr_str("type")) {
             (Some(id), Some("result" | "error")) => self.pending.iter().position(|p| p.id == id),
             _ => None,
@@ -153,7 +124,7 @@ impl Iqs {
     }
 
     /// Removes and returns the IQs whose deadline passed.
-    pub(crate) fn take_expired(&mut self, now: Timestamp) -> Vec<IqTag> {
+    pub(crate) fn take_expired(&mut self, now: Timestamp) -> Vec<AnyTag> {
         let mut expired = Vec::new();
         let mut index = 0;
         while index < self.pending.len() {
@@ -167,7 +138,7 @@ impl Iqs {
     }
 
     /// Removes and returns every awaited IQ (the connection ended).
-    pub(crate) fn take_all(&mut self) -> Vec<IqTag> {
+    pub(crate) fn take_all(&mut self) -> Vec<AnyTag> {
         let tags = self.pending.drain(..).map(|p| p.tag).collect();
         self.pending = Vec::new();
         tags
@@ -220,6 +191,27 @@ pub(crate) fn error_for(request: &Node, code: u16, text: &'static str) -> Node {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::client::owner::Owner;
+
+    /// The tags of these tests (the keepalive's and the login's own live with them).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum IqTag {
+        Ping,
+        PreKeyCount,
+        Active,
+    }
+
+    impl Tag for IqTag {
+        const OWNER: Owner = Owner::Login;
+    }
+
+    fn tag(tag: IqTag) -> AnyTag {
+        AnyTag::new(tag)
+    }
+
+    fn tags(tags: Vec<AnyTag>) -> Vec<IqTag> {
+        tags.into_iter().filter_map(AnyTag::take).collect()
+    }
 
     fn answer(id: &str, kind: &'static str) -> Node {
         Node::new("iq")
@@ -233,22 +225,22 @@ mod tests {
         let mut iqs = Iqs::default();
         iqs.reset_prefix(&mut Rng::from_seed([0; 32]));
         let mut ping = iq("get", "w:p", vec![]);
-        let id = iqs.register(&mut ping, IqTag::Ping, 100);
+        let id = iqs.register(&mut ping, tag(IqTag::Ping), 100);
         let mut count = iq("get", "encrypt", vec![Node::new("count")]);
-        let other = iqs.register(&mut count, IqTag::PreKeyCount, 50);
+        let other = iqs.register(&mut count, tag(IqTag::PreKeyCount), 50);
         assert_ne!(id, other);
         assert_eq!(ping.attr_str("id"), Some(id.as_str()));
         assert!(iqs.take_answer(answer("nope", "result")).is_err());
-        let (tag, result) = iqs.take_answer(answer(&id, "result")).unwrap();
-        assert_eq!(tag, IqTag::Ping);
+        let (answered, result) = iqs.take_answer(answer(&id, "result")).unwrap();
+        assert_eq!(answered.take(), Some(IqTag::Ping));
         assert!(result.is_ok());
         assert!(iqs.take_answer(answer(&id, "result")).is_err());
         let error = answer(&other, "error").children_from([Node::new("error")
             .attr("code", "429")
             .attr("text", "rate-overlimit")
             .attr("backoff", "30")]);
-        let (tag, result) = iqs.take_answer(error).unwrap();
-        assert_eq!(tag, IqTag::PreKeyCount);
+        let (answered, result) = iqs.take_answer(error).unwrap();
+        assert_eq!(answered.take(), Some(IqTag::PreKeyCount));
         assert_eq!(
             result,
             Err(IqError::Error {
@@ -263,14 +255,16 @@ mod tests {
     fn deadlines_expire_in_order() {
         let mut iqs = Iqs::default();
         let mut a = iq("get", "w:p", vec![]);
-        iqs.register(&mut a, IqTag::Ping, 100);
+        iqs.register(&mut a, tag(IqTag::Ping), 100);
         let mut b = iq("set", "passive", vec![]);
-        iqs.register(&mut b, IqTag::Active, 200);
+        iqs.register(&mut b, tag(IqTag::Active), 200);
         assert_eq!(iqs.next_deadline(), Some(100));
         assert!(iqs.take_expired(99).is_empty());
-        assert_eq!(iqs.take_expired(100), vec![IqTag::Ping]);
+        assert!(iqs.is_pending(|t: &IqTag| *t == IqTag::Ping));
+        assert_eq!(tags(iqs.take_expired(100)), vec![IqTag::Ping]);
+        assert!(!iqs.is_pending(|t: &IqTag| *t == IqTag::Ping));
         assert_eq!(iqs.next_deadline(), Some(200));
-        assert_eq!(iqs.take_all(), vec![IqTag::Active]);
+        assert_eq!(tags(iqs.take_all()), vec![IqTag::Active]);
         assert_eq!(iqs.next_deadline(), None);
     }
 }

@@ -6,8 +6,17 @@ use crate::binary::Node;
 
 use super::Timestamp;
 use super::context::Context;
-use super::iq::{self, IqTag};
+use super::iq;
 use super::output::Outputs;
+use super::owner::{Owner, Tag};
+
+/// The tag of the keepalive's ping IQ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ping;
+
+impl Tag for Ping {
+    const OWNER: Owner = Owner::Keepalive;
+}
 
 /// When the next ping is due.
 #[derive(Debug, Default)]
@@ -27,12 +36,12 @@ impl Keepalive {
     }
 
     fn schedule(&mut self, ctx: &mut Context<'_>) {
-        let (min, max) = (ctx.config.keepalive_min_ms, ctx.config.keepalive_max_ms);
+        let (min, max) = (ctx.config().keepalive_min_ms, ctx.config().keepalive_max_ms);
         let spread = max.saturating_sub(min);
         self.next_ping = Some(
-            ctx.now
+            ctx.now()
                 .saturating_add(min)
-                .saturating_add(ctx.rng.below(spread.saturating_add(1))),
+                .saturating_add(ctx.rng().below(spread.saturating_add(1))),
         );
     }
 
@@ -42,13 +51,13 @@ impl Keepalive {
         let Some(due) = self.next_ping else {
             return;
         };
-        if ctx.now < due {
+        if ctx.now() < due {
             return;
         }
-        if !ctx.iqs.is_pending(&IqTag::Ping) {
+        if !ctx.iq_pending(|_: &Ping| true) {
             let ping = iq::iq("get", "w:p", Vec::new());
-            let deadline = ctx.config.keepalive_deadline_ms;
-            let _ = ctx.send_iq(ping, IqTag::Ping, Some(deadline), out);
+            let deadline = ctx.config().keepalive_deadline_ms;
+            let _ = ctx.send_iq(ping, Ping, Some(deadline), out);
         }
         self.schedule(ctx);
     }

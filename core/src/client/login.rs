@@ -7,8 +7,26 @@ use crate::limits::{CLIENT_PREKEY_MIN_COUNT, CLIENT_PREKEY_UPLOAD_COUNT};
 
 use super::context::Context;
 use super::event::{Event, OfflinePreview};
-use super::iq::{self, IqError, IqResult, IqTag};
-use super::output::{CloseReason, Outputs, ProtocolError};
+use super::iq::{self, IqError, IqResult};
+use super::owner::{Owner, Tag};
+
+/// Tags of the login IQs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LoginIq {
+    /// Post-login: the server's prekey count.
+    PreKeyCount,
+    /// A prekey upload.
+    PreKeyUpload,
+    /// Post-login: `<active/>`.
+    Active,
+    /// Cleaning dirty bits.
+    DirtyClean,
+}
+
+impl Tag for LoginIq {
+    const OWNER: Owner = Owner::Login;
+}
+use super::output::{CloseReason, Outputs, PeerFault, PostLoginStep, ProtocolError};
 
 /// One week and three days in milliseconds, for `unified_session`.
 const WEEK_MS: u64 = 7 * 24 * 3600 * 1000;
@@ -65,19 +83,19 @@ impl Login {
         ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) -> LoginProgress {
-        if !ctx.device.is_paired() || self.phase != Phase::Waiting {
+        if !ctx.device().is_paired() || self.phase != Phase::Waiting {
             return LoginProgress::Nothing;
         }
         if let Some(t) = node.attr_str("t").and_then(|t| t.parse::<i64>().ok()) {
-            self.server_offset_ms = t.saturating_mul(1000).saturating_sub(ctx.now as i64);
+            self.server_offset_ms = t.saturating_mul(1000).saturating_sub(ctx.now() as i64);
         }
         if let Some(lid) = node.attr_jid("lid") {
-            let own_device = ctx.device.jid().map(|jid| jid.device).unwrap_or_default();
+            let own_device = ctx.device().jid().map(|jid| jid.device).unwrap_or_default();
             let lid = crate::binary::Jid::device(lid.user, own_device, lid.server);
-            let batch = ctx.device.set_lid(lid);
+            let batch = ctx.device_mut().set_lid(lid);
             ctx.persist(batch, out);
         }
-        let batch = ctx.device.count_login();
+        let batch = ctx.device_mut().count_login();
         ctx.persist(batch, out);
         self.phase = Phase::PostLogin {
             prekeys_done: false,
@@ -86,12 +104,12 @@ impl Login {
         let count = iq::iq("get", "encrypt", vec![Node::new("count")]);
         let active = iq::iq("set", "passive", vec![Node::new("active")]);
         let sent = ctx
-            .send_iq(count, IqTag::PreKeyCount, None, out)
-            .and_then(|_| ctx.send_iq(active, IqTag::Active, None, out));
+            .send_iq(count, LoginIq::PreKeyCount, None, out)
+            .and_then(|_| ctx.send_iq(active, LoginIq::Active, None, out));
         if sent.is_err() {
             return LoginProgress::Nothing;
         }
-        let session = (ctx.now as i64)
+        let session = (ctx.now() as i64)
             .saturating_add(self.server_offset_ms)
             .max(0) as u64;
         let unified = Node::new("ib").children_from([Node::new("unified_session").attr(
@@ -114,14 +132,14 @@ impl Login {
     /// The answer to one of the login IQs.
     pub(crate) fn handle_iq(
         &mut self,
-        tag: &IqTag,
+        tag: &LoginIq,
         result: IqResult,
         ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) -> LoginProgress {
         let post_login = matches!(self.phase, Phase::PostLogin { .. });
         match (tag, result) {
-            (IqTag::PreKeyCount, Ok(node)) => {
+            (LoginIq::PreKeyCount, Ok(node)) => {
                 let count = node
                     .child("count")
                     .and_then(|c| c.attr_str("value"))
@@ -133,22 +151,29 @@ impl Login {
                     self.mark_prekeys_done();
                 }
             }
-            (IqTag::PreKeyUpload, Ok(_)) => self.mark_prekeys_done(),
-            (IqTag::Active, Ok(_)) => {
+            (LoginIq::PreKeyUpload, Ok(_)) => self.mark_prekeys_done(),
+            (LoginIq::Active, Ok(_)) => {
                 if let Phase::PostLogin { active_done, .. } = &mut self.phase {
                     *active_done = true;
                 }
             }
-            (IqTag::DirtyClean, _) => {}
+            (LoginIq::DirtyClean, _) => {}
             (_, Err(IqError::Disconnected)) => {}
             // The post-login round trip failed: a fresh connection retries all of it. A refill
             // outside the round trip is retried at the next login.
-            (IqTag::PreKeyCount | IqTag::PreKeyUpload | IqTag::Active, Err(error))
+            (LoginIq::PreKeyCount | LoginIq::PreKeyUpload | LoginIq::Active, Err(error))
                 if post_login =>
             {
-                ctx.close(CloseReason::Protocol(ProtocolError::Unexpected(format!(
-                    "post-login {tag:?} failed: {error:?}"
-                ))));
+                let step = match tag {
+                    LoginIq::PreKeyCount => PostLoginStep::PreKeyCount,
+                    LoginIq::PreKeyUpload => PostLoginStep::PreKeyUpload,
+                    _ => PostLoginStep::Active,
+                };
+                let fault = match error {
+                    IqError::Error { code, .. } => PeerFault::PostLoginRefused { step, code },
+                    IqError::TimedOut | IqError::Disconnected => PeerFault::PostLoginTimedOut(step),
+                };
+                ctx.close(CloseReason::Protocol(ProtocolError::Peer(fault)));
             }
             _ => {}
         }
@@ -205,7 +230,7 @@ impl Login {
                         .and_then(Node::content_bytes)
                         .filter(|r| r.len() <= crate::limits::MAX_ROUTING_INFO)
                     {
-                        let batch = ctx.device.set_routing_info(routing.to_vec());
+                        let batch = ctx.device_mut().set_routing_info(routing.to_vec());
                         ctx.persist(batch, out);
                     }
                 }
@@ -214,7 +239,7 @@ impl Login {
         }
         if !cleans.is_empty() {
             let clean = iq::iq("set", "urn:xmpp:whatsapp:dirty", cleans);
-            let _ = ctx.send_iq(clean, IqTag::DirtyClean, None, out);
+            let _ = ctx.send_iq(clean, LoginIq::DirtyClean, None, out);
         }
     }
 }
@@ -222,12 +247,10 @@ impl Login {
 /// Uploads a fresh batch of one-time prekeys (transport.md §6.2), unless one is in flight. The
 /// keys are persisted before the upload leaves.
 pub(crate) fn upload_prekeys(ctx: &mut Context<'_>, out: &mut Outputs) {
-    if ctx.iqs.is_pending(&IqTag::PreKeyUpload) || !ctx.conn.is_open() {
+    if ctx.iq_pending(|t: &LoginIq| *t == LoginIq::PreKeyUpload) || !ctx.is_open() {
         return;
     }
-    let (keys, batch) = ctx
-        .device
-        .generate_pre_keys(CLIENT_PREKEY_UPLOAD_COUNT, ctx.rng);
+    let (keys, batch) = ctx.generate_pre_keys(CLIENT_PREKEY_UPLOAD_COUNT);
     ctx.persist(batch, out);
     let id3 = |id: u32| id.to_be_bytes().get(1..).unwrap_or_default().to_vec();
     let list: Vec<Node> = keys
@@ -239,7 +262,7 @@ pub(crate) fn upload_prekeys(ctx: &mut Context<'_>, out: &mut Outputs) {
             ])
         })
         .collect();
-    let (signed_id, signed, signature) = ctx.device.signed_pre_key();
+    let (signed_id, signed, signature) = ctx.device().signed_pre_key();
     let skey = Node::new("skey").children_from([
         Node::new("id").bytes(id3(signed_id)),
         Node::new("value").bytes(signed.public.raw().to_vec()),
@@ -249,12 +272,67 @@ pub(crate) fn upload_prekeys(ctx: &mut Context<'_>, out: &mut Outputs) {
         "set",
         "encrypt",
         vec![
-            Node::new("registration").bytes(ctx.device.registration_id().to_be_bytes().to_vec()),
+            Node::new("registration").bytes(ctx.device().registration_id().to_be_bytes().to_vec()),
             Node::new("type").bytes(vec![5]),
-            Node::new("identity").bytes(ctx.device.identity().identity_key().0.raw().to_vec()),
+            Node::new("identity").bytes(ctx.device().identity().identity_key().0.raw().to_vec()),
             Node::new("list").content(Content::Nodes(list)),
             skey,
         ],
     );
-    let _ = ctx.send_iq(upload, IqTag::PreKeyUpload, None, out);
+    let _ = ctx.send_iq(upload, LoginIq::PreKeyUpload, None, out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::context::testing::Parts;
+
+    #[test]
+    fn a_failed_post_login_request_closes_with_a_typed_peer_fault() {
+        let cases = [
+            (
+                LoginIq::PreKeyCount,
+                Err(IqError::Error {
+                    code: 500,
+                    text: "internal-server-error".to_owned(),
+                    backoff: None,
+                }),
+                PeerFault::PostLoginRefused {
+                    step: PostLoginStep::PreKeyCount,
+                    code: 500,
+                },
+            ),
+            (
+                LoginIq::Active,
+                Err(IqError::TimedOut),
+                PeerFault::PostLoginTimedOut(PostLoginStep::Active),
+            ),
+        ];
+        for (tag, result, fault) in cases {
+            let mut parts = Parts::new();
+            let mut login = Login {
+                phase: Phase::PostLogin {
+                    prekeys_done: false,
+                    active_done: false,
+                },
+                ..Login::default()
+            };
+            let mut out = Outputs::default();
+            login.handle_iq(&tag, result, &mut parts.ctx(1_000), &mut out);
+            assert_eq!(
+                parts.requests.close,
+                Some(CloseReason::Protocol(ProtocolError::Peer(fault)))
+            );
+        }
+        // Outside the round trip a failure closes nothing.
+        let mut parts = Parts::new();
+        let mut out = Outputs::default();
+        Login::default().handle_iq(
+            &LoginIq::PreKeyUpload,
+            Err(IqError::TimedOut),
+            &mut parts.ctx(1_000),
+            &mut out,
+        );
+        assert_eq!(parts.requests.close, None);
+    }
 }

@@ -33,6 +33,7 @@ mod login;
 pub mod media;
 pub mod messaging;
 mod output;
+mod owner;
 mod pairing;
 mod per_collection;
 mod rng;
@@ -50,7 +51,9 @@ pub use messaging::{
     DecryptFailure, DecryptFailureKind, IdentityChange, IdentityInfo, IncomingMessage,
     PollOptionVotes, PollVote, Receipt, RefusedRetry, RetryRefusal,
 };
-pub use output::{CloseReason, LoadId, Output, ProtocolError};
+pub use output::{
+    CloseReason, LoadId, LocalFault, Output, PeerFault, PostLoginStep, ProtocolError,
+};
 pub use social::{
     About, BusinessProfile, CallAction, CallEvent, ChatState, ChatStateUpdate, NumberInfo,
     PresenceUpdate, ProfilePicture,
@@ -61,20 +64,29 @@ use crate::limits::CLIENT_RNG_RESEED_MS;
 use crate::store::{Batch, Change, Record, RecordKey, RestoreError, Space};
 
 use connection::Connection;
-use context::{Context, LoadTag, Loads, Requests};
+use context::{Context, Loads, Requests};
 use device::Device;
-use fetch::{FetchTag, Fetches};
-use iq::{IqError, IqResult, IqTag, Iqs};
+use fetch::Fetches;
+use iq::{IqError, IqResult, Iqs};
 use keepalive::Keepalive;
 use login::{Login, LoginProgress};
 use messaging::Messaging;
 use output::Outputs;
+use owner::{AnyTag, Owner, Tag};
 use pairing::Pairing;
 use rng::Rng;
 use state::{AfterClose, Lifecycle};
 
 /// Unix milliseconds.
 pub type Timestamp = u64;
+
+/// The tag of the logout IQ: the command it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct LogoutIq(CommandId);
+
+impl Tag for LogoutIq {
+    const OWNER: Owner = Owner::Client;
+}
 
 /// One linked device of one WhatsApp account, as a sans-IO state machine.
 ///
@@ -122,22 +134,25 @@ impl core::fmt::Debug for Client {
 }
 
 /// Borrows the shared parts of `$client` as a `Context` and the queue, leaving the named
-/// sub-machines free.
+/// sub-machines free. What the sub-machine asks for through the context is carried out when
+/// the step it runs in ends ([`Client::step`]).
 macro_rules! split {
     ($client:ident, $now:expr) => {
         (
-            Context {
-                now: $now,
-                config: &$client.config,
-                device: &mut $client.device,
-                rng: &mut $client.rng,
-                conn: &mut $client.conn,
-                iqs: &mut $client.iqs,
-                loads: &mut $client.loads,
-                fetches: &mut $client.fetches,
-                requests: &mut $client.requests,
-                connected: matches!($client.lifecycle.state(), State::Connected),
-            },
+            Context::new(
+                $now,
+                matches!($client.lifecycle.state(), State::Connected),
+                context::Lent {
+                    config: &$client.config,
+                    device: &mut $client.device,
+                    rng: &mut $client.rng,
+                    conn: &mut $client.conn,
+                    iqs: &mut $client.iqs,
+                    loads: &mut $client.loads,
+                    fetches: &mut $client.fetches,
+                    requests: &mut $client.requests,
+                },
+            ),
             &mut $client.out,
         )
     };
@@ -246,6 +261,10 @@ impl Client {
     /// The host opened the socket asked for by `Output::Connect`.
     pub fn handle_connected(&mut self, now: Timestamp) {
         let now = self.clock(now);
+        self.step(now, |client| client.connected(now));
+    }
+
+    fn connected(&mut self, now: Timestamp) {
         if !self.conn.is_opening() {
             return;
         }
@@ -278,15 +297,16 @@ impl Client {
             match next {
                 Ok(Some(node)) => {
                     self.conn.clear_deadline();
-                    self.dispatch(now, node);
-                    self.apply_requests(now);
+                    self.step(now, |client| client.dispatch(now, node));
                     if !self.conn.is_open() {
                         break;
                     }
                 }
                 Ok(None) => break,
                 Err(error) => {
-                    self.close(now, CloseReason::Protocol(error), true);
+                    self.step(now, |client| {
+                        client.close(now, CloseReason::Protocol(error), true);
+                    });
                     break;
                 }
             }
@@ -297,44 +317,39 @@ impl Client {
     pub fn handle_closed(&mut self, now: Timestamp, reason: CloseReason) {
         let now = self.clock(now);
         if self.conn.is_active() {
-            self.close(now, reason, false);
+            self.step(now, |client| client.close(now, reason, false));
         }
     }
 
     /// A timer fired; spurious or late calls are harmless.
     pub fn handle_timeout(&mut self, now: Timestamp) {
         let now = self.clock(now);
-        if self.reconnect_at.is_some_and(|at| now >= at) {
-            self.reconnect_at = None;
-            self.start_connection(Some(now), StateReason::BackoffElapsed);
-        }
-        if self.conn.deadline().is_some_and(|d| now >= d) {
-            self.close(now, CloseReason::ConnectTimeout, true);
-        }
-        for tag in self.iqs.take_expired(now) {
-            self.route_iq(now, tag, Err(IqError::TimedOut));
-        }
-        self.apply_requests(now);
-        {
-            let (mut ctx, out) = split!(self, now);
-            self.keepalive.handle_timeout(&mut ctx, out);
-        }
-        {
-            let (mut ctx, out) = split!(self, now);
-            self.pairing.handle_timeout(&mut ctx, out);
-        }
-        self.apply_requests(now);
-        {
-            let (mut ctx, out) = split!(self, now);
-            self.messaging.handle_timeout(now, &mut ctx, out);
-        }
-        self.apply_requests(now);
-        {
-            let (mut ctx, out) = split!(self, now);
-            self.app_state.handle_timeout(&mut ctx, out);
-        }
-        self.media.handle_timeout(now, &mut self.out);
-        self.apply_requests(now);
+        self.step(now, |client| {
+            if client.reconnect_at.is_some_and(|at| now >= at) {
+                client.reconnect_at = None;
+                client.start_connection(Some(now), StateReason::BackoffElapsed);
+            }
+            if client.conn.deadline().is_some_and(|d| now >= d) {
+                client.close(now, CloseReason::ConnectTimeout, true);
+            }
+            for tag in client.iqs.take_expired(now) {
+                client.route_iq(now, tag, Err(IqError::TimedOut));
+            }
+        });
+        self.step(now, |client| {
+            let (mut ctx, out) = split!(client, now);
+            client.keepalive.handle_timeout(&mut ctx, out);
+            client.pairing.handle_timeout(&mut ctx, out);
+        });
+        self.step(now, |client| {
+            let (mut ctx, out) = split!(client, now);
+            client.messaging.handle_timeout(now, &mut ctx, out);
+        });
+        self.step(now, |client| {
+            let (mut ctx, out) = split!(client, now);
+            client.app_state.handle_timeout(&mut ctx, out);
+            client.media.handle_timeout(now, out);
+        });
     }
 
     /// Starts `command`; it ends in exactly one `Event::CommandDone` with the returned id.
@@ -342,14 +357,17 @@ impl Client {
         let now = self.clock(now);
         self.next_command += 1;
         let id = CommandId(self.next_command);
+        self.step(now, |client| client.run_command(now, id, command));
+        id
+    }
+
+    fn run_command(&mut self, now: Timestamp, id: CommandId, command: Command) {
         match command {
             Command::PairWithCode { phone } => {
                 let expected = !self.lifecycle.is_resting();
-                let mut state = None;
                 let (mut ctx, out) = split!(self, now);
                 self.pairing
-                    .command_pair_code(id, &phone, expected, &mut ctx, out, &mut state);
-                self.apply_state(state);
+                    .command_pair_code(id, &phone, expected, &mut ctx, out);
             }
             Command::Connect => {
                 let result = if self.lifecycle.is_resting()
@@ -470,8 +488,6 @@ impl Client {
                 self.messaging.send(now, id, other, &mut ctx, out);
             }
         }
-        self.apply_requests(now);
-        id
     }
 
     /// The records asked for by `Output::Load { id, .. }` (those that exist).
@@ -480,18 +496,32 @@ impl Client {
         let Some(tag) = self.loads.take(id) else {
             return;
         };
-        match tag {
-            LoadTag::Messaging(tag) => {
-                let (mut ctx, out) = split!(self, now);
-                self.messaging
-                    .handle_loaded(now, id, tag, records, &mut ctx, out);
+        self.step(now, |client| client.route_loaded(now, id, tag, records));
+    }
+
+    /// Gives loaded records to the tag's owner.
+    fn route_loaded(&mut self, now: Timestamp, id: LoadId, tag: AnyTag, records: Vec<Record>) {
+        match tag.owner() {
+            Owner::Messaging => {
+                if let Some(tag) = tag.take() {
+                    let (mut ctx, out) = split!(self, now);
+                    self.messaging
+                        .handle_loaded(now, id, tag, records, &mut ctx, out);
+                }
             }
-            LoadTag::AppState(_) => {
+            Owner::AppState => {
                 let (mut ctx, out) = split!(self, now);
                 self.app_state.handle_loaded(records, &mut ctx, out);
             }
+            // Nobody else loads records on demand.
+            Owner::Client
+            | Owner::Keepalive
+            | Owner::Login
+            | Owner::Pairing
+            | Owner::Media
+            | Owner::History
+            | Owner::Social => {}
         }
-        self.apply_requests(now);
     }
 
     /// What happened to the request of `Output::Fetch { id, .. }`: the response (any status)
@@ -501,29 +531,35 @@ impl Client {
         let Some(tag) = self.fetches.take(id) else {
             return;
         };
-        match tag {
-            FetchTag::AppStateBlob => {
+        self.step(now, |client| client.route_fetched(now, id, tag, result));
+    }
+
+    /// Gives a fetch's answer to the tag's owner.
+    fn route_fetched(&mut self, now: Timestamp, id: FetchId, tag: AnyTag, result: FetchResult) {
+        match tag.owner() {
+            Owner::AppState => {
                 let (mut ctx, out) = split!(self, now);
                 self.app_state.handle_fetched(id, result, &mut ctx, out);
             }
-            FetchTag::Media(job) => {
+            Owner::Media => {
+                let Some(media::MediaFetch(job)) = tag.take() else {
+                    return;
+                };
                 let (mut ctx, out) = split!(self, now);
-                if let Some(ready) = self.media.handle_fetched(job, result, &mut ctx, out) {
-                    self.messaging.send_message(
-                        ready.command,
-                        &ready.to,
-                        ready.message,
-                        &mut ctx,
-                        out,
-                    );
-                }
+                self.media.handle_fetched(job, result, &mut ctx, out);
             }
-            FetchTag::HistoryBlob => {
+            Owner::History => {
                 let (mut ctx, out) = split!(self, now);
                 self.history.handle_fetched(id, result, &mut ctx, out);
             }
+            // Nobody else fetches.
+            Owner::Client
+            | Owner::Keepalive
+            | Owner::Login
+            | Owner::Pairing
+            | Owner::Messaging
+            | Owner::Social => {}
         }
-        self.apply_requests(now);
     }
 
     /// The next output, in order; `None` when there is nothing to do.
@@ -536,9 +572,10 @@ impl Client {
         }
         while self.history.is_decoding() && self.out.is_empty() {
             let now = self.now;
-            let (mut ctx, out) = split!(self, now);
-            self.history.step(&mut ctx, out);
-            self.apply_requests(now);
+            self.step(now, |client| {
+                let (mut ctx, out) = split!(client, now);
+                client.history.step(&mut ctx, out);
+            });
         }
         self.out.pop()
     }
@@ -659,13 +696,11 @@ impl Client {
             "set" if from_server && node.children().len() == 1 => {
                 match node.children().first().map(|c| c.tag.as_ref()) {
                     Some("pair-device") => {
-                        let mut state = None;
-                        self.pairing
-                            .handle_pair_device(&node, &mut ctx, out, &mut state);
-                        if state.is_some() {
+                        self.pairing.handle_pair_device(&node, &mut ctx, out);
+                        if self.requests.state.is_some() {
+                            let (mut ctx, _) = split!(self, now);
                             self.keepalive.start(&mut ctx);
                         }
-                        self.apply_state(state);
                     }
                     Some("pair-success") => {
                         self.pairing.handle_pair_success(&node, &mut ctx, out);
@@ -701,26 +736,36 @@ impl Client {
     }
 
     /// Gives an IQ answer (or its failure) to the tag's owner.
-    fn route_iq(&mut self, now: Timestamp, tag: IqTag, result: IqResult) {
-        match tag {
-            IqTag::Ping => {
+    fn route_iq(&mut self, now: Timestamp, tag: AnyTag, result: IqResult) {
+        match tag.owner() {
+            Owner::Keepalive => {
                 if matches!(result, Err(IqError::TimedOut)) {
                     self.requests.close = Some(CloseReason::KeepaliveTimeout);
                 }
             }
-            IqTag::PreKeyCount | IqTag::PreKeyUpload | IqTag::Active | IqTag::DirtyClean => {
+            Owner::Login => {
+                let Some(tag) = tag.take::<login::LoginIq>() else {
+                    return;
+                };
                 let (mut ctx, out) = split!(self, now);
                 let progress = self.login.handle_iq(&tag, result, &mut ctx, out);
                 self.login_progress(now, progress);
             }
-            IqTag::PairCodeHello(_) | IqTag::PairCodeFinish => {
-                let mut state = None;
+            Owner::Pairing => {
+                let Some(tag) = tag.take::<pairing::PairingIq>() else {
+                    return;
+                };
                 let (mut ctx, out) = split!(self, now);
-                self.pairing
-                    .handle_iq(&tag, result, &mut ctx, out, &mut state);
+                self.pairing.handle_iq(&tag, result, &mut ctx, out);
+                // At once, as every answer comes: when the connection ends, the state this
+                // answer's failure asks for comes before the one `close` decides.
+                let state = self.requests.state.take();
                 self.apply_state(state);
             }
-            IqTag::Logout(command) => {
+            Owner::Client => {
+                let Some(LogoutIq(command)) = tag.take() else {
+                    return;
+                };
                 // Whatever the answer, the device forgets itself.
                 self.out.event(Event::CommandDone {
                     id: command,
@@ -729,20 +774,32 @@ impl Client {
                 // Carried out by apply_requests, or by `close` when the connection is ending.
                 self.requests.close = Some(CloseReason::LoggedOut);
             }
-            IqTag::Messaging(tag) => {
+            Owner::Messaging => {
+                let Some(tag) = tag.take() else {
+                    return;
+                };
                 let (mut ctx, out) = split!(self, now);
                 self.messaging
                     .handle_iq_result(now, tag, result, &mut ctx, out);
             }
-            IqTag::AppState(tag) => {
+            Owner::AppState => {
+                let Some(tag) = tag.take() else {
+                    return;
+                };
                 let (mut ctx, out) = split!(self, now);
                 self.app_state.handle_iq(tag, result, &mut ctx, out);
             }
-            IqTag::Social(tag) => self.social.handle_iq(tag, result, &mut self.out),
-            IqTag::MediaConn => {
+            Owner::Social => {
+                if let Some(tag) = tag.take() {
+                    self.social.handle_iq(tag, result, &mut self.out);
+                }
+            }
+            Owner::Media => {
                 let (mut ctx, out) = split!(self, now);
                 self.media.handle_iq(result, &mut ctx, out);
             }
+            // History sends no IQ.
+            Owner::History => {}
         }
     }
 
@@ -773,8 +830,24 @@ impl Client {
         }
     }
 
-    /// Carries out what sub-machines asked for.
+    /// Runs `work` (one input, or one part of it), then carries out what the sub-machines
+    /// asked for through their contexts. Every entry point runs its work through here, and
+    /// nothing else calls `apply_requests`: a call into a sub-machine cannot leave a request
+    /// waiting for a later input.
+    fn step(&mut self, now: Timestamp, work: impl FnOnce(&mut Client)) {
+        work(self);
+        self.apply_requests(now);
+    }
+
+    /// Carries out what sub-machines asked for (only `step` calls it).
     fn apply_requests(&mut self, now: Timestamp) {
+        let state = self.requests.state.take();
+        self.apply_state(state);
+        for (command, to, message) in core::mem::take(&mut self.requests.messages) {
+            let (mut ctx, out) = split!(self, now);
+            self.messaging
+                .send_message(command, &to, message, &mut ctx, out);
+        }
         let keys = core::mem::take(&mut self.requests.app_state_keys);
         if !keys.is_empty() {
             let (mut ctx, out) = split!(self, now);
@@ -845,7 +918,7 @@ impl Client {
         self.messaging.handle_disconnected(now, &mut self.out);
         self.app_state.handle_disconnected();
         self.media.handle_disconnected();
-        self.fetches.forget(FetchTag::AppStateBlob);
+        self.fetches.forget(Owner::AppState);
         self.backoff.disconnected(now, &self.config);
         let closed = StateReason::Closed(reason.clone());
         match state::after_close(&reason, &self.config) {
@@ -915,12 +988,12 @@ impl Client {
     fn wipe(&mut self) {
         self.reconnect_at = None;
         self.app_state = app_state::AppState::default();
-        self.fetches.forget(FetchTag::AppStateBlob);
-        self.fetches.forget_media();
+        self.fetches.forget(Owner::AppState);
+        self.fetches.forget(Owner::Media);
         self.media.wipe(&mut self.out);
         self.history.wipe();
         self.social.wipe();
-        self.fetches.forget(FetchTag::HistoryBlob);
+        self.fetches.forget(Owner::History);
         self.messaging.wipe(&mut self.out);
         self.pairing.cancel_parked(&mut self.out);
         self.out.persist(Batch {
@@ -949,7 +1022,7 @@ impl Client {
                 ],
             );
             let (mut ctx, out) = split!(self, now);
-            if ctx.send_iq(request, IqTag::Logout(id), None, out).is_ok() {
+            if ctx.send_iq(request, LogoutIq(id), None, out).is_ok() {
                 return;
             }
         }

@@ -86,7 +86,8 @@ pub enum CloseReason {
     LoggedOut,
 }
 
-/// How the peer broke the protocol.
+/// Why the protocol could not go on: the server's fault (`Frame` to `Peer`, `MalformedPairing`)
+/// or this client's own (`Local`, `BadOwnKeys`).
 #[cfg_attr(not(feature = "exhaustive"), non_exhaustive)]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProtocolError {
@@ -102,15 +103,60 @@ pub enum ProtocolError {
     /// A frame body is not a valid node.
     #[error("node: {0}")]
     Decode(#[from] DecodeError),
-    /// A node arrived that the current state cannot accept (its tag is given).
-    #[error("unexpected <{0}>")]
-    Unexpected(String),
+    /// The server did what the current state cannot accept.
+    #[error("server: {0}")]
+    Peer(PeerFault),
+    /// This client ran into one of its own limits.
+    #[error("local: {0}")]
+    Local(LocalFault),
     /// The server's `pair-device` or `pair-success` is malformed.
     #[error("malformed pairing stanza")]
     MalformedPairing,
     /// The device's own keys could not build a ClientPayload.
     #[error("own keys cannot build a client payload")]
     BadOwnKeys,
+}
+
+/// What the server did that the current state cannot accept.
+#[cfg_attr(not(feature = "exhaustive"), non_exhaustive)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PeerFault {
+    /// A frame arrived while no connection was open.
+    #[error("a frame while no connection was open")]
+    FrameWhileClosed,
+    /// A request of the post-login round trip was refused with this code (0 when the answer
+    /// has none).
+    #[error("post-login {step:?} refused with code {code}")]
+    PostLoginRefused {
+        /// The request.
+        step: PostLoginStep,
+        /// The `<error code>`.
+        code: u16,
+    },
+    /// A request of the post-login round trip was not answered in time.
+    #[error("post-login {0:?} not answered in time")]
+    PostLoginTimedOut(PostLoginStep),
+}
+
+/// The requests of the post-login round trip.
+#[cfg_attr(not(feature = "exhaustive"), non_exhaustive)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostLoginStep {
+    /// The server's count of this device's one-time prekeys.
+    PreKeyCount,
+    /// The upload of fresh one-time prekeys.
+    PreKeyUpload,
+    /// `<active/>`.
+    Active,
+}
+
+/// A limit of this client that stopped the protocol.
+#[cfg_attr(not(feature = "exhaustive"), non_exhaustive)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LocalFault {
+    /// More IQs await their answers than `limits::CLIENT_MAX_PENDING_IQS`.
+    #[error("too many IQs await their answers")]
+    TooManyPendingIqs,
 }
 
 /// The one ordered queue of a client. Sub-machines push; the host drains. Its `Debug` shows

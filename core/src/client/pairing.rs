@@ -26,8 +26,22 @@ use super::Timestamp;
 use super::command::{CommandError, CommandId, CommandOutput};
 use super::context::Context;
 use super::event::{Event, PairingMode, State, StateReason};
-use super::iq::{self, IqError, IqResult, IqTag};
+use super::iq::{self, IqError, IqResult};
 use super::output::{CloseReason, Outputs};
+use super::owner::{Owner, Tag};
+
+/// Tags of the code-pairing IQs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PairingIq {
+    /// Stage 1 of code pairing for this command (`None`: a server-requested refresh).
+    Hello(Option<CommandId>),
+    /// Stage 2 of code pairing.
+    Finish,
+}
+
+impl Tag for PairingIq {
+    const OWNER: Owner = Owner::Pairing;
+}
 
 /// A pairing-code request issued before the connection could take it.
 #[derive(Debug)]
@@ -110,10 +124,9 @@ impl Pairing {
         node: &Node,
         ctx: &mut Context<'_>,
         out: &mut Outputs,
-        state: &mut Option<(State, StateReason)>,
     ) {
         let _ = ctx.send(&iq::result_for(node), out);
-        if ctx.device.is_paired() {
+        if ctx.device().is_paired() {
             return;
         }
         let refs: Vec<String> = node
@@ -132,13 +145,13 @@ impl Pairing {
         self.refs = refs;
         self.refs.reverse();
         self.current = None;
-        *state = Some((
+        ctx.set_state(
             State::AwaitingPairing { mode: self.mode() },
             StateReason::PairingOffered,
-        ));
+        );
         self.show_next(ctx, CLIENT_QR_FIRST_MS, out);
         if let Some(parked) = self.parked.take() {
-            self.start_code(parked.command, parked.phone, ctx, out, state);
+            self.start_code(parked.command, parked.phone, ctx, out);
         }
     }
 
@@ -146,14 +159,14 @@ impl Pairing {
     fn show_next(&mut self, ctx: &mut Context<'_>, lifetime: u64, out: &mut Outputs) {
         match self.refs.pop() {
             Some(reference) => {
-                let expires_at = ctx.now.saturating_add(lifetime);
+                let expires_at = ctx.now().saturating_add(lifetime);
                 self.current = Some((reference, expires_at));
                 self.emit_qr(ctx, out);
             }
             None => {
                 self.current = None;
                 out.event(Event::QrRefsExhausted);
-                if !self.code_outstanding(ctx.now) {
+                if !self.code_outstanding(ctx.now()) {
                     ctx.close(CloseReason::QrRefsExhausted);
                 }
             }
@@ -164,12 +177,12 @@ impl Pairing {
     fn emit_qr(&self, ctx: &Context<'_>, out: &mut Outputs) {
         if let Some((reference, expires_at)) = &self.current {
             let client_type =
-                ClientType::from_platform_type(ctx.config.profile.platform_type as i32);
+                ClientType::from_platform_type(ctx.config().profile.platform_type as i32);
             let payload = pair::qr_payload(
                 reference,
-                &ctx.device.pair_noise(),
-                &ctx.device.pair_identity(),
-                &ctx.device.adv_secret(),
+                &ctx.device().pair_noise(),
+                &ctx.device().pair_identity(),
+                &ctx.device().adv_secret(),
                 client_type,
             );
             out.event(Event::Qr {
@@ -187,7 +200,7 @@ impl Pairing {
         out: &mut Outputs,
     ) {
         ctx.ack(node, out);
-        if ctx.device.is_paired() {
+        if ctx.device().is_paired() {
             return;
         }
         let finish_waiting = self
@@ -197,8 +210,8 @@ impl Pairing {
         if finish_waiting {
             return;
         }
-        let secret = pair::AdvSecret::new(ctx.rng.bytes());
-        let batch = ctx.device.set_adv_secret(&secret);
+        let secret = pair::AdvSecret::new(ctx.rng().bytes());
+        let batch = ctx.device_mut().set_adv_secret(&secret);
         ctx.persist(batch, out);
         self.emit_qr(ctx, out);
     }
@@ -206,7 +219,7 @@ impl Pairing {
     /// Timers: QR rotation, the parked request's deadline, the companion_finish deadline.
     pub(crate) fn handle_timeout(&mut self, ctx: &mut Context<'_>, out: &mut Outputs) {
         if let Some(parked) = &self.parked
-            && ctx.now >= parked.deadline
+            && ctx.now() >= parked.deadline
         {
             let command = parked.command;
             self.parked = None;
@@ -216,12 +229,12 @@ impl Pairing {
             });
         }
         if let Some(flow) = &self.code
-            && flow.finish_deadline.is_some_and(|d| ctx.now >= d)
+            && flow.finish_deadline.is_some_and(|d| ctx.now() >= d)
         {
             // No pair-success for the companion_finish: the code is written off.
             self.code = None;
         }
-        if self.exhausted() && self.code.is_some() && !self.code_outstanding(ctx.now) {
+        if self.exhausted() && self.code.is_some() && !self.code_outstanding(ctx.now()) {
             // The code the socket was kept open for expired unused.
             self.code = None;
         }
@@ -229,7 +242,7 @@ impl Pairing {
             ctx.close(CloseReason::QrRefsExhausted);
         }
         if let Some((_, expires_at)) = &self.current
-            && ctx.now >= *expires_at
+            && ctx.now() >= *expires_at
         {
             self.show_next(ctx, CLIENT_QR_NEXT_MS, out);
         }
@@ -269,7 +282,6 @@ impl Pairing {
         connection_expected: bool,
         ctx: &mut Context<'_>,
         out: &mut Outputs,
-        state: &mut Option<(State, StateReason)>,
     ) {
         let done = |out: &mut Outputs, error| {
             out.event(Event::CommandDone {
@@ -277,7 +289,7 @@ impl Pairing {
                 result: Err(error),
             });
         };
-        if ctx.device.is_paired() {
+        if ctx.device().is_paired() {
             return done(out, CommandError::AlreadyPaired);
         }
         let Ok(phone) = pair::normalize_phone_number(phone) else {
@@ -286,16 +298,16 @@ impl Pairing {
         if platform_display(ctx).is_none() {
             return done(out, CommandError::UnsupportedPlatform);
         }
-        if self.parked.is_some() || self.code_outstanding(ctx.now) {
+        if self.parked.is_some() || self.code_outstanding(ctx.now()) {
             return done(out, CommandError::PairingCodeOutstanding);
         }
-        if self.offered && ctx.conn.is_open() {
-            self.start_code(command, phone, ctx, out, state);
+        if self.offered && ctx.is_open() {
+            self.start_code(command, phone, ctx, out);
         } else if connection_expected {
             self.parked = Some(Parked {
                 command,
                 phone,
-                deadline: ctx.now.saturating_add(ctx.config.iq_timeout_ms),
+                deadline: ctx.now().saturating_add(ctx.config().iq_timeout_ms),
             });
         } else {
             done(out, CommandError::NotConnected);
@@ -309,29 +321,28 @@ impl Pairing {
         phone: String,
         ctx: &mut Context<'_>,
         out: &mut Outputs,
-        state: &mut Option<(State, StateReason)>,
     ) {
-        let code = PairingCode::from_random(ctx.rng.bytes());
-        let link_key = pair::KeyPair::from_private(ctx.rng.bytes());
+        let code = PairingCode::from_random(ctx.rng().bytes());
+        let link_key = pair::KeyPair::from_private(ctx.rng().bytes());
         let flow = CodeFlow {
             command: Some(command),
             phone,
             code,
             link_key,
             reference: None,
-            created: ctx.now,
+            created: ctx.now(),
             hellos: 0,
             finish_deadline: None,
         };
         match send_hello(&flow, ctx, out) {
             Ok(()) => {
                 self.code = Some(flow);
-                *state = Some((
+                ctx.set_state(
                     State::AwaitingPairing {
                         mode: PairingMode::Code,
                     },
                     StateReason::PairingCodeRequested,
-                ));
+                );
             }
             Err(error) => out.event(Event::CommandDone {
                 id: command,
@@ -343,14 +354,13 @@ impl Pairing {
     /// The answer to `companion_hello` or `companion_finish`.
     pub(crate) fn handle_iq(
         &mut self,
-        tag: &IqTag,
+        tag: &PairingIq,
         result: IqResult,
         ctx: &mut Context<'_>,
         out: &mut Outputs,
-        state: &mut Option<(State, StateReason)>,
     ) {
         match tag {
-            IqTag::PairCodeHello(command) => {
+            PairingIq::Hello(command) => {
                 let reference = result.as_ref().ok().and_then(|node| {
                     node.child("link_code_companion_reg")
                         .and_then(|reg| reg.child("link_code_pairing_ref"))
@@ -389,12 +399,12 @@ impl Pairing {
                     (Some(_), Err(error)) => {
                         self.code = None;
                         if self.offered {
-                            *state = Some((
+                            ctx.set_state(
                                 State::AwaitingPairing {
                                     mode: PairingMode::Qr,
                                 },
                                 StateReason::PairingCodeFailed,
-                            ));
+                            );
                         }
                         done(out, Err(error));
                         if self.exhausted() {
@@ -409,7 +419,7 @@ impl Pairing {
                 }
             }
             // The server refused the bundle: this code cannot complete.
-            IqTag::PairCodeFinish if result.is_err() => self.code = None,
+            PairingIq::Finish if result.is_err() => self.code = None,
             _ => {}
         }
     }
@@ -437,7 +447,7 @@ impl Pairing {
         }
         match reg.attr_str("stage") {
             Some("primary_hello") => {
-                let fresh = ctx.now < flow.created.saturating_add(CLIENT_PAIR_CODE_LIFETIME_MS);
+                let fresh = ctx.now() < flow.created.saturating_add(CLIENT_PAIR_CODE_LIFETIME_MS);
                 if !fresh || flow.hellos >= CLIENT_PAIR_CODE_MAX_HELLOS {
                     return;
                 }
@@ -453,23 +463,23 @@ impl Pairing {
                     return;
                 };
                 let random = pair::FinishRandom {
-                    adv_random: ctx.rng.bytes(),
-                    bundle_salt: ctx.rng.bytes(),
-                    nonce: ctx.rng.bytes(),
+                    adv_random: ctx.rng().bytes(),
+                    bundle_salt: ctx.rng().bytes(),
+                    nonce: ctx.rng().bytes(),
                 };
                 let Ok(finish) = pair::companion_finish(
                     &flow.code,
                     &flow.link_key,
-                    &ctx.device.pair_identity(),
+                    &ctx.device().pair_identity(),
                     &primary_identity,
                     wrapped,
                     &random,
                 ) else {
                     return;
                 };
-                let batch = ctx.device.set_adv_secret(&finish.adv_secret);
+                let batch = ctx.device_mut().set_adv_secret(&finish.adv_secret);
                 ctx.persist(batch, out);
-                let identity = *ctx.device.identity().identity_key().0.raw();
+                let identity = *ctx.device().identity().identity_key().0.raw();
                 let request = iq::iq(
                     "set",
                     "md",
@@ -489,12 +499,9 @@ impl Pairing {
                             ]),
                     ],
                 );
-                if ctx
-                    .send_iq(request, IqTag::PairCodeFinish, None, out)
-                    .is_ok()
-                {
+                if ctx.send_iq(request, PairingIq::Finish, None, out).is_ok() {
                     flow.finish_deadline =
-                        Some(ctx.now.saturating_add(CLIENT_PAIR_CODE_FINISH_TIMEOUT_MS));
+                        Some(ctx.now().saturating_add(CLIENT_PAIR_CODE_FINISH_TIMEOUT_MS));
                 }
             }
             Some("refresh_code") => {
@@ -503,9 +510,9 @@ impl Pairing {
                 }
                 // The server asks for a new code on the same connection: a new code and a
                 // fresh link key, announced with Event::PairingCode once accepted.
-                flow.code = PairingCode::from_random(ctx.rng.bytes());
-                flow.link_key = pair::KeyPair::from_private(ctx.rng.bytes());
-                flow.created = ctx.now;
+                flow.code = PairingCode::from_random(ctx.rng().bytes());
+                flow.link_key = pair::KeyPair::from_private(ctx.rng().bytes());
+                flow.created = ctx.now();
                 flow.hellos = 0;
                 flow.reference = None;
                 if send_hello(flow, ctx, out).is_err() {
@@ -526,7 +533,7 @@ impl Pairing {
         let Some(success) = node.child("pair-success") else {
             return;
         };
-        if ctx.device.is_paired() {
+        if ctx.device().is_paired() {
             let _ = ctx.send(&iq::error_for(node, 500, "internal-error"), out);
             return;
         }
@@ -549,11 +556,11 @@ impl Pairing {
             let _ = ctx.send(&iq::error_for(node, 500, "internal-error"), out);
             return;
         };
-        let random: [u8; 64] = ctx.rng.bytes();
+        let random: [u8; 64] = ctx.rng().bytes();
         let verified = match pair::verify_device_identity(
             identity_bytes,
-            &ctx.device.adv_secret(),
-            &ctx.device.pair_identity(),
+            &ctx.device().adv_secret(),
+            &ctx.device().pair_identity(),
             &random,
         ) {
             Ok(verified) => verified,
@@ -565,7 +572,7 @@ impl Pairing {
         };
         use prost::Message as _;
         let stored = verified.signed_identity.encode_to_vec();
-        let batch = ctx.device.set_paired(
+        let batch = ctx.device_mut().set_paired(
             jid.clone(),
             lid.clone(),
             stored,
@@ -606,8 +613,8 @@ impl Pairing {
 
 /// `companion_platform_display` for this client, if its platform can pair by code.
 fn platform_display(ctx: &Context<'_>) -> Option<String> {
-    let client_type = ClientType::from_platform_type(ctx.config.profile.platform_type as i32);
-    pair::platform_display(client_type, ctx.config.companion_os).ok()
+    let client_type = ClientType::from_platform_type(ctx.config().profile.platform_type as i32);
+    pair::platform_display(client_type, ctx.config().companion_os).ok()
 }
 
 /// Sends stage 1 for `flow`.
@@ -617,9 +624,9 @@ fn send_hello(
     out: &mut Outputs,
 ) -> Result<(), CommandError> {
     let display = platform_display(ctx).ok_or(CommandError::UnsupportedPlatform)?;
-    let client_type = ClientType::from_platform_type(ctx.config.profile.platform_type as i32);
-    let salt: [u8; 32] = ctx.rng.bytes();
-    let iv: [u8; 16] = ctx.rng.bytes();
+    let client_type = ClientType::from_platform_type(ctx.config().profile.platform_type as i32);
+    let salt: [u8; 32] = ctx.rng().bytes();
+    let iv: [u8; 16] = ctx.rng().bytes();
     let wrapped = pair::wrap_ephemeral_key(&flow.code, flow.link_key.public(), &salt, &iv);
     let request = iq::iq(
         "set",
@@ -636,7 +643,7 @@ fn send_hello(
                     Node::new("link_code_pairing_wrapped_companion_ephemeral_pub")
                         .bytes(wrapped.to_vec()),
                     Node::new("companion_server_auth_key_pub")
-                        .bytes(ctx.device.noise().public_key().to_vec()),
+                        .bytes(ctx.device().noise().public_key().to_vec()),
                     Node::new("companion_platform_id")
                         .bytes(client_type.as_char().to_string().into_bytes()),
                     Node::new("companion_platform_display").bytes(display.into_bytes()),
@@ -644,7 +651,7 @@ fn send_hello(
                 ]),
         ],
     );
-    let tag = IqTag::PairCodeHello(flow.command);
+    let tag = PairingIq::Hello(flow.command);
     ctx.send_iq(request, tag, None, out)
         .map(|_| ())
         .map_err(|_| CommandError::NotConnected)
@@ -699,10 +706,9 @@ mod tests {
         let mut parts = Parts::new();
         let mut pairing = Pairing::default();
         let mut out = Outputs::default();
-        let mut state = None;
-        pairing.handle_pair_device(&pair_device(6), &mut parts.ctx(1000), &mut out, &mut state);
+        pairing.handle_pair_device(&pair_device(6), &mut parts.ctx(1000), &mut out);
         assert_eq!(
-            state,
+            parts.requests.state.take(),
             Some((
                 State::AwaitingPairing {
                     mode: PairingMode::Qr
@@ -740,8 +746,7 @@ mod tests {
         let mut parts = Parts::new();
         let mut pairing = Pairing::default();
         let mut out = Outputs::default();
-        let mut state = None;
-        pairing.handle_pair_device(&pair_device(6), &mut parts.ctx(0), &mut out, &mut state);
+        pairing.handle_pair_device(&pair_device(6), &mut parts.ctx(0), &mut out);
         let before = qrs(&mut out);
         let refresh = Node::new("notification")
             .attr("from", Jid::server_jid())

@@ -20,11 +20,15 @@ use super::keys::{PrivateKey, PublicKey};
 
 /// A root key of the double ratchet.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct RootKey(pub(crate) [u8; 32]);
+pub(crate) struct RootKey(pub(crate) [u8; 32]);
 
 impl RootKey {
     /// One DH ratchet step: the next root key and a fresh chain key at index 0.
-    pub fn create_chain(&self, theirs: &PublicKey, ours: &PrivateKey) -> (RootKey, ChainKey) {
+    pub(crate) fn create_chain(
+        &self,
+        theirs: &PublicKey,
+        ours: &PrivateKey,
+    ) -> (RootKey, ChainKey) {
         let shared = ours.agree(theirs);
         let okm = hkdf::<64>(Some(&self.0), &*shared, b"WhisperRatchet");
         let mut root = [0u8; 32];
@@ -43,20 +47,20 @@ impl RootKey {
 
 /// A chain key and the index of the message key it gives next.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct ChainKey {
+pub(crate) struct ChainKey {
     pub(crate) key: [u8; 32],
     pub(crate) index: u32,
 }
 
 impl ChainKey {
     /// The index of the next message key.
-    pub fn index(&self) -> u32 {
+    pub(crate) fn index(&self) -> u32 {
         self.index
     }
 
     /// The message-key seed for this index (the first half of [`ChainKey::step`]).
     #[cfg(test)]
-    pub fn message_seed(&self) -> MessageSeed {
+    pub(crate) fn message_seed(&self) -> MessageSeed {
         MessageSeed {
             seed: hmac_sha256(&self.key, &[&[0x01]]),
             counter: self.index,
@@ -66,7 +70,7 @@ impl ChainKey {
     /// The message-key seed for this index and the chain key for the next one, from one keyed
     /// HMAC state (two SHA-256 compressions fewer than [`ChainKey::message_seed`] and
     /// [`ChainKey::next`] apart).
-    pub fn step(&self) -> (MessageSeed, ChainKey) {
+    pub(crate) fn step(&self) -> (MessageSeed, ChainKey) {
         let (seed, key) = walink_crypto::hmac_sha256_two(&self.key, &[0x01], &[0x02]);
         (
             MessageSeed {
@@ -82,7 +86,7 @@ impl ChainKey {
 
     /// The chain key for the next index (the second half of [`ChainKey::step`]).
     #[cfg(test)]
-    pub fn next(&self) -> ChainKey {
+    pub(crate) fn next(&self) -> ChainKey {
         ChainKey {
             key: hmac_sha256(&self.key, &[&[0x02]]),
             index: self.index.wrapping_add(1),
@@ -92,14 +96,14 @@ impl ChainKey {
 
 /// The 32-byte seed of one message's keys, kept for a skipped counter.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct MessageSeed {
+pub(crate) struct MessageSeed {
     pub(crate) seed: [u8; 32],
     pub(crate) counter: u32,
 }
 
 impl MessageSeed {
     /// Expands the seed into the cipher key, MAC key and IV.
-    pub fn keys(&self) -> MessageKeys {
+    pub(crate) fn keys(&self) -> MessageKeys {
         let okm: Zeroizing<[u8; 80]> = hkdf(None, &self.seed, b"WhisperMessageKeys");
         let mut keys = MessageKeys {
             cipher_key: [0; 32],
@@ -117,7 +121,7 @@ impl MessageSeed {
     /// Expands the seed into a sender-key message's IV and cipher key: HKDF(salt = none,
     /// info = "WhisperGroup") → 48 bytes, the IV first (Baileys `sender-message-key.js`,
     /// libsignal `SenderMessageKey`).
-    pub fn group_keys(&self) -> ([u8; 16], Zeroizing<[u8; 32]>) {
+    pub(crate) fn group_keys(&self) -> ([u8; 16], Zeroizing<[u8; 32]>) {
         let okm: Zeroizing<[u8; 48]> = hkdf(None, &self.seed, b"WhisperGroup");
         let mut iv = [0u8; 16];
         let mut key = Zeroizing::new([0u8; 32]);
@@ -175,7 +179,7 @@ pub(crate) fn seed_for_counter(
 
 /// The keys of one message.
 #[derive(Zeroize, ZeroizeOnDrop)]
-pub struct MessageKeys {
+pub(crate) struct MessageKeys {
     pub(crate) cipher_key: [u8; 32],
     pub(crate) mac_key: [u8; 32],
     pub(crate) iv: [u8; 16],

@@ -8,7 +8,7 @@ import { EventLog } from './events.js'
 import { evolutionMapper } from './evolution.js'
 import chats from './features/chats.js'
 import instances from './features/instances.js'
-import messages from './features/messages.js'
+import messages, { webhookMedia } from './features/messages.js'
 import system from './features/system.js'
 import webhooks, { webhookStore } from './features/webhooks.js'
 import { Gateway } from './gateway.js'
@@ -32,7 +32,7 @@ export async function startGateway(config, { log = defaultLog, extraFeatures = [
   const mapper = evolutionMapper(features, () => config.publicUrl)
   const events = new EventLog(db, (type, data, instance) => mapper.toEvolution(type, data, instance))
   const gateway = new Gateway({ db, config, features, events, metrics, log })
-  const dispatcher = new Dispatcher({ db, gateway, config, metrics, evolutionBody: mapper.evolutionBody, log })
+  const dispatcher = new Dispatcher({ db, gateway, config, metrics, evolutionBody: mapper.evolutionBody, mediaBase64: (instance, data) => webhookMedia(gateway, instance, data), log })
   events.onDeliveries = () => dispatcher.kick()
   const routes = features.flatMap((feature) => feature.routes ?? [])
   const context = { db, gateway, config, metrics, events, dispatcher, webhooks: webhookStore(db), log, version: VERSION }

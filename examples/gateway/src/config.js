@@ -46,6 +46,11 @@ export function loadConfig(env = process.env, overrides = {}) {
     webhookMaxAttempts: int(env.GATEWAY_WEBHOOK_MAX_ATTEMPTS, 20, 1, 1000),
     webhookBackoffBaseMs: int(env.GATEWAY_WEBHOOK_BACKOFF_BASE_MS, 1000, 1, 3_600_000),
     webhookBackoffMaxMs: int(env.GATEWAY_WEBHOOK_BACKOFF_MAX_MS, 600_000, 1, 86_400_000),
+    mediaBase64MaxBytes: int(env.GATEWAY_MEDIA_BASE64_MAX_BYTES, 16 * 1024 * 1024, 0, 128 * 1024 * 1024),
+    mediaDownloadTimeoutMs: int(env.GATEWAY_MEDIA_DOWNLOAD_TIMEOUT_MS, 60_000, 1000, 600_000),
+    mediaUrlMaxBytes: int(env.GATEWAY_MEDIA_URL_MAX_BYTES, 16 * 1024 * 1024, 1, 128 * 1024 * 1024),
+    mediaUrlTimeoutMs: int(env.GATEWAY_MEDIA_URL_TIMEOUT_MS, 30_000, 100, 600_000),
+    mediaUrlAllowPrivate: ['1', 'true'].includes(String(env.GATEWAY_MEDIA_URL_PRIVATE ?? '').toLowerCase()),
     eventRetentionMs: int(env.GATEWAY_EVENT_RETENTION_MS, 7 * 24 * 3600 * 1000, 60_000, 3650 * 24 * 3600 * 1000),
     ...overrides,
   }

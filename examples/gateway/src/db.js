@@ -132,6 +132,9 @@ const SQLITE_ADDED_COLUMNS = [
   ['instances', 'epoch', 'INTEGER NOT NULL DEFAULT 0'],
   ['deliveries', 'locked_until', 'INTEGER'],
   ['deliveries', 'locked_by', 'TEXT'],
+  ['messages', 'message_type', 'TEXT'],
+  ['messages', 'media_content', 'BLOB'],
+  ['webhooks', 'base64', 'INTEGER NOT NULL DEFAULT 0'],
 ]
 
 const POSTGRES_SCHEMA = `
@@ -247,6 +250,9 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(status, next_at);
 CREATE INDEX IF NOT EXISTS deliveries_webhook ON deliveries(webhook_id, id);
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS message_type TEXT;
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS media_content BYTEA;
+ALTER TABLE webhooks ADD COLUMN IF NOT EXISTS base64 INTEGER NOT NULL DEFAULT 0;
 `
 
 /** An error of the database layer with a stable code (`closed`, `locked`, `commit_failed`). */

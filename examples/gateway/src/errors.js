@@ -35,6 +35,9 @@ const COMMAND_STATUS = {
   media_invalid: 400,
   media_too_large: 413,
   upload_failed: 502,
+  download_failed: 502,
+  media_expired: 410,
+  unknown_poll: 404,
 }
 
 /** Turns an error of the walink package (a command's rejection) into an ApiError. */

@@ -10,7 +10,7 @@ export function evolutionState(state) {
 }
 
 /** Evolution's message status names for WhatsApp receipts. */
-export const RECEIPT_STATUS = { sent: 'SERVER_ACK', delivery: 'DELIVERY_ACK', delivered: 'DELIVERY_ACK', read: 'READ', 'read-self': 'READ', played: 'PLAYED', pending: 'PENDING', error: 'ERROR' }
+export const RECEIPT_STATUS = { edited: 'EDITED', deleted: 'DELETED', sent: 'SERVER_ACK', delivery: 'DELIVERY_ACK', delivered: 'DELIVERY_ACK', read: 'READ', 'read-self': 'READ', played: 'PLAYED', pending: 'PENDING', error: 'ERROR' }
 
 /** The stored-message object Evolution sends in MESSAGES_UPSERT / SEND_MESSAGE and answers sendText with. */
 export function evolutionMessage(message, instance) {
@@ -74,7 +74,10 @@ export const EVOLUTION_EVENTS = [
   'LOGOUT_INSTANCE',
   'MESSAGES_UPSERT',
   'MESSAGES_UPDATE',
+  'MESSAGES_EDITED',
+  'MESSAGES_DELETE',
   'SEND_MESSAGE',
+  'SEND_MESSAGE_UPDATE',
   'CHATS_UPSERT',
   'CHATS_UPDATE',
   'CONTACTS_UPSERT',

@@ -34,8 +34,10 @@ export class Dispatcher {
   #stopped = false
 
   /** `workerId`: who claims deliveries (several workers share the outbox on PostgreSQL). */
-  constructor({ db, gateway, config, metrics, evolutionBody, log, workerId = 'local' }) {
+  /** `mediaBase64(instance, data)`: `{base64}` or `{base64Error}` for a received message's media, or null. */
+  constructor({ db, gateway, config, metrics, evolutionBody, mediaBase64, log, workerId = 'local' }) {
     this.db = db
+    this.mediaBase64 = mediaBase64
     this.gateway = gateway
     this.config = config
     this.metrics = metrics
@@ -88,7 +90,8 @@ export class Dispatcher {
         const claimed = await this.db.tx((q) =>
           q.all(
             `UPDATE deliveries SET locked_until = ?, locked_by = ? WHERE id IN (SELECT id FROM deliveries WHERE status = 'pending' AND next_at <= ? AND (locked_until IS NULL OR locked_until < ?) ORDER BY id LIMIT ?${skipLocked}) RETURNING *`,
-            now + this.config.webhookTimeoutMs + CLAIM_MARGIN_MS,
+            // The request, and before it a `base64` media download bounded by the same timeout.
+            now + 2 * this.config.webhookTimeoutMs + CLAIM_MARGIN_MS,
             this.workerId,
             now,
             now,
@@ -141,10 +144,22 @@ export class Dispatcher {
     let body
     let url = hook.url
     if (hook.format === 'evolution') {
-      body = JSON.stringify(this.evolutionBody(delivery.kind, event, instance))
+      const payload = this.evolutionBody(delivery.kind, event, instance)
+      // The webhook's `base64` setting: received media goes out with its file, downloaded now.
+      if (hook.base64 && delivery.kind === 'MESSAGES_UPSERT' && event.type === 'message.received' && payload.data?.message && this.mediaBase64) {
+        const media = await this.mediaBase64(instance, JSON.parse(event.data))
+        if (media) Object.assign(payload.data.message, media)
+      }
+      body = JSON.stringify(payload)
       if (hook.by_events) url = `${url.replace(/\/+$/, '')}/${delivery.kind.toLowerCase().replace(/_/g, '-')}`
     } else {
-      body = JSON.stringify(nativePayload(event, instance?.name))
+      const payload = nativePayload(event, instance?.name)
+      // `base64` on a native webhook: `data.base64` (or `data.base64Error`) on message.received.
+      if (hook.base64 && event.type === 'message.received' && payload.data && this.mediaBase64) {
+        const media = await this.mediaBase64(instance, payload.data)
+        if (media) Object.assign(payload.data, media)
+      }
+      body = JSON.stringify(payload)
     }
     const timestamp = String(Math.floor(Date.now() / 1000))
     const headers = {

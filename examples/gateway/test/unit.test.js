@@ -11,7 +11,9 @@ import { test } from 'node:test'
 import { Client } from 'walink'
 
 import { loadConfig } from '../src/config.js'
-import { isProtocolOnly, topLevelFields } from '../src/features/messages.js'
+import { isPrivateAddress } from '../src/media-url.js'
+import { isProtocolOnly, isWebp, mediaOf, topLevelFields, webhookMedia, writtenBySender } from '../src/features/messages.js'
+import { ApiError } from '../src/errors.js'
 import { gatewayState, reasonText, restsUnasked, toJid } from '../src/gateway.js'
 import { RateLimiter } from '../src/http/server.js'
 import { S, check, problems } from '../src/http/schema.js'
@@ -139,6 +141,43 @@ test('protocol-only messages are told apart from content by their top-level prot
   assert.equal(isProtocolOnly(new Uint8Array([0x62, 0x7f])), false, 'truncated: not parsed, kept')
   assert.equal(isProtocolOnly(new Uint8Array([])), false)
   assert.equal(topLevelFields(new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])), null)
+})
+
+test('edits and revokes: applied only when their sender wrote the target; stickers are WebP; media fields found', () => {
+  const peer = '15550001111@s.whatsapp.net'
+  // One person: the peer changes its own messages, this account's other devices ours.
+  assert.equal(writtenBySender({ fromMe: false, participant: null }, peer, false), true)
+  assert.equal(writtenBySender({ fromMe: true, participant: null }, peer, false), false, 'the peer cannot edit our message')
+  assert.equal(writtenBySender({ fromMe: false, participant: null }, '15550002222:3@s.whatsapp.net', true), false, 'our device cannot edit the peer\'s')
+  // Groups: the author named in the key is the sender (a device suffix aside); other addressing not compared.
+  assert.equal(writtenBySender({ fromMe: false, participant: peer }, '15550001111:7@s.whatsapp.net', false), true)
+  assert.equal(writtenBySender({ fromMe: false, participant: peer }, '15550003333@s.whatsapp.net', false), false)
+  assert.equal(writtenBySender({ fromMe: false, participant: '42@lid' }, peer, false), true)
+  assert.equal(isWebp(new Uint8Array(Buffer.from('RIFF\x10\0\0\0WEBPVP8L', 'latin1'))), true)
+  assert.equal(isWebp(new Uint8Array(Buffer.from('\x89PNG\r\n\x1a\n0000', 'latin1'))), false)
+  assert.equal(isWebp(new Uint8Array(4)), false)
+  assert.deepEqual(mediaOf({ messageContextInfo: {}, stickerMessage: { mimetype: 'image/webp' } }), ['stickerMessage', { mimetype: 'image/webp' }])
+  assert.equal(mediaOf({ conversation: 'hi' }), null)
+})
+
+test('webhook base64: the message goes out with base64Error when the file cannot be had, never held back', async () => {
+  const config = { mediaBase64MaxBytes: 1000, mediaDownloadTimeoutMs: 5000, webhookTimeoutMs: 50 }
+  const data = (fileLength) => ({ id: 'A1', chat: '1@s.whatsapp.net', sender: '1@s.whatsapp.net', raw: 'AA==', message: { imageMessage: { mimetype: 'image/jpeg', fileLength } } })
+  let asked = 0
+  const offline = { config, connected: () => { asked++; throw new ApiError(409, 'not_connected', 'instance x is pending, not connected') } }
+  assert.deepEqual(await webhookMedia(offline, { id: 'i' }, data(2000)), { base64Error: { code: 'media_too_large', message: 'the media is 2000 bytes; the bound is 1000 (GATEWAY_MEDIA_BASE64_MAX_BYTES)' } })
+  assert.equal(asked, 0, 'too large by its announced size: no download attempted')
+  assert.equal((await webhookMedia(offline, { id: 'i' }, data(10))).base64Error.code, 'not_connected')
+  const stalled = { config, connected: () => ({ connection: { downloadMedia: () => new Promise(() => {}) } }) }
+  assert.equal((await webhookMedia(stalled, { id: 'i' }, data(10))).base64Error.code, 'timed_out', 'bounded by the webhook timeout')
+  const online = { config, connected: () => ({ connection: { downloadMedia: async () => new Uint8Array([1, 2, 3]) } }) }
+  assert.deepEqual(await webhookMedia(online, { id: 'i' }, data(3)), { base64: 'AQID' })
+  assert.equal(await webhookMedia(online, { id: 'i' }, { ...data(3), message: { conversation: 'hi' } }), null, 'no media, nothing added')
+})
+
+test('media URLs: private, loopback, link-local and mapped addresses are told apart from public ones', () => {
+  for (const a of ['127.0.0.1', '10.1.2.3', '172.20.0.1', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '::1', '::', '::ffff:127.0.0.1', 'fe80::1', 'fd00::1', 'not an address']) assert.equal(isPrivateAddress(a), true, a)
+  for (const a of ['8.8.8.8', '1.1.1.1', '2001:4860:4860::8888', '::ffff:8.8.8.8']) assert.equal(isPrivateAddress(a), false, a)
 })
 
 test("walink's HTTP requests through a proxy: any status is a response, the body streams, nothing goes direct", async () => {

@@ -36,10 +36,19 @@ use crate::proto::wa::message::HistorySyncNotification;
 use super::context::Context;
 use super::endpoints::media_url;
 use super::event::Event;
-use super::fetch::{Body, FetchId, FetchRequest, FetchResult, FetchTag, Method};
+use super::fetch::{Body, FetchId, FetchRequest, FetchResult, Method};
 use super::messaging::IncomingMessage;
 use super::messaging::content::text_of;
 use super::output::Outputs;
+use super::owner::{Owner, Tag};
+
+/// The tag of a history-sync blob download.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HistoryBlob;
+
+impl Tag for HistoryBlob {
+    const OWNER: Owner = Owner::History;
+}
 
 /// The kind of a history chunk (`HistorySyncType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -255,7 +264,7 @@ impl History {
         out: &mut Outputs,
     ) {
         let notice = Notice(note);
-        if ctx.config.profile.history.scope == HistoryScope::None
+        if ctx.config().profile.history.scope == HistoryScope::None
             && notice.sync_type().carries_conversations()
         {
             return;
@@ -284,13 +293,13 @@ impl History {
             } else if let Some(path) = notice.0.direct_path.clone().filter(|p| !p.is_empty()) {
                 let request = FetchRequest {
                     method: Method::Get,
-                    url: media_url(&ctx.config.media_origin, &path),
+                    url: media_url(&ctx.config().media_origin, &path),
                     headers: Vec::new(),
                     body: Body::Empty,
                     max_response_bytes: HISTORY_MAX_BLOB_BYTES as u64,
                     timeout_ms: CLIENT_FETCH_TIMEOUT_MS,
                 };
-                let fetch = ctx.fetch(request, FetchTag::HistoryBlob, out);
+                let fetch = ctx.fetch(request, HistoryBlob, out);
                 self.current = Some(Current::Downloading { fetch, notice });
             } else {
                 out.event(Event::HistorySync(failed(&notice, HistoryFailure::Empty)));
@@ -350,16 +359,16 @@ impl History {
         let Some(Current::Decoding { decoder, progress }) = self.current.as_mut() else {
             return;
         };
-        let skip_conversations = ctx.config.profile.history.scope == HistoryScope::None;
+        let skip_conversations = ctx.config().profile.history.scope == HistoryScope::None;
         // The days asked for bound what arrives unasked; an on-demand answer is what the host
         // asked for, older by definition.
         let cutoff = ctx
-            .config
+            .config()
             .profile
             .history
             .days
             .filter(|_| progress.sync_type != HistorySyncType::OnDemand)
-            .map(|days| (ctx.now / 1000).saturating_sub(u64::from(days) * 86_400));
+            .map(|days| (ctx.now() / 1000).saturating_sub(u64::from(days) * 86_400));
         loop {
             let item = match decoder.next_item() {
                 Ok(Some(item)) => item,
@@ -375,7 +384,7 @@ impl History {
                         conversation.pn_jid.as_deref(),
                         conversation.lid_jid.as_deref(),
                     ) {
-                        ctx.requests.lid_mappings.push(pair);
+                        ctx.lid_mapping(pair);
                     }
                     if skip_conversations {
                         continue;
@@ -406,7 +415,7 @@ impl History {
                     if let Some(pair) =
                         lid_pair(mapping.pn_jid.as_deref(), mapping.lid_jid.as_deref())
                     {
-                        ctx.requests.lid_mappings.push(pair);
+                        ctx.lid_mapping(pair);
                     }
                 }
                 HistoryItem::End(header) => {

@@ -44,9 +44,26 @@ use super::command::{CommandError, CommandId, CommandOutput};
 use super::context::Context;
 use super::endpoints::{MEDIA_ORIGIN, ORIGIN, media_url};
 use super::event::Event;
-use super::fetch::{Body, FetchRequest, FetchResult, FetchTag, Method};
-use super::iq::{IqResult, IqTag};
+use super::fetch::{Body, FetchRequest, FetchResult, Method};
+use super::iq::IqResult;
 use super::output::Outputs;
+use super::owner::{Owner, Tag};
+
+/// The tag of the `media_conn` query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MediaConnIq;
+
+impl Tag for MediaConnIq {
+    const OWNER: Owner = Owner::Media;
+}
+
+/// The tag of a media upload or download: the job's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MediaFetch(pub(crate) u64);
+
+impl Tag for MediaFetch {
+    const OWNER: Owner = Owner::Media;
+}
 
 /// A downloaded file's plaintext (its bytes are not shown by `Debug`).
 #[derive(Clone, PartialEq, Eq)]
@@ -231,7 +248,7 @@ impl Media {
         if !self.room(command, out) {
             return;
         }
-        let media_key = Zeroizing::new(ctx.rng.bytes::<32>());
+        let media_key = Zeroizing::new(ctx.rng().bytes::<32>());
         let Ok(mut encryptor) = crypto::MediaEncryptor::new(&*media_key, kind.media_type()) else {
             return done(command, Err(CommandError::InvalidMessage), out);
         };
@@ -300,11 +317,12 @@ impl Media {
 
     /// The origins to try for `work`, or `None` while a `media_conn` answer is needed.
     fn origins(&self, job: &Job, ctx: &Context<'_>) -> Option<Vec<String>> {
-        let custom = job.fallback || ctx.config.media_origin.trim_end_matches('/') != MEDIA_ORIGIN;
-        let conn = self.conn.as_ref().filter(|c| c.is_valid(ctx.now));
+        let custom =
+            job.fallback || ctx.config().media_origin.trim_end_matches('/') != MEDIA_ORIGIN;
+        let conn = self.conn.as_ref().filter(|c| c.is_valid(ctx.now()));
         match (&job.work, conn) {
-            (Work::Download(_), _) if custom => Some(vec![ctx.config.media_origin.clone()]),
-            (Work::Upload(_), Some(_)) if custom => Some(vec![ctx.config.media_origin.clone()]),
+            (Work::Download(_), _) if custom => Some(vec![ctx.config().media_origin.clone()]),
+            (Work::Upload(_), Some(_)) if custom => Some(vec![ctx.config().media_origin.clone()]),
             (_, Some(conn)) => Some(
                 conn.hosts
                     .iter()
@@ -314,7 +332,7 @@ impl Media {
             // Without a connection a download goes to the default host (the CDN needs no
             // auth); an upload cannot go anywhere.
             (Work::Download(_), None) if !ctx.is_connected() => {
-                Some(vec![ctx.config.media_origin.clone()])
+                Some(vec![ctx.config().media_origin.clone()])
             }
             (_, None) => None,
         }
@@ -394,14 +412,14 @@ impl Media {
         if let Some(job) = self.jobs.get_mut(index) {
             job.stage = Stage::Fetching;
         }
-        ctx.fetch(request, FetchTag::Media(id), out);
+        ctx.fetch(request, MediaFetch(id), out);
     }
 
     fn request_conn(&mut self, ctx: &mut Context<'_>, out: &mut Outputs) {
         if self.conn_pending {
             return;
         }
-        match ctx.send_iq(conn::request(), IqTag::MediaConn, None, out) {
+        match ctx.send_iq(conn::request(), MediaConnIq, None, out) {
             Ok(_) => self.conn_pending = true,
             Err(_) => self.conn_failed(ctx, out),
         }
@@ -439,7 +457,7 @@ impl Media {
     /// The answer to the `media_conn` IQ.
     pub(crate) fn handle_iq(&mut self, result: IqResult, ctx: &mut Context<'_>, out: &mut Outputs) {
         self.conn_pending = false;
-        self.conn = result.ok().and_then(|node| conn::parse(&node, ctx.now));
+        self.conn = result.ok().and_then(|node| conn::parse(&node, ctx.now()));
         if self.conn.is_none() {
             return self.conn_failed(ctx, out);
         }
@@ -449,37 +467,41 @@ impl Media {
         }
     }
 
-    /// The answer to a media request.
+    /// The answer to a media request. A finished upload's message goes to messaging through
+    /// `Context::send_message`.
     pub(crate) fn handle_fetched(
         &mut self,
         id: u64,
         result: FetchResult,
         ctx: &mut Context<'_>,
         out: &mut Outputs,
-    ) -> Option<ReadyToSend> {
-        let index = self.jobs.iter().position(|job| job.id == id)?;
+    ) {
+        let Some(index) = self.jobs.iter().position(|job| job.id == id) else {
+            return;
+        };
         let status = result.as_ref().map(|response| response.status).ok();
-        let job = self.jobs.get_mut(index)?;
+        let Some(job) = self.jobs.get_mut(index) else {
+            return;
+        };
         match status {
             Some(401 | 403) if !job.refreshed => {
                 job.refreshed = true;
                 job.stage = Stage::AwaitingConn;
                 self.conn = None;
                 self.request_conn(ctx, out);
-                None
             }
             Some(404 | 410) if matches!(&job.work, Work::Download(_)) => {
                 self.expired(index, ctx, out);
-                None
             }
             Some(200..=299) => {
                 let body = result.map(|response| response.body).unwrap_or_default();
-                self.finish(index, &body, ctx, out)
+                if let Some(ready) = self.finish(index, &body, ctx, out) {
+                    ctx.send_message(ready.command, ready.to, ready.message);
+                }
             }
             _ => {
                 job.host = job.host.saturating_add(1);
                 self.advance(id, ctx, out);
-                None
             }
         }
     }
@@ -515,7 +537,7 @@ impl Media {
                         direct_path: answer.direct_path,
                         media_key: &*upload.media_key,
                         hashes: &upload.hashes,
-                        timestamp_s: i64::try_from(ctx.now / 1000).unwrap_or(i64::MAX),
+                        timestamp_s: i64::try_from(ctx.now() / 1000).unwrap_or(i64::MAX),
                     },
                 );
                 Some(ReadyToSend {
@@ -543,7 +565,7 @@ impl Media {
 
     /// A download answered 404/410: ask the phone to upload again, once.
     fn expired(&mut self, index: usize, ctx: &mut Context<'_>, out: &mut Outputs) {
-        let iv: [u8; 12] = ctx.rng.bytes();
+        let iv: [u8; 12] = ctx.rng().bytes();
         let own_user = ctx.own_jid().map(|jid| jid.to_non_device().to_string());
         let Some(job) = self.jobs.get_mut(index) else {
             return;
@@ -572,7 +594,7 @@ impl Media {
         if sent {
             download.retried = true;
             job.stage = Stage::AwaitingRetry {
-                until: ctx.now.saturating_add(MEDIA_RETRY_TIMEOUT_MS),
+                until: ctx.now().saturating_add(MEDIA_RETRY_TIMEOUT_MS),
             };
         } else {
             let job = self.jobs.swap_remove(index);

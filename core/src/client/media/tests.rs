@@ -79,18 +79,13 @@ fn a_download_checks_the_file_and_answers_the_plaintext() {
         format!("https://mmg.whatsapp.net/v/t62/a.enc?ccb=1&hash={token}&mms-type=image&__wa-mms=")
     );
     assert_eq!(request.max_response_bytes, MEDIA_UPLOAD_ANSWER_MAX_BYTES);
-    let FetchTag::Media(job) = parts.fetches.take(*id).unwrap() else {
-        panic!()
-    };
+    let MediaFetch(job) = parts.fetches.take(*id).unwrap().take().unwrap();
     let ok = Ok(FetchResponse {
         status: 200,
         body: file.clone(),
     });
-    assert!(
-        media
-            .handle_fetched(job, ok, &mut parts.ctx(2_000), &mut out)
-            .is_none()
-    );
+    media.handle_fetched(job, ok, &mut parts.ctx(2_000), &mut out);
+    assert!(parts.requests.messages.is_empty());
     assert_eq!(
         result(&mut out),
         Some(Ok(CommandOutput::MediaDownloaded(MediaData(plain))))
@@ -137,9 +132,7 @@ fn tampered_failed_and_expired_downloads_fail_typed() {
         let mut out = Outputs::default();
         start_download(&mut media, &mut parts, &mut out, &message);
         let (id, _) = fetches(&mut out).pop().unwrap();
-        let FetchTag::Media(job) = parts.fetches.take(id).unwrap() else {
-            panic!()
-        };
+        let MediaFetch(job) = parts.fetches.take(id).unwrap().take().unwrap();
         media.handle_fetched(job, answer, &mut parts.ctx(2_000), &mut out);
         assert_eq!(result(&mut out), Some(Err(error)));
         assert!(media.jobs.is_empty());

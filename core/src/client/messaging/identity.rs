@@ -8,11 +8,11 @@ use crate::signal::{IdentityKey, PublicKey};
 use crate::store::{RecordKey, Space};
 
 use super::super::command::{CommandError, CommandId, CommandOutput};
-use super::super::context::{Context, LoadTag};
+use super::super::context::Context;
 use super::super::event::Event;
 use super::super::output::Outputs;
-use super::machine::{Receiver, batch_of};
 use super::receipt::build_retry_request;
+use super::receiver::{Receiver, batch_of};
 use super::{DeviceAddress, IdentityInfo, MessagingLoad};
 
 /// What an identity command asks.
@@ -127,7 +127,7 @@ impl IdentityCommands {
             keys.retain(|key| !receiver.loaded.contains(key));
             if !keys.is_empty() {
                 self.requested = Some(keys.clone());
-                ctx.load(keys, LoadTag::Messaging(MessagingLoad::Identity), out);
+                ctx.load(keys, MessagingLoad::Identity, out);
                 return;
             }
             let Some((id, address, request)) = self.queue.pop_front() else {
@@ -168,7 +168,7 @@ fn approve(
     if !ctx.is_connected() {
         return Err(CommandError::NotConnected);
     }
-    let registration_id = ctx.device.registration_id();
+    let registration_id = ctx.device().registration_id();
     let keystore = receiver.keystore.as_mut().ok_or(CommandError::NotPaired)?;
     let held = keystore
         .approve_identity(address, key)

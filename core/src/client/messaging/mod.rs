@@ -3,8 +3,8 @@
 //!
 //! `client/mod.rs` routes to this module through the call sites below and nothing else; each
 //! takes the shared [`Context`] (device, connection, IQs, loads, generator) and the client's
-//! one output queue. Answers to IQs sent with `IqTag::Messaging(tag)` come back to
-//! [`Messaging::handle_iq_result`]; records asked for with `LoadTag::Messaging(tag)` come back to
+//! one output queue. Answers to IQs sent with a [`MessagingIq`] tag come back to
+//! [`Messaging::handle_iq_result`]; records asked for with a [`MessagingLoad`] tag come back to
 //! [`Messaging::handle_loaded`].
 //!
 //! This first version does only what the protocol requires of a client that cannot message
@@ -20,11 +20,11 @@ pub mod id;
 mod identity;
 pub mod incoming;
 pub mod keystore;
-mod machine;
 pub mod outgoing;
 mod polls;
 pub mod prekeys;
 pub mod receipt;
+mod receiver;
 mod retry;
 pub mod routing;
 mod send;
@@ -45,10 +45,11 @@ use crate::store::{Record, RecordKey, RestoreError};
 
 use super::Timestamp;
 use super::command::{Command, CommandError, CommandId};
-use super::context::{Context, LoadTag};
+use super::context::Context;
 use super::event::Event;
 use super::iq::IqResult;
 use super::output::{LoadId, Outputs};
+use super::owner::{Owner, Tag};
 
 /// A message received and decrypted: its content as WhatsApp's `Message` (docs/content.md).
 /// Its `Debug` shows the raw content's length, never the content.
@@ -261,7 +262,7 @@ fn chat_forms(keystore: Option<&Keystore>, jid: &str) -> Vec<Jid> {
     }
 }
 
-/// Tags of the messaging module's IQs (see `IqTag::Messaging`).
+/// Tags of the messaging module's IQs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MessagingIq {
     /// The group metadata query of the group message being sent.
@@ -275,7 +276,7 @@ pub enum MessagingIq {
     Bundles,
 }
 
-/// Tags of the messaging module's loads (see `LoadTag::Messaging`).
+/// Tags of the messaging module's loads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MessagingLoad {
     /// Records for the incoming stanzas parked in the inbox.
@@ -290,10 +291,18 @@ pub enum MessagingLoad {
     Poll,
 }
 
+impl Tag for MessagingIq {
+    const OWNER: Owner = Owner::Messaging;
+}
+
+impl Tag for MessagingLoad {
+    const OWNER: Owner = Owner::Messaging;
+}
+
 /// The messaging state of one client.
 #[derive(Debug, Default)]
 pub struct Messaging {
-    receiver: machine::Receiver,
+    receiver: receiver::Receiver,
     sender: send::Sender,
     retrier: retry::Retrier,
     identities: identity::IdentityCommands,
@@ -369,7 +378,7 @@ impl Messaging {
         for (pn, lid) in pairs {
             keystore.learn_lid(&pn, &lid);
         }
-        let batch = machine::batch_of(keystore.take_changes());
+        let batch = receiver::batch_of(keystore.take_changes());
         if !batch.changes.is_empty() {
             ctx.persist(batch, out);
         }
@@ -533,8 +542,8 @@ impl Messaging {
             }
             Command::SendMessage { to, message } => match content::decode_message(&message) {
                 Ok(mut message) => {
-                    let secret: [u8; 32] = ctx.rng.bytes();
-                    crate::content::outgoing::prepare(&mut message, secret, ctx.now);
+                    let secret: [u8; 32] = ctx.rng().bytes();
+                    crate::content::outgoing::prepare(&mut message, secret, ctx.now());
                     let poll = crate::content::poll::creation(crate::content::content_of(&message))
                         .is_some();
                     if poll {
@@ -599,7 +608,7 @@ impl Messaging {
                 let result = if !ctx.is_connected() {
                     Err(CommandError::NotConnected)
                 } else {
-                    match receipt::build_read_receipt(&chat, sender.as_deref(), &ids, ctx.now) {
+                    match receipt::build_read_receipt(&chat, sender.as_deref(), &ids, ctx.now()) {
                         Ok(node) => ctx
                             .send(&node, out)
                             .map(|()| super::command::CommandOutput::None)
@@ -617,7 +626,7 @@ impl Messaging {
         self.settle(ctx, out);
     }
 
-    /// The answer to an IQ sent with `IqTag::Messaging(tag)`.
+    /// The answer to an IQ sent with a `MessagingIq` tag.
     pub(crate) fn handle_iq_result(
         &mut self,
         _now: Timestamp,
@@ -631,7 +640,7 @@ impl Messaging {
         self.settle(ctx, out);
     }
 
-    /// The records of a load started with `LoadTag::Messaging(tag)`.
+    /// The records of a load started with a `MessagingLoad` tag.
     pub(crate) fn handle_loaded(
         &mut self,
         _now: Timestamp,
@@ -668,7 +677,7 @@ impl Messaging {
     /// After every step: reports the identity changes it saw, and bounds the records in memory.
     fn settle(&mut self, ctx: &Context<'_>, out: &mut Outputs) {
         if let Some(keystore) = self.receiver.keystore.as_mut() {
-            machine::report_identities(keystore, out);
+            receiver::report_identities(keystore, out);
         }
         self.trim(ctx);
     }
@@ -677,7 +686,7 @@ impl Messaging {
     /// "Storage"): the records the operations in progress use stay, and so does every record
     /// whose latest change has not been handed to the host in a `Persist`.
     fn trim(&mut self, ctx: &Context<'_>) {
-        let limit = ctx.config.record_cache_limit;
+        let limit = ctx.config().record_cache_limit;
         if !self.receiver.over_limit(limit) {
             // The common case: nothing to evict, so no pins to collect on every step.
             return;
@@ -742,7 +751,7 @@ impl Messaging {
             };
             if !missing.is_empty() && !self.polls.loaded_once {
                 self.polls.loading = Some(missing.clone());
-                ctx.load(missing, LoadTag::Messaging(MessagingLoad::Poll), out);
+                ctx.load(missing, MessagingLoad::Poll, out);
                 return;
             }
             self.polls.loaded_once = false;
@@ -776,7 +785,7 @@ impl Messaging {
     ) {
         let id = send::Sender::new_id(&mut self.receiver, ctx);
         let chat = to.parse::<Jid>().ok().map(|jid| jid.to_non_device());
-        let own = self.receiver.keystore.as_ref().map(machine::own_of);
+        let own = self.receiver.keystore.as_ref().map(receiver::own_of);
         if let (Some(id), Some(chat), Some(own)) = (&id, chat, own) {
             let content = crate::content::content_of(&message);
             let secret = message
@@ -815,7 +824,7 @@ impl Messaging {
         out: &mut Outputs,
     ) {
         let chats = chat_forms(self.receiver.keystore.as_ref(), chat);
-        let Some(own) = self.receiver.keystore.as_ref().map(machine::own_of) else {
+        let Some(own) = self.receiver.keystore.as_ref().map(receiver::own_of) else {
             return out.event(Event::CommandDone {
                 id: command,
                 result: Err(CommandError::NotPaired),
@@ -827,11 +836,11 @@ impl Messaging {
                 result: Err(CommandError::InvalidAddress),
             });
         }
-        let iv: [u8; 12] = ctx.rng.bytes();
+        let iv: [u8; 12] = ctx.rng().bytes();
         match self
             .receiver
             .polls
-            .vote(&chats, poll_id, options, &own, iv, ctx.now)
+            .vote(&chats, poll_id, options, &own, iv, ctx.now())
         {
             Ok((message, changes)) => {
                 ctx.persist(crate::store::Batch { changes }, out);

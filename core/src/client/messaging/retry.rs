@@ -15,13 +15,13 @@ use crate::binary::Node;
 use crate::limits::MESSAGING_MAX_PARKED;
 use crate::store::{RecordKey, Space};
 
-use super::super::context::{Context, LoadTag};
+use super::super::context::Context;
 use super::super::event::Event;
 use super::super::output::Outputs;
 use super::keystore::RetryDenied;
-use super::machine::{Receiver, batch_of};
 use super::outgoing::{RetryResend, build_retry_resend};
 use super::receipt::{ReceiptKind, parse_receipt};
+use super::receiver::{Receiver, batch_of};
 use super::{DeviceAddress, MessagingLoad, RefusedRetry, RetryRefusal};
 
 /// Retry requests waiting for their records.
@@ -163,7 +163,7 @@ impl Retrier {
                 self.pinned = uses;
                 self.requested = keys.clone();
                 self.in_flight = true;
-                ctx.load(keys, LoadTag::Messaging(MessagingLoad::Retry), out);
+                ctx.load(keys, MessagingLoad::Retry, out);
                 return;
             }
             self.queue.pop_front();
@@ -187,7 +187,7 @@ impl Retrier {
                 // The requester lost its session: start a fresh one from its keys (a changed
                 // identity follows the identity policy).
                 if keystore
-                    .process_bundle(&requester, bundle, ctx.rng)
+                    .process_bundle(&requester, bundle, ctx.rng())
                     .is_err()
                 {
                     let batch = batch_of(keystore.take_changes());
@@ -207,12 +207,7 @@ impl Retrier {
                     continue;
                 }
             }
-            let device_identity = ctx
-                .device
-                .data()
-                .signed_identity
-                .clone()
-                .unwrap_or_default();
+            let device_identity = ctx.device().signed_identity();
             let built = build_retry_resend(
                 keystore,
                 &RetryResend {
@@ -224,7 +219,7 @@ impl Retrier {
                     device_identity: &device_identity,
                     sender_key_id: entry.sender_key_id,
                 },
-                ctx.rng,
+                ctx.rng(),
             );
             let batch = batch_of(keystore.take_changes());
             if !batch.changes.is_empty() {

@@ -29,16 +29,16 @@ use crate::proto::{wa, walink as pb};
 use crate::store::{Batch, Change, Record, RecordKey, RestoreError, Space};
 
 use super::super::command::{CommandError, CommandId, CommandOutput};
-use super::super::context::{Context, LoadTag};
+use super::super::context::Context;
 use super::super::event::Event;
-use super::super::iq::{IqError, IqResult, IqTag};
+use super::super::iq::{IqError, IqResult};
 use super::super::output::{LoadId, Outputs};
 use super::content::text_message;
 use super::device_list;
 use super::id::generate_message_id;
-use super::machine::{Receiver, batch_of};
 use super::outgoing::{DirectMessage, GroupMessage, build_direct, build_group};
 use super::prekeys::{build_prekey_fetch, parse_prekey_reply};
+use super::receiver::{Receiver, batch_of};
 use super::usync::{UserDevices, build_device_query, parse_device_reply};
 use super::{DeviceAddress, MessagingIq, MessagingLoad};
 
@@ -278,8 +278,8 @@ impl Sender {
     /// A new message id for this account.
     pub(crate) fn new_id(receiver: &mut Receiver, ctx: &mut Context<'_>) -> Option<String> {
         let own_user = receiver.keystore(ctx).map(|k| k.own().pn.user.clone())?;
-        let random: [u8; 16] = ctx.rng.bytes();
-        Some(generate_message_id(ctx.now, Some(&own_user), &random))
+        let random: [u8; 16] = ctx.rng().bytes();
+        Some(generate_message_id(ctx.now(), Some(&own_user), &random))
     }
 
     /// Queues a message (`message` already decoded) for `to`, under `id` (a new one when
@@ -321,7 +321,7 @@ impl Sender {
         };
         let message = match content {
             Content::Message(message) => *message,
-            Content::Text(text) => text_message(&text, Some(ctx.rng.bytes())),
+            Content::Text(text) => text_message(&text, Some(ctx.rng().bytes())),
         };
         self.queue.push_back(Job {
             command,
@@ -355,7 +355,7 @@ impl Sender {
                     .children_from([
                         crate::binary::Node::new("query").attr("request", "interactive")
                     ]);
-                match ctx.send_iq(iq, IqTag::Messaging(MessagingIq::GroupInfo), None, out) {
+                match ctx.send_iq(iq, MessagingIq::GroupInfo, None, out) {
                     Ok(_) => self.stage = Stage::GroupInfo,
                     Err(_) => self.finish(Err(CommandError::NotConnected), out),
                 }
@@ -364,11 +364,7 @@ impl Sender {
             let mapping = RecordKey::new(Space::LidMapping, job.to.user.clone());
             if !job.to.lid && !receiver.loaded.contains(&mapping) {
                 self.stage = Stage::Mapping;
-                let id = ctx.load(
-                    vec![mapping.clone()],
-                    LoadTag::Messaging(MessagingLoad::Outbox),
-                    out,
-                );
+                let id = ctx.load(vec![mapping.clone()], MessagingLoad::Outbox, out);
                 self.requested.push((id, vec![mapping]));
                 self.awaiting = Some(id);
                 return;
@@ -384,7 +380,7 @@ impl Sender {
         let Some(own) = receiver.keystore(ctx).map(|k| k.own().clone()) else {
             return self.finish(Err(CommandError::NotPaired), out);
         };
-        let sid = ctx.iqs.next_id();
+        let sid = ctx.next_stanza_id();
         let mut users: Vec<DeviceAddress> = if job.group.is_some() {
             job.members.clone()
         } else {
@@ -398,7 +394,7 @@ impl Sender {
         let query = build_device_query("", &sid, &users);
         let mut iq = query;
         iq.attrs.retain(|attr| attr.key != "id");
-        match ctx.send_iq(iq, IqTag::Messaging(MessagingIq::Devices), None, out) {
+        match ctx.send_iq(iq, MessagingIq::Devices, None, out) {
             Ok(_) => self.stage = Stage::Devices,
             Err(_) => self.finish(Err(CommandError::NotConnected), out),
         }
@@ -589,7 +585,7 @@ impl Sender {
                 if keys.is_empty() {
                     self.fetch_identities(receiver, ctx, out);
                 } else {
-                    let id = ctx.load(keys.clone(), LoadTag::Messaging(MessagingLoad::Outbox), out);
+                    let id = ctx.load(keys.clone(), MessagingLoad::Outbox, out);
                     self.requested.push((id, keys));
                     self.awaiting = Some(id);
                 }
@@ -740,7 +736,7 @@ impl Sender {
     ) {
         let mut iq = build_prekey_fetch("", devices);
         iq.attrs.retain(|attr| attr.key != "id");
-        match ctx.send_iq(iq, IqTag::Messaging(tag), None, out) {
+        match ctx.send_iq(iq, tag, None, out) {
             Ok(_) => self.stage = stage,
             Err(_) => self.finish(Err(CommandError::NotConnected), out),
         }
@@ -755,12 +751,7 @@ impl Sender {
         let Some(job) = self.queue.front() else {
             return;
         };
-        let device_identity = ctx
-            .device
-            .data()
-            .signed_identity
-            .clone()
-            .unwrap_or_default();
+        let device_identity = ctx.device().signed_identity();
         let Some(keystore) = receiver.keystore.as_mut() else {
             return;
         };
@@ -776,7 +767,7 @@ impl Sender {
             if !batch.changes.is_empty() {
                 ctx.persist(batch, out);
             }
-            super::machine::report_identities(keystore, out);
+            super::receiver::report_identities(keystore, out);
             self.finish(Err(CommandError::UntrustedIdentity { address }), out);
             return;
         }
@@ -791,7 +782,7 @@ impl Sender {
                     device_identity: &device_identity,
                     addressing_mode: job.addressing_mode.as_deref(),
                 },
-                ctx.rng,
+                ctx.rng(),
             ),
             None => build_direct(
                 keystore,
@@ -803,7 +794,7 @@ impl Sender {
                     own_devices: &job.own_devices,
                     device_identity: &device_identity,
                 },
-                ctx.rng,
+                ctx.rng(),
             ),
         };
         let chat = job
@@ -816,7 +807,7 @@ impl Sender {
                 // group) and the sender key it used: only those may ask for it again.
                 let sender_key_id = job.group.as_deref().and_then(|group| {
                     keystore
-                        .current_own_sender_key(group, ctx.rng)
+                        .current_own_sender_key(group, ctx.rng())
                         .map(|distribution| distribution.key_id())
                 });
                 keystore.remember_sent(
@@ -824,7 +815,7 @@ impl Sender {
                     (&chat, &job.message.encode_to_vec()),
                     job.devices.iter().chain(&job.own_devices),
                     sender_key_id,
-                    ctx.now,
+                    ctx.now(),
                 );
                 if let Some(group) = &job.group {
                     // Offered the key in this stanza (persisted with it), counted as holding
@@ -963,7 +954,7 @@ fn process_bundles(node: &Node, receiver: &mut Receiver, ctx: &mut Context<'_>) 
                 // A bundle with a bad signature leaves that device out; one under a changed
                 // identity key follows the identity policy (strict: it waits for approval and
                 // the send fails).
-                let _ = keystore.process_bundle(&address, &bundle, ctx.rng);
+                let _ = keystore.process_bundle(&address, &bundle, ctx.rng());
             }
         }
     }

@@ -49,7 +49,7 @@ pub(crate) fn addr(text: &str) -> DeviceAddress {
 }
 
 impl Device {
-    pub fn new(pn: &str, lid: Option<&str>, seed: u64) -> Device {
+    pub(crate) fn new(pn: &str, lid: Option<&str>, seed: u64) -> Device {
         let mut rng = Rng(seed);
         let identity = IdentityKeyPair::generate(&mut rng);
         let signed = SignedPreKey::generate(SignedPreKeyId(1), &identity, &mut rng);
@@ -78,11 +78,11 @@ impl Device {
         device
     }
 
-    pub fn address(&self) -> DeviceAddress {
+    pub(crate) fn address(&self) -> DeviceAddress {
         self.keystore.own().pn.clone()
     }
 
-    pub fn bundle(&mut self) -> PreKeyBundle {
+    pub(crate) fn bundle(&mut self) -> PreKeyBundle {
         let pre_key = PreKey::generate(PreKeyId(self.next_pre_key), &mut self.rng);
         self.next_pre_key += 1;
         self.pre_keys.insert(pre_key.id.0, pre_key.key_pair.clone());
@@ -97,7 +97,7 @@ impl Device {
     }
 
     /// Applies the keystore's changes to this device's map, as a host applies Persist.
-    pub fn persist(&mut self) -> Vec<RecordChange> {
+    pub(crate) fn persist(&mut self) -> Vec<RecordChange> {
         let changes = self.keystore.take_changes();
         for change in &changes {
             let key = (change.space, change.key.clone());
@@ -114,7 +114,7 @@ impl Device {
     }
 
     /// Rebuilds the keystore from the persisted records, as after a crash.
-    pub fn restart(&mut self) {
+    pub(crate) fn restart(&mut self) {
         let own = self.keystore.own().clone();
         let mut keystore = Keystore::new(own);
         // Mappings first, as the client does (other records are keyed canonically already).
@@ -128,7 +128,10 @@ impl Device {
 
     /// Parses and decrypts a delivered stanza; returns the text (or `None` for a message with
     /// no user content) and the delivery receipt.
-    pub fn receive(&mut self, node: &Node) -> Result<(Option<String>, Node, bool), MessagingError> {
+    pub(crate) fn receive(
+        &mut self,
+        node: &Node,
+    ) -> Result<(Option<String>, Node, bool), MessagingError> {
         let stanza = parse_message(node, self.keystore.own())?;
         learn_addressing(&mut self.keystore, &stanza);
         let mut rng = Rng(self.rng.0 ^ 0x55);

@@ -16,8 +16,9 @@ use super::command::{Command, CommandError, CommandId, CommandOutput};
 use super::context::Context;
 use super::event::Event;
 use super::history::PushName;
-use super::iq::{IqResult, IqTag};
+use super::iq::IqResult;
 use super::output::Outputs;
+use super::owner::{Owner, Tag};
 
 pub use calls::{CallAction, CallEvent};
 pub use contacts::{About, BusinessProfile, NumberInfo, ProfilePicture};
@@ -28,6 +29,10 @@ pub use presence::{ChatState, ChatStateUpdate, PresenceUpdate};
 pub(crate) struct SocialIq {
     command: CommandId,
     query: Query,
+}
+
+impl Tag for SocialIq {
+    const OWNER: Owner = Owner::Social;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,13 +137,13 @@ impl Social {
                 if call_id.is_empty() || caller.user.is_empty() {
                     return Err(CommandError::InvalidAddress);
                 }
-                let stanza = calls::build_reject(&ctx.iqs.next_id(), &own, &call_id, &caller);
+                let stanza = calls::build_reject(&ctx.next_stanza_id(), &own, &call_id, &caller);
                 sent(ctx.send(&stanza, out))?;
                 done(out, id, Ok(CommandOutput::None));
             }
             Command::SetPresence { available } => {
                 let name = ctx
-                    .config
+                    .config()
                     .profile
                     .push_name
                     .clone()
@@ -164,7 +169,7 @@ impl Social {
                 let Some(Query::Numbers(digits)) = query else {
                     return Err(CommandError::InvalidMessage);
                 };
-                let sid = ctx.iqs.next_id();
+                let sid = ctx.next_stanza_id();
                 let iq = contacts::build_number_query(&sid, &digits);
                 self.ask(id, Query::Numbers(digits), iq, ctx, out)?;
             }
@@ -182,7 +187,7 @@ impl Social {
             }
             Command::GetAbout { jid } => {
                 let jid = user_jid(&jid)?;
-                let sid = ctx.iqs.next_id();
+                let sid = ctx.next_stanza_id();
                 let iq = contacts::build_about_query(&sid, &jid);
                 self.ask(id, Query::About, iq, ctx, out)?;
             }
@@ -222,7 +227,7 @@ impl Social {
         ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) -> Result<(), CommandError> {
-        let tag = IqTag::Social(SocialIq { command, query });
+        let tag = SocialIq { command, query };
         ctx.send_iq(iq, tag, None, out)
             .map(|_| ())
             .map_err(|_| CommandError::NotConnected)
@@ -234,7 +239,8 @@ impl Social {
         ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) -> Result<(), CommandError> {
-        let stanza = presence::build_subscribe(&ctx.iqs.next_id(), jid, self.presence.token(jid));
+        let stanza =
+            presence::build_subscribe(&ctx.next_stanza_id(), jid, self.presence.token(jid));
         ctx.send(&stanza, out)
             .map_err(|_| CommandError::NotConnected)
     }
@@ -343,7 +349,7 @@ impl Social {
     /// asking (the server forgets them with the connection).
     pub(crate) fn handle_connected(&mut self, ctx: &mut Context<'_>, out: &mut Outputs) {
         if let (Some(available), Some(name)) =
-            (self.presence.own, ctx.config.profile.push_name.clone())
+            (self.presence.own, ctx.config().profile.push_name.clone())
         {
             let _ = ctx.send(&presence::build_own_presence(available, &name), out);
         }

@@ -52,6 +52,7 @@ const webhookSchema = {
     url: S.url,
     events: { type: 'array', maxItems: 64, items: { type: 'string', minLength: 1, maxLength: 64 } },
     headers: { type: 'object', maxProperties: 32, additionalProperties: { type: 'string', maxLength: 4096 } },
+    base64: S.bool,
   },
 }
 
@@ -348,7 +349,7 @@ const evolutionRoutes = [
       const body = {
         instance: { instanceName: row.name, instanceId: row.id, integration: 'WHATSAPP-BAILEYS', webhookWaBusiness: null, accessTokenWaBusiness: '', status: 'close' },
         hash: created.token,
-        webhook: { webhookUrl: hook?.url ?? '', webhookHeaders: hook ? JSON.parse(hook.headers) : {}, webhookByEvents: Boolean(hook?.by_events), webhookBase64: false },
+        webhook: { webhookUrl: hook?.url ?? '', webhookHeaders: hook ? JSON.parse(hook.headers) : {}, webhookByEvents: Boolean(hook?.by_events), webhookBase64: Boolean(hook?.base64) },
         websocket: {},
         rabbitmq: {},
         nats: {},

@@ -47,6 +47,7 @@ export function webhookView(hook, { withSecret = false } = {}) {
     headers: Object.fromEntries(Object.keys(JSON.parse(hook.headers)).map((k) => [k, '(set)'])),
     enabled: Boolean(hook.enabled),
     byEvents: Boolean(hook.by_events),
+    base64: Boolean(hook.base64),
     createdAt: new Date(hook.created_at).toISOString(),
     ...(withSecret ? { secret: hook.secret } : {}),
   }
@@ -56,24 +57,24 @@ export function webhookView(hook, { withSecret = false } = {}) {
 export function webhookStore(db) {
   const inTx = (q, fn) => (q ? fn(q) : db.tx(fn))
   return {
-    create(row, { url, events = [], headers = {}, format = 'native', byEvents = false }, q) {
+    create(row, { url, events = [], headers = {}, format = 'native', byEvents = false, base64 = false }, q) {
       const id = randomId('wh')
-      const values = [id, row.id, checkUrl(url), format, JSON.stringify(checkEvents(events, format)), JSON.stringify(checkHeaders(headers)), `whsec_${randomBytes(24).toString('base64url')}`, byEvents ? 1 : 0, Date.now()]
+      const values = [id, row.id, checkUrl(url), format, JSON.stringify(checkEvents(events, format)), JSON.stringify(checkHeaders(headers)), `whsec_${randomBytes(24).toString('base64url')}`, byEvents ? 1 : 0, base64 ? 1 : 0, Date.now()]
       return inTx(q, async (t) => {
-        await t.run('INSERT INTO webhooks (id, instance_id, url, format, events, headers, secret, enabled, by_events, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)', ...values)
+        await t.run('INSERT INTO webhooks (id, instance_id, url, format, events, headers, secret, enabled, by_events, base64, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)', ...values)
         return t.get('SELECT * FROM webhooks WHERE id = ?', id)
       })
     },
     /** Evolution's one webhook per instance: created or replaced. */
-    setEvolution(row, { url, enabled = true, headers = {}, byEvents = false, events = [] }, q) {
+    setEvolution(row, { url, enabled = true, headers = {}, byEvents = false, base64 = false, events = [] }, q) {
       return inTx(q, async (t) => {
         const existing = await t.get("SELECT * FROM webhooks WHERE instance_id = ? AND format = 'evolution' ORDER BY created_at LIMIT 1", row.id)
         if (!existing) {
-          const hook = await this.create(row, { url, events, headers, format: 'evolution', byEvents }, t)
+          const hook = await this.create(row, { url, events, headers, format: 'evolution', byEvents, base64 }, t)
           if (!enabled) await t.run('UPDATE webhooks SET enabled = 0 WHERE id = ?', hook.id)
           return t.get('SELECT * FROM webhooks WHERE id = ?', hook.id)
         }
-        await t.run('UPDATE webhooks SET url = ?, events = ?, headers = ?, enabled = ?, by_events = ? WHERE id = ?', checkUrl(url), JSON.stringify(checkEvents(events, 'evolution')), JSON.stringify(checkHeaders(headers)), enabled ? 1 : 0, byEvents ? 1 : 0, existing.id)
+        await t.run('UPDATE webhooks SET url = ?, events = ?, headers = ?, enabled = ?, by_events = ?, base64 = ? WHERE id = ?', checkUrl(url), JSON.stringify(checkEvents(events, 'evolution')), JSON.stringify(checkHeaders(headers)), enabled ? 1 : 0, byEvents ? 1 : 0, base64 ? 1 : 0, existing.id)
         return t.get('SELECT * FROM webhooks WHERE id = ?', existing.id)
       })
     },
@@ -99,6 +100,7 @@ const webhookBody = {
     events: { type: 'array', maxItems: 64, items: { type: 'string', minLength: 1, maxLength: 64 } },
     headers: { type: 'object', maxProperties: 32, additionalProperties: { type: 'string', maxLength: 4096 } },
     byEvents: S.bool,
+    base64: S.bool,
   },
 }
 
@@ -187,7 +189,7 @@ function evolutionWebhookView(hook, row) {
     enabled: Boolean(hook.enabled),
     events: JSON.parse(hook.events),
     webhookByEvents: Boolean(hook.by_events),
-    webhookBase64: false,
+    webhookBase64: Boolean(hook.base64),
     createdAt: new Date(hook.created_at).toISOString(),
     updatedAt: new Date(hook.created_at).toISOString(),
     instanceId: row.id,

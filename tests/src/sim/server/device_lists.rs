@@ -21,7 +21,7 @@ use super::super::account::{SignedKeyIndexList, SimCompanion};
 use walink_core::proto::wa::{AdvKeyIndexList, AdvSignedKeyIndexList};
 
 /// Signed lists kept per account (the replay fault reaches this far back).
-pub const KEY_INDEX_LISTS_KEPT: usize = 16;
+pub(crate) const KEY_INDEX_LISTS_KEPT: usize = 16;
 
 /// Key indexes the server gives the companions it injects start this far above the phone's
 /// latest, so that no list the phone signs covers them.

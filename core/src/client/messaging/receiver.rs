@@ -11,7 +11,7 @@ use crate::signal::{
 };
 use crate::store::{Batch, Change, Record, RecordKey, Space};
 
-use super::super::context::{Context, LoadTag};
+use super::super::context::Context;
 use super::super::event::Event;
 use super::super::output::Outputs;
 use super::content::text_of;
@@ -129,10 +129,10 @@ impl Receiver {
             let mut keystore = Keystore::new(OwnIdentity {
                 pn,
                 lid: lid.clone(),
-                identity: ctx.device.identity().clone(),
-                registration_id: ctx.device.registration_id(),
+                identity: ctx.device().identity().clone(),
+                registration_id: ctx.device().registration_id(),
             });
-            keystore.set_identity_policy(ctx.config.identity_policy);
+            keystore.set_identity_policy(ctx.config().identity_policy);
             if let Some(lid) = lid {
                 keystore.set_own_lid(lid);
             }
@@ -366,7 +366,7 @@ impl Receiver {
             if !needed.is_empty() {
                 self.pinned = uses;
                 self.in_flight = Some(needed.clone());
-                ctx.load(needed, LoadTag::Messaging(MessagingLoad::Inbox), out);
+                ctx.load(needed, MessagingLoad::Inbox, out);
                 return;
             }
             self.pinned.clear();
@@ -389,7 +389,7 @@ impl Receiver {
         ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) {
-        let (signed_id, signed_pair, _) = ctx.device.signed_pre_key();
+        let (signed_id, signed_pair, _) = ctx.device().signed_pre_key();
         let signed_pair = signed_pair.clone();
         let Some(keystore) = self.keystore.as_mut() else {
             return;
@@ -410,7 +410,7 @@ impl Receiver {
             signed: (signed_id, &signed_pair),
             one_time: &self.pre_keys,
         };
-        let opened = open_message(keystore, stanza, &pre_keys, ctx.rng);
+        let opened = open_message(keystore, stanza, &pre_keys, ctx.rng());
         // Content that needs poll records (a poll to keep, a vote to open) waits for them once,
         // uncommitted, and is decrypted again when they are in.
         if let Ok(opened) = &opened {
@@ -423,7 +423,7 @@ impl Receiver {
                     self.poll_wait = Some(stanza.id.clone());
                     self.inbox.push_front(node.clone());
                     self.in_flight = Some(missing.clone());
-                    ctx.load(missing, LoadTag::Messaging(MessagingLoad::Inbox), out);
+                    ctx.load(missing, MessagingLoad::Inbox, out);
                     return;
                 }
             }
@@ -454,7 +454,7 @@ impl Receiver {
                 let mut is_key_share = key_share.is_some();
                 if let Some((keys, changes)) = key_share {
                     batch.changes.extend(changes);
-                    ctx.requests.app_state_keys.extend(keys);
+                    ctx.app_state_keys(keys);
                 }
                 // A history-sync notification goes to the history machine, acknowledged as
                 // WhatsApp Web does: the delivery receipt below, then `hist_sync`.
@@ -466,7 +466,7 @@ impl Receiver {
                     own.as_ref(),
                 ) {
                     is_key_share = true;
-                    ctx.requests.history_notifications.push(note);
+                    ctx.history_notification(note);
                     hist_sync = own
                         .as_ref()
                         .map(|own| super::super::history::hist_sync_receipt(&stanza.id, own));
@@ -573,7 +573,7 @@ impl Receiver {
         out: &mut Outputs,
     ) {
         let own = ctx.own_jid().cloned();
-        if is_expired_status(stanza, ctx.now) {
+        if is_expired_status(stanza, ctx.now()) {
             // A status post over a day old is not asked for again (Baileys
             // `STATUS_EXPIRY_SECONDS`): acknowledged, and reported above.
             let _ = ctx.send(&build_ack(node, own.as_ref(), None), out);
@@ -597,21 +597,16 @@ impl Receiver {
             self.retries.push((stanza.id.clone(), count));
         }
         let keys = if retry_needs_keys(count, error) {
-            let (fresh, batch, dropped) = ctx.device.generate_retry_pre_key(ctx.rng);
+            let (fresh, batch, dropped) = ctx.generate_retry_pre_key();
             if let Some(dropped) = dropped {
                 self.pre_keys.remove(&dropped);
             }
             ctx.persist(batch, out);
-            let (signed_id, signed_pair, signature) = ctx.device.signed_pre_key();
+            let (signed_id, signed_pair, signature) = ctx.device().signed_pre_key();
             let signature = *signature;
             let signed_public = signed_pair.public;
-            let identity = ctx.device.identity().identity_key();
-            let device_identity = ctx
-                .device
-                .data()
-                .signed_identity
-                .clone()
-                .unwrap_or_default();
+            let identity = ctx.device().identity().identity_key();
+            let device_identity = ctx.device().signed_identity();
             let (id, public) = fresh;
             Some(build_keys_node(
                 &identity,
@@ -622,7 +617,7 @@ impl Receiver {
         } else {
             None
         };
-        let receipt = build_retry_receipt(stanza, count, ctx.device.registration_id(), keys);
+        let receipt = build_retry_receipt(stanza, count, ctx.device().registration_id(), keys);
         let _ = ctx.send(&receipt, out);
         let _ = ctx.send(&build_ack(node, own.as_ref(), Some(500)), out);
     }
