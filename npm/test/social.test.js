@@ -10,10 +10,6 @@ import { walinkClient } from './support/walink-client.js'
 
 withMockServer(test, 'calls, presence and contacts through the mock-server', () => {
   let server
-  before(async () => {
-    server = await startMockServer()
-  })
-  after(() => server?.stop())
 
   const paired = async (phone, name) => {
     await server.control('POST', '/accounts', { phone, name })
@@ -27,12 +23,14 @@ withMockServer(test, 'calls, presence and contacts through the mock-server', () 
   let ann
   let ben
   before(async () => {
+    server = await startMockServer()
     ann = await paired('15551110001', 'Ann')
     ben = await paired('15551110002', 'Ben')
   })
   after(async () => {
     await ann?.connection.close()
     await ben?.connection.close()
+    server?.stop()
   })
 
   test('an incoming call arrives as an event and is rejected as WhatsApp Web does', async () => {
