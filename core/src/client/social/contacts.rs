@@ -170,6 +170,9 @@ pub fn parse_number_answer(
             lid: None,
         })
         .collect();
+    // The numbers asked, sorted, with their place in the answer: one lookup per user.
+    let mut index: Vec<(&str, usize)> = digits.iter().map(String::as_str).zip(0..).collect();
+    index.sort_unstable();
     let mut pairs = Vec::new();
     for user in usync_users(answer)? {
         let Some(contact) = user.child("contact") else {
@@ -191,7 +194,14 @@ pub fn parse_number_answer(
         let key = echo
             .filter(|e| !e.is_empty())
             .or_else(|| jid.as_ref().map(|j| j.user.clone()));
-        let Some(info) = key.and_then(|k| infos.iter_mut().find(|i| i.phone == k)) else {
+        let place = key.and_then(|k| {
+            index
+                .binary_search_by(|(d, _)| (*d).cmp(k.as_str()))
+                .ok()
+                .and_then(|at| index.get(at))
+                .map(|(_, place)| *place)
+        });
+        let Some(info) = place.and_then(|place| infos.get_mut(place)) else {
             continue;
         };
         info.on_whatsapp = contact.attr_str("type") == Some("in");
