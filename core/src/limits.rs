@@ -244,6 +244,10 @@ pub const MESSAGING_MAX_DEVICES_PER_USER: usize = 64;
 /// devices each).
 pub const MESSAGING_MAX_FANOUT: usize = 8_192;
 
+/// Deepest nesting of protobuf messages any decode accepts (prost's own recursion limit, which
+/// walink's shared nested-message loop in `proto::prost_shim` keeps in its place).
+pub const PROTO_MAX_NESTING: usize = 100;
+
 /// Messages nested in one decrypted `Message` through each kind of nesting (quoted messages,
 /// wrappers such as `viewOnceMessage` and `ephemeralMessage`, `deviceSentMessage`, edits),
 /// counted before it is decoded: each costs a boxed `Message` of several KB for a few bytes.
@@ -367,6 +371,16 @@ pub const MEDIA_MAX_JOBS: usize = 16;
 /// client's memory; the encrypted copy is at most 26 bytes longer. A download announcing more is
 /// refused before anything is fetched.
 pub const MEDIA_MAX_IN_MEMORY_BYTES: u64 = 128 << 20;
+
+/// The largest media file (plaintext) a transfer streamed through the host handles
+/// (`OutgoingMedia::host_body`, `DownloadMedia`'s `sink`): the client never holds it, so this
+/// bounds only what a host is asked to store (WhatsApp's own cap for documents is 2 GB).
+pub const MEDIA_MAX_STREAMED_BYTES: u64 = 2 << 30;
+
+/// The piece of a streamed media body a driver reads, encrypts or decrypts at a time: with the
+/// decryptor's one held block and MAC, what a streamed transfer costs the process at most,
+/// beside the HTTP client's own buffers.
+pub const MEDIA_STREAM_CHUNK_BYTES: usize = 64 << 10;
 
 /// The largest answer body of a media upload (`{"url": …, "direct_path": …}` and a few more
 /// fields) read and parsed.

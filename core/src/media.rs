@@ -28,7 +28,7 @@ pub const MAC_LEN: usize = 10;
 const BLOCK_LEN: usize = 16;
 
 /// Why media could not be encrypted or decrypted.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum MediaError {
     /// The media key is empty.
     #[error("empty media key")]
@@ -48,6 +48,47 @@ pub enum MediaError {
     /// The decrypted file's SHA-256 is not the message's `fileSha256`.
     #[error("media hash mismatch")]
     HashMismatch,
+    /// More bytes arrived than the decryptor's limit allows.
+    #[error("media larger than allowed")]
+    TooLarge,
+}
+
+impl MediaError {
+    /// Every error.
+    pub const ALL: [MediaError; 7] = [
+        MediaError::EmptyKey,
+        MediaError::InvalidLength,
+        MediaError::MacMismatch,
+        MediaError::InvalidPadding,
+        MediaError::EncryptedHashMismatch,
+        MediaError::HashMismatch,
+        MediaError::TooLarge,
+    ];
+
+    /// A stable machine-readable code, the same in every binding.
+    pub fn code(self) -> &'static str {
+        match self {
+            MediaError::EmptyKey => "empty_key",
+            MediaError::InvalidLength => "invalid_length",
+            MediaError::MacMismatch => "mac_mismatch",
+            MediaError::InvalidPadding => "invalid_padding",
+            MediaError::EncryptedHashMismatch => "encrypted_hash_mismatch",
+            MediaError::HashMismatch => "hash_mismatch",
+            MediaError::TooLarge => "too_large",
+        }
+    }
+
+    /// The error named by [`code`](MediaError::code).
+    pub fn from_code(code: &str) -> Option<MediaError> {
+        MediaError::ALL.into_iter().find(|e| e.code() == code)
+    }
+}
+
+/// A fresh 32-byte media key from the operating system's generator (`None` without one).
+pub fn new_media_key() -> Option<Zeroizing<[u8; 32]>> {
+    let mut key = Zeroizing::new([0u8; 32]);
+    getrandom::fill(key.as_mut_slice()).ok()?;
+    Some(key)
 }
 
 /// Which key family a media file belongs to: the `<Kind>` of the HKDF info. Stickers use
@@ -80,6 +121,44 @@ pub enum MediaType {
 }
 
 impl MediaType {
+    /// Every type.
+    pub const ALL: [MediaType; 11] = [
+        MediaType::Image,
+        MediaType::Video,
+        MediaType::Audio,
+        MediaType::Document,
+        MediaType::History,
+        MediaType::AppState,
+        MediaType::ImageThumbnail,
+        MediaType::VideoThumbnail,
+        MediaType::DocumentThumbnail,
+        MediaType::LinkThumbnail,
+        MediaType::PaymentBackground,
+    ];
+
+    /// A stable name, the same in every binding (`image`, `video`, `audio`, `document`,
+    /// `history`, `app_state`, `image_thumbnail`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaType::Image => "image",
+            MediaType::Video => "video",
+            MediaType::Audio => "audio",
+            MediaType::Document => "document",
+            MediaType::History => "history",
+            MediaType::AppState => "app_state",
+            MediaType::ImageThumbnail => "image_thumbnail",
+            MediaType::VideoThumbnail => "video_thumbnail",
+            MediaType::DocumentThumbnail => "document_thumbnail",
+            MediaType::LinkThumbnail => "link_thumbnail",
+            MediaType::PaymentBackground => "payment_background",
+        }
+    }
+
+    /// The type named by [`as_str`](MediaType::as_str).
+    pub fn parse(name: &str) -> Option<MediaType> {
+        MediaType::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+
     /// The HKDF info string.
     pub fn hkdf_info(self) -> &'static str {
         match self {
@@ -341,7 +420,9 @@ fn unpad(data: &[u8]) -> Result<usize, MediaError> {
 }
 
 /// Decrypts media in pieces, as it downloads. Plaintext is released before the MAC is checked
-/// (at [`finish`](MediaDecryptor::finish)); discard everything if `finish` fails.
+/// (at [`finish`](MediaDecryptor::finish)): write it to a sink that is discarded if `finish`
+/// fails and committed only after it succeeds (and the hashes match the message's). It holds
+/// at most one block and the MAC beyond the piece being decrypted.
 pub struct MediaDecryptor {
     cipher: cbc::Decryptor<Aes256>,
     mac: Hmac<Sha256>,
@@ -350,6 +431,9 @@ pub struct MediaDecryptor {
     /// Bytes not yet decrypted: the last block and the MAC are always held back.
     held: Vec<u8>,
     length: u64,
+    /// Encrypted bytes taken so far, and the most allowed.
+    taken: u64,
+    limit: u64,
 }
 
 impl MediaDecryptor {
@@ -363,7 +447,15 @@ impl MediaDecryptor {
             enc_hash: Sha256::new(),
             held: Vec::with_capacity(2 * BLOCK_LEN + MAC_LEN),
             length: 0,
+            taken: 0,
+            limit: u64::MAX,
         })
+    }
+
+    /// Refuses (with [`MediaError::TooLarge`]) an encrypted file longer than `max_bytes`.
+    pub fn with_limit(mut self, max_bytes: u64) -> MediaDecryptor {
+        self.limit = max_bytes;
+        self
     }
 
     fn decrypt_blocks(&mut self, count: usize, out: &mut Vec<u8>) {
@@ -378,8 +470,13 @@ impl MediaDecryptor {
         self.held.drain(..take);
     }
 
-    /// Decrypts the next piece of the downloaded file, appending plaintext to `out`.
-    pub fn update(&mut self, data: &[u8], out: &mut Vec<u8>) {
+    /// Decrypts the next piece of the downloaded file, appending (unverified) plaintext to
+    /// `out`; refuses a piece that takes the file over the limit, appending nothing.
+    pub fn update(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), MediaError> {
+        self.taken = self.taken.saturating_add(data.len() as u64);
+        if self.taken > self.limit {
+            return Err(MediaError::TooLarge);
+        }
         self.enc_hash.update(data);
         let start = out.len();
         for piece in data.chunks(4096) {
@@ -390,6 +487,7 @@ impl MediaDecryptor {
         let released = out.get(start..).unwrap_or_default();
         self.plain_hash.update(released);
         self.length = self.length.saturating_add(released.len() as u64);
+        Ok(())
     }
 
     /// Checks the MAC, decrypts and unpads the last block, and returns the hashes.
@@ -456,7 +554,7 @@ mod tests {
                 let mut decryptor = MediaDecryptor::new(&key, MediaType::Document).unwrap();
                 let mut out = Vec::new();
                 for chunk in file.chunks(piece) {
-                    decryptor.update(chunk, &mut out);
+                    decryptor.update(chunk, &mut out).unwrap();
                 }
                 assert_eq!(decryptor.finish(&mut out).unwrap(), hashes);
                 assert_eq!(out, plain);
@@ -478,7 +576,7 @@ mod tests {
             );
             let mut decryptor = MediaDecryptor::new(&key, MediaType::Image).unwrap();
             let mut out = Vec::new();
-            decryptor.update(&bad, &mut out);
+            decryptor.update(&bad, &mut out).unwrap();
             assert!(decryptor.finish(&mut out).is_err());
         }
         assert_eq!(
@@ -510,6 +608,34 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn the_limit_refuses_a_longer_file_and_error_codes_round_trip() {
+        let key = [7u8; 32];
+        let (file, _) = encrypt(&key, MediaType::Audio, &[5u8; 100]).unwrap();
+        let limit = file.len() as u64;
+        let mut exact = MediaDecryptor::new(&key, MediaType::Audio)
+            .unwrap()
+            .with_limit(limit);
+        let mut out = Vec::new();
+        exact.update(&file, &mut out).unwrap();
+        assert_eq!(exact.finish(&mut out).unwrap().file_length, 100);
+        let mut short = MediaDecryptor::new(&key, MediaType::Audio)
+            .unwrap()
+            .with_limit(limit - 1);
+        let mut out = Vec::new();
+        let (head, tail) = file.split_at(50);
+        short.update(head, &mut out).unwrap();
+        assert_eq!(short.update(tail, &mut out), Err(MediaError::TooLarge));
+        for error in MediaError::ALL {
+            assert_eq!(MediaError::from_code(error.code()), Some(error));
+        }
+        for kind in MediaType::ALL {
+            assert_eq!(MediaType::parse(kind.as_str()), Some(kind));
+        }
+        let a = new_media_key().unwrap();
+        assert_ne!(*a, *new_media_key().unwrap());
+    }
+
     proptest::proptest! {
         #[test]
         fn streaming_matches_one_shot_for_any_split(
@@ -521,7 +647,7 @@ mod tests {
             let mut decryptor = MediaDecryptor::new(&key, MediaType::Video).unwrap();
             let mut out = Vec::new();
             for chunk in file.chunks(piece) {
-                decryptor.update(chunk, &mut out);
+                decryptor.update(chunk, &mut out).unwrap();
             }
             proptest::prop_assert_eq!(decryptor.finish(&mut out).unwrap(), hashes);
             proptest::prop_assert_eq!(out, plain);
@@ -535,9 +661,11 @@ mod tests {
             proptest::prop_assert!(decrypt(&[1; 32], MediaType::Image, &file, Expected::default()).is_err());
             let mut decryptor = MediaDecryptor::new(&[1; 32], MediaType::Image).unwrap();
             let mut out = Vec::new();
+            let mut refused = false;
             for chunk in file.chunks(piece) {
-                decryptor.update(chunk, &mut out);
+                refused |= decryptor.update(chunk, &mut out).is_err();
             }
+            proptest::prop_assert!(!refused);
             proptest::prop_assert!(decryptor.finish(&mut out).is_err());
         }
     }

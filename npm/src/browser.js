@@ -42,3 +42,4 @@ export const connect = makeConnect({
 export { Connection } from './driver.js'
 /** The core state machine itself, for hosts that write their own driver (after `await init()`). */
 export { Client } from '../wasm/walink_wasm.js'
+export { newMediaKey, mediaKeys, MediaEncryptor, MediaDecryptor } from '../wasm/walink_wasm.js'

@@ -37,7 +37,7 @@ const afterTurn = typeof setImmediate === 'function' ? setImmediate : (fn) => se
  * - `ready()`: resolves once the wasm module is loaded;
  * - `endpoints()`: the core's endpoints (`Client.endpoints()`): the default socket URL.
  */
-export function makeConnect({ createClient, openSocket, ready, startSpaces, endpoints }) {
+export function makeConnect({ createClient, openSocket, ready, startSpaces, endpoints, mediaHost }) {
   return async function connect(options) {
     const { store } = options
     if (!store || typeof store.applyBatch !== 'function' || typeof store.loadAll !== 'function') {
@@ -50,6 +50,7 @@ export function makeConnect({ createClient, openSocket, ready, startSpaces, endp
       createClient: options.createClient ?? createClient,
       startSpaces: options.createClient ? undefined : startSpaces,
       openSocket: typeof options.socket === 'function' ? options.socket : (u) => openSocket(u),
+      mediaHost: options.mediaHost ?? mediaHost?.(options),
     })
     await connection.start()
     return connection
@@ -187,23 +188,59 @@ export class Connection {
     return this.command({ type: 'approveIdentity', address, identity })
   }
 
-  /** Uploads and sends media (`{ kind, data, mimetype, caption?, ... }`); resolves with `{ id }` at the ack. */
-  sendMedia(to, media) {
-    return this.command({ ...media, type: 'sendMedia', to })
+  /**
+   * Uploads and sends media (`{ kind, data, mimetype, caption?, ... }`); resolves with `{ id }`
+   * at the ack. With `path` or `stream` (a Node stream or any async iterable of bytes) instead
+   * of `data`, the file is encrypted a piece at a time into a temporary file the driver streams
+   * to the media host: it never sits whole in memory (Node).
+   */
+  async sendMedia(to, media) {
+    const { path, stream, ...rest } = media
+    const source = path ?? stream
+    if (source === undefined) return this.command({ ...rest, type: 'sendMedia', to })
+    const host = this.#mediaHost()
+    const hostBody = await host.prepareUpload(source, media.kind)
+    try {
+      return await this.command({ ...rest, type: 'sendMedia', to, hostBody })
+    } finally {
+      await host.releaseBody(hostBody.id)
+    }
   }
 
-  /** Downloads and decrypts the media of a received `message` event; resolves with the plaintext. */
-  async downloadMedia(message) {
+  /**
+   * Downloads and decrypts the media of a received `message` event; resolves with the plaintext.
+   * With `{ to }` (a file path or a writable stream) the body is decrypted as it arrives into a
+   * temporary file that becomes `to` only after the MAC and both hashes matched (Node); resolves
+   * with `{ kind: 'mediaSaved', sink, length }`.
+   */
+  async downloadMedia(message, { to } = {}) {
     const { id, chat, sender } = message
-    const output = await this.command({
+    const command = {
       type: 'downloadMedia',
       id,
       chat,
       sender,
       // The raw wa.Message (the event's `message` is decoded content); the core unwraps it.
       message: message.raw ?? (message.message instanceof Uint8Array ? message.message : encodeMessage(message.message)),
-    })
-    return output.data
+    }
+    if (to === undefined) return (await this.command(command)).data
+    const host = this.#mediaHost()
+    const sink = await host.newSink()
+    let output
+    try {
+      output = await this.command({ ...command, sink })
+    } catch (error) {
+      await host.discardSink(sink)
+      throw error
+    }
+    await host.commitSink(sink, to)
+    return output
+  }
+
+  #mediaHost() {
+    const host = this.#options.mediaHost
+    if (!host) throw codedError('unsupported', 'streamed media needs a media host (built in for Node)')
+    return host
   }
 
   /** Unlinks this device (its records are deleted); the client then rests in `loggedOut`. */
@@ -408,7 +445,7 @@ export class Connection {
    * of any status, or the failure) to the client that asked, if it is still the current one.
    */
   #fetch(client, { id, request }) {
-    performFetch(this.#options.fetch ?? globalThis.fetch, request)
+    performFetch(this.#options.fetch ?? globalThis.fetch, request, this.#options.mediaHost)
       .then(({ result, error }) => {
         if (error) this.#options.onError?.(error)
         return this.#enqueue(async () => {
@@ -539,6 +576,7 @@ export class Connection {
     this.#pending.clear()
     this.#client?.free?.()
     this.#client = null
+    this.#options.mediaHost?.dispose?.().catch((cause) => this.#options.onError?.(cause))
     this.#endedResolve({ error })
   }
 }

@@ -6,26 +6,36 @@
 
 /**
  * Carries out `request` with `fetchImpl`. Resolves (never rejects) with `{ result, error }`:
- * `result` is what `handleFetched` takes (`{ status, body }` or `{ error: code }`), and `error`
- * an Error with code `fetch_failed` when no response came, for the host's `onError`.
+ * `result` is what `handleFetched` takes (`{ status, body }`, `{ status, streamed }` or
+ * `{ error: code }`), and `error` an Error with code `fetch_failed` when no response came, for
+ * the host's `onError`.
+ *
+ * Media bodies the host streams go through `media.perform` (media-node.js's FileMediaHost, with
+ * node:http): a `hostBody` is sent from the file the host holds, and a `decrypt` request's 2xx
+ * body is decrypted into the host's sink as it arrives (its non-2xx body is not read).
  * @param {typeof globalThis.fetch} fetchImpl
- * @param {{ method: string, url: string, headers: [string, string][], body?: Uint8Array, maxResponseBytes: number, timeoutMs: number }} request
+ * @param {{ method: string, url: string, headers: [string, string][], body?: Uint8Array, hostBody?: { id: number, length: number }, decrypt?: object, maxResponseBytes: number, timeoutMs: number }} request
  */
-export async function performFetch(fetchImpl, request) {
+export async function performFetch(fetchImpl, request, media) {
   const controller = new AbortController()
   const timer = setTimeout(() => controller.abort(), request.timeoutMs)
   try {
     if (typeof fetchImpl !== 'function') throw new Error('no fetch implementation (pass `fetch`)')
+    if (request.hostBody || request.decrypt) {
+      if (!media) return failed('host_body', request, new Error('this driver has no media host for streamed bodies'))
+      return { result: await media.perform(request, controller.signal), error: null }
+    }
     const response = await fetchImpl(request.url, {
       method: request.method,
       headers: request.headers,
       body: request.body,
       signal: controller.signal,
     })
-    const body = await readCapped(response, request.maxResponseBytes)
-    if (body === null) return failed('too_large', request, new Error(`more than ${request.maxResponseBytes} bytes`))
-    return { result: { status: response.status, body }, error: null }
+    const read = await readCapped(response, request.maxResponseBytes)
+    if (read === null) return failed('too_large', request, new Error(`more than ${request.maxResponseBytes} bytes`))
+    return { result: { status: response.status, body: read }, error: null }
   } catch (cause) {
+    if (cause?.code === 'too_large' || cause?.code === 'host_body') return failed(cause.code, request, cause)
     return failed(controller.signal.aborted ? 'timed_out' : 'network', request, cause)
   } finally {
     clearTimeout(timer)

@@ -383,6 +383,8 @@ export type CommandOutput =
   | { kind: 'businessProfile'; profile?: BusinessProfile }
   /** `getBlockList`: the blocked users. */
   | { kind: 'blockList'; jids: string[] }
+  /** Media decrypted into the host's sink (`downloadMedia` with `sink`): MAC and hashes checked. */
+  | { kind: 'mediaSaved'; sink: number; length: number }
 
 /** A phone number `checkNumbers` asked about. Not being on WhatsApp is an answer. */
 export interface NumberInfo {
@@ -545,8 +547,35 @@ export interface FetchRequest {
   url: string
   headers: [string, string][]
   body?: Uint8Array
+  /** A body the host holds (the encrypted file of a `sendMedia` with `hostBody`): send it as it is. */
+  hostBody?: { id: number; length: number }
+  /**
+   * Decrypt a 2xx body as it arrives into the host's sink (`downloadMedia` with `sink`) and answer
+   * `{ status, streamed }`; keep the plaintext unreleased until the command ends with `mediaSaved`.
+   * A non-2xx body is not read. `iv`, `cipherKey`, `macKey`: the keys expanded from `mediaKey`.
+   */
+  decrypt?: { sink: number; mediaKey: Uint8Array; mediaType: MediaType; iv: Uint8Array; cipherKey: Uint8Array; macKey: Uint8Array }
   maxResponseBytes: number
   timeoutMs: number
+}
+
+/** The key family of a media file (the HKDF info), as the core names it. */
+export type MediaType = 'image' | 'video' | 'audio' | 'document' | 'history' | 'app_state' | 'image_thumbnail' | 'video_thumbnail' | 'document_thumbnail' | 'link_thumbnail' | 'payment_background'
+
+/** The hashes of a media file, from an encryptor or a decryptor. */
+export interface MediaHashes {
+  fileSha256: Uint8Array
+  fileEncSha256: Uint8Array
+  fileLength: number
+}
+
+/** Why a media body was refused (the core's `MediaError::code`). */
+export type MediaErrorCode = 'empty_key' | 'invalid_length' | 'mac_mismatch' | 'invalid_padding' | 'encrypted_hash_mismatch' | 'hash_mismatch' | 'too_large'
+
+/** A file the host encrypted and holds, for `sendMedia`'s `hostBody`. */
+export interface HostBody extends MediaHashes {
+  id: number
+  mediaKey: Uint8Array
 }
 
 /** Why a fetch got no response (a response with any status is not an error). */
@@ -554,9 +583,13 @@ export type FetchErrorCode =
   | 'network'
   | 'timed_out'
   | 'too_large'
+  /** The host could not read the body it holds or write its sink. */
+  | 'host_body'
 
 /** The answer to a `fetch` output: the response (any status) or the transport's failure. */
-export type FetchResult = { status: number; body?: Uint8Array } | { error: FetchErrorCode }
+export type FetchResult =
+  | { status: number; body?: Uint8Array; streamed?: MediaHashes | { error: MediaErrorCode } }
+  | { error: FetchErrorCode }
 
 /** One thing for the host to do, in order. */
 export type ClientOutput =
@@ -632,8 +665,11 @@ export type ClientCommand =
   | { type: 'approveIdentity'; address: string; identity: Uint8Array }
   /** Uploads `data` and sends it as a message of `kind`; ends at the ack with `messageSent`. */
   | ({ type: 'sendMedia'; to: string } & OutgoingMedia)
-  /** The media of a received message (`message` event fields); ends with `mediaDownloaded`. */
-  | { type: 'downloadMedia'; id: string; chat: string; sender: string; message: Uint8Array }
+  /**
+   * The media of a received message (`message` event fields); ends with `mediaDownloaded`, or
+   * with `mediaSaved` when `sink` names a host sink the body is decrypted into.
+   */
+  | { type: 'downloadMedia'; id: string; chat: string; sender: string; message: Uint8Array; sink?: number }
   /**
    * Asks the phone for `count` messages of `chat` older than the oldest the host has (its id,
    * whether we sent it, its time in Unix seconds). Ends with `messageSent` once the request
@@ -662,7 +698,14 @@ export type MediaKind = 'image' | 'video' | 'gif' | 'audio' | 'ptt' | 'document'
 /** A media file to send and what its message says about it. */
 export interface OutgoingMedia {
   kind: MediaKind
-  data: Uint8Array
+  /** The file (or, to the core, `hostBody`; to a Connection, `path` or `stream`). */
+  data?: Uint8Array
+  /** A file the host encrypted and holds (the core's command). */
+  hostBody?: HostBody
+  /** A Connection in Node: a file to stream from instead of `data`. */
+  path?: string
+  /** A Connection in Node: a Node stream or async iterable of bytes instead of `data`. */
+  stream?: AsyncIterable<Uint8Array>
   /** `image/jpeg`, `audio/ogg; codecs=opus`, ... */
   mimetype: string
   /** Image, video, GIF, document. */
@@ -696,6 +739,69 @@ export interface Endpoints {
  * `restore_missing_device`, `invalid_command`, `invalid_fetch_result`, ...). A call after one
  * that panicked (a bug) throws `client_panicked`: rebuild the client from its store.
  */
+/** A fresh 32-byte media key from the platform's generator (the core's). */
+export function newMediaKey(): Uint8Array
+/** The keys expanded from `mediaKey` for `mediaType` (a `MediaType` or a `MediaKind`). */
+export function mediaKeys(mediaKey: Uint8Array, mediaType: MediaType | MediaKind): { iv: Uint8Array; cipherKey: Uint8Array; macKey: Uint8Array }
+/** The core's streaming media encryptor: `update` pieces, then `finish`. */
+export class MediaEncryptor {
+  constructor(mediaKey: Uint8Array, mediaType: MediaType | MediaKind)
+  update(plaintext: Uint8Array): Uint8Array
+  finish(): MediaHashes & { tail: Uint8Array }
+  free(): void
+}
+/**
+ * The core's streaming media decryptor. `update` returns plaintext that is NOT verified yet: keep
+ * it unreleased until `finish` (MAC, constant time) succeeded. Errors carry a `MediaErrorCode`.
+ */
+export class MediaDecryptor {
+  constructor(mediaKey: Uint8Array, mediaType: MediaType | MediaKind, maxBytes: number)
+  update(piece: Uint8Array): Uint8Array
+  finish(): MediaHashes & { tail: Uint8Array }
+  free(): void
+}
+
+/** How a media body is encrypted and decrypted a piece at a time (media-crypto.js). */
+export interface MediaCrypto {
+  /** `node:crypto` or `wasm`. */
+  name: string
+  encryptor(keys: { mediaKey: Uint8Array; mediaType: MediaType | MediaKind; iv: Uint8Array; cipherKey: Uint8Array; macKey: Uint8Array }): {
+    update(plaintext: Uint8Array): Uint8Array
+    finish(): MediaHashes & { tail: Uint8Array }
+  }
+  /** `update` returns unverified plaintext; `finish` checks the MAC (codes as `MediaErrorCode`). */
+  decryptor(keys: { mediaKey: Uint8Array; mediaType: MediaType | MediaKind; iv: Uint8Array; cipherKey: Uint8Array; macKey: Uint8Array }, maxBytes: number): {
+    update(piece: Uint8Array): Uint8Array
+    finish(): MediaHashes & { tail: Uint8Array }
+  }
+}
+
+/** Node: AES-256-CBC, HMAC-SHA256 and SHA-256 from node:crypto under the core's expanded keys. */
+export function nodeMediaCrypto(): MediaCrypto
+/** The core's own streaming encryptor and decryptor (the wasm module's exports). */
+export function wasmMediaCrypto(wasm: { MediaEncryptor: typeof MediaEncryptor; MediaDecryptor: typeof MediaDecryptor }): MediaCrypto
+
+/**
+ * Node: keeps streamed media bodies in temporary files (what `connect` builds for each
+ * connection; `sendMedia` with `path`/`stream`, `downloadMedia` with `to`). Plaintext in a sink
+ * reaches the caller only through `commitSink`, after the core ended the download with `mediaSaved`.
+ */
+export class FileMediaHost {
+  constructor(options: { crypto: MediaCrypto; core: { newMediaKey(): Uint8Array; mediaKeys: typeof mediaKeys }; directory?: string; agent?: unknown })
+  readonly cryptoName: string
+  /** Encrypts `source` into a temporary file under a fresh key: `sendMedia`'s `hostBody`. */
+  prepareUpload(source: string | URL | Uint8Array | AsyncIterable<Uint8Array>, mediaType: MediaType | MediaKind): Promise<HostBody>
+  openBody(id: number): AsyncIterable<Uint8Array>
+  releaseBody(id: number): Promise<void>
+  newSink(): Promise<number>
+  /** Carries out a `fetch` output that has `hostBody` or `decrypt`; resolves with what `handleFetched` takes. */
+  perform(request: FetchRequest, signal?: AbortSignal): Promise<FetchResult>
+  decryptInto(decrypt: NonNullable<FetchRequest['decrypt']>, body: AsyncIterable<Uint8Array>, maxBytes: number): Promise<MediaHashes | { error: MediaErrorCode }>
+  commitSink(id: number, to: string | URL | NodeJS.WritableStream): Promise<void>
+  discardSink(id: number): Promise<void>
+  dispose(): Promise<void>
+}
+
 export class Client {
   constructor(config?: ClientConfig, records?: StoreRecord[])
   /** The spaces whose records the constructor wants (the others arrive through `load`). */
@@ -738,6 +844,10 @@ export interface ConnectOptions {
   config?: ClientConfig
   /** Every event of the client, in order. */
   onEvent?: (event: ConnectionEvent) => void
+  /** Node: how streamed media bodies are encrypted and decrypted (default `native`: node:crypto). */
+  mediaCrypto?: 'native' | 'wasm'
+  /** Node: where streamed media's temporary files go (default: the system's temporary directory). */
+  mediaDirectory?: string
   /** Failures the driver recovered from or ended on (`store_failed`, `fenced`, `socket_failed`, ...). */
   onError?: (error: Error & { code?: string }) => void
   /**
@@ -789,6 +899,11 @@ export class Connection {
   sendMedia(to: string, media: OutgoingMedia): Promise<CommandOutput>
   /** Downloads and decrypts the media of a received `message` event; resolves with the plaintext. */
   downloadMedia(message: { id: string; chat: string; sender: string; raw: Uint8Array }): Promise<Uint8Array>
+  /**
+   * Node: decrypts the media as it downloads into a temporary file that becomes `to` (a path, or
+   * is copied into a writable stream) only after the MAC and both hashes matched.
+   */
+  downloadMedia(message: { id: string; chat: string; sender: string; raw: Uint8Array }, options: { to: string | NodeJS.WritableStream }): Promise<CommandOutput>
   logout(): Promise<CommandOutput>
   /** Disconnects and stops; the device stays paired in the store. */
   close(): Promise<void>

@@ -21,6 +21,8 @@ export { IndexedDBStore } from './indexeddb-store.js'
 // The driver, with the `ws` package as the default socket (WhatsApp checks the Origin header).
 import WebSocket from 'ws'
 import { makeConnect } from './driver.js'
+import { FileMediaHost, nodeMediaCrypto } from './media-node.js'
+import { wasmMediaCrypto } from './media-crypto.js'
 
 // WhatsApp's endpoints, as the core states them.
 const endpoints = wasm.Client.endpoints()
@@ -35,9 +37,22 @@ export const connect = makeConnect({
   // Only the records the core needs at start; the rest arrive through `load` outputs.
   startSpaces: () => wasm.Client.startSpaces(),
   endpoints: () => endpoints,
+  // Streamed media bodies in temporary files, through Node's native AES (or the core's wasm
+  // crypto with `mediaCrypto: 'wasm'`).
+  mediaHost: (options) =>
+    new FileMediaHost({
+      crypto: options.mediaCrypto === 'wasm' ? wasmMediaCrypto(wasm) : nodeMediaCrypto(),
+      core: wasm,
+      directory: options.mediaDirectory,
+      agent: options.mediaAgent,
+    }),
 })
 export { Connection } from './driver.js'
 export const Client = wasm.Client
+export { FileMediaHost, nodeMediaCrypto } from './media-node.js'
+export { wasmMediaCrypto } from './media-crypto.js'
+/** The core's media crypto for hosts that stream bodies themselves. */
+export const { newMediaKey, mediaKeys, MediaEncryptor, MediaDecryptor } = wasm
 
 /**
  * Gives a `ws` socket `cork()` and `uncork()` (its TCP socket's): the driver holds the writes of

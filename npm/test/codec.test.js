@@ -82,8 +82,11 @@ test('the package exports exactly the documented API, with types', () => {
     'Client',
     'Connection',
     'DEFAULT_URL',
+    'FileMediaHost',
     'FileStore',
     'IndexedDBStore',
+    'MediaDecryptor',
+    'MediaEncryptor',
     'MemoryStore',
     'StoreError',
     'connect',
@@ -93,6 +96,10 @@ test('the package exports exactly the documented API, with types', () => {
     'encodeMessage',
     'encodeNode',
     'init',
+    'mediaKeys',
+    'newMediaKey',
+    'nodeMediaCrypto',
+    'wasmMediaCrypto',
   ])
   const types = readFileSync(new URL('../src/index.d.ts', import.meta.url), 'utf8')
   for (const name of Object.keys(walink)) assert.match(types, new RegExp(`export (function|class|const|declare namespace) ${name}\\b`))

@@ -5,7 +5,11 @@
 // `downloadMedia` checks and decrypts it. A phone's voice note that the hosts expired is asked of
 // the phone again (media retry) and downloads. Tampered media fails typed.
 import assert from 'node:assert/strict'
-import { Readable } from 'node:stream'
+import { existsSync } from 'node:fs'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { PassThrough, Readable } from 'node:stream'
 import { after, before, test } from 'node:test'
 
 import { downloadContentFromMessage, proto } from 'baileys'
@@ -137,5 +141,52 @@ withMockServer(test, 'media against the mock-server', () => {
     assert.equal(ptt, true)
     await server.control('POST', '/expire-media', { direct_path: directPath })
     assert.deepEqual(await walink.connection.downloadMedia(event), note)
+  })
+
+  test('streamed: a file and a Node stream go up, downloads land in a file or a stream only once verified', async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'walink-media-test-'))
+    try {
+      // Up from a file: Baileys decrypts what the driver streamed from the temporary file.
+      const video = fileOf(1_500_007, 5)
+      const source = join(directory, 'clip.mp4')
+      await writeFile(source, video)
+      const sent = await walink.connection.sendMedia(pn(BAILEYS_PHONE), { kind: 'video', path: source, mimetype: 'video/mp4', caption: 'streamed' })
+      await peer.waitFor((p) => p.messages.some((m) => m.key.id === sent.id), 'the streamed video')
+      const message = peer.messages.find((m) => m.key.id === sent.id).message.videoMessage
+      assert.equal(Number(message.fileLength), video.length)
+      assert.deepEqual(await collect(await downloadContentFromMessage(message, 'video')), video)
+
+      // Up from a Node stream of uneven pieces.
+      const doc = fileOf(333_333, 6)
+      const pieces = [doc.subarray(0, 7), doc.subarray(7, 100_000), doc.subarray(100_000)]
+      const sentDoc = await walink.connection.sendMedia(pn(BAILEYS_PHONE), { kind: 'document', stream: Readable.from(pieces), mimetype: 'application/pdf', fileName: 'a.pdf' })
+      await peer.waitFor((p) => p.messages.some((m) => m.key.id === sentDoc.id), 'the streamed document')
+      const docMessage = peer.messages.find((m) => m.key.id === sentDoc.id).message.documentMessage
+      assert.deepEqual(await collect(await downloadContentFromMessage(docMessage, 'document')), doc)
+
+      // Down into a file, and into a writable stream.
+      const picture = fileOf(420_001, 7)
+      const theirs = await peer.sock.sendMessage(pn(WALINK_PHONE), { image: Buffer.from(picture) })
+      const event = await walink.waitFor((e) => e.type === 'message' && e.id === theirs.key.id, 'the image')
+      const target = join(directory, 'picture.jpg')
+      const saved = await walink.connection.downloadMedia(event, { to: target })
+      assert.equal(saved.kind, 'mediaSaved')
+      assert.equal(saved.length, picture.length)
+      assert.deepEqual(new Uint8Array(await readFile(target)), picture)
+      const sink = new PassThrough()
+      const collected = collect(sink)
+      await walink.connection.downloadMedia(event, { to: sink })
+      assert.deepEqual(await collected, picture)
+
+      // A wrong media key: the MAC check refuses it, typed, and nothing reaches the target.
+      const tampered = new Uint8Array(event.raw)
+      const key = Buffer.from(theirs.message.imageMessage.mediaKey)
+      tampered[Buffer.from(tampered).indexOf(key)] ^= 1
+      const refused = join(directory, 'refused.jpg')
+      await assert.rejects(walink.connection.downloadMedia({ ...event, raw: tampered }, { to: refused }), (e) => e.code === 'media_invalid')
+      assert.equal(existsSync(refused), false)
+    } finally {
+      await rm(directory, { recursive: true, force: true })
+    }
   })
 })

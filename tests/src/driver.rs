@@ -154,7 +154,7 @@ fn fetch(request: &FetchRequest) -> FetchResult {
     if body.len() as u64 > request.max_response_bytes {
         return Err(FetchError::TooLarge);
     }
-    Ok(FetchResponse { status, body })
+    Ok(FetchResponse::new(status, body))
 }
 
 type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
@@ -397,6 +397,7 @@ mod tests {
             url,
             headers: vec![("X-Test".into(), "1".into())],
             body: walink_core::client::Body::Empty,
+            response: walink_core::client::ResponseTarget::Memory,
             max_response_bytes,
             timeout_ms: 5_000,
         }
@@ -407,10 +408,7 @@ mod tests {
         let ok = serve(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc".to_vec());
         assert_eq!(
             fetch(&get(format!("{ok}/v/x"), 10)),
-            Ok(FetchResponse {
-                status: 200,
-                body: b"abc".to_vec()
-            })
+            Ok(FetchResponse::new(200, b"abc".to_vec()))
         );
         let missing = serve(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec());
         assert_eq!(fetch(&get(missing, 10)).map(|r| r.status), Ok(404));

@@ -94,7 +94,7 @@ fn baileys_uploads_decrypt_in_walink() -> Result<(), Oops> {
         let mut decryptor = MediaDecryptor::new(&media_key, kind)?;
         let mut out = Vec::new();
         for piece in file.chunks(777) {
-            decryptor.update(piece, &mut out);
+            decryptor.update(piece, &mut out)?;
         }
         let hashes = decryptor.finish(&mut out)?;
         assert_eq!(out, plain);

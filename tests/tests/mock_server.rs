@@ -432,6 +432,7 @@ fn download(driver: &mut Driver, message: &walink_core::client::IncomingMessage)
             chat: message.chat.to_string(),
             sender: message.sender.to_string(),
             message: message.raw.clone(),
+            sink: None,
         })
         .unwrap();
     match wait(

@@ -581,6 +581,14 @@ pub enum CommandOutput {
         /// Their JIDs.
         jids: Vec<String>,
     },
+    /// Downloaded media decrypted into the host's sink, its MAC and hashes checked: the host
+    /// may release the sink's bytes.
+    MediaSaved {
+        /// The sink the command named.
+        sink: u64,
+        /// The plaintext length.
+        length: u64,
+    },
 }
 
 impl From<&client::CommandOutput> for CommandOutput {
@@ -616,6 +624,8 @@ impl From<&client::CommandOutput> for CommandOutput {
             O::BlockList(jids) => CommandOutput::BlockList {
                 jids: jids.iter().map(ToString::to_string).collect(),
             },
+
+            &O::MediaSaved { sink, length } => CommandOutput::MediaSaved { sink, length },
         }
     }
 }
@@ -1192,8 +1202,10 @@ impl From<client::FetchRequest> for FetchRequest {
                 .into_iter()
                 .map(|(name, value)| Header { name, value })
                 .collect(),
+            // The uniffi commands carry no host-held body (`OutgoingMedia::host_body` is
+            // always `None` here), so the core never asks these hosts to send one.
             body: match request.body {
-                client::Body::Empty => None,
+                client::Body::Empty | client::Body::Host { .. } => None,
                 client::Body::Bytes(bytes) => Some(bytes),
             },
             max_response_bytes: request.max_response_bytes,
@@ -1244,7 +1256,7 @@ impl std::fmt::Debug for FetchResult {
 impl From<FetchResult> for client::FetchResult {
     fn from(result: FetchResult) -> client::FetchResult {
         match result {
-            FetchResult::Response { status, body } => Ok(client::FetchResponse { status, body }),
+            FetchResult::Response { status, body } => Ok(client::FetchResponse::new(status, body)),
             FetchResult::Failed { error } => Err(match error {
                 FetchError::Network => client::FetchError::Network,
                 FetchError::TimedOut => client::FetchError::TimedOut,
@@ -1645,6 +1657,7 @@ impl From<Command> for client::Command {
                 kind: kind.into(),
                 media: client::OutgoingMedia {
                     data,
+                    host_body: None,
                     mimetype,
                     caption,
                     file_name,
@@ -1681,6 +1694,7 @@ impl From<Command> for client::Command {
                 chat,
                 sender,
                 message,
+                sink: None,
             },
             Command::RequestHistory {
                 chat,
@@ -2081,6 +2095,7 @@ mod tests {
             url: "https://mmg.whatsapp.net/v/x?auth=secret".into(),
             headers: vec![("Origin".into(), "https://web.whatsapp.com".into())],
             body: client::Body::Bytes(vec![1, 2]),
+            response: client::ResponseTarget::Memory,
             max_response_bytes: 10,
             timeout_ms: 20,
         });
@@ -2093,13 +2108,7 @@ mod tests {
             body: vec![7],
         }
         .into();
-        assert_eq!(
-            ok,
-            Ok(client::FetchResponse {
-                status: 404,
-                body: vec![7]
-            })
-        );
+        assert_eq!(ok, Ok(client::FetchResponse::new(404, vec![7])));
         for (ffi, core) in [
             (FetchError::Network, client::FetchError::Network),
             (FetchError::TimedOut, client::FetchError::TimedOut),

@@ -18,8 +18,11 @@ use walink_core::client::{
     FetchResult, IdentityPolicy, LoadId, MediaKind, OutgoingMedia, Output, PairingMode, PollVote,
     RetryRefusal, State, StateReason,
 };
+use walink_core::client::{HostUpload, ResponseTarget};
+use walink_core::media::{MediaError, MediaHashes, MediaKeys};
 use walink_core::store::{Change, Record, RecordKey, Space};
 use wasm_bindgen::prelude::*;
+use zeroize::Zeroizing;
 
 /// A timestamp from JavaScript: a finite, non-negative number of milliseconds.
 fn timestamp(now: f64) -> client::Timestamp {
@@ -323,6 +326,7 @@ pub(crate) fn command_output_kind(output: &CommandOutput) -> &'static str {
         CommandOutput::About(_) => "about",
         CommandOutput::BusinessProfile(_) => "businessProfile",
         CommandOutput::BlockList(_) => "blockList",
+        CommandOutput::MediaSaved { .. } => "mediaSaved",
     }
 }
 
@@ -356,6 +360,9 @@ fn command_result_to_js(result: &Result<CommandOutput, CommandError>) -> JsValue
                 }
                 CommandOutput::BlockList(list) => {
                     js.set("jids", strings(list.iter().map(ToString::to_string)))
+                }
+                &CommandOutput::MediaSaved { sink, length } => {
+                    js.num("sink", sink as f64).num("length", length as f64)
                 }
             };
             Obj::new()
@@ -620,8 +627,10 @@ fn key_to_js(key: RecordKey) -> JsValue {
         .done()
 }
 
-/// `{ method, url, headers: [[name, value], ...], body?, maxResponseBytes, timeoutMs }`:
-/// `headers` is what `fetch` takes as `HeadersInit`.
+/// `{ method, url, headers: [[name, value], ...], body?, hostBody?: { id, length }, decrypt?:
+/// { sink, mediaKey, mediaType, iv, cipherKey, macKey }, maxResponseBytes, timeoutMs }`:
+/// `headers` is what `fetch` takes as `HeadersInit`; `hostBody` names a body the host holds,
+/// `decrypt` a sink a 2xx body is decrypted into (answered with `streamed`).
 fn fetch_request_to_js(request: FetchRequest) -> JsValue {
     let headers = array(request.headers, |(name, value)| {
         strings([name.as_str(), value.as_str()])
@@ -633,6 +642,31 @@ fn fetch_request_to_js(request: FetchRequest) -> JsValue {
     let js = match request.body {
         Body::Empty => js.set("body", JsValue::UNDEFINED),
         Body::Bytes(bytes) => js.bytes("body", &bytes),
+        Body::Host { id, length } => js.set(
+            "hostBody",
+            Obj::new()
+                .num("id", id as f64)
+                .num("length", length as f64)
+                .done(),
+        ),
+    };
+    let js = match request.response {
+        ResponseTarget::Memory => js,
+        ResponseTarget::Decrypt(into) => {
+            let decrypt = Obj::new()
+                .num("sink", into.sink as f64)
+                .bytes("mediaKey", &into.media_key)
+                .str("mediaType", into.media_type.as_str());
+            let decrypt = match MediaKeys::derive(&into.media_key, into.media_type) {
+                Ok(keys) => decrypt
+                    .bytes("iv", keys.iv())
+                    .bytes("cipherKey", keys.cipher_key())
+                    .bytes("macKey", keys.mac_key()),
+                // An empty key: the host's decryptor refuses it (`empty_key`).
+                Err(_) => decrypt,
+            };
+            js.set("decrypt", decrypt.done())
+        }
     };
     js.num("maxResponseBytes", request.max_response_bytes as f64)
         .num("timeoutMs", request.timeout_ms as f64)
@@ -678,27 +712,78 @@ fn fetch_result_from_js(value: &JsValue) -> Result<FetchResult, JsValue> {
     match error {
         Some(code) => {
             r.only(&["error"])?;
-            const ERRORS: [FetchError; 3] = [
-                FetchError::Network,
-                FetchError::TimedOut,
-                FetchError::TooLarge,
-            ];
-            ERRORS
+            FetchError::ALL
                 .into_iter()
                 .find(|e| e.code() == code)
                 .map(Err)
                 .ok_or_else(|| r.error(&format!("unknown fetch error {code:?}")))
         }
         None => {
-            r.only(&["status", "body"])?;
+            r.only(&["status", "body", "streamed"])?;
             let status = u16::try_from(r.u64("status")?)
                 .map_err(|_| r.error("status: expected an HTTP status"))?;
+            let streamed = r.get("streamed");
+            let streamed = if streamed.is_undefined() || streamed.is_null() {
+                None
+            } else {
+                Some(streamed_from_js(&streamed)?)
+            };
             Ok(Ok(FetchResponse {
                 status,
                 body: r.opt_bytes("body")?.unwrap_or_default(),
+                streamed,
             }))
         }
     }
+}
+
+/// What a host's decryptor made of a body: `{ fileSha256, fileEncSha256, fileLength }`, or
+/// `{ error }` with a `MediaError` code (`mac_mismatch`, `invalid_padding`, ...).
+fn streamed_from_js(value: &JsValue) -> Result<Result<MediaHashes, MediaError>, JsValue> {
+    let r = Reader::new(value, "invalid_fetch_result", "a streamed body")?;
+    if let Some(code) = r.opt_string("error")? {
+        r.only(&["error"])?;
+        return MediaError::from_code(&code)
+            .map(Err)
+            .ok_or_else(|| r.error(&format!("unknown media error {code:?}")));
+    }
+    r.only(&["fileSha256", "fileEncSha256", "fileLength"])?;
+    Ok(Ok(hashes_from_js(&r)?))
+}
+
+fn hashes_from_js(r: &Reader<'_>) -> Result<MediaHashes, JsValue> {
+    let hash = |key: &str| -> Result<[u8; 32], JsValue> {
+        r.bytes(key)?
+            .try_into()
+            .map_err(|_| r.error(&format!("{key}: expected 32 bytes")))
+    };
+    Ok(MediaHashes {
+        file_sha256: hash("fileSha256")?,
+        file_enc_sha256: hash("fileEncSha256")?,
+        file_length: r.u64("fileLength")?,
+    })
+}
+
+/// `sendMedia`'s `hostBody`: `{ id, mediaKey, fileSha256, fileEncSha256, fileLength }`, a file
+/// the host encrypted and holds.
+fn host_upload_from_js(value: &JsValue) -> Result<HostUpload, JsValue> {
+    let r = Reader::new(value, "invalid_command", "a host body")?;
+    r.only(&[
+        "id",
+        "mediaKey",
+        "fileSha256",
+        "fileEncSha256",
+        "fileLength",
+    ])?;
+    let key: [u8; 32] = r
+        .bytes("mediaKey")?
+        .try_into()
+        .map_err(|_| r.error("mediaKey: expected 32 bytes"))?;
+    Ok(HostUpload {
+        body: r.u64("id")?,
+        media_key: Zeroizing::new(key),
+        hashes: hashes_from_js(&r)?,
+    })
 }
 
 // --- commands -----------------------------------------------------------------------------
@@ -722,6 +807,7 @@ fn command_from_js(value: JsValue) -> Result<Command, JsValue> {
             "to",
             "kind",
             "data",
+            "hostBody",
             "mimetype",
             "caption",
             "fileName",
@@ -730,7 +816,7 @@ fn command_from_js(value: JsValue) -> Result<Command, JsValue> {
             "seconds",
             "thumbnail",
         ],
-        "downloadMedia" => &["type", "id", "chat", "sender", "message"],
+        "downloadMedia" => &["type", "id", "chat", "sender", "message", "sink"],
         "requestHistory" => &[
             "type",
             "chat",
@@ -797,7 +883,15 @@ fn command_from_js(value: JsValue) -> Result<Command, JsValue> {
                 kind: MediaKind::parse(&kind)
                     .ok_or_else(|| r.error(&format!("unknown media kind {kind:?}")))?,
                 media: OutgoingMedia {
-                    data: r.bytes("data")?,
+                    data: r.opt_bytes("data")?.unwrap_or_default(),
+                    host_body: {
+                        let host = r.get("hostBody");
+                        if host.is_undefined() {
+                            None
+                        } else {
+                            Some(host_upload_from_js(&host)?)
+                        }
+                    },
                     mimetype: r.string("mimetype")?,
                     caption: r.opt_string("caption")?,
                     file_name: r.opt_string("fileName")?,
@@ -813,6 +907,11 @@ fn command_from_js(value: JsValue) -> Result<Command, JsValue> {
             chat: r.string("chat")?,
             sender: r.string("sender")?,
             message: r.bytes("message")?,
+            sink: match r.opt_f64("sink")? {
+                Some(sink) if sink >= 0.0 && sink.fract() == 0.0 => Some(sink as u64),
+                Some(_) => return Err(r.error("sink: expected a whole number")),
+                None => None,
+            },
         },
         "requestHistory" => Command::RequestHistory {
             chat: r.string("chat")?,

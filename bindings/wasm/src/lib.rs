@@ -14,12 +14,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 mod appstate;
 mod client;
 mod js;
+mod media;
 #[cfg(test)]
 mod names;
 mod poison;
 mod social;
 
 pub use client::Client;
+pub use media::{Decryptor, Encryptor, media_keys, new_media_key};
 
 use walink_core::binary::{DecodeError, tape};
 use wasm_bindgen::prelude::*;

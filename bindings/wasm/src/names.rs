@@ -20,7 +20,7 @@ use walink_core::client::{
     AppStateFailure, Body, CloseReason, CommandError, CommandId, CommandOutput, DecryptFailure,
     DecryptFailureKind, Event, FetchError, FetchId, FetchRequest, IdentityChange, IdentityInfo,
     IncomingMessage, LoadId, Method, OfflinePreview, Output, PairingMode, ProtocolError, Receipt,
-    RefusedRetry, RetryRefusal, State, StateReason,
+    RefusedRetry, ResponseTarget, RetryRefusal, State, StateReason,
 };
 use walink_core::store::Batch;
 
@@ -196,6 +196,7 @@ fn command_outputs() -> Vec<CommandOutput> {
         CommandOutput::About(walink_core::client::About::None),
         CommandOutput::BusinessProfile(None),
         CommandOutput::BlockList(Vec::new()),
+        CommandOutput::MediaSaved { sink: 1, length: 2 },
     ];
     for sample in &samples {
         match sample {
@@ -209,7 +210,8 @@ fn command_outputs() -> Vec<CommandOutput> {
             | CommandOutput::ProfilePicture(_)
             | CommandOutput::About(_)
             | CommandOutput::BusinessProfile(_)
-            | CommandOutput::BlockList(_) => {}
+            | CommandOutput::BlockList(_)
+            | CommandOutput::MediaSaved { .. } => {}
         }
     }
     samples
@@ -457,6 +459,7 @@ fn outputs() -> Vec<Output> {
                 url: "https://mmg.whatsapp.net/v/x".into(),
                 headers: Vec::new(),
                 body: Body::Empty,
+                response: ResponseTarget::Memory,
                 max_response_bytes: 1,
                 timeout_ms: 1,
             },
@@ -484,10 +487,14 @@ fn fetch_errors() -> Vec<FetchError> {
         FetchError::Network,
         FetchError::TimedOut,
         FetchError::TooLarge,
+        FetchError::HostBody,
     ];
     for sample in &samples {
         match sample {
-            FetchError::Network | FetchError::TimedOut | FetchError::TooLarge => {}
+            FetchError::Network
+            | FetchError::TimedOut
+            | FetchError::TooLarge
+            | FetchError::HostBody => {}
         }
     }
     samples

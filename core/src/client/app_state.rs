@@ -48,7 +48,7 @@ use super::command::{CommandError, CommandId, CommandOutput};
 use super::context::Context;
 use super::endpoints::media_url;
 use super::event::Event;
-use super::fetch::{Body, FetchId, FetchRequest, FetchResult, Method};
+use super::fetch::{Body, FetchId, FetchRequest, FetchResult, Method, ResponseTarget};
 use super::iq::{self, IqError, IqResult};
 use super::output::Outputs;
 use super::owner::{Owner, Tag};
@@ -945,6 +945,7 @@ impl AppState {
                 url: media_url(&ctx.config().media_origin, &direct_path),
                 headers: Vec::new(),
                 body: Body::Empty,
+                response: ResponseTarget::Memory,
                 max_response_bytes: APPSTATE_MAX_EXTERNAL_BLOB as u64,
                 timeout_ms: CLIENT_FETCH_TIMEOUT_MS,
             };
@@ -1357,10 +1358,7 @@ mod tests {
         let asked = fetched(&mut out);
         assert_eq!(asked.len(), 1);
         assert_eq!(asked[0].1, "http://127.0.0.1:9/v/t62/snapshot");
-        let not_found = Ok(crate::client::FetchResponse {
-            status: 404,
-            body: b"not here".to_vec(),
-        });
+        let not_found = Ok(crate::client::FetchResponse::new(404, b"not here".to_vec()));
         state.handle_fetched(asked[0].0, not_found, &mut parts.ctx(1), &mut out);
         assert!(state.parked.is_empty());
         assert_eq!(state.blob_failures.get(&collection), Some(&1));

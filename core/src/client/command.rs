@@ -109,8 +109,9 @@ pub enum Command {
         media: super::media::OutgoingMedia,
     },
     /// Downloads and decrypts the media of a received message (`Event::Message`'s `id`,
-    /// `chat`, `sender` and `message`): ends with `MediaDownloaded`. Media the hosts no
-    /// longer keep is asked of the phone again once.
+    /// `chat`, `sender` and `message`): ends with `MediaDownloaded`, or `MediaSaved` when the
+    /// host decrypts into its own sink. Media the hosts no longer keep is asked of the phone
+    /// again once.
     DownloadMedia {
         /// The message id.
         id: String,
@@ -120,6 +121,10 @@ pub enum Command {
         sender: String,
         /// The `wa.Message`, encoded.
         message: Vec<u8>,
+        /// A sink the host names: the body is decrypted by the host into it as it arrives
+        /// (`ResponseTarget::Decrypt`) instead of into the client's memory; the host releases
+        /// it only when the command ends with `MediaSaved`.
+        sink: Option<u64>,
     },
     /// Trust the new identity key of a device that waits for approval
     /// (`IdentityPolicy::Strict`); the messages refused meanwhile are asked for again. Needs a
@@ -222,6 +227,15 @@ pub enum CommandOutput {
     BusinessProfile(Option<super::social::BusinessProfile>),
     /// The blocked users.
     BlockList(Vec<crate::binary::Jid>),
+
+    /// A download decrypted into the host's sink: the MAC matched and both hashes are the
+    /// message's; the host may release the sink's `length` bytes.
+    MediaSaved {
+        /// The sink, as the command named it.
+        sink: u64,
+        /// The plaintext length.
+        length: u64,
+    },
 }
 
 /// Why a command failed.

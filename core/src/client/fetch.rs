@@ -12,7 +12,10 @@
 
 use core::fmt;
 
+use zeroize::Zeroizing;
+
 use super::owner::{AnyTag, Owner, Tag};
+use crate::media::{MediaError, MediaHashes, MediaType};
 
 /// Names one `Output::Fetch` and its answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -46,14 +49,62 @@ pub enum Body {
     Empty,
     /// These bytes, whole.
     Bytes(Vec<u8>),
+    /// A body the host holds (the encrypted file of an upload), named by the id the host gave
+    /// in its command; the host streams it as it is, `length` bytes, and never hands it to the
+    /// core.
+    Host {
+        /// The host's name for the body.
+        id: u64,
+        /// Its length in bytes (`Content-Length`).
+        length: u64,
+    },
 }
 
 impl Body {
-    /// The bytes to send (none for `Empty`).
+    /// The bytes to send (none for `Empty`, and none here for a body the host holds).
     pub fn as_slice(&self) -> &[u8] {
         match self {
-            Body::Empty => &[],
+            Body::Empty | Body::Host { .. } => &[],
             Body::Bytes(bytes) => bytes,
+        }
+    }
+}
+
+/// Where a response body goes.
+#[cfg_attr(not(feature = "exhaustive"), non_exhaustive)]
+#[derive(Clone, PartialEq, Eq)]
+pub enum ResponseTarget {
+    /// Into memory: handed back whole in [`FetchResponse::body`].
+    Memory,
+    /// A 2xx body is decrypted by the host as it arrives, with `crate::media`'s streaming
+    /// decryptor (or the same scheme in the host's native AES), into the sink the host named,
+    /// and never handed back: the host answers [`FetchResponse::streamed`] with the hashes and
+    /// length, or why the body was refused (the MAC is checked in constant time at its end). The
+    /// sink holds unverified plaintext: the host releases it only when the command ends in
+    /// success, and discards it otherwise. A non-2xx body is not read.
+    Decrypt(DecryptInto),
+}
+
+/// What a host needs to decrypt a media body into its sink.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DecryptInto {
+    /// The host's name for the sink (from its `DownloadMedia` command).
+    pub sink: u64,
+    /// The message's media key.
+    pub media_key: Zeroizing<Vec<u8>>,
+    /// The key family.
+    pub media_type: MediaType,
+}
+
+impl fmt::Debug for ResponseTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ResponseTarget::Memory => f.write_str("Memory"),
+            ResponseTarget::Decrypt(into) => f
+                .debug_struct("Decrypt")
+                .field("sink", &into.sink)
+                .field("media_type", &into.media_type)
+                .finish_non_exhaustive(),
         }
     }
 }
@@ -63,6 +114,7 @@ impl fmt::Debug for Body {
         match self {
             Body::Empty => f.write_str("Empty"),
             Body::Bytes(bytes) => write!(f, "Bytes({} bytes)", bytes.len()),
+            Body::Host { id, length } => write!(f, "Host({id}, {length} bytes)"),
         }
     }
 }
@@ -79,8 +131,11 @@ pub struct FetchRequest {
     pub headers: Vec<(String, String)>,
     /// What to send.
     pub body: Body,
-    /// The largest response body the host may hand back: it stops reading beyond this and
-    /// answers [`FetchError::TooLarge`], so no response costs more memory than this.
+    /// Where the response body goes.
+    pub response: ResponseTarget,
+    /// The largest response body the host may read (into memory, or through the decryptor):
+    /// it stops reading beyond this and answers [`FetchError::TooLarge`], so no response costs
+    /// more memory than this.
     pub max_response_bytes: u64,
     /// How long the host may take for the whole exchange before it answers
     /// [`FetchError::TimedOut`].
@@ -97,6 +152,7 @@ impl fmt::Debug for FetchRequest {
             .field("url", &path)
             .field("headers", &headers)
             .field("body", &self.body)
+            .field("response", &self.response)
             .field("max_response_bytes", &self.max_response_bytes)
             .field("timeout_ms", &self.timeout_ms)
             .finish()
@@ -108,8 +164,24 @@ impl fmt::Debug for FetchRequest {
 pub struct FetchResponse {
     /// The HTTP status code.
     pub status: u16,
-    /// The response body, at most the request's `max_response_bytes`.
+    /// The response body, at most the request's `max_response_bytes` (empty for a body
+    /// decrypted into a host sink).
     pub body: Vec<u8>,
+    /// For a [`ResponseTarget::Decrypt`] request answered 2xx: what the host's decryptor made
+    /// of the body (the hashes and length after a matching MAC, or why it refused it); `None`
+    /// otherwise.
+    pub streamed: Option<Result<MediaHashes, MediaError>>,
+}
+
+impl FetchResponse {
+    /// A response with its body in memory.
+    pub fn new(status: u16, body: Vec<u8>) -> FetchResponse {
+        FetchResponse {
+            status,
+            body,
+            streamed: None,
+        }
+    }
 }
 
 impl fmt::Debug for FetchResponse {
@@ -117,6 +189,7 @@ impl fmt::Debug for FetchResponse {
         f.debug_struct("FetchResponse")
             .field("status", &self.status)
             .field("body_len", &self.body.len())
+            .field("streamed", &self.streamed)
             .finish()
     }
 }
@@ -134,16 +207,29 @@ pub enum FetchError {
     /// The response body is longer than the request's `max_response_bytes`.
     #[error("response too large")]
     TooLarge,
+    /// The host could not read the request body it holds, or write a response body into its
+    /// sink (a file error, a stream that failed).
+    #[error("host body failed")]
+    HostBody,
 }
 
 impl FetchError {
-    /// A stable machine-readable code (`network`, `timed_out`, `too_large`), the same in every
-    /// binding.
+    /// Every failure.
+    pub const ALL: [FetchError; 4] = [
+        FetchError::Network,
+        FetchError::TimedOut,
+        FetchError::TooLarge,
+        FetchError::HostBody,
+    ];
+
+    /// A stable machine-readable code (`network`, `timed_out`, `too_large`, `host_body`), the
+    /// same in every binding.
     pub fn code(self) -> &'static str {
         match self {
             FetchError::Network => "network",
             FetchError::TimedOut => "timed_out",
             FetchError::TooLarge => "too_large",
+            FetchError::HostBody => "host_body",
         }
     }
 }
@@ -222,16 +308,18 @@ mod tests {
             url: "https://mmg.whatsapp.net/v/t62/x.enc?auth=secret-token".into(),
             headers: vec![("Authorization".into(), "Bearer secret-header".into())],
             body: Body::Bytes(b"secret body".to_vec()),
+            response: ResponseTarget::Decrypt(DecryptInto {
+                sink: 3,
+                media_key: Zeroizing::new(b"secret key".to_vec()),
+                media_type: MediaType::Image,
+            }),
             max_response_bytes: 10,
             timeout_ms: 1,
         };
         let text = format!("{request:?}");
         assert!(!text.contains("secret"), "{text}");
         assert!(text.contains("/v/t62/x.enc") && text.contains("Authorization"));
-        let response = FetchResponse {
-            status: 200,
-            body: b"secret".to_vec(),
-        };
+        let response = FetchResponse::new(200, b"secret".to_vec());
         assert!(!format!("{response:?}").contains("secret"));
         assert_eq!(Method::Get.as_str(), "GET");
         assert_eq!(FetchError::TooLarge.code(), "too_large");

@@ -45,8 +45,11 @@ pub use app_state::{AppStateFailure, VIEW_KEY as APP_STATE_VIEW_KEY};
 pub use command::{Command, CommandError, CommandId, CommandOutput};
 pub use config::{Config, ConfigError, ConfigOptions, DEFAULT_DEVICE_NAME, IdentityPolicy};
 pub use event::{Event, OfflinePreview, PairingMode, State, StateReason};
-pub use fetch::{Body, FetchError, FetchId, FetchRequest, FetchResponse, FetchResult, Method};
-pub use media::{MediaData, MediaFields, MediaKind, OutgoingMedia, media_fields};
+pub use fetch::{
+    Body, DecryptInto, FetchError, FetchId, FetchRequest, FetchResponse, FetchResult, Method,
+    ResponseTarget,
+};
+pub use media::{HostUpload, MediaData, MediaFields, MediaKind, OutgoingMedia, media_fields};
 pub use messaging::{
     DecryptFailure, DecryptFailureKind, IdentityChange, IdentityInfo, IncomingMessage,
     PollOptionVotes, PollVote, Receipt, RefusedRetry, RetryRefusal,
@@ -469,6 +472,7 @@ impl Client {
                 chat,
                 sender,
                 message,
+                sink,
             } => {
                 let (mut ctx, out) = split!(self, now);
                 let received = media::Received {
@@ -476,6 +480,7 @@ impl Client {
                     chat,
                     sender,
                     message: &message,
+                    sink,
                 };
                 self.media.download(id, received, &mut ctx, out);
             }

@@ -8,10 +8,11 @@ import { testTrustRoot } from './mock-server.js'
  * Connects a client on `store` (a MemoryStore unless given), with `config` added to the test
  * configuration; resolves `{ connection, events, waitFor }`.
  */
-export async function walinkClient(server, { store = new MemoryStore(), onEvent = () => {}, name = 'walink test', config = {} } = {}) {
+export async function walinkClient(server, { store = new MemoryStore(), onEvent = () => {}, name = 'walink test', config = {}, options = {} } = {}) {
   const events = []
   const waiters = []
   const connection = await connect({
+    ...options,
     url: server.url,
     store,
     // The mock-server is the media host too.
@@ -38,10 +39,13 @@ export async function walinkClient(server, { store = new MemoryStore(), onEvent 
   return { connection, events, waitFor }
 }
 
-/** A new account `phone` on the mock-server and a walink client (on `store`) paired to it by code, connected. */
-export async function pairedWalinkClient(server, phone, name, store = new MemoryStore()) {
+/**
+ * A new account `phone` on the mock-server and a walink client (on `store`) paired to it by code,
+ * connected; `options` go to `connect`.
+ */
+export async function pairedWalinkClient(server, phone, name, store = new MemoryStore(), options = {}) {
   await server.control('POST', '/accounts', { phone, name })
-  const client = await walinkClient(server, { store })
+  const client = await walinkClient(server, { store, options })
   const code = await client.connection.pairWithCode(phone)
   await server.control('POST', `/accounts/${phone}/code`, { code })
   await client.waitFor((e) => e.type === 'paired', 'pairing')

@@ -790,11 +790,8 @@ impl World {
                     sim.fetched.push(request.url.clone());
                     self.blob_downloads += 1;
                     let mut result = match self.server.download_blob(&request.url) {
-                        Some(body) => Ok(FetchResponse { status: 200, body }),
-                        None => Ok(FetchResponse {
-                            status: 404,
-                            body: Vec::new(),
-                        }),
+                        Some(body) => Ok(FetchResponse::new(200, body)),
+                        None => Ok(FetchResponse::new(404, Vec::new())),
                     };
                     if self.failed_blob_downloads > 0 {
                         self.failed_blob_downloads -= 1;

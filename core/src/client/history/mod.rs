@@ -36,7 +36,7 @@ use crate::proto::wa::message::HistorySyncNotification;
 use super::context::Context;
 use super::endpoints::media_url;
 use super::event::Event;
-use super::fetch::{Body, FetchId, FetchRequest, FetchResult, Method};
+use super::fetch::{Body, FetchId, FetchRequest, FetchResult, Method, ResponseTarget};
 use super::messaging::IncomingMessage;
 use super::messaging::content::text_of;
 use super::output::Outputs;
@@ -296,6 +296,7 @@ impl History {
                     url: media_url(&ctx.config().media_origin, &path),
                     headers: Vec::new(),
                     body: Body::Empty,
+                    response: ResponseTarget::Memory,
                     max_response_bytes: HISTORY_MAX_BLOB_BYTES as u64,
                     timeout_ms: CLIENT_FETCH_TIMEOUT_MS,
                 };

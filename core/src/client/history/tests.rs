@@ -261,7 +261,7 @@ fn a_blob_is_fetched_decrypted_with_its_hashes_checked_and_read() {
     let (id, request) = fetch(&mut out);
     assert!(request.url.ends_with("/v/t62/a"), "{}", request.url);
     assert_eq!(request.max_response_bytes, HISTORY_MAX_BLOB_BYTES as u64);
-    let ok = |body: Vec<u8>| Ok(FetchResponse { status: 200, body });
+    let ok = |body: Vec<u8>| Ok(FetchResponse::new(200, body));
     history.handle_fetched(id, ok(file.clone()), &mut parts.ctx(0), &mut out);
     let events = drain(&mut history, &mut parts, &mut out);
     assert!(matches!(
@@ -290,10 +290,7 @@ fn a_blob_is_fetched_decrypted_with_its_hashes_checked_and_read() {
     let (id, _) = fetch(&mut out);
     history.handle_fetched(
         id,
-        Ok(FetchResponse {
-            status: 404,
-            body: Vec::new(),
-        }),
+        Ok(FetchResponse::new(404, Vec::new())),
         &mut parts.ctx(0),
         &mut out,
     );

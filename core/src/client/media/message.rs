@@ -84,12 +84,36 @@ impl MediaKind {
     }
 }
 
+/// A file the host already encrypted (with `crate::media::MediaEncryptor` or the same scheme in
+/// its native AES, under a key from `crate::media::new_media_key`) and holds, to be uploaded
+/// as it is: the client never sees its bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HostUpload {
+    /// The host's name for the encrypted file (`Body::Host`'s `id`).
+    pub body: u64,
+    /// The media key it was encrypted with.
+    pub media_key: Zeroizing<[u8; 32]>,
+    /// The hashes and plaintext length the encryptor reported.
+    pub hashes: MediaHashes,
+}
+
+impl fmt::Debug for HostUpload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HostUpload")
+            .field("body", &self.body)
+            .field("file_length", &self.hashes.file_length)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A media file to send and what the message says about it. Fields a kind does not carry
 /// (a caption on a voice note) are left out of the message.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct OutgoingMedia {
-    /// The file, whole (at most `MEDIA_MAX_IN_MEMORY_BYTES`).
+    /// The file, whole (at most `MEDIA_MAX_IN_MEMORY_BYTES`); empty when `host_body` is set.
     pub data: Vec<u8>,
+    /// The file encrypted and held by the host instead (at most `MEDIA_MAX_STREAMED_BYTES`).
+    pub host_body: Option<HostUpload>,
     /// Its MIME type (`image/jpeg`, `audio/ogg; codecs=opus`, …).
     pub mimetype: String,
     /// A caption (image, video, GIF, document).
@@ -110,6 +134,7 @@ impl fmt::Debug for OutgoingMedia {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OutgoingMedia")
             .field("data", &format_args!("{} bytes", self.data.len()))
+            .field("host_body", &self.host_body)
             .field("mimetype", &self.mimetype)
             .finish_non_exhaustive()
     }
@@ -332,6 +357,7 @@ mod tests {
         };
         let media = OutgoingMedia {
             data: Vec::new(),
+            host_body: None,
             mimetype: "x/y".into(),
             caption: Some("c".into()),
             file_name: Some("f.pdf".into()),

@@ -22,7 +22,7 @@ mod retry;
 
 pub use answer::{AnswerError, UploadAnswer, parse as parse_upload_answer};
 pub use conn::MediaConn;
-pub use message::{MediaFields, MediaKind, OutgoingMedia, media_fields};
+pub use message::{HostUpload, MediaFields, MediaKind, OutgoingMedia, media_fields};
 
 use std::fmt;
 
@@ -33,8 +33,8 @@ use zeroize::Zeroizing;
 
 use crate::binary::{Jid, Node};
 use crate::limits::{
-    MEDIA_FETCH_TIMEOUT_MS, MEDIA_MAX_IN_MEMORY_BYTES, MEDIA_MAX_JOBS, MEDIA_RETRY_TIMEOUT_MS,
-    MEDIA_UPLOAD_ANSWER_MAX_BYTES,
+    MEDIA_FETCH_TIMEOUT_MS, MEDIA_MAX_IN_MEMORY_BYTES, MEDIA_MAX_JOBS, MEDIA_MAX_STREAMED_BYTES,
+    MEDIA_RETRY_TIMEOUT_MS, MEDIA_UPLOAD_ANSWER_MAX_BYTES,
 };
 use crate::media::{self as crypto, Expected, MediaHashes};
 use crate::proto::wa;
@@ -44,7 +44,9 @@ use super::command::{CommandError, CommandId, CommandOutput};
 use super::context::Context;
 use super::endpoints::{MEDIA_ORIGIN, ORIGIN, media_url};
 use super::event::Event;
-use super::fetch::{Body, FetchRequest, FetchResult, Method};
+use super::fetch::{
+    Body, DecryptInto, FetchRequest, FetchResponse, FetchResult, Method, ResponseTarget,
+};
 use super::iq::IqResult;
 use super::output::Outputs;
 use super::owner::{Owner, Tag};
@@ -81,6 +83,8 @@ pub(crate) struct Received<'a> {
     pub(crate) chat: String,
     pub(crate) sender: String,
     pub(crate) message: &'a [u8],
+    /// The host's sink to decrypt into, instead of memory.
+    pub(crate) sink: Option<u64>,
 }
 
 /// A media message ready to send: the upload is done.
@@ -101,17 +105,24 @@ enum Stage {
     AwaitingRetry { until: Timestamp },
 }
 
+/// The encrypted file of an upload: in the client's memory, or held by the host.
+enum UploadBody {
+    Memory(Vec<u8>),
+    Host { id: u64, length: u64 },
+}
+
 struct Upload {
     to: String,
     kind: MediaKind,
     media: OutgoingMedia,
     media_key: Zeroizing<[u8; 32]>,
-    file: Vec<u8>,
+    file: UploadBody,
     hashes: MediaHashes,
 }
 
 struct Download {
     fields: MediaFields,
+    sink: Option<u64>,
     message_id: String,
     chat: String,
     sender: String,
@@ -181,6 +192,32 @@ fn percent(value: &str) -> String {
     encoded
 }
 
+/// What a download decrypted into the host's sink comes to: `MediaSaved` when the host's
+/// decryptor accepted the MAC and both hashes (and the length, when the message states one) are
+/// the message's; `MediaInvalid` otherwise, `DownloadFailed` when the host did not decrypt.
+fn streamed_result(
+    fields: &MediaFields,
+    sink: u64,
+    streamed: Option<Result<MediaHashes, crypto::MediaError>>,
+) -> Result<CommandOutput, CommandError> {
+    let hashes = match streamed {
+        Some(Ok(hashes)) => hashes,
+        Some(Err(_)) => return Err(CommandError::MediaInvalid),
+        None => return Err(CommandError::DownloadFailed),
+    };
+    let length_ok = fields.file_length == 0 || fields.file_length == hashes.file_length;
+    if hashes.file_enc_sha256.as_slice() != fields.file_enc_sha256.as_slice()
+        || hashes.file_sha256.as_slice() != fields.file_sha256.as_slice()
+        || !length_ok
+    {
+        return Err(CommandError::MediaInvalid);
+    }
+    Ok(CommandOutput::MediaSaved {
+        sink,
+        length: hashes.file_length,
+    })
+}
+
 /// The encrypted length of a plaintext of `length` bytes: PKCS#7 to whole blocks, and the MAC.
 fn encrypted_length(length: u64) -> u64 {
     (length / 16 + 1) * 16 + crypto::MAC_LEN as u64
@@ -239,33 +276,54 @@ impl Media {
         if !ctx.is_connected() {
             return done(command, Err(CommandError::NotConnected), out);
         }
-        if media.data.len() as u64 > MEDIA_MAX_IN_MEMORY_BYTES {
+        let too_large = match &media.host_body {
+            Some(host) => host.hashes.file_length > MEDIA_MAX_STREAMED_BYTES,
+            None => media.data.len() as u64 > MEDIA_MAX_IN_MEMORY_BYTES,
+        };
+        if too_large {
             return done(command, Err(CommandError::MediaTooLarge), out);
         }
-        if media.mimetype.is_empty() {
+        let both = media.host_body.is_some() && !media.data.is_empty();
+        if media.mimetype.is_empty() || both {
             return done(command, Err(CommandError::InvalidMessage), out);
         }
         if !self.room(command, out) {
             return;
         }
-        let media_key = Zeroizing::new(ctx.rng().bytes::<32>());
-        let Ok(mut encryptor) = crypto::MediaEncryptor::new(&*media_key, kind.media_type()) else {
-            return done(command, Err(CommandError::InvalidMessage), out);
-        };
-        let data = std::mem::take(&mut media.data);
-        let mut file = Vec::with_capacity(data.len() + 16 + crypto::MAC_LEN);
-        for chunk in data.chunks(64 << 10) {
-            encryptor.update(chunk, &mut file);
-        }
-        drop(data);
-        let hashes = encryptor.finish(&mut file);
-        let upload = Upload {
-            to,
-            kind,
-            media,
-            media_key,
-            file,
-            hashes,
+        let upload = match media.host_body.take() {
+            Some(host) => Upload {
+                to,
+                kind,
+                media,
+                media_key: host.media_key,
+                file: UploadBody::Host {
+                    id: host.body,
+                    length: encrypted_length(host.hashes.file_length),
+                },
+                hashes: host.hashes,
+            },
+            None => {
+                let media_key = Zeroizing::new(ctx.rng().bytes::<32>());
+                let Ok(mut encryptor) = crypto::MediaEncryptor::new(&*media_key, kind.media_type())
+                else {
+                    return done(command, Err(CommandError::InvalidMessage), out);
+                };
+                let data = std::mem::take(&mut media.data);
+                let mut file = Vec::with_capacity(data.len() + 16 + crypto::MAC_LEN);
+                for chunk in data.chunks(64 << 10) {
+                    encryptor.update(chunk, &mut file);
+                }
+                drop(data);
+                let hashes = encryptor.finish(&mut file);
+                Upload {
+                    to,
+                    kind,
+                    media,
+                    media_key,
+                    file: UploadBody::Memory(file),
+                    hashes,
+                }
+            }
         };
         let id = self.push(command, Work::Upload(Box::new(upload)));
         self.advance(id, ctx, out);
@@ -284,6 +342,7 @@ impl Media {
             chat,
             sender,
             message,
+            sink,
         } = received;
         let Some(fields) = wa::Message::decode(message)
             .ok()
@@ -292,7 +351,11 @@ impl Media {
         else {
             return done(command, Err(CommandError::InvalidMessage), out);
         };
-        if fields.file_length > MEDIA_MAX_IN_MEMORY_BYTES {
+        let max = match sink {
+            Some(_) => MEDIA_MAX_STREAMED_BYTES,
+            None => MEDIA_MAX_IN_MEMORY_BYTES,
+        };
+        if fields.file_length > max {
             return done(command, Err(CommandError::MediaTooLarge), out);
         }
         let (Ok(chat_jid), Ok(sender_jid)) = (chat.parse::<Jid>(), sender.parse::<Jid>()) else {
@@ -305,6 +368,7 @@ impl Media {
             || ctx.own_lid().is_some_and(|own| own.user == sender_jid.user);
         let download = Download {
             fields,
+            sink,
             message_id,
             chat: chat_jid.to_non_device().to_string(),
             sender: sender_jid.to_non_device().to_string(),
@@ -379,7 +443,11 @@ impl Media {
                             "application/octet-stream".to_owned(),
                         ),
                     ],
-                    body: Body::Bytes(upload.file.clone()),
+                    body: match &upload.file {
+                        UploadBody::Memory(file) => Body::Bytes(file.clone()),
+                        &UploadBody::Host { id, length } => Body::Host { id, length },
+                    },
+                    response: ResponseTarget::Memory,
                     max_response_bytes: MEDIA_UPLOAD_ANSWER_MAX_BYTES,
                     timeout_ms: MEDIA_FETCH_TIMEOUT_MS,
                 }
@@ -388,11 +456,22 @@ impl Media {
                 let fields = &download.fields;
                 let path = &fields.direct_path;
                 let separator = if path.contains('?') { '&' } else { '?' };
+                let (response, most) = match download.sink {
+                    Some(sink) => (
+                        ResponseTarget::Decrypt(DecryptInto {
+                            sink,
+                            media_key: fields.media_key.clone(),
+                            media_type: fields.kind.media_type(),
+                        }),
+                        MEDIA_MAX_STREAMED_BYTES,
+                    ),
+                    None => (ResponseTarget::Memory, MEDIA_MAX_IN_MEMORY_BYTES),
+                };
                 // Room for an error page too: a 404 must arrive as a status, not `TooLarge`.
                 let max = if fields.file_length > 0 {
                     encrypted_length(fields.file_length).max(MEDIA_UPLOAD_ANSWER_MAX_BYTES)
                 } else {
-                    encrypted_length(MEDIA_MAX_IN_MEMORY_BYTES)
+                    encrypted_length(most)
                 };
                 FetchRequest {
                     method: Method::Get,
@@ -404,6 +483,7 @@ impl Media {
                     ),
                     headers: vec![("Origin".to_owned(), ORIGIN.to_owned())],
                     body: Body::Empty,
+                    response,
                     max_response_bytes: max,
                     timeout_ms: MEDIA_FETCH_TIMEOUT_MS,
                 }
@@ -494,8 +574,8 @@ impl Media {
                 self.expired(index, ctx, out);
             }
             Some(200..=299) => {
-                let body = result.map(|response| response.body).unwrap_or_default();
-                if let Some(ready) = self.finish(index, &body, ctx, out) {
+                let response = result.unwrap_or_else(|_| FetchResponse::new(0, Vec::new()));
+                if let Some(ready) = self.finish(index, response, ctx, out) {
                     ctx.send_message(ready.command, ready.to, ready.message);
                 }
             }
@@ -510,10 +590,11 @@ impl Media {
     fn finish(
         &mut self,
         index: usize,
-        body: &[u8],
+        response: FetchResponse,
         ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) -> Option<ReadyToSend> {
+        let body = response.body.as_slice();
         let job = self.jobs.get_mut(index)?;
         let id = job.id;
         match &job.work {
@@ -548,14 +629,18 @@ impl Media {
             }
             Work::Download(download) => {
                 let fields = &download.fields;
-                let expected = Expected {
-                    file_enc_sha256: Some(&fields.file_enc_sha256),
-                    file_sha256: Some(&fields.file_sha256),
+                let result = match download.sink {
+                    Some(sink) => streamed_result(fields, sink, response.streamed),
+                    None => {
+                        let expected = Expected {
+                            file_enc_sha256: Some(&fields.file_enc_sha256),
+                            file_sha256: Some(&fields.file_sha256),
+                        };
+                        crypto::decrypt(&fields.media_key, fields.kind.media_type(), body, expected)
+                            .map(|plain| CommandOutput::MediaDownloaded(MediaData(plain)))
+                            .map_err(|_| CommandError::MediaInvalid)
+                    }
                 };
-                let result =
-                    crypto::decrypt(&fields.media_key, fields.kind.media_type(), body, expected)
-                        .map(|plain| CommandOutput::MediaDownloaded(MediaData(plain)))
-                        .map_err(|_| CommandError::MediaInvalid);
                 let job = self.jobs.swap_remove(index);
                 done(job.command, result, out);
                 None

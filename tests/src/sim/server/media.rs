@@ -24,8 +24,9 @@ pub const MEDIA_CONN_TTL_S: u64 = 300;
 pub const MEDIA_AUTH_TTL_S: u64 = 21_600;
 /// The host names a `media_conn` answer lists (the upload and download hosts).
 pub const MEDIA_HOSTS: &[&str] = &["mmg.whatsapp.net"];
-/// Largest blob the store accepts, in bytes.
-pub const MAX_BLOB_BYTES: usize = 64 << 20;
+/// Largest blob the store accepts, in bytes (room for the 100 MiB file of the npm driver's
+/// streamed-media memory measurement).
+pub const MAX_BLOB_BYTES: usize = 128 << 20;
 /// Most blobs the store keeps; the oldest is dropped beyond it.
 pub const MAX_BLOBS: usize = 4096;
 /// Most bytes the store keeps in all; the oldest blobs are dropped beyond it.
