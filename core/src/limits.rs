@@ -473,3 +473,32 @@ pub const GROUP_MAX_SUBJECT_BYTES: usize = 1024;
 
 /// Bytes of a group description (WhatsApp allows 2,048 characters).
 pub const GROUP_MAX_DESCRIPTION_BYTES: usize = 8192;
+
+// --- calls, presence and contacts (core/src/client/social/) ---------------------------------
+
+/// Call offers remembered to complete the later events of their call (video, group), oldest
+/// dropped first. A phone rings for one or two calls at a time; this leaves room for bursts.
+pub const CALLS_MAX_TRACKED_OFFERS: usize = 64;
+
+/// Presence subscriptions renewed after every reconnect, oldest dropped first.
+pub const PRESENCE_MAX_SUBSCRIPTIONS: usize = 1024;
+
+/// Trusted-contact privacy tokens kept (in memory) for presence and profile-picture queries,
+/// oldest dropped first.
+pub const CONTACTS_MAX_PRIVACY_TOKENS: usize = 4096;
+
+/// Phone numbers in one `Command::CheckNumbers` (one usync query).
+pub const CONTACTS_MAX_NUMBERS_PER_QUERY: usize = 1000;
+
+/// Push names remembered to report each one once per change, oldest dropped first.
+pub const CONTACTS_MAX_PUSH_NAMES: usize = 4096;
+
+/// Phone-number users and their LIDs kept from `CheckNumbers` answers (to block by LID),
+/// oldest dropped first.
+pub const CONTACTS_MAX_KNOWN_LIDS: usize = 4096;
+
+/// Blocked users read from one block-list answer.
+pub const CONTACTS_MAX_BLOCK_LIST: usize = 10_000;
+
+/// Websites and categories read from one business profile (each).
+pub const CONTACTS_MAX_BUSINESS_ITEMS: usize = 16;

@@ -458,6 +458,67 @@ export type GroupChange =
   | { kind: 'inviteCode'; code: string }
   | { kind: 'deleted' }
 
+  /** `checkNumbers`: one entry per number, in the order given. */
+  | { kind: 'numbers'; numbers: NumberInfo[] }
+  /** `getProfilePicture`: the URL, or why there is none (answers, not errors). */
+  | { kind: 'profilePicture'; picture: ProfilePicture }
+  /** `getAbout`: the about text, or why there is none. */
+  | { kind: 'about'; about: About }
+  /** `getBusinessProfile`: undefined for accounts that are no business. */
+  | { kind: 'businessProfile'; profile?: BusinessProfile }
+  /** `getBlockList`: the blocked users. */
+  | { kind: 'blockList'; jids: string[] }
+  /** Media decrypted into the host's sink (`downloadMedia` with `sink`): MAC and hashes checked. */
+  | { kind: 'mediaSaved'; sink: number; length: number }
+
+/** A phone number `checkNumbers` asked about. Not being on WhatsApp is an answer. */
+export interface NumberInfo {
+  /** The number as asked, digits only. */
+  phone: string
+  onWhatsApp: boolean
+  /** Its phone-number JID. */
+  jid: string
+  /** Its LID, when it is on WhatsApp and the server told. */
+  lid?: string
+}
+
+/** A profile picture (a plain JPEG to GET), or why there is none. */
+export type ProfilePicture =
+  | { kind: 'url'; url: string; id: string; directPath?: string }
+  | { kind: 'none' }
+  | { kind: 'notAllowed' }
+
+/** An about text, or why there is none. */
+export type About =
+  | { kind: 'text'; text: string; setAt: number }
+  | { kind: 'none' }
+  | { kind: 'notAllowed' }
+
+/** A business account's public profile. */
+export interface BusinessProfile {
+  jid: string
+  description?: string
+  address?: string
+  email?: string
+  websites: string[]
+  categories: string[]
+}
+
+/** Typing, recording a voice note, or stopped. */
+export type ChatState =
+  | 'composing'
+  | 'recording'
+  | 'paused'
+
+/** What happened to a call: offered (ringing here), ringing at the callee, accepted or rejected (possibly elsewhere), ended, or missed. */
+export type CallAction =
+  | 'offer'
+  | 'ringing'
+  | 'accepted'
+  | 'rejected'
+  | 'ended'
+  | 'timedOut'
+
 /** The stable code of a command error: the core's `CommandError::code()`, the same in every binding. */
 export type CommandErrorCode =
   | 'invalid_phone_number'
@@ -490,6 +551,11 @@ export type CommandErrorCode =
   | 'bad_request'
 
   | 'bad_prekey_answer'
+
+  /** `setPresence` needs a push name (`pushName` in the config). */
+  | 'push_name_required'
+  /** The answer from the server did not have the expected shape. */
+  | 'bad_answer'
 
 /** Why a command failed. */
 export interface CommandError {
@@ -557,8 +623,17 @@ export type ClientEvent =
   | { type: 'appStateFatal'; collection: AppStateCollection; error: AppStateFailure }
   /** A conversation of the phone's history; its messages follow as `message` events. */
   | { type: 'historyConversation'; chat: string; name?: string; unreadCount: number; timestamp: number; archived: boolean; pinned: boolean; muteEndTime: number; ephemeralExpiration: number; pn?: string; lid?: string; syncType: HistorySyncType }
-  /** A contact's push name, from the phone's history. */
+  /** A contact's push name, from the phone's history or (once per change) the stanzas they send. */
   | { type: 'pushName'; jid: string; name: string }
+  /**
+   * A call: `caller` and `callId` go to `rejectCall`; `device` is the sending device, `timestamp`
+   * Unix seconds; `offline` when it was queued while this device was away.
+   */
+  | { type: 'call'; callId: string; action: CallAction; caller: string; callerPn?: string; device: string; timestamp: number; offline: boolean; video: boolean; isGroup: boolean; group?: string; reason?: string }
+  /** A contact's presence (after `subscribePresence`); `lastSeen` in Unix seconds when shared. */
+  | { type: 'presence'; jid: string; available: boolean; lastSeen?: number; lastSeenHidden: boolean }
+  /** Someone typing, recording or stopped in a chat (`sender` is the group participant in groups). */
+  | { type: 'chatState'; chat: string; sender: string; state: ChatState }
   /** A history chunk was read (or failed: `failure`). */
   | { type: 'historySync'; syncType: HistorySyncType; chunkOrder: number; progress?: number; conversations: number; messages: number; failure?: HistoryFailure }
   /** A group changed (a `w:gp2` notification): who did it, when (Unix seconds), what changed. */
@@ -725,6 +800,22 @@ export type ClientCommand =
   /** The code or the whole `https://chat.whatsapp.com/<code>` link; ends with `groupJoined`. */
   | { type: 'joinGroup'; code: string }
   | { type: 'leaveGroup'; group: string }
+
+  /** Rejects an incoming call (`call` event's `callId` and `caller`) as WhatsApp Web does. */
+  | { type: 'rejectCall'; callId: string; caller: string }
+  /** Online or not; needs `pushName` (else `push_name_required`); renewed after reconnects. */
+  | { type: 'setPresence'; available: boolean }
+  /** `presence` events follow; renewed after reconnects. */
+  | { type: 'subscribePresence'; jid: string }
+  | { type: 'sendChatState'; to: string; state: ChatState }
+  /** Ends with `{ kind: 'numbers' }`; at most 1,000 numbers. */
+  | { type: 'checkNumbers'; phones: string[] }
+  /** Ends with `{ kind: 'profilePicture' }`; `preview` (the default) is the thumbnail. */
+  | { type: 'getProfilePicture'; jid: string; preview?: boolean }
+  | { type: 'getAbout'; jid: string }
+  | { type: 'getBusinessProfile'; jid: string }
+  | { type: 'setBlocked'; jid: string; blocked: boolean }
+  | { type: 'getBlockList' }
 
 /** The kinds of media message walink sends. */
 export type MediaKind = 'image' | 'video' | 'gif' | 'audio' | 'ptt' | 'document' | 'sticker' | 'ptv'

@@ -561,6 +561,31 @@ pub enum CommandOutput {
         /// The output.
         output: crate::groups::GroupOutput,
     },
+    /// One entry per number of `CheckNumbers`, in the order given.
+    Numbers {
+        /// The numbers.
+        numbers: Vec<crate::social::NumberInfo>,
+    },
+    /// The profile picture asked for, or why there is none.
+    ProfilePicture {
+        /// The picture.
+        picture: crate::social::ProfilePicture,
+    },
+    /// The about text asked for, or why there is none.
+    About {
+        /// The about text.
+        about: crate::social::About,
+    },
+    /// The business profile asked for (`None`: not a business).
+    BusinessProfile {
+        /// The profile.
+        profile: Option<crate::social::BusinessProfile>,
+    },
+    /// The blocked users.
+    BlockList {
+        /// Their JIDs.
+        jids: Vec<String>,
+    },
     /// Downloaded media decrypted into the host's sink, its MAC and hashes checked: the host
     /// may release the sink's bytes.
     MediaSaved {
@@ -591,6 +616,21 @@ impl From<&client::CommandOutput> for CommandOutput {
             },
             O::Group(output) => CommandOutput::Group {
                 output: output.as_ref().into(),
+            },
+            O::Numbers(numbers) => CommandOutput::Numbers {
+                numbers: numbers.iter().map(Into::into).collect(),
+            },
+            O::ProfilePicture(picture) => CommandOutput::ProfilePicture {
+                picture: picture.into(),
+            },
+            O::About(about) => CommandOutput::About {
+                about: about.into(),
+            },
+            O::BusinessProfile(profile) => CommandOutput::BusinessProfile {
+                profile: profile.as_ref().map(Into::into),
+            },
+            O::BlockList(jids) => CommandOutput::BlockList {
+                jids: jids.iter().map(ToString::to_string).collect(),
             },
 
             &O::MediaSaved { sink, length } => CommandOutput::MediaSaved { sink, length },
@@ -670,6 +710,10 @@ pub enum CommandError {
         /// The device JID whose bundle was refused, when one was.
         address: Option<String>,
     },
+    /// Setting our presence needs a push name.
+    PushNameRequired,
+    /// The server's answer did not have the expected shape.
+    BadAnswer,
 }
 
 impl From<&client::CommandError> for CommandError {
@@ -713,6 +757,8 @@ impl From<&client::CommandError> for CommandError {
             E::BadPrekeyAnswer { address } => CommandError::BadPrekeyAnswer {
                 address: address.clone(),
             },
+            E::PushNameRequired => CommandError::PushNameRequired,
+            E::BadAnswer => CommandError::BadAnswer,
         }
     }
 }
@@ -973,6 +1019,31 @@ pub enum ClientEvent {
         /// The changes, in order.
         changes: Vec<crate::groups::GroupChange>,
     },
+    /// A call: offered, ringing, accepted or rejected (maybe elsewhere), ended or missed.
+    Call {
+        /// The call.
+        call: crate::social::CallInfo,
+    },
+    /// A contact's presence (after `Command::SubscribePresence`).
+    Presence {
+        /// The contact.
+        jid: String,
+        /// Online now.
+        available: bool,
+        /// Last seen, Unix seconds, when shared.
+        last_seen: Option<u64>,
+        /// They hide their last-seen time.
+        last_seen_hidden: bool,
+    },
+    /// Someone is typing, recording or stopped in a chat.
+    ChatState {
+        /// The chat (contact or group).
+        chat: String,
+        /// Who (the group participant in groups).
+        sender: String,
+        /// What they do.
+        state: crate::social::ChatState,
+    },
     /// A command ended.
     CommandDone {
         /// The id `command` returned.
@@ -1116,6 +1187,20 @@ impl From<client::Event> for ClientEvent {
                 actor: n.actor,
                 timestamp: n.timestamp,
                 changes: n.changes.iter().map(Into::into).collect(),
+            },
+            E::Call(call) => ClientEvent::Call {
+                call: (&*call).into(),
+            },
+            E::Presence(p) => ClientEvent::Presence {
+                jid: p.jid.to_string(),
+                available: p.available,
+                last_seen: p.last_seen,
+                last_seen_hidden: p.last_seen_hidden,
+            },
+            E::ChatState(s) => ClientEvent::ChatState {
+                chat: s.chat.to_string(),
+                sender: s.sender.to_string(),
+                state: s.state.into(),
             },
             E::CommandDone { id, result } => ClientEvent::CommandDone {
                 id: id.0,
@@ -1494,6 +1579,62 @@ pub enum Command {
         /// How many older messages to ask for.
         count: u32,
     },
+    /// Reject an incoming call (`ClientEvent::Call`'s `call_id` and `caller`).
+    RejectCall {
+        /// The call id.
+        call_id: String,
+        /// The caller.
+        caller: String,
+    },
+    /// Set our presence; needs a push name. Renewed after reconnects.
+    SetPresence {
+        /// Online or not.
+        available: bool,
+    },
+    /// Subscribe to a contact's presence (`ClientEvent::Presence` follows). Renewed after
+    /// reconnects.
+    SubscribePresence {
+        /// The contact's JID.
+        jid: String,
+    },
+    /// Show typing, recording or paused in a chat.
+    SendChatState {
+        /// The chat JID.
+        to: String,
+        /// What to show.
+        state: crate::social::ChatState,
+    },
+    /// Which numbers are on WhatsApp: ends with `CommandOutput::Numbers`.
+    CheckNumbers {
+        /// International numbers.
+        phones: Vec<String>,
+    },
+    /// A profile picture's URL: ends with `CommandOutput::ProfilePicture`.
+    GetProfilePicture {
+        /// The user or group JID.
+        jid: String,
+        /// The thumbnail (`true`) or the full picture.
+        preview: bool,
+    },
+    /// A user's about text: ends with `CommandOutput::About`.
+    GetAbout {
+        /// The user JID.
+        jid: String,
+    },
+    /// A business profile: ends with `CommandOutput::BusinessProfile`.
+    GetBusinessProfile {
+        /// The user JID.
+        jid: String,
+    },
+    /// Block or unblock a user.
+    SetBlocked {
+        /// The user JID.
+        jid: String,
+        /// Block or unblock.
+        blocked: bool,
+    },
+    /// The blocked users: ends with `CommandOutput::BlockList`.
+    GetBlockList,
 }
 
 /// The kinds of media message walink sends.
@@ -1592,6 +1733,23 @@ impl From<Command> for client::Command {
                     thumbnail,
                 },
             },
+            Command::RejectCall { call_id, caller } => {
+                client::Command::RejectCall { call_id, caller }
+            }
+            Command::SetPresence { available } => client::Command::SetPresence { available },
+            Command::SubscribePresence { jid } => client::Command::SubscribePresence { jid },
+            Command::SendChatState { to, state } => client::Command::SendChatState {
+                to,
+                state: state.into(),
+            },
+            Command::CheckNumbers { phones } => client::Command::CheckNumbers { phones },
+            Command::GetProfilePicture { jid, preview } => {
+                client::Command::GetProfilePicture { jid, preview }
+            }
+            Command::GetAbout { jid } => client::Command::GetAbout { jid },
+            Command::GetBusinessProfile { jid } => client::Command::GetBusinessProfile { jid },
+            Command::SetBlocked { jid, blocked } => client::Command::SetBlocked { jid, blocked },
+            Command::GetBlockList => client::Command::GetBlockList,
             Command::DownloadMedia {
                 id,
                 chat,

@@ -13,6 +13,7 @@ mod codec;
 mod content;
 mod error;
 mod groups;
+mod social;
 mod store;
 
 pub use appstate::{
@@ -30,6 +31,9 @@ pub use error::WalinkError;
 pub use groups::{
     GroupChange, GroupCommand, GroupInfo, GroupOutput, GroupParticipant, GroupSetting,
     MembershipChange, ParticipantAction, ParticipantResult, ParticipantRole, ParticipantStatus,
+};
+pub use social::{
+    About, BusinessProfile, CallAction, CallInfo, ChatState, NumberInfo, ProfilePicture,
 };
 pub use store::NativeFileStore;
 

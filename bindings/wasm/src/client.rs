@@ -323,6 +323,11 @@ pub(crate) fn command_output_kind(output: &CommandOutput) -> &'static str {
         CommandOutput::MediaDownloaded(_) => "mediaDownloaded",
         CommandOutput::Group(output) => crate::groups::output_kind(output),
 
+        CommandOutput::Numbers(_) => "numbers",
+        CommandOutput::ProfilePicture(_) => "profilePicture",
+        CommandOutput::About(_) => "about",
+        CommandOutput::BusinessProfile(_) => "businessProfile",
+        CommandOutput::BlockList(_) => "blockList",
         CommandOutput::MediaSaved { .. } => "mediaSaved",
     }
 }
@@ -347,6 +352,19 @@ fn command_result_to_js(result: &Result<CommandOutput, CommandError>) -> JsValue
                 CommandOutput::MediaDownloaded(data) => js.bytes("data", &data.0),
                 CommandOutput::Group(output) => crate::groups::output_fields(js, output),
 
+                CommandOutput::Numbers(numbers) => {
+                    js.set("numbers", crate::social::numbers_to_js(numbers))
+                }
+                CommandOutput::ProfilePicture(picture) => {
+                    js.set("picture", crate::social::picture_to_js(picture))
+                }
+                CommandOutput::About(about) => js.set("about", crate::social::about_to_js(about)),
+                CommandOutput::BusinessProfile(profile) => {
+                    js.set("profile", crate::social::business_to_js(profile.as_ref()))
+                }
+                CommandOutput::BlockList(list) => {
+                    js.set("jids", strings(list.iter().map(ToString::to_string)))
+                }
                 &CommandOutput::MediaSaved { sink, length } => {
                     js.num("sink", sink as f64).num("length", length as f64)
                 }
@@ -391,7 +409,9 @@ fn command_result_to_js(result: &Result<CommandOutput, CommandError>) -> JsValue
                 | CommandError::Forbidden
                 | CommandError::NotFound
                 | CommandError::ResourceLimit
-                | CommandError::BadRequest => js,
+                | CommandError::BadRequest
+                | CommandError::PushNameRequired
+                | CommandError::BadAnswer => js,
                 CommandError::UntrustedIdentity { address } => js.str("address", address),
                 CommandError::BadPrekeyAnswer { address } => {
                     js.opt_str("address", address.as_deref())
@@ -426,6 +446,9 @@ pub(crate) fn event_type(event: &Event) -> &'static str {
         Event::PushName(_) => "pushName",
         Event::HistorySync(_) => "historySync",
         Event::Group(_) => "group",
+        Event::Call(_) => "call",
+        Event::Presence(_) => "presence",
+        Event::ChatState(_) => "chatState",
         Event::CommandDone { .. } => "commandDone",
     }
 }
@@ -577,6 +600,9 @@ pub(crate) fn event_to_js(event: Event) -> JsValue {
             .num("messages", p.messages.into())
             .opt_str("failure", p.failure.map(|f| f.code())),
         Event::Group(n) => crate::groups::notification_fields(js, &n),
+        Event::Call(call) => crate::social::call_to_js(js, &call),
+        Event::Presence(update) => crate::social::presence_to_js(js, &update),
+        Event::ChatState(update) => crate::social::chat_state_to_js(js, &update),
         Event::CommandDone { id, result } => js
             .num("id", id.0 as f64)
             .set("result", command_result_to_js(&result)),
@@ -818,9 +844,15 @@ fn command_from_js(value: JsValue) -> Result<Command, JsValue> {
             "oldestTimestamp",
             "count",
         ],
-        _ => return Err(r.error(&format!("unknown command type {name:?}"))),
+        other => match crate::social::command_fields(other) {
+            Some(fields) => fields,
+            None => return Err(r.error(&format!("unknown command type {name:?}"))),
+        },
     };
     r.only(fields)?;
+    if let Some(command) = crate::social::command_from_js(&name, &r)? {
+        return Ok(command);
+    }
     Ok(match name.as_str() {
         "pairWithCode" => Command::PairWithCode {
             phone: r.string("phone")?,

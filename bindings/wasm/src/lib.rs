@@ -19,6 +19,7 @@ mod media;
 #[cfg(test)]
 mod names;
 mod poison;
+mod social;
 
 pub use client::Client;
 pub use media::{Decryptor, Encryptor, media_keys, new_media_key};

@@ -194,6 +194,11 @@ fn command_outputs() -> Vec<CommandOutput> {
             pending: None,
         }),
         CommandOutput::MediaDownloaded(walink_core::client::MediaData(vec![1])),
+        CommandOutput::Numbers(Vec::new()),
+        CommandOutput::ProfilePicture(walink_core::client::ProfilePicture::None),
+        CommandOutput::About(walink_core::client::About::None),
+        CommandOutput::BusinessProfile(None),
+        CommandOutput::BlockList(Vec::new()),
         CommandOutput::MediaSaved { sink: 1, length: 2 },
     ];
     let mut samples = samples;
@@ -211,7 +216,12 @@ fn command_outputs() -> Vec<CommandOutput> {
             | CommandOutput::Identity(_)
             | CommandOutput::MediaDownloaded(_)
             | CommandOutput::MediaSaved { .. }
-            | CommandOutput::Group(_) => {}
+            | CommandOutput::Group(_)
+            | CommandOutput::Numbers(_)
+            | CommandOutput::ProfilePicture(_)
+            | CommandOutput::About(_)
+            | CommandOutput::BusinessProfile(_)
+            | CommandOutput::BlockList(_) => {}
         }
     }
     samples
@@ -314,10 +324,11 @@ fn command_errors() -> Vec<CommandError> {
         CommandError::NotFound,
         CommandError::ResourceLimit,
         CommandError::BadRequest,
-
         CommandError::BadPrekeyAnswer {
             address: Some("1@s.whatsapp.net".into()),
         },
+        CommandError::PushNameRequired,
+        CommandError::BadAnswer,
     ];
     for sample in &samples {
         match sample {
@@ -344,9 +355,10 @@ fn command_errors() -> Vec<CommandError> {
             | CommandError::Forbidden
             | CommandError::NotFound
             | CommandError::ResourceLimit
-            | CommandError::BadRequest => {}
-
-            | CommandError::BadPrekeyAnswer { .. } => {}
+            | CommandError::BadRequest
+            | CommandError::BadPrekeyAnswer { .. }
+            | CommandError::PushNameRequired
+            | CommandError::BadAnswer => {}
         }
     }
     samples
@@ -466,6 +478,30 @@ fn events() -> Vec<Event> {
             timestamp: 0,
             changes: Vec::new(),
         }),
+        Event::Call(Box::new(walink_core::client::CallEvent {
+            call_id: "C".into(),
+            action: walink_core::client::CallAction::Offer,
+            caller: jid(),
+            caller_pn: None,
+            device: jid(),
+            timestamp: 0,
+            offline: false,
+            video: false,
+            group: None,
+            is_group: false,
+            reason: None,
+        })),
+        Event::Presence(walink_core::client::PresenceUpdate {
+            jid: jid(),
+            available: true,
+            last_seen: None,
+            last_seen_hidden: false,
+        }),
+        Event::ChatState(walink_core::client::ChatStateUpdate {
+            chat: jid(),
+            sender: jid(),
+            state: walink_core::client::ChatState::Composing,
+        }),
         Event::CommandDone {
             id: CommandId(1),
             result: Ok(CommandOutput::None),
@@ -494,6 +530,9 @@ fn events() -> Vec<Event> {
             | Event::PushName(_)
             | Event::HistorySync(_)
             | Event::Group(_)
+            | Event::Call(_)
+            | Event::Presence(_)
+            | Event::ChatState(_)
             | Event::CommandDone { .. } => {}
         }
     }
@@ -558,11 +597,50 @@ fn fetch_errors() -> Vec<FetchError> {
 
 #[test]
 fn every_union_of_index_d_ts_names_exactly_what_the_facade_builds() {
-    let cases: [(&str, BTreeSet<String>, BTreeSet<String>); 9] = [
+    use walink_core::client::{CallAction, ChatState};
+    let chat_states = [
+        ChatState::Composing,
+        ChatState::Recording,
+        ChatState::Paused,
+    ];
+    for state in chat_states {
+        match state {
+            ChatState::Composing | ChatState::Recording | ChatState::Paused => {}
+        }
+    }
+    let actions = [
+        CallAction::Offer,
+        CallAction::Ringing,
+        CallAction::Accepted,
+        CallAction::Rejected,
+        CallAction::Ended,
+        CallAction::TimedOut,
+    ];
+    for action in actions {
+        match action {
+            CallAction::Offer
+            | CallAction::Ringing
+            | CallAction::Accepted
+            | CallAction::Rejected
+            | CallAction::Ended
+            | CallAction::TimedOut => {}
+        }
+    }
+    let cases: [(&str, BTreeSet<String>, BTreeSet<String>); 11] = [
         (
             "GroupChange",
             declared("GroupChange", "kind"),
             names(&group_changes(), crate::groups::change_kind),
+        ),
+        (
+            "ChatState",
+            literals("ChatState"),
+            names(&chat_states, |s| crate::social::chat_state_name(*s)),
+        ),
+        (
+            "CallAction",
+            literals("CallAction"),
+            names(&actions, |a| crate::social::call_action_name(*a)),
         ),
         (
             "ClientOutput",

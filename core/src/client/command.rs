@@ -139,6 +139,67 @@ pub enum Command {
     /// `None`, or a typed error (`Forbidden`, `NotFound`, `ResourceLimit`, `RateLimited`,
     /// `BadRequest`, ...).
     Group(super::groups::GroupCommand),
+    /// Reject an incoming call (`Event::Call`'s `call_id` and `caller`), as WhatsApp Web does.
+    /// Ends once the reject was sent.
+    RejectCall {
+        /// The call id.
+        call_id: String,
+        /// The caller (`CallEvent::caller`).
+        caller: String,
+    },
+    /// Set this account's presence: available (online) or unavailable. Needs a push name
+    /// (`Config::push_name`); renewed after every reconnect.
+    SetPresence {
+        /// Online or not.
+        available: bool,
+    },
+    /// Subscribe to a contact's presence (with their privacy token when one was issued to us);
+    /// updates arrive as `Event::Presence`. Renewed after every reconnect.
+    SubscribePresence {
+        /// The contact's user JID (phone number or LID).
+        jid: String,
+    },
+    /// Show typing, recording or paused in a chat (a user or a group).
+    SendChatState {
+        /// The chat JID.
+        to: String,
+        /// What to show.
+        state: super::social::ChatState,
+    },
+    /// Which of these phone numbers are on WhatsApp, with their LIDs: answered with
+    /// [`CommandOutput::Numbers`] in the order given. At most
+    /// `limits::CONTACTS_MAX_NUMBERS_PER_QUERY` numbers.
+    CheckNumbers {
+        /// International numbers (country code first; `+`, spaces, dashes ignored).
+        phones: Vec<String>,
+    },
+    /// The URL of a user's or group's profile picture: [`CommandOutput::ProfilePicture`].
+    GetProfilePicture {
+        /// The user or group JID.
+        jid: String,
+        /// The small thumbnail (`true`) or the full picture.
+        preview: bool,
+    },
+    /// A user's about text: [`CommandOutput::About`].
+    GetAbout {
+        /// The user JID.
+        jid: String,
+    },
+    /// A business account's profile: [`CommandOutput::BusinessProfile`] (`None` for other
+    /// accounts).
+    GetBusinessProfile {
+        /// The user JID.
+        jid: String,
+    },
+    /// Block or unblock a user.
+    SetBlocked {
+        /// The user JID.
+        jid: String,
+        /// Block (`true`) or unblock.
+        blocked: bool,
+    },
+    /// The users this account blocked: [`CommandOutput::BlockList`].
+    GetBlockList,
 }
 
 /// What a successful command produced.
@@ -162,6 +223,17 @@ pub enum CommandOutput {
     MediaDownloaded(super::media::MediaData),
     /// What a group command produced.
     Group(Box<super::groups::GroupOutput>),
+    /// One entry per number of `CheckNumbers`, in the order given.
+    Numbers(Vec<super::social::NumberInfo>),
+    /// The profile picture asked for, or why there is none.
+    ProfilePicture(super::social::ProfilePicture),
+    /// The about text asked for, or why there is none.
+    About(super::social::About),
+    /// The business profile asked for (`None`: not a business).
+    BusinessProfile(Option<super::social::BusinessProfile>),
+    /// The blocked users.
+    BlockList(Vec<crate::binary::Jid>),
+
     /// A download decrypted into the host's sink: the MAC matched and both hashes are the
     /// message's; the host may release the sink's `length` bytes.
     MediaSaved {
@@ -269,6 +341,13 @@ pub enum CommandError {
     /// The server found the request malformed or unacceptable (400/406).
     #[error("bad request")]
     BadRequest,
+    /// Setting our presence needs a push name (`Config::push_name`): without one, contacts
+    /// would see "-" as our name.
+    #[error("a push name is required")]
+    PushNameRequired,
+    /// The server's answer did not have the expected shape.
+    #[error("unexpected answer from the server")]
+    BadAnswer,
 }
 
 impl CommandError {
@@ -302,6 +381,8 @@ impl CommandError {
             CommandError::BadRequest => "bad_request",
 
             CommandError::BadPrekeyAnswer { .. } => "bad_prekey_answer",
+            CommandError::PushNameRequired => "push_name_required",
+            CommandError::BadAnswer => "bad_answer",
         }
     }
 }
@@ -344,8 +425,9 @@ mod tests {
             CommandError::NotFound,
             CommandError::ResourceLimit,
             CommandError::BadRequest,
-
             CommandError::BadPrekeyAnswer { address: None },
+            CommandError::PushNameRequired,
+            CommandError::BadAnswer,
         ];
         for error in &errors {
             let name = format!("{error:?}");

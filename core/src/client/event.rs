@@ -206,12 +206,19 @@ pub enum Event {
     /// A conversation of the phone's history (its messages follow as `Message` events with
     /// `history` set).
     HistoryConversation(Box<super::history::HistoryConversation>),
-    /// A contact's push name, from the phone's history.
+    /// A contact's push name, from the phone's history or (once per change) from the
+    /// stanzas they send.
     PushName(super::history::PushName),
     /// A history chunk was read (or failed): its type, order and the phone's progress.
     HistorySync(super::history::HistorySyncProgress),
     /// A group changed (`w:gp2` notification), after the client applied it.
     Group(super::groups::GroupNotification),
+    /// A call: offered to us, ringing, accepted or rejected elsewhere, ended or missed.
+    Call(Box<super::social::CallEvent>),
+    /// A contact's presence (after `Command::SubscribePresence`).
+    Presence(super::social::PresenceUpdate),
+    /// Someone is typing, recording or stopped, in a chat with us or a group.
+    ChatState(super::social::ChatStateUpdate),
     /// A command ended.
     CommandDone {
         /// The command's id.

@@ -38,6 +38,7 @@ mod owner;
 mod pairing;
 mod per_collection;
 mod rng;
+pub mod social;
 mod stanza;
 mod state;
 
@@ -56,6 +57,10 @@ pub use messaging::{
 };
 pub use output::{
     CloseReason, LoadId, LocalFault, Output, PeerFault, PostLoginStep, ProtocolError,
+};
+pub use social::{
+    About, BusinessProfile, CallAction, CallEvent, ChatState, ChatStateUpdate, NumberInfo,
+    PresenceUpdate, ProfilePicture,
 };
 
 use crate::binary::{Jid, Node};
@@ -111,6 +116,7 @@ pub struct Client {
     media: media::Media,
     history: history::History,
     groups: groups::Groups,
+    social: social::Social,
     /// When a backoff delay ends.
     reconnect_at: Option<Timestamp>,
     /// When the generator is next reseeded from the operating system (set by the first input).
@@ -233,6 +239,7 @@ impl Client {
             media: media::Media::default(),
             history: history::History::default(),
             groups: groups::Groups::default(),
+            social: social::Social::default(),
             reconnect_at: None,
             rng_reseed_at: None,
             next_command: 0,
@@ -489,6 +496,10 @@ impl Client {
                 let (mut ctx, out) = split!(self, now);
                 self.groups.command(id, command, &mut ctx, out);
             }
+            social if social::owns(&social) => {
+                let (mut ctx, out) = split!(self, now);
+                self.social.command(id, social, &mut ctx, out);
+            }
             other => {
                 let (mut ctx, out) = split!(self, now);
                 self.messaging.send(now, id, other, &mut ctx, out);
@@ -526,7 +537,8 @@ impl Client {
             | Owner::Pairing
             | Owner::Media
             | Owner::History
-            | Owner::Groups => {}
+            | Owner::Groups
+            | Owner::Social => {}
         }
     }
 
@@ -564,7 +576,8 @@ impl Client {
             | Owner::Login
             | Owner::Pairing
             | Owner::Messaging
-            | Owner::Groups => {}
+            | Owner::Groups
+            | Owner::Social => {}
         }
     }
 
@@ -641,6 +654,7 @@ impl Client {
         let from_server = node
             .attr_jid("from")
             .is_some_and(|from| from == Jid::server_jid());
+        self.social.learn_push_name(&node, &mut self.out);
         match node.tag.as_ref() {
             "iq" => self.dispatch_iq(now, node, from_server),
             "success" => {
@@ -680,8 +694,9 @@ impl Client {
             "notification" => self.dispatch_notification(now, node, from_server),
             "call" => {
                 let (mut ctx, out) = split!(self, now);
-                ctx.ack(&node, out);
+                self.social.handle_call(&node, &mut ctx, out);
             }
+            "presence" | "chatstate" => self.social.handle_presence(&node, &mut self.out),
             _ => {}
         }
     }
@@ -741,6 +756,7 @@ impl Client {
                         .rotate_group_sender_key(&group, &mut ctx, out);
                 }
             }
+            "privacy_token" => self.social.handle_privacy_tokens(&node, &mut ctx, out),
             _ => self.messaging.handle_notification(now, node, &mut ctx, out),
         }
     }
@@ -806,6 +822,11 @@ impl Client {
                 let (mut ctx, out) = split!(self, now);
                 self.groups.handle_iq(tag, result, &mut ctx, out);
             }
+            Owner::Social => {
+                if let Some(tag) = tag.take() {
+                    self.social.handle_iq(tag, result, &mut self.out);
+                }
+            }
             Owner::Media => {
                 let (mut ctx, out) = split!(self, now);
                 self.media.handle_iq(result, &mut ctx, out);
@@ -831,6 +852,7 @@ impl Client {
                 let (mut ctx, out) = split!(self, now);
                 self.messaging.handle_connected(now, &mut ctx, out);
                 self.app_state.handle_connected(&mut ctx, out);
+                self.social.handle_connected(&mut ctx, out);
             }
         }
     }
@@ -1004,6 +1026,7 @@ impl Client {
         self.media.wipe(&mut self.out);
         self.history.wipe();
         self.groups.wipe();
+        self.social.wipe();
         self.fetches.forget(Owner::History);
         self.messaging.wipe(&mut self.out);
         self.pairing.cancel_parked(&mut self.out);

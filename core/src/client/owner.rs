@@ -30,6 +30,8 @@ pub(crate) enum Owner {
     History,
     /// Group administration.
     Groups,
+    /// Calls, presence and contact queries.
+    Social,
 }
 
 /// A sub-machine's own tag type for its requests.

@@ -33,6 +33,8 @@
 //! | POST | `/accounts/{phone}/send-media` | `{"to", "kind", "data_base64", "mimetype", "caption"?}` | the phone sends media (`image`, `video`, `gif`, `audio`, `ptt`, `document`, `sticker`) |
 //! | POST | `/expire-media` | `{"direct_path"}` | the media hosts forget a blob until its phone uploads it again (media retry) |
 //! | POST | `/revoke-media-auth` | | every `media_conn` auth token issued so far is refused (401) from now on |
+//!
+//! Calls, presence and contacts have their routes in [`super::social`].
 
 use serde_json::Value;
 
@@ -49,6 +51,8 @@ pub const MAX_SEND_COUNT: u32 = 100_000;
 pub enum ControlRequest {
     /// Liveness check.
     Health,
+    /// A call, presence or contact control ([`super::social`]).
+    Social(super::social::SocialControl),
     /// Create an account; the backend picks the number when `phone` is `None`.
     CreateAccount {
         /// The phone number, digits only.
@@ -300,6 +304,9 @@ pub fn parse(request: &Request) -> Result<ControlRequest, ControlError> {
         }
     };
     let method = request.method.as_str();
+    if let Some(social) = super::social::parse(method, &segments, body) {
+        return social.map(ControlRequest::Social);
+    }
     match (method, segments.as_slice()) {
         ("GET", ["health"]) => Ok(ControlRequest::Health),
         ("GET", ["accounts"]) => Ok(ControlRequest::ListAccounts),

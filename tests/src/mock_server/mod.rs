@@ -15,6 +15,7 @@ pub mod handshakes;
 pub mod http;
 pub mod process;
 pub mod sim_backend;
+pub mod social;
 
 use std::collections::HashMap;
 use std::io::{self, ErrorKind};

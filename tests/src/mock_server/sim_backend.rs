@@ -265,6 +265,7 @@ impl Backend for SimBackend {
     fn control(&mut self, now: u64, request: ControlRequest) -> Result<Value, ControlError> {
         let answer = match request {
             ControlRequest::Health => Ok(json!({ "ok": true })),
+            ControlRequest::Social(control) => super::social::run(&mut self.server, now, control),
             ControlRequest::CreateAccount { phone, name } => self.create_account(phone, name),
             ControlRequest::ListAccounts => Ok(json!({
                 "accounts": self

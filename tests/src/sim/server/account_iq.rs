@@ -121,10 +121,6 @@ impl Server {
                 self.device_mut(session)
                     .map_or_else(|| iq_error(id, 404, "item-not-found"), |d| digest(id, d)),
             ),
-            ("get", "blocklist") => Some(iq_result(
-                id,
-                vec![Node::new("list").attr("dhash", empty_list_hash())],
-            )),
             ("get", "privacy") if node.child("privacy").is_some() => {
                 Some(self.privacy_settings(id, &session.0))
             }
@@ -192,6 +188,15 @@ impl Server {
             })
     }
 
+    /// Changes `user`'s privacy `category` to `value` (as the phone's settings do).
+    pub fn set_privacy_setting(&mut self, user: &str, category: &str, value: &str) {
+        self.account_iqs
+            .privacy
+            .entry(user.to_owned())
+            .or_default()
+            .insert(category.to_owned(), value.to_owned());
+    }
+
     fn privacy_settings(&self, id: &str, user: &str) -> Node {
         let categories = PRIVACY_DEFAULTS.iter().map(|(name, _)| {
             Node::new("category").attr("name", *name).attr(
@@ -230,7 +235,7 @@ impl Server {
         iq_result(id, Vec::new())
     }
 
-    fn issue_tokens(&mut self, id: &str, user: &str, node: &Node) -> Node {
+    pub(super) fn issue_tokens(&mut self, id: &str, user: &str, node: &Node) -> Node {
         let mut targets = Vec::new();
         for token in node
             .child("tokens")
@@ -276,7 +281,8 @@ impl Server {
                         .attr("jid", jid.clone())
                         .attr("t", t.clone())
                         .attr("type", "trusted_contact")
-                        .bytes(token)])]);
+                        .bytes(token.clone())])]);
+                self.remember_token(user, &account, &token);
                 self.deliver(&account, device, notification);
             }
         }
@@ -339,6 +345,6 @@ fn digest(id: &str, device: &Device) -> Node {
 }
 
 /// The `dhash` of an empty block list.
-fn empty_list_hash() -> String {
+pub(super) fn empty_list_hash() -> String {
     hex::encode(&Sha256::digest(b"")[..8])
 }

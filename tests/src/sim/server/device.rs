@@ -14,6 +14,7 @@ impl Server {
             Some(Stage::Device(session)) => (session.user.clone(), session.device),
             _ => return,
         };
+        self.record_social_stanza(&session, &node);
         match node.tag.as_ref() {
             "iq" => self.handle_iq(now, conn, &session, &node),
             "ack" => {
@@ -23,6 +24,9 @@ impl Server {
             }
             "receipt" => self.route_receipt(now, conn, &session, &node),
             "message" => self.route_message(now, conn, &session, &node),
+            "call" => self.companion_call(now, conn, &session, &node),
+            "presence" => self.companion_presence(now, conn, &session, &node),
+            "chatstate" => self.companion_chat_state(&session, &node),
             _ => {}
         }
     }
@@ -98,6 +102,7 @@ impl Server {
             ("get", "encrypt") if node.child("key").is_some() => {
                 self.fetch_bundles(now, conn, &id, node);
             }
+            _ if self.contact_query(conn, session, &id, node) => {}
             ("get", "usync") => {
                 self.wire.usync_answered += 1;
                 self.usync(conn, &id, node);

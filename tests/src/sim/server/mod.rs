@@ -42,6 +42,10 @@ pub use account_iq::MAX_UNIMPLEMENTED_KINDS;
 pub use app_state::{MAX_PATCHES_PER_ANSWER, SNAPSHOT_EVERY};
 pub use attacks::{ForgedRetry, Held, Hostility};
 pub use group_admin::{GroupRules, SimParticipantResult};
+pub use social::{
+    ChatStateSeen, MAX_BLOCKED, MAX_PRESENCE_SUBSCRIPTIONS, MAX_SOCIAL_LOG, MAX_USYNC_CONTACTS,
+    RejectedCall,
+};
 pub use wire::{DELIVERED_KEPT, KeyUse, MAX_KEY_USES, ROUTED_IDS_PER_DEVICE, participant_hash};
 
 mod account_iq;
@@ -56,6 +60,7 @@ mod groups;
 mod media;
 mod pairing;
 mod phone_ops;
+mod social;
 mod wire;
 
 pub use media::{
@@ -256,6 +261,9 @@ pub enum SimError {
     /// No account with that phone number.
     #[error("no account {0}")]
     UnknownAccount(String),
+    /// No call with that id is ringing.
+    #[error("no call {0}")]
+    UnknownCall(String),
     /// An account with that phone number exists already.
     #[error("account {0} exists")]
     AccountExists(String),
@@ -433,6 +441,7 @@ pub struct Server {
     leak_to_past_members: bool,
     account_iqs: account_iq::AccountIqs,
     group_rules: group_admin::GroupRules,
+    social: social::SocialState,
 }
 
 /// A group: its subject, creator and members (accounts, by phone number).
@@ -533,6 +542,7 @@ impl Server {
             leak_to_past_members: false,
             account_iqs: account_iq::AccountIqs::default(),
             group_rules: group_admin::GroupRules::default(),
+            social: social::SocialState::default(),
         }
     }
 

@@ -24,6 +24,8 @@ import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.assertThrows
 import org.junit.jupiter.api.io.TempDir
 import uniffi.walink_ffi.AppStateFailure
+import uniffi.walink_ffi.CallAction
+import uniffi.walink_ffi.ChatState
 import uniffi.walink_ffi.ClientConfig
 import uniffi.walink_ffi.ClientEvent
 import uniffi.walink_ffi.ClientState
@@ -396,6 +398,72 @@ class MockServerTest {
             assertEquals(poll, decodeMessage(encodeMessage(poll)))
             kim.close()
             leo.close()
+        } finally {
+            scope.cancel()
+            mock.stop()
+        }
+    }
+
+    @Test
+    fun rejectAnIncomingCallShowTypingAndCheckNumbers() = runBlocking {
+        val mock = Mock(ProcessBuilder(requireMockServer().path, "--seed", "31", "--until-stdin-closes").start())
+        val scope = CoroutineScope(SupervisorJob() + Dispatchers.Default)
+        try {
+            suspend fun paired(phone: String, name: String, events: MutableList<ClientEvent>): Driver {
+                mock.call("/accounts", """{"phone":"$phone","name":"$name"}""")
+                val connected = CompletableDeferred<Unit>()
+                val driver = Driver.start(
+                    store = MemoryStore(),
+                    config = ClientConfig(trustRoot = testRoot, deviceName = "walink junit", pushName = name),
+                    parent = scope,
+                    url = mock.url,
+                    onEvent = { event ->
+                        events.add(event)
+                        if (event is ClientEvent.State && event.state is ClientState.Connected) connected.complete(Unit)
+                    },
+                )
+                val code = driver.pairWithCode(phone)
+                mock.call("/accounts/$phone/code", """{"code":"$code"}""")
+                withTimeout(20_000) { connected.await() }
+                return driver
+            }
+            suspend fun <T> waitFor(events: MutableList<ClientEvent>, what: String, pick: (ClientEvent) -> T?): T =
+                withTimeoutOrNull(20_000) {
+                    var found: T? = null
+                    while (found == null) {
+                        found = synchronized(events) { events.firstNotNullOfOrNull(pick) }
+                        if (found == null) delay(50)
+                    }
+                    found
+                } ?: fail("$what did not happen")
+            val annEvents = Collections.synchronizedList(ArrayList<ClientEvent>())
+            val benEvents = Collections.synchronizedList(ArrayList<ClientEvent>())
+            val ann = paired("15553330001", "Ann", annEvents)
+            val ben = paired("15553330002", "Ben", benEvents)
+
+            val callId = Regex("\"call_id\":\"([^\"]+)\"")
+                .find(mock.call("/accounts/15553330002/call", """{"to":"15553330001"}"""))!!.groupValues[1]
+            val offer = waitFor(annEvents, "the offer") { e -> (e as? ClientEvent.Call)?.call?.takeIf { it.callId == callId } }
+            assertEquals(CallAction.OFFER, offer.action)
+            assertEquals("15553330002@s.whatsapp.net", offer.caller)
+            assertEquals(CommandOutput.Done, ann.command(Command.RejectCall(callId = callId, caller = offer.caller)))
+            withTimeoutOrNull(20_000) {
+                while (!mock.call("/rejected-calls", null).contains(callId)) delay(50)
+            } ?: fail("the server saw no reject")
+
+            ann.command(Command.SendChatState(to = "15553330002@s.whatsapp.net", state = ChatState.COMPOSING))
+            val typing = waitFor(benEvents, "typing") { e -> e as? ClientEvent.ChatState }
+            assertEquals("15553330001@s.whatsapp.net", typing.chat)
+            assertEquals(ChatState.COMPOSING, typing.state)
+
+            val numbers = ann.command(Command.CheckNumbers(phones = listOf("15553330002", "15559999999"))) as CommandOutput.Numbers
+            assertEquals(listOf(true, false), numbers.numbers.map { it.onWhatsapp })
+            assertTrue(numbers.numbers[0].lid!!.endsWith("@lid"))
+            mock.call("/fail-next-contact-query", """{"code":429}""")
+            val limited = runCatching { ann.command(Command.CheckNumbers(phones = listOf("15553330002"))) }.exceptionOrNull()
+            assertEquals("rate_limited", (limited as? DriverException)?.code, limited.toString())
+            ann.close()
+            ben.close()
         } finally {
             scope.cancel()
             mock.stop()
