@@ -1036,22 +1036,21 @@ fn groups_create_query_fan_out_and_receipts() {
     let a_conn = login(&mut net, &alice, a, 21);
     let _ = net.take(a_conn, "ib");
 
-    net.send(
-        a_conn,
-        &iq(
-            "g1",
-            "set",
-            "w:g2",
-            vec![
-                Node::new("create")
-                    .attr("subject", "Friends")
-                    .children_from([
-                        Node::new("participant").attr("jid", Jid::new(BOB, "s.whatsapp.net"))
-                    ]),
-            ],
-        )
-        .attr("to", Jid::new("", "g.us")),
+    let mut create = iq(
+        "g1",
+        "set",
+        "w:g2",
+        vec![
+            Node::new("create")
+                .attr("subject", "Friends")
+                .children_from([
+                    Node::new("participant").attr("jid", Jid::new(BOB, "s.whatsapp.net"))
+                ]),
+        ],
     );
+    // Addressed to the group server (replacing the helper's `to`, as a client sends it).
+    create.set_attr("to", Jid::new("", "g.us"));
+    net.send(a_conn, &create);
     let created = net.take(a_conn, "iq");
     let group_node = created.child("group").unwrap();
     assert_eq!(group_node.attr_str("subject"), Some("Friends"));
@@ -1103,8 +1102,14 @@ fn groups_create_query_fan_out_and_receipts() {
         net.take(a_conn, "ack").attr_jid("from"),
         Some(group.clone())
     );
-    // Alice's other companion: its distribution message, then the skmsg.
-    let queued = net.server.account(USER).unwrap().devices[&b].offline[0].clone();
+    // Alice's other companion: its distribution message, then the skmsg (after the group's
+    // creation notification, queued first).
+    let queued = net.server.account(USER).unwrap().devices[&b]
+        .offline
+        .iter()
+        .find(|node| node.tag == "message")
+        .unwrap()
+        .clone();
     assert_eq!(queued.attr_jid("from"), Some(group.clone()));
     assert_eq!(
         queued.attr_jid("participant"),
@@ -1124,6 +1129,14 @@ fn groups_create_query_fan_out_and_receipts() {
 
     // The other companion logs in, reads the backlog and sends a group receipt.
     let b_conn = login(&mut net, &second, b, 23);
+    let created = net.take(b_conn, "notification");
+    assert_eq!(created.attr_str("type"), Some("w:gp2"));
+    net.send(
+        b_conn,
+        &Node::new("ack")
+            .attr("id", created.attr_str("id").unwrap().to_owned())
+            .attr("class", "notification"),
+    );
     let message = net.take(b_conn, "message");
     assert_eq!(message.attr_str("offline"), Some("1"));
     net.send(
