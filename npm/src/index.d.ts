@@ -385,6 +385,16 @@ export type CommandOutput =
   | { kind: 'groupInviteCode'; code: string }
   /** `joinGroup`: joined, or (`pendingApproval`) a request waits for an admin. */
   | { kind: 'groupJoined'; group: string; pendingApproval: boolean }
+  /** `checkNumbers`: one entry per number, in the order given. */
+  | { kind: 'numbers'; numbers: NumberInfo[] }
+  /** `getProfilePicture`: the URL, or why there is none (answers, not errors). */
+  | { kind: 'profilePicture'; picture: ProfilePicture }
+  /** `getAbout`: the about text, or why there is none. */
+  | { kind: 'about'; about: About }
+  /** `getBusinessProfile`: undefined for accounts that are no business. */
+  | { kind: 'businessProfile'; profile?: BusinessProfile }
+  /** `getBlockList`: the blocked users. */
+  | { kind: 'blockList'; jids: string[] }
   /** Media decrypted into the host's sink (`downloadMedia` with `sink`): MAC and hashes checked. */
   | { kind: 'mediaSaved'; sink: number; length: number }
 
@@ -457,19 +467,6 @@ export type GroupChange =
   | { kind: 'ephemeral'; seconds: number }
   | { kind: 'inviteCode'; code: string }
   | { kind: 'deleted' }
-
-  /** `checkNumbers`: one entry per number, in the order given. */
-  | { kind: 'numbers'; numbers: NumberInfo[] }
-  /** `getProfilePicture`: the URL, or why there is none (answers, not errors). */
-  | { kind: 'profilePicture'; picture: ProfilePicture }
-  /** `getAbout`: the about text, or why there is none. */
-  | { kind: 'about'; about: About }
-  /** `getBusinessProfile`: undefined for accounts that are no business. */
-  | { kind: 'businessProfile'; profile?: BusinessProfile }
-  /** `getBlockList`: the blocked users. */
-  | { kind: 'blockList'; jids: string[] }
-  /** Media decrypted into the host's sink (`downloadMedia` with `sink`): MAC and hashes checked. */
-  | { kind: 'mediaSaved'; sink: number; length: number }
 
 /** A phone number `checkNumbers` asked about. Not being on WhatsApp is an answer. */
 export interface NumberInfo {
@@ -549,9 +546,8 @@ export type CommandErrorCode =
   | 'resource_limit'
   /** The server refused the request as malformed or unacceptable (400/406). */
   | 'bad_request'
-
+  /** The prekey answer, or the bundle of one device in it, was unusable: the message went to no device. */
   | 'bad_prekey_answer'
-
   /** `setPresence` needs a push name (`pushName` in the config). */
   | 'push_name_required'
   /** The answer from the server did not have the expected shape. */
@@ -800,7 +796,6 @@ export type ClientCommand =
   /** The code or the whole `https://chat.whatsapp.com/<code>` link; ends with `groupJoined`. */
   | { type: 'joinGroup'; code: string }
   | { type: 'leaveGroup'; group: string }
-
   /** Rejects an incoming call (`call` event's `callId` and `caller`) as WhatsApp Web does. */
   | { type: 'rejectCall'; callId: string; caller: string }
   /** Online or not; needs `pushName` (else `push_name_required`); renewed after reconnects. */
