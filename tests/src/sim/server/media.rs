@@ -516,6 +516,26 @@ impl Server {
         });
     }
 
+    /// What `user`'s phone holds for history: the messages it received and the ones it sent.
+    fn phone_history_messages(
+        &self,
+        user: &str,
+    ) -> Result<(Vec<PhoneMessage>, Vec<PhoneMessage>), SimError> {
+        let inbox = self
+            .accounts
+            .get(user)
+            .ok_or_else(|| SimError::UnknownAccount(user.to_owned()))?
+            .phone
+            .inbox()
+            .to_vec();
+        let sent = self
+            .phone_sent
+            .get(user)
+            .map(|sent| sent.iter().cloned().collect())
+            .unwrap_or_default();
+        Ok((inbox, sent))
+    }
+
     /// The phone of `user` sends the new companion `device` its initial history, sized by what
     /// the companion asked for (`ask`: messages older than its days and beyond its messages per
     /// chat are left out): an INITIAL_BOOTSTRAP chunk (each conversation's newest messages, the
@@ -530,18 +550,7 @@ impl Server {
         device: u16,
         ask: HistoryAsk,
     ) -> Result<(), SimError> {
-        let inbox = self
-            .accounts
-            .get(user)
-            .ok_or_else(|| SimError::UnknownAccount(user.to_owned()))?
-            .phone
-            .inbox()
-            .to_vec();
-        let sent: Vec<PhoneMessage> = self
-            .phone_sent
-            .get(user)
-            .map(|sent| sent.iter().cloned().collect())
-            .unwrap_or_default();
+        let (inbox, sent) = self.phone_history_messages(user)?;
         // A companion that asked for nothing still gets the names of everyone it talks to.
         let nothing = ask.days == Some(0) || ask.per_chat == Some(0);
         let oldest = ask
@@ -674,18 +683,7 @@ impl Server {
         device: u16,
         request: &HistoryRequest,
     ) -> Result<(), SimError> {
-        let inbox = self
-            .accounts
-            .get(user)
-            .ok_or_else(|| SimError::UnknownAccount(user.to_owned()))?
-            .phone
-            .inbox()
-            .to_vec();
-        let sent: Vec<PhoneMessage> = self
-            .phone_sent
-            .get(user)
-            .map(|sent| sent.iter().cloned().collect())
-            .unwrap_or_default();
+        let (inbox, sent) = self.phone_history_messages(user)?;
         let received = inbox.iter().map(|m| Entry {
             message: m,
             from_me: false,
