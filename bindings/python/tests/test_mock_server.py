@@ -77,6 +77,19 @@ async def run_until(driver_options, predicate, timeout=20.0):
     return driver, seen, reached
 
 
+
+async def paired_by_code(url, control, phone, config):
+    """A driver linked to ``phone`` by a pairing code at the mock-server, returned once connected,
+    with the list its events go to."""
+    connected = lambda e: e.is_state() and e.state.is_connected()  # noqa: E731
+    options = dict(store=MemoryStore(), transport=websocket_transport, url=url, config=config)
+    driver, seen, reached = await run_until(options, connected)
+    code = await driver.pair_with_code(phone)
+    await asyncio.to_thread(control, "POST", f"/accounts/{phone}/code", {"code": code})
+    await asyncio.wait_for(reached.wait(), 20)
+    return driver, seen
+
+
 def test_code_pairing_then_a_restart_from_the_file_store(server, tmp_path):
     url, control = server
     control("POST", "/accounts", {"phone": "15550003333", "name": "Carol"})
@@ -424,13 +437,8 @@ def test_content_between_two_python_clients_reply_reaction_and_a_poll_vote_count
 
     async def paired(phone, name):
         control("POST", "/accounts", {"phone": phone, "name": name})
-        options = dict(store=MemoryStore(), transport=websocket_transport, url=url,
-                       config=ffi.ClientConfig(trust_root=TEST_ROOT, device_name="walink pytest"))
-        driver, seen, reached = await run_until(options, connected)
-        code = await driver.pair_with_code(phone)
-        await asyncio.to_thread(control, "POST", f"/accounts/{phone}/code", {"code": code})
-        await asyncio.wait_for(reached.wait(), 20)
-        return driver, seen
+        config = ffi.ClientConfig(trust_root=TEST_ROOT, device_name="walink pytest")
+        return await paired_by_code(url, control, phone, config)
 
     async def arrives(seen, predicate, timeout=20.0):
         loop = asyncio.get_running_loop()
@@ -498,13 +506,8 @@ def test_groups_create_add_a_member_and_a_non_admin_refused(server):
 
     async def paired(phone, name):
         control("POST", "/accounts", {"phone": phone, "name": name})
-        options = dict(store=MemoryStore(), transport=websocket_transport, url=url,
-                       config=ffi.ClientConfig(trust_root=TEST_ROOT, device_name="walink pytest"))
-        driver, seen, reached = await run_until(options, connected)
-        code = await driver.pair_with_code(phone)
-        await asyncio.to_thread(control, "POST", f"/accounts/{phone}/code", {"code": code})
-        await asyncio.wait_for(reached.wait(), 20)
-        return driver, seen
+        config = ffi.ClientConfig(trust_root=TEST_ROOT, device_name="walink pytest")
+        return await paired_by_code(url, control, phone, config)
 
     async def go():
         kim, _ = await paired("15550401111", "Kim")

@@ -7,10 +7,8 @@ import asyncio
 import pytest
 
 import walink_ffi as ffi
-from walink.store import MemoryStore
-from walink.driver import websocket_transport
 
-from test_mock_server import TEST_ROOT, run_until, server  # noqa: F401 (the fixture)
+from test_mock_server import TEST_ROOT, paired_by_code, server  # noqa: F401 (the fixture)
 
 
 async def wait_for(seen, predicate, what, timeout=20.0):
@@ -24,15 +22,8 @@ async def wait_for(seen, predicate, what, timeout=20.0):
 
 async def paired(url, control, phone, name):
     await asyncio.to_thread(control, "POST", "/accounts", {"phone": phone, "name": name})
-    connected = lambda e: e.is_state() and e.state.is_connected()  # noqa: E731
-    options = dict(store=MemoryStore(), transport=websocket_transport, url=url,
-                   config=ffi.ClientConfig(trust_root=TEST_ROOT, device_name="walink pytest",
-                                           push_name=name))
-    driver, seen, reached = await run_until(options, connected)
-    code = await driver.pair_with_code(phone)
-    await asyncio.to_thread(control, "POST", f"/accounts/{phone}/code", {"code": code})
-    await asyncio.wait_for(reached.wait(), 20)
-    return driver, seen
+    config = ffi.ClientConfig(trust_root=TEST_ROOT, device_name="walink pytest", push_name=name)
+    return await paired_by_code(url, control, phone, config)
 
 
 def test_reject_a_call_show_typing_check_numbers(server):  # noqa: F811

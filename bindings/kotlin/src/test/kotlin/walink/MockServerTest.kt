@@ -322,21 +322,7 @@ class MockServerTest {
         try {
             suspend fun paired(phone: String, name: String, events: MutableList<ClientEvent>): Driver {
                 mock.call("/accounts", """{"phone":"$phone","name":"$name"}""")
-                val connected = CompletableDeferred<Unit>()
-                val driver = Driver.start(
-                    store = MemoryStore(),
-                    config = ClientConfig(trustRoot = testRoot, deviceName = "walink junit"),
-                    parent = scope,
-                    url = mock.url,
-                    onEvent = { event ->
-                        events.add(event)
-                        if (event is ClientEvent.State && event.state is ClientState.Connected) connected.complete(Unit)
-                    },
-                )
-                val code = driver.pairWithCode(phone)
-                mock.call("/accounts/$phone/code", """{"code":"$code"}""")
-                withTimeout(20_000) { connected.await() }
-                return driver
+                return pairedByCode(mock, scope, phone, ClientConfig(trustRoot = testRoot, deviceName = "walink junit"), events)
             }
             suspend fun arrives(events: MutableList<ClientEvent>, pick: (ClientEvent.Message) -> Boolean): ClientEvent.Message =
                 withTimeoutOrNull(20_000) {
@@ -411,21 +397,7 @@ class MockServerTest {
         try {
             suspend fun paired(phone: String, name: String, events: MutableList<ClientEvent>): Driver {
                 mock.call("/accounts", """{"phone":"$phone","name":"$name"}""")
-                val connected = CompletableDeferred<Unit>()
-                val driver = Driver.start(
-                    store = MemoryStore(),
-                    config = ClientConfig(trustRoot = testRoot, deviceName = "walink junit", pushName = name),
-                    parent = scope,
-                    url = mock.url,
-                    onEvent = { event ->
-                        events.add(event)
-                        if (event is ClientEvent.State && event.state is ClientState.Connected) connected.complete(Unit)
-                    },
-                )
-                val code = driver.pairWithCode(phone)
-                mock.call("/accounts/$phone/code", """{"code":"$code"}""")
-                withTimeout(20_000) { connected.await() }
-                return driver
+                return pairedByCode(mock, scope, phone, ClientConfig(trustRoot = testRoot, deviceName = "walink junit", pushName = name), events)
             }
             suspend fun <T> waitFor(events: MutableList<ClientEvent>, what: String, pick: (ClientEvent) -> T?): T =
                 withTimeoutOrNull(20_000) {
@@ -478,23 +450,8 @@ class MockServerTest {
         try {
             mock.call("/accounts", """{"phone":"15550007001","name":"Ivan"}""")
             mock.call("/accounts", """{"phone":"15550007002","name":"Judy"}""")
-            suspend fun paired(phone: String, events: MutableList<ClientEvent>): Driver {
-                val connected = CompletableDeferred<Unit>()
-                val driver = Driver.start(
-                    store = MemoryStore(),
-                    config = ClientConfig(trustRoot = testRoot, deviceName = "walink junit", mediaOrigin = mock.control),
-                    parent = scope,
-                    url = mock.url,
-                    onEvent = { event ->
-                        events.add(event)
-                        if (event is ClientEvent.State && event.state is ClientState.Connected) connected.complete(Unit)
-                    },
-                )
-                val code = driver.pairWithCode(phone)
-                mock.call("/accounts/$phone/code", """{"code":"$code"}""")
-                withTimeout(20_000) { connected.await() }
-                return driver
-            }
+            suspend fun paired(phone: String, events: MutableList<ClientEvent>): Driver =
+                pairedByCode(mock, scope, phone, ClientConfig(trustRoot = testRoot, deviceName = "walink junit", mediaOrigin = mock.control), events)
             val ivan = paired("15550007001", Collections.synchronizedList(ArrayList()))
             val atJudy = Collections.synchronizedList(ArrayList<ClientEvent>())
             val judy = paired("15550007002", atJudy)
@@ -526,23 +483,8 @@ class MockServerTest {
                 mock.call("/accounts", """{"phone":"$phone","name":"$name"}""")
             }
             mock.call("/group-options", """{"add_restricted":["15550504444"]}""")
-            suspend fun paired(phone: String, events: MutableList<ClientEvent>): Driver {
-                val connected = CompletableDeferred<Unit>()
-                val driver = Driver.start(
-                    store = MemoryStore(),
-                    config = ClientConfig(trustRoot = testRoot, deviceName = "walink junit"),
-                    parent = scope,
-                    url = mock.url,
-                    onEvent = { event ->
-                        events.add(event)
-                        if (event is ClientEvent.State && event.state is ClientState.Connected) connected.complete(Unit)
-                    },
-                )
-                val code = driver.pairWithCode(phone)
-                mock.call("/accounts/$phone/code", """{"code":"$code"}""")
-                withTimeout(20_000) { connected.await() }
-                return driver
-            }
+            suspend fun paired(phone: String, events: MutableList<ClientEvent>): Driver =
+                pairedByCode(mock, scope, phone, ClientConfig(trustRoot = testRoot, deviceName = "walink junit"), events)
             val olga = paired("15550501111", Collections.synchronizedList(ArrayList()))
             val atPaul = Collections.synchronizedList(ArrayList<ClientEvent>())
             val paul = paired("15550502222", atPaul)
@@ -572,6 +514,31 @@ class MockServerTest {
             scope.cancel()
             mock.stop()
         }
+    }
+
+    /** A driver on `mock` linked to `phone` by a pairing code, returned once connected; every event goes to `events`. */
+    private suspend fun pairedByCode(
+        mock: Mock,
+        scope: CoroutineScope,
+        phone: String,
+        config: ClientConfig,
+        events: MutableList<ClientEvent>,
+    ): Driver {
+        val connected = CompletableDeferred<Unit>()
+        val driver = Driver.start(
+            store = MemoryStore(),
+            config = config,
+            parent = scope,
+            url = mock.url,
+            onEvent = { event ->
+                events.add(event)
+                if (event is ClientEvent.State && event.state is ClientState.Connected) connected.complete(Unit)
+            },
+        )
+        val code = driver.pairWithCode(phone)
+        mock.call("/accounts/$phone/code", """{"code":"$code"}""")
+        withTimeout(20_000) { connected.await() }
+        return driver
     }
 
     private class Mock(val process: Process) {
