@@ -18,6 +18,13 @@ VENV="$ROOT/.venv"
 # dependencies wait as wheels for its offline install.
 PACKAGING_DIR="$TARGET_DIR/packaging"
 PYTHON_BOT_WHEELHOUSE="$PACKAGING_DIR/wheelhouse"
+# The cargo profile of walink-ffi's native library for the packages (Cargo.toml: the release
+# settings, in a directory of its own so no other build shares or disturbs it).
+FFI_PROFILE=release-ffi
+# The local Maven repository of the tests (not ~/.m2): Maven Central's artifacts, which setup
+# downloads, and walink's jar, which the Kotlin step installs afresh each run; the Kotlin bot
+# resolves walink from there and from nowhere else.
+TEST_MAVEN_REPO="$PACKAGING_DIR/maven-repository"
 
 # ---------------------------------------------------------------------------------------------
 # Output helpers
@@ -246,17 +253,21 @@ setup_python() {
   echo "$stamp" >"$VENV/.walink-setup-stamp"
 }
 
+# Maven with the tests' local repository.
+test_mvn() {
+  mvn -B -ntp -Dmaven.repo.local="$TEST_MAVEN_REPO" "$@"
+}
+
 setup_maven() {
-  local pom=bindings/kotlin/pom.xml stamp stamp_file=bindings/kotlin/target/.walink-setup-stamp
+  local pom=bindings/kotlin/pom.xml stamp stamp_file="$TEST_MAVEN_REPO/.walink-setup-stamp"
   stamp=$(stamp_of "$pom")
   if [ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$stamp" ]; then
-    echo "Maven dependencies of $pom: resolved"
+    echo "Maven dependencies of $pom: resolved in $TEST_MAVEN_REPO"
     return 0
   fi
-  mvn -B -ntp -q -f "$pom" dependency:go-offline
-  mkdir -p "$(dirname "$stamp_file")"
+  test_mvn -q -f "$pom" dependency:go-offline
   echo "$stamp" >"$stamp_file"
-  echo "Maven dependencies of $pom: resolved from Maven Central"
+  echo "Maven dependencies of $pom: resolved from Maven Central into $TEST_MAVEN_REPO"
 }
 
 # The example bots' dependencies besides walink itself: the Kotlin bot's from Maven Central (the
@@ -273,7 +284,7 @@ setup_examples() {
   # Not dependency:go-offline: it would look for walink's own artifact, which the build installs.
   local artifact
   for artifact in com.google.zxing:core:3.5.3 org.codehaus.mojo:exec-maven-plugin:3.6.2; do
-    mvn -B -ntp -q dependency:get -Dartifact="$artifact"
+    test_mvn -q dependency:get -Dartifact="$artifact"
   done
   rm -rf "$PYTHON_BOT_WHEELHOUSE"
   "$VENV/bin/pip" download --quiet --disable-pip-version-check --dest "$PYTHON_BOT_WHEELHOUSE" -r "$req"
@@ -309,13 +320,34 @@ build_wasm() {
 # The cdylib only, with the very cargo command maturin runs for the wheel, so neither rebuilds the
 # other's output.
 build_ffi_release() {
-  cargo rustc --release -p walink-ffi --lib --crate-type cdylib
+  cargo rustc --profile "$FFI_PROFILE" -p walink-ffi --lib --crate-type cdylib
+  ls -l "$(ffi_library)"
+}
+
+# The native library built by build_ffi_release, with its symbol table (uniffi-bindgen reads the
+# interface from it).
+ffi_library() {
+  echo "$TARGET_DIR/$FFI_PROFILE/$(cdylib_name walink_ffi)"
+}
+
+# The same library without its symbol tables, as the jar and the wheel carry it: only its dynamic
+# symbols are used at run time.
+stripped_ffi_library() {
+  local lib out="$PACKAGING_DIR/native/$(cdylib_name walink_ffi)"
+  lib=$(ffi_library)
+  [ -f "$lib" ] || die "$lib is missing: run ./build.sh bindings"
+  mkdir -p "$(dirname "$out")"
+  case "$(uname -s)" in
+    Darwin) strip -x -o "$out" "$lib" ;;
+    *) strip --strip-unneeded -o "$out" "$lib" ;;
+  esac
+  echo "$out"
 }
 
 # Generates the Kotlin, Swift and Python code from the release cdylib's uniffi metadata.
 generate_bindings() {
   local lib bindgen tmp
-  lib="$TARGET_DIR/release/$(cdylib_name walink_ffi)"
+  lib=$(ffi_library)
   [ -f "$lib" ] || die "$lib is missing: run ./build.sh bindings"
   cargo build -p walink-ffi --features cli --bin uniffi-bindgen
   bindgen="$TARGET_DIR/debug/uniffi-bindgen"
@@ -328,6 +360,13 @@ generate_bindings() {
   rm -rf bindings/kotlin/src/main/kotlin/uniffi
   mkdir -p bindings/kotlin/src/main/kotlin
   mv "$tmp/kotlin/uniffi" bindings/kotlin/src/main/kotlin/
+  # For the jar's size (docs/decisions.md, issue 20): without the empty `companion object` that
+  # uniffi gives every record and enum (a class each, there only for users' extensions).
+  local kotlin=bindings/kotlin/src/main/kotlin/uniffi/walink_ffi/walink_ffi.kt companions
+  companions=$(grep -c -E '^[[:space:]]*companion object$' "$kotlin" || true)
+  sed -E '/^[[:space:]]*companion object$/d' "$kotlin" >"$tmp/walink_ffi.kt"
+  mv "$tmp/walink_ffi.kt" "$kotlin"
+  echo "Kotlin: $companions empty companion objects left out"
 
   # Python: the module and the cdylib side by side (the module loads it from its own directory).
   mv "$tmp/python/walink_ffi.py" bindings/python/
@@ -361,37 +400,38 @@ jna_platform() {
   esac
 }
 
-# The release cdylib, without its symbol tables, where the Kotlin jar takes it from.
+# The stripped library where the Kotlin jar takes it from (JNA's resource prefix).
 stage_jar_native() {
-  local lib="$TARGET_DIR/release/$(cdylib_name walink_ffi)" dir
-  [ -f "$lib" ] || die "$lib is missing: run ./build.sh bindings"
+  local lib dir
+  lib=$(stripped_ffi_library)
   [ -f bindings/kotlin/src/main/kotlin/uniffi/walink_ffi/walink_ffi.kt ] ||
     die "the Kotlin bindings are missing: run ./build.sh bindings"
   dir="$PACKAGING_DIR/jvm/$(jna_platform)"
   rm -rf "$PACKAGING_DIR/jvm"
   mkdir -p "$dir"
-  case "$(uname -s)" in
-    Darwin) strip -x -o "$dir/$(basename "$lib")" "$lib" ;;
-    *) strip --strip-unneeded -o "$dir/$(basename "$lib")" "$lib" ;;
-  esac
+  cp "$lib" "$dir/"
 }
 
 # The Kotlin library into the local Maven repository (walink:walink-kotlin), with the native
 # library inside its jar; extra arguments go to Maven (the tests run unless told otherwise).
 install_jar() {
   stage_jar_native
-  mvn -B -ntp -f bindings/kotlin/pom.xml install -Dwalink.native.dir="$TARGET_DIR/release" \
+  mvn -B -ntp -f bindings/kotlin/pom.xml install -Dwalink.native.dir="$TARGET_DIR/$FFI_PROFILE" \
     -Dwalink.native.resources="$PACKAGING_DIR/jvm" "$@"
   ls -l bindings/kotlin/target/walink-kotlin-*.jar
 }
 
 # The wheel (walink_ffi with the cdylib inside, and the walink package) into target/wheels. maturin
 # builds the cdylib with the same cargo command as build_ffi_release, so that one is reused.
-# Its uniffi-bindgen reads the interface from the library's symbols, so maturin does not strip it.
+# Its uniffi-bindgen reads the interface from the library's symbol table, so maturin packs the
+# library unstripped; strip_wheel.py then puts the stripped one (the jar's) in its place.
 build_wheel() {
+  local stripped
   rm -f "$TARGET_DIR"/wheels/walink-*.whl
-  (cd bindings/python && "$VENV/bin/maturin" build --release --quiet --out "$TARGET_DIR/wheels")
+  (cd bindings/python && "$VENV/bin/maturin" build --profile "$FFI_PROFILE" --quiet --out "$TARGET_DIR/wheels")
   rm -rf "$TARGET_DIR/maturin"
+  stripped=$(stripped_ffi_library)
+  "$VENV/bin/python" bindings/python/strip_wheel.py "$TARGET_DIR"/wheels/walink-*.whl "$stripped"
   ls -l "$TARGET_DIR"/wheels/walink-*.whl
 }
 
@@ -450,30 +490,61 @@ test_python() {
   "$VENV/bin/python" -m pytest bindings/python/tests
 }
 
-# The Kotlin tests, then the jar into the local Maven repository for the Kotlin bot.
+# The Kotlin tests, then the jar into the tests' local Maven repository, from which the previous
+# run's walink is removed first: the Kotlin bot resolves this run's jar or nothing.
 test_kotlin() {
-  install_jar
+  rm -rf "$TEST_MAVEN_REPO/walink"
+  install_jar -Dmaven.repo.local="$TEST_MAVEN_REPO"
 }
 
-# The Kotlin bot with walink from the local Maven repository (no path into this tree).
+# The Android AAR's layout, assembled and checked entry by entry with this machine's library
+# standing in for the four Android ABIs' (no NDK here: bindings/kotlin/android/README.md).
+test_android_layout() {
+  bash bindings/kotlin/android/build-aar.sh --stand-in "$(stripped_ffi_library)"
+}
+
+# The Swift package as far as it can be checked without a Swift compiler: the generated Swift,
+# header and module map against each other and the library, the hand-written Swift's names.
+test_swift() {
+  "$VENV/bin/python" bindings/swift/check_generated.py "$(ffi_library)"
+}
+
+# A copy of an example outside this tree (without its build output), in a scratch directory that
+# the calling step removes when it ends; prints the copy's path.
+example_copy() {
+  local scratch
+  scratch=$(mktemp -d "${TMPDIR:-/tmp}/walink-example.XXXXXX")
+  cp -R "examples/$1" "$scratch/"
+  rm -rf "$scratch/$1/target" "$scratch/$1/.pytest_cache" "$scratch/$1/tests/__pycache__"
+  echo "$scratch"
+}
+
+# The Kotlin bot, copied out of this tree, with walink resolved from the tests' local Maven
+# repository: the jar installed by the step before, with the native library inside.
 test_kotlin_bot() {
+  local scratch
+  scratch=$(example_copy kotlin-bot)
+  trap 'rm -rf "$scratch"' EXIT
   # Its waits are cut at 30 s each; the whole step (mostly compiling) at 10 minutes.
-  WALINK_MOCK_SERVER="$TARGET_DIR/debug/mock-server" timeout 600 mvn -B -ntp -f examples/kotlin-bot/pom.xml test
+  WALINK_MOCK_SERVER="$TARGET_DIR/debug/mock-server" timeout 600 \
+    mvn -B -ntp -Dmaven.repo.local="$TEST_MAVEN_REPO" -f "$scratch/kotlin-bot/pom.xml" test
 }
 
-# The Python bot from the installed wheel: a fresh virtual environment outside the source tree,
-# the wheel and the bot's test tools installed into it offline (setup fetched them).
+# The Python bot, copied out of this tree, from the installed wheel: a fresh virtual environment
+# in a scratch directory, the wheel and the bot's test tools installed into it offline (setup
+# fetched them).
 test_python_bot() {
-  local venv="$PACKAGING_DIR/python-bot-venv" wheel
+  local scratch wheel
   wheel=$(ls "$TARGET_DIR"/wheels/walink-*.whl)
   [ -d "$PYTHON_BOT_WHEELHOUSE" ] || die "the Python bot's wheelhouse is missing: run ./build.sh setup"
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check --no-index \
-    --find-links "$PYTHON_BOT_WHEELHOUSE" -r examples/python-bot/requirements-test.txt "$wheel"
+  scratch=$(example_copy python-bot)
+  trap 'rm -rf "$scratch"' EXIT
+  python3 -m venv "$scratch/venv"
+  "$scratch/venv/bin/pip" install --quiet --disable-pip-version-check --no-index \
+    --find-links "$PYTHON_BOT_WHEELHOUSE" -r "$scratch/python-bot/requirements-test.txt" "$wheel"
   # Its waits are cut at 30 s each; the whole run at 5 minutes.
-  (cd examples/python-bot && WALINK_MOCK_SERVER="$TARGET_DIR/debug/mock-server" timeout 300 "$venv/bin/python" -m pytest -q tests)
-  rm -rf "$venv"
+  (cd "$scratch/python-bot" && WALINK_MOCK_SERVER="$TARGET_DIR/debug/mock-server" \
+    timeout 300 "$scratch/venv/bin/python" -m pytest -q -p no:cacheprovider tests)
 }
 
 # The examples, each on the keepalive stanza (transport.md A.1); each exits non-zero unless the
@@ -515,6 +586,8 @@ run_tests() {
   step "python tests" test_python
   step "kotlin tests + jar" test_kotlin
   step "kotlin-bot tests" test_kotlin_bot
+  step "android aar layout" test_android_layout
+  step "swift (not compiled)" test_swift
   step "wheel" build_wheel
   step "python-bot tests" test_python_bot
   step "examples" test_examples

@@ -95,7 +95,8 @@ class BotTest {
     fun walinkComesFromItsJarWithTheNativeLibraryInside() {
         assertNull(System.getProperty("jna.library.path"), "no library path: JNA must find the library in the jar")
         val jar = Client::class.java.protectionDomain.codeSource.location.path
-        assertTrue(jar.endsWith("/walink/walink-kotlin/0.1.0/walink-kotlin-0.1.0.jar"), jar)
+        val repository = File(System.getProperty("walink.localRepository")).canonicalPath
+        assertEquals("$repository/walink/walink-kotlin/0.1.0/walink-kotlin-0.1.0.jar", File(jar).canonicalPath)
         val library = Client::class.java.classLoader.getResource("linux-x86-64/libwalink_ffi.so")
         assertTrue(library.toString().startsWith("jar:file:") && library.toString().contains(jar), "$library")
         assertEquals("0.1.0", uniffi.walink_ffi.version())
