@@ -361,12 +361,20 @@ generate_bindings() {
   mkdir -p bindings/kotlin/src/main/kotlin
   mv "$tmp/kotlin/uniffi" bindings/kotlin/src/main/kotlin/
   # For the jar's size (docs/decisions.md, issue 20): without the empty `companion object` that
-  # uniffi gives every record and enum (a class each, there only for users' extensions).
-  local kotlin=bindings/kotlin/src/main/kotlin/uniffi/walink_ffi/walink_ffi.kt companions
-  companions=$(grep -c -E '^[[:space:]]*companion object$' "$kotlin" || true)
-  sed -E '/^[[:space:]]*companion object$/d' "$kotlin" >"$tmp/walink_ffi.kt"
+  # uniffi gives every record and enum (a class each, there only for users' extensions), except
+  # in the top-level declarations whose Companion the generated code itself extends.
+  local kotlin=bindings/kotlin/src/main/kotlin/uniffi/walink_ffi/walink_ffi.kt keep
+  keep=$(grep -oE '[A-Za-z_0-9]+\.Companion\b' "$kotlin" | sed 's/\.Companion$//' | sort -u | tr '\n' ' ')
+  awk -v keep="$keep" '
+    BEGIN { split(keep, names, " "); for (i in names) kept[names[i]] = 1 }
+    /^[A-Za-z@]/ && match($0, /(class|interface|object) [A-Za-z_0-9]+/) {
+      top = substr($0, RSTART, RLENGTH); sub(/^[a-z]+ /, "", top)
+    }
+    /^[[:space:]]*companion object$/ && !(top in kept) { dropped++; next }
+    { print }
+    END { printf "Kotlin: %d empty companion objects left out (kept: %s)\n", dropped, keep > "/dev/stderr" }
+  ' "$kotlin" >"$tmp/walink_ffi.kt"
   mv "$tmp/walink_ffi.kt" "$kotlin"
-  echo "Kotlin: $companions empty companion objects left out"
 
   # Python: the module and the cdylib side by side (the module loads it from its own directory).
   mv "$tmp/python/walink_ffi.py" bindings/python/
