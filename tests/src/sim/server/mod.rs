@@ -39,7 +39,7 @@ use super::rng::SimRng;
 use super::stanza::{be_u32, bytes_node, child_array, child_bytes, id3, iq_error, iq_result};
 use crate::noise_server::{Responder, ServerIdentity};
 pub use account_iq::MAX_UNIMPLEMENTED_KINDS;
-pub use app_state::{MAX_PATCHES_PER_ANSWER, SNAPSHOT_EVERY};
+pub use app_state::{EXTERNAL_MUTATIONS_ABOVE, MAX_PATCHES_PER_ANSWER, SNAPSHOT_EVERY};
 pub use attacks::{ForgedRetry, Held, Hostility};
 pub use group_admin::{GroupRules, SimParticipantResult};
 pub use social::{
