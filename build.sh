@@ -364,7 +364,7 @@ generate_bindings() {
   # uniffi gives every record and enum (a class each, there only for users' extensions), except
   # in the top-level declarations whose Companion the generated code itself extends.
   local kotlin=bindings/kotlin/src/main/kotlin/uniffi/walink_ffi/walink_ffi.kt keep
-  keep=$(grep -oE '[A-Za-z_0-9]+\.Companion\b' "$kotlin" | sed 's/\.Companion$//' | sort -u | tr '\n' ' ')
+  keep=$({ grep -oE '[A-Za-z_0-9]+\.Companion\b' "$kotlin" || true; } | sed 's/\.Companion$//' | sort -u | tr '\n' ' ')
   awk -v keep="$keep" '
     BEGIN { split(keep, names, " "); for (i in names) kept[names[i]] = 1 }
     /^[A-Za-z@]/ && match($0, /(class|interface|object) [A-Za-z_0-9]+/) {
@@ -532,7 +532,8 @@ example_copy() {
 test_kotlin_bot() {
   local scratch
   scratch=$(example_copy kotlin-bot)
-  trap 'rm -rf "$scratch"' EXIT
+  # shellcheck disable=SC2064 # the path now: the variable is gone when the step's shell exits
+  trap "rm -rf '$scratch'" EXIT
   # Its waits are cut at 30 s each; the whole step (mostly compiling) at 10 minutes.
   WALINK_MOCK_SERVER="$TARGET_DIR/debug/mock-server" timeout 600 \
     mvn -B -ntp -Dmaven.repo.local="$TEST_MAVEN_REPO" -f "$scratch/kotlin-bot/pom.xml" test
@@ -546,7 +547,8 @@ test_python_bot() {
   wheel=$(ls "$TARGET_DIR"/wheels/walink-*.whl)
   [ -d "$PYTHON_BOT_WHEELHOUSE" ] || die "the Python bot's wheelhouse is missing: run ./build.sh setup"
   scratch=$(example_copy python-bot)
-  trap 'rm -rf "$scratch"' EXIT
+  # shellcheck disable=SC2064 # the path now: the variable is gone when the step's shell exits
+  trap "rm -rf '$scratch'" EXIT
   python3 -m venv "$scratch/venv"
   "$scratch/venv/bin/pip" install --quiet --disable-pip-version-check --no-index \
     --find-links "$PYTHON_BOT_WHEELHOUSE" -r "$scratch/python-bot/requirements-test.txt" "$wheel"
