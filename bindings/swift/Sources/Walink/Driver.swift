@@ -362,7 +362,7 @@ public actor Driver {
         let media = Command.sendMedia(
             to: to, kind: kind, data: data, mimetype: mimetype, caption: caption,
             fileName: fileName, width: width, height: height, seconds: seconds,
-            thumbnail: thumbnail)
+            thumbnail: thumbnail, hostBody: nil)
         guard case let .messageSent(id) = try await command(media) else {
             throw DriverError(code: "unexpected_output", message: "sendMedia did not return an id")
         }
@@ -372,7 +372,7 @@ public actor Driver {
     /// Downloads and decrypts the media of a received message (its event's `id`, `chat`,
     /// `sender` and `message`), its hashes and MAC checked.
     public func downloadMedia(id: String, chat: String, sender: String, message: Data) async throws -> Data {
-        let download = Command.downloadMedia(id: id, chat: chat, sender: sender, message: message)
+        let download = Command.downloadMedia(id: id, chat: chat, sender: sender, message: message, sink: nil)
         guard case let .mediaDownloaded(data) = try await command(download) else {
             throw DriverError(code: "unexpected_output", message: "downloadMedia did not return data")
         }
