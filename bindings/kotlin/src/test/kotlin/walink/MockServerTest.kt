@@ -543,6 +543,60 @@ class MockServerTest {
         }
     }
 
+    /**
+     * History at pairing: the phone's chats arrive as `HistoryConversation`, their messages as
+     * `Message` events with `history` set (own and others'), push names and each chunk's
+     * progress; "none" brings neither conversations nor messages.
+     */
+    @Test
+    fun theHistoryAtPairingArrivesAsConversationsMessagesAndProgress() = runBlocking {
+        val mock = Mock(ProcessBuilder(requireMockServer().path, "--seed", "41", "--until-stdin-closes").start())
+        val scope = CoroutineScope(SupervisorJob() + Dispatchers.Default)
+        try {
+            val (ann, ben, cal) = listOf("15550008201", "15550008202", "15550008203")
+            for ((phone, name) in listOf(ann to "Ann", ben to "Ben", cal to "Cal")) mock.call("/accounts", """{"phone":"$phone","name":"$name"}""")
+            repeat(12) { mock.call("/accounts/$ann/send", """{"to":"$ben","text":"ann to ben $it"}""") }
+            mock.call("/accounts/$ann/send", """{"to":"$cal","text":"ann to cal"}""")
+            mock.call("/accounts/$ben/send", """{"to":"$ann","text":"ben to ann"}""")
+            suspend fun paired(phone: String, history: String?): List<ClientEvent> {
+                val events = Collections.synchronizedList(ArrayList<ClientEvent>())
+                val config = ClientConfig(trustRoot = testRoot, deviceName = "walink junit", mediaOrigin = mock.control, history = history)
+                val driver = pairedByCode(mock, scope, phone, config, events)
+                withTimeout(30_000) {
+                    while (events.toList().none { it is ClientEvent.HistorySync && it.progress == 100u }) delay(50)
+                }
+                driver.close()
+                return events.toList()
+            }
+            val seen = paired(ann, null)
+            val chunks = seen.filterIsInstance<ClientEvent.HistorySync>()
+            assertTrue(chunks.all { it.failure == null }, "$chunks")
+            assertEquals("initial_bootstrap", chunks.first().syncType)
+            val chats = seen.filterIsInstance<ClientEvent.HistoryConversation>().map { it.chat }.toSet()
+            assertTrue(chats.containsAll(listOf("$ben@s.whatsapp.net", "$cal@s.whatsapp.net")), "$chats")
+            val history = seen.filterIsInstance<ClientEvent.Message>().filter { it.history }
+            val want = ((0 until 12).map { "ann to ben $it" } + listOf("ann to cal", "ben to ann")).sorted()
+            assertEquals(want, history.map { it.text }.sortedBy { it })
+            assertEquals(want.size.toUInt(), chunks.sumOf { it.messages })
+            val mine = history.first { it.text == "ann to cal" }
+            assertTrue(mine.fromMe)
+            assertEquals("$cal@s.whatsapp.net", mine.chat)
+            assertEquals("ann to cal", mine.message.conversation)
+            val theirs = history.first { it.text == "ben to ann" }
+            assertTrue(!theirs.fromMe)
+            assertEquals("$ben@s.whatsapp.net", theirs.sender)
+            val names = seen.filterIsInstance<ClientEvent.PushName>().map { it.jid to it.name }.sortedBy { it.first }
+            assertEquals(listOf("$ben@s.whatsapp.net" to "Ben", "$cal@s.whatsapp.net" to "Cal"), names)
+
+            val none = paired(cal, "none")
+            assertTrue(none.none { it is ClientEvent.Message && it.history })
+            assertTrue(none.none { it is ClientEvent.HistoryConversation })
+        } finally {
+            scope.cancel()
+            mock.stop()
+        }
+    }
+
     @Test
     fun aGroupIsCreatedAMemberAddedAndANonAdminRefused() = runBlocking {
         val mock = Mock(ProcessBuilder(requireMockServer().path, "--seed", "31", "--until-stdin-closes").start())
