@@ -47,12 +47,14 @@ def _failed(error: ffi.FetchError) -> ffi.FetchResult:
     return ffi.FetchResult.FAILED(error=error)
 
 
-def _fetch_blocking(request: ffi.FetchRequest) -> ffi.FetchResult:
+def _fetch_blocking(request: ffi.FetchRequest, data=None, headers=None, read=None) -> ffi.FetchResult:
     """One HTTP call with ``urllib`` (blocking; run in a worker thread): any status is a
-    response; at most ``max_response_bytes`` of body are read."""
-    body = bytes(request.body) if request.body is not None else None
-    headers = {h.name: h.value for h in request.headers}
-    call = urllib.request.Request(request.url, data=body, method=request.method, headers=headers)
+    response; at most ``max_response_bytes`` of body are read. A media host passes its own body
+    (``data``, a file, with ``headers``) and ``read(status, response)`` for the answer."""
+    if data is None and request.body is not None:
+        data = bytes(request.body)
+    headers = {**{h.name: h.value for h in request.headers}, **(headers or {})}
+    call = urllib.request.Request(request.url, data=data, method=request.method, headers=headers)
     limit = request.max_response_bytes
     try:
         try:
@@ -61,6 +63,8 @@ def _fetch_blocking(request: ffi.FetchRequest) -> ffi.FetchResult:
             response = answer
         with response:
             status = response.status
+            if read is not None:
+                return read(status, response)
             data = response.read(limit + 1)
     except TimeoutError:
         return _failed(ffi.FetchError.TIMED_OUT)

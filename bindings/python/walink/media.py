@@ -19,8 +19,6 @@ import os
 import shutil
 import tempfile
 import threading
-import urllib.error
-import urllib.request
 from typing import BinaryIO, Optional
 
 import walink_ffi as ffi
@@ -145,48 +143,34 @@ class FileMediaHost:
         return response
 
     def _perform(self, request: ffi.FetchRequest) -> ffi.FetchResult:
-        headers = {h.name: h.value for h in request.headers}
-        data = None
+        from .driver import _fetch_blocking
+
+        data, headers = None, {}
         if request.host_body is not None:
             path = self._bodies.get(request.host_body.id)
-            if path is None:
-                return ffi.FetchResult.FAILED(error=ffi.FetchError.HOST_BODY)
             try:
-                data = open(path, "rb")
+                data = open(path, "rb") if path is not None else None
             except OSError:
+                pass
+            if data is None:
                 return ffi.FetchResult.FAILED(error=ffi.FetchError.HOST_BODY)
             headers["Content-Length"] = str(request.host_body.length)
-        elif request.body is not None:
-            data = bytes(request.body)
-        call = urllib.request.Request(request.url, data=data, method=request.method, headers=headers)
+        decrypt = request.decrypt
+
+        def read(status: int, response) -> ffi.FetchResult:
+            if not 200 <= status <= 299:  # the body of a refusal is not read
+                return ffi.FetchResult.RESPONSE(status=status, body=b"")
+            body = self._decrypt_into(decrypt, self.open_response(response), request.max_response_bytes)
+            if body is None:
+                return ffi.FetchResult.FAILED(error=ffi.FetchError.TOO_LARGE)
+            return ffi.FetchResult.STREAMED(status=status, body=body)
+
         try:
-            try:
-                response = urllib.request.urlopen(call, timeout=request.timeout_ms / 1000)
-            except urllib.error.HTTPError as answer:  # a status of 400 or more is still a response
-                response = answer
-            with response:
-                status = response.status
-                decrypt = request.decrypt
-                if decrypt is not None and 200 <= status <= 299:
-                    body = self._decrypt_into(decrypt, self.open_response(response), request.max_response_bytes)
-                    if body is None:
-                        return ffi.FetchResult.FAILED(error=ffi.FetchError.TOO_LARGE)
-                    return ffi.FetchResult.STREAMED(status=status, body=body)
-                if decrypt is not None:
-                    return ffi.FetchResult.RESPONSE(status=status, body=b"")
-                limit = request.max_response_bytes
-                read = response.read(limit + 1)
-                if len(read) > limit:
-                    return ffi.FetchResult.FAILED(error=ffi.FetchError.TOO_LARGE)
-                return ffi.FetchResult.RESPONSE(status=status, body=read)
+            return _fetch_blocking(request, data, headers, read if decrypt is not None else None)
         except _HostBodyError:
             return ffi.FetchResult.FAILED(error=ffi.FetchError.HOST_BODY)
-        except TimeoutError:
-            return ffi.FetchResult.FAILED(error=ffi.FetchError.TIMED_OUT)
-        except (urllib.error.URLError, OSError, ValueError):
-            return ffi.FetchResult.FAILED(error=ffi.FetchError.NETWORK)
         finally:
-            if hasattr(data, "close"):
+            if data is not None:
                 data.close()
 
     def _decrypt_into(self, decrypt: ffi.DecryptInto, body: BinaryIO,

@@ -146,15 +146,26 @@ object JdkFetcher : Fetcher {
         HttpClient.newBuilder().followRedirects(HttpClient.Redirect.NORMAL).connectTimeout(Duration.ofSeconds(30)).build()
     }
 
-    override suspend fun fetch(request: FetchRequest): FetchResult {
-        val body = request.body?.let { HttpRequest.BodyPublishers.ofByteArray(it) } ?: HttpRequest.BodyPublishers.noBody()
+    override suspend fun fetch(request: FetchRequest): FetchResult = exchange(request, null, null)
+
+    /**
+     * The one HTTP call: [body] instead of the request's own (a media host's file), [read]
+     * instead of reading the body into memory (a media host's decryption).
+     */
+    internal suspend fun exchange(
+        request: FetchRequest,
+        body: HttpRequest.BodyPublisher?,
+        read: (suspend (Int, java.io.InputStream) -> FetchResult)?,
+    ): FetchResult {
+        val publisher = body ?: request.body?.let { HttpRequest.BodyPublishers.ofByteArray(it) } ?: HttpRequest.BodyPublishers.noBody()
         val call = HttpRequest.newBuilder(URI.create(request.url))
             .timeout(Duration.ofMillis(request.timeoutMs.toLong()))
-            .method(request.method, body)
+            .method(request.method, publisher)
         request.headers.forEach { call.header(it.name, it.value) }
         return try {
             val response = http.sendAsync(call.build(), HttpResponse.BodyHandlers.ofInputStream()).await()
             response.body().use { input ->
+                if (read != null) return read(response.statusCode(), input)
                 val limit = request.maxResponseBytes.coerceAtMost((Int.MAX_VALUE - 8).toULong()).toInt()
                 val bytes = runInterruptible(Dispatchers.IO) { input.readNBytes(limit + 1) }
                 if (bytes.size > limit) FetchResult.Failed(FetchError.TOO_LARGE) else FetchResult.Response(response.statusCode().toUShort(), bytes)

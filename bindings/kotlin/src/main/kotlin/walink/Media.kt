@@ -11,22 +11,16 @@ package walink
 import java.io.IOException
 import java.io.InputStream
 import java.io.OutputStream
-import java.net.URI
-import java.net.http.HttpClient
 import java.net.http.HttpRequest
-import java.net.http.HttpResponse
-import java.net.http.HttpTimeoutException
 import java.nio.file.AtomicMoveNotSupportedException
 import java.nio.file.Files
 import java.nio.file.Path
 import java.nio.file.StandardCopyOption
 import java.nio.file.StandardOpenOption
 import java.nio.file.attribute.PosixFilePermissions
-import java.time.Duration
 import java.util.concurrent.ConcurrentHashMap
 import java.util.concurrent.atomic.AtomicLong
 import kotlinx.coroutines.Dispatchers
-import kotlinx.coroutines.future.await
 import kotlinx.coroutines.runInterruptible
 import kotlinx.coroutines.withContext
 import uniffi.walink_ffi.DecryptInto
@@ -49,9 +43,6 @@ const val MEDIA_CHUNK_BYTES = 64 * 1024
  * One per driver; [dispose] deletes whatever is left.
  */
 open class FileMediaHost(private val root: Path = Path.of(System.getProperty("java.io.tmpdir"))) {
-    private val http: HttpClient by lazy {
-        HttpClient.newBuilder().followRedirects(HttpClient.Redirect.NORMAL).connectTimeout(Duration.ofSeconds(30)).build()
-    }
     private var directory: Path? = null
     private val next = AtomicLong()
     private val bodies = ConcurrentHashMap<ULong, Path>()
@@ -150,42 +141,30 @@ open class FileMediaHost(private val root: Path = Path.of(System.getProperty("ja
         val body = request.hostBody?.let { held ->
             val file = bodies[held.id] ?: return@withContext FetchResult.Failed(FetchError.HOST_BODY)
             HttpRequest.BodyPublishers.ofFile(file)
-        } ?: request.body?.let { HttpRequest.BodyPublishers.ofByteArray(it) } ?: HttpRequest.BodyPublishers.noBody()
-        val call = HttpRequest.newBuilder(URI.create(request.url))
-            .timeout(Duration.ofMillis(request.timeoutMs.toLong()))
-            .method(request.method, body)
-        request.headers.forEach { call.header(it.name, it.value) }
-        try {
-            val response = http.sendAsync(call.build(), HttpResponse.BodyHandlers.ofInputStream()).await()
-            response.body().use { input ->
-                val status = response.statusCode()
-                val decrypt = request.decrypt
-                when {
-                    decrypt != null && status in 200..299 -> decryptInto(decrypt, open(input), request.maxResponseBytes)
+        }
+        val decrypt = request.decrypt
+        val read: (suspend (Int, InputStream) -> FetchResult)? = decrypt?.let {
+            { status, input ->
+                if (status !in 200..299) {
+                    FetchResult.Response(status.toUShort(), ByteArray(0)) // the body of a refusal is not read
+                } else {
+                    decryptInto(decrypt, open(input), request.maxResponseBytes)
                         ?.let { FetchResult.Streamed(status.toUShort(), it) } ?: FetchResult.Failed(FetchError.TOO_LARGE)
-                    decrypt != null -> FetchResult.Response(status.toUShort(), ByteArray(0))
-                    else -> {
-                        val limit = request.maxResponseBytes.coerceAtMost((Int.MAX_VALUE - 8).toULong()).toInt()
-                        val bytes = runInterruptible { input.readNBytes(limit + 1) }
-                        if (bytes.size > limit) FetchResult.Failed(FetchError.TOO_LARGE) else FetchResult.Response(status.toUShort(), bytes)
-                    }
                 }
             }
+        }
+        try {
+            JdkFetcher.exchange(request, body, read)
         } catch (e: HostBodyException) {
             FetchResult.Failed(FetchError.HOST_BODY)
-        } catch (e: HttpTimeoutException) {
-            FetchResult.Failed(FetchError.TIMED_OUT)
-        } catch (e: IOException) {
-            FetchResult.Failed(FetchError.NETWORK)
-        } catch (e: IllegalArgumentException) {
-            FetchResult.Failed(FetchError.NETWORK)
         }
     }
 
     /** The response body as it is read (a test may alter it to check what the host refuses). */
     protected open fun open(body: InputStream): InputStream = body
 
-    private class HostBodyException(cause: Throwable) : IOException(cause)
+    /** The host could not read its body or write its sink (not an IOException: not the network's). */
+    private class HostBodyException(cause: Throwable) : RuntimeException(cause)
 
     /**
      * Decrypts [input] into sink [decrypt].sink, at most [maxBytes] of it: the decryptor's
