@@ -19,6 +19,8 @@ import { pipeline } from 'node:stream/promises'
 import { MAC_LEN, MEDIA_STREAM_CHUNK_BYTES, codedError } from './media-crypto.js'
 
 const BLOCK = 16
+/** How many bytes a transfer moves between two calls of the host's collector (`gc`). */
+export const MEDIA_GC_EVERY_BYTES = 2 << 20
 
 /** Node's native crypto under the keys the core expanded (`{ iv, cipherKey, macKey }`). */
 export function nodeMediaCrypto() {
@@ -151,13 +153,14 @@ async function* pieces(source) {
  * through node:http instead.
  */
 function exchange({ method, url, headers, agent }, bodyPath, signal) {
+  // bodyPath: `{ path, moved }` (moved(bytes) is told what left), or nothing.
   return new Promise((resolve, reject) => {
     const send = new URL(url).protocol === 'https:' ? httpsRequest : httpRequest
     const request = send(url, { method, headers: Object.fromEntries(headers), agent, signal })
     request.on('response', resolve)
     request.on('error', reject)
     if (bodyPath) {
-      sendFile(bodyPath, request).catch((cause) => {
+      sendFile(bodyPath.path, request, bodyPath.moved).catch((cause) => {
         request.destroy(cause)
         reject(cause)
       })
@@ -173,7 +176,7 @@ function exchange({ method, url, headers, agent }, bodyPath, signal) {
  * the socket took its bytes (the write's callback). A read stream would allocate a new buffer per
  * piece, which V8 collects late: 100 MiB of dead pieces for a 100 MiB upload.
  */
-async function sendFile(path, request) {
+async function sendFile(path, request, moved) {
   let file
   try {
     file = await open(path, 'r')
@@ -193,6 +196,7 @@ async function sendFile(path, request) {
       written = new Promise((resolve, reject) => {
         request.write(buffer.subarray(0, bytesRead), (error) => (error ? reject(error) : resolve()))
       })
+      moved(bytesRead)
     }
     await new Promise((resolve) => request.end(resolve))
   } finally {
@@ -230,17 +234,32 @@ export class FileMediaHost {
   #sinks = new Map()
 
   #agent
+  #gc
+  #sinceGc = 0
 
   /**
    * `crypto`: `nodeMediaCrypto()` or `wasmMediaCrypto(wasm)`; `core`: the wasm exports
    * (`newMediaKey`, `mediaKeys`); `directory`: where temporary files go; `agent`: an
-   * `http.Agent` for the media requests (a proxy's).
+   * `http.Agent` for the media requests (a proxy's); `gc`: a collector to call every
+   * MEDIA_GC_EVERY_BYTES moved (`globalThis.gc` under `node --expose-gc`), so the dead pieces
+   * of a large transfer do not pile up before V8 collects them (docs/decisions.md, media3).
    */
-  constructor({ crypto, core, directory, agent }) {
+  constructor({ crypto, core, directory, agent, gc }) {
     this.#crypto = crypto
     this.#core = core
     this.#root = directory ?? tmpdir()
     this.#agent = agent
+    this.#gc = typeof gc === 'function' ? gc : null
+  }
+
+  /** Counts `bytes` moved; calls the host's collector every MEDIA_GC_EVERY_BYTES. */
+  #moved = (bytes) => {
+    if (this.#gc === null) return
+    this.#sinceGc += bytes
+    if (this.#sinceGc >= MEDIA_GC_EVERY_BYTES) {
+      this.#sinceGc = 0
+      this.#gc()
+    }
   }
 
   /**
@@ -254,7 +273,7 @@ export class FileMediaHost {
     let body
     let headers = request.headers
     if (request.hostBody) {
-      body = this.#bodyPath(request.hostBody.id)
+      body = { path: this.#bodyPath(request.hostBody.id), moved: this.#moved }
       headers = [...headers, ['Content-Length', String(request.hostBody.length)]]
     }
     const response = await exchange({ ...request, headers, agent: this.#agent }, body, signal)
@@ -305,7 +324,10 @@ export class FileMediaHost {
     try {
       const file = await open(path, 'wx', 0o600)
       try {
-        for await (const piece of pieces(source)) await file.write(encryptor.update(piece))
+        for await (const piece of pieces(source)) {
+          await file.write(encryptor.update(piece))
+          this.#moved(piece.length)
+        }
         hashes = encryptor.finish()
         await file.write(hashes.tail)
       } finally {
@@ -368,6 +390,7 @@ export class FileMediaHost {
           return { error: error?.code ?? 'invalid_length' }
         }
         await write(file, plain)
+        this.#moved(value.length)
       }
       let last
       try {
