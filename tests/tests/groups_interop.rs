@@ -1,7 +1,8 @@
 //! walink's group stanzas and parsers against Baileys 7 (`tests/oracle/groups.mjs`): the IQs
 //! for create, participants, subject, description, settings, invite codes, join and leave equal
 //! what Baileys' groups socket builds for the same input (after its random ids are normalised),
-//! and walink reads Baileys-shaped metadata and participant answers into the facts Baileys
+//! and so do join-request listing and approval, who-may-add and V4 invite acceptance; walink
+//! reads Baileys-shaped metadata, participant and join-request answers into the facts Baileys
 //! extracts from them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -389,4 +390,133 @@ fn participant_results_read_as_baileys_reads_them() {
             expiration: 1_700_000_000
         }
     );
+}
+
+#[test]
+fn join_requests_add_mode_and_v4_invites_equal_baileys() {
+    let mut oracle = oracle();
+    let members = ["15550001111@s.whatsapp.net", "15550002222@s.whatsapp.net"];
+    let users: Vec<Jid> = members.iter().map(|m| m.parse().unwrap()).collect();
+    let cases: Vec<(&str, Json, Node)> = vec![
+        (
+            "groupRequestParticipantsList",
+            json!([GROUP]),
+            wire::join_requests(group()),
+        ),
+        (
+            "groupRequestParticipantsUpdate",
+            json!([GROUP, members, "approve"]),
+            wire::resolve_join_requests(group(), true, &users),
+        ),
+        (
+            "groupRequestParticipantsUpdate",
+            json!([GROUP, members, "reject"]),
+            wire::resolve_join_requests(group(), false, &users),
+        ),
+        (
+            "groupMemberAddMode",
+            json!([GROUP, "all_member_add"]),
+            wire::setting(group(), GroupSetting::MembersCanAdd(true)),
+        ),
+        (
+            "groupMemberAddMode",
+            json!([GROUP, "admin_add"]),
+            wire::setting(group(), GroupSetting::MembersCanAdd(false)),
+        ),
+        (
+            "groupAcceptInviteV4",
+            json!([
+                "15550003333@s.whatsapp.net",
+                { "groupJid": GROUP, "inviteCode": "AbCd123", "inviteExpiration": 1_700_000_000u64 }
+            ]),
+            wire::accept_invite(
+                group(),
+                "AbCd123",
+                1_700_000_000,
+                "15550003333@s.whatsapp.net".parse().unwrap(),
+            ),
+        ),
+    ];
+    let empty = Node::new("iq").attr("type", "result");
+    for (op, args, ours) in cases {
+        let (theirs, _) = baileys(&mut oracle, op, args, Some(&empty));
+        assert_eq!(theirs.len(), 1, "{op}");
+        assert_eq!(sorted(node_json(&ours)), theirs[0], "{op}");
+    }
+}
+
+#[test]
+fn join_request_answers_read_as_baileys_reads_them() {
+    let mut oracle = oracle();
+    let listed = Node::new("iq").children_from([Node::new("membership_approval_requests")
+        .children_from([
+            Node::new("membership_approval_request")
+                .attr("jid", "44@lid")
+                .attr("phone_number", "4@s.whatsapp.net")
+                .attr("request_time", "1700000300"),
+            Node::new("membership_approval_request")
+                .attr("jid", "5@s.whatsapp.net")
+                .attr("request_time", "1700000400"),
+        ])]);
+    let (_, theirs) = baileys(
+        &mut oracle,
+        "groupRequestParticipantsList",
+        json!([GROUP]),
+        Some(&listed),
+    );
+    let ours = wire::parse_join_requests(&listed).unwrap();
+    let theirs = theirs.as_array().unwrap();
+    assert_eq!(theirs.len(), ours.len());
+    for (theirs, ours) in theirs.iter().zip(&ours) {
+        assert_eq!(theirs["jid"], json!(ours.jid));
+        assert_eq!(
+            theirs.get("phone_number").cloned().unwrap_or(Json::Null),
+            json!(ours.phone_number)
+        );
+        assert_eq!(theirs["request_time"], json!(ours.requested_at.to_string()));
+    }
+    for approve in [true, false] {
+        let action = if approve { "approve" } else { "reject" };
+        let answer = Node::new("iq").children_from([Node::new("membership_requests_action")
+            .children_from([Node::new(action).children_from([
+                Node::new("participant").attr("jid", "4@s.whatsapp.net"),
+                Node::new("participant")
+                    .attr("jid", "6@s.whatsapp.net")
+                    .attr("error", "404"),
+            ])])]);
+        let (_, theirs) = baileys(
+            &mut oracle,
+            "groupRequestParticipantsUpdate",
+            json!([GROUP, ["4@s.whatsapp.net", "6@s.whatsapp.net"], action]),
+            Some(&answer),
+        );
+        let ours = wire::parse_join_request_results(&answer, approve).unwrap();
+        let theirs = theirs.as_array().unwrap();
+        assert_eq!(theirs.len(), ours.len());
+        for (theirs, ours) in theirs.iter().zip(&ours) {
+            assert_eq!(theirs["jid"], json!(ours.jid));
+            let code = match ours.status {
+                ParticipantStatus::Ok => "200",
+                ParticipantStatus::NotFound => "404",
+                _ => "other",
+            };
+            assert_eq!(theirs["status"], json!(code), "{action}");
+        }
+    }
+    // Who may add, in metadata.
+    for (mode, all) in [("all_member_add", true), ("admin_add", false)] {
+        let answer = Node::new("iq").children_from([Node::new("group")
+            .attr("id", "120363021234567890")
+            .attr("subject", "s")
+            .children_from([
+                Node::new("participant").attr("jid", "1@s.whatsapp.net"),
+                Node::new("member_add_mode").bytes(mode.as_bytes().to_vec()),
+            ])]);
+        let theirs = oracle
+            .call("metadata", json!({ "node": node_json(&answer) }))
+            .unwrap();
+        let ours = wire::parse_group_answer(&answer).unwrap();
+        assert_eq!(theirs["memberAddMode"], json!(all));
+        assert_eq!(ours.members_can_add, all);
+    }
 }
