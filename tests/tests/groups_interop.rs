@@ -3,7 +3,8 @@
 //! what Baileys' groups socket builds for the same input (after its random ids are normalised),
 //! and so do join-request listing and approval, who-may-add and V4 invite acceptance; walink
 //! reads Baileys-shaped metadata, participant and join-request answers into the facts Baileys
-//! extracts from them.
+//! extracts from them, and `w:gp2` notifications into the changes Baileys' own receive code
+//! (`messages-recv.js`, `tests/oracle/group-notifications.mjs`) stores for them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -11,7 +12,8 @@ use serde_json::{Value as Json, json};
 use walink_core::binary::{Content, GROUP_SERVER, Jid, Node, Value};
 use walink_core::client::groups::wire;
 use walink_core::client::groups::{
-    AddressingMode, GroupSetting, ParticipantAction, ParticipantRole, ParticipantStatus,
+    AddressingMode, GroupChange, GroupSetting, MembershipChange, ParticipantAction,
+    ParticipantRole, ParticipantStatus,
 };
 use walink_sim::oracle::Oracle;
 
@@ -518,5 +520,153 @@ fn join_request_answers_read_as_baileys_reads_them() {
         let ours = wire::parse_group_answer(&answer).unwrap();
         assert_eq!(theirs["memberAddMode"], json!(all));
         assert_eq!(ours.members_can_add, all);
+    }
+}
+
+/// A `w:gp2` notification from `1@s.whatsapp.net` with one change.
+fn gp2(child: Node) -> Node {
+    Node::new("notification")
+        .attr(
+            "from",
+            Value::Jid(Jid::new("120363021234567890", GROUP_SERVER)),
+        )
+        .attr("type", "w:gp2")
+        .attr("id", "N1")
+        .attr("t", "1700000500")
+        .attr("participant", "1@s.whatsapp.net")
+        .children_from([child])
+}
+
+/// What Baileys' `messages.upsert` stub says for walink's change: its stub type and parameters
+/// (Baileys' own receive code, `tests/oracle/group-notifications.mjs`).
+fn expected_stub(change: &GroupChange) -> (Option<&'static str>, Vec<String>) {
+    let on = |b: bool| if b { "on" } else { "off" }.to_owned();
+    match change {
+        GroupChange::Participants {
+            change,
+            participants,
+        } => (
+            Some(match change {
+                MembershipChange::Added => "GROUP_PARTICIPANT_ADD",
+                MembershipChange::Removed => "GROUP_PARTICIPANT_REMOVE",
+                MembershipChange::Left => "GROUP_PARTICIPANT_LEAVE",
+                MembershipChange::Promoted => "GROUP_PARTICIPANT_PROMOTE",
+                MembershipChange::Demoted => "GROUP_PARTICIPANT_DEMOTE",
+            }),
+            participants.iter().map(|p| p.jid.clone()).collect(),
+        ),
+        GroupChange::Subject(subject) => (Some("GROUP_CHANGE_SUBJECT"), vec![subject.clone()]),
+        GroupChange::Description { text, .. } => (
+            Some("GROUP_CHANGE_DESCRIPTION"),
+            text.iter().cloned().collect(),
+        ),
+        GroupChange::Announce(b) => (Some("GROUP_CHANGE_ANNOUNCE"), vec![on(*b)]),
+        GroupChange::Locked(b) => (Some("GROUP_CHANGE_RESTRICT"), vec![on(*b)]),
+        GroupChange::ApprovalRequired(b) => {
+            (Some("GROUP_MEMBERSHIP_JOIN_APPROVAL_MODE"), vec![on(*b)])
+        }
+        GroupChange::MembersCanAdd(all) => (
+            Some("GROUP_MEMBER_ADD_MODE"),
+            vec![if *all { "all_member_add" } else { "admin_add" }.to_owned()],
+        ),
+        GroupChange::InviteCode(code) => (Some("GROUP_CHANGE_INVITE_LINK"), vec![code.clone()]),
+        GroupChange::Created(info) => (Some("GROUP_CREATE"), vec![info.subject.clone()]),
+        GroupChange::Ephemeral(_) | GroupChange::Deleted => (None, Vec::new()),
+    }
+}
+
+#[test]
+fn notifications_read_as_baileys_reads_them() {
+    let mut oracle =
+        Oracle::spawn("group-notifications.mjs").expect("node and tests/oracle/node_modules");
+    let part = |jid: &str| Node::new("participant").attr("jid", jid.to_owned());
+    let children = vec![
+        Node::new("add").children_from([
+            part("44@lid").attr("phone_number", "4@s.whatsapp.net"),
+            part("5@s.whatsapp.net"),
+        ]),
+        Node::new("remove").children_from([part("2@s.whatsapp.net")]),
+        Node::new("remove").children_from([part("1@s.whatsapp.net")]),
+        Node::new("leave").children_from([part("3@s.whatsapp.net")]),
+        Node::new("promote").children_from([part("4@s.whatsapp.net")]),
+        Node::new("demote").children_from([part("4@s.whatsapp.net")]),
+        Node::new("subject").attr("subject", "New ✓"),
+        Node::new("description")
+            .attr("id", "D2")
+            .children_from([Node::new("body").bytes("Rules ✓".as_bytes().to_vec())]),
+        Node::new("description")
+            .attr("id", "D3")
+            .children_from([Node::new("delete")]),
+        Node::new("announcement"),
+        Node::new("not_announcement"),
+        Node::new("locked"),
+        Node::new("unlocked"),
+        Node::new("invite").attr("code", "NewCode1"),
+        Node::new("member_add_mode").bytes(b"all_member_add".to_vec()),
+        Node::new("member_add_mode").bytes(b"admin_add".to_vec()),
+        Node::new("membership_approval_mode")
+            .children_from([Node::new("group_join").attr("state", "on")]),
+        Node::new("membership_approval_mode")
+            .children_from([Node::new("group_join").attr("state", "off")]),
+        Node::new("ephemeral").attr("expiration", "604800"),
+        Node::new("not_ephemeral"),
+        Node::new("create").children_from([metadata_answer().child("group").unwrap().clone()]),
+        Node::new("delete").attr("reason", "x"),
+    ];
+    for child in children {
+        let tag = child.tag.to_string();
+        let node = gp2(child);
+        let ours = wire::parse_notification(&node).unwrap();
+        assert_eq!(ours.changes.len(), 1, "{tag}");
+        let change = &ours.changes[0];
+        let theirs = oracle
+            .call("notification", json!({ "node": node_json(&node) }))
+            .unwrap();
+        assert_eq!(theirs["acked"], json!(1), "{tag}: acked");
+        let message = &theirs["messages"][0];
+        assert_eq!(message["participant"], json!(ours.actor), "{tag}: actor");
+        let (stub, params) = expected_stub(change);
+        assert_eq!(message["stub"], json!(stub), "{tag}: {change:?}");
+        let theirs_params: Vec<String> = message["params"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                let text = p.as_str().unwrap();
+                // Participants travel as JSON objects; their `id` is what walink names.
+                serde_json::from_str::<Json>(text)
+                    .ok()
+                    .and_then(|o| o["id"].as_str().map(str::to_owned))
+                    .unwrap_or_else(|| text.to_owned())
+            })
+            .collect();
+        assert_eq!(theirs_params, params, "{tag}: parameters");
+        match change {
+            GroupChange::Ephemeral(seconds) => {
+                assert_eq!(message["ephemeral"], json!(seconds), "{tag}");
+            }
+            GroupChange::Created(info) => {
+                assert_eq!(theirs["groups"][0]["id"], json!(info.jid));
+                assert_eq!(theirs["groups"][0]["size"], json!(info.size));
+            }
+            GroupChange::Participants { participants, .. } => {
+                // The other address form, as Baileys reads it.
+                for (theirs, ours) in message["params"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .zip(participants)
+                {
+                    let theirs: Json = serde_json::from_str(theirs.as_str().unwrap()).unwrap();
+                    assert_eq!(
+                        theirs.get("phoneNumber").cloned().unwrap_or(Json::Null),
+                        json!(ours.phone_number)
+                    );
+                }
+            }
+            // Baileys has no case for a deleted group: it stores an empty stub.
+            GroupChange::Deleted => assert_eq!(message["stub"], Json::Null),
+            _ => {}
+        }
     }
 }
