@@ -744,6 +744,47 @@ mod tests {
     }
 
     #[test]
+    fn pictures_join_requests_and_v4_invites() {
+        let g = group_jid("120363000000000001@g.us").unwrap();
+        let jpeg = [0xFF, 0xD8, 0xFF, 0xE0, 1];
+        assert!(is_picture(&jpeg));
+        assert!(!is_picture(b"GIF89a"));
+        assert!(!is_picture(&vec![0xFF; PROFILE_PICTURE_MAX_BYTES + 1]));
+        let set = set_picture(Some(g.clone()), Some(&jpeg));
+        assert_eq!(set.attr_str("xmlns"), Some("w:profile:picture"));
+        assert_eq!(set.attr_jid("target"), Some(g.clone()));
+        let picture = set.child("picture").unwrap();
+        assert_eq!(picture.attr_str("type"), Some("image"));
+        assert_eq!(picture.content_bytes(), Some(&jpeg[..]));
+        let own = set_picture(None, None);
+        assert!(own.get_attr("target").is_none() && own.children().is_empty());
+        let answer = Node::new("iq").children_from([Node::new("picture").attr("id", "42")]);
+        assert_eq!(parse_picture_answer(&answer, false), Ok(Some("42".into())));
+        assert_eq!(
+            parse_picture_answer(&Node::new("iq"), false),
+            Err(Malformed)
+        );
+        assert_eq!(parse_picture_answer(&Node::new("iq"), true), Ok(None));
+        assert_eq!(parse_join_requests(&Node::new("iq")), Err(Malformed));
+        assert_eq!(
+            parse_join_request_results(&Node::new("iq"), true),
+            Err(Malformed)
+        );
+        let accept = accept_invite(g, "CODE", 7, user("5"));
+        let a = accept.child("accept").unwrap();
+        assert_eq!(a.attr_str("expiration"), Some("7"));
+        assert_eq!(a.attr_jid("admin"), Some(user("5")));
+        // Who may add, from metadata and from a notification.
+        let mode = |v: &str| Node::new("member_add_mode").bytes(v.as_bytes().to_vec());
+        let meta = Node::new("group")
+            .attr("id", "1")
+            .children_from([mode("all_member_add")]);
+        assert!(parse_group(&meta).unwrap().members_can_add);
+        let n = parse_notification(&notification(vec![mode("admin_add"), mode("??")])).unwrap();
+        assert_eq!(n.changes, vec![GroupChange::MembersCanAdd(false)]);
+    }
+
+    #[test]
     fn long_texts_are_cut_at_a_character_boundary() {
         assert_eq!(bounded("ééé".into(), 3), "é");
         assert_eq!(bounded("abc".into(), 3), "abc");

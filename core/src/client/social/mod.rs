@@ -455,3 +455,48 @@ impl Social {
         *self = Social::default();
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::client::Output;
+
+    #[test]
+    fn stored_tokens_are_restored_and_bad_ones_reported() {
+        let good = PrivacyToken {
+            timestamp: 5,
+            token: vec![9; 4],
+        };
+        let record = |key: &str, value: Vec<u8>| Record {
+            space: Space::PrivacyToken,
+            key: key.to_owned(),
+            value,
+        };
+        let records = vec![
+            record("15551234567@s.whatsapp.net", good.encode()),
+            record("15557654321@s.whatsapp.net", vec![0xFF]),
+            record("not a jid", good.encode()),
+        ];
+        let mut out = Outputs::default();
+        let social = Social::restore(&records, &mut out);
+        let jid: Jid = "15551234567@s.whatsapp.net".parse().unwrap();
+        assert_eq!(social.presence.token(&jid), Some(&good));
+        let mut corrupt = Vec::new();
+        while let Some(output) = out.pop() {
+            if let Output::Event(Event::RecordCorrupt { key, error, .. }) = output {
+                corrupt.push((key, error));
+            }
+        }
+        assert_eq!(
+            corrupt,
+            vec![
+                (
+                    "15557654321@s.whatsapp.net".to_owned(),
+                    RecordError::BadProtobuf
+                ),
+                ("not a jid".to_owned(), RecordError::BadField("key")),
+            ]
+        );
+    }
+}

@@ -328,6 +328,29 @@ mod tests {
     }
 
     #[test]
+    fn privacy_token_records_round_trip_and_bad_ones_are_typed_errors() {
+        let token = PrivacyToken {
+            timestamp: 1_700_000_000,
+            token: vec![1, 2, 3],
+        };
+        assert_eq!(PrivacyToken::decode(&token.encode()), Ok(token));
+        assert_eq!(
+            PrivacyToken::decode(b"\xff\xff"),
+            Err(RecordError::BadProtobuf)
+        );
+        let empty = PrivacyToken {
+            timestamp: 1,
+            token: Vec::new(),
+        };
+        assert_eq!(
+            PrivacyToken::decode(&empty.encode()),
+            Err(RecordError::BadField("token"))
+        );
+        let huge = vec![0u8; PRIVACY_TOKEN_MAX_BYTES + 65];
+        assert_eq!(PrivacyToken::decode(&huge), Err(RecordError::TooLarge));
+    }
+
+    #[test]
     fn own_presence_needs_the_push_name_without_at_signs() {
         let node = build_own_presence(true, "Ann @home");
         assert_eq!(node.attr_str("type"), Some("available"));
