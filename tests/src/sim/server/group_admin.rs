@@ -160,7 +160,8 @@ impl Server {
                 Ok(vec![self.invite_node(&group)])
             }
             ("set", "add" | "remove" | "promote" | "demote") => {
-                if !admin && !(child.tag.as_ref() == "add" && self.may_add(&group, &actor)) {
+                let member_adds = child.tag.as_ref() == "add" && self.may_add(&group, &actor);
+                if !(admin || member_adds) {
                     return Err((401, "not-authorized"));
                 }
                 let users: Vec<Jid> = child

@@ -252,7 +252,7 @@ impl Server {
                 let Some(g) = self.groups.get(&target.user) else {
                     return iq_error(id, 404, "item-not-found");
                 };
-                if !g.members.iter().any(|m| *m == session.0) {
+                if !g.members.contains(&session.0) {
                     return iq_error(id, 403, "forbidden");
                 }
                 if g.locked && !self.is_group_admin(&target.user, &session.0) {
