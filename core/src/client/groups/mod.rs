@@ -123,11 +123,7 @@ impl Groups {
                 action,
                 participants,
             } => {
-                let group = wire::group_jid(&group)?;
-                let users = wire::user_jids(&participants)?;
-                if users.is_empty() {
-                    return Err(CommandError::InvalidMessage);
-                }
+                let (group, users) = group_and_users(&group, &participants)?;
                 (
                     wire::participants(group, action, &users),
                     Op::Participants(action),
@@ -188,11 +184,7 @@ impl Groups {
                 approve,
                 participants,
             } => {
-                let group = wire::group_jid(&group)?;
-                let users = wire::user_jids(&participants)?;
-                if users.is_empty() {
-                    return Err(CommandError::InvalidMessage);
-                }
+                let (group, users) = group_and_users(&group, &participants)?;
                 (
                     wire::resolve_join_requests(group, approve, &users),
                     Op::ResolveJoinRequests(approve),
@@ -365,6 +357,19 @@ impl Groups {
     pub(crate) fn wipe(&mut self) {
         self.known = BTreeMap::new();
     }
+}
+
+/// A group and at least one user, each valid.
+fn group_and_users(
+    group: &str,
+    participants: &[String],
+) -> Result<(crate::binary::Jid, Vec<crate::binary::Jid>), CommandError> {
+    let group = wire::group_jid(group)?;
+    let users = wire::user_jids(participants)?;
+    if users.is_empty() {
+        return Err(CommandError::InvalidMessage);
+    }
+    Ok((group, users))
 }
 
 /// An invite code: 1 to 64 ASCII letters and digits.
