@@ -851,8 +851,10 @@ export interface OutgoingMedia {
   hostBody?: HostBody
   /** A Connection in Node: a file to stream from instead of `data`. */
   path?: string
-  /** A Connection in Node: a Node stream or async iterable of bytes instead of `data`. */
-  stream?: AsyncIterable<Uint8Array>
+  /** A Connection: a Node stream, a web ReadableStream or an async iterable of bytes instead of `data`. */
+  stream?: AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>
+  /** A Connection in a browser: a Blob or File instead of `data`. */
+  blob?: Blob
   /** `image/jpeg`, `audio/ogg; codecs=opus`, ... */
   mimetype: string
   /** Image, video, GIF, document. */
@@ -934,7 +936,7 @@ export function wasmMediaCrypto(wasm: { MediaEncryptor: typeof MediaEncryptor; M
  * reaches the caller only through `commitSink`, after the core ended the download with `mediaSaved`.
  */
 export class FileMediaHost {
-  constructor(options: { crypto: MediaCrypto; core: { newMediaKey(): Uint8Array; mediaKeys: typeof mediaKeys }; directory?: string; agent?: unknown })
+  constructor(options: { crypto: MediaCrypto; core: { newMediaKey(): Uint8Array; mediaKeys: typeof mediaKeys }; directory?: string; agent?: unknown; gc?: () => void })
   readonly cryptoName: string
   /** Encrypts `source` into a temporary file under a fresh key: `sendMedia`'s `hostBody`. */
   prepareUpload(source: string | URL | Uint8Array | AsyncIterable<Uint8Array>, mediaType: MediaType | MediaKind): Promise<HostBody>
@@ -945,6 +947,21 @@ export class FileMediaHost {
   perform(request: FetchRequest, signal?: AbortSignal): Promise<FetchResult>
   decryptInto(decrypt: NonNullable<FetchRequest['decrypt']>, body: AsyncIterable<Uint8Array>, maxBytes: number): Promise<MediaHashes | { error: MediaErrorCode }>
   commitSink(id: number, to: string | URL | NodeJS.WritableStream): Promise<void>
+  discardSink(id: number): Promise<void>
+  dispose(): Promise<void>
+}
+
+/** Browsers: keeps streamed media bodies as Blobs, through the core's wasm crypto (what `connect` builds there). */
+export class BlobMediaHost {
+  constructor(options: { crypto: MediaCrypto; core: { newMediaKey(): Uint8Array; mediaKeys: typeof mediaKeys }; fetch?: typeof globalThis.fetch })
+  readonly cryptoName: string
+  prepareUpload(source: Blob | Uint8Array | ArrayBuffer | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>, mediaType: MediaType | MediaKind): Promise<HostBody>
+  openBody(id: number): Blob
+  releaseBody(id: number): Promise<void>
+  newSink(): Promise<number>
+  perform(request: FetchRequest, signal?: AbortSignal): Promise<FetchResult>
+  decryptInto(decrypt: NonNullable<FetchRequest['decrypt']>, body: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>, maxBytes: number): Promise<MediaHashes | { error: MediaErrorCode }>
+  commitSink(id: number, to: 'blob' | 'arrayBuffer' | WritableStream<Uint8Array>): Promise<Blob | ArrayBuffer | undefined>
   discardSink(id: number): Promise<void>
   dispose(): Promise<void>
 }
@@ -995,6 +1012,11 @@ export interface ConnectOptions {
   mediaCrypto?: 'native' | 'wasm'
   /** Node: where streamed media's temporary files go (default: the system's temporary directory). */
   mediaDirectory?: string
+  /**
+   * Node: a collector the media host calls every 2 MiB a streamed transfer moves (`globalThis.gc`
+   * under `node --expose-gc`): keeps a 100 MiB transfer's RSS growth under 16 MiB (measured).
+   */
+  mediaGc?: () => void
   /** Failures the driver recovered from or ended on (`store_failed`, `fenced`, `socket_failed`, ...). */
   onError?: (error: Error & { code?: string }) => void
   /**
@@ -1051,6 +1073,10 @@ export class Connection {
    * is copied into a writable stream) only after the MAC and both hashes matched.
    */
   downloadMedia(message: { id: string; chat: string; sender: string; raw: Uint8Array }, options: { to: string | NodeJS.WritableStream }): Promise<CommandOutput>
+  /** A browser: the same into a Blob, an ArrayBuffer or a WritableStream, released only after the checks. */
+  downloadMedia(message: { id: string; chat: string; sender: string; raw: Uint8Array }, options: { to: 'blob' }): Promise<{ kind: 'mediaSaved'; sink: number; length: number; blob: Blob }>
+  downloadMedia(message: { id: string; chat: string; sender: string; raw: Uint8Array }, options: { to: 'arrayBuffer' }): Promise<{ kind: 'mediaSaved'; sink: number; length: number; arrayBuffer: ArrayBuffer }>
+  downloadMedia(message: { id: string; chat: string; sender: string; raw: Uint8Array }, options: { to: WritableStream<Uint8Array> }): Promise<CommandOutput>
   logout(): Promise<CommandOutput>
   /** Disconnects and stops; the device stays paired in the store. */
   close(): Promise<void>
