@@ -60,4 +60,5 @@ mod proto_bounds;
 #[cfg(test)]
 mod redaction_tests;
 pub mod signal;
+mod sort;
 pub mod store;

@@ -11,7 +11,8 @@
 // known group, the ack and the `group` event. A warm-up batch of each (not measured) comes
 // first, so that V8 has compiled the hot code.
 // WALINK_BENCH_NOTIFICATIONS=N (default 100), WALINK_BENCH_ROUNDS (default 5: medians are
-// reported). Needs the mock-server binary and the wasm build (npm/wasm).
+// reported). Needs the mock-server binary and the wasm build (npm/wasm). The child runs with this
+// process's Node flags, so `node --cpu-prof --cpu-prof-dir=DIR bench/groups.mjs` profiles it too.
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
@@ -30,7 +31,7 @@ async function main() {
   const server = await startMockServer(17)
   try {
     await server.control('POST', '/accounts', { phone: ADMIN, name: 'Admin' })
-    const child = spawn(process.execPath, [fileURLToPath(import.meta.url)], {
+    const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)], {
       stdio: ['pipe', 'pipe', 'inherit'],
       env: { ...process.env, WALINK_BENCH_CHILD: '1', WALINK_BENCH_WS: server.url, WALINK_BENCH_CONTROL: server.controlUrl },
     })

@@ -238,7 +238,7 @@ fn missing_keys<'a>(
         Ok(())
     } else {
         // In id order, each once (a sort, not a `BTreeSet`: docs/decisions.md, "wasm size").
-        missing.sort_unstable();
+        crate::sort::sort_unstable(&mut missing);
         missing.dedup();
         Err(PatchError::MissingKeys(missing))
     }
@@ -452,7 +452,7 @@ impl CollectionState {
             .iter()
             .map(|p| (p.operation.mac_byte(), &p.index_mac, &p.value_mac))
             .collect();
-        seen.sort_unstable();
+        crate::sort::sort_unstable(&mut seen);
         if seen.windows(2).any(|pair| pair[0] == pair[1]) {
             return Err(PatchError::DuplicateMutation);
         }

@@ -182,7 +182,7 @@ impl Client {
             .iter()
             .map(|r| RecordKey::new(r.space, r.key.as_str()))
             .collect();
-        seen.sort_unstable();
+        crate::sort::sort_unstable(&mut seen);
         if let Some(pair) = seen.windows(2).find(|w| w.first() == w.get(1)) {
             let (space, key) = pair
                 .first()

@@ -349,7 +349,7 @@ impl Receiver {
                 EncKind::Other(_) => {}
             }
         }
-        keys.sort_unstable();
+        crate::sort::sort_unstable(&mut keys);
         keys.dedup();
         let mut missing = keys.clone();
         missing.retain(|key| !self.loaded.contains(key));

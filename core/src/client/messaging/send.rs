@@ -590,7 +590,7 @@ impl Sender {
                         format!("{group}::{}", keystore.own().group_sender().record_key()),
                     ));
                 }
-                keys.sort_unstable();
+                crate::sort::sort_unstable(&mut keys);
                 keys.dedup();
                 self.job_keys = keys.clone();
                 keys.retain(|key| !receiver.loaded.contains(key));

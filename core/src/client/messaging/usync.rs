@@ -169,7 +169,7 @@ pub fn parse_device_reply(node: &Node) -> Result<Vec<UserDevices>, MessagingErro
                     bytes: list.content_bytes()?.to_vec(),
                 })
             });
-        devices.sort_unstable();
+        crate::sort::sort_unstable(&mut devices);
         // In the devices' order (ascending), without a sort of its own.
         let key_indexes = devices
             .iter()

@@ -172,7 +172,7 @@ pub fn parse_number_answer(
         .collect();
     // The numbers asked, sorted, with their place in the answer: one lookup per user.
     let mut index: Vec<(&str, usize)> = digits.iter().map(String::as_str).zip(0..).collect();
-    index.sort_unstable();
+    crate::sort::sort_unstable(&mut index);
     let mut pairs = Vec::new();
     for user in usync_users(answer)? {
         let Some(contact) = user.child("contact") else {
