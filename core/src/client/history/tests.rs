@@ -136,6 +136,7 @@ fn an_inline_chunk_becomes_conversations_messages_names_mappings_and_progress() 
     let mut history = History::default();
     let mut out = Outputs::default();
     history.notification(
+        String::new(),
         inline(T::InitialBootstrap, &[0, 1]),
         &mut parts.ctx(0),
         &mut out,
@@ -220,6 +221,7 @@ fn messages_older_than_the_days_asked_for_are_dropped() {
     let mut history = History::default();
     let mut out = Outputs::default();
     history.notification(
+        String::new(),
         inline(T::Recent, &[0, 3, 8, 30]),
         &mut parts.ctx(0),
         &mut out,
@@ -247,7 +249,7 @@ fn a_blob_is_fetched_decrypted_with_its_hashes_checked_and_read() {
         ..Default::default()
     };
     for path in ["/v/t62/a", "/v/t62/b", "/v/t62/c", "/v/t62/d"] {
-        history.notification(note(path), &mut parts.ctx(0), &mut out);
+        history.notification(String::new(), note(path), &mut parts.ctx(0), &mut out);
     }
     let fetch = |out: &mut Outputs| -> (FetchId, FetchRequest) {
         let outputs: Vec<Output> = core::iter::from_fn(|| out.pop()).collect();
@@ -312,12 +314,18 @@ fn with_no_history_asked_for_conversation_chunks_are_skipped_and_names_still_rea
     let mut history = History::default();
     let mut out = Outputs::default();
     history.notification(
+        String::new(),
         inline(T::InitialBootstrap, &[0]),
         &mut parts.ctx(0),
         &mut out,
     );
     assert!(out.is_empty() && !history.is_decoding());
-    history.notification(inline(T::PushName, &[0]), &mut parts.ctx(0), &mut out);
+    history.notification(
+        String::new(),
+        inline(T::PushName, &[0]),
+        &mut parts.ctx(0),
+        &mut out,
+    );
     let events = drain(&mut history, &mut parts, &mut out);
     assert!(messages(&events).is_empty());
     assert!(
@@ -336,7 +344,7 @@ fn a_corrupt_chunk_reports_what_it_read_and_why_it_stopped() {
     let mut note = inline(T::Recent, &[0]);
     let payload = note.initial_hist_bootstrap_inline_payload.as_mut().unwrap();
     payload.truncate(payload.len() - 8);
-    history.notification(note, &mut parts.ctx(0), &mut out);
+    history.notification(String::new(), note, &mut parts.ctx(0), &mut out);
     let events = drain(&mut history, &mut parts, &mut out);
     match events.last() {
         Some(Event::HistorySync(p)) => assert!(matches!(
@@ -349,6 +357,7 @@ fn a_corrupt_chunk_reports_what_it_read_and_why_it_stopped() {
     }
     // An empty notification fails at once; a full queue refuses.
     history.notification(
+        String::new(),
         HistorySyncNotification::default(),
         &mut parts.ctx(0),
         &mut out,

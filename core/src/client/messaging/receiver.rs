@@ -482,7 +482,7 @@ impl Receiver {
                     own.as_ref(),
                 ) {
                     is_key_share = true;
-                    ctx.history_notification(note);
+                    ctx.history_notification(stanza.id.clone(), note);
                     hist_sync = own
                         .as_ref()
                         .map(|own| super::super::history::hist_sync_receipt(&stanza.id, own));

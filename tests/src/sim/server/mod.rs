@@ -46,6 +46,7 @@ pub use social::{
     ChatStateSeen, MAX_BLOCKED, MAX_PRESENCE_SUBSCRIPTIONS, MAX_SOCIAL_LOG, MAX_USYNC_CONTACTS,
     RejectedCall,
 };
+pub use status::{MAX_STATUS_RECEIPTS, STATUS_BROADCAST, StatusReceipt};
 pub use wire::{DELIVERED_KEPT, KeyUse, MAX_KEY_USES, ROUTED_IDS_PER_DEVICE, participant_hash};
 
 mod account_iq;
@@ -57,10 +58,12 @@ mod device;
 mod device_lists;
 mod group_admin;
 mod groups;
+mod history_reupload;
 mod media;
 mod pairing;
 mod phone_ops;
 mod social;
+mod status;
 mod wire;
 
 pub use media::{
@@ -439,6 +442,8 @@ pub struct Server {
     attacker: attacks::Attacker,
     /// Group messages also reach the devices of members who left (a fault).
     leak_to_past_members: bool,
+    status: status::StatusLog,
+    history_reuploads: history_reupload::HistoryReuploads,
     account_iqs: account_iq::AccountIqs,
     group_rules: group_admin::GroupRules,
     social: social::SocialState,
@@ -540,6 +545,8 @@ impl Server {
             wire: wire::WireChecks::default(),
             attacker: attacks::Attacker::default(),
             leak_to_past_members: false,
+            status: status::StatusLog::default(),
+            history_reuploads: history_reupload::HistoryReuploads::default(),
             account_iqs: account_iq::AccountIqs::default(),
             group_rules: group_admin::GroupRules::default(),
             social: social::SocialState::default(),

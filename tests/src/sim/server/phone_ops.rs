@@ -152,7 +152,7 @@ impl Server {
     /// Makes sure the phone of `user` has a Signal session with device `device` of account
     /// `account` (its address in the phone-number form), starting one from the bundle the
     /// server holds (one one-time prekey consumed) if not.
-    fn phone_session_with(
+    pub(super) fn phone_session_with(
         &mut self,
         now: Timestamp,
         user: &str,
@@ -384,7 +384,7 @@ impl Server {
             .collect();
         let group = stanza
             .attr_jid("from")
-            .filter(|from| from.server == GROUP_SERVER)
+            .filter(|from| from.server == GROUP_SERVER || status::is_status(from))
             .map(|from| from.to_string());
         // The phone keeps its sessions and sender keys by the sender's number, whichever form
         // the message was addressed in.
@@ -414,11 +414,12 @@ impl Server {
                 sender.device,
             );
         }
-        // A companion of this account asks for older messages of a chat: the phone answers
-        // with an ON_DEMAND chunk.
+        // A companion of this account asks for older messages of a chat, in a peer message
+        // (`category="peer"`, features.md §2.7): the phone answers with an ON_DEMAND chunk.
         if let Some(request) = history_request
             && sender.device != 0
             && sender_user.as_deref() == Some(user)
+            && stanza.attr_str("category") == Some("peer")
         {
             let _ = self.phone_answer_history_request(
                 timestamp.saturating_mul(1000),
@@ -430,7 +431,10 @@ impl Server {
         if let Some(sender_user) = sender_user
             && sender.device != 0
         {
-            let receipt = match stanza.attr_jid("from").filter(|f| f.server == GROUP_SERVER) {
+            let receipt = match stanza
+                .attr_jid("from")
+                .filter(|f| f.server == GROUP_SERVER || status::is_status(f))
+            {
                 Some(group) => Node::new("receipt")
                     .attr("from", group)
                     .attr("participant", phone_jid),
