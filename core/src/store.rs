@@ -70,11 +70,14 @@ pub enum Space {
     /// A poll this device sent or received (its secret, options and votes), keyed by chat and
     /// message id, and the index of those kept (docs/content.md).
     Poll,
+    /// The message secret of a message sent, received or from the history sync, keyed by chat
+    /// and message id: encrypted reactions and edits to it open with it (docs/content.md).
+    MessageSecret,
 }
 
 impl Space {
     /// Every space, in a fixed order.
-    pub const ALL: [Space; 15] = [
+    pub const ALL: [Space; 16] = [
         Space::Device,
         Space::Session,
         Space::Identity,
@@ -90,6 +93,7 @@ impl Space {
         Space::Outbox,
         Space::DeviceList,
         Space::Poll,
+        Space::MessageSecret,
     ];
 
     /// The stable name a host stores (`"device"`, `"session"`, `"signed-prekey"`, ...).
@@ -110,6 +114,7 @@ impl Space {
             Space::Outbox => "outbox",
             Space::DeviceList => "device-list",
             Space::Poll => "poll",
+            Space::MessageSecret => "message-secret",
         }
     }
 

@@ -27,7 +27,10 @@ pub use decode::compress_for_testing;
 use std::collections::VecDeque;
 
 use crate::binary::{Jid, Node};
-use crate::limits::{CLIENT_FETCH_TIMEOUT_MS, HISTORY_MAX_BLOB_BYTES, HISTORY_MAX_QUEUED_CHUNKS};
+use crate::limits::{
+    CLIENT_FETCH_TIMEOUT_MS, HISTORY_MAX_BLOB_BYTES, HISTORY_MAX_QUEUED_CHUNKS,
+    HISTORY_SECRETS_PER_BATCH,
+};
 use crate::media::{self, Expected, MediaType};
 use crate::noise::payload::HistoryScope;
 use crate::proto::wa;
@@ -242,6 +245,9 @@ enum Current {
     Decoding {
         decoder: Box<HistoryDecoder>,
         progress: HistorySyncProgress,
+        /// Message secrets of the chunk's messages not persisted yet (at most
+        /// `HISTORY_SECRETS_PER_BATCH`).
+        secrets: Vec<crate::store::Change>,
     },
 }
 
@@ -378,7 +384,12 @@ impl History {
 
     /// Decodes elements of the current chunk until one produced an output (or the chunk ended).
     pub(crate) fn step(&mut self, ctx: &mut Context<'_>, out: &mut Outputs) {
-        let Some(Current::Decoding { decoder, progress }) = self.current.as_mut() else {
+        let Some(Current::Decoding {
+            decoder,
+            progress,
+            secrets,
+        }) = self.current.as_mut()
+        else {
             return;
         };
         let skip_conversations = ctx.config().profile.history.scope == HistoryScope::None;
@@ -423,6 +434,16 @@ impl History {
                     }
                     if let Some(incoming) = incoming_message(*message, ctx.own_jid(), cutoff) {
                         progress.messages += 1;
+                        // Its message secret, for encrypted reactions and edits to it.
+                        secrets.extend(super::messaging::secrets::keep_change(
+                            &incoming.chat,
+                            &incoming.id,
+                            &incoming.sender,
+                            &incoming.message,
+                        ));
+                        if secrets.len() >= HISTORY_SECRETS_PER_BATCH {
+                            persist_secrets(secrets, ctx, out);
+                        }
                         out.event(Event::Message(Box::new(incoming)));
                         return;
                     }
@@ -441,6 +462,7 @@ impl History {
                     }
                 }
                 HistoryItem::End(header) => {
+                    persist_secrets(secrets, ctx, out);
                     let mut progress = progress.clone();
                     if progress.failure.is_none() {
                         progress.chunk_order = header.chunk_order.unwrap_or(progress.chunk_order);
@@ -462,8 +484,21 @@ impl History {
     }
 }
 
+/// Persists the message secrets gathered so far (nothing when there are none).
+fn persist_secrets(
+    secrets: &mut Vec<crate::store::Change>,
+    ctx: &mut Context<'_>,
+    out: &mut Outputs,
+) {
+    if !secrets.is_empty() {
+        let changes = core::mem::take(secrets);
+        ctx.persist(crate::store::Batch { changes }, out);
+    }
+}
+
 fn decoding(notice: &Notice, compressed: Vec<u8>) -> Current {
     Current::Decoding {
+        secrets: Vec::new(),
         decoder: Box::new(HistoryDecoder::new(compressed)),
         progress: HistorySyncProgress {
             sync_type: notice.sync_type(),

@@ -28,6 +28,7 @@ pub mod receipt;
 mod receiver;
 mod retry;
 pub mod routing;
+pub(crate) mod secrets;
 mod send;
 #[cfg(test)]
 mod tests;

@@ -995,6 +995,14 @@ impl Sender {
                     }
                 }
                 let mut batch = batch_of(keystore.take_changes());
+                // Its message secret, for encrypted reactions and edits to it.
+                let author = keystore.own().pn.to_jid().to_non_device();
+                if let Ok(chat) = chat.parse::<crate::binary::Jid>()
+                    && let Some(change) =
+                        super::secrets::keep_change(&chat, &job.id, &author, &job.message)
+                {
+                    batch.changes.push(change);
+                }
                 // Kept for a resend, persisted with the ratchet steps that produced it.
                 let encoded = crate::binary::encode(&outgoing.node);
                 let sequence = self.outbox_sequence;

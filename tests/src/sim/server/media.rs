@@ -521,6 +521,7 @@ impl Server {
             timestamp: now / 1000,
             app_state_key_request: None,
             history_request: None,
+            secret: None,
         });
     }
 

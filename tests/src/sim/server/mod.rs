@@ -39,6 +39,7 @@ use super::rng::SimRng;
 use super::stanza::{be_u32, bytes_node, child_array, child_bytes, id3, iq_error, iq_result};
 use crate::noise_server::{Responder, ServerIdentity};
 pub use account_iq::MAX_UNIMPLEMENTED_KINDS;
+pub use addons::AddOnTarget;
 pub use app_state::{MAX_PATCHES_PER_ANSWER, SNAPSHOT_EVERY};
 pub use attacks::{ForgedRetry, Held, Hostility};
 pub use group_admin::{GroupRules, SimParticipantResult};
@@ -50,6 +51,7 @@ pub use status::{MAX_STATUS_RECEIPTS, STATUS_BROADCAST, StatusReceipt};
 pub use wire::{DELIVERED_KEPT, KeyUse, MAX_KEY_USES, ROUTED_IDS_PER_DEVICE, participant_hash};
 
 mod account_iq;
+mod addons;
 #[path = "../app_state.rs"]
 mod app_state;
 mod attacks;
