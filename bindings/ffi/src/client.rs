@@ -995,7 +995,7 @@ pub enum ClientEvent {
         name: String,
     },
     /// A history chunk was read, or failed (`failure`: `empty`, `download`, `decrypt`,
-    /// `decode`, `busy`).
+    /// `decode`, `busy`, `reuploading`: expired, asked for again).
     HistorySync {
         /// The chunk's type.
         sync_type: String,

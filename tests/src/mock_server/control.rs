@@ -307,7 +307,7 @@ pub fn parse(request: &Request) -> Result<ControlRequest, ControlError> {
         }
     };
     let method = request.method.as_str();
-    if let Some(status) = super::status::parse(method, &segments, &body) {
+    if let Some(status) = super::status::parse(method, &segments, body) {
         return status.map(ControlRequest::Status);
     }
     if let Some(social) = super::social::parse(method, &segments, body) {

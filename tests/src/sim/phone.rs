@@ -837,6 +837,15 @@ fn hmac_sha256(key: &[u8; 32], data: &[u8]) -> Option<[u8; 32]> {
     Some(mac.finalize().into_bytes().into())
 }
 
+/// The `messageContextInfo.messageSecret` of `message` (on the message or, for wrapped content,
+/// as the sender put it on the outer message).
+fn message_secret(message: &wa::Message) -> Option<Vec<u8>> {
+    message
+        .message_context_info
+        .as_ref()
+        .and_then(|context| context.message_secret.clone())
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -933,13 +942,4 @@ mod tests {
         let stored = verified.signed_identity.encode_to_vec();
         assert!(!phone.check_device_signature(&stored, &issued.details, companion.public()));
     }
-}
-
-/// The `messageContextInfo.messageSecret` of `message` (on the message or, for wrapped content,
-/// as the sender put it on the outer message).
-fn message_secret(message: &wa::Message) -> Option<Vec<u8>> {
-    message
-        .message_context_info
-        .as_ref()
-        .and_then(|context| context.message_secret.clone())
 }

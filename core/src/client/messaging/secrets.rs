@@ -253,7 +253,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            secrets.missing(&reaction, &[chat.clone()]),
+            secrets.missing(&reaction, core::slice::from_ref(&chat)),
             vec![key.clone()]
         );
         secrets.apply_loaded(&[record], &[key]);

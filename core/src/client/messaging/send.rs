@@ -74,6 +74,16 @@ struct Job {
     own_devices: Vec<DeviceAddress>,
 }
 
+/// What a job from this account itself is (`Sender::enqueue_own`).
+struct OwnJob {
+    /// `status@broadcast` for a status post.
+    group: Option<String>,
+    /// A status post's audience (device 0 of each).
+    members: Vec<DeviceAddress>,
+    /// A peer message for our primary phone.
+    peer: bool,
+}
+
 /// Where the current job is.
 #[derive(Debug, Default, PartialEq, Eq)]
 enum Stage {
@@ -364,38 +374,12 @@ impl Sender {
         ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) {
-        if !ctx.is_connected() {
-            return fail(command, CommandError::NotConnected, out);
-        }
-        if self.queue.len() >= MESSAGING_MAX_PARKED {
-            return fail(
-                command,
-                CommandError::RateLimited {
-                    retry_after_ms: None,
-                },
-                out,
-            );
-        }
-        let Some(own) = receiver.keystore(ctx, out).map(|k| k.own().pn.clone()) else {
-            return fail(command, CommandError::NotPaired, out);
-        };
-        let Some(id) = Sender::new_id(receiver, ctx, out) else {
-            return fail(command, CommandError::NotPaired, out);
-        };
-        self.queue.push_back(Job {
-            command,
-            id,
-            to: own.with_device(0),
+        let job = OwnJob {
             group: None,
-            addressing_mode: None,
             members: Vec::new(),
             peer: true,
-            message,
-            users: Vec::new(),
-            devices: Vec::new(),
-            own_devices: Vec::new(),
-        });
-        self.advance(receiver, ctx, out);
+        };
+        self.enqueue_own(command, job, message, receiver, ctx, out);
     }
 
     /// Queues a status post for `recipients` (user or LID JIDs): a sender-key message to
@@ -410,9 +394,6 @@ impl Sender {
         ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) {
-        if !ctx.is_connected() {
-            return fail(command, CommandError::NotConnected, out);
-        }
         if recipients.len() > crate::limits::MESSAGING_MAX_FANOUT {
             return fail(command, CommandError::InvalidMessage, out);
         }
@@ -431,6 +412,28 @@ impl Sender {
         if members.is_empty() {
             return fail(command, CommandError::InvalidAddress, out);
         }
+        let job = OwnJob {
+            group: Some(STATUS_BROADCAST.to_owned()),
+            members,
+            peer: false,
+        };
+        self.enqueue_own(command, job, *message, receiver, ctx, out);
+    }
+
+    /// Queues a job addressed from this account itself (a status post, a peer message) under a
+    /// new id, after the checks every send makes.
+    fn enqueue_own(
+        &mut self,
+        command: CommandId,
+        job: OwnJob,
+        message: wa::Message,
+        receiver: &mut Receiver,
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
+    ) {
+        if !ctx.is_connected() {
+            return fail(command, CommandError::NotConnected, out);
+        }
         if self.queue.len() >= MESSAGING_MAX_PARKED {
             return fail(
                 command,
@@ -450,11 +453,11 @@ impl Sender {
             command,
             id,
             to: own.with_device(0),
-            group: Some(STATUS_BROADCAST.to_owned()),
+            group: job.group,
             addressing_mode: None,
-            members,
-            peer: false,
-            message: *message,
+            members: job.members,
+            peer: job.peer,
+            message,
             users: Vec::new(),
             devices: Vec::new(),
             own_devices: Vec::new(),
