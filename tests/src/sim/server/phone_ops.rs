@@ -241,31 +241,7 @@ impl Server {
             let Some(phone) = self.accounts.get_mut(user).map(|a| &mut a.phone) else {
                 continue;
             };
-            let mut children = Vec::new();
-            if phone.first_sender_key_for(&group_text, &address) {
-                let carrier = walink_core::proto::wa::Message {
-                    sender_key_distribution_message: Some(
-                        walink_core::proto::wa::message::SenderKeyDistributionMessage {
-                            group_id: Some(group_text.clone()),
-                            axolotl_sender_key_distribution_message: Some(distribution.clone()),
-                        },
-                    ),
-                    ..Default::default()
-                };
-                let (enc_type, ciphertext) = phone.encrypt(&address, &carrier)?;
-                children.push(
-                    Node::new("enc")
-                        .attr("v", "2")
-                        .attr("type", enc_type)
-                        .bytes(ciphertext),
-                );
-            }
-            children.push(
-                Node::new("enc")
-                    .attr("v", "2")
-                    .attr("type", "skmsg")
-                    .bytes(skmsg.clone()),
-            );
+            let children = sender_key_encs(phone, &group_text, &address, &distribution, &skmsg)?;
             let stanza = delivery::group_stanza(
                 group,
                 (&participant, &participant_alt),
@@ -444,6 +420,44 @@ impl Server {
             self.deliver(&sender_user, sender.device, receipt);
         }
     }
+}
+
+/// The `enc`s of a sender-key message (a group message or a status post) for the device at
+/// `address`: the phone's sender key for `group` in a `pkmsg`/`msg` first when the device does
+/// not hold it yet, then the `skmsg`.
+pub(super) fn sender_key_encs(
+    phone: &mut Phone,
+    group: &str,
+    address: &str,
+    distribution: &[u8],
+    skmsg: &[u8],
+) -> Result<Vec<Node>, SimError> {
+    let mut children = Vec::new();
+    if phone.first_sender_key_for(group, address) {
+        let carrier = walink_core::proto::wa::Message {
+            sender_key_distribution_message: Some(
+                walink_core::proto::wa::message::SenderKeyDistributionMessage {
+                    group_id: Some(group.to_owned()),
+                    axolotl_sender_key_distribution_message: Some(distribution.to_vec()),
+                },
+            ),
+            ..Default::default()
+        };
+        let (enc_type, ciphertext) = phone.encrypt(address, &carrier)?;
+        children.push(
+            Node::new("enc")
+                .attr("v", "2")
+                .attr("type", enc_type)
+                .bytes(ciphertext),
+        );
+    }
+    children.push(
+        Node::new("enc")
+            .attr("v", "2")
+            .attr("type", "skmsg")
+            .bytes(skmsg.to_vec()),
+    );
+    Ok(children)
 }
 
 /// The `type` of a message stanza carrying `message`: `media` for a media message.

@@ -111,31 +111,13 @@ impl Server {
             let Some(phone) = self.accounts.get_mut(user).map(|a| &mut a.phone) else {
                 continue;
             };
-            let mut children = Vec::new();
-            if phone.first_sender_key_for(STATUS_BROADCAST, &address) {
-                let carrier = walink_core::proto::wa::Message {
-                    sender_key_distribution_message: Some(
-                        walink_core::proto::wa::message::SenderKeyDistributionMessage {
-                            group_id: Some(STATUS_BROADCAST.to_owned()),
-                            axolotl_sender_key_distribution_message: Some(distribution.clone()),
-                        },
-                    ),
-                    ..Default::default()
-                };
-                let (enc_type, ciphertext) = phone.encrypt(&address, &carrier)?;
-                children.push(
-                    Node::new("enc")
-                        .attr("v", "2")
-                        .attr("type", enc_type)
-                        .bytes(ciphertext),
-                );
-            }
-            children.push(
-                Node::new("enc")
-                    .attr("v", "2")
-                    .attr("type", "skmsg")
-                    .bytes(skmsg.clone()),
-            );
+            let children = phone_ops::sender_key_encs(
+                phone,
+                STATUS_BROADCAST,
+                &address,
+                &distribution,
+                &skmsg,
+            )?;
             let stanza = status_stanza(&status, (&participant, &participant_lid), &id, kind, now)
                 .attr("notify", push_name.clone())
                 .children_from(children);
