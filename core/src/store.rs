@@ -16,6 +16,7 @@
 //! | `received-ids` | signal address of a sender | `walink.ReceivedIdsRecord` |
 //! | `outbox` | message id | `walink.OutboxRecord` (loaded at start) |
 //! | `device-list` | signal address of a user's device 0 | `walink.DeviceListRecord` |
+//! | `privacy-token` | a contact's user JID | `walink.PrivacyTokenRecord` (loaded at start) |
 //! | others | defined by the module that owns them (messaging, app state) | |
 //!
 //! Which records the host hands to `Client::new` and which the client asks for later with
@@ -73,11 +74,13 @@ pub enum Space {
     /// The message secret of a message sent, received or from the history sync, keyed by chat
     /// and message id: encrypted reactions and edits to it open with it (docs/content.md).
     MessageSecret,
+    /// A trusted-contact privacy token a contact issued to us, keyed by its user JID.
+    PrivacyToken,
 }
 
 impl Space {
     /// Every space, in a fixed order.
-    pub const ALL: [Space; 16] = [
+    pub const ALL: [Space; 17] = [
         Space::Device,
         Space::Session,
         Space::Identity,
@@ -94,6 +97,7 @@ impl Space {
         Space::DeviceList,
         Space::Poll,
         Space::MessageSecret,
+        Space::PrivacyToken,
     ];
 
     /// The stable name a host stores (`"device"`, `"session"`, `"signed-prekey"`, ...).
@@ -115,6 +119,7 @@ impl Space {
             Space::DeviceList => "device-list",
             Space::Poll => "poll",
             Space::MessageSecret => "message-secret",
+            Space::PrivacyToken => "privacy-token",
         }
     }
 
@@ -128,7 +133,11 @@ impl Space {
     pub fn loaded_at_start(self) -> bool {
         matches!(
             self,
-            Space::Device | Space::SignedPreKey | Space::AppStateKey | Space::Outbox
+            Space::Device
+                | Space::SignedPreKey
+                | Space::AppStateKey
+                | Space::Outbox
+                | Space::PrivacyToken
         )
     }
 }

@@ -68,6 +68,7 @@ mod attacks;
 mod device;
 mod device_lists;
 mod group_admin;
+mod group_requests;
 mod groups;
 mod history_reupload;
 mod keys;
@@ -399,6 +400,7 @@ pub struct Server {
     history_reuploads: history_reupload::HistoryReuploads,
     account_iqs: account_iq::AccountIqs,
     group_rules: group_admin::GroupRules,
+    group_extras: group_requests::GroupExtras,
     social: social::SocialState,
 }
 
@@ -499,6 +501,7 @@ impl Server {
             history_reuploads: history_reupload::HistoryReuploads::default(),
             account_iqs: account_iq::AccountIqs::default(),
             group_rules: group_admin::GroupRules::default(),
+            group_extras: group_requests::GroupExtras::default(),
             social: social::SocialState::default(),
         }
     }
