@@ -448,6 +448,12 @@ pub const CONTENT_MAX_POLL_VOTERS: usize = 2048;
 /// Poll records kept in memory (loaded on demand).
 pub const CONTENT_POLL_CACHE: usize = 16;
 
+/// Message-secret records kept in memory (loaded on demand, for encrypted reactions and edits).
+pub const CONTENT_SECRET_CACHE: usize = 64;
+
+/// Message secrets of a history chunk persisted together (one `Persist` per this many).
+pub const HISTORY_SECRETS_PER_BATCH: usize = 256;
+
 /// Poll votes (`Command::SendPollVote`) and poll sends waiting for their poll records.
 pub const CONTENT_MAX_WAITING_POLL_COMMANDS: usize = 64;
 

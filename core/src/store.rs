@@ -71,13 +71,16 @@ pub enum Space {
     /// A poll this device sent or received (its secret, options and votes), keyed by chat and
     /// message id, and the index of those kept (docs/content.md).
     Poll,
+    /// The message secret of a message sent, received or from the history sync, keyed by chat
+    /// and message id: encrypted reactions and edits to it open with it (docs/content.md).
+    MessageSecret,
     /// A trusted-contact privacy token a contact issued to us, keyed by its user JID.
     PrivacyToken,
 }
 
 impl Space {
     /// Every space, in a fixed order.
-    pub const ALL: [Space; 16] = [
+    pub const ALL: [Space; 17] = [
         Space::Device,
         Space::Session,
         Space::Identity,
@@ -93,6 +96,7 @@ impl Space {
         Space::Outbox,
         Space::DeviceList,
         Space::Poll,
+        Space::MessageSecret,
         Space::PrivacyToken,
     ];
 
@@ -114,6 +118,7 @@ impl Space {
             Space::Outbox => "outbox",
             Space::DeviceList => "device-list",
             Space::Poll => "poll",
+            Space::MessageSecret => "message-secret",
             Space::PrivacyToken => "privacy-token",
         }
     }

@@ -168,6 +168,20 @@ export class Connection {
     return this.command({ type: 'sendMessage', to, message: bytes })
   }
 
+  /**
+   * Posts a status (`status@broadcast`) that `recipients` (user or LID JIDs) may see: protobuf
+   * JSON or encoded bytes; resolves with `{ id }` once the server acknowledged it.
+   */
+  sendStatus(recipients, message) {
+    let bytes
+    try {
+      bytes = isBytes(message) ? message : encodeMessage(message)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    return this.command({ type: 'sendStatus', recipients, message: bytes })
+  }
+
   /** Votes in a poll this device sent or received (options by name; none withdraws the vote). */
   sendPollVote(chat, pollId, options) {
     return this.command({ type: 'sendPollVote', chat, pollId, options })

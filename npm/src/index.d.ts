@@ -256,7 +256,7 @@ export type HistorySyncType =
   | 'unknown'
 
 /** Why a history chunk was not read (completely). */
-export type HistoryFailure = 'empty' | 'download' | 'decrypt' | 'decode' | 'busy'
+export type HistoryFailure = 'empty' | 'download' | 'decrypt' | 'decode' | 'busy' | 'reuploading'
 
 /** Why a connection ended. */
 export type CloseReason =
@@ -736,6 +736,8 @@ export interface MessageEventOf<Content> {
   pushName?: string
   /** Whether it came from a history sync rather than live. */
   history: boolean
+  /** Whether it is a status post (`chat` is `status@broadcast`, `sender` its poster). */
+  status: boolean
   message: Content
   /** `ephemeralMessage`, `viewOnceMessageV2`, `documentWithCaptionMessage`, `editedMessage`, ... */
   wrappers: string[]
@@ -765,6 +767,7 @@ export type ClientCommand =
   | { type: 'sendText'; to: string; text: string }
   | { type: 'sendMessage'; to: string; message: Uint8Array }
   /** Ends with `messageSent`; `unknown_poll` when no such poll is kept for the chat. */
+  | { type: 'sendStatus'; recipients: string[]; message: Uint8Array }
   | { type: 'sendPollVote'; chat: string; pollId: string; options: string[] }
   | { type: 'markRead'; chat: string; sender?: string; ids: string[] }
   | { type: 'connect' }
@@ -1058,6 +1061,12 @@ export class Connection {
   /** Any content, as protobuf JSON (`content.*` builds each kind) or encoded. */
   sendMessage(to: string, message: WaMessage | Uint8Array): Promise<CommandOutput>
   /** Votes in a poll this device sent or received (options by name; none withdraws the vote). */
+  /**
+   * Posts a status (`status@broadcast`) that `recipients` (user or LID JIDs) may see: protobuf
+   * JSON (a text post is `{ extendedTextMessage: { text, backgroundArgb, font } }`) or encoded
+   * bytes; resolves with `{ id }` once the server acknowledged it.
+   */
+  sendStatus(recipients: string[], message: WaMessage | Uint8Array): Promise<CommandOutput>
   sendPollVote(chat: string, pollId: string, options: string[]): Promise<CommandOutput>
   markRead(chat: string, ids: string[], sender?: string): Promise<CommandOutput>
   /** The identity keys kept for a device: `{ kind: 'identity', address, identity?, pending? }`. */

@@ -858,6 +858,8 @@ pub enum ClientEvent {
         push_name: Option<String>,
         /// Whether it came from a history sync rather than live.
         history: bool,
+        /// Whether it is a status post (`chat` is `status@broadcast`, `sender` its poster).
+        status: bool,
         /// The content: wrappers removed, the keys of add-ons (reactions, votes, revokes,
         /// edits) rewritten to this device's point of view.
         message: Box<WaMessage>,
@@ -993,7 +995,7 @@ pub enum ClientEvent {
         name: String,
     },
     /// A history chunk was read, or failed (`failure`: `empty`, `download`, `decrypt`,
-    /// `decode`, `busy`).
+    /// `decode`, `busy`, `reuploading`: expired, asked for again).
     HistorySync {
         /// The chunk's type.
         sync_type: String,
@@ -1087,6 +1089,7 @@ impl From<client::Event> for ClientEvent {
             },
             E::OfflineSyncDone { count } => ClientEvent::OfflineSyncDone { count },
             E::Message(m) => ClientEvent::Message {
+                status: m.is_status(),
                 id: m.id,
                 chat: m.chat.to_string(),
                 sender: m.sender.to_string(),
@@ -1495,11 +1498,20 @@ pub enum Command {
         /// The encoded message.
         message: Vec<u8>,
     },
-    /// Send any content (text, reply, reaction, edit, revoke, media, location, contact, poll,
-    /// status post to `status@broadcast`); like `SendMessage`.
+    /// Send any content (text, reply, reaction, edit, revoke, media, location, contact, poll);
+    /// like `SendMessage`. A status post goes with `SendStatus`.
     SendContent {
-        /// The recipient's JID (user, LID, group or `status@broadcast`).
+        /// The recipient's JID (user, LID or group).
         to: String,
+        /// The content.
+        message: Box<WaMessage>,
+    },
+    /// Post a status (`status@broadcast`) that `recipients` (user or LID JIDs) may see; ends
+    /// with `MessageSent`. A text post is an `extendedTextMessage` (with `background_argb` and
+    /// `font` if wanted).
+    SendStatus {
+        /// Who may see the post.
+        recipients: Vec<String>,
         /// The content.
         message: Box<WaMessage>,
     },
@@ -1719,6 +1731,15 @@ impl From<Command> for client::Command {
             Command::SendMessage { to, message } => client::Command::SendMessage { to, message },
             Command::SendContent { to, message } => client::Command::SendMessage {
                 to,
+                message: prost::Message::encode_to_vec(&walink_core::proto::wa::Message::from(
+                    *message,
+                )),
+            },
+            Command::SendStatus {
+                recipients,
+                message,
+            } => client::Command::SendStatus {
+                recipients,
                 message: prost::Message::encode_to_vec(&walink_core::proto::wa::Message::from(
                     *message,
                 )),

@@ -227,6 +227,14 @@ class Driver:
         output = await self.command(ffi.Command.SEND_CONTENT(to=to, message=message))
         return output.id
 
+    async def send_status(self, recipients: list, message: ffi.WaMessage) -> str:
+        """Posts a status (``status@broadcast``) that ``recipients`` (user or LID JIDs) may see
+        (a text post is an ``extended_text_message``); returns its message id once the server
+        acknowledged it."""
+        output = await self.command(
+            ffi.Command.SEND_STATUS(recipients=list(recipients), message=message))
+        return output.id
+
     async def send_poll_vote(self, chat: str, poll_id: str, options: list) -> str:
         """Votes in a poll this device sent or received (options by name; none withdraws the
         vote); returns the vote's message id."""

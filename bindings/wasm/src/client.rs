@@ -513,6 +513,7 @@ pub(crate) fn event_to_js(event: Event) -> JsValue {
             .bool("fromMe", m.from_me)
             .opt_str("pushName", m.push_name.as_deref())
             .bool("history", m.history)
+            .bool("status", m.is_status())
             .bytes("message", &prost::Message::encode_to_vec(&m.message))
             .set(
                 "wrappers",
@@ -814,6 +815,7 @@ fn command_from_js(value: JsValue) -> Result<Command, JsValue> {
         "pairWithCode" => &["type", "phone"],
         "sendText" => &["type", "to", "text"],
         "sendMessage" => &["type", "to", "message"],
+        "sendStatus" => &["type", "recipients", "message"],
         "sendPollVote" => &["type", "chat", "pollId", "options"],
         "markRead" => &["type", "chat", "sender", "ids"],
         "connect" | "disconnect" | "logout" => &["type"],
@@ -863,6 +865,10 @@ fn command_from_js(value: JsValue) -> Result<Command, JsValue> {
         },
         "sendMessage" => Command::SendMessage {
             to: r.string("to")?,
+            message: r.bytes("message")?,
+        },
+        "sendStatus" => Command::SendStatus {
+            recipients: r.strings("recipients")?,
             message: r.bytes("message")?,
         },
         "sendPollVote" => Command::SendPollVote {

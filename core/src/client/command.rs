@@ -39,6 +39,18 @@ pub enum Command {
         /// The encoded message.
         message: Vec<u8>,
     },
+    /// Post a status (`status@broadcast`) to `recipients` (user or LID JIDs; at most
+    /// `limits::MESSAGING_MAX_FANOUT`): an encoded `wa.Message` (a text post is an
+    /// `extendedTextMessage`, with `backgroundArgb` and `font` if wanted), sent like a group
+    /// message whose members are the recipients and this account, our sender key handed to every
+    /// recipient device with each post (the server learns the audience from it). Ends with
+    /// `MessageSent`.
+    SendStatus {
+        /// Who may see the post.
+        recipients: Vec<String>,
+        /// The encoded message.
+        message: Vec<u8>,
+    },
     /// Vote in a poll this device sent or received: the vote is encrypted with the poll's
     /// secret and sent to the poll's chat; it ends with `MessageSent`. An empty `options`
     /// withdraws the vote.

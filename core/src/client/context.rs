@@ -56,7 +56,8 @@ pub(crate) struct Requests {
     /// An app-state key request to send to this account's own devices.
     pub(crate) app_state_key_request: Option<crate::proto::wa::Message>,
     /// History-sync notifications from our own phone (already acknowledged).
-    pub(crate) history_notifications: Vec<crate::proto::wa::message::HistorySyncNotification>,
+    pub(crate) history_notifications:
+        Vec<(String, crate::proto::wa::message::HistorySyncNotification)>,
     /// Phone-number users and their LID users, to store.
     pub(crate) lid_mappings: Vec<(String, String)>,
     /// Messages to send for these commands (to, message), e.g. once their media is uploaded.
@@ -275,13 +276,14 @@ impl Context<'_> {
         self.requests.app_state_key_request = Some(request);
     }
 
-    /// Hands a history-sync notification from our own phone (already acknowledged) to the
-    /// history machine.
+    /// Hands a history-sync notification from our own phone (already acknowledged), carried by
+    /// message `message_id`, to the history machine.
     pub(crate) fn history_notification(
         &mut self,
+        message_id: String,
         note: crate::proto::wa::message::HistorySyncNotification,
     ) {
-        self.requests.history_notifications.push(note);
+        self.requests.history_notifications.push((message_id, note));
     }
 
     /// Hands a phone-number user and its LID user to messaging, to store.

@@ -452,7 +452,7 @@ impl Client {
                     None
                 };
                 match (error, own) {
-                    (None, Some(own)) => {
+                    (None, Some(_)) => {
                         let request = history::on_demand_request(
                             &chat,
                             &oldest_id,
@@ -460,12 +460,8 @@ impl Client {
                             oldest_timestamp,
                             count,
                         );
-                        let command = Command::SendMessage {
-                            to: own.to_string(),
-                            message: prost::Message::encode_to_vec(&request),
-                        };
                         let (mut ctx, out) = split!(self, now);
-                        self.messaging.send(now, id, command, &mut ctx, out);
+                        self.messaging.send_to_primary(id, request, &mut ctx, out);
                     }
                     (error, _) => self.out.event(Event::CommandDone {
                         id,
@@ -908,9 +904,9 @@ impl Client {
                 .send(now, CommandId::INTERNAL, command, &mut ctx, out);
         }
         let notes = core::mem::take(&mut self.requests.history_notifications);
-        for note in notes {
+        for (message_id, note) in notes {
             let (mut ctx, out) = split!(self, now);
-            self.history.notification(note, &mut ctx, out);
+            self.history.notification(message_id, note, &mut ctx, out);
         }
         let pairs = core::mem::take(&mut self.requests.lid_mappings);
         if !pairs.is_empty() {

@@ -17,6 +17,7 @@
 //! (`UnwrapRaw`); WhiskeySockets/Baileys `src/Utils/messages.ts` (`normalizeMessageContent`),
 //! `src/Utils/process-message.ts` (`cleanMessage`, `decryptPollVote`); docs/content.md.
 
+pub mod addon;
 mod keys;
 pub mod outgoing;
 pub mod poll;

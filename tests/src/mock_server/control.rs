@@ -34,7 +34,8 @@
 //! | POST | `/expire-media` | `{"direct_path"}` | the media hosts forget a blob until its phone uploads it again (media retry) |
 //! | POST | `/revoke-media-auth` | | every `media_conn` auth token issued so far is refused (401) from now on |
 //!
-//! Calls, presence and contacts have their routes in [`super::social`].
+//! Calls, presence and contacts have their routes in [`super::social`], status posts in
+//! [`super::status`].
 
 use serde_json::Value;
 
@@ -53,6 +54,8 @@ pub enum ControlRequest {
     Health,
     /// A call, presence or contact control ([`super::social`]).
     Social(super::social::SocialControl),
+    /// A status-post control ([`super::status`]).
+    Status(super::status::StatusControl),
     /// Create an account; the backend picks the number when `phone` is `None`.
     CreateAccount {
         /// The phone number, digits only.
@@ -304,6 +307,9 @@ pub fn parse(request: &Request) -> Result<ControlRequest, ControlError> {
         }
     };
     let method = request.method.as_str();
+    if let Some(status) = super::status::parse(method, &segments, body) {
+        return status.map(ControlRequest::Status);
+    }
     if let Some(social) = super::social::parse(method, &segments, body) {
         return social.map(ControlRequest::Social);
     }

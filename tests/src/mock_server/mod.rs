@@ -16,6 +16,7 @@ pub mod http;
 pub mod process;
 pub mod sim_backend;
 pub mod social;
+pub mod status;
 
 use std::collections::HashMap;
 use std::io::{self, ErrorKind};

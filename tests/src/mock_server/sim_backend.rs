@@ -266,6 +266,7 @@ impl Backend for SimBackend {
         let answer = match request {
             ControlRequest::Health => Ok(json!({ "ok": true })),
             ControlRequest::Social(control) => super::social::run(&mut self.server, now, control),
+            ControlRequest::Status(control) => super::status::run(&mut self.server, now, control),
             ControlRequest::CreateAccount { phone, name } => self.create_account(phone, name),
             ControlRequest::ListAccounts => Ok(json!({
                 "accounts": self

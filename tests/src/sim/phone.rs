@@ -215,6 +215,9 @@ pub struct PhoneMessage {
     pub app_state_key_request: Option<Vec<Vec<u8>>>,
     /// An on-demand history request (`HistorySyncOnDemandRequest`), if it was one.
     pub history_request: Option<HistoryRequest>,
+    /// The message's `messageContextInfo.messageSecret`, if it carried one (what add-ons to it
+    /// are sealed with).
+    pub secret: Option<Vec<u8>>,
 }
 
 /// A companion's request for older messages of one chat.
@@ -432,6 +435,7 @@ impl Phone {
         let mut text = None;
         let mut app_state_key_request = None;
         let mut history_request = None;
+        let mut secret = None;
         let mut error = None;
         for (enc_type, ciphertext) in encs {
             let result = if enc_type == "skmsg" {
@@ -465,6 +469,9 @@ impl Phone {
                     };
                     if let Some(destination) = destination {
                         chat = destination;
+                    }
+                    if let Some(found) = message_secret(&inner) {
+                        secret = Some(found);
                     }
                     let found = inner.conversation.clone().or_else(|| {
                         inner
@@ -517,6 +524,7 @@ impl Phone {
             timestamp,
             app_state_key_request,
             history_request,
+            secret,
         });
         let index = self.inbox.len() - 1;
         &self.inbox[index]
@@ -827,6 +835,15 @@ fn hmac_sha256(key: &[u8; 32], data: &[u8]) -> Option<[u8; 32]> {
     let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(key).ok()?;
     mac.update(data);
     Some(mac.finalize().into_bytes().into())
+}
+
+/// The `messageContextInfo.messageSecret` of `message` (on the message or, for wrapped content,
+/// as the sender put it on the outer message).
+fn message_secret(message: &wa::Message) -> Option<Vec<u8>> {
+    message
+        .message_context_info
+        .as_ref()
+        .and_then(|context| context.message_secret.clone())
 }
 
 #[cfg(test)]

@@ -27,7 +27,10 @@ pub use decode::compress_for_testing;
 use std::collections::VecDeque;
 
 use crate::binary::{Jid, Node};
-use crate::limits::{CLIENT_FETCH_TIMEOUT_MS, HISTORY_MAX_BLOB_BYTES, HISTORY_MAX_QUEUED_CHUNKS};
+use crate::limits::{
+    CLIENT_FETCH_TIMEOUT_MS, HISTORY_MAX_BLOB_BYTES, HISTORY_MAX_QUEUED_CHUNKS,
+    HISTORY_SECRETS_PER_BATCH,
+};
 use crate::media::{self, Expected, MediaType};
 use crate::noise::payload::HistoryScope;
 use crate::proto::wa;
@@ -178,6 +181,10 @@ pub enum HistoryFailure {
     /// Too many chunks were waiting.
     #[error("too many history chunks waiting")]
     Busy,
+    /// The blob had expired (404/410): the phone was asked to upload it again, and announces
+    /// it in a new notification (read as a new chunk).
+    #[error("the history blob had expired; the phone was asked to upload it again")]
+    Reuploading,
 }
 
 impl HistoryFailure {
@@ -189,6 +196,7 @@ impl HistoryFailure {
             HistoryFailure::Decrypt => "decrypt",
             HistoryFailure::Decode(_) => "decode",
             HistoryFailure::Busy => "busy",
+            HistoryFailure::Reuploading => "reuploading",
         }
     }
 }
@@ -210,8 +218,9 @@ pub struct HistorySyncProgress {
     pub failure: Option<HistoryFailure>,
 }
 
-/// A notification waiting for its turn. Its media key is wiped when it is dropped.
-struct Notice(HistorySyncNotification);
+/// A notification waiting for its turn, with the id of the message that carried it. Its media
+/// key is wiped when it is dropped.
+struct Notice(HistorySyncNotification, String);
 
 impl Drop for Notice {
     fn drop(&mut self) {
@@ -236,6 +245,9 @@ enum Current {
     Decoding {
         decoder: Box<HistoryDecoder>,
         progress: HistorySyncProgress,
+        /// Message secrets of the chunk's messages not persisted yet (at most
+        /// `HISTORY_SECRETS_PER_BATCH`).
+        secrets: Vec<crate::store::Change>,
     },
 }
 
@@ -256,14 +268,16 @@ impl core::fmt::Debug for History {
 }
 
 impl History {
-    /// A notification from our own phone (already acknowledged).
+    /// A notification from our own phone (already acknowledged), carried by message
+    /// `message_id`.
     pub(crate) fn notification(
         &mut self,
+        message_id: String,
         note: HistorySyncNotification,
         ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) {
-        let notice = Notice(note);
+        let notice = Notice(note, message_id);
         if ctx.config().profile.history.scope == HistoryScope::None
             && notice.sync_type().carries_conversations()
         {
@@ -325,6 +339,19 @@ impl History {
         let Some(Current::Downloading { notice, .. }) = self.current.take() else {
             return;
         };
+        // An expired blob (404/410): the phone is asked to upload it again (a server-error
+        // peer receipt sealed with the blob's media key, features.md §2.4) and announces it
+        // in a new notification; this one ends as `Reuploading`.
+        let expired = matches!(&result, Ok(response) if matches!(response.status, 404 | 410));
+        if expired && let Some(request) = reupload_request(&notice, ctx) {
+            let failure = match ctx.send(&request, out) {
+                Ok(()) => HistoryFailure::Reuploading,
+                Err(_) => HistoryFailure::Download,
+            };
+            out.event(Event::HistorySync(failed(&notice, failure)));
+            self.pump(ctx, out);
+            return;
+        }
         let file = result
             .ok()
             .filter(|response| (200..300).contains(&response.status));
@@ -357,7 +384,12 @@ impl History {
 
     /// Decodes elements of the current chunk until one produced an output (or the chunk ended).
     pub(crate) fn step(&mut self, ctx: &mut Context<'_>, out: &mut Outputs) {
-        let Some(Current::Decoding { decoder, progress }) = self.current.as_mut() else {
+        let Some(Current::Decoding {
+            decoder,
+            progress,
+            secrets,
+        }) = self.current.as_mut()
+        else {
             return;
         };
         let skip_conversations = ctx.config().profile.history.scope == HistoryScope::None;
@@ -402,6 +434,16 @@ impl History {
                     }
                     if let Some(incoming) = incoming_message(*message, ctx.own_jid(), cutoff) {
                         progress.messages += 1;
+                        // Its message secret, for encrypted reactions and edits to it.
+                        secrets.extend(super::messaging::secrets::keep_change(
+                            &incoming.chat,
+                            &incoming.id,
+                            &incoming.sender,
+                            &incoming.message,
+                        ));
+                        if secrets.len() >= HISTORY_SECRETS_PER_BATCH {
+                            persist_secrets(secrets, ctx, out);
+                        }
                         out.event(Event::Message(Box::new(incoming)));
                         return;
                     }
@@ -420,6 +462,7 @@ impl History {
                     }
                 }
                 HistoryItem::End(header) => {
+                    persist_secrets(secrets, ctx, out);
                     let mut progress = progress.clone();
                     if progress.failure.is_none() {
                         progress.chunk_order = header.chunk_order.unwrap_or(progress.chunk_order);
@@ -441,8 +484,21 @@ impl History {
     }
 }
 
+/// Persists the message secrets gathered so far (nothing when there are none).
+fn persist_secrets(
+    secrets: &mut Vec<crate::store::Change>,
+    ctx: &mut Context<'_>,
+    out: &mut Outputs,
+) {
+    if !secrets.is_empty() {
+        let changes = core::mem::take(secrets);
+        ctx.persist(crate::store::Batch { changes }, out);
+    }
+}
+
 fn decoding(notice: &Notice, compressed: Vec<u8>) -> Current {
     Current::Decoding {
+        secrets: Vec::new(),
         decoder: Box::new(HistoryDecoder::new(compressed)),
         progress: HistorySyncProgress {
             sync_type: notice.sync_type(),
@@ -464,6 +520,24 @@ fn failed(notice: &Notice, failure: HistoryFailure) -> HistorySyncProgress {
         messages: 0,
         failure: Some(failure),
     }
+}
+
+/// `<receipt id=<notification message id> to=<own user> type="server-error" category="peer">`
+/// asking our phone to upload an expired history blob again (whatsmeow
+/// `SendHistorySyncServerErrorReceipt`): the media-retry payload sealed with the blob's media
+/// key, without `<rmr>`. `None` without a media key, a message id or our own JID.
+fn reupload_request(notice: &Notice, ctx: &mut Context<'_>) -> Option<Node> {
+    let key = notice
+        .0
+        .media_key
+        .as_deref()
+        .filter(|key| !key.is_empty())?;
+    if notice.1.is_empty() {
+        return None;
+    }
+    let own = ctx.own_jid()?.to_non_device().to_string();
+    let iv: [u8; 12] = ctx.rng().bytes();
+    super::media::history_reupload_request(key, iv, &notice.1, &own)
 }
 
 /// The (phone-number user, LID user) of a pair of JIDs, when both are of their kind.

@@ -136,6 +136,7 @@ fn an_inline_chunk_becomes_conversations_messages_names_mappings_and_progress() 
     let mut history = History::default();
     let mut out = Outputs::default();
     history.notification(
+        String::new(),
         inline(T::InitialBootstrap, &[0, 1]),
         &mut parts.ctx(0),
         &mut out,
@@ -220,6 +221,7 @@ fn messages_older_than_the_days_asked_for_are_dropped() {
     let mut history = History::default();
     let mut out = Outputs::default();
     history.notification(
+        String::new(),
         inline(T::Recent, &[0, 3, 8, 30]),
         &mut parts.ctx(0),
         &mut out,
@@ -247,7 +249,7 @@ fn a_blob_is_fetched_decrypted_with_its_hashes_checked_and_read() {
         ..Default::default()
     };
     for path in ["/v/t62/a", "/v/t62/b", "/v/t62/c", "/v/t62/d"] {
-        history.notification(note(path), &mut parts.ctx(0), &mut out);
+        history.notification(String::new(), note(path), &mut parts.ctx(0), &mut out);
     }
     let fetch = |out: &mut Outputs| -> (FetchId, FetchRequest) {
         let outputs: Vec<Output> = core::iter::from_fn(|| out.pop()).collect();
@@ -312,12 +314,18 @@ fn with_no_history_asked_for_conversation_chunks_are_skipped_and_names_still_rea
     let mut history = History::default();
     let mut out = Outputs::default();
     history.notification(
+        String::new(),
         inline(T::InitialBootstrap, &[0]),
         &mut parts.ctx(0),
         &mut out,
     );
     assert!(out.is_empty() && !history.is_decoding());
-    history.notification(inline(T::PushName, &[0]), &mut parts.ctx(0), &mut out);
+    history.notification(
+        String::new(),
+        inline(T::PushName, &[0]),
+        &mut parts.ctx(0),
+        &mut out,
+    );
     let events = drain(&mut history, &mut parts, &mut out);
     assert!(messages(&events).is_empty());
     assert!(
@@ -336,7 +344,7 @@ fn a_corrupt_chunk_reports_what_it_read_and_why_it_stopped() {
     let mut note = inline(T::Recent, &[0]);
     let payload = note.initial_hist_bootstrap_inline_payload.as_mut().unwrap();
     payload.truncate(payload.len() - 8);
-    history.notification(note, &mut parts.ctx(0), &mut out);
+    history.notification(String::new(), note, &mut parts.ctx(0), &mut out);
     let events = drain(&mut history, &mut parts, &mut out);
     match events.last() {
         Some(Event::HistorySync(p)) => assert!(matches!(
@@ -349,6 +357,7 @@ fn a_corrupt_chunk_reports_what_it_read_and_why_it_stopped() {
     }
     // An empty notification fails at once; a full queue refuses.
     history.notification(
+        String::new(),
         HistorySyncNotification::default(),
         &mut parts.ctx(0),
         &mut out,
@@ -397,4 +406,86 @@ fn only_our_own_account_may_send_history() {
     let receipt = hist_sync_receipt("ID1", &own);
     assert_eq!(receipt.attr_str("type"), Some("hist_sync"));
     assert_eq!(receipt.attr_str("id"), Some("ID1"));
+}
+
+/// The message secrets of a chunk's messages are persisted in batches of
+/// `HISTORY_SECRETS_PER_BATCH`, the rest when the chunk ends.
+#[test]
+fn history_message_secrets_are_persisted_in_batches() {
+    let mut parts = Parts::new();
+    let mut history = History::default();
+    let mut out = Outputs::default();
+    let count = crate::limits::HISTORY_SECRETS_PER_BATCH + 3;
+    let messages = (0..count)
+        .map(|i| wa::HistorySyncMsg {
+            message: Some(wa::WebMessageInfo {
+                key: Some(wa::MessageKey {
+                    remote_jid: Some("1@s.whatsapp.net".into()),
+                    from_me: Some(false),
+                    id: Some(format!("S{i}")),
+                    participant: None,
+                }),
+                message: Some(wa::Message {
+                    conversation: Some(format!("text {i}")),
+                    message_context_info: Some(wa::MessageContextInfo {
+                        // The last one without a secret: nothing kept for it.
+                        message_secret: (i + 1 < count).then(|| vec![7; 32]),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                message_timestamp: Some(NOW_S),
+                ..Default::default()
+            }),
+            msg_order_id: None,
+        })
+        .collect();
+    let sync = wa::HistorySync {
+        sync_type: Some(T::Recent as i32),
+        conversations: vec![wa::Conversation {
+            id: Some("1@s.whatsapp.net".into()),
+            messages,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let note = HistorySyncNotification {
+        sync_type: Some(T::Recent as i32),
+        initial_hist_bootstrap_inline_payload: Some(compress_for_testing(&sync)),
+        ..Default::default()
+    };
+    history.notification(String::new(), note, &mut parts.ctx(0), &mut out);
+    let events = drain(&mut history, &mut parts, &mut out);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, Event::Message(_)))
+            .count(),
+        count
+    );
+    let batches: Vec<Vec<String>> = core::iter::from_fn(|| out.pop())
+        .filter_map(|output| match output {
+            Output::Persist(batch) => Some(
+                batch
+                    .changes
+                    .into_iter()
+                    .filter_map(|change| match change {
+                        crate::store::Change::Put(record)
+                            if record.space == crate::store::Space::MessageSecret =>
+                        {
+                            Some(record.key.clone())
+                        }
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        batches.iter().map(Vec::len).collect::<Vec<_>>(),
+        [crate::limits::HISTORY_SECRETS_PER_BATCH, 2]
+    );
+    assert_eq!(batches[0][0], "1@s.whatsapp.net|S0");
+    assert_eq!(batches[1][1], format!("1@s.whatsapp.net|S{}", count - 2));
 }

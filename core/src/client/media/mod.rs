@@ -19,6 +19,7 @@ mod answer;
 mod conn;
 mod message;
 mod retry;
+pub(crate) use retry::history_request as history_reupload_request;
 
 pub use answer::{AnswerError, UploadAnswer, parse as parse_upload_answer};
 pub use conn::MediaConn;

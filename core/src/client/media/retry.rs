@@ -62,6 +62,33 @@ pub(crate) fn request(media_key: &[u8], iv: [u8; 12], target: &RetryTarget<'_>) 
     )
 }
 
+/// The `<receipt type="server-error" category="peer">` asking our phone to upload an expired
+/// history blob again: the same sealed payload as a media retry, for the notification's
+/// message `message_id`, without `<rmr>` (whatsmeow `SendHistorySyncServerErrorReceipt`).
+pub(crate) fn history_request(
+    media_key: &[u8],
+    iv: [u8; 12],
+    message_id: &str,
+    own_user: &str,
+) -> Option<Node> {
+    let mut node = request(
+        media_key,
+        iv,
+        &RetryTarget {
+            message_id,
+            own_user,
+            chat: "",
+            from_me: false,
+            participant: None,
+        },
+    )?;
+    if let crate::binary::Content::Nodes(children) = &mut node.content {
+        children.retain(|child| child.tag != "rmr");
+    }
+    node.set_attr("category", "peer");
+    Some(node)
+}
+
 /// What the phone answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum RetryAnswer {
@@ -133,6 +160,27 @@ mod tests {
             hex::encode(*key),
             "c84dfe50a708e0ec382a7ad2ba40135256f41b652cebe2129661d27871111cb2"
         );
+    }
+
+    #[test]
+    fn a_history_reupload_request_is_a_peer_receipt_without_rmr() {
+        let media_key = [7u8; 32];
+        let node = history_request(&media_key, [3; 12], "3EB0HIST", "1555@s.whatsapp.net").unwrap();
+        assert_eq!(node.tag, "receipt");
+        assert_eq!(node.attr_str("id"), Some("3EB0HIST"));
+        assert_eq!(node.attr_str("to"), Some("1555@s.whatsapp.net"));
+        assert_eq!(node.attr_str("type"), Some("server-error"));
+        assert_eq!(node.attr_str("category"), Some("peer"));
+        assert!(node.child("rmr").is_none());
+        assert_eq!(node.children().len(), 1);
+        let encrypt = node.child("encrypt").unwrap();
+        let sealed = encrypt.child("enc_p").unwrap().content_bytes().unwrap();
+        let key = retry_key(&media_key).unwrap();
+        let plain = walink_crypto::Aes256GcmKey::new(&key)
+            .open(&[3; 12], b"3EB0HIST", sealed)
+            .unwrap();
+        let receipt = ServerErrorReceipt::decode(plain.as_slice()).unwrap();
+        assert_eq!(receipt.stanza_id.as_deref(), Some("3EB0HIST"));
     }
 
     #[test]

@@ -21,12 +21,14 @@ mod identity;
 pub mod incoming;
 pub mod keystore;
 pub mod outgoing;
+pub mod peer;
 mod polls;
 pub mod prekeys;
 pub mod receipt;
 mod receiver;
 mod retry;
 pub mod routing;
+pub(crate) mod secrets;
 mod send;
 #[cfg(test)]
 mod tests;
@@ -98,6 +100,11 @@ impl IncomingMessage {
             id: Some(self.id.clone()),
             participant: group.then(|| self.sender.to_non_device().to_string()),
         }
+    }
+
+    /// Whether it is a status post (chat `status@broadcast`; `sender` is its poster).
+    pub fn is_status(&self) -> bool {
+        self.chat.user == "status" && self.chat.server == crate::binary::BROADCAST_SERVER
     }
 
     /// Whether the content is view-once media.
@@ -540,6 +547,20 @@ impl Messaging {
         );
     }
 
+    /// Sends `message` to our primary phone only, as a peer message (the on-demand history
+    /// request); ends like a send, with `MessageSent`.
+    pub(crate) fn send_to_primary(
+        &mut self,
+        id: CommandId,
+        message: crate::proto::wa::Message,
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
+    ) {
+        self.sender
+            .send_peer(id, message, &mut self.receiver, ctx, out);
+        self.settle(ctx, out);
+    }
+
     /// A messaging command (`SendText`, `SendMessage`, `MarkRead`). Ends in exactly one
     /// `Event::CommandDone` for `id`, now or later.
     pub(crate) fn send(
@@ -589,6 +610,27 @@ impl Messaging {
                             out,
                         );
                     }
+                }
+                Err(_) => out.event(Event::CommandDone {
+                    id,
+                    result: Err(CommandError::InvalidMessage),
+                }),
+            },
+            Command::SendStatus {
+                recipients,
+                message,
+            } => match content::decode_message(&message) {
+                Ok(mut message) => {
+                    let secret: [u8; 32] = ctx.rng().bytes();
+                    crate::content::outgoing::prepare(&mut message, secret, ctx.now());
+                    self.sender.send_status(
+                        id,
+                        &recipients,
+                        Box::new(message),
+                        &mut self.receiver,
+                        ctx,
+                        out,
+                    );
                 }
                 Err(_) => out.event(Event::CommandDone {
                     id,

@@ -185,7 +185,9 @@ pub fn build_group<R: CryptoRng + ?Sized>(
         .group
         .parse()
         .map_err(|_| MessagingError::InvalidAddress)?;
-    if group.server != crate::binary::GROUP_SERVER {
+    // A status post is a sender-key message to `status@broadcast` (features.md §8.3).
+    let status = group.user == "status" && group.server == crate::binary::BROADCAST_SERVER;
+    if group.server != crate::binary::GROUP_SERVER && !status {
         return Err(MessagingError::InvalidAddress);
     }
     let attrs = stanza_attrs(message.message);
@@ -197,7 +199,14 @@ pub fn build_group<R: CryptoRng + ?Sized>(
         .collect();
     let distribution = keystore.own_sender_key_distribution(message.group, rng);
     let distribution_message = sender_key_distribution(message.group, distribution.serialize());
-    let missing = keystore.sender_key_missing(message.group, devices.iter().copied());
+    // A status post hands the key to every recipient device each time, as Baileys does
+    // (`relayMessage` keeps no sender-key memory for status): the `<participants>` list is
+    // how the server learns the post's audience.
+    let missing = if status {
+        devices.iter().map(|&device| device.clone()).collect()
+    } else {
+        keystore.sender_key_missing(message.group, devices.iter().copied())
+    };
     let mut participants = Vec::new();
     let mut skipped = Vec::new();
     let mut delivered = Vec::new();
@@ -247,7 +256,10 @@ pub fn build_group<R: CryptoRng + ?Sized>(
     let node = Node::new("message")
         .attr("id", message.id.to_owned())
         .attr("to", Value::Jid(group));
-    let mut node = with_type(node, &attrs).attr("phash", participant_hash(&hashed));
+    let mut node = with_type(node, &attrs);
+    if !status {
+        node = node.attr("phash", participant_hash(&hashed));
+    }
     if let Some(mode) = message.addressing_mode {
         node = node.attr("addressing_mode", mode.to_owned());
     }

@@ -98,6 +98,8 @@ pub(crate) struct Receiver {
     retries: Vec<(String, u32)>,
     /// The polls this device sent or received (their records, loaded on demand).
     pub(crate) polls: Polls,
+    /// Message secrets (their records, loaded on demand) for encrypted reactions and edits.
+    pub(crate) secrets: super::secrets::Secrets,
     /// The stanza (by id) that waited once for poll records: it does not wait again.
     poll_wait: Option<String>,
 }
@@ -142,6 +144,11 @@ impl Receiver {
             }
             let restored = lid_mappings_first(core::mem::take(&mut self.restored));
             for record in restored {
+                // Poll and message-secret records live in their own caches, loaded when
+                // needed; marking them loaded here would hide them from those loads.
+                if matches!(record.space, Space::Poll | Space::MessageSecret) {
+                    continue;
+                }
                 self.loaded
                     .insert(RecordKey::new(record.space, record.key.clone()));
                 if let Some(space) = record_space(record.space)
@@ -207,10 +214,14 @@ impl Receiver {
         });
         let sorted = lid_mappings_first(sorted);
         self.polls.apply_loaded(&sorted, &requested);
-        self.loaded
-            .extend(requested.into_iter().filter(|key| key.space != Space::Poll));
+        self.secrets.apply_loaded(&sorted, &requested);
+        self.loaded.extend(
+            requested
+                .into_iter()
+                .filter(|key| !matches!(key.space, Space::Poll | Space::MessageSecret)),
+        );
         for record in sorted {
-            if record.space == Space::Poll {
+            if matches!(record.space, Space::Poll | Space::MessageSecret) {
                 continue;
             }
             if record.space == Space::PreKey {
@@ -434,7 +445,8 @@ impl Receiver {
                 let chat = chat_of(stanza, opened.decoded.device_sent_to.as_deref());
                 let chats = forms(&chat, keystore.lids());
                 let content = crate::content::content_of(&opened.decoded.message);
-                let missing = self.polls.missing(content, &chats);
+                let mut missing = self.polls.missing(content, &chats);
+                missing.extend(self.secrets.missing(content, &chats));
                 if !missing.is_empty() {
                     self.poll_wait = Some(stanza.id.clone());
                     self.inbox.push_front(node.clone());
@@ -482,7 +494,7 @@ impl Receiver {
                     own.as_ref(),
                 ) {
                     is_key_share = true;
-                    ctx.history_notification(note);
+                    ctx.history_notification(stanza.id.clone(), note);
                     hist_sync = own
                         .as_ref()
                         .map(|own| super::super::history::hist_sync_receipt(&stanza.id, own));
@@ -513,16 +525,17 @@ impl Receiver {
                     );
                     let chats = forms(&chat, keystore.lids());
                     let senders = forms(&sender, keystore.lids());
-                    let (poll_vote, poll_changes) = self.polls.on_received(
-                        &stanza.id,
-                        &message,
-                        Received {
-                            chats: &chats,
-                            senders: &senders,
-                            own: &own,
-                            lids: keystore.lids(),
-                        },
-                    );
+                    let at = Received {
+                        chats: &chats,
+                        senders: &senders,
+                        own: &own,
+                        lids: keystore.lids(),
+                    };
+                    batch
+                        .changes
+                        .extend(self.secrets.on_received(&stanza.id, &mut message, &at));
+                    let (poll_vote, poll_changes) =
+                        self.polls.on_received(&stanza.id, &message, at);
                     batch.changes.extend(poll_changes);
                     out.event(Event::Message(Box::new(IncomingMessage {
                         id: stanza.id.clone(),

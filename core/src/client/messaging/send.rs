@@ -36,9 +36,10 @@ use super::super::output::{LoadId, Outputs};
 use super::content::text_message;
 use super::device_list;
 use super::id::generate_message_id;
-use super::outgoing::{DirectMessage, GroupMessage, build_direct, build_group};
+use super::outgoing::{DirectMessage, GroupMessage, Outgoing, build_direct, build_group};
+use super::peer::build_peer;
 use super::prekeys::{build_prekey_fetch, parse_prekey_reply};
-use super::receiver::{Receiver, batch_of};
+use super::receiver::{Receiver, STATUS_BROADCAST, batch_of};
 use super::usync::{UserDevices, build_device_query, parse_device_reply};
 use super::{DeviceAddress, MessagingError, MessagingIq, MessagingLoad};
 
@@ -64,11 +65,23 @@ struct Job {
     addressing_mode: Option<String>,
     /// The group's members (device 0 of each).
     members: Vec<DeviceAddress>,
+    /// A peer message for our primary phone only (`category="peer"`, [`super::peer`]).
+    peer: bool,
     message: wa::Message,
     /// The usync reply: every user's listed devices and signed key-index list.
     users: Vec<UserDevices>,
     devices: Vec<DeviceAddress>,
     own_devices: Vec<DeviceAddress>,
+}
+
+/// What a job from this account itself is (`Sender::enqueue_own`).
+struct OwnJob {
+    /// `status@broadcast` for a status post.
+    group: Option<String>,
+    /// A status post's audience (device 0 of each).
+    members: Vec<DeviceAddress>,
+    /// A peer message for our primary phone.
+    peer: bool,
 }
 
 /// Where the current job is.
@@ -343,6 +356,107 @@ impl Sender {
             group,
             addressing_mode: None,
             members: Vec::new(),
+            peer: false,
+            message,
+            users: Vec::new(),
+            devices: Vec::new(),
+            own_devices: Vec::new(),
+        });
+        self.advance(receiver, ctx, out);
+    }
+
+    /// Queues a peer message for our primary phone only (the on-demand history request).
+    pub(crate) fn send_peer(
+        &mut self,
+        command: CommandId,
+        message: wa::Message,
+        receiver: &mut Receiver,
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
+    ) {
+        let job = OwnJob {
+            group: None,
+            members: Vec::new(),
+            peer: true,
+        };
+        self.enqueue_own(command, job, message, receiver, ctx, out);
+    }
+
+    /// Queues a status post for `recipients` (user or LID JIDs): a sender-key message to
+    /// `status@broadcast` whose members are the recipients (this account's devices are added
+    /// by the device query, as for a group), with no member-list query.
+    pub(crate) fn send_status(
+        &mut self,
+        command: CommandId,
+        recipients: &[String],
+        message: Box<wa::Message>,
+        receiver: &mut Receiver,
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
+    ) {
+        if recipients.len() > crate::limits::MESSAGING_MAX_FANOUT {
+            return fail(command, CommandError::InvalidMessage, out);
+        }
+        let mut members: Vec<DeviceAddress> = Vec::with_capacity(recipients.len());
+        for recipient in recipients {
+            match DeviceAddress::parse(recipient) {
+                Ok(address) => {
+                    let address = address.with_device(0);
+                    if !members.contains(&address) {
+                        members.push(address);
+                    }
+                }
+                Err(_) => return fail(command, CommandError::InvalidAddress, out),
+            }
+        }
+        if members.is_empty() {
+            return fail(command, CommandError::InvalidAddress, out);
+        }
+        let job = OwnJob {
+            group: Some(STATUS_BROADCAST.to_owned()),
+            members,
+            peer: false,
+        };
+        self.enqueue_own(command, job, *message, receiver, ctx, out);
+    }
+
+    /// Queues a job addressed from this account itself (a status post, a peer message) under a
+    /// new id, after the checks every send makes.
+    fn enqueue_own(
+        &mut self,
+        command: CommandId,
+        job: OwnJob,
+        message: wa::Message,
+        receiver: &mut Receiver,
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
+    ) {
+        if !ctx.is_connected() {
+            return fail(command, CommandError::NotConnected, out);
+        }
+        if self.queue.len() >= MESSAGING_MAX_PARKED {
+            return fail(
+                command,
+                CommandError::RateLimited {
+                    retry_after_ms: None,
+                },
+                out,
+            );
+        }
+        let Some(own) = receiver.keystore(ctx, out).map(|k| k.own().pn.clone()) else {
+            return fail(command, CommandError::NotPaired, out);
+        };
+        let Some(id) = Sender::new_id(receiver, ctx, out) else {
+            return fail(command, CommandError::NotPaired, out);
+        };
+        self.queue.push_back(Job {
+            command,
+            id,
+            to: own.with_device(0),
+            group: job.group,
+            addressing_mode: None,
+            members: job.members,
+            peer: job.peer,
             message,
             users: Vec::new(),
             devices: Vec::new(),
@@ -357,6 +471,11 @@ impl Sender {
             let Some(job) = self.queue.front() else {
                 return;
             };
+            if job.group.as_deref() == Some(STATUS_BROADCAST) {
+                // A status post names its audience itself.
+                self.query_devices(receiver, ctx, out);
+                continue;
+            }
             if let Some(group) = job.group.clone() {
                 let iq = crate::binary::Node::new("iq")
                     .attr("type", "get")
@@ -705,6 +824,11 @@ impl Sender {
                 }
             }
         }
+        // A peer message for the primary goes to our device 0 alone.
+        if job.peer {
+            job.devices.clear();
+            job.own_devices.retain(|device| device.device == 0);
+        }
         // A message to this account itself (a peer message such as the app-state key
         // request) goes to the own other devices only.
         let to_self = own.is_own_user(&job.to);
@@ -729,6 +853,10 @@ impl Sender {
             return;
         };
         let missing = match &job.group {
+            // A status post hands our sender key to every recipient device.
+            Some(group) if group == STATUS_BROADCAST => {
+                keystore.devices_without_session(job.devices.iter())
+            }
             Some(group) => {
                 let lacking = keystore.sender_key_missing(group, job.devices.iter());
                 keystore.devices_without_session(lacking.iter())
@@ -789,6 +917,21 @@ impl Sender {
             return;
         }
         let built = match &job.group {
+            None if job.peer => match job.own_devices.first() {
+                Some(primary) => build_peer(
+                    keystore,
+                    &job.id,
+                    &job.message,
+                    primary,
+                    &device_identity,
+                    ctx.rng(),
+                )
+                .map(|node| Outgoing {
+                    node,
+                    skipped: Vec::new(),
+                }),
+                None => Err(MessagingError::InvalidAddress),
+            },
             Some(group) => build_group(
                 keystore,
                 &GroupMessage {
@@ -855,6 +998,14 @@ impl Sender {
                     }
                 }
                 let mut batch = batch_of(keystore.take_changes());
+                // Its message secret, for encrypted reactions and edits to it.
+                let author = keystore.own().pn.to_jid().to_non_device();
+                if let Ok(chat) = chat.parse::<crate::binary::Jid>()
+                    && let Some(change) =
+                        super::secrets::keep_change(&chat, &job.id, &author, &job.message)
+                {
+                    batch.changes.push(change);
+                }
                 // Kept for a resend, persisted with the ratchet steps that produced it.
                 let encoded = crate::binary::encode(&outgoing.node);
                 let sequence = self.outbox_sequence;

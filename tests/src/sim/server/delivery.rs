@@ -326,6 +326,9 @@ impl Server {
         let Some(to) = node.attr_jid("to") else {
             return;
         };
+        if status::is_status(&to) {
+            return self.route_status_message(now, conn, session, node);
+        }
         if to.server == GROUP_SERVER {
             let phash = self.route_group_message(now, session, &to, node);
             let mut ack = Node::new("ack")
@@ -396,6 +399,10 @@ impl Server {
                 .attr("type", kind.clone())
                 .attr("t", seconds(now))
                 .attr("notify", push_name.clone());
+            // A peer message (to the account's own devices) stays one.
+            if let Some(category) = node.attr_str("category") {
+                delivered = delivered.attr("category", category.to_owned());
+            }
             if user == session.0 {
                 // A copy for the sender's own other device: `recipient` names the chat
                 // (Baileys `decodeMessageNode`: `from` is own, the chat is `recipient`), and
@@ -437,6 +444,9 @@ impl Server {
         if node.attr_str("type") == Some("hist_sync") && to.user == session.0 {
             self.history_acknowledged(&session.0.clone(), &id);
             return;
+        }
+        if status::is_status(&to) {
+            return self.route_status_receipt(now, conn, session, node);
         }
         let Some(sender) = self.accounts.get(&session.0) else {
             return;

@@ -412,8 +412,9 @@ impl Server {
         let Some(from) = receipt.attr_jid("from") else {
             return;
         };
+        // Without `<rmr>`: a history blob asked for again (history_reupload.rs).
         let Some(rmr) = receipt.child("rmr").cloned() else {
-            return;
+            return self.phone_history_reupload(user, receipt);
         };
         let sent = self
             .media
@@ -431,16 +432,8 @@ impl Server {
             if request.stanza_id.as_deref() != Some(id.as_str()) {
                 return None;
             }
-            let blob = self
-                .media
-                .expired
-                .remove(&path)
-                .or_else(|| self.media.blobs.get(&path).cloned())?;
-            self.media.bytes = self.media.bytes.saturating_sub(blob.len());
-            self.media.order.retain(|p| *p != path);
-            let token = URL_SAFE_NO_PAD.encode(Sha256::digest(&blob));
             let kind = path.split('/').nth(3).unwrap_or("image").to_owned();
-            let new_path = self.upload_blob(&kind, &token, &blob).ok()?;
+            let new_path = self.upload_again(&path, &kind)?;
             if let Some(entry) = self.media.sent.iter_mut().find(|(sent, _, _)| *sent == id) {
                 entry.2 = blob_path(&new_path).unwrap_or_default().to_owned();
             }
@@ -475,6 +468,21 @@ impl Server {
             .attr("t", receipt.attr_str("t").unwrap_or("0").to_owned())
             .children_from([rmr, body]);
         self.deliver(user, from.device, notification);
+    }
+
+    /// Uploads the blob at `direct_path` (expired or not) again, as its phone does on a
+    /// re-upload request; the new direct path.
+    pub(super) fn upload_again(&mut self, direct_path: &str, kind: &str) -> Option<String> {
+        let path = blob_path(direct_path)?.to_owned();
+        let blob = self
+            .media
+            .expired
+            .remove(&path)
+            .or_else(|| self.media.blobs.get(&path).cloned())?;
+        self.media.bytes = self.media.bytes.saturating_sub(blob.len());
+        self.media.order.retain(|p| *p != path);
+        let token = URL_SAFE_NO_PAD.encode(Sha256::digest(&blob));
+        self.upload_blob(kind, &token, &blob).ok()
     }
 
     /// How many blobs the store holds.
@@ -513,6 +521,7 @@ impl Server {
             timestamp: now / 1000,
             app_state_key_request: None,
             history_request: None,
+            secret: None,
         });
     }
 
@@ -764,6 +773,9 @@ impl Server {
             .map_err(|e| SimError::Media(e.to_string()))?;
         let token = URL_SAFE.encode(hashes.file_enc_sha256);
         let direct_path = self.upload_blob("md-msg-hist", &token, &file)?;
+        if self.take_history_expiry() {
+            self.expire_blob(&direct_path);
+        }
         let message = Message {
             protocol_message: Some(Box::new(ProtocolMessage {
                 r#type: Some(protocol_message::Type::HistorySyncNotification as i32),
@@ -924,7 +936,7 @@ struct MediaRetryNotification {
 }
 
 /// HKDF-SHA256(media key, no salt, "WhatsApp Media Retry Notification", 32).
-fn retry_key(media_key: &[u8; 32]) -> [u8; 32] {
+pub(super) fn retry_key(media_key: &[u8; 32]) -> [u8; 32] {
     let mut key = [0u8; 32];
     let _ = hkdf::Hkdf::<Sha256>::new(None, media_key)
         .expand(b"WhatsApp Media Retry Notification", &mut key);
@@ -932,7 +944,13 @@ fn retry_key(media_key: &[u8; 32]) -> [u8; 32] {
 }
 
 /// AES-256-GCM with `aad`: seals (`seal`) or opens `data` under `iv` (12 bytes).
-fn seal_or_open(key: &[u8; 32], iv: &[u8], aad: &[u8], data: &[u8], seal: bool) -> Option<Vec<u8>> {
+pub(super) fn seal_or_open(
+    key: &[u8; 32],
+    iv: &[u8],
+    aad: &[u8],
+    data: &[u8],
+    seal: bool,
+) -> Option<Vec<u8>> {
     use aes_gcm::aead::{Aead, KeyInit, Payload};
     let cipher = aes_gcm::Aes256Gcm::new_from_slice(key).ok()?;
     let nonce: [u8; 12] = iv.try_into().ok()?;

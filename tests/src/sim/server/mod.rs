@@ -39,6 +39,7 @@ use super::rng::SimRng;
 use super::stanza::{be_u32, bytes_node, child_array, child_bytes, id3, iq_error, iq_result};
 use crate::noise_server::{Responder, ServerIdentity};
 pub use account_iq::MAX_UNIMPLEMENTED_KINDS;
+pub use addons::AddOnTarget;
 pub use app_state::{EXTERNAL_MUTATIONS_ABOVE, MAX_PATCHES_PER_ANSWER, SNAPSHOT_EVERY};
 pub use attacks::{ForgedRetry, Held, Hostility};
 pub use group_admin::{GroupRules, SimParticipantResult};
@@ -46,6 +47,7 @@ pub use social::{
     ChatStateSeen, MAX_BLOCKED, MAX_PRESENCE_SUBSCRIPTIONS, MAX_SOCIAL_LOG, MAX_USYNC_CONTACTS,
     RejectedCall,
 };
+pub use status::{MAX_STATUS_RECEIPTS, STATUS_BROADCAST, StatusReceipt};
 pub use wire::{DELIVERED_KEPT, KeyUse, MAX_KEY_USES, ROUTED_IDS_PER_DEVICE, participant_hash};
 
 // Connection and login (the driving API, the handshake, the ClientPayload, pairing).
@@ -59,6 +61,7 @@ mod phone_controls;
 mod delivery;
 // What a logged-in device asks of the server.
 mod account_iq;
+mod addons;
 #[path = "../app_state.rs"]
 mod app_state;
 mod attacks;
@@ -67,10 +70,12 @@ mod device_lists;
 mod group_admin;
 mod group_requests;
 mod groups;
+mod history_reupload;
 mod keys;
 mod media;
 mod phone_ops;
 mod social;
+mod status;
 mod wire;
 
 use connection::{DeviceSession, LinkCode, PendingPair, Registration, Stage};
@@ -391,6 +396,8 @@ pub struct Server {
     attacker: attacks::Attacker,
     /// Group messages also reach the devices of members who left (a fault).
     leak_to_past_members: bool,
+    status: status::StatusLog,
+    history_reuploads: history_reupload::HistoryReuploads,
     account_iqs: account_iq::AccountIqs,
     group_rules: group_admin::GroupRules,
     group_extras: group_requests::GroupExtras,
@@ -490,6 +497,8 @@ impl Server {
             wire: wire::WireChecks::default(),
             attacker: attacks::Attacker::default(),
             leak_to_past_members: false,
+            status: status::StatusLog::default(),
+            history_reuploads: history_reupload::HistoryReuploads::default(),
             account_iqs: account_iq::AccountIqs::default(),
             group_rules: group_admin::GroupRules::default(),
             group_extras: group_requests::GroupExtras::default(),

@@ -152,7 +152,7 @@ impl Server {
     /// Makes sure the phone of `user` has a Signal session with device `device` of account
     /// `account` (its address in the phone-number form), starting one from the bundle the
     /// server holds (one one-time prekey consumed) if not.
-    fn phone_session_with(
+    pub(super) fn phone_session_with(
         &mut self,
         now: Timestamp,
         user: &str,
@@ -241,31 +241,7 @@ impl Server {
             let Some(phone) = self.accounts.get_mut(user).map(|a| &mut a.phone) else {
                 continue;
             };
-            let mut children = Vec::new();
-            if phone.first_sender_key_for(&group_text, &address) {
-                let carrier = walink_core::proto::wa::Message {
-                    sender_key_distribution_message: Some(
-                        walink_core::proto::wa::message::SenderKeyDistributionMessage {
-                            group_id: Some(group_text.clone()),
-                            axolotl_sender_key_distribution_message: Some(distribution.clone()),
-                        },
-                    ),
-                    ..Default::default()
-                };
-                let (enc_type, ciphertext) = phone.encrypt(&address, &carrier)?;
-                children.push(
-                    Node::new("enc")
-                        .attr("v", "2")
-                        .attr("type", enc_type)
-                        .bytes(ciphertext),
-                );
-            }
-            children.push(
-                Node::new("enc")
-                    .attr("v", "2")
-                    .attr("type", "skmsg")
-                    .bytes(skmsg.clone()),
-            );
+            let children = sender_key_encs(phone, &group_text, &address, &distribution, &skmsg)?;
             let stanza = delivery::group_stanza(
                 group,
                 (&participant, &participant_alt),
@@ -384,7 +360,7 @@ impl Server {
             .collect();
         let group = stanza
             .attr_jid("from")
-            .filter(|from| from.server == GROUP_SERVER)
+            .filter(|from| from.server == GROUP_SERVER || status::is_status(from))
             .map(|from| from.to_string());
         // The phone keeps its sessions and sender keys by the sender's number, whichever form
         // the message was addressed in.
@@ -414,11 +390,12 @@ impl Server {
                 sender.device,
             );
         }
-        // A companion of this account asks for older messages of a chat: the phone answers
-        // with an ON_DEMAND chunk.
+        // A companion of this account asks for older messages of a chat, in a peer message
+        // (`category="peer"`, features.md §2.7): the phone answers with an ON_DEMAND chunk.
         if let Some(request) = history_request
             && sender.device != 0
             && sender_user.as_deref() == Some(user)
+            && stanza.attr_str("category") == Some("peer")
         {
             let _ = self.phone_answer_history_request(
                 timestamp.saturating_mul(1000),
@@ -430,7 +407,10 @@ impl Server {
         if let Some(sender_user) = sender_user
             && sender.device != 0
         {
-            let receipt = match stanza.attr_jid("from").filter(|f| f.server == GROUP_SERVER) {
+            let receipt = match stanza
+                .attr_jid("from")
+                .filter(|f| f.server == GROUP_SERVER || status::is_status(f))
+            {
                 Some(group) => Node::new("receipt")
                     .attr("from", group)
                     .attr("participant", phone_jid),
@@ -440,6 +420,44 @@ impl Server {
             self.deliver(&sender_user, sender.device, receipt);
         }
     }
+}
+
+/// The `enc`s of a sender-key message (a group message or a status post) for the device at
+/// `address`: the phone's sender key for `group` in a `pkmsg`/`msg` first when the device does
+/// not hold it yet, then the `skmsg`.
+pub(super) fn sender_key_encs(
+    phone: &mut Phone,
+    group: &str,
+    address: &str,
+    distribution: &[u8],
+    skmsg: &[u8],
+) -> Result<Vec<Node>, SimError> {
+    let mut children = Vec::new();
+    if phone.first_sender_key_for(group, address) {
+        let carrier = walink_core::proto::wa::Message {
+            sender_key_distribution_message: Some(
+                walink_core::proto::wa::message::SenderKeyDistributionMessage {
+                    group_id: Some(group.to_owned()),
+                    axolotl_sender_key_distribution_message: Some(distribution.to_vec()),
+                },
+            ),
+            ..Default::default()
+        };
+        let (enc_type, ciphertext) = phone.encrypt(address, &carrier)?;
+        children.push(
+            Node::new("enc")
+                .attr("v", "2")
+                .attr("type", enc_type)
+                .bytes(ciphertext),
+        );
+    }
+    children.push(
+        Node::new("enc")
+            .attr("v", "2")
+            .attr("type", "skmsg")
+            .bytes(skmsg.to_vec()),
+    );
+    Ok(children)
 }
 
 /// The `type` of a message stanza carrying `message`: `media` for a media message.

@@ -191,6 +191,20 @@ pub fn participant_hash(devices: &[Jid]) -> String {
 }
 
 impl Server {
+    /// The ids of the last message stanzas (at most [`DELIVERED_KEPT`]) delivered to companion
+    /// `device` of `user`, oldest first.
+    pub fn delivered_ids(&self, user: &str, device: u16) -> Vec<String> {
+        self.wire
+            .delivered
+            .get(&(user.to_owned(), device))
+            .map(|kept| {
+                kept.iter()
+                    .filter_map(|stanza| stanza.attr_str("id").map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Message ids dropped as duplicates of an earlier send by the same device.
     pub fn duplicate_sends(&self) -> u64 {
         self.wire.duplicates

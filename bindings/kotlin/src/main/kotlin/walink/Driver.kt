@@ -240,6 +240,10 @@ class Driver private constructor(
     suspend fun sendMessage(to: String, message: WaMessage): String =
         (command(Command.SendContent(to, message)) as CommandOutput.MessageSent).id
 
+    /** Posts a status (`status@broadcast`) that [recipients] (user or LID JIDs) may see; its message id once acknowledged. */
+    suspend fun sendStatus(recipients: List<String>, message: WaMessage): String =
+        (command(Command.SendStatus(recipients, message)) as CommandOutput.MessageSent).id
+
     /** Votes in a poll this device sent or received (options by name; none withdraws the vote). */
     suspend fun sendPollVote(chat: String, pollId: String, options: List<String>): String =
         (command(Command.SendPollVote(chat, pollId, options)) as CommandOutput.MessageSent).id
