@@ -294,13 +294,16 @@ export class Cluster {
     timer.unref?.()
   }
 
+  /** A NOTIFY of committed events: `seq:deliveries` entries separated by commas. */
   #notified(payload) {
-    const [seq, deliveries] = String(payload).split(':').map(Number)
-    if (!Number.isSafeInteger(seq)) return
     const pending = this.#pendingEvents
-    pending.seqs.push(seq)
-    pending.deliveries ||= deliveries > 0
-    if (pending.timer) return
+    for (const entry of String(payload).split(',')) {
+      const [seq, deliveries] = entry.split(':').map(Number)
+      if (!Number.isSafeInteger(seq)) continue
+      pending.seqs.push(seq)
+      pending.deliveries ||= deliveries > 0
+    }
+    if (pending.timer || !pending.seqs.length) return
     pending.timer = setTimeout(() => {
       const seqs = pending.seqs
       const kick = pending.deliveries

@@ -121,7 +121,7 @@ withMock(test, () => {
     const settings = await ok(api('POST', '/settings/set/evo-mia', { rejectCall: false, msgCall: '', groupsIgnore: true, alwaysOnline: false, readMessages: false, readStatus: false, syncFullHistory: false }), 201)
     assert.equal(settings.settings.settings.groupsIgnore, true)
     assert.equal((await ok(api('GET', '/settings/find/evo-mia'))).groupsIgnore, true)
-    const refused = await api('POST', '/settings/set/evo-mia', { rejectCall: true })
+    const refused = await api('POST', '/settings/set/evo-mia', { syncFullHistory: true })
     assert.equal(refused.status, 400)
     hasShape(refused.body, { status: 'number', error: 'string', response: { message: 'array' } })
 

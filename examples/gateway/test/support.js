@@ -99,11 +99,11 @@ export async function inProcessGateway(mock, dir, overrides, options) {
   return { ...gw, logs, api: client(gw.url, API_KEY) }
 }
 
-/** A gateway as a child process (`bin/gateway.js`), for crash tests. */
-export async function childGateway(mock, dir, env = {}) {
+/** A gateway as a child process (`bin/gateway.js`), for crash tests; `nodeArgs` go to node before the script. */
+export async function childGateway(mock, dir, env = {}, { nodeArgs = [] } = {}) {
   const bin = fileURLToPath(new URL('../bin/gateway.js', import.meta.url))
   const databaseUrl = await databaseFor(join(dir, 'gateway.sqlite'))
-  const child = spawn(process.execPath, [bin], {
+  const child = spawn(process.execPath, [...nodeArgs, bin], {
     env: {
       ...process.env,
       GATEWAY_API_KEY: API_KEY,
