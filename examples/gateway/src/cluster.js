@@ -308,6 +308,8 @@ export class Cluster {
       const seqs = pending.seqs
       const kick = pending.deliveries
       this.#pendingEvents = { seqs: [], deliveries: false, timer: null }
+      // The rows are read only for event-stream subscribers; the dispatcher needs only the kick.
+      if (!this.events.subscriberCount) return this.events.published([], kick)
       this.db
         .all('SELECT * FROM events WHERE seq = ANY(?) ORDER BY seq', seqs)
         .then((rows) => this.events.published(rows.map((row) => ({ ...row, seq: Number(row.seq) })), kick))

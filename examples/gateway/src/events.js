@@ -69,7 +69,8 @@ export class EventLog {
     let deliveries = 0
     if (instanceId) {
       const hooks = await q.all('SELECT * FROM webhooks WHERE instance_id = ? AND enabled = 1', instanceId)
-      const instance = hooks.length ? await q.get('SELECT * FROM instances WHERE id = ?', instanceId) : null
+      // Which Evolution events a native one becomes depends on its data only: no instance row needed.
+      const instance = { id: instanceId }
       for (const hook of hooks) {
         const wanted = JSON.parse(hook.events)
         const host = new URL(hook.url).host

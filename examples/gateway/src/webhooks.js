@@ -201,18 +201,18 @@ export class Dispatcher {
     const now = Date.now()
     const ok = status !== null && status >= 200 && status < 300
     if (this.#stopped && !ok) return
-    await db.tx(async (q) => {
-      if (ok) {
-        await q.run("UPDATE deliveries SET status = 'delivered', attempts = ?, last_status = ?, last_error = NULL, updated_at = ?, locked_until = NULL WHERE id = ?", attempt, status, now, delivery.id)
-        // The host answers again: what waits for it is due now, not at its backoff.
-        await q.run("UPDATE deliveries SET next_at = ? WHERE host = ? AND status = 'pending' AND next_at > ?", now, delivery.host, now)
-      } else if (attempt >= this.config.webhookMaxAttempts || status === 410) {
-        await q.run("UPDATE deliveries SET status = 'dead', attempts = ?, last_status = ?, last_error = ?, updated_at = ?, locked_until = NULL WHERE id = ?", attempt, status, error, now, delivery.id)
-      } else {
-        const next = now + backoffMs(attempt, { baseMs: this.config.webhookBackoffBaseMs, maxMs: this.config.webhookBackoffMaxMs })
-        await q.run('UPDATE deliveries SET attempts = ?, last_status = ?, last_error = ?, next_at = ?, updated_at = ?, locked_until = NULL WHERE id = ?', attempt, status, error, next, now, delivery.id)
-      }
-    })
+    // Each outcome is one statement, committed on its own (on PostgreSQL a round trip each; no
+    // BEGIN/COMMIT around them): nothing else has to change with it atomically.
+    if (ok) {
+      await db.run("UPDATE deliveries SET status = 'delivered', attempts = ?, last_status = ?, last_error = NULL, updated_at = ?, locked_until = NULL WHERE id = ?", attempt, status, now, delivery.id)
+      // The host answers again: what waits for it is due now, not at its backoff.
+      await db.run("UPDATE deliveries SET next_at = ? WHERE host = ? AND status = 'pending' AND next_at > ?", now, delivery.host, now)
+    } else if (attempt >= this.config.webhookMaxAttempts || status === 410) {
+      await db.run("UPDATE deliveries SET status = 'dead', attempts = ?, last_status = ?, last_error = ?, updated_at = ?, locked_until = NULL WHERE id = ?", attempt, status, error, now, delivery.id)
+    } else {
+      const next = now + backoffMs(attempt, { baseMs: this.config.webhookBackoffBaseMs, maxMs: this.config.webhookBackoffMaxMs })
+      await db.run('UPDATE deliveries SET attempts = ?, last_status = ?, last_error = ?, next_at = ?, updated_at = ?, locked_until = NULL WHERE id = ?', attempt, status, error, next, now, delivery.id)
+    }
     this.metrics.webhookDeliveries[ok ? 'delivered' : 'failed']++
   }
 
