@@ -6,25 +6,18 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 
-import { client, inProcessGateway, ok, removeDir, startMockServer, tempDir, until, webhookReceiver, withMock } from './support.js'
+import { client, ok, startSuite, stopSuite, until, withMock } from './support.js'
 
 withMock(test, () => {
   let mock
   let gw
-  let dir
   let hooks
+  let suite
   before(async () => {
-    mock = await startMockServer({ seed: 43 })
-    dir = tempDir()
-    gw = await inProcessGateway(mock, dir)
-    hooks = await webhookReceiver()
+    suite = await startSuite(43)
+    ;({ mock, gw, hooks } = suite)
   })
-  after(async () => {
-    await gw?.stop()
-    await hooks?.close()
-    mock?.stop()
-    removeDir(dir)
-  })
+  after(() => stopSuite(suite))
 
   const ME = '15554000001'
   const BEA = '15554000002'
