@@ -48,7 +48,8 @@ async function writeFileOf(path, size) {
 
 const directory = await mkdtemp(join(tmpdir(), 'walink-media-bench-'))
 const server = await startMockServer(31)
-const options = { mediaCrypto: CRYPTO }
+// WALINK_MEDIA_HOST_GC=1: the driver's media host calls gc() every 2 MiB moved (`mediaGc`).
+const options = { mediaCrypto: CRYPTO, mediaGc: process.env.WALINK_MEDIA_HOST_GC ? globalThis.gc : undefined }
 const sender = await pairedWalinkClient(server, '15550401001', 'Sender', undefined, options)
 const receiver = await pairedWalinkClient(server, '15550401002', 'Receiver', undefined, options)
 const to = '15550401002@s.whatsapp.net'
@@ -94,7 +95,7 @@ try {
     throw new Error('the downloaded file differs')
   }
   console.log(
-    `media memory (${MODE}, ${CRYPTO} crypto${process.env.WALINK_MEDIA_GC_MS ? `, gc every ${process.env.WALINK_MEDIA_GC_MS} ms` : ''}): ${MIB} MiB sent and downloaded in one process in ${(ms / 1000).toFixed(1)} s; ` +
+    `media memory (${MODE}, ${CRYPTO} crypto${process.env.WALINK_MEDIA_GC_MS ? `, gc every ${process.env.WALINK_MEDIA_GC_MS} ms` : ''}${process.env.WALINK_MEDIA_HOST_GC ? ', host gc every 2 MiB' : ''}): ${MIB} MiB sent and downloaded in one process in ${(ms / 1000).toFixed(1)} s; ` +
       `RSS ${mib(base)} before, peak ${mib(peak)}: growth ${mib(peak - base)}`,
   )
 } finally {

@@ -29,6 +29,8 @@ export { MemoryStore, StoreError } from './store.js'
 export { IndexedDBStore } from './indexeddb-store.js'
 
 import { makeConnect } from './driver.js'
+import { BlobMediaHost } from './media-browser.js'
+import { wasmMediaCrypto } from './media-crypto.js'
 
 /** Runs a client against the browser's WebSocket, a store and a timer; loads the wasm first. */
 export const connect = makeConnect({
@@ -38,8 +40,12 @@ export const connect = makeConnect({
   startSpaces: () => wasm.Client.startSpaces(),
   endpoints: () => wasm.Client.endpoints(),
   ready: () => init(),
+  // Streamed media bodies as Blobs, through the core's wasm crypto and the page's fetch.
+  mediaHost: (options) => new BlobMediaHost({ crypto: wasmMediaCrypto(wasm), core: wasm, fetch: options.fetch }),
 })
 export { Connection } from './driver.js'
 /** The core state machine itself, for hosts that write their own driver (after `await init()`). */
 export { Client } from '../wasm/walink_wasm.js'
 export { newMediaKey, mediaKeys, MediaEncryptor, MediaDecryptor } from '../wasm/walink_wasm.js'
+export { BlobMediaHost } from './media-browser.js'
+export { wasmMediaCrypto } from './media-crypto.js'

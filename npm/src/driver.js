@@ -192,11 +192,12 @@ export class Connection {
    * Uploads and sends media (`{ kind, data, mimetype, caption?, ... }`); resolves with `{ id }`
    * at the ack. With `path` or `stream` (a Node stream or any async iterable of bytes) instead
    * of `data`, the file is encrypted a piece at a time into a temporary file the driver streams
-   * to the media host: it never sits whole in memory (Node).
+   * to the media host: it never sits whole in memory (Node). In a browser, `blob` (a Blob or
+   * File) or `stream` is encrypted a piece at a time into a Blob.
    */
   async sendMedia(to, media) {
-    const { path, stream, ...rest } = media
-    const source = path ?? stream
+    const { path, stream, blob, ...rest } = media
+    const source = path ?? stream ?? blob
     if (source === undefined) return this.command({ ...rest, type: 'sendMedia', to })
     const host = this.#mediaHost()
     const hostBody = await host.prepareUpload(source, media.kind)
@@ -211,7 +212,8 @@ export class Connection {
    * Downloads and decrypts the media of a received `message` event; resolves with the plaintext.
    * With `{ to }` (a file path or a writable stream) the body is decrypted as it arrives into a
    * temporary file that becomes `to` only after the MAC and both hashes matched (Node); resolves
-   * with `{ kind: 'mediaSaved', sink, length }`.
+   * with `{ kind: 'mediaSaved', sink, length }`. In a browser `to` is `'blob'` or
+   * `'arrayBuffer'` (the output then carries `blob` or `arrayBuffer`) or a WritableStream.
    */
   async downloadMedia(message, { to } = {}) {
     const { id, chat, sender } = message
@@ -233,8 +235,8 @@ export class Connection {
       await host.discardSink(sink)
       throw error
     }
-    await host.commitSink(sink, to)
-    return output
+    const committed = await host.commitSink(sink, to)
+    return committed === undefined ? output : { ...output, [to]: committed }
   }
 
   #mediaHost() {

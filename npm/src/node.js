@@ -45,6 +45,7 @@ export const connect = makeConnect({
       core: wasm,
       directory: options.mediaDirectory,
       agent: options.mediaAgent,
+      gc: options.mediaGc,
     }),
 })
 export { Connection } from './driver.js'

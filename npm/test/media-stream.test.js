@@ -148,3 +148,18 @@ test('a FileMediaHost encrypts a stream into a file, and releases a sink only on
     await rm(directory, { recursive: true, force: true })
   }
 })
+
+test('a FileMediaHost calls the host\'s collector every 2 MiB it moves', async () => {
+  const directory = await mkdtemp(join(tmpdir(), 'walink-test-'))
+  try {
+    let calls = 0
+    const host = new FileMediaHost({ crypto: providers[0], core: wasm, directory, gc: () => calls++ })
+    const body = await host.prepareUpload(randomBytes(5 * 1024 * 1024 + 7), 'video')
+    assert.equal(calls, 2)
+    await host.releaseBody(body.id)
+    await host.dispose()
+  } finally {
+    await rm(directory, { recursive: true, force: true })
+  }
+})
+

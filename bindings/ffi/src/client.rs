@@ -1222,6 +1222,11 @@ pub struct FetchRequest {
     pub headers: Vec<Header>,
     /// The body to send, when there is one.
     pub body: Option<Vec<u8>>,
+    /// A body the host holds, to stream as it is (an upload of a `SendMedia` with `host_body`).
+    pub host_body: Option<crate::media::HostBody>,
+    /// Decrypt a 2xx response into the host's sink and answer `FetchResult::Streamed` (a
+    /// `DownloadMedia` with `sink`); `None`: read the body into memory.
+    pub decrypt: Option<crate::media::DecryptInto>,
     /// Read at most this many bytes of the response body; a longer body is
     /// `FetchError::TooLarge`.
     pub max_response_bytes: u64,
@@ -1236,6 +1241,8 @@ impl std::fmt::Debug for FetchRequest {
             .field("method", &self.method)
             .field("url", &self.url.split('?').next().unwrap_or_default())
             .field("body_len", &self.body.as_ref().map(Vec::len))
+            .field("host_body", &self.host_body)
+            .field("decrypt", &self.decrypt)
             .finish_non_exhaustive()
     }
 }
@@ -1259,11 +1266,17 @@ impl From<client::FetchRequest> for FetchRequest {
                 .into_iter()
                 .map(|(name, value)| Header { name, value })
                 .collect(),
-            // The uniffi commands carry no host-held body (`OutgoingMedia::host_body` is
-            // always `None` here), so the core never asks these hosts to send one.
+            host_body: match request.body {
+                client::Body::Host { id, length } => Some(crate::media::HostBody { id, length }),
+                client::Body::Empty | client::Body::Bytes(_) => None,
+            },
             body: match request.body {
                 client::Body::Empty | client::Body::Host { .. } => None,
                 client::Body::Bytes(bytes) => Some(bytes),
+            },
+            decrypt: match request.response {
+                client::ResponseTarget::Memory => None,
+                client::ResponseTarget::Decrypt(into) => Some(into.into()),
             },
             max_response_bytes: request.max_response_bytes,
             timeout_ms: request.timeout_ms,
@@ -1280,6 +1293,8 @@ pub enum FetchError {
     TimedOut,
     /// The body is longer than the request's `max_response_bytes`.
     TooLarge,
+    /// The host could not read the body it holds or write its sink.
+    HostBody,
 }
 
 /// The answer to `Output::Fetch`.
@@ -1291,6 +1306,13 @@ pub enum FetchResult {
         status: u16,
         /// The body as read.
         body: Vec<u8>,
+    },
+    /// A 2xx response to a `decrypt` request, decrypted into the host's sink.
+    Streamed {
+        /// The HTTP status.
+        status: u16,
+        /// What the decryptor made of the body.
+        body: crate::media::StreamedBody,
     },
     /// No response came.
     Failed {
@@ -1305,6 +1327,7 @@ impl std::fmt::Debug for FetchResult {
             FetchResult::Response { status, body } => {
                 write!(f, "Response({status}, {} bytes)", body.len())
             }
+            FetchResult::Streamed { status, body } => write!(f, "Streamed({status}, {body:?})"),
             FetchResult::Failed { error } => write!(f, "Failed({error:?})"),
         }
     }
@@ -1314,10 +1337,15 @@ impl From<FetchResult> for client::FetchResult {
     fn from(result: FetchResult) -> client::FetchResult {
         match result {
             FetchResult::Response { status, body } => Ok(client::FetchResponse::new(status, body)),
+            FetchResult::Streamed { status, body } => Ok(client::FetchResponse {
+                streamed: Some(body.into()),
+                ..client::FetchResponse::new(status, Vec::new())
+            }),
             FetchResult::Failed { error } => Err(match error {
                 FetchError::Network => client::FetchError::Network,
                 FetchError::TimedOut => client::FetchError::TimedOut,
                 FetchError::TooLarge => client::FetchError::TooLarge,
+                FetchError::HostBody => client::FetchError::HostBody,
             }),
         }
     }
@@ -1551,9 +1579,12 @@ pub enum Command {
         seconds: Option<u32>,
         /// A small inline JPEG.
         thumbnail: Option<Vec<u8>>,
+        /// The file encrypted and held by the host instead of `data` (which is then empty).
+        host_body: Option<crate::media::HostUpload>,
     },
     /// Download and decrypt the media of a received message (its event's fields); ends with
-    /// `CommandOutput::MediaDownloaded`.
+    /// `CommandOutput::MediaDownloaded`, or with `MediaSaved` when `sink` names a host sink
+    /// (the body then comes as a fetch with `decrypt`).
     DownloadMedia {
         /// The message id.
         id: String,
@@ -1563,6 +1594,8 @@ pub enum Command {
         sender: String,
         /// The encoded `wa.Message`.
         message: Vec<u8>,
+        /// The host's sink to decrypt into, instead of memory.
+        sink: Option<u64>,
     },
     /// Asks the phone for `count` messages of `chat` older than the oldest the host has (its
     /// id, whether we sent it, its time in Unix seconds). Ends with `MessageSent` once sent;
@@ -1594,6 +1627,11 @@ pub enum Command {
     /// Subscribe to a contact's presence (`ClientEvent::Presence` follows). Renewed after
     /// reconnects.
     SubscribePresence {
+        /// The contact's JID.
+        jid: String,
+    },
+    /// Stop a presence subscription (no longer renewed).
+    UnsubscribePresence {
         /// The contact's JID.
         jid: String,
     },
@@ -1718,12 +1756,13 @@ impl From<Command> for client::Command {
                 height,
                 seconds,
                 thumbnail,
+                host_body,
             } => client::Command::SendMedia {
                 to,
                 kind: kind.into(),
                 media: client::OutgoingMedia {
                     data,
-                    host_body: None,
+                    host_body: host_body.and_then(crate::media::host_upload),
                     mimetype,
                     caption,
                     file_name,
@@ -1738,6 +1777,7 @@ impl From<Command> for client::Command {
             }
             Command::SetPresence { available } => client::Command::SetPresence { available },
             Command::SubscribePresence { jid } => client::Command::SubscribePresence { jid },
+            Command::UnsubscribePresence { jid } => client::Command::UnsubscribePresence { jid },
             Command::SendChatState { to, state } => client::Command::SendChatState {
                 to,
                 state: state.into(),
@@ -1755,12 +1795,13 @@ impl From<Command> for client::Command {
                 chat,
                 sender,
                 message,
+                sink,
             } => client::Command::DownloadMedia {
                 id,
                 chat,
                 sender,
                 message,
-                sink: None,
+                sink,
             },
             Command::RequestHistory {
                 chat,
@@ -2179,6 +2220,7 @@ mod tests {
             (FetchError::Network, client::FetchError::Network),
             (FetchError::TimedOut, client::FetchError::TimedOut),
             (FetchError::TooLarge, client::FetchError::TooLarge),
+            (FetchError::HostBody, client::FetchError::HostBody),
         ] {
             let answer: client::FetchResult = FetchResult::Failed { error: ffi }.into();
             assert_eq!(answer, Err(core));

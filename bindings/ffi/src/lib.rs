@@ -13,6 +13,7 @@ mod codec;
 mod content;
 mod error;
 mod groups;
+mod media;
 mod social;
 mod store;
 
@@ -31,6 +32,11 @@ pub use error::WalinkError;
 pub use groups::{
     GroupChange, GroupCommand, GroupInfo, GroupOutput, GroupParticipant, GroupSetting,
     MembershipChange, ParticipantAction, ParticipantResult, ParticipantRole, ParticipantStatus,
+};
+pub use media::{
+    DecryptInto, DecryptedEnd, EncryptedEnd, HostBody, HostUpload, MediaCryptoError,
+    MediaDecryptor, MediaEncryptor, MediaFailure, MediaHashes, StreamedBody, media_type_of,
+    new_media_key,
 };
 pub use social::{
     About, BusinessProfile, CallAction, CallInfo, ChatState, NumberInfo, ProfilePicture,

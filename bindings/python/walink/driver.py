@@ -21,6 +21,7 @@ The core never calls back into Python: every await is the driver's.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import urllib.error
 import urllib.request
@@ -28,6 +29,7 @@ from typing import Any, Awaitable, Callable, Optional, Protocol, Sequence
 
 import walink_ffi as ffi
 
+from .media import FileMediaHost
 from .store import Delete, DeleteAll, Put, Record, RecordKey, Store
 
 __all__ = ["Transport", "Driver", "DriverError", "DEFAULT_URL", "urllib_fetch", "websocket_transport"]
@@ -45,12 +47,14 @@ def _failed(error: ffi.FetchError) -> ffi.FetchResult:
     return ffi.FetchResult.FAILED(error=error)
 
 
-def _fetch_blocking(request: ffi.FetchRequest) -> ffi.FetchResult:
+def _fetch_blocking(request: ffi.FetchRequest, data=None, headers=None, read=None) -> ffi.FetchResult:
     """One HTTP call with ``urllib`` (blocking; run in a worker thread): any status is a
-    response; at most ``max_response_bytes`` of body are read."""
-    body = bytes(request.body) if request.body is not None else None
-    headers = {h.name: h.value for h in request.headers}
-    call = urllib.request.Request(request.url, data=body, method=request.method, headers=headers)
+    response; at most ``max_response_bytes`` of body are read. A media host passes its own body
+    (``data``, a file, with ``headers``) and ``read(status, response)`` for the answer."""
+    if data is None and request.body is not None:
+        data = bytes(request.body)
+    headers = {**{h.name: h.value for h in request.headers}, **(headers or {})}
+    call = urllib.request.Request(request.url, data=data, method=request.method, headers=headers)
     limit = request.max_response_bytes
     try:
         try:
@@ -59,6 +63,8 @@ def _fetch_blocking(request: ffi.FetchRequest) -> ffi.FetchResult:
             response = answer
         with response:
             status = response.status
+            if read is not None:
+                return read(status, response)
             data = response.read(limit + 1)
     except TimeoutError:
         return _failed(ffi.FetchError.TIMED_OUT)
@@ -152,7 +158,8 @@ class Driver:
                  on_error: Optional[Callable[[Exception], None]] = None,
                  clock: Callable[[], int] = now_ms,
                  create_client: Optional[Callable[[Any, list], Any]] = None,
-                 fetch: Fetch = urllib_fetch) -> None:
+                 fetch: Fetch = urllib_fetch,
+                 media: Optional[FileMediaHost] = None) -> None:
         self._store = store
         self._transport_factory = transport
         self._config = config if config is not None else ffi.default_config()
@@ -175,6 +182,8 @@ class Driver:
         # The HTTP call for Fetch outputs: (request) -> result, never blocking the loop.
         self._fetch = fetch
         self._fetches: set[asyncio.Task] = set()
+        # Streamed media bodies (temporary files) and the fetches that stream them.
+        self._media = media if media is not None else FileMediaHost()
 
     @classmethod
     async def start(cls, **options) -> "Driver":
@@ -235,25 +244,46 @@ class Driver:
         meanwhile are asked for again."""
         await self.command(ffi.Command.APPROVE_IDENTITY(address=address, identity=identity))
 
-    async def send_media(self, to: str, kind: ffi.MediaKind, data: bytes, mimetype: str, *,
+    async def send_media(self, to: str, kind: ffi.MediaKind, data, mimetype: str, *,
                          caption: Optional[str] = None, file_name: Optional[str] = None,
                          width: Optional[int] = None, height: Optional[int] = None,
                          seconds: Optional[int] = None,
                          thumbnail: Optional[bytes] = None) -> str:
         """Uploads ``data`` and sends it to ``to`` (a user or group) as a message of ``kind``;
-        returns the message id once the server acknowledged it."""
-        output = await self.command(ffi.Command.SEND_MEDIA(
-            to=to, kind=kind, data=data, mimetype=mimetype, caption=caption,
-            file_name=file_name, width=width, height=height, seconds=seconds,
-            thumbnail=thumbnail))
-        return output.id
+        returns the message id once the server acknowledged it. ``data`` is the file's bytes, or
+        its path (``str`` or ``os.PathLike``): a path is never held whole, it is encrypted a
+        piece at a time into a temporary file (0600) that the upload streams and that is deleted
+        when the command ended."""
+        info = dict(to=to, kind=kind, mimetype=mimetype, caption=caption, file_name=file_name,
+                    width=width, height=height, seconds=seconds, thumbnail=thumbnail)
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            output = await self.command(ffi.Command.SEND_MEDIA(data=bytes(data), host_body=None, **info))
+            return output.id
+        upload = await self._media.prepare_upload(os.fspath(data), ffi.media_type_of(kind))
+        try:
+            output = await self.command(ffi.Command.SEND_MEDIA(data=b"", host_body=upload, **info))
+            return output.id
+        finally:
+            self._media.release_body(upload.body)
 
-    async def download_media(self, message) -> bytes:
+    async def download_media(self, message, to=None):
         """Downloads and decrypts the media of a received message (an
-        ``ffi.ClientEvent.MESSAGE``), its hashes and MAC checked."""
-        output = await self.command(ffi.Command.DOWNLOAD_MEDIA(
-            id=message.id, chat=message.chat, sender=message.sender, message=message.raw))
-        return bytes(output.data)
+        ``ffi.ClientEvent.MESSAGE``), its hashes and MAC checked; returns the bytes. With ``to``
+        (a path) the file is never held whole: the body is decrypted as it arrives into a
+        temporary file (0600) that becomes ``to`` only after the MAC and both hashes were
+        checked (``MediaSaved``) and is deleted otherwise (the command's error, e.g.
+        ``media_invalid``, is raised and ``to`` is not touched); returns the length then."""
+        fields = dict(id=message.id, chat=message.chat, sender=message.sender, message=message.raw)
+        if to is None:
+            output = await self.command(ffi.Command.DOWNLOAD_MEDIA(sink=None, **fields))
+            return bytes(output.data)
+        sink = self._media.new_sink()
+        try:
+            output = await self.command(ffi.Command.DOWNLOAD_MEDIA(sink=sink, **fields))
+            await self._media.commit_sink(sink, os.fspath(to))
+            return output.length
+        finally:
+            self._media.discard_sink(sink)
 
     async def logout(self) -> None:
         """Unlinks this device; the driver then ends."""
@@ -383,7 +413,8 @@ class Driver:
         """Carries out one fetch outside the input queue, then hands the result to the client
         that asked, if it is still the current one."""
         try:
-            result = await asyncio.wait_for(self._fetch(request), timeout=request.timeout_ms / 1000)
+            perform = self._media.perform if self._media.streams(request) else self._fetch
+            result = await asyncio.wait_for(perform(request), timeout=request.timeout_ms / 1000)
         except Exception as cause:  # the host's fetch failed, or took too long
             timed_out = isinstance(cause, (asyncio.TimeoutError, TimeoutError))
             result = _failed(ffi.FetchError.TIMED_OUT if timed_out else ffi.FetchError.NETWORK)
@@ -495,4 +526,5 @@ class Driver:
                 future.set_exception(DriverError("ended", "the driver has ended"))
         self._pending.clear()
         self._client = None
+        self._media.dispose()
         self._ended.set_result(error)

@@ -219,6 +219,7 @@ public actor Driver {
     private let onEvent: @Sendable (ClientEvent) -> Void
     private let onError: @Sendable (Error) -> Void
     private let fetch: Fetcher
+    private let media: FileMediaHost
     private var client: Client?
     private var socket: Transport?
     private var socketGeneration = 0
@@ -232,7 +233,8 @@ public actor Driver {
                  openTransport: @escaping @Sendable (URL) async throws -> Transport,
                  onEvent: @escaping @Sendable (ClientEvent) -> Void,
                  onError: @escaping @Sendable (Error) -> Void,
-                 fetch: @escaping Fetcher) {
+                 fetch: @escaping Fetcher, media: FileMediaHost) {
+        self.media = media
         self.store = store
         self.config = config
         self.url = url
@@ -253,9 +255,10 @@ public actor Driver {
                              openTransport: @escaping @Sendable (URL) async throws -> Transport = URLSessionTransport.open,
                              onEvent: @escaping @Sendable (ClientEvent) -> Void = { _ in },
                              onError: @escaping @Sendable (Error) -> Void = { _ in },
-                             fetch: @escaping Fetcher = urlSessionFetcher) async throws -> Driver {
+                             fetch: @escaping Fetcher = urlSessionFetcher,
+                             media: FileMediaHost = FileMediaHost()) async throws -> Driver {
         let driver = Driver(store: store, config: config, url: url, openTransport: openTransport, onEvent: onEvent,
-                            onError: onError, fetch: fetch)
+                            onError: onError, fetch: fetch, media: media)
         try await driver.build()
         await driver.startLoop()
         return driver
@@ -362,7 +365,7 @@ public actor Driver {
         let media = Command.sendMedia(
             to: to, kind: kind, data: data, mimetype: mimetype, caption: caption,
             fileName: fileName, width: width, height: height, seconds: seconds,
-            thumbnail: thumbnail)
+            thumbnail: thumbnail, hostBody: nil)
         guard case let .messageSent(id) = try await command(media) else {
             throw DriverError(code: "unexpected_output", message: "sendMedia did not return an id")
         }
@@ -372,11 +375,45 @@ public actor Driver {
     /// Downloads and decrypts the media of a received message (its event's `id`, `chat`,
     /// `sender` and `message`), its hashes and MAC checked.
     public func downloadMedia(id: String, chat: String, sender: String, message: Data) async throws -> Data {
-        let download = Command.downloadMedia(id: id, chat: chat, sender: sender, message: message)
+        let download = Command.downloadMedia(id: id, chat: chat, sender: sender, message: message, sink: nil)
         guard case let .mediaDownloaded(data) = try await command(download) else {
             throw DriverError(code: "unexpected_output", message: "downloadMedia did not return data")
         }
         return data
+    }
+
+    /// Sends the file at `path` without holding it: it is encrypted a piece at a time into a
+    /// temporary file (0600) that the upload streams, deleted when the command ended.
+    public func sendMedia(
+        to: String, kind: MediaKind, path: URL, mimetype: String, caption: String? = nil,
+        fileName: String? = nil, width: UInt32? = nil, height: UInt32? = nil,
+        seconds: UInt32? = nil, thumbnail: Data? = nil
+    ) async throws -> String {
+        let media = self.media
+        let upload = try await Task.detached { try media.prepareUpload(source: path, mediaType: mediaTypeOf(kind: kind)) }.value
+        defer { media.releaseBody(upload.body) }
+        let send = Command.sendMedia(
+            to: to, kind: kind, data: Data(), mimetype: mimetype, caption: caption,
+            fileName: fileName, width: width, height: height, seconds: seconds,
+            thumbnail: thumbnail, hostBody: upload)
+        guard case let .messageSent(id) = try await command(send) else {
+            throw DriverError(code: "unexpected_output", message: "sendMedia did not return an id")
+        }
+        return id
+    }
+
+    /// Downloads the media of a received message into the file `to` without holding it: the body
+    /// is decrypted as it arrives into a temporary file (0600) that becomes `to` only after the
+    /// MAC and both hashes were checked (`mediaSaved`), and is deleted otherwise. Returns the length.
+    public func downloadMedia(id: String, chat: String, sender: String, message: Data, to: URL) async throws -> UInt64 {
+        let sink = try media.newSink()
+        defer { media.discardSink(sink) }
+        let download = Command.downloadMedia(id: id, chat: chat, sender: sender, message: message, sink: sink)
+        guard case let .mediaSaved(_, length) = try await command(download) else {
+            throw DriverError(code: "unexpected_output", message: "downloadMedia did not save the media")
+        }
+        try media.commitSink(sink, to: to)
+        return length
     }
 
     /// Disconnects and stops; the device stays paired.
@@ -496,7 +533,10 @@ public actor Driver {
     /// result to `asked` if it is still the current client; a failure is reported to `onError`.
     private func carryOut(_ asked: Client, _ id: UInt64, _ request: FetchRequest) async {
         let fetch = self.fetch
-        let result = await Task.detached { await fetch(request) }.value
+        let media = self.media
+        let result = await Task.detached {
+            media.streams(request) ? await media.perform(request) : await fetch(request)
+        }.value
         if case let .failed(error) = result {
             let path = request.url.split(separator: "?").first.map(String.init) ?? request.url
             onError(DriverError(code: "fetch_failed", message: "\(request.method) \(path) failed: \(error)"))
@@ -563,6 +603,7 @@ public actor Driver {
     }
 
     private func end() {
+        media.dispose()
         guard !ended else { return }
         ended = true
         timer?.cancel()

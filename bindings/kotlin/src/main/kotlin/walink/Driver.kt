@@ -55,6 +55,7 @@ import uniffi.walink_ffi.StoreChange
 import uniffi.walink_ffi.StoreKey
 import uniffi.walink_ffi.StoreRecord
 import uniffi.walink_ffi.endpoints
+import uniffi.walink_ffi.mediaTypeOf
 import uniffi.walink_ffi.startSpaces
 
 /** WhatsApp's endpoints, as the core states them (chat socket, its Origin, the media host). */
@@ -145,15 +146,26 @@ object JdkFetcher : Fetcher {
         HttpClient.newBuilder().followRedirects(HttpClient.Redirect.NORMAL).connectTimeout(Duration.ofSeconds(30)).build()
     }
 
-    override suspend fun fetch(request: FetchRequest): FetchResult {
-        val body = request.body?.let { HttpRequest.BodyPublishers.ofByteArray(it) } ?: HttpRequest.BodyPublishers.noBody()
+    override suspend fun fetch(request: FetchRequest): FetchResult = exchange(request, null, null)
+
+    /**
+     * The one HTTP call: [body] instead of the request's own (a media host's file), [read]
+     * instead of reading the body into memory (a media host's decryption).
+     */
+    internal suspend fun exchange(
+        request: FetchRequest,
+        body: HttpRequest.BodyPublisher?,
+        read: (suspend (Int, java.io.InputStream) -> FetchResult)?,
+    ): FetchResult {
+        val publisher = body ?: request.body?.let { HttpRequest.BodyPublishers.ofByteArray(it) } ?: HttpRequest.BodyPublishers.noBody()
         val call = HttpRequest.newBuilder(URI.create(request.url))
             .timeout(Duration.ofMillis(request.timeoutMs.toLong()))
-            .method(request.method, body)
+            .method(request.method, publisher)
         request.headers.forEach { call.header(it.name, it.value) }
         return try {
             val response = http.sendAsync(call.build(), HttpResponse.BodyHandlers.ofInputStream()).await()
             response.body().use { input ->
+                if (read != null) return read(response.statusCode(), input)
                 val limit = request.maxResponseBytes.coerceAtMost((Int.MAX_VALUE - 8).toULong()).toInt()
                 val bytes = runInterruptible(Dispatchers.IO) { input.readNBytes(limit + 1) }
                 if (bytes.size > limit) FetchResult.Failed(FetchError.TOO_LARGE) else FetchResult.Response(response.statusCode().toUShort(), bytes)
@@ -185,6 +197,7 @@ class Driver private constructor(
     private val clock: () -> ULong,
     private val scope: CoroutineScope,
     private val fetcher: Fetcher,
+    private val media: FileMediaHost,
 ) {
     private sealed interface Input {
         class Feed(val feed: (Client) -> Unit, val failed: CompletableDeferred<CommandOutput>?) : Input
@@ -256,13 +269,55 @@ class Driver private constructor(
         seconds: UInt? = null,
         thumbnail: ByteArray? = null,
     ): String {
-        val media = Command.SendMedia(to, kind, data, mimetype, caption, fileName, width, height, seconds, thumbnail)
+        val media = Command.SendMedia(to, kind, data, mimetype, caption, fileName, width, height, seconds, thumbnail, null)
         return (command(media) as CommandOutput.MessageSent).id
+    }
+
+    /**
+     * Sends the file at [path] without holding it: it is encrypted a piece at a time into a
+     * temporary file (0600) that the upload streams, and deleted when the command ended.
+     */
+    suspend fun sendMedia(
+        to: String,
+        kind: MediaKind,
+        path: java.nio.file.Path,
+        mimetype: String,
+        caption: String? = null,
+        fileName: String? = null,
+        width: UInt? = null,
+        height: UInt? = null,
+        seconds: UInt? = null,
+        thumbnail: ByteArray? = null,
+    ): String {
+        val upload = media.prepareUpload(path, mediaTypeOf(kind))
+        try {
+            val send = Command.SendMedia(to, kind, ByteArray(0), mimetype, caption, fileName, width, height, seconds, thumbnail, upload)
+            return (command(send) as CommandOutput.MessageSent).id
+        } finally {
+            withContext(Dispatchers.IO) { media.releaseBody(upload.body) }
+        }
     }
 
     /** Downloads and decrypts the media of a received message (its hashes and MAC checked). */
     suspend fun downloadMedia(message: ClientEvent.Message): ByteArray =
-        (command(Command.DownloadMedia(message.id, message.chat, message.sender, message.raw)) as CommandOutput.MediaDownloaded).data
+        (command(Command.DownloadMedia(message.id, message.chat, message.sender, message.raw, null)) as CommandOutput.MediaDownloaded).data
+
+    /**
+     * Downloads the media of a received message into the file [to] without holding it: the body
+     * is decrypted as it arrives into a temporary file (0600), which becomes [to] only after the
+     * MAC and both hashes were checked (`MediaSaved`) and is deleted otherwise (the command's
+     * error, e.g. `media_invalid`, is thrown and [to] is not touched). Returns the length.
+     */
+    suspend fun downloadMedia(message: ClientEvent.Message, to: java.nio.file.Path): ULong {
+        val sink = media.newSink()
+        try {
+            val saved = command(Command.DownloadMedia(message.id, message.chat, message.sender, message.raw, sink)) as CommandOutput.MediaSaved
+            media.commitSink(sink, to)
+            return saved.length
+        } finally {
+            withContext(Dispatchers.IO) { media.discardSink(sink) }
+        }
+    }
 
     /** Unlinks this device; the driver then ends. */
     suspend fun logout() {
@@ -386,7 +441,9 @@ class Driver private constructor(
     private suspend fun carryOut(asked: Client, id: ULong, request: FetchRequest) {
         val result = try {
             withContext(Dispatchers.IO) {
-                withTimeoutOrNull(request.timeoutMs.toLong()) { fetcher.fetch(request) } ?: FetchResult.Failed(FetchError.TIMED_OUT)
+                withTimeoutOrNull(request.timeoutMs.toLong()) {
+                    if (media.streams(request)) media.perform(request) else fetcher.fetch(request)
+                } ?: FetchResult.Failed(FetchError.TIMED_OUT)
             }
         } catch (e: Exception) {
             if (e is kotlinx.coroutines.CancellationException) throw e
@@ -478,6 +535,7 @@ class Driver private constructor(
         pending.clear()
         client?.close()
         client = null
+        runCatching { media.dispose() }
         ended.complete(error)
         inputs.close()
         scope.cancel()
@@ -507,10 +565,11 @@ class Driver private constructor(
             onError: (Throwable) -> Unit = {},
             clock: () -> ULong = ::nowMs,
             fetch: Fetcher = JdkFetcher,
+            media: FileMediaHost = FileMediaHost(),
         ): Driver {
             val confined = Dispatchers.Default.limitedParallelism(1)
             val scope = CoroutineScope(parent.coroutineContext + SupervisorJob(parent.coroutineContext[Job]) + confined)
-            val driver = Driver(store, transport, config, url, onEvent, onError, clock, scope, fetch)
+            val driver = Driver(store, transport, config, url, onEvent, onError, clock, scope, fetch, media)
             withContext(confined) { driver.build() }
             scope.launch { driver.run() }
             return driver

@@ -5,6 +5,7 @@ import java.net.URI
 import java.net.http.HttpClient
 import java.net.http.HttpRequest
 import java.net.http.HttpResponse
+import java.nio.file.Files
 import java.nio.file.Path
 import java.util.Collections
 import kotlinx.coroutines.CompletableDeferred
@@ -474,6 +475,128 @@ class MockServerTest {
         }
     }
 
+    /**
+     * A video of several MiB goes from a file to a file without either driver holding it: the
+     * sender encrypts it into a temporary file that the upload streams, the receiver decrypts
+     * the body as it arrives into a temporary sink that becomes the target only after the MAC
+     * and hashes were checked. A body altered on the way ends in `media_invalid`, no target file
+     * and no temporary file left.
+     */
+    @Test
+    fun aFileIsStreamedUpAndDownIntoAFileAndATamperedBodyLeavesNoFile(@TempDir dir: Path) = runBlocking {
+        val mock = Mock(ProcessBuilder(requireMockServer().path, "--seed", "37", "--until-stdin-closes").start())
+        val scope = CoroutineScope(SupervisorJob() + Dispatchers.Default)
+        try {
+            mock.call("/accounts", """{"phone":"15550007101","name":"Kim"}""")
+            mock.call("/accounts", """{"phone":"15550007102","name":"Lee"}""")
+            val tamper = java.util.concurrent.atomic.AtomicBoolean(false)
+            val leeTemp = Files.createDirectories(dir.resolve("lee-temp"))
+            val leeMedia = object : FileMediaHost(leeTemp) {
+                override fun open(body: java.io.InputStream): java.io.InputStream =
+                    if (!tamper.get()) body else object : java.io.FilterInputStream(body) {
+                        private var at = 0L
+                        override fun read(b: ByteArray, off: Int, len: Int): Int {
+                            val n = super.read(b, off, len)
+                            // Flip one bit 1 MiB into the body.
+                            if (n > 0 && at <= 1_048_576 && 1_048_576 < at + n) b[off + (1_048_576 - at).toInt()] = (b[off + (1_048_576 - at).toInt()].toInt() xor 1).toByte()
+                            if (n > 0) at += n
+                            return n
+                        }
+                    }
+            }
+            val config = ClientConfig(trustRoot = testRoot, deviceName = "walink junit", mediaOrigin = mock.control)
+            val kim = pairedByCode(mock, scope, "15550007101", config, Collections.synchronizedList(ArrayList()))
+            val atLee = Collections.synchronizedList(ArrayList<ClientEvent>())
+            val lee = pairedByCode(mock, scope, "15550007102", config, atLee, leeMedia)
+            val source = dir.resolve("video.mp4")
+            val random = java.util.Random(7)
+            Files.newOutputStream(source).use { out ->
+                val piece = ByteArray(100_000)
+                repeat(60) { random.nextBytes(piece); out.write(piece) }
+                out.write(piece, 0, 12_345)
+            }
+            val id = kim.sendMedia("15550007102@s.whatsapp.net", MediaKind.VIDEO, source, "video/mp4", caption = "streamed", seconds = 3u)
+            val message = withTimeout(20_000) {
+                var found: ClientEvent.Message? = null
+                while (found == null) {
+                    found = atLee.toList().filterIsInstance<ClientEvent.Message>().firstOrNull { it.id == id }
+                    if (found == null) delay(50)
+                }
+                found
+            }
+            val target = dir.resolve("received.mp4")
+            assertEquals(Files.size(source).toULong(), lee.downloadMedia(message, target))
+            assertEquals(-1L, Files.mismatch(source, target))
+
+            tamper.set(true)
+            val refused = dir.resolve("refused.mp4")
+            val error = assertThrows<DriverException> { runBlocking { lee.downloadMedia(message, refused) } }
+            assertEquals("media_invalid", error.code)
+            assertTrue(!Files.exists(refused))
+            val left = Files.walk(leeTemp).use { paths -> paths.filter { Files.isRegularFile(it) }.toList() }
+            assertEquals(emptyList<Path>(), left)
+            kim.close()
+            lee.close()
+        } finally {
+            scope.cancel()
+            mock.stop()
+        }
+    }
+
+    /**
+     * History at pairing: the phone's chats arrive as `HistoryConversation`, their messages as
+     * `Message` events with `history` set (own and others'), push names and each chunk's
+     * progress; "none" brings neither conversations nor messages.
+     */
+    @Test
+    fun theHistoryAtPairingArrivesAsConversationsMessagesAndProgress() = runBlocking {
+        val mock = Mock(ProcessBuilder(requireMockServer().path, "--seed", "41", "--until-stdin-closes").start())
+        val scope = CoroutineScope(SupervisorJob() + Dispatchers.Default)
+        try {
+            val (ann, ben, cal) = listOf("15550008201", "15550008202", "15550008203")
+            for ((phone, name) in listOf(ann to "Ann", ben to "Ben", cal to "Cal")) mock.call("/accounts", """{"phone":"$phone","name":"$name"}""")
+            repeat(12) { mock.call("/accounts/$ann/send", """{"to":"$ben","text":"ann to ben $it"}""") }
+            mock.call("/accounts/$ann/send", """{"to":"$cal","text":"ann to cal"}""")
+            mock.call("/accounts/$ben/send", """{"to":"$ann","text":"ben to ann"}""")
+            suspend fun paired(phone: String, history: String?): List<ClientEvent> {
+                val events = Collections.synchronizedList(ArrayList<ClientEvent>())
+                val config = ClientConfig(trustRoot = testRoot, deviceName = "walink junit", mediaOrigin = mock.control, history = history)
+                val driver = pairedByCode(mock, scope, phone, config, events)
+                withTimeout(30_000) {
+                    while (events.toList().none { it is ClientEvent.HistorySync && it.progress == 100u }) delay(50)
+                }
+                driver.close()
+                return events.toList()
+            }
+            val seen = paired(ann, null)
+            val chunks = seen.filterIsInstance<ClientEvent.HistorySync>()
+            assertTrue(chunks.all { it.failure == null }, "$chunks")
+            assertEquals("initial_bootstrap", chunks.first().syncType)
+            val chats = seen.filterIsInstance<ClientEvent.HistoryConversation>().map { it.chat }.toSet()
+            assertTrue(chats.containsAll(listOf("$ben@s.whatsapp.net", "$cal@s.whatsapp.net")), "$chats")
+            val history = seen.filterIsInstance<ClientEvent.Message>().filter { it.history }
+            val want = ((0 until 12).map { "ann to ben $it" } + listOf("ann to cal", "ben to ann")).sorted()
+            assertEquals(want, history.map { it.text }.sortedBy { it })
+            assertEquals(want.size.toUInt(), chunks.sumOf { it.messages })
+            val mine = history.first { it.text == "ann to cal" }
+            assertTrue(mine.fromMe)
+            assertEquals("$cal@s.whatsapp.net", mine.chat)
+            assertEquals("ann to cal", mine.message.conversation)
+            val theirs = history.first { it.text == "ben to ann" }
+            assertTrue(!theirs.fromMe)
+            assertEquals("$ben@s.whatsapp.net", theirs.sender)
+            val names = seen.filterIsInstance<ClientEvent.PushName>().map { it.jid to it.name }.sortedBy { it.first }
+            assertEquals(listOf("$ben@s.whatsapp.net" to "Ben", "$cal@s.whatsapp.net" to "Cal"), names)
+
+            val none = paired(cal, "none")
+            assertTrue(none.none { it is ClientEvent.Message && it.history })
+            assertTrue(none.none { it is ClientEvent.HistoryConversation })
+        } finally {
+            scope.cancel()
+            mock.stop()
+        }
+    }
+
     @Test
     fun aGroupIsCreatedAMemberAddedAndANonAdminRefused() = runBlocking {
         val mock = Mock(ProcessBuilder(requireMockServer().path, "--seed", "31", "--until-stdin-closes").start())
@@ -523,6 +646,7 @@ class MockServerTest {
         phone: String,
         config: ClientConfig,
         events: MutableList<ClientEvent>,
+        media: FileMediaHost = FileMediaHost(),
     ): Driver {
         val connected = CompletableDeferred<Unit>()
         val driver = Driver.start(
@@ -530,6 +654,7 @@ class MockServerTest {
             config = config,
             parent = scope,
             url = mock.url,
+            media = media,
             onEvent = { event ->
                 events.add(event)
                 if (event is ClientEvent.State && event.state is ClientState.Connected) connected.complete(Unit)
