@@ -9,7 +9,10 @@
 // - the same for a Baileys-based receiver (npm/bench/baileys-receiver.mjs: Baileys' makeWASocket
 //   against the same mock-server, keys in memory, counting texts): RSS per socket and messages per
 //   CPU-second of its process, and the ratios walink/Baileys.
-// `node bench/load.js [N] [K] [MESSAGES] [BAILEYS_N]` (defaults 2000, 20, 2000, 200). WALINK_MOCK_SERVER picks the
+// `node bench/load.js [N] [K] [MESSAGES] [BAILEYS_N]` (defaults 2000, 20, 2000, 200; N = 0 skips the
+// idle and restart figures, BAILEYS_N = 0 the Baileys receiver). WALINK_BENCH_CPU_PROF=<dir> writes
+// a V8 CPU profile of each worker process there (`--cpu-prof`, read with Chrome's DevTools or
+// `node bench/profile-top.js <file>`). WALINK_MOCK_SERVER picks the
 // mock-server binary (its release build keeps the simulated phones out of the way:
 // `cargo build --release -p walink-sim --bin mock-server`). Every process it starts is stopped at
 // the end.
@@ -64,10 +67,12 @@ const cleanUp = async () => {
 }
 process.on('SIGINT', () => cleanUp().then(() => process.exit(130)))
 
+const PROFILE_DIR = process.env.WALINK_BENCH_CPU_PROF
+const NODE_ARGS = PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []
 const ENV = { GATEWAY_RESUME_CONCURRENCY: '64', GATEWAY_CONNECT_TIMEOUT_MS: '120000', GATEWAY_HEARTBEAT_MS: '3600000', NODE_OPTIONS: '--max-old-space-size=4096' }
 
 async function start(extra = {}) {
-  const gw = await childGateway(mock, dir, { ...ENV, ...extra })
+  const gw = await childGateway(mock, dir, { ...ENV, ...extra }, { nodeArgs: NODE_ARGS })
   children.push(gw)
   return gw
 }
@@ -166,8 +171,8 @@ async function traffic(gw, label, from, k, total) {
   return { seconds, cpu, perSecond: total / seconds, perCpuSecond: total / cpu }
 }
 
-try {
-  // --- SQLite: N idle instances in one worker ---
+/** N idle instances in one SQLite worker: memory and CPU per instance, then the time to resume them all. */
+async function idleAndRestart() {
   let gw = await start()
   await sleep(1000)
   const empty = usage(gw.child.pid)
@@ -189,6 +194,16 @@ try {
   gw = await start()
   await until(async () => (await connected(gw)) >= N, 'every instance resumed', 1_800_000, 250)
   say(`restart: ${N} instances connected again ${((performance.now() - t) / 1000).toFixed(1)} s after the new worker started (GATEWAY_RESUME_CONCURRENCY=64)`)
+  const resumed = usage(gw.child.pid)
+  say(`after the restart: RSS ${mib(resumed.rss)} MiB for ${N} instances (${kib(resumed.rss / N)} KiB per instance, the process's own base included)`)
+  return { gw, perInstance }
+}
+
+try {
+  let gw
+  let perInstance = null
+  if (N > 0) ({ gw, perInstance } = await idleAndRestart())
+  else gw = await start()
 
   // --- end-to-end messages, SQLite ---
   await pairAll(gw, 'msg', N, N + K, `${hooks.url}/hook`)
@@ -206,13 +221,20 @@ try {
   const postgres = await traffic(gw, 'postgres', N + K, K, MESSAGES)
   say(`PostgreSQL: ${MESSAGES} messages phone -> webhook to ${K} instances in ${postgres.seconds.toFixed(1)} s: ${postgres.perSecond.toFixed(0)}/s; the worker used ${postgres.cpu.toFixed(1)} CPU-s: ${postgres.perCpuSecond.toFixed(0)} messages per CPU-second`)
   await stop(gw)
+  if (BAILEYS_N === 0) {
+    console.log(`\nREPORT ${JSON.stringify({ N, K, MESSAGES, BAILEYS_N, report })}`)
+  } else await baileysRun(sqlite, postgres, perInstance)
+} finally {
+  await cleanUp()
+}
 
-  // --- the same for Baileys ---
+/** The same load for a Baileys-based receiver, and the ratios walink/Baileys. */
+async function baileysRun(sqlite, postgres, perInstance) {
   const b = startBaileys()
   await sleep(1500)
   const bEmpty = usage(b.pid)
   const bFirst = N + 2 * K
-  t = performance.now()
+  const t = performance.now()
   let bNext = 0
   await Promise.all(Array.from({ length: PAIR_CONCURRENCY }, async () => {
     while (bNext < BAILEYS_N + K) {
@@ -239,8 +261,6 @@ try {
   const bSeconds = (performance.now() - started) / 1000
   const bCpu = usage(b.pid).cpu - before.cpu
   say(`Baileys: ${MESSAGES} messages phone -> receiver to ${K} sockets in ${bSeconds.toFixed(1)} s: ${(MESSAGES / bSeconds).toFixed(0)}/s; the receiver used ${bCpu.toFixed(1)} CPU-s: ${(MESSAGES / bCpu).toFixed(0)} messages per CPU-second`)
-  say(`walink/Baileys: instances per process (memory per instance) ${(bPer / perInstance).toFixed(1)}x; messages per CPU-second ${(sqlite.perCpuSecond / (MESSAGES / bCpu)).toFixed(2)}x with SQLite, ${(postgres.perCpuSecond / (MESSAGES / bCpu)).toFixed(2)}x with PostgreSQL`)
+  say(`walink/Baileys: instances per process (memory per instance) ${perInstance ? (bPer / perInstance).toFixed(1) : 'n/a'}x; messages per CPU-second ${(sqlite.perCpuSecond / (MESSAGES / bCpu)).toFixed(2)}x with SQLite, ${(postgres.perCpuSecond / (MESSAGES / bCpu)).toFixed(2)}x with PostgreSQL`)
   console.log(`\nREPORT ${JSON.stringify({ N, K, MESSAGES, BAILEYS_N, report })}`)
-} finally {
-  await cleanUp()
 }

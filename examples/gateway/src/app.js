@@ -7,8 +7,10 @@ import { openDatabase } from './db.js'
 import { EventLog } from './events.js'
 import { evolutionMapper } from './evolution.js'
 import chats from './features/chats.js'
+import groups from './features/groups.js'
 import instances from './features/instances.js'
-import messages, { webhookMedia } from './features/messages.js'
+import messages, { sentMediaBase64, webhookMedia } from './features/messages.js'
+import social from './features/social.js'
 import system from './features/system.js'
 import webhooks, { webhookStore } from './features/webhooks.js'
 import { Gateway } from './gateway.js'
@@ -18,7 +20,7 @@ import { openApiDocument } from './openapi.js'
 import { Dispatcher } from './webhooks.js'
 
 /** Every feature: each brings its routes (native and Evolution), walink event handlers and Evolution event mapping. */
-export const FEATURES = [system, instances, messages, chats, webhooks]
+export const FEATURES = [system, instances, messages, chats, groups, social, webhooks]
 
 const VERSION = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version
 
@@ -32,7 +34,7 @@ export async function startGateway(config, { log = defaultLog, extraFeatures = [
   const mapper = evolutionMapper(features, () => config.publicUrl)
   const events = new EventLog(db, (type, data, instance) => mapper.toEvolution(type, data, instance))
   const gateway = new Gateway({ db, config, features, events, metrics, log })
-  const dispatcher = new Dispatcher({ db, gateway, config, metrics, evolutionBody: mapper.evolutionBody, mediaBase64: (instance, data) => webhookMedia(gateway, instance, data), log })
+  const dispatcher = new Dispatcher({ db, gateway, config, metrics, evolutionBody: mapper.evolutionBody, mediaBase64: (instance, data, type) => (type === 'message.sent' ? (instance ? sentMediaBase64(db, instance.id, data) : null) : webhookMedia(gateway, instance, data)), log })
   events.onDeliveries = () => dispatcher.kick()
   const routes = features.flatMap((feature) => feature.routes ?? [])
   const context = { db, gateway, config, metrics, events, dispatcher, webhooks: webhookStore(db), log, version: VERSION }
@@ -83,12 +85,13 @@ export async function startGateway(config, { log = defaultLog, extraFeatures = [
   return { url, server, gateway, db, dispatcher, cluster, resumed, stop, context }
 }
 
-/** Drops delivered deliveries and old events nobody waits for. */
+/** Drops delivered deliveries, old events nobody waits for, and the files of old sent media. */
 async function prune(db, config) {
   const cutoff = Date.now() - config.eventRetentionMs
   await db.tx(async (q) => {
     await q.run("DELETE FROM deliveries WHERE status != 'pending' AND updated_at < ?", cutoff)
     await q.run('DELETE FROM events WHERE at < ? AND seq NOT IN (SELECT event_seq FROM deliveries)', cutoff)
+    await q.run('DELETE FROM sent_media WHERE created_at < ?', cutoff)
   })
 }
 

@@ -294,17 +294,22 @@ export class Cluster {
     timer.unref?.()
   }
 
+  /** A NOTIFY of committed events: `seq:deliveries` entries separated by commas. */
   #notified(payload) {
-    const [seq, deliveries] = String(payload).split(':').map(Number)
-    if (!Number.isSafeInteger(seq)) return
     const pending = this.#pendingEvents
-    pending.seqs.push(seq)
-    pending.deliveries ||= deliveries > 0
-    if (pending.timer) return
+    for (const entry of String(payload).split(',')) {
+      const [seq, deliveries] = entry.split(':').map(Number)
+      if (!Number.isSafeInteger(seq)) continue
+      pending.seqs.push(seq)
+      pending.deliveries ||= deliveries > 0
+    }
+    if (pending.timer || !pending.seqs.length) return
     pending.timer = setTimeout(() => {
       const seqs = pending.seqs
       const kick = pending.deliveries
       this.#pendingEvents = { seqs: [], deliveries: false, timer: null }
+      // The rows are read only for event-stream subscribers; the dispatcher needs only the kick.
+      if (!this.events.subscriberCount) return this.events.published([], kick)
       this.db
         .all('SELECT * FROM events WHERE seq = ANY(?) ORDER BY seq', seqs)
         .then((rows) => this.events.published(rows.map((row) => ({ ...row, seq: Number(row.seq) })), kick))

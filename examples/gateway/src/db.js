@@ -17,17 +17,21 @@
 // before its transaction resolved.
 import Database from 'better-sqlite3'
 
-const SQLITE_SCHEMA = `
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+/**
+ * The schema, written once for both engines: `{int64}` (times in milliseconds, counters: INTEGER / BIGINT), `{bytes}`
+ * (BLOB / BYTEA), `{serial}` (an ascending key: AUTOINCREMENT / BIGSERIAL) and `{keyed}` (a table
+ * read by its primary key: WITHOUT ROWID on SQLite) are filled in by `schemaFor`.
+ */
+const SCHEMA = `
 CREATE TABLE IF NOT EXISTS instances (
   id TEXT PRIMARY KEY,
   name TEXT NOT NULL,
-  token_hash BLOB NOT NULL,
-  created_at INTEGER NOT NULL,
-  deleted_at INTEGER,
+  token_hash {bytes} NOT NULL,
+  created_at {int64} NOT NULL,
+  deleted_at {int64},
   state TEXT NOT NULL,
   reason TEXT NOT NULL,
-  state_at INTEGER NOT NULL,
+  state_at {int64} NOT NULL,
   jid TEXT,
   lid TEXT,
   platform TEXT,
@@ -36,37 +40,37 @@ CREATE TABLE IF NOT EXISTS instances (
   proxy TEXT,
   history TEXT NOT NULL DEFAULT '{"mode":"none"}',
   owner TEXT,
-  epoch INTEGER NOT NULL DEFAULT 0
+  epoch {int64} NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX IF NOT EXISTS instances_live_name ON instances(name) WHERE deleted_at IS NULL;
 CREATE TABLE IF NOT EXISTS records (
   instance_id TEXT NOT NULL,
   space TEXT NOT NULL,
   key TEXT NOT NULL,
-  value BLOB NOT NULL,
+  value {bytes} NOT NULL,
   PRIMARY KEY (instance_id, space, key)
-) WITHOUT ROWID;
+){keyed};
 CREATE TABLE IF NOT EXISTS chats (
   instance_id TEXT NOT NULL,
   jid TEXT NOT NULL,
-  muted_until INTEGER,
-  pinned_at INTEGER,
+  muted_until {int64},
+  pinned_at {int64},
   archived INTEGER NOT NULL DEFAULT 0,
   marked_unread INTEGER NOT NULL DEFAULT 0,
   labels TEXT NOT NULL DEFAULT '[]',
-  last_message_at INTEGER,
+  last_message_at {int64},
   unread INTEGER NOT NULL DEFAULT 0,
-  updated_at INTEGER NOT NULL,
+  updated_at {int64} NOT NULL,
   PRIMARY KEY (instance_id, jid)
-) WITHOUT ROWID;
+){keyed};
 CREATE TABLE IF NOT EXISTS contacts (
   instance_id TEXT NOT NULL,
   jid TEXT NOT NULL,
   full_name TEXT,
   first_name TEXT,
-  updated_at INTEGER NOT NULL,
+  updated_at {int64} NOT NULL,
   PRIMARY KEY (instance_id, jid)
-) WITHOUT ROWID;
+){keyed};
 CREATE TABLE IF NOT EXISTS labels (
   instance_id TEXT NOT NULL,
   label_id TEXT NOT NULL,
@@ -74,25 +78,37 @@ CREATE TABLE IF NOT EXISTS labels (
   color INTEGER NOT NULL,
   deleted INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (instance_id, label_id)
-) WITHOUT ROWID;
+){keyed};
 CREATE TABLE IF NOT EXISTS messages (
   instance_id TEXT NOT NULL,
   chat TEXT NOT NULL,
   id TEXT NOT NULL,
   from_me INTEGER NOT NULL,
   sender TEXT,
-  timestamp INTEGER NOT NULL,
+  timestamp {int64} NOT NULL,
   text TEXT,
   status TEXT NOT NULL,
   PRIMARY KEY (instance_id, chat, id, from_me)
-) WITHOUT ROWID;
+){keyed};
 CREATE INDEX IF NOT EXISTS messages_recent ON messages(instance_id, timestamp);
+CREATE TABLE IF NOT EXISTS sent_media (
+  instance_id TEXT NOT NULL,
+  chat TEXT NOT NULL,
+  id TEXT NOT NULL,
+  mimetype TEXT NOT NULL,
+  file_name TEXT,
+  caption TEXT,
+  data {bytes} NOT NULL,
+  created_at {int64} NOT NULL,
+  PRIMARY KEY (instance_id, chat, id)
+){keyed};
+CREATE INDEX IF NOT EXISTS sent_media_age ON sent_media(created_at);
 CREATE TABLE IF NOT EXISTS events (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  seq {serial},
   id TEXT NOT NULL UNIQUE,
   instance_id TEXT,
   type TEXT NOT NULL,
-  at INTEGER NOT NULL,
+  at {int64} NOT NULL,
   data TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS webhooks (
@@ -105,154 +121,56 @@ CREATE TABLE IF NOT EXISTS webhooks (
   secret TEXT NOT NULL,
   enabled INTEGER NOT NULL,
   by_events INTEGER NOT NULL DEFAULT 0,
-  created_at INTEGER NOT NULL
+  created_at {int64} NOT NULL
 );
 CREATE TABLE IF NOT EXISTS deliveries (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  event_seq INTEGER NOT NULL,
+  id {serial},
+  event_seq {int64} NOT NULL,
   webhook_id TEXT NOT NULL,
   host TEXT NOT NULL,
   status TEXT NOT NULL,
   attempts INTEGER NOT NULL DEFAULT 0,
-  next_at INTEGER NOT NULL,
+  next_at {int64} NOT NULL,
   last_status INTEGER,
   last_error TEXT,
   kind TEXT NOT NULL,
-  updated_at INTEGER NOT NULL,
-  locked_until INTEGER,
+  updated_at {int64} NOT NULL,
+  locked_until {int64},
   locked_by TEXT
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(status, next_at);
 CREATE INDEX IF NOT EXISTS deliveries_webhook ON deliveries(webhook_id, id);
 `
 
-/** Columns added after the first release of the SQLite schema: added to an older file on open. */
-const SQLITE_ADDED_COLUMNS = [
+/** Columns added after the first release of the schema: added to an older database on open. */
+const ADDED_COLUMNS = [
   ['instances', 'owner', 'TEXT'],
-  ['instances', 'epoch', 'INTEGER NOT NULL DEFAULT 0'],
-  ['deliveries', 'locked_until', 'INTEGER'],
+  ['instances', 'epoch', '{int64} NOT NULL DEFAULT 0'],
+  ['deliveries', 'locked_until', '{int64}'],
   ['deliveries', 'locked_by', 'TEXT'],
   ['messages', 'message_type', 'TEXT'],
-  ['messages', 'media_content', 'BLOB'],
+  ['messages', 'media_content', '{bytes}'],
   ['webhooks', 'base64', 'INTEGER NOT NULL DEFAULT 0'],
 ]
 
-const POSTGRES_SCHEMA = `
+const TYPES = {
+  sqlite: { int64: 'INTEGER', bytes: 'BLOB', serial: 'INTEGER PRIMARY KEY AUTOINCREMENT', keyed: ' WITHOUT ROWID' },
+  postgres: { int64: 'BIGINT', bytes: 'BYTEA', serial: 'BIGSERIAL PRIMARY KEY', keyed: '' },
+}
+
+/** `text` with the schema's placeholders filled in for `dialect`. */
+const schemaFor = (dialect, text) => text.replace(/\{(int64|bytes|serial|keyed)\}/g, (_, name) => TYPES[dialect][name])
+
+/** PostgreSQL only: the workers' leases (src/cluster.js) and the owner index. */
+const POSTGRES_SCHEMA = `${schemaFor('postgres', SCHEMA)}
 CREATE TABLE IF NOT EXISTS workers (
   id TEXT PRIMARY KEY,
   addr TEXT NOT NULL,
   started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
   expires_at TIMESTAMPTZ NOT NULL
 );
-CREATE TABLE IF NOT EXISTS instances (
-  id TEXT PRIMARY KEY,
-  name TEXT NOT NULL,
-  token_hash BYTEA NOT NULL,
-  created_at BIGINT NOT NULL,
-  deleted_at BIGINT,
-  state TEXT NOT NULL,
-  reason TEXT NOT NULL,
-  state_at BIGINT NOT NULL,
-  jid TEXT,
-  lid TEXT,
-  platform TEXT,
-  autostart INTEGER NOT NULL DEFAULT 0,
-  settings TEXT NOT NULL,
-  proxy TEXT,
-  history TEXT NOT NULL DEFAULT '{"mode":"none"}',
-  owner TEXT,
-  epoch BIGINT NOT NULL DEFAULT 0
-);
-CREATE UNIQUE INDEX IF NOT EXISTS instances_live_name ON instances(name) WHERE deleted_at IS NULL;
 CREATE INDEX IF NOT EXISTS instances_owner ON instances(owner);
-CREATE TABLE IF NOT EXISTS records (
-  instance_id TEXT NOT NULL,
-  space TEXT NOT NULL,
-  key TEXT NOT NULL,
-  value BYTEA NOT NULL,
-  PRIMARY KEY (instance_id, space, key)
-);
-CREATE TABLE IF NOT EXISTS chats (
-  instance_id TEXT NOT NULL,
-  jid TEXT NOT NULL,
-  muted_until BIGINT,
-  pinned_at BIGINT,
-  archived INTEGER NOT NULL DEFAULT 0,
-  marked_unread INTEGER NOT NULL DEFAULT 0,
-  labels TEXT NOT NULL DEFAULT '[]',
-  last_message_at BIGINT,
-  unread INTEGER NOT NULL DEFAULT 0,
-  updated_at BIGINT NOT NULL,
-  PRIMARY KEY (instance_id, jid)
-);
-CREATE TABLE IF NOT EXISTS contacts (
-  instance_id TEXT NOT NULL,
-  jid TEXT NOT NULL,
-  full_name TEXT,
-  first_name TEXT,
-  updated_at BIGINT NOT NULL,
-  PRIMARY KEY (instance_id, jid)
-);
-CREATE TABLE IF NOT EXISTS labels (
-  instance_id TEXT NOT NULL,
-  label_id TEXT NOT NULL,
-  name TEXT NOT NULL,
-  color INTEGER NOT NULL,
-  deleted INTEGER NOT NULL DEFAULT 0,
-  PRIMARY KEY (instance_id, label_id)
-);
-CREATE TABLE IF NOT EXISTS messages (
-  instance_id TEXT NOT NULL,
-  chat TEXT NOT NULL,
-  id TEXT NOT NULL,
-  from_me INTEGER NOT NULL,
-  sender TEXT,
-  timestamp BIGINT NOT NULL,
-  text TEXT,
-  status TEXT NOT NULL,
-  PRIMARY KEY (instance_id, chat, id, from_me)
-);
-CREATE INDEX IF NOT EXISTS messages_recent ON messages(instance_id, timestamp);
-CREATE TABLE IF NOT EXISTS events (
-  seq BIGSERIAL PRIMARY KEY,
-  id TEXT NOT NULL UNIQUE,
-  instance_id TEXT,
-  type TEXT NOT NULL,
-  at BIGINT NOT NULL,
-  data TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS webhooks (
-  id TEXT PRIMARY KEY,
-  instance_id TEXT NOT NULL,
-  url TEXT NOT NULL,
-  format TEXT NOT NULL,
-  events TEXT NOT NULL,
-  headers TEXT NOT NULL,
-  secret TEXT NOT NULL,
-  enabled INTEGER NOT NULL,
-  by_events INTEGER NOT NULL DEFAULT 0,
-  created_at BIGINT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS deliveries (
-  id BIGSERIAL PRIMARY KEY,
-  event_seq BIGINT NOT NULL,
-  webhook_id TEXT NOT NULL,
-  host TEXT NOT NULL,
-  status TEXT NOT NULL,
-  attempts INTEGER NOT NULL DEFAULT 0,
-  next_at BIGINT NOT NULL,
-  last_status INTEGER,
-  last_error TEXT,
-  kind TEXT NOT NULL,
-  updated_at BIGINT NOT NULL,
-  locked_until BIGINT,
-  locked_by TEXT
-);
-CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(status, next_at);
-CREATE INDEX IF NOT EXISTS deliveries_webhook ON deliveries(webhook_id, id);
-ALTER TABLE messages ADD COLUMN IF NOT EXISTS message_type TEXT;
-ALTER TABLE messages ADD COLUMN IF NOT EXISTS media_content BYTEA;
-ALTER TABLE webhooks ADD COLUMN IF NOT EXISTS base64 INTEGER NOT NULL DEFAULT 0;
+${ADDED_COLUMNS.map(([table, column, type]) => `ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS ${column} ${schemaFor('postgres', type)};`).join('\n')}
 `
 
 /** An error of the database layer with a stable code (`closed`, `locked`, `commit_failed`). */
@@ -321,10 +239,10 @@ export class SqliteDb {
     }
     // FULL: a commit survives a power cut, not only a process crash.
     sql.pragma('synchronous = FULL')
-    sql.exec(SQLITE_SCHEMA)
-    for (const [table, column, type] of SQLITE_ADDED_COLUMNS) {
+    sql.exec(schemaFor('sqlite', SCHEMA))
+    for (const [table, column, type] of ADDED_COLUMNS) {
       const columns = sql.prepare(`PRAGMA table_info(${table})`).all().map((c) => c.name)
-      if (!columns.includes(column)) sql.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`)
+      if (!columns.includes(column)) sql.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${schemaFor('sqlite', type)}`)
     }
     return new SqliteDb(sql)
   }
@@ -568,6 +486,7 @@ export class PostgresDb {
     client.on('error', onError)
     try {
       await client.query('BEGIN')
+      const beforeCommit = []
       const q = {
         get: async (text, ...args) => (await client.query(numbered(text), args)).rows[0],
         all: async (text, ...args) => (await client.query(numbered(text), args)).rows,
@@ -576,10 +495,13 @@ export class PostgresDb {
           return { changes: result.rowCount ?? 0, rows: result.rows }
         },
         onCommit: (callback) => callbacks.push(callback),
+        /** Runs `callback(q)` once `fn` is done, inside the transaction, before COMMIT (PostgreSQL only). */
+        beforeCommit: (callback) => beforeCommit.push(callback),
       }
       let result
       try {
         result = await fn(q)
+        for (const callback of beforeCommit) await callback(q)
       } catch (error) {
         await client.query('ROLLBACK').catch(() => {
           broken = true

@@ -38,6 +38,13 @@ const COMMAND_STATUS = {
   download_failed: 502,
   media_expired: 410,
   unknown_poll: 404,
+  forbidden: 403,
+  not_found: 404,
+  resource_limit: 409,
+  bad_request: 400,
+  bad_prekey_answer: 502,
+  push_name_required: 409,
+  bad_answer: 502,
 }
 
 /** Turns an error of the walink package (a command's rejection) into an ApiError. */

@@ -24,10 +24,22 @@ export const EVENT_TYPES = [
   'contact.updated',
   'label.updated',
   'label.association',
+  'group.updated',
+  'call',
+  'presence.updated',
+  'chat.state',
 ]
 
 /** The NOTIFY channel that tells every worker of a committed event (PostgreSQL). */
 export const EVENTS_CHANNEL = 'walink_events'
+
+/** The most `seq:deliveries` entries of one NOTIFY payload (PostgreSQL takes at most 8,000 bytes). */
+const NOTICES_PER_PAYLOAD = 200
+
+/** Tells every worker of `notices` (`seq:deliveries` of the events of one transaction). */
+async function notify(q, notices) {
+  for (let i = 0; i < notices.length; i += NOTICES_PER_PAYLOAD) await q.run(`SELECT pg_notify('${EVENTS_CHANNEL}', ?)`, notices.slice(i, i + NOTICES_PER_PAYLOAD).join(','))
+}
 
 export class EventLog {
   #subscribers = new Set()
@@ -57,7 +69,8 @@ export class EventLog {
     let deliveries = 0
     if (instanceId) {
       const hooks = await q.all('SELECT * FROM webhooks WHERE instance_id = ? AND enabled = 1', instanceId)
-      const instance = hooks.length ? await q.get('SELECT * FROM instances WHERE id = ?', instanceId) : null
+      // Which Evolution events a native one becomes depends on its data only: no instance row needed.
+      const instance = { id: instanceId }
       for (const hook of hooks) {
         const wanted = JSON.parse(hook.events)
         const host = new URL(hook.url).host
@@ -70,7 +83,12 @@ export class EventLog {
       }
     }
     if (this.db.dialect === 'postgres') {
-      await q.run(`SELECT pg_notify('${EVENTS_CHANNEL}', ?)`, `${event.seq}:${deliveries}`)
+      // One NOTIFY per transaction, sent just before its COMMIT (delivered with it, or not at all).
+      if (!q.notices) {
+        q.notices = []
+        q.beforeCommit(() => notify(q, q.notices))
+      }
+      q.notices.push(`${event.seq}:${deliveries}`)
     } else {
       q.onCommit(() => this.published([event], deliveries > 0))
     }

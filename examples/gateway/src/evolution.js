@@ -83,6 +83,11 @@ export const EVOLUTION_EVENTS = [
   'CONTACTS_UPSERT',
   'LABELS_EDIT',
   'LABELS_ASSOCIATION',
+  'GROUPS_UPSERT',
+  'GROUP_UPDATE',
+  'GROUP_PARTICIPANTS_UPDATE',
+  'CALL',
+  'PRESENCE_UPDATE',
 ]
 
 /** Evolution's `{status, error, response}` success body. */

@@ -48,13 +48,17 @@ export const DEFAULT_SETTINGS = Object.freeze({
   readMessages: false,
   readStatus: false,
   syncFullHistory: false,
+  pushName: '',
 })
 
 /** Settings the current walink core cannot carry out yet: `true` is refused with a 400. */
 export const UNSUPPORTED_SETTINGS = {
-  rejectCall: 'calls arrive with walink issue 17',
-  alwaysOnline: 'presence arrives with walink issue 17',
   syncFullHistory: 'history sync arrives with walink issue 16',
+}
+
+/** walink's client configuration for an instance: the gateway's, with the instance's push name. */
+export function clientConfigOf(base, settings) {
+  return settings.pushName ? { ...base, pushName: settings.pushName } : base
 }
 
 /** The lifecycle's reason as one short string: `loginAccepted`, `closed:streamError:515`, ... */
@@ -198,7 +202,7 @@ export class Runtime {
     this.connection = await connect({
       url,
       store: this.store,
-      config: gw.config.clientConfig,
+      config: clientConfigOf(gw.config.clientConfig, JSON.parse(row.settings)),
       // The core's HTTP requests (app-state blobs) go through the proxy too, or fail.
       fetch: proxy ? proxyFetch(proxy) : undefined,
       // No socket without the lease (several workers): checked before every login, reconnects too.

@@ -40,12 +40,47 @@ const toRecord = (row) => ({ space: row.space, key: row.key, value: new Uint8Arr
 
 const PUT = 'INSERT INTO records (instance_id, space, key, value) VALUES (?, ?, ?, ?) ON CONFLICT (instance_id, space, key) DO UPDATE SET value = excluded.value'
 
-/** Writes `changes` (checked) of `instanceId` with `q` (a transaction). */
-async function writeChanges(q, instanceId, changes) {
+/** The most records one multi-row upsert writes (4 parameters each, far below both engines' limits). */
+const PUT_ROWS = 256
+
+/**
+ * Writes `changes` (checked) of `instanceId` with `q` (a transaction). On SQLite (in process) one
+ * statement per change. On PostgreSQL, where each statement is a round trip, the batch is folded
+ * to its outcome first (the last change of a key wins; `deleteAll` drops what came before it) and
+ * the puts go out as multi-row upserts: the same records result, in a few round trips.
+ */
+async function writeChanges(q, instanceId, changes, dialect) {
+  if (dialect !== 'postgres') {
+    for (const c of changes) {
+      if (c.op === 'put') await q.run(PUT, instanceId, c.space, c.key, Buffer.from(c.value))
+      else if (c.op === 'delete') await q.run('DELETE FROM records WHERE instance_id = ? AND space = ? AND key = ?', instanceId, c.space, c.key)
+      else await q.run('DELETE FROM records WHERE instance_id = ?', instanceId)
+    }
+    return
+  }
+  let wipe = false
+  const last = new Map() // `${space}\0${key}` -> the key's last change
   for (const c of changes) {
-    if (c.op === 'put') await q.run(PUT, instanceId, c.space, c.key, Buffer.from(c.value))
-    else if (c.op === 'delete') await q.run('DELETE FROM records WHERE instance_id = ? AND space = ? AND key = ?', instanceId, c.space, c.key)
-    else await q.run('DELETE FROM records WHERE instance_id = ?', instanceId)
+    if (c.op === 'deleteAll') {
+      wipe = true
+      last.clear()
+    } else {
+      const id = `${c.space}\0${c.key}`
+      last.delete(id) // re-inserted: its position is its last change's
+      last.set(id, c)
+    }
+  }
+  if (wipe) await q.run('DELETE FROM records WHERE instance_id = ?', instanceId)
+  const puts = []
+  for (const c of last.values()) {
+    if (c.op === 'delete') await q.run('DELETE FROM records WHERE instance_id = ? AND space = ? AND key = ?', instanceId, c.space, c.key)
+    else puts.push(c)
+  }
+  for (let i = 0; i < puts.length; i += PUT_ROWS) {
+    const rows = puts.slice(i, i + PUT_ROWS)
+    const values = rows.map(() => '(?, ?, ?, ?)').join(', ')
+    const args = rows.flatMap((c) => [instanceId, c.space, c.key, Buffer.from(c.value)])
+    await q.run(`INSERT INTO records (instance_id, space, key, value) VALUES ${values} ON CONFLICT (instance_id, space, key) DO UPDATE SET value = excluded.value`, ...args)
   }
 }
 
@@ -127,11 +162,11 @@ export class GatewayStore {
       await this.#db.tx(async (q) => {
         await checkLease(q, this.#instance, this.#lease)
         if (this.#failNext && changes.length > 1) {
-          await writeChanges(q, this.#instance, changes.slice(0, Math.floor(changes.length / 2)))
+          await writeChanges(q, this.#instance, changes.slice(0, Math.floor(changes.length / 2)), this.#db.dialect)
           this.#failNext = false
           throw new Error('injected write failure')
         }
-        await writeChanges(q, this.#instance, changes)
+        await writeChanges(q, this.#instance, changes, this.#db.dialect)
         if (events.length && this.onEvents) await this.onEvents(q, events)
       })
     } catch (cause) {

@@ -34,7 +34,10 @@ export class Dispatcher {
   #stopped = false
 
   /** `workerId`: who claims deliveries (several workers share the outbox on PostgreSQL). */
-  /** `mediaBase64(instance, data)`: `{base64}` or `{base64Error}` for a received message's media, or null. */
+  /**
+   * `mediaBase64(instance, data, type)`: `{base64}` or `{base64Error}` for the media of a received
+   * (`message.received`) or sent (`message.sent`) message, or null when it carries none.
+   */
   constructor({ db, gateway, config, metrics, evolutionBody, mediaBase64, log, workerId = 'local' }) {
     this.db = db
     this.mediaBase64 = mediaBase64
@@ -145,18 +148,20 @@ export class Dispatcher {
     let url = hook.url
     if (hook.format === 'evolution') {
       const payload = this.evolutionBody(delivery.kind, event, instance)
-      // The webhook's `base64` setting: received media goes out with its file, downloaded now.
-      if (hook.base64 && delivery.kind === 'MESSAGES_UPSERT' && event.type === 'message.received' && payload.data?.message && this.mediaBase64) {
-        const media = await this.mediaBase64(instance, JSON.parse(event.data))
+      // The webhook's `base64` setting: received media goes out with its file, downloaded now;
+      // media this instance sent with the file it kept.
+      const withFile = (delivery.kind === 'MESSAGES_UPSERT' && event.type === 'message.received') || (delivery.kind === 'SEND_MESSAGE' && event.type === 'message.sent')
+      if (hook.base64 && withFile && payload.data?.message && this.mediaBase64) {
+        const media = await this.mediaBase64(instance, JSON.parse(event.data), event.type)
         if (media) Object.assign(payload.data.message, media)
       }
       body = JSON.stringify(payload)
       if (hook.by_events) url = `${url.replace(/\/+$/, '')}/${delivery.kind.toLowerCase().replace(/_/g, '-')}`
     } else {
       const payload = nativePayload(event, instance?.name)
-      // `base64` on a native webhook: `data.base64` (or `data.base64Error`) on message.received.
-      if (hook.base64 && event.type === 'message.received' && payload.data && this.mediaBase64) {
-        const media = await this.mediaBase64(instance, payload.data)
+      // `base64` on a native webhook: `data.base64` (or `data.base64Error`) on message.received and message.sent.
+      if (hook.base64 && (event.type === 'message.received' || event.type === 'message.sent') && payload.data && this.mediaBase64) {
+        const media = await this.mediaBase64(instance, payload.data, event.type)
         if (media) Object.assign(payload.data, media)
       }
       body = JSON.stringify(payload)
@@ -196,18 +201,18 @@ export class Dispatcher {
     const now = Date.now()
     const ok = status !== null && status >= 200 && status < 300
     if (this.#stopped && !ok) return
-    await db.tx(async (q) => {
-      if (ok) {
-        await q.run("UPDATE deliveries SET status = 'delivered', attempts = ?, last_status = ?, last_error = NULL, updated_at = ?, locked_until = NULL WHERE id = ?", attempt, status, now, delivery.id)
-        // The host answers again: what waits for it is due now, not at its backoff.
-        await q.run("UPDATE deliveries SET next_at = ? WHERE host = ? AND status = 'pending' AND next_at > ?", now, delivery.host, now)
-      } else if (attempt >= this.config.webhookMaxAttempts || status === 410) {
-        await q.run("UPDATE deliveries SET status = 'dead', attempts = ?, last_status = ?, last_error = ?, updated_at = ?, locked_until = NULL WHERE id = ?", attempt, status, error, now, delivery.id)
-      } else {
-        const next = now + backoffMs(attempt, { baseMs: this.config.webhookBackoffBaseMs, maxMs: this.config.webhookBackoffMaxMs })
-        await q.run('UPDATE deliveries SET attempts = ?, last_status = ?, last_error = ?, next_at = ?, updated_at = ?, locked_until = NULL WHERE id = ?', attempt, status, error, next, now, delivery.id)
-      }
-    })
+    // Each outcome is one statement, committed on its own (on PostgreSQL a round trip each; no
+    // BEGIN/COMMIT around them): nothing else has to change with it atomically.
+    if (ok) {
+      await db.run("UPDATE deliveries SET status = 'delivered', attempts = ?, last_status = ?, last_error = NULL, updated_at = ?, locked_until = NULL WHERE id = ?", attempt, status, now, delivery.id)
+      // The host answers again: what waits for it is due now, not at its backoff.
+      await db.run("UPDATE deliveries SET next_at = ? WHERE host = ? AND status = 'pending' AND next_at > ?", now, delivery.host, now)
+    } else if (attempt >= this.config.webhookMaxAttempts || status === 410) {
+      await db.run("UPDATE deliveries SET status = 'dead', attempts = ?, last_status = ?, last_error = ?, updated_at = ?, locked_until = NULL WHERE id = ?", attempt, status, error, now, delivery.id)
+    } else {
+      const next = now + backoffMs(attempt, { baseMs: this.config.webhookBackoffBaseMs, maxMs: this.config.webhookBackoffMaxMs })
+      await db.run('UPDATE deliveries SET attempts = ?, last_status = ?, last_error = ?, next_at = ?, updated_at = ?, locked_until = NULL WHERE id = ?', attempt, status, error, next, now, delivery.id)
+    }
     this.metrics.webhookDeliveries[ok ? 'delivered' : 'failed']++
   }
 

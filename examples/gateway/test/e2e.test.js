@@ -7,25 +7,18 @@ import assert from 'node:assert/strict'
 import { connect as netConnect, createServer as createTcpServer } from 'node:net'
 import { after, before, test } from 'node:test'
 
-import { API_KEY, connectProxy, inProcessGateway, ok, removeDir, sleep, tempDir, until, webhookReceiver, withMock, startMockServer } from './support.js'
+import { API_KEY, connectProxy, inProcessGateway, ok, removeDir, sleep, startSuite, stopSuite, tempDir, until, withMock } from './support.js'
 
 withMock(test, () => {
   let mock
   let gw
-  let dir
   let hooks
+  let suite
   before(async () => {
-    mock = await startMockServer({ seed: 11 })
-    dir = tempDir()
-    gw = await inProcessGateway(mock, dir)
-    hooks = await webhookReceiver()
+    suite = await startSuite(11)
+    ;({ mock, gw, hooks } = suite)
   })
-  after(async () => {
-    await gw?.stop()
-    await hooks?.close()
-    mock?.stop()
-    removeDir(dir)
-  })
+  after(() => stopSuite(suite))
 
   const state = async (name) => (await gw.api('GET', `/instances/${name}`)).body
 

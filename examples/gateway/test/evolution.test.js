@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test'
 
 import { createServer } from 'node:http'
 
-import { API_KEY, client, connectProxy, inProcessGateway, ok, removeDir, startMockServer, tempDir, until, webhookReceiver, withMock } from './support.js'
+import { API_KEY, client, connectProxy, ok, startSuite, stopSuite, until, withMock } from './support.js'
 
 /** A file server on 127.0.0.1: `files` by path (`{type, body}`), `/redirect/<path>`, `/slow`, `/endless`; `hits` counts requests by path. */
 async function fileServer(files) {
@@ -51,20 +51,13 @@ const ENVELOPE_SHAPE = { event: 'string', instance: 'string', data: 'any', desti
 withMock(test, () => {
   let mock
   let gw
-  let dir
   let hooks
+  let suite
   before(async () => {
-    mock = await startMockServer({ seed: 31 })
-    dir = tempDir()
-    gw = await inProcessGateway(mock, dir)
-    hooks = await webhookReceiver()
+    suite = await startSuite(31)
+    ;({ mock, gw, hooks } = suite)
   })
-  after(async () => {
-    await gw?.stop()
-    await hooks?.close()
-    mock?.stop()
-    removeDir(dir)
-  })
+  after(() => stopSuite(suite))
 
   const evo = (kind) => hooks.received.filter((h) => h.body.event === kind)
 
@@ -121,7 +114,7 @@ withMock(test, () => {
     const settings = await ok(api('POST', '/settings/set/evo-mia', { rejectCall: false, msgCall: '', groupsIgnore: true, alwaysOnline: false, readMessages: false, readStatus: false, syncFullHistory: false }), 201)
     assert.equal(settings.settings.settings.groupsIgnore, true)
     assert.equal((await ok(api('GET', '/settings/find/evo-mia'))).groupsIgnore, true)
-    const refused = await api('POST', '/settings/set/evo-mia', { rejectCall: true })
+    const refused = await api('POST', '/settings/set/evo-mia', { syncFullHistory: true })
     assert.equal(refused.status, 400)
     hasShape(refused.body, { status: 'number', error: 'string', response: { message: 'array' } })
 

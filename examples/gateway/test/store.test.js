@@ -120,6 +120,30 @@ describe('PostgreSQL', () => {
     for (const db of opened) await db.close()
   })
 
+  test('a batch folded to its outcome (multi-row upserts) leaves the records one statement per change leaves on SQLite', async () => {
+    const v = (n) => new Uint8Array([n])
+    const batches = [
+      [{ op: 'put', space: 's', key: 'a', value: v(1) }, { op: 'put', space: 's', key: 'a', value: v(2) }, { op: 'put', space: 's', key: 'b', value: v(3) }, { op: 'delete', space: 's', key: 'b' }],
+      [{ op: 'delete', space: 's', key: 'c' }, { op: 'put', space: 's', key: 'c', value: v(4) }, { op: 'put', space: 't', key: 'a', value: v(5) }],
+      [{ op: 'put', space: 's', key: 'd', value: v(6) }, { op: 'deleteAll' }, { op: 'put', space: 's', key: 'a', value: v(7) }, { op: 'delete', space: 's', key: 'a' }, { op: 'put', space: 's', key: 'e', value: v(8) }],
+      Array.from({ length: 600 }, (_, i) => ({ op: 'put', space: 'many', key: String(i % 300), value: v(i % 256) })),
+    ]
+    const dump = async (store) => (await store.loadAll()).map((r) => `${r.space}/${r.key}=${r.value[0]}`).sort()
+    const sqliteDb = SqliteDb.open(join(dir, 'fold.sqlite'))
+    const sqlite = new GatewayStore(sqliteDb, 'fold')
+    const name = label()
+    const db = await freshDb(name)
+    await db.run(INSTANCE_ROW, name, name, Buffer.from([0]), 'w1', 1)
+    const postgres = new GatewayStore(db, name, { lease: lease('w1', 1) })
+    for (const batch of batches) {
+      await sqlite.applyBatch(batch)
+      await postgres.applyBatch(batch)
+      assert.deepEqual(await dump(postgres), await dump(sqlite))
+    }
+    assert.equal((await dump(postgres)).length, 301)
+    await sqliteDb.close()
+  })
+
   const dbOf = new Map()
   storeConformance('GatewayStore on PostgreSQL (fenced)', {
     open: async (name) => {

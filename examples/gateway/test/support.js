@@ -99,11 +99,28 @@ export async function inProcessGateway(mock, dir, overrides, options) {
   return { ...gw, logs, api: client(gw.url, API_KEY) }
 }
 
-/** A gateway as a child process (`bin/gateway.js`), for crash tests. */
-export async function childGateway(mock, dir, env = {}) {
+/** A mock-server (`seed`), a gateway in this process on a temporary database and a webhook receiver: `{ mock, dir, gw, hooks }`. */
+export async function startSuite(seed) {
+  const mock = await startMockServer({ seed })
+  const dir = tempDir()
+  const gw = await inProcessGateway(mock, dir)
+  const hooks = await webhookReceiver()
+  return { mock, dir, gw, hooks }
+}
+
+/** Stops what `startSuite` started (any part of it may be missing: a start that failed half-way). */
+export async function stopSuite({ mock, dir, gw, hooks } = {}) {
+  await gw?.stop()
+  await hooks?.close()
+  mock?.stop()
+  if (dir) removeDir(dir)
+}
+
+/** A gateway as a child process (`bin/gateway.js`), for crash tests; `nodeArgs` go to node before the script. */
+export async function childGateway(mock, dir, env = {}, { nodeArgs = [] } = {}) {
   const bin = fileURLToPath(new URL('../bin/gateway.js', import.meta.url))
   const databaseUrl = await databaseFor(join(dir, 'gateway.sqlite'))
-  const child = spawn(process.execPath, [bin], {
+  const child = spawn(process.execPath, [...nodeArgs, bin], {
     env: {
       ...process.env,
       GATEWAY_API_KEY: API_KEY,

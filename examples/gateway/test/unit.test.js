@@ -13,7 +13,9 @@ import { Client } from 'walink'
 import { loadConfig } from '../src/config.js'
 import { isPrivateAddress } from '../src/media-url.js'
 import { isProtocolOnly, isWebp, mediaOf, topLevelFields, webhookMedia, writtenBySender } from '../src/features/messages.js'
-import { ApiError } from '../src/errors.js'
+import { ApiError, fromCommandError } from '../src/errors.js'
+import groups from '../src/features/groups.js'
+import social from '../src/features/social.js'
 import { gatewayState, reasonText, restsUnasked, toJid } from '../src/gateway.js'
 import { RateLimiter } from '../src/http/server.js'
 import { S, check, problems } from '../src/http/schema.js'
@@ -220,5 +222,27 @@ test("walink's HTTP requests through a proxy: any status is a response, the body
     origin.closeAllConnections?.()
     origin.close()
     proxy.close()
+  }
+})
+
+test('group notifications, calls and presence in Evolution shapes; the core\'s group and contact errors typed', () => {
+  const instance = { id: 'inst_1' }
+  const map = groups.evolutionEvents['group.updated']
+  const info = { jid: '1203630001@g.us', subject: 'Team', subjectTime: 1, creation: 1, owner: '1555@s.whatsapp.net', description: 'plan', descriptionId: 'd1', participants: [{ jid: '1555@s.whatsapp.net', role: 'superadmin' }, { jid: '1556@s.whatsapp.net', role: 'member', lid: '99@lid' }], admins: ['1555@s.whatsapp.net'], size: 2, announce: false, locked: true, approvalRequired: false, ephemeralSeconds: 0, addressingMode: 'pn' }
+  const [[name, data]] = map({ group: info.jid, actor: '1555@s.whatsapp.net', timestamp: 5, change: { kind: 'created', info } }, instance)
+  assert.equal(name, 'GROUPS_UPSERT')
+  assert.deepEqual(data[0].participants, [{ id: '1555@s.whatsapp.net', admin: 'superadmin' }, { id: '1556@s.whatsapp.net', lid: '99@lid', admin: null }])
+  assert.equal(data[0].desc, 'plan')
+  assert.equal(data[0].restrict, true)
+  assert.equal(data[0].author, '1555@s.whatsapp.net')
+  const left = map({ group: info.jid, actor: '1556@s.whatsapp.net', timestamp: 5, change: { kind: 'participants', change: 'left', participants: [{ jid: '1556@s.whatsapp.net', role: 'member' }] } }, instance)
+  assert.deepEqual(left, [['GROUP_PARTICIPANTS_UPDATE', { id: info.jid, author: '1556@s.whatsapp.net', participants: ['1556@s.whatsapp.net'], action: 'remove', instanceId: 'inst_1' }]])
+  assert.deepEqual(map({ group: info.jid, actor: null, timestamp: 5, change: { kind: 'description' } }, instance), [['GROUP_UPDATE', [{ id: info.jid, author: null, desc: null, descId: null, instanceId: 'inst_1' }]]])
+  const [[callName, call]] = social.evolutionEvents.call({ callId: 'C1', action: 'ended', caller: '1555@s.whatsapp.net', timestamp: 10, offline: false, video: true, isGroup: false, group: null }, instance)
+  assert.equal(callName, 'CALL')
+  assert.deepEqual([call.id, call.status, call.isVideo, call.date], ['C1', 'terminate', true, '1970-01-01T00:00:10.000Z'])
+  assert.deepEqual(social.evolutionEvents['chat.state']({ chat: 'g@g.us', sender: '1555@s.whatsapp.net', state: 'recording' }), [['PRESENCE_UPDATE', { id: 'g@g.us', presences: { '1555@s.whatsapp.net': { lastKnownPresence: 'recording' } } }]])
+  for (const [code, status] of [['forbidden', 403], ['not_found', 404], ['resource_limit', 409], ['bad_request', 400], ['push_name_required', 409], ['bad_answer', 502]]) {
+    assert.equal(fromCommandError(Object.assign(new Error(code), { code })).status, status, code)
   }
 })

@@ -17,6 +17,7 @@ const settingsSchema = {
     readMessages: S.bool,
     readStatus: S.bool,
     syncFullHistory: S.bool,
+    pushName: { type: 'string', maxLength: 64 },
   },
 }
 
@@ -61,6 +62,8 @@ export function checkSettings(settings) {
   for (const [name, why] of Object.entries(UNSUPPORTED_SETTINGS)) {
     if (settings[name] === true) throw new ApiError(400, 'setting_unsupported', `${name}: true is not available yet (${why})`, { setting: name })
   }
+  // WhatsApp shows presence only with a name: walink refuses setPresence without one.
+  if (settings.alwaysOnline === true && !settings.pushName) throw new ApiError(400, 'push_name_required', 'alwaysOnline needs pushName (the name contacts see); set both', { setting: 'alwaysOnline' })
   return settings
 }
 
@@ -264,8 +267,8 @@ async function evolutionConnect(ctx, row, number) {
 }
 
 function evolutionSettings(row) {
-  const { rejectCall, msgCall, groupsIgnore, alwaysOnline, readMessages, readStatus, syncFullHistory } = JSON.parse(row.settings)
-  return { rejectCall, msgCall, groupsIgnore, alwaysOnline, readMessages, readStatus, syncFullHistory }
+  const { rejectCall, msgCall, groupsIgnore, alwaysOnline, readMessages, readStatus, syncFullHistory, pushName = '' } = JSON.parse(row.settings)
+  return { rejectCall, msgCall, groupsIgnore, alwaysOnline, readMessages, readStatus, syncFullHistory, pushName }
 }
 
 async function evolutionInstanceRow(ctx, row) {

@@ -123,10 +123,33 @@ export async function sendContent(ctx, row, to, command, message, text = null) {
       row.id, chat, sent.id, row.jid, sent.timestamp, text, 'sent', sent.messageType,
     )
     await touchChat(q, row.id, chat, sent.timestamp, false)
+    if (command.type === 'sendMedia') await keepSentMedia(q, ctx.gateway.config, row.id, chat, sent.id, command)
     await ctx.gateway.emit(q, row.id, 'message.sent', sent)
   })
   ctx.metrics.messages.out++
   return sent
+}
+
+/**
+ * Keeps the file of media this instance sent (the core does not hand back the keys it uploaded
+ * with, so the file cannot be downloaded again): for getBase64FromMediaMessage and a webhook's
+ * `base64` on SEND_MESSAGE. Files above GATEWAY_MEDIA_BASE64_MAX_BYTES are not kept; kept files
+ * are dropped after GATEWAY_EVENT_RETENTION_MS.
+ */
+async function keepSentMedia(q, config, instanceId, chat, id, media) {
+  if (!media.data || media.data.length > config.mediaBase64MaxBytes) return
+  await q.run(
+    'INSERT INTO sent_media (instance_id, chat, id, mimetype, file_name, caption, data, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (instance_id, chat, id) DO NOTHING',
+    instanceId, chat, id, media.mimetype, media.fileName ?? null, media.caption ?? null, Buffer.from(media.data), Date.now(),
+  )
+}
+
+/** The kept file of media this instance sent (`{base64}`), or `{base64Error}` when it was not kept. */
+export async function sentMediaBase64(db, instanceId, data) {
+  if (!mediaOf(data.message)) return null
+  const kept = await db.get('SELECT data FROM sent_media WHERE instance_id = ? AND chat = ? AND id = ?', instanceId, data.chat, data.id)
+  if (!kept) return { base64Error: { code: 'media_not_kept', message: 'the file was larger than GATEWAY_MEDIA_BASE64_MAX_BYTES or is past GATEWAY_EVENT_RETENTION_MS' } }
+  return { base64: Buffer.from(kept.data).toString('base64') }
 }
 
 /** `message` (protobuf JSON) encoded, or a 400 `invalid_message` naming the field that does not fit. */
@@ -620,10 +643,21 @@ async function storedMedia(ctx, row, { id, chat, fromMe }) {
   if (fromMe !== undefined) (where += ' AND from_me = ?'), args.push(fromMe ? 1 : 0)
   const stored = await ctx.db.get(`SELECT * FROM messages WHERE ${where} ORDER BY from_me LIMIT 1`, ...args)
   if (!stored) throw new ApiError(404, 'message_not_found', `no stored message ${id}`)
-  if (!stored.media_content) throw new ApiError(400, 'not_media', `message ${id} has no downloadable media here (only received media is kept with its keys)`)
+  if (stored.from_me && !stored.media_content) return sentMedia(ctx, row, stored)
+  if (!stored.media_content) throw new ApiError(400, 'not_media', `message ${id} has no downloadable media here`)
   const raw = new Uint8Array(stored.media_content)
   const found = await downloadStored(ctx.gateway, row, { id: stored.id, chat: stored.chat, sender: stored.sender, raw }, decodeMessage(raw))
   return { stored, ...found }
+}
+
+/** The kept file of media this instance sent, in `storedMedia`'s shape. */
+async function sentMedia(ctx, row, stored) {
+  const kept = await ctx.db.get('SELECT * FROM sent_media WHERE instance_id = ? AND chat = ? AND id = ?', row.id, stored.chat, stored.id)
+  const field = MEDIA_FIELDS.find((f) => f === stored.message_type)
+  if (!field) throw new ApiError(400, 'not_media', `message ${stored.id} carries no media`)
+  if (!kept) throw new ApiError(410, 'media_not_kept', `the file of sent message ${stored.id} is not kept (larger than GATEWAY_MEDIA_BASE64_MAX_BYTES, or past GATEWAY_EVENT_RETENTION_MS)`)
+  const data = new Uint8Array(kept.data)
+  return { stored, field, media: { mimetype: kept.mimetype, fileName: kept.file_name ?? undefined, caption: kept.caption ?? undefined }, data }
 }
 
 const changeParams = { chat: S.recipient, id: S.messageId }
