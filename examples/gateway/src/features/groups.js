@@ -6,6 +6,8 @@
 import { ApiError } from '../errors.js'
 import { toJid } from '../gateway.js'
 import { S } from '../http/schema.js'
+import { base64, sendText } from './messages.js'
+import { pictureJpeg, setPicture } from './social.js'
 
 const groupJid = { type: 'string', minLength: 6, maxLength: 128, pattern: '^[0-9-]+@g\\.us$' }
 const subject = { type: 'string', minLength: 1, maxLength: 100 }
@@ -38,6 +40,7 @@ export function evolutionGroup(info, { participants = true } = {}) {
     restrict: info.locked,
     announce: info.announce,
     joinApprovalMode: info.approvalRequired,
+    memberAddMode: info.membersCanAdd,
     ephemeralDuration: info.ephemeralSeconds || undefined,
     addressingMode: info.addressingMode,
     ...(participants ? { participants: info.participants.map(evolutionParticipant) } : {}),
@@ -132,12 +135,12 @@ const routes = [
   onGroup(
     'PUT',
     '/settings',
-    'Change a setting: `announce` (only admins send), `locked` (only admins edit the info), `approvalRequired` (booleans), `ephemeral` (seconds, 0 off).',
+    'Change a setting: `announce` (only admins send), `locked` (only admins edit the info), `approvalRequired` (joining needs an admin), `membersCanAdd` (every member may add; else admins only) (booleans), `ephemeral` (seconds, 0 off).',
     {
       type: 'object',
       additionalProperties: false,
       required: ['setting', 'value'],
-      properties: { setting: { type: 'string', enum: ['announce', 'locked', 'approvalRequired', 'ephemeral'] }, value: { type: ['boolean', 'integer'], minimum: 0, maximum: 31_536_000 } },
+      properties: { setting: { type: 'string', enum: ['announce', 'locked', 'approvalRequired', 'membersCanAdd', 'ephemeral'] }, value: { type: ['boolean', 'integer'], minimum: 0, maximum: 31_536_000 } },
     },
     async (ctx, row, group) => {
       const { setting, value } = ctx.body
@@ -154,6 +157,34 @@ const routes = [
     const { code } = await groupCommand(ctx, row, { type: 'revokeGroupInvite', group })
     return { body: { code, url: inviteUrl(code) } }
   }),
+  onGroup('PUT', '/picture', "Set the group's picture: `picture` a JPEG as base64 or an http(s) URL (anything else: 400 `invalid_picture`).", { type: 'object', additionalProperties: false, required: ['picture'], properties: { picture: base64 } }, async (ctx, row, group) => {
+    const id = await setPicture(ctx, row, group, await pictureJpeg(ctx, row, ctx.body.picture, 'picture'))
+    return { body: { group, pictureId: id } }
+  }),
+  onGroup('DELETE', '/picture', "Remove the group's picture.", null, async (ctx, row, group) => {
+    await setPicture(ctx, row, group, null)
+    return { body: { group, pictureId: null } }
+  }),
+  onGroup('GET', '/requests', 'The requests to join waiting for an admin (admins only; groups with `approvalRequired`).', null, async (ctx, row, group) => ({
+    body: { requests: (await groupCommand(ctx, row, { type: 'groupJoinRequests', group })).requests },
+  })),
+  onGroup(
+    'POST',
+    '/requests',
+    'Approve or reject requests to join (admins only); a result per requester (`notFound`: it asked nothing).',
+    { type: 'object', additionalProperties: false, required: ['action', 'participants'], properties: { action: { type: 'string', enum: ['approve', 'reject'] }, participants: members } },
+    async (ctx, row, group) => ({ body: { results: (await groupCommand(ctx, row, { type: 'resolveGroupJoinRequests', group, approve: ctx.body.action === 'approve', participants: jids(ctx.body.participants) })).results } }),
+  ),
+  onGroup(
+    'POST',
+    '/invite/accept',
+    'Accept a group invite message (V4: sent when an add was refused with `inviteRequired`): its `code`, `expiration` (Unix seconds) and `inviter` (the chat it came in).',
+    { type: 'object', additionalProperties: false, required: ['code', 'expiration', 'inviter'], properties: { code: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[0-9A-Za-z+/=_-]+$' }, expiration: { type: 'integer', minimum: 0, maximum: 4_102_444_800 }, inviter: S.recipient } },
+    async (ctx, row, group) => {
+      const output = await groupCommand(ctx, row, { type: 'acceptGroupInvite', group, code: ctx.body.code, expiration: ctx.body.expiration, inviter: toJid(ctx.body.inviter) })
+      return { body: { group: output.group, pendingApproval: output.pendingApproval } }
+    },
+  ),
   onGroup('DELETE', '', 'Leave the group.', null, async (ctx, row, group) => {
     await groupCommand(ctx, row, { type: 'leaveGroup', group })
     return { body: { group, left: true } }
@@ -189,6 +220,10 @@ const evolutionRoutes = [
     await groupCommand(ctx, row, { type: 'setGroupSubject', group, subject: ctx.body.subject })
     return { update: 'success' }
   }),
+  evolution('POST', 'updateGroupPicture', "change the group's picture (`image`: a JPEG as URL or base64).", { status: 201, body: { type: 'object', required: ['image'], properties: { image: base64 } } }, async (ctx, row, group) => {
+    await setPicture(ctx, row, group, await pictureJpeg(ctx, row, ctx.body.image, 'image'))
+    return { update: 'success' }
+  }),
   evolution('POST', 'updateGroupDescription', 'change the description.', { status: 201, body: { type: 'object', required: ['description'], properties: { description } } }, async (ctx, row, group) => {
     await groupCommand(ctx, row, { type: 'setGroupDescription', group, description: ctx.body.description || null })
     return { update: 'success' }
@@ -214,6 +249,19 @@ const evolutionRoutes = [
     const { code } = await groupCommand(ctx, row, { type: 'revokeGroupInvite', group })
     return { revoked: true, inviteCode: code }
   }),
+  evolution(
+    'POST',
+    'sendInvite',
+    'send the invite link as a text (`description`, a blank line, the link) to each of `numbers`.',
+    { query: null, body: { type: 'object', required: ['groupJid', 'numbers'], properties: { groupJid, description: { type: 'string', maxLength: 1024 }, numbers: members } } },
+    async (ctx, row) => {
+      const { code } = await groupCommand(ctx, row, { type: 'groupInviteCode', group: ctx.body.groupJid })
+      const url = inviteUrl(code)
+      const text = `${ctx.body.description ?? ''}\n\n${url}`
+      for (const number of ctx.body.numbers) await sendText(ctx, row, number, text)
+      return { send: true, inviteUrl: url }
+    },
+  ),
   evolution('GET', 'acceptInviteCode', 'join by invite code (`?inviteCode=`).', { query: { type: 'object', required: ['inviteCode'], properties: { inviteCode } } }, async (ctx, row) => {
     const output = await groupCommand(ctx, row, { type: 'joinGroup', code: ctx.query.inviteCode })
     return { accepted: true, groupJid: output.group, pendingApproval: output.pendingApproval }
@@ -246,6 +294,8 @@ function groupUpdate(change) {
       return { restrict: change.on }
     case 'approvalRequired':
       return { joinApprovalMode: change.on }
+    case 'membersCanAdd':
+      return { memberAddMode: change.on }
     case 'ephemeral':
       return { ephemeralDuration: change.seconds }
     case 'inviteCode':

@@ -364,7 +364,7 @@ const routes = [
 
 const delay = { type: 'integer', minimum: 0, maximum: MAX_DELAY_MS }
 const evoKey = { type: 'object', additionalProperties: false, required: ['id'], properties: { id: S.messageId, remoteJid: S.recipient, fromMe: S.bool, participant: S.jid } }
-const base64 = { type: 'string', minLength: 1, maxLength: 22_000_000, pattern: '^(https?://[!-~]+|(data:[^,]{1,255},)?[A-Za-z0-9+/=\\s]+)$' }
+export const base64 = { type: 'string', minLength: 1, maxLength: 22_000_000, pattern: '^(https?://[!-~]+|(data:[^,]{1,255},)?[A-Za-z0-9+/=\\s]+)$' }
 const MEDIA_KINDS = { image: 'image', video: 'video', document: 'document', audio: 'audio' }
 const DEFAULT_MIME = { image: 'image/jpeg', video: 'video/mp4', document: 'application/octet-stream', audio: 'audio/mpeg' }
 
@@ -376,7 +376,7 @@ const MIMETYPE = '^[a-z]+/[0-9A-Za-z.+_-]+(; ?[ -~]+)?$'
  * size and time, private addresses refused, typed 400s). Resolves with `{ data, mimetype, name }`
  * (`mimetype`: the URL's Content-Type, `name`: the last segment of its path; null for base64).
  */
-async function mediaBytes(ctx, row, value, what) {
+export async function mediaBytes(ctx, row, value, what) {
   if (/^https?:\/\//i.test(value)) {
     const c = ctx.config
     const proxy = row.proxy ? JSON.parse(row.proxy) : null

@@ -7,7 +7,7 @@
 import { ApiError } from '../errors.js'
 import { toJid } from '../gateway.js'
 import { S } from '../http/schema.js'
-import { sendText } from './messages.js'
+import { base64, mediaBytes, sendText } from './messages.js'
 
 const PRESENCES = ['available', 'unavailable', 'composing', 'recording', 'paused']
 /** The longest `delay` of Evolution's sendPresence: the chat state is shown that long, then paused. */
@@ -29,6 +29,32 @@ async function checkNumbers(ctx, row, values) {
   const bad = phones.find((p) => p.length < 7 || p.length > 20)
   if (bad !== undefined) throw new ApiError(400, 'invalid_request', `${JSON.stringify(values[phones.indexOf(bad)])} is not a phone number`)
   return (await command(ctx, row, { type: 'checkNumbers', phones })).numbers
+}
+
+/** The largest picture taken (WhatsApp's own are a few hundred KiB). */
+export const MAX_PICTURE_BYTES = 5 * 1024 * 1024
+
+/**
+ * The JPEG of a picture given as an http(s) URL or base64 (Evolution's `picture` / `image`):
+ * anything that is not a JPEG is a typed 400 (`invalid_picture`), before the server is asked.
+ */
+export async function pictureJpeg(ctx, row, value, what) {
+  const { data } = await mediaBytes(ctx, row, value, what)
+  if (data.length > MAX_PICTURE_BYTES) throw new ApiError(413, 'picture_too_large', `${what} is ${data.length} bytes; pictures take at most ${MAX_PICTURE_BYTES}`)
+  if (!(data.length >= 3 && data[0] === 0xff && data[1] === 0xd8 && data[2] === 0xff)) throw new ApiError(400, 'invalid_picture', `${what} is not a JPEG (WhatsApp takes JPEG pictures only)`)
+  return data
+}
+
+/** Sets (a JPEG) or removes (null) the picture of `jid` (a group, or our own JID); answers the new picture id or null. */
+export async function setPicture(ctx, row, jid, jpeg) {
+  const { id } = await command(ctx, row, { type: 'setPicture', jid, jpeg })
+  return id ?? null
+}
+
+/** This instance's own user JID (its picture's target). */
+function ownJid(row) {
+  if (!row.jid) throw new ApiError(409, 'not_paired', `instance ${row.name} is not paired; connect it first`)
+  return `${row.jid.split('@')[0].split(':')[0]}@s.whatsapp.net`
 }
 
 /** Picture, about text and business profile of `jid`, each an answer (none or not allowed included). */
@@ -78,6 +104,18 @@ const routes = [
     },
   ),
   route('GET', '/profiles/{jid}', "A user's profile picture URL, about text and business profile (each may be `none` or `notAllowed`).", { params: jidParams }, async (ctx) => ({ body: await profile(ctx, await ctx.instance(), userJid(ctx.params.jid)) })),
+  route('PUT', '/profile/picture', 'Set our own profile picture: `picture` a JPEG as base64 or an http(s) URL (anything else: 400 `invalid_picture`).', { body: { type: 'object', additionalProperties: false, required: ['picture'], properties: { picture: base64 } } }, async (ctx) => {
+    const row = await ctx.instance()
+    const jid = ownJid(row)
+    const id = await setPicture(ctx, row, jid, await pictureJpeg(ctx, row, ctx.body.picture, 'picture'))
+    return { body: { jid, pictureId: id } }
+  }),
+  route('DELETE', '/profile/picture', 'Remove our own profile picture.', {}, async (ctx) => {
+    const row = await ctx.instance()
+    const jid = ownJid(row)
+    await setPicture(ctx, row, jid, null)
+    return { body: { jid, pictureId: null } }
+  }),
   route('GET', '/blocklist', 'The blocked users (from the server).', {}, async (ctx) => ({ body: { blocked: (await command(ctx, await ctx.instance(), { type: 'getBlockList' })).jids } })),
   route('PUT', '/blocklist/{jid}', 'Block (`true`) or unblock a user.', { params: jidParams, body: { type: 'object', additionalProperties: false, required: ['blocked'], properties: { blocked: S.bool } } }, async (ctx) => {
     await command(ctx, await ctx.instance(), { type: 'setBlocked', jid: ctx.params.jid, blocked: ctx.body.blocked })
@@ -151,6 +189,14 @@ const evolutionRoutes = [
   evolution('POST', '/chat/fetchBusinessProfile', "a business account's profile (`isBusiness: false` otherwise).", byNumber, async (ctx, row) => {
     const { profile: business } = await command(ctx, row, { type: 'getBusinessProfile', jid: userJid(ctx.body.number) })
     return evolutionBusiness(business)
+  }),
+  evolution('POST', '/chat/updateProfilePicture', 'set our own profile picture (`picture`: a JPEG as URL or base64).', { type: 'object', required: ['picture'], properties: { picture: base64 } }, async (ctx, row) => {
+    await setPicture(ctx, row, ownJid(row), await pictureJpeg(ctx, row, ctx.body.picture, 'picture'))
+    return { update: 'success' }
+  }),
+  evolution('DELETE', '/chat/removeProfilePicture', 'remove our own profile picture.', null, async (ctx, row) => {
+    await setPicture(ctx, row, ownJid(row), null)
+    return { update: 'success' }
   }),
   evolution('POST', '/chat/updateBlockStatus', 'block or unblock a user.', { type: 'object', required: ['number', 'status'], properties: { number: S.recipient, status: { type: 'string', enum: ['block', 'unblock'] } } }, async (ctx, row) => {
     await command(ctx, row, { type: 'setBlocked', jid: userJid(ctx.body.number), blocked: ctx.body.status === 'block' })
