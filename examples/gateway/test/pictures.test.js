@@ -15,10 +15,11 @@ const PNG = Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex').toString('bas
 withMock(test, () => {
   let mock
   let gw
+  let hooks
   let suite
   before(async () => {
     suite = await startSuite(47)
-    ;({ mock, gw } = suite)
+    ;({ mock, gw, hooks } = suite)
   })
   after(() => stopSuite(suite))
 
@@ -40,6 +41,8 @@ withMock(test, () => {
   test('profile and group pictures, members-can-add, join requests, V4 invites, sendInvite; typed errors', async () => {
     for (const [phone, name] of [[ME, 'Mia'], [BEA, 'Bea'], [CAL, 'Cal'], [DAN, 'Dan']]) await mock.control('POST', '/accounts', { phone, name })
     const api = await pair(ME, 'pic')
+    const hook = await ok(api('POST', '/webhook/set/pic', { webhook: { enabled: true, url: `${hooks.url}/pic`, events: ['GROUP_UPDATE'] } }), 201)
+    hooks.addSecret('pic', hook.signingSecret)
     const url = async (number) => (await ok(api('POST', '/chat/fetchProfilePictureUrl/pic', { number }))).profilePictureUrl
 
     // Our own picture: set (base64, and a data: URL), read back, removed.
@@ -84,6 +87,9 @@ withMock(test, () => {
     assert.equal((await ok(gw.api('GET', `/instances/pic/groups/${gid}`))).membersCanAdd, true)
     assert.equal((await ok(api('GET', `/group/findGroupInfos/pic${q}`))).memberAddMode, true)
     assert.equal((await gw.api('PUT', `/instances/pic/groups/${gid}/settings`, { setting: 'membersCanAdd', value: 1 })).status, 400)
+    const update = await until(() => hooks.received.find((h) => h.path === '/pic' && h.body.event === 'group.update' && h.body.data[0]?.memberAddMode === true), 'GROUP_UPDATE memberAddMode')
+    assert.equal(update.body.data[0].id, gid)
+    assert.ok(update.valid)
 
     // Join requests: approval on, Cal asks by link, we list and approve.
     await ok(gw.api('PUT', `/instances/pic/groups/${gid}/settings`, { setting: 'approvalRequired', value: true }))
