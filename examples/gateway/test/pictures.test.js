@@ -4,6 +4,7 @@
 // API, or fetchProfilePictureUrl / the group's metadata as the server answers them); a picture
 // that is not a JPEG refused with a typed 400 before the server is asked.
 import assert from 'node:assert/strict'
+import { createServer } from 'node:http'
 import { after, before, test } from 'node:test'
 
 import { client, ok, startSuite, stopSuite, until, withMock } from './support.js'
@@ -54,6 +55,22 @@ withMock(test, () => {
     assert.equal(native.jid, jid(ME))
     assert.match(native.pictureId, /^\d+$/)
     assert.notEqual(await url(ME), first)
+    // By URL (the media-by-URL fetch: private addresses refused unless allowed).
+    const files = createServer((req, res) => res.end(Buffer.from(JPEG, 'base64')))
+    await new Promise((resolve) => files.listen(0, '127.0.0.1', resolve))
+    const fileUrl = `http://127.0.0.1:${files.address().port}/me.jpg`
+    try {
+      const blocked = await api('POST', '/chat/updateProfilePicture/pic', { picture: fileUrl })
+      assert.equal(blocked.status, 400)
+      assert.equal(blocked.body.response.code, 'media_url_blocked')
+      gw.gateway.config.mediaUrlAllowPrivate = true
+      const before = await url(ME)
+      assert.deepEqual(await ok(api('POST', '/chat/updateProfilePicture/pic', { picture: fileUrl })), { update: 'success' })
+      assert.notEqual(await url(ME), before)
+    } finally {
+      gw.gateway.config.mediaUrlAllowPrivate = false
+      files.close()
+    }
     assert.deepEqual(await ok(api('DELETE', '/chat/removeProfilePicture/pic')), { update: 'success' })
     assert.equal(await url(ME), null)
 
