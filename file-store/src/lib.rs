@@ -20,6 +20,7 @@
 //! packages (through walink-ffi) and of the native driver.
 
 #![warn(unreachable_pub)]
+#![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};

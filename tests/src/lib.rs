@@ -2,6 +2,7 @@
 //! independent implementations (the oracles) from walink's tests.
 
 #![warn(unreachable_pub)]
+#![forbid(unsafe_code)]
 
 pub mod driver;
 pub mod mock_server;

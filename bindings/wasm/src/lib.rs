@@ -7,6 +7,7 @@
 //! buffers are reused, so a call allocates nothing once they are large enough.
 
 #![warn(unreachable_pub)]
+#![forbid(unsafe_code)]
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU32, Ordering};

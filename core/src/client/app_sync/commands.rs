@@ -84,9 +84,10 @@ impl AppSync {
         result: IqResult,
         out: &mut Outputs,
     ) {
-        let InFlight::Send(mut queued, outgoing) = answered else {
+        let InFlight::Send(sending) = answered else {
             return;
         };
+        let (mut queued, outgoing) = *sending;
         if queued.id != id {
             return;
         }

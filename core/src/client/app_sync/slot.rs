@@ -74,6 +74,7 @@ pub(super) enum InFlight {
     None,
     /// A sync of some collections.
     Sync,
-    /// A command's patch, kept to adopt its state when the server accepts it.
-    Send(Queued, OutgoingPatch),
+    /// A command's patch, kept to adopt its state when the server accepts it (boxed: the
+    /// other variants are empty).
+    Send(Box<(Queued, OutgoingPatch)>),
 }

@@ -80,7 +80,7 @@ impl AppSync {
                     );
                     let tag = AppStateIq::Send(queued.id);
                     match ctx.send_iq(request, tag, None, out) {
-                        Ok(_) => self.in_flight = InFlight::Send(queued, outgoing),
+                        Ok(_) => self.in_flight = InFlight::Send(Box::new((queued, outgoing))),
                         Err(_) => done(out, queued.id, Err(CommandError::NotConnected)),
                     }
                     return;

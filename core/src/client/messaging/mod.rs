@@ -46,17 +46,22 @@ internal_modules!(
     outgoing,
     prekeys,
     receipt,
-    routing,
     usync,
 );
+/// What the server delivers to one device: for the tests and walink-sim only.
+#[cfg(feature = "internals-for-benches")]
+#[doc(hidden)]
+pub mod routing;
+#[cfg(all(test, not(feature = "internals-for-benches")))]
+mod routing;
 
 pub use address::{DeviceAddress, LidMap};
 pub use error::MessagingError;
+#[cfg(not(feature = "internals-for-benches"))]
+use keystore::Keystore;
 #[cfg(feature = "internals-for-benches")]
 #[doc(hidden)]
 pub use keystore::{Keystore, OwnIdentity, RecordChange};
-#[cfg(not(feature = "internals-for-benches"))]
-pub(crate) use keystore::{Keystore, OwnIdentity, RecordChange};
 pub use polls::{PollOptionVotes, PollVote};
 
 use std::collections::HashSet;

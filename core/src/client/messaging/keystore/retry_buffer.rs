@@ -228,6 +228,7 @@ impl Keystore {
     }
 
     /// How many messages the retry buffer holds.
+    #[cfg(any(test, feature = "internals-for-benches"))]
     pub fn retry_buffer_len(&self) -> usize {
         self.retry.len()
     }

@@ -335,6 +335,7 @@ impl Keystore {
     }
 
     /// Whether `device` may hold our current sender key for `group`.
+    #[cfg(any(test, feature = "internals-for-benches"))]
     pub fn holds_sender_key(&self, group: &str, device: &DeviceAddress) -> bool {
         let device = self.lids.canonical(device);
         self.sender_key_sent
