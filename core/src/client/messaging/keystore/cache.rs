@@ -3,8 +3,7 @@
 use crate::store::Space;
 
 use super::super::address::DeviceAddress;
-use super::Keystore;
-use super::RecordChange;
+use super::{Keystore, RecordChange};
 
 /// Whether records of `space` are dropped from memory by [`Keystore::evict`] (the LID mapping
 /// and the retry buffer are not: the first is needed to name every other record, the second

@@ -4,8 +4,7 @@ use crate::store::Space;
 
 use super::super::address::DeviceAddress;
 use super::super::device_list::DeviceList;
-use super::Keystore;
-use super::RecordChange;
+use super::{Keystore, RecordChange};
 
 impl Keystore {
     /// The last verified device list of `user` (any device of the user names it).

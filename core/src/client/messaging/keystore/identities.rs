@@ -11,11 +11,7 @@ use crate::store::Space;
 use super::super::super::config::IdentityPolicy;
 use super::super::address::DeviceAddress;
 use super::super::error::MessagingError;
-use super::Keystore;
-use super::MESSAGING_RECORD_FORMAT;
-use super::RecordChange;
-use super::SessionUpdate;
-use super::check_format;
+use super::{Keystore, MESSAGING_RECORD_FORMAT, RecordChange, SessionUpdate, check_format};
 
 /// A message refused because the identity of its sender waits for approval: what a retry
 /// receipt asking for it again needs (the stanza's id and addressing attributes).

@@ -8,9 +8,7 @@ use crate::store::Space;
 
 use super::super::address::DeviceAddress;
 use super::super::address::LidMap;
-use super::Keystore;
-use super::MESSAGING_RECORD_FORMAT;
-use super::RecordChange;
+use super::{Keystore, MESSAGING_RECORD_FORMAT, RecordChange};
 use super::sender_keys::DeviceSet;
 use super::sender_keys::Holders;
 use super::sender_keys::sender_key_record_key;

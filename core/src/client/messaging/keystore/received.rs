@@ -8,10 +8,7 @@ use crate::signal::RecordError;
 use crate::store::Space;
 
 use super::super::address::DeviceAddress;
-use super::Keystore;
-use super::MESSAGING_RECORD_FORMAT;
-use super::RecordChange;
-use super::check_format;
+use super::{Keystore, MESSAGING_RECORD_FORMAT, RecordChange, check_format};
 
 /// The remembered form of a received message id: the first 8 bytes of
 /// SHA-256(group or "" || 0x00 || id). A message id is unique per sending device, so the 1:1

@@ -12,10 +12,7 @@ use crate::signal::RecordError;
 use crate::store::Space;
 
 use super::super::address::DeviceAddress;
-use super::Keystore;
-use super::MESSAGING_RECORD_FORMAT;
-use super::RETRY_ENTRY_FORMAT;
-use super::RecordChange;
+use super::{Keystore, MESSAGING_RECORD_FORMAT, RETRY_ENTRY_FORMAT, RecordChange};
 
 /// The per-device retry counts and the recipients of a retry-buffer record, counted before it
 /// is decoded.

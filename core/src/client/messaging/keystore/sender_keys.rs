@@ -12,11 +12,7 @@ use crate::store::Space;
 
 use super::super::address::DeviceAddress;
 use super::super::error::MessagingError;
-use super::Keystore;
-use super::MESSAGING_RECORD_FORMAT;
-use super::RecordChange;
-use super::SessionUpdate;
-use super::check_format;
+use super::{Keystore, MESSAGING_RECORD_FORMAT, RecordChange, SessionUpdate, check_format};
 
 /// The devices of a sender-key-sent record (acknowledged and offered), counted before it is
 /// decoded.

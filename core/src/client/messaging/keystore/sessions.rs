@@ -10,9 +10,7 @@ use crate::store::Space;
 
 use super::super::address::DeviceAddress;
 use super::super::error::MessagingError;
-use super::Keystore;
-use super::RecordChange;
-use super::SessionUpdate;
+use super::{Keystore, RecordChange, SessionUpdate};
 
 impl Keystore {
     pub(super) fn put_session(&mut self, address: &DeviceAddress, record: SessionRecord) {
