@@ -6,7 +6,7 @@ use crate::limits::{APPSTATE_CLIENT_MAX_QUEUED_COMMANDS, APPSTATE_CLIENT_MAX_REF
 
 use super::super::command::{CommandError, CommandId, CommandOutput};
 use super::super::context::Context;
-use super::super::iq::{IqError, IqResult};
+use super::super::iq::{self, IqError, IqResult};
 use super::super::output::Outputs;
 use super::AppSync;
 use super::events::done;
@@ -104,11 +104,7 @@ impl AppSync {
             .child("sync")
             .and_then(|s| s.children_by_tag("collection").next());
         if let Some(answer) = answer.filter(|a| a.attr_str("type") == Some("error")) {
-            let error = answer.child("error");
-            let code: u16 = error
-                .and_then(|e| e.attr_str("code"))
-                .and_then(|c| c.parse().ok())
-                .unwrap_or(0);
+            let (code, text) = iq::code_and_text(answer.child("error"));
             if code == 409 && queued.attempts < APPSTATE_CLIENT_MAX_REFETCHES {
                 // Another device was first: catch up, then encode again on the new state.
                 queued.attempts += 1;
@@ -116,10 +112,6 @@ impl AppSync {
                 self.queue.push_front(queued);
                 return;
             }
-            let text = error
-                .and_then(|e| e.attr_str("text"))
-                .unwrap_or_default()
-                .to_owned();
             return done(out, id, Err(CommandError::Rejected { code, text }));
         }
         if self.state(collection).version() == outgoing.base_version {

@@ -147,15 +147,7 @@ impl AppSync {
         out: &mut Outputs,
     ) {
         if node.attr_str("type") == Some("error") {
-            let error = node.child("error");
-            let code = error
-                .and_then(|e| e.attr_str("code"))
-                .and_then(|c| c.parse().ok())
-                .unwrap_or(0);
-            let text = error
-                .and_then(|e| e.attr_str("text"))
-                .unwrap_or_default()
-                .to_owned();
+            let (code, text) = iq::code_and_text(node.child("error"));
             out.event(Event::AppStateFatal {
                 collection,
                 error: AppStateFailure::Rejected { code, text },

@@ -17,18 +17,8 @@ use super::keystore::{Keystore, OwnIdentity, is_evictable};
 /// `space` when the keystore keeps records of it (sessions, identities, sender keys and who
 /// holds ours, LID mappings, the retry buffer, received ids, device lists).
 pub(super) fn record_space(space: Space) -> Option<Space> {
-    matches!(
-        space,
-        Space::Session
-            | Space::Identity
-            | Space::SenderKey
-            | Space::SenderKeySent
-            | Space::LidMapping
-            | Space::RetryBuffer
-            | Space::ReceivedIds
-            | Space::DeviceList
-    )
-    .then_some(space)
+    (is_evictable(space) || matches!(space, Space::LidMapping | Space::RetryBuffer))
+        .then_some(space)
 }
 
 /// Reports a stored record that cannot be read (its space and key, never its value).
