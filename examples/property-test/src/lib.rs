@@ -12,6 +12,9 @@
 //! The bot never touches the network: it maps events to replies, and the host (a driver in
 //! production, walink-sim's `testkit` in tests) carries them out.
 
+#![warn(unreachable_pub)]
+#![forbid(unsafe_code)]
+
 use std::collections::BTreeMap;
 
 use walink_core::client::{CommandError, CommandId, Event, State};

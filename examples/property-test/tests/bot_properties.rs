@@ -3,6 +3,8 @@
 //! `WALINK_SIM_SEED=<seed> cargo test -p walink-example-property-test --test bot_properties`,
 //! try more with `WALINK_SIM_SEEDS=<n>`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![warn(unreachable_pub)]
+#![forbid(unsafe_code)]
 
 mod support;
 

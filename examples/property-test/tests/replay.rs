@@ -6,6 +6,8 @@
 //! `WALINK_SIM_TRACE=1`; the fix (resend on 5xx and rate limits, `worth_resending`) passes it,
 //! and the seed stays below as a regression test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![warn(unreachable_pub)]
+#![forbid(unsafe_code)]
 
 mod support;
 

@@ -13,6 +13,7 @@
 //! Exits non-zero when a client fails to connect or the figure passes the 64 KiB budget.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
+#![warn(unreachable_pub)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::process::ExitCode;

@@ -7,6 +7,9 @@
 //! walink-sim listening ws://127.0.0.1:PORT control http://127.0.0.1:PORT2
 //! ```
 
+#![warn(unreachable_pub)]
+#![forbid(unsafe_code)]
+
 use std::io::Write;
 use std::process::ExitCode;
 

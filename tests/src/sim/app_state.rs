@@ -42,7 +42,7 @@ pub const MAX_PATCHES_PER_ANSWER: usize = 8;
 /// in an external blob (when the account's external mutations are on). WhatsApp moves large
 /// patches' mutations out of the stanza the same way; its exact threshold is not public, so the
 /// simulation picks one that a patch of a few mutations crosses and a single mutation does not.
-pub(crate) const EXTERNAL_MUTATIONS_ABOVE: usize = 1024;
+pub const EXTERNAL_MUTATIONS_ABOVE: usize = 1024;
 
 /// One collection on the server, and the phone's view of it.
 #[derive(Debug, Default)]

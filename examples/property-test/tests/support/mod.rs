@@ -7,15 +7,15 @@ use walink_example_property_test::{CommandBot, ResendRule, answer};
 use walink_sim::testkit::{Account, Commands, Event, Faults, Handler, Sim};
 
 /// The bot's account and the person who writes to it.
-pub const BOT_NUMBER: &str = "15550001111";
-pub const CAROL_NUMBER: &str = "15550002222";
+pub(crate) const BOT_NUMBER: &str = "15550001111";
+pub(crate) const CAROL_NUMBER: &str = "15550002222";
 
 /// How long the network may take to calm down at the end of a run (virtual time).
-pub const CALM_MS: u64 = 10 * 60 * 1000;
+pub(crate) const CALM_MS: u64 = 10 * 60 * 1000;
 
 /// A network that cuts connections at any byte, re-chunks and delays them, restarts the server
 /// and fails requests with 5xx errors; the bot's process does not crash here.
-pub fn hostile_network() -> Faults {
+pub(crate) fn hostile_network() -> Faults {
     Faults {
         stream_5xx_per_mille: 2,
         iq_5xx_per_mille: 5,
@@ -25,14 +25,14 @@ pub fn hostile_network() -> Faults {
 }
 
 /// The bot's first version: it resent a reply only when the connection was missing.
-pub fn first_version_rule(error: &CommandError) -> bool {
+pub(crate) fn first_version_rule(error: &CommandError) -> bool {
     matches!(error, CommandError::NotConnected | CommandError::TimedOut)
 }
 
 /// The bot as a testkit handler: each reply becomes a `SendText`, whose id the bot keeps to
 /// resend it if it fails. A process restart loses what the bot kept in memory.
-pub struct Host {
-    pub bot: CommandBot,
+pub(crate) struct Host {
+    pub(crate) bot: CommandBot,
     rule: ResendRule,
 }
 
@@ -44,7 +44,7 @@ impl Default for Host {
 
 impl Host {
     /// The bot with another resend rule (the first version's, in tests/replay.rs).
-    pub fn with_rule(rule: ResendRule) -> Host {
+    pub(crate) fn with_rule(rule: ResendRule) -> Host {
         Host {
             bot: CommandBot::with_rule(rule),
             rule,
@@ -67,14 +67,14 @@ impl Handler for Host {
 }
 
 /// A small generator (splitmix64), so that the script is decided by the same seed as the world.
-pub struct Draw(u64);
+pub(crate) struct Draw(u64);
 
 impl Draw {
-    pub fn new(seed: u64) -> Draw {
+    pub(crate) fn new(seed: u64) -> Draw {
         Draw(seed ^ 0x5c21_7a3d_0b5e_11f3)
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -82,14 +82,14 @@ impl Draw {
         z ^ (z >> 31)
     }
 
-    pub fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
 }
 
 /// What Carol writes, drawn from the seed: commands, their arguments (with non-ASCII text)
 /// and chatter the bot must not answer; 2 to 6 messages, each with the pause after it.
-pub fn script(seed: u64) -> Vec<(String, u64)> {
+pub(crate) fn script(seed: u64) -> Vec<(String, u64)> {
     const WORDS: [&str; 6] = ["hello", "straße", "walink", "ünïcödé", "42", "a b  c"];
     let mut draw = Draw::new(seed);
     let count = 2 + draw.below(5);
@@ -109,7 +109,7 @@ pub fn script(seed: u64) -> Vec<(String, u64)> {
 }
 
 /// The texts Carol's phone received from the bot's account, in order.
-pub fn replies(sim: &Sim, carol: &Account) -> Vec<String> {
+pub(crate) fn replies(sim: &Sim, carol: &Account) -> Vec<String> {
     sim.inbox(carol)
         .into_iter()
         .filter(|m| m.from.starts_with(BOT_NUMBER))
@@ -119,7 +119,7 @@ pub fn replies(sim: &Sim, carol: &Account) -> Vec<String> {
 
 /// Whether every command got its answer (at least once: a reply resent after a cut may arrive
 /// twice) and nothing else was sent.
-pub fn all_answered(expected: &[String], got: &[String]) -> bool {
+pub(crate) fn all_answered(expected: &[String], got: &[String]) -> bool {
     expected.iter().all(|want| {
         got.iter().filter(|g| *g == want).count() >= expected.iter().filter(|e| *e == want).count()
     }) && got.iter().all(|g| expected.contains(g))
@@ -127,17 +127,17 @@ pub fn all_answered(expected: &[String], got: &[String]) -> bool {
 
 /// How a run ended.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Outcome {
-    pub expected: Vec<String>,
-    pub replies: Vec<String>,
-    pub answered: bool,
-    pub faults: usize,
-    pub transcript: [u8; 32],
+pub(crate) struct Outcome {
+    pub(crate) expected: Vec<String>,
+    pub(crate) replies: Vec<String>,
+    pub(crate) answered: bool,
+    pub(crate) faults: usize,
+    pub(crate) transcript: [u8; 32],
 }
 
 /// One run: the bot's account and Carol's, the bot linked by QR, Carol's script under the
 /// faults, then a calm network until every command is answered or `CALM_MS` passed.
-pub fn run(seed: u64, faults: Faults, handler: &mut impl Handler) -> Outcome {
+pub(crate) fn run(seed: u64, faults: Faults, handler: &mut impl Handler) -> Outcome {
     let mut sim = Sim::new(seed, faults.clone());
     let bot_account = sim.add_account(BOT_NUMBER, "Bot").expect("bot account");
     let carol = sim
@@ -167,6 +167,6 @@ pub fn run(seed: u64, faults: Faults, handler: &mut impl Handler) -> Outcome {
     }
 }
 
-pub fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -27,7 +27,7 @@ const SEED: u64 = 2026;
 const STEP_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Why the demo failed, as a readable sentence.
-pub struct Failure(String);
+pub(crate) struct Failure(String);
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -66,7 +66,7 @@ impl Drop for TempDir {
 }
 
 /// Runs part 2; every step prints what it did.
-pub fn run() -> Result<(), Failure> {
+pub(crate) fn run() -> Result<(), Failure> {
     println!("== part 2: pairing, login and messaging over a real websocket\n");
     let log = Transcript {
         start: Instant::now(),

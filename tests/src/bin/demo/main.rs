@@ -7,6 +7,9 @@
 //! texts with another account's phone, is unlinked, links again by pairing code, and prints a
 //! transcript of every step. The demo exits non-zero if any step fails.
 
+#![warn(unreachable_pub)]
+#![forbid(unsafe_code)]
+
 mod live;
 
 use std::fmt::Write as _;
