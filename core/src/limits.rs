@@ -474,11 +474,21 @@ pub const GROUP_MAX_SUBJECT_BYTES: usize = 1024;
 /// Bytes of a group description (WhatsApp allows 2,048 characters).
 pub const GROUP_MAX_DESCRIPTION_BYTES: usize = 8192;
 
+/// Bytes of a JPEG set as a group's or our own profile picture (WhatsApp shows 640×640; such a
+/// JPEG is well under 200 KB).
+pub const PROFILE_PICTURE_MAX_BYTES: usize = 1024 * 1024;
+
 // --- calls, presence and contacts (core/src/client/social/) ---------------------------------
 
 /// Call offers remembered to complete the later events of their call (video, group), oldest
 /// dropped first. A phone rings for one or two calls at a time; this leaves room for bursts.
 pub const CALLS_MAX_TRACKED_OFFERS: usize = 64;
+
+/// Bytes of one privacy token kept and stored (WhatsApp's are a few dozen bytes).
+pub const PRIVACY_TOKEN_MAX_BYTES: usize = 1024;
+
+/// `RejectCall`s waiting for the server's ack; beyond, the oldest ends `TimedOut`.
+pub const CALLS_MAX_PENDING_REJECTS: usize = 64;
 
 /// Presence subscriptions renewed after every reconnect, oldest dropped first.
 pub const PRESENCE_MAX_SUBSCRIPTIONS: usize = 1024;

@@ -16,6 +16,7 @@
 //! | `received-ids` | signal address of a sender | `walink.ReceivedIdsRecord` |
 //! | `outbox` | message id | `walink.OutboxRecord` (loaded at start) |
 //! | `device-list` | signal address of a user's device 0 | `walink.DeviceListRecord` |
+//! | `privacy-token` | a contact's user JID | `walink.PrivacyTokenRecord` (loaded at start) |
 //! | others | defined by the module that owns them (messaging, app state) | |
 //!
 //! Which records the host hands to `Client::new` and which the client asks for later with
@@ -70,11 +71,13 @@ pub enum Space {
     /// A poll this device sent or received (its secret, options and votes), keyed by chat and
     /// message id, and the index of those kept (docs/content.md).
     Poll,
+    /// A trusted-contact privacy token a contact issued to us, keyed by its user JID.
+    PrivacyToken,
 }
 
 impl Space {
     /// Every space, in a fixed order.
-    pub const ALL: [Space; 15] = [
+    pub const ALL: [Space; 16] = [
         Space::Device,
         Space::Session,
         Space::Identity,
@@ -90,6 +93,7 @@ impl Space {
         Space::Outbox,
         Space::DeviceList,
         Space::Poll,
+        Space::PrivacyToken,
     ];
 
     /// The stable name a host stores (`"device"`, `"session"`, `"signed-prekey"`, ...).
@@ -110,6 +114,7 @@ impl Space {
             Space::Outbox => "outbox",
             Space::DeviceList => "device-list",
             Space::Poll => "poll",
+            Space::PrivacyToken => "privacy-token",
         }
     }
 
@@ -123,7 +128,11 @@ impl Space {
     pub fn loaded_at_start(self) -> bool {
         matches!(
             self,
-            Space::Device | Space::SignedPreKey | Space::AppStateKey | Space::Outbox
+            Space::Device
+                | Space::SignedPreKey
+                | Space::AppStateKey
+                | Space::Outbox
+                | Space::PrivacyToken
         )
     }
 }

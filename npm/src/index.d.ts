@@ -385,6 +385,10 @@ export type CommandOutput =
   | { kind: 'groupInviteCode'; code: string }
   /** `joinGroup`: joined, or (`pendingApproval`) a request waits for an admin. */
   | { kind: 'groupJoined'; group: string; pendingApproval: boolean }
+  /** `groupJoinRequests`: the requests waiting for an admin. */
+  | { kind: 'groupJoinRequests'; requests: GroupJoinRequest[] }
+  /** `setPicture`: the new picture's id, absent when removed. */
+  | { kind: 'picture'; id?: string }
   /** `checkNumbers`: one entry per number, in the order given. */
   | { kind: 'numbers'; numbers: NumberInfo[] }
   /** `getProfilePicture`: the URL, or why there is none (answers, not errors). */
@@ -434,7 +438,18 @@ export interface GroupInfo {
   approvalRequired: boolean
   /** Disappearing-messages timer, seconds (0: off). */
   ephemeralSeconds: number
+  /** Every member may add members (else only admins). */
+  membersCanAdd: boolean
   addressingMode: 'pn' | 'lid'
+}
+
+/** A request to join a group that needs approval. */
+export interface GroupJoinRequest {
+  jid: string
+  /** The phone-number JID, when `jid` is a LID. */
+  phoneNumber?: string
+  /** Unix seconds (0: not said). */
+  requestedAt: number
 }
 
 /** What became of one participant of a group change. */
@@ -463,6 +478,7 @@ export type GroupChange =
   | { kind: 'announce'; on: boolean }
   | { kind: 'locked'; on: boolean }
   | { kind: 'approvalRequired'; on: boolean }
+  | { kind: 'membersCanAdd'; on: boolean }
   /** Seconds, 0: off. */
   | { kind: 'ephemeral'; seconds: number }
   | { kind: 'inviteCode'; code: string }
@@ -787,7 +803,8 @@ export type ClientCommand =
   /** No `description` (or null) deletes it. */
   | { type: 'setGroupDescription'; group: string; description?: string | null }
   /** `ephemeral` takes seconds (0: off; WhatsApp accepts 86400, 604800, 7776000). */
-  | { type: 'setGroupSetting'; group: string; setting: 'announce' | 'locked' | 'approvalRequired'; value: boolean }
+  /** `membersCanAdd`: every member may add (else admins only). */
+  | { type: 'setGroupSetting'; group: string; setting: 'announce' | 'locked' | 'approvalRequired' | 'membersCanAdd'; value: boolean }
   | { type: 'setGroupSetting'; group: string; setting: 'ephemeral'; value: number }
   /** Admins only; ends with `groupInviteCode`. */
   | { type: 'groupInviteCode'; group: string }
@@ -796,12 +813,22 @@ export type ClientCommand =
   /** The code or the whole `https://chat.whatsapp.com/<code>` link; ends with `groupJoined`. */
   | { type: 'joinGroup'; code: string }
   | { type: 'leaveGroup'; group: string }
-  /** Rejects an incoming call (`call` event's `callId` and `caller`) as WhatsApp Web does. */
+  /** Admins only; ends with `groupJoinRequests`. */
+  | { type: 'groupJoinRequests'; group: string }
+  /** Admins only; approve (or reject) requests; ends with `groupParticipants`. */
+  | { type: 'resolveGroupJoinRequests'; group: string; approve: boolean; participants: string[] }
+  /** Accepts a group invite message (V4 invite; `inviter`: the chat it came in); ends with `groupJoined`. */
+  | { type: 'acceptGroupInvite'; group: string; code: string; expiration: number; inviter: string }
+  /** A group's picture or our own (`jid` our JID): a JPEG, or no `jpeg` to remove; ends with `picture`. Read with `getProfilePicture`. */
+  | { type: 'setPicture'; jid: string; jpeg?: Uint8Array | null }
+  /** Rejects an incoming call (`call` event's `callId` and `caller`) as WhatsApp Web does; ends on the server's ack. */
   | { type: 'rejectCall'; callId: string; caller: string }
   /** Online or not; needs `pushName` (else `push_name_required`); renewed after reconnects. */
   | { type: 'setPresence'; available: boolean }
   /** `presence` events follow; renewed after reconnects. */
   | { type: 'subscribePresence'; jid: string }
+  /** Stops `presence` events of `jid`; no longer renewed after reconnects. */
+  | { type: 'unsubscribePresence'; jid: string }
   | { type: 'sendChatState'; to: string; state: ChatState }
   /** Ends with `{ kind: 'numbers' }`; at most 1,000 numbers. */
   | { type: 'checkNumbers'; phones: string[] }

@@ -33,7 +33,8 @@ serve({
     captured.nodes = []
     captured.reply = reply ? fromJson(reply) : null
     let result = await sock[op](...args)
-    if (Array.isArray(result)) result = result.map(({ status, jid }) => ({ status, jid }))
+    // Participant results as { status, jid } (their `content` node left out); other lists as given.
+    if (Array.isArray(result)) result = result.map((r) => ('status' in r ? { status: r.status, jid: r.jid } : r))
     return { nodes: captured.nodes.map(toJson), result: result ?? null }
   },
   metadata: ({ node }) => extractGroupMetadata(fromJson(node)),

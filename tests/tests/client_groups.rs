@@ -575,3 +575,316 @@ fn a_removal_rotates_our_sender_key_at_the_notification() {
     assert!(client_texts(&s.world, s.bob).contains(&"after".to_owned()));
     assert!(!client_texts(&s.world, carol).contains(&"after".to_owned()));
 }
+
+fn setting(
+    s: &mut Scene,
+    client: usize,
+    group: &str,
+    setting: GroupSetting,
+) -> Result<(), CommandError> {
+    run_none(
+        &mut s.world,
+        client,
+        GroupCommand::SetSetting {
+            group: group.into(),
+            setting,
+        },
+    )
+}
+
+#[test]
+fn join_requests_are_listed_then_approved_or_rejected() {
+    let mut s = scene(7);
+    let (alice, bob) = (s.alice, s.bob);
+    let carol = link(&mut s.world, CAROL);
+    let dave = link(&mut s.world, DAVE);
+    let group = create(&mut s, &[BOB]);
+    setting(&mut s, alice, &group, GroupSetting::ApprovalRequired(true)).unwrap();
+    let Ok(GroupOutput::InviteCode(code)) = run(
+        &mut s.world,
+        alice,
+        GroupCommand::GetInviteCode {
+            group: group.clone(),
+        },
+    ) else {
+        panic!("invite code");
+    };
+    for client in [carol, dave] {
+        assert_eq!(
+            run(
+                &mut s.world,
+                client,
+                GroupCommand::JoinWithInvite { code: code.clone() }
+            ),
+            Ok(GroupOutput::Joined {
+                group: group.clone(),
+                pending_approval: true
+            })
+        );
+    }
+    let list = GroupCommand::ListJoinRequests {
+        group: group.clone(),
+    };
+    assert_eq!(
+        run(&mut s.world, bob, list.clone()),
+        Err(CommandError::Forbidden),
+        "a member who is not an admin"
+    );
+    let Ok(GroupOutput::JoinRequests(requests)) = run(&mut s.world, alice, list.clone()) else {
+        panic!("join requests");
+    };
+    let asked: Vec<&str> = requests.iter().map(|r| r.jid.as_str()).collect();
+    assert_eq!(asked, [jid(CAROL), jid(DAVE)]);
+    assert!(requests.iter().all(|r| r.requested_at > 0));
+    let resolve = |approve, who: &[String]| GroupCommand::ResolveJoinRequests {
+        group: group.clone(),
+        approve,
+        participants: who.to_vec(),
+    };
+    let Ok(GroupOutput::Participants(results)) = run(
+        &mut s.world,
+        alice,
+        resolve(true, &[jid(CAROL), jid("15559999999")]),
+    ) else {
+        panic!("approve");
+    };
+    let statuses: Vec<_> = results.iter().map(|r| r.status.clone()).collect();
+    assert_eq!(
+        statuses,
+        [ParticipantStatus::Ok, ParticipantStatus::NotFound]
+    );
+    let Ok(GroupOutput::Participants(results)) =
+        run(&mut s.world, alice, resolve(false, &[jid(DAVE)]))
+    else {
+        panic!("reject");
+    };
+    assert_eq!(results[0].status, ParticipantStatus::Ok);
+    assert_eq!(
+        run(&mut s.world, bob, resolve(true, &[jid(DAVE)])),
+        Err(CommandError::Forbidden)
+    );
+    assert_eq!(
+        run(&mut s.world, alice, resolve(true, &[])),
+        Err(CommandError::InvalidMessage)
+    );
+    assert!(
+        s.world
+            .server
+            .group_join_requests(&group_id(&group))
+            .is_empty()
+    );
+    let members: Vec<String> = info_of(&mut s, &group)
+        .participants
+        .into_iter()
+        .map(|p| p.jid)
+        .collect();
+    assert_eq!(members, [jid(ALICE), jid(BOB), jid(CAROL)]);
+    assert!(group_changes(&s.world, carol).iter().any(|c| matches!(
+        c,
+        GroupChange::Participants {
+            change: MembershipChange::Added,
+            ..
+        }
+    )));
+    assert_eq!(
+        run(&mut s.world, dave, GroupCommand::GetInfo { group }),
+        Err(CommandError::Forbidden),
+        "rejected: not a member"
+    );
+}
+
+fn group_id(group: &str) -> String {
+    group.trim_end_matches("@g.us").to_owned()
+}
+
+fn add(s: &mut Scene, client: usize, group: &str, user: &str) -> Result<GroupOutput, CommandError> {
+    run(
+        &mut s.world,
+        client,
+        GroupCommand::ChangeParticipants {
+            group: group.into(),
+            action: ParticipantAction::Add,
+            participants: vec![jid(user)],
+        },
+    )
+}
+
+#[test]
+fn every_member_may_add_when_the_admins_allow_it() {
+    let mut s = scene(8);
+    let (alice, bob) = (s.alice, s.bob);
+    let group = create(&mut s, &[BOB]);
+    assert!(!info_of(&mut s, &group).members_can_add);
+    assert_eq!(
+        add(&mut s, bob, &group, CAROL),
+        Err(CommandError::Forbidden)
+    );
+    assert_eq!(
+        setting(&mut s, bob, &group, GroupSetting::MembersCanAdd(true)),
+        Err(CommandError::Forbidden),
+        "only admins change who may add"
+    );
+    setting(&mut s, alice, &group, GroupSetting::MembersCanAdd(true)).unwrap();
+    assert!(info_of(&mut s, &group).members_can_add);
+    assert!(
+        group_changes(&s.world, bob).contains(&GroupChange::MembersCanAdd(true)),
+        "announced to the members"
+    );
+    assert_eq!(
+        s.world.clients[alice]
+            .client
+            .group(&group)
+            .map(|g| g.members_can_add),
+        Some(true),
+        "what the client knows follows the notification"
+    );
+    let Ok(GroupOutput::Participants(results)) = add(&mut s, bob, &group, CAROL) else {
+        panic!("a member adds");
+    };
+    assert_eq!(results[0].status, ParticipantStatus::Ok);
+    // Adding is all a member may do.
+    assert_eq!(
+        run(
+            &mut s.world,
+            bob,
+            GroupCommand::ChangeParticipants {
+                group: group.clone(),
+                action: ParticipantAction::Remove,
+                participants: vec![jid(CAROL)],
+            }
+        ),
+        Err(CommandError::Forbidden)
+    );
+    setting(&mut s, alice, &group, GroupSetting::MembersCanAdd(false)).unwrap();
+    assert!(group_changes(&s.world, bob).contains(&GroupChange::MembersCanAdd(false)));
+    assert_eq!(add(&mut s, bob, &group, DAVE), Err(CommandError::Forbidden));
+}
+
+#[test]
+fn a_v4_invite_is_accepted_by_the_invited_user_only() {
+    let mut s = scene(9);
+    let (alice, bob) = (s.alice, s.bob);
+    s.world
+        .server
+        .group_rules_mut()
+        .add_restricted
+        .insert(DAVE.into());
+    let dave = link(&mut s.world, DAVE);
+    let group = create(&mut s, &[]);
+    let Ok(GroupOutput::Participants(results)) = add(&mut s, alice, &group, DAVE) else {
+        panic!("add");
+    };
+    let ParticipantStatus::InviteRequired { code, expiration } = results[0].status.clone() else {
+        panic!("an invite: {results:?}");
+    };
+    let accept = |code: &str| GroupCommand::AcceptInvite {
+        group: group.clone(),
+        code: code.into(),
+        expiration,
+        inviter: jid(ALICE),
+    };
+    assert_eq!(
+        run(&mut s.world, bob, accept(&code)),
+        Err(CommandError::NotFound),
+        "the invite is Dave's"
+    );
+    assert_eq!(
+        run(&mut s.world, dave, accept("WRONG")),
+        Err(CommandError::NotFound)
+    );
+    assert_eq!(
+        run(&mut s.world, dave, accept("not a code!")),
+        Err(CommandError::InvalidMessage)
+    );
+    assert_eq!(
+        run(&mut s.world, dave, accept(&code)),
+        Ok(GroupOutput::Joined {
+            group: group.clone(),
+            pending_approval: false
+        })
+    );
+    assert!(
+        info_of(&mut s, &group)
+            .participants
+            .iter()
+            .any(|p| p.jid == jid(DAVE))
+    );
+    assert!(
+        matches!(
+            run(&mut s.world, dave, accept(&code)),
+            Err(CommandError::Rejected { code: 409, .. })
+        ),
+        "already a member"
+    );
+}
+
+fn jpeg(tag: u8) -> Vec<u8> {
+    vec![
+        0xFF, 0xD8, 0xFF, 0xE0, tag, 0x10, 0x4A, 0x46, 0x49, 0x46, 0xFF, 0xD9,
+    ]
+}
+
+fn picture(s: &mut Scene, client: usize, jid: &str) -> walink_core::client::ProfilePicture {
+    match s.world.command_and_wait(
+        client,
+        Command::GetProfilePicture {
+            jid: jid.into(),
+            preview: false,
+        },
+        30_000,
+    ) {
+        Some(Ok(CommandOutput::ProfilePicture(p))) => p,
+        other => panic!("picture: {other:?}"),
+    }
+}
+
+#[test]
+fn group_and_own_pictures_are_set_read_and_removed() {
+    use walink_core::client::ProfilePicture;
+    let mut s = scene(10);
+    let (alice, bob) = (s.alice, s.bob);
+    let group = create(&mut s, &[BOB]);
+    let set = |jid: &str, jpeg: Option<Vec<u8>>| GroupCommand::SetPicture {
+        jid: jid.into(),
+        jpeg,
+    };
+    let Ok(GroupOutput::Picture { id: Some(id) }) =
+        run(&mut s.world, alice, set(&group, Some(jpeg(1))))
+    else {
+        panic!("set");
+    };
+    let ProfilePicture::Url { id: read, .. } = picture(&mut s, bob, &group) else {
+        panic!("a picture");
+    };
+    assert_eq!(read, id);
+    assert_eq!(
+        run(&mut s.world, alice, set(&group, Some(b"GIF89a".to_vec()))),
+        Err(CommandError::InvalidMessage),
+        "not a JPEG: refused before sending"
+    );
+    setting(&mut s, alice, &group, GroupSetting::Locked(true)).unwrap();
+    assert_eq!(
+        run(&mut s.world, bob, set(&group, Some(jpeg(2)))),
+        Err(CommandError::Forbidden),
+        "a locked group's picture is the admins'"
+    );
+    assert_eq!(
+        run(&mut s.world, alice, set(&group, None)),
+        Ok(GroupOutput::Picture { id: None })
+    );
+    assert_eq!(picture(&mut s, bob, &group), ProfilePicture::None);
+    // Our own picture: the same IQ without a target.
+    let Ok(GroupOutput::Picture { id: Some(own) }) =
+        run(&mut s.world, alice, set(&jid(ALICE), Some(jpeg(3))))
+    else {
+        panic!("own picture");
+    };
+    assert_eq!(s.world.server.profile_picture_id(ALICE), Some(own));
+    assert_eq!(
+        run(&mut s.world, alice, set(&jid(BOB), Some(jpeg(4)))),
+        Err(CommandError::InvalidAddress),
+        "someone else's picture"
+    );
+    run(&mut s.world, alice, set(&jid(ALICE), None)).unwrap();
+    assert_eq!(s.world.server.profile_picture_id(ALICE), None);
+}

@@ -555,10 +555,7 @@ fn block_unblock_and_the_block_list() {
     assert!(world.server.blocked_by(ALICE).is_empty());
     assert_eq!(
         run(&mut world, alice, block("15559990000@s.whatsapp.net", true)),
-        Err(CommandError::Rejected {
-            code: 404,
-            text: "item-not-found".into()
-        })
+        Err(CommandError::NotFound)
     );
     world.server.fail_next_contact_query(401);
     assert_eq!(
@@ -586,5 +583,147 @@ fn social_commands_need_a_connection() {
     assert_eq!(
         run(&mut world, alice, Command::CheckNumbers { phones: vec![] }),
         Err(CommandError::InvalidMessage)
+    );
+}
+
+fn done_of(
+    world: &World,
+    client: usize,
+    id: walink_core::client::CommandId,
+) -> Vec<Result<CommandOutput, CommandError>> {
+    events(world, client, 0, |e| match e {
+        Event::CommandDone { id: done, result } if *done == id => Some(result.clone()),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_reject_ends_on_the_servers_ack_and_fails_without_one() {
+    let (mut world, alice, _bob) = world(13);
+    let offer = |world: &mut World| {
+        let now = world.now;
+        world
+            .server
+            .phone_offer_call(now, BOB, ALICE, false, None)
+            .unwrap()
+    };
+    let reject = |call_id: &str| Command::RejectCall {
+        call_id: call_id.into(),
+        caller: BOB_JID.into(),
+    };
+    // Sent, not acked yet: the command has not ended.
+    let call_id = offer(&mut world);
+    world.run_for(2_000);
+    let id = world.command(alice, reject(&call_id)).unwrap();
+    assert!(done_of(&world, alice, id).is_empty(), "waits for the ack");
+    world.run_for(2_000);
+    assert_eq!(done_of(&world, alice, id), vec![Ok(CommandOutput::None)]);
+    assert_eq!(world.server.rejected_calls().len(), 1);
+    // The connection is lost with the reject in flight: no ack, the command fails.
+    let call_id = offer(&mut world);
+    world.run_for(2_000);
+    let id = world.command(alice, reject(&call_id)).unwrap();
+    world.drop_connection_in_flight(alice);
+    world.run_for(1_000);
+    assert_eq!(
+        done_of(&world, alice, id),
+        vec![Err(CommandError::NotConnected)]
+    );
+    assert_eq!(
+        world.server.rejected_calls().len(),
+        1,
+        "never reached the server"
+    );
+    // The server refuses it: a typed error from the ack's code.
+    assert!(
+        world.run_until(world.now + 60_000, |w| w.client_state(alice)
+            == Some(&State::Connected))
+    );
+    let call_id = offer(&mut world);
+    world.run_for(2_000);
+    world.server.fail_next_call_stanza(403);
+    assert_eq!(
+        run(&mut world, alice, reject(&call_id)),
+        Err(CommandError::Forbidden)
+    );
+    assert_eq!(world.server.rejected_calls().len(), 1);
+}
+
+#[test]
+fn an_unsubscribed_presence_is_not_renewed() {
+    let (mut world, alice, bob) = world(14);
+    let jid = ALICE_JID.to_owned();
+    run(
+        &mut world,
+        bob,
+        Command::SubscribePresence { jid: jid.clone() },
+    )
+    .unwrap();
+    world.run_for(1_000);
+    assert_eq!(world.server.presence_subscribers(ALICE), 1);
+    run(
+        &mut world,
+        bob,
+        Command::UnsubscribePresence { jid: jid.clone() },
+    )
+    .unwrap();
+    world.run_for(1_000);
+    assert_eq!(world.server.presence_subscribers(ALICE), 0);
+    let before = world.clients[bob].events.len();
+    run(&mut world, alice, Command::SetPresence { available: true }).unwrap();
+    world.run_for(1_000);
+    assert!(presences(&world, bob, before).is_empty(), "no more updates");
+    world.drop_connection(bob);
+    assert!(world.run_until(world.now + 60_000, |w| w.client_state(bob)
+        == Some(&State::Connected)));
+    world.run_for(1_000);
+    assert_eq!(world.server.presence_subscribers(ALICE), 0, "not renewed");
+    assert_eq!(
+        run(
+            &mut world,
+            bob,
+            Command::UnsubscribePresence { jid: "x".into() }
+        ),
+        Err(CommandError::InvalidAddress)
+    );
+}
+
+#[test]
+fn a_privacy_token_survives_a_restart() {
+    let (mut world, _alice, bob) = world(15);
+    world.server.set_privacy_setting(ALICE, "last", "contacts");
+    let now = world.now;
+    world.server.phone_set_presence(now, ALICE, true);
+    world
+        .server
+        .phone_issue_privacy_token(now, ALICE, BOB)
+        .unwrap();
+    world.flush();
+    world.run_for(1_000);
+    let stored = world.clients[bob]
+        .records()
+        .into_iter()
+        .filter(|r| r.space == walink_core::store::Space::PrivacyToken)
+        .count();
+    assert!(stored >= 1, "the token is stored");
+    // The host restarts: a new client from the stored records.
+    world.crash(bob);
+    assert!(world.run_until(world.now + 60_000, |w| w.client_state(bob)
+        == Some(&State::Connected)));
+    let before = world.clients[bob].events.len();
+    run(
+        &mut world,
+        bob,
+        Command::SubscribePresence {
+            jid: ALICE_JID.into(),
+        },
+    )
+    .unwrap();
+    world.run_for(1_000);
+    let seen = presences(&world, bob, before);
+    assert!(
+        seen.last()
+            .is_some_and(|p| p.available && !p.last_seen_hidden),
+        "subscribed with the stored token: {seen:?}"
     );
 }

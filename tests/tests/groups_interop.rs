@@ -1,8 +1,10 @@
 //! walink's group stanzas and parsers against Baileys 7 (`tests/oracle/groups.mjs`): the IQs
 //! for create, participants, subject, description, settings, invite codes, join and leave equal
 //! what Baileys' groups socket builds for the same input (after its random ids are normalised),
-//! and walink reads Baileys-shaped metadata and participant answers into the facts Baileys
-//! extracts from them.
+//! and so do join-request listing and approval, who-may-add and V4 invite acceptance; walink
+//! reads Baileys-shaped metadata, participant and join-request answers into the facts Baileys
+//! extracts from them, and `w:gp2` notifications into the changes Baileys' own receive code
+//! (`messages-recv.js`, `tests/oracle/group-notifications.mjs`) stores for them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -10,7 +12,8 @@ use serde_json::{Value as Json, json};
 use walink_core::binary::{Content, GROUP_SERVER, Jid, Node, Value};
 use walink_core::client::groups::wire;
 use walink_core::client::groups::{
-    AddressingMode, GroupSetting, ParticipantAction, ParticipantRole, ParticipantStatus,
+    AddressingMode, GroupChange, GroupSetting, MembershipChange, ParticipantAction,
+    ParticipantRole, ParticipantStatus,
 };
 use walink_sim::oracle::Oracle;
 
@@ -389,4 +392,292 @@ fn participant_results_read_as_baileys_reads_them() {
             expiration: 1_700_000_000
         }
     );
+}
+
+#[test]
+fn join_requests_add_mode_and_v4_invites_equal_baileys() {
+    let mut oracle = oracle();
+    let members = ["15550001111@s.whatsapp.net", "15550002222@s.whatsapp.net"];
+    let users: Vec<Jid> = members.iter().map(|m| m.parse().unwrap()).collect();
+    let cases: Vec<(&str, Json, Node)> = vec![
+        (
+            "groupRequestParticipantsList",
+            json!([GROUP]),
+            wire::join_requests(group()),
+        ),
+        (
+            "groupRequestParticipantsUpdate",
+            json!([GROUP, members, "approve"]),
+            wire::resolve_join_requests(group(), true, &users),
+        ),
+        (
+            "groupRequestParticipantsUpdate",
+            json!([GROUP, members, "reject"]),
+            wire::resolve_join_requests(group(), false, &users),
+        ),
+        (
+            "groupMemberAddMode",
+            json!([GROUP, "all_member_add"]),
+            wire::setting(group(), GroupSetting::MembersCanAdd(true)),
+        ),
+        (
+            "groupMemberAddMode",
+            json!([GROUP, "admin_add"]),
+            wire::setting(group(), GroupSetting::MembersCanAdd(false)),
+        ),
+        (
+            "groupAcceptInviteV4",
+            json!([
+                "15550003333@s.whatsapp.net",
+                { "groupJid": GROUP, "inviteCode": "AbCd123", "inviteExpiration": 1_700_000_000u64 }
+            ]),
+            wire::accept_invite(
+                group(),
+                "AbCd123",
+                1_700_000_000,
+                "15550003333@s.whatsapp.net".parse().unwrap(),
+            ),
+        ),
+    ];
+    let empty = Node::new("iq").attr("type", "result");
+    for (op, args, ours) in cases {
+        let (theirs, _) = baileys(&mut oracle, op, args, Some(&empty));
+        assert_eq!(theirs.len(), 1, "{op}");
+        assert_eq!(sorted(node_json(&ours)), theirs[0], "{op}");
+    }
+}
+
+#[test]
+fn join_request_answers_read_as_baileys_reads_them() {
+    let mut oracle = oracle();
+    let listed = Node::new("iq").children_from([Node::new("membership_approval_requests")
+        .children_from([
+            Node::new("membership_approval_request")
+                .attr("jid", "44@lid")
+                .attr("phone_number", "4@s.whatsapp.net")
+                .attr("request_time", "1700000300"),
+            Node::new("membership_approval_request")
+                .attr("jid", "5@s.whatsapp.net")
+                .attr("request_time", "1700000400"),
+        ])]);
+    let (_, theirs) = baileys(
+        &mut oracle,
+        "groupRequestParticipantsList",
+        json!([GROUP]),
+        Some(&listed),
+    );
+    let ours = wire::parse_join_requests(&listed).unwrap();
+    let theirs = theirs.as_array().unwrap();
+    assert_eq!(theirs.len(), ours.len());
+    for (theirs, ours) in theirs.iter().zip(&ours) {
+        assert_eq!(theirs["jid"], json!(ours.jid));
+        assert_eq!(
+            theirs.get("phone_number").cloned().unwrap_or(Json::Null),
+            json!(ours.phone_number)
+        );
+        assert_eq!(theirs["request_time"], json!(ours.requested_at.to_string()));
+    }
+    for approve in [true, false] {
+        let action = if approve { "approve" } else { "reject" };
+        let answer = Node::new("iq").children_from([Node::new("membership_requests_action")
+            .children_from([Node::new(action).children_from([
+                Node::new("participant").attr("jid", "4@s.whatsapp.net"),
+                Node::new("participant")
+                    .attr("jid", "6@s.whatsapp.net")
+                    .attr("error", "404"),
+            ])])]);
+        let (_, theirs) = baileys(
+            &mut oracle,
+            "groupRequestParticipantsUpdate",
+            json!([GROUP, ["4@s.whatsapp.net", "6@s.whatsapp.net"], action]),
+            Some(&answer),
+        );
+        let ours = wire::parse_join_request_results(&answer, approve).unwrap();
+        let theirs = theirs.as_array().unwrap();
+        assert_eq!(theirs.len(), ours.len());
+        for (theirs, ours) in theirs.iter().zip(&ours) {
+            assert_eq!(theirs["jid"], json!(ours.jid));
+            let code = match ours.status {
+                ParticipantStatus::Ok => "200",
+                ParticipantStatus::NotFound => "404",
+                _ => "other",
+            };
+            assert_eq!(theirs["status"], json!(code), "{action}");
+        }
+    }
+    // Who may add, in metadata.
+    for (mode, all) in [("all_member_add", true), ("admin_add", false)] {
+        let answer = Node::new("iq").children_from([Node::new("group")
+            .attr("id", "120363021234567890")
+            .attr("subject", "s")
+            .children_from([
+                Node::new("participant").attr("jid", "1@s.whatsapp.net"),
+                Node::new("member_add_mode").bytes(mode.as_bytes().to_vec()),
+            ])]);
+        let theirs = oracle
+            .call("metadata", json!({ "node": node_json(&answer) }))
+            .unwrap();
+        let ours = wire::parse_group_answer(&answer).unwrap();
+        assert_eq!(theirs["memberAddMode"], json!(all));
+        assert_eq!(ours.members_can_add, all);
+    }
+}
+
+/// A `w:gp2` notification from `1@s.whatsapp.net` with one change.
+fn gp2(child: Node) -> Node {
+    Node::new("notification")
+        .attr(
+            "from",
+            Value::Jid(Jid::new("120363021234567890", GROUP_SERVER)),
+        )
+        .attr("type", "w:gp2")
+        .attr("id", "N1")
+        .attr("t", "1700000500")
+        .attr("participant", "1@s.whatsapp.net")
+        .children_from([child])
+}
+
+/// What Baileys' `messages.upsert` stub says for walink's change: its stub type and parameters
+/// (Baileys' own receive code, `tests/oracle/group-notifications.mjs`).
+fn expected_stub(change: &GroupChange) -> (Option<&'static str>, Vec<String>) {
+    let on = |b: bool| if b { "on" } else { "off" }.to_owned();
+    match change {
+        GroupChange::Participants {
+            change,
+            participants,
+        } => (
+            Some(match change {
+                MembershipChange::Added => "GROUP_PARTICIPANT_ADD",
+                MembershipChange::Removed => "GROUP_PARTICIPANT_REMOVE",
+                MembershipChange::Left => "GROUP_PARTICIPANT_LEAVE",
+                MembershipChange::Promoted => "GROUP_PARTICIPANT_PROMOTE",
+                MembershipChange::Demoted => "GROUP_PARTICIPANT_DEMOTE",
+            }),
+            participants.iter().map(|p| p.jid.clone()).collect(),
+        ),
+        GroupChange::Subject(subject) => (Some("GROUP_CHANGE_SUBJECT"), vec![subject.clone()]),
+        GroupChange::Description { text, .. } => (
+            Some("GROUP_CHANGE_DESCRIPTION"),
+            text.iter().cloned().collect(),
+        ),
+        GroupChange::Announce(b) => (Some("GROUP_CHANGE_ANNOUNCE"), vec![on(*b)]),
+        GroupChange::Locked(b) => (Some("GROUP_CHANGE_RESTRICT"), vec![on(*b)]),
+        GroupChange::ApprovalRequired(b) => {
+            (Some("GROUP_MEMBERSHIP_JOIN_APPROVAL_MODE"), vec![on(*b)])
+        }
+        GroupChange::MembersCanAdd(all) => (
+            Some("GROUP_MEMBER_ADD_MODE"),
+            vec![if *all { "all_member_add" } else { "admin_add" }.to_owned()],
+        ),
+        GroupChange::InviteCode(code) => (Some("GROUP_CHANGE_INVITE_LINK"), vec![code.clone()]),
+        GroupChange::Created(info) => (Some("GROUP_CREATE"), vec![info.subject.clone()]),
+        // Ephemeral timers are a protocol message in Baileys (checked apart).
+        _ => (None, Vec::new()),
+    }
+}
+
+#[test]
+fn notifications_read_as_baileys_reads_them() {
+    let mut oracle =
+        Oracle::spawn("group-notifications.mjs").expect("node and tests/oracle/node_modules");
+    let part = |jid: &str| Node::new("participant").attr("jid", jid.to_owned());
+    let children = vec![
+        Node::new("add").children_from([
+            part("44@lid").attr("phone_number", "4@s.whatsapp.net"),
+            part("5@s.whatsapp.net"),
+        ]),
+        Node::new("remove").children_from([part("2@s.whatsapp.net")]),
+        Node::new("remove").children_from([part("1@s.whatsapp.net")]),
+        Node::new("leave").children_from([part("3@s.whatsapp.net")]),
+        Node::new("promote").children_from([part("4@s.whatsapp.net")]),
+        Node::new("demote").children_from([part("4@s.whatsapp.net")]),
+        Node::new("subject").attr("subject", "New ✓"),
+        Node::new("description")
+            .attr("id", "D2")
+            .children_from([Node::new("body").bytes("Rules ✓".as_bytes().to_vec())]),
+        Node::new("description")
+            .attr("id", "D3")
+            .children_from([Node::new("delete")]),
+        Node::new("announcement"),
+        Node::new("not_announcement"),
+        Node::new("locked"),
+        Node::new("unlocked"),
+        Node::new("invite").attr("code", "NewCode1"),
+        Node::new("member_add_mode").bytes(b"all_member_add".to_vec()),
+        Node::new("member_add_mode").bytes(b"admin_add".to_vec()),
+        Node::new("membership_approval_mode")
+            .children_from([Node::new("group_join").attr("state", "on")]),
+        Node::new("membership_approval_mode")
+            .children_from([Node::new("group_join").attr("state", "off")]),
+        Node::new("ephemeral").attr("expiration", "604800"),
+        Node::new("not_ephemeral"),
+        Node::new("create").children_from([metadata_answer().child("group").unwrap().clone()]),
+        Node::new("delete").attr("reason", "x"),
+    ];
+    for child in children {
+        let tag = child.tag.to_string();
+        let node = gp2(child);
+        let ours = wire::parse_notification(&node).unwrap();
+        assert_eq!(ours.changes.len(), 1, "{tag}");
+        let change = &ours.changes[0];
+        let theirs = oracle
+            .call("notification", json!({ "node": node_json(&node) }))
+            .unwrap();
+        assert_eq!(theirs["acked"], json!(1), "{tag}: acked");
+        if *change == GroupChange::Deleted {
+            // Baileys has no case for a deleted group: it stores nothing typed for it.
+            let stored = theirs["messages"].as_array().unwrap();
+            assert!(stored.iter().all(|m| m["stub"].is_null()), "{tag}");
+            continue;
+        }
+        let message = &theirs["messages"][0];
+        // Baileys files a creation under the group's owner; walink keeps the notification's
+        // actor and the owner in the metadata.
+        let author = match change {
+            GroupChange::Created(info) => info.owner.clone(),
+            _ => ours.actor.clone(),
+        };
+        assert_eq!(message["participant"], json!(author), "{tag}: actor");
+        let (stub, params) = expected_stub(change);
+        assert_eq!(message["stub"], json!(stub), "{tag}: {change:?}");
+        let theirs_params: Vec<String> = message["params"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                let text = p.as_str().unwrap();
+                // Participants travel as JSON objects; their `id` is what walink names.
+                serde_json::from_str::<Json>(text)
+                    .ok()
+                    .and_then(|o| o["id"].as_str().map(str::to_owned))
+                    .unwrap_or_else(|| text.to_owned())
+            })
+            .collect();
+        assert_eq!(theirs_params, params, "{tag}: parameters");
+        match change {
+            GroupChange::Ephemeral(seconds) => {
+                assert_eq!(message["ephemeral"], json!(seconds), "{tag}");
+            }
+            GroupChange::Created(info) => {
+                assert_eq!(theirs["groups"][0]["id"], json!(info.jid));
+                assert_eq!(theirs["groups"][0]["size"], json!(info.size));
+            }
+            GroupChange::Participants { participants, .. } => {
+                // The other address form, as Baileys reads it.
+                for (theirs, ours) in message["params"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .zip(participants)
+                {
+                    let theirs: Json = serde_json::from_str(theirs.as_str().unwrap()).unwrap();
+                    assert_eq!(
+                        theirs.get("phoneNumber").cloned().unwrap_or(Json::Null),
+                        json!(ours.phone_number)
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
 }

@@ -1597,6 +1597,11 @@ pub enum Command {
         /// The contact's JID.
         jid: String,
     },
+    /// Stop a presence subscription (no longer renewed).
+    UnsubscribePresence {
+        /// The contact's JID.
+        jid: String,
+    },
     /// Show typing, recording or paused in a chat.
     SendChatState {
         /// The chat JID.
@@ -1738,6 +1743,7 @@ impl From<Command> for client::Command {
             }
             Command::SetPresence { available } => client::Command::SetPresence { available },
             Command::SubscribePresence { jid } => client::Command::SubscribePresence { jid },
+            Command::UnsubscribePresence { jid } => client::Command::UnsubscribePresence { jid },
             Command::SendChatState { to, state } => client::Command::SendChatState {
                 to,
                 state: state.into(),

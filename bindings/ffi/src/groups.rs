@@ -71,6 +71,39 @@ pub enum GroupCommand {
         /// The group JID.
         group: String,
     },
+    /// List the pending requests to join; ends with `GroupOutput::JoinRequests`. Admins only.
+    ListJoinRequests {
+        /// The group JID.
+        group: String,
+    },
+    /// Approve or reject requests to join; ends with `GroupOutput::Participants`.
+    ResolveJoinRequests {
+        /// The group JID.
+        group: String,
+        /// Approve (else reject).
+        approve: bool,
+        /// The requesters (JIDs).
+        participants: Vec<String>,
+    },
+    /// Accept a group invite message (V4 invite); ends with `GroupOutput::Joined`.
+    AcceptInvite {
+        /// The group JID.
+        group: String,
+        /// The invite code.
+        code: String,
+        /// When it expires, Unix seconds.
+        expiration: u64,
+        /// Who sent it (JID).
+        inviter: String,
+    },
+    /// Set (JPEG bytes) or remove (`None`) the picture of a group or our own; ends with
+    /// `GroupOutput::Picture`.
+    SetPicture {
+        /// The group JID, or our own JID.
+        jid: String,
+        /// The JPEG, or `None` to remove.
+        jpeg: Option<Vec<u8>>,
+    },
 }
 
 /// A change of membership or rank.
@@ -108,6 +141,11 @@ pub enum GroupSetting {
     Ephemeral {
         /// Seconds.
         seconds: u32,
+    },
+    /// Every member may add members (else only admins).
+    MembersCanAdd {
+        /// On or off.
+        on: bool,
     },
 }
 
@@ -168,6 +206,8 @@ pub struct GroupInfo {
     pub approval_required: bool,
     /// Disappearing-messages timer, seconds (0: off).
     pub ephemeral_seconds: u32,
+    /// Every member may add members.
+    pub members_can_add: bool,
     /// Addressed by LID (else by phone number).
     pub lid_addressed: bool,
 }
@@ -249,6 +289,27 @@ pub enum GroupOutput {
         /// An admin must approve first.
         pending_approval: bool,
     },
+    /// The pending requests to join.
+    JoinRequests {
+        /// The requests.
+        requests: Vec<JoinRequest>,
+    },
+    /// The picture was set (its id) or removed (`None`).
+    Picture {
+        /// The new picture's id.
+        id: Option<String>,
+    },
+}
+
+/// A pending request to join.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct JoinRequest {
+    /// The requester.
+    pub jid: String,
+    /// Its phone-number JID, when `jid` is a LID.
+    pub phone_number: Option<String>,
+    /// When it asked, Unix seconds (0: not said).
+    pub requested_at: u64,
 }
 
 /// How a membership changed.
@@ -313,6 +374,11 @@ pub enum GroupChange {
         /// Seconds (0: off).
         seconds: u32,
     },
+    /// Every member may add, or only admins again.
+    MembersCanAdd {
+        /// On or off.
+        on: bool,
+    },
     /// The invite link was reset.
     InviteCode {
         /// The new code.
@@ -356,6 +422,28 @@ impl From<GroupCommand> for core::GroupCommand {
             GroupCommand::RevokeInviteCode { group } => C::RevokeInviteCode { group },
             GroupCommand::JoinWithInvite { code } => C::JoinWithInvite { code },
             GroupCommand::Leave { group } => C::Leave { group },
+            GroupCommand::ListJoinRequests { group } => C::ListJoinRequests { group },
+            GroupCommand::ResolveJoinRequests {
+                group,
+                approve,
+                participants,
+            } => C::ResolveJoinRequests {
+                group,
+                approve,
+                participants,
+            },
+            GroupCommand::AcceptInvite {
+                group,
+                code,
+                expiration,
+                inviter,
+            } => C::AcceptInvite {
+                group,
+                code,
+                expiration,
+                inviter,
+            },
+            GroupCommand::SetPicture { jid, jpeg } => C::SetPicture { jid, jpeg },
         }
     }
 }
@@ -378,6 +466,7 @@ impl From<GroupSetting> for core::GroupSetting {
             GroupSetting::Locked { on } => core::GroupSetting::Locked(on),
             GroupSetting::ApprovalRequired { on } => core::GroupSetting::ApprovalRequired(on),
             GroupSetting::Ephemeral { seconds } => core::GroupSetting::Ephemeral(seconds),
+            GroupSetting::MembersCanAdd { on } => core::GroupSetting::MembersCanAdd(on),
         }
     }
 }
@@ -415,6 +504,7 @@ impl From<&core::GroupInfo> for GroupInfo {
             locked: info.locked,
             approval_required: info.approval_required,
             ephemeral_seconds: info.ephemeral_seconds,
+            members_can_add: info.members_can_add,
             lid_addressed: match info.addressing_mode {
                 core::AddressingMode::Lid => true,
                 core::AddressingMode::Pn => false,
@@ -469,6 +559,17 @@ impl From<&core::GroupOutput> for GroupOutput {
                 group: group.clone(),
                 pending_approval: *pending_approval,
             },
+            O::JoinRequests(requests) => GroupOutput::JoinRequests {
+                requests: requests
+                    .iter()
+                    .map(|r| JoinRequest {
+                        jid: r.jid.clone(),
+                        phone_number: r.phone_number.clone(),
+                        requested_at: r.requested_at,
+                    })
+                    .collect(),
+            },
+            O::Picture { id } => GroupOutput::Picture { id: id.clone() },
         }
     }
 }
@@ -502,6 +603,7 @@ impl From<&core::GroupChange> for GroupChange {
             G::Locked(on) => GroupChange::Locked { on: *on },
             G::ApprovalRequired(on) => GroupChange::ApprovalRequired { on: *on },
             G::Ephemeral(seconds) => GroupChange::Ephemeral { seconds: *seconds },
+            G::MembersCanAdd(on) => GroupChange::MembersCanAdd { on: *on },
             G::InviteCode(code) => GroupChange::InviteCode { code: code.clone() },
             G::Deleted => GroupChange::Deleted,
         }

@@ -23,6 +23,10 @@ pub(crate) fn command_from_js(name: &str, r: &Reader<'_>) -> Result<Option<Comma
         "setGroupDescription" => &["type", "group", "description"],
         "setGroupSetting" => &["type", "group", "setting", "value"],
         "joinGroup" => &["type", "code"],
+        "groupJoinRequests" => &["type", "group"],
+        "resolveGroupJoinRequests" => &["type", "group", "approve", "participants"],
+        "acceptGroupInvite" => &["type", "group", "code", "expiration", "inviter"],
+        "setPicture" => &["type", "jid", "jpeg"],
         _ => return Ok(None),
     };
     r.only(fields)?;
@@ -64,6 +68,7 @@ pub(crate) fn command_from_js(name: &str, r: &Reader<'_>) -> Result<Option<Comma
                 "announce" => GroupSetting::Announce(r.bool("value")?),
                 "locked" => GroupSetting::Locked(r.bool("value")?),
                 "approvalRequired" => GroupSetting::ApprovalRequired(r.bool("value")?),
+                "membersCanAdd" => GroupSetting::MembersCanAdd(r.bool("value")?),
                 "ephemeral" => GroupSetting::Ephemeral(
                     r.opt_u32("value")?
                         .ok_or_else(|| r.error("missing field \"value\""))?,
@@ -84,6 +89,24 @@ pub(crate) fn command_from_js(name: &str, r: &Reader<'_>) -> Result<Option<Comma
         "joinGroup" => GroupCommand::JoinWithInvite {
             code: r.string("code")?,
         },
+        "groupJoinRequests" => GroupCommand::ListJoinRequests {
+            group: r.string("group")?,
+        },
+        "resolveGroupJoinRequests" => GroupCommand::ResolveJoinRequests {
+            group: r.string("group")?,
+            approve: r.bool("approve")?,
+            participants: r.strings("participants")?,
+        },
+        "acceptGroupInvite" => GroupCommand::AcceptInvite {
+            group: r.string("group")?,
+            code: r.string("code")?,
+            expiration: r.u64("expiration")?,
+            inviter: r.string("inviter")?,
+        },
+        "setPicture" => GroupCommand::SetPicture {
+            jid: r.string("jid")?,
+            jpeg: r.opt_bytes("jpeg")?,
+        },
         _ => GroupCommand::Leave {
             group: r.string("group")?,
         },
@@ -100,6 +123,8 @@ pub(crate) fn output_kind(output: &GroupOutput) -> &'static str {
         GroupOutput::Participants(_) => "groupParticipants",
         GroupOutput::InviteCode(_) => "groupInviteCode",
         GroupOutput::Joined { .. } => "groupJoined",
+        GroupOutput::JoinRequests(_) => "groupJoinRequests",
+        GroupOutput::Picture { .. } => "picture",
     }
 }
 
@@ -119,6 +144,17 @@ pub(crate) fn output_fields(js: Obj, output: &GroupOutput) -> Obj {
         } => js
             .str("group", group)
             .bool("pendingApproval", *pending_approval),
+        GroupOutput::JoinRequests(requests) => js.set(
+            "requests",
+            array(requests, |r| {
+                Obj::new()
+                    .str("jid", &r.jid)
+                    .opt_str("phoneNumber", r.phone_number.as_deref())
+                    .num("requestedAt", r.requested_at as f64)
+                    .done()
+            }),
+        ),
+        GroupOutput::Picture { id } => js.opt_str("id", id.as_deref()),
     }
 }
 
@@ -166,6 +202,7 @@ pub(crate) fn info_to_js(info: &GroupInfo) -> JsValue {
         .bool("locked", info.locked)
         .bool("approvalRequired", info.approval_required)
         .num("ephemeralSeconds", info.ephemeral_seconds.into())
+        .bool("membersCanAdd", info.members_can_add)
         .str(
             "addressingMode",
             match info.addressing_mode {
@@ -212,6 +249,7 @@ pub(crate) fn change_kind(change: &GroupChange) -> &'static str {
         GroupChange::Locked(_) => "locked",
         GroupChange::ApprovalRequired(_) => "approvalRequired",
         GroupChange::Ephemeral(_) => "ephemeral",
+        GroupChange::MembersCanAdd(_) => "membersCanAdd",
         GroupChange::InviteCode(_) => "inviteCode",
         GroupChange::Deleted => "deleted",
     }
@@ -240,9 +278,10 @@ fn change_to_js(change: &GroupChange) -> JsValue {
         GroupChange::Description { id, text } => js
             .opt_str("id", id.as_deref())
             .opt_str("text", text.as_deref()),
-        GroupChange::Announce(on) | GroupChange::Locked(on) | GroupChange::ApprovalRequired(on) => {
-            js.bool("on", *on)
-        }
+        GroupChange::Announce(on)
+        | GroupChange::Locked(on)
+        | GroupChange::ApprovalRequired(on)
+        | GroupChange::MembersCanAdd(on) => js.bool("on", *on),
         GroupChange::Ephemeral(seconds) => js.num("seconds", (*seconds).into()),
         GroupChange::InviteCode(code) => js.str("code", code),
         GroupChange::Deleted => js,

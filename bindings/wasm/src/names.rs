@@ -241,6 +241,8 @@ fn group_outputs() -> Vec<GroupOutput> {
             group: "1@g.us".into(),
             pending_approval: false,
         },
+        GroupOutput::JoinRequests(Vec::new()),
+        GroupOutput::Picture { id: None },
     ];
     for sample in &samples {
         match sample {
@@ -249,7 +251,9 @@ fn group_outputs() -> Vec<GroupOutput> {
             | GroupOutput::List(_)
             | GroupOutput::Participants(_)
             | GroupOutput::InviteCode(_)
-            | GroupOutput::Joined { .. } => {}
+            | GroupOutput::Joined { .. }
+            | GroupOutput::JoinRequests(_)
+            | GroupOutput::Picture { .. } => {}
         }
     }
     samples
@@ -271,6 +275,7 @@ fn group_changes() -> Vec<GroupChange> {
         GroupChange::Locked(true),
         GroupChange::ApprovalRequired(true),
         GroupChange::Ephemeral(0),
+        GroupChange::MembersCanAdd(true),
         GroupChange::InviteCode("c".into()),
         GroupChange::Deleted,
     ];
@@ -284,6 +289,7 @@ fn group_changes() -> Vec<GroupChange> {
             | GroupChange::Locked(_)
             | GroupChange::ApprovalRequired(_)
             | GroupChange::Ephemeral(_)
+            | GroupChange::MembersCanAdd(_)
             | GroupChange::InviteCode(_)
             | GroupChange::Deleted => {}
         }

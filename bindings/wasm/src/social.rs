@@ -15,7 +15,9 @@ pub(crate) fn command_fields(name: &str) -> Option<&'static [&'static str]> {
     Some(match name {
         "rejectCall" => &["type", "callId", "caller"],
         "setPresence" => &["type", "available"],
-        "subscribePresence" | "getAbout" | "getBusinessProfile" => &["type", "jid"],
+        "subscribePresence" | "unsubscribePresence" | "getAbout" | "getBusinessProfile" => {
+            &["type", "jid"]
+        }
         "sendChatState" => &["type", "to", "state"],
         "checkNumbers" => &["type", "phones"],
         "getProfilePicture" => &["type", "jid", "preview"],
@@ -36,6 +38,9 @@ pub(crate) fn command_from_js(name: &str, r: &Reader<'_>) -> Result<Option<Comma
             available: r.bool("available")?,
         },
         "subscribePresence" => Command::SubscribePresence {
+            jid: r.string("jid")?,
+        },
+        "unsubscribePresence" => Command::UnsubscribePresence {
             jid: r.string("jid")?,
         },
         "sendChatState" => {

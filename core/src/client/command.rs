@@ -170,6 +170,12 @@ pub enum Command {
         /// The contact's user JID (phone number or LID).
         jid: String,
     },
+    /// Stop the updates of a contact's presence (`SubscribePresence` undone; no longer renewed
+    /// after reconnects).
+    UnsubscribePresence {
+        /// The contact's user JID (phone number or LID).
+        jid: String,
+    },
     /// Show typing, recording or paused in a chat (a user or a group).
     SendChatState {
         /// The chat JID.

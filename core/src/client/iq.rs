@@ -26,6 +26,38 @@ pub(crate) enum IqError {
     Disconnected,
 }
 
+impl IqError {
+    /// The command error for a failed request IQ, one mapping for every administrative
+    /// command (groups, contacts; docs/decisions.md "IQ errors"): 401/403 `Forbidden`,
+    /// 404/410 `NotFound`, 400/406 `BadRequest`, 412/419 `ResourceLimit`, 429 `RateLimited`
+    /// (with the server's `backoff`), any other code `Rejected`; no answer in time
+    /// `TimedOut`, a lost connection `NotConnected`.
+    pub(crate) fn command_error(&self) -> super::command::CommandError {
+        use super::command::CommandError;
+        match self {
+            IqError::TimedOut => CommandError::TimedOut,
+            IqError::Disconnected => CommandError::NotConnected,
+            IqError::Error {
+                code,
+                text,
+                backoff,
+            } => match code {
+                401 | 403 => CommandError::Forbidden,
+                404 | 410 => CommandError::NotFound,
+                400 | 406 => CommandError::BadRequest,
+                412 | 419 => CommandError::ResourceLimit,
+                429 => CommandError::RateLimited {
+                    retry_after_ms: backoff.map(|s| s.saturating_mul(1000)),
+                },
+                _ => CommandError::Rejected {
+                    code: *code,
+                    text: text.clone(),
+                },
+            },
+        }
+    }
+}
+
 /// An answer: the result node, or why there is none.
 pub(crate) type IqResult = Result<Node, IqError>;
 

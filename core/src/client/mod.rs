@@ -214,9 +214,15 @@ impl Client {
             crate::store::decode_identity(record)?;
         }
         let app_sync = app_sync::AppSync::restore(&records);
+        let social = social::Social::restore(&records, &mut out);
         let others: Vec<Record> = records
             .into_iter()
-            .filter(|r| !matches!(r.space, Space::Device | Space::SignedPreKey | Space::PreKey))
+            .filter(|r| {
+                !matches!(
+                    r.space,
+                    Space::Device | Space::SignedPreKey | Space::PreKey | Space::PrivacyToken
+                )
+            })
             .collect();
         let messaging = Messaging::restore(others)?;
         let mut client = Client {
@@ -239,7 +245,7 @@ impl Client {
             media: media::Media::default(),
             history: history::History::default(),
             groups: groups::Groups::default(),
-            social: social::Social::default(),
+            social,
             reconnect_at: None,
             rng_reseed_at: None,
             next_command: 0,
@@ -687,6 +693,9 @@ impl Client {
                     self.messaging.handle_receipt(now, node, &mut ctx, out);
                 }
             }
+            "ack" if node.attr_str("class") == Some("call") => {
+                self.social.handle_call_ack(&node, &mut self.out);
+            }
             "ack" => {
                 let (mut ctx, out) = split!(self, now);
                 self.messaging.handle_ack(now, node, &mut ctx, out);
@@ -951,6 +960,7 @@ impl Client {
         self.messaging.handle_disconnected(now, &mut self.out);
         self.app_sync.handle_disconnected();
         self.media.handle_disconnected();
+        self.social.handle_disconnected(&mut self.out);
         self.fetches.forget(Owner::AppState);
         self.backoff.disconnected(now, &self.config);
         let closed = StateReason::Closed(reason.clone());

@@ -17,8 +17,8 @@ use crate::limits::{GROUP_MAX_DESCRIPTION_BYTES, GROUP_MAX_SUBJECT_BYTES, GROUPS
 
 pub use types::{
     AddressingMode, GroupChange, GroupCommand, GroupInfo, GroupNotification, GroupOutput,
-    GroupParticipant, GroupSetting, MembershipChange, ParticipantAction, ParticipantResult,
-    ParticipantRole, ParticipantStatus,
+    GroupParticipant, GroupSetting, JoinRequest, MembershipChange, ParticipantAction,
+    ParticipantResult, ParticipantRole, ParticipantStatus,
 };
 
 use super::command::{CommandError, CommandId, CommandOutput};
@@ -54,6 +54,15 @@ enum Op {
     InviteCode,
     Join,
     Leave(String),
+    JoinRequests,
+    /// Approve (`true`) or reject join requests.
+    ResolveJoinRequests(bool),
+    /// A V4 invite accepted for this group.
+    Accepted(String),
+    /// A picture set (`false`) or removed (`true`).
+    Picture {
+        removed: bool,
+    },
 }
 
 /// The group sub-machine.
@@ -114,11 +123,7 @@ impl Groups {
                 action,
                 participants,
             } => {
-                let group = wire::group_jid(&group)?;
-                let users = wire::user_jids(&participants)?;
-                if users.is_empty() {
-                    return Err(CommandError::InvalidMessage);
-                }
+                let (group, users) = group_and_users(&group, &participants)?;
                 (
                     wire::participants(group, action, &users),
                     Op::Participants(action),
@@ -162,18 +167,54 @@ impl Groups {
             }
             GroupCommand::JoinWithInvite { code } => {
                 let code = code.rsplit('/').next().unwrap_or_default();
-                if code.is_empty()
-                    || code.len() > 64
-                    || !code.bytes().all(|b| b.is_ascii_alphanumeric())
-                {
-                    return Err(CommandError::InvalidMessage);
-                }
+                check_code(code)?;
                 (wire::join(code), Op::Join)
             }
             GroupCommand::Leave { group } => {
                 let jid = wire::group_jid(&group)?;
                 let group = jid.to_string();
                 (wire::leave(jid), Op::Leave(group))
+            }
+            GroupCommand::ListJoinRequests { group } => (
+                wire::join_requests(wire::group_jid(&group)?),
+                Op::JoinRequests,
+            ),
+            GroupCommand::ResolveJoinRequests {
+                group,
+                approve,
+                participants,
+            } => {
+                let (group, users) = group_and_users(&group, &participants)?;
+                (
+                    wire::resolve_join_requests(group, approve, &users),
+                    Op::ResolveJoinRequests(approve),
+                )
+            }
+            GroupCommand::AcceptInvite {
+                group,
+                code,
+                expiration,
+                inviter,
+            } => {
+                let jid = wire::group_jid(&group)?;
+                let inviter = wire::user_jid(&inviter)?;
+                check_code(&code)?;
+                let group = jid.to_string();
+                (
+                    wire::accept_invite(jid, &code, expiration, inviter),
+                    Op::Accepted(group),
+                )
+            }
+            GroupCommand::SetPicture { jid, jpeg } => {
+                let target = picture_target(&jid, ctx)?;
+                if jpeg.as_deref().is_some_and(|j| !wire::is_picture(j)) {
+                    return Err(CommandError::InvalidMessage);
+                }
+                let removed = jpeg.is_none();
+                (
+                    wire::set_picture(target, jpeg.as_deref()),
+                    Op::Picture { removed },
+                )
             }
         })
     }
@@ -189,7 +230,7 @@ impl Groups {
         let id = tag.command;
         let answer = match result {
             Ok(answer) => answer,
-            Err(error) => return done(id, Err(wire::command_error(error)), out),
+            Err(error) => return done(id, Err(error.command_error()), out),
         };
         let output = match tag.op {
             Op::Create => wire::parse_create_answer(&answer).map(|(info, participants)| {
@@ -234,6 +275,17 @@ impl Groups {
             Op::Leave(group) => {
                 self.known.remove(&group);
                 return done(id, Ok(CommandOutput::None), out);
+            }
+            Op::JoinRequests => wire::parse_join_requests(&answer).map(GroupOutput::JoinRequests),
+            Op::ResolveJoinRequests(approve) => {
+                wire::parse_join_request_results(&answer, approve).map(GroupOutput::Participants)
+            }
+            Op::Accepted(group) => Ok(GroupOutput::Joined {
+                group,
+                pending_approval: false,
+            }),
+            Op::Picture { removed } => {
+                wire::parse_picture_answer(&answer, removed).map(|id| GroupOutput::Picture { id })
             }
         };
         let result = output
@@ -304,6 +356,48 @@ impl Groups {
     /// The device is gone.
     pub(crate) fn wipe(&mut self) {
         self.known = BTreeMap::new();
+    }
+}
+
+/// A group and at least one user, each valid.
+fn group_and_users(
+    group: &str,
+    participants: &[String],
+) -> Result<(crate::binary::Jid, Vec<crate::binary::Jid>), CommandError> {
+    let group = wire::group_jid(group)?;
+    let users = wire::user_jids(participants)?;
+    if users.is_empty() {
+        return Err(CommandError::InvalidMessage);
+    }
+    Ok((group, users))
+}
+
+/// An invite code: 1 to 64 ASCII letters and digits.
+fn check_code(code: &str) -> Result<(), CommandError> {
+    if code.is_empty() || code.len() > 64 || !code.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(CommandError::InvalidMessage);
+    }
+    Ok(())
+}
+
+/// The `target` of a picture change: the group, or none for our own JID (phone number or
+/// LID, any device); any other JID is refused.
+fn picture_target(
+    jid: &str,
+    ctx: &Context<'_>,
+) -> Result<Option<crate::binary::Jid>, CommandError> {
+    if let Ok(group) = wire::group_jid(jid) {
+        return Ok(Some(group));
+    }
+    let user = wire::user_jid(jid)?;
+    let own = [ctx.own_jid(), ctx.own_lid()]
+        .into_iter()
+        .flatten()
+        .any(|o| o.to_non_device() == user);
+    if own {
+        Ok(None)
+    } else {
+        Err(CommandError::InvalidAddress)
     }
 }
 

@@ -72,6 +72,44 @@ pub enum GroupCommand {
         /// The group.
         group: String,
     },
+    /// Lists the requests to join a group that needs approval; ends with
+    /// [`GroupOutput::JoinRequests`]. Admins only.
+    ListJoinRequests {
+        /// The group.
+        group: String,
+    },
+    /// Approves (or rejects) requests to join; ends with [`GroupOutput::Participants`], one
+    /// result per requester. Admins only.
+    ResolveJoinRequests {
+        /// The group.
+        group: String,
+        /// Approve (`true`) or reject.
+        approve: bool,
+        /// The requesters (user JIDs).
+        participants: Vec<String>,
+    },
+    /// Accepts a group invite message (`GroupInviteMessage`, the V4 invite an admin sends
+    /// in a chat when our privacy kept them from adding us); ends with
+    /// [`GroupOutput::Joined`].
+    AcceptInvite {
+        /// The group (`groupJid` of the message).
+        group: String,
+        /// The invite code (`inviteCode`).
+        code: String,
+        /// When it expires, Unix seconds (`inviteExpiration`).
+        expiration: u64,
+        /// Who sent the invite (the chat it came in).
+        inviter: String,
+    },
+    /// Sets (`Some`: a JPEG, square, as WhatsApp shows 640×640) or removes (`None`) the
+    /// picture of a group, or our own profile picture when `jid` is our own JID; ends with
+    /// [`GroupOutput::Picture`]. Reading a picture is `Command::GetProfilePicture`.
+    SetPicture {
+        /// The group, or our own user JID.
+        jid: String,
+        /// The JPEG bytes, or `None` to remove the picture.
+        jpeg: Option<Vec<u8>>,
+    },
 }
 
 /// A change of membership or rank asked of the server.
@@ -110,6 +148,8 @@ pub enum GroupSetting {
     ApprovalRequired(bool),
     /// Disappearing messages after this many seconds (0: off).
     Ephemeral(u32),
+    /// Every member may add members (`true`), or only admins.
+    MembersCanAdd(bool),
 }
 
 /// A member's rank.
@@ -180,6 +220,8 @@ pub struct GroupInfo {
     pub approval_required: bool,
     /// Disappearing-messages timer, seconds (0: off).
     pub ephemeral_seconds: u32,
+    /// Every member may add members (else only admins).
+    pub members_can_add: bool,
     /// How members are addressed.
     pub addressing_mode: AddressingMode,
 }
@@ -253,6 +295,13 @@ pub enum GroupOutput {
     Participants(Vec<ParticipantResult>),
     /// An invite code.
     InviteCode(String),
+    /// The pending requests to join.
+    JoinRequests(Vec<JoinRequest>),
+    /// The picture was set (its new id) or removed (`None`).
+    Picture {
+        /// The new picture's id.
+        id: Option<String>,
+    },
     /// Joined (or asked to join) by invite.
     Joined {
         /// The group.
@@ -260,6 +309,17 @@ pub enum GroupOutput {
         /// The group needs an admin's approval first: a request was filed.
         pending_approval: bool,
     },
+}
+
+/// A pending request to join a group that needs approval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinRequest {
+    /// The requester.
+    pub jid: String,
+    /// Its phone-number JID, when `jid` is a LID and the server said.
+    pub phone_number: Option<String>,
+    /// When it asked, Unix seconds (0 when not said).
+    pub requested_at: u64,
 }
 
 /// How a membership changed, as announced.
@@ -307,6 +367,8 @@ pub enum GroupChange {
     ApprovalRequired(bool),
     /// Disappearing-messages timer, seconds (0: off).
     Ephemeral(u32),
+    /// Every member may add members (or only admins again).
+    MembersCanAdd(bool),
     /// The invite link was reset to this code.
     InviteCode(String),
     /// The group was deleted.

@@ -9,14 +9,14 @@
 use crate::binary::{DEFAULT_USER_SERVER, GROUP_SERVER, HIDDEN_USER_SERVER, Jid, Node, Value};
 use crate::limits::{
     GROUP_MAX_CHANGES_PER_NOTIFICATION, GROUP_MAX_DESCRIPTION_BYTES, GROUP_MAX_PARTICIPANTS,
-    GROUP_MAX_SUBJECT_BYTES, GROUPS_MAX_LISTED,
+    GROUP_MAX_SUBJECT_BYTES, GROUPS_MAX_LISTED, PROFILE_PICTURE_MAX_BYTES,
 };
 
 use super::super::command::CommandError;
-use super::super::iq::IqError;
 use super::types::{
     AddressingMode, GroupChange, GroupInfo, GroupNotification, GroupParticipant, GroupSetting,
-    MembershipChange, ParticipantAction, ParticipantResult, ParticipantRole, ParticipantStatus,
+    JoinRequest, MembershipChange, ParticipantAction, ParticipantResult, ParticipantRole,
+    ParticipantStatus,
 };
 
 /// A group JID from the application (`<id>@g.us`).
@@ -154,6 +154,11 @@ pub fn setting(group: Jid, setting: GroupSetting) -> Node {
         GroupSetting::Ephemeral(seconds) => {
             Node::new("ephemeral").attr("expiration", seconds.to_string())
         }
+        GroupSetting::MembersCanAdd(all) => Node::new("member_add_mode").bytes(
+            if all { ALL_MEMBER_ADD } else { "admin_add" }
+                .as_bytes()
+                .to_vec(),
+        ),
     };
     g2("set", group, child)
 }
@@ -185,26 +190,111 @@ pub fn leave(group: Jid) -> Node {
     )
 }
 
-/// The command error for a failed group IQ (features.md §5.3, whole-IQ errors).
-pub(crate) fn command_error(error: IqError) -> CommandError {
-    match error {
-        IqError::TimedOut => CommandError::TimedOut,
-        IqError::Disconnected => CommandError::NotConnected,
-        IqError::Error {
-            code,
-            text,
-            backoff,
-        } => match code {
-            401 | 403 => CommandError::Forbidden,
-            404 | 410 => CommandError::NotFound,
-            412 | 419 => CommandError::ResourceLimit,
-            429 => CommandError::RateLimited {
-                retry_after_ms: backoff.map(|s| s.saturating_mul(1000)),
-            },
-            400 | 406 => CommandError::BadRequest,
-            _ => CommandError::Rejected { code, text },
-        },
+/// The `member_add_mode` value that lets every member add members.
+const ALL_MEMBER_ADD: &str = "all_member_add";
+
+/// The pending join requests: `get` + `<membership_approval_requests/>`.
+pub fn join_requests(group: Jid) -> Node {
+    g2("get", group, Node::new("membership_approval_requests"))
+}
+
+/// Approve or reject join requests: `<membership_requests_action><approve|reject><participant
+/// jid/>…</…></membership_requests_action>`.
+pub fn resolve_join_requests(group: Jid, approve: bool, users: &[Jid]) -> Node {
+    g2(
+        "set",
+        group,
+        Node::new("membership_requests_action").children_from([
+            Node::new(join_action(approve)).children_from(participant_nodes(users))
+        ]),
+    )
+}
+
+fn join_action(approve: bool) -> &'static str {
+    if approve { "approve" } else { "reject" }
+}
+
+/// Accept a V4 invite (`GroupInviteMessage`): `<accept code expiration admin=<inviter>/>` to
+/// the group.
+pub fn accept_invite(group: Jid, code: &str, expiration: u64, inviter: Jid) -> Node {
+    g2(
+        "set",
+        group,
+        Node::new("accept")
+            .attr("code", code.to_owned())
+            .attr("expiration", expiration.to_string())
+            .attr("admin", Value::Jid(inviter)),
+    )
+}
+
+/// Set (`Some` JPEG) or remove (`None`) a picture: `w:profile:picture` `set` to the server,
+/// with `target` the group (none for our own picture) and `<picture type="image">JPEG</…>`;
+/// no child removes it (features.md §5.4, Baileys `updateProfilePicture`).
+pub fn set_picture(target: Option<Jid>, jpeg: Option<&[u8]>) -> Node {
+    let mut iq = Node::new("iq");
+    if let Some(target) = target {
+        iq = iq.attr("target", Value::Jid(target));
     }
+    iq = iq
+        .attr("to", Value::Jid(Jid::server_jid()))
+        .attr("type", "set")
+        .attr("xmlns", "w:profile:picture");
+    match jpeg {
+        Some(jpeg) => iq.children_from([Node::new("picture")
+            .attr("type", "image")
+            .bytes(jpeg.to_vec())]),
+        None => iq,
+    }
+}
+
+/// Whether `bytes` may be sent as a picture: a JPEG (`FF D8 FF`) of at most
+/// `PROFILE_PICTURE_MAX_BYTES`.
+pub fn is_picture(bytes: &[u8]) -> bool {
+    bytes.len() <= PROFILE_PICTURE_MAX_BYTES && bytes.starts_with(&[0xFF, 0xD8, 0xFF])
+}
+
+/// The answer to [`set_picture`]: the new picture's id; `None` for a removal (empty result).
+pub fn parse_picture_answer(answer: &Node, removed: bool) -> Result<Option<String>, Malformed> {
+    if removed {
+        return Ok(None);
+    }
+    answer
+        .child("picture")
+        .and_then(|p| p.attr_str("id"))
+        .filter(|id| !id.is_empty())
+        .map(|id| Some(id.to_owned()))
+        .ok_or(Malformed)
+}
+
+/// `<membership_approval_requests><membership_approval_request jid [phone_number]
+/// request_time/>…`, at most `GROUP_MAX_PARTICIPANTS`.
+pub fn parse_join_requests(answer: &Node) -> Result<Vec<JoinRequest>, Malformed> {
+    let list = answer
+        .child("membership_approval_requests")
+        .ok_or(Malformed)?;
+    Ok(list
+        .children_by_tag("membership_approval_request")
+        .take(GROUP_MAX_PARTICIPANTS)
+        .filter_map(|r| {
+            Some(JoinRequest {
+                jid: jid_attr(r, "jid")?,
+                phone_number: jid_attr(r, "phone_number"),
+                requested_at: number_attr(r, "request_time").unwrap_or(0),
+            })
+        })
+        .collect())
+}
+
+/// The answer to [`resolve_join_requests`]: one result per requester.
+pub fn parse_join_request_results(
+    answer: &Node,
+    approve: bool,
+) -> Result<Vec<ParticipantResult>, Malformed> {
+    answer
+        .child("membership_requests_action")
+        .and_then(|a| a.child(join_action(approve)))
+        .map(parse_results)
+        .ok_or(Malformed)
 }
 
 /// Why an answer could not be read.
@@ -213,10 +303,7 @@ pub struct Malformed;
 
 impl From<Malformed> for CommandError {
     fn from(_: Malformed) -> CommandError {
-        CommandError::Rejected {
-            code: 0,
-            text: "malformed answer".to_owned(),
-        }
+        CommandError::BadAnswer
     }
 }
 
@@ -317,11 +404,16 @@ pub fn parse_group(group: &Node) -> Result<GroupInfo, Malformed> {
             .child("ephemeral")
             .and_then(|e| number_attr(e, "expiration"))
             .unwrap_or(0),
+        members_can_add: group.child("member_add_mode").is_some_and(all_member_add),
         addressing_mode: match group.attr_str("addressing_mode") {
             Some("lid") => AddressingMode::Lid,
             _ => AddressingMode::Pn,
         },
     })
+}
+
+fn all_member_add(node: &Node) -> bool {
+    node.content_bytes() == Some(ALL_MEMBER_ADD.as_bytes())
 }
 
 /// The `<group>` child of a result.
@@ -483,6 +575,11 @@ pub fn parse_notification(node: &Node) -> Result<GroupNotification, Malformed> {
                     .child("group_join")
                     .is_none_or(|j| j.attr_str("state") != Some("off")),
             ),
+            "member_add_mode" => match child.content_bytes() {
+                Some(b"admin_add") => GroupChange::MembersCanAdd(false),
+                Some(_) if all_member_add(child) => GroupChange::MembersCanAdd(true),
+                _ => continue,
+            },
             "delete" => GroupChange::Deleted,
             _ => continue,
         };
@@ -547,6 +644,7 @@ pub fn apply(info: &mut GroupInfo, change: &GroupChange, own: &[String]) -> bool
         GroupChange::Locked(on) => info.locked = *on,
         GroupChange::ApprovalRequired(on) => info.approval_required = *on,
         GroupChange::Ephemeral(seconds) => info.ephemeral_seconds = *seconds,
+        GroupChange::MembersCanAdd(all) => info.members_can_add = *all,
         GroupChange::InviteCode(_) => {}
         GroupChange::Deleted => return false,
     }
@@ -643,6 +741,47 @@ mod tests {
             join("CODE").child("invite").unwrap().attr_str("code"),
             Some("CODE")
         );
+    }
+
+    #[test]
+    fn pictures_join_requests_and_v4_invites() {
+        let g = group_jid("120363000000000001@g.us").unwrap();
+        let jpeg = [0xFF, 0xD8, 0xFF, 0xE0, 1];
+        assert!(is_picture(&jpeg));
+        assert!(!is_picture(b"GIF89a"));
+        assert!(!is_picture(&vec![0xFF; PROFILE_PICTURE_MAX_BYTES + 1]));
+        let set = set_picture(Some(g.clone()), Some(&jpeg));
+        assert_eq!(set.attr_str("xmlns"), Some("w:profile:picture"));
+        assert_eq!(set.attr_jid("target"), Some(g.clone()));
+        let picture = set.child("picture").unwrap();
+        assert_eq!(picture.attr_str("type"), Some("image"));
+        assert_eq!(picture.content_bytes(), Some(&jpeg[..]));
+        let own = set_picture(None, None);
+        assert!(own.get_attr("target").is_none() && own.children().is_empty());
+        let answer = Node::new("iq").children_from([Node::new("picture").attr("id", "42")]);
+        assert_eq!(parse_picture_answer(&answer, false), Ok(Some("42".into())));
+        assert_eq!(
+            parse_picture_answer(&Node::new("iq"), false),
+            Err(Malformed)
+        );
+        assert_eq!(parse_picture_answer(&Node::new("iq"), true), Ok(None));
+        assert_eq!(parse_join_requests(&Node::new("iq")), Err(Malformed));
+        assert_eq!(
+            parse_join_request_results(&Node::new("iq"), true),
+            Err(Malformed)
+        );
+        let accept = accept_invite(g, "CODE", 7, user("5"));
+        let a = accept.child("accept").unwrap();
+        assert_eq!(a.attr_str("expiration"), Some("7"));
+        assert_eq!(a.attr_jid("admin"), Some(user("5")));
+        // Who may add, from metadata and from a notification.
+        let mode = |v: &str| Node::new("member_add_mode").bytes(v.as_bytes().to_vec());
+        let meta = Node::new("group")
+            .attr("id", "1")
+            .children_from([mode("all_member_add")]);
+        assert!(parse_group(&meta).unwrap().members_can_add);
+        let n = parse_notification(&notification(vec![mode("admin_add"), mode("??")])).unwrap();
+        assert_eq!(n.changes, vec![GroupChange::MembersCanAdd(false)]);
     }
 
     #[test]
@@ -756,6 +895,8 @@ mod tests {
 
     #[test]
     fn iq_errors_become_typed_command_errors() {
+        use super::super::super::iq::IqError;
+        let command_error = |e: IqError| e.command_error();
         let e = |code| IqError::Error {
             code,
             text: "x".into(),
@@ -764,6 +905,9 @@ mod tests {
         assert_eq!(command_error(e(401)), CommandError::Forbidden);
         assert_eq!(command_error(e(403)), CommandError::Forbidden);
         assert_eq!(command_error(e(404)), CommandError::NotFound);
+        assert_eq!(command_error(e(410)), CommandError::NotFound);
+        assert_eq!(command_error(e(406)), CommandError::BadRequest);
+        assert_eq!(command_error(e(412)), CommandError::ResourceLimit);
         assert_eq!(command_error(e(419)), CommandError::ResourceLimit);
         assert_eq!(
             command_error(e(429)),
@@ -777,6 +921,11 @@ mod tests {
             CommandError::Rejected { code: 503, .. }
         ));
         assert_eq!(command_error(IqError::TimedOut), CommandError::TimedOut);
+        assert_eq!(
+            command_error(IqError::Disconnected),
+            CommandError::NotConnected
+        );
+        assert_eq!(CommandError::from(Malformed), CommandError::BadAnswer);
     }
 
     fn notification(children: Vec<Node>) -> Node {

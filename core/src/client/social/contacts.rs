@@ -292,7 +292,7 @@ pub(crate) fn parse_picture_answer(
         Ok(node) => node,
         Err(IqError::Error { code: 404, .. }) => return Ok(ProfilePicture::None),
         Err(IqError::Error { code: 401, .. }) => return Ok(ProfilePicture::NotAllowed),
-        Err(error) => return Err(command_error(error)),
+        Err(error) => return Err(error.command_error()),
     };
     let Some(picture) = node.child("picture") else {
         return Ok(ProfilePicture::None);
@@ -410,28 +410,6 @@ pub fn build_block(block: bool, jid: &Jid, lid: Option<&Jid>) -> Node {
         _ => item.attr("jid", jid.to_non_device()),
     };
     super::super::iq::iq("set", "blocklist", vec![item])
-}
-
-/// The command error for a failed IQ: 429 rate limited, 400 bad request, 401/403 forbidden,
-/// other codes rejected; no answer in time or a lost connection.
-pub(crate) fn command_error(error: &IqError) -> CommandError {
-    match error {
-        IqError::Error {
-            code: 429, backoff, ..
-        } => CommandError::RateLimited {
-            retry_after_ms: backoff.map(|s| s.saturating_mul(1000)),
-        },
-        IqError::Error { code: 400, .. } => CommandError::BadRequest,
-        IqError::Error {
-            code: 401 | 403, ..
-        } => CommandError::Forbidden,
-        IqError::Error { code, text, .. } => CommandError::Rejected {
-            code: *code,
-            text: text.clone(),
-        },
-        IqError::TimedOut => CommandError::TimedOut,
-        IqError::Disconnected => CommandError::NotConnected,
-    }
 }
 
 #[cfg(test)]

@@ -10,19 +10,21 @@ pub mod contacts;
 pub mod presence;
 
 use crate::binary::{DEFAULT_USER_SERVER, GROUP_SERVER, HIDDEN_USER_SERVER, Jid, Node};
-use crate::limits::{CONTACTS_MAX_KNOWN_LIDS, CONTACTS_MAX_PUSH_NAMES};
+use crate::limits::{CALLS_MAX_PENDING_REJECTS, CONTACTS_MAX_KNOWN_LIDS, CONTACTS_MAX_PUSH_NAMES};
+use crate::signal::RecordError;
+use crate::store::{Batch, Change, Record, Space};
 
 use super::command::{Command, CommandError, CommandId, CommandOutput};
 use super::context::Context;
 use super::event::Event;
 use super::history::PushName;
-use super::iq::IqResult;
+use super::iq::{IqError, IqResult};
 use super::output::Outputs;
 use super::owner::{Owner, Tag};
 
 pub use calls::{CallAction, CallEvent};
 pub use contacts::{About, BusinessProfile, NumberInfo, ProfilePicture};
-pub use presence::{ChatState, ChatStateUpdate, PresenceUpdate};
+pub use presence::{ChatState, ChatStateUpdate, PresenceUpdate, PrivacyToken};
 
 /// An IQ of this module: the command it answers and what it asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +57,9 @@ pub(crate) struct Social {
     push_names: Vec<(Jid, String)>,
     /// Phone-number users and their LIDs learned from `CheckNumbers` (oldest first).
     lids: Vec<(String, String)>,
+    /// `RejectCall`s sent and waiting for the server's ack: stanza id and command (oldest
+    /// first, at most `CALLS_MAX_PENDING_REJECTS`).
+    rejects: Vec<(String, CommandId)>,
 }
 
 /// Whether `command` is one of this module's.
@@ -64,6 +69,7 @@ pub(crate) fn owns(command: &Command) -> bool {
         Command::RejectCall { .. }
             | Command::SetPresence { .. }
             | Command::SubscribePresence { .. }
+            | Command::UnsubscribePresence { .. }
             | Command::SendChatState { .. }
             | Command::CheckNumbers { .. }
             | Command::GetProfilePicture { .. }
@@ -137,9 +143,15 @@ impl Social {
                 if call_id.is_empty() || caller.user.is_empty() {
                     return Err(CommandError::InvalidAddress);
                 }
-                let stanza = calls::build_reject(&ctx.next_stanza_id(), &own, &call_id, &caller);
+                let stanza_id = ctx.next_stanza_id();
+                let stanza = calls::build_reject(&stanza_id, &own, &call_id, &caller);
                 sent(ctx.send(&stanza, out))?;
-                done(out, id, Ok(CommandOutput::None));
+                // Ends on the server's ack (Baileys waits for it too).
+                if self.rejects.len() >= CALLS_MAX_PENDING_REJECTS {
+                    let (_, oldest) = self.rejects.remove(0);
+                    done(out, oldest, Err(CommandError::TimedOut));
+                }
+                self.rejects.push((stanza_id, id));
             }
             Command::SetPresence { available } => {
                 let name = ctx
@@ -157,6 +169,13 @@ impl Social {
                 let jid = user_jid(&jid)?;
                 self.subscribe(&jid, ctx, out)?;
                 self.presence.subscribe(jid);
+                done(out, id, Ok(CommandOutput::None));
+            }
+            Command::UnsubscribePresence { jid } => {
+                let jid = user_jid(&jid)?;
+                let stanza = presence::build_unsubscribe(&ctx.next_stanza_id(), &jid);
+                sent(ctx.send(&stanza, out))?;
+                self.presence.unsubscribe(&jid);
                 done(out, id, Ok(CommandOutput::None));
             }
             Command::SendChatState { to, state } => {
@@ -251,7 +270,7 @@ impl Social {
             match (&iq.query, &result) {
                 (Query::Picture, _) => contacts::parse_picture_answer(result.as_ref())
                     .map(CommandOutput::ProfilePicture),
-                (_, Err(error)) => Err(contacts::command_error(error)),
+                (_, Err(error)) => Err(error.command_error()),
                 (Query::Numbers(digits), Ok(node)) => contacts::parse_number_answer(node, digits)
                     .map(|(infos, pairs)| {
                         for pair in pairs {
@@ -290,6 +309,37 @@ impl Social {
         }
     }
 
+    /// An `<ack class="call">`: ends the `RejectCall` it answers (an `error` code fails it,
+    /// typed as IQ errors are).
+    pub(crate) fn handle_call_ack(&mut self, node: &Node, out: &mut Outputs) {
+        let id = node.attr_str("id").unwrap_or_default();
+        let Some(at) = self.rejects.iter().position(|(s, _)| s == id) else {
+            return;
+        };
+        let (_, command) = self.rejects.remove(at);
+        let result = match node
+            .attr_str("error")
+            .map(|e| e.parse::<u16>().unwrap_or(0))
+        {
+            None => Ok(CommandOutput::None),
+            Some(code) => Err(IqError::Error {
+                code,
+                text: String::new(),
+                backoff: None,
+            }
+            .command_error()),
+        };
+        done(out, command, result);
+    }
+
+    /// The connection ended: rejects still waiting for their ack fail (`NotConnected`; the
+    /// server may or may not have taken them).
+    pub(crate) fn handle_disconnected(&mut self, out: &mut Outputs) {
+        for (_, command) in core::mem::take(&mut self.rejects) {
+            done(out, command, Err(CommandError::NotConnected));
+        }
+    }
+
     /// A `<presence>` or `<chatstate>` update (neither is acknowledged).
     pub(crate) fn handle_presence(&mut self, node: &Node, out: &mut Outputs) {
         if let Some(update) = presence::parse_presence(node) {
@@ -299,17 +349,56 @@ impl Social {
         }
     }
 
-    /// A `<notification type="privacy_token">`: acknowledged, its tokens kept.
+    /// A `<notification type="privacy_token">`: acknowledged, its tokens kept and stored
+    /// (space `privacy-token`, so that they survive a restart).
     pub(crate) fn handle_privacy_tokens(
         &mut self,
         node: &Node,
         ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) {
-        ctx.ack(node, out);
+        let mut batch = Batch::default();
         for (jid, token) in presence::parse_privacy_tokens(node) {
-            self.presence.learn_token(jid, token);
+            let value = token.encode();
+            let change = self.presence.learn_token(jid.clone(), token);
+            if let Some(evicted) = change.evicted {
+                batch.changes.push(Change::Delete {
+                    space: Space::PrivacyToken,
+                    key: evicted.to_string(),
+                });
+            }
+            if change.kept {
+                batch.changes.push(Change::Put(Record {
+                    space: Space::PrivacyToken,
+                    key: jid.to_string(),
+                    value,
+                }));
+            }
         }
+        // Stored before the ack: a token acknowledged is a token kept.
+        ctx.persist(batch, out);
+        ctx.ack(node, out);
+    }
+
+    /// The state restored from the host's records: the stored privacy tokens. A record that
+    /// cannot be read is reported (`Event::RecordCorrupt`) and treated as absent.
+    pub(crate) fn restore(records: &[Record], out: &mut Outputs) -> Social {
+        let mut social = Social::default();
+        for record in records.iter().filter(|r| r.space == Space::PrivacyToken) {
+            let token = PrivacyToken::decode(&record.value);
+            let jid = user_jid(&record.key).map_err(|_| RecordError::BadField("key"));
+            match jid.and_then(|jid| Ok((jid, token?))) {
+                Ok((jid, token)) => {
+                    social.presence.learn_token(jid, token);
+                }
+                Err(error) => out.event(Event::RecordCorrupt {
+                    space: record.space,
+                    key: record.key.clone(),
+                    error,
+                }),
+            }
+        }
+        social
     }
 
     /// Reports the push name (`notify`) a stanza carries for its sender, once per change.
@@ -364,5 +453,50 @@ impl Social {
     /// The device was unlinked: forget everything learned about contacts.
     pub(crate) fn wipe(&mut self) {
         *self = Social::default();
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::client::Output;
+
+    #[test]
+    fn stored_tokens_are_restored_and_bad_ones_reported() {
+        let good = PrivacyToken {
+            timestamp: 5,
+            token: vec![9; 4],
+        };
+        let record = |key: &str, value: Vec<u8>| Record {
+            space: Space::PrivacyToken,
+            key: key.to_owned(),
+            value,
+        };
+        let records = vec![
+            record("15551234567@s.whatsapp.net", good.encode()),
+            record("15557654321@s.whatsapp.net", vec![0xFF]),
+            record("not a jid", good.encode()),
+        ];
+        let mut out = Outputs::default();
+        let social = Social::restore(&records, &mut out);
+        let jid: Jid = "15551234567@s.whatsapp.net".parse().unwrap();
+        assert_eq!(social.presence.token(&jid), Some(&good));
+        let mut corrupt = Vec::new();
+        while let Some(output) = out.pop() {
+            if let Output::Event(Event::RecordCorrupt { key, error, .. }) = output {
+                corrupt.push((key, error));
+            }
+        }
+        assert_eq!(
+            corrupt,
+            vec![
+                (
+                    "15557654321@s.whatsapp.net".to_owned(),
+                    RecordError::BadProtobuf
+                ),
+                ("not a jid".to_owned(), RecordError::BadField("key")),
+            ]
+        );
     }
 }

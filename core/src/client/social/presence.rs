@@ -15,7 +15,11 @@
 //! `from` on chat states and no `id` on a subscription; both are accepted by the server.
 
 use crate::binary::{GROUP_SERVER, HIDDEN_USER_SERVER, Jid, Node};
-use crate::limits::{CONTACTS_MAX_PRIVACY_TOKENS, PRESENCE_MAX_SUBSCRIPTIONS};
+use crate::limits::{
+    CONTACTS_MAX_PRIVACY_TOKENS, PRESENCE_MAX_SUBSCRIPTIONS, PRIVACY_TOKEN_MAX_BYTES,
+};
+use crate::proto::walink::PrivacyTokenRecord;
+use crate::signal::RecordError;
 
 /// What this account is doing in a chat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -79,6 +83,15 @@ pub fn build_subscribe(id: &str, to: &Jid, token: Option<&PrivacyToken>) -> Node
             .bytes(token.token.clone())]),
         None => node,
     }
+}
+
+/// `<presence type="unsubscribe" to id>`: no more updates of that contact (whatsapp-rust
+/// sends it; WhatsApp Web too when a chat is closed).
+pub fn build_unsubscribe(id: &str, to: &Jid) -> Node {
+    Node::new("presence")
+        .attr("to", to.clone())
+        .attr("id", id.to_owned())
+        .attr("type", "unsubscribe")
 }
 
 /// `<chatstate from to>` with `<composing/>`, `<composing media="audio"/>` or `<paused/>`.
@@ -161,6 +174,43 @@ impl core::fmt::Debug for PrivacyToken {
     }
 }
 
+/// The format version of `walink.PrivacyTokenRecord` this build writes and reads.
+const TOKEN_RECORD_FORMAT: u32 = 1;
+
+impl PrivacyToken {
+    /// The record value (`walink.PrivacyTokenRecord`, space `privacy-token`).
+    pub fn encode(&self) -> Vec<u8> {
+        use prost::Message as _;
+        PrivacyTokenRecord {
+            format_version: Some(TOKEN_RECORD_FORMAT),
+            timestamp: Some(self.timestamp),
+            token: Some(self.token.clone()),
+        }
+        .encode_to_vec()
+    }
+
+    /// Reads a record value.
+    pub fn decode(value: &[u8]) -> Result<PrivacyToken, RecordError> {
+        use prost::Message as _;
+        if value.len() > PRIVACY_TOKEN_MAX_BYTES + 64 {
+            return Err(RecordError::TooLarge);
+        }
+        let record = PrivacyTokenRecord::decode(value).map_err(|_| RecordError::BadProtobuf)?;
+        match record.format_version {
+            Some(TOKEN_RECORD_FORMAT) => {}
+            other => return Err(RecordError::UnsupportedFormat(other.unwrap_or_default())),
+        }
+        let token = record
+            .token
+            .filter(|t| !t.is_empty() && t.len() <= PRIVACY_TOKEN_MAX_BYTES)
+            .ok_or(RecordError::BadField("token"))?;
+        Ok(PrivacyToken {
+            timestamp: record.timestamp.ok_or(RecordError::BadField("timestamp"))?,
+            token,
+        })
+    }
+}
+
 /// The privacy tokens of a `<notification type="privacy_token">`: `(issuer user, token)` for
 /// its `from` and its `sender_lid` (both forms name the same contact).
 pub fn parse_privacy_tokens(node: &Node) -> Vec<(Jid, PrivacyToken)> {
@@ -180,7 +230,9 @@ pub fn parse_privacy_tokens(node: &Node) -> Vec<(Jid, PrivacyToken)> {
             continue;
         }
         let (Some(bytes), Some(timestamp)) = (
-            token.content_bytes().filter(|b| !b.is_empty()),
+            token
+                .content_bytes()
+                .filter(|b| !b.is_empty() && b.len() <= PRIVACY_TOKEN_MAX_BYTES),
             token.attr_str("t").and_then(|t| t.parse().ok()),
         ) else {
             continue;
@@ -208,19 +260,34 @@ pub(crate) struct PresenceState {
     pub(crate) own: Option<bool>,
 }
 
+/// What keeping a token changed, for the store.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct TokenChange {
+    /// The token was kept (new, or newer than the one held).
+    pub(crate) kept: bool,
+    /// The oldest contact's token was dropped to make room.
+    pub(crate) evicted: Option<Jid>,
+}
+
 impl PresenceState {
     /// Keeps a newer token for its contact.
-    pub(crate) fn learn_token(&mut self, jid: Jid, token: PrivacyToken) {
+    pub(crate) fn learn_token(&mut self, jid: Jid, token: PrivacyToken) -> TokenChange {
+        let mut change = TokenChange::default();
         match self.tokens.iter_mut().find(|(j, _)| *j == jid) {
-            Some((_, kept)) if kept.timestamp <= token.timestamp => *kept = token,
+            Some((_, kept)) if kept.timestamp <= token.timestamp => {
+                change.kept = *kept != token;
+                *kept = token;
+            }
             Some(_) => {}
             None => {
                 if self.tokens.len() >= CONTACTS_MAX_PRIVACY_TOKENS {
-                    self.tokens.remove(0);
+                    change.evicted = Some(self.tokens.remove(0).0);
                 }
                 self.tokens.push((jid, token));
+                change.kept = true;
             }
         }
+        change
     }
 
     /// The token `jid` issued to us, if any.
@@ -240,6 +307,11 @@ impl PresenceState {
         self.subscriptions.push(jid);
     }
 
+    /// Forgets a subscription (not renewed any more).
+    pub(crate) fn unsubscribe(&mut self, jid: &Jid) {
+        self.subscriptions.retain(|j| j != jid);
+    }
+
     /// The subscriptions to renew.
     pub(crate) fn subscriptions(&self) -> &[Jid] {
         &self.subscriptions
@@ -253,6 +325,29 @@ mod tests {
 
     fn jid(text: &str) -> Jid {
         text.parse().unwrap()
+    }
+
+    #[test]
+    fn privacy_token_records_round_trip_and_bad_ones_are_typed_errors() {
+        let token = PrivacyToken {
+            timestamp: 1_700_000_000,
+            token: vec![1, 2, 3],
+        };
+        assert_eq!(PrivacyToken::decode(&token.encode()), Ok(token));
+        assert_eq!(
+            PrivacyToken::decode(b"\xff\xff"),
+            Err(RecordError::BadProtobuf)
+        );
+        let empty = PrivacyToken {
+            timestamp: 1,
+            token: Vec::new(),
+        };
+        assert_eq!(
+            PrivacyToken::decode(&empty.encode()),
+            Err(RecordError::BadField("token"))
+        );
+        let huge = vec![0u8; PRIVACY_TOKEN_MAX_BYTES + 65];
+        assert_eq!(PrivacyToken::decode(&huge), Err(RecordError::TooLarge));
     }
 
     #[test]

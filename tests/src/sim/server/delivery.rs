@@ -168,6 +168,7 @@ impl Server {
         if group.ephemeral > 0 {
             children.push(Node::new("ephemeral").attr("expiration", group.ephemeral.to_string()));
         }
+        children.push(self.member_add_mode_node(&group.id));
         node.children_from(children)
     }
 

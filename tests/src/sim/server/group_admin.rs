@@ -135,7 +135,13 @@ impl Server {
             };
         }
         let group = to.user;
+        if (kind, child.tag.as_ref()) == ("set", "accept") {
+            return self.accept_v4_invite(now, &group, &actor, child);
+        }
         self.member_check(&group, &actor)?;
+        if let Some(answer) = self.join_request_iq(now, &group, &actor, kind, child) {
+            return answer;
+        }
         let admin = self.is_group_admin(&group, &actor);
         match (kind, child.tag.as_ref()) {
             ("get", "query") => Ok(self
@@ -154,7 +160,8 @@ impl Server {
                 Ok(vec![self.invite_node(&group)])
             }
             ("set", "add" | "remove" | "promote" | "demote") => {
-                if !admin {
+                let member_adds = child.tag.as_ref() == "add" && self.may_add(&group, &actor);
+                if !(admin || member_adds) {
                     return Err((401, "not-authorized"));
                 }
                 let users: Vec<Jid> = child
@@ -287,6 +294,7 @@ impl Server {
                 g.ephemeral = seconds;
             }
             "not_ephemeral" => g.ephemeral = 0,
+            "member_add_mode" => return self.set_member_add_mode(group, child),
             "membership_approval_mode" => {
                 let state = child.child("group_join").and_then(|j| j.attr_str("state"));
                 g.approval = match state {
@@ -342,6 +350,7 @@ impl Server {
             "add" if self.group_rules.add_restricted.contains(user) => {
                 let code = self.new_invite_code();
                 let expiration = now / 1000 + 3 * 24 * 3600;
+                self.keep_invite(group, user, &code, expiration);
                 (Some(403), Some((code, expiration)))
             }
             "add" => {
@@ -444,6 +453,7 @@ impl Server {
             return Err((304, "already-member"));
         }
         if approval {
+            self.file_join_request(now, &id, actor);
             return Ok(vec![
                 Node::new("membership_approval_request").attr("jid", jid),
             ]);
@@ -509,5 +519,6 @@ fn is_setting(tag: &str) -> bool {
             | "ephemeral"
             | "not_ephemeral"
             | "membership_approval_mode"
+            | "member_add_mode"
     )
 }

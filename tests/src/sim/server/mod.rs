@@ -65,6 +65,7 @@ mod attacks;
 mod device;
 mod device_lists;
 mod group_admin;
+mod group_requests;
 mod groups;
 mod keys;
 mod media;
@@ -392,6 +393,7 @@ pub struct Server {
     leak_to_past_members: bool,
     account_iqs: account_iq::AccountIqs,
     group_rules: group_admin::GroupRules,
+    group_extras: group_requests::GroupExtras,
     social: social::SocialState,
 }
 
@@ -490,6 +492,7 @@ impl Server {
             leak_to_past_members: false,
             account_iqs: account_iq::AccountIqs::default(),
             group_rules: group_admin::GroupRules::default(),
+            group_extras: group_requests::GroupExtras::default(),
             social: social::SocialState::default(),
         }
     }

@@ -7,13 +7,15 @@
 //!   is offline, then delivered with `offline`); the callee's phone answering it
 //!   (`phone_accept_call`) and the caller hanging up or giving up (`phone_end_call`) follow
 //!   the same way. A companion's `<call><reject call-id call-creator/></call>` is acked
-//!   (`<ack class="call">`), recorded (`rejected_calls`) and ends the call for the callee's
+//!   (`<ack class="call">`; `fail_next_call_stanza(code)` acks the next with that `error` and
+//!   drops it), recorded (`rejected_calls`) and ends the call for the callee's
 //!   other companions with `<terminate reason="rejected_elsewhere">`.
 //! - **Presence.** `<presence type="available|unavailable" name>` from a companion (a name is
 //!   required: 400 otherwise is not a thing for presence, so the stanza is dropped and
 //!   counted) or the phone (`phone_set_presence`) makes the account online or not, with its
 //!   last-seen time. `<presence type="subscribe" to>` subscribes *that connection*: the
-//!   server forgets it when the connection ends, so a client must renew after reconnecting.
+//!   server forgets it when the connection ends, so a client must renew after reconnecting;
+//!   `<presence type="unsubscribe" to>` ends it.
 //!   What a subscriber sees follows the target's `last` privacy setting: `all` shows online
 //!   and last seen; `contacts` shows them only to a subscription carrying a `<tctoken>` the
 //!   target issued to the subscriber's account; `none` (or no valid token) shows
@@ -88,6 +90,8 @@ pub(super) struct SocialState {
     business: BTreeMap<String, String>,
     blocked: BTreeMap<String, Vec<String>>,
     fail_next: Option<u16>,
+    /// The next `<call>` of a companion is acked with this `error` and not taken.
+    fail_next_call: Option<u16>,
     presence_without_name: u64,
     /// `(account, stanza)` of the call, presence, chat-state and contact stanzas companions
     /// sent, as received (for differential tests).
@@ -285,6 +289,11 @@ impl Server {
         };
     }
 
+    /// The picture id kept for `owner` (an account or a group id).
+    pub fn profile_picture_id(&self, owner: &str) -> Option<String> {
+        self.social.pictures.get(owner).cloned()
+    }
+
     /// Sets `user`'s about text.
     pub fn set_about(&mut self, now: Timestamp, user: &str, text: &str) {
         self.social
@@ -302,6 +311,12 @@ impl Server {
     /// The users `user` blocked (phone numbers), in order.
     pub fn blocked_by(&self, user: &str) -> Vec<String> {
         self.social.blocked.get(user).cloned().unwrap_or_default()
+    }
+
+    /// Acks the next `<call>` stanza of a companion with this `error` code and drops it (a
+    /// reject the server refuses).
+    pub fn fail_next_call_stanza(&mut self, code: u16) {
+        self.social.fail_next_call = Some(code);
     }
 
     /// Answers the next contact query (usync contact or status, profile picture, business
@@ -357,6 +372,10 @@ impl Server {
         }
         if let Some(to) = node.get_attr("to") {
             ack = ack.attr("from", to.clone());
+        }
+        if let Some(code) = self.social.fail_next_call.take() {
+            ack = ack.attr("error", code.to_string());
+            return self.send(conn, &ack);
         }
         self.send(conn, &ack);
         let Some(reject) = node.child("reject") else {
@@ -434,6 +453,13 @@ impl Server {
                 let update = self.presence_for(&target, valid);
                 self.send(conn, &update);
             }
+            Some("unsubscribe") => {
+                if let Some(target) = node.attr_jid("to").and_then(|jid| self.resolve_user(&jid)) {
+                    self.social
+                        .subscriptions
+                        .retain(|(c, _, t, _)| !(*c == conn && *t == target));
+                }
+            }
             _ => {}
         }
     }
@@ -498,7 +524,7 @@ impl Server {
         let ours = usync_contacts
             || matches!(
                 (kind, xmlns),
-                ("get", "w:profile:picture") | ("get", "w:biz") | (_, "blocklist")
+                (_, "w:profile:picture") | ("get", "w:biz") | (_, "blocklist")
             );
         if !ours {
             return false;
@@ -520,6 +546,7 @@ impl Server {
         }
         let answer = match (kind, xmlns) {
             (_, "usync") => self.usync_contacts(id, session, node),
+            ("set", "w:profile:picture") => self.set_picture_iq(id, session, node),
             (_, "w:profile:picture") => self.picture(id, session, node),
             (_, "w:biz") => self.business(id, node),
             ("get", "blocklist") => self.block_list(id, &session.0),
