@@ -51,6 +51,7 @@ pub mod binary;
 pub mod client;
 pub mod content;
 pub mod frame;
+mod json;
 pub mod limits;
 pub mod media;
 pub mod noise;

@@ -262,7 +262,7 @@ pub const MESSAGING_MAX_CONTENT_LIST: usize = 1024;
 /// delivers them again later). Also bounds the per-message retry counters kept in memory.
 pub const MESSAGING_MAX_PARKED: usize = 1_024;
 
-// ----- app-state sync in the client (core/src/client/app_state.rs) -----
+// ----- app-state sync in the client (core/src/client/app_sync/) -----
 
 /// App-state commands waiting for the IQ slot; more are refused with `RateLimited`.
 pub const APPSTATE_CLIENT_MAX_QUEUED_COMMANDS: usize = 256;
@@ -271,7 +271,7 @@ pub const APPSTATE_CLIENT_MAX_QUEUED_COMMANDS: usize = 256;
 /// also the retries of a command the server refused with a conflict (409).
 pub const APPSTATE_CLIENT_MAX_REFETCHES: u32 = 3;
 
-// ----- app-state external blobs in the client (core/src/client/app_state.rs) -----
+// ----- app-state external blobs in the client (core/src/client/app_sync/) -----
 
 /// External blobs (a snapshot and patches' mutations) one sync answer may ask the host to
 /// download; an answer needing more is fatal for the collection.
@@ -302,7 +302,7 @@ pub const MESSAGING_MAX_UNACKED_STANZA: usize = 256 * 1024;
 /// its command fails with `TimedOut`.
 pub const MESSAGING_MAX_SEND_ATTEMPTS: u32 = 5;
 
-// ----- app-state key requests in the client (core/src/client/app_state.rs) -----
+// ----- app-state key requests in the client (core/src/client/app_sync/) -----
 
 /// Key requests sent for a collection waiting for app-state keys (the first one included); when
 /// the wait after the last one ends with no share, the collection is reported fatal.
@@ -321,7 +321,7 @@ pub const APPSTATE_CLIENT_KEY_REQUEST_WAIT_MS: u64 = 10_000;
 /// verification (4 teeth: 2,400 bytes, -10 % sender-key decrypt in wasm; 6: 10,080 bytes, +5 %).
 pub const SIGNAL_SENDER_KEY_COMB_TEETH: usize = 5;
 
-// ----- the client's record cache (core/src/client/messaging/keystore.rs) -----
+// ----- the client's record cache (core/src/client/messaging/keystore/cache.rs) -----
 
 /// Messaging records (sessions, identities, sender keys, sender-key-sent lists, received-id
 /// lists, verified device lists) a client keeps in memory, together; beyond it the least recently used ones whose

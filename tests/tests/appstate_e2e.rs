@@ -374,7 +374,7 @@ fn a_fresh_client_without_keys_waits_and_applies_once_keys_arrive() {
         !world.clients[client]
             .events
             .iter()
-            .any(|e| matches!(e, Event::CommandDone { id, .. } if id.0 == 0))
+            .any(|e| matches!(e, Event::CommandDone { id, .. } if id.as_u64() == 0))
     );
 }
 

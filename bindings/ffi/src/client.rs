@@ -15,7 +15,7 @@
 
 use std::sync::Arc;
 
-use walink_core::client::{self, CommandId, ConfigOptions, FetchId, LoadId, PairingMode};
+use walink_core::client::{self, ConfigOptions, FetchId, LoadId, PairingMode};
 use walink_core::store::{self, Space};
 
 use crate::WalinkError;
@@ -1206,7 +1206,7 @@ impl From<client::Event> for ClientEvent {
                 state: s.state.into(),
             },
             E::CommandDone { id, result } => ClientEvent::CommandDone {
-                id: id.0,
+                id: id.as_u64(),
                 result: (&result).into(),
             },
         }
@@ -1451,7 +1451,7 @@ impl From<client::Output> for Output {
                 changes: batch.changes.into_iter().map(change_to_ffi).collect(),
             },
             client::Output::Load { id, keys } => Output::Load {
-                id: id.0,
+                id: id.as_u64(),
                 keys: keys
                     .into_iter()
                     .map(|k| StoreKey {
@@ -1461,7 +1461,7 @@ impl From<client::Output> for Output {
                     .collect(),
             },
             client::Output::Fetch { id, request } => Output::Fetch {
-                id: id.0,
+                id: id.as_u64(),
                 request: request.into(),
             },
             client::Output::Transmit(bytes) => Output::Transmit { bytes },
@@ -1927,7 +1927,7 @@ impl Client {
     ) -> Result<(), WalinkError> {
         let records = records_from_ffi(records)?;
         self.inner.with(|c| {
-            c.handle_loaded(now, LoadId(id), records);
+            c.handle_loaded(now, LoadId::from_u64(id), records);
             Ok(())
         })
     }
@@ -1941,7 +1941,7 @@ impl Client {
         result: FetchResult,
     ) -> Result<(), WalinkError> {
         self.inner.with(|c| {
-            c.handle_fetched(now, FetchId(id), result.into());
+            c.handle_fetched(now, FetchId::from_u64(id), result.into());
             Ok(())
         })
     }
@@ -1949,10 +1949,7 @@ impl Client {
     /// Starts a command; returns its id, which its `CommandDone` event names.
     pub fn command(&self, now: u64, command: Command) -> Result<u64, WalinkError> {
         let command = command.into();
-        self.inner.with(|c| {
-            let CommandId(id) = c.command(now, command);
-            Ok(id)
-        })
+        self.inner.with(|c| Ok(c.command(now, command).as_u64()))
     }
 
     /// The next output, or `None` when there is nothing to do.

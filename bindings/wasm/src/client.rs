@@ -13,10 +13,10 @@ use crate::appstate::{
 use crate::js::{Obj, Reader, array, coded_error, strings};
 use crate::poison::{Poisonable, Poisoned};
 use walink_core::client::{
-    self, Body, CloseReason, Command, CommandError, CommandId, CommandOutput, Config,
-    ConfigOptions, DecryptFailureKind, Event, FetchError, FetchId, FetchRequest, FetchResponse,
-    FetchResult, IdentityPolicy, LoadId, MediaKind, OutgoingMedia, Output, PairingMode, PollVote,
-    RetryRefusal, State, StateReason,
+    self, Body, CloseReason, Command, CommandError, CommandOutput, Config, ConfigOptions,
+    DecryptFailureKind, Event, FetchError, FetchId, FetchRequest, FetchResponse, FetchResult,
+    IdentityPolicy, LoadId, MediaKind, OutgoingMedia, Output, PairingMode, PollVote, RetryRefusal,
+    State, StateReason,
 };
 use walink_core::client::{HostUpload, ResponseTarget};
 use walink_core::media::{MediaError, MediaHashes, MediaKeys};
@@ -605,7 +605,7 @@ pub(crate) fn event_to_js(event: Event) -> JsValue {
         Event::Presence(update) => crate::social::presence_to_js(js, &update),
         Event::ChatState(update) => crate::social::chat_state_to_js(js, &update),
         Event::CommandDone { id, result } => js
-            .num("id", id.0 as f64)
+            .num("id", id.as_u64() as f64)
             .set("result", command_result_to_js(&result)),
     }
     .done()
@@ -709,10 +709,10 @@ fn output_to_js(output: Output) -> JsValue {
         Output::Connect => js,
         Output::Persist(batch) => js.set("changes", array(batch.changes, change_to_js)),
         Output::Load { id, keys } => js
-            .num("id", id.0 as f64)
+            .num("id", id.as_u64() as f64)
             .set("keys", array(keys, key_to_js)),
         Output::Fetch { id, request } => js
-            .num("id", id.0 as f64)
+            .num("id", id.as_u64() as f64)
             .set("request", fetch_request_to_js(request)),
         Output::Transmit(bytes) => js.bytes("bytes", &bytes),
         Output::Event(event) => js.set("event", event_to_js(event)),
@@ -1054,7 +1054,7 @@ impl Client {
     pub fn handle_loaded(&self, now: f64, id: f64, records: JsValue) -> Result<(), JsValue> {
         let records = records_from_js(records)?;
         self.inner
-            .with(|c| c.handle_loaded(timestamp(now), LoadId(timestamp(id)), records))
+            .with(|c| c.handle_loaded(timestamp(now), LoadId::from_u64(timestamp(id)), records))
             .map_err(poisoned)
     }
 
@@ -1065,7 +1065,7 @@ impl Client {
     pub fn handle_fetched(&self, now: f64, id: f64, result: JsValue) -> Result<(), JsValue> {
         let result = fetch_result_from_js(&result)?;
         self.inner
-            .with(|c| c.handle_fetched(timestamp(now), FetchId(timestamp(id)), result))
+            .with(|c| c.handle_fetched(timestamp(now), FetchId::from_u64(timestamp(id)), result))
             .map_err(poisoned)
     }
 
@@ -1073,11 +1073,11 @@ impl Client {
     /// `commandDone` event names. Throws `invalid_command` for a malformed command object.
     pub fn command(&self, now: f64, command: JsValue) -> Result<f64, JsValue> {
         let command = command_from_js(command)?;
-        let CommandId(id) = self
+        let id = self
             .inner
             .with(|c| c.command(timestamp(now), command))
             .map_err(poisoned)?;
-        Ok(id as f64)
+        Ok(id.as_u64() as f64)
     }
 
     /// The next output (`{ kind: 'connect' | 'persist' | 'load' | 'fetch' | 'transmit' |

@@ -509,7 +509,7 @@ fn events() -> Vec<Event> {
             state: walink_core::client::ChatState::Composing,
         }),
         Event::CommandDone {
-            id: CommandId(1),
+            id: CommandId::from_u64(1),
             result: Ok(CommandOutput::None),
         },
     ];
@@ -550,11 +550,11 @@ fn outputs() -> Vec<Output> {
         Output::Connect,
         Output::Persist(Batch::default()),
         Output::Load {
-            id: LoadId(1),
+            id: LoadId::from_u64(1),
             keys: Vec::new(),
         },
         Output::Fetch {
-            id: FetchId(1),
+            id: FetchId::from_u64(1),
             request: FetchRequest {
                 method: Method::Get,
                 url: "https://mmg.whatsapp.net/v/x".into(),

@@ -1,12 +1,14 @@
 //! The JSON index of a mutation (`["mute","123@s.whatsapp.net"]`).
 //!
 //! The index MAC covers the exact bytes, so decoding never re-serializes: the MAC is checked on
-//! the bytes received and the parse only reads them. Encoding follows JavaScript's
+//! the bytes received and the parse only reads them (with the core's JSON scanner,
+//! `crate::json`). Encoding follows JavaScript's
 //! `JSON.stringify` (what WhatsApp Web and Baileys produce): no whitespace, `"` and `\` escaped,
 //! `\b \f \n \r \t` as short escapes, other control characters as `\u00xx` (lowercase hex), and
 //! everything else, non-ASCII included, as raw UTF-8. (Go's `json.Marshal`, used by whatsmeow,
 //! differs only for `<`, `>`, `&` and U+2028/U+2029, which real indexes do not contain.)
 
+use crate::json::{JsonError, Scanner};
 use crate::limits::{APPSTATE_MAX_INDEX_JSON, APPSTATE_MAX_INDEX_PARTS};
 
 use super::PatchError;
@@ -55,125 +57,31 @@ pub(crate) fn decode(json: &[u8]) -> Result<Vec<String>, PatchError> {
     if json.len() > APPSTATE_MAX_INDEX_JSON {
         return Err(PatchError::TooLarge("index json"));
     }
-    let mut parser = Parser {
-        input: json,
-        pos: 0,
-    };
-    parser.skip_ws();
-    parser.expect(b'[')?;
+    let invalid = |_: JsonError| PatchError::InvalidIndex;
+    let mut scanner = Scanner::new(json);
+    scanner.space();
+    scanner.expect(b'[').map_err(invalid)?;
     let mut parts = Vec::new();
-    parser.skip_ws();
-    if parser.peek() == Some(b']') {
-        parser.pos += 1;
-    } else {
+    scanner.space();
+    if !scanner.eat(b']') {
         loop {
-            parser.skip_ws();
+            scanner.space();
             if parts.len() >= APPSTATE_MAX_INDEX_PARTS {
                 return Err(PatchError::TooLarge("index parts"));
             }
-            parts.push(parser.string()?);
-            parser.skip_ws();
-            match parser.next() {
-                Some(b',') => continue,
-                Some(b']') => break,
-                _ => return Err(PatchError::InvalidIndex),
+            parts.push(scanner.string().map_err(invalid)?);
+            scanner.space();
+            if scanner.eat(b',') {
+                continue;
             }
+            if scanner.eat(b']') {
+                break;
+            }
+            return Err(PatchError::InvalidIndex);
         }
     }
-    parser.skip_ws();
-    if parser.pos != json.len() {
-        return Err(PatchError::InvalidIndex);
-    }
+    scanner.end().map_err(invalid)?;
     Ok(parts)
-}
-
-struct Parser<'a> {
-    input: &'a [u8],
-    pos: usize,
-}
-
-impl Parser<'_> {
-    fn peek(&self) -> Option<u8> {
-        self.input.get(self.pos).copied()
-    }
-
-    fn next(&mut self) -> Option<u8> {
-        let byte = self.peek()?;
-        self.pos += 1;
-        Some(byte)
-    }
-
-    fn skip_ws(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-            self.pos += 1;
-        }
-    }
-
-    fn expect(&mut self, byte: u8) -> Result<(), PatchError> {
-        if self.next() == Some(byte) {
-            Ok(())
-        } else {
-            Err(PatchError::InvalidIndex)
-        }
-    }
-
-    fn hex4(&mut self) -> Result<u32, PatchError> {
-        let mut value = 0u32;
-        for _ in 0..4 {
-            let digit = self
-                .next()
-                .and_then(|b| char::from(b).to_digit(16))
-                .ok_or(PatchError::InvalidIndex)?;
-            value = value * 16 + digit;
-        }
-        Ok(value)
-    }
-
-    fn string(&mut self) -> Result<String, PatchError> {
-        self.expect(b'"')?;
-        let mut bytes = Vec::new();
-        loop {
-            match self.next().ok_or(PatchError::InvalidIndex)? {
-                b'"' => break,
-                b'\\' => {
-                    let ch = match self.next().ok_or(PatchError::InvalidIndex)? {
-                        b'"' => '"',
-                        b'\\' => '\\',
-                        b'/' => '/',
-                        b'b' => '\u{8}',
-                        b'f' => '\u{c}',
-                        b'n' => '\n',
-                        b'r' => '\r',
-                        b't' => '\t',
-                        b'u' => self.unicode_escape()?,
-                        _ => return Err(PatchError::InvalidIndex),
-                    };
-                    let mut buf = [0u8; 4];
-                    bytes.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
-                }
-                byte if byte < 0x20 => return Err(PatchError::InvalidIndex),
-                byte => bytes.push(byte),
-            }
-        }
-        String::from_utf8(bytes).map_err(|_| PatchError::InvalidIndex)
-    }
-
-    fn unicode_escape(&mut self) -> Result<char, PatchError> {
-        let first = self.hex4()?;
-        let code = if (0xD800..0xDC00).contains(&first) {
-            // A high surrogate must be followed by an escaped low surrogate.
-            self.expect(b'\\')?;
-            self.expect(b'u')?;
-            let second = self.hex4()?;
-            if !(0xDC00..0xE000).contains(&second) {
-                return Err(PatchError::InvalidIndex);
-            }
-            0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00)
-        } else {
-            first
-        };
-        char::from_u32(code).ok_or(PatchError::InvalidIndex)
-    }
 }
 
 #[cfg(test)]

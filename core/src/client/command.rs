@@ -1,11 +1,22 @@
 //! What the application asks of the client. Every command ends in exactly one
 //! `Event::CommandDone`.
 
-/// Names a command and its `Event::CommandDone`.
+/// Names a command and its `Event::CommandDone`. Opaque: a host reads it with
+/// [`CommandId::as_u64`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CommandId(pub u64);
+pub struct CommandId(pub(crate) u64);
 
 impl CommandId {
+    /// The id as a number, for a host that hands it across a language boundary.
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+
+    /// The id a host was given as a number (by [`Self::as_u64`]).
+    pub fn from_u64(id: u64) -> Self {
+        Self(id)
+    }
+
     /// The id of commands the client issues on its own (the app-state key request); their
     /// `CommandDone` is never queued for the host. Host commands count from 1.
     pub(crate) const INTERNAL: CommandId = CommandId(0);

@@ -201,7 +201,7 @@ pub enum Event {
         /// The collection.
         collection: crate::appstate::Collection,
         /// Why.
-        error: super::app_state::AppStateFailure,
+        error: super::app_sync::AppStateFailure,
     },
     /// A conversation of the phone's history (its messages follow as `Message` events with
     /// `history` set).

@@ -17,9 +17,22 @@ use zeroize::Zeroizing;
 use super::owner::{AnyTag, Owner, Tag};
 use crate::media::{MediaError, MediaHashes, MediaType};
 
-/// Names one `Output::Fetch` and its answer.
+/// Names one `Output::Fetch` and its answer. Opaque: a host hands back the id it was given
+/// ([`FetchId::as_u64`], [`FetchId::from_u64`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FetchId(pub u64);
+pub struct FetchId(pub(crate) u64);
+
+impl FetchId {
+    /// The id as a number, for a host that hands it across a language boundary.
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+
+    /// The id a host was given as a number (by [`Self::as_u64`]).
+    pub fn from_u64(id: u64) -> Self {
+        Self(id)
+    }
+}
 
 /// The HTTP method of a request.
 #[cfg_attr(not(feature = "exhaustive"), non_exhaustive)]

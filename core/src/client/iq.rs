@@ -134,14 +134,7 @@ impl Iqs {
             return Ok((pending.tag, Ok(node)));
         }
         let error = node.child("error");
-        let code = error
-            .and_then(|e| e.attr_str("code"))
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let text = error
-            .and_then(|e| e.attr_str("text"))
-            .unwrap_or_default()
-            .to_owned();
+        let (code, text) = code_and_text(error);
         let backoff = error
             .and_then(|e| e.attr_str("backoff"))
             .and_then(|b| b.parse().ok());
@@ -217,6 +210,19 @@ pub(crate) fn error_for(request: &Node, code: u16, text: &'static str) -> Node {
         .children_from([Node::new("error")
             .attr("code", code.to_string())
             .attr("text", text)])
+}
+
+/// The `code` (0 when absent or not a number) and `text` of an `<error>` child.
+pub(crate) fn code_and_text(error: Option<&Node>) -> (u16, String) {
+    let code = error
+        .and_then(|e| e.attr_str("code"))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let text = error
+        .and_then(|e| e.attr_str("text"))
+        .unwrap_or_default()
+        .to_owned();
+    (code, text)
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@
 //!
 //! The lifecycle, its reasons, timers and what a host must do are in `docs/client.md`.
 
-mod app_state;
+mod app_sync;
 mod backoff;
 mod command;
 mod config;
@@ -42,7 +42,7 @@ pub mod social;
 mod stanza;
 mod state;
 
-pub use app_state::{AppStateFailure, VIEW_KEY as APP_STATE_VIEW_KEY};
+pub use app_sync::{AppStateFailure, VIEW_KEY as APP_STATE_VIEW_KEY};
 pub use command::{Command, CommandError, CommandId, CommandOutput};
 pub use config::{Config, ConfigError, ConfigOptions, DEFAULT_DEVICE_NAME, IdentityPolicy};
 pub use event::{Event, OfflinePreview, PairingMode, State, StateReason};
@@ -112,7 +112,7 @@ pub struct Client {
     pairing: Pairing,
     login: Login,
     messaging: Messaging,
-    app_state: app_state::AppState,
+    app_sync: app_sync::AppSync,
     media: media::Media,
     history: history::History,
     groups: groups::Groups,
@@ -213,7 +213,7 @@ impl Client {
         for record in records.iter().filter(|r| r.space == Space::Identity) {
             crate::store::decode_identity(record)?;
         }
-        let app_state = app_state::AppState::restore(&records);
+        let app_sync = app_sync::AppSync::restore(&records);
         let social = social::Social::restore(&records, &mut out);
         let others: Vec<Record> = records
             .into_iter()
@@ -241,7 +241,7 @@ impl Client {
             pairing: Pairing::default(),
             login: Login::default(),
             messaging,
-            app_state,
+            app_sync,
             media: media::Media::default(),
             history: history::History::default(),
             groups: groups::Groups::default(),
@@ -364,7 +364,7 @@ impl Client {
         });
         self.step(now, |client| {
             let (mut ctx, out) = split!(client, now);
-            client.app_state.handle_timeout(&mut ctx, out);
+            client.app_sync.handle_timeout(&mut ctx, out);
             client.media.handle_timeout(now, out);
         });
     }
@@ -428,7 +428,7 @@ impl Client {
             Command::Logout => self.logout(now, id),
             Command::AppState(action) => {
                 let (mut ctx, out) = split!(self, now);
-                self.app_state.command(id, action, &mut ctx, out);
+                self.app_sync.command(id, action, &mut ctx, out);
             }
             Command::RequestHistory {
                 chat,
@@ -471,7 +471,7 @@ impl Client {
             }
             Command::GetChatSettings { chat } => {
                 let (mut ctx, out) = split!(self, now);
-                self.app_state.get_chat_settings(id, chat, &mut ctx, out);
+                self.app_sync.get_chat_settings(id, chat, &mut ctx, out);
             }
             Command::SendMedia { to, kind, media } => {
                 let (mut ctx, out) = split!(self, now);
@@ -530,7 +530,7 @@ impl Client {
             }
             Owner::AppState => {
                 let (mut ctx, out) = split!(self, now);
-                self.app_state.handle_loaded(records, &mut ctx, out);
+                self.app_sync.handle_loaded(records, &mut ctx, out);
             }
             // Nobody else loads records on demand.
             Owner::Client
@@ -559,7 +559,7 @@ impl Client {
         match tag.owner() {
             Owner::AppState => {
                 let (mut ctx, out) = split!(self, now);
-                self.app_state.handle_fetched(id, result, &mut ctx, out);
+                self.app_sync.handle_fetched(id, result, &mut ctx, out);
             }
             Owner::Media => {
                 let Some(media::MediaFetch(job)) = tag.take() else {
@@ -610,7 +610,7 @@ impl Client {
             self.keepalive.poll_timeout(),
             self.pairing.poll_timeout(),
             self.messaging.poll_timeout(),
-            self.app_state.poll_timeout(),
+            self.app_sync.poll_timeout(),
             self.media.poll_timeout(),
         ]
         .into_iter()
@@ -752,7 +752,7 @@ impl Client {
                 self.pairing.handle_reg_refresh(&node, &mut ctx, out);
             }
             "link_code_companion_reg" => self.pairing.handle_link_code(&node, &mut ctx, out),
-            "server_sync" => self.app_state.handle_server_sync(&node, &mut ctx, out),
+            "server_sync" => self.app_sync.handle_server_sync(&node, &mut ctx, out),
             "mediaretry" => self.media.handle_retry_notification(&node, &mut ctx, out),
             "w:gp2" => {
                 let followups = self.groups.handle_notification(&node, &mut ctx, out);
@@ -818,7 +818,7 @@ impl Client {
                     return;
                 };
                 let (mut ctx, out) = split!(self, now);
-                self.app_state.handle_iq(tag, result, &mut ctx, out);
+                self.app_sync.handle_iq(tag, result, &mut ctx, out);
             }
             Owner::Groups => {
                 let Some(tag) = tag.take() else {
@@ -856,7 +856,7 @@ impl Client {
                     .set(State::Connected, StateReason::PostLoginDone, &mut self.out);
                 let (mut ctx, out) = split!(self, now);
                 self.messaging.handle_connected(now, &mut ctx, out);
-                self.app_state.handle_connected(&mut ctx, out);
+                self.app_sync.handle_connected(&mut ctx, out);
                 self.social.handle_connected(&mut ctx, out);
             }
         }
@@ -889,7 +889,7 @@ impl Client {
         let keys = core::mem::take(&mut self.requests.app_state_keys);
         if !keys.is_empty() {
             let (mut ctx, out) = split!(self, now);
-            self.app_state.keys_arrived(keys, &mut ctx, out);
+            self.app_sync.keys_arrived(keys, &mut ctx, out);
         }
         if let Some(request) = self.requests.app_state_key_request.take()
             && let Some(own) = self.device.jid().map(Jid::to_non_device)
@@ -954,7 +954,7 @@ impl Client {
             _ => reason,
         };
         self.messaging.handle_disconnected(now, &mut self.out);
-        self.app_state.handle_disconnected();
+        self.app_sync.handle_disconnected();
         self.media.handle_disconnected();
         self.social.handle_disconnected(&mut self.out);
         self.fetches.forget(Owner::AppState);
@@ -1026,7 +1026,7 @@ impl Client {
     /// failed, every record deleted.
     fn wipe(&mut self) {
         self.reconnect_at = None;
-        self.app_state = app_state::AppState::default();
+        self.app_sync = app_sync::AppSync::default();
         self.fetches.forget(Owner::AppState);
         self.fetches.forget(Owner::Media);
         self.media.wipe(&mut self.out);

@@ -47,9 +47,22 @@ pub enum Output {
     Close(CloseReason),
 }
 
-/// Names one `Output::Load` and its answer.
+/// Names one `Output::Load` and its answer. Opaque: a host hands back the id it was given
+/// ([`LoadId::as_u64`], [`LoadId::from_u64`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct LoadId(pub u64);
+pub struct LoadId(pub(crate) u64);
+
+impl LoadId {
+    /// The id as a number, for a host that hands it across a language boundary.
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+
+    /// The id a host was given as a number (by [`Self::as_u64`]).
+    pub fn from_u64(id: u64) -> Self {
+        Self(id)
+    }
+}
 
 /// Why a connection ended: given by the host to `handle_closed`, or by the client in
 /// `Output::Close`.

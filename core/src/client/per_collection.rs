@@ -54,29 +54,14 @@ impl<T> PerCollection<T> {
         self.0[slot(*collection)].as_mut()
     }
 
-    /// Whether the collection has a value.
-    pub(crate) fn contains_key(&self, collection: &Collection) -> bool {
-        self.0[slot(*collection)].is_some()
-    }
-
     /// Sets the collection's value, returning the one it replaces.
     pub(crate) fn insert(&mut self, collection: Collection, value: T) -> Option<T> {
         self.0[slot(collection)].replace(value)
     }
 
-    /// Takes the collection's value out.
-    pub(crate) fn remove(&mut self, collection: &Collection) -> Option<T> {
-        self.0[slot(*collection)].take()
-    }
-
     /// The collection's value, set to `value` first when it has none.
     pub(crate) fn entry(&mut self, collection: Collection) -> Entry<'_, T> {
         Entry(&mut self.0[slot(collection)])
-    }
-
-    /// Whether no collection has a value.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.0.iter().all(Option::is_none)
     }
 
     /// The collections with a value, with it, in `Collection` order.
@@ -93,11 +78,6 @@ impl<T> PerCollection<T> {
             .iter()
             .zip(self.0.iter_mut())
             .filter_map(|(c, v)| v.as_mut().map(|v| (c, v)))
-    }
-
-    /// The collections with a value, in `Collection` order.
-    pub(crate) fn keys(&self) -> impl Iterator<Item = &'static Collection> {
-        self.iter().map(|(c, _)| c)
     }
 
     /// The values, in `Collection` order.
@@ -156,7 +136,7 @@ mod tests {
     #[test]
     fn behaves_as_a_map_in_key_order() {
         let mut map = PerCollection::default();
-        assert!(map.is_empty());
+        assert!(map.iter().next().is_none());
         assert_eq!(map.insert(Collection::CriticalBlock, 1), None);
         assert_eq!(map.insert(Collection::Regular, 2), None);
         assert_eq!(map.insert(Collection::CriticalBlock, 3), Some(1));
@@ -172,8 +152,9 @@ mod tests {
             ]
         );
         assert_eq!(map.values().copied().collect::<Vec<_>>(), vec![7, 5, 3]);
-        assert_eq!(map.remove(&Collection::RegularHigh), Some(5));
-        assert!(!map.contains_key(&Collection::RegularHigh));
+        assert_eq!(map.get_mut(&Collection::RegularHigh).map(|v| *v), Some(5));
+        map.0[slot(Collection::RegularHigh)] = None;
+        assert!(map.get(&Collection::RegularHigh).is_none());
         assert_eq!(format!("{map:?}"), "{Regular: 7, CriticalBlock: 3}");
         let owned: Vec<_> = map.clone().into_iter().collect();
         assert_eq!(

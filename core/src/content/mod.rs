@@ -25,6 +25,7 @@ mod unwrap;
 pub mod wire;
 
 pub use keys::{Perspective, normalize_keys};
+#[cfg(any(test, feature = "internals-for-benches"))]
 pub(crate) use unwrap::has_content;
 pub use unwrap::{Unwrapped, Wrapper, content_of, unwrap};
 

@@ -191,6 +191,7 @@ fn protocol_len(message: &wa::Message) -> usize {
 /// a sender-key distribution): every field of the proto2 `Message` is optional or repeated, and
 /// a set one always adds to the encoded length. (Comparing with the default would link
 /// `Message`'s `PartialEq`, a copy its `Clone`; docs/decisions.md, "wasm size".)
+#[cfg(any(test, feature = "internals-for-benches"))]
 pub(crate) fn has_content(message: &wa::Message) -> bool {
     message.encoded_len() != protocol_len(message)
 }

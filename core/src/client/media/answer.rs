@@ -2,11 +2,12 @@
 //! the message (whatsmeow upload.go, Baileys `getWAUploadToServer`). Other fields (`handle`,
 //! `object_id`, `meta_hmac`, `ts`, …) are skipped whatever their type.
 //!
-//! A small JSON reader of walink's own: the core carries no JSON library, and only two string
-//! fields of the top-level object are wanted. Bounded by the input (at most
+//! Read with the core's JSON scanner (`crate::json`): only two string fields of the top-level
+//! object are wanted. Bounded by the input (at most
 //! [`MEDIA_UPLOAD_ANSWER_MAX_BYTES`](crate::limits::MEDIA_UPLOAD_ANSWER_MAX_BYTES), the fetch's
 //! cap) and by [`MEDIA_ANSWER_MAX_DEPTH`].
 
+use crate::json::{JsonError, Scanner};
 use crate::limits::MEDIA_ANSWER_MAX_DEPTH;
 
 /// Where an upload landed.
@@ -34,40 +35,10 @@ pub enum AnswerError {
 
 /// Parses an upload answer.
 pub fn parse(body: &[u8]) -> Result<UploadAnswer, AnswerError> {
-    let mut reader = Reader { body, at: 0 };
-    let mut url = None;
-    let mut direct_path = None;
-    reader.space();
-    reader.expect(b'{')?;
-    reader.space();
-    if !reader.eat(b'}') {
-        loop {
-            reader.space();
-            let key = reader.string()?;
-            reader.space();
-            reader.expect(b':')?;
-            reader.space();
-            if reader.peek() == Some(b'"') {
-                let value = reader.string()?;
-                match key.as_str() {
-                    "url" => url = Some(value),
-                    "direct_path" => direct_path = Some(value),
-                    _ => {}
-                }
-            } else {
-                reader.skip_value(1)?;
-            }
-            reader.space();
-            if reader.eat(b'}') {
-                break;
-            }
-            reader.expect(b',')?;
-        }
-    }
-    reader.space();
-    if reader.at != body.len() {
-        return Err(AnswerError::Malformed);
-    }
+    let (url, direct_path) = fields(body).map_err(|error| match error {
+        JsonError::Malformed => AnswerError::Malformed,
+        JsonError::TooDeep => AnswerError::TooDeep,
+    })?;
     match (url, direct_path) {
         (Some(url), Some(direct_path)) if direct_path.starts_with('/') && !url.is_empty() => {
             Ok(UploadAnswer { url, direct_path })
@@ -76,173 +47,40 @@ pub fn parse(body: &[u8]) -> Result<UploadAnswer, AnswerError> {
     }
 }
 
-struct Reader<'a> {
-    body: &'a [u8],
-    at: usize,
-}
-
-impl Reader<'_> {
-    fn peek(&self) -> Option<u8> {
-        self.body.get(self.at).copied()
-    }
-
-    fn next(&mut self) -> Result<u8, AnswerError> {
-        let byte = self.peek().ok_or(AnswerError::Malformed)?;
-        self.at += 1;
-        Ok(byte)
-    }
-
-    fn eat(&mut self, byte: u8) -> bool {
-        let found = self.peek() == Some(byte);
-        if found {
-            self.at += 1;
-        }
-        found
-    }
-
-    fn expect(&mut self, byte: u8) -> Result<(), AnswerError> {
-        if self.eat(byte) {
-            Ok(())
-        } else {
-            Err(AnswerError::Malformed)
-        }
-    }
-
-    fn space(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-            self.at += 1;
-        }
-    }
-
-    fn hex4(&mut self) -> Result<u32, AnswerError> {
-        let mut value = 0u32;
-        for _ in 0..4 {
-            let digit = char::from(self.next()?)
-                .to_digit(16)
-                .ok_or(AnswerError::Malformed)?;
-            value = value * 16 + digit;
-        }
-        Ok(value)
-    }
-
-    /// A string, its escapes resolved (a lone surrogate is malformed).
-    fn string(&mut self) -> Result<String, AnswerError> {
-        self.expect(b'"')?;
-        let mut out = Vec::new();
+/// The string values of `url` and `direct_path` in the top-level object (a later repeat wins).
+fn fields(body: &[u8]) -> Result<(Option<String>, Option<String>), JsonError> {
+    let mut json = Scanner::new(body);
+    let mut url = None;
+    let mut direct_path = None;
+    json.space();
+    json.expect(b'{')?;
+    json.space();
+    if !json.eat(b'}') {
         loop {
-            match self.next()? {
-                b'"' => return String::from_utf8(out).map_err(|_| AnswerError::Malformed),
-                b'\\' => {
-                    let c = match self.next()? {
-                        b'"' => '"',
-                        b'\\' => '\\',
-                        b'/' => '/',
-                        b'b' => '\u{8}',
-                        b'f' => '\u{c}',
-                        b'n' => '\n',
-                        b'r' => '\r',
-                        b't' => '\t',
-                        b'u' => {
-                            let high = self.hex4()?;
-                            let code = if (0xD800..0xDC00).contains(&high) {
-                                self.expect(b'\\')?;
-                                self.expect(b'u')?;
-                                let low = self.hex4()?;
-                                if !(0xDC00..0xE000).contains(&low) {
-                                    return Err(AnswerError::Malformed);
-                                }
-                                0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)
-                            } else {
-                                high
-                            };
-                            char::from_u32(code).ok_or(AnswerError::Malformed)?
-                        }
-                        _ => return Err(AnswerError::Malformed),
-                    };
-                    let mut buf = [0u8; 4];
-                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            json.space();
+            let key = json.string()?;
+            json.space();
+            json.expect(b':')?;
+            json.space();
+            if json.peek() == Some(b'"') {
+                let value = json.string()?;
+                match key.as_str() {
+                    "url" => url = Some(value),
+                    "direct_path" => direct_path = Some(value),
+                    _ => {}
                 }
-                byte if byte < 0x20 => return Err(AnswerError::Malformed),
-                byte => out.push(byte),
+            } else {
+                json.skip_value(MEDIA_ANSWER_MAX_DEPTH)?;
             }
+            json.space();
+            if json.eat(b'}') {
+                break;
+            }
+            json.expect(b',')?;
         }
     }
-
-    /// Skips any value that is not a string at the top level (strings inside are read).
-    fn skip_value(&mut self, depth: usize) -> Result<(), AnswerError> {
-        if depth > MEDIA_ANSWER_MAX_DEPTH {
-            return Err(AnswerError::TooDeep);
-        }
-        match self.peek().ok_or(AnswerError::Malformed)? {
-            b'"' => self.string().map(drop),
-            b'{' | b'[' => {
-                let close = if self.next()? == b'{' { b'}' } else { b']' };
-                self.space();
-                if self.eat(close) {
-                    return Ok(());
-                }
-                loop {
-                    self.space();
-                    if close == b'}' {
-                        self.string()?;
-                        self.space();
-                        self.expect(b':')?;
-                        self.space();
-                    }
-                    self.skip_value(depth + 1)?;
-                    self.space();
-                    if self.eat(close) {
-                        return Ok(());
-                    }
-                    self.expect(b',')?;
-                }
-            }
-            b't' => self.word(b"true"),
-            b'f' => self.word(b"false"),
-            b'n' => self.word(b"null"),
-            _ => self.number(),
-        }
-    }
-
-    fn word(&mut self, word: &[u8]) -> Result<(), AnswerError> {
-        let end = self.at.saturating_add(word.len());
-        if self.body.get(self.at..end) == Some(word) {
-            self.at = end;
-            Ok(())
-        } else {
-            Err(AnswerError::Malformed)
-        }
-    }
-
-    fn number(&mut self) -> Result<(), AnswerError> {
-        let start = self.at;
-        self.eat(b'-');
-        let digits = |r: &mut Self| {
-            let from = r.at;
-            while r.peek().is_some_and(|b| b.is_ascii_digit()) {
-                r.at += 1;
-            }
-            r.at > from
-        };
-        if !digits(self) {
-            return Err(AnswerError::Malformed);
-        }
-        if self.eat(b'.') && !digits(self) {
-            return Err(AnswerError::Malformed);
-        }
-        if self.eat(b'e') || self.eat(b'E') {
-            if !self.eat(b'+') {
-                self.eat(b'-');
-            }
-            if !digits(self) {
-                return Err(AnswerError::Malformed);
-            }
-        }
-        if self.at == start {
-            return Err(AnswerError::Malformed);
-        }
-        Ok(())
-    }
+    json.end()?;
+    Ok((url, direct_path))
 }
 
 #[cfg(test)]

@@ -164,6 +164,7 @@ pub fn text_message(text: &str, message_secret: Option<[u8; 32]>) -> wa::Message
 }
 
 /// The copy of `message` for the sender's own other devices.
+#[cfg(any(test, feature = "internals-for-benches"))]
 pub fn device_sent(destination: &str, message: &wa::Message) -> wa::Message {
     wa::Message {
         device_sent_message: Some(Box::new(wa::message::DeviceSentMessage {
@@ -311,6 +312,7 @@ pub fn text_of(message: &wa::Message) -> Option<&str> {
 }
 
 /// Whether a message carries content for the user (not only a sender key or protocol data).
+#[cfg(any(test, feature = "internals-for-benches"))]
 pub fn has_user_content(message: &wa::Message) -> bool {
     crate::content::has_content(message)
 }

@@ -70,6 +70,7 @@ pub struct KeyIndexList {
 
 /// Verifies an encoded `ADVSignedKeyIndexList` with the primary's identity key and decodes
 /// its list.
+#[cfg(any(test, feature = "internals-for-benches"))]
 pub fn verify_key_index_list(
     signed: &[u8],
     account_key: &[u8; 32],

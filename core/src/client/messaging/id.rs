@@ -44,6 +44,7 @@ fn hex_digit(nibble: u8) -> char {
 }
 
 /// Whether `id` has the shape of a generated id (prefix, length, upper-case hex).
+#[cfg(any(test, feature = "internals-for-benches"))]
 pub fn is_generated_id(id: &str) -> bool {
     id.len() == MESSAGE_ID_LEN
         && id.starts_with(MESSAGE_ID_PREFIX)

@@ -12,7 +12,8 @@ use super::super::context::Context;
 use super::super::event::Event;
 use super::super::output::Outputs;
 use super::receipt::build_retry_request;
-use super::receiver::{Receiver, batch_of};
+use super::receiver::batch_of;
+use super::records::Records;
 use super::{DeviceAddress, IdentityInfo, MessagingLoad};
 
 /// What an identity command asks.
@@ -40,11 +41,11 @@ impl IdentityCommands {
         &mut self,
         id: CommandId,
         address: &str,
-        receiver: &mut Receiver,
+        records: &mut Records,
         ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) {
-        self.start(id, address, Request::Get, receiver, ctx, out);
+        self.start(id, address, Request::Get, records, ctx, out);
     }
 
     /// `Command::ApproveIdentity`.
@@ -53,7 +54,7 @@ impl IdentityCommands {
         id: CommandId,
         address: &str,
         identity: &[u8],
-        receiver: &mut Receiver,
+        records: &mut Records,
         ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) {
@@ -61,7 +62,7 @@ impl IdentityCommands {
             return done(id, Err(CommandError::InvalidState), out);
         };
         let key = IdentityKey(PublicKey::from_raw(raw));
-        self.start(id, address, Request::Approve(key), receiver, ctx, out);
+        self.start(id, address, Request::Approve(key), records, ctx, out);
     }
 
     fn start(
@@ -69,14 +70,14 @@ impl IdentityCommands {
         id: CommandId,
         address: &str,
         request: Request,
-        receiver: &mut Receiver,
+        records: &mut Records,
         ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) {
         let Ok(address) = DeviceAddress::parse(address) else {
             return done(id, Err(CommandError::InvalidAddress), out);
         };
-        if receiver.keystore(ctx, out).is_none() {
+        if records.keystore(ctx, out).is_none() {
             return done(id, Err(CommandError::NotPaired), out);
         }
         if self.queue.len() >= crate::limits::MESSAGING_MAX_PARKED {
@@ -86,20 +87,20 @@ impl IdentityCommands {
             return done(id, Err(busy), out);
         }
         self.queue.push_back((id, address, request));
-        self.pump(receiver, ctx, out);
+        self.pump(records, ctx, out);
     }
 
     /// Records of an identity load arrived.
     pub(crate) fn handle_loaded(
         &mut self,
-        records: Vec<crate::store::Record>,
-        receiver: &mut Receiver,
+        loaded: Vec<crate::store::Record>,
+        records: &mut Records,
         ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) {
         let requested = self.requested.take().unwrap_or_default();
-        receiver.apply_records(records, requested, out);
-        self.pump(receiver, ctx, out);
+        records.apply(loaded, requested, out);
+        self.pump(records, ctx, out);
     }
 
     /// The record keys of the load in flight (kept in memory until it is answered).
@@ -107,12 +108,12 @@ impl IdentityCommands {
         self.requested.iter().flatten()
     }
 
-    fn pump(&mut self, receiver: &mut Receiver, ctx: &mut Context<'_>, out: &mut Outputs) {
+    fn pump(&mut self, records: &mut Records, ctx: &mut Context<'_>, out: &mut Outputs) {
         while self.requested.is_none() {
             let Some((_, address, _)) = self.queue.front() else {
                 return;
             };
-            let Some(keystore) = receiver.keystore.as_ref() else {
+            let Some(keystore) = records.keystore.as_ref() else {
                 return;
             };
             let canonical = keystore.lids().canonical(address);
@@ -124,7 +125,7 @@ impl IdentityCommands {
                 // Possibly still stored under the phone-number form (moved as it loads).
                 keys.push(RecordKey::new(Space::Identity, address.record_key()));
             }
-            keys.retain(|key| !receiver.loaded.contains(key));
+            keys.retain(|key| !records.loaded.contains(key));
             if !keys.is_empty() {
                 self.requested = Some(keys.clone());
                 ctx.load(keys, MessagingLoad::Identity, out);
@@ -134,16 +135,16 @@ impl IdentityCommands {
                 return;
             };
             let result = match request {
-                Request::Get => Ok(info(receiver, &address)),
-                Request::Approve(key) => approve(receiver, &address, key, ctx, out),
+                Request::Get => Ok(info(records, &address)),
+                Request::Approve(key) => approve(records, &address, key, ctx, out),
             };
             done(id, result, out);
         }
     }
 }
 
-fn info(receiver: &Receiver, address: &DeviceAddress) -> CommandOutput {
-    let keystore = receiver.keystore.as_ref();
+fn info(records: &Records, address: &DeviceAddress) -> CommandOutput {
+    let keystore = records.keystore.as_ref();
     let canonical = keystore.map_or_else(|| address.clone(), |k| k.lids().canonical(address));
     CommandOutput::Identity(IdentityInfo {
         address: canonical.to_jid(),
@@ -159,7 +160,7 @@ fn info(receiver: &Receiver, address: &DeviceAddress) -> CommandOutput {
 /// Trusts `key` for `address` if it is the one waiting, then asks again for every message
 /// refused meanwhile (retry receipts, persisted first).
 fn approve(
-    receiver: &mut Receiver,
+    records: &mut Records,
     address: &DeviceAddress,
     key: IdentityKey,
     ctx: &mut Context<'_>,
@@ -169,7 +170,7 @@ fn approve(
         return Err(CommandError::NotConnected);
     }
     let registration_id = ctx.device().registration_id();
-    let keystore = receiver.keystore.as_mut().ok_or(CommandError::NotPaired)?;
+    let keystore = records.keystore.as_mut().ok_or(CommandError::NotPaired)?;
     let held = keystore
         .approve_identity(address, key)
         .ok_or(CommandError::InvalidState)?;

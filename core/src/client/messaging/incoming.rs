@@ -96,6 +96,7 @@ pub struct IncomingStanza {
 
 impl IncomingStanza {
     /// The highest retry count among the `<enc>` children (0 for a first delivery).
+    #[cfg(any(test, feature = "internals-for-benches"))]
     pub fn retry_count(&self) -> u32 {
         self.encs.iter().map(|enc| enc.count).max().unwrap_or(0)
     }
@@ -344,6 +345,7 @@ fn upsert(updates: &mut Vec<SessionUpdate>, update: SessionUpdate) {
 /// message for the user (several messages stitched into one stanza would lose all but one).
 /// Under `IdentityPolicy::Strict`, a sender whose identity key changed is refused too (the
 /// stanza is held to be asked for again once the key is approved).
+#[cfg(any(test, feature = "internals-for-benches"))]
 pub fn decrypt_message<R: CryptoRng + ?Sized, P: PreKeySource + ?Sized>(
     keystore: &mut Keystore,
     stanza: &IncomingStanza,

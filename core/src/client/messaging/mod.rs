@@ -12,30 +12,57 @@
 //! the server redelivers it and finally ends the stream), a message that cannot be decrypted
 //! is reported as [`DecryptFailure`], and sending fails with a typed error.
 
+/// Declares messaging modules only the crate uses: `pub(crate)`, and public (hidden from the
+/// docs) only under the `internals-for-benches` feature that walink's benches, fuzz targets and
+/// walink-sim's tests enable. Their items are written `pub` for that build, hence the allowed
+/// `unreachable_pub` in the other.
+macro_rules! internal_modules {
+    ($($name:ident),* $(,)?) => {$(
+        #[cfg(feature = "internals-for-benches")]
+        #[doc(hidden)]
+        pub mod $name;
+        #[cfg(not(feature = "internals-for-benches"))]
+        #[allow(unreachable_pub)]
+        pub(crate) mod $name;
+    )*};
+}
+
 pub mod address;
-pub mod content;
-pub mod device_list;
 mod error;
-pub mod id;
 mod identity;
-pub mod incoming;
-pub mod keystore;
-pub mod outgoing;
-pub mod peer;
+mod peer;
 mod polls;
-pub mod prekeys;
-pub mod receipt;
 mod receiver;
+mod records;
 mod retry;
-pub mod routing;
 pub(crate) mod secrets;
 mod send;
 #[cfg(test)]
 mod tests;
-pub mod usync;
+internal_modules!(
+    content,
+    device_list,
+    id,
+    incoming,
+    keystore,
+    outgoing,
+    prekeys,
+    receipt,
+    usync,
+);
+/// What the server delivers to one device: for the tests and walink-sim only.
+#[cfg(feature = "internals-for-benches")]
+#[doc(hidden)]
+pub mod routing;
+#[cfg(all(test, not(feature = "internals-for-benches")))]
+mod routing;
 
 pub use address::{DeviceAddress, LidMap};
 pub use error::MessagingError;
+#[cfg(not(feature = "internals-for-benches"))]
+use keystore::Keystore;
+#[cfg(feature = "internals-for-benches")]
+#[doc(hidden)]
 pub use keystore::{Keystore, OwnIdentity, RecordChange};
 pub use polls::{PollOptionVotes, PollVote};
 
@@ -309,6 +336,9 @@ impl Tag for MessagingLoad {
 /// The messaging state of one client.
 #[derive(Debug, Default)]
 pub struct Messaging {
+    /// The records in memory, lent to the receiver, the sender, the retrier and the identity
+    /// commands.
+    records: records::Records,
     receiver: receiver::Receiver,
     sender: send::Sender,
     retrier: retry::Retrier,
@@ -360,7 +390,7 @@ impl Messaging {
             .into_iter()
             .partition(|record| record.space == crate::store::Space::Outbox);
         messaging.sender.restore(&outbox)?;
-        messaging.receiver.restored = records;
+        messaging.records.restored = records;
         Ok(messaging)
     }
 
@@ -379,7 +409,7 @@ impl Messaging {
         ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) {
-        let Some(keystore) = self.receiver.keystore.as_mut() else {
+        let Some(keystore) = self.records.keystore.as_mut() else {
             return;
         };
         for (pn, lid) in pairs {
@@ -400,7 +430,8 @@ impl Messaging {
         ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) {
-        self.receiver.handle_message(node, ctx, out);
+        self.receiver
+            .handle_message(&mut self.records, node, ctx, out);
         self.settle(ctx, out);
     }
 
@@ -446,8 +477,7 @@ impl Messaging {
         out: &mut Outputs,
     ) {
         ctx.ack(&node, out);
-        self.retrier
-            .handle_retry(node, &mut self.receiver, ctx, out);
+        self.retrier.handle_retry(node, &mut self.records, ctx, out);
         self.settle(ctx, out);
     }
 
@@ -464,7 +494,7 @@ impl Messaging {
             self.sender.handle_ack(
                 node.attr_str("id").unwrap_or_default(),
                 error,
-                &mut self.receiver,
+                &mut self.records,
                 out,
             );
             self.settle(ctx, out);
@@ -517,7 +547,7 @@ impl Messaging {
         if self.sender.is_sending_to(group) {
             return;
         }
-        let Some(keystore) = self.receiver.keystore(ctx, out) else {
+        let Some(keystore) = self.records.keystore(ctx, out) else {
             return;
         };
         keystore.rotate_sender_key(group);
@@ -541,7 +571,7 @@ impl Messaging {
             to,
             send::Content::Message(message),
             None,
-            &mut self.receiver,
+            &mut self.records,
             ctx,
             out,
         );
@@ -557,7 +587,7 @@ impl Messaging {
         out: &mut Outputs,
     ) {
         self.sender
-            .send_peer(id, message, &mut self.receiver, ctx, out);
+            .send_peer(id, message, &mut self.records, ctx, out);
         self.settle(ctx, out);
     }
 
@@ -578,7 +608,7 @@ impl Messaging {
                     &to,
                     send::Content::Text(text),
                     None,
-                    &mut self.receiver,
+                    &mut self.records,
                     ctx,
                     out,
                 );
@@ -605,7 +635,7 @@ impl Messaging {
                             &to,
                             send::Content::Message(Box::new(message)),
                             None,
-                            &mut self.receiver,
+                            &mut self.records,
                             ctx,
                             out,
                         );
@@ -627,7 +657,7 @@ impl Messaging {
                         id,
                         &recipients,
                         Box::new(message),
-                        &mut self.receiver,
+                        &mut self.records,
                         ctx,
                         out,
                     );
@@ -662,11 +692,11 @@ impl Messaging {
             }
             Command::GetIdentity { address } => {
                 self.identities
-                    .get(id, &address, &mut self.receiver, ctx, out);
+                    .get(id, &address, &mut self.records, ctx, out);
             }
             Command::ApproveIdentity { address, identity } => {
                 self.identities
-                    .approve(id, &address, &identity, &mut self.receiver, ctx, out);
+                    .approve(id, &address, &identity, &mut self.records, ctx, out);
             }
             Command::MarkRead { chat, sender, ids } => {
                 let result = if !ctx.is_connected() {
@@ -700,7 +730,7 @@ impl Messaging {
         out: &mut Outputs,
     ) {
         self.sender
-            .handle_iq(&tag, result, &mut self.receiver, ctx, out);
+            .handle_iq(&tag, result, &mut self.records, ctx, out);
         self.settle(ctx, out);
     }
 
@@ -715,18 +745,21 @@ impl Messaging {
         out: &mut Outputs,
     ) {
         match tag {
-            MessagingLoad::Inbox => self.receiver.handle_loaded(records, ctx, out),
+            MessagingLoad::Inbox => {
+                self.receiver
+                    .handle_loaded(&mut self.records, records, ctx, out)
+            }
             MessagingLoad::Retry => {
                 self.retrier
-                    .handle_loaded(records, &mut self.receiver, ctx, out);
+                    .handle_loaded(records, &mut self.records, ctx, out);
             }
             MessagingLoad::Outbox => {
                 self.sender
-                    .handle_loaded(id, records, &mut self.receiver, ctx, out);
+                    .handle_loaded(id, records, &mut self.records, ctx, out);
             }
             MessagingLoad::Identity => {
                 self.identities
-                    .handle_loaded(records, &mut self.receiver, ctx, out);
+                    .handle_loaded(records, &mut self.records, ctx, out);
             }
             MessagingLoad::Poll => {
                 let requested = self.polls.loading.take().unwrap_or_default();
@@ -740,7 +773,7 @@ impl Messaging {
 
     /// After every step: reports the identity changes it saw, and bounds the records in memory.
     fn settle(&mut self, ctx: &Context<'_>, out: &mut Outputs) {
-        if let Some(keystore) = self.receiver.keystore.as_mut() {
+        if let Some(keystore) = self.records.keystore.as_mut() {
             receiver::report_identities(keystore, out);
         }
         self.trim(ctx);
@@ -751,7 +784,7 @@ impl Messaging {
     /// whose latest change has not been handed to the host in a `Persist`.
     fn trim(&mut self, ctx: &Context<'_>) {
         let limit = ctx.config().record_cache_limit;
-        if !self.receiver.over_limit(limit) {
+        if !self.records.over_limit(limit) {
             // The common case: nothing to evict, so no pins to collect on every step.
             return;
         }
@@ -759,7 +792,7 @@ impl Messaging {
         pinned.extend(self.sender.pins());
         pinned.extend(self.retrier.pins().cloned());
         pinned.extend(self.identities.pins().cloned());
-        self.receiver.trim(limit, &pinned);
+        self.records.trim(limit, &pinned);
     }
 
     /// The client reached `State::Connected` (after every login).
@@ -784,7 +817,7 @@ impl Messaging {
     /// Queues a command that needs poll records, and runs what can run.
     fn poll_command(&mut self, command: PollCommand, ctx: &mut Context<'_>, out: &mut Outputs) {
         // The keystore is built on first use (after a restart, no message may have needed it yet).
-        let _ = self.receiver.keystore(ctx, out);
+        let _ = self.records.keystore(ctx, out);
         if self.polls.waiting.len() >= crate::limits::CONTENT_MAX_WAITING_POLL_COMMANDS {
             out.event(Event::CommandDone {
                 id: command.command(),
@@ -809,7 +842,7 @@ impl Messaging {
             let missing = match next {
                 PollCommand::Send { .. } => polls.missing_index(),
                 PollCommand::Vote { chat, poll_id, .. } => {
-                    let chats = chat_forms(self.receiver.keystore.as_ref(), chat);
+                    let chats = chat_forms(self.records.keystore.as_ref(), chat);
                     polls.missing_records(&chats, poll_id)
                 }
             };
@@ -847,9 +880,9 @@ impl Messaging {
         ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) {
-        let id = send::Sender::new_id(&mut self.receiver, ctx, out);
+        let id = send::Sender::new_id(&mut self.records, ctx, out);
         let chat = to.parse::<Jid>().ok().map(|jid| jid.to_non_device());
-        let own = self.receiver.keystore.as_ref().map(receiver::own_of);
+        let own = self.records.keystore.as_ref().map(receiver::own_of);
         if let (Some(id), Some(chat), Some(own)) = (&id, chat, own) {
             let content = crate::content::content_of(&message);
             let secret = message
@@ -871,7 +904,7 @@ impl Messaging {
             to,
             send::Content::Message(message),
             id,
-            &mut self.receiver,
+            &mut self.records,
             ctx,
             out,
         );
@@ -887,8 +920,8 @@ impl Messaging {
         ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) {
-        let chats = chat_forms(self.receiver.keystore.as_ref(), chat);
-        let Some(own) = self.receiver.keystore.as_ref().map(receiver::own_of) else {
+        let chats = chat_forms(self.records.keystore.as_ref(), chat);
+        let Some(own) = self.records.keystore.as_ref().map(receiver::own_of) else {
             return out.event(Event::CommandDone {
                 id: command,
                 result: Err(CommandError::NotPaired),
@@ -913,7 +946,7 @@ impl Messaging {
                     chat,
                     send::Content::Message(Box::new(message)),
                     None,
-                    &mut self.receiver,
+                    &mut self.records,
                     ctx,
                     out,
                 );

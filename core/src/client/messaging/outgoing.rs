@@ -36,6 +36,7 @@ use crate::signal::pad;
 
 /// The stanza `type` of a message: `media`, `reaction`, `poll` or `text` (Baileys
 /// `getMessageType`; whatsmeow `getTypeFromMessage`).
+#[cfg(any(test, feature = "internals-for-benches"))]
 pub fn message_type(message: &wa::Message) -> &'static str {
     stanza_attrs(message).kind
 }

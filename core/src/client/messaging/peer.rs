@@ -25,7 +25,7 @@ use super::error::MessagingError;
 use super::keystore::Keystore;
 
 /// Encrypts `message` for `primary` (our own device 0) as a peer message with id `id`.
-pub fn build_peer<R: CryptoRng + ?Sized>(
+pub(crate) fn build_peer<R: CryptoRng + ?Sized>(
     keystore: &mut Keystore,
     id: &str,
     message: &wa::Message,

@@ -2,13 +2,12 @@
 //! records they need are loaded (`Output::Load`), then decrypted in arrival order; every record
 //! change is persisted before the receipt that depends on it is transmitted.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 use crate::binary::{Jid, Node};
 use crate::limits::{CONTENT_STATUS_EXPIRY_SECONDS, MESSAGING_MAX_PARKED, MESSAGING_MAX_RETRIES};
 use crate::signal::{
-    DecryptError, KeyPair, PreKeyId, PreKeySignalMessage, PreKeySource, PrivateKey, RecordError,
-    SignedPreKeyId,
+    DecryptError, KeyPair, PreKeyId, PreKeySignalMessage, PreKeySource, SignedPreKeyId,
 };
 use crate::store::{Batch, Change, Record, RecordKey, Space};
 
@@ -19,41 +18,16 @@ use super::content::text_of;
 use super::incoming::{
     EncKind, IncomingStanza, commit_message, learn_addressing, open_message, parse_message,
 };
-use super::keystore::{Keystore, OwnIdentity, RecordChange, is_evictable};
+use super::keystore::{Keystore, RecordChange};
 use super::polls::{Own, Polls, Received, forms};
 use super::prekeys::build_keys_node;
 use super::receipt::{build_ack, build_delivery_receipt, build_retry_receipt, retry_needs_keys};
+use super::records::{Records, record_space};
 use super::{
     DecryptFailure, DecryptFailureKind, DeviceAddress, IdentityChange, IncomingMessage,
     MessagingError, MessagingLoad,
 };
 use crate::content::{Perspective, normalize_keys};
-
-/// `space` when the keystore keeps records of it (sessions, identities, sender keys and who
-/// holds ours, LID mappings, the retry buffer, received ids, device lists).
-fn record_space(space: Space) -> Option<Space> {
-    matches!(
-        space,
-        Space::Session
-            | Space::Identity
-            | Space::SenderKey
-            | Space::SenderKeySent
-            | Space::LidMapping
-            | Space::RetryBuffer
-            | Space::ReceivedIds
-            | Space::DeviceList
-    )
-    .then_some(space)
-}
-
-/// Reports a stored record that cannot be read (its space and key, never its value).
-fn report_corrupt(record: &Record, error: RecordError, out: &mut Outputs) {
-    out.event(Event::RecordCorrupt {
-        space: record.space,
-        key: record.key.clone(),
-        error,
-    });
-}
 
 /// Converts keystore changes into a store batch.
 pub(crate) fn batch_of(changes: Vec<RecordChange>) -> Batch {
@@ -75,23 +49,15 @@ pub(crate) fn batch_of(changes: Vec<RecordChange>) -> Batch {
     }
 }
 
-/// The records the receive path has, and what it waits for.
+/// What the receive path waits for (the records it works on are lent by `Messaging`).
 #[derive(Debug, Default)]
 pub(crate) struct Receiver {
-    /// Built once the device is paired.
-    pub(crate) keystore: Option<Keystore>,
-    /// Records given at `Client::new`, applied when the keystore is built.
-    pub(crate) restored: Vec<Record>,
-    /// Keys already asked for (present or absent in the store).
-    pub(crate) loaded: HashSet<RecordKey>,
-    /// One-time prekeys loaded for prekey messages.
-    pre_keys: HashMap<u32, KeyPair>,
     /// Stanzas waiting, in arrival order.
     inbox: VecDeque<Node>,
     /// The keys of the load in flight.
     in_flight: Option<Vec<RecordKey>>,
     /// Every record key the first stanza of the inbox uses, while it waits for a load: those
-    /// records are not evicted meanwhile (see [`Receiver::trim`]).
+    /// records are not evicted meanwhile (see [`Records::trim`]).
     pinned: Vec<RecordKey>,
     /// Retry requests sent per message id (a list: it is empty unless decryption fails, and a
     /// `HashMap` of its own type would cost wasm size; docs/decisions.md, "wasm size").
@@ -119,52 +85,15 @@ impl PreKeySource for DevicePreKeys<'_> {
 }
 
 impl Receiver {
-    /// The keystore, built from the device's identity once it is paired (a record given at
-    /// `Client::new` that cannot be read is reported, [`Event::RecordCorrupt`]).
-    pub(crate) fn keystore(
-        &mut self,
-        ctx: &Context<'_>,
-        out: &mut Outputs,
-    ) -> Option<&mut Keystore> {
-        if self.keystore.is_none() {
-            let jid = ctx.own_jid()?;
-            let pn = DeviceAddress::from_jid(jid).ok()?;
-            let lid = ctx
-                .own_lid()
-                .and_then(|lid| DeviceAddress::from_jid(lid).ok());
-            let mut keystore = Keystore::new(OwnIdentity {
-                pn,
-                lid: lid.clone(),
-                identity: ctx.device().identity().clone(),
-                registration_id: ctx.device().registration_id(),
-            });
-            keystore.set_identity_policy(ctx.config().identity_policy);
-            if let Some(lid) = lid {
-                keystore.set_own_lid(lid);
-            }
-            let restored = lid_mappings_first(core::mem::take(&mut self.restored));
-            for record in restored {
-                // Poll and message-secret records live in their own caches, loaded when
-                // needed; marking them loaded here would hide them from those loads.
-                if matches!(record.space, Space::Poll | Space::MessageSecret) {
-                    continue;
-                }
-                self.loaded
-                    .insert(RecordKey::new(record.space, record.key.clone()));
-                if let Some(space) = record_space(record.space)
-                    && let Err(error) = keystore.restore(space, &record.key, &record.value)
-                {
-                    report_corrupt(&record, error, out);
-                }
-            }
-            self.keystore = Some(keystore);
-        }
-        self.keystore.as_mut()
-    }
-
     /// A `<message>` stanza arrived.
-    pub(crate) fn handle_message(&mut self, node: Node, ctx: &mut Context<'_>, out: &mut Outputs) {
-        if self.keystore(ctx, out).is_none() || self.inbox.len() >= MESSAGING_MAX_PARKED {
+    pub(crate) fn handle_message(
+        &mut self,
+        records: &mut Records,
+        node: Node,
+        ctx: &mut Context<'_>,
+        out: &mut Outputs,
+    ) {
+        if records.keystore(ctx, out).is_none() || self.inbox.len() >= MESSAGING_MAX_PARKED {
             // Not paired yet, or too much waiting: acknowledged and reported, never lost
             // silently (the server keeps it for a later connection only without the ack, so
             // this is a nack).
@@ -178,73 +107,38 @@ impl Receiver {
             return;
         }
         self.inbox.push_back(node);
-        self.pump(ctx, out);
+        self.pump(records, ctx, out);
     }
 
     /// Records of the load in flight arrived.
     pub(crate) fn handle_loaded(
         &mut self,
-        records: Vec<Record>,
+        records: &mut Records,
+        loaded: Vec<Record>,
         ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) {
         let keys = self.in_flight.take().unwrap_or_default();
-        if self.keystore(ctx, out).is_none() {
+        if records.keystore(ctx, out).is_none() {
             return;
         }
-        self.apply_records(records, keys, out);
-        self.pump(ctx, out);
+        self.apply_records(records, loaded, keys, out);
+        self.pump(records, ctx, out);
     }
 
-    /// Loads the answer to a load of `requested` into the keystore (and one-time prekeys into
-    /// memory). A record already in memory is kept: it may be newer than the stored one (two
-    /// loads of the same key can cross).
-    /// A record that cannot be read is reported ([`Event::RecordCorrupt`]) and treated as absent.
+    /// Loads the answer to a load of `requested`: poll records into the polls, the others
+    /// into `records` ([`Records::apply`]).
     pub(crate) fn apply_records(
         &mut self,
-        records: Vec<Record>,
+        records: &mut Records,
+        loaded: Vec<Record>,
         requested: Vec<RecordKey>,
         out: &mut Outputs,
     ) {
-        let mut sorted = records;
-        sorted.retain(|record| {
-            !self
-                .loaded
-                .contains(&RecordKey::new(record.space, record.key.clone()))
-        });
-        let sorted = lid_mappings_first(sorted);
+        let sorted = records.fresh(loaded);
         self.polls.apply_loaded(&sorted, &requested);
         self.secrets.apply_loaded(&sorted, &requested);
-        self.loaded.extend(
-            requested
-                .into_iter()
-                .filter(|key| !matches!(key.space, Space::Poll | Space::MessageSecret)),
-        );
-        for record in sorted {
-            if matches!(record.space, Space::Poll | Space::MessageSecret) {
-                continue;
-            }
-            if record.space == Space::PreKey {
-                let Ok(id) = record.key.parse::<u32>() else {
-                    report_corrupt(&record, RecordError::BadField("key"), out);
-                    continue;
-                };
-                match crate::store::decode_pre_key(&record) {
-                    Ok(data) => {
-                        let private = PrivateKey::from_bytes(*data.private);
-                        self.pre_keys.insert(id, KeyPair::from_private(private));
-                    }
-                    Err(_) => report_corrupt(&record, RecordError::BadProtobuf, out),
-                }
-                continue;
-            }
-            if let (Some(space), Some(keystore)) =
-                (record_space(record.space), self.keystore.as_mut())
-                && let Err(error) = keystore.restore(space, &record.key, &record.value)
-            {
-                report_corrupt(&record, error, out);
-            }
-        }
+        records.apply_fresh(sorted, requested, out);
     }
 
     /// The record keys the receive path must keep in memory now: those of the load in flight
@@ -259,49 +153,6 @@ impl Receiver {
         waiting.iter().chain(stanza)
     }
 
-    /// Whether [`Receiver::trim`] has anything to do: more records in memory than `limit`, or
-    /// more keys remembered as loaded than twice that.
-    pub(crate) fn over_limit(&self, limit: usize) -> bool {
-        let cached = self
-            .keystore
-            .as_ref()
-            .map_or(0, |keystore| keystore.cached_records());
-        cached > limit || self.loaded.len() > limit.saturating_mul(2)
-    }
-
-    /// Bounds the records in memory to `limit` (see [`Keystore::evict`]): the least recently
-    /// used ones not `pinned` and already persisted are dropped, and forgotten as loaded, so
-    /// that the next need loads them again instead of taking them for absent. Keys loaded and
-    /// found absent are forgotten too once they outnumber `limit` twice (they cost a load each
-    /// when needed again, nothing else).
-    pub(crate) fn trim(&mut self, limit: usize, pinned: &HashSet<RecordKey>) {
-        let Some(keystore) = self.keystore.as_mut() else {
-            return;
-        };
-        for key in pinned {
-            if let Some(space) = record_space(key.space) {
-                keystore.touch(space, &key.key);
-            }
-        }
-        let evicted = keystore.evict(limit, |space, key| {
-            pinned.contains(&RecordKey::new(space, key))
-        });
-        for (space, key) in evicted {
-            self.loaded.remove(&RecordKey::new(space, key));
-        }
-        if self.loaded.len() > limit.saturating_mul(2) {
-            self.loaded.retain(|key| {
-                let Some(space) = record_space(key.space) else {
-                    return true;
-                };
-                !is_evictable(space)
-                    || keystore.is_cached(space, &key.key)
-                    || keystore.has_pending_change(space, &key.key)
-                    || pinned.contains(key)
-            });
-        }
-    }
-
     /// The connection ended: a load answered later still applies; nothing else to do.
     pub(crate) fn handle_disconnected(&mut self) {
         // Stanzas not yet processed were not acknowledged: the server delivers them again.
@@ -309,8 +160,8 @@ impl Receiver {
     }
 
     /// The record keys `stanza` uses, and those of them not loaded yet.
-    fn needed(&self, stanza: &IncomingStanza) -> (Vec<RecordKey>, Vec<RecordKey>) {
-        let Some(keystore) = self.keystore.as_ref() else {
+    fn needed(records: &Records, stanza: &IncomingStanza) -> (Vec<RecordKey>, Vec<RecordKey>) {
+        let Some(keystore) = records.keystore.as_ref() else {
             return (Vec::new(), Vec::new());
         };
         let mut keys = Vec::new();
@@ -363,16 +214,16 @@ impl Receiver {
         crate::sort::sort_unstable(&mut keys);
         keys.dedup();
         let mut missing = keys.clone();
-        missing.retain(|key| !self.loaded.contains(key));
+        missing.retain(|key| !records.loaded.contains(key));
         (keys, missing)
     }
 
-    fn pump(&mut self, ctx: &mut Context<'_>, out: &mut Outputs) {
+    fn pump(&mut self, records: &mut Records, ctx: &mut Context<'_>, out: &mut Outputs) {
         while self.in_flight.is_none() {
             let Some(node) = self.inbox.front() else {
                 return;
             };
-            let Some(own) = self.keystore.as_ref().map(|k| k.own().clone()) else {
+            let Some(own) = records.keystore.as_ref().map(|k| k.own().clone()) else {
                 return;
             };
             let stanza = match parse_message(node, &own) {
@@ -389,7 +240,7 @@ impl Receiver {
                     continue;
                 }
             };
-            let (uses, needed) = self.needed(&stanza);
+            let (uses, needed) = Self::needed(records, &stanza);
             if !needed.is_empty() {
                 self.pinned = uses;
                 self.in_flight = Some(needed.clone());
@@ -397,7 +248,7 @@ impl Receiver {
                 return;
             }
             self.pinned.clear();
-            if let Some(keystore) = self.keystore.as_mut() {
+            if let Some(keystore) = records.keystore.as_mut() {
                 for key in &uses {
                     if let Some(space) = record_space(key.space) {
                         keystore.touch(space, &key.key);
@@ -405,12 +256,13 @@ impl Receiver {
                 }
             }
             let node = self.inbox.pop_front().unwrap_or_default();
-            self.process(&node, &stanza, ctx, out);
+            self.process(records, &node, &stanza, ctx, out);
         }
     }
 
     fn process(
         &mut self,
+        records: &mut Records,
         node: &Node,
         stanza: &IncomingStanza,
         ctx: &mut Context<'_>,
@@ -418,7 +270,7 @@ impl Receiver {
     ) {
         let (signed_id, signed_pair, _) = ctx.device().signed_pre_key();
         let signed_pair = signed_pair.clone();
-        let Some(keystore) = self.keystore.as_mut() else {
+        let Some(keystore) = records.keystore.as_mut() else {
             return;
         };
         learn_addressing(keystore, stanza);
@@ -435,7 +287,7 @@ impl Receiver {
         }
         let pre_keys = DevicePreKeys {
             signed: (signed_id, &signed_pair),
-            one_time: &self.pre_keys,
+            one_time: &records.pre_keys,
         };
         let opened = open_message(keystore, stanza, &pre_keys, ctx.rng());
         // Content that needs poll records (a poll to keep, a vote to open) waits for them once,
@@ -465,7 +317,7 @@ impl Receiver {
                 keystore.remember_received(stanza.group.as_deref(), &stanza.sender, &stanza.id);
                 let mut batch = batch_of(keystore.take_changes());
                 for id in &decrypted.consumed_pre_keys {
-                    self.pre_keys.remove(&id.0);
+                    records.pre_keys.remove(&id.0);
                     batch.changes.push(Change::Delete {
                         space: Space::PreKey,
                         key: id.0.to_string(),
@@ -474,7 +326,7 @@ impl Receiver {
                 self.retries.retain(|(id, _)| *id != stanza.id);
                 // An app-state key share is persisted with the session changes and consumed
                 // by the app-state machine, not reported as a message.
-                let key_share = super::super::app_state::key_share_changes(
+                let key_share = super::super::app_sync::key_share_changes(
                     &decrypted.message,
                     &stanza.sender.to_jid(),
                     ctx.own_jid(),
@@ -587,7 +439,7 @@ impl Receiver {
                     let own = ctx.own_jid().cloned();
                     let _ = ctx.send(&build_ack(node, own.as_ref(), Some(500)), out);
                 } else {
-                    self.request_retry(node, stanza, &error, ctx, out);
+                    self.request_retry(records, node, stanza, &error, ctx, out);
                 }
             }
         }
@@ -595,6 +447,7 @@ impl Receiver {
 
     fn request_retry(
         &mut self,
+        records: &mut Records,
         node: &Node,
         stanza: &IncomingStanza,
         error: &MessagingError,
@@ -628,7 +481,7 @@ impl Receiver {
         let keys = if retry_needs_keys(count, error) {
             let (fresh, batch, dropped) = ctx.generate_retry_pre_key();
             if let Some(dropped) = dropped {
-                self.pre_keys.remove(&dropped);
+                records.pre_keys.remove(&dropped);
             }
             ctx.persist(batch, out);
             let (signed_id, signed_pair, signature) = ctx.device().signed_pre_key();
@@ -705,21 +558,4 @@ pub(crate) fn report_identities(keystore: &mut Keystore, out: &mut Outputs) {
             accepted: notice.accepted,
         }));
     }
-}
-
-/// Puts the LID mapping records first (the other records' addresses resolve through them),
-/// keeping the order within each group. A partition, not a stable sort by a key: the module
-/// needs no stable sort instance for records (docs/decisions.md, "wasm size").
-fn lid_mappings_first(records: Vec<Record>) -> Vec<Record> {
-    let (mut first, rest): (Vec<Record>, Vec<Record>) = records
-        .into_iter()
-        .partition(|record| record.space == Space::LidMapping);
-    // Records under a phone-number form come last: one whose user's LID is known moves to the
-    // LID form as it is restored, unless the LID form has a record (restored first).
-    let (pn, others): (Vec<Record>, Vec<Record>) = rest
-        .into_iter()
-        .partition(|record| record.key.ends_with("@s.whatsapp.net"));
-    first.extend(others);
-    first.extend(pn);
-    first
 }

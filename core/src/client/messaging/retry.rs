@@ -21,7 +21,8 @@ use super::super::output::Outputs;
 use super::keystore::RetryDenied;
 use super::outgoing::{RetryResend, build_retry_resend};
 use super::receipt::{ReceiptKind, parse_receipt};
-use super::receiver::{Receiver, batch_of};
+use super::receiver::batch_of;
+use super::records::Records;
 use super::{DeviceAddress, MessagingLoad, RefusedRetry, RetryRefusal};
 
 /// Retry requests waiting for their records.
@@ -44,28 +45,28 @@ impl Retrier {
     pub(crate) fn handle_retry(
         &mut self,
         node: Node,
-        receiver: &mut Receiver,
+        records: &mut Records,
         ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) {
-        if self.queue.len() >= MESSAGING_MAX_PARKED || receiver.keystore(ctx, out).is_none() {
+        if self.queue.len() >= MESSAGING_MAX_PARKED || records.keystore(ctx, out).is_none() {
             return;
         }
         self.queue.push_back(node);
-        self.pump(receiver, ctx, out);
+        self.pump(records, ctx, out);
     }
 
     /// Records of a retry load arrived.
     pub(crate) fn handle_loaded(
         &mut self,
-        records: Vec<crate::store::Record>,
-        receiver: &mut Receiver,
+        loaded: Vec<crate::store::Record>,
+        records: &mut Records,
         ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) {
         self.in_flight = false;
-        receiver.apply_records(records, core::mem::take(&mut self.requested), out);
-        self.pump(receiver, ctx, out);
+        records.apply(loaded, core::mem::take(&mut self.requested), out);
+        self.pump(records, ctx, out);
     }
 
     /// The record keys that must stay in memory now: those of the load in flight and every
@@ -105,7 +106,7 @@ impl Retrier {
         }));
     }
 
-    fn pump(&mut self, receiver: &mut Receiver, ctx: &mut Context<'_>, out: &mut Outputs) {
+    fn pump(&mut self, records: &mut Records, ctx: &mut Context<'_>, out: &mut Outputs) {
         while !self.in_flight {
             let Some(node) = self.queue.front() else {
                 return;
@@ -123,7 +124,7 @@ impl Retrier {
                 self.queue.pop_front();
                 continue;
             };
-            let Some(keystore) = receiver.keystore.as_ref() else {
+            let Some(keystore) = records.keystore.as_ref() else {
                 return;
             };
             let canonical = keystore.lids().canonical(&requester);
@@ -158,7 +159,7 @@ impl Retrier {
                 keys.push(RecordKey::new(Space::SenderKeySent, entry.chat.clone()));
             }
             let uses = keys.clone();
-            keys.retain(|key| !receiver.loaded.contains(key));
+            keys.retain(|key| !records.loaded.contains(key));
             if !keys.is_empty() {
                 self.pinned = uses;
                 self.requested = keys.clone();
@@ -167,7 +168,7 @@ impl Retrier {
                 return;
             }
             self.queue.pop_front();
-            let Some(keystore) = receiver.keystore.as_mut() else {
+            let Some(keystore) = records.keystore.as_mut() else {
                 return;
             };
             // Who may have the message, first: nothing is done for anyone else.

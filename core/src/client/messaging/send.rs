@@ -39,7 +39,8 @@ use super::id::generate_message_id;
 use super::outgoing::{DirectMessage, GroupMessage, Outgoing, build_direct, build_group};
 use super::peer::build_peer;
 use super::prekeys::{build_prekey_fetch, parse_prekey_reply};
-use super::receiver::{Receiver, STATUS_BROADCAST, batch_of};
+use super::receiver::{STATUS_BROADCAST, batch_of};
+use super::records::Records;
 use super::usync::{UserDevices, build_device_query, parse_device_reply};
 use super::{DeviceAddress, MessagingError, MessagingIq, MessagingLoad};
 
@@ -290,11 +291,11 @@ impl Sender {
 
     /// A new message id for this account.
     pub(crate) fn new_id(
-        receiver: &mut Receiver,
+        records: &mut Records,
         ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) -> Option<String> {
-        let own_user = receiver
+        let own_user = records
             .keystore(ctx, out)
             .map(|k| k.own().pn.user.clone())?;
         let random: [u8; 16] = ctx.rng().bytes();
@@ -317,7 +318,7 @@ impl Sender {
         to: &str,
         content: Content,
         id: Option<String>,
-        receiver: &mut Receiver,
+        records: &mut Records,
         ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) {
@@ -326,7 +327,7 @@ impl Sender {
         }
         let group = is_group(to).then(|| to.to_owned());
         let to = match (&group, DeviceAddress::parse(to)) {
-            (Some(_), _) => match receiver.keystore(ctx, out) {
+            (Some(_), _) => match records.keystore(ctx, out) {
                 Some(keystore) => keystore.own().pn.clone(),
                 None => return fail(command, CommandError::NotPaired, out),
             },
@@ -342,7 +343,7 @@ impl Sender {
                 out,
             );
         }
-        let Some(id) = id.or_else(|| Sender::new_id(receiver, ctx, out)) else {
+        let Some(id) = id.or_else(|| Sender::new_id(records, ctx, out)) else {
             return fail(command, CommandError::NotPaired, out);
         };
         let message = match content {
@@ -362,7 +363,7 @@ impl Sender {
             devices: Vec::new(),
             own_devices: Vec::new(),
         });
-        self.advance(receiver, ctx, out);
+        self.advance(records, ctx, out);
     }
 
     /// Queues a peer message for our primary phone only (the on-demand history request).
@@ -370,7 +371,7 @@ impl Sender {
         &mut self,
         command: CommandId,
         message: wa::Message,
-        receiver: &mut Receiver,
+        records: &mut Records,
         ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) {
@@ -379,7 +380,7 @@ impl Sender {
             members: Vec::new(),
             peer: true,
         };
-        self.enqueue_own(command, job, message, receiver, ctx, out);
+        self.enqueue_own(command, job, message, records, ctx, out);
     }
 
     /// Queues a status post for `recipients` (user or LID JIDs): a sender-key message to
@@ -390,7 +391,7 @@ impl Sender {
         command: CommandId,
         recipients: &[String],
         message: Box<wa::Message>,
-        receiver: &mut Receiver,
+        records: &mut Records,
         ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) {
@@ -417,7 +418,7 @@ impl Sender {
             members,
             peer: false,
         };
-        self.enqueue_own(command, job, *message, receiver, ctx, out);
+        self.enqueue_own(command, job, *message, records, ctx, out);
     }
 
     /// Queues a job addressed from this account itself (a status post, a peer message) under a
@@ -427,7 +428,7 @@ impl Sender {
         command: CommandId,
         job: OwnJob,
         message: wa::Message,
-        receiver: &mut Receiver,
+        records: &mut Records,
         ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) {
@@ -443,10 +444,10 @@ impl Sender {
                 out,
             );
         }
-        let Some(own) = receiver.keystore(ctx, out).map(|k| k.own().pn.clone()) else {
+        let Some(own) = records.keystore(ctx, out).map(|k| k.own().pn.clone()) else {
             return fail(command, CommandError::NotPaired, out);
         };
-        let Some(id) = Sender::new_id(receiver, ctx, out) else {
+        let Some(id) = Sender::new_id(records, ctx, out) else {
             return fail(command, CommandError::NotPaired, out);
         };
         self.queue.push_back(Job {
@@ -462,18 +463,18 @@ impl Sender {
             devices: Vec::new(),
             own_devices: Vec::new(),
         });
-        self.advance(receiver, ctx, out);
+        self.advance(records, ctx, out);
     }
 
     /// Starts the next job when idle.
-    fn advance(&mut self, receiver: &mut Receiver, ctx: &mut Context<'_>, out: &mut Outputs) {
+    fn advance(&mut self, records: &mut Records, ctx: &mut Context<'_>, out: &mut Outputs) {
         while self.stage == Stage::Idle {
             let Some(job) = self.queue.front() else {
                 return;
             };
             if job.group.as_deref() == Some(STATUS_BROADCAST) {
                 // A status post names its audience itself.
-                self.query_devices(receiver, ctx, out);
+                self.query_devices(records, ctx, out);
                 continue;
             }
             if let Some(group) = job.group.clone() {
@@ -494,22 +495,22 @@ impl Sender {
                 continue;
             }
             let mapping = RecordKey::new(Space::LidMapping, job.to.user.clone());
-            if !job.to.lid && !receiver.loaded.contains(&mapping) {
+            if !job.to.lid && !records.loaded.contains(&mapping) {
                 self.stage = Stage::Mapping;
                 let id = ctx.load(vec![mapping.clone()], MessagingLoad::Outbox, out);
                 self.requested.push((id, vec![mapping]));
                 self.awaiting = Some(id);
                 return;
             }
-            self.query_devices(receiver, ctx, out);
+            self.query_devices(records, ctx, out);
         }
     }
 
-    fn query_devices(&mut self, receiver: &mut Receiver, ctx: &mut Context<'_>, out: &mut Outputs) {
+    fn query_devices(&mut self, records: &mut Records, ctx: &mut Context<'_>, out: &mut Outputs) {
         let Some(job) = self.queue.front() else {
             return;
         };
-        let Some(own) = receiver.keystore(ctx, out).map(|k| k.own().clone()) else {
+        let Some(own) = records.keystore(ctx, out).map(|k| k.own().clone()) else {
             return self.finish(Err(CommandError::NotPaired), out);
         };
         let sid = ctx.next_stanza_id();
@@ -575,8 +576,8 @@ impl Sender {
     pub(crate) fn handle_loaded(
         &mut self,
         id: LoadId,
-        records: Vec<crate::store::Record>,
-        receiver: &mut Receiver,
+        loaded: Vec<crate::store::Record>,
+        records: &mut Records,
         ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) {
@@ -584,20 +585,20 @@ impl Sender {
             Some(index) => self.requested.remove(index).1,
             None => Vec::new(),
         };
-        receiver.apply_records(records, keys, out);
+        records.apply(loaded, keys, out);
         if self.awaiting != Some(id) {
-            return self.advance(receiver, ctx, out);
+            return self.advance(records, ctx, out);
         }
         self.awaiting = None;
         match self.stage {
             Stage::Mapping => {
                 self.stage = Stage::Idle;
-                self.query_devices(receiver, ctx, out);
+                self.query_devices(records, ctx, out);
             }
-            Stage::Records => self.fetch_identities(receiver, ctx, out),
+            Stage::Records => self.fetch_identities(records, ctx, out),
             _ => {}
         }
-        self.advance(receiver, ctx, out);
+        self.advance(records, ctx, out);
     }
 
     /// An IQ answer arrived.
@@ -605,7 +606,7 @@ impl Sender {
         &mut self,
         tag: &MessagingIq,
         result: IqResult,
-        receiver: &mut Receiver,
+        records: &mut Records,
         ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) {
@@ -613,15 +614,15 @@ impl Sender {
             Ok(node) => node,
             Err(IqError::Error { code, text, .. }) => {
                 self.finish(Err(CommandError::Rejected { code, text }), out);
-                return self.advance(receiver, ctx, out);
+                return self.advance(records, ctx, out);
             }
             Err(IqError::TimedOut) => {
                 self.finish(Err(CommandError::TimedOut), out);
-                return self.advance(receiver, ctx, out);
+                return self.advance(records, ctx, out);
             }
             Err(IqError::Disconnected) => {
                 self.finish(Err(CommandError::NotConnected), out);
-                return self.advance(receiver, ctx, out);
+                return self.advance(records, ctx, out);
             }
         };
         match (tag, &self.stage) {
@@ -643,14 +644,14 @@ impl Sender {
                     .map(str::to_owned);
                 if members.is_empty() {
                     self.finish(Err(CommandError::InvalidAddress), out);
-                    return self.advance(receiver, ctx, out);
+                    return self.advance(records, ctx, out);
                 }
                 if let Some(job) = self.queue.front_mut() {
                     job.members = members;
                     job.addressing_mode = mode;
                 }
                 self.stage = Stage::Idle;
-                self.query_devices(receiver, ctx, out);
+                self.query_devices(records, ctx, out);
                 return;
             }
             (MessagingIq::Devices, Stage::Devices) => {
@@ -664,10 +665,10 @@ impl Sender {
                             }),
                             out,
                         );
-                        return self.advance(receiver, ctx, out);
+                        return self.advance(records, ctx, out);
                     }
                 };
-                let Some(keystore) = receiver.keystore(ctx, out) else {
+                let Some(keystore) = records.keystore(ctx, out) else {
                     return;
                 };
                 for user in &users {
@@ -681,7 +682,7 @@ impl Sender {
                 job.users = users;
                 // The records of every listed device (its primary's identity verifies its
                 // user's key-index list) and each user's last verified device list.
-                let keystore = receiver.keystore.as_ref();
+                let keystore = records.keystore.as_ref();
                 let mut keys: Vec<RecordKey> = Vec::new();
                 for user in &job.users {
                     let primary = core::iter::once(0).chain(user.devices.iter().copied());
@@ -712,10 +713,10 @@ impl Sender {
                 crate::sort::sort_unstable(&mut keys);
                 keys.dedup();
                 self.job_keys = keys.clone();
-                keys.retain(|key| !receiver.loaded.contains(key));
+                keys.retain(|key| !records.loaded.contains(key));
                 self.stage = Stage::Records;
                 if keys.is_empty() {
-                    self.fetch_identities(receiver, ctx, out);
+                    self.fetch_identities(records, ctx, out);
                 } else {
                     let id = ctx.load(keys.clone(), MessagingLoad::Outbox, out);
                     self.requested.push((id, keys));
@@ -723,20 +724,20 @@ impl Sender {
                 }
             }
             (MessagingIq::Identities, Stage::Identities) => {
-                match process_bundles(&node, receiver, ctx, out) {
-                    Ok(()) => self.resolve_devices(receiver, ctx, out),
+                match process_bundles(&node, records, ctx, out) {
+                    Ok(()) => self.resolve_devices(records, ctx, out),
                     Err(error) => self.finish(Err(error), out),
                 }
             }
             (MessagingIq::Bundles, Stage::Bundles) => {
-                match process_bundles(&node, receiver, ctx, out) {
-                    Ok(()) => self.encrypt_and_send(receiver, ctx, out),
+                match process_bundles(&node, records, ctx, out) {
+                    Ok(()) => self.encrypt_and_send(records, ctx, out),
                     Err(error) => self.finish(Err(error), out),
                 }
             }
             _ => {}
         }
-        self.advance(receiver, ctx, out);
+        self.advance(records, ctx, out);
     }
 
     /// The job's records are in memory: a user whose primary identity is not known (a user
@@ -744,14 +745,14 @@ impl Sender {
     /// fetched first (it starts the session the message needs anyway).
     fn fetch_identities(
         &mut self,
-        receiver: &mut Receiver,
+        records: &mut Records,
         ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) {
         let Some(job) = self.queue.front() else {
             return;
         };
-        let Some(keystore) = receiver.keystore.as_ref() else {
+        let Some(keystore) = records.keystore.as_ref() else {
             return;
         };
         let unknown: Vec<DeviceAddress> = job
@@ -764,7 +765,7 @@ impl Sender {
             })
             .collect();
         if unknown.is_empty() {
-            return self.resolve_devices(receiver, ctx, out);
+            return self.resolve_devices(records, ctx, out);
         }
         self.request_bundles(
             &unknown,
@@ -779,13 +780,8 @@ impl Sender {
     /// its signed key-index list vouches for them ([`device_list::resolve`]), a newer verified
     /// list stored; then, for a group, rotates our sender key if a device that may hold it is
     /// no longer a member device.
-    fn resolve_devices(
-        &mut self,
-        receiver: &mut Receiver,
-        ctx: &mut Context<'_>,
-        out: &mut Outputs,
-    ) {
-        let Some(keystore) = receiver.keystore.as_mut() else {
+    fn resolve_devices(&mut self, records: &mut Records, ctx: &mut Context<'_>, out: &mut Outputs) {
+        let Some(keystore) = records.keystore.as_mut() else {
             return;
         };
         let Some(job) = self.queue.front_mut() else {
@@ -834,7 +830,7 @@ impl Sender {
         let to_self = own.is_own_user(&job.to);
         if job.devices.is_empty() && (!to_self || job.own_devices.is_empty()) {
             self.finish(Err(CommandError::InvalidAddress), out);
-            return self.advance(receiver, ctx, out);
+            return self.advance(records, ctx, out);
         }
         if let Some(group) = &job.group
             && keystore.rotate_sender_key_if_departed(group, &job.devices, &replaced)
@@ -842,14 +838,14 @@ impl Sender {
             // Stanzas of the old chain awaiting their ack no longer tell who holds the key.
             self.distributed.retain(|(_, sent, _)| sent != group);
         }
-        self.fetch_bundles(receiver, ctx, out);
+        self.fetch_bundles(records, ctx, out);
     }
 
-    fn fetch_bundles(&mut self, receiver: &mut Receiver, ctx: &mut Context<'_>, out: &mut Outputs) {
+    fn fetch_bundles(&mut self, records: &mut Records, ctx: &mut Context<'_>, out: &mut Outputs) {
         let Some(job) = self.queue.front() else {
             return;
         };
-        let Some(keystore) = receiver.keystore.as_ref() else {
+        let Some(keystore) = records.keystore.as_ref() else {
             return;
         };
         let missing = match &job.group {
@@ -864,7 +860,7 @@ impl Sender {
             None => keystore.devices_without_session(job.devices.iter().chain(&job.own_devices)),
         };
         if missing.is_empty() {
-            return self.encrypt_and_send(receiver, ctx, out);
+            return self.encrypt_and_send(records, ctx, out);
         }
         self.request_bundles(&missing, MessagingIq::Bundles, Stage::Bundles, ctx, out);
     }
@@ -889,7 +885,7 @@ impl Sender {
 
     fn encrypt_and_send(
         &mut self,
-        receiver: &mut Receiver,
+        records: &mut Records,
         ctx: &mut Context<'_>,
         out: &mut Outputs,
     ) {
@@ -897,7 +893,7 @@ impl Sender {
             return;
         };
         let device_identity = ctx.device().signed_identity();
-        let Some(keystore) = receiver.keystore.as_mut() else {
+        let Some(keystore) = records.keystore.as_mut() else {
             return;
         };
         // A recipient whose identity key waits for approval: nothing is sent.
@@ -1042,7 +1038,7 @@ impl Sender {
         &mut self,
         id: &str,
         error: Option<u16>,
-        receiver: &mut Receiver,
+        records: &mut Records,
         out: &mut Outputs,
     ) {
         let Some(index) = self.awaiting_ack.iter().position(|u| u.id == id) else {
@@ -1056,7 +1052,7 @@ impl Sender {
         if let Some(index) = self.distributed.iter().position(|(sent, _, _)| *sent == id) {
             let (_, group, devices) = self.distributed.swap_remove(index);
             if error.is_none() {
-                if let Some(keystore) = receiver.keystore.as_mut() {
+                if let Some(keystore) = records.keystore.as_mut() {
                     keystore.confirm_sender_key(&group, devices.iter());
                     batch = batch_of(keystore.take_changes());
                 }
@@ -1120,7 +1116,7 @@ impl Sender {
 /// identity policy (strict: it waits for approval and the send fails in `encrypt_and_send`).
 fn process_bundles(
     node: &Node,
-    receiver: &mut Receiver,
+    records: &mut Records,
     ctx: &mut Context<'_>,
     out: &mut Outputs,
 ) -> Result<(), CommandError> {
@@ -1131,7 +1127,7 @@ fn process_bundles(
         }
         Err(_) => return Err(CommandError::BadPrekeyAnswer { address: None }),
     };
-    let Some(keystore) = receiver.keystore.as_mut() else {
+    let Some(keystore) = records.keystore.as_mut() else {
         return Ok(());
     };
     let mut refused = None;

@@ -81,6 +81,7 @@ pub struct SignedKeyIndexList {
 
 impl UserDevices {
     /// The usable devices as addresses, in the form the user was named by.
+    #[cfg(any(test, feature = "internals-for-benches"))]
     pub fn addresses(&self) -> impl Iterator<Item = DeviceAddress> + '_ {
         self.devices
             .iter()

@@ -383,7 +383,7 @@ fn describe(event: &Event) -> String {
                 .map(|f| format!(", failed: {f}"))
                 .unwrap_or_default()
         ),
-        Event::CommandDone { id, result } => format!("command {} done: {result:?}", id.0),
+        Event::CommandDone { id, result } => format!("command {} done: {result:?}", id.as_u64()),
         Event::PairingCode { code } => format!("pairing code {code}"),
         Event::Receipt(receipt) => format!(
             "{} receipt from {} for {}",
