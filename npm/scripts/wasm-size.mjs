@@ -10,10 +10,10 @@ import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
 
 /**
- * The bound for npm/wasm/walink_wasm_bg.wasm, in bytes: interim, with groups, calls, presence and
- * contacts in the module (issue 16's aim, 1024 / 420 KiB, was for content, media and history).
+ * The bound for npm/wasm/walink_wasm_bg.wasm, in bytes: interim, with groups, calls, presence,
+ * contacts, status posts and sealed add-ons in the module (issue 16's aim, 1024 / 420 KiB, was for content, media and history).
  */
-export const WASM_SIZE_AIM = { raw: 1070 * 1024, gzip: 461 * 1024 }
+export const WASM_SIZE_AIM = { raw: 1078 * 1024, gzip: 463 * 1024 }
 
 /** The published module's path. */
 export const PUBLISHED_WASM = fileURLToPath(new URL('../wasm/walink_wasm_bg.wasm', import.meta.url))
