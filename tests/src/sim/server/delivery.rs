@@ -503,10 +503,21 @@ impl Server {
                 self.deliver(&user, device, receipt);
             }
         }
+        self.ack_receipt(conn, id, to, kind);
+    }
+
+    /// Acknowledges a `<receipt>` from `conn` (its id, the chat it was for, its type if any).
+    pub(super) fn ack_receipt(
+        &mut self,
+        conn: ConnId,
+        id: String,
+        from: Jid,
+        kind: Option<String>,
+    ) {
         let mut ack = Node::new("ack")
             .attr("class", "receipt")
             .attr("id", id)
-            .attr("from", to);
+            .attr("from", from);
         if let Some(kind) = kind {
             ack = ack.attr("type", kind);
         }

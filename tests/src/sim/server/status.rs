@@ -267,14 +267,7 @@ impl Server {
                 self.deliver(&poster, device, receipt);
             }
         }
-        let mut ack = Node::new("ack")
-            .attr("class", "receipt")
-            .attr("id", id)
-            .attr("from", status);
-        if let Some(kind) = kind {
-            ack = ack.attr("type", kind);
-        }
-        self.send(conn, &ack);
+        self.ack_receipt(conn, id, status, kind);
     }
 
     /// The receipts the phone of `poster` got for its status posts, oldest first.

@@ -289,16 +289,7 @@ impl Keystore {
         group: &str,
         devices: impl IntoIterator<Item = &'a DeviceAddress>,
     ) {
-        let canonical: Vec<DeviceAddress> = devices
-            .into_iter()
-            .map(|d| self.lids.canonical(d))
-            .collect();
-        let mut holders = self.sender_key_sent.get(group).cloned().unwrap_or_default();
-        for device in &canonical {
-            holders.sent.remove(device);
-        }
-        holders.offered.extend(canonical);
-        self.put_holders(group, holders);
+        self.mark_holders(group, devices, Holding::Offered);
     }
 
     /// Records that `devices` hold our sender key for `group` (the server acknowledged the
@@ -308,15 +299,30 @@ impl Keystore {
         group: &str,
         devices: impl IntoIterator<Item = &'a DeviceAddress>,
     ) {
+        self.mark_holders(group, devices, Holding::Sent);
+    }
+
+    /// Moves `devices` (by their canonical address) into `holding` for our sender key of
+    /// `group`, out of the other set.
+    fn mark_holders<'a>(
+        &mut self,
+        group: &str,
+        devices: impl IntoIterator<Item = &'a DeviceAddress>,
+        holding: Holding,
+    ) {
         let canonical: Vec<DeviceAddress> = devices
             .into_iter()
             .map(|d| self.lids.canonical(d))
             .collect();
         let mut holders = self.sender_key_sent.get(group).cloned().unwrap_or_default();
+        let (to, from) = match holding {
+            Holding::Offered => (&mut holders.offered, &mut holders.sent),
+            Holding::Sent => (&mut holders.sent, &mut holders.offered),
+        };
         for device in &canonical {
-            holders.offered.remove(device);
+            from.remove(device);
         }
-        holders.sent.extend(canonical);
+        to.extend(canonical);
         self.put_holders(group, holders);
     }
 
@@ -384,4 +390,11 @@ impl Keystore {
         });
         self.sender_key_sent.insert(group.to_owned(), holders);
     }
+}
+
+/// Whether a device may hold our sender key (handed out, not acknowledged yet) or does.
+#[derive(Clone, Copy)]
+enum Holding {
+    Offered,
+    Sent,
 }
